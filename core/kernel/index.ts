@@ -1,0 +1,52 @@
+/** core/kernel: lifecycle phases, DI scopes, config, coded errors, logging. */
+import Type from 'typebox';
+import { LOG_LEVELS } from './logger.ts';
+
+export {
+  createError,
+  describeError,
+  EdgeAggregateError,
+  EdgeError,
+  isEdgeError,
+  toErrorInfo,
+  type EdgeErrorClass,
+  type EdgeErrorOptions,
+  type ErrorInfo,
+} from './errors.ts';
+export * as KernelErrors from './codes.ts';
+export { checkSchema, deepFreeze, joinPath, parseWithSchema, type FieldIssue, type ParseResult } from './schema.ts';
+export { ConfigError, ENV_PREFIX, envNameToPath, loadConfig, type LoadConfigOptions } from './config.ts';
+export { createLogger, LOG_LEVELS, REDACT_PATHS, type CreateLoggerOptions, type Logger, type LogLevel } from './logger.ts';
+export { createServiceRef, ServiceScope, type ServiceRef, type ServiceType } from './services.ts';
+export { EDGEADM_VERSION } from './version.ts';
+export { TeardownStack, withTimeout, type Teardown } from './lifecycle.ts';
+export {
+  Kernel,
+  PHASES,
+  type Component,
+  type ComponentContext,
+  type ComponentState,
+  type ComponentStatus,
+  type KernelOptions,
+  type KernelState,
+  type Phase,
+} from './kernel.ts';
+
+/** The kernel's own config section (`log`, `kernel`). */
+export const LogConfigSchema = Type.Object(
+  {
+    level: Type.Union(
+      LOG_LEVELS.map((l) => Type.Literal(l)),
+      { default: 'info', description: 'Minimum level written to standard error.' },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const KernelConfigSchema = Type.Object(
+  {
+    startTimeoutMs: Type.Integer({ minimum: 1, default: 30_000, description: 'Start timeout of each core component.' }),
+    shutdownBudgetMs: Type.Integer({ minimum: 1, default: 15_000, description: 'Time allowed for the whole stop.' }),
+  },
+  { additionalProperties: false, default: {} },
+);

@@ -1,0 +1,61 @@
+/** core/plugins: discovery, validation, ordering and per-site instances of plugins. */
+import Type from 'typebox';
+import { PLUGIN_ID_PATTERN } from './manifest.ts';
+
+export * as PluginErrors from './codes.ts';
+export { definePlugin, isPluginDefinition, type PluginContext, type PluginDefinition, type PluginSpec } from './definition.ts';
+export {
+  defaultNodeModules,
+  discoverPlugins,
+  EDGEADM_ROOT,
+  readPluginPackage,
+  type DiscoveryOptions,
+  type DiscoveryResult,
+} from './discovery.ts';
+export {
+  checkManifest,
+  ManifestSchema,
+  PLUGIN_ID_PATTERN,
+  PLUGIN_ROLES,
+  PLUGIN_STAGES,
+  type ManifestBlock,
+  type PluginManifest,
+  type PluginRole,
+  type PluginSource,
+  type PluginStage,
+} from './manifest.ts';
+export {
+  PluginRegistry,
+  type FailurePolicy,
+  type InstanceSpec,
+  type InstanceState,
+  type InstanceStatus,
+  type PluginInfo,
+  type PluginState,
+  type RegistryOptions,
+} from './registry.ts';
+
+/** The `plugins` config section. */
+export const PluginsConfigSchema = Type.Object(
+  {
+    searchPaths: Type.Array(Type.String(), { default: [], description: 'Folders whose sub-folders are plugin packages.' }),
+    nodeModules: Type.Optional(
+      Type.Array(Type.String(), { description: 'node_modules folders to scan; default: the working directory\'s and edgeadm\'s.' }),
+    ),
+    startTimeoutMs: Type.Integer({ minimum: 1, default: 10_000, description: 'Start timeout of each plugin instance.' }),
+    stopTimeoutMs: Type.Integer({ minimum: 1, default: 5_000, description: 'Stop timeout of each plugin instance.' }),
+    instances: Type.Array(
+      Type.Object(
+        {
+          plugin: Type.String({ pattern: PLUGIN_ID_PATTERN }),
+          site: Type.Optional(Type.String({ pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' })),
+          config: Type.Optional(Type.Unknown()),
+          failurePolicy: Type.Optional(Type.Union([Type.Literal('isolate'), Type.Literal('abort')])),
+        },
+        { additionalProperties: false },
+      ),
+      { default: [], description: 'Plugin instances to run, each optionally for one site.' },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);

@@ -1,0 +1,68 @@
+/**
+ * The `"edgeadm"` block of a plugin's package.json: read as data, never run.
+ *
+ *   "edgeadm": { "id": "modbus", "role": "device-driver", "engine": "^0.1.0", "entry": "./index.ts" }
+ */
+import Type, { type Static } from 'typebox';
+import semver from 'semver';
+import { checkSchema } from '../kernel/index.ts';
+
+export const PLUGIN_ID_PATTERN = '^[a-z][a-z0-9]*(?:[.-][a-z0-9]+)*$';
+
+export const PLUGIN_ROLES = ['device-driver', 'device-platform', 'uplink', 'extension'] as const;
+export type PluginRole = (typeof PLUGIN_ROLES)[number];
+
+/** `planned`: declared, cannot run yet; `experimental` and `stable` run. */
+export const PLUGIN_STAGES = ['planned', 'experimental', 'stable'] as const;
+export type PluginStage = (typeof PLUGIN_STAGES)[number];
+
+export const ManifestSchema = Type.Object(
+  {
+    id: Type.String({ pattern: PLUGIN_ID_PATTERN, maxLength: 63 }),
+    role: Type.Union(PLUGIN_ROLES.map((r) => Type.Literal(r))),
+    engine: Type.String({ minLength: 1 }),
+    entry: Type.String({ minLength: 1 }),
+    dependencies: Type.Optional(Type.Array(Type.String({ pattern: PLUGIN_ID_PATTERN }))),
+    stage: Type.Optional(Type.Union(PLUGIN_STAGES.map((s) => Type.Literal(s)))),
+  },
+  { additionalProperties: false },
+);
+export type ManifestBlock = Static<typeof ManifestSchema>;
+
+export type PluginSource = 'builtin' | 'npm' | 'path' | 'inline';
+
+/** A plugin as discovery sees it: its manifest and where it lives. */
+export interface PluginManifest {
+  id: string;
+  /** npm package name (or the id for inline plugins). */
+  packageName: string;
+  version: string;
+  description: string | undefined;
+  role: PluginRole;
+  engine: string;
+  stage: PluginStage;
+  dependencies: string[];
+  source: PluginSource;
+  /** Package directory; undefined for inline plugins. */
+  dir: string | undefined;
+  /** Absolute path of the entry module; undefined for inline plugins. */
+  entryPath: string | undefined;
+}
+
+/** Problems of a manifest block and package.json fields, as readable strings. */
+export function checkManifest(pkg: Record<string, unknown>, block: unknown): string[] {
+  const problems: string[] = [];
+  for (const issue of checkSchema(ManifestSchema, block, 'edgeadm')) problems.push(`${issue.path} ${issue.message}`);
+  if (typeof pkg.version !== 'string' || semver.valid(pkg.version) === null) {
+    problems.push(`version '${String(pkg.version)}' is not a semver version`);
+  }
+  if (typeof pkg.name !== 'string' || pkg.name === '') problems.push('name is required');
+  const b = block as Partial<ManifestBlock> | undefined;
+  if (b && typeof b.engine === 'string' && semver.validRange(b.engine) === null) {
+    problems.push(`edgeadm.engine '${b.engine}' is not a semver range`);
+  }
+  if (b && typeof b.entry === 'string' && (b.entry.startsWith('/') || b.entry.split(/[\\/]/).includes('..'))) {
+    problems.push(`edgeadm.entry '${b.entry}' must be a path inside the package`);
+  }
+  return problems;
+}

@@ -1,0 +1,621 @@
+/**
+ * The plugin registry. Validates everything before starting anything (engine
+ * range, unique ids, entry modules, manifest/definition agreement, config
+ * against schema, dependencies present and unambiguous, no cycles) and
+ * reports every problem at once, each naming its plugin. Then it starts the
+ * valid instances in dependency order, level by level, each with a start
+ * timeout; stops them in reverse; and isolates failures: a failing instance
+ * carries its coded error in its status and the others keep running, unless
+ * its failure policy is `abort`.
+ */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import semver from 'semver';
+import {
+  describeError,
+  EdgeAggregateError,
+  EdgeError,
+  KernelErrors,
+  parseWithSchema,
+  type ServiceScope,
+  TeardownStack,
+  toErrorInfo,
+  withTimeout,
+  type Component,
+  type ErrorInfo,
+  type Logger,
+  type ServiceRef,
+} from '../kernel/index.ts';
+import {
+  ErrAbort,
+  ErrConfig,
+  ErrDepAmbiguous,
+  ErrDepCycle,
+  ErrDepFailed,
+  ErrDepMissing,
+  ErrDuplicate,
+  ErrEngine,
+  ErrInstanceDuplicate,
+  ErrLoad,
+  ErrManifestMismatch,
+  ErrNotAvailable,
+  ErrNotFound,
+  ErrProvidesMissing,
+  ErrStart,
+  ErrStartTimeout,
+  ErrStop,
+} from './codes.ts';
+import { isPluginDefinition, type PluginContext, type PluginDefinition } from './definition.ts';
+import { discoverPlugins, type DiscoveryOptions, type DiscoveryResult } from './discovery.ts';
+import { findCycles, startLevels } from './graph.ts';
+import type { PluginManifest, PluginRole, PluginSource, PluginStage } from './manifest.ts';
+
+export type FailurePolicy = 'isolate' | 'abort';
+
+/** One plugin instance to run: a plugin, optionally for one site, with that site's config slice. */
+export interface InstanceSpec {
+  plugin: string;
+  site?: string | undefined;
+  config?: unknown;
+  failurePolicy?: FailurePolicy;
+}
+
+export type InstanceState = 'invalid' | 'blocked' | 'pending' | 'starting' | 'running' | 'failed' | 'stopping' | 'stopped';
+
+export interface InstanceStatus {
+  instance: string;
+  plugin: string;
+  site: string | undefined;
+  state: InstanceState;
+  error?: ErrorInfo;
+  /** Instances this one depends on. */
+  dependsOn: string[];
+  startMs?: number;
+}
+
+export type PluginState = 'ready' | 'planned' | 'invalid' | 'running' | 'failed';
+
+export interface PluginInfo {
+  id: string;
+  packageName: string;
+  version: string;
+  description: string | undefined;
+  role: PluginRole | undefined;
+  stage: PluginStage | undefined;
+  source: PluginSource;
+  location: string | undefined;
+  engine: string;
+  status: PluginState;
+  problems: ErrorInfo[];
+  instances: string[];
+  provides: string[];
+  consumes: string[];
+  dependencies: string[];
+  configSchema: unknown;
+}
+
+export interface RegistryOptions {
+  /** This edgeadm's version, matched against each plugin's engine range. */
+  kernelVersion: string;
+  logger: Logger;
+  /** The kernel's service scope; plugin scopes hang below it. */
+  services: ServiceScope;
+  /** How to find plugins on disk (or a finished discovery). Omit for inline plugins only. */
+  discovery?: DiscoveryOptions | DiscoveryResult | false;
+  /** Plugins given as definitions (tests, embedding). */
+  inline?: readonly PluginDefinition[];
+  startTimeoutMs?: number;
+  stopTimeoutMs?: number;
+  /** Loads an entry module; defaults to dynamic import. */
+  importer?: (entryPath: string) => Promise<unknown>;
+}
+
+interface PluginRecord {
+  manifest: PluginManifest;
+  definition?: PluginDefinition;
+  problems: EdgeError[];
+}
+
+interface InstanceRecord {
+  id: string;
+  spec: InstanceSpec;
+  plugin?: PluginRecord;
+  config?: unknown;
+  state: InstanceState;
+  error?: EdgeError;
+  deps: string[];
+  teardown: TeardownStack;
+  startMs?: number;
+}
+
+function instanceId(plugin: string, site: string | undefined): string {
+  return site === undefined ? plugin : `${plugin}@${site}`;
+}
+
+function manifestOfDefinition(def: PluginDefinition): PluginManifest {
+  return {
+    id: def.id,
+    packageName: def.id,
+    version: def.version,
+    description: def.description,
+    role: 'extension',
+    engine: def.engine,
+    stage: 'stable',
+    dependencies: [...def.dependencies],
+    source: 'inline',
+    dir: undefined,
+    entryPath: undefined,
+  };
+}
+
+const defaultImporter = (entryPath: string): Promise<unknown> => import(pathToFileURL(entryPath).href);
+
+export class PluginRegistry {
+  readonly #opts: RegistryOptions;
+  readonly #log: Logger;
+  readonly #plugins = new Map<string, PluginRecord>();
+  /** Problems not tied to one loadable plugin (broken manifests, duplicates). */
+  readonly #orphanProblems: EdgeError[] = [];
+  #instances = new Map<string, InstanceRecord>();
+  #levels: string[][] = [];
+  #scopes: ServiceScope[] = [];
+  #siteScopes = new Map<string | undefined, ServiceScope>();
+  #loaded = false;
+  readonly #problems: EdgeError[] = [];
+  #stopping: Promise<EdgeError[]> | undefined;
+
+  constructor(opts: RegistryOptions) {
+    this.#opts = opts;
+    this.#log = opts.logger.child({ component: 'plugins' });
+    this.#index();
+  }
+
+  #index(): void {
+    const d = this.#opts.discovery;
+    const found: DiscoveryResult =
+      d === false || d === undefined
+        ? { manifests: [], problems: [] }
+        : 'manifests' in d
+          ? d
+          : discoverPlugins(d);
+    this.#orphanProblems.push(...found.problems);
+    const candidates: { manifest: PluginManifest; definition?: PluginDefinition }[] = [
+      ...found.manifests.map((manifest) => ({ manifest })),
+      ...(this.#opts.inline ?? []).map((definition) => ({ manifest: manifestOfDefinition(definition), definition })),
+    ];
+    const byId = new Map<string, typeof candidates>();
+    for (const c of candidates) {
+      const list = byId.get(c.manifest.id) ?? [];
+      list.push(c);
+      byId.set(c.manifest.id, list);
+    }
+    for (const [id, list] of byId) {
+      if (list.length > 1) {
+        const locations = list.map((c) => c.manifest.dir ?? `inline:${c.manifest.id}`);
+        const err = new ErrDuplicate({ plugin: id, locations });
+        // Ambiguity is never resolved by order: no copy runs.
+        this.#plugins.set(id, { manifest: list[0]!.manifest, problems: [err] });
+        continue;
+      }
+      const c = list[0]!;
+      const rec: PluginRecord = { manifest: c.manifest, problems: [] };
+      if (c.definition) rec.definition = c.definition;
+      if (!semver.satisfies(this.#opts.kernelVersion, c.manifest.engine, { includePrerelease: true })) {
+        rec.problems.push(new ErrEngine({ plugin: id, engine: c.manifest.engine, version: this.#opts.kernelVersion }));
+      }
+      this.#plugins.set(id, rec);
+    }
+  }
+
+  /** Imports the entry modules of every plugin (or the named ones) that passed manifest checks. */
+  async load(ids?: Iterable<string>): Promise<void> {
+    const wanted = ids ? new Set(ids) : undefined;
+    const importer = this.#opts.importer ?? defaultImporter;
+    await Promise.all(
+      [...this.#plugins.values()].map(async (rec) => {
+        const { manifest } = rec;
+        if (wanted && !wanted.has(manifest.id)) return;
+        if (rec.definition || rec.problems.length > 0 || !manifest.entryPath) return;
+        const entry = path.relative(process.cwd(), manifest.entryPath) || manifest.entryPath;
+        let mod: unknown;
+        try {
+          mod = await importer(manifest.entryPath);
+        } catch (err) {
+          rec.problems.push(new ErrLoad({ plugin: manifest.id, entry, reason: describeError(err) }, { cause: err }));
+          return;
+        }
+        const m = mod as { default?: unknown; plugin?: unknown };
+        const def = isPluginDefinition(m.default) ? m.default : isPluginDefinition(m.plugin) ? m.plugin : undefined;
+        if (!def) {
+          rec.problems.push(new ErrLoad({ plugin: manifest.id, entry, reason: 'the module exports no definePlugin(...) result as default' }));
+          return;
+        }
+        for (const field of ['id', 'version', 'engine'] as const) {
+          if (def[field] !== manifest[field]) {
+            rec.problems.push(new ErrManifestMismatch({ plugin: manifest.id, field, manifest: manifest[field], definition: def[field] }));
+          }
+        }
+        if (rec.problems.length === 0) rec.definition = def;
+      }),
+    );
+    if (!wanted) this.#loaded = true;
+  }
+
+  /** Problems found so far that concern plugins rather than instances. */
+  pluginProblems(): EdgeError[] {
+    return [...this.#orphanProblems, ...[...this.#plugins.values()].flatMap((r) => r.problems)];
+  }
+
+  /** Every known plugin with its status. Call `load()` first for entry-level checks. */
+  plugins(): PluginInfo[] {
+    const out: PluginInfo[] = [];
+    for (const rec of this.#plugins.values()) {
+      const m = rec.manifest;
+      const instances = [...this.#instances.values()].filter((i) => i.plugin === rec);
+      let status: PluginState;
+      if (rec.problems.length > 0) status = 'invalid';
+      else if (instances.some((i) => i.state === 'running')) status = 'running';
+      else if (instances.some((i) => i.state === 'failed' || i.state === 'invalid')) status = 'failed';
+      else if (m.stage === 'planned') status = 'planned';
+      else status = 'ready';
+      out.push({
+        id: m.id,
+        packageName: m.packageName,
+        version: m.version,
+        description: m.description ?? rec.definition?.description,
+        role: m.role,
+        stage: m.stage,
+        source: m.source,
+        location: m.dir,
+        engine: m.engine,
+        status,
+        problems: rec.problems.map(toErrorInfo),
+        instances: instances.map((i) => i.id),
+        provides: rec.definition?.provides.map((r) => r.id) ?? [],
+        consumes: rec.definition?.consumes.map((r) => r.id) ?? [],
+        dependencies: [...new Set([...m.dependencies, ...(rec.definition?.dependencies ?? [])])],
+        configSchema: rec.definition?.configSchema,
+      });
+    }
+    for (const p of this.#orphanProblems) {
+      const id = (p.params as { plugin?: string }).plugin ?? 'unknown';
+      if (this.#plugins.has(id)) continue;
+      out.push({
+        id,
+        packageName: id,
+        version: '',
+        description: undefined,
+        role: undefined,
+        stage: undefined,
+        source: 'path',
+        location: (p.params as { location?: string }).location,
+        engine: '',
+        status: 'invalid',
+        problems: [toErrorInfo(p)],
+        instances: [],
+        provides: [],
+        consumes: [],
+        dependencies: [],
+        configSchema: undefined,
+      });
+    }
+    return out.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /**
+   * Validates the instances to run, without starting anything. Returns every
+   * problem (plugin-level and instance-level) at once.
+   */
+  async plan(specs: readonly InstanceSpec[]): Promise<EdgeError[]> {
+    if (this.#instances.size > 0) throw new KernelErrors.ErrKernelState({ action: 'plan', state: 'already planned' });
+    await this.load(specs.map((s) => s.plugin));
+    // Problems of every discovered plugin are reported, requested or not; entry
+    // modules are loaded (and so checked) only for requested plugins.
+    const problems: EdgeError[] = [...this.#orphanProblems, ...[...this.#plugins.values()].flatMap((r) => r.problems)];
+    const recs = new Map<string, InstanceRecord>();
+
+    for (const spec of specs) {
+      const id = instanceId(spec.plugin, spec.site);
+      const inst: InstanceRecord = { id, spec, state: 'pending', deps: [], teardown: new TeardownStack() };
+      const fail = (err: EdgeError): void => {
+        inst.state = 'invalid';
+        inst.error ??= err;
+        problems.push(err);
+      };
+      if (recs.has(id)) {
+        problems.push(new ErrInstanceDuplicate({ plugin: spec.plugin, instance: id }));
+        continue;
+      }
+      recs.set(id, inst);
+      const rec = this.#plugins.get(spec.plugin);
+      if (!rec) {
+        fail(new ErrNotFound({ plugin: spec.plugin, instance: id }));
+        continue;
+      }
+      inst.plugin = rec;
+      if (rec.problems.length > 0) {
+        inst.state = 'invalid';
+        inst.error = rec.problems[0];
+        continue;
+      }
+      if (rec.manifest.stage === 'planned') {
+        fail(new ErrNotAvailable({ plugin: spec.plugin, stage: rec.manifest.stage }));
+        continue;
+      }
+      const def = rec.definition as PluginDefinition;
+      if (def.configSchema) {
+        const parsed = parseWithSchema(def.configSchema, spec.config ?? {}, '');
+        if (!parsed.ok) fail(new ErrConfig({ plugin: spec.plugin, instance: id, issues: parsed.issues }));
+        else inst.config = parsed.value;
+      } else if (spec.config !== undefined && !(typeof spec.config === 'object' && spec.config !== null && Object.keys(spec.config).length === 0)) {
+        fail(new ErrConfig({ plugin: spec.plugin, instance: id, issues: [{ path: '', message: 'this plugin takes no config' }] }));
+      }
+    }
+
+    // Dependencies: plugin ids and consumed services, resolved at the same site, then site-less.
+    const all = [...recs.values()];
+    const bySiteAndPlugin = (site: string | undefined, plugin: string): InstanceRecord | undefined =>
+      recs.get(instanceId(plugin, site)) ?? (site !== undefined ? recs.get(instanceId(plugin, undefined)) : undefined);
+    const providersOf = (ref: ServiceRef<unknown>, site: string | undefined): InstanceRecord[] => {
+      const at = (s: string | undefined): InstanceRecord[] =>
+        all.filter((i) => i.spec.site === s && i.plugin?.definition?.provides.some((p) => p.token === ref.token));
+      const here = at(site);
+      return here.length > 0 || site === undefined ? here : at(undefined);
+    };
+    for (const inst of all) {
+      const def = inst.plugin?.definition;
+      if (!def || !inst.plugin) continue;
+      const { site } = inst.spec;
+      const fail = (err: EdgeError): void => {
+        if (inst.state !== 'invalid') {
+          inst.state = 'invalid';
+          inst.error = err;
+        }
+        problems.push(err);
+      };
+      const deps = new Set<string>();
+      for (const dep of new Set([...inst.plugin.manifest.dependencies, ...def.dependencies])) {
+        const p = bySiteAndPlugin(site, dep);
+        if (!p) fail(new ErrDepMissing({ plugin: def.id, instance: inst.id, dependency: dep, kind: 'plugin' }));
+        else deps.add(p.id);
+      }
+      for (const ref of def.consumes) {
+        if (this.#opts.services.has(ref)) continue;
+        const providers = providersOf(ref, site);
+        if (providers.length === 0) fail(new ErrDepMissing({ plugin: def.id, instance: inst.id, dependency: ref.id, kind: 'service' }));
+        else if (providers.length > 1) {
+          fail(new ErrDepAmbiguous({ plugin: def.id, instance: inst.id, service: ref.id, providers: providers.map((p) => p.id) }));
+        } else deps.add(providers[0]!.id);
+      }
+      inst.deps = [...deps];
+    }
+
+    const edges = new Map(all.map((i) => [i.id, i.deps] as const));
+    for (const cycle of findCycles([...recs.keys()], edges)) {
+      for (const member of cycle) {
+        const inst = recs.get(member)!;
+        const err = new ErrDepCycle({ plugin: inst.spec.plugin, cycle: [...cycle, cycle[0]!] });
+        inst.state = 'invalid';
+        inst.error = err;
+        problems.push(err);
+      }
+    }
+
+    // Instances whose dependencies cannot start are blocked (to a fixpoint).
+    let changed = true;
+    while (changed) {
+      changed = false;
+      for (const inst of all) {
+        if (inst.state !== 'pending') continue;
+        const bad = inst.deps.find((d) => recs.get(d)!.state !== 'pending');
+        if (bad) {
+          inst.state = 'blocked';
+          inst.error = new ErrDepFailed({ plugin: inst.spec.plugin, instance: inst.id, dependency: bad });
+          problems.push(inst.error);
+          changed = true;
+        }
+      }
+    }
+
+    this.#instances = recs;
+    const runnable = all.filter((i) => i.state === 'pending').map((i) => i.id);
+    this.#levels = startLevels(runnable, edges);
+    for (const p of problems) this.#log.error({ err: toErrorInfo(p) }, 'plugin problem');
+    this.#problems.push(...problems);
+    return problems;
+  }
+
+  /**
+   * Plans (if not yet planned) and starts the valid instances. Returns the
+   * problems; throws only when an instance with failure policy `abort`
+   * cannot run (everything started is stopped first).
+   */
+  async start(specs: readonly InstanceSpec[], signal?: AbortSignal): Promise<EdgeError[]> {
+    const problems = await this.plan(specs);
+    const abortOn = (inst: InstanceRecord): boolean => inst.spec.failurePolicy === 'abort';
+    const fatal = [...this.#instances.values()].find((i) => abortOn(i) && (i.state === 'invalid' || i.state === 'blocked'));
+    if (fatal) throw new ErrAbort({ plugin: fatal.spec.plugin, instance: fatal.id }, { cause: fatal.error });
+
+    const root = this.#opts.services.child('plugins');
+    this.#scopes.push(root);
+    this.#siteScopes.set(undefined, root);
+    const scopeFor = (site: string | undefined): ServiceScope => {
+      let s = this.#siteScopes.get(site);
+      if (!s) {
+        s = root.child(`site '${site}'`);
+        this.#siteScopes.set(site, s);
+        this.#scopes.push(s);
+      }
+      return s;
+    };
+
+    for (const level of this.#levels) {
+      if (signal?.aborted) break;
+      await Promise.all(
+        level.map(async (id) => {
+          const inst = this.#instances.get(id)!;
+          const bad = inst.deps.find((d) => this.#instances.get(d)!.state !== 'running');
+          if (bad) {
+            inst.state = 'blocked';
+            inst.error = new ErrDepFailed({ plugin: inst.spec.plugin, instance: inst.id, dependency: bad });
+            problems.push(inst.error);
+            this.#problems.push(inst.error);
+            return;
+          }
+          const err = await this.#startInstance(inst, scopeFor(inst.spec.site), signal);
+          if (err) {
+            problems.push(err);
+            this.#problems.push(err);
+          }
+        }),
+      );
+      const failedAbort = level.map((id) => this.#instances.get(id)!).find((i) => abortOn(i) && i.state !== 'running');
+      if (failedAbort) {
+        await this.stop();
+        throw new ErrAbort({ plugin: failedAbort.spec.plugin, instance: failedAbort.id }, { cause: failedAbort.error });
+      }
+    }
+    return problems;
+  }
+
+  async #startInstance(inst: InstanceRecord, siteScope: ServiceScope, outer?: AbortSignal): Promise<EdgeError | undefined> {
+    const def = inst.plugin!.definition!;
+    const { site } = inst.spec;
+    const scope = siteScope.child(`plugin '${inst.id}'`);
+    this.#scopes.push(scope);
+    const logger = this.#opts.logger.child(site === undefined ? { plugin: def.id } : { plugin: def.id, site });
+    const provided = new Set<symbol>();
+    const ms = this.#opts.startTimeoutMs ?? 10_000;
+    inst.state = 'starting';
+    const t0 = performance.now();
+    let pending: Promise<unknown> | undefined;
+    try {
+      await withTimeout(
+        `start of plugin '${inst.id}'`,
+        ms,
+        (signal) => {
+          const ctx: PluginContext = {
+            pluginId: def.id,
+            instanceId: inst.id,
+            site,
+            config: inst.config,
+            logger,
+            signal,
+            get: (ref) => scope.get(ref, `plugin '${inst.id}'`),
+            provide: (ref, value) => {
+              if (!def.provides.some((p) => p.token === ref.token)) {
+                throw new TypeError(`plugin '${def.id}' provides '${ref.id}' without declaring it in provides`);
+              }
+              siteScope.provide(ref, value);
+              provided.add(ref.token);
+            },
+            onStop: (fn) => inst.teardown.add(fn),
+          };
+          pending = Promise.resolve(def.register(ctx));
+          return pending;
+        },
+        outer,
+      );
+      const missing = def.provides.find((p) => !provided.has(p.token));
+      if (missing) throw new ErrProvidesMissing({ plugin: def.id, instance: inst.id, service: missing.id });
+      inst.state = 'running';
+      inst.startMs = Math.round(performance.now() - t0);
+      logger.info({ ms: inst.startMs }, 'plugin started');
+      return undefined;
+    } catch (err) {
+      // A start that outlives its timeout may still reject later: observe it.
+      pending?.catch(() => undefined);
+      inst.state = 'failed';
+      inst.error = KernelErrors.ErrTimeout.is(err)
+        ? new ErrStartTimeout({ plugin: def.id, instance: inst.id, ms }, { cause: err })
+        : err instanceof EdgeError && err.code === ErrProvidesMissing.code
+          ? err
+          : new ErrStart({ plugin: def.id, instance: inst.id, reason: describeError(err) }, { cause: err });
+      logger.error({ err: toErrorInfo(inst.error) }, 'plugin failed to start');
+      // Release whatever it created; teardowns it registers later run at once.
+      for (const e of await inst.teardown.run()) logger.error({ err: toErrorInfo(e) }, 'teardown after failed start failed');
+      return inst.error;
+    }
+  }
+
+  /** Stops running instances in reverse dependency order. Idempotent. Returns stop errors. */
+  stop(): Promise<EdgeError[]> {
+    this.#stopping ??= (async () => {
+      const errors: EdgeError[] = [];
+      const ms = this.#opts.stopTimeoutMs ?? 5_000;
+      for (const level of [...this.#levels].reverse()) {
+        await Promise.all(
+          level.map(async (id) => {
+            const inst = this.#instances.get(id)!;
+            if (inst.state !== 'running') return;
+            inst.state = 'stopping';
+            const logger = this.#log.child({ plugin: inst.spec.plugin, site: inst.spec.site });
+            try {
+              await withTimeout(`stop of plugin '${inst.id}'`, ms, async () => {
+                const problems = await inst.teardown.run();
+                if (problems.length === 1) throw problems[0];
+                if (problems.length > 1) throw new EdgeAggregateError('EDGE_ERR_PLUGIN_TEARDOWN', 'several teardowns failed', problems.map((p) => (p instanceof EdgeError ? p : new ErrStop({ plugin: inst.spec.plugin, instance: id, reason: describeError(p) }, { cause: p }))));
+              });
+              inst.state = 'stopped';
+            } catch (err) {
+              inst.state = 'failed';
+              inst.error = new ErrStop({ plugin: inst.spec.plugin, instance: id, reason: describeError(err) }, { cause: err });
+              logger.error({ err: toErrorInfo(inst.error) }, 'plugin failed to stop');
+              errors.push(inst.error);
+              this.#problems.push(inst.error);
+            }
+          }),
+        );
+      }
+      for (const s of this.#scopes.reverse()) await s.dispose();
+      this.#scopes = [];
+      this.#siteScopes.clear();
+      return errors;
+    })();
+    return this.#stopping;
+  }
+
+  /** A service as the plugins of `site` (or the site-less ones) see it. */
+  service<T>(ref: ServiceRef<T>, site?: string): T {
+    const scope = this.#siteScopes.get(site) ?? this.#siteScopes.get(undefined) ?? this.#opts.services;
+    return scope.get(ref, site === undefined ? 'the host' : `the host at site '${site}'`);
+  }
+
+  status(): InstanceStatus[] {
+    return [...this.#instances.values()].map((i) => ({
+      instance: i.id,
+      plugin: i.spec.plugin,
+      site: i.spec.site,
+      state: i.state,
+      dependsOn: [...i.deps],
+      ...(i.error ? { error: toErrorInfo(i.error) } : {}),
+      ...(i.startMs === undefined ? {} : { startMs: i.startMs }),
+    }));
+  }
+
+  /** Every problem so far: validation, start and stop, in the order found. */
+  problems(): readonly EdgeError[] {
+    return this.#problems;
+  }
+
+  get loaded(): boolean {
+    return this.#loaded;
+  }
+
+  /** The registry as the kernel's `plugins` phase component. */
+  component(specs: readonly InstanceSpec[]): Component {
+    return {
+      id: 'plugins',
+      phase: 'plugins',
+      // Each plugin has its own timeout; the phase as a whole waits for them.
+      startTimeoutMs: 2 ** 31 - 1,
+      start: async (ctx) => {
+        ctx.onStop(async () => {
+          const errors = await this.stop();
+          if (errors.length > 0) throw new EdgeAggregateError('EDGE_ERR_PLUGIN_STOP', 'plugins failed to stop', errors, 500);
+        });
+        await this.start(specs, ctx.signal);
+      },
+    };
+  }
+}

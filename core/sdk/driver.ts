@@ -1,0 +1,102 @@
+/**
+ * The one contract every device plugin implements. A driver speaks one
+ * protocol; `connect` gives a connection per device. Shared transports (a
+ * serial bus, an OPC UA session, a broker connection) are reference-counted
+ * inside the driver and used by many device connections.
+ *
+ * Polling is the platform's job: it calls `read` on each autoEvent interval.
+ * A driver whose protocol pushes values (OPC UA subscriptions, MQTT) also
+ * implements `subscribe`.
+ */
+import type { ReadingValue, Sample, ValueType } from './reading.ts';
+
+/** A device resource as a driver needs it: name, type and its protocol attributes (from the profile). */
+export interface DriverResource {
+  name: string;
+  valueType: ValueType;
+  readWrite: 'R' | 'W' | 'RW';
+  units?: string;
+  /** Protocol addressing, e.g. `{ primaryTable: 'HOLDING_REGISTERS', startingAddress: 10 }` or `{ nodeId: 'ns=2;s=Temp' }`. */
+  attributes: Readonly<Record<string, unknown>>;
+  /** Transform and range properties: scale, offset, base, mask, shift, minimum, maximum. */
+  properties: Readonly<Record<string, unknown>>;
+}
+
+/** A device as handed to its driver. */
+export interface DriverDevice {
+  site: string;
+  name: string;
+  profile: string;
+  /** The protocol block of the device, e.g. `{ address: '10.0.0.5', port: 502, unitId: 1 }`. */
+  protocol: Readonly<Record<string, unknown>>;
+  resources: readonly DriverResource[];
+}
+
+export interface WriteRequest {
+  resource: string;
+  value: ReadingValue;
+}
+
+export interface WriteResult {
+  resource: string;
+  ok: boolean;
+  /** Coded error when not ok. */
+  error?: { code: string; message: string };
+}
+
+export interface SubscribeOptions {
+  /** How values arrive: on every change, or sampled at an interval by the device/server. */
+  mode: 'onChange' | 'interval';
+  intervalMs?: number;
+  /** Absolute deadband for onChange, where the protocol supports it. */
+  deadband?: number;
+}
+
+export type SampleSink = (samples: readonly Sample[]) => void;
+
+export interface Subscription {
+  close(): Promise<void>;
+}
+
+export interface DeviceConnection {
+  /** Reads the named resources; a resource that cannot be read comes back with quality `bad`, never as a throw. */
+  read(resources: readonly string[], signal?: AbortSignal): Promise<Sample[]>;
+  write(requests: readonly WriteRequest[], signal?: AbortSignal): Promise<WriteResult[]>;
+  /** Push delivery for protocols that have it. */
+  subscribe?(resources: readonly string[], options: SubscribeOptions, sink: SampleSink): Promise<Subscription>;
+  close(): Promise<void>;
+}
+
+export interface DiscoveryRequest {
+  /** Where to look, in the protocol's terms: an endpoint URL, a host:port, a unit-id range. */
+  target: string;
+  options?: Readonly<Record<string, unknown>>;
+  limit?: number;
+}
+
+export interface DiscoveredDevice {
+  name: string;
+  protocol: Record<string, unknown>;
+  /** A suggested profile name, or a generated profile. */
+  profile?: string | Record<string, unknown>;
+  description?: string;
+}
+
+/** Problem found when validating a device or profile for this driver. */
+export interface DriverIssue {
+  /** Dotted path of the offending field, e.g. `deviceResources[3].attributes.startingAddress`. */
+  path: string;
+  code: string;
+  message: string;
+}
+
+export interface DeviceDriver {
+  /** Protocol name(s) in Device protocol blocks, e.g. `modbus-tcp`. */
+  readonly protocols: readonly string[];
+  /** Checks a device and its resources at onboarding, before any connection is made. */
+  validate?(device: DriverDevice): DriverIssue[];
+  connect(device: DriverDevice, signal?: AbortSignal): Promise<DeviceConnection>;
+  discover?(request: DiscoveryRequest, signal?: AbortSignal): Promise<DiscoveredDevice[]>;
+  /** Closes every connection and shared transport of this driver. */
+  close(): Promise<void>;
+}

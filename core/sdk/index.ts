@@ -1,0 +1,21 @@
+/**
+ * core/sdk: the only module plugins import. A plugin declares itself with
+ * `definePlugin`, names the services it provides and consumes with typed
+ * `ServiceRef`s, and (for devices) implements `DeviceDriver`. Tests use
+ * `edgeadm/sdk/testkit`.
+ */
+export { default as Type, type Static, type TSchema } from 'typebox';
+export {
+  createError,
+  createServiceRef,
+  EdgeError,
+  isEdgeError,
+  type EdgeErrorClass,
+  type ErrorInfo,
+  type Logger,
+  type ServiceRef,
+  type Teardown,
+} from '../kernel/index.ts';
+export { definePlugin, type PluginContext, type PluginDefinition, type PluginSpec } from '../plugins/index.ts';
+export * from './reading.ts';
+export type * from './driver.ts';

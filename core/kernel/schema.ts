@@ -48,10 +48,26 @@ function appendKey(path: string, key: string): string {
   return path === '' ? key : `${path}.${key}`;
 }
 
-/** Every problem of `value` against `schema`, each with the path of its field. */
+interface ObjectSchemaLike {
+  type?: unknown;
+  properties?: Record<string, TSchema>;
+  required?: string[];
+  additionalProperties?: TSchema | boolean;
+  items?: TSchema;
+}
+
+const shallowArrays = new WeakMap<TSchema, TSchema>();
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/**
+ * Every problem of `value` against `schema`, each with the path of its field.
+ * Objects and arrays are walked here, field by field, so that one bad field
+ * never hides another (TypeBox's error iterator can stop after a failed union).
+ */
 export function checkSchema(schema: TSchema, value: unknown, prefix = ''): FieldIssue[] {
-  const v = validatorFor(schema);
-  if (v.Check(value)) return [];
   const issues: FieldIssue[] = [];
   const seen = new Set<string>();
   const add = (path: string, message: string): void => {
@@ -60,6 +76,38 @@ export function checkSchema(schema: TSchema, value: unknown, prefix = ''): Field
     seen.add(key);
     issues.push({ path, message });
   };
+  walk(schema, value, prefix, add);
+  return issues;
+}
+
+function walk(schema: TSchema, value: unknown, at: string, add: (path: string, message: string) => void): void {
+  const s = schema as ObjectSchemaLike;
+  if (s.type === 'object' && s.properties && isPlainObject(value)) {
+    for (const key of s.required ?? []) if (!(key in value)) add(appendKey(at, key), 'is required');
+    for (const [key, v] of Object.entries(value)) {
+      const sub = s.properties[key];
+      if (sub) walk(sub, v, appendKey(at, key), add);
+      else if (s.additionalProperties === false) add(appendKey(at, key), 'is not a known field');
+      else if (typeof s.additionalProperties === 'object') walk(s.additionalProperties, v, appendKey(at, key), add);
+    }
+    return;
+  }
+  if (s.type === 'array' && s.items && Array.isArray(value)) {
+    let shallow = shallowArrays.get(schema);
+    if (!shallow) {
+      shallow = { ...schema, items: {} };
+      shallowArrays.set(schema, shallow);
+    }
+    leafIssues(shallow, value, at, add);
+    value.forEach((v, i) => walk(s.items as TSchema, v, `${at}[${i}]`, add));
+    return;
+  }
+  leafIssues(schema, value, at, add);
+}
+
+function leafIssues(schema: TSchema, value: unknown, at: string, add: (path: string, message: string) => void): void {
+  const v = validatorFor(schema);
+  if (v.Check(value)) return;
   const errors = [...(v.Errors(value) as Iterable<RawError & { schemaPath: string }>)];
   // A failed union reports each branch's failure too; keep one line for it.
   const unions = errors.filter((e) => e.keyword === 'anyOf');
@@ -67,26 +115,23 @@ export function checkSchema(schema: TSchema, value: unknown, prefix = ''): Field
     unions.some((u) => u !== e && e.instancePath === u.instancePath && e.schemaPath.startsWith(`${u.schemaPath}/anyOf`));
   for (const e of errors) {
     if (insideUnion(e)) continue;
-    const at = joinPath(prefix, e.instancePath);
+    const path = joinPath(at, e.instancePath);
     if (e.keyword === 'anyOf') {
       const options = literalOptions(schemaAtPointer(schema, e.schemaPath));
-      add(at, options ? `must be one of ${options.map((o) => `'${String(o)}'`).join(', ')}` : 'does not match any allowed form');
-      continue;
-    }
-    if (e.keyword === 'required') {
+      add(path, options ? `must be one of ${options.map((o) => `'${String(o)}'`).join(', ')}` : 'does not match any allowed form');
+    } else if (e.keyword === 'required') {
       const props = e.params.requiredProperties;
-      for (const p of Array.isArray(props) ? props : []) add(appendKey(at, String(p)), 'is required');
+      for (const p of Array.isArray(props) ? props : []) add(appendKey(path, String(p)), 'is required');
     } else if (e.keyword === 'additionalProperties') {
       const props = e.params.additionalProperties;
-      for (const p of Array.isArray(props) ? props : []) add(appendKey(at, String(p)), 'is not a known field');
+      for (const p of Array.isArray(props) ? props : []) add(appendKey(path, String(p)), 'is not a known field');
     } else if (e.keyword === 'boolean' && e.message === 'schema is false') {
       // additionalProperties: false reports each extra key this way too.
-      add(at, 'is not a known field');
+      add(path, 'is not a known field');
     } else {
-      add(at, e.message);
+      add(path, e.message);
     }
   }
-  return issues;
 }
 
 function schemaAtPointer(schema: TSchema, pointer: string): unknown {
@@ -102,7 +147,7 @@ function schemaAtPointer(schema: TSchema, pointer: string): unknown {
 function literalOptions(s: unknown): unknown[] | undefined {
   const anyOf = (s as { anyOf?: unknown[] } | undefined)?.anyOf;
   if (!Array.isArray(anyOf) || !anyOf.every((b) => b !== null && typeof b === 'object' && 'const' in b)) return undefined;
-  return anyOf.map((b) => (b).const);
+  return anyOf.map((b) => b.const);
 }
 
 /** Applies schema defaults to a deep copy of `value`. */

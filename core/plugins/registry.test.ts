@@ -77,7 +77,7 @@ describe('plugin registry', () => {
     { name: 'an engine mismatch', instances: [{ plugin: 'engine-mismatch' }], code: 'EDGE_ERR_PLUGIN_ENGINE', instance: 'engine-mismatch', state: 'invalid', message: /needs edgeadm >=99, this is 0\.1\.0/ },
     { name: 'an entry that throws on import', instances: [{ plugin: 'throws-on-load' }], code: 'EDGE_ERR_PLUGIN_LOAD', instance: 'throws-on-load', state: 'invalid', message: /cannot initialise native binding/ },
     { name: 'a definition that disagrees with its manifest', instances: [{ plugin: 'mismatch' }], code: 'EDGE_ERR_PLUGIN_MANIFEST_MISMATCH', instance: 'mismatch', state: 'invalid', message: /version '1\.0\.0'.*'2\.0\.0'/ },
-    { name: 'config that fails its schema', instances: [{ plugin: 'configured', site: 'p1', config: { port: 'eighty', mode: 'turbo', colour: 'red' } }], code: 'EDGE_ERR_PLUGIN_CONFIG', instance: 'configured@p1', state: 'invalid', message: /colour is not a known field.*port must be integer.*mode must be one of 'fast', 'safe'/ },
+    { name: 'config that fails its schema', instances: [{ plugin: 'configured', site: 'p1', config: { port: 'eighty', mode: 'turbo', colour: 'red' } }], code: 'EDGE_ERR_PLUGIN_CONFIG', instance: 'configured@p1', state: 'invalid', message: /port must be integer; mode must be one of 'fast', 'safe'; colour is not a known field/ },
     { name: 'a start that throws', instances: [{ plugin: 'start-fails' }], code: 'EDGE_ERR_PLUGIN_START', instance: 'start-fails', state: 'failed', message: /device bus unavailable/ },
     { name: 'a planned plugin', instances: [{ plugin: 'planned' }], code: 'EDGE_ERR_PLUGIN_NOT_AVAILABLE', instance: 'planned', state: 'invalid', message: /stage 'planned'/ },
   ];

@@ -1,0 +1,113 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { buildProgram } from './main.ts';
+
+const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), 'bin/edgeadm.js');
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function edgeadm(args: string[], env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { env: { ...process.env, EDGEADM_CONFIG: '', EDGEADM_OUTPUT: '', ...env } }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function configFile(yaml: string): string {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'edgeadm-cli-')), 'edgeadm.yaml');
+  writeFileSync(file, yaml);
+  return file;
+}
+
+function allCommands(cmd: Command): Command[] {
+  return [cmd, ...cmd.commands.flatMap(allCommands)];
+}
+
+describe('edgeadm CLI', () => {
+  it('has --help with examples on every command', () => {
+    for (const cmd of allCommands(buildProgram())) {
+      if (cmd.name() === 'help') continue;
+      let text = '';
+      cmd.configureOutput({ writeOut: (s) => (text += s), writeErr: (s) => (text += s) });
+      cmd.outputHelp();
+      expect(text, `help of '${cmd.name()}'`).toMatch(/Examples:\n {2}edgeadm /);
+    }
+  });
+
+  it('prints the version as json and yaml', async () => {
+    const json = await edgeadm(['version', '-o', 'json']);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ edgeadm: '0.1.0', node: process.versions.node });
+    const yaml = await edgeadm(['-o', 'yaml', 'version']);
+    expect(parseYaml(yaml.stdout)).toMatchObject({ edgeadm: '0.1.0' });
+  });
+
+  it('lists the built-in plugins with their honest status', async () => {
+    const r = await edgeadm(['plugin', 'list']);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^ID\s+VERSION\s+ROLE\s+SOURCE\s+STATUS\s+PACKAGE$/);
+    for (const id of ['edgex', 'modbus', 'mqtt', 'opcua']) {
+      expect(lines.find((l) => l.startsWith(`${id} `))).toMatch(/0\.1\.0\s+device-\S+\s+builtin\s+planned\s+@edgeadm\//);
+    }
+  });
+
+  it('shows one plugin, and names an unknown one with exit code 1', async () => {
+    const info = await edgeadm(['plugin', 'info', 'opcua', '-o', 'json']);
+    expect(info.code).toBe(0);
+    expect(JSON.parse(info.stdout)).toMatchObject({ id: 'opcua', source: 'builtin', stage: 'planned', status: 'planned' });
+    const missing = await edgeadm(['plugin', 'info', 'bacnet']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/\[EDGE_ERR_PLUGIN_NOT_FOUND\] no plugin 'bacnet' is installed; 'edgeadm plugin list'/);
+  });
+
+  it('exits 2 on usage errors, naming the argument', async () => {
+    const cases: [string[], RegExp][] = [
+      [['plugin', 'lst'], /unknown command 'lst'/],
+      [['-o', 'xml', 'version'], /'-o, --output <format>' argument 'xml' is invalid/],
+      [['plugin', 'info'], /missing required argument 'id'/],
+      [['version', '--frobnicate'], /unknown option '--frobnicate'/],
+      [[], /Usage: edgeadm/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await edgeadm(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr + r.stdout).toMatch(message);
+    }
+  });
+
+  it('exits 1 on a bad config, listing every problem with its field', async () => {
+    const file = configFile('plugins:\n  startTimeoutMs: -5\n  instances:\n    - site: plant-a\nlog:\n  level: chatty\n');
+    const r = await edgeadm(['plugin', 'list', '--config', file], { EDGEADM_KERNEL__SHUTDOWN_BUDGET_MS: 'soon' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/invalid configuration \(4 problems\)/);
+    expect(r.stderr).toMatch(/EDGEADM_KERNEL__SHUTDOWN_BUDGET_MS \(kernel.shutdownBudgetMs\): 'soon' is not a number/);
+    expect(r.stderr).toMatch(/plugins.startTimeoutMs must be >= 1/);
+    expect(r.stderr).toMatch(/plugins.instances\[0\].plugin is required/);
+    expect(r.stderr).toMatch(/log.level must be one of/);
+  });
+
+  it('runs the kernel once with configured instances and reports each one', async () => {
+    const file = configFile('log:\n  level: silent\nplugins:\n  instances:\n    - plugin: modbus\n      site: plant-a\n    - plugin: bacnet\n');
+    const r = await edgeadm(['up', '--once', '--config', file, '-o', 'json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { kernel: { id: string; state: string }[]; plugins: { instance: string; state: string; error?: { code: string } }[] };
+    expect(out.kernel).toEqual([expect.objectContaining({ id: 'plugins', state: 'running' })]);
+    expect(out.plugins).toEqual([
+      expect.objectContaining({ instance: 'modbus@plant-a', state: 'invalid', error: expect.objectContaining({ code: 'EDGE_ERR_PLUGIN_NOT_AVAILABLE' }) }),
+      expect.objectContaining({ instance: 'bacnet', state: 'invalid', error: expect.objectContaining({ code: 'EDGE_ERR_PLUGIN_NOT_FOUND' }) }),
+    ]);
+  });
+});

@@ -1,0 +1,27 @@
+/** The edgeadm config file: one schema composed of each capability's section. */
+import Type, { type Static } from 'typebox';
+import { KernelConfigSchema, loadConfig, LogConfigSchema } from '../core/kernel/index.ts';
+import { PluginsConfigSchema } from '../core/plugins/index.ts';
+
+export const EdgeadmConfigSchema = Type.Object(
+  {
+    log: LogConfigSchema,
+    kernel: KernelConfigSchema,
+    plugins: PluginsConfigSchema,
+  },
+  { additionalProperties: false },
+);
+export type EdgeadmConfig = Static<typeof EdgeadmConfigSchema>;
+
+/** Variables under EDGEADM_ that are not config fields. */
+export const RESERVED_ENV = ['CONFIG', 'OUTPUT'] as const;
+
+export function readConfig(file: string | undefined, overrides: Record<string, unknown> = {}): Readonly<EdgeadmConfig> {
+  return loadConfig({
+    schema: EdgeadmConfigSchema,
+    // An empty --config or EDGEADM_CONFIG means no file.
+    file: file || process.env.EDGEADM_CONFIG || undefined,
+    reservedEnv: RESERVED_ENV,
+    overrides,
+  });
+}

@@ -1,0 +1,33 @@
+/** What every command shares: global options, the config, a logger, errors that map to exit codes. */
+import type { Command } from 'commander';
+import { createError, createLogger, type Logger, type LogLevel } from '../core/kernel/index.ts';
+import { readConfig, type EdgeadmConfig } from './config.ts';
+import type { OutputFormat } from './output.ts';
+
+/** Bad arguments: exit code 2. */
+export const ErrUsage = createError('EDGE_ERR_USAGE', (p: { argument: string; reason: string }) => `${p.argument}: ${p.reason}`, { statusCode: 400 });
+
+export interface GlobalOptions {
+  output: OutputFormat;
+  config?: string;
+  logLevel?: LogLevel;
+}
+
+export interface CommandContext {
+  options: GlobalOptions;
+  config: Readonly<EdgeadmConfig>;
+  logger: Logger;
+  out: NodeJS.WritableStream;
+}
+
+export function contextOf(cmd: Command): CommandContext {
+  const options = cmd.optsWithGlobals<GlobalOptions>();
+  const config = readConfig(options.config, options.logLevel ? { 'log.level': options.logLevel } : {});
+  const logger = createLogger({ level: config.log.level });
+  return { options, config, logger, out: process.stdout };
+}
+
+/** Adds the `Examples:` section every command shows in --help. */
+export function examples(cmd: Command, lines: readonly string[]): Command {
+  return cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n`);
+}

@@ -1,0 +1,82 @@
+/**
+ * edgeadm: the command line. One file per command group; this file wires
+ * them together and maps failures to exit codes: 0 ok, 1 error, 2 usage error.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { EDGEADM_VERSION, isEdgeError, LOG_LEVELS, toErrorInfo } from '../core/kernel/index.ts';
+import { ConfigError } from '../core/kernel/index.ts';
+import { ErrUsage, examples } from './context.ts';
+import { OUTPUT_FORMATS } from './output.ts';
+import { registerPlugin } from './plugin.ts';
+import { registerUp } from './up.ts';
+import { registerVersion } from './version.ts';
+
+export const EXIT_OK = 0;
+export const EXIT_ERROR = 1;
+export const EXIT_USAGE = 2;
+
+export function buildProgram(): Command {
+  const program = new Command('edgeadm')
+    .description('Edge device platform: sites, tunnel, application grid, health, and device plugins')
+    .version(EDGEADM_VERSION, '-v, --version', 'print the version')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table').env('EDGEADM_OUTPUT'))
+    .addOption(new Option('--config <file>', 'config file (YAML); EDGEADM_* variables override it').env('EDGEADM_CONFIG'))
+    .addOption(new Option('--log-level <level>', 'log level on standard error').choices(LOG_LEVELS))
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+  examples(program, ['edgeadm plugin list', 'edgeadm plugin info modbus -o yaml', 'edgeadm up --config edgeadm.yaml']);
+  registerVersion(program);
+  registerPlugin(program);
+  registerUp(program);
+  // Subcommands inherit exit handling and output settings.
+  const inherit = (cmd: Command): void => {
+    for (const sub of cmd.commands) {
+      sub.exitOverride().showHelpAfterError('(run with --help for usage)');
+      inherit(sub);
+    }
+  };
+  inherit(program);
+  return program;
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Commander has already printed its message.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT_OK;
+    if (err.code === 'commander.executeSubCommandAsync') return err.exitCode;
+    return EXIT_USAGE;
+  }
+  if (ErrUsage.is(err)) {
+    process.stderr.write(`error: ${err.message}\n(run with --help for usage)\n`);
+    return EXIT_USAGE;
+  }
+  if (err instanceof ConfigError) {
+    process.stderr.write(`error: ${err.message}\nFix the config file or the EDGEADM_* variables named above.\n`);
+    return EXIT_ERROR;
+  }
+  if (isEdgeError(err)) {
+    process.stderr.write(`error: [${err.code}] ${err.message}\n`);
+    return EXIT_ERROR;
+  }
+  const info = toErrorInfo(err);
+  process.stderr.write(`error: [${info.code}] ${info.message}\n`);
+  return EXIT_ERROR;
+}
+
+/** Runs edgeadm with a full argv (node, script, ...args); resolves to the exit code. */
+export async function run(argv: readonly string[]): Promise<number> {
+  // An empty variable means unset, as for EDGEADM_CONFIG.
+  for (const name of ['EDGEADM_OUTPUT', 'EDGEADM_CONFIG']) if (process.env[name] === '') delete process.env[name];
+  const program = buildProgram();
+  if (argv.length <= 2) {
+    program.outputHelp();
+    return EXIT_USAGE;
+  }
+  try {
+    await program.parseAsync([...argv]);
+    return EXIT_OK;
+  } catch (err) {
+    return reportError(err);
+  }
+}

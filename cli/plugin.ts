@@ -1,0 +1,87 @@
+/** `edgeadm plugin list|info`: what plugins are installed, where from, and whether they can run. */
+import type { Command } from 'commander';
+import { createError, EDGEADM_VERSION, ServiceScope } from '../core/kernel/index.ts';
+import { PluginRegistry, type PluginInfo } from '../core/plugins/index.ts';
+import { contextOf, examples, type CommandContext } from './context.ts';
+import { emit, renderDetails, renderTable } from './output.ts';
+
+const ErrNoSuchPlugin = createError(
+  'EDGE_ERR_PLUGIN_NOT_FOUND',
+  (p: { plugin: string }) => `no plugin '${p.plugin}' is installed; 'edgeadm plugin list' shows the installed ones`,
+  { statusCode: 404 },
+);
+
+async function loadRegistry(ctx: CommandContext): Promise<PluginRegistry> {
+  const { plugins } = ctx.config;
+  const registry = new PluginRegistry({
+    kernelVersion: EDGEADM_VERSION,
+    logger: ctx.logger,
+    services: ServiceScope.root('cli'),
+    discovery: { searchPaths: plugins.searchPaths, ...(plugins.nodeModules ? { nodeModules: plugins.nodeModules } : {}) },
+  });
+  await registry.load();
+  return registry;
+}
+
+function statusText(p: PluginInfo): string {
+  const first = p.problems[0];
+  return first ? `${p.status} (${first.code})` : p.status;
+}
+
+export function registerPlugin(program: Command): void {
+  const group = program.command('plugin').description('Inspect installed plugins (built-in and from npm packages)');
+  examples(group, ['edgeadm plugin list', 'edgeadm plugin info modbus -o yaml']);
+
+  const list = group
+    .command('list')
+    .alias('ls')
+    .description('List every discovered plugin with its version, source and status')
+    .action(async (_opts, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const plugins = (await loadRegistry(ctx)).plugins();
+      emit(ctx.options.output, plugins, () =>
+        renderTable(plugins, [
+          { header: 'id', value: (p) => p.id },
+          { header: 'version', value: (p) => p.version },
+          { header: 'role', value: (p) => p.role },
+          { header: 'source', value: (p) => p.source },
+          { header: 'status', value: statusText },
+          { header: 'package', value: (p) => p.packageName },
+        ]),
+      );
+    });
+  examples(list, ['edgeadm plugin list', 'edgeadm plugin list -o json', 'EDGEADM_PLUGINS__SEARCH_PATHS="[./my-plugins]" edgeadm plugin list']);
+
+  const info = group
+    .command('info')
+    .description('Show one plugin: manifest, status and problems, services, dependencies and config schema')
+    .argument('<id>', 'plugin id, as shown by `edgeadm plugin list`')
+    .action(async (id: string, _opts, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const plugins = (await loadRegistry(ctx)).plugins();
+      const p = plugins.find((x) => x.id === id);
+      if (!p) {
+        throw new ErrNoSuchPlugin({ plugin: id });
+      }
+      emit(ctx.options.output, p, () =>
+        renderDetails([
+          ['ID', p.id],
+          ['Package', p.packageName],
+          ['Version', p.version],
+          ['Description', p.description ?? ''],
+          ['Role', p.role],
+          ['Stage', p.stage],
+          ['Source', p.source],
+          ['Location', p.location],
+          ['Engine', p.engine],
+          ['Status', p.status],
+          ['Problems', p.problems.map((e) => `[${e.code}] ${e.message}`)],
+          ['Provides', p.provides],
+          ['Consumes', p.consumes],
+          ['Depends on', p.dependencies],
+          ['Config schema', p.configSchema ?? '<none>'],
+        ]),
+      );
+    });
+  examples(info, ['edgeadm plugin info modbus', 'edgeadm plugin info modbus -o json']);
+}

@@ -1,0 +1,17 @@
+/**
+ * The modbus plugin. Stage `planned` (see package.json): it is declared so that
+ * discovery, `edgeadm plugin list` and site configs know it, but its driver
+ * is not written yet, so the registry refuses to start it with
+ * EDGE_ERR_PLUGIN_NOT_AVAILABLE rather than pretend.
+ */
+import { definePlugin } from '../../core/sdk/index.ts';
+
+export default definePlugin({
+  id: 'modbus',
+  version: '0.1.0',
+  engine: '^0.1.0',
+  description: 'Modbus TCP, RTU and RTU-over-TCP devices with EdgeX-compatible device profiles',
+  register() {
+    throw new Error("plugin 'modbus' is planned: its driver is not implemented yet");
+  },
+});

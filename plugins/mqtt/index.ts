@@ -1,0 +1,17 @@
+/**
+ * The mqtt plugin. Stage `planned` (see package.json): it is declared so that
+ * discovery, `edgeadm plugin list` and site configs know it, but its driver
+ * is not written yet, so the registry refuses to start it with
+ * EDGE_ERR_PLUGIN_NOT_AVAILABLE rather than pretend.
+ */
+import { definePlugin } from '../../core/sdk/index.ts';
+
+export default definePlugin({
+  id: 'mqtt',
+  version: '0.1.0',
+  engine: '^0.1.0',
+  description: 'MQTT devices on the site broker: topic and payload mapping, onboarding, upstream bridge',
+  register() {
+    throw new Error("plugin 'mqtt' is planned: its driver is not implemented yet");
+  },
+});

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -109,5 +109,22 @@ describe('edgeadm CLI', () => {
       expect.objectContaining({ instance: 'modbus@plant-a', state: 'invalid', error: expect.objectContaining({ code: 'EDGE_ERR_PLUGIN_NOT_AVAILABLE' }) }),
       expect.objectContaining({ instance: 'bacnet', state: 'invalid', error: expect.objectContaining({ code: 'EDGE_ERR_PLUGIN_NOT_FOUND' }) }),
     ]);
+  });
+
+  it('keeps running until SIGTERM, then stops cleanly with exit code 0', async () => {
+    const file = configFile('log:\n  level: info\n');
+    const child = spawn(process.execPath, [bin, 'up', '--config', file], { env: { ...process.env, EDGEADM_CONFIG: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => ((stdout += d.toString()), resolve())));
+    expect(stdout).toMatch(/kernel running; no plugin instances configured/);
+    // Still running a moment later: nothing ends it but a signal.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(child.exitCode).toBeNull();
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/"signal":"SIGTERM","msg":"stopping"/);
   });
 });

@@ -134,7 +134,7 @@ export class Kernel {
       } catch (err) {
         entry.state = 'failed';
         entry.error = new ErrComponentStart({ component: component.id, phase: component.phase, reason: describeError(err) }, { cause: err });
-        log.error({ err: toErrorInfo(entry.error) }, 'component failed to start');
+        log.error({ error: toErrorInfo(entry.error) }, 'component failed to start');
         this.#state = 'failed';
         await this.#stopAll();
         this.#state = 'failed';
@@ -179,7 +179,7 @@ export class Kernel {
         entry.state = wasFailed ? 'failed' : 'stopped';
       } catch (err) {
         const e = new ErrComponentStop({ component: component.id, reason: describeError(err) }, { cause: err });
-        log.error({ err: toErrorInfo(e) }, 'component failed to stop');
+        log.error({ error: toErrorInfo(e) }, 'component failed to stop');
         entry.state = 'failed';
         entry.error ??= e;
         errors.push(e);

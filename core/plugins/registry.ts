@@ -8,6 +8,7 @@
  * carries its coded error in its status and the others keep running, unless
  * its failure policy is `abort`.
  */
+import { setMaxListeners } from 'node:events';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import semver from 'semver';
@@ -420,7 +421,7 @@ export class PluginRegistry {
     this.#instances = recs;
     const runnable = all.filter((i) => i.state === 'pending').map((i) => i.id);
     this.#levels = startLevels(runnable, edges);
-    for (const p of problems) this.#log.error({ err: toErrorInfo(p) }, 'plugin problem');
+    for (const p of problems) this.#log.error({ error: toErrorInfo(p) }, 'plugin problem');
     this.#problems.push(...problems);
     return problems;
   }
@@ -449,8 +450,23 @@ export class PluginRegistry {
       return s;
     };
 
+    // Every starting instance of a level listens on one signal: lift the listener cap on a local one.
+    const local = new AbortController();
+    setMaxListeners(0, local.signal);
+    const forward = (): void => local.abort(signal?.reason);
+    signal?.addEventListener('abort', forward, { once: true });
+    try {
+      await this.#startLevels(problems, scopeFor, local.signal);
+    } finally {
+      signal?.removeEventListener('abort', forward);
+    }
+    return problems;
+  }
+
+  async #startLevels(problems: EdgeError[], scopeFor: (site: string | undefined) => ServiceScope, signal: AbortSignal): Promise<void> {
+    const abortOn = (inst: InstanceRecord): boolean => inst.spec.failurePolicy === 'abort';
     for (const level of this.#levels) {
-      if (signal?.aborted) break;
+      if (signal.aborted) break;
       await Promise.all(
         level.map(async (id) => {
           const inst = this.#instances.get(id)!;
@@ -475,7 +491,6 @@ export class PluginRegistry {
         throw new ErrAbort({ plugin: failedAbort.spec.plugin, instance: failedAbort.id }, { cause: failedAbort.error });
       }
     }
-    return problems;
   }
 
   async #startInstance(inst: InstanceRecord, siteScope: ServiceScope, outer?: AbortSignal): Promise<EdgeError | undefined> {
@@ -531,9 +546,9 @@ export class PluginRegistry {
         : err instanceof EdgeError && err.code === ErrProvidesMissing.code
           ? err
           : new ErrStart({ plugin: def.id, instance: inst.id, reason: describeError(err) }, { cause: err });
-      logger.error({ err: toErrorInfo(inst.error) }, 'plugin failed to start');
+      logger.error({ error: toErrorInfo(inst.error) }, 'plugin failed to start');
       // Release whatever it created; teardowns it registers later run at once.
-      for (const e of await inst.teardown.run()) logger.error({ err: toErrorInfo(e) }, 'teardown after failed start failed');
+      for (const e of await inst.teardown.run()) logger.error({ error: toErrorInfo(e) }, 'teardown after failed start failed');
       return inst.error;
     }
   }
@@ -560,7 +575,7 @@ export class PluginRegistry {
             } catch (err) {
               inst.state = 'failed';
               inst.error = new ErrStop({ plugin: inst.spec.plugin, instance: id, reason: describeError(err) }, { cause: err });
-              logger.error({ err: toErrorInfo(inst.error) }, 'plugin failed to stop');
+              logger.error({ error: toErrorInfo(inst.error) }, 'plugin failed to stop');
               errors.push(inst.error);
               this.#problems.push(inst.error);
             }

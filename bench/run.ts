@@ -8,6 +8,8 @@ import type { Benchmark, BenchResult } from './harness.ts';
 /** Every benchmark, by short name, loaded only when asked for. */
 const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   kernel: () => import('./kernel.ts'),
+  telemetry: () => import('./telemetry.ts'),
+  'telemetry-outbox': () => import('./telemetry-outbox.ts'),
 };
 
 function table(rows: readonly BenchResult[]): string {

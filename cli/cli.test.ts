@@ -62,6 +62,7 @@ describe('edgeadm CLI', () => {
     for (const id of ['edgex', 'modbus', 'mqtt', 'opcua']) {
       expect(lines.find((l) => l.startsWith(`${id} `))).toMatch(/0\.1\.0\s+device-\S+\s+builtin\s+planned\s+@edgeadm\//);
     }
+    expect(lines.find((l) => l.startsWith('simulator '))).toMatch(/0\.1\.0\s+device-driver\s+builtin\s+ready\s+@edgeadm\/simulator/);
   });
 
   it('shows one plugin, and names an unknown one with exit code 1', async () => {

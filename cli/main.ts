@@ -7,7 +7,11 @@ import { EDGEADM_VERSION, isEdgeError, LOG_LEVELS, toErrorInfo } from '../core/k
 import { ConfigError } from '../core/kernel/index.ts';
 import { ErrUsage, examples } from './context.ts';
 import { OUTPUT_FORMATS } from './output.ts';
+import { registerDemo } from './demo.ts';
+import { registerHub } from './hub.ts';
 import { registerPlugin } from './plugin.ts';
+import { registerSite } from './site.ts';
+import { registerTelemetry } from './telemetry.ts';
 import { registerUp } from './up.ts';
 import { registerVersion } from './version.ts';
 
@@ -25,10 +29,14 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
-  examples(program, ['edgeadm plugin list', 'edgeadm plugin info modbus -o yaml', 'edgeadm up --config edgeadm.yaml']);
+  examples(program, ['edgeadm demo', 'edgeadm plugin list', 'edgeadm telemetry watch --hub http://127.0.0.1:7443 --site demo', 'edgeadm site run --site plant-a --hub http://hub:7443 --token-file plant-a.token']);
   registerVersion(program);
   registerPlugin(program);
   registerUp(program);
+  registerHub(program);
+  registerSite(program);
+  registerDemo(program);
+  registerTelemetry(program);
   // Subcommands inherit exit handling and output settings.
   const inherit = (cmd: Command): void => {
     for (const sub of cmd.commands) {
@@ -66,6 +74,11 @@ function reportError(err: unknown): number {
 
 /** Runs edgeadm with a full argv (node, script, ...args); resolves to the exit code. */
 export async function run(argv: readonly string[]): Promise<number> {
+  // Output piped into `head` and closed early is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT_OK);
+    throw err;
+  });
   // An empty variable means unset, as for EDGEADM_CONFIG.
   for (const name of ['EDGEADM_OUTPUT', 'EDGEADM_CONFIG']) if (process.env[name] === '') delete process.env[name];
   const program = buildProgram();

@@ -4,21 +4,7 @@ import { EDGEADM_VERSION, Kernel, ServiceScope } from '../core/kernel/index.ts';
 import { PluginRegistry, type InstanceStatus } from '../core/plugins/index.ts';
 import { contextOf, examples } from './context.ts';
 import { emit, renderTable } from './output.ts';
-
-function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    // Signal handlers do not keep the event loop alive on their own.
-    const keepAlive = setInterval(() => undefined, 1 << 30);
-    const on = (sig: NodeJS.Signals): void => {
-      clearInterval(keepAlive);
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(sig);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
-}
+import { waitForSignal } from './signals.ts';
 
 export function registerUp(program: Command): void {
   const cmd = program

@@ -84,6 +84,7 @@ describe('a third-party plugin installed from npm', () => {
       ['modbus', 'builtin', 'planned'],
       ['mqtt', 'builtin', 'planned'],
       ['opcua', 'builtin', 'planned'],
+      ['simulator', 'builtin', 'ready'],
     ]);
   });
 });

@@ -1,0 +1,125 @@
+/**
+ * telemetry: readings from one site agent (its own process, as deployed) into
+ * the hub store, end to end: plugin -> outbox (committed) -> REST uplink ->
+ * hub ingest (idempotent) -> hub store. Peer: the hub store ingesting the
+ * same batches directly, in one process, measured in the same run.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startHub, type Hub } from '../core/hub/index.ts';
+import { createLogger } from '../core/kernel/index.ts';
+import { nowOrigin, type Reading } from '../core/sdk/index.ts';
+import { openTelemetryStore } from '../core/telemetry/index.ts';
+import { round, versus, type Benchmark, type BenchResult } from './harness.ts';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const TOTAL = 1_000_000;
+const LAT_RATE = 10_000;
+const LAT_SECONDS = 5;
+
+async function api(hub: Hub, token: string, method: string, p: string, body?: unknown): Promise<unknown> {
+  const res = await fetch(`${hub.url}${p}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? round(Number(m[1]) / 1024, 1) : NaN;
+}
+
+async function until(what: string, fn: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function startAgent(hub: Hub, dir: string, site: string, token: string): ChildProcess {
+  const tokenFile = path.join(dir, `${site}.token`);
+  writeFileSync(tokenFile, token, { mode: 0o600 });
+  return spawn(
+    process.execPath,
+    [path.join(repo, 'cli/bin/edgeadm.js'), 'site', 'run', '--site', site, '--hub', hub.url, '--token-file', tokenFile, '--data-dir', path.join(dir, site), '--no-broker', '--plugin-path', path.join(repo, 'test/support/plugins'), '--log-level', 'warn'],
+    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, EDGEADM_CONFIG: '' } },
+  );
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const bench: Benchmark = {
+  name: 'telemetry',
+  description: `${TOTAL.toLocaleString('en')} readings from one site agent process into the hub store; latency at ${LAT_RATE}/s; agent RSS`,
+  async run(): Promise<BenchResult[]> {
+    const out: BenchResult[] = [];
+    const dir = mkdtempSync(path.join(tmpdir(), 'edgeadm-bench-telemetry-'));
+    const hub = await startHub({ dataDir: path.join(dir, 'hub'), port: 0, logger: createLogger({ level: 'warn' }) });
+    const children: ChildProcess[] = [];
+    try {
+      const admin = readFileSync(hub.adminTokenFile, 'utf8').trim();
+      const token = async (site: string): Promise<string> => ((await api(hub, admin, 'POST', '/api/v1/tokens', { role: 'agent', site })) as { token: string }).token;
+
+      // Throughput: the generator appends as fast as the agent commits; the hub's count tells when all arrived.
+      await api(hub, admin, 'PUT', '/api/v1/sites/bench', { kind: 'Site', metadata: { name: 'bench' }, spec: {} });
+      await api(hub, admin, 'PUT', '/api/v1/addons/load', { kind: 'Addon', metadata: { name: 'load' }, spec: { plugin: 'load-gen', sites: ['bench'], config: { devices: 100, ratePerSecond: 2_000_000, tickMs: 5, total: TOTAL } } });
+      let first = 0;
+      const off = hub.telemetry.subscribe({ site: 'bench' }, () => {
+        first ||= performance.now();
+      });
+      const agent = startAgent(hub, dir, 'bench', await token('bench'));
+      children.push(agent);
+      await until('the first reading', () => first > 0, 30_000);
+      await until('every reading at the hub', () => hub.telemetry.lastSeq('bench') >= TOTAL && hub.telemetry.count({ site: 'bench' }) === TOTAL, 300_000);
+      const seconds = (performance.now() - first) / 1000;
+      off();
+      const rss = rssMiB(agent.pid!);
+
+      // The peer: the same store ingesting 1,000-reading batches directly.
+      const peerStore = openTelemetryStore({ file: path.join(dir, 'peer.db') });
+      const origin = nowOrigin();
+      const peerN = 200_000;
+      const t0 = performance.now();
+      for (let seq = 1; seq <= peerN; seq += 1000) {
+        const batch: Reading[] = [];
+        for (let i = 0; i < 1000; i++) batch.push({ site: 'peer', device: `load-${i % 100}`, profile: 'load', resource: 'counter', value: seq + i, valueType: 'Uint32', origin: origin + seq + i, quality: 'good', seq: seq + i });
+        peerStore.ingest('peer', batch);
+      }
+      const peerRate = peerN / ((performance.now() - t0) / 1000);
+      peerStore.close();
+      out.push({ ...versus({ bench: 'telemetry', metric: 'end to end, one site agent -> hub store', value: Math.round(TOTAL / seconds), unit: 'readings/s' }, 'hub store ingest alone', Math.round(peerRate)), target: '>= 100000' });
+
+      // Latency at a steady rate, with the link idle otherwise.
+      await api(hub, admin, 'PUT', '/api/v1/sites/lat', { kind: 'Site', metadata: { name: 'lat' }, spec: {} });
+      await api(hub, admin, 'PUT', '/api/v1/addons/lat', { kind: 'Addon', metadata: { name: 'lat' }, spec: { plugin: 'load-gen', sites: ['lat'], config: { devices: 10, ratePerSecond: LAT_RATE, tickMs: 1, total: LAT_RATE * LAT_SECONDS } } });
+      const latencies: number[] = [];
+      const offLat = hub.telemetry.subscribe({ site: 'lat' }, (rs) => {
+        const now = nowOrigin();
+        for (const r of rs) latencies.push((now - r.origin) / 1e6);
+      });
+      const latAgent = startAgent(hub, dir, 'lat', await token('lat'));
+      children.push(latAgent);
+      await until('the latency run', () => hub.telemetry.count({ site: 'lat' }) === LAT_RATE * LAT_SECONDS, 120_000);
+      offLat();
+      // Leave out the first second: process start and the first sync.
+      const steady = latencies.slice(LAT_RATE).sort((a, b) => a - b);
+      out.push({ bench: 'telemetry', metric: `device-to-hub latency p50 at ${LAT_RATE}/s`, value: round(percentile(steady, 50), 2), unit: 'ms' });
+      out.push({ bench: 'telemetry', metric: `device-to-hub latency p99 at ${LAT_RATE}/s`, value: round(percentile(steady, 99), 2), unit: 'ms', target: '< 50' });
+      out.push({ bench: 'telemetry', metric: 'site agent RSS after the throughput run', value: rss, unit: 'MiB' });
+      out.push({ bench: 'telemetry', metric: 'site agent RSS, idle at 10k/s done', value: rssMiB(latAgent.pid!), unit: 'MiB' });
+    } finally {
+      for (const c of children) c.kill('SIGTERM');
+      await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : Promise.resolve())));
+      await hub.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return out;
+  },
+};
+
+export default bench;

@@ -1,0 +1,58 @@
+/** `edgeadm site run`: the site agent in the foreground. */
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { startSiteAgent } from '../sites/index.ts';
+import { hubTarget } from './client.ts';
+import { contextOf, ErrUsage, examples } from './context.ts';
+import { parsePort } from './hub.ts';
+import { waitForSignal } from './signals.ts';
+
+const SITE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export function registerSite(program: Command): void {
+  const group = program.command('site').description('The edge side: run a site agent');
+  examples(group, ['edgeadm site run --site plant-a --hub https://hub.example:7443 --token-file /etc/edgeadm/site.token']);
+  const run = group
+    .command('run')
+    .description('Run the site agent in the foreground until Ctrl-C: replica, plugins, devices, outbox, uplink')
+    .requiredOption('--site <name>', 'the site this agent serves')
+    .addOption(new Option('--hub <url>', 'hub URL').env('EDGEADM_HUB'))
+    .addOption(new Option('--token <token>', "the site's agent token (prefer --token-file or EDGEADM_TOKEN)").env('EDGEADM_TOKEN'))
+    .option('--token-file <file>', "read the site's agent token from this file")
+    .option('--data-dir <dir>', 'where the agent keeps its replica and outbox', '.data/site')
+    .option('--broker-port <port>', 'site MQTT broker port (0 = any free port)', '1883')
+    .option('--no-broker', 'run without a site MQTT broker')
+    .addOption(new Option('--uplink <kind>', 'how readings go upstream').choices(['rest', 'mqtt']).default('rest'))
+    .option('--uplink-mqtt-url <url>', 'the hub MQTT ingest URL, for --uplink mqtt')
+    .option('--plugin-path <dir...>', 'extra folders of plugin packages')
+    .action(
+      async (
+        opts: { site: string; hub?: string; token?: string; tokenFile?: string; dataDir: string; brokerPort: string; broker: boolean; uplink: 'rest' | 'mqtt'; uplinkMqttUrl?: string; pluginPath?: string[] },
+        cmd: Command,
+      ) => {
+        const ctx = contextOf(cmd);
+        if (!SITE_NAME.test(opts.site)) throw new ErrUsage({ argument: '--site', reason: `'${opts.site}' is not a site name (lowercase letters, digits and '-', at most 63)` });
+        const target = hubTarget(opts);
+        if (opts.uplink === 'mqtt' && !opts.uplinkMqttUrl) throw new ErrUsage({ argument: '--uplink-mqtt-url', reason: 'required with --uplink mqtt' });
+        const agent = await startSiteAgent({
+          site: opts.site,
+          hubUrl: target.url,
+          token: target.token,
+          dataDir: opts.dataDir,
+          logger: ctx.logger,
+          broker: opts.broker ? { host: '127.0.0.1', port: parsePort(opts.brokerPort, '--broker-port') } : false,
+          uplink: opts.uplink === 'mqtt' ? { kind: 'mqtt', url: opts.uplinkMqttUrl as string } : { kind: 'rest' },
+          plugins: { searchPaths: opts.pluginPath ?? [] },
+        });
+        const s = agent.status();
+        ctx.out.write(`site agent '${opts.site}' running (hub ${target.url}${s.brokerUrl ? `, broker ${s.brokerUrl}` : ''})\n`);
+        const sig = await waitForSignal();
+        ctx.logger.info({ signal: sig }, 'stopping');
+        await agent.stop();
+      },
+    );
+  examples(run, [
+    'edgeadm site run --site plant-a --hub http://127.0.0.1:7443 --token-file plant-a.token',
+    'EDGEADM_TOKEN=... edgeadm site run --site plant-a --hub http://hub:7443 --data-dir /var/lib/edgeadm/site --broker-port 1883',
+  ]);
+}

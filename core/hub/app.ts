@@ -1,0 +1,173 @@
+/**
+ * The hub's HTTP API (fastify): resources, telemetry ingest/query/live
+ * streams, commands, tokens, metrics and the OpenAPI document, all behind
+ * bearer-token auth. `buildHubApp` registers everything but does not listen:
+ * the caller adds its own routes (e.g. the sync WebSocket, protected with
+ * `requireAuth`) and then listens. Every error leaves as a coded
+ * `{ code, message, details? }`; tokens never reach the log.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import fastifyCompress from '@fastify/compress';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import fastifyWebsocket from '@fastify/websocket';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Registry } from 'prom-client';
+import { EDGEADM_VERSION, type Logger } from '../kernel/index.ts';
+import type { ResourceStore } from '../store/index.ts';
+import type { TelemetryStore } from '../telemetry/index.ts';
+import type { CommandQueue } from './commands.ts';
+import type { HubApp, HubContext } from './context.ts';
+import { ErrRouteNotFound } from './errors.ts';
+import { createHubMetrics } from './metrics.ts';
+import { registerCommandRoutes } from './routes/commands.ts';
+import { registerResourceRoutes } from './routes/resources.ts';
+import { registerStreamRoutes } from './routes/streams.ts';
+import { registerSystemRoutes } from './routes/system.ts';
+import { registerTelemetryRoutes } from './routes/telemetry.ts';
+import { registerTokenRoutes } from './routes/tokens.ts';
+import type { TokenStore } from './tokens.ts';
+import { decodeBody, redactUrl, toHttpError, validatorCompiler } from './transport.ts';
+
+export { authenticate, authorizeSite, principalOf, requireAuth, type AuthHook, type RequireAuthOptions } from './auth.ts';
+export type { HubApp, StreamLimits } from './context.ts';
+
+export const DEFAULT_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
+
+export interface HubAppOptions {
+  store: ResourceStore;
+  telemetry: TelemetryStore;
+  tokens: TokenStore;
+  commands: CommandQueue;
+  /** The hub's logger; a child bound with `component: 'hub'` is used. */
+  logger: Logger;
+  /** Where the hub's metrics are registered and what /metrics exposes. */
+  metrics: Registry;
+  /** Largest request body, after decompression (default 8 MiB). */
+  bodyLimitBytes?: number;
+  /** On close, requests in flight get this long (ms) before their connections are cut; default 5000. */
+  closeGraceMs?: number;
+  /** Live stream tuning: heartbeat interval (default 15 s) and the per-client unsent-data limit (default 8 MiB). */
+  streams?: Partial<HubContext['streams']>;
+}
+
+export function buildHubApp(opts: HubAppOptions): HubApp {
+  const bodyLimit = opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+  const logger = opts.logger.child({ component: 'hub' });
+  const ctx: HubContext = {
+    store: opts.store,
+    telemetry: opts.telemetry,
+    tokens: opts.tokens,
+    commands: opts.commands,
+    metrics: createHubMetrics(opts.metrics),
+    logger,
+    streams: {
+      heartbeatMs: opts.streams?.heartbeatMs ?? 15_000,
+      maxBufferedBytes: opts.streams?.maxBufferedBytes ?? 8 * 1024 * 1024,
+    },
+  };
+
+  const baseLogger: FastifyBaseLogger = logger;
+  const app: HubApp = Fastify({
+    loggerInstance: baseLogger,
+    // Request lines are written by the onResponse hook below, with the URL redacted.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit,
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.decorate('hubTokens', opts.tokens);
+  app.decorateRequest('principal', undefined);
+
+  void app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'edgeadm hub',
+        version: EDGEADM_VERSION,
+        description: 'Cloud API of edgeadm: sites, nodes, device profiles, devices, addons, telemetry, commands and tokens.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'edgeadm_<id>_<secret>' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  void app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  void app.register(fastifyWebsocket, {
+    options: { maxPayload: bodyLimit },
+    // Like the plugin's default, but says why: 1001 (going away).
+    preClose(done) {
+      for (const client of this.websocketServer.clients) client.close(1001, 'hub shutting down');
+      this.websocketServer.close();
+      done();
+    },
+  });
+  void app.register(fastifyCompress, { globalDecompression: false, threshold: 1024 });
+
+  // Shutdown: Node's server.close() waits for connections that never sent a
+  // request (a client's spare keep-alive socket) and, with no request timeout,
+  // would wait forever. Close those at once; give requests in flight
+  // `closeGraceMs`, then cut what is left.
+  const unused = new Set<Socket>();
+  app.server.on('connection', (socket: Socket) => {
+    unused.add(socket);
+    socket.once('close', () => unused.delete(socket));
+  });
+  app.server.on('request', (req: IncomingMessage) => unused.delete(req.socket));
+  app.server.on('upgrade', (req: IncomingMessage) => unused.delete(req.socket));
+  app.addHook('preClose', (done) => {
+    for (const socket of unused) socket.destroy();
+    const timer = setTimeout(() => app.server.closeAllConnections(), opts.closeGraceMs ?? 5_000);
+    timer.unref();
+    app.server.once('close', () => clearTimeout(timer));
+    done();
+  });
+
+  app.addHook('preParsing', (request, _reply, payload, done) => {
+    try {
+      done(null, decodeBody(request, payload, request.routeOptions.bodyLimit ?? bodyLimit));
+    } catch (err) {
+      done(err as Error);
+    }
+  });
+
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? '(unmatched)';
+    const labels = { method: request.method, route, status: String(reply.statusCode) };
+    const seconds = reply.elapsedTime / 1000;
+    ctx.metrics.requests.inc(labels);
+    ctx.metrics.requestDuration.observe(labels, seconds);
+    const line = { method: request.method, url: redactUrl(request.url), route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
+    if (reply.statusCode >= 500) request.log.error(line, 'request failed');
+    else if (reply.statusCode >= 400) request.log.info(line, 'request refused');
+    else request.log.debug(line, 'request done');
+    done();
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const { statusCode, body, internal } = toHttpError(err, request);
+    if (internal) request.log.error({ err, url: redactUrl(request.url) }, 'request error');
+    if (statusCode === 401) void reply.header('www-authenticate', 'Bearer realm="edgeadm"');
+    return reply.code(statusCode).send(body);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const err = new ErrRouteNotFound({ method: request.method, path: redactUrl(request.url.split('?')[0] ?? '') });
+    return reply.code(404).send({ code: err.code, message: err.message, details: { ...err.params } });
+  });
+
+  // In a child context registered after @fastify/swagger, so its onRoute hook sees every route;
+  // the hooks, error handler and decorations above are inherited.
+  void app.register((api: HubApp, _opts, done) => {
+    registerSystemRoutes(api, opts.metrics);
+    registerResourceRoutes(api, ctx);
+    registerTelemetryRoutes(api, ctx);
+    registerStreamRoutes(api, ctx);
+    registerCommandRoutes(api, ctx);
+    registerTokenRoutes(api, ctx);
+    done();
+  });
+  return app;
+}

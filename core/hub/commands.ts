@@ -1,0 +1,238 @@
+/**
+ * The hub's command queue: writes to device resources waiting to go down to
+ * their site, kept in a SQLite file (better-sqlite3, WAL) so a hub restart
+ * loses none. A command is pending until the site's sync channel delivers
+ * it, then succeeded or failed when the agent reports back; one not finished
+ * by its deadline is expired. `onEnqueue` lets the sync channel push a new
+ * command at once instead of polling.
+ */
+import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+import type { Logger } from '../kernel/index.ts';
+import { ErrCommandNotFound, ErrCommandState, ErrStoreClosed } from './errors.ts';
+
+export const COMMAND_STATES = ['pending', 'delivered', 'succeeded', 'failed', 'expired'] as const;
+export type CommandState = (typeof COMMAND_STATES)[number];
+
+export interface CommandResult {
+  /** The value the device reported after the write, if any. */
+  reported?: unknown;
+  /** Set when the write failed; the command becomes `failed`. */
+  error?: { code: string; message: string };
+}
+
+export interface Command {
+  id: string;
+  site: string;
+  device: string;
+  resource: string;
+  value: unknown;
+  /** RFC 3339. */
+  createdAt: string;
+  expiresAt: string;
+  state: CommandState;
+  result?: CommandResult;
+}
+
+export interface EnqueueOptions {
+  site: string;
+  device: string;
+  resource: string;
+  value: unknown;
+  /** Default 3600. */
+  ttlSeconds?: number;
+}
+
+export interface CommandFilter {
+  site?: string;
+  device?: string;
+  state?: CommandState;
+  /** Default 1000, at most 10 000. */
+  limit?: number;
+}
+
+export type CommandListener = (command: Command) => void;
+
+export interface CommandQueue {
+  enqueue(opts: EnqueueOptions): Command;
+  get(id: string): Command | undefined;
+  /** Oldest first. */
+  list(filter?: CommandFilter): Command[];
+  /** The site's pending commands, oldest first; overdue ones are marked expired first and left out. */
+  pending(site: string): Command[];
+  /** pending -> delivered; idempotent for a delivered command. */
+  markDelivered(id: string): Command;
+  /** pending | delivered -> succeeded (or failed when `result.error` is set). */
+  complete(id: string, result: CommandResult): Command;
+  /** Called after each committed enqueue; returns the unsubscribe function. */
+  onEnqueue(listener: CommandListener): () => void;
+  close(): void;
+}
+
+export interface CommandQueueOptions {
+  /** SQLite file, or `:memory:`. */
+  file: string;
+  /** Where a throwing onEnqueue listener is reported. */
+  logger?: Logger;
+  /** Clock (ms since epoch), for tests. */
+  now?: () => number;
+}
+
+export const DEFAULT_COMMAND_TTL_SECONDS = 3600;
+const MAX_LIST = 10_000;
+
+interface CommandRow {
+  id: string;
+  site: string;
+  device: string;
+  resource: string;
+  value: string;
+  created_at: number;
+  expires_at: number;
+  state: CommandState;
+  result: string | null;
+}
+
+function toCommand(r: CommandRow): Command {
+  const c: Command = {
+    id: r.id,
+    site: r.site,
+    device: r.device,
+    resource: r.resource,
+    value: JSON.parse(r.value) as unknown,
+    createdAt: new Date(r.created_at).toISOString(),
+    expiresAt: new Date(r.expires_at).toISOString(),
+    state: r.state,
+  };
+  if (r.result !== null) c.result = JSON.parse(r.result) as CommandResult;
+  return c;
+}
+
+export function openCommandQueue(opts: CommandQueueOptions): CommandQueue {
+  const now = opts.now ?? Date.now;
+  const db = new Database(opts.file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS commands (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      id TEXT NOT NULL UNIQUE,
+      site TEXT NOT NULL,
+      device TEXT NOT NULL,
+      resource TEXT NOT NULL,
+      value TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      expires_at INTEGER NOT NULL,
+      state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'succeeded', 'failed', 'expired')),
+      result TEXT
+    ) STRICT;
+    CREATE INDEX IF NOT EXISTS commands_site_state ON commands (site, state, seq);
+    CREATE INDEX IF NOT EXISTS commands_open_expiry ON commands (expires_at) WHERE state IN ('pending', 'delivered');
+  `);
+  const insert = db.prepare<[string, string, string, string, string, number, number]>(
+    `INSERT INTO commands (id, site, device, resource, value, created_at, expires_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')`,
+  );
+  const selectOne = db.prepare<[string], CommandRow>('SELECT * FROM commands WHERE id = ?');
+  const selectPending = db.prepare<[string], CommandRow>(`SELECT * FROM commands WHERE site = ? AND state = 'pending' ORDER BY seq`);
+  const expire = db.prepare<[number]>(`UPDATE commands SET state = 'expired' WHERE state IN ('pending', 'delivered') AND expires_at <= ?`);
+  const setState = db.prepare<[CommandState, string | null, string]>('UPDATE commands SET state = ?, result = ? WHERE id = ?');
+  const listeners = new Set<CommandListener>();
+  let closed = false;
+
+  const open = (): void => {
+    if (closed) throw new ErrStoreClosed({ store: 'command' });
+  };
+  const expireOverdue = (): void => {
+    expire.run(now());
+  };
+  const mustGet = (id: string): CommandRow => {
+    const row = selectOne.get(id);
+    if (!row) throw new ErrCommandNotFound({ id });
+    return row;
+  };
+
+  return {
+    enqueue(o) {
+      open();
+      if (o.value === undefined) throw new TypeError('command value must not be undefined');
+      const id = randomUUID();
+      const createdAt = now();
+      const expiresAt = createdAt + (o.ttlSeconds ?? DEFAULT_COMMAND_TTL_SECONDS) * 1000;
+      insert.run(id, o.site, o.device, o.resource, JSON.stringify(o.value), createdAt, expiresAt);
+      const command = toCommand(mustGet(id));
+      for (const l of [...listeners]) {
+        try {
+          l(command);
+        } catch (err) {
+          if (opts.logger) opts.logger.error({ err, command: id }, 'command listener failed');
+          else process.emitWarning(`command listener failed for command ${id}: ${String(err)}`);
+        }
+      }
+      return command;
+    },
+    get(id) {
+      open();
+      expireOverdue();
+      const row = selectOne.get(id);
+      return row && toCommand(row);
+    },
+    list(f = {}) {
+      open();
+      expireOverdue();
+      const where: string[] = [];
+      const args: (string | number)[] = [];
+      if (f.site !== undefined) {
+        where.push('site = ?');
+        args.push(f.site);
+      }
+      if (f.device !== undefined) {
+        where.push('device = ?');
+        args.push(f.device);
+      }
+      if (f.state !== undefined) {
+        where.push('state = ?');
+        args.push(f.state);
+      }
+      const limit = Math.min(Math.max(1, f.limit ?? 1000), MAX_LIST);
+      const sql = `SELECT * FROM commands ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ${limit}`;
+      return db.prepare<(string | number)[], CommandRow>(sql).all(...args).map(toCommand);
+    },
+    pending(site) {
+      open();
+      expireOverdue();
+      return selectPending.all(site).map(toCommand);
+    },
+    markDelivered(id) {
+      open();
+      expireOverdue();
+      const row = mustGet(id);
+      if (row.state === 'delivered') return toCommand(row);
+      if (row.state !== 'pending') throw new ErrCommandState({ id, state: row.state, action: 'deliver' });
+      setState.run('delivered', null, id);
+      return toCommand(mustGet(id));
+    },
+    complete(id, result) {
+      open();
+      expireOverdue();
+      const row = mustGet(id);
+      if (row.state !== 'pending' && row.state !== 'delivered') throw new ErrCommandState({ id, state: row.state, action: 'complete' });
+      const stored: CommandResult = {};
+      if (result.reported !== undefined) stored.reported = result.reported;
+      if (result.error !== undefined) stored.error = { code: result.error.code, message: result.error.message };
+      setState.run(result.error === undefined ? 'succeeded' : 'failed', JSON.stringify(stored), id);
+      return toCommand(mustGet(id));
+    },
+    onEnqueue(listener) {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      listeners.clear();
+      db.close();
+    },
+  };
+}

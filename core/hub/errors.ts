@@ -1,0 +1,151 @@
+/**
+ * The hub's coded errors (EDGE_ERR_HUB_*). Each carries the HTTP status the
+ * API answers with; the error handler turns any of them into
+ * `{ code, message, details? }`.
+ */
+import { createError } from '../kernel/index.ts';
+
+/** One problem with one field of a request, e.g. `{ in: 'body', path: 'readings[0].seq', message: 'must be integer' }`. */
+export interface RequestIssue {
+  in: 'body' | 'querystring' | 'params' | 'headers';
+  path: string;
+  message: string;
+}
+
+function describeIssue(i: RequestIssue): string {
+  return `${i.in}${i.path === '' ? '' : ` ${i.path}`} ${i.message}`;
+}
+
+export const ErrUnauthenticated = createError(
+  'EDGE_ERR_HUB_UNAUTHENTICATED',
+  (p: { reason: string }) => `authentication required: ${p.reason}`,
+  { statusCode: 401 },
+);
+
+export const ErrForbidden = createError(
+  'EDGE_ERR_HUB_FORBIDDEN',
+  (p: { tokenId: string; role: string; action: string; site?: string; ownSite?: string }) =>
+    p.site === undefined
+      ? `token '${p.tokenId}' (role ${p.role}) may not ${p.action}`
+      : `token '${p.tokenId}' (role ${p.role}${p.ownSite === undefined ? '' : ` of site '${p.ownSite}'`}) may not ${p.action} of site '${p.site}'`,
+  { statusCode: 403 },
+);
+
+export const ErrBadRequest = createError(
+  'EDGE_ERR_HUB_BAD_REQUEST',
+  (p: { issues: RequestIssue[] }) =>
+    `invalid request (${p.issues.length} problem${p.issues.length === 1 ? '' : 's'}): ${p.issues.map(describeIssue).join('; ')}`,
+  { statusCode: 400 },
+);
+
+export const ErrMalformedBody = createError(
+  'EDGE_ERR_HUB_MALFORMED_BODY',
+  (p: { reason: string }) => `request body is not valid: ${p.reason}`,
+  { statusCode: 400 },
+);
+
+export const ErrPayloadTooLarge = createError(
+  'EDGE_ERR_HUB_PAYLOAD_TOO_LARGE',
+  (p: { limitBytes: number }) => `request body is larger than the limit of ${p.limitBytes} bytes (after decompression)`,
+  { statusCode: 413 },
+);
+
+export const ErrUnsupportedMediaType = createError(
+  'EDGE_ERR_HUB_UNSUPPORTED_MEDIA_TYPE',
+  (p: { contentType: string }) => `content type '${p.contentType}' is not supported; send application/json`,
+  { statusCode: 415 },
+);
+
+export const ErrUnsupportedEncoding = createError(
+  'EDGE_ERR_HUB_UNSUPPORTED_ENCODING',
+  (p: { encoding: string }) => `content encoding '${p.encoding}' is not supported; use gzip, deflate, br or identity`,
+  { statusCode: 415 },
+);
+
+export const ErrBadEncoding = createError(
+  'EDGE_ERR_HUB_BAD_ENCODING',
+  (p: { encoding: string; reason: string }) => `request body is not valid ${p.encoding} data: ${p.reason}`,
+  { statusCode: 400 },
+);
+
+export const ErrRouteNotFound = createError(
+  'EDGE_ERR_HUB_ROUTE_NOT_FOUND',
+  (p: { method: string; path: string }) => `no route ${p.method} ${p.path}`,
+  { statusCode: 404 },
+);
+
+export const ErrNotFound = createError(
+  'EDGE_ERR_HUB_NOT_FOUND',
+  (p: { kind: string; name: string; site?: string }) =>
+    `${p.kind} '${p.name}'${p.site === undefined ? '' : ` at site '${p.site}'`} not found`,
+  { statusCode: 404 },
+);
+
+export const ErrPathMismatch = createError(
+  'EDGE_ERR_HUB_PATH_MISMATCH',
+  (p: { field: string; body: string; path: string }) => `body ${p.field} '${p.body}' contradicts the path, which says '${p.path}'`,
+  { statusCode: 400 },
+);
+
+/** A missing referent: `field` of the object names a `refKind` that does not exist. */
+export interface MissingRef {
+  field: string;
+  refKind: string;
+  ref: string;
+}
+
+export const ErrReference = createError(
+  'EDGE_ERR_HUB_REFERENCE',
+  (p: { kind: string; name: string; refs: MissingRef[] }) =>
+    `${p.kind} '${p.name}': ${p.refs.map((r) => `${r.field} refers to ${r.refKind} '${r.ref}', which does not exist`).join('; ')}`,
+  { statusCode: 400 },
+);
+
+export const ErrCommandInvalid = createError(
+  'EDGE_ERR_HUB_COMMAND_INVALID',
+  (p: { site: string; device: string; resource: string; reason: string }) =>
+    `cannot command resource '${p.resource}' of device '${p.device}' at site '${p.site}': ${p.reason}`,
+  { statusCode: 400 },
+);
+
+export const ErrCommandNotFound = createError(
+  'EDGE_ERR_HUB_COMMAND_NOT_FOUND',
+  (p: { id: string }) => `command '${p.id}' not found`,
+  { statusCode: 404 },
+);
+
+export const ErrCommandState = createError(
+  'EDGE_ERR_HUB_COMMAND_STATE',
+  (p: { id: string; state: string; action: string }) => `cannot ${p.action} command '${p.id}': it is ${p.state}`,
+  { statusCode: 409 },
+);
+
+export const ErrTokenInvalid = createError(
+  'EDGE_ERR_HUB_TOKEN_INVALID',
+  (p: { field: string; reason: string }) => `invalid token request: ${p.field} ${p.reason}`,
+  { statusCode: 400 },
+);
+
+export const ErrTokenNotFound = createError(
+  'EDGE_ERR_HUB_TOKEN_NOT_FOUND',
+  (p: { id: string }) => `token '${p.id}' not found`,
+  { statusCode: 404 },
+);
+
+export const ErrNotConfigured = createError(
+  'EDGE_ERR_HUB_NOT_CONFIGURED',
+  (p: { what: string }) => `${p.what} is not configured on this server (was it built with buildHubApp?)`,
+  { statusCode: 500 },
+);
+
+export const ErrInternal = createError(
+  'EDGE_ERR_HUB_INTERNAL',
+  (p: { requestId: string }) => `internal error (request ${p.requestId}); see the hub log`,
+  { statusCode: 500 },
+);
+
+export const ErrStoreClosed = createError(
+  'EDGE_ERR_HUB_STORE_CLOSED',
+  (p: { store: string }) => `the hub ${p.store} store is closed`,
+  { statusCode: 503 },
+);

@@ -1,0 +1,46 @@
+/**
+ * core/hub: the cloud API. `buildHubApp` gives a fastify instance with every
+ * route registered (not listening); `requireAuth` protects routes other
+ * modules add; tokens and the command queue are SQLite-backed.
+ */
+export {
+  authorizeSite,
+  buildHubApp,
+  DEFAULT_BODY_LIMIT_BYTES,
+  principalOf,
+  requireAuth,
+  type AuthHook,
+  type HubApp,
+  type HubAppOptions,
+  type RequireAuthOptions,
+  type StreamLimits,
+} from './app.ts';
+export {
+  openTokenStore,
+  ROLES,
+  type CreatedToken,
+  type CreateTokenOptions,
+  type Principal,
+  type Role,
+  type TokenInfo,
+  type TokenStore,
+  type TokenStoreOptions,
+} from './tokens.ts';
+export {
+  COMMAND_STATES,
+  DEFAULT_COMMAND_TTL_SECONDS,
+  openCommandQueue,
+  type Command,
+  type CommandFilter,
+  type CommandListener,
+  type CommandQueue,
+  type CommandQueueOptions,
+  type CommandResult,
+  type CommandState,
+  type EnqueueOptions,
+} from './commands.ts';
+export type { HubMetrics } from './metrics.ts';
+export type { RequestIssue, MissingRef } from './errors.ts';
+export * as HubErrors from './errors.ts';
+// The embedded hub process.
+export { startHub, type Hub, type StartHubOptions } from './server.ts';

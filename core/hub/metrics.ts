@@ -1,0 +1,92 @@
+/**
+ * The hub's Prometheus metrics, registered on the registry the caller
+ * passes in (never prom-client's global one). Building a second app on the
+ * same registry reuses the metrics instead of failing on duplicate names.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export interface HubMetrics {
+  requests: Counter<'method' | 'route' | 'status'>;
+  requestDuration: Histogram<'method' | 'route' | 'status'>;
+  streamClients: Gauge<'transport'>;
+  streamDropped: Counter<'transport'>;
+  readings: Counter<'result'>;
+  commands: Counter;
+}
+
+function getOrCreate<M>(registry: Registry, name: string, make: () => M): M {
+  const existing = registry.getSingleMetric(name);
+  return existing === undefined ? make() : (existing as M);
+}
+
+export function createHubMetrics(registry: Registry): HubMetrics {
+  const registers = [registry];
+  return {
+    requests: getOrCreate(
+      registry,
+      'edgeadm_hub_http_requests_total',
+      () =>
+        new Counter({
+          name: 'edgeadm_hub_http_requests_total',
+          help: 'HTTP requests answered by the hub, by route template and status.',
+          labelNames: ['method', 'route', 'status'] as const,
+          registers,
+        }),
+    ),
+    requestDuration: getOrCreate(
+      registry,
+      'edgeadm_hub_http_request_duration_seconds',
+      () =>
+        new Histogram({
+          name: 'edgeadm_hub_http_request_duration_seconds',
+          help: 'Time from request to response, by route template and status.',
+          labelNames: ['method', 'route', 'status'] as const,
+          buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+          registers,
+        }),
+    ),
+    streamClients: getOrCreate(
+      registry,
+      'edgeadm_hub_stream_clients',
+      () =>
+        new Gauge({
+          name: 'edgeadm_hub_stream_clients',
+          help: 'Connected live telemetry clients, by transport (sse, ws).',
+          labelNames: ['transport'] as const,
+          registers,
+        }),
+    ),
+    streamDropped: getOrCreate(
+      registry,
+      'edgeadm_hub_stream_clients_dropped_total',
+      () =>
+        new Counter({
+          name: 'edgeadm_hub_stream_clients_dropped_total',
+          help: 'Live telemetry clients disconnected because they read too slowly (buffer over the limit).',
+          labelNames: ['transport'] as const,
+          registers,
+        }),
+    ),
+    readings: getOrCreate(
+      registry,
+      'edgeadm_hub_telemetry_readings_total',
+      () =>
+        new Counter({
+          name: 'edgeadm_hub_telemetry_readings_total',
+          help: 'Readings received on the ingest route, by result (accepted, duplicate).',
+          labelNames: ['result'] as const,
+          registers,
+        }),
+    ),
+    commands: getOrCreate(
+      registry,
+      'edgeadm_hub_commands_enqueued_total',
+      () =>
+        new Counter({
+          name: 'edgeadm_hub_commands_enqueued_total',
+          help: 'Device commands enqueued.',
+          registers,
+        }),
+    ),
+  };
+}

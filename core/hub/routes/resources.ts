@@ -1,0 +1,269 @@
+/**
+ * Generic CRUD over the store's kinds at `/api/v1/<plural>`: list, create,
+ * get, apply (PUT), delete and the status subresource. Bodies get kind and
+ * apiVersion from the path; a body that contradicts the path is refused.
+ * Agents read only what belongs to their site (and the site-wide kinds:
+ * device profiles) and write only the status of their site, nodes and
+ * devices. The store's coded errors pass through with their status.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { Static } from 'typebox';
+import { API_VERSION, type Kind, type ListOptions, type Resource, type WriteOptions } from '../../store/index.ts';
+import { authorizeSite, principalOf, requireAuth } from '../auth.ts';
+import type { HubApp, HubContext } from '../context.ts';
+import { ErrForbidden, ErrNotFound, ErrPathMismatch, ErrReference, type MissingRef } from '../errors.ts';
+import {
+  DeleteQuery,
+  errorResponses,
+  ListQuery,
+  NameParams,
+  ResourceApplyBody,
+  ResourceCreateBody,
+  ResourceListSchema,
+  ResourceSchema,
+  ResourceStatusBody,
+} from '../schemas.ts';
+import type { Principal } from '../tokens.ts';
+
+export const PLURALS: Readonly<Record<string, Kind>> = {
+  sites: 'Site',
+  nodes: 'Node',
+  deviceprofiles: 'DeviceProfile',
+  devices: 'Device',
+  addons: 'Addon',
+};
+
+/** Kinds whose status an agent of the object's site may write. */
+const AGENT_STATUS_KINDS = new Set<Kind>(['Site', 'Node', 'Device']);
+
+/** The sites an object belongs to; null means every site (device profiles are shared). */
+export function sitesOf(obj: Pick<Resource, 'kind' | 'metadata' | 'spec'>): readonly string[] | null {
+  const spec = (obj.spec ?? {}) as { site?: unknown; sites?: unknown };
+  switch (obj.kind) {
+    case 'Site':
+      return [obj.metadata.name];
+    case 'Node':
+    case 'Device':
+      return typeof spec.site === 'string' ? [spec.site] : [];
+    case 'Addon':
+      return Array.isArray(spec.sites) ? spec.sites.filter((s): s is string => typeof s === 'string') : [];
+    case 'DeviceProfile':
+      return null;
+  }
+}
+
+function forbidObject(p: Principal, obj: Resource, action: string): never {
+  const sites = sitesOf(obj) ?? [];
+  throw new ErrForbidden({
+    tokenId: p.tokenId,
+    role: p.role,
+    action: `${action} ${obj.kind} '${obj.metadata.name}'`,
+    site: sites.length === 0 ? '(none)' : sites.join(','),
+    ...(p.site === undefined ? {} : { ownSite: p.site }),
+  });
+}
+
+function agentMayRead(p: Principal, obj: Resource): boolean {
+  if (p.role !== 'agent') return true;
+  const sites = sitesOf(obj);
+  return sites === null || (p.site !== undefined && sites.includes(p.site));
+}
+
+type Body = Static<typeof ResourceApplyBody>;
+
+/** The body as the store's object: kind/apiVersion from the path, name checked against it, write options split off. */
+function toObject(kind: Kind, body: Body, pathName?: string): { obj: Resource; write: WriteOptions } {
+  if (body.kind !== undefined && body.kind !== kind) throw new ErrPathMismatch({ field: 'kind', body: body.kind, path: kind });
+  const meta = { ...(body.metadata ?? {}) };
+  if (pathName !== undefined) {
+    if (meta.name !== undefined && meta.name !== pathName) {
+      throw new ErrPathMismatch({ field: 'metadata.name', body: meta.name, path: pathName });
+    }
+    meta.name = pathName;
+  }
+  const write: WriteOptions = {};
+  if (meta.resourceVersion !== undefined) write.resourceVersion = meta.resourceVersion;
+  delete meta.resourceVersion;
+  const obj: Resource = {
+    apiVersion: body.apiVersion ?? API_VERSION,
+    kind,
+    metadata: { ...meta, name: meta.name ?? '' },
+    spec: body.spec,
+  };
+  return { obj, write };
+}
+
+/** A Device's site and profile must exist. */
+async function checkReferences(ctx: HubContext, obj: Resource): Promise<void> {
+  if (obj.kind !== 'Device') return;
+  const spec = obj.spec as { site?: unknown; profile?: unknown };
+  const missing: MissingRef[] = [];
+  if (typeof spec.site === 'string' && !(await ctx.store.get('Site', spec.site))) {
+    missing.push({ field: 'spec.site', refKind: 'Site', ref: spec.site });
+  }
+  if (typeof spec.profile === 'string' && !(await ctx.store.get('DeviceProfile', spec.profile))) {
+    missing.push({ field: 'spec.profile', refKind: 'DeviceProfile', ref: spec.profile });
+  }
+  if (missing.length > 0) throw new ErrReference({ kind: obj.kind, name: obj.metadata.name, refs: missing });
+}
+
+function action(request: FastifyRequest): string {
+  return request.method;
+}
+
+export function registerResourceRoutes(app: HubApp, ctx: HubContext): void {
+  const readers = requireAuth(['admin', 'viewer', 'agent']);
+  const admins = requireAuth(['admin']);
+  const statusWriters = requireAuth(['admin', 'agent']);
+
+  for (const [plural, kind] of Object.entries(PLURALS)) {
+    const base = `/api/v1/${plural}`;
+    const tags = [plural];
+
+    app.get(
+      base,
+      {
+        onRequest: readers,
+        schema: {
+          tags,
+          summary: `List ${kind} resources`,
+          description: 'Agents see only their own site (a `site` naming another site is refused).',
+          querystring: ListQuery,
+          response: { 200: ResourceListSchema, ...errorResponses },
+        },
+      },
+      async (request) => {
+        const p = principalOf(request);
+        const q = request.query;
+        const opts: ListOptions = {};
+        if (q.labelSelector !== undefined) opts.labelSelector = q.labelSelector;
+        if (q.site !== undefined) opts.site = q.site;
+        if (q.limit !== undefined) opts.limit = q.limit;
+        if (q.continue !== undefined) opts.continue = q.continue;
+        if (p.role === 'agent') {
+          if (q.site !== undefined) authorizeSite(p, q.site, `list ${plural}`);
+          opts.site = p.site;
+        }
+        return ctx.store.list(kind, opts);
+      },
+    );
+
+    app.post(
+      base,
+      {
+        onRequest: admins,
+        schema: {
+          tags,
+          summary: `Create a ${kind}`,
+          description: 'Fails with 409 EDGE_ERR_STORE_EXISTS when it exists. A Device needs its site and profile to exist.',
+          body: ResourceCreateBody,
+          response: { 201: ResourceSchema, ...errorResponses },
+        },
+      },
+      async (request, reply) => {
+        const { obj } = toObject(kind, request.body);
+        await checkReferences(ctx, obj);
+        const created = await ctx.store.create(obj);
+        return reply.code(201).send(created);
+      },
+    );
+
+    app.get(
+      `${base}/:name`,
+      {
+        onRequest: readers,
+        schema: {
+          tags,
+          summary: `Get a ${kind}`,
+          params: NameParams,
+          response: { 200: ResourceSchema, ...errorResponses },
+        },
+      },
+      async (request) => {
+        const p = principalOf(request);
+        const obj = await ctx.store.get(kind, request.params.name);
+        if (!obj) throw new ErrNotFound({ kind, name: request.params.name });
+        if (!agentMayRead(p, obj)) forbidObject(p, obj, action(request));
+        return obj;
+      },
+    );
+
+    app.put(
+      `${base}/:name`,
+      {
+        onRequest: admins,
+        schema: {
+          tags,
+          summary: `Create or replace a ${kind} (apply)`,
+          description:
+            'Replaces labels, annotations and spec; status is untouched. With metadata.resourceVersion set, fails with 409 EDGE_ERR_STORE_CONFLICT unless it is current.',
+          params: NameParams,
+          body: ResourceApplyBody,
+          response: { 200: ResourceSchema, ...errorResponses },
+        },
+      },
+      async (request) => {
+        const { obj, write } = toObject(kind, request.body, request.params.name);
+        await checkReferences(ctx, obj);
+        return ctx.store.apply(obj, write);
+      },
+    );
+
+    app.delete(
+      `${base}/:name`,
+      {
+        onRequest: admins,
+        schema: {
+          tags,
+          summary: `Delete a ${kind}`,
+          params: NameParams,
+          querystring: DeleteQuery,
+          response: { 200: ResourceSchema, ...errorResponses },
+        },
+      },
+      async (request) => {
+        const write: WriteOptions = {};
+        if (request.query.resourceVersion !== undefined) write.resourceVersion = request.query.resourceVersion;
+        const deleted = await ctx.store.delete(kind, request.params.name, write);
+        if (!deleted) throw new ErrNotFound({ kind, name: request.params.name });
+        return deleted;
+      },
+    );
+
+    app.put(
+      `${base}/:name/status`,
+      {
+        onRequest: statusWriters,
+        schema: {
+          tags,
+          summary: `Replace the status of a ${kind}`,
+          description:
+            'The body is the object or just `{ status }`; only status and metadata.resourceVersion are used. Agents may write the status of their own site, its nodes and its devices.',
+          params: NameParams,
+          body: ResourceStatusBody,
+          response: { 200: ResourceSchema, ...errorResponses },
+        },
+      },
+      async (request) => {
+        const p = principalOf(request);
+        const name = request.params.name;
+        const body = request.body;
+        if (body.kind !== undefined && body.kind !== kind) throw new ErrPathMismatch({ field: 'kind', body: body.kind, path: kind });
+        if (body.metadata?.name !== undefined && body.metadata.name !== name) {
+          throw new ErrPathMismatch({ field: 'metadata.name', body: body.metadata.name, path: name });
+        }
+        if (p.role === 'agent') {
+          const current = await ctx.store.get(kind, name);
+          if (!current) throw new ErrNotFound({ kind, name });
+          const sites = sitesOf(current);
+          if (!AGENT_STATUS_KINDS.has(kind) || sites === null || p.site === undefined || !sites.includes(p.site)) {
+            forbidObject(p, current, 'write the status of');
+          }
+        }
+        const write: WriteOptions = {};
+        if (body.metadata?.resourceVersion !== undefined) write.resourceVersion = body.metadata.resourceVersion;
+        return ctx.store.updateStatus(kind, name, body.status, write);
+      },
+    );
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Live telemetry: Server-Sent Events (`event: readings`, data a JSON array,
+ * a heartbeat comment every interval) and WebSocket (`{ type: 'readings',
+ * readings }` messages, pings every interval), both fed by
+ * TelemetryStore.subscribe with the site/device/resource filter. A client is
+ * unsubscribed when it goes away; one that reads too slowly (unsent data over
+ * the limit) is disconnected and counted, so it cannot grow memory without
+ * bound. Closing the app ends every stream.
+ */
+import type { FastifyRequest } from 'fastify';
+import '@fastify/websocket';
+import { WebSocket } from 'ws';
+import type { Reading } from '../../sdk/index.ts';
+import { requireAuth } from '../auth.ts';
+import type { HubApp, HubContext } from '../context.ts';
+import { errorResponses, StreamQuery } from '../schemas.ts';
+import { liveFilterOf } from './telemetry.ts';
+
+type Transport = 'sse' | 'ws';
+
+export function registerStreamRoutes(app: HubApp, ctx: HubContext): void {
+  const { heartbeatMs, maxBufferedBytes } = ctx.streams;
+  /** Ends each open stream; run before the server closes. */
+  const open = new Set<() => void>();
+  app.addHook('preClose', (done) => {
+    for (const end of [...open]) end();
+    done();
+  });
+
+  /** Bookkeeping shared by both transports; returns the idempotent cleanup. */
+  const track = (transport: Transport, request: FastifyRequest, end: () => void, release: () => void): (() => void) => {
+    ctx.metrics.streamClients.inc({ transport });
+    open.add(end);
+    let done = false;
+    request.log.debug({ transport }, 'live client connected');
+    return () => {
+      if (done) return;
+      done = true;
+      open.delete(end);
+      release();
+      ctx.metrics.streamClients.dec({ transport });
+      request.log.debug({ transport }, 'live client gone');
+    };
+  };
+  const dropped = (transport: Transport, request: FastifyRequest, buffered: number): void => {
+    ctx.metrics.streamDropped.inc({ transport });
+    request.log.warn({ transport, buffered, limit: maxBufferedBytes }, 'live client reads too slowly: disconnected');
+  };
+
+  app.get(
+    '/api/v1/telemetry/stream',
+    {
+      exposeHeadRoute: false,
+      onRequest: requireAuth(['admin', 'viewer'], { queryToken: true }),
+      schema: {
+        tags: ['telemetry'],
+        summary: 'Live readings as Server-Sent Events',
+        description:
+          'Each accepted batch arrives as `event: readings` with a JSON array of readings; a `: heartbeat` comment is sent while idle. Filters: site, device, resource. The same stream is served as WebSocket messages `{ type: "readings", readings }` at /api/v1/telemetry/ws. The token may be passed as `access_token`.',
+        querystring: StreamQuery,
+        response: {
+          200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+          ...errorResponses,
+        },
+      },
+    },
+    (request, reply) => {
+      const filter = liveFilterOf(request.query);
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        'x-accel-buffering': 'no',
+      });
+      res.write('retry: 3000\n: connected\n\n');
+      let unsubscribe = (): void => {};
+      const cleanup = track(
+        'sse',
+        request,
+        () => {
+          cleanup();
+          res.end();
+        },
+        () => {
+          unsubscribe();
+          clearInterval(heartbeat);
+        },
+      );
+      const send = (chunk: string): void => {
+        if (res.destroyed || res.writableEnded) return;
+        const buffered = res.writableLength;
+        if (buffered > maxBufferedBytes) {
+          dropped('sse', request, buffered);
+          cleanup();
+          res.destroy();
+          return;
+        }
+        res.write(chunk);
+      };
+      res.on('close', cleanup);
+      unsubscribe = ctx.telemetry.subscribe(filter, (readings: readonly Reading[]) => {
+        send(`event: readings\ndata: ${JSON.stringify(readings)}\n\n`);
+      });
+      const heartbeat = setInterval(() => send(': heartbeat\n\n'), heartbeatMs);
+    },
+  );
+
+  app.get(
+    '/api/v1/telemetry/ws',
+    {
+      websocket: true,
+      onRequest: requireAuth(['admin', 'viewer'], { queryToken: true }),
+      schema: {
+        tags: ['telemetry'],
+        summary: 'Live readings over WebSocket',
+        querystring: StreamQuery,
+      },
+    },
+    (socket, request) => {
+      const filter = liveFilterOf(request.query);
+      let unsubscribe = (): void => {};
+      const cleanup = track(
+        'ws',
+        request,
+        () => {
+          cleanup();
+          socket.close(1001, 'hub shutting down');
+        },
+        () => {
+          unsubscribe();
+          clearInterval(ping);
+        },
+      );
+      socket.on('close', cleanup);
+      socket.on('error', (err) => {
+        request.log.debug({ err }, 'live WebSocket client error');
+        cleanup();
+      });
+      unsubscribe = ctx.telemetry.subscribe(filter, (readings: readonly Reading[]) => {
+        if (socket.readyState !== WebSocket.OPEN) return;
+        const buffered = socket.bufferedAmount;
+        if (buffered > maxBufferedBytes) {
+          dropped('ws', request, buffered);
+          cleanup();
+          socket.terminate();
+          return;
+        }
+        socket.send(JSON.stringify({ type: 'readings', readings }));
+      });
+      const ping = setInterval(() => {
+        if (socket.readyState === WebSocket.OPEN) socket.ping();
+      }, heartbeatMs);
+    },
+  );
+}

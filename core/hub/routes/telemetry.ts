@@ -1,0 +1,103 @@
+/**
+ * Telemetry over REST: batch ingest from a site's agent (gzip welcome;
+ * idempotent on (site, seq) in the TelemetryStore) and paged queries.
+ */
+import type { Reading } from '../../sdk/index.ts';
+import type { LiveFilter, TelemetryQuery } from '../../telemetry/index.ts';
+import { requireAuth } from '../auth.ts';
+import type { HubApp, HubContext } from '../context.ts';
+import type { RequestIssue } from '../errors.ts';
+import {
+  errorResponses,
+  IngestBody,
+  IngestResultSchema,
+  SiteParams,
+  TelemetryPageSchema,
+  TelemetryQueryString,
+} from '../schemas.ts';
+import { badRequest } from '../transport.ts';
+
+const RFC3339_RE = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/i;
+
+/** `1700000000000000000` (ns) or `2023-11-14T22:13:20.123456789Z` -> ns since the epoch; undefined if neither. */
+export function parseTime(s: string): number | undefined {
+  if (/^\d{1,20}$/.test(s)) return Number(s);
+  const m = RFC3339_RE.exec(s);
+  if (!m) return undefined;
+  const [, whole, fraction = '', zone] = m as unknown as [string, string, string | undefined, string];
+  const ms = Date.parse(`${whole}${zone.toUpperCase()}`);
+  if (Number.isNaN(ms)) return undefined;
+  return ms * 1_000_000 + Number(fraction.padEnd(9, '0'));
+}
+
+/** Filters shared by the query and the live streams. */
+export function liveFilterOf(q: { site?: string; device?: string; resource?: string }): LiveFilter {
+  const f: LiveFilter = {};
+  if (q.site !== undefined) f.site = q.site;
+  if (q.device !== undefined) f.device = q.device;
+  if (q.resource !== undefined) f.resource = q.resource;
+  return f;
+}
+
+export function registerTelemetryRoutes(app: HubApp, ctx: HubContext): void {
+  app.post(
+    '/api/v1/sites/:site/telemetry',
+    {
+      onRequest: requireAuth(['admin', 'agent'], { siteParam: 'site' }),
+      schema: {
+        tags: ['telemetry'],
+        summary: "Ingest a batch of a site's readings",
+        description:
+          'Idempotent on (site, seq): a batch sent twice is accepted once and counted as duplicates the second time. `Content-Encoding: gzip` (or deflate, br) is accepted; the decompressed body must fit the body limit.',
+        params: SiteParams,
+        body: IngestBody,
+        response: { 200: IngestResultSchema, ...errorResponses },
+      },
+    },
+    (request) => {
+      const site = request.params.site;
+      // Checked against ReadingSchema; TypeBox's static type of its literal unions is looser than Reading.
+      const readings = request.body.readings as unknown as readonly Reading[];
+      const issues: RequestIssue[] = [];
+      readings.forEach((r, i) => {
+        if (r.site !== site) issues.push({ in: 'body', path: `readings[${i}].site`, message: `is '${r.site}', not the site in the path ('${site}')` });
+      });
+      if (issues.length > 0) throw badRequest(issues);
+      const result = ctx.telemetry.ingest(site, readings);
+      if (result.accepted > 0) ctx.metrics.readings.inc({ result: 'accepted' }, result.accepted);
+      if (result.duplicates > 0) ctx.metrics.readings.inc({ result: 'duplicate' }, result.duplicates);
+      return result;
+    },
+  );
+
+  app.get(
+    '/api/v1/telemetry',
+    {
+      onRequest: requireAuth(['admin', 'viewer']),
+      schema: {
+        tags: ['telemetry'],
+        summary: 'Query readings',
+        description: 'Filters by site, device, resource and origin range (inclusive). Pass `next` back as `cursor` for the next page.',
+        querystring: TelemetryQueryString,
+        response: { 200: TelemetryPageSchema, ...errorResponses },
+      },
+    },
+    (request) => {
+      const q = request.query;
+      const query: TelemetryQuery = liveFilterOf(q);
+      const issues: RequestIssue[] = [];
+      for (const field of ['from', 'to'] as const) {
+        const raw = q[field];
+        if (raw === undefined) continue;
+        const t = parseTime(raw);
+        if (t === undefined) issues.push({ in: 'querystring', path: field, message: 'must be nanoseconds since the epoch or an RFC 3339 time' });
+        else query[field] = t;
+      }
+      if (issues.length > 0) throw badRequest(issues);
+      if (q.limit !== undefined) query.limit = q.limit;
+      if (q.cursor !== undefined) query.cursor = q.cursor;
+      if (q.order === 'desc') query.descending = true;
+      return ctx.telemetry.query(query);
+    },
+  );
+}

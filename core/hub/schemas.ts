@@ -1,0 +1,250 @@
+/**
+ * TypeBox schemas of the hub API: request bodies and queries (validated),
+ * and responses (serialised and published in the OpenAPI document). Resource
+ * specs are validated by the ResourceStore, which owns the per-kind schemas;
+ * here only the envelope is checked.
+ */
+import Type from 'typebox';
+import { QUALITIES, ReadingSchema, VALUE_TYPES } from '../sdk/index.ts';
+import { COMMAND_STATES } from './commands.ts';
+import { ROLES } from './tokens.ts';
+
+const literals = <T extends string>(values: readonly T[], opts: Record<string, unknown> = {}) =>
+  Type.Union(
+    values.map((v) => Type.Literal(v)),
+    opts,
+  );
+
+export const ErrorSchema = Type.Object(
+  {
+    code: Type.String({ description: 'Stable error code, EDGE_ERR_*.' }),
+    message: Type.String(),
+    details: Type.Optional(Type.Unknown({ description: 'Structured parameters; for EDGE_ERR_HUB_BAD_REQUEST, `issues` lists each field.' })),
+  },
+  { description: 'Every error the API returns.' },
+);
+
+/** Error responses shared by every route. */
+export const errorResponses = {
+  '4xx': ErrorSchema,
+  '5xx': ErrorSchema,
+} as const;
+
+const Name = Type.String({ minLength: 1, maxLength: 253 });
+const StringMap = Type.Record(Type.String(), Type.String());
+
+const metaFields = {
+  labels: Type.Optional(StringMap),
+  annotations: Type.Optional(StringMap),
+  uid: Type.Optional(Type.String()),
+  resourceVersion: Type.Optional(Type.String({ description: 'When set on PUT, the write fails with 409 unless it is current.' })),
+  generation: Type.Optional(Type.Integer()),
+  creationTimestamp: Type.Optional(Type.String()),
+};
+
+/** POST body: a resource; kind and apiVersion default from the path. */
+export const ResourceCreateBody = Type.Object(
+  {
+    apiVersion: Type.Optional(Type.String({ minLength: 1 })),
+    kind: Type.Optional(Type.String({ minLength: 1 })),
+    metadata: Type.Object({ name: Name, ...metaFields }, { additionalProperties: false }),
+    spec: Type.Object({}, { additionalProperties: true }),
+    status: Type.Optional(Type.Unknown({ description: 'Ignored: status is written through /status.' })),
+  },
+  { additionalProperties: false },
+);
+
+/** PUT (apply) body: metadata.name defaults to the path's name. */
+export const ResourceApplyBody = Type.Object(
+  {
+    apiVersion: Type.Optional(Type.String({ minLength: 1 })),
+    kind: Type.Optional(Type.String({ minLength: 1 })),
+    metadata: Type.Optional(Type.Object({ name: Type.Optional(Name), ...metaFields }, { additionalProperties: false })),
+    spec: Type.Object({}, { additionalProperties: true }),
+    status: Type.Optional(Type.Unknown({ description: 'Ignored: status is written through /status.' })),
+  },
+  { additionalProperties: false },
+);
+
+/** PUT /status body: the object (or just `{ status }`); only status and metadata.resourceVersion are used. */
+export const ResourceStatusBody = Type.Object(
+  {
+    apiVersion: Type.Optional(Type.String()),
+    kind: Type.Optional(Type.String()),
+    metadata: Type.Optional(Type.Object({ name: Type.Optional(Name), ...metaFields }, { additionalProperties: false })),
+    spec: Type.Optional(Type.Unknown()),
+    status: Type.Unknown(),
+  },
+  { additionalProperties: false },
+);
+
+export const ResourceSchema = Type.Object({
+  apiVersion: Type.String(),
+  kind: Type.String(),
+  metadata: Type.Object(
+    {
+      name: Type.String(),
+      labels: Type.Optional(StringMap),
+      annotations: Type.Optional(StringMap),
+      uid: Type.Optional(Type.String()),
+      resourceVersion: Type.Optional(Type.String()),
+      generation: Type.Optional(Type.Integer()),
+      creationTimestamp: Type.Optional(Type.String()),
+    },
+    { additionalProperties: true },
+  ),
+  spec: Type.Unknown(),
+  status: Type.Optional(Type.Unknown()),
+});
+
+export const ResourceListSchema = Type.Object({
+  items: Type.Array(ResourceSchema),
+  resourceVersion: Type.String(),
+  continue: Type.Optional(Type.String()),
+});
+
+export const ListQuery = Type.Object({
+  labelSelector: Type.Optional(Type.String({ description: 'Kubernetes label selector, e.g. `tier=edge,zone in (a,b)`.' })),
+  site: Type.Optional(Type.String({ minLength: 1, description: 'Only resources of this site.' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+  continue: Type.Optional(Type.String({ description: 'Token from the previous page.' })),
+});
+
+export const NameParams = Type.Object({ name: Name });
+export const DeleteQuery = Type.Object({
+  resourceVersion: Type.Optional(Type.String({ description: 'Delete only if this is the current resourceVersion.' })),
+});
+
+/** Readings as the API returns them (the value and enums kept loose so serialisation never reshapes them). */
+export const ReadingOutSchema = Type.Object({
+  site: Type.String(),
+  device: Type.String(),
+  profile: Type.String(),
+  resource: Type.String(),
+  value: Type.Unknown(),
+  valueType: Type.String({ description: `One of ${VALUE_TYPES.join(', ')}.` }),
+  units: Type.Optional(Type.String()),
+  origin: Type.Integer({ description: 'Nanoseconds since the Unix epoch.' }),
+  quality: Type.String({ description: `One of ${QUALITIES.join(', ')}.` }),
+  qualityDetail: Type.Optional(Type.String()),
+  seq: Type.Integer(),
+});
+
+export const SiteParams = Type.Object({ site: Type.String({ minLength: 1, maxLength: 63 }) });
+
+export const IngestBody = Type.Object(
+  { readings: Type.Array(ReadingSchema, { maxItems: 100_000 }) },
+  { additionalProperties: false },
+);
+
+export const IngestResultSchema = Type.Object({ accepted: Type.Integer(), duplicates: Type.Integer() });
+
+const TimeParam = Type.String({ description: 'Nanoseconds since the epoch, or an RFC 3339 time.' });
+
+export const TelemetryQueryString = Type.Object({
+  site: Type.Optional(Type.String({ minLength: 1 })),
+  device: Type.Optional(Type.String({ minLength: 1 })),
+  resource: Type.Optional(Type.String({ minLength: 1 })),
+  from: Type.Optional(TimeParam),
+  to: Type.Optional(TimeParam),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'Page size, default 1000.' })),
+  cursor: Type.Optional(Type.String({ description: 'The `next` of the previous page.' })),
+  order: Type.Optional(literals(['asc', 'desc'], { description: 'By origin; default asc.' })),
+});
+
+export const TelemetryPageSchema = Type.Object({
+  items: Type.Array(ReadingOutSchema),
+  next: Type.Optional(Type.String()),
+});
+
+export const StreamQuery = Type.Object({
+  site: Type.Optional(Type.String({ minLength: 1 })),
+  device: Type.Optional(Type.String({ minLength: 1 })),
+  resource: Type.Optional(Type.String({ minLength: 1 })),
+  access_token: Type.Optional(Type.String({ description: 'The bearer token, for clients that cannot set headers.' })),
+});
+
+export const CommandCreateBody = Type.Object(
+  {
+    resource: Type.String({ minLength: 1, maxLength: 256 }),
+    value: Type.Unknown({ description: 'The value to write, typed per the resource valueType.' }),
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 24 * 3600, default: 3600 })),
+  },
+  { additionalProperties: false },
+);
+
+export const DeviceCommandParams = Type.Object({
+  site: Type.String({ minLength: 1, maxLength: 63 }),
+  device: Name,
+});
+
+export const CommandAcceptedSchema = Type.Object({
+  id: Type.String(),
+  state: Type.String(),
+  expiresAt: Type.String(),
+});
+
+const CommandErrorSchema = Type.Object({ code: Type.String({ minLength: 1 }), message: Type.String() }, { additionalProperties: false });
+
+export const CommandResultBody = Type.Object(
+  {
+    reported: Type.Optional(Type.Unknown()),
+    error: Type.Optional(CommandErrorSchema),
+  },
+  { additionalProperties: false },
+);
+
+export const CommandSchema = Type.Object({
+  id: Type.String(),
+  site: Type.String(),
+  device: Type.String(),
+  resource: Type.String(),
+  value: Type.Unknown(),
+  createdAt: Type.String(),
+  expiresAt: Type.String(),
+  state: Type.String({ description: `One of ${COMMAND_STATES.join(', ')}.` }),
+  result: Type.Optional(
+    Type.Object({
+      reported: Type.Optional(Type.Unknown()),
+      error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
+    }),
+  ),
+});
+
+export const CommandListSchema = Type.Object({ items: Type.Array(CommandSchema) });
+export const CommandIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
+export const SiteCommandsQuery = Type.Object({
+  state: Type.Optional(literals(COMMAND_STATES)),
+  device: Type.Optional(Type.String({ minLength: 1 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+});
+
+export const TokenCreateBody = Type.Object(
+  {
+    role: literals(ROLES),
+    site: Type.Optional(Type.String({ minLength: 1, maxLength: 63, description: 'Required for role agent, refused otherwise.' })),
+    description: Type.Optional(Type.String({ maxLength: 256 })),
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, description: 'Lifetime; omitted means no expiry.' })),
+  },
+  { additionalProperties: false },
+);
+
+const tokenInfoFields = {
+  id: Type.String(),
+  role: Type.String(),
+  site: Type.Optional(Type.String()),
+  description: Type.String(),
+  createdAt: Type.String(),
+  expiresAt: Type.Optional(Type.String()),
+  lastUsedAt: Type.Optional(Type.String()),
+};
+
+export const TokenInfoSchema = Type.Object(tokenInfoFields);
+export const TokenCreatedSchema = Type.Object({
+  ...tokenInfoFields,
+  token: Type.String({ description: 'The bearer token; shown only in this response.' }),
+});
+export const TokenListSchema = Type.Object({ items: Type.Array(TokenInfoSchema) });
+export const TokenIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
+
+export const HealthSchema = Type.Object({ status: Type.Literal('ok') });

@@ -1,0 +1,192 @@
+/**
+ * Test harness for the hub's route tests: builds the app over a chosen
+ * backend (the in-memory fakes here, or the real SQLite stores from
+ * core/store and core/telemetry), with tokens for each role and a small
+ * seeded world: sites plant-a and plant-b, a thermostat profile, one device
+ * per site.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { Registry } from 'prom-client';
+import { createLogger, type Logger } from '../../kernel/index.ts';
+import type { Reading } from '../../sdk/index.ts';
+import { openSqliteStore, type Resource, type ResourceStore } from '../../store/index.ts';
+import { openTelemetryStore, type TelemetryStore } from '../../telemetry/index.ts';
+import { buildHubApp, type HubApp, type HubAppOptions } from '../app.ts';
+import { openCommandQueue, type CommandQueue } from '../commands.ts';
+import type { MissingRef, RequestIssue } from '../errors.ts';
+import { openTokenStore, type TokenStore } from '../tokens.ts';
+import { createMemoryStore } from './memory-store.ts';
+import { createMemoryTelemetry } from './memory-telemetry.ts';
+
+export interface Backend {
+  name: string;
+  open(dir: string, metrics: Registry, logger: Logger): { store: ResourceStore; telemetry: TelemetryStore };
+}
+
+export const memoryBackend: Backend = {
+  name: 'in-memory fakes',
+  open: () => ({ store: createMemoryStore(), telemetry: createMemoryTelemetry() }),
+};
+
+export const sqliteBackend: Backend = {
+  name: 'sqlite (core/store + core/telemetry)',
+  open: (dir, metrics, logger) => ({
+    store: openSqliteStore({ file: path.join(dir, 'resources.db') }),
+    telemetry: openTelemetryStore({ file: path.join(dir, 'telemetry.db'), metrics, logger }),
+  }),
+};
+
+export const BACKENDS: readonly Backend[] = [memoryBackend, sqliteBackend];
+
+export interface TestHub {
+  app: HubApp;
+  store: ResourceStore;
+  telemetry: TelemetryStore;
+  tokens: TokenStore;
+  commands: CommandQueue;
+  registry: Registry;
+  dir: string;
+  admin: string;
+  viewer: string;
+  /** Agent of plant-a. */
+  agentA: string;
+  /** Agent of plant-b. */
+  agentB: string;
+  /** app.inject with a bearer token and a JSON body. */
+  call(method: InjectOptions['method'], url: string, opts?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+}
+
+export interface TestHubOptions {
+  backend?: Backend;
+  bodyLimitBytes?: number;
+  streams?: HubAppOptions['streams'];
+  logger?: Logger;
+  seed?: boolean;
+}
+
+export const quietLogger = (): Logger => createLogger({ level: process.env.EDGEADM_TEST_LOG === '1' ? 'debug' : 'silent' });
+
+export const API = 'edgeadm.io/v1alpha1';
+
+export const thermoProfile: Resource = {
+  apiVersion: API,
+  kind: 'DeviceProfile',
+  metadata: { name: 'thermo' },
+  spec: {
+    deviceResources: [
+      { name: 'temp', properties: { valueType: 'Float64', readWrite: 'R', units: 'C' } },
+      { name: 'setpoint', properties: { valueType: 'Float64', readWrite: 'RW', minimum: 0, maximum: 100 } },
+      { name: 'mode', properties: { valueType: 'String', readWrite: 'RW' } },
+      { name: 'count', properties: { valueType: 'Uint16', readWrite: 'W' } },
+    ],
+  },
+};
+
+export const site = (name: string, labels?: Record<string, string>): Resource => ({
+  apiVersion: API,
+  kind: 'Site',
+  metadata: { name, ...(labels ? { labels } : {}) },
+  spec: {},
+});
+
+export const device = (name: string, siteName: string, profile = 'thermo'): Resource => ({
+  apiVersion: API,
+  kind: 'Device',
+  metadata: { name },
+  spec: { site: siteName, profile, protocols: { 'modbus-tcp': { Address: '10.0.0.5', Port: '502' } } },
+});
+
+export function reading(siteName: string, seq: number, over: Partial<Reading> = {}): Reading {
+  return {
+    site: siteName,
+    device: 'pump-a',
+    profile: 'thermo',
+    resource: 'temp',
+    value: 20 + seq / 10,
+    valueType: 'Float64',
+    units: 'C',
+    origin: 1_700_000_000_000_000_000 + seq * 1_000_000,
+    quality: 'good',
+    seq,
+    ...over,
+  };
+}
+
+/** The error body every failing route returns. */
+export interface ApiError {
+  code: string;
+  message: string;
+  details?: { issues?: RequestIssue[]; refs?: MissingRef[]; [key: string]: unknown };
+}
+
+export const err = (r: LightMyRequestResponse): ApiError => r.json<ApiError>();
+
+export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'edgeadm-hub-test-'));
+  const registry = new Registry();
+  const logger = opts.logger ?? quietLogger();
+  const { store, telemetry } = (opts.backend ?? memoryBackend).open(dir, registry, logger);
+  const tokens = openTokenStore({ file: path.join(dir, 'tokens.db') });
+  const commands = openCommandQueue({ file: path.join(dir, 'commands.db'), logger });
+  const app = buildHubApp({
+    store,
+    telemetry,
+    tokens,
+    commands,
+    logger,
+    metrics: registry,
+    ...(opts.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: opts.bodyLimitBytes }),
+    ...(opts.streams === undefined ? {} : { streams: opts.streams }),
+  });
+  if (opts.seed !== false) {
+    await store.apply(site('plant-a', { region: 'north' }));
+    await store.apply(site('plant-b', { region: 'south' }));
+    await store.apply(thermoProfile);
+    await store.apply(device('pump-a', 'plant-a'));
+    await store.apply(device('pump-b', 'plant-b'));
+  }
+  const admin = tokens.create({ role: 'admin', description: 'test admin' }).token;
+  const viewer = tokens.create({ role: 'viewer' }).token;
+  const agentA = tokens.create({ role: 'agent', site: 'plant-a' }).token;
+  const agentB = tokens.create({ role: 'agent', site: 'plant-b' }).token;
+  await app.ready();
+  return {
+    app,
+    store,
+    telemetry,
+    tokens,
+    commands,
+    registry,
+    dir,
+    admin,
+    viewer,
+    agentA,
+    agentB,
+    call(method, url, o = {}) {
+      const headers: Record<string, string> = { ...(o.headers ?? {}) };
+      const token = o.token === undefined ? admin : o.token;
+      if (token !== null) headers.authorization = `Bearer ${token}`;
+      const inject: InjectOptions = { method, url, headers };
+      if (o.body !== undefined) {
+        if (typeof o.body === 'string' || Buffer.isBuffer(o.body)) inject.payload = o.body;
+        else {
+          inject.payload = JSON.stringify(o.body);
+          headers['content-type'] ??= 'application/json';
+        }
+      }
+      return app.inject(inject);
+    },
+    async close() {
+      await app.close();
+      commands.close();
+      tokens.close();
+      telemetry.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,232 @@
+/**
+ * Bearer tokens for the hub API, kept in a SQLite file (better-sqlite3, WAL).
+ * A token reads `edgeadm_<id>_<secret>`: the id (8 lowercase alphanumerics)
+ * names the row, the secret (32 random bytes, base64url) is stored only as
+ * its SHA-256 and compared in constant time. The secret is shown once, by
+ * `create`. There are no built-in tokens: the first admin token is created by
+ * whoever owns the file (`edgeadm init`).
+ */
+import { chmodSync, closeSync, openSync } from 'node:fs';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { ErrStoreClosed, ErrTokenInvalid } from './errors.ts';
+
+export const ROLES = ['admin', 'viewer', 'agent'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Who a verified token speaks for. `site` is set exactly for agents. */
+export interface Principal {
+  tokenId: string;
+  role: Role;
+  site?: string;
+}
+
+/** A token as listed: everything but the secret. Times are RFC 3339. */
+export interface TokenInfo {
+  id: string;
+  role: Role;
+  site?: string;
+  description: string;
+  createdAt: string;
+  expiresAt?: string;
+  lastUsedAt?: string;
+}
+
+export interface CreateTokenOptions {
+  role: Role;
+  /** Required for agents, refused for the other roles. */
+  site?: string;
+  description?: string;
+  /** Lifetime; omitted means the token does not expire. */
+  ttlSeconds?: number;
+}
+
+export interface CreatedToken extends TokenInfo {
+  /** The bearer token, `edgeadm_<id>_<secret>`. Shown only here. */
+  token: string;
+}
+
+export interface TokenStore {
+  create(opts: CreateTokenOptions): CreatedToken;
+  list(): TokenInfo[];
+  get(id: string): TokenInfo | undefined;
+  /** Deletes the token; false when there was none with this id. */
+  revoke(id: string): boolean;
+  /** The principal of a valid, unexpired, unrevoked token; undefined otherwise. */
+  verify(token: string): Principal | undefined;
+  close(): void;
+}
+
+export interface TokenStoreOptions {
+  /** SQLite file, or `:memory:`. Created with mode 0600. */
+  file: string;
+  /** Clock (ms since epoch), for tests. */
+  now?: () => number;
+  /** `lastUsedAt` is written at most this often per token (ms); default 60 000. */
+  lastUsedResolutionMs?: number;
+}
+
+const TOKEN_RE = /^edgeadm_([a-z0-9]{8})_([A-Za-z0-9_-]{32,128})$/;
+const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+const SITE_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
+
+interface TokenRow {
+  id: string;
+  secret_hash: Buffer;
+  role: Role;
+  site: string | null;
+  description: string;
+  created_at: number;
+  expires_at: number | null;
+  last_used_at: number | null;
+}
+
+function randomId(): string {
+  let out = '';
+  while (out.length < 8) {
+    for (const b of randomBytes(16)) {
+      // 252 = 7 * 36: rejection keeps every character equally likely.
+      if (b < 252 && out.length < 8) out += ID_ALPHABET[b % 36];
+    }
+  }
+  return out;
+}
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+function toInfo(r: TokenRow): TokenInfo {
+  const info: TokenInfo = { id: r.id, role: r.role, description: r.description, createdAt: iso(r.created_at) };
+  if (r.site !== null) info.site = r.site;
+  if (r.expires_at !== null) info.expiresAt = iso(r.expires_at);
+  if (r.last_used_at !== null) info.lastUsedAt = iso(r.last_used_at);
+  return info;
+}
+
+function checkCreate(opts: CreateTokenOptions): void {
+  if (!(ROLES as readonly string[]).includes(opts.role)) {
+    throw new ErrTokenInvalid({ field: 'role', reason: `must be one of ${ROLES.join(', ')} (got '${String(opts.role)}')` });
+  }
+  if (opts.role === 'agent') {
+    if (opts.site === undefined) throw new ErrTokenInvalid({ field: 'site', reason: 'is required for role agent' });
+    if (!SITE_RE.test(opts.site)) throw new ErrTokenInvalid({ field: 'site', reason: `'${opts.site}' is not a valid site name` });
+  } else if (opts.site !== undefined) {
+    throw new ErrTokenInvalid({ field: 'site', reason: `is only allowed for role agent (role is ${opts.role})` });
+  }
+  if (opts.description !== undefined && opts.description.length > 256) {
+    throw new ErrTokenInvalid({ field: 'description', reason: 'is longer than 256 characters' });
+  }
+  if (opts.ttlSeconds !== undefined && !(Number.isInteger(opts.ttlSeconds) && opts.ttlSeconds > 0 && opts.ttlSeconds <= MAX_TTL_SECONDS)) {
+    throw new ErrTokenInvalid({ field: 'ttlSeconds', reason: `must be an integer from 1 to ${MAX_TTL_SECONDS}` });
+  }
+}
+
+export function openTokenStore(opts: TokenStoreOptions): TokenStore {
+  const now = opts.now ?? Date.now;
+  const resolution = opts.lastUsedResolutionMs ?? 60_000;
+  if (opts.file !== ':memory:' && opts.file !== '') {
+    closeSync(openSync(opts.file, 'a', 0o600));
+    chmodSync(opts.file, 0o600);
+  }
+  const db = new Database(opts.file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS tokens (
+      id TEXT PRIMARY KEY,
+      secret_hash BLOB NOT NULL,
+      role TEXT NOT NULL CHECK (role IN ('admin', 'viewer', 'agent')),
+      site TEXT,
+      description TEXT NOT NULL DEFAULT '',
+      created_at INTEGER NOT NULL,
+      expires_at INTEGER,
+      last_used_at INTEGER,
+      CHECK ((role = 'agent') = (site IS NOT NULL))
+    ) STRICT;
+  `);
+  const insert = db.prepare<[string, Buffer, string, string | null, string, number, number | null]>(
+    'INSERT INTO tokens (id, secret_hash, role, site, description, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  );
+  const selectOne = db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE id = ?');
+  const selectAll = db.prepare<[], TokenRow>('SELECT * FROM tokens ORDER BY created_at, id');
+  const remove = db.prepare<[string]>('DELETE FROM tokens WHERE id = ?');
+  const touch = db.prepare<[number, string]>('UPDATE tokens SET last_used_at = ? WHERE id = ?');
+  // Compared against when the id is unknown, so a miss costs what a hit costs.
+  const dummyHash = sha256(randomBytes(32).toString('base64url'));
+  const lastTouched = new Map<string, number>();
+  let closed = false;
+
+  const open = (): void => {
+    if (closed) throw new ErrStoreClosed({ store: 'token' });
+  };
+
+  return {
+    create(o) {
+      open();
+      checkCreate(o);
+      const secret = randomBytes(32).toString('base64url');
+      const createdAt = now();
+      const expiresAt = o.ttlSeconds === undefined ? null : createdAt + o.ttlSeconds * 1000;
+      for (;;) {
+        const id = randomId();
+        try {
+          insert.run(id, sha256(secret), o.role, o.site ?? null, o.description ?? '', createdAt, expiresAt);
+        } catch (err) {
+          if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') continue;
+          throw err;
+        }
+        const info = toInfo({
+          id,
+          secret_hash: Buffer.alloc(0),
+          role: o.role,
+          site: o.site ?? null,
+          description: o.description ?? '',
+          created_at: createdAt,
+          expires_at: expiresAt,
+          last_used_at: null,
+        });
+        return { ...info, token: `edgeadm_${id}_${secret}` };
+      }
+    },
+    list() {
+      open();
+      return selectAll.all().map(toInfo);
+    },
+    get(id) {
+      open();
+      const row = selectOne.get(id);
+      return row && toInfo(row);
+    },
+    revoke(id) {
+      open();
+      lastTouched.delete(id);
+      return remove.run(id).changes > 0;
+    },
+    verify(token) {
+      open();
+      const m = TOKEN_RE.exec(token);
+      if (!m) return undefined;
+      const [, id, secret] = m as unknown as [string, string, string];
+      const row = selectOne.get(id);
+      const matches = timingSafeEqual(sha256(secret), row ? row.secret_hash : dummyHash);
+      if (!row || !matches) return undefined;
+      const t = now();
+      if (row.expires_at !== null && row.expires_at <= t) return undefined;
+      const last = lastTouched.get(id) ?? row.last_used_at ?? 0;
+      if (t - last >= resolution || row.last_used_at === null) {
+        touch.run(t, id);
+        lastTouched.set(id, t);
+      }
+      return row.site === null ? { tokenId: id, role: row.role } : { tokenId: id, role: row.role, site: row.site };
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * The store's coded errors. Each names the resource (kind/name), revision,
+ * selector or file it is about, so a transport can map it to an HTTP status
+ * (`statusCode`) and a person can act on the message alone.
+ */
+import { createError, type FieldIssue } from '../kernel/index.ts';
+
+export const ErrNotFound = createError(
+  'EDGE_ERR_STORE_NOT_FOUND',
+  (p: { kind: string; name: string }) => `${p.kind} '${p.name}' not found`,
+  { statusCode: 404 },
+);
+
+export const ErrExists = createError(
+  'EDGE_ERR_STORE_EXISTS',
+  (p: { kind: string; name: string }) => `${p.kind} '${p.name}' already exists`,
+  { statusCode: 409 },
+);
+
+export const ErrConflict = createError(
+  'EDGE_ERR_STORE_CONFLICT',
+  (p: { kind: string; name: string; expected: string; current: string | null }) =>
+    `${p.kind} '${p.name}' was expected at resourceVersion ${p.expected} but ${
+      p.current === null ? 'it does not exist' : `is at ${p.current}`
+    }; read it again and retry`,
+  { statusCode: 409 },
+);
+
+/** One line per issue: `path message`. */
+export function formatIssues(issues: readonly FieldIssue[]): string {
+  return issues.map((i) => `${i.path === '' ? '(root)' : i.path} ${i.message}`).join('; ');
+}
+
+export const ErrInvalid = createError(
+  'EDGE_ERR_STORE_INVALID',
+  (p: { kind: string; name: string; issues: FieldIssue[] }) =>
+    `${p.kind} '${p.name}' is invalid (${p.issues.length} problem${p.issues.length === 1 ? '' : 's'}): ${formatIssues(p.issues)}`,
+  { statusCode: 400 },
+);
+
+export const ErrGone = createError(
+  'EDGE_ERR_STORE_GONE',
+  (p: { resourceVersion: string; oldest: string; current: string; reason: string }) =>
+    `resourceVersion ${p.resourceVersion} is gone: ${p.reason} (retained history covers ${p.oldest}..${p.current}); list again`,
+  { statusCode: 410 },
+);
+
+export const ErrImmutable = createError(
+  'EDGE_ERR_STORE_IMMUTABLE',
+  (p: { kind: string; name: string; field: string; current: string; requested: string }) =>
+    `${p.kind} '${p.name}': ${p.field} cannot change after creation (is '${p.current}', requested '${p.requested}'); delete and recreate it`,
+  { statusCode: 400 },
+);
+
+export const ErrClosed = createError(
+  'EDGE_ERR_STORE_CLOSED',
+  (p: { file: string; operation: string }) => `cannot ${p.operation}: store ${p.file} is closed`,
+  { statusCode: 503 },
+);
+
+export const ErrSelector = createError(
+  'EDGE_ERR_STORE_SELECTOR',
+  (p: { selector: string; reason: string }) => `label selector '${p.selector}' is invalid: ${p.reason}`,
+  { statusCode: 400 },
+);
+
+export const ErrFile = createError(
+  'EDGE_ERR_STORE_FILE',
+  (p: { file: string; reason: string }) => `cannot open store file ${p.file}: ${p.reason}`,
+);
+
+export const ErrIo = createError(
+  'EDGE_ERR_STORE_IO',
+  (p: { file: string; operation: string; reason: string }) => `store ${p.file}: ${p.operation} failed: ${p.reason}`,
+);

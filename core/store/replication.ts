@@ -1,0 +1,127 @@
+/**
+ * The sync session between the hub and a site agent: the hub replicates the
+ * resources that concern one site (a snapshot at a resourceVersion, then
+ * deltas), the agent persists each step before it acknowledges, and resumes
+ * from its last persisted resourceVersion after any disconnect or restart.
+ * Commands to the site's devices ride the same session. Messages are JSON
+ * text frames over one WebSocket: `GET /api/v1/sites/<site>/sync`.
+ */
+import Type, { type Static } from 'typebox';
+import { checkSchema, createError, type FieldIssue } from '../kernel/index.ts';
+import type { Kind, Resource } from './types.ts';
+
+export const SYNC_PROTOCOL = 'edgeadm.sync.v1';
+export const SYNC_KINDS: readonly Kind[] = ['Site', 'Node', 'DeviceProfile', 'Device', 'Addon'];
+/** Largest frame either side accepts. */
+export const SYNC_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+export const ErrSyncMessage = createError(
+  'EDGE_ERR_SYNC_MESSAGE',
+  (p: { side: 'hub' | 'agent'; issues: FieldIssue[] }) =>
+    `bad sync message from the ${p.side}: ${p.issues.map((i) => `${i.path || '(root)'} ${i.message}`).join('; ')}`,
+  { statusCode: 400 },
+);
+
+const CommandSchema = Type.Object({
+  id: Type.String({ minLength: 1 }),
+  device: Type.String({ minLength: 1 }),
+  resource: Type.String({ minLength: 1 }),
+  value: Type.Unknown(),
+  expiresAt: Type.String(),
+});
+export type SiteCommand = Static<typeof CommandSchema>;
+
+const ErrorBody = Type.Object({ code: Type.String(), message: Type.String() });
+const RV = Type.String({ pattern: '^[0-9]+$' });
+
+export const AgentMessageSchema = Type.Union([
+  Type.Object({
+    type: Type.Literal('hello'),
+    protocol: Type.Literal(SYNC_PROTOCOL),
+    site: Type.String({ minLength: 1 }),
+    resourceVersion: Type.Union([RV, Type.Null()]),
+    have: Type.Array(Type.Object({ kind: Type.String(), name: Type.String() })),
+    agentVersion: Type.String(),
+  }),
+  Type.Object({ type: Type.Literal('ack'), resourceVersion: RV }),
+  Type.Object({
+    type: Type.Literal('command-result'),
+    id: Type.String({ minLength: 1 }),
+    ok: Type.Boolean(),
+    reported: Type.Optional(Type.Unknown()),
+    error: Type.Optional(ErrorBody),
+  }),
+]);
+export type AgentMessage = Static<typeof AgentMessageSchema>;
+
+export type HubMessage =
+  | { type: 'snapshot'; resourceVersion: string; items: Resource[] }
+  | { type: 'event'; event: 'ADDED' | 'MODIFIED' | 'DELETED'; object: Resource; resourceVersion: string }
+  | { type: 'bookmark'; resourceVersion: string }
+  | { type: 'command'; command: SiteCommand; notBefore: string }
+  | { type: 'error'; code: string; message: string };
+
+const ResourceShape = Type.Object({
+  apiVersion: Type.String(),
+  kind: Type.Union(SYNC_KINDS.map((k) => Type.Literal(k))),
+  metadata: Type.Object({ name: Type.String() }),
+  spec: Type.Unknown(),
+});
+
+export const HubMessageSchema = Type.Union([
+  Type.Object({ type: Type.Literal('snapshot'), resourceVersion: RV, items: Type.Array(ResourceShape) }),
+  Type.Object({
+    type: Type.Literal('event'),
+    event: Type.Union([Type.Literal('ADDED'), Type.Literal('MODIFIED'), Type.Literal('DELETED')]),
+    object: ResourceShape,
+    resourceVersion: RV,
+  }),
+  Type.Object({ type: Type.Literal('bookmark'), resourceVersion: RV }),
+  /** Apply once the replica has reached `notBefore`: the command may name a device created just before it. */
+  Type.Object({ type: Type.Literal('command'), command: CommandSchema, notBefore: RV }),
+  Type.Object({ type: Type.Literal('error'), code: Type.String(), message: Type.String() }),
+]);
+
+function parse(raw: string, side: 'hub' | 'agent', schema: typeof AgentMessageSchema | typeof HubMessageSchema): unknown {
+  let data: unknown;
+  try {
+    data = JSON.parse(raw);
+  } catch (err) {
+    throw new ErrSyncMessage({ side, issues: [{ path: '', message: `is not JSON (${(err as Error).message})` }] });
+  }
+  const issues = checkSchema(schema, data);
+  if (issues.length > 0) {
+    const type = (data as { type?: unknown } | null)?.type;
+    throw new ErrSyncMessage({ side, issues: typeof type === 'string' ? [{ path: 'type', message: `'${type}' message is malformed` }, ...issues.slice(0, 5)] : issues.slice(0, 5) });
+  }
+  return data;
+}
+
+export function parseAgentMessage(raw: string): AgentMessage {
+  return parse(raw, 'agent', AgentMessageSchema) as AgentMessage;
+}
+
+export function parseHubMessage(raw: string): HubMessage {
+  return parse(raw, 'hub', HubMessageSchema) as HubMessage;
+}
+
+/** Whether a resource belongs in a site's replica. `siteLabels` are the Site's own labels. */
+export function relevantToSite(obj: Resource, site: string, siteLabels: Readonly<Record<string, string>>): boolean {
+  const spec = (obj.spec ?? {}) as { site?: unknown; sites?: unknown; siteSelector?: unknown };
+  switch (obj.kind) {
+    case 'Site':
+      return obj.metadata.name === site;
+    case 'Node':
+    case 'Device':
+      return spec.site === site;
+    case 'DeviceProfile':
+      return true;
+    case 'Addon': {
+      const sites = Array.isArray(spec.sites) ? (spec.sites as unknown[]) : undefined;
+      const selector = spec.siteSelector && typeof spec.siteSelector === 'object' ? (spec.siteSelector as Record<string, string>) : undefined;
+      // Targets are explicit: a list of sites, or a selector (`{}` selects every site).
+      if (sites?.includes(site)) return true;
+      return selector !== undefined && Object.entries(selector).every(([k, v]) => siteLabels[k] === v);
+    }
+  }
+}

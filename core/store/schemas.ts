@@ -1,0 +1,759 @@
+/**
+ * TypeBox schemas for every resource kind (spec and status), the single
+ * source of truth for the store's validation, the hub's API bodies and the
+ * TypeScript types. DeviceProfile and Device follow EdgeX's shapes so EdgeX
+ * device profiles (v2 with string numbers, v3 with numbers) and devices'
+ * protocol blocks import unchanged. `validateResource` reports every problem
+ * of an object at once, each with its field path
+ * (`spec.deviceResources[2].properties.valueType`).
+ */
+import semver from 'semver';
+import Type, { type Static, type TSchema } from 'typebox';
+import { Value } from 'typebox/value';
+import { checkSchema, type FieldIssue } from '../kernel/index.ts';
+import { PLUGIN_ID_PATTERN } from '../plugins/index.ts';
+import { VALUE_TYPES, type ValueType } from '../sdk/index.ts';
+import { dns1123LabelProblem, dns1123SubdomainProblem, labelKeyProblem, labelValueProblem } from './selectors.ts';
+import { API_VERSION, KINDS, type Kind, type ObjectMeta, type Resource } from './types.ts';
+
+// ---------------------------------------------------------------------------
+// Shared pieces
+
+export const DNS1123_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+export const DNS1123_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+/** A Go `time.Duration` string as EdgeX writes autoEvent intervals: `500ms`, `1s`, `2m`, `1h30m`. */
+export const GO_DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$';
+const REVISION_PATTERN = '^[0-9]+$';
+
+/** Friendlier messages for pattern failures than the raw regular expression. */
+const PATTERN_MESSAGES: Record<string, string> = {
+  [DNS1123_LABEL_PATTERN]:
+    "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
+  [DNS1123_SUBDOMAIN_PATTERN]:
+    "must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit",
+  [GO_DURATION_PATTERN]: "must be a Go duration such as '500ms', '1s', '2m' or '1h30m'",
+  [REVISION_PATTERN]: 'must be a resourceVersion (a decimal number)',
+  [PLUGIN_ID_PATTERN]: "must be a plugin id: lowercase letters and digits, parts joined by '-' or '.', starting with a letter",
+};
+
+const SiteName = Type.String({ maxLength: 63, pattern: DNS1123_LABEL_PATTERN, description: 'Name of a Site (DNS-1123 label).' });
+const ObjectName = Type.String({ maxLength: 253, pattern: DNS1123_SUBDOMAIN_PATTERN, description: 'Name of a resource (DNS-1123 subdomain).' });
+const Timestamp = Type.String({ description: 'RFC 3339 time.' });
+const Message = Type.String({ maxLength: 4096, description: 'Human-readable detail.' });
+const AnyMap = Type.Record(Type.String(), Type.Unknown());
+const StringMap = Type.Record(Type.String(), Type.String());
+
+/** A number, or (EdgeX v2) a decimal string such as "0.1". An empty string means unset and is dropped. */
+const Numeric = Type.Union([Type.Number(), Type.String()], {
+  description: 'A number; EdgeX v2 profiles write it as a decimal string ("0.1"), v3 as a number.',
+});
+/** EdgeX writes default values as strings; YAML may turn them into numbers or booleans. */
+const DefaultValue = Type.Union([Type.String(), Type.Number(), Type.Boolean()]);
+const ReadWrite = Type.Union([Type.Literal('R'), Type.Literal('W'), Type.Literal('RW'), Type.Literal('WR')]);
+
+export const NUMERIC_PROPERTIES = ['minimum', 'maximum', 'mask', 'shift', 'scale', 'offset', 'base'] as const;
+
+// ---------------------------------------------------------------------------
+// Metadata
+
+export const ObjectMetaSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 253 }),
+    labels: Type.Optional(StringMap),
+    annotations: Type.Optional(StringMap),
+    uid: Type.Optional(Type.String()),
+    resourceVersion: Type.Optional(Type.String({ pattern: REVISION_PATTERN })),
+    generation: Type.Optional(Type.Integer({ minimum: 0 })),
+    creationTimestamp: Type.Optional(Timestamp),
+  },
+  { additionalProperties: false },
+);
+
+// ---------------------------------------------------------------------------
+// Site
+
+export const SiteSpecSchema = Type.Object(
+  {
+    displayName: Type.Optional(Type.String({ maxLength: 256 })),
+    description: Type.Optional(Type.String()),
+    /** An address, or a structured location such as `{ latitude, longitude }`. */
+    location: Type.Optional(Type.Union([Type.String(), AnyMap])),
+  },
+  { additionalProperties: false },
+);
+export const SITE_PHASES = ['Pending', 'Online', 'Offline'] as const;
+export const SiteStatusSchema = Type.Object(
+  {
+    phase: Type.Optional(Type.Union(SITE_PHASES.map((p) => Type.Literal(p)))),
+    lastSeen: Type.Optional(Timestamp),
+    agentVersion: Type.Optional(Type.String()),
+    syncedResourceVersion: Type.Optional(Type.String({ pattern: REVISION_PATTERN })),
+    message: Type.Optional(Message),
+  },
+  { additionalProperties: false },
+);
+
+// ---------------------------------------------------------------------------
+// Node
+
+export const NodeSpecSchema = Type.Object(
+  {
+    site: SiteName,
+    hostname: Type.Optional(Type.String({ maxLength: 253 })),
+    addresses: Type.Optional(Type.Array(Type.String())),
+    roles: Type.Optional(Type.Array(Type.String())),
+  },
+  { additionalProperties: false },
+);
+export const NodeStatusSchema = Type.Object(
+  {
+    connected: Type.Optional(Type.Boolean()),
+    lastSeen: Type.Optional(Timestamp),
+    message: Type.Optional(Message),
+  },
+  { additionalProperties: false },
+);
+
+// ---------------------------------------------------------------------------
+// DeviceProfile (EdgeX device profile body)
+
+export const ResourcePropertiesSchema = Type.Object(
+  {
+    valueType: Type.Union(VALUE_TYPES.map((v) => Type.Literal(v))),
+    readWrite: ReadWrite,
+    units: Type.Optional(Type.String()),
+    minimum: Type.Optional(Numeric),
+    maximum: Type.Optional(Numeric),
+    defaultValue: Type.Optional(DefaultValue),
+    mask: Type.Optional(Numeric),
+    shift: Type.Optional(Numeric),
+    scale: Type.Optional(Numeric),
+    offset: Type.Optional(Numeric),
+    base: Type.Optional(Numeric),
+    assertion: Type.Optional(Type.String()),
+    mediaType: Type.Optional(Type.String()),
+    /** EdgeX v3: free-form extra properties. */
+    optional: Type.Optional(AnyMap),
+  },
+  { additionalProperties: false },
+);
+
+export const ProfileResourceSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    description: Type.Optional(Type.String()),
+    isHidden: Type.Optional(Type.Boolean()),
+    /** EdgeX v2. */
+    tag: Type.Optional(Type.String()),
+    /** EdgeX v3. */
+    tags: Type.Optional(AnyMap),
+    /** Protocol-specific addressing, e.g. `{ primaryTable: 'HOLDING_REGISTERS', startingAddress: 0 }`. */
+    attributes: Type.Optional(AnyMap),
+    properties: ResourcePropertiesSchema,
+  },
+  { additionalProperties: false },
+);
+
+export const ResourceOperationSchema = Type.Object(
+  {
+    deviceResource: Type.String({ minLength: 1 }),
+    defaultValue: Type.Optional(DefaultValue),
+    mappings: Type.Optional(StringMap),
+  },
+  { additionalProperties: false },
+);
+
+export const ProfileCommandSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    isHidden: Type.Optional(Type.Boolean()),
+    readWrite: ReadWrite,
+    resourceOperations: Type.Array(ResourceOperationSchema, { minItems: 1 }),
+    tags: Type.Optional(AnyMap),
+  },
+  { additionalProperties: false },
+);
+
+export const DeviceProfileSpecSchema = Type.Object(
+  {
+    /** EdgeX's own identity fields, accepted so exported profiles import unchanged; not interpreted (metadata.name is the name). */
+    name: Type.Optional(Type.String()),
+    id: Type.Optional(Type.String()),
+    apiVersion: Type.Optional(Type.String()),
+    created: Type.Optional(Type.Integer()),
+    modified: Type.Optional(Type.Integer()),
+    manufacturer: Type.Optional(Type.String()),
+    model: Type.Optional(Type.String()),
+    description: Type.Optional(Type.String()),
+    labels: Type.Optional(Type.Array(Type.String())),
+    deviceResources: Type.Array(ProfileResourceSchema, { minItems: 1 }),
+    deviceCommands: Type.Optional(Type.Array(ProfileCommandSchema)),
+  },
+  { additionalProperties: false },
+);
+export const DeviceProfileStatusSchema = Type.Object({ message: Type.Optional(Message) });
+
+// ---------------------------------------------------------------------------
+// Device
+
+export const ADMIN_STATES = ['LOCKED', 'UNLOCKED'] as const;
+export const OPERATING_STATES = ['UP', 'DOWN', 'UNKNOWN'] as const;
+
+export const AutoEventSchema = Type.Object(
+  {
+    sourceName: Type.String({ minLength: 1 }),
+    interval: Type.String({ pattern: GO_DURATION_PATTERN }),
+    onChange: Type.Optional(Type.Boolean()),
+    /** EdgeX v3.1+. */
+    onChangeThreshold: Type.Optional(Type.Number({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+
+export const DeviceSpecSchema = Type.Object(
+  {
+    site: SiteName,
+    profile: ObjectName,
+    description: Type.Optional(Type.String()),
+    adminState: Type.Optional(Type.Union(ADMIN_STATES.map((s) => Type.Literal(s)), { default: 'UNLOCKED' })),
+    /** EdgeX form: `{ "modbus-tcp": { "Address": "10.0.0.5", "Port": "502", "UnitID": "1" } }`. */
+    protocols: Type.Record(Type.String({ minLength: 1 }), AnyMap, { minProperties: 1 }),
+    /** The plugin that drives the device; omitted means chosen from the protocol. */
+    plugin: Type.Optional(Type.String({ pattern: PLUGIN_ID_PATTERN })),
+    autoEvents: Type.Optional(Type.Array(AutoEventSchema)),
+    /** Desired values by device resource name (the twin's desired side). */
+    desired: Type.Optional(AnyMap),
+  },
+  { additionalProperties: false },
+);
+
+export const ReportedValueSchema = Type.Object(
+  {
+    value: Type.Unknown(),
+    /** Nanoseconds since the Unix epoch, as in EdgeX readings. */
+    origin: Type.Number({ minimum: 0 }),
+    quality: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const DeviceStatusSchema = Type.Object(
+  {
+    operatingState: Type.Optional(Type.Union(OPERATING_STATES.map((s) => Type.Literal(s)))),
+    lastSeen: Type.Optional(Timestamp),
+    reported: Type.Optional(Type.Record(Type.String(), ReportedValueSchema)),
+    observedDesired: Type.Optional(AnyMap),
+    message: Type.Optional(Message),
+  },
+  { additionalProperties: false },
+);
+
+// ---------------------------------------------------------------------------
+// Addon
+
+export const AddonSpecSchema = Type.Object(
+  {
+    plugin: Type.String({ pattern: PLUGIN_ID_PATTERN }),
+    /** A semver range the installed plugin must satisfy. */
+    version: Type.Optional(Type.String()),
+    config: Type.Optional(AnyMap),
+    sites: Type.Optional(Type.Array(SiteName)),
+    /** matchLabels on Site labels. */
+    siteSelector: Type.Optional(StringMap),
+    /** Per-site config overrides, by site name. */
+    templates: Type.Optional(Type.Record(Type.String(), AnyMap)),
+  },
+  { additionalProperties: false },
+);
+
+export const AddonSiteStatusSchema = Type.Object(
+  {
+    state: Type.String({ minLength: 1 }),
+    message: Type.Optional(Message),
+    code: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const AddonStatusSchema = Type.Object(
+  { sites: Type.Optional(Type.Record(Type.String(), AddonSiteStatusSchema)) },
+  { additionalProperties: false },
+);
+
+// ---------------------------------------------------------------------------
+// Per-kind tables and types
+
+export const SPEC_SCHEMAS = {
+  Site: SiteSpecSchema,
+  Node: NodeSpecSchema,
+  DeviceProfile: DeviceProfileSpecSchema,
+  Device: DeviceSpecSchema,
+  Addon: AddonSpecSchema,
+} as const satisfies Record<Kind, TSchema>;
+
+export const STATUS_SCHEMAS = {
+  Site: SiteStatusSchema,
+  Node: NodeStatusSchema,
+  DeviceProfile: DeviceProfileStatusSchema,
+  Device: DeviceStatusSchema,
+  Addon: AddonStatusSchema,
+} as const satisfies Record<Kind, TSchema>;
+
+function resourceSchema<K extends Kind>(kind: K) {
+  return Type.Object(
+    {
+      apiVersion: Type.Literal(API_VERSION),
+      kind: Type.Literal(kind),
+      metadata: ObjectMetaSchema,
+      spec: SPEC_SCHEMAS[kind],
+      status: Type.Optional(STATUS_SCHEMAS[kind]),
+    },
+    { additionalProperties: false },
+  );
+}
+
+/** Whole-object schemas per kind (for API documentation; the store validates with `validateResource`). */
+export const RESOURCE_SCHEMAS = {
+  Site: resourceSchema('Site'),
+  Node: resourceSchema('Node'),
+  DeviceProfile: resourceSchema('DeviceProfile'),
+  Device: resourceSchema('Device'),
+  Addon: resourceSchema('Addon'),
+} as const;
+
+export type SiteSpec = Static<typeof SiteSpecSchema>;
+export type SiteStatus = Static<typeof SiteStatusSchema>;
+export type NodeSpec = Static<typeof NodeSpecSchema>;
+export type NodeStatus = Static<typeof NodeStatusSchema>;
+export type ResourceProperties = Static<typeof ResourcePropertiesSchema>;
+export type ProfileResource = Static<typeof ProfileResourceSchema>;
+export type ResourceOperation = Static<typeof ResourceOperationSchema>;
+export type ProfileCommand = Static<typeof ProfileCommandSchema>;
+export type DeviceProfileSpec = Static<typeof DeviceProfileSpecSchema>;
+export type DeviceProfileStatus = Static<typeof DeviceProfileStatusSchema>;
+export type AutoEvent = Static<typeof AutoEventSchema>;
+export type DeviceSpec = Static<typeof DeviceSpecSchema>;
+export type ReportedValue = Static<typeof ReportedValueSchema>;
+export type DeviceStatus = Static<typeof DeviceStatusSchema>;
+export type AddonSpec = Static<typeof AddonSpecSchema>;
+export type AddonStatus = Static<typeof AddonStatusSchema>;
+
+export type SiteObject = Resource<SiteSpec, SiteStatus> & { kind: 'Site' };
+export type NodeObject = Resource<NodeSpec, NodeStatus> & { kind: 'Node' };
+export type DeviceProfileObject = Resource<DeviceProfileSpec, DeviceProfileStatus> & { kind: 'DeviceProfile' };
+export type DeviceObject = Resource<DeviceSpec, DeviceStatus> & { kind: 'Device' };
+export type AddonObject = Resource<AddonSpec, AddonStatus> & { kind: 'Addon' };
+
+/** The typed object of each kind: `store.get<ResourceOf<'Device'>>('Device', 'pump-1')`. */
+export interface ResourceByKind {
+  Site: SiteObject;
+  Node: NodeObject;
+  DeviceProfile: DeviceProfileObject;
+  Device: DeviceObject;
+  Addon: AddonObject;
+}
+export type ResourceOf<K extends Kind> = ResourceByKind[K];
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/** Milliseconds of a Go duration string (`1h30m`, `500ms`), or undefined when it is not one. */
+export function parseGoDuration(text: string): number | undefined {
+  if (!new RegExp(GO_DURATION_PATTERN).test(text)) return undefined;
+  const unitMs: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  for (const m of text.matchAll(/([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/g)) {
+    total += Number(m[1]) * (unitMs[m[2] as string] as number);
+  }
+  return total;
+}
+
+/** The number behind an EdgeX numeric property (number, or v2 decimal string); undefined when unset or not numeric. */
+export function numericProperty(value: number | string | undefined): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** Which sites an object belongs to for the store's `site` filter; `null` means every site (DeviceProfile). */
+export function sitesOf(obj: Pick<Resource, 'kind' | 'metadata' | 'spec'>): readonly string[] | null {
+  const spec = (obj.spec ?? {}) as { site?: unknown; sites?: unknown };
+  switch (obj.kind) {
+    case 'Site':
+      return [obj.metadata.name];
+    case 'Node':
+    case 'Device':
+      return typeof spec.site === 'string' ? [spec.site] : [];
+    case 'Addon':
+      return Array.isArray(spec.sites) ? spec.sites.filter((s): s is string => typeof s === 'string') : [];
+    case 'DeviceProfile':
+      return null;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Validation
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function key(path: string, k: string): string {
+  return path === '' ? k : `${path}.${k}`;
+}
+
+/**
+ * A JSON deep copy of `value` (object properties that are `undefined` are
+ * dropped, as JSON does); anything that is not JSON (functions, bigint,
+ * NaN, Dates, Maps, cycles...) is reported as an issue.
+ */
+function toJson(value: unknown, path: string, issues: FieldIssue[], seen: Set<object>): Json {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      if (!Number.isFinite(value)) issues.push({ path, message: `must be a finite number (is ${String(value)})` });
+      return value;
+    case 'object': {
+      if (value === null) return null;
+      if (seen.has(value)) {
+        issues.push({ path, message: 'is a circular reference' });
+        return null;
+      }
+      seen.add(value);
+      try {
+        if (Array.isArray(value)) {
+          return value.map((v: unknown, i) => {
+            if (v === undefined) {
+              issues.push({ path: `${path}[${i}]`, message: 'is undefined, which is not JSON' });
+              return null;
+            }
+            return toJson(v, `${path}[${i}]`, issues, seen);
+          });
+        }
+        if (!isPlainObject(value)) {
+          const name = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object';
+          issues.push({ path, message: `must be plain JSON data (is a ${name})` });
+          return null;
+        }
+        const out: { [key: string]: Json } = {};
+        for (const [k, v] of Object.entries(value)) {
+          if (v === undefined) continue;
+          out[k] = toJson(v, key(path, k), issues, seen);
+        }
+        return out;
+      } finally {
+        seen.delete(value);
+      }
+    }
+    default:
+      issues.push({ path, message: `must be JSON data (is a ${typeof value})` });
+      return null;
+  }
+}
+
+interface SchemaShape {
+  type?: unknown;
+  properties?: Record<string, TSchema>;
+  required?: string[];
+  items?: TSchema;
+  patternProperties?: Record<string, TSchema>;
+  anyOf?: unknown[];
+}
+
+function acceptsNull(schema: TSchema): boolean {
+  const s = schema as SchemaShape;
+  if (s.type === 'null') return true;
+  if (s.type === undefined && s.anyOf === undefined) return true; // Unknown
+  return Array.isArray(s.anyOf) && s.anyOf.some((b) => acceptsNull(b as TSchema));
+}
+
+/** `null` for an optional field means absent (Go's JSON writes nil maps and slices as null): drop it. */
+function dropNullOptionals(schema: TSchema, value: Json): void {
+  const s = schema as SchemaShape;
+  if (s.type === 'object' && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) {
+      const sub = s.properties?.[k] ?? (s.patternProperties ? Object.values(s.patternProperties)[0] : undefined);
+      if (!sub) continue;
+      const optional = s.properties !== undefined && k in s.properties && !(s.required ?? []).includes(k);
+      if (v === null && optional && !acceptsNull(sub)) delete value[k];
+      else dropNullOptionals(sub, v);
+    }
+  } else if (s.type === 'array' && s.items && Array.isArray(value)) {
+    for (const v of value) dropNullOptionals(s.items, v);
+  }
+}
+
+const VALUE_TYPE_BY_LOWER = new Map<string, ValueType>(VALUE_TYPES.map((v) => [v.toLowerCase(), v]));
+
+/** EdgeX normalisations: value type names are case-insensitive; empty numeric strings (v2) mean unset. */
+function normalizeProfile(spec: Json): void {
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) return;
+  const resources = spec.deviceResources;
+  if (!Array.isArray(resources)) return;
+  for (const r of resources) {
+    if (r === null || typeof r !== 'object' || Array.isArray(r)) continue;
+    const props = r.properties;
+    if (props === null || typeof props !== 'object' || Array.isArray(props)) continue;
+    if (typeof props.valueType === 'string') {
+      const canonical = VALUE_TYPE_BY_LOWER.get(props.valueType.toLowerCase());
+      if (canonical) props.valueType = canonical;
+    }
+    for (const p of NUMERIC_PROPERTIES) if (props[p] === '') delete props[p];
+  }
+}
+
+/**
+ * Readable messages: patterns explained, and the per-branch lines TypeBox
+ * emits for a long union of literals (it stops before the union's own line)
+ * dropped — the semantic checks name the allowed values instead.
+ */
+function friendly(issues: FieldIssue[]): FieldIssue[] {
+  return issues.filter((i) => i.message !== 'must be equal to constant').map((i) => {
+    const m = /^must match pattern "(.*)"$/.exec(i.message);
+    const better = m ? PATTERN_MESSAGES[m[1] as string] : undefined;
+    return better ? { path: i.path, message: better } : i;
+  });
+}
+
+function asObject(v: unknown): Record<string, unknown> | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+function checkMetadata(kind: Kind | undefined, meta: unknown, issues: FieldIssue[]): void {
+  issues.push(...friendly(checkSchema(ObjectMetaSchema, meta, 'metadata')));
+  const m = asObject(meta);
+  if (!m) return;
+  // Empty and over-long names are already reported by the schema.
+  if (typeof m.name === 'string' && m.name !== '' && m.name.length <= 253) {
+    const problem = kind === 'Site' ? dns1123LabelProblem(m.name) : dns1123SubdomainProblem(m.name);
+    if (problem !== undefined) issues.push({ path: 'metadata.name', message: problem });
+  }
+  for (const field of ['labels', 'annotations'] as const) {
+    const map = asObject(m[field]);
+    if (!map) continue;
+    let size = 0;
+    for (const [k, v] of Object.entries(map)) {
+      const kp = labelKeyProblem(k);
+      if (kp !== undefined) issues.push({ path: `metadata.${field}.${k}`, message: `key ${kp}` });
+      if (typeof v === 'string') {
+        size += k.length + v.length;
+        if (field === 'labels') {
+          const vp = labelValueProblem(v);
+          if (vp !== undefined) issues.push({ path: `metadata.labels.${k}`, message: `value ${vp}` });
+        }
+      }
+    }
+    if (field === 'annotations' && size > 256 * 1024) {
+      issues.push({ path: 'metadata.annotations', message: `must total at most 256 KiB (has ${size} characters)` });
+    }
+  }
+}
+
+function profileIssues(spec: Record<string, unknown>, issues: FieldIssue[]): void {
+  const resources = Array.isArray(spec.deviceResources) ? (spec.deviceResources as unknown[]) : [];
+  const byName = new Map<string, { index: number; readWrite: unknown }>();
+  resources.forEach((raw, i) => {
+    const r = asObject(raw);
+    if (!r) return;
+    const at = `spec.deviceResources[${i}]`;
+    if (typeof r.name === 'string') {
+      const first = byName.get(r.name);
+      if (first) issues.push({ path: `${at}.name`, message: `duplicates spec.deviceResources[${first.index}].name '${r.name}'` });
+      else byName.set(r.name, { index: i, readWrite: asObject(r.properties)?.readWrite });
+    }
+    const props = asObject(r.properties);
+    if (!props) return;
+    if (props.valueType !== undefined && !(VALUE_TYPES as readonly unknown[]).includes(props.valueType)) {
+      issues.push({
+        path: `${at}.properties.valueType`,
+        message: `must be an EdgeX value type (${VALUE_TYPES.join(', ')}), is ${JSON.stringify(props.valueType)}`,
+      });
+    }
+    for (const p of NUMERIC_PROPERTIES) {
+      const v = props[p];
+      if (typeof v === 'string' && numericProperty(v) === undefined) {
+        issues.push({ path: `${at}.properties.${p}`, message: `must be a number or a numeric string (is '${v}')` });
+      }
+    }
+    const min = numericProperty(props.minimum as number | string | undefined);
+    const max = numericProperty(props.maximum as number | string | undefined);
+    if (min !== undefined && max !== undefined && min > max) {
+      issues.push({ path: `${at}.properties.minimum`, message: `must not exceed maximum (${min} > ${max})` });
+    }
+  });
+
+  const commands = Array.isArray(spec.deviceCommands) ? (spec.deviceCommands as unknown[]) : [];
+  const commandNames = new Map<string, number>();
+  commands.forEach((raw, i) => {
+    const c = asObject(raw);
+    if (!c) return;
+    const at = `spec.deviceCommands[${i}]`;
+    if (typeof c.name === 'string') {
+      const first = commandNames.get(c.name);
+      if (first !== undefined) issues.push({ path: `${at}.name`, message: `duplicates spec.deviceCommands[${first}].name '${c.name}'` });
+      else commandNames.set(c.name, i);
+    }
+    const ops = Array.isArray(c.resourceOperations) ? (c.resourceOperations as unknown[]) : [];
+    ops.forEach((rawOp, j) => {
+      const op = asObject(rawOp);
+      if (!op || typeof op.deviceResource !== 'string' || op.deviceResource === '') return;
+      const path = `${at}.resourceOperations[${j}].deviceResource`;
+      const target = byName.get(op.deviceResource);
+      if (!target) {
+        issues.push({ path, message: `names '${op.deviceResource}', which is not in spec.deviceResources` });
+        return;
+      }
+      // As EdgeX: a command may only read/write what its resources allow.
+      if (typeof c.readWrite === 'string' && typeof target.readWrite === 'string') {
+        const allowed = new Set(target.readWrite);
+        const missing = [...c.readWrite].filter((ch) => !allowed.has(ch));
+        if (missing.length > 0) {
+          issues.push({
+            path,
+            message: `'${op.deviceResource}' is readWrite '${target.readWrite}', which does not allow the command's '${c.readWrite}'`,
+          });
+        }
+      }
+    });
+  });
+}
+
+function deviceIssues(spec: Record<string, unknown>, issues: FieldIssue[]): void {
+  const events = Array.isArray(spec.autoEvents) ? (spec.autoEvents as unknown[]) : [];
+  events.forEach((raw, i) => {
+    const e = asObject(raw);
+    if (!e || typeof e.interval !== 'string') return;
+    const ms = parseGoDuration(e.interval);
+    if (ms !== undefined && ms <= 0) issues.push({ path: `spec.autoEvents[${i}].interval`, message: 'must be longer than zero' });
+  });
+}
+
+function addonIssues(spec: Record<string, unknown>, issues: FieldIssue[]): void {
+  if (typeof spec.version === 'string' && semver.validRange(spec.version) === null) {
+    issues.push({ path: 'spec.version', message: `must be a semver range such as '^1.2.0' (is '${spec.version}')` });
+  }
+  if (Array.isArray(spec.sites)) {
+    const seen = new Map<unknown, number>();
+    (spec.sites as unknown[]).forEach((s, i) => {
+      const first = seen.get(s);
+      if (first !== undefined) issues.push({ path: `spec.sites[${i}]`, message: `duplicates spec.sites[${first}] '${String(s)}'` });
+      else seen.set(s, i);
+    });
+  }
+  const selector = asObject(spec.siteSelector);
+  if (selector) {
+    for (const [k, v] of Object.entries(selector)) {
+      const kp = labelKeyProblem(k);
+      if (kp !== undefined) issues.push({ path: `spec.siteSelector.${k}`, message: `key ${kp}` });
+      if (typeof v === 'string') {
+        const vp = labelValueProblem(v);
+        if (vp !== undefined) issues.push({ path: `spec.siteSelector.${k}`, message: `value ${vp}` });
+      }
+    }
+  }
+  const templates = asObject(spec.templates);
+  if (templates) {
+    for (const site of Object.keys(templates)) {
+      const p = dns1123LabelProblem(site);
+      if (p !== undefined) issues.push({ path: `spec.templates.${site}`, message: `key must be a site name: ${p}` });
+    }
+  }
+}
+
+function specIssues(kind: Kind, spec: unknown, issues: FieldIssue[]): void {
+  issues.push(...friendly(checkSchema(SPEC_SCHEMAS[kind], spec, 'spec')));
+  const s = asObject(spec);
+  if (!s) return;
+  if (kind === 'DeviceProfile') profileIssues(s, issues);
+  else if (kind === 'Device') deviceIssues(s, issues);
+  else if (kind === 'Addon') addonIssues(s, issues);
+}
+
+export type PrepareStatusResult = { ok: true; value: Record<string, unknown> } | { ok: false; issues: FieldIssue[] };
+
+/** Validates a status body of `kind` (paths prefixed with `status`) and returns the JSON copy the store keeps. */
+export function prepareStatus(kind: Kind, status: unknown): PrepareStatusResult {
+  const issues: FieldIssue[] = [];
+  const copy = toJson(status, 'status', issues, new Set());
+  if (issues.length > 0) return { ok: false, issues };
+  dropNullOptionals(STATUS_SCHEMAS[kind], copy);
+  issues.push(...friendly(checkSchema(STATUS_SCHEMAS[kind], copy, 'status')));
+  if (issues.length > 0) return { ok: false, issues };
+  return { ok: true, value: copy as Record<string, unknown> };
+}
+
+/** Every problem of a status body of `kind`, paths prefixed with `status`. */
+export function validateStatus(kind: Kind, status: unknown): FieldIssue[] {
+  const r = prepareStatus(kind, status);
+  return r.ok ? [] : r.issues;
+}
+
+export type PrepareResult = { ok: true; value: Resource } | { ok: false; issues: FieldIssue[] };
+
+/**
+ * Validates `obj` and returns the normalised copy the store keeps: a JSON
+ * deep copy with spec defaults applied (Device adminState), `null` optional
+ * fields dropped, and EdgeX normalisations (case-insensitive value types,
+ * empty v2 numeric strings removed). Reports every problem at once.
+ */
+export function prepareResource(obj: unknown): PrepareResult {
+  const issues: FieldIssue[] = [];
+  const copy = toJson(obj, '', issues, new Set());
+  const root = asObject(copy) as { [key: string]: Json } | undefined;
+  if (!root) {
+    if (issues.length === 0) issues.push({ path: '', message: 'must be an object' });
+    return { ok: false, issues };
+  }
+
+  for (const k of Object.keys(root)) {
+    if (!['apiVersion', 'kind', 'metadata', 'spec', 'status'].includes(k)) issues.push({ path: k, message: 'is not a known field' });
+  }
+  if (root.apiVersion === undefined) issues.push({ path: 'apiVersion', message: 'is required' });
+  else if (root.apiVersion !== API_VERSION) {
+    issues.push({ path: 'apiVersion', message: `must be '${API_VERSION}' (is ${JSON.stringify(root.apiVersion)})` });
+  }
+  let kind: Kind | undefined;
+  if (root.kind === undefined) issues.push({ path: 'kind', message: 'is required' });
+  else if (typeof root.kind === 'string' && (KINDS as readonly string[]).includes(root.kind)) kind = root.kind as Kind;
+  else issues.push({ path: 'kind', message: `must be one of ${KINDS.map((k) => `'${k}'`).join(', ')} (is ${JSON.stringify(root.kind)})` });
+
+  if (root.metadata === undefined) issues.push({ path: 'metadata', message: 'is required' });
+  else checkMetadata(kind, root.metadata, issues);
+
+  if (root.spec === undefined) issues.push({ path: 'spec', message: 'is required' });
+  else if (kind) {
+    dropNullOptionals(SPEC_SCHEMAS[kind], root.spec);
+    if (kind === 'DeviceProfile') normalizeProfile(root.spec);
+    if (asObject(root.spec)) root.spec = Value.Default(SPEC_SCHEMAS[kind], root.spec) as Json;
+    specIssues(kind, root.spec, issues);
+  }
+  if (root.status === null) delete root.status;
+  if (root.status !== undefined && kind) {
+    dropNullOptionals(STATUS_SCHEMAS[kind], root.status);
+    issues.push(...friendly(checkSchema(STATUS_SCHEMAS[kind], root.status, 'status')));
+  }
+  if (issues.length > 0) return { ok: false, issues };
+  return { ok: true, value: root as unknown as Resource };
+}
+
+/**
+ * Every problem of `obj` as a resource: apiVersion, kind, metadata (name
+ * rules per kind, label keys and values), spec and status against the kind's
+ * schema, and the semantic checks (unique resource names, command operations
+ * naming existing resources, numeric strings, Go durations, semver ranges).
+ * An empty array means valid.
+ */
+export function validateResource(obj: unknown): FieldIssue[] {
+  const r = prepareResource(obj);
+  return r.ok ? [] : r.issues;
+}
+
+/** The metadata fields the store owns; input values for them are ignored on write. */
+export const SYSTEM_METADATA = ['uid', 'resourceVersion', 'generation', 'creationTimestamp'] as const satisfies readonly (keyof ObjectMeta)[];

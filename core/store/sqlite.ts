@@ -1,0 +1,698 @@
+/**
+ * The embedded ResourceStore driver on better-sqlite3 (WAL): one revision
+ * counter for the whole store, like etcd. Every write bumps it, stamps the
+ * object's resourceVersion and appends an event (with the object before and
+ * after) to a history table that keeps the last `historyLimit` events. Watches
+ * replay that history from a revision, then follow live writes (notified
+ * in-process after each commit) in revision order with no gap and no
+ * duplicate; paged lists stay a consistent snapshot by rewinding the objects
+ * changed since the first page through the same history. One process owns the
+ * file.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { EdgeError, type FieldIssue, type Logger } from '../kernel/index.ts';
+import { ErrClosed, ErrConflict, ErrExists, ErrFile, ErrGone, ErrImmutable, ErrInvalid, ErrIo, ErrNotFound } from './errors.ts';
+import { prepareResource, prepareStatus, sitesOf } from './schemas.ts';
+import { parseLabelSelector, type LabelSelector } from './selectors.ts';
+import {
+  API_VERSION,
+  KINDS,
+  type Kind,
+  type ListOptions,
+  type ListResult,
+  type ObjectMeta,
+  type Resource,
+  type ResourceStore,
+  type WatchEvent,
+  type WatchOptions,
+  type WriteOptions,
+} from './types.ts';
+
+export interface SqliteStoreOptions {
+  /** Database file; its directory is created when missing. `:memory:` works for throwaway stores. */
+  file: string;
+  /** Events kept for watch and paged lists; older ones are compacted away. Default 10,000. */
+  historyLimit?: number;
+  /** Lines at debug level on open and close. */
+  logger?: Logger;
+}
+
+const SCHEMA_VERSION = '1';
+/** Rows read per query while replaying history or paging through objects. */
+const BATCH = 256;
+/** Live events a watcher buffers in memory before it falls back to reading the history table. */
+const MAX_BUFFER = 1024;
+
+type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+/** One committed write, as stored in the events table and handed to live watchers. */
+interface StoredEvent {
+  revision: number;
+  type: ChangeType;
+  kind: Kind;
+  name: string;
+  /** JSON of the object after the write (for DELETED: its last state, stamped with the deletion revision). */
+  object: string;
+  /** JSON of the object before the write; null for ADDED. */
+  prev: string | null;
+}
+
+interface Watcher {
+  cursor: number;
+  buffer: StoredEvent[];
+  wake: () => void;
+}
+
+interface ContinueToken {
+  v: 1;
+  k: Kind;
+  rv: number;
+  a: string;
+}
+
+function isKind(k: unknown): k is Kind {
+  return typeof k === 'string' && (KINDS as readonly string[]).includes(k);
+}
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((v, i) => deepEqual(v, b[i]));
+  }
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  const ak = Object.keys(ao);
+  if (ak.length !== Object.keys(bo).length) return false;
+  return ak.every((k) => Object.prototype.hasOwnProperty.call(bo, k) && deepEqual(ao[k], bo[k]));
+}
+
+function nonEmpty(map: Record<string, string> | undefined): Record<string, string> | undefined {
+  return map && Object.keys(map).length > 0 ? map : undefined;
+}
+
+function parseRevision(value: unknown, field: string): number | FieldIssue {
+  if (typeof value !== 'string' || !/^[0-9]+$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    return { path: field, message: `must be a resourceVersion (a decimal number as a string), is ${JSON.stringify(value)}` };
+  }
+  return Number(value);
+}
+
+function encodeContinue(t: ContinueToken): string {
+  return Buffer.from(JSON.stringify(t)).toString('base64url');
+}
+
+function decodeContinue(token: string): ContinueToken | undefined {
+  try {
+    const t = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<ContinueToken> | null;
+    if (t && t.v === 1 && isKind(t.k) && Number.isSafeInteger(t.rv) && typeof t.a === 'string') return t as ContinueToken;
+  } catch {
+    // reported by the caller as an invalid token
+  }
+  return undefined;
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+    getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+    setMeta: db.prepare<[string, string]>(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+    ),
+    get: db.prepare<[string, string], { body: string }>('SELECT body FROM objects WHERE kind = ? AND name = ?'),
+    put: db.prepare<[string, string, number, string | null, string]>(
+      'INSERT INTO objects (kind, name, revision, sites, body) VALUES (?, ?, ?, ?, ?) ' +
+        'ON CONFLICT(kind, name) DO UPDATE SET revision = excluded.revision, sites = excluded.sites, body = excluded.body',
+    ),
+    del: db.prepare<[string, string]>('DELETE FROM objects WHERE kind = ? AND name = ?'),
+    page: db.prepare<[string, string, number], { name: string; body: string }>(
+      'SELECT name, body FROM objects WHERE kind = ? AND name > ? ORDER BY name LIMIT ?',
+    ),
+    pageSite: db.prepare<[string, string, string, number], { name: string; body: string }>(
+      'SELECT name, body FROM objects WHERE kind = ? AND name > ? ' +
+        'AND (sites IS NULL OR EXISTS (SELECT 1 FROM json_each(objects.sites) WHERE json_each.value = ?)) ORDER BY name LIMIT ?',
+    ),
+    addEvent: db.prepare<[number, string, string, string, string, string | null]>(
+      'INSERT INTO events (revision, type, kind, name, object, prev) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    compact: db.prepare<[number]>('DELETE FROM events WHERE revision <= ?'),
+    oldest: db.prepare<[], { oldest: number | null }>('SELECT MIN(revision) AS oldest FROM events'),
+    eventsAfter: db.prepare<[number, number], StoredEvent>(
+      'SELECT revision, type, kind, name, object, prev FROM events WHERE revision > ? ORDER BY revision LIMIT ?',
+    ),
+    kindEventsAfter: db.prepare<[number, string], { name: string; prev: string | null }>(
+      'SELECT name, prev FROM events WHERE revision > ? AND kind = ? ORDER BY revision',
+    ),
+  };
+}
+
+/** Opens (creating when missing) the SQLite-backed ResourceStore. */
+export function openSqliteStore(opts: SqliteStoreOptions): ResourceStore {
+  return new SqliteStore(opts);
+}
+
+class SqliteStore implements ResourceStore {
+  readonly #file: string;
+  readonly #historyLimit: number;
+  readonly #logger: Logger | undefined;
+  readonly #db: Database.Database;
+  readonly #watchers = new Set<Watcher>();
+  #revision = 0;
+  #closed = false;
+  readonly #sql: ReturnType<typeof prepareStatements>;
+  /** Runs a function in an IMMEDIATE write transaction (the write lock is taken up front). */
+  readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
+
+  constructor(opts: SqliteStoreOptions) {
+    this.#file = opts.file;
+    this.#logger = opts.logger;
+    const limit = opts.historyLimit ?? 10_000;
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new ErrInvalid({
+        kind: 'store options',
+        name: opts.file,
+        issues: [{ path: 'historyLimit', message: `must be an integer of at least 1 (is ${String(limit)})` }],
+      });
+    }
+    this.#historyLimit = limit;
+    try {
+      if (opts.file !== ':memory:' && !opts.file.startsWith('file:')) mkdirSync(path.dirname(path.resolve(opts.file)), { recursive: true });
+      this.#db = new Database(opts.file);
+    } catch (err) {
+      throw new ErrFile({ file: opts.file, reason: (err as Error).message }, { cause: err });
+    }
+    try {
+      this.#db.pragma('journal_mode = WAL');
+      this.#db.pragma('synchronous = NORMAL');
+      this.#db.pragma('busy_timeout = 5000');
+      this.#db.exec(`
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS objects (
+          kind TEXT NOT NULL,
+          name TEXT NOT NULL,
+          revision INTEGER NOT NULL,
+          sites TEXT,
+          body TEXT NOT NULL,
+          PRIMARY KEY (kind, name)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS events (
+          revision INTEGER PRIMARY KEY,
+          type TEXT NOT NULL,
+          kind TEXT NOT NULL,
+          name TEXT NOT NULL,
+          object TEXT NOT NULL,
+          prev TEXT
+        );
+      `);
+      this.#sql = prepareStatements(this.#db);
+      this.#tx = this.#db.transaction((fn: () => unknown) => fn());
+      const schema = this.#sql.getMeta.get('schema')?.value;
+      if (schema === undefined) this.#sql.setMeta.run('schema', SCHEMA_VERSION);
+      else if (schema !== SCHEMA_VERSION) {
+        throw new ErrFile({ file: opts.file, reason: `its schema version is ${schema}; this edgeadm reads version ${SCHEMA_VERSION}` });
+      }
+      this.#revision = Number(this.#sql.getMeta.get('revision')?.value ?? '0');
+      this.#sql.compact.run(this.#revision - this.#historyLimit);
+    } catch (err) {
+      this.#db.close();
+      if (err instanceof EdgeError) throw err;
+      throw new ErrFile({ file: opts.file, reason: (err as Error).message }, { cause: err });
+    }
+    this.#logger?.debug({ file: opts.file, revision: this.#revision, historyLimit: limit }, 'resource store opened');
+  }
+
+  // -------------------------------------------------------------------------
+  // Reads
+
+  get<R extends Resource = Resource>(kind: Kind, name: string): Promise<R | undefined> {
+    return this.#run('get', () => {
+      this.#checkKey(kind, name);
+      const row = this.#sql.get.get(kind, name);
+      return row ? (JSON.parse(row.body) as R) : undefined;
+    });
+  }
+
+  list<R extends Resource = Resource>(kind: Kind, opts: ListOptions = {}): Promise<ListResult<R>> {
+    return this.#run('list', () => {
+      const issues: FieldIssue[] = [];
+      if (!isKind(kind)) issues.push({ path: 'kind', message: `must be one of ${KINDS.join(', ')}` });
+      if (opts.limit !== undefined && (!Number.isSafeInteger(opts.limit) || opts.limit < 1)) {
+        issues.push({ path: 'limit', message: `must be a positive integer (is ${String(opts.limit)})` });
+      }
+      if (opts.site !== undefined && (typeof opts.site !== 'string' || opts.site === '')) {
+        issues.push({ path: 'site', message: 'must be a non-empty string' });
+      }
+      let token: ContinueToken | undefined;
+      if (opts.continue !== undefined) {
+        token = typeof opts.continue === 'string' ? decodeContinue(opts.continue) : undefined;
+        if (!token) issues.push({ path: 'continue', message: 'is not a continue token from this store' });
+        else if (token.k !== kind) issues.push({ path: 'continue', message: `was issued for a list of ${token.k}, not ${kind}` });
+      }
+      if (issues.length > 0) throw new ErrInvalid({ kind: String(kind), name: '(list)', issues });
+      const selector = opts.labelSelector ? parseLabelSelector(opts.labelSelector) : undefined;
+      const limit = opts.limit ?? Infinity;
+      const site = opts.site;
+
+      const current = this.#revision;
+      const at = token ? token.rv : current;
+      const after = token ? token.a : '';
+      if (at > current) {
+        throw new ErrGone({ resourceVersion: String(at), oldest: this.#oldestText(), current: String(current), reason: 'the continue token is from a newer store' });
+      }
+      const items: Resource[] = [];
+      const accept = (obj: Resource): boolean => {
+        if (selector && !selector.matches(obj.metadata.labels)) return false;
+        items.push(obj);
+        return items.length > limit;
+      };
+      if (at === current) this.#scanCurrent(kind, after, site, accept);
+      else {
+        this.#checkHistory(at, 'the continue token has expired');
+        this.#scanAt(kind, at, after, site, accept);
+      }
+      const result: ListResult<R> = { items: items as R[], resourceVersion: String(at) };
+      if (items.length > limit) {
+        items.length = limit;
+        result.continue = encodeContinue({ v: 1, k: kind, rv: at, a: (items[items.length - 1] as Resource).metadata.name });
+      }
+      return result;
+    });
+  }
+
+  /** Current objects of `kind` named after `after`, in name order, until `accept` says stop. */
+  #scanCurrent(kind: Kind, after: string, site: string | undefined, accept: (obj: Resource) => boolean): void {
+    let cursor = after;
+    for (;;) {
+      const rows = site === undefined ? this.#sql.page.all(kind, cursor, BATCH) : this.#sql.pageSite.all(kind, cursor, site, BATCH);
+      for (const row of rows) if (accept(JSON.parse(row.body) as Resource)) return;
+      if (rows.length < BATCH) return;
+      cursor = (rows[rows.length - 1] as { name: string }).name;
+    }
+  }
+
+  /**
+   * Objects of `kind` as they were at revision `at`: objects unchanged since
+   * come from the objects table; the others are rewound to the state before
+   * their first later event (absent when that event created them).
+   */
+  #scanAt(kind: Kind, at: number, after: string, site: string | undefined, accept: (obj: Resource) => boolean): void {
+    const rewound = new Map<string, string | null>();
+    for (const e of this.#sql.kindEventsAfter.all(at, kind)) if (!rewound.has(e.name)) rewound.set(e.name, e.prev);
+    const changed = [...rewound.keys()].filter((n) => n > after).sort();
+    let ci = 0;
+    const inSite = (obj: Resource): boolean => {
+      if (site === undefined) return true;
+      const sites = sitesOf(obj);
+      return sites === null || sites.includes(site);
+    };
+    /** Emits rewound objects named before `limit` (all when undefined); true when accept said stop. */
+    const drainChanged = (limit: string | undefined): boolean => {
+      while (ci < changed.length && (limit === undefined || (changed[ci] as string) < limit)) {
+        const body = rewound.get(changed[ci++] as string);
+        if (body) {
+          const obj = JSON.parse(body) as Resource;
+          if (inSite(obj) && accept(obj)) return true;
+        }
+      }
+      return false;
+    };
+    let cursor = after;
+    for (;;) {
+      const rows = site === undefined ? this.#sql.page.all(kind, cursor, BATCH) : this.#sql.pageSite.all(kind, cursor, site, BATCH);
+      for (const row of rows) {
+        if (drainChanged(row.name)) return;
+        if (rewound.has(row.name)) continue;
+        if (accept(JSON.parse(row.body) as Resource)) return;
+      }
+      if (rows.length < BATCH) break;
+      cursor = (rows[rows.length - 1] as { name: string }).name;
+    }
+    drainChanged(undefined);
+  }
+
+  currentResourceVersion(): Promise<string> {
+    return this.#run('read the revision', () => String(this.#revision));
+  }
+
+  // -------------------------------------------------------------------------
+  // Writes
+
+  apply<R extends Resource = Resource>(obj: R, opts: WriteOptions = {}): Promise<R> {
+    return this.#run('apply', () => this.#put(obj, 'apply', opts) as R);
+  }
+
+  create<R extends Resource = Resource>(obj: R): Promise<R> {
+    return this.#run('create', () => this.#put(obj, 'create', {}) as R);
+  }
+
+  #put(obj: Resource, mode: 'apply' | 'create', opts: WriteOptions): Resource {
+    const prepared = prepareResource(obj);
+    if (!prepared.ok) throw new ErrInvalid({ kind: describeKind(obj), name: describeName(obj), issues: prepared.issues });
+    const input = prepared.value;
+    const { kind } = input;
+    const { name } = input.metadata;
+    const expected = this.#expectedRevision(kind, name, opts);
+
+    const { result, event } = this.#write(() => {
+      const row = this.#sql.get.get(kind, name);
+      const existing = row ? (JSON.parse(row.body) as Resource) : undefined;
+      if (mode === 'create' && existing) throw new ErrExists({ kind, name });
+      this.#checkExpected(kind, name, expected, existing);
+      if (existing && (kind === 'Node' || kind === 'Device')) {
+        const before = (existing.spec as { site: string }).site;
+        const after = (input.spec as { site: string }).site;
+        if (before !== after) throw new ErrImmutable({ kind, name, field: 'spec.site', current: before, requested: after });
+      }
+      const labels = nonEmpty(input.metadata.labels);
+      const annotations = nonEmpty(input.metadata.annotations);
+      const specChanged = !existing || !deepEqual(existing.spec, input.spec);
+      if (existing && !specChanged && deepEqual(existing.metadata.labels, labels) && deepEqual(existing.metadata.annotations, annotations)) {
+        return { result: existing, event: undefined };
+      }
+      const revision = this.#revision + 1;
+      const metadata: ObjectMeta = { name };
+      if (labels) metadata.labels = labels;
+      if (annotations) metadata.annotations = annotations;
+      metadata.uid = existing?.metadata.uid ?? randomUUID();
+      metadata.resourceVersion = String(revision);
+      metadata.generation = existing ? (existing.metadata.generation ?? 1) + (specChanged ? 1 : 0) : 1;
+      metadata.creationTimestamp = existing?.metadata.creationTimestamp ?? new Date().toISOString();
+      const stored: Resource = { apiVersion: API_VERSION, kind, metadata, spec: input.spec };
+      if (existing?.status !== undefined) stored.status = existing.status;
+      const ev = this.#commit(revision, existing ? 'MODIFIED' : 'ADDED', stored, row?.body ?? null);
+      return { result: stored, event: ev };
+    });
+    if (event) this.#notify(event);
+    return event ? (JSON.parse(event.object) as Resource) : result;
+  }
+
+  delete<R extends Resource = Resource>(kind: Kind, name: string, opts: WriteOptions = {}): Promise<R | undefined> {
+    return this.#run('delete', () => {
+      this.#checkKey(kind, name);
+      const expected = this.#expectedRevision(kind, name, opts);
+      const event = this.#write(() => {
+        const row = this.#sql.get.get(kind, name);
+        if (!row) return undefined;
+        const existing = JSON.parse(row.body) as Resource;
+        this.#checkExpected(kind, name, expected, existing);
+        const revision = this.#revision + 1;
+        const last: Resource = { ...existing, metadata: { ...existing.metadata, resourceVersion: String(revision) } };
+        return this.#commit(revision, 'DELETED', last, row.body);
+      });
+      if (!event) return undefined;
+      this.#notify(event);
+      return JSON.parse(event.object) as R;
+    });
+  }
+
+  updateStatus<R extends Resource = Resource>(kind: Kind, name: string, status: unknown, opts: WriteOptions = {}): Promise<R> {
+    return this.#run('update status', () => {
+      this.#checkKey(kind, name);
+      const prepared = prepareStatus(kind, status);
+      if (!prepared.ok) throw new ErrInvalid({ kind, name, issues: prepared.issues });
+      const expected = this.#expectedRevision(kind, name, opts);
+      const { result, event } = this.#write(() => {
+        const row = this.#sql.get.get(kind, name);
+        if (!row) throw new ErrNotFound({ kind, name });
+        const existing = JSON.parse(row.body) as Resource;
+        this.#checkExpected(kind, name, expected, existing);
+        if (deepEqual(existing.status, prepared.value)) return { result: existing, event: undefined };
+        const revision = this.#revision + 1;
+        const stored: Resource = {
+          ...existing,
+          metadata: { ...existing.metadata, resourceVersion: String(revision) },
+          status: prepared.value,
+        };
+        return { result: stored, event: this.#commit(revision, 'MODIFIED', stored, row.body) };
+      });
+      if (event) this.#notify(event);
+      return (event ? JSON.parse(event.object) : result) as R;
+    });
+  }
+
+  #write<T>(fn: () => T): T {
+    return this.#tx.immediate(fn) as T;
+  }
+
+  /** Writes one revision: the object row, its event, the counter, and compacts old history. Runs inside a transaction. */
+  #commit(revision: number, type: ChangeType, obj: Resource, prev: string | null): StoredEvent {
+    const body = JSON.stringify(obj);
+    const { kind, metadata } = obj;
+    if (type === 'DELETED') this.#sql.del.run(kind, metadata.name);
+    else {
+      const sites = sitesOf(obj);
+      this.#sql.put.run(kind, metadata.name, revision, sites === null ? null : JSON.stringify(sites), body);
+    }
+    this.#sql.addEvent.run(revision, type, kind, metadata.name, body, prev);
+    this.#sql.setMeta.run('revision', String(revision));
+    this.#sql.compact.run(revision - this.#historyLimit);
+    return { revision, type, kind, name: metadata.name, object: body, prev };
+  }
+
+  #expectedRevision(kind: Kind, name: string, opts: WriteOptions): string | undefined {
+    if (opts.resourceVersion === undefined) return undefined;
+    const parsed = parseRevision(opts.resourceVersion, 'resourceVersion');
+    if (typeof parsed !== 'number') throw new ErrInvalid({ kind, name, issues: [parsed] });
+    return opts.resourceVersion;
+  }
+
+  #checkExpected(kind: Kind, name: string, expected: string | undefined, existing: Resource | undefined): void {
+    if (expected === undefined) return;
+    const current = existing?.metadata.resourceVersion ?? null;
+    if (current !== expected) throw new ErrConflict({ kind, name, expected, current });
+  }
+
+  // -------------------------------------------------------------------------
+  // Watch
+
+  watch(opts: WatchOptions = {}): AsyncIterable<WatchEvent> {
+    this.#ensureOpen('watch');
+    const issues: FieldIssue[] = [];
+    let start = this.#revision;
+    if (opts.resourceVersion !== undefined) {
+      const parsed = parseRevision(opts.resourceVersion, 'resourceVersion');
+      if (typeof parsed === 'number') start = parsed;
+      else issues.push(parsed);
+    }
+    const kinds = opts.kinds ? [...opts.kinds] : undefined;
+    kinds?.forEach((k, i) => {
+      if (!isKind(k)) issues.push({ path: `kinds[${i}]`, message: `must be one of ${KINDS.join(', ')}` });
+    });
+    if (opts.bookmarkIntervalMs !== undefined && !(Number.isFinite(opts.bookmarkIntervalMs) && opts.bookmarkIntervalMs > 0)) {
+      issues.push({ path: 'bookmarkIntervalMs', message: `must be a positive number (is ${String(opts.bookmarkIntervalMs)})` });
+    }
+    if (opts.site !== undefined && (typeof opts.site !== 'string' || opts.site === '')) {
+      issues.push({ path: 'site', message: 'must be a non-empty string' });
+    }
+    if (issues.length > 0) throw new ErrInvalid({ kind: kinds?.join(',') ?? '*', name: '(watch)', issues });
+    const selector = opts.labelSelector ? parseLabelSelector(opts.labelSelector) : undefined;
+    if (start > this.#revision) {
+      throw new ErrGone({
+        resourceVersion: String(start),
+        oldest: this.#oldestText(),
+        current: String(this.#revision),
+        reason: 'it is newer than the store (was the store replaced?)',
+      });
+    }
+    this.#checkHistory(start, 'it is older than the retained history');
+    const filter = new EventFilter(kinds, opts.site, selector);
+    const bookmarkKind: Kind = kinds?.[0] ?? 'Site';
+    return {
+      [Symbol.asyncIterator]: () => this.#follow(start, filter, opts.bookmarkIntervalMs, bookmarkKind, opts.signal),
+    };
+  }
+
+  async *#follow(
+    start: number,
+    filter: EventFilter,
+    bookmarkMs: number | undefined,
+    bookmarkKind: Kind,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<WatchEvent> {
+    const noop = (): void => {};
+    const w: Watcher = { cursor: start, buffer: [], wake: noop };
+    const onAbort = (): void => w.wake();
+    const stopped = (): boolean => this.#closed || signal?.aborted === true;
+    if (stopped()) return;
+    this.#watchers.add(w);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    let lastEmit = Date.now();
+    try {
+      for (;;) {
+        if (stopped()) return;
+        if (bookmarkMs !== undefined && Date.now() - lastEmit >= bookmarkMs) {
+          lastEmit = Date.now();
+          yield bookmark(bookmarkKind, w.cursor);
+          continue;
+        }
+        const live = w.buffer.shift();
+        if (live) {
+          w.cursor = live.revision;
+          const out = filter.translate(live);
+          if (out) {
+            lastEmit = Date.now();
+            yield out;
+          }
+          continue;
+        }
+        if (this.#revision > w.cursor) {
+          for (const ev of this.#history(w.cursor)) {
+            if (stopped()) return;
+            w.cursor = ev.revision;
+            const out = filter.translate(ev);
+            if (out) {
+              lastEmit = Date.now();
+              yield out;
+            }
+          }
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          w.wake = resolve;
+          if (bookmarkMs !== undefined) timer = setTimeout(resolve, Math.max(0, bookmarkMs - (Date.now() - lastEmit)));
+        });
+        w.wake = noop;
+        clearTimeout(timer);
+        timer = undefined;
+      }
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      this.#watchers.delete(w);
+    }
+  }
+
+  /** The next batch of retained events after `cursor`; EDGE_ERR_STORE_GONE when some were compacted away. */
+  #history(cursor: number): StoredEvent[] {
+    this.#ensureOpen('watch');
+    try {
+      this.#checkHistory(cursor, 'the watcher fell behind the retained history');
+      return this.#sql.eventsAfter.all(cursor, BATCH);
+    } catch (err) {
+      if (err instanceof EdgeError) throw err;
+      throw new ErrIo({ file: this.#file, operation: 'watch', reason: (err as Error).message }, { cause: err });
+    }
+  }
+
+  /** After a commit: advances the revision and hands the event to live watchers. */
+  #notify(ev: StoredEvent): void {
+    this.#revision = ev.revision;
+    for (const w of this.#watchers) {
+      if (ev.revision === w.cursor + w.buffer.length + 1 && w.buffer.length < MAX_BUFFER) w.buffer.push(ev);
+      w.wake();
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Lifecycle and helpers
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    for (const w of this.#watchers) w.wake();
+    this.#watchers.clear();
+    try {
+      this.#db.close();
+    } catch (err) {
+      return Promise.reject(new ErrIo({ file: this.#file, operation: 'close', reason: (err as Error).message }, { cause: err }));
+    }
+    this.#logger?.debug({ file: this.#file, revision: this.#revision }, 'resource store closed');
+    return Promise.resolve();
+  }
+
+  /** EDGE_ERR_STORE_GONE unless every event after `rv` is still retained. */
+  #checkHistory(rv: number, reason: string): void {
+    if (rv >= this.#revision) return;
+    const oldest = this.#sql.oldest.get()?.oldest ?? null;
+    if (oldest === null || rv < oldest - 1) {
+      throw new ErrGone({ resourceVersion: String(rv), oldest: oldest === null ? '-' : String(oldest), current: String(this.#revision), reason });
+    }
+  }
+
+  #oldestText(): string {
+    const oldest = this.#sql.oldest.get()?.oldest ?? null;
+    return oldest === null ? '-' : String(oldest);
+  }
+
+  #checkKey(kind: unknown, name: unknown): void {
+    const issues: FieldIssue[] = [];
+    if (!isKind(kind)) issues.push({ path: 'kind', message: `must be one of ${KINDS.join(', ')} (is ${JSON.stringify(kind)})` });
+    if (typeof name !== 'string' || name === '') issues.push({ path: 'metadata.name', message: 'must be a non-empty string' });
+    if (issues.length > 0) throw new ErrInvalid({ kind: String(kind), name: String(name), issues });
+  }
+
+  #ensureOpen(operation: string): void {
+    if (this.#closed) throw new ErrClosed({ file: this.#file, operation });
+  }
+
+  /** Runs a synchronous store operation as a promise; unexpected (SQLite) errors become EDGE_ERR_STORE_IO. */
+  #run<T>(operation: string, fn: () => T): Promise<T> {
+    try {
+      this.#ensureOpen(operation);
+      return Promise.resolve(fn());
+    } catch (err) {
+      if (err instanceof EdgeError) return Promise.reject(err);
+      return Promise.reject(new ErrIo({ file: this.#file, operation, reason: (err as Error).message }, { cause: err }));
+    }
+  }
+}
+
+function bookmark(kind: Kind, revision: number): WatchEvent {
+  return {
+    type: 'BOOKMARK',
+    object: { apiVersion: API_VERSION, kind, metadata: { name: '', resourceVersion: String(revision) }, spec: {} },
+  };
+}
+
+function describeKind(obj: unknown): string {
+  const k = (obj as { kind?: unknown } | null)?.kind;
+  return typeof k === 'string' ? k : '(no kind)';
+}
+
+function describeName(obj: unknown): string {
+  const n = (obj as { metadata?: { name?: unknown } } | null)?.metadata?.name;
+  return typeof n === 'string' ? n : '(no name)';
+}
+
+/**
+ * A watch's kinds / site / label selector filter. As Kubernetes does, an
+ * object that starts matching arrives as ADDED and one that stops matching
+ * as DELETED (with its new state), so a filtered stream replays into exactly
+ * the filtered list.
+ */
+class EventFilter {
+  readonly #kinds: ReadonlySet<Kind> | undefined;
+  readonly #site: string | undefined;
+  readonly #selector: LabelSelector | undefined;
+
+  constructor(kinds: Kind[] | undefined, site: string | undefined, selector: LabelSelector | undefined) {
+    this.#kinds = kinds ? new Set(kinds) : undefined;
+    this.#site = site;
+    this.#selector = selector;
+  }
+
+  #matches(obj: Resource): boolean {
+    if (this.#site !== undefined) {
+      const sites = sitesOf(obj);
+      if (sites !== null && !sites.includes(this.#site)) return false;
+    }
+    return !this.#selector || this.#selector.matches(obj.metadata.labels);
+  }
+
+  translate(ev: StoredEvent): WatchEvent | undefined {
+    if (this.#kinds && !this.#kinds.has(ev.kind)) return undefined;
+    const object = JSON.parse(ev.object) as Resource;
+    if (this.#site === undefined && !this.#selector) return { type: ev.type, object };
+    const now = this.#matches(object);
+    if (ev.type === 'ADDED' || ev.type === 'DELETED') return now ? { type: ev.type, object } : undefined;
+    const before = ev.prev !== null && this.#matches(JSON.parse(ev.prev) as Resource);
+    if (before && now) return { type: 'MODIFIED', object };
+    if (now) return { type: 'ADDED', object };
+    if (before) return { type: 'DELETED', object };
+    return undefined;
+  }
+}

@@ -1,0 +1,138 @@
+import { Registry } from 'prom-client';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Reading } from '../sdk/index.ts';
+import { captureLogs, inputs, metricValue, quiet, tempDir, waitFor } from './fixtures/helpers.ts';
+import { backoffDelay, openOutbox, startForwarder, TelemetryErrors, type IngestResult, type Outbox, type Uplink } from './index.ts';
+
+const SITE = 'plant-a';
+let tmp: ReturnType<typeof tempDir>;
+let outbox: Outbox;
+
+beforeEach(() => {
+  tmp = tempDir();
+  outbox = openOutbox({ file: tmp.file('outbox.db'), site: SITE });
+});
+afterEach(() => {
+  outbox.close();
+  tmp.remove();
+});
+
+/** An uplink whose answers the test scripts; records every call's seqs. */
+function fakeUplink(answer: (call: number, batch: readonly Reading[]) => Promise<IngestResult> | IngestResult): Uplink & { calls: number[][] } {
+  const calls: number[][] = [];
+  return {
+    name: 'fake',
+    calls,
+    async send(batch, signal) {
+      calls.push(batch.map((r) => r.seq));
+      signal?.throwIfAborted();
+      return answer(calls.length - 1, batch);
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+const ok = (b: readonly Reading[]): IngestResult => ({ accepted: b.length, duplicates: 0 });
+
+describe('backoffDelay', () => {
+  it('is full jitter under an exponential cap', () => {
+    expect(backoffDelay(0, 100, 10_000, () => 0.999)).toBe(99);
+    expect(backoffDelay(3, 100, 10_000, () => 0.5)).toBe(400);
+    expect(backoffDelay(20, 100, 10_000, () => 0.999)).toBe(9990);
+    expect(backoffDelay(5000, 100, 10_000, () => 0)).toBe(0);
+  });
+});
+
+describe('forwarder', () => {
+  it('sends everything in seq order in batches and acks it', async () => {
+    const up = fakeUplink((_c, b) => ok(b));
+    outbox.append(inputs(SITE, 0, 2500));
+    const f = startForwarder({ outbox, uplink: up, batchSize: 1000, logger: quiet() });
+    await f.flush();
+    expect(up.calls.map((c) => c.length)).toEqual([1000, 1000, 500]);
+    expect(up.calls.flat()).toEqual(Array.from({ length: 2500 }, (_, i) => i + 1));
+    expect(outbox.stats()).toMatchObject({ pending: 0, ackedSeq: 2500 });
+    expect(f.stats()).toMatchObject({ sent: 2500, batches: 3, failures: 0, connected: true });
+    await f.stop();
+  });
+
+  it('retries the same batch after failures, never skipping or reordering', async () => {
+    const metrics = new Registry();
+    const up = fakeUplink((call, b) => {
+      if (call < 3) throw new TelemetryErrors.ErrUplinkUnreachable({ uplink: 'fake', target: 'hub', reason: 'down' });
+      return ok(b);
+    });
+    outbox.append(inputs(SITE, 0, 30));
+    const f = startForwarder({ outbox, uplink: up, batchSize: 10, logger: quiet(), metrics, backoff: { initialMs: 5, maxMs: 20 } });
+    await waitFor('the first failure', () => f.stats().failures > 0);
+    expect(f.stats()).toMatchObject({ connected: false, lastErrorCode: 'EDGE_ERR_UPLINK_UNREACHABLE' });
+    await f.flush();
+    expect(up.calls.slice(0, 4)).toEqual([up.calls[0], up.calls[0], up.calls[0], up.calls[0]]);
+    expect(up.calls.slice(3).flat()).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(f.stats()).toMatchObject({ sent: 30, failures: 3, connected: true });
+    expect(await metricValue(metrics, 'edgeadm_uplink_failures_total', { uplink: 'fake' })).toBe(3);
+    await f.stop();
+  });
+
+  it('retries a rejected batch at the slowest pace, logs it once, counts each, drops nothing', async () => {
+    const metrics = new Registry();
+    const { logger, lines } = captureLogs();
+    let reject = true;
+    const up = fakeUplink((_c, b) => {
+      if (reject) throw new TelemetryErrors.ErrUplinkRejected({ uplink: 'fake', status: 403, code: 'EDGE_ERR_AUTH', reason: 'bad token' });
+      return ok(b);
+    });
+    outbox.append(inputs(SITE, 0, 5));
+    const f = startForwarder({ outbox, uplink: up, logger, metrics, backoff: { initialMs: 1, maxMs: 30 } });
+    await waitFor('three rejections', () => up.calls.length >= 3);
+    const rejectedLogs = lines.filter((l) => l.level === 50 && String(l.msg).includes('rejected'));
+    expect(rejectedLogs).toHaveLength(1);
+    expect(await metricValue(metrics, 'edgeadm_uplink_rejected_total', { uplink: 'fake' })).toBeGreaterThanOrEqual(3);
+    expect(outbox.stats().pending).toBe(5);
+    reject = false;
+    await f.flush();
+    expect(outbox.stats().pending).toBe(0);
+    await f.stop();
+  });
+
+  it('wakes on notify() long before maxDelayMs', async () => {
+    const up = fakeUplink((_c, b) => ok(b));
+    const f = startForwarder({ outbox, uplink: up, maxDelayMs: 60_000, logger: quiet() });
+    await new Promise((r) => setTimeout(r, 20)); // the loop is now idle
+    const t0 = Date.now();
+    outbox.append(inputs(SITE, 0, 3));
+    f.notify();
+    await waitFor('delivery', () => up.calls.length === 1);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    await f.stop();
+  });
+
+  it('stop() aborts the in-flight send, rejects pending flushes and leaves no timers', async () => {
+    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    let aborted = false;
+    const up: Uplink = {
+      name: 'hang',
+      send: (_b, signal) =>
+        new Promise((_resolve, reject) => {
+          signal?.addEventListener('abort', () => {
+            aborted = true;
+            reject(new TelemetryErrors.ErrUplinkAborted({ uplink: 'hang' }));
+          });
+        }),
+      close: () => Promise.resolve(),
+    };
+    outbox.append(inputs(SITE, 0, 3));
+    const f = startForwarder({ outbox, uplink: up, logger: quiet() });
+    const flushed = f.flush();
+    await new Promise((r) => setTimeout(r, 30));
+    const t0 = Date.now();
+    await f.stop();
+    expect(Date.now() - t0).toBeLessThan(200);
+    expect(aborted).toBe(true);
+    await expect(flushed).rejects.toMatchObject({ code: 'EDGE_ERR_TELEMETRY_FORWARDER_STOPPED' });
+    await expect(f.flush()).rejects.toMatchObject({ code: 'EDGE_ERR_TELEMETRY_FORWARDER_STOPPED' });
+    await f.stop(); // idempotent
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(timersBefore);
+    expect(outbox.stats().pending).toBe(3);
+  });
+});

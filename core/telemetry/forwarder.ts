@@ -1,0 +1,223 @@
+/**
+ * The forwarder drains the outbox into one uplink: peek after the last
+ * acknowledged seq, send, ack on success. One batch is in flight at a time,
+ * so the hub receives readings in seq order (and so in per-device order). A
+ * failed batch is retried as-is with exponential backoff and full jitter,
+ * never skipped or reordered; a batch the hub rejects for good (4xx) is
+ * logged once, counted, and retried at the slowest pace, since dropping it
+ * would lose data.
+ */
+import type { Registry } from 'prom-client';
+import { describeError, toErrorInfo, type Logger } from '../kernel/index.ts';
+import { ErrForwarderStopped, ErrUplinkRejected, ErrUplinkUnreachable } from './codes.ts';
+import { counter } from './metrics.ts';
+import type { Outbox, Uplink } from './types.ts';
+
+export interface ForwarderOptions {
+  outbox: Outbox;
+  uplink: Uplink;
+  /** Readings per batch. Default 1000. */
+  batchSize?: number;
+  /** Longest wait for new readings when nobody calls notify(). Default 20 ms. */
+  maxDelayMs?: number;
+  logger: Logger;
+  metrics?: Registry;
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** Source of jitter in [0, 1); tests may pin it. Default Math.random. */
+  random?: () => number;
+}
+
+export interface ForwarderStats {
+  /** Readings the hub acknowledged through this forwarder. */
+  sent: number;
+  batches: number;
+  failures: number;
+  /** Message of the last failure (kept after recovery). */
+  lastError?: string;
+  /** Code of the last failure, e.g. EDGE_ERR_UPLINK_UNREACHABLE. */
+  lastErrorCode?: string;
+  /** True after a successful send, false after a failed one (and before the first). */
+  connected: boolean;
+}
+
+export interface Forwarder {
+  /** Wakes the loop at once: call after appending to the outbox. */
+  notify(): void;
+  /** Resolves once everything appended before the call is acknowledged by the hub (or dropped by the outbox's bounds). */
+  flush(): Promise<void>;
+  stats(): ForwarderStats;
+  /** Aborts the in-flight send and every timer; does not close the outbox or the uplink. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Delay before retry `attempt` (0-based): full jitter over an exponentially growing cap. */
+export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random: () => number = Math.random): number {
+  const cap = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+  return Math.floor(random() * cap);
+}
+
+export function startForwarder(opts: ForwarderOptions): Forwarder {
+  const { outbox, uplink } = opts;
+  const batchSize = opts.batchSize ?? 1000;
+  const maxDelayMs = opts.maxDelayMs ?? 20;
+  const initialMs = opts.backoff?.initialMs ?? 100;
+  const maxMs = opts.backoff?.maxMs ?? 10_000;
+  const random = opts.random ?? Math.random;
+  const log = opts.logger.child({ component: 'forwarder', uplink: uplink.name });
+
+  const sentTotal = counter(opts.metrics, 'edgeadm_uplink_sent_total', 'Readings acknowledged by the hub, by uplink.', ['uplink']);
+  const failuresTotal = counter(opts.metrics, 'edgeadm_uplink_failures_total', 'Failed batch sends, by uplink.', ['uplink']);
+  const rejectedTotal = counter(opts.metrics, 'edgeadm_uplink_rejected_total', 'Batches the hub rejected with a non-retryable status, by uplink.', ['uplink']);
+
+  const stats: ForwarderStats = { sent: 0, batches: 0, failures: 0, connected: false };
+  const abort = new AbortController();
+  let stopped = false;
+  /** Highest seq the hub holds (or the outbox has dropped past). */
+  let cursor = outbox.stats().ackedSeq;
+  let wake: (() => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let notified = false;
+  const flushers: { target: number; resolve: () => void; reject: (err: Error) => void }[] = [];
+
+  /** Sleeps `ms`; `wakeable` sleeps also end on notify(). Always ends on stop(). */
+  function sleep(ms: number, wakeable: boolean): Promise<void> {
+    if (wakeable && notified) {
+      notified = false;
+      return Promise.resolve();
+    }
+    if (abort.signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        timer = undefined;
+        wake = undefined;
+        abort.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      timer = setTimeout(done, ms);
+      if (wakeable) wake = done;
+      abort.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  function recordError(err: unknown): void {
+    const info = toErrorInfo(err);
+    stats.lastError = info.message;
+    stats.lastErrorCode = info.code;
+  }
+
+  function settleFlushers(allDone: boolean): void {
+    for (let i = flushers.length - 1; i >= 0; i--) {
+      const f = flushers[i]!;
+      if (allDone || f.target <= cursor) {
+        flushers.splice(i, 1);
+        f.resolve();
+      }
+    }
+  }
+
+  async function loop(): Promise<void> {
+    let attempt = 0;
+    let rejectedLogged = false;
+    while (!stopped) {
+      let batch;
+      try {
+        batch = outbox.peek(cursor, batchSize);
+      } catch (err) {
+        if (stopped) break;
+        stats.failures++;
+        recordError(err);
+        log.error({ err: describeError(err) }, 'cannot read the outbox');
+        await sleep(backoffDelay(attempt++, initialMs, maxMs, random), false);
+        continue;
+      }
+      if (batch.length === 0) {
+        // Nothing pending: everything up to the outbox's last seq is acked or dropped.
+        settleFlushers(true);
+        await sleep(maxDelayMs, true);
+        continue;
+      }
+      notified = false;
+      const last = batch[batch.length - 1]!.seq;
+      try {
+        await uplink.send(batch, abort.signal);
+      } catch (err) {
+        if (stopped) break;
+        stats.failures++;
+        stats.connected = false;
+        recordError(err);
+        failuresTotal.inc({ uplink: uplink.name });
+        let delay: number;
+        if (ErrUplinkRejected.is(err)) {
+          rejectedTotal.inc({ uplink: uplink.name });
+          if (!rejectedLogged) {
+            rejectedLogged = true;
+            log.error({ err: toErrorInfo(err), firstSeq: batch[0]!.seq, lastSeq: last }, 'hub rejected a batch; retrying it at the slowest pace (nothing is dropped)');
+          }
+          delay = maxMs;
+        } else {
+          if (attempt === 0) log.warn({ err: toErrorInfo(err), firstSeq: batch[0]!.seq }, 'batch send failed; retrying with backoff');
+          else log.debug({ err: describeError(err), attempt }, 'batch send failed again');
+          delay = backoffDelay(attempt, initialMs, maxMs, random);
+          const retryAfter = ErrUplinkUnreachable.is(err) ? (err.params as { retryAfterMs?: number }).retryAfterMs : undefined;
+          if (retryAfter !== undefined) delay = Math.max(delay, Math.min(retryAfter, maxMs));
+        }
+        attempt++;
+        await sleep(delay, false);
+        continue;
+      }
+      if (attempt > 0) log.info({ failures: attempt }, 'uplink recovered');
+      attempt = 0;
+      rejectedLogged = false;
+      cursor = Math.max(cursor, last);
+      stats.sent += batch.length;
+      stats.batches++;
+      stats.connected = true;
+      sentTotal.inc({ uplink: uplink.name }, batch.length);
+      try {
+        outbox.ack(last);
+      } catch (err) {
+        // The hub has the batch; the outbox will offer it again after a restart and the hub will ignore it.
+        if (!stopped) log.error({ err: describeError(err), seq: last }, 'cannot record the ack in the outbox');
+      }
+      settleFlushers(false);
+    }
+  }
+
+  const running = loop().catch((err: unknown) => {
+    log.error({ err: describeError(err) }, 'forwarder loop failed');
+  });
+
+  function notify(): void {
+    if (wake) wake();
+    else notified = true;
+  }
+
+  return {
+    notify,
+
+    flush(): Promise<void> {
+      if (stopped) return Promise.reject(new ErrForwarderStopped({ uplink: uplink.name }));
+      const target = outbox.stats().lastSeq;
+      if (target <= cursor) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        flushers.push({ target, resolve, reject });
+        notify();
+      });
+    },
+
+    stats(): ForwarderStats {
+      return { ...stats };
+    },
+
+    async stop(): Promise<void> {
+      if (!stopped) {
+        stopped = true;
+        abort.abort(new ErrForwarderStopped({ uplink: uplink.name }));
+        clearTimeout(timer);
+        for (const f of flushers.splice(0)) f.reject(new ErrForwarderStopped({ uplink: uplink.name }));
+      }
+      await running;
+    },
+  };
+}

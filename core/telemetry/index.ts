@@ -1,0 +1,15 @@
+/**
+ * core/telemetry: the site's durable outbox, the forwarder that drains it
+ * through an uplink (REST or MQTT), and the hub's idempotent telemetry store
+ * with its MQTT ingest.
+ */
+export type * from './types.ts';
+export * as TelemetryErrors from './codes.ts';
+export { openOutbox, type OutboxOptions } from './outbox.ts';
+export { openTelemetryStore, DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT, type TelemetryStoreOptions } from './telemetry-store.ts';
+export { startForwarder, backoffDelay, type Forwarder, type ForwarderOptions, type ForwarderStats } from './forwarder.ts';
+export { createRestUplink, type RestUplinkOptions } from './rest-uplink.ts';
+export { createMqttUplink, type MqttUplinkOptions } from './mqtt-uplink.ts';
+export { startMqttIngest, REJECT_LOG_WINDOW_MS, type MqttIngest, type MqttIngestOptions } from './mqtt-ingest.ts';
+export { telemetryTopic } from './topic.ts';
+export { ReadingInputSchema } from './validate.ts';

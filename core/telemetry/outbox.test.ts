@@ -1,0 +1,189 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { Registry } from 'prom-client';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BASE_ORIGIN, input, inputs, metricValue, tempDir } from './fixtures/helpers.ts';
+import { openOutbox, TelemetryErrors, type Outbox, type ReadingInput } from './index.ts';
+
+const SITE = 'plant-a';
+let tmp: ReturnType<typeof tempDir>;
+const open: Outbox[] = [];
+
+function outbox(opts: Partial<Parameters<typeof openOutbox>[0]> = {}): Outbox {
+  const o = openOutbox({ file: tmp.file('outbox.db'), site: SITE, ...opts });
+  open.push(o);
+  return o;
+}
+
+beforeEach(() => {
+  tmp = tempDir();
+});
+afterEach(() => {
+  for (const o of open.splice(0)) o.close();
+  tmp.remove();
+});
+
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a throw');
+}
+
+describe('outbox', () => {
+  it('numbers, keeps and returns readings in seq order; ack releases them', () => {
+    const o = outbox();
+    const batch: ReadingInput[] = [
+      input(SITE, 0),
+      input(SITE, 1, { value: { a: [1, 'x', null] }, valueType: 'Object', units: undefined, quality: 'uncertain', qualityDetail: 'STALE' }),
+      input(SITE, 2, { value: 'MTIz', valueType: 'Binary' }),
+      input(SITE, 3, { value: [true, false], valueType: 'BoolArray' }),
+    ];
+    delete batch[1]!.units;
+    expect(o.append(batch)).toEqual({ firstSeq: 1, lastSeq: 4 });
+    expect(o.append([input(SITE, 4)])).toEqual({ firstSeq: 5, lastSeq: 5 });
+
+    const all = o.peek(0, 100);
+    expect(all.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(all[0]).toEqual({ ...batch[0], seq: 1 });
+    expect(all[1]).toEqual({ ...batch[1], seq: 2 });
+    expect(all[1]).not.toHaveProperty('units');
+    expect(all[2]!.value).toBe('MTIz');
+    expect(all[3]!.value).toEqual([true, false]);
+    expect(o.peek(2, 2).map((r) => r.seq)).toEqual([3, 4]);
+
+    o.ack(3);
+    expect(o.peek(0, 100).map((r) => r.seq)).toEqual([4, 5]);
+    o.ack(1); // older than the acked pointer: nothing happens
+    const s = o.stats();
+    expect(s).toMatchObject({ pending: 2, lastSeq: 5, ackedSeq: 3, oldestOrigin: BASE_ORIGIN + 3000, dropped: { bytes: 0, age: 0 } });
+    expect(s.pendingBytes).toBeGreaterThan(0);
+    expect(TelemetryErrors.ErrAckRange.is(thrown(() => o.ack(6)))).toBe(true);
+    o.ack(5);
+    expect(o.stats()).toMatchObject({ pending: 0, pendingBytes: 0, oldestOrigin: undefined });
+  });
+
+  it('continues its seq after a reopen and never reuses an acked seq', () => {
+    const a = outbox();
+    a.append(inputs(SITE, 0, 5));
+    a.ack(3);
+    a.close();
+    const b = outbox();
+    expect(b.stats()).toMatchObject({ pending: 2, lastSeq: 5, ackedSeq: 3 });
+    expect(b.peek(0, 10).map((r) => r.seq)).toEqual([4, 5]);
+    b.ack(5);
+    b.close();
+    const c = outbox();
+    expect(c.append(inputs(SITE, 5, 2))).toEqual({ firstSeq: 6, lastSeq: 7 });
+    expect(c.stats()).toMatchObject({ pending: 2, ackedSeq: 5 });
+  });
+
+  it('refuses a file that belongs to another site', () => {
+    outbox().close();
+    const err = thrown(() => openOutbox({ file: tmp.file('outbox.db'), site: 'plant-b' }));
+    expect(TelemetryErrors.ErrOutboxSite.is(err)).toBe(true);
+    expect((err as Error).message).toContain("'plant-a'");
+  });
+
+  it('rejects a batch with any bad reading whole, naming index and field', () => {
+    const o = outbox();
+    o.append(inputs(SITE, 0, 2));
+    const missing = input(SITE, 3) as Partial<ReadingInput>;
+    delete missing.device;
+    const err = thrown(() => o.append([input(SITE, 2), missing as ReadingInput, input('plant-b', 4), { ...input(SITE, 5), origin: 1.5 }]));
+    expect(TelemetryErrors.ErrInvalid.is(err)).toBe(true);
+    const e = err as InstanceType<typeof TelemetryErrors.ErrInvalid>;
+    expect(e.code).toBe('EDGE_ERR_TELEMETRY_INVALID');
+    expect(e.statusCode).toBe(400);
+    expect(e.params).toMatchObject({ index: 1, field: 'device', problem: 'is required', count: 3 });
+    expect(e.params.issues).toEqual(
+      expect.arrayContaining([
+        { path: '[1].device', message: 'is required' },
+        { path: '[2].site', message: "must be 'plant-a' (this outbox's site)" },
+        expect.objectContaining({ path: '[3].origin' }),
+      ]),
+    );
+    expect(e.message).toMatch(/reading \[1\] field 'device' is required/);
+    // nothing of that call was written, and the seq did not move
+    expect(o.stats()).toMatchObject({ pending: 2, lastSeq: 2 });
+    expect(thrown(() => o.append([{ ...input(SITE, 6), seq: 9 } as ReadingInput]))).toMatchObject({ params: { index: 0, field: 'seq', problem: 'is not a known field' } });
+    expect(o.append([input(SITE, 7)])).toEqual({ firstSeq: 3, lastSeq: 3 });
+  });
+
+  it('drops the oldest readings beyond maxBytes and counts them', async () => {
+    const metrics = new Registry();
+    const o = outbox({ maxBytes: 3000, metrics });
+    for (let b = 0; b < 10; b++) o.append(inputs(SITE, b * 10, 10));
+    const s = o.stats();
+    expect(s.pendingBytes).toBeLessThanOrEqual(3000);
+    expect(s.pendingBytes).toBeGreaterThan(2500);
+    expect(s.dropped.bytes).toBe(100 - s.pending);
+    const seqs = o.peek(0, 1000).map((r) => r.seq);
+    expect(seqs).toEqual(Array.from({ length: s.pending }, (_, i) => 101 - s.pending + i));
+    expect(await metricValue(metrics, 'edgeadm_outbox_dropped_total', { reason: 'bytes' })).toBe(s.dropped.bytes);
+    expect(await metricValue(metrics, 'edgeadm_outbox_appended_total')).toBe(100);
+    expect(await metricValue(metrics, 'edgeadm_outbox_pending_readings')).toBe(s.pending);
+    expect(await metricValue(metrics, 'edgeadm_outbox_pending_bytes')).toBe(s.pendingBytes);
+  });
+
+  it('drops readings older than maxAgeMs on append (at most once a second) and in stats()', async () => {
+    const metrics = new Registry();
+    const o = outbox({ maxAgeMs: 60_000, metrics });
+    const old = (i: number): ReadingInput => input(SITE, i, { origin: (Date.now() - 120_000) * 1_000_000 });
+    o.append([old(0), input(SITE, 1), old(2)]);
+    expect(o.peek(0, 10).map((r) => r.seq)).toEqual([2]);
+    // Within the second: the append does not check again...
+    o.append([old(3), input(SITE, 4)]);
+    expect(o.peek(0, 10).map((r) => r.seq)).toEqual([2, 4, 5]);
+    // ...but stats() does.
+    const s = o.stats();
+    expect(s).toMatchObject({ pending: 2, dropped: { age: 3, bytes: 0 } });
+    expect(o.peek(0, 10).map((r) => r.seq)).toEqual([2, 5]);
+    expect(await metricValue(metrics, 'edgeadm_outbox_dropped_total', { reason: 'age' })).toBe(3);
+    expect(await metricValue(metrics, 'edgeadm_outbox_pending_readings')).toBe(2);
+  });
+
+  it('keeps every reading whose append returned when the process is killed with SIGKILL', async () => {
+    const file = tmp.file('crash.db');
+    const script = path.join(import.meta.dirname, 'fixtures', 'outbox-writer.ts');
+    const child = spawn(process.execPath, ['--import', 'tsx', script, file, SITE], { cwd: path.resolve(import.meta.dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let errOut = '';
+    child.stderr.on('data', (d: Buffer) => (errOut += d.toString()));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.split('\n').length > 40) {
+          child.kill('SIGKILL');
+          resolve();
+        }
+      });
+      child.on('exit', () => reject(new Error(`writer exited early: ${errOut}`)));
+    });
+    expect(await exited).toBe('SIGKILL');
+    const printed = out
+      .split('\n')
+      .slice(0, -1)
+      .map((l) => Number(l));
+    const maxPrinted = Math.max(...printed);
+    expect(maxPrinted).toBeGreaterThanOrEqual(40 * 200);
+
+    const o = outbox({ file });
+    const s = o.stats();
+    expect(s.lastSeq).toBeGreaterThanOrEqual(maxPrinted);
+    expect(s.pending).toBe(s.lastSeq);
+    // Contiguous from 1: nothing whose append returned (nor anything before it) is missing.
+    let expected = 1;
+    for (let after = 0; ; ) {
+      const page = o.peek(after, 5000);
+      if (page.length === 0) break;
+      for (const r of page) expect(r.seq).toBe(expected++);
+      after = page[page.length - 1]!.seq;
+    }
+    expect(expected - 1).toBe(s.lastSeq);
+    expect(o.append([input(SITE, 0)]).firstSeq).toBe(s.lastSeq + 1);
+  });
+});

@@ -1,0 +1,316 @@
+/**
+ * The site's durable outbox: readings are validated, numbered with the site's
+ * persistent monotonic seq and committed in one SQLite (WAL) transaction
+ * before `append` returns. The forwarder peeks them in seq order and acks what
+ * the hub holds. The outbox is bounded by bytes and by age; every reading it
+ * drops is counted by reason.
+ *
+ * Durability: `sync: 'normal'` (synchronous=NORMAL in WAL) survives a process
+ * crash or kill -9 once append has returned; `sync: 'full'` also survives
+ * power loss, at the cost of an fsync per append.
+ */
+import Database from 'better-sqlite3';
+import type { Registry } from 'prom-client';
+import { createLogger, type Logger } from '../kernel/index.ts';
+import { QUALITIES, VALUE_TYPES, type Quality, type Reading, type ReadingValue, type ValueType } from '../sdk/index.ts';
+import { ErrAckRange, ErrClosed, ErrOutboxOption, ErrOutboxSite } from './codes.ts';
+import { counter, gauge } from './metrics.ts';
+import type { AppendResult, Outbox, OutboxStats, ReadingInput } from './types.ts';
+import { validateBatch } from './validate.ts';
+
+export interface OutboxOptions {
+  /** SQLite file; one file per site. */
+  file: string;
+  site: string;
+  /** Bound on pending bytes (approximate row sizes); the oldest readings are dropped beyond it. Default 256 MiB. */
+  maxBytes?: number;
+  /** Readings whose origin is older than this are dropped. Default 7 days. */
+  maxAgeMs?: number;
+  /** 'normal': durable across process crash; 'full': also across power loss. Default 'normal'. */
+  sync?: 'normal' | 'full';
+  metrics?: Registry;
+  logger?: Logger;
+}
+
+const MIB = 1024 * 1024;
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Fixed per-row overhead in the byte estimate (seq, origin, size, codes, record header). */
+const ROW_OVERHEAD = 40;
+const AGE_CHECK_EVERY_MS = 1000;
+const NS_PER_MS = 1_000_000;
+
+/** Rows per multi-row INSERT: fewer statement steps per batch (about 1.5x the rate of row-by-row inserts). */
+const INSERT_CHUNK = 50;
+const INSERT = 'INSERT INTO outbox (seq, origin, size, device, profile, resource, vt, q, value, units, detail) VALUES';
+const ROW_PARAMS = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+
+const VT_CODE = new Map<string, number>(VALUE_TYPES.map((v, i) => [v, i]));
+const Q_CODE = new Map<string, number>(QUALITIES.map((q, i) => [q, i]));
+
+type Row = [seq: number, origin: number, device: string, profile: string, resource: string, vt: number, q: number, value: string, units: string | null, detail: string | null];
+
+function positive(option: string, v: number): number {
+  if (!Number.isFinite(v) || v <= 0) throw new ErrOutboxOption({ option, reason: `must be a positive number, got ${v}` });
+  return v;
+}
+
+export function openOutbox(opts: OutboxOptions): Outbox {
+  const { file, site } = opts;
+  if (typeof site !== 'string' || site.length === 0) throw new ErrOutboxOption({ option: 'site', reason: 'must be a non-empty string' });
+  const maxBytes = positive('maxBytes', opts.maxBytes ?? 256 * MIB);
+  const maxAgeMs = positive('maxAgeMs', opts.maxAgeMs ?? 7 * DAY_MS);
+  const sync = opts.sync ?? 'normal';
+  if (sync !== 'normal' && sync !== 'full') throw new ErrOutboxOption({ option: 'sync', reason: `must be 'normal' or 'full', got '${String(sync)}'` });
+  const log = (opts.logger ?? createLogger({ level: 'silent' })).child({ component: 'outbox', site });
+
+  const appended = counter(opts.metrics, 'edgeadm_outbox_appended_total', 'Readings committed to the site outbox.');
+  const dropped = counter(opts.metrics, 'edgeadm_outbox_dropped_total', 'Readings dropped from the site outbox before delivery, by reason.', ['reason']);
+  const pendingGauge = gauge(opts.metrics, 'edgeadm_outbox_pending_readings', 'Readings in the site outbox not yet acknowledged by the hub.');
+  const bytesGauge = gauge(opts.metrics, 'edgeadm_outbox_pending_bytes', 'Approximate bytes of the readings pending in the site outbox.');
+
+  const db = new Database(file);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS outbox_meta (site TEXT PRIMARY KEY, last_seq INTEGER NOT NULL, acked_seq INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS outbox (
+        seq INTEGER PRIMARY KEY,
+        origin INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        device TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        vt INTEGER NOT NULL,
+        q INTEGER NOT NULL,
+        value TEXT NOT NULL,
+        units TEXT,
+        detail TEXT
+      );
+      CREATE INDEX IF NOT EXISTS outbox_origin ON outbox (origin);
+    `);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+
+  const metaRows = db.prepare<[], { site: string; last_seq: number; acked_seq: number }>('SELECT site, last_seq, acked_seq FROM outbox_meta').all();
+  const other = metaRows.find((r) => r.site !== site);
+  if (other) {
+    db.close();
+    throw new ErrOutboxSite({ file, site, stored: other.site });
+  }
+  let lastSeq = metaRows[0]?.last_seq ?? 0;
+  let ackedSeq = metaRows[0]?.acked_seq ?? 0;
+  if (metaRows.length === 0) db.prepare('INSERT INTO outbox_meta (site, last_seq, acked_seq) VALUES (?, 0, 0)').run(site);
+
+  const totals = db.prepare<[], { n: number; b: number | null }>('SELECT COUNT(*) AS n, SUM(size) AS b FROM outbox').get()!;
+  let pending = totals.n;
+  let pendingBytes = totals.b ?? 0;
+  const droppedCount = { bytes: 0, age: 0 };
+  let lastAgeCheck = 0;
+  let closed = false;
+
+  const stmt = {
+    insert: db.prepare(`${INSERT} ${ROW_PARAMS}`),
+    insertChunk: db.prepare(`${INSERT} ${Array.from({ length: INSERT_CHUNK }, () => ROW_PARAMS).join(', ')}`),
+    setLast: db.prepare<[number, string]>('UPDATE outbox_meta SET last_seq = ? WHERE site = ?'),
+    setAcked: db.prepare<[number, string]>('UPDATE outbox_meta SET acked_seq = ? WHERE site = ?'),
+    peek: db.prepare<[number, number], Row>('SELECT seq, origin, device, profile, resource, vt, q, value, units, detail FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?').raw(true),
+    sumUpTo: db.prepare<[number], { n: number; b: number | null }>('SELECT COUNT(*) AS n, SUM(size) AS b FROM outbox WHERE seq <= ?'),
+    deleteUpTo: db.prepare<[number]>('DELETE FROM outbox WHERE seq <= ?'),
+    oldest: db.prepare<[], [number, number]>('SELECT seq, size FROM outbox ORDER BY seq').raw(true),
+    sumOlder: db.prepare<[number], { n: number; b: number | null }>('SELECT COUNT(*) AS n, SUM(size) AS b FROM outbox WHERE origin < ?'),
+    deleteOlder: db.prepare<[number]>('DELETE FROM outbox WHERE origin < ?'),
+    minOrigin: db.prepare<[], { o: number | null }>('SELECT MIN(origin) AS o FROM outbox'),
+  };
+
+  function updateGauges(): void {
+    pendingGauge.set(pending);
+    bytesGauge.set(pendingBytes);
+  }
+  updateGauges();
+
+  function ensureOpen(): void {
+    if (closed) throw new ErrClosed({ what: `outbox of site '${site}'` });
+  }
+
+  /** Inside a transaction: drop the oldest readings until pending bytes are within the bound. */
+  function dropForBytes(): number {
+    if (pendingBytes <= maxBytes) return 0;
+    const excess = pendingBytes - maxBytes;
+    let freed = 0;
+    let n = 0;
+    let cutoff = 0;
+    for (const [seq, size] of stmt.oldest.iterate()) {
+      freed += size;
+      n++;
+      cutoff = seq;
+      if (freed >= excess) break;
+    }
+    if (n === 0) return 0;
+    stmt.deleteUpTo.run(cutoff);
+    pending -= n;
+    pendingBytes -= freed;
+    return n;
+  }
+
+  /** Inside a transaction: drop readings whose origin is older than maxAgeMs. */
+  function dropForAge(nowMs: number): number {
+    lastAgeCheck = nowMs;
+    const cutoff = (nowMs - maxAgeMs) * NS_PER_MS;
+    const old = stmt.sumOlder.get(cutoff)!;
+    if (old.n === 0) return 0;
+    stmt.deleteOlder.run(cutoff);
+    pending -= old.n;
+    pendingBytes -= old.b ?? 0;
+    return old.n;
+  }
+
+  function countDrops(bytes: number, age: number): void {
+    if (bytes > 0) {
+      droppedCount.bytes += bytes;
+      dropped.inc({ reason: 'bytes' }, bytes);
+      log.warn({ dropped: bytes, reason: 'bytes', maxBytes }, 'outbox full: dropped oldest readings');
+    }
+    if (age > 0) {
+      droppedCount.age += age;
+      dropped.inc({ reason: 'age' }, age);
+      log.warn({ dropped: age, reason: 'age', maxAgeMs }, 'outbox: dropped readings older than the age bound');
+    }
+  }
+
+  /** Flat parameters of up to INSERT_CHUNK rows, reused across calls. */
+  const params: (string | number | null)[] = [];
+
+  const appendTx = db.transaction((readings: readonly ReadingInput[], nowMs: number): { bytes: number; age: number } => {
+    let seq = lastSeq;
+    let bytes = 0;
+    const n = readings.length;
+    for (let i = 0; i < n; ) {
+      // Whole chunks go through the multi-row statement; the tail row by row.
+      const chunk = n - i >= INSERT_CHUNK ? INSERT_CHUNK : 1;
+      params.length = 0;
+      for (const end = i + chunk; i < end; i++) {
+        const r = readings[i]!;
+        seq++;
+        const value = JSON.stringify(r.value);
+        const units = r.units ?? null;
+        const detail = r.qualityDetail ?? null;
+        const size =
+          ROW_OVERHEAD + r.device.length + r.profile.length + r.resource.length + value.length + (units === null ? 0 : units.length) + (detail === null ? 0 : detail.length);
+        bytes += size;
+        params.push(seq, r.origin, size, r.device, r.profile, r.resource, VT_CODE.get(r.valueType)!, Q_CODE.get(r.quality)!, value, units, detail);
+      }
+      (chunk === 1 ? stmt.insert : stmt.insertChunk).run(params);
+    }
+    stmt.setLast.run(seq, site);
+    lastSeq = seq;
+    pending += readings.length;
+    pendingBytes += bytes;
+    const age = nowMs - lastAgeCheck >= AGE_CHECK_EVERY_MS ? dropForAge(nowMs) : 0;
+    return { bytes: dropForBytes(), age };
+  });
+
+  const ackTx = db.transaction((upto: number): void => {
+    const gone = stmt.sumUpTo.get(upto)!;
+    if (gone.n > 0) stmt.deleteUpTo.run(upto);
+    stmt.setAcked.run(upto, site);
+    pending -= gone.n;
+    pendingBytes -= gone.b ?? 0;
+    ackedSeq = upto;
+  });
+
+  const ageTx = db.transaction((nowMs: number): number => dropForAge(nowMs));
+
+  function toReading(row: Row): Reading {
+    const [seq, origin, device, profile, resource, vt, q, value, units, detail] = row;
+    const r: Reading = {
+      site,
+      device,
+      profile,
+      resource,
+      value: JSON.parse(value) as ReadingValue,
+      valueType: VALUE_TYPES[vt] as ValueType,
+      origin,
+      quality: QUALITIES[q] as Quality,
+      seq,
+    };
+    if (units !== null) r.units = units;
+    if (detail !== null) r.qualityDetail = detail;
+    return r;
+  }
+
+  return {
+    append(readings: readonly ReadingInput[]): AppendResult {
+      ensureOpen();
+      validateBatch(readings, site, 'input', `this outbox's site`);
+      if (readings.length === 0) return { firstSeq: lastSeq + 1, lastSeq };
+      const firstSeq = lastSeq + 1;
+      const before = { lastSeq, pending, pendingBytes };
+      let drops: { bytes: number; age: number };
+      try {
+        drops = appendTx(readings, Date.now());
+      } catch (err) {
+        // The transaction rolled back: so do the in-memory totals.
+        ({ lastSeq, pending, pendingBytes } = before);
+        throw err;
+      }
+      appended.inc(readings.length);
+      countDrops(drops.bytes, drops.age);
+      updateGauges();
+      return { firstSeq, lastSeq };
+    },
+
+    peek(afterSeq: number, maxCount: number): Reading[] {
+      ensureOpen();
+      if (maxCount <= 0) return [];
+      return stmt.peek.all(afterSeq, Math.floor(maxCount)).map(toReading);
+    },
+
+    ack(uptoSeq: number): void {
+      ensureOpen();
+      if (uptoSeq <= ackedSeq) return;
+      if (uptoSeq > lastSeq) throw new ErrAckRange({ site, ack: uptoSeq, lastSeq });
+      const before = { pending, pendingBytes };
+      try {
+        ackTx(uptoSeq);
+      } catch (err) {
+        ({ pending, pendingBytes } = before);
+        throw err;
+      }
+      updateGauges();
+    },
+
+    stats(): OutboxStats {
+      ensureOpen();
+      const before = { pending, pendingBytes };
+      let age: number;
+      try {
+        age = ageTx(Date.now());
+      } catch (err) {
+        ({ pending, pendingBytes } = before);
+        throw err;
+      }
+      if (age > 0) {
+        countDrops(0, age);
+        updateGauges();
+      }
+      const oldest = pending === 0 ? null : stmt.minOrigin.get()!.o;
+      return {
+        pending,
+        pendingBytes,
+        lastSeq,
+        ackedSeq,
+        oldestOrigin: oldest ?? undefined,
+        dropped: { ...droppedCount },
+      };
+    },
+
+    close(): void {
+      if (closed) return;
+      closed = true;
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * Batch validation shared by the outbox and the hub store: a compiled TypeBox
+ * check per reading on the fast path; only when something fails is the batch
+ * walked field by field so the error names every bad index and field.
+ */
+import Type from 'typebox';
+import { Compile } from 'typebox/compile';
+import { checkSchema, type FieldIssue } from '../kernel/index.ts';
+import { ReadingSchema } from '../sdk/index.ts';
+import { ErrInvalid } from './codes.ts';
+
+const { seq: _seq, ...inputProperties } = ReadingSchema.properties;
+
+/** A reading before the outbox numbers it: ReadingSchema without `seq`. */
+export const ReadingInputSchema = Type.Object(inputProperties, { additionalProperties: false });
+
+const checkInput = Compile(ReadingInputSchema);
+const checkReading = Compile(ReadingSchema);
+
+/** At most this many issues are carried in the error's params. */
+const MAX_ISSUES = 50;
+
+/**
+ * Throws EDGE_ERR_TELEMETRY_INVALID when any reading does not match its schema
+ * (`input`: without seq, `reading`: with seq) or names another site.
+ */
+export function validateBatch(batch: unknown, site: string, kind: 'input' | 'reading', siteOwner: string): void {
+  if (!Array.isArray(batch)) {
+    throw new ErrInvalid({ index: -1, field: '', problem: 'must be an array of readings', count: 1, issues: [{ path: '', message: 'must be an array' }] });
+  }
+  const readings = batch as readonly unknown[];
+  const check = kind === 'input' ? checkInput : checkReading;
+  const n = readings.length;
+  let i = 0;
+  for (; i < n; i++) {
+    const r = readings[i];
+    if (!check.Check(r) || r.site !== site) break;
+  }
+  if (i === n) return;
+  const schema = kind === 'input' ? ReadingInputSchema : ReadingSchema;
+  const issues: (FieldIssue & { index: number })[] = [];
+  let count = 0;
+  for (; i < n; i++) {
+    const r = readings[i];
+    const found = checkSchema(schema, r);
+    if (found.length === 0 && typeof r === 'object' && r !== null && (r as { site?: unknown }).site !== site) {
+      found.push({ path: 'site', message: `must be '${site}' (${siteOwner})` });
+    }
+    count += found.length;
+    for (const f of found) if (issues.length < MAX_ISSUES) issues.push({ index: i, ...f });
+  }
+  const first = issues[0]!;
+  throw new ErrInvalid({
+    index: first.index,
+    field: first.path,
+    problem: first.message,
+    count,
+    issues: issues.map((x) => ({ path: `[${x.index}]${x.path === '' ? '' : `.${x.path}`}`, message: x.message })),
+  });
+}

@@ -1,0 +1,21 @@
+/** The simulator plugin: registers the `simulator` device driver at its site. */
+import { definePlugin, driversRef } from '../../core/sdk/index.ts';
+import { createSimulatorDriver } from './driver.ts';
+
+export { createSimulatorDriver } from './driver.ts';
+
+export default definePlugin({
+  id: 'simulator',
+  version: '0.1.0',
+  engine: '^0.1.0',
+  description: 'Simulated devices for demos and tests',
+  consumes: [driversRef],
+  register(ctx) {
+    const driver = createSimulatorDriver();
+    const unregister = ctx.get(driversRef).register(driver);
+    ctx.onStop(async () => {
+      unregister();
+      await driver.close();
+    });
+  },
+});

@@ -1,0 +1,204 @@
+/**
+ * The site agent: the edge runtime of one site. It keeps the site's replica
+ * (sync session with the hub, persisted before each ack), runs the plugin
+ * instances its Addons ask for and the devices its replica lists, keeps every
+ * reading in a durable outbox and forwards it upstream. It runs from local
+ * state alone while the hub is unreachable, also after a restart.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { EDGEADM_VERSION, Kernel, ServiceScope, type Logger } from '../core/kernel/index.ts';
+import type { DiscoveryOptions, InstanceStatus } from '../core/plugins/index.ts';
+import { driversRef, readingSinkRef, siteBrokerRef, type ReadingSink } from '../core/sdk/index.ts';
+import { createMqttUplink, createRestUplink, openOutbox, startForwarder, type Outbox, type OutboxStats } from '../core/telemetry/index.ts';
+import { startSiteBroker } from './broker.ts';
+import { DeviceManager, DriverTable, type DeviceRuntimeStatus } from './devices.ts';
+import { LocalState } from './local-state.ts';
+import { PluginHost } from './plugin-host.ts';
+import { SyncClient, type SyncStatus } from './sync-client.ts';
+
+export interface SiteAgentOptions {
+  site: string;
+  hubUrl: string;
+  /** The site's agent credential. Never logged. */
+  token: string;
+  dataDir: string;
+  logger: Logger;
+  /** Site-local MQTT broker; false to run without one. */
+  broker?: { host: string; port: number } | false;
+  uplink?: { kind: 'rest' } | { kind: 'mqtt'; url: string };
+  plugins?: DiscoveryOptions & { startTimeoutMs?: number; stopTimeoutMs?: number };
+  outbox?: { maxBytes?: number; maxAgeMs?: number; sync?: 'normal' | 'full' };
+  forwarder?: { batchSize?: number; maxDelayMs?: number; backoff?: { initialMs: number; maxMs: number } };
+  syncBackoff?: { initialMs: number; maxMs: number };
+}
+
+export interface SiteAgentStatus {
+  site: string;
+  sync: SyncStatus;
+  outbox: OutboxStats;
+  uplink: { sent: number; batches: number; failures: number; connected: boolean; lastError?: string };
+  plugins: InstanceStatus[];
+  devices: DeviceRuntimeStatus[];
+  brokerUrl: string | undefined;
+}
+
+export interface SiteAgent {
+  readonly kernel: Kernel;
+  status(): SiteAgentStatus;
+  /** Resolves once the outbox is empty (everything acknowledged by the hub) or the timeout passes. */
+  drain(timeoutMs: number): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
+  mkdirSync(o.dataDir, { recursive: true });
+  const logger = o.logger.child({ site: o.site });
+  const services = ServiceScope.root(`site '${o.site}'`);
+  const kernel = new Kernel({ logger, version: EDGEADM_VERSION, services });
+  const drivers = new DriverTable();
+
+  let state!: LocalState;
+  let outbox!: Outbox;
+  let forwarder!: ReturnType<typeof startForwarder>;
+  let sync!: SyncClient;
+  let brokerUrl: string | undefined;
+  let devices!: DeviceManager;
+  let host!: PluginHost;
+
+  kernel.add({
+    id: 'local-state',
+    phase: 'store',
+    start: (ctx) => {
+      state = new LocalState(path.join(o.dataDir, 'replica.db'));
+      ctx.onStop(() => state.close());
+      logger.info({ resourceVersion: state.resourceVersion() }, 'replica opened');
+    },
+  });
+  kernel.add({
+    id: 'outbox',
+    phase: 'store',
+    start: (ctx) => {
+      outbox = openOutbox({ file: path.join(o.dataDir, 'outbox.db'), site: o.site, logger: ctx.logger, ...(o.outbox ?? {}) });
+      ctx.onStop(() => outbox.close());
+    },
+  });
+  kernel.add({
+    id: 'uplink',
+    phase: 'tunnel',
+    start: (ctx) => {
+      const uplink =
+        o.uplink?.kind === 'mqtt'
+          ? createMqttUplink({ url: o.uplink.url, token: o.token, site: o.site })
+          : createRestUplink({ url: o.hubUrl, token: o.token, site: o.site });
+      forwarder = startForwarder({ outbox, uplink, logger: ctx.logger, ...(o.forwarder ?? {}) });
+      ctx.onStop(async () => {
+        await forwarder.stop();
+        await uplink.close();
+      });
+    },
+  });
+  if (o.broker !== false) {
+    const b = o.broker ?? { host: '127.0.0.1', port: 1883 };
+    kernel.add({
+      id: 'broker',
+      phase: 'proxies',
+      start: async (ctx) => {
+        const handle = await startSiteBroker(b);
+        brokerUrl = handle.url;
+        ctx.onStop(() => handle.close());
+        ctx.logger.info({ url: handle.url }, 'site broker listening');
+      },
+    });
+  }
+  const sink: ReadingSink = {
+    append(readings) {
+      outbox.append(readings.map((r) => ({ ...r, site: o.site })));
+      forwarder.notify();
+    },
+  };
+  services.provide(driversRef, drivers);
+  services.provide(readingSinkRef, sink);
+  services.provide(siteBrokerRef, {
+    get url() {
+      if (!brokerUrl) throw new Error('this site runs without a broker');
+      return brokerUrl;
+    },
+  });
+  kernel.add({
+    id: 'plugins',
+    phase: 'plugins',
+    start: async (ctx) => {
+      devices = new DeviceManager({ site: o.site, state, drivers, sink, logger: logger.child({ component: 'devices' }) });
+      host = new PluginHost({
+        site: o.site,
+        state,
+        logger,
+        version: EDGEADM_VERSION,
+        services,
+        discovery: o.plugins ?? {},
+        ...(o.plugins?.startTimeoutMs === undefined ? {} : { startTimeoutMs: o.plugins.startTimeoutMs }),
+        ...(o.plugins?.stopTimeoutMs === undefined ? {} : { stopTimeoutMs: o.plugins.stopTimeoutMs }),
+      });
+      const offDrivers = drivers.onChange(() => void devices.reconcile());
+      ctx.onStop(async () => {
+        offDrivers();
+        await devices.stop();
+        await host.stop();
+      });
+      // Local state first: the site runs what it ran before, hub or no hub.
+      await host.reconcile();
+      await devices.reconcile();
+    },
+  });
+  kernel.add({
+    id: 'sync',
+    phase: 'controllers',
+    start: (ctx) => {
+      sync = new SyncClient({
+        hubUrl: o.hubUrl,
+        token: o.token,
+        site: o.site,
+        agentVersion: EDGEADM_VERSION,
+        state,
+        logger: ctx.logger,
+        ...(o.syncBackoff ? { backoff: o.syncBackoff } : {}),
+        onChange: () => {
+          void host.reconcile().then(() => devices.reconcile());
+        },
+        onCommand: async (cmd) => {
+          // Act on the replica as it now stands: plugins and devices first catch up with it.
+          await host.reconcile();
+          await devices.reconcile();
+          return devices.execute(cmd);
+        },
+      });
+      ctx.onStop(() => sync.stop());
+    },
+  });
+  await kernel.start();
+  // The session starts once plugins and devices run from local state.
+  sync.start();
+
+  return {
+    kernel,
+    status: () => ({
+      site: o.site,
+      sync: sync.status(),
+      outbox: outbox.stats(),
+      uplink: forwarder.stats(),
+      plugins: host.status(),
+      devices: devices.statuses(),
+      brokerUrl,
+    }),
+    async drain(timeoutMs) {
+      const until = Date.now() + timeoutMs;
+      while (Date.now() < until) {
+        if (outbox.stats().pending === 0) return true;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return outbox.stats().pending === 0;
+    },
+    stop: () => kernel.stop(),
+  };
+}

@@ -1,0 +1,334 @@
+/**
+ * Devices at the site: for each Device in the replica, find the driver of its
+ * protocol, build the driver's view from the device profile, connect, poll
+ * its autoEvents into the outbox, and execute commands (write, then read back
+ * as the reported value). Reconciles whenever the replica or the set of
+ * drivers changes. A device whose driver fails gets bad-quality readings and
+ * a status message, never a crash of the agent.
+ */
+import { describeError, toErrorInfo, type Logger } from '../core/kernel/index.ts';
+import type {
+  DeviceConnection,
+  DeviceDriver,
+  DriverDevice,
+  DriverRegistry,
+  DriverResource,
+  ReadingSink,
+  Sample,
+  ValueType,
+} from '../core/sdk/index.ts';
+import { nowOrigin } from '../core/sdk/index.ts';
+import type { Resource, SiteCommand } from '../core/store/index.ts';
+import type { CommandResult, LocalState } from './local-state.ts';
+
+interface ProfileResource {
+  name: string;
+  attributes?: Record<string, unknown>;
+  properties: { valueType: ValueType; readWrite: string; units?: string } & Record<string, unknown>;
+}
+interface ProfileSpec {
+  deviceResources: ProfileResource[];
+  deviceCommands?: { name: string; resourceOperations: { deviceResource: string }[] }[];
+}
+interface DeviceSpec {
+  site: string;
+  profile: string;
+  adminState?: 'LOCKED' | 'UNLOCKED';
+  protocols: Record<string, Record<string, unknown>>;
+  plugin?: string;
+  autoEvents?: { sourceName: string; interval: string; onChange?: boolean }[];
+}
+
+interface DriverView {
+  driver?: DeviceDriver;
+  protocol?: string;
+  device?: DriverDevice;
+  problem?: string;
+}
+
+export type DeviceState = 'waiting-for-driver' | 'connecting' | 'up' | 'down' | 'invalid' | 'locked';
+
+export interface DeviceRuntimeStatus {
+  device: string;
+  state: DeviceState;
+  protocol?: string;
+  message?: string;
+  lastReading?: number;
+}
+
+/** Go duration strings as EdgeX writes them: `500ms`, `1s`, `2m`, `1h30m`. */
+export function parseDuration(text: string): number | undefined {
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let total = 0;
+  let matched = '';
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    matched += m[0];
+    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  }
+  return matched === text && text !== '' && total > 0 ? total : undefined;
+}
+
+export class DriverTable implements DriverRegistry {
+  readonly #drivers = new Map<string, DeviceDriver>();
+  readonly #listeners = new Set<() => void>();
+
+  register(driver: DeviceDriver): () => void {
+    for (const p of driver.protocols) {
+      if (this.#drivers.has(p)) throw new Error(`protocol '${p}' already has a driver`);
+    }
+    for (const p of driver.protocols) this.#drivers.set(p, driver);
+    this.#emit();
+    return () => {
+      for (const p of driver.protocols) if (this.#drivers.get(p) === driver) this.#drivers.delete(p);
+      this.#emit();
+    };
+  }
+
+  get(protocol: string): DeviceDriver | undefined {
+    return this.#drivers.get(protocol);
+  }
+
+  protocols(): string[] {
+    return [...this.#drivers.keys()];
+  }
+
+  onChange(fn: () => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  #emit(): void {
+    for (const fn of this.#listeners) fn();
+  }
+}
+
+interface Running {
+  key: string;
+  driver: DeviceDriver;
+  device: DriverDevice;
+  conn?: DeviceConnection;
+  timers: NodeJS.Timeout[];
+  status: DeviceRuntimeStatus;
+  last: Map<string, string>;
+  closing?: Promise<void>;
+}
+
+export interface DeviceManagerOptions {
+  site: string;
+  state: LocalState;
+  drivers: DriverTable;
+  sink: ReadingSink;
+  logger: Logger;
+}
+
+export class DeviceManager {
+  readonly #o: DeviceManagerOptions;
+  readonly #running = new Map<string, Running>();
+  readonly #statuses = new Map<string, DeviceRuntimeStatus>();
+  #reconciling: Promise<void> = Promise.resolve();
+  #stopped = false;
+
+  constructor(opts: DeviceManagerOptions) {
+    this.#o = opts;
+  }
+
+  statuses(): DeviceRuntimeStatus[] {
+    return [...this.#statuses.values()].sort((a, b) => a.device.localeCompare(b.device));
+  }
+
+  /** Brings running devices in line with the replica and the drivers; serialised. */
+  reconcile(): Promise<void> {
+    this.#reconciling = this.#reconciling.then(() => this.#reconcile()).catch((err: unknown) => {
+      this.#o.logger.error({ error: toErrorInfo(err) }, 'device reconcile failed');
+    });
+    return this.#reconciling;
+  }
+
+  #driverDevice(dev: Resource<DeviceSpec>): DriverView {
+    const spec = dev.spec;
+    const protocols = Object.keys(spec.protocols ?? {});
+    const protocol = protocols.find((p) => this.#o.drivers.get(p));
+    if (!protocol) return { problem: `no driver for protocol ${protocols.map((p) => `'${p}'`).join(', ')} at this site (is its addon installed?)` };
+    const profile = this.#o.state.get<Resource<ProfileSpec>>('DeviceProfile', spec.profile);
+    if (!profile) return { problem: `device profile '${spec.profile}' is not known at this site` };
+    const resources: DriverResource[] = profile.spec.deviceResources.map((r) => {
+      const rw = r.properties.readWrite === 'WR' ? 'RW' : (r.properties.readWrite as 'R' | 'W' | 'RW');
+      const { valueType, readWrite: _rw, units, ...properties } = r.properties;
+      return { name: r.name, valueType, readWrite: rw, ...(units ? { units } : {}), attributes: r.attributes ?? {}, properties };
+    });
+    return {
+      driver: this.#o.drivers.get(protocol),
+      protocol,
+      device: { site: this.#o.site, name: dev.metadata.name, profile: spec.profile, protocol: spec.protocols[protocol] ?? {}, resources },
+    };
+  }
+
+  async #reconcile(): Promise<void> {
+    if (this.#stopped) return;
+    const devices = this.#o.state.list<Resource<DeviceSpec>>('Device').filter((d) => d.spec.site === this.#o.site);
+    const wanted = new Map<string, { dev: Resource<DeviceSpec>; key: string; view: DriverView }>();
+    for (const dev of devices) {
+      const view = this.#driverDevice(dev);
+      // Any change of the device, its profile or its driver restarts it.
+      const profile = this.#o.state.get('DeviceProfile', dev.spec.profile);
+      const key = `${dev.metadata.resourceVersion ?? ''}/${profile?.metadata.resourceVersion ?? ''}/${view.protocol ?? ''}/${view.driver ? this.#driverId(view.driver) : ''}`;
+      wanted.set(dev.metadata.name, { dev, key, view });
+    }
+    for (const [name, run] of this.#running) {
+      const w = wanted.get(name);
+      if (!w || w.key !== run.key) await this.#stopDevice(name);
+    }
+    for (const name of this.#statuses.keys()) if (!wanted.has(name)) this.#statuses.delete(name);
+    for (const [name, { dev, key, view }] of wanted) {
+      if (this.#running.has(name)) continue;
+      if (dev.spec.adminState === 'LOCKED') {
+        this.#statuses.set(name, { device: name, state: 'locked' });
+        continue;
+      }
+      if (!view.driver || !view.device) {
+        this.#statuses.set(name, { device: name, state: 'waiting-for-driver', message: view.problem ?? 'no driver' });
+        continue;
+      }
+      const issues = view.driver.validate?.(view.device) ?? [];
+      if (issues.length > 0) {
+        const message = issues.map((i) => `[${i.code}] ${i.path}: ${i.message}`).join('; ');
+        this.#statuses.set(name, { device: name, state: 'invalid', ...(view.protocol ? { protocol: view.protocol } : {}), message });
+        this.#o.logger.error({ device: name, issues }, 'device rejected by its driver');
+        continue;
+      }
+      await this.#startDevice(dev, key, view.driver, view.device, view.protocol as string);
+    }
+  }
+
+  readonly #driverIds = new WeakMap<DeviceDriver, number>();
+  #nextDriverId = 1;
+  #driverId(d: DeviceDriver): number {
+    let id = this.#driverIds.get(d);
+    if (id === undefined) {
+      id = this.#nextDriverId++;
+      this.#driverIds.set(d, id);
+    }
+    return id;
+  }
+
+  async #startDevice(dev: Resource<DeviceSpec>, key: string, driver: DeviceDriver, device: DriverDevice, protocol: string): Promise<void> {
+    const name = dev.metadata.name;
+    const status: DeviceRuntimeStatus = { device: name, state: 'connecting', protocol };
+    const run: Running = { key, driver, device, timers: [], status, last: new Map() };
+    this.#running.set(name, run);
+    this.#statuses.set(name, status);
+    try {
+      run.conn = await driver.connect(device);
+      status.state = 'up';
+      delete status.message;
+    } catch (err) {
+      status.state = 'down';
+      status.message = describeError(err);
+      this.#o.logger.warn({ device: name, error: toErrorInfo(err) }, 'device connect failed; retrying');
+      run.timers.push(setTimeout(() => {
+        if (this.#running.get(name) === run) {
+          this.#running.delete(name);
+          void this.reconcile();
+        }
+      }, 5_000));
+      return;
+    }
+    const resourcesOf = (source: string): string[] => {
+      if (device.resources.some((r) => r.name === source)) return [source];
+      const profile = this.#o.state.get<Resource<ProfileSpec>>('DeviceProfile', device.profile);
+      const cmd = profile?.spec.deviceCommands?.find((c) => c.name === source);
+      return cmd ? cmd.resourceOperations.map((o) => o.deviceResource) : [];
+    };
+    for (const ev of dev.spec.autoEvents ?? []) {
+      const ms = parseDuration(ev.interval);
+      const resources = resourcesOf(ev.sourceName);
+      if (!ms || resources.length === 0) {
+        this.#o.logger.error({ device: name, autoEvent: ev }, 'autoEvent skipped: bad interval or unknown source');
+        status.message = `autoEvent '${ev.sourceName}' skipped: ${!ms ? `bad interval '${ev.interval}'` : 'unknown resource or command'}`;
+        continue;
+      }
+      let busy = false;
+      const tick = async (): Promise<void> => {
+        if (busy || !run.conn) return;
+        busy = true;
+        try {
+          this.#emit(run, await this.#read(run, resources), ev.onChange === true);
+        } finally {
+          busy = false;
+        }
+      };
+      run.timers.push(setInterval(() => void tick(), ms));
+      void tick();
+    }
+  }
+
+  async #read(run: Running, resources: readonly string[]): Promise<Sample[]> {
+    try {
+      return await run.conn!.read(resources);
+    } catch (err) {
+      const origin = nowOrigin();
+      run.status.message = describeError(err);
+      return resources.map((r) => ({
+        resource: r,
+        value: null,
+        valueType: run.device.resources.find((x) => x.name === r)?.valueType ?? 'String',
+        origin,
+        quality: 'bad' as const,
+        qualityDetail: 'EDGE_ERR_DRIVER_READ',
+      }));
+    }
+  }
+
+  #emit(run: Running, samples: readonly Sample[], onChange: boolean): void {
+    const out = onChange
+      ? samples.filter((s) => {
+          const v = `${s.quality}:${JSON.stringify(s.value)}`;
+          if (run.last.get(s.resource) === v) return false;
+          run.last.set(s.resource, v);
+          return true;
+        })
+      : samples;
+    if (out.length === 0) return;
+    try {
+      this.#o.sink.append(out.map((s) => ({ ...s, device: run.device.name, profile: run.device.profile })));
+      run.status.lastReading = out[out.length - 1]!.origin;
+    } catch (err) {
+      // A driver that produces readings the outbox refuses is a driver bug: say so once per message.
+      const message = describeError(err);
+      if (run.status.message !== message) this.#o.logger.error({ device: run.device.name, error: toErrorInfo(err) }, 'readings refused by the outbox');
+      run.status.message = message;
+    }
+  }
+
+  /** Write, then read back: the read-back value is the reported value and also goes upstream as a reading. */
+  async execute(cmd: SiteCommand): Promise<CommandResult> {
+    if (Date.parse(cmd.expiresAt) < Date.now()) {
+      return { ok: false, error: { code: 'EDGE_ERR_COMMAND_EXPIRED', message: `command ${cmd.id} expired at ${cmd.expiresAt}` } };
+    }
+    const run = this.#running.get(cmd.device);
+    if (!run?.conn) {
+      const s = this.#statuses.get(cmd.device);
+      return { ok: false, error: { code: 'EDGE_ERR_DEVICE_UNAVAILABLE', message: `device '${cmd.device}' is ${s ? s.state : 'unknown'} at site '${this.#o.site}'${s?.message ? `: ${s.message}` : ''}` } };
+    }
+    const [res] = await run.conn.write([{ resource: cmd.resource, value: cmd.value as Sample['value'] }]);
+    if (!res?.ok) return { ok: false, error: res?.error ?? { code: 'EDGE_ERR_DRIVER_WRITE', message: 'the driver returned no result' } };
+    const samples = await this.#read(run, [cmd.resource]);
+    this.#emit(run, samples, false);
+    const s = samples[0];
+    return s?.quality === 'good' ? { ok: true, reported: s.value } : { ok: true };
+  }
+
+  async #stopDevice(name: string): Promise<void> {
+    const run = this.#running.get(name);
+    if (!run) return;
+    this.#running.delete(name);
+    for (const t of run.timers) clearTimeout(t);
+    await run.conn?.close().catch((err: unknown) => this.#o.logger.warn({ device: name, error: toErrorInfo(err) }, 'device close failed'));
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#reconciling;
+    for (const name of [...this.#running.keys()]) await this.#stopDevice(name);
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * The agent side of the sync session: dials the hub's sync WebSocket with the
+ * site's credential, says where its replica stands, persists every snapshot,
+ * event and bookmark before acknowledging it, and hands commands to the
+ * agent. Reconnects with exponential backoff and full jitter, forever.
+ */
+import WebSocket from 'ws';
+import { describeError, toErrorInfo, type Logger } from '../core/kernel/index.ts';
+import {
+  parseHubMessage,
+  SYNC_MAX_FRAME_BYTES,
+  SYNC_PROTOCOL,
+  type AgentMessage,
+  type HubMessage,
+  type SiteCommand,
+} from '../core/store/index.ts';
+import type { CommandResult, LocalState } from './local-state.ts';
+
+export interface SyncClientOptions {
+  hubUrl: string;
+  token: string;
+  site: string;
+  agentVersion: string;
+  state: LocalState;
+  logger: Logger;
+  /** Called after the replica changed (snapshot or event persisted). */
+  onChange: () => void;
+  /** Executes a command; the result is persisted and reported to the hub. */
+  onCommand: (cmd: SiteCommand) => Promise<CommandResult>;
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+export interface SyncStatus {
+  connected: boolean;
+  resourceVersion: string | null;
+  lastError?: string;
+  connects: number;
+}
+
+export class SyncClient {
+  readonly #o: SyncClientOptions;
+  #ws: WebSocket | undefined;
+  #stopped = false;
+  #timer: NodeJS.Timeout | undefined;
+  #attempt = 0;
+  #commands: Promise<void> = Promise.resolve();
+  #status: SyncStatus;
+  readonly #listeners = new Set<(s: SyncStatus) => void>();
+
+  constructor(opts: SyncClientOptions) {
+    this.#o = opts;
+    this.#status = { connected: false, resourceVersion: opts.state.resourceVersion(), connects: 0 };
+  }
+
+  status(): SyncStatus {
+    return { ...this.#status, resourceVersion: this.#o.state.resourceVersion() };
+  }
+
+  onStatus(fn: (s: SyncStatus) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  #setStatus(patch: Partial<SyncStatus>): void {
+    this.#status = { ...this.#status, ...patch };
+    for (const fn of this.#listeners) fn(this.status());
+  }
+
+  start(): void {
+    this.#connect();
+  }
+
+  #url(): string {
+    const u = new URL(`/api/v1/sites/${encodeURIComponent(this.#o.site)}/sync`, this.#o.hubUrl);
+    u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+    return u.toString();
+  }
+
+  #connect(): void {
+    if (this.#stopped) return;
+    const ws = new WebSocket(this.#url(), SYNC_PROTOCOL, {
+      headers: { authorization: `Bearer ${this.#o.token}` },
+      maxPayload: SYNC_MAX_FRAME_BYTES,
+      handshakeTimeout: 10_000,
+    });
+    this.#ws = ws;
+    ws.on('open', () => {
+      this.#attempt = 0;
+      this.#setStatus({ connected: true, connects: this.#status.connects + 1 });
+      this.#o.logger.info({ hub: this.#o.hubUrl, resourceVersion: this.#o.state.resourceVersion() }, 'sync session open');
+      this.#send({
+        type: 'hello',
+        protocol: SYNC_PROTOCOL,
+        site: this.#o.site,
+        resourceVersion: this.#o.state.resourceVersion(),
+        have: this.#o.state.have(),
+        agentVersion: this.#o.agentVersion,
+      });
+      for (const { id, result } of this.#o.state.unreportedResults()) this.#sendResult(id, result);
+    });
+    // Each message is persisted (synchronously) before the next is read.
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.#onMessage(isBinary ? '' : data.toString('utf8')));
+    ws.on('unexpected-response', (_req, res) => {
+      const reason = `hub answered ${res.statusCode ?? '?'} to the sync request`;
+      this.#setStatus({ lastError: reason });
+      this.#o.logger.warn({ status: res.statusCode }, 'sync session refused');
+      res.resume();
+      ws.terminate();
+    });
+    ws.on('error', (err) => {
+      this.#setStatus({ lastError: describeError(err) });
+      this.#o.logger.debug({ error: toErrorInfo(err) }, 'sync connection error');
+    });
+    ws.on('close', (code, reason) => {
+      if (this.#ws === ws) this.#ws = undefined;
+      const wasConnected = this.#status.connected;
+      this.#setStatus({ connected: false });
+      if (wasConnected) this.#o.logger.warn({ code, reason: reason.toString() }, 'sync session closed');
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    const { initialMs, maxMs } = this.#o.backoff ?? { initialMs: 200, maxMs: 15_000 };
+    const cap = Math.min(maxMs, initialMs * 2 ** this.#attempt);
+    this.#attempt++;
+    const delay = Math.random() * cap;
+    this.#timer = setTimeout(() => this.#connect(), delay);
+  }
+
+  #send(msg: AgentMessage): void {
+    const ws = this.#ws;
+    if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+  }
+
+  #sendResult(id: string, result: CommandResult): void {
+    if (this.#ws?.readyState !== WebSocket.OPEN) return;
+    this.#ws.send(JSON.stringify({ type: 'command-result', id, ...result } satisfies AgentMessage), (err) => {
+      if (!err) this.#o.state.markResultReported(id);
+    });
+  }
+
+  #onMessage(raw: string): void {
+    let msg: HubMessage;
+    try {
+      msg = parseHubMessage(raw);
+    } catch (err) {
+      this.#o.logger.error({ error: toErrorInfo(err) }, 'bad message from the hub; reconnecting');
+      this.#ws?.close(4400, 'bad message');
+      return;
+    }
+    const { state } = this.#o;
+    switch (msg.type) {
+      case 'snapshot':
+        state.replaceAll(msg.items, msg.resourceVersion);
+        this.#send({ type: 'ack', resourceVersion: msg.resourceVersion });
+        this.#o.onChange();
+        return;
+      case 'event':
+        state.applyEvent(msg.event, msg.object, msg.resourceVersion);
+        this.#send({ type: 'ack', resourceVersion: msg.resourceVersion });
+        this.#o.onChange();
+        return;
+      case 'bookmark':
+        state.setResourceVersion(msg.resourceVersion);
+        this.#send({ type: 'ack', resourceVersion: msg.resourceVersion });
+        return;
+      case 'command':
+        // Commands run beside the stream, never blocking it: one may wait for the replica to catch up.
+        this.#commands = this.#commands.then(() => this.#runCommand(msg.command, msg.notBefore));
+        return;
+      case 'error':
+        this.#o.logger.error({ code: msg.code, message: msg.message }, 'hub reported a sync error');
+        this.#setStatus({ lastError: `[${msg.code}] ${msg.message}` });
+        return;
+    }
+  }
+
+  async #runCommand(cmd: SiteCommand, notBefore: string): Promise<void> {
+    const { state } = this.#o;
+    const seen = state.receiveCommand(cmd);
+    if (seen.result) {
+      this.#sendResult(cmd.id, seen.result);
+      return;
+    }
+    // Received before but never finished (the agent stopped mid-way): a write of a desired value is safe to repeat.
+    const until = Date.now() + 30_000;
+    while (BigInt(state.resourceVersion() ?? '0') < BigInt(notBefore) && Date.now() < until && !this.#stopped) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const result = await this.#o.onCommand(cmd).catch((err: unknown): CommandResult => {
+      const info = toErrorInfo(err);
+      return { ok: false, error: { code: info.code, message: info.message } };
+    });
+    state.saveCommandResult(cmd.id, result);
+    this.#sendResult(cmd.id, result);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    const ws = this.#ws;
+    if (!ws) return;
+    await new Promise<void>((resolve) => {
+      ws.once('close', () => resolve());
+      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      else ws.close(1000, 'agent stopping');
+      setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, 2000).unref();
+    });
+  }
+}

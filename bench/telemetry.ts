@@ -49,6 +49,12 @@ function startAgent(hub: Hub, dir: string, site: string, token: string): ChildPr
   );
 }
 
+/** CPU seconds (user + system) a process has used, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
@@ -75,8 +81,15 @@ const bench: Benchmark = {
       const agent = startAgent(hub, dir, 'bench', await token('bench'));
       children.push(agent);
       await until('the first reading', () => first > 0, 30_000);
-      await until('every reading at the hub', () => hub.telemetry.lastSeq('bench') >= TOTAL && hub.telemetry.count({ site: 'bench' }) === TOTAL, 300_000);
+      const agentCpu0 = cpuSeconds(agent.pid!);
+      const hubCpu0 = process.cpuUsage();
+      await until('every reading at the hub', () => hub.telemetry.lastSeq('bench') >= TOTAL, 300_000);
       const seconds = (performance.now() - first) / 1000;
+      const agentCpu = cpuSeconds(agent.pid!) - agentCpu0;
+      const hubCpuUsage = process.cpuUsage(hubCpu0);
+      const hubCpu = (hubCpuUsage.user + hubCpuUsage.system) / 1e6;
+      // One batch is in flight at a time and acknowledged in order: the last seq arriving means all did.
+      if (hub.telemetry.count({ site: 'bench' }) !== TOTAL) throw new Error('bench: the hub does not hold every reading exactly once');
       off();
       const rss = rssMiB(agent.pid!);
 
@@ -104,12 +117,14 @@ const bench: Benchmark = {
       });
       const latAgent = startAgent(hub, dir, 'lat', await token('lat'));
       children.push(latAgent);
-      await until('the latency run', () => hub.telemetry.count({ site: 'lat' }) === LAT_RATE * LAT_SECONDS, 120_000);
+      await until('the latency run', () => hub.telemetry.lastSeq('lat') >= LAT_RATE * LAT_SECONDS, 120_000);
       offLat();
       // Leave out the first second: process start and the first sync.
       const steady = latencies.slice(LAT_RATE).sort((a, b) => a - b);
       out.push({ bench: 'telemetry', metric: `device-to-hub latency p50 at ${LAT_RATE}/s`, value: round(percentile(steady, 50), 2), unit: 'ms' });
       out.push({ bench: 'telemetry', metric: `device-to-hub latency p99 at ${LAT_RATE}/s`, value: round(percentile(steady, 99), 2), unit: 'ms', target: '< 50' });
+      out.push({ bench: 'telemetry', metric: 'site agent CPU during the throughput run', value: round((agentCpu / seconds) * 100, 1), unit: '% of a core' });
+      out.push({ bench: 'telemetry', metric: 'hub CPU during the throughput run', value: round((hubCpu / seconds) * 100, 1), unit: '% of a core' });
       out.push({ bench: 'telemetry', metric: 'site agent RSS after the throughput run', value: rss, unit: 'MiB' });
       out.push({ bench: 'telemetry', metric: 'site agent RSS, idle at 10k/s done', value: rssMiB(latAgent.pid!), unit: 'MiB' });
     } finally {

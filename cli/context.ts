@@ -27,6 +27,12 @@ export function contextOf(cmd: Command): CommandContext {
   return { options, config, logger, out: process.stdout };
 }
 
+export function parsePort(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ErrUsage({ argument: flag, reason: `'${value}' is not a port (0-65535)` });
+  return n;
+}
+
 /** Adds the `Examples:` section every command shows in --help. */
 export function examples(cmd: Command, lines: readonly string[]): Command {
   return cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n`);

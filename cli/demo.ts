@@ -8,13 +8,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { parseAllDocuments } from 'yaml';
-import { startHub } from '../core/hub/index.ts';
 import { createLogger } from '../core/kernel/index.ts';
 import { EDGEADM_ROOT } from '../core/plugins/index.ts';
-import { startSiteAgent } from '../sites/index.ts';
 import { hubFetch, type HubTarget } from './client.ts';
-import { contextOf, examples } from './context.ts';
-import { parsePort } from './hub.ts';
+import { contextOf, examples, parsePort } from './context.ts';
 import { waitForSignal } from './signals.ts';
 
 const PLURAL: Record<string, string> = { Site: 'sites', Node: 'nodes', DeviceProfile: 'deviceprofiles', Device: 'devices', Addon: 'addons' };
@@ -49,6 +46,7 @@ export function registerDemo(program: Command): void {
       const ctx = contextOf(c);
       // The demo talks to a person: warnings and errors only, unless a level was asked for.
       if (!ctx.options.logLevel && !process.env.EDGEADM_LOG__LEVEL) ctx.logger = createLogger({ level: 'warn' });
+      const [{ startHub }, { startSiteAgent }] = await Promise.all([import('../core/hub/index.ts'), import('../sites/index.ts')]);
       const hubDir = path.join(opts.dataDir, 'hub');
       const hub = await startHub({ dataDir: hubDir, port: parsePort(opts.port, '--port'), logger: ctx.logger });
       try {

@@ -1,14 +1,7 @@
 /** `edgeadm hub run`: the embedded hub in the foreground. */
 import type { Command } from 'commander';
-import { startHub } from '../core/hub/index.ts';
-import { contextOf, ErrUsage, examples } from './context.ts';
+import { contextOf, examples, parsePort } from './context.ts';
 import { waitForSignal } from './signals.ts';
-
-export function parsePort(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ErrUsage({ argument: flag, reason: `'${value}' is not a port (0-65535)` });
-  return n;
-}
 
 export function registerHub(program: Command): void {
   const group = program.command('hub').description('The cloud side: API, telemetry store, site sync sessions');
@@ -24,6 +17,8 @@ export function registerHub(program: Command): void {
       const ctx = contextOf(cmd);
       const port = parsePort(opts.port, '--port');
       const mqttPort = opts.mqttPort === undefined ? undefined : parsePort(opts.mqttPort, '--mqtt-port');
+      // Loaded on use: other commands (a site agent, above all) do not carry the hub's code.
+      const { startHub } = await import('../core/hub/index.ts');
       const hub = await startHub({ dataDir: opts.dataDir, host: opts.host, port, logger: ctx.logger, ...(mqttPort === undefined ? {} : { mqttPort }) });
       ctx.out.write(`hub listening on ${hub.url} (API docs: ${hub.url}/docs)\nadmin token: ${hub.adminTokenFile}\n${hub.mqttUrl ? `MQTT telemetry ingest: ${hub.mqttUrl}\n` : ''}`);
       const sig = await waitForSignal();

@@ -1,10 +1,8 @@
 /** `edgeadm site run`: the site agent in the foreground. */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { startSiteAgent } from '../sites/index.ts';
 import { hubTarget } from './client.ts';
-import { contextOf, ErrUsage, examples } from './context.ts';
-import { parsePort } from './hub.ts';
+import { contextOf, ErrUsage, examples, parsePort } from './context.ts';
 import { waitForSignal } from './signals.ts';
 
 const SITE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -34,6 +32,7 @@ export function registerSite(program: Command): void {
         if (!SITE_NAME.test(opts.site)) throw new ErrUsage({ argument: '--site', reason: `'${opts.site}' is not a site name (lowercase letters, digits and '-', at most 63)` });
         const target = hubTarget(opts);
         if (opts.uplink === 'mqtt' && !opts.uplinkMqttUrl) throw new ErrUsage({ argument: '--uplink-mqtt-url', reason: 'required with --uplink mqtt' });
+        const { startSiteAgent } = await import('../sites/index.ts');
         const agent = await startSiteAgent({
           site: opts.site,
           hubUrl: target.url,

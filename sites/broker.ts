@@ -1,6 +1,5 @@
 /** The site-local MQTT broker (aedes) that devices and plugins use. */
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { Aedes } from 'aedes';
 
 export interface SiteBrokerHandle {
   url: string;
@@ -8,6 +7,8 @@ export interface SiteBrokerHandle {
 }
 
 export async function startSiteBroker(opts: { host: string; port: number }): Promise<SiteBrokerHandle> {
+  // Loaded on use: a site without a broker does not carry it.
+  const { Aedes } = await import('aedes');
   const broker = await Aedes.createBroker();
   const server: Server = createServer(broker.handle);
   await new Promise<void>((resolve, reject) => {

@@ -46,9 +46,11 @@ function partOf(httpPart: string | undefined): HttpPart {
 export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
   const part = partOf(httpPart);
   const checker = Compile(schema);
+  // Applying defaults walks the whole value: only do it for schemas that have any.
+  const hasDefaults = JSON.stringify(schema).includes('"default":');
   return (data: unknown) => {
     let value = part === 'body' ? data : checker.Convert(data);
-    value = checker.Default(value);
+    if (hasDefaults) value = checker.Default(value);
     if (checker.Check(value)) return { value };
     const issues = checkSchema(schema, value).map((i): RequestIssue => ({ in: part, path: i.path, message: i.message }));
     if (issues.length === 0) issues.push({ in: part, path: '', message: 'does not match the schema' });

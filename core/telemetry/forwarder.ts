@@ -58,7 +58,7 @@ export function backoffDelay(attempt: number, initialMs: number, maxMs: number, 
 
 export function startForwarder(opts: ForwarderOptions): Forwarder {
   const { outbox, uplink } = opts;
-  const batchSize = opts.batchSize ?? 1000;
+  const batchSize = opts.batchSize ?? 5000;
   const maxDelayMs = opts.maxDelayMs ?? 20;
   const initialMs = opts.backoff?.initialMs ?? 100;
   const maxMs = opts.backoff?.maxMs ?? 10_000;

@@ -102,7 +102,6 @@ export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore 
     db.pragma('synchronous = NORMAL');
     db.exec(`
       CREATE TABLE IF NOT EXISTS telemetry (
-        id INTEGER PRIMARY KEY,
         site TEXT NOT NULL,
         seq INTEGER NOT NULL,
         origin INTEGER NOT NULL,
@@ -114,8 +113,8 @@ export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore 
         value TEXT NOT NULL,
         units TEXT,
         detail TEXT,
-        UNIQUE (site, seq)
-      );
+        PRIMARY KEY (site, seq)
+      ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS telemetry_device_time ON telemetry (site, device, origin, seq);
       CREATE INDEX IF NOT EXISTS telemetry_site_time ON telemetry (site, origin, seq);
       CREATE INDEX IF NOT EXISTS telemetry_time ON telemetry (origin, site, seq);

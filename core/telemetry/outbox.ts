@@ -12,7 +12,8 @@
 import Database from 'better-sqlite3';
 import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../kernel/index.ts';
-import { QUALITIES, VALUE_TYPES, type Quality, type Reading, type ReadingValue, type ValueType } from '../sdk/index.ts';
+import type { Reading } from '../sdk/index.ts';
+import { Q_CODE, readingFromColumns, VT_CODE, type ReadingColumns } from './rows.ts';
 import { ErrAckRange, ErrClosed, ErrOutboxOption, ErrOutboxSite } from './codes.ts';
 import { counter, gauge } from './metrics.ts';
 import type { AppendResult, Outbox, OutboxStats, ReadingInput } from './types.ts';
@@ -44,10 +45,8 @@ const INSERT_CHUNK = 50;
 const INSERT = 'INSERT INTO outbox (seq, origin, size, device, profile, resource, vt, q, value, units, detail) VALUES';
 const ROW_PARAMS = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
 
-const VT_CODE = new Map<string, number>(VALUE_TYPES.map((v, i) => [v, i]));
-const Q_CODE = new Map<string, number>(QUALITIES.map((q, i) => [q, i]));
 
-type Row = [seq: number, origin: number, device: string, profile: string, resource: string, vt: number, q: number, value: string, units: string | null, detail: string | null];
+type Row = ReadingColumns;
 
 function positive(option: string, v: number): number {
   if (!Number.isFinite(v) || v <= 0) throw new ErrOutboxOption({ option, reason: `must be a positive number, got ${v}` });
@@ -223,24 +222,6 @@ export function openOutbox(opts: OutboxOptions): Outbox {
 
   const ageTx = db.transaction((nowMs: number): number => dropForAge(nowMs));
 
-  function toReading(row: Row): Reading {
-    const [seq, origin, device, profile, resource, vt, q, value, units, detail] = row;
-    const r: Reading = {
-      site,
-      device,
-      profile,
-      resource,
-      value: JSON.parse(value) as ReadingValue,
-      valueType: VALUE_TYPES[vt] as ValueType,
-      origin,
-      quality: QUALITIES[q] as Quality,
-      seq,
-    };
-    if (units !== null) r.units = units;
-    if (detail !== null) r.qualityDetail = detail;
-    return r;
-  }
-
   return {
     append(readings: readonly ReadingInput[]): AppendResult {
       ensureOpen();
@@ -265,7 +246,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
     peek(afterSeq: number, maxCount: number): Reading[] {
       ensureOpen();
       if (maxCount <= 0) return [];
-      return stmt.peek.all(afterSeq, Math.floor(maxCount)).map(toReading);
+      return stmt.peek.all(afterSeq, Math.floor(maxCount)).map((row) => readingFromColumns(site, row));
     },
 
     ack(uptoSeq: number): void {

@@ -8,7 +8,8 @@
 import Database from 'better-sqlite3';
 import type { Registry } from 'prom-client';
 import { createLogger, describeError, type Logger } from '../kernel/index.ts';
-import { QUALITIES, VALUE_TYPES, type Quality, type Reading, type ReadingValue, type ValueType } from '../sdk/index.ts';
+import type { Reading } from '../sdk/index.ts';
+import { Q_CODE, readingFromColumns, VT_CODE, type ReadingColumns } from './rows.ts';
 import { ErrClosed, ErrCursor, ErrQuery } from './codes.ts';
 import { counter } from './metrics.ts';
 import type { IngestResult, LiveFilter, TelemetryPage, TelemetryQuery, TelemetryStore } from './types.ts';
@@ -23,10 +24,8 @@ export interface TelemetryStoreOptions {
 export const DEFAULT_QUERY_LIMIT = 1000;
 export const MAX_QUERY_LIMIT = 10_000;
 
-const VT_CODE = new Map<string, number>(VALUE_TYPES.map((v, i) => [v, i]));
-const Q_CODE = new Map<string, number>(QUALITIES.map((q, i) => [q, i]));
 
-type Row = [site: string, seq: number, origin: number, device: string, profile: string, resource: string, vt: number, q: number, value: string, units: string | null, detail: string | null];
+type Row = [site: string, ...ReadingColumns];
 const COLUMNS = 'site, seq, origin, device, profile, resource, vt, q, value, units, detail';
 
 /** The row key a cursor points at: the page order is (origin, site, seq). */
@@ -73,22 +72,8 @@ function matches(filter: LiveFilter, r: Reading): boolean {
   );
 }
 
-function toReading(row: Row): Reading {
-  const [site, seq, origin, device, profile, resource, vt, q, value, units, detail] = row;
-  const r: Reading = {
-    site,
-    device,
-    profile,
-    resource,
-    value: JSON.parse(value) as ReadingValue,
-    valueType: VALUE_TYPES[vt] as ValueType,
-    origin,
-    quality: QUALITIES[q] as Quality,
-    seq,
-  };
-  if (units !== null) r.units = units;
-  if (detail !== null) r.qualityDetail = detail;
-  return r;
+function toReading([site, ...rest]: Row): Reading {
+  return readingFromColumns(site, rest);
 }
 
 export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore {

@@ -8,7 +8,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { Static } from 'typebox';
-import { API_VERSION, type Kind, type ListOptions, type Resource, type WriteOptions } from '../../store/index.ts';
+import { API_VERSION, sitesOf, type Kind, type ListOptions, type Resource, type WriteOptions } from '../../store/index.ts';
 import { authorizeSite, principalOf, requireAuth } from '../auth.ts';
 import type { HubApp, HubContext } from '../context.ts';
 import { ErrForbidden, ErrNotFound, ErrPathMismatch, ErrReference, type MissingRef } from '../errors.ts';
@@ -35,22 +35,6 @@ export const PLURALS: Readonly<Record<string, Kind>> = {
 
 /** Kinds whose status an agent of the object's site may write. */
 const AGENT_STATUS_KINDS = new Set<Kind>(['Site', 'Node', 'Device']);
-
-/** The sites an object belongs to; null means every site (device profiles are shared). */
-export function sitesOf(obj: Pick<Resource, 'kind' | 'metadata' | 'spec'>): readonly string[] | null {
-  const spec = (obj.spec ?? {}) as { site?: unknown; sites?: unknown };
-  switch (obj.kind) {
-    case 'Site':
-      return [obj.metadata.name];
-    case 'Node':
-    case 'Device':
-      return typeof spec.site === 'string' ? [spec.site] : [];
-    case 'Addon':
-      return Array.isArray(spec.sites) ? spec.sites.filter((s): s is string => typeof s === 'string') : [];
-    case 'DeviceProfile':
-      return null;
-  }
-}
 
 function forbidObject(p: Principal, obj: Resource, action: string): never {
   const sites = sitesOf(obj) ?? [];

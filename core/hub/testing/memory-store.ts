@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { createError } from '../../kernel/index.ts';
 import {
   KINDS,
+  sitesOf,
   type Kind,
   type ListOptions,
   type ListResult,
@@ -86,21 +87,6 @@ export function parseSelector(selector: string): Requirement[] {
     }
   }
   return reqs;
-}
-
-function sitesOf(obj: Resource): readonly string[] | null {
-  const spec = (obj.spec ?? {}) as { site?: unknown; sites?: unknown };
-  switch (obj.kind) {
-    case 'Site':
-      return [obj.metadata.name];
-    case 'Node':
-    case 'Device':
-      return typeof spec.site === 'string' ? [spec.site] : [];
-    case 'Addon':
-      return Array.isArray(spec.sites) ? spec.sites.filter((s): s is string => typeof s === 'string') : [];
-    case 'DeviceProfile':
-      return null;
-  }
 }
 
 const clone = <T>(v: T): T => structuredClone(v);

@@ -11,12 +11,13 @@ import type { Registry } from 'prom-client';
 import { describeError, toErrorInfo, type Logger } from '../kernel/index.ts';
 import { ErrForwarderStopped, ErrUplinkRejected, ErrUplinkUnreachable } from './codes.ts';
 import { counter } from './metrics.ts';
+import type { Reading } from '../sdk/index.ts';
 import type { Outbox, Uplink } from './types.ts';
 
 export interface ForwarderOptions {
   outbox: Outbox;
   uplink: Uplink;
-  /** Readings per batch. Default 1000. */
+  /** Readings per batch. Default 5000 (about 1 MiB of JSON before compression). */
   batchSize?: number;
   /** Longest wait for new readings when nobody calls notify(). Default 20 ms. */
   maxDelayMs?: number;
@@ -116,13 +117,48 @@ export function startForwarder(opts: ForwarderOptions): Forwarder {
     }
   }
 
+  /** The batch after the one in flight, read and being encoded while that one travels. */
+  let ahead: { batch: Reading[]; encoded: Promise<Uint8Array> | undefined } | undefined;
+  function prepareAhead(afterSeq: number): void {
+    ahead = undefined;
+    const next = outbox.peek(afterSeq, batchSize);
+    if (next.length === 0) return;
+    // Encode after this turn, so the request in flight goes out first.
+    const encoded = uplink.encode
+      ? new Promise<Uint8Array>((resolve, reject) => setImmediate(() => uplink.encode!(next).then(resolve, reject)))
+      : undefined;
+    encoded?.catch(() => undefined);
+    ahead = { batch: next, encoded };
+  }
+
+  /** Acknowledged by the hub, not yet released from the outbox. */
+  let unacked: number | undefined;
+  function recordAck(): void {
+    if (unacked === undefined) return;
+    const seq = unacked;
+    unacked = undefined;
+    try {
+      outbox.ack(seq);
+    } catch (err) {
+      // The hub has the batch; the outbox will offer it again after a restart and the hub will ignore it.
+      if (!stopped) log.error({ err: describeError(err), seq }, 'cannot record the ack in the outbox');
+    }
+    settleFlushers(false);
+  }
+
   async function loop(): Promise<void> {
     let attempt = 0;
     let rejectedLogged = false;
     while (!stopped) {
-      let batch;
+      let batch: Reading[];
+      let encoded: Promise<Uint8Array> | undefined;
       try {
-        batch = outbox.peek(cursor, batchSize);
+        if (ahead && ahead.batch[0]!.seq > cursor) {
+          ({ batch, encoded } = ahead);
+        } else {
+          batch = outbox.peek(cursor, batchSize);
+        }
+        ahead = undefined;
       } catch (err) {
         if (stopped) break;
         stats.failures++;
@@ -132,6 +168,7 @@ export function startForwarder(opts: ForwarderOptions): Forwarder {
         continue;
       }
       if (batch.length === 0) {
+        recordAck();
         // Nothing pending: everything up to the outbox's last seq is acked or dropped.
         settleFlushers(true);
         await sleep(maxDelayMs, true);
@@ -140,8 +177,18 @@ export function startForwarder(opts: ForwarderOptions): Forwarder {
       notified = false;
       const last = batch[batch.length - 1]!.seq;
       try {
-        await uplink.send(batch, abort.signal);
+        const sending = uplink.send(batch, abort.signal, encoded);
+        // One batch in flight, in seq order; the next one is made ready meanwhile.
+        try {
+          prepareAhead(last);
+        } catch {
+          ahead = undefined;
+        }
+        recordAck();
+        await sending;
       } catch (err) {
+        ahead = undefined;
+        recordAck();
         if (stopped) break;
         stats.failures++;
         stats.connected = false;
@@ -174,14 +221,11 @@ export function startForwarder(opts: ForwarderOptions): Forwarder {
       stats.batches++;
       stats.connected = true;
       sentTotal.inc({ uplink: uplink.name }, batch.length);
-      try {
-        outbox.ack(last);
-      } catch (err) {
-        // The hub has the batch; the outbox will offer it again after a restart and the hub will ignore it.
-        if (!stopped) log.error({ err: describeError(err), seq: last }, 'cannot record the ack in the outbox');
-      }
-      settleFlushers(false);
+      // With the next batch ready, its send goes first and this ack happens while it travels.
+      unacked = last;
+      if (!ahead) recordAck();
     }
+    recordAck();
   }
 
   const running = loop().catch((err: unknown) => {

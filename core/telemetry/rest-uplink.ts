@@ -6,7 +6,7 @@
  * not help); network errors, timeouts, 408, 429 and 5xx are
  * EDGE_ERR_UPLINK_UNREACHABLE (retry).
  */
-import { gzipSync } from 'node:zlib';
+import { gzip } from 'node:zlib';
 import type { Reading } from '../sdk/index.ts';
 import { ErrUplinkAborted, ErrUplinkClosed, ErrUplinkRejected, ErrUplinkResponse, ErrUplinkUnreachable } from './codes.ts';
 import type { IngestResult, Uplink } from './types.ts';
@@ -68,13 +68,18 @@ export function createRestUplink(opts: RestUplinkOptions): Uplink {
   let closed = false;
   const inflight = new Set<AbortController>();
 
+  // JSON here, compression on libuv's thread pool.
+  const encode = (batch: readonly Reading[]): Promise<Uint8Array> =>
+    new Promise((resolve, reject) => gzip(JSON.stringify({ readings: batch }), { level: 1 }, (err, out) => (err ? reject(err) : resolve(out))));
+
   return {
     name: NAME,
+    encode,
 
-    async send(batch: readonly Reading[], signal?: AbortSignal): Promise<IngestResult> {
+    async send(batch: readonly Reading[], signal?: AbortSignal, encoded?: Promise<Uint8Array>): Promise<IngestResult> {
       if (closed) throw new ErrUplinkClosed({ uplink: NAME });
       if (signal?.aborted) throw new ErrUplinkAborted({ uplink: NAME }, { cause: signal.reason });
-      const body = gzipSync(JSON.stringify({ readings: batch }), { level: 1 });
+      const body = await (encoded ?? encode(batch));
       const ac = new AbortController();
       let timedOut = false;
       const timer = setTimeout(() => {

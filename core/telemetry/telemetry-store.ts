@@ -102,7 +102,6 @@ export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore 
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS telemetry_device_time ON telemetry (site, device, origin, seq);
       CREATE INDEX IF NOT EXISTS telemetry_site_time ON telemetry (site, origin, seq);
-      CREATE INDEX IF NOT EXISTS telemetry_time ON telemetry (origin, site, seq);
     `);
   } catch (err) {
     db.close();

@@ -37,7 +37,13 @@ export interface Outbox {
 /** Carries batches to the hub; resolves only when the hub has durably ingested the batch. */
 export interface Uplink {
   readonly name: string;
-  send(batch: readonly Reading[], signal?: AbortSignal): Promise<IngestResult>;
+  /**
+   * Sends a batch. `encoded`, when given, is what `encode(batch)` returned:
+   * the forwarder encodes the next batch while the current one travels.
+   */
+  send(batch: readonly Reading[], signal?: AbortSignal, encoded?: Promise<Uint8Array>): Promise<IngestResult>;
+  /** Encodes a batch for the wire ahead of sending it, where the uplink has a separate encoding step. */
+  encode?(batch: readonly Reading[]): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BASE_ORIGIN, input, inputs, metricValue, tempDir } from './fixtures/helpers.ts';
+import { BASE_ORIGIN, input, inputs, metricValue, tempDir, thrown } from './fixtures/helpers.ts';
 import { openOutbox, TelemetryErrors, type Outbox, type ReadingInput } from './index.ts';
 
 const SITE = 'plant-a';
@@ -22,15 +22,6 @@ afterEach(() => {
   for (const o of open.splice(0)) o.close();
   tmp.remove();
 });
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('outbox', () => {
   it('numbers, keeps and returns readings in seq order; ack releases them', () => {

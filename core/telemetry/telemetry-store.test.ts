@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Reading } from '../sdk/index.ts';
-import { BASE_ORIGIN, metricValue, numbered, tempDir } from './fixtures/helpers.ts';
+import { BASE_ORIGIN, metricValue, numbered, tempDir, thrown } from './fixtures/helpers.ts';
 import { openTelemetryStore, TelemetryErrors, type TelemetryQuery, type TelemetryStore } from './index.ts';
 
 let tmp: ReturnType<typeof tempDir>;
@@ -17,15 +17,6 @@ afterEach(() => {
   store.close();
   tmp.remove();
 });
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
 
 /** Every page of a query, following cursors. */
 function pages(q: TelemetryQuery): Reading[][] {

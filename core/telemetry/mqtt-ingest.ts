@@ -19,7 +19,7 @@
  * client per 10 s. Bad credentials get CONNACK return code 4.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { Aedes, type AuthenticateError, type AuthErrorCode, type Client, type PublishPacket, type Subscription } from 'aedes';
+import type { AuthenticateError, AuthErrorCode, Client, PublishPacket, Subscription } from 'aedes';
 import type { Registry } from 'prom-client';
 import { describeError, toErrorInfo, type Logger } from '../kernel/index.ts';
 import { ErrInvalid, ErrMqttAuth, ErrMqttPayload, ErrMqttTopic } from './codes.ts';
@@ -87,6 +87,8 @@ export async function startMqttIngest(opts: MqttIngestOptions): Promise<MqttInge
     done(err);
   }
 
+  // Loaded on use: processes that only import this module (a site agent) do not carry the broker.
+  const { Aedes } = await import('aedes');
   const broker = await Aedes.createBroker({
     authenticate(client, username, password, done) {
       try {

@@ -208,6 +208,20 @@ describe('site agent and hub', () => {
     await waitFor('the site offline', async () => (await f.api<{ status?: { phase?: string } }>('GET', `/api/v1/sites/${site}`)).body.status?.phase === 'Offline');
   }, 60_000);
 
+  it('keeps a connected, idle session quiet: the hub\'s own status writes are not echoed back and forth', async () => {
+    const site = 'plant-q';
+    const f = await hubWithSite(site);
+    const a = await agent(f, site, f.hub.url);
+    await waitFor('the sync session', () => a.status().sync.connected && a.status().sync.resourceVersion !== null);
+    await waitFor('the site online', async () => (await f.api<{ status?: { phase?: string } }>('GET', `/api/v1/sites/${site}`)).body.status?.phase === 'Online');
+    const before = await f.hub.store.currentResourceVersion();
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(await f.hub.store.currentResourceVersion()).toBe(before);
+    // A real change still reaches the agent at once.
+    await f.apply({ kind: 'Site', metadata: { name: site, labels: { line: '2' } }, spec: {} });
+    await waitFor('the change replicated', () => Number(a.status().sync.resourceVersion) > Number(before));
+  }, 30_000);
+
   it('refuses sync sessions with a bad token, another site\'s token, or garbage', async () => {
     const f = await hubWithSite('plant-e');
     await f.apply({ kind: 'Site', metadata: { name: 'plant-f' }, spec: {} });

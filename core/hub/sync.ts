@@ -24,6 +24,9 @@ import {
 } from '../store/index.ts';
 import type { CommandQueue } from './commands.ts';
 
+/** How often an open session refreshes the Site's lastSeen and syncedResourceVersion. */
+const STATUS_EVERY_MS = 30_000;
+
 export interface SyncRouteOptions {
   store: ResourceStore;
   commands: CommandQueue;
@@ -73,8 +76,12 @@ export function registerSyncRoute(app: FastifyInstance, o: SyncRouteOptions): { 
       const ac = new AbortController();
       let closed = false;
       let helloSeen = false;
-      const have = new Set<string>();
+      /** What the agent holds: key -> what of it matters to the agent (generation, labels, annotations). */
+      const have = new Map<string, string>();
       const keyOf = (r: { kind: string; metadata: { name: string } }): string => `${r.kind}/${r.metadata.name}`;
+      // Status is the hub's record of the site, not something the site needs: a status-only
+      // change is not replicated (else the hub's own status writes would echo back and forth).
+      const shapeOf = (r: Resource): string => `${r.metadata.generation ?? ''}|${JSON.stringify(r.metadata.labels ?? {})}|${JSON.stringify(r.metadata.annotations ?? {})}`;
       open++;
       sessions.set(open);
       if (socket.protocol !== SYNC_PROTOCOL) {
@@ -122,7 +129,7 @@ export function registerSyncRoute(app: FastifyInstance, o: SyncRouteOptions): { 
             for (const item of (await o.store.list(kind)).items) if (relevantToSite(item, site, labels)) items.push(item);
           }
           have.clear();
-          for (const i of items) have.add(keyOf(i));
+          for (const i of items) have.set(keyOf(i), shapeOf(i));
           await send({ type: 'snapshot', resourceVersion: rv, items });
           return rv;
         };
@@ -151,10 +158,10 @@ export function registerSyncRoute(app: FastifyInstance, o: SyncRouteOptions): { 
               }
               const relevant = ev.type !== 'DELETED' && relevantToSite(obj, site, labels);
               const k = keyOf(obj);
-              if (relevant) {
-                have.add(k);
+              if (relevant && have.get(k) !== shapeOf(obj)) {
+                have.set(k, shapeOf(obj));
                 await send({ type: 'event', event: ev.type === 'ADDED' ? 'ADDED' : 'MODIFIED', object: obj, resourceVersion: rv });
-              } else if (have.has(k)) {
+              } else if (!relevant && have.has(k)) {
                 have.delete(k);
                 await send({ type: 'event', event: 'DELETED', object: obj, resourceVersion: rv });
               } else if (Date.now() - lastBookmark > 1000) {
@@ -189,7 +196,8 @@ export function registerSyncRoute(app: FastifyInstance, o: SyncRouteOptions): { 
             return;
           }
           helloSeen = true;
-          for (const h of msg.have) have.add(`${h.kind}/${h.name}`);
+          // Unknown shape: the first change of each of these is sent.
+          for (const h of msg.have) have.set(`${h.kind}/${h.name}`, '');
           void setSiteStatus(site, { phase: 'Online', lastSeen: new Date().toISOString(), agentVersion: msg.agentVersion });
           log.info({ resourceVersion: msg.resourceVersion, agentVersion: msg.agentVersion }, 'sync session open');
           offCommands = o.commands.onEnqueue((c) => {
@@ -209,10 +217,11 @@ export function registerSyncRoute(app: FastifyInstance, o: SyncRouteOptions): { 
         }
         if (msg.type === 'ack') {
           lastAck = msg.resourceVersion;
+          // Recorded now and then, not per ack: each status write is itself a new revision.
           ackTimer ??= setTimeout(() => {
             ackTimer = undefined;
             void setSiteStatus(site, { syncedResourceVersion: lastAck, lastSeen: new Date().toISOString() });
-          }, 1000);
+          }, STATUS_EVERY_MS);
           return;
         }
         // command-result

@@ -128,4 +128,18 @@ describe('edgeadm CLI', () => {
     expect(code).toBe(0);
     expect(stderr).toMatch(/"signal":"SIGTERM","msg":"stopping"/);
   });
+
+  it('says which flag to change when the hub port is taken, with exit code 1', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const r = await edgeadm(['hub', 'run', '--port', String(port), '--data-dir', mkdtempSync(path.join(tmpdir(), 'edgeadm-hub-')), '--log-level', 'silent']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`\\[EDGE_ERR_PORT_IN_USE\\] port ${port} is already in use .*--port`));
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
 });

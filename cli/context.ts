@@ -27,6 +27,23 @@ export function contextOf(cmd: Command): CommandContext {
   return { options, config, logger, out: process.stdout };
 }
 
+/** A port already taken, said in a way that tells what to do. */
+export const ErrPortInUse = createError(
+  'EDGE_ERR_PORT_IN_USE',
+  (p: { port: number; flag: string }) => `port ${p.port} is already in use (another edgeadm, or another program); choose another with ${p.flag}`,
+  { statusCode: 409 },
+);
+
+/** Rethrows EADDRINUSE from a listen as ErrPortInUse naming the flag. */
+export async function listening<T>(port: number, flag: string, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new ErrPortInUse({ port, flag }, { cause: err });
+    throw err;
+  }
+}
+
 export function parsePort(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ErrUsage({ argument: flag, reason: `'${value}' is not a port (0-65535)` });

@@ -11,7 +11,7 @@ import { parseAllDocuments } from 'yaml';
 import { createLogger } from '../core/kernel/index.ts';
 import { EDGEADM_ROOT } from '../core/plugins/index.ts';
 import { hubFetch, type HubTarget } from './client.ts';
-import { contextOf, examples, parsePort } from './context.ts';
+import { contextOf, examples, listening, parsePort } from './context.ts';
 import { waitForSignal } from './signals.ts';
 
 const PLURAL: Record<string, string> = { Site: 'sites', Node: 'nodes', DeviceProfile: 'deviceprofiles', Device: 'devices', Addon: 'addons' };
@@ -48,7 +48,8 @@ export function registerDemo(program: Command): void {
       if (!ctx.options.logLevel && !process.env.EDGEADM_LOG__LEVEL) ctx.logger = createLogger({ level: 'warn' });
       const [{ startHub }, { startSiteAgent }] = await Promise.all([import('../core/hub/index.ts'), import('../sites/index.ts')]);
       const hubDir = path.join(opts.dataDir, 'hub');
-      const hub = await startHub({ dataDir: hubDir, port: parsePort(opts.port, '--port'), logger: ctx.logger });
+      const port = parsePort(opts.port, '--port');
+      const hub = await listening(port, '--port', () => startHub({ dataDir: hubDir, port, logger: ctx.logger }));
       try {
         const admin: HubTarget = { url: hub.url, token: readFileSync(hub.adminTokenFile, 'utf8').trim() };
         await applyManifests(admin, path.join(EDGEADM_ROOT, 'sites/examples/demo-resources.yaml'));

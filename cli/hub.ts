@@ -1,6 +1,6 @@
 /** `edgeadm hub run`: the embedded hub in the foreground. */
 import type { Command } from 'commander';
-import { contextOf, examples, parsePort } from './context.ts';
+import { contextOf, examples, listening, parsePort } from './context.ts';
 import { waitForSignal } from './signals.ts';
 
 export function registerHub(program: Command): void {
@@ -19,7 +19,7 @@ export function registerHub(program: Command): void {
       const mqttPort = opts.mqttPort === undefined ? undefined : parsePort(opts.mqttPort, '--mqtt-port');
       // Loaded on use: other commands (a site agent, above all) do not carry the hub's code.
       const { startHub } = await import('../core/hub/index.ts');
-      const hub = await startHub({ dataDir: opts.dataDir, host: opts.host, port, logger: ctx.logger, ...(mqttPort === undefined ? {} : { mqttPort }) });
+      const hub = await listening(port, '--port', () => startHub({ dataDir: opts.dataDir, host: opts.host, port, logger: ctx.logger, ...(mqttPort === undefined ? {} : { mqttPort }) }));
       ctx.out.write(`hub listening on ${hub.url} (API docs: ${hub.url}/docs)\nadmin token: ${hub.adminTokenFile}\n${hub.mqttUrl ? `MQTT telemetry ingest: ${hub.mqttUrl}\n` : ''}`);
       const sig = await waitForSignal();
       ctx.logger.info({ signal: sig }, 'stopping');

@@ -1,0 +1,22 @@
+/** The tunnel's coded errors. A protocol violation closes only the connection that made it. */
+import { createError } from '../kernel/index.ts';
+
+export const PROTOCOL_VIOLATIONS = [
+  'FRAME_TOO_SHORT',
+  'FRAME_TOO_LARGE',
+  'UNKNOWN_FRAME_TYPE',
+  'BAD_STREAM_ID',
+  'BAD_PAYLOAD',
+  'UNKNOWN_STREAM',
+  'STREAM_EXISTS',
+  'FLOW_CONTROL',
+  'HANDSHAKE',
+  'VERSION',
+] as const;
+export type ProtocolViolation = (typeof PROTOCOL_VIOLATIONS)[number];
+
+export const ErrProtocol = createError(
+  'EDGE_ERR_TUNNEL_PROTOCOL',
+  (p: { violation: ProtocolViolation; detail: string }) => `tunnel protocol violation ${p.violation}: ${p.detail}`,
+  { statusCode: 400 },
+);

@@ -20,3 +20,21 @@ export const ErrProtocol = createError(
   (p: { violation: ProtocolViolation; detail: string }) => `tunnel protocol violation ${p.violation}: ${p.detail}`,
   { statusCode: 400 },
 );
+
+export const ErrStreamRefused = createError(
+  'EDGE_ERR_TUNNEL_STREAM_REFUSED',
+  (p: { stream: number; code: string; reason: string }) => `the far end refused stream ${p.stream}: [${p.code}] ${p.reason}`,
+  { statusCode: 502 },
+);
+
+export const ErrStreamReset = createError(
+  'EDGE_ERR_TUNNEL_STREAM_RESET',
+  (p: { stream: number; code: string; reason: string }) => `stream ${p.stream} was reset: [${p.code}] ${p.reason}`,
+  { statusCode: 502 },
+);
+
+export const ErrSessionClosed = createError(
+  'EDGE_ERR_TUNNEL_SESSION_CLOSED',
+  (p: { reason: string }) => `the tunnel session is closed: ${p.reason}`,
+  { statusCode: 503 },
+);

@@ -1,6 +1,7 @@
 /**
  * core/tunnel: the cloud-edge tunnel. So far: the wire format (one frame per
- * WebSocket message) and the multiplexed session with per-stream flow control.
+ * WebSocket message), the multiplexed session with per-stream flow control,
+ * and its binding to a WebSocket.
  * tunnel-cloud, tunnel-edge and the forwarding front ends build on these.
  */
 export * as TunnelErrors from './codes.ts';
@@ -19,3 +20,4 @@ export {
   type Reason,
 } from './frame.ts';
 export { CLOSE_CODES, TunnelSession, TunnelStream, type MessageTransport, type Role, type SessionOptions } from './session.ts';
+export { sessionOverWebSocket, WS_MAX_PAYLOAD } from './ws-transport.ts';

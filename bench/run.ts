@@ -10,6 +10,7 @@ const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   kernel: () => import('./kernel.ts'),
   telemetry: () => import('./telemetry.ts'),
   'telemetry-outbox': () => import('./telemetry-outbox.ts'),
+  tunnel: () => import('./tunnel.ts'),
 };
 
 function table(rows: readonly BenchResult[]): string {

@@ -1,8 +1,9 @@
 /**
  * core/tunnel: the cloud-edge tunnel. So far: the wire format (one frame per
  * WebSocket message), the multiplexed session with per-stream flow control,
- * and its binding to a WebSocket.
- * tunnel-cloud, tunnel-edge and the forwarding front ends build on these.
+ * its binding to a WebSocket, and the first tunnel-edge and tunnel-cloud:
+ * authenticated sessions, an allow-list, reconnection. The forwarding front
+ * ends (CONNECT, HTTP, SSH), TLS and replicas build on these.
  */
 export * as TunnelErrors from './codes.ts';
 export { PROTOCOL_VIOLATIONS, type ProtocolViolation } from './codes.ts';
@@ -21,3 +22,5 @@ export {
 } from './frame.ts';
 export { CLOSE_CODES, TunnelSession, TunnelStream, type MessageTransport, type Role, type SessionOptions } from './session.ts';
 export { sessionOverWebSocket, WS_MAX_PAYLOAD } from './ws-transport.ts';
+export { ErrDialFailed, ErrNotAllowed, startTunnelEdge, type AllowList, type TunnelEdge, type TunnelEdgeOptions, type TunnelEdgeStatus } from './edge.ts';
+export { createTunnelCloud, ErrNodeNotConnected, type TunnelCloud, type TunnelCloudOptions } from './cloud.ts';

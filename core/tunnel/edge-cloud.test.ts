@@ -1,0 +1,101 @@
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../kernel/index.ts';
+import { createTunnelCloud, type TunnelCloud } from './cloud.ts';
+import { startTunnelEdge, type TunnelEdge } from './edge.ts';
+
+const logger = createLogger({ level: 'silent' });
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+async function echoServer(): Promise<number> {
+  const sockets = new Set<Socket>();
+  const srv = createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.pipe(s);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  cleanup.push(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise((r) => srv.close(r));
+  });
+  return (srv.address() as AddressInfo).port;
+}
+
+const CREDENTIALS = new Map([['secret-node-1', 'node-1']]);
+
+async function startCloud(port = 0): Promise<{ cloud: TunnelCloud; http: HttpServer; url: string; stop: () => Promise<void> }> {
+  const cloud = createTunnelCloud({ name: 'replica-0', logger, authenticate: (cred) => CREDENTIALS.get(cred) });
+  const http = createHttpServer((_req, res) => res.writeHead(404).end());
+  http.on('upgrade', (req, socket, head) => cloud.handleUpgrade(req, socket, head));
+  await new Promise<void>((r) => http.listen(port, '127.0.0.1', r));
+  const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/tunnel`;
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await cloud.close();
+    http.closeAllConnections();
+    await new Promise((r) => http.close(r));
+  };
+  cleanup.push(stop);
+  return { cloud, http, url, stop };
+}
+
+function edge(url: string, credential: string, allow: string[]): TunnelEdge {
+  const e = startTunnelEdge({ url, node: 'node-1', credential, allow, logger, backoff: { initialMs: 20, maxMs: 200 } });
+  cleanup.push(() => e.stop());
+  return e;
+}
+
+async function roundTrip(cloud: TunnelCloud, port: number, text: string): Promise<string> {
+  const s = await cloud.open('node-1', { kind: 'tcp', host: '127.0.0.1', port });
+  const got = new Promise<string>((resolve) => s.once('data', (d: Buffer) => resolve(d.toString())));
+  s.write(text);
+  const answer = await got;
+  s.destroy();
+  return answer;
+}
+
+describe('tunnel-edge and tunnel-cloud', () => {
+  it('connect an authenticated node and reach an allowed TCP service on it; refuse the rest with a coded reason', async () => {
+    const port = await echoServer();
+    const { cloud, url } = await startCloud();
+    const e = edge(url, 'secret-node-1', [`127.0.0.1:${port}`]);
+    await e.whenConnected();
+    expect(cloud.nodes()).toEqual(['node-1']);
+    expect(await roundTrip(cloud, port, 'ping through the tunnel')).toBe('ping through the tunnel');
+    await expect(cloud.open('node-1', { kind: 'tcp', host: '127.0.0.1', port: port + 1 })).rejects.toMatchObject({
+      code: 'EDGE_ERR_TUNNEL_STREAM_REFUSED',
+      message: expect.stringMatching(/EDGE_ERR_TUNNEL_NOT_ALLOWED/),
+    });
+    await expect(cloud.open('node-2', { kind: 'tcp', host: '127.0.0.1', port })).rejects.toMatchObject({ code: 'EDGE_ERR_TUNNEL_NODE_NOT_CONNECTED' });
+  });
+
+  it('refuses an unknown credential, and the edge keeps retrying without ever connecting', async () => {
+    const { cloud, url } = await startCloud();
+    const e = edge(url, 'stolen-or-revoked', []);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(e.status()).toMatchObject({ connected: false, connects: 0, lastError: 'tunnel-cloud answered 401' });
+    expect(cloud.nodes()).toEqual([]);
+  });
+
+  it('reconnects after tunnel-cloud restarts, and routing works again', async () => {
+    const port = await echoServer();
+    const first = await startCloud();
+    const e = edge(first.url, 'secret-node-1', [`127.0.0.1:${port}`]);
+    await e.whenConnected();
+    const cloudPort = Number(new URL(first.url).port);
+    await first.stop();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(e.status().connected).toBe(false);
+    const second = await startCloud(cloudPort);
+    await e.whenConnected();
+    expect(e.status().connects).toBe(2);
+    expect(await roundTrip(second.cloud, port, 'again')).toBe('again');
+  });
+});

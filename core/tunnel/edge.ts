@@ -1,0 +1,177 @@
+/**
+ * tunnel-edge: runs on an edge node. Dials tunnel-cloud over a WebSocket with
+ * the node's credential, keeps one session up (reconnecting with exponential
+ * backoff and full jitter), and opens local TCP connections on request — only
+ * to the addresses and ports on its allow-list.
+ */
+import { connect } from 'node:net';
+import WebSocket from 'ws';
+import { createError, describeError, type Logger } from '../kernel/index.ts';
+import type { OpenRequest } from './frame.ts';
+import type { TunnelSession, TunnelStream } from './session.ts';
+import { sessionOverWebSocket, WS_MAX_PAYLOAD } from './ws-transport.ts';
+
+export const ErrNotAllowed = createError(
+  'EDGE_ERR_TUNNEL_NOT_ALLOWED',
+  (p: { node: string; target: string }) => `node '${p.node}' does not allow tunnel connections to ${p.target}`,
+  { statusCode: 403 },
+);
+
+export const ErrDialFailed = createError(
+  'EDGE_ERR_TUNNEL_DIAL_FAILED',
+  (p: { node: string; target: string; reason: string }) => `node '${p.node}' could not connect to ${p.target}: ${p.reason}`,
+  { statusCode: 502 },
+);
+
+/** `host:port` entries, e.g. `127.0.0.1:22`, `127.0.0.1:10250`. */
+export type AllowList = readonly string[];
+
+export interface TunnelEdgeOptions {
+  /** ws:// or wss:// URL of tunnel-cloud. */
+  url: string;
+  /** This node's name, as the cloud knows it. */
+  node: string;
+  /** This node's credential; sent as a bearer token, never logged. */
+  credential: string;
+  allow: AllowList;
+  logger: Logger;
+  backoff?: { initialMs: number; maxMs: number };
+  connectTimeoutMs?: number;
+  /** TLS options for wss:// (CA to trust, client certificate). */
+  tls?: { ca?: string | Buffer };
+}
+
+export interface TunnelEdgeStatus {
+  connected: boolean;
+  connects: number;
+  lastError?: string;
+  streams: number;
+}
+
+export interface TunnelEdge {
+  status(): TunnelEdgeStatus;
+  /** Resolves when a session is up (the handshake done). */
+  whenConnected(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function startTunnelEdge(o: TunnelEdgeOptions): TunnelEdge {
+  const log = o.logger.child({ component: 'tunnel-edge', node: o.node });
+  const allowed = new Set(o.allow);
+  const { initialMs, maxMs } = o.backoff ?? { initialMs: 250, maxMs: 30_000 };
+  let stopped = false;
+  let attempt = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let ws: WebSocket | undefined;
+  let session: TunnelSession | undefined;
+  const status: TunnelEdgeStatus = { connected: false, connects: 0, streams: 0 };
+  let waiters: (() => void)[] = [];
+
+  const onOpen = async (req: OpenRequest, stream: TunnelStream): Promise<void> => {
+    const target = `${req.host}:${req.port}`;
+    if (!allowed.has(target)) throw new ErrNotAllowed({ node: o.node, target });
+    const sock = connect({ host: req.host, port: req.port, noDelay: true });
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => {
+        sock.destroy();
+        reject(new ErrDialFailed({ node: o.node, target, reason: `no connection within ${o.connectTimeoutMs ?? 10_000} ms` }));
+      }, o.connectTimeoutMs ?? 10_000);
+      sock.once('connect', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      sock.once('error', (err) => {
+        clearTimeout(t);
+        reject(new ErrDialFailed({ node: o.node, target, reason: describeError(err) }));
+      });
+    });
+    sock.on('error', (err) => log.debug({ target, error: describeError(err) }, 'local connection error'));
+    status.streams++;
+    stream.pipe(sock).pipe(stream);
+    // Either end going away takes the other with it.
+    stream.on('close', () => sock.destroy());
+    sock.on('close', () => {
+      status.streams--;
+      stream.destroy();
+    });
+  };
+
+  const schedule = (): void => {
+    if (stopped) return;
+    const cap = Math.min(maxMs, initialMs * 2 ** attempt);
+    attempt++;
+    timer = setTimeout(dial, Math.random() * cap);
+  };
+
+  function dial(): void {
+    if (stopped) return;
+    const sock = new WebSocket(o.url, {
+      headers: { authorization: `Bearer ${o.credential}`, 'x-edgeadm-node': o.node },
+      maxPayload: WS_MAX_PAYLOAD,
+      perMessageDeflate: false,
+      handshakeTimeout: 10_000,
+      ...(o.tls?.ca ? { ca: o.tls.ca } : {}),
+    });
+    ws = sock;
+    let refused = false;
+    sock.on('unexpected-response', (_req, res) => {
+      refused = true;
+      status.lastError = `tunnel-cloud answered ${res.statusCode ?? '?'}`;
+      log.warn({ status: res.statusCode }, 'tunnel-cloud refused the connection');
+      res.resume();
+      sock.terminate();
+    });
+    sock.on('error', (err) => {
+      // After a refusal the socket is torn down on purpose: keep the refusal as the reason.
+      if (!refused) status.lastError = describeError(err);
+    });
+    sock.on('open', () => {
+      session = sessionOverWebSocket(sock, {
+        role: 'edge',
+        name: o.node,
+        logger: log,
+        onOpen,
+        onReady: () => {
+          attempt = 0;
+          status.connected = true;
+          status.connects++;
+          log.info({ url: o.url }, 'tunnel up');
+          for (const w of waiters.splice(0)) w();
+        },
+        onClose: (reason) => {
+          status.lastError = `[${reason.code}] ${reason.message}`;
+        },
+      });
+    });
+    sock.on('close', () => {
+      if (ws === sock) ws = undefined;
+      if (status.connected) log.warn('tunnel down; reconnecting');
+      status.connected = false;
+      session = undefined;
+      schedule();
+    });
+  }
+
+  dial();
+  return {
+    status: () => ({ ...status, streams: session?.streamCount() ?? 0 }),
+    whenConnected: () => (status.connected ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      waiters = [];
+      session?.close('EDGE_ERR_TUNNEL_EDGE_STOPPING', 'tunnel-edge is stopping');
+      const s = ws;
+      if (s && s.readyState !== WebSocket.CLOSED) {
+        await new Promise<void>((resolve) => {
+          s.once('close', () => resolve());
+          setTimeout(() => {
+            s.terminate();
+            resolve();
+          }, 2000).unref();
+          if (s.readyState === WebSocket.CONNECTING) s.terminate();
+        });
+      }
+    },
+  };
+}

@@ -5,25 +5,16 @@
  * service in the same run. TLS, OpenSSH port-forwarding as a peer and the
  * connection-count figures come with tunnel-cloud and tunnel-edge.
  */
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createLogger } from '../core/kernel/index.ts';
 import { sessionOverWebSocket, WS_MAX_PAYLOAD, type TunnelSession } from '../core/tunnel/index.ts';
+import { serveEcho, serveTcp } from '../test/support/tcp-services.ts';
 import { round, versus, type Benchmark, type BenchResult } from './harness.ts';
 
 const BULK_BYTES = 256 * 1024 * 1024;
 const ROUND_TRIPS = 2000;
-
-function serve(handler: (s: Socket) => void): Promise<{ server: Server; port: number; sockets: Set<Socket> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    handler(s);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port, sockets })));
-}
 
 /** Writes `bytes` with backpressure; resolves when the sink has counted them all. */
 async function bulk(out: Duplex, received: () => number, bytes: number): Promise<number> {
@@ -68,8 +59,8 @@ const bench: Benchmark = {
   async run(): Promise<BenchResult[]> {
     const logger = createLogger({ level: 'silent' });
     let sunk = 0;
-    const sink = await serve((s) => s.on('data', (d: Buffer) => (sunk += d.length)));
-    const echo = await serve((s) => s.pipe(s));
+    const sink = await serveTcp((s) => s.on('data', (d: Buffer) => (sunk += d.length)));
+    const echo = await serveEcho();
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: WS_MAX_PAYLOAD, perMessageDeflate: false });
     await new Promise<void>((r) => wss.once('listening', r));
     let cloud: TunnelSession | undefined;
@@ -120,10 +111,8 @@ const bench: Benchmark = {
       ws.terminate();
       for (const c of wss.clients) c.terminate();
       await new Promise((r) => wss.close(r));
-      for (const srv of [sink, echo]) {
-        for (const s of srv.sockets) s.destroy();
-        await new Promise((r) => srv.server.close(r));
-      }
+      await sink.close();
+      await echo.close();
     }
   },
 };

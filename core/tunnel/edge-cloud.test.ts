@@ -1,5 +1,6 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { serveEcho } from '../../test/support/tcp-services.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../kernel/index.ts';
 import { createTunnelCloud, type TunnelCloud } from './cloud.ts';
@@ -12,18 +13,9 @@ afterEach(async () => {
 });
 
 async function echoServer(): Promise<number> {
-  const sockets = new Set<Socket>();
-  const srv = createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.pipe(s);
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  cleanup.push(() => {
-    for (const s of sockets) s.destroy();
-    return new Promise((r) => srv.close(r));
-  });
-  return (srv.address() as AddressInfo).port;
+  const svc = await serveEcho();
+  cleanup.push(() => svc.close());
+  return svc.port;
 }
 
 const CREDENTIALS = new Map([['secret-node-1', 'node-1']]);

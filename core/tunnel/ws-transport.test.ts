@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import { serveEcho } from '../../test/support/tcp-services.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createLogger } from '../kernel/index.ts';
@@ -13,25 +14,11 @@ afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
-async function listen<T extends Server | WebSocketServer>(server: T, start: (cb: () => void) => void): Promise<T> {
-  await new Promise<void>((resolve) => start(resolve));
-  return server;
-}
-
 /** A real TCP echo server standing for a service on the edge node (sshd, kubelet, ...). */
 async function echoServer(): Promise<number> {
-  const sockets = new Set<Socket>();
-  const srv = createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.pipe(s);
-  });
-  await listen(srv, (cb) => srv.listen(0, '127.0.0.1', cb));
-  cleanup.push(() => {
-    for (const s of sockets) s.destroy();
-    return new Promise((r) => srv.close(r));
-  });
-  return (srv.address() as AddressInfo).port;
+  const svc = await serveEcho();
+  cleanup.push(() => svc.close());
+  return svc.port;
 }
 
 describe('tunnel session over a real WebSocket', () => {

@@ -8,24 +8,22 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Reading } from '../core/sdk/index.ts';
 import { startSiteAgent, type SiteAgent } from '../sites/index.ts';
 import { quiet, startHubFixture, tempDir, waitFor, type HubFixture } from './support/hub-fixture.ts';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.ts';
+import { deferCleanup } from './support/cleanup.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const fixturePlugins = path.join(repo, 'test/support/plugins');
 const bin = path.join(repo, 'cli/bin/edgeadm.js');
 
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c();
-});
+const defer = deferCleanup();
 
 async function hubWithSite(site: string): Promise<HubFixture> {
   const f = await startHubFixture();
-  cleanup.push(() => f.hub.close());
+  defer(() => f.hub.close());
   await f.apply({ kind: 'Site', metadata: { name: site }, spec: {} });
   return f;
 }
@@ -42,7 +40,7 @@ async function agent(f: HubFixture, site: string, hubUrl: string, dataDir = temp
     syncBackoff: { initialMs: 50, maxMs: 500 },
     forwarder: { backoff: { initialMs: 50, maxMs: 500 } },
   });
-  cleanup.push(() => a.stop());
+  defer(() => a.stop());
   return a;
 }
 
@@ -72,7 +70,7 @@ describe('site agent and hub', () => {
     const f = await hubWithSite(site);
     const port = Number(new URL(f.hub.url).port);
     const proxy: TcpProxy = await startTcpProxy({ host: '127.0.0.1', port });
-    cleanup.push(() => proxy.close());
+    defer(() => proxy.close());
     const total = 100_000;
     await f.apply({ kind: 'Addon', metadata: { name: 'load' }, spec: { plugin: 'load-gen', sites: [site], config: { devices: 20, ratePerSecond: 5_000, total } } });
     const a = await agent(f, site, proxy.url);
@@ -110,7 +108,7 @@ describe('site agent and hub', () => {
         [bin, 'site', 'run', '--site', site, '--hub', f.hub.url, '--token-file', tokenFile, '--data-dir', dataDir, '--no-broker', '--plugin-path', fixturePlugins, '--log-level', 'silent'],
         { stdio: 'ignore', env: { ...process.env, EDGEADM_CONFIG: '' } },
       );
-      cleanup.push(() => child.kill('SIGKILL'));
+      defer(() => child.kill('SIGKILL'));
       return child;
     };
     for (let round = 0; round < 2; round++) {
@@ -163,7 +161,7 @@ describe('site agent and hub', () => {
 
     // Hub down: a command is not possible now, but the site restarts and runs alone.
     const second = await startSiteAgent({ site, hubUrl: f.hub.url, token, dataDir, logger: quiet, broker: false, plugins: { nodeModules: [] }, syncBackoff: { initialMs: 50, maxMs: 300 }, forwarder: { backoff: { initialMs: 50, maxMs: 300 } } });
-    cleanup.push(() => second.stop());
+    defer(() => second.stop());
     expect(second.status().plugins).toEqual([expect.objectContaining({ instance: `simulator@${site}`, state: 'running' })]);
     await waitFor('the device up from local state', () => second.status().devices.find((d) => d.device === 'thermo-1')?.state === 'up');
     await waitFor('readings kept in the outbox', () => second.status().outbox.pending > 5, 10_000);
@@ -171,7 +169,7 @@ describe('site agent and hub', () => {
 
     // The hub comes back on the same address and data: the backlog and a command queued there reach their targets.
     const again = await startHubFixture({ dataDir: f.dataDir, port });
-    cleanup.push(() => again.hub.close());
+    defer(() => again.hub.close());
     await waitFor('the sync session', () => second.status().sync.connected, 20_000);
     await waitFor('the backlog drained', async () => (await second.drain(100)) && again.hub.telemetry.lastSeq(site) === second.status().outbox.lastSeq, 20_000);
     expect(again.hub.telemetry.count({ site })).toBe(second.status().outbox.lastSeq);

@@ -1,20 +1,18 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serveEcho } from '../../test/support/tcp-services.ts';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '../kernel/index.ts';
 import { createTunnelCloud, type TunnelCloud } from './cloud.ts';
 import { startTunnelEdge, type TunnelEdge } from './edge.ts';
+import { deferCleanup } from '../../test/support/cleanup.ts';
 
 const logger = createLogger({ level: 'silent' });
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c();
-});
+const defer = deferCleanup();
 
 async function echoServer(): Promise<number> {
   const svc = await serveEcho();
-  cleanup.push(() => svc.close());
+  defer(() => svc.close());
   return svc.port;
 }
 
@@ -34,13 +32,13 @@ async function startCloud(port = 0): Promise<{ cloud: TunnelCloud; http: HttpSer
     http.closeAllConnections();
     await new Promise((r) => http.close(r));
   };
-  cleanup.push(stop);
+  defer(stop);
   return { cloud, http, url, stop };
 }
 
 function edge(url: string, credential: string, allow: string[]): TunnelEdge {
   const e = startTunnelEdge({ url, node: 'node-1', credential, allow, logger, backoff: { initialMs: 20, maxMs: 200 } });
-  cleanup.push(() => e.stop());
+  defer(() => e.stop());
   return e;
 }
 

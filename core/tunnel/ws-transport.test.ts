@@ -1,23 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type AddressInfo } from 'node:net';
 import { serveEcho } from '../../test/support/tcp-services.ts';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createLogger } from '../kernel/index.ts';
 import { TunnelErrors } from './index.ts';
 import { sessionOverWebSocket, WS_MAX_PAYLOAD } from './ws-transport.ts';
 import type { TunnelSession } from './session.ts';
+import { deferCleanup } from '../../test/support/cleanup.ts';
 
 const logger = createLogger({ level: 'silent' });
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c();
-});
+const defer = deferCleanup();
 
 /** A real TCP echo server standing for a service on the edge node (sshd, kubelet, ...). */
 async function echoServer(): Promise<number> {
   const svc = await serveEcho();
-  cleanup.push(() => svc.close());
+  defer(() => svc.close());
   return svc.port;
 }
 
@@ -26,7 +24,7 @@ describe('tunnel session over a real WebSocket', () => {
     const port = await echoServer();
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: WS_MAX_PAYLOAD });
     await new Promise<void>((r) => wss.once('listening', r));
-    cleanup.push(() => {
+    defer(() => {
     for (const c of wss.clients) c.terminate();
     return new Promise((r) => wss.close(r));
   });
@@ -36,7 +34,7 @@ describe('tunnel session over a real WebSocket', () => {
     const allowed = new Set([port]);
     const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, { maxPayload: WS_MAX_PAYLOAD });
     await new Promise((r) => ws.once('open', r));
-    cleanup.push(() => ws.terminate());
+    defer(() => ws.terminate());
     sessionOverWebSocket(ws, {
       role: 'edge',
       name: 'node-1',

@@ -2,11 +2,14 @@
  * tunnel-cloud: accepts edge nodes' WebSockets — authenticated ones only — and
  * keeps one session per node. A node that connects again replaces its older
  * session. `open(node, target)` gives a stream to a TCP address on that node.
+ * The other way, an edge may open streams only to the named services this
+ * cloud offers (the hub's API, its MQTT ingest), never to arbitrary addresses.
  */
 import type { IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { createError, type Logger } from '../kernel/index.ts';
+import { createError, describeError, type Logger } from '../kernel/index.ts';
 import type { OpenRequest } from './frame.ts';
 import type { TunnelSession, TunnelStream } from './session.ts';
 import { sessionOverWebSocket, WS_MAX_PAYLOAD } from './ws-transport.ts';
@@ -17,12 +20,37 @@ export const ErrNodeNotConnected = createError(
   { statusCode: 404 },
 );
 
+export const ErrServiceUnknown = createError(
+  'EDGE_ERR_TUNNEL_SERVICE_UNKNOWN',
+  (p: { service: string; offered: string }) => `tunnel-cloud offers no service '${p.service}' (offered: ${p.offered || 'none'})`,
+  { statusCode: 404 },
+);
+
+export const ErrServiceUnavailable = createError(
+  'EDGE_ERR_TUNNEL_SERVICE_UNAVAILABLE',
+  (p: { service: string; reason: string }) => `tunnel-cloud could not reach its service '${p.service}': ${p.reason}`,
+  { statusCode: 502 },
+);
+
+export const ErrEdgeDialRefused = createError(
+  'EDGE_ERR_TUNNEL_EDGE_DIAL_REFUSED',
+  (p: { node: string; target: string }) => `node '${p.node}' asked tunnel-cloud for ${p.target}: an edge may open only named services, not TCP addresses`,
+  { statusCode: 403 },
+);
+
+/** A service edges may reach: a TCP address next to tunnel-cloud, or a handler that takes the stream. */
+export type CloudService = { host: string; port: number } | ((stream: TunnelStream, node: string) => void | Promise<void>);
+
 export interface TunnelCloudOptions {
   /** This replica's name. */
   name: string;
   /** Maps a presented credential to the node it belongs to; undefined refuses (401). */
-  authenticate(credential: string, claimedNode: string | undefined): string | undefined;
+  authenticate(credential: string, claimedNode: string | undefined): string | undefined | Promise<string | undefined>;
   logger: Logger;
+  /** Services edges may open streams to, by name (`hub`, `mqtt`). */
+  services?: Readonly<Record<string, CloudService>>;
+  /** Told when a node's session comes up (after the handshake) or goes away. */
+  onNodeChange?: (node: string, connected: boolean) => void;
 }
 
 export interface TunnelCloud {
@@ -42,39 +70,88 @@ export function createTunnelCloud(o: TunnelCloudOptions): TunnelCloud {
     socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   };
 
+  const services = o.services ?? {};
+  let closed = false;
+  /** An edge opened a stream: connect it to the named service, or refuse it with a code. */
+  const serve = async (node: string, req: OpenRequest, stream: TunnelStream): Promise<void> => {
+    if (req.kind !== 'service') throw new ErrEdgeDialRefused({ node, target: `${req.host}:${req.port}` });
+    const svc = Object.hasOwn(services, req.name) ? services[req.name] : undefined;
+    if (!svc) throw new ErrServiceUnknown({ service: req.name, offered: Object.keys(services).join(', ') });
+    if (typeof svc === 'function') {
+      // The handler runs once the stream is acknowledged, so nothing it writes can overtake OPEN_ACK.
+      setImmediate(() => {
+        Promise.resolve()
+          .then(() => svc(stream, node))
+          .catch((err: unknown) => {
+            log.warn({ node, service: req.name, error: describeError(err) }, 'service handler failed');
+            stream.destroy();
+          });
+      });
+      return;
+    }
+    const sock = connect({ host: svc.host, port: svc.port, noDelay: true });
+    await new Promise<void>((resolve, reject) => {
+      sock.once('connect', resolve);
+      sock.once('error', (err) => reject(new ErrServiceUnavailable({ service: req.name, reason: describeError(err) })));
+    });
+    sock.on('error', (err) => log.debug({ node, service: req.name, error: describeError(err) }, 'service connection error'));
+    stream.pipe(sock).pipe(stream);
+    stream.on('close', () => sock.destroy());
+    sock.on('close', () => stream.destroy());
+  };
+
+  const accept = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    const claimed = typeof req.headers['x-edgeadm-node'] === 'string' ? req.headers['x-edgeadm-node'] : undefined;
+    let node: string | undefined;
+    try {
+      node = m ? await o.authenticate(m[1]!, claimed) : undefined;
+    } catch (err) {
+      log.error({ claimed, error: describeError(err) }, 'tunnel authentication failed');
+      refuse(socket, 503, 'Service Unavailable');
+      return;
+    }
+    if (!node) {
+      log.warn({ claimed, remote: req.socket.remoteAddress }, 'tunnel connection refused: bad credential');
+      refuse(socket, 401, 'Unauthorized');
+      return;
+    }
+    if (closed || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    const who = node;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const session = sessionOverWebSocket(ws, {
+        role: 'cloud',
+        name: o.name,
+        logger: log.child({ node: who }),
+        onOpen: (request, stream) => serve(who, request, stream),
+        onReady: (peer) => {
+          if (peer.name !== who) {
+            session.close('EDGE_ERR_TUNNEL_PROTOCOL_HANDSHAKE', `the credential is node '${who}', the HELLO says '${peer.name}'`, 4400);
+            return;
+          }
+          const old = sessions.get(who);
+          sessions.set(who, session);
+          old?.close('EDGE_ERR_TUNNEL_REPLACED', 'the node connected again', 1000);
+          log.info({ node: who }, 'node connected');
+          o.onNodeChange?.(who, true);
+        },
+        onClose: () => {
+          if (sessions.get(who) === session) {
+            sessions.delete(who);
+            log.info({ node: who }, 'node disconnected');
+            o.onNodeChange?.(who, false);
+          }
+        },
+      });
+    });
+  };
+
   return {
     handleUpgrade(req, socket, head) {
-      const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-      const claimed = typeof req.headers['x-edgeadm-node'] === 'string' ? req.headers['x-edgeadm-node'] : undefined;
-      const node = m ? o.authenticate(m[1]!, claimed) : undefined;
-      if (!node) {
-        log.warn({ claimed, remote: req.socket.remoteAddress }, 'tunnel connection refused: bad credential');
-        refuse(socket, 401, 'Unauthorized');
-        return;
-      }
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        const session = sessionOverWebSocket(ws, {
-          role: 'cloud',
-          name: o.name,
-          logger: log.child({ node }),
-          onReady: (peer) => {
-            if (peer.name !== node) {
-              session.close('EDGE_ERR_TUNNEL_PROTOCOL_HANDSHAKE', `the credential is node '${node}', the HELLO says '${peer.name}'`, 4400);
-              return;
-            }
-            const old = sessions.get(node);
-            sessions.set(node, session);
-            old?.close('EDGE_ERR_TUNNEL_REPLACED', 'the node connected again', 1000);
-            log.info({ node }, 'node connected');
-          },
-          onClose: () => {
-            if (sessions.get(node) === session) {
-              sessions.delete(node);
-              log.info({ node }, 'node disconnected');
-            }
-          },
-        });
-      });
+      void accept(req, socket, head);
     },
     open(node, target) {
       const s = sessions.get(node);
@@ -83,6 +160,7 @@ export function createTunnelCloud(o: TunnelCloudOptions): TunnelCloud {
     },
     nodes: () => [...sessions.keys()].sort(),
     async close() {
+      closed = true;
       for (const s of sessions.values()) s.close('EDGE_ERR_TUNNEL_CLOUD_STOPPING', 'tunnel-cloud is stopping', 1001);
       sessions.clear();
       for (const c of wss.clients) c.terminate();

@@ -1,9 +1,9 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { serveEcho } from '../../test/support/tcp-services.ts';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../kernel/index.ts';
-import { createTunnelCloud, type TunnelCloud } from './cloud.ts';
+import { createTunnelCloud, type TunnelCloud, type TunnelCloudOptions } from './cloud.ts';
 import { startTunnelEdge, type TunnelEdge } from './edge.ts';
 import { deferCleanup } from '../../test/support/cleanup.ts';
 
@@ -18,8 +18,11 @@ async function echoServer(): Promise<number> {
 
 const CREDENTIALS = new Map([['secret-node-1', 'node-1']]);
 
-async function startCloud(port = 0): Promise<{ cloud: TunnelCloud; http: HttpServer; url: string; stop: () => Promise<void> }> {
-  const cloud = createTunnelCloud({ name: 'replica-0', logger, authenticate: (cred) => CREDENTIALS.get(cred) });
+async function startCloud(
+  port = 0,
+  extra: Pick<TunnelCloudOptions, 'services' | 'onNodeChange'> = {},
+): Promise<{ cloud: TunnelCloud; http: HttpServer; url: string; stop: () => Promise<void> }> {
+  const cloud = createTunnelCloud({ name: 'replica-0', logger, authenticate: (cred) => CREDENTIALS.get(cred), ...extra });
   const http = createHttpServer((_req, res) => res.writeHead(404).end());
   http.on('upgrade', (req, socket, head) => cloud.handleUpgrade(req, socket, head));
   await new Promise<void>((r) => http.listen(port, '127.0.0.1', r));
@@ -36,8 +39,8 @@ async function startCloud(port = 0): Promise<{ cloud: TunnelCloud; http: HttpSer
   return { cloud, http, url, stop };
 }
 
-function edge(url: string, credential: string, allow: string[]): TunnelEdge {
-  const e = startTunnelEdge({ url, node: 'node-1', credential, allow, logger, backoff: { initialMs: 20, maxMs: 200 } });
+function edge(url: string, credential: string, allow: string[], forwards: { service: string }[] = []): TunnelEdge {
+  const e = startTunnelEdge({ url, node: 'node-1', credential, allow, forwards, logger, backoff: { initialMs: 20, maxMs: 200 } });
   defer(() => e.stop());
   return e;
 }
@@ -87,5 +90,65 @@ describe('tunnel-edge and tunnel-cloud', () => {
     await e.whenConnected();
     expect(e.status().connects).toBe(2);
     expect(await roundTrip(second.cloud, port, 'again')).toBe('again');
+  });
+
+  it('relays local connections on the edge to the services tunnel-cloud offers, and nothing else', async () => {
+    const hub = await serveEcho();
+    defer(() => hub.close());
+    const changes: string[] = [];
+    const { cloud, url } = await startCloud(0, {
+      services: {
+        hub: { host: '127.0.0.1', port: hub.port },
+        greeter: (stream, node) => {
+          stream.end(`hello ${node}`);
+        },
+        down: { host: '127.0.0.1', port: 1 },
+      },
+      onNodeChange: (node, up) => changes.push(`${node}:${up ? 'up' : 'down'}`),
+    });
+    const e = edge(url, 'secret-node-1', [], [{ service: 'hub' }, { service: 'greeter' }, { service: 'down' }, { service: 'nope' }]);
+    await e.whenConnected();
+    expect(changes).toEqual(['node-1:up']);
+
+    const talk = async (service: string, text?: string): Promise<string> => {
+      const { host, port } = await e.forwardAddress(service);
+      const sock = connect({ host, port });
+      const chunks: Buffer[] = [];
+      sock.on('data', (d: Buffer) => chunks.push(d));
+      if (text !== undefined) {
+        sock.write(text);
+        await new Promise((r) => sock.once('data', r));
+        sock.end();
+      }
+      await new Promise((r) => sock.once('close', r));
+      return Buffer.concat(chunks).toString();
+    };
+    expect(await talk('hub', 'sync hello')).toBe('sync hello');
+    expect(await talk('greeter')).toBe('hello node-1');
+    // A service the cloud cannot reach, or does not offer: the local connection is closed, nothing more.
+    expect(await talk('down')).toBe('');
+    expect(await talk('nope')).toBe('');
+    await expect(e.forwardAddress('unconfigured')).rejects.toMatchObject({ code: 'EDGE_ERR_TUNNEL_NO_FORWARD' });
+    // The cloud never dials addresses for an edge, and the edge refuses service opens from the cloud.
+    await expect(cloud.open('node-1', { kind: 'service', name: 'hub' })).rejects.toMatchObject({
+      code: 'EDGE_ERR_TUNNEL_STREAM_REFUSED',
+      message: expect.stringMatching(/EDGE_ERR_TUNNEL_NOT_ALLOWED/),
+    });
+    expect(cloud.nodes()).toEqual(['node-1']);
+    await e.stop();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(changes).toEqual(['node-1:up', 'node-1:down']);
+  });
+
+  it('closes forwarded connections at once while the tunnel is down', async () => {
+    const { url, stop } = await startCloud(0, { services: { hub: { host: '127.0.0.1', port: 1 } } });
+    const e = edge(url, 'secret-node-1', [], [{ service: 'hub' }]);
+    await e.whenConnected();
+    await stop();
+    await new Promise((r) => setTimeout(r, 50));
+    const { host, port } = await e.forwardAddress('hub');
+    const sock = connect({ host, port });
+    const closed = await new Promise<boolean>((r) => sock.once('close', () => r(true)));
+    expect(closed).toBe(true);
   });
 });

@@ -4,9 +4,9 @@
  * backoff and full jitter), and opens local TCP connections on request — only
  * to the addresses and ports on its allow-list.
  */
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import WebSocket from 'ws';
-import { createError, describeError, type Logger } from '../kernel/index.ts';
+import { createError, describeError, toErrorInfo, type Logger } from '../kernel/index.ts';
 import type { OpenRequest } from './frame.ts';
 import type { TunnelSession, TunnelStream } from './session.ts';
 import { sessionOverWebSocket, WS_MAX_PAYLOAD } from './ws-transport.ts';
@@ -39,6 +39,12 @@ export interface TunnelEdgeOptions {
   connectTimeoutMs?: number;
   /** TLS options for wss:// (CA to trust, client certificate). */
   tls?: { ca?: string | Buffer };
+  /**
+   * Local listeners relayed to services of tunnel-cloud: each connection to
+   * `listen` (default 127.0.0.1, any port) becomes a stream to the named
+   * service. This is how the site agent reaches the hub.
+   */
+  forwards?: readonly { service: string; host?: string; port?: number }[];
 }
 
 export interface TunnelEdgeStatus {
@@ -50,12 +56,59 @@ export interface TunnelEdgeStatus {
 
 export interface TunnelEdge {
   status(): TunnelEdgeStatus;
+  /** Where a forward listens: connect here to reach the service through the tunnel. */
+  forwardAddress(service: string): Promise<{ host: string; port: number }>;
   /** Resolves when a session is up (the handshake done). */
   whenConnected(): Promise<void>;
   stop(): Promise<void>;
 }
 
+export const ErrTunnelDown = createError(
+  'EDGE_ERR_TUNNEL_DOWN',
+  (p: { node: string; service: string }) => `node '${p.node}' has no tunnel session: cannot reach '${p.service}'`,
+  { statusCode: 503 },
+);
+
+export const ErrNoForward = createError(
+  'EDGE_ERR_TUNNEL_NO_FORWARD',
+  (p: { service: string }) => `tunnel-edge has no forward for service '${p.service}'`,
+  { statusCode: 404 },
+);
+
+/** Starts tunnel-edge: the first dial, and the forward listeners (their addresses via `forwardAddress`). */
 export function startTunnelEdge(o: TunnelEdgeOptions): TunnelEdge {
+  const listening = new Map<string, Promise<{ host: string; port: number }>>();
+  const servers: Server[] = [];
+  const edge = createTunnelEdge(
+    o,
+    (service) => listening.get(service) ?? Promise.reject(new ErrNoForward({ service })),
+    async () => {
+      for (const srv of servers) await new Promise<void>((resolve) => srv.close(() => resolve()));
+    },
+  );
+  for (const f of o.forwards ?? []) {
+    const srv = createServer({ noDelay: true }, (sock) => edge.relay(f.service, sock));
+    servers.push(srv);
+    const where = new Promise<{ host: string; port: number }>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(f.port ?? 0, f.host ?? '127.0.0.1', () => {
+        srv.off('error', reject);
+        const a = srv.address() as AddressInfo;
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+    // A forward that cannot listen is reported by forwardAddress; it must not go unhandled.
+    where.catch(() => undefined);
+    listening.set(f.service, where);
+  }
+  return edge;
+}
+
+function createTunnelEdge(
+  o: TunnelEdgeOptions,
+  forwardAddress: TunnelEdge['forwardAddress'],
+  closeForwards: () => Promise<void>,
+): TunnelEdge & { relay(service: string, sock: import('node:net').Socket): void } {
   const log = o.logger.child({ component: 'tunnel-edge', node: o.node });
   const allowed = new Set(o.allow);
   const { initialMs, maxMs } = o.backoff ?? { initialMs: 250, maxMs: 30_000 };
@@ -68,6 +121,7 @@ export function startTunnelEdge(o: TunnelEdgeOptions): TunnelEdge {
   let waiters: (() => void)[] = [];
 
   const onOpen = async (req: OpenRequest, stream: TunnelStream): Promise<void> => {
+    if (req.kind !== 'tcp') throw new ErrNotAllowed({ node: o.node, target: `service '${req.name}'` });
     const target = `${req.host}:${req.port}`;
     if (!allowed.has(target)) throw new ErrNotAllowed({ node: o.node, target });
     const sock = connect({ host: req.host, port: req.port, noDelay: true });
@@ -152,8 +206,38 @@ export function startTunnelEdge(o: TunnelEdgeOptions): TunnelEdge {
     });
   }
 
+  /** A local connection to a forward: relay it to the cloud's service, or close it at once when the tunnel is down. */
+  const relay = (service: string, sock: import('node:net').Socket): void => {
+    sock.on('error', (err) => log.debug({ service, error: describeError(err) }, 'forwarded connection error'));
+    const s = session;
+    if (!s || !status.connected) {
+      log.debug({ service, error: toErrorInfo(new ErrTunnelDown({ node: o.node, service })) }, 'forward refused: tunnel down');
+      sock.destroy();
+      return;
+    }
+    sock.pause();
+    s.open({ kind: 'service', name: service }).then(
+      (stream) => {
+        if (sock.destroyed) {
+          stream.destroy();
+          return;
+        }
+        stream.pipe(sock).pipe(stream);
+        stream.on('close', () => sock.destroy());
+        sock.on('close', () => stream.destroy());
+        sock.resume();
+      },
+      (err: unknown) => {
+        log.warn({ service, error: toErrorInfo(err) }, 'tunnel-cloud refused a forwarded connection');
+        sock.destroy();
+      },
+    );
+  };
+
   dial();
   return {
+    relay,
+    forwardAddress,
     status: () => ({ ...status, streams: session?.streamCount() ?? 0 }),
     whenConnected: () => (status.connected ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
     async stop() {
@@ -172,6 +256,7 @@ export function startTunnelEdge(o: TunnelEdgeOptions): TunnelEdge {
           if (s.readyState === WebSocket.CONNECTING) s.terminate();
         });
       }
+      await closeForwards();
     },
   };
 }

@@ -14,6 +14,7 @@ const frame: fc.Arbitrary<Frame> = fc.oneof(
   hello.map((h): Frame => ({ type: 'HELLO', stream: 0, hello: h })),
   hello.map((h): Frame => ({ type: 'HELLO_ACK', stream: 0, hello: h })),
   fc.tuple(streamId, fc.string({ minLength: 1, maxLength: 100 }), fc.integer({ min: 1, max: 65535 })).map(([stream, host, port]): Frame => ({ type: 'OPEN', stream, open: { kind: 'tcp', host, port } })),
+  fc.tuple(streamId, fc.stringMatching(/^[a-z][a-z0-9-]{0,31}$/)).map(([stream, name]): Frame => ({ type: 'OPEN', stream, open: { kind: 'service', name } })),
   streamId.map((stream): Frame => ({ type: 'OPEN_ACK', stream })),
   fc.tuple(streamId, fc.uint8Array({ minLength: 1, maxLength: 4096 })).map(([stream, d]): Frame => ({ type: 'DATA', stream, data: Buffer.from(d) })),
   fc.tuple(streamId, fc.integer({ min: 1, max: 0xffff_ffff })).map(([stream, increment]): Frame => ({ type: 'WINDOW', stream, increment })),
@@ -97,6 +98,8 @@ describe('tunnel frames', () => {
     expect(violation(raw(FrameType.HELLO, 0, '{"version":1,"name":"n","maxFramePayload":10,"initialWindow":65536}'))).toBe('BAD_PAYLOAD');
     expect(violation(raw(FrameType.OPEN, 1, '{"kind":"udp","host":"h","port":1}'))).toBe('BAD_PAYLOAD');
     expect(violation(raw(FrameType.OPEN, 1, '{"kind":"tcp","host":"h","port":70000}'))).toBe('BAD_PAYLOAD');
+    expect(violation(raw(FrameType.OPEN, 2, '{"kind":"service","name":"../etc"}'))).toBe('BAD_PAYLOAD');
+    expect(violation(raw(FrameType.OPEN, 2, '{"kind":"service"}'))).toBe('BAD_PAYLOAD');
     expect(violation(raw(FrameType.WINDOW, 1, Buffer.alloc(4)))).toBe('FLOW_CONTROL');
     expect(violation(raw(FrameType.WINDOW, 1, Buffer.alloc(3)))).toBe('BAD_PAYLOAD');
     expect(violation(raw(FrameType.FIN, 1, 'x'))).toBe('BAD_PAYLOAD');

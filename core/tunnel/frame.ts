@@ -48,12 +48,15 @@ export interface Hello {
   initialWindow: number;
 }
 
-export interface OpenRequest {
-  /** What to connect to at the far end: `tcp` to host:port. */
-  kind: 'tcp';
-  host: string;
-  port: number;
-}
+/**
+ * What to connect to at the far end: `tcp` to host:port (cloud to edge, checked
+ * against the edge's allow-list), or a named `service` the cloud offers (edge
+ * to cloud: the hub's API, its MQTT ingest).
+ */
+export type OpenRequest = { kind: 'tcp'; host: string; port: number } | { kind: 'service'; name: string };
+
+/** Service names are short lowercase words: `hub`, `mqtt`. */
+export const SERVICE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
 export interface Reason {
   code: string;
@@ -179,7 +182,12 @@ export function decodeFrame(buf: Buffer, maxPayload: number = DEFAULT_MAX_FRAME_
       return { type, stream: 0, hello: hello(payload, type) };
     case 'OPEN': {
       const o = json(payload, type);
-      if (o.kind !== 'tcp') violation('BAD_PAYLOAD', `OPEN.kind must be 'tcp'`);
+      if (o.kind === 'service') {
+        const name = str(o, 'name', type);
+        if (!SERVICE_NAME.test(name)) violation('BAD_PAYLOAD', `OPEN.name must match ${SERVICE_NAME.source}`);
+        return { type, stream, open: { kind: 'service', name } };
+      }
+      if (o.kind !== 'tcp') violation('BAD_PAYLOAD', `OPEN.kind must be 'tcp' or 'service'`);
       return { type, stream, open: { kind: 'tcp', host: str(o, 'host', type), port: int(o, 'port', type, 1, 65535) } };
     }
     case 'OPEN_ACK':

@@ -72,6 +72,7 @@ const bench: Benchmark = {
       name: 'bench-edge',
       logger,
       onOpen: async (req, stream) => {
+        if (req.kind !== 'tcp') throw new Error(`the bench edge serves TCP only, not ${req.kind}`);
         const sock = connect(req.port, req.host);
         await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
         sock.setNoDelay(true);

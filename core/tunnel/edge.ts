@@ -4,7 +4,7 @@
  * backoff and full jitter), and opens local TCP connections on request — only
  * to the addresses and ports on its allow-list.
  */
-import { connect, createServer, type AddressInfo, type Server } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import { createError, describeError, toErrorInfo, type Logger } from '../kernel/index.ts';
 import type { OpenRequest } from './frame.ts';
@@ -108,7 +108,7 @@ function createTunnelEdge(
   o: TunnelEdgeOptions,
   forwardAddress: TunnelEdge['forwardAddress'],
   closeForwards: () => Promise<void>,
-): TunnelEdge & { relay(service: string, sock: import('node:net').Socket): void } {
+): TunnelEdge & { relay(service: string, sock: Socket): void } {
   const log = o.logger.child({ component: 'tunnel-edge', node: o.node });
   const allowed = new Set(o.allow);
   const { initialMs, maxMs } = o.backoff ?? { initialMs: 250, maxMs: 30_000 };
@@ -207,7 +207,7 @@ function createTunnelEdge(
   }
 
   /** A local connection to a forward: relay it to the cloud's service, or close it at once when the tunnel is down. */
-  const relay = (service: string, sock: import('node:net').Socket): void => {
+  const relay = (service: string, sock: Socket): void => {
     sock.on('error', (err) => log.debug({ service, error: describeError(err) }, 'forwarded connection error'));
     const s = session;
     if (!s || !status.connected) {

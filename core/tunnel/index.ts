@@ -15,6 +15,7 @@ export {
   HARD_MAX_FRAME_PAYLOAD,
   HEADER_BYTES,
   PROTOCOL_VERSION,
+  SERVICE_NAME,
   type Frame,
   type Hello,
   type OpenRequest,
@@ -22,5 +23,14 @@ export {
 } from './frame.ts';
 export { CLOSE_CODES, TunnelSession, TunnelStream, type MessageTransport, type Role, type SessionOptions } from './session.ts';
 export { sessionOverWebSocket, WS_MAX_PAYLOAD } from './ws-transport.ts';
-export { ErrDialFailed, ErrNotAllowed, startTunnelEdge, type AllowList, type TunnelEdge, type TunnelEdgeOptions, type TunnelEdgeStatus } from './edge.ts';
-export { createTunnelCloud, ErrNodeNotConnected, type TunnelCloud, type TunnelCloudOptions } from './cloud.ts';
+export { ErrDialFailed, ErrNoForward, ErrNotAllowed, ErrTunnelDown, startTunnelEdge, type AllowList, type TunnelEdge, type TunnelEdgeOptions, type TunnelEdgeStatus } from './edge.ts';
+export {
+  createTunnelCloud,
+  ErrEdgeDialRefused,
+  ErrNodeNotConnected,
+  ErrServiceUnavailable,
+  ErrServiceUnknown,
+  type CloudService,
+  type TunnelCloud,
+  type TunnelCloudOptions,
+} from './cloud.ts';

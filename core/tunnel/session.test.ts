@@ -89,7 +89,7 @@ describe('tunnel session', () => {
       edge: {
         initialWindow: 32 * 1024,
         onOpen: (req, stream) => {
-          if (req.port === 1) stalled = stream; // never read
+          if (req.kind === 'tcp' && req.port === 1) stalled = stream; // never read
           else stream.pipe(stream);
         },
       },
@@ -117,7 +117,7 @@ describe('tunnel session', () => {
     const l = link({
       edge: {
         onOpen: (req) => {
-          if (req.port !== 22) throw Object.assign(new Error(`port ${req.port} is not on the allow-list`), { code: 'EDGE_ERR_TUNNEL_NOT_ALLOWED' });
+          if (req.kind !== 'tcp' || req.port !== 22) throw Object.assign(new Error(`${JSON.stringify(req)} is not on the allow-list`), { code: 'EDGE_ERR_TUNNEL_NOT_ALLOWED' });
         },
       },
     });

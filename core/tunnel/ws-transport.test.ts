@@ -40,7 +40,7 @@ describe('tunnel session over a real WebSocket', () => {
       name: 'node-1',
       logger,
       onOpen: async (req, stream) => {
-        if (!allowed.has(req.port)) throw new TunnelErrors.ErrProtocol({ violation: 'BAD_PAYLOAD', detail: `port ${req.port} is not allowed` });
+        if (req.kind !== 'tcp' || !allowed.has(req.port)) throw new TunnelErrors.ErrProtocol({ violation: 'BAD_PAYLOAD', detail: `${JSON.stringify(req)} is not allowed` });
         const sock = connect(req.port, req.host);
         await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
         stream.pipe(sock).pipe(stream);

@@ -6,6 +6,7 @@ import { createLogger } from '../kernel/index.ts';
 import { createTunnelCloud, type TunnelCloud, type TunnelCloudOptions } from './cloud.ts';
 import { startTunnelEdge, type TunnelEdge } from './edge.ts';
 import { deferCleanup } from '../../test/support/cleanup.ts';
+import { waitFor } from '../../test/support/hub-fixture.ts';
 
 const logger = createLogger({ level: 'silent' });
 const defer = deferCleanup();
@@ -150,5 +151,20 @@ describe('tunnel-edge and tunnel-cloud', () => {
     const sock = connect({ host, port });
     const closed = await new Promise<boolean>((r) => sock.once('close', () => r(true)));
     expect(closed).toBe(true);
+  });
+
+  it('dials the next tunnel-cloud URL when one fails, and moves on again when a connection is lost', async () => {
+    const port = await echoServer();
+    const a = await startCloud();
+    const b = await startCloud();
+    const dead = 'ws://127.0.0.1:1/tunnel';
+    const e = startTunnelEdge({ url: [dead, a.url, b.url], node: 'node-1', credential: 'secret-node-1', allow: [`127.0.0.1:${port}`], logger, backoff: { initialMs: 10, maxMs: 50 } });
+    defer(() => e.stop());
+    await e.whenConnected();
+    expect(a.cloud.nodes()).toEqual(['node-1']);
+    await a.stop();
+    await waitFor('node-1 on replica b', () => b.cloud.nodes().length === 1);
+    expect(await roundTrip(b.cloud, port, 'via b')).toBe('via b');
+    expect(() => startTunnelEdge({ url: [], node: 'n', credential: 'c', allow: [], logger })).toThrow(/EDGE_ERR_TUNNEL_NO_CLOUD_URL|no tunnel-cloud URL/);
   });
 });

@@ -27,8 +27,12 @@ export const ErrDialFailed = createError(
 export type AllowList = readonly string[];
 
 export interface TunnelEdgeOptions {
-  /** ws:// or wss:// URL of tunnel-cloud. */
-  url: string;
+  /**
+   * ws:// or wss:// URL of tunnel-cloud, or several (replicas without a load
+   * balancer in front): the first is dialled first, each failed or lost
+   * connection moves on to the next.
+   */
+  url: string | readonly string[];
   /** This node's name, as the cloud knows it. */
   node: string;
   /** This node's credential; sent as a bearer token, never logged. */
@@ -67,6 +71,12 @@ export const ErrTunnelDown = createError(
   'EDGE_ERR_TUNNEL_DOWN',
   (p: { node: string; service: string }) => `node '${p.node}' has no tunnel session: cannot reach '${p.service}'`,
   { statusCode: 503 },
+);
+
+export const ErrNoCloudUrl = createError(
+  'EDGE_ERR_TUNNEL_NO_CLOUD_URL',
+  (p: { node: string }) => `tunnel-edge of node '${p.node}' has no tunnel-cloud URL to dial (url is empty)`,
+  { statusCode: 400 },
 );
 
 export const ErrNoForward = createError(
@@ -111,6 +121,9 @@ function createTunnelEdge(
 ): TunnelEdge & { relay(service: string, sock: Socket): void } {
   const log = o.logger.child({ component: 'tunnel-edge', node: o.node });
   const allowed = new Set(o.allow);
+  const urls = typeof o.url === 'string' ? [o.url] : [...o.url];
+  if (urls.length === 0) throw new ErrNoCloudUrl({ node: o.node });
+  let next = 0;
   const { initialMs, maxMs } = o.backoff ?? { initialMs: 250, maxMs: 30_000 };
   let stopped = false;
   let attempt = 0;
@@ -159,7 +172,8 @@ function createTunnelEdge(
 
   function dial(): void {
     if (stopped) return;
-    const sock = new WebSocket(o.url, {
+    const url = urls[next++ % urls.length]!;
+    const sock = new WebSocket(url, {
       headers: { authorization: `Bearer ${o.credential}`, 'x-edgeadm-node': o.node },
       maxPayload: WS_MAX_PAYLOAD,
       perMessageDeflate: false,
@@ -189,7 +203,7 @@ function createTunnelEdge(
           attempt = 0;
           status.connected = true;
           status.connects++;
-          log.info({ url: o.url }, 'tunnel up');
+          log.info({ url }, 'tunnel up');
           for (const w of waiters.splice(0)) w();
         },
         onClose: (reason) => {

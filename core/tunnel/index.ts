@@ -23,7 +23,7 @@ export {
 } from './frame.ts';
 export { CLOSE_CODES, TunnelSession, TunnelStream, type MessageTransport, type Role, type SessionOptions } from './session.ts';
 export { sessionOverWebSocket, WS_MAX_PAYLOAD } from './ws-transport.ts';
-export { ErrDialFailed, ErrNoForward, ErrNotAllowed, ErrTunnelDown, startTunnelEdge, type AllowList, type TunnelEdge, type TunnelEdgeOptions, type TunnelEdgeStatus } from './edge.ts';
+export { ErrDialFailed, ErrNoCloudUrl, ErrNoForward, ErrNotAllowed, ErrTunnelDown, startTunnelEdge, type AllowList, type TunnelEdge, type TunnelEdgeOptions, type TunnelEdgeStatus } from './edge.ts';
 export {
   createTunnelCloud,
   ErrEdgeDialRefused,

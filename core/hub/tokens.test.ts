@@ -106,4 +106,65 @@ describe('token store', () => {
     store.close();
     expect(() => store.list()).toThrow(HubErrors.ErrStoreClosed);
   });
+
+  it('issues node credentials (agent tokens bound to a node) and revokes all of a node at once', () => {
+    const { store } = open();
+    const a = store.create({ role: 'agent', site: 'plant-a', node: 'gw-1' });
+    const b = store.create({ role: 'agent', site: 'plant-a', node: 'gw-1' });
+    const other = store.create({ role: 'agent', site: 'plant-a', node: 'gw-2' });
+    expect(store.verify(a.token)).toEqual({ tokenId: a.id, role: 'agent', site: 'plant-a', node: 'gw-1' });
+    expect(store.get(b.id)).toMatchObject({ node: 'gw-1', site: 'plant-a' });
+    expect(store.revokeNode('gw-1')).toBe(2);
+    expect(store.verify(a.token)).toBeUndefined();
+    expect(store.verify(b.token)).toBeUndefined();
+    expect(store.verify(other.token)).toMatchObject({ node: 'gw-2' });
+    expect(() => store.create({ role: 'admin', node: 'gw-1' })).toThrow(/node is only allowed for role agent/);
+    expect(() => store.create({ role: 'agent', site: 'plant-a', node: 'GW 1' })).toThrow(/not a valid node name/);
+  });
+
+  it('keeps kubeadm-style bootstrap tokens that always expire, may be scoped to a site, and count their uses', () => {
+    let now = 1_700_000_000_000;
+    const { store, file } = open(() => now);
+    const t = store.createBootstrap({ site: 'plant-a', description: 'line 3 gateways', ttlSeconds: 3600 });
+    expect(t.token).toMatch(/^[a-z0-9]{6}\.[a-z0-9]{16}$/);
+    expect(t.token.startsWith(`${t.id}.`)).toBe(true);
+    expect(t).toMatchObject({ site: 'plant-a', uses: 0, expiresAt: new Date(now + 3_600_000).toISOString() });
+    expect(store.verifyBootstrap(t.token)).toEqual({ id: t.id, site: 'plant-a' });
+    expect(store.verifyBootstrap(t.token, true)).toEqual({ id: t.id, site: 'plant-a' });
+    expect(store.listBootstrap()).toEqual([expect.objectContaining({ id: t.id, uses: 1 })]);
+    expect(JSON.stringify(store.listBootstrap())).not.toContain(t.token.slice(7));
+    // A bootstrap token is not a hub token, nor the other way round.
+    expect(store.verify(t.token)).toBeUndefined();
+    const admin = store.create({ role: 'admin' });
+    expect(store.verifyBootstrap(admin.token)).toBeUndefined();
+    expect(store.verifyBootstrap(`${t.id}.${'0'.repeat(16)}`)).toBeUndefined();
+    const unscoped = store.createBootstrap({});
+    expect(store.verifyBootstrap(unscoped.token)).toEqual({ id: unscoped.id });
+    expect(unscoped.expiresAt).toBe(new Date(now + 24 * 3_600_000).toISOString());
+    now += 3_600_000;
+    expect(store.verifyBootstrap(t.token)).toBeUndefined();
+    expect(store.revokeBootstrap(unscoped.id)).toBe(true);
+    expect(store.verifyBootstrap(unscoped.token)).toBeUndefined();
+    expect(() => store.createBootstrap({ ttlSeconds: 0 })).toThrow(/ttlSeconds/);
+    expect(() => store.createBootstrap({ site: 'No Site' })).toThrow(/not a valid site name/);
+    // Secrets are kept only as hashes.
+    store.close();
+    expect(readFileSync(file).toString('latin1').includes(t.token.slice(7))).toBe(false);
+  });
+
+  it('adds the node column to a token file from before node credentials', async () => {
+    const { default: Database } = await import('better-sqlite3');
+    const dir = mkdtempSync(path.join(tmpdir(), 'edgeadm-tokens-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'tokens.db');
+    const db = new Database(file);
+    db.exec(`CREATE TABLE tokens (id TEXT PRIMARY KEY, secret_hash BLOB NOT NULL, role TEXT NOT NULL CHECK (role IN ('admin', 'viewer', 'agent')),
+      site TEXT, description TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL, expires_at INTEGER, last_used_at INTEGER,
+      CHECK ((role = 'agent') = (site IS NOT NULL))) STRICT`);
+    db.close();
+    const store = openTokenStore({ file });
+    stores.push(store);
+    const t = store.create({ role: 'agent', site: 's', node: 'n' });
+    expect(store.verify(t.token)).toMatchObject({ node: 'n' });
+  });
 });

@@ -5,6 +5,11 @@
  * its SHA-256 and compared in constant time. The secret is shown once, by
  * `create`. There are no built-in tokens: the first admin token is created by
  * whoever owns the file (`edgeadm init`).
+ *
+ * An agent token may also name a node: that is a node credential, issued by
+ * `join` in exchange for a bootstrap token and accepted by tunnel-cloud.
+ * Bootstrap tokens are kubeadm-style, `[a-z0-9]{6}.[a-z0-9]{16}` (id.secret),
+ * always expire, and may be scoped to one site; they can do nothing but join.
  */
 import { chmodSync, closeSync, openSync } from 'node:fs';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -14,11 +19,12 @@ import { ErrStoreClosed, ErrTokenInvalid } from './errors.ts';
 export const ROLES = ['admin', 'viewer', 'agent'] as const;
 export type Role = (typeof ROLES)[number];
 
-/** Who a verified token speaks for. `site` is set exactly for agents. */
+/** Who a verified token speaks for. `site` is set exactly for agents; `node` for node credentials. */
 export interface Principal {
   tokenId: string;
   role: Role;
   site?: string;
+  node?: string;
 }
 
 /** A token as listed: everything but the secret. Times are RFC 3339. */
@@ -26,6 +32,7 @@ export interface TokenInfo {
   id: string;
   role: Role;
   site?: string;
+  node?: string;
   description: string;
   createdAt: string;
   expiresAt?: string;
@@ -36,6 +43,8 @@ export interface CreateTokenOptions {
   role: Role;
   /** Required for agents, refused for the other roles. */
   site?: string;
+  /** Makes an agent token a node credential (tunnel-edge of this node). */
+  node?: string;
   description?: string;
   /** Lifetime; omitted means the token does not expire. */
   ttlSeconds?: number;
@@ -46,14 +55,45 @@ export interface CreatedToken extends TokenInfo {
   token: string;
 }
 
+/** A bootstrap token as listed (no secret). */
+export interface BootstrapTokenInfo {
+  id: string;
+  site?: string;
+  description: string;
+  createdAt: string;
+  expiresAt: string;
+  /** How many joins it was used for. */
+  uses: number;
+}
+
+export interface CreatedBootstrapToken extends BootstrapTokenInfo {
+  /** `<id>.<secret>`. Shown only here. */
+  token: string;
+}
+
+export interface CreateBootstrapTokenOptions {
+  /** Joins with this token may only join this site. */
+  site?: string;
+  description?: string;
+  /** Lifetime; default 24 h (kubeadm's default), at most 30 days. */
+  ttlSeconds?: number;
+}
+
 export interface TokenStore {
   create(opts: CreateTokenOptions): CreatedToken;
   list(): TokenInfo[];
   get(id: string): TokenInfo | undefined;
   /** Deletes the token; false when there was none with this id. */
   revoke(id: string): boolean;
+  /** Deletes every credential of a node; returns how many. */
+  revokeNode(node: string): number;
   /** The principal of a valid, unexpired, unrevoked token; undefined otherwise. */
   verify(token: string): Principal | undefined;
+  createBootstrap(opts: CreateBootstrapTokenOptions): CreatedBootstrapToken;
+  listBootstrap(): BootstrapTokenInfo[];
+  revokeBootstrap(id: string): boolean;
+  /** Checks a bootstrap token (and counts a use when `consume`); undefined when unknown, expired or revoked. */
+  verifyBootstrap(token: string, consume?: boolean): { id: string; site?: string } | undefined;
   close(): void;
 }
 
@@ -67,6 +107,10 @@ export interface TokenStoreOptions {
 }
 
 const TOKEN_RE = /^edgeadm_([a-z0-9]{8})_([A-Za-z0-9_-]{32,128})$/;
+/** kubeadm's bootstrap token format. */
+export const BOOTSTRAP_TOKEN_RE = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
+const DEFAULT_BOOTSTRAP_TTL_SECONDS = 24 * 3600;
+const MAX_BOOTSTRAP_TTL_SECONDS = 30 * 24 * 3600;
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const SITE_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
@@ -76,18 +120,29 @@ interface TokenRow {
   secret_hash: Buffer;
   role: Role;
   site: string | null;
+  node: string | null;
   description: string;
   created_at: number;
   expires_at: number | null;
   last_used_at: number | null;
 }
 
-function randomId(): string {
+interface BootstrapRow {
+  id: string;
+  secret_hash: Buffer;
+  site: string | null;
+  description: string;
+  created_at: number;
+  expires_at: number;
+  uses: number;
+}
+
+function randomId(length = 8): string {
   let out = '';
-  while (out.length < 8) {
-    for (const b of randomBytes(16)) {
+  while (out.length < length) {
+    for (const b of randomBytes(32)) {
       // 252 = 7 * 36: rejection keeps every character equally likely.
-      if (b < 252 && out.length < 8) out += ID_ALPHABET[b % 36];
+      if (b < 252 && out.length < length) out += ID_ALPHABET[b % 36];
     }
   }
   return out;
@@ -102,6 +157,7 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 function toInfo(r: TokenRow): TokenInfo {
   const info: TokenInfo = { id: r.id, role: r.role, description: r.description, createdAt: iso(r.created_at) };
   if (r.site !== null) info.site = r.site;
+  if (r.node !== null) info.node = r.node;
   if (r.expires_at !== null) info.expiresAt = iso(r.expires_at);
   if (r.last_used_at !== null) info.lastUsedAt = iso(r.last_used_at);
   return info;
@@ -116,6 +172,10 @@ function checkCreate(opts: CreateTokenOptions): void {
     if (!SITE_RE.test(opts.site)) throw new ErrTokenInvalid({ field: 'site', reason: `'${opts.site}' is not a valid site name` });
   } else if (opts.site !== undefined) {
     throw new ErrTokenInvalid({ field: 'site', reason: `is only allowed for role agent (role is ${opts.role})` });
+  }
+  if (opts.node !== undefined) {
+    if (opts.role !== 'agent') throw new ErrTokenInvalid({ field: 'node', reason: `is only allowed for role agent (role is ${opts.role})` });
+    if (!SITE_RE.test(opts.node)) throw new ErrTokenInvalid({ field: 'node', reason: `'${opts.node}' is not a valid node name` });
   }
   if (opts.description !== undefined && opts.description.length > 256) {
     throw new ErrTokenInvalid({ field: 'description', reason: 'is longer than 256 characters' });
@@ -147,10 +207,39 @@ export function openTokenStore(opts: TokenStoreOptions): TokenStore {
       last_used_at INTEGER,
       CHECK ((role = 'agent') = (site IS NOT NULL))
     ) STRICT;
+    CREATE TABLE IF NOT EXISTS bootstrap_tokens (
+      id TEXT PRIMARY KEY,
+      secret_hash BLOB NOT NULL,
+      site TEXT,
+      description TEXT NOT NULL DEFAULT '',
+      created_at INTEGER NOT NULL,
+      expires_at INTEGER NOT NULL,
+      uses INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
   `);
-  const insert = db.prepare<[string, Buffer, string, string | null, string, number, number | null]>(
-    'INSERT INTO tokens (id, secret_hash, role, site, description, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  // Files from before node credentials: add the column in place.
+  const columns = db.prepare<[], { name: string }>('PRAGMA table_info(tokens)').all();
+  if (!columns.some((c) => c.name === 'node')) db.exec('ALTER TABLE tokens ADD COLUMN node TEXT');
+  db.exec('CREATE INDEX IF NOT EXISTS tokens_by_node ON tokens (node) WHERE node IS NOT NULL');
+  const insert = db.prepare<[string, Buffer, string, string | null, string | null, string, number, number | null]>(
+    'INSERT INTO tokens (id, secret_hash, role, site, node, description, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
   );
+  const removeNode = db.prepare<[string]>('DELETE FROM tokens WHERE node = ?');
+  const bsInsert = db.prepare<[string, Buffer, string | null, string, number, number]>(
+    'INSERT INTO bootstrap_tokens (id, secret_hash, site, description, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+  );
+  const bsOne = db.prepare<[string], BootstrapRow>('SELECT * FROM bootstrap_tokens WHERE id = ?');
+  const bsAll = db.prepare<[], BootstrapRow>('SELECT * FROM bootstrap_tokens ORDER BY created_at, id');
+  const bsRemove = db.prepare<[string]>('DELETE FROM bootstrap_tokens WHERE id = ?');
+  const bsUse = db.prepare<[string]>('UPDATE bootstrap_tokens SET uses = uses + 1 WHERE id = ?');
+  const bsInfo = (r: BootstrapRow): BootstrapTokenInfo => ({
+    id: r.id,
+    ...(r.site === null ? {} : { site: r.site }),
+    description: r.description,
+    createdAt: iso(r.created_at),
+    expiresAt: iso(r.expires_at),
+    uses: r.uses,
+  });
   const selectOne = db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE id = ?');
   const selectAll = db.prepare<[], TokenRow>('SELECT * FROM tokens ORDER BY created_at, id');
   const remove = db.prepare<[string]>('DELETE FROM tokens WHERE id = ?');
@@ -174,7 +263,7 @@ export function openTokenStore(opts: TokenStoreOptions): TokenStore {
       for (;;) {
         const id = randomId();
         try {
-          insert.run(id, sha256(secret), o.role, o.site ?? null, o.description ?? '', createdAt, expiresAt);
+          insert.run(id, sha256(secret), o.role, o.site ?? null, o.node ?? null, o.description ?? '', createdAt, expiresAt);
         } catch (err) {
           if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') continue;
           throw err;
@@ -184,6 +273,7 @@ export function openTokenStore(opts: TokenStoreOptions): TokenStore {
           secret_hash: Buffer.alloc(0),
           role: o.role,
           site: o.site ?? null,
+          node: o.node ?? null,
           description: o.description ?? '',
           created_at: createdAt,
           expires_at: expiresAt,
@@ -206,6 +296,50 @@ export function openTokenStore(opts: TokenStoreOptions): TokenStore {
       lastTouched.delete(id);
       return remove.run(id).changes > 0;
     },
+    revokeNode(node) {
+      open();
+      return removeNode.run(node).changes;
+    },
+    createBootstrap(o) {
+      open();
+      if (o.site !== undefined && !SITE_RE.test(o.site)) throw new ErrTokenInvalid({ field: 'site', reason: `'${o.site}' is not a valid site name` });
+      if (o.description !== undefined && o.description.length > 256) throw new ErrTokenInvalid({ field: 'description', reason: 'is longer than 256 characters' });
+      const ttl = o.ttlSeconds ?? DEFAULT_BOOTSTRAP_TTL_SECONDS;
+      if (!(Number.isInteger(ttl) && ttl > 0 && ttl <= MAX_BOOTSTRAP_TTL_SECONDS)) {
+        throw new ErrTokenInvalid({ field: 'ttlSeconds', reason: `must be an integer from 1 to ${MAX_BOOTSTRAP_TTL_SECONDS} (bootstrap tokens always expire)` });
+      }
+      const secret = randomId(16);
+      const createdAt = now();
+      for (;;) {
+        const id = randomId(6);
+        try {
+          bsInsert.run(id, sha256(secret), o.site ?? null, o.description ?? '', createdAt, createdAt + ttl * 1000);
+        } catch (err) {
+          if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') continue;
+          throw err;
+        }
+        return { ...bsInfo(bsOne.get(id)!), token: `${id}.${secret}` };
+      }
+    },
+    listBootstrap() {
+      open();
+      return bsAll.all().map(bsInfo);
+    },
+    revokeBootstrap(id) {
+      open();
+      return bsRemove.run(id).changes > 0;
+    },
+    verifyBootstrap(token, consume = false) {
+      open();
+      const m = BOOTSTRAP_TOKEN_RE.exec(token);
+      if (!m) return undefined;
+      const [, id, secret] = m as unknown as [string, string, string];
+      const row = bsOne.get(id);
+      const matches = timingSafeEqual(sha256(secret), row ? row.secret_hash : dummyHash);
+      if (!row || !matches || row.expires_at <= now()) return undefined;
+      if (consume) bsUse.run(id);
+      return row.site === null ? { id } : { id, site: row.site };
+    },
     verify(token) {
       open();
       const m = TOKEN_RE.exec(token);
@@ -221,7 +355,10 @@ export function openTokenStore(opts: TokenStoreOptions): TokenStore {
         touch.run(t, id);
         lastTouched.set(id, t);
       }
-      return row.site === null ? { tokenId: id, role: row.role } : { tokenId: id, role: row.role, site: row.site };
+      const p: Principal = { tokenId: id, role: row.role };
+      if (row.site !== null) p.site = row.site;
+      if (row.node !== null) p.node = row.node;
+      return p;
     },
     close() {
       if (closed) return;

@@ -4,29 +4,53 @@
  * instances its Addons ask for and the devices its replica lists, keeps every
  * reading in a durable outbox and forwards it upstream. It runs from local
  * state alone while the hub is unreachable, also after a restart.
+ *
+ * With `tunnel`, the agent reaches the hub only through tunnel-edge: one
+ * outbound wss connection carries the sync session, the REST or MQTT uplink
+ * and, the other way, whatever the cloud opens to this node's allow-list.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { EDGEADM_VERSION, Kernel, ServiceScope, type Logger } from '../core/kernel/index.ts';
+import { createError, EDGEADM_VERSION, Kernel, ServiceScope, type Logger } from '../core/kernel/index.ts';
 import type { DiscoveryOptions, InstanceStatus } from '../core/plugins/index.ts';
 import { driversRef, readingSinkRef, siteBrokerRef, type ReadingSink } from '../core/sdk/index.ts';
 import { createMqttUplink, createRestUplink, openOutbox, startForwarder, type Outbox, type OutboxStats } from '../core/telemetry/index.ts';
+import { startTunnelEdge, type TunnelEdge, type TunnelEdgeStatus } from '../core/tunnel/index.ts';
 import { startSiteBroker } from './broker.ts';
 import { DeviceManager, DriverTable, type DeviceRuntimeStatus } from './devices.ts';
 import { LocalState } from './local-state.ts';
 import { PluginHost } from './plugin-host.ts';
 import { SyncClient, type SyncStatus } from './sync-client.ts';
 
+export interface SiteTunnelOptions {
+  /** tunnel-cloud URL(s): `wss://hub:7443/api/v1/tunnel`. */
+  url: string | readonly string[];
+  /** This node's name (as joined). */
+  node: string;
+  /** PEM of the CA the hub's certificate must chain to. */
+  ca?: string;
+  /** `host:port` the cloud may open on this node (default: sshd and the kubelet on loopback). */
+  allow?: readonly string[];
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+/** What the cloud may reach on a node unless its config says otherwise: sshd and the kubelet. */
+export const DEFAULT_TUNNEL_ALLOW = ['127.0.0.1:22', '127.0.0.1:10250'] as const;
+
 export interface SiteAgentOptions {
   site: string;
-  hubUrl: string;
+  /** The hub's URL; unused with `tunnel` (the hub is reached through it). */
+  hubUrl?: string;
+  /** Reach the hub through tunnel-edge; `token` must then be the node credential. */
+  tunnel?: SiteTunnelOptions;
   /** The site's agent credential. Never logged. */
   token: string;
   dataDir: string;
   logger: Logger;
   /** Site-local MQTT broker; false to run without one. */
   broker?: { host: string; port: number } | false;
-  uplink?: { kind: 'rest' } | { kind: 'mqtt'; url: string };
+  /** REST to the hub, or MQTT to `url` (with `tunnel`, to the hub's MQTT ingest through it; `url` is then unused). */
+  uplink?: { kind: 'rest' } | { kind: 'mqtt'; url?: string };
   plugins?: DiscoveryOptions & { startTimeoutMs?: number; stopTimeoutMs?: number };
   outbox?: { maxBytes?: number; maxAgeMs?: number; sync?: 'normal' | 'full' };
   forwarder?: { batchSize?: number; maxDelayMs?: number; backoff?: { initialMs: number; maxMs: number } };
@@ -41,6 +65,7 @@ export interface SiteAgentStatus {
   plugins: InstanceStatus[];
   devices: DeviceRuntimeStatus[];
   brokerUrl: string | undefined;
+  tunnel?: TunnelEdgeStatus;
 }
 
 export interface SiteAgent {
@@ -51,7 +76,15 @@ export interface SiteAgent {
   stop(): Promise<void>;
 }
 
+export const ErrAgentNoHub = createError(
+  'EDGE_ERR_AGENT_NO_HUB',
+  (p: { field: string }) => `the site agent needs a way to the hub: set ${p.field}`,
+  { statusCode: 400 },
+);
+
 export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
+  if (!o.tunnel && !o.hubUrl) throw new ErrAgentNoHub({ field: 'hubUrl or tunnel' });
+  if (!o.tunnel && o.uplink?.kind === 'mqtt' && !o.uplink.url) throw new ErrAgentNoHub({ field: 'uplink.url (or tunnel)' });
   mkdirSync(o.dataDir, { recursive: true });
   const logger = o.logger.child({ site: o.site });
   const services = ServiceScope.root(`site '${o.site}'`);
@@ -65,6 +98,10 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   let brokerUrl: string | undefined;
   let devices!: DeviceManager;
   let host!: PluginHost;
+  let edge: TunnelEdge | undefined;
+  /** Where the hub's API (and MQTT ingest) are: direct, or the tunnel's local forwards. */
+  let hubUrl = o.hubUrl ?? '';
+  let mqttUrl = o.uplink?.kind === 'mqtt' ? (o.uplink.url ?? '') : '';
 
   kernel.add({
     id: 'local-state',
@@ -83,14 +120,42 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
       ctx.onStop(() => outbox.close());
     },
   });
+  const t = o.tunnel;
+  if (t) {
+    kernel.add({
+      id: 'tunnel-edge',
+      phase: 'tunnel',
+      start: async (ctx) => {
+        const started = startTunnelEdge({
+          url: t.url,
+          node: t.node,
+          credential: o.token,
+          allow: t.allow ?? DEFAULT_TUNNEL_ALLOW,
+          logger: ctx.logger,
+          forwards: [{ service: 'hub' }, ...(o.uplink?.kind === 'mqtt' ? [{ service: 'mqtt' }] : [])],
+          ...(t.ca ? { tls: { ca: t.ca } } : {}),
+          ...(t.backoff ? { backoff: t.backoff } : {}),
+        });
+        edge = started;
+        ctx.onStop(() => started.stop());
+        const api = await started.forwardAddress('hub');
+        hubUrl = `http://${api.host}:${api.port}`;
+        if (o.uplink?.kind === 'mqtt') {
+          const m = await started.forwardAddress('mqtt');
+          mqttUrl = `mqtt://${m.host}:${m.port}`;
+        }
+        ctx.logger.info({ hub: hubUrl }, 'the hub is reached through the tunnel');
+      },
+    });
+  }
   kernel.add({
     id: 'uplink',
-    phase: 'tunnel',
+    phase: 'proxies',
     start: (ctx) => {
       const uplink =
         o.uplink?.kind === 'mqtt'
-          ? createMqttUplink({ url: o.uplink.url, token: o.token, site: o.site })
-          : createRestUplink({ url: o.hubUrl, token: o.token, site: o.site });
+          ? createMqttUplink({ url: mqttUrl, token: o.token, site: o.site })
+          : createRestUplink({ url: hubUrl, token: o.token, site: o.site });
       forwarder = startForwarder({ outbox, uplink, logger: ctx.logger, ...(o.forwarder ?? {}) });
       ctx.onStop(async () => {
         await forwarder.stop();
@@ -156,7 +221,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
     phase: 'controllers',
     start: (ctx) => {
       sync = new SyncClient({
-        hubUrl: o.hubUrl,
+        hubUrl,
         token: o.token,
         site: o.site,
         agentVersion: EDGEADM_VERSION,
@@ -190,6 +255,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
       plugins: host.status(),
       devices: devices.statuses(),
       brokerUrl,
+      ...(edge ? { tunnel: edge.status() } : {}),
     }),
     async drain(timeoutMs) {
       const until = Date.now() + timeoutMs;

@@ -27,6 +27,7 @@ import { registerResourceRoutes } from './routes/resources.ts';
 import { registerStreamRoutes } from './routes/streams.ts';
 import { registerSystemRoutes } from './routes/system.ts';
 import { registerTelemetryRoutes } from './routes/telemetry.ts';
+import { registerJoinRoutes } from './routes/join.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
 import type { TokenStore } from './tokens.ts';
 import { decodeBody, redactUrl, toHttpError, validatorCompiler } from './transport.ts';
@@ -51,6 +52,12 @@ export interface HubAppOptions {
   closeGraceMs?: number;
   /** Live stream tuning: heartbeat interval (default 15 s) and the per-client unsent-data limit (default 8 MiB). */
   streams?: Partial<HubContext['streams']>;
+  /** tunnel-cloud, when the hub runs it: enables join and the node connect route. */
+  tunnel?: HubContext['tunnel'];
+  /** PEM of the hub's CA, handed to joining nodes. */
+  caCert?: string;
+  /** Serve HTTPS with this certificate and key. */
+  https?: { cert: string; key: string };
 }
 
 export function buildHubApp(opts: HubAppOptions): HubApp {
@@ -67,6 +74,8 @@ export function buildHubApp(opts: HubAppOptions): HubApp {
       heartbeatMs: opts.streams?.heartbeatMs ?? 15_000,
       maxBufferedBytes: opts.streams?.maxBufferedBytes ?? 8 * 1024 * 1024,
     },
+    ...(opts.tunnel ? { tunnel: opts.tunnel } : {}),
+    ...(opts.caCert ? { caCert: opts.caCert } : {}),
   };
 
   const baseLogger: FastifyBaseLogger = logger;
@@ -76,6 +85,8 @@ export function buildHubApp(opts: HubAppOptions): HubApp {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     return503OnClosing: true,
+    // With TLS the server is an https.Server: a subclass of the same http handling the routes use.
+    ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key } } : {}),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -167,6 +178,7 @@ export function buildHubApp(opts: HubAppOptions): HubApp {
     registerStreamRoutes(api, ctx);
     registerCommandRoutes(api, ctx);
     registerTokenRoutes(api, ctx);
+    registerJoinRoutes(api, ctx);
     done();
   });
   return app;

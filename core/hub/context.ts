@@ -1,5 +1,6 @@
 /** What the hub's route modules share: the app type and the services they use. */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from '../kernel/index.ts';
@@ -19,6 +20,12 @@ export interface StreamLimits {
   maxBufferedBytes: number;
 }
 
+/** The tunnel as hub routes use it. */
+export interface HubTunnelAccess {
+  open(node: string, target: { host: string; port: number }): Promise<Duplex>;
+  path: string;
+}
+
 export interface HubContext {
   store: ResourceStore;
   telemetry: TelemetryStore;
@@ -27,4 +34,8 @@ export interface HubContext {
   metrics: HubMetrics;
   logger: Logger;
   streams: StreamLimits;
+  /** Present when the hub runs tunnel-cloud. */
+  tunnel?: HubTunnelAccess;
+  /** PEM of the hub's CA, handed to joining nodes, when the hub serves TLS. */
+  caCert?: string;
 }

@@ -149,3 +149,15 @@ export const ErrStoreClosed = createError(
   (p: { store: string }) => `the hub ${p.store} store is closed`,
   { statusCode: 503 },
 );
+
+export const ErrJoinRefused = createError(
+  'EDGE_ERR_HUB_JOIN_REFUSED',
+  (p: { reason: string }) => `join refused: ${p.reason}`,
+  { statusCode: 403 },
+);
+
+export const ErrTunnelOff = createError(
+  'EDGE_ERR_HUB_TUNNEL_OFF',
+  () => 'this hub runs no tunnel-cloud: nodes cannot be reached',
+  { statusCode: 501 },
+);

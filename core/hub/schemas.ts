@@ -233,6 +233,7 @@ const tokenInfoFields = {
   id: Type.String(),
   role: Type.String(),
   site: Type.Optional(Type.String()),
+  node: Type.Optional(Type.String({ description: 'Set for node credentials (issued by join).' })),
   description: Type.String(),
   createdAt: Type.String(),
   expiresAt: Type.Optional(Type.String()),
@@ -246,5 +247,60 @@ export const TokenCreatedSchema = Type.Object({
 });
 export const TokenListSchema = Type.Object({ items: Type.Array(TokenInfoSchema) });
 export const TokenIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
+
+const DnsLabel = Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' });
+
+export const BootstrapTokenCreateBody = Type.Object(
+  {
+    site: Type.Optional({ ...DnsLabel, description: 'Joins with this token may only join this site.' }),
+    description: Type.Optional(Type.String({ maxLength: 256 })),
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 30 * 24 * 3600, description: 'Lifetime (default 24 h); bootstrap tokens always expire.' })),
+  },
+  { additionalProperties: false },
+);
+const bootstrapInfoFields = {
+  id: Type.String(),
+  site: Type.Optional(Type.String()),
+  description: Type.String(),
+  createdAt: Type.String(),
+  expiresAt: Type.String(),
+  uses: Type.Integer(),
+};
+export const BootstrapTokenInfoSchema = Type.Object(bootstrapInfoFields);
+export const BootstrapTokenCreatedSchema = Type.Object({
+  ...bootstrapInfoFields,
+  token: Type.String({ description: '`<id>.<secret>`; shown only in this response.' }),
+});
+export const BootstrapTokenListSchema = Type.Object({ items: Type.Array(BootstrapTokenInfoSchema) });
+
+export const JoinBody = Type.Object(
+  {
+    site: DnsLabel,
+    node: DnsLabel,
+    hostname: Type.Optional(Type.String({ maxLength: 253 })),
+    addresses: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 32, description: 'Addresses the node is known by (the CONNECT proxy routes them to it).' })),
+    sshHostKeys: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 16384 }), { maxItems: 16, description: "The node's sshd host public keys (OpenSSH lines); `edgeadm ssh` checks against them." }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export const JoinResultSchema = Type.Object({
+  site: Type.String(),
+  node: Type.String(),
+  credential: Type.String({ description: 'The node credential (an agent token bound to the node); shown only here.' }),
+  credentialId: Type.String(),
+  tunnelPath: Type.String({ description: 'Path of tunnel-cloud on this hub.' }),
+  caCert: Type.Optional(Type.String({ description: "PEM of the hub's CA, when the hub serves TLS." })),
+});
+
+export const NodeConnectParams = Type.Object({ name: DnsLabel });
+export const NodeConnectQuery = Type.Object(
+  {
+    port: Type.Integer({ minimum: 1, maximum: 65535 }),
+    host: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'Address on the node (default 127.0.0.1).' })),
+  },
+  { additionalProperties: false },
+);
 
 export const HealthSchema = Type.Object({ status: Type.Literal('ok') });

@@ -4,18 +4,25 @@
  * site agents and, optionally, the MQTT telemetry ingest. On first start in a
  * data directory it creates an admin token and writes it to `admin.token`
  * (mode 0600): there is no built-in credential.
+ *
+ * The hub also runs tunnel-cloud (edges dial `/api/v1/tunnel`) and, with
+ * `tls`, serves HTTPS with a certificate from its own CA (`<dataDir>/pki`,
+ * created on first start); joining nodes receive that CA.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { hostname } from 'node:os';
 import type { Logger } from '../kernel/index.ts';
+import { loadOrCreateHubPki } from '../pki/index.ts';
 import { openSqliteStore, type ResourceStore } from '../store/index.ts';
 import { openTelemetryStore, startMqttIngest, type TelemetryStore } from '../telemetry/index.ts';
 import { buildHubApp, requireAuth } from './app.ts';
 import { openCommandQueue, type CommandQueue } from './commands.ts';
 import { registerSyncRoute } from './sync.ts';
 import { openTokenStore, type TokenStore } from './tokens.ts';
+import { createHubTunnel, TUNNEL_PATH, type HubTunnel, type UpgradeHandler } from './tunnel.ts';
 
 export interface StartHubOptions {
   dataDir: string;
@@ -24,10 +31,26 @@ export interface StartHubOptions {
   logger: Logger;
   /** Also accept telemetry over MQTT on this port (0 = any free port). */
   mqttPort?: number;
+  /**
+   * Serve HTTPS (and the tunnel as wss://) with a certificate from the hub's
+   * CA in `dir` (default `<dataDir>/pki`), valid for `hosts` (default: the
+   * listen host, 127.0.0.1, ::1, localhost and this machine's hostname).
+   */
+  tls?: boolean | { dir?: string; hosts?: string[] };
+  /** Name of this tunnel-cloud replica (default `hub`). */
+  replica?: string;
+  /** More upgrade paths to serve beside the tunnel (e.g. replica peer requests). */
+  upgrades?: Record<string, UpgradeHandler>;
 }
 
 export interface Hub {
   readonly url: string;
+  /** ws(s):// URL edges dial. */
+  readonly tunnelUrl: string;
+  /** PEM and file of the hub's CA, with TLS. */
+  readonly caCert: string | undefined;
+  readonly caFile: string | undefined;
+  readonly tunnel: HubTunnel;
   readonly mqttUrl: string | undefined;
   readonly adminTokenFile: string;
   readonly store: ResourceStore;
@@ -62,21 +85,18 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
       chmodSync(adminTokenFile, 0o600);
       logger.info({ file: adminTokenFile }, 'admin token written');
     }
-    const app = buildHubApp({ store, telemetry, tokens, commands, logger, metrics });
-    // Registered as a plugin so it loads after the WebSocket support buildHubApp registers.
-    void app.register((instance, _opts, done) => {
-      registerSyncRoute(instance, { store, commands, logger, metrics, preHandler: requireAuth(['admin', 'agent'], { siteParam: 'site' }) });
-      done();
-    });
-    closers.push(() => app.close());
-    await app.listen({ host: o.host ?? '127.0.0.1', port: o.port ?? 7443 });
-    const addr = app.server.address() as AddressInfo;
-    const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
-    let mqttUrl: string | undefined;
+    const host = o.host ?? '127.0.0.1';
+    let pki: Awaited<ReturnType<typeof loadOrCreateHubPki>> | undefined;
+    if (o.tls) {
+      const t = o.tls === true ? {} : o.tls;
+      const hosts = t.hosts ?? [...new Set([host, '127.0.0.1', '::1', 'localhost', hostname()].filter((h) => h !== '0.0.0.0' && h !== '::'))];
+      pki = await loadOrCreateHubPki(t.dir ?? path.join(o.dataDir, 'pki'), { hosts, logger });
+    }
+    let ingest: Awaited<ReturnType<typeof startMqttIngest>> | undefined;
     if (o.mqttPort !== undefined) {
-      const ingest = await startMqttIngest({
+      ingest = await startMqttIngest({
         port: o.mqttPort,
-        host: o.host ?? '127.0.0.1',
+        host,
         store: telemetry,
         logger,
         authenticate: (username, password) => {
@@ -84,11 +104,57 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
           return p && p.role === 'agent' && p.site === username ? p.site : undefined;
         },
       });
-      closers.push(() => ingest.close());
-      mqttUrl = `mqtt://${o.host ?? '127.0.0.1'}:${ingest.port}`;
+      const started = ingest;
+      closers.push(() => started.close());
     }
-    logger.info({ url, mqttUrl }, 'hub listening');
-    return { url, mqttUrl, adminTokenFile, store, telemetry, tokens, commands, metrics, close };
+    const tunnel = createHubTunnel({
+      tokens,
+      store,
+      logger,
+      replica: o.replica ?? 'hub',
+      ...(ingest ? { mqtt: { host, port: ingest.port } } : {}),
+    });
+    const app = buildHubApp({
+      store,
+      telemetry,
+      tokens,
+      commands,
+      logger,
+      metrics,
+      tunnel: { open: (node, target) => tunnel.open(node, target), path: TUNNEL_PATH },
+      ...(pki ? { caCert: pki.ca.certPem, https: { cert: pki.server.certPem, key: pki.server.keyPem } } : {}),
+    });
+    // Registered as a plugin so it loads after the WebSocket support buildHubApp registers.
+    void app.register((instance, _opts, done) => {
+      registerSyncRoute(instance, { store, commands, logger, metrics, preHandler: requireAuth(['admin', 'agent'], { siteParam: 'site' }) });
+      done();
+    });
+    closers.push(() => app.close());
+    // Runs before app.close: edge sessions are upgraded sockets the HTTP server would wait for.
+    closers.push(() => tunnel.close());
+    await app.ready();
+    tunnel.mount(app, o.upgrades);
+    await app.listen({ host, port: o.port ?? 7443 });
+    const addr = app.server.address() as AddressInfo;
+    const url = `${pki ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+    const tunnelUrl = `${url.replace(/^http/, 'ws')}${TUNNEL_PATH}`;
+    const mqttUrl = ingest ? `mqtt://${host}:${ingest.port}` : undefined;
+    logger.info({ url, tunnelUrl, mqttUrl, tls: Boolean(pki) }, 'hub listening');
+    return {
+      url,
+      tunnelUrl,
+      caCert: pki?.ca.certPem,
+      caFile: pki?.caFile,
+      tunnel,
+      mqttUrl,
+      adminTokenFile,
+      store,
+      telemetry,
+      tokens,
+      commands,
+      metrics,
+      close,
+    };
   } catch (err) {
     await close();
     throw err;

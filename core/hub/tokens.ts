@@ -87,6 +87,8 @@ export interface TokenStore {
   revoke(id: string): boolean;
   /** Deletes every credential of a node; returns how many. */
   revokeNode(node: string): number;
+  /** Called after a node credential is revoked (by id or by node), with the node's name. */
+  onNodeRevoked(listener: (node: string) => void): () => void;
   /** The principal of a valid, unexpired, unrevoked token; undefined otherwise. */
   verify(token: string): Principal | undefined;
   createBootstrap(opts: CreateBootstrapTokenOptions): CreatedBootstrapToken;
@@ -247,6 +249,11 @@ export function openTokenStore(opts: TokenStoreOptions): TokenStore {
   // Compared against when the id is unknown, so a miss costs what a hit costs.
   const dummyHash = sha256(randomBytes(32).toString('base64url'));
   const lastTouched = new Map<string, number>();
+  const revokeListeners = new Set<(node: string) => void>();
+  const nodeOf = db.prepare<[string], { node: string | null }>('SELECT node FROM tokens WHERE id = ?');
+  const revoked = (node: string | null | undefined): void => {
+    if (node) for (const l of [...revokeListeners]) l(node);
+  };
   let closed = false;
 
   const open = (): void => {
@@ -294,11 +301,20 @@ export function openTokenStore(opts: TokenStoreOptions): TokenStore {
     revoke(id) {
       open();
       lastTouched.delete(id);
-      return remove.run(id).changes > 0;
+      const node = nodeOf.get(id)?.node;
+      const gone = remove.run(id).changes > 0;
+      if (gone) revoked(node);
+      return gone;
     },
     revokeNode(node) {
       open();
-      return removeNode.run(node).changes;
+      const n = removeNode.run(node).changes;
+      revoked(node);
+      return n;
+    },
+    onNodeRevoked(listener) {
+      revokeListeners.add(listener);
+      return () => revokeListeners.delete(listener);
     },
     createBootstrap(o) {
       open();

@@ -24,6 +24,7 @@ export const DNS1123_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z
 /** A Go `time.Duration` string as EdgeX writes autoEvent intervals: `500ms`, `1s`, `2m`, `1h30m`. */
 export const GO_DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$';
 const REVISION_PATTERN = '^[0-9]+$';
+const WS_URL_PATTERN = '^wss?://';
 
 /** Friendlier messages for pattern failures than the raw regular expression. */
 const PATTERN_MESSAGES: Record<string, string> = {
@@ -33,6 +34,7 @@ const PATTERN_MESSAGES: Record<string, string> = {
     "must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit",
   [GO_DURATION_PATTERN]: "must be a Go duration such as '500ms', '1s', '2m' or '1h30m'",
   [REVISION_PATTERN]: 'must be a resourceVersion (a decimal number)',
+  [WS_URL_PATTERN]: 'must be a ws:// or wss:// URL',
   [PLUGIN_ID_PATTERN]: "must be a plugin id: lowercase letters and digits, parts joined by '-' or '.', starting with a letter",
 };
 
@@ -110,6 +112,12 @@ export const NodeStatusSchema = Type.Object(
     connected: Type.Optional(Type.Boolean()),
     lastSeen: Type.Optional(Timestamp),
     message: Type.Optional(Message),
+    /** When the node last joined (exchanged a bootstrap token for its credential). */
+    joinedAt: Type.Optional(Timestamp),
+    /** The node's sshd host keys (OpenSSH public key lines), reported at join: `edgeadm ssh` checks against them. */
+    sshHostKeys: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 16384 }), { maxItems: 16 })),
+    /** The tunnel-cloud replica holding the node's tunnel, while it is up. */
+    tunnel: Type.Optional(Type.Object({ replica: Type.String(), since: Timestamp }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );
@@ -281,6 +289,29 @@ export const AddonStatusSchema = Type.Object(
 );
 
 // ---------------------------------------------------------------------------
+// Lease (the shape of Kubernetes coordination.k8s.io/v1 Lease, plus holderAddress)
+
+/** Label naming what a Lease is for, so several lease users share the kind: `edgeadm.io/lease-for: tunnel`. */
+export const LEASE_FOR_LABEL = 'edgeadm.io/lease-for';
+
+export const LeaseSpecSchema = Type.Object(
+  {
+    /** Who holds the lease (a tunnel-cloud replica's name); absent when nobody does. */
+    holderIdentity: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+    /** Where the holder is reached by its peers (its ws:// or wss:// peer endpoint). */
+    holderAddress: Type.Optional(Type.String({ maxLength: 2048, pattern: WS_URL_PATTERN })),
+    /** How long after renewTime the lease is still the holder's. */
+    leaseDurationSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
+    acquireTime: Type.Optional(Timestamp),
+    renewTime: Type.Optional(Timestamp),
+    /** How many times the lease changed holders. */
+    leaseTransitions: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+export const LeaseStatusSchema = Type.Object({}, { additionalProperties: false });
+
+// ---------------------------------------------------------------------------
 // Per-kind tables and types
 
 export const SPEC_SCHEMAS = {
@@ -289,6 +320,7 @@ export const SPEC_SCHEMAS = {
   DeviceProfile: DeviceProfileSpecSchema,
   Device: DeviceSpecSchema,
   Addon: AddonSpecSchema,
+  Lease: LeaseSpecSchema,
 } as const satisfies Record<Kind, TSchema>;
 
 export const STATUS_SCHEMAS = {
@@ -297,6 +329,7 @@ export const STATUS_SCHEMAS = {
   DeviceProfile: DeviceProfileStatusSchema,
   Device: DeviceStatusSchema,
   Addon: AddonStatusSchema,
+  Lease: LeaseStatusSchema,
 } as const satisfies Record<Kind, TSchema>;
 
 function resourceSchema<K extends Kind>(kind: K) {
@@ -319,6 +352,7 @@ export const RESOURCE_SCHEMAS = {
   DeviceProfile: resourceSchema('DeviceProfile'),
   Device: resourceSchema('Device'),
   Addon: resourceSchema('Addon'),
+  Lease: resourceSchema('Lease'),
 } as const;
 
 export type SiteSpec = Static<typeof SiteSpecSchema>;
@@ -337,12 +371,15 @@ export type ReportedValue = Static<typeof ReportedValueSchema>;
 export type DeviceStatus = Static<typeof DeviceStatusSchema>;
 export type AddonSpec = Static<typeof AddonSpecSchema>;
 export type AddonStatus = Static<typeof AddonStatusSchema>;
+export type LeaseSpec = Static<typeof LeaseSpecSchema>;
+export type LeaseStatus = Static<typeof LeaseStatusSchema>;
 
 export type SiteObject = Resource<SiteSpec, SiteStatus> & { kind: 'Site' };
 export type NodeObject = Resource<NodeSpec, NodeStatus> & { kind: 'Node' };
 export type DeviceProfileObject = Resource<DeviceProfileSpec, DeviceProfileStatus> & { kind: 'DeviceProfile' };
 export type DeviceObject = Resource<DeviceSpec, DeviceStatus> & { kind: 'Device' };
 export type AddonObject = Resource<AddonSpec, AddonStatus> & { kind: 'Addon' };
+export type LeaseObject = Resource<LeaseSpec, LeaseStatus> & { kind: 'Lease' };
 
 /** The typed object of each kind: `store.get<ResourceOf<'Device'>>('Device', 'pump-1')`. */
 export interface ResourceByKind {
@@ -351,6 +388,7 @@ export interface ResourceByKind {
   DeviceProfile: DeviceProfileObject;
   Device: DeviceObject;
   Addon: AddonObject;
+  Lease: LeaseObject;
 }
 export type ResourceOf<K extends Kind> = ResourceByKind[K];
 
@@ -389,6 +427,8 @@ export function sitesOf(obj: Pick<Resource, 'kind' | 'metadata' | 'spec'>): read
       return Array.isArray(spec.sites) ? spec.sites.filter((s): s is string => typeof s === 'string') : [];
     case 'DeviceProfile':
       return null;
+    case 'Lease':
+      return [];
   }
 }
 
@@ -667,6 +707,16 @@ function addonIssues(spec: Record<string, unknown>, issues: FieldIssue[]): void 
   }
 }
 
+function leaseIssues(spec: Record<string, unknown>, issues: FieldIssue[]): void {
+  for (const field of ['acquireTime', 'renewTime'] as const) {
+    const v = spec[field];
+    if (typeof v === 'string' && Number.isNaN(Date.parse(v))) issues.push({ path: `spec.${field}`, message: `must be an RFC 3339 time (is '${v}')` });
+  }
+  if (typeof spec.holderAddress === 'string' && !URL.canParse(spec.holderAddress)) {
+    issues.push({ path: 'spec.holderAddress', message: `must be a URL (is '${spec.holderAddress}')` });
+  }
+}
+
 function specIssues(kind: Kind, spec: unknown, issues: FieldIssue[]): void {
   issues.push(...friendly(checkSchema(SPEC_SCHEMAS[kind], spec, 'spec')));
   const s = asObject(spec);
@@ -674,6 +724,7 @@ function specIssues(kind: Kind, spec: unknown, issues: FieldIssue[]): void {
   if (kind === 'DeviceProfile') profileIssues(s, issues);
   else if (kind === 'Device') deviceIssues(s, issues);
   else if (kind === 'Addon') addonIssues(s, issues);
+  else if (kind === 'Lease') leaseIssues(s, issues);
 }
 
 export type PrepareStatusResult = { ok: true; value: Record<string, unknown> } | { ok: false; issues: FieldIssue[] };

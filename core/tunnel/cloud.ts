@@ -58,6 +58,8 @@ export interface TunnelCloud {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   open(node: string, target: OpenRequest): Promise<TunnelStream>;
   nodes(): string[];
+  /** Ends a node's session (its credential was revoked, the node deleted); false when it had none. */
+  disconnect(node: string, code: string, message: string): boolean;
   close(): Promise<void>;
 }
 
@@ -159,6 +161,14 @@ export function createTunnelCloud(o: TunnelCloudOptions): TunnelCloud {
       return s.open(target);
     },
     nodes: () => [...sessions.keys()].sort(),
+    disconnect(node, code, message) {
+      const s = sessions.get(node);
+      if (!s) return false;
+      log.warn({ node, code }, 'disconnecting node');
+      // 4401: the edge learns its credential no longer works, and backs off like any refusal.
+      s.close(code, message, 4401);
+      return true;
+    },
     async close() {
       closed = true;
       for (const s of sessions.values()) s.close('EDGE_ERR_TUNNEL_CLOUD_STOPPING', 'tunnel-cloud is stopping', 1001);

@@ -6,7 +6,7 @@
  * ends (CONNECT, HTTP, SSH), TLS and replicas build on these.
  */
 export * as TunnelErrors from './codes.ts';
-export { PROTOCOL_VIOLATIONS, type ProtocolViolation } from './codes.ts';
+export { PROTOCOL_VIOLATIONS, unwrapRefusal, type ProtocolViolation } from './codes.ts';
 export {
   decodeFrame,
   DEFAULT_MAX_FRAME_PAYLOAD,

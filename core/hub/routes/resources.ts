@@ -31,7 +31,11 @@ export const PLURALS: Readonly<Record<string, Kind>> = {
   deviceprofiles: 'DeviceProfile',
   devices: 'Device',
   addons: 'Addon',
+  leases: 'Lease',
 };
+
+/** Kinds only operators read: agents neither read nor write them (tunnel-cloud replicas' leases). */
+const OPERATOR_ONLY_KINDS = new Set<Kind>(['Lease']);
 
 /** Kinds whose status an agent of the object's site may write. */
 const AGENT_STATUS_KINDS = new Set<Kind>(['Site', 'Node', 'Device']);
@@ -96,13 +100,15 @@ function action(request: FastifyRequest): string {
 }
 
 export function registerResourceRoutes(app: HubApp, ctx: HubContext): void {
-  const readers = requireAuth(['admin', 'viewer', 'agent']);
+  const siteReaders = requireAuth(['admin', 'viewer', 'agent']);
+  const operatorReaders = requireAuth(['admin', 'viewer']);
   const admins = requireAuth(['admin']);
   const statusWriters = requireAuth(['admin', 'agent']);
 
   for (const [plural, kind] of Object.entries(PLURALS)) {
     const base = `/api/v1/${plural}`;
     const tags = [plural];
+    const readers = OPERATOR_ONLY_KINDS.has(kind) ? operatorReaders : siteReaders;
 
     app.get(
       base,

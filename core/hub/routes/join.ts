@@ -1,0 +1,172 @@
+/**
+ * Joining nodes, and reaching them.
+ *
+ * - Bootstrap tokens (admins): kubeadm-style `<id>.<secret>`, always expiring,
+ *   optionally scoped to a site. They can do one thing: join.
+ * - `POST /api/v1/join` with `Authorization: Bearer <bootstrap token>`: the
+ *   node's Site must exist; the Node is created (or, on a re-join, kept) and
+ *   its earlier credentials are revoked; the answer carries the new node
+ *   credential (shown once) and the hub's CA.
+ * - `GET /api/v1/nodes/:name/connect?port=&host=` (admins, WebSocket): a byte
+ *   stream to `host:port` on the node through its tunnel (what `edgeadm ssh`
+ *   rides on). The upgrade is answered only once the node accepted the
+ *   stream; refusals are plain HTTP errors with their code.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { Duplex } from 'node:stream';
+import Type from 'typebox';
+import { createWebSocketStream } from 'ws';
+import type { NodeStatus, Resource } from '../../store/index.ts';
+import { requireAuth } from '../auth.ts';
+import type { HubApp, HubContext } from '../context.ts';
+import { ErrJoinRefused, ErrTokenNotFound, ErrTunnelOff, ErrUnauthenticated } from '../errors.ts';
+import {
+  BootstrapTokenCreateBody,
+  BootstrapTokenCreatedSchema,
+  BootstrapTokenListSchema,
+  errorResponses,
+  JoinBody,
+  JoinResultSchema,
+  NodeConnectParams,
+  NodeConnectQuery,
+  TokenIdParams,
+} from '../schemas.ts';
+
+const BEARER_RE = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+const opened = new WeakMap<FastifyRequest, Duplex>();
+
+export function registerJoinRoutes(app: HubApp, ctx: HubContext): void {
+  const admins = requireAuth(['admin']);
+
+  app.post(
+    '/api/v1/bootstrap-tokens',
+    {
+      onRequest: admins,
+      schema: {
+        tags: ['join'],
+        summary: 'Create a bootstrap token for joining nodes',
+        description: 'The response is the only place the token is shown. It expires (default 24 h) and may be scoped to one site.',
+        body: BootstrapTokenCreateBody,
+        response: { 201: BootstrapTokenCreatedSchema, ...errorResponses },
+      },
+    },
+    (request, reply) => {
+      const b = request.body;
+      const created = ctx.tokens.createBootstrap({
+        ...(b.site === undefined ? {} : { site: b.site }),
+        ...(b.description === undefined ? {} : { description: b.description }),
+        ...(b.ttlSeconds === undefined ? {} : { ttlSeconds: b.ttlSeconds }),
+      });
+      request.log.info({ bootstrapTokenId: created.id, site: created.site, expiresAt: created.expiresAt }, 'bootstrap token created');
+      void reply.code(201).send(created);
+    },
+  );
+
+  app.get(
+    '/api/v1/bootstrap-tokens',
+    { onRequest: admins, schema: { tags: ['join'], summary: 'List bootstrap tokens (never their secrets)', response: { 200: BootstrapTokenListSchema, ...errorResponses } } },
+    () => ({ items: ctx.tokens.listBootstrap() }),
+  );
+
+  app.delete(
+    '/api/v1/bootstrap-tokens/:id',
+    {
+      onRequest: admins,
+      schema: { tags: ['join'], summary: 'Delete a bootstrap token', params: TokenIdParams, response: { 204: Type.Null({ description: 'Deleted.' }), ...errorResponses } },
+    },
+    (request, reply) => {
+      if (!ctx.tokens.revokeBootstrap(request.params.id)) throw new ErrTokenNotFound({ id: request.params.id });
+      request.log.info({ bootstrapTokenId: request.params.id }, 'bootstrap token deleted');
+      void reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/api/v1/join',
+    {
+      schema: {
+        tags: ['join'],
+        summary: 'Exchange a bootstrap token for a node credential',
+        description:
+          'Authorization: `Bearer <bootstrap token>`. The Site must exist (and match the token\'s scope). Re-joining the same node to the same site revokes its earlier credentials.',
+        body: JoinBody,
+        response: { 201: JoinResultSchema, ...errorResponses },
+        security: [],
+      },
+    },
+    async (request, reply) => {
+      const m = BEARER_RE.exec(request.headers.authorization ?? '');
+      const bootstrap = m ? ctx.tokens.verifyBootstrap(m[1]!) : undefined;
+      if (!bootstrap) throw new ErrUnauthenticated({ reason: 'join needs a valid, unexpired bootstrap token (Authorization: Bearer <id>.<secret>)' });
+      const b = request.body;
+      if (bootstrap.site !== undefined && bootstrap.site !== b.site) {
+        throw new ErrJoinRefused({ reason: `bootstrap token '${bootstrap.id}' is for site '${bootstrap.site}', not '${b.site}'` });
+      }
+      if (!(await ctx.store.get('Site', b.site))) {
+        throw new ErrJoinRefused({ reason: `site '${b.site}' does not exist; create it first (edgeadm site create ${b.site})` });
+      }
+      const existing = await ctx.store.get<Resource<{ site: string }>>('Node', b.node);
+      if (existing && existing.spec.site !== b.site) {
+        throw new ErrJoinRefused({ reason: `node '${b.node}' belongs to site '${existing.spec.site}'; delete it there first to move it` });
+      }
+      const spec = {
+        ...(existing?.spec ?? {}),
+        site: b.site,
+        ...(b.hostname === undefined ? {} : { hostname: b.hostname }),
+        ...(b.addresses === undefined ? {} : { addresses: b.addresses }),
+      };
+      const node = await ctx.store.apply<Resource>({ apiVersion: 'edgeadm.io/v1alpha1', kind: 'Node', metadata: { name: b.node, ...(existing ? { labels: existing.metadata.labels ?? {} } : {}) }, spec });
+      const status: NodeStatus = { ...((node.status ?? {}) as NodeStatus), joinedAt: new Date().toISOString() };
+      if (b.sshHostKeys !== undefined) status.sshHostKeys = b.sshHostKeys;
+      await ctx.store.updateStatus('Node', b.node, status);
+      const revoked = ctx.tokens.revokeNode(b.node);
+      ctx.tokens.verifyBootstrap(m![1]!, true);
+      const credential = ctx.tokens.create({ role: 'agent', site: b.site, node: b.node, description: `node ${b.node} (joined with bootstrap token ${bootstrap.id})` });
+      request.log.info({ node: b.node, site: b.site, bootstrapTokenId: bootstrap.id, credentialId: credential.id, revoked }, 'node joined');
+      return reply.code(201).send({
+        site: b.site,
+        node: b.node,
+        credential: credential.token,
+        credentialId: credential.id,
+        tunnelPath: ctx.tunnel?.path ?? '/api/v1/tunnel',
+        ...(ctx.caCert ? { caCert: ctx.caCert } : {}),
+      });
+    },
+  );
+
+  app.get(
+    '/api/v1/nodes/:name/connect',
+    {
+      websocket: true,
+      onRequest: admins,
+      preHandler: async (request) => {
+        if (!ctx.tunnel) throw new ErrTunnelOff({});
+        const { name } = request.params;
+        const q = request.query;
+        opened.set(request, await ctx.tunnel.open(name, { host: q.host ?? '127.0.0.1', port: q.port }));
+      },
+      schema: {
+        tags: ['nodes'],
+        summary: 'A byte stream to a TCP port on a node, through its tunnel (WebSocket, binary messages)',
+        description: 'Answered with 101 only once the node accepted the stream; otherwise the coded refusal (404 not connected, 403 not on the allow-list, 502 dial failed).',
+        params: NodeConnectParams,
+        querystring: NodeConnectQuery,
+      },
+    },
+    (socket, request) => {
+      const stream = opened.get(request);
+      opened.delete(request);
+      if (!stream) {
+        socket.close(1011, 'no stream');
+        return;
+      }
+      const ws = createWebSocketStream(socket);
+      ws.on('error', () => stream.destroy());
+      stream.on('error', () => ws.destroy());
+      ws.pipe(stream).pipe(ws);
+      ws.on('close', () => stream.destroy());
+      stream.on('close', () => ws.destroy());
+      request.log.info({ node: (request.params).name, tokenId: request.principal?.tokenId }, 'node stream opened');
+    },
+  );
+}

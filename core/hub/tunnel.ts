@@ -1,0 +1,149 @@
+/**
+ * tunnel-cloud inside the hub. Edge nodes dial `/api/v1/tunnel` on the hub's
+ * own (TLS) port with their node credential; the hub keeps their sessions,
+ * records on each Node which replica holds its tunnel, and offers edges two
+ * services: `hub` (this very API, served to the stream without a second TLS
+ * layer: the tunnel is the secure channel) and `mqtt` (the telemetry ingest,
+ * when it runs). A node whose credential is revoked, or whose Node is
+ * deleted, is disconnected at once.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { toErrorInfo, type Logger } from '../kernel/index.ts';
+import type { NodeStatus, Resource, ResourceStore } from '../store/index.ts';
+import { createTunnelCloud, unwrapRefusal, type CloudService, type TunnelCloud } from '../tunnel/index.ts';
+import type { HubApp } from './context.ts';
+import type { TokenStore } from './tokens.ts';
+
+/** Where edges dial tunnel-cloud on the hub. */
+export const TUNNEL_PATH = '/api/v1/tunnel';
+
+export interface HubTunnelOptions {
+  tokens: TokenStore;
+  store: ResourceStore;
+  logger: Logger;
+  /** This replica's name (the hub process). */
+  replica: string;
+  /** The MQTT telemetry ingest, offered to edges as service `mqtt`. */
+  mqtt?: { host: string; port: number };
+}
+
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+export interface HubTunnel {
+  readonly cloud: TunnelCloud;
+  /** A byte stream to `host:port` on a node, through its tunnel. */
+  open(node: string, target: { host: string; port: number }): Promise<Duplex>;
+  /**
+   * Serves edges the hub app itself: call once the app is ready. Takes over
+   * the server's 'upgrade' event so the tunnel paths go to tunnel-cloud and
+   * everything else to the app's WebSocket routes as before.
+   */
+  mount(app: HubApp, extraUpgrades?: Record<string, UpgradeHandler>): void;
+  close(): Promise<void>;
+}
+
+export function createHubTunnel(o: HubTunnelOptions): HubTunnel {
+  const log = o.logger.child({ component: 'hub-tunnel' });
+  // The hub API for edges: HTTP parsed from the tunnel stream itself.
+  let inner: Server | undefined;
+  const services: Record<string, CloudService> = {
+    hub: (stream) => {
+      if (!inner) {
+        stream.destroy();
+        return;
+      }
+      inner.emit('connection', stream);
+    },
+  };
+  if (o.mqtt) services.mqtt = o.mqtt;
+
+  const setStatus = async (node: string, patch: (s: NodeStatus) => NodeStatus): Promise<void> => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const cur = await o.store.get<Resource<unknown, NodeStatus>>('Node', node);
+      if (!cur) return;
+      try {
+        await o.store.updateStatus('Node', node, patch({ ...(cur.status ?? {}) }), { resourceVersion: cur.metadata.resourceVersion! });
+        return;
+      } catch (err) {
+        if (toErrorInfo(err).code !== 'EDGE_ERR_STORE_CONFLICT') throw err;
+      }
+    }
+  };
+
+  const cloud = createTunnelCloud({
+    name: o.replica,
+    logger: o.logger,
+    services,
+    authenticate: (credential, claimed) => {
+      const p = o.tokens.verify(credential);
+      // Only node credentials open tunnels, and only for their own node.
+      if (!p || p.role !== 'agent' || !p.node) return undefined;
+      if (claimed !== undefined && claimed !== p.node) return undefined;
+      return p.node;
+    },
+    onNodeChange: (node, connected) => {
+      const now = new Date().toISOString();
+      setStatus(node, (s) => {
+        const next: NodeStatus = { ...s, connected, lastSeen: now };
+        if (connected) next.tunnel = { replica: o.replica, since: now };
+        else if (s.tunnel?.replica === o.replica) delete next.tunnel;
+        return next;
+      }).catch((err: unknown) => log.warn({ node, error: toErrorInfo(err) }, 'could not record the node tunnel status'));
+    },
+  });
+
+  const offRevoked = o.tokens.onNodeRevoked((node) => {
+    cloud.disconnect(node, 'EDGE_ERR_TUNNEL_CREDENTIAL_REVOKED', `the credential of node '${node}' was revoked`);
+  });
+  const watchStop = new AbortController();
+  const watching = (async () => {
+    try {
+      for await (const ev of o.store.watch({ kinds: ['Node'], signal: watchStop.signal })) {
+        if (ev.type !== 'DELETED') continue;
+        const node = ev.object.metadata.name;
+        const n = o.tokens.revokeNode(node);
+        log.info({ node, credentials: n }, 'node deleted: its credentials are revoked');
+      }
+    } catch (err) {
+      if (!watchStop.signal.aborted) log.error({ error: toErrorInfo(err) }, 'node watch ended');
+    }
+  })();
+
+  return {
+    cloud,
+    async open(node, target) {
+      try {
+        return await cloud.open(node, { kind: 'tcp', host: target.host, port: target.port });
+      } catch (err) {
+        throw unwrapRefusal(err);
+      }
+    },
+    mount(app, extraUpgrades = {}) {
+      inner = createServer();
+      const routing = app.routing.bind(app);
+      inner.on('request', (req, res) => routing(req, res));
+      // WebSocket routes (the sync session) reached through the tunnel go to the app's own handling.
+      inner.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => app.server.emit('upgrade', req, socket, head));
+      const previous = app.server.listeners('upgrade') as UpgradeHandler[];
+      app.server.removeAllListeners('upgrade');
+      const routes: Record<string, UpgradeHandler> = { [TUNNEL_PATH]: (req, socket, head) => cloud.handleUpgrade(req, socket, head), ...extraUpgrades };
+      app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        const path = (req.url ?? '').split('?')[0] ?? '';
+        const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+        if (route) {
+          route(req, socket, head);
+          return;
+        }
+        for (const l of previous) l.call(app.server, req, socket, head);
+      });
+    },
+    async close() {
+      offRevoked();
+      watchStop.abort();
+      await cloud.close();
+      await watching;
+      inner?.closeAllConnections();
+    },
+  };
+}

@@ -1,5 +1,10 @@
-/** A small client of the hub's HTTP API for commands: base URL and token from flags or the environment. */
+/**
+ * A small client of the hub's HTTP API for commands: base URL, token and the
+ * CA to trust from flags or the environment. An https hub is checked against
+ * `--ca-file` (the hub's own CA, `<data-dir>/pki/ca.crt`) or the system's CAs.
+ */
 import { readFileSync } from 'node:fs';
+import { Agent, fetch as undiciFetch, type Response as UndiciResponse } from 'undici';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { EdgeError } from '../core/kernel/index.ts';
@@ -8,6 +13,8 @@ import { ErrUsage } from './context.ts';
 export interface HubTarget {
   url: string;
   token: string;
+  /** PEM of the CA the hub's certificate must chain to. */
+  ca?: string;
 }
 
 /** Adds --hub, --token and --token-file to a command. */
@@ -15,10 +22,39 @@ export function withHubOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--hub <url>', 'hub URL').env('EDGEADM_HUB'))
     .addOption(new Option('--token <token>', 'hub token (prefer EDGEADM_TOKEN or --token-file: flags show in ps)').env('EDGEADM_TOKEN'))
-    .option('--token-file <file>', 'read the hub token from this file');
+    .option('--token-file <file>', 'read the hub token from this file')
+    .addOption(new Option('--ca-file <file>', "the hub's CA certificate (PEM), for an https hub").env('EDGEADM_CA_FILE'));
 }
 
-export function hubTarget(opts: { hub?: string; token?: string; tokenFile?: string }): HubTarget {
+/** Reads a CA file named by an option; a usage error names the option. */
+export function readCaFile(file: string | undefined, argument = '--ca-file'): string | undefined {
+  if (file === undefined || file === '') return undefined;
+  try {
+    const pem = readFileSync(file, 'utf8');
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate in it');
+    return pem;
+  } catch (err) {
+    throw new ErrUsage({ argument, reason: `cannot use '${file}': ${(err as Error).message}` });
+  }
+}
+
+const agents = new Map<string, Agent>();
+/** One connection pool per CA. */
+function dispatcherFor(ca: string): Agent {
+  let a = agents.get(ca);
+  if (!a) {
+    a = new Agent({ connect: { ca } });
+    agents.set(ca, a);
+  }
+  return a;
+}
+
+/** fetch against the hub, trusting its CA when one is given. */
+export function fetchHub(target: HubTarget, path: string, init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal } = {}): Promise<UndiciResponse> {
+  return undiciFetch(`${target.url}${path}`, { ...init, ...(target.ca ? { dispatcher: dispatcherFor(target.ca) } : {}) });
+}
+
+export function hubTarget(opts: { hub?: string; token?: string; tokenFile?: string; caFile?: string }): HubTarget {
   if (!opts.hub) throw new ErrUsage({ argument: '--hub', reason: 'the hub URL is required (or set EDGEADM_HUB)' });
   try {
     new URL(opts.hub);
@@ -34,20 +70,24 @@ export function hubTarget(opts: { hub?: string; token?: string; tokenFile?: stri
     }
   }
   if (!token) throw new ErrUsage({ argument: '--token', reason: 'a hub token is required (EDGEADM_TOKEN, --token-file or --token)' });
-  return { url: opts.hub.replace(/\/+$/, ''), token };
+  const ca = readCaFile(opts.caFile);
+  return { url: opts.hub.replace(/\/+$/, ''), token, ...(ca ? { ca } : {}) };
 }
 
 /** Calls the hub; a non-2xx answer becomes an EdgeError with the hub's code and message. */
 export async function hubFetch<T>(target: HubTarget, method: string, path: string, body?: unknown): Promise<T> {
-  let res: Response;
+  let res: UndiciResponse;
   try {
-    res = await fetch(`${target.url}${path}`, {
+    res = await fetchHub(target, path, {
       method,
       headers: { authorization: `Bearer ${target.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (err) {
-    throw new EdgeError('EDGE_ERR_HUB_UNREACHABLE', `cannot reach the hub at ${target.url}: ${(err as Error).message}; is it running?`, { url: target.url }, 503, { cause: err });
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const tls = cause?.code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(cause.code);
+    const hint = tls ? `the hub's certificate is not trusted (${cause.code}); pass --ca-file <hub data dir>/pki/ca.crt` : 'is it running?';
+    throw new EdgeError('EDGE_ERR_HUB_UNREACHABLE', `cannot reach the hub at ${target.url}: ${cause?.message ?? (err as Error).message}; ${hint}`, { url: target.url }, 503, { cause: err });
   }
   const text = await res.text();
   const data = text ? (JSON.parse(text) as unknown) : undefined;

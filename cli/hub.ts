@@ -1,6 +1,7 @@
 /** `edgeadm hub run`: the embedded hub in the foreground. */
 import type { Command } from 'commander';
-import { contextOf, examples, listening, parsePort } from './context.ts';
+import { contextOf, ErrUsage, examples, listening, parsePort } from './context.ts';
+import { caCertHash } from './join.ts';
 import { waitForSignal } from './signals.ts';
 
 export function registerHub(program: Command): void {
@@ -13,17 +14,41 @@ export function registerHub(program: Command): void {
     .option('--host <address>', 'listen address', '127.0.0.1')
     .option('--port <port>', 'HTTP port', '7443')
     .option('--mqtt-port <port>', 'also accept telemetry over MQTT on this port')
-    .action(async (opts: { dataDir: string; host: string; port: string; mqttPort?: string }, cmd: Command) => {
+    .option('--no-tls', 'serve plain HTTP (loopback only: nodes would send their credentials in the clear)')
+    .option('--tls-host <name...>', 'extra DNS names or addresses for the hub certificate (nodes dial one of them)')
+    .action(async (opts: { dataDir: string; host: string; port: string; mqttPort?: string; tls: boolean; tlsHost?: string[] }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const port = parsePort(opts.port, '--port');
       const mqttPort = opts.mqttPort === undefined ? undefined : parsePort(opts.mqttPort, '--mqtt-port');
+      if (!opts.tls && !['127.0.0.1', '::1', 'localhost'].includes(opts.host)) {
+        throw new ErrUsage({ argument: '--no-tls', reason: `refused with --host ${opts.host}: plain HTTP is for loopback only` });
+      }
       // Loaded on use: other commands (a site agent, above all) do not carry the hub's code.
       const { startHub } = await import('../core/hub/index.ts');
-      const hub = await listening(port, '--port', () => startHub({ dataDir: opts.dataDir, host: opts.host, port, logger: ctx.logger, ...(mqttPort === undefined ? {} : { mqttPort }) }));
-      ctx.out.write(`hub listening on ${hub.url} (API docs: ${hub.url}/docs)\nadmin token: ${hub.adminTokenFile}\n${hub.mqttUrl ? `MQTT telemetry ingest: ${hub.mqttUrl}\n` : ''}`);
+      const hub = await listening(port, '--port', () =>
+        startHub({
+          dataDir: opts.dataDir,
+          host: opts.host,
+          port,
+          logger: ctx.logger,
+          ...(mqttPort === undefined ? {} : { mqttPort }),
+          tls: opts.tls ? (opts.tlsHost ? { hosts: [opts.host, '127.0.0.1', 'localhost', ...opts.tlsHost] } : true) : false,
+        }),
+      );
+      ctx.out.write(
+        `hub listening on ${hub.url} (API docs: ${hub.url}/docs)\n` +
+          `admin token: ${hub.adminTokenFile}\n` +
+          (hub.caFile ? `CA certificate: ${hub.caFile} (clients: --ca-file ${hub.caFile}; nodes: --ca-cert-hash ${caCertHash(hub.caCert!)})\n` : '') +
+          `tunnel-cloud: ${hub.tunnelUrl}\n` +
+          (hub.mqttUrl ? `MQTT telemetry ingest: ${hub.mqttUrl}\n` : ''),
+      );
       const sig = await waitForSignal();
       ctx.logger.info({ signal: sig }, 'stopping');
       await hub.close();
     });
-  examples(run, ['edgeadm hub run', 'edgeadm hub run --data-dir /var/lib/edgeadm/hub --host 0.0.0.0 --port 7443 --mqtt-port 8883']);
+  examples(run, [
+    'edgeadm hub run',
+    'edgeadm hub run --data-dir /var/lib/edgeadm/hub --host 0.0.0.0 --tls-host hub.example.com --port 7443 --mqtt-port 8883',
+    'edgeadm hub run --no-tls   # loopback only',
+  ]);
 }

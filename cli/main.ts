@@ -9,6 +9,7 @@ import { ErrUsage, examples } from './context.ts';
 import { OUTPUT_FORMATS } from './output.ts';
 import { registerDemo } from './demo.ts';
 import { registerHub } from './hub.ts';
+import { registerJoin } from './join.ts';
 import { registerPlugin } from './plugin.ts';
 import { registerSite } from './site.ts';
 import { registerTelemetry } from './telemetry.ts';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerUp(program);
   registerHub(program);
   registerSite(program);
+  registerJoin(program);
   registerDemo(program);
   registerTelemetry(program);
   // Subcommands inherit exit handling and output settings.

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { Reading } from '../core/sdk/index.ts';
 import { originToDate } from '../core/sdk/index.ts';
 import { contextOf, examples } from './context.ts';
-import { hubFetch, hubTarget, withHubOptions } from './client.ts';
+import { fetchHub, hubFetch, hubTarget, withHubOptions } from './client.ts';
 import { emit, renderTable } from './output.ts';
 
 interface Filters {
@@ -45,7 +45,7 @@ export function registerTelemetry(program: Command): void {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     try {
-      const res = await fetch(`${target.url}/api/v1/telemetry/stream?${query(opts).toString()}`, {
+      const res = await fetchHub(target, `/api/v1/telemetry/stream?${query(opts).toString()}`, {
         headers: { authorization: `Bearer ${target.token}`, accept: 'text/event-stream' },
         signal: ac.signal,
       }).catch((err: unknown) => {

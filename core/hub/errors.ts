@@ -161,3 +161,9 @@ export const ErrTunnelOff = createError(
   () => 'this hub runs no tunnel-cloud: nodes cannot be reached',
   { statusCode: 501 },
 );
+
+export const ErrNoTls = createError(
+  'EDGE_ERR_HUB_NO_TLS',
+  () => 'this hub serves plain HTTP and has no CA',
+  { statusCode: 404 },
+);

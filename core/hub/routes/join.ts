@@ -19,7 +19,7 @@ import { createWebSocketStream } from 'ws';
 import type { NodeStatus, Resource } from '../../store/index.ts';
 import { requireAuth } from '../auth.ts';
 import type { HubApp, HubContext } from '../context.ts';
-import { ErrJoinRefused, ErrTokenNotFound, ErrTunnelOff, ErrUnauthenticated } from '../errors.ts';
+import { ErrJoinRefused, ErrNoTls, ErrTokenNotFound, ErrTunnelOff, ErrUnauthenticated } from '../errors.ts';
 import {
   BootstrapTokenCreateBody,
   BootstrapTokenCreatedSchema,
@@ -78,6 +78,23 @@ export function registerJoinRoutes(app: HubApp, ctx: HubContext): void {
       if (!ctx.tokens.revokeBootstrap(request.params.id)) throw new ErrTokenNotFound({ id: request.params.id });
       request.log.info({ bootstrapTokenId: request.params.id }, 'bootstrap token deleted');
       void reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/api/v1/ca',
+    {
+      schema: {
+        tags: ['join'],
+        summary: "The hub's CA certificate (public)",
+        description: 'A joining node fetches it over an unverified connection and checks it against the hash it was given (`edgeadm join --ca-cert-hash`), like kubeadm discovery.',
+        security: [],
+        response: { 200: Type.Object({ caCert: Type.String() }), ...errorResponses },
+      },
+    },
+    () => {
+      if (!ctx.caCert) throw new ErrNoTls({});
+      return { caCert: ctx.caCert };
     },
   );
 

@@ -1,0 +1,195 @@
+/**
+ * `edgeadm join <hub-url> --token <bootstrap-token> --site <site>`: on an edge
+ * node, exchange a bootstrap token for this node's credential, keep it (with
+ * the hub's CA) in the data directory, then run the site agent and
+ * tunnel-edge in the foreground. Running it again with the same hub, site and
+ * node reuses the kept credential: joining is idempotent.
+ *
+ * The hub's CA is trusted from `--ca-file`, or fetched and checked against
+ * `--ca-cert-hash sha256:<hex>` (the SHA-256 of its SubjectPublicKeyInfo,
+ * like kubeadm), before the bootstrap token is sent anywhere.
+ */
+import { createHash, X509Certificate } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { Agent, fetch } from 'undici';
+import { EdgeError } from '../core/kernel/index.ts';
+import { readCaFile } from './client.ts';
+import { contextOf, ErrUsage, examples, parsePort } from './context.ts';
+import { waitForSignal } from './signals.ts';
+
+const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const BOOTSTRAP = /^[a-z0-9]{6}\.[a-z0-9]{16}$/;
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+/** kubeadm's CA pin: SHA-256 over the CA certificate's DER SubjectPublicKeyInfo. */
+export function caCertHash(pem: string): string {
+  const spki = new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
+  return `sha256:${createHash('sha256').update(spki).digest('hex')}`;
+}
+
+/** What a joined node keeps in its data directory (`node.json`; the credential and CA beside it). */
+export interface NodeIdentity {
+  hub: string;
+  site: string;
+  node: string;
+  tunnelUrl: string;
+  credentialFile: string;
+  caFile?: string;
+}
+
+interface JoinOptions {
+  token?: string;
+  site?: string;
+  node?: string;
+  caFile?: string;
+  caCertHash?: string;
+  dataDir: string;
+  allow?: string[];
+  sshHostKeyDir: string;
+  run: boolean;
+  brokerPort: string;
+  broker: boolean;
+  pluginPath?: string[];
+}
+
+function readHostKeys(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+      .filter((f) => /^ssh_host_.*_key\.pub$/.test(f))
+      .sort()
+      .map((f) => readFileSync(path.join(dir, f), 'utf8').trim())
+      .filter((l) => l.length > 0);
+  } catch {
+    return [];
+  }
+}
+
+async function trustedCa(hub: URL, o: JoinOptions): Promise<string | undefined> {
+  if (hub.protocol === 'http:') return undefined;
+  const fromFile = readCaFile(o.caFile);
+  if (fromFile) return fromFile;
+  if (!o.caCertHash) return undefined; // the system's CAs
+  // Fetched without verification, then trusted only if it matches the pin.
+  const insecure = new Agent({ connect: { rejectUnauthorized: false } });
+  try {
+    const res = await fetch(new URL('/api/v1/ca', hub), { dispatcher: insecure });
+    const body = (await res.json()) as { caCert?: string };
+    if (!res.ok || !body.caCert) throw new EdgeError('EDGE_ERR_JOIN_CA', `the hub at ${hub.origin} did not hand out a CA (HTTP ${res.status})`, {}, 502);
+    const got = caCertHash(body.caCert);
+    if (got !== o.caCertHash.toLowerCase()) {
+      throw new EdgeError('EDGE_ERR_JOIN_CA_MISMATCH', `the hub's CA hash is ${got}, not the ${o.caCertHash} you gave: this is not the hub you meant (or the hash is wrong)`, { got }, 403);
+    }
+    return body.caCert;
+  } finally {
+    await insecure.close();
+  }
+}
+
+export function registerJoin(program: Command): void {
+  const cmd = program
+    .command('join')
+    .description('Join this machine to a hub as an edge node of a site, then run its site agent and tunnel in the foreground')
+    .argument('<hub-url>', 'the hub, e.g. https://hub.example.com:7443')
+    .option('--token <token>', 'bootstrap token from `edgeadm token create` (<id>.<secret>); not needed once joined')
+    .option('--site <site>', 'the site this node belongs to')
+    .option('--node <name>', 'this node\'s name (default: the hostname)')
+    .option('--ca-file <file>', "the hub's CA certificate (PEM)")
+    .option('--ca-cert-hash <sha256:hex>', "pin of the hub's CA (printed by `edgeadm hub run`); the CA is fetched and checked against it")
+    .option('--data-dir <dir>', 'where the node keeps its credential, replica and outbox', '/var/lib/edgeadm/node')
+    .option('--allow <host:port...>', 'what the cloud may open on this node through the tunnel (default 127.0.0.1:22 and 127.0.0.1:10250)')
+    .option('--ssh-host-key-dir <dir>', "where sshd's host public keys are (reported so `edgeadm ssh` can check them)", '/etc/ssh')
+    .option('--no-run', 'only join: keep the credential, do not start the agent')
+    .option('--broker-port <port>', 'site MQTT broker port (0 = any free port)', '1883')
+    .option('--no-broker', 'run without a site MQTT broker')
+    .option('--plugin-path <dir...>', 'extra folders of plugin packages')
+    .action(async (hubArg: string, o: JoinOptions, command: Command) => {
+      const ctx = contextOf(command);
+      let hub: URL;
+      try {
+        hub = new URL(hubArg);
+      } catch {
+        throw new ErrUsage({ argument: '<hub-url>', reason: `'${hubArg}' is not a URL` });
+      }
+      if (hub.protocol !== 'https:' && hub.protocol !== 'http:') throw new ErrUsage({ argument: '<hub-url>', reason: 'must be an https:// (or, on loopback, http://) URL' });
+      const node = o.node ?? hostname().toLowerCase().split('.')[0]!;
+      if (!NAME.test(node)) throw new ErrUsage({ argument: '--node', reason: `'${node}' is not a node name (lowercase letters, digits and '-')` });
+      if (o.site !== undefined && !NAME.test(o.site)) throw new ErrUsage({ argument: '--site', reason: `'${o.site}' is not a site name` });
+      if (o.caCertHash !== undefined && !/^sha256:[0-9a-fA-F]{64}$/.test(o.caCertHash)) throw new ErrUsage({ argument: '--ca-cert-hash', reason: 'must read sha256:<64 hex digits>' });
+      for (const a of o.allow ?? []) {
+        const m = HOST_PORT.exec(a);
+        if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new ErrUsage({ argument: '--allow', reason: `'${a}' is not host:port` });
+      }
+      const brokerPort = o.broker ? parsePort(o.brokerPort, '--broker-port') : 0;
+
+      mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+      const identityFile = path.join(o.dataDir, 'node.json');
+      let identity: NodeIdentity | undefined;
+      if (existsSync(identityFile)) {
+        const kept = JSON.parse(readFileSync(identityFile, 'utf8')) as NodeIdentity;
+        const same = kept.hub === hub.origin && kept.node === node && (o.site === undefined || kept.site === o.site);
+        if (!same) {
+          throw new ErrUsage({ argument: '--data-dir', reason: `${o.dataDir} holds node '${kept.node}' of site '${kept.site}' at ${kept.hub}; run \`edgeadm reset --data-dir ${o.dataDir}\` or use another --data-dir` });
+        }
+        identity = kept;
+        ctx.logger.info({ node, site: kept.site }, 'already joined: using the kept credential');
+      } else {
+        if (!o.token) throw new ErrUsage({ argument: '--token', reason: 'a bootstrap token is required to join (edgeadm token create on the hub)' });
+        if (!BOOTSTRAP.test(o.token)) throw new ErrUsage({ argument: '--token', reason: 'a bootstrap token reads <6 chars>.<16 chars> (lowercase letters and digits)' });
+        if (!o.site) throw new ErrUsage({ argument: '--site', reason: 'required to join' });
+        const ca = await trustedCa(hub, o);
+        const dispatcher = ca ? new Agent({ connect: { ca } }) : undefined;
+        const sshHostKeys = readHostKeys(o.sshHostKeyDir);
+        let res;
+        try {
+          res = await fetch(new URL('/api/v1/join', hub), {
+            method: 'POST',
+            headers: { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ site: o.site, node, hostname: hostname(), ...(sshHostKeys.length ? { sshHostKeys } : {}) }),
+            ...(dispatcher ? { dispatcher } : {}),
+          });
+        } catch (err) {
+          const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+          throw new EdgeError('EDGE_ERR_HUB_UNREACHABLE', `cannot reach the hub at ${hub.origin}: ${cause?.message ?? (err as Error).message}${cause?.code && /CERT|SELF_SIGNED|VERIFY/.test(cause.code) ? '; pass --ca-file or --ca-cert-hash' : ''}`, {}, 503, { cause: err });
+        } finally {
+          await dispatcher?.close();
+        }
+        const body = (await res.json()) as { code?: string; message?: string; credential?: string; caCert?: string; tunnelPath?: string };
+        if (!res.ok || !body.credential) throw new EdgeError(body.code ?? 'EDGE_ERR_JOIN_FAILED', `join: ${body.message ?? `HTTP ${res.status}`}`, { status: res.status }, res.status);
+        const credentialFile = path.join(o.dataDir, 'node.credential');
+        writeFileSync(credentialFile, `${body.credential}\n`, { mode: 0o600 });
+        chmodSync(credentialFile, 0o600);
+        let caFile: string | undefined;
+        if (body.caCert ?? ca) {
+          caFile = path.join(o.dataDir, 'hub-ca.crt');
+          writeFileSync(caFile, body.caCert ?? ca!);
+        }
+        const wsOrigin = hub.origin.replace(/^http/, 'ws');
+        identity = { hub: hub.origin, site: o.site, node, tunnelUrl: `${wsOrigin}${body.tunnelPath ?? '/api/v1/tunnel'}`, credentialFile, ...(caFile ? { caFile } : {}) };
+        writeFileSync(identityFile, `${JSON.stringify(identity, null, 2)}\n`, { mode: 0o600 });
+        ctx.out.write(`node '${node}' joined site '${o.site}' at ${hub.origin}${sshHostKeys.length ? ` (${sshHostKeys.length} ssh host keys reported)` : ''}\n`);
+      }
+      if (!o.run) return;
+      const { startSiteAgent } = await import('../sites/index.ts');
+      const agent = await startSiteAgent({
+        site: identity.site,
+        token: readFileSync(identity.credentialFile, 'utf8').trim(),
+        tunnel: { url: identity.tunnelUrl, node: identity.node, ...(identity.caFile ? { ca: readFileSync(identity.caFile, 'utf8') } : {}), ...(o.allow ? { allow: o.allow } : {}) },
+        dataDir: o.dataDir,
+        logger: ctx.logger,
+        broker: o.broker ? { host: '127.0.0.1', port: brokerPort } : false,
+        plugins: { searchPaths: o.pluginPath ?? [] },
+      });
+      ctx.out.write(`site agent '${identity.site}' running on node '${identity.node}' (tunnel ${identity.tunnelUrl})\n`);
+      const sig = await waitForSignal();
+      ctx.logger.info({ signal: sig }, 'stopping');
+      await agent.stop();
+    });
+  examples(cmd, [
+    'edgeadm join https://hub.example.com:7443 --token abcdef.0123456789abcdef --site plant-a --ca-cert-hash sha256:<hex>',
+    'edgeadm join https://10.0.0.5:7443 --token abcdef.0123456789abcdef --site plant-a --node gw-1 --ca-file hub-ca.crt --allow 127.0.0.1:22',
+    'edgeadm join https://hub.example.com:7443   # again, after a reboot: uses the kept credential',
+  ]);
+}

@@ -21,7 +21,8 @@ async function serve(opts: TlsOptions, host = '127.0.0.1'): Promise<TlsService> 
   const server = createServer(opts, (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
-    const cn = opts.requestCert === true ? s.getPeerCertificate().subject?.CN : undefined;
+    const subjectCn: string | string[] | undefined = opts.requestCert === true ? s.getPeerCertificate().subject?.CN : undefined;
+    const cn = Array.isArray(subjectCn) ? subjectCn.join('+') : subjectCn;
     const authorizationError = s.authorizationError == null ? undefined : String(s.authorizationError);
     svc.peers.push({ cn, authorized: s.authorized, authorizationError });
     s.end(s.authorized || opts.requestCert !== true ? `hello ${cn ?? 'anonymous'}` : '');
@@ -44,7 +45,7 @@ function talk(o: ConnectionOptions): Promise<string> {
     s.setEncoding('utf8');
     s.on('data', (d: string) => (data += d));
     s.on('end', () => resolve(data));
-    s.on('error', (err) => {
+    s.on('error', (err: Error) => {
       s.destroy();
       reject(err);
     });

@@ -54,3 +54,15 @@ export function parsePort(value: string, flag: string): number {
 export function examples(cmd: Command, lines: readonly string[]): Command {
   return cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n`);
 }
+
+let exitCodeOverride: number | undefined;
+/** A command whose outcome is another program's exit status (`edgeadm ssh node -- cmd`) sets it here. */
+export function setExitCode(code: number): void {
+  exitCodeOverride = code;
+}
+/** Read once by `run` after a command finished. */
+export function takeExitCode(): number | undefined {
+  const c = exitCodeOverride;
+  exitCodeOverride = undefined;
+  return c;
+}

@@ -5,13 +5,14 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EDGEADM_VERSION, isEdgeError, LOG_LEVELS, toErrorInfo } from '../core/kernel/index.ts';
 import { ConfigError } from '../core/kernel/index.ts';
-import { ErrUsage, examples } from './context.ts';
+import { ErrUsage, examples, takeExitCode } from './context.ts';
 import { OUTPUT_FORMATS } from './output.ts';
 import { registerDemo } from './demo.ts';
 import { registerHub } from './hub.ts';
 import { registerJoin } from './join.ts';
 import { registerPlugin } from './plugin.ts';
 import { registerSite } from './site.ts';
+import { registerSsh } from './ssh.ts';
 import { registerTelemetry } from './telemetry.ts';
 import { registerUp } from './up.ts';
 import { registerVersion } from './version.ts';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerHub(program);
   registerSite(program);
   registerJoin(program);
+  registerSsh(program);
   registerDemo(program);
   registerTelemetry(program);
   // Subcommands inherit exit handling and output settings.
@@ -90,7 +92,7 @@ export async function run(argv: readonly string[]): Promise<number> {
   }
   try {
     await program.parseAsync([...argv]);
-    return EXIT_OK;
+    return takeExitCode() ?? EXIT_OK;
   } catch (err) {
     return reportError(err);
   }

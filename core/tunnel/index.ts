@@ -34,3 +34,18 @@ export {
   type TunnelCloud,
   type TunnelCloudOptions,
 } from './cloud.ts';
+export {
+  proxyCredential,
+  refusalOf,
+  startTunnelProxy,
+  type OpenTunnel,
+  type ProxyTarget,
+  type Refusal,
+  type TunnelProxy,
+  type TunnelProxyOptions,
+} from './proxy.ts';
+export { startPortForward, type PortForward, type PortForwardOptions } from './port-forward.ts';
+export type { SshOptions } from './ssh.ts';
+import type * as SshModule from './ssh.ts';
+/** The SSH client (ssh2) is loaded on use: processes that never SSH (site agents) do not carry it. */
+export const loadSsh = (): Promise<typeof SshModule> => import('./ssh.ts');

@@ -14,12 +14,14 @@ export function registerHub(program: Command): void {
     .option('--host <address>', 'listen address', '127.0.0.1')
     .option('--port <port>', 'HTTP port', '7443')
     .option('--mqtt-port <port>', 'also accept telemetry over MQTT on this port')
+    .option('--proxy-port <port>', "run the tunnel's HTTP proxy here: CONNECT for kube-apiserver's egress selector, and absolute-URI requests to nodes")
     .option('--no-tls', 'serve plain HTTP (loopback only: nodes would send their credentials in the clear)')
     .option('--tls-host <name...>', 'extra DNS names or addresses for the hub certificate (nodes dial one of them)')
-    .action(async (opts: { dataDir: string; host: string; port: string; mqttPort?: string; tls: boolean; tlsHost?: string[] }, cmd: Command) => {
+    .action(async (opts: { dataDir: string; host: string; port: string; mqttPort?: string; proxyPort?: string; tls: boolean; tlsHost?: string[] }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const port = parsePort(opts.port, '--port');
       const mqttPort = opts.mqttPort === undefined ? undefined : parsePort(opts.mqttPort, '--mqtt-port');
+      const proxyPort = opts.proxyPort === undefined ? undefined : parsePort(opts.proxyPort, '--proxy-port');
       if (!opts.tls && !['127.0.0.1', '::1', 'localhost'].includes(opts.host)) {
         throw new ErrUsage({ argument: '--no-tls', reason: `refused with --host ${opts.host}: plain HTTP is for loopback only` });
       }
@@ -32,6 +34,7 @@ export function registerHub(program: Command): void {
           port,
           logger: ctx.logger,
           ...(mqttPort === undefined ? {} : { mqttPort }),
+          ...(proxyPort === undefined ? {} : { proxy: { port: proxyPort } }),
           tls: opts.tls ? (opts.tlsHost ? { hosts: [opts.host, '127.0.0.1', 'localhost', ...opts.tlsHost] } : true) : false,
         }),
       );
@@ -40,6 +43,7 @@ export function registerHub(program: Command): void {
           `admin token: ${hub.adminTokenFile}\n` +
           (hub.caFile ? `CA certificate: ${hub.caFile} (clients: --ca-file ${hub.caFile}; nodes: --ca-cert-hash ${caCertHash(hub.caCert!)})\n` : '') +
           `tunnel-cloud: ${hub.tunnelUrl}\n` +
+          (hub.proxyUrl ? `tunnel proxy (CONNECT / HTTP): ${hub.proxyUrl}${hub.caFile ? ` (kube-apiserver egress client certificate: ${hub.caFile.replace(/ca\.crt$/, 'egress-client.crt')})` : ''}\n` : '') +
           (hub.mqttUrl ? `MQTT telemetry ingest: ${hub.mqttUrl}\n` : ''),
       );
       const sig = await waitForSignal();

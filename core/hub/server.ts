@@ -15,7 +15,8 @@ import path from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { hostname } from 'node:os';
 import type { Logger } from '../kernel/index.ts';
-import { loadOrCreateHubPki } from '../pki/index.ts';
+import { issueCertificate, loadOrCreateHubPki, type KeyPairPem } from '../pki/index.ts';
+import type { Resource } from '../store/index.ts';
 import { openSqliteStore, type ResourceStore } from '../store/index.ts';
 import { openTelemetryStore, startMqttIngest, type TelemetryStore } from '../telemetry/index.ts';
 import { buildHubApp, requireAuth } from './app.ts';
@@ -41,10 +42,20 @@ export interface StartHubOptions {
   replica?: string;
   /** More upgrade paths to serve beside the tunnel (e.g. replica peer requests). */
   upgrades?: Record<string, UpgradeHandler>;
+  /**
+   * The tunnel's HTTP proxy: CONNECT (kube-apiserver's EgressSelector
+   * `HTTPConnect`) and absolute-URI requests, both addressing nodes by name or
+   * by an address in their Node `spec.addresses`. Callers authenticate with an
+   * admin token (Proxy-Authorization) or, with TLS, a client certificate from
+   * the hub's CA (`pki/egress-client.crt` is made for kube-apiserver).
+   */
+  proxy?: { port: number; host?: string };
 }
 
 export interface Hub {
   readonly url: string;
+  /** The tunnel's HTTP(S) proxy, when enabled. */
+  readonly proxyUrl: string | undefined;
   /** ws(s):// URL edges dial. */
   readonly tunnelUrl: string;
   /** PEM and file of the hub's CA, with TLS. */
@@ -130,6 +141,34 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
       done();
     });
     closers.push(() => app.close());
+    let proxyUrl: string | undefined;
+    if (o.proxy) {
+      const { startTunnelProxy, proxyCredential } = await import('../tunnel/index.ts');
+      let egress: { certFile: string; keyFile: string } | undefined;
+      if (pki) egress = await ensureEgressClientCert(pki.dir, pki.ca);
+      const proxy = await startTunnelProxy({
+        host: o.proxy.host ?? host,
+        port: o.proxy.port,
+        logger,
+        ...(pki ? { tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem, requestClientCert: true } } : {}),
+        authorize: ({ proxyAuthorization, clientCertCommonName }) => {
+          if (clientCertCommonName) return `cert:${clientCertCommonName}`;
+          const p = tokens.verify(proxyCredential(proxyAuthorization) ?? '');
+          return p?.role === 'admin' ? `token:${p.tokenId}` : undefined;
+        },
+        route: async (target, port) => {
+          const nodes = await store.list<Resource<{ addresses?: string[] }>>('Node');
+          const byName = nodes.items.find((n) => n.metadata.name === target);
+          if (byName) return { node: byName.metadata.name, host: '127.0.0.1', port };
+          const byAddress = nodes.items.find((n) => n.spec.addresses?.includes(target));
+          return byAddress ? { node: byAddress.metadata.name, host: target, port } : undefined;
+        },
+        open: (node, target) => tunnel.open(node, target),
+      });
+      proxyUrl = proxy.url;
+      closers.push(() => proxy.close());
+      logger.info({ url: proxy.url, egressClientCert: egress?.certFile }, 'tunnel proxy listening');
+    }
     // Runs before app.close: edge sessions are upgraded sockets the HTTP server would wait for.
     closers.push(() => tunnel.close());
     await app.ready();
@@ -142,6 +181,7 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
     logger.info({ url, tunnelUrl, mqttUrl, tls: Boolean(pki) }, 'hub listening');
     return {
       url,
+      proxyUrl,
       tunnelUrl,
       caCert: pki?.ca.certPem,
       caFile: pki?.caFile,
@@ -159,4 +199,16 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
     await close();
     throw err;
   }
+}
+
+/** The client certificate kube-apiserver presents to the tunnel proxy (EgressSelector over mTLS); made once. */
+async function ensureEgressClientCert(dir: string, ca: KeyPairPem): Promise<{ certFile: string; keyFile: string }> {
+  const certFile = path.join(dir, 'egress-client.crt');
+  const keyFile = path.join(dir, 'egress-client.key');
+  if (!existsSync(certFile) || !existsSync(keyFile)) {
+    const c = await issueCertificate(ca, { commonName: 'kube-apiserver-egress', usage: 'client' });
+    writeFileSync(keyFile, c.keyPem, { mode: 0o600 });
+    writeFileSync(certFile, c.certPem);
+  }
+  return { certFile, keyFile };
 }

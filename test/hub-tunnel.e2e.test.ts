@@ -20,6 +20,7 @@ let hub: Hub;
 let admin: string;
 let dispatcher: Agent;
 let echo: TcpService;
+let hubDir: string;
 
 async function api<T = Record<string, unknown>>(method: string, p: string, body?: unknown, token = admin): Promise<{ status: number; body: T }> {
   const res = await fetch(`${hub.url}${p}`, {
@@ -73,7 +74,8 @@ async function echoThrough(node: string, text: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  hub = await startHub({ dataDir: tempDir('hub-tunnel'), port: 0, logger: quiet, tls: true });
+  hubDir = tempDir('hub-tunnel');
+  hub = await startHub({ dataDir: hubDir, port: 0, logger: quiet, tls: true });
   admin = readFileSync(hub.adminTokenFile, 'utf8').trim();
   dispatcher = new Agent({ connect: { ca: hub.caCert! } });
   echo = await serveEcho();
@@ -192,5 +194,38 @@ describe('hub tunnel-cloud over TLS', () => {
     await waitFor('gw-3 dropped after delete', () => !hub.tunnel.cloud.nodes().includes('gw-3'));
     const tokens = await api<{ items: { node?: string }[] }>('GET', '/api/v1/tokens');
     expect(tokens.body.items.filter((t) => t.node === 'gw-3')).toEqual([]);
+  });
+
+  it('runs as two replicas on one store: a node held by one is reached through the other, and moves when its replica stops', async () => {
+    // A second hub process on the same data directory: another tunnel-cloud replica.
+    const b = await startHub({ dataDir: hubDir, port: 0, logger: quiet, tls: true, replica: 'hub-b' });
+    let bClosed = false;
+    defer(async () => {
+      if (!bClosed) await b.close();
+    });
+    const bt = await api<{ token: string }>('POST', '/api/v1/bootstrap-tokens', { ttlSeconds: 600 });
+    const j = await join(bt.body.token, 'plant-b', 'gw-4');
+    // The edge knows both replicas; it lands on b first.
+    const e = startTunnelEdge({ url: [b.tunnelUrl, hub.tunnelUrl], node: 'gw-4', credential: j.body.credential, allow: [`127.0.0.1:${echo.port}`], logger: quiet, backoff: { initialMs: 20, maxMs: 200 }, tls: { ca: j.body.caCert } });
+    defer(() => e.stop());
+    await e.whenConnected();
+    expect(b.tunnel.cloud.nodes()).toEqual(['gw-4']);
+    expect(hub.tunnel.cloud.nodes()).not.toContain('gw-4');
+    const metric = async (h: Hub): Promise<string> => {
+      const r = await fetch(`${h.url}/metrics`, { dispatcher, headers: { authorization: `Bearer ${admin}` } });
+      return (await r.text()).split('\n').filter((l) => l.startsWith('tunnel_cloud_nodes')).join('\n');
+    };
+    await waitFor('the lease and the metric on hub-b', async () => /tunnel_cloud_nodes\{replica="hub-b"\} 1/.test(await metric(b)));
+    const lease = await api<{ spec: { holderIdentity: string } }>('GET', '/api/v1/leases/tunnel.gw-4');
+    expect(lease.body.spec.holderIdentity).toBe('hub-b');
+    // Asked through the first hub, which does not hold gw-4: one hop to hub-b.
+    expect(await echoThrough('gw-4', 'via the other replica')).toBe('via the other replica');
+    // hub-b stops: the edge moves to the first hub, which takes over the lease, and routing follows.
+    await b.close();
+    bClosed = true;
+    await waitFor('gw-4 on the first hub', () => hub.tunnel.cloud.nodes().includes('gw-4'));
+    await waitFor('the lease taken over', async () => (await api<{ spec: { holderIdentity: string } }>('GET', '/api/v1/leases/tunnel.gw-4')).body.spec.holderIdentity === 'hub');
+    expect(await echoThrough('gw-4', 'after failover')).toBe('after failover');
+    expect(await metric(hub)).toMatch(/tunnel_cloud_nodes\{replica="hub"\} [1-9]/);
   });
 });

@@ -13,6 +13,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from '../kernel/index.ts';
 import { issueCertificate, loadOrCreateHubPki, type KeyPairPem } from '../pki/index.ts';
@@ -23,7 +24,7 @@ import { buildHubApp, requireAuth } from './app.ts';
 import { openCommandQueue, type CommandQueue } from './commands.ts';
 import { registerSyncRoute } from './sync.ts';
 import { openTokenStore, type TokenStore } from './tokens.ts';
-import { createHubTunnel, TUNNEL_PATH, type HubTunnel, type UpgradeHandler } from './tunnel.ts';
+import { createHubTunnel, PEER_PATH, TUNNEL_PATH, type HubTunnel, type UpgradeHandler } from './tunnel.ts';
 
 export interface StartHubOptions {
   dataDir: string;
@@ -40,6 +41,14 @@ export interface StartHubOptions {
   tls?: boolean | { dir?: string; hosts?: string[] };
   /** Name of this tunnel-cloud replica (default `hub`). */
   replica?: string;
+  /**
+   * The URL other replicas reach this one at (`wss://this-host:7443/api/v1/tunnel/peer`);
+   * default: derived from the listen address. Replicas share the data
+   * directory's store and its `peer.token`.
+   */
+  peerUrl?: string;
+  /** How long a node's lease lasts without renewal (default 30 s). */
+  leaseDurationSeconds?: number;
   /** More upgrade paths to serve beside the tunnel (e.g. replica peer requests). */
   upgrades?: Record<string, UpgradeHandler>;
   /**
@@ -122,6 +131,9 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
       tokens,
       store,
       logger,
+      metrics,
+      peer: { credential: peerCredential(o.dataDir), ...(pki ? { tls: { ca: pki.ca.certPem } } : {}) },
+      ...(o.leaseDurationSeconds ? { leaseDurationSeconds: o.leaseDurationSeconds } : {}),
       replica: o.replica ?? 'hub',
       ...(ingest ? { mqtt: { host, port: ingest.port } } : {}),
     });
@@ -177,6 +189,7 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
     const addr = app.server.address() as AddressInfo;
     const url = `${pki ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     const tunnelUrl = `${url.replace(/^http/, 'ws')}${TUNNEL_PATH}`;
+    tunnel.route(o.peerUrl ?? `${url.replace(/^http/, 'ws')}${PEER_PATH}`);
     const mqttUrl = ingest ? `mqtt://${host}:${ingest.port}` : undefined;
     logger.info({ url, tunnelUrl, mqttUrl, tls: Boolean(pki) }, 'hub listening');
     return {
@@ -211,4 +224,16 @@ async function ensureEgressClientCert(dir: string, ca: KeyPairPem): Promise<{ ce
     writeFileSync(certFile, c.certPem);
   }
   return { certFile, keyFile };
+}
+
+/** The secret replicas of one hub present to each other; made once, kept beside the store they share. */
+function peerCredential(dataDir: string): string {
+  const file = path.join(dataDir, 'peer.token');
+  try {
+    writeFileSync(file, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    // Another replica (or an earlier start) made it first.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  return readFileSync(file, 'utf8').trim();
 }

@@ -6,17 +6,25 @@
  * layer: the tunnel is the secure channel) and `mqtt` (the telemetry ingest,
  * when it runs). A node whose credential is revoked, or whose Node is
  * deleted, is disconnected at once.
+ *
+ * Several hub processes sharing one store are tunnel-cloud replicas: each
+ * holds a lease per connected node, and `open` for a node held elsewhere goes
+ * to the holder in one hop (`/api/v1/tunnel/peer`). `tunnel_cloud_nodes`
+ * counts the nodes each replica holds.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { toErrorInfo, type Logger } from '../kernel/index.ts';
 import type { NodeStatus, Resource, ResourceStore } from '../store/index.ts';
-import { createTunnelCloud, unwrapRefusal, type CloudService, type TunnelCloud } from '../tunnel/index.ts';
+import type { Registry } from 'prom-client';
+import { createReplicaRouter, createTunnelCloud, unwrapRefusal, type CloudService, type ReplicaRouter, type TunnelCloud } from '../tunnel/index.ts';
 import type { HubApp } from './context.ts';
 import type { TokenStore } from './tokens.ts';
 
 /** Where edges dial tunnel-cloud on the hub. */
 export const TUNNEL_PATH = '/api/v1/tunnel';
+/** Where other replicas ask this one for a stream to a node it holds. */
+export const PEER_PATH = '/api/v1/tunnel/peer';
 
 export interface HubTunnelOptions {
   tokens: TokenStore;
@@ -26,6 +34,10 @@ export interface HubTunnelOptions {
   replica: string;
   /** The MQTT telemetry ingest, offered to edges as service `mqtt`. */
   mqtt?: { host: string; port: number };
+  /** Shared by the replicas: presented to and checked from other replicas. */
+  peer: { credential: string; tls?: { ca?: string } };
+  metrics?: Registry;
+  leaseDurationSeconds?: number;
 }
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -40,6 +52,8 @@ export interface HubTunnel {
    * everything else to the app's WebSocket routes as before.
    */
   mount(app: HubApp, extraUpgrades?: Record<string, UpgradeHandler>): void;
+  /** Starts leases and replica routing, once the hub knows the URL other replicas reach it at. */
+  route(peerUrl: string): void;
   close(): Promise<void>;
 }
 
@@ -47,6 +61,7 @@ export function createHubTunnel(o: HubTunnelOptions): HubTunnel {
   const log = o.logger.child({ component: 'hub-tunnel' });
   // The hub API for edges: HTTP parsed from the tunnel stream itself.
   let inner: Server | undefined;
+  let router: ReplicaRouter | undefined;
   const services: Record<string, CloudService> = {
     hub: (stream) => {
       if (!inner) {
@@ -83,11 +98,14 @@ export function createHubTunnel(o: HubTunnelOptions): HubTunnel {
       return p.node;
     },
     onNodeChange: (node, connected) => {
+      router?.nodeChanged(node, connected);
       const now = new Date().toISOString();
       setStatus(node, (s) => {
+        if (connected) return { ...s, connected, lastSeen: now, tunnel: { replica: o.replica, since: now } };
+        // The node may already be on another replica: only the holder marks it gone.
+        if (s.tunnel && s.tunnel.replica !== o.replica) return s;
         const next: NodeStatus = { ...s, connected, lastSeen: now };
-        if (connected) next.tunnel = { replica: o.replica, since: now };
-        else if (s.tunnel?.replica === o.replica) delete next.tunnel;
+        delete next.tunnel;
         return next;
       }).catch((err: unknown) => log.warn({ node, error: toErrorInfo(err) }, 'could not record the node tunnel status'));
     },
@@ -114,7 +132,8 @@ export function createHubTunnel(o: HubTunnelOptions): HubTunnel {
     cloud,
     async open(node, target) {
       try {
-        return await cloud.open(node, { kind: 'tcp', host: target.host, port: target.port });
+        const t = { kind: 'tcp' as const, host: target.host, port: target.port };
+        return await (router ? router.open(node, t) : cloud.open(node, t));
       } catch (err) {
         throw unwrapRefusal(err);
       }
@@ -127,7 +146,14 @@ export function createHubTunnel(o: HubTunnelOptions): HubTunnel {
       inner.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => app.server.emit('upgrade', req, socket, head));
       const previous = app.server.listeners('upgrade') as UpgradeHandler[];
       app.server.removeAllListeners('upgrade');
-      const routes: Record<string, UpgradeHandler> = { [TUNNEL_PATH]: (req, socket, head) => cloud.handleUpgrade(req, socket, head), ...extraUpgrades };
+      const routes: Record<string, UpgradeHandler> = {
+        [TUNNEL_PATH]: (req, socket, head) => cloud.handleUpgrade(req, socket, head),
+        [PEER_PATH]: (req, socket, head) => {
+          if (router) router.handlePeerUpgrade(req, socket, head);
+          else socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        },
+        ...extraUpgrades,
+      };
       app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
         const path = (req.url ?? '').split('?')[0] ?? '';
         const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
@@ -138,7 +164,21 @@ export function createHubTunnel(o: HubTunnelOptions): HubTunnel {
         for (const l of previous) l.call(app.server, req, socket, head);
       });
     },
+    route(peerUrl) {
+      router = createReplicaRouter({
+        cloud,
+        store: o.store,
+        replica: { name: o.replica, peerUrl },
+        peer: o.peer,
+        logger: o.logger,
+        ...(o.metrics ? { metrics: o.metrics } : {}),
+        ...(o.leaseDurationSeconds ? { leaseDurationSeconds: o.leaseDurationSeconds } : {}),
+      });
+      // Nodes that connected before routing started get their leases now.
+      for (const node of cloud.nodes()) router.nodeChanged(node, true);
+    },
     async close() {
+      await router?.close();
       offRevoked();
       watchStop.abort();
       await cloud.close();

@@ -116,6 +116,9 @@ export function relevantToSite(obj: Resource, site: string, siteLabels: Readonly
       return spec.site === site;
     case 'DeviceProfile':
       return true;
+    case 'Lease':
+      // Leases coordinate hub-side replicas; sites never see them.
+      return false;
     case 'Addon': {
       const sites = Array.isArray(spec.sites) ? (spec.sites as unknown[]) : undefined;
       const selector = spec.siteSelector && typeof spec.siteSelector === 'object' ? (spec.siteSelector as Record<string, string>) : undefined;

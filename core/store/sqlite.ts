@@ -6,8 +6,14 @@
  * replay that history from a revision, then follow live writes (notified
  * in-process after each commit) in revision order with no gap and no
  * duplicate; paged lists stay a consistent snapshot by rewinding the objects
- * changed since the first page through the same history. One process owns the
- * file.
+ * changed since the first page through the same history.
+ *
+ * Several processes may share one file (tunnel-cloud replicas keeping their
+ * leases): each write reads the revision counter inside its `BEGIN IMMEDIATE`
+ * transaction, so revisions stay unique and resourceVersion preconditions
+ * hold across processes, and reads see every process's commits. Watches are
+ * in-process: a watcher is woken by its own process's writes only, and picks
+ * up other processes' events from the history table when it next wakes.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -185,9 +191,10 @@ class SqliteStore implements ResourceStore {
       throw new ErrFile({ file: opts.file, reason: (err as Error).message }, { cause: err });
     }
     try {
+      // Wait for the lock first: another process may be opening or writing the same file.
+      this.#db.pragma('busy_timeout = 5000');
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = NORMAL');
-      this.#db.pragma('busy_timeout = 5000');
       this.#db.exec(`
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS objects (
@@ -253,33 +260,37 @@ class SqliteStore implements ResourceStore {
       }
       if (issues.length > 0) throw new ErrInvalid({ kind: String(kind), name: '(list)', issues });
       const selector = opts.labelSelector ? parseLabelSelector(opts.labelSelector) : undefined;
-      const limit = opts.limit ?? Infinity;
-      const site = opts.site;
-
-      const current = this.#revision;
-      const at = token ? token.rv : current;
-      const after = token ? token.a : '';
-      if (at > current) {
-        throw new ErrGone({ resourceVersion: String(at), oldest: this.#oldestText(), current: String(current), reason: 'the continue token is from a newer store' });
-      }
-      const items: Resource[] = [];
-      const accept = (obj: Resource): boolean => {
-        if (selector && !selector.matches(obj.metadata.labels)) return false;
-        items.push(obj);
-        return items.length > limit;
-      };
-      if (at === current) this.#scanCurrent(kind, after, site, accept);
-      else {
-        this.#checkHistory(at, 'the continue token has expired');
-        this.#scanAt(kind, at, after, site, accept);
-      }
-      const result: ListResult<R> = { items: items as R[], resourceVersion: String(at) };
-      if (items.length > limit) {
-        items.length = limit;
-        result.continue = encodeContinue({ v: 1, k: kind, rv: at, a: (items[items.length - 1] as Resource).metadata.name });
-      }
-      return result;
+      // One read transaction: a snapshot even while other processes write.
+      return this.#tx.deferred(() => this.#listAt(kind, token, selector, opts)) as ListResult<R>;
     });
+  }
+
+  #listAt<R extends Resource>(kind: Kind, token: ContinueToken | undefined, selector: LabelSelector | undefined, opts: ListOptions): ListResult<R> {
+    const limit = opts.limit ?? Infinity;
+    const site = opts.site;
+    const current = this.#readRevision();
+    const at = token ? token.rv : current;
+    const after = token ? token.a : '';
+    if (at > current) {
+      throw new ErrGone({ resourceVersion: String(at), oldest: this.#oldestText(), current: String(current), reason: 'the continue token is from a newer store' });
+    }
+    const items: Resource[] = [];
+    const accept = (obj: Resource): boolean => {
+      if (selector && !selector.matches(obj.metadata.labels)) return false;
+      items.push(obj);
+      return items.length > limit;
+    };
+    if (at === current) this.#scanCurrent(kind, after, site, accept);
+    else {
+      this.#checkHistory(at, 'the continue token has expired');
+      this.#scanAt(kind, at, after, site, accept);
+    }
+    const result: ListResult<R> = { items: items as R[], resourceVersion: String(at) };
+    if (items.length > limit) {
+      items.length = limit;
+      result.continue = encodeContinue({ v: 1, k: kind, rv: at, a: (items[items.length - 1] as Resource).metadata.name });
+    }
+    return result;
   }
 
   /** Current objects of `kind` named after `after`, in name order, until `accept` says stop. */
@@ -334,7 +345,7 @@ class SqliteStore implements ResourceStore {
   }
 
   currentResourceVersion(): Promise<string> {
-    return this.#run('read the revision', () => String(this.#revision));
+    return this.#run('read the revision', () => String(this.#readRevision()));
   }
 
   // -------------------------------------------------------------------------
@@ -433,8 +444,19 @@ class SqliteStore implements ResourceStore {
     });
   }
 
+  /** Runs `fn` holding the write lock, with the revision counter as committed by any process sharing the file. */
   #write<T>(fn: () => T): T {
-    return this.#tx.immediate(fn) as T;
+    return this.#tx.immediate(() => {
+      this.#readRevision();
+      return fn();
+    }) as T;
+  }
+
+  /** The committed revision (another process may have written since our last look). */
+  #readRevision(): number {
+    const committed = Number(this.#sql.getMeta.get('revision')?.value ?? '0');
+    if (committed > this.#revision) this.#revision = committed;
+    return this.#revision;
   }
 
   /** Writes one revision: the object row, its event, the counter, and compacts old history. Runs inside a transaction. */
@@ -471,7 +493,7 @@ class SqliteStore implements ResourceStore {
   watch(opts: WatchOptions = {}): AsyncIterable<WatchEvent> {
     this.#ensureOpen('watch');
     const issues: FieldIssue[] = [];
-    let start = this.#revision;
+    let start = this.#readRevision();
     if (opts.resourceVersion !== undefined) {
       const parsed = parseRevision(opts.resourceVersion, 'resourceVersion');
       if (typeof parsed === 'number') start = parsed;
@@ -489,7 +511,7 @@ class SqliteStore implements ResourceStore {
     }
     if (issues.length > 0) throw new ErrInvalid({ kind: kinds?.join(',') ?? '*', name: '(watch)', issues });
     const selector = opts.labelSelector ? parseLabelSelector(opts.labelSelector) : undefined;
-    if (start > this.#revision) {
+    if (start > this.#readRevision()) {
       throw new ErrGone({
         resourceVersion: String(start),
         oldest: this.#oldestText(),

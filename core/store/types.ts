@@ -6,7 +6,8 @@
  */
 
 export const API_VERSION = 'edgeadm.io/v1alpha1';
-export const KINDS = ['Site', 'Node', 'DeviceProfile', 'Device', 'Addon'] as const;
+/** `Lease` (coordination between hub-side replicas, shaped like coordination.k8s.io/v1) never goes to sites. */
+export const KINDS = ['Site', 'Node', 'DeviceProfile', 'Device', 'Addon', 'Lease'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export interface ObjectMeta {

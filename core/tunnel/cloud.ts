@@ -12,6 +12,7 @@ import { WebSocketServer } from 'ws';
 import { createError, describeError, type Logger } from '../kernel/index.ts';
 import type { OpenRequest } from './frame.ts';
 import type { TunnelSession, TunnelStream } from './session.ts';
+import { spliceStreams } from './splice.ts';
 import { sessionOverWebSocket, WS_MAX_PAYLOAD } from './ws-transport.ts';
 
 export const ErrNodeNotConnected = createError(
@@ -96,10 +97,7 @@ export function createTunnelCloud(o: TunnelCloudOptions): TunnelCloud {
       sock.once('connect', resolve);
       sock.once('error', (err) => reject(new ErrServiceUnavailable({ service: req.name, reason: describeError(err) })));
     });
-    sock.on('error', (err) => log.debug({ node, service: req.name, error: describeError(err) }, 'service connection error'));
-    stream.pipe(sock).pipe(stream);
-    stream.on('close', () => sock.destroy());
-    sock.on('close', () => stream.destroy());
+    spliceStreams(sock, stream, () => undefined, log.child({ node, service: req.name }));
   };
 
   const accept = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {

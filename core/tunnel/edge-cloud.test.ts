@@ -167,4 +167,30 @@ describe('tunnel-edge and tunnel-cloud', () => {
     expect(await roundTrip(b.cloud, port, 'via b')).toBe('via b');
     expect(() => startTunnelEdge({ url: [], node: 'n', credential: 'c', allow: [], logger })).toThrow(/EDGE_ERR_TUNNEL_NO_CLOUD_URL|no tunnel-cloud URL/);
   });
+
+  it('delivers everything a node service sends before it closes, even to a slow reader', async () => {
+    const { serveTcp } = await import('../../test/support/tcp-services.ts');
+    const payload = Buffer.alloc(4 * 1024 * 1024, 7);
+    const svc = await serveTcp((s) => {
+      s.on('error', () => undefined);
+      s.end(payload);
+    });
+    defer(() => svc.close());
+    const { cloud, url } = await startCloud();
+    const e = edge(url, 'secret-node-1', [`127.0.0.1:${svc.port}`]);
+    await e.whenConnected();
+    const s = await cloud.open('node-1', { kind: 'tcp', host: '127.0.0.1', port: svc.port });
+    s.end();
+    // Read slowly: the service has long closed its socket while most of the data still waits for window credit.
+    await new Promise((r) => setTimeout(r, 300));
+    let got = 0;
+    const errors: unknown[] = [];
+    s.on('error', (err) => errors.push(err));
+    for await (const chunk of s) {
+      got += (chunk as Buffer).length;
+      if (got < 1024 * 1024) await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(errors).toEqual([]);
+    expect(got).toBe(payload.length);
+  });
 });

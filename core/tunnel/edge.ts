@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { createError, describeError, toErrorInfo, type Logger } from '../kernel/index.ts';
 import type { OpenRequest } from './frame.ts';
 import type { TunnelSession, TunnelStream } from './session.ts';
+import { spliceStreams } from './splice.ts';
 import { sessionOverWebSocket, WS_MAX_PAYLOAD } from './ws-transport.ts';
 
 export const ErrNotAllowed = createError(
@@ -152,15 +153,8 @@ function createTunnelEdge(
         reject(new ErrDialFailed({ node: o.node, target, reason: describeError(err) }));
       });
     });
-    sock.on('error', (err) => log.debug({ target, error: describeError(err) }, 'local connection error'));
-    status.streams++;
-    stream.pipe(sock).pipe(stream);
-    // Either end going away takes the other with it.
-    stream.on('close', () => sock.destroy());
-    sock.on('close', () => {
-      status.streams--;
-      stream.destroy();
-    });
+    // A clean end lets the other side finish sending; a failure takes both down.
+    spliceStreams(sock, stream, () => undefined, log);
   };
 
   const schedule = (): void => {
@@ -236,9 +230,7 @@ function createTunnelEdge(
           stream.destroy();
           return;
         }
-        stream.pipe(sock).pipe(stream);
-        stream.on('close', () => sock.destroy());
-        sock.on('close', () => stream.destroy());
+        spliceStreams(sock, stream, () => undefined, log);
         sock.resume();
       },
       (err: unknown) => {

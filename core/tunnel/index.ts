@@ -44,8 +44,28 @@ export {
   type TunnelProxy,
   type TunnelProxyOptions,
 } from './proxy.ts';
+export { spliceStreams } from './splice.ts';
 export { startPortForward, type PortForward, type PortForwardOptions } from './port-forward.ts';
 export type { SshOptions } from './ssh.ts';
 import type * as SshModule from './ssh.ts';
 /** The SSH client (ssh2) is loaded on use: processes that never SSH (site agents) do not carry it. */
 export const loadSsh = (): Promise<typeof SshModule> => import('./ssh.ts');
+export {
+  answeredBy,
+  createReplicaRouter,
+  ErrPeerAnswer,
+  ErrPeerLost,
+  ErrPeerUnauthorized,
+  ErrPeerUnreachable,
+  ErrReplicaOptions,
+  ErrRouterClosed,
+  ErrRouteRequest,
+  PEER_FROM_HEADER,
+  PEER_HOP_HEADER,
+  TUNNEL_LEASE_PURPOSE,
+  TUNNEL_NODES_METRIC,
+  tunnelLeaseName,
+  type ReplicaRouter,
+  type ReplicaRouterOptions,
+  type TcpTarget,
+} from './replicas.ts';

@@ -26,6 +26,9 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { createError, describeError, isEdgeError, toErrorInfo, type Logger } from '../kernel/index.ts';
 import { ErrStreamRefused } from './codes.ts';
+import { spliceStreams } from './splice.ts';
+
+export { spliceStreams };
 import { ErrDialFailed, ErrNotAllowed } from './edge.ts';
 
 export const ErrProxyBadOptions = createError(
@@ -154,6 +157,8 @@ export function refusalOf(err: unknown): Refusal {
     const code = err.params.code;
     return { status: EDGE_REFUSAL_STATUS[code] ?? 502, code, message: err.params.reason };
   }
+  // What broke inside stays in the log; the client learns only that it did.
+  if (ErrProxyInternal.is(err)) return { status: 500, code: err.code, message: 'internal proxy error' };
   if (isEdgeError(err)) {
     const status = err.statusCode >= 400 && err.statusCode <= 599 ? err.statusCode : 500;
     return { status, code: err.code, message: err.message };
@@ -263,37 +268,6 @@ function refuseResponse(res: ServerResponse, r: Refusal): void {
   }
   const body = jsonBody(r);
   res.writeHead(r.status, refusalHeaders(r, body)).end(body);
-}
-
-/**
- * Joins a client connection and a tunnel stream both ways, half-close kept.
- * A side that ends cleanly lets the other finish what it is sending; a side
- * that fails or is destroyed takes the other down at once. `done` runs once,
- * when both are closed.
- */
-export function spliceStreams(client: Duplex, stream: Duplex, done: () => void, log: Logger): void {
-  stream.on('error', (err) => log.debug({ error: toErrorInfo(err) }, 'tunnel stream error'));
-  client.on('error', (err) => log.debug({ error: toErrorInfo(err) }, 'client connection error'));
-  let open = 2;
-  const closed = (): void => {
-    if (--open === 0) done();
-  };
-  const watch = (a: Duplex, b: Duplex): void => {
-    const cleanly = (): boolean => !a.errored && a.readableEnded && a.writableFinished;
-    if (a.closed) {
-      if (!cleanly()) b.destroy();
-      closed();
-      return;
-    }
-    a.once('close', () => {
-      if (!cleanly()) b.destroy();
-      closed();
-    });
-  };
-  client.pipe(stream);
-  stream.pipe(client);
-  watch(client, stream);
-  watch(stream, client);
 }
 
 function describeTarget(t: ProxyTarget): string {

@@ -117,7 +117,7 @@ describe('tunnel session', () => {
     const l = link({
       edge: {
         onOpen: (req) => {
-          if (req.kind !== 'tcp' || req.port !== 22) throw Object.assign(new Error(`${JSON.stringify(req)} is not on the allow-list`), { code: 'EDGE_ERR_TUNNEL_NOT_ALLOWED' });
+          if (req.kind !== 'tcp' || req.port !== 22) throw Object.assign(new Error(req.kind === "tcp" ? `port ${req.port} is not on the allow-list` : "only tcp"), { code: 'EDGE_ERR_TUNNEL_NOT_ALLOWED' });
         },
       },
     });

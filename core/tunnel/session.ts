@@ -11,6 +11,11 @@
  *   consumes. FIN half-closes; RST aborts one stream.
  * - Any protocol violation closes the whole session with a coded GOAWAY; other
  *   sessions are untouched.
+ *
+ * One tunnel-cloud holds tens of thousands of idle sessions, so an idle session
+ * is kept small: the options object is not retained (only the fields used),
+ * the stream tables and handshake waiters exist only while in use, and onReady
+ * is dropped once called.
  */
 import { Duplex } from 'node:stream';
 import { toErrorInfo, type Logger } from '../kernel/index.ts';
@@ -141,7 +146,9 @@ export class TunnelStream extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (this.state !== 'closed' && !this.#resetByPeer) {
+    // Both FINs exchanged and no error: the stream ended cleanly, and a RST would make the far end drop what it has not read yet.
+    const clean = !err && this.readableEnded && this.writableFinished;
+    if (this.state !== 'closed' && !this.#resetByPeer && !clean) {
       this.#session.sendFrame({ type: 'RST', stream: this.id, reason: { code: err ? ((err as { code?: string }).code ?? 'EDGE_ERR_TUNNEL_STREAM_ABORTED') : 'EDGE_ERR_TUNNEL_STREAM_CANCELLED', message: err?.message ?? 'closed' } });
     }
     this.state = 'closed';
@@ -159,19 +166,32 @@ export class TunnelSession {
   readonly maxFramePayload: number;
   peerMaxFrame = DEFAULT_MAX_FRAME_PAYLOAD;
   #peerWindow = 0;
-  readonly #o: SessionOptions;
-  readonly #streams = new Map<number, TunnelStream>();
-  readonly #opening = new Map<number, { resolve: (s: TunnelStream) => void; reject: (e: Error) => void }>();
+  readonly #name: string;
+  readonly #transport: MessageTransport;
+  readonly #logger: Logger;
+  readonly #onOpen: SessionOptions['onOpen'];
+  /** Called once, then let go: an idle session keeps no handshake state. */
+  #onReady: SessionOptions['onReady'];
+  readonly #onClose: SessionOptions['onClose'];
+  /** Open streams; created with the first one, dropped when the last one goes. */
+  #streams: Map<number, TunnelStream> | undefined;
+  /** Streams we asked for, not yet answered; same lifetime rule. */
+  #opening: Map<number, { resolve: (s: TunnelStream) => void; reject: (e: Error) => void }> | undefined;
   #nextId: number;
   /** Highest id the far end has opened: anything at or below it may be a stream already gone. */
   #peerHighest = 0;
   #ready = false;
   #closed = false;
-  #waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  #waiters: { resolve: () => void; reject: (e: Error) => void }[] | undefined;
   peer: Hello | undefined;
 
   constructor(opts: SessionOptions) {
-    this.#o = opts;
+    this.#name = opts.name;
+    this.#transport = opts.transport;
+    this.#logger = opts.logger;
+    this.#onOpen = opts.onOpen;
+    this.#onReady = opts.onReady;
+    this.#onClose = opts.onClose;
     this.role = opts.role;
     this.initialWindow = opts.initialWindow ?? 256 * 1024;
     this.maxFramePayload = opts.maxFramePayload ?? DEFAULT_MAX_FRAME_PAYLOAD;
@@ -188,23 +208,23 @@ export class TunnelSession {
   }
 
   streamCount(): number {
-    return this.#streams.size;
+    return this.#streams?.size ?? 0;
   }
 
   #hello(): Hello {
-    return { version: PROTOCOL_VERSION, name: this.#o.name, maxFramePayload: this.maxFramePayload, initialWindow: this.initialWindow };
+    return { version: PROTOCOL_VERSION, name: this.#name, maxFramePayload: this.maxFramePayload, initialWindow: this.initialWindow };
   }
 
   /** Resolves when the handshake completes; rejects if the session closes first. */
   whenReady(): Promise<void> {
     if (this.#ready) return Promise.resolve();
     if (this.#closed) return Promise.reject(new ErrSessionClosed({ reason: 'closed before the handshake' }));
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    return new Promise((resolve, reject) => (this.#waiters ??= []).push({ resolve, reject }));
   }
 
   sendFrame(f: Frame): void {
     if (this.#closed) return;
-    this.#o.transport.send(encodeFrame(f));
+    this.#transport.send(encodeFrame(f));
   }
 
   /** Feeds one message from the transport. Never throws: a violation closes the session. */
@@ -216,14 +236,14 @@ export class TunnelSession {
       if (ErrProtocol.is(err)) {
         this.#violation(err.params.violation, err.params.detail);
       } else {
-        this.#o.logger.error({ error: toErrorInfo(err) }, 'tunnel frame handling failed');
+        this.#logger.error({ error: toErrorInfo(err) }, 'tunnel frame handling failed');
         this.close('EDGE_ERR_TUNNEL_INTERNAL', (err as Error).message, CLOSE_CODES.protocol);
       }
     }
   }
 
   #violation(violation: ProtocolViolation, detail: string): void {
-    this.#o.logger.warn({ violation, detail }, 'tunnel protocol violation; closing the session');
+    this.#logger.warn({ violation, detail }, 'tunnel protocol violation; closing the session');
     this.close(`EDGE_ERR_TUNNEL_PROTOCOL_${violation}`, detail, CLOSE_CODES.protocol);
   }
 
@@ -237,8 +257,12 @@ export class TunnelSession {
       this.#peerWindow = f.hello.initialWindow;
       if (this.role === 'cloud') this.sendFrame({ type: 'HELLO_ACK', stream: 0, hello: this.#hello() });
       this.#ready = true;
-      for (const w of this.#waiters.splice(0)) w.resolve();
-      this.#o.onReady?.(f.hello);
+      const waiters = this.#waiters;
+      this.#waiters = undefined;
+      for (const w of waiters ?? []) w.resolve();
+      const onReady = this.#onReady;
+      this.#onReady = undefined;
+      onReady?.(f.hello);
       return;
     }
     switch (f.type) {
@@ -259,11 +283,13 @@ export class TunnelSession {
       default:
         break;
     }
-    const s = this.#streams.get(f.stream);
+    const s = this.#streams?.get(f.stream);
     if (!s) {
-      const opening = this.#opening.get(f.stream);
-      if (opening && (f.type === 'OPEN_ACK' || f.type === 'RST')) {
-        this.#opening.delete(f.stream);
+      const pending = this.#opening;
+      const opening = pending?.get(f.stream);
+      if (pending && opening && (f.type === 'OPEN_ACK' || f.type === 'RST')) {
+        pending.delete(f.stream);
+        if (pending.size === 0) this.#opening = undefined;
         if (f.type === 'RST') opening.reject(new ErrStreamRefused({ stream: f.stream, code: f.reason.code, reason: f.reason.message }));
         else {
           opening.resolve(this.#track(new TunnelStream(this, f.stream, 'open', this.#peerWindow, this.initialWindow)));
@@ -310,12 +336,13 @@ export class TunnelSession {
       stream.state = 'closed';
       stream.destroy();
     };
-    if (!this.#o.onOpen) {
+    const onOpen = this.#onOpen;
+    if (!onOpen) {
       refuse(new ErrSessionClosed({ reason: 'this side accepts no streams' }));
       return;
     }
     Promise.resolve()
-      .then(() => this.#o.onOpen!(req, stream))
+      .then(() => onOpen(req, stream))
       .then(() => {
         if (stream.state === 'open' && !stream.destroyed) this.sendFrame({ type: 'OPEN_ACK', stream: id });
       }, refuse);
@@ -328,20 +355,20 @@ export class TunnelSession {
     const id = this.#nextId;
     this.#nextId += 2;
     return new Promise<TunnelStream>((resolve, reject) => {
-      this.#opening.set(id, { resolve, reject });
+      (this.#opening ??= new Map()).set(id, { resolve, reject });
       this.sendFrame({ type: 'OPEN', stream: id, open: request });
     });
   }
 
   /** Every stream gets a listener for its errors: a reset stream must never take the process down. */
   #track(stream: TunnelStream): TunnelStream {
-    stream.on('error', (err) => this.#o.logger.debug({ stream: stream.id, error: toErrorInfo(err) }, 'tunnel stream ended with an error'));
-    this.#streams.set(stream.id, stream);
+    stream.on('error', (err) => this.#logger.debug({ stream: stream.id, error: toErrorInfo(err) }, 'tunnel stream ended with an error'));
+    (this.#streams ??= new Map()).set(stream.id, stream);
     return stream;
   }
 
   forget(id: number): void {
-    this.#streams.delete(id);
+    if (this.#streams?.delete(id) && this.#streams.size === 0) this.#streams = undefined;
   }
 
   /** Ends the session: GOAWAY (when we end it), then the transport closes; every stream is destroyed. */
@@ -350,16 +377,20 @@ export class TunnelSession {
     if (sendGoAway) this.sendFrame({ type: 'GOAWAY', stream: 0, reason: { code, message } });
     this.#closed = true;
     const err = new ErrSessionClosed({ reason: `[${code}] ${message}` });
-    for (const w of this.#waiters.splice(0)) w.reject(err);
-    for (const [, o] of this.#opening) o.reject(err);
-    this.#opening.clear();
-    for (const s of [...this.#streams.values()]) {
+    const waiters = this.#waiters;
+    const opening = this.#opening;
+    const streams = this.#streams;
+    this.#waiters = undefined;
+    this.#opening = undefined;
+    this.#streams = undefined;
+    for (const w of waiters ?? []) w.reject(err);
+    for (const o of opening?.values() ?? []) o.reject(err);
+    for (const s of streams?.values() ?? []) {
       s.state = 'closed';
       s.destroy(err);
     }
-    this.#streams.clear();
-    this.#o.transport.close(wsCode, code.slice(0, 120));
-    this.#o.onClose?.({ code, message });
+    this.#transport.close(wsCode, code.slice(0, 120));
+    this.#onClose?.({ code, message });
   }
 
   /** The transport ended underneath us. */

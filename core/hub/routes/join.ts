@@ -16,6 +16,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Duplex } from 'node:stream';
 import Type from 'typebox';
 import { createWebSocketStream } from 'ws';
+import { spliceStreams } from '../../tunnel/index.ts';
 import type { NodeStatus, Resource } from '../../store/index.ts';
 import { requireAuth } from '../auth.ts';
 import type { HubApp, HubContext } from '../context.ts';
@@ -177,12 +178,7 @@ export function registerJoinRoutes(app: HubApp, ctx: HubContext): void {
         socket.close(1011, 'no stream');
         return;
       }
-      const ws = createWebSocketStream(socket);
-      ws.on('error', () => stream.destroy());
-      stream.on('error', () => ws.destroy());
-      ws.pipe(stream).pipe(ws);
-      ws.on('close', () => stream.destroy());
-      stream.on('close', () => ws.destroy());
+      spliceStreams(createWebSocketStream(socket), stream, () => undefined, ctx.logger);
       request.log.info({ node: (request.params).name, tokenId: request.principal?.tokenId }, 'node stream opened');
     },
   );

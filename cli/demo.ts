@@ -1,8 +1,8 @@
 /**
  * `edgeadm demo` (what `npm start` runs): a hub and one demo site with
- * simulated devices, on this machine. The site's resources are applied
- * through the hub's API; the site agent gets its own agent token and syncs
- * them like any remote site would.
+ * simulated devices, on this machine, wired as a real deployment is: the hub
+ * serves TLS with its own CA, the site's node joins with a bootstrap token,
+ * and the site agent reaches the hub only through its tunnel.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -49,34 +49,38 @@ export function registerDemo(program: Command): void {
       const [{ startHub }, { startSiteAgent }] = await Promise.all([import('../core/hub/index.ts'), import('../sites/index.ts')]);
       const hubDir = path.join(opts.dataDir, 'hub');
       const port = parsePort(opts.port, '--port');
-      const hub = await listening(port, '--port', () => startHub({ dataDir: hubDir, port, logger: ctx.logger }));
+      const hub = await listening(port, '--port', () => startHub({ dataDir: hubDir, port, logger: ctx.logger, tls: true }));
       try {
-        const admin: HubTarget = { url: hub.url, token: readFileSync(hub.adminTokenFile, 'utf8').trim() };
+        const admin: HubTarget = { url: hub.url, token: readFileSync(hub.adminTokenFile, 'utf8').trim(), ca: hub.caCert! };
         await applyManifests(admin, path.join(EDGEADM_ROOT, 'sites/examples/demo-resources.yaml'));
-        const siteTokenFile = path.join(opts.dataDir, 'site-demo.token');
-        let siteToken = existsSync(siteTokenFile) ? readFileSync(siteTokenFile, 'utf8').trim() : '';
-        if (!siteToken || !hub.tokens.verify(siteToken)) {
-          const created = await hubFetch<{ token: string }>(admin, 'POST', '/api/v1/tokens', { role: 'agent', site: 'demo', description: 'demo site agent' });
-          siteToken = created.token;
-          writeFileSync(siteTokenFile, `${siteToken}\n`, { mode: 0o600 });
+        // The demo site's node joins like any edge node: a bootstrap token for its credential, kept for the next start.
+        const credentialFile = path.join(opts.dataDir, 'node-demo-gw.credential');
+        let credential = existsSync(credentialFile) ? readFileSync(credentialFile, 'utf8').trim() : '';
+        if (!credential || !hub.tokens.verify(credential)) {
+          const bootstrap = await hubFetch<{ token: string }>(admin, 'POST', '/api/v1/bootstrap-tokens', { site: 'demo', ttlSeconds: 600, description: 'demo node' });
+          const joined = await hubFetch<{ credential: string }>({ ...admin, token: bootstrap.token }, 'POST', '/api/v1/join', { site: 'demo', node: 'demo-gw' });
+          credential = joined.credential;
+          writeFileSync(credentialFile, `${credential}\n`, { mode: 0o600 });
         }
         const agent = await startSiteAgent({
           site: 'demo',
-          hubUrl: hub.url,
-          token: siteToken,
+          token: credential,
+          tunnel: { url: hub.tunnelUrl, node: 'demo-gw', ca: hub.caCert! },
           dataDir: path.join(opts.dataDir, 'site-demo'),
           logger: ctx.logger,
           broker: { host: '127.0.0.1', port: 0 },
         });
         const rel = path.relative(process.cwd(), hub.adminTokenFile) || hub.adminTokenFile;
+        const relCa = path.relative(process.cwd(), hub.caFile!) || hub.caFile!;
         ctx.out.write(
           [
-            `hub:          ${hub.url}   (API docs: ${hub.url}/docs)`,
+            `hub:          ${hub.url}   (API docs: ${hub.url}/docs; its CA: ${relCa})`,
             `admin token:  ${rel}`,
             `demo site:    'demo' with simulated devices sim-1 and sim-2${agent.status().brokerUrl ? `; site MQTT broker ${agent.status().brokerUrl}` : ''}`,
+            `              its node 'demo-gw' reaches the hub through the tunnel (${hub.tunnelUrl})`,
             '',
             'watch live readings (in another terminal):',
-            `  EDGEADM_TOKEN=$(cat ${rel}) npx edgeadm telemetry watch --hub ${hub.url} --site demo`,
+            `  EDGEADM_TOKEN=$(cat ${rel}) npx edgeadm telemetry watch --hub ${hub.url} --ca-file ${relCa} --site demo`,
             '',
             'Ctrl-C stops the demo.',
             '',

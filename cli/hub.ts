@@ -15,12 +15,16 @@ export function registerHub(program: Command): void {
     .option('--port <port>', 'HTTP port', '7443')
     .option('--mqtt-port <port>', 'also accept telemetry over MQTT on this port')
     .option('--proxy-port <port>', "run the tunnel's HTTP proxy here: CONNECT for kube-apiserver's egress selector, and absolute-URI requests to nodes")
+    .option('--replica <name>', 'this process is tunnel-cloud replica <name> (several hub processes may share one --data-dir)', 'hub')
+    .option('--peer-url <url>', 'where other replicas reach this one (default: wss://<listen address>/api/v1/tunnel/peer)')
     .option('--no-tls', 'serve plain HTTP (loopback only: nodes would send their credentials in the clear)')
     .option('--tls-host <name...>', 'extra DNS names or addresses for the hub certificate (nodes dial one of them)')
-    .action(async (opts: { dataDir: string; host: string; port: string; mqttPort?: string; proxyPort?: string; tls: boolean; tlsHost?: string[] }, cmd: Command) => {
+    .action(async (opts: { dataDir: string; host: string; port: string; mqttPort?: string; proxyPort?: string; replica: string; peerUrl?: string; tls: boolean; tlsHost?: string[] }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const port = parsePort(opts.port, '--port');
       const mqttPort = opts.mqttPort === undefined ? undefined : parsePort(opts.mqttPort, '--mqtt-port');
+      if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(opts.replica)) throw new ErrUsage({ argument: '--replica', reason: `'${opts.replica}' is not a name (lowercase letters, digits and '-')` });
+      if (opts.peerUrl !== undefined && !/^wss?:\/\/[^/]+\//.test(opts.peerUrl)) throw new ErrUsage({ argument: '--peer-url', reason: `'${opts.peerUrl}' is not a ws:// or wss:// URL` });
       const proxyPort = opts.proxyPort === undefined ? undefined : parsePort(opts.proxyPort, '--proxy-port');
       if (!opts.tls && !['127.0.0.1', '::1', 'localhost'].includes(opts.host)) {
         throw new ErrUsage({ argument: '--no-tls', reason: `refused with --host ${opts.host}: plain HTTP is for loopback only` });
@@ -35,6 +39,8 @@ export function registerHub(program: Command): void {
           logger: ctx.logger,
           ...(mqttPort === undefined ? {} : { mqttPort }),
           ...(proxyPort === undefined ? {} : { proxy: { port: proxyPort } }),
+          replica: opts.replica,
+          ...(opts.peerUrl ? { peerUrl: opts.peerUrl } : {}),
           tls: opts.tls ? (opts.tlsHost ? { hosts: [opts.host, '127.0.0.1', 'localhost', ...opts.tlsHost] } : true) : false,
         }),
       );
@@ -54,5 +60,6 @@ export function registerHub(program: Command): void {
     'edgeadm hub run',
     'edgeadm hub run --data-dir /var/lib/edgeadm/hub --host 0.0.0.0 --tls-host hub.example.com --port 7443 --mqtt-port 8883',
     'edgeadm hub run --no-tls   # loopback only',
+    'edgeadm hub run --data-dir /shared/hub --host 0.0.0.0 --port 7444 --replica hub-2 --peer-url wss://10.0.0.6:7444/api/v1/tunnel/peer',
   ]);
 }

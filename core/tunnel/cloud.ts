@@ -52,6 +52,8 @@ export interface TunnelCloudOptions {
   services?: Readonly<Record<string, CloudService>>;
   /** Told when a node's session comes up (after the handshake) or goes away. */
   onNodeChange?: (node: string, connected: boolean) => void;
+  /** Heartbeat period: a quiet session is pinged, one silent for 3 periods (or without a handshake) is closed. Default 15 s. */
+  heartbeatMs?: number;
 }
 
 export interface TunnelCloud {
@@ -75,6 +77,12 @@ export function createTunnelCloud(o: TunnelCloudOptions): TunnelCloud {
 
   const services = o.services ?? {};
   let closed = false;
+  // Every session, handshake done or not, is ticked by one timer for the whole process.
+  const live = new Set<TunnelSession>();
+  const heartbeat = setInterval(() => {
+    for (const s of live) s.tick();
+  }, o.heartbeatMs ?? 15_000);
+  heartbeat.unref();
   /** An edge opened a stream: connect it to the named service, or refuse it with a code. */
   const serve = async (node: string, req: OpenRequest, stream: TunnelStream): Promise<void> => {
     if (req.kind !== 'service') throw new ErrEdgeDialRefused({ node, target: `${req.host}:${req.port}` });
@@ -139,6 +147,7 @@ export function createTunnelCloud(o: TunnelCloudOptions): TunnelCloud {
           o.onNodeChange?.(who, true);
         },
         onClose: () => {
+          live.delete(session);
           if (sessions.get(who) === session) {
             sessions.delete(who);
             log.info({ node: who }, 'node disconnected');
@@ -146,6 +155,7 @@ export function createTunnelCloud(o: TunnelCloudOptions): TunnelCloud {
           }
         },
       });
+      if (!session.closed) live.add(session);
     });
   };
 
@@ -169,6 +179,7 @@ export function createTunnelCloud(o: TunnelCloudOptions): TunnelCloud {
     },
     async close() {
       closed = true;
+      clearInterval(heartbeat);
       for (const s of sessions.values()) s.close('EDGE_ERR_TUNNEL_CLOUD_STOPPING', 'tunnel-cloud is stopping', 1001);
       sessions.clear();
       for (const c of wss.clients) c.terminate();

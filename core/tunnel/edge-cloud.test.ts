@@ -1,5 +1,5 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { serveEcho } from '../../test/support/tcp-services.ts';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../kernel/index.ts';
@@ -21,7 +21,7 @@ const CREDENTIALS = new Map([['secret-node-1', 'node-1']]);
 
 async function startCloud(
   port = 0,
-  extra: Pick<TunnelCloudOptions, 'services' | 'onNodeChange'> = {},
+  extra: Pick<TunnelCloudOptions, 'services' | 'onNodeChange' | 'heartbeatMs'> = {},
 ): Promise<{ cloud: TunnelCloud; http: HttpServer; url: string; stop: () => Promise<void> }> {
   const cloud = createTunnelCloud({ name: 'replica-0', logger, authenticate: (cred) => CREDENTIALS.get(cred), ...extra });
   const http = createHttpServer((_req, res) => res.writeHead(404).end());
@@ -192,5 +192,44 @@ describe('tunnel-edge and tunnel-cloud', () => {
     }
     expect(errors).toEqual([]);
     expect(got).toBe(payload.length);
+  });
+
+  it('notices a link that went silent (no FIN, no RST) by heartbeats: the cloud drops the node, the edge dials again', async () => {
+    const changes: string[] = [];
+    const { cloud, url } = await startCloud(0, { heartbeatMs: 100, onNodeChange: (n, up) => changes.push(up ? 'up' : 'down') });
+    // A relay that can freeze: bytes stop flowing both ways, yet neither side sees the connection close.
+    const { createServer } = await import('node:net');
+    let frozen = false;
+    const pairs: Socket[] = [];
+    const relay = createServer((client) => {
+      const upstream = connect({ host: '127.0.0.1', port: Number(new URL(url).port) });
+      pairs.push(client, upstream);
+      for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
+        a.on('data', (d: Buffer) => {
+          if (!frozen) b.write(d);
+        });
+        a.on('error', () => b.destroy());
+        a.on('close', () => b.destroy());
+      }
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    defer(async () => {
+      for (const p of pairs) p.destroy();
+      await new Promise((r) => relay.close(r));
+    });
+    const e = startTunnelEdge({ url: `ws://127.0.0.1:${(relay.address() as AddressInfo).port}/tunnel`, node: 'node-1', credential: 'secret-node-1', allow: [], logger, heartbeatMs: 100, connectTimeoutMs: 500, backoff: { initialMs: 20, maxMs: 100 } });
+    defer(() => e.stop());
+    await e.whenConnected();
+    // Quiet but healthy: heartbeats keep it up well past three periods.
+    await new Promise((r) => setTimeout(r, 600));
+    expect(cloud.nodes()).toEqual(['node-1']);
+    expect(e.status().connects).toBe(1);
+    frozen = true;
+    await waitFor('the cloud to drop the silent node', () => cloud.nodes().length === 0, 5_000);
+    await waitFor('the edge to give up on the silent tunnel', () => !e.status().connected, 5_000);
+    expect(e.status().lastError).toMatch(/HEARTBEAT_TIMEOUT|closed|1006/);
+    frozen = false;
+    await waitFor('the edge back', () => e.status().connected && cloud.nodes().length === 1, 5_000);
+    expect(changes.slice(0, 3)).toEqual(['up', 'down', 'up']);
   });
 });

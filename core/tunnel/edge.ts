@@ -41,7 +41,10 @@ export interface TunnelEdgeOptions {
   allow: AllowList;
   logger: Logger;
   backoff?: { initialMs: number; maxMs: number };
+  /** Time allowed to connect: to a local service for a stream, and to tunnel-cloud (TCP, TLS, WebSocket upgrade). Default 10 s. */
   connectTimeoutMs?: number;
+  /** Heartbeat period: a quiet tunnel is pinged; one silent for 3 periods is dropped and dialled again. Default 15 s. */
+  heartbeatMs?: number;
   /** TLS options for wss:// (CA to trust, client certificate). */
   tls?: { ca?: string | Buffer };
   /**
@@ -125,6 +128,8 @@ function createTunnelEdge(
   const urls = typeof o.url === 'string' ? [o.url] : [...o.url];
   if (urls.length === 0) throw new ErrNoCloudUrl({ node: o.node });
   let next = 0;
+  const heartbeat = setInterval(() => session?.tick(), o.heartbeatMs ?? 15_000);
+  heartbeat.unref();
   const { initialMs, maxMs } = o.backoff ?? { initialMs: 250, maxMs: 30_000 };
   let stopped = false;
   let attempt = 0;
@@ -171,7 +176,7 @@ function createTunnelEdge(
       headers: { authorization: `Bearer ${o.credential}`, 'x-edgeadm-node': o.node },
       maxPayload: WS_MAX_PAYLOAD,
       perMessageDeflate: false,
-      handshakeTimeout: 10_000,
+      handshakeTimeout: o.connectTimeoutMs ?? 10_000,
       ...(o.tls?.ca ? { ca: o.tls.ca } : {}),
     });
     ws = sock;
@@ -249,6 +254,7 @@ function createTunnelEdge(
     async stop() {
       stopped = true;
       clearTimeout(timer);
+      clearInterval(heartbeat);
       waiters = [];
       session?.close('EDGE_ERR_TUNNEL_EDGE_STOPPING', 'tunnel-edge is stopping');
       const s = ws;

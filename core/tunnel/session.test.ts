@@ -177,4 +177,38 @@ describe('tunnel session', () => {
     const again = await l.cloud.open({ kind: 'tcp', host: 'h', port: 1 });
     expect(again.id).toBe(s.id + 2);
   });
+
+  it('keeps a quiet but healthy session up with heartbeats, and closes one whose peer went silent', async () => {
+    const l = link();
+    await l.cloud.whenReady();
+    for (let i = 0; i < 10; i++) {
+      l.cloud.tick();
+      l.edge.tick();
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(l.cloud.closed).toBe(false);
+    expect(l.edge.closed).toBe(false);
+    // The edge stops answering (a dead host, a NAT that forgot the flow): nothing reaches the cloud any more.
+    const reasons: string[] = [];
+    const cloud = new TunnelSession({
+      role: 'cloud',
+      name: 'replica-0',
+      logger,
+      transport: { send: () => undefined, close: (_c, reason) => reasons.push(reason) },
+    });
+    cloud.receive(encodeFrame({ type: 'HELLO', stream: 0, hello: { version: 1, name: 'node-9', maxFramePayload: 16 * 1024, initialWindow: 65536 } }));
+    expect(cloud.ready).toBe(true);
+    cloud.tick(); // hears the HELLO
+    cloud.tick();
+    cloud.tick();
+    expect(cloud.closed).toBe(false);
+    cloud.tick();
+    expect(cloud.closed).toBe(true);
+    expect(reasons).toEqual(['EDGE_ERR_TUNNEL_HEARTBEAT_TIMEOUT']);
+    // A connection that never says HELLO is dropped the same way.
+    const mute = new TunnelSession({ role: 'cloud', name: 'replica-0', logger, transport: { send: () => undefined, close: (_c, reason) => reasons.push(reason) } });
+    for (let i = 0; i < 3; i++) mute.tick();
+    expect(reasons).toEqual(['EDGE_ERR_TUNNEL_HEARTBEAT_TIMEOUT', 'EDGE_ERR_TUNNEL_HANDSHAKE_TIMEOUT']);
+  });
 });

@@ -48,7 +48,13 @@ export interface SessionOptions {
 }
 
 /** A WebSocket close code for each way a session ends. */
-export const CLOSE_CODES = { normal: 1000, protocol: 4400, goingAway: 1001 } as const;
+export const CLOSE_CODES = {
+  normal: 1000,
+  protocol: 4400,
+  goingAway: 1001,
+  /** The far end went silent: no closing handshake to wait for. */
+  timeout: 4408,
+} as const;
 
 type StreamState = 'opening' | 'open' | 'closed';
 
@@ -160,6 +166,8 @@ export class TunnelStream extends Duplex {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+
 export class TunnelSession {
   readonly role: Role;
   readonly initialWindow: number;
@@ -184,6 +192,10 @@ export class TunnelSession {
   #closed = false;
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] | undefined;
   peer: Hello | undefined;
+  /** Messages received so far, and at the last heartbeat tick; ticks in a row with nothing received. */
+  #rx = 0;
+  #rxAtTick = 0;
+  #quietTicks = 0;
 
   constructor(opts: SessionOptions) {
     this.#name = opts.name;
@@ -230,6 +242,7 @@ export class TunnelSession {
   /** Feeds one message from the transport. Never throws: a violation closes the session. */
   receive(message: Buffer): void {
     if (this.#closed) return;
+    this.#rx++;
     try {
       this.#handle(decodeFrame(message, this.maxFramePayload));
     } catch (err) {
@@ -240,6 +253,33 @@ export class TunnelSession {
         this.close('EDGE_ERR_TUNNEL_INTERNAL', (err as Error).message, CLOSE_CODES.protocol);
       }
     }
+  }
+
+  /**
+   * One heartbeat period passed (the owner calls this on a timer; one timer
+   * can serve every session of a process). After a quiet period the session
+   * sends PING, which the far end answers; after `maxQuietTicks` periods with
+   * nothing received (or no handshake) it closes as dead, with a coded reason.
+   */
+  tick(maxQuietTicks = 3): void {
+    if (this.#closed) return;
+    if (this.#rx !== this.#rxAtTick) {
+      this.#rxAtTick = this.#rx;
+      this.#quietTicks = 0;
+      return;
+    }
+    this.#quietTicks++;
+    if (this.#quietTicks >= maxQuietTicks) {
+      const handshake = !this.#ready;
+      this.#logger.warn({ quietTicks: this.#quietTicks, handshake }, 'tunnel peer silent; closing the session');
+      this.close(
+        handshake ? 'EDGE_ERR_TUNNEL_HANDSHAKE_TIMEOUT' : 'EDGE_ERR_TUNNEL_HEARTBEAT_TIMEOUT',
+        handshake ? 'no handshake in time' : `nothing heard from the far end for ${this.#quietTicks} heartbeat periods`,
+        CLOSE_CODES.timeout,
+      );
+      return;
+    }
+    if (this.#ready) this.sendFrame({ type: 'PING', stream: 0, payload: EMPTY });
   }
 
   #violation(violation: ProtocolViolation, detail: string): void {

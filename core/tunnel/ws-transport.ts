@@ -40,7 +40,9 @@ class WsBinding implements MessageTransport {
   }
 
   close(code: number, reason: string): void {
-    this.ws.close(code, reason);
+    // A silent peer would never answer a closing handshake: drop the connection at once.
+    if (code === CLOSE_CODES.timeout) this.ws.terminate();
+    else this.ws.close(code, reason);
   }
 }
 

@@ -11,6 +11,7 @@ const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   telemetry: () => import('./telemetry.ts'),
   'telemetry-outbox': () => import('./telemetry-outbox.ts'),
   tunnel: () => import('./tunnel.ts'),
+  'tunnel-idle': () => import('./tunnel-idle.ts'),
 };
 
 function table(rows: readonly BenchResult[]): string {

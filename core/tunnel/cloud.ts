@@ -10,7 +10,7 @@ import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { createError, describeError, type Logger } from '../kernel/index.ts';
-import type { OpenRequest } from './frame.ts';
+import type { Hello, OpenRequest } from './frame.ts';
 import type { TunnelSession, TunnelStream } from './session.ts';
 import { spliceStreams } from './splice.ts';
 import { sessionOverWebSocket, WS_MAX_PAYLOAD } from './ws-transport.ts';
@@ -108,6 +108,39 @@ export function createTunnelCloud(o: TunnelCloudOptions): TunnelCloud {
     spliceStreams(sock, stream, () => undefined, log.child({ node, service: req.name }));
   };
 
+  // Per-session callbacks come from these factories: a returned arrow is the cheapest closure there is,
+  // and tens of thousands of sessions each hold three.
+  const serveFor =
+    (who: string) =>
+    (request: OpenRequest, stream: TunnelStream): Promise<void> =>
+      serve(who, request, stream);
+  const readyFor =
+    (who: string, box: { session?: TunnelSession }) =>
+    (peer: Hello): void => {
+      const session = box.session!;
+      if (peer.name !== who) {
+        session.close('EDGE_ERR_TUNNEL_PROTOCOL_HANDSHAKE', `the credential is node '${who}', the HELLO says '${peer.name}'`, 4400);
+        return;
+      }
+      const old = sessions.get(who);
+      sessions.set(who, session);
+      old?.close('EDGE_ERR_TUNNEL_REPLACED', 'the node connected again', 1000);
+      log.info({ node: who }, 'node connected');
+      o.onNodeChange?.(who, true);
+    };
+  const closedFor =
+    (who: string, box: { session?: TunnelSession }) =>
+    (): void => {
+      const session = box.session;
+      if (!session) return;
+      live.delete(session);
+      if (sessions.get(who) === session) {
+        sessions.delete(who);
+        log.info({ node: who }, 'node disconnected');
+        o.onNodeChange?.(who, false);
+      }
+    };
+
   const accept = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
     const claimed = typeof req.headers['x-edgeadm-node'] === 'string' ? req.headers['x-edgeadm-node'] : undefined;
@@ -130,31 +163,16 @@ export function createTunnelCloud(o: TunnelCloudOptions): TunnelCloud {
     }
     const who = node;
     wss.handleUpgrade(req, socket, head, (ws) => {
+      const box: { session?: TunnelSession } = {};
       const session = sessionOverWebSocket(ws, {
         role: 'cloud',
         name: o.name,
         logger: log.child({ node: who }),
-        onOpen: (request, stream) => serve(who, request, stream),
-        onReady: (peer) => {
-          if (peer.name !== who) {
-            session.close('EDGE_ERR_TUNNEL_PROTOCOL_HANDSHAKE', `the credential is node '${who}', the HELLO says '${peer.name}'`, 4400);
-            return;
-          }
-          const old = sessions.get(who);
-          sessions.set(who, session);
-          old?.close('EDGE_ERR_TUNNEL_REPLACED', 'the node connected again', 1000);
-          log.info({ node: who }, 'node connected');
-          o.onNodeChange?.(who, true);
-        },
-        onClose: () => {
-          live.delete(session);
-          if (sessions.get(who) === session) {
-            sessions.delete(who);
-            log.info({ node: who }, 'node disconnected');
-            o.onNodeChange?.(who, false);
-          }
-        },
+        onOpen: serveFor(who),
+        onReady: readyFor(who, box),
+        onClose: closedFor(who, box),
       });
+      box.session = session;
       if (!session.closed) live.add(session);
     });
   };

@@ -5,6 +5,7 @@
  * same batches directly, in one process, measured in the same run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,7 +22,12 @@ const LAT_RATE = 10_000;
 const LAT_SECONDS = 5;
 
 async function api(hub: Hub, token: string, method: string, p: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(`${hub.url}${p}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await undiciFetch(`${hub.url}${p}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    ...(hub.caCert ? { dispatcher: new Agent({ connect: { ca: hub.caCert } }) } : {}),
+  });
   if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
   return res.json();
 }
@@ -39,12 +45,14 @@ async function until(what: string, fn: () => boolean, timeoutMs: number): Promis
   }
 }
 
-function startAgent(hub: Hub, dir: string, site: string, token: string): ChildProcess {
+function startAgent(hub: Hub, dir: string, site: string, token: string, node?: string): ChildProcess {
   const tokenFile = path.join(dir, `${site}.token`);
   writeFileSync(tokenFile, token, { mode: 0o600 });
+  // With a node, the agent reaches the hub only through that node's tunnel (wss, the hub's CA).
+  const viaTunnel = node ? ['--node', node, '--ca-file', hub.caFile!] : [];
   return spawn(
     process.execPath,
-    [path.join(repo, 'cli/bin/edgeadm.js'), 'site', 'run', '--site', site, '--hub', hub.url, '--token-file', tokenFile, '--data-dir', path.join(dir, site), '--no-broker', '--plugin-path', path.join(repo, 'test/support/plugins'), '--log-level', 'warn'],
+    [path.join(repo, 'cli/bin/edgeadm.js'), 'site', 'run', '--site', site, '--hub', hub.url, ...viaTunnel, '--token-file', tokenFile, '--data-dir', path.join(dir, site), '--no-broker', '--plugin-path', path.join(repo, 'test/support/plugins'), '--log-level', 'warn'],
     { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, EDGEADM_CONFIG: '' } },
   );
 }
@@ -107,7 +115,38 @@ const bench: Benchmark = {
       }
       const peerRate = peerN / ((performance.now() - t0) / 1000);
       peerStore.close();
-      out.push({ ...versus({ bench: 'telemetry', metric: 'end to end, one site agent -> hub store', value: Math.round(TOTAL / seconds), unit: 'readings/s' }, 'hub store ingest alone', Math.round(peerRate)), target: '>= 100000' });
+      const direct = Math.round(TOTAL / seconds);
+      out.push({ ...versus({ bench: 'telemetry', metric: 'end to end, one site agent -> hub store (direct HTTP)', value: direct, unit: 'readings/s' }, 'hub store ingest alone', Math.round(peerRate)), target: '>= 100000' });
+
+      // The same run as deployed: the agent joined as a node, everything through its tunnel over TLS.
+      const tlsHub = await startHub({ dataDir: path.join(dir, 'hub-tls'), port: 0, logger: createLogger({ level: 'warn' }), tls: true });
+      try {
+        const tlsAdmin = readFileSync(tlsHub.adminTokenFile, 'utf8').trim();
+        await api(tlsHub, tlsAdmin, 'PUT', '/api/v1/sites/tun', { kind: 'Site', metadata: { name: 'tun' }, spec: {} });
+        await api(tlsHub, tlsAdmin, 'PUT', '/api/v1/addons/load', { kind: 'Addon', metadata: { name: 'load' }, spec: { plugin: 'load-gen', sites: ['tun'], config: { devices: 100, ratePerSecond: 2_000_000, tickMs: 1, maxBatch: 1000, total: TOTAL } } });
+        const bootstrap = (await api(tlsHub, tlsAdmin, 'POST', '/api/v1/bootstrap-tokens', { site: 'tun' })) as { token: string };
+        const joined = (await api(tlsHub, bootstrap.token, 'POST', '/api/v1/join', { site: 'tun', node: 'bench-gw' })) as { credential: string };
+        let tFirst = 0;
+        const offTun = tlsHub.telemetry.subscribe({ site: 'tun' }, () => {
+          tFirst ||= performance.now();
+        });
+        const tunAgent = startAgent(tlsHub, dir, 'tun', joined.credential, 'bench-gw');
+        children.push(tunAgent);
+        await until('the first reading through the tunnel', () => tFirst > 0, 30_000);
+        const tunCpu0 = cpuSeconds(tunAgent.pid!);
+        await until('every reading through the tunnel', () => tlsHub.telemetry.lastSeq('tun') >= TOTAL, 300_000);
+        const tSeconds = (performance.now() - tFirst) / 1000;
+        const tunCpu = cpuSeconds(tunAgent.pid!) - tunCpu0;
+        offTun();
+        if (tlsHub.telemetry.count({ site: 'tun' }) !== TOTAL) throw new Error('bench: the hub does not hold every tunnelled reading exactly once');
+        out.push({ ...versus({ bench: 'telemetry', metric: 'end to end through the node tunnel (wss, TLS)', value: Math.round(TOTAL / tSeconds), unit: 'readings/s' }, 'the same, direct HTTP', direct), target: '>= 100000' });
+        out.push({ bench: 'telemetry', metric: 'site agent + tunnel-edge CPU through the tunnel', value: round((tunCpu / tSeconds) * 100, 1), unit: '% of a core' });
+        out.push({ bench: 'telemetry', metric: 'site agent + tunnel-edge RSS after the tunnel run', value: rssMiB(tunAgent.pid!), unit: 'MiB' });
+        tunAgent.kill('SIGTERM');
+        await new Promise((r) => tunAgent.once('exit', r));
+      } finally {
+        await tlsHub.close();
+      }
 
       // Latency at a steady rate, with the link idle otherwise.
       await api(hub, admin, 'PUT', '/api/v1/sites/lat', { kind: 'Site', metadata: { name: 'lat' }, spec: {} });

@@ -23,28 +23,51 @@ export function registerSite(program: Command): void {
     .addOption(new Option('--uplink <kind>', 'how readings go upstream').choices(['rest', 'mqtt']).default('rest'))
     .option('--uplink-mqtt-url <url>', 'the hub MQTT ingest URL, for --uplink mqtt')
     .option('--plugin-path <dir...>', 'extra folders of plugin packages')
+    .option('--node <name>', "reach the hub only through this node's tunnel (the token is then the node credential from `edgeadm join`)")
+    .option('--allow <host:port...>', 'with --node: what the cloud may open on this node (default 127.0.0.1:22 and 127.0.0.1:10250)')
+    .addOption(new Option('--ca-file <file>', "the hub's CA certificate (PEM)").env('EDGEADM_CA_FILE'))
     .action(
       async (
-        opts: { site: string; hub?: string; token?: string; tokenFile?: string; dataDir: string; brokerPort: string; broker: boolean; uplink: 'rest' | 'mqtt'; uplinkMqttUrl?: string; pluginPath?: string[] },
+        opts: {
+          site: string;
+          hub?: string;
+          token?: string;
+          tokenFile?: string;
+          caFile?: string;
+          node?: string;
+          allow?: string[];
+          dataDir: string;
+          brokerPort: string;
+          broker: boolean;
+          uplink: 'rest' | 'mqtt';
+          uplinkMqttUrl?: string;
+          pluginPath?: string[];
+        },
         cmd: Command,
       ) => {
         const ctx = contextOf(cmd);
         if (!SITE_NAME.test(opts.site)) throw new ErrUsage({ argument: '--site', reason: `'${opts.site}' is not a site name (lowercase letters, digits and '-', at most 63)` });
         const target = hubTarget(opts);
-        if (opts.uplink === 'mqtt' && !opts.uplinkMqttUrl) throw new ErrUsage({ argument: '--uplink-mqtt-url', reason: 'required with --uplink mqtt' });
+        if (opts.node !== undefined && !SITE_NAME.test(opts.node)) throw new ErrUsage({ argument: '--node', reason: `'${opts.node}' is not a node name` });
+        if (opts.caFile && !opts.node) throw new ErrUsage({ argument: '--ca-file', reason: "the hub's own CA is used through the tunnel: add --node (direct connections trust the system's CAs)" });
+        if (opts.allow && !opts.node) throw new ErrUsage({ argument: '--allow', reason: 'only with --node' });
+        if (opts.uplink === 'mqtt' && !opts.uplinkMqttUrl && !opts.node) throw new ErrUsage({ argument: '--uplink-mqtt-url', reason: 'required with --uplink mqtt (unless --node: then the hub ingest is reached through the tunnel)' });
         const { startSiteAgent } = await import('../sites/index.ts');
+        const tunnelUrl = `${target.url.replace(/^http/, 'ws')}/api/v1/tunnel`;
         const agent = await startSiteAgent({
           site: opts.site,
-          hubUrl: target.url,
+          ...(opts.node
+            ? { tunnel: { url: tunnelUrl, node: opts.node, ...(target.ca ? { ca: target.ca } : {}), ...(opts.allow ? { allow: opts.allow } : {}) } }
+            : { hubUrl: target.url }),
           token: target.token,
           dataDir: opts.dataDir,
           logger: ctx.logger,
           broker: opts.broker ? { host: '127.0.0.1', port: parsePort(opts.brokerPort, '--broker-port') } : false,
-          uplink: opts.uplink === 'mqtt' ? { kind: 'mqtt', url: opts.uplinkMqttUrl as string } : { kind: 'rest' },
+          uplink: opts.uplink === 'mqtt' ? { kind: 'mqtt', ...(opts.uplinkMqttUrl ? { url: opts.uplinkMqttUrl } : {}) } : { kind: 'rest' },
           plugins: { searchPaths: opts.pluginPath ?? [] },
         });
         const s = agent.status();
-        ctx.out.write(`site agent '${opts.site}' running (hub ${target.url}${s.brokerUrl ? `, broker ${s.brokerUrl}` : ''})\n`);
+        ctx.out.write(`site agent '${opts.site}' running (hub ${target.url}${opts.node ? ` through the tunnel of node '${opts.node}'` : ''}${s.brokerUrl ? `, broker ${s.brokerUrl}` : ''})\n`);
         const sig = await waitForSignal();
         ctx.logger.info({ signal: sig }, 'stopping');
         await agent.stop();
@@ -53,5 +76,6 @@ export function registerSite(program: Command): void {
   examples(run, [
     'edgeadm site run --site plant-a --hub http://127.0.0.1:7443 --token-file plant-a.token',
     'EDGEADM_TOKEN=... edgeadm site run --site plant-a --hub http://hub:7443 --data-dir /var/lib/edgeadm/site --broker-port 1883',
+    'edgeadm site run --site plant-a --node gw-1 --hub https://hub:7443 --ca-file hub-ca.crt --token-file node.credential   # through the tunnel',
   ]);
 }

@@ -74,8 +74,8 @@ describe('port-forward through the tunnel', () => {
     const pf = await startPortForward({ port: 0, node: 'node-1', target: { host: '127.0.0.1', port: echo.port }, open: (n, t) => cloud.open(n, t), logger: quiet });
     defer(() => pf.close());
 
-    // Each within one stream window (256 KiB): tunnel-edge drops the unsent tail of a stream whose local connection closes first.
-    const texts = Array.from({ length: 8 }, (_, i) => `connection ${i} `.repeat(15_000));
+    // Each several stream windows long, so the tail is still waiting for credit when the far end closes.
+    const texts = Array.from({ length: 8 }, (_, i) => `connection ${i} `.repeat(200_000));
     const answers = await Promise.all(texts.map((t) => exchange(pf.port, t)));
     expect(answers).toEqual(texts);
     await waitFor('edge streams to close', () => edge.status().streams === 0);

@@ -440,8 +440,8 @@ describe('tunnel proxy: forward proxy', () => {
     const proxy = await w.proxy();
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     defer(() => agent.destroy());
-    // Many frames and chunks, within one stream window (256 KiB): tunnel-edge drops the unsent tail of a stream whose local connection closes first.
-    const body = Buffer.alloc(200 * 1024, 'abcdefgh');
+    // Many frames and chunks, several stream windows long.
+    const body = Buffer.alloc(5 * 1024 * 1024, 'abcdefgh');
     const auth = { 'proxy-authorization': 'Bearer T' };
     const first = await httpViaProxy(proxy.port, { method: 'POST', path: `http://node-a:${w.svc.http}/echo?x=1`, headers: { ...auth, 'transfer-encoding': 'chunked' }, body, agent });
     expect(first.status).toBe(200);

@@ -31,7 +31,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
-  examples(program, ['edgeadm demo', 'edgeadm plugin list', 'edgeadm telemetry watch --hub http://127.0.0.1:7443 --site demo', 'edgeadm site run --site plant-a --hub http://hub:7443 --token-file plant-a.token']);
+  examples(program, ['edgeadm demo', 'edgeadm plugin list', 'edgeadm telemetry watch --hub https://127.0.0.1:7443 --ca-file .data/demo/hub/pki/ca.crt --site demo', 'edgeadm join https://hub:7443 --token abcdef.0123456789abcdef --site plant-a --ca-cert-hash sha256:<hex>', 'edgeadm ssh gw-1 -- uptime']);
   registerVersion(program);
   registerPlugin(program);
   registerUp(program);

@@ -74,7 +74,7 @@ export function registerSite(program: Command): void {
       },
     );
   examples(run, [
-    'edgeadm site run --site plant-a --hub http://127.0.0.1:7443 --token-file plant-a.token',
+    'edgeadm site run --site plant-a --hub http://127.0.0.1:7443 --token-file plant-a.token   # a hub started with --no-tls',
     'EDGEADM_TOKEN=... edgeadm site run --site plant-a --hub http://hub:7443 --data-dir /var/lib/edgeadm/site --broker-port 1883',
     'edgeadm site run --site plant-a --node gw-1 --hub https://hub:7443 --ca-file hub-ca.crt --token-file node.credential   # through the tunnel',
   ]);

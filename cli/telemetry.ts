@@ -86,8 +86,8 @@ export function registerTelemetry(program: Command): void {
     }
   });
   examples(watch, [
-    'edgeadm telemetry watch --hub http://127.0.0.1:7443 --token-file .data/demo/hub/admin.token --site demo',
-    'EDGEADM_HUB=http://127.0.0.1:7443 EDGEADM_TOKEN=$(cat .data/demo/hub/admin.token) edgeadm telemetry watch --device sim-1 -o json',
+    'edgeadm telemetry watch --hub https://127.0.0.1:7443 --ca-file .data/demo/hub/pki/ca.crt --token-file .data/demo/hub/admin.token --site demo',
+    'EDGEADM_HUB=https://127.0.0.1:7443 EDGEADM_CA_FILE=.data/demo/hub/pki/ca.crt EDGEADM_TOKEN=$(cat .data/demo/hub/admin.token) edgeadm telemetry watch --device sim-1 -o json',
   ]);
 
   const q = withHubOptions(

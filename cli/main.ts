@@ -14,6 +14,7 @@ import { registerPlugin } from './plugin.ts';
 import { registerSite } from './site.ts';
 import { registerSsh } from './ssh.ts';
 import { registerTelemetry } from './telemetry.ts';
+import { registerToken } from './token.ts';
 import { registerUp } from './up.ts';
 import { registerVersion } from './version.ts';
 
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerSite(program);
   registerJoin(program);
   registerSsh(program);
+  registerToken(program);
   registerDemo(program);
   registerTelemetry(program);
   // Subcommands inherit exit handling and output settings.

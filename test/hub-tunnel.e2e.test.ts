@@ -218,6 +218,11 @@ describe('hub tunnel-cloud over TLS', () => {
     await waitFor('the lease and the metric on hub-b', async () => /tunnel_cloud_nodes\{replica="hub-b"\} 1/.test(await metric(b)));
     const lease = await api<{ spec: { holderIdentity: string } }>('GET', '/api/v1/leases/tunnel.gw-4');
     expect(lease.body.spec.holderIdentity).toBe('hub-b');
+    // Operators read leases; agents (node credentials included) neither read nor write them.
+    const viewer = await api<{ token: string }>('POST', '/api/v1/tokens', { role: 'viewer' });
+    expect((await api('GET', '/api/v1/leases', undefined, viewer.body.token)).status).toBe(200);
+    expect((await api('GET', '/api/v1/leases/tunnel.gw-4', undefined, j.body.credential)).status).toBe(403);
+    expect((await api('PUT', '/api/v1/leases/tunnel.gw-4', { apiVersion: 'edgeadm.io/v1alpha1', kind: 'Lease', metadata: { name: 'tunnel.gw-4' }, spec: {} }, j.body.credential)).status).toBe(403);
     // Asked through the first hub, which does not hold gw-4: one hop to hub-b.
     expect(await echoThrough('gw-4', 'via the other replica')).toBe('via the other replica');
     // hub-b stops: the edge moves to the first hub, which takes over the lease, and routing follows.

@@ -76,4 +76,19 @@ describe('tunnel session over a real WebSocket', () => {
     ws.send('hello?');
     expect(await closed).toEqual({ code: 4400, reason: 'EDGE_ERR_TUNNEL_PROTOCOL_BAD_PAYLOAD' });
   });
+
+  it('refuses a second session on a socket that already carries one', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((r) => wss.once('listening', r));
+    defer(() => {
+      for (const c of wss.clients) c.terminate();
+      return new Promise((r) => wss.close(r));
+    });
+    const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+    await new Promise((r) => ws.once('open', r));
+    defer(() => ws.terminate());
+    sessionOverWebSocket(ws, { role: 'edge', name: 'node-1', logger });
+    expect(() => sessionOverWebSocket(ws, { role: 'edge', name: 'node-2', logger })).toThrow(/EDGE_ERR_TUNNEL_WEBSOCKET_BOUND|already carries a tunnel session/);
+  });
 });
+

@@ -14,6 +14,8 @@
  * 2. A file under `plugins/<name>/` may import relatively only its own files
  *    or the public sdk (`core/sdk/index.ts`, `core/sdk/testkit/index.ts`), and
  *    from the package itself only `edgeadm/sdk` and `edgeadm/sdk/testkit`.
+ *    Its `*.test.ts` files may also import `test/support/**` (real-peer
+ *    helpers); its shipped code may not.
  * 3. Files with a `fixtures` directory in their path are exempt.
  *
  * Paths are computed relative to the repo root: the `root` option (pass
@@ -102,6 +104,7 @@ const importBoundaries = {
     const fromDir = path.dirname(filename);
     const fromCore = coreLocation(fromSegs);
     const fromPlugin = fromSegs.length > 2 ? pluginName(fromSegs) : null;
+    const fromTest = /\.test\.[cm]?[jt]s$/.test(filename);
 
     /**
      * @param {import('estree').Node} node node to report on
@@ -115,7 +118,9 @@ const importBoundaries = {
         if (fromPlugin !== null) {
           const ownFile = pluginName(targetSegs) === fromPlugin;
           const publicSdk = target?.cap === 'sdk' && isPublicEntry(target);
-          if (!ownFile && !publicSdk) {
+          // A plugin's tests (never its shipped code) may use the repository's real-peer test helpers.
+          const testSupport = fromTest && targetSegs?.[0] === 'test' && targetSegs[1] === 'support';
+          if (!ownFile && !publicSdk && !testSupport) {
             context.report({ node, messageId: 'pluginScope', data: { name: fromPlugin, source } });
           }
           return;

@@ -27,6 +27,8 @@ const ruleTester = new RuleTester({
 
 ruleTester.run('import-boundaries', rule, {
   valid: [
+    // a plugin's tests may use the repository's real-peer helpers
+    { filename: at('plugins/modbus/src/driver.test.ts'), code: "import { startPymodbus } from '../../../test/support/pymodbus.ts';", options },
     // core: cross-capability import of a public entry, in every accepted form
     { filename: at('core/kernel/kernel.ts'), code: "import { Store } from '../store/index.ts';", options },
     { filename: at('core/kernel/kernel.ts'), code: "import { Store } from '../store/index.js';", options },
@@ -160,6 +162,13 @@ ruleTester.run('import-boundaries', rule, {
       code: "export * from '../../core/kernel/index.ts';",
       options,
       errors: [pluginScope('modbus', '../../core/kernel/index.ts')],
+    },
+    // plugins: test support is for tests only
+    {
+      filename: at('plugins/modbus/src/driver.ts'),
+      code: "import { startPymodbus } from '../../../test/support/pymodbus.ts';",
+      options,
+      errors: [pluginScope('modbus', '../../../test/support/pymodbus.ts')],
     },
     // plugins: sibling plugin, or anything else outside the plugin
     {

@@ -59,9 +59,10 @@ describe('edgeadm CLI', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^ID\s+VERSION\s+ROLE\s+SOURCE\s+STATUS\s+PACKAGE$/);
-    for (const id of ['edgex', 'modbus', 'mqtt', 'opcua']) {
+    for (const id of ['edgex', 'mqtt', 'opcua']) {
       expect(lines.find((l) => l.startsWith(`${id} `))).toMatch(/0\.1\.0\s+device-\S+\s+builtin\s+planned\s+@edgeadm\//);
     }
+    expect(lines.find((l) => l.startsWith('modbus '))).toMatch(/0\.1\.0\s+device-driver\s+builtin\s+ready\s+@edgeadm\/modbus/);
     expect(lines.find((l) => l.startsWith('simulator '))).toMatch(/0\.1\.0\s+device-driver\s+builtin\s+ready\s+@edgeadm\/simulator/);
   });
 
@@ -101,13 +102,13 @@ describe('edgeadm CLI', () => {
   });
 
   it('runs the kernel once with configured instances and reports each one', async () => {
-    const file = configFile('log:\n  level: silent\nplugins:\n  instances:\n    - plugin: modbus\n      site: plant-a\n    - plugin: bacnet\n');
+    const file = configFile('log:\n  level: silent\nplugins:\n  instances:\n    - plugin: opcua\n      site: plant-a\n    - plugin: bacnet\n');
     const r = await edgeadm(['up', '--once', '--config', file, '-o', 'json']);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as { kernel: { id: string; state: string }[]; plugins: { instance: string; state: string; error?: { code: string } }[] };
     expect(out.kernel).toEqual([expect.objectContaining({ id: 'plugins', state: 'running' })]);
     expect(out.plugins).toEqual([
-      expect.objectContaining({ instance: 'modbus@plant-a', state: 'invalid', error: expect.objectContaining({ code: 'EDGE_ERR_PLUGIN_NOT_AVAILABLE' }) }),
+      expect.objectContaining({ instance: 'opcua@plant-a', state: 'invalid', error: expect.objectContaining({ code: 'EDGE_ERR_PLUGIN_NOT_AVAILABLE' }) }),
       expect.objectContaining({ instance: 'bacnet', state: 'invalid', error: expect.objectContaining({ code: 'EDGE_ERR_PLUGIN_NOT_FOUND' }) }),
     ]);
   });

@@ -159,7 +159,7 @@ export class DeviceManager {
     return {
       driver: this.#o.drivers.get(protocol),
       protocol,
-      device: { site: this.#o.site, name: dev.metadata.name, profile: spec.profile, protocol: spec.protocols[protocol] ?? {}, resources },
+      device: { site: this.#o.site, name: dev.metadata.name, profile: spec.profile, protocolName: protocol, protocol: spec.protocols[protocol] ?? {}, resources },
     };
   }
 

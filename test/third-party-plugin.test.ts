@@ -81,7 +81,7 @@ describe('a third-party plugin installed from npm', () => {
     expect(list.map((p) => [p.id, p.source, p.status])).toEqual([
       ['acme.counter', 'npm', 'ready'],
       ['edgex', 'builtin', 'planned'],
-      ['modbus', 'builtin', 'planned'],
+      ['modbus', 'builtin', 'ready'],
       ['mqtt', 'builtin', 'planned'],
       ['opcua', 'builtin', 'planned'],
       ['simulator', 'builtin', 'ready'],

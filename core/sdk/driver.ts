@@ -27,6 +27,8 @@ export interface DriverDevice {
   site: string;
   name: string;
   profile: string;
+  /** Which of the driver's protocols the block is for (the key in the Device's `protocols`), e.g. `modbus-rtu`. */
+  protocolName?: string;
   /** The protocol block of the device, e.g. `{ address: '10.0.0.5', port: 502, unitId: 1 }`. */
   protocol: Readonly<Record<string, unknown>>;
   resources: readonly DriverResource[];

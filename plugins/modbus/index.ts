@@ -1,17 +1,25 @@
 /**
- * The modbus plugin. Stage `planned` (see package.json): it is declared so that
- * discovery, `edgeadm plugin list` and site configs know it, but its driver
- * is not written yet, so the registry refuses to start it with
- * EDGE_ERR_PLUGIN_NOT_AVAILABLE rather than pretend.
+ * The modbus plugin: registers the Modbus device driver (protocols
+ * `modbus-tcp`, `modbus-rtu`, `modbus-rtu-over-tcp`) at its site. Devices use
+ * EdgeX device-modbus profiles unchanged; see src/driver.ts.
  */
-import { definePlugin } from '../../core/sdk/index.ts';
+import { definePlugin, driversRef } from '../../core/sdk/index.ts';
+import { createModbusDriver } from './src/driver.ts';
+
+export { createModbusDriver } from './src/driver.ts';
 
 export default definePlugin({
   id: 'modbus',
   version: '0.1.0',
   engine: '^0.1.0',
   description: 'Modbus TCP, RTU and RTU-over-TCP devices with EdgeX-compatible device profiles',
-  register() {
-    throw new Error("plugin 'modbus' is planned: its driver is not implemented yet");
+  consumes: [driversRef],
+  register(ctx) {
+    const driver = createModbusDriver({ logger: ctx.logger });
+    const unregister = ctx.get(driversRef).register(driver);
+    ctx.onStop(async () => {
+      unregister();
+      await driver.close();
+    });
   },
 });

@@ -1,0 +1,67 @@
+/**
+ * A Device's Modbus protocol block, as EdgeX device-modbus writes it, read
+ * into an endpoint and a unit id. EdgeX keeps every value a string
+ * (`"Port": "502"`, `"Timeout": "5"` in seconds); numbers are accepted too.
+ * Keys match case-insensitively.
+ *
+ *   modbus-tcp:          Address, Port (502), UnitID (1), Timeout (s, 5)
+ *   modbus-rtu-over-tcp: the same, RTU framing over a TCP serial gateway
+ *   modbus-rtu:          Address (/dev/ttyUSB0), BaudRate (19200), DataBits (8), StopBits (1), Parity (N|E|O), UnitID, Timeout
+ */
+import type { DriverIssue } from '../../../core/sdk/index.ts';
+import type { Endpoint } from './transport.ts';
+
+export const MODBUS_PROTOCOLS = ['modbus-tcp', 'modbus-rtu', 'modbus-rtu-over-tcp'] as const;
+export type ModbusProtocol = (typeof MODBUS_PROTOCOLS)[number];
+
+export interface ModbusTarget {
+  endpoint: Endpoint;
+  unitId: number;
+  timeoutMs: number;
+}
+
+function field(block: Readonly<Record<string, unknown>>, name: string): unknown {
+  const key = Object.keys(block).find((k) => k.toLowerCase() === name.toLowerCase());
+  return key === undefined ? undefined : block[key];
+}
+
+/** Reads the block for `protocol`; every problem is an issue naming its field (`protocols.modbus-tcp.Port`). */
+export function readProtocol(protocol: string, block: Readonly<Record<string, unknown>>): { target?: ModbusTarget; issues: DriverIssue[] } {
+  const issues: DriverIssue[] = [];
+  const at = (f: string): string => `protocols.${protocol}.${f}`;
+  const int = (name: string, dflt: number, min: number, max: number): number => {
+    const raw = field(block, name);
+    if (raw === undefined || raw === '') return dflt;
+    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      issues.push({ path: at(name), code: 'EDGE_ERR_MODBUS_PROTOCOL_INVALID', message: `${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}` });
+      return dflt;
+    }
+    return n;
+  };
+  if (!(MODBUS_PROTOCOLS as readonly string[]).includes(protocol)) {
+    return { issues: [{ path: `protocols.${protocol}`, code: 'EDGE_ERR_MODBUS_PROTOCOL_UNKNOWN', message: `'${protocol}' is not one of ${MODBUS_PROTOCOLS.join(', ')}` }] };
+  }
+  const address = field(block, 'Address');
+  if (typeof address !== 'string' || address.trim() === '') {
+    issues.push({ path: at('Address'), code: 'EDGE_ERR_MODBUS_PROTOCOL_INVALID', message: protocol === 'modbus-rtu' ? 'Address must name the serial port, e.g. /dev/ttyUSB0' : 'Address must be a host name or IP address' });
+  }
+  const unitId = int('UnitID', 1, 0, 255);
+  // EdgeX gives Timeout in seconds; fractions are not allowed there either.
+  const timeoutMs = int('Timeout', 5, 1, 600) * 1000;
+  let endpoint: Endpoint | undefined;
+  if (protocol === 'modbus-rtu') {
+    const baudRate = int('BaudRate', 19200, 300, 4_000_000);
+    const dataBits = int('DataBits', 8, 7, 8) as 7 | 8;
+    const stopBits = int('StopBits', 1, 1, 2) as 1 | 2;
+    const parityField = field(block, 'Parity') ?? 'N';
+    const parityRaw = typeof parityField === 'string' ? parityField.trim().toUpperCase() : JSON.stringify(parityField);
+    const parity = ({ N: 'none', NONE: 'none', E: 'even', EVEN: 'even', O: 'odd', ODD: 'odd' } as const)[parityRaw as 'N'];
+    if (!parity) issues.push({ path: at('Parity'), code: 'EDGE_ERR_MODBUS_PROTOCOL_INVALID', message: `Parity must be N, E or O, got ${JSON.stringify(parityRaw)}` });
+    if (typeof address === 'string') endpoint = { kind: 'rtu', path: address.trim(), baudRate, dataBits, stopBits, parity: parity ?? 'none' };
+  } else {
+    const port = int('Port', 502, 1, 65535);
+    if (typeof address === 'string') endpoint = { kind: protocol === 'modbus-tcp' ? 'tcp' : 'rtu-over-tcp', host: address.trim(), port };
+  }
+  return issues.length === 0 && endpoint ? { target: { endpoint, unitId, timeoutMs }, issues } : { issues };
+}

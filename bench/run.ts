@@ -12,6 +12,7 @@ const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   'telemetry-outbox': () => import('./telemetry-outbox.ts'),
   tunnel: () => import('./tunnel.ts'),
   'tunnel-idle': () => import('./tunnel-idle.ts'),
+  modbus: () => import('./modbus.ts'),
 };
 
 function table(rows: readonly BenchResult[]): string {

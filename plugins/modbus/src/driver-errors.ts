@@ -13,3 +13,9 @@ export const ErrDeviceInvalid = createError(
     `device '${p.device}' cannot be used: ${p.issues.map((i) => `${i.path}: ${i.message}`).join('; ') || 'its protocol block is incomplete'}`,
   { statusCode: 400 },
 );
+
+export const ErrDiscovery = createError(
+  'EDGE_ERR_MODBUS_DISCOVERY_REQUEST',
+  (p: { field: string; reason: string }) => `modbus discovery: ${p.field} ${p.reason}`,
+  { statusCode: 400 },
+);

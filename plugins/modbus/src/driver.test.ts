@@ -123,4 +123,13 @@ describe('modbus driver', () => {
     expect(issues.every((i) => i.code.startsWith('EDGE_ERR_MODBUS_'))).toBe(true);
     await expect(driver.connect({ ...bad, protocol: { Address: '', Port: 'x' } })).rejects.toMatchObject({ code: 'EDGE_ERR_MODBUS_DEVICE_INVALID' });
   });
+
+  it('discovers the unit ids that answer on a TCP endpoint, and names bad requests', async () => {
+    const found = await driver.discover!({ target: `127.0.0.1:${py.port}`, options: { unitIds: '1-4,9', timeoutMs: 200 } });
+    expect(found.map((d) => d.protocol.UnitID)).toEqual(['1', '2']);
+    expect(found[0]).toMatchObject({ name: 'modbus-127-0-0-1-unit-1', protocol: { Address: '127.0.0.1', Port: String(py.port) } });
+    await expect(driver.discover!({ target: 'nowhere' })).rejects.toMatchObject({ code: 'EDGE_ERR_MODBUS_DISCOVERY_REQUEST', message: expect.stringMatching(/target/) });
+    await expect(driver.discover!({ target: `127.0.0.1:${py.port}`, options: { unitIds: '5-2' } })).rejects.toMatchObject({ message: expect.stringMatching(/options.unitIds/) });
+  }, 20_000);
 });
+

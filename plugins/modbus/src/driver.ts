@@ -11,13 +11,25 @@
  * A write encodes the value (reverse transforms, range checks, swaps), writes
  * it, and reads it back, so the reported value is what the device holds.
  */
-import { nowOrigin, type DeviceConnection, type DeviceDriver, type DriverDevice, type DriverIssue, type Logger, type Sample, type WriteResult } from '../../../core/sdk/index.ts';
+import {
+  nowOrigin,
+  type DeviceConnection,
+  type DeviceDriver,
+  type DiscoveredDevice,
+  type DiscoveryRequest,
+  type DriverDevice,
+  type DriverIssue,
+  type Logger,
+  type Sample,
+  type WriteResult,
+} from '../../../core/sdk/index.ts';
 import { decode, encode } from './codec.ts';
-import { ErrDeviceInvalid, ErrReadOnly } from './driver-errors.ts';
+import { ErrDeviceInvalid, ErrDiscovery, ErrReadOnly } from './driver-errors.ts';
 import { planReads, slice, type ReadRequest } from './plan.ts';
 import { resolvePoints, type ModbusPoint, type PrimaryTable } from './profile.ts';
 import { MODBUS_PROTOCOLS, readProtocol, type ModbusTarget } from './protocol.ts';
-import { BusPool, type Bus, type Transaction } from './bus.ts';
+import { BusPool, openBus, type Bus, type Transaction } from './bus.ts';
+import type { Endpoint } from './transport.ts';
 
 const READ_FN: Record<PrimaryTable, Transaction['fn']> = {
   COILS: 'readCoils',
@@ -132,8 +144,63 @@ export function createModbusDriver(o: { logger: Logger }): DeviceDriver {
       const { bus, release } = pool.acquire(prepared.target.endpoint);
       return Promise.resolve(new ModbusConnection(bus, release, prepared.target, prepared.points));
     },
+    async discover(request, signal) {
+      const { endpoint, unitIds, timeoutMs } = readDiscovery(request);
+      // A bus of its own, with no breaker: every unit id gets its one question.
+      const bus = openBus(endpoint, { logger: o.logger, breaker: { failures: Number.MAX_SAFE_INTEGER, openMs: 1, maxOpenMs: 1 } });
+      const found: DiscoveredDevice[] = [];
+      try {
+        for (const unitId of unitIds) {
+          if (signal?.aborted || (request.limit !== undefined && found.length >= request.limit)) break;
+          let answered: string | undefined;
+          try {
+            await bus.execute({ unitId, fn: 'readHoldingRegisters', address: 0, count: 1, timeoutMs, ...(signal ? { signal } : {}) });
+            answered = 'holding register 0 readable';
+          } catch (err) {
+            // An exception reply is an answer: the unit is there, register 0 is not.
+            if (codeOf(err) === 'EDGE_ERR_MODBUS_EXCEPTION') answered = `answered with ${messageOf(err)}`;
+          }
+          if (answered === undefined) continue;
+          const host = endpoint.kind === 'rtu' ? endpoint.path.replace(/[^a-z0-9]+/gi, '-') : endpoint.host.replace(/[^a-z0-9]+/gi, '-');
+          found.push({
+            name: `modbus-${host}-unit-${unitId}`.toLowerCase().replace(/-+/g, '-'),
+            protocol: endpoint.kind === 'rtu' ? { Address: endpoint.path, BaudRate: String(endpoint.baudRate), UnitID: String(unitId) } : { Address: endpoint.host, Port: String(endpoint.port), UnitID: String(unitId) },
+            description: `unit ${unitId} at ${request.target}: ${answered}`,
+          });
+        }
+      } finally {
+        await bus.close();
+      }
+      return found;
+    },
     async close() {
       await pool.close();
     },
   };
+}
+
+/**
+ * What to scan: `host:port` (Modbus TCP; `rtu-over-tcp://host:port` for a
+ * serial gateway), options `unitIds` as `1-10,17` (default 1-16) and
+ * `timeoutMs` per unit (default 300).
+ */
+function readDiscovery(request: DiscoveryRequest): { endpoint: Endpoint; unitIds: number[]; timeoutMs: number } {
+  const m = /^(?:(tcp|rtu-over-tcp):\/\/)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(request.target.trim());
+  if (!m || Number(m[3]) < 1 || Number(m[3]) > 65535) throw new ErrDiscovery({ field: 'target', reason: `'${request.target}' is not host:port (or rtu-over-tcp://host:port)` });
+  const host = m[2]!.replace(/^\[|\]$/g, '');
+  const endpoint: Endpoint = m[1] === 'rtu-over-tcp' ? { kind: 'rtu-over-tcp', host, port: Number(m[3]) } : { kind: 'tcp', host, port: Number(m[3]) };
+  const rawIds = request.options?.unitIds ?? '1-16';
+  if (typeof rawIds !== 'string' && typeof rawIds !== 'number') throw new ErrDiscovery({ field: 'options.unitIds', reason: 'must be a list like 1-10,17' });
+  const spec = String(rawIds);
+  const unitIds: number[] = [];
+  for (const part of spec.split(',')) {
+    const r = /^\s*(\d{1,3})\s*(?:-\s*(\d{1,3})\s*)?$/.exec(part);
+    const from = Number(r?.[1]);
+    const to = Number(r?.[2] ?? r?.[1]);
+    if (!r || from > to || to > 247) throw new ErrDiscovery({ field: 'options.unitIds', reason: `'${spec}' must list unit ids 0-247, e.g. 1-10,17` });
+    for (let u = from; u <= to; u++) unitIds.push(u);
+  }
+  const timeoutMs = Number(request.options?.timeoutMs ?? 300);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 10 || timeoutMs > 10_000) throw new ErrDiscovery({ field: 'options.timeoutMs', reason: 'must be an integer from 10 to 10000' });
+  return { endpoint, unitIds: [...new Set(unitIds)], timeoutMs };
 }

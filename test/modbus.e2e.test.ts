@@ -4,12 +4,19 @@
  * Modbus server on loopback; polled readings reach the hub, and a command
  * writes the device and reports the value read back from it.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import type { Reading } from '../core/sdk/index.ts';
 import { startSiteAgent } from '../sites/index.ts';
 import { deferCleanup } from './support/cleanup.ts';
 import { quiet, startHubFixture, tempDir, waitFor } from './support/hub-fixture.ts';
 import { startModbusServer } from './support/modbus-server.ts';
+import { startPymodbus } from './support/pymodbus.ts';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const defer = deferCleanup();
 
@@ -78,4 +85,34 @@ describe('modbus plugin in a site', () => {
     expect(bad.body.message).toMatch(/maximum 100/);
     expect(regs.slice(0, 2)).toEqual([0x422a, 0x0000]);
   }, 60_000);
+
+  it('runs a device with an EdgeX device-modbus profile imported unchanged, against pymodbus', async () => {
+    const py = await startPymodbus({ framer: 'socket', units: [1] });
+    defer(() => py.stop());
+    const f = await startHubFixture();
+    defer(() => f.hub.close());
+    const site = 'plant-x';
+    await f.apply({ kind: 'Site', metadata: { name: site }, spec: {} });
+    // The file from EdgeX's device-modbus-go, as it is: its body becomes the spec.
+    const edgex = parse(readFileSync(path.join(repo, 'plugins/modbus/src/fixtures/edgex-v3-modbus.test.device.profile.yml'), 'utf8')) as { name: string };
+    await f.apply({ kind: 'DeviceProfile', metadata: { name: 'coolmaster' }, spec: edgex });
+    await f.apply({
+      kind: 'Device',
+      metadata: { name: 'hvac-1' },
+      spec: { site, profile: 'coolmaster', protocols: { 'modbus-tcp': { Address: '127.0.0.1', Port: String(py.port), UnitID: '1' } }, autoEvents: [{ sourceName: 'Values', interval: '200ms' }] },
+    });
+    await f.apply({ kind: 'Addon', metadata: { name: 'modbus' }, spec: { plugin: 'modbus', sites: [site] } });
+    const a = await startSiteAgent({ site, hubUrl: f.hub.url, token: await f.agentToken(site), dataDir: tempDir('site-modbus-x'), logger: quiet, broker: false, syncBackoff: { initialMs: 50, maxMs: 500 }, forwarder: { backoff: { initialMs: 50, maxMs: 500 } } });
+    defer(() => a.stop());
+    const latest = (resource: string): Reading | undefined => f.hub.telemetry.query({ site, device: 'hvac-1', resource, descending: true, limit: 1 }).items[0];
+    // The profile's `Values` command: SwitchA (coil), OperationMode (Int16), FanSpeed (Int32), Temperature (Int16 x 0.1).
+    await waitFor('readings of the EdgeX profile', () => latest('FanSpeed') && latest('Temperature') && latest('SwitchA') && latest('OperationMode'), 20_000);
+    // pymodbus holds unit*1000+address in holding registers, unit*1000+500+address in input registers.
+    expect(latest('FanSpeed')).toMatchObject({ value: 1002 * 65536 + 1003, valueType: 'Int32', quality: 'good', profile: 'coolmaster' });
+    expect(latest('Temperature')!.value).toBeCloseTo(100.5, 4);
+    expect(latest('OperationMode')).toMatchObject({ value: 1001, valueType: 'Int16', quality: 'good' });
+    expect(latest('SwitchA')).toMatchObject({ value: false, valueType: 'Bool', quality: 'good' });
+    expect(a.status().devices.find((d) => d.device === 'hvac-1')?.state).not.toBe('invalid');
+  }, 60_000);
 });
+

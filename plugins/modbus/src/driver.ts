@@ -43,6 +43,12 @@ function codeOf(err: unknown): string {
   return typeof c === 'string' ? c : 'EDGE_ERR_MODBUS_FAILED';
 }
 
+/** A reading's qualityDetail: the code, and for an exception reply the exception's name (`... ILLEGAL_DATA_ADDRESS`). */
+function detailOf(err: unknown): string {
+  const exception = (err as { params?: { exception?: unknown } }).params?.exception;
+  return typeof exception === 'string' ? `${codeOf(err)} ${exception}` : codeOf(err);
+}
+
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -87,7 +93,7 @@ class ModbusConnection implements DeviceConnection {
       response = await this.#bus.execute({ unitId: this.#target.unitId, fn: READ_FN[req.table], address: req.address, count: req.count, timeoutMs: this.#target.timeoutMs, ...(signal ? { signal } : {}) });
     } catch (err) {
       const origin = nowOrigin();
-      for (const p of req.points) out.set(p.resource, { resource: p.resource, value: null, valueType: p.valueType, origin, quality: 'bad', qualityDetail: codeOf(err) });
+      for (const p of req.points) out.set(p.resource, { resource: p.resource, value: null, valueType: p.valueType, origin, quality: 'bad', qualityDetail: detailOf(err) });
       return;
     }
     const origin = nowOrigin();

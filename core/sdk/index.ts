@@ -10,6 +10,7 @@ export {
   createServiceRef,
   EdgeError,
   isEdgeError,
+  toErrorInfo,
   type EdgeErrorClass,
   type ErrorInfo,
   type Logger,

@@ -29,7 +29,7 @@
  * RTU_QUIET_MS first, so a late reply arrives while it is closed).
  */
 import type { Logger } from '../../../core/sdk/index.ts';
-import { EdgeError } from '../../../core/sdk/index.ts';
+import { toErrorInfo } from '../../../core/sdk/index.ts';
 import {
   ErrModbusAborted,
   ErrModbusBadReply,
@@ -130,12 +130,6 @@ interface Job {
 interface UnitState extends UnitStats {
   openUntil: number;
   currentOpenMs: number;
-}
-
-function errorInfo(err: unknown): Record<string, unknown> {
-  if (err instanceof EdgeError) return { ...err.toJSON() };
-  if (err instanceof Error) return { code: 'EDGE_ERR_UNEXPECTED', message: err.message };
-  return { code: 'EDGE_ERR_UNEXPECTED', message: String(err) };
 }
 
 function positive(field: string, v: unknown): void {
@@ -335,7 +329,7 @@ class ModbusBus implements Bus {
     unit.breaker = 'open';
     unit.openUntil = now + unit.currentOpenMs;
     this.log.warn(
-      { unitId: unit.unitId, failures: unit.consecutiveFailures, openMs: unit.currentOpenMs, error: errorInfo(err) },
+      { unitId: unit.unitId, failures: unit.consecutiveFailures, openMs: unit.currentOpenMs, error: toErrorInfo(err) },
       'modbus unit skipped; breaker open',
     );
   }
@@ -425,7 +419,7 @@ class ModbusBus implements Bus {
         // Warn when the link goes down or its failure changes; repeated identical attempts log at debug.
         const level = reason === this.downReason ? 'debug' : 'warn';
         this.downReason = reason;
-        this.log[level]({ error: errorInfo(err), retryInMs: delay }, 'modbus link connect failed');
+        this.log[level]({ error: toErrorInfo(err), retryInMs: delay }, 'modbus link connect failed');
         this.scheduleReconnect(delay);
         throw err;
       },

@@ -13,6 +13,7 @@ const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   tunnel: () => import('./tunnel.ts'),
   'tunnel-idle': () => import('./tunnel-idle.ts'),
   modbus: () => import('./modbus.ts'),
+  mqtt: () => import('./mqtt.ts'),
 };
 
 function table(rows: readonly BenchResult[]): string {

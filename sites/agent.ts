@@ -14,7 +14,7 @@ import path from 'node:path';
 import { createError, EDGEADM_VERSION, Kernel, ServiceScope, type Logger } from '../core/kernel/index.ts';
 import type { DiscoveryOptions, InstanceStatus } from '../core/plugins/index.ts';
 import { driversRef, readingSinkRef, siteBrokerRef, type ReadingSink } from '../core/sdk/index.ts';
-import { createMqttUplink, createRestUplink, openOutbox, startForwarder, type Outbox, type OutboxStats } from '../core/telemetry/index.ts';
+import { createBridgeUplink, createMqttUplink, createRestUplink, openOutbox, startForwarder, type Outbox, type OutboxStats } from '../core/telemetry/index.ts';
 import { startTunnelEdge, type TunnelEdge, type TunnelEdgeStatus } from '../core/tunnel/index.ts';
 import { startSiteBroker } from './broker.ts';
 import { DeviceManager, DriverTable, type DeviceRuntimeStatus } from './devices.ts';
@@ -49,8 +49,15 @@ export interface SiteAgentOptions {
   logger: Logger;
   /** Site-local MQTT broker; false to run without one. */
   broker?: { host: string; port: number } | false;
-  /** REST to the hub, or MQTT to `url` (with `tunnel`, to the hub's MQTT ingest through it; `url` is then unused). */
-  uplink?: { kind: 'rest' } | { kind: 'mqtt'; url?: string };
+  /**
+   * REST to the hub, or MQTT to `url` (with `tunnel`, to the hub's MQTT ingest
+   * through it; `url` is then unused), or a QoS 1 bridge to an external broker
+   * (Mosquitto, EMQX, ...) instead of the hub.
+   */
+  uplink?:
+    | { kind: 'rest' }
+    | { kind: 'mqtt'; url?: string }
+    | { kind: 'bridge'; url: string; username?: string; password?: string; topic?: string; clientId?: string };
   plugins?: DiscoveryOptions & { startTimeoutMs?: number; stopTimeoutMs?: number };
   outbox?: { maxBytes?: number; maxAgeMs?: number; sync?: 'normal' | 'full' };
   forwarder?: { batchSize?: number; maxDelayMs?: number; backoff?: { initialMs: number; maxMs: number } };
@@ -152,10 +159,21 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
     id: 'uplink',
     phase: 'proxies',
     start: (ctx) => {
+      const u = o.uplink;
       const uplink =
-        o.uplink?.kind === 'mqtt'
-          ? createMqttUplink({ url: mqttUrl, token: o.token, site: o.site })
-          : createRestUplink({ url: hubUrl, token: o.token, site: o.site });
+        u?.kind === 'bridge'
+          ? createBridgeUplink({
+              site: o.site,
+              url: u.url,
+              logger: ctx.logger,
+              ...(u.username === undefined ? {} : { username: u.username }),
+              ...(u.password === undefined ? {} : { password: u.password }),
+              ...(u.topic === undefined ? {} : { topic: u.topic }),
+              ...(u.clientId === undefined ? {} : { clientId: u.clientId }),
+            })
+          : u?.kind === 'mqtt'
+            ? createMqttUplink({ url: mqttUrl, token: o.token, site: o.site })
+            : createRestUplink({ url: hubUrl, token: o.token, site: o.site });
       forwarder = startForwarder({ outbox, uplink, logger: ctx.logger, ...(o.forwarder ?? {}) });
       ctx.onStop(async () => {
         await forwarder.stop();

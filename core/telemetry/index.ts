@@ -10,6 +10,7 @@ export { openTelemetryStore, DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT, type Telemetr
 export { startForwarder, backoffDelay, type Forwarder, type ForwarderOptions, type ForwarderStats } from './forwarder.ts';
 export { createRestUplink, type RestUplinkOptions } from './rest-uplink.ts';
 export { createMqttUplink, type MqttUplinkOptions } from './mqtt-uplink.ts';
+export { createBridgeUplink, DEFAULT_BRIDGE_TOPIC, ErrBridgeOption, type BridgeUplinkOptions } from './bridge-uplink.ts';
 export { startMqttIngest, REJECT_LOG_WINDOW_MS, type MqttIngest, type MqttIngestOptions } from './mqtt-ingest.ts';
 export { telemetryTopic } from './topic.ts';
 export { ReadingInputSchema } from './validate.ts';

@@ -1,4 +1,5 @@
 /** `edgeadm site run`: the site agent in the foreground. */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { hubTarget } from './client.ts';
@@ -20,8 +21,11 @@ export function registerSite(program: Command): void {
     .option('--data-dir <dir>', 'where the agent keeps its replica and outbox', '.data/site')
     .option('--broker-port <port>', 'site MQTT broker port (0 = any free port)', '1883')
     .option('--no-broker', 'run without a site MQTT broker')
-    .addOption(new Option('--uplink <kind>', 'how readings go upstream').choices(['rest', 'mqtt']).default('rest'))
-    .option('--uplink-mqtt-url <url>', 'the hub MQTT ingest URL, for --uplink mqtt')
+    .addOption(new Option('--uplink <kind>', 'how readings go upstream: to the hub (rest, mqtt) or to an external broker (bridge)').choices(['rest', 'mqtt', 'bridge']).default('rest'))
+    .option('--uplink-mqtt-url <url>', 'the hub MQTT ingest URL, for --uplink mqtt; the external broker, for --uplink bridge')
+    .option('--bridge-username <name>', 'user name at the external broker, for --uplink bridge')
+    .addOption(new Option('--bridge-password-file <file>', 'file holding the password at the external broker, for --uplink bridge'))
+    .option('--bridge-topic <template>', 'topic template, for --uplink bridge (default edgeadm/{site}/{device}/{resource})')
     .option('--plugin-path <dir...>', 'extra folders of plugin packages')
     .option('--node <name>', "reach the hub only through this node's tunnel (the token is then the node credential from `edgeadm join`)")
     .option('--allow <host:port...>', 'with --node: what the cloud may open on this node (default 127.0.0.1:22 and 127.0.0.1:10250)')
@@ -39,8 +43,11 @@ export function registerSite(program: Command): void {
           dataDir: string;
           brokerPort: string;
           broker: boolean;
-          uplink: 'rest' | 'mqtt';
+          uplink: 'rest' | 'mqtt' | 'bridge';
           uplinkMqttUrl?: string;
+          bridgeUsername?: string;
+          bridgePasswordFile?: string;
+          bridgeTopic?: string;
           pluginPath?: string[];
         },
         cmd: Command,
@@ -51,6 +58,15 @@ export function registerSite(program: Command): void {
         if (opts.node !== undefined && !SITE_NAME.test(opts.node)) throw new ErrUsage({ argument: '--node', reason: `'${opts.node}' is not a node name` });
         if (opts.caFile && !opts.node) throw new ErrUsage({ argument: '--ca-file', reason: "the hub's own CA is used through the tunnel: add --node (direct connections trust the system's CAs)" });
         if (opts.allow && !opts.node) throw new ErrUsage({ argument: '--allow', reason: 'only with --node' });
+        if (opts.uplink === 'bridge' && !opts.uplinkMqttUrl) throw new ErrUsage({ argument: '--uplink-mqtt-url', reason: 'required with --uplink bridge: the external broker, e.g. mqtt://broker:1883' });
+        let bridgePassword: string | undefined;
+        if (opts.bridgePasswordFile) {
+          try {
+            bridgePassword = readFileSync(opts.bridgePasswordFile, 'utf8').trim();
+          } catch (err) {
+            throw new ErrUsage({ argument: '--bridge-password-file', reason: `cannot read '${opts.bridgePasswordFile}': ${(err as Error).message}` });
+          }
+        }
         if (opts.uplink === 'mqtt' && !opts.uplinkMqttUrl && !opts.node) throw new ErrUsage({ argument: '--uplink-mqtt-url', reason: 'required with --uplink mqtt (unless --node: then the hub ingest is reached through the tunnel)' });
         const { startSiteAgent } = await import('../sites/index.ts');
         const tunnelUrl = `${target.url.replace(/^http/, 'ws')}/api/v1/tunnel`;
@@ -63,7 +79,18 @@ export function registerSite(program: Command): void {
           dataDir: opts.dataDir,
           logger: ctx.logger,
           broker: opts.broker ? { host: '127.0.0.1', port: parsePort(opts.brokerPort, '--broker-port') } : false,
-          uplink: opts.uplink === 'mqtt' ? { kind: 'mqtt', ...(opts.uplinkMqttUrl ? { url: opts.uplinkMqttUrl } : {}) } : { kind: 'rest' },
+          uplink:
+            opts.uplink === 'bridge'
+              ? {
+                  kind: 'bridge',
+                  url: opts.uplinkMqttUrl!,
+                  ...(opts.bridgeUsername ? { username: opts.bridgeUsername } : {}),
+                  ...(bridgePassword ? { password: bridgePassword } : {}),
+                  ...(opts.bridgeTopic ? { topic: opts.bridgeTopic } : {}),
+                }
+              : opts.uplink === 'mqtt'
+                ? { kind: 'mqtt', ...(opts.uplinkMqttUrl ? { url: opts.uplinkMqttUrl } : {}) }
+                : { kind: 'rest' },
           plugins: { searchPaths: opts.pluginPath ?? [] },
         });
         const s = agent.status();

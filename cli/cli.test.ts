@@ -59,10 +59,12 @@ describe('edgeadm CLI', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^ID\s+VERSION\s+ROLE\s+SOURCE\s+STATUS\s+PACKAGE$/);
-    for (const id of ['edgex', 'mqtt', 'opcua']) {
+    for (const id of ['edgex', 'opcua']) {
       expect(lines.find((l) => l.startsWith(`${id} `))).toMatch(/0\.1\.0\s+device-\S+\s+builtin\s+planned\s+@edgeadm\//);
     }
-    expect(lines.find((l) => l.startsWith('modbus '))).toMatch(/0\.1\.0\s+device-driver\s+builtin\s+ready\s+@edgeadm\/modbus/);
+    for (const id of ['modbus', 'mqtt']) {
+      expect(lines.find((l) => l.startsWith(`${id} `))).toMatch(new RegExp(`0\\.1\\.0\\s+device-driver\\s+builtin\\s+ready\\s+@edgeadm/${id}`));
+    }
     expect(lines.find((l) => l.startsWith('simulator '))).toMatch(/0\.1\.0\s+device-driver\s+builtin\s+ready\s+@edgeadm\/simulator/);
   });
 

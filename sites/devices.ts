@@ -15,6 +15,7 @@ import type {
   DriverResource,
   ReadingSink,
   Sample,
+  Subscription,
   ValueType,
 } from '../core/sdk/index.ts';
 import { nowOrigin } from '../core/sdk/index.ts';
@@ -107,6 +108,8 @@ interface Running {
   driver: DeviceDriver;
   device: DriverDevice;
   conn?: DeviceConnection;
+  /** Push delivery, for drivers whose protocol has it (MQTT, OPC UA subscriptions). */
+  subscription?: Subscription;
   timers: NodeJS.Timeout[];
   status: DeviceRuntimeStatus;
   last: Map<string, string>;
@@ -233,6 +236,21 @@ export class DeviceManager {
       }, 5_000));
       return;
     }
+    // A protocol that pushes values (the driver has `subscribe`): every readable resource arrives as it is published.
+    const conn = run.conn;
+    if (conn.subscribe) {
+      const readable = device.resources.filter((r) => r.readWrite !== 'W').map((r) => r.name);
+      if (readable.length > 0) {
+        try {
+          run.subscription = await conn.subscribe(readable, { mode: 'onChange' }, (samples) => {
+            if (this.#running.get(name) === run) this.#emit(run, samples, false);
+          });
+        } catch (err) {
+          status.message = `subscribe failed: ${describeError(err)}`;
+          this.#o.logger.warn({ device: name, error: toErrorInfo(err) }, 'device subscribe failed; autoEvents still poll');
+        }
+      }
+    }
     const resourcesOf = (source: string): string[] => {
       if (device.resources.some((r) => r.name === source)) return [source];
       const profile = this.#o.state.get<Resource<ProfileSpec>>('DeviceProfile', device.profile);
@@ -323,6 +341,7 @@ export class DeviceManager {
     if (!run) return;
     this.#running.delete(name);
     for (const t of run.timers) clearTimeout(t);
+    await run.subscription?.close().catch((err: unknown) => this.#o.logger.warn({ device: name, error: toErrorInfo(err) }, 'device unsubscribe failed'));
     await run.conn?.close().catch((err: unknown) => this.#o.logger.warn({ device: name, error: toErrorInfo(err) }, 'device close failed'));
   }
 

@@ -82,7 +82,7 @@ describe('a third-party plugin installed from npm', () => {
       ['acme.counter', 'npm', 'ready'],
       ['edgex', 'builtin', 'planned'],
       ['modbus', 'builtin', 'ready'],
-      ['mqtt', 'builtin', 'planned'],
+      ['mqtt', 'builtin', 'ready'],
       ['opcua', 'builtin', 'planned'],
       ['simulator', 'builtin', 'ready'],
     ]);

@@ -1,17 +1,27 @@
 /**
- * The mqtt plugin. Stage `planned` (see package.json): it is declared so that
- * discovery, `edgeadm plugin list` and site configs know it, but its driver
- * is not written yet, so the registry refuses to start it with
- * EDGE_ERR_PLUGIN_NOT_AVAILABLE rather than pretend.
+ * The mqtt plugin: registers the MQTT device driver (protocol `mqtt`) at its
+ * site. Devices publish telemetry to the site broker (or their own
+ * `brokerUrl`) and take commands on a command topic; see src/driver.ts.
+ * Broker security, onboarding and the upstream bridge are not part of it yet.
  */
-import { definePlugin } from '../../core/sdk/index.ts';
+import { definePlugin, driversRef, siteBrokerRef } from '../../core/sdk/index.ts';
+import { createMqttDriver } from './src/driver.ts';
+
+export { createMqttDriver, type MqttDeviceStats, type MqttDriver, type MqttDriverOptions } from './src/driver.ts';
 
 export default definePlugin({
   id: 'mqtt',
   version: '0.1.0',
   engine: '^0.1.0',
   description: 'MQTT devices on the site broker: topic and payload mapping, onboarding, upstream bridge',
-  register() {
-    throw new Error("plugin 'mqtt' is planned: its driver is not implemented yet");
+  consumes: [driversRef, siteBrokerRef],
+  register(ctx) {
+    const broker = ctx.get(siteBrokerRef);
+    const driver = createMqttDriver({ logger: ctx.logger, siteBrokerUrl: () => broker.url });
+    const unregister = ctx.get(driversRef).register(driver);
+    ctx.onStop(async () => {
+      unregister();
+      await driver.close();
+    });
   },
 });

@@ -1,0 +1,414 @@
+/**
+ * The MQTT device driver: devices that publish telemetry to, and take
+ * commands from, an MQTT broker (the site broker unless the device names its
+ * own `brokerUrl`). See protocol.ts for the Device's protocol block and the
+ * command correlation, profile.ts for how resources map topics and payloads.
+ *
+ * `connect` subscribes the device's topics (one client per broker for the
+ * whole driver, one subscription per topic however many resources read it)
+ * and keeps the last sample of each resource: `read` answers from it
+ * (`uncertain` / EDGE_ERR_MQTT_STALE when older than `staleAfter`, `bad` /
+ * EDGE_ERR_MQTT_NO_VALUE before the first message), `subscribe` pushes every
+ * mapped message to a sink as it arrives (MQTT is push only: the options'
+ * mode and interval do not change what the device sends).
+ *
+ * Payloads over `maxPayloadBytes` and json payloads that do not parse are
+ * dropped and counted per device (`stats`); a device's problems are logged
+ * at most once per `logIntervalMs`. A value that does not fit its valueType
+ * is a `bad` sample with detail EDGE_ERR_MQTT_VALUE_TYPE.
+ *
+ * `write` publishes one correlated command per request and waits for the
+ * answer with the same id (protocol.ts): ok, EDGE_ERR_MQTT_COMMAND_REFUSED
+ * with the device's message, or EDGE_ERR_MQTT_COMMAND_TIMEOUT. A value the
+ * device echoes becomes the resource's last sample, so the platform's
+ * read-back reports it.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  nowOrigin,
+  type DeviceConnection,
+  type DeviceDriver,
+  type DriverDevice,
+  type DriverIssue,
+  type Logger,
+  type Sample,
+  type SampleSink,
+  type SubscribeOptions,
+  type Subscription,
+  type WriteRequest,
+  type WriteResult,
+} from '../../../core/sdk/index.ts';
+import { ClientPool, type SharedClient } from './clients.ts';
+import {
+  ErrMqttCommandAborted,
+  ErrMqttCommandRefused,
+  ErrMqttCommandTimeout,
+  ErrMqttDeviceInvalid,
+  ErrMqttNoBroker,
+  ErrMqttNotWritable,
+  ErrMqttUnknownResource,
+  ErrMqttValueType,
+} from './errors.ts';
+import { extract, resolvePoints, valueTypeProblem, type MqttPoint } from './profile.ts';
+import { MQTT_PROTOCOLS, readProtocol, type MqttTarget } from './protocol.ts';
+
+export interface MqttDriverOptions {
+  logger: Logger;
+  /** URL of the site broker, asked for at connect; may throw when the site runs without one. */
+  siteBrokerUrl?: () => string;
+  /** Largest payload mapped to readings (default 256 KiB). */
+  maxPayloadBytes?: number;
+  /** A device's payload problems are logged at most once per this interval (default 60 s). */
+  logIntervalMs?: number;
+  /** Default age after which `read` calls the last value stale (default 5 min; `staleAfter` in the protocol block overrides). */
+  staleAfterMs?: number;
+  /** How long to wait for the broker's CONNACK / SUBACK (default 10 s). */
+  connectTimeoutMs?: number;
+}
+
+/** Per-device counters, kept for the driver's lifetime. */
+export interface MqttDeviceStats {
+  messages: number;
+  samples: number;
+  oversized: number;
+  malformed: number;
+  /** Values not of their valueType, or missing at their path. */
+  mismatched: number;
+  commands: number;
+  commandTimeouts: number;
+  commandRefusals: number;
+}
+
+export interface MqttDriver extends DeviceDriver {
+  /** Counters of a device (by site and name), or undefined if it never connected. */
+  stats(site: string, device: string): Readonly<MqttDeviceStats> | undefined;
+}
+
+const KiB = 1024;
+
+function newStats(): MqttDeviceStats {
+  return { messages: 0, samples: 0, oversized: 0, malformed: 0, mismatched: 0, commands: 0, commandTimeouts: 0, commandRefusals: 0 };
+}
+
+function prepare(device: DriverDevice): { target?: MqttTarget; points: MqttPoint[]; issues: DriverIssue[] } {
+  const p = readProtocol(device);
+  const r = resolvePoints(device.resources, p.target?.baseTopic ?? `edgeadm/${device.site}/${device.name}`);
+  return { ...(p.target ? { target: p.target } : {}), points: r.points, issues: [...p.issues, ...r.issues] };
+}
+
+function detail(code: string, reason: string): string {
+  return `${code} ${reason}`.slice(0, 256);
+}
+
+interface Last {
+  sample: Sample;
+  /** performance.now() at arrival. */
+  at: number;
+  /** Set when a command to the resource succeeded after this value arrived. */
+  supersededBy?: string;
+}
+
+interface Pending {
+  resolve: (r: { ok: true; value?: unknown } | { ok: false; reason: string }) => void;
+}
+
+interface Ctx {
+  device: DriverDevice;
+  target: MqttTarget;
+  points: readonly MqttPoint[];
+  client: SharedClient;
+  release: () => Promise<void>;
+  stats: MqttDeviceStats;
+  log: Logger;
+  maxPayloadBytes: number;
+  logIntervalMs: number;
+  staleAfterMs: number;
+}
+
+class MqttConnection implements DeviceConnection {
+  readonly #c: Ctx;
+  readonly #points: Map<string, MqttPoint>;
+  readonly #byTopic = new Map<string, MqttPoint[]>();
+  readonly #last = new Map<string, Last>();
+  readonly #sinks = new Set<{ resources: Set<string>; sink: SampleSink }>();
+  readonly #pending = new Map<string, Pending>();
+  readonly #unlisten: (() => Promise<void>)[] = [];
+  #lastLog = -Infinity;
+  #suppressed = 0;
+  #closed = false;
+  readonly #onClose: () => void;
+
+  constructor(c: Ctx, onClose: () => void) {
+    this.#c = c;
+    this.#onClose = onClose;
+    this.#points = new Map(c.points.map((p) => [p.resource, p]));
+    for (const p of c.points) {
+      if (p.topic === undefined || p.readWrite === 'W') continue;
+      const list = this.#byTopic.get(p.topic) ?? [];
+      list.push(p);
+      this.#byTopic.set(p.topic, list);
+    }
+  }
+
+  async open(): Promise<void> {
+    try {
+      for (const topic of this.#byTopic.keys()) this.#unlisten.push(await this.#c.client.listen(topic, this.#c.target.qos, (t, payload) => this.#onMessage(t, payload)));
+      if ([...this.#points.values()].some((p) => p.readWrite !== 'R')) {
+        this.#unlisten.push(await this.#c.client.listen(this.#c.target.responseTopic, this.#c.target.qos, (_t, payload) => this.#onResponse(payload)));
+      }
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  /** Logs a payload problem unless this device logged one within the interval; counts the rest. */
+  #problem(kind: string, fields: Record<string, unknown>): void {
+    const now = performance.now();
+    if (now - this.#lastLog < this.#c.logIntervalMs) {
+      this.#suppressed++;
+      return;
+    }
+    this.#c.log.warn({ device: this.#c.device.name, problem: kind, ...fields, suppressedSinceLast: this.#suppressed, stats: { ...this.#c.stats } }, 'mqtt device payload rejected');
+    this.#lastLog = now;
+    this.#suppressed = 0;
+  }
+
+  #onMessage(topic: string, payload: Buffer): void {
+    if (this.#closed) return;
+    const stats = this.#c.stats;
+    stats.messages++;
+    const points = this.#byTopic.get(topic);
+    if (!points) return;
+    if (payload.length > this.#c.maxPayloadBytes) {
+      stats.oversized++;
+      this.#problem('oversized', { topic, bytes: payload.length, limit: this.#c.maxPayloadBytes });
+      return;
+    }
+    let doc: unknown;
+    if (points.some((p) => p.payload === 'json')) {
+      try {
+        doc = JSON.parse(payload.toString('utf8'));
+      } catch (err) {
+        stats.malformed++;
+        this.#problem('malformed', { topic, bytes: payload.length, error: { code: 'EDGE_ERR_MQTT_PAYLOAD_MALFORMED', message: err instanceof Error ? err.message : String(err) } });
+        return;
+      }
+    }
+    const arrival = nowOrigin();
+    const at = performance.now();
+    const samples: Sample[] = [];
+    for (const p of points) {
+      const units = p.units ? { units: p.units } : {};
+      const x = extract(p, payload, doc);
+      let s: Sample;
+      if (!x.ok) {
+        stats.mismatched++;
+        this.#problem('mismatch', { topic, resource: p.resource, detail: x.detail, reason: x.reason });
+        s = { resource: p.resource, value: null, valueType: p.valueType, ...units, origin: arrival, quality: 'bad', qualityDetail: detail(x.detail, x.reason) };
+      } else if (x.originProblem) {
+        s = { resource: p.resource, value: x.value, valueType: p.valueType, ...units, origin: arrival, quality: 'uncertain', qualityDetail: detail('EDGE_ERR_MQTT_TIMESTAMP', x.originProblem) };
+      } else {
+        s = { resource: p.resource, value: x.value, valueType: p.valueType, ...units, origin: x.origin ?? arrival, quality: 'good' };
+      }
+      this.#last.set(p.resource, { sample: s, at });
+      samples.push(s);
+    }
+    stats.samples += samples.length;
+    for (const { resources, sink } of this.#sinks) {
+      const mine = samples.filter((s) => resources.has(s.resource));
+      if (mine.length === 0) continue;
+      try {
+        sink(mine);
+      } catch (err) {
+        this.#c.log.error({ device: this.#c.device.name, error: { code: 'EDGE_ERR_MQTT_SINK', message: err instanceof Error ? err.message : String(err) } }, 'mqtt sample sink failed');
+      }
+    }
+  }
+
+  #onResponse(payload: Buffer): void {
+    if (payload.length > this.#c.maxPayloadBytes) return;
+    let doc: unknown;
+    try {
+      doc = JSON.parse(payload.toString('utf8'));
+    } catch {
+      this.#c.log.debug({ device: this.#c.device.name, bytes: payload.length }, 'mqtt response not json, ignored');
+      return;
+    }
+    if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return;
+    const d = doc as Record<string, unknown>;
+    const id = typeof d.id === 'string' ? d.id : typeof d.uuid === 'string' ? d.uuid : undefined;
+    const pending = id === undefined ? undefined : this.#pending.get(id);
+    if (!pending) return;
+    if (d.ok === false || d.error !== undefined) {
+      const reason = typeof d.error === 'string' ? d.error : d.error === undefined ? 'the device answered ok: false' : JSON.stringify(d.error);
+      pending.resolve({ ok: false, reason: reason.slice(0, 1024) });
+    } else pending.resolve(Object.hasOwn(d, 'value') ? { ok: true, value: d.value } : { ok: true });
+  }
+
+  read(resources: readonly string[]): Promise<Sample[]> {
+    const now = performance.now();
+    return Promise.resolve(
+      resources.map((name): Sample => {
+        const p = this.#points.get(name);
+        if (!p) return { resource: name, value: null, valueType: 'String', origin: nowOrigin(), quality: 'bad', qualityDetail: 'EDGE_ERR_MQTT_UNKNOWN_RESOURCE' };
+        const units = p.units ? { units: p.units } : {};
+        if (p.readWrite === 'W') return { resource: name, value: null, valueType: p.valueType, ...units, origin: nowOrigin(), quality: 'bad', qualityDetail: 'EDGE_ERR_MQTT_WRITE_ONLY' };
+        const last = this.#last.get(name);
+        if (!last) return { resource: name, value: null, valueType: p.valueType, ...units, origin: nowOrigin(), quality: 'bad', qualityDetail: `EDGE_ERR_MQTT_NO_VALUE nothing received on '${p.topic ?? ''}' yet`.slice(0, 256) };
+        if (last.supersededBy !== undefined && last.sample.quality !== 'bad') {
+          return { ...last.sample, quality: 'uncertain', qualityDetail: `EDGE_ERR_MQTT_STALE value predates command ${last.supersededBy}` };
+        }
+        const age = now - last.at;
+        if (age > this.#c.staleAfterMs && last.sample.quality !== 'bad') {
+          return { ...last.sample, quality: 'uncertain', qualityDetail: `EDGE_ERR_MQTT_STALE last value ${Math.round(age)} ms old` };
+        }
+        return { ...last.sample };
+      }),
+    );
+  }
+
+  subscribe(resources: readonly string[], _options: SubscribeOptions, sink: SampleSink): Promise<Subscription> {
+    for (const r of resources) {
+      const p = this.#points.get(r);
+      if (!p || p.readWrite === 'W') return Promise.reject(new ErrMqttUnknownResource({ resource: r }));
+    }
+    const entry = { resources: new Set(resources), sink };
+    this.#sinks.add(entry);
+    return Promise.resolve({
+      close: () => {
+        this.#sinks.delete(entry);
+        return Promise.resolve();
+      },
+    });
+  }
+
+  write(requests: readonly WriteRequest[], signal?: AbortSignal): Promise<WriteResult[]> {
+    return Promise.all(requests.map((r) => this.#writeOne(r, signal)));
+  }
+
+  async #writeOne(r: WriteRequest, signal?: AbortSignal): Promise<WriteResult> {
+    const fail = (err: { code: string; message: string }): WriteResult => ({ resource: r.resource, ok: false, error: { code: err.code, message: err.message } });
+    const p = this.#points.get(r.resource);
+    if (!p) return fail(new ErrMqttUnknownResource({ resource: r.resource }));
+    if (p.readWrite === 'R') return fail(new ErrMqttNotWritable({ resource: r.resource }));
+    const problem = valueTypeProblem(p.valueType, r.value);
+    if (problem) return fail(new ErrMqttValueType({ resource: r.resource, valueType: p.valueType, reason: problem }));
+    if (this.#closed || signal?.aborted) return fail(new ErrMqttCommandAborted({ device: this.#c.device.name, resource: r.resource }));
+    const id = randomUUID();
+    const { commandTopic, responseTopic, commandTimeoutMs, qos } = this.#c.target;
+    this.#c.stats.commands++;
+    type Outcome = { ok: true; value?: unknown } | { ok: false; reason: string } | { ok: false; timeout: true } | { ok: false; aborted: true };
+    let settle!: (o: Outcome) => void;
+    const outcome = new Promise<Outcome>((resolve) => (settle = resolve));
+    const timer = setTimeout(() => settle({ ok: false, timeout: true }), commandTimeoutMs);
+    const onAbort = (): void => settle({ ok: false, aborted: true });
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.#pending.set(id, { resolve: settle });
+    try {
+      await this.#c.client.publish(commandTopic, JSON.stringify({ id, resource: r.resource, value: r.value }), qos);
+      const o = await outcome;
+      if (o.ok) {
+        this.#afterCommand(p, id, o);
+        return { resource: r.resource, ok: true };
+      }
+      if ('timeout' in o) {
+        this.#c.stats.commandTimeouts++;
+        return fail(new ErrMqttCommandTimeout({ device: this.#c.device.name, resource: r.resource, id, timeoutMs: commandTimeoutMs, responseTopic }));
+      }
+      if ('aborted' in o) return fail(new ErrMqttCommandAborted({ device: this.#c.device.name, resource: r.resource }));
+      this.#c.stats.commandRefusals++;
+      return fail(new ErrMqttCommandRefused({ device: this.#c.device.name, resource: r.resource, id, reason: o.reason }));
+    } catch (err) {
+      const e = err as { code?: unknown; message?: unknown };
+      return fail({ code: typeof e.code === 'string' ? e.code : 'EDGE_ERR_MQTT_PUBLISH', message: typeof e.message === 'string' ? e.message : String(err) });
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      this.#pending.delete(id);
+    }
+  }
+
+  /**
+   * A device that echoes `value` in its answer reports what it now holds: that
+   * becomes the resource's last sample. Without an echo, the last telemetry
+   * value predates the command and reads as stale until the next message.
+   */
+  #afterCommand(p: MqttPoint, id: string, o: { value?: unknown }): void {
+    if (p.readWrite === 'W' || p.topic === undefined) return;
+    if (Object.hasOwn(o, 'value') && valueTypeProblem(p.valueType, o.value) === undefined) {
+      const sample: Sample = { resource: p.resource, value: o.value as Sample['value'], valueType: p.valueType, ...(p.units ? { units: p.units } : {}), origin: nowOrigin(), quality: 'good' };
+      this.#last.set(p.resource, { sample, at: performance.now() });
+      return;
+    }
+    const last = this.#last.get(p.resource);
+    if (last) last.supersededBy = id;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const p of this.#pending.values()) p.resolve({ ok: false, reason: 'connection closed' });
+    this.#sinks.clear();
+    for (const u of this.#unlisten.splice(0)) await u();
+    await this.#c.release();
+    this.#onClose();
+  }
+}
+
+export function createMqttDriver(o: MqttDriverOptions): MqttDriver {
+  const connectTimeoutMs = o.connectTimeoutMs ?? 10_000;
+  const pool = new ClientPool({ logger: o.logger, connectTimeoutMs });
+  const stats = new Map<string, MqttDeviceStats>();
+  const open = new Set<MqttConnection>();
+  const log = o.logger.child({ component: 'mqtt-driver' });
+  return {
+    protocols: MQTT_PROTOCOLS,
+    validate(device) {
+      return prepare(device).issues;
+    },
+    async connect(device) {
+      const prepared = prepare(device);
+      if (!prepared.target || prepared.issues.length > 0) throw new ErrMqttDeviceInvalid({ device: device.name, issues: prepared.issues });
+      let url = prepared.target.brokerUrl;
+      if (!url) {
+        try {
+          url = o.siteBrokerUrl?.();
+        } catch (err) {
+          throw new ErrMqttNoBroker({ device: device.name }, { cause: err });
+        }
+        if (!url) throw new ErrMqttNoBroker({ device: device.name });
+      }
+      const { client, release } = await pool.acquire(url);
+      const key = `${device.site}/${device.name}`;
+      const s = stats.get(key) ?? newStats();
+      stats.set(key, s);
+      const conn: MqttConnection = new MqttConnection(
+        {
+          device,
+          target: prepared.target,
+          points: prepared.points,
+          client,
+          release,
+          stats: s,
+          log,
+          maxPayloadBytes: o.maxPayloadBytes ?? 256 * KiB,
+          logIntervalMs: o.logIntervalMs ?? 60_000,
+          staleAfterMs: prepared.target.staleAfterMs ?? o.staleAfterMs ?? 300_000,
+        },
+        () => open.delete(conn),
+      );
+      open.add(conn);
+      await conn.open();
+      return conn;
+    },
+    stats(site, device) {
+      const s = stats.get(`${site}/${device}`);
+      return s ? { ...s } : undefined;
+    },
+    async close() {
+      for (const c of [...open]) await c.close();
+      await pool.close();
+    },
+  };
+}

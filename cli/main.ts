@@ -8,6 +8,7 @@ import { ConfigError } from '../core/kernel/index.ts';
 import { ErrUsage, examples, takeExitCode } from './context.ts';
 import { OUTPUT_FORMATS } from './output.ts';
 import { registerDemo } from './demo.ts';
+import { registerDevice } from './device.ts';
 import { registerHub } from './hub.ts';
 import { registerJoin } from './join.ts';
 import { registerPlugin } from './plugin.ts';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerJoin(program);
   registerSsh(program);
   registerToken(program);
+  registerDevice(program);
   registerDemo(program);
   registerTelemetry(program);
   // Subcommands inherit exit handling and output settings.

@@ -28,6 +28,7 @@ import { registerStreamRoutes } from './routes/streams.ts';
 import { registerSystemRoutes } from './routes/system.ts';
 import { registerTelemetryRoutes } from './routes/telemetry.ts';
 import { registerJoinRoutes } from './routes/join.ts';
+import { registerOnboardingRoutes } from './routes/onboarding.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
 import type { TokenStore } from './tokens.ts';
 import { decodeBody, redactUrl, toHttpError, validatorCompiler } from './transport.ts';
@@ -179,6 +180,7 @@ export function buildHubApp(opts: HubAppOptions): HubApp {
     registerCommandRoutes(api, ctx);
     registerTokenRoutes(api, ctx);
     registerJoinRoutes(api, ctx);
+    registerOnboardingRoutes(api, ctx);
     done();
   });
   return app;

@@ -132,6 +132,34 @@ export const ErrTokenNotFound = createError(
   { statusCode: 404 },
 );
 
+export const ErrCredentialExists = createError(
+  'EDGE_ERR_HUB_CREDENTIAL_EXISTS',
+  (p: { site: string; username: string; name: string }) =>
+    `username '${p.username}' already has a broker credential at site '${p.site}' (BrokerCredential '${p.name}'); rotate its password or delete it first`,
+  { statusCode: 409 },
+);
+
+/** A field of a request names an object that does not exist. */
+export const ErrRefNotFound = createError(
+  'EDGE_ERR_HUB_REF_NOT_FOUND',
+  (p: { field: string; kind: string; name: string }) => `${p.field}: ${p.kind} '${p.name}' does not exist`,
+  { statusCode: 404 },
+);
+
+/** The request collides with what exists: `field` says which part of it. */
+export const ErrFieldConflict = createError(
+  'EDGE_ERR_HUB_FIELD_CONFLICT',
+  (p: { field: string; reason: string }) => `${p.field}: ${p.reason}`,
+  { statusCode: 409 },
+);
+
+export const ErrPendingState = createError(
+  'EDGE_ERR_HUB_PENDING_STATE',
+  (p: { name: string; phase: string; action: string }) =>
+    `cannot ${p.action} PendingDevice '${p.name}': it is ${p.phase}, not Pending (delete it to let the device be proposed again)`,
+  { statusCode: 409 },
+);
+
 export const ErrNotConfigured = createError(
   'EDGE_ERR_HUB_NOT_CONFIGURED',
   (p: { what: string }) => `${p.what} is not configured on this server (was it built with buildHubApp?)`,

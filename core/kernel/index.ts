@@ -14,11 +14,12 @@ export {
   type ErrorInfo,
 } from './errors.ts';
 export * as KernelErrors from './codes.ts';
-export { checkSchema, deepFreeze, joinPath, parseWithSchema, type FieldIssue, type ParseResult } from './schema.ts';
+export { checkSchema, deepFreeze, joinPath, literalUnion, parseWithSchema, type FieldIssue, type ParseResult } from './schema.ts';
 export { ConfigError, ENV_PREFIX, envNameToPath, loadConfig, type LoadConfigOptions } from './config.ts';
 export { createLogger, LOG_LEVELS, REDACT_PATHS, type CreateLoggerOptions, type Logger, type LogLevel } from './logger.ts';
 export { createServiceRef, ServiceScope, type ServiceRef, type ServiceType } from './services.ts';
 export { EDGEADM_VERSION } from './version.ts';
+export { generateSecret, hashSecret, isSecretHash, verifySecret } from './secrets.ts';
 export { TeardownStack, withTimeout, type Teardown } from './lifecycle.ts';
 export {
   Kernel,

@@ -4,7 +4,7 @@
  * turns TypeBox's validation errors into field issues with readable paths, and
  * applies defaults then freezes.
  */
-import type { Static, TSchema } from 'typebox';
+import Type, { type TSchemaOptions, type Static, type TLiteral, type TSchema, type TUnion } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { Value } from 'typebox/value';
 
@@ -205,4 +205,16 @@ export function schemaTypes(schema: TSchema): Set<string> {
   };
   visit(schema);
   return out;
+}
+
+/**
+ * `Type.Union` of string literals from a const array, typed as the union of
+ * those strings (`Type.Union(values.map(Type.Literal))` is typed as nothing
+ * useful, since the array is not a tuple).
+ */
+export function literalUnion<const T extends readonly string[]>(values: T, options?: TSchemaOptions): TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }> {
+  return Type.Union(
+    values.map((v) => Type.Literal(v)),
+    options,
+  ) as unknown as TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }>;
 }

@@ -5,7 +5,7 @@
  */
 import Type, { type Static } from 'typebox';
 import semver from 'semver';
-import { checkSchema } from '../kernel/index.ts';
+import { checkSchema, literalUnion } from '../kernel/index.ts';
 
 export const PLUGIN_ID_PATTERN = '^[a-z][a-z0-9]*(?:[.-][a-z0-9]+)*$';
 
@@ -23,7 +23,7 @@ export const ManifestSchema = Type.Object(
     engine: Type.String({ minLength: 1 }),
     entry: Type.String({ minLength: 1 }),
     dependencies: Type.Optional(Type.Array(Type.String({ pattern: PLUGIN_ID_PATTERN }))),
-    stage: Type.Optional(Type.Union(PLUGIN_STAGES.map((s) => Type.Literal(s)))),
+    stage: Type.Optional(literalUnion(PLUGIN_STAGES)),
   },
   { additionalProperties: false },
 );

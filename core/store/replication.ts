@@ -11,7 +11,7 @@ import { checkSchema, createError, type FieldIssue } from '../kernel/index.ts';
 import type { Kind, Resource } from './types.ts';
 
 export const SYNC_PROTOCOL = 'edgeadm.sync.v1';
-export const SYNC_KINDS: readonly Kind[] = ['Site', 'Node', 'DeviceProfile', 'Device', 'Addon'];
+export const SYNC_KINDS: readonly Kind[] = ['Site', 'Node', 'DeviceProfile', 'Device', 'Addon', 'BrokerCredential'];
 /** Largest frame either side accepts. */
 export const SYNC_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
@@ -113,7 +113,11 @@ export function relevantToSite(obj: Resource, site: string, siteLabels: Readonly
       return obj.metadata.name === site;
     case 'Node':
     case 'Device':
+    case 'BrokerCredential':
       return spec.site === site;
+    case 'PendingDevice':
+      // The site reports them; the hub decides. They do not travel back.
+      return false;
     case 'DeviceProfile':
       return true;
     case 'Lease':

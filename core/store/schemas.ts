@@ -10,7 +10,7 @@
 import semver from 'semver';
 import Type, { type Static, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
-import { checkSchema, type FieldIssue } from '../kernel/index.ts';
+import { checkSchema, isSecretHash, literalUnion, type FieldIssue } from '../kernel/index.ts';
 import { PLUGIN_ID_PATTERN } from '../plugins/index.ts';
 import { VALUE_TYPES, type ValueType } from '../sdk/index.ts';
 import { dns1123LabelProblem, dns1123SubdomainProblem, labelKeyProblem, labelValueProblem } from './selectors.ts';
@@ -74,19 +74,55 @@ export const ObjectMetaSchema = Type.Object(
 // ---------------------------------------------------------------------------
 // Site
 
+const Glob = Type.String({ minLength: 1, maxLength: 256 });
+export const OnboardingRuleSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 63, pattern: DNS1123_LABEL_PATTERN }),
+    /** Every given field must match. */
+    match: Type.Object(
+      {
+        source: Type.Optional(Type.Union([Type.Literal('homeassistant'), Type.Literal('announce')])),
+        identifier: Type.Optional(Glob),
+        manufacturer: Type.Optional(Glob),
+        model: Type.Optional(Glob),
+      },
+      { additionalProperties: false },
+    ),
+    /** Use this existing DeviceProfile instead of the one the announcement describes. */
+    profile: Type.Optional(ObjectName),
+    /** Labels put on the created Device. */
+    labels: Type.Optional(StringMap),
+  },
+  { additionalProperties: false },
+);
+export type OnboardingRule = Static<typeof OnboardingRuleSchema>;
+
 export const SiteSpecSchema = Type.Object(
   {
     displayName: Type.Optional(Type.String({ maxLength: 256 })),
     description: Type.Optional(Type.String()),
     /** An address, or a structured location such as `{ latitude, longitude }`. */
     location: Type.Optional(Type.Union([Type.String(), AnyMap])),
+    /** What happens to devices that announce themselves at the site. */
+    onboarding: Type.Optional(
+      Type.Object(
+        {
+          /**
+           * Provisioning rules, first match wins: a matching announcement is approved at once (the
+           * Device is created) instead of waiting for `edgeadm device approve`. Globs take `*` and `?`.
+           */
+          rules: Type.Optional(Type.Array(OnboardingRuleSchema, { maxItems: 256 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
 export const SITE_PHASES = ['Pending', 'Online', 'Offline'] as const;
 export const SiteStatusSchema = Type.Object(
   {
-    phase: Type.Optional(Type.Union(SITE_PHASES.map((p) => Type.Literal(p)))),
+    phase: Type.Optional(literalUnion(SITE_PHASES)),
     lastSeen: Type.Optional(Timestamp),
     agentVersion: Type.Optional(Type.String()),
     syncedResourceVersion: Type.Optional(Type.String({ pattern: REVISION_PATTERN })),
@@ -223,7 +259,7 @@ export const DeviceSpecSchema = Type.Object(
     site: SiteName,
     profile: ObjectName,
     description: Type.Optional(Type.String()),
-    adminState: Type.Optional(Type.Union(ADMIN_STATES.map((s) => Type.Literal(s)), { default: 'UNLOCKED' })),
+    adminState: Type.Optional(literalUnion(ADMIN_STATES, { default: 'UNLOCKED' })),
     /** EdgeX form: `{ "modbus-tcp": { "Address": "10.0.0.5", "Port": "502", "UnitID": "1" } }`. */
     protocols: Type.Record(Type.String({ minLength: 1 }), AnyMap, { minProperties: 1 }),
     /** The plugin that drives the device; omitted means chosen from the protocol. */
@@ -247,7 +283,7 @@ export const ReportedValueSchema = Type.Object(
 
 export const DeviceStatusSchema = Type.Object(
   {
-    operatingState: Type.Optional(Type.Union(OPERATING_STATES.map((s) => Type.Literal(s)))),
+    operatingState: Type.Optional(literalUnion(OPERATING_STATES)),
     lastSeen: Type.Optional(Timestamp),
     reported: Type.Optional(Type.Record(Type.String(), ReportedValueSchema)),
     observedDesired: Type.Optional(AnyMap),
@@ -312,6 +348,77 @@ export const LeaseSpecSchema = Type.Object(
 export const LeaseStatusSchema = Type.Object({}, { additionalProperties: false });
 
 // ---------------------------------------------------------------------------
+// BrokerCredential (a login to a site's MQTT broker)
+
+/** An MQTT topic filter: levels separated by '/', '+' a whole level, '#' only as the last level. */
+export const TOPIC_FILTER_PATTERN = '^(?:(?:[^+#/\\u0000]*|\\+)/)*(?:[^+#/\\u0000]*|\\+|#)$';
+const TopicFilter = Type.String({ minLength: 1, maxLength: 1024, pattern: TOPIC_FILTER_PATTERN });
+
+export const BrokerCredentialSpecSchema = Type.Object(
+  {
+    site: SiteName,
+    /** The MQTT username; unique within the site. */
+    username: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:@-]*$' }),
+    /** `scrypt$...` as written by the hub; the password itself is shown once, when issued. */
+    passwordHash: Type.String({ minLength: 1, maxLength: 512 }),
+    /** The Device this login is: it may then publish and subscribe its own topics (its protocol block and profile say which). */
+    device: Type.Optional(ObjectName),
+    /** Further topic filters it may publish to (a gateway's, or a device's beyond its own). */
+    publish: Type.Optional(Type.Array(TopicFilter, { maxItems: 64 })),
+    /** Further topic filters it may subscribe to. */
+    subscribe: Type.Optional(Type.Array(TopicFilter, { maxItems: 64 })),
+    /** A disabled login is refused, and its open connections are closed. */
+    disabled: Type.Optional(Type.Boolean()),
+    description: Type.Optional(Type.String({ maxLength: 1024 })),
+  },
+  { additionalProperties: false },
+);
+export const BrokerCredentialStatusSchema = Type.Object({ message: Type.Optional(Message) }, { additionalProperties: false });
+
+// ---------------------------------------------------------------------------
+// PendingDevice (announced at a site, waiting for approval)
+
+export const PENDING_PHASES = ['Pending', 'Approved', 'Rejected'] as const;
+export const PendingDeviceSpecSchema = Type.Object(
+  {
+    site: SiteName,
+    /** How it announced itself: Home Assistant MQTT discovery, or the native announce topic. */
+    source: Type.Union([Type.Literal('homeassistant'), Type.Literal('announce')]),
+    /** Its identity within the site as announced (discovery device identifier, announce id). */
+    identifier: Type.String({ minLength: 1, maxLength: 256 }),
+    /** The Device name it gets when approved unless the approver picks another. */
+    suggestedName: ObjectName,
+    displayName: Type.Optional(Type.String({ maxLength: 256 })),
+    manufacturer: Type.Optional(Type.String({ maxLength: 256 })),
+    model: Type.Optional(Type.String({ maxLength: 256 })),
+    swVersion: Type.Optional(Type.String({ maxLength: 256 })),
+    /** The Device's protocol block name and body, as announced (`mqtt`). */
+    protocolName: Type.String({ minLength: 1, maxLength: 64 }),
+    protocol: AnyMap,
+    /** The DeviceProfile body the announcement describes. */
+    profile: DeviceProfileSpecSchema,
+    warnings: Type.Optional(Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 64 })),
+    /** When the site first and last saw the announcement. */
+    firstSeen: Timestamp,
+    lastSeen: Timestamp,
+  },
+  { additionalProperties: false },
+);
+export const PendingDeviceStatusSchema = Type.Object(
+  {
+    phase: Type.Optional(literalUnion(PENDING_PHASES)),
+    /** The Device (and DeviceProfile) created on approval. */
+    device: Type.Optional(ObjectName),
+    profile: Type.Optional(ObjectName),
+    /** Who approved or rejected it: a token id, or `rule:<name>` for a provisioning rule. */
+    decidedBy: Type.Optional(Type.String({ maxLength: 256 })),
+    decidedAt: Type.Optional(Timestamp),
+    message: Type.Optional(Message),
+  },
+  { additionalProperties: false },
+);
+
+// ---------------------------------------------------------------------------
 // Per-kind tables and types
 
 export const SPEC_SCHEMAS = {
@@ -321,6 +428,8 @@ export const SPEC_SCHEMAS = {
   Device: DeviceSpecSchema,
   Addon: AddonSpecSchema,
   Lease: LeaseSpecSchema,
+  BrokerCredential: BrokerCredentialSpecSchema,
+  PendingDevice: PendingDeviceSpecSchema,
 } as const satisfies Record<Kind, TSchema>;
 
 export const STATUS_SCHEMAS = {
@@ -330,6 +439,8 @@ export const STATUS_SCHEMAS = {
   Device: DeviceStatusSchema,
   Addon: AddonStatusSchema,
   Lease: LeaseStatusSchema,
+  BrokerCredential: BrokerCredentialStatusSchema,
+  PendingDevice: PendingDeviceStatusSchema,
 } as const satisfies Record<Kind, TSchema>;
 
 function resourceSchema<K extends Kind>(kind: K) {
@@ -353,6 +464,8 @@ export const RESOURCE_SCHEMAS = {
   Device: resourceSchema('Device'),
   Addon: resourceSchema('Addon'),
   Lease: resourceSchema('Lease'),
+  BrokerCredential: resourceSchema('BrokerCredential'),
+  PendingDevice: resourceSchema('PendingDevice'),
 } as const;
 
 export type SiteSpec = Static<typeof SiteSpecSchema>;
@@ -373,6 +486,10 @@ export type AddonSpec = Static<typeof AddonSpecSchema>;
 export type AddonStatus = Static<typeof AddonStatusSchema>;
 export type LeaseSpec = Static<typeof LeaseSpecSchema>;
 export type LeaseStatus = Static<typeof LeaseStatusSchema>;
+export type BrokerCredentialSpec = Static<typeof BrokerCredentialSpecSchema>;
+export type BrokerCredentialStatus = Static<typeof BrokerCredentialStatusSchema>;
+export type PendingDeviceSpec = Static<typeof PendingDeviceSpecSchema>;
+export type PendingDeviceStatus = Static<typeof PendingDeviceStatusSchema>;
 
 export type SiteObject = Resource<SiteSpec, SiteStatus> & { kind: 'Site' };
 export type NodeObject = Resource<NodeSpec, NodeStatus> & { kind: 'Node' };
@@ -380,6 +497,8 @@ export type DeviceProfileObject = Resource<DeviceProfileSpec, DeviceProfileStatu
 export type DeviceObject = Resource<DeviceSpec, DeviceStatus> & { kind: 'Device' };
 export type AddonObject = Resource<AddonSpec, AddonStatus> & { kind: 'Addon' };
 export type LeaseObject = Resource<LeaseSpec, LeaseStatus> & { kind: 'Lease' };
+export type BrokerCredentialObject = Resource<BrokerCredentialSpec, BrokerCredentialStatus> & { kind: 'BrokerCredential' };
+export type PendingDeviceObject = Resource<PendingDeviceSpec, PendingDeviceStatus> & { kind: 'PendingDevice' };
 
 /** The typed object of each kind: `store.get<ResourceOf<'Device'>>('Device', 'pump-1')`. */
 export interface ResourceByKind {
@@ -389,6 +508,8 @@ export interface ResourceByKind {
   Device: DeviceObject;
   Addon: AddonObject;
   Lease: LeaseObject;
+  BrokerCredential: BrokerCredentialObject;
+  PendingDevice: PendingDeviceObject;
 }
 export type ResourceOf<K extends Kind> = ResourceByKind[K];
 
@@ -422,6 +543,8 @@ export function sitesOf(obj: Pick<Resource, 'kind' | 'metadata' | 'spec'>): read
       return [obj.metadata.name];
     case 'Node':
     case 'Device':
+    case 'BrokerCredential':
+    case 'PendingDevice':
       return typeof spec.site === 'string' ? [spec.site] : [];
     case 'Addon':
       return Array.isArray(spec.sites) ? spec.sites.filter((s): s is string => typeof s === 'string') : [];
@@ -596,16 +719,16 @@ function checkMetadata(kind: Kind | undefined, meta: unknown, issues: FieldIssue
   }
 }
 
-function profileIssues(spec: Record<string, unknown>, issues: FieldIssue[]): void {
+function profileIssues(spec: Record<string, unknown>, issues: FieldIssue[], base = 'spec'): void {
   const resources = Array.isArray(spec.deviceResources) ? (spec.deviceResources as unknown[]) : [];
   const byName = new Map<string, { index: number; readWrite: unknown }>();
   resources.forEach((raw, i) => {
     const r = asObject(raw);
     if (!r) return;
-    const at = `spec.deviceResources[${i}]`;
+    const at = `${base}.deviceResources[${i}]`;
     if (typeof r.name === 'string') {
       const first = byName.get(r.name);
-      if (first) issues.push({ path: `${at}.name`, message: `duplicates spec.deviceResources[${first.index}].name '${r.name}'` });
+      if (first) issues.push({ path: `${at}.name`, message: `duplicates ${base}.deviceResources[${first.index}].name '${r.name}'` });
       else byName.set(r.name, { index: i, readWrite: asObject(r.properties)?.readWrite });
     }
     const props = asObject(r.properties);
@@ -634,10 +757,10 @@ function profileIssues(spec: Record<string, unknown>, issues: FieldIssue[]): voi
   commands.forEach((raw, i) => {
     const c = asObject(raw);
     if (!c) return;
-    const at = `spec.deviceCommands[${i}]`;
+    const at = `${base}.deviceCommands[${i}]`;
     if (typeof c.name === 'string') {
       const first = commandNames.get(c.name);
-      if (first !== undefined) issues.push({ path: `${at}.name`, message: `duplicates spec.deviceCommands[${first}].name '${c.name}'` });
+      if (first !== undefined) issues.push({ path: `${at}.name`, message: `duplicates ${base}.deviceCommands[${first}].name '${c.name}'` });
       else commandNames.set(c.name, i);
     }
     const ops = Array.isArray(c.resourceOperations) ? (c.resourceOperations as unknown[]) : [];
@@ -725,6 +848,14 @@ function specIssues(kind: Kind, spec: unknown, issues: FieldIssue[]): void {
   else if (kind === 'Device') deviceIssues(s, issues);
   else if (kind === 'Addon') addonIssues(s, issues);
   else if (kind === 'Lease') leaseIssues(s, issues);
+  else if (kind === 'BrokerCredential') brokerCredentialIssues(s, issues);
+  else if (kind === 'PendingDevice') profileIssues(asObject(s.profile) ?? {}, issues, 'spec.profile');
+}
+
+function brokerCredentialIssues(spec: Record<string, unknown>, issues: FieldIssue[]): void {
+  if (typeof spec.passwordHash === 'string' && !isSecretHash(spec.passwordHash)) {
+    issues.push({ path: 'spec.passwordHash', message: "must be a hash the hub wrote ('scrypt$...'); issue passwords with POST /api/v1/sites/<site>/broker-credentials" });
+  }
 }
 
 export type PrepareStatusResult = { ok: true; value: Record<string, unknown> } | { ok: false; issues: FieldIssue[] };

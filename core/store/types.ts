@@ -6,8 +6,14 @@
  */
 
 export const API_VERSION = 'edgeadm.io/v1alpha1';
-/** `Lease` (coordination between hub-side replicas, shaped like coordination.k8s.io/v1) never goes to sites. */
-export const KINDS = ['Site', 'Node', 'DeviceProfile', 'Device', 'Addon', 'Lease'] as const;
+/**
+ * `Lease` (coordination between hub-side replicas, shaped like
+ * coordination.k8s.io/v1) never goes to sites. `BrokerCredential` is a login
+ * to a site's MQTT broker (a password hash and what it may publish and
+ * subscribe). `PendingDevice` is a device a site saw announce itself, waiting
+ * for an operator's approval (like a Kubernetes CertificateSigningRequest).
+ */
+export const KINDS = ['Site', 'Node', 'DeviceProfile', 'Device', 'Addon', 'Lease', 'BrokerCredential', 'PendingDevice'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export interface ObjectMeta {

@@ -20,7 +20,15 @@ export interface HubFixture {
   apply(obj: { kind: string; metadata: { name: string; labels?: Record<string, string> } } & Record<string, unknown>): Promise<void>;
 }
 
-const PLURAL: Record<string, string> = { Site: 'sites', Node: 'nodes', DeviceProfile: 'deviceprofiles', Device: 'devices', Addon: 'addons' };
+const PLURAL: Record<string, string> = {
+  Site: 'sites',
+  Node: 'nodes',
+  DeviceProfile: 'deviceprofiles',
+  Device: 'devices',
+  Addon: 'addons',
+  BrokerCredential: 'brokercredentials',
+  PendingDevice: 'pendingdevices',
+};
 
 export async function startHubFixture(opts: { dataDir?: string; port?: number } = {}): Promise<HubFixture> {
   const dataDir = opts.dataDir ?? tempDir('hub');

@@ -32,6 +32,8 @@ export const PLURALS: Readonly<Record<string, Kind>> = {
   devices: 'Device',
   addons: 'Addon',
   leases: 'Lease',
+  brokercredentials: 'BrokerCredential',
+  pendingdevices: 'PendingDevice',
 };
 
 /** Kinds only operators read: agents neither read nor write them (tunnel-cloud replicas' leases). */

@@ -1,8 +1,9 @@
 /**
  * The processes bench/mqtt.ts spawns: `node --import tsx bench/mqtt-child.ts aedes|publish`.
  *
- * aedes: the site broker as the site agent runs it (sites/broker.ts), alone
- * in its process; sends `{ port }` once it listens.
+ * aedes: the site broker as the site agent runs it (sites/broker.ts: logins,
+ * topic lists, SQLite sessions), alone in its process; sends
+ * `{ port, internal }` (its own login, for the consumer) once it listens.
  * publish: a process of device clients (mqtt.js). It sends `{ ready: true }`,
  * then answers requests `{ id, job }`: `connect` opens the clients, `publish`
  * makes each publish its share of 100-byte JSON payloads to
@@ -10,10 +11,14 @@
  * `disconnect` closes them. Answers are `{ id, result }` or `{ id, error }`.
  */
 import mqtt, { type MqttClient } from 'mqtt';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createLogger, hashSecret } from '../core/kernel/index.ts';
 import { startSiteBroker } from '../sites/broker.ts';
 
 export type PublishJob =
-  | { op: 'connect'; url: string; clients: number; prefix: string }
+  | { op: 'connect'; url: string; clients: number; prefix: string; username: string; password: string }
   | { op: 'publish'; qos: 0 | 1; perClient: number }
   | { op: 'disconnect' };
 
@@ -63,7 +68,7 @@ function publisher(): void {
       case 'connect':
         prefix = job.prefix;
         clients = await Promise.all(
-          Array.from({ length: job.clients }, (_, i) => mqtt.connectAsync(job.url, { clientId: `${job.prefix}-${i}`, clean: true, reconnectPeriod: 0 })),
+          Array.from({ length: job.clients }, (_, i) => mqtt.connectAsync(job.url, { clientId: `${job.prefix}-${i}`, clean: true, reconnectPeriod: 0, username: job.username, password: job.password })),
         );
         return clients.length;
       case 'publish':
@@ -85,11 +90,24 @@ function publisher(): void {
 }
 
 async function aedes(): Promise<void> {
-  const broker = await startSiteBroker({ host: '127.0.0.1', port: 0 });
-  process.once('SIGTERM', () => {
-    void broker.close().finally(() => process.exit(0));
+  const device = JSON.parse(process.env.EDGEADM_BENCH_DEVICE_LOGIN ?? 'null') as { username: string; password: string } | null;
+  if (!device) throw new Error('EDGEADM_BENCH_DEVICE_LOGIN is not set');
+  const passwordHash = await hashSecret(device.password);
+  const dir = mkdtempSync(path.join(tmpdir(), 'edgeadm-bench-broker-'));
+  const broker = await startSiteBroker({
+    host: '127.0.0.1',
+    port: 0,
+    logger: createLogger({ level: 'warn' }),
+    persistenceFile: path.join(dir, 'broker.db'),
+    lookup: (username) => (username === device.username ? { passwordHash, publish: ['devices/#'], subscribe: [] } : undefined),
   });
-  process.send!({ port: Number(new URL(broker.url).port) });
+  process.once('SIGTERM', () => {
+    void broker
+      .close()
+      .finally(() => rmSync(dir, { recursive: true, force: true }))
+      .finally(() => process.exit(0));
+  });
+  process.send!({ port: Number(new URL(broker.url).port), internal: broker.credentials });
 }
 
 const role = process.argv[2];

@@ -15,12 +15,21 @@
  * Broker RSS: idle before the runs, and the peak sampled from /proc every
  * 100 ms during them (which includes what the broker queued for the consumer).
  *
+ * Both brokers authenticate every client: the devices share one login, the
+ * consumer has its own (on the site broker, the site's internal login). The
+ * site broker also checks each publish against the device login's topic list
+ * and keeps sessions in its SQLite persistence, as the site agent runs it.
+ * The consumer has a persistent session (clean = false) like the driver's:
+ * on the site broker every QoS 1 message to it is committed to SQLite (group
+ * commit) before it counts as delivered; Mosquitto keeps sessions in memory.
+ *
  * Mosquitto runs with its defaults (max_inflight_messages 20) except
  * `max_queued_messages 0`, so a slow consumer makes it queue, not drop.
  * Messages per run: EDGEADM_BENCH_MQTT_MESSAGES (default 400,000 at QoS 0,
  * half that at QoS 1).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
@@ -56,8 +65,12 @@ interface Child {
   stop(): Promise<void>;
 }
 
-function startChild(role: 'aedes' | 'publish'): Child {
-  const proc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CHILD, role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function startChild(role: 'aedes' | 'publish', device?: Login): Child {
+  const proc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CHILD, role], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // The device login the site broker accepts, handed over outside argv.
+    env: { ...process.env, ...(device ? { EDGEADM_BENCH_DEVICE_LOGIN: JSON.stringify(device) } : {}) },
+  });
   const first = new Promise<Record<string, unknown>>((resolve, reject) => {
     proc.once('message', (m) => resolve(m as Record<string, unknown>));
     proc.once('error', (err) => reject(new ErrBench({ step: `${role} process`, reason: err.message })));
@@ -104,11 +117,30 @@ interface RunResult {
   peakRssMiB: number;
 }
 
-/** One run: publishers connect, the consumer subscribes, then the clock runs from "publish" to the last reading. */
-async function measure(url: string, brokerPid: number, qos: 0 | 1, publishers: readonly Child[], clientsPerProcess: number, total: number): Promise<RunResult> {
+interface Login {
+  username: string;
+  password: string;
+}
+
+interface BrokerUnderTest {
+  url: string;
+  pid: number;
+  /** Every device client logs in with this. */
+  device: Login;
+  consumer: Login;
+}
+
+/**
+ * One run: publishers connect, the consumer subscribes, then the clock runs
+ * from "publish" to the last reading. The consumer keeps a persistent session
+ * (clean = false), as the mqtt plugin's driver does on the site broker, and
+ * drops it at the end (unsubscribe) so later runs do not queue for it.
+ */
+async function measure(b: BrokerUnderTest, qos: 0 | 1, publishers: readonly Child[], clientsPerProcess: number, total: number): Promise<RunResult> {
+  const { url, pid: brokerPid } = b;
   const perClient = Math.ceil(total / (publishers.length * clientsPerProcess));
   const expected = perClient * publishers.length * clientsPerProcess;
-  const consumer = await mqtt.connectAsync(url, { clientId: `bench-consumer-${qos}`, clean: true, reconnectPeriod: 0 });
+  const consumer = await mqtt.connectAsync(url, { clientId: `bench-consumer-${qos}`, clean: false, reconnectPeriod: 0, ...b.consumer });
   let count = 0;
   let last = 0;
   let lastReading: Reading | undefined;
@@ -123,7 +155,7 @@ async function measure(url: string, brokerPid: number, qos: 0 | 1, publishers: r
   const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(brokerPid))), 100);
   try {
     await consumer.subscribeAsync('devices/+/+', { qos });
-    await Promise.all(publishers.map((p, i) => p.request({ op: 'connect', url, clients: clientsPerProcess, prefix: `q${qos}-p${i}` })));
+    await Promise.all(publishers.map((p, i) => p.request({ op: 'connect', url, clients: clientsPerProcess, prefix: `q${qos}-p${i}`, ...b.device })));
     const t0 = performance.now();
     const published = Promise.all(publishers.map((p) => p.request({ op: 'publish', qos, perClient })));
     published.catch(() => undefined);
@@ -143,6 +175,7 @@ async function measure(url: string, brokerPid: number, qos: 0 | 1, publishers: r
     return { rate: count / ((last - t0) / 1000), delivered: count / expected, peakRssMiB: peak };
   } finally {
     clearInterval(sampler);
+    await consumer.unsubscribeAsync('devices/+/+').catch(() => undefined);
     await consumer.endAsync(true);
   }
 }
@@ -158,22 +191,24 @@ const bench: Benchmark = {
     const children: Child[] = [];
     let mosq: Mosquitto | undefined;
     try {
-      mosq = await startMosquitto();
-      const aedesProc = startChild('aedes');
+      const device: Login = { username: 'bench-device', password: randomBytes(18).toString('base64url') };
+      const consumerLogin: Login = { username: 'bench-consumer', password: randomBytes(18).toString('base64url') };
+      mosq = await startMosquitto({ users: { [device.username]: device.password, [consumerLogin.username]: consumerLogin.password } });
+      const aedesProc = startChild('aedes', device);
       children.push(aedesProc);
       const publishers = Array.from({ length: Math.min(PROCESSES, clients) }, () => startChild('publish'));
       children.push(...publishers);
-      const { port } = (await aedesProc.first) as { port: number };
+      const { port, internal } = (await aedesProc.first) as { port: number; internal: Login };
       await Promise.all(publishers.map((p) => p.first));
-      const brokers = {
-        aedes: { url: `mqtt://127.0.0.1:${port}`, pid: aedesProc.proc.pid! },
-        mosquitto: { url: mosq.url, pid: mosq.pid! },
+      const brokers: Record<'aedes' | 'mosquitto', BrokerUnderTest> = {
+        aedes: { url: `mqtt://127.0.0.1:${port}`, pid: aedesProc.proc.pid!, device, consumer: internal },
+        mosquitto: { url: mosq.url, pid: mosq.pid!, device, consumer: consumerLogin },
       };
       const idle = { aedes: rssMiB(brokers.aedes.pid), mosquitto: rssMiB(brokers.mosquitto.pid) };
       const results: Record<string, RunResult> = {};
       for (const qos of [0, 1] as const) {
         for (const name of ['mosquitto', 'aedes'] as const) {
-          results[`${name}-${qos}`] = await measure(brokers[name].url, brokers[name].pid, qos, publishers, perProcess, totals[qos]);
+          results[`${name}-${qos}`] = await measure(brokers[name], qos, publishers, perProcess, totals[qos]);
         }
       }
       const out: BenchResult[] = [];

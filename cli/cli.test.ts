@@ -62,8 +62,11 @@ describe('edgeadm CLI', () => {
     for (const id of ['edgex', 'opcua']) {
       expect(lines.find((l) => l.startsWith(`${id} `))).toMatch(/0\.1\.0\s+device-\S+\s+builtin\s+planned\s+@edgeadm\//);
     }
-    for (const id of ['modbus', 'mqtt']) {
-      expect(lines.find((l) => l.startsWith(`${id} `))).toMatch(new RegExp(`0\\.1\\.0\\s+device-driver\\s+builtin\\s+ready\\s+@edgeadm/${id}`));
+    for (const [id, version] of [
+      ['modbus', '0\\.1\\.0'],
+      ['mqtt', '0\\.2\\.0'],
+    ]) {
+      expect(lines.find((l) => l.startsWith(`${id} `))).toMatch(new RegExp(`${version}\\s+device-driver\\s+builtin\\s+ready\\s+@edgeadm/${id}`));
     }
     expect(lines.find((l) => l.startsWith('simulator '))).toMatch(/0\.1\.0\s+device-driver\s+builtin\s+ready\s+@edgeadm\/simulator/);
   });

@@ -1,4 +1,5 @@
 /** What every command shares: global options, the config, a logger, errors that map to exit codes. */
+import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { createError, createLogger, type Logger, type LogLevel } from '../core/kernel/index.ts';
 import { readConfig, type EdgeadmConfig } from './config.ts';
@@ -48,6 +49,12 @@ export function parsePort(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ErrUsage({ argument: flag, reason: `'${value}' is not a port (0-65535)` });
   return n;
+}
+
+/** An address to listen on: an IPv4 or IPv6 address, or `localhost`. */
+export function parseListenHost(value: string, flag: string): string {
+  if (isIP(value) === 0 && value !== 'localhost') throw new ErrUsage({ argument: flag, reason: `'${value}' is not an IP address to listen on (e.g. 127.0.0.1, 0.0.0.0, ::)` });
+  return value;
 }
 
 /** Adds the `Examples:` section every command shows in --help. */

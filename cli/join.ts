@@ -17,7 +17,7 @@ import type { Command } from 'commander';
 import { Agent, fetch } from 'undici';
 import { EdgeError } from '../core/kernel/index.ts';
 import { readCaFile } from './client.ts';
-import { contextOf, ErrUsage, examples, parsePort } from './context.ts';
+import { contextOf, ErrUsage, examples, parseListenHost, parsePort } from './context.ts';
 import { waitForSignal } from './signals.ts';
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -51,7 +51,9 @@ interface JoinOptions {
   sshHostKeyDir: string;
   run: boolean;
   brokerPort: string;
+  brokerHost: string;
   broker: boolean;
+  metricsPort?: string;
   pluginPath?: string[];
 }
 
@@ -103,7 +105,9 @@ export function registerJoin(program: Command): void {
     .option('--ssh-host-key-dir <dir>', "where sshd's host public keys are (reported so `edgeadm ssh` can check them)", '/etc/ssh')
     .option('--no-run', 'only join: keep the credential, do not start the agent')
     .option('--broker-port <port>', 'site MQTT broker port (0 = any free port)', '1883')
+    .option('--broker-host <address>', 'address the site MQTT broker listens on: 0.0.0.0 for devices on the network (every client must log in)', '127.0.0.1')
     .option('--no-broker', 'run without a site MQTT broker')
+    .option('--metrics-port <port>', "serve the agent's Prometheus metrics on 127.0.0.1:<port>/metrics")
     .option('--plugin-path <dir...>', 'extra folders of plugin packages')
     .action(async (hubArg: string, o: JoinOptions, command: Command) => {
       const ctx = contextOf(command);
@@ -123,6 +127,8 @@ export function registerJoin(program: Command): void {
         if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new ErrUsage({ argument: '--allow', reason: `'${a}' is not host:port` });
       }
       const brokerPort = o.broker ? parsePort(o.brokerPort, '--broker-port') : 0;
+      const brokerHost = parseListenHost(o.brokerHost, '--broker-host');
+      const metricsPort = o.metricsPort === undefined ? undefined : parsePort(o.metricsPort, '--metrics-port');
 
       mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
       const identityFile = path.join(o.dataDir, 'node.json');
@@ -179,7 +185,8 @@ export function registerJoin(program: Command): void {
         tunnel: { url: identity.tunnelUrl, node: identity.node, ...(identity.caFile ? { ca: readFileSync(identity.caFile, 'utf8') } : {}), ...(o.allow ? { allow: o.allow } : {}) },
         dataDir: o.dataDir,
         logger: ctx.logger,
-        broker: o.broker ? { host: '127.0.0.1', port: brokerPort } : false,
+        broker: o.broker ? { host: brokerHost, port: brokerPort } : false,
+        ...(metricsPort === undefined ? {} : { metrics: { port: metricsPort } }),
         plugins: { searchPaths: o.pluginPath ?? [] },
       });
       ctx.out.write(`site agent '${identity.site}' running on node '${identity.node}' (tunnel ${identity.tunnelUrl})\n`);

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { hubTarget } from './client.ts';
-import { contextOf, ErrUsage, examples, parsePort } from './context.ts';
+import { contextOf, ErrUsage, examples, parseListenHost, parsePort } from './context.ts';
 import { waitForSignal } from './signals.ts';
 
 const SITE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -20,7 +20,9 @@ export function registerSite(program: Command): void {
     .option('--token-file <file>', "read the site's agent token from this file")
     .option('--data-dir <dir>', 'where the agent keeps its replica and outbox', '.data/site')
     .option('--broker-port <port>', 'site MQTT broker port (0 = any free port)', '1883')
+    .option('--broker-host <address>', 'address the site MQTT broker listens on: 0.0.0.0 for devices on the network (every client must log in)', '127.0.0.1')
     .option('--no-broker', 'run without a site MQTT broker')
+    .option('--metrics-port <port>', "serve the agent's Prometheus metrics on 127.0.0.1:<port>/metrics")
     .addOption(new Option('--uplink <kind>', 'how readings go upstream: to the hub (rest, mqtt) or to an external broker (bridge)').choices(['rest', 'mqtt', 'bridge']).default('rest'))
     .option('--uplink-mqtt-url <url>', 'the hub MQTT ingest URL, for --uplink mqtt; the external broker, for --uplink bridge')
     .option('--bridge-username <name>', 'user name at the external broker, for --uplink bridge')
@@ -42,7 +44,9 @@ export function registerSite(program: Command): void {
           allow?: string[];
           dataDir: string;
           brokerPort: string;
+          brokerHost: string;
           broker: boolean;
+          metricsPort?: string;
           uplink: 'rest' | 'mqtt' | 'bridge';
           uplinkMqttUrl?: string;
           bridgeUsername?: string;
@@ -78,7 +82,8 @@ export function registerSite(program: Command): void {
           token: target.token,
           dataDir: opts.dataDir,
           logger: ctx.logger,
-          broker: opts.broker ? { host: '127.0.0.1', port: parsePort(opts.brokerPort, '--broker-port') } : false,
+          broker: opts.broker ? { host: parseListenHost(opts.brokerHost, '--broker-host'), port: parsePort(opts.brokerPort, '--broker-port') } : false,
+          ...(opts.metricsPort === undefined ? {} : { metrics: { port: parsePort(opts.metricsPort, '--metrics-port') } }),
           uplink:
             opts.uplink === 'bridge'
               ? {

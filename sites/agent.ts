@@ -13,12 +13,17 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createError, EDGEADM_VERSION, Kernel, ServiceScope, type Logger } from '../core/kernel/index.ts';
 import type { DiscoveryOptions, InstanceStatus } from '../core/plugins/index.ts';
-import { driversRef, readingSinkRef, siteBrokerRef, type ReadingSink } from '../core/sdk/index.ts';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Registry } from 'prom-client';
+import { driversRef, onboardingRef, readingSinkRef, siteBrokerRef, siteMetricsRef, type ReadingSink } from '../core/sdk/index.ts';
 import { createBridgeUplink, createMqttUplink, createRestUplink, openOutbox, startForwarder, type Outbox, type OutboxStats } from '../core/telemetry/index.ts';
 import { startTunnelEdge, type TunnelEdge, type TunnelEdgeStatus } from '../core/tunnel/index.ts';
-import { startSiteBroker } from './broker.ts';
+import { startSiteBroker, type SiteBrokerHandle } from './broker.ts';
+import { BrokerLogins } from './broker-logins.ts';
 import { DeviceManager, DriverTable, type DeviceRuntimeStatus } from './devices.ts';
 import { LocalState } from './local-state.ts';
+import { startOnboardingReporter, type OnboardingReporter } from './onboarding.ts';
 import { PluginHost } from './plugin-host.ts';
 import { SyncClient, type SyncStatus } from './sync-client.ts';
 
@@ -47,8 +52,14 @@ export interface SiteAgentOptions {
   token: string;
   dataDir: string;
   logger: Logger;
-  /** Site-local MQTT broker; false to run without one. */
-  broker?: { host: string; port: number } | false;
+  /**
+   * Site-local MQTT broker; false to run without one. Sessions of clients
+   * connecting with clean = false are kept in `<dataDir>/broker.db` unless
+   * `persistent` is false.
+   */
+  broker?: { host: string; port: number; persistent?: boolean } | false;
+  /** Serve the agent's Prometheus metrics at `http://host:port/metrics` (loopback by default; off unless given). */
+  metrics?: { host?: string; port: number };
   /**
    * REST to the hub, or MQTT to `url` (with `tunnel`, to the hub's MQTT ingest
    * through it; `url` is then unused), or a QoS 1 bridge to an external broker
@@ -72,11 +83,16 @@ export interface SiteAgentStatus {
   plugins: InstanceStatus[];
   devices: DeviceRuntimeStatus[];
   brokerUrl: string | undefined;
+  broker?: ReturnType<SiteBrokerHandle['stats']>;
+  onboarding?: ReturnType<OnboardingReporter['stats']>;
+  metricsUrl?: string;
   tunnel?: TunnelEdgeStatus;
 }
 
 export interface SiteAgent {
   readonly kernel: Kernel;
+  /** The agent's Prometheus registry (also what plugins register in). */
+  readonly metrics: Registry;
   status(): SiteAgentStatus;
   /** Resolves once the outbox is empty (everything acknowledged by the hub) or the timeout passes. */
   drain(timeoutMs: number): Promise<boolean>;
@@ -103,6 +119,12 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   let forwarder!: ReturnType<typeof startForwarder>;
   let sync!: SyncClient;
   let brokerUrl: string | undefined;
+  let broker: SiteBrokerHandle | undefined;
+  let logins: BrokerLogins | undefined;
+  let onboarding!: OnboardingReporter;
+  let metricsUrl: string | undefined;
+  let devicesReady = false;
+  const metrics = new Registry();
   let devices!: DeviceManager;
   let host!: PluginHost;
   let edge: TunnelEdge | undefined;
@@ -187,13 +209,74 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
       id: 'broker',
       phase: 'proxies',
       start: async (ctx) => {
-        const handle = await startSiteBroker(b);
+        const found = new BrokerLogins({
+          site: o.site,
+          state,
+          deviceView: (name) => devices?.deviceView(name),
+          devicesReady: () => devicesReady,
+        });
+        logins = found;
+        const handle = await startSiteBroker({
+          host: b.host,
+          port: b.port,
+          logger: ctx.logger,
+          lookup: (username) => found.lookup(username),
+          metrics,
+          ...(b.persistent === false ? {} : { persistenceFile: path.join(o.dataDir, 'broker.db') }),
+        });
+        broker = handle;
         brokerUrl = handle.url;
         ctx.onStop(() => handle.close());
         ctx.logger.info({ url: handle.url }, 'site broker listening');
       },
     });
   }
+  const m = o.metrics;
+  if (m) {
+    kernel.add({
+      id: 'metrics',
+      phase: 'proxies',
+      start: async (ctx) => {
+        const server: HttpServer = createHttpServer((req, res) => {
+          if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+            res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+            return;
+          }
+          metrics.metrics().then(
+            (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+            (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(err)}\n`),
+          );
+        });
+        const host = m.host ?? '127.0.0.1';
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(m.port, host, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+        const { port } = server.address() as AddressInfo;
+        metricsUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`;
+        ctx.onStop(() => new Promise<void>((resolve) => server.close(() => resolve())));
+        ctx.logger.info({ url: metricsUrl }, 'agent metrics served');
+      },
+    });
+  }
+  kernel.add({
+    id: 'onboarding',
+    phase: 'proxies',
+    start: (ctx) => {
+      onboarding = startOnboardingReporter({ site: o.site, state, hubUrl: () => hubUrl, token: o.token, logger: ctx.logger });
+      ctx.onStop(() => onboarding.stop());
+    },
+  });
+  /** After the replica or the drivers changed: devices first, then the broker re-judges open logins. */
+  const reconcileAll = async (): Promise<void> => {
+    await host.reconcile();
+    await devices.reconcile();
+    logins?.rebuild();
+    broker?.refresh();
+  };
   const sink: ReadingSink = {
     append(readings) {
       outbox.append(readings.map((r) => ({ ...r, site: o.site })));
@@ -207,7 +290,13 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
       if (!brokerUrl) throw new Error('this site runs without a broker');
       return brokerUrl;
     },
+    get credentials() {
+      if (!broker) throw new Error('this site runs without a broker');
+      return broker.credentials;
+    },
   });
+  services.provide(onboardingRef, { propose: (a) => onboarding.propose(a) });
+  services.provide(siteMetricsRef, metrics);
   kernel.add({
     id: 'plugins',
     phase: 'plugins',
@@ -223,7 +312,12 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
         ...(o.plugins?.startTimeoutMs === undefined ? {} : { startTimeoutMs: o.plugins.startTimeoutMs }),
         ...(o.plugins?.stopTimeoutMs === undefined ? {} : { stopTimeoutMs: o.plugins.stopTimeoutMs }),
       });
-      const offDrivers = drivers.onChange(() => void devices.reconcile());
+      const offDrivers = drivers.onChange(() => {
+        void devices.reconcile().then(() => {
+          logins?.rebuild();
+          broker?.refresh();
+        });
+      });
       ctx.onStop(async () => {
         offDrivers();
         await devices.stop();
@@ -232,6 +326,9 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
       // Local state first: the site runs what it ran before, hub or no hub.
       await host.reconcile();
       await devices.reconcile();
+      devicesReady = true;
+      logins?.rebuild();
+      broker?.refresh();
     },
   });
   kernel.add({
@@ -247,12 +344,11 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
         logger: ctx.logger,
         ...(o.syncBackoff ? { backoff: o.syncBackoff } : {}),
         onChange: () => {
-          void host.reconcile().then(() => devices.reconcile());
+          void reconcileAll();
         },
         onCommand: async (cmd) => {
           // Act on the replica as it now stands: plugins and devices first catch up with it.
-          await host.reconcile();
-          await devices.reconcile();
+          await reconcileAll();
           return devices.execute(cmd);
         },
       });
@@ -265,6 +361,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
 
   return {
     kernel,
+    metrics,
     status: () => ({
       site: o.site,
       sync: sync.status(),
@@ -273,6 +370,9 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
       plugins: host.status(),
       devices: devices.statuses(),
       brokerUrl,
+      ...(broker ? { broker: broker.stats() } : {}),
+      onboarding: onboarding.stats(),
+      ...(metricsUrl ? { metricsUrl } : {}),
       ...(edge ? { tunnel: edge.status() } : {}),
     }),
     async drain(timeoutMs) {

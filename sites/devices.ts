@@ -40,11 +40,13 @@ interface DeviceSpec {
   autoEvents?: { sourceName: string; interval: string; onChange?: boolean }[];
 }
 
-interface DriverView {
+export interface DriverView {
   driver?: DeviceDriver;
   protocol?: string;
   device?: DriverDevice;
   problem?: string;
+  /** What is missing when there is no driver view. */
+  missing?: 'driver' | 'profile';
 }
 
 export type DeviceState = 'waiting-for-driver' | 'connecting' | 'up' | 'down' | 'invalid' | 'locked';
@@ -147,13 +149,20 @@ export class DeviceManager {
     return this.#reconciling;
   }
 
+  /** The driver and the driver's view of a Device of the replica; undefined when there is no such Device at this site. */
+  deviceView(name: string): DriverView | undefined {
+    const dev = this.#o.state.get<Resource<DeviceSpec>>('Device', name);
+    if (!dev || dev.spec.site !== this.#o.site) return undefined;
+    return this.#driverDevice(dev);
+  }
+
   #driverDevice(dev: Resource<DeviceSpec>): DriverView {
     const spec = dev.spec;
     const protocols = Object.keys(spec.protocols ?? {});
     const protocol = protocols.find((p) => this.#o.drivers.get(p));
-    if (!protocol) return { problem: `no driver for protocol ${protocols.map((p) => `'${p}'`).join(', ')} at this site (is its addon installed?)` };
+    if (!protocol) return { missing: 'driver', problem: `no driver for protocol ${protocols.map((p) => `'${p}'`).join(', ')} at this site (is its addon installed?)` };
     const profile = this.#o.state.get<Resource<ProfileSpec>>('DeviceProfile', spec.profile);
-    if (!profile) return { problem: `device profile '${spec.profile}' is not known at this site` };
+    if (!profile) return { missing: 'profile', problem: `device profile '${spec.profile}' is not known at this site` };
     const resources: DriverResource[] = profile.spec.deviceResources.map((r) => {
       const rw = r.properties.readWrite === 'WR' ? 'RW' : (r.properties.readWrite as 'R' | 'W' | 'RW');
       const { valueType, readWrite: _rw, units, ...properties } = r.properties;

@@ -27,6 +27,7 @@ export class LocalState {
       CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, name));
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS commands (id TEXT PRIMARY KEY, body TEXT NOT NULL, result TEXT, reported_to_hub INTEGER NOT NULL DEFAULT 0);
+      CREATE TABLE IF NOT EXISTS announcements (key TEXT PRIMARY KEY, body TEXT NOT NULL, digest TEXT NOT NULL, sent_digest TEXT, sent_at INTEGER);
     `);
     this.#stmts = {
       getMeta: this.#db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
@@ -42,6 +43,13 @@ export class LocalState {
       setResult: this.#db.prepare('UPDATE commands SET result = ? WHERE id = ?'),
       setReported: this.#db.prepare('UPDATE commands SET reported_to_hub = 1 WHERE id = ?'),
       unreported: this.#db.prepare<[], { id: string; result: string }>('SELECT id, result FROM commands WHERE result IS NOT NULL AND reported_to_hub = 0'),
+      getAnnouncement: this.#db.prepare<[string], { digest: string; sent_digest: string | null; sent_at: number | null }>('SELECT digest, sent_digest, sent_at FROM announcements WHERE key = ?'),
+      putAnnouncement: this.#db.prepare(
+        'INSERT INTO announcements (key, body, digest) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET body = excluded.body, digest = excluded.digest, sent_digest = CASE WHEN announcements.digest = excluded.digest THEN announcements.sent_digest ELSE NULL END',
+      ),
+      resendAnnouncement: this.#db.prepare('UPDATE announcements SET sent_digest = NULL WHERE key = ?'),
+      unsentAnnouncements: this.#db.prepare<[], { key: string; body: string; digest: string }>('SELECT key, body, digest FROM announcements WHERE sent_digest IS NULL OR sent_digest != digest ORDER BY key'),
+      markAnnouncementSent: this.#db.prepare('UPDATE announcements SET sent_digest = ?, sent_at = ? WHERE key = ?'),
     };
   }
 
@@ -104,6 +112,29 @@ export class LocalState {
   /** Results not yet confirmed sent to the hub. */
   unreportedResults(): { id: string; result: CommandResult }[] {
     return this.#stmts.unreported.all().map((r) => ({ id: r.id, result: JSON.parse(r.result) as CommandResult }));
+  }
+
+  /**
+   * Keeps a device announcement to report to the hub. Returns whether it must
+   * be sent: it is new or changed, or it was last delivered over
+   * `resendAfterMs` ago.
+   */
+  putAnnouncement(key: string, body: unknown, digest: string, resendAfterMs: number): boolean {
+    const row = this.#stmts.getAnnouncement.get(key);
+    if (row && row.digest === digest && row.sent_digest === digest && row.sent_at !== null && Date.now() - row.sent_at < resendAfterMs) return false;
+    this.#db.transaction(() => {
+      this.#stmts.putAnnouncement.run(key, JSON.stringify(body), digest);
+      if (row && row.digest === digest) this.#stmts.resendAnnouncement.run(key);
+    })();
+    return true;
+  }
+
+  unsentAnnouncements(): { key: string; body: unknown; digest: string }[] {
+    return this.#stmts.unsentAnnouncements.all().map((r) => ({ key: r.key, body: JSON.parse(r.body) as unknown, digest: r.digest }));
+  }
+
+  markAnnouncementSent(key: string, digest: string): void {
+    this.#stmts.markAnnouncementSent.run(digest, Date.now(), key);
   }
 
   close(): void {

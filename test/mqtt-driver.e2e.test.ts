@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { connectAsync } from 'mqtt';
 import { describe, expect, it } from 'vitest';
+import { generateSecret, hashSecret } from '../core/kernel/index.ts';
 import type { Reading } from '../core/sdk/index.ts';
 import { startSiteAgent } from '../sites/index.ts';
 import { deferCleanup } from './support/cleanup.ts';
@@ -44,6 +45,9 @@ describe('mqtt plugin in a site', () => {
       spec: { site, profile: 'thermostat', protocols: { mqtt: { topic: 'devices/th-1', qos: 1, commandTimeout: '5s' } } },
     });
     await f.apply({ kind: 'Addon', metadata: { name: 'mqtt' }, spec: { plugin: 'mqtt', sites: [site] } });
+    // The device's login to the site broker, bound to it: only its own topics.
+    const password = generateSecret();
+    await f.apply({ kind: 'BrokerCredential', metadata: { name: `${site}.th-1` }, spec: { site, username: 'th-1', device: 'th-1', passwordHash: await hashSecret(password, { logN: 10, r: 8, p: 1 }) } });
     const a = await startSiteAgent({
       site,
       hubUrl: f.hub.url,
@@ -57,11 +61,12 @@ describe('mqtt plugin in a site', () => {
     defer(() => a.stop());
     await waitFor('device up', () => a.status().devices.find((d) => d.device === 'th-1' && d.state === 'up'), 20_000);
     const port = new URL(a.status().brokerUrl!).port;
+    const login = ['-u', 'th-1', '-P', password];
     const ts = Date.UTC(2026, 10, 20, 8, 0, 0);
-    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-q', '1', '-t', 'devices/th-1/telemetry', '-m', JSON.stringify({ sensors: [{ value: 19.5 }], ts })]);
-    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-q', '1', '-t', 'devices/th-1/mode', '-m', 'heating']);
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, ...login, '-q', '1', '-t', 'devices/th-1/telemetry', '-m', JSON.stringify({ sensors: [{ value: 19.5 }], ts })]);
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, ...login, '-q', '1', '-t', 'devices/th-1/mode', '-m', 'heating']);
     for (const v of [20, 20.5, 21]) {
-      await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-q', '1', '-t', 'devices/th-1/telemetry', '-m', JSON.stringify({ sensors: [{ value: v }], ts: ts + v * 1000 })]);
+      await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, ...login, '-q', '1', '-t', 'devices/th-1/telemetry', '-m', JSON.stringify({ sensors: [{ value: v }], ts: ts + v * 1000 })]);
     }
 
     // Every published value is a reading (pushed, not polled), the temperature with the device's own timestamp.
@@ -79,7 +84,7 @@ describe('mqtt plugin in a site', () => {
     ]);
 
     // The device: answers commands on its response topic with the command's id and the value it now holds.
-    const device = await connectAsync(a.status().brokerUrl!, { clientId: 'th-1' });
+    const device = await connectAsync(a.status().brokerUrl!, { clientId: 'th-1', username: 'th-1', password });
     defer(() => device.endAsync());
     const commands: { id: string; resource: string; value: unknown }[] = [];
     device.on('message', (_t, payload) => {

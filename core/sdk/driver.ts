@@ -99,6 +99,13 @@ export interface DeviceDriver {
   validate?(device: DriverDevice): DriverIssue[];
   connect(device: DriverDevice, signal?: AbortSignal): Promise<DeviceConnection>;
   discover?(request: DiscoveryRequest, signal?: AbortSignal): Promise<DiscoveredDevice[]>;
+  /**
+   * For drivers whose devices talk to the site broker: the topic filters a
+   * device itself publishes to and subscribes to. A broker login bound to the
+   * device (BrokerCredential `device`) gets exactly these; undefined when the
+   * device is not valid for this driver.
+   */
+  brokerTopics?(device: DriverDevice): { publish: string[]; subscribe: string[] } | undefined;
   /** Closes every connection and shared transport of this driver. */
   close(): Promise<void>;
 }

@@ -20,4 +20,15 @@ export {
 export { definePlugin, type PluginContext, type PluginDefinition, type PluginSpec } from '../plugins/index.ts';
 export * from './reading.ts';
 export type * from './driver.ts';
-export { driversRef, readingSinkRef, siteBrokerRef, type DriverRegistry, type ReadingSink, type SiteBroker } from './site-services.ts';
+export {
+  driversRef,
+  onboardingRef,
+  readingSinkRef,
+  siteBrokerRef,
+  siteMetricsRef,
+  type DeviceAnnouncement,
+  type DriverRegistry,
+  type Onboarding,
+  type ReadingSink,
+  type SiteBroker,
+} from './site-services.ts';

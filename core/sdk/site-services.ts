@@ -3,6 +3,7 @@
  * register their drivers; any plugin may hand readings to the site's outbox
  * or reach the site's MQTT broker.
  */
+import type { Registry } from 'prom-client';
 import { createServiceRef } from '../kernel/index.ts';
 import type { DeviceDriver } from './driver.ts';
 import type { Reading } from './reading.ts';
@@ -22,8 +23,42 @@ export interface ReadingSink {
 export interface SiteBroker {
   /** mqtt:// URL of the site-local broker. */
   readonly url: string;
+  /** The site's own login: publishes and subscribes everything. Made fresh at each agent start; never log it. */
+  readonly credentials: { readonly username: string; readonly password: string };
+}
+
+/** A device that announced itself at the site, as a proposal for the operator (a PendingDevice at the hub). */
+export interface DeviceAnnouncement {
+  source: 'homeassistant' | 'announce';
+  /** Its identity within the site as announced. */
+  identifier: string;
+  /** A DNS-1123 label for the Device name. */
+  suggestedName: string;
+  displayName?: string;
+  manufacturer?: string;
+  model?: string;
+  swVersion?: string;
+  /** The Device's protocol block, by name (`mqtt`). */
+  protocolName: string;
+  protocol: Record<string, unknown>;
+  /** A DeviceProfile body (EdgeX shape: deviceResources, deviceCommands). */
+  profile: Record<string, unknown>;
+  warnings?: string[];
+}
+
+export interface Onboarding {
+  /**
+   * Reports a device to the hub as pending approval. Kept on disk and sent
+   * when the hub is reachable; the same source and identifier again replaces
+   * an unsent report, and an unchanged one already delivered is not sent
+   * again for a while. Returns at once.
+   */
+  propose(a: DeviceAnnouncement): void;
 }
 
 export const driversRef = createServiceRef<DriverRegistry>({ id: 'site.drivers' });
 export const readingSinkRef = createServiceRef<ReadingSink>({ id: 'site.readings' });
 export const siteBrokerRef = createServiceRef<SiteBroker>({ id: 'site.broker' });
+export const onboardingRef = createServiceRef<Onboarding>({ id: 'site.onboarding' });
+/** The site agent's Prometheus registry: plugins register their metrics in it. */
+export const siteMetricsRef = createServiceRef<Registry>({ id: 'site.metrics' });

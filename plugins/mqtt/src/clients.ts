@@ -147,6 +147,19 @@ class Shared implements SharedClient {
   }
 }
 
+export interface BrokerEndpoint {
+  url: string;
+  username?: string;
+  /** Never logged. */
+  password?: string;
+  /**
+   * A stable client id with clean = false: the broker keeps the session's
+   * subscriptions, and queues QoS 1 messages for it, while this client is away
+   * (an agent restart). Without it the client id is random and the session clean.
+   */
+  persistentClientId?: string;
+}
+
 export class ClientPool {
   readonly #clients = new Map<string, Shared>();
   readonly #log: Logger;
@@ -157,21 +170,25 @@ export class ClientPool {
     this.#connectTimeoutMs = o.connectTimeoutMs;
   }
 
-  /** The client for `url` once it is connected; `release` ends it when the last user lets go. */
-  async acquire(url: string): Promise<{ client: SharedClient; release: () => Promise<void> }> {
+  /** The client for `endpoint` once it is connected; `release` ends it when the last user lets go. */
+  async acquire(endpoint: string | BrokerEndpoint): Promise<{ client: SharedClient; release: () => Promise<void> }> {
+    const e: BrokerEndpoint = typeof endpoint === 'string' ? { url: endpoint } : endpoint;
+    const url = e.username === undefined ? e.url : `${e.url}\u0000${e.username}`;
     let shared = this.#clients.get(url);
     if (!shared) {
       const { connect } = await import('mqtt');
       shared = this.#clients.get(url);
       if (!shared) {
-        const client = connect(url, {
-          clientId: `edgeadm-mqtt-${randomUUID().slice(0, 8)}`,
-          clean: true,
+        const client = connect(e.url, {
+          clientId: e.persistentClientId ?? `edgeadm-mqtt-${randomUUID().slice(0, 8)}`,
+          clean: e.persistentClientId === undefined,
           reconnectPeriod: 1000,
           connectTimeout: this.#connectTimeoutMs,
           protocolVersion: 4,
+          ...(e.username === undefined ? {} : { username: e.username }),
+          ...(e.password === undefined ? {} : { password: e.password }),
         });
-        shared = new Shared(url, client, this.#log, this.#connectTimeoutMs);
+        shared = new Shared(e.url, client, this.#log, this.#connectTimeoutMs);
         this.#clients.set(url, shared);
       }
     }

@@ -76,7 +76,7 @@ beforeAll(async () => {
       cb();
     },
   });
-  driver = createMqttDriver({ logger: pino({ level: 'warn' }, sink), siteBrokerUrl: () => broker.url, maxPayloadBytes: 1024 });
+  driver = createMqttDriver({ logger: pino({ level: 'warn' }, sink), siteBroker: () => ({ url: broker.url }), maxPayloadBytes: 1024 });
   dev = await connectAsync(broker.url, { clientId: 'device-sim' });
 });
 
@@ -301,12 +301,85 @@ describe('mqtt driver: validation and failures', () => {
   });
 
   it('leaves no broker connection behind once closed', async () => {
-    const d = createMqttDriver({ logger, siteBrokerUrl: () => broker.url });
+    const d = createMqttDriver({ logger, siteBroker: () => ({ url: broker.url }) });
     const before = broker.connections();
     await d.connect(device('temp-1', [res('A', 'Float64', {})]));
     await d.connect(device('temp-2', [res('A', 'Float64', {})]));
     expect(broker.connections()).toBe(before + 1);
     await d.close();
     await waitFor('client gone', () => broker.connections() === before);
+  });
+});
+
+describe('mqtt driver: Home Assistant style devices', () => {
+  it('reads Bool from ON/OFF text and JSON values, and writes raw values to the resource’s command topic', async () => {
+    const conn = await connect(
+      device(
+        'plug-1',
+        [
+          res('relay', 'Bool', { topic: '/stat/plug-1/POWER', payload: 'text', trueValue: 'ON', falseValue: 'OFF', commandTopic: '/cmnd/plug-1/POWER', commandPayload: 'raw' }, { readWrite: 'RW' }),
+          res('door', 'Bool', { topic: '/z2m/door', path: 'contact', trueValue: false, falseValue: true }),
+          res('level', 'Float64', { topic: '/stat/plug-1/level', payload: 'number', commandTopic: '/cmnd/plug-1/level', commandPayload: 'raw' }, { readWrite: 'RW' }),
+        ],
+        { topic: 'plugs/plug-1' },
+      ),
+    );
+    const c = collector();
+    await conn.subscribe!(['relay', 'door'], { mode: 'onChange' }, c.sink);
+    await dev.publishAsync('stat/plug-1/POWER', 'ON');
+    await dev.publishAsync('stat/plug-1/POWER', 'OFF');
+    await dev.publishAsync('stat/plug-1/POWER', 'maybe');
+    await dev.publishAsync('z2m/door', JSON.stringify({ contact: false }));
+    await waitFor('relay and door samples', () => c.got.get('relay')?.length === 3 && c.got.get('door')?.length === 1);
+    expect(c.got.get('relay')!.map((s) => [s.value, s.quality])).toEqual([
+      [true, 'good'],
+      [false, 'good'],
+      [null, 'bad'],
+    ]);
+    expect(c.got.get('relay')![2]!.qualityDetail).toMatch(/^EDGE_ERR_MQTT_VALUE_TYPE the string "maybe" is neither trueValue "ON" nor falseValue "OFF"/);
+    // zigbee2mqtt's contact: false means open.
+    expect(c.got.get('door')![0]).toMatchObject({ value: true, quality: 'good' });
+
+    // Raw commands: the bare value on the command topic, no envelope, no answer awaited.
+    const commands: [string, string][] = [];
+    dev.on('message', (t, p) => {
+      if (t.startsWith('cmnd/plug-1/')) commands.push([t, p.toString()]);
+    });
+    await dev.subscribeAsync('cmnd/plug-1/+');
+    expect(await conn.write([{ resource: 'relay', value: true }])).toEqual([{ resource: 'relay', ok: true }]);
+    expect(await conn.write([{ resource: 'level', value: 42.5 }])).toEqual([{ resource: 'level', ok: true }]);
+    expect(await conn.write([{ resource: 'relay', value: 'on' }])).toMatchObject([{ ok: false, error: { code: 'EDGE_ERR_MQTT_VALUE_TYPE' } }]);
+    await waitFor('two raw commands', () => commands.length === 2);
+    expect(commands).toEqual([
+      ['cmnd/plug-1/POWER', 'ON'],
+      ['cmnd/plug-1/level', '42.5'],
+    ]);
+    // A device login gets its raw command topics to subscribe to.
+    expect(driver.brokerTopics!(device('plug-1', [res('relay', 'Bool', { topic: '/stat/plug-1/POWER', payload: 'text', trueValue: 'ON', falseValue: 'OFF', commandTopic: '/cmnd/plug-1/POWER', commandPayload: 'raw' }, { readWrite: 'RW' })], { topic: 'plugs/plug-1' }))).toEqual({
+      publish: ['plugs/plug-1', 'plugs/plug-1/#', 'plugs/plug-1/response', 'stat/plug-1/POWER'],
+      subscribe: ['plugs/plug-1', 'plugs/plug-1/#', 'plugs/plug-1/command', 'cmnd/plug-1/POWER'],
+    });
+  });
+
+  it('names the field of a bad Bool mapping or raw command', () => {
+    const issues = driver.validate!(
+      device('bad-1', [
+        res('a', 'Float64', { trueValue: 'ON', falseValue: 'OFF' }),
+        res('b', 'Bool', { payload: 'text', trueValue: 'ON' }),
+        res('c', 'Bool', { trueValue: 1, falseValue: '1' }),
+        res('d', 'Float64', { commandTopic: 'set' }, { readWrite: 'RW' }),
+        res('e', 'Float64', { commandPayload: 'raw' }, { readWrite: 'RW' }),
+        res('f', 'Float64', { commandPayload: 'raw', commandTopic: 'x' }),
+      ]),
+    );
+    expect(issues.map((i) => i.path)).toEqual([
+      'deviceResources[0](a).attributes.trueValue',
+      'deviceResources[1](b).attributes.falseValue',
+      'deviceResources[1](b).attributes.payload',
+      'deviceResources[2](c).attributes.falseValue',
+      'deviceResources[3](d).attributes.commandPayload',
+      'deviceResources[4](e).attributes.commandTopic',
+      'deviceResources[5](f).attributes.commandTopic',
+    ]);
   });
 });

@@ -38,7 +38,7 @@ import {
   type WriteRequest,
   type WriteResult,
 } from '../../../core/sdk/index.ts';
-import { ClientPool, type SharedClient } from './clients.ts';
+import { ClientPool, type BrokerEndpoint, type SharedClient } from './clients.ts';
 import {
   ErrMqttCommandAborted,
   ErrMqttCommandRefused,
@@ -54,8 +54,10 @@ import { MQTT_PROTOCOLS, readProtocol, type MqttTarget } from './protocol.ts';
 
 export interface MqttDriverOptions {
   logger: Logger;
-  /** URL of the site broker, asked for at connect; may throw when the site runs without one. */
-  siteBrokerUrl?: () => string;
+  /** The site broker and the site's own login, asked for at connect; may throw when the site runs without one. */
+  siteBroker?: () => { url: string; username?: string; password?: string };
+  /** Client id of the driver's persistent session on the site broker (clean = false), so QoS 1 telemetry that arrives while the driver is away is queued for it. */
+  persistentClientId?: string;
   /** Largest payload mapped to readings (default 256 KiB). */
   maxPayloadBytes?: number;
   /** A device's payload problems are logged at most once per this interval (default 60 s). */
@@ -82,6 +84,8 @@ export interface MqttDeviceStats {
 export interface MqttDriver extends DeviceDriver {
   /** Counters of a device (by site and name), or undefined if it never connected. */
   stats(site: string, device: string): Readonly<MqttDeviceStats> | undefined;
+  /** Counters of every device that connected since the driver was created. */
+  allStats(): { site: string; device: string; stats: Readonly<MqttDeviceStats> }[];
 }
 
 const KiB = 1024;
@@ -94,6 +98,19 @@ function prepare(device: DriverDevice): { target?: MqttTarget; points: MqttPoint
   const p = readProtocol(device);
   const r = resolvePoints(device.resources, p.target?.baseTopic ?? `edgeadm/${device.site}/${device.name}`);
   return { ...(p.target ? { target: p.target } : {}), points: r.points, issues: [...p.issues, ...r.issues] };
+}
+
+/**
+ * What a device itself may do on the site broker: publish anything under its
+ * base topic, its resources' topics and its response topic; subscribe under
+ * its base topic, to its command topic and to its resources' raw command topics.
+ */
+export function deviceTopics(target: MqttTarget, points: readonly MqttPoint[]): { publish: string[]; subscribe: string[] } {
+  const publish = new Set<string>([target.baseTopic, `${target.baseTopic}/#`, target.responseTopic]);
+  for (const p of points) if (p.topic !== undefined) publish.add(p.topic);
+  const subscribe = new Set<string>([target.baseTopic, `${target.baseTopic}/#`, target.commandTopic]);
+  for (const p of points) if (p.rawCommand) subscribe.add(p.rawCommand.topic);
+  return { publish: [...publish], subscribe: [...subscribe] };
 }
 
 function detail(code: string, reason: string): string {
@@ -153,7 +170,7 @@ class MqttConnection implements DeviceConnection {
   async open(): Promise<void> {
     try {
       for (const topic of this.#byTopic.keys()) this.#unlisten.push(await this.#c.client.listen(topic, this.#c.target.qos, (t, payload) => this.#onMessage(t, payload)));
-      if ([...this.#points.values()].some((p) => p.readWrite !== 'R')) {
+      if ([...this.#points.values()].some((p) => p.readWrite !== 'R' && !p.rawCommand)) {
         this.#unlisten.push(await this.#c.client.listen(this.#c.target.responseTopic, this.#c.target.qos, (_t, payload) => this.#onResponse(payload)));
       }
     } catch (err) {
@@ -298,6 +315,19 @@ class MqttConnection implements DeviceConnection {
     const id = randomUUID();
     const { commandTopic, responseTopic, commandTimeoutMs, qos } = this.#c.target;
     this.#c.stats.commands++;
+    if (p.rawCommand) {
+      // Home Assistant style: the bare value on the resource's own command topic, and no answer.
+      const v = r.value;
+      const body = typeof v === 'boolean' ? (v ? p.rawCommand.true : p.rawCommand.false) : typeof v === 'string' ? v : JSON.stringify(v);
+      try {
+        await this.#c.client.publish(p.rawCommand.topic, body, qos);
+        this.#afterCommand(p, id, {});
+        return { resource: r.resource, ok: true };
+      } catch (err) {
+        const e = err as { code?: unknown; message?: unknown };
+        return fail({ code: typeof e.code === 'string' ? e.code : 'EDGE_ERR_MQTT_PUBLISH', message: typeof e.message === 'string' ? e.message : String(err) });
+      }
+    }
     type Outcome = { ok: true; value?: unknown } | { ok: false; reason: string } | { ok: false; timeout: true } | { ok: false; aborted: true };
     let settle!: (o: Outcome) => void;
     const outcome = new Promise<Outcome>((resolve) => (settle = resolve));
@@ -367,19 +397,25 @@ export function createMqttDriver(o: MqttDriverOptions): MqttDriver {
     validate(device) {
       return prepare(device).issues;
     },
+    brokerTopics(device) {
+      const prepared = prepare(device);
+      if (!prepared.target || prepared.issues.length > 0 || prepared.target.brokerUrl) return undefined;
+      return deviceTopics(prepared.target, prepared.points);
+    },
     async connect(device) {
       const prepared = prepare(device);
       if (!prepared.target || prepared.issues.length > 0) throw new ErrMqttDeviceInvalid({ device: device.name, issues: prepared.issues });
-      let url = prepared.target.brokerUrl;
-      if (!url) {
+      let endpoint: BrokerEndpoint | undefined = prepared.target.brokerUrl ? { url: prepared.target.brokerUrl } : undefined;
+      if (!endpoint) {
         try {
-          url = o.siteBrokerUrl?.();
+          const site = o.siteBroker?.();
+          if (site) endpoint = { ...site, ...(o.persistentClientId ? { persistentClientId: o.persistentClientId } : {}) };
         } catch (err) {
           throw new ErrMqttNoBroker({ device: device.name }, { cause: err });
         }
-        if (!url) throw new ErrMqttNoBroker({ device: device.name });
+        if (!endpoint) throw new ErrMqttNoBroker({ device: device.name });
       }
-      const { client, release } = await pool.acquire(url);
+      const { client, release } = await pool.acquire(endpoint);
       const key = `${device.site}/${device.name}`;
       const s = stats.get(key) ?? newStats();
       stats.set(key, s);
@@ -405,6 +441,12 @@ export function createMqttDriver(o: MqttDriverOptions): MqttDriver {
     stats(site, device) {
       const s = stats.get(`${site}/${device}`);
       return s ? { ...s } : undefined;
+    },
+    allStats() {
+      return [...stats].map(([key, s]) => {
+        const slash = key.indexOf('/');
+        return { site: key.slice(0, slash), device: key.slice(slash + 1), stats: { ...s } };
+      });
     },
     async close() {
       for (const c of [...open]) await c.close();

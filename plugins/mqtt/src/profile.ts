@@ -10,6 +10,18 @@
  *   timestampPath  field of a json payload holding the source time: epoch seconds,
  *                  milliseconds, microseconds or nanoseconds (told apart by size),
  *                  or an ISO 8601 string; without it the origin is the arrival time
+ *   trueValue      for Bool resources: the value that means true, and falseValue the one
+ *   falseValue     that means false ('ON'/'OFF', 1/0, 'open'/'closed'); compared as is,
+ *                  then as text, as Home Assistant does; anything else is a bad sample.
+ *                  With both set, payload 'text' may carry a Bool.
+ *   commandTopic   where a write of this resource is published instead of the device's
+ *                  JSON command envelope (relative to the base topic, or '/absolute')
+ *   commandPayload 'raw' (with commandTopic): the bare value is published, as Home
+ *                  Assistant devices expect: numbers as decimal text, strings as they
+ *                  are, Bool as commandTrue / commandFalse (default: trueValue /
+ *                  falseValue when they are strings, else 'true' / 'false'). A raw
+ *                  command has no answer: it succeeds once the broker took it, and the
+ *                  value reads back from the state topic when the device reports it.
  *
  * A value is checked against the resource's valueType as it arrives: JSON
  * types are not coerced (a string where a Float64 is expected is a bad
@@ -32,6 +44,21 @@ export interface MqttPoint {
   payload: PayloadKind;
   path: PathStep[];
   timestampPath?: PathStep[];
+  /** Bool mapping of the values the device sends. */
+  boolValues?: { true: unknown; false: unknown };
+  /** A raw command topic (Home Assistant style) instead of the JSON envelope. */
+  rawCommand?: { topic: string; true: string; false: string };
+}
+
+function sameScalar(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined);
+  const ta = text(a);
+  return ta !== undefined && ta === text(b);
+}
+
+function isScalar(v: unknown): v is string | number | boolean {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
 }
 
 /** 'a.b[0].c' → ['a', 'b', 0, 'c']; undefined when malformed. '' is the whole document. */
@@ -167,6 +194,17 @@ export function extract(point: MqttPoint, raw: Buffer, doc: unknown): Extracted 
     if (!s.found) return { ok: false, detail: 'EDGE_ERR_MQTT_PATH_MISSING', reason: `the payload has no field ${pathText(point.path)}` };
     value = s.value;
   }
+  if (point.boolValues) {
+    if (sameScalar(value, point.boolValues.true)) value = true;
+    else if (sameScalar(value, point.boolValues.false)) value = false;
+    else {
+      return {
+        ok: false,
+        detail: 'EDGE_ERR_MQTT_VALUE_TYPE',
+        reason: `${describe(value)} is neither trueValue ${JSON.stringify(point.boolValues.true)} nor falseValue ${JSON.stringify(point.boolValues.false)}`,
+      };
+    }
+  }
   const problem = valueTypeProblem(point.valueType, value);
   if (problem) return { ok: false, detail: 'EDGE_ERR_MQTT_VALUE_TYPE', reason: problem };
   if (point.timestampPath && point.payload === 'json') {
@@ -209,8 +247,37 @@ export function resolvePoints(resources: readonly DriverResource[], baseTopic: s
       issues.push({ path: at('attributes.payload'), code: ISSUE.payload, message: `payload must be json, number or text, got ${JSON.stringify(a.payload)}` });
     } else if (payload === 'number' && !NUMERIC.has(r.valueType)) {
       issues.push({ path: at('attributes.payload'), code: ISSUE.payload, message: `payload 'number' needs a numeric valueType, not ${r.valueType}` });
-    } else if (payload === 'text' && r.valueType !== 'String') {
-      issues.push({ path: at('attributes.payload'), code: ISSUE.payload, message: `payload 'text' needs valueType String, not ${r.valueType}` });
+    }
+    let boolValues: MqttPoint['boolValues'];
+    if (a.trueValue !== undefined || a.falseValue !== undefined) {
+      if (r.valueType !== 'Bool') issues.push({ path: at('attributes.trueValue'), code: ISSUE.payload, message: `trueValue and falseValue apply only to valueType Bool, not ${r.valueType}` });
+      else if (!isScalar(a.trueValue) || !isScalar(a.falseValue)) {
+        issues.push({ path: at(isScalar(a.trueValue) ? 'attributes.falseValue' : 'attributes.trueValue'), code: ISSUE.payload, message: 'trueValue and falseValue must both be set, each a string, number or boolean' });
+      } else if (sameScalar(a.trueValue, a.falseValue)) {
+        issues.push({ path: at('attributes.falseValue'), code: ISSUE.payload, message: `falseValue must differ from trueValue (${JSON.stringify(a.trueValue)})` });
+      } else boolValues = { true: a.trueValue, false: a.falseValue };
+    }
+    if (payload === 'text' && r.valueType !== 'String' && !(r.valueType === 'Bool' && boolValues)) {
+      issues.push({ path: at('attributes.payload'), code: ISSUE.payload, message: `payload 'text' needs valueType String (or Bool with trueValue and falseValue), not ${r.valueType}` });
+    }
+    let rawCommand: MqttPoint['rawCommand'];
+    if (a.commandPayload !== undefined && a.commandPayload !== 'raw' && a.commandPayload !== 'json') {
+      issues.push({ path: at('attributes.commandPayload'), code: ISSUE.payload, message: `commandPayload must be raw or json, got ${JSON.stringify(a.commandPayload)}` });
+    } else if (a.commandPayload === 'raw' || a.commandTopic !== undefined) {
+      const rawTopic = a.commandTopic;
+      if (r.readWrite === 'R') issues.push({ path: at('attributes.commandTopic'), code: ISSUE.topic, message: 'a read-only resource takes no commandTopic' });
+      else if (a.commandPayload !== 'raw') issues.push({ path: at('attributes.commandPayload'), code: ISSUE.payload, message: "commandTopic needs commandPayload 'raw' (JSON commands use the device's commandTopic)" });
+      else if (typeof rawTopic !== 'string' || rawTopic === '' || rawTopic === '/') {
+        issues.push({ path: at('attributes.commandTopic'), code: ISSUE.topic, message: `commandPayload 'raw' needs a commandTopic, got ${JSON.stringify(rawTopic)}` });
+      } else {
+        const t = rawTopic.startsWith('/') ? rawTopic.slice(1) : `${baseTopic}/${rawTopic}`;
+        const problem = topicProblem(t);
+        if (problem) issues.push({ path: at('attributes.commandTopic'), code: ISSUE.topic, message: `commandTopic '${rawTopic}' ${problem}` });
+        const asText = (v: unknown, dflt: string): string => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : dflt);
+        const onText = a.commandTrue ?? (typeof a.trueValue === 'string' ? a.trueValue : undefined);
+        const offText = a.commandFalse ?? (typeof a.falseValue === 'string' ? a.falseValue : undefined);
+        rawCommand = { topic: t, true: asText(onText, 'true'), false: asText(offText, 'false') };
+      }
     }
     const pathField = (name: 'path' | 'timestampPath'): PathStep[] | undefined => {
       const raw = a[name];
@@ -235,6 +302,8 @@ export function resolvePoints(resources: readonly DriverResource[], baseTopic: s
       payload,
       path,
       ...(timestampPath ? { timestampPath } : {}),
+      ...(boolValues ? { boolValues } : {}),
+      ...(rawCommand ? { rawCommand } : {}),
     });
   });
   return { points, issues };

@@ -1,0 +1,74 @@
+/**
+ * The site broker's logins, from the site's replica: each BrokerCredential
+ * of the site is a username with a password hash and topic lists. A login
+ * bound to a Device gets the topics the Device's driver says it uses
+ * (`DeviceDriver.brokerTopics`), plus the credential's own extra filters.
+ * Every login may also publish announcements (Home Assistant discovery
+ * configs and the native announce topic), which only ever become proposals
+ * an operator approves.
+ */
+import type { BrokerCredentialObject } from '../core/store/index.ts';
+import type { BrokerLogin } from './broker.ts';
+import type { DriverView } from './devices.ts';
+import type { LocalState } from './local-state.ts';
+
+/** Topics every login may publish to: onboarding announcements. */
+export const ANNOUNCE_PUBLISH = ['homeassistant/+/+/config', 'homeassistant/+/+/+/config', 'edgeadm/announce/+'] as const;
+
+export interface BrokerLoginsOptions {
+  site: string;
+  state: LocalState;
+  /** The driver and its view of a Device; undefined while devices are not running yet. */
+  deviceView: (name: string) => DriverView | undefined;
+  /** Whether devices have been reconciled at least once (until then a device login cannot be judged). */
+  devicesReady: () => boolean;
+}
+
+export class BrokerLogins {
+  readonly #o: BrokerLoginsOptions;
+  #byUsername = new Map<string, BrokerCredentialObject>();
+
+  constructor(o: BrokerLoginsOptions) {
+    this.#o = o;
+    this.rebuild();
+  }
+
+  /** Re-reads the site's credentials from the replica. */
+  rebuild(): void {
+    const next = new Map<string, BrokerCredentialObject>();
+    for (const c of this.#o.state.list<BrokerCredentialObject>('BrokerCredential')) {
+      if (c.spec.site === this.#o.site) next.set(c.spec.username, c);
+    }
+    this.#byUsername = next;
+  }
+
+  lookup(username: string): BrokerLogin | 'unavailable' | undefined {
+    const c = this.#byUsername.get(username);
+    if (!c) return undefined;
+    const publish: string[] = [...ANNOUNCE_PUBLISH, ...(c.spec.publish ?? [])];
+    const subscribe: string[] = [...(c.spec.subscribe ?? [])];
+    const device = c.spec.device;
+    if (device !== undefined) {
+      if (!this.#o.devicesReady()) return 'unavailable';
+      const view = this.#o.deviceView(device);
+      // The Device is gone or not at this site: the login keeps only its explicit topics.
+      if (view?.driver && view.device) {
+        const topics = view.driver.brokerTopics?.(view.device);
+        if (topics) {
+          publish.push(...topics.publish);
+          subscribe.push(...topics.subscribe);
+        }
+      } else if (view?.missing === 'driver') {
+        // Its driver's addon is not running (yet): judged once it is.
+        return 'unavailable';
+      }
+    }
+    return {
+      passwordHash: c.spec.passwordHash,
+      publish,
+      subscribe,
+      ...(c.spec.disabled ? { disabled: true } : {}),
+      ...(device ? { device } : {}),
+    };
+  }
+}

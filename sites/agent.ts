@@ -16,7 +16,7 @@ import type { DiscoveryOptions, InstanceStatus } from '../core/plugins/index.ts'
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
-import { driversRef, onboardingRef, readingSinkRef, siteBrokerRef, siteMetricsRef, type ReadingSink } from '../core/sdk/index.ts';
+import { driversRef, onboardingRef, readingSinkRef, siteBrokerRef, siteMetricsRef, siteStorageRef, type ReadingSink } from '../core/sdk/index.ts';
 import { createBridgeUplink, createMqttUplink, createRestUplink, openOutbox, startForwarder, type Outbox, type OutboxStats } from '../core/telemetry/index.ts';
 import { startTunnelEdge, type TunnelEdge, type TunnelEdgeStatus } from '../core/tunnel/index.ts';
 import { startSiteBroker, type SiteBrokerHandle } from './broker.ts';
@@ -272,6 +272,8 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   });
   /** After the replica or the drivers changed: devices first, then the broker re-judges open logins. */
   const reconcileAll = async (): Promise<void> => {
+    // Logins first: a credential that arrives with an Addon is usable once the plugin runs.
+    logins?.rebuild();
     await host.reconcile();
     await devices.reconcile();
     logins?.rebuild();
@@ -297,6 +299,14 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   });
   services.provide(onboardingRef, { propose: (a) => onboarding.propose(a) });
   services.provide(siteMetricsRef, metrics);
+  services.provide(siteStorageRef, {
+    dir(pluginId) {
+      if (!/^[a-z0-9][a-z0-9-]*$/.test(pluginId)) throw new Error(`'${pluginId}' is not a plugin id`);
+      const dir = path.join(o.dataDir, 'plugins', pluginId);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      return dir;
+    },
+  });
   kernel.add({
     id: 'plugins',
     phase: 'plugins',

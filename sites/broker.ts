@@ -18,8 +18,10 @@
  *     lookup: a deleted or disabled login, or a changed password, is
  *     disconnected; changed topic lists apply at once
  *
- * Each refusal is counted (`edgeadm_site_broker_refusals_total{reason}`) and
- * logged at most once per client per `logIntervalMs`.
+ * A packet over `maxPacketBytes` (or with a malformed length) ends its
+ * connection before it is buffered. Each refusal is counted
+ * (`edgeadm_site_broker_refusals_total{reason}`) and logged at most once per
+ * client per `logIntervalMs`.
  *
  * With `persistenceFile`, sessions are durable: subscriptions of clients that
  * connect with clean = false, QoS 1 messages queued for them while they are
@@ -31,6 +33,7 @@ import type { AuthenticateError, AuthErrorCode, Client, PublishPacket, Subscript
 import type { Counter, Gauge, Registry } from 'prom-client';
 import { createError, toErrorInfo, verifySecret, type Logger } from '../core/kernel/index.ts';
 import { openBrokerPersistence } from './broker-persistence.ts';
+import { guardedConnection } from './packet-limit.ts';
 import { mayPublish, maySubscribe, type TopicAcl } from './topic-acl.ts';
 
 export interface BrokerLogin extends TopicAcl {
@@ -54,6 +57,8 @@ export interface SiteBrokerOptions {
   metrics?: Registry;
   /** A client's refusals are logged at most once per this interval (default 60 s). */
   logIntervalMs?: number;
+  /** Largest MQTT packet a client may send (default 1 MiB); a larger one ends its connection before it is read. */
+  maxPacketBytes?: number;
 }
 
 export interface SiteBrokerHandle {
@@ -66,7 +71,7 @@ export interface SiteBrokerHandle {
   close(): Promise<void>;
 }
 
-export type RefusalReason = 'credentials' | 'unavailable' | 'publish' | 'subscribe' | 'revoked';
+export type RefusalReason = 'credentials' | 'unavailable' | 'publish' | 'subscribe' | 'revoked' | 'oversized' | 'malformed';
 
 export const ErrBrokerAccess = createError(
   'EDGE_ERR_BROKER_ACCESS',
@@ -106,7 +111,8 @@ export async function startSiteBroker(o: SiteBrokerOptions): Promise<SiteBrokerH
   /** `${passwordHash}\0${sha256(password) hex}` of checks that passed. */
   const verified = new Set<string>();
   const lastLogged = new Map<string, number>();
-  const refusals: Record<RefusalReason, number> = { credentials: 0, unavailable: 0, publish: 0, subscribe: 0, revoked: 0 };
+  const refusals: Record<RefusalReason, number> = { credentials: 0, unavailable: 0, publish: 0, subscribe: 0, revoked: 0, oversized: 0, malformed: 0 };
+  const maxPacketBytes = o.maxPacketBytes ?? 1024 * 1024;
 
   let refusedTotal: Counter | undefined;
   let clientsGauge: Gauge | undefined;
@@ -216,7 +222,12 @@ export async function startSiteBroker(o: SiteBrokerOptions): Promise<SiteBrokerH
   const server: Server = createServer((socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    broker.handle(socket);
+    const peer = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`;
+    broker.handle(
+      guardedConnection(socket, maxPacketBytes, (p) =>
+        refuse(p.kind, `frame\u0000${socket.remoteAddress ?? ''}`, { peer, ...(p.kind === 'oversized' ? { bytes: p.bytes, limit: maxPacketBytes } : {}) }, 'site broker connection closed: packet too large or malformed'),
+      ),
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -4,7 +4,8 @@
  * `mosquitto_pub` and mqtt.js clients.
  *
  *   - logins: no login, a bad password, a device publishing or subscribing
- *     outside its own topics, a login disabled while connected;
+ *     outside its own topics (mqtt.js and mosquitto_sub), a login disabled
+ *     while connected, a packet over the size limit, garbage bytes;
  *     each refusal counted on the agent's /metrics
  *   - onboarding: Home Assistant discovery and the native announce topic
  *     become PendingDevices at the hub; one approved by the operator, one
@@ -13,7 +14,7 @@
  *     down reaches the hub, all of it
  */
 import { execFile } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
+import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { connect, connectAsync, type MqttClient } from 'mqtt';
 import { describe, expect, it } from 'vitest';
@@ -134,6 +135,26 @@ describe('the site broker', () => {
     await waitFor('a later reading of m-1', () => readings(f, site, 'm-1', 'power').find((r) => r.value === 231), 20_000);
     expect(readings(f, site, 'm-2', 'power')).toEqual([]);
 
+    // mosquitto_sub as another device's eavesdropper: the broker grants nothing (SUBACK 0x80, shown by -d).
+    const sub = await run('mosquitto_sub', ['-h', '127.0.0.1', '-p', port, '-u', 'm-1', '-P', pw, '-t', 'devices/m-2/command', '-q', '1', '-d', '-W', '1']).then(
+      (r) => r.stdout,
+      (err: { stdout?: string }) => err.stdout ?? '',
+    );
+    expect(sub).toMatch(/Subscribed \(mid: \d+\): 128/);
+
+    // A packet over the broker's limit ends the connection before it is read; garbage bytes too.
+    const big = await connectAsync(url, { clientId: 'm-1-big', username: 'm-1', password: pw, reconnectPeriod: 0 });
+    defer(() => big.endAsync(true));
+    const bigGone = closed(big);
+    big.publish('devices/m-1/power', Buffer.alloc(2 * 1024 * 1024, 0x31), { qos: 0 });
+    await bigGone;
+    const raw = createConnection({ host: '127.0.0.1', port: Number(port) });
+    defer(() => raw.destroy());
+    raw.on('error', () => undefined);
+    const rawGone = new Promise<void>((resolve) => raw.once('close', () => resolve()));
+    raw.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await rawGone;
+
     // A payload that does not fit the profile: a bad reading, counted, the device keeps working.
     await pub(['-u', 'm-1', '-P', pw, '-t', 'devices/m-1/power', '-m', 'lots']);
     await pub(['-u', 'm-1', '-P', pw, '-t', 'devices/m-1/power', '-m', '232']);
@@ -149,9 +170,10 @@ describe('the site broker', () => {
     await expect(pub(['-u', 'm-1', '-P', pw, '-t', 'devices/m-1/power', '-m', '1'])).rejects.toThrow(/not authori[sz]ed|Connection Refused|refused/i);
 
     expect(await metric(a, /^edgeadm_site_broker_refusals_total\{reason="credentials"\}/)).toBeGreaterThanOrEqual(4);
-    expect(await metric(a, /^edgeadm_site_broker_refusals_total\{reason="subscribe"\}/)).toBe(3);
+    expect(await metric(a, /^edgeadm_site_broker_refusals_total\{reason="subscribe"\}/)).toBe(4);
     expect(await metric(a, /^edgeadm_site_broker_refusals_total\{reason="publish"\}/)).toBe(1);
     expect(await metric(a, /^edgeadm_site_broker_refusals_total\{reason="revoked"\}/)).toBe(1);
+    expect(await metric(a, /^edgeadm_site_broker_refusals_total\{reason="oversized"\}/)).toBe(1);
     expect(await metric(a, /^edgeadm_mqtt_device_rejected_total\{device="m-1",reason="mismatched"\}/)).toBe(1);
     expect(await metric(a, /^edgeadm_mqtt_device_samples_total\{device="m-1"\}/)).toBeGreaterThanOrEqual(4);
   }, 90_000);

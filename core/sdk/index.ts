@@ -26,9 +26,11 @@ export {
   readingSinkRef,
   siteBrokerRef,
   siteMetricsRef,
+  siteStorageRef,
   type DeviceAnnouncement,
   type DriverRegistry,
   type Onboarding,
   type ReadingSink,
   type SiteBroker,
+  type SiteStorage,
 } from './site-services.ts';

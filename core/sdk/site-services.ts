@@ -58,7 +58,13 @@ export interface Onboarding {
 
 export const driversRef = createServiceRef<DriverRegistry>({ id: 'site.drivers' });
 export const readingSinkRef = createServiceRef<ReadingSink>({ id: 'site.readings' });
+export interface SiteStorage {
+  /** A folder of the site agent's data directory for this plugin's own files (created on first use): keys, certificates, caches. */
+  dir(pluginId: string): string;
+}
+
 export const siteBrokerRef = createServiceRef<SiteBroker>({ id: 'site.broker' });
+export const siteStorageRef = createServiceRef<SiteStorage>({ id: 'site.storage' });
 export const onboardingRef = createServiceRef<Onboarding>({ id: 'site.onboarding' });
 /** The site agent's Prometheus registry: plugins register their metrics in it. */
 export const siteMetricsRef = createServiceRef<Registry>({ id: 'site.metrics' });

@@ -33,7 +33,7 @@ import type { AuthenticateError, AuthErrorCode, Client, PublishPacket, Subscript
 import type { Counter, Gauge, Registry } from 'prom-client';
 import { createError, toErrorInfo, verifySecret, type Logger } from '../core/kernel/index.ts';
 import { openBrokerPersistence } from './broker-persistence.ts';
-import { guardedConnection } from './packet-limit.ts';
+import { guardSocket } from './packet-limit.ts';
 import { mayPublish, maySubscribe, type TopicAcl } from './topic-acl.ts';
 
 export interface BrokerLogin extends TopicAcl {
@@ -224,7 +224,7 @@ export async function startSiteBroker(o: SiteBrokerOptions): Promise<SiteBrokerH
     socket.once('close', () => sockets.delete(socket));
     const peer = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`;
     broker.handle(
-      guardedConnection(socket, maxPacketBytes, (p) =>
+      guardSocket(socket, maxPacketBytes, (p) =>
         refuse(p.kind, `frame\u0000${socket.remoteAddress ?? ''}`, { peer, ...(p.kind === 'oversized' ? { bytes: p.bytes, limit: maxPacketBytes } : {}) }, 'site broker connection closed: packet too large or malformed'),
       ),
     );

@@ -9,6 +9,8 @@ import { ErrUsage, examples, takeExitCode } from './context.ts';
 import { OUTPUT_FORMATS } from './output.ts';
 import { registerDemo } from './demo.ts';
 import { registerDevice } from './device.ts';
+import { registerDeviceDiscover } from './discover.ts';
+import { registerOpcua } from './opcua.ts';
 import { registerHub } from './hub.ts';
 import { registerJoin } from './join.ts';
 import { registerPlugin } from './plugin.ts';
@@ -42,7 +44,8 @@ export function buildProgram(): Command {
   registerJoin(program);
   registerSsh(program);
   registerToken(program);
-  registerDevice(program);
+  registerDeviceDiscover(registerDevice(program));
+  registerOpcua(program);
   registerDemo(program);
   registerTelemetry(program);
   // Subcommands inherit exit handling and output settings.

@@ -83,7 +83,7 @@ describe('a third-party plugin installed from npm', () => {
       ['edgex', 'builtin', 'planned'],
       ['modbus', 'builtin', 'ready'],
       ['mqtt', 'builtin', 'ready'],
-      ['opcua', 'builtin', 'planned'],
+      ['opcua', 'builtin', 'ready'],
       ['simulator', 'builtin', 'ready'],
     ]);
   });

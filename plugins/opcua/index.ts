@@ -1,17 +1,27 @@
 /**
- * The opcua plugin. Stage `planned` (see package.json): it is declared so that
- * discovery, `edgeadm plugin list` and site configs know it, but its driver
- * is not written yet, so the registry refuses to start it with
- * EDGE_ERR_PLUGIN_NOT_AVAILABLE rather than pretend.
+ * The opcua plugin: registers the OPC UA device driver (protocol `opcua`) at
+ * its site. Devices name an endpoint, security and user in `protocols.opcua`;
+ * profiles address variables by nodeId and methods by objectId + methodId
+ * (see src/driver.ts). The client PKI lives in the plugin's folder of the
+ * site agent's data directory (`<data>/plugins/opcua/pki`).
  */
-import { definePlugin } from '../../core/sdk/index.ts';
+import { definePlugin, driversRef, siteStorageRef } from '../../core/sdk/index.ts';
+import { createOpcuaDriver } from './src/driver.ts';
+
+export { createOpcuaDriver, type OpcuaDriverOptions, type OpcuaSubscription } from './src/driver.ts';
 
 export default definePlugin({
   id: 'opcua',
-  version: '0.1.0',
+  version: '0.2.0',
   engine: '^0.1.0',
   description: 'OPC UA devices: subscriptions, reads, writes, method calls, security and address-space discovery',
-  register() {
-    throw new Error("plugin 'opcua' is planned: its driver is not implemented yet");
+  consumes: [driversRef, siteStorageRef],
+  register(ctx) {
+    const driver = createOpcuaDriver({ logger: ctx.logger, dir: ctx.get(siteStorageRef).dir('opcua'), ...(ctx.site ? { site: ctx.site } : {}) });
+    const unregister = ctx.get(driversRef).register(driver);
+    ctx.onStop(async () => {
+      unregister();
+      await driver.close();
+    });
   },
 });

@@ -1,0 +1,121 @@
+/**
+ * `edgeadm opcua …` as an operator uses it: a site agent's OPC UA client is
+ * refused by a real server whose certificate it does not trust, the error
+ * names the command to run, the operator runs it, and the client connects.
+ */
+import { readFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { MessageSecurityMode, OPCUACertificateManager, OPCUAServer, SecurityPolicy } from 'node-opcua';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { quiet, tempDir, waitFor } from '../test/support/hub-fixture.ts';
+import { openClientPki, type ClientPki } from '../plugins/opcua/src/security.ts';
+import { EndpointPool, endpointKey, ErrOpcuaSecurity, type EndpointOptions } from '../plugins/opcua/src/session.ts';
+import { registerOpcua } from './opcua.ts';
+import { OUTPUT_FORMATS } from './output.ts';
+
+/** Runs `edgeadm opcua <args>` in-process with the opcua group; resolves to stdout, rejects with the command's error. */
+async function edgeadm(args: string[]): Promise<string> {
+  const program = new Command('edgeadm')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
+    .addOption(new Option('--config <file>', 'config file'))
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+  registerOpcua(program);
+  for (const c of program.commands) for (const s of [c, ...c.commands]) s.exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+  let out = '';
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    out += String(chunk);
+    return true;
+  });
+  try {
+    await program.parseAsync(['node', 'edgeadm', 'opcua', ...args]);
+  } finally {
+    spy.mockRestore();
+  }
+  return out;
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+let server: OPCUAServer;
+let scm: OPCUACertificateManager;
+let pki: ClientPki;
+let pool: EndpointPool;
+let dataDir: string;
+let opts: EndpointOptions;
+
+beforeAll(async () => {
+  const root = tempDir('opcua-cli');
+  dataDir = path.join(root, 'site');
+  scm = new OPCUACertificateManager({ rootFolder: path.join(root, 'server-pki'), automaticallyAcceptUnknownCertificate: false });
+  await scm.initialize();
+  const port = await freePort();
+  server = new OPCUAServer({
+    port,
+    hostname: '127.0.0.1',
+    serverCertificateManager: scm,
+    userCertificateManager: new OPCUACertificateManager({ rootFolder: path.join(root, 'user-pki') }),
+    securityModes: [MessageSecurityMode.SignAndEncrypt], securityPolicies: [SecurityPolicy.Basic256Sha256] });
+  await server.initialize();
+  await server.start();
+  pki = await openClientPki({ dir: path.join(dataDir, 'plugins', 'opcua'), applicationName: 'edgeadm', site: 'plant-a', logger: quiet });
+  pool = new EndpointPool({ pki, logger: quiet });
+  opts = { endpoint: `opc.tcp://127.0.0.1:${port}`, security: { mode: 'SignAndEncrypt', policy: 'Basic256Sha256' } };
+  // The server trusts this client, as its operator would set it up.
+  const pem = readFileSync(pki.certificateFile, 'utf8');
+  await scm.trustCertificate(Buffer.from(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END/.exec(pem)![1]!.replace(/\s+/g, ''), 'base64'));
+}, 30_000);
+
+afterAll(async () => {
+  await pool?.close();
+  await pki?.close();
+  await server?.shutdown(0);
+  await scm?.dispose();
+});
+
+describe('edgeadm opcua', () => {
+  it('lists, trusts and untrusts the server certificate named in the refusal', async () => {
+    const err = await pool.acquire(endpointKey(opts), opts).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(ErrOpcuaSecurity.is(err)).toBe(true);
+    const { thumbprint, command } = (err as InstanceType<typeof ErrOpcuaSecurity>).params;
+    expect(command).toBe(`edgeadm opcua trust ${thumbprint} --data-dir ${dataDir}`);
+
+    const listed = JSON.parse(await edgeadm(['certificates', '--data-dir', dataDir, '-o', 'json'])) as { status: string; thumbprint: string; applicationUri?: string }[];
+    expect(listed).toEqual([expect.objectContaining({ status: 'rejected', thumbprint, applicationUri: expect.stringMatching(/^urn:/) })]);
+    expect(await edgeadm(['certificates', '--data-dir', dataDir])).toMatch(new RegExp(`^STATUS\\s+THUMBPRINT\\s+SUBJECT\\s+APPLICATION URI\\s+NOT AFTER\\nrejected\\s+${thumbprint}`));
+
+    // The command from the error, as the operator pastes it.
+    expect(await edgeadm(command!.split(' ').slice(2))).toMatch(new RegExp(`^trusted ${thumbprint} `));
+    expect(JSON.parse(await edgeadm(['certificates', '--data-dir', dataDir, '-o', 'json']))).toEqual([expect.objectContaining({ status: 'trusted', thumbprint })]);
+    // The running client's store follows the folder change.
+    const h = await waitFor('connect after trust', () => pool.acquire(endpointKey(opts), opts), 20_000, 250);
+    expect((await h.session.read({ nodeId: 'i=2258' })).statusCode.name).toBe('Good');
+    await h.release();
+
+    expect(await edgeadm(['untrust', thumbprint!.slice(0, 10), '--data-dir', dataDir])).toMatch(new RegExp(`^untrusted ${thumbprint} `));
+    expect(await edgeadm(['certificates', '--data-dir', dataDir, '-o', 'yaml'])).toMatch(new RegExp(`^- thumbprint: ${thumbprint}\n[\\s\\S]*status: rejected`));
+  }, 45_000);
+
+  it('names the bad argument (usage errors) and the missing certificate (other errors)', async () => {
+    await expect(edgeadm(['trust', 'not-a-thumbprint', '--data-dir', dataDir])).rejects.toMatchObject({ code: 'EDGE_ERR_USAGE', message: expect.stringMatching(/^<thumbprint\|file>: /) });
+    await expect(edgeadm(['untrust', 'xyz', '--data-dir', dataDir])).rejects.toMatchObject({ code: 'EDGE_ERR_USAGE', message: expect.stringMatching(/^<thumbprint>: /) });
+    await expect(edgeadm(['trust', '0123456789abcdef', '--data-dir', path.join(dataDir, 'nope')])).rejects.toMatchObject({
+      code: 'EDGE_ERR_USAGE',
+      message: expect.stringMatching(/^--data-dir: .* does not exist/),
+    });
+    await expect(edgeadm(['trust', '0123456789abcdef', '--data-dir', dataDir])).rejects.toMatchObject({ code: 'EDGE_ERR_OPCUA_CERT_NOT_FOUND' });
+    await expect(edgeadm(['trust', path.join(dataDir, 'missing.der'), '--data-dir', dataDir])).rejects.toMatchObject({ code: 'EDGE_ERR_OPCUA_CERT_INVALID', message: expect.stringMatching(/no such file/) });
+    expect(await edgeadm(['certificates', '--pki-dir', path.join(dataDir, 'empty')])).toMatch(/^no server certificates in /);
+  });
+});

@@ -1,0 +1,167 @@
+/**
+ * A Device's OPC UA protocol block (`protocols.opcua`), read into a target.
+ * Keys match case-insensitively (EdgeX device-opcua writes `Endpoint`).
+ * Durations are milliseconds: a number, a numeric string, or `500ms` / `2s` / `1m`.
+ *
+ *   endpoint            opc.tcp://host:port/path (required)
+ *   securityMode, securityPolicy, username, passwordFile   see security.ts (`parseSecurity`)
+ *   publishingInterval  subscription publishing interval (default 1000 ms)
+ *   samplingInterval    default for monitored items (default = publishingInterval; 0 = as fast as the server can)
+ *   queueSize           default for monitored items (default 10)
+ *   deadbandType        None (default) | Absolute | Percent
+ *   deadbandValue       the deadband (Percent: 0..100 of the EURange)
+ *   requestTimeout      per service call (default: the client library's)
+ *   sessionTimeout      requested session timeout (default: the client library's)
+ *
+ * A resource's attributes may override samplingInterval, queueSize,
+ * deadbandType and deadbandValue (see profile.ts), read with `readMonitoring`.
+ */
+import type { DriverIssue } from '../../../core/sdk/index.ts';
+import { ISSUE } from './errors.ts';
+import { parseSecurity, type OpcuaSecurity, type OpcuaUser } from './security.ts';
+
+export const OPCUA_PROTOCOLS = ['opcua'] as const;
+
+export const DEADBAND_TYPES = ['None', 'Absolute', 'Percent'] as const;
+export type DeadbandTypeName = (typeof DEADBAND_TYPES)[number];
+
+/** How a monitored item samples and filters. */
+export interface MonitoringSettings {
+  samplingInterval: number;
+  queueSize: number;
+  deadbandType: DeadbandTypeName;
+  deadbandValue: number;
+}
+
+export interface OpcuaTarget {
+  endpoint: string;
+  security: OpcuaSecurity;
+  /** No user: anonymous. */
+  user?: OpcuaUser;
+  publishingInterval: number;
+  monitoring: MonitoringSettings;
+  requestTimeoutMs?: number;
+  sessionTimeoutMs?: number;
+}
+
+export type FieldReader = (name: string) => unknown;
+
+/** A case-insensitive field reader over a block. */
+export function fieldsOf(block: Readonly<Record<string, unknown>>): FieldReader {
+  return (name) => {
+    const key = Object.keys(block).find((k) => k.toLowerCase() === name.toLowerCase());
+    return key === undefined ? undefined : block[key];
+  };
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
+
+/** A number of milliseconds, a numeric string, or `500ms` / `2s` / `1m`; undefined when not a duration. */
+export function parseDuration(raw: unknown): number | undefined {
+  if (typeof raw === 'number') return Number.isFinite(raw) && raw >= 0 ? raw : undefined;
+  if (typeof raw !== 'string') return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(raw);
+  return m ? Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!) : undefined;
+}
+
+function isBlank(v: unknown): boolean {
+  return v === undefined || v === null || v === '';
+}
+
+function oneOf<T extends string>(raw: unknown, allowed: readonly T[]): T | undefined {
+  if (typeof raw !== 'string') return undefined;
+  return allowed.find((a) => a.toLowerCase() === raw.trim().toLowerCase());
+}
+
+/**
+ * Monitoring fields (of a protocol block or a resource's attributes). Only
+ * the fields present are returned; each bad one is an issue at its path.
+ */
+export function readMonitoring(get: FieldReader, at: (f: string) => string, issues: DriverIssue[], code: string): Partial<MonitoringSettings> {
+  const out: Partial<MonitoringSettings> = {};
+  const rawSampling = get('samplingInterval');
+  if (!isBlank(rawSampling)) {
+    const ms = parseDuration(rawSampling);
+    if (ms === undefined || ms > 3_600_000) issues.push({ path: at('samplingInterval'), code, message: `samplingInterval must be a duration from 0 to 1h (ms, or 500ms / 2s), got ${JSON.stringify(rawSampling)}` });
+    else out.samplingInterval = ms;
+  }
+  const rawQueue = get('queueSize');
+  if (!isBlank(rawQueue)) {
+    const n = typeof rawQueue === 'number' ? rawQueue : typeof rawQueue === 'string' && /^\s*\d+\s*$/.test(rawQueue) ? Number(rawQueue) : NaN;
+    if (!Number.isInteger(n) || n < 1 || n > 100_000) issues.push({ path: at('queueSize'), code, message: `queueSize must be an integer from 1 to 100000, got ${JSON.stringify(rawQueue)}` });
+    else out.queueSize = n;
+  }
+  const rawType = get('deadbandType');
+  if (!isBlank(rawType)) {
+    const t = oneOf(rawType, DEADBAND_TYPES);
+    if (!t) issues.push({ path: at('deadbandType'), code, message: `deadbandType must be one of ${DEADBAND_TYPES.join(', ')}, got ${JSON.stringify(rawType)}` });
+    else out.deadbandType = t;
+  }
+  const rawValue = get('deadbandValue');
+  if (!isBlank(rawValue)) {
+    const v = typeof rawValue === 'number' ? rawValue : typeof rawValue === 'string' && rawValue.trim() !== '' ? Number(rawValue) : NaN;
+    if (!Number.isFinite(v) || v < 0) issues.push({ path: at('deadbandValue'), code, message: `deadbandValue must be a number >= 0, got ${JSON.stringify(rawValue)}` });
+    else if (out.deadbandType === 'Percent' && v > 100) issues.push({ path: at('deadbandValue'), code, message: `a Percent deadbandValue must be from 0 to 100, got ${v}` });
+    else out.deadbandValue = v;
+  }
+  return out;
+}
+
+/** Why `text` is not an opc.tcp endpoint URL, or undefined when it is one. */
+export function endpointProblem(text: string): string | undefined {
+  const m = /^opc\.tcp:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?(\/[^\s]*)?$/i.exec(text);
+  if (!m) return `'${text}' is not an opc.tcp://host:port/path URL`;
+  if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535)) return `port ${m[2]} of '${text}' is not from 1 to 65535`;
+  return undefined;
+}
+
+/** Reads the block; every problem is an issue naming its field (`protocols.opcua.securityPolicy`). */
+export function readProtocol(device: { protocolName?: string; protocol: Readonly<Record<string, unknown>> }): { target?: OpcuaTarget; issues: DriverIssue[] } {
+  const get = fieldsOf(device.protocol);
+  const at = (f: string): string => `protocols.${device.protocolName ?? 'opcua'}.${f}`;
+  const issues: DriverIssue[] = [];
+  const rawEndpoint = get('endpoint');
+  let endpoint: string | undefined;
+  if (typeof rawEndpoint !== 'string' || rawEndpoint.trim() === '') {
+    issues.push({ path: at('endpoint'), code: ISSUE.protocol, message: `endpoint is required: opc.tcp://host:port/path${rawEndpoint === undefined ? '' : `, got ${JSON.stringify(rawEndpoint)}`}` });
+  } else {
+    const problem = endpointProblem(rawEndpoint.trim());
+    if (problem) issues.push({ path: at('endpoint'), code: ISSUE.protocol, message: problem });
+    else endpoint = rawEndpoint.trim();
+  }
+  const sec = parseSecurity(device.protocol, device.protocolName ?? 'opcua');
+  issues.push(...sec.issues);
+  const duration = (name: string, min: number, max: number): number | undefined => {
+    const raw = get(name);
+    if (isBlank(raw)) return undefined;
+    const ms = parseDuration(raw);
+    if (ms === undefined || ms < min || ms > max) {
+      issues.push({ path: at(name), code: ISSUE.protocol, message: `${name} must be a duration from ${min} ms to ${max} ms (ms, or 500ms / 2s), got ${JSON.stringify(raw)}` });
+      return undefined;
+    }
+    return ms;
+  };
+  const publishingInterval = duration('publishingInterval', 10, 3_600_000) ?? 1000;
+  const requestTimeoutMs = duration('requestTimeout', 100, 600_000);
+  const sessionTimeoutMs = duration('sessionTimeout', 1000, 86_400_000);
+  const m = readMonitoring(get, at, issues, ISSUE.protocol);
+  const monitoring: MonitoringSettings = {
+    samplingInterval: m.samplingInterval ?? publishingInterval,
+    queueSize: m.queueSize ?? 10,
+    deadbandType: m.deadbandType ?? 'None',
+    deadbandValue: m.deadbandValue ?? 0,
+  };
+  if (issues.length > 0 || endpoint === undefined) return { issues };
+  return {
+    target: {
+      endpoint,
+      security: sec.security,
+      ...(sec.user ? { user: sec.user } : {}),
+      publishingInterval,
+      monitoring,
+      ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
+      ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }),
+    },
+    issues,
+  };
+}

@@ -32,6 +32,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { AuthenticateError, AuthErrorCode, Client, PublishPacket, Subscription } from 'aedes';
 import type { Counter, Gauge, Registry } from 'prom-client';
 import { createError, toErrorInfo, verifySecret, type Logger } from '../core/kernel/index.ts';
+import { SITE_BROKER_INTERNAL_USERNAME } from '../core/store/index.ts';
 import { openBrokerPersistence } from './broker-persistence.ts';
 import { guardSocket } from './packet-limit.ts';
 import { mayPublish, maySubscribe, type TopicAcl } from './topic-acl.ts';
@@ -82,7 +83,7 @@ export const ErrBrokerAccess = createError(
 const NOT_AUTHORIZED = 5 as AuthErrorCode;
 const BAD_USERNAME_OR_PASSWORD = 4 as AuthErrorCode;
 const SERVER_UNAVAILABLE = 3 as AuthErrorCode;
-const INTERNAL_USERNAME = 'edgeadm-site';
+const INTERNAL_USERNAME = SITE_BROKER_INTERNAL_USERNAME;
 const VERIFIED_CACHE_MAX = 10_000;
 
 interface Session {

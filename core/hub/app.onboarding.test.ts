@@ -133,6 +133,9 @@ describe.each(BACKENDS)('hub onboarding API ($name)', (backend) => {
       const paths = err(bad).details!.issues!.map((i) => i.path);
       expect(paths).toEqual(expect.arrayContaining(['username', 'colour']));
       expect(paths.some((p) => p.startsWith('publish'))).toBe(true);
+      const reserved = await h.call('POST', '/api/v1/sites/plant-a/broker-credentials', { body: { username: 'edgeadm-site' } });
+      expect(reserved.statusCode).toBe(400);
+      expect(err(reserved)).toMatchObject({ details: { issues: [{ path: 'username', message: expect.stringMatching(/reserved/) as unknown }] } });
       const noSite = await h.call('POST', '/api/v1/sites/plant-z/broker-credentials', { body: { username: 'u1' } });
       expect(noSite.statusCode).toBe(404);
       expect(err(noSite)).toMatchObject({ code: 'EDGE_ERR_HUB_NOT_FOUND', details: { kind: 'Site', name: 'plant-z' } });

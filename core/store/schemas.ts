@@ -852,7 +852,13 @@ function specIssues(kind: Kind, spec: unknown, issues: FieldIssue[]): void {
   else if (kind === 'PendingDevice') profileIssues(asObject(s.profile) ?? {}, issues, 'spec.profile');
 }
 
+/** The site broker's own login (its plugins'); no BrokerCredential may take the name. */
+export const SITE_BROKER_INTERNAL_USERNAME = 'edgeadm-site';
+
 function brokerCredentialIssues(spec: Record<string, unknown>, issues: FieldIssue[]): void {
+  if (spec.username === SITE_BROKER_INTERNAL_USERNAME) {
+    issues.push({ path: 'spec.username', message: `'${SITE_BROKER_INTERNAL_USERNAME}' is reserved for the site's own clients` });
+  }
   if (typeof spec.passwordHash === 'string' && !isSecretHash(spec.passwordHash)) {
     issues.push({ path: 'spec.passwordHash', message: "must be a hash the hub wrote ('scrypt$...'); issue passwords with POST /api/v1/sites/<site>/broker-credentials" });
   }

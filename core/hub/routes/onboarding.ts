@@ -38,6 +38,7 @@ import {
   type PendingDeviceStatus,
   type Resource,
   type SiteObject,
+  SITE_BROKER_INTERNAL_USERNAME,
 } from '../../store/index.ts';
 
 type PendingPhase = NonNullable<PendingDeviceStatus['phase']>;
@@ -340,6 +341,9 @@ export function registerOnboardingRoutes(app: HubApp, ctx: HubContext): void {
       }
       if (username.length > 128) {
         throw new ErrBadRequest({ issues: [{ in: 'body', path: 'username', message: `is required: the device name is longer than the 128 characters a username may have` }] });
+      }
+      if (username === SITE_BROKER_INTERNAL_USERNAME) {
+        throw new ErrBadRequest({ issues: [{ in: 'body', path: 'username', message: `'${username}' is reserved for the site's own clients` }] });
       }
       await requireSite(site);
       if (b.device !== undefined) {

@@ -1,7 +1,9 @@
 /**
  * A small client of the hub's HTTP API for commands: base URL, token and the
- * CA to trust from flags or the environment. An https hub is checked against
- * `--ca-file` (the hub's own CA, `<data-dir>/pki/ca.crt`) or the system's CAs.
+ * CA to trust from flags or the environment, else from the user config's
+ * current context (written by `edgeadm init`). An https hub is checked
+ * against `--ca-file` (the hub's own CA, `<data-dir>/pki/ca.crt`), the
+ * context's CA, or the system's CAs.
  */
 import { readFileSync } from 'node:fs';
 import { Agent, fetch as undiciFetch, type Response as UndiciResponse } from 'undici';
@@ -9,6 +11,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { EdgeError } from '../core/kernel/index.ts';
 import { ErrUsage } from './context.ts';
+import { resolveContext, userConfigPath } from './user-config.ts';
 
 export interface HubTarget {
   url: string;
@@ -17,13 +20,14 @@ export interface HubTarget {
   ca?: string;
 }
 
-/** Adds --hub, --token and --token-file to a command. */
+/** Adds --hub, --token, --token-file, --ca-file and --context to a command. */
 export function withHubOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--hub <url>', 'hub URL').env('EDGEADM_HUB'))
+    .addOption(new Option('--hub <url>', 'hub URL (default: the current context of the user config)').env('EDGEADM_HUB'))
     .addOption(new Option('--token <token>', 'hub token (prefer EDGEADM_TOKEN or --token-file: flags show in ps)').env('EDGEADM_TOKEN'))
     .option('--token-file <file>', 'read the hub token from this file')
-    .addOption(new Option('--ca-file <file>', "the hub's CA certificate (PEM), for an https hub").env('EDGEADM_CA_FILE'));
+    .addOption(new Option('--ca-file <file>', "the hub's CA certificate (PEM), for an https hub").env('EDGEADM_CA_FILE'))
+    .option('--context <name>', 'use this context of the user config (`edgeadm config get-contexts`) instead of the current one');
 }
 
 /** Reads a CA file named by an option; a usage error names the option. */
@@ -54,14 +58,27 @@ export function fetchHub(target: HubTarget, path: string, init: { method?: strin
   return undiciFetch(`${target.url}${path}`, { ...init, ...(target.ca ? { dispatcher: dispatcherFor(target.ca) } : {}) });
 }
 
-export function hubTarget(opts: { hub?: string; token?: string; tokenFile?: string; caFile?: string }): HubTarget {
-  if (!opts.hub) throw new ErrUsage({ argument: '--hub', reason: 'the hub URL is required (or set EDGEADM_HUB)' });
-  try {
-    new URL(opts.hub);
-  } catch {
-    throw new ErrUsage({ argument: '--hub', reason: `'${opts.hub}' is not a URL` });
+/**
+ * Where and as whom to call the hub. Flags and the environment come first;
+ * what they leave open comes from the user config: the context named by
+ * `--context`, else the current one. A context's token and CA are used for
+ * an explicit --hub only when it is that context's hub.
+ */
+export function hubTarget(opts: { hub?: string; token?: string; tokenFile?: string; caFile?: string; context?: string }): HubTarget {
+  const ownCredentials = Boolean(opts.token || opts.tokenFile);
+  const context = opts.hub && ownCredentials && opts.context === undefined ? undefined : resolveContext(opts.context);
+  if (!opts.hub && !context) {
+    throw new ErrUsage({ argument: '--hub', reason: `the hub URL is required: give --hub (or EDGEADM_HUB), or run \`edgeadm init\` / \`edgeadm config use-context\` to set a current context in ${userConfigPath()}` });
   }
-  let token = opts.token;
+  const hubUrl = opts.hub ?? context!.url;
+  try {
+    new URL(hubUrl);
+  } catch {
+    throw new ErrUsage({ argument: '--hub', reason: `'${hubUrl}' is not a URL` });
+  }
+  const url = hubUrl.replace(/\/+$/, '');
+  const fromContext = context && context.url === url ? context : undefined;
+  let token = opts.token ?? (opts.tokenFile ? undefined : fromContext?.token);
   if (opts.tokenFile) {
     try {
       token = readFileSync(opts.tokenFile, 'utf8').trim();
@@ -70,8 +87,8 @@ export function hubTarget(opts: { hub?: string; token?: string; tokenFile?: stri
     }
   }
   if (!token) throw new ErrUsage({ argument: '--token', reason: 'a hub token is required (EDGEADM_TOKEN, --token-file or --token)' });
-  const ca = readCaFile(opts.caFile);
-  return { url: opts.hub.replace(/\/+$/, ''), token, ...(ca ? { ca } : {}) };
+  const ca = readCaFile(opts.caFile) ?? fromContext?.ca;
+  return { url, token, ...(ca ? { ca } : {}) };
 }
 
 /** Calls the hub; a non-2xx answer becomes an EdgeError with the hub's code and message. */

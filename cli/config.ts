@@ -14,7 +14,7 @@ export const EdgeadmConfigSchema = Type.Object(
 export type EdgeadmConfig = Static<typeof EdgeadmConfigSchema>;
 
 /** Variables under EDGEADM_ that are not config fields. */
-export const RESERVED_ENV = ['CONFIG', 'OUTPUT', 'TOKEN', 'HUB', 'CA_FILE'] as const;
+export const RESERVED_ENV = ['CONFIG', 'OUTPUT', 'TOKEN', 'HUB', 'CA_FILE', 'USER_CONFIG'] as const;
 
 export function readConfig(file: string | undefined, overrides: Record<string, unknown> = {}): Readonly<EdgeadmConfig> {
   return loadConfig({

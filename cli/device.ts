@@ -120,7 +120,7 @@ const query = (params: Record<string, string | undefined>): string => {
 };
 
 export function registerDevice(program: Command): Command {
-  const group = program.command('device').description('Devices at sites: approving devices that announced themselves, and their logins to the site broker');
+  const group = program.command('device').description('Devices at sites: add, list, show, read, write and remove them; approve devices that announced themselves; their logins to the site broker; discovery');
   examples(group, [
     'edgeadm device pending --site plant-a',
     'edgeadm device approve plant-a.announce.0123456789abcdef --name boiler-1',

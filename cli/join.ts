@@ -2,15 +2,17 @@
  * `edgeadm join <hub-url> --token <bootstrap-token> --site <site>`: on an edge
  * node, exchange a bootstrap token for this node's credential, keep it (with
  * the hub's CA) in the data directory, then run the site agent and
- * tunnel-edge in the foreground. Running it again with the same hub, site and
- * node reuses the kept credential: joining is idempotent.
+ * tunnel-edge in the foreground, or, with `--install`, write a systemd unit
+ * (`edgeadm-node.service`) that runs them. Running it again with the same
+ * hub, site and node reuses the kept credential: joining is idempotent.
  *
  * The hub's CA is trusted from `--ca-file`, or fetched and checked against
  * `--ca-cert-hash sha256:<hex>` (the SHA-256 of its SubjectPublicKeyInfo,
  * like kubeadm), before the bootstrap token is sent anywhere.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants as fsConstants, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -38,7 +40,15 @@ export interface NodeIdentity {
   tunnelUrl: string;
   credentialFile: string;
   caFile?: string;
+  /** The systemd unit `join --install` wrote, for `reset` to remove. */
+  unitFile?: string;
 }
+
+/** The unit `join --install` writes, and where systemd keeps system units. */
+export const NODE_UNIT_NAME = 'edgeadm-node.service';
+export const DEFAULT_UNIT_DIR = '/etc/systemd/system';
+/** Where a node keeps its credential, replica and outbox unless told otherwise. */
+export const DEFAULT_NODE_DATA_DIR = '/var/lib/edgeadm/node';
 
 interface JoinOptions {
   token?: string;
@@ -55,6 +65,61 @@ interface JoinOptions {
   broker: boolean;
   metricsPort?: string;
   pluginPath?: string[];
+  install?: boolean;
+  unitDir: string;
+}
+
+/** One ExecStart word, quoted for systemd where needed (`%` and `$` are systemd's own specifiers). */
+function systemdWord(word: string): string {
+  const escaped = word.replace(/%/g, '%%').replace(/\$/g, '$$$$');
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(escaped)) return escaped;
+  return `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/** The systemd unit that runs this node: the same `edgeadm join`, now on the kept credential. */
+export function nodeUnit(identity: NodeIdentity, args: readonly string[]): string {
+  return [
+    '[Unit]',
+    `Description=edgeadm edge node ${identity.node} of site ${identity.site} (site agent and tunnel-edge)`,
+    'Wants=network-online.target',
+    'After=network-online.target',
+    '',
+    '[Service]',
+    'Type=simple',
+    'User=root',
+    `ExecStart=${args.map(systemdWord).join(' ')}`,
+    'Restart=always',
+    'RestartSec=5',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+}
+
+function onPath(command: string): boolean {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    try {
+      accessSync(path.join(dir, command), fsConstants.X_OK);
+      return true;
+    } catch {
+      // not in this folder
+    }
+  }
+  return false;
+}
+
+/** The `edgeadm join` a service manager runs: no token (the credential is kept), every run option kept. */
+function serviceArgs(identity: NodeIdentity, o: JoinOptions, dataDir: string): string[] {
+  const args = [process.execPath, path.resolve(process.argv[1] ?? 'edgeadm'), 'join', identity.hub, '--data-dir', dataDir, '--node', identity.node];
+  for (const a of o.allow ?? []) args.push('--allow', a);
+  args.push('--ssh-host-key-dir', path.resolve(o.sshHostKeyDir));
+  if (o.broker) args.push('--broker-port', o.brokerPort, '--broker-host', o.brokerHost);
+  else args.push('--no-broker');
+  if (o.metricsPort !== undefined) args.push('--metrics-port', o.metricsPort);
+  for (const p of o.pluginPath ?? []) args.push('--plugin-path', path.resolve(p));
+  return args;
 }
 
 function readHostKeys(dir: string): string[] {
@@ -100,7 +165,7 @@ export function registerJoin(program: Command): void {
     .option('--node <name>', 'this node\'s name (default: the hostname)')
     .option('--ca-file <file>', "the hub's CA certificate (PEM)")
     .option('--ca-cert-hash <sha256:hex>', "pin of the hub's CA (printed by `edgeadm hub run`); the CA is fetched and checked against it")
-    .option('--data-dir <dir>', 'where the node keeps its credential, replica and outbox', '/var/lib/edgeadm/node')
+    .option('--data-dir <dir>', 'where the node keeps its credential, replica and outbox', DEFAULT_NODE_DATA_DIR)
     .option('--allow <host:port...>', 'what the cloud may open on this node through the tunnel (default 127.0.0.1:22 and 127.0.0.1:10250)')
     .option('--ssh-host-key-dir <dir>', "where sshd's host public keys are (reported so `edgeadm ssh` can check them)", '/etc/ssh')
     .option('--no-run', 'only join: keep the credential, do not start the agent')
@@ -109,6 +174,8 @@ export function registerJoin(program: Command): void {
     .option('--no-broker', 'run without a site MQTT broker')
     .option('--metrics-port <port>', "serve the agent's Prometheus metrics on 127.0.0.1:<port>/metrics")
     .option('--plugin-path <dir...>', 'extra folders of plugin packages')
+    .option('--install', `after joining, write a systemd unit (${NODE_UNIT_NAME}) that runs this node, instead of running it in the foreground`)
+    .option('--unit-dir <dir>', `where --install writes the unit; systemctl enables it only in ${DEFAULT_UNIT_DIR}`, DEFAULT_UNIT_DIR)
     .action(async (hubArg: string, o: JoinOptions, command: Command) => {
       const ctx = contextOf(command);
       let hub: URL;
@@ -129,7 +196,11 @@ export function registerJoin(program: Command): void {
       const brokerPort = o.broker ? parsePort(o.brokerPort, '--broker-port') : 0;
       const brokerHost = parseListenHost(o.brokerHost, '--broker-host');
       const metricsPort = o.metricsPort === undefined ? undefined : parsePort(o.metricsPort, '--metrics-port');
+      if (o.unitDir === '') throw new ErrUsage({ argument: '--unit-dir', reason: 'must not be empty' });
+      if (o.unitDir !== DEFAULT_UNIT_DIR && !o.install) throw new ErrUsage({ argument: '--unit-dir', reason: 'only means something with --install' });
 
+      // Absolute, so that node.json's file names hold for a service manager too.
+      o.dataDir = path.resolve(o.dataDir);
       mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
       const identityFile = path.join(o.dataDir, 'node.json');
       let identity: NodeIdentity | undefined;
@@ -177,6 +248,32 @@ export function registerJoin(program: Command): void {
         writeFileSync(identityFile, `${JSON.stringify(identity, null, 2)}\n`, { mode: 0o600 });
         ctx.out.write(`node '${node}' joined site '${o.site}' at ${hub.origin}${sshHostKeys.length ? ` (${sshHostKeys.length} ssh host keys reported)` : ''}\n`);
       }
+      if (o.install) {
+        const dataDir = o.dataDir;
+        const unitDir = path.resolve(o.unitDir);
+        const unitFile = path.join(unitDir, NODE_UNIT_NAME);
+        const unit = nodeUnit(identity, serviceArgs(identity, o, dataDir));
+        mkdirSync(unitDir, { recursive: true });
+        const same = existsSync(unitFile) && readFileSync(unitFile, 'utf8') === unit;
+        if (!same) writeFileSync(unitFile, unit, { mode: 0o644 });
+        identity = { ...identity, unitFile };
+        writeFileSync(identityFile, `${JSON.stringify(identity, null, 2)}\n`, { mode: 0o600 });
+        ctx.out.write(`${same ? 'unit kept' : 'unit written'}: ${unitFile}\n`);
+        const commands = [['systemctl', 'daemon-reload'], ['systemctl', 'enable', '--now', NODE_UNIT_NAME]];
+        if (unitDir === DEFAULT_UNIT_DIR && onPath('systemctl')) {
+          for (const c of commands) {
+            const r = spawnSync(c[0]!, c.slice(1), { stdio: 'inherit' });
+            if (r.status !== 0) {
+              throw new EdgeError('EDGE_ERR_JOIN_INSTALL', `\`${c.join(' ')}\` failed (${r.error ? r.error.message : `exit ${r.status ?? r.signal}`}); the unit is in place: fix systemd, then run \`systemctl daemon-reload && systemctl enable --now ${NODE_UNIT_NAME}\``, { command: c.join(' ') }, 500);
+            }
+          }
+          ctx.out.write(`${NODE_UNIT_NAME} enabled and started (systemctl status ${NODE_UNIT_NAME})\n`);
+        } else {
+          const where = unitDir === DEFAULT_UNIT_DIR ? 'systemctl is not on this PATH' : `the unit is in ${unitDir}, not ${DEFAULT_UNIT_DIR}`;
+          ctx.out.write(`not enabled (${where}); to run the node under systemd:\n${unitDir === DEFAULT_UNIT_DIR ? '' : `  cp ${unitFile} ${DEFAULT_UNIT_DIR}/\n`}  ${commands.map((c) => c.join(' ')).join(' && ')}\n`);
+        }
+        return;
+      }
       if (!o.run) return;
       const { startSiteAgent } = await import('../sites/index.ts');
       const agent = await startSiteAgent({
@@ -198,5 +295,6 @@ export function registerJoin(program: Command): void {
     'edgeadm join https://hub.example.com:7443 --token abcdef.0123456789abcdef --site plant-a --ca-cert-hash sha256:<hex>',
     'edgeadm join https://10.0.0.5:7443 --token abcdef.0123456789abcdef --site plant-a --node gw-1 --ca-file hub-ca.crt --allow 127.0.0.1:22',
     'edgeadm join https://hub.example.com:7443   # again, after a reboot: uses the kept credential',
+    'edgeadm join https://hub.example.com:7443 --token abcdef.0123456789abcdef --site plant-a --ca-cert-hash sha256:<hex> --install   # run under systemd',
   ]);
 }

@@ -7,18 +7,27 @@ import { EDGEADM_VERSION, isEdgeError, LOG_LEVELS, toErrorInfo } from '../core/k
 import { ConfigError } from '../core/kernel/index.ts';
 import { ErrUsage, examples, takeExitCode } from './context.ts';
 import { OUTPUT_FORMATS } from './output.ts';
+import { registerAddon } from './addon.ts';
+import { registerCompletion } from './completion.ts';
 import { registerDemo } from './demo.ts';
 import { registerDevice } from './device.ts';
+import { registerDeviceCommands } from './device-cmds.ts';
 import { registerDeviceDiscover } from './discover.ts';
 import { registerOpcua } from './opcua.ts';
 import { registerHub } from './hub.ts';
+import { registerInit } from './init.ts';
 import { registerJoin } from './join.ts';
+import { registerNode } from './node.ts';
 import { registerPlugin } from './plugin.ts';
+import { registerReset } from './reset.ts';
 import { registerSite } from './site.ts';
+import { registerSiteCommands } from './site-cmds.ts';
 import { registerSsh } from './ssh.ts';
+import { registerLogs, registerStatus } from './status.ts';
 import { registerTelemetry } from './telemetry.ts';
 import { registerToken } from './token.ts';
 import { registerUp } from './up.ts';
+import { registerConfig } from './user-config.ts';
 import { registerVersion } from './version.ts';
 
 export const EXIT_OK = 0;
@@ -37,17 +46,27 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
   examples(program, ['edgeadm demo', 'edgeadm plugin list', 'edgeadm telemetry watch --hub https://127.0.0.1:7443 --ca-file .data/demo/hub/pki/ca.crt --site demo', 'edgeadm join https://hub:7443 --token abcdef.0123456789abcdef --site plant-a --ca-cert-hash sha256:<hex>', 'edgeadm ssh gw-1 -- uptime']);
   registerVersion(program);
+  registerInit(program);
+  registerReset(program);
+  registerConfig(program);
   registerPlugin(program);
   registerUp(program);
   registerHub(program);
-  registerSite(program);
+  registerSiteCommands(registerSite(program));
+  registerNode(program);
   registerJoin(program);
   registerSsh(program);
   registerToken(program);
-  registerDeviceDiscover(registerDevice(program));
+  const device = registerDevice(program);
+  registerDeviceCommands(device);
+  registerDeviceDiscover(device);
+  registerAddon(program);
+  registerStatus(program);
+  registerLogs(program);
   registerOpcua(program);
   registerDemo(program);
   registerTelemetry(program);
+  registerCompletion(program);
   // Subcommands inherit exit handling and output settings.
   const inherit = (cmd: Command): void => {
     for (const sub of cmd.commands) {

@@ -8,7 +8,7 @@ import { waitForSignal } from './signals.ts';
 
 const SITE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-export function registerSite(program: Command): void {
+export function registerSite(program: Command): Command {
   const group = program.command('site').description('The edge side: run a site agent');
   examples(group, ['edgeadm site run --site plant-a --hub https://hub.example:7443 --token-file /etc/edgeadm/site.token']);
   const run = group
@@ -110,4 +110,5 @@ export function registerSite(program: Command): void {
     'EDGEADM_TOKEN=... edgeadm site run --site plant-a --hub http://hub:7443 --data-dir /var/lib/edgeadm/site --broker-port 1883',
     'edgeadm site run --site plant-a --node gw-1 --hub https://hub:7443 --ca-file hub-ca.crt --token-file node.credential   # through the tunnel',
   ]);
+  return group;
 }

@@ -1,28 +1,40 @@
 /**
  * The README's main command, as a new user runs it: `edgeadm demo` (what
  * `npm start` runs) brings up a TLS hub and the demo site behind its tunnel,
- * and the command it prints shows live readings of the simulated devices.
+ * with simulated Modbus, OPC UA, MQTT and simulator devices; the command it
+ * prints shows live readings of all of them; commands reach the devices;
+ * Ctrl-C stops everything; a second run on the same data dir comes up clean.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Agent, fetch } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir, waitFor } from './support/hub-fixture.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(repo, 'cli/bin/edgeadm.js');
 const children: ChildProcess[] = [];
+const DEVICES = ['sim-1', 'sim-2', 'meter-1', 'press-1', 'plug-1'];
 
 afterEach(async () => {
   for (const c of children.splice(0)) {
     if (c.exitCode === null && c.signalCode === null) {
+      const exited = new Promise((r) => c.once('exit', r));
       c.kill('SIGINT');
-      await new Promise((r) => c.once('exit', r));
+      await exited;
     }
   }
 });
 
-function start(args: string[], env: Record<string, string> = {}): { child: ChildProcess; out: () => string; err: () => string } {
+interface Proc {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+}
+
+function start(args: string[], env: Record<string, string> = {}): Proc {
   const child = spawn(process.execPath, [bin, ...args], { cwd: repo, env: { ...process.env, EDGEADM_CONFIG: '', ...env } });
   children.push(child);
   let out = '';
@@ -32,38 +44,106 @@ function start(args: string[], env: Record<string, string> = {}): { child: Child
   return { child, out: () => out, err: () => err };
 }
 
+async function stop(p: Proc): Promise<number | null> {
+  const exited = new Promise<number | null>((r) => p.child.once('exit', (code) => r(code)));
+  p.child.kill('SIGINT');
+  return exited;
+}
+
+interface Reading {
+  site: string;
+  device: string;
+  resource: string;
+  value: unknown;
+  quality: string;
+}
+
+function readings(watch: Proc): Reading[] {
+  return watch
+    .out()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Reading);
+}
+
+/** Runs the printed watch command exactly (with `npx edgeadm` as this repository's bin) until every device has a good reading. */
+async function watchAll(demo: Proc): Promise<{ readings: Reading[]; hub: string; token: string; ca: string }> {
+  const m = /EDGEADM_TOKEN=\$\(cat (\S+)\) npx edgeadm (telemetry watch .*)$/m.exec(demo.out());
+  expect(m).not.toBeNull();
+  const token = readFileSync(path.resolve(repo, m![1]!), 'utf8').trim();
+  const args = m![2]!.split(' ');
+  const watch = start([...args, '-o', 'json'], { EDGEADM_TOKEN: token });
+  const all = await waitFor(
+    `good readings from ${DEVICES.join(', ')}`,
+    () => {
+      const rs = readings(watch);
+      const seen = new Set(rs.filter((r) => r.quality === 'good').map((r) => r.device));
+      return DEVICES.every((d) => seen.has(d)) ? rs : undefined;
+    },
+    30_000,
+    200,
+  );
+  expect(watch.err()).toBe('');
+  expect(await stop(watch)).toBe(0);
+  return { readings: all, hub: args[args.indexOf('--hub') + 1]!, token, ca: readFileSync(path.resolve(repo, args[args.indexOf('--ca-file') + 1]!), 'utf8') };
+}
+
 describe('edgeadm demo', () => {
-  it('runs a hub and the demo site behind its tunnel, and the printed watch command shows live readings', async () => {
+  it('runs a hub and a demo site with Modbus, OPC UA, MQTT and simulated devices whose readings the printed command shows', async () => {
     const dataDir = tempDir('demo');
     const demo = start(['demo', '--port', '0', '--data-dir', dataDir]);
-    await waitFor('the demo to print its watch command', () => demo.out().includes('Ctrl-C stops the demo.'), 60_000, 100);
-    expect(demo.err()).toBe('');
+    await waitFor('the demo to print its watch command', () => demo.out().includes('Ctrl-C stops the demo.'), 40_000, 100);
     expect(demo.out()).toMatch(/^hub: {10}https:\/\/127\.0\.0\.1:\d+/m);
+    const hubUrl = /^hub: {10}(\S+)/m.exec(demo.out())![1]!;
+    expect(demo.out()).toContain(`console:      ${hubUrl}/\n`);
     expect(demo.out()).toMatch(/its node 'demo-gw' reaches the hub through the tunnel/);
-    // Run exactly what was printed (with `npx edgeadm` as this repository's bin).
-    const m = /EDGEADM_TOKEN=\$\(cat (\S+)\) npx edgeadm (telemetry watch .*)$/m.exec(demo.out());
-    expect(m).not.toBeNull();
-    const token = (await import('node:fs')).readFileSync(path.resolve(repo, m![1]!), 'utf8').trim();
-    const watch = start([...m![2]!.split(' '), '-o', 'json'], { EDGEADM_TOKEN: token });
-    const readings = await waitFor(
-      'readings from both simulated devices',
-      () => {
-        const rs = watch
-          .out()
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l) as { site: string; device: string; resource: string; value: unknown });
-        return new Set(rs.map((r) => r.device)).size >= 2 ? rs : undefined;
-      },
-      60_000,
-      200,
-    );
-    expect(readings.every((r) => r.site === 'demo')).toBe(true);
-    expect(new Set(readings.map((r) => r.device))).toEqual(new Set(['sim-1', 'sim-2']));
-    expect(watch.err()).toBe('');
+    expect(demo.out()).toMatch(/the simulator's certificate \(thumbprint [0-9a-f]{40}\) is trusted in \S+trusted/);
+
+    const first = await watchAll(demo);
+    expect(first.readings.every((r) => r.site === 'demo')).toBe(true);
+    const resources = new Set(first.readings.map((r) => `${r.device}/${r.resource}`));
+    for (const r of ['meter-1/voltage', 'meter-1/current', 'press-1/speed', 'plug-1/power', 'plug-1/relay']) expect(resources).toContain(r);
+    const voltage = first.readings.find((r) => r.device === 'meter-1' && r.resource === 'voltage')!;
+    expect(voltage.value).toBeGreaterThan(220);
+    expect(voltage.value).toBeLessThan(240);
+
+    // Commands reach the devices: the MQTT plug answers its relay command, the Modbus meter takes a setpoint.
+    const dispatcher = new Agent({ connect: { ca: first.ca } });
+    const api = async <T>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> => {
+      const res = await fetch(`${first.hub}${p}`, {
+        method,
+        dispatcher,
+        headers: { authorization: `Bearer ${first.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: res.status, body: (await res.json()) as T };
+    };
+    const command = async (device: string, resource: string, value: unknown): Promise<unknown> => {
+      const cmd = await api<{ id: string }>('POST', `/api/v1/sites/demo/devices/${device}/commands`, { resource, value, ttlSeconds: 30 });
+      expect(cmd.status, JSON.stringify(cmd.body)).toBe(202);
+      return waitFor(`the ${device} ${resource} command`, async () => {
+        const r = await api<{ state: string }>('GET', `/api/v1/commands/${cmd.body.id}`);
+        return r.body.state === 'succeeded' || r.body.state === 'failed' ? r.body : undefined;
+      }, 20_000, 100);
+    };
+    try {
+      expect(await command('plug-1', 'relay', false)).toMatchObject({ state: 'succeeded', result: { reported: false } });
+      expect(await command('meter-1', 'setpoint', 231.5)).toMatchObject({ state: 'succeeded', result: { reported: 231.5 } });
+    } finally {
+      await dispatcher.close();
+    }
+    // Nothing went wrong along the way.
+    expect(demo.err()).toBe('');
+
     // Ctrl-C stops the demo cleanly.
-    demo.child.kill('SIGINT');
-    const code = await new Promise((r) => demo.child.once('exit', r));
-    expect(code).toBe(0);
+    expect(await stop(demo)).toBe(0);
+
+    // Again on the same data dir: same devices, no complaints while it comes up.
+    const second = start(['demo', '--port', '0', '--data-dir', dataDir]);
+    await waitFor('the second demo to print its watch command', () => second.out().includes('Ctrl-C stops the demo.'), 40_000, 100);
+    const again = await watchAll(second);
+    expect(new Set(again.readings.map((r) => r.device))).toEqual(new Set(DEVICES));
+    expect(second.err()).toBe('');
+    expect(await stop(second)).toBe(0);
   }, 120_000);
 });

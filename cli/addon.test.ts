@@ -1,0 +1,177 @@
+/**
+ * `edgeadm addon <plugin>|list|status|remove` (the binary in a child process)
+ * against a real hub: values from --set and -f checked against the plugin's
+ * config schema before anything is sent.
+ */
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHubFixture, tempDir, type HubFixture } from '../test/support/hub-fixture.ts';
+import { parseSetValue, setPath } from './addon.ts';
+
+const SLOW = 120_000;
+const here = path.dirname(fileURLToPath(import.meta.url));
+const bin = path.join(here, 'bin/edgeadm.js');
+/** Holds the load-gen test plugin, whose config schema has integers with minimums. */
+const fixturePlugins = path.join(here, '..', 'test/support/plugins');
+let f: HubFixture;
+let dir: string;
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function edgeadm(args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      EDGEADM_CONFIG: '',
+      EDGEADM_OUTPUT: '',
+      EDGEADM_HUB: f.hub.url,
+      EDGEADM_TOKEN: f.adminToken,
+      EDGEADM_PLUGINS__SEARCH_PATHS: `[${fixturePlugins}]`,
+      EDGEADM_LOG__LEVEL: 'silent',
+    };
+    delete env.EDGEADM_CA_FILE;
+    execFile(process.execPath, [bin, ...args], { env }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+interface Addon {
+  metadata: { name: string };
+  spec: { plugin: string; version?: string; config?: Record<string, unknown>; sites?: string[]; siteSelector?: Record<string, string>; templates?: Record<string, Record<string, unknown>> };
+}
+
+beforeAll(async () => {
+  dir = tempDir('addon-cli');
+  f = await startHubFixture();
+  await f.apply({ kind: 'Site', metadata: { name: 'plant-a', labels: { region: 'eu' } }, spec: {} });
+  await f.apply({ kind: 'Site', metadata: { name: 'plant-b', labels: { region: 'us' } }, spec: {} });
+}, 30_000);
+
+afterAll(async () => {
+  await f?.hub.close();
+});
+
+describe('addon values', () => {
+  it('types --set values unless the schema wants text, and nests dotted keys', () => {
+    expect(parseSetValue('12')).toBe(12);
+    expect(parseSetValue('-1.5e3')).toBe(-1500);
+    expect(parseSetValue('true')).toBe(true);
+    expect(parseSetValue('null')).toBeNull();
+    expect(parseSetValue('[1,"a"]')).toEqual([1, 'a']);
+    expect(parseSetValue('{oops')).toBe('{oops');
+    expect(parseSetValue('007x')).toBe('007x');
+    expect(parseSetValue('123', { type: 'string' })).toBe('123');
+    expect(parseSetValue('123', { anyOf: [{ type: 'string' }, { type: 'number' }] })).toBe(123);
+    const into: Record<string, unknown> = {};
+    expect(setPath(into, ['a', 'b', 'c'], 1)).toBeUndefined();
+    expect(setPath(into, ['a', 'd'], 'x')).toBeUndefined();
+    expect(into).toEqual({ a: { b: { c: 1 }, d: 'x' } });
+    expect(setPath(into, ['a', 'd', 'e'], 2)).toMatch(/'a.d' is already set to "x", not an object/);
+  });
+});
+
+describe('edgeadm addon', () => {
+  it('creates and updates addons from --set, -f and per-site values, checked against the plugin schema', async () => {
+    const first = await edgeadm(['addon', 'mqtt', '--site', 'plant-a', '--set', 'onboarding.enabled=false']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/addon 'mqtt' applied: plugin mqtt 0\.2\.0 at sites plant-a/);
+    let a = (await f.api<Addon>('GET', '/api/v1/addons/mqtt')).body;
+    expect(a.spec).toEqual({ plugin: 'mqtt', sites: ['plant-a'], config: { onboarding: { enabled: false } } });
+
+    const values = path.join(dir, 'values.yaml');
+    writeFileSync(values, 'devices: 4\nratePerSecond: 100\n');
+    const lg = await edgeadm(['addon', 'load-gen', '--selector', 'region=eu', '--site', 'plant-b', '-f', values, '--set', 'ratePerSecond=250', '--site-set', 'plant-b:devices=2', '--plugin-version', '^1.0.0', '--name', 'load']);
+    expect(lg.code, lg.stderr).toBe(0);
+    a = (await f.api<Addon>('GET', '/api/v1/addons/load')).body;
+    expect(a.spec).toEqual({
+      plugin: 'load-gen',
+      version: '^1.0.0',
+      sites: ['plant-b'],
+      siteSelector: { region: 'eu' },
+      config: { devices: 4, ratePerSecond: 250 },
+      templates: { 'plant-b': { devices: 2 } },
+    });
+
+    // Applying again states the whole spec: the selector and values not given are gone.
+    const update = await edgeadm(['addon', 'load-gen', '--name', 'load', '--all-sites']);
+    expect(update.code, update.stderr).toBe(0);
+    a = (await f.api<Addon>('GET', '/api/v1/addons/load')).body;
+    expect(a.spec).toEqual({ plugin: 'load-gen', siteSelector: {} });
+
+    const warned = await edgeadm(['addon', 'simulator', '--site', 'plant-z']);
+    expect(warned.code, warned.stderr).toBe(0);
+    expect(warned.stderr).toMatch(/warning: no site named 'plant-z' at the hub yet/);
+  }, SLOW);
+
+  it('refuses values the schema rejects, unknown plugins and bad flags with exit 2, naming each', async () => {
+    const bad = path.join(dir, 'bad.yaml');
+    writeFileSync(bad, 'devices: 0\ntickMs: fast\n');
+    const list = path.join(dir, 'list.yaml');
+    writeFileSync(list, '- 1\n- 2\n');
+    const cases: [string[], RegExp][] = [
+      [['addon', 'mqtt', '--site', 'plant-a', '--set', 'onboarding.enabled=maybe', '--set', 'colour=red'], /--set: --set onboarding\.enabled must be boolean; --set colour is not a known field/],
+      [['addon', 'load-gen', '--site', 'plant-a', '-f', bad], /-f: -f devices must be >= 1; -f tickMs must be (an )?integer/],
+      [['addon', 'load-gen', '--site', 'plant-a', '--site-set', 'plant-a:tickMs=0'], /--site-set: \(site plant-a\) tickMs must be >= 1/],
+      [['addon', 'load-gen', '--site', 'plant-a', '--site-set', 'devices=1'], /--site-set: 'devices=1' is not site:key=value/],
+      [['addon', 'load-gen', '--site', 'plant-a', '-f', list], /-f: '.*list\.yaml' must hold one mapping of config values/],
+      [['addon', 'load-gen', '--site', 'plant-a', '--plugin-version', '^2.0.0'], /--plugin-version: the installed plugin 'load-gen' is 1\.0\.0, outside '\^2\.0\.0'/],
+      [['addon', 'load-gen', '--site', 'plant-a', '--plugin-version', 'soon'], /--plugin-version: 'soon' is not a semver range/],
+      [['addon', 'simulator', '--site', 'plant-a', '--set', 'speed=1'], /--set: plugin 'simulator' takes no config/],
+      [['addon', 'bacnet', '--site', 'plant-a'], /<plugin>: no plugin 'bacnet' is installed here; 'edgeadm plugin list'/],
+      [['addon', 'edgex', '--site', 'plant-a'], /<plugin>: plugin 'edgex' is planned/],
+      [['addon', 'mqtt'], /--site: give the sites to run at/],
+      [['addon', 'mqtt', '--site', 'Plant_A'], /--site: 'Plant_A' is not a site name/],
+      [['addon', 'mqtt', '--selector', 'region'], /--selector: 'region' is not key=value/],
+      [['addon', 'mqtt', '--selector', 'a=b', '--all-sites'], /--all-sites: not with --selector/],
+      [['addon', 'mqtt', '--site', 'plant-a', '--name', 'No'], /--name: 'No' is not a resource name/],
+      [['addon'], /<plugin>: give a plugin id/],
+      [['addon', 'remove'], /missing required argument 'name'/],
+      [['addon', 'status', 'Bad_'], /\[name\]: 'Bad_' is not a resource name/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => edgeadm(args)));
+    results.forEach((r, i) => {
+      const [args, message] = cases[i]!;
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+    });
+    // Nothing was sent.
+    expect((await f.api('GET', '/api/v1/addons/bacnet')).status).toBe(404);
+  }, SLOW);
+
+  it('lists addons in table, json and yaml; shows per-site state; removes', async () => {
+    await f.apply({ kind: 'Addon', metadata: { name: 'opc' }, spec: { plugin: 'opcua', siteSelector: { region: 'us' } } });
+    await f.hub.store.updateStatus('Addon', 'opc', { sites: { 'plant-b': { state: 'failed', code: 'EDGE_ERR_PLUGIN_CONFIG', message: 'bad endpoint' } } });
+    const [table, json, yaml, status] = await Promise.all([
+      edgeadm(['addon', 'list']),
+      edgeadm(['addon', 'list', '-o', 'json']),
+      edgeadm(['-o', 'yaml', 'addon', 'list']),
+      edgeadm(['addon', 'status', 'opc']),
+    ]);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/^NAME\s+PLUGIN\s+VERSION\s+TARGETS\s+SITES\s+PROBLEMS\n/);
+    expect(table.stdout).toMatch(/\nopc\s+opcua\s+\*\s+sites with region=us\s+1\s+1\n/);
+    expect((JSON.parse(json.stdout) as Addon[]).map((x) => x.metadata.name)).toContain('opc');
+    expect((parseYaml(yaml.stdout) as Addon[]).find((x) => x.metadata.name === 'opc')?.spec.siteSelector).toEqual({ region: 'us' });
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/^ADDON\s+PLUGIN\s+SITE\s+SITE PHASE\s+STATE\s+MESSAGE\nopc\s+opcua\s+plant-b\s+Pending\s+failed\s+\[EDGE_ERR_PLUGIN_CONFIG\] bad endpoint\n$/);
+
+    const all = await edgeadm(['addon', 'status', '-o', 'json']);
+    const rows = JSON.parse(all.stdout) as { addon: string; site: string; state: string; message: string }[];
+    expect(rows).toContainEqual({ addon: 'mqtt', plugin: 'mqtt', site: 'plant-a', phase: 'Pending', state: 'unknown', message: 'no status reported' });
+
+    const removed = await edgeadm(['addon', 'remove', 'opc']);
+    expect(removed).toMatchObject({ code: 0, stdout: "addon 'opc' removed; its sites stop plugin opcua\n" });
+    const again = await edgeadm(['addon', 'rm', 'opc']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/\[EDGE_ERR_HUB_NOT_FOUND\].*opc/);
+  }, SLOW);
+});

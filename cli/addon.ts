@@ -1,0 +1,375 @@
+/**
+ * `edgeadm addon <plugin>`: run a plugin at sites, as an Addon resource the
+ * hub expands per site. `addon list`, `addon status [name]`, `addon remove`.
+ *
+ * The plugin must be installed here (built-in, a --plugin-path folder or an
+ * npm package, as `edgeadm plugin list` shows) and its config schema checks
+ * the values before anything is sent: `-f values.yaml` first, then each
+ * `--set a.b=1` on top (numbers, booleans, null and JSON arrays/objects are
+ * parsed unless the schema wants text there), then per-site `--site-set`
+ * overrides, each site's merged config checked as the site will run it.
+ * The command states the Addon's whole spec: what is not given is removed.
+ */
+import type { Command } from 'commander';
+import semver from 'semver';
+import type { TSchema } from 'typebox';
+import { EDGEADM_VERSION, parseWithSchema, ServiceScope } from '../core/kernel/index.ts';
+import { PluginRegistry, type PluginInfo } from '../core/plugins/index.ts';
+import type { AddonSpec, AddonStatus, SiteSpec, SiteStatus } from '../core/store/index.ts';
+import { hubTarget, withHubOptions } from './client.ts';
+import { contextOf, examples, type CommandContext } from './context.ts';
+import { emit, renderTable } from './output.ts';
+import {
+  addonSiteProblem,
+  addonTargets,
+  applyResource,
+  checkName,
+  checkSite,
+  collect,
+  deleteResource,
+  getResource,
+  isObject,
+  listAll,
+  readDocuments,
+  splitKeyValue,
+  usage,
+  type HubOpts,
+  type Obj,
+  type Problem,
+} from './resources.ts';
+
+type Addon = Obj<AddonSpec, AddonStatus>;
+type Site = Obj<SiteSpec, SiteStatus>;
+
+// ---------------------------------------------------------------------------
+// Values
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+/** The sub-schema at a key path, through objects, records and optionals; undefined when unknown. */
+function schemaAt(schema: unknown, keys: readonly string[]): unknown {
+  let cur = schema;
+  for (const key of keys) {
+    if (!isObject(cur)) return undefined;
+    const props = cur.properties;
+    if (isObject(props) && key in props) cur = props[key];
+    else if (isObject(cur.patternProperties)) cur = Object.values(cur.patternProperties)[0];
+    else if (isObject(cur.additionalProperties)) cur = cur.additionalProperties;
+    else return undefined;
+  }
+  return cur;
+}
+
+/** The JSON types a schema accepts, looking through unions; empty when it says nothing. */
+function typesOf(schema: unknown, out = new Set<string>()): Set<string> {
+  if (!isObject(schema)) return out;
+  if (typeof schema.type === 'string') out.add(schema.type);
+  if (Array.isArray(schema.type)) for (const t of schema.type) out.add(String(t));
+  if ('const' in schema) out.add(typeof schema.const);
+  if (Array.isArray(schema.enum)) for (const e of schema.enum) out.add(typeof e);
+  for (const k of ['anyOf', 'oneOf'] as const) {
+    const subs = schema[k];
+    if (Array.isArray(subs)) for (const sub of subs) typesOf(sub, out);
+  }
+  return out;
+}
+
+/** A `--set` value: typed when it reads as one, unless the schema wants text at that path. */
+export function parseSetValue(text: string, fieldSchema?: unknown): Json {
+  const types = typesOf(fieldSchema);
+  if (types.size > 0 && [...types].every((t) => t === 'string')) return text;
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  if (text === 'null') return null;
+  if (/^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$/.test(text)) return Number(text);
+  if (/^[[{]/.test(text)) {
+    try {
+      return JSON.parse(text) as Json;
+    } catch {
+      return text;
+    }
+  }
+  return text;
+}
+
+/** Sets `a.b.c` in `target`, creating objects on the way; a problem when a non-object is in the way. */
+export function setPath(target: Record<string, unknown>, keys: readonly string[], value: unknown): string | undefined {
+  let cur = target;
+  for (const [i, key] of keys.slice(0, -1).entries()) {
+    const next = cur[key];
+    if (next === undefined) cur = cur[key] = {};
+    else if (isObject(next)) cur = next;
+    else return `'${keys.slice(0, i + 1).join('.')}' is already set to ${JSON.stringify(next)}, not an object`;
+  }
+  cur[keys[keys.length - 1]!] = value;
+  return undefined;
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = isObject(b) && isObject(v) ? deepMerge(b, v) : v;
+  }
+  return out;
+}
+
+/** Applies one `key.path=value` to `into`; problems name `argument`. */
+function applySet(item: string, argument: string, into: Record<string, unknown>, schema: unknown, problems: Problem[]): void {
+  const kv = splitKeyValue(item, argument, problems);
+  if (!kv) return;
+  const keys = kv[0].split('.');
+  if (keys.some((k) => k === '')) {
+    problems.push({ argument, reason: `'${item}': '${kv[0]}' has an empty part (use a.b.c)` });
+    return;
+  }
+  const problem = setPath(into, keys, parseSetValue(kv[1], schemaAt(schema, keys)));
+  if (problem !== undefined) problems.push({ argument, reason: `'${item}': ${problem}` });
+}
+
+// ---------------------------------------------------------------------------
+// Plugins known here
+
+async function findPlugin(ctx: CommandContext, id: string): Promise<PluginInfo | undefined> {
+  const { plugins } = ctx.config;
+  const registry = new PluginRegistry({
+    kernelVersion: EDGEADM_VERSION,
+    logger: ctx.logger,
+    services: ServiceScope.root('cli'),
+    discovery: { searchPaths: plugins.searchPaths, ...(plugins.nodeModules ? { nodeModules: plugins.nodeModules } : {}) },
+  });
+  await registry.load([id]);
+  return registry.plugins().find((p) => p.id === id);
+}
+
+interface ApplyOpts extends HubOpts {
+  site?: string[];
+  selector?: string[];
+  allSites?: boolean;
+  set?: string[];
+  siteSet?: string[];
+  file?: string;
+  pluginVersion?: string;
+  name?: string;
+}
+
+async function applyAddon(plugin: string | undefined, o: ApplyOpts, cmd: Command): Promise<void> {
+  const ctx = contextOf(cmd);
+  const problems: Problem[] = [];
+  if (plugin === undefined) {
+    usage([{ argument: '<plugin>', reason: `give a plugin id (see 'edgeadm plugin list') or one of: list, status, remove` }]);
+    return;
+  }
+  if (!/^[a-z][a-z0-9]*([.-][a-z0-9]+)*$/.test(plugin)) problems.push({ argument: '<plugin>', reason: `'${plugin}' is not a plugin id (see 'edgeadm plugin list')` });
+  const name = o.name ?? plugin;
+  checkName(name, '--name', problems);
+  const sites = o.site ?? [];
+  for (const s of sites) checkSite(s, '--site', problems);
+  const dup = sites.find((s, i) => sites.indexOf(s) !== i);
+  if (dup !== undefined) problems.push({ argument: '--site', reason: `'${dup}' is given twice` });
+  let selector: Record<string, string> | undefined;
+  if (o.selector !== undefined) {
+    const { labelKeyProblem, labelValueProblem } = await import('../core/store/index.ts');
+    selector = {};
+    for (const item of o.selector.flatMap((s) => s.split(','))) {
+      const kv = splitKeyValue(item, '--selector', problems);
+      if (!kv) continue;
+      const p = labelKeyProblem(kv[0]) ?? labelValueProblem(kv[1]);
+      if (p !== undefined) problems.push({ argument: '--selector', reason: `'${item}': ${p}` });
+      else selector[kv[0]] = kv[1];
+    }
+  }
+  if (o.allSites && selector !== undefined) problems.push({ argument: '--all-sites', reason: 'not with --selector (--all-sites is the empty selector)' });
+  if (o.allSites) selector = {};
+  if (sites.length === 0 && selector === undefined) problems.push({ argument: '--site', reason: 'give the sites to run at: --site <name> (repeatable), --selector key=value, or --all-sites' });
+  if (o.pluginVersion !== undefined && semver.validRange(o.pluginVersion) === null) problems.push({ argument: '--plugin-version', reason: `'${o.pluginVersion}' is not a semver range such as ^1.2.0` });
+  usage(problems);
+
+  const info = await findPlugin(ctx, plugin);
+  if (!info) usage([{ argument: '<plugin>', reason: `no plugin '${plugin}' is installed here; 'edgeadm plugin list' shows the installed ones (npm packages and --plugin-path folders count)` }]);
+  const p = info!;
+  if (p.problems.length > 0) usage([{ argument: '<plugin>', reason: `plugin '${plugin}' cannot run: ${p.problems.map((e) => `[${e.code}] ${e.message}`).join('; ')}` }]);
+  if (p.stage === 'planned') usage([{ argument: '<plugin>', reason: `plugin '${plugin}' is planned, not available yet` }]);
+  if (o.pluginVersion !== undefined && !semver.satisfies(p.version, o.pluginVersion, { includePrerelease: true })) {
+    usage([{ argument: '--plugin-version', reason: `the installed plugin '${plugin}' is ${p.version}, outside '${o.pluginVersion}': install a matching version or change --plugin-version` }]);
+  }
+
+  // Values: the file, then --set, then per-site overrides.
+  const schema = p.configSchema;
+  let config: Record<string, unknown> = {};
+  if (o.file !== undefined) {
+    const docs = readDocuments(o.file, '-f');
+    if (docs.length !== 1 || !isObject(docs[0])) usage([{ argument: '-f', reason: `'${o.file}' must hold one mapping of config values` }]);
+    config = docs[0] as Record<string, unknown>;
+  }
+  for (const item of o.set ?? []) applySet(item, '--set', config, schema, problems);
+  const templates: Record<string, Record<string, unknown>> = {};
+  for (const item of o.siteSet ?? []) {
+    const colon = item.indexOf(':');
+    const site = colon > 0 ? item.slice(0, colon) : '';
+    if (colon <= 0) {
+      problems.push({ argument: '--site-set', reason: `'${item}' is not site:key=value` });
+      continue;
+    }
+    checkSite(site, '--site-set', problems);
+    applySet(item.slice(colon + 1), '--site-set', (templates[site] ??= {}), schema, problems);
+  }
+  usage(problems);
+  const hasConfig = Object.keys(config).length > 0 || Object.keys(templates).length > 0;
+  if (schema === undefined && hasConfig) usage([{ argument: o.file !== undefined ? '-f' : '--set', reason: `plugin '${plugin}' takes no config` }]);
+  if (schema !== undefined) {
+    const check = (value: Record<string, unknown>, argument: string, at: string): void => {
+      const parsed = parseWithSchema(schema as TSchema, value, '');
+      if (!parsed.ok) for (const i of parsed.issues) problems.push({ argument, reason: `${at}${i.path || '(config)'} ${i.message}` });
+    };
+    check(config, o.file !== undefined && (o.set ?? []).length === 0 ? '-f' : o.file !== undefined ? '-f/--set' : '--set', '');
+    for (const [site, t] of Object.entries(templates)) check(deepMerge(config, t), '--site-set', `(site ${site}) `);
+    usage(problems);
+  }
+
+  const spec: AddonSpec = {
+    plugin,
+    ...(o.pluginVersion === undefined ? {} : { version: o.pluginVersion }),
+    ...(Object.keys(config).length > 0 ? { config } : {}),
+    ...(sites.length > 0 ? { sites } : {}),
+    ...(selector === undefined ? {} : { siteSelector: selector }),
+    ...(Object.keys(templates).length > 0 ? { templates } : {}),
+  };
+  const target = hubTarget(o);
+  const applied = await applyResource<Addon>(target, 'addons', { kind: 'Addon', metadata: { name }, spec });
+  const known = new Set((await listAll<Site>(target, 'sites')).map((s) => s.metadata.name));
+  const missing = [...sites, ...Object.keys(templates)].filter((s) => !known.has(s));
+  if (missing.length > 0) process.stderr.write(`warning: no site named ${[...new Set(missing)].map((s) => `'${s}'`).join(', ')} at the hub yet: create it with 'edgeadm site create <name>'\n`);
+  emit(ctx.options.output, applied, () => `addon '${name}' applied: plugin ${plugin} ${p.version} at ${targetText(applied.spec)}; follow it with 'edgeadm addon status ${name}'\n`);
+}
+
+function targetText(spec: AddonSpec): string {
+  const parts: string[] = [];
+  if (spec.sites && spec.sites.length > 0) parts.push(`sites ${spec.sites.join(',')}`);
+  if (spec.siteSelector) {
+    const sel = Object.entries(spec.siteSelector).map(([k, v]) => `${k}=${v}`).join(',');
+    parts.push(sel === '' ? 'every site' : `sites with ${sel}`);
+  }
+  return parts.join(' and ') || 'no site';
+}
+
+// ---------------------------------------------------------------------------
+
+interface SiteRow {
+  addon: string;
+  plugin: string;
+  site: string;
+  phase: string;
+  state: string;
+  message: string;
+  problem: boolean;
+}
+
+function rowsOf(addons: readonly Addon[], sites: readonly Site[]): SiteRow[] {
+  const rows: SiteRow[] = [];
+  for (const a of addons) {
+    const names = new Set<string>();
+    for (const s of sites) if (addonTargets(a.spec, s.metadata.name, s.metadata.labels ?? {})) names.add(s.metadata.name);
+    for (const n of a.spec.sites ?? []) names.add(n);
+    for (const n of [...names].sort()) {
+      const st = a.status?.sites?.[n];
+      const site = sites.find((s) => s.metadata.name === n);
+      rows.push({
+        addon: a.metadata.name,
+        plugin: a.spec.plugin,
+        site: n,
+        phase: site ? (site.status?.phase ?? 'Pending') : 'no such site',
+        state: st?.state ?? 'unknown',
+        message: st ? `${st.code ? `[${st.code}] ` : ''}${st.message ?? ''}` || '-' : 'no status reported',
+        problem: addonSiteProblem(st),
+      });
+    }
+  }
+  return rows;
+}
+
+export function registerAddon(program: Command): Command {
+  const group = withHubOptions(
+    program
+      .command('addon')
+      .description('Run a plugin at sites (an Addon), and list, follow or remove addons')
+      .argument('[plugin]', "the plugin to run (see 'edgeadm plugin list'), or a subcommand: list, status, remove")
+      .option('--site <site>', 'a site to run at (repeatable)', collect)
+      .option('--selector <key=value>', 'run at every site with these labels (repeatable, or a=b,c=d)', collect)
+      .option('--all-sites', 'run at every site')
+      .option('--set <key=value>', 'a config value, a.b.c=value for nested keys (repeatable)', collect)
+      .option('--site-set <site:key=value>', "a config value for one site only, over the others (repeatable)", collect)
+      .option('-f, --file <values.yaml>', 'config values from a YAML or JSON file (--set goes on top)')
+      .option('--plugin-version <range>', 'the plugin versions the sites may run (semver range)')
+      .option('--name <name>', 'the Addon name (default: the plugin id)'),
+  )
+    // Options after a subcommand name belong to the subcommand.
+    .enablePositionalOptions()
+    .action(async (plugin: string | undefined, o: ApplyOpts, cmd: Command) => {
+      await applyAddon(plugin, o, cmd);
+    });
+  examples(group, [
+    'edgeadm addon modbus --site plant-a',
+    'edgeadm addon mqtt --selector region=eu --set onboarding.enabled=false',
+    'edgeadm addon load-gen --site plant-a -f values.yaml --set ratePerSecond=500 --site-set plant-a:devices=4 --plugin-version ^1.0.0',
+    'edgeadm addon list',
+    'edgeadm addon status mqtt',
+    'edgeadm addon remove mqtt',
+  ]);
+
+  const list = withHubOptions(group.command('list').alias('ls').description('List addons: plugin, version range, targets, sites where it reports problems')).action(async (o: HubOpts, cmd: Command) => {
+    const ctx = contextOf(cmd);
+    const target = hubTarget(o);
+    const [addons, sites] = await Promise.all([listAll<Addon>(target, 'addons'), listAll<Site>(target, 'sites')]);
+    const rows = rowsOf(addons, sites);
+    emit(ctx.options.output, addons, () =>
+      renderTable(addons, [
+        { header: 'name', value: (a) => a.metadata.name },
+        { header: 'plugin', value: (a) => a.spec.plugin },
+        { header: 'version', value: (a) => a.spec.version ?? '*' },
+        { header: 'targets', value: (a) => targetText(a.spec) },
+        { header: 'sites', value: (a) => rows.filter((r) => r.addon === a.metadata.name).length },
+        { header: 'problems', value: (a) => rows.filter((r) => r.addon === a.metadata.name && r.problem).length },
+      ]),
+    );
+  });
+  examples(list, ['edgeadm addon list', 'edgeadm addon list -o yaml']);
+
+  const status = withHubOptions(group.command('status').description('Per-site state of addons, as the sites report it').argument('[name]', 'only this addon')).action(
+    async (name: string | undefined, o: HubOpts, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const problems: Problem[] = [];
+      checkName(name, '[name]', problems);
+      usage(problems);
+      const target = hubTarget(o);
+      const [addons, sites] = await Promise.all([name === undefined ? listAll<Addon>(target, 'addons') : getResource<Addon>(target, 'addons', name).then((a) => [a]), listAll<Site>(target, 'sites')]);
+      const rows = rowsOf(addons, sites).map(({ problem: _p, ...r }) => r);
+      emit(ctx.options.output, rows, () =>
+        rows.length === 0
+          ? `no addon targets any site${name === undefined ? '' : ` ('${name}' selects none)`}\n`
+          : renderTable(rows, [
+              { header: 'addon', value: (r) => r.addon },
+              { header: 'plugin', value: (r) => r.plugin },
+              { header: 'site', value: (r) => r.site },
+              { header: 'site phase', value: (r) => r.phase },
+              { header: 'state', value: (r) => r.state },
+              { header: 'message', value: (r) => r.message },
+            ]),
+      );
+    },
+  );
+  examples(status, ['edgeadm addon status', 'edgeadm addon status mqtt -o json']);
+
+  const remove = withHubOptions(group.command('remove').alias('rm').description('Remove an addon: its sites stop the plugin').argument('<name>', 'the addon')).action(
+    async (name: string, o: HubOpts, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const problems: Problem[] = [];
+      checkName(name, '<name>', problems);
+      usage(problems);
+      const deleted = await deleteResource<Addon>(hubTarget(o), 'addons', name);
+      emit(ctx.options.output, deleted, () => `addon '${name}' removed; its sites stop plugin ${deleted.spec.plugin}\n`);
+    },
+  );
+  examples(remove, ['edgeadm addon remove mqtt']);
+  return group;
+}

@@ -1,0 +1,169 @@
+/**
+ * The operator's path with the CLI alone, each step the real binary in a
+ * child process: `edgeadm init` runs a hub and writes the user's context;
+ * `token create --print-join-command` needs no flags after it; `join
+ * --install` exchanges the token and writes the systemd unit; the unit's own
+ * ExecStart runs the node, whose tunnel comes up; `reset` removes what join
+ * made and deletes the Node at the hub through the context.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent, fetch } from 'undici';
+import { parse as parseYaml } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { deferCleanup } from './support/cleanup.ts';
+import { tempDir, waitFor } from './support/hub-fixture.ts';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = path.join(repo, 'cli/bin/edgeadm.js');
+const defer = deferCleanup();
+
+function userEnv(home: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, EDGEADM_CONFIG: '', EDGEADM_OUTPUT: '' };
+  for (const k of ['XDG_CONFIG_HOME', 'XDG_DATA_HOME', 'EDGEADM_HUB', 'EDGEADM_TOKEN', 'EDGEADM_CA_FILE', 'EDGEADM_USER_CONFIG']) delete env[k];
+  return env;
+}
+
+function edgeadm(home: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: userEnv(home), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A long-running process, stopped (SIGINT) after the test if still running. */
+function background(command: string, args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; out: () => string; exited: Promise<number | null> } {
+  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  defer(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+    await exited;
+  });
+  return { child, out: () => out, exited };
+}
+
+/** The words of a systemd ExecStart line (the unit quotes none here: temp paths have no spaces). */
+function execStart(unit: string): string[] {
+  const line = unit.split('\n').find((l) => l.startsWith('ExecStart='));
+  return line!.slice('ExecStart='.length).split(' ');
+}
+
+describe('edgeadm init → token create → join --install → node runs → reset', () => {
+  it(
+    'brings a node up with the CLI alone and takes it down again',
+    async () => {
+      const dir = tempDir('lifecycle');
+      const home = path.join(dir, 'home');
+      mkdirSync(home);
+      const hubData = path.join(dir, 'hub');
+      const nodeData = path.join(dir, 'node');
+      const unitDir = path.join(dir, 'units');
+
+      // init, in the foreground as a user runs it (here: in the background of the test).
+      const init = background(process.execPath, [bin, 'init', '--data-dir', hubData, '--port', '0', '--log-level', 'warn'], userEnv(home));
+      await waitFor('the hub to run', () => init.out().includes('Ctrl-C stops it'), 60_000);
+      const config = parseYaml(readFileSync(path.join(home, '.config/edgeadm/config.yaml'), 'utf8')) as { contexts: { hub: { url: string } }[] };
+      const hubUrl = config.contexts[0]!.hub.url;
+      const ca = readFileSync(path.join(hubData, 'pki/ca.crt'), 'utf8');
+      const admin = readFileSync(path.join(hubData, 'admin.token'), 'utf8').trim();
+      const dispatcher = new Agent({ connect: { ca } });
+      defer(() => dispatcher.close());
+      const api = async (method: string, p: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
+        const res = await fetch(`${hubUrl}${p}`, {
+          method,
+          dispatcher,
+          headers: { authorization: `Bearer ${admin}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        const text = await res.text();
+        return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+      };
+      // TODO(site create): `edgeadm site create plant-a` once the site commands are wired; the API meanwhile.
+      expect((await api('PUT', '/api/v1/sites/plant-a', { apiVersion: 'edgeadm.io/v1alpha1', kind: 'Site', metadata: { name: 'plant-a' }, spec: {} })).status).toBeLessThan(300);
+
+      // token create: no --hub, no token, no CA: the context has them.
+      const created = await edgeadm(home, ['token', 'create', '--site', 'plant-a', '--print-join-command']);
+      expect(created.code, created.stderr).toBe(0);
+      const joinLine = created.stdout.trim().split(' ');
+      expect(joinLine.slice(0, 3)).toEqual(['edgeadm', 'join', hubUrl]);
+
+      // Usage errors name their argument and change nothing.
+      const strayUnitDir = await edgeadm(home, [...joinLine.slice(1), '--node', 'gw-1', '--data-dir', nodeData, '--unit-dir', unitDir]);
+      expect(strayUnitDir).toMatchObject({ code: 2, stderr: expect.stringMatching(/--unit-dir: only means something with --install/) });
+      expect(existsSync(path.join(nodeData, 'node.json'))).toBe(false);
+
+      // join --install: exchange the token, keep the credential, write the unit (not enabled: not systemd's folder).
+      const installed = await edgeadm(home, [
+        ...joinLine.slice(1),
+        '--node', 'gw-1',
+        '--data-dir', nodeData,
+        '--broker-port', '0',
+        '--ssh-host-key-dir', path.join(dir, 'no-ssh'),
+        '--install',
+        '--unit-dir', unitDir,
+      ]);
+      expect(installed.code, installed.stderr).toBe(0);
+      const unitFile = path.join(unitDir, 'edgeadm-node.service');
+      expect(installed.stdout).toContain(`unit written: ${unitFile}`);
+      expect(installed.stdout).toContain('systemctl daemon-reload && systemctl enable --now edgeadm-node.service');
+      const unit = readFileSync(unitFile, 'utf8');
+      expect(unit).toMatch(/^Restart=always$/m);
+      expect(unit).toMatch(/^User=root$/m);
+      expect(unit).toMatch(/^WantedBy=multi-user\.target$/m);
+      const words = execStart(unit);
+      expect(words.slice(0, 4)).toEqual([process.execPath, bin, 'join', hubUrl]);
+      expect(words).toEqual(expect.arrayContaining(['--data-dir', nodeData, '--node', 'gw-1', '--broker-port', '0']));
+      expect(words.join(' ')).not.toContain('--token');
+      expect(JSON.parse(readFileSync(path.join(nodeData, 'node.json'), 'utf8'))).toMatchObject({ node: 'gw-1', site: 'plant-a', hub: hubUrl, unitFile });
+      // Installing again changes nothing.
+      const again = await edgeadm(home, ['join', hubUrl, '--node', 'gw-1', '--data-dir', nodeData, '--broker-port', '0', '--ssh-host-key-dir', path.join(dir, 'no-ssh'), '--install', '--unit-dir', unitDir]);
+      expect(again).toMatchObject({ code: 0, stdout: expect.stringContaining(`unit kept: ${unitFile}`) });
+
+      // What systemd would run: the unit's ExecStart, as is.
+      const node = background(words[0]!, [...words.slice(1), '--log-level', 'warn'], userEnv(home));
+      await waitFor(
+        'gw-1 connected',
+        async () => ((await api('GET', '/api/v1/nodes/gw-1')).body.status as { connected?: boolean } | undefined)?.connected === true,
+        60_000,
+      );
+      await waitFor('the agent to report running', () => node.out().includes("site agent 'plant-a' running on node 'gw-1'"), 60_000);
+
+      // TODO(device commands): add → read → write through the simulator plugin (plugins/simulator) once
+      // `edgeadm device add|read|write` are wired:
+      //   edgeadm addon simulator --site plant-a
+      //   edgeadm device add ... ; edgeadm device read ... ; edgeadm device write ...
+
+      node.child.kill('SIGINT');
+      expect(await node.exited).toBe(0);
+
+      // reset: asks first; without a terminal, says to add --yes.
+      expect(await edgeadm(home, ['reset', '--data-dir', nodeData])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--yes: .*add --yes/) });
+      expect(existsSync(path.join(nodeData, 'node.credential'))).toBe(true);
+      const reset = await edgeadm(home, ['reset', '--data-dir', nodeData, '--yes']);
+      expect(reset.code, reset.stderr).toBe(0);
+      expect(reset.stderr).toContain("[ok] Delete Node 'gw-1' at the hub (deleted; its credential is revoked)");
+      expect(reset.stdout).toContain("node 'gw-1' of site 'plant-a' reset");
+      for (const f of ['node.json', 'node.credential', 'hub-ca.crt']) expect(existsSync(path.join(nodeData, f)), f).toBe(false);
+      expect(existsSync(unitFile)).toBe(false);
+      expect(existsSync(nodeData)).toBe(true);
+      expect((await api('GET', '/api/v1/nodes/gw-1')).status).toBe(404);
+      // Again: nothing left to reset; --purge then removes the agent's data too.
+      expect(await edgeadm(home, ['reset', '--data-dir', nodeData, '--yes'])).toMatchObject({ code: 0, stdout: `nothing to reset: ${nodeData} holds no joined node\n` });
+      expect(await edgeadm(home, ['reset', '--data-dir', nodeData, '--yes', '--purge'])).toMatchObject({ code: 0 });
+      expect(existsSync(nodeData)).toBe(false);
+
+      init.child.kill('SIGINT');
+      expect(await init.exited).toBe(0);
+    },
+    180_000,
+  );
+});

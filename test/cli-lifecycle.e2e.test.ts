@@ -1,19 +1,23 @@
 /**
  * The operator's path with the CLI alone, each step the real binary in a
  * child process: `edgeadm init` runs a hub and writes the user's context;
- * `token create --print-join-command` needs no flags after it; `join
- * --install` exchanges the token and writes the systemd unit; the unit's own
- * ExecStart runs the node, whose tunnel comes up; `reset` removes what join
- * made and deletes the Node at the hub through the context.
+ * `site create` and `token create --print-join-command` need no flags after
+ * it; `join --install` exchanges the token and writes the systemd unit; the
+ * unit's own ExecStart runs the node, whose tunnel comes up; `addon`, `device
+ * add`, `device read` and `device write` drive a simulated device at the
+ * node's site; `ssh` reaches the node's sshd (a real OpenSSH started here)
+ * through its tunnel; `reset` removes what join made and deletes the Node at
+ * the hub through the context.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, fetch } from 'undici';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { deferCleanup } from './support/cleanup.ts';
+import { startSshd } from './support/sshd.ts';
 import { tempDir, waitFor } from './support/hub-fixture.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -57,7 +61,7 @@ function execStart(unit: string): string[] {
   return line!.slice('ExecStart='.length).split(' ');
 }
 
-describe('edgeadm init → token create → join --install → node runs → reset', () => {
+describe('edgeadm init → site create → token create → join --install → addon → device add/read/write → ssh → reset', () => {
   it(
     'brings a node up with the CLI alone and takes it down again',
     async () => {
@@ -87,8 +91,16 @@ describe('edgeadm init → token create → join --install → node runs → res
         const text = await res.text();
         return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
       };
-      // TODO(site create): `edgeadm site create plant-a` once the site commands are wired; the API meanwhile.
-      expect((await api('PUT', '/api/v1/sites/plant-a', { apiVersion: 'edgeadm.io/v1alpha1', kind: 'Site', metadata: { name: 'plant-a' }, spec: {} })).status).toBeLessThan(300);
+      const site = await edgeadm(home, ['site', 'create', 'plant-a']);
+      expect(site.code, site.stderr).toBe(0);
+      expect((await api('GET', '/api/v1/sites/plant-a')).status).toBe(200);
+
+      // The node's sshd, whose host key join reports.
+      const sshd = await startSshd();
+      defer(() => sshd.stop());
+      const hostKeys = path.join(dir, 'ssh');
+      mkdirSync(hostKeys);
+      writeFileSync(path.join(hostKeys, 'ssh_host_ed25519_key.pub'), `${sshd.hostKeyLine}\n`);
 
       // token create: no --hub, no token, no CA: the context has them.
       const created = await edgeadm(home, ['token', 'create', '--site', 'plant-a', '--print-join-command']);
@@ -107,7 +119,8 @@ describe('edgeadm init → token create → join --install → node runs → res
         '--node', 'gw-1',
         '--data-dir', nodeData,
         '--broker-port', '0',
-        '--ssh-host-key-dir', path.join(dir, 'no-ssh'),
+        '--ssh-host-key-dir', hostKeys,
+        '--allow', `127.0.0.1:${sshd.port}`,
         '--install',
         '--unit-dir', unitDir,
       ]);
@@ -125,7 +138,7 @@ describe('edgeadm init → token create → join --install → node runs → res
       expect(words.join(' ')).not.toContain('--token');
       expect(JSON.parse(readFileSync(path.join(nodeData, 'node.json'), 'utf8'))).toMatchObject({ node: 'gw-1', site: 'plant-a', hub: hubUrl, unitFile });
       // Installing again changes nothing.
-      const again = await edgeadm(home, ['join', hubUrl, '--node', 'gw-1', '--data-dir', nodeData, '--broker-port', '0', '--ssh-host-key-dir', path.join(dir, 'no-ssh'), '--install', '--unit-dir', unitDir]);
+      const again = await edgeadm(home, ['join', hubUrl, '--node', 'gw-1', '--data-dir', nodeData, '--broker-port', '0', '--ssh-host-key-dir', hostKeys, '--allow', `127.0.0.1:${sshd.port}`, '--install', '--unit-dir', unitDir]);
       expect(again).toMatchObject({ code: 0, stdout: expect.stringContaining(`unit kept: ${unitFile}`) });
 
       // What systemd would run: the unit's ExecStart, as is.
@@ -137,10 +150,49 @@ describe('edgeadm init → token create → join --install → node runs → res
       );
       await waitFor('the agent to report running', () => node.out().includes("site agent 'plant-a' running on node 'gw-1'"), 60_000);
 
-      // TODO(device commands): add → read → write through the simulator plugin (plugins/simulator) once
-      // `edgeadm device add|read|write` are wired:
-      //   edgeadm addon simulator --site plant-a
-      //   edgeadm device add ... ; edgeadm device read ... ; edgeadm device write ...
+      // addon → device add → read → write: a simulated valve at the node's site.
+      const addon = await edgeadm(home, ['addon', 'simulator', '--site', 'plant-a']);
+      expect(addon.code, addon.stderr).toBe(0);
+      const manifest = path.join(dir, 'valve.yaml');
+      writeFileSync(
+        manifest,
+        [
+          'kind: DeviceProfile',
+          'metadata: { name: valve }',
+          'spec:',
+          '  deviceResources:',
+          "    - { name: opening, attributes: { function: setpoint, initial: 0 }, properties: { valueType: Uint8, readWrite: RW, units: '%', minimum: 0, maximum: 100 } }",
+          '    - { name: temperature, attributes: { function: sine, amplitude: 2, periodS: 30, offset: 20 }, properties: { valueType: Float64, readWrite: R, units: degC } }',
+          '---',
+          'kind: Device',
+          'metadata: { name: valve-1 }',
+          'spec:',
+          '  site: plant-a',
+          '  profile: valve',
+          '  protocols: { simulator: { seed: "3" } }',
+          '  autoEvents: [{ sourceName: temperature, interval: 200ms }]',
+          '',
+        ].join('\n'),
+      );
+      const added = await edgeadm(home, ['device', 'add', '-f', manifest]);
+      expect(added.code, added.stderr).toBe(0);
+      const read = await waitFor(
+        'a temperature reading',
+        async () => {
+          const r = await edgeadm(home, ['device', 'read', 'valve-1', 'temperature', '-o', 'json']);
+          const rows = r.code === 0 ? (JSON.parse(r.stdout) as { resource: string; value: number; quality: string }[]) : [];
+          return rows.find((x) => x.quality === 'good');
+        },
+        60_000,
+      );
+      expect(read.value).toBeGreaterThan(17);
+      const wrote = await edgeadm(home, ['device', 'write', 'valve-1', 'opening', '42']);
+      expect(wrote).toMatchObject({ code: 0, stdout: 'valve-1/opening = 42\n' });
+
+      // ssh through the node's tunnel, the host key checked against what join reported.
+      const ssh = await edgeadm(home, ['ssh', `${sshd.user}@gw-1`, '-p', String(sshd.port), '-i', sshd.clientKeyFile, '--', 'echo tunnelled; exit 4']);
+      expect(ssh.stdout).toBe('tunnelled\n');
+      expect(ssh.code).toBe(4);
 
       node.child.kill('SIGINT');
       expect(await node.exited).toBe(0);

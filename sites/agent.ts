@@ -24,6 +24,7 @@ import { BrokerLogins } from './broker-logins.ts';
 import { DeviceManager, DriverTable, type DeviceRuntimeStatus } from './devices.ts';
 import { LocalState } from './local-state.ts';
 import { startOnboardingReporter, type OnboardingReporter } from './onboarding.ts';
+import { startAddonStatusReporter, type AddonStatusReporter } from './addon-status.ts';
 import { PluginHost } from './plugin-host.ts';
 import { SyncClient, type SyncStatus } from './sync-client.ts';
 
@@ -122,6 +123,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   let broker: SiteBrokerHandle | undefined;
   let logins: BrokerLogins | undefined;
   let onboarding!: OnboardingReporter;
+  let addonStatus: AddonStatusReporter | undefined;
   let metricsUrl: string | undefined;
   let devicesReady = false;
   const metrics = new Registry();
@@ -275,6 +277,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
     // Logins first: a credential that arrives with an Addon is usable once the plugin runs.
     logins?.rebuild();
     await host.reconcile();
+    addonStatus?.kick();
     await devices.reconcile();
     logins?.rebuild();
     broker?.refresh();
@@ -333,8 +336,12 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
         await devices.stop();
         await host.stop();
       });
+      const reporter = startAddonStatusReporter({ site: o.site, state, instances: () => host.status(), hubUrl: () => hubUrl, token: o.token, logger: ctx.logger });
+      addonStatus = reporter;
+      ctx.onStop(() => reporter.stop());
       // Local state first: the site runs what it ran before, hub or no hub.
       await host.reconcile();
+      reporter.kick();
       await devices.reconcile();
       devicesReady = true;
       logins?.rebuild();

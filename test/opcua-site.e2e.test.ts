@@ -70,6 +70,12 @@ describe('opcua plugin in a site', () => {
     const trusted = await run(process.execPath, [EDGEADM, 'opcua', 'trust', command[1]!, '--data-dir', dataDir]);
     expect(trusted.stdout).toContain(command[1]!);
 
+    // The site reports how its Addon runs.
+    await waitFor('the addon status from the site', async () => {
+      const r = await f.api<{ status?: { sites?: Record<string, { state: string }> } }>('GET', '/api/v1/addons/opcua');
+      return r.body.status?.sites?.[site]?.state === 'running';
+    });
+
     // The agent retries on its own and is now let in.
     await waitFor('device up', () => a.status().devices.find((d) => d.device === 'press-1' && d.state === 'up'), 30_000);
     const readings = (resource: string): Reading[] => f.hub.telemetry.query({ site, device: 'press-1', resource, limit: 1000 }).items;

@@ -29,6 +29,7 @@ import { registerSystemRoutes } from './routes/system.ts';
 import { registerTelemetryRoutes } from './routes/telemetry.ts';
 import { registerJoinRoutes } from './routes/join.ts';
 import { registerOnboardingRoutes } from './routes/onboarding.ts';
+import { registerAddonStatusRoutes } from './routes/addon-status.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
 import type { TokenStore } from './tokens.ts';
 import { decodeBody, redactUrl, toHttpError, validatorCompiler } from './transport.ts';
@@ -181,6 +182,7 @@ export function buildHubApp(opts: HubAppOptions): HubApp {
     registerTokenRoutes(api, ctx);
     registerJoinRoutes(api, ctx);
     registerOnboardingRoutes(api, ctx);
+    registerAddonStatusRoutes(api, ctx);
     done();
   });
   return app;

@@ -1,0 +1,33 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS, type TestHub, startTestHub } from './testing/harness.ts';
+
+describe.each(BACKENDS)('addon status reported by sites ($name)', (backend) => {
+  let h: TestHub;
+  beforeAll(async () => {
+    h = await startTestHub({ backend });
+    const addon = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'edgeadm.io/v1alpha1', kind: 'Addon', metadata: { name }, spec });
+    expect((await h.call('PUT', '/api/v1/addons/meters', { body: addon('meters', { plugin: 'modbus', siteSelector: {} }) })).statusCode).toBe(200);
+    expect((await h.call('PUT', '/api/v1/addons/only-b', { body: addon('only-b', { plugin: 'mqtt', sites: ['plant-b'] }) })).statusCode).toBe(200);
+  });
+  afterAll(() => h.close());
+
+  const status = async (name: string): Promise<Record<string, unknown> | undefined> =>
+    (await h.call('GET', `/api/v1/addons/${name}`)).json<{ status?: { sites?: Record<string, unknown> } }>().status?.sites;
+
+  it("keeps each site's entry, ignores Addons that do not target the site", async () => {
+    const a = await h.call('PUT', '/api/v1/sites/plant-a/addon-status', { token: h.agentA, body: { addons: { meters: { state: 'running' }, 'only-b': { state: 'running' }, ghost: { state: 'running' } } } });
+    expect(a.statusCode).toBe(200);
+    expect(a.json()).toEqual({ updated: ['meters'], ignored: ['only-b', 'ghost'] });
+    const b = await h.call('PUT', '/api/v1/sites/plant-b/addon-status', { token: h.agentB, body: { addons: { meters: { state: 'failed', code: 'EDGE_ERR_X', message: 'port busy' } } } });
+    expect(b.json()).toEqual({ updated: ['meters'], ignored: [] });
+    expect(await status('meters')).toEqual({ 'plant-a': { state: 'running' }, 'plant-b': { state: 'failed', code: 'EDGE_ERR_X', message: 'port busy' } });
+    expect(await status('only-b')).toBeUndefined();
+  });
+
+  it("refuses another site's agent and bad bodies", async () => {
+    expect((await h.call('PUT', '/api/v1/sites/plant-b/addon-status', { token: h.agentA, body: { addons: {} } })).statusCode).toBe(403);
+    expect((await h.call('PUT', '/api/v1/sites/plant-a/addon-status', { token: h.agentA, body: { addons: { meters: { state: '' } } } })).statusCode).toBe(400);
+    expect((await h.call('PUT', '/api/v1/sites/plant-a/addon-status', { token: h.agentA, body: { meters: 'running' } })).statusCode).toBe(400);
+    expect((await h.call('PUT', '/api/v1/sites/plant-z/addon-status', { body: { addons: {} } })).statusCode).toBe(404);
+  });
+});

@@ -23,7 +23,7 @@ import { registerReset } from './reset.ts';
 import { registerSite } from './site.ts';
 import { registerSiteCommands } from './site-cmds.ts';
 import { registerSsh } from './ssh.ts';
-import { registerLogs, registerStatus } from './status.ts';
+import { registerStatus } from './status.ts';
 import { registerTelemetry } from './telemetry.ts';
 import { registerToken } from './token.ts';
 import { registerUp } from './up.ts';
@@ -62,7 +62,6 @@ export function buildProgram(): Command {
   registerDeviceDiscover(device);
   registerAddon(program);
   registerStatus(program);
-  registerLogs(program);
   registerOpcua(program);
   registerDemo(program);
   registerTelemetry(program);

@@ -75,6 +75,56 @@ interface SshOpts {
   caFile?: string;
 }
 
+/**
+ * Opens an SSH session to a node through the hub's connect route and runs
+ * `command` (a shell when empty); resolves with the remote exit code.
+ */
+async function runSsh(who: string, o: SshOpts, command: string[]): Promise<number> {
+  const at = who.lastIndexOf('@');
+  const node = at >= 0 ? who.slice(at + 1) : who;
+  const username = (at >= 0 ? who.slice(0, at) : undefined) ?? o.login ?? userInfo().username;
+  if (!NODE.test(node)) throw new ErrUsage({ argument: '<node>', reason: `'${node}' is not a node name` });
+  const port = parsePort(o.port, '--port');
+  if (port === 0) throw new ErrUsage({ argument: '--port', reason: 'must be 1-65535' });
+  const target = hubTarget(o);
+  let privateKey: Buffer | undefined;
+  const identity = o.identity ?? defaultIdentity();
+  if (identity) {
+    try {
+      privateKey = readFileSync(identity);
+    } catch (err) {
+      throw new ErrUsage({ argument: '--identity', reason: `cannot read '${identity}': ${(err as Error).message}` });
+    }
+  }
+  const agent = process.env.SSH_AUTH_SOCK || undefined;
+  const known: string[] = [];
+  if (o.knownHosts) {
+    try {
+      known.push(...keysIn(readFileSync(o.knownHosts, 'utf8')));
+    } catch (err) {
+      throw new ErrUsage({ argument: '--known-hosts', reason: `cannot read '${o.knownHosts}': ${(err as Error).message}` });
+    }
+  }
+  const n = await hubFetch<{ status?: { sshHostKeys?: string[] } }>(target, 'GET', `/api/v1/nodes/${encodeURIComponent(node)}`);
+  known.push(...keysIn((n.status?.sshHostKeys ?? []).join('\n')));
+  const { loadSsh } = await import('../core/tunnel/index.ts');
+  const { connectSsh, sshExec, sshShell } = await loadSsh();
+  const sock = await openNodeStream(target, node, port);
+  const client = await connectSsh({ sock, node, username, knownHostKeys: known, ...(privateKey ? { privateKey } : {}), ...(agent ? { agent } : {}) });
+  try {
+    const r = command.length
+      ? await sshExec(client, command.join(' '), { stdout: process.stdout, stderr: process.stderr, ...(process.stdin.isTTY ? {} : { stdin: process.stdin }) })
+      : await sshShell(client, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
+    return r.code ?? 255;
+  } finally {
+    client.end();
+    sock.destroy();
+  }
+}
+
+/** The systemd unit `edgeadm join --install` writes. */
+const NODE_UNIT = 'edgeadm-node.service';
+
 export function registerSsh(program: Command): void {
   const ssh = withHubOptions(
     program
@@ -88,46 +138,7 @@ export function registerSsh(program: Command): void {
       .option('--known-hosts <file>', 'also trust host keys from this known_hosts or .pub file'),
   ).action(async (who: string, command: string[], o: SshOpts, cmd: Command) => {
     contextOf(cmd);
-    const at = who.lastIndexOf('@');
-    const node = at >= 0 ? who.slice(at + 1) : who;
-    const username = (at >= 0 ? who.slice(0, at) : undefined) ?? o.login ?? userInfo().username;
-    if (!NODE.test(node)) throw new ErrUsage({ argument: '<node>', reason: `'${node}' is not a node name` });
-    const port = parsePort(o.port, '--port');
-    if (port === 0) throw new ErrUsage({ argument: '--port', reason: 'must be 1-65535' });
-    const target = hubTarget(o);
-    let privateKey: Buffer | undefined;
-    const identity = o.identity ?? defaultIdentity();
-    if (identity) {
-      try {
-        privateKey = readFileSync(identity);
-      } catch (err) {
-        throw new ErrUsage({ argument: '--identity', reason: `cannot read '${identity}': ${(err as Error).message}` });
-      }
-    }
-    const agent = process.env.SSH_AUTH_SOCK || undefined;
-    const known: string[] = [];
-    if (o.knownHosts) {
-      try {
-        known.push(...keysIn(readFileSync(o.knownHosts, 'utf8')));
-      } catch (err) {
-        throw new ErrUsage({ argument: '--known-hosts', reason: `cannot read '${o.knownHosts}': ${(err as Error).message}` });
-      }
-    }
-    const n = await hubFetch<{ status?: { sshHostKeys?: string[] } }>(target, 'GET', `/api/v1/nodes/${encodeURIComponent(node)}`);
-    known.push(...keysIn((n.status?.sshHostKeys ?? []).join('\n')));
-    const { loadSsh } = await import('../core/tunnel/index.ts');
-    const { connectSsh, sshExec, sshShell } = await loadSsh();
-    const sock = await openNodeStream(target, node, port);
-    const client = await connectSsh({ sock, node, username, knownHostKeys: known, ...(privateKey ? { privateKey } : {}), ...(agent ? { agent } : {}) });
-    try {
-      const r = command.length
-        ? await sshExec(client, command.join(' '), { stdout: process.stdout, stderr: process.stderr, ...(process.stdin.isTTY ? {} : { stdin: process.stdin }) })
-        : await sshShell(client, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
-      setExitCode(r.code ?? 255);
-    } finally {
-      client.end();
-      sock.destroy();
-    }
+    setExitCode(await runSsh(who, o, command));
   });
   examples(ssh, [
     'edgeadm ssh gw-1',
@@ -161,4 +172,25 @@ export function registerSsh(program: Command): void {
     await fwd.close();
   });
   examples(pf, ['edgeadm port-forward gw-1 8080:80', 'edgeadm port-forward gw-1 10250   # a free local port, printed', 'edgeadm port-forward gw-1 5020:192.168.1.20:502   # a Modbus device behind the node']);
+
+  const logs = withHubOptions(
+    program
+      .command('logs')
+      .description(`A node's site agent and tunnel logs: journalctl of the ${NODE_UNIT} unit (from \`edgeadm join --install\`), read over SSH through the node's tunnel`)
+      .argument('<[user@]node>', 'the node, optionally with the remote user')
+      .option('-n, --lines <n>', 'how many of the newest lines', '200')
+      .option('-f, --follow', 'keep printing new lines until Ctrl-C')
+      .option('--since <time>', "journalctl's --since, e.g. '1 hour ago' or '2026-11-26 08:00'")
+      .option('-l, --login <user>', 'remote user (default: your user name; it must be allowed to read the journal)')
+      .option('-i, --identity <file>', 'private key (default: ~/.ssh/id_ed25519, id_ecdsa or id_rsa, else SSH_AUTH_SOCK)')
+      .option('-p, --port <port>', "sshd's port on the node", '22')
+      .option('--known-hosts <file>', 'also trust host keys from this known_hosts or .pub file'),
+  ).action(async (who: string, o: SshOpts & { lines: string; follow?: boolean; since?: string }, cmd: Command) => {
+    contextOf(cmd);
+    if (!/^\d{1,6}$/.test(o.lines)) throw new ErrUsage({ argument: '--lines', reason: `'${o.lines}' is not a number of lines` });
+    if (o.since !== undefined && !/^[\w :+.-]{1,64}$/.test(o.since)) throw new ErrUsage({ argument: '--since', reason: `'${o.since}' is not a time journalctl takes (letters, digits, spaces, ':', '-', '+', '.')` });
+    const command = ['journalctl', '-u', NODE_UNIT, '--no-pager', '-o', 'cat', '-n', o.lines, ...(o.since ? ['--since', `'${o.since}'`] : []), ...(o.follow ? ['-f'] : [])];
+    setExitCode(await runSsh(who, o, command));
+  });
+  examples(logs, ['edgeadm logs gw-1', 'edgeadm logs admin@gw-1 -f', "edgeadm logs gw-1 --since '1 hour ago' -n 1000"]);
 }

@@ -1,7 +1,6 @@
 /**
  * `edgeadm status`: is the hub up, and how are the sites, nodes, devices
- * and addons it knows. `edgeadm logs`: the hub keeps no logs; it says where
- * they are instead.
+ * and addons it knows.
  */
 import type { Command } from 'commander';
 import { createError } from '../core/kernel/index.ts';
@@ -9,7 +8,7 @@ import type { AddonSpec, AddonStatus, DeviceSpec, NodeSpec, NodeStatus, SiteSpec
 import { fetchHub, hubTarget, withHubOptions, type HubTarget } from './client.ts';
 import { contextOf, examples } from './context.ts';
 import { emit, renderDetails } from './output.ts';
-import { addonSiteProblem, checkSite, listAll, usage, type HubOpts, type Obj, type Problem } from './resources.ts';
+import { addonSiteProblem, listAll, type HubOpts, type Obj } from './resources.ts';
 
 export const ErrHubDown = createError(
   'EDGE_ERR_HUB_UNREACHABLE',
@@ -18,12 +17,6 @@ export const ErrHubDown = createError(
   { statusCode: 503 },
 );
 
-export const ErrNoLogs = createError(
-  'EDGE_ERR_LOGS_NOT_AVAILABLE',
-  (p: { site?: string }) =>
-    `not available: the hub keeps no logs${p.site === undefined ? '' : ` of site '${p.site}'`}; use journalctl -u edgeadm-node on the node (or the output of 'edgeadm site run' there), and 'edgeadm site show <site>' for its status`,
-  { statusCode: 501 },
-);
 
 export interface StatusReport {
   hub: { url: string; status: string };
@@ -97,17 +90,3 @@ export function registerStatus(program: Command): Command {
   return cmd;
 }
 
-export function registerLogs(program: Command): Command {
-  const cmd = program
-    .command('logs')
-    .description("Logs of a site's agent: not kept by the hub; says where to find them")
-    .option('--site <site>', 'the site')
-    .action((o: { site?: string }) => {
-      const problems: Problem[] = [];
-      checkSite(o.site, '--site', problems);
-      usage(problems);
-      throw new ErrNoLogs(o.site === undefined ? {} : { site: o.site });
-    });
-  examples(cmd, ['edgeadm logs --site plant-a']);
-  return cmd;
-}

@@ -279,6 +279,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
     await host.reconcile();
     addonStatus?.kick();
     await devices.reconcile();
+    addonStatus?.kick();
     logins?.rebuild();
     broker?.refresh();
   };
@@ -336,7 +337,15 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
         await devices.stop();
         await host.stop();
       });
-      const reporter = startAddonStatusReporter({ site: o.site, state, instances: () => host.status(), hubUrl: () => hubUrl, token: o.token, logger: ctx.logger });
+      const reporter = startAddonStatusReporter({
+        site: o.site,
+        state,
+        instances: () => host.status(),
+        devices: () => devices.statuses(),
+        hubUrl: () => hubUrl,
+        token: o.token,
+        logger: ctx.logger,
+      });
       addonStatus = reporter;
       ctx.onStop(() => reporter.stop());
       // Local state first: the site runs what it ran before, hub or no hub.

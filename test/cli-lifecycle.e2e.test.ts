@@ -186,6 +186,8 @@ describe('edgeadm init → site create → token create → join --install → a
         60_000,
       );
       expect(read.value).toBeGreaterThan(17);
+      // The site reports the device up, with when it was last heard from.
+      await waitFor('valve-1 UP in the device list', async () => /\nvalve-1\s+plant-a\s+valve\s+simulator\s+UP\s+\d+s ago\n/.test((await edgeadm(home, ['device', 'list'])).stdout), 60_000);
       const wrote = await edgeadm(home, ['device', 'write', 'valve-1', 'opening', '42']);
       expect(wrote).toMatchObject({ code: 0, stdout: 'valve-1/opening = 42\n' });
 

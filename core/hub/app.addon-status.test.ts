@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, type TestHub, startTestHub } from './testing/harness.ts';
 
-describe.each(BACKENDS)('addon status reported by sites ($name)', (backend) => {
+describe.each(BACKENDS)('device and addon status reported by sites ($name)', (backend) => {
   let h: TestHub;
   beforeAll(async () => {
     h = await startTestHub({ backend });
@@ -22,6 +22,23 @@ describe.each(BACKENDS)('addon status reported by sites ($name)', (backend) => {
     expect(b.json()).toEqual({ updated: ['meters'], ignored: [] });
     expect(await status('meters')).toEqual({ 'plant-a': { state: 'running' }, 'plant-b': { state: 'failed', code: 'EDGE_ERR_X', message: 'port busy' } });
     expect(await status('only-b')).toBeUndefined();
+  });
+
+  it("sets the operating state of the site's own devices, keeping what else their status holds", async () => {
+    const dev = async (name: string): Promise<Record<string, unknown> | undefined> => (await h.call('GET', `/api/v1/devices/${name}`)).json<{ status?: Record<string, unknown> }>().status;
+    expect((await h.call('PUT', '/api/v1/devices/pump-a/status', { body: { status: { reported: { temp: { value: 1, origin: 5 } } } } })).statusCode).toBe(200);
+    const r = await h.call('PUT', '/api/v1/sites/plant-a/device-status', {
+      token: h.agentA,
+      body: { devices: { 'pump-a': { operatingState: 'DOWN', message: 'no answer', lastSeen: '2026-11-26T05:00:00.000Z' }, 'pump-b': { operatingState: 'UP' }, ghost: { operatingState: 'UP' } } },
+    });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual({ updated: ['pump-a'], ignored: ['pump-b', 'ghost'] });
+    expect(await dev('pump-a')).toEqual({ reported: { temp: { value: 1, origin: 5 } }, operatingState: 'DOWN', message: 'no answer', lastSeen: '2026-11-26T05:00:00.000Z' });
+    // Back up: the old reason goes.
+    await h.call('PUT', '/api/v1/sites/plant-a/device-status', { token: h.agentA, body: { devices: { 'pump-a': { operatingState: 'UP' } } } });
+    expect(await dev('pump-a')).toEqual({ reported: { temp: { value: 1, origin: 5 } }, operatingState: 'UP', lastSeen: '2026-11-26T05:00:00.000Z' });
+    expect((await h.call('PUT', '/api/v1/sites/plant-a/device-status', { token: h.agentA, body: { devices: { 'pump-a': { operatingState: 'FINE' } } } })).statusCode).toBe(400);
+    expect((await h.call('PUT', '/api/v1/sites/plant-b/device-status', { token: h.agentA, body: { devices: {} } })).statusCode).toBe(403);
   });
 
   it("refuses another site's agent and bad bodies", async () => {

@@ -1,5 +1,12 @@
 /**
- * Sites report how their Addons run: `PUT /api/v1/sites/:site/addon-status`
+ * Sites report how their devices and Addons run.
+ *
+ * `PUT /api/v1/sites/:site/device-status` with `{ devices: { <name>: {
+ * operatingState, message?, lastSeen? } } }` sets those fields of each
+ * Device of the site (reported and observed values are kept); devices of
+ * other sites, or unknown, are named in `ignored`.
+ *
+ * Addons: `PUT /api/v1/sites/:site/addon-status`
  * with `{ addons: { <addon name>: { state, message?, code? } } }`, sent by
  * the site's agent whenever an instance's state changes. Each entry becomes
  * `status.sites[<site>]` of that Addon (the other sites' entries are kept;
@@ -7,7 +14,7 @@
  * that do not target the site, or do not exist, are named in `ignored`.
  */
 import Type from 'typebox';
-import { relevantToSite, StoreErrors, type AddonObject, type SiteObject } from '../../store/index.ts';
+import { OPERATING_STATES, relevantToSite, StoreErrors, type AddonObject, type DeviceObject, type SiteObject } from '../../store/index.ts';
 import { requireAuth } from '../auth.ts';
 import type { HubApp, HubContext } from '../context.ts';
 import { ErrNotFound } from '../errors.ts';
@@ -23,8 +30,57 @@ const SiteAddonState = Type.Object(
 );
 const AddonStatusBody = Type.Object({ addons: Type.Record(Type.String({ minLength: 1, maxLength: 253 }), SiteAddonState, { maxProperties: 1024 }) }, { additionalProperties: false });
 const AddonStatusAnswer = Type.Object({ updated: Type.Array(Type.String()), ignored: Type.Array(Type.String()) });
+const DeviceState = Type.Object(
+  {
+    operatingState: Type.Union(OPERATING_STATES.map((s) => Type.Literal(s))),
+    message: Type.Optional(Type.String({ maxLength: 4096 })),
+    lastSeen: Type.Optional(Type.String({ format: 'date-time' })),
+  },
+  { additionalProperties: false },
+);
+const DeviceStatusBody = Type.Object({ devices: Type.Record(Type.String({ minLength: 1, maxLength: 253 }), DeviceState, { maxProperties: 10_000 }) }, { additionalProperties: false });
 
 export function registerAddonStatusRoutes(app: HubApp, ctx: HubContext): void {
+  app.put(
+    '/api/v1/sites/:site/device-status',
+    {
+      onRequest: requireAuth(['admin', 'agent'], { siteParam: 'site' }),
+      schema: {
+        tags: ['devices'],
+        summary: "A site's report of its devices' operating state",
+        description: 'Sets operatingState, message and lastSeen of each named Device of the site; others are listed in `ignored`.',
+        params: SiteParams,
+        body: DeviceStatusBody,
+        response: { 200: AddonStatusAnswer, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { site } = request.params;
+      const updated: string[] = [];
+      const ignored: string[] = [];
+      for (const [name, entry] of Object.entries(request.body.devices)) {
+        for (let attempt = 0; ; attempt++) {
+          const device = await ctx.store.get<DeviceObject>('Device', name);
+          if (!device || device.spec.site !== site) {
+            ignored.push(name);
+            break;
+          }
+          const { message: _old, ...rest } = device.status ?? {};
+          const status = { ...rest, operatingState: entry.operatingState, ...(entry.message ? { message: entry.message } : {}), ...(entry.lastSeen ? { lastSeen: entry.lastSeen } : {}) };
+          try {
+            await ctx.store.updateStatus('Device', name, status, { resourceVersion: device.metadata.resourceVersion! });
+            updated.push(name);
+            break;
+          } catch (err) {
+            // A command's read-back wrote the status in between: read again and retry.
+            if (!StoreErrors.ErrConflict.is(err) || attempt >= 5) throw err;
+          }
+        }
+      }
+      return { updated, ignored };
+    },
+  );
+
   app.put(
     '/api/v1/sites/:site/addon-status',
     {

@@ -3,44 +3,29 @@
  * against a real hub: values from --set and -f checked against the plugin's
  * config schema before anything is sent.
  */
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import { runEdgeadm, type CliResult as Result } from '../test/support/edgeadm-cli.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHubFixture, tempDir, type HubFixture } from '../test/support/hub-fixture.ts';
 import { parseSetValue, setPath } from './addon.ts';
 
 const SLOW = 120_000;
 const here = path.dirname(fileURLToPath(import.meta.url));
-const bin = path.join(here, 'bin/edgeadm.js');
 /** Holds the load-gen test plugin, whose config schema has integers with minimums. */
 const fixturePlugins = path.join(here, '..', 'test/support/plugins');
 let f: HubFixture;
 let dir: string;
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function edgeadm(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      EDGEADM_CONFIG: '',
-      EDGEADM_OUTPUT: '',
-      EDGEADM_HUB: f.hub.url,
-      EDGEADM_TOKEN: f.adminToken,
-      EDGEADM_PLUGINS__SEARCH_PATHS: `[${fixturePlugins}]`,
-      EDGEADM_LOG__LEVEL: 'silent',
-    };
-    delete env.EDGEADM_CA_FILE;
-    execFile(process.execPath, [bin, ...args], { env }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
+  return runEdgeadm(args, {
+    EDGEADM_HUB: f.hub.url,
+    EDGEADM_TOKEN: f.adminToken,
+    EDGEADM_CA_FILE: undefined,
+    EDGEADM_PLUGINS__SEARCH_PATHS: `[${fixturePlugins}]`,
+    EDGEADM_LOG__LEVEL: 'silent',
   });
 }
 

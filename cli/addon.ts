@@ -13,12 +13,13 @@
 import type { Command } from 'commander';
 import semver from 'semver';
 import type { TSchema } from 'typebox';
-import { EDGEADM_VERSION, parseWithSchema, ServiceScope } from '../core/kernel/index.ts';
-import { PluginRegistry, type PluginInfo } from '../core/plugins/index.ts';
+import { parseWithSchema } from '../core/kernel/index.ts';
+import type { PluginInfo } from '../core/plugins/index.ts';
 import type { AddonSpec, AddonStatus, SiteSpec, SiteStatus } from '../core/store/index.ts';
 import { hubTarget, withHubOptions } from './client.ts';
 import { contextOf, examples, type CommandContext } from './context.ts';
 import { emit, renderTable } from './output.ts';
+import { loadRegistry } from './plugin.ts';
 import {
   addonSiteProblem,
   addonTargets,
@@ -131,14 +132,7 @@ function applySet(item: string, argument: string, into: Record<string, unknown>,
 // Plugins known here
 
 async function findPlugin(ctx: CommandContext, id: string): Promise<PluginInfo | undefined> {
-  const { plugins } = ctx.config;
-  const registry = new PluginRegistry({
-    kernelVersion: EDGEADM_VERSION,
-    logger: ctx.logger,
-    services: ServiceScope.root('cli'),
-    discovery: { searchPaths: plugins.searchPaths, ...(plugins.nodeModules ? { nodeModules: plugins.nodeModules } : {}) },
-  });
-  await registry.load([id]);
+  const registry = await loadRegistry(ctx, [id]);
   return registry.plugins().find((p) => p.id === id);
 }
 

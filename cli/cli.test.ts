@@ -1,28 +1,16 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
+import { EDGEADM_BIN, runEdgeadm, type CliResult as Result } from '../test/support/edgeadm-cli.ts';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from './main.ts';
 
-const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), 'bin/edgeadm.js');
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 function edgeadm(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, EDGEADM_CONFIG: '', EDGEADM_OUTPUT: '', ...env } }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runEdgeadm(args, env);
 }
 
 function configFile(yaml: string): string {
@@ -121,7 +109,7 @@ describe('edgeadm CLI', () => {
 
   it('keeps running until SIGTERM, then stops cleanly with exit code 0', async () => {
     const file = configFile('log:\n  level: info\n');
-    const child = spawn(process.execPath, [bin, 'up', '--config', file], { env: { ...process.env, EDGEADM_CONFIG: '' } });
+    const child = spawn(process.execPath, [EDGEADM_BIN, 'up', '--config', file], { env: { ...process.env, EDGEADM_CONFIG: '' } });
     let stdout = '';
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -3,36 +3,22 @@
  * them (the binary in a child process) against a real hub, with a real site
  * agent driving simulated devices, so reads and writes go end to end.
  */
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import { runEdgeadm, type CliResult as Result } from '../test/support/edgeadm-cli.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSiteAgent, type SiteAgent } from '../sites/index.ts';
 import { quiet, startHubFixture, tempDir, waitFor, type HubFixture } from '../test/support/hub-fixture.ts';
 
 const SLOW = 120_000;
-const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), 'bin/edgeadm.js');
 const SITE = 'plant-d';
 let f: HubFixture;
 let agent: SiteAgent | undefined;
 let dir: string;
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function edgeadm(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    const e: NodeJS.ProcessEnv = { ...process.env, EDGEADM_CONFIG: '', EDGEADM_OUTPUT: '', EDGEADM_HUB: f.hub.url, EDGEADM_TOKEN: f.adminToken, ...env };
-    delete e.EDGEADM_CA_FILE;
-    execFile(process.execPath, [bin, ...args], { env: e }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
+  return runEdgeadm(args, { EDGEADM_HUB: f.hub.url, EDGEADM_TOKEN: f.adminToken, EDGEADM_CA_FILE: undefined, ...env });
 }
 
 const VALVE = {

@@ -11,7 +11,8 @@ const ErrNoSuchPlugin = createError(
   { statusCode: 404 },
 );
 
-async function loadRegistry(ctx: CommandContext): Promise<PluginRegistry> {
+/** The plugins this machine has (built-in and from npm packages), loaded: all of them, or only `ids`. */
+export async function loadRegistry(ctx: CommandContext, ids?: readonly string[]): Promise<PluginRegistry> {
   const { plugins } = ctx.config;
   const registry = new PluginRegistry({
     kernelVersion: EDGEADM_VERSION,
@@ -19,7 +20,7 @@ async function loadRegistry(ctx: CommandContext): Promise<PluginRegistry> {
     services: ServiceScope.root('cli'),
     discovery: { searchPaths: plugins.searchPaths, ...(plugins.nodeModules ? { nodeModules: plugins.nodeModules } : {}) },
   });
-  await registry.load();
+  await registry.load(ids);
   return registry;
 }
 

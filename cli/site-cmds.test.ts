@@ -2,32 +2,17 @@
  * `edgeadm site create|list|show|delete`, `node list`, `status`, and `logs` usage errors
  * (the binary in a child process) against a real hub.
  */
-import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import { runEdgeadm, type CliResult as Result } from '../test/support/edgeadm-cli.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHubFixture, type HubFixture } from '../test/support/hub-fixture.ts';
 
 const SLOW = 120_000;
-const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), 'bin/edgeadm.js');
 let f: HubFixture;
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function edgeadm(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    const e: NodeJS.ProcessEnv = { ...process.env, EDGEADM_CONFIG: '', EDGEADM_OUTPUT: '', EDGEADM_HUB: f.hub.url, EDGEADM_TOKEN: f.adminToken, ...env };
-    delete e.EDGEADM_CA_FILE;
-    execFile(process.execPath, [bin, ...args], { env: e }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
+  return runEdgeadm(args, { EDGEADM_HUB: f.hub.url, EDGEADM_TOKEN: f.adminToken, EDGEADM_CA_FILE: undefined, ...env });
 }
 
 /** A loopback port nothing listens on. */

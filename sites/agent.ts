@@ -279,7 +279,6 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
     await host.reconcile();
     addonStatus?.kick();
     await devices.reconcile();
-    addonStatus?.kick();
     logins?.rebuild();
     broker?.refresh();
   };
@@ -315,7 +314,8 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
     id: 'plugins',
     phase: 'plugins',
     start: async (ctx) => {
-      devices = new DeviceManager({ site: o.site, state, drivers, sink, logger: logger.child({ component: 'devices' }) });
+      // A device that comes up (or fails) on a later retry is reported at once.
+      devices = new DeviceManager({ site: o.site, state, drivers, sink, logger: logger.child({ component: 'devices' }), onReconciled: () => addonStatus?.kick() });
       host = new PluginHost({
         site: o.site,
         state,

@@ -124,6 +124,8 @@ export interface DeviceManagerOptions {
   drivers: DriverTable;
   sink: ReadingSink;
   logger: Logger;
+  /** Called after each reconcile (devices may have started, stopped or failed). */
+  onReconciled?: () => void;
 }
 
 export class DeviceManager {
@@ -143,9 +145,12 @@ export class DeviceManager {
 
   /** Brings running devices in line with the replica and the drivers; serialised. */
   reconcile(): Promise<void> {
-    this.#reconciling = this.#reconciling.then(() => this.#reconcile()).catch((err: unknown) => {
-      this.#o.logger.error({ error: toErrorInfo(err) }, 'device reconcile failed');
-    });
+    this.#reconciling = this.#reconciling
+      .then(() => this.#reconcile())
+      .catch((err: unknown) => {
+        this.#o.logger.error({ error: toErrorInfo(err) }, 'device reconcile failed');
+      })
+      .then(() => this.#o.onReconciled?.());
     return this.#reconciling;
   }
 

@@ -164,11 +164,17 @@ describe('discoverOpcua (the driver entry point)', () => {
   it('logs in with username and passwordFile', async () => {
     const pwFile = path.join(tempDir('opcua-discover-pw'), 'password');
     writeFileSync(pwFile, 'pw-1\n');
+    // A password goes only where the server certificate is checked.
+    await expect(discoverOpcua({ target: locked.endpointUrl, options: { username: 'op', passwordFile: pwFile } }, { pkiDir })).rejects.toMatchObject({
+      code: 'EDGE_ERR_OPCUA_DISCOVERY_OPTION',
+      params: { field: 'options.securityMode' },
+    });
+    const secure = { securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', acceptUnknownServerCertificate: true };
     const found = await discoverOpcua(
-      { target: locked.endpointUrl, options: { username: 'op', passwordFile: pwFile, root: locked.nodeId('Machine'), include: 'Speed' } },
+      { target: locked.endpointUrl, options: { ...secure, username: 'op', passwordFile: pwFile, root: locked.nodeId('Machine'), include: 'Speed' } },
       { pkiDir },
     );
-    expect(found[0]?.protocol).toEqual({ Endpoint: locked.endpointUrl, username: 'op', passwordFile: pwFile });
+    expect(found[0]?.protocol).toEqual({ Endpoint: locked.endpointUrl, securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', username: 'op', passwordFile: pwFile });
     await expect(discoverOpcua({ target: locked.endpointUrl }, { pkiDir })).rejects.toMatchObject({ code: 'EDGE_ERR_OPCUA_DISCOVERY_CONNECT' });
   });
 
@@ -190,7 +196,7 @@ describe('discoverOpcua (the driver entry point)', () => {
     await expect(discoverOpcua({ target: 'localhost:4840' }, { pkiDir })).rejects.toThrow(/target must be an endpoint URL/);
     await expect(discoverOpcua({ target: sim.endpointUrl, options: { maxDepth: 'deep' } }, { pkiDir })).rejects.toThrow(/options\.maxDepth/);
     await expect(discoverOpcua({ target: sim.endpointUrl, options: { securityMode: 'Encrypt' } }, { pkiDir })).rejects.toThrow(/options\.securityMode/);
-    await expect(discoverOpcua({ target: sim.endpointUrl, options: { passwordFile: '/nonexistent/pw' } }, { pkiDir })).rejects.toThrow(
+    await expect(discoverOpcua({ target: sim.endpointUrl, options: { securityMode: 'Sign', securityPolicy: 'Basic256Sha256', passwordFile: '/nonexistent/pw' } }, { pkiDir })).rejects.toThrow(
       /options\.passwordFile cannot be read \(ENOENT\)/,
     );
   });

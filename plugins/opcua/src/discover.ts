@@ -722,6 +722,12 @@ export async function discoverOpcuaDetailed(
   }
   const username = str('username');
   const passwordFile = str('passwordFile');
+  if (passwordFile !== undefined && (securityMode ?? 'None') === 'None') {
+    throw new ErrOpcuaDiscoveryOption({
+      field: 'options.securityMode',
+      reason: 'a password is sent only with Sign or SignAndEncrypt, where the server certificate is checked against the trusted ones',
+    });
+  }
   let password: string | undefined;
   if (passwordFile !== undefined) {
     try {

@@ -4,7 +4,8 @@
  * Durations are milliseconds: a number, a numeric string, or `500ms` / `2s` / `1m`.
  *
  *   endpoint            opc.tcp://host:port/path (required)
- *   securityMode, securityPolicy, username, passwordFile   see security.ts (`parseSecurity`)
+ *   securityMode, securityPolicy, username, passwordFile   see security.ts (`parseSecurity`);
+ *   a password needs Sign or SignAndEncrypt unless allowPasswordWithoutSecurity: true
  *   publishingInterval  subscription publishing interval (default 1000 ms)
  *   samplingInterval    default for monitored items (default = publishingInterval; 0 = as fast as the server can)
  *   queueSize           default for monitored items (default 10)

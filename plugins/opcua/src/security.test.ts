@@ -100,8 +100,23 @@ describe('parseSecurity', () => {
     expect(issuesOf({ username: 'op' })).toEqual([expect.stringMatching(/^protocols\.opcua\.passwordFile: username 'op' needs passwordFile/)]);
     expect(issuesOf({ passwordFile: '/etc/pw' })).toEqual([expect.stringMatching(/^protocols\.opcua\.username: /)]);
     expect(issuesOf({ username: 'op', passwordFile: 'pw.txt' })).toEqual([expect.stringMatching(/^protocols\.opcua\.passwordFile: .*absolute path/)]);
-    expect(issuesOf({ username: 'op', passwordFile: '/etc/pw', Password: 'x' })).toEqual([expect.stringMatching(/^protocols\.opcua\.Password: a password never sits in a Device spec/)]);
-    expect(parseSecurity({ username: 'op', passwordFile: '/etc/pw' }, 'opc')).toEqual({ security: { mode: 'None', policy: 'None' }, user: { username: 'op', passwordFile: '/etc/pw' }, issues: [] });
+    expect(issuesOf({ username: 'op', passwordFile: '/etc/pw', Password: 'x', securityMode: 'Sign', securityPolicy: 'Basic256Sha256' })).toEqual([
+      expect.stringMatching(/^protocols\.opcua\.Password: a password never sits in a Device spec/),
+    ]);
+    expect(parseSecurity({ username: 'op', passwordFile: '/etc/pw', securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256' }, 'opc')).toEqual({
+      security: { mode: 'SignAndEncrypt', policy: 'Basic256Sha256' },
+      user: { username: 'op', passwordFile: '/etc/pw' },
+      issues: [],
+    });
+  });
+
+  it('sends a password only where the server certificate is checked, unless told otherwise', () => {
+    expect(issuesOf({ username: 'op', passwordFile: '/etc/pw' })).toEqual([expect.stringMatching(/^protocols\.opcua\.securityMode: a password is sent only with securityMode Sign or SignAndEncrypt/)]);
+    expect(parseSecurity({ username: 'op', passwordFile: '/etc/pw', allowPasswordWithoutSecurity: true })).toEqual({
+      security: { mode: 'None', policy: 'None' },
+      user: { username: 'op', passwordFile: '/etc/pw' },
+      issues: [],
+    });
   });
 });
 

@@ -165,6 +165,17 @@ export function parseSecurity(protocol: Readonly<Record<string, unknown>>, proto
       user = { username, passwordFile };
     }
   }
+  // Under mode None the password is encrypted to whatever certificate the endpoint presents, checked by nobody.
+  const allow = field(protocol, 'allowPasswordWithoutSecurity')?.value;
+  if (user && mode === 'None' && allow !== true && allow !== 'true') {
+    issues.push({
+      path: at('securityMode'),
+      code: SECURITY_ISSUE.security,
+      message:
+        'a password is sent only with securityMode Sign or SignAndEncrypt, where the server certificate is checked against the trusted ones; ' +
+        'set securityMode (or allowPasswordWithoutSecurity: true to send it to an unchecked server certificate)',
+    });
+  }
 
   if (issues.length > 0 || mode === undefined) return { security: { mode: 'None', policy: 'None' }, issues };
   return { security: { mode, policy: policy ?? 'None' }, ...(user ? { user } : {}), issues };

@@ -42,6 +42,24 @@ export const VALUE_TYPES = [...SCALAR_VALUE_TYPES, ...ARRAY_VALUE_TYPES] as cons
 export type ValueType = (typeof VALUE_TYPES)[number];
 
 /** good: trustworthy; uncertain: usable with care (stale, clamped, substituted); bad: not a valid measurement. */
+/**
+ * The values a JSON number may take for each integer valueType: the type's
+ * own range, cut to the safe integers for the 64-bit types (beyond them a
+ * reading carries a decimal string).
+ */
+export const INTEGER_RANGES: Readonly<Partial<Record<ValueType, readonly [number, number]>>> = {
+  Uint8: [0, 255],
+  Uint16: [0, 65535],
+  Uint32: [0, 4294967295],
+  Uint64: [0, Number.MAX_SAFE_INTEGER],
+  Int8: [-128, 127],
+  Int16: [-32768, 32767],
+  Int32: [-2147483648, 2147483647],
+  Int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+};
+/** The valueTypes whose values are JSON numbers. */
+export const NUMERIC_VALUE_TYPES: ReadonlySet<string> = new Set(['Uint8', 'Uint16', 'Uint32', 'Uint64', 'Int8', 'Int16', 'Int32', 'Int64', 'Float32', 'Float64']);
+
 export const QUALITIES = ['good', 'uncertain', 'bad'] as const;
 export type Quality = (typeof QUALITIES)[number];
 

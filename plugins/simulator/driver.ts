@@ -21,22 +21,11 @@ import type {
   WriteRequest,
   WriteResult,
 } from '../../core/sdk/index.ts';
-import { nowOrigin } from '../../core/sdk/index.ts';
+import { INTEGER_RANGES, NUMERIC_VALUE_TYPES, nowOrigin } from '../../core/sdk/index.ts';
 
 export const FUNCTIONS = ['sine', 'ramp', 'random', 'constant', 'setpoint'] as const;
 type Fn = (typeof FUNCTIONS)[number];
 
-const NUMERIC: ReadonlySet<ValueType> = new Set(['Uint8', 'Uint16', 'Uint32', 'Uint64', 'Int8', 'Int16', 'Int32', 'Int64', 'Float32', 'Float64']);
-const INTEGER_RANGE: Partial<Record<ValueType, [number, number]>> = {
-  Uint8: [0, 255],
-  Uint16: [0, 65535],
-  Uint32: [0, 4294967295],
-  Uint64: [0, Number.MAX_SAFE_INTEGER],
-  Int8: [-128, 127],
-  Int16: [-32768, 32767],
-  Int32: [-2147483648, 2147483647],
-  Int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
-};
 
 function num(v: unknown, fallback: number): number {
   if (typeof v === 'number' && Number.isFinite(v)) return v;
@@ -48,10 +37,10 @@ function num(v: unknown, fallback: number): number {
 function coerce(value: ReadingValue, type: ValueType): ReadingValue | undefined {
   if (type === 'Bool') return typeof value === 'boolean' ? value : typeof value === 'number' ? value !== 0 : undefined;
   if (type === 'String') return typeof value === 'string' ? value : JSON.stringify(value);
-  if (!NUMERIC.has(type)) return undefined;
+  if (!NUMERIC_VALUE_TYPES.has(type)) return undefined;
   const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : typeof value === 'boolean' ? Number(value) : NaN;
   if (!Number.isFinite(n)) return undefined;
-  const range = INTEGER_RANGE[type];
+  const range = INTEGER_RANGES[type];
   if (!range) return type === 'Float32' ? Math.fround(n) : n;
   const i = Math.round(n);
   return i < range[0] || i > range[1] ? undefined : i;

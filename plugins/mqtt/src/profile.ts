@@ -27,7 +27,7 @@
  * types are not coerced (a string where a Float64 is expected is a bad
  * sample with detail EDGE_ERR_MQTT_VALUE_TYPE).
  */
-import { VALUE_TYPES, type DriverIssue, type DriverResource, type ReadingValue, type ValueType } from '../../../core/sdk/index.ts';
+import { INTEGER_RANGES, NUMERIC_VALUE_TYPES, VALUE_TYPES, type DriverIssue, type DriverResource, type ReadingValue, type ValueType } from '../../../core/sdk/index.ts';
 import { ISSUE } from './errors.ts';
 import { topicProblem } from './protocol.ts';
 
@@ -102,17 +102,6 @@ export function select(doc: unknown, path: readonly PathStep[]): { found: true; 
   return { found: true, value: cur };
 }
 
-const INT_RANGE: Partial<Record<ValueType, [number, number]>> = {
-  Uint8: [0, 255],
-  Uint16: [0, 65535],
-  Uint32: [0, 4294967295],
-  Uint64: [0, Number.MAX_SAFE_INTEGER],
-  Int8: [-128, 127],
-  Int16: [-32768, 32767],
-  Int32: [-2147483648, 2147483647],
-  Int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
-};
-const NUMERIC = new Set<ValueType>(['Uint8', 'Uint16', 'Uint32', 'Uint64', 'Int8', 'Int16', 'Int32', 'Int64', 'Float32', 'Float64']);
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
@@ -134,7 +123,7 @@ export function valueTypeProblem(t: ValueType, v: unknown): string | undefined {
     }
     return undefined;
   }
-  const range = INT_RANGE[t];
+  const range = INTEGER_RANGES[t];
   if (range) {
     if (typeof v !== 'number' || !Number.isInteger(v)) return `${describe(v)} is not an integer`;
     if (v < range[0] || v > range[1]) return `${v} is outside ${range[0]}..${range[1]}`;
@@ -245,7 +234,7 @@ export function resolvePoints(resources: readonly DriverResource[], baseTopic: s
     const payload = (a.payload ?? 'json') as PayloadKind;
     if (!['json', 'number', 'text'].includes(payload)) {
       issues.push({ path: at('attributes.payload'), code: ISSUE.payload, message: `payload must be json, number or text, got ${JSON.stringify(a.payload)}` });
-    } else if (payload === 'number' && !NUMERIC.has(r.valueType)) {
+    } else if (payload === 'number' && !NUMERIC_VALUE_TYPES.has(r.valueType)) {
       issues.push({ path: at('attributes.payload'), code: ISSUE.payload, message: `payload 'number' needs a numeric valueType, not ${r.valueType}` });
     }
     let boolValues: MqttPoint['boolValues'];

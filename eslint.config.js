@@ -73,6 +73,12 @@ export default defineConfig(
       globals: { ...globals.node },
     },
   },
+  // The web console's browser modules (core/hub/console/web): browser globals, no Node.
+  {
+    name: 'edgeadm/browser',
+    files: ['core/hub/console/web/**/*.js'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
   {
     name: 'edgeadm/commonjs',
     files: ['**/*.cjs'],

@@ -15,6 +15,7 @@ const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   modbus: () => import('./modbus.ts'),
   mqtt: () => import('./mqtt.ts'),
   opcua: () => import('./opcua.ts'),
+  console: () => import('./console.ts'),
 };
 
 function table(rows: readonly BenchResult[]): string {

@@ -269,6 +269,7 @@ export function registerDemo(program: Command): void {
         ctx.out.write(
           [
             `hub:          ${hub.url}   (API docs: ${hub.url}/docs; its CA: ${relCa})`,
+            `console:      ${hub.url}/   (log in with the admin token; the browser warns about the demo's own CA unless you trust ${relCa})`,
             `admin token:  ${relToken}`,
             `demo site:    'demo' with simulated devices sim-1 and sim-2, meter-1 (Modbus), press-1 (OPC UA), plug-1 (MQTT); site MQTT broker ${brokerUrl}`,
             `              its node 'demo-gw' reaches the hub through the tunnel (${hub.tunnelUrl})`,

@@ -46,6 +46,7 @@ export function registerHub(program: Command): void {
       );
       ctx.out.write(
         `hub listening on ${hub.url} (API docs: ${hub.url}/docs)\n` +
+          `console: ${hub.url}/ (log in with a hub token)\n` +
           `admin token: ${hub.adminTokenFile}\n` +
           (hub.caFile ? `CA certificate: ${hub.caFile} (clients: --ca-file ${hub.caFile}; nodes: --ca-cert-hash ${caCertHash(hub.caCert!)})\n` : '') +
           `tunnel-cloud: ${hub.tunnelUrl}\n` +

@@ -169,6 +169,7 @@ async function initEmbedded(plan: InitPlan, ctx: CommandContext, progress: Progr
       `hub: ${url}${plan.run ? '' : ' (not running: start it with `edgeadm init` again, or `edgeadm hub run --data-dir ' + plan.dataDir + '`)'}\n` +
       `CA certificate: ${pki.caFile} (nodes pin it with --ca-cert-hash ${caCertHash(pki.ca.certPem)})\n` +
       `admin token: ${admin.file}\n` +
+      `console: ${url}/ (log in with the admin token, or a viewer token: edgeadm token create --role viewer)\n` +
       `context: ${plan.context} (current, in ${configFile})\n` +
       '\nNext, on this machine: create a join command for an edge node of site <site>:\n' +
       '  edgeadm token create --site <site> --print-join-command\n' +

@@ -2,7 +2,9 @@
  * `edgeadm token create|list|delete`: bootstrap tokens for joining nodes
  * (kubeadm-style `<id>.<secret>`, always expiring, optionally for one site).
  * `create` prints the token once, and with --print-join-command the whole
- * `edgeadm join` line, CA pin included.
+ * `edgeadm join` line, CA pin included. With `--role`, the same commands
+ * handle API tokens (`edgeadm_<id>_<secret>`): admin, viewer (read-only, e.g.
+ * for the web console) or agent (one site).
  */
 import type { Command } from 'commander';
 import { caCertHash } from './join.ts';
@@ -20,6 +22,19 @@ interface BootstrapToken {
   token?: string;
 }
 
+interface ApiToken {
+  id: string;
+  role: string;
+  site?: string;
+  description: string;
+  createdAt: string;
+  expiresAt?: string;
+  lastUsedAt?: string;
+  token?: string;
+}
+
+const API_ROLES = ['admin', 'viewer', 'agent'] as const;
+
 interface HubOpts {
   hub?: string;
   token?: string;
@@ -29,31 +44,58 @@ interface HubOpts {
 
 const SITE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-/** `90s`, `30m`, `24h`, `7d` → seconds. */
-export function parseTtl(value: string): number {
+/** `90s`, `30m`, `24h`, `7d` → seconds; at most 30 days, or `maxDays`. */
+export function parseTtl(value: string, maxDays = 30): number {
   const m = /^(\d+)(s|m|h|d)$/.exec(value);
   if (!m) throw new ErrUsage({ argument: '--ttl', reason: `'${value}' is not a duration like 30m, 24h or 7d` });
   const n = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'];
-  if (n < 1 || n > 30 * 86400) throw new ErrUsage({ argument: '--ttl', reason: 'must be from 1s to 30d (bootstrap tokens always expire)' });
+  if (n < 1 || n > maxDays * 86400) {
+    throw new ErrUsage({ argument: '--ttl', reason: maxDays === 30 ? 'must be from 1s to 30d (bootstrap tokens always expire)' : `must be from 1s to ${maxDays}d` });
+  }
   return n;
 }
 
+async function createApiToken(o: HubOpts & { role: string; site?: string; ttl?: string; description?: string; printJoinCommand?: boolean }, cmd: Command): Promise<void> {
+  const ctx = contextOf(cmd);
+  const role = API_ROLES.find((r) => r === o.role);
+  if (role === undefined) throw new ErrUsage({ argument: '--role', reason: `'${o.role}' is not one of ${API_ROLES.join(', ')}` });
+  if (o.printJoinCommand) throw new ErrUsage({ argument: '--print-join-command', reason: 'is for bootstrap tokens (without --role): nodes join with those' });
+  if (role === 'agent' && o.site === undefined) throw new ErrUsage({ argument: '--site', reason: 'is required for an agent token: it acts for one site' });
+  if (role !== 'agent' && o.site !== undefined) throw new ErrUsage({ argument: '--site', reason: `${role === 'admin' ? 'an' : 'a'} ${role} token is not bound to a site; leave --site out` });
+  const created = await hubFetch<ApiToken>(hubTarget(o), 'POST', '/api/v1/tokens', {
+    role,
+    ...(o.site ? { site: o.site } : {}),
+    ...(o.description ? { description: o.description } : {}),
+    ...(o.ttl === undefined ? {} : { ttlSeconds: parseTtl(o.ttl, 3650) }),
+  });
+  if (ctx.options.output === 'table') ctx.out.write(`${created.token!}\n`);
+  else emit(ctx.options.output, created, () => '');
+}
+
 export function registerToken(program: Command): void {
-  const group = program.command('token').description('Bootstrap tokens for joining edge nodes');
-  examples(group, ['edgeadm token create --site plant-a --ttl 2h --print-join-command', 'edgeadm token list', 'edgeadm token delete abcdef']);
+  const group = program.command('token').description('Bootstrap tokens for joining edge nodes; with --role, API tokens');
+  examples(group, [
+    'edgeadm token create --site plant-a --ttl 2h --print-join-command',
+    'edgeadm token create --role viewer --description "wall display"',
+    'edgeadm token list',
+    'edgeadm token list --role',
+    'edgeadm token delete abcdef',
+  ]);
 
   const create = withHubOptions(
     group
       .command('create')
-      .description('Create a bootstrap token (shown once)')
-      .option('--site <site>', 'joins with this token may only join this site')
-      .option('--ttl <duration>', 'lifetime: 30m, 24h, 7d (at most 30d)', '24h')
+      .description('Create a bootstrap token, or with --role an API token (shown once)')
+      .option('--role <role>', 'an API token of this role instead: admin, viewer (read-only) or agent (needs --site)')
+      .option('--site <site>', 'joins with this token may only join this site; for --role agent, the site it acts for')
+      .option('--ttl <duration>', 'lifetime: 30m, 24h, 7d; bootstrap tokens: default 24h, at most 30d; API tokens: no expiry unless given')
       .option('--description <text>', 'what it is for')
       .option('--print-join-command', 'print the full `edgeadm join` command for a node'),
-  ).action(async (o: HubOpts & { site?: string; ttl: string; description?: string; printJoinCommand?: boolean }, cmd: Command) => {
+  ).action(async (o: HubOpts & { role?: string; site?: string; ttl?: string; description?: string; printJoinCommand?: boolean }, cmd: Command) => {
     const ctx = contextOf(cmd);
     if (o.site !== undefined && !SITE.test(o.site)) throw new ErrUsage({ argument: '--site', reason: `'${o.site}' is not a site name` });
-    const ttlSeconds = parseTtl(o.ttl);
+    if (o.role !== undefined) return createApiToken({ ...o, role: o.role }, cmd);
+    const ttlSeconds = parseTtl(o.ttl ?? '24h');
     const target = hubTarget(o);
     const created = await hubFetch<BootstrapToken>(target, 'POST', '/api/v1/bootstrap-tokens', {
       ttlSeconds,
@@ -68,10 +110,30 @@ export function registerToken(program: Command): void {
     if (ctx.options.output === 'table') ctx.out.write(`${created.token!}\n`);
     else emit(ctx.options.output, created, () => '');
   });
-  examples(create, ['edgeadm token create --site plant-a', 'edgeadm token create --ttl 2h --print-join-command --ca-file .data/hub/pki/ca.crt']);
+  examples(create, [
+    'edgeadm token create --site plant-a',
+    'edgeadm token create --ttl 2h --print-join-command --ca-file .data/hub/pki/ca.crt',
+    'edgeadm token create --role viewer --ttl 90d',
+  ]);
 
-  const list = withHubOptions(group.command('list').description('List bootstrap tokens (never their secrets)')).action(async (o: HubOpts, cmd: Command) => {
+  const list = withHubOptions(
+    group.command('list').description('List bootstrap tokens, or with --role API tokens (never their secrets)').option('--role', 'list API tokens instead'),
+  ).action(async (o: HubOpts & { role?: boolean }, cmd: Command) => {
     const ctx = contextOf(cmd);
+    if (o.role) {
+      const api = await hubFetch<{ items: ApiToken[] }>(hubTarget(o), 'GET', '/api/v1/tokens');
+      emit(ctx.options.output, api.items, () =>
+        renderTable(api.items, [
+          { header: 'id', value: (t) => t.id },
+          { header: 'role', value: (t) => t.role },
+          { header: 'site', value: (t) => t.site ?? '' },
+          { header: 'expires', value: (t) => t.expiresAt ?? 'never' },
+          { header: 'last used', value: (t) => t.lastUsedAt ?? '' },
+          { header: 'description', value: (t) => t.description },
+        ]),
+      );
+      return;
+    }
     const page = await hubFetch<{ items: BootstrapToken[] }>(hubTarget(o), 'GET', '/api/v1/bootstrap-tokens');
     emit(ctx.options.output, page.items, () =>
       renderTable(page.items, [
@@ -83,15 +145,26 @@ export function registerToken(program: Command): void {
       ]),
     );
   });
-  examples(list, ['edgeadm token list', 'edgeadm token list -o json']);
+  examples(list, ['edgeadm token list', 'edgeadm token list -o json', 'edgeadm token list --role']);
 
-  const del = withHubOptions(group.command('delete').description('Delete a bootstrap token').argument('<id>', 'the token id (the part before the dot)')).action(
-    async (id: string, o: HubOpts, cmd: Command) => {
-      const ctx = contextOf(cmd);
-      if (!/^[a-z0-9]{6}$/.test(id)) throw new ErrUsage({ argument: '<id>', reason: `'${id}' is not a bootstrap token id (6 lowercase letters or digits)` });
+  const del = withHubOptions(
+    group
+      .command('delete')
+      .description('Delete a bootstrap token, or revoke an API token (its console sessions end with it)')
+      .argument('<id>', 'a bootstrap token id (6 characters, before the dot) or an API token id (8 characters, after edgeadm_)'),
+  ).action(async (id: string, o: HubOpts, cmd: Command) => {
+    const ctx = contextOf(cmd);
+    if (/^[a-z0-9]{6}$/.test(id)) {
       await hubFetch(hubTarget(o), 'DELETE', `/api/v1/bootstrap-tokens/${id}`);
       ctx.out.write(`bootstrap token ${id} deleted\n`);
-    },
-  );
-  examples(del, ['edgeadm token delete abcdef']);
+      return;
+    }
+    if (/^[a-z0-9]{8}$/.test(id)) {
+      await hubFetch(hubTarget(o), 'DELETE', `/api/v1/tokens/${id}`);
+      ctx.out.write(`API token ${id} revoked\n`);
+      return;
+    }
+    throw new ErrUsage({ argument: '<id>', reason: `'${id}' is neither a bootstrap token id (6 lowercase letters or digits) nor an API token id (8)` });
+  });
+  examples(del, ['edgeadm token delete abcdef', 'edgeadm token delete k3x9q2m1']);
 }

@@ -94,9 +94,9 @@ describe('edgeadm demo', () => {
     const demo = start(['demo', '--port', '0', '--data-dir', dataDir]);
     await waitFor('the demo to print its watch command', () => demo.out().includes('Ctrl-C stops the demo.'), 40_000, 100);
     expect(demo.out()).toMatch(/^hub: {10}https:\/\/127\.0\.0\.1:\d+/m);
-    // The hub's URL with its API docs; no console line until a console is served.
+    // The hub's URL with its API docs, and the console's.
     expect(demo.out()).toMatch(/^hub: {10}\S+ {3}\(API docs: https:\/\/127\.0\.0\.1:\d+\/docs;/m);
-    expect(demo.out()).not.toMatch(/^console:/m);
+    expect(demo.out()).toMatch(/^console: {6}https:\/\/127\.0\.0\.1:\d+\/ {3}\(log in with the admin token;/m);
     expect(demo.out()).toMatch(/its node 'demo-gw' reaches the hub through the tunnel/);
     expect(demo.out()).toMatch(/the simulator's certificate \(thumbprint [0-9a-f]{40}\) is trusted in \S+trusted/);
 

@@ -31,6 +31,9 @@ import { registerJoinRoutes } from './routes/join.ts';
 import { registerOnboardingRoutes } from './routes/onboarding.ts';
 import { registerAddonStatusRoutes } from './routes/addon-status.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
+import { registerWatchRoutes } from './routes/watch.ts';
+import { registerConsoleRoutes } from './console/routes.ts';
+import { createConsoleSessions } from './console/sessions.ts';
 import type { TokenStore } from './tokens.ts';
 import { decodeBody, redactUrl, toHttpError, validatorCompiler } from './transport.ts';
 
@@ -60,6 +63,8 @@ export interface HubAppOptions {
   caCert?: string;
   /** Serve HTTPS with this certificate and key. */
   https?: { cert: string; key: string };
+  /** The web console at `/` (default on); `sessionTtlMs` bounds a login (default 12 h). */
+  console?: { enabled?: boolean; sessionTtlMs?: number };
 }
 
 export function buildHubApp(opts: HubAppOptions): HubApp {
@@ -93,6 +98,11 @@ export function buildHubApp(opts: HubAppOptions): HubApp {
 
   app.setValidatorCompiler(validatorCompiler);
   app.decorate('hubTokens', opts.tokens);
+  const consoleOn = opts.console?.enabled !== false;
+  const sessions = consoleOn
+    ? createConsoleSessions({ tokens: opts.tokens, secure: opts.https !== undefined, ...(opts.console?.sessionTtlMs ? { ttlMs: opts.console.sessionTtlMs } : {}) })
+    : undefined;
+  app.decorate('consoleSessions', sessions);
   app.decorateRequest('principal', undefined);
 
   void app.register(fastifySwagger, {
@@ -178,11 +188,13 @@ export function buildHubApp(opts: HubAppOptions): HubApp {
     registerResourceRoutes(api, ctx);
     registerTelemetryRoutes(api, ctx);
     registerStreamRoutes(api, ctx);
+    registerWatchRoutes(api, ctx);
     registerCommandRoutes(api, ctx);
     registerTokenRoutes(api, ctx);
     registerJoinRoutes(api, ctx);
     registerOnboardingRoutes(api, ctx);
     registerAddonStatusRoutes(api, ctx);
+    if (sessions) registerConsoleRoutes(api, ctx, sessions);
     done();
   });
   return app;

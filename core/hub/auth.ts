@@ -6,7 +6,8 @@
  * only from the stored object call `authorizeSite`.
  */
 import type { FastifyRequest } from 'fastify';
-import { ErrForbidden, ErrNotConfigured, ErrUnauthenticated } from './errors.ts';
+import { CSRF_HEADER, type ConsoleSessions } from './console/sessions.ts';
+import { ErrCsrf, ErrForbidden, ErrNotConfigured, ErrUnauthenticated } from './errors.ts';
 import type { Principal, Role, TokenStore } from './tokens.ts';
 
 declare module 'fastify' {
@@ -17,6 +18,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The token verifier `requireAuth` uses, decorated by `buildHubApp`. */
     hubTokens?: Pick<TokenStore, 'verify'>;
+    /** Console sessions (cookie login), when the hub serves the console. */
+    consoleSessions?: ConsoleSessions;
   }
 }
 
@@ -55,13 +58,28 @@ function bearerOf(request: FastifyRequest, queryToken: boolean): string | undefi
   return undefined;
 }
 
-/** Verifies the request's token once and caches the principal on the request. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Verifies the request's token once and caches the principal on the request.
+ * Without a token, a console session cookie stands in for one; a request by
+ * cookie that changes something must also carry the session's CSRF value.
+ */
 export function authenticate(request: FastifyRequest, opts: { queryToken?: boolean } = {}): Principal {
   if (request.principal) return request.principal;
   const tokens = request.server.hubTokens;
   if (!tokens) throw new ErrNotConfigured({ what: 'token verification (hubTokens)' });
   const token = bearerOf(request, opts.queryToken === true);
   if (token === undefined) {
+    const sessions = request.server.consoleSessions;
+    const session = sessions?.fromHeaders(request.headers);
+    if (sessions && session) {
+      if (!SAFE_METHODS.has(request.method) && !sessions.csrfMatches(session, request.headers[CSRF_HEADER])) {
+        throw new ErrCsrf({ header: CSRF_HEADER });
+      }
+      request.principal = session.principal;
+      return session.principal;
+    }
     throw new ErrUnauthenticated({
       reason: opts.queryToken === true ? 'send Authorization: Bearer <token> or ?access_token=<token>' : 'send Authorization: Bearer <token>',
     });

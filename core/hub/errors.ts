@@ -31,6 +31,12 @@ export const ErrForbidden = createError(
   { statusCode: 403 },
 );
 
+export const ErrCsrf = createError(
+  'EDGE_ERR_HUB_CSRF',
+  (p: { header: string }) => `a console session may change something only with its CSRF value in the '${p.header}' header`,
+  { statusCode: 403 },
+);
+
 export const ErrBadRequest = createError(
   'EDGE_ERR_HUB_BAD_REQUEST',
   (p: { issues: RequestIssue[] }) =>

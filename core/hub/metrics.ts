@@ -12,6 +12,7 @@ export interface HubMetrics {
   streamDropped: Counter<'transport'>;
   readings: Counter<'result'>;
   commands: Counter;
+  consoleLogins: Counter<'result'>;
 }
 
 function getOrCreate<M>(registry: Registry, name: string, make: () => M): M {
@@ -51,7 +52,7 @@ export function createHubMetrics(registry: Registry): HubMetrics {
       () =>
         new Gauge({
           name: 'edgeadm_hub_stream_clients',
-          help: 'Connected live telemetry clients, by transport (sse, ws).',
+          help: 'Connected live stream clients, by transport (sse and ws: telemetry; watch: resources).',
           labelNames: ['transport'] as const,
           registers,
         }),
@@ -62,7 +63,7 @@ export function createHubMetrics(registry: Registry): HubMetrics {
       () =>
         new Counter({
           name: 'edgeadm_hub_stream_clients_dropped_total',
-          help: 'Live telemetry clients disconnected because they read too slowly (buffer over the limit).',
+          help: 'Live stream clients disconnected because they read too slowly (buffer over the limit), by transport.',
           labelNames: ['transport'] as const,
           registers,
         }),
@@ -85,6 +86,17 @@ export function createHubMetrics(registry: Registry): HubMetrics {
         new Counter({
           name: 'edgeadm_hub_commands_enqueued_total',
           help: 'Device commands enqueued.',
+          registers,
+        }),
+    ),
+    consoleLogins: getOrCreate(
+      registry,
+      'edgeadm_hub_console_logins_total',
+      () =>
+        new Counter({
+          name: 'edgeadm_hub_console_logins_total',
+          help: 'Console logins, by result (accepted, refused).',
+          labelNames: ['result'] as const,
           registers,
         }),
     ),

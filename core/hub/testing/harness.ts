@@ -66,6 +66,7 @@ export interface TestHubOptions {
   streams?: HubAppOptions['streams'];
   logger?: Logger;
   seed?: boolean;
+  console?: HubAppOptions['console'];
 }
 
 export const quietLogger = (): Logger => createLogger({ level: process.env.EDGEADM_TEST_LOG === '1' ? 'debug' : 'silent' });
@@ -141,6 +142,7 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
     metrics: registry,
     ...(opts.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: opts.bodyLimitBytes }),
     ...(opts.streams === undefined ? {} : { streams: opts.streams }),
+    ...(opts.console === undefined ? {} : { console: opts.console }),
   });
   if (opts.seed !== false) {
     await store.apply(site('plant-a', { region: 'north' }));

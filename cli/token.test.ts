@@ -1,0 +1,79 @@
+/**
+ * `edgeadm token create|list|delete --role`: API tokens (the binary in a
+ * child process) against a real hub; the token it prints logs in to the
+ * console and is refused there once revoked.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runEdgeadm, type CliResult } from '../test/support/edgeadm-cli.ts';
+import { startHubFixture, type HubFixture } from '../test/support/hub-fixture.ts';
+
+let f: HubFixture;
+
+function edgeadm(args: string[]): Promise<CliResult> {
+  return runEdgeadm(args, { EDGEADM_HUB: f.hub.url, EDGEADM_TOKEN: f.adminToken, EDGEADM_CA_FILE: undefined });
+}
+
+beforeAll(async () => {
+  f = await startHubFixture();
+}, 30_000);
+
+afterAll(async () => {
+  await f?.hub.close();
+});
+
+describe('edgeadm token --role', () => {
+  it('creates a viewer token that logs in to the console, lists it, and revokes it', async () => {
+    const created = await edgeadm(['token', 'create', '--role', 'viewer', '--ttl', '90d', '--description', 'wall display']);
+    expect(created.code, created.stderr).toBe(0);
+    const token = created.stdout.trim();
+    expect(token).toMatch(/^edgeadm_[a-z0-9]{8}_[A-Za-z0-9_-]+$/);
+    const id = token.split('_')[1] ?? '';
+
+    const login = await fetch(`${f.hub.url}/api/v1/console/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+    expect(login.status).toBe(200);
+    expect(await login.json()).toMatchObject({ role: 'viewer', tokenId: id });
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+
+    const list = await edgeadm(['token', 'list', '--role', '-o', 'json']);
+    expect(list.code, list.stderr).toBe(0);
+    const items = JSON.parse(list.stdout) as { id: string; role: string; description: string; expiresAt?: string }[];
+    const mine = items.find((t) => t.id === id);
+    expect(mine).toMatchObject({ role: 'viewer', description: 'wall display' });
+    expect(Date.parse(mine?.expiresAt ?? '') - Date.now()).toBeGreaterThan(89 * 86400_000);
+    expect(list.stdout).not.toContain(token.split('_')[2]);
+    const table = await edgeadm(['token', 'list', '--role']);
+    expect(table.stdout).toMatch(new RegExp(`^${id} +viewer +\\S+T\\S+ +\\S* *wall display`, 'm'));
+
+    const revoked = await edgeadm(['token', 'delete', id]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(revoked.stdout).toBe(`API token ${id} revoked\n`);
+    const after = await fetch(`${f.hub.url}/api/v1/console/session`, { headers: { cookie } });
+    expect(after.status).toBe(401);
+  });
+
+  it('makes agent tokens for one existing site', async () => {
+    await f.apply({ kind: 'Site', metadata: { name: 'plant-t' }, spec: {} });
+    const created = await edgeadm(['token', 'create', '--role', 'agent', '--site', 'plant-t', '-o', 'json']);
+    expect(created.code, created.stderr).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ role: 'agent', site: 'plant-t' });
+    const unknown = await edgeadm(['token', 'create', '--role', 'agent', '--site', 'nowhere']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("Site 'nowhere', which does not exist");
+  });
+
+  it('refuses contradictory flags with usage errors (exit 2) naming them', async () => {
+    const cases: [string[], RegExp][] = [
+      [['token', 'create', '--role', 'root'], /--role: 'root' is not one of admin, viewer, agent/],
+      [['token', 'create', '--role', 'agent'], /--site: is required for an agent token/],
+      [['token', 'create', '--role', 'viewer', '--site', 'plant-t'], /--site: a viewer token is not bound to a site/],
+      [['token', 'create', '--role', 'viewer', '--print-join-command'], /--print-join-command: is for bootstrap tokens/],
+      [['token', 'create', '--role', 'viewer', '--ttl', '5y'], /--ttl: '5y' is not a duration/],
+      [['token', 'delete', 'abc'], /<id>: 'abc' is neither a bootstrap token id/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await edgeadm(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+    }
+  });
+});

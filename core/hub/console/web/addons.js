@@ -1,0 +1,52 @@
+import { html } from 'htm/preact';
+import { addonSites } from './model.js';
+import { list, state } from './store.js';
+import { Badge, Empty, Loading } from './ui.js';
+
+/** @typedef {import('./types.js').Addon} Addon */
+
+/** @param {{ addon: Addon, site: string }} props */
+function Chip({ addon, site }) {
+  const st = addon.status?.sites?.[site];
+  const name = addon.metadata.name;
+  const title = [st?.code, st?.message].filter(Boolean).join(': ') || undefined;
+  return html`<span class="chip" title=${title}>
+    <span class="chip-site">${site}</span>
+    <${Badge} word=${st?.state} fallback="Pending" testid=${`addon-${name}-${site}`} />
+  </span>`;
+}
+
+/**
+ * Addons with their state per site; with `site`, only addons at that site.
+ * @param {{ site?: string }} props
+ */
+export function AddonsTable({ site }) {
+  if (!state.synced) return html`<${Loading} />`;
+  const addons = list('Addon').filter((a) => site === undefined || addonSites(a).includes(site));
+  if (addons.length === 0) return html`<${Empty}>No addons${site ? ' at this site' : ''}.</${Empty}>`;
+  return html`<div class="scroll">
+    <table class="grid">
+      <thead>
+        <tr><th>Addon</th><th>Plugin</th><th>Version</th><th>${site ? 'Status' : 'Status per site'}</th></tr>
+      </thead>
+      <tbody>
+        ${addons.map((a) => {
+          const sites = site ? [site] : addonSites(a);
+          return html`<tr key=${a.metadata.name} data-testid=${`addon-${a.metadata.name}`}>
+            <td class="name">${a.metadata.name}</td>
+            <td>${a.spec?.plugin ?? ''}</td>
+            <td>${a.spec?.version ?? ''}</td>
+            <td class="chips">${sites.length === 0 ? html`<span class="muted">no sites</span>` : sites.map((s) => html`<${Chip} key=${s} addon=${a} site=${s} />`)}</td>
+          </tr>`;
+        })}
+      </tbody>
+    </table>
+  </div>`;
+}
+
+export function AddonsView() {
+  return html`<section>
+    <h1>Addons</h1>
+    <${AddonsTable} />
+  </section>`;
+}

@@ -1,0 +1,114 @@
+import { loadSession } from './api.js';
+import { applyResource, clearAll, ingest, markSynced, resetResources, setStreamOpen } from './store.js';
+
+/** @typedef {import('./types.js').Reading} Reading */
+
+const WATCH_URL = '/api/v1/watch?kinds=Site,Node,Device,DeviceProfile,Addon,PendingDevice';
+const TELEMETRY_URL = '/api/v1/telemetry/stream';
+const MAX_BACKOFF_MS = 30_000;
+
+/**
+ * @typedef {object} Stream
+ * @property {EventSource | null} es
+ * @property {ReturnType<typeof setTimeout> | null} retry
+ * @property {number} backoff
+ */
+
+/** @type {{ watch: Stream, telemetry: Stream }} */
+const streams = {
+  watch: { es: null, retry: null, backoff: 1000 },
+  telemetry: { es: null, retry: null, backoff: 1000 },
+};
+let running = false;
+/** @type {() => void} */
+let ended = () => {};
+
+/** @param {MessageEvent} ev */
+function parse(ev) {
+  try {
+    return /** @type {unknown} */ (JSON.parse(ev.data));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The browser gives up on a stream answered with an error status (401 among
+ * them) and hides the status. Ask the session endpoint: no session ends the
+ * console; otherwise reconnect with backoff.
+ * @param {'watch' | 'telemetry'} which
+ */
+async function recover(which) {
+  const s = streams[which];
+  try {
+    const session = await loadSession();
+    if (!session) {
+      if (running) ended();
+      return;
+    }
+  } catch {
+    // Hub unreachable: keep retrying below.
+  }
+  if (!running || s.retry) return;
+  s.retry = setTimeout(() => {
+    s.retry = null;
+    if (running) open(which);
+  }, s.backoff);
+  s.backoff = Math.min(MAX_BACKOFF_MS, s.backoff * 2);
+}
+
+/** @param {'watch' | 'telemetry'} which */
+function open(which) {
+  const s = streams[which];
+  s.es?.close();
+  const es = new EventSource(which === 'watch' ? WATCH_URL : TELEMETRY_URL);
+  s.es = es;
+  es.addEventListener('open', () => {
+    s.backoff = 1000;
+    setStreamOpen(which, true);
+  });
+  es.addEventListener('error', () => {
+    setStreamOpen(which, false);
+    if (es.readyState === EventSource.CLOSED && s.es === es) void recover(which);
+  });
+  if (which === 'watch') {
+    es.addEventListener('reset', () => resetResources());
+    es.addEventListener('resource', (ev) => {
+      const data = /** @type {{ type?: unknown, object?: unknown } | null} */ (parse(/** @type {MessageEvent} */ (ev)));
+      if (!data || typeof data.object !== 'object' || data.object === null) return;
+      if (data.type !== 'ADDED' && data.type !== 'MODIFIED' && data.type !== 'DELETED') return;
+      applyResource(data.type, /** @type {import('./store.js').AnyObj} */ (data.object));
+    });
+    es.addEventListener('synced', () => markSynced());
+  } else {
+    es.addEventListener('readings', (ev) => {
+      const data = parse(/** @type {MessageEvent} */ (ev));
+      if (Array.isArray(data)) ingest(/** @type {Reading[]} */ (data));
+    });
+  }
+}
+
+/**
+ * Opens both streams.
+ * @param {() => void} onEnded called when the session is gone
+ */
+export function startLive(onEnded) {
+  ended = onEnded;
+  if (running) return;
+  running = true;
+  open('watch');
+  open('telemetry');
+}
+
+/** Closes both streams and forgets all live data. */
+export function stopLive() {
+  running = false;
+  for (const s of Object.values(streams)) {
+    s.es?.close();
+    s.es = null;
+    if (s.retry) clearTimeout(s.retry);
+    s.retry = null;
+    s.backoff = 1000;
+  }
+  clearAll();
+}

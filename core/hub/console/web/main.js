@@ -1,0 +1,160 @@
+import { render } from 'preact';
+import { html } from 'htm/preact';
+import { useCallback, useEffect, useState } from 'preact/hooks';
+import { describeError, loadSession, logout, onUnauthorized } from './api.js';
+import { AddonsView } from './addons.js';
+import { DeviceDetail } from './device.js';
+import { DevicesView } from './devices.js';
+import { startLive, stopLive } from './live.js';
+import { LoginView } from './login.js';
+import { pendingPhase } from './model.js';
+import { NodesView } from './nodes.js';
+import { PendingView } from './pending.js';
+import { SiteDetail, SitesView } from './sites.js';
+import { list, state, subscribe } from './store.js';
+
+/** @typedef {import('./types.js').Session} Session */
+
+/**
+ * @typedef {{ view: 'sites' | 'devices' | 'pending' | 'addons' | 'nodes', name?: string }} Route
+ */
+
+/** @returns {Route} */
+function parseHash() {
+  const parts = location.hash.replace(/^#\/?/, '').split('/');
+  const name = parts[1] ? decodeURIComponent(parts.slice(1).join('/')) : undefined;
+  switch (parts[0]) {
+    case 'devices':
+      return { view: 'devices', name };
+    case 'pending':
+      return { view: 'pending' };
+    case 'addons':
+      return { view: 'addons' };
+    case 'nodes':
+      return { view: 'nodes' };
+    case 'sites':
+      return { view: 'sites', name };
+    default:
+      return { view: 'sites' };
+  }
+}
+
+function useRoute() {
+  const [route, setRoute] = useState(parseHash);
+  useEffect(() => {
+    const onChange = () => setRoute(parseHash());
+    addEventListener('hashchange', onChange);
+    return () => removeEventListener('hashchange', onChange);
+  }, []);
+  return route;
+}
+
+/** Re-renders the caller on every store flush (at most a few times a second). */
+function useStoreVersion() {
+  const [version, setVersion] = useState(state.version);
+  useEffect(() => subscribe(() => setVersion(state.version)), []);
+  return version;
+}
+
+const NAV = /** @type {const} */ ([
+  ['sites', 'Sites'],
+  ['devices', 'Devices'],
+  ['pending', 'Pending'],
+  ['addons', 'Addons'],
+  ['nodes', 'Nodes'],
+]);
+
+/** @param {{ route: Route, session: Session, onLogout: () => void }} props */
+function TopBar({ route, session, onLogout }) {
+  const pending = list('PendingDevice').filter((p) => pendingPhase(p) === 'Pending').length;
+  const isLive = state.watchOpen && state.telemetryOpen;
+  return html`<header class="topbar">
+    <a class="brand" href="#/sites">edgeadm</a>
+    <nav>
+      ${NAV.map(
+        ([key, label]) => html`<a key=${key} href=${`#/${key}`} data-testid=${`nav-${key}`} class=${route.view === key ? 'active' : ''}
+          aria-current=${route.view === key ? 'page' : undefined}>${label}${key === 'pending' && pending > 0
+            ? html` <span class="count-badge" aria-label=${`${pending} pending`}>${pending}</span>`
+            : null}</a>`,
+      )}
+    </nav>
+    <span class="spacer"></span>
+    <span class=${`live ${isLive ? 'on' : 'off'}`} data-testid="live-status" title=${isLive ? 'streams connected' : 'reconnecting to the hub'}>${isLive ? 'live' : 'reconnecting'}</span>
+    <span class="role" title=${`token ${session.tokenId}`}>${session.role}</span>
+    <button type="button" class="small" data-testid="logout" onClick=${onLogout}>Log out</button>
+  </header>`;
+}
+
+/** @param {{ route: Route, admin: boolean }} props */
+function Page({ route, admin }) {
+  switch (route.view) {
+    case 'devices':
+      return route.name ? html`<${DeviceDetail} key=${route.name} name=${route.name} admin=${admin} />` : html`<${DevicesView} />`;
+    case 'pending':
+      return html`<${PendingView} admin=${admin} />`;
+    case 'addons':
+      return html`<${AddonsView} />`;
+    case 'nodes':
+      return html`<${NodesView} />`;
+    default:
+      return route.name ? html`<${SiteDetail} key=${route.name} name=${route.name} />` : html`<${SitesView} />`;
+  }
+}
+
+/** @param {{ session: Session, onLogout: () => void }} props */
+function Console({ session, onLogout }) {
+  const route = useRoute();
+  useStoreVersion();
+  return html`<div class="shell">
+    <${TopBar} route=${route} session=${session} onLogout=${onLogout} />
+    <main class="content"><${Page} route=${route} admin=${session.role === 'admin'} /></main>
+  </div>`;
+}
+
+function App() {
+  const [session, setSession] = useState(/** @type {Session | null | undefined} */ (undefined));
+  const [notice, setNotice] = useState('');
+
+  const end = useCallback((/** @type {string} */ why) => {
+    stopLive();
+    setSession(null);
+    setNotice(why);
+  }, []);
+
+  useEffect(() => {
+    onUnauthorized(() => end('Session ended. Log in again.'));
+    loadSession()
+      .then((s) => setSession(s))
+      .catch((/** @type {unknown} */ err) => {
+        setSession(null);
+        setNotice(`Cannot reach the hub: ${describeError(err)}`);
+      });
+  }, [end]);
+
+  useEffect(() => {
+    if (session) startLive(() => end('Session ended. Log in again.'));
+  }, [session, end]);
+
+  const doLogout = async () => {
+    try {
+      await logout();
+    } catch {
+      // The session is dropped locally either way.
+    }
+    end('Logged out.');
+  };
+
+  if (session === undefined) return html`<p class="muted loading">Connecting…</p>`;
+  if (session === null)
+    return html`<${LoginView}
+      notice=${notice}
+      onLogin=${(/** @type {Session} */ s) => {
+        setNotice('');
+        setSession(s);
+      }}
+    />`;
+  return html`<${Console} session=${session} onLogout=${doLogout} />`;
+}
+
+const root = document.getElementById('app');
+if (root) render(html`<${App} />`, root);

@@ -1,0 +1,164 @@
+import { isoMs, plural, tone } from './format.js';
+import { deviceData, getObj, isNumericType, list, state } from './store.js';
+
+/** @typedef {import('./types.js').Device} Device */
+/** @typedef {import('./types.js').Site} Site */
+/** @typedef {import('./types.js').DeviceResource} DeviceResource */
+/** @typedef {import('./store.js').Series} Series */
+
+/**
+ * What the console knows of one resource of one device right now.
+ * @typedef {object} ResourceView
+ * @property {string} name
+ * @property {DeviceResource | undefined} def profile definition
+ * @property {unknown} value
+ * @property {boolean} hasValue
+ * @property {string | undefined} units
+ * @property {number} origin ns since the epoch, 0 when unknown
+ * @property {string | undefined} quality
+ * @property {string | undefined} qualityDetail
+ * @property {boolean} numeric
+ * @property {boolean} writable
+ * @property {Series | undefined} series
+ */
+
+/**
+ * @param {Device} device
+ * @returns {DeviceResource[]}
+ */
+export function profileResources(device) {
+  const name = device.spec?.profile;
+  const profile = name ? getObj('DeviceProfile', name) : undefined;
+  const rs = profile?.spec?.deviceResources;
+  return Array.isArray(rs) ? rs : [];
+}
+
+/**
+ * Every resource of a device in profile order, then any others seen in
+ * readings or reported status, each with its newest known value.
+ * @param {Device} device
+ * @returns {ResourceView[]}
+ */
+export function resourceViews(device) {
+  const defs = profileResources(device);
+  const live = deviceData(device.metadata.name);
+  const reported = device.status?.reported ?? {};
+  /** @type {string[]} */
+  const names = defs.map((d) => d.name);
+  const seen = new Set(names);
+  for (const n of [...(live?.series.keys() ?? []), ...Object.keys(reported)]) {
+    if (!seen.has(n)) {
+      seen.add(n);
+      names.push(n);
+    }
+  }
+  return names.map((name) => {
+    const def = defs.find((d) => d.name === name);
+    const series = live?.series.get(name);
+    const rep = reported[name];
+    const latest = series?.latest;
+    const repOrigin = typeof rep?.origin === 'number' ? rep.origin : 0;
+    const useLive = latest !== undefined && (rep === undefined || latest.origin >= repOrigin);
+    const valueType = def?.properties?.valueType ?? latest?.valueType;
+    return {
+      name,
+      def,
+      value: useLive ? latest.value : rep?.value,
+      hasValue: useLive || rep !== undefined,
+      units: (useLive ? latest.units : undefined) ?? def?.properties?.units ?? latest?.units,
+      origin: useLive ? latest.origin : repOrigin,
+      quality: useLive ? latest.quality : rep?.quality,
+      qualityDetail: useLive ? latest.qualityDetail : undefined,
+      numeric: isNumericType(valueType),
+      writable: (def?.properties?.readWrite ?? '').includes('W'),
+      series,
+    };
+  });
+}
+
+/**
+ * Last sign of life of a device (ms): its newest reading or status.lastSeen.
+ * @param {Device} device
+ */
+export function deviceLastSeen(device) {
+  const live = deviceData(device.metadata.name);
+  const fromReadings = live ? live.lastOrigin / 1e6 : NaN;
+  const fromStatus = isoMs(device.status?.lastSeen);
+  if (Number.isNaN(fromReadings)) return fromStatus;
+  if (Number.isNaN(fromStatus)) return fromReadings;
+  return Math.max(fromReadings, fromStatus);
+}
+
+/** @type {{ rev: number, bySite: Map<string, { devices: Device[], nodes: number, addons: number }> }} */
+let siteIndex = { rev: -1, bySite: new Map() };
+
+/**
+ * Devices, node counts and addon counts per site, rebuilt only when resources change.
+ * @param {string} site
+ */
+export function siteMembers(site) {
+  if (siteIndex.rev !== state.resRev) {
+    /** @type {Map<string, { devices: Device[], nodes: number, addons: number }>} */
+    const bySite = new Map();
+    const entry = (/** @type {string} */ s) => {
+      let e = bySite.get(s);
+      if (!e) {
+        e = { devices: [], nodes: 0, addons: 0 };
+        bySite.set(s, e);
+      }
+      return e;
+    };
+    for (const d of list('Device')) if (d.spec?.site) entry(d.spec.site).devices.push(d);
+    for (const n of list('Node')) if (n.spec?.site) entry(n.spec.site).nodes++;
+    for (const a of list('Addon')) for (const s of addonSites(a)) entry(s).addons++;
+    siteIndex = { rev: state.resRev, bySite };
+  }
+  return siteIndex.bySite.get(site) ?? { devices: [], nodes: 0, addons: 0 };
+}
+
+/**
+ * Sites an addon applies to: those with a status entry or named in spec.sites.
+ * @param {import('./types.js').Addon} addon
+ */
+export function addonSites(addon) {
+  const s = new Set(Object.keys(addon.status?.sites ?? {}));
+  for (const name of addon.spec?.sites ?? []) s.add(name);
+  return [...s].sort();
+}
+
+/**
+ * @param {Site} site
+ * @returns {{ word: 'healthy' | 'degraded' | 'offline', reason: string }}
+ */
+export function siteHealth(site) {
+  const phase = site.status?.phase;
+  if (phase === 'Offline') return { word: 'offline', reason: site.status?.message ?? '' };
+  const name = site.metadata.name;
+  /** @type {string[]} */
+  const reasons = [];
+  if (phase !== 'Online') reasons.push('not connected yet');
+  let down = 0;
+  let unknown = 0;
+  for (const d of siteMembers(name).devices) {
+    const st = d.status?.operatingState;
+    if (st === 'DOWN') down++;
+    else if (st !== 'UP') unknown++;
+  }
+  let failed = 0;
+  let notReady = 0;
+  for (const a of list('Addon')) {
+    if (!addonSites(a).includes(name)) continue;
+    const t = tone(a.status?.sites?.[name]?.state);
+    if (t === 'ok') continue;
+    if (t === 'bad') failed++;
+    else notReady++;
+  }
+  if (down) reasons.push(`${plural(down, 'device')} down`);
+  if (unknown) reasons.push(`${plural(unknown, 'device')} unknown`);
+  if (failed) reasons.push(`${plural(failed, 'addon')} failed`);
+  if (notReady) reasons.push(`${plural(notReady, 'addon')} not ready`);
+  return reasons.length === 0 ? { word: 'healthy', reason: '' } : { word: 'degraded', reason: reasons.join(', ') };
+}
+
+/** @param {import('./types.js').PendingDevice} p */
+export const pendingPhase = (p) => p.status?.phase ?? 'Pending';

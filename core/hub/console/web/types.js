@@ -1,0 +1,115 @@
+/**
+ * Shapes of the hub's resources and readings as the console reads them.
+ * Every field the server may leave out is optional here.
+ */
+
+/**
+ * @typedef {object} Meta
+ * @property {string} name
+ * @property {Record<string, string>} [labels]
+ * @property {string} [resourceVersion]
+ * @property {string} [creationTimestamp]
+ */
+
+/**
+ * @template S, T
+ * @typedef {object} Obj
+ * @property {string} apiVersion
+ * @property {string} kind
+ * @property {Meta} metadata
+ * @property {S} spec
+ * @property {T} [status]
+ */
+
+/**
+ * @typedef {Obj<{ displayName?: string, description?: string },
+ *   { phase?: 'Pending' | 'Online' | 'Offline', lastSeen?: string, agentVersion?: string, message?: string }>} Site
+ */
+
+/**
+ * @typedef {Obj<{ site?: string, hostname?: string, addresses?: string[] },
+ *   { connected?: boolean, lastSeen?: string, joinedAt?: string, message?: string }>} EdgeNode
+ */
+
+/**
+ * @typedef {object} ReportedValue
+ * @property {unknown} value
+ * @property {number} [origin]
+ * @property {string} [quality]
+ */
+
+/**
+ * @typedef {Obj<{ site?: string, profile?: string, plugin?: string, adminState?: 'LOCKED' | 'UNLOCKED',
+ *   desired?: Record<string, unknown> },
+ *   { operatingState?: 'UP' | 'DOWN' | 'UNKNOWN', lastSeen?: string, message?: string,
+ *   reported?: Record<string, ReportedValue> }>} Device
+ */
+
+/**
+ * @typedef {object} ResourceProperties
+ * @property {string} valueType
+ * @property {string} [readWrite]
+ * @property {string} [units]
+ * @property {number | string} [minimum]
+ * @property {number | string} [maximum]
+ */
+
+/**
+ * @typedef {object} DeviceResource
+ * @property {string} name
+ * @property {string} [description]
+ * @property {ResourceProperties} properties
+ */
+
+/** @typedef {Obj<{ deviceResources?: DeviceResource[] }, unknown>} DeviceProfile */
+
+/**
+ * @typedef {object} AddonSiteStatus
+ * @property {string} state
+ * @property {string} [message]
+ * @property {string} [code]
+ */
+
+/**
+ * @typedef {Obj<{ plugin?: string, version?: string, sites?: string[], siteSelector?: unknown },
+ *   { sites?: Record<string, AddonSiteStatus> }>} Addon
+ */
+
+/**
+ * @typedef {Obj<{ site?: string, source?: string, identifier?: string, suggestedName?: string,
+ *   displayName?: string, manufacturer?: string, model?: string,
+ *   profile?: { deviceResources?: DeviceResource[] }, warnings?: string[], firstSeen?: string, lastSeen?: string },
+ *   { phase?: 'Pending' | 'Approved' | 'Rejected', message?: string }>} PendingDevice
+ */
+
+/**
+ * @typedef {{ Site: Site, Node: EdgeNode, Device: Device, DeviceProfile: DeviceProfile,
+ *   Addon: Addon, PendingDevice: PendingDevice }} KindMap
+ */
+
+/** @typedef {keyof KindMap} Kind */
+
+/**
+ * @typedef {object} Reading
+ * @property {string} site
+ * @property {string} device
+ * @property {string} [profile]
+ * @property {string} resource
+ * @property {unknown} value
+ * @property {string} [valueType]
+ * @property {string} [units]
+ * @property {number} origin nanoseconds since the epoch
+ * @property {'good' | 'uncertain' | 'bad'} [quality]
+ * @property {string} [qualityDetail]
+ * @property {number} [seq]
+ */
+
+/**
+ * @typedef {object} Session
+ * @property {string} tokenId
+ * @property {'admin' | 'viewer'} role
+ * @property {string} csrf
+ * @property {string} expiresAt
+ */
+
+export {};

@@ -1,0 +1,297 @@
+/**
+ * The web console in a real browser (Debian's headless Chromium driven by
+ * playwright-core) against `edgeadm demo`, as an operator uses it: log in
+ * with the admin token; watch the demo site's readings change; approve a
+ * device that announced itself on the site broker; write a setpoint and see
+ * the value the meter reports back; a second site whose agent is killed
+ * turns Offline. Screenshots of each step, on a laptop-sized and a
+ * tablet-sized window, land in test-artifacts/console/.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connectAsync } from 'mqtt';
+import type { Browser, Page } from 'playwright-core';
+import { Agent, fetch } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { artifactsDir, launchChromium, spkiPin } from './support/browser.ts';
+import { tempDir, waitFor } from './support/hub-fixture.ts';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = path.join(repo, 'cli/bin/edgeadm.js');
+const shots = artifactsDir('console');
+
+interface Proc {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+}
+
+const children: ChildProcess[] = [];
+function start(args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, [bin, ...args], { cwd: repo, env: { ...process.env, EDGEADM_CONFIG: '', ...env } });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  return { child, out: () => out, err: () => err };
+}
+
+let demo: Proc;
+let browser: Browser;
+let consoleUrl: string;
+let brokerUrl: string;
+let token: string;
+let dataDir: string;
+let dispatcher: Agent;
+
+async function api<T>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const res = await fetch(new URL(p, consoleUrl), {
+    method,
+    dispatcher,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text === '' ? undefined : JSON.parse(text)) as T };
+}
+
+beforeAll(async () => {
+  dataDir = tempDir('console-demo');
+  demo = start(['demo', '--port', '0', '--data-dir', dataDir]);
+  await waitFor('the demo to come up', () => demo.out().includes('Ctrl-C stops the demo.') || demo.child.exitCode !== null, 60_000, 100);
+  expect(demo.child.exitCode, demo.err()).toBeNull();
+  consoleUrl = /^console: +(\S+)/m.exec(demo.out())?.[1] ?? '';
+  brokerUrl = /site MQTT broker (mqtt:\/\/\S+)/.exec(demo.out())?.[1] ?? '';
+  expect(consoleUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
+  expect(brokerUrl).toMatch(/^mqtt:\/\/127\.0\.0\.1:\d+$/);
+  token = readFileSync(path.join(dataDir, 'hub', 'admin.token'), 'utf8').trim();
+  const ca = readFileSync(path.join(dataDir, 'hub', 'pki', 'ca.crt'), 'utf8');
+  dispatcher = new Agent({ connect: { ca } });
+  browser = await launchChromium({ pins: [await spkiPin(consoleUrl, ca)] });
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await dispatcher?.close();
+  for (const c of children.splice(0).reverse()) {
+    if (c.exitCode === null && c.signalCode === null) {
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill('SIGINT');
+      await exited;
+    }
+  }
+}, 30_000);
+
+const VIEWPORTS = { laptop: { width: 1366, height: 800 }, tablet: { width: 820, height: 1180 } } as const;
+
+async function openConsole(viewport: keyof typeof VIEWPORTS): Promise<Page> {
+  const context = await browser.newContext({ viewport: VIEWPORTS[viewport] });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    // Chromium logs every refused API call ("Failed to load resource: 401"): answers the page expects and handles.
+    if (m.text().startsWith('Failed to load resource') && new URL(m.location().url).pathname.startsWith('/api/')) return;
+    problems.push(`console error: ${m.text()} (${m.location().url})`);
+  });
+  (page as Page & { problems: string[] }).problems = problems;
+  await page.goto(consoleUrl);
+  return page;
+}
+
+const problemsOf = (page: Page): string[] => (page as Page & { problems?: string[] }).problems ?? [];
+
+async function logIn(page: Page): Promise<void> {
+  await page.getByTestId('login-token').fill(token);
+  await page.getByTestId('login-submit').click();
+  await page.getByTestId('nav-sites').waitFor();
+}
+
+describe('web console (Chromium against edgeadm demo)', () => {
+  it('refuses a wrong token with the coded error, then logs in with the admin token; the cookie carries no token', async () => {
+    const page = await openConsole('laptop');
+    await page.getByTestId('login-token').fill('edgeadm_aaaaaaaa_not-a-real-secret');
+    await page.getByTestId('login-submit').click();
+    await expect.poll(() => page.getByTestId('login-error').textContent(), { timeout: 10_000 }).toContain('EDGE_ERR_HUB_UNAUTHENTICATED');
+    await page.screenshot({ path: path.join(shots, '01-login-refused.png') });
+    await logIn(page);
+    const cookies = await page.context().cookies();
+    expect(cookies).toHaveLength(1);
+    expect(cookies[0]).toMatchObject({ name: '__Host-edgeadm_console', httpOnly: true, secure: true, sameSite: 'Strict' });
+    expect(cookies[0]?.value).not.toContain(token.split('_')[2] ?? token);
+    expect(await page.evaluate('document.cookie')).toBe('');
+    // The demo site shows up connected.
+    const site = page.getByTestId('site-demo');
+    await expect.poll(() => site.getByTestId('site-phase').textContent(), { timeout: 20_000 }).toBe('Online');
+    await page.screenshot({ path: path.join(shots, '02-sites-laptop.png'), fullPage: true });
+    expect(problemsOf(page)).toEqual([]);
+    await page.context().close();
+  }, 60_000);
+
+  for (const viewport of ['laptop', 'tablet'] as const) {
+    it(`shows the demo devices' readings changing live (${viewport})`, async () => {
+      const page = await openConsole(viewport);
+      await logIn(page);
+      await page.getByTestId('nav-devices').click();
+      const row = page.getByTestId('device-meter-1');
+      await row.waitFor({ timeout: 20_000 });
+      await expect.poll(() => row.getByTestId('device-state').textContent(), { timeout: 20_000 }).toContain('UP');
+      const stamp = async (): Promise<string | null> => row.getAttribute('data-updated');
+      await expect.poll(stamp, { timeout: 20_000 }).toMatch(/^\d+$/);
+      const first = await stamp();
+      const firstVoltage = await row.getByTestId('value-voltage').textContent();
+      expect(firstVoltage).toMatch(/^2[0-9]{2}(\.\d+)? V$/);
+      // A newer reading replaces it (the meter is read every second).
+      await expect.poll(async () => BigInt((await stamp()) ?? '0') > BigInt(first ?? '0'), { timeout: 20_000 }).toBe(true);
+      for (const device of ['sim-1', 'sim-2', 'press-1', 'plug-1']) {
+        await expect.poll(() => page.getByTestId(`device-${device}`).getAttribute('data-updated'), { timeout: 20_000 }).toMatch(/^\d+$/);
+      }
+      await page.screenshot({ path: path.join(shots, `03-devices-${viewport}.png`), fullPage: true });
+      // The device page draws charts from history plus live readings.
+      await row.getByText('meter-1', { exact: true }).first().click();
+      await page.getByTestId('device-detail').waitFor();
+      const voltage = page.getByTestId('resource-voltage');
+      const before = await voltage.getByTestId('resource-value').textContent();
+      await expect.poll(async () => (await voltage.locator('canvas').count()) > 0, { timeout: 10_000 }).toBe(true);
+      await expect.poll(() => voltage.getByTestId('resource-value').textContent(), { timeout: 20_000 }).not.toBe(before);
+      await page.screenshot({ path: path.join(shots, `04-device-meter-1-${viewport}.png`), fullPage: true });
+      expect(problemsOf(page)).toEqual([]);
+      await page.context().close();
+    }, 90_000);
+  }
+
+  it('writes a setpoint through the dialog and shows the value the meter reports back', async () => {
+    const page = await openConsole('laptop');
+    await logIn(page);
+    await page.goto(`${consoleUrl}#/devices/meter-1`);
+    await page.getByTestId('device-detail').waitFor();
+    // Out of the profile's range (200..250): refused by the hub, naming the field.
+    await page.getByTestId('write-setpoint').click();
+    const dialog = page.getByTestId('write-dialog');
+    await dialog.getByTestId('write-value').fill('999');
+    await dialog.getByTestId('write-submit').click();
+    await expect.poll(() => dialog.getByTestId('write-error').textContent(), { timeout: 10_000 }).toMatch(/value/);
+    await page.screenshot({ path: path.join(shots, '05-write-refused.png') });
+    await dialog.getByTestId('write-value').fill('231.5');
+    await dialog.getByTestId('write-submit').click();
+    await expect.poll(() => dialog.getByTestId('write-state').textContent(), { timeout: 30_000 }).toContain('succeeded');
+    await expect.poll(() => dialog.getByTestId('write-reported').textContent(), { timeout: 5_000 }).toBe('reported: 231.5');
+    await page.screenshot({ path: path.join(shots, '06-write-reported.png') });
+    // The device itself reads it back.
+    const meter = await api<{ status?: { reported?: Record<string, { value: unknown }> } }>('GET', '/api/v1/devices/meter-1');
+    expect(meter.body.status?.reported?.setpoint?.value).toBe(231.5);
+    await dialog.getByTestId('write-close').click();
+    await expect.poll(() => page.getByTestId('resource-setpoint').getByTestId('resource-value').textContent(), { timeout: 20_000 }).toContain('231.5');
+    expect(problemsOf(page)).toEqual([]);
+    await page.context().close();
+  }, 90_000);
+
+  it('approves a device that announced itself on the site broker; it then runs and reports', async () => {
+    const page = await openConsole('tablet');
+    await logIn(page);
+    // A gateway login at the demo site, and its announcement of a flow meter.
+    const login = await api<{ password: string }>('POST', '/api/v1/sites/demo/broker-credentials', { username: 'gw-1', publish: ['plant/flow-7/#'] });
+    expect(login.status, JSON.stringify(login.body)).toBe(201);
+    const gw = await connectAsync(brokerUrl, { clientId: 'gw-1', username: 'gw-1', password: login.body.password, reconnectPeriod: 0 });
+    try {
+      const announce = {
+        id: 'flow-7',
+        name: 'Flow meter 7',
+        manufacturer: 'Acme',
+        model: 'FM-2',
+        topic: 'plant/flow-7',
+        resources: [{ name: 'flow', valueType: 'Float64', units: 'l/min', payload: 'number' }],
+      };
+      await gw.publishAsync('edgeadm/announce/flow-7', JSON.stringify(announce), { qos: 1 });
+      await page.getByTestId('nav-pending').click();
+      const pendingName = await waitFor(
+        'the pending device',
+        async () => (await api<{ items: { metadata: { name: string }; spec: { identifier: string } }[] }>('GET', '/api/v1/pendingdevices')).body.items.find((p) => p.spec.identifier === 'flow-7')?.metadata.name,
+        30_000,
+        200,
+      );
+      const row = page.getByTestId(`pending-${pendingName}`);
+      await row.waitFor({ timeout: 20_000 });
+      await page.screenshot({ path: path.join(shots, '07-pending.png'), fullPage: true });
+      await page.getByTestId(`approve-${pendingName}`).click();
+      await page.getByTestId('approve-name').fill('flow-7');
+      await page.getByTestId('approve-confirm').click();
+      await expect.poll(async () => (await api<{ status?: { phase?: string } }>('GET', `/api/v1/pendingdevices/${pendingName}`)).body.status?.phase, { timeout: 20_000 }).toBe('Approved');
+      await expect.poll(() => page.getByTestId('pending-decided').textContent(), { timeout: 10_000 }).toContain('flow-7');
+      await page.screenshot({ path: path.join(shots, '08-approved.png'), fullPage: true });
+
+      // The approved device runs at the site: its readings reach the console.
+      await page.getByTestId('nav-devices').click();
+      const device = page.getByTestId('device-flow-7');
+      await device.waitFor({ timeout: 20_000 });
+      let flow = 11.5;
+      await waitFor(
+        'a flow reading in the console',
+        async () => {
+          flow += 0.5;
+          await gw.publishAsync('plant/flow-7/flow', String(flow), { qos: 1 });
+          const text = await device.getByTestId('value-flow').textContent();
+          return text !== null && /\d/.test(text) ? text : undefined;
+        },
+        30_000,
+        500,
+      );
+      expect(await device.getByTestId('value-flow').textContent()).toMatch(/^1[1-9](\.\d+)? l\/min$/);
+      await page.screenshot({ path: path.join(shots, '09-approved-device-live.png'), fullPage: true });
+    } finally {
+      await gw.endAsync(true);
+    }
+    expect(problemsOf(page)).toEqual([]);
+    await page.context().close();
+  }, 120_000);
+
+  it('shows a site as Offline when its agent is killed, and Online again when it comes back', async () => {
+    const page = await openConsole('laptop');
+    await logIn(page);
+    expect((await api('POST', '/api/v1/sites', { metadata: { name: 'branch' }, spec: { displayName: 'Branch office' } })).status).toBe(201);
+    // Its node joins as any edge node does, and reaches the hub only through its tunnel.
+    const bootstrap = await api<{ token: string }>('POST', '/api/v1/bootstrap-tokens', { site: 'branch', ttlSeconds: 600 });
+    expect(bootstrap.status).toBe(201);
+    const joined = await fetch(new URL('/api/v1/join', consoleUrl), {
+      method: 'POST',
+      dispatcher,
+      headers: { authorization: `Bearer ${bootstrap.body.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ site: 'branch', node: 'branch-gw' }),
+    });
+    expect(joined.status).toBe(201);
+    const siteDir = tempDir('console-branch');
+    const credentialFile = path.join(siteDir, 'node.credential');
+    writeFileSync(credentialFile, ((await joined.json()) as { credential: string }).credential, { mode: 0o600 });
+    const caFile = path.join(dataDir, 'hub', 'pki', 'ca.crt');
+    const hub = consoleUrl.replace(/\/$/, '');
+    const run = (): Proc =>
+      start(['site', 'run', '--site', 'branch', '--node', 'branch-gw', '--hub', hub, '--ca-file', caFile, '--token-file', credentialFile, '--data-dir', path.join(siteDir, 'agent'), '--no-broker']);
+    let agent = run();
+    const site = page.getByTestId('site-branch');
+    await site.waitFor({ timeout: 20_000 });
+    await expect.poll(() => site.getByTestId('site-phase').textContent(), { timeout: 30_000 }).toBe('Online');
+    await page.screenshot({ path: path.join(shots, '10-branch-online.png'), fullPage: true });
+    await page.getByTestId('nav-nodes').click();
+    const node = page.getByTestId('node-branch-gw');
+    await expect.poll(() => node.getByTestId('node-connected').textContent(), { timeout: 30_000 }).toBe('connected');
+    await page.getByTestId('nav-sites').click();
+
+    // Power loss, as far as the hub can tell: no goodbye.
+    agent.child.kill('SIGKILL');
+    await expect.poll(() => site.getByTestId('site-phase').textContent(), { timeout: 30_000 }).toBe('Offline');
+    expect(await site.getByTestId('site-health').textContent()).toMatch(/offline/i);
+    await page.screenshot({ path: path.join(shots, '11-branch-offline.png'), fullPage: true });
+    await page.getByTestId('nav-nodes').click();
+    await expect.poll(() => node.getByTestId('node-connected').textContent(), { timeout: 30_000 }).toBe('disconnected');
+    await page.getByTestId('nav-sites').click();
+
+    agent = run();
+    await expect.poll(() => site.getByTestId('site-phase').textContent(), { timeout: 30_000 }).toBe('Online');
+    expect(problemsOf(page)).toEqual([]);
+    await page.context().close();
+  }, 120_000);
+});

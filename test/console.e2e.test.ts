@@ -105,8 +105,8 @@ async function openConsole(viewport: keyof typeof VIEWPORTS): Promise<Page> {
 
 const problemsOf = (page: Page): string[] => (page as Page & { problems?: string[] }).problems ?? [];
 
-async function logIn(page: Page): Promise<void> {
-  await page.getByTestId('login-token').fill(token);
+async function logIn(page: Page, as = token): Promise<void> {
+  await page.getByTestId('login-token').fill(as);
   await page.getByTestId('login-submit').click();
   await page.getByTestId('nav-sites').waitFor();
 }
@@ -248,6 +248,42 @@ describe('web console (Chromium against edgeadm demo)', () => {
     expect(problemsOf(page)).toEqual([]);
     await page.context().close();
   }, 120_000);
+
+  it('lets a viewer look but not write; revoking its token logs the console out; logging out ends the session', async () => {
+    const viewer = await api<{ id: string; token: string }>('POST', '/api/v1/tokens', { role: 'viewer', description: 'console test' });
+    expect(viewer.status).toBe(201);
+    const page = await openConsole('tablet');
+    await logIn(page, viewer.body.token);
+    await page.goto(`${consoleUrl}#/devices/meter-1`);
+    await page.getByTestId('device-detail').waitFor();
+    await expect.poll(() => page.getByTestId('resource-setpoint').getByTestId('resource-value').textContent(), { timeout: 20_000 }).toMatch(/\d/);
+    expect(await page.getByTestId('write-setpoint').count()).toBe(0);
+    expect(await page.getByTestId('write-voltage').count()).toBe(0);
+    // The API refuses a viewer's write even with the session's CSRF value.
+    const refused = await page.evaluate(`(async () => {
+      const s = await (await fetch('/api/v1/console/session')).json();
+      const r = await fetch('/api/v1/sites/demo/devices/meter-1/commands', { method: 'POST', headers: { 'content-type': 'application/json', 'x-edgeadm-csrf': s.csrf }, body: JSON.stringify({ resource: 'setpoint', value: 230 }) });
+      return [r.status, (await r.json()).code];
+    })()`);
+    expect(refused).toEqual([403, 'EDGE_ERR_HUB_FORBIDDEN']);
+    await page.screenshot({ path: path.join(shots, '12-viewer-device.png'), fullPage: true });
+
+    // Revoked: the open streams end within a heartbeat and the console asks for a login again.
+    expect((await api('DELETE', `/api/v1/tokens/${viewer.body.id}`)).status).toBe(204);
+    await page.getByTestId('login-token').waitFor({ timeout: 40_000 });
+    expect(await page.getByRole('status').textContent()).toContain('Session ended');
+    await page.screenshot({ path: path.join(shots, '13-session-ended.png') });
+
+    // Logging out ends the session on the hub, not only in the page.
+    await logIn(page);
+    const cookie = (await page.context().cookies())[0]?.value ?? '';
+    await page.getByTestId('logout').click();
+    await page.getByTestId('login-token').waitFor();
+    const after = await fetch(new URL('/api/v1/console/session', consoleUrl), { dispatcher, headers: { cookie: `__Host-edgeadm_console=${cookie}` } });
+    expect(after.status).toBe(401);
+    expect(problemsOf(page)).toEqual([]);
+    await page.context().close();
+  }, 90_000);
 
   it('shows a site as Offline when its agent is killed, and Online again when it comes back', async () => {
     const page = await openConsole('laptop');

@@ -273,6 +273,36 @@ describe.each(BACKENDS)('resource watch stream ($name)', (backend) => {
     expect(last.size).toBeGreaterThanOrEqual(5);
   });
 
+  it('ends live streams within a heartbeat when their token is revoked or their console session ends', async () => {
+    const { hub, base } = await listen();
+    const ends = async (url: string, headers: Record<string, string>, revoke: () => Promise<void>): Promise<number> => {
+      const res = await fetch(`${base}${url}`, { headers });
+      expect(res.status).toBe(200);
+      const reader = res.body!.getReader();
+      await reader.read();
+      const t0 = Date.now();
+      await revoke();
+      for (;;) {
+        const chunk = await reader.read();
+        if (chunk.done) return Date.now() - t0;
+        if (Date.now() - t0 > 3000) throw new Error(`${url} still streaming 3 s after revocation`);
+      }
+    };
+    const t = hub.tokens.create({ role: 'viewer' });
+    const byToken = await ends('/api/v1/telemetry/stream', { authorization: `Bearer ${t.token}` }, async () => {
+      expect((await hub.call('DELETE', `/api/v1/tokens/${t.id}`)).statusCode).toBe(204);
+    });
+    expect(byToken).toBeLessThan(1000);
+    const session = await login(hub, hub.admin);
+    const byCookie = await ends('/api/v1/watch', { cookie: session.cookie }, async () => {
+      expect((await hub.call('DELETE', '/api/v1/console/session', { token: null, headers: { cookie: session.cookie } })).statusCode).toBe(204);
+    });
+    expect(byCookie).toBeLessThan(1000);
+    // Streams of valid callers go on.
+    const other = await readWatch(base, '?kinds=Site', { authorization: `Bearer ${hub.admin}` }, (m) => m.some((x) => x.event === 'synced'));
+    expect(other.some((x) => x.event === 'synced')).toBe(true);
+  });
+
   it('refuses unknown and secret kinds, naming the field, and agents', async () => {
     const { hub } = await listen();
     const bad = await hub.call('GET', '/api/v1/watch?kinds=Site,BrokerCredential,Gadget');

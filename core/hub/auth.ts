@@ -14,10 +14,12 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The verified caller, set by `requireAuth`; undefined on routes without it. */
     principal?: Principal;
+    /** True when the principal came from a console session cookie. */
+    viaConsoleSession?: boolean;
   }
   interface FastifyInstance {
     /** The token verifier `requireAuth` uses, decorated by `buildHubApp`. */
-    hubTokens?: Pick<TokenStore, 'verify'>;
+    hubTokens?: Pick<TokenStore, 'verify' | 'get'>;
     /** Console sessions (cookie login), when the hub serves the console. */
     consoleSessions?: ConsoleSessions;
   }
@@ -78,6 +80,7 @@ export function authenticate(request: FastifyRequest, opts: { queryToken?: boole
         throw new ErrCsrf({ header: CSRF_HEADER });
       }
       request.principal = session.principal;
+      request.viaConsoleSession = true;
       return session.principal;
     }
     throw new ErrUnauthenticated({
@@ -88,6 +91,19 @@ export function authenticate(request: FastifyRequest, opts: { queryToken?: boole
   if (!principal) throw new ErrUnauthenticated({ reason: 'the token is invalid, expired or revoked' });
   request.principal = principal;
   return principal;
+}
+
+/**
+ * For long-lived requests (live streams): is the caller authenticated
+ * request still valid? False once its token is revoked or expired, or its
+ * console session ended (logout, lifetime).
+ */
+export function stillAuthorized(request: FastifyRequest): boolean {
+  const p = request.principal;
+  if (!p) return false;
+  if (request.viaConsoleSession) return request.server.consoleSessions?.fromHeaders(request.headers) !== undefined;
+  const info = request.server.hubTokens?.get(p.tokenId);
+  return info !== undefined && (info.expiresAt === undefined || Date.parse(info.expiresAt) > Date.now());
 }
 
 function actionOf(request: FastifyRequest): string {

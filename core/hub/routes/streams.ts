@@ -11,7 +11,7 @@ import type { FastifyRequest } from 'fastify';
 import '@fastify/websocket';
 import { WebSocket } from 'ws';
 import type { Reading } from '../../sdk/index.ts';
-import { requireAuth } from '../auth.ts';
+import { requireAuth, stillAuthorized } from '../auth.ts';
 import type { HubApp, HubContext } from '../context.ts';
 import { errorResponses, StreamQuery } from '../schemas.ts';
 import { liveFilterOf } from './telemetry.ts';
@@ -102,7 +102,16 @@ export function registerStreamRoutes(app: HubApp, ctx: HubContext): void {
       unsubscribe = ctx.telemetry.subscribe(filter, (readings: readonly Reading[]) => {
         send(`event: readings\ndata: ${JSON.stringify(readings)}\n\n`);
       });
-      const heartbeat = setInterval(() => send(': heartbeat\n\n'), heartbeatMs);
+      const heartbeat = setInterval(() => {
+        // A revoked token or ended console session ends the stream too, within one heartbeat.
+        if (!stillAuthorized(request)) {
+          request.log.info({ transport: 'sse' }, 'live client no longer authorised: disconnected');
+          cleanup();
+          res.end();
+          return;
+        }
+        send(': heartbeat\n\n');
+      }, heartbeatMs);
     },
   );
 
@@ -149,6 +158,12 @@ export function registerStreamRoutes(app: HubApp, ctx: HubContext): void {
         socket.send(JSON.stringify({ type: 'readings', readings }));
       });
       const ping = setInterval(() => {
+        if (!stillAuthorized(request)) {
+          request.log.info({ transport: 'ws' }, 'live client no longer authorised: disconnected');
+          cleanup();
+          socket.close(4401, 'no longer authorised');
+          return;
+        }
         if (socket.readyState === WebSocket.OPEN) socket.ping();
       }, heartbeatMs);
     },

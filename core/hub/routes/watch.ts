@@ -11,7 +11,7 @@
  */
 import { Type } from 'typebox';
 import type { Kind, Resource } from '../../store/index.ts';
-import { requireAuth } from '../auth.ts';
+import { requireAuth, stillAuthorized } from '../auth.ts';
 import type { HubApp, HubContext } from '../context.ts';
 import { badRequest } from '../transport.ts';
 import { errorResponses } from '../schemas.ts';
@@ -110,7 +110,15 @@ export function registerWatchRoutes(app: HubApp, ctx: HubContext): void {
         res.write(chunk);
         return true;
       };
-      const heartbeat = setInterval(() => send(': heartbeat\n\n'), heartbeatMs);
+      const heartbeat = setInterval(() => {
+        // A revoked token or ended console session ends the stream too, within one heartbeat.
+        if (!stillAuthorized(request)) {
+          request.log.info({ transport: 'watch' }, 'watch client no longer authorised: disconnected');
+          end();
+          return;
+        }
+        send(': heartbeat\n\n');
+      }, heartbeatMs);
       send('retry: 3000\n: connected\n\nevent: reset\ndata: {}\n\n');
 
       try {

@@ -98,6 +98,34 @@ describe.each(BACKENDS)('hub telemetry API ($name)', (backend) => {
     expect((await h.call('GET', '/healthz')).statusCode).toBe(200);
   });
 
+  it('answers the newest reading of each device resource, by site or device, for operators only', async () => {
+    const hub = await startTestHub({ backend });
+    try {
+      const rs = [
+        reading('plant-a', 1, { resource: 'temp', value: 1 }),
+        reading('plant-a', 2, { resource: 'setpoint', value: 50 }),
+        reading('plant-a', 3, { resource: 'temp', value: 3 }),
+        // Arrives later but was taken earlier: not the newest.
+        reading('plant-a', 4, { resource: 'temp', value: 2, origin: 1_700_000_000_000_000_000 + 2_500_000 }),
+        reading('plant-b', 1, { device: 'pump-b', resource: 'temp', value: 7 }),
+      ];
+      expect(hub.telemetry.ingest('plant-a', rs.slice(0, 4)).accepted).toBe(4);
+      expect(hub.telemetry.ingest('plant-b', rs.slice(4)).accepted).toBe(1);
+      const latest = async (q: string, token?: string) => hub.call('GET', `/api/v1/telemetry/latest${q}`, token === undefined ? {} : { token });
+      const all = await latest('');
+      expect(all.statusCode).toBe(200);
+      const pick = (r: { json: <T>() => T }) => r.json<{ items: Reading[] }>().items.map((x) => `${x.device}/${x.resource}=${String(x.value)}`).sort();
+      expect(pick(all)).toEqual(['pump-a/setpoint=50', 'pump-a/temp=3', 'pump-b/temp=7']);
+      expect(pick(await latest('?site=plant-b'))).toEqual(['pump-b/temp=7']);
+      expect(pick(await latest('?device=pump-a', hub.viewer))).toEqual(['pump-a/setpoint=50', 'pump-a/temp=3']);
+      expect(pick(await latest('?device=pump-a&site=plant-b'))).toEqual([]);
+      expect(pick(await latest('?device=nope'))).toEqual([]);
+      expect((await latest('', hub.agentA)).statusCode).toBe(403);
+    } finally {
+      await hub.close();
+    }
+  });
+
   it('queries with filters, time ranges, order and paging', async () => {
     const base = 1_800_000_000_000_000_000;
     const rs: Reading[] = [];

@@ -157,6 +157,12 @@ export const TelemetryPageSchema = Type.Object({
   next: Type.Optional(Type.String()),
 });
 
+export const LatestQuery = Type.Object({
+  site: Type.Optional(Type.String({ minLength: 1 })),
+  device: Type.Optional(Type.String({ minLength: 1 })),
+});
+export const LatestSchema = Type.Object({ items: Type.Array(ReadingOutSchema) });
+
 export const StreamQuery = Type.Object({
   site: Type.Optional(Type.String({ minLength: 1 })),
   device: Type.Optional(Type.String({ minLength: 1 })),

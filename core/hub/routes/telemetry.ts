@@ -1,8 +1,10 @@
 /**
  * Telemetry over REST: batch ingest from a site's agent (gzip welcome;
- * idempotent on (site, seq) in the TelemetryStore) and paged queries.
+ * idempotent on (site, seq) in the TelemetryStore), paged queries, and the
+ * newest reading of each device resource (what a dashboard shows first).
  */
 import type { Reading } from '../../sdk/index.ts';
+import type { DeviceObject } from '../../store/index.ts';
 import type { LiveFilter, TelemetryQuery } from '../../telemetry/index.ts';
 import { requireAuth } from '../auth.ts';
 import type { HubApp, HubContext } from '../context.ts';
@@ -11,6 +13,8 @@ import {
   errorResponses,
   IngestBody,
   IngestResultSchema,
+  LatestQuery,
+  LatestSchema,
   SiteParams,
   TelemetryPageSchema,
   TelemetryQueryString,
@@ -39,7 +43,44 @@ export function liveFilterOf(q: { site?: string; device?: string; resource?: str
   return f;
 }
 
+/** How far back, in readings per device, the newest value of each resource is looked for. */
+export const LATEST_LOOKBACK = 256;
+
 export function registerTelemetryRoutes(app: HubApp, ctx: HubContext): void {
+  app.get(
+    '/api/v1/telemetry/latest',
+    {
+      onRequest: requireAuth(['admin', 'viewer']),
+      schema: {
+        tags: ['telemetry'],
+        summary: 'The newest reading of each device resource',
+        description: `For each Device (of \`site\`, or only \`device\`), the newest reading of every resource found among its last ${LATEST_LOOKBACK} readings: one indexed read per device.`,
+        querystring: LatestQuery,
+        response: { 200: LatestSchema, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { site, device } = request.query;
+      let devices: DeviceObject[];
+      if (device !== undefined) {
+        const one = await ctx.store.get<DeviceObject>('Device', device);
+        devices = one && (site === undefined || one.spec.site === site) ? [one] : [];
+      } else {
+        devices = (await ctx.store.list<DeviceObject>('Device', site === undefined ? {} : { site })).items;
+      }
+      const items: Reading[] = [];
+      for (const d of devices) {
+        const seen = new Set<string>();
+        for (const r of ctx.telemetry.query({ site: d.spec.site, device: d.metadata.name, descending: true, limit: LATEST_LOOKBACK }).items) {
+          if (seen.has(r.resource)) continue;
+          seen.add(r.resource);
+          items.push(r);
+        }
+      }
+      return { items };
+    },
+  );
+
   app.post(
     '/api/v1/sites/:site/telemetry',
     {

@@ -1,5 +1,5 @@
-import { loadSession } from './api.js';
-import { applyResource, clearAll, ingest, markSynced, resetResources, setStreamOpen } from './store.js';
+import { get, loadSession } from './api.js';
+import { applyResource, backfill, clearAll, ingest, markSynced, resetResources, setStreamOpen } from './store.js';
 
 /** @typedef {import('./types.js').Reading} Reading */
 
@@ -89,6 +89,28 @@ function open(which) {
 }
 
 /**
+ * The newest value of every device resource, so devices that report rarely
+ * show a value at once rather than at their next reading. Best effort: the
+ * live stream fills in whatever this misses.
+ */
+async function seedLatest() {
+  try {
+    const page = /** @type {{ items?: Reading[] } | null} */ (await get('/api/v1/telemetry/latest'));
+    /** @type {Map<string, Reading[]>} */
+    const byDevice = new Map();
+    for (const r of page?.items ?? []) {
+      const list = byDevice.get(r.device);
+      if (list) list.push(r);
+      else byDevice.set(r.device, [r]);
+    }
+    if (!running) return;
+    for (const [device, readings] of byDevice) backfill(device, readings);
+  } catch {
+    // Shown at the next reading instead.
+  }
+}
+
+/**
  * Opens both streams.
  * @param {() => void} onEnded called when the session is gone
  */
@@ -98,6 +120,7 @@ export function startLive(onEnded) {
   running = true;
   open('watch');
   open('telemetry');
+  void seedLatest();
 }
 
 /** Closes both streams and forgets all live data. */

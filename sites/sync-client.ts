@@ -28,7 +28,15 @@ export interface SyncClientOptions {
   /** Executes a command; the result is persisted and reported to the hub. */
   onCommand: (cmd: SiteCommand) => Promise<CommandResult>;
   backoff?: { initialMs: number; maxMs: number };
+  /**
+   * A session on which nothing arrived from the hub (no message, no ping)
+   * for this long is dropped and dialled again: the hub pings every 15 s, so
+   * silence means the hub or the path to it is gone. Default 45 s.
+   */
+  hubSilenceMs?: number;
 }
+
+export const DEFAULT_HUB_SILENCE_MS = 45_000;
 
 export interface SyncStatus {
   connected: boolean;
@@ -84,6 +92,19 @@ export class SyncClient {
       handshakeTimeout: 10_000,
     });
     this.#ws = ws;
+    const silenceMs = this.#o.hubSilenceMs ?? DEFAULT_HUB_SILENCE_MS;
+    let silence: NodeJS.Timeout | undefined;
+    const heard = (): void => {
+      clearTimeout(silence);
+      silence = setTimeout(() => {
+        this.#o.logger.warn({ silenceMs }, 'nothing from the hub for too long: reconnecting');
+        this.#setStatus({ lastError: `nothing from the hub for ${silenceMs} ms` });
+        ws.terminate();
+      }, silenceMs);
+    };
+    ws.on('ping', heard);
+    ws.on('message', heard);
+    ws.on('open', heard);
     ws.on('open', () => {
       this.#attempt = 0;
       this.#setStatus({ connected: true, connects: this.#status.connects + 1 });
@@ -112,6 +133,7 @@ export class SyncClient {
       this.#o.logger.debug({ error: toErrorInfo(err) }, 'sync connection error');
     });
     ws.on('close', (code, reason) => {
+      clearTimeout(silence);
       if (this.#ws === ws) this.#ws = undefined;
       const wasConnected = this.#status.connected;
       this.#setStatus({ connected: false });

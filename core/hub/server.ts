@@ -28,6 +28,8 @@ import { createHubTunnel, PEER_PATH, TUNNEL_PATH, type HubTunnel, type UpgradeHa
 
 export interface StartHubOptions {
   dataDir: string;
+  /** Sync session ping period (ms): a site silent for a period after a ping turns Offline. Default 15 s. */
+  syncHeartbeatMs?: number;
   host?: string;
   port?: number;
   logger: Logger;
@@ -149,7 +151,14 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
     });
     // Registered as a plugin so it loads after the WebSocket support buildHubApp registers.
     void app.register((instance, _opts, done) => {
-      registerSyncRoute(instance, { store, commands, logger, metrics, preHandler: requireAuth(['admin', 'agent'], { siteParam: 'site' }) });
+      registerSyncRoute(instance, {
+        store,
+        commands,
+        logger,
+        metrics,
+        preHandler: requireAuth(['admin', 'agent'], { siteParam: 'site' }),
+        ...(o.syncHeartbeatMs === undefined ? {} : { heartbeatMs: o.syncHeartbeatMs }),
+      });
       done();
     });
     closers.push(() => app.close());

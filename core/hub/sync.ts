@@ -4,7 +4,10 @@
  * resourceVersion when the store still has the history (else it sends a
  * snapshot), streams the events that concern the site, sends bookmarks so the
  * agent's position advances past events of other sites, and pushes the site's
- * pending commands. The site is Online while a session is open.
+ * pending commands. The site is Online while a session is open. The hub
+ * pings each agent every heartbeat; one that has not answered the previous
+ * ping is cut off, so a site that vanished without closing its connection
+ * (power loss, a broken link) turns Offline within two heartbeats.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -36,7 +39,11 @@ export interface SyncRouteOptions {
   preHandler: (req: FastifyRequest, reply: unknown) => Promise<void> | void;
   /** Send at most this many bytes before waiting for the socket to drain. */
   highWaterBytes?: number;
+  /** Ping period (ms); an agent silent for a whole period after a ping is disconnected. Default 15 s. */
+  heartbeatMs?: number;
 }
+
+export const DEFAULT_SYNC_HEARTBEAT_MS = 15_000;
 
 interface SiteStatus {
   phase?: string;
@@ -51,6 +58,7 @@ export function registerSyncRoute(app: FastifyInstance, o: SyncRouteOptions): { 
   const sent = new Counter({ name: 'edgeadm_sync_messages_sent_total', help: 'Sync messages sent to agents', labelNames: ['type'], registers: [o.metrics] });
   const rejected = new Counter({ name: 'edgeadm_sync_rejected_total', help: 'Agent messages rejected', registers: [o.metrics] });
   const highWater = o.highWaterBytes ?? 4 * 1024 * 1024;
+  const heartbeatMs = o.heartbeatMs ?? DEFAULT_SYNC_HEARTBEAT_MS;
   let open = 0;
 
   const setSiteStatus = async (site: string, patch: SiteStatus): Promise<void> => {
@@ -103,6 +111,21 @@ export function registerSyncRoute(app: FastifyInstance, o: SyncRouteOptions): { 
           socket.close(code, info.code.slice(0, 100));
         }
       };
+
+      let answered = true;
+      socket.on('pong', () => {
+        answered = true;
+      });
+      const heartbeat = setInterval(() => {
+        if (closed) return;
+        if (!answered) {
+          log.warn({ heartbeatMs }, 'agent did not answer the last ping: sync session cut');
+          socket.terminate();
+          return;
+        }
+        answered = false;
+        socket.ping();
+      }, heartbeatMs);
 
       let offCommands: (() => void) | undefined;
       let ackTimer: NodeJS.Timeout | undefined;
@@ -239,6 +262,7 @@ export function registerSyncRoute(app: FastifyInstance, o: SyncRouteOptions): { 
 
       socket.on('close', () => {
         closed = true;
+        clearInterval(heartbeat);
         ac.abort();
         offCommands?.();
         clearTimeout(ackTimer);

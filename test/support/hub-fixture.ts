@@ -30,9 +30,9 @@ const PLURAL: Record<string, string> = {
   PendingDevice: 'pendingdevices',
 };
 
-export async function startHubFixture(opts: { dataDir?: string; port?: number } = {}): Promise<HubFixture> {
+export async function startHubFixture(opts: { dataDir?: string; port?: number; syncHeartbeatMs?: number } = {}): Promise<HubFixture> {
   const dataDir = opts.dataDir ?? tempDir('hub');
-  const hub = await startHub({ dataDir, port: opts.port ?? 0, logger: quiet });
+  const hub = await startHub({ dataDir, port: opts.port ?? 0, logger: quiet, ...(opts.syncHeartbeatMs === undefined ? {} : { syncHeartbeatMs: opts.syncHeartbeatMs }) });
   const adminToken = readFileSync(hub.adminTokenFile, 'utf8').trim();
   const api = async <T>(method: string, p: string, body?: unknown, token = adminToken): Promise<{ status: number; body: T }> => {
     const res = await fetch(`${hub.url}${p}`, {

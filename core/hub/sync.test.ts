@@ -1,0 +1,56 @@
+/**
+ * The hub's sync heartbeat, with raw WebSocket agents: one that answers pings
+ * stays Online; one that stops answering (a vanished site: no FIN, no close
+ * frame) is cut off and turns Offline within two heartbeats.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { SYNC_PROTOCOL } from '../store/index.ts';
+import { startHubFixture, waitFor, type HubFixture } from '../../test/support/hub-fixture.ts';
+
+const HEARTBEAT_MS = 150;
+let f: HubFixture;
+const sockets: WebSocket[] = [];
+
+beforeAll(async () => {
+  f = await startHubFixture({ syncHeartbeatMs: HEARTBEAT_MS });
+}, 30_000);
+
+afterAll(async () => {
+  for (const s of sockets) s.terminate();
+  await f?.hub.close();
+});
+
+async function connect(site: string, autoPong: boolean): Promise<WebSocket> {
+  await f.apply({ kind: 'Site', metadata: { name: site }, spec: {} });
+  const token = await f.agentToken(site);
+  const ws = new WebSocket(`${f.hub.url.replace(/^http/, 'ws')}/api/v1/sites/${site}/sync`, SYNC_PROTOCOL, { headers: { authorization: `Bearer ${token}` }, autoPong });
+  sockets.push(ws);
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  ws.send(JSON.stringify({ type: 'hello', protocol: SYNC_PROTOCOL, site, resourceVersion: null, have: [], agentVersion: 'test' }));
+  return ws;
+}
+
+const phase = async (site: string): Promise<string | undefined> =>
+  (await f.api<{ status?: { phase?: string } }>('GET', `/api/v1/sites/${site}`)).body.status?.phase;
+
+describe('sync heartbeat', () => {
+  it('keeps an answering agent Online and cuts off a silent one, which turns Offline', async () => {
+    const alive = await connect('hb-alive', true);
+    const silent = await connect('hb-silent', false);
+    await waitFor('both Online', async () => (await phase('hb-alive')) === 'Online' && (await phase('hb-silent')) === 'Online', 5_000);
+    const closed = new Promise<number>((resolve) => silent.once('close', (code) => resolve(code)));
+    const t0 = Date.now();
+    await waitFor('the silent site Offline', async () => (await phase('hb-silent')) === 'Offline', 5_000, 20);
+    expect(Date.now() - t0).toBeLessThan(HEARTBEAT_MS * 2 + 1000);
+    // Cut without a close frame: the client sees an abnormal closure.
+    expect(await closed).toBe(1006);
+    // Many heartbeats later the answering one is still there.
+    await new Promise((r) => setTimeout(r, HEARTBEAT_MS * 5));
+    expect(alive.readyState).toBe(WebSocket.OPEN);
+    expect(await phase('hb-alive')).toBe('Online');
+  });
+});

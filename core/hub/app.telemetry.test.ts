@@ -114,7 +114,7 @@ describe.each(BACKENDS)('hub telemetry API ($name)', (backend) => {
       const latest = async (q: string, token?: string) => hub.call('GET', `/api/v1/telemetry/latest${q}`, token === undefined ? {} : { token });
       const all = await latest('');
       expect(all.statusCode).toBe(200);
-      const pick = (r: { json: <T>() => T }) => r.json<{ items: Reading[] }>().items.map((x) => `${x.device}/${x.resource}=${String(x.value)}`).sort();
+      const pick = (r: { json: <T>() => T }) => r.json<{ items: Reading[] }>().items.map((x) => `${x.device}/${x.resource}=${JSON.stringify(x.value)}`).sort();
       expect(pick(all)).toEqual(['pump-a/setpoint=50', 'pump-a/temp=3', 'pump-b/temp=7']);
       expect(pick(await latest('?site=plant-b'))).toEqual(['pump-b/temp=7']);
       expect(pick(await latest('?device=pump-a', hub.viewer))).toEqual(['pump-a/setpoint=50', 'pump-a/temp=3']);

@@ -59,7 +59,8 @@ export async function startDemoModbusDevice(opts: { host?: string; port?: number
     regs[2] = energy >>> 16;
     regs[3] = energy & 0xffff;
   };
-  [regs[4], regs[5]] = float32Words(21.5);
+  // Within the profile's setpoint range (200..250 V).
+  [regs[4], regs[5]] = float32Words(230);
   step();
   const timer = setInterval(step, opts.intervalMs ?? 1000);
   timer.unref();

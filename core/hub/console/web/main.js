@@ -44,6 +44,8 @@ function useRoute() {
   useEffect(() => {
     const onChange = () => setRoute(parseHash());
     addEventListener('hashchange', onChange);
+    // Effects run after paint: the hash may have changed since the first render.
+    onChange();
     return () => removeEventListener('hashchange', onChange);
   }, []);
   return route;
@@ -52,7 +54,11 @@ function useRoute() {
 /** Re-renders the caller on every store flush (at most a few times a second). */
 function useStoreVersion() {
   const [version, setVersion] = useState(state.version);
-  useEffect(() => subscribe(() => setVersion(state.version)), []);
+  useEffect(() => {
+    const off = subscribe(() => setVersion(state.version));
+    setVersion(state.version);
+    return off;
+  }, []);
   return version;
 }
 

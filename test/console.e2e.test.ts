@@ -152,6 +152,15 @@ describe('web console (Chromium against edgeadm demo)', () => {
       const site = page.getByTestId('site-demo');
       await expect.poll(() => site.getByTestId('site-phase').textContent(), { timeout: 20_000 }).toBe('Online');
       await page.screenshot({ path: path.join(shots, '02-sites-laptop.png'), fullPage: true });
+      // Every demo addon runs at the demo site; the demo node is connected through its tunnel.
+      await page.getByTestId('nav-addons').click();
+      for (const addon of ['simulator', 'modbus', 'opcua', 'mqtt']) {
+        await expect.poll(() => page.getByTestId(`addon-${addon}-demo`).textContent(), { timeout: 20_000 }).toMatch(/^running$/i);
+      }
+      await page.screenshot({ path: path.join(shots, '02-addons-laptop.png'), fullPage: true });
+      await page.getByTestId('nav-nodes').click();
+      await expect.poll(() => page.getByTestId('node-demo-gw').getByTestId('node-connected').textContent(), { timeout: 20_000 }).toBe('connected');
+      await page.screenshot({ path: path.join(shots, '02-nodes-laptop.png'), fullPage: true });
     });
   }, 60_000);
 

@@ -35,7 +35,7 @@ export function AddonsTable({ site }) {
           return html`<tr key=${a.metadata.name} data-testid=${`addon-${a.metadata.name}`}>
             <td class="name">${a.metadata.name}</td>
             <td>${a.spec?.plugin ?? ''}</td>
-            <td>${a.spec?.version ?? ''}</td>
+            <td>${a.spec?.version ?? html`<span class="muted">any</span>`}</td>
             <td class="chips">${sites.length === 0 ? html`<span class="muted">no sites</span>` : sites.map((s) => html`<${Chip} key=${s} addon=${a} site=${s} />`)}</td>
           </tr>`;
         })}

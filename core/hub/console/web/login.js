@@ -39,8 +39,8 @@ export function LoginView({ onLogin, notice }) {
       <button type="submit" class="primary" data-testid="login-submit" disabled=${busy}>${busy ? 'Logging in…' : 'Log in'}</button>
       ${error && html`<p class="error" role="alert" data-testid="login-error">${error}</p>`}
       <p class="muted small">
-        The admin token made by <code>edgeadm init</code> or <code>edgeadm demo</code> is in
-        <code>${'<data dir>'}/hub/admin.token</code>. <code>edgeadm token create --role viewer</code> makes a read-only one.
+        The admin token is the hub's <code>admin.token</code> file (the demo's: <code>.data/demo/hub/admin.token</code>).
+        <code>edgeadm token create --role viewer</code> makes a read-only one.
       </p>
     </form>
   </main>`;

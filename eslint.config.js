@@ -65,6 +65,7 @@ export default defineConfig(
   {
     name: 'edgeadm/javascript',
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
+    ignores: ['core/hub/console/web/**'],
     plugins: { '@typescript-eslint': tseslint.plugin },
     extends: [tseslint.configs.disableTypeChecked],
     languageOptions: {
@@ -77,7 +78,13 @@ export default defineConfig(
   {
     name: 'edgeadm/browser',
     files: ['core/hub/console/web/**/*.js'],
-    languageOptions: { globals: { ...globals.browser } },
+    plugins: { '@typescript-eslint': tseslint.plugin },
+    extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: {
+      ecmaVersion: 'latest',
+      sourceType: 'module',
+      globals: { ...globals.browser },
+    },
   },
   {
     name: 'edgeadm/commonjs',

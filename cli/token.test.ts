@@ -41,6 +41,11 @@ describe('edgeadm token --role', () => {
     expect(mine).toMatchObject({ role: 'viewer', description: 'wall display' });
     expect(Date.parse(mine?.expiresAt ?? '') - Date.now()).toBeGreaterThan(89 * 86400_000);
     expect(list.stdout).not.toContain(token.split('_')[2]);
+    const admins = JSON.parse((await edgeadm(['token', 'list', '--role', 'admin', '-o', 'json'])).stdout) as { id: string; role: string }[];
+    expect(admins.length).toBeGreaterThan(0);
+    expect(admins.every((t) => t.role === 'admin')).toBe(true);
+    const viewers = JSON.parse((await edgeadm(['token', 'list', '--role', 'viewer', '-o', 'json'])).stdout) as { id: string }[];
+    expect(viewers.map((t) => t.id)).toEqual([id]);
     const table = await edgeadm(['token', 'list', '--role']);
     expect(table.stdout).toMatch(new RegExp(`^${id} +viewer +\\S+T\\S+ +\\S* *wall display`, 'm'));
 
@@ -69,6 +74,7 @@ describe('edgeadm token --role', () => {
       [['token', 'create', '--role', 'viewer', '--print-join-command'], /--print-join-command: is for bootstrap tokens/],
       [['token', 'create', '--role', 'viewer', '--ttl', '5y'], /--ttl: '5y' is not a duration/],
       [['token', 'delete', 'abc'], /<id>: 'abc' is neither a bootstrap token id/],
+      [['token', 'list', '--role', 'root'], /--role: 'root' is not one of admin, viewer, agent/],
     ];
     for (const [args, message] of cases) {
       const r = await edgeadm(args);

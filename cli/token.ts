@@ -117,13 +117,18 @@ export function registerToken(program: Command): void {
   ]);
 
   const list = withHubOptions(
-    group.command('list').description('List bootstrap tokens, or with --role API tokens (never their secrets)').option('--role', 'list API tokens instead'),
-  ).action(async (o: HubOpts & { role?: boolean }, cmd: Command) => {
+    group
+      .command('list')
+      .description('List bootstrap tokens, or with --role API tokens (never their secrets)')
+      .option('--role [role]', 'list API tokens instead: all of them, or only those of this role'),
+  ).action(async (o: HubOpts & { role?: boolean | string }, cmd: Command) => {
     const ctx = contextOf(cmd);
-    if (o.role) {
-      const api = await hubFetch<{ items: ApiToken[] }>(hubTarget(o), 'GET', '/api/v1/tokens');
-      emit(ctx.options.output, api.items, () =>
-        renderTable(api.items, [
+    if (o.role !== undefined && o.role !== false) {
+      const only = typeof o.role === 'string' ? o.role : undefined;
+      if (only !== undefined && !API_ROLES.some((r) => r === only)) throw new ErrUsage({ argument: '--role', reason: `'${only}' is not one of ${API_ROLES.join(', ')}` });
+      const items = (await hubFetch<{ items: ApiToken[] }>(hubTarget(o), 'GET', '/api/v1/tokens')).items.filter((t) => only === undefined || t.role === only);
+      emit(ctx.options.output, items, () =>
+        renderTable(items, [
           { header: 'id', value: (t) => t.id },
           { header: 'role', value: (t) => t.role },
           { header: 'site', value: (t) => t.site ?? '' },
@@ -145,7 +150,7 @@ export function registerToken(program: Command): void {
       ]),
     );
   });
-  examples(list, ['edgeadm token list', 'edgeadm token list -o json', 'edgeadm token list --role']);
+  examples(list, ['edgeadm token list', 'edgeadm token list -o json', 'edgeadm token list --role', 'edgeadm token list --role viewer']);
 
   const del = withHubOptions(
     group

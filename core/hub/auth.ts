@@ -94,8 +94,8 @@ export function authenticate(request: FastifyRequest, opts: { queryToken?: boole
 }
 
 /**
- * For long-lived requests (live streams): is the caller authenticated
- * request still valid? False once its token is revoked or expired, or its
+ * For long-lived requests (live streams): does what authenticated the
+ * request still hold? False once its token is revoked or expired, or its
  * console session ended (logout, lifetime).
  */
 export function stillAuthorized(request: FastifyRequest): boolean {

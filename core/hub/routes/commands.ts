@@ -5,6 +5,7 @@
  * applies it on reconnect), then queues the command for the sync channel.
  * Agents read and complete their own site's commands.
  */
+import { INTEGER_RANGES, type ValueType } from '../../sdk/index.ts';
 import type { Resource } from '../../store/index.ts';
 import { authorizeSite, principalOf, requireAuth } from '../auth.ts';
 import { DEFAULT_COMMAND_TTL_SECONDS, type Command, type CommandResult } from '../commands.ts';
@@ -27,15 +28,6 @@ interface ProfileResource {
   name?: unknown;
   properties?: { valueType?: unknown; readWrite?: unknown; minimum?: unknown; maximum?: unknown };
 }
-
-const INT_RANGES: Record<string, [number, number]> = {
-  Int8: [-128, 127],
-  Int16: [-32768, 32767],
-  Int32: [-2147483648, 2147483647],
-  Uint8: [0, 255],
-  Uint16: [0, 65535],
-  Uint32: [0, 4294967295],
-};
 
 const asNumber = (v: unknown): number | undefined => {
   const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
@@ -73,7 +65,8 @@ export function valueProblem(valueType: string, value: unknown, props: ProfileRe
       return typeof value === 'number' ? rangeProblem(value, props) : undefined;
     }
     default: {
-      const range = INT_RANGES[valueType];
+      // 8- to 32-bit integers here: the 64-bit ones, which may come as decimal strings, are handled above.
+      const range = INTEGER_RANGES[valueType as ValueType];
       if (!range) return undefined;
       if (typeof value !== 'number' || !Number.isInteger(value)) return `must be an integer for valueType ${valueType}`;
       if (value < range[0] || value > range[1]) return `must be within ${range[0]}..${range[1]} for valueType ${valueType}`;

@@ -14,21 +14,22 @@ import type { Reading } from '../../sdk/index.ts';
 import { requireAuth, stillAuthorized } from '../auth.ts';
 import type { HubApp, HubContext } from '../context.ts';
 import { errorResponses, StreamQuery } from '../schemas.ts';
+import { sseStreams } from './sse.ts';
 import { liveFilterOf } from './telemetry.ts';
-
-type Transport = 'sse' | 'ws';
 
 export function registerStreamRoutes(app: HubApp, ctx: HubContext): void {
   const { heartbeatMs, maxBufferedBytes } = ctx.streams;
-  /** Ends each open stream; run before the server closes. */
+  const openSse = sseStreams(app, ctx);
+  /** Ends each open WebSocket stream; run before the server closes. */
   const open = new Set<() => void>();
   app.addHook('preClose', (done) => {
     for (const end of [...open]) end();
     done();
   });
 
-  /** Bookkeeping shared by both transports; returns the idempotent cleanup. */
-  const track = (transport: Transport, request: FastifyRequest, end: () => void, release: () => void): (() => void) => {
+  const transport = 'ws';
+  /** Bookkeeping of a WebSocket client; returns the idempotent cleanup. */
+  const track = (request: FastifyRequest, end: () => void, release: () => void): (() => void) => {
     ctx.metrics.streamClients.inc({ transport });
     open.add(end);
     let done = false;
@@ -42,7 +43,7 @@ export function registerStreamRoutes(app: HubApp, ctx: HubContext): void {
       request.log.debug({ transport }, 'live client gone');
     };
   };
-  const dropped = (transport: Transport, request: FastifyRequest, buffered: number): void => {
+  const dropped = (request: FastifyRequest, buffered: number): void => {
     ctx.metrics.streamDropped.inc({ transport });
     request.log.warn({ transport, buffered, limit: maxBufferedBytes }, 'live client reads too slowly: disconnected');
   };
@@ -66,52 +67,8 @@ export function registerStreamRoutes(app: HubApp, ctx: HubContext): void {
     },
     (request, reply) => {
       const filter = liveFilterOf(request.query);
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        'x-accel-buffering': 'no',
-      });
-      res.write('retry: 3000\n: connected\n\n');
-      let unsubscribe = (): void => {};
-      const cleanup = track(
-        'sse',
-        request,
-        () => {
-          cleanup();
-          res.end();
-        },
-        () => {
-          unsubscribe();
-          clearInterval(heartbeat);
-        },
-      );
-      const send = (chunk: string): void => {
-        if (res.destroyed || res.writableEnded) return;
-        const buffered = res.writableLength;
-        if (buffered > maxBufferedBytes) {
-          dropped('sse', request, buffered);
-          cleanup();
-          res.destroy();
-          return;
-        }
-        res.write(chunk);
-      };
-      res.on('close', cleanup);
-      unsubscribe = ctx.telemetry.subscribe(filter, (readings: readonly Reading[]) => {
-        send(`event: readings\ndata: ${JSON.stringify(readings)}\n\n`);
-      });
-      const heartbeat = setInterval(() => {
-        // A revoked token or ended console session ends the stream too, within one heartbeat.
-        if (!stillAuthorized(request)) {
-          request.log.info({ transport: 'sse' }, 'live client no longer authorised: disconnected');
-          cleanup();
-          res.end();
-          return;
-        }
-        send(': heartbeat\n\n');
-      }, heartbeatMs);
+      const sse = openSse(request, reply, 'sse');
+      sse.onEnd(ctx.telemetry.subscribe(filter, (readings: readonly Reading[]) => void sse.send(`event: readings\ndata: ${JSON.stringify(readings)}\n\n`)));
     },
   );
 
@@ -130,7 +87,6 @@ export function registerStreamRoutes(app: HubApp, ctx: HubContext): void {
       const filter = liveFilterOf(request.query);
       let unsubscribe = (): void => {};
       const cleanup = track(
-        'ws',
         request,
         () => {
           cleanup();
@@ -150,7 +106,7 @@ export function registerStreamRoutes(app: HubApp, ctx: HubContext): void {
         if (socket.readyState !== WebSocket.OPEN) return;
         const buffered = socket.bufferedAmount;
         if (buffered > maxBufferedBytes) {
-          dropped('ws', request, buffered);
+          dropped(request, buffered);
           cleanup();
           socket.terminate();
           return;
@@ -159,7 +115,7 @@ export function registerStreamRoutes(app: HubApp, ctx: HubContext): void {
       });
       const ping = setInterval(() => {
         if (!stillAuthorized(request)) {
-          request.log.info({ transport: 'ws' }, 'live client no longer authorised: disconnected');
+          request.log.info({ transport }, 'live client no longer authorised: disconnected');
           cleanup();
           socket.close(4401, 'no longer authorised');
           return;

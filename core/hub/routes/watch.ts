@@ -11,10 +11,11 @@
  */
 import { Type } from 'typebox';
 import type { Kind, Resource } from '../../store/index.ts';
-import { requireAuth, stillAuthorized } from '../auth.ts';
+import { requireAuth } from '../auth.ts';
 import type { HubApp, HubContext } from '../context.ts';
 import { badRequest } from '../transport.ts';
 import { errorResponses } from '../schemas.ts';
+import { sseStreams } from './sse.ts';
 
 /** Kinds an operator may watch: everything but secrets (BrokerCredential hashes) and tunnel leases. */
 export const WATCHABLE_KINDS: readonly Kind[] = ['Site', 'Node', 'DeviceProfile', 'Device', 'Addon', 'PendingDevice'];
@@ -47,12 +48,7 @@ function kindsOf(raw: string | undefined): Kind[] {
 const revisionOf = (obj: Resource): bigint => BigInt(obj.metadata.resourceVersion ?? '0');
 
 export function registerWatchRoutes(app: HubApp, ctx: HubContext): void {
-  const { heartbeatMs, maxBufferedBytes } = ctx.streams;
-  const open = new Set<() => void>();
-  app.addHook('preClose', (done) => {
-    for (const end of [...open]) end();
-    done();
-  });
+  const openSse = sseStreams(app, ctx);
 
   app.get(
     '/api/v1/watch',
@@ -78,48 +74,9 @@ export function registerWatchRoutes(app: HubApp, ctx: HubContext): void {
       // Read before the lists: every change after it is either in a list or delivered by the watch.
       const from = await ctx.store.currentResourceVersion();
 
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        'x-accel-buffering': 'no',
-      });
-      let done = false;
-      const end = (): void => {
-        if (done) return;
-        done = true;
-        open.delete(end);
-        ac.abort();
-        clearInterval(heartbeat);
-        ctx.metrics.streamClients.dec({ transport: 'watch' });
-        if (!res.destroyed) res.end();
-      };
-      open.add(end);
-      ctx.metrics.streamClients.inc({ transport: 'watch' });
-      res.on('close', end);
-      const send = (chunk: string): boolean => {
-        if (done || res.destroyed || res.writableEnded) return false;
-        if (res.writableLength > maxBufferedBytes) {
-          ctx.metrics.streamDropped.inc({ transport: 'watch' });
-          request.log.warn({ transport: 'watch', buffered: res.writableLength, limit: maxBufferedBytes }, 'watch client reads too slowly: disconnected');
-          end();
-          res.destroy();
-          return false;
-        }
-        res.write(chunk);
-        return true;
-      };
-      const heartbeat = setInterval(() => {
-        // A revoked token or ended console session ends the stream too, within one heartbeat.
-        if (!stillAuthorized(request)) {
-          request.log.info({ transport: 'watch' }, 'watch client no longer authorised: disconnected');
-          end();
-          return;
-        }
-        send(': heartbeat\n\n');
-      }, heartbeatMs);
-      send('retry: 3000\n: connected\n\nevent: reset\ndata: {}\n\n');
+      const sse = openSse(request, reply, 'watch');
+      sse.onEnd(() => ac.abort());
+      sse.send('event: reset\ndata: {}\n\n');
 
       try {
         const listed = new Map<Kind, bigint>();
@@ -129,20 +86,20 @@ export function registerWatchRoutes(app: HubApp, ctx: HubContext): void {
           const rv = BigInt(list.resourceVersion);
           listed.set(kind, rv);
           if (rv > synced) synced = rv;
-          for (const object of list.items) if (!send(`event: resource\ndata: ${JSON.stringify({ type: 'ADDED', object })}\n\n`)) return;
+          for (const object of list.items) if (!sse.send(`event: resource\ndata: ${JSON.stringify({ type: 'ADDED', object })}\n\n`)) return;
         }
-        if (!send(`event: synced\ndata: ${JSON.stringify({ resourceVersion: String(synced) })}\n\n`)) return;
+        if (!sse.send(`event: synced\ndata: ${JSON.stringify({ resourceVersion: String(synced) })}\n\n`)) return;
         const events = ctx.store.watch({ resourceVersion: from, kinds, signal: ac.signal, ...(site === undefined ? {} : { site }) });
         for await (const ev of events) {
           if (ev.type === 'BOOKMARK') continue;
           const seen = listed.get(ev.object.kind);
           if (seen !== undefined && revisionOf(ev.object) <= seen) continue;
-          if (!send(`event: resource\ndata: ${JSON.stringify({ type: ev.type, object: ev.object })}\n\n`)) return;
+          if (!sse.send(`event: resource\ndata: ${JSON.stringify({ type: ev.type, object: ev.object })}\n\n`)) return;
         }
       } catch (err) {
         if (!ac.signal.aborted) request.log.info({ err }, 'watch stream ended by an error; the client starts over');
       } finally {
-        end();
+        sse.end();
       }
     },
   );

@@ -30,13 +30,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { createError } from '../core/kernel/index.ts';
 import type { Reading } from '../core/sdk/index.ts';
 import { startMosquitto, type Mosquitto } from '../test/support/mosquitto.ts';
-import { round, versus, type Benchmark, type BenchResult } from './harness.ts';
+import { envInt, round, rssMiB, stopChild, versus, type Benchmark, type BenchResult } from './harness.ts';
 import type { PublishJob } from './mqtt-child.ts';
 
 const CHILD = fileURLToPath(new URL('./mqtt-child.ts', import.meta.url));
@@ -44,19 +43,6 @@ const PROCESSES = 2;
 const IDLE_MS = 3000;
 
 const ErrBench = createError('EDGE_ERR_BENCH_MQTT', (p: { step: string; reason: string }) => `mqtt bench: ${p.step}: ${p.reason}`);
-
-function envInt(name: string, fallback: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new ErrBench({ step: 'options', reason: `${name} must be a positive integer (got '${v}')` });
-  return n;
-}
-
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
 
 interface Child {
   proc: ChildProcess;
@@ -100,14 +86,7 @@ function startChild(role: 'aedes' | 'publish', device?: Login): Child {
         proc.send({ id, job });
       });
     },
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const gone = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      await gone;
-      clearTimeout(t);
-    },
+    stop: () => stopChild(proc, 5000),
   };
 }
 

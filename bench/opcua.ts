@@ -22,32 +22,14 @@
  * N: EDGEADM_BENCH_OPCUA_ITEMS (default 10,000).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createError } from '../core/kernel/index.ts';
-import { round, versus, type Benchmark, type BenchResult } from './harness.ts';
+import { envInt, round, rssMiB, stopChild, versus, type Benchmark, type BenchResult } from './harness.ts';
 import type { MeasureResult, SiteReady } from './opcua-child.ts';
 
 const CHILD = fileURLToPath(new URL('./opcua-child.ts', import.meta.url));
 
 const ErrBench = createError('EDGE_ERR_BENCH_OPCUA', (p: { step: string; reason: string }) => `opcua bench: ${p.step}: ${p.reason}`);
-
-function envInt(name: string, fallback: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new ErrBench({ step: 'options', reason: `${name} must be a positive integer (got '${v}')` });
-  return n;
-}
-
-function rssMiB(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
-}
 
 interface Child {
   proc: ChildProcess;
@@ -87,14 +69,7 @@ function startChild(role: 'server' | 'bare' | 'driver' | 'agent', env: Record<st
         proc.send({ id, op: 'measure', ms });
       });
     },
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const gone = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-      await gone;
-      clearTimeout(t);
-    },
+    stop: () => stopChild(proc, 10_000),
   };
 }
 

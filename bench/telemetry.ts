@@ -14,7 +14,7 @@ import { startHub, type Hub } from '../core/hub/index.ts';
 import { createLogger } from '../core/kernel/index.ts';
 import { nowOrigin, type Reading } from '../core/sdk/index.ts';
 import { openTelemetryStore } from '../core/telemetry/index.ts';
-import { round, versus, type Benchmark, type BenchResult } from './harness.ts';
+import { round, rssMiB, versus, type Benchmark, type BenchResult } from './harness.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TOTAL = 1_000_000;
@@ -30,11 +30,6 @@ async function api(hub: Hub, token: string, method: string, p: string, body?: un
   });
   if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
   return res.json();
-}
-
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? round(Number(m[1]) / 1024, 1) : NaN;
 }
 
 async function until(what: string, fn: () => boolean, timeoutMs: number): Promise<void> {
@@ -101,7 +96,7 @@ const bench: Benchmark = {
       // One batch is in flight at a time and acknowledged in order: the last seq arriving means all did.
       if (hub.telemetry.count({ site: 'bench' }) !== TOTAL) throw new Error('bench: the hub does not hold every reading exactly once');
       off();
-      const rss = rssMiB(agent.pid!);
+      const rss = round(rssMiB(agent.pid!), 1);
 
       // The peer: the same store ingesting 1,000-reading batches directly.
       const peerStore = openTelemetryStore({ file: path.join(dir, 'peer.db') });
@@ -141,7 +136,7 @@ const bench: Benchmark = {
         if (tlsHub.telemetry.count({ site: 'tun' }) !== TOTAL) throw new Error('bench: the hub does not hold every tunnelled reading exactly once');
         out.push({ ...versus({ bench: 'telemetry', metric: 'end to end through the node tunnel (wss, TLS)', value: Math.round(TOTAL / tSeconds), unit: 'readings/s' }, 'the same, direct HTTP', direct), target: '>= 100000' });
         out.push({ bench: 'telemetry', metric: 'site agent + tunnel-edge CPU through the tunnel', value: round((tunCpu / tSeconds) * 100, 1), unit: '% of a core' });
-        out.push({ bench: 'telemetry', metric: 'site agent + tunnel-edge RSS after the tunnel run', value: rssMiB(tunAgent.pid!), unit: 'MiB' });
+        out.push({ bench: 'telemetry', metric: 'site agent + tunnel-edge RSS after the tunnel run', value: round(rssMiB(tunAgent.pid!), 1), unit: 'MiB' });
         tunAgent.kill('SIGTERM');
         await new Promise((r) => tunAgent.once('exit', r));
       } finally {
@@ -168,7 +163,7 @@ const bench: Benchmark = {
       out.push({ bench: 'telemetry', metric: 'site agent CPU during the throughput run', value: round((agentCpu / seconds) * 100, 1), unit: '% of a core' });
       out.push({ bench: 'telemetry', metric: 'hub CPU during the throughput run', value: round((hubCpu / seconds) * 100, 1), unit: '% of a core' });
       out.push({ bench: 'telemetry', metric: 'site agent RSS after the throughput run', value: rss, unit: 'MiB' });
-      out.push({ bench: 'telemetry', metric: 'site agent RSS, idle at 10k/s done', value: rssMiB(latAgent.pid!), unit: 'MiB' });
+      out.push({ bench: 'telemetry', metric: 'site agent RSS, idle at 10k/s done', value: round(rssMiB(latAgent.pid!), 1), unit: 'MiB' });
     } finally {
       for (const c of children) c.kill('SIGTERM');
       await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : Promise.resolve())));

@@ -2,55 +2,24 @@
  * `edgeadm init` and the user config, run as a user runs them: the CLI binary
  * in a child process, with a temporary HOME, against the real hub it starts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { deferCleanup } from '../test/support/cleanup.ts';
+import { runEdgeadm, startEdgeadm, userEnv, type Background, type CliResult } from '../test/support/edgeadm-cli.ts';
 import { tempDir, waitFor } from '../test/support/hub-fixture.ts';
 
 const SLOW = 90_000;
-const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), 'bin/edgeadm.js');
 const defer = deferCleanup();
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** A user with an empty HOME and no EDGEADM_* settings. */
-function userEnv(home: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, EDGEADM_CONFIG: '', EDGEADM_OUTPUT: '' };
-  for (const k of ['XDG_CONFIG_HOME', 'XDG_DATA_HOME', 'EDGEADM_HUB', 'EDGEADM_TOKEN', 'EDGEADM_CA_FILE', 'EDGEADM_USER_CONFIG']) delete env[k];
-  return env;
-}
-
-function edgeadm(home: string, args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: userEnv(home), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const edgeadm = (home: string, args: string[]): Promise<CliResult> => runEdgeadm(args, userEnv(home));
 
 /** A long-running edgeadm; stopped with Ctrl-C after the test. */
-function background(home: string, args: string[]): { child: ChildProcess; out: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [bin, ...args], { env: userEnv(home), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  defer(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-    await exited;
-  });
-  return { child, out: () => out, exited };
+function background(home: string, args: string[]): Background {
+  const p = startEdgeadm(args, userEnv(home));
+  defer(() => p.stop());
+  return p;
 }
 
 interface UserConfigDoc {
@@ -97,8 +66,8 @@ describe('edgeadm init', () => {
 
       // Running: any free port; the context follows it.
       const hub = background(home, ['init', '--data-dir', data, '--port', '0', '--log-level', 'warn']);
-      await waitFor('the hub to run', () => hub.out().includes('Ctrl-C stops it'), 60_000);
-      expect(hub.out()).toContain('its CA and admin token are kept');
+      await waitFor('the hub to run', () => hub.output().includes('Ctrl-C stops it'), 60_000);
+      expect(hub.output()).toContain('its CA and admin token are kept');
       const url = configOf(home).contexts[0]!.hub.url;
       expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
       expect(url).not.toBe('https://127.0.0.1:7443');

@@ -9,50 +9,25 @@
  * through its tunnel; `reset` removes what join made and deletes the Node at
  * the hub through the context.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Agent, fetch } from 'undici';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { deferCleanup } from './support/cleanup.ts';
+import { EDGEADM_BIN as bin, runEdgeadm, startProcess, userEnv, type Background, type CliResult, type EnvChanges } from './support/edgeadm-cli.ts';
 import { startSshd } from './support/sshd.ts';
 import { tempDir, waitFor } from './support/hub-fixture.ts';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = path.join(repo, 'cli/bin/edgeadm.js');
 const defer = deferCleanup();
 
-function userEnv(home: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, EDGEADM_CONFIG: '', EDGEADM_OUTPUT: '' };
-  for (const k of ['XDG_CONFIG_HOME', 'XDG_DATA_HOME', 'EDGEADM_HUB', 'EDGEADM_TOKEN', 'EDGEADM_CA_FILE', 'EDGEADM_USER_CONFIG']) delete env[k];
-  return env;
-}
-
-function edgeadm(home: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: userEnv(home), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const edgeadm = (home: string, args: string[]): Promise<CliResult> => runEdgeadm(args, userEnv(home));
 
 /** A long-running process, stopped (SIGINT) after the test if still running. */
-function background(command: string, args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; out: () => string; exited: Promise<number | null> } {
-  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  defer(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-    await exited;
-  });
-  return { child, out: () => out, exited };
+function background(command: string, args: string[], env: EnvChanges): Background {
+  const p = startProcess(command, args, env);
+  defer(() => p.stop());
+  return p;
 }
 
 /** The words of a systemd ExecStart line (the unit quotes none here: temp paths have no spaces). */
@@ -74,7 +49,7 @@ describe('edgeadm init → site create → token create → join --install → a
 
       // init, in the foreground as a user runs it (here: in the background of the test).
       const init = background(process.execPath, [bin, 'init', '--data-dir', hubData, '--port', '0', '--log-level', 'warn'], userEnv(home));
-      await waitFor('the hub to run', () => init.out().includes('Ctrl-C stops it'), 60_000);
+      await waitFor('the hub to run', () => init.output().includes('Ctrl-C stops it'), 60_000);
       const config = parseYaml(readFileSync(path.join(home, '.config/edgeadm/config.yaml'), 'utf8')) as { contexts: { hub: { url: string } }[] };
       const hubUrl = config.contexts[0]!.hub.url;
       const ca = readFileSync(path.join(hubData, 'pki/ca.crt'), 'utf8');
@@ -148,7 +123,7 @@ describe('edgeadm init → site create → token create → join --install → a
         async () => ((await api('GET', '/api/v1/nodes/gw-1')).body.status as { connected?: boolean } | undefined)?.connected === true,
         60_000,
       );
-      await waitFor('the agent to report running', () => node.out().includes("site agent 'plant-a' running on node 'gw-1'"), 60_000);
+      await waitFor('the agent to report running', () => node.output().includes("site agent 'plant-a' running on node 'gw-1'"), 60_000);
 
       // addon → device add → read → write: a simulated valve at the node's site.
       const addon = await edgeadm(home, ['addon', 'simulator', '--site', 'plant-a']);

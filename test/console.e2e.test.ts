@@ -7,7 +7,6 @@
  * turns Offline. Screenshots of each step, on a laptop-sized and a
  * tablet-sized window, land in test-artifacts/console/.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,30 +15,20 @@ import type { Browser, Page } from 'playwright-core';
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactsDir, launchChromium, spkiPin } from './support/browser.ts';
+import { startEdgeadm, type Background } from './support/edgeadm-cli.ts';
 import { tempDir, waitFor } from './support/hub-fixture.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = path.join(repo, 'cli/bin/edgeadm.js');
 const shots = artifactsDir('console');
 
-interface Proc {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
+const children: Background[] = [];
+function start(args: string[], env: Record<string, string> = {}): Background {
+  const p = startEdgeadm(args, env, { cwd: repo });
+  children.push(p);
+  return p;
 }
 
-const children: ChildProcess[] = [];
-function start(args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: repo, env: { ...process.env, EDGEADM_CONFIG: '', ...env } });
-  children.push(child);
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  return { child, out: () => out, err: () => err };
-}
-
-let demo: Proc;
+let demo: Background;
 let browser: Browser;
 let consoleUrl: string;
 let brokerUrl: string;
@@ -76,13 +65,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await dispatcher?.close();
-  for (const c of children.splice(0).reverse()) {
-    if (c.exitCode === null && c.signalCode === null) {
-      const exited = new Promise((r) => c.once('exit', r));
-      c.kill('SIGINT');
-      await exited;
-    }
-  }
+  for (const c of children.splice(0).reverse()) await c.stop();
 }, 30_000);
 
 const VIEWPORTS = { laptop: { width: 1366, height: 800 }, tablet: { width: 820, height: 1180 } } as const;
@@ -335,7 +318,7 @@ describe('web console (Chromium against edgeadm demo)', () => {
       writeFileSync(credentialFile, ((await joined.json()) as { credential: string }).credential, { mode: 0o600 });
       const caFile = path.join(dataDir, 'hub', 'pki', 'ca.crt');
       const hub = consoleUrl.replace(/\/$/, '');
-      const run = (): Proc =>
+      const run = (): Background =>
         start(['site', 'run', '--site', 'branch', '--node', 'branch-gw', '--hub', hub, '--ca-file', caFile, '--token-file', credentialFile, '--data-dir', path.join(siteDir, 'agent'), '--no-broker']);
       let agent = run();
       const site = page.getByTestId('site-branch');

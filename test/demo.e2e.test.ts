@@ -5,49 +5,26 @@
  * prints shows live readings of all of them; commands reach the devices;
  * Ctrl-C stops everything; a second run on the same data dir comes up clean.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, fetch } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startEdgeadm, type Background } from './support/edgeadm-cli.ts';
 import { tempDir, waitFor } from './support/hub-fixture.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = path.join(repo, 'cli/bin/edgeadm.js');
-const children: ChildProcess[] = [];
+const children: Background[] = [];
 const DEVICES = ['sim-1', 'sim-2', 'meter-1', 'press-1', 'plug-1'];
 
 afterEach(async () => {
-  for (const c of children.splice(0)) {
-    if (c.exitCode === null && c.signalCode === null) {
-      const exited = new Promise((r) => c.once('exit', r));
-      c.kill('SIGINT');
-      await exited;
-    }
-  }
+  for (const c of children.splice(0)) await c.stop();
 });
 
-interface Proc {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-}
-
-function start(args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: repo, env: { ...process.env, EDGEADM_CONFIG: '', ...env } });
-  children.push(child);
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  return { child, out: () => out, err: () => err };
-}
-
-async function stop(p: Proc): Promise<number | null> {
-  const exited = new Promise<number | null>((r) => p.child.once('exit', (code) => r(code)));
-  p.child.kill('SIGINT');
-  return exited;
+function start(args: string[], env: Record<string, string> = {}): Background {
+  const p = startEdgeadm(args, env, { cwd: repo });
+  children.push(p);
+  return p;
 }
 
 interface Reading {
@@ -58,7 +35,7 @@ interface Reading {
   quality: string;
 }
 
-function readings(watch: Proc): Reading[] {
+function readings(watch: Background): Reading[] {
   return watch
     .out()
     .split('\n')
@@ -67,7 +44,7 @@ function readings(watch: Proc): Reading[] {
 }
 
 /** Runs the printed watch command exactly (with `npx edgeadm` as this repository's bin) until every device has a good reading. */
-async function watchAll(demo: Proc): Promise<{ readings: Reading[]; hub: string; token: string; ca: string }> {
+async function watchAll(demo: Background): Promise<{ readings: Reading[]; hub: string; token: string; ca: string }> {
   const m = /EDGEADM_TOKEN=\$\(cat (\S+)\) npx edgeadm (telemetry watch .*)$/m.exec(demo.out());
   expect(m).not.toBeNull();
   const token = readFileSync(path.resolve(repo, m![1]!), 'utf8').trim();
@@ -84,7 +61,7 @@ async function watchAll(demo: Proc): Promise<{ readings: Reading[]; hub: string;
     200,
   );
   expect(watch.err()).toBe('');
-  expect(await stop(watch)).toBe(0);
+  expect(await watch.stop()).toBe(0);
   return { readings: all, hub: args[args.indexOf('--hub') + 1]!, token, ca: readFileSync(path.resolve(repo, args[args.indexOf('--ca-file') + 1]!), 'utf8') };
 }
 
@@ -137,7 +114,7 @@ describe('edgeadm demo', () => {
     expect(demo.err()).toBe('');
 
     // Ctrl-C stops the demo cleanly.
-    expect(await stop(demo)).toBe(0);
+    expect(await demo.stop()).toBe(0);
 
     // Again on the same data dir: same devices, no complaints while it comes up.
     const second = start(['demo', '--port', '0', '--data-dir', dataDir]);
@@ -145,6 +122,6 @@ describe('edgeadm demo', () => {
     const again = await watchAll(second);
     expect(new Set(again.readings.map((r) => r.device))).toEqual(new Set(DEVICES));
     expect(second.err()).toBe('');
-    expect(await stop(second)).toBe(0);
+    expect(await second.stop()).toBe(0);
   }, 120_000);
 });

@@ -16,6 +16,7 @@ import type { Command } from 'commander';
 import { hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
 import { contextOf, ErrUsage, examples, type CommandContext } from './context.ts';
 import { emit, renderTable } from './output.ts';
+import { usage, type Problem } from './resources.ts';
 
 interface HubOpts {
   hub?: string;
@@ -69,18 +70,6 @@ interface IssuedCredential {
 const SITE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._:@-]*$/;
-
-interface Problem {
-  argument: string;
-  reason: string;
-}
-
-/** Throws one usage error listing every problem (exit code 2). */
-function usage(problems: readonly Problem[]): void {
-  if (problems.length === 0) return;
-  if (problems.length === 1) throw new ErrUsage(problems[0]!);
-  throw new ErrUsage({ argument: problems.map((p) => p.argument).join(', '), reason: problems.map((p) => `${p.argument} ${p.reason}`).join('; ') });
-}
 
 function checkSite(site: string | undefined, problems: Problem[], argument = '--site'): void {
   if (site !== undefined && !SITE_NAME.test(site)) problems.push({ argument, reason: `'${site}' is not a site name (lowercase letters, digits and '-', at most 63)` });

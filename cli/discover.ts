@@ -15,6 +15,7 @@ import { stringify as toYaml } from 'yaml';
 import { hubFetch, hubTarget, withHubOptions } from './client.ts';
 import { contextOf, ErrUsage, examples } from './context.ts';
 import { renderTable } from './output.ts';
+import { usage, type Problem } from './resources.ts';
 
 const API_VERSION = 'edgeadm.io/v1alpha1';
 const SITE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -47,17 +48,6 @@ interface DiscoverOpts {
   token?: string;
   tokenFile?: string;
   caFile?: string;
-}
-
-interface Problem {
-  argument: string;
-  reason: string;
-}
-
-function usage(problems: readonly Problem[]): void {
-  if (problems.length === 0) return;
-  if (problems.length === 1) throw new ErrUsage(problems[0]!);
-  throw new ErrUsage({ argument: problems.map((p) => p.argument).join(', '), reason: problems.map((p) => `${p.argument} ${p.reason}`).join('; ') });
 }
 
 function intArg(value: string | undefined, argument: string, min: number, max: number, problems: Problem[]): number | undefined {

@@ -37,7 +37,8 @@ import { fileURLToPath } from 'node:url';
 import { createError, createLogger, describeError } from '../core/kernel/index.ts';
 import { createCertificateAuthority, issueCertificate } from '../core/pki/index.ts';
 import { createTunnelCloud, startTunnelEdge, type TunnelCloud } from '../core/tunnel/index.ts';
-import { freePort, startSshd, type Sshd } from '../test/support/sshd.ts';
+import { startSshd, type Sshd } from '../test/support/sshd.ts';
+import { freePort } from '../test/support/tcp-services.ts';
 import { serveEcho, serveTcp, type TcpService } from '../test/support/tcp-services.ts';
 import { round, versus, type Benchmark, type BenchResult } from './harness.ts';
 

@@ -4,7 +4,6 @@
  * names the command to run, the operator runs it, and the client connects.
  */
 import { readFileSync } from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { MessageSecurityMode, OPCUACertificateManager, OPCUAServer, SecurityPolicy } from 'node-opcua';
@@ -14,6 +13,7 @@ import { openClientPki, type ClientPki } from '../plugins/opcua/src/security.ts'
 import { EndpointPool, endpointKey, ErrOpcuaSecurity, type EndpointOptions } from '../plugins/opcua/src/session.ts';
 import { registerOpcua } from './opcua.ts';
 import { OUTPUT_FORMATS } from './output.ts';
+import { freePort } from '../test/support/tcp-services.ts';
 
 /** Runs `edgeadm opcua <args>` in-process with the opcua group; resolves to stdout, rejects with the command's error. */
 async function edgeadm(args: string[]): Promise<string> {
@@ -35,14 +35,6 @@ async function edgeadm(args: string[]): Promise<string> {
     spy.mockRestore();
   }
   return out;
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 let server: OPCUAServer;

@@ -14,7 +14,7 @@
  *     down reaches the hub, all of it
  */
 import { execFile } from 'node:child_process';
-import { createConnection, createServer, type AddressInfo } from 'node:net';
+import { createConnection } from 'node:net';
 import { promisify } from 'node:util';
 import { connect, connectAsync, type MqttClient } from 'mqtt';
 import { describe, expect, it } from 'vitest';
@@ -24,19 +24,12 @@ import type { PendingDeviceObject } from '../core/store/index.ts';
 import { startSiteAgent, type SiteAgent } from '../sites/index.ts';
 import { deferCleanup } from './support/cleanup.ts';
 import { quiet, startHubFixture, tempDir, waitFor, type HubFixture } from './support/hub-fixture.ts';
+import { freePort } from './support/tcp-services.ts';
 
 const run = promisify(execFile);
 const defer = deferCleanup();
 /** Cheap scrypt parameters: the tests check the logic, not the cost. */
 const FAST = { logN: 10, r: 8, p: 1 };
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function login(f: HubFixture, site: string, username: string, extra: Record<string, unknown> = {}): Promise<string> {
   const password = generateSecret();

@@ -10,6 +10,7 @@ import { createLogger } from '../kernel/index.ts';
 import { createTunnelCloud, type TunnelCloud } from './cloud.ts';
 import { startTunnelEdge, type TunnelEdge } from './edge.ts';
 import { startPortForward } from './port-forward.ts';
+import { freePort } from '../../test/support/tcp-services.ts';
 
 const defer = deferCleanup();
 
@@ -30,14 +31,6 @@ function startEdge(url: string, allowPorts: number[]): TunnelEdge {
   const e = startTunnelEdge({ url, node: 'node-1', credential: 'secret-1', allow: allowPorts.map((p) => `127.0.0.1:${p}`), logger: quiet, backoff: { initialMs: 20, maxMs: 200 } });
   defer(() => e.stop());
   return e;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** Connects, sends `text` (if any), and collects everything until the connection closes. */

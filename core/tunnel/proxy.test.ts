@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, createServer as createHttpServer, request as httpRequest, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { promisify } from 'node:util';
@@ -16,6 +16,7 @@ import { createTunnelCloud, type TunnelCloud } from './cloud.ts';
 import { startTunnelEdge, type TunnelEdge } from './edge.ts';
 import { proxyCredential, startTunnelProxy, type ProxyTarget, type TunnelProxy, type TunnelProxyOptions } from './proxy.ts';
 import { sessionOverWebSocket } from './ws-transport.ts';
+import { freePort } from '../../test/support/tcp-services.ts';
 
 const run = promisify(execFile);
 const defer = deferCleanup();
@@ -105,14 +106,6 @@ async function listen(server: HttpServer | ReturnType<typeof createHttpsServer>)
     return new Promise((r) => server.close(r));
   });
   return (server.address() as AddressInfo).port;
-}
-
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 async function startNodeServices(): Promise<NodeServices> {

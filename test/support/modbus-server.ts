@@ -8,7 +8,7 @@
  * overlapped on the server.
  */
 import modbusSerial from 'modbus-serial';
-import { createServer } from 'node:net';
+import { freePort } from './tcp-services.ts';
 
 type ServerTcpClass = typeof modbusSerial.ServerTCP;
 /** modbus-serial is CommonJS; its `module.exports` (the default import under NodeNext) is the client class carrying `ServerTCP`. */
@@ -46,15 +46,6 @@ export interface ModbusTestServer {
 
 const ILLEGAL_DATA_ADDRESS = { modbusErrorCode: 2, msg: 'Illegal data address' };
 
-/** A free loopback port (the server binds it right after). */
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const addr = srv.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 export async function startModbusServer(opts: { port?: number; size?: number } = {}): Promise<ModbusTestServer> {
   const size = opts.size ?? 100;

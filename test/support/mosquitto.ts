@@ -14,7 +14,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from './sshd.ts';
+import { freePort } from './tcp-services.ts';
 
 const run = promisify(execFile);
 

@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { freePort } from './modbus-server.ts';
+import { freePort } from './tcp-services.ts';
 
 export const PYTHON = '/usr/bin/python3';
 const SCRIPT = path.join(import.meta.dirname, 'pymodbus_server.py');

@@ -5,7 +5,6 @@
  * certificate, and every security mode and policy the plugin offers.
  */
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { DataType, MessageSecurityMode, OPCUACertificateManager, OPCUAServer, SecurityPolicy, Variant } from 'node-opcua';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,16 +12,9 @@ import { quiet, tempDir } from '../../../test/support/hub-fixture.ts';
 import { deferCleanup } from '../../../test/support/cleanup.ts';
 import { openClientPki, openTrustStore, parseSecurity, readCertificateInfo, userIdentity, type ClientPki, type OpcuaSecurity } from './security.ts';
 import { EndpointPool, endpointKey, type EndpointOptions } from './session.ts';
+import { freePort } from '../../../test/support/tcp-services.ts';
 
 const defer = deferCleanup();
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 function pemToDer(pem: string): Buffer {
   return Buffer.from(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END/.exec(pem)![1]!.replace(/\s+/g, ''), 'base64');

@@ -4,7 +4,6 @@
  * server restarts in the middle of a subscription.
  */
 import { writeFileSync } from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import {
   AttributeIds,
@@ -22,14 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quiet, tempDir, waitFor } from '../../../test/support/hub-fixture.ts';
 import { openClientPki, type ClientPki } from './security.ts';
 import { EndpointPool, endpointKey, type EndpointEvents, type EndpointOptions } from './session.ts';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort } from '../../../test/support/tcp-services.ts';
 
 /** A server on a fixed port and PKI folder, so it can be stopped and started again as the same server. */
 async function startServer(dir: string, port: number, o: { users?: boolean } = {}): Promise<{ url: string; stop: () => Promise<void> }> {

@@ -58,3 +58,11 @@ export const ErrKernelState = createError(
   'EDGE_ERR_KERNEL_STATE',
   (p: { action: string; state: string }) => `cannot ${p.action} a kernel that is ${p.state}`,
 );
+
+/** A data directory everyone may write to: another user could swap or read what edgeadm keeps there. */
+export const ErrSharedDir = createError(
+  'EDGE_ERR_SHARED_DIR',
+  (p: { path: string; mode: string }) =>
+    `'${p.path}' (mode ${p.mode}) is writable by every user: edgeadm keeps credentials and databases in its data directory, so give it a directory of its own`,
+  { statusCode: 400 },
+);

@@ -15,10 +15,12 @@ export {
 } from './errors.ts';
 export * as KernelErrors from './codes.ts';
 export { checkSchema, deepFreeze, joinPath, literalUnion, parseWithSchema, type FieldIssue, type ParseResult } from './schema.ts';
+export { DEFAULT_MAX_JSON_DEPTH, ErrJsonForbiddenKey, ErrJsonNumberRange, ErrJsonSyntax, ErrJsonTooDeep, parseJson, type ParseJsonOptions } from './json.ts';
 export { ConfigError, ENV_PREFIX, envNameToPath, loadConfig, type LoadConfigOptions } from './config.ts';
 export { createLogger, LOG_LEVELS, REDACT_PATHS, type CreateLoggerOptions, type Logger, type LogLevel } from './logger.ts';
 export { createServiceRef, ServiceScope, type ServiceRef, type ServiceType } from './services.ts';
 export { EDGEADM_VERSION } from './version.ts';
+export { ensurePrivateDir, ensurePrivateFile, privateTree } from './files.ts';
 export { generateSecret, hashSecret, isSecretHash, verifySecret } from './secrets.ts';
 export { TeardownStack, withTimeout, type Teardown } from './lifecycle.ts';
 export {

@@ -85,7 +85,7 @@ function walk(schema: TSchema, value: unknown, at: string, add: (path: string, m
   if (s.type === 'object' && s.properties && isPlainObject(value)) {
     for (const key of s.required ?? []) if (!(key in value)) add(appendKey(at, key), 'is required');
     for (const [key, v] of Object.entries(value)) {
-      const sub = s.properties[key];
+      const sub = Object.hasOwn(s.properties, key) ? s.properties[key] : undefined;
       if (sub) walk(sub, v, appendKey(at, key), add);
       else if (s.additionalProperties === false) add(appendKey(at, key), 'is not a known field');
       else if (typeof s.additionalProperties === 'object') walk(s.additionalProperties, v, appendKey(at, key), add);

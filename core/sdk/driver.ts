@@ -54,6 +54,12 @@ export interface SubscribeOptions {
   deadband?: number;
 }
 
+/**
+ * Where a subscription delivers samples. It returns once they are stored; it
+ * throws EDGE_ERR_READINGS_NOT_STORED when the site could not store them (a
+ * full or failing disk): a driver whose source can deliver them again (an
+ * MQTT QoS 1 publish) must then withhold the acknowledgement.
+ */
 export type SampleSink = (samples: readonly Sample[]) => void;
 
 export interface Subscription {

@@ -6,6 +6,8 @@
  */
 export { default as Type, type Static, type TSchema } from 'typebox';
 export {
+  ensurePrivateDir,
+  privateTree,
   createError,
   createServiceRef,
   EdgeError,
@@ -17,11 +19,13 @@ export {
   type ServiceRef,
   type Teardown,
 } from '../kernel/index.ts';
+export { DEFAULT_MAX_JSON_DEPTH, ErrJsonForbiddenKey, ErrJsonNumberRange, ErrJsonSyntax, ErrJsonTooDeep, parseJson, type ParseJsonOptions } from '../kernel/index.ts';
 export { definePlugin, type PluginContext, type PluginDefinition, type PluginSpec } from '../plugins/index.ts';
 export * from './reading.ts';
 export type * from './driver.ts';
 export {
   driversRef,
+  ErrReadingsNotStored,
   onboardingRef,
   readingSinkRef,
   siteBrokerRef,

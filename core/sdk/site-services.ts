@@ -4,7 +4,7 @@
  * or reach the site's MQTT broker.
  */
 import type { Registry } from 'prom-client';
-import { createServiceRef } from '../kernel/index.ts';
+import { createError, createServiceRef } from '../kernel/index.ts';
 import type { DeviceDriver } from './driver.ts';
 import type { Reading } from './reading.ts';
 
@@ -16,14 +16,37 @@ export interface DriverRegistry {
 }
 
 export interface ReadingSink {
-  /** Commits readings to the site's outbox; returns once they are durable. `site` and `seq` are filled in. */
+  /**
+   * Commits readings to the site's outbox; returns once they are durable.
+   * `site` and `seq` are filled in. Throws EDGE_ERR_READINGS_NOT_STORED
+   * (`ErrReadingsNotStored`) when they could not be stored (a full or failing
+   * disk): nothing of the call is kept, and a driver whose source can send
+   * them again (an MQTT publish not yet acknowledged) must not acknowledge it.
+   */
   append(readings: readonly Omit<Reading, 'seq' | 'site'>[]): void;
 }
+
+/**
+ * Readings the site could not store (its disk is full or failing). Nothing of
+ * the batch was kept; the site is degraded until its storage works again.
+ */
+export const ErrReadingsNotStored = createError(
+  'EDGE_ERR_READINGS_NOT_STORED',
+  (p: { count: number; device?: string; reason: string }) =>
+    `${p.count} reading${p.count === 1 ? '' : 's'}${p.device === undefined ? '' : ` of device '${p.device}'`} not stored: ${p.reason}`,
+  { statusCode: 507 },
+);
 
 export interface SiteBroker {
   /** mqtt:// URL of the site-local broker. */
   readonly url: string;
-  /** The site's own login: publishes and subscribes everything. Made fresh at each agent start; never log it. */
+  /**
+   * The site's own login: publishes and subscribes everything. Made fresh at
+   * each agent start; never log it. Connect with a client id starting with
+   * `edgeadm-` (a stable `edgeadm-<plugin>-<site>` with clean = false for a
+   * persistent session): the site broker refuses any other id for this login
+   * with CONNACK 2, mqtt.js's default `mqttjs_…` included.
+   */
   readonly credentials: { readonly username: string; readonly password: string };
 }
 

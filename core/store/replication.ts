@@ -7,7 +7,7 @@
  * text frames over one WebSocket: `GET /api/v1/sites/<site>/sync`.
  */
 import Type, { type Static } from 'typebox';
-import { checkSchema, createError, type FieldIssue } from '../kernel/index.ts';
+import { checkSchema, createError, DEFAULT_MAX_JSON_DEPTH, parseJson, type FieldIssue } from '../kernel/index.ts';
 import type { Kind, Resource } from './types.ts';
 
 export const SYNC_PROTOCOL = 'edgeadm.sync.v1';
@@ -34,6 +34,56 @@ export type SiteCommand = Static<typeof CommandSchema>;
 const ErrorBody = Type.Object({ code: Type.String(), message: Type.String() });
 const RV = Type.String({ pattern: '^[0-9]+$' });
 
+const Count = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+
+/** A problem of the agent: a store that cannot write, telemetry the hub holds that the agent never sent. */
+export const AgentProblemSchema = Type.Object(
+  {
+    component: Type.String({ minLength: 1, maxLength: 64 }),
+    code: Type.String({ minLength: 1, maxLength: 128 }),
+    message: Type.String({ maxLength: 2048 }),
+    since: Type.String({ maxLength: 64 }),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * The agent's health and its outbox's counts, as it reports them. With the
+ * hub's own counts of the producer's streams, they tell whether every
+ * reading the agent sent is held (`GET /api/v1/telemetry/delivery`).
+ */
+export const AgentReportSchema = Type.Object(
+  {
+    health: Type.Object(
+      {
+        state: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+        problems: Type.Array(AgentProblemSchema, { maxItems: 32 }),
+      },
+      { additionalProperties: false },
+    ),
+    telemetry: Type.Object(
+      {
+        /** The outbox's current stream, and every stream it has sent under (newest last). */
+        stream: Type.String({ maxLength: 64 }),
+        streams: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 1000 }),
+        /** The first seq sent under those streams (an outbox from before streams numbered earlier ones differently). */
+        firstSeq: Count,
+        /** The last seq issued, the last the hub acknowledged, readings not yet acknowledged. */
+        lastSeq: Count,
+        ackedSeq: Count,
+        pending: Count,
+        /** Readings the outbox dropped (bounds) since the file was made. */
+        droppedEver: Count,
+        /** Readings drivers produced that the site could not store (disk), since the agent started. */
+        notStored: Count,
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type AgentReport = Static<typeof AgentReportSchema>;
+
 export const AgentMessageSchema = Type.Union([
   Type.Object({
     type: Type.Literal('hello'),
@@ -44,6 +94,7 @@ export const AgentMessageSchema = Type.Union([
     agentVersion: Type.String(),
   }),
   Type.Object({ type: Type.Literal('ack'), resourceVersion: RV }),
+  Type.Object({ type: Type.Literal('status'), ...AgentReportSchema.properties }, { additionalProperties: false }),
   Type.Object({
     type: Type.Literal('command-result'),
     id: Type.String({ minLength: 1 }),
@@ -85,9 +136,10 @@ export const HubMessageSchema = Type.Union([
 function parse(raw: string, side: 'hub' | 'agent', schema: typeof AgentMessageSchema | typeof HubMessageSchema): unknown {
   let data: unknown;
   try {
-    data = JSON.parse(raw);
+    // The hub's messages wrap resources the hub accepted at the body depth limit: allow their envelope on top.
+    data = parseJson(raw, { what: `sync message from the ${side}`, maxDepth: DEFAULT_MAX_JSON_DEPTH + (side === 'hub' ? 8 : 0) });
   } catch (err) {
-    throw new ErrSyncMessage({ side, issues: [{ path: '', message: `is not JSON (${(err as Error).message})` }] });
+    throw new ErrSyncMessage({ side, issues: [{ path: '', message: `is not acceptable JSON (${(err as Error).message})` }] });
   }
   const issues = checkSchema(schema, data);
   if (issues.length > 0) {

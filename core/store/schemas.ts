@@ -15,6 +15,7 @@ import { PLUGIN_ID_PATTERN } from '../plugins/index.ts';
 import { VALUE_TYPES, type ValueType } from '../sdk/index.ts';
 import { dns1123LabelProblem, dns1123SubdomainProblem, labelKeyProblem, labelValueProblem } from './selectors.ts';
 import { API_VERSION, KINDS, type Kind, type ObjectMeta, type Resource } from './types.ts';
+import { AgentReportSchema } from './replication.ts';
 
 // ---------------------------------------------------------------------------
 // Shared pieces
@@ -25,6 +26,8 @@ export const DNS1123_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z
 export const GO_DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$';
 const REVISION_PATTERN = '^[0-9]+$';
 const WS_URL_PATTERN = '^wss?://';
+/** A site broker login: no '/' (its client ids are `<username>/<suffix>`), no `edgeadm-` prefix (the site's own clients own it). */
+export const BROKER_USERNAME_PATTERN = '^(?!edgeadm-)[A-Za-z0-9][A-Za-z0-9._:@-]*$';
 
 /** Friendlier messages for pattern failures than the raw regular expression. */
 const PATTERN_MESSAGES: Record<string, string> = {
@@ -36,6 +39,7 @@ const PATTERN_MESSAGES: Record<string, string> = {
   [REVISION_PATTERN]: 'must be a resourceVersion (a decimal number)',
   [WS_URL_PATTERN]: 'must be a ws:// or wss:// URL',
   [PLUGIN_ID_PATTERN]: "must be a plugin id: lowercase letters and digits, parts joined by '-' or '.', starting with a letter",
+  [BROKER_USERNAME_PATTERN]: "must start with a letter or digit, hold only letters, digits and . _ : @ -, and not start with 'edgeadm-' (reserved for the site's own clients)",
 };
 
 const SiteName = Type.String({ maxLength: 63, pattern: DNS1123_LABEL_PATTERN, description: 'Name of a Site (DNS-1123 label).' });
@@ -127,6 +131,15 @@ export const SiteStatusSchema = Type.Object(
     agentVersion: Type.Optional(Type.String()),
     syncedResourceVersion: Type.Optional(Type.String({ pattern: REVISION_PATTERN })),
     message: Type.Optional(Message),
+    /**
+     * What each of the site's agents last reported over its sync session,
+     * by the telemetry producer its credential speaks for (`node:<name>` or
+     * `token:<id>`; written by the hub only): its health and its outbox's
+     * counts. A site has one agent per node.
+     */
+    agents: Type.Optional(
+      Type.Record(Type.String({ maxLength: 128 }), Type.Object({ ...AgentReportSchema.properties, reportedAt: Timestamp }, { additionalProperties: false }), { maxProperties: 256 }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -150,8 +163,30 @@ export const NodeStatusSchema = Type.Object(
     message: Type.Optional(Message),
     /** When the node last joined (exchanged a bootstrap token for its credential). */
     joinedAt: Type.Optional(Timestamp),
-    /** The node's sshd host keys (OpenSSH public key lines), reported at join: `edgeadm ssh` checks against them. */
+    /**
+     * The node's trusted sshd host keys (OpenSSH public key lines): `edgeadm ssh` checks against them.
+     * Recorded by the node's first join that reports keys; changed afterwards only by an admin
+     * confirming a pending change (`edgeadm node trust-host-keys`).
+     */
     sshHostKeys: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 16384 }), { maxItems: 16 })),
+    /** When the trusted host keys were recorded or last confirmed. */
+    sshHostKeysTrustedAt: Type.Optional(Timestamp),
+    /**
+     * Host keys a later join reported that differ from the trusted ones: kept aside, never trusted
+     * by themselves, until an admin trusts or rejects them. `edgeadm ssh` refuses while one is pending.
+     */
+    sshHostKeysPending: Type.Optional(
+      Type.Object(
+        {
+          keys: Type.Array(Type.String({ minLength: 1, maxLength: 16384 }), { minItems: 1, maxItems: 16 }),
+          /** When the join reported them. */
+          reportedAt: Timestamp,
+          /** The bootstrap token that join used. */
+          bootstrapTokenId: Type.Optional(Type.String({ maxLength: 64 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** The tunnel-cloud replica holding the node's tunnel, while it is up. */
     tunnel: Type.Optional(Type.Object({ replica: Type.String(), since: Timestamp }, { additionalProperties: false })),
   },
@@ -357,8 +392,11 @@ const TopicFilter = Type.String({ minLength: 1, maxLength: 1024, pattern: TOPIC_
 export const BrokerCredentialSpecSchema = Type.Object(
   {
     site: SiteName,
-    /** The MQTT username; unique within the site. */
-    username: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:@-]*$' }),
+    /**
+     * The MQTT username; unique within the site. No '/' (client ids `<username>/<suffix>` belong to it), and no
+     * `edgeadm-` prefix: the site's own clients (its internal login) own that prefix of client ids and usernames.
+     */
+    username: Type.String({ minLength: 1, maxLength: 128, pattern: BROKER_USERNAME_PATTERN }),
     /** `scrypt$...` as written by the hub; the password itself is shown once, when issued. */
     passwordHash: Type.String({ minLength: 1, maxLength: 512 }),
     /** The Device this login is: it may then publish and subscribe its own topics (its protocol block and profile say which). */
@@ -677,7 +715,7 @@ function normalizeProfile(spec: Json): void {
  * emits for a long union of literals (it stops before the union's own line)
  * dropped — the semantic checks name the allowed values instead.
  */
-function friendly(issues: FieldIssue[]): FieldIssue[] {
+export function friendlyIssues(issues: FieldIssue[]): FieldIssue[] {
   return issues.filter((i) => i.message !== 'must be equal to constant').map((i) => {
     const m = /^must match pattern "(.*)"$/.exec(i.message);
     const better = m ? PATTERN_MESSAGES[m[1] as string] : undefined;
@@ -690,7 +728,7 @@ function asObject(v: unknown): Record<string, unknown> | undefined {
 }
 
 function checkMetadata(kind: Kind | undefined, meta: unknown, issues: FieldIssue[]): void {
-  issues.push(...friendly(checkSchema(ObjectMetaSchema, meta, 'metadata')));
+  issues.push(...friendlyIssues(checkSchema(ObjectMetaSchema, meta, 'metadata')));
   const m = asObject(meta);
   if (!m) return;
   // Empty and over-long names are already reported by the schema.
@@ -841,7 +879,7 @@ function leaseIssues(spec: Record<string, unknown>, issues: FieldIssue[]): void 
 }
 
 function specIssues(kind: Kind, spec: unknown, issues: FieldIssue[]): void {
-  issues.push(...friendly(checkSchema(SPEC_SCHEMAS[kind], spec, 'spec')));
+  issues.push(...friendlyIssues(checkSchema(SPEC_SCHEMAS[kind], spec, 'spec')));
   const s = asObject(spec);
   if (!s) return;
   if (kind === 'DeviceProfile') profileIssues(s, issues);
@@ -872,7 +910,7 @@ export function prepareStatus(kind: Kind, status: unknown): PrepareStatusResult 
   const copy = toJson(status, 'status', issues, new Set());
   if (issues.length > 0) return { ok: false, issues };
   dropNullOptionals(STATUS_SCHEMAS[kind], copy);
-  issues.push(...friendly(checkSchema(STATUS_SCHEMAS[kind], copy, 'status')));
+  issues.push(...friendlyIssues(checkSchema(STATUS_SCHEMAS[kind], copy, 'status')));
   if (issues.length > 0) return { ok: false, issues };
   return { ok: true, value: copy as Record<string, unknown> };
 }
@@ -925,7 +963,7 @@ export function prepareResource(obj: unknown): PrepareResult {
   if (root.status === null) delete root.status;
   if (root.status !== undefined && kind) {
     dropNullOptionals(STATUS_SCHEMAS[kind], root.status);
-    issues.push(...friendly(checkSchema(STATUS_SCHEMAS[kind], root.status, 'status')));
+    issues.push(...friendlyIssues(checkSchema(STATUS_SCHEMAS[kind], root.status, 'status')));
   }
   if (issues.length > 0) return { ok: false, issues };
   return { ok: true, value: root as unknown as Resource };

@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { EdgeError, type FieldIssue, type Logger } from '../kernel/index.ts';
+import { EdgeError, ensurePrivateFile, type FieldIssue, type Logger } from '../kernel/index.ts';
 import { ErrClosed, ErrConflict, ErrExists, ErrFile, ErrGone, ErrImmutable, ErrInvalid, ErrIo, ErrNotFound } from './errors.ts';
 import { prepareResource, prepareStatus, sitesOf } from './schemas.ts';
 import { parseLabelSelector, type LabelSelector } from './selectors.ts';
@@ -185,7 +185,10 @@ class SqliteStore implements ResourceStore {
     }
     this.#historyLimit = limit;
     try {
-      if (opts.file !== ':memory:' && !opts.file.startsWith('file:')) mkdirSync(path.dirname(path.resolve(opts.file)), { recursive: true });
+      if (opts.file !== ':memory:' && !opts.file.startsWith('file:')) {
+        mkdirSync(path.dirname(path.resolve(opts.file)), { recursive: true });
+        ensurePrivateFile(opts.file);
+      }
       this.#db = new Database(opts.file);
     } catch (err) {
       throw new ErrFile({ file: opts.file, reason: (err as Error).message }, { cause: err });

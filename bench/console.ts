@@ -134,7 +134,7 @@ function startFeeder(hub: Hub): Feeder {
           batch.push({ site, device: deviceName(i), profile: PROFILE, resource: r.name, value: round(value, 3), valueType: 'Float64', units: r.units, origin, quality: 'good', seq: n });
         }
       }
-      for (const [site, batch] of bySite) accepted += hub.telemetry.ingest(site, batch).accepted;
+      for (const [site, batch] of bySite) accepted += hub.telemetry.ingest({ site, producer: 'token:bench', stream: { id: 'bench-console-feed', lastSeq: seq.get(site)! } }, batch).accepted;
     } catch (err) {
       failure = err;
       stopped = true;

@@ -15,6 +15,7 @@ import { startSiteAgent, type SiteAgent } from '../sites/index.ts';
 import { deferCleanup } from './support/cleanup.ts';
 import { quiet, tempDir, waitFor } from './support/hub-fixture.ts';
 import { startTcpProxy } from './support/tcp-proxy.ts';
+import { LOAD_PROFILE, loadGenDevices } from './support/load-gen-devices.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const fixturePlugins = path.join(repo, 'test/support/plugins');
@@ -93,6 +94,9 @@ describe('site agent through the tunnel', () => {
       const total = 20_000;
       const a = await tunnelAgent(site, `gw-${uplink}`, `wss://127.0.0.1:${relay.port}/api/v1/tunnel`, joined, uplink);
       await waitFor('the tunnel and the sync session', () => a.status().tunnel?.connected && a.status().sync.connected);
+      for (const r of [LOAD_PROFILE, ...loadGenDevices(site, 4)]) {
+        expect((await s.api('PUT', `/api/v1/${r.kind === 'Device' ? 'devices' : 'deviceprofiles'}/${r.metadata.name}`, r)).status).toBeLessThan(300);
+      }
       // The Addon reaches the site through the sync session inside the tunnel.
       const put = await s.api('PUT', '/api/v1/addons/load', { apiVersion: 'edgeadm.io/v1alpha1', kind: 'Addon', metadata: { name: 'load' }, spec: { plugin: 'load-gen', sites: [site], config: { devices: 4, ratePerSecond: 2_000, total } } });
       expect(put.status).toBeLessThan(300);

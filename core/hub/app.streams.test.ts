@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { Reading } from '../sdk/index.ts';
-import { BACKENDS, reading, startTestHub, type TestHub } from './testing/harness.ts';
+import { BACKENDS, ingestDirect, reading, startTestHub, type TestHub } from './testing/harness.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -24,11 +24,6 @@ async function metricValue(h: TestHub, name: string, labels: Record<string, stri
   const v = data.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
   return v?.value ?? 0;
 }
-
-const subscribers = (h: TestHub): number | undefined => {
-  const t = h.telemetry as unknown as { subscribers?: () => number };
-  return t.subscribers?.();
-};
 
 /** Reads an SSE response body, collecting `readings` events and comments. */
 function sseReader(body: ReadableStream<Uint8Array>) {
@@ -90,19 +85,18 @@ describe.each(BACKENDS)('hub live telemetry streams ($name)', (backend) => {
     const sse = sseReader(res.body);
     await until('the subscription', async () => (await metricValue(hub, 'edgeadm_hub_stream_clients', { transport: 'sse' })) === 1);
 
-    hub.telemetry.ingest('plant-a', [reading('plant-a', 1), reading('plant-a', 2, { device: 'fan-a' })]);
-    hub.telemetry.ingest('plant-b', [reading('plant-b', 1)]);
-    hub.telemetry.ingest('plant-a', [reading('plant-a', 3)]);
+    ingestDirect(hub.telemetry, 'plant-a', [reading('plant-a', 1), reading('plant-a', 2, { device: 'fan-a' })]);
+    ingestDirect(hub.telemetry, 'plant-b', [reading('plant-b', 1)]);
+    ingestDirect(hub.telemetry, 'plant-a', [reading('plant-a', 3)]);
     await until('two events', () => sse.events.length >= 2);
     expect(sse.events.map((e) => e.map((r) => `${r.site}/${r.device}/${r.seq}`))).toEqual([['plant-a/pump-a/1'], ['plant-a/pump-a/3']]);
-    expect(sse.events[0]?.[0]).toEqual(reading('plant-a', 1));
+    expect(sse.events[0]?.[0]).toEqual({ ...reading('plant-a', 1), stream: 'token:test/test-stream' });
     await until('a heartbeat', () => sse.comments.includes('heartbeat'));
 
     ac.abort();
     await sse.done;
     await until('the unsubscribe', async () => (await metricValue(hub, 'edgeadm_hub_stream_clients', { transport: 'sse' })) === 0);
-    if (subscribers(hub) !== undefined) expect(subscribers(hub)).toBe(0);
-    hub.telemetry.ingest('plant-a', [reading('plant-a', 4)]);
+    ingestDirect(hub.telemetry, 'plant-a', [reading('plant-a', 4)]);
   });
 
   it('refuses the stream without a valid token', async () => {
@@ -123,15 +117,14 @@ describe.each(BACKENDS)('hub live telemetry streams ($name)', (backend) => {
       ws.once('error', reject);
     });
     await until('the subscription', async () => (await metricValue(hub, 'edgeadm_hub_stream_clients', { transport: 'ws' })) === 1);
-    hub.telemetry.ingest('plant-b', [reading('plant-b', 1, { device: 'pump-b' }), reading('plant-b', 2, { device: 'pump-b', resource: 'rpm' })]);
-    hub.telemetry.ingest('plant-a', [reading('plant-a', 1)]);
+    ingestDirect(hub.telemetry, 'plant-b', [reading('plant-b', 1, { device: 'pump-b' }), reading('plant-b', 2, { device: 'pump-b', resource: 'rpm' })]);
+    ingestDirect(hub.telemetry, 'plant-a', [reading('plant-a', 1)]);
     await until('a message', () => messages.length >= 1);
     await sleep(50);
-    expect(messages).toEqual([{ type: 'readings', readings: [reading('plant-b', 1, { device: 'pump-b' })] }]);
+    expect(messages).toEqual([{ type: 'readings', readings: [{ ...reading('plant-b', 1, { device: 'pump-b' }), stream: 'token:test/test-stream' }] }]);
 
     ws.close();
     await until('the unsubscribe', async () => (await metricValue(hub, 'edgeadm_hub_stream_clients', { transport: 'ws' })) === 0);
-    if (subscribers(hub) !== undefined) expect(subscribers(hub)).toBe(0);
   });
 
   it('takes the WebSocket token from access_token and refuses a missing one', async () => {
@@ -177,7 +170,7 @@ describe.each(BACKENDS)('hub live telemetry streams ($name)', (backend) => {
     let seq = 1;
     for (let batch = 0; batch < 2000; batch++) {
       const rs = Array.from({ length: 100 }, () => reading('plant-a', seq++, { value: big, valueType: 'String' }));
-      hub.telemetry.ingest('plant-a', rs);
+      ingestDirect(hub.telemetry, 'plant-a', rs);
       if (batch % 10 === 0) await sleep(1);
       const sse = await metricValue(hub, 'edgeadm_hub_stream_clients_dropped_total', { transport: 'sse' });
       const wsd = await metricValue(hub, 'edgeadm_hub_stream_clients_dropped_total', { transport: 'ws' });
@@ -187,7 +180,6 @@ describe.each(BACKENDS)('hub live telemetry streams ($name)', (backend) => {
     expect(await metricValue(hub, 'edgeadm_hub_stream_clients_dropped_total', { transport: 'ws' })).toBe(1);
     expect(await metricValue(hub, 'edgeadm_hub_stream_clients', { transport: 'sse' })).toBe(0);
     expect(await metricValue(hub, 'edgeadm_hub_stream_clients', { transport: 'ws' })).toBe(0);
-    if (subscribers(hub) !== undefined) expect(subscribers(hub)).toBe(0);
     sock.resume();
     await until('the SSE socket closed', () => sockClosed);
     ws.resume();

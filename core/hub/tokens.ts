@@ -11,9 +11,9 @@
  * Bootstrap tokens are kubeadm-style, `[a-z0-9]{6}.[a-z0-9]{16}` (id.secret),
  * always expire, and may be scoped to one site; they can do nothing but join.
  */
-import { chmodSync, closeSync, openSync } from 'node:fs';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { ensurePrivateFile } from '../kernel/index.ts';
 import { ErrStoreClosed, ErrTokenInvalid } from './errors.ts';
 
 export const ROLES = ['admin', 'viewer', 'agent'] as const;
@@ -25,6 +25,15 @@ export interface Principal {
   role: Role;
   site?: string;
   node?: string;
+}
+
+/**
+ * The telemetry producer a principal speaks for: its node (`node:<name>`)
+ * for a node credential, else the token itself (`token:<id>`). Readings are
+ * kept per producer, so no credential can write under another's seqs.
+ */
+export function producerOf(p: Principal): string {
+  return p.node !== undefined ? `node:${p.node}` : `token:${p.tokenId}`;
 }
 
 /** A token as listed: everything but the secret. Times are RFC 3339. */
@@ -190,10 +199,7 @@ function checkCreate(opts: CreateTokenOptions): void {
 export function openTokenStore(opts: TokenStoreOptions): TokenStore {
   const now = opts.now ?? Date.now;
   const resolution = opts.lastUsedResolutionMs ?? 60_000;
-  if (opts.file !== ':memory:' && opts.file !== '') {
-    closeSync(openSync(opts.file, 'a', 0o600));
-    chmodSync(opts.file, 0o600);
-  }
+  ensurePrivateFile(opts.file);
   const db = new Database(opts.file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');

@@ -4,7 +4,7 @@ import { deferCleanup } from '../../test/support/cleanup.ts';
 import { startMosquitto, type Mosquitto } from '../../test/support/mosquitto.ts';
 import type { Reading } from '../sdk/index.ts';
 import { createBridgeUplink, DEFAULT_BRIDGE_TOPIC, type BridgeUplinkOptions } from './bridge-uplink.ts';
-import { captureLogs, inputs, numbered, quiet, tempDir, thrown, waitFor } from './fixtures/helpers.ts';
+import { batchOf, captureLogs, inputs, numbered, quiet, tempDir, thrown, waitFor } from './fixtures/helpers.ts';
 import { openOutbox, startForwarder, type Outbox, type Uplink } from './index.ts';
 
 const SITE = 'plant-a';
@@ -100,23 +100,23 @@ describe('bridge uplink against Mosquitto', () => {
     await sub.client.endAsync();
     const up = bridge({ url: m.url });
     const batch = numbered(SITE, 1, 60).map((r, i) => (i === 7 ? { ...r, device: 'line/1+#' } : r));
-    expect(await up.send(batch)).toEqual({ accepted: 60, duplicates: 0 });
+    expect(await up.send(batchOf(batch))).toEqual({ accepted: 60, duplicates: 0, conflicts: 0, quarantined: 0 });
     // The send has resolved: stop the uplink, then collect what the broker kept.
     await up.close();
     const again = await subscriber(m.url, 'probe');
     await waitFor('60 readings', () => again.got.length >= 60);
     expect(again.got.map((g) => g.reading.seq)).toEqual(batch.map((r) => r.seq));
-    expect(again.got.map((g) => g.reading)).toEqual(batch);
+    expect(again.got.map((g) => g.reading)).toEqual(batch.map((r) => ({ ...r, stream: 'stream-one' })));
     expect(again.got[0]!.topic).toBe(DEFAULT_BRIDGE_TOPIC.replace('{site}', SITE).replace('{device}', batch[0]!.device).replace('{resource}', batch[0]!.resource));
     expect(again.got[7]!.topic).toBe(`edgeadm/${SITE}/line%2F1%2B%23/${batch[7]!.resource}`);
-    await expect(up.send(batch)).rejects.toMatchObject({ code: 'EDGE_ERR_UPLINK_CLOSED' });
+    await expect(up.send(batchOf(batch))).rejects.toMatchObject({ code: 'EDGE_ERR_UPLINK_CLOSED' });
   });
 
   it('uses a topic template', async () => {
     const m = await mosquitto();
     const sub = await subscriber(m.url, 'tpl');
     const up = bridge({ url: m.url, topic: 'edgeadm/telemetry/{profile}/{device}' });
-    await up.send(numbered(SITE, 1, 3));
+    await up.send(batchOf(numbered(SITE, 1, 3)));
     await waitFor('3 readings', () => sub.got.length >= 3);
     expect(sub.got.map((g) => g.topic)).toEqual(['edgeadm/telemetry/pump/d1', 'edgeadm/telemetry/pump/d2', 'edgeadm/telemetry/pump/d0']);
   });
@@ -173,7 +173,7 @@ describe('bridge uplink against Mosquitto', () => {
     const m = await mosquitto({ users: { bridge: 'right-pw', consumer: 'consumer-pw' } });
     const { logger, lines } = captureLogs();
     const bad = bridge({ url: m.url, username: 'bridge', password: 'wrong-pw-123', logger, timeoutMs: 3000 });
-    const err = await bad.send(numbered(SITE, 1, 5)).catch((e: unknown) => e);
+    const err = await bad.send(batchOf(numbered(SITE, 1, 5))).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'EDGE_ERR_UPLINK_REJECTED', params: { uplink: 'bridge' } });
     // The forwarder keeps the batch in its outbox and keeps trying.
     const outbox = openOutbox({ file: tmp.file('outbox.db'), site: SITE });
@@ -189,7 +189,7 @@ describe('bridge uplink against Mosquitto', () => {
     // Credentials in the URL work too, and are not logged either.
     const sub = await subscriber(m.url, 'auth-consumer', { username: 'consumer', password: 'consumer-pw' });
     const good = bridge({ url: `mqtt://bridge:right-pw@127.0.0.1:${m.port}`, logger });
-    expect(await good.send(numbered(SITE, 1, 4))).toEqual({ accepted: 4, duplicates: 0 });
+    expect(await good.send(batchOf(numbered(SITE, 1, 4)))).toEqual({ accepted: 4, duplicates: 0, conflicts: 0, quarantined: 0 });
     await waitFor('4 readings', () => sub.got.length >= 4);
     expect(JSON.stringify(lines)).not.toContain('right-pw');
   });
@@ -198,10 +198,10 @@ describe('bridge uplink against Mosquitto', () => {
     const m = await mosquitto();
     await m.stop();
     const up = bridge({ url: m.url, timeoutMs: 300 });
-    await expect(up.send(numbered(SITE, 1, 2))).rejects.toMatchObject({ code: 'EDGE_ERR_UPLINK_UNREACHABLE', params: { target: m.url } });
+    await expect(up.send(batchOf(numbered(SITE, 1, 2)))).rejects.toMatchObject({ code: 'EDGE_ERR_UPLINK_UNREACHABLE', params: { target: m.url } });
     await m.restart();
     const sub = await subscriber(m.url, 'late');
-    await waitFor('a delivered send', () => up.send(numbered(SITE, 1, 2)).then(() => true, () => false));
+    await waitFor('a delivered send', () => up.send(batchOf(numbered(SITE, 1, 2))).then(() => true, () => false));
     await waitFor('2 readings', () => sub.got.length >= 2);
   });
 });

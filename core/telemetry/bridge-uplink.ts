@@ -3,8 +3,9 @@
  * ...) instead of the hub. One QoS 1 PUBLISH per reading to a topic made from
  * a template (default `edgeadm/{site}/{device}/{resource}`); the payload is
  * the project's reading JSON (site, device, profile, resource, value,
- * valueType, units, origin, quality, qualityDetail, seq), not EdgeX's DTO,
- * which carries neither site nor seq. `send` resolves only once the broker
+ * valueType, units, origin, quality, qualityDetail, seq) plus `stream`, the
+ * outbox's producer stream id, not EdgeX's DTO, which carries neither site
+ * nor seq. `send` resolves only once the broker
  * has acknowledged (PUBACK) every message of the batch, so the forwarder's
  * outbox keeps the batch until then.
  *
@@ -12,8 +13,8 @@
  * flight at once; the forwarder then retries the whole batch, in seq order,
  * on a fresh connection (clean session, nothing replayed by the client
  * library), so each device's readings reach the broker in order but some may
- * arrive twice. Consumers de-duplicate on (site, seq), which every payload
- * carries.
+ * arrive twice. Consumers de-duplicate on (site, stream, seq), which every
+ * payload carries (seqs start again at 1 in a new outbox, under a new stream).
  *
  * The uplink dials on its own: at creation, and after a lost connection with
  * exponential backoff and full jitter. A CONNACK refusal (bad credentials,
@@ -26,7 +27,7 @@ import { createError, createLogger, describeError, type Logger } from '../kernel
 import type { Reading } from '../sdk/index.ts';
 import { ErrUplinkAborted, ErrUplinkClosed, ErrUplinkRejected, ErrUplinkUnreachable } from './codes.ts';
 import { backoffDelay } from './forwarder.ts';
-import type { IngestResult, Uplink } from './types.ts';
+import type { Batch, IngestResult, Uplink } from './types.ts';
 
 export interface BridgeUplinkOptions {
   /** External broker, e.g. `mqtt://broker.example:1883` or `mqtts://...` (`tcp:`, `ssl:`, `ws:`, `wss:` too). */
@@ -275,10 +276,10 @@ export function createBridgeUplink(opts: BridgeUplinkOptions): Uplink {
   return {
     name: NAME,
 
-    async send(batch: readonly Reading[], signal?: AbortSignal): Promise<IngestResult> {
+    async send({ stream, readings: batch }: Batch, signal?: AbortSignal): Promise<IngestResult> {
       if (closed) throw new ErrUplinkClosed({ uplink: NAME });
       if (signal?.aborted) throw new ErrUplinkAborted({ uplink: NAME }, { cause: signal.reason });
-      if (batch.length === 0) return { accepted: 0, duplicates: 0 };
+      if (batch.length === 0) return { accepted: 0, duplicates: 0, conflicts: 0, quarantined: 0 };
       const c = await connected(signal);
       return new Promise<IngestResult>((resolve, reject) => {
         let settled = false;
@@ -290,7 +291,7 @@ export function createBridgeUplink(opts: BridgeUplinkOptions): Uplink {
           signal?.removeEventListener('abort', onAbort);
           onLost.delete(onClose);
           if (err) reject(err);
-          else resolve({ accepted: batch.length, duplicates: 0 });
+          else resolve({ accepted: batch.length, duplicates: 0, conflicts: 0, quarantined: 0 });
         };
         const onAbort = (): void => settle(new ErrUplinkAborted({ uplink: NAME }, { cause: signal?.reason }));
         const onClose = (err: Error): void => settle(err);
@@ -306,7 +307,7 @@ export function createBridgeUplink(opts: BridgeUplinkOptions): Uplink {
         };
         for (const r of batch) {
           if (settled) break;
-          c.publish(topicOf(r), JSON.stringify(r), { qos: 1 }, acked);
+          c.publish(topicOf(r), JSON.stringify({ ...r, stream: stream.id }), { qos: 1 }, acked);
         }
       });
     },

@@ -108,3 +108,35 @@ export const ErrAckRange = createError(
     `ack of seq ${p.ack} for site '${p.site}' is beyond the last seq the outbox issued (${p.lastSeq})`,
   { statusCode: 400 },
 );
+
+/** A batch's stream header (who sent it, which stream) is missing or malformed. Nothing is written. */
+export const ErrStreamHeader = createError(
+  'EDGE_ERR_TELEMETRY_STREAM_HEADER',
+  (p: { field: string; reason: string }) => `telemetry batch field '${p.field}' ${p.reason}; nothing of this batch was written`,
+  { statusCode: 400 },
+);
+
+/**
+ * A seq that its producer cannot have sent: not above the one before it in
+ * the batch, or beyond the last seq the batch's stream header declares.
+ * Nothing is written.
+ */
+export const ErrSeq = createError(
+  'EDGE_ERR_TELEMETRY_SEQ',
+  (p: { index: number; seq: number; reason: string }) => `reading [${p.index}] seq ${p.seq} ${p.reason}; nothing of this batch was written`,
+  { statusCode: 400 },
+);
+
+/**
+ * The stream declares a lastSeq below one it declared before: the hub holds
+ * readings of this stream its producer no longer has (its outbox was
+ * restored from an older copy, or another agent sends under its identity).
+ * Nothing is written; the producer must start a new stream.
+ */
+export const ErrStreamRewound = createError(
+  'EDGE_ERR_TELEMETRY_STREAM_REWOUND',
+  (p: { site: string; producer: string; stream: string; declared: number; known: number }) =>
+    `stream '${p.stream}' of producer '${p.producer}' at site '${p.site}' declares last seq ${p.declared}, but it declared ${p.known} before: ` +
+    'the hub holds readings of this stream the producer no longer has; start a new stream',
+  { statusCode: 409 },
+);

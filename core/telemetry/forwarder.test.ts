@@ -1,8 +1,7 @@
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Reading } from '../sdk/index.ts';
 import { captureLogs, inputs, metricValue, quiet, tempDir, waitFor } from './fixtures/helpers.ts';
-import { backoffDelay, openOutbox, startForwarder, TelemetryErrors, type IngestResult, type Outbox, type Uplink } from './index.ts';
+import { backoffDelay, openOutbox, startForwarder, TelemetryErrors, type Batch, type IngestResult, type Outbox, type Uplink } from './index.ts';
 
 const SITE = 'plant-a';
 let tmp: ReturnType<typeof tempDir>;
@@ -17,14 +16,17 @@ afterEach(() => {
   tmp.remove();
 });
 
-/** An uplink whose answers the test scripts; records every call's seqs. */
-function fakeUplink(answer: (call: number, batch: readonly Reading[]) => Promise<IngestResult> | IngestResult): Uplink & { calls: number[][] } {
+/** An uplink whose answers the test scripts; records every call's seqs and stream header. */
+function fakeUplink(answer: (call: number, batch: Batch) => Promise<IngestResult> | IngestResult): Uplink & { calls: number[][]; streams: Batch['stream'][] } {
   const calls: number[][] = [];
+  const streams: Batch['stream'][] = [];
   return {
     name: 'fake',
     calls,
+    streams,
     async send(batch, signal) {
-      calls.push(batch.map((r) => r.seq));
+      calls.push(batch.readings.map((r) => r.seq));
+      streams.push(batch.stream);
       signal?.throwIfAborted();
       return answer(calls.length - 1, batch);
     },
@@ -32,7 +34,7 @@ function fakeUplink(answer: (call: number, batch: readonly Reading[]) => Promise
   };
 }
 
-const ok = (b: readonly Reading[]): IngestResult => ({ accepted: b.length, duplicates: 0 });
+const ok = (b: Batch): IngestResult => ({ accepted: b.readings.length, duplicates: 0, conflicts: 0, quarantined: 0 });
 
 describe('backoffDelay', () => {
   it('is full jitter under an exponential cap', () => {
@@ -96,6 +98,62 @@ describe('forwarder', () => {
     reject = false;
     await f.flush();
     expect(outbox.stats().pending).toBe(0);
+    await f.stop();
+  });
+
+  it('sends every batch under the outbox stream header, and counts what the hub says it already held', async () => {
+    const metrics = new Registry();
+    const { logger, lines } = captureLogs();
+    const up = fakeUplink((call, b) => (call === 1 ? { accepted: 6, duplicates: 4, conflicts: 0, quarantined: 0 } : ok(b)));
+    outbox.append(inputs(SITE, 0, 30));
+    const f = startForwarder({ outbox, uplink: up, batchSize: 10, logger, metrics });
+    await f.flush();
+    const id = outbox.stream().id;
+    expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(up.streams.every((h) => h.id === id && h.lastSeq >= 10)).toBe(true);
+    expect(f.stats()).toMatchObject({ sent: 30, duplicates: 4, conflicts: 0, rotations: 0 });
+    expect(await metricValue(metrics, 'edgeadm_uplink_readings_total', { uplink: 'fake', outcome: 'duplicate' })).toBe(4);
+    expect(lines.some((l) => l.msg === 'the hub already held readings of this batch (a resend)' && l.duplicates === 4)).toBe(true);
+    await f.stop();
+  });
+
+  it('starts a new stream when the hub reports conflicts: it holds readings of this stream this agent never sent', async () => {
+    const metrics = new Registry();
+    const { logger, lines } = captureLogs();
+    const up = fakeUplink((call, b) => (call === 0 ? { accepted: 7, duplicates: 0, conflicts: 3, quarantined: 0 } : ok(b)));
+    outbox.append(inputs(SITE, 0, 20));
+    const first = outbox.stream().id;
+    const f = startForwarder({ outbox, uplink: up, batchSize: 10, logger, metrics });
+    await f.flush();
+    expect(up.streams[0]!.id).toBe(first);
+    expect(up.streams[1]!.id).not.toBe(first);
+    expect(outbox.stream().id).toBe(up.streams[1]!.id);
+    expect(up.calls.flat()).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(f.stats()).toMatchObject({ conflicts: 3, rotations: 1, lastStreamProblem: { reason: expect.stringMatching(/held 3 seq/) as unknown } });
+    expect(await metricValue(metrics, 'edgeadm_uplink_stream_rotations_total', { reason: 'conflict' })).toBe(1);
+    expect(lines.some((l) => l.level === 50 && l.reason === 'conflict' && l.previous === first)).toBe(true);
+    await f.stop();
+  });
+
+  it('on a rewound-stream refusal, sends the same readings again at once under a new stream, losing nothing', async () => {
+    const metrics = new Registry();
+    const seen = new Set<string>();
+    const up = fakeUplink((_call, b) => {
+      // The hub knows the first stream as rewound: refuse it, take any other.
+      if (b.stream.id === first) throw new TelemetryErrors.ErrUplinkRejected({ uplink: 'fake', status: 409, code: TelemetryErrors.ErrStreamRewound.code, reason: 'rewound' });
+      for (const r of b.readings) seen.add(`${r.seq}`);
+      return ok(b);
+    });
+    outbox.append(inputs(SITE, 0, 25));
+    const first = outbox.stream().id;
+    const t0 = Date.now();
+    const f = startForwarder({ outbox, uplink: up, batchSize: 10, logger: quiet(), metrics, backoff: { initialMs: 5_000, maxMs: 10_000 } });
+    await f.flush();
+    expect(Date.now() - t0).toBeLessThan(2_000); // no backoff: a rotation is not a failure to wait out
+    expect(seen.size).toBe(25);
+    expect(up.calls[0]).toEqual(up.calls[1]);
+    expect(f.stats()).toMatchObject({ rotations: 1, failures: 0 });
+    expect(await metricValue(metrics, 'edgeadm_uplink_stream_rotations_total', { reason: 'rewound' })).toBe(1);
     await f.stop();
   });
 

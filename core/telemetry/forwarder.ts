@@ -6,13 +6,21 @@
  * never skipped or reordered; a batch the hub rejects for good (4xx) is
  * logged once, counted, and retried at the slowest pace, since dropping it
  * would lose data.
+ *
+ * Every batch carries the outbox's stream header. The hub's answer says how
+ * many readings it already held (duplicates: a resend, logged and counted)
+ * and how many it held under the same seqs with other content (conflicts).
+ * A conflict, or a refusal because the stream was rewound, means the hub
+ * holds readings of this stream this agent never sent (its outbox was
+ * restored from an older copy, or another agent uses its identity): the
+ * forwarder starts a new stream at once, so nothing more collides, and
+ * reports it (`streamProblems`, `edgeadm_uplink_stream_rotations_total`).
  */
 import type { Registry } from 'prom-client';
 import { describeError, toErrorInfo, type Logger } from '../kernel/index.ts';
-import { ErrForwarderStopped, ErrUplinkRejected, ErrUplinkUnreachable } from './codes.ts';
+import { ErrForwarderStopped, ErrStreamRewound, ErrUplinkRejected, ErrUplinkUnreachable } from './codes.ts';
 import { counter } from './metrics.ts';
-import type { Reading } from '../sdk/index.ts';
-import type { Outbox, Uplink } from './types.ts';
+import type { Batch, IngestResult, Outbox, Uplink } from './types.ts';
 
 export interface ForwarderOptions {
   outbox: Outbox;
@@ -31,6 +39,14 @@ export interface ForwarderOptions {
 export interface ForwarderStats {
   /** Readings the hub acknowledged through this forwarder. */
   sent: number;
+  /** Of those: already held (resends), held with other content (conflicts), quarantined for another reason. */
+  duplicates: number;
+  conflicts: number;
+  quarantined: number;
+  /** New streams started because the hub held readings of the old one this agent never sent. */
+  rotations: number;
+  /** The last such problem, as a sentence, and when (RFC 3339). */
+  lastStreamProblem?: { reason: string; at: string };
   batches: number;
   failures: number;
   /** Message of the last failure (kept after recovery). */
@@ -69,8 +85,44 @@ export function startForwarder(opts: ForwarderOptions): Forwarder {
   const sentTotal = counter(opts.metrics, 'edgeadm_uplink_sent_total', 'Readings acknowledged by the hub, by uplink.', ['uplink']);
   const failuresTotal = counter(opts.metrics, 'edgeadm_uplink_failures_total', 'Failed batch sends, by uplink.', ['uplink']);
   const rejectedTotal = counter(opts.metrics, 'edgeadm_uplink_rejected_total', 'Batches the hub rejected with a non-retryable status, by uplink.', ['uplink']);
+  const outcomeTotal = counter(
+    opts.metrics,
+    'edgeadm_uplink_readings_total',
+    'Readings the hub answered for, by uplink and outcome: accepted, duplicate (already held), conflict (held with other content), quarantined.',
+    ['uplink', 'outcome'],
+  );
+  const rotationsTotal = counter(opts.metrics, 'edgeadm_uplink_stream_rotations_total', 'New producer streams started because the hub held readings of the old one this agent never sent, by reason.', [
+    'reason',
+  ]);
 
-  const stats: ForwarderStats = { sent: 0, batches: 0, failures: 0, connected: false };
+  const stats: ForwarderStats = { sent: 0, duplicates: 0, conflicts: 0, quarantined: 0, rotations: 0, batches: 0, failures: 0, connected: false };
+
+  /** The hub holds readings of the current stream this agent never sent: start a new stream so nothing more collides. */
+  function rotate(reason: 'conflict' | 'rewound', detail: string): void {
+    stats.rotations++;
+    stats.lastStreamProblem = { reason: detail, at: new Date().toISOString() };
+    rotationsTotal.inc({ reason });
+    try {
+      const previous = outbox.stream().id;
+      const next = outbox.rotateStream(reason);
+      log.error({ reason, previous, stream: next, detail }, 'the hub holds readings of this stream that this agent never sent: started a new stream');
+    } catch (err) {
+      log.error({ err: describeError(err), reason }, 'cannot start a new stream in the outbox');
+    }
+  }
+
+  function record(batch: Batch, r: IngestResult): void {
+    stats.duplicates += r.duplicates;
+    stats.conflicts += r.conflicts;
+    stats.quarantined += r.quarantined;
+    for (const [outcome, n] of [['accepted', r.accepted], ['duplicate', r.duplicates], ['conflict', r.conflicts], ['quarantined', r.quarantined]] as const) {
+      if (n > 0) outcomeTotal.inc({ uplink: uplink.name, outcome }, n);
+    }
+    const range = { stream: batch.stream.id, firstSeq: batch.readings[0]?.seq, lastSeq: batch.readings.at(-1)?.seq };
+    if (r.duplicates > 0) log.info({ ...range, duplicates: r.duplicates }, 'the hub already held readings of this batch (a resend)');
+    if (r.quarantined > 0) log.warn({ ...range, quarantined: r.quarantined }, 'the hub quarantined readings of this batch (unknown device or resource)');
+    if (r.conflicts > 0) rotate('conflict', `the hub held ${r.conflicts} seq(s) of stream ${batch.stream.id} with other content (seqs ${range.firstSeq}..${range.lastSeq})`);
+  }
   const abort = new AbortController();
   let stopped = false;
   /** Highest seq the hub holds (or the outbox has dropped past). */
@@ -117,12 +169,17 @@ export function startForwarder(opts: ForwarderOptions): Forwarder {
     }
   }
 
+  /** The next batch of the outbox after `afterSeq`, under the current stream header. */
+  function nextBatch(afterSeq: number): Batch {
+    return { stream: outbox.stream(), readings: outbox.peek(afterSeq, batchSize) };
+  }
+
   /** The batch after the one in flight, read and being encoded while that one travels. */
-  let ahead: { batch: Reading[]; encoded: Promise<Uint8Array> | undefined } | undefined;
+  let ahead: { batch: Batch; encoded: Promise<Uint8Array> | undefined } | undefined;
   function prepareAhead(afterSeq: number): void {
     ahead = undefined;
-    const next = outbox.peek(afterSeq, batchSize);
-    if (next.length === 0) return;
+    const next = nextBatch(afterSeq);
+    if (next.readings.length === 0) return;
     // Encode after this turn, so the request in flight goes out first.
     const encoded = uplink.encode
       ? new Promise<Uint8Array>((resolve, reject) => setImmediate(() => uplink.encode!(next).then(resolve, reject)))
@@ -150,13 +207,13 @@ export function startForwarder(opts: ForwarderOptions): Forwarder {
     let attempt = 0;
     let rejectedLogged = false;
     while (!stopped) {
-      let batch: Reading[];
+      let batch: Batch;
       let encoded: Promise<Uint8Array> | undefined;
       try {
-        if (ahead && ahead.batch[0]!.seq > cursor) {
+        if (ahead && ahead.batch.readings[0]!.seq > cursor && ahead.batch.stream.id === outbox.stream().id) {
           ({ batch, encoded } = ahead);
         } else {
-          batch = outbox.peek(cursor, batchSize);
+          batch = nextBatch(cursor);
         }
         ahead = undefined;
       } catch (err) {
@@ -167,7 +224,7 @@ export function startForwarder(opts: ForwarderOptions): Forwarder {
         await sleep(backoffDelay(attempt++, initialMs, maxMs, random), false);
         continue;
       }
-      if (batch.length === 0) {
+      if (batch.readings.length === 0) {
         recordAck();
         // Nothing pending: everything up to the outbox's last seq is acked or dropped.
         settleFlushers(true);
@@ -175,7 +232,8 @@ export function startForwarder(opts: ForwarderOptions): Forwarder {
         continue;
       }
       notified = false;
-      const last = batch[batch.length - 1]!.seq;
+      const last = batch.readings[batch.readings.length - 1]!.seq;
+      let result: IngestResult;
       try {
         const sending = uplink.send(batch, abort.signal, encoded);
         // One batch in flight, in seq order; the next one is made ready meanwhile.
@@ -185,11 +243,16 @@ export function startForwarder(opts: ForwarderOptions): Forwarder {
           ahead = undefined;
         }
         recordAck();
-        await sending;
+        result = await sending;
       } catch (err) {
         ahead = undefined;
         recordAck();
         if (stopped) break;
+        if (ErrUplinkRejected.is(err) && (err.params as { code?: string }).code === ErrStreamRewound.code) {
+          // Not a failure to wait out: the same readings go again at once, under a new stream.
+          rotate('rewound', `the hub refused stream ${batch.stream.id} as rewound: ${describeError(err)}`);
+          continue;
+        }
         stats.failures++;
         stats.connected = false;
         recordError(err);
@@ -199,11 +262,11 @@ export function startForwarder(opts: ForwarderOptions): Forwarder {
           rejectedTotal.inc({ uplink: uplink.name });
           if (!rejectedLogged) {
             rejectedLogged = true;
-            log.error({ err: toErrorInfo(err), firstSeq: batch[0]!.seq, lastSeq: last }, 'hub rejected a batch; retrying it at the slowest pace (nothing is dropped)');
+            log.error({ err: toErrorInfo(err), firstSeq: batch.readings[0]!.seq, lastSeq: last }, 'hub rejected a batch; retrying it at the slowest pace (nothing is dropped)');
           }
           delay = maxMs;
         } else {
-          if (attempt === 0) log.warn({ err: toErrorInfo(err), firstSeq: batch[0]!.seq }, 'batch send failed; retrying with backoff');
+          if (attempt === 0) log.warn({ err: toErrorInfo(err), firstSeq: batch.readings[0]!.seq }, 'batch send failed; retrying with backoff');
           else log.debug({ err: describeError(err), attempt }, 'batch send failed again');
           delay = backoffDelay(attempt, initialMs, maxMs, random);
           const retryAfter = ErrUplinkUnreachable.is(err) ? (err.params as { retryAfterMs?: number }).retryAfterMs : undefined;
@@ -217,10 +280,11 @@ export function startForwarder(opts: ForwarderOptions): Forwarder {
       attempt = 0;
       rejectedLogged = false;
       cursor = Math.max(cursor, last);
-      stats.sent += batch.length;
+      stats.sent += batch.readings.length;
+      record(batch, result);
       stats.batches++;
       stats.connected = true;
-      sentTotal.inc({ uplink: uplink.name }, batch.length);
+      sentTotal.inc({ uplink: uplink.name }, batch.readings.length);
       // With the next batch ready, its send goes first and this ack happens while it travels.
       unacked = last;
       if (!ahead) recordAck();

@@ -6,7 +6,7 @@
 export type * from './types.ts';
 export * as TelemetryErrors from './codes.ts';
 export { openOutbox, type OutboxOptions } from './outbox.ts';
-export { openTelemetryStore, DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT, type TelemetryStoreOptions } from './telemetry-store.ts';
+export { openTelemetryStore, DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT, STREAM_ID_RE, type TelemetryStoreOptions } from './telemetry-store.ts';
 export { startForwarder, backoffDelay, type Forwarder, type ForwarderOptions, type ForwarderStats } from './forwarder.ts';
 export { createRestUplink, type RestUplinkOptions } from './rest-uplink.ts';
 export { createMqttUplink, type MqttUplinkOptions } from './mqtt-uplink.ts';

@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { captureLogs, inputs, metricValue, numbered, quiet, tempDir, waitFor, type CapturedLog } from './fixtures/helpers.ts';
+import { batchOf, captureLogs, inputs, metricValue, numbered, quiet, tempDir, waitFor, type CapturedLog } from './fixtures/helpers.ts';
 import {
   createMqttUplink,
   openOutbox,
@@ -38,7 +38,7 @@ async function ingest(port = 0): Promise<MqttIngest> {
   const server = await startMqttIngest({
     port,
     store,
-    authenticate: (username, password) => (TOKENS[username] !== undefined && TOKENS[username] === password ? username : undefined),
+    authenticate: (username, password) => (TOKENS[username] !== undefined && TOKENS[username] === password ? { site: username, producer: `token:${username}` } : undefined),
     logger: logs.logger,
     metrics,
   });
@@ -77,9 +77,9 @@ describe('MQTT uplink and ingest', () => {
   it('a PUBACK means the batch is committed; redelivery is absorbed', async () => {
     const server = await ingest();
     const up = uplink(server.port);
-    expect(await up.send(numbered(SITE, 1, 50))).toEqual({ accepted: 50, duplicates: 0 });
+    expect(await up.send(batchOf(numbered(SITE, 1, 50)))).toEqual({ accepted: 50, duplicates: 0, conflicts: 0, quarantined: 0 });
     expect(store.count({ site: SITE })).toBe(50);
-    await up.send(numbered(SITE, 25, 50));
+    await up.send(batchOf(numbered(SITE, 25, 50)));
     expect(store.count({ site: SITE })).toBe(74);
     expect(await metricValue(metrics, 'edgeadm_mqtt_ingest_batches_total', { site: SITE })).toBe(2);
   });
@@ -107,7 +107,7 @@ describe('MQTT uplink and ingest', () => {
     }
     await f.flush();
     expect(store.count({ site: SITE })).toBe(3200);
-    expect(store.lastSeq(SITE)).toBe(3200);
+    expect(store.streams(SITE).reduce((n, x) => Math.max(n, x.highSeq), 0)).toBe(3200);
     expect(arrivals).toHaveLength(3200);
     expectStrictlyIncreasing(arrivals);
     expect(f.stats()).toMatchObject({ connected: true, sent: 3200 });
@@ -117,9 +117,20 @@ describe('MQTT uplink and ingest', () => {
     const server = await ingest();
     await expect(mqtt.connectAsync(`mqtt://127.0.0.1:${server.port}`, { username: SITE, password: 'wrong', reconnectPeriod: 0 })).rejects.toMatchObject({ code: 4 });
     const up = uplink(server.port, { token: 'also-wrong', timeoutMs: 2000 });
-    await expect(up.send(numbered(SITE, 1, 1))).rejects.toMatchObject({ code: 'EDGE_ERR_UPLINK_REJECTED', params: { status: 4 } });
+    await expect(up.send(batchOf(numbered(SITE, 1, 1)))).rejects.toMatchObject({ code: 'EDGE_ERR_UPLINK_REJECTED', params: { status: 4 } });
     expect(await metricValue(metrics, 'edgeadm_mqtt_ingest_auth_failures_total')).toBeGreaterThanOrEqual(2);
     expect(store.count()).toBe(0);
+  });
+
+  it('stores each batch under the producer its credentials speak for, and stores a rewound stream rather than refusing it', async () => {
+    const server = await ingest();
+    const c = await rawClient(server.port, SITE, TOKENS[SITE]!, 'producer-client');
+    expect(await publishOutcome(c, telemetryTopic(SITE), JSON.stringify(batchOf(numbered(SITE, 1, 4))))).toBe('puback');
+    // The same stream declaring a lower lastSeq (a restored outbox): MQTT cannot say why a publish is refused, so it is stored.
+    const restored = numbered(SITE, 3, 3).map((r) => ({ ...r, value: -r.seq }));
+    expect(await publishOutcome(c, telemetryTopic(SITE), JSON.stringify({ stream: { id: 'stream-one', lastSeq: 5 }, readings: restored }))).toBe('puback');
+    expect(store.streams(SITE)).toMatchObject([{ producer: `token:${SITE}`, id: 'stream-one', held: 5, conflicts: 2, declaredLastSeq: 5 }]);
+    expect(store.quarantined({ site: SITE }).map((q) => q.reading.value as number).sort((x, y) => x - y)).toEqual([-4, -3]);
   });
 
   it("refuses publishes to another site's topic and subscriptions beyond its own", async () => {
@@ -127,7 +138,7 @@ describe('MQTT uplink and ingest', () => {
     const c = await rawClient(server.port, SITE, TOKENS[SITE]!);
     await expect(c.subscribeAsync('edgeadm/telemetry/#', { qos: 1 })).rejects.toMatchObject({ packet: { granted: [128] } });
     expect((await c.subscribeAsync(telemetryTopic(SITE), { qos: 1 }))[0]!.qos).toBe(1);
-    expect(await publishOutcome(c, telemetryTopic('plant-b'), JSON.stringify({ readings: numbered('plant-b', 1, 1) }))).toBe('closed');
+    expect(await publishOutcome(c, telemetryTopic('plant-b'), JSON.stringify(batchOf(numbered('plant-b', 1, 1))))).toBe('closed');
     expect(store.count()).toBe(0);
     expect(await metricValue(metrics, 'edgeadm_mqtt_ingest_rejected_total', { reason: 'topic' })).toBe(1);
   });
@@ -138,21 +149,24 @@ describe('MQTT uplink and ingest', () => {
       ['payload', 'not json'],
       ['payload', JSON.stringify({ something: 'else' })],
       ['payload', JSON.stringify([1, 2])],
-      ['invalid', JSON.stringify({ readings: numbered('plant-b', 1, 2) })],
-      ['invalid', JSON.stringify({ readings: [{ seq: 1 }] })],
+      ['payload', JSON.stringify({ readings: numbered(SITE, 1, 2) })],
+      ['invalid', JSON.stringify(batchOf(numbered('plant-b', 1, 2)))],
+      ['invalid', JSON.stringify({ stream: { id: 'stream-one', lastSeq: 1 }, readings: [{ seq: 1 }] })],
+      ['invalid', JSON.stringify(batchOf(numbered(SITE, 1, 2), 'x'))],
+      ['invalid', JSON.stringify({ stream: { id: 'stream-one', lastSeq: 1 }, readings: numbered(SITE, 1, 2) })],
     ];
     for (const [, payload] of bad) {
       const c = await rawClient(server.port, SITE, TOKENS[SITE]!, 'same-client');
       expect(await publishOutcome(c, telemetryTopic(SITE), payload)).toBe('closed');
     }
-    expect(await metricValue(metrics, 'edgeadm_mqtt_ingest_rejected_total', { reason: 'payload' })).toBe(3);
-    expect(await metricValue(metrics, 'edgeadm_mqtt_ingest_rejected_total', { reason: 'invalid' })).toBe(2);
+    expect(await metricValue(metrics, 'edgeadm_mqtt_ingest_rejected_total', { reason: 'payload' })).toBe(4);
+    expect(await metricValue(metrics, 'edgeadm_mqtt_ingest_rejected_total', { reason: 'invalid' })).toBe(4);
     const warned = logs.lines.filter((l) => l.level === 40 && l.client === 'same-client');
     expect(warned).toHaveLength(1);
     expect(store.count()).toBe(0);
     // The broker still serves.
     const ok = await rawClient(server.port, SITE, TOKENS[SITE]!, 'good-client');
-    expect(await publishOutcome(ok, telemetryTopic(SITE), JSON.stringify({ readings: numbered(SITE, 1, 3) }))).toBe('puback');
+    expect(await publishOutcome(ok, telemetryTopic(SITE), JSON.stringify(batchOf(numbered(SITE, 1, 3))))).toBe('puback');
     expect(store.count({ site: SITE })).toBe(3);
   });
 });

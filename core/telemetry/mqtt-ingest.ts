@@ -1,12 +1,16 @@
 /**
  * The hub's MQTT telemetry ingest: an aedes broker on a plain net server.
  * A client authenticates as its site (username = site, password = token,
- * checked by `authenticate`) and may publish only to
- * `edgeadm/telemetry/<its site>`. Each publish is parsed and ingested
- * synchronously inside aedes' authorizePublish hook, before aedes writes the
- * PUBACK, so a PUBACK means the batch is committed; redeliveries are absorbed
- * by the store's (site, seq) idempotency, which makes QoS 1 exactly-once in
- * effect.
+ * checked by `authenticate`, which also names the producer the token speaks
+ * for) and may publish only to `edgeadm/telemetry/<its site>`, a JSON
+ * `{ stream: { id, lastSeq }, readings }`. Each publish is parsed and
+ * ingested inside aedes' authorizePublish hook, before aedes writes the
+ * PUBACK, so a PUBACK means the batch is committed; redeliveries are
+ * absorbed by the store's (site, producer, stream, seq) idempotency, which
+ * makes QoS 1 exactly-once in effect. A rewound stream is stored anyway
+ * (its already-held seqs become duplicates or quarantined conflicts): MQTT
+ * 3.1.1 could only close the connection, and the producer would never learn
+ * why.
  *
  * Rejections follow aedes semantics (lib/handlers/publish.js, lib/client.js):
  * an error passed to the authorizePublish callback sends no PUBACK, emits
@@ -21,19 +25,22 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { AuthenticateError, AuthErrorCode, Client, PublishPacket, Subscription } from 'aedes';
 import type { Registry } from 'prom-client';
-import { describeError, toErrorInfo, type Logger } from '../kernel/index.ts';
-import { ErrInvalid, ErrMqttAuth, ErrMqttPayload, ErrMqttTopic } from './codes.ts';
+import { describeError, parseJson, toErrorInfo, type Logger } from '../kernel/index.ts';
+import { ErrInvalid, ErrMqttAuth, ErrMqttPayload, ErrMqttTopic, ErrSeq, ErrStreamHeader } from './codes.ts';
 import { counter } from './metrics.ts';
 import { telemetryTopic } from './topic.ts';
-import type { TelemetryStore } from './types.ts';
+import type { QuarantineReason, StreamHeader, TelemetryStore } from './types.ts';
+import type { Reading } from '../sdk/index.ts';
 
 export interface MqttIngestOptions {
   /** 0 picks a free port. */
   port: number;
   host?: string;
   store: TelemetryStore;
-  /** The site these credentials belong to, or undefined to refuse the connection. */
-  authenticate(username: string, password: string): string | undefined;
+  /** The site and producer these credentials speak for, or undefined to refuse the connection. */
+  authenticate(username: string, password: string): { site: string; producer: string } | undefined;
+  /** Looks up what a batch's readings refer to; a reading it classifies is quarantined. */
+  classifier?: (site: string, readings: readonly Reading[]) => Promise<(r: Reading) => QuarantineReason | undefined>;
   logger: Logger;
   metrics?: Registry;
 }
@@ -62,7 +69,7 @@ export async function startMqttIngest(opts: MqttIngestOptions): Promise<MqttInge
   const authFailures = counter(opts.metrics, 'edgeadm_mqtt_ingest_auth_failures_total', 'MQTT connections refused for bad credentials.');
   const batchesTotal = counter(opts.metrics, 'edgeadm_mqtt_ingest_batches_total', 'MQTT telemetry batches committed, by site.', ['site']);
 
-  const sites = new WeakMap<Client, string>();
+  const sites = new WeakMap<Client, { site: string; producer: string }>();
   const lastLogged = new Map<string, number>();
 
   /** True when `key` has not been logged within the window. */
@@ -80,7 +87,7 @@ export async function startMqttIngest(opts: MqttIngestOptions): Promise<MqttInge
   function reject(client: Client, reason: RejectReason, err: Error, done: (error?: Error | null) => void): void {
     rejectedTotal.inc({ reason });
     if (shouldLog(`publish\u0000${client.id}`)) {
-      const fields = { client: client.id, site: sites.get(client), reason, err: toErrorInfo(err) };
+      const fields = { client: client.id, site: sites.get(client)?.site, reason, err: toErrorInfo(err) };
       if (reason === 'store') log.error(fields, 'MQTT telemetry could not be stored; connection closed, client will resend');
       else log.warn(fields, 'MQTT telemetry publish refused; connection closed');
     }
@@ -92,15 +99,15 @@ export async function startMqttIngest(opts: MqttIngestOptions): Promise<MqttInge
   const broker = await Aedes.createBroker({
     authenticate(client, username, password, done) {
       try {
-        const site = username === undefined || password === undefined ? undefined : opts.authenticate(username, password.toString('utf8'));
-        if (site === undefined) {
+        const who = username === undefined || password === undefined ? undefined : opts.authenticate(username, password.toString('utf8'));
+        if (who === undefined) {
           authFailures.inc();
           const err = new ErrMqttAuth({ client: client.id, username: username ?? '' });
           if (shouldLog(`auth\u0000${username ?? ''}`)) log.warn({ client: client.id, username }, 'MQTT connection refused: bad credentials');
           done(Object.assign(err, { returnCode: BAD_USERNAME_OR_PASSWORD }), false);
           return;
         }
-        sites.set(client, site);
+        sites.set(client, who);
         done(null, true);
       } catch (err) {
         log.error({ client: client.id, err: describeError(err) }, 'MQTT authenticate hook threw; connection refused');
@@ -115,45 +122,50 @@ export async function startMqttIngest(opts: MqttIngestOptions): Promise<MqttInge
         done(new Error('will messages are not accepted'));
         return;
       }
-      try {
-        const site = sites.get(client);
-        if (site === undefined || packet.topic !== telemetryTopic(site)) {
-          reject(client, 'topic', new ErrMqttTopic({ client: client.id, site: site ?? '', topic: packet.topic }), done);
-          return;
-        }
-        let body: unknown;
-        try {
-          const payload = packet.payload;
-          body = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
-        } catch (err) {
-          reject(client, 'payload', new ErrMqttPayload({ client: client.id, topic: packet.topic, reason: `not JSON (${describeError(err)})` }), done);
-          return;
-        }
-        const readings = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as { readings?: unknown }).readings : undefined;
-        if (!Array.isArray(readings)) {
-          reject(client, 'payload', new ErrMqttPayload({ client: client.id, topic: packet.topic, reason: 'not an object with a readings array' }), done);
-          return;
-        }
-        try {
-          store.ingest(site, readings);
-        } catch (err) {
-          reject(client, ErrInvalid.is(err) ? 'invalid' : 'store', err instanceof Error ? err : new Error(String(err)), done);
-          return;
-        }
-        batchesTotal.inc({ site });
-        // The batch is stored: never keep it as a retained message too.
-        packet.retain = false;
-        done(null);
-      } catch (err) {
-        // Never let a surprise escape into aedes (it would crash the broker).
-        reject(client, 'store', err instanceof Error ? err : new Error(String(err)), done);
+      const who = sites.get(client);
+      const site = who?.site;
+      if (who === undefined || packet.topic !== telemetryTopic(who.site)) {
+        reject(client, 'topic', new ErrMqttTopic({ client: client.id, site: site ?? '', topic: packet.topic }), done);
+        return;
       }
+      let body: unknown;
+      try {
+        const payload = packet.payload;
+        body = parseJson(typeof payload === 'string' ? payload : payload.toString('utf8'), { what: `payload of topic '${packet.topic}'` });
+      } catch (err) {
+        reject(client, 'payload', new ErrMqttPayload({ client: client.id, topic: packet.topic, reason: `not acceptable JSON (${describeError(err)})` }), done);
+        return;
+      }
+      const o = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as { stream?: unknown; readings?: unknown }) : undefined;
+      if (!o || !Array.isArray(o.readings) || o.stream === null || typeof o.stream !== 'object') {
+        reject(client, 'payload', new ErrMqttPayload({ client: client.id, topic: packet.topic, reason: 'not an object { stream: { id, lastSeq }, readings: [...] }' }), done);
+        return;
+      }
+      const readings = o.readings as Reading[];
+      const key = { site: who.site, producer: who.producer, stream: o.stream as StreamHeader };
+      const classified = opts.classifier ? opts.classifier(who.site, readings) : Promise.resolve(undefined);
+      classified.then(
+        (classify) => {
+          try {
+            store.ingest(key, readings, { acceptRewound: true, ...(classify ? { classify } : {}) });
+          } catch (err) {
+            // Never let a surprise escape into aedes (it would crash the broker).
+            reject(client, ErrInvalid.is(err) || ErrSeq.is(err) || ErrStreamHeader.is(err) ? 'invalid' : 'store', err instanceof Error ? err : new Error(String(err)), done);
+            return;
+          }
+          batchesTotal.inc({ site: who.site });
+          // The batch is stored: never keep it as a retained message too.
+          packet.retain = false;
+          done(null);
+        },
+        (err: unknown) => reject(client, 'store', err instanceof Error ? err : new Error(String(err)), done),
+      );
     },
 
     authorizeSubscribe(client: Client, sub: Subscription, done: (error: Error | null, subscription?: Subscription | null) => void) {
-      const site = sites.get(client);
+      const who = sites.get(client);
       // A site may follow its own telemetry topic, nothing else (no wildcards across sites).
-      done(null, site !== undefined && sub.topic === telemetryTopic(site) ? sub : null);
+      done(null, who !== undefined && sub.topic === telemetryTopic(who.site) ? sub : null);
     },
   });
 

@@ -1,5 +1,5 @@
 /**
- * The MQTT uplink (mqtt.js): one QoS 1 publish of `{ readings }` per batch to
+ * The MQTT uplink (mqtt.js): one QoS 1 publish of `{ stream, readings }` per batch to
  * `edgeadm/telemetry/<site>`, username = site, password = token, persistent
  * session (clean: false). `send` resolves on PUBACK, which the hub's ingest
  * (startMqttIngest) sends only after the batch is committed.
@@ -12,10 +12,9 @@
  */
 import mqtt, { type ErrorWithReasonCode, type MqttClient } from 'mqtt';
 import { createLogger, describeError, type Logger } from '../kernel/index.ts';
-import type { Reading } from '../sdk/index.ts';
 import { ErrUplinkAborted, ErrUplinkClosed, ErrUplinkRejected, ErrUplinkUnreachable } from './codes.ts';
 import { telemetryTopic } from './topic.ts';
-import type { IngestResult, Uplink } from './types.ts';
+import type { Batch, IngestResult, Uplink } from './types.ts';
 
 export interface MqttUplinkOptions {
   /** Broker URL, e.g. `mqtt://hub.example:1883` or `mqtts://...`. */
@@ -127,11 +126,11 @@ export function createMqttUplink(opts: MqttUplinkOptions): Uplink {
   return {
     name: NAME,
 
-    async send(batch: readonly Reading[], signal?: AbortSignal): Promise<IngestResult> {
+    async send(batch: Batch, signal?: AbortSignal): Promise<IngestResult> {
       if (closed) throw new ErrUplinkClosed({ uplink: NAME });
       if (signal?.aborted) throw new ErrUplinkAborted({ uplink: NAME }, { cause: signal.reason });
       await connected(signal);
-      const payload = JSON.stringify({ readings: batch });
+      const payload = JSON.stringify({ stream: batch.stream, readings: batch.readings });
       return new Promise<IngestResult>((resolve, reject) => {
         let settled = false;
         const settle = (err: Error | undefined): void => {
@@ -141,7 +140,7 @@ export function createMqttUplink(opts: MqttUplinkOptions): Uplink {
           signal?.removeEventListener('abort', onAbort);
           closers.delete(onClose);
           if (err) reject(err);
-          else resolve({ accepted: batch.length, duplicates: 0 });
+          else resolve({ accepted: batch.readings.length, duplicates: 0, conflicts: 0, quarantined: 0 });
         };
         const onAbort = (): void => settle(new ErrUplinkAborted({ uplink: NAME }, { cause: signal?.reason }));
         const onClose = (err: Error): void => settle(err);

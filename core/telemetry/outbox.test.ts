@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import Database from 'better-sqlite3';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -117,6 +118,49 @@ describe('outbox', () => {
     expect(await metricValue(metrics, 'edgeadm_outbox_appended_total')).toBe(100);
     expect(await metricValue(metrics, 'edgeadm_outbox_pending_readings')).toBe(s.pending);
     expect(await metricValue(metrics, 'edgeadm_outbox_pending_bytes')).toBe(s.pendingBytes);
+  });
+
+  it('is one producer stream: its id is kept across reopens, a rotation starts a new one and seqs go on', () => {
+    let o = outbox();
+    const id = o.stream().id;
+    expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    o.append(inputs(SITE, 0, 3));
+    expect(o.stream()).toEqual({ id, lastSeq: 3 });
+    o.close();
+    o = outbox();
+    expect(o.stream()).toEqual({ id, lastSeq: 3 });
+    const next = o.rotateStream('rewound');
+    expect(next).not.toBe(id);
+    expect(o.append([input(SITE, 9)])).toEqual({ firstSeq: 4, lastSeq: 4 });
+    expect(o.stream()).toEqual({ id: next, lastSeq: 4 });
+    expect(o.stats().stream).toBe(next);
+    o.close();
+    expect(outbox().stream().id).toBe(next);
+    // Another file is another stream.
+    const other = openOutbox({ file: tmp.file('other.db'), site: SITE });
+    open.push(other);
+    expect(other.stream().id).not.toBe(next);
+  });
+
+  it('counts drops across reopens (droppedEver), and upgrades a file made before streams', () => {
+    let o = outbox({ maxBytes: 3000 });
+    for (let b = 0; b < 10; b++) o.append(inputs(SITE, b * 10, 10));
+    const dropped = o.stats().droppedEver;
+    expect(dropped).toBeGreaterThan(0);
+    o.close();
+    o = outbox({ maxBytes: 3000 });
+    expect(o.stats()).toMatchObject({ droppedEver: dropped, dropped: { bytes: 0, age: 0 } });
+    o.close();
+    // A file from before: no stream column, no drop count.
+    const legacy = new Database(tmp.file('legacy.db'));
+    legacy.exec('CREATE TABLE outbox_meta (site TEXT PRIMARY KEY, last_seq INTEGER NOT NULL, acked_seq INTEGER NOT NULL)');
+    legacy.prepare('INSERT INTO outbox_meta VALUES (?, 41, 40)').run(SITE);
+    legacy.close();
+    const up = openOutbox({ file: tmp.file('legacy.db'), site: SITE });
+    open.push(up);
+    expect(up.stream()).toMatchObject({ lastSeq: 41, id: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/) as unknown });
+    expect(up.stats()).toMatchObject({ droppedEver: 0, ackedSeq: 40 });
+    expect(up.append([input(SITE, 1)]).firstSeq).toBe(42);
   });
 
   it('drops readings older than maxAgeMs on append (at most once a second) and in stats()', async () => {

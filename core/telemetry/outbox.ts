@@ -1,22 +1,30 @@
 /**
- * The site's durable outbox: readings are validated, numbered with the site's
- * persistent monotonic seq and committed in one SQLite (WAL) transaction
- * before `append` returns. The forwarder peeks them in seq order and acks what
- * the hub holds. The outbox is bounded by bytes and by age; every reading it
- * drops is counted by reason.
+ * The site's durable outbox: readings are validated, numbered with the
+ * outbox's persistent monotonic seq and committed in one SQLite (WAL)
+ * transaction before `append` returns. The forwarder peeks them in seq order
+ * and acks what the hub holds. The outbox is bounded by bytes and by age;
+ * every reading it drops is counted by reason, also across restarts.
+ *
+ * The outbox is one producer stream: a random id made when the file is
+ * created, sent with every batch so the hub keeps one copy per (site,
+ * producer, stream, seq). A file restored from an older copy would number
+ * readings the hub already holds again: when the hub says so,
+ * `rotateStream` starts a new stream (a new id; seqs go on), and the hub
+ * keeps both.
  *
  * Durability: `sync: 'normal'` (synchronous=NORMAL in WAL) survives a process
  * crash or kill -9 once append has returned; `sync: 'full'` also survives
  * power loss, at the cost of an fsync per append.
  */
+import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Registry } from 'prom-client';
-import { createLogger, type Logger } from '../kernel/index.ts';
+import { createLogger, describeError, ensurePrivateFile, type Logger } from '../kernel/index.ts';
 import type { Reading } from '../sdk/index.ts';
 import { Q_CODE, readingFromColumns, VT_CODE, type ReadingColumns } from './rows.ts';
 import { ErrAckRange, ErrClosed, ErrOutboxOption, ErrOutboxSite } from './codes.ts';
 import { counter, gauge } from './metrics.ts';
-import type { AppendResult, Outbox, OutboxStats, ReadingInput } from './types.ts';
+import type { AppendResult, Outbox, OutboxStats, ReadingInput, StreamHeader } from './types.ts';
 import { validateBatch } from './validate.ts';
 
 export interface OutboxOptions {
@@ -48,6 +56,11 @@ const ROW_PARAMS = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
 
 type Row = ReadingColumns;
 
+/** A producer stream id: 16 random bytes, base64url (22 characters). */
+function newStreamId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
 function positive(option: string, v: number): number {
   if (!Number.isFinite(v) || v <= 0) throw new ErrOutboxOption({ option, reason: `must be a positive number, got ${v}` });
   return v;
@@ -67,12 +80,14 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   const pendingGauge = gauge(opts.metrics, 'edgeadm_outbox_pending_readings', 'Readings in the site outbox not yet acknowledged by the hub.');
   const bytesGauge = gauge(opts.metrics, 'edgeadm_outbox_pending_bytes', 'Approximate bytes of the readings pending in the site outbox.');
 
+  ensurePrivateFile(file);
   const db = new Database(file);
   try {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
     db.exec(`
       CREATE TABLE IF NOT EXISTS outbox_meta (site TEXT PRIMARY KEY, last_seq INTEGER NOT NULL, acked_seq INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS outbox_streams (id TEXT PRIMARY KEY, from_seq INTEGER NOT NULL, started_at INTEGER NOT NULL, reason TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS outbox (
         seq INTEGER PRIMARY KEY,
         origin INTEGER NOT NULL,
@@ -88,12 +103,18 @@ export function openOutbox(opts: OutboxOptions): Outbox {
       );
       CREATE INDEX IF NOT EXISTS outbox_origin ON outbox (origin);
     `);
+    // Files from before producer streams and persistent drop counts: add the columns in place.
+    const cols = new Set(db.prepare<[], { name: string }>('PRAGMA table_info(outbox_meta)').all().map((c) => c.name));
+    if (!cols.has('stream')) db.exec('ALTER TABLE outbox_meta ADD COLUMN stream TEXT');
+    if (!cols.has('dropped')) db.exec('ALTER TABLE outbox_meta ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0');
   } catch (err) {
     db.close();
     throw err;
   }
 
-  const metaRows = db.prepare<[], { site: string; last_seq: number; acked_seq: number }>('SELECT site, last_seq, acked_seq FROM outbox_meta').all();
+  const metaRows = db
+    .prepare<[], { site: string; last_seq: number; acked_seq: number; stream: string | null; dropped: number }>('SELECT site, last_seq, acked_seq, stream, dropped FROM outbox_meta')
+    .all();
   const other = metaRows.find((r) => r.site !== site);
   if (other) {
     db.close();
@@ -101,7 +122,16 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   }
   let lastSeq = metaRows[0]?.last_seq ?? 0;
   let ackedSeq = metaRows[0]?.acked_seq ?? 0;
+  let droppedEver = metaRows[0]?.dropped ?? 0;
+  let stream = metaRows[0]?.stream ?? null;
   if (metaRows.length === 0) db.prepare('INSERT INTO outbox_meta (site, last_seq, acked_seq) VALUES (?, 0, 0)').run(site);
+  const startStream = db.transaction((reason: string): string => {
+    const id = newStreamId();
+    db.prepare('UPDATE outbox_meta SET stream = ? WHERE site = ?').run(id, site);
+    db.prepare('INSERT INTO outbox_streams (id, from_seq, started_at, reason) VALUES (?, ?, ?, ?)').run(id, lastSeq + 1, Date.now(), reason);
+    return id;
+  });
+  if (stream === null) stream = startStream(metaRows.length === 0 ? 'created' : 'upgraded');
 
   const totals = db.prepare<[], { n: number; b: number | null }>('SELECT COUNT(*) AS n, SUM(size) AS b FROM outbox').get()!;
   let pending = totals.n;
@@ -115,6 +145,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
     insertChunk: db.prepare(`${INSERT} ${Array.from({ length: INSERT_CHUNK }, () => ROW_PARAMS).join(', ')}`),
     setLast: db.prepare<[number, string]>('UPDATE outbox_meta SET last_seq = ? WHERE site = ?'),
     setAcked: db.prepare<[number, string]>('UPDATE outbox_meta SET acked_seq = ? WHERE site = ?'),
+    addDropped: db.prepare<[number, string]>('UPDATE outbox_meta SET dropped = dropped + ? WHERE site = ?'),
     peek: db.prepare<[number, number], Row>('SELECT seq, origin, device, profile, resource, vt, q, value, units, detail FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?').raw(true),
     sumUpTo: db.prepare<[number], { n: number; b: number | null }>('SELECT COUNT(*) AS n, SUM(size) AS b FROM outbox WHERE seq <= ?'),
     deleteUpTo: db.prepare<[number]>('DELETE FROM outbox WHERE seq <= ?'),
@@ -122,6 +153,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
     sumOlder: db.prepare<[number], { n: number; b: number | null }>('SELECT COUNT(*) AS n, SUM(size) AS b FROM outbox WHERE origin < ?'),
     deleteOlder: db.prepare<[number]>('DELETE FROM outbox WHERE origin < ?'),
     minOrigin: db.prepare<[], { o: number | null }>('SELECT MIN(origin) AS o FROM outbox'),
+    streams: db.prepare<[], { id: string; from_seq: number }>('SELECT id, from_seq FROM outbox_streams ORDER BY from_seq, started_at'),
   };
 
   function updateGauges(): void {
@@ -149,6 +181,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
     }
     if (n === 0) return 0;
     stmt.deleteUpTo.run(cutoff);
+    stmt.addDropped.run(n, site);
     pending -= n;
     pendingBytes -= freed;
     return n;
@@ -161,12 +194,14 @@ export function openOutbox(opts: OutboxOptions): Outbox {
     const old = stmt.sumOlder.get(cutoff)!;
     if (old.n === 0) return 0;
     stmt.deleteOlder.run(cutoff);
+    stmt.addDropped.run(old.n, site);
     pending -= old.n;
     pendingBytes -= old.b ?? 0;
     return old.n;
   }
 
   function countDrops(bytes: number, age: number): void {
+    droppedEver += bytes + age;
     if (bytes > 0) {
       droppedCount.bytes += bytes;
       dropped.inc({ reason: 'bytes' }, bytes);
@@ -263,15 +298,34 @@ export function openOutbox(opts: OutboxOptions): Outbox {
       updateGauges();
     },
 
+    stream(): StreamHeader {
+      ensureOpen();
+      return { id: stream!, lastSeq };
+    },
+
+    streams(): { id: string; fromSeq: number }[] {
+      ensureOpen();
+      return stmt.streams.all().map((r) => ({ id: r.id, fromSeq: r.from_seq }));
+    },
+
+    rotateStream(reason: string): string {
+      ensureOpen();
+      const previous = stream;
+      stream = startStream(reason);
+      log.warn({ previous, stream, reason, fromSeq: lastSeq + 1 }, 'outbox: new producer stream');
+      return stream;
+    },
+
     stats(): OutboxStats {
       ensureOpen();
       const before = { pending, pendingBytes };
-      let age: number;
+      let age = 0;
       try {
         age = ageTx(Date.now());
       } catch (err) {
+        // Dropping by age writes; on a failing disk it waits for the next call, and the stats are still told.
         ({ pending, pendingBytes } = before);
-        throw err;
+        log.warn({ err: describeError(err) }, 'outbox: cannot drop readings past the age bound now');
       }
       if (age > 0) {
         countDrops(0, age);
@@ -285,6 +339,8 @@ export function openOutbox(opts: OutboxOptions): Outbox {
         ackedSeq,
         oldestOrigin: oldest ?? undefined,
         dropped: { ...droppedCount },
+        droppedEver,
+        stream: stream!,
       };
     },
 

@@ -3,9 +3,8 @@ import { gunzipSync } from 'node:zlib';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isEdgeError } from '../kernel/index.ts';
-import type { Reading } from '../sdk/index.ts';
-import { inputs, numbered, quiet, tempDir, waitFor } from './fixtures/helpers.ts';
-import { createRestUplink, openOutbox, openTelemetryStore, startForwarder, type TelemetryStore } from './index.ts';
+import { batchOf, inputs, numbered, quiet, tempDir, waitFor } from './fixtures/helpers.ts';
+import { createRestUplink, openOutbox, openTelemetryStore, startForwarder, type Batch, type TelemetryStore } from './index.ts';
 
 const SITE = 'plant-a';
 const TOKEN = 'site-token';
@@ -45,10 +44,10 @@ async function startHub(port = 0, extra?: (app: FastifyInstance) => void): Promi
     }
   });
   const unsubscribe = store.subscribe({}, (rs) => arrivals.push(...rs.map((r) => r.seq)));
-  app.post<{ Params: { site: string }; Body: { readings: Reading[] } }>('/api/v1/sites/:site/telemetry', async (req, reply) => {
+  app.post<{ Params: { site: string }; Body: Batch }>('/api/v1/sites/:site/telemetry', async (req, reply) => {
     if (req.headers.authorization !== `Bearer ${TOKEN}`) return reply.code(401).send({ code: 'EDGE_ERR_HUB_AUTH', message: 'bad token' });
     try {
-      return store.ingest(req.params.site, req.body.readings);
+      return store.ingest({ site: req.params.site, producer: 'token:site', stream: req.body.stream }, req.body.readings);
     } catch (err) {
       if (isEdgeError(err)) return reply.code(err.statusCode).send({ code: err.code, message: err.message });
       throw err;
@@ -76,8 +75,8 @@ describe('REST uplink', () => {
   it('posts a gzip JSON batch with the bearer token and returns the hub counts', async () => {
     const hub = await startHub();
     const up = createRestUplink({ url: `${hub.url}/`, token: TOKEN, site: SITE });
-    expect(await up.send(numbered(SITE, 1, 3))).toEqual({ accepted: 3, duplicates: 0 });
-    expect(await up.send(numbered(SITE, 2, 3))).toEqual({ accepted: 1, duplicates: 2 });
+    expect(await up.send(batchOf(numbered(SITE, 1, 3)))).toEqual({ accepted: 3, duplicates: 0, conflicts: 0, quarantined: 0 });
+    expect(await up.send(batchOf(numbered(SITE, 2, 3)))).toEqual({ accepted: 1, duplicates: 2, conflicts: 0, quarantined: 0 });
     expect(store.count({ site: SITE })).toBe(4);
     await up.close();
   });
@@ -94,7 +93,7 @@ describe('REST uplink', () => {
     const up = createRestUplink({ url: `${hub.url}/x`, token: TOKEN, site: SITE });
     const fail = async (): Promise<Record<string, unknown>> => {
       try {
-        await up.send(numbered(SITE, 1, 1));
+        await up.send(batchOf(numbered(SITE, 1, 1)));
       } catch (err) {
         return err as Record<string, unknown>;
       }
@@ -112,7 +111,7 @@ describe('REST uplink', () => {
     expect(await fail()).toMatchObject({ code: 'EDGE_ERR_UPLINK_RESPONSE' });
     // The real route: a reading of another site is a 400 carrying the store's code.
     const real = createRestUplink({ url: hub.url, token: TOKEN, site: 'plant-b' });
-    await expect(real.send(numbered(SITE, 1, 1))).rejects.toMatchObject({
+    await expect(real.send(batchOf(numbered(SITE, 1, 1)))).rejects.toMatchObject({
       code: 'EDGE_ERR_UPLINK_REJECTED',
       params: { status: 400, code: 'EDGE_ERR_TELEMETRY_INVALID' },
     });
@@ -127,12 +126,12 @@ describe('REST uplink', () => {
     const probe = await startHub();
     await probe.app.close(); // nothing listens there now: connection refused
     const down = createRestUplink({ url: probe.url, token: TOKEN, site: SITE });
-    await expect(down.send(numbered(SITE, 1, 1))).rejects.toMatchObject({ code: 'EDGE_ERR_UPLINK_UNREACHABLE', message: expect.stringMatching(/ECONNREFUSED/) });
+    await expect(down.send(batchOf(numbered(SITE, 1, 1)))).rejects.toMatchObject({ code: 'EDGE_ERR_UPLINK_UNREACHABLE', message: expect.stringMatching(/ECONNREFUSED/) });
 
     const slow = createRestUplink({ url: `${hub.url}/slow`, token: TOKEN, site: SITE, timeoutMs: 100 });
-    await expect(slow.send(numbered(SITE, 1, 1))).rejects.toMatchObject({ code: 'EDGE_ERR_UPLINK_UNREACHABLE', message: expect.stringMatching(/within 100 ms/) });
+    await expect(slow.send(batchOf(numbered(SITE, 1, 1)))).rejects.toMatchObject({ code: 'EDGE_ERR_UPLINK_UNREACHABLE', message: expect.stringMatching(/within 100 ms/) });
     const ac = new AbortController();
-    const p = createRestUplink({ url: `${hub.url}/slow`, token: TOKEN, site: SITE }).send(numbered(SITE, 1, 1), ac.signal);
+    const p = createRestUplink({ url: `${hub.url}/slow`, token: TOKEN, site: SITE }).send(batchOf(numbered(SITE, 1, 1)), ac.signal);
     setTimeout(() => ac.abort(), 20);
     await expect(p).rejects.toMatchObject({ code: 'EDGE_ERR_UPLINK_ABORTED' });
     await hub.app.close();
@@ -165,7 +164,7 @@ describe('REST uplink', () => {
     await f.flush();
     expect(f.stats()).toMatchObject({ connected: true, sent: 5000 });
     expect(store.count({ site: SITE })).toBe(5000);
-    expect(store.lastSeq(SITE)).toBe(5000);
+    expect(store.streams(SITE).reduce((n, x) => Math.max(n, x.highSeq), 0)).toBe(5000);
     expect(hub.arrivals).toHaveLength(5000);
     expectStrictlyIncreasing(hub.arrivals);
     // per device, arrival order is origin order

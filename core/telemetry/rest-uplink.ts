@@ -7,9 +7,8 @@
  * EDGE_ERR_UPLINK_UNREACHABLE (retry).
  */
 import { gzip } from 'node:zlib';
-import type { Reading } from '../sdk/index.ts';
 import { ErrUplinkAborted, ErrUplinkClosed, ErrUplinkRejected, ErrUplinkResponse, ErrUplinkUnreachable } from './codes.ts';
-import type { IngestResult, Uplink } from './types.ts';
+import type { Batch, IngestResult, Uplink } from './types.ts';
 
 export interface RestUplinkOptions {
   /** Hub base URL, e.g. `https://hub.example:8443`. */
@@ -69,14 +68,14 @@ export function createRestUplink(opts: RestUplinkOptions): Uplink {
   const inflight = new Set<AbortController>();
 
   // JSON here, compression on libuv's thread pool.
-  const encode = (batch: readonly Reading[]): Promise<Uint8Array> =>
-    new Promise((resolve, reject) => gzip(JSON.stringify({ readings: batch }), { level: 1 }, (err, out) => (err ? reject(err) : resolve(out))));
+  const encode = (batch: Batch): Promise<Uint8Array> =>
+    new Promise((resolve, reject) => gzip(JSON.stringify({ stream: batch.stream, readings: batch.readings }), { level: 1 }, (err, out) => (err ? reject(err) : resolve(out))));
 
   return {
     name: NAME,
     encode,
 
-    async send(batch: readonly Reading[], signal?: AbortSignal, encoded?: Promise<Uint8Array>): Promise<IngestResult> {
+    async send(batch: Batch, signal?: AbortSignal, encoded?: Promise<Uint8Array>): Promise<IngestResult> {
       if (closed) throw new ErrUplinkClosed({ uplink: NAME });
       if (signal?.aborted) throw new ErrUplinkAborted({ uplink: NAME }, { cause: signal.reason });
       const body = await (encoded ?? encode(batch));
@@ -115,10 +114,11 @@ export function createRestUplink(opts: RestUplinkOptions): Uplink {
             throw new ErrUplinkResponse({ uplink: NAME, target, reason: `status ${status} body is not JSON` }, { cause: err });
           }
           const r = parsed as Partial<IngestResult> | null;
-          if (r === null || typeof r !== 'object' || !Number.isInteger(r.accepted) || !Number.isInteger(r.duplicates)) {
-            throw new ErrUplinkResponse({ uplink: NAME, target, reason: `status ${status} body is not { accepted, duplicates }` });
+          const counts = ['accepted', 'duplicates', 'conflicts', 'quarantined'] as const;
+          if (r === null || typeof r !== 'object' || counts.some((k) => !Number.isSafeInteger(r[k]) || r[k]! < 0)) {
+            throw new ErrUplinkResponse({ uplink: NAME, target, reason: `status ${status} body is not { accepted, duplicates, conflicts, quarantined }` });
           }
-          return { accepted: r.accepted!, duplicates: r.duplicates! };
+          return { accepted: r.accepted!, duplicates: r.duplicates!, conflicts: r.conflicts!, quarantined: r.quarantined! };
         }
         const server = serverError(text);
         const reason = server.message ?? (text.length > 0 ? text.slice(0, 200) : res.statusText || `HTTP ${status}`);

@@ -2,7 +2,7 @@
  * Telemetry contracts: the site's durable outbox, the uplinks that carry its
  * readings to the hub, and the hub's idempotent telemetry store.
  */
-import type { Reading } from '../sdk/index.ts';
+import type { Reading, StoredReading } from '../sdk/index.ts';
 
 /** A reading before the outbox numbers it. */
 export type ReadingInput = Omit<Reading, 'seq'>;
@@ -20,7 +20,24 @@ export interface OutboxStats {
   ackedSeq: number;
   /** Origin (ns) of the oldest pending reading, if any. */
   oldestOrigin: number | undefined;
+  /** Dropped since the outbox was opened, by reason. */
   dropped: { bytes: number; age: number };
+  /** Dropped since the file was created (kept in the file). */
+  droppedEver: number;
+  /** The producer stream id the outbox sends under. */
+  stream: string;
+}
+
+/** Sent with every batch: which producer stream it belongs to, and the last seq that stream has issued. */
+export interface StreamHeader {
+  id: string;
+  lastSeq: number;
+}
+
+/** A batch as an uplink carries it. */
+export interface Batch {
+  stream: StreamHeader;
+  readings: readonly Reading[];
 }
 
 export interface Outbox {
@@ -30,6 +47,12 @@ export interface Outbox {
   peek(afterSeq: number, maxCount: number): Reading[];
   /** The hub holds every reading up to and including seq: release them. */
   ack(uptoSeq: number): void;
+  /** The stream header batches are sent under now. */
+  stream(): StreamHeader;
+  /** Starts a new producer stream (new id; seqs go on), e.g. when the hub holds readings of the current one this outbox never sent. */
+  rotateStream(reason: string): string;
+  /** Every stream id this outbox has sent under, oldest first, with the first seq sent under it. */
+  streams(): { id: string; fromSeq: number }[];
   stats(): OutboxStats;
   close(): void;
 }
@@ -41,15 +64,74 @@ export interface Uplink {
    * Sends a batch. `encoded`, when given, is what `encode(batch)` returned:
    * the forwarder encodes the next batch while the current one travels.
    */
-  send(batch: readonly Reading[], signal?: AbortSignal, encoded?: Promise<Uint8Array>): Promise<IngestResult>;
+  send(batch: Batch, signal?: AbortSignal, encoded?: Promise<Uint8Array>): Promise<IngestResult>;
   /** Encodes a batch for the wire ahead of sending it, where the uplink has a separate encoding step. */
-  encode?(batch: readonly Reading[]): Promise<Uint8Array>;
+  encode?(batch: Batch): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
+/**
+ * What the hub did with a batch. Every reading is in exactly one count:
+ * stored; already held with the same content (a resend); already held with
+ * other content under the same (stream, seq) (a conflict: the incoming one
+ * is quarantined, the stored one kept); or quarantined for another reason
+ * (an unknown device or resource).
+ */
 export interface IngestResult {
   accepted: number;
   duplicates: number;
+  conflicts: number;
+  quarantined: number;
+}
+
+/** Who sent a batch, as the hub knows it: the producer comes from the credential, never from the batch. */
+export interface StreamKey {
+  site: string;
+  /** `node:<name>` for a node credential, `token:<id>` for any other token. */
+  producer: string;
+  /** The producer's stream id and the last seq it says it has issued. */
+  stream: StreamHeader;
+}
+
+export interface IngestOptions {
+  /** Sends a reading to quarantine instead of storing it (unknown device or resource). */
+  classify?: (r: Reading) => QuarantineReason | undefined;
+  /**
+   * Store a rewound stream's batch anyway (its seqs already held count as
+   * duplicates or conflicts) instead of refusing it: for transports that
+   * cannot tell the producer why (MQTT 3.1.1 can only close the connection).
+   */
+  acceptRewound?: boolean;
+}
+
+/** Why a reading is quarantined instead of stored. */
+export type QuarantineReason = 'conflict' | 'unknown-device' | 'unknown-resource';
+
+/** A producer stream as the hub holds it. */
+export interface StreamInfo {
+  site: string;
+  producer: string;
+  id: string;
+  /** `<producer>/<id>`, as readings carry it. */
+  name: string;
+  /** Readings stored, and quarantined (conflicts included). */
+  held: number;
+  quarantined: number;
+  conflicts: number;
+  duplicates: number;
+  /** Highest seq stored or quarantined; the highest lastSeq the producer declared. */
+  highSeq: number;
+  declaredLastSeq: number;
+  firstIngestAt: string;
+  lastIngestAt: string;
+}
+
+/** A reading the hub keeps aside, with why. */
+export interface QuarantinedReading {
+  reason: QuarantineReason;
+  receivedAt: string;
+  stream: string;
+  reading: Reading;
 }
 
 export interface TelemetryQuery {
@@ -68,7 +150,7 @@ export interface TelemetryQuery {
 }
 
 export interface TelemetryPage {
-  items: Reading[];
+  items: StoredReading[];
   next?: string;
 }
 
@@ -78,14 +160,24 @@ export interface LiveFilter {
   resource?: string;
 }
 
-/** The hub's telemetry store: exactly one copy of each (site, seq). */
+/** The hub's telemetry store: exactly one copy of each (site, producer, stream, seq). */
 export interface TelemetryStore {
-  ingest(site: string, readings: readonly Reading[]): IngestResult;
+  /**
+   * Validates the batch whole and stores it in one transaction.
+   * `opts.classify` may send a reading to quarantine instead (unknown device
+   * or resource).
+   * Refuses (nothing written) a batch whose seqs do not increase, exceed the
+   * declared lastSeq, or whose stream declares a lastSeq below one it
+   * declared before (EDGE_ERR_TELEMETRY_STREAM_REWOUND: start a new stream).
+   */
+  ingest(key: StreamKey, readings: readonly Reading[], opts?: IngestOptions): IngestResult;
   query(q: TelemetryQuery): TelemetryPage;
-  /** Called after each committed ingest with the newly accepted readings. */
-  subscribe(filter: LiveFilter, onReadings: (readings: readonly Reading[]) => void): () => void;
-  /** Highest seq held for a site (0 when none). */
-  lastSeq(site: string): number;
+  /** Called after each committed ingest with the newly stored readings. */
+  subscribe(filter: LiveFilter, onReadings: (readings: readonly StoredReading[]) => void): () => void;
+  /** The producer streams of a site (or of every site). */
+  streams(site?: string): StreamInfo[];
+  /** Quarantined readings, newest first. */
+  quarantined(filter: { site?: string; reason?: QuarantineReason; limit?: number }): QuarantinedReading[];
   count(filter?: LiveFilter): number;
   close(): void;
 }

@@ -6,7 +6,7 @@
 import Type from 'typebox';
 import { Compile } from 'typebox/compile';
 import { checkSchema, type FieldIssue } from '../kernel/index.ts';
-import { ReadingSchema } from '../sdk/index.ts';
+import { readingValueProblem, ReadingSchema, type Quality, type ValueType } from '../sdk/index.ts';
 import { ErrInvalid } from './codes.ts';
 
 const { seq: _seq, ...inputProperties } = ReadingSchema.properties;
@@ -20,9 +20,17 @@ const checkReading = Compile(ReadingSchema);
 /** At most this many issues are carried in the error's params. */
 const MAX_ISSUES = 50;
 
+/** Why a reading that passed its schema is still not valid: its value does not fit its valueType, or it is another site's. */
+function semanticProblem(r: { site: string; value: unknown; valueType: ValueType; quality: Quality }, site: string, siteOwner: string): FieldIssue | undefined {
+  if (r.site !== site) return { path: 'site', message: `must be '${site}' (${siteOwner})` };
+  const p = readingValueProblem(r.valueType, r.value, r.quality);
+  return p === undefined ? undefined : { path: 'value', message: p };
+}
+
 /**
  * Throws EDGE_ERR_TELEMETRY_INVALID when any reading does not match its schema
- * (`input`: without seq, `reading`: with seq) or names another site.
+ * (`input`: without seq, `reading`: with seq), carries a value that does not
+ * fit its valueType, or names another site.
  */
 export function validateBatch(batch: unknown, site: string, kind: 'input' | 'reading', siteOwner: string): void {
   if (!Array.isArray(batch)) {
@@ -34,7 +42,7 @@ export function validateBatch(batch: unknown, site: string, kind: 'input' | 'rea
   let i = 0;
   for (; i < n; i++) {
     const r = readings[i];
-    if (!check.Check(r) || r.site !== site) break;
+    if (!check.Check(r) || semanticProblem(r, site, siteOwner) !== undefined) break;
   }
   if (i === n) return;
   const schema = kind === 'input' ? ReadingInputSchema : ReadingSchema;
@@ -43,8 +51,9 @@ export function validateBatch(batch: unknown, site: string, kind: 'input' | 'rea
   for (; i < n; i++) {
     const r = readings[i];
     const found = checkSchema(schema, r);
-    if (found.length === 0 && typeof r === 'object' && r !== null && (r as { site?: unknown }).site !== site) {
-      found.push({ path: 'site', message: `must be '${site}' (${siteOwner})` });
+    if (found.length === 0) {
+      const p = semanticProblem(r as Parameters<typeof semanticProblem>[0], site, siteOwner);
+      if (p) found.push(p);
     }
     count += found.length;
     for (const f of found) if (issues.length < MAX_ISSUES) issues.push({ index: i, ...f });

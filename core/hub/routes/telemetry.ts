@@ -1,20 +1,31 @@
 /**
  * Telemetry over REST: batch ingest from a site's agent (gzip welcome;
- * idempotent on (site, seq) in the TelemetryStore), paged queries, and the
- * newest reading of each device resource (what a dashboard shows first).
+ * idempotent on (site, producer, stream, seq) in the TelemetryStore, the
+ * producer being the caller's own credential), paged queries, the newest
+ * reading of each device resource (what a dashboard shows first), the
+ * producer streams of a site and the quarantined readings.
  */
-import type { Reading } from '../../sdk/index.ts';
-import type { DeviceObject } from '../../store/index.ts';
+import type { Reading, StoredReading } from '../../sdk/index.ts';
+import type { DeviceObject, SiteObject } from '../../store/index.ts';
+import { deliveryOf } from '../delivery.ts';
 import type { LiveFilter, TelemetryQuery } from '../../telemetry/index.ts';
-import { requireAuth } from '../auth.ts';
+import { principalOf, requireAuth } from '../auth.ts';
+import { DeviceCatalog } from '../device-catalog.ts';
+import { producerOf } from '../tokens.ts';
+import { toErrorInfo } from '../../kernel/index.ts';
 import type { HubApp, HubContext } from '../context.ts';
 import type { RequestIssue } from '../errors.ts';
 import {
   errorResponses,
   IngestBody,
   IngestResultSchema,
+  DeliveryListSchema,
   LatestQuery,
   LatestSchema,
+  QuarantineListSchema,
+  QuarantineQuery,
+  StreamListSchema,
+  StreamsQuery,
   SiteParams,
   TelemetryPageSchema,
   TelemetryQueryString,
@@ -47,6 +58,7 @@ export function liveFilterOf(q: { site?: string; device?: string; resource?: str
 export const LATEST_LOOKBACK = 256;
 
 export function registerTelemetryRoutes(app: HubApp, ctx: HubContext): void {
+  const catalog = new DeviceCatalog(ctx.store);
   app.get(
     '/api/v1/telemetry/latest',
     {
@@ -68,7 +80,7 @@ export function registerTelemetryRoutes(app: HubApp, ctx: HubContext): void {
       } else {
         devices = (await ctx.store.list<DeviceObject>('Device', site === undefined ? {} : { site })).items;
       }
-      const items: Reading[] = [];
+      const items: StoredReading[] = [];
       for (const d of devices) {
         const seen = new Set<string>();
         for (const r of ctx.telemetry.query({ site: d.spec.site, device: d.metadata.name, descending: true, limit: LATEST_LOOKBACK }).items) {
@@ -89,14 +101,19 @@ export function registerTelemetryRoutes(app: HubApp, ctx: HubContext): void {
         tags: ['telemetry'],
         summary: "Ingest a batch of a site's readings",
         description:
-          'Idempotent on (site, seq): a batch sent twice is accepted once and counted as duplicates the second time. `Content-Encoding: gzip` (or deflate, br) is accepted; the decompressed body must fit the body limit.',
+          "The batch names its producer stream (`stream.id`, and `stream.lastSeq`, the last seq that stream has issued); the producer is the caller's own credential (its node, or the token). " +
+          'Idempotent on (site, producer, stream, seq): a batch sent twice is stored once and counted as duplicates the second time; a seq already held with other content is a conflict (quarantined, the stored reading kept). ' +
+          'Readings of a device the site does not have, or of a resource its profile lacks, are quarantined (`GET /api/v1/telemetry/quarantine`). ' +
+          'A stream whose lastSeq goes back is refused with 409 EDGE_ERR_TELEMETRY_STREAM_REWOUND: start a new stream. ' +
+          '`Content-Encoding: gzip` (or deflate, br) is accepted; the decompressed body must fit the body limit.',
         params: SiteParams,
         body: IngestBody,
         response: { 200: IngestResultSchema, ...errorResponses },
       },
     },
-    (request) => {
+    async (request) => {
       const site = request.params.site;
+      const principal = principalOf(request);
       // Checked against ReadingSchema; TypeBox's static type of its literal unions is looser than Reading.
       const readings = request.body.readings as unknown as readonly Reading[];
       const issues: RequestIssue[] = [];
@@ -104,10 +121,75 @@ export function registerTelemetryRoutes(app: HubApp, ctx: HubContext): void {
         if (r.site !== site) issues.push({ in: 'body', path: `readings[${i}].site`, message: `is '${r.site}', not the site in the path ('${site}')` });
       });
       if (issues.length > 0) throw badRequest(issues);
-      const result = ctx.telemetry.ingest(site, readings);
+      const key = { site, producer: producerOf(principal), stream: request.body.stream };
+      let result;
+      try {
+        result = ctx.telemetry.ingest(key, readings, { classify: await catalog.classifier(site, readings) });
+      } catch (err) {
+        ctx.metrics.readings.inc({ result: 'refused' }, readings.length);
+        request.log.warn({ site, producer: key.producer, stream: key.stream.id, readings: readings.length, err: toErrorInfo(err) }, 'telemetry batch refused');
+        throw err;
+      }
       if (result.accepted > 0) ctx.metrics.readings.inc({ result: 'accepted' }, result.accepted);
       if (result.duplicates > 0) ctx.metrics.readings.inc({ result: 'duplicate' }, result.duplicates);
+      if (result.conflicts > 0) ctx.metrics.readings.inc({ result: 'conflict' }, result.conflicts);
+      if (result.quarantined > 0) ctx.metrics.readings.inc({ result: 'quarantined' }, result.quarantined);
       return result;
+    },
+  );
+
+  app.get(
+    '/api/v1/telemetry/streams',
+    {
+      onRequest: requireAuth(['admin', 'viewer']),
+      schema: {
+        tags: ['telemetry'],
+        summary: 'The producer streams the hub holds readings of',
+        description: 'Per (site, producer, stream): readings held, quarantined, conflicts and duplicates seen, the highest seq held and the highest lastSeq the producer declared.',
+        querystring: StreamsQuery,
+        response: { 200: StreamListSchema, ...errorResponses },
+      },
+    },
+    (request) => ({ items: ctx.telemetry.streams(request.query.site) }),
+  );
+
+  app.get(
+    '/api/v1/telemetry/delivery',
+    {
+      onRequest: requireAuth(['admin', 'viewer']),
+      schema: {
+        tags: ['telemetry'],
+        summary: "Whether every reading each site's agent sent is at the hub",
+        description:
+          "Compares the counts the site's agent last reported (acknowledged seq, outbox drops, pending) with what the hub holds of its streams: `missing` counts readings the agent had acknowledged that the hub does not hold.",
+        querystring: StreamsQuery,
+        response: { 200: DeliveryListSchema, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const site = request.query.site;
+      const sites = site === undefined ? (await ctx.store.list<SiteObject>('Site')).items : [await ctx.store.get<SiteObject>('Site', site)].filter((s) => s !== undefined);
+      return { items: sites.map((s) => deliveryOf(s, ctx.telemetry.streams(s.metadata.name))) };
+    },
+  );
+
+  app.get(
+    '/api/v1/telemetry/quarantine',
+    {
+      onRequest: requireAuth(['admin', 'viewer']),
+      schema: {
+        tags: ['telemetry'],
+        summary: 'Readings kept aside instead of stored, newest first',
+        description: 'Reasons: `conflict` (the seq was held with other content), `unknown-device`, `unknown-resource`.',
+        querystring: QuarantineQuery,
+        response: { 200: QuarantineListSchema, ...errorResponses },
+      },
+    },
+    (request) => {
+      const q = request.query;
+      return {
+        items: ctx.telemetry.quarantined({ ...(q.site === undefined ? {} : { site: q.site }), ...(q.reason === undefined ? {} : { reason: q.reason }), ...(q.limit === undefined ? {} : { limit: q.limit }) }),
+      };
     },
   );
 

@@ -1,7 +1,7 @@
 /**
  * Test harness for the hub's route tests: builds the app over a chosen
- * backend (the in-memory fakes here, or the real SQLite stores from
- * core/store and core/telemetry), with tokens for each role and a small
+ * backend (the in-memory resource store here with the real telemetry store
+ * in memory, or the real SQLite stores from core/store and core/telemetry), with tokens for each role and a small
  * seeded world: sites plant-a and plant-b, a thermostat profile, one device
  * per site.
  */
@@ -13,13 +13,12 @@ import { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../../kernel/index.ts';
 import type { Reading } from '../../sdk/index.ts';
 import { openSqliteStore, type Resource, type ResourceStore } from '../../store/index.ts';
-import { openTelemetryStore, type TelemetryStore } from '../../telemetry/index.ts';
+import { openTelemetryStore, type IngestResult, type TelemetryStore } from '../../telemetry/index.ts';
 import { buildHubApp, type HubApp, type HubAppOptions } from '../app.ts';
 import { openCommandQueue, type CommandQueue } from '../commands.ts';
 import type { MissingRef, RequestIssue } from '../errors.ts';
 import { openTokenStore, type TokenStore } from '../tokens.ts';
 import { createMemoryStore } from './memory-store.ts';
-import { createMemoryTelemetry } from './memory-telemetry.ts';
 
 export interface Backend {
   name: string;
@@ -27,8 +26,8 @@ export interface Backend {
 }
 
 export const memoryBackend: Backend = {
-  name: 'in-memory fakes',
-  open: () => ({ store: createMemoryStore(), telemetry: createMemoryTelemetry() }),
+  name: 'in-memory resources (telemetry in SQLite :memory:)',
+  open: (_dir, metrics, logger) => ({ store: createMemoryStore(), telemetry: openTelemetryStore({ file: ':memory:', metrics, logger }) }),
 };
 
 export const sqliteBackend: Backend = {
@@ -115,6 +114,16 @@ export function reading(siteName: string, seq: number, over: Partial<Reading> = 
     seq,
     ...over,
   };
+}
+
+/** An ingest body: `readings` under one producer stream (lastSeq: their highest seq unless given). */
+export function batch(readings: readonly Reading[], stream: { id?: string; lastSeq?: number } = {}): { stream: { id: string; lastSeq: number }; readings: readonly Reading[] } {
+  return { stream: { id: stream.id ?? 'stream-one', lastSeq: stream.lastSeq ?? readings.reduce((m, r) => Math.max(m, r.seq), 0) }, readings };
+}
+
+/** Stores readings straight into a hub's telemetry store, as producer `token:test` (no device lookup). */
+export function ingestDirect(telemetry: TelemetryStore, siteName: string, readings: readonly Reading[]): IngestResult {
+  return telemetry.ingest({ site: siteName, producer: 'token:test', stream: { id: 'test-stream', lastSeq: Number.MAX_SAFE_INTEGER } }, readings);
 }
 
 /** The error body every failing route returns. */

@@ -14,11 +14,13 @@ export default definePlugin({
     maxBatch: Type.Integer({ minimum: 1, default: 5000 }),
     /** Stop after this many readings in total (0 = never). */
     total: Type.Integer({ minimum: 0, default: 0 }),
+    /** Device names are `<prefix><n>` (Device names are unique across sites). */
+    prefix: Type.String({ minLength: 1, maxLength: 40, default: 'load-' }),
   }),
   consumes: [readingSinkRef],
   register(ctx) {
     const sink = ctx.get(readingSinkRef);
-    const { devices, ratePerSecond, tickMs, total, maxBatch } = ctx.config;
+    const { devices, ratePerSecond, tickMs, total, maxBatch, prefix } = ctx.config;
     const counters = new Array<number>(devices).fill(0);
     let emitted = 0;
     let next = 0;
@@ -35,7 +37,7 @@ export default definePlugin({
         const d = next;
         next = (next + 1) % devices;
         counters[d] = (counters[d] ?? 0) + 1;
-        batch.push({ device: `load-${d}`, profile: 'load', resource: 'counter', value: counters[d], valueType: 'Uint32' as const, origin: origin + i, quality: 'good' as const });
+        batch.push({ device: `${prefix}${d}`, profile: 'load', resource: 'counter', value: counters[d], valueType: 'Uint32' as const, origin: origin + i, quality: 'good' as const });
       }
       sink.append(batch);
       emitted += n;

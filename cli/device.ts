@@ -16,7 +16,8 @@ import type { Command } from 'commander';
 import { hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
 import { contextOf, ErrUsage, examples, type CommandContext } from './context.ts';
 import { emit, renderTable } from './output.ts';
-import { usage, type Problem } from './resources.ts';
+import { BROKER_USERNAME_PATTERN } from '../core/store/index.ts';
+import { checkName, checkSite, collect, usage, type Problem } from './resources.ts';
 
 interface HubOpts {
   hub?: string;
@@ -67,28 +68,14 @@ interface IssuedCredential {
   password: string;
 }
 
-const SITE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._:@-]*$/;
-
-function checkSite(site: string | undefined, problems: Problem[], argument = '--site'): void {
-  if (site !== undefined && !SITE_NAME.test(site)) problems.push({ argument, reason: `'${site}' is not a site name (lowercase letters, digits and '-', at most 63)` });
-}
-
-function checkObjectName(name: string | undefined, argument: string, problems: Problem[]): void {
-  if (name !== undefined && (name.length > 253 || !OBJECT_NAME.test(name))) {
-    problems.push({ argument, reason: `'${name}' is not a resource name (lowercase letters, digits, '-' and '.', at most 253)` });
-  }
-}
+const USERNAME = new RegExp(BROKER_USERNAME_PATTERN);
 
 function checkUsername(name: string | undefined, argument: string, problems: Problem[]): void {
   if (name !== undefined && (name.length > 128 || !USERNAME.test(name))) {
-    problems.push({ argument, reason: `'${name}' is not a broker username (letters, digits and . _ : @ -, starting with a letter or digit, at most 128)` });
+    problems.push({ argument, reason: `'${name}' is not a broker username (letters, digits and . _ : @ -, starting with a letter or digit, not 'edgeadm-', at most 128)` });
   }
 }
 
-/** A repeatable option's parser: each use adds one value. */
-const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 /** `age` of an RFC 3339 time, kubectl style: 45s, 12m, 3h, 9d. */
 export function age(time: string | undefined, now = Date.now()): string {
@@ -130,7 +117,7 @@ function registerPending(group: Command): void {
   ).action(async (o: HubOpts & { site?: string }, cmd: Command) => {
     const ctx = contextOf(cmd);
     const problems: Problem[] = [];
-    checkSite(o.site, problems);
+    checkSite(o.site, '--site', problems);
     usage(problems);
     const page = await hubFetch<{ items: PendingDevice[] }>(hubTarget(o), 'GET', `/api/v1/pendingdevices${query({ site: o.site })}`);
     const now = Date.now();
@@ -162,9 +149,9 @@ function registerDecisions(group: Command): void {
   ).action(async (pendingName: string, o: HubOpts & { name?: string; profile?: string; label?: string[] }, cmd: Command) => {
     const ctx = contextOf(cmd);
     const problems: Problem[] = [];
-    checkObjectName(pendingName, '<pending-name>', problems);
-    checkObjectName(o.name, '--name', problems);
-    checkObjectName(o.profile, '--profile', problems);
+    checkName(pendingName, '<pending-name>', problems);
+    checkName(o.name, '--name', problems);
+    checkName(o.profile, '--profile', problems);
     const labels: Record<string, string> = {};
     const labelArgs = o.label ?? [];
     if (labelArgs.length > 0) {
@@ -212,7 +199,7 @@ function registerDecisions(group: Command): void {
   ).action(async (pendingName: string, o: HubOpts, cmd: Command) => {
     const ctx = contextOf(cmd);
     const problems: Problem[] = [];
-    checkObjectName(pendingName, '<pending-name>', problems);
+    checkName(pendingName, '<pending-name>', problems);
     usage(problems);
     const r = await hubFetch<PendingDevice>(hubTarget(o), 'POST', `/api/v1/pendingdevices/${encodeURIComponent(pendingName)}/reject`);
     emit(ctx.options.output, r, () => `pending device '${r.metadata.name}' rejected\n`);
@@ -299,8 +286,8 @@ function registerCredential(group: Command): void {
     ) => {
       const ctx = contextOf(cmd);
       const problems: Problem[] = [];
-      checkSite(o.site, problems);
-      checkObjectName(o.device, '--device', problems);
+      checkSite(o.site, '--site', problems);
+      checkName(o.device, '--device', problems);
       checkUsername(o.username, '--username', problems);
       if (o.device === undefined && o.username === undefined) problems.push({ argument: '--username', reason: 'give --device or --username (or both)' });
       const publish = o.publish ?? [];
@@ -344,7 +331,7 @@ function registerCredential(group: Command): void {
   ).action(async (username: string, o: HubOpts & { site: string; passwordFile?: string }, cmd: Command) => {
     const ctx = contextOf(cmd);
     const problems: Problem[] = [];
-    checkSite(o.site, problems);
+    checkSite(o.site, '--site', problems);
     checkUsername(username, '<username>', problems);
     usage(problems);
     const target: HubTarget = hubTarget(o);
@@ -360,7 +347,7 @@ function registerCredential(group: Command): void {
   ).action(async (o: HubOpts & { site?: string }, cmd: Command) => {
     const ctx = contextOf(cmd);
     const problems: Problem[] = [];
-    checkSite(o.site, problems);
+    checkSite(o.site, '--site', problems);
     usage(problems);
     const page = await hubFetch<{ items: BrokerCredential[] }>(hubTarget(o), 'GET', `/api/v1/brokercredentials${query({ site: o.site })}`);
     const items = page.items.map((c) => {
@@ -390,7 +377,7 @@ function registerCredential(group: Command): void {
   ).action(async (username: string, o: HubOpts & { site: string }, cmd: Command) => {
     const ctx = contextOf(cmd);
     const problems: Problem[] = [];
-    checkSite(o.site, problems);
+    checkSite(o.site, '--site', problems);
     checkUsername(username, '<username>', problems);
     usage(problems);
     await hubFetch(hubTarget(o), 'DELETE', `/api/v1/sites/${o.site}/broker-credentials/${encodeURIComponent(username)}`);

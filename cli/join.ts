@@ -4,7 +4,10 @@
  * the hub's CA) in the data directory, then run the site agent and
  * tunnel-edge in the foreground, or, with `--install`, write a systemd unit
  * (`edgeadm-node.service`) that runs them. Running it again with the same
- * hub, site and node reuses the kept credential: joining is idempotent.
+ * hub and site reuses the kept identity and credential, whatever the
+ * machine's hostname is now: joining is idempotent. Without `--node` a kept
+ * identity names the node (the hostname only names a node that joins for the
+ * first time); a `--node` that contradicts the kept one is a usage error.
  *
  * The hub's CA is trusted from `--ca-file`, or fetched and checked against
  * `--ca-cert-hash sha256:<hex>` (the SHA-256 of its SubjectPublicKeyInfo,
@@ -17,12 +20,19 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { Agent, fetch } from 'undici';
-import { EdgeError } from '../core/kernel/index.ts';
+import { createError, EdgeError } from '../core/kernel/index.ts';
 import { readCaFile } from './client.ts';
 import { contextOf, ErrUsage, examples, parseListenHost, parsePort } from './context.ts';
+import { NODE_NAME as NAME } from './node.ts';
 import { waitForSignal } from './signals.ts';
 
-const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** A `node.json` that is not what join wrote. */
+export const ErrNodeIdentity = createError(
+  'EDGE_ERR_JOIN_IDENTITY',
+  (p: { file: string; reason: string; dataDir: string }) => `${p.file} is not a node identity (${p.reason}); run \`edgeadm reset --data-dir ${p.dataDir}\` and join again`,
+  { statusCode: 400 },
+);
+
 const BOOTSTRAP = /^[a-z0-9]{6}\.[a-z0-9]{16}$/;
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
@@ -134,6 +144,22 @@ function readHostKeys(dir: string): string[] {
   }
 }
 
+/** The identity a join kept in `file`; undefined when there is none. */
+function readIdentity(file: string, dataDir: string): NodeIdentity | undefined {
+  if (!existsSync(file)) return undefined;
+  let kept: unknown;
+  try {
+    kept = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ErrNodeIdentity({ file, dataDir, reason: (err as Error).message }, { cause: err });
+  }
+  const k = (kept ?? {}) as Partial<Record<keyof NodeIdentity, unknown>>;
+  const missing = (['hub', 'site', 'node', 'tunnelUrl', 'credentialFile'] as const).filter((f) => typeof k[f] !== 'string');
+  if (missing.length > 0) throw new ErrNodeIdentity({ file, dataDir, reason: `no ${missing.join(', ')}` });
+  if (!NAME.test(k.node as string)) throw new ErrNodeIdentity({ file, dataDir, reason: `'${String(k.node)}' is not a node name` });
+  return kept as NodeIdentity;
+}
+
 async function trustedCa(hub: URL, o: JoinOptions): Promise<string | undefined> {
   if (hub.protocol === 'http:') return undefined;
   const fromFile = readCaFile(o.caFile);
@@ -162,7 +188,7 @@ export function registerJoin(program: Command): void {
     .argument('<hub-url>', 'the hub, e.g. https://hub.example.com:7443')
     .option('--token <token>', 'bootstrap token from `edgeadm token create` (<id>.<secret>); not needed once joined')
     .option('--site <site>', 'the site this node belongs to')
-    .option('--node <name>', 'this node\'s name (default: the hostname)')
+    .option('--node <name>', "this node's name (default: the name it joined as, kept in the data directory; on a first join, the hostname)")
     .option('--ca-file <file>', "the hub's CA certificate (PEM)")
     .option('--ca-cert-hash <sha256:hex>', "pin of the hub's CA (printed by `edgeadm hub run`); the CA is fetched and checked against it")
     .option('--data-dir <dir>', 'where the node keeps its credential, replica and outbox', DEFAULT_NODE_DATA_DIR)
@@ -185,8 +211,7 @@ export function registerJoin(program: Command): void {
         throw new ErrUsage({ argument: '<hub-url>', reason: `'${hubArg}' is not a URL` });
       }
       if (hub.protocol !== 'https:' && hub.protocol !== 'http:') throw new ErrUsage({ argument: '<hub-url>', reason: 'must be an https:// (or, on loopback, http://) URL' });
-      const node = o.node ?? hostname().toLowerCase().split('.')[0]!;
-      if (!NAME.test(node)) throw new ErrUsage({ argument: '--node', reason: `'${node}' is not a node name (lowercase letters, digits and '-')` });
+      if (o.node !== undefined && !NAME.test(o.node)) throw new ErrUsage({ argument: '--node', reason: `'${o.node}' is not a node name (lowercase letters, digits and '-')` });
       if (o.site !== undefined && !NAME.test(o.site)) throw new ErrUsage({ argument: '--site', reason: `'${o.site}' is not a site name` });
       if (o.caCertHash !== undefined && !/^sha256:[0-9a-fA-F]{64}$/.test(o.caCertHash)) throw new ErrUsage({ argument: '--ca-cert-hash', reason: 'must read sha256:<64 hex digits>' });
       for (const a of o.allow ?? []) {
@@ -203,16 +228,24 @@ export function registerJoin(program: Command): void {
       o.dataDir = path.resolve(o.dataDir);
       mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
       const identityFile = path.join(o.dataDir, 'node.json');
+      const kept = readIdentity(identityFile, o.dataDir);
       let identity: NodeIdentity | undefined;
-      if (existsSync(identityFile)) {
-        const kept = JSON.parse(readFileSync(identityFile, 'utf8')) as NodeIdentity;
-        const same = kept.hub === hub.origin && kept.node === node && (o.site === undefined || kept.site === o.site);
-        if (!same) {
+      if (kept) {
+        // The kept identity names the node, not the hostname: a renamed machine is still the node that joined.
+        if (o.node !== undefined && o.node !== kept.node) {
+          throw new ErrUsage({
+            argument: '--node',
+            reason: `${o.dataDir} holds node '${kept.node}', and --node says '${o.node}'; leave --node out to run as '${kept.node}', or run \`edgeadm reset --data-dir ${o.dataDir}\` to join as '${o.node}'`,
+          });
+        }
+        if (kept.hub !== hub.origin || (o.site !== undefined && kept.site !== o.site)) {
           throw new ErrUsage({ argument: '--data-dir', reason: `${o.dataDir} holds node '${kept.node}' of site '${kept.site}' at ${kept.hub}; run \`edgeadm reset --data-dir ${o.dataDir}\` or use another --data-dir` });
         }
         identity = kept;
-        ctx.logger.info({ node, site: kept.site }, 'already joined: using the kept credential');
+        ctx.logger.info({ node: kept.node, site: kept.site }, 'already joined: using the kept credential');
       } else {
+        const node = o.node ?? hostname().toLowerCase().split('.')[0]!;
+        if (!NAME.test(node)) throw new ErrUsage({ argument: '--node', reason: `the hostname gives '${node}', which is not a node name (lowercase letters, digits and '-'): name the node with --node` });
         if (!o.token) throw new ErrUsage({ argument: '--token', reason: 'a bootstrap token is required to join (edgeadm token create on the hub)' });
         if (!BOOTSTRAP.test(o.token)) throw new ErrUsage({ argument: '--token', reason: 'a bootstrap token reads <6 chars>.<16 chars> (lowercase letters and digits)' });
         if (!o.site) throw new ErrUsage({ argument: '--site', reason: 'required to join' });

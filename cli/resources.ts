@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import type { Resource } from '../core/store/index.ts';
+import { DNS1123_LABEL_PATTERN, DNS1123_SUBDOMAIN_PATTERN, type Resource } from '../core/store/index.ts';
 import { hubFetch, type HubTarget } from './client.ts';
 import { ErrUsage } from './context.ts';
 
@@ -32,11 +32,12 @@ export function usage(problems: readonly Problem[]): void {
   throw new ErrUsage({ argument: [...new Set(problems.map((p) => p.argument))].join(', '), reason: problems.map((p) => `${p.argument} ${p.reason}`).join('; ') });
 }
 
-const SITE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** The store's own name rules (core/store schemas), checked before anything is sent. */
+const SITE_NAME = new RegExp(DNS1123_LABEL_PATTERN);
+const OBJECT_NAME = new RegExp(DNS1123_SUBDOMAIN_PATTERN);
 
 export function checkSite(site: string | undefined, argument: string, problems: Problem[]): void {
-  if (site !== undefined && !SITE_NAME.test(site)) problems.push({ argument, reason: `'${site}' is not a site name (lowercase letters, digits and '-', at most 63)` });
+  if (site !== undefined && (site.length > 63 || !SITE_NAME.test(site))) problems.push({ argument, reason: `'${site}' is not a site name (lowercase letters, digits and '-', at most 63)` });
 }
 
 export function checkName(name: string | undefined, argument: string, problems: Problem[]): void {

@@ -46,7 +46,22 @@ describe('edgeadm site, node, status', () => {
     expect(dup.stderr).toMatch(/\[EDGE_ERR_STORE_EXISTS\]/);
 
     await f.apply({ kind: 'Site', metadata: { name: 'plant-b' }, spec: {} });
-    await f.hub.store.updateStatus('Site', 'plant-b', { phase: 'Online', lastSeen: new Date().toISOString(), agentVersion: '0.1.0' });
+    const now = new Date().toISOString();
+    // What plant-b's agent reported: a full disk, and 10 readings acknowledged of which the hub holds 6.
+    await f.hub.store.updateStatus('Site', 'plant-b', {
+      phase: 'Online',
+      lastSeen: now,
+      agentVersion: '0.1.0',
+      agents: {
+        'node:gw-1': {
+          health: { state: 'degraded', problems: [{ component: 'outbox', code: 'SQLITE_FULL', message: 'database or disk is full', since: now }] },
+          telemetry: { stream: 'stream-gw-1', streams: ['stream-gw-1'], firstSeq: 1, lastSeq: 12, ackedSeq: 10, pending: 2, droppedEver: 0, notStored: 3 },
+          reportedAt: now,
+        },
+      },
+    });
+    const r = { site: 'plant-b', device: 'd-1', profile: 'p', resource: 'r', value: 1, valueType: 'Float64' as const, origin: Date.now() * 1e6, quality: 'good' as const };
+    f.hub.telemetry.ingest({ site: 'plant-b', producer: 'node:gw-1', stream: { id: 'stream-gw-1', lastSeq: 12 } }, [1, 2, 3, 5, 6, 8].map((seq) => ({ ...r, seq })));
     await f.apply({ kind: 'DeviceProfile', metadata: { name: 'p' }, spec: { deviceResources: [{ name: 'r', properties: { valueType: 'Float64', readWrite: 'R' } }] } });
     await f.apply({ kind: 'Device', metadata: { name: 'd-1' }, spec: { site: 'plant-b', profile: 'p', protocols: { simulator: {} } } });
     await f.apply({ kind: 'Node', metadata: { name: 'gw-1' }, spec: { site: 'plant-b' } });
@@ -74,24 +89,28 @@ describe('edgeadm site, node, status', () => {
 
     const nodes = await edgeadm(['node', 'list', '--site', 'plant-b']);
     expect(nodes.code, nodes.stderr).toBe(0);
-    expect(nodes.stdout).toMatch(/^NAME\s+SITE\s+CONNECTED\s+LAST SEEN\s+TUNNEL REPLICA\s+HEALTH\ngw-1\s+plant-b\s+yes\s+\d+s ago\s+hub\s+-\n$/);
+    expect(nodes.stdout).toMatch(/^NAME\s+SITE\s+CONNECTED\s+LAST SEEN\s+TUNNEL REPLICA\s+HOST KEYS\s+HEALTH\ngw-1\s+plant-b\s+yes\s+\d+s ago\s+hub\s+0\s+-\n$/);
     const none = await edgeadm(['node', 'list', '--site', 'plant-a', '-o', 'json']);
     expect(JSON.parse(none.stdout)).toEqual([]);
 
     const status = await edgeadm(['status', '-o', 'json']);
     expect(status.code, status.stderr).toBe(0);
-    expect(JSON.parse(status.stdout)).toEqual({
+    expect(JSON.parse(status.stdout)).toMatchObject({
       hub: { url: f.hub.url, status: 'ok' },
-      sites: { total: 2, online: 1, offline: 0, pending: 1, offlineNames: [] },
+      sites: { total: 2, online: 1, offline: 0, pending: 1, offlineNames: [], degraded: [{ site: 'plant-b', problems: [{ component: 'outbox', code: 'SQLITE_FULL' }] }] },
       nodes: { total: 1, connected: 1 },
       devices: { total: 1 },
       addons: { total: 1, withProblems: [] },
+      // plant-a never ran an agent.
+      telemetry: { ok: 0, unknown: 1, missing: [{ site: 'plant-b', missing: 4, message: '4 reading(s) node:gw-1 had acknowledged are not at the hub' }] },
     });
     await f.hub.store.updateStatus('Addon', 'sim', { sites: { 'plant-b': { state: 'failed', message: 'driver crashed' } } });
     const text = await edgeadm(['status']);
     expect(text.stdout).toMatch(/^Sites:\s+2: 1 online, 0 offline, 1 never connected$/m);
     expect(text.stdout).toMatch(/^Addons:\s+1: 1 site\(s\) with problems$/m);
     expect(text.stdout).toMatch(/^Addon problems:\s+sim at plant-b failed \(driver crashed\)$/m);
+    expect(text.stdout).toMatch(/^Degraded sites:\s+plant-b: outbox SQLITE_FULL since \S+ \(database or disk is full\)$/m);
+    expect(text.stdout).toMatch(/^Telemetry:\s+plant-b: 4 reading\(s\) node:gw-1 had acknowledged are not at the hub$/m);
 
     const deleted = await edgeadm(['site', 'delete', 'plant-b']);
     expect(deleted.code, deleted.stderr).toBe(0);

@@ -2,8 +2,11 @@
  * `edgeadm ssh [user@]<node> [-- command]`: an SSH session to a node's sshd
  * through the hub and the node's tunnel. The hub lets the caller through only
  * with an admin token; sshd then checks the caller's own key. The host key
- * must be one the node reported when it joined (or one in --known-hosts):
- * nothing is trusted on first use.
+ * must be one the hub trusts for the node (reported at its first join, or
+ * confirmed by an admin since) or one in --known-hosts: nothing is trusted on
+ * first use. While the node has a pending host-key change (it joined again
+ * with other keys) `ssh` and `logs` refuse, naming the command that confirms
+ * the change.
  *
  * `edgeadm port-forward <node> [local-port:]remote-port`: a local TCP port
  * whose connections reach a port on the node the same way.
@@ -14,12 +17,21 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Command } from 'commander';
 import WebSocket, { createWebSocketStream } from 'ws';
-import { EdgeError } from '../core/kernel/index.ts';
+import type { HostKeysView } from '../core/hub/index.ts';
+import { createError, EdgeError } from '../core/kernel/index.ts';
 import { hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
 import { contextOf, ErrUsage, examples, listening, parsePort, setExitCode } from './context.ts';
+import { NODE_NAME, trustCommand } from './node.ts';
 import { waitForSignal } from './signals.ts';
 
-const NODE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** The node joined again with other host keys, and no admin has confirmed them yet. */
+export const ErrSshHostKeysPending = createError(
+  'EDGE_ERR_SSH_HOST_KEYS_PENDING',
+  (p: { node: string; reportedAt: string; fingerprints: string[]; confirm: string }) =>
+    `node '${p.node}' joined again at ${p.reportedAt} with other ssh host keys (${p.fingerprints.join(', ')}), which are not trusted yet; refusing to connect. ` +
+    `Check them on the node ('ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub'), then confirm with '${p.confirm}' (or drop them: 'edgeadm node reject-host-keys ${p.node}')`,
+  { statusCode: 409 },
+);
 const KEY_IN_LINE = /((?:ssh|ecdsa|sk)-[a-z0-9@.-]+)\s+([A-Za-z0-9+/]+={0,3})/;
 
 /** A byte stream to host:port on a node, through the hub's connect route. Refusals keep the hub's code. */
@@ -83,7 +95,7 @@ async function runSsh(who: string, o: SshOpts, command: string[]): Promise<numbe
   const at = who.lastIndexOf('@');
   const node = at >= 0 ? who.slice(at + 1) : who;
   const username = (at >= 0 ? who.slice(0, at) : undefined) ?? o.login ?? userInfo().username;
-  if (!NODE.test(node)) throw new ErrUsage({ argument: '<node>', reason: `'${node}' is not a node name` });
+  if (!NODE_NAME.test(node)) throw new ErrUsage({ argument: '<node>', reason: `'${node}' is not a node name` });
   const port = parsePort(o.port, '--port');
   if (port === 0) throw new ErrUsage({ argument: '--port', reason: 'must be 1-65535' });
   const target = hubTarget(o);
@@ -105,8 +117,11 @@ async function runSsh(who: string, o: SshOpts, command: string[]): Promise<numbe
       throw new ErrUsage({ argument: '--known-hosts', reason: `cannot read '${o.knownHosts}': ${(err as Error).message}` });
     }
   }
-  const n = await hubFetch<{ status?: { sshHostKeys?: string[] } }>(target, 'GET', `/api/v1/nodes/${encodeURIComponent(node)}`);
-  known.push(...keysIn((n.status?.sshHostKeys ?? []).join('\n')));
+  const hostKeys = await hubFetch<HostKeysView>(target, 'GET', `/api/v1/nodes/${encodeURIComponent(node)}/host-keys`);
+  if (hostKeys.pending) {
+    throw new ErrSshHostKeysPending({ node, reportedAt: hostKeys.pending.reportedAt, fingerprints: hostKeys.pending.keys.map((k) => `${k.type} ${k.fingerprint}`), confirm: trustCommand(hostKeys) });
+  }
+  known.push(...keysIn(hostKeys.trusted.map((k) => k.key).join('\n')));
   const { loadSsh } = await import('../core/tunnel/index.ts');
   const { connectSsh, sshExec, sshShell } = await loadSsh();
   const sock = await openNodeStream(target, node, port);
@@ -129,7 +144,7 @@ export function registerSsh(program: Command): void {
   const ssh = withHubOptions(
     program
       .command('ssh')
-      .description("SSH to a node's sshd through its tunnel (host key checked against what the node reported at join)")
+      .description("SSH to a node's sshd through its tunnel (host key checked against the keys the hub trusts for the node)")
       .argument('<[user@]node>', 'the node, optionally with the remote user')
       .argument('[command...]', 'run this instead of a shell (after --)')
       .option('-l, --login <user>', 'remote user (default: your user name)')
@@ -155,7 +170,7 @@ export function registerSsh(program: Command): void {
       .option('--address <address>', 'local listen address', '127.0.0.1'),
   ).action(async (node: string, spec: string, o: { address: string; hub?: string; token?: string; tokenFile?: string; caFile?: string }, cmd: Command) => {
     const ctx = contextOf(cmd);
-    if (!NODE.test(node)) throw new ErrUsage({ argument: '<node>', reason: `'${node}' is not a node name` });
+    if (!NODE_NAME.test(node)) throw new ErrUsage({ argument: '<node>', reason: `'${node}' is not a node name` });
     const m = /^(?:(\d{1,5}):)?(?:([^:]+):)?(\d{1,5})$/.exec(spec);
     if (!m) throw new ErrUsage({ argument: '<ports>', reason: `'${spec}' is not [local-port:]remote-port or [local-port:]host:remote-port` });
     const localPort = m[1] === undefined ? 0 : parsePort(m[1], '<ports> (local)');

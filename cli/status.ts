@@ -1,11 +1,14 @@
 /**
  * `edgeadm status`: is the hub up, and how are the sites, nodes, devices
- * and addons it knows.
+ * and addons it knows: which site agents report problems (a full disk, a
+ * stream the hub found already used), and whether every reading each agent
+ * sent is at the hub.
  */
 import type { Command } from 'commander';
 import { createError } from '../core/kernel/index.ts';
 import type { AddonSpec, AddonStatus, DeviceSpec, NodeSpec, NodeStatus, SiteSpec, SiteStatus } from '../core/store/index.ts';
-import { fetchHub, hubTarget, withHubOptions, type HubTarget } from './client.ts';
+import type { Delivery } from '../core/hub/index.ts';
+import { fetchHub, hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
 import { contextOf, examples } from './context.ts';
 import { emit, renderDetails } from './output.ts';
 import { addonSiteProblem, listAll, type HubOpts, type Obj } from './resources.ts';
@@ -20,7 +23,17 @@ export const ErrHubDown = createError(
 
 export interface StatusReport {
   hub: { url: string; status: string };
-  sites: { total: number; online: number; offline: number; pending: number; offlineNames: string[] };
+  sites: {
+    total: number;
+    online: number;
+    offline: number;
+    pending: number;
+    offlineNames: string[];
+    /** Sites whose agent reports problems, with them. */
+    degraded: { site: string; problems: { component: string; code: string; message: string; since: string }[] }[];
+  };
+  /** Per site: acknowledged readings the hub holds against what the agent sent. */
+  telemetry: { ok: number; unknown: number; missing: { site: string; missing: number; message: string }[]; sites: Delivery[] };
   nodes: { total: number; connected: number };
   devices: { total: number };
   addons: { total: number; withProblems: { addon: string; site: string; state: string; message?: string }[] };
@@ -45,11 +58,12 @@ export function registerStatus(program: Command): Command {
       const ctx = contextOf(c);
       const target = hubTarget(o);
       const status = await health(target);
-      const [sites, nodes, devices, addons] = await Promise.all([
+      const [sites, nodes, devices, addons, delivery] = await Promise.all([
         listAll<Obj<SiteSpec, SiteStatus>>(target, 'sites'),
         listAll<Obj<NodeSpec, NodeStatus>>(target, 'nodes'),
         listAll<Obj<DeviceSpec>>(target, 'devices'),
         listAll<Obj<AddonSpec, AddonStatus>>(target, 'addons'),
+        hubFetch<{ items: Delivery[] }>(target, 'GET', '/api/v1/telemetry/delivery'),
       ]);
       const phase = (s: Obj<SiteSpec, SiteStatus>): string => s.status?.phase ?? 'Pending';
       const report: StatusReport = {
@@ -60,6 +74,15 @@ export function registerStatus(program: Command): Command {
           offline: sites.filter((s) => phase(s) === 'Offline').length,
           pending: sites.filter((s) => phase(s) === 'Pending').length,
           offlineNames: sites.filter((s) => phase(s) === 'Offline').map((s) => s.metadata.name),
+          degraded: sites
+            .map((s) => ({ site: s.metadata.name, problems: Object.values(s.status?.agents ?? {}).flatMap((a) => a.health.problems) }))
+            .filter((d) => d.problems.length > 0),
+        },
+        telemetry: {
+          ok: delivery.items.filter((d) => d.state === 'ok').length,
+          unknown: delivery.items.filter((d) => d.state === 'unknown').length,
+          missing: delivery.items.filter((d) => d.state === 'missing').map((d) => ({ site: d.site, missing: d.missing, message: d.message })),
+          sites: delivery.items,
         },
         nodes: { total: nodes.length, connected: nodes.filter((n) => n.status?.connected === true).length },
         devices: { total: devices.length },
@@ -78,6 +101,16 @@ export function registerStatus(program: Command): Command {
           ['Hub', `${r.hub.url} (${r.hub.status})`],
           ['Sites', `${r.sites.total}: ${r.sites.online} online, ${r.sites.offline} offline, ${r.sites.pending} never connected`],
           ['Offline sites', r.sites.offlineNames.length === 0 ? undefined : r.sites.offlineNames.join(', ')],
+          [
+            'Degraded sites',
+            r.sites.degraded.length === 0 ? undefined : r.sites.degraded.map((d) => `${d.site}: ${d.problems.map((p) => `${p.component} ${p.code} since ${p.since} (${p.message})`).join('; ')}`).join('; '),
+          ],
+          [
+            'Telemetry',
+            r.telemetry.missing.length > 0
+              ? `${r.telemetry.missing.map((m) => `${m.site}: ${m.message}`).join('; ')}`
+              : `every acknowledged reading held (${r.telemetry.ok} site(s) checked${r.telemetry.unknown > 0 ? `, ${r.telemetry.unknown} not reported yet` : ''})`,
+          ],
           ['Nodes', `${r.nodes.total}: ${r.nodes.connected} connected`],
           ['Devices', String(r.devices.total)],
           ['Addons', `${r.addons.total}: ${r.addons.withProblems.length === 0 ? 'no problems reported' : `${r.addons.withProblems.length} site(s) with problems`}`],

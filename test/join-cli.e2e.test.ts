@@ -2,14 +2,18 @@
  * Joining a node with the CLI alone, as an operator does: `edgeadm token
  * create --print-join-command` on the hub side, the printed `edgeadm join` on
  * the node, then the node's tunnel up. Bad arguments are usage errors (exit
- * 2), refusals by the hub are errors (exit 1) that say what to do.
+ * 2), refusals by the hub are errors (exit 1) that say what to do. Joining
+ * again keeps the node's identity even when the machine's hostname changed:
+ * the test runs edgeadm in UTS namespaces of its own (`unshare --uts`, as
+ * root) with the hostnames it sets there.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHub, type Hub } from '../core/hub/index.ts';
+import { EDGEADM_BIN, runEdgeadm, startProcess, type CliResult } from './support/edgeadm-cli.ts';
 import { quiet, tempDir, waitFor } from './support/hub-fixture.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -104,4 +108,55 @@ describe('edgeadm token and join', () => {
     expect(untrusted).toMatchObject({ code: 1, stderr: expect.stringMatching(/--ca-file or --ca-cert-hash/) });
     expect(existsSync(path.join(dir, 'x5', 'node.credential'))).toBe(false);
   });
+});
+
+/** `edgeadm <args>` on a machine whose hostname is `name`: a UTS namespace of its own (needs root). */
+const onHost = (name: string, args: readonly string[]): string[] => ['--uts', 'sh', '-c', `hostname ${name} && exec "$0" "$@"`, process.execPath, EDGEADM_BIN, ...args];
+function runOnHost(name: string, args: readonly string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const p = startProcess('unshare', onHost(name, args), { EDGEADM_HUB: undefined, EDGEADM_TOKEN: undefined });
+    void p.exited.then((code) => resolve({ code: code ?? 1, stdout: p.out(), stderr: p.err() }));
+  });
+}
+
+describe('edgeadm join again, on a machine whose hostname changed', () => {
+  it('keeps the node it joined as; a --node that contradicts it is a usage error naming both', async () => {
+    const created = await edgeadm(['token', 'create', '--site', 'plant-a', '--print-join-command', ...hubArgs()]);
+    const line = created.stdout.trim();
+    const nodeDir = path.join(dir, 'renamed');
+    // First join, no --node: the hostname names the node.
+    const first = await runOnHost('host-alpha', [...line.split(' ').slice(1), '--data-dir', nodeDir, '--no-run', '--ssh-host-key-dir', path.join(dir, 'none')]);
+    expect(first, first.stderr).toMatchObject({ code: 0, stdout: `node 'host-alpha' joined site 'plant-a' at ${hub.url}\n` });
+    const credentials = hub.tokens.list().filter((t) => t.node === 'host-alpha').map((t) => t.id);
+    expect(credentials).toHaveLength(1);
+
+    // The machine is renamed; the same join runs the node it joined as, on its kept credential.
+    const again = startProcess('unshare', onHost('host-beta', ['join', hub.url, '--data-dir', nodeDir, '--no-broker', '--log-level', 'silent']), { EDGEADM_HUB: undefined, EDGEADM_TOKEN: undefined });
+    try {
+      await waitFor('host-alpha connected from the renamed machine', () => hub.tunnel.cloud.nodes().includes('host-alpha'), 30_000);
+      expect(again.out()).toContain("running on node 'host-alpha'");
+    } finally {
+      await again.stop('SIGINT');
+    }
+    expect(await hub.store.get('Node', 'host-beta')).toBeUndefined();
+    expect(hub.tokens.list().filter((t) => t.node === 'host-alpha').map((t) => t.id)).toEqual(credentials);
+
+    // Naming the node it is: fine. Naming another: exit 2, both names said, nothing changed.
+    expect(await runOnHost('host-beta', ['join', hub.url, '--data-dir', nodeDir, '--node', 'host-alpha', '--no-run'])).toMatchObject({ code: 0 });
+    const contradicting = await runOnHost('host-beta', ['join', hub.url, '--data-dir', nodeDir, '--node', 'host-beta', '--no-run']);
+    expect(contradicting.code).toBe(2);
+    expect(contradicting.stderr).toMatch(/--node: .* holds node 'host-alpha', and --node says 'host-beta'/);
+    expect(contradicting.stderr).toContain('edgeadm reset --data-dir');
+    expect(await hub.store.get('Node', 'host-beta')).toBeUndefined();
+    expect(JSON.parse(readFileSync(path.join(nodeDir, 'node.json'), 'utf8'))).toMatchObject({ node: 'host-alpha', site: 'plant-a' });
+  }, 120_000);
+
+  it('says so when the kept identity is not one, instead of crashing', async () => {
+    const nodeDir = tempDir('join-broken');
+    writeFileSync(path.join(nodeDir, 'node.json'), '{"hub": "https://x",');
+    const broken = await runEdgeadm(['join', hub.url, '--data-dir', nodeDir, '--no-run']);
+    expect(broken).toMatchObject({ code: 1, stderr: expect.stringMatching(/EDGE_ERR_JOIN_IDENTITY.*node\.json is not a node identity.*edgeadm reset --data-dir/) });
+    writeFileSync(path.join(nodeDir, 'node.json'), '{"hub": "https://x"}');
+    expect(await runEdgeadm(['join', hub.url, '--data-dir', nodeDir, '--no-run'])).toMatchObject({ code: 1, stderr: expect.stringContaining('no site, node, tunnelUrl, credentialFile') });
+  }, 60_000);
 });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../kernel/index.ts';
 import { Registry } from 'prom-client';
 import { buildHubApp, requireAuth } from './index.ts';
-import { err, reading, startTestHub, type TestHub } from './testing/harness.ts';
+import { batch, reading, err, startTestHub, type TestHub } from './testing/harness.ts';
 
 type Named = { items: { metadata: { name: string } }[] };
 
@@ -45,7 +45,7 @@ describe('hub auth', () => {
       ['PUT', '/api/v1/sites/plant-a', { spec: {} }],
       ['DELETE', '/api/v1/sites/plant-a', undefined],
       ['PUT', '/api/v1/sites/plant-a/status', { status: {} }],
-      ['POST', '/api/v1/sites/plant-a/telemetry', { readings: [] }],
+      ['POST', '/api/v1/sites/plant-a/telemetry', batch([])],
       ['POST', '/api/v1/sites/plant-a/devices/pump-a/commands', { resource: 'setpoint', value: 1 }],
       ['POST', '/api/v1/tokens', { role: 'viewer' }],
       ['GET', '/api/v1/tokens', undefined],
@@ -66,13 +66,11 @@ describe('hub auth', () => {
     const sites = await h.call('GET', '/api/v1/sites', { token: h.agentA });
     expect(sites.json<Named>().items.map((d) => d.metadata.name)).toEqual(['plant-a']);
 
-    // Writes of its own site.
-    const ingest = await h.call('POST', '/api/v1/sites/plant-a/telemetry', { token: h.agentA, body: { readings: [reading('plant-a', 1)] } });
+    // Writes of its own site, through the routes a site reports on.
+    const ingest = await h.call('POST', '/api/v1/sites/plant-a/telemetry', { token: h.agentA, body: batch([reading('plant-a', 1)]) });
     expect(ingest.statusCode).toBe(200);
-    const st = await h.call('PUT', '/api/v1/sites/plant-a/status', { token: h.agentA, body: { status: { phase: 'Online' } } });
-    expect(st.statusCode).toBe(200);
-    expect(st.json<{ status: unknown }>().status).toEqual({ phase: 'Online' });
-    expect((await h.call('PUT', '/api/v1/devices/pump-a/status', { token: h.agentA, body: { status: { operatingState: 'UP' } } })).statusCode).toBe(200);
+    const st = await h.call('PUT', '/api/v1/sites/plant-a/device-status', { token: h.agentA, body: { devices: { 'pump-a': { operatingState: 'UP' } } } });
+    expect(st.json()).toEqual({ updated: ['pump-a'], ignored: [] });
     expect((await h.call('GET', '/api/v1/sites/plant-a/commands', { token: h.agentA })).statusCode).toBe(200);
 
     // Anything of plant-b.
@@ -80,9 +78,7 @@ describe('hub auth', () => {
       ['GET', '/api/v1/sites/plant-b', undefined],
       ['GET', '/api/v1/devices/pump-b', undefined],
       ['GET', '/api/v1/devices?site=plant-b', undefined],
-      ['PUT', '/api/v1/sites/plant-b/status', { status: {} }],
-      ['PUT', '/api/v1/devices/pump-b/status', { status: {} }],
-      ['POST', '/api/v1/sites/plant-b/telemetry', { readings: [reading('plant-b', 1)] }],
+      ['POST', '/api/v1/sites/plant-b/telemetry', batch([reading('plant-b', 1)])],
       ['GET', '/api/v1/sites/plant-b/commands', undefined],
     ] as const) {
       const r = await h.call(method, url, { token: h.agentA, body });
@@ -92,8 +88,13 @@ describe('hub auth', () => {
       expect(err(r).details).toMatchObject({ site: 'plant-b', ownSite: 'plant-a' });
     }
 
-    // Nothing an agent has no business with, even at its own site.
+    // Nothing an agent has no business with, even at its own site: the status of its Site, Nodes and Devices is the hub's record.
     for (const [method, url, body] of [
+      ['PUT', '/api/v1/sites/plant-a/status', { status: { phase: 'Online' } }],
+      ['PUT', '/api/v1/devices/pump-a/status', { status: { operatingState: 'UP' } }],
+      ['PUT', '/api/v1/sites/plant-b/status', { status: {} }],
+      ['PUT', '/api/v1/devices/pump-b/status', { status: {} }],
+      ['GET', '/metrics', undefined],
       ['PUT', '/api/v1/sites/plant-a', { spec: {} }],
       ['POST', '/api/v1/devices', { metadata: { name: 'x' }, spec: {} }],
       ['DELETE', '/api/v1/devices/pump-a', undefined],
@@ -168,18 +169,20 @@ describe('hub system routes', () => {
     expect(r.json()).toEqual({ status: 'ok' });
   });
 
-  it('serves /metrics to any valid token, with request and stream metrics', async () => {
+  it('serves /metrics to operators (not agents), with request and stream metrics', async () => {
     expect((await h.call('GET', '/metrics', { token: null })).statusCode).toBe(401);
+    expect((await h.call('GET', '/metrics', { token: h.agentA })).statusCode).toBe(403);
     await h.call('GET', '/api/v1/sites');
-    const r = await h.call('GET', '/metrics', { token: h.agentA });
+    const r = await h.call('GET', '/metrics', { token: h.viewer });
     expect(r.statusCode).toBe(200);
     expect(r.headers['content-type']).toMatch(/^text\/plain/);
     expect(r.body).toMatch(/edgeadm_hub_http_requests_total\{method="GET",route="\/api\/v1\/sites",status="200"\} [1-9]/);
     expect(r.body).toMatch(/edgeadm_hub_http_requests_total\{method="GET",route="\/metrics",status="401"\} 1/);
+    expect(r.body).toMatch(/edgeadm_hub_http_requests_total\{method="GET",route="\/metrics",status="403"\} 1/);
     expect(r.body).toContain('edgeadm_hub_http_request_duration_seconds_bucket');
     expect(r.body).toContain('edgeadm_hub_stream_clients');
     expect(r.body).toContain('edgeadm_hub_stream_clients_dropped_total');
-    expect((await h.call('GET', '/metrics', { token: h.viewer })).statusCode).toBe(200);
+    expect((await h.call('GET', '/metrics', { token: h.admin })).statusCode).toBe(200);
   });
 
   it('publishes an OpenAPI document where every route has tags and a summary', async () => {

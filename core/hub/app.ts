@@ -4,11 +4,13 @@
  * bearer-token auth. `buildHubApp` registers everything but does not listen:
  * the caller adds its own routes (e.g. the sync WebSocket, protected with
  * `requireAuth`) and then listens. Every error leaves as a coded
- * `{ code, message, details? }`; tokens never reach the log.
+ * `{ code, message, details? }`, also what the router, the body parser and
+ * Node's HTTP parser refuse (core/hub/transport.ts); JSON bodies are parsed
+ * with core/kernel's bounded parser; tokens never reach the log.
  */
-import type { IncomingMessage } from 'node:http';
+import { maxHeaderSize as defaultMaxHeaderSize, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyCompress from '@fastify/compress';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -20,7 +22,7 @@ import type { ResourceStore } from '../store/index.ts';
 import type { TelemetryStore } from '../telemetry/index.ts';
 import type { CommandQueue } from './commands.ts';
 import type { HubApp, HubContext } from './context.ts';
-import { ErrRouteNotFound } from './errors.ts';
+import { ErrExpectationFailed, ErrMalformedHttp, ErrMethodNotAllowed, ErrRouteNotFound, ErrShuttingDown } from './errors.ts';
 import { createHubMetrics } from './metrics.ts';
 import { registerCommandRoutes } from './routes/commands.ts';
 import { registerResourceRoutes } from './routes/resources.ts';
@@ -35,7 +37,19 @@ import { registerWatchRoutes } from './routes/watch.ts';
 import { registerConsoleRoutes } from './console/routes.ts';
 import { createConsoleSessions } from './console/sessions.ts';
 import type { TokenStore } from './tokens.ts';
-import { decodeBody, redactUrl, toHttpError, validatorCompiler } from './transport.ts';
+import {
+  allowedMethods,
+  clientErrorOf,
+  decodeBody,
+  errorBody,
+  MAX_PARAM_LENGTH,
+  parseJsonBody,
+  rawErrorResponse,
+  redactUrl,
+  toHttpError,
+  validatorCompiler,
+  type ClientErrorLike,
+} from './transport.ts';
 
 export { authenticate, authorizeSite, principalOf, requireAuth, type AuthHook, type RequireAuthOptions } from './auth.ts';
 export type { HubApp, StreamLimits } from './context.ts';
@@ -86,14 +100,39 @@ export function buildHubApp(opts: HubAppOptions): HubApp {
   };
 
   const baseLogger: FastifyBaseLogger = logger;
+  /** Every error a request ends with, from a route, a hook, the body parser or the router, leaves here as a coded body. */
+  const replyError = (err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    const { statusCode, body, internal } = toHttpError(err, request);
+    if (internal) request.log.error({ err, url: redactUrl(request.url) }, 'request error');
+    if (statusCode === 401) void reply.header('www-authenticate', 'Bearer realm="edgeadm"');
+    return reply.code(statusCode).send(body);
+  };
+  let closing = false;
   const app: HubApp = Fastify({
     loggerInstance: baseLogger,
     // Request lines are written by the onResponse hook below, with the URL redacted.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
-    return503OnClosing: true,
+    // Requests that arrive while closing get EDGE_ERR_HUB_SHUTTING_DOWN from the onRequest hook below.
+    return503OnClosing: false,
+    // Every name the store accepts fits a path parameter; each route's schema bounds and names its own.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Malformed percent-encoding, over-long parameters: coded like every other error.
+    frameworkErrors: (err, request, reply) => void replyError(err, request, reply),
+    // What Node's HTTP parser refuses before any route (bad request line, header, length; headers too large; too slow).
+    clientErrorHandler: (err, socket) => {
+      const e = err as ClientErrorLike;
+      if (e.code === 'ECONNRESET' || socket.destroyed) return;
+      const coded = clientErrorOf(e, (app.server as { maxHeaderSize?: number }).maxHeaderSize ?? defaultMaxHeaderSize);
+      logger.info({ code: coded.code, parserCode: e.code, status: coded.statusCode }, 'request refused by the HTTP parser');
+      // As Node does: answer unless a response of this connection has started (it would be corrupted).
+      const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (socket.writable && !inFlight?.headersSent) socket.write(rawErrorResponse(coded));
+      socket.destroySoon();
+    },
     // With TLS the server is an https.Server: a subclass of the same http handling the routes use.
-    ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key } } : {}),
+    // A missing Host is answered by the onRequest hook below, coded, instead of by Node with a bare 400.
+    ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key, requireHostHeader: false } } : { http: { requireHostHeader: false } }),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -141,11 +180,41 @@ export function buildHubApp(opts: HubAppOptions): HubApp {
   app.server.on('request', (req: IncomingMessage) => unused.delete(req.socket));
   app.server.on('upgrade', (req: IncomingMessage) => unused.delete(req.socket));
   app.addHook('preClose', (done) => {
+    closing = true;
     for (const socket of unused) socket.destroy();
     const timer = setTimeout(() => app.server.closeAllConnections(), opts.closeGraceMs ?? 5_000);
     timer.unref();
     app.server.once('close', () => clearTimeout(timer));
     done();
+  });
+
+  // Node answers an Expect other than 100-continue with a bare 417 unless someone listens.
+  app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const err = new ErrExpectationFailed({ expect: String(req.headers.expect ?? '') });
+    logger.info({ code: err.code, status: err.statusCode, method: req.method, url: redactUrl(req.url ?? '') }, 'request refused');
+    const body = JSON.stringify(errorBody(err));
+    res.writeHead(err.statusCode, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+  });
+
+  app.addHook('onRequest', (request, reply, done) => {
+    if (closing) {
+      void reply.header('connection', 'close');
+      return done(new ErrShuttingDown({}));
+    }
+    const raw = request.raw;
+    if (request.headers.host === undefined && raw.httpVersionMajor === 1 && raw.httpVersionMinor >= 1) {
+      return done(new ErrMalformedHttp({ reason: 'an HTTP/1.1 request must have a Host header' }));
+    }
+    done();
+  });
+
+  // Bounded: depth, prototype keys and number range are checked before any route sees the body (core/kernel/json.ts).
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
   });
 
   app.addHook('preParsing', (request, _reply, payload, done) => {
@@ -169,16 +238,18 @@ export function buildHubApp(opts: HubAppOptions): HubApp {
     done();
   });
 
-  app.setErrorHandler((err, request, reply) => {
-    const { statusCode, body, internal } = toHttpError(err, request);
-    if (internal) request.log.error({ err, url: redactUrl(request.url) }, 'request error');
-    if (statusCode === 401) void reply.header('www-authenticate', 'Bearer realm="edgeadm"');
-    return reply.code(statusCode).send(body);
-  });
+  app.setErrorHandler((err, request, reply) => replyError(err, request, reply));
 
+  // A path some route serves with other methods answers 405 with Allow; any other, 404.
   app.setNotFoundHandler((request, reply) => {
-    const err = new ErrRouteNotFound({ method: request.method, path: redactUrl(request.url.split('?')[0] ?? '') });
-    return reply.code(404).send({ code: err.code, message: err.message, details: { ...err.params } });
+    const path = redactUrl(request.url.split('?')[0] ?? '');
+    const allowed = allowedMethods(app, request);
+    if (allowed.length > 0) {
+      const err = new ErrMethodNotAllowed({ method: request.method, path, allowed });
+      return reply.code(err.statusCode).header('allow', allowed.join(', ')).send(errorBody(err));
+    }
+    const err = new ErrRouteNotFound({ method: request.method, path });
+    return reply.code(err.statusCode).send(errorBody(err));
   });
 
   // In a child context registered after @fastify/swagger, so its onRoute hook sees every route;

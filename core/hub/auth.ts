@@ -62,10 +62,18 @@ function bearerOf(request: FastifyRequest, queryToken: boolean): string | undefi
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** Whether the request asks to become a WebSocket. */
+export function isWebSocketUpgrade(request: FastifyRequest): boolean {
+  const upgrade = request.headers.upgrade;
+  return typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket';
+}
+
 /**
  * Verifies the request's token once and caches the principal on the request.
  * Without a token, a console session cookie stands in for one; a request by
  * cookie that changes something must also carry the session's CSRF value.
+ * A cookie never opens a WebSocket: a WebSocket handshake carries no CSRF
+ * value, and the console needs none (its live views are Server-Sent Events).
  */
 export function authenticate(request: FastifyRequest, opts: { queryToken?: boolean } = {}): Principal {
   if (request.principal) return request.principal;
@@ -74,7 +82,7 @@ export function authenticate(request: FastifyRequest, opts: { queryToken?: boole
   const token = bearerOf(request, opts.queryToken === true);
   if (token === undefined) {
     const sessions = request.server.consoleSessions;
-    const session = sessions?.fromHeaders(request.headers);
+    const session = isWebSocketUpgrade(request) ? undefined : sessions?.fromHeaders(request.headers);
     if (sessions && session) {
       if (!SAFE_METHODS.has(request.method) && !sessions.csrfMatches(session, request.headers[CSRF_HEADER])) {
         throw new ErrCsrf({ header: CSRF_HEADER });

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
-import type { Logger } from '../kernel/index.ts';
+import { ensurePrivateFile, type Logger } from '../kernel/index.ts';
 import { ErrCommandNotFound, ErrCommandState, ErrStoreClosed } from './errors.ts';
 
 export const COMMAND_STATES = ['pending', 'delivered', 'succeeded', 'failed', 'expired'] as const;
@@ -110,6 +110,7 @@ function toCommand(r: CommandRow): Command {
 
 export function openCommandQueue(opts: CommandQueueOptions): CommandQueue {
   const now = opts.now ?? Date.now;
+  ensurePrivateFile(opts.file);
   const db = new Database(opts.file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');

@@ -201,3 +201,133 @@ export const ErrNoTls = createError(
   () => 'this hub serves plain HTTP and has no CA',
   { statusCode: 404 },
 );
+
+/** The generic status route never changes a Node's host keys: join and the host-key routes do. */
+export const ErrHostKeysProtected = createError(
+  'EDGE_ERR_HUB_HOST_KEYS_PROTECTED',
+  (p: { node: string; field: string }) =>
+    `status.${p.field} of Node '${p.node}' is set only when the node joins, or by an admin through POST /api/v1/nodes/${p.node}/host-keys/trust (edgeadm node trust-host-keys ${p.node}); leave it out or send it unchanged`,
+  { statusCode: 403 },
+);
+
+export const ErrNoPendingHostKeys = createError(
+  'EDGE_ERR_HUB_NO_PENDING_HOST_KEYS',
+  (p: { node: string; action: string }) => `node '${p.node}' has no pending ssh host key change to ${p.action}`,
+  { statusCode: 409 },
+);
+
+export const ErrHostKeyNotPending = createError(
+  'EDGE_ERR_HUB_HOST_KEY_NOT_PENDING',
+  (p: { node: string; fingerprints: string[]; pending: string[] }) =>
+    `node '${p.node}': ${p.fingerprints.join(', ')} ${p.fingerprints.length === 1 ? 'is' : 'are'} not among its pending ssh host keys (${p.pending.join(', ')}); check the fingerprint on the node with 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub'`,
+  { statusCode: 409 },
+);
+
+/** A WebSocket route asked without a WebSocket upgrade. */
+export const ErrUpgradeRequired = createError(
+  'EDGE_ERR_HUB_UPGRADE_REQUIRED',
+  (p: { path: string }) => `${p.path} is a WebSocket: connect with an Upgrade: websocket request`,
+  { statusCode: 426 },
+);
+
+// ---------------------------------------------------------------------------
+// Requests the framework or Node's HTTP parser refuses, each answered with its own code.
+
+/** A JSON body nested deeper than the hub takes (`limit` levels of arrays and objects). */
+export const ErrBodyTooDeep = createError(
+  'EDGE_ERR_HUB_BODY_TOO_DEEP',
+  (p: { limit: number; path: string; offset: number }) =>
+    `request body nests arrays and objects deeper than ${p.limit} levels, at ${p.path === '' ? '(root)' : p.path} (character ${p.offset})`,
+  { statusCode: 400 },
+);
+
+/** The path is not a valid URL path: malformed percent-encoding, or not a path at all. */
+export const ErrBadUrl = createError(
+  'EDGE_ERR_HUB_BAD_URL',
+  (p: { path: string; reason: string }) => `'${p.path}' is not a valid URL path: ${p.reason}`,
+  { statusCode: 400 },
+);
+
+/** A path parameter longer than the router takes (far above any name a route accepts). */
+export const ErrParamTooLong = createError(
+  'EDGE_ERR_HUB_PARAM_TOO_LONG',
+  (p: { param: string; length: number; limit: number }) => `path parameter ${p.param} has ${p.length} characters; the limit is ${p.limit}`,
+  { statusCode: 400 },
+);
+
+export const ErrMethodNotAllowed = createError(
+  'EDGE_ERR_HUB_METHOD_NOT_ALLOWED',
+  (p: { method: string; path: string; allowed: string[] }) => `${p.path} does not take ${p.method}; it takes ${p.allowed.join(', ')}`,
+  { statusCode: 405 },
+);
+
+/** A request method Node's HTTP parser does not know. */
+export const ErrMethodNotImplemented = createError(
+  'EDGE_ERR_HUB_METHOD_NOT_IMPLEMENTED',
+  (p: { method: string }) => `request method '${p.method}' is not implemented`,
+  { statusCode: 501 },
+);
+
+/** Bytes that are not an HTTP/1.1 request (bad request line, header, chunk or length), as Node's parser reports them. */
+export const ErrMalformedHttp = createError(
+  'EDGE_ERR_HUB_MALFORMED_HTTP',
+  (p: { reason: string; parserCode?: string }) => `malformed HTTP request: ${p.reason}${p.parserCode === undefined ? '' : ` (${p.parserCode})`}`,
+  { statusCode: 400 },
+);
+
+export const ErrHeadersTooLarge = createError(
+  'EDGE_ERR_HUB_HEADERS_TOO_LARGE',
+  (p: { limitBytes: number }) => `request line and headers are larger than the limit of ${p.limitBytes} bytes`,
+  { statusCode: 431 },
+);
+
+export const ErrRequestTimeout = createError(
+  'EDGE_ERR_HUB_REQUEST_TIMEOUT',
+  (p: { part: string }) => `the client did not send the whole request ${p.part} in time`,
+  { statusCode: 408 },
+);
+
+/** The client stopped sending the body before its end (the connection closed or reset). */
+export const ErrRequestAborted = createError(
+  'EDGE_ERR_HUB_REQUEST_ABORTED',
+  (p: { reason: string }) => `request body ended early: ${p.reason}`,
+  { statusCode: 400 },
+);
+
+/** A routing constraint (on the request's headers) failed, so no route could be chosen. */
+export const ErrRoutingConstraint = createError(
+  'EDGE_ERR_HUB_ROUTING_CONSTRAINT',
+  (p: { reason: string }) => `the request could not be routed: ${p.reason}`,
+  { statusCode: 400 },
+);
+
+export const ErrExpectationFailed = createError(
+  'EDGE_ERR_HUB_EXPECTATION_FAILED',
+  (p: { expect: string }) => `expectation '${p.expect}' is not supported; only 100-continue is`,
+  { statusCode: 417 },
+);
+
+export const ErrShuttingDown = createError(
+  'EDGE_ERR_HUB_SHUTTING_DOWN',
+  () => 'the hub is shutting down; retry against another replica or after it restarts',
+  { statusCode: 503 },
+);
+
+/** A static file path (docs, console) that leaves its folder or names what may not be served. */
+export const ErrPathForbidden = createError(
+  'EDGE_ERR_HUB_PATH_FORBIDDEN',
+  (p: { path: string }) => `'${p.path}' may not be served`,
+  { statusCode: 403 },
+);
+
+export const ErrPreconditionFailed = createError(
+  'EDGE_ERR_HUB_PRECONDITION_FAILED',
+  (p: { path: string }) => `a precondition of the request for '${p.path}' (If-Match, If-Unmodified-Since) does not hold`,
+  { statusCode: 412 },
+);
+
+export const ErrRangeNotSatisfiable = createError(
+  'EDGE_ERR_HUB_RANGE_NOT_SATISFIABLE',
+  (p: { path: string; range: string }) => `range '${p.range}' lies outside '${p.path}'`,
+  { statusCode: 416 },
+);

@@ -40,6 +40,8 @@ export {
   type EnqueueOptions,
 } from './commands.ts';
 export type { HubMetrics } from './metrics.ts';
+export type { Delivery } from './delivery.ts';
+export type { HostKey, HostKeysView } from './node-status.ts';
 export type { RequestIssue, MissingRef } from './errors.ts';
 export * as HubErrors from './errors.ts';
 // The embedded hub process.

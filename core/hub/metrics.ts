@@ -13,6 +13,8 @@ export interface HubMetrics {
   readings: Counter<'result'>;
   commands: Counter;
   consoleLogins: Counter<'result'>;
+  /** Node SSH host key changes: `reported` by a join (kept pending), `trusted` or `rejected` by an admin. */
+  hostKeyChanges: Counter<'event'>;
 }
 
 function getOrCreate<M>(registry: Registry, name: string, make: () => M): M {
@@ -97,6 +99,17 @@ export function createHubMetrics(registry: Registry): HubMetrics {
           name: 'edgeadm_hub_console_logins_total',
           help: 'Console logins, by result (accepted, refused).',
           labelNames: ['result'] as const,
+          registers,
+        }),
+    ),
+    hostKeyChanges: getOrCreate(
+      registry,
+      'edgeadm_hub_node_host_key_changes_total',
+      () =>
+        new Counter({
+          name: 'edgeadm_hub_node_host_key_changes_total',
+          help: 'SSH host key changes of nodes, by event: reported (a join brought other keys; they wait for an admin), trusted, rejected.',
+          labelNames: ['event'] as const,
           registers,
         }),
     ),

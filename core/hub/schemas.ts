@@ -6,6 +6,7 @@
  */
 import Type from 'typebox';
 import { QUALITIES, ReadingSchema, VALUE_TYPES } from '../sdk/index.ts';
+import { STREAM_ID_RE } from '../telemetry/index.ts';
 import { COMMAND_STATES } from './commands.ts';
 import { ROLES } from './tokens.ts';
 
@@ -128,16 +129,81 @@ export const ReadingOutSchema = Type.Object({
   quality: Type.String({ description: `One of ${QUALITIES.join(', ')}.` }),
   qualityDetail: Type.Optional(Type.String()),
   seq: Type.Integer(),
+  stream: Type.Optional(Type.String({ description: 'The producer stream it came in, `<producer>/<stream id>`: de-duplicate on (site, stream, seq).' })),
 });
 
 export const SiteParams = Type.Object({ site: Type.String({ minLength: 1, maxLength: 63 }) });
 
-export const IngestBody = Type.Object(
-  { readings: Type.Array(ReadingSchema, { maxItems: 100_000 }) },
+/** Which producer stream a batch belongs to (the producer itself is the caller's credential). */
+export const StreamHeaderSchema = Type.Object(
+  {
+    id: Type.String({ pattern: STREAM_ID_RE.source, description: "The outbox's stream id." }),
+    lastSeq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'The last seq this stream has issued: no reading of the batch may exceed it, and it never goes back.' }),
+  },
   { additionalProperties: false },
 );
 
-export const IngestResultSchema = Type.Object({ accepted: Type.Integer(), duplicates: Type.Integer() });
+export const IngestBody = Type.Object(
+  { stream: StreamHeaderSchema, readings: Type.Array(ReadingSchema, { maxItems: 100_000 }) },
+  { additionalProperties: false },
+);
+
+export const IngestResultSchema = Type.Object({
+  accepted: Type.Integer({ description: 'Stored.' }),
+  duplicates: Type.Integer({ description: 'Already held with the same content (a resend).' }),
+  conflicts: Type.Integer({ description: 'Already held with other content under the same seq: quarantined; the producer should start a new stream.' }),
+  quarantined: Type.Integer({ description: 'Kept aside for an unknown device or resource.' }),
+});
+
+export const StreamsQuery = Type.Object({ site: Type.Optional(Type.String({ minLength: 1, maxLength: 63 })) });
+export const StreamListSchema = Type.Object({
+  items: Type.Array(
+    Type.Object({
+      site: Type.String(),
+      producer: Type.String(),
+      id: Type.String(),
+      name: Type.String(),
+      held: Type.Integer(),
+      quarantined: Type.Integer(),
+      conflicts: Type.Integer(),
+      duplicates: Type.Integer(),
+      highSeq: Type.Integer(),
+      declaredLastSeq: Type.Integer(),
+      firstIngestAt: Type.String(),
+      lastIngestAt: Type.String(),
+    }),
+  ),
+});
+
+const DeliveryCounts = {
+  expected: Type.Integer({ description: 'Readings the agent acknowledged and did not drop: the hub must hold them.' }),
+  held: Type.Integer({ description: "What the hub holds of the agent's streams, stored or quarantined." }),
+  missing: Type.Integer(),
+  pending: Type.Integer(),
+  dropped: Type.Integer(),
+  notStored: Type.Integer(),
+};
+export const DeliveryListSchema = Type.Object({
+  items: Type.Array(
+    Type.Object({
+      site: Type.String(),
+      state: Type.String({ description: 'ok, missing (acknowledged readings not held), or unknown (no agent report yet).' }),
+      ...DeliveryCounts,
+      agents: Type.Array(Type.Object({ producer: Type.String(), reportedAt: Type.String(), ...DeliveryCounts })),
+      message: Type.String(),
+    }),
+  ),
+});
+
+const QUARANTINE_REASONS = ['conflict', 'unknown-device', 'unknown-resource'] as const;
+export const QuarantineQuery = Type.Object({
+  site: Type.Optional(Type.String({ minLength: 1, maxLength: 63 })),
+  reason: Type.Optional(literals(QUARANTINE_REASONS)),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'At most this many, default 1000.' })),
+});
+export const QuarantineListSchema = Type.Object({
+  items: Type.Array(Type.Object({ reason: Type.String(), receivedAt: Type.String(), stream: Type.String(), reading: ReadingOutSchema })),
+});
 
 const TimeParam = Type.String({ description: 'Nanoseconds since the epoch, or an RFC 3339 time.' });
 

@@ -9,13 +9,13 @@
  * `tls`, serves HTTPS with a certificate from its own CA (`<dataDir>/pki`,
  * created on first start); joining nodes receive that CA.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Logger } from '../kernel/index.ts';
+import { ensurePrivateDir, type Logger } from '../kernel/index.ts';
 import { issueCertificate, loadOrCreateHubPki, type KeyPairPem } from '../pki/index.ts';
 import type { Resource } from '../store/index.ts';
 import { openSqliteStore, type ResourceStore } from '../store/index.ts';
@@ -23,7 +23,8 @@ import { openTelemetryStore, startMqttIngest, type TelemetryStore } from '../tel
 import { buildHubApp, requireAuth } from './app.ts';
 import { openCommandQueue, type CommandQueue } from './commands.ts';
 import { registerSyncRoute } from './sync.ts';
-import { openTokenStore, type TokenStore } from './tokens.ts';
+import { DeviceCatalog } from './device-catalog.ts';
+import { openTokenStore, producerOf, type TokenStore } from './tokens.ts';
 import { createHubTunnel, PEER_PATH, TUNNEL_PATH, type HubTunnel, type UpgradeHandler } from './tunnel.ts';
 
 export interface StartHubOptions {
@@ -84,7 +85,7 @@ export interface Hub {
 }
 
 export async function startHub(o: StartHubOptions): Promise<Hub> {
-  mkdirSync(o.dataDir, { recursive: true });
+  ensurePrivateDir(o.dataDir);
   const logger = o.logger;
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
@@ -116,6 +117,7 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
     }
     let ingest: Awaited<ReturnType<typeof startMqttIngest>> | undefined;
     if (o.mqttPort !== undefined) {
+      const catalog = new DeviceCatalog(store);
       ingest = await startMqttIngest({
         port: o.mqttPort,
         host,
@@ -123,8 +125,9 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
         logger,
         authenticate: (username, password) => {
           const p = tokens.verify(password);
-          return p && p.role === 'agent' && p.site === username ? p.site : undefined;
+          return p && p.role === 'agent' && p.site === username ? { site: p.site, producer: producerOf(p) } : undefined;
         },
+        classifier: (site, readings) => catalog.classifier(site, readings),
       });
       const started = ingest;
       closers.push(() => started.close());
@@ -156,7 +159,8 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
         commands,
         logger,
         metrics,
-        preHandler: requireAuth(['admin', 'agent'], { siteParam: 'site' }),
+        // The site's own credentials only: the session replicates its broker logins' hashes and marks it Online.
+        preHandler: requireAuth(['agent'], { siteParam: 'site' }),
         ...(o.syncHeartbeatMs === undefined ? {} : { heartbeatMs: o.syncHeartbeatMs }),
       });
       done();

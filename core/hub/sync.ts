@@ -7,7 +7,10 @@
  * pending commands. The site is Online while a session is open. The hub
  * pings each agent every heartbeat; one that has not answered the previous
  * ping is cut off, so a site that vanished without closing its connection
- * (power loss, a broken link) turns Offline within two heartbeats.
+ * (power loss, a broken link) turns Offline within two heartbeats. A site
+ * turns Offline only when its last session on this hub closes: another
+ * credential of the site opening and closing a session does not take it
+ * Offline while its agent is connected.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -24,11 +27,15 @@ import {
   type HubMessage,
   type Resource,
   type ResourceStore,
+  type SiteStatus as StoreSiteStatus,
 } from '../store/index.ts';
 import type { CommandQueue } from './commands.ts';
+import { producerOf } from './tokens.ts';
 
 /** How often an open session refreshes the Site's lastSeen and syncedResourceVersion. */
 const STATUS_EVERY_MS = 30_000;
+/** An agent's report no session renewed for this long is dropped from its Site's status. */
+const AGENT_REPORT_TTL_MS = 7 * 24 * 3600 * 1000;
 
 export interface SyncRouteOptions {
   store: ResourceStore;
@@ -45,19 +52,15 @@ export interface SyncRouteOptions {
 
 export const DEFAULT_SYNC_HEARTBEAT_MS = 15_000;
 
-interface SiteStatus {
-  phase?: string;
-  lastSeen?: string;
-  agentVersion?: string;
-  syncedResourceVersion?: string;
-  message?: string;
-}
+type SiteStatus = StoreSiteStatus;
 
 export function registerSyncRoute(app: FastifyInstance, o: SyncRouteOptions): { sessions(): number } {
   const sessions = new Gauge({ name: 'edgeadm_sync_sessions', help: 'Open site sync sessions', registers: [o.metrics] });
   const sent = new Counter({ name: 'edgeadm_sync_messages_sent_total', help: 'Sync messages sent to agents', labelNames: ['type'], registers: [o.metrics] });
   const rejected = new Counter({ name: 'edgeadm_sync_rejected_total', help: 'Agent messages rejected', registers: [o.metrics] });
   const highWater = o.highWaterBytes ?? 4 * 1024 * 1024;
+  /** Sessions that said hello, per site. */
+  const live = new Map<string, number>();
   const heartbeatMs = o.heartbeatMs ?? DEFAULT_SYNC_HEARTBEAT_MS;
   let open = 0;
 
@@ -68,6 +71,25 @@ export function registerSyncRoute(app: FastifyInstance, o: SyncRouteOptions): { 
       await o.store.updateStatus('Site', site, { ...(cur.status ?? {}), ...patch });
     } catch (err) {
       o.logger.warn({ site, error: toErrorInfo(err) }, 'site status update failed');
+    }
+  };
+
+  /** Records one agent's report in its Site's status, and forgets reports no agent renewed for AGENT_REPORT_TTL_MS. */
+  const setAgentReport = async (site: string, producer: string, entry: NonNullable<SiteStatus['agents']>[string]): Promise<void> => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const cur = await o.store.get<Resource<unknown, SiteStatus>>('Site', site);
+        if (!cur) return;
+        const agents: NonNullable<SiteStatus['agents']> = {};
+        for (const [k, v] of Object.entries(cur.status?.agents ?? {})) if (Date.now() - Date.parse(v.reportedAt) < AGENT_REPORT_TTL_MS) agents[k] = v;
+        agents[producer] = entry;
+        await o.store.updateStatus('Site', site, { ...(cur.status ?? {}), agents }, { resourceVersion: cur.metadata.resourceVersion! });
+        return;
+      } catch (err) {
+        if (StoreErrors.ErrConflict.is(err)) continue;
+        o.logger.warn({ site, error: toErrorInfo(err) }, 'site agent report not recorded');
+        return;
+      }
     }
   };
 
@@ -128,6 +150,8 @@ export function registerSyncRoute(app: FastifyInstance, o: SyncRouteOptions): { 
       }, heartbeatMs);
 
       let offCommands: (() => void) | undefined;
+      let lastReportShape: string | undefined;
+      let lastReportAt = 0;
       let ackTimer: NodeJS.Timeout | undefined;
       let lastAck: string | undefined;
 
@@ -219,6 +243,7 @@ export function registerSyncRoute(app: FastifyInstance, o: SyncRouteOptions): { 
             return;
           }
           helloSeen = true;
+          live.set(site, (live.get(site) ?? 0) + 1);
           // Unknown shape: the first change of each of these is sent.
           for (const h of msg.have) have.set(`${h.kind}/${h.name}`, '');
           void setSiteStatus(site, { phase: 'Online', lastSeen: new Date().toISOString(), agentVersion: msg.agentVersion });
@@ -247,6 +272,22 @@ export function registerSyncRoute(app: FastifyInstance, o: SyncRouteOptions): { 
           }, STATUS_EVERY_MS);
           return;
         }
+        if (msg.type === 'status') {
+          const { type: _type, ...report } = msg;
+          // Each agent writes only its own entry: the producer comes from its credential.
+          const producer = req.principal ? producerOf(req.principal) : 'unknown';
+          const entry = { ...report, reportedAt: new Date().toISOString() };
+          // Written when the health changes, and otherwise at most every STATUS_EVERY_MS: each write is a revision.
+          const shape = JSON.stringify([report.health.state, report.health.problems.map((p) => [p.component, p.code])]);
+          if (shape !== lastReportShape || Date.now() - lastReportAt >= STATUS_EVERY_MS) {
+            if (shape !== lastReportShape && report.health.state === 'degraded') log.warn({ problems: report.health.problems }, 'site agent reports problems');
+            else if (shape !== lastReportShape && lastReportShape !== undefined) log.info('site agent reports no more problems');
+            lastReportShape = shape;
+            lastReportAt = Date.now();
+            void setAgentReport(site, producer, entry);
+          }
+          return;
+        }
         // command-result
         const result = msg.ok ? { reported: msg.reported } : { error: msg.error ?? { code: 'EDGE_ERR_COMMAND_FAILED', message: 'the agent reported a failure without details' } };
         const known = o.commands.get(msg.id);
@@ -269,8 +310,12 @@ export function registerSyncRoute(app: FastifyInstance, o: SyncRouteOptions): { 
         open--;
         sessions.set(open);
         if (helloSeen) {
-          log.info('sync session closed');
-          void setSiteStatus(site, { phase: 'Offline', lastSeen: new Date().toISOString(), ...(lastAck ? { syncedResourceVersion: lastAck } : {}) });
+          const left = (live.get(site) ?? 1) - 1;
+          if (left > 0) live.set(site, left);
+          else live.delete(site);
+          log.info({ sessionsLeft: left }, 'sync session closed');
+          const now = new Date().toISOString();
+          void setSiteStatus(site, left > 0 ? { lastSeen: now } : { phase: 'Offline', lastSeen: now, ...(lastAck ? { syncedResourceVersion: lastAck } : {}) });
         }
       });
       socket.on('error', (err) => log.debug({ error: toErrorInfo(err) }, 'sync socket error'));

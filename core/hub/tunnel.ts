@@ -4,8 +4,11 @@
  * records on each Node which replica holds its tunnel, and offers edges two
  * services: `hub` (this very API, served to the stream without a second TLS
  * layer: the tunnel is the secure channel) and `mqtt` (the telemetry ingest,
- * when it runs). A node whose credential is revoked, or whose Node is
- * deleted, is disconnected at once.
+ * when it runs). Only a node credential opens a tunnel, only for its own
+ * node, and only while that Node exists at the credential's site. A node
+ * whose credential is revoked, or whose Node is deleted, is disconnected at
+ * once. The connection fields of the Node's status (connected, lastSeen,
+ * tunnel) are written here, by the hub, and by nobody else.
  *
  * Several hub processes sharing one store are tunnel-cloud replicas: each
  * holds a lease per connected node, and `open` for a node held elsewhere goes
@@ -15,10 +18,11 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { toErrorInfo, type Logger } from '../kernel/index.ts';
-import type { NodeStatus, Resource, ResourceStore } from '../store/index.ts';
+import type { NodeObject, NodeStatus, ResourceStore } from '../store/index.ts';
 import type { Registry } from 'prom-client';
 import { createReplicaRouter, createTunnelCloud, unwrapRefusal, type CloudService, type ReplicaRouter, type TunnelCloud } from '../tunnel/index.ts';
 import type { HubApp } from './context.ts';
+import { updateNodeStatus } from './node-status.ts';
 import type { TokenStore } from './tokens.ts';
 
 /** Where edges dial tunnel-cloud on the hub. */
@@ -73,37 +77,30 @@ export function createHubTunnel(o: HubTunnelOptions): HubTunnel {
   };
   if (o.mqtt) services.mqtt = o.mqtt;
 
-  const setStatus = async (node: string, patch: (s: NodeStatus) => NodeStatus): Promise<void> => {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const cur = await o.store.get<Resource<unknown, NodeStatus>>('Node', node);
-      if (!cur) return;
-      try {
-        await o.store.updateStatus('Node', node, patch({ ...(cur.status ?? {}) }), { resourceVersion: cur.metadata.resourceVersion! });
-        return;
-      } catch (err) {
-        if (toErrorInfo(err).code !== 'EDGE_ERR_STORE_CONFLICT') throw err;
-      }
-    }
-  };
-
   const cloud = createTunnelCloud({
     name: o.replica,
     logger: o.logger,
     services,
-    authenticate: (credential, claimed) => {
+    authenticate: async (credential, claimed) => {
       const p = o.tokens.verify(credential);
       // Only node credentials open tunnels, and only for their own node.
       if (!p || p.role !== 'agent' || !p.node) return undefined;
       if (claimed !== undefined && claimed !== p.node) return undefined;
+      // The credential outlives nothing: its Node must still be there, at its site.
+      const node = await o.store.get<NodeObject>('Node', p.node);
+      if (!node || node.spec.site !== p.site) {
+        log.warn({ node: p.node, site: p.site, tokenId: p.tokenId }, 'tunnel refused: the credential names a node that is not at its site');
+        return undefined;
+      }
       return p.node;
     },
     onNodeChange: (node, connected) => {
       router?.nodeChanged(node, connected);
       const now = new Date().toISOString();
-      setStatus(node, (s) => {
+      updateNodeStatus(o.store, node, (s) => {
         if (connected) return { ...s, connected, lastSeen: now, tunnel: { replica: o.replica, since: now } };
         // The node may already be on another replica: only the holder marks it gone.
-        if (s.tunnel && s.tunnel.replica !== o.replica) return s;
+        if (s.tunnel && s.tunnel.replica !== o.replica) return undefined;
         const next: NodeStatus = { ...s, connected, lastSeen: now };
         delete next.tunnel;
         return next;

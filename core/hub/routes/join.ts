@@ -6,21 +6,41 @@
  * - `POST /api/v1/join` with `Authorization: Bearer <bootstrap token>`: the
  *   node's Site must exist; the Node is created (or, on a re-join, kept) and
  *   its earlier credentials are revoked; the answer carries the new node
- *   credential (shown once) and the hub's CA.
- * - `GET /api/v1/nodes/:name/connect?port=&host=` (admins, WebSocket): a byte
- *   stream to `host:port` on the node through its tunnel (what `edgeadm ssh`
- *   rides on). The upgrade is answered only once the node accepted the
- *   stream; refusals are plain HTTP errors with their code.
+ *   credential (shown once) and the hub's CA. Addresses another Node claims
+ *   are refused (the CONNECT proxy routes by address).
+ * - SSH host keys: the first join that reports keys records them as trusted.
+ *   A re-join that reports other keys leaves the trusted ones in place: its
+ *   keys wait in the Node's `status.sshHostKeysPending`, the hub logs a
+ *   warning with both sets of fingerprints and counts it
+ *   (`edgeadm_hub_node_host_key_changes_total{event="reported"}`), until an
+ *   admin trusts (`POST /api/v1/nodes/:name/host-keys/trust`, all pending
+ *   keys or those whose fingerprints are given) or rejects them (`…/reject`).
+ *   `GET /api/v1/nodes/:name/host-keys` shows both with fingerprints.
+ * - `GET /api/v1/nodes/:name/connect?port=&host=` (admin tokens, WebSocket):
+ *   a byte stream to `host:port` on the node through its tunnel (what
+ *   `edgeadm ssh` rides on). The upgrade is answered only once the node
+ *   accepted the stream; refusals are plain HTTP errors with their code.
  */
 import type { FastifyRequest } from 'fastify';
 import type { Duplex } from 'node:stream';
 import Type from 'typebox';
 import { createWebSocketStream } from 'ws';
 import { spliceStreams } from '../../tunnel/index.ts';
-import type { NodeStatus, Resource } from '../../store/index.ts';
-import { requireAuth } from '../auth.ts';
+import type { NodeObject, Resource } from '../../store/index.ts';
+import { isWebSocketUpgrade, principalOf, requireAuth } from '../auth.ts';
 import type { HubApp, HubContext } from '../context.ts';
-import { ErrJoinRefused, ErrNoTls, ErrTokenNotFound, ErrTunnelOff, ErrUnauthenticated } from '../errors.ts';
+import { ErrBadRequest, ErrJoinRefused, ErrNoTls, ErrNotFound, ErrTokenNotFound, ErrTunnelOff, ErrUnauthenticated, ErrUpgradeRequired } from '../errors.ts';
+import {
+  describeHostKeys,
+  hostKeyIssues,
+  hostKeysView,
+  HostKeysViewSchema,
+  joinHostKeys,
+  rejectPendingHostKeys,
+  trustPendingHostKeys,
+  updateNodeStatus,
+  type JoinHostKeyOutcome,
+} from '../node-status.ts';
 import {
   BootstrapTokenCreateBody,
   BootstrapTokenCreatedSchema,
@@ -35,6 +55,19 @@ import {
 
 const BEARER_RE = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 const opened = new WeakMap<FastifyRequest, Duplex>();
+
+const TrustBody = Type.Object(
+  {
+    fingerprints: Type.Optional(
+      Type.Array(Type.String({ pattern: '^SHA256:[A-Za-z0-9+/]{43}$', description: 'SHA256:<base64>, as `ssh-keygen -lf` prints it.' }), {
+        minItems: 1,
+        maxItems: 16,
+        description: 'Trust exactly these pending keys (each must be pending); default: all of them.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export function registerJoinRoutes(app: HubApp, ctx: HubContext): void {
   const admins = requireAuth(['admin']);
@@ -127,16 +160,48 @@ export function registerJoinRoutes(app: HubApp, ctx: HubContext): void {
       if (existing && existing.spec.site !== b.site) {
         throw new ErrJoinRefused({ reason: `node '${b.node}' belongs to site '${existing.spec.site}'; delete it there first to move it` });
       }
+      const issues = hostKeyIssues(b.sshHostKeys ?? [], 'sshHostKeys');
+      if (issues.length > 0) throw new ErrBadRequest({ issues });
+      if (b.addresses !== undefined && b.addresses.length > 0) {
+        const others = (await ctx.store.list<NodeObject>('Node')).items.filter((n) => n.metadata.name !== b.node);
+        for (const address of b.addresses) {
+          const holder = others.find((n) => n.spec.addresses?.includes(address));
+          if (holder) throw new ErrJoinRefused({ reason: `address '${address}' belongs to node '${holder.metadata.name}'; the proxy routes each address to one node` });
+        }
+      }
       const spec = {
         ...(existing?.spec ?? {}),
         site: b.site,
         ...(b.hostname === undefined ? {} : { hostname: b.hostname }),
         ...(b.addresses === undefined ? {} : { addresses: b.addresses }),
       };
-      const node = await ctx.store.apply<Resource>({ apiVersion: 'edgeadm.io/v1alpha1', kind: 'Node', metadata: { name: b.node, ...(existing ? { labels: existing.metadata.labels ?? {} } : {}) }, spec });
-      const status: NodeStatus = { ...((node.status ?? {}) as NodeStatus), joinedAt: new Date().toISOString() };
-      if (b.sshHostKeys !== undefined) status.sshHostKeys = b.sshHostKeys;
-      await ctx.store.updateStatus('Node', b.node, status);
+      await ctx.store.apply<Resource>({ apiVersion: 'edgeadm.io/v1alpha1', kind: 'Node', metadata: { name: b.node, ...(existing ? { labels: existing.metadata.labels ?? {} } : {}) }, spec });
+      const now = new Date().toISOString();
+      // Set by the last (written) attempt of the patch.
+      const last: { outcome: JoinHostKeyOutcome } = { outcome: { kind: 'unchanged' } };
+      await updateNodeStatus(ctx.store, b.node, (s) => {
+        const joined = joinHostKeys({ ...s, joinedAt: now }, b.sshHostKeys, now, bootstrap.id);
+        last.outcome = joined.outcome;
+        return joined.status;
+      });
+      const { outcome } = last;
+      if (outcome.kind === 'pending') {
+        const [trusted, reported] = await Promise.all([describeHostKeys(outcome.trusted), describeHostKeys(b.sshHostKeys ?? [])]);
+        ctx.metrics.hostKeyChanges.inc({ event: 'reported' });
+        request.log.warn(
+          {
+            node: b.node,
+            site: b.site,
+            bootstrapTokenId: bootstrap.id,
+            trusted: trusted.map((k) => `${k.type} ${k.fingerprint}`),
+            reported: reported.map((k) => `${k.type} ${k.fingerprint}`),
+            confirm: `edgeadm node trust-host-keys ${b.node}`,
+          },
+          'node joined again with other ssh host keys: the trusted keys stay until an admin confirms the change',
+        );
+      } else if (outcome.kind === 'recorded') {
+        request.log.info({ node: b.node, keys: (b.sshHostKeys ?? []).length }, 'node ssh host keys recorded');
+      }
       const revoked = ctx.tokens.revokeNode(b.node);
       ctx.tokens.verifyBootstrap(m![1]!, true);
       const credential = ctx.tokens.create({ role: 'agent', site: b.site, node: b.node, description: `node ${b.node} (joined with bootstrap token ${bootstrap.id})` });
@@ -160,13 +225,16 @@ export function registerJoinRoutes(app: HubApp, ctx: HubContext): void {
       preHandler: async (request) => {
         if (!ctx.tunnel) throw new ErrTunnelOff({});
         const { name } = request.params;
+        // Only a WebSocket gets a stream: a plain GET (or HEAD) must not open one that nobody reads.
+        if (!isWebSocketUpgrade(request)) throw new ErrUpgradeRequired({ path: `/api/v1/nodes/${name}/connect` });
         const q = request.query;
         opened.set(request, await ctx.tunnel.open(name, { host: q.host ?? '127.0.0.1', port: q.port }));
       },
       schema: {
         tags: ['nodes'],
         summary: 'A byte stream to a TCP port on a node, through its tunnel (WebSocket, binary messages)',
-        description: 'Answered with 101 only once the node accepted the stream; otherwise the coded refusal (404 not connected, 403 not on the allow-list, 502 dial failed).',
+        description:
+          'Admin tokens only (a console session cookie does not open WebSockets). Answered with 101 only once the node accepted the stream; otherwise the coded refusal (404 not connected, 403 not on the allow-list, 502 dial failed).',
         params: NodeConnectParams,
         querystring: NodeConnectQuery,
       },
@@ -180,6 +248,77 @@ export function registerJoinRoutes(app: HubApp, ctx: HubContext): void {
       }
       spliceStreams(createWebSocketStream(socket), stream, () => undefined, ctx.logger);
       request.log.info({ node: (request.params).name, tokenId: request.principal?.tokenId }, 'node stream opened');
+    },
+  );
+
+  const mustGetNode = async (name: string): Promise<NodeObject> => {
+    const node = await ctx.store.get<NodeObject>('Node', name);
+    if (!node) throw new ErrNotFound({ kind: 'Node', name });
+    return node;
+  };
+
+  app.get(
+    '/api/v1/nodes/:name/host-keys',
+    {
+      onRequest: requireAuth(['admin', 'viewer']),
+      schema: {
+        tags: ['nodes'],
+        summary: "A node's trusted SSH host keys and any pending change, with fingerprints",
+        description: '`edgeadm ssh` trusts `trusted` and refuses while `pending` is there.',
+        params: NodeConnectParams,
+        response: { 200: HostKeysViewSchema, ...errorResponses },
+      },
+    },
+    async (request) => hostKeysView(await mustGetNode(request.params.name)),
+  );
+
+  app.post(
+    '/api/v1/nodes/:name/host-keys/trust',
+    {
+      onRequest: admins,
+      schema: {
+        tags: ['nodes'],
+        summary: "Trust a node's pending SSH host keys",
+        description:
+          'The keys a re-join reported replace the trusted ones: all of them, or with `fingerprints` exactly those (each must be pending; 409 otherwise). 409 when there is no pending change.',
+        params: NodeConnectParams,
+        body: TrustBody,
+        response: { 200: HostKeysViewSchema, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { name } = request.params;
+      await mustGetNode(name);
+      const now = new Date().toISOString();
+      const node = await updateNodeStatus(ctx.store, name, (s) => trustPendingHostKeys(name, s, request.body?.fingerprints, now));
+      if (!node) throw new ErrNotFound({ kind: 'Node', name });
+      const view = await hostKeysView(node);
+      ctx.metrics.hostKeyChanges.inc({ event: 'trusted' });
+      request.log.warn({ node: name, tokenId: principalOf(request).tokenId, trusted: view.trusted.map((k) => `${k.type} ${k.fingerprint}`) }, 'node ssh host keys trusted');
+      return view;
+    },
+  );
+
+  app.post(
+    '/api/v1/nodes/:name/host-keys/reject',
+    {
+      onRequest: admins,
+      schema: {
+        tags: ['nodes'],
+        summary: "Reject a node's pending SSH host keys",
+        description: 'The trusted keys stay; the pending change is dropped. 409 when there is none.',
+        params: NodeConnectParams,
+        response: { 200: HostKeysViewSchema, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { name } = request.params;
+      await mustGetNode(name);
+      const node = await updateNodeStatus(ctx.store, name, (s) => rejectPendingHostKeys(name, s));
+      if (!node) throw new ErrNotFound({ kind: 'Node', name });
+      ctx.metrics.hostKeyChanges.inc({ event: 'rejected' });
+      request.log.warn({ node: name, tokenId: principalOf(request).tokenId }, 'pending node ssh host keys rejected');
+      return hostKeysView(node);
     },
   );
 }

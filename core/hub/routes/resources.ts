@@ -3,15 +3,22 @@
  * get, apply (PUT), delete and the status subresource. Bodies get kind and
  * apiVersion from the path; a body that contradicts the path is refused.
  * Agents read only what belongs to their site (and the site-wide kinds:
- * device profiles) and write only the status of their site, nodes and
- * devices. The store's coded errors pass through with their status.
+ * device profiles) and write nothing here: a site reports through its own
+ * routes (device-status, addon-status, pending-devices, telemetry, the sync
+ * session), and the status of Sites and Nodes is the hub's own record. A
+ * Node's host keys change only through join and the host-key routes.
+ * Secret fields (a BrokerCredential's passwordHash) are never answered; on
+ * apply, leaving one out keeps the stored value. The store's coded errors
+ * pass through with their status.
  */
 import type { FastifyRequest } from 'fastify';
 import type { Static } from 'typebox';
-import { API_VERSION, sitesOf, type Kind, type ListOptions, type Resource, type WriteOptions } from '../../store/index.ts';
+import { API_VERSION, sitesOf, StoreErrors, type Kind, type ListOptions, type NodeStatus, type Resource, type WriteOptions } from '../../store/index.ts';
+import { keepSecrets, SECRET_SPEC_FIELDS, withoutSecrets } from '../secrets.ts';
 import { authorizeSite, principalOf, requireAuth } from '../auth.ts';
 import type { HubApp, HubContext } from '../context.ts';
 import { ErrForbidden, ErrNotFound, ErrPathMismatch, ErrReference, type MissingRef } from '../errors.ts';
+import { keepHostKeys } from '../node-status.ts';
 import {
   DeleteQuery,
   errorResponses,
@@ -38,9 +45,6 @@ export const PLURALS: Readonly<Record<string, Kind>> = {
 
 /** Kinds only operators read: agents neither read nor write them (tunnel-cloud replicas' leases). */
 const OPERATOR_ONLY_KINDS = new Set<Kind>(['Lease']);
-
-/** Kinds whose status an agent of the object's site may write. */
-const AGENT_STATUS_KINDS = new Set<Kind>(['Site', 'Node', 'Device']);
 
 function forbidObject(p: Principal, obj: Resource, action: string): never {
   const sites = sitesOf(obj) ?? [];
@@ -105,7 +109,6 @@ export function registerResourceRoutes(app: HubApp, ctx: HubContext): void {
   const siteReaders = requireAuth(['admin', 'viewer', 'agent']);
   const operatorReaders = requireAuth(['admin', 'viewer']);
   const admins = requireAuth(['admin']);
-  const statusWriters = requireAuth(['admin', 'agent']);
 
   for (const [plural, kind] of Object.entries(PLURALS)) {
     const base = `/api/v1/${plural}`;
@@ -136,7 +139,8 @@ export function registerResourceRoutes(app: HubApp, ctx: HubContext): void {
           if (q.site !== undefined) authorizeSite(p, q.site, `list ${plural}`);
           opts.site = p.site;
         }
-        return ctx.store.list(kind, opts);
+        const list = await ctx.store.list(kind, opts);
+        return { ...list, items: list.items.map(withoutSecrets) };
       },
     );
 
@@ -156,7 +160,7 @@ export function registerResourceRoutes(app: HubApp, ctx: HubContext): void {
         const { obj } = toObject(kind, request.body);
         await checkReferences(ctx, obj);
         const created = await ctx.store.create(obj);
-        return reply.code(201).send(created);
+        return reply.code(201).send(withoutSecrets(created));
       },
     );
 
@@ -176,7 +180,7 @@ export function registerResourceRoutes(app: HubApp, ctx: HubContext): void {
         const obj = await ctx.store.get(kind, request.params.name);
         if (!obj) throw new ErrNotFound({ kind, name: request.params.name });
         if (!agentMayRead(p, obj)) forbidObject(p, obj, action(request));
-        return obj;
+        return withoutSecrets(obj);
       },
     );
 
@@ -188,7 +192,7 @@ export function registerResourceRoutes(app: HubApp, ctx: HubContext): void {
           tags,
           summary: `Create or replace a ${kind} (apply)`,
           description:
-            'Replaces labels, annotations and spec; status is untouched. With metadata.resourceVersion set, fails with 409 EDGE_ERR_STORE_CONFLICT unless it is current.',
+            'Replaces labels, annotations and spec; status is untouched. With metadata.resourceVersion set, fails with 409 EDGE_ERR_STORE_CONFLICT unless it is current. Secret fields (a BrokerCredential\'s spec.passwordHash) are never answered; left out, the stored value is kept.',
           params: NameParams,
           body: ResourceApplyBody,
           response: { 200: ResourceSchema, ...errorResponses },
@@ -197,7 +201,10 @@ export function registerResourceRoutes(app: HubApp, ctx: HubContext): void {
       async (request) => {
         const { obj, write } = toObject(kind, request.body, request.params.name);
         await checkReferences(ctx, obj);
-        return ctx.store.apply(obj, write);
+        // Write-only secret fields left out keep their stored values.
+        const stored = SECRET_SPEC_FIELDS[kind] ? await ctx.store.get(kind, obj.metadata.name) : undefined;
+        const applied = await ctx.store.apply({ ...obj, spec: keepSecrets(kind, obj.spec, stored?.spec) }, write);
+        return withoutSecrets(applied);
       },
     );
 
@@ -218,43 +225,49 @@ export function registerResourceRoutes(app: HubApp, ctx: HubContext): void {
         if (request.query.resourceVersion !== undefined) write.resourceVersion = request.query.resourceVersion;
         const deleted = await ctx.store.delete(kind, request.params.name, write);
         if (!deleted) throw new ErrNotFound({ kind, name: request.params.name });
-        return deleted;
+        return withoutSecrets(deleted);
       },
     );
 
     app.put(
       `${base}/:name/status`,
       {
-        onRequest: statusWriters,
+        onRequest: admins,
         schema: {
           tags,
           summary: `Replace the status of a ${kind}`,
           description:
-            'The body is the object or just `{ status }`; only status and metadata.resourceVersion are used. Agents may write the status of their own site, its nodes and its devices.',
+            kind === 'Node'
+              ? 'Admins only. The body is the object or just `{ status }`; only status and metadata.resourceVersion are used. The host-key fields (sshHostKeys, sshHostKeysTrustedAt, sshHostKeysPending) keep their stored values: leave them out or send them unchanged (403 EDGE_ERR_HUB_HOST_KEYS_PROTECTED otherwise).'
+              : 'Admins only. The body is the object or just `{ status }`; only status and metadata.resourceVersion are used. Sites report through their own routes (device-status, addon-status).',
           params: NameParams,
           body: ResourceStatusBody,
           response: { 200: ResourceSchema, ...errorResponses },
         },
       },
       async (request) => {
-        const p = principalOf(request);
         const name = request.params.name;
         const body = request.body;
         if (body.kind !== undefined && body.kind !== kind) throw new ErrPathMismatch({ field: 'kind', body: body.kind, path: kind });
         if (body.metadata?.name !== undefined && body.metadata.name !== name) {
           throw new ErrPathMismatch({ field: 'metadata.name', body: body.metadata.name, path: name });
         }
-        if (p.role === 'agent') {
-          const current = await ctx.store.get(kind, name);
+        const asked = body.metadata?.resourceVersion;
+        if (kind !== 'Node') {
+          const updated = await ctx.store.updateStatus(kind, name, body.status, asked === undefined ? {} : { resourceVersion: asked });
+          return withoutSecrets(updated);
+        }
+        // A Node's host keys stay as stored: written at the revision they were read at (again, when the caller named none).
+        for (let attempt = 1; ; attempt++) {
+          const current = await ctx.store.get<Resource<unknown, NodeStatus>>('Node', name);
           if (!current) throw new ErrNotFound({ kind, name });
-          const sites = sitesOf(current);
-          if (!AGENT_STATUS_KINDS.has(kind) || sites === null || p.site === undefined || !sites.includes(p.site)) {
-            forbidObject(p, current, 'write the status of');
+          const status = keepHostKeys(name, current.status ?? {}, body.status);
+          try {
+            return await ctx.store.updateStatus(kind, name, status, { resourceVersion: asked ?? current.metadata.resourceVersion! });
+          } catch (err) {
+            if (asked !== undefined || !StoreErrors.ErrConflict.is(err) || attempt >= 5) throw err;
           }
         }
-        const write: WriteOptions = {};
-        if (body.metadata?.resourceVersion !== undefined) write.resourceVersion = body.metadata.resourceVersion;
-        return ctx.store.updateStatus(kind, name, body.status, write);
       },
     );
   }

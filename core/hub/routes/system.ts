@@ -1,4 +1,4 @@
-/** Health, Prometheus metrics and the OpenAPI document. */
+/** Health (public), Prometheus metrics (operators) and the OpenAPI document (public). */
 import type { Registry } from 'prom-client';
 import { requireAuth } from '../auth.ts';
 import type { HubApp } from '../context.ts';
@@ -21,10 +21,12 @@ export function registerSystemRoutes(app: HubApp, registry: Registry): void {
   app.get(
     '/metrics',
     {
-      onRequest: requireAuth(['admin', 'viewer', 'agent']),
+      // Operators' view of every site and node: agents have their own metrics endpoint.
+      onRequest: requireAuth(['admin', 'viewer']),
       schema: {
         tags: ['system'],
         summary: 'Prometheus metrics (text exposition format)',
+        description: 'Admin and viewer tokens (a Prometheus scraper gets a viewer token); agents are refused: the metrics name every site and node.',
         response: {
           200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } },
           ...errorResponses,

@@ -137,6 +137,8 @@ export function siteHealth(site) {
   /** @type {string[]} */
   const reasons = [];
   if (phase !== 'Online') reasons.push('not connected yet');
+  // What the site's agent itself reports: a store that cannot write (a full disk), a stream the hub found already used.
+  for (const a of Object.values(site.status?.agents ?? {})) for (const p of a.health?.problems ?? []) reasons.push(`${p.component}: ${p.message}`);
   let down = 0;
   let unknown = 0;
   for (const d of siteMembers(name).devices) {

@@ -22,8 +22,17 @@
  */
 
 /**
+ * @typedef {object} AgentProblem
+ * @property {string} component
+ * @property {string} code
+ * @property {string} message
+ * @property {string} since
+ */
+
+/**
  * @typedef {Obj<{ displayName?: string, description?: string },
- *   { phase?: 'Pending' | 'Online' | 'Offline', lastSeen?: string, agentVersion?: string, message?: string }>} Site
+ *   { phase?: 'Pending' | 'Online' | 'Offline', lastSeen?: string, agentVersion?: string, message?: string,
+ *     agents?: Record<string, { health?: { state?: 'ok' | 'degraded', problems?: AgentProblem[] }, reportedAt?: string }> }>} Site
  */
 
 /**

@@ -68,7 +68,10 @@ function publisher(): void {
       case 'connect':
         prefix = job.prefix;
         clients = await Promise.all(
-          Array.from({ length: job.clients }, (_, i) => mqtt.connectAsync(job.url, { clientId: `${job.prefix}-${i}`, clean: true, reconnectPeriod: 0, username: job.username, password: job.password })),
+          // A login's client ids on the site broker are `<username>/<suffix>`.
+          Array.from({ length: job.clients }, (_, i) =>
+            mqtt.connectAsync(job.url, { clientId: `${job.username}/${job.prefix}-${i}`, clean: true, reconnectPeriod: 0, username: job.username, password: job.password }),
+          ),
         );
         return clients.length;
       case 'publish':

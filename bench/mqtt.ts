@@ -119,7 +119,8 @@ async function measure(b: BrokerUnderTest, qos: 0 | 1, publishers: readonly Chil
   const { url, pid: brokerPid } = b;
   const perClient = Math.ceil(total / (publishers.length * clientsPerProcess));
   const expected = perClient * publishers.length * clientsPerProcess;
-  const consumer = await mqtt.connectAsync(url, { clientId: `bench-consumer-${qos}`, clean: false, reconnectPeriod: 0, ...b.consumer });
+  // The site broker's own login (the consumer on aedes) may use only client ids starting with `edgeadm-`.
+  const consumer = await mqtt.connectAsync(url, { clientId: `edgeadm-bench-consumer-${qos}`, clean: false, reconnectPeriod: 0, ...b.consumer });
   let count = 0;
   let last = 0;
   let lastReading: Reading | undefined;

@@ -9,15 +9,15 @@
  * outbound wss connection carries the sync session, the REST or MQTT uplink
  * and, the other way, whatever the cloud opens to this node's allow-list.
  */
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
-import { createError, EDGEADM_VERSION, Kernel, ServiceScope, type Logger } from '../core/kernel/index.ts';
+import { createError, describeError, EDGEADM_VERSION, ensurePrivateDir, Kernel, ServiceScope, type Logger } from '../core/kernel/index.ts';
 import type { DiscoveryOptions, InstanceStatus } from '../core/plugins/index.ts';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Registry } from 'prom-client';
-import { driversRef, onboardingRef, readingSinkRef, siteBrokerRef, siteMetricsRef, siteStorageRef, type ReadingSink } from '../core/sdk/index.ts';
-import { createBridgeUplink, createMqttUplink, createRestUplink, openOutbox, startForwarder, type Outbox, type OutboxStats } from '../core/telemetry/index.ts';
+import { Counter, Registry } from 'prom-client';
+import { driversRef, ErrReadingsNotStored, onboardingRef, readingSinkRef, siteBrokerRef, siteMetricsRef, siteStorageRef, type ReadingSink } from '../core/sdk/index.ts';
+import { createBridgeUplink, createMqttUplink, createRestUplink, openOutbox, startForwarder, TelemetryErrors, type Outbox, type OutboxStats } from '../core/telemetry/index.ts';
 import { startTunnelEdge, type TunnelEdge, type TunnelEdgeStatus } from '../core/tunnel/index.ts';
 import { startSiteBroker, type SiteBrokerHandle } from './broker.ts';
 import { BrokerLogins } from './broker-logins.ts';
@@ -26,7 +26,11 @@ import { LocalState } from './local-state.ts';
 import { startOnboardingReporter, type OnboardingReporter } from './onboarding.ts';
 import { startAddonStatusReporter, type AddonStatusReporter } from './addon-status.ts';
 import { PluginHost } from './plugin-host.ts';
+import { StorageHealth, storageErrorCode } from './storage-health.ts';
+import type { AgentReport } from '../core/store/index.ts';
 import { SyncClient, type SyncStatus } from './sync-client.ts';
+
+type AgentProblem = AgentReport['health']['problems'][number];
 
 export interface SiteTunnelOptions {
   /** tunnel-cloud URL(s): `wss://hub:7443/api/v1/tunnel`. */
@@ -78,6 +82,8 @@ export interface SiteAgentOptions {
 
 export interface SiteAgentStatus {
   site: string;
+  /** Degraded while a store cannot write (full or failing disk) or the hub held readings of this agent's stream it never sent (the last hour). */
+  health: { state: 'ok' | 'degraded'; problems: AgentProblem[] };
   sync: SyncStatus;
   outbox: OutboxStats;
   uplink: { sent: number; batches: number; failures: number; connected: boolean; lastError?: string };
@@ -100,6 +106,38 @@ export interface SiteAgent {
   stop(): Promise<void>;
 }
 
+/** The agent's data directory or one of its files cannot be created or opened. */
+export const ErrAgentDataDir = createError(
+  'EDGE_ERR_AGENT_DATA_DIR',
+  (p: { path: string; errno: string; reason: string }) => `the site agent cannot use '${p.path}' (${p.errno}): ${p.reason}`,
+  { statusCode: 500 },
+);
+
+/** Creates the data directory (mode 0700), or says which path failed and why. */
+function prepareDataDir(dir: string): void {
+  try {
+    ensurePrivateDir(dir);
+    accessSync(dir, fsConstants.R_OK | fsConstants.W_OK | fsConstants.X_OK);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ErrAgentDataDir({ path: e.path ?? dir, errno: e.code ?? 'UNKNOWN', reason: e.message }, { cause: err });
+  }
+}
+
+/** Opens one of the agent's SQLite files, naming the file and the cause when it cannot be opened. */
+function openStore<T>(file: string, open: (file: string) => T): T {
+  try {
+    return open(file);
+  } catch (err) {
+    const code = storageErrorCode(err);
+    if (code === undefined) throw err;
+    throw new ErrAgentDataDir({ path: file, errno: code, reason: describeError(err) }, { cause: err });
+  }
+}
+
+/** How long a stream the hub found already used shows as a problem of the agent. */
+const STREAM_PROBLEM_MS = 60 * 60 * 1000;
+
 export const ErrAgentNoHub = createError(
   'EDGE_ERR_AGENT_NO_HUB',
   (p: { field: string }) => `the site agent needs a way to the hub: set ${p.field}`,
@@ -109,7 +147,7 @@ export const ErrAgentNoHub = createError(
 export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   if (!o.tunnel && !o.hubUrl) throw new ErrAgentNoHub({ field: 'hubUrl or tunnel' });
   if (!o.tunnel && o.uplink?.kind === 'mqtt' && !o.uplink.url) throw new ErrAgentNoHub({ field: 'uplink.url (or tunnel)' });
-  mkdirSync(o.dataDir, { recursive: true });
+  prepareDataDir(o.dataDir);
   const logger = o.logger.child({ site: o.site });
   const services = ServiceScope.root(`site '${o.site}'`);
   const kernel = new Kernel({ logger, version: EDGEADM_VERSION, services });
@@ -127,6 +165,40 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   let metricsUrl: string | undefined;
   let devicesReady = false;
   const metrics = new Registry();
+  const storage = new StorageHealth();
+  let notStoredCount = 0;
+  /** The agent's problems: stores that cannot write, and a stream the hub found already used (the last hour). */
+  const health = (): SiteAgentStatus['health'] => {
+    const problems: AgentProblem[] = storage.problems().map((p) => ({ component: p.component, code: p.code, message: p.message, since: p.since }));
+    const sp = forwarder.stats().lastStreamProblem;
+    if (sp && Date.now() - Date.parse(sp.at) < STREAM_PROBLEM_MS) {
+      problems.push({ component: 'telemetry', code: 'EDGE_ERR_TELEMETRY_STREAM_ROTATED', message: `${sp.reason}; a new stream was started`, since: sp.at });
+    }
+    return { state: problems.length > 0 ? 'degraded' : 'ok', problems };
+  };
+  const report = (): AgentReport => {
+    const st = outbox.stats();
+    const streams = outbox.streams();
+    return {
+      health: health(),
+      telemetry: {
+        stream: st.stream,
+        streams: streams.map((x) => x.id).slice(-1000),
+        firstSeq: streams[0]?.fromSeq ?? 1,
+        lastSeq: st.lastSeq,
+        ackedSeq: st.ackedSeq,
+        pending: st.pending,
+        droppedEver: st.droppedEver,
+        notStored: notStoredCount,
+      },
+    };
+  };
+  const notStored = new Counter({
+    name: 'edgeadm_readings_not_stored_total',
+    help: 'Readings drivers produced that the site did not store, by reason: a storage failure code (full or failing disk; a push source is not acknowledged for them) or invalid (a driver bug).',
+    labelNames: ['reason'],
+    registers: [metrics],
+  });
   let devices!: DeviceManager;
   let host!: PluginHost;
   let edge: TunnelEdge | undefined;
@@ -138,7 +210,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
     id: 'local-state',
     phase: 'store',
     start: (ctx) => {
-      state = new LocalState(path.join(o.dataDir, 'replica.db'));
+      state = openStore(path.join(o.dataDir, 'replica.db'), (file) => new LocalState(file));
       ctx.onStop(() => state.close());
       logger.info({ resourceVersion: state.resourceVersion() }, 'replica opened');
     },
@@ -147,7 +219,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
     id: 'outbox',
     phase: 'store',
     start: (ctx) => {
-      outbox = openOutbox({ file: path.join(o.dataDir, 'outbox.db'), site: o.site, logger: ctx.logger, ...(o.outbox ?? {}) });
+      outbox = openStore(path.join(o.dataDir, 'outbox.db'), (file) => openOutbox({ file, site: o.site, logger: ctx.logger, metrics, ...(o.outbox ?? {}) }));
       ctx.onStop(() => outbox.close());
     },
   });
@@ -198,7 +270,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
           : u?.kind === 'mqtt'
             ? createMqttUplink({ url: mqttUrl, token: o.token, site: o.site })
             : createRestUplink({ url: hubUrl, token: o.token, site: o.site });
-      forwarder = startForwarder({ outbox, uplink, logger: ctx.logger, ...(o.forwarder ?? {}) });
+      forwarder = startForwarder({ outbox, uplink, logger: ctx.logger, metrics, ...(o.forwarder ?? {}) });
       ctx.onStop(async () => {
         await forwarder.stop();
         await uplink.close();
@@ -224,6 +296,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
           logger: ctx.logger,
           lookup: (username) => found.lookup(username),
           metrics,
+          storage,
           ...(b.persistent === false ? {} : { persistenceFile: path.join(o.dataDir, 'broker.db') }),
         });
         broker = handle;
@@ -284,7 +357,23 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   };
   const sink: ReadingSink = {
     append(readings) {
-      outbox.append(readings.map((r) => ({ ...r, site: o.site })));
+      try {
+        outbox.append(readings.map((r) => ({ ...r, site: o.site })));
+      } catch (err) {
+        if (TelemetryErrors.ErrInvalid.is(err)) {
+          // A driver bug: the readings do not fit the Reading contract. Counted here, reported by the device manager.
+          notStored.inc({ reason: 'invalid' }, readings.length);
+          throw err;
+        }
+        const code = storageErrorCode(err);
+        if (code === undefined) throw err;
+        storage.failed('outbox', err);
+        const device = readings[0]?.device;
+        notStored.inc({ reason: code }, readings.length);
+        notStoredCount += readings.length;
+        throw new ErrReadingsNotStored({ count: readings.length, ...(device === undefined ? {} : { device }), reason: describeError(err) }, { cause: err });
+      }
+      storage.ok('outbox');
       forwarder.notify();
     },
   };
@@ -306,7 +395,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
     dir(pluginId) {
       if (!/^[a-z0-9][a-z0-9-]*$/.test(pluginId)) throw new Error(`'${pluginId}' is not a plugin id`);
       const dir = path.join(o.dataDir, 'plugins', pluginId);
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      ensurePrivateDir(dir);
       return dir;
     },
   });
@@ -368,6 +457,8 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
         agentVersion: EDGEADM_VERSION,
         state,
         logger: ctx.logger,
+        storage,
+        report,
         ...(o.syncBackoff ? { backoff: o.syncBackoff } : {}),
         onChange: () => {
           void reconcileAll();
@@ -378,7 +469,12 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
           return devices.execute(cmd);
         },
       });
-      ctx.onStop(() => sync.stop());
+      // The hub hears of a store starting or stopping to fail at once, not at the next report.
+      const offStorage = storage.onChange(() => sync.reportNow());
+      ctx.onStop(async () => {
+        offStorage();
+        await sync.stop();
+      });
     },
   });
   await kernel.start();
@@ -390,6 +486,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
     metrics,
     status: () => ({
       site: o.site,
+      health: health(),
       sync: sync.status(),
       outbox: outbox.stats(),
       uplink: forwarder.stats(),

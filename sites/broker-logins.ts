@@ -15,6 +15,39 @@ import type { LocalState } from './local-state.ts';
 /** Topics every login may publish to: onboarding announcements. */
 export const ANNOUNCE_PUBLISH = ['homeassistant/+/+/config', 'homeassistant/+/+/+/config', 'edgeadm/announce/+'] as const;
 
+/**
+ * Client ids of the site's own clients (its plugins) start with this. They
+ * belong to the site's internal login, which may use no others; no
+ * BrokerCredential username may start with it (the schema refuses one).
+ */
+export const SITE_CLIENT_ID_PREFIX = 'edgeadm-';
+
+/**
+ * Which MQTT client ids a login may connect with, so that no login can take
+ * over another's session (MQTT gives a client id's session to whoever
+ * connects with it next):
+ *
+ *   - the site's internal login: ids starting with `edgeadm-`
+ *   - a BrokerCredential login: exactly its username, or `<username>/<suffix>`
+ *     with any non-empty suffix (a username holds no '/'), e.g. `m-1`,
+ *     `m-1/sensor-a`, `z2m/bridge`
+ *   - any login: an empty id with a clean session; the broker then assigns
+ *     `aedes_<uuid>`, which no login owns (MQTT-3.1.3-6). An empty id with
+ *     clean = false is refused (MQTT-3.1.3-8).
+ *
+ * Returns why `clientId` is refused to the login, or undefined when it may use it.
+ */
+export function clientIdProblem(login: { username: string; internal: boolean }, clientId: string, clean: boolean): string | undefined {
+  if (clientId === '') return clean ? undefined : 'an empty client id needs a clean session';
+  if (login.internal) {
+    return clientId.startsWith(SITE_CLIENT_ID_PREFIX) ? undefined : `the site's own clients use client ids starting with '${SITE_CLIENT_ID_PREFIX}'`;
+  }
+  // Checked apart from the username: a login stored before such usernames were refused still owns no `edgeadm-` id.
+  if (clientId.startsWith(SITE_CLIENT_ID_PREFIX)) return `client ids starting with '${SITE_CLIENT_ID_PREFIX}' belong to the site's own clients`;
+  if (clientId === login.username || (clientId.startsWith(`${login.username}/`) && clientId.length > login.username.length + 1)) return undefined;
+  return `a login may use only the client id '${login.username}' or '${login.username}/<suffix>'`;
+}
+
 export interface BrokerLoginsOptions {
   site: string;
   state: LocalState;

@@ -5,9 +5,10 @@
  * aedes-persistence's MemoryPersistence (a qlobber trie for subscriptions by
  * topic, per-client outgoing queues, incoming QoS 2 packets, retained messages
  * and wills). Every mutation is written through to SQLite before the method
- * resolves: the writes of one event-loop turn share one transaction (group
- * commit, each method's own writes atomic in a savepoint of it), so a burst
- * of QoS 1 traffic costs one commit per turn, not per message. `setup()` loads
+ * resolves (while the disk takes writes; see below): the writes of one
+ * event-loop turn share one transaction (group commit, each method's own
+ * writes atomic in a savepoint of it), so a burst of QoS 1 traffic costs one
+ * commit per turn, not per message. The file is created 0600. `setup()` loads
  * the file back into memory before the broker uses it. A broker restarted on
  * the same file therefore resumes every persistent session: subscriptions of
  * `clean: false` clients, QoS 1/2 messages queued for offline clients, packets
@@ -26,12 +27,33 @@
  * Each offline client's queue is bounded (`maxQueuedPerClient`): beyond it the
  * oldest message not yet in flight is dropped, the drop is counted (also in
  * the file) and logged at most once per client per minute.
+ *
+ * A full or failing disk (SQLITE_FULL, SQLITE_IOERR*, ENOSPC...) never throws
+ * out of a method and never stops the broker. Each change is one of two kinds:
+ *
+ *   - hard: what someone is told is stored (a message queued for a
+ *     persistent session, a retained message, an incoming QoS 2 packet, a
+ *     new subscription). Its method resolves only once it is committed; when
+ *     the commit fails the method rejects, and the whole batch is undone in
+ *     memory (re-read from the file), so nothing that is not on disk is
+ *     acknowledged or delivered from the store.
+ *   - soft: a deletion or a refresh (an acknowledged message leaving a queue,
+ *     a message id assigned, a will, an unsubscription). It takes effect in
+ *     memory at once and never fails for want of storage: when it cannot be
+ *     written it waits and goes to the file with the next successful commit.
+ *     Losing it to a crash costs a duplicate or a stale row, never a message.
+ *
+ * A failed write is reported to `storage` (`failed('broker', err)`), and
+ * `failing()` tells the broker to refuse what would need a write; while it
+ * fails a tiny probe write is tried every `probeIntervalMs`, so the first
+ * success (`ok('broker')`) ends it without waiting for traffic.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
-import { createError, toErrorInfo, type Logger } from '../core/kernel/index.ts';
+import { createError, ensurePrivateFile, toErrorInfo, type Logger } from '../core/kernel/index.ts';
+import { storageErrorCode, type StorageHealth } from './storage-health.ts';
 
 export const ErrBrokerPersistence = createError(
   'EDGE_ERR_BROKER_PERSISTENCE',
@@ -143,6 +165,10 @@ export interface BrokerPersistence {
   /** Closes the database; later calls do nothing. */
   destroy(): Promise<void>;
   stats(): BrokerPersistenceStats;
+  /** Why writes fail now (the storage is full or failing); undefined while they succeed. */
+  failing(): Error | undefined;
+  /** Whether a QoS > 0 publish to `topic` is queued for a persistent session, so publishing it needs a write. */
+  storesFor(topic: string): boolean;
 }
 
 export interface BrokerPersistenceOptions {
@@ -155,6 +181,10 @@ export interface BrokerPersistenceOptions {
   sync?: 'normal' | 'full';
   /** Share subscriptions between brokers on one mqemitter (aedes clusters), as MemoryPersistence does. Default false. */
   broadcastSubscriptions?: boolean;
+  /** Told of failed writes (`failed('broker', err)`) and of the first success after them (`ok('broker')`). */
+  storage?: StorageHealth;
+  /** While writes fail, a probe write is tried this often (default 2 s). */
+  probeIntervalMs?: number;
 }
 
 // ---------------------------------------------------------------------------
@@ -194,6 +224,10 @@ const BroadcastPersistence = requireFromPersistence('./broadcastPersistence.js')
 const QLOBBER_OPTIONS: QlobberOptions = { wildcard_one: '+', wildcard_some: '#', separator: '/' };
 const DEFAULT_MAX_QUEUED = 10_000;
 const DROP_LOG_EVERY_MS = 60_000;
+const FAILURE_LOG_EVERY_MS = 60_000;
+const DEFAULT_PROBE_INTERVAL_MS = 2_000;
+/** Soft changes kept while the storage fails; beyond it the oldest are given up (a duplicate after a restart at worst). */
+const MAX_PENDING = 100_000;
 const SCHEMA_VERSION = 1;
 const PREVIOUS_SUFFIX = '@previous';
 
@@ -355,18 +389,58 @@ interface QueueEntry {
   packet: PersistedPacket;
 }
 
+/**
+ * A change that may reach the file after it took effect in memory (see
+ * `#soft`): a deletion, or a refresh of what is already stored.
+ */
+interface SoftChange {
+  /** Applies the change to memory. Idempotent: it is applied again after memory is re-read from the file. */
+  memory(): void;
+  /** Writes the change to the file. */
+  disk(s: Statements): void;
+}
+
+/** The writes of one event-loop turn: one transaction, committed on the next turn. */
+interface Batch {
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (e: Error) => void;
+  /** Set when a write failed: the batch cannot commit, and later writes of the turn are refused. */
+  error?: Error;
+  /** Writes whose method resolves only once they are on disk: a failed batch undoes them in memory. */
+  hard: number;
+  /** Soft changes written in the batch: pending again when it fails. */
+  soft: SoftChange[];
+  /** Opened by the storage probe and holding nothing else. */
+  probe: boolean;
+}
+
+/** What the file holds, read in full (at setup, and again after a failed write). */
+interface Snapshot {
+  dropped: number;
+  retained: [topic: string, packet: PersistedPacket][];
+  subscriptions: [clientId: string, topic: string, record: Omit<PersistenceSubscription, 'topic'>][];
+  outgoing: [clientId: string, entry: QueueEntry][];
+  incoming: [clientId: string, messageId: number, packet: PersistedPacket][];
+  wills: [clientId: string, packet: PersistedPacket][];
+}
+
 class SqliteBrokerPersistence implements BrokerPersistence {
   readonly #file: string;
   readonly #log: Logger;
   readonly #maxQueued: number;
   readonly #sync: 'normal' | 'full';
   readonly #broadcastSubscriptions: boolean;
+  readonly #storage: StorageHealth | undefined;
+  readonly #probeIntervalMs: number;
 
   #db: Database.Database | undefined;
   /** Runs a callback inside one transaction (created once: better-sqlite3 transaction functions are reusable). */
   #tx: ((fn: (stmts: Statements) => unknown) => unknown) | undefined;
   /** The open group-commit transaction, if writes happened this turn. */
-  #batch: { done: Promise<void>; resolve: () => void; reject: (e: Error) => void } | undefined;
+  #batch: Batch | undefined;
+  /** Successful writes so far: tells a method whether it wrote anything. */
+  #writes = 0;
   #destroyed = false;
   #broker: PersistenceBroker | undefined;
   #broadcast: BroadcastInstance | undefined;
@@ -376,11 +450,21 @@ class SqliteBrokerPersistence implements BrokerPersistence {
   readonly #outgoing = new Map<string, QueueEntry[]>();
   readonly #incoming = new Map<string, Map<number, PersistedPacket>>();
   readonly #wills = new Map<string, PersistedPacket>();
+  /** Clients whose stored will was left by a previous process (re-attributed to `<id>@previous`). */
+  readonly #orphanWills = new Set<string>();
   readonly #trie = new QlobberSub(QLOBBER_OPTIONS);
   #queued = 0;
   #dropped = 0;
   /** Per client: when a drop was last logged, and drops since then. */
   readonly #dropLog = new Map<string, { at: number; unlogged: number }>();
+
+  /** Soft changes not on disk yet (the storage failed when they were written), oldest first. */
+  #pending: SoftChange[] = [];
+  /** The storage failure that refuses writes now; undefined while writes succeed. */
+  #failing: Error | undefined;
+  #probeTimer: NodeJS.Timeout | undefined;
+  /** Failed writes and dropped pending changes not logged yet (logged at most once a minute). */
+  #unlogged = { failures: 0, pendingDropped: 0, at: -Infinity };
 
   constructor(opts: BrokerPersistenceOptions) {
     this.#file = opts.file;
@@ -388,6 +472,8 @@ class SqliteBrokerPersistence implements BrokerPersistence {
     this.#maxQueued = opts.maxQueuedPerClient ?? DEFAULT_MAX_QUEUED;
     this.#sync = opts.sync ?? 'normal';
     this.#broadcastSubscriptions = opts.broadcastSubscriptions ?? false;
+    this.#storage = opts.storage;
+    this.#probeIntervalMs = opts.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
   }
 
   get broker(): PersistenceBroker | undefined {
@@ -409,6 +495,8 @@ class SqliteBrokerPersistence implements BrokerPersistence {
     let db: Database.Database | undefined;
     let stage = 'open';
     try {
+      // Only the agent's user may read it (its -wal and -shm files take its mode).
+      ensurePrivateFile(file);
       db = new Database(file);
       stage = 'read';
       db.pragma('journal_mode = WAL');
@@ -421,8 +509,16 @@ class SqliteBrokerPersistence implements BrokerPersistence {
       if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
       stage = 'restore';
       const stmts = prepare(db);
+      const snapshot = this.#read(db);
+      for (const [clientId, will] of snapshot.wills) {
+        // The connection that left this will belonged to a previous process.
+        if (will.brokerId === broker.id) {
+          will.brokerId = `${broker.id}${PREVIOUS_SUFFIX}`;
+          this.#orphanWills.add(clientId);
+        }
+      }
+      this.#apply(snapshot);
       this.#tx = db.transaction((fn: (s: Statements) => unknown) => fn(stmts));
-      this.#restore(db, broker);
     } catch (err) {
       db?.close();
       this.#tx = undefined;
@@ -438,34 +534,6 @@ class SqliteBrokerPersistence implements BrokerPersistence {
       throw error;
     }
     this.#db = db;
-  }
-
-  #restore(db: Database.Database, broker: PersistenceBroker): void {
-    const dropped = db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'dropped'").get();
-    this.#dropped = dropped ? Number(dropped.value) : 0;
-    if (!Number.isSafeInteger(this.#dropped) || this.#dropped < 0) throw new Error(`meta 'dropped' is not a count: ${dropped?.value}`);
-
-    for (const row of db.prepare<[], PacketRow & { topic: string }>('SELECT topic, packet, kind, payload FROM retained ORDER BY id').all()) {
-      this.#retained.set(row.topic, decodePacket(row));
-    }
-    for (const row of db.prepare<[], { client_id: string; topic: string; record: string }>('SELECT client_id, topic, record FROM subscriptions ORDER BY id').all()) {
-      const record = decodeValue(JSON.parse(row.record)) as Omit<PersistenceSubscription, 'topic'>;
-      if (typeof record !== 'object' || record === null || typeof record.qos !== 'number') throw new Error(`subscription '${row.topic}' of client '${row.client_id}' has no qos`);
-      this.#memAddSubscription(row.client_id, row.topic, record);
-    }
-    for (const row of db.prepare<[], PacketRow & { id: number; client_id: string }>('SELECT id, client_id, packet, kind, payload FROM outgoing ORDER BY id').all()) {
-      this.#queueOf(row.client_id).push({ rowId: row.id, packet: decodePacket(row) });
-      this.#queued++;
-    }
-    for (const row of db.prepare<[], PacketRow & { client_id: string; message_id: number }>('SELECT client_id, message_id, packet, kind, payload FROM incoming').all()) {
-      this.#incomingOf(row.client_id).set(row.message_id, decodePacket(row));
-    }
-    for (const row of db.prepare<[], PacketRow & { client_id: string }>('SELECT client_id, packet, kind, payload FROM wills ORDER BY id').all()) {
-      const will = decodePacket(row);
-      // The connection that left this will belonged to a previous process.
-      if (will.brokerId === broker.id) will.brokerId = `${broker.id}${PREVIOUS_SUFFIX}`;
-      this.#wills.set(row.client_id, will);
-    }
     this.#log.info(
       {
         retained: this.#retained.size,
@@ -478,7 +546,54 @@ class SqliteBrokerPersistence implements BrokerPersistence {
     );
   }
 
+  /** Reads the whole file; throws when a row cannot be decoded. Touches no memory. */
+  #read(db: Database.Database): Snapshot {
+    const droppedRow = db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'dropped'").get();
+    const dropped = droppedRow ? Number(droppedRow.value) : 0;
+    if (!Number.isSafeInteger(dropped) || dropped < 0) throw new Error(`meta 'dropped' is not a count: ${droppedRow?.value}`);
+    const snapshot: Snapshot = { dropped, retained: [], subscriptions: [], outgoing: [], incoming: [], wills: [] };
+    for (const row of db.prepare<[], PacketRow & { topic: string }>('SELECT topic, packet, kind, payload FROM retained ORDER BY id').all()) {
+      snapshot.retained.push([row.topic, decodePacket(row)]);
+    }
+    for (const row of db.prepare<[], { client_id: string; topic: string; record: string }>('SELECT client_id, topic, record FROM subscriptions ORDER BY id').all()) {
+      const record = decodeValue(JSON.parse(row.record)) as Omit<PersistenceSubscription, 'topic'>;
+      if (typeof record !== 'object' || record === null || typeof record.qos !== 'number') throw new Error(`subscription '${row.topic}' of client '${row.client_id}' has no qos`);
+      snapshot.subscriptions.push([row.client_id, row.topic, record]);
+    }
+    for (const row of db.prepare<[], PacketRow & { id: number; client_id: string }>('SELECT id, client_id, packet, kind, payload FROM outgoing ORDER BY id').all()) {
+      snapshot.outgoing.push([row.client_id, { rowId: row.id, packet: decodePacket(row) }]);
+    }
+    for (const row of db.prepare<[], PacketRow & { client_id: string; message_id: number }>('SELECT client_id, message_id, packet, kind, payload FROM incoming').all()) {
+      snapshot.incoming.push([row.client_id, row.message_id, decodePacket(row)]);
+    }
+    for (const row of db.prepare<[], PacketRow & { client_id: string }>('SELECT client_id, packet, kind, payload FROM wills ORDER BY id').all()) {
+      snapshot.wills.push([row.client_id, decodePacket(row)]);
+    }
+    return snapshot;
+  }
+
+  /** Replaces memory with `s`. */
+  #apply(s: Snapshot): void {
+    this.#clearMemory();
+    this.#dropped = s.dropped;
+    for (const [topic, packet] of s.retained) this.#retained.set(topic, packet);
+    for (const [clientId, topic, record] of s.subscriptions) this.#memAddSubscription(clientId, topic, record);
+    for (const [clientId, entry] of s.outgoing) {
+      this.#queueOf(clientId).push(entry);
+      this.#queued++;
+    }
+    for (const [clientId, messageId, packet] of s.incoming) this.#incomingOf(clientId).set(messageId, packet);
+    const brokerId = this.#broker?.id;
+    for (const [clientId, will] of s.wills) {
+      if (brokerId !== undefined && will.brokerId === brokerId && this.#orphanWills.has(clientId)) will.brokerId = `${brokerId}${PREVIOUS_SUFFIX}`;
+      this.#wills.set(clientId, will);
+    }
+  }
+
   #clearMemory(): void {
+    for (const [clientId, stored] of this.#subscriptions) {
+      for (const [topic, record] of stored) if (record.qos > 0) this.#trie.remove(topic, { clientId, topic });
+    }
     this.#retained.clear();
     this.#subscriptions.clear();
     this.#outgoing.clear();
@@ -487,77 +602,267 @@ class SqliteBrokerPersistence implements BrokerPersistence {
     this.#queued = 0;
   }
 
+  /** Throws unless the file is open. */
+  #ready(): void {
+    if (!this.#db || !this.#tx) throw new ErrBrokerPersistenceState({ file: this.#file, state: this.#destroyed ? 'destroyed' : 'not set up' });
+  }
+
   /**
    * Runs `fn` (which writes through the statements) atomically; the database
    * must be open. Writes of one event-loop turn share one transaction (group
    * commit): each `fn` runs in its own savepoint of it, and the transaction
-   * commits on the next turn. Methods resolve only after that commit
-   * (`#durable`), so "resolved" still means "on disk".
+   * commits on the next turn. A hard write's method resolves only after that
+   * commit (`#durable`), so "resolved" still means "on disk". A write that
+   * fails for lack of storage (or one after which SQLite has rolled back the
+   * transaction) fails the whole batch: it cannot commit any more.
    */
-  #write<T>(fn: (stmts: Statements) => T): T {
-    const tx = this.#tx;
-    const db = this.#db;
-    if (!tx || !db) throw new ErrBrokerPersistenceState({ file: this.#file, state: this.#destroyed ? 'destroyed' : 'not set up' });
-    if (!this.#batch) {
-      db.exec('BEGIN');
-      let resolve!: () => void;
-      let reject!: (e: Error) => void;
-      const done = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      done.catch(() => undefined);
-      this.#batch = { done, resolve, reject };
-      setImmediate(() => this.#commit());
+  #write<T>(fn: (stmts: Statements) => T, change: 'hard' | 'probe' | SoftChange): T {
+    this.#ready();
+    const db = this.#db!;
+    const batch = this.#batch ?? this.#openBatch(change === 'probe');
+    if (batch.error) throw batch.error;
+    if (change !== 'probe') batch.probe = false;
+    try {
+      const out = this.#tx!(fn) as T;
+      this.#writes++;
+      if (change === 'hard') batch.hard++;
+      else if (change !== 'probe') batch.soft.push(change);
+      return out;
+    } catch (err) {
+      if (storageErrorCode(err) !== undefined || !db.inTransaction) {
+        batch.error = new ErrBrokerPersistence({ file: this.#file, reason: `a write failed (${describe(err)}); nothing written since the last commit is kept` }, { cause: err });
+        throw batch.error;
+      }
+      throw err;
     }
-    // Inside an open transaction better-sqlite3 runs a transaction function as a savepoint.
-    return tx(fn) as T;
+  }
+
+  /** Begins the turn's transaction, with the soft changes still pending first. */
+  #openBatch(probe: boolean): Batch {
+    const db = this.#db!;
+    try {
+      db.exec('BEGIN');
+    } catch (err) {
+      throw new ErrBrokerPersistence({ file: this.#file, reason: `cannot begin a write (${describe(err)})` }, { cause: err });
+    }
+    let resolve!: () => void;
+    let reject!: (e: Error) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    done.catch(() => undefined);
+    const batch: Batch = { done, resolve, reject, hard: 0, soft: [], probe };
+    this.#batch = batch;
+    setImmediate(() => this.#commit());
+    const pending = this.#pending.splice(0);
+    if (pending.length > 0) {
+      try {
+        this.#tx!((s) => {
+          for (const c of pending) c.disk(s);
+        });
+        batch.soft.push(...pending);
+      } catch (err) {
+        if (storageErrorCode(err) !== undefined || !db.inTransaction) {
+          batch.soft.push(...pending);
+          batch.error = new ErrBrokerPersistence({ file: this.#file, reason: `a write failed (${describe(err)}); nothing written since the last commit is kept` }, { cause: err });
+        } else {
+          // Not the storage: these changes can never be written; keeping them would fail every batch.
+          this.#log.error({ changes: pending.length, error: toErrorInfo(err) }, 'broker persistence dropped changes it cannot write');
+        }
+      }
+    }
+    return batch;
   }
 
   #commit(): void {
     const batch = this.#batch;
     if (!batch) return;
     this.#batch = undefined;
-    try {
-      this.#db?.exec('COMMIT');
-      batch.resolve();
-    } catch (err) {
+    const db = this.#db;
+    let error = batch.error;
+    if (!error && db) {
       try {
-        if (this.#db?.inTransaction) this.#db.exec('ROLLBACK');
-      } catch {
-        // The rollback's own failure adds nothing to the commit's.
+        db.exec('COMMIT');
+      } catch (err) {
+        error = new ErrBrokerPersistence({ file: this.#file, reason: `a commit failed (${describe(err)}); nothing written since the last commit is kept` }, { cause: err });
       }
-      const error = new ErrBrokerPersistence({ file: this.#file, reason: `a commit failed (${describe(err)}); state since the last commit is not on disk` }, { cause: err });
-      this.#log.error({ error: toErrorInfo(error) }, 'broker persistence commit failed');
-      batch.reject(error);
+    }
+    if (!error) {
+      this.#recovered();
+      batch.resolve();
+      return;
+    }
+    try {
+      if (db?.inTransaction) db.exec('ROLLBACK');
+    } catch {
+      // The rollback's own failure adds nothing to the commit's.
+    }
+    // Soft changes wait for the next successful commit, in their order.
+    this.#pending = [...batch.soft, ...this.#pending];
+    this.#boundPending();
+    if (batch.hard > 0) this.#reload();
+    this.#failed(error, batch.probe);
+    batch.reject(error);
+  }
+
+  /** Memory again as the file has it (the failed batch undone), plus the soft changes still pending. */
+  #reload(): void {
+    const db = this.#db;
+    if (!db) return;
+    try {
+      this.#apply(this.#read(db));
+      for (const c of this.#pending) c.memory();
+    } catch (err) {
+      this.#log.error({ error: toErrorInfo(err) }, 'broker state could not be re-read after a failed write; memory may hold what the file does not');
     }
   }
 
-  /** Runs `fn` now and resolves with its result once what it wrote is committed. */
+  #failed(error: Error, probe: boolean): void {
+    const code = storageErrorCode(error);
+    if (code === undefined) {
+      this.#log.error({ error: toErrorInfo(error) }, 'broker persistence commit failed');
+      return;
+    }
+    if (!probe) this.#storage?.failed('broker', error);
+    if (this.#failing === undefined) {
+      this.#failing = error;
+      this.#log.error({ code, error: toErrorInfo(error) }, 'broker storage failing: publishes that need it are refused until a write succeeds');
+      this.#unlogged = { failures: 0, pendingDropped: 0, at: Date.now() };
+      if (!this.#destroyed) {
+        this.#probeTimer = setInterval(() => this.#probe(), this.#probeIntervalMs);
+        this.#probeTimer.unref();
+      }
+      return;
+    }
+    this.#failing = error;
+    if (probe) return;
+    this.#unlogged.failures++;
+    this.#logStillFailing(code);
+  }
+
+  #logStillFailing(code: string): void {
+    const now = Date.now();
+    if (now - this.#unlogged.at < FAILURE_LOG_EVERY_MS) return;
+    const { failures, pendingDropped } = this.#unlogged;
+    this.#unlogged = { failures: 0, pendingDropped: 0, at: now };
+    this.#log.warn({ code, failures, pending: this.#pending.length, pendingDropped }, 'broker storage still failing');
+  }
+
+  /** A commit succeeded: the storage works (again). */
+  #recovered(): void {
+    if (this.#failing === undefined) return;
+    this.#failing = undefined;
+    clearInterval(this.#probeTimer);
+    this.#probeTimer = undefined;
+    this.#storage?.ok('broker');
+    this.#log.info({}, 'broker storage writes again');
+  }
+
+  /** While the storage fails: a tiny write (with the pending changes) tells when it works again. */
+  #probe(): void {
+    if (this.#failing === undefined || !this.#db || this.#batch) return;
+    try {
+      this.#write((s) => s.setMeta.run('probe', new Date().toISOString()), 'probe');
+    } catch {
+      // The batch has failed already; its commit reports it.
+    }
+  }
+
+  #boundPending(): void {
+    const over = this.#pending.length - MAX_PENDING;
+    if (over <= 0) return;
+    // The oldest go: a lost deletion or refresh costs a duplicate or a stale row after a restart, never a message.
+    this.#pending.splice(0, over);
+    this.#unlogged.pendingDropped += over;
+  }
+
+  /** Runs `fn` now (a hard write) and resolves with its result once what it wrote is committed. */
   #durable<T>(fn: () => T): Promise<T> {
+    const before = this.#writes;
     try {
       const value = fn();
       const batch = this.#batch;
-      return batch ? batch.done.then(() => value) : Promise.resolve(value);
+      if (!batch) return Promise.resolve(value);
+      // Nothing written: the result does not depend on the commit, only its order does.
+      if (this.#writes === before) return batch.done.then(() => value, () => value);
+      return batch.done.then(() => value);
     } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      return Promise.reject(asError(err));
+    }
+  }
+
+  /**
+   * A soft change: a deletion, or a refresh of what is stored. It takes effect
+   * in memory at once and is written with the turn's batch; when that fails
+   * (or while the storage is failing) it waits in `#pending` and is written
+   * with the next successful commit. It never fails for lack of storage:
+   * losing it to a crash costs a duplicate delivery or a stale row after a
+   * restart, never a message.
+   */
+  #soft(change: SoftChange): Promise<void> {
+    try {
+      this.#ready();
+    } catch (err) {
+      return Promise.reject(asError(err));
+    }
+    change.memory();
+    if (this.#failing !== undefined) {
+      this.#pending.push(change);
+      this.#boundPending();
+      return this.#settled();
+    }
+    try {
+      this.#write((st) => change.disk(st), change);
+    } catch (err) {
+      if (!this.#batch?.error) return Promise.reject(asError(err));
+      this.#pending.push(change);
+      this.#boundPending();
+    }
+    return this.#settled();
+  }
+
+  /** Resolves once the open batch, if any, has committed or failed. */
+  #settled(): Promise<void> {
+    const batch = this.#batch;
+    return batch ? batch.done.then(noop, noop) : Promise.resolve();
+  }
+
+  /** Evaluates `fn` once the open batch has settled, so that it sees only what was committed. */
+  #afterBatch<T>(fn: () => T): Promise<T> {
+    const batch = this.#batch;
+    if (batch) return batch.done.then(fn, fn);
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(asError(err));
     }
   }
 
   // --- retained ------------------------------------------------------------
 
   storeRetained(pkt: PersistedPacket): Promise<void> {
+    const packet = { ...pkt };
+    const topic = packet.topic ?? '';
+    if (payloadLength(packet.payload) === 0) {
+      if (!this.#retained.has(topic)) return this.#whenReady();
+      return this.#soft({ memory: () => void this.#retained.delete(topic), disk: (s) => s.delRetained.run(topic) });
+    }
     return this.#durable(() => {
-      const packet = { ...pkt };
-      if (payloadLength(packet.payload) === 0) {
-        this.#write((s) => s.delRetained.run(packet.topic ?? ''));
-        this.#retained.delete(packet.topic ?? '');
-      } else {
-        const enc = encodePacket(packet);
-        this.#write((s) => s.putRetained.run(packet.topic ?? '', enc.json, enc.kind, enc.payload));
-        this.#retained.set(packet.topic ?? '', packet);
-      }
+      const enc = encodePacket(packet);
+      this.#write((s) => s.putRetained.run(topic, enc.json, enc.kind, enc.payload), 'hard');
+      this.#retained.set(topic, packet);
     });
+  }
+
+  /** Resolves (after the open batch, keeping the order) when the file is open; rejects when not. */
+  #whenReady(): Promise<void> {
+    try {
+      this.#ready();
+    } catch (err) {
+      return Promise.reject(asError(err));
+    }
+    return this.#settled();
   }
 
   createRetainedStream(pattern: string): Readable {
@@ -590,34 +895,52 @@ class SqliteBrokerPersistence implements BrokerPersistence {
     stored.set(topic, record);
   }
 
+  #memRemoveSubscriptions(clientId: string, topics: Iterable<string>): void {
+    const stored = this.#subscriptions.get(clientId);
+    if (!stored) return;
+    for (const topic of topics) {
+      const sub = stored.get(topic);
+      if (sub === undefined) continue;
+      if (sub.qos > 0) this.#trie.remove(topic, { clientId, topic });
+      stored.delete(topic);
+    }
+    if (stored.size === 0) this.#subscriptions.delete(clientId);
+  }
+
   async addSubscriptions(client: PersistenceClient, subs: PersistenceSubscription[]): Promise<void> {
-    const records = subs.map((sub) => ({ topic: sub.topic, record: subscriptionRecord(sub) }));
-    // Later entries for one topic replace earlier ones, as in memory: the row keeps the last.
-    this.#write((s) => {
-      for (const { topic, record } of records) s.putSub.run(client.id, topic, JSON.stringify(encodeValue(record)));
+    // Later entries for one topic replace earlier ones, as in memory.
+    const records = new Map(subs.map((sub) => [sub.topic, subscriptionRecord(sub)]));
+    const stored = this.#subscriptions.get(client.id);
+    // A session resumed with the subscriptions it has (every reconnect of a persistent client) writes nothing.
+    const changed = [...records].filter(([topic, record]) => {
+      const current = stored?.get(topic);
+      return current === undefined || JSON.stringify(encodeValue(current)) !== JSON.stringify(encodeValue(record));
     });
-    for (const { topic, record } of records) this.#memAddSubscription(client.id, topic, record);
-    await this.#batch?.done;
+    if (changed.length > 0) {
+      this.#write((s) => {
+        for (const [topic, record] of changed) s.putSub.run(client.id, topic, JSON.stringify(encodeValue(record)));
+      }, 'hard');
+      for (const [topic, record] of changed) this.#memAddSubscription(client.id, topic, record);
+      await this.#batch?.done;
+    } else {
+      await this.#whenReady();
+    }
     if (this.#broadcast) await this.#broadcast.addedSubscriptions(client, subs);
   }
 
   async removeSubscriptions(client: PersistenceClient, topics: string[]): Promise<void> {
     const stored = this.#subscriptions.get(client.id);
-    if (stored) {
-      const present = topics.filter((t) => stored.has(t));
-      if (present.length > 0) {
-        this.#write((s) => {
+    const present = stored ? topics.filter((t) => stored.has(t)) : [];
+    if (present.length > 0) {
+      await this.#soft({
+        memory: () => this.#memRemoveSubscriptions(client.id, present),
+        disk: (s) => {
           for (const topic of present) s.delSub.run(client.id, topic);
-        });
-      }
-      for (const topic of present) {
-        const sub = stored.get(topic);
-        if (sub !== undefined && sub.qos > 0) this.#trie.remove(topic, { clientId: client.id, topic });
-        stored.delete(topic);
-      }
-      if (stored.size === 0) this.#subscriptions.delete(client.id);
+        },
+      });
+    } else {
+      await this.#whenReady();
     }
-    await this.#batch?.done;
     if (this.#broadcast) await this.#broadcast.removedSubscriptions(client, topics);
   }
 
@@ -633,19 +956,21 @@ class SqliteBrokerPersistence implements BrokerPersistence {
   }
 
   subscriptionsByTopic(pattern: string): Promise<TopicSubscription[]> {
-    return this.#durable(() => this.#trie.match(pattern));
+    // Answered now and never rejected: aedes cannot recover from a failed lookup here (it emits 'error' and
+    // drops the publish). The enqueue that follows joins this turn's batch, so a subscription that batch
+    // loses loses the enqueue with it.
+    return Promise.resolve(this.#trie.match(pattern));
+  }
+
+  storesFor(topic: string): boolean {
+    return this.#trie.match(topic).length > 0;
   }
 
   cleanSubscriptions(client: PersistenceClient): Promise<void> {
-    return this.#durable(() => {
-      const stored = this.#subscriptions.get(client.id);
-      if (!stored) return;
-      this.#write((s) => s.delSubs.run(client.id));
-      for (const [topic, record] of stored) {
-        if (record.qos > 0) this.#trie.remove(topic, { clientId: client.id, topic });
-      }
-      this.#subscriptions.delete(client.id);
-    });
+    const stored = this.#subscriptions.get(client.id);
+    if (!stored) return this.#whenReady();
+    const topics = [...stored.keys()];
+    return this.#soft({ memory: () => this.#memRemoveSubscriptions(client.id, topics), disk: (s) => s.delSubs.run(client.id) });
   }
 
   // --- outgoing --------------------------------------------------------------
@@ -659,10 +984,14 @@ class SqliteBrokerPersistence implements BrokerPersistence {
     return q;
   }
 
+  #entry(clientId: string, rowId: number): QueueEntry | undefined {
+    return this.#outgoing.get(clientId)?.find((e) => e.rowId === rowId);
+  }
+
   #enqueue(clientIds: readonly string[], packet: PersistedPacket): void {
     if (clientIds.length === 0) return;
     const enc = encodePacket(new Packet(packet));
-    // Queues are changed on copies and swapped in once the transaction has committed.
+    // Queues are changed on copies and swapped in once the savepoint has succeeded.
     const staged = new Map<string, QueueEntry[]>();
     const drops = new Map<string, number>();
     let droppedNow = 0;
@@ -683,7 +1012,7 @@ class SqliteBrokerPersistence implements BrokerPersistence {
         }
       }
       if (droppedNow > 0) s.setMeta.run('dropped', String(this.#dropped + droppedNow));
-    });
+    }, 'hard');
     for (const [id, queue] of staged) {
       this.#queued += queue.length - (this.#outgoing.get(id)?.length ?? 0);
       this.#outgoing.set(id, queue);
@@ -719,44 +1048,55 @@ class SqliteBrokerPersistence implements BrokerPersistence {
   }
 
   outgoingUpdate(client: PersistenceClient, packet: PersistedPacket): Promise<void> {
-    return this.#durable(() => {
-      const queue = this.#outgoing.get(client.id) ?? [];
-      for (const entry of queue) {
-        const temp = entry.packet;
-        if (temp.brokerId === packet.brokerId) {
-          if (temp.brokerCounter === packet.brokerCounter) {
-            const updated = { ...temp, messageId: packet.messageId };
-            this.#write((s) => s.setOutPacket.run(encodeRest(updated), entry.rowId));
-            temp.messageId = packet.messageId;
-            return;
-          }
-          // messageIds wrap at 65535: a different brokerCounter with the same
-          // messageId is another message; keep searching.
-        } else if (temp.messageId === packet.messageId) {
-          const enc = encodePacket(packet);
-          this.#write((s) => s.replaceOut.run(enc.json, enc.kind, enc.payload, entry.rowId));
-          entry.packet = packet;
-          return;
+    const clientId = client.id;
+    for (const entry of this.#outgoing.get(clientId) ?? []) {
+      const temp = entry.packet;
+      const rowId = entry.rowId;
+      if (temp.brokerId === packet.brokerId) {
+        if (temp.brokerCounter === packet.brokerCounter) {
+          const messageId = packet.messageId;
+          const json = encodeRest({ ...temp, messageId });
+          return this.#soft({
+            memory: () => {
+              const e = this.#entry(clientId, rowId);
+              if (e) e.packet.messageId = messageId;
+            },
+            disk: (s) => s.setOutPacket.run(json, rowId),
+          });
         }
+        // messageIds wrap at 65535: a different brokerCounter with the same
+        // messageId is another message; keep searching.
+      } else if (temp.messageId === packet.messageId) {
+        const enc = encodePacket(packet);
+        return this.#soft({
+          memory: () => {
+            const e = this.#entry(clientId, rowId);
+            if (e) e.packet = packet;
+          },
+          disk: (s) => s.replaceOut.run(enc.json, enc.kind, enc.payload, rowId),
+        });
       }
-      throw new ErrBrokerPersistenceNoPacket({ clientId: client.id, messageId: packet.messageId });
-    });
+    }
+    return Promise.reject(new ErrBrokerPersistenceNoPacket({ clientId, messageId: packet.messageId }));
   }
 
   outgoingClearMessageId(client: PersistenceClient, packet: PersistedPacket): Promise<PersistedPacket | undefined> {
-    return this.#durable(() => {
-      const queue = this.#outgoing.get(client.id);
-      if (!queue) return undefined;
-      const messageId = (packet as PersistedPacket | undefined)?.messageId;
-      const i = queue.findIndex((e) => e.packet.messageId === messageId);
-      if (i < 0) return undefined;
-      const entry = queue[i]!;
-      this.#write((s) => s.delOut.run(entry.rowId));
-      queue.splice(i, 1);
-      this.#queued--;
-      if (queue.length === 0) this.#outgoing.delete(client.id);
-      return entry.packet;
-    });
+    const clientId = client.id;
+    const messageId = (packet as PersistedPacket | undefined)?.messageId;
+    const entry = this.#outgoing.get(clientId)?.find((e) => e.packet.messageId === messageId);
+    if (!entry) return this.#whenReady().then(() => undefined);
+    const { rowId } = entry;
+    return this.#soft({
+      memory: () => {
+        const queue = this.#outgoing.get(clientId);
+        const i = queue ? queue.findIndex((e) => e.rowId === rowId) : -1;
+        if (!queue || i < 0) return;
+        queue.splice(i, 1);
+        this.#queued--;
+        if (queue.length === 0) this.#outgoing.delete(clientId);
+      },
+      disk: (s) => s.delOut.run(rowId),
+    }).then(() => entry.packet);
   }
 
   outgoingStream(client: PersistenceClient): Readable {
@@ -775,19 +1115,27 @@ class SqliteBrokerPersistence implements BrokerPersistence {
     return m;
   }
 
+  #memDelIncoming(clientId: string, messageId?: number): void {
+    const m = this.#incoming.get(clientId);
+    if (!m) return;
+    if (messageId === undefined) m.clear();
+    else m.delete(messageId);
+    if (m.size === 0) this.#incoming.delete(clientId);
+  }
+
   incomingStorePacket(client: PersistenceClient, packet: PersistedPacket): Promise<void> {
     return this.#durable(() => {
       const stored = new Packet(packet);
       stored.messageId = packet.messageId;
       const messageId = packet.messageId ?? 0;
       const enc = encodePacket(stored);
-      this.#write((s) => s.putIn.run(client.id, messageId, enc.json, enc.kind, enc.payload));
+      this.#write((s) => s.putIn.run(client.id, messageId, enc.json, enc.kind, enc.payload), 'hard');
       this.#incomingOf(client.id).set(messageId, stored);
     });
   }
 
   incomingGetPacket(client: PersistenceClient, packet: PersistedPacket): Promise<PersistedPacket> {
-    return this.#durable(() => {
+    return this.#afterBatch(() => {
       const stored = this.#incoming.get(client.id)?.get(packet.messageId ?? 0);
       if (!stored) throw new ErrBrokerPersistenceNoPacket({ clientId: client.id, messageId: packet.messageId });
       return stored;
@@ -795,35 +1143,34 @@ class SqliteBrokerPersistence implements BrokerPersistence {
   }
 
   incomingDelPacket(client: PersistenceClient, packet: PersistedPacket): Promise<void> {
-    return this.#durable(() => {
-      const m = this.#incoming.get(client.id);
-      const messageId = packet.messageId ?? 0;
-      if (!m?.has(messageId)) throw new ErrBrokerPersistenceNoPacket({ clientId: client.id, messageId: packet.messageId });
-      this.#write((s) => s.delIn.run(client.id, messageId));
-      m.delete(messageId);
-      if (m.size === 0) this.#incoming.delete(client.id);
-    });
+    const clientId = client.id;
+    const messageId = packet.messageId ?? 0;
+    if (!this.#incoming.get(clientId)?.has(messageId)) return Promise.reject(new ErrBrokerPersistenceNoPacket({ clientId, messageId: packet.messageId }));
+    return this.#soft({ memory: () => this.#memDelIncoming(clientId, messageId), disk: (s) => s.delIn.run(clientId, messageId) });
   }
 
   cleanIncoming(client: PersistenceClient): Promise<void> {
-    return this.#durable(() => {
-      if (!this.#incoming.has(client.id)) return;
-      this.#write((s) => s.delIns.run(client.id));
-      this.#incoming.delete(client.id);
-    });
+    const clientId = client.id;
+    if (!this.#incoming.has(clientId)) return this.#whenReady();
+    return this.#soft({ memory: () => this.#memDelIncoming(clientId), disk: (s) => s.delIns.run(clientId) });
   }
 
   // --- wills -----------------------------------------------------------------
 
   putWill(client: PersistenceClient, packet: PersistedPacket): Promise<void> {
-    return this.#durable(() => {
-      const brokerId = this.#broker?.id;
-      if (brokerId === undefined) throw new ErrBrokerPersistenceState({ file: this.#file, state: 'not set up' });
-      const enc = encodePacket({ ...packet, brokerId, clientId: client.id });
-      this.#write((s) => s.putWill.run(client.id, enc.json, enc.kind, enc.payload));
-      packet.brokerId = brokerId;
-      packet.clientId = client.id;
-      this.#wills.set(client.id, packet);
+    const brokerId = this.#broker?.id;
+    if (brokerId === undefined) return Promise.reject(new ErrBrokerPersistenceState({ file: this.#file, state: 'not set up' }));
+    const clientId = client.id;
+    const enc = encodePacket({ ...packet, brokerId, clientId });
+    // A will matters only after a crash; a client is not refused for want of storing one.
+    return this.#soft({
+      memory: () => {
+        packet.brokerId = brokerId;
+        packet.clientId = clientId;
+        this.#orphanWills.delete(clientId);
+        this.#wills.set(clientId, packet);
+      },
+      disk: (s) => s.putWill.run(clientId, enc.json, enc.kind, enc.payload),
     });
   }
 
@@ -832,13 +1179,16 @@ class SqliteBrokerPersistence implements BrokerPersistence {
   }
 
   delWill(client: PersistenceClient): Promise<PersistedPacket | undefined> {
-    return this.#durable(() => {
-      const will = this.#wills.get(client.id);
-      if (will === undefined) return undefined;
-      this.#write((s) => s.delWill.run(client.id));
-      this.#wills.delete(client.id);
-      return will;
-    });
+    const clientId = client.id;
+    const will = this.#wills.get(clientId);
+    if (will === undefined) return this.#whenReady().then(() => undefined);
+    return this.#soft({
+      memory: () => {
+        this.#orphanWills.delete(clientId);
+        this.#wills.delete(clientId);
+      },
+      disk: (s) => s.delWill.run(clientId),
+    }).then(() => will);
   }
 
   streamWill(brokers: Record<string, unknown> = {}): Readable {
@@ -858,15 +1208,25 @@ class SqliteBrokerPersistence implements BrokerPersistence {
     return { queued: this.#queued, dropped: this.#dropped, clients: this.#subscriptions.size };
   }
 
+  failing(): Error | undefined {
+    return this.#failing;
+  }
+
   async destroy(): Promise<void> {
     if (this.#destroyed) return;
     this.#destroyed = true;
+    clearInterval(this.#probeTimer);
+    this.#probeTimer = undefined;
     const broadcast = this.#broadcast;
     this.#broadcast = undefined;
     try {
       if (broadcast) await broadcast.brokerUnsubscribe();
     } finally {
       this.#commit();
+      clearInterval(this.#probeTimer);
+      this.#probeTimer = undefined;
+      if (this.#pending.length > 0) this.#log.warn({ changes: this.#pending.length }, 'broker persistence closed with changes the storage did not take');
+      this.#pending = [];
       const db = this.#db;
       this.#db = undefined;
       this.#tx = undefined;
@@ -877,11 +1237,16 @@ class SqliteBrokerPersistence implements BrokerPersistence {
   }
 }
 
+function noop(): void {}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Runs a synchronous step as a promise: a throw becomes a rejection. */
 
 /**
  * A durable aedes persistence on the SQLite file `opts.file`. The file is
@@ -896,6 +1261,10 @@ export function openBrokerPersistence(opts: BrokerPersistenceOptions): BrokerPer
   }
   if (opts.sync !== undefined && opts.sync !== 'normal' && opts.sync !== 'full') {
     throw new ErrBrokerPersistenceOption({ option: 'sync', reason: `must be 'normal' or 'full', got '${String(opts.sync)}'` });
+  }
+  const probe = opts.probeIntervalMs;
+  if (probe !== undefined && (!Number.isSafeInteger(probe) || probe < 1)) {
+    throw new ErrBrokerPersistenceOption({ option: 'probeIntervalMs', reason: `must be a positive integer, got ${String(probe)}` });
   }
   return new SqliteBrokerPersistence(opts);
 }

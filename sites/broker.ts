@@ -18,14 +18,34 @@
  *     lookup: a deleted or disabled login, or a changed password, is
  *     disconnected; changed topic lists apply at once
  *
+ * Client ids belong to logins, so that no login can take over another's
+ * session (MQTT hands a client id's session to whoever connects with it
+ * next): the internal login uses ids starting with `edgeadm-`, a
+ * BrokerCredential login `<username>` or `<username>/<suffix>`, any login an
+ * empty id with a clean session (see `clientIdProblem` in broker-logins.ts).
+ * Any other id gets CONNACK 2 (identifier rejected). A login reconnecting
+ * with an id it already has open takes over its own older connection, as
+ * MQTT says; such takeovers are counted
+ * (`edgeadm_site_broker_takeovers_total{internal}`) and logged.
+ *
  * A packet over `maxPacketBytes` (or with a malformed length) ends its
  * connection before it is buffered. Each refusal is counted
  * (`edgeadm_site_broker_refusals_total{reason}`) and logged at most once per
- * client per `logIntervalMs`.
+ * client (per login for client ids) per `logIntervalMs`.
  *
  * With `persistenceFile`, sessions are durable: subscriptions of clients that
  * connect with clean = false, QoS 1 messages queued for them while they are
  * away, retained messages and wills survive a restart of the site agent.
+ * Nothing is acknowledged that is not stored: aedes answers a QoS 1 PUBLISH
+ * with PUBACK before it queues the message for persistent sessions
+ * (lib/handlers/publish.js), so the site broker publishes it first, from
+ * `authorizePublish`, and lets aedes acknowledge it only once it is
+ * committed; when the storage refuses it the connection is closed without
+ * PUBACK and the client sends it again after reconnecting (MQTT 3.1.1 has no
+ * per-message refusal). While the storage fails (reported to `storage`), QoS
+ * 1 and 2 publishes that would need it are refused up front
+ * (`reason="storage"`) until a write succeeds again; QoS 0 is delivered live
+ * (a retained QoS 0 message is then not retained).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -33,8 +53,10 @@ import type { AuthenticateError, AuthErrorCode, Client, PublishPacket, Subscript
 import type { Counter, Gauge, Registry } from 'prom-client';
 import { createError, toErrorInfo, verifySecret, type Logger } from '../core/kernel/index.ts';
 import { SITE_BROKER_INTERNAL_USERNAME } from '../core/store/index.ts';
-import { openBrokerPersistence } from './broker-persistence.ts';
+import { clientIdProblem } from './broker-logins.ts';
+import { openBrokerPersistence, type BrokerPersistence } from './broker-persistence.ts';
 import { guardSocket } from './packet-limit.ts';
+import { storageErrorCode, type StorageHealth } from './storage-health.ts';
 import { mayPublish, maySubscribe, type TopicAcl } from './topic-acl.ts';
 
 export interface BrokerLogin extends TopicAcl {
@@ -60,6 +82,10 @@ export interface SiteBrokerOptions {
   logIntervalMs?: number;
   /** Largest MQTT packet a client may send (default 1 MiB); a larger one ends its connection before it is read. */
   maxPacketBytes?: number;
+  /** Told when the persistence cannot write (`failed('broker', err)`) and when it writes again (`ok('broker')`). */
+  storage?: StorageHealth;
+  /** While the persistence cannot write, a probe write is tried this often (default 2 s). */
+  storageProbeMs?: number;
 }
 
 export interface SiteBrokerHandle {
@@ -68,11 +94,12 @@ export interface SiteBrokerHandle {
   readonly credentials: { username: string; password: string };
   /** Re-judges every open connection against the current logins. */
   refresh(): void;
-  stats(): { clients: number; refusals: Readonly<Record<RefusalReason, number>> };
+  /** Open connections, refusals by reason, and connections that took over an older one of their login. */
+  stats(): { clients: number; refusals: Readonly<Record<RefusalReason, number>>; takeovers: number };
   close(): Promise<void>;
 }
 
-export type RefusalReason = 'credentials' | 'unavailable' | 'publish' | 'subscribe' | 'revoked' | 'oversized' | 'malformed';
+export type RefusalReason = 'credentials' | 'unavailable' | 'client-id' | 'publish' | 'subscribe' | 'storage' | 'revoked' | 'oversized' | 'malformed';
 
 export const ErrBrokerAccess = createError(
   'EDGE_ERR_BROKER_ACCESS',
@@ -80,11 +107,36 @@ export const ErrBrokerAccess = createError(
   { statusCode: 403 },
 );
 
+export const ErrBrokerClientId = createError(
+  'EDGE_ERR_BROKER_CLIENT_ID',
+  (p: { client: string; username: string; reason: string }) => `login '${p.username}' may not connect as client '${p.client}': ${p.reason}`,
+  { statusCode: 403 },
+);
+
+export const ErrBrokerStorage = createError(
+  'EDGE_ERR_BROKER_STORAGE',
+  (p: { client: string; topic: string; reason: string }) => `publish of client '${p.client}' to '${p.topic}' refused: the broker cannot store it (${p.reason})`,
+  { statusCode: 507 },
+);
+
+const IDENTIFIER_REJECTED = 2 as AuthErrorCode;
 const NOT_AUTHORIZED = 5 as AuthErrorCode;
 const BAD_USERNAME_OR_PASSWORD = 4 as AuthErrorCode;
 const SERVER_UNAVAILABLE = 3 as AuthErrorCode;
 const INTERNAL_USERNAME = SITE_BROKER_INTERNAL_USERNAME;
 const VERIFIED_CACHE_MAX = 10_000;
+
+type PublishDone = (error?: Error | null) => void;
+
+/**
+ * The parts of aedes 1.x (aedes.js) the site broker uses beyond its type
+ * declarations: the connected clients by id, and the three-argument
+ * `publish(packet, client, done)` its protocol handlers call.
+ */
+interface AedesInternals {
+  readonly clients: Record<string, Client | undefined>;
+  publish(packet: PublishPacket, client: Client | null | PublishDone, done?: PublishDone): void;
+}
 
 interface Session {
   username: string;
@@ -103,6 +155,8 @@ function sha256(b: Buffer | string): Buffer {
   return createHash('sha256').update(b).digest();
 }
 
+function noop(): void {}
+
 export async function startSiteBroker(o: SiteBrokerOptions): Promise<SiteBrokerHandle> {
   const log = o.logger.child({ component: 'site-broker' });
   const logIntervalMs = o.logIntervalMs ?? 60_000;
@@ -112,26 +166,75 @@ export async function startSiteBroker(o: SiteBrokerOptions): Promise<SiteBrokerH
   /** `${passwordHash}\0${sha256(password) hex}` of checks that passed. */
   const verified = new Set<string>();
   const lastLogged = new Map<string, number>();
-  const refusals: Record<RefusalReason, number> = { credentials: 0, unavailable: 0, publish: 0, subscribe: 0, revoked: 0, oversized: 0, malformed: 0 };
+  const refusals: Record<RefusalReason, number> = { credentials: 0, unavailable: 0, 'client-id': 0, publish: 0, subscribe: 0, storage: 0, revoked: 0, oversized: 0, malformed: 0 };
+  let takeovers = 0;
   const maxPacketBytes = o.maxPacketBytes ?? 1024 * 1024;
+  /** The client id each connection asked for in its CONNECT (aedes replaces an empty one with `aedes_<uuid>`). */
+  const askedIds = new WeakMap<Client, string>();
 
   let refusedTotal: Counter | undefined;
+  let takeoversTotal: Counter | undefined;
   let clientsGauge: Gauge | undefined;
   if (o.metrics) {
     const { Counter: C, Gauge: G } = await import('prom-client');
     refusedTotal = new C({ name: 'edgeadm_site_broker_refusals_total', help: 'Site broker logins, publishes and subscriptions refused, by reason.', labelNames: ['reason'], registers: [o.metrics] });
+    takeoversTotal = new C({
+      name: 'edgeadm_site_broker_takeovers_total',
+      help: "Site broker connections that took over an older connection of their login with the same client id; internal: the site's own clients.",
+      labelNames: ['internal'],
+      registers: [o.metrics],
+    });
     clientsGauge = new G({ name: 'edgeadm_site_broker_clients', help: 'Clients connected to the site broker.', registers: [o.metrics], collect: () => clientsGauge?.set(sessions.size) });
   }
 
-  function refuse(reason: RefusalReason, key: string, fields: Record<string, unknown>, message: string): void {
-    refusals[reason]++;
-    refusedTotal?.inc({ reason });
+  /** Logs at most once per `key` per interval. */
+  function logLimited(key: string, fields: Record<string, unknown>, message: string): void {
     const now = Date.now();
     const prev = lastLogged.get(key);
     if (prev !== undefined && now - prev < logIntervalMs) return;
     if (lastLogged.size >= 10_000) for (const [k, t] of lastLogged) if (now - t >= logIntervalMs) lastLogged.delete(k);
     lastLogged.set(key, now);
-    log.warn({ reason, ...fields }, message);
+    log.warn(fields, message);
+  }
+
+  function refuse(reason: RefusalReason, key: string, fields: Record<string, unknown>, message: string): void {
+    refusals[reason]++;
+    refusedTotal?.inc({ reason });
+    logLimited(key, { reason, ...fields }, message);
+  }
+
+  /**
+   * Admits an authenticated connection unless its client id is not its
+   * login's. A connection with an id its login already has open takes over
+   * the older one (aedes closes it when this one registers).
+   */
+  function admit(client: Client, s: Session, done: (error: AuthenticateError | null, success: boolean | null) => void): void {
+    const asked = askedIds.get(client) ?? client.id;
+    let problem = clientIdProblem(s, asked, client.clean);
+    const holder = internals.clients[client.id];
+    const held = holder && holder !== client ? sessions.get(holder) : undefined;
+    // Unreachable while an id belongs to one login by its form; kept so that no rule change can reopen a takeover.
+    if (problem === undefined && held && (held.username !== s.username || held.internal !== s.internal)) problem = `client id '${client.id}' is in use by another login`;
+    if (problem !== undefined) {
+      const err = new ErrBrokerClientId({ client: asked, username: s.username, reason: problem });
+      refuse('client-id', `client-id\u0000${s.username}`, { client: asked, username: s.username, ...(s.device ? { device: s.device } : {}), error: toErrorInfo(err) }, 'site broker client id refused');
+      done(authError(err.message, IDENTIFIER_REJECTED), false);
+      return;
+    }
+    if (holder && holder !== client && !holder.closed) {
+      takeovers++;
+      takeoversTotal?.inc({ internal: String(s.internal) });
+      log.info({ client: client.id, username: s.username, internal: s.internal, ...(s.device ? { device: s.device } : {}) }, 'site broker connection took over the older one of its client id');
+    }
+    sessions.set(client, s);
+    done(null, true);
+  }
+
+  /** Whether publishing `packet` writes to the persistence (so a failing storage cannot take it). */
+  function needsStorage(p: BrokerPersistence, packet: PublishPacket): boolean {
+    if (packet.qos === 2) return true;
+    if (packet.retain && packet.payload.length > 0) return true;
+    return packet.qos === 1 && p.storesFor(packet.topic);
   }
 
   async function check(login: BrokerLogin, password: Buffer): Promise<boolean> {
@@ -145,17 +248,29 @@ export async function startSiteBroker(o: SiteBrokerOptions): Promise<SiteBrokerH
     return ok;
   }
 
-  const persistence = o.persistenceFile ? openBrokerPersistence({ file: o.persistenceFile, logger: log }) : undefined;
+  const persistence = o.persistenceFile
+    ? openBrokerPersistence({
+        file: o.persistenceFile,
+        logger: log,
+        ...(o.storage ? { storage: o.storage } : {}),
+        ...(o.storageProbeMs === undefined ? {} : { probeIntervalMs: o.storageProbeMs }),
+      })
+    : undefined;
+  /** QoS 1 packets from clients published (stored and delivered) before aedes acknowledges them. */
+  const publishedFirst = new WeakSet<PublishPacket>();
   // Loaded on use: a site without a broker does not carry it.
   const { Aedes } = await import('aedes');
   const broker = await Aedes.createBroker({
     ...(persistence ? { persistence } : {}),
+    preConnect(client, packet, done) {
+      askedIds.set(client, packet.clientId);
+      done(null, true);
+    },
     authenticate(client, username, password, done) {
       const user = username ?? '';
       if (user === INTERNAL_USERNAME) {
         if (password !== undefined && sha256(password).equals(internalSecret)) {
-          sessions.set(client, { username: user, passwordHash: '', internal: true, acl: { publish: ['#'], subscribe: ['#'] } });
-          done(null, true);
+          admit(client, { username: user, passwordHash: '', internal: true, acl: { publish: ['#'], subscribe: ['#'] } }, done);
         } else {
           refuse('credentials', `auth\u0000${user}`, { client: client.id, username: user }, 'site broker login refused');
           done(authError('bad username or password', BAD_USERNAME_OR_PASSWORD), false);
@@ -187,8 +302,7 @@ export async function startSiteBroker(o: SiteBrokerOptions): Promise<SiteBrokerH
             done(authError('bad username or password', BAD_USERNAME_OR_PASSWORD), false);
             return;
           }
-          sessions.set(client, { username: user, passwordHash: found.passwordHash, internal: false, acl: { publish: found.publish, subscribe: found.subscribe }, ...(found.device ? { device: found.device } : {}) });
-          done(null, true);
+          admit(client, { username: user, passwordHash: found.passwordHash, internal: false, acl: { publish: found.publish, subscribe: found.subscribe }, ...(found.device ? { device: found.device } : {}) }, done);
         },
         (err: unknown) => {
           log.error({ client: client.id, username: user, error: toErrorInfo(err) }, 'site broker password check failed');
@@ -201,10 +315,34 @@ export async function startSiteBroker(o: SiteBrokerOptions): Promise<SiteBrokerH
       // A will of a client gone with an earlier broker: its topic was allowed when the will was accepted.
       if (!client) return done(null);
       const s = sessions.get(client);
-      if (s && (s.internal || mayPublish(s.acl, packet.topic))) return done(null);
-      const err = new ErrBrokerAccess({ client: client.id, username: s?.username ?? '', action: 'publish to', topic: packet.topic });
-      refuse('publish', `pub\u0000${client.id}`, { client: client.id, username: s?.username, device: s?.device, topic: packet.topic }, 'site broker publish refused; connection closed');
-      done(err);
+      if (!s || !(s.internal || mayPublish(s.acl, packet.topic))) {
+        const err = new ErrBrokerAccess({ client: client.id, username: s?.username ?? '', action: 'publish to', topic: packet.topic });
+        refuse('publish', `pub\u0000${client.id}`, { client: client.id, username: s?.username, device: s?.device, topic: packet.topic }, 'site broker publish refused; connection closed');
+        return done(err);
+      }
+      // A will (its client is closing) is published as it can be: refusing it would only lose it.
+      if (!persistence || packet.qos === 0 || client.closed) return done(null);
+      const failing = persistence.failing();
+      if (failing && needsStorage(persistence, packet)) {
+        const err = new ErrBrokerStorage({ client: client.id, topic: packet.topic, reason: failing.message }, { cause: failing });
+        refuse('storage', `storage\u0000${client.id}`, { client: client.id, username: s.username, device: s.device, topic: packet.topic, qos: packet.qos, error: toErrorInfo(err) }, 'site broker publish refused: storage failing; connection closed');
+        return done(err);
+      }
+      if (packet.qos !== 1) return done(null);
+      // Stored and delivered first; aedes then sends PUBACK and finds it published (see the publish wrapper below).
+      aedesPublish(packet, client, (err) => {
+        if (!err) {
+          publishedFirst.add(packet);
+          return done(null);
+        }
+        if (storageErrorCode(err) !== undefined) {
+          const refused = new ErrBrokerStorage({ client: client.id, topic: packet.topic, reason: err.message }, { cause: err });
+          refuse('storage', `storage\u0000${client.id}`, { client: client.id, username: s.username, device: s.device, topic: packet.topic, qos: 1, error: toErrorInfo(refused) }, 'site broker publish not stored; connection closed without PUBACK');
+          return done(refused);
+        }
+        log.warn({ client: client.id, topic: packet.topic, error: toErrorInfo(err) }, 'site broker publish failed; connection closed without PUBACK');
+        done(err);
+      });
     },
     authorizeSubscribe(client: Client, sub: Subscription, done: (error: Error | null, subscription?: Subscription | null) => void) {
       const s = sessions.get(client);
@@ -213,6 +351,40 @@ export async function startSiteBroker(o: SiteBrokerOptions): Promise<SiteBrokerH
       done(null, null);
     },
   });
+  const internals = broker as unknown as AedesInternals;
+  const aedesPublish: (packet: PublishPacket, client: Client | null, done: PublishDone) => void = internals.publish.bind(broker);
+  // aedes's handlers publish through `client.broker.publish(packet, client, done)`: this wrapper skips
+  // the QoS 1 packets published first (from authorizePublish), delivers a retained QoS 0 message live
+  // when its retained copy cannot be stored, and lets a QoS 2 packet whose publish failed be published
+  // again when the client resends it (aedes answers a resent QoS 2 packet it holds without publishing).
+  internals.publish = (packet, clientOrDone, maybeDone) => {
+    const client = typeof clientOrDone === 'function' ? null : clientOrDone;
+    const done: PublishDone = (typeof clientOrDone === 'function' ? clientOrDone : maybeDone) ?? noop;
+    if (publishedFirst.has(packet)) {
+      publishedFirst.delete(packet);
+      done(null);
+      return;
+    }
+    if (!persistence) {
+      aedesPublish(packet, client, done);
+      return;
+    }
+    const live = (cause: unknown): void => {
+      logLimited(`retain\u0000${client?.id ?? ''}`, { client: client?.id, topic: packet.topic, error: toErrorInfo(cause) }, 'site broker delivered a retained QoS 0 message live only: storage failing');
+      aedesPublish({ ...packet, retain: false }, client, done);
+    };
+    if (packet.qos === 0 && packet.retain && packet.payload.length > 0) {
+      const failing = persistence.failing();
+      if (failing) return live(failing);
+    }
+    aedesPublish(packet, client, (err) => {
+      if (err && packet.qos === 0 && packet.retain && storageErrorCode(err) !== undefined) return live(err);
+      if (err && client && packet.qos === 2 && typeof packet.messageId === 'number') persistence.incomingDelPacket(client, { messageId: packet.messageId }).catch(noop);
+      done(err);
+    });
+  };
+  // aedes emits 'error' when a persistence lookup fails or orphaned wills cannot be published: never a crash.
+  broker.addListener('error', (err: Error) => log.error({ error: toErrorInfo(err) }, 'site broker error'));
   broker.on('clientDisconnect', (client) => sessions.delete(client));
   broker.on('clientError', (client, err) => {
     if (!(err instanceof ErrBrokerAccess)) log.debug({ client: client.id, error: toErrorInfo(err) }, 'site broker client error');
@@ -264,7 +436,7 @@ export async function startSiteBroker(o: SiteBrokerOptions): Promise<SiteBrokerH
         s.acl = { publish: login!.publish, subscribe: login!.subscribe };
       }
     },
-    stats: () => ({ clients: sessions.size, refusals: { ...refusals } }),
+    stats: () => ({ clients: sessions.size, refusals: { ...refusals }, takeovers }),
     async close() {
       if (closed) return;
       closed = true;

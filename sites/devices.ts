@@ -18,7 +18,7 @@ import type {
   Subscription,
   ValueType,
 } from '../core/sdk/index.ts';
-import { nowOrigin } from '../core/sdk/index.ts';
+import { ErrReadingsNotStored, nowOrigin } from '../core/sdk/index.ts';
 import type { Resource, SiteCommand } from '../core/store/index.ts';
 import type { CommandResult, LocalState } from './local-state.ts';
 
@@ -256,8 +256,9 @@ export class DeviceManager {
       const readable = device.resources.filter((r) => r.readWrite !== 'W').map((r) => r.name);
       if (readable.length > 0) {
         try {
+          // A push source can deliver again what the site could not store: the error goes back to the driver.
           run.subscription = await conn.subscribe(readable, { mode: 'onChange' }, (samples) => {
-            if (this.#running.get(name) === run) this.#emit(run, samples, false);
+            if (this.#running.get(name) === run) this.#emit(run, samples, false, true);
           });
         } catch (err) {
           status.message = `subscribe failed: ${describeError(err)}`;
@@ -311,7 +312,13 @@ export class DeviceManager {
     }
   }
 
-  #emit(run: Running, samples: readonly Sample[], onChange: boolean): void {
+  /**
+   * Hands samples to the outbox. Readings the site could not store are
+   * counted as dropped by the sink; with `rethrow` (a push subscription) the
+   * EDGE_ERR_READINGS_NOT_STORED goes back to the driver, which then does not
+   * acknowledge its source.
+   */
+  #emit(run: Running, samples: readonly Sample[], onChange: boolean, rethrow = false): void {
     const out = onChange
       ? samples.filter((s) => {
           const v = `${s.quality}:${JSON.stringify(s.value)}`;
@@ -325,6 +332,12 @@ export class DeviceManager {
       this.#o.sink.append(out.map((s) => ({ ...s, device: run.device.name, profile: run.device.profile })));
       run.status.lastReading = out[out.length - 1]!.origin;
     } catch (err) {
+      if (ErrReadingsNotStored.is(err)) {
+        run.status.message = describeError(err);
+        if (onChange) for (const s of out) run.last.delete(s.resource);
+        if (rethrow) throw err;
+        return;
+      }
       // A driver that produces readings the outbox refuses is a driver bug: say so once per message.
       const message = describeError(err);
       if (run.status.message !== message) this.#o.logger.error({ device: run.device.name, error: toErrorInfo(err) }, 'readings refused by the outbox');

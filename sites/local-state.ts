@@ -6,7 +6,9 @@
  * exactly what was acknowledged. Commands received and their results are kept
  * too, so a command is applied once even if it is delivered twice.
  */
+import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { ensurePrivateFile } from '../core/kernel/index.ts';
 import type { Kind, Resource, SiteCommand } from '../core/store/index.ts';
 
 export interface CommandResult {
@@ -20,6 +22,7 @@ export class LocalState {
   readonly #stmts;
 
   constructor(file: string) {
+    ensurePrivateFile(file);
     this.#db = new Database(file);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
@@ -87,6 +90,11 @@ export class LocalState {
       else this.#stmts.put.run(obj.kind, obj.metadata.name, JSON.stringify(obj));
       this.#stmts.setMeta.run('resourceVersion', resourceVersion);
     })();
+  }
+
+  /** A small write that needs free pages: succeeds once the disk takes writes again. */
+  probe(): void {
+    this.#stmts.setMeta.run('probe', randomBytes(2048).toString('base64'));
   }
 
   setResourceVersion(resourceVersion: string): void {

@@ -3,11 +3,23 @@
  * site's credential, says where its replica stands, persists every snapshot,
  * event and bookmark before acknowledging it, and hands commands to the
  * agent. Reconnects with exponential backoff and full jitter, forever.
+ *
+ * A step that cannot be persisted (a full or failing disk) is never
+ * acknowledged: the failure goes to the agent's storage health and the
+ * replica stalls. The session stays open (the site stays Online, its
+ * reports go on) while the steps that follow are left unacknowledged; a
+ * probe write every `stallProbeMs` finds out when the disk takes writes
+ * again, and the session is then dialled again at once, so the hub sends
+ * the same steps again from the last acknowledged resourceVersion. The
+ * agent keeps running what its replica already holds. It also reports its health and its
+ * outbox's counts to the hub (`status` messages), so the hub can tell what
+ * the site sent from what it holds.
  */
 import WebSocket from 'ws';
 import { describeError, toErrorInfo, type Logger } from '../core/kernel/index.ts';
 import {
   parseHubMessage,
+  type AgentReport,
   SYNC_MAX_FRAME_BYTES,
   SYNC_PROTOCOL,
   type AgentMessage,
@@ -15,6 +27,9 @@ import {
   type SiteCommand,
 } from '../core/store/index.ts';
 import type { CommandResult, LocalState } from './local-state.ts';
+import type { StorageHealth } from './storage-health.ts';
+
+
 
 export interface SyncClientOptions {
   hubUrl: string;
@@ -34,6 +49,14 @@ export interface SyncClientOptions {
    * silence means the hub or the path to it is gone. Default 45 s.
    */
   hubSilenceMs?: number;
+  /** Where failures to persist the replica or commands are reported (component `replica`). */
+  storage?: StorageHealth;
+  /** The agent's report to the hub: sent on every session open, then every `reportEveryMs` and when `reportNow()` is called. */
+  report?: () => AgentReport;
+  /** Default 30 s. */
+  reportEveryMs?: number;
+  /** While the replica cannot be written, a probe write is tried this often. Default 2 s. */
+  stallProbeMs?: number;
 }
 
 export const DEFAULT_HUB_SILENCE_MS = 45_000;
@@ -52,6 +75,8 @@ export class SyncClient {
   #timer: NodeJS.Timeout | undefined;
   #attempt = 0;
   #commands: Promise<void> = Promise.resolve();
+  /** Set while the replica cannot be written: replication steps are left unacknowledged until a probe write succeeds. */
+  #stallProbe: NodeJS.Timeout | undefined;
   #status: SyncStatus;
   readonly #listeners = new Set<(s: SyncStatus) => void>();
 
@@ -94,6 +119,7 @@ export class SyncClient {
     this.#ws = ws;
     const silenceMs = this.#o.hubSilenceMs ?? DEFAULT_HUB_SILENCE_MS;
     let silence: NodeJS.Timeout | undefined;
+    let reportTimer: NodeJS.Timeout | undefined;
     const heard = (): void => {
       clearTimeout(silence);
       silence = setTimeout(() => {
@@ -118,6 +144,9 @@ export class SyncClient {
         agentVersion: this.#o.agentVersion,
       });
       for (const { id, result } of this.#o.state.unreportedResults()) this.#sendResult(id, result);
+      this.reportNow();
+      const every = this.#o.reportEveryMs ?? 30_000;
+      if (this.#o.report) reportTimer = setInterval(() => this.reportNow(), every);
     });
     // Each message is persisted (synchronously) before the next is read.
     ws.on('message', (data: Buffer, isBinary: boolean) => this.#onMessage(isBinary ? '' : data.toString('utf8')));
@@ -134,6 +163,8 @@ export class SyncClient {
     });
     ws.on('close', (code, reason) => {
       clearTimeout(silence);
+      clearInterval(reportTimer);
+      this.#unstall();
       if (this.#ws === ws) this.#ws = undefined;
       const wasConnected = this.#status.connected;
       this.#setStatus({ connected: false });
@@ -159,7 +190,8 @@ export class SyncClient {
   #sendResult(id: string, result: CommandResult): void {
     if (this.#ws?.readyState !== WebSocket.OPEN) return;
     this.#ws.send(JSON.stringify({ type: 'command-result', id, ...result } satisfies AgentMessage), (err) => {
-      if (!err) this.#o.state.markResultReported(id);
+      // Unrecorded, the result is reported again on the next session: the hub ignores a repeat.
+      if (!err) this.#persist(() => this.#o.state.markResultReported(id));
     });
   }
 
@@ -173,19 +205,21 @@ export class SyncClient {
       return;
     }
     const { state } = this.#o;
+    // Stalled: nothing more is applied (or acknowledged) until the session starts over from the last acknowledged step.
+    if (this.#stallProbe && (msg.type === 'snapshot' || msg.type === 'event' || msg.type === 'bookmark')) return;
     switch (msg.type) {
       case 'snapshot':
-        state.replaceAll(msg.items, msg.resourceVersion);
+        if (!this.#persist(() => state.replaceAll(msg.items, msg.resourceVersion))) return;
         this.#send({ type: 'ack', resourceVersion: msg.resourceVersion });
         this.#o.onChange();
         return;
       case 'event':
-        state.applyEvent(msg.event, msg.object, msg.resourceVersion);
+        if (!this.#persist(() => state.applyEvent(msg.event, msg.object, msg.resourceVersion))) return;
         this.#send({ type: 'ack', resourceVersion: msg.resourceVersion });
         this.#o.onChange();
         return;
       case 'bookmark':
-        state.setResourceVersion(msg.resourceVersion);
+        if (!this.#persist(() => state.setResourceVersion(msg.resourceVersion))) return;
         this.#send({ type: 'ack', resourceVersion: msg.resourceVersion });
         return;
       case 'command':
@@ -199,7 +233,65 @@ export class SyncClient {
     }
   }
 
+  /**
+   * Runs a write to the replica. When it fails, nothing is acknowledged: the
+   * failure is reported, the replica stalls (see the file's header) and false
+   * is returned.
+   */
+  #persist(write: () => void): boolean {
+    try {
+      write();
+    } catch (err) {
+      this.#stall(err);
+      return false;
+    }
+    this.#o.storage?.ok('replica');
+    return true;
+  }
+
+  #stall(err: unknown): void {
+    const problem = this.#o.storage?.failed('replica', err);
+    if (problem === undefined || problem.failures === 1) {
+      this.#o.logger.error({ error: toErrorInfo(err) }, 'cannot persist the replica; changes wait unacknowledged until the disk takes writes again');
+    }
+    this.#setStatus({ lastError: `replica not persisted: ${describeError(err)}` });
+    if (this.#stallProbe) return;
+    const ws = this.#ws;
+    this.#stallProbe = setInterval(() => {
+      try {
+        this.#o.state.probe();
+      } catch {
+        return; // still failing
+      }
+      this.#o.logger.info('the replica can be written again: the session starts over from the last acknowledged change');
+      this.#unstall();
+      this.#attempt = 0;
+      ws?.close(4000, 'replica resumes');
+    }, this.#o.stallProbeMs ?? 2_000);
+  }
+
+  #unstall(): void {
+    clearInterval(this.#stallProbe);
+    this.#stallProbe = undefined;
+  }
+
+  /** Sends the agent's report now, if a session is open. */
+  reportNow(): void {
+    const report = this.#o.report?.();
+    if (report) this.#send({ type: 'status', ...report });
+  }
+
   async #runCommand(cmd: SiteCommand, notBefore: string): Promise<void> {
+    try {
+      await this.#runCommandOnce(cmd, notBefore);
+    } catch (err) {
+      // Recording the command failed (the disk): unanswered, the hub delivers it again on the next session.
+      this.#o.logger.error({ command: cmd.id, error: toErrorInfo(err) }, 'cannot record a command; it will be delivered again');
+      this.#stall(err);
+    }
+  }
+
+  async #runCommandOnce(cmd: SiteCommand, notBefore: string): Promise<void> {
     const { state } = this.#o;
     const seen = state.receiveCommand(cmd);
     if (seen.result) {
@@ -222,6 +314,7 @@ export class SyncClient {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    this.#unstall();
     const ws = this.#ws;
     if (!ws) return;
     await new Promise<void>((resolve) => {

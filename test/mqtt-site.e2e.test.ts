@@ -104,7 +104,8 @@ describe('the site broker', () => {
     await waitFor('devices up', () => a.status().devices.filter((d) => d.state === 'up').length === 2, 20_000);
     const url = a.status().brokerUrl!;
     const port = new URL(url).port;
-    const pub = (args: string[]): Promise<unknown> => run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-q', '1', ...args]);
+    // A login's client ids are its username or `<username>/<suffix>`: the device's tools use `m-1/<tool>`.
+    const pub = (args: string[]): Promise<unknown> => run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-q', '1', '-i', 'm-1/pub', ...args]);
 
     // No login, or a bad password: refused at CONNECT.
     await expect(pub(['-t', 'devices/m-1/power', '-m', '1'])).rejects.toThrow(/not authori[sz]ed|Connection Refused|refused/i);
@@ -129,14 +130,14 @@ describe('the site broker', () => {
     expect(readings(f, site, 'm-2', 'power')).toEqual([]);
 
     // mosquitto_sub as another device's eavesdropper: the broker grants nothing (SUBACK 0x80, shown by -d).
-    const sub = await run('mosquitto_sub', ['-h', '127.0.0.1', '-p', port, '-u', 'm-1', '-P', pw, '-t', 'devices/m-2/command', '-q', '1', '-d', '-W', '1']).then(
+    const sub = await run('mosquitto_sub', ['-h', '127.0.0.1', '-p', port, '-i', 'm-1/sub', '-u', 'm-1', '-P', pw, '-t', 'devices/m-2/command', '-q', '1', '-d', '-W', '1']).then(
       (r) => r.stdout,
       (err: { stdout?: string }) => err.stdout ?? '',
     );
     expect(sub).toMatch(/Subscribed \(mid: \d+\): 128/);
 
     // A packet over the broker's limit ends the connection before it is read; garbage bytes too.
-    const big = await connectAsync(url, { clientId: 'm-1-big', username: 'm-1', password: pw, reconnectPeriod: 0 });
+    const big = await connectAsync(url, { clientId: 'm-1/big', username: 'm-1', password: pw, reconnectPeriod: 0 });
     defer(() => big.endAsync(true));
     const bigGone = closed(big);
     big.publish('devices/m-1/power', Buffer.alloc(2 * 1024 * 1024, 0x31), { qos: 0 });
@@ -155,7 +156,7 @@ describe('the site broker', () => {
     expect(readings(f, site, 'm-1', 'power').filter((r) => r.quality === 'bad')).toHaveLength(1);
 
     // Disabling the login closes its open connection.
-    const again = await connectAsync(url, { clientId: 'm-1b', username: 'm-1', password: pw, reconnectPeriod: 0 });
+    const again = await connectAsync(url, { clientId: 'm-1/b', username: 'm-1', password: pw, reconnectPeriod: 0 });
     defer(() => again.endAsync(true));
     const revoked = closed(again);
     await f.apply({ kind: 'BrokerCredential', metadata: { name: `${site}.m-1` }, spec: { site, username: 'm-1', device: 'm-1', passwordHash: await hashSecret(pw, FAST), disabled: true } });
@@ -246,12 +247,12 @@ describe('the site broker', () => {
     await waitFor('devices up', () => a.status().devices.filter((d) => d.state === 'up').length === 2, 20_000);
     // A device with a persistent session subscribed to its command topic, then away.
     const devPw = await login(f, site, 'm-1', { device: 'm-1' });
-    const devOptions = { clientId: 'm-1-session', username: 'm-1', password: devPw, clean: false, reconnectPeriod: 0 } as const;
+    const devOptions = { clientId: 'm-1/session', username: 'm-1', password: devPw, clean: false, reconnectPeriod: 0 } as const;
     const dev = await waitFor('the device login', () => connectAsync(`mqtt://127.0.0.1:${port}`, devOptions).catch(() => undefined), 20_000);
     await dev.subscribeAsync('devices/m-1/command', { qos: 1 });
     await dev.endAsync();
     // A gateway with a persistent session, reconnecting on its own.
-    const gw = await connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: 'gw-restart', username: 'gw', password: pw, clean: false, reconnectPeriod: 100 });
+    const gw = await connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: 'gw/restart', username: 'gw', password: pw, clean: false, reconnectPeriod: 100 });
     defer(() => gw.endAsync(true));
     for (let i = 1; i <= 10; i++) await gw.publishAsync('devices/m-1/power', String(i), { qos: 1 });
     await waitFor('the first ten readings', () => readings(f, site, 'm-1', 'power').length >= 10, 20_000);

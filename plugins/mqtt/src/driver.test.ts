@@ -18,6 +18,8 @@ interface TestBroker {
   /** SUBSCRIBE packets per topic, and client connections, as the broker saw them. */
   subscribes: Map<string, number>;
   connections: () => number;
+  /** The topics of a client's stored session (clean = false). */
+  sessionTopics(clientId: string): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -36,6 +38,10 @@ async function startBroker(): Promise<TestBroker> {
     port,
     subscribes,
     connections: () => broker.connectedClients,
+    async sessionTopics(clientId) {
+      const persistence = (broker as unknown as { persistence: { subscriptionsByClient(c: { id: string }): Promise<{ topic: string }[]> } }).persistence;
+      return (await persistence.subscriptionsByClient({ id: clientId })).map((t) => t.topic);
+    },
     async close() {
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -381,5 +387,52 @@ describe('mqtt driver: Home Assistant style devices', () => {
       'deviceResources[4](e).attributes.commandTopic',
       'deviceResources[5](f).attributes.commandTopic',
     ]);
+  });
+});
+
+describe('mqtt driver: a persistent session', () => {
+  it('keeps its subscriptions while the driver is away, and takes what was queued once the device has its sink, in order', async () => {
+    const options = { logger: pino({ level: 'silent' }), siteBroker: () => ({ url: broker.url }), persistentClientId: 'edgeadm-mqtt-away', redeliveryBackoff: { initialMs: 50, maxMs: 200 } };
+    const meter = device('away-1', [res('P', 'Float64', { topic: 'p', payload: 'number' })], { qos: 1 });
+    const first = createMqttDriver(options);
+    const conn = await first.connect(meter);
+    const before = collector();
+    await conn.subscribe!(['P'], { mode: 'onChange' }, before.sink);
+    await dev.publishAsync('edgeadm/plant-a/away-1/p', '1', { qos: 1 });
+    await waitFor('the first value', () => before.got.get('P')?.length === 1);
+    // A restart: the device stops, the driver closes; the broker keeps queuing for the session.
+    await first.close();
+    expect(await broker.sessionTopics('edgeadm-mqtt-away')).toContain('edgeadm/plant-a/away-1/p');
+    for (const v of ['2', '3', '4']) await dev.publishAsync('edgeadm/plant-a/away-1/p', v, { qos: 1 });
+
+    const second = createMqttDriver(options);
+    defer(() => second.close());
+    const again = await second.connect(meter);
+    const after = collector();
+    await again.subscribe!(['P'], { mode: 'onChange' }, after.sink);
+    await dev.publishAsync('edgeadm/plant-a/away-1/p', '5', { qos: 1 });
+    await waitFor('the queued values and the new one', () => (after.got.get('P')?.length ?? 0) >= 4);
+    expect(after.got.get('P')!.map((s) => s.value)).toEqual([2, 3, 4, 5]);
+  });
+
+  it('drops the session subscription of a device that is gone once nothing claims its messages', async () => {
+    const options = { logger: pino({ level: 'silent' }), siteBroker: () => ({ url: broker.url }), persistentClientId: 'edgeadm-mqtt-orphans', holdUnclaimedMs: 300 };
+    const first = createMqttDriver(options);
+    await first.connect(device('gone-1', [res('P', 'Float64', { topic: 'p', payload: 'number' })], { qos: 1 }));
+    await first.close();
+    expect(await broker.sessionTopics('edgeadm-mqtt-orphans')).toContain('edgeadm/plant-a/gone-1/p');
+
+    // The device was deleted while the driver was away; another one is there.
+    const second = createMqttDriver(options);
+    defer(() => second.close());
+    const other = await second.connect(device('other-1', [res('P', 'Float64', { topic: 'p', payload: 'number' })], { qos: 1 }));
+    const c = collector();
+    await other.subscribe!(['P'], { mode: 'onChange' }, c.sink);
+    await new Promise((r) => setTimeout(r, 400));
+    await dev.publishAsync('edgeadm/plant-a/gone-1/p', '1', { qos: 1 });
+    await waitFor('the orphan topic unsubscribed', async () => !(await broker.sessionTopics('edgeadm-mqtt-orphans')).includes('edgeadm/plant-a/gone-1/p'));
+    expect(await broker.sessionTopics('edgeadm-mqtt-orphans')).toContain('edgeadm/plant-a/other-1/p');
+    await dev.publishAsync('edgeadm/plant-a/other-1/p', '7', { qos: 1 });
+    await waitFor('the other device still served', () => c.got.get('P')?.[0]?.value === 7);
   });
 });

@@ -17,6 +17,13 @@
  * at most once per `logIntervalMs`. A value that does not fit its valueType
  * is a `bad` sample with detail EDGE_ERR_MQTT_VALUE_TYPE.
  *
+ * On the site broker the driver keeps a persistent session, and a QoS 1
+ * message is acknowledged only once its readings are stored: a message whose
+ * sink throws EDGE_ERR_READINGS_NOT_STORED (the site's disk is full or
+ * failing), or that comes before its device's sink is attached (the
+ * session's queue arrives right after connecting), is not acknowledged and
+ * the broker sends it again (clients.ts has the rules and the backoff).
+ *
  * `write` publishes one correlated command per request and waits for the
  * answer with the same id (protocol.ts): ok, EDGE_ERR_MQTT_COMMAND_REFUSED
  * with the device's message, or EDGE_ERR_MQTT_COMMAND_TIMEOUT. A value the
@@ -25,6 +32,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  ErrReadingsNotStored,
   nowOrigin,
   type DeviceConnection,
   type DeviceDriver,
@@ -38,13 +46,15 @@ import {
   type WriteRequest,
   type WriteResult,
 } from '../../../core/sdk/index.ts';
-import { ClientPool, type BrokerEndpoint, type SharedClient } from './clients.ts';
+import { ClientPool, DEFAULT_REDELIVERY_BACKOFF, type BrokerEndpoint, type SharedClient } from './clients.ts';
 import {
   ErrMqttCommandAborted,
   ErrMqttCommandRefused,
   ErrMqttCommandTimeout,
   ErrMqttDeviceInvalid,
+  ErrMqttDriverOption,
   ErrMqttNoBroker,
+  ErrMqttNotReady,
   ErrMqttNotWritable,
   ErrMqttUnknownResource,
   ErrMqttValueType,
@@ -66,6 +76,20 @@ export interface MqttDriverOptions {
   staleAfterMs?: number;
   /** How long to wait for the broker's CONNACK / SUBACK (default 10 s). */
   connectTimeoutMs?: number;
+  /**
+   * When the site cannot store a message's readings it is not acknowledged;
+   * the driver reconnects its persistent session after this wait (default
+   * 1 s, doubling up to 30 s while redelivered messages still cannot be
+   * stored) and the broker sends it again.
+   */
+  redeliveryBackoff?: { initialMs?: number; maxMs?: number };
+  /**
+   * For this long after connecting, messages of the persistent session on a
+   * topic no device listens to yet are held for the devices still starting
+   * (default 30 s); later ones belong to no device: they are dropped and the
+   * topic is unsubscribed.
+   */
+  holdUnclaimedMs?: number;
 }
 
 /** Per-device counters, kept for the driver's lifetime. */
@@ -79,6 +103,8 @@ export interface MqttDeviceStats {
   commands: number;
   commandTimeouts: number;
   commandRefusals: number;
+  /** Messages not acknowledged because the site could not store their readings (each is sent again). */
+  notStored: number;
 }
 
 export interface MqttDriver extends DeviceDriver {
@@ -91,7 +117,7 @@ export interface MqttDriver extends DeviceDriver {
 const KiB = 1024;
 
 function newStats(): MqttDeviceStats {
-  return { messages: 0, samples: 0, oversized: 0, malformed: 0, mismatched: 0, commands: 0, commandTimeouts: 0, commandRefusals: 0 };
+  return { messages: 0, samples: 0, oversized: 0, malformed: 0, mismatched: 0, commands: 0, commandTimeouts: 0, commandRefusals: 0, notStored: 0 };
 }
 
 function prepare(device: DriverDevice): { target?: MqttTarget; points: MqttPoint[]; issues: DriverIssue[] } {
@@ -134,6 +160,8 @@ interface Ctx {
   target: MqttTarget;
   points: readonly MqttPoint[];
   client: SharedClient;
+  /** The client's session is persistent: what is not acknowledged comes again. */
+  persistent: boolean;
   release: () => Promise<void>;
   stats: MqttDeviceStats;
   log: Logger;
@@ -231,15 +259,24 @@ class MqttConnection implements DeviceConnection {
       this.#last.set(p.resource, { sample: s, at });
       samples.push(s);
     }
+    // On a persistent session a message that comes before its device's sink is not acknowledged: it comes again once the sink is there.
+    if (this.#c.persistent && this.#sinks.size === 0) throw new ErrMqttNotReady({ topic, reason: `device '${this.#c.device.name}' has no sink yet` });
     stats.samples += samples.length;
+    let notStored: Error | undefined;
     for (const { resources, sink } of this.#sinks) {
       const mine = samples.filter((s) => resources.has(s.resource));
       if (mine.length === 0) continue;
       try {
         sink(mine);
       } catch (err) {
-        this.#c.log.error({ device: this.#c.device.name, error: { code: 'EDGE_ERR_MQTT_SINK', message: err instanceof Error ? err.message : String(err) } }, 'mqtt sample sink failed');
+        if (ErrReadingsNotStored.is(err)) notStored ??= err;
+        else this.#c.log.error({ device: this.#c.device.name, error: { code: 'EDGE_ERR_MQTT_SINK', message: err instanceof Error ? err.message : String(err) } }, 'mqtt sample sink failed');
       }
+    }
+    // The site could not store them: the message is not acknowledged, and the broker sends it again (clients.ts).
+    if (notStored !== undefined) {
+      stats.notStored++;
+      throw notStored;
     }
   }
 
@@ -292,6 +329,8 @@ class MqttConnection implements DeviceConnection {
     }
     const entry = { resources: new Set(resources), sink };
     this.#sinks.add(entry);
+    // What was held back for want of a sink comes again.
+    this.#c.client.redeliver();
     return Promise.resolve({
       close: () => {
         this.#sinks.delete(entry);
@@ -388,7 +427,14 @@ class MqttConnection implements DeviceConnection {
 
 export function createMqttDriver(o: MqttDriverOptions): MqttDriver {
   const connectTimeoutMs = o.connectTimeoutMs ?? 10_000;
-  const pool = new ClientPool({ logger: o.logger, connectTimeoutMs });
+  const backoff = { ...DEFAULT_REDELIVERY_BACKOFF, ...o.redeliveryBackoff };
+  if (!(backoff.initialMs > 0) || !(backoff.maxMs >= backoff.initialMs)) {
+    throw new ErrMqttDriverOption({ option: 'redeliveryBackoff', reason: `needs 0 < initialMs <= maxMs, got ${JSON.stringify(o.redeliveryBackoff)}` });
+  }
+  if (o.holdUnclaimedMs !== undefined && !(o.holdUnclaimedMs >= 0)) {
+    throw new ErrMqttDriverOption({ option: 'holdUnclaimedMs', reason: `must be a number of milliseconds >= 0, got ${String(o.holdUnclaimedMs)}` });
+  }
+  const pool = new ClientPool({ logger: o.logger, connectTimeoutMs, redeliveryBackoff: backoff, ...(o.holdUnclaimedMs === undefined ? {} : { holdMs: o.holdUnclaimedMs }) });
   const stats = new Map<string, MqttDeviceStats>();
   const open = new Set<MqttConnection>();
   const log = o.logger.child({ component: 'mqtt-driver' });
@@ -425,6 +471,7 @@ export function createMqttDriver(o: MqttDriverOptions): MqttDriver {
           target: prepared.target,
           points: prepared.points,
           client,
+          persistent: endpoint.persistentClientId !== undefined,
           release,
           stats: s,
           log,

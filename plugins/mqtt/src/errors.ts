@@ -82,3 +82,14 @@ export const ErrMqttPublish = createError(
   (p: { topic: string; reason: string }) => `publish to '${p.topic}' failed: ${p.reason}`,
   { statusCode: 502 },
 );
+
+export const ErrMqttDriverOption = createError(
+  'EDGE_ERR_MQTT_DRIVER_OPTION',
+  (p: { option: string; reason: string }) => `mqtt driver option '${p.option}': ${p.reason}`,
+  { statusCode: 400 },
+);
+
+/** A message its device cannot take yet (no sink attached): not acknowledged, so the broker sends it again. */
+export const ErrMqttNotReady = createError('EDGE_ERR_MQTT_NOT_READY', (p: { topic: string; reason: string }) => `message on '${p.topic}' held for redelivery: ${p.reason}`, {
+  statusCode: 503,
+});

@@ -6,11 +6,18 @@
  *   edgeadm_mqtt_device_samples_total{device}             samples mapped from them
  *   edgeadm_mqtt_device_rejected_total{device,reason}     oversized | malformed | mismatched payloads
  *   edgeadm_mqtt_device_commands_total{device,outcome}    sent | timeout | refused
+ *   edgeadm_mqtt_device_not_stored_total{device}          messages not acknowledged: the site could not store their readings (sent again)
  */
 import { Counter, type Registry } from 'prom-client';
 import type { MqttDriver } from './driver.ts';
 
-const NAMES = ['edgeadm_mqtt_device_messages_total', 'edgeadm_mqtt_device_samples_total', 'edgeadm_mqtt_device_rejected_total', 'edgeadm_mqtt_device_commands_total'] as const;
+const NAMES = [
+  'edgeadm_mqtt_device_messages_total',
+  'edgeadm_mqtt_device_samples_total',
+  'edgeadm_mqtt_device_rejected_total',
+  'edgeadm_mqtt_device_commands_total',
+  'edgeadm_mqtt_device_not_stored_total',
+] as const;
 
 /** Registers the metrics; the returned function removes them (the plugin instance stops). */
 export function registerMqttMetrics(registry: Registry, driver: Pick<MqttDriver, 'allStats'>): () => void {
@@ -60,6 +67,16 @@ export function registerMqttMetrics(registry: Registry, driver: Pick<MqttDriver,
         this.inc({ device: d.device, outcome: 'timeout' }, d.stats.commandTimeouts);
         this.inc({ device: d.device, outcome: 'refused' }, d.stats.commandRefusals);
       }
+    },
+  });
+  new Counter({
+    name: NAMES[4],
+    help: 'MQTT messages of a device not acknowledged because the site could not store their readings; the broker sends each again.',
+    labelNames: ['device'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const d of driver.allStats()) this.inc({ device: d.device }, d.stats.notStored);
     },
   });
   return () => {

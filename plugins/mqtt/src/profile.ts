@@ -27,7 +27,7 @@
  * types are not coerced (a string where a Float64 is expected is a bad
  * sample with detail EDGE_ERR_MQTT_VALUE_TYPE).
  */
-import { INTEGER_RANGES, NUMERIC_VALUE_TYPES, VALUE_TYPES, type DriverIssue, type DriverResource, type ReadingValue, type ValueType } from '../../../core/sdk/index.ts';
+import { describeValue, NUMERIC_VALUE_TYPES, readingValueProblem, VALUE_TYPES, type DriverIssue, type DriverResource, type ReadingValue, type ValueType } from '../../../core/sdk/index.ts';
 import { ISSUE } from './errors.ts';
 import { topicProblem } from './protocol.ts';
 
@@ -102,50 +102,9 @@ export function select(doc: unknown, path: readonly PathStep[]): { found: true; 
   return { found: true, value: cur };
 }
 
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
-  if (typeof v === 'object') return 'an object';
-  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${v}`;
-  return typeof v;
-}
-
-/** Why `v` is not a value of `t`, or undefined when it is. */
+/** Why `v` is not a value of `t`, or undefined when it is: the SDK's rule for reading values (a payload's null is no value). */
 export function valueTypeProblem(t: ValueType, v: unknown): string | undefined {
-  if (t.endsWith('Array')) {
-    if (!Array.isArray(v)) return `${describe(v)} is not an array`;
-    const inner = t.slice(0, -'Array'.length) as ValueType;
-    for (let i = 0; i < v.length; i++) {
-      const p = valueTypeProblem(inner, v[i]);
-      if (p) return `item ${i}: ${p}`;
-    }
-    return undefined;
-  }
-  const range = INTEGER_RANGES[t];
-  if (range) {
-    if (typeof v !== 'number' || !Number.isInteger(v)) return `${describe(v)} is not an integer`;
-    if (v < range[0] || v > range[1]) return `${v} is outside ${range[0]}..${range[1]}`;
-    return undefined;
-  }
-  switch (t) {
-    case 'Float32':
-    case 'Float64':
-      if (typeof v !== 'number' || !Number.isFinite(v)) return `${describe(v)} is not a finite number`;
-      if (t === 'Float32' && Math.abs(v) > 3.4028234663852886e38) return `${v} is outside the Float32 range`;
-      return undefined;
-    case 'Bool':
-      return typeof v === 'boolean' ? undefined : `${describe(v)} is not a boolean`;
-    case 'String':
-      return typeof v === 'string' ? undefined : `${describe(v)} is not a string`;
-    case 'Binary':
-      return typeof v === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(v) && v.length % 4 === 0 ? undefined : `${describe(v)} is not base64`;
-    case 'Object':
-      return v !== null && typeof v === 'object' && !Array.isArray(v) ? undefined : `${describe(v)} is not an object`;
-    default:
-      return `valueType ${t} is not supported`;
-  }
+  return readingValueProblem(t, v, 'good');
 }
 
 /** Source time in ns from epoch s / ms / µs / ns (by magnitude) or an ISO string; undefined when not a time. */
@@ -177,7 +136,7 @@ export function extract(point: MqttPoint, raw: Buffer, doc: unknown): Extracted 
   else if (point.payload === 'number') {
     const text = raw.toString('utf8').trim();
     value = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text) ? Number(text) : text;
-    if (typeof value === 'string') return { ok: false, detail: 'EDGE_ERR_MQTT_VALUE_TYPE', reason: `payload ${describe(value)} is not a number` };
+    if (typeof value === 'string') return { ok: false, detail: 'EDGE_ERR_MQTT_VALUE_TYPE', reason: `payload ${describeValue(value)} is not a number` };
   } else {
     const s = select(doc, point.path);
     if (!s.found) return { ok: false, detail: 'EDGE_ERR_MQTT_PATH_MISSING', reason: `the payload has no field ${pathText(point.path)}` };
@@ -190,7 +149,7 @@ export function extract(point: MqttPoint, raw: Buffer, doc: unknown): Extracted 
       return {
         ok: false,
         detail: 'EDGE_ERR_MQTT_VALUE_TYPE',
-        reason: `${describe(value)} is neither trueValue ${JSON.stringify(point.boolValues.true)} nor falseValue ${JSON.stringify(point.boolValues.false)}`,
+        reason: `${describeValue(value)} is neither trueValue ${JSON.stringify(point.boolValues.true)} nor falseValue ${JSON.stringify(point.boolValues.false)}`,
       };
     }
   }
@@ -199,7 +158,7 @@ export function extract(point: MqttPoint, raw: Buffer, doc: unknown): Extracted 
   if (point.timestampPath && point.payload === 'json') {
     const t = select(doc, point.timestampPath);
     const origin = t.found ? originOf(t.value) : undefined;
-    if (origin === undefined) return { ok: true, value: value as ReadingValue, originProblem: t.found ? `${describe(t.value)} is not a time` : `no field ${pathText(point.timestampPath)}` };
+    if (origin === undefined) return { ok: true, value: value as ReadingValue, originProblem: t.found ? `${describeValue(t.value)} is not a time` : `no field ${pathText(point.timestampPath)}` };
     return { ok: true, value: value as ReadingValue, origin };
   }
   return { ok: true, value: value as ReadingValue };

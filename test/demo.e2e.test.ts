@@ -5,13 +5,14 @@
  * prints shows live readings of all of them; commands reach the devices;
  * Ctrl-C stops everything; a second run on the same data dir comes up clean.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, fetch } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEdgeadm, type Background } from './support/edgeadm-cli.ts';
 import { tempDir, waitFor } from './support/hub-fixture.ts';
+import { isLoopback, listeningSockets } from './support/listening.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const children: Background[] = [];
@@ -112,6 +113,26 @@ describe('edgeadm demo', () => {
     }
     // Nothing went wrong along the way.
     expect(demo.err()).toBe('');
+
+    // Closed by default: nothing listens beyond loopback, and what it keeps is for its own user only.
+    const sockets = listeningSockets(demo.child.pid!);
+    expect(sockets.length).toBeGreaterThanOrEqual(4); // hub, site broker, Modbus and OPC UA simulators at least
+    expect(sockets.filter((s) => !isLoopback(s.address))).toEqual([]);
+    const loose: string[] = [];
+    const walk = (dir: string): void => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        const mode = statSync(p).mode & 0o777;
+        if (e.isDirectory()) {
+          if (mode !== 0o700) loose.push(`${p} ${mode.toString(8)}`);
+          walk(p);
+        } else if (/\.(db|db-wal|db-shm|key|token)$|^private_key\.pem$|credential/.test(e.name) && mode !== 0o600) {
+          loose.push(`${p} ${mode.toString(8)}`);
+        }
+      }
+    };
+    walk(dataDir);
+    expect(loose).toEqual([]);
 
     // Ctrl-C stops the demo cleanly.
     expect(await demo.stop()).toBe(0);

@@ -21,7 +21,7 @@ import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { OPCUACertificateManager, OPCUAClientOptions, UserIdentityInfo } from 'node-opcua';
-import { createError, toErrorInfo, type DriverIssue, type Logger } from '../../../core/sdk/index.ts';
+import { createError, privateTree, toErrorInfo, type DriverIssue, type Logger } from '../../../core/sdk/index.ts';
 
 // ---------------------------------------------------------------- errors
 
@@ -344,7 +344,8 @@ export function openTrustStore(pkiDir: string, manager?: LiveManager): TrustStor
       await manager.trustCertificate(der);
       return locate(trustedDir, info.thumbprint);
     }
-    mkdirSync(trustedDir, { recursive: true });
+    mkdirSync(trustedDir, { recursive: true, mode: 0o700 });
+    privateTree(pkiDir);
     const rejected = (await scan(rejectedDir)).filter((e) => e.info.thumbprint === info.thumbprint);
     const target = path.join(trustedDir, rejected[0] ? path.basename(rejected[0].info.file) : storeName(info));
     if (rejected[0]) {
@@ -386,7 +387,7 @@ export function openTrustStore(pkiDir: string, manager?: LiveManager): TrustStor
         await manager.rejectCertificate(hit.der);
         return locate(rejectedDir, hit.info.thumbprint);
       }
-      mkdirSync(rejectedDir, { recursive: true });
+      mkdirSync(rejectedDir, { recursive: true, mode: 0o700 });
       const target = path.join(rejectedDir, path.basename(hit.info.file));
       await rename(hit.info.file, target);
       return { ...hit.info, file: target };
@@ -467,6 +468,8 @@ export async function openClientPki(o: OpenClientPkiOptions): Promise<ClientPki>
     mkdirSync(pkiDir, { recursive: true, mode: 0o700 });
     cm = new opcua.OPCUACertificateManager({ rootFolder: pkiDir, automaticallyAcceptUnknownCertificate: false, name: 'edgeadm-opcua-client', keySize: 2048 });
     await cm.initialize();
+    // node-opcua makes its folders 0755: only this site's user reads its PKI.
+    privateTree(pkiDir);
   } catch (err) {
     throw new ErrOpcuaPki({ dir: pkiDir, reason: toErrorInfo(err).message }, { cause: err });
   }

@@ -18,6 +18,7 @@
  * Every simulator node id is a string id: `ns=<n>;s=Machine.Speed`, `ns=<n>;s=Load.17`.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
+import { privateTree } from '../../../core/sdk/index.ts';
 import net from 'node:net';
 import path from 'node:path';
 import {
@@ -133,6 +134,8 @@ export async function startOpcuaSimulator(o: OpcuaSimulatorOptions): Promise<Opc
   const userCertificateManager = new OPCUACertificateManager({ rootFolder: userPkiDir, automaticallyAcceptUnknownCertificate: false });
   await serverCertificateManager.initialize();
   await userCertificateManager.initialize();
+  // node-opcua makes its folders 0755; the simulator's PKI stays its user's.
+  privateTree(o.dir);
   const modes = o.securityModes ?? ['None', 'Sign', 'SignAndEncrypt'];
   const secured = modes.some((m) => m !== 'None');
   const securityPolicies = [
@@ -152,6 +155,8 @@ export async function startOpcuaSimulator(o: OpcuaSimulatorOptions): Promise<Opc
   const boot = async (): Promise<void> => {
     server = new OPCUAServer({
       port,
+      // Bound to loopback: `hostname` only names the endpoints.
+      host: '127.0.0.1',
       hostname: '127.0.0.1',
       alternateHostname: ['127.0.0.1'],
       resourcePath: '/edgeadm/simulator',

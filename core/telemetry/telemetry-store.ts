@@ -99,11 +99,6 @@ function matches(filter: LiveFilter, r: Reading): boolean {
   );
 }
 
-/** The stored columns of a reading after (sid, seq, site), in table order; equal arrays mean equal readings. */
-function contentOf(r: Reading): (string | number | null)[] {
-  return [r.origin, r.device, r.profile, r.resource, VT_CODE.get(r.valueType)!, Q_CODE.get(r.quality)!, JSON.stringify(r.value), r.units ?? null, r.qualityDetail ?? null];
-}
-
 /** Checks the stream header and the batch's seqs; nothing is written when they fail. */
 function checkBatch(key: StreamKey, readings: readonly Reading[]): void {
   const h = key.stream as Partial<StreamKey['stream']> | undefined;
@@ -295,7 +290,7 @@ export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore 
   }
 
   interface Outcome {
-    accepted: StoredReading[];
+    accepted: Reading[];
     duplicates: number;
     conflicts: number;
     quarantined: Map<QuarantineReason, number>;
@@ -313,7 +308,6 @@ export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore 
       throw new ErrStreamRewound({ site: key.site, producer: key.producer, stream: key.stream.id, declared: key.stream.lastSeq, known: row.declared_last });
     }
     const sid = row.sid;
-    const name = `${key.producer}/${key.stream.id}`;
     const out: Outcome = { accepted: [], duplicates: 0, conflicts: 0, quarantined: new Map() };
     let high = 0;
     const keep = (r: Reading, reason: QuarantineReason): boolean => stmt.quarantine.run(sid, r.seq, reason, key.site, now, JSON.stringify(r)).changes === 1;
@@ -325,13 +319,18 @@ export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore 
         else out.duplicates++;
         continue;
       }
-      const content = contentOf(r);
-      if (stmt.insert.run(sid, key.site, r.seq, ...content).changes === 1) {
-        out.accepted.push({ ...r, stream: name });
+      const value = JSON.stringify(r.value);
+      const units = r.units ?? null;
+      const detail = r.qualityDetail ?? null;
+      const vt = VT_CODE.get(r.valueType)!;
+      const q = Q_CODE.get(r.quality)!;
+      if (stmt.insert.run(sid, key.site, r.seq, r.origin, r.device, r.profile, r.resource, vt, q, value, units, detail).changes === 1) {
+        out.accepted.push(r);
         continue;
       }
       const stored = stmt.stored.get(sid, r.seq)!;
-      if (stored.every((v, i) => v === content[i])) out.duplicates++;
+      const same = [r.origin, r.device, r.profile, r.resource, vt, q, value, units, detail];
+      if (stored.every((v, i) => v === same[i])) out.duplicates++;
       else if (keep(r, 'conflict')) out.conflicts++;
       else out.duplicates++;
     }
@@ -404,7 +403,10 @@ export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore 
         quarantinedTotal.inc({ site, reason }, n);
         log.warn({ ...fields, reason, count: n }, 'telemetry readings quarantined');
       }
-      if (o.accepted.length > 0 && subscribers.size > 0) notify(o.accepted);
+      if (o.accepted.length > 0 && subscribers.size > 0) {
+        const stream = `${key.producer}/${key.stream.id}`;
+        notify(o.accepted.map((r) => ({ ...r, stream })));
+      }
       return { accepted: o.accepted.length, duplicates: o.duplicates, conflicts: o.conflicts, quarantined };
     },
 

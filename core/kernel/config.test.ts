@@ -52,6 +52,14 @@ describe('config', () => {
     expect(Object.isFrozen(cfg.hub.peers)).toBe(true);
   });
 
+  it('names no setting for a variable spelling an inherited property (constructor, __proto__)', () => {
+    const found = problems(() => loadConfig({ schema: Schema, env: { EDGEADM_CONSTRUCTOR: '1', EDGEADM_HUB__TO_STRING: 'x' } }));
+    expect(found).toEqual([
+      expect.stringMatching(/^EDGE_ERR_CONFIG_ENV .*EDGEADM_CONSTRUCTOR \(constructor\): no such setting/),
+      expect.stringMatching(/^EDGE_ERR_CONFIG_ENV .*EDGEADM_HUB__TO_STRING \(hub.toString\): no such setting/),
+    ]);
+  });
+
   it('reports every problem at once, each with its field path and source', () => {
     const file = yamlFile('hub:\n  listenPort: 99999\n  colour: red\nlog:\n  level: loud\nextra: 1\n');
     const found = problems(() =>

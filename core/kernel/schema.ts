@@ -181,7 +181,7 @@ export function schemaAt(schema: TSchema, path: readonly string[]): TSchema | un
   for (const key of path) {
     if (!cur) return undefined;
     const s = cur as { type?: unknown; properties?: Record<string, TSchema>; additionalProperties?: TSchema | boolean; patternProperties?: Record<string, TSchema>; items?: TSchema };
-    if (s.properties && key in s.properties) cur = s.properties[key];
+    if (s.properties && Object.hasOwn(s.properties, key)) cur = s.properties[key];
     else if (s.patternProperties) cur = Object.values(s.patternProperties)[0];
     else if (typeof s.additionalProperties === 'object' && s.additionalProperties !== null) cur = s.additionalProperties;
     else if (s.type === 'array' && /^\d+$/.test(key)) cur = s.items;

@@ -404,8 +404,10 @@ export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore 
         log.warn({ ...fields, reason, count: n }, 'telemetry readings quarantined');
       }
       if (o.accepted.length > 0 && subscribers.size > 0) {
+        // Not copied (a batch is thousands of readings): the stored ones get their stream and go to the subscribers.
         const stream = `${key.producer}/${key.stream.id}`;
-        notify(o.accepted.map((r) => ({ ...r, stream })));
+        for (const r of o.accepted) (r as StoredReading).stream = stream;
+        notify(o.accepted as StoredReading[]);
       }
       return { accepted: o.accepted.length, duplicates: o.duplicates, conflicts: o.conflicts, quarantined };
     },

@@ -163,7 +163,9 @@ export interface LiveFilter {
 /** The hub's telemetry store: exactly one copy of each (site, producer, stream, seq). */
 export interface TelemetryStore {
   /**
-   * Validates the batch whole and stores it in one transaction.
+   * Validates the batch whole and stores it in one transaction. The
+   * readings are not copied: those stored go to live subscribers as they
+   * are, with `stream` set.
    * `opts.classify` may send a reading to quarantine instead (unknown device
    * or resource).
    * Refuses (nothing written) a batch whose seqs do not increase, exceed the

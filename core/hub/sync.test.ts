@@ -1,7 +1,9 @@
 /**
  * The hub's sync heartbeat, with raw WebSocket agents: one that answers pings
  * stays Online; one that stops answering (a vanished site: no FIN, no close
- * frame) is cut off and turns Offline within two heartbeats.
+ * frame) is cut off and turns Offline within two heartbeats. Several
+ * sessions of one site: each credential reports into its own entry, and the
+ * site turns Offline only when the last one closes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -52,5 +54,47 @@ describe('sync heartbeat', () => {
     await new Promise((r) => setTimeout(r, HEARTBEAT_MS * 5));
     expect(alive.readyState).toBe(WebSocket.OPEN);
     expect(await phase('hb-alive')).toBe('Online');
+  });
+});
+
+describe("a site's several sessions", () => {
+  const report = (problems: { component: string; code: string; message: string; since: string }[]) => ({
+    type: 'status',
+    health: { state: problems.length > 0 ? 'degraded' : 'ok', problems },
+    telemetry: { stream: 'stream-x', streams: ['stream-x'], firstSeq: 1, lastSeq: 5, ackedSeq: 5, pending: 0, droppedEver: 0, notStored: 0 },
+  });
+  type Agents = Record<string, { health: { state: string } }>;
+  const agents = async (site: string): Promise<Agents> => (await f.api<{ status?: { agents?: Agents } }>('GET', `/api/v1/sites/${site}`)).body.status?.agents ?? {};
+  const tokenIdOf = (token: string): string => /^edgeadm_([a-z0-9]{8})_/.exec(token)![1]!;
+
+  it("keeps each credential's report in its own entry, and goes Offline only when the last session closes", async () => {
+    const site = 'multi';
+    await f.apply({ kind: 'Site', metadata: { name: site }, spec: {} });
+    const [a, b] = [await f.agentToken(site), await f.agentToken(site)];
+    const open = async (token: string): Promise<WebSocket> => {
+      const ws = new WebSocket(`${f.hub.url.replace(/^http/, 'ws')}/api/v1/sites/${site}/sync`, SYNC_PROTOCOL, { headers: { authorization: `Bearer ${token}` } });
+      sockets.push(ws);
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      ws.send(JSON.stringify({ type: 'hello', protocol: SYNC_PROTOCOL, site, resourceVersion: null, have: [], agentVersion: 'test' }));
+      return ws;
+    };
+    const wsA = await open(a);
+    const wsB = await open(b);
+    wsA.send(JSON.stringify(report([{ component: 'outbox', code: 'SQLITE_FULL', message: 'database or disk is full', since: '2026-12-04T10:00:00.000Z' }])));
+    await waitFor("A's report", async () => (await agents(site))[`token:${tokenIdOf(a)}`]?.health.state === 'degraded', 5_000);
+    // B, a credential of the same site, reports too: it writes its own entry, never A's.
+    wsB.send(JSON.stringify(report([])));
+    await waitFor("B's report", async () => (await agents(site))[`token:${tokenIdOf(b)}`]?.health.state === 'ok', 5_000);
+    expect((await agents(site))[`token:${tokenIdOf(a)}`]?.health.state).toBe('degraded');
+    // B leaves: A is still connected, so the site stays Online.
+    await waitFor('Online', async () => (await phase(site)) === 'Online', 5_000);
+    wsB.close();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await phase(site)).toBe('Online');
+    wsA.close();
+    await waitFor('Offline once the last session closed', async () => (await phase(site)) === 'Offline', 5_000);
   });
 });

@@ -21,6 +21,7 @@ import { EDGEADM_VERSION, type Logger } from '../kernel/index.ts';
 import type { ResourceStore } from '../store/index.ts';
 import type { TelemetryStore } from '../telemetry/index.ts';
 import type { CommandQueue } from './commands.ts';
+import { DeviceCatalog } from './device-catalog.ts';
 import type { HubApp, HubContext } from './context.ts';
 import { ErrExpectationFailed, ErrMalformedHttp, ErrMethodNotAllowed, ErrRouteNotFound, ErrShuttingDown } from './errors.ts';
 import { createHubMetrics } from './metrics.ts';
@@ -77,6 +78,8 @@ export interface HubAppOptions {
   caCert?: string;
   /** Serve HTTPS with this certificate and key. */
   https?: { cert: string; key: string };
+  /** Device lookups for telemetry ingest, shared with other ingest paths (the MQTT ingest); default a new one over `store`. */
+  catalog?: DeviceCatalog;
   /** The web console at `/` (default on); `sessionTtlMs` bounds a login (default 12 h). */
   console?: { enabled?: boolean; sessionTtlMs?: number };
 }
@@ -91,6 +94,7 @@ export function buildHubApp(opts: HubAppOptions): HubApp {
     commands: opts.commands,
     metrics: createHubMetrics(opts.metrics),
     logger,
+    catalog: opts.catalog ?? new DeviceCatalog(opts.store),
     streams: {
       heartbeatMs: opts.streams?.heartbeatMs ?? 15_000,
       maxBufferedBytes: opts.streams?.maxBufferedBytes ?? 8 * 1024 * 1024,

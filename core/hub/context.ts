@@ -7,6 +7,7 @@ import type { Logger } from '../kernel/index.ts';
 import type { ResourceStore } from '../store/index.ts';
 import type { TelemetryStore } from '../telemetry/index.ts';
 import type { CommandQueue } from './commands.ts';
+import type { DeviceCatalog } from './device-catalog.ts';
 import type { HubMetrics } from './metrics.ts';
 import type { TokenStore } from './tokens.ts';
 
@@ -34,6 +35,8 @@ export interface HubContext {
   metrics: HubMetrics;
   logger: Logger;
   streams: StreamLimits;
+  /** Which devices and resources exist, for telemetry ingest (one cache for every transport). */
+  catalog: DeviceCatalog;
   /** Present when the hub runs tunnel-cloud. */
   tunnel?: HubTunnelAccess;
   /** PEM of the hub's CA, handed to joining nodes, when the hub serves TLS. */

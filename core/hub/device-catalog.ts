@@ -50,8 +50,11 @@ export class DeviceCatalog {
     const known = new Map<string, ReadonlySet<string> | undefined>();
     for (const r of readings) {
       if (known.has(r.device)) continue;
-      const dev = await this.#device(r.device);
-      known.set(r.device, dev && dev.site === site ? ((await this.#profile(dev.profile)) ?? new Set()) : undefined);
+      let dev = this.#device(r.device);
+      if (dev instanceof Promise) dev = await dev;
+      let resources = dev && dev.site === site ? this.#profile(dev.profile) : undefined;
+      if (resources instanceof Promise) resources = await resources;
+      known.set(r.device, dev && dev.site === site ? (resources ?? new Set()) : undefined);
     }
     return (r) => {
       const resources = known.get(r.device);
@@ -70,16 +73,23 @@ export class DeviceCatalog {
     return value;
   }
 
-  async #device(name: string): Promise<{ site: string; profile: string } | undefined> {
+  // A fresh entry answers without a turn of the event loop: batches of thousands of readings name the same few devices.
+  #device(name: string): { site: string; profile: string } | undefined | Promise<{ site: string; profile: string } | undefined> {
     const e = this.#devices.get(name);
-    if (this.#fresh(e)) return e.value;
+    return this.#fresh(e) ? e.value : this.#loadDevice(name);
+  }
+
+  async #loadDevice(name: string): Promise<{ site: string; profile: string } | undefined> {
     const d = await this.#store.get<DeviceObject>('Device', name);
     return this.#put(this.#devices, name, d ? { site: d.spec.site, profile: d.spec.profile } : undefined);
   }
 
-  async #profile(name: string): Promise<ReadonlySet<string> | undefined> {
+  #profile(name: string): ReadonlySet<string> | undefined | Promise<ReadonlySet<string> | undefined> {
     const e = this.#profiles.get(name);
-    if (this.#fresh(e)) return e.value;
+    return this.#fresh(e) ? e.value : this.#loadProfile(name);
+  }
+
+  async #loadProfile(name: string): Promise<ReadonlySet<string> | undefined> {
     const p = await this.#store.get<DeviceProfileObject>('DeviceProfile', name);
     return this.#put(this.#profiles, name, p ? new Set(p.spec.deviceResources.map((r) => r.name)) : undefined);
   }

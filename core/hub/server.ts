@@ -115,9 +115,10 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
       const hosts = t.hosts ?? [...new Set([host, '127.0.0.1', '::1', 'localhost', hostname()].filter((h) => h !== '0.0.0.0' && h !== '::'))];
       pki = await loadOrCreateHubPki(t.dir ?? path.join(o.dataDir, 'pki'), { hosts, logger });
     }
+    // One cache of devices and resources for both ingest paths (REST and MQTT).
+    const catalog = new DeviceCatalog(store);
     let ingest: Awaited<ReturnType<typeof startMqttIngest>> | undefined;
     if (o.mqttPort !== undefined) {
-      const catalog = new DeviceCatalog(store);
       ingest = await startMqttIngest({
         port: o.mqttPort,
         host,
@@ -147,6 +148,7 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
       telemetry,
       tokens,
       commands,
+      catalog,
       logger,
       metrics,
       tunnel: { open: (node, target) => tunnel.open(node, target), path: TUNNEL_PATH },

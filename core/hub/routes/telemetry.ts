@@ -10,7 +10,6 @@ import type { DeviceObject, SiteObject } from '../../store/index.ts';
 import { deliveryOf } from '../delivery.ts';
 import type { LiveFilter, TelemetryQuery } from '../../telemetry/index.ts';
 import { principalOf, requireAuth } from '../auth.ts';
-import { DeviceCatalog } from '../device-catalog.ts';
 import { producerOf } from '../tokens.ts';
 import { toErrorInfo } from '../../kernel/index.ts';
 import type { HubApp, HubContext } from '../context.ts';
@@ -58,7 +57,6 @@ export function liveFilterOf(q: { site?: string; device?: string; resource?: str
 export const LATEST_LOOKBACK = 256;
 
 export function registerTelemetryRoutes(app: HubApp, ctx: HubContext): void {
-  const catalog = new DeviceCatalog(ctx.store);
   app.get(
     '/api/v1/telemetry/latest',
     {
@@ -124,7 +122,7 @@ export function registerTelemetryRoutes(app: HubApp, ctx: HubContext): void {
       const key = { site, producer: producerOf(principal), stream: request.body.stream };
       let result;
       try {
-        result = ctx.telemetry.ingest(key, readings, { classify: await catalog.classifier(site, readings) });
+        result = ctx.telemetry.ingest(key, readings, { classify: await ctx.catalog.classifier(site, readings) });
       } catch (err) {
         ctx.metrics.readings.inc({ result: 'refused' }, readings.length);
         request.log.warn({ site, producer: key.producer, stream: key.stream.id, readings: readings.length, err: toErrorInfo(err) }, 'telemetry batch refused');

@@ -15,14 +15,13 @@ import semver from 'semver';
 import type { TSchema } from 'typebox';
 import { parseWithSchema } from '../core/kernel/index.ts';
 import type { PluginInfo } from '../core/plugins/index.ts';
-import type { AddonSpec, AddonStatus, SiteSpec, SiteStatus } from '../core/store/index.ts';
+import { addonTargets, type AddonSpec, type AddonStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
 import { hubTarget, withHubOptions } from './client.ts';
 import { contextOf, examples, type CommandContext } from './context.ts';
 import { emit, renderTable } from './output.ts';
 import { loadRegistry } from './plugin.ts';
 import {
   addonSiteProblem,
-  addonTargets,
   applyResource,
   checkName,
   checkSite,

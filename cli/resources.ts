@@ -176,13 +176,6 @@ export function deleteResource<T>(target: HubTarget, plural: string, name: strin
   return hubFetch<T>(target, 'DELETE', `/api/v1/${plural}/${encodeURIComponent(name)}`);
 }
 
-/** Whether an Addon's targets include a site: listed by name, or its labels match the selector (`{}` matches every site). */
-export function addonTargets(spec: { sites?: readonly string[]; siteSelector?: Readonly<Record<string, string>> }, site: string, siteLabels: Readonly<Record<string, string>>): boolean {
-  if (spec.sites?.includes(site)) return true;
-  const sel = spec.siteSelector;
-  return sel !== undefined && Object.entries(sel).every(([k, v]) => siteLabels[k] === v);
-}
-
 /** Reported per-site states that mean the addon does not run there. */
 const PROBLEM_STATES = new Set(['failed', 'invalid', 'blocked', 'error']);
 export function addonSiteProblem(s: { state: string; code?: string } | undefined): boolean {

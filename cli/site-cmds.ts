@@ -4,11 +4,11 @@
  * `registerSiteCommands(siteGroup)`.
  */
 import type { Command } from 'commander';
-import type { AddonSpec, AddonStatus, DeviceSpec, NodeSpec, NodeStatus, SiteSpec, SiteStatus } from '../core/store/index.ts';
+import { addonTargets, type AddonSpec, type AddonStatus, type DeviceSpec, type NodeSpec, type NodeStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
 import { hubTarget, withHubOptions } from './client.ts';
 import { contextOf, examples } from './context.ts';
 import { emit, renderDetails, renderTable } from './output.ts';
-import { addonTargets, ago, checkSite, collect, createResource, deleteResource, getResource, listAll, parseLabels, usage, type HubOpts, type Obj, type Problem } from './resources.ts';
+import { ago, checkSite, collect, createResource, deleteResource, getResource, listAll, parseLabels, usage, type HubOpts, type Obj, type Problem } from './resources.ts';
 
 type Site = Obj<SiteSpec, SiteStatus>;
 

@@ -7,6 +7,7 @@
 export * from './types.ts';
 export * from './schemas.ts';
 export * from './selectors.ts';
+export * from './addons.ts';
 export * as StoreErrors from './errors.ts';
 export { openSqliteStore, type SqliteStoreOptions } from './sqlite.ts';
 export * from './replication.ts';

@@ -8,6 +8,7 @@
  */
 import Type, { type Static } from 'typebox';
 import { checkSchema, createError, DEFAULT_MAX_JSON_DEPTH, parseJson, type FieldIssue } from '../kernel/index.ts';
+import { addonTargets } from './addons.ts';
 import type { Kind, Resource } from './types.ts';
 
 export const SYNC_PROTOCOL = 'edgeadm.sync.v1';
@@ -176,11 +177,9 @@ export function relevantToSite(obj: Resource, site: string, siteLabels: Readonly
       // Leases coordinate hub-side replicas; sites never see them.
       return false;
     case 'Addon': {
-      const sites = Array.isArray(spec.sites) ? (spec.sites as unknown[]) : undefined;
+      const sites = Array.isArray(spec.sites) ? spec.sites.filter((s): s is string => typeof s === 'string') : undefined;
       const selector = spec.siteSelector && typeof spec.siteSelector === 'object' ? (spec.siteSelector as Record<string, string>) : undefined;
-      // Targets are explicit: a list of sites, or a selector (`{}` selects every site).
-      if (sites?.includes(site)) return true;
-      return selector !== undefined && Object.entries(selector).every(([k, v]) => siteLabels[k] === v);
+      return addonTargets({ sites, siteSelector: selector }, site, siteLabels);
     }
   }
 }

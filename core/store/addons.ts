@@ -1,0 +1,71 @@
+/**
+ * Which Addons run where: the one rule for an Addon's targets (a list of
+ * sites, or a label selector on Site labels where `{}` selects every site)
+ * and for two Addons that put the same plugin at the same site. A site runs
+ * at most one instance of a plugin; when several Addons target it with the
+ * same plugin, the oldest Addon (creationTimestamp, then name) keeps the
+ * instance and the others are in conflict with it. The hub, the site agent
+ * and the CLI all decide with these functions.
+ */
+import type { Resource } from './types.ts';
+
+/** The part of an Addon's spec that says where it runs. */
+export interface AddonTargetSpec {
+  plugin: string;
+  sites?: readonly string[] | undefined;
+  siteSelector?: Readonly<Record<string, string>> | undefined;
+}
+
+/** Whether an Addon's targets include a site: listed by name, or its labels match the selector (`{}` matches every site). */
+export function addonTargets(spec: Pick<AddonTargetSpec, 'sites' | 'siteSelector'>, site: string, siteLabels: Readonly<Record<string, string>>): boolean {
+  if (spec.sites?.includes(site)) return true;
+  const sel = spec.siteSelector;
+  return sel !== undefined && Object.entries(sel).every(([k, v]) => siteLabels[k] === v);
+}
+
+/** Older first: creationTimestamp, then name. The first of a plugin's Addons at a site is the one that runs. */
+export function compareAddonAge(a: Pick<Resource, 'metadata'>, b: Pick<Resource, 'metadata'>): number {
+  const ta = a.metadata.creationTimestamp ?? '';
+  const tb = b.metadata.creationTimestamp ?? '';
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  return a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0;
+}
+
+/** An Addon that does not run at a site because an older one puts the same plugin there. */
+export interface AddonConflict {
+  addon: string;
+  plugin: string;
+  site: string;
+  /** The Addon whose instance runs. */
+  heldBy: string;
+}
+
+export interface AddonSelection<A> {
+  /** One Addon per plugin: the one whose instance runs at the site. */
+  chosen: A[];
+  /** The Addons that do not run, each naming the one that does. */
+  conflicts: AddonConflict[];
+  /** For every chosen Addon with rivals, the rivals' names. */
+  rivals: Map<string, string[]>;
+}
+
+/** Splits the Addons that target `site` into the ones that run and the ones in conflict. */
+export function selectAddons<A extends Resource<AddonTargetSpec>>(addons: readonly A[], site: string, siteLabels?: Readonly<Record<string, string>>): AddonSelection<A> {
+  const targeting = siteLabels === undefined ? [...addons] : addons.filter((a) => addonTargets(a.spec, site, siteLabels));
+  const byPlugin = new Map<string, A[]>();
+  for (const a of [...targeting].sort(compareAddonAge)) {
+    const list = byPlugin.get(a.spec.plugin) ?? [];
+    list.push(a);
+    byPlugin.set(a.spec.plugin, list);
+  }
+  const chosen: A[] = [];
+  const conflicts: AddonConflict[] = [];
+  const rivals = new Map<string, string[]>();
+  for (const [plugin, [first, ...rest]] of byPlugin) {
+    chosen.push(first!);
+    if (rest.length === 0) continue;
+    rivals.set(first!.metadata.name, rest.map((r) => r.metadata.name));
+    for (const r of rest) conflicts.push({ addon: r.metadata.name, plugin, site, heldBy: first!.metadata.name });
+  }
+  return { chosen, conflicts, rivals };
+}

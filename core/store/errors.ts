@@ -73,3 +73,11 @@ export const ErrIo = createError(
   'EDGE_ERR_STORE_IO',
   (p: { file: string; operation: string; reason: string }) => `store ${p.file}: ${p.operation} failed: ${p.reason}`,
 );
+
+/** Two Addons put the same plugin at the same site; the older one keeps it (see addons.ts). */
+export const ErrAddonConflict = createError(
+  'EDGE_ERR_ADDON_CONFLICT',
+  (p: { addon: string; plugin: string; site: string; heldBy: string }) =>
+    `Addon '${p.addon}' puts plugin '${p.plugin}' at site '${p.site}', which Addon '${p.heldBy}' already puts there; a site runs one instance of a plugin: remove the site from one of them, or merge their config (per-site templates)`,
+  { statusCode: 409 },
+);

@@ -1,6 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // `edgeadm/sdk` and `edgeadm/sdk/testkit` inside this repository (examples/): tsconfig.json's paths.
+  resolve: { tsconfigPaths: true },
   test: {
     include: ['**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/fixtures/**'],

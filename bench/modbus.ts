@@ -13,7 +13,7 @@ import modbusSerial from 'modbus-serial';
 import { createLogger } from '../core/kernel/index.ts';
 import type { DeviceConnection, DriverResource } from '../core/sdk/index.ts';
 import { createModbusDriver } from '../plugins/modbus/index.ts';
-import { openBus } from '../plugins/modbus/src/bus.ts';
+import { openBus } from '../plugins/modbus/testkit/index.ts';
 import { startPymodbus } from '../test/support/pymodbus.ts';
 import { round, versus, type Benchmark, type BenchResult } from './harness.ts';
 

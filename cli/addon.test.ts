@@ -1,7 +1,10 @@
 /**
  * `edgeadm addon <plugin>|list|status|remove` (the binary in a child process)
  * against a real hub: values from --set and -f checked against the plugin's
- * config schema before anything is sent.
+ * config schema before anything is sent; a second Addon with a plugin at a
+ * site refused by the hub; `addon status` never showing `running` for an
+ * instance that is not (a conflict, an offline or deleted site, nothing
+ * reported).
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,9 +13,10 @@ import { parse as parseYaml } from 'yaml';
 import { runEdgeadm, type CliResult as Result } from '../test/support/edgeadm-cli.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHubFixture, tempDir, type HubFixture } from '../test/support/hub-fixture.ts';
-import { parseSetValue, setPath } from './addon.ts';
+import { parseSetValue, setPath, type AddonSiteRow } from './addon.ts';
 
-const SLOW = 120_000;
+// Each case runs the CLI as child processes, several at once: generous on a busy 2-core machine.
+const SLOW = 300_000;
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Holds the load-gen test plugin, whose config schema has integers with minimums. */
 const fixturePlugins = path.join(here, '..', 'test/support/plugins');
@@ -151,12 +155,94 @@ describe('edgeadm addon', () => {
 
     const all = await edgeadm(['addon', 'status', '-o', 'json']);
     const rows = JSON.parse(all.stdout) as { addon: string; site: string; state: string; message: string }[];
-    expect(rows).toContainEqual({ addon: 'mqtt', plugin: 'mqtt', site: 'plant-a', phase: 'Pending', state: 'unknown', message: 'no status reported' });
+    // Nothing reported, and the site never connected: pending, with the reason.
+    expect(rows).toContainEqual({ addon: 'mqtt', plugin: 'mqtt', site: 'plant-a', phase: 'Pending', state: 'pending', message: 'the site has never connected' });
 
     const removed = await edgeadm(['addon', 'remove', 'opc']);
     expect(removed).toMatchObject({ code: 0, stdout: "addon 'opc' removed; its sites stop plugin opcua\n" });
     const again = await edgeadm(['addon', 'rm', 'opc']);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/\[EDGE_ERR_HUB_NOT_FOUND\].*opc/);
+  }, SLOW);
+});
+
+describe('edgeadm addon: conflicts and honest status', () => {
+  /** A row of `addon status -o json`. */
+  type Row = Omit<AddonSiteRow, 'problem'>;
+  const rowsOf = async (...args: string[]): Promise<Row[]> => {
+    const r = await edgeadm(['addon', 'status', ...args, '-o', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as Row[];
+  };
+
+  beforeAll(async () => {
+    await f.apply({ kind: 'Site', metadata: { name: 'plant-c', labels: { tier: 'x' } }, spec: {} });
+    await f.apply({ kind: 'Site', metadata: { name: 'plant-d' }, spec: {} });
+  }, 60_000);
+
+  it('fails when another Addon already puts the plugin at a site, naming it; nothing is written', async () => {
+    const first = await edgeadm(['addon', 'modbus', '--site', 'plant-c']);
+    expect(first.code, first.stderr).toBe(0);
+    const second = await edgeadm(['addon', 'modbus', '--selector', 'tier=x', '--name', 'tier-meters']);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/\[EDGE_ERR_ADDON_CONFLICT\] .*Addon 'tier-meters' puts plugin 'modbus' at site 'plant-c', which Addon 'modbus' already puts there/);
+    expect((await f.api('GET', '/api/v1/addons/tier-meters')).status).toBe(404);
+    // Applying the same Addon again is no conflict with itself.
+    const again = await edgeadm(['addon', 'modbus', '--site', 'plant-c', '--site', 'plant-d']);
+    expect(again.code, again.stderr).toBe(0);
+  }, SLOW);
+
+  it('shows an offline site as unknown, a deleted one as unknown, and nothing reported as pending, never running', async () => {
+    await f.hub.store.updateStatus('Site', 'plant-c', { phase: 'Online', lastSeen: new Date().toISOString() });
+    await f.hub.store.updateStatus('Site', 'plant-d', { phase: 'Online', lastSeen: new Date().toISOString() });
+    const report = await f.api('PUT', '/api/v1/sites/plant-c/addon-status', { addons: { modbus: { state: 'running' } } });
+    expect(report.status).toBe(200);
+    expect(await rowsOf('modbus')).toEqual([
+      { addon: 'modbus', plugin: 'modbus', site: 'plant-c', phase: 'Online', state: 'running' },
+      { addon: 'modbus', plugin: 'modbus', site: 'plant-d', phase: 'Online', state: 'pending', message: 'not reported by the site yet' },
+    ]);
+
+    const lastSeen = '2026-11-30T08:15:00.000Z';
+    await f.hub.store.updateStatus('Site', 'plant-c', { phase: 'Offline', lastSeen });
+    const table = await edgeadm(['addon', 'status', 'modbus']);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(new RegExp(`\\nmodbus\\s+modbus\\s+plant-c\\s+Offline\\s+unknown\\s+site offline since ${lastSeen}; last report: running\\n`));
+    // No instance is shown running: the state column is never `running`.
+    expect(table.stdout).not.toMatch(/ {2}running {2}/);
+    expect(table.stdout).toMatch(/\nmodbus\s+modbus\s+plant-d\s+Online\s+pending\s+not reported by the site yet\n/);
+
+    // A site listed by name that is not at the hub (any more).
+    const sim = await edgeadm(['addon', 'simulator', '--site', 'plant-e', '--name', 'sim-e']);
+    expect(sim.code, sim.stderr).toBe(0);
+    expect(await rowsOf('sim-e')).toEqual([{ addon: 'sim-e', plugin: 'simulator', site: 'plant-e', phase: 'no such site', state: 'pending', message: "no Site 'plant-e' at the hub" }]);
+    await f.apply({ kind: 'Site', metadata: { name: 'plant-e' }, spec: {} });
+    await f.api('PUT', '/api/v1/sites/plant-e/addon-status', { addons: { 'sim-e': { state: 'running' } } });
+    expect((await rowsOf('sim-e'))[0]).toMatchObject({ phase: 'Pending', state: 'running' });
+    expect((await f.api('DELETE', '/api/v1/sites/plant-e')).status).toBe(200);
+    expect(await rowsOf('sim-e')).toEqual([{ addon: 'sim-e', plugin: 'simulator', site: 'plant-e', phase: 'no such site', state: 'unknown', message: "no Site 'plant-e' at the hub; last report: running" }]);
+  }, SLOW);
+
+  it('shows both Addons of an overlap found later, the one that does not run as conflict, each naming the other', async () => {
+    await f.apply({ kind: 'Addon', metadata: { name: 'opc-line' }, spec: { plugin: 'opcua', siteSelector: { line: '1' } } });
+    await new Promise((r) => setTimeout(r, 5));
+    await f.apply({ kind: 'Addon', metadata: { name: 'opc-tier' }, spec: { plugin: 'opcua', siteSelector: { tier: 'x' } } });
+    // plant-c (tier=x) gets line=1 as well: a legitimate change, and now both select it.
+    await f.apply({ kind: 'Site', metadata: { name: 'plant-c', labels: { tier: 'x', line: '1' } }, spec: {} });
+    await f.hub.store.updateStatus('Site', 'plant-c', { phase: 'Online', lastSeen: new Date().toISOString() });
+    // The site says both run (as an agent that does not know the rule would).
+    await f.api('PUT', '/api/v1/sites/plant-c/addon-status', { addons: { 'opc-line': { state: 'running' }, 'opc-tier': { state: 'running' } } });
+
+    const [line] = await rowsOf('opc-line');
+    const [tier] = await rowsOf('opc-tier');
+    expect(tier).toMatchObject({ site: 'plant-c', state: 'conflict', code: 'EDGE_ERR_ADDON_CONFLICT' });
+    expect(tier!.message).toMatch(/^Addon 'opc-tier' puts plugin 'opcua' at site 'plant-c', which Addon 'opc-line' already puts there/);
+    expect(line).toMatchObject({ site: 'plant-c', state: 'running', code: 'EDGE_ERR_ADDON_CONFLICT' });
+    expect(line!.message).toMatch(/Addon 'opc-tier' puts plugin 'opcua' at site 'plant-c'/);
+
+    const table = await edgeadm(['addon', 'status', 'opc-tier']);
+    expect(table.stdout).toMatch(/\nopc-tier\s+opcua\s+plant-c\s+Online\s+conflict\s+\[EDGE_ERR_ADDON_CONFLICT\] Addon 'opc-tier' puts plugin 'opcua'/);
+    const list = await edgeadm(['addon', 'list']);
+    expect(list.stdout).toMatch(/\nopc-tier\s+opcua\s+\*\s+sites with tier=x\s+1\s+1\n/);
+    expect(list.stdout).toMatch(/\nopc-line\s+opcua\s+\*\s+sites with line=1\s+1\s+1\n/);
   }, SLOW);
 });

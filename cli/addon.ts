@@ -9,19 +9,25 @@
  * parsed unless the schema wants text there), then per-site `--site-set`
  * overrides, each site's merged config checked as the site will run it.
  * The command states the Addon's whole spec: what is not given is removed.
+ * The hub refuses an Addon that would put its plugin at a site where
+ * another Addon puts it (EDGE_ERR_ADDON_CONFLICT, naming that Addon).
+ *
+ * `addon status` shows every site each Addon targets with the state the hub
+ * serves: a conflict, `unknown` for a site that is offline or gone, the
+ * site's report, or `pending` with the reason when nothing is reported
+ * (never `running` unless a connected site said so).
  */
 import type { Command } from 'commander';
 import semver from 'semver';
 import type { TSchema } from 'typebox';
 import { parseWithSchema } from '../core/kernel/index.ts';
-import type { PluginInfo } from '../core/plugins/index.ts';
+import { PLUGIN_ID_PATTERN, type PluginInfo } from '../core/plugins/index.ts';
 import { addonTargets, type AddonSpec, type AddonStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
 import { hubTarget, withHubOptions } from './client.ts';
 import { contextOf, examples, type CommandContext } from './context.ts';
 import { emit, renderTable } from './output.ts';
 import { loadRegistry } from './plugin.ts';
 import {
-  addonSiteProblem,
   applyResource,
   checkName,
   checkSite,
@@ -153,7 +159,7 @@ async function applyAddon(plugin: string | undefined, o: ApplyOpts, cmd: Command
     usage([{ argument: '<plugin>', reason: `give a plugin id (see 'edgeadm plugin list') or one of: list, status, remove` }]);
     return;
   }
-  if (!/^[a-z][a-z0-9]*([.-][a-z0-9]+)*$/.test(plugin)) problems.push({ argument: '<plugin>', reason: `'${plugin}' is not a plugin id (see 'edgeadm plugin list')` });
+  if (!new RegExp(PLUGIN_ID_PATTERN).test(plugin)) problems.push({ argument: '<plugin>', reason: `'${plugin}' is not a plugin id (see 'edgeadm plugin list')` });
   const name = o.name ?? plugin;
   checkName(name, '--name', problems);
   const sites = o.site ?? [];
@@ -248,37 +254,73 @@ function targetText(spec: AddonSpec): string {
 
 // ---------------------------------------------------------------------------
 
-interface SiteRow {
+/** A pending (or starting, stopping) instance counts as a problem once its Addon and its site are both older than this. */
+export const PENDING_GRACE_MS = 2 * 60_000;
+
+const TRANSITIONAL_STATES = new Set(['pending', 'starting', 'stopping']);
+
+/** One Addon at one site it targets, as `edgeadm addon status` shows it. */
+export interface AddonSiteRow {
   addon: string;
   plugin: string;
   site: string;
+  /** The Site's phase (Pending: never connected), or `no such site`. */
   phase: string;
+  /** As the hub serves it (conflict, unknown for an offline site, the site's report); `pending` when nothing is reported. */
   state: string;
-  message: string;
+  code?: string;
+  message?: string;
+  /** Not running, or in conflict: what `edgeadm status` lists. */
   problem: boolean;
 }
 
-function rowsOf(addons: readonly Addon[], sites: readonly Site[]): SiteRow[] {
-  const rows: SiteRow[] = [];
+/** Why a site has no entry for an Addon it is targeted by. */
+function notReported(site: Site | undefined, name: string): string {
+  if (!site) return `no Site '${name}' at the hub`;
+  const phase = site.status?.phase ?? 'Pending';
+  if (phase === 'Pending') return 'the site has never connected';
+  if (phase === 'Offline') return `site offline since ${site.status?.lastSeen ?? 'an unknown time'}; nothing reported`;
+  return 'not reported by the site yet';
+}
+
+/**
+ * Every site each Addon targets (Sites whose name or labels it selects, and
+ * the names it lists), with the state the hub serves for it. A row is a
+ * problem when it carries an error code (a conflict names the other Addon),
+ * or its state is anything but running, except pending, starting or
+ * stopping for less than PENDING_GRACE_MS after the Addon and the site were
+ * created.
+ */
+export function addonSiteRows(addons: readonly Addon[], sites: readonly Site[], now = Date.now()): AddonSiteRow[] {
+  const byName = new Map(sites.map((s) => [s.metadata.name, s]));
+  const created = (t: string | undefined): number => (t === undefined ? 0 : Date.parse(t) || 0);
+  const rows: AddonSiteRow[] = [];
   for (const a of addons) {
-    const names = new Set<string>();
+    const names = new Set<string>(a.spec.sites ?? []);
     for (const s of sites) if (addonTargets(a.spec, s.metadata.name, s.metadata.labels ?? {})) names.add(s.metadata.name);
-    for (const n of a.spec.sites ?? []) names.add(n);
     for (const n of [...names].sort()) {
-      const st = a.status?.sites?.[n];
-      const site = sites.find((s) => s.metadata.name === n);
+      const site = byName.get(n);
+      const st = a.status?.sites?.[n] ?? { state: 'pending', message: notReported(site, n) };
+      const state = st.state.toLowerCase();
+      const young = now - Math.max(created(a.metadata.creationTimestamp), created(site?.metadata.creationTimestamp)) < PENDING_GRACE_MS;
       rows.push({
         addon: a.metadata.name,
         plugin: a.spec.plugin,
         site: n,
         phase: site ? (site.status?.phase ?? 'Pending') : 'no such site',
-        state: st?.state ?? 'unknown',
-        message: st ? `${st.code ? `[${st.code}] ` : ''}${st.message ?? ''}` || '-' : 'no status reported',
-        problem: addonSiteProblem(st),
+        state: st.state,
+        ...(st.code === undefined ? {} : { code: st.code }),
+        ...(st.message === undefined || st.message === '' ? {} : { message: st.message }),
+        problem: st.code !== undefined || (state !== 'running' && !(TRANSITIONAL_STATES.has(state) && young)),
       });
     }
   }
   return rows;
+}
+
+/** A row's code and message as one text: `[CODE] message`, or `-`. */
+export function rowMessage(r: Pick<AddonSiteRow, 'code' | 'message'>): string {
+  return `${r.code ? `[${r.code}] ` : ''}${r.message ?? ''}`.trim() || '-';
 }
 
 export function registerAddon(program: Command): Command {
@@ -314,7 +356,7 @@ export function registerAddon(program: Command): Command {
     const ctx = contextOf(cmd);
     const target = hubTarget(o);
     const [addons, sites] = await Promise.all([listAll<Addon>(target, 'addons'), listAll<Site>(target, 'sites')]);
-    const rows = rowsOf(addons, sites);
+    const rows = addonSiteRows(addons, sites);
     emit(ctx.options.output, addons, () =>
       renderTable(addons, [
         { header: 'name', value: (a) => a.metadata.name },
@@ -328,7 +370,7 @@ export function registerAddon(program: Command): Command {
   });
   examples(list, ['edgeadm addon list', 'edgeadm addon list -o yaml']);
 
-  const status = withHubOptions(group.command('status').description('Per-site state of addons, as the sites report it').argument('[name]', 'only this addon')).action(
+  const status = withHubOptions(group.command('status').description('Per-site state of addons: what the sites report, conflicts, offline sites as unknown, not reported as pending').argument('[name]', 'only this addon')).action(
     async (name: string | undefined, o: HubOpts, cmd: Command) => {
       const ctx = contextOf(cmd);
       const problems: Problem[] = [];
@@ -336,7 +378,7 @@ export function registerAddon(program: Command): Command {
       usage(problems);
       const target = hubTarget(o);
       const [addons, sites] = await Promise.all([name === undefined ? listAll<Addon>(target, 'addons') : getResource<Addon>(target, 'addons', name).then((a) => [a]), listAll<Site>(target, 'sites')]);
-      const rows = rowsOf(addons, sites).map(({ problem: _p, ...r }) => r);
+      const rows = addonSiteRows(addons, sites).map(({ problem: _p, ...r }) => r);
       emit(ctx.options.output, rows, () =>
         rows.length === 0
           ? `no addon targets any site${name === undefined ? '' : ` ('${name}' selects none)`}\n`
@@ -346,7 +388,7 @@ export function registerAddon(program: Command): Command {
               { header: 'site', value: (r) => r.site },
               { header: 'site phase', value: (r) => r.phase },
               { header: 'state', value: (r) => r.state },
-              { header: 'message', value: (r) => r.message },
+              { header: 'message', value: (r) => rowMessage(r) },
             ]),
       );
     },

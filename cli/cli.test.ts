@@ -95,10 +95,11 @@ describe('edgeadm CLI', () => {
     expect(r.stderr).toMatch(/log.level must be one of/);
   });
 
-  it('runs the kernel once with configured instances and reports each one', async () => {
+  it('runs the kernel once with configured instances, reports each one, and exits 1 when any is not running', async () => {
     const file = configFile('log:\n  level: silent\nplugins:\n  instances:\n    - plugin: edgex\n      site: plant-a\n    - plugin: bacnet\n');
     const r = await edgeadm(['up', '--once', '--config', file, '-o', 'json']);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/\[EDGE_ERR_UP_NOT_RUNNING\] 2 of 2 plugin instances are not running/);
     const out = JSON.parse(r.stdout) as { kernel: { id: string; state: string }[]; plugins: { instance: string; state: string; error?: { code: string } }[] };
     expect(out.kernel).toEqual([expect.objectContaining({ id: 'plugins', state: 'running' })]);
     expect(out.plugins).toEqual([

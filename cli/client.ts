@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, fetch as undiciFetch, type Response as UndiciResponse } from 'undici';
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import type { ErrorBody } from '../core/hub/index.ts';
 import { EdgeError } from '../core/kernel/index.ts';
 import { ErrUsage } from './context.ts';
 import { resolveContext, userConfigPath } from './user-config.ts';
@@ -109,7 +110,7 @@ export async function hubFetch<T>(target: HubTarget, method: string, path: strin
   const text = await res.text();
   const data = text ? (JSON.parse(text) as unknown) : undefined;
   if (!res.ok) {
-    const e = (data ?? {}) as { code?: string; message?: string };
+    const e = (data ?? {}) as Partial<ErrorBody>;
     throw new EdgeError(e.code ?? 'EDGE_ERR_HUB_HTTP', `${method} ${path}: ${e.message ?? `HTTP ${res.status}`}`, { status: res.status }, res.status);
   }
   return data as T;

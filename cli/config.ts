@@ -2,12 +2,15 @@
 import Type, { type Static } from 'typebox';
 import { KernelConfigSchema, loadConfig, LogConfigSchema } from '../core/kernel/index.ts';
 import { PluginsConfigSchema } from '../core/plugins/index.ts';
+import { DevicesConfigSchema } from '../sites/device-health.ts';
 
 export const EdgeadmConfigSchema = Type.Object(
   {
     log: LogConfigSchema,
     kernel: KernelConfigSchema,
     plugins: PluginsConfigSchema,
+    /** How a site agent judges its devices (`edgeadm site run`, `edgeadm join`). */
+    devices: DevicesConfigSchema,
   },
   { additionalProperties: false },
 );

@@ -35,12 +35,14 @@ export const ErrPortInUse = createError(
   { statusCode: 409 },
 );
 
-/** Rethrows EADDRINUSE from a listen as ErrPortInUse naming the flag. */
+/** Rethrows EADDRINUSE from a listen (also as the cause of a component that failed to start) as ErrPortInUse naming the flag. */
 export async function listening<T>(port: number, flag: string, start: () => Promise<T>): Promise<T> {
   try {
     return await start();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new ErrPortInUse({ port, flag }, { cause: err });
+    for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new ErrPortInUse({ port, flag }, { cause: err });
+    }
     throw err;
   }
 }

@@ -18,8 +18,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { parseAllDocuments } from 'yaml';
+import type { BootstrapTokenCreateBody, BootstrapTokenCreated, CredentialIssued, JoinBody, JoinResult, ResourceList } from '../core/hub/index.ts';
 import { createError, createLogger, toErrorInfo, type Logger } from '../core/kernel/index.ts';
 import { EDGEADM_ROOT } from '../core/plugins/index.ts';
+import type { BrokerCredentialSpec, Resource } from '../core/store/index.ts';
 import { hubFetch, type HubTarget } from './client.ts';
 import { contextOf, examples, listening, parsePort } from './context.ts';
 
@@ -68,12 +70,12 @@ export async function applyManifests(target: HubTarget, file: string, vars: Read
  */
 export async function brokerLogin(admin: HubTarget, site: string, device: string, file: string): Promise<{ username: string; password: string }> {
   const saved = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
-  const list = await hubFetch<{ items: { spec: { site: string; username: string } }[] }>(admin, 'GET', '/api/v1/brokercredentials');
+  const list = await hubFetch<ResourceList<Resource<BrokerCredentialSpec>>>(admin, 'GET', '/api/v1/brokercredentials');
   const exists = list.items.some((c) => c.spec.site === site && c.spec.username === device);
   if (exists && saved) return { username: device, password: saved };
   const issued = exists
-    ? await hubFetch<{ password: string }>(admin, 'POST', `/api/v1/sites/${site}/broker-credentials/${encodeURIComponent(device)}/rotate`)
-    : await hubFetch<{ password: string }>(admin, 'POST', `/api/v1/sites/${site}/broker-credentials`, { device, description: 'demo device' });
+    ? await hubFetch<CredentialIssued>(admin, 'POST', `/api/v1/sites/${site}/broker-credentials/${encodeURIComponent(device)}/rotate`)
+    : await hubFetch<CredentialIssued>(admin, 'POST', `/api/v1/sites/${site}/broker-credentials`, { device, description: 'demo device' });
   writeFileSync(file, `${issued.password}\n`, { mode: 0o600 });
   return { username: device, password: issued.password };
 }
@@ -183,7 +185,7 @@ export function registerDemo(program: Command): void {
       const teardown = new Teardown(logger);
       try {
         const opcuaLib = await import('node-opcua');
-        const { routeOpcuaLogs } = await import('../plugins/opcua/src/logs.ts');
+        const { routeOpcuaLogs, trustServerCertificate } = await import('../plugins/opcua/testkit/site.ts');
         // node-opcua checks RSA PKCS#1 v1.5 at load and warns when Node refuses it (CVE-2023-46809). The demo's
         // Basic256Sha256 uses RSA-OAEP, so that notice is debug here; every other node-opcua message keeps its level.
         routeOpcuaLogs(
@@ -194,11 +196,10 @@ export function registerDemo(program: Command): void {
           },
           logger,
         );
-        const [{ startHub }, { startSiteAgent }, { startOpcuaSimulator }, { openTrustStore }, { startDemoModbusDevice, DEMO_MODBUS_UNIT }, { startDemoMqttDevice }] = await Promise.all([
+        const [{ startHub }, { startSiteAgent }, { startOpcuaSimulator }, { startDemoModbusDevice, DEMO_MODBUS_UNIT }, { startDemoMqttDevice }] = await Promise.all([
           import('../core/hub/index.ts'),
           import('../sites/index.ts'),
           import('../plugins/opcua/testkit/server.ts'),
-          import('../plugins/opcua/src/security.ts'),
           import('./demo/modbus-sim.ts'),
           import('./demo/mqtt-sim.ts'),
         ]);
@@ -232,14 +233,16 @@ export function registerDemo(program: Command): void {
 
         // The site's OPC UA client trusts this one server certificate, told so here rather than on first use.
         const siteDir = path.join(opts.dataDir, 'site-demo');
-        const trusted = await openTrustStore(path.join(siteDir, 'plugins', 'opcua', 'pki')).trust(opcua.certificateFile);
+        const trusted = await trustServerCertificate(siteDir, opcua.certificateFile);
 
         // The demo site's node joins like any edge node: a bootstrap token for its credential, kept for the next start.
         const credentialFile = path.join(opts.dataDir, 'node-demo-gw.credential');
         let credential = existsSync(credentialFile) ? readFileSync(credentialFile, 'utf8').trim() : '';
         if (!credential || !hub.tokens.verify(credential)) {
-          const bootstrap = await hubFetch<{ token: string }>(admin, 'POST', '/api/v1/bootstrap-tokens', { site: 'demo', ttlSeconds: 600, description: 'demo node' });
-          const joined = await hubFetch<{ credential: string }>({ ...admin, token: bootstrap.token }, 'POST', '/api/v1/join', { site: 'demo', node: 'demo-gw' });
+          const request: BootstrapTokenCreateBody = { site: 'demo', ttlSeconds: 600, description: 'demo node' };
+          const bootstrap = await hubFetch<BootstrapTokenCreated>(admin, 'POST', '/api/v1/bootstrap-tokens', request);
+          const join: JoinBody = { site: 'demo', node: 'demo-gw' };
+          const joined = await hubFetch<JoinResult>({ ...admin, token: bootstrap.token }, 'POST', '/api/v1/join', join);
           credential = joined.credential;
           writeFileSync(credentialFile, `${credential}\n`, { mode: 0o600 });
         }

@@ -16,57 +16,21 @@ import type { Command } from 'commander';
 import { hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
 import { contextOf, ErrUsage, examples, type CommandContext } from './context.ts';
 import { emit, renderTable } from './output.ts';
-import { BROKER_USERNAME_PATTERN } from '../core/store/index.ts';
-import { checkName, checkSite, collect, usage, type Problem } from './resources.ts';
+import type { Approval as ApprovalOf, CredentialIssued, ResourceList } from '../core/hub/index.ts';
+import {
+  BROKER_USERNAME_PATTERN,
+  type BrokerCredentialSpec,
+  type DeviceProfileSpec,
+  type DeviceSpec,
+  type PendingDeviceSpec,
+  type PendingDeviceStatus,
+} from '../core/store/index.ts';
+import { agoMs, checkName, checkSite, collect, query, usage, type HubOpts, type Obj, type Problem } from './resources.ts';
 
-interface HubOpts {
-  hub?: string;
-  token?: string;
-  tokenFile?: string;
-  caFile?: string;
-}
-
-interface Meta {
-  name: string;
-  labels?: Record<string, string>;
-  resourceVersion?: string;
-}
-
-interface PendingDevice {
-  metadata: Meta;
-  spec: {
-    site: string;
-    source: string;
-    identifier: string;
-    suggestedName: string;
-    displayName?: string;
-    manufacturer?: string;
-    model?: string;
-    lastSeen: string;
-  };
-  status?: { phase?: string; device?: string; profile?: string; decidedBy?: string; message?: string };
-}
-
-interface Device {
-  metadata: Meta;
-  spec: { site: string; profile: string; protocols: Record<string, unknown> };
-}
-
-interface Approval {
-  pending: PendingDevice;
-  device: Device;
-  profile: { metadata: Meta };
-}
-
-interface BrokerCredential {
-  metadata: Meta;
-  spec: { site: string; username: string; passwordHash?: string; device?: string; publish?: string[]; subscribe?: string[]; disabled?: boolean; description?: string };
-}
-
-interface IssuedCredential {
-  credential: BrokerCredential;
-  password: string;
-}
+type PendingDevice = Obj<PendingDeviceSpec, PendingDeviceStatus>;
+type BrokerCredential = Obj<BrokerCredentialSpec>;
+type Approval = ApprovalOf<PendingDevice, Obj<DeviceSpec>, Obj<DeviceProfileSpec>>;
+type IssuedCredential = CredentialIssued<BrokerCredential>;
 
 const USERNAME = new RegExp(BROKER_USERNAME_PATTERN);
 
@@ -81,19 +45,8 @@ function checkUsername(name: string | undefined, argument: string, problems: Pro
 export function age(time: string | undefined, now = Date.now()): string {
   const t = time === undefined ? Number.NaN : Date.parse(time);
   if (Number.isNaN(t)) return '<unknown>';
-  const s = Math.max(0, Math.floor((now - t) / 1000));
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.floor(s / 60)}m`;
-  if (s < 172_800) return `${Math.floor(s / 3600)}h`;
-  return `${Math.floor(s / 86_400)}d`;
+  return agoMs(now - t);
 }
-
-const query = (params: Record<string, string | undefined>): string => {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, v);
-  const s = q.toString();
-  return s === '' ? '' : `?${s}`;
-};
 
 export function registerDevice(program: Command): Command {
   const group = program.command('device').description('Devices at sites: add, list, show, read, write and remove them; approve devices that announced themselves; their logins to the site broker; discovery');
@@ -119,7 +72,7 @@ function registerPending(group: Command): void {
     const problems: Problem[] = [];
     checkSite(o.site, '--site', problems);
     usage(problems);
-    const page = await hubFetch<{ items: PendingDevice[] }>(hubTarget(o), 'GET', `/api/v1/pendingdevices${query({ site: o.site })}`);
+    const page = await hubFetch<ResourceList<PendingDevice>>(hubTarget(o), 'GET', `/api/v1/pendingdevices${query({ site: o.site })}`);
     const now = Date.now();
     emit(ctx.options.output, page.items, () =>
       renderTable(page.items, [
@@ -349,7 +302,7 @@ function registerCredential(group: Command): void {
     const problems: Problem[] = [];
     checkSite(o.site, '--site', problems);
     usage(problems);
-    const page = await hubFetch<{ items: BrokerCredential[] }>(hubTarget(o), 'GET', `/api/v1/brokercredentials${query({ site: o.site })}`);
+    const page = await hubFetch<ResourceList<BrokerCredential>>(hubTarget(o), 'GET', `/api/v1/brokercredentials${query({ site: o.site })}`);
     const items = page.items.map((c) => {
       const { passwordHash: _hash, ...spec } = c.spec;
       return { ...c, spec };

@@ -1,212 +1,299 @@
 /**
- * `edgeadm device discover --plugin opcua <endpoint>`: browses a device from
- * this machine and prints the DeviceProfile it generates and a Device using
- * it (YAML by default, `-o json`, or `-o table` for the resource list); with
- * `--apply` both are created at the hub.
+ * `edgeadm device discover --plugin <id> <target>`: runs a plugin's discovery
+ * from this machine and prints the DeviceProfiles it generates and Devices
+ * using them (YAML by default, `-o json`, or `-o table`); with `--apply` they
+ * are created at the hub.
  *
- * The plugin's discovery code is loaded only when the command runs (node-opcua
- * takes most of a second to import). Options → validate (every problem at
- * once, exit 2) → discover (unreachable endpoint: exit 1) → output → apply.
+ * Discovery goes through the plugin's `DeviceDriver.discover`, on a driver
+ * its tools module makes outside any site (cli/plugin-tools.ts); nothing of
+ * the plugin is imported before the command runs. Each discovering plugin
+ * adds its own options under its own heading in --help; they become the
+ * request's `options`. Options → validate (every problem the command line
+ * shows, at once, exit 2) → discover (a target or option value the driver
+ * refuses: exit 2 naming the argument; unreachable: exit 1) → output → apply.
  */
 import { homedir } from 'node:os';
 import path from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
+import { createError, isEdgeError, type EdgeError } from '../core/kernel/index.ts';
+import type { DiscoveredDevice, DiscoveryOptionSpec, PluginTools } from '../core/sdk/index.ts';
 import { hubFetch, hubTarget, withHubOptions } from './client.ts';
 import { contextOf, ErrUsage, examples } from './context.ts';
 import { renderTable } from './output.ts';
-import { usage, type Problem } from './resources.ts';
+import type { LoadedTools } from './plugin-tools.ts';
+import { ErrPluginTools } from './plugin-tools.ts';
+import { checkName, checkSite, usage, type Problem } from './resources.ts';
 
 const API_VERSION = 'edgeadm.io/v1alpha1';
-const SITE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const NODE_ID = /^(?:(?:ns=\d+|nsu=[^;]+);)?(?:i=\d+|s=.+|g=[0-9a-fA-F-]{36}|b=[A-Za-z0-9+/=]*)$/;
-const ENDPOINT = /^opc\.tcp:\/\/(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?(\/.*)?$/;
-const SECURITY_MODES = ['None', 'Sign', 'SignAndEncrypt'];
-const SECURITY_POLICIES = ['None', 'Basic256Sha256', 'Aes128_Sha256_RsaOaep'];
 
-/** Plugins whose discovery runs from this machine. */
-const DISCOVERABLE = ['opcua'] as const;
+/** The plugin's discovery driver has no `discover`. */
+export const ErrNoDiscover = createError('EDGE_ERR_PLUGIN_NO_DISCOVER', (p: { plugin: string }) => `plugin '${p.plugin}' offers discovery, but its driver has no discover`, {
+  statusCode: 501,
+});
 
 interface DiscoverOpts {
   plugin?: string;
-  maxDepth?: string;
-  maxNodes?: string;
-  root?: string;
-  include?: string;
-  securityMode?: string;
-  securityPolicy?: string;
-  username?: string;
-  passwordFile?: string;
-  acceptServerCertificate?: boolean;
-  pkiDir?: string;
   name?: string;
   profileName?: string;
   site?: string;
   apply?: boolean;
+  dataDir?: string;
   hub?: string;
   token?: string;
   tokenFile?: string;
   caFile?: string;
+  [pluginOption: string]: unknown;
 }
 
-function intArg(value: string | undefined, argument: string, min: number, max: number, problems: Problem[]): number | undefined {
-  if (value === undefined) return undefined;
-  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
-  if (!Number.isInteger(n) || n < min || n > max) {
-    problems.push({ argument, reason: `'${value}' is not an integer from ${min} to ${max}` });
-    return undefined;
+type Discovery = NonNullable<PluginTools['discovery']>;
+
+/** A plugin option on the command: its flag and which plugins take it (by id), with their spec. */
+interface PluginOption {
+  long: string;
+  attr: string;
+  plugins: Map<string, DiscoveryOptionSpec>;
+}
+
+/** Plugins' local state on this machine: `$XDG_CONFIG_HOME/edgeadm` (default `~/.config/edgeadm`). */
+function defaultDataDir(): string {
+  return path.join(process.env.XDG_CONFIG_HOME || path.join(homedir(), '.config'), 'edgeadm');
+}
+
+/** The value a plugin gets for an option's command-line text, or undefined after adding a problem. */
+function optionValue(raw: unknown, spec: DiscoveryOptionSpec, long: string, problems: Problem[]): unknown {
+  if (typeof raw !== 'string') return raw;
+  if (spec.value === 'integer') {
+    if (!/^-?\d{1,15}$/.test(raw)) {
+      problems.push({ argument: long, reason: `'${raw}' is not a whole number` });
+      return undefined;
+    }
+    return Number(raw);
   }
-  return n;
+  if (spec.value === 'path') {
+    if (raw === '') {
+      problems.push({ argument: long, reason: 'is empty' });
+      return undefined;
+    }
+    return path.resolve(raw);
+  }
+  return raw;
 }
 
-/** The default client PKI folder: `$XDG_CONFIG_HOME/edgeadm/opcua-pki` (or `~/.config/...`). */
-function defaultPkiDir(): string {
-  return path.join(process.env.XDG_CONFIG_HOME || path.join(homedir(), '.config'), 'edgeadm', 'opcua-pki');
+/** A bad request as the driver names it (statusCode 400, params `field` and `reason`; see DeviceDriver.discover). */
+function requestProblem(err: unknown): { field: string; reason: string } | undefined {
+  if (!isEdgeError(err) || err.statusCode !== 400) return undefined;
+  const { field, reason } = err.params as { field?: unknown; reason?: unknown };
+  return typeof field === 'string' && typeof reason === 'string' ? { field, reason } : undefined;
 }
 
-/** What `--field` a discovery option error is about. */
-const FLAG_OF: Record<string, string> = {
-  target: '<endpoint>',
-  'options.root': '--root',
-  'options.include': '--include',
-  'options.maxDepth': '--max-depth',
-  'options.maxNodes': '--max-nodes',
-  'options.securityMode': '--security-mode',
-  'options.securityPolicy': '--security-policy',
-  'options.username': '--username',
-  'options.passwordFile': '--password-file',
-  securityPolicy: '--security-policy',
-  securityMode: '--security-mode',
-};
+/**
+ * Adds `device discover` with the discovery options of `plugins`. An option
+ * that clashes with another one is left out and reported in `problems`.
+ */
+export function registerDeviceDiscover(deviceGroup: Command, plugins: readonly LoadedTools[], problems: EdgeError[] = []): Command {
+  const discoverers = new Map<string, Discovery>();
+  for (const p of plugins) if (p.tools.discovery) discoverers.set(p.id, p.tools.discovery);
+  const ids = [...discoverers.keys()];
+  const idList = ids.length > 0 ? ids.join(', ') : 'no installed plugin discovers';
 
-export function registerDeviceDiscover(deviceGroup: Command): Command {
   const cmd = withHubOptions(
     deviceGroup
       .command('discover')
-      .description('Browse a device from this machine and print the DeviceProfile and Device it yields; --apply creates them at the hub')
-      .argument('<endpoint>', 'where the device is, e.g. opc.tcp://10.0.0.5:4840')
-      .option('--plugin <id>', `the plugin whose discovery to run (${DISCOVERABLE.join(', ')})`)
-      .option('--max-depth <n>', 'levels below the root to browse (default 4)')
-      .option('--max-nodes <n>', 'nodes to visit at most (default 500)')
-      .option('--root <nodeId>', 'node to start from (default the Objects folder, i=85)')
-      .option('--include <glob>', 'only variables and methods whose browse path matches, e.g. Machine/*')
-      .option('--security-mode <mode>', 'None, Sign or SignAndEncrypt (default None)')
-      .option('--security-policy <policy>', 'None, Basic256Sha256 or Aes128_Sha256_RsaOaep')
-      .option('--username <name>', 'log in as this user')
-      .option('--password-file <file>', "the user's password, in a file (the Device names the same path: it must exist on the site node too)")
-      .option('--accept-server-certificate', 'trust a server certificate not yet in the client PKI (it stays trusted there)')
-      .option('--pki-dir <dir>', 'client PKI folder (default ~/.config/edgeadm/opcua-pki)')
-      .option('--name <name>', 'the Device name (default opcua-<host>-<port>)')
-      .option('--profile-name <name>', 'the DeviceProfile name (default the Device name)')
-      .option('--site <site>', 'the site of the Device')
-      .option('--apply', 'create the DeviceProfile and the Device at the hub'),
-  ).action(async (endpoint: string, o: DiscoverOpts, command: Command) => {
+      .description("Find devices from this machine with a plugin's discovery and print the DeviceProfiles and Devices they yield; --apply creates them at the hub")
+      .argument('<target>', "where to look, in the plugin's terms: opc.tcp://10.0.0.5:4840 (opcua), 10.0.0.7:502 (modbus)")
+      .option('--plugin <id>', `the plugin whose discovery to run (${idList})`)
+      .option('--name <name>', "the Device name, when discovery finds one device (default the plugin's suggestion)")
+      .option('--profile-name <name>', 'the generated DeviceProfile (default the Device name), or the existing one the Devices use when the plugin generates none')
+      .option('--site <site>', 'the site of the Devices (without it only generated DeviceProfiles are printed)')
+      .option('--data-dir <dir>', "plugins' local state on this machine, as a site agent's data dir (e.g. the OPC UA client PKI in <dir>/plugins/opcua/pki; default ~/.config/edgeadm)")
+      .option('--apply', 'create the DeviceProfiles and Devices at the hub'),
+  );
+
+  const pluginOptions = new Map<string, PluginOption>();
+  for (const [id, d] of discoverers) {
+    for (const spec of d.options ?? []) {
+      let option: Option;
+      try {
+        option = new Option(spec.flags, spec.description);
+      } catch (err) {
+        problems.push(new ErrPluginTools({ plugin: id, reason: `discovery option '${spec.flags}': ${(err as Error).message}` }, { cause: err }));
+        continue;
+      }
+      const attr = option.attributeName();
+      const shared = pluginOptions.get(attr);
+      if (shared && shared.long === option.long) {
+        // The same flag for several plugins: one option, each plugin gets the value under its own key.
+        shared.plugins.set(id, spec);
+        continue;
+      }
+      if (shared || !option.long || cmd.options.some((o) => o.attributeName() === attr || o.long === option.long || (option.short && o.short === option.short))) {
+        problems.push(new ErrPluginTools({ plugin: id, reason: `discovery option '${spec.flags}' clashes with an option of edgeadm device discover` }));
+        continue;
+      }
+      cmd.addOption(option.helpGroup(`Options of ${id} discovery (--plugin ${id}):`));
+      pluginOptions.set(attr, { long: option.long, attr, plugins: new Map([[id, spec]]) });
+    }
+  }
+
+  cmd.action(async (target: string, o: DiscoverOpts, command: Command) => {
     const ctx = contextOf(command);
     const problems: Problem[] = [];
-    if (o.plugin === undefined) problems.push({ argument: '--plugin', reason: `is required (one of ${DISCOVERABLE.join(', ')})` });
-    else if (!(DISCOVERABLE as readonly string[]).includes(o.plugin)) {
-      problems.push({ argument: '--plugin', reason: `'${o.plugin}' cannot discover from this machine (discoverable: ${DISCOVERABLE.join(', ')})` });
+    const discovery = o.plugin === undefined ? undefined : discoverers.get(o.plugin);
+    if (o.plugin === undefined) problems.push({ argument: '--plugin', reason: `is required (one of ${idList})` });
+    else if (!discovery) problems.push({ argument: '--plugin', reason: `'${o.plugin}' cannot discover from this machine (discoverable: ${idList})` });
+    const options: Record<string, unknown> = {};
+    for (const opt of pluginOptions.values()) {
+      const raw = o[opt.attr];
+      if (raw === undefined) continue;
+      const spec = discovery ? opt.plugins.get(o.plugin as string) : undefined;
+      if (discovery && !spec) {
+        problems.push({ argument: opt.long, reason: `is an option of ${[...opt.plugins.keys()].join(', ')} discovery, not of ${o.plugin as string}` });
+        continue;
+      }
+      // Without a usable --plugin the value's form is still checked, as the plugin that declares it takes it.
+      const value = optionValue(raw, spec ?? ([...opt.plugins.values()][0] as DiscoveryOptionSpec), opt.long, problems);
+      if (spec && value !== undefined) options[spec.key] = value;
     }
-    const m = ENDPOINT.exec(endpoint);
-    if (!m || Number(m[2] ?? 4840) < 1 || Number(m[2] ?? 4840) > 65535) problems.push({ argument: '<endpoint>', reason: `'${endpoint}' is not an endpoint URL opc.tcp://host:port[/path]` });
-    const maxDepth = intArg(o.maxDepth, '--max-depth', 1, 32, problems);
-    const maxNodes = intArg(o.maxNodes, '--max-nodes', 1, 100_000, problems);
-    if (o.root !== undefined && !NODE_ID.test(o.root)) problems.push({ argument: '--root', reason: `'${o.root}' is not a node id (ns=2;s=Machine, i=85, nsu=<uri>;s=...)` });
-    if (o.include === '') problems.push({ argument: '--include', reason: 'must not be empty' });
-    if (o.securityMode !== undefined && !SECURITY_MODES.includes(o.securityMode)) problems.push({ argument: '--security-mode', reason: `'${o.securityMode}' is not one of ${SECURITY_MODES.join(', ')}` });
-    if (o.securityPolicy !== undefined && !SECURITY_POLICIES.includes(o.securityPolicy)) {
-      problems.push({ argument: '--security-policy', reason: `'${o.securityPolicy}' is not one of ${SECURITY_POLICIES.join(', ')}` });
-    }
-    if (o.passwordFile !== undefined && o.username === undefined) problems.push({ argument: '--password-file', reason: 'needs --username' });
-    if (o.name !== undefined && (o.name.length > 253 || !OBJECT_NAME.test(o.name))) problems.push({ argument: '--name', reason: `'${o.name}' is not a resource name (lowercase letters, digits, '-' and '.')` });
-    if (o.profileName !== undefined && (o.profileName.length > 253 || !OBJECT_NAME.test(o.profileName))) {
-      problems.push({ argument: '--profile-name', reason: `'${o.profileName}' is not a resource name (lowercase letters, digits, '-' and '.')` });
-    }
-    if (o.site !== undefined && !SITE_NAME.test(o.site)) problems.push({ argument: '--site', reason: `'${o.site}' is not a site name (lowercase letters, digits and '-', at most 63)` });
+    if (target === '') problems.push({ argument: '<target>', reason: 'is empty' });
+    checkName(o.name, '--name', problems);
+    checkName(o.profileName, '--profile-name', problems);
+    checkSite(o.site, '--site', problems);
     if (o.apply && o.site === undefined) problems.push({ argument: '--site', reason: 'is required with --apply' });
+    if (o.dataDir === '') problems.push({ argument: '--data-dir', reason: 'is empty' });
     usage(problems);
-    const target = o.apply ? hubTarget(o) : undefined;
+    const plugin = o.plugin as string;
+    const hub = o.apply ? hubTarget(o) : undefined;
 
-    const { discoverOpcuaDetailed, ErrOpcuaDiscoveryOption } = await import('../plugins/opcua/src/discover.ts');
-    // node-opcua's own messages go to the log (standard error), not into the printed profile.
-    const { routeOpcuaLogs } = await import('../plugins/opcua/src/logs.ts');
-    routeOpcuaLogs(await import('node-opcua'), ctx.logger);
-    const options: Record<string, unknown> = {
-      ...(maxDepth !== undefined ? { maxDepth } : {}),
-      ...(maxNodes !== undefined ? { maxNodes } : {}),
-      ...(o.root !== undefined ? { root: o.root } : {}),
-      ...(o.include !== undefined ? { include: o.include } : {}),
-      ...(o.securityMode !== undefined ? { securityMode: o.securityMode } : {}),
-      ...(o.securityPolicy !== undefined ? { securityPolicy: o.securityPolicy } : {}),
-      ...(o.username !== undefined ? { username: o.username } : {}),
-      ...(o.passwordFile !== undefined ? { passwordFile: path.resolve(o.passwordFile) } : {}),
-      ...(o.acceptServerCertificate ? { acceptUnknownServerCertificate: true } : {}),
-    };
-    let found: Awaited<ReturnType<typeof discoverOpcuaDetailed>>;
+    const driver = await (discovery as Discovery).driver({ logger: ctx.logger, dir: path.join(path.resolve(o.dataDir ?? defaultDataDir()), 'plugins', plugin) });
+    let found: DiscoveredDevice[];
     try {
-      found = await discoverOpcuaDetailed({ target: endpoint, options }, { pkiDir: path.resolve(o.pkiDir ?? defaultPkiDir()) });
+      if (!driver.discover) throw new ErrNoDiscover({ plugin });
+      found = await driver.discover({ target, options });
     } catch (err) {
-      if (ErrOpcuaDiscoveryOption.is(err)) {
-        const field = err.params.field;
-        throw new ErrUsage({ argument: FLAG_OF[field] ?? field, reason: err.params.reason }, { cause: err });
+      const bad = requestProblem(err);
+      if (bad) {
+        const key = bad.field.startsWith('options.') ? bad.field.slice('options.'.length) : undefined;
+        const flag = bad.field === 'target' ? '<target>' : [...pluginOptions.values()].find((p) => key !== undefined && p.plugins.get(plugin)?.key === key)?.long;
+        throw new ErrUsage({ argument: flag ?? bad.field, reason: bad.reason }, { cause: err });
       }
       throw err;
+    } finally {
+      await driver.close();
     }
 
-    const deviceName = o.name ?? found.device.name;
-    const profileName = o.profileName ?? deviceName;
-    const profile = { apiVersion: API_VERSION, kind: 'DeviceProfile', metadata: { name: profileName }, spec: found.device.profile as Record<string, unknown> };
-    const device =
-      o.site === undefined
-        ? undefined
-        : {
-            apiVersion: API_VERSION,
-            kind: 'Device',
-            metadata: { name: deviceName },
-            spec: { site: o.site, profile: profileName, description: found.device.description, protocols: { opcua: found.device.protocol } },
-          };
-    const items = device ? [profile, device] : [profile];
-    const resources = (profile.spec as { deviceResources: ResourceRow[] }).deviceResources;
-
-    process.stderr.write(
-      `${resources.length} resources from ${endpoint}${found.truncated ? `; TRUNCATED at ${maxNodes ?? 500} nodes (raise --max-nodes or narrow --root)` : ''}` +
-        `${found.skipped.length > 0 ? `; ${found.skipped.length} nodes skipped` : ''}${device ? '' : '; pass --site to get a Device too'}\n`,
-    );
-    for (const s of found.skipped) process.stderr.write(`  skipped ${s.path} (${s.nodeId}): ${s.reason}\n`);
+    const built = resourcesOf(found, o, plugin, driver.protocols[0] ?? plugin);
+    const notes: string[] = found.length === 0 ? [`no devices found at ${target}`] : [];
+    for (const { found: d, name, resources } of built.devices) {
+      const summary = resources === undefined ? (d.description ?? 'found') : `${resources.length} resources from ${target}`;
+      notes.push(`${name}: ${summary}${d.truncated ? '; TRUNCATED: a limit stopped discovery before it saw everything (see the discovery options)' : ''}${d.skipped?.length ? `; ${d.skipped.length} skipped` : ''}`);
+      for (const s of d.skipped ?? []) notes.push(`  skipped ${s.path} (${s.id}): ${s.reason}`);
+    }
+    if (found.length > 0 && o.site === undefined) notes.push(`pass --site to get ${found.length === 1 ? 'a Device' : 'Devices'} too`);
+    process.stderr.write(notes.map((n) => `${n}\n`).join(''));
 
     const format = command.getOptionValueSourceWithGlobals('output') === 'default' ? 'yaml' : ctx.options.output;
-    if (format === 'json') ctx.out.write(`${JSON.stringify({ items, skipped: found.skipped, truncated: found.truncated }, null, 2)}\n`);
-    else if (format === 'yaml') ctx.out.write(items.map((i) => toYaml(i)).join('---\n'));
-    else ctx.out.write(resourceTable(resources));
+    const items = [...built.profiles, ...built.devices.flatMap((d) => (d.device ? [d.device] : []))];
+    if (format === 'json') {
+      const skipped = found.flatMap((d) => d.skipped ?? []);
+      ctx.out.write(`${JSON.stringify({ items, found, skipped, truncated: found.some((d) => d.truncated === true) }, null, 2)}\n`);
+    } else if (format === 'yaml') ctx.out.write(items.map((i) => toYaml(i)).join('---\n'));
+    else {
+      const only = built.devices.length === 1 ? built.devices[0] : undefined;
+      ctx.out.write(only?.resources ? resourceTable(only.resources) : deviceTable(built.devices));
+    }
 
-    if (target && device) {
-      await hubFetch(target, 'POST', '/api/v1/deviceprofiles', profile);
-      await hubFetch(target, 'POST', '/api/v1/devices', device);
-      process.stderr.write(`created DeviceProfile ${profileName} and Device ${deviceName} at site ${device.spec.site}\n`);
+    if (hub) {
+      for (const p of built.profiles) await hubFetch(hub, 'POST', '/api/v1/deviceprofiles', p);
+      for (const d of built.devices) if (d.device) await hubFetch(hub, 'POST', '/api/v1/devices', d.device);
+      const names = (kind: string, list: readonly { metadata: { name: string } }[]): string => (list.length === 0 ? '' : `${kind} ${list.map((x) => x.metadata.name).join(', ')}`);
+      const devices = built.devices.flatMap((d) => (d.device ? [d.device] : []));
+      process.stderr.write(`created ${[names('DeviceProfile', built.profiles), names('Device', devices)].filter((s) => s !== '').join(' and ') || 'nothing'} at site ${o.site ?? ''}\n`);
     }
   });
-  examples(cmd, [
-    'edgeadm device discover --plugin opcua opc.tcp://10.0.0.5:4840',
-    'edgeadm device discover --plugin opcua opc.tcp://10.0.0.5:4840 --root "ns=2;s=Machine" --max-depth 2 -o json',
-    'edgeadm device discover --plugin opcua opc.tcp://10.0.0.5:4840 --name press-1 --site plant-a --apply',
-  ]);
+
+  const lines = [...discoverers.values()].flatMap((d) => d.examples ?? []);
+  examples(cmd, lines.length > 0 ? lines : ['edgeadm device discover --plugin <id> <target>']);
   return cmd;
 }
 
 interface ResourceRow {
   name: string;
-  attributes: Record<string, string>;
+  attributes: Record<string, unknown>;
   properties: { valueType: string; readWrite: string; units?: string; minimum?: number; maximum?: number };
+}
+
+interface Resource {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string };
+  spec: Record<string, unknown>;
+}
+
+interface BuiltDevice {
+  found: DiscoveredDevice;
+  name: string;
+  profile: string | undefined;
+  /** The generated profile's resources. */
+  resources?: ResourceRow[];
+  device?: Resource;
+}
+
+/** DeviceProfiles generated by discovery and, with --site, the Devices: usage errors for names that cannot apply to what was found. */
+function resourcesOf(found: readonly DiscoveredDevice[], o: DiscoverOpts, plugin: string, protocol: string): { profiles: Resource[]; devices: BuiltDevice[] } {
+  const problems: Problem[] = [];
+  const generated = found.filter((d) => typeof d.profile === 'object').length;
+  if (o.name !== undefined && found.length !== 1) problems.push({ argument: '--name', reason: `names one Device, but discovery found ${found.length}` });
+  if (o.profileName !== undefined && generated > 1) problems.push({ argument: '--profile-name', reason: `names one DeviceProfile, but discovery generated ${generated}` });
+  const profiles: Resource[] = [];
+  const devices: BuiltDevice[] = [];
+  for (const d of found) {
+    const name = (found.length === 1 ? o.name : undefined) ?? d.name;
+    const b: BuiltDevice = { found: d, name, profile: undefined };
+    if (d.profile !== undefined && typeof d.profile === 'object') {
+      b.profile = o.profileName ?? name;
+      profiles.push({ apiVersion: API_VERSION, kind: 'DeviceProfile', metadata: { name: b.profile }, spec: d.profile });
+      b.resources = (d.profile as { deviceResources?: ResourceRow[] }).deviceResources ?? [];
+    } else b.profile = o.profileName ?? d.profile;
+    if (o.site !== undefined) {
+      if (b.profile === undefined) {
+        if (!problems.some((p) => p.argument === '--profile-name')) {
+          problems.push({ argument: '--profile-name', reason: `${plugin} discovery generates no DeviceProfile: name the existing one the Devices use` });
+        }
+      } else {
+        const spec: Record<string, unknown> = { site: o.site, profile: b.profile, protocols: { [d.protocolName ?? protocol]: d.protocol } };
+        if (d.description !== undefined) spec.description = d.description;
+        b.device = { apiVersion: API_VERSION, kind: 'Device', metadata: { name }, spec };
+      }
+    }
+    devices.push(b);
+  }
+  usage(problems);
+  return { profiles, devices };
+}
+
+function attributeText(attributes: Record<string, unknown>): string {
+  return Object.values(attributes)
+    .map((v) => (typeof v === 'string' ? v : JSON.stringify(v)))
+    .join(' ');
 }
 
 function resourceTable(resources: readonly ResourceRow[]): string {
   return renderTable(resources, [
     { header: 'name', value: (r) => r.name },
-    { header: 'node', value: (r) => r.attributes.nodeId ?? `${r.attributes.objectId ?? ''} ${r.attributes.methodId ?? ''}` },
+    { header: 'address', value: (r) => attributeText(r.attributes) },
     { header: 'type', value: (r) => r.properties.valueType },
     { header: 'rw', value: (r) => r.properties.readWrite },
     { header: 'units', value: (r) => r.properties.units ?? '' },
     { header: 'range', value: (r) => (r.properties.minimum === undefined ? '' : `${r.properties.minimum}..${r.properties.maximum ?? ''}`) },
+  ]);
+}
+
+function deviceTable(devices: readonly BuiltDevice[]): string {
+  return renderTable(devices, [
+    { header: 'name', value: (d) => d.name },
+    { header: 'protocol', value: (d) => Object.entries(d.found.protocol).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') },
+    { header: 'profile', value: (d) => d.profile ?? '' },
+    { header: 'description', value: (d) => d.found.description ?? '' },
   ]);
 }

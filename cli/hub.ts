@@ -1,5 +1,6 @@
 /** `edgeadm hub run`: the embedded hub in the foreground. */
 import type { Command } from 'commander';
+import { dns1123LabelProblem } from '../core/store/index.ts';
 import { contextOf, ErrUsage, examples, listening, parsePort } from './context.ts';
 import { caCertHash } from './join.ts';
 import { waitForSignal } from './signals.ts';
@@ -23,7 +24,7 @@ export function registerHub(program: Command): void {
       const ctx = contextOf(cmd);
       const port = parsePort(opts.port, '--port');
       const mqttPort = opts.mqttPort === undefined ? undefined : parsePort(opts.mqttPort, '--mqtt-port');
-      if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(opts.replica)) throw new ErrUsage({ argument: '--replica', reason: `'${opts.replica}' is not a name (lowercase letters, digits and '-')` });
+      if (dns1123LabelProblem(opts.replica) !== undefined) throw new ErrUsage({ argument: '--replica', reason: `'${opts.replica}' is not a name (lowercase letters, digits and '-')` });
       if (opts.peerUrl !== undefined && !/^wss?:\/\/[^/]+\//.test(opts.peerUrl)) throw new ErrUsage({ argument: '--peer-url', reason: `'${opts.peerUrl}' is not a ws:// or wss:// URL` });
       const proxyPort = opts.proxyPort === undefined ? undefined : parsePort(opts.proxyPort, '--proxy-port');
       if (!opts.tls && !['127.0.0.1', '::1', 'localhost'].includes(opts.host)) {

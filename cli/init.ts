@@ -22,7 +22,7 @@ import { contextOf, ErrUsage, examples, listening, parseListenHost, parsePort, t
 import { caCertHash } from './join.ts';
 import { steps, type Progress } from './progress.ts';
 import { waitForSignal } from './signals.ts';
-import { readUserConfig, upsertContext, userConfigPath, writeUserConfig } from './user-config.ts';
+import { CONTEXT_NAME, readUserConfig, upsertContext, userConfigPath, writeUserConfig } from './user-config.ts';
 
 export const INIT_MODES = ['embedded', 'kubernetes'] as const;
 export type InitMode = (typeof INIT_MODES)[number];
@@ -34,7 +34,6 @@ export const ErrInitModeUnavailable = createError(
   { statusCode: 501 },
 );
 
-const CONTEXT_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
 const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 /** Where the hub keeps its data by default: `/var/lib/edgeadm/hub` for root, else `$XDG_DATA_HOME/edgeadm/hub` (default `~/.local/share`). */

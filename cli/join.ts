@@ -20,10 +20,11 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { Agent, fetch } from 'undici';
+import type { ErrorBody, JoinBody, JoinResult } from '../core/hub/index.ts';
 import { createError, EdgeError } from '../core/kernel/index.ts';
 import { readCaFile } from './client.ts';
 import { contextOf, ErrUsage, examples, parseListenHost, parsePort } from './context.ts';
-import { NODE_NAME as NAME } from './node.ts';
+import { isNodeName } from './node.ts';
 import { waitForSignal } from './signals.ts';
 
 /** A `node.json` that is not what join wrote. */
@@ -156,7 +157,7 @@ function readIdentity(file: string, dataDir: string): NodeIdentity | undefined {
   const k = (kept ?? {}) as Partial<Record<keyof NodeIdentity, unknown>>;
   const missing = (['hub', 'site', 'node', 'tunnelUrl', 'credentialFile'] as const).filter((f) => typeof k[f] !== 'string');
   if (missing.length > 0) throw new ErrNodeIdentity({ file, dataDir, reason: `no ${missing.join(', ')}` });
-  if (!NAME.test(k.node as string)) throw new ErrNodeIdentity({ file, dataDir, reason: `'${String(k.node)}' is not a node name` });
+  if (!isNodeName(k.node as string)) throw new ErrNodeIdentity({ file, dataDir, reason: `'${String(k.node)}' is not a node name` });
   return kept as NodeIdentity;
 }
 
@@ -211,8 +212,8 @@ export function registerJoin(program: Command): void {
         throw new ErrUsage({ argument: '<hub-url>', reason: `'${hubArg}' is not a URL` });
       }
       if (hub.protocol !== 'https:' && hub.protocol !== 'http:') throw new ErrUsage({ argument: '<hub-url>', reason: 'must be an https:// (or, on loopback, http://) URL' });
-      if (o.node !== undefined && !NAME.test(o.node)) throw new ErrUsage({ argument: '--node', reason: `'${o.node}' is not a node name (lowercase letters, digits and '-')` });
-      if (o.site !== undefined && !NAME.test(o.site)) throw new ErrUsage({ argument: '--site', reason: `'${o.site}' is not a site name` });
+      if (o.node !== undefined && !isNodeName(o.node)) throw new ErrUsage({ argument: '--node', reason: `'${o.node}' is not a node name (lowercase letters, digits and '-')` });
+      if (o.site !== undefined && !isNodeName(o.site)) throw new ErrUsage({ argument: '--site', reason: `'${o.site}' is not a site name` });
       if (o.caCertHash !== undefined && !/^sha256:[0-9a-fA-F]{64}$/.test(o.caCertHash)) throw new ErrUsage({ argument: '--ca-cert-hash', reason: 'must read sha256:<64 hex digits>' });
       for (const a of o.allow ?? []) {
         const m = HOST_PORT.exec(a);
@@ -245,7 +246,7 @@ export function registerJoin(program: Command): void {
         ctx.logger.info({ node: kept.node, site: kept.site }, 'already joined: using the kept credential');
       } else {
         const node = o.node ?? hostname().toLowerCase().split('.')[0]!;
-        if (!NAME.test(node)) throw new ErrUsage({ argument: '--node', reason: `the hostname gives '${node}', which is not a node name (lowercase letters, digits and '-'): name the node with --node` });
+        if (!isNodeName(node)) throw new ErrUsage({ argument: '--node', reason: `the hostname gives '${node}', which is not a node name (lowercase letters, digits and '-'): name the node with --node` });
         if (!o.token) throw new ErrUsage({ argument: '--token', reason: 'a bootstrap token is required to join (edgeadm token create on the hub)' });
         if (!BOOTSTRAP.test(o.token)) throw new ErrUsage({ argument: '--token', reason: 'a bootstrap token reads <6 chars>.<16 chars> (lowercase letters and digits)' });
         if (!o.site) throw new ErrUsage({ argument: '--site', reason: 'required to join' });
@@ -257,7 +258,7 @@ export function registerJoin(program: Command): void {
           res = await fetch(new URL('/api/v1/join', hub), {
             method: 'POST',
             headers: { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ site: o.site, node, hostname: hostname(), ...(sshHostKeys.length ? { sshHostKeys } : {}) }),
+            body: JSON.stringify({ site: o.site, node, hostname: hostname(), ...(sshHostKeys.length ? { sshHostKeys } : {}) } satisfies JoinBody),
             ...(dispatcher ? { dispatcher } : {}),
           });
         } catch (err) {
@@ -266,7 +267,7 @@ export function registerJoin(program: Command): void {
         } finally {
           await dispatcher?.close();
         }
-        const body = (await res.json()) as { code?: string; message?: string; credential?: string; caCert?: string; tunnelPath?: string };
+        const body = (await res.json()) as Partial<JoinResult & ErrorBody>;
         if (!res.ok || !body.credential) throw new EdgeError(body.code ?? 'EDGE_ERR_JOIN_FAILED', `join: ${body.message ?? `HTTP ${res.status}`}`, { status: res.status }, res.status);
         const credentialFile = path.join(o.dataDir, 'node.credential');
         writeFileSync(credentialFile, `${body.credential}\n`, { mode: 0o600 });
@@ -318,6 +319,7 @@ export function registerJoin(program: Command): void {
         broker: o.broker ? { host: brokerHost, port: brokerPort } : false,
         ...(metricsPort === undefined ? {} : { metrics: { port: metricsPort } }),
         plugins: { searchPaths: o.pluginPath ?? [] },
+        devices: ctx.config.devices,
       });
       ctx.out.write(`site agent '${identity.site}' running on node '${identity.node}' (tunnel ${identity.tunnelUrl})\n`);
       const sig = await waitForSignal();

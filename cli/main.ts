@@ -3,7 +3,7 @@
  * them together and maps failures to exit codes: 0 ok, 1 error, 2 usage error.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { EDGEADM_VERSION, isEdgeError, LOG_LEVELS, toErrorInfo } from '../core/kernel/index.ts';
+import { EDGEADM_VERSION, isEdgeError, LOG_LEVELS, toErrorInfo, type EdgeError } from '../core/kernel/index.ts';
 import { ConfigError } from '../core/kernel/index.ts';
 import { ErrUsage, examples, takeExitCode } from './context.ts';
 import { OUTPUT_FORMATS } from './output.ts';
@@ -13,12 +13,12 @@ import { registerDemo } from './demo.ts';
 import { registerDevice } from './device.ts';
 import { registerDeviceCommands } from './device-cmds.ts';
 import { registerDeviceDiscover } from './discover.ts';
-import { registerOpcua } from './opcua.ts';
 import { registerHub } from './hub.ts';
 import { registerInit } from './init.ts';
 import { registerJoin } from './join.ts';
 import { registerNode } from './node.ts';
 import { registerPlugin } from './plugin.ts';
+import { addPluginCommands, loadPluginTools, type LoadedTools } from './plugin-tools.ts';
 import { registerReset } from './reset.ts';
 import { registerSite } from './site.ts';
 import { registerSiteCommands } from './site-cmds.ts';
@@ -34,7 +34,11 @@ export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;
 
-export function buildProgram(): Command {
+/**
+ * The program, with the commands and discovery options that `plugins` add
+ * (loadPluginTools); a contribution that cannot be added is put in `problems`.
+ */
+export function buildProgram(plugins: readonly LoadedTools[] = [], problems: EdgeError[] = []): Command {
   const program = new Command('edgeadm')
     .description('Edge device platform: sites, tunnel, application grid, health, and device plugins')
     .version(EDGEADM_VERSION, '-v, --version', 'print the version')
@@ -59,10 +63,10 @@ export function buildProgram(): Command {
   registerToken(program);
   const device = registerDevice(program);
   registerDeviceCommands(device);
-  registerDeviceDiscover(device);
+  registerDeviceDiscover(device, plugins, problems);
   registerAddon(program);
   registerStatus(program);
-  registerOpcua(program);
+  addPluginCommands(program, plugins, problems);
   registerDemo(program);
   registerTelemetry(program);
   registerCompletion(program);
@@ -110,7 +114,9 @@ export async function run(argv: readonly string[]): Promise<number> {
   });
   // An empty variable means unset, as for EDGEADM_CONFIG.
   for (const name of ['EDGEADM_OUTPUT', 'EDGEADM_CONFIG']) if (process.env[name] === '') delete process.env[name];
-  const program = buildProgram();
+  const { tools, problems } = await loadPluginTools(argv);
+  const program = buildProgram(tools, problems);
+  for (const p of problems) process.stderr.write(`warning: [${p.code}] ${p.message}\n`);
   if (argv.length <= 2) {
     program.outputHelp();
     return EXIT_USAGE;

@@ -8,7 +8,7 @@
  */
 import type { Command } from 'commander';
 import type { HostKey, HostKeysView } from '../core/hub/index.ts';
-import type { NodeSpec, NodeStatus } from '../core/store/index.ts';
+import { dns1123LabelProblem, type NodeSpec, type NodeStatus } from '../core/store/index.ts';
 import { hubFetch, hubTarget, withHubOptions } from './client.ts';
 import { contextOf, examples, type CommandContext } from './context.ts';
 import { emit, renderDetails, renderTable } from './output.ts';
@@ -16,8 +16,8 @@ import { ago, checkSite, collect, getResource, listAll, usage, type HubOpts, typ
 
 type Node = Obj<NodeSpec, NodeStatus & { health?: unknown }>;
 
-/** A node (or site) name: a DNS label, as the hub's join takes it. */
-export const NODE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** Whether `name` is a node (or site) name: a DNS-1123 label (the store's rule), as the hub's join takes it. */
+export const isNodeName = (name: string): boolean => dns1123LabelProblem(name) === undefined;
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 
 /** A node's health verdict when its status carries one; `-` when unknown. */
@@ -30,7 +30,7 @@ function health(n: Node): string {
 
 /** Adds a problem naming `argument` when `name` is not a node name. */
 export function checkNodeName(name: string, argument: string, problems: Problem[]): void {
-  if (!NODE_NAME.test(name)) problems.push({ argument, reason: `'${name}' is not a node name (lowercase letters, digits and '-', at most 63)` });
+  if (!isNodeName(name)) problems.push({ argument, reason: `'${name}' is not a node name (lowercase letters, digits and '-', at most 63)` });
 }
 
 const hostKeysPath = (name: string): string => `/api/v1/nodes/${encodeURIComponent(name)}/host-keys`;

@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import { DNS1123_LABEL_PATTERN, DNS1123_SUBDOMAIN_PATTERN, type Resource } from '../core/store/index.ts';
+import type { ResourceList } from '../core/hub/index.ts';
+import { dns1123LabelProblem, dns1123SubdomainProblem, type Resource } from '../core/store/index.ts';
 import { hubFetch, type HubTarget } from './client.ts';
 import { ErrUsage } from './context.ts';
 
@@ -32,16 +33,16 @@ export function usage(problems: readonly Problem[]): void {
   throw new ErrUsage({ argument: [...new Set(problems.map((p) => p.argument))].join(', '), reason: problems.map((p) => `${p.argument} ${p.reason}`).join('; ') });
 }
 
-/** The store's own name rules (core/store schemas), checked before anything is sent. */
-const SITE_NAME = new RegExp(DNS1123_LABEL_PATTERN);
-const OBJECT_NAME = new RegExp(DNS1123_SUBDOMAIN_PATTERN);
+// The store's own name rules, checked before anything is sent.
 
+/** Adds a problem naming `argument` when `site` is given and is not a Site name (a DNS-1123 label). */
 export function checkSite(site: string | undefined, argument: string, problems: Problem[]): void {
-  if (site !== undefined && (site.length > 63 || !SITE_NAME.test(site))) problems.push({ argument, reason: `'${site}' is not a site name (lowercase letters, digits and '-', at most 63)` });
+  if (site !== undefined && dns1123LabelProblem(site) !== undefined) problems.push({ argument, reason: `'${site}' is not a site name (lowercase letters, digits and '-', at most 63)` });
 }
 
+/** Adds a problem naming `argument` when `name` is given and is not a resource name (a DNS-1123 subdomain). */
 export function checkName(name: string | undefined, argument: string, problems: Problem[]): void {
-  if (name !== undefined && (name.length > 253 || !OBJECT_NAME.test(name))) {
+  if (name !== undefined && dns1123SubdomainProblem(name) !== undefined) {
     problems.push({ argument, reason: `'${name}' is not a resource name (lowercase letters, digits, '-' and '.', at most 253)` });
   }
 }
@@ -141,17 +142,12 @@ export function isObject(v: unknown): v is Record<string, unknown> {
 /** A resource as the hub returns it. */
 export type Obj<S = Record<string, unknown>, St = Record<string, unknown>> = Resource<S, St>;
 
-interface Page<T> {
-  items: T[];
-  continue?: string;
-}
-
 /** Every resource of a kind (following `continue` pages), optionally of one site. */
 export async function listAll<T>(target: HubTarget, plural: string, params: { site?: string; labelSelector?: string } = {}): Promise<T[]> {
   const out: T[] = [];
   let next: string | undefined;
   do {
-    const page = await hubFetch<Page<T>>(target, 'GET', `/api/v1/${plural}${query({ ...params, limit: 1000, continue: next })}`);
+    const page = await hubFetch<ResourceList<T>>(target, 'GET', `/api/v1/${plural}${query({ ...params, limit: 1000, continue: next })}`);
     out.push(...page.items);
     next = page.continue;
   } while (next);
@@ -176,8 +172,3 @@ export function deleteResource<T>(target: HubTarget, plural: string, name: strin
   return hubFetch<T>(target, 'DELETE', `/api/v1/${plural}/${encodeURIComponent(name)}`);
 }
 
-/** Reported per-site states that mean the addon does not run there. */
-const PROBLEM_STATES = new Set(['failed', 'invalid', 'blocked', 'error']);
-export function addonSiteProblem(s: { state: string; code?: string } | undefined): boolean {
-  return s !== undefined && (PROBLEM_STATES.has(s.state.toLowerCase()) || s.code !== undefined);
-}

@@ -85,7 +85,7 @@ describe('edgeadm site, node, status', () => {
     expect(show.stdout).toMatch(/^Agent version:\s+0\.1\.0$/m);
     expect(show.stdout).toMatch(/^ {2}- gw-1 \(connected, last seen \d+s ago\)$/m);
     expect(show.stdout).toMatch(/^Devices:\s+1$/m);
-    expect(show.stdout).toMatch(/^ {2}- sim \(plugin simulator\)$/m);
+    expect(show.stdout).toMatch(/^ {2}- sim \(plugin simulator, pending\)$/m);
 
     const nodes = await edgeadm(['node', 'list', '--site', 'plant-b']);
     expect(nodes.code, nodes.stderr).toBe(0);

@@ -4,7 +4,8 @@
  * `registerSiteCommands(siteGroup)`.
  */
 import type { Command } from 'commander';
-import { addonTargets, type AddonSpec, type AddonStatus, type DeviceSpec, type NodeSpec, type NodeStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
+import type { AddonSpec, AddonStatus, DeviceSpec, NodeSpec, NodeStatus, SiteSpec, SiteStatus } from '../core/store/index.ts';
+import { addonSiteRows } from './addon.ts';
 import { hubTarget, withHubOptions } from './client.ts';
 import { contextOf, examples } from './context.ts';
 import { emit, renderDetails, renderTable } from './output.ts';
@@ -72,12 +73,14 @@ export function registerSiteCommands(group: Command): Command {
         listAll<Obj<DeviceSpec>>(target, 'devices', { site: name }),
         listAll<Obj<AddonSpec, AddonStatus>>(target, 'addons'),
       ]);
-      const targeting = addons.filter((a) => addonTargets(a.spec, name, site.metadata.labels ?? {}));
       const data = {
         site,
         nodes: nodes.map((n) => ({ name: n.metadata.name, connected: n.status?.connected === true, lastSeen: n.status?.lastSeen })),
         devices: devices.length,
-        addons: targeting.map((a) => ({ name: a.metadata.name, plugin: a.spec.plugin, state: a.status?.sites?.[name]?.state })),
+        // The Addons that target the site, with the state `edgeadm addon status` shows.
+        addons: addonSiteRows(addons, [site])
+          .filter((r) => r.site === name)
+          .map((r) => ({ name: r.addon, plugin: r.plugin, state: r.state, ...(r.code === undefined ? {} : { code: r.code }), ...(r.message === undefined ? {} : { message: r.message }) })),
       };
       const now = Date.now();
       emit(ctx.options.output, data, () =>
@@ -93,7 +96,7 @@ export function registerSiteCommands(group: Command): Command {
           ['Message', site.status?.message],
           ['Nodes', data.nodes.map((n) => `${n.name} (${n.connected ? 'connected' : 'not connected'}, last seen ${ago(n.lastSeen, now)})`)],
           ['Devices', String(devices.length)],
-          ['Addons', data.addons.map((a) => `${a.name} (plugin ${a.plugin}${a.state ? `, ${a.state}` : ''})`)],
+          ['Addons', data.addons.map((a) => `${a.name} (plugin ${a.plugin}, ${a.state})`)],
         ]),
       );
     },

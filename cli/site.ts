@@ -2,11 +2,13 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { dns1123LabelProblem } from '../core/store/index.ts';
 import { hubTarget } from './client.ts';
 import { contextOf, ErrUsage, examples, parseListenHost, parsePort } from './context.ts';
 import { waitForSignal } from './signals.ts';
 
-const SITE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** Site and node names: DNS-1123 labels, the store's rule. */
+const isLabel = (name: string): boolean => dns1123LabelProblem(name) === undefined;
 
 export function registerSite(program: Command): Command {
   const group = program.command('site').description('The edge side: run a site agent');
@@ -57,9 +59,9 @@ export function registerSite(program: Command): Command {
         cmd: Command,
       ) => {
         const ctx = contextOf(cmd);
-        if (!SITE_NAME.test(opts.site)) throw new ErrUsage({ argument: '--site', reason: `'${opts.site}' is not a site name (lowercase letters, digits and '-', at most 63)` });
+        if (!isLabel(opts.site)) throw new ErrUsage({ argument: '--site', reason: `'${opts.site}' is not a site name (lowercase letters, digits and '-', at most 63)` });
         const target = hubTarget(opts);
-        if (opts.node !== undefined && !SITE_NAME.test(opts.node)) throw new ErrUsage({ argument: '--node', reason: `'${opts.node}' is not a node name` });
+        if (opts.node !== undefined && !isLabel(opts.node)) throw new ErrUsage({ argument: '--node', reason: `'${opts.node}' is not a node name` });
         if (opts.caFile && !opts.node) throw new ErrUsage({ argument: '--ca-file', reason: "the hub's own CA is used through the tunnel: add --node (direct connections trust the system's CAs)" });
         if (opts.allow && !opts.node) throw new ErrUsage({ argument: '--allow', reason: 'only with --node' });
         if (opts.uplink === 'bridge' && !opts.uplinkMqttUrl) throw new ErrUsage({ argument: '--uplink-mqtt-url', reason: 'required with --uplink bridge: the external broker, e.g. mqtt://broker:1883' });
@@ -97,6 +99,7 @@ export function registerSite(program: Command): Command {
                 ? { kind: 'mqtt', ...(opts.uplinkMqttUrl ? { url: opts.uplinkMqttUrl } : {}) }
                 : { kind: 'rest' },
           plugins: { searchPaths: opts.pluginPath ?? [] },
+          devices: ctx.config.devices,
         });
         const s = agent.status();
         ctx.out.write(`site agent '${opts.site}' running (hub ${target.url}${opts.node ? ` through the tunnel of node '${opts.node}'` : ''}${s.brokerUrl ? `, broker ${s.brokerUrl}` : ''})\n`);

@@ -21,7 +21,7 @@ import type { HostKeysView } from '../core/hub/index.ts';
 import { createError, EdgeError } from '../core/kernel/index.ts';
 import { hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
 import { contextOf, ErrUsage, examples, listening, parsePort, setExitCode } from './context.ts';
-import { NODE_NAME, trustCommand } from './node.ts';
+import { isNodeName, trustCommand } from './node.ts';
 import { waitForSignal } from './signals.ts';
 
 /** The node joined again with other host keys, and no admin has confirmed them yet. */
@@ -95,7 +95,7 @@ async function runSsh(who: string, o: SshOpts, command: string[]): Promise<numbe
   const at = who.lastIndexOf('@');
   const node = at >= 0 ? who.slice(at + 1) : who;
   const username = (at >= 0 ? who.slice(0, at) : undefined) ?? o.login ?? userInfo().username;
-  if (!NODE_NAME.test(node)) throw new ErrUsage({ argument: '<node>', reason: `'${node}' is not a node name` });
+  if (!isNodeName(node)) throw new ErrUsage({ argument: '<node>', reason: `'${node}' is not a node name` });
   const port = parsePort(o.port, '--port');
   if (port === 0) throw new ErrUsage({ argument: '--port', reason: 'must be 1-65535' });
   const target = hubTarget(o);
@@ -170,7 +170,7 @@ export function registerSsh(program: Command): void {
       .option('--address <address>', 'local listen address', '127.0.0.1'),
   ).action(async (node: string, spec: string, o: { address: string; hub?: string; token?: string; tokenFile?: string; caFile?: string }, cmd: Command) => {
     const ctx = contextOf(cmd);
-    if (!NODE_NAME.test(node)) throw new ErrUsage({ argument: '<node>', reason: `'${node}' is not a node name` });
+    if (!isNodeName(node)) throw new ErrUsage({ argument: '<node>', reason: `'${node}' is not a node name` });
     const m = /^(?:(\d{1,5}):)?(?:([^:]+):)?(\d{1,5})$/.exec(spec);
     if (!m) throw new ErrUsage({ argument: '<ports>', reason: `'${spec}' is not [local-port:]remote-port or [local-port:]host:remote-port` });
     const localPort = m[1] === undefined ? 0 : parsePort(m[1], '<ports> (local)');

@@ -1,17 +1,21 @@
 /**
  * `edgeadm status`: is the hub up, and how are the sites, nodes, devices
  * and addons it knows: which site agents report problems (a full disk, a
- * stream the hub found already used), and whether every reading each agent
- * sent is at the hub.
+ * stream the hub found already used), whether every reading each agent
+ * sent is at the hub, and every Addon instance that is not running (failed,
+ * invalid, blocked, in conflict with another Addon, unknown because its
+ * site is offline, pending too long) with its site and message.
  */
 import type { Command } from 'commander';
 import { createError } from '../core/kernel/index.ts';
-import type { AddonSpec, AddonStatus, DeviceSpec, NodeSpec, NodeStatus, SiteSpec, SiteStatus } from '../core/store/index.ts';
+import type { AddonSpec, AddonStatus, DeviceSpec, DeviceStatus, NodeSpec, NodeStatus, SiteSpec, SiteStatus } from '../core/store/index.ts';
 import type { Delivery } from '../core/hub/index.ts';
 import { fetchHub, hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
 import { contextOf, examples } from './context.ts';
 import { emit, renderDetails } from './output.ts';
-import { addonSiteProblem, listAll, type HubOpts, type Obj } from './resources.ts';
+import { addonSiteRows, rowMessage } from './addon.ts';
+import { listAll, type HubOpts, type Obj } from './resources.ts';
+import { summarizeDevices, type DeviceSummary } from './device-state.ts';
 
 export const ErrHubDown = createError(
   'EDGE_ERR_HUB_UNREACHABLE',
@@ -35,8 +39,10 @@ export interface StatusReport {
   /** Per site: acknowledged readings the hub holds against what the agent sent. */
   telemetry: { ok: number; unknown: number; missing: { site: string; missing: number; message: string }[]; sites: Delivery[] };
   nodes: { total: number; connected: number };
-  devices: { total: number };
-  addons: { total: number; withProblems: { addon: string; site: string; state: string; message?: string }[] };
+  /** Devices by state; those DOWN with their cause, those drifting from their desired values. */
+  devices: DeviceSummary;
+  /** Addon instances not running (failed, conflict, offline site, pending too long...), each with its site and message. */
+  addons: { total: number; withProblems: { addon: string; site: string; state: string; code?: string; message?: string }[] };
 }
 
 async function health(target: HubTarget): Promise<string> {
@@ -61,7 +67,7 @@ export function registerStatus(program: Command): Command {
       const [sites, nodes, devices, addons, delivery] = await Promise.all([
         listAll<Obj<SiteSpec, SiteStatus>>(target, 'sites'),
         listAll<Obj<NodeSpec, NodeStatus>>(target, 'nodes'),
-        listAll<Obj<DeviceSpec>>(target, 'devices'),
+        listAll<Obj<DeviceSpec, DeviceStatus>>(target, 'devices'),
         listAll<Obj<AddonSpec, AddonStatus>>(target, 'addons'),
         hubFetch<{ items: Delivery[] }>(target, 'GET', '/api/v1/telemetry/delivery'),
       ]);
@@ -85,14 +91,12 @@ export function registerStatus(program: Command): Command {
           sites: delivery.items,
         },
         nodes: { total: nodes.length, connected: nodes.filter((n) => n.status?.connected === true).length },
-        devices: { total: devices.length },
+        devices: summarizeDevices(devices),
         addons: {
           total: addons.length,
-          withProblems: addons.flatMap((a) =>
-            Object.entries(a.status?.sites ?? {})
-              .filter(([, s]) => addonSiteProblem(s))
-              .map(([site, s]) => ({ addon: a.metadata.name, site, state: s.state, ...(s.message === undefined ? {} : { message: s.message }) })),
-          ),
+          withProblems: addonSiteRows(addons, sites)
+            .filter((r) => r.problem)
+            .map(({ addon, site, state, code, message }) => ({ addon, site, state, ...(code === undefined ? {} : { code }), ...(message === undefined ? {} : { message }) })),
         },
       };
       const r = report;
@@ -112,10 +116,13 @@ export function registerStatus(program: Command): Command {
               : `every acknowledged reading held (${r.telemetry.ok} site(s) checked${r.telemetry.unknown > 0 ? `, ${r.telemetry.unknown} not reported yet` : ''})`,
           ],
           ['Nodes', `${r.nodes.total}: ${r.nodes.connected} connected`],
-          ['Devices', String(r.devices.total)],
+          ['Devices', `${r.devices.total}: ${r.devices.up} up, ${r.devices.down} down, ${r.devices.unknown} unknown`],
+          ['Devices down', r.devices.downList.length === 0 ? undefined : r.devices.downList.map((d) => `${d.device} at ${d.site}${d.message ? ` (${d.message})` : ''}`).join('; ')],
+          ['Devices drifting', r.devices.drifting.length === 0 ? undefined : r.devices.drifting.map((d) => `${d.device} at ${d.site}: ${d.resources.join(', ')}`).join('; ')],
           ['Addons', `${r.addons.total}: ${r.addons.withProblems.length === 0 ? 'no problems reported' : `${r.addons.withProblems.length} site(s) with problems`}`],
-          ['Addon problems', r.addons.withProblems.length === 0 ? undefined : r.addons.withProblems.map((p) => `${p.addon} at ${p.site} ${p.state}${p.message ? ` (${p.message})` : ''}`).join('; ')],
-        ]),
+        ]) +
+          // One line each: a conflict's message names the other Addon and holds its own '; '.
+          (r.addons.withProblems.length === 0 ? '' : `Addon problems:\n${r.addons.withProblems.map((p) => `  ${p.addon} at ${p.site} ${p.state}${p.code || p.message ? ` (${rowMessage(p)})` : ''}\n`).join('')}`),
       );
     },
   );

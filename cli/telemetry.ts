@@ -1,6 +1,6 @@
 /** `edgeadm telemetry watch|query`: live readings from the hub's stream, and stored ones by device and time. */
 import type { Command } from 'commander';
-import type { Reading } from '../core/sdk/index.ts';
+import type { ReadingOut, TelemetryPage } from '../core/hub/index.ts';
 import { originToDate } from '../core/sdk/index.ts';
 import { contextOf, examples } from './context.ts';
 import { fetchHub, hubFetch, hubTarget, withHubOptions } from './client.ts';
@@ -15,7 +15,7 @@ interface Filters {
   tokenFile?: string;
 }
 
-function line(r: Reading): string {
+function line(r: ReadingOut): string {
   const value = typeof r.value === 'string' ? r.value : JSON.stringify(r.value);
   return `${originToDate(r.origin).toISOString()}  ${r.site}/${r.device}/${r.resource}  ${value}${r.units ? ` ${r.units}` : ''}${r.quality === 'good' ? '' : `  [${r.quality}${r.qualityDetail ? ` ${r.qualityDetail}` : ''}]`}\n`;
 }
@@ -72,7 +72,7 @@ export function registerTelemetry(program: Command): void {
               .map((l) => l.slice(5).trimStart())
               .join('\n');
             if (!data) continue;
-            for (const r of JSON.parse(data) as Reading[]) {
+            for (const r of JSON.parse(data) as ReadingOut[]) {
               ctx.out.write(ctx.options.output === 'table' ? line(r) : `${JSON.stringify(r)}\n`);
             }
           }
@@ -109,7 +109,7 @@ export function registerTelemetry(program: Command): void {
     if (opts.to) params.set('to', opts.to);
     params.set('limit', opts.limit);
     if (opts.desc) params.set('order', 'desc');
-    const page = await hubFetch<{ items: Reading[] }>(target, 'GET', `/api/v1/telemetry?${params.toString()}`);
+    const page = await hubFetch<TelemetryPage>(target, 'GET', `/api/v1/telemetry?${params.toString()}`);
     emit(ctx.options.output, page.items, () =>
       renderTable(page.items, [
         { header: 'time', value: (r) => originToDate(r.origin).toISOString() },

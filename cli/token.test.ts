@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEdgeadm, type CliResult } from '../test/support/edgeadm-cli.ts';
+import { parseTtl } from './token.ts';
 import { startHubFixture, type HubFixture } from '../test/support/hub-fixture.ts';
 
 let f: HubFixture;
@@ -81,5 +82,28 @@ describe('edgeadm token --role', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr, args.join(' ')).toMatch(message);
     }
+  });
+});
+
+describe('--ttl', () => {
+  it('reads Go durations and whole days into whole seconds, within the bounds', () => {
+    expect(['90s', '30m', '1h30m', '24h', '7d', '1.5m', '1s', '30d', '720h'].map((t) => parseTtl(t))).toEqual([90, 1800, 5400, 86_400, 604_800, 90, 1, 2_592_000, 2_592_000]);
+    expect(parseTtl('90d', 3650)).toBe(7_776_000);
+    const refused = (value: string, maxDays?: number): string => {
+      try {
+        parseTtl(value, maxDays);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(refused('5y')).toMatch(/--ttl: '5y' is not a duration/);
+    expect(refused('24')).toMatch(/is not a duration/);
+    expect(refused('1.5d')).toMatch(/is not a duration/);
+    expect(refused('1500ms')).toMatch(/'1500ms' is not a whole number of seconds/);
+    expect(refused('0s')).toMatch(/must be from 1s to 30d/);
+    expect(refused('-1h')).toMatch(/must be from 1s to 30d/);
+    expect(refused('31d')).toMatch(/must be from 1s to 30d/);
+    expect(refused('91d', 90)).toMatch(/must be from 1s to 90d/);
   });
 });

@@ -7,33 +7,17 @@
  * for the web console) or agent (one site).
  */
 import type { Command } from 'commander';
+import { goDurationMs } from '../core/kernel/index.ts';
+import type { ApiTokenCreateBody, ApiTokenCreated, ApiTokenList, BootstrapTokenCreateBody, BootstrapTokenCreated, BootstrapTokenList } from '../core/hub/index.ts';
+import { dns1123LabelProblem } from '../core/store/index.ts';
 import { caCertHash } from './join.ts';
 import { hubFetch, hubTarget, withHubOptions } from './client.ts';
 import { contextOf, ErrUsage, examples } from './context.ts';
 import { emit, renderTable } from './output.ts';
 
-interface BootstrapToken {
-  id: string;
-  site?: string;
-  description: string;
-  createdAt: string;
-  expiresAt: string;
-  uses: number;
-  token?: string;
-}
-
-interface ApiToken {
-  id: string;
-  role: string;
-  site?: string;
-  description: string;
-  createdAt: string;
-  expiresAt?: string;
-  lastUsedAt?: string;
-  token?: string;
-}
-
-const API_ROLES = ['admin', 'viewer', 'agent'] as const;
+/** The API token roles, exactly those the hub's TokenCreateBody takes (the `satisfies` refuses a missing or an extra one). */
+const ROLE_SET = { admin: true, viewer: true, agent: true } satisfies Record<ApiTokenCreateBody['role'], true>;
+const API_ROLES = Object.keys(ROLE_SET) as ApiTokenCreateBody['role'][];
 
 interface HubOpts {
   hub?: string;
@@ -42,16 +26,19 @@ interface HubOpts {
   caFile?: string;
 }
 
-const SITE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
-/** `90s`, `30m`, `24h`, `7d` → seconds; at most 30 days, or `maxDays`. */
+/**
+ * A lifetime in whole seconds: a Go duration (`90s`, `30m`, `1h30m`, `24h`)
+ * or whole days (`7d`, a unit Go lacks); from 1s to 30 days, or `maxDays`.
+ */
 export function parseTtl(value: string, maxDays = 30): number {
-  const m = /^(\d+)(s|m|h|d)$/.exec(value);
-  if (!m) throw new ErrUsage({ argument: '--ttl', reason: `'${value}' is not a duration like 30m, 24h or 7d` });
-  const n = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  const days = /^(\d+)d$/.exec(value);
+  const ms = days ? Number(days[1]) * 86_400_000 : goDurationMs(value);
+  if (ms === undefined) throw new ErrUsage({ argument: '--ttl', reason: `'${value}' is not a duration like 30m, 24h or 7d` });
+  const n = ms / 1000;
   if (n < 1 || n > maxDays * 86400) {
     throw new ErrUsage({ argument: '--ttl', reason: maxDays === 30 ? 'must be from 1s to 30d (bootstrap tokens always expire)' : `must be from 1s to ${maxDays}d` });
   }
+  if (!Number.isInteger(n)) throw new ErrUsage({ argument: '--ttl', reason: `'${value}' is not a whole number of seconds` });
   return n;
 }
 
@@ -62,13 +49,14 @@ async function createApiToken(o: HubOpts & { role: string; site?: string; ttl?: 
   if (o.printJoinCommand) throw new ErrUsage({ argument: '--print-join-command', reason: 'is for bootstrap tokens (without --role): nodes join with those' });
   if (role === 'agent' && o.site === undefined) throw new ErrUsage({ argument: '--site', reason: 'is required for an agent token: it acts for one site' });
   if (role !== 'agent' && o.site !== undefined) throw new ErrUsage({ argument: '--site', reason: `${role === 'admin' ? 'an' : 'a'} ${role} token is not bound to a site; leave --site out` });
-  const created = await hubFetch<ApiToken>(hubTarget(o), 'POST', '/api/v1/tokens', {
+  const body: ApiTokenCreateBody = {
     role,
     ...(o.site ? { site: o.site } : {}),
     ...(o.description ? { description: o.description } : {}),
     ...(o.ttl === undefined ? {} : { ttlSeconds: parseTtl(o.ttl, 3650) }),
-  });
-  if (ctx.options.output === 'table') ctx.out.write(`${created.token!}\n`);
+  };
+  const created = await hubFetch<ApiTokenCreated>(hubTarget(o), 'POST', '/api/v1/tokens', body);
+  if (ctx.options.output === 'table') ctx.out.write(`${created.token}\n`);
   else emit(ctx.options.output, created, () => '');
 }
 
@@ -93,21 +81,22 @@ export function registerToken(program: Command): void {
       .option('--print-join-command', 'print the full `edgeadm join` command for a node'),
   ).action(async (o: HubOpts & { role?: string; site?: string; ttl?: string; description?: string; printJoinCommand?: boolean }, cmd: Command) => {
     const ctx = contextOf(cmd);
-    if (o.site !== undefined && !SITE.test(o.site)) throw new ErrUsage({ argument: '--site', reason: `'${o.site}' is not a site name` });
+    if (o.site !== undefined && dns1123LabelProblem(o.site) !== undefined) throw new ErrUsage({ argument: '--site', reason: `'${o.site}' is not a site name` });
     if (o.role !== undefined) return createApiToken({ ...o, role: o.role }, cmd);
     const ttlSeconds = parseTtl(o.ttl ?? '24h');
     const target = hubTarget(o);
-    const created = await hubFetch<BootstrapToken>(target, 'POST', '/api/v1/bootstrap-tokens', {
+    const body: BootstrapTokenCreateBody = {
       ttlSeconds,
       ...(o.site ? { site: o.site } : {}),
       ...(o.description ? { description: o.description } : {}),
-    });
+    };
+    const created = await hubFetch<BootstrapTokenCreated>(target, 'POST', '/api/v1/bootstrap-tokens', body);
     if (o.printJoinCommand) {
       const pin = target.ca ? ` --ca-cert-hash ${caCertHash(target.ca)}` : '';
-      ctx.out.write(`edgeadm join ${target.url} --token ${created.token!}${created.site ? ` --site ${created.site}` : ' --site <site>'}${pin}\n`);
+      ctx.out.write(`edgeadm join ${target.url} --token ${created.token}${created.site ? ` --site ${created.site}` : ' --site <site>'}${pin}\n`);
       return;
     }
-    if (ctx.options.output === 'table') ctx.out.write(`${created.token!}\n`);
+    if (ctx.options.output === 'table') ctx.out.write(`${created.token}\n`);
     else emit(ctx.options.output, created, () => '');
   });
   examples(create, [
@@ -126,7 +115,7 @@ export function registerToken(program: Command): void {
     if (o.role !== undefined && o.role !== false) {
       const only = typeof o.role === 'string' ? o.role : undefined;
       if (only !== undefined && !API_ROLES.some((r) => r === only)) throw new ErrUsage({ argument: '--role', reason: `'${only}' is not one of ${API_ROLES.join(', ')}` });
-      const items = (await hubFetch<{ items: ApiToken[] }>(hubTarget(o), 'GET', '/api/v1/tokens')).items.filter((t) => only === undefined || t.role === only);
+      const items = (await hubFetch<ApiTokenList>(hubTarget(o), 'GET', '/api/v1/tokens')).items.filter((t) => only === undefined || t.role === only);
       emit(ctx.options.output, items, () =>
         renderTable(items, [
           { header: 'id', value: (t) => t.id },
@@ -139,7 +128,7 @@ export function registerToken(program: Command): void {
       );
       return;
     }
-    const page = await hubFetch<{ items: BootstrapToken[] }>(hubTarget(o), 'GET', '/api/v1/bootstrap-tokens');
+    const page = await hubFetch<BootstrapTokenList>(hubTarget(o), 'GET', '/api/v1/bootstrap-tokens');
     emit(ctx.options.output, page.items, () =>
       renderTable(page.items, [
         { header: 'id', value: (t) => t.id },

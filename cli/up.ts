@@ -1,19 +1,79 @@
-/** `edgeadm up`: runs the embedded kernel with the plugin instances in the config, until stopped. */
+/**
+ * `edgeadm up`: runs the embedded kernel with the plugin instances in the
+ * config (`plugins.instances`), until stopped.
+ *
+ * It is no site: it offers plugins none of the services a site agent gives
+ * the plugins it hosts (driver registry, reading sink, storage, broker,
+ * onboarding, metrics), and it has no Devices to drive. A plugin that
+ * consumes one of them (every device plugin) runs at a site, under
+ * `edgeadm site run`, for an Addon of that site; `up` refuses a config that
+ * lists one before starting anything, with one error naming each such
+ * instance and the services it needs. With `--once` it starts, prints every
+ * instance's status, stops, and exits 1 when any instance is not running
+ * (invalid, blocked or failed).
+ */
 import type { Command } from 'commander';
-import { EDGEADM_VERSION, Kernel, ServiceScope } from '../core/kernel/index.ts';
-import { PluginRegistry, type InstanceStatus } from '../core/plugins/index.ts';
+import { createError, EDGEADM_VERSION, Kernel, ServiceScope } from '../core/kernel/index.ts';
+import { PluginRegistry, type InstanceSpec, type InstanceStatus, type PluginInfo } from '../core/plugins/index.ts';
+import { driversRef, onboardingRef, readingSinkRef, siteBrokerRef, siteMetricsRef, siteStorageRef } from '../core/sdk/index.ts';
 import { contextOf, examples } from './context.ts';
 import { emit, renderTable } from './output.ts';
 import { waitForSignal } from './signals.ts';
 
+/** The services only a site agent provides. */
+const SITE_SERVICES: ReadonlySet<string> = new Set([driversRef, readingSinkRef, siteStorageRef, siteBrokerRef, onboardingRef, siteMetricsRef].map((r) => r.id));
+
+interface SitePlugin {
+  instance: string;
+  plugin: string;
+  services: string[];
+}
+
+/** Instances whose plugins need a site agent's services: `up` runs none of them. */
+export const ErrUpSitePlugin = createError(
+  'EDGE_ERR_UP_SITE_PLUGIN',
+  (p: { instances: SitePlugin[] }) => {
+    const list = p.instances.map((i) => `'${i.instance}' (${i.services.join(', ')})`).join(', ');
+    const one = p.instances.length === 1;
+    const example = p.instances[0]!;
+    return (
+      `plugin instance${one ? '' : 's'} ${list} consume${one ? 's' : ''} services only a site agent provides: ` +
+      `device plugins run at a site under 'edgeadm site run', for the site's Addons (e.g. 'edgeadm addon ${example.plugin} --site <site>'); ` +
+      `'edgeadm up' runs only plugins that need none of them`
+    );
+  },
+  { statusCode: 400 },
+);
+
+/** `up --once`: some instances did not run. */
+export const ErrUpNotRunning = createError(
+  'EDGE_ERR_UP_NOT_RUNNING',
+  (p: { total: number; instances: { instance: string; state: string; code?: string }[] }) =>
+    `${p.instances.length} of ${p.total} plugin instance${p.total === 1 ? ' is' : 's are'} not running: ${p.instances
+      .map((i) => `${i.instance} (${i.state}${i.code === undefined ? '' : `, ${i.code}`})`)
+      .join(', ')}`,
+  { statusCode: 500 },
+);
+
+/** The instances whose plugin (as loaded) consumes site services. */
+function sitePlugins(specs: readonly InstanceSpec[], plugins: readonly PluginInfo[]): SitePlugin[] {
+  const out: SitePlugin[] = [];
+  for (const spec of specs) {
+    const services = plugins.find((p) => p.id === spec.plugin)?.consumes.filter((id) => SITE_SERVICES.has(id)) ?? [];
+    if (services.length > 0) out.push({ instance: spec.site === undefined ? spec.plugin : `${spec.plugin}@${spec.site}`, plugin: spec.plugin, services });
+  }
+  return out;
+}
+
 export function registerUp(program: Command): void {
   const cmd = program
     .command('up')
-    .description('Run the embedded kernel with the plugin instances listed in the config (plugins.instances)')
-    .option('--once', 'start, print the status, then stop (a smoke test of a config)')
+    .description('Run the embedded kernel with the plugin instances listed in the config (plugins.instances); device plugins run in a site agent instead (edgeadm site run)')
+    .option('--once', 'start, print the status, then stop (a smoke test of a config); exit code 1 when an instance is not running')
     .action(async (opts: { once?: boolean }, c: Command) => {
       const ctx = contextOf(c);
       const { config, logger } = ctx;
+      const specs = config.plugins.instances;
       const services = ServiceScope.root();
       const kernel = new Kernel({
         logger,
@@ -30,7 +90,11 @@ export function registerUp(program: Command): void {
         startTimeoutMs: config.plugins.startTimeoutMs,
         stopTimeoutMs: config.plugins.stopTimeoutMs,
       });
-      kernel.add(registry.component(config.plugins.instances));
+      await registry.load(specs.map((s) => s.plugin));
+      const refused = sitePlugins(specs, registry.plugins());
+      if (refused.length > 0) throw new ErrUpSitePlugin({ instances: refused });
+
+      kernel.add(registry.component(specs));
       await kernel.start();
       const statuses = registry.status();
       emit(ctx.options.output, { kernel: kernel.status(), plugins: statuses, problems: registry.problems().map((p) => p.toJSON()) }, () =>
@@ -49,6 +113,10 @@ export function registerUp(program: Command): void {
         logger.info({ signal: sig }, 'stopping');
       }
       await kernel.stop();
+      const notRunning = statuses.filter((s) => s.state !== 'running');
+      if (opts.once && notRunning.length > 0) {
+        throw new ErrUpNotRunning({ total: statuses.length, instances: notRunning.map((s) => ({ instance: s.instance, state: s.state, ...(s.error ? { code: s.error.code } : {}) })) });
+      }
     });
   examples(cmd, ['edgeadm up', 'edgeadm up --config edgeadm.yaml', 'edgeadm up --config edgeadm.yaml --once -o json']);
 }

@@ -26,7 +26,8 @@ import { contextOf, ErrUsage, examples } from './context.ts';
 import { emit, renderTable } from './output.ts';
 
 export const USER_CONFIG_API_VERSION = 'edgeadm.io/v1alpha1';
-const NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+/** A context name: letters, digits, '.', '_' and '-', starting and ending with a letter or digit, at most 63. */
+export const CONTEXT_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
 
 /** The user config file cannot be read or does not hold what it should: names the file and each field. */
 export const ErrUserConfig = createError(
@@ -53,7 +54,7 @@ const UserSchema = Type.Object(
 );
 const ContextSchema = Type.Object(
   {
-    name: Type.String({ pattern: NAME.source }),
+    name: Type.String({ pattern: CONTEXT_NAME.source }),
     hub: HubSchema,
     user: UserSchema,
   },

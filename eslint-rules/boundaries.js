@@ -16,7 +16,15 @@
  *    from the package itself only `edgeadm/sdk` and `edgeadm/sdk/testkit`.
  *    Its `*.test.ts` files may also import `test/support/**` (real-peer
  *    helpers); its shipped code may not.
- * 3. Files with a `fixtures` directory in their path are exempt.
+ * 3. Nothing outside `plugins/<name>/` imports the plugin's files: the CLI,
+ *    sites and core reach plugins through the registry and the SDK (a
+ *    plugin's commands and discovery come from its manifest's `tools`
+ *    module). Allowed from outside: its test kit (`plugins/<name>/testkit/**`,
+ *    simulators meant for others, as the SDK's testkit), and, from tests
+ *    (`*.test.ts`, `test/**`) and benchmarks (`bench/**`), its entry
+ *    (`plugins/<name>/index.ts`, the package's public face: the definition
+ *    the registry loads).
+ * 4. Files with a `fixtures` directory in their path are exempt.
  *
  * Paths are computed relative to the repo root: the `root` option (pass
  * `import.meta.dirname` from eslint.config.js), falling back to ESLint's cwd.
@@ -28,6 +36,7 @@ const ENTRY_FORMS = new Set(['', 'index', 'index.ts', 'index.js']);
 const SDK_EXTRA_ENTRIES = new Set(['testkit', 'testkit/index', 'testkit/index.ts', 'testkit/index.js']);
 const ALLOWED_PACKAGE_IMPORTS = new Set([`${PACKAGE_NAME}/sdk`, `${PACKAGE_NAME}/sdk/testkit`]);
 const SOURCE_EXT = /\.[cm]?[jt]sx?$/;
+const TEST_FILE = /\.test\.[cm]?[jt]s$/;
 
 /**
  * @param {string} root
@@ -63,6 +72,18 @@ function pluginName(segs) {
   return /** @type {string} */ (segs[1]);
 }
 
+/**
+ * What a file outside `plugins/<name>/` may import of it: the testkit from
+ * anywhere, the entry from tests and benchmarks.
+ * @param {string[]} targetSegs path segments of the target, starting `plugins/<name>`
+ * @param {boolean} fromTestOrBench
+ */
+function isPluginPublic(targetSegs, fromTestOrBench) {
+  const rest = targetSegs.slice(2);
+  if (rest[0] === 'testkit') return true;
+  return fromTestOrBench && ENTRY_FORMS.has(rest.join('/'));
+}
+
 /** @param {{ cap: string, rest: string } | null} loc */
 function isPublicEntry(loc) {
   if (!loc) return false;
@@ -75,7 +96,7 @@ const importBoundaries = {
     type: 'problem',
     docs: {
       description:
-        'Enforce edgeadm module boundaries: core capabilities are used through their index.ts, plugins only use the public sdk.',
+        'Enforce edgeadm module boundaries: core capabilities are used through their index.ts, plugins only use the public sdk, and nothing outside a plugin imports its private files.',
     },
     schema: [
       {
@@ -87,6 +108,8 @@ const importBoundaries = {
     messages: {
       corePrivate: "Import of '{{source}}' reaches into core/{{cap}} private files; import core/{{cap}}/index.ts instead.",
       pluginScope: "Plugin '{{name}}' may import only core/sdk (or its own files), not '{{source}}'.",
+      pluginPrivate:
+        "Import of '{{source}}' reaches into plugin '{{name}}': from outside plugins/{{name}}/ only its testkit (and, from tests and bench, its index.ts) may be imported; reach plugins through the registry and core/sdk.",
     },
   },
 
@@ -104,7 +127,8 @@ const importBoundaries = {
     const fromDir = path.dirname(filename);
     const fromCore = coreLocation(fromSegs);
     const fromPlugin = fromSegs.length > 2 ? pluginName(fromSegs) : null;
-    const fromTest = /\.test\.[cm]?[jt]s$/.test(filename);
+    const fromTest = TEST_FILE.test(filename);
+    const fromTestOrBench = fromTest || fromSegs[0] === 'test' || fromSegs[0] === 'bench';
 
     /**
      * @param {import('estree').Node} node node to report on
@@ -123,6 +147,12 @@ const importBoundaries = {
           if (!ownFile && !publicSdk && !testSupport) {
             context.report({ node, messageId: 'pluginScope', data: { name: fromPlugin, source } });
           }
+          return;
+        }
+
+        const targetPlugin = targetSegs && targetSegs.length > 2 ? pluginName(targetSegs) : null;
+        if (targetPlugin !== null && targetSegs && !targetSegs.includes('fixtures') && !isPluginPublic(targetSegs, fromTestOrBench)) {
+          context.report({ node, messageId: 'pluginPrivate', data: { name: targetPlugin, source } });
           return;
         }
 

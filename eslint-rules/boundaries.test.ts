@@ -20,6 +20,7 @@ const options = [{ root: ROOT }];
 
 const corePrivate = (source: string, cap: string) => ({ messageId: 'corePrivate', data: { source, cap } });
 const pluginScope = (name: string, source: string) => ({ messageId: 'pluginScope', data: { name, source } });
+const pluginPrivate = (name: string, source: string) => ({ messageId: 'pluginPrivate', data: { name, source } });
 
 const ruleTester = new RuleTester({
   languageOptions: { ecmaVersion: 'latest', sourceType: 'module' },
@@ -71,10 +72,31 @@ ruleTester.run('import-boundaries', rule, {
     { filename: at('test/fixtures/broken-plugin/index.ts'), code: "import { k } from '../../../core/kernel/internal.ts';", options },
     { filename: at('plugins/opcua/test/fixtures/bad.ts'), code: "import { x } from '../../../mqtt/index.ts';", options },
     { filename: at('core/plugins/fixtures/p/index.ts'), code: "import 'edgeadm/core/kernel/x';", options },
+    // a plugin's testkit from anywhere; its entry from tests and benchmarks
+    { filename: at('test/opcua-site.e2e.test.ts'), code: "import { startOpcuaSimulator } from '../plugins/opcua/testkit/server.ts';", options },
+    { filename: at('cli/demo.ts'), code: "import { startOpcuaSimulator } from '../plugins/opcua/testkit/server.ts';", options },
+    { filename: at('sites/broker-storage.test.ts'), code: "import mqtt from '../plugins/mqtt/index.ts';", options },
+    { filename: at('core/sdk/testkit/site.test.ts'), code: "import simulator from '../../../plugins/simulator/index.ts';", options },
+    { filename: at('bench/opcua-child.ts'), code: "import opcua from '../plugins/opcua/index.ts';", options },
+    { filename: at('test/support/x.ts'), code: "import opcua from '../../plugins/opcua';", options },
+    // a plugin's fixtures (data) may be read by tests elsewhere
+    { filename: at('test/mqtt.test.ts'), code: "import profile from '../plugins/mqtt/fixtures/plug.ts';", options },
     // files outside the root are ignored
     { filename: path.join(path.dirname(ROOT), 'elsewhere', 'x.ts'), code: "import { k } from '../main/core/kernel/internal.ts';", options },
   ],
   invalid: [
+    // nothing outside plugins/<name>/ imports its private files
+    {
+      filename: at('cli/discover.ts'),
+      code: "const { discoverOpcua } = await import('../plugins/opcua/src/discover.ts');",
+      options,
+      errors: [pluginPrivate('opcua', '../plugins/opcua/src/discover.ts')],
+    },
+    { filename: at('cli/main.ts'), code: "import opcua from '../plugins/opcua/index.ts';", options, errors: [pluginPrivate('opcua', '../plugins/opcua/index.ts')] },
+    { filename: at('sites/agent.ts'), code: "export { createMqttDriver } from '../plugins/mqtt/src/driver.ts';", options, errors: [pluginPrivate('mqtt', '../plugins/mqtt/src/driver.ts')] },
+    { filename: at('core/hub/app.ts'), code: "import { x } from '../../plugins/modbus/src/bus.ts';", options, errors: [pluginPrivate('modbus', '../../plugins/modbus/src/bus.ts')] },
+    { filename: at('test/modbus.e2e.test.ts'), code: "import { openBus } from '../plugins/modbus/src/bus.ts';", options, errors: [pluginPrivate('modbus', '../plugins/modbus/src/bus.ts')] },
+    { filename: at('bench/modbus.ts'), code: "import { openBus } from '../plugins/modbus/src/bus.ts';", options, errors: [pluginPrivate('modbus', '../plugins/modbus/src/bus.ts')] },
     // core: private file of another capability
     {
       filename: at('core/kernel/kernel.ts'),

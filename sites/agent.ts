@@ -12,7 +12,7 @@
 import { accessSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import { createError, describeError, EDGEADM_VERSION, ensurePrivateDir, Kernel, ServiceScope, type Logger } from '../core/kernel/index.ts';
-import type { DiscoveryOptions, InstanceStatus } from '../core/plugins/index.ts';
+import { PLUGIN_ID_PATTERN, type DiscoveryOptions, type InstanceStatus } from '../core/plugins/index.ts';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Registry } from 'prom-client';
@@ -22,6 +22,8 @@ import { startTunnelEdge, type TunnelEdge, type TunnelEdgeStatus } from '../core
 import { startSiteBroker, type SiteBrokerHandle } from './broker.ts';
 import { BrokerLogins } from './broker-logins.ts';
 import { DeviceManager, DriverTable, type DeviceRuntimeStatus } from './devices.ts';
+import type { DevicesConfig } from './device-health.ts';
+import { registerStateGauges } from './state-metrics.ts';
 import { LocalState } from './local-state.ts';
 import { startOnboardingReporter, type OnboardingReporter } from './onboarding.ts';
 import { startAddonStatusReporter, type AddonStatusReporter } from './addon-status.ts';
@@ -78,6 +80,8 @@ export interface SiteAgentOptions {
   outbox?: { maxBytes?: number; maxAgeMs?: number; sync?: 'normal' | 'full' };
   forwarder?: { batchSize?: number; maxDelayMs?: number; backoff?: { initialMs: number; maxMs: number } };
   syncBackoff?: { initialMs: number; maxMs: number };
+  /** How devices are judged: `downAfterBadPolls` (default 3), the config's `devices` section. */
+  devices?: Partial<DevicesConfig>;
 }
 
 export interface SiteAgentStatus {
@@ -393,7 +397,8 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   services.provide(siteMetricsRef, metrics);
   services.provide(siteStorageRef, {
     dir(pluginId) {
-      if (!/^[a-z0-9][a-z0-9-]*$/.test(pluginId)) throw new Error(`'${pluginId}' is not a plugin id`);
+      // A plugin id is safe as a folder name: lowercase parts joined by single '.' or '-'.
+      if (!new RegExp(PLUGIN_ID_PATTERN).test(pluginId)) throw new Error(`'${pluginId}' is not a plugin id`);
       const dir = path.join(o.dataDir, 'plugins', pluginId);
       ensurePrivateDir(dir);
       return dir;
@@ -404,7 +409,16 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
     phase: 'plugins',
     start: async (ctx) => {
       // A device that comes up (or fails) on a later retry is reported at once.
-      devices = new DeviceManager({ site: o.site, state, drivers, sink, logger: logger.child({ component: 'devices' }), onReconciled: () => addonStatus?.kick() });
+      devices = new DeviceManager({
+        site: o.site,
+        state,
+        drivers,
+        sink,
+        logger: logger.child({ component: 'devices' }),
+        onReconciled: () => addonStatus?.kick(),
+        onStatus: () => addonStatus?.kick(),
+        ...(o.devices?.downAfterBadPolls === undefined ? {} : { downAfterBadPolls: o.devices.downAfterBadPolls }),
+      });
       host = new PluginHost({
         site: o.site,
         state,
@@ -430,12 +444,17 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
         site: o.site,
         state,
         instances: () => host.status(),
+        conflicts: () => host.selection().conflicts,
+        appliedGeneration: (addon) => host.appliedGeneration(addon),
         devices: () => devices.statuses(),
+        // The sync session starts after the plugins phase: none yet until then.
+        session: () => (sync as SyncClient | undefined)?.status().connects ?? 0,
         hubUrl: () => hubUrl,
         token: o.token,
         logger: ctx.logger,
       });
       addonStatus = reporter;
+      registerStateGauges(metrics, { instances: () => host.status(), devices: () => devices.statuses() });
       ctx.onStop(() => reporter.stop());
       // Local state first: the site runs what it ran before, hub or no hub.
       await host.reconcile();

@@ -2,11 +2,13 @@
  * The site broker's logins, from the site's replica: each BrokerCredential
  * of the site is a username with a password hash and topic lists. A login
  * bound to a Device gets the topics the Device's driver says it uses
- * (`DeviceDriver.brokerTopics`), plus the credential's own extra filters.
+ * (a driver that is a `BrokerTopicsProvider`, e.g. MQTT's), plus the
+ * credential's own extra filters.
  * Every login may also publish announcements (Home Assistant discovery
  * configs and the native announce topic), which only ever become proposals
  * an operator approves.
  */
+import { providesBrokerTopics } from '../core/sdk/index.ts';
 import type { BrokerCredentialObject } from '../core/store/index.ts';
 import type { BrokerLogin } from './broker.ts';
 import type { DriverView } from './devices.ts';
@@ -86,7 +88,7 @@ export class BrokerLogins {
       const view = this.#o.deviceView(device);
       // The Device is gone or not at this site: the login keeps only its explicit topics.
       if (view?.driver && view.device) {
-        const topics = view.driver.brokerTopics?.(view.device);
+        const topics = providesBrokerTopics(view.driver) ? view.driver.brokerTopics(view.device) : undefined;
         if (topics) {
           publish.push(...topics.publish);
           subscribe.push(...topics.subscribe);

@@ -1,12 +1,16 @@
 /**
  * Devices at the site: for each Device in the replica, find the driver of its
- * protocol, build the driver's view from the device profile, connect, poll
- * its autoEvents into the outbox, and execute commands (write, then read back
- * as the reported value). Reconciles whenever the replica or the set of
- * drivers changes. A device whose driver fails gets bad-quality readings and
- * a status message, never a crash of the agent.
+ * protocol, build the driver's view from the device profile, connect (the
+ * profile's value mappings around the connection), poll its autoEvents into
+ * the outbox, and execute commands (write, then read back as the reported
+ * value; or read now, for a live read). Reconciles whenever the replica or
+ * the set of drivers changes. A device whose driver fails gets bad-quality
+ * readings and a status message, never a crash of the agent. Whether a device
+ * is up or down follows its reads (device-health.ts); its writable resources'
+ * values are held against the desired ones (twin.ts), which are written again
+ * when a device comes back with other values.
  */
-import { describeError, toErrorInfo, type Logger } from '../core/kernel/index.ts';
+import { describeError, goDurationMs, toErrorInfo, type Logger } from '../core/kernel/index.ts';
 import type {
   DeviceConnection,
   DeviceDriver,
@@ -17,19 +21,23 @@ import type {
   Sample,
   Subscription,
   ValueType,
+  WriteResult,
 } from '../core/sdk/index.ts';
-import { ErrReadingsNotStored, nowOrigin } from '../core/sdk/index.ts';
-import type { Resource, SiteCommand } from '../core/store/index.ts';
+import { ErrReadingsNotStored, formatQualityDetail, nowOrigin } from '../core/sdk/index.ts';
+import { sourceResources, type ProfileSources, type Resource, type SiteCommand } from '../core/store/index.ts';
+import { liveReadResources } from './live-read.ts';
+import { LinkHealth } from './device-health.ts';
 import type { CommandResult, LocalState } from './local-state.ts';
+import { DeviceTwin, type Drift, type DriftPolicy, type ReportedValue } from './twin.ts';
+import { withValueMappings } from './mappings.ts';
 
 interface ProfileResource {
   name: string;
   attributes?: Record<string, unknown>;
   properties: { valueType: ValueType; readWrite: string; units?: string } & Record<string, unknown>;
 }
-interface ProfileSpec {
+interface ProfileSpec extends ProfileSources {
   deviceResources: ProfileResource[];
-  deviceCommands?: { name: string; resourceOperations: { deviceResource: string }[] }[];
 }
 interface DeviceSpec {
   site: string;
@@ -38,6 +46,8 @@ interface DeviceSpec {
   protocols: Record<string, Record<string, unknown>>;
   plugin?: string;
   autoEvents?: { sourceName: string; interval: string; onChange?: boolean }[];
+  desired?: Record<string, unknown>;
+  driftPolicy?: Record<string, DriftPolicy>;
 }
 
 export interface DriverView {
@@ -56,19 +66,26 @@ export interface DeviceRuntimeStatus {
   state: DeviceState;
   protocol?: string;
   message?: string;
+  /** When the device last answered: the newest origin (ns) of a reading that is not bad. */
   lastReading?: number;
+  /** The newest value of each writable resource (the twin's reported side). */
+  reported?: Record<string, ReportedValue>;
+  /** Writable resources whose value departed from the desired one (see twin.ts). */
+  drift?: Record<string, Drift>;
 }
 
-/** Go duration strings as EdgeX writes them: `500ms`, `1s`, `2m`, `1h30m`. */
-export function parseDuration(text: string): number | undefined {
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
-  let total = 0;
-  let matched = '';
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    matched += m[0];
-    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  }
-  return matched === text && text !== '' && total > 0 ? total : undefined;
+/** The longest delay a Node timer keeps: setInterval runs a longer one every millisecond instead. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Why an autoEvent interval (a Go duration, read by the kernel's parser)
+ * cannot drive a poll timer, or undefined when it can. The store takes only
+ * intervals longer than zero; a timer holds at most MAX_TIMER_MS.
+ */
+function intervalProblem(text: string, ms: number | undefined): string | undefined {
+  if (ms === undefined || ms <= 0) return `bad interval '${text}'`;
+  if (ms > MAX_TIMER_MS) return `interval '${text}' is longer than a poll timer holds (about 24.8 days)`;
+  return undefined;
 }
 
 export class DriverTable implements DriverRegistry {
@@ -116,6 +133,10 @@ interface Running {
   status: DeviceRuntimeStatus;
   last: Map<string, string>;
   closing?: Promise<void>;
+  health: LinkHealth;
+  twin: DeviceTwin;
+  /** Writes to the device, one at a time (commands and reasserts). */
+  writes: Promise<unknown>;
 }
 
 export interface DeviceManagerOptions {
@@ -126,6 +147,10 @@ export interface DeviceManagerOptions {
   logger: Logger;
   /** Called after each reconcile (devices may have started, stopped or failed). */
   onReconciled?: () => void;
+  /** Called when a running device's state, message, reported values or drift changed. */
+  onStatus?: () => void;
+  /** Polls in a row with every read bad before a device is down (default 3). */
+  downAfterBadPolls?: number;
 }
 
 export class DeviceManager {
@@ -228,19 +253,89 @@ export class DeviceManager {
     return id;
   }
 
-  async #startDevice(dev: Resource<DeviceSpec>, key: string, driver: DeviceDriver, device: DriverDevice, protocol: string): Promise<void> {
+  /** A running device's record: its status (a device retrying after a failed connect stays down, with its cause and last values), link health and twin. */
+  #track(dev: Resource<DeviceSpec>, key: string, driver: DeviceDriver, device: DriverDevice, protocol: string): Running {
     const name = dev.metadata.name;
-    const status: DeviceRuntimeStatus = { device: name, state: 'connecting', protocol };
-    const run: Running = { key, driver, device, timers: [], status, last: new Map() };
+    const prev = this.#statuses.get(name);
+    const status: DeviceRuntimeStatus = prev?.state === 'down' ? { ...prev, protocol } : { device: name, state: 'connecting', protocol, ...(prev?.reported ? { reported: prev.reported } : {}) };
+    delete status.drift;
+    const health = new LinkHealth(status, this.#o.downAfterBadPolls === undefined ? {} : { downAfterBadPolls: this.#o.downAfterBadPolls });
+    const twin = new DeviceTwin({
+      writable: device.resources.filter((r) => r.readWrite !== 'R').map((r) => r.name),
+      ...(dev.spec.desired ? { desired: dev.spec.desired } : {}),
+      ...(dev.spec.driftPolicy ? { policies: dev.spec.driftPolicy } : {}),
+    });
+    const run: Running = { key, driver, device, timers: [], status, last: new Map(), health, twin, writes: Promise.resolve() };
     this.#running.set(name, run);
     this.#statuses.set(name, status);
+    health.connecting();
+    return run;
+  }
+
+  /** Writes one value after the device's earlier writes, then reads it back (the read-back goes upstream). */
+  #write(run: Running, resource: string, value: Sample['value'], reassert = false): Promise<{ result: WriteResult; samples: Sample[] }> {
+    const done = run.writes.then(async () => {
+      run.twin.writing(resource);
+      let error: string | undefined = 'the write did not finish';
+      try {
+        const [res] = await run.conn!.write([{ resource, value }]);
+        if (!res?.ok) {
+          error = res?.error ? `${res.error.code} ${res.error.message}` : 'the driver returned no result';
+          return { result: res ?? { resource, ok: false }, samples: [] };
+        }
+        error = undefined;
+        run.twin.written(resource, reassert ? {} : undefined);
+        const samples = await this.#read(run, [resource]);
+        this.#emit(run, samples, false);
+        return { result: res, samples };
+      } finally {
+        if (error !== undefined) run.twin.written(resource, reassert ? { error } : undefined);
+      }
+    });
+    run.writes = done.catch(() => undefined);
+    return done;
+  }
+
+  /** Readings into the twin (and, pushed ones, into the link health); drift with policy reassert writes the desired value again. */
+  #observe(run: Running, samples: readonly Sample[], pushed: boolean): void {
+    const obs = run.twin.observe(samples);
+    if (obs.changed) {
+      run.status.reported = run.twin.reported();
+      run.status.drift = run.twin.drift();
+    }
+    this.#changed((pushed && run.health.pushed(samples)) || obs.changed);
+    for (const resource of obs.reassert) {
+      const want = run.twin.desired(resource);
+      if (!want || !run.conn) continue;
+      this.#o.logger.warn({ device: run.device.name, resource, desired: want.value, drift: run.status.drift?.[resource] }, 'device value departed from its desired value; writing it again');
+      // Marked at once: readings that arrive before the write starts judge nothing.
+      run.twin.writing(resource);
+      void this.#write(run, resource, want.value as Sample['value'], true)
+        .then(({ result }) => {
+          if (!result.ok) this.#o.logger.warn({ device: run.device.name, resource, error: result.error }, 'writing the desired value again failed');
+        })
+        .catch((err: unknown) => this.#o.logger.warn({ device: run.device.name, resource, error: toErrorInfo(err) }, 'writing the desired value again failed'))
+        .finally(() => {
+          if (this.#running.get(run.device.name) !== run) return;
+          run.status.drift = run.twin.drift();
+          this.#changed(true);
+        });
+    }
+  }
+
+  #changed(changed: boolean): void {
+    if (changed) this.#o.onStatus?.();
+  }
+
+  async #startDevice(dev: Resource<DeviceSpec>, key: string, driver: DeviceDriver, device: DriverDevice, protocol: string): Promise<void> {
+    const name = dev.metadata.name;
+    const run = this.#track(dev, key, driver, device, protocol);
+    const status = run.status;
     try {
-      run.conn = await driver.connect(device);
-      status.state = 'up';
-      delete status.message;
+      run.conn = withValueMappings(await driver.connect(device), device, this.#o.state.get<Resource<ProfileSpec>>('DeviceProfile', device.profile)?.spec);
+      this.#changed(run.health.connected((dev.spec.autoEvents ?? []).length > 0));
     } catch (err) {
-      status.state = 'down';
-      status.message = describeError(err);
+      this.#changed(run.health.connectFailed(err));
       this.#o.logger.warn({ device: name, error: toErrorInfo(err) }, 'device connect failed; retrying');
       run.timers.push(setTimeout(() => {
         if (this.#running.get(name) === run) {
@@ -266,18 +361,15 @@ export class DeviceManager {
         }
       }
     }
-    const resourcesOf = (source: string): string[] => {
-      if (device.resources.some((r) => r.name === source)) return [source];
-      const profile = this.#o.state.get<Resource<ProfileSpec>>('DeviceProfile', device.profile);
-      const cmd = profile?.spec.deviceCommands?.find((c) => c.name === source);
-      return cmd ? cmd.resourceOperations.map((o) => o.deviceResource) : [];
-    };
+    const profile = this.#o.state.get<Resource<ProfileSpec>>('DeviceProfile', device.profile)?.spec;
+    const resourcesOf = (source: string): string[] => (profile && sourceResources(profile, source)) ?? [];
     for (const ev of dev.spec.autoEvents ?? []) {
-      const ms = parseDuration(ev.interval);
+      const ms = goDurationMs(ev.interval);
+      const bad = intervalProblem(ev.interval, ms);
       const resources = resourcesOf(ev.sourceName);
-      if (!ms || resources.length === 0) {
+      if (bad !== undefined || ms === undefined || resources.length === 0) {
         this.#o.logger.error({ device: name, autoEvent: ev }, 'autoEvent skipped: bad interval or unknown source');
-        status.message = `autoEvent '${ev.sourceName}' skipped: ${!ms ? `bad interval '${ev.interval}'` : 'unknown resource or command'}`;
+        status.message = `autoEvent '${ev.sourceName}' skipped: ${bad ?? 'unknown resource or command'}`;
         continue;
       }
       let busy = false;
@@ -285,7 +377,9 @@ export class DeviceManager {
         if (busy || !run.conn) return;
         busy = true;
         try {
-          this.#emit(run, await this.#read(run, resources), ev.onChange === true);
+          const samples = await this.#read(run, resources);
+          this.#emit(run, samples, ev.onChange === true);
+          if (this.#running.get(name) === run) this.#changed(run.health.polled(samples));
         } finally {
           busy = false;
         }
@@ -300,14 +394,15 @@ export class DeviceManager {
       return await run.conn!.read(resources);
     } catch (err) {
       const origin = nowOrigin();
-      run.status.message = describeError(err);
+      // The cause goes with the readings; the device's state follows from them (device-health.ts).
+      const qualityDetail = formatQualityDetail('EDGE_ERR_DRIVER_READ', describeError(err));
       return resources.map((r) => ({
         resource: r,
         value: null,
         valueType: run.device.resources.find((x) => x.name === r)?.valueType ?? 'String',
         origin,
         quality: 'bad' as const,
-        qualityDetail: 'EDGE_ERR_DRIVER_READ',
+        qualityDetail,
       }));
     }
   }
@@ -319,6 +414,7 @@ export class DeviceManager {
    * acknowledge its source.
    */
   #emit(run: Running, samples: readonly Sample[], onChange: boolean, rethrow = false): void {
+    this.#observe(run, samples, rethrow);
     const out = onChange
       ? samples.filter((s) => {
           const v = `${s.quality}:${JSON.stringify(s.value)}`;
@@ -330,7 +426,7 @@ export class DeviceManager {
     if (out.length === 0) return;
     try {
       this.#o.sink.append(out.map((s) => ({ ...s, device: run.device.name, profile: run.device.profile })));
-      run.status.lastReading = out[out.length - 1]!.origin;
+      for (const s of out) if (s.quality !== 'bad' && s.origin > (run.status.lastReading ?? 0)) run.status.lastReading = s.origin;
     } catch (err) {
       if (ErrReadingsNotStored.is(err)) {
         run.status.message = describeError(err);
@@ -345,7 +441,12 @@ export class DeviceManager {
     }
   }
 
-  /** Write, then read back: the read-back value is the reported value and also goes upstream as a reading. */
+  /**
+   * Write, then read back: the read-back value is the reported value and also
+   * goes upstream as a reading. A `read` command reads now instead: its
+   * samples are the result, and go upstream as readings too (a source it
+   * cannot read throws EDGE_ERR_DEVICE_READ_SOURCE).
+   */
   async execute(cmd: SiteCommand): Promise<CommandResult> {
     if (Date.parse(cmd.expiresAt) < Date.now()) {
       return { ok: false, error: { code: 'EDGE_ERR_COMMAND_EXPIRED', message: `command ${cmd.id} expired at ${cmd.expiresAt}` } };
@@ -355,12 +456,18 @@ export class DeviceManager {
       const s = this.#statuses.get(cmd.device);
       return { ok: false, error: { code: 'EDGE_ERR_DEVICE_UNAVAILABLE', message: `device '${cmd.device}' is ${s ? s.state : 'unknown'} at site '${this.#o.site}'${s?.message ? `: ${s.message}` : ''}` } };
     }
-    const [res] = await run.conn.write([{ resource: cmd.resource, value: cmd.value as Sample['value'] }]);
-    if (!res?.ok) return { ok: false, error: res?.error ?? { code: 'EDGE_ERR_DRIVER_WRITE', message: 'the driver returned no result' } };
-    const samples = await this.#read(run, [cmd.resource]);
-    this.#emit(run, samples, false);
+    if (cmd.kind === 'read') return this.#readNow(run, cmd.resources);
+    const { result: res, samples } = await this.#write(run, cmd.resource, cmd.value as Sample['value']);
+    if (!res.ok) return { ok: false, error: res.error ?? { code: 'EDGE_ERR_DRIVER_WRITE', message: 'the driver returned no result' } };
     const s = samples[0];
     return s?.quality === 'good' ? { ok: true, reported: s.value } : { ok: true };
+  }
+
+  async #readNow(run: Running, sources: readonly string[]): Promise<CommandResult> {
+    const profile = this.#o.state.get<Resource<ProfileSpec>>('DeviceProfile', run.device.profile)?.spec;
+    const samples = await this.#read(run, liveReadResources(this.#o.site, run.device, profile, sources));
+    this.#emit(run, samples, false);
+    return { ok: true, reported: samples };
   }
 
   async #stopDevice(name: string): Promise<void> {

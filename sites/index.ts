@@ -1,4 +1,4 @@
 /** sites: the site agent (edge runtime). */
 export { startSiteAgent, type SiteAgent, type SiteAgentOptions, type SiteAgentStatus } from './agent.ts';
-export { parseDuration, type DeviceRuntimeStatus, type DeviceState } from './devices.ts';
+export type { DeviceRuntimeStatus, DeviceState } from './devices.ts';
 export { deepMerge } from './plugin-host.ts';

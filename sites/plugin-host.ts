@@ -1,16 +1,22 @@
 /**
  * Runs the plugin instances the site's Addons ask for. Each Addon that
  * targets this site becomes one instance with the Addon's config deep-merged
- * with its per-site template. When the set changes, the registry is stopped
- * and a new one started with the new set (validated as a whole first).
+ * with its per-site template. When two Addons put the same plugin here, the
+ * older one runs and the other is a conflict (core/store/addons.ts). When the
+ * set changes, the one registry moves to it instance by instance
+ * (`PluginRegistry.apply`): an edited Addon restarts its own instance and
+ * the instances that depend on it, and nothing else — the other plugins'
+ * device links and subscriptions stay open.
  */
 import { toErrorInfo, type Logger, type ServiceScope } from '../core/kernel/index.ts';
-import { PluginRegistry, type DiscoveryOptions, type InstanceSpec, type InstanceStatus } from '../core/plugins/index.ts';
-import type { Resource } from '../core/store/index.ts';
+import { PluginRegistry, type ApplyResult, type DiscoveryOptions, type InstanceSpec, type InstanceStatus } from '../core/plugins/index.ts';
+import { selectAddons, type AddonConflict, type Resource } from '../core/store/index.ts';
 import type { LocalState } from './local-state.ts';
 
 interface AddonSpec {
   plugin: string;
+  sites?: string[];
+  siteSelector?: Record<string, string>;
   version?: string;
   config?: Record<string, unknown>;
   templates?: Record<string, Record<string, unknown>>;
@@ -39,14 +45,15 @@ export interface PluginHostOptions {
   discovery: DiscoveryOptions;
   startTimeoutMs?: number;
   stopTimeoutMs?: number;
-  /** Called after a new set of instances started. */
-  onStarted?: () => void;
+  /** Called after the instances were moved to a new set. */
+  onStarted?: (result: ApplyResult) => void;
 }
 
 export class PluginHost {
   readonly #o: PluginHostOptions;
   #registry: PluginRegistry | undefined;
   #current = '';
+  #applied = new Map<string, number>();
   #queue: Promise<void> = Promise.resolve();
   #stopped = false;
 
@@ -54,16 +61,29 @@ export class PluginHost {
     this.#o = opts;
   }
 
-  specs(): InstanceSpec[] {
+  /** The instances the replica's Addons ask for (one per plugin), and the Addons left out as conflicts. */
+  selection(): { specs: InstanceSpec[]; conflicts: AddonConflict[]; generations: Map<string, number> } {
     // The replica holds only Addons that target this site.
-    return this.#o.state
-      .list<Resource<AddonSpec>>('Addon')
+    const addons = this.#o.state.list<Resource<AddonSpec>>('Addon');
+    const generations = new Map(addons.flatMap((a) => (a.metadata.generation === undefined ? [] : [[a.metadata.name, a.metadata.generation] as const])));
+    const { chosen, conflicts } = selectAddons(addons, this.#o.site);
+    const specs = chosen
       .map((a) => ({
         plugin: a.spec.plugin,
         site: this.#o.site,
         config: deepMerge(a.spec.config ?? {}, a.spec.templates?.[this.#o.site] ?? {}),
       }))
       .sort((x, y) => x.plugin.localeCompare(y.plugin));
+    return { specs, conflicts, generations };
+  }
+
+  /** The generation of an Addon whose instance the registry was last moved to (what a status report describes). */
+  appliedGeneration(addon: string): number | undefined {
+    return this.#applied.get(addon);
+  }
+
+  specs(): InstanceSpec[] {
+    return this.selection().specs;
   }
 
   reconcile(): Promise<void> {
@@ -75,11 +95,13 @@ export class PluginHost {
 
   async #reconcile(): Promise<void> {
     if (this.#stopped) return;
-    const specs = this.specs();
+    const { specs, generations } = this.selection();
     const key = JSON.stringify(specs);
-    if (key === this.#current && this.#registry) return;
-    await this.#stopRegistry();
-    const registry = new PluginRegistry({
+    if (key === this.#current && this.#registry) {
+      this.#applied = generations;
+      return;
+    }
+    this.#registry ??= new PluginRegistry({
       kernelVersion: this.#o.version,
       logger: this.#o.logger,
       services: this.#o.services,
@@ -87,10 +109,12 @@ export class PluginHost {
       ...(this.#o.startTimeoutMs === undefined ? {} : { startTimeoutMs: this.#o.startTimeoutMs }),
       ...(this.#o.stopTimeoutMs === undefined ? {} : { stopTimeoutMs: this.#o.stopTimeoutMs }),
     });
-    this.#registry = registry;
     this.#current = key;
-    await registry.start(specs);
-    this.#o.onStarted?.();
+    const result = await this.#registry.apply(specs);
+    this.#applied = generations;
+    const touched = { added: result.added, updated: result.updated, removed: result.removed, restarted: result.restarted };
+    if (Object.values(touched).some((l) => l.length > 0)) this.#o.logger.info(touched, 'plugin instances reconciled');
+    this.#o.onStarted?.(result);
   }
 
   async #stopRegistry(): Promise<void> {

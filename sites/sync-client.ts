@@ -2,7 +2,9 @@
  * The agent side of the sync session: dials the hub's sync WebSocket with the
  * site's credential, says where its replica stands, persists every snapshot,
  * event and bookmark before acknowledging it, and hands commands to the
- * agent. Reconnects with exponential backoff and full jitter, forever.
+ * agent: writes one at a time, each recorded with its result so it runs
+ * once; live reads beside them, answered and not recorded. Reconnects with
+ * exponential backoff and full jitter, forever.
  *
  * A step that cannot be persisted (a full or failing disk) is never
  * acknowledged: the failure goes to the agent's storage health and the
@@ -224,7 +226,8 @@ export class SyncClient {
         return;
       case 'command':
         // Commands run beside the stream, never blocking it: one may wait for the replica to catch up.
-        this.#commands = this.#commands.then(() => this.#runCommand(msg.command, msg.notBefore));
+        if (msg.command.kind === 'read') void this.#runRead(msg.command, msg.notBefore);
+        else this.#commands = this.#commands.then(() => this.#runCommand(msg.command, msg.notBefore));
         return;
       case 'error':
         this.#o.logger.error({ code: msg.code, message: msg.message }, 'hub reported a sync error');
@@ -299,16 +302,37 @@ export class SyncClient {
       return;
     }
     // Received before but never finished (the agent stopped mid-way): a write of a desired value is safe to repeat.
+    await this.#caughtUp(notBefore);
+    const result = await this.#execute(cmd);
+    state.saveCommandResult(cmd.id, result);
+    this.#sendResult(cmd.id, result);
+  }
+
+  /**
+   * A live read: run once the replica has caught up, answered, and not
+   * recorded. It changes nothing at the device, and only the request waiting
+   * at the hub wants its result: one lost with the session is asked again.
+   */
+  async #runRead(cmd: SiteCommand, notBefore: string): Promise<void> {
+    await this.#caughtUp(notBefore);
+    const result = await this.#execute(cmd);
+    this.#send({ type: 'command-result', id: cmd.id, ...result });
+  }
+
+  /** Waits (30 s at most) until the replica holds what the hub held when it sent a command: the command may name a device created just before. */
+  async #caughtUp(notBefore: string): Promise<void> {
     const until = Date.now() + 30_000;
-    while (BigInt(state.resourceVersion() ?? '0') < BigInt(notBefore) && Date.now() < until && !this.#stopped) {
+    while (BigInt(this.#o.state.resourceVersion() ?? '0') < BigInt(notBefore) && Date.now() < until && !this.#stopped) {
       await new Promise((r) => setTimeout(r, 20));
     }
-    const result = await this.#o.onCommand(cmd).catch((err: unknown): CommandResult => {
+  }
+
+  /** The command's result; a throw becomes a failed result with the error's code. */
+  #execute(cmd: SiteCommand): Promise<CommandResult> {
+    return this.#o.onCommand(cmd).catch((err: unknown): CommandResult => {
       const info = toErrorInfo(err);
       return { ok: false, error: { code: info.code, message: info.message } };
     });
-    state.saveCommandResult(cmd.id, result);
-    this.#sendResult(cmd.id, result);
   }
 
   async stop(): Promise<void> {

@@ -198,6 +198,13 @@ export const ACCESS_RULES: readonly RouteRule[] = [
 
   // Commands.
   { method: 'POST', url: '/api/v1/sites/:site/devices/:device/commands', allow: ADMINS, does: "writes a Device's desired value and queues the command" },
+  {
+    method: 'POST',
+    url: '/api/v1/sites/:site/devices/:device/read',
+    allow: [...ADMINS, 'viewer'],
+    does: "reads a Device now: a `read` command to its site's agent, answered with what the driver read",
+    notes: "changes nothing of the Device (the readings also reach the telemetry store), so a viewer may ask, as it may read telemetry; agents are refused: a site reads its own devices where it is",
+  },
   { method: 'GET', url: '/api/v1/sites/:site/commands', allow: SITE_READERS, does: "reads the site's commands", notes: 'agents: their own site only' },
   { method: 'GET', url: '/api/v1/commands/:id', allow: SITE_READERS, does: 'reads a command and its result', notes: "agents: their own site's only" },
   { method: 'POST', url: '/api/v1/commands/:id/result', allow: SITE_REPORTERS, does: 'completes a command with its result', notes: "agents: their own site's only" },

@@ -271,6 +271,8 @@ function probes(): Record<string, Probe> {
     'POST /api/v1/pendingdevices/:name/reject': async () => ({ path: `/api/v1/pendingdevices/${await throwaway('PendingDevice', 'reject')}/reject` }),
 
     'POST /api/v1/sites/:site/devices/:device/commands': at(`/api/v1/sites/${SITE}/devices/pump-a/commands`, { body: { resource: 'setpoint', value: 5 } }),
+    // No agent is connected: an admitted caller gets 409 (site offline), a refused one 401/403 first.
+    'POST /api/v1/sites/:site/devices/:device/read': at(`/api/v1/sites/${SITE}/devices/pump-a/read`, { body: { resources: ['setpoint'], timeoutMs: 1000 } }),
     'GET /api/v1/sites/:site/commands': at(`/api/v1/sites/${SITE}/commands`),
     'GET /api/v1/commands/:id': () => ({ path: `/api/v1/commands/${commandA}` }),
     'POST /api/v1/commands/:id/result': () => {

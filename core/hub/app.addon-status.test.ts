@@ -47,4 +47,20 @@ describe.each(BACKENDS)('device and addon status reported by sites ($name)', (ba
     expect((await h.call('PUT', '/api/v1/sites/plant-a/addon-status', { token: h.agentA, body: { meters: 'running' } })).statusCode).toBe(400);
     expect((await h.call('PUT', '/api/v1/sites/plant-z/addon-status', { body: { addons: {} } })).statusCode).toBe(404);
   });
+  it('shows a report about an older generation of the Addon as pending until the site reports the current one', async () => {
+    const body = (config: Record<string, unknown>) => ({ apiVersion: 'edgeadm.io/v1alpha1', kind: 'Addon', metadata: { name: 'gen' }, spec: { plugin: 'opcua', sites: ['plant-a'], config } });
+    const created = (await h.call('PUT', '/api/v1/addons/gen', { body: body({ a: 1 }) })).json<{ metadata: { generation: number } }>();
+    const first = created.metadata.generation;
+    await h.call('PUT', '/api/v1/sites/plant-a/addon-status', { token: h.agentA, body: { addons: { gen: { state: 'running', observedGeneration: first } } } });
+    expect(await status('gen')).toEqual({ 'plant-a': { state: 'running', observedGeneration: first } });
+    // The spec changes: the site's report now describes the old one.
+    const updated = (await h.call('PUT', '/api/v1/addons/gen', { body: body({ a: 2 }) })).json<{ metadata: { generation: number } }>();
+    expect(updated.metadata.generation).toBe(first + 1);
+    expect(await status('gen')).toEqual({
+      'plant-a': { state: 'pending', observedGeneration: first, message: `the site reported generation ${first}; the spec is at ${first + 1}; last report: running` },
+    });
+    await h.call('PUT', '/api/v1/sites/plant-a/addon-status', { token: h.agentA, body: { addons: { gen: { state: 'running', observedGeneration: first + 1 } } } });
+    expect(await status('gen')).toEqual({ 'plant-a': { state: 'running', observedGeneration: first + 1 } });
+    expect((await h.call('PUT', '/api/v1/sites/plant-a/addon-status', { token: h.agentA, body: { addons: { gen: { state: 'running', observedGeneration: 0 } } } })).statusCode).toBe(400);
+  });
 });

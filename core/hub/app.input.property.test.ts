@@ -393,8 +393,9 @@ describe('resource routes under generated and mutated bodies (property, real HTT
         const k = kindOf(plural);
         const n = ++serial;
         const name = k.name(n);
-        // Fields that must be unique per object take the serial (the generator saw 0).
-        const spec = k.kind === 'BrokerCredential' ? { ...generated, username: `user-${n}` } : generated;
+        // Fields that must be unique per object take the serial (the generator saw 0); an Addon's
+        // plugin too, since two Addons may not put one plugin at a site.
+        const spec = k.kind === 'BrokerCredential' ? { ...generated, username: `user-${n}` } : k.kind === 'Addon' ? { ...generated, plugin: `${generated.plugin as string}-${n}` } : generated;
         const created = await call('POST', `/api/v1/${k.plural}`, JSON.stringify({ metadata: { name, labels: l, annotations: a }, spec }));
         expect(created.status, JSON.stringify(created.body)).toBe(201);
         const st = await call('PUT', `/api/v1/${k.plural}/${name}/status`, JSON.stringify({ status }));
@@ -431,7 +432,12 @@ describe('resource routes under generated and mutated bodies (property, real HTT
         const n = ++serial;
         const fixture = fixtures.get(k.kind) as string;
         const name = r === 'create' ? k.name(n) : fixture;
-        const spec = k.kind === 'BrokerCredential' && r === 'create' ? { ...content, username: `user-${n}` } : content;
+        const spec =
+          k.kind === 'BrokerCredential' && r === 'create'
+            ? { ...content, username: `user-${n}` }
+            : k.kind === 'Addon' && r === 'create'
+              ? { ...content, plugin: `${content.plugin as string}-${n}` }
+              : content;
         const body: JsonObject =
           r === 'create' ? { metadata: { name, labels: l }, spec } : r === 'apply' ? { metadata: { labels: l }, spec } : { status: content };
         const url = r === 'create' ? `/api/v1/${k.plural}` : r === 'apply' ? `/api/v1/${k.plural}/${name}` : `/api/v1/${k.plural}/${name}/status`;

@@ -1,8 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../kernel/index.ts';
+import { siteCommandOf } from './commands.ts';
 import { HubErrors, openCommandQueue, type Command, type CommandQueue } from './index.ts';
 
 const dirs: string[] = [];
@@ -110,5 +112,52 @@ describe('command queue', () => {
     q.close();
     const { q: again } = open(undefined, file);
     expect(again.pending('s')).toEqual([a]);
+  });
+
+  it('queues reads beside writes, and tells finish listeners of each result', () => {
+    const { q } = open();
+    const finished: Command[] = [];
+    const off = q.onFinish((c) => finished.push(c));
+    const w = q.enqueue(cmd('s'));
+    const r = q.enqueue({ site: 's', device: 'pump', kind: 'read', resources: ['flow', 'Values'], ttlSeconds: 5 });
+    const all = q.enqueue({ site: 's', device: 'pump', kind: 'read', resources: [] });
+    expect(w).toMatchObject({ kind: 'write', resource: 'setpoint', value: 1 });
+    expect(r).toMatchObject({ kind: 'read', resources: ['flow', 'Values'], state: 'pending' });
+    expect(r).not.toHaveProperty('resource');
+    expect(Date.parse(r.expiresAt) - Date.parse(r.createdAt)).toBe(5000);
+    expect(q.pending('s').map((c) => c.kind)).toEqual(['write', 'read', 'read']);
+    expect(siteCommandOf(w)).toEqual({ id: w.id, device: 'pump', resource: 'setpoint', value: 1, expiresAt: w.expiresAt });
+    expect(siteCommandOf(r)).toEqual({ id: r.id, device: 'pump', kind: 'read', resources: ['flow', 'Values'], expiresAt: r.expiresAt });
+    const samples = [{ resource: 'flow', value: 1.5, valueType: 'Float64', origin: 1, quality: 'good' }];
+    q.markDelivered(r.id);
+    q.complete(r.id, { reported: samples });
+    q.complete(all.id, { error: { code: 'EDGE_ERR_DEVICE_UNAVAILABLE', message: 'down' } });
+    off();
+    q.complete(w.id, { reported: 1 });
+    expect(finished.map((c) => [c.id, c.state])).toEqual([
+      [r.id, 'succeeded'],
+      [all.id, 'failed'],
+    ]);
+    expect(q.get(r.id)).toMatchObject({ kind: 'read', resources: ['flow', 'Values'], state: 'succeeded', result: { reported: samples } });
+  });
+
+  it('reads a file from before reads: its commands are writes, and reads can be queued in it', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'edgeadm-commands-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'old.db');
+    const db = new Database(file);
+    db.exec(`CREATE TABLE commands (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, site TEXT NOT NULL, device TEXT NOT NULL, resource TEXT NOT NULL, value TEXT NOT NULL,
+      created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+      state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'succeeded', 'failed', 'expired')), result TEXT) STRICT`);
+    db.prepare(`INSERT INTO commands (id, site, device, resource, value, created_at, expires_at, state) VALUES ('old-1', 's', 'pump', 'setpoint', '42', ?, ?, 'pending')`).run(Date.now(), Date.now() + 60_000);
+    db.close();
+    const { q } = open(undefined, file);
+    expect(q.get('old-1')).toMatchObject({ kind: 'write', resource: 'setpoint', value: 42, state: 'pending' });
+    const r = q.enqueue({ site: 's', device: 'pump', kind: 'read', resources: ['flow'] });
+    expect(q.pending('s').map((c) => [c.id, c.kind])).toEqual([
+      ['old-1', 'write'],
+      [r.id, 'read'],
+    ]);
   });
 });

@@ -1,32 +1,34 @@
 /**
  * The hub's command queue: writes to device resources waiting to go down to
- * their site, kept in a SQLite file (better-sqlite3, WAL) so a hub restart
- * loses none. A command is pending until the site's sync channel delivers
- * it, then succeeded or failed when the agent reports back; one not finished
- * by its deadline is expired. `onEnqueue` lets the sync channel push a new
- * command at once instead of polling.
+ * their site, and live reads (read the device now), kept in a SQLite file
+ * (better-sqlite3, WAL) so a hub restart loses none. A command is pending
+ * until the site's sync channel delivers it, then succeeded or failed when
+ * the agent reports back; one not finished by its deadline is expired.
+ * `onEnqueue` lets the sync channel push a new command at once instead of
+ * polling; `onFinish` lets a request wait for a result.
  */
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { ensurePrivateFile, type Logger } from '../kernel/index.ts';
+import type { SiteCommand } from '../store/index.ts';
 import { ErrCommandNotFound, ErrCommandState, ErrStoreClosed } from './errors.ts';
 
 export const COMMAND_STATES = ['pending', 'delivered', 'succeeded', 'failed', 'expired'] as const;
 export type CommandState = (typeof COMMAND_STATES)[number];
+export const COMMAND_KINDS = ['write', 'read'] as const;
+export type CommandKind = (typeof COMMAND_KINDS)[number];
 
 export interface CommandResult {
-  /** The value the device reported after the write, if any. */
+  /** The value the device reported after the write, if any; for a read, the samples it read. */
   reported?: unknown;
-  /** Set when the write failed; the command becomes `failed`. */
+  /** Set when the write (or read) failed; the command becomes `failed`. */
   error?: { code: string; message: string };
 }
 
-export interface Command {
+interface CommandCommon {
   id: string;
   site: string;
   device: string;
-  resource: string;
-  value: unknown;
   /** RFC 3339. */
   createdAt: string;
   expiresAt: string;
@@ -34,14 +36,34 @@ export interface Command {
   result?: CommandResult;
 }
 
-export interface EnqueueOptions {
-  site: string;
-  device: string;
+/** A value to write to a device resource. */
+export interface WriteCommand extends CommandCommon {
+  kind: 'write';
   resource: string;
   value: unknown;
+}
+
+/** A read of the device now: deviceResources or deviceCommands by name (none: every readable resource). */
+export interface ReadCommand extends CommandCommon {
+  kind: 'read';
+  resources: string[];
+}
+
+export type Command = WriteCommand | ReadCommand;
+
+/** A command as the sync session sends it to its site (a write without `kind`, as every agent reads it). */
+export function siteCommandOf(c: Command): SiteCommand {
+  return c.kind === 'read'
+    ? { id: c.id, device: c.device, kind: 'read', resources: c.resources, expiresAt: c.expiresAt }
+    : { id: c.id, device: c.device, resource: c.resource, value: c.value, expiresAt: c.expiresAt };
+}
+
+export type EnqueueOptions = {
+  site: string;
+  device: string;
   /** Default 3600. */
   ttlSeconds?: number;
-}
+} & ({ kind?: 'write'; resource: string; value: unknown } | { kind: 'read'; resources: readonly string[] });
 
 export interface CommandFilter {
   site?: string;
@@ -66,6 +88,8 @@ export interface CommandQueue {
   complete(id: string, result: CommandResult): Command;
   /** Called after each committed enqueue; returns the unsubscribe function. */
   onEnqueue(listener: CommandListener): () => void;
+  /** Called after each command that became succeeded or failed; returns the unsubscribe function. */
+  onFinish(listener: CommandListener): () => void;
   close(): void;
 }
 
@@ -79,13 +103,18 @@ export interface CommandQueueOptions {
 }
 
 export const DEFAULT_COMMAND_TTL_SECONDS = 3600;
+/** How long a live read waits for its site when the caller says nothing. */
+export const DEFAULT_READ_TIMEOUT_MS = 10_000;
 const MAX_LIST = 10_000;
 
 interface CommandRow {
   id: string;
   site: string;
   device: string;
+  kind: CommandKind;
+  /** Empty for a read. */
   resource: string;
+  /** JSON: the value to write; for a read, the names to read. */
   value: string;
   created_at: number;
   expires_at: number;
@@ -94,18 +123,30 @@ interface CommandRow {
 }
 
 function toCommand(r: CommandRow): Command {
-  const c: Command = {
+  const common: CommandCommon = {
     id: r.id,
     site: r.site,
     device: r.device,
-    resource: r.resource,
-    value: JSON.parse(r.value) as unknown,
     createdAt: new Date(r.created_at).toISOString(),
     expiresAt: new Date(r.expires_at).toISOString(),
     state: r.state,
   };
-  if (r.result !== null) c.result = JSON.parse(r.result) as CommandResult;
-  return c;
+  if (r.result !== null) common.result = JSON.parse(r.result) as CommandResult;
+  return r.kind === 'read'
+    ? { ...common, kind: 'read', resources: JSON.parse(r.value) as string[] }
+    : { ...common, kind: 'write', resource: r.resource, value: JSON.parse(r.value) as unknown };
+}
+
+/** Where a listener's throw is reported. */
+function notify(listeners: ReadonlySet<CommandListener>, command: Command, logger: Logger | undefined): void {
+  for (const l of [...listeners]) {
+    try {
+      l(command);
+    } catch (err) {
+      if (logger) logger.error({ err, command: command.id }, 'command listener failed');
+      else process.emitWarning(`command listener failed for command ${command.id}: ${String(err)}`);
+    }
+  }
 }
 
 export function openCommandQueue(opts: CommandQueueOptions): CommandQueue {
@@ -125,19 +166,25 @@ export function openCommandQueue(opts: CommandQueueOptions): CommandQueue {
       created_at INTEGER NOT NULL,
       expires_at INTEGER NOT NULL,
       state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'succeeded', 'failed', 'expired')),
-      result TEXT
+      result TEXT,
+      kind TEXT NOT NULL DEFAULT 'write' CHECK (kind IN ('write', 'read'))
     ) STRICT;
     CREATE INDEX IF NOT EXISTS commands_site_state ON commands (site, state, seq);
     CREATE INDEX IF NOT EXISTS commands_open_expiry ON commands (expires_at) WHERE state IN ('pending', 'delivered');
   `);
-  const insert = db.prepare<[string, string, string, string, string, number, number]>(
-    `INSERT INTO commands (id, site, device, resource, value, created_at, expires_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')`,
+  // A file from before reads: every command in it is a write.
+  if (!db.prepare<[], { name: string }>('PRAGMA table_info(commands)').all().some((c) => c.name === 'kind')) {
+    db.exec(`ALTER TABLE commands ADD COLUMN kind TEXT NOT NULL DEFAULT 'write' CHECK (kind IN ('write', 'read'))`);
+  }
+  const insert = db.prepare<[string, string, string, CommandKind, string, string, number, number]>(
+    `INSERT INTO commands (id, site, device, kind, resource, value, created_at, expires_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
   );
   const selectOne = db.prepare<[string], CommandRow>('SELECT * FROM commands WHERE id = ?');
   const selectPending = db.prepare<[string], CommandRow>(`SELECT * FROM commands WHERE site = ? AND state = 'pending' ORDER BY seq`);
   const expire = db.prepare<[number]>(`UPDATE commands SET state = 'expired' WHERE state IN ('pending', 'delivered') AND expires_at <= ?`);
   const setState = db.prepare<[CommandState, string | null, string]>('UPDATE commands SET state = ?, result = ? WHERE id = ?');
   const listeners = new Set<CommandListener>();
+  const finishListeners = new Set<CommandListener>();
   let closed = false;
 
   const open = (): void => {
@@ -155,20 +202,14 @@ export function openCommandQueue(opts: CommandQueueOptions): CommandQueue {
   return {
     enqueue(o) {
       open();
-      if (o.value === undefined) throw new TypeError('command value must not be undefined');
+      if (o.kind !== 'read' && o.value === undefined) throw new TypeError('command value must not be undefined');
       const id = randomUUID();
       const createdAt = now();
       const expiresAt = createdAt + (o.ttlSeconds ?? DEFAULT_COMMAND_TTL_SECONDS) * 1000;
-      insert.run(id, o.site, o.device, o.resource, JSON.stringify(o.value), createdAt, expiresAt);
+      if (o.kind === 'read') insert.run(id, o.site, o.device, 'read', '', JSON.stringify(o.resources), createdAt, expiresAt);
+      else insert.run(id, o.site, o.device, 'write', o.resource, JSON.stringify(o.value), createdAt, expiresAt);
       const command = toCommand(mustGet(id));
-      for (const l of [...listeners]) {
-        try {
-          l(command);
-        } catch (err) {
-          if (opts.logger) opts.logger.error({ err, command: id }, 'command listener failed');
-          else process.emitWarning(`command listener failed for command ${id}: ${String(err)}`);
-        }
-      }
+      notify(listeners, command, opts.logger);
       return command;
     },
     get(id) {
@@ -221,7 +262,9 @@ export function openCommandQueue(opts: CommandQueueOptions): CommandQueue {
       if (result.reported !== undefined) stored.reported = result.reported;
       if (result.error !== undefined) stored.error = { code: result.error.code, message: result.error.message };
       setState.run(result.error === undefined ? 'succeeded' : 'failed', JSON.stringify(stored), id);
-      return toCommand(mustGet(id));
+      const done = toCommand(mustGet(id));
+      notify(finishListeners, done, opts.logger);
+      return done;
     },
     onEnqueue(listener) {
       listeners.add(listener);
@@ -229,10 +272,17 @@ export function openCommandQueue(opts: CommandQueueOptions): CommandQueue {
         listeners.delete(listener);
       };
     },
+    onFinish(listener) {
+      finishListeners.add(listener);
+      return () => {
+        finishListeners.delete(listener);
+      };
+    },
     close() {
       if (closed) return;
       closed = true;
       listeners.clear();
+      finishListeners.clear();
       db.close();
     },
   };

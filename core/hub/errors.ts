@@ -126,6 +126,27 @@ export const ErrCommandState = createError(
   { statusCode: 409 },
 );
 
+/** A request that needs the site's agent now (a live read) while its Site is not Online. */
+export const ErrSiteOffline = createError(
+  'EDGE_ERR_HUB_SITE_OFFLINE',
+  (p: { site: string; action: string; phase: string }) =>
+    `cannot ${p.action}: site '${p.site}' is ${p.phase} (its agent has no sync session with the hub); see 'edgeadm site show ${p.site}'`,
+  { statusCode: 409 },
+);
+
+export const ErrReadTimeout = createError(
+  'EDGE_ERR_HUB_READ_TIMEOUT',
+  (p: { site: string; device: string; command: string; state: string; timeoutMs: number }) =>
+    `site '${p.site}' did not answer the read of device '${p.device}' within ${p.timeoutMs} ms (command ${p.command} is ${p.state})`,
+  { statusCode: 504 },
+);
+
+export const ErrReadFailed = createError(
+  'EDGE_ERR_HUB_READ_FAILED',
+  (p: { site: string; device: string; command: string; reason: string }) => `device '${p.device}' at site '${p.site}' could not be read (command ${p.command}): ${p.reason}`,
+  { statusCode: 502 },
+);
+
 export const ErrTokenInvalid = createError(
   'EDGE_ERR_HUB_TOKEN_INVALID',
   (p: { field: string; reason: string }) => `invalid token request: ${p.field} ${p.reason}`,

@@ -42,6 +42,8 @@ export {
 export type { HubMetrics } from './metrics.ts';
 export type { Delivery } from './delivery.ts';
 export type { HostKey, HostKeysView } from './node-status.ts';
+// The API's wire types, shared by the CLI and the console.
+export type * from './api-types.ts';
 export type { RequestIssue, MissingRef } from './errors.ts';
 export * as HubErrors from './errors.ts';
 // The embedded hub process.

@@ -5,16 +5,12 @@
  * here only the envelope is checked.
  */
 import Type from 'typebox';
+import { literalUnion } from '../kernel/index.ts';
 import { QUALITIES, ReadingSchema, VALUE_TYPES } from '../sdk/index.ts';
+import { DNS1123_LABEL_PATTERN } from '../store/index.ts';
 import { STREAM_ID_RE } from '../telemetry/index.ts';
-import { COMMAND_STATES } from './commands.ts';
+import { COMMAND_KINDS, COMMAND_STATES, DEFAULT_READ_TIMEOUT_MS } from './commands.ts';
 import { ROLES } from './tokens.ts';
-
-const literals = <T extends string>(values: readonly T[], opts: Record<string, unknown> = {}) =>
-  Type.Union(
-    values.map((v) => Type.Literal(v)),
-    opts,
-  );
 
 export const ErrorSchema = Type.Object(
   {
@@ -198,7 +194,7 @@ export const DeliveryListSchema = Type.Object({
 const QUARANTINE_REASONS = ['conflict', 'unknown-device', 'unknown-resource'] as const;
 export const QuarantineQuery = Type.Object({
   site: Type.Optional(Type.String({ minLength: 1, maxLength: 63 })),
-  reason: Type.Optional(literals(QUARANTINE_REASONS)),
+  reason: Type.Optional(literalUnion(QUARANTINE_REASONS)),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'At most this many, default 1000.' })),
 });
 export const QuarantineListSchema = Type.Object({
@@ -215,7 +211,7 @@ export const TelemetryQueryString = Type.Object({
   to: Type.Optional(TimeParam),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'Page size, default 1000.' })),
   cursor: Type.Optional(Type.String({ description: 'The `next` of the previous page.' })),
-  order: Type.Optional(literals(['asc', 'desc'], { description: 'By origin; default asc.' })),
+  order: Type.Optional(literalUnion(['asc', 'desc'], { description: 'By origin; default asc.' })),
 });
 
 export const TelemetryPageSchema = Type.Object({
@@ -270,8 +266,10 @@ export const CommandSchema = Type.Object({
   id: Type.String(),
   site: Type.String(),
   device: Type.String(),
-  resource: Type.String(),
-  value: Type.Unknown(),
+  kind: Type.String({ description: `One of ${COMMAND_KINDS.join(', ')}.` }),
+  resource: Type.Optional(Type.String({ description: 'The resource a write writes.' })),
+  value: Type.Optional(Type.Unknown({ description: 'The value a write writes.' })),
+  resources: Type.Optional(Type.Array(Type.String(), { description: 'What a read reads: deviceResources or deviceCommands (none: every readable resource).' })),
   createdAt: Type.String(),
   expiresAt: Type.String(),
   state: Type.String({ description: `One of ${COMMAND_STATES.join(', ')}.` }),
@@ -284,16 +282,33 @@ export const CommandSchema = Type.Object({
 });
 
 export const CommandListSchema = Type.Object({ items: Type.Array(CommandSchema) });
+
+export const DeviceReadBody = Type.Object(
+  {
+    resources: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 256, description: 'deviceResources or deviceCommands of its profile; omitted or empty: every readable resource.' }),
+    ),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 300_000, default: DEFAULT_READ_TIMEOUT_MS, description: "How long to wait for the site's answer." })),
+  },
+  { additionalProperties: false },
+);
+
+export const DeviceReadSchema = Type.Object({
+  command: Type.String({ description: 'The read command, also at /api/v1/commands/{id}.' }),
+  site: Type.String(),
+  device: Type.String(),
+  readings: Type.Array(Type.Omit(ReadingOutSchema, ['seq', 'stream']), { description: 'What the device answered now, one per resource (a resource it could not read has quality bad).' }),
+});
 export const CommandIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 export const SiteCommandsQuery = Type.Object({
-  state: Type.Optional(literals(COMMAND_STATES)),
+  state: Type.Optional(literalUnion(COMMAND_STATES)),
   device: Type.Optional(Type.String({ minLength: 1 })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
 });
 
 export const TokenCreateBody = Type.Object(
   {
-    role: literals(ROLES),
+    role: literalUnion(ROLES),
     site: Type.Optional(Type.String({ minLength: 1, maxLength: 63, description: 'Required for role agent, refused otherwise.' })),
     description: Type.Optional(Type.String({ maxLength: 256 })),
     ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, description: 'Lifetime; omitted means no expiry.' })),
@@ -320,7 +335,7 @@ export const TokenCreatedSchema = Type.Object({
 export const TokenListSchema = Type.Object({ items: Type.Array(TokenInfoSchema) });
 export const TokenIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
-const DnsLabel = Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' });
+const DnsLabel = Type.String({ minLength: 1, maxLength: 63, pattern: DNS1123_LABEL_PATTERN });
 
 export const BootstrapTokenCreateBody = Type.Object(
   {

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ensurePrivateDir, type Logger } from '../kernel/index.ts';
+import { EDGEADM_VERSION, ensurePrivateDir, Kernel, ServiceScope, type Logger } from '../kernel/index.ts';
 import { issueCertificate, loadOrCreateHubPki, type KeyPairPem } from '../pki/index.ts';
 import type { Resource } from '../store/index.ts';
 import { openSqliteStore, type ResourceStore } from '../store/index.ts';
@@ -81,152 +81,188 @@ export interface Hub {
   readonly tokens: TokenStore;
   readonly commands: CommandQueue;
   readonly metrics: Registry;
+  /** Stops everything in reverse start order; a second call waits for the first. */
   close(): Promise<void>;
 }
+
+type HubPki = Awaited<ReturnType<typeof loadOrCreateHubPki>>;
 
 export async function startHub(o: StartHubOptions): Promise<Hub> {
   ensurePrivateDir(o.dataDir);
   const logger = o.logger;
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
-  const store = openSqliteStore({ file: path.join(o.dataDir, 'resources.db') });
-  const telemetry = openTelemetryStore({ file: path.join(o.dataDir, 'telemetry.db'), metrics, logger });
-  const tokens = openTokenStore({ file: path.join(o.dataDir, 'tokens.db') });
-  const commands = openCommandQueue({ file: path.join(o.dataDir, 'commands.db') });
-  const closers: (() => Promise<void> | void)[] = [() => store.close(), () => telemetry.close(), () => tokens.close(), () => commands.close()];
-  const close = async (): Promise<void> => {
-    for (const c of closers.reverse()) await c();
-  };
-  try {
-    const adminTokenFile = path.join(o.dataDir, 'admin.token');
-    if (!existsSync(adminTokenFile) || !tokens.verify(readFileSync(adminTokenFile, 'utf8').trim())) {
-      if (tokens.list().some((t) => t.role === 'admin') && existsSync(adminTokenFile)) {
-        logger.warn({ file: adminTokenFile }, 'admin.token no longer verifies; creating a new admin token');
+  // The hub's parts start in the kernel's phases and stop in reverse, once, within its shutdown budget.
+  const kernel = new Kernel({ logger, version: EDGEADM_VERSION, services: ServiceScope.root('hub') });
+  let parts: { store: ResourceStore; telemetry: TelemetryStore; tokens: TokenStore; commands: CommandQueue; adminTokenFile: string; pki: HubPki | undefined } | undefined;
+  let ingest: Awaited<ReturnType<typeof startMqttIngest>> | undefined;
+  let served: { url: string; tunnelUrl: string; proxyUrl: string | undefined; tunnel: HubTunnel } | undefined;
+  const host = o.host ?? '127.0.0.1';
+
+  kernel.add({
+    id: 'hub-stores',
+    phase: 'store',
+    async start(ctx) {
+      const store = openSqliteStore({ file: path.join(o.dataDir, 'resources.db') });
+      ctx.onStop(() => store.close());
+      const telemetry = openTelemetryStore({ file: path.join(o.dataDir, 'telemetry.db'), metrics, logger });
+      ctx.onStop(() => telemetry.close());
+      const tokens = openTokenStore({ file: path.join(o.dataDir, 'tokens.db') });
+      ctx.onStop(() => tokens.close());
+      const commands = openCommandQueue({ file: path.join(o.dataDir, 'commands.db') });
+      ctx.onStop(() => commands.close());
+      const adminTokenFile = path.join(o.dataDir, 'admin.token');
+      if (!existsSync(adminTokenFile) || !tokens.verify(readFileSync(adminTokenFile, 'utf8').trim())) {
+        if (tokens.list().some((t) => t.role === 'admin') && existsSync(adminTokenFile)) {
+          logger.warn({ file: adminTokenFile }, 'admin.token no longer verifies; creating a new admin token');
+        }
+        const created = tokens.create({ role: 'admin', description: 'created at first hub start' });
+        writeFileSync(adminTokenFile, `${created.token}\n`, { mode: 0o600 });
+        chmodSync(adminTokenFile, 0o600);
+        logger.info({ file: adminTokenFile }, 'admin token written');
       }
-      const created = tokens.create({ role: 'admin', description: 'created at first hub start' });
-      writeFileSync(adminTokenFile, `${created.token}\n`, { mode: 0o600 });
-      chmodSync(adminTokenFile, 0o600);
-      logger.info({ file: adminTokenFile }, 'admin token written');
-    }
-    const host = o.host ?? '127.0.0.1';
-    let pki: Awaited<ReturnType<typeof loadOrCreateHubPki>> | undefined;
-    if (o.tls) {
-      const t = o.tls === true ? {} : o.tls;
-      const hosts = t.hosts ?? [...new Set([host, '127.0.0.1', '::1', 'localhost', hostname()].filter((h) => h !== '0.0.0.0' && h !== '::'))];
-      pki = await loadOrCreateHubPki(t.dir ?? path.join(o.dataDir, 'pki'), { hosts, logger });
-    }
-    // One cache of devices and resources for both ingest paths (REST and MQTT).
-    const catalog = new DeviceCatalog(store);
-    let ingest: Awaited<ReturnType<typeof startMqttIngest>> | undefined;
-    if (o.mqttPort !== undefined) {
-      ingest = await startMqttIngest({
-        port: o.mqttPort,
-        host,
-        store: telemetry,
-        logger,
-        authenticate: (username, password) => {
-          const p = tokens.verify(password);
-          return p && p.role === 'agent' && p.site === username ? { site: p.site, producer: producerOf(p) } : undefined;
-        },
-        classifier: (site, readings) => catalog.classifier(site, readings),
-      });
-      const started = ingest;
-      closers.push(() => started.close());
-    }
-    const tunnel = createHubTunnel({
-      tokens,
-      store,
-      logger,
-      metrics,
-      peer: { credential: peerCredential(o.dataDir), ...(pki ? { tls: { ca: pki.ca.certPem } } : {}) },
-      ...(o.leaseDurationSeconds ? { leaseDurationSeconds: o.leaseDurationSeconds } : {}),
-      replica: o.replica ?? 'hub',
-      ...(ingest ? { mqtt: { host, port: ingest.port } } : {}),
+      let pki: HubPki | undefined;
+      if (o.tls) {
+        const t = o.tls === true ? {} : o.tls;
+        const hosts = t.hosts ?? [...new Set([host, '127.0.0.1', '::1', 'localhost', hostname()].filter((h) => h !== '0.0.0.0' && h !== '::'))];
+        pki = await loadOrCreateHubPki(t.dir ?? path.join(o.dataDir, 'pki'), { hosts, logger });
+      }
+      parts = { store, telemetry, tokens, commands, adminTokenFile, pki };
+    },
+  });
+
+  // One cache of devices and resources for both ingest paths (REST and MQTT).
+  let catalog: DeviceCatalog | undefined;
+  if (o.mqttPort !== undefined) {
+    const mqttPort = o.mqttPort;
+    kernel.add({
+      id: 'mqtt-ingest',
+      phase: 'proxies',
+      async start(ctx) {
+        const { telemetry, tokens, store } = parts!;
+        catalog ??= new DeviceCatalog(store);
+        const c = catalog;
+        const started = await startMqttIngest({
+          port: mqttPort,
+          host,
+          store: telemetry,
+          logger,
+          authenticate: (username, password) => {
+            const p = tokens.verify(password);
+            return p && p.role === 'agent' && p.site === username ? { site: p.site, producer: producerOf(p) } : undefined;
+          },
+          classifier: (site, readings) => c.classifier(site, readings),
+        });
+        ingest = started;
+        ctx.onStop(() => started.close());
+      },
     });
-    const app = buildHubApp({
-      store,
-      telemetry,
-      tokens,
-      commands,
-      catalog,
-      logger,
-      metrics,
-      tunnel: { open: (node, target) => tunnel.open(node, target), path: TUNNEL_PATH },
-      ...(pki ? { caCert: pki.ca.certPem, https: { cert: pki.server.certPem, key: pki.server.keyPem } } : {}),
-    });
-    // Registered as a plugin so it loads after the WebSocket support buildHubApp registers.
-    void app.register((instance, _opts, done) => {
-      registerSyncRoute(instance, {
+  }
+
+  kernel.add({
+    id: 'hub-api',
+    phase: 'controllers',
+    async start(ctx) {
+      const { store, telemetry, tokens, commands, pki } = parts!;
+      catalog ??= new DeviceCatalog(store);
+      const tunnel = createHubTunnel({
+        tokens,
         store,
-        commands,
         logger,
         metrics,
-        // The site's own credentials only: the session replicates its broker logins' hashes and marks it Online.
-        preHandler: requireAuth(['agent'], { siteParam: 'site' }),
-        ...(o.syncHeartbeatMs === undefined ? {} : { heartbeatMs: o.syncHeartbeatMs }),
+        peer: { credential: peerCredential(o.dataDir), ...(pki ? { tls: { ca: pki.ca.certPem } } : {}) },
+        ...(o.leaseDurationSeconds ? { leaseDurationSeconds: o.leaseDurationSeconds } : {}),
+        replica: o.replica ?? 'hub',
+        ...(ingest ? { mqtt: { host, port: ingest.port } } : {}),
       });
-      done();
-    });
-    closers.push(() => app.close());
-    let proxyUrl: string | undefined;
-    if (o.proxy) {
-      const { startTunnelProxy, proxyCredential } = await import('../tunnel/index.ts');
-      let egress: { certFile: string; keyFile: string } | undefined;
-      if (pki) egress = await ensureEgressClientCert(pki.dir, pki.ca);
-      const proxy = await startTunnelProxy({
-        host: o.proxy.host ?? host,
-        port: o.proxy.port,
+      const app = buildHubApp({
+        store,
+        telemetry,
+        tokens,
+        commands,
+        catalog,
         logger,
-        ...(pki ? { tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem, requestClientCert: true } } : {}),
-        authorize: ({ proxyAuthorization, clientCertCommonName }) => {
-          if (clientCertCommonName) return `cert:${clientCertCommonName}`;
-          const p = tokens.verify(proxyCredential(proxyAuthorization) ?? '');
-          return p?.role === 'admin' ? `token:${p.tokenId}` : undefined;
-        },
-        route: async (target, port) => {
-          const nodes = await store.list<Resource<{ addresses?: string[] }>>('Node');
-          const byName = nodes.items.find((n) => n.metadata.name === target);
-          if (byName) return { node: byName.metadata.name, host: '127.0.0.1', port };
-          const byAddress = nodes.items.find((n) => n.spec.addresses?.includes(target));
-          return byAddress ? { node: byAddress.metadata.name, host: target, port } : undefined;
-        },
-        open: (node, target) => tunnel.open(node, target),
+        metrics,
+        tunnel: { open: (node, target) => tunnel.open(node, target), path: TUNNEL_PATH },
+        ...(pki ? { caCert: pki.ca.certPem, https: { cert: pki.server.certPem, key: pki.server.keyPem } } : {}),
       });
-      proxyUrl = proxy.url;
-      closers.push(() => proxy.close());
-      logger.info({ url: proxy.url, egressClientCert: egress?.certFile }, 'tunnel proxy listening');
-    }
-    // Runs before app.close: edge sessions are upgraded sockets the HTTP server would wait for.
-    closers.push(() => tunnel.close());
-    await app.ready();
-    tunnel.mount(app, o.upgrades);
-    await app.listen({ host, port: o.port ?? 7443 });
-    const addr = app.server.address() as AddressInfo;
-    const url = `${pki ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
-    const tunnelUrl = `${url.replace(/^http/, 'ws')}${TUNNEL_PATH}`;
-    tunnel.route(o.peerUrl ?? `${url.replace(/^http/, 'ws')}${PEER_PATH}`);
-    const mqttUrl = ingest ? `mqtt://${host}:${ingest.port}` : undefined;
-    logger.info({ url, tunnelUrl, mqttUrl, tls: Boolean(pki) }, 'hub listening');
-    return {
-      url,
-      proxyUrl,
-      tunnelUrl,
-      caCert: pki?.ca.certPem,
-      caFile: pki?.caFile,
-      tunnel,
-      mqttUrl,
-      adminTokenFile,
-      store,
-      telemetry,
-      tokens,
-      commands,
-      metrics,
-      close,
-    };
-  } catch (err) {
-    await close();
-    throw err;
-  }
+      // Registered as a plugin so it loads after the WebSocket support buildHubApp registers.
+      void app.register((instance, _opts, done) => {
+        registerSyncRoute(instance, {
+          store,
+          commands,
+          logger,
+          metrics,
+          // The site's own credentials only: the session replicates its broker logins' hashes and marks it Online.
+          preHandler: requireAuth(['agent'], { siteParam: 'site' }),
+          ...(o.syncHeartbeatMs === undefined ? {} : { heartbeatMs: o.syncHeartbeatMs }),
+        });
+        done();
+      });
+      ctx.onStop(() => app.close());
+      let proxyUrl: string | undefined;
+      if (o.proxy) {
+        const { startTunnelProxy, proxyCredential } = await import('../tunnel/index.ts');
+        let egress: { certFile: string; keyFile: string } | undefined;
+        if (pki) egress = await ensureEgressClientCert(pki.dir, pki.ca);
+        const proxy = await startTunnelProxy({
+          host: o.proxy.host ?? host,
+          port: o.proxy.port,
+          logger,
+          ...(pki ? { tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem, requestClientCert: true } } : {}),
+          authorize: ({ proxyAuthorization, clientCertCommonName }) => {
+            if (clientCertCommonName) return `cert:${clientCertCommonName}`;
+            const p = tokens.verify(proxyCredential(proxyAuthorization) ?? '');
+            return p?.role === 'admin' ? `token:${p.tokenId}` : undefined;
+          },
+          route: async (target, port) => {
+            const nodes = await store.list<Resource<{ addresses?: string[] }>>('Node');
+            const byName = nodes.items.find((n) => n.metadata.name === target);
+            if (byName) return { node: byName.metadata.name, host: '127.0.0.1', port };
+            const byAddress = nodes.items.find((n) => n.spec.addresses?.includes(target));
+            return byAddress ? { node: byAddress.metadata.name, host: target, port } : undefined;
+          },
+          open: (node, target) => tunnel.open(node, target),
+        });
+        proxyUrl = proxy.url;
+        ctx.onStop(() => proxy.close());
+        logger.info({ url: proxy.url, egressClientCert: egress?.certFile }, 'tunnel proxy listening');
+      }
+      // Stops before the HTTP server: edge sessions are upgraded sockets app.close would wait for.
+      ctx.onStop(() => tunnel.close());
+      await app.ready();
+      tunnel.mount(app, o.upgrades);
+      await app.listen({ host, port: o.port ?? 7443 });
+      const addr = app.server.address() as AddressInfo;
+      const url = `${pki ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+      const tunnelUrl = `${url.replace(/^http/, 'ws')}${TUNNEL_PATH}`;
+      tunnel.route(o.peerUrl ?? `${url.replace(/^http/, 'ws')}${PEER_PATH}`);
+      served = { url, tunnelUrl, proxyUrl, tunnel };
+    },
+  });
+
+  // A failed start has already stopped what had started (the kernel does it) and throws the coded reason.
+  await kernel.start();
+  const { store, telemetry, tokens, commands, adminTokenFile, pki } = parts!;
+  const { url, tunnelUrl, proxyUrl, tunnel } = served!;
+  const mqttUrl = ingest ? `mqtt://${host}:${ingest.port}` : undefined;
+  logger.info({ url, tunnelUrl, mqttUrl, tls: Boolean(pki) }, 'hub listening');
+  return {
+    url,
+    proxyUrl,
+    tunnelUrl,
+    caCert: pki?.ca.certPem,
+    caFile: pki?.caFile,
+    tunnel,
+    mqttUrl,
+    adminTokenFile,
+    store,
+    telemetry,
+    tokens,
+    commands,
+    metrics,
+    close: () => kernel.stop(),
+  };
 }
 
 /** The client certificate kube-apiserver presents to the tunnel proxy (EgressSelector over mTLS); made once. */

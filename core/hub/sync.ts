@@ -29,7 +29,7 @@ import {
   type ResourceStore,
   type SiteStatus as StoreSiteStatus,
 } from '../store/index.ts';
-import type { CommandQueue } from './commands.ts';
+import { siteCommandOf, type CommandQueue } from './commands.ts';
 import { producerOf } from './tokens.ts';
 
 /** How often an open session refreshes the Site's lastSeen and syncedResourceVersion. */
@@ -160,7 +160,7 @@ export function registerSyncRoute(app: FastifyInstance, o: SyncRouteOptions): { 
         const again = redeliver ? o.commands.list({ site, state: 'delivered' }).filter((c) => Date.parse(c.expiresAt) > Date.now()) : [];
         const notBefore = await o.store.currentResourceVersion();
         for (const c of [...again, ...o.commands.pending(site)]) {
-          await send({ type: 'command', command: { id: c.id, device: c.device, resource: c.resource, value: c.value, expiresAt: c.expiresAt }, notBefore });
+          await send({ type: 'command', command: siteCommandOf(c), notBefore });
           if (c.state === 'pending') o.commands.markDelivered(c.id);
         }
       };
@@ -298,7 +298,8 @@ export function registerSyncRoute(app: FastifyInstance, o: SyncRouteOptions): { 
         }
         if (known.state !== 'pending' && known.state !== 'delivered') return; // a result sent again after a reconnect
         const cmd = o.commands.complete(msg.id, result);
-        if (msg.ok) void recordReported(o.store, cmd.device, cmd.resource, msg.reported, log);
+        // A write's read-back is the twin's reported value; a live read's samples go only to the request that waits for them.
+        if (msg.ok && cmd.kind === 'write') void recordReported(o.store, cmd.device, cmd.resource, msg.reported, log);
       });
 
       socket.on('close', () => {

@@ -14,6 +14,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { ensurePrivateFile } from '../kernel/index.ts';
+import { dns1123LabelProblem } from '../store/index.ts';
 import { ErrStoreClosed, ErrTokenInvalid } from './errors.ts';
 
 export const ROLES = ['admin', 'viewer', 'agent'] as const;
@@ -123,7 +124,8 @@ export const BOOTSTRAP_TOKEN_RE = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
 const DEFAULT_BOOTSTRAP_TTL_SECONDS = 24 * 3600;
 const MAX_BOOTSTRAP_TTL_SECONDS = 30 * 24 * 3600;
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
-const SITE_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** Site and node names: DNS-1123 labels, the store's rule. */
+const isLabel = (name: string): boolean => dns1123LabelProblem(name) === undefined;
 const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
 
 interface TokenRow {
@@ -180,13 +182,13 @@ function checkCreate(opts: CreateTokenOptions): void {
   }
   if (opts.role === 'agent') {
     if (opts.site === undefined) throw new ErrTokenInvalid({ field: 'site', reason: 'is required for role agent' });
-    if (!SITE_RE.test(opts.site)) throw new ErrTokenInvalid({ field: 'site', reason: `'${opts.site}' is not a valid site name` });
+    if (!isLabel(opts.site)) throw new ErrTokenInvalid({ field: 'site', reason: `'${opts.site}' is not a valid site name` });
   } else if (opts.site !== undefined) {
     throw new ErrTokenInvalid({ field: 'site', reason: `is only allowed for role agent (role is ${opts.role})` });
   }
   if (opts.node !== undefined) {
     if (opts.role !== 'agent') throw new ErrTokenInvalid({ field: 'node', reason: `is only allowed for role agent (role is ${opts.role})` });
-    if (!SITE_RE.test(opts.node)) throw new ErrTokenInvalid({ field: 'node', reason: `'${opts.node}' is not a valid node name` });
+    if (!isLabel(opts.node)) throw new ErrTokenInvalid({ field: 'node', reason: `'${opts.node}' is not a valid node name` });
   }
   if (opts.description !== undefined && opts.description.length > 256) {
     throw new ErrTokenInvalid({ field: 'description', reason: 'is longer than 256 characters' });
@@ -324,7 +326,7 @@ export function openTokenStore(opts: TokenStoreOptions): TokenStore {
     },
     createBootstrap(o) {
       open();
-      if (o.site !== undefined && !SITE_RE.test(o.site)) throw new ErrTokenInvalid({ field: 'site', reason: `'${o.site}' is not a valid site name` });
+      if (o.site !== undefined && !isLabel(o.site)) throw new ErrTokenInvalid({ field: 'site', reason: `'${o.site}' is not a valid site name` });
       if (o.description !== undefined && o.description.length > 256) throw new ErrTokenInvalid({ field: 'description', reason: 'is longer than 256 characters' });
       const ttl = o.ttlSeconds ?? DEFAULT_BOOTSTRAP_TTL_SECONDS;
       if (!(Number.isInteger(ttl) && ttl > 0 && ttl <= MAX_BOOTSTRAP_TTL_SECONDS)) {

@@ -188,6 +188,17 @@ function pathOf(request: FastifyRequest): string {
   return request.url.split('?')[0] ?? '';
 }
 
+/** Whether a URL path, decoded, has a `..` segment or a NUL: @fastify/static refuses those as bad URLs; they are forbidden paths. */
+function leavesItsFolder(path: string): boolean {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    return false;
+  }
+  return decoded.includes('\0') || decoded.split(/[/\\]/).includes('..');
+}
+
 function decodedLength(segment: string): number {
   try {
     return decodeURIComponent(segment).length;
@@ -235,7 +246,10 @@ const FRAMEWORK_ERRORS: Readonly<Record<string, (request: FastifyRequest, messag
     new ErrMalformedBody({ reason: `its size does not match the content-length header (${request.headers['content-length'] ?? 'none'})` }),
   FST_ERR_CTP_INVALID_MEDIA_TYPE: (request) => new ErrUnsupportedMediaType({ contentType: request.headers['content-type'] ?? '(none)' }),
   FST_ERR_ROUTE_MISSING_CONTENT_TYPE: () => new ErrUnsupportedMediaType({ contentType: '(none)' }),
-  FST_ERR_BAD_URL: (request) => new ErrBadUrl({ path: redactUrl(pathOf(request)), reason: 'malformed percent-encoding, or not a path' }),
+  FST_ERR_BAD_URL: (request) =>
+    leavesItsFolder(pathOf(request))
+      ? new ErrPathForbidden({ path: redactUrl(pathOf(request)) })
+      : new ErrBadUrl({ path: redactUrl(pathOf(request)), reason: 'malformed percent-encoding, or not a path' }),
   FST_ERR_MAX_PARAM_LENGTH: (request) => new ErrParamTooLong({ ...longParams(request, MAX_PARAM_LENGTH), limit: MAX_PARAM_LENGTH }),
   FST_ERR_ASYNC_CONSTRAINT: () => new ErrRoutingConstraint({ reason: 'a routing constraint on the request headers failed' }),
   FST_ERR_NOT_FOUND: (request) => new ErrRouteNotFound({ method: request.method, path: redactUrl(pathOf(request)) }),
@@ -252,7 +266,10 @@ const FRAMEWORK_ERRORS: Readonly<Record<string, (request: FastifyRequest, messag
 
 /** Code-less HTTP errors (http-errors, as static file serving raises them), by status. */
 const STATUS_ERRORS: Readonly<Record<number, (request: FastifyRequest) => EdgeError>> = {
-  400: (request) => new ErrBadUrl({ path: redactUrl(pathOf(request)), reason: 'not a valid file path' }),
+  400: (request) =>
+    leavesItsFolder(pathOf(request))
+      ? new ErrPathForbidden({ path: redactUrl(pathOf(request)) })
+      : new ErrBadUrl({ path: redactUrl(pathOf(request)), reason: 'not a valid file path' }),
   403: (request) => new ErrPathForbidden({ path: redactUrl(pathOf(request)) }),
   412: (request) => new ErrPreconditionFailed({ path: redactUrl(pathOf(request)) }),
   416: (request) => new ErrRangeNotSatisfiable({ path: redactUrl(pathOf(request)), range: request.headers.range ?? '' }),

@@ -66,3 +66,10 @@ export const ErrSharedDir = createError(
     `'${p.path}' (mode ${p.mode}) is writable by every user: edgeadm keeps credentials and databases in its data directory, so give it a directory of its own`,
   { statusCode: 400 },
 );
+
+/** A text that is not a Go duration (`500ms`, `1h30m`): see duration.ts. */
+export const ErrDuration = createError(
+  'EDGE_ERR_DURATION',
+  (p: { text: string; reason: string }) => `'${p.text}' is not a Go duration such as '500ms', '1.5s' or '1h30m': it ${p.reason}`,
+  { statusCode: 400 },
+);

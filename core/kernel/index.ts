@@ -1,4 +1,4 @@
-/** core/kernel: lifecycle phases, DI scopes, config, coded errors, logging. */
+/** core/kernel: lifecycle phases, DI scopes, config, coded errors, logging, and the rules for Go durations and Kubernetes names. */
 import Type from 'typebox';
 import { LOG_LEVELS } from './logger.ts';
 
@@ -20,6 +20,19 @@ export { ConfigError, ENV_PREFIX, envNameToPath, loadConfig, type LoadConfigOpti
 export { createLogger, LOG_LEVELS, REDACT_PATHS, type CreateLoggerOptions, type Logger, type LogLevel } from './logger.ts';
 export { createServiceRef, ServiceScope, type ServiceRef, type ServiceType } from './services.ts';
 export { EDGEADM_VERSION } from './version.ts';
+export { goDurationMs, goDurationProblem, nsToMs, parseGoDuration } from './duration.ts';
+export {
+  dns1123LabelProblem,
+  dns1123SubdomainProblem,
+  DNS1123_LABEL_MAX,
+  DNS1123_LABEL_PATTERN,
+  DNS1123_LABEL_RULE,
+  DNS1123_SUBDOMAIN_MAX,
+  DNS1123_SUBDOMAIN_PATTERN,
+  DNS1123_SUBDOMAIN_RULE,
+  labelKeyProblem,
+  labelValueProblem,
+} from './names.ts';
 export { ensurePrivateDir, ensurePrivateFile, privateTree } from './files.ts';
 export { generateSecret, hashSecret, isSecretHash, verifySecret } from './secrets.ts';
 export { TeardownStack, withTimeout, type Teardown } from './lifecycle.ts';

@@ -61,6 +61,32 @@ describe('service scopes', () => {
     expect(scope.get(ref)).toBe(scope.get(ref));
     expect(made).toBe(1);
   });
+
+  it('withdraws one provided value, keeps the others and the parent, and lets it be provided anew', () => {
+    const ref = createServiceRef<{ n: number }>({ id: 'test.withdrawn' });
+    const other = createServiceRef<{ n: number }>({ id: 'test.kept' });
+    const lazy = createServiceRef<{ n: number }>({ id: 'test.kept-lazy' });
+    const root = ServiceScope.root();
+    root.provide(ref, { n: 0 });
+    const site = root.child('site');
+    const plugin = site.child('plugin');
+    site.provide(ref, { n: 1 });
+    site.provide(other, { n: 2 });
+    site.provideFactory(lazy, () => ({ n: 3 }));
+    expect(plugin.get(ref).n).toBe(1);
+    expect(site.withdraw(ref)).toBe(true);
+    expect(site.withdraw(ref)).toBe(false);
+    // The parent's value shows through again; the other registrations are untouched.
+    expect(plugin.get(ref).n).toBe(0);
+    expect(plugin.get(other).n).toBe(2);
+    expect(plugin.get(lazy).n).toBe(3);
+    site.provide(ref, { n: 4 });
+    expect(plugin.get(ref).n).toBe(4);
+    const alone = ServiceScope.root().child('x');
+    alone.provide(ref, { n: 5 });
+    alone.withdraw(ref);
+    expect(() => alone.get(ref, 'plugin x')).toThrow(expect.objectContaining({ code: 'EDGE_ERR_SERVICE_MISSING' }));
+  });
 });
 
 describe('kernel', () => {

@@ -33,6 +33,8 @@ export class ServiceScope {
   readonly parent: ServiceScope | undefined;
   readonly #container: DependencyContainer;
   readonly #own = new Set<symbol>();
+  /** Values registered with provide(), so one can be withdrawn and the rest kept. */
+  readonly #values = new Map<symbol, unknown>();
 
   private constructor(name: string, container: DependencyContainer, parent?: ServiceScope) {
     this.name = name;
@@ -53,7 +55,23 @@ export class ServiceScope {
   provide<T>(ref: ServiceRef<T>, value: T): void {
     if (this.#own.has(ref.token)) throw new ErrServiceConflict({ service: ref.id, scope: this.name });
     this.#own.add(ref.token);
+    this.#values.set(ref.token, value);
     this.#container.registerInstance(ref.token, value);
+  }
+
+  /**
+   * Removes a value registered here with provide() (a plugin instance that
+   * stops takes back what it provided); lookups then reach the parent scopes
+   * again, and the ref may be provided anew. Returns whether it was here.
+   */
+  withdraw(ref: ServiceRef<unknown>): boolean {
+    if (!this.#values.has(ref.token)) return false;
+    this.#values.delete(ref.token);
+    this.#own.delete(ref.token);
+    // tsyringe cannot drop one registration: drop every value and put the others back.
+    this.#container.clearInstances();
+    for (const [token, value] of this.#values) this.#container.registerInstance(token, value);
+    return true;
   }
 
   /** Registers a factory run once, on first use, in this scope. */
@@ -81,6 +99,7 @@ export class ServiceScope {
   /** Drops this scope's registrations; the scope must not be used afterwards. */
   async dispose(): Promise<void> {
     this.#own.clear();
+    this.#values.clear();
     await this.#container.dispose();
   }
 }

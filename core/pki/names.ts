@@ -5,11 +5,11 @@
  * address (`::1`, `0:0:0:0:0:0:0:1`, `::ffff:10.0.0.1`) is the same SAN.
  */
 import { isIP, SocketAddress } from 'node:net';
+import { dns1123LabelProblem } from '../kernel/index.ts';
 import { ErrInvalidName } from './codes.ts';
 
 export type HostName = { kind: 'dns'; value: string } | { kind: 'ip'; value: string; bytes: Buffer };
 
-const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const MAX_SUBJECT_ATTRIBUTE = 64; // ub-common-name / ub-organization-name (RFC 5280)
 
 /** The 4 or 16 bytes of an IP address, or undefined when `text` is not one (zone ids are not addresses). */
@@ -69,7 +69,7 @@ export function parseHost(value: unknown, field: string): HostName {
   if (first === 1 && labels.length < 3) return bad(field, value, 'is a wildcard that covers a top-level name; use at least *.<name>.<name>');
   for (const label of labels.slice(first)) {
     if (label.includes('*')) return bad(field, value, "has a '*' that is not the whole first label");
-    if (!LABEL.test(label)) {
+    if (dns1123LabelProblem(label) !== undefined) {
       return bad(field, value, `is neither an IP address nor a DNS name (label '${label}': 1-63 letters, digits or inner hyphens)`);
     }
   }

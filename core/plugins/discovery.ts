@@ -80,6 +80,10 @@ export function readPluginPackage(dir: string, source: PluginSource): PluginMani
   if (!existsSync(entryPath)) {
     return new ErrManifest({ plugin: name, location: pkgFile, problems: [`edgeadm.entry '${b.entry}' does not exist`] });
   }
+  const toolsPath = b.tools === undefined ? undefined : path.resolve(dir, b.tools);
+  if (toolsPath !== undefined && !existsSync(toolsPath)) {
+    return new ErrManifest({ plugin: name, location: pkgFile, problems: [`edgeadm.tools '${b.tools}' does not exist`] });
+  }
   return {
     id: b.id,
     packageName: pkg.name as string,
@@ -92,6 +96,7 @@ export function readPluginPackage(dir: string, source: PluginSource): PluginMani
     source,
     dir,
     entryPath,
+    ...(toolsPath === undefined ? {} : { toolsPath }),
   };
 }
 

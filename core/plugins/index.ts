@@ -1,5 +1,6 @@
 /** core/plugins: discovery, validation, ordering and per-site instances of plugins. */
 import Type from 'typebox';
+import { DNS1123_LABEL_MAX, DNS1123_LABEL_PATTERN } from '../kernel/index.ts';
 import { PLUGIN_ID_PATTERN } from './manifest.ts';
 
 export * as PluginErrors from './codes.ts';
@@ -26,6 +27,7 @@ export {
 } from './manifest.ts';
 export {
   PluginRegistry,
+  type ApplyResult,
   type FailurePolicy,
   type InstanceSpec,
   type InstanceState,
@@ -48,7 +50,7 @@ export const PluginsConfigSchema = Type.Object(
       Type.Object(
         {
           plugin: Type.String({ pattern: PLUGIN_ID_PATTERN }),
-          site: Type.Optional(Type.String({ pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' })),
+          site: Type.Optional(Type.String({ maxLength: DNS1123_LABEL_MAX, pattern: DNS1123_LABEL_PATTERN, description: 'A Site name (DNS-1123 label).' })),
           config: Type.Optional(Type.Unknown()),
           failurePolicy: Type.Optional(Type.Union([Type.Literal('isolate'), Type.Literal('abort')])),
         },

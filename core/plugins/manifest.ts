@@ -1,7 +1,10 @@
 /**
  * The `"edgeadm"` block of a plugin's package.json: read as data, never run.
  *
- *   "edgeadm": { "id": "modbus", "role": "device-driver", "engine": "^0.1.0", "entry": "./index.ts" }
+ *   "edgeadm": { "id": "modbus", "role": "device-driver", "engine": "^0.1.0", "entry": "./index.ts", "tools": "./src/cli.ts" }
+ *
+ * `tools` (optional) names the plugin's small command-line module (commands
+ * and discovery for `edgeadm`, see core/sdk/tools.ts), apart from the entry.
  */
 import Type, { type Static } from 'typebox';
 import semver from 'semver';
@@ -22,6 +25,7 @@ export const ManifestSchema = Type.Object(
     role: Type.Union(PLUGIN_ROLES.map((r) => Type.Literal(r))),
     engine: Type.String({ minLength: 1 }),
     entry: Type.String({ minLength: 1 }),
+    tools: Type.Optional(Type.String({ minLength: 1 })),
     dependencies: Type.Optional(Type.Array(Type.String({ pattern: PLUGIN_ID_PATTERN }))),
     stage: Type.Optional(literalUnion(PLUGIN_STAGES)),
   },
@@ -47,6 +51,8 @@ export interface PluginManifest {
   dir: string | undefined;
   /** Absolute path of the entry module; undefined for inline plugins. */
   entryPath: string | undefined;
+  /** Absolute path of the command-line module (`"tools"`), when the plugin has one. */
+  toolsPath?: string;
 }
 
 /** Problems of a manifest block and package.json fields, as readable strings. */
@@ -61,8 +67,11 @@ export function checkManifest(pkg: Record<string, unknown>, block: unknown): str
   if (b && typeof b.engine === 'string' && semver.validRange(b.engine) === null) {
     problems.push(`edgeadm.engine '${b.engine}' is not a semver range`);
   }
-  if (b && typeof b.entry === 'string' && (b.entry.startsWith('/') || b.entry.split(/[\\/]/).includes('..'))) {
-    problems.push(`edgeadm.entry '${b.entry}' must be a path inside the package`);
+  for (const field of ['entry', 'tools'] as const) {
+    const file = b?.[field];
+    if (typeof file === 'string' && (file.startsWith('/') || file.split(/[\\/]/).includes('..'))) {
+      problems.push(`edgeadm.${field} '${file}' must be a path inside the package`);
+    }
   }
   return problems;
 }

@@ -72,6 +72,8 @@ export interface InstanceStatus {
   /** Instances this one depends on. */
   dependsOn: string[];
   startMs?: number;
+  /** When it last started running (ISO 8601). */
+  startedAt?: string;
 }
 
 export type PluginState = 'ready' | 'planned' | 'invalid' | 'running' | 'failed';
@@ -120,13 +122,66 @@ interface PluginRecord {
 interface InstanceRecord {
   id: string;
   spec: InstanceSpec;
+  /** What makes two specs of the same instance the same: config and failure policy. */
+  key: string;
   plugin?: PluginRecord;
   config?: unknown;
   state: InstanceState;
   error?: EdgeError;
   deps: string[];
   teardown: TeardownStack;
+  /** Its own service scope while it runs. */
+  scope?: ServiceScope | undefined;
+  /** What it provided into its site's scope, withdrawn when it stops. */
+  provided: ServiceRef<unknown>[];
   startMs?: number;
+  startedAt?: string;
+}
+
+/** What `apply` did, by instance id. */
+export interface ApplyResult {
+  /** Wanted now and not before. */
+  added: string[];
+  /** Config, failure policy or resolved dependencies changed (restarted, or stopped when it can no longer run). */
+  updated: string[];
+  /** No longer wanted: stopped and dropped. */
+  removed: string[];
+  /** Unchanged themselves, restarted because something they depend on stopped. */
+  restarted: string[];
+  /** Left running (or failed) as they were. */
+  unchanged: string[];
+  problems: EdgeError[];
+}
+
+/** JSON with object keys sorted, so two equal configs give one key whatever their key order. */
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+function specKey(spec: InstanceSpec): string {
+  return stableJson({ config: spec.config ?? {}, failurePolicy: spec.failurePolicy ?? 'isolate' });
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** For each instance id, the ids of the instances that depend on it. */
+function dependantsOf(recs: readonly InstanceRecord[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const r of recs) {
+    for (const d of r.deps) {
+      const list = out.get(d) ?? [];
+      list.push(r.id);
+      out.set(d, list);
+    }
+  }
+  return out;
 }
 
 function instanceId(plugin: string, site: string | undefined): string {
@@ -158,7 +213,7 @@ export class PluginRegistry {
   /** Problems not tied to one loadable plugin (broken manifests, duplicates). */
   readonly #orphanProblems: EdgeError[] = [];
   #instances = new Map<string, InstanceRecord>();
-  #levels: string[][] = [];
+  #planned = false;
   #scopes: ServiceScope[] = [];
   #siteScopes = new Map<string | undefined, ServiceScope>();
   #loaded = false;
@@ -180,11 +235,26 @@ export class PluginRegistry {
           ? d
           : discoverPlugins(d);
     this.#orphanProblems.push(...found.problems);
-    const candidates: { manifest: PluginManifest; definition?: PluginDefinition }[] = [
+    this.#add([
       ...found.manifests.map((manifest) => ({ manifest })),
       ...(this.#opts.inline ?? []).map((definition) => ({ manifest: manifestOfDefinition(definition), definition })),
-    ];
-    const byId = new Map<string, typeof candidates>();
+    ]);
+  }
+
+  /**
+   * Looks on disk again when an instance asks for a plugin not known yet (it
+   * may have been installed since): plugins found now are added; the ones
+   * already known stay as they were.
+   */
+  #rediscover(ids: readonly string[]): void {
+    const d = this.#opts.discovery;
+    if (d === false || d === undefined || 'manifests' in d || ids.every((id) => this.#plugins.has(id))) return;
+    const found = discoverPlugins(d);
+    this.#add(found.manifests.filter((m) => !this.#plugins.has(m.id)).map((manifest) => ({ manifest })));
+  }
+
+  #add(candidates: readonly { manifest: PluginManifest; definition?: PluginDefinition }[]): void {
+    const byId = new Map<string, { manifest: PluginManifest; definition?: PluginDefinition }[]>();
     for (const c of candidates) {
       const list = byId.get(c.manifest.id) ?? [];
       list.push(c);
@@ -308,7 +378,17 @@ export class PluginRegistry {
    * problem (plugin-level and instance-level) at once.
    */
   async plan(specs: readonly InstanceSpec[]): Promise<EdgeError[]> {
-    if (this.#instances.size > 0) throw new KernelErrors.ErrKernelState({ action: 'plan', state: 'already planned' });
+    if (this.#planned) throw new KernelErrors.ErrKernelState({ action: 'plan', state: 'already planned' });
+    const { recs, problems } = await this.#validate(specs);
+    this.#planned = true;
+    this.#instances = recs;
+    this.#problems.push(...problems);
+    return problems;
+  }
+
+  /** Validates a whole set of instances into fresh records (states pending, invalid or blocked, with deps). */
+  async #validate(specs: readonly InstanceSpec[]): Promise<{ recs: Map<string, InstanceRecord>; problems: EdgeError[] }> {
+    this.#rediscover(specs.map((s) => s.plugin));
     await this.load(specs.map((s) => s.plugin));
     // Problems of every discovered plugin are reported, requested or not; entry
     // modules are loaded (and so checked) only for requested plugins.
@@ -317,7 +397,7 @@ export class PluginRegistry {
 
     for (const spec of specs) {
       const id = instanceId(spec.plugin, spec.site);
-      const inst: InstanceRecord = { id, spec, state: 'pending', deps: [], teardown: new TeardownStack() };
+      const inst: InstanceRecord = { id, spec, key: specKey(spec), state: 'pending', deps: [], teardown: new TeardownStack(), provided: [] };
       const fail = (err: EdgeError): void => {
         inst.state = 'invalid';
         inst.error ??= err;
@@ -357,9 +437,19 @@ export class PluginRegistry {
     const all = [...recs.values()];
     const bySiteAndPlugin = (site: string | undefined, plugin: string): InstanceRecord | undefined =>
       recs.get(instanceId(plugin, site)) ?? (site !== undefined ? recs.get(instanceId(plugin, undefined)) : undefined);
+    // Providers indexed once per service token and site: planning 1,000 instances stays linear.
+    const providers = new Map<symbol, Map<string | undefined, InstanceRecord[]>>();
+    for (const i of all) {
+      for (const p of i.plugin?.definition?.provides ?? []) {
+        const bySite = providers.get(p.token) ?? new Map<string | undefined, InstanceRecord[]>();
+        providers.set(p.token, bySite);
+        const list = bySite.get(i.spec.site) ?? [];
+        list.push(i);
+        bySite.set(i.spec.site, list);
+      }
+    }
     const providersOf = (ref: ServiceRef<unknown>, site: string | undefined): InstanceRecord[] => {
-      const at = (s: string | undefined): InstanceRecord[] =>
-        all.filter((i) => i.spec.site === s && i.plugin?.definition?.provides.some((p) => p.token === ref.token));
+      const at = (s: string | undefined): InstanceRecord[] => providers.get(ref.token)?.get(s) ?? [];
       const here = at(site);
       return here.length > 0 || site === undefined ? here : at(undefined);
     };
@@ -382,13 +472,13 @@ export class PluginRegistry {
       }
       for (const ref of def.consumes) {
         if (this.#opts.services.has(ref)) continue;
-        const providers = providersOf(ref, site);
-        if (providers.length === 0) fail(new ErrDepMissing({ plugin: def.id, instance: inst.id, dependency: ref.id, kind: 'service' }));
-        else if (providers.length > 1) {
-          fail(new ErrDepAmbiguous({ plugin: def.id, instance: inst.id, service: ref.id, providers: providers.map((p) => p.id) }));
-        } else deps.add(providers[0]!.id);
+        const found = providersOf(ref, site);
+        if (found.length === 0) fail(new ErrDepMissing({ plugin: def.id, instance: inst.id, dependency: ref.id, kind: 'service' }));
+        else if (found.length > 1) {
+          fail(new ErrDepAmbiguous({ plugin: def.id, instance: inst.id, service: ref.id, providers: found.map((p) => p.id) }));
+        } else deps.add(found[0]!.id);
       }
-      inst.deps = [...deps];
+      inst.deps = [...deps].sort();
     }
 
     const edges = new Map(all.map((i) => [i.id, i.deps] as const));
@@ -402,28 +492,22 @@ export class PluginRegistry {
       }
     }
 
-    // Instances whose dependencies cannot start are blocked (to a fixpoint).
-    let changed = true;
-    while (changed) {
-      changed = false;
-      for (const inst of all) {
+    // Instances whose dependencies cannot start are blocked (to a fixpoint, in dependency order).
+    const dependants = dependantsOf(all);
+    const queue = all.filter((i) => i.state !== 'pending').map((i) => i.id);
+    while (queue.length > 0) {
+      const bad = queue.shift()!;
+      for (const d of dependants.get(bad) ?? []) {
+        const inst = recs.get(d)!;
         if (inst.state !== 'pending') continue;
-        const bad = inst.deps.find((d) => recs.get(d)!.state !== 'pending');
-        if (bad) {
-          inst.state = 'blocked';
-          inst.error = new ErrDepFailed({ plugin: inst.spec.plugin, instance: inst.id, dependency: bad });
-          problems.push(inst.error);
-          changed = true;
-        }
+        inst.state = 'blocked';
+        inst.error = new ErrDepFailed({ plugin: inst.spec.plugin, instance: inst.id, dependency: bad });
+        problems.push(inst.error);
+        queue.push(d);
       }
     }
-
-    this.#instances = recs;
-    const runnable = all.filter((i) => i.state === 'pending').map((i) => i.id);
-    this.#levels = startLevels(runnable, edges);
     for (const p of problems) this.#log.error({ error: toErrorInfo(p) }, 'plugin problem');
-    this.#problems.push(...problems);
-    return problems;
+    return { recs, problems };
   }
 
   /**
@@ -436,41 +520,116 @@ export class PluginRegistry {
     const abortOn = (inst: InstanceRecord): boolean => inst.spec.failurePolicy === 'abort';
     const fatal = [...this.#instances.values()].find((i) => abortOn(i) && (i.state === 'invalid' || i.state === 'blocked'));
     if (fatal) throw new ErrAbort({ plugin: fatal.spec.plugin, instance: fatal.id }, { cause: fatal.error });
+    const pending = [...this.#instances.values()].filter((i) => i.state === 'pending');
+    await this.#startSet(pending, problems, signal);
+    return problems;
+  }
 
-    const root = this.#opts.services.child('plugins');
-    this.#scopes.push(root);
-    this.#siteScopes.set(undefined, root);
-    const scopeFor = (site: string | undefined): ServiceScope => {
-      let s = this.#siteScopes.get(site);
-      if (!s) {
-        s = root.child(`site '${site}'`);
-        this.#siteScopes.set(site, s);
-        this.#scopes.push(s);
+  /**
+   * Moves the running set to `specs`, touching only what changed: instances
+   * no longer wanted are stopped, new ones started, and ones whose config,
+   * failure policy or resolved dependencies changed are restarted, together
+   * with every running instance that depends on a restarted or stopped one
+   * (it holds the old one's services). Everything else keeps running
+   * untouched. Stops go dependants first, starts in dependency order. An
+   * instance that failed to start and whose spec did not change stays failed
+   * (apply a changed spec to retry it); one that was invalid or blocked
+   * starts when the new set lets it. Before the first start it is `start`.
+   */
+  async apply(specs: readonly InstanceSpec[], signal?: AbortSignal): Promise<ApplyResult> {
+    if (this.#stopping) throw new KernelErrors.ErrKernelState({ action: 'apply', state: 'stopped' });
+    if (!this.#planned) {
+      const problems = await this.start(specs, signal);
+      const started = [...this.#instances.values()].filter((i) => i.state === 'running' || i.state === 'failed').map((i) => i.id);
+      return { added: started, updated: [], removed: [], restarted: [], unchanged: [], problems };
+    }
+    const old = this.#instances;
+    const { recs: next, problems } = await this.#validate(specs);
+    const kept = new Set<string>();
+    const updated: string[] = [];
+    const added: string[] = [];
+    for (const n of next.values()) {
+      const o = old.get(n.id);
+      if (!o) {
+        added.push(n.id);
+        continue;
       }
-      return s;
-    };
+      const same = o.key === n.key && o.plugin === n.plugin && sameList(o.deps, n.deps);
+      if (same && ((o.state === 'running' && n.state === 'pending') || (o.state === 'failed' && n.state === 'pending'))) kept.add(n.id);
+      else if (!same || o.state === 'running' || n.state === 'pending') updated.push(n.id);
+    }
+    const removed = [...old.keys()].filter((id) => !next.has(id));
+    // A running instance that depends on one that stops must stop too (to a fixpoint).
+    const stopping = new Set([...removed, ...updated].filter((id) => old.get(id)?.state === 'running'));
+    const restarted: string[] = [];
+    const oldDependants = dependantsOf([...old.values()]);
+    const queue = [...stopping];
+    while (queue.length > 0) {
+      for (const d of oldDependants.get(queue.shift()!) ?? []) {
+        if (stopping.has(d) || old.get(d)?.state !== 'running') continue;
+        stopping.add(d);
+        queue.push(d);
+        if (kept.delete(d)) restarted.push(d);
+      }
+    }
+    const errors = await this.#stopSet([...stopping].map((id) => old.get(id)!), old);
+    problems.push(...errors);
+    // The new set: kept records carry on; every other wanted instance is the fresh record.
+    this.#instances = new Map([...next.values()].map((n) => [n.id, kept.has(n.id) ? old.get(n.id)! : n] as const));
+    for (const id of kept) this.#instances.get(id)!.spec = next.get(id)!.spec;
+    this.#problems.length = 0;
+    this.#problems.push(...problems, ...[...kept].flatMap((id) => (this.#instances.get(id)!.error ? [this.#instances.get(id)!.error!] : [])));
+    const toStart = [...this.#instances.values()].filter((i) => i.state === 'pending' && !kept.has(i.id));
+    await this.#startSet(toStart, problems, signal);
+    const unchanged = [...kept].filter((id) => !restarted.includes(id));
+    return { added, updated, removed, restarted, unchanged, problems };
+  }
 
+  #scopeFor(site: string | undefined): ServiceScope {
+    let root = this.#siteScopes.get(undefined);
+    if (!root) {
+      root = this.#opts.services.child('plugins');
+      this.#scopes.push(root);
+      this.#siteScopes.set(undefined, root);
+    }
+    let s = this.#siteScopes.get(site);
+    if (!s) {
+      s = root.child(`site '${site}'`);
+      this.#siteScopes.set(site, s);
+      this.#scopes.push(s);
+    }
+    return s;
+  }
+
+  /** Starts the given pending instances level by level (their dependencies outside the set already run). */
+  async #startSet(set: readonly InstanceRecord[], problems: EdgeError[], signal?: AbortSignal): Promise<void> {
+    if (set.length === 0) return;
+    this.#scopeFor(undefined);
+    const ids = new Set(set.map((i) => i.id));
+    const levels = startLevels(
+      [...ids],
+      new Map(set.map((i) => [i.id, i.deps.filter((d) => ids.has(d))] as const)),
+    );
     // Every starting instance of a level listens on one signal: lift the listener cap on a local one.
     const local = new AbortController();
     setMaxListeners(0, local.signal);
     const forward = (): void => local.abort(signal?.reason);
     signal?.addEventListener('abort', forward, { once: true });
     try {
-      await this.#startLevels(problems, scopeFor, local.signal);
+      await this.#startLevels(levels, problems, local.signal);
     } finally {
       signal?.removeEventListener('abort', forward);
     }
-    return problems;
   }
 
-  async #startLevels(problems: EdgeError[], scopeFor: (site: string | undefined) => ServiceScope, signal: AbortSignal): Promise<void> {
+  async #startLevels(levels: readonly string[][], problems: EdgeError[], signal: AbortSignal): Promise<void> {
     const abortOn = (inst: InstanceRecord): boolean => inst.spec.failurePolicy === 'abort';
-    for (const level of this.#levels) {
+    for (const level of levels) {
       if (signal.aborted) break;
       await Promise.all(
         level.map(async (id) => {
           const inst = this.#instances.get(id)!;
-          const bad = inst.deps.find((d) => this.#instances.get(d)!.state !== 'running');
+          const bad = inst.deps.find((d) => this.#instances.get(d)?.state !== 'running');
           if (bad) {
             inst.state = 'blocked';
             inst.error = new ErrDepFailed({ plugin: inst.spec.plugin, instance: inst.id, dependency: bad });
@@ -478,7 +637,7 @@ export class PluginRegistry {
             this.#problems.push(inst.error);
             return;
           }
-          const err = await this.#startInstance(inst, scopeFor(inst.spec.site), signal);
+          const err = await this.#startInstance(inst, this.#scopeFor(inst.spec.site), signal);
           if (err) {
             problems.push(err);
             this.#problems.push(err);
@@ -497,9 +656,8 @@ export class PluginRegistry {
     const def = inst.plugin!.definition!;
     const { site } = inst.spec;
     const scope = siteScope.child(`plugin '${inst.id}'`);
-    this.#scopes.push(scope);
+    inst.scope = scope;
     const logger = this.#opts.logger.child(site === undefined ? { plugin: def.id } : { plugin: def.id, site });
-    const provided = new Set<symbol>();
     const ms = this.#opts.startTimeoutMs ?? 10_000;
     inst.state = 'starting';
     const t0 = performance.now();
@@ -522,7 +680,7 @@ export class PluginRegistry {
                 throw new TypeError(`plugin '${def.id}' provides '${ref.id}' without declaring it in provides`);
               }
               siteScope.provide(ref, value);
-              provided.add(ref.token);
+              inst.provided.push(ref);
             },
             onStop: (fn) => inst.teardown.add(fn),
           };
@@ -531,10 +689,11 @@ export class PluginRegistry {
         },
         outer,
       );
-      const missing = def.provides.find((p) => !provided.has(p.token));
+      const missing = def.provides.find((p) => !inst.provided.some((r) => r.token === p.token));
       if (missing) throw new ErrProvidesMissing({ plugin: def.id, instance: inst.id, service: missing.id });
       inst.state = 'running';
       inst.startMs = Math.round(performance.now() - t0);
+      inst.startedAt = new Date().toISOString();
       logger.info({ ms: inst.startMs }, 'plugin started');
       return undefined;
     } catch (err) {
@@ -549,39 +708,62 @@ export class PluginRegistry {
       logger.error({ error: toErrorInfo(inst.error) }, 'plugin failed to start');
       // Release whatever it created; teardowns it registers later run at once.
       for (const e of await inst.teardown.run()) logger.error({ error: toErrorInfo(e) }, 'teardown after failed start failed');
+      await this.#release(inst);
       return inst.error;
     }
+  }
+
+  /** Takes back what an instance provided and drops its scope, so a later start begins clean. */
+  async #release(inst: InstanceRecord, withdraw = true): Promise<void> {
+    const siteScope = withdraw ? this.#siteScopes.get(inst.spec.site) : undefined;
+    for (const ref of inst.provided.splice(0)) siteScope?.withdraw(ref);
+    const scope = inst.scope;
+    inst.scope = undefined;
+    await scope?.dispose();
+  }
+
+  /** Stops the given running instances, dependants before what they depend on. Returns stop errors. */
+  async #stopSet(set: readonly InstanceRecord[], graph: ReadonlyMap<string, InstanceRecord>, final = false): Promise<EdgeError[]> {
+    const errors: EdgeError[] = [];
+    const running = set.filter((i) => i.state === 'running');
+    const ids = new Set(running.map((i) => i.id));
+    const levels = startLevels(
+      [...ids],
+      new Map(running.map((i) => [i.id, i.deps.filter((d) => ids.has(d))] as const)),
+    );
+    const ms = this.#opts.stopTimeoutMs ?? 5_000;
+    for (const level of levels.reverse()) {
+      await Promise.all(
+        level.map(async (id) => {
+          const inst = graph.get(id)!;
+          inst.state = 'stopping';
+          const logger = this.#log.child({ plugin: inst.spec.plugin, site: inst.spec.site });
+          try {
+            await withTimeout(`stop of plugin '${inst.id}'`, ms, async () => {
+              const problems = await inst.teardown.run();
+              if (problems.length === 1) throw problems[0];
+              if (problems.length > 1) throw new EdgeAggregateError('EDGE_ERR_PLUGIN_TEARDOWN', 'several teardowns failed', problems.map((p) => (p instanceof EdgeError ? p : new ErrStop({ plugin: inst.spec.plugin, instance: id, reason: describeError(p) }, { cause: p }))));
+            });
+            inst.state = 'stopped';
+          } catch (err) {
+            inst.state = 'failed';
+            inst.error = new ErrStop({ plugin: inst.spec.plugin, instance: id, reason: describeError(err) }, { cause: err });
+            logger.error({ error: toErrorInfo(inst.error) }, 'plugin failed to stop');
+            errors.push(inst.error);
+            this.#problems.push(inst.error);
+          }
+          // When everything stops, the site scopes go as a whole: nothing to withdraw one by one.
+          await this.#release(inst, !final);
+        }),
+      );
+    }
+    return errors;
   }
 
   /** Stops running instances in reverse dependency order. Idempotent. Returns stop errors. */
   stop(): Promise<EdgeError[]> {
     this.#stopping ??= (async () => {
-      const errors: EdgeError[] = [];
-      const ms = this.#opts.stopTimeoutMs ?? 5_000;
-      for (const level of [...this.#levels].reverse()) {
-        await Promise.all(
-          level.map(async (id) => {
-            const inst = this.#instances.get(id)!;
-            if (inst.state !== 'running') return;
-            inst.state = 'stopping';
-            const logger = this.#log.child({ plugin: inst.spec.plugin, site: inst.spec.site });
-            try {
-              await withTimeout(`stop of plugin '${inst.id}'`, ms, async () => {
-                const problems = await inst.teardown.run();
-                if (problems.length === 1) throw problems[0];
-                if (problems.length > 1) throw new EdgeAggregateError('EDGE_ERR_PLUGIN_TEARDOWN', 'several teardowns failed', problems.map((p) => (p instanceof EdgeError ? p : new ErrStop({ plugin: inst.spec.plugin, instance: id, reason: describeError(p) }, { cause: p }))));
-              });
-              inst.state = 'stopped';
-            } catch (err) {
-              inst.state = 'failed';
-              inst.error = new ErrStop({ plugin: inst.spec.plugin, instance: id, reason: describeError(err) }, { cause: err });
-              logger.error({ error: toErrorInfo(inst.error) }, 'plugin failed to stop');
-              errors.push(inst.error);
-              this.#problems.push(inst.error);
-            }
-          }),
-        );
-      }
+      const errors = await this.#stopSet([...this.#instances.values()], this.#instances, true);
       for (const s of this.#scopes.reverse()) await s.dispose();
       this.#scopes = [];
       this.#siteScopes.clear();
@@ -605,6 +787,7 @@ export class PluginRegistry {
       dependsOn: [...i.deps],
       ...(i.error ? { error: toErrorInfo(i.error) } : {}),
       ...(i.startMs === undefined ? {} : { startMs: i.startMs }),
+      ...(i.startedAt === undefined ? {} : { startedAt: i.startedAt }),
     }));
   }
 

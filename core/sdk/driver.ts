@@ -84,10 +84,23 @@ export interface DiscoveryRequest {
 
 export interface DiscoveredDevice {
   name: string;
+  /** Which of the driver's protocols `protocol` is for (the key in a Device's `protocols`); default the driver's first. */
+  protocolName?: string;
   protocol: Record<string, unknown>;
   /** A suggested profile name, or a generated profile. */
   profile?: string | Record<string, unknown>;
   description?: string;
+  /** What discovery saw but could not make part of the device, each with the reason: nothing is left out silently. */
+  skipped?: DiscoverySkip[];
+  /** True when a limit stopped discovery before it saw everything. */
+  truncated?: boolean;
+}
+
+/** Something discovery left out: where (a browse path, an address), its id in the protocol's terms, and why. */
+export interface DiscoverySkip {
+  path: string;
+  id: string;
+  reason: string;
 }
 
 /** Problem found when validating a device or profile for this driver. */
@@ -104,14 +117,31 @@ export interface DeviceDriver {
   /** Checks a device and its resources at onboarding, before any connection is made. */
   validate?(device: DriverDevice): DriverIssue[];
   connect(device: DriverDevice, signal?: AbortSignal): Promise<DeviceConnection>;
-  discover?(request: DiscoveryRequest, signal?: AbortSignal): Promise<DiscoveredDevice[]>;
   /**
-   * For drivers whose devices talk to the site broker: the topic filters a
-   * device itself publishes to and subscribes to. A broker login bound to the
-   * device (BrokerCredential `device`) gets exactly these; undefined when the
-   * device is not valid for this driver.
+   * Finds devices at `request.target`. A bad request (target or option)
+   * throws a coded error with statusCode 400 whose params name the `field`
+   * (`target` or `options.<key>`) and the `reason`, so callers can point at
+   * the argument they took it from.
    */
-  brokerTopics?(device: DriverDevice): { publish: string[]; subscribe: string[] } | undefined;
+  discover?(request: DiscoveryRequest, signal?: AbortSignal): Promise<DiscoveredDevice[]>;
   /** Closes every connection and shared transport of this driver. */
   close(): Promise<void>;
+}
+
+/**
+ * A capability of drivers whose devices talk to the site broker themselves
+ * (MQTT): the site broker asks it which topics a device's own login may use.
+ */
+export interface BrokerTopicsProvider {
+  /**
+   * The topic filters a device itself publishes to and subscribes to. A
+   * broker login bound to the device (BrokerCredential `device`) gets exactly
+   * these; undefined when the device is not valid for this driver.
+   */
+  brokerTopics(device: DriverDevice): { publish: string[]; subscribe: string[] } | undefined;
+}
+
+/** True when the driver tells the site broker its devices' topics. */
+export function providesBrokerTopics<D extends DeviceDriver>(driver: D): driver is D & BrokerTopicsProvider {
+  return typeof (driver as Partial<BrokerTopicsProvider>).brokerTopics === 'function';
 }

@@ -20,9 +20,12 @@ export {
   type Teardown,
 } from '../kernel/index.ts';
 export { DEFAULT_MAX_JSON_DEPTH, ErrJsonForbiddenKey, ErrJsonNumberRange, ErrJsonSyntax, ErrJsonTooDeep, parseJson, type ParseJsonOptions } from '../kernel/index.ts';
+export { dns1123LabelProblem, dns1123SubdomainProblem, goDurationMs, goDurationProblem, labelKeyProblem, labelValueProblem } from '../kernel/index.ts';
 export { definePlugin, type PluginContext, type PluginDefinition, type PluginSpec } from '../plugins/index.ts';
 export * from './reading.ts';
 export type * from './driver.ts';
+export { providesBrokerTopics } from './driver.ts';
+export * from './tools.ts';
 export {
   driversRef,
   ErrReadingsNotStored,

@@ -140,6 +140,20 @@ export function readingValueProblem(valueType: ValueType, value: unknown, qualit
   }
 }
 
+/** The longest qualityDetail a Sample may carry. */
+export const MAX_QUALITY_DETAIL = 256;
+
+/**
+ * A qualityDetail: the code, then what caused it (`EDGE_ERR_MODBUS_CONNECT
+ * connect ECONNREFUSED 127.0.0.1:1502`), cut to MAX_QUALITY_DETAIL. The
+ * cause is the failure's own reason, not a message that repeats the code's
+ * context, so a device's status can show it as it is.
+ */
+export function formatQualityDetail(code: string, cause?: string): string {
+  const text = cause ? `${code} ${cause.replace(/\s+/g, ' ').trim()}` : code;
+  return text.length > MAX_QUALITY_DETAIL ? `${text.slice(0, MAX_QUALITY_DETAIL - 1)}…` : text;
+}
+
 /** What a driver reports for one resource; the platform completes it into a Reading. */
 export const SampleSchema = Type.Object(
   {
@@ -151,7 +165,7 @@ export const SampleSchema = Type.Object(
     origin: Type.Integer({ minimum: 0, maximum: MAX_ORIGIN }),
     quality: Type.Union(QUALITIES.map((q) => Type.Literal(q))),
     /** Protocol detail behind a non-good quality (e.g. `MODBUS_EXCEPTION_2`, `BadNodeIdUnknown`). */
-    qualityDetail: Type.Optional(Type.String({ maxLength: 256 })),
+    qualityDetail: Type.Optional(Type.String({ maxLength: MAX_QUALITY_DETAIL })),
   },
   { additionalProperties: false },
 );

@@ -8,6 +8,7 @@ export * from './types.ts';
 export * from './schemas.ts';
 export * from './selectors.ts';
 export * from './addons.ts';
+export * from './profile-sources.ts';
 export * as StoreErrors from './errors.ts';
 export { openSqliteStore, type SqliteStoreOptions } from './sqlite.ts';
 export * from './replication.ts';

@@ -3,8 +3,9 @@
  * resources that concern one site (a snapshot at a resourceVersion, then
  * deltas), the agent persists each step before it acknowledges, and resumes
  * from its last persisted resourceVersion after any disconnect or restart.
- * Commands to the site's devices ride the same session. Messages are JSON
- * text frames over one WebSocket: `GET /api/v1/sites/<site>/sync`.
+ * Commands to the site's devices (writes, and reads asked for now) ride the
+ * same session. Messages are JSON text frames over one WebSocket:
+ * `GET /api/v1/sites/<site>/sync`.
  */
 import Type, { type Static } from 'typebox';
 import { checkSchema, createError, DEFAULT_MAX_JSON_DEPTH, parseJson, type FieldIssue } from '../kernel/index.ts';
@@ -23,13 +24,24 @@ export const ErrSyncMessage = createError(
   { statusCode: 400 },
 );
 
-const CommandSchema = Type.Object({
+/** A write of `value` to `resource` (`kind` absent, as agents before reads expect it). */
+const WriteCommandSchema = Type.Object({
   id: Type.String({ minLength: 1 }),
   device: Type.String({ minLength: 1 }),
+  kind: Type.Optional(Type.Literal('write')),
   resource: Type.String({ minLength: 1 }),
   value: Type.Unknown(),
   expiresAt: Type.String(),
 });
+/** A read, now, of `resources` (deviceResources or deviceCommands; none: every readable resource): the result reports the samples. */
+const ReadCommandSchema = Type.Object({
+  id: Type.String({ minLength: 1 }),
+  device: Type.String({ minLength: 1 }),
+  kind: Type.Literal('read'),
+  resources: Type.Array(Type.String({ minLength: 1 }), { maxItems: 256 }),
+  expiresAt: Type.String(),
+});
+const CommandSchema = Type.Union([WriteCommandSchema, ReadCommandSchema]);
 export type SiteCommand = Static<typeof CommandSchema>;
 
 const ErrorBody = Type.Object({ code: Type.String(), message: Type.String() });

@@ -1,6 +1,6 @@
 /** Resource validation: an unchanged EdgeX device-modbus profile passes; bad objects report every issue with its path. */
 import { describe, expect, it } from 'vitest';
-import { API_VERSION, parseGoDuration, prepareResource, validateResource, validateStatus } from './index.ts';
+import { API_VERSION, prepareResource, validateResource, validateStatus } from './index.ts';
 
 /**
  * A device-modbus profile as EdgeX v2 writes it (numbers as strings, its own
@@ -319,10 +319,18 @@ describe('resource validation', () => {
     expect(validateStatus('Addon', { sites: { 'plant-a': { state: 'running' } } })).toEqual([]);
   });
 
-  it('parses Go durations', () => {
-    expect(parseGoDuration('500ms')).toBe(500);
-    expect(parseGoDuration('1h30m')).toBe(5_400_000);
-    expect(parseGoDuration('1.5s')).toBe(1500);
-    expect(parseGoDuration('10')).toBeUndefined();
+  it("reads autoEvent intervals as Go does, and takes only those longer than zero", () => {
+    const intervals = (...values: string[]): unknown => device({ autoEvents: values.map((interval, i) => ({ sourceName: `r${i}`, interval })) });
+    expect(validateResource(intervals('500ms', '1h30m', '1.5s', '.5s', '+2s', '1500us', '12\u03bcs', '1h2m3s4ms5us6ns'))).toEqual([]);
+    expect(validateResource(intervals('10', '1d', '', '3000000h', '0', '0s', '-1s', '-0'))).toEqual([
+      { path: 'spec.autoEvents[0].interval', message: expect.stringMatching(/^must be a Go duration such as .*: it has no unit after '10'/) },
+      { path: 'spec.autoEvents[1].interval', message: expect.stringContaining("it has the unknown unit 'd'") },
+      { path: 'spec.autoEvents[2].interval', message: expect.stringContaining('it is empty') },
+      { path: 'spec.autoEvents[3].interval', message: expect.stringContaining('it is out of range') },
+      { path: 'spec.autoEvents[4].interval', message: 'must be longer than zero' },
+      { path: 'spec.autoEvents[5].interval', message: 'must be longer than zero' },
+      { path: 'spec.autoEvents[6].interval', message: 'must be longer than zero' },
+      { path: 'spec.autoEvents[7].interval', message: 'must be longer than zero' },
+    ]);
   });
 });

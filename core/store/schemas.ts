@@ -10,7 +10,18 @@
 import semver from 'semver';
 import Type, { type Static, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
-import { checkSchema, isSecretHash, literalUnion, type FieldIssue } from '../kernel/index.ts';
+import {
+  checkSchema,
+  DNS1123_LABEL_PATTERN,
+  DNS1123_LABEL_RULE,
+  DNS1123_SUBDOMAIN_PATTERN,
+  DNS1123_SUBDOMAIN_RULE,
+  goDurationMs,
+  goDurationProblem,
+  isSecretHash,
+  literalUnion,
+  type FieldIssue,
+} from '../kernel/index.ts';
 import { PLUGIN_ID_PATTERN } from '../plugins/index.ts';
 import { VALUE_TYPES, type ValueType } from '../sdk/index.ts';
 import { dns1123LabelProblem, dns1123SubdomainProblem, labelKeyProblem, labelValueProblem } from './selectors.ts';
@@ -20,10 +31,8 @@ import { AgentReportSchema } from './replication.ts';
 // ---------------------------------------------------------------------------
 // Shared pieces
 
-export const DNS1123_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
-export const DNS1123_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
-/** A Go `time.Duration` string as EdgeX writes autoEvent intervals: `500ms`, `1s`, `2m`, `1h30m`. */
-export const GO_DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$';
+// The name rules are the kernel's (core/kernel/names.ts); the store presents them as the rules of resource names.
+export { DNS1123_LABEL_PATTERN, DNS1123_SUBDOMAIN_PATTERN } from '../kernel/index.ts';
 const REVISION_PATTERN = '^[0-9]+$';
 const WS_URL_PATTERN = '^wss?://';
 /** A site broker login: no '/' (its client ids are `<username>/<suffix>`), no `edgeadm-` prefix (the site's own clients own it). */
@@ -31,11 +40,8 @@ export const BROKER_USERNAME_PATTERN = '^(?!edgeadm-)[A-Za-z0-9][A-Za-z0-9._:@-]
 
 /** Friendlier messages for pattern failures than the raw regular expression. */
 const PATTERN_MESSAGES: Record<string, string> = {
-  [DNS1123_LABEL_PATTERN]:
-    "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
-  [DNS1123_SUBDOMAIN_PATTERN]:
-    "must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit",
-  [GO_DURATION_PATTERN]: "must be a Go duration such as '500ms', '1s', '2m' or '1h30m'",
+  [DNS1123_LABEL_PATTERN]: `${DNS1123_LABEL_RULE}, at most 63 characters`,
+  [DNS1123_SUBDOMAIN_PATTERN]: DNS1123_SUBDOMAIN_RULE,
   [REVISION_PATTERN]: 'must be a resourceVersion (a decimal number)',
   [WS_URL_PATTERN]: 'must be a ws:// or wss:// URL',
   [PLUGIN_ID_PATTERN]: "must be a plugin id: lowercase letters and digits, parts joined by '-' or '.', starting with a letter",
@@ -277,11 +283,15 @@ export const DeviceProfileStatusSchema = Type.Object({ message: Type.Optional(Me
 
 export const ADMIN_STATES = ['LOCKED', 'UNLOCKED'] as const;
 export const OPERATING_STATES = ['UP', 'DOWN', 'UNKNOWN'] as const;
+/** What a site does about a writable resource that departs from its desired value. */
+export const DRIFT_POLICIES = ['reassert', 'report'] as const;
+export type DriftPolicy = (typeof DRIFT_POLICIES)[number];
 
 export const AutoEventSchema = Type.Object(
   {
     sourceName: Type.String({ minLength: 1 }),
-    interval: Type.String({ pattern: GO_DURATION_PATTERN }),
+    /** A Go duration (`500ms`, `1h30m`), read by the kernel's parser and longer than zero (checked in deviceIssues). */
+    interval: Type.String({ description: "A Go duration longer than zero, as EdgeX writes it: '500ms', '1s', '1h30m'." }),
     onChange: Type.Optional(Type.Boolean()),
     /** EdgeX v3.1+. */
     onChangeThreshold: Type.Optional(Type.Number({ minimum: 0 })),
@@ -302,6 +312,32 @@ export const DeviceSpecSchema = Type.Object(
     autoEvents: Type.Optional(Type.Array(AutoEventSchema)),
     /** Desired values by device resource name (the twin's desired side). */
     desired: Type.Optional(AnyMap),
+    /**
+     * What the site does when a writable resource reads other than its desired
+     * value (a device back from a restart): `reassert` writes it again, `report`
+     * only shows the drift in `status.drift`. By resource name; `*` for the
+     * others. Default `reassert`.
+     */
+    driftPolicy: Type.Optional(Type.Record(Type.String({ minLength: 1 }), literalUnion(DRIFT_POLICIES))),
+  },
+  { additionalProperties: false },
+);
+
+/** A writable resource whose value departed from its desired value, as the site saw it. */
+export const DeviceDriftSchema = Type.Object(
+  {
+    desired: Type.Unknown(),
+    /** The newest value read while it departed. */
+    observed: Type.Unknown(),
+    /** When the departure was first seen. */
+    since: Timestamp,
+    policy: literalUnion(DRIFT_POLICIES),
+    /** Writes of the desired value so far (policy reassert). */
+    reasserts: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Why the last of them failed. */
+    error: Type.Optional(Message),
+    /** When a reading matched the desired value again. */
+    resolvedAt: Type.Optional(Timestamp),
   },
   { additionalProperties: false },
 );
@@ -322,6 +358,8 @@ export const DeviceStatusSchema = Type.Object(
     lastSeen: Type.Optional(Timestamp),
     reported: Type.Optional(Type.Record(Type.String(), ReportedValueSchema)),
     observedDesired: Type.Optional(AnyMap),
+    /** Writable resources whose value departed from the desired one, by resource name (see spec.driftPolicy). */
+    drift: Type.Optional(Type.Record(Type.String(), DeviceDriftSchema)),
     message: Type.Optional(Message),
   },
   { additionalProperties: false },
@@ -350,6 +388,8 @@ export const AddonSiteStatusSchema = Type.Object(
     state: Type.String({ minLength: 1 }),
     message: Type.Optional(Message),
     code: Type.Optional(Type.String()),
+    /** The Addon's metadata.generation the site's report describes. */
+    observedGeneration: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   { additionalProperties: false },
 );
@@ -520,6 +560,7 @@ export type AutoEvent = Static<typeof AutoEventSchema>;
 export type DeviceSpec = Static<typeof DeviceSpecSchema>;
 export type ReportedValue = Static<typeof ReportedValueSchema>;
 export type DeviceStatus = Static<typeof DeviceStatusSchema>;
+export type DeviceDrift = Static<typeof DeviceDriftSchema>;
 export type AddonSpec = Static<typeof AddonSpecSchema>;
 export type AddonStatus = Static<typeof AddonStatusSchema>;
 export type LeaseSpec = Static<typeof LeaseSpecSchema>;
@@ -553,17 +594,6 @@ export type ResourceOf<K extends Kind> = ResourceByKind[K];
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/** Milliseconds of a Go duration string (`1h30m`, `500ms`), or undefined when it is not one. */
-export function parseGoDuration(text: string): number | undefined {
-  if (!new RegExp(GO_DURATION_PATTERN).test(text)) return undefined;
-  const unitMs: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  for (const m of text.matchAll(/([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/g)) {
-    total += Number(m[1]) * (unitMs[m[2] as string] as number);
-  }
-  return total;
-}
 
 /** The number behind an EdgeX numeric property (number, or v2 decimal string); undefined when unset or not numeric. */
 export function numericProperty(value: number | string | undefined): number | undefined {
@@ -831,8 +861,11 @@ function deviceIssues(spec: Record<string, unknown>, issues: FieldIssue[]): void
   events.forEach((raw, i) => {
     const e = asObject(raw);
     if (!e || typeof e.interval !== 'string') return;
-    const ms = parseGoDuration(e.interval);
-    if (ms !== undefined && ms <= 0) issues.push({ path: `spec.autoEvents[${i}].interval`, message: 'must be longer than zero' });
+    // Go's syntax (the kernel's parser); the store's own rule on top: longer than zero.
+    const ms = goDurationMs(e.interval);
+    if (ms === undefined) {
+      issues.push({ path: `spec.autoEvents[${i}].interval`, message: `must be a Go duration such as '500ms', '1s' or '1h30m': it ${goDurationProblem(e.interval)}` });
+    } else if (ms <= 0) issues.push({ path: `spec.autoEvents[${i}].interval`, message: 'must be longer than zero' });
   });
 }
 

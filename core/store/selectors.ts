@@ -2,62 +2,15 @@
  * Kubernetes label selectors: parsing (`a=b`, `a==b`, `a!=b`, `a in (x,y)`,
  * `a notin (x)`, `a`, `!a`; a comma means AND) and matching against an
  * object's labels, plus the Kubernetes rules for label keys and values and
- * DNS-1123 names. A bad selector is an EDGE_ERR_STORE_SELECTOR error that
- * names the selector and what is wrong with it.
+ * DNS-1123 names (defined in core/kernel/names.ts, presented here as the
+ * store's). A bad selector is an EDGE_ERR_STORE_SELECTOR error that names
+ * the selector and what is wrong with it.
  */
+import { labelKeyProblem, labelValueProblem } from '../kernel/index.ts';
 import { ErrSelector } from './errors.ts';
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-
-/** Why `name` is not a DNS-1123 label (lowercase alphanumerics and '-', at most 63), or undefined when it is one. */
-export function dns1123LabelProblem(name: string): string | undefined {
-  if (name.length === 0) return 'must not be empty';
-  if (name.length > 63) return `must be at most 63 characters (has ${name.length})`;
-  if (!DNS1123_LABEL.test(name)) {
-    return "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit";
-  }
-  return undefined;
-}
-
-/** Why `name` is not a DNS-1123 subdomain (labels joined by '.', at most 253), or undefined when it is one. */
-export function dns1123SubdomainProblem(name: string): string | undefined {
-  if (name.length === 0) return 'must not be empty';
-  if (name.length > 253) return `must be at most 253 characters (has ${name.length})`;
-  if (!DNS1123_SUBDOMAIN.test(name)) {
-    return "must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit";
-  }
-  return undefined;
-}
-
-/** Why `key` is not a valid label key (`[prefix/]name`), or undefined when it is one. */
-export function labelKeyProblem(key: string): string | undefined {
-  const slash = key.indexOf('/');
-  let name = key;
-  if (slash >= 0) {
-    const prefix = key.slice(0, slash);
-    name = key.slice(slash + 1);
-    const p = dns1123SubdomainProblem(prefix);
-    if (p !== undefined) return `prefix '${prefix}' ${p}`;
-  }
-  if (name.length === 0) return 'name part must not be empty';
-  if (name.length > 63) return `name part must be at most 63 characters (has ${name.length})`;
-  if (!QUALIFIED_NAME.test(name)) {
-    return "name part must consist of letters, digits, '-', '_' or '.', starting and ending with a letter or digit";
-  }
-  return undefined;
-}
-
-/** Why `value` is not a valid label value, or undefined when it is one (the empty string is valid). */
-export function labelValueProblem(value: string): string | undefined {
-  if (value.length === 0) return undefined;
-  if (value.length > 63) return `must be at most 63 characters (has ${value.length})`;
-  if (!QUALIFIED_NAME.test(value)) {
-    return "must consist of letters, digits, '-', '_' or '.', starting and ending with a letter or digit";
-  }
-  return undefined;
-}
+// The name and label rules are the kernel's (core/kernel/names.ts); the store presents them as its own.
+export { dns1123LabelProblem, dns1123SubdomainProblem, labelKeyProblem, labelValueProblem } from '../kernel/index.ts';
 
 export type SelectorOperator = 'Equals' | 'NotEquals' | 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
 

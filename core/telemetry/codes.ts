@@ -140,3 +140,10 @@ export const ErrStreamRewound = createError(
     'the hub holds readings of this stream the producer no longer has; start a new stream',
   { statusCode: 409 },
 );
+
+/** A stored row whose valueType or quality code is not in rows.ts's tables: a file written by a newer edgeadm. */
+export const ErrStoredCode = createError(
+  'EDGE_ERR_TELEMETRY_STORED_CODE',
+  (p: { site: string; seq: number; column: 'vt' | 'q'; code: number }) =>
+    `stored reading seq ${p.seq} of site '${p.site}' has ${p.column === 'vt' ? 'valueType' : 'quality'} code ${p.code}, which this version of edgeadm does not know (was the file written by a newer one?)`,
+);

@@ -1,8 +1,7 @@
-import Database from 'better-sqlite3';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Reading, StoredReading } from '../sdk/index.ts';
-import { BASE_ORIGIN, metricValue, numbered, streamKey, tempDir, thrown } from './fixtures/helpers.ts';
+import { BASE_ORIGIN, createV1StoreFile, metricValue, numbered, streamKey, tempDir, thrown } from './fixtures/helpers.ts';
 import { openTelemetryStore, TelemetryErrors, type IngestOptions, type TelemetryQuery, type TelemetryStore } from './index.ts';
 
 let tmp: ReturnType<typeof tempDir>;
@@ -263,10 +262,7 @@ describe('telemetry store', () => {
   it('migrates a file of the first version (keyed by site and seq) into one legacy stream per site', () => {
     store.close();
     const file = tmp.file('v1.db');
-    const db = new Database(file);
-    db.exec(`CREATE TABLE telemetry (site TEXT NOT NULL, seq INTEGER NOT NULL, origin INTEGER NOT NULL, device TEXT NOT NULL, profile TEXT NOT NULL,
-      resource TEXT NOT NULL, vt INTEGER NOT NULL, q INTEGER NOT NULL, value TEXT NOT NULL, units TEXT, detail TEXT, PRIMARY KEY (site, seq)) WITHOUT ROWID;
-      CREATE INDEX telemetry_device_time ON telemetry (site, device, origin, seq);`);
+    const db = createV1StoreFile(file);
     const ins = db.prepare('INSERT INTO telemetry VALUES (?, ?, ?, ?, ?, ?, 11, 0, ?, NULL, NULL)');
     for (let seq = 1; seq <= 5; seq++) ins.run('a', seq, BASE_ORIGIN + seq, 'd0', 'pump', 'flow', String(seq));
     ins.run('b', 1, BASE_ORIGIN, 'd1', 'pump', 'flow', '7');

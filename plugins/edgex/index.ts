@@ -2,7 +2,8 @@
  * The edgex plugin. Stage `planned` (see package.json): it is declared so that
  * discovery, `edgeadm plugin list` and site configs know it, but its driver
  * is not written yet, so the registry refuses to start it with
- * EDGE_ERR_PLUGIN_NOT_AVAILABLE rather than pretend.
+ * EDGE_ERR_PLUGIN_NOT_AVAILABLE rather than pretend. What works with EdgeX
+ * without it, and what it is meant to become: README.md.
  */
 import { definePlugin } from '../../core/sdk/index.ts';
 

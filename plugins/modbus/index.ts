@@ -1,7 +1,8 @@
 /**
  * The modbus plugin: registers the Modbus device driver (protocols
- * `modbus-tcp`, `modbus-rtu`, `modbus-rtu-over-tcp`) at its site. Devices use
- * EdgeX device-modbus profiles unchanged; see src/driver.ts.
+ * `modbus-tcp`, `modbus-rtu`, `modbus-rtu-over-tcp`; src/driver.ts) at its
+ * site. Devices use EdgeX device-modbus profiles unchanged. What it does,
+ * the Device and profile fields, examples and limits: README.md.
  */
 import { definePlugin, driversRef } from '../../core/sdk/index.ts';
 import { createModbusDriver } from './src/driver.ts';

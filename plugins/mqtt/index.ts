@@ -1,13 +1,9 @@
 /**
- * The mqtt plugin: registers the MQTT device driver (protocol `mqtt`) at its
- * site, and listens for devices announcing themselves on the site broker.
- * Devices publish telemetry to the site broker (or their own `brokerUrl`)
- * and take commands on a command topic; see src/driver.ts. A device logs in
- * to the site broker with a BrokerCredential bound to it and may then use
- * only its own topics (`brokerTopics`). The driver keeps a persistent session
- * on the site broker, so QoS 1 telemetry sent while the site agent restarts
- * is queued for it, not lost. Announcements (Home Assistant discovery, the
- * native announce topic; src/discovery.ts) become pending devices at the hub.
+ * The mqtt plugin: registers the MQTT device driver (protocol `mqtt`,
+ * src/driver.ts) at its site and, unless its config turns onboarding off,
+ * listens on the site broker for devices announcing themselves
+ * (src/onboarding.ts). What it does, its config, the Device and profile
+ * fields, examples and limits: README.md.
  */
 import { definePlugin, driversRef, onboardingRef, siteBrokerRef, siteMetricsRef, Type } from '../../core/sdk/index.ts';
 import { registerMqttMetrics } from './src/metrics.ts';

@@ -1,9 +1,8 @@
 /**
- * The opcua plugin: registers the OPC UA device driver (protocol `opcua`) at
- * its site. Devices name an endpoint, security and user in `protocols.opcua`;
- * profiles address variables by nodeId and methods by objectId + methodId
- * (see src/driver.ts). The client PKI lives in the plugin's folder of the
- * site agent's data directory (`<data>/plugins/opcua/pki`).
+ * The opcua plugin: registers the OPC UA device driver (protocol `opcua`,
+ * src/driver.ts) at its site, with the client PKI in the plugin's folder of
+ * the site agent's data directory (`<data>/plugins/opcua/pki`). What it
+ * does, the Device and profile fields, examples and limits: README.md.
  */
 import { definePlugin, driversRef, siteStorageRef } from '../../core/sdk/index.ts';
 import { createOpcuaDriver } from './src/driver.ts';

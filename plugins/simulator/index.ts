@@ -1,4 +1,4 @@
-/** The simulator plugin: registers the `simulator` device driver at its site. */
+/** The simulator plugin: registers the `simulator` device driver (driver.ts) at its site. Functions, attributes and limits: README.md. */
 import { definePlugin, driversRef } from '../../core/sdk/index.ts';
 import { createSimulatorDriver } from './driver.ts';
 

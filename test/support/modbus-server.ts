@@ -7,6 +7,7 @@
  * recorded with its start and end time, so a test can see whether requests
  * overlapped on the server.
  */
+import type { Server } from 'node:net';
 import modbusSerial from 'modbus-serial';
 import { freePort } from './tcp-services.ts';
 
@@ -41,6 +42,8 @@ export interface ModbusTestServer {
   readonly records: RequestRecord[];
   /** Number of client connections currently open. */
   connections(): number;
+  /** Number of client connections accepted since the start (a reconnect counts again). */
+  accepted(): number;
   close(): Promise<void>;
 }
 
@@ -137,6 +140,10 @@ export async function startModbusServer(opts: { port?: number; size?: number } =
   // Client resets are the test's business, not a crash.
   server.on('socketError', () => undefined);
   server.on('error', () => undefined);
+  let accepted = 0;
+  (server as unknown as { _server: Server })._server.on('connection', () => {
+    accepted++;
+  });
   await new Promise<void>((resolve, reject) => {
     server.on('initialized', () => resolve());
     server.on('serverError', (err) => reject(err ?? new Error('modbus test server failed to listen')));
@@ -158,6 +165,7 @@ export async function startModbusServer(opts: { port?: number; size?: number } =
     },
     records,
     connections: () => server.socks.size,
+    accepted: () => accepted,
     close() {
       if (closed) return Promise.resolve();
       closed = true;

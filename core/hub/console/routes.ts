@@ -108,8 +108,8 @@ export function loadConsoleAssets(webDir = WEB_DIR): { app: Map<string, Asset>; 
   return { app, vendor, index, csp };
 }
 
-const SessionBody = Type.Object({ token: Type.String({ minLength: 1, maxLength: 512, description: 'A hub token of role admin or viewer.' }) }, { additionalProperties: false });
-const SessionSchema = Type.Object({
+export const SessionBody = Type.Object({ token: Type.String({ minLength: 1, maxLength: 512, description: 'A hub token of role admin or viewer.' }) }, { additionalProperties: false });
+export const SessionSchema = Type.Object({
   tokenId: Type.String(),
   role: Type.String(),
   csrf: Type.String({ description: 'Send it as `x-edgeadm-csrf` on every request that changes something.' }),

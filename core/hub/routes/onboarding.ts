@@ -23,7 +23,7 @@ import { generateSecret, hashSecret, isEdgeError, toErrorInfo } from '../../kern
 import {
   API_VERSION,
   BrokerCredentialSpecSchema,
-  DNS1123_LABEL_PATTERN,
+  dns1123LabelProblem,
   DNS1123_SUBDOMAIN_PATTERN,
   PendingDeviceSpecSchema,
   prepareResource,
@@ -53,7 +53,6 @@ export const ONBOARDED_FROM_LABEL = 'edgeadm.io/onboarded-from';
 /** A re-announcement that changes nothing rewrites lastSeen at most this often. */
 export const LAST_SEEN_WRITE_INTERVAL_MS = 60_000;
 
-const DNS1123_LABEL_RE = new RegExp(DNS1123_LABEL_PATTERN);
 const sha256Hex = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /**
@@ -61,8 +60,7 @@ const sha256Hex = (text: string): string => createHash('sha256').update(text, 'u
  * the username is a lowercase DNS-1123 label, else `<site>.u-<12 hex of its sha256>`.
  */
 export function brokerCredentialName(site: string, username: string): string {
-  const lower = username.toLowerCase();
-  if (lower === username && username.length <= 63 && DNS1123_LABEL_RE.test(username)) return `${site}.${username}`;
+  if (dns1123LabelProblem(username) === undefined) return `${site}.${username}`;
   return `${site}.u-${sha256Hex(username).slice(0, 12)}`;
 }
 
@@ -128,7 +126,7 @@ const CredentialCreateBody = Type.Object(
   { additionalProperties: false },
 );
 const CredentialParams = Type.Object({ site: SiteParams.properties.site, username: Type.String({ minLength: 1, maxLength: 128 }) });
-const CredentialIssuedSchema = Type.Object({
+export const CredentialIssuedSchema = Type.Object({
   credential: ResourceSchema,
   password: Type.String({ description: 'Shown here only; the hub keeps its hash.' }),
 });
@@ -145,7 +143,7 @@ const ApproveBody = Type.Object(
   },
   { additionalProperties: false },
 );
-const ApprovalSchema = Type.Object({ pending: ResourceSchema, device: ResourceSchema, profile: ResourceSchema });
+export const ApprovalSchema = Type.Object({ pending: ResourceSchema, device: ResourceSchema, profile: ResourceSchema });
 
 // ---------------------------------------------------------------------------
 // Helpers

@@ -9,12 +9,19 @@
  * Node's host keys change only through join and the host-key routes.
  * Secret fields (a BrokerCredential's passwordHash) are never answered; on
  * apply, leaving one out keeps the stored value. The store's coded errors
- * pass through with their status.
+ * pass through with their status. An Addon write that would put its plugin
+ * at a site where another Addon puts it is refused (../addon-admission.ts);
+ * Addons are read with the hub's view of `status.sites` (./addon-status.ts),
+ * Devices with its view of their state (UNKNOWN at an offline site,
+ * ../device-status.ts).
  */
 import type { FastifyRequest } from 'fastify';
 import type { Static } from 'typebox';
 import { API_VERSION, sitesOf, StoreErrors, type Kind, type ListOptions, type NodeStatus, type Resource, type WriteOptions } from '../../store/index.ts';
 import { keepSecrets, SECRET_SPEC_FIELDS, withoutSecrets } from '../secrets.ts';
+import { createAddonAdmission } from '../addon-admission.ts';
+import { addonStatusView } from './addon-status.ts';
+import { deviceStatusView } from '../device-status.ts';
 import { authorizeSite, principalOf, requireAuth } from '../auth.ts';
 import type { HubApp, HubContext } from '../context.ts';
 import { ErrForbidden, ErrNotFound, ErrPathMismatch, ErrReference, type MissingRef } from '../errors.ts';
@@ -109,6 +116,10 @@ export function registerResourceRoutes(app: HubApp, ctx: HubContext): void {
   const siteReaders = requireAuth(['admin', 'viewer', 'agent']);
   const operatorReaders = requireAuth(['admin', 'viewer']);
   const admins = requireAuth(['admin']);
+  // Addons: a write that would put a plugin where another Addon puts it is refused; reads show conflicts and offline sites.
+  const addonAdmission = createAddonAdmission(ctx.store);
+  const served = async (kind: Kind): Promise<(obj: Resource) => Resource> =>
+    kind === 'Addon' ? addonStatusView(ctx.store) : kind === 'Device' ? deviceStatusView(ctx.store) : (obj) => obj;
 
   for (const [plural, kind] of Object.entries(PLURALS)) {
     const base = `/api/v1/${plural}`;
@@ -140,7 +151,8 @@ export function registerResourceRoutes(app: HubApp, ctx: HubContext): void {
           opts.site = p.site;
         }
         const list = await ctx.store.list(kind, opts);
-        return { ...list, items: list.items.map(withoutSecrets) };
+        const view = await served(kind);
+        return { ...list, items: list.items.map((i) => withoutSecrets(view(i))) };
       },
     );
 
@@ -159,7 +171,7 @@ export function registerResourceRoutes(app: HubApp, ctx: HubContext): void {
       async (request, reply) => {
         const { obj } = toObject(kind, request.body);
         await checkReferences(ctx, obj);
-        const created = await ctx.store.create(obj);
+        const created = await addonAdmission.admit(obj, () => ctx.store.create(obj));
         return reply.code(201).send(withoutSecrets(created));
       },
     );
@@ -180,7 +192,7 @@ export function registerResourceRoutes(app: HubApp, ctx: HubContext): void {
         const obj = await ctx.store.get(kind, request.params.name);
         if (!obj) throw new ErrNotFound({ kind, name: request.params.name });
         if (!agentMayRead(p, obj)) forbidObject(p, obj, action(request));
-        return withoutSecrets(obj);
+        return withoutSecrets((await served(kind))(obj));
       },
     );
 
@@ -203,7 +215,7 @@ export function registerResourceRoutes(app: HubApp, ctx: HubContext): void {
         await checkReferences(ctx, obj);
         // Write-only secret fields left out keep their stored values.
         const stored = SECRET_SPEC_FIELDS[kind] ? await ctx.store.get(kind, obj.metadata.name) : undefined;
-        const applied = await ctx.store.apply({ ...obj, spec: keepSecrets(kind, obj.spec, stored?.spec) }, write);
+        const applied = await addonAdmission.admit(obj, () => ctx.store.apply({ ...obj, spec: keepSecrets(kind, obj.spec, stored?.spec) }, write));
         return withoutSecrets(applied);
       },
     );

@@ -1,22 +1,14 @@
 /**
  * The plugin test kit: a real kernel and plugin registry in-process, with the
- * services you choose standing in for the platform's. Third-party plugin
- * authors test exactly as edgeadm's own plugins do:
+ * services you choose standing in for the platform's, and the services of a
+ * site (`mockSiteServices`, see site.ts) for device plugins. Third-party
+ * plugin authors test exactly as edgeadm's own plugins do:
  *
  *   const tk = await startTestKernel({ plugins: [myPlugin], services: [bindService(clockRef, fakeClock)] });
  *   expect(tk.status('my-plugin').state).toBe('running');
  *   await tk.stop();
  */
-import { Writable } from 'node:stream';
-import {
-  createLogger,
-  EDGEADM_VERSION,
-  Kernel,
-  ServiceScope,
-  type EdgeError,
-  type LogLevel,
-  type ServiceRef,
-} from '../../kernel/index.ts';
+import { EDGEADM_VERSION, Kernel, ServiceScope, type EdgeError, type LogLevel, type ServiceRef } from '../../kernel/index.ts';
 import {
   PluginRegistry,
   type DiscoveryOptions,
@@ -25,16 +17,25 @@ import {
   type InstanceStatus,
   type PluginDefinition,
 } from '../../plugins/index.ts';
+import { captureLogs, type LogLine, type ServiceBinding } from './bindings.ts';
+import { ErrNoInstance } from './errors.ts';
 
-export interface ServiceBinding {
-  readonly ref: ServiceRef<unknown>;
-  readonly value: unknown;
-}
-
-/** A typed service binding for `startTestKernel({ services })`. */
-export function bindService<T>(ref: ServiceRef<T>, value: T): ServiceBinding {
-  return { ref, value };
-}
+export { bindService, type LogLine, type ServiceBinding } from './bindings.ts';
+export { ErrNoDriver, ErrNoInstance, ErrStorageName, ErrWaitTimeout } from './errors.ts';
+export {
+  mockSiteServices,
+  type CommandResult,
+  type DeviceRuntimeStatus,
+  type DeviceState,
+  type DriverView,
+  type MockDriverRegistry,
+  type MockSite,
+  type MockSiteDevices,
+  type MockSiteOptions,
+  type ReadingMatch,
+  type RecordingOnboarding,
+  type RecordingSink,
+} from './site.ts';
 
 /** A plugin instance to run: the definition, and optionally its site, config and failure policy. */
 export interface TestPluginInstance {
@@ -60,8 +61,6 @@ export interface StartTestKernelOptions {
   version?: string;
 }
 
-export type LogLine = Record<string, unknown> & { level: number; msg?: string };
-
 export interface TestKernel {
   readonly kernel: Kernel;
   readonly registry: PluginRegistry;
@@ -82,14 +81,7 @@ function isDefinition(p: PluginDefinition | TestPluginInstance): p is PluginDefi
 }
 
 export async function startTestKernel(opts: StartTestKernelOptions = {}): Promise<TestKernel> {
-  const logs: LogLine[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as LogLine);
-      cb();
-    },
-  });
-  const logger = createLogger({ level: opts.logLevel ?? 'debug', destination: sink });
+  const { logger, logs } = captureLogs(opts.logLevel ?? 'debug');
   const services = ServiceScope.root('test kernel');
   for (const b of opts.services ?? []) services.provide(b.ref, b.value);
   const version = opts.version ?? EDGEADM_VERSION;
@@ -120,7 +112,7 @@ export async function startTestKernel(opts: StartTestKernelOptions = {}): Promis
     get: (ref, site) => registry.service(ref, site),
     status(instance) {
       const s = registry.status().find((x) => x.instance === instance);
-      if (!s) throw new Error(`no plugin instance '${instance}' (known: ${registry.status().map((x) => x.instance).join(', ')})`);
+      if (!s) throw new ErrNoInstance({ instance, known: registry.status().map((x) => x.instance) });
       return s;
     },
     statuses: () => registry.status(),

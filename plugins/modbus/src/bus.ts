@@ -39,6 +39,7 @@ import {
   ErrModbusException,
   ErrModbusInvalidRequest,
   ErrModbusTimeout,
+  failureCause,
 } from './bus-errors.ts';
 import { busKey, openLink, validateEndpoint, validateRequest, type Endpoint, type Link, type ModbusFunction } from './transport.ts';
 
@@ -130,6 +131,8 @@ interface Job {
 interface UnitState extends UnitStats {
   openUntil: number;
   currentOpenMs: number;
+  /** The cause of the failure that last opened the breaker. */
+  lastFailure?: string;
 }
 
 function positive(field: string, v: unknown): void {
@@ -328,6 +331,7 @@ class ModbusBus implements Bus {
     }
     unit.breaker = 'open';
     unit.openUntil = now + unit.currentOpenMs;
+    unit.lastFailure = failureCause(err);
     this.log.warn(
       { unitId: unit.unitId, failures: unit.consecutiveFailures, openMs: unit.currentOpenMs, error: toErrorInfo(err) },
       'modbus unit skipped; breaker open',
@@ -341,7 +345,7 @@ class ModbusBus implements Bus {
     if (retryInMs <= 0) return undefined;
     unit.circuitRejects++;
     this.counters.circuitRejects++;
-    return new ErrModbusCircuitOpen({ bus: this.key, unitId, retryInMs, failures: unit.consecutiveFailures });
+    return new ErrModbusCircuitOpen({ bus: this.key, unitId, retryInMs, failures: unit.consecutiveFailures, ...(unit.lastFailure ? { last: unit.lastFailure } : {}) });
   }
 
   private unit(unitId: number): UnitState {
@@ -415,7 +419,8 @@ class ModbusBus implements Bus {
         const delay = this.reconnectDelay;
         this.reconnectDelay = Math.min(delay * 2, this.reconnect.maxMs);
         this.downUntil = Date.now() + delay;
-        const reason = err instanceof Error ? err.message : String(err);
+        // The cause alone: the next fast failure wraps it in an EDGE_ERR_MODBUS_CONNECT of its own.
+        const reason = failureCause(err);
         // Warn when the link goes down or its failure changes; repeated identical attempts log at debug.
         const level = reason === this.downReason ? 'debug' : 'warn';
         this.downReason = reason;

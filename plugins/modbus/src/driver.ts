@@ -12,6 +12,7 @@
  * it, and reads it back, so the reported value is what the device holds.
  */
 import {
+  formatQualityDetail,
   nowOrigin,
   type DeviceConnection,
   type DeviceDriver,
@@ -23,6 +24,7 @@ import {
   type Sample,
   type WriteResult,
 } from '../../../core/sdk/index.ts';
+import { failureCause } from './bus-errors.ts';
 import { decode, encode } from './codec.ts';
 import { ErrDeviceInvalid, ErrDiscovery, ErrReadOnly } from './driver-errors.ts';
 import { planReads, slice, type ReadRequest } from './plan.ts';
@@ -43,10 +45,13 @@ function codeOf(err: unknown): string {
   return typeof c === 'string' ? c : 'EDGE_ERR_MODBUS_FAILED';
 }
 
-/** A reading's qualityDetail: the code, and for an exception reply the exception's name (`... ILLEGAL_DATA_ADDRESS`). */
+/**
+ * A reading's qualityDetail: the code and the cause (`EDGE_ERR_MODBUS_CONNECT
+ * connect ECONNREFUSED 127.0.0.1:1502`; for an exception reply its name,
+ * `EDGE_ERR_MODBUS_EXCEPTION ILLEGAL_DATA_ADDRESS`).
+ */
 function detailOf(err: unknown): string {
-  const exception = (err as { params?: { exception?: unknown } }).params?.exception;
-  return typeof exception === 'string' ? `${codeOf(err)} ${exception}` : codeOf(err);
+  return formatQualityDetail(codeOf(err), failureCause(err));
 }
 
 function messageOf(err: unknown): string {
@@ -102,7 +107,7 @@ class ModbusConnection implements DeviceConnection {
         const value = decode(p, slice(req, response, p));
         out.set(p.resource, { resource: p.resource, value, valueType: p.valueType, ...(p.units ? { units: p.units } : {}), origin, quality: 'good' });
       } catch (err) {
-        out.set(p.resource, { resource: p.resource, value: null, valueType: p.valueType, origin, quality: 'bad', qualityDetail: codeOf(err) });
+        out.set(p.resource, { resource: p.resource, value: null, valueType: p.valueType, origin, quality: 'bad', qualityDetail: detailOf(err) });
       }
     }
   }
@@ -170,6 +175,7 @@ export function createModbusDriver(o: { logger: Logger }): DeviceDriver {
           const host = endpoint.kind === 'rtu' ? endpoint.path.replace(/[^a-z0-9]+/gi, '-') : endpoint.host.replace(/[^a-z0-9]+/gi, '-');
           found.push({
             name: `modbus-${host}-unit-${unitId}`.toLowerCase().replace(/-+/g, '-'),
+            protocolName: `modbus-${endpoint.kind}`,
             protocol: endpoint.kind === 'rtu' ? { Address: endpoint.path, BaudRate: String(endpoint.baudRate), UnitID: String(unitId) } : { Address: endpoint.host, Port: String(endpoint.port), UnitID: String(unitId) },
             description: `unit ${unitId} at ${request.target}: ${answered}`,
           });

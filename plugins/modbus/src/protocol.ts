@@ -1,12 +1,9 @@
 /**
- * A Device's Modbus protocol block, as EdgeX device-modbus writes it, read
- * into an endpoint and a unit id. EdgeX keeps every value a string
- * (`"Port": "502"`, `"Timeout": "5"` in seconds); numbers are accepted too.
- * Keys match case-insensitively.
- *
- *   modbus-tcp:          Address, Port (502), UnitID (1), Timeout (s, 5)
- *   modbus-rtu-over-tcp: the same, RTU framing over a TCP serial gateway
- *   modbus-rtu:          Address (/dev/ttyUSB0), BaudRate (19200), DataBits (8), StopBits (1), Parity (N|E|O), UnitID, Timeout
+ * A Device's Modbus protocol block (`modbus-tcp`, `modbus-rtu`,
+ * `modbus-rtu-over-tcp`), as EdgeX device-modbus writes it, read into an
+ * endpoint and a unit id; values may be EdgeX's strings or numbers, keys
+ * match case-insensitively, every problem an issue naming its field. The
+ * fields and their defaults: README.md, "Devices".
  */
 import type { DriverIssue } from '../../../core/sdk/index.ts';
 import type { Endpoint } from './transport.ts';

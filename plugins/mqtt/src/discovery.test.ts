@@ -391,7 +391,7 @@ describe('native announce', () => {
         labels: { 'bad key!': 'v' },
       }),
     ).toEqual([
-      'labels.bad key!: labels.bad key! is not a valid label key',
+      "labels.bad key!: labels.bad key! is not a valid label key: name part must consist of letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
       'resources[4].maximum: resources[4].maximum 1 is below minimum 5',
       "resources[0].payload: resources[0].payload payload 'text' needs valueType String (or Bool with trueValue and falseValue), not Float64",
       "resources[1].name: resources[1].name resource 'a' is defined twice",

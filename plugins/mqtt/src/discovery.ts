@@ -59,7 +59,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Value } from 'typebox/value';
-import { Type, VALUE_TYPES, type DriverResource, type ValueType } from '../../../core/sdk/index.ts';
+import { labelKeyProblem, labelValueProblem, Type, VALUE_TYPES, type DriverResource, type ValueType } from '../../../core/sdk/index.ts';
 import { parsePath, resolvePoints } from './profile.ts';
 import { readProtocol, topicProblem } from './protocol.ts';
 
@@ -923,8 +923,6 @@ function schemaIssues(doc: unknown, code: string): CodedIssue[] {
   return out;
 }
 
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 export interface NativeAnnounceResult {
   announcement?: Announcement;
@@ -962,8 +960,10 @@ export function parseNativeAnnounce(site: string, topic: string, payload: Buffer
   const baseProblem = topicProblem(base);
   if (baseProblem) add('topic', `'${a.topic ?? base}' ${baseProblem}`);
   for (const [k, v] of Object.entries(a.labels ?? {})) {
-    if (!LABEL_KEY.test(k)) add(`labels.${k}`, 'is not a valid label key');
-    else if (!LABEL_VALUE.test(v)) add(`labels.${k}`, `value '${v}' is not a valid label value`);
+    const keyProblem = labelKeyProblem(k);
+    const valueProblem = labelValueProblem(v);
+    if (keyProblem !== undefined) add(`labels.${k}`, `is not a valid label key: ${keyProblem}`);
+    else if (valueProblem !== undefined) add(`labels.${k}`, `value '${v}' is not a valid label value: ${valueProblem}`);
   }
   a.resources.forEach((r, i) => {
     if (r.minimum !== undefined && r.maximum !== undefined && r.minimum > r.maximum) add(`resources[${i}].maximum`, `${r.maximum} is below minimum ${r.minimum}`);

@@ -361,7 +361,7 @@ describe('mqtt driver: Home Assistant style devices', () => {
       ['cmnd/plug-1/level', '42.5'],
     ]);
     // A device login gets its raw command topics to subscribe to.
-    expect(driver.brokerTopics!(device('plug-1', [res('relay', 'Bool', { topic: '/stat/plug-1/POWER', payload: 'text', trueValue: 'ON', falseValue: 'OFF', commandTopic: '/cmnd/plug-1/POWER', commandPayload: 'raw' }, { readWrite: 'RW' })], { topic: 'plugs/plug-1' }))).toEqual({
+    expect(driver.brokerTopics(device('plug-1', [res('relay', 'Bool', { topic: '/stat/plug-1/POWER', payload: 'text', trueValue: 'ON', falseValue: 'OFF', commandTopic: '/cmnd/plug-1/POWER', commandPayload: 'raw' }, { readWrite: 'RW' })], { topic: 'plugs/plug-1' }))).toEqual({
       publish: ['plugs/plug-1', 'plugs/plug-1/#', 'plugs/plug-1/response', 'stat/plug-1/POWER'],
       subscribe: ['plugs/plug-1', 'plugs/plug-1/#', 'plugs/plug-1/command', 'cmnd/plug-1/POWER'],
     });

@@ -34,6 +34,7 @@ import { randomUUID } from 'node:crypto';
 import {
   ErrReadingsNotStored,
   nowOrigin,
+  type BrokerTopicsProvider,
   type DeviceConnection,
   type DeviceDriver,
   type DriverDevice,
@@ -107,7 +108,8 @@ export interface MqttDeviceStats {
   notStored: number;
 }
 
-export interface MqttDriver extends DeviceDriver {
+/** The MQTT driver; its devices log in to the site broker themselves, so it tells the broker their topics (BrokerTopicsProvider). */
+export interface MqttDriver extends DeviceDriver, BrokerTopicsProvider {
   /** Counters of a device (by site and name), or undefined if it never connected. */
   stats(site: string, device: string): Readonly<MqttDeviceStats> | undefined;
   /** Counters of every device that connected since the driver was created. */

@@ -135,10 +135,14 @@ describe('protocol block', () => {
     expect(issues.every((i) => i.code === 'EDGE_ERR_MQTT_PROTOCOL_INVALID')).toBe(true);
   });
 
-  it('parses durations', () => {
+  it('parses durations: Go durations or milliseconds, never negative', () => {
     expect(parseDuration('250ms')).toBe(250);
     expect(parseDuration('2m')).toBe(120_000);
+    expect(parseDuration('1m30s')).toBe(90_000);
+    expect(parseDuration(' 5s ')).toBe(5000);
+    expect(parseDuration('1500us')).toBe(2);
+    expect(parseDuration('0')).toBe(0);
     expect(parseDuration(40)).toBe(40);
-    expect(parseDuration('5 parsecs')).toBeUndefined();
+    for (const bad of ['5 parsecs', '5 s', '500', '-1s', '1d', '', -1, Number.NaN, true]) expect(parseDuration(bad), String(bad)).toBeUndefined();
   });
 });

@@ -1,29 +1,12 @@
 /**
- * A Device's MQTT protocol block (`protocols.mqtt`), read into a target.
- * Keys match case-insensitively, so EdgeX device-mqtt's `CommandTopic` is
- * the same field as `commandTopic`.
- *
- *   topic           base topic of the device (default `edgeadm/<site>/<device>`);
- *                   resource topics are relative to it unless they start with '/'
- *   qos             0 | 1 (default 0), for subscriptions and commands
- *   commandTopic    where commands are published (EdgeX `CommandTopic`; default `<topic>/command`)
- *   responseTopic   where the device answers (EdgeX `ResponseTopic`; default `<topic>/response`)
- *   commandTimeout  how long a command waits for its answer: '500ms', '5s', '1m' (default 5s);
- *                   a bare number is milliseconds
- *   staleAfter      age after which `read` reports the last value as uncertain (default: the driver's, 5m)
- *   brokerUrl       mqtt:// or mqtts:// URL (default: the site broker)
- *
- * Commands and correlation: a command is a JSON publish `{ "id", "resource",
- * "value" }` on the command topic; the device answers on the response topic
- * with `{ "id", "ok": true }` or `{ "id", "ok": false, "error": "why" }` (an
- * `error` field alone also refuses; `uuid` is accepted for `id`, as EdgeX
- * device-mqtt names it). An answer may echo `"value"`, what the device now
- * holds: `read` then reports it; without it the last telemetry value reads as
- * stale until the device publishes again. The id travels in the payload rather than in MQTT 5
- * correlationData because the site broker (aedes) and many devices speak
- * MQTT 3.1.1 only, and `mosquitto_pub` can answer a JSON command by hand.
+ * A Device's MQTT protocol block (`protocols.mqtt`: topic, qos,
+ * commandTopic, responseTopic, commandTimeout, staleAfter, brokerUrl), read
+ * into a target, every problem an issue naming its field. Keys match
+ * case-insensitively, so EdgeX device-mqtt's `CommandTopic` is
+ * `commandTopic`. The fields, their defaults and the command and answer
+ * payloads: README.md, "Devices".
  */
-import type { DriverIssue } from '../../../core/sdk/index.ts';
+import { goDurationMs, type DriverIssue } from '../../../core/sdk/index.ts';
 import { ISSUE } from './errors.ts';
 
 export const MQTT_PROTOCOLS = ['mqtt'] as const;
@@ -43,14 +26,17 @@ function field(block: Readonly<Record<string, unknown>>, name: string): unknown 
   return key === undefined ? undefined : block[key];
 }
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** '500ms', '5s', '1.5m', '2h' or a number of milliseconds; undefined when not a duration. */
+/**
+ * A duration field in whole milliseconds: a Go duration string ('500ms',
+ * '1.5m', '1h30m'; surrounding blanks ignored) or a number of milliseconds.
+ * Undefined when it is neither, or negative; each field's bounds are checked
+ * by its reader.
+ */
 export function parseDuration(raw: unknown): number | undefined {
   if (typeof raw === 'number') return Number.isFinite(raw) && raw >= 0 ? raw : undefined;
   if (typeof raw !== 'string') return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/.exec(raw);
-  return m ? Math.round(Number(m[1]) * UNIT_MS[m[2]!]!) : undefined;
+  const ms = goDurationMs(raw.trim());
+  return ms === undefined || ms < 0 ? undefined : Math.round(ms);
 }
 
 /** Why a topic name cannot be published or subscribed to as one exact topic, or undefined when it can. */

@@ -696,7 +696,9 @@ export async function openDiscoverySession(o: EndpointOptions): Promise<{ sessio
  * `pkiDir` is the client PKI folder (the plugin's site storage).
  */
 export async function discoverOpcua(request: DiscoveryRequest, o: { pkiDir: string; signal?: AbortSignal }): Promise<DiscoveredDevice[]> {
-  return [(await discoverOpcuaDetailed(request, o)).device];
+  const found = await discoverOpcuaDetailed(request, o);
+  const skipped = found.skipped.map((n) => ({ path: n.path, id: n.nodeId, reason: n.reason }));
+  return [{ ...found.device, ...(skipped.length > 0 ? { skipped } : {}), ...(found.truncated ? { truncated: true } : {}) }];
 }
 
 /** As `discoverOpcua`, with what the walk skipped and whether it was truncated. */

@@ -34,6 +34,7 @@ import path from 'node:path';
 import type * as OpcuaModule from 'node-opcua';
 import type { ClientMonitoredItemGroup, ClientSession, DataValue, NodeId, StatusCode, Variant } from 'node-opcua';
 import {
+  formatQualityDetail,
   nowOrigin,
   originFromDate,
   toErrorInfo,
@@ -60,6 +61,7 @@ import {
   ErrOpcuaService,
   ErrOpcuaSubscribe,
   ErrOpcuaUnknownResource,
+  failureCause,
   ISSUE,
 } from './errors.ts';
 import { nodeIdText, resolvePoints, type MethodPoint, type NodeIdRef, type OpcuaPoint, type VariablePoint } from './profile.ts';
@@ -146,6 +148,18 @@ export function monitoringFor(target: OpcuaTarget, point: VariablePoint, options
   return { ...target.monitoring, ...fromOptions, ...point.monitoring };
 }
 
+/** A read that gets no answer in this long (when the device names no requestTimeout) fails instead of holding its poll. */
+const DEFAULT_READ_TIMEOUT_MS = 10_000;
+
+/** `p`, or a rejection after `ms` (a request lost with its connection would otherwise wait for the session's repair). */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 class OpcuaConnection implements DeviceConnection {
   readonly #ua: Opcua;
   readonly #lease: EndpointHandle;
@@ -156,11 +170,21 @@ class OpcuaConnection implements DeviceConnection {
   readonly #subscriptions = new Set<OpcuaSubscription>();
   #readFailing = false;
   #closed = false;
+  /** Why the endpoint's connection is down, while it is (from its `lost` and `reconnecting` events). */
+  #outage = 'connection lost';
+  readonly #offOutage: (() => void)[];
 
   readonly #onClose: () => void;
 
   constructor(ua: Opcua, lease: EndpointHandle, target: OpcuaTarget, device: DriverDevice, points: Map<string, Resolved>, logger: Logger, onClose: () => void) {
-    this.#onClose = onClose;
+    this.#offOutage = [
+      lease.on('lost', (e) => (this.#outage = e.reason)),
+      lease.on('reconnecting', (e) => (this.#outage = failureCause(e.error))),
+    ];
+    this.#onClose = () => {
+      for (const off of this.#offOutage) off();
+      onClose();
+    };
     this.#ua = ua;
     this.#lease = lease;
     this.#target = target;
@@ -203,21 +227,28 @@ class OpcuaConnection implements DeviceConnection {
       } else if (r.point.readWrite === 'W') out.set(name, this.#bad(name, 'EDGE_ERR_OPCUA_WRITE_ONLY'));
       else if (!wanted.includes(r)) wanted.push(r);
     }
-    if (wanted.length > 0) {
+    if (wanted.length > 0 && !this.#lease.connected) {
+      // A request made while the session is being repaired waits for the repair: answer at once instead.
+      const origin = nowOrigin();
+      for (const r of wanted) out.set(r.point.resource, this.#bad(r.point.resource, formatQualityDetail('EDGE_ERR_OPCUA_CONNECTION_LOST', this.#outage), origin));
+    } else if (wanted.length > 0) {
       try {
-        const dvs = await this.#lease.session.read(
-          wanted.map((r) => ({ nodeId: r.nodeId!, attributeId: this.#ua.AttributeIds.Value })),
-          0,
+        const dvs = await withTimeout(
+          this.#lease.session.read(
+            wanted.map((r) => ({ nodeId: r.nodeId!, attributeId: this.#ua.AttributeIds.Value })),
+            0,
+          ),
+          this.#target.requestTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS,
         );
         wanted.forEach((r, i) => out.set(r.point.resource, dvs[i] ? this.#sample(r, dvs[i]) : this.#bad(r.point.resource, 'EDGE_ERR_OPCUA_READ_SHORT')));
         if (this.#readFailing) this.#logger.info({ device: this.#device.name }, 'opcua reads succeed again');
         this.#readFailing = false;
       } catch (err) {
-        const e = new ErrOpcuaService({ service: 'Read', endpoint: this.#target.endpoint, reason: toErrorInfo(err).message }, { cause: err });
+        const e = new ErrOpcuaService({ service: 'Read', endpoint: this.#target.endpoint, reason: failureCause(err) }, { cause: err });
         if (!this.#readFailing) this.#logger.warn({ device: this.#device.name, error: toErrorInfo(e) }, 'opcua read failed');
         this.#readFailing = true;
         const origin = nowOrigin();
-        for (const r of wanted) out.set(r.point.resource, this.#bad(r.point.resource, `${e.code} ${toErrorInfo(err).message}`, origin));
+        for (const r of wanted) out.set(r.point.resource, this.#bad(r.point.resource, formatQualityDetail(e.code, failureCause(err)), origin));
       }
     }
     return resources.map((name) => out.get(name)!);
@@ -265,7 +296,7 @@ class OpcuaConnection implements DeviceConnection {
           results[b.i] = s && severity(s) === 0 ? { resource, ok: true } : { resource, ok: false, error: errorOf(new ErrOpcuaRefused({ resource, action: 'write', status: s ? statusName(s) : 'no status' })) };
         });
       } catch (err) {
-        const e = new ErrOpcuaService({ service: 'Write', endpoint: this.#target.endpoint, reason: toErrorInfo(err).message }, { cause: err });
+        const e = new ErrOpcuaService({ service: 'Write', endpoint: this.#target.endpoint, reason: failureCause(err) }, { cause: err });
         for (const b of batch) results[b.i] = { resource: b.r.point.resource, ok: false, error: errorOf(e) };
       }
     }
@@ -318,7 +349,7 @@ class OpcuaConnection implements DeviceConnection {
     try {
       result = await this.#lease.session.call({ objectId: r.objectId!, methodId: r.methodId!, inputArguments: variants });
     } catch (err) {
-      throw new ErrOpcuaService({ service: 'Call', endpoint: this.#target.endpoint, reason: toErrorInfo(err).message }, { cause: err });
+      throw new ErrOpcuaService({ service: 'Call', endpoint: this.#target.endpoint, reason: failureCause(err) }, { cause: err });
     }
     if (severity(result.statusCode) !== 0) {
       const badInputs = (result.inputArgumentResults ?? []).map((s, k) => (severity(s) === 0 ? undefined : `input[${k}] ${statusName(s)}`)).filter((x) => x !== undefined);
@@ -436,7 +467,7 @@ class OpcuaConnection implements DeviceConnection {
       }
     } catch (err) {
       await terminate();
-      throw new ErrOpcuaService({ service: 'CreateMonitoredItems', endpoint: this.#target.endpoint, reason: toErrorInfo(err).message }, { cause: err });
+      throw new ErrOpcuaService({ service: 'CreateMonitoredItems', endpoint: this.#target.endpoint, reason: failureCause(err) }, { cause: err });
     }
     if (issues.length > 0) this.#logger.warn({ device: this.#device.name, issues }, 'opcua resources not monitored');
     if (monitored === 0 && (wanted > 0 || issues.length > 0)) {
@@ -699,7 +730,7 @@ export function createOpcuaDriver(o: OpcuaDriverOptions): DeviceDriver {
         points = await prepareNodes(ua, lease.session, prepared.points, logger, device.name);
       } catch (err) {
         await lease.release().catch(() => undefined);
-        throw new ErrOpcuaService({ service: 'Read (node metadata)', endpoint: t.endpoint, reason: toErrorInfo(err).message }, { cause: err });
+        throw new ErrOpcuaService({ service: 'Read (node metadata)', endpoint: t.endpoint, reason: failureCause(err) }, { cause: err });
       }
       const conn = new OpcuaConnection(ua, lease, t, device, points, logger.child({ device: device.name }), () => connections.delete(conn));
       connections.add(conn);

@@ -110,3 +110,17 @@ export const ErrOpcuaSubscribe = createError(
     `device '${p.device}': no resource could be monitored: ${p.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
   { statusCode: 502 },
 );
+
+/**
+ * The cause of a failure, for wrapping it once: the `reason` of this
+ * plugin's connect and service errors (whose messages already name the
+ * endpoint, which a wrapper names again), else the message (of an Error or
+ * an ErrorInfo). So a read that
+ * fails on a lost connection says `OPC UA Read at <endpoint> failed: <cause>`,
+ * not the endpoint twice.
+ */
+export function failureCause(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown; params?: { reason?: unknown } } | null;
+  if (e && typeof e.code === 'string' && e.code.startsWith('EDGE_ERR_OPCUA_') && typeof e.params?.reason === 'string') return e.params.reason;
+  return e && typeof e.message === 'string' ? e.message : String(err);
+}

@@ -87,6 +87,8 @@ describe('opcua protocol block', () => {
     expect(endpointProblem('opc.tcp://host:70000')).toMatch(/port 70000/);
     expect(endpointProblem('opc.tcp://')).toMatch(/not an opc.tcp/);
     expect(endpointProblem('http://host:4840')).toMatch(/not an opc.tcp/);
-    expect([parseDuration(500), parseDuration('500'), parseDuration('1.5s'), parseDuration('2m'), parseDuration('-1'), parseDuration('soon')]).toEqual([500, 500, 1500, 120_000, undefined, undefined]);
+    expect([parseDuration(500), parseDuration('500'), parseDuration(' 250.4 '), parseDuration('1.5s'), parseDuration('2m'), parseDuration('1m30s'), parseDuration('-1'), parseDuration('-1s'), parseDuration('soon'), parseDuration('5 s')]).toEqual([
+      500, 500, 250, 1500, 120_000, 90_000, undefined, undefined, undefined, undefined,
+    ]);
   });
 });

@@ -1,23 +1,13 @@
 /**
- * A Device's OPC UA protocol block (`protocols.opcua`), read into a target.
- * Keys match case-insensitively (EdgeX device-opcua writes `Endpoint`).
- * Durations are milliseconds: a number, a numeric string, or `500ms` / `2s` / `1m`.
- *
- *   endpoint            opc.tcp://host:port/path (required)
- *   securityMode, securityPolicy, username, passwordFile   see security.ts (`parseSecurity`);
- *   a password needs Sign or SignAndEncrypt unless allowPasswordWithoutSecurity: true
- *   publishingInterval  subscription publishing interval (default 1000 ms)
- *   samplingInterval    default for monitored items (default = publishingInterval; 0 = as fast as the server can)
- *   queueSize           default for monitored items (default 10)
- *   deadbandType        None (default) | Absolute | Percent
- *   deadbandValue       the deadband (Percent: 0..100 of the EURange)
- *   requestTimeout      per service call (default: the client library's)
- *   sessionTimeout      requested session timeout (default: the client library's)
- *
- * A resource's attributes may override samplingInterval, queueSize,
- * deadbandType and deadbandValue (see profile.ts), read with `readMonitoring`.
+ * A Device's OPC UA protocol block (`protocols.opcua`), read into a target:
+ * the endpoint, its security (security.ts, `parseSecurity`), and the
+ * subscription and monitoring defaults, which a resource's attributes may
+ * override (`readMonitoring`, used by profile.ts too). Keys match
+ * case-insensitively (EdgeX device-opcua writes `Endpoint`); durations are
+ * milliseconds or Go durations. The fields and their defaults: README.md,
+ * "Devices".
  */
-import type { DriverIssue } from '../../../core/sdk/index.ts';
+import { goDurationMs, type DriverIssue } from '../../../core/sdk/index.ts';
 import { ISSUE } from './errors.ts';
 import { parseSecurity, type OpcuaSecurity, type OpcuaUser } from './security.ts';
 
@@ -55,14 +45,18 @@ export function fieldsOf(block: Readonly<Record<string, unknown>>): FieldReader 
   };
 }
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
-
-/** A number of milliseconds, a numeric string, or `500ms` / `2s` / `1m`; undefined when not a duration. */
+/**
+ * A duration field in whole milliseconds: a number or a numeric string of
+ * milliseconds (OPC UA's own unit), or a Go duration string (`500ms`, `2s`,
+ * `1m30s`); surrounding blanks ignored. Undefined when it is none of these,
+ * or negative; each field's bounds are checked by its reader.
+ */
 export function parseDuration(raw: unknown): number | undefined {
   if (typeof raw === 'number') return Number.isFinite(raw) && raw >= 0 ? raw : undefined;
   if (typeof raw !== 'string') return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(raw);
-  return m ? Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!) : undefined;
+  const text = raw.trim();
+  const ms = /^\d+(?:\.\d+)?$/.test(text) ? Number(text) : goDurationMs(text);
+  return ms === undefined || ms < 0 ? undefined : Math.round(ms);
 }
 
 function isBlank(v: unknown): boolean {

@@ -21,7 +21,7 @@ import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { OPCUACertificateManager, OPCUAClientOptions, UserIdentityInfo } from 'node-opcua';
-import { createError, privateTree, toErrorInfo, type DriverIssue, type Logger } from '../../../core/sdk/index.ts';
+import { createError, dns1123LabelProblem, privateTree, toErrorInfo, type DriverIssue, type Logger } from '../../../core/sdk/index.ts';
 
 // ---------------------------------------------------------------- errors
 
@@ -427,8 +427,6 @@ export interface OpenClientPkiOptions {
   validityDays?: number;
 }
 
-const SITE_NAME = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i;
-
 /** Why the certificate on disk cannot be used (then it is made anew), or undefined when it can. */
 function certificateProblem(certFile: string, keyFile: string, applicationUri: string): string | undefined {
   if (!existsSync(certFile)) return 'missing';
@@ -456,7 +454,8 @@ function certificateProblem(certFile: string, keyFile: string, applicationUri: s
  * sure it holds a usable client certificate.
  */
 export async function openClientPki(o: OpenClientPkiOptions): Promise<ClientPki> {
-  if (!SITE_NAME.test(o.site)) throw new ErrOpcuaPki({ dir: o.dir, reason: `'${o.site}' is not a site name` });
+  const siteProblem = dns1123LabelProblem(o.site);
+  if (siteProblem !== undefined) throw new ErrOpcuaPki({ dir: o.dir, reason: `'${o.site}' is not a site name: it ${siteProblem}` });
   const logger = o.logger.child({ component: 'opcua-pki' });
   const pkiDir = path.join(o.dir, 'pki');
   const applicationUri = `urn:edgeadm:${o.site}:opcua-client`;

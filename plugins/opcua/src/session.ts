@@ -24,6 +24,7 @@ import {
   type OPCUAClientOptions,
 } from 'node-opcua';
 import { createError, toErrorInfo, type ErrorInfo, type Logger } from '../../../core/sdk/index.ts';
+import { failureCause } from './errors.ts';
 import { certificateInfo, userIdentity, type CertInfo, type ClientPki, type OpcuaSecurity, type OpcuaUser } from './security.ts';
 
 // ---------------------------------------------------------------- errors
@@ -180,7 +181,20 @@ async function classify(err: unknown, ctx: ErrorContext): Promise<Error> {
   if (status === 'BadSecurityPolicyRejected' || status === 'BadSecurityModeRejected' || /endpoint.*(not found|cannot find)|no endpoint/i.test(first)) {
     return new ErrOpcuaSecurity({ endpoint: ctx.endpoint, reason: `the server offers no endpoint with this security (${status ?? first})` }, { cause: err });
   }
-  return new ErrOpcuaConnect({ endpoint: ctx.endpoint, reason: first.replace(/\s+/g, ' ') }, { cause: err });
+  return new ErrOpcuaConnect({ endpoint: ctx.endpoint, reason: connectCause(message, ctx.endpoint) }, { cause: err });
+}
+
+/**
+ * The cause in a node-opcua connect failure, once: the socket's own error
+ * when it names one (`... Err = (connect ECONNREFUSED 127.0.0.1:4840)` gives
+ * `connect ECONNREFUSED 127.0.0.1:4840`), else its first line without the
+ * endpoint, which ErrOpcuaConnect's message already names.
+ */
+export function connectCause(message: string, endpoint: string): string {
+  const inner = /Err = \((.+)\)\s*$/m.exec(message)?.[1];
+  if (inner) return inner.replace(/\s+/g, ' ').trim();
+  const first = message.split('\n')[0]!.split(endpoint).join('').replace(/\s+/g, ' ');
+  return first.replace(/\s+([.,;:])/g, '$1').replace(/\s*(with )?(server)?\s*\.$/i, '').trim() || 'the connection failed';
 }
 
 function userName(user: OpcuaUser | undefined): string {
@@ -514,7 +528,7 @@ export class EndpointPool {
       return await shared.ready;
     } catch (err) {
       shared.users.delete(id);
-      throw new ErrOpcuaConnect({ endpoint: entry.options.endpoint, reason: `cannot create a subscription (publishing interval ${interval} ms): ${toErrorInfo(err).message}` }, { cause: err });
+      throw new ErrOpcuaConnect({ endpoint: entry.options.endpoint, reason: `cannot create a subscription (publishing interval ${interval} ms): ${failureCause(err)}` }, { cause: err });
     }
   }
 

@@ -1,4 +1,5 @@
 /** @typedef {import('./types.js').Session} Session */
+/** @typedef {import('./types.js').ErrorBody} ErrorBody */
 
 /** A failed API call, carrying the hub's coded error body. */
 export class ApiError extends Error {
@@ -63,7 +64,8 @@ export async function request(method, path, body, opts = {}) {
     }
   }
   if (!res.ok) {
-    const err = /** @type {{ code?: unknown, message?: unknown, details?: unknown } | null} */ (data);
+    // Checked field by field below: a proxy in between may answer with anything.
+    const err = /** @type {Partial<Record<keyof ErrorBody, unknown>> | null} */ (data);
     const code = typeof err?.code === 'string' ? err.code : `HTTP_${res.status}`;
     const message = typeof err?.message === 'string' ? err.message : res.statusText || 'request failed';
     if (res.status === 401 && !opts.quiet401) unauthorized();

@@ -3,12 +3,16 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import { ApiError, describeError, enc, get, post } from './api.js';
 import { ago, absTime, formatNumber, formatValue, isoMs, msToNs } from './format.js';
-import { deviceLastSeen, resourceViews } from './model.js';
+import { describeDrift, deviceLastSeen, deviceState, resourceViews } from './model.js';
 import { backfill, getObj, recent, state } from './store.js';
 import { Badge, Empty, inputValue, Loading } from './ui.js';
 
 /** @typedef {import('./types.js').Device} Device */
 /** @typedef {import('./types.js').Reading} Reading */
+/** @typedef {import('./types.js').TelemetryPage} TelemetryPage */
+/** @typedef {import('./types.js').CommandAccepted} CommandAccepted */
+/** @typedef {import('./types.js').CommandOut} CommandOut */
+/** @typedef {import('./types.js').CommandCreateBody} CommandCreateBody */
 /** @typedef {import('./model.js').ResourceView} ResourceView */
 /** @typedef {import('./store.js').Series} Series */
 
@@ -86,10 +90,8 @@ function Chart({ series, name, units }) {
 }
 
 /**
- * @typedef {object} CommandStatus
- * @property {string} id
- * @property {string} state
- * @property {{ reported?: unknown, error?: { code: string, message: string } }} [result]
+ * What the dialog shows of a command: as accepted, then as polled.
+ * @typedef {Pick<CommandOut, 'id' | 'state' | 'result'>} CommandStatus
  */
 
 /**
@@ -161,7 +163,7 @@ function WriteDialog({ device, view, onClose }) {
       await new Promise((r) => setTimeout(r, POLL_MS));
       if (signal.aborted) return;
       try {
-        const c = /** @type {CommandStatus} */ (await get(`/api/v1/commands/${enc(id)}`, { signal }));
+        const c = /** @type {CommandOut} */ (await get(`/api/v1/commands/${enc(id)}`, { signal }));
         setCommand(c);
         if (FINAL_STATES.has(c.state)) return;
       } catch (err) {
@@ -186,7 +188,9 @@ function WriteDialog({ device, view, onClose }) {
     setSending(true);
     try {
       const url = `/api/v1/sites/${enc(site)}/devices/${enc(device.metadata.name)}/commands`;
-      const accepted = /** @type {CommandStatus} */ (await post(url, { resource: view.name, value: parsed.value }, { signal: aborter.current.signal }));
+      /** @type {CommandCreateBody} */
+      const body = { resource: view.name, value: parsed.value };
+      const accepted = /** @type {CommandAccepted} */ (await post(url, body, { signal: aborter.current.signal }));
       setCommand({ id: accepted.id, state: accepted.state });
       await poll(accepted.id);
     } catch (err) {
@@ -281,7 +285,7 @@ export function DeviceDetail({ name, admin }) {
     const url = `/api/v1/telemetry?site=${enc(site)}&device=${enc(name)}&order=desc&limit=2000&from=${from}`;
     get(url, { signal: ac.signal })
       .then((page) => {
-        const items = /** @type {{ items?: Reading[] }} */ (page).items;
+        const items = /** @type {Partial<TelemetryPage>} */ (page).items;
         if (Array.isArray(items)) backfill(name, items);
         setHistoryError('');
       })
@@ -299,13 +303,14 @@ export function DeviceDetail({ name, admin }) {
   }
 
   const views = resourceViews(device);
-  const st = device.status?.operatingState ?? 'UNKNOWN';
+  const st = deviceState(device);
   const seen = deviceLastSeen(device);
   const writeView = writing ? views.find((v) => v.name === writing) : undefined;
   return html`<section class="device-detail" data-testid="device-detail">
     <p class="crumbs"><a href="#/devices">Devices</a> /</p>
-    <h1>${name} <${Badge} word=${st} testid="device-state" /></h1>
-    ${device.status?.message && html`<p class=${st === 'DOWN' ? 'error' : 'muted'} data-testid="device-message">${device.status.message}</p>`}
+    <h1>${name} <${Badge} word=${st.word} testid="device-state" /></h1>
+    ${st.reason && html`<p class=${st.word === 'DOWN' ? 'error' : 'muted'} data-testid="device-message">${st.reason}</p>`}
+    ${Object.entries(device.status?.drift ?? {}).map(([r, x]) => html`<p class=${x.resolvedAt === undefined ? 'warning' : 'muted'} data-testid=${`drift-${r}`} key=${r}>${describeDrift(r, x)}</p>`)}
     <dl class="facts">
       <dt>Site</dt><dd><a href=${`#/sites/${encodeURIComponent(site ?? '')}`}>${site ?? '—'}</a></dd>
       <dt>Profile</dt><dd>${device.spec?.profile ?? '—'}</dd>

@@ -1,7 +1,7 @@
 import { html } from 'htm/preact';
 import { useMemo, useRef, useState } from 'preact/hooks';
 import { ago, absTime, formatValue } from './format.js';
-import { deviceLastSeen, resourceViews } from './model.js';
+import { deviceLastSeen, deviceState, resourceViews, withoutCode } from './model.js';
 import { Sparkline } from './spark.js';
 import { list, state } from './store.js';
 import { Badge, Empty, inputValue, Loading } from './ui.js';
@@ -23,11 +23,14 @@ function DeviceRow({ device, now }) {
   let updated = 0;
   for (const v of shown) if (v.hasValue && v.origin > updated) updated = v.origin;
   const seen = deviceLastSeen(device);
-  const st = device.status?.operatingState;
+  const st = deviceState(device);
   return html`<tr class="row" data-testid=${`device-${name}`} data-updated=${updated > 0 ? String(updated) : undefined}>
     <td class="name"><a href=${`#/devices/${encodeURIComponent(name)}`}>${name}</a></td>
     <td><a href=${`#/sites/${encodeURIComponent(device.spec?.site ?? '')}`}>${device.spec?.site ?? ''}</a></td>
-    <td><${Badge} word=${st ?? 'UNKNOWN'} testid="device-state" title=${device.status?.message} /></td>
+    <td class="state">
+      <${Badge} word=${st.word} testid="device-state" title=${st.reason} />
+      ${st.word !== 'UP' && st.reason ? html`<span class=${`cause ${st.word === 'DOWN' ? 'bad' : 'off'}`} data-testid="device-cause" title=${st.reason}>${withoutCode(st.reason)}</span>` : null}
+    </td>
     <td class="time" title=${absTime(seen)}>${ago(seen, now)}</td>
     <td class="trend">${spark ? html`<${Sparkline} series=${spark.series} />` : null}</td>
     <td class="values">

@@ -2,6 +2,7 @@ import { get, loadSession } from './api.js';
 import { applyResource, backfill, clearAll, ingest, markSynced, resetResources, setStreamOpen } from './store.js';
 
 /** @typedef {import('./types.js').Reading} Reading */
+/** @typedef {import('./types.js').LatestReadings} LatestReadings */
 
 const WATCH_URL = '/api/v1/watch?kinds=Site,Node,Device,DeviceProfile,Addon,PendingDevice';
 const TELEMETRY_URL = '/api/v1/telemetry/stream';
@@ -95,7 +96,7 @@ function open(which) {
  */
 async function seedLatest() {
   try {
-    const page = /** @type {{ items?: Reading[] } | null} */ (await get('/api/v1/telemetry/latest'));
+    const page = /** @type {Partial<LatestReadings> | null} */ (await get('/api/v1/telemetry/latest'));
     /** @type {Map<string, Reading[]>} */
     const byDevice = new Map();
     for (const r of page?.items ?? []) {

@@ -77,6 +77,46 @@ export function resourceViews(device) {
 }
 
 /**
+ * A device's state as the console shows it, with its cause: what its site
+ * reported (DOWN with the reason), except at a site that is offline, where
+ * nothing is known now (UNKNOWN, naming since when and the last report).
+ * @param {Device} device
+ * @returns {{ word: 'UP' | 'DOWN' | 'UNKNOWN', reason: string }}
+ */
+export function deviceState(device) {
+  const reported = device.status?.operatingState ?? 'UNKNOWN';
+  const message = device.status?.message ?? '';
+  const site = device.spec?.site ? getObj('Site', device.spec.site) : undefined;
+  if (site?.status?.phase === 'Offline') {
+    const last = device.status?.operatingState ? `; last report: ${device.status.operatingState}${message ? ` (${message})` : ''}` : '';
+    return { word: 'UNKNOWN', reason: `site offline since ${site.status.lastSeen ?? 'an unknown time'}${last}` };
+  }
+  return { word: reported, reason: message };
+}
+
+/**
+ * A cause as a narrow column shows it: without its leading error code (the
+ * whole text stays in the tooltip), so `connect ECONNREFUSED 127.0.0.1:1502`
+ * is what fits.
+ * @param {string} reason
+ */
+export const withoutCode = (reason) => reason.replace(/^EDGE_ERR_[A-Z0-9_]+ /, '');
+
+/**
+ * A drift entry in words: `setpoint reads 20 where 42.5 is desired (since …), written again 1 time`.
+ * @param {string} resource
+ * @param {import('./types.js').DeviceDrift} x
+ */
+export function describeDrift(resource, x) {
+  const show = (/** @type {unknown} */ v) => (typeof v === 'string' ? v : JSON.stringify(v));
+  const verb = x.resolvedAt === undefined ? 'reads' : 'read';
+  const writes = x.reasserts ? `, written again ${plural(x.reasserts, 'time')}` : x.policy === 'report' ? ', reported only' : '';
+  const failed = x.error ? `; the last write failed: ${x.error}` : '';
+  const back = x.resolvedAt === undefined ? '' : `; matches again since ${x.resolvedAt}`;
+  return `${resource} ${verb} ${show(x.observed)} where ${show(x.desired)} is desired (since ${x.since})${writes}${failed}${back}`;
+}
+
+/**
  * Last sign of life of a device (ms): its newest reading or status.lastSeen.
  * @param {Device} device
  */
@@ -142,7 +182,7 @@ export function siteHealth(site) {
   let down = 0;
   let unknown = 0;
   for (const d of siteMembers(name).devices) {
-    const st = d.status?.operatingState;
+    const st = deviceState(d).word;
     if (st === 'DOWN') down++;
     else if (st !== 'UP') unknown++;
   }

@@ -33,7 +33,7 @@ export const isNumericType = (valueType) => valueType !== undefined && NUMERIC_T
 /**
  * @typedef {object} DeviceLive
  * @property {Map<string, Series>} series by resource name, in first-seen order
- * @property {number} lastOrigin newest reading origin (ns)
+ * @property {number} lastOrigin newest origin (ns) of a reading that is not bad: when the device last answered
  * @property {number} rev bumped on every change to any of its series
  */
 
@@ -248,7 +248,7 @@ export function ingest(readings) {
     }
     s.rev++;
     d.rev++;
-    if (r.origin > d.lastOrigin) d.lastOrigin = r.origin;
+    if (r.origin > d.lastOrigin && r.quality !== 'bad') d.lastOrigin = r.origin;
   }
   if (readings.length > 0) notify();
 }
@@ -301,7 +301,7 @@ export function backfill(device, readings) {
     s.v.set(vs.slice(from));
     const newest = rs[rs.length - 1];
     if (newest.origin > s.latest.origin) s.latest = newest;
-    if (newest.origin > d.lastOrigin) d.lastOrigin = newest.origin;
+    for (const r of rs) if (r.origin > d.lastOrigin && r.quality !== 'bad') d.lastOrigin = r.origin;
     s.rev++;
     d.rev++;
   }

@@ -51,7 +51,19 @@
  * @typedef {Obj<{ site?: string, profile?: string, plugin?: string, adminState?: 'LOCKED' | 'UNLOCKED',
  *   desired?: Record<string, unknown> },
  *   { operatingState?: 'UP' | 'DOWN' | 'UNKNOWN', lastSeen?: string, message?: string,
- *   reported?: Record<string, ReportedValue> }>} Device
+ *   reported?: Record<string, ReportedValue>, drift?: Record<string, DeviceDrift> }>} Device
+ */
+
+/**
+ * A writable resource whose value departed from its desired value, as the site saw it.
+ * @typedef {object} DeviceDrift
+ * @property {unknown} desired
+ * @property {unknown} observed
+ * @property {string} since
+ * @property {'reassert' | 'report'} policy
+ * @property {number} [reasserts]
+ * @property {string} [error]
+ * @property {string} [resolvedAt]
  */
 
 /**
@@ -98,27 +110,14 @@
 
 /** @typedef {keyof KindMap} Kind */
 
-/**
- * @typedef {object} Reading
- * @property {string} site
- * @property {string} device
- * @property {string} [profile]
- * @property {string} resource
- * @property {unknown} value
- * @property {string} [valueType]
- * @property {string} [units]
- * @property {number} origin nanoseconds since the epoch
- * @property {'good' | 'uncertain' | 'bad'} [quality]
- * @property {string} [qualityDetail]
- * @property {number} [seq]
- */
-
-/**
- * @typedef {object} Session
- * @property {string} tokenId
- * @property {'admin' | 'viewer'} role
- * @property {string} csrf
- * @property {string} expiresAt
- */
+// The API's own wire types (core/hub/api-types.ts): type-only, so nothing is loaded in the browser.
+/** @typedef {import('../../api-types.ts').ReadingOut} Reading */
+/** @typedef {import('../../api-types.ts').ConsoleSessionOut} Session */
+/** @typedef {import('../../api-types.ts').ErrorBody} ErrorBody */
+/** @typedef {import('../../api-types.ts').TelemetryPage} TelemetryPage */
+/** @typedef {import('../../api-types.ts').LatestReadings} LatestReadings */
+/** @typedef {import('../../api-types.ts').CommandAccepted} CommandAccepted */
+/** @typedef {import('../../api-types.ts').CommandOut} CommandOut */
+/** @typedef {import('../../api-types.ts').CommandCreateBody} CommandCreateBody */
 
 export {};

@@ -1,40 +1,25 @@
 /**
- * `edgeadm opcua …` as an operator uses it: a site agent's OPC UA client is
- * refused by a real server whose certificate it does not trust, the error
- * names the command to run, the operator runs it, and the client connects.
+ * `edgeadm opcua …` as an operator uses it, through the real `edgeadm`
+ * binary (the commands come from this plugin's tools module): a site agent's
+ * OPC UA client is refused by a real server whose certificate it does not
+ * trust, the error names the command to run, the operator runs it, and the
+ * client connects.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Command, Option } from 'commander';
 import { MessageSecurityMode, OPCUACertificateManager, OPCUAServer, SecurityPolicy } from 'node-opcua';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { quiet, tempDir, waitFor } from '../test/support/hub-fixture.ts';
-import { openClientPki, type ClientPki } from '../plugins/opcua/src/security.ts';
-import { EndpointPool, endpointKey, ErrOpcuaSecurity, type EndpointOptions } from '../plugins/opcua/src/session.ts';
-import { registerOpcua } from './opcua.ts';
-import { OUTPUT_FORMATS } from './output.ts';
-import { freePort } from '../test/support/tcp-services.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runEdgeadm } from '../../../test/support/edgeadm-cli.ts';
+import { quiet, tempDir, waitFor } from '../../../test/support/hub-fixture.ts';
+import { freePort } from '../../../test/support/tcp-services.ts';
+import { openClientPki, type ClientPki } from './security.ts';
+import { EndpointPool, endpointKey, ErrOpcuaSecurity, type EndpointOptions } from './session.ts';
 
-/** Runs `edgeadm opcua <args>` in-process with the opcua group; resolves to stdout, rejects with the command's error. */
+/** Runs `edgeadm opcua <args>`; resolves to stdout, rejects with the exit code and standard error. */
 async function edgeadm(args: string[]): Promise<string> {
-  const program = new Command('edgeadm')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
-    .addOption(new Option('--config <file>', 'config file'))
-    .exitOverride()
-    .configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
-  registerOpcua(program);
-  for (const c of program.commands) for (const s of [c, ...c.commands]) s.exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  });
-  try {
-    await program.parseAsync(['node', 'edgeadm', 'opcua', ...args]);
-  } finally {
-    spy.mockRestore();
-  }
-  return out;
+  const r = await runEdgeadm(['opcua', ...args]);
+  if (r.code !== 0) throw Object.assign(new Error(r.stderr.trim()), { exitCode: r.code });
+  return r.stdout;
 }
 
 let server: OPCUAServer;
@@ -55,7 +40,9 @@ beforeAll(async () => {
     hostname: '127.0.0.1',
     serverCertificateManager: scm,
     userCertificateManager: new OPCUACertificateManager({ rootFolder: path.join(root, 'user-pki') }),
-    securityModes: [MessageSecurityMode.SignAndEncrypt], securityPolicies: [SecurityPolicy.Basic256Sha256] });
+    securityModes: [MessageSecurityMode.SignAndEncrypt],
+    securityPolicies: [SecurityPolicy.Basic256Sha256],
+  });
   await server.initialize();
   await server.start();
   pki = await openClientPki({ dir: path.join(dataDir, 'plugins', 'opcua'), applicationName: 'edgeadm', site: 'plant-a', logger: quiet });
@@ -74,6 +61,15 @@ afterAll(async () => {
 });
 
 describe('edgeadm opcua', () => {
+  it('is listed by edgeadm --help, with examples', async () => {
+    const help = await runEdgeadm(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^ {2}opcua\b.*OPC UA/m);
+    const group = await runEdgeadm(['opcua', '--help']);
+    expect(group.stdout).toMatch(/certificates[\s\S]*trust[\s\S]*untrust/);
+    expect(group.stdout).toMatch(/Examples:\n {2}edgeadm opcua /);
+  }, 30_000);
+
   it('lists, trusts and untrusts the server certificate named in the refusal', async () => {
     const err = await pool.acquire(endpointKey(opts), opts).then(
       () => undefined,
@@ -97,17 +93,20 @@ describe('edgeadm opcua', () => {
 
     expect(await edgeadm(['untrust', thumbprint!.slice(0, 10), '--data-dir', dataDir])).toMatch(new RegExp(`^untrusted ${thumbprint} `));
     expect(await edgeadm(['certificates', '--data-dir', dataDir, '-o', 'yaml'])).toMatch(new RegExp(`^- thumbprint: ${thumbprint}\n[\\s\\S]*status: rejected`));
-  }, 45_000);
+  }, 90_000);
 
-  it('names the bad argument (usage errors) and the missing certificate (other errors)', async () => {
-    await expect(edgeadm(['trust', 'not-a-thumbprint', '--data-dir', dataDir])).rejects.toMatchObject({ code: 'EDGE_ERR_USAGE', message: expect.stringMatching(/^<thumbprint\|file>: /) });
-    await expect(edgeadm(['untrust', 'xyz', '--data-dir', dataDir])).rejects.toMatchObject({ code: 'EDGE_ERR_USAGE', message: expect.stringMatching(/^<thumbprint>: /) });
+  it('names the bad argument (usage errors, exit 2) and the missing certificate (other errors, exit 1)', async () => {
+    await expect(edgeadm(['trust', 'not-a-thumbprint', '--data-dir', dataDir])).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/^error: <thumbprint\|file>: /) });
+    await expect(edgeadm(['untrust', 'xyz', '--data-dir', dataDir])).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/^error: <thumbprint>: /) });
     await expect(edgeadm(['trust', '0123456789abcdef', '--data-dir', path.join(dataDir, 'nope')])).rejects.toMatchObject({
-      code: 'EDGE_ERR_USAGE',
-      message: expect.stringMatching(/^--data-dir: .* does not exist/),
+      exitCode: 2,
+      message: expect.stringMatching(/^error: --data-dir: .* does not exist/),
     });
-    await expect(edgeadm(['trust', '0123456789abcdef', '--data-dir', dataDir])).rejects.toMatchObject({ code: 'EDGE_ERR_OPCUA_CERT_NOT_FOUND' });
-    await expect(edgeadm(['trust', path.join(dataDir, 'missing.der'), '--data-dir', dataDir])).rejects.toMatchObject({ code: 'EDGE_ERR_OPCUA_CERT_INVALID', message: expect.stringMatching(/no such file/) });
+    await expect(edgeadm(['trust', '0123456789abcdef', '--data-dir', dataDir])).rejects.toMatchObject({ exitCode: 1, message: expect.stringContaining('[EDGE_ERR_OPCUA_CERT_NOT_FOUND]') });
+    await expect(edgeadm(['trust', path.join(dataDir, 'missing.der'), '--data-dir', dataDir])).rejects.toMatchObject({
+      exitCode: 1,
+      message: expect.stringMatching(/\[EDGE_ERR_OPCUA_CERT_INVALID\].*no such file/),
+    });
     expect(await edgeadm(['certificates', '--pki-dir', path.join(dataDir, 'empty')])).toMatch(/^no server certificates in /);
-  });
+  }, 60_000);
 });

@@ -29,8 +29,8 @@ import { buildHubApp, requireAuth } from './app.ts';
 import { PLURALS } from './routes/resources.ts';
 import { startHub, type Hub } from './server.ts';
 import { registerSyncRoute } from './sync.ts';
-import { quietLogger } from './testing/harness.ts';
-import { testSshKey } from './testing/ssh-key.ts';
+import { quietLogger } from '../../test/support/hub/harness.ts';
+import { testSshKey } from '../../test/support/hub/ssh-key.ts';
 
 const DOCS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs/security.md');
 const SITE = 'plant-a';

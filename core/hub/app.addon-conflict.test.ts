@@ -9,7 +9,7 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AddonObject } from '../store/index.ts';
-import { BACKENDS, startTestHub, type TestHub } from './testing/harness.ts';
+import { BACKENDS, startTestHub, type TestHub } from '../../test/support/hub/harness.ts';
 
 interface Entry {
   state: string;

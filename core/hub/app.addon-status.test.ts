@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS, type TestHub, startTestHub } from './testing/harness.ts';
+import { BACKENDS, type TestHub, startTestHub } from '../../test/support/hub/harness.ts';
 
 describe.each(BACKENDS)('device and addon status reported by sites ($name)', (backend) => {
   let h: TestHub;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../kernel/index.ts';
 import { Registry } from 'prom-client';
 import { buildHubApp, requireAuth } from './index.ts';
-import { batch, reading, err, startTestHub, type TestHub } from './testing/harness.ts';
+import { batch, reading, err, startTestHub, type TestHub } from '../../test/support/hub/harness.ts';
 
 type Named = { items: { metadata: { name: string } }[] };
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Command } from './index.ts';
-import { BACKENDS, err, startTestHub, type TestHub } from './testing/harness.ts';
+import { BACKENDS, err, startTestHub, type TestHub } from '../../test/support/hub/harness.ts';
 
 describe.each(BACKENDS)('hub commands API ($name)', (backend) => {
   let h: TestHub;

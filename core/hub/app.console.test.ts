@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
-import { BACKENDS, device, err, startTestHub, type TestHub } from './testing/harness.ts';
+import { BACKENDS, device, err, startTestHub, type TestHub } from '../../test/support/hub/harness.ts';
 
 let h: TestHub | undefined;
 afterEach(async () => {

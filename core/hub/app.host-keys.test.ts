@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../kernel/index.ts';
 import type { NodeObject } from '../store/index.ts';
 import type { HostKeysView } from './node-status.ts';
-import { err, sqliteBackend, startTestHub, type TestHub } from './testing/harness.ts';
-import { testSshKey } from './testing/ssh-key.ts';
+import { err, sqliteBackend, startTestHub, type TestHub } from '../../test/support/hub/harness.ts';
+import { testSshKey } from '../../test/support/hub/ssh-key.ts';
 
 describe('node SSH host keys', () => {
   let h: TestHub;

@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashSecret } from '../kernel/index.ts';
 import { VALUE_TYPES } from '../sdk/index.ts';
 import type { Kind } from '../store/index.ts';
-import { sqliteBackend, startTestHub, type TestHub } from './testing/harness.ts';
+import { sqliteBackend, startTestHub, type TestHub } from '../../test/support/hub/harness.ts';
 
 const SEED = Number(process.env.EDGEADM_PROPERTY_SEED ?? 20_240_613);
 const RUNS_VALID = 100;

@@ -18,7 +18,7 @@ import { DEFAULT_MAX_JSON_DEPTH, hashSecret } from '../kernel/index.ts';
 import type { Kind } from '../store/index.ts';
 import { buildHubApp, type HubApp } from './app.ts';
 import { openCommandQueue } from './commands.ts';
-import { memoryBackend, quietLogger, sqliteBackend, startTestHub, thermoProfile, type ApiError, type TestHub } from './testing/harness.ts';
+import { memoryBackend, quietLogger, sqliteBackend, startTestHub, thermoProfile, type ApiError, type TestHub } from '../../test/support/hub/harness.ts';
 import { openTokenStore } from './tokens.ts';
 import { MAPPED_FRAMEWORK_CODES, MAX_PARAM_LENGTH } from './transport.ts';
 

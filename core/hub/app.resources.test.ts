@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API, BACKENDS, device, err, startTestHub, type TestHub } from './testing/harness.ts';
+import { API, BACKENDS, device, err, startTestHub, type TestHub } from '../../test/support/hub/harness.ts';
 
 interface Obj {
   kind: string;

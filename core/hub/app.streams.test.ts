@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { Reading } from '../sdk/index.ts';
-import { BACKENDS, ingestDirect, reading, startTestHub, type TestHub } from './testing/harness.ts';
+import { BACKENDS, ingestDirect, reading, startTestHub, type TestHub } from '../../test/support/hub/harness.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

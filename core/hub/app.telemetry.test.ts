@@ -1,7 +1,7 @@
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Reading } from '../sdk/index.ts';
-import { BACKENDS, batch, device, err, reading, startTestHub, type TestHub } from './testing/harness.ts';
+import { BACKENDS, batch, device, err, reading, startTestHub, type TestHub } from '../../test/support/hub/harness.ts';
 
 const LIMIT = 256 * 1024;
 

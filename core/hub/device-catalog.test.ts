@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { device, reading, site, thermoProfile } from './testing/harness.ts';
-import { createMemoryStore } from './testing/memory-store.ts';
+import { device, reading, site, thermoProfile } from '../../test/support/hub/harness.ts';
+import { createMemoryStore } from '../../test/support/hub/memory-store.ts';
 import { DeviceCatalog } from './device-catalog.ts';
 
 describe('the device catalog of telemetry ingest', () => {

@@ -10,14 +10,21 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { Registry } from 'prom-client';
-import { createLogger, type Logger } from '../../kernel/index.ts';
-import type { Reading } from '../../sdk/index.ts';
-import { openSqliteStore, type Resource, type ResourceStore } from '../../store/index.ts';
-import { openTelemetryStore, type IngestResult, type TelemetryStore } from '../../telemetry/index.ts';
-import { buildHubApp, type HubApp, type HubAppOptions } from '../app.ts';
-import { openCommandQueue, type CommandQueue } from '../commands.ts';
-import type { MissingRef, RequestIssue } from '../errors.ts';
-import { openTokenStore, type TokenStore } from '../tokens.ts';
+import { createLogger, type Logger } from '../../../core/kernel/index.ts';
+import type { Reading } from '../../../core/sdk/index.ts';
+import { openSqliteStore, type Resource, type ResourceStore } from '../../../core/store/index.ts';
+import { openTelemetryStore, type IngestResult, type TelemetryStore } from '../../../core/telemetry/index.ts';
+import {
+  buildHubApp,
+  openCommandQueue,
+  openTokenStore,
+  type CommandQueue,
+  type HubApp,
+  type HubAppOptions,
+  type MissingRef,
+  type RequestIssue,
+  type TokenStore,
+} from '../../../core/hub/index.ts';
 import { createMemoryStore } from './memory-store.ts';
 
 export interface Backend {

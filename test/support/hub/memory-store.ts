@@ -9,7 +9,7 @@
  * full history (it never answers 410 Gone).
  */
 import { randomUUID } from 'node:crypto';
-import { createError } from '../../kernel/index.ts';
+import { createError } from '../../../core/kernel/index.ts';
 import {
   KINDS,
   sitesOf,
@@ -21,7 +21,7 @@ import {
   type WatchEvent,
   type WatchOptions,
   type WriteOptions,
-} from '../../store/index.ts';
+} from '../../../core/store/index.ts';
 
 export const ErrNotFound = createError('EDGE_ERR_STORE_NOT_FOUND', (p: { kind: string; name: string }) => `${p.kind} '${p.name}' not found`, {
   statusCode: 404,

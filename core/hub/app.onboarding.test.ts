@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifySecret } from '../kernel/index.ts';
 import { validateResource, type Resource } from '../store/index.ts';
-import { brokerCredentialName, globMatch, matchRule, pendingDeviceName } from './routes/onboarding.ts';
+import { brokerCredentialName, globMatch, matchRule, pendingDeviceName } from './onboarding.ts';
 import { API, BACKENDS, err, thermoProfile, type TestHub, startTestHub } from '../../test/support/hub/harness.ts';
 
 interface Obj<S = Record<string, unknown>, St = Record<string, unknown>> {

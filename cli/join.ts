@@ -21,7 +21,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { Agent, fetch } from 'undici';
 import type { ErrorBody, JoinBody, JoinResult } from '../core/hub/index.ts';
-import { createError, EdgeError } from '../core/kernel/index.ts';
+import { BOOTSTRAP_TOKEN_RE, createError, EdgeError } from '../core/kernel/index.ts';
 import { readCaFile } from './client.ts';
 import { contextOf, ErrUsage, examples, parseListenHost, parsePort } from './context.ts';
 import { isNodeName } from './node.ts';
@@ -34,7 +34,6 @@ export const ErrNodeIdentity = createError(
   { statusCode: 400 },
 );
 
-const BOOTSTRAP = /^[a-z0-9]{6}\.[a-z0-9]{16}$/;
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
 /** kubeadm's CA pin: SHA-256 over the CA certificate's DER SubjectPublicKeyInfo. */
@@ -248,7 +247,7 @@ export function registerJoin(program: Command): void {
         const node = o.node ?? hostname().toLowerCase().split('.')[0]!;
         if (!isNodeName(node)) throw new ErrUsage({ argument: '--node', reason: `the hostname gives '${node}', which is not a node name (lowercase letters, digits and '-'): name the node with --node` });
         if (!o.token) throw new ErrUsage({ argument: '--token', reason: 'a bootstrap token is required to join (edgeadm token create on the hub)' });
-        if (!BOOTSTRAP.test(o.token)) throw new ErrUsage({ argument: '--token', reason: 'a bootstrap token reads <6 chars>.<16 chars> (lowercase letters and digits)' });
+        if (!BOOTSTRAP_TOKEN_RE.test(o.token)) throw new ErrUsage({ argument: '--token', reason: 'a bootstrap token reads <6 chars>.<16 chars> (lowercase letters and digits)' });
         if (!o.site) throw new ErrUsage({ argument: '--site', reason: 'required to join' });
         const ca = await trustedCa(hub, o);
         const dispatcher = ca ? new Agent({ connect: { ca } }) : undefined;

@@ -7,7 +7,7 @@
  * for the web console) or agent (one site).
  */
 import type { Command } from 'commander';
-import { goDurationMs } from '../core/kernel/index.ts';
+import { BOOTSTRAP_TOKEN_ID_RE, goDurationMs } from '../core/kernel/index.ts';
 import type { ApiTokenCreateBody, ApiTokenCreated, ApiTokenList, BootstrapTokenCreateBody, BootstrapTokenCreated, BootstrapTokenList } from '../core/hub/index.ts';
 import { dns1123LabelProblem } from '../core/store/index.ts';
 import { caCertHash } from './join.ts';
@@ -148,7 +148,7 @@ export function registerToken(program: Command): void {
       .argument('<id>', 'a bootstrap token id (6 characters, before the dot) or an API token id (8 characters, after edgeadm_)'),
   ).action(async (id: string, o: HubOpts, cmd: Command) => {
     const ctx = contextOf(cmd);
-    if (/^[a-z0-9]{6}$/.test(id)) {
+    if (BOOTSTRAP_TOKEN_ID_RE.test(id)) {
       await hubFetch(hubTarget(o), 'DELETE', `/api/v1/bootstrap-tokens/${id}`);
       ctx.out.write(`bootstrap token ${id} deleted\n`);
       return;

@@ -13,7 +13,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { ensurePrivateFile } from '../kernel/index.ts';
+import { BOOTSTRAP_TOKEN_RE, ensurePrivateFile } from '../kernel/index.ts';
 import { dns1123LabelProblem } from '../store/index.ts';
 import { ErrStoreClosed, ErrTokenInvalid } from './errors.ts';
 
@@ -119,8 +119,6 @@ export interface TokenStoreOptions {
 }
 
 const TOKEN_RE = /^edgeadm_([a-z0-9]{8})_([A-Za-z0-9_-]{32,128})$/;
-/** kubeadm's bootstrap token format. */
-export const BOOTSTRAP_TOKEN_RE = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
 const DEFAULT_BOOTSTRAP_TTL_SECONDS = 24 * 3600;
 const MAX_BOOTSTRAP_TTL_SECONDS = 30 * 24 * 3600;
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';

@@ -9,6 +9,11 @@
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
+/** kubeadm's bootstrap token format, `<id>.<secret>`: the hub issues them, `edgeadm join` takes them. */
+export const BOOTSTRAP_TOKEN_RE = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
+/** A bootstrap token's id alone (the part before the dot). */
+export const BOOTSTRAP_TOKEN_ID_RE = /^[a-z0-9]{6}$/;
+
 const PREFIX = 'scrypt';
 const KEY_BYTES = 32;
 /** N = 2^14, r = 8, p = 1: about 16 MiB and tens of milliseconds per check. */

@@ -23,9 +23,8 @@ import { contextOf, ErrUsage, examples } from './context.ts';
 import { renderTable } from './output.ts';
 import type { LoadedTools } from './plugin-tools.ts';
 import { ErrPluginTools } from './plugin-tools.ts';
-import { checkName, checkSite, usage, type Problem } from './resources.ts';
+import { API_VERSION, checkName, checkSite, usage, type Problem } from './resources.ts';
 
-const API_VERSION = 'edgeadm.io/v1alpha1';
 
 /** The plugin's discovery driver has no `discover`. */
 export const ErrNoDiscover = createError('EDGE_ERR_PLUGIN_NO_DISCOVER', (p: { plugin: string }) => `plugin '${p.plugin}' offers discovery, but its driver has no discover`, {

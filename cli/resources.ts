@@ -7,11 +7,11 @@
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import type { ResourceList } from '../core/hub/index.ts';
-import { dns1123LabelProblem, dns1123SubdomainProblem, type Resource } from '../core/store/index.ts';
+import { API_VERSION, dns1123LabelProblem, dns1123SubdomainProblem, type Resource } from '../core/store/index.ts';
 import { hubFetch, type HubTarget } from './client.ts';
 import { ErrUsage } from './context.ts';
 
-export const API_VERSION = 'edgeadm.io/v1alpha1';
+export { API_VERSION };
 
 /** The hub options every resource command takes (see withHubOptions). */
 export interface HubOpts {

@@ -26,7 +26,7 @@ import type { Duplex } from 'node:stream';
 import Type from 'typebox';
 import { createWebSocketStream } from 'ws';
 import { spliceStreams } from '../../tunnel/index.ts';
-import type { NodeObject, Resource } from '../../store/index.ts';
+import { API_VERSION, type NodeObject, type Resource } from '../../store/index.ts';
 import { isWebSocketUpgrade, principalOf, requireAuth } from '../auth.ts';
 import type { HubApp, HubContext } from '../context.ts';
 import { ErrBadRequest, ErrJoinRefused, ErrNoTls, ErrNotFound, ErrTokenNotFound, ErrTunnelOff, ErrUnauthenticated, ErrUpgradeRequired } from '../errors.ts';
@@ -175,7 +175,7 @@ export function registerJoinRoutes(app: HubApp, ctx: HubContext): void {
         ...(b.hostname === undefined ? {} : { hostname: b.hostname }),
         ...(b.addresses === undefined ? {} : { addresses: b.addresses }),
       };
-      await ctx.store.apply<Resource>({ apiVersion: 'edgeadm.io/v1alpha1', kind: 'Node', metadata: { name: b.node, ...(existing ? { labels: existing.metadata.labels ?? {} } : {}) }, spec });
+      await ctx.store.apply<Resource>({ apiVersion: API_VERSION, kind: 'Node', metadata: { name: b.node, ...(existing ? { labels: existing.metadata.labels ?? {} } : {}) }, spec });
       const now = new Date().toISOString();
       // Set by the last (written) attempt of the patch.
       const last: { outcome: JoinHostKeyOutcome } = { outcome: { kind: 'unchanged' } };

@@ -38,6 +38,16 @@ function counting(id: string, events: Events, extra: Partial<Parameters<typeof d
   });
 }
 
+/** The `bus` plugin: provides busRef with the generation `next()` gives at each start. */
+function busProvider(events: Events, next: () => number = () => 0): PluginDefinition {
+  return counting('bus', events, {
+    provides: [busRef],
+    register(ctx) {
+      ctx.provide(busRef, { name: ctx.instanceId, generation: next() });
+    },
+  });
+}
+
 const registries: PluginRegistry[] = [];
 afterEach(async () => {
   for (const r of registries.splice(0)) await r.stop();
@@ -111,12 +121,7 @@ describe('PluginRegistry.apply', () => {
   it('restarts the dependants of a changed provider, dependants first on the way down, and nothing else', async () => {
     const events: Events = [];
     let generation = 0;
-    const provider = counting('bus', events, {
-      provides: [busRef],
-      register(ctx) {
-        ctx.provide(busRef, { name: ctx.instanceId, generation: ++generation });
-      },
-    });
+    const provider = busProvider(events, () => ++generation);
     const seen: number[] = [];
     const consumer = counting('driver', events, {
       consumes: [busRef],
@@ -181,12 +186,7 @@ describe('PluginRegistry.apply', () => {
 
   it('restarts a consumer whose provider resolution changes, e.g. from the site-less provider to its own site', async () => {
     const events: Events = [];
-    const provider = counting('bus', events, {
-      provides: [busRef],
-      register(ctx) {
-        ctx.provide(busRef, { name: ctx.instanceId, generation: 0 });
-      },
-    });
+    const provider = busProvider(events);
     const names: string[] = [];
     const consumer = counting('driver', events, {
       consumes: [busRef],
@@ -207,12 +207,7 @@ describe('PluginRegistry.apply', () => {
 
   it('keeps a failed instance failed until its spec changes, and starts a blocked one when its dependency is fixed', async () => {
     const events: Events = [];
-    const provider = counting('bus', events, {
-      provides: [busRef],
-      register(ctx) {
-        ctx.provide(busRef, { name: ctx.instanceId, generation: 0 });
-      },
-    });
+    const provider = busProvider(events);
     const consumer = counting('driver', events, { consumes: [busRef] });
     const r = registry([provider, consumer, counting('other', events)]);
     await r.apply([

@@ -255,6 +255,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
       },
     });
   }
+  const whenTunnelUp = (e: TunnelEdge) => (): Promise<void> => e.whenConnected();
   kernel.add({
     id: 'uplink',
     phase: 'proxies',
@@ -273,7 +274,13 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
             })
           : u?.kind === 'mqtt'
             ? createMqttUplink({ url: mqttUrl, token: o.token, site: o.site })
-            : createRestUplink({ url: hubUrl, token: o.token, site: o.site });
+            : createRestUplink({
+                url: hubUrl,
+                token: o.token,
+                site: o.site,
+                // Through the tunnel, a batch waits for its session rather than failing against a forward that is down.
+                ...(edge ? { whenReachable: whenTunnelUp(edge) } : {}),
+              });
       forwarder = startForwarder({ outbox, uplink, logger: ctx.logger, metrics, ...(o.forwarder ?? {}) });
       ctx.onStop(async () => {
         await forwarder.stop();

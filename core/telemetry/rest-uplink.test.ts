@@ -137,6 +137,25 @@ describe('REST uplink', () => {
     await hub.app.close();
   });
 
+  it('waits for the path to the hub (the tunnel) before sending, and stops waiting on abort', async () => {
+    const hub = await startHub();
+    let open!: () => void;
+    const up = createRestUplink({ url: hub.url, token: TOKEN, site: SITE, whenReachable: () => new Promise<void>((resolve) => (open = resolve)) });
+    const sending = up.send(batchOf(numbered(SITE, 1, 2)));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(hub.arrivals).toEqual([]); // nothing tried while the link is down
+    open();
+    expect(await sending).toMatchObject({ accepted: 2 });
+    expect(hub.arrivals).toEqual([1, 2]);
+
+    const ac = new AbortController();
+    const never = createRestUplink({ url: hub.url, token: TOKEN, site: SITE, whenReachable: () => new Promise<void>(() => undefined) });
+    const waiting = never.send(batchOf(numbered(SITE, 3, 1)), ac.signal);
+    setTimeout(() => ac.abort(), 20);
+    await expect(waiting).rejects.toMatchObject({ code: 'EDGE_ERR_UPLINK_ABORTED' });
+    expect(hub.arrivals).toEqual([1, 2]);
+  });
+
   it('with the forwarder: a hub down for a while then up gets every reading exactly once, in order', async () => {
     const probe = await startHub();
     const port = probe.port;

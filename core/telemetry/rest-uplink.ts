@@ -22,9 +22,26 @@ export interface RestUplinkOptions {
   timeoutMs?: number;
   /** undici dispatcher (connection pool, TLS options) passed to fetch. */
   dispatcher?: RequestInit['dispatcher'];
+  /**
+   * Resolves when the path to the hub is up, e.g. the tunnel's session. Each
+   * send waits for it first, so a link known to be down is not tried (and
+   * not reported as a failed batch) while it reconnects.
+   */
+  whenReachable?: () => Promise<void>;
 }
 
 const NAME = 'rest';
+
+/** Resolves with `p`, or rejects with ErrUplinkAborted as soon as `signal` aborts. */
+function unlessAborted(p: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return p;
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => reject(new ErrUplinkAborted({ uplink: NAME }, { cause: signal.reason }));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
 
 function parseRetryAfter(v: string | null): number | undefined {
   if (v === null) return undefined;
@@ -79,6 +96,8 @@ export function createRestUplink(opts: RestUplinkOptions): Uplink {
       if (closed) throw new ErrUplinkClosed({ uplink: NAME });
       if (signal?.aborted) throw new ErrUplinkAborted({ uplink: NAME }, { cause: signal.reason });
       const body = await (encoded ?? encode(batch));
+      if (opts.whenReachable) await unlessAborted(opts.whenReachable(), signal);
+      if (closed) throw new ErrUplinkClosed({ uplink: NAME });
       const ac = new AbortController();
       let timedOut = false;
       const timer = setTimeout(() => {

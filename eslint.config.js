@@ -65,7 +65,7 @@ export default defineConfig(
   {
     name: 'edgeadm/javascript',
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
-    ignores: ['core/hub/console/web/**'],
+    ignores: ['core/console/web/**'],
     plugins: { '@typescript-eslint': tseslint.plugin },
     extends: [tseslint.configs.disableTypeChecked],
     languageOptions: {
@@ -74,10 +74,10 @@ export default defineConfig(
       globals: { ...globals.node },
     },
   },
-  // The web console's browser modules (core/hub/console/web): browser globals, no Node.
+  // The web console's browser modules (core/console/web): browser globals, no Node.
   {
     name: 'edgeadm/browser',
-    files: ['core/hub/console/web/**/*.js'],
+    files: ['core/console/web/**/*.js'],
     plugins: { '@typescript-eslint': tseslint.plugin },
     extends: [tseslint.configs.disableTypeChecked],
     languageOptions: {

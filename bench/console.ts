@@ -13,6 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
+import { createConsole } from '../core/console/index.ts';
 import { startHub, type Hub } from '../core/hub/index.ts';
 import { createLogger } from '../core/kernel/index.ts';
 import { nowOrigin, type Reading } from '../core/sdk/index.ts';
@@ -330,7 +331,7 @@ const bench: Benchmark = {
     let browser: Browser | undefined;
     let feeder: Feeder | undefined;
     try {
-      hub = await startHub({ dataDir: path.join(dir, 'hub'), port: 0, logger: createLogger({ level: 'warn' }) });
+      hub = await startHub({ dataDir: path.join(dir, 'hub'), port: 0, logger: createLogger({ level: 'warn' }), modules: [createConsole()] });
       const token = readFileSync(hub.adminTokenFile, 'utf8').trim();
       log(`hub at ${hub.url}; applying ${SITES.length} sites, 1 profile, ${DEVICES} devices`);
       await populate(hub);

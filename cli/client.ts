@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { ErrorBody } from '../core/hub/index.ts';
 import { EdgeError } from '../core/kernel/index.ts';
-import { ErrUsage } from './context.ts';
+import { ErrUsage } from './errors.ts';
 import { resolveContext, userConfigPath } from './user-config.ts';
 
 export interface HubTarget {

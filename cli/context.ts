@@ -1,12 +1,10 @@
-/** What every command shares: global options, the config, a logger, errors that map to exit codes. */
+/** What every command shares: global options, the config, a logger, ports and exit codes (the errors themselves are in errors.ts). */
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
-import { createError, createLogger, type Logger, type LogLevel } from '../core/kernel/index.ts';
+import { createLogger, type Logger, type LogLevel } from '../core/kernel/index.ts';
+import { ErrPortInUse, ErrUsage } from './errors.ts';
 import { readConfig, type EdgeadmConfig } from './config.ts';
 import type { OutputFormat } from './output.ts';
-
-/** Bad arguments: exit code 2. */
-export const ErrUsage = createError('EDGE_ERR_USAGE', (p: { argument: string; reason: string }) => `${p.argument}: ${p.reason}`, { statusCode: 400 });
 
 export interface GlobalOptions {
   output: OutputFormat;
@@ -27,13 +25,6 @@ export function contextOf(cmd: Command): CommandContext {
   const logger = createLogger({ level: config.log.level });
   return { options, config, logger, out: process.stdout };
 }
-
-/** A port already taken, said in a way that tells what to do. */
-export const ErrPortInUse = createError(
-  'EDGE_ERR_PORT_IN_USE',
-  (p: { port: number; flag: string }) => `port ${p.port} is already in use (another edgeadm, or another program); choose another with ${p.flag}`,
-  { statusCode: 409 },
-);
 
 /** Rethrows EADDRINUSE from a listen (also as the cause of a component that failed to start) as ErrPortInUse naming the flag. */
 export async function listening<T>(port: number, flag: string, start: () => Promise<T>): Promise<T> {

@@ -19,16 +19,14 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { parseAllDocuments } from 'yaml';
 import type { BootstrapTokenCreateBody, BootstrapTokenCreated, CredentialIssued, JoinBody, JoinResult, ResourceList } from '../core/hub/index.ts';
-import { createError, createLogger, toErrorInfo, type Logger } from '../core/kernel/index.ts';
+import { createLogger, toErrorInfo, type Logger } from '../core/kernel/index.ts';
 import { EDGEADM_ROOT } from '../core/plugins/index.ts';
 import type { BrokerCredentialSpec, Resource } from '../core/store/index.ts';
+import { ErrDemoInterrupted, ErrDemoManifest } from './errors.ts';
 import { hubFetch, type HubTarget } from './client.ts';
 import { contextOf, examples, listening, parsePort } from './context.ts';
 
 const PLURAL: Record<string, string> = { Site: 'sites', Node: 'nodes', DeviceProfile: 'deviceprofiles', Device: 'devices', Addon: 'addons' };
-
-/** A manifest the demo cannot apply: unknown kind, bad YAML, or a `${NAME}` it has no value for. */
-export const ErrDemoManifest = createError('EDGE_ERR_DEMO_MANIFEST', (p: { file: string; reason: string }) => `${p.file}: ${p.reason}`, { statusCode: 400 });
 
 interface Manifest {
   kind: string;
@@ -79,9 +77,6 @@ export async function brokerLogin(admin: HubTarget, site: string, device: string
   writeFileSync(file, `${issued.password}\n`, { mode: 0o600 });
   return { username: device, password: issued.password };
 }
-
-/** Ctrl-C during start-up: the steps taken so far are undone and the demo ends. */
-const ErrDemoInterrupted = createError('EDGE_ERR_DEMO_INTERRUPTED', (p: { signal: string }) => `interrupted by ${p.signal} while starting`, { statusCode: 499 });
 
 const isPkcs1Notice = (args: readonly unknown[]): boolean => args.some((a) => typeof a === 'string' && /NODE-OPCUA-W27|CVE-2023-46809/.test(a));
 
@@ -196,15 +191,16 @@ export function registerDemo(program: Command): void {
           },
           logger,
         );
-        const [{ startHub }, { startSiteAgent }, { startOpcuaSimulator }, { startDemoModbusDevice, DEMO_MODBUS_UNIT }, { startDemoMqttDevice }] = await Promise.all([
+        const [{ startHub }, { createConsole }, { startSiteAgent }, { startOpcuaSimulator }, { startDemoModbusDevice, DEMO_MODBUS_UNIT }, { startDemoMqttDevice }] = await Promise.all([
           import('../core/hub/index.ts'),
+          import('../core/console/index.ts'),
           import('../sites/index.ts'),
           import('../plugins/opcua/testkit/server.ts'),
           import('./demo/modbus-sim.ts'),
           import('./demo/mqtt-sim.ts'),
         ]);
         step();
-        const hub = await listening(port, '--port', () => startHub({ dataDir: path.join(opts.dataDir, 'hub'), port, logger, tls: true }));
+        const hub = await listening(port, '--port', () => startHub({ dataDir: path.join(opts.dataDir, 'hub'), port, logger, tls: true, modules: [createConsole()] }));
         teardown.add('hub', () => hub.close());
         step();
         const admin: HubTarget = { url: hub.url, token: readFileSync(hub.adminTokenFile, 'utf8').trim(), ca: hub.caCert! };

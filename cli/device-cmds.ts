@@ -14,11 +14,12 @@
  * value the device reported; a failed write exits 1 with the device's error.
  */
 import type { Command } from 'commander';
-import { EdgeError, createError, goDurationMs } from '../core/kernel/index.ts';
+import { EdgeError, goDurationMs } from '../core/kernel/index.ts';
 import { PLUGIN_ID_PATTERN } from '../core/plugins/index.ts';
 import type { CommandAccepted, CommandCreateBody, CommandOut, DeviceReadBody, DeviceReadOut, ReadingOut } from '../core/hub/index.ts';
 import type { Reading } from '../core/sdk/index.ts';
 import { readSourceProblem, resourcesToRead, type DeviceProfileSpec, type DeviceSpec, type DeviceStatus, type SiteStatus } from '../core/store/index.ts';
+import { ErrCommandExpired, ErrCommandTimeout, ErrDeviceNotRunning } from './errors.ts';
 import { hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
 import { contextOf, examples } from './context.ts';
 import { emit, renderDetails, renderTable } from './output.ts';
@@ -48,29 +49,6 @@ import {
 
 type Device = Obj<DeviceSpec, DeviceStatus>;
 type Profile = Obj<DeviceProfileSpec>;
-
-export const ErrCommandTimeout = createError(
-  'EDGE_ERR_COMMAND_TIMEOUT',
-  (p: { id: string; device: string; resource: string; site: string; state: string; timeout: string }) =>
-    `the write of ${p.device}/${p.resource} (command ${p.id}) is still ${p.state} after ${p.timeout}: site '${p.site}' may be offline ` +
-    `(see 'edgeadm site show ${p.site}'); the value stays desired and is applied when the site reconnects`,
-  { statusCode: 504 },
-);
-
-/** The site reported a device it was just given as DOWN. */
-export const ErrDeviceNotRunning = createError(
-  'EDGE_ERR_DEVICE_NOT_RUNNING',
-  (p: { device: string; site: string; message: string }) =>
-    `device '${p.device}' is at the hub, but site '${p.site}' does not run it: ${p.message}; fix the device or its profile and apply it again (the site retries by itself), or remove it`,
-  { statusCode: 422 },
-);
-
-export const ErrCommandExpired = createError(
-  'EDGE_ERR_COMMAND_EXPIRED',
-  (p: { id: string; device: string; resource: string; site: string }) =>
-    `the write of ${p.device}/${p.resource} (command ${p.id}) expired before site '${p.site}' ran it; check that the site is online ('edgeadm site show ${p.site}') and write again`,
-  { statusCode: 504 },
-);
 
 /** A value from the command line: JSON when it parses (42, true, "text", [1,2]), else the text itself. */
 export function parseValue(text: string): unknown {

@@ -14,7 +14,8 @@
 import { closeSync, existsSync, fchmodSync, ftruncateSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import type { Command } from 'commander';
 import { hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
-import { contextOf, ErrUsage, examples, type CommandContext } from './context.ts';
+import { contextOf, examples, type CommandContext } from './context.ts';
+import { ErrUsage } from './errors.ts';
 import { emit, renderTable } from './output.ts';
 import type { Approval as ApprovalOf, CredentialIssued, ResourceList } from '../core/hub/index.ts';
 import {

@@ -12,7 +12,7 @@ import { isEdgeError, type EdgeError } from '../core/kernel/index.ts';
 import { validateResource } from '../core/store/index.ts';
 import { pickFreePort, startOpcuaSimulator, type OpcuaSimulator } from '../plugins/opcua/testkit/server.ts';
 import { startHubFixture, tempDir, type HubFixture } from '../test/support/hub-fixture.ts';
-import { ErrUsage } from './context.ts';
+import { ErrUsage } from './errors.ts';
 import { buildProgram } from './main.ts';
 import { loadPluginTools, type PluginCommandLine } from './plugin-tools.ts';
 import { startPymodbus, type PymodbusServer } from '../test/support/pymodbus.ts';

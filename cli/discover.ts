@@ -16,20 +16,14 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
-import { createError, isEdgeError, type EdgeError } from '../core/kernel/index.ts';
+import { isEdgeError, type EdgeError } from '../core/kernel/index.ts';
 import type { DiscoveredDevice, DiscoveryOptionSpec, PluginTools } from '../core/sdk/index.ts';
 import { hubFetch, hubTarget, withHubOptions } from './client.ts';
-import { contextOf, ErrUsage, examples } from './context.ts';
+import { contextOf, examples } from './context.ts';
+import { ErrNoDiscover, ErrPluginTools, ErrUsage } from './errors.ts';
 import { renderTable } from './output.ts';
 import type { LoadedTools } from './plugin-tools.ts';
-import { ErrPluginTools } from './plugin-tools.ts';
 import { API_VERSION, checkName, checkSite, usage, type Problem } from './resources.ts';
-
-
-/** The plugin's discovery driver has no `discover`. */
-export const ErrNoDiscover = createError('EDGE_ERR_PLUGIN_NO_DISCOVER', (p: { plugin: string }) => `plugin '${p.plugin}' offers discovery, but its driver has no discover`, {
-  statusCode: 501,
-});
 
 interface DiscoverOpts {
   plugin?: string;

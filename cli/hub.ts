@@ -1,7 +1,8 @@
 /** `edgeadm hub run`: the embedded hub in the foreground. */
 import type { Command } from 'commander';
 import { dns1123LabelProblem } from '../core/store/index.ts';
-import { contextOf, ErrUsage, examples, listening, parsePort } from './context.ts';
+import { contextOf, examples, listening, parsePort } from './context.ts';
+import { ErrUsage } from './errors.ts';
 import { caCertHash } from './join.ts';
 import { waitForSignal } from './signals.ts';
 
@@ -20,7 +21,8 @@ export function registerHub(program: Command): void {
     .option('--peer-url <url>', 'where other replicas reach this one (default: wss://<listen address>/api/v1/tunnel/peer)')
     .option('--no-tls', 'serve plain HTTP (loopback only: nodes would send their credentials in the clear)')
     .option('--tls-host <name...>', 'extra DNS names or addresses for the hub certificate (nodes dial one of them)')
-    .action(async (opts: { dataDir: string; host: string; port: string; mqttPort?: string; proxyPort?: string; replica: string; peerUrl?: string; tls: boolean; tlsHost?: string[] }, cmd: Command) => {
+    .option('--no-console', 'do not serve the web console (the API only)')
+    .action(async (opts: { dataDir: string; host: string; port: string; mqttPort?: string; proxyPort?: string; replica: string; peerUrl?: string; tls: boolean; tlsHost?: string[]; console: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const port = parsePort(opts.port, '--port');
       const mqttPort = opts.mqttPort === undefined ? undefined : parsePort(opts.mqttPort, '--mqtt-port');
@@ -32,6 +34,7 @@ export function registerHub(program: Command): void {
       }
       // Loaded on use: other commands (a site agent, above all) do not carry the hub's code.
       const { startHub } = await import('../core/hub/index.ts');
+      const { createConsole } = await import('../core/console/index.ts');
       const hub = await listening(port, '--port', () =>
         startHub({
           dataDir: opts.dataDir,
@@ -43,11 +46,12 @@ export function registerHub(program: Command): void {
           replica: opts.replica,
           ...(opts.peerUrl ? { peerUrl: opts.peerUrl } : {}),
           tls: opts.tls ? (opts.tlsHost ? { hosts: [opts.host, '127.0.0.1', 'localhost', ...opts.tlsHost] } : true) : false,
+          modules: opts.console ? [createConsole()] : [],
         }),
       );
       ctx.out.write(
         `hub listening on ${hub.url} (API docs: ${hub.url}/docs)\n` +
-          `console: ${hub.url}/ (log in with a hub token)\n` +
+          (opts.console ? `console: ${hub.url}/ (log in with a hub token)\n` : '') +
           `admin token: ${hub.adminTokenFile}\n` +
           (hub.caFile ? `CA certificate: ${hub.caFile} (clients: --ca-file ${hub.caFile}; nodes: --ca-cert-hash ${caCertHash(hub.caCert!)})\n` : '') +
           `tunnel-cloud: ${hub.tunnelUrl}\n` +

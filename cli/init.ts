@@ -17,8 +17,8 @@ import { homedir, hostname } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { Hub } from '../core/hub/index.ts';
-import { createError } from '../core/kernel/index.ts';
-import { contextOf, ErrUsage, examples, listening, parseListenHost, parsePort, type CommandContext } from './context.ts';
+import { contextOf, examples, listening, parseListenHost, parsePort, type CommandContext } from './context.ts';
+import { ErrInitModeUnavailable, ErrUsage } from './errors.ts';
 import { caCertHash } from './join.ts';
 import { steps, type Progress } from './progress.ts';
 import { waitForSignal } from './signals.ts';
@@ -26,13 +26,6 @@ import { CONTEXT_NAME, readUserConfig, upsertContext, userConfigPath, writeUserC
 
 export const INIT_MODES = ['embedded', 'kubernetes'] as const;
 export type InitMode = (typeof INIT_MODES)[number];
-
-/** A mode this version cannot set up yet. */
-export const ErrInitModeUnavailable = createError(
-  'EDGE_ERR_INIT_MODE_UNAVAILABLE',
-  (p: { mode: InitMode; flag: string }) => `${p.mode} mode (${p.flag}) is not available yet in this version; run \`edgeadm init\` without ${p.flag} to set up the embedded hub on this machine`,
-  { statusCode: 501 },
-);
 
 const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
@@ -143,8 +136,9 @@ async function initEmbedded(plan: InitPlan, ctx: CommandContext, progress: Progr
   if (plan.run) {
     hub = await progress.step(`Start the hub on ${plan.host}:${plan.port}`, async (s) => {
       const { startHub } = await import('../core/hub/index.ts');
+      const { createConsole } = await import('../core/console/index.ts');
       const started = await listening(plan.port, '--port', () =>
-        startHub({ dataDir: plan.dataDir, host: plan.host, port: plan.port, logger: ctx.logger, tls: { hosts: plan.tlsHosts } }),
+        startHub({ dataDir: plan.dataDir, host: plan.host, port: plan.port, logger: ctx.logger, tls: { hosts: plan.tlsHosts }, modules: [createConsole()] }),
       );
       s.note(started.url);
       return started;

@@ -21,18 +21,12 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { Agent, fetch } from 'undici';
 import type { ErrorBody, JoinBody, JoinResult } from '../core/hub/index.ts';
-import { BOOTSTRAP_TOKEN_RE, createError, EdgeError } from '../core/kernel/index.ts';
+import { BOOTSTRAP_TOKEN_RE, EdgeError } from '../core/kernel/index.ts';
 import { readCaFile } from './client.ts';
-import { contextOf, ErrUsage, examples, parseListenHost, parsePort } from './context.ts';
+import { contextOf, examples, parseListenHost, parsePort } from './context.ts';
+import { ErrNodeIdentity, ErrUsage } from './errors.ts';
 import { isNodeName } from './node.ts';
 import { waitForSignal } from './signals.ts';
-
-/** A `node.json` that is not what join wrote. */
-export const ErrNodeIdentity = createError(
-  'EDGE_ERR_JOIN_IDENTITY',
-  (p: { file: string; reason: string; dataDir: string }) => `${p.file} is not a node identity (${p.reason}); run \`edgeadm reset --data-dir ${p.dataDir}\` and join again`,
-  { statusCode: 400 },
-);
 
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 

@@ -5,7 +5,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EDGEADM_VERSION, isEdgeError, LOG_LEVELS, toErrorInfo, type EdgeError } from '../core/kernel/index.ts';
 import { ConfigError } from '../core/kernel/index.ts';
-import { ErrUsage, examples, takeExitCode } from './context.ts';
+import { examples, takeExitCode } from './context.ts';
+import { ErrUsage } from './errors.ts';
 import { OUTPUT_FORMATS } from './output.ts';
 import { registerAddon } from './addon.ts';
 import { registerCompletion } from './completion.ts';

@@ -15,19 +15,13 @@
  */
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
-import { createError, createLogger, describeError, EDGEADM_VERSION, ServiceScope, type EdgeError } from '../core/kernel/index.ts';
+import { createLogger, describeError, EDGEADM_VERSION, ServiceScope, type EdgeError } from '../core/kernel/index.ts';
 import { discoverPlugins, PluginRegistry, type DiscoveryOptions } from '../core/plugins/index.ts';
 import { isPluginTools, type CliKit, type PluginTools } from '../core/sdk/index.ts';
 import { readConfig } from './config.ts';
-import { contextOf, ErrUsage, examples } from './context.ts';
+import { contextOf, examples } from './context.ts';
+import { ErrPluginTools, ErrUsage } from './errors.ts';
 import { emit, renderTable } from './output.ts';
-
-/** A plugin's tools module could not be used: the plugin adds nothing to the command line. */
-export const ErrPluginTools = createError(
-  'EDGE_ERR_PLUGIN_TOOLS',
-  (p: { plugin: string; reason: string }) => `plugin '${p.plugin}' adds nothing to the command line: ${p.reason}`,
-  { statusCode: 500 },
-);
 
 /** One plugin's command-line contribution. */
 export interface LoadedTools {

@@ -1,15 +1,10 @@
 /** `edgeadm plugin list|info`: what plugins are installed, where from, and whether they can run. */
 import type { Command } from 'commander';
-import { createError, EDGEADM_VERSION, ServiceScope } from '../core/kernel/index.ts';
+import { EDGEADM_VERSION, ServiceScope } from '../core/kernel/index.ts';
 import { PluginRegistry, type PluginInfo } from '../core/plugins/index.ts';
+import { ErrNoSuchPlugin } from './errors.ts';
 import { contextOf, examples, type CommandContext } from './context.ts';
 import { emit, renderDetails, renderTable } from './output.ts';
-
-const ErrNoSuchPlugin = createError(
-  'EDGE_ERR_PLUGIN_NOT_FOUND',
-  (p: { plugin: string }) => `no plugin '${p.plugin}' is installed; 'edgeadm plugin list' shows the installed ones`,
-  { statusCode: 404 },
-);
 
 /** The plugins this machine has (built-in and from npm packages), loaded: all of them, or only `ids`. */
 export async function loadRegistry(ctx: CommandContext, ids?: readonly string[]): Promise<PluginRegistry> {

@@ -13,14 +13,12 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import { createError, EdgeError } from '../core/kernel/index.ts';
+import { EdgeError } from '../core/kernel/index.ts';
 import { hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
-import { contextOf, ErrUsage, examples } from './context.ts';
+import { contextOf, examples } from './context.ts';
+import { ErrResetAborted, ErrUsage } from './errors.ts';
 import { DEFAULT_NODE_DATA_DIR, DEFAULT_UNIT_DIR, NODE_UNIT_NAME, type NodeIdentity } from './join.ts';
 import { steps } from './progress.ts';
-
-/** The user said no at the confirmation prompt. */
-export const ErrResetAborted = createError('EDGE_ERR_RESET_ABORTED', () => 'reset aborted: nothing was changed', { statusCode: 409 });
 
 /** The files `join` writes into a node's data directory. */
 export const JOIN_FILES = ['node.json', 'node.credential', 'hub-ca.crt'] as const;

@@ -9,7 +9,7 @@ import { parseAllDocuments } from 'yaml';
 import type { ResourceList } from '../core/hub/index.ts';
 import { API_VERSION, dns1123LabelProblem, dns1123SubdomainProblem, type Resource } from '../core/store/index.ts';
 import { hubFetch, type HubTarget } from './client.ts';
-import { ErrUsage } from './context.ts';
+import { ErrUsage } from './errors.ts';
 
 export { API_VERSION };
 

@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { dns1123LabelProblem } from '../core/store/index.ts';
 import { hubTarget } from './client.ts';
-import { contextOf, ErrUsage, examples, parseListenHost, parsePort } from './context.ts';
+import { contextOf, examples, parseListenHost, parsePort } from './context.ts';
+import { ErrUsage } from './errors.ts';
 import { waitForSignal } from './signals.ts';
 
 /** Site and node names: DNS-1123 labels, the store's rule. */

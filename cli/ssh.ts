@@ -18,20 +18,13 @@ import type { Duplex } from 'node:stream';
 import type { Command } from 'commander';
 import WebSocket, { createWebSocketStream } from 'ws';
 import type { HostKeysView } from '../core/hub/index.ts';
-import { createError, EdgeError } from '../core/kernel/index.ts';
+import { EdgeError } from '../core/kernel/index.ts';
 import { hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
-import { contextOf, ErrUsage, examples, listening, parsePort, setExitCode } from './context.ts';
+import { contextOf, examples, listening, parsePort, setExitCode } from './context.ts';
+import { ErrSshHostKeysPending, ErrUsage } from './errors.ts';
 import { isNodeName, trustCommand } from './node.ts';
 import { waitForSignal } from './signals.ts';
 
-/** The node joined again with other host keys, and no admin has confirmed them yet. */
-export const ErrSshHostKeysPending = createError(
-  'EDGE_ERR_SSH_HOST_KEYS_PENDING',
-  (p: { node: string; reportedAt: string; fingerprints: string[]; confirm: string }) =>
-    `node '${p.node}' joined again at ${p.reportedAt} with other ssh host keys (${p.fingerprints.join(', ')}), which are not trusted yet; refusing to connect. ` +
-    `Check them on the node ('ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub'), then confirm with '${p.confirm}' (or drop them: 'edgeadm node reject-host-keys ${p.node}')`,
-  { statusCode: 409 },
-);
 const KEY_IN_LINE = /((?:ssh|ecdsa|sk)-[a-z0-9@.-]+)\s+([A-Za-z0-9+/]+={0,3})/;
 
 /** A byte stream to host:port on a node, through the hub's connect route. Refusals keep the hub's code. */

@@ -7,23 +7,15 @@
  * site is offline, pending too long) with its site and message.
  */
 import type { Command } from 'commander';
-import { createError } from '../core/kernel/index.ts';
 import type { AddonSpec, AddonStatus, DeviceSpec, DeviceStatus, NodeSpec, NodeStatus, SiteSpec, SiteStatus } from '../core/store/index.ts';
 import type { Delivery } from '../core/hub/index.ts';
+import { ErrHubDown } from './errors.ts';
 import { fetchHub, hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
 import { contextOf, examples } from './context.ts';
 import { emit, renderDetails } from './output.ts';
 import { addonSiteRows, rowMessage } from './addon.ts';
 import { listAll, type HubOpts, type Obj } from './resources.ts';
 import { summarizeDevices, type DeviceSummary } from './device-state.ts';
-
-export const ErrHubDown = createError(
-  'EDGE_ERR_HUB_UNREACHABLE',
-  (p: { url: string; reason: string }) =>
-    `the hub at ${p.url} does not answer (${p.reason}): check that it runs ('edgeadm hub run' or 'edgeadm init'), that --hub / EDGEADM_HUB names it, and for https that --ca-file is its CA`,
-  { statusCode: 503 },
-);
-
 
 export interface StatusReport {
   hub: { url: string; status: string };

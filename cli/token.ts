@@ -12,7 +12,8 @@ import type { ApiTokenCreateBody, ApiTokenCreated, ApiTokenList, BootstrapTokenC
 import { dns1123LabelProblem } from '../core/store/index.ts';
 import { caCertHash } from './join.ts';
 import { hubFetch, hubTarget, withHubOptions } from './client.ts';
-import { contextOf, ErrUsage, examples } from './context.ts';
+import { contextOf, examples } from './context.ts';
+import { ErrUsage } from './errors.ts';
 import { emit, renderTable } from './output.ts';
 
 /** The API token roles, exactly those the hub's TokenCreateBody takes (the `satisfies` refuses a missing or an extra one). */

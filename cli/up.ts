@@ -13,47 +13,16 @@
  * (invalid, blocked or failed).
  */
 import type { Command } from 'commander';
-import { createError, EDGEADM_VERSION, Kernel, ServiceScope } from '../core/kernel/index.ts';
+import { EDGEADM_VERSION, Kernel, ServiceScope } from '../core/kernel/index.ts';
 import { PluginRegistry, type InstanceSpec, type InstanceStatus, type PluginInfo } from '../core/plugins/index.ts';
 import { driversRef, onboardingRef, readingSinkRef, siteBrokerRef, siteMetricsRef, siteStorageRef } from '../core/sdk/index.ts';
+import { ErrUpNotRunning, ErrUpSitePlugin, type SitePlugin } from './errors.ts';
 import { contextOf, examples } from './context.ts';
 import { emit, renderTable } from './output.ts';
 import { waitForSignal } from './signals.ts';
 
 /** The services only a site agent provides. */
 const SITE_SERVICES: ReadonlySet<string> = new Set([driversRef, readingSinkRef, siteStorageRef, siteBrokerRef, onboardingRef, siteMetricsRef].map((r) => r.id));
-
-interface SitePlugin {
-  instance: string;
-  plugin: string;
-  services: string[];
-}
-
-/** Instances whose plugins need a site agent's services: `up` runs none of them. */
-export const ErrUpSitePlugin = createError(
-  'EDGE_ERR_UP_SITE_PLUGIN',
-  (p: { instances: SitePlugin[] }) => {
-    const list = p.instances.map((i) => `'${i.instance}' (${i.services.join(', ')})`).join(', ');
-    const one = p.instances.length === 1;
-    const example = p.instances[0]!;
-    return (
-      `plugin instance${one ? '' : 's'} ${list} consume${one ? 's' : ''} services only a site agent provides: ` +
-      `device plugins run at a site under 'edgeadm site run', for the site's Addons (e.g. 'edgeadm addon ${example.plugin} --site <site>'); ` +
-      `'edgeadm up' runs only plugins that need none of them`
-    );
-  },
-  { statusCode: 400 },
-);
-
-/** `up --once`: some instances did not run. */
-export const ErrUpNotRunning = createError(
-  'EDGE_ERR_UP_NOT_RUNNING',
-  (p: { total: number; instances: { instance: string; state: string; code?: string }[] }) =>
-    `${p.instances.length} of ${p.total} plugin instance${p.total === 1 ? ' is' : 's are'} not running: ${p.instances
-      .map((i) => `${i.instance} (${i.state}${i.code === undefined ? '' : `, ${i.code}`})`)
-      .join(', ')}`,
-  { statusCode: 500 },
-);
 
 /** The instances whose plugin (as loaded) consumes site services. */
 function sitePlugins(specs: readonly InstanceSpec[], plugins: readonly PluginInfo[]): SitePlugin[] {

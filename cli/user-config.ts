@@ -21,21 +21,14 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import Type, { type Static } from 'typebox';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { checkSchema, createError, type FieldIssue } from '../core/kernel/index.ts';
-import { contextOf, ErrUsage, examples } from './context.ts';
+import { checkSchema, type FieldIssue } from '../core/kernel/index.ts';
+import { contextOf, examples } from './context.ts';
+import { ErrUsage, ErrUserConfig } from './errors.ts';
 import { emit, renderTable } from './output.ts';
 
 export const USER_CONFIG_API_VERSION = 'edgeadm.io/v1alpha1';
 /** A context name: letters, digits, '.', '_' and '-', starting and ending with a letter or digit, at most 63. */
 export const CONTEXT_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
-
-/** The user config file cannot be read or does not hold what it should: names the file and each field. */
-export const ErrUserConfig = createError(
-  'EDGE_ERR_USER_CONFIG',
-  (p: { file: string; issues: FieldIssue[] }) =>
-    `${p.file}: ${p.issues.map((i) => (i.path ? `${i.path} ${i.message}` : i.message)).join('; ')} (fix the file, or remove it and run \`edgeadm init\` again)`,
-  { statusCode: 400 },
-);
 
 const HubSchema = Type.Object(
   {

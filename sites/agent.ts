@@ -11,7 +11,7 @@
  */
 import { accessSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
-import { createError, describeError, EDGEADM_VERSION, ensurePrivateDir, Kernel, ServiceScope, type Logger } from '../core/kernel/index.ts';
+import { describeError, EDGEADM_VERSION, ensurePrivateDir, Kernel, ServiceScope, type Logger } from '../core/kernel/index.ts';
 import { PLUGIN_ID_PATTERN, type DiscoveryOptions, type InstanceStatus } from '../core/plugins/index.ts';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,6 +19,7 @@ import { Counter, Registry } from 'prom-client';
 import { driversRef, ErrReadingsNotStored, onboardingRef, readingSinkRef, siteBrokerRef, siteMetricsRef, siteStorageRef, type ReadingSink } from '../core/sdk/index.ts';
 import { createBridgeUplink, createMqttUplink, createRestUplink, openOutbox, startForwarder, TelemetryErrors, type Outbox, type OutboxStats } from '../core/telemetry/index.ts';
 import { startTunnelEdge, type TunnelEdge, type TunnelEdgeStatus } from '../core/tunnel/index.ts';
+import { ErrAgentDataDir, ErrAgentNoHub } from './errors.ts';
 import { startSiteBroker, type SiteBrokerHandle } from './broker.ts';
 import { BrokerLogins } from './broker-logins.ts';
 import { DeviceManager, DriverTable, type DeviceRuntimeStatus } from './devices.ts';
@@ -110,13 +111,6 @@ export interface SiteAgent {
   stop(): Promise<void>;
 }
 
-/** The agent's data directory or one of its files cannot be created or opened. */
-export const ErrAgentDataDir = createError(
-  'EDGE_ERR_AGENT_DATA_DIR',
-  (p: { path: string; errno: string; reason: string }) => `the site agent cannot use '${p.path}' (${p.errno}): ${p.reason}`,
-  { statusCode: 500 },
-);
-
 /** Creates the data directory (mode 0700), or says which path failed and why. */
 function prepareDataDir(dir: string): void {
   try {
@@ -141,12 +135,6 @@ function openStore<T>(file: string, open: (file: string) => T): T {
 
 /** How long a stream the hub found already used shows as a problem of the agent. */
 const STREAM_PROBLEM_MS = 60 * 60 * 1000;
-
-export const ErrAgentNoHub = createError(
-  'EDGE_ERR_AGENT_NO_HUB',
-  (p: { field: string }) => `the site agent needs a way to the hub: set ${p.field}`,
-  { statusCode: 400 },
-);
 
 export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   if (!o.tunnel && !o.hubUrl) throw new ErrAgentNoHub({ field: 'hubUrl or tunnel' });

@@ -52,31 +52,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
-import { createError, ensurePrivateFile, toErrorInfo, type Logger } from '../core/kernel/index.ts';
+import { ensurePrivateFile, toErrorInfo, type Logger } from '../core/kernel/index.ts';
+import { ErrBrokerPersistence, ErrBrokerPersistenceNoPacket, ErrBrokerPersistenceOption, ErrBrokerPersistenceState } from './errors.ts';
 import { storageErrorCode, type StorageHealth } from './storage-health.ts';
-
-export const ErrBrokerPersistence = createError(
-  'EDGE_ERR_BROKER_PERSISTENCE',
-  (p: { file: string; reason: string }) => `broker persistence file '${p.file}' cannot be used: ${p.reason}`,
-);
-
-export const ErrBrokerPersistenceOption = createError(
-  'EDGE_ERR_BROKER_PERSISTENCE_OPTION',
-  (p: { option: string; reason: string }) => `broker persistence option '${p.option}' ${p.reason}`,
-  { statusCode: 400 },
-);
-
-export const ErrBrokerPersistenceState = createError(
-  'EDGE_ERR_BROKER_PERSISTENCE_STATE',
-  (p: { file: string; state: 'not set up' | 'destroyed' }) => `broker persistence '${p.file}' is ${p.state}`,
-  { statusCode: 503 },
-);
-
-export const ErrBrokerPersistenceNoPacket = createError(
-  'EDGE_ERR_BROKER_PERSISTENCE_NO_PACKET',
-  (p: { clientId: string; messageId: unknown }) => `no stored packet with messageId ${String(p.messageId)} for client '${p.clientId}'`,
-  { statusCode: 404 },
-);
 
 /** An MQTT packet as aedes hands it to the persistence (aedes-packet plus mqtt-packet fields). */
 export interface PersistedPacket {

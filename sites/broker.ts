@@ -51,8 +51,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { AuthenticateError, AuthErrorCode, Client, PublishPacket, Subscription } from 'aedes';
 import type { Counter, Gauge, Registry } from 'prom-client';
-import { createError, toErrorInfo, verifySecret, type Logger } from '../core/kernel/index.ts';
+import { toErrorInfo, verifySecret, type Logger } from '../core/kernel/index.ts';
 import { SITE_BROKER_INTERNAL_USERNAME } from '../core/store/index.ts';
+import { ErrBrokerAccess, ErrBrokerClientId, ErrBrokerStorage } from './errors.ts';
 import { clientIdProblem } from './broker-logins.ts';
 import { openBrokerPersistence, type BrokerPersistence } from './broker-persistence.ts';
 import { guardSocket } from './packet-limit.ts';
@@ -100,24 +101,6 @@ export interface SiteBrokerHandle {
 }
 
 export type RefusalReason = 'credentials' | 'unavailable' | 'client-id' | 'publish' | 'subscribe' | 'storage' | 'revoked' | 'oversized' | 'malformed';
-
-export const ErrBrokerAccess = createError(
-  'EDGE_ERR_BROKER_ACCESS',
-  (p: { client: string; username: string; action: string; topic: string }) => `login '${p.username}' (client '${p.client}') may not ${p.action} '${p.topic}'`,
-  { statusCode: 403 },
-);
-
-export const ErrBrokerClientId = createError(
-  'EDGE_ERR_BROKER_CLIENT_ID',
-  (p: { client: string; username: string; reason: string }) => `login '${p.username}' may not connect as client '${p.client}': ${p.reason}`,
-  { statusCode: 403 },
-);
-
-export const ErrBrokerStorage = createError(
-  'EDGE_ERR_BROKER_STORAGE',
-  (p: { client: string; topic: string; reason: string }) => `publish of client '${p.client}' to '${p.topic}' refused: the broker cannot store it (${p.reason})`,
-  { statusCode: 507 },
-);
 
 const IDENTIFIER_REJECTED = 2 as AuthErrorCode;
 const NOT_AUTHORIZED = 5 as AuthErrorCode;

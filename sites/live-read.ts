@@ -6,14 +6,8 @@
  * that still cannot be read here (the profile changed in between) is
  * EDGE_ERR_DEVICE_READ_SOURCE, naming the device, the site and the source.
  */
-import { createError } from '../core/kernel/index.ts';
 import { resourcesToRead, type ProfileSources } from '../core/store/index.ts';
-
-export const ErrReadSource = createError(
-  'EDGE_ERR_DEVICE_READ_SOURCE',
-  (p: { site: string; device: string; source: string; problem: string }) => `cannot read device '${p.device}' at site '${p.site}': ${p.problem}`,
-  { statusCode: 400 },
-);
+import { ErrReadSource } from './errors.ts';
 
 /** The resources a live read of `sources` covers (every readable one when none is named); throws ErrReadSource. */
 export function liveReadResources(site: string, device: { name: string; profile: string }, profile: ProfileSources | undefined, sources: readonly string[]): string[] {

@@ -17,7 +17,6 @@
  * pushed samples, live reads and writes all pass through it; a profile
  * without mappings leaves the connection as it is (nothing in the hot path).
  */
-import { createError } from '../core/kernel/index.ts';
 import {
   readingValueProblem,
   type DeviceConnection,
@@ -29,13 +28,7 @@ import {
   type WriteResult,
 } from '../core/sdk/index.ts';
 import { resourceMappings, type ProfileSources } from '../core/store/index.ts';
-
-export const ErrValueMapping = createError(
-  'EDGE_ERR_VALUE_MAPPING',
-  (p: { device: string; resource: string; name: string; raw: string; valueType: string; reason: string }) =>
-    `device '${p.device}': resource '${p.resource}' maps '${p.name}' to '${p.raw}', which is not a value of valueType ${p.valueType} (${p.reason}); fix the mappings of the profile`,
-  { statusCode: 400 },
-);
+import { ErrValueMapping } from './errors.ts';
 
 /** A profile's mappings, per resource: raw value as text -> name for reads, name -> raw value as text for writes. */
 export interface ValueMappings {

@@ -59,7 +59,8 @@ export interface RouteRule {
   notes?: string;
 }
 
-const ANYONE: readonly PrincipalClass[] = PRINCIPAL_CLASSES;
+/** Every class of caller, anonymous included: a public route. */
+export const ANYONE: readonly PrincipalClass[] = PRINCIPAL_CLASSES;
 const OPERATORS: readonly PrincipalClass[] = ['admin', 'viewer', 'console', 'consoleCsrf'];
 const SITE_AGENTS: readonly PrincipalClass[] = ['siteAgent', 'nodeSelf', 'nodeSibling'];
 const SITE_READERS: readonly PrincipalClass[] = [...OPERATORS, ...SITE_AGENTS];
@@ -101,13 +102,9 @@ function resourceRules(): RouteRule[] {
   return rules;
 }
 
-/** Every route of the hub, with its rule. */
+/** Every route of the hub's own, with its rule (modules such as the console bring theirs: `accessRules`). */
 export const ACCESS_RULES: readonly RouteRule[] = [
-  // Public: the console's page and files, the API's documents, health, the CA.
-  { method: 'GET', url: '/', allow: ANYONE, does: "the console's page", notes: 'static; the data behind it needs a session' },
-  { method: 'GET', url: '/console/', allow: ANYONE, does: "the console's page" },
-  { method: 'GET', url: '/console/:file', allow: ANYONE, does: "the console's own modules and styles" },
-  { method: 'GET', url: '/console/vendor/:file', allow: ANYONE, does: 'Preact, htm and uPlot, as the console loads them' },
+  // Public: the API's documents, health, the CA.
   { method: 'GET', url: '/docs', allow: ANYONE, does: 'the API documentation (Swagger UI)' },
   { method: 'GET', url: '/docs/', allow: ANYONE, does: 'the API documentation (Swagger UI)' },
   { method: 'GET', url: '/docs/static/index.html', allow: ANYONE, does: 'the API documentation (Swagger UI)' },
@@ -119,11 +116,6 @@ export const ACCESS_RULES: readonly RouteRule[] = [
   { method: 'GET', url: '/healthz', allow: ANYONE, does: 'liveness' },
   { method: 'GET', url: '/metrics', allow: OPERATORS, does: "reads the hub's Prometheus metrics", notes: 'they name every site and node: agents are refused (they have their own metrics endpoint)' },
   { method: 'GET', url: '/api/v1/ca', allow: ANYONE, does: "reads the hub's CA certificate", notes: 'public: a joining node checks it against the pin it was given' },
-
-  // Console sessions.
-  { method: 'POST', url: '/api/v1/console/session', allow: ANYONE, does: 'logs in: trades an admin or viewer token (in the body) for a session cookie', notes: 'the body is the credential: agent tokens are refused (403)' },
-  { method: 'GET', url: '/api/v1/console/session', allow: ['console', 'consoleCsrf'], does: "reads the caller's own console session (and its CSRF value)", notes: 'a token is no session: 401 without the cookie' },
-  { method: 'DELETE', url: '/api/v1/console/session', allow: ANYONE, does: "ends the caller's own console session", notes: 'needs no CSRF value: it can only end the session that sent it' },
 
   // Tokens.
   { method: 'POST', url: '/api/v1/tokens', allow: ADMINS, does: 'creates a token', notes: 'the secret is in this answer only' },
@@ -227,10 +219,15 @@ export const ACCESS_RULES: readonly RouteRule[] = [
   ...resourceRules(),
 ];
 
-/** The rule of a route (HEAD goes with GET); undefined when the table has none. */
-export function ruleOf(method: string, url: string): RouteRule | undefined {
+/** The table of a hub with these modules: its own rules, then each module's. */
+export function accessRules(modules: readonly { access: readonly RouteRule[] }[]): readonly RouteRule[] {
+  return [...ACCESS_RULES, ...modules.flatMap((m) => m.access)];
+}
+
+/** The rule of a route in `rules` (HEAD goes with GET); undefined when the table has none. */
+export function ruleOf(method: string, url: string, rules: readonly RouteRule[] = ACCESS_RULES): RouteRule | undefined {
   const m = method === 'HEAD' ? 'GET' : method;
-  return ACCESS_RULES.find((r) => r.method === m && r.url === url);
+  return rules.find((r) => r.method === m && r.url === url);
 }
 
 const has = (allow: readonly PrincipalClass[], c: PrincipalClass): boolean => allow.includes(c);
@@ -259,9 +256,9 @@ export function whoMayCall(allow: readonly PrincipalClass[]): string {
 
 const esc = (s: string): string => s.replace(/\|/g, '\\|');
 
-/** The access table as Markdown, as docs/security.md carries it. */
-export function renderAccessTable(): string {
-  const rows = ACCESS_RULES.map((r) => {
+/** The access table as Markdown, as docs/security.md carries it (for the hub with its console). */
+export function renderAccessTable(rules: readonly RouteRule[]): string {
+  const rows = rules.map((r) => {
     const method = r.websocket ? `${r.method} (WebSocket)` : r.method;
     return `| ${method} | \`${esc(r.url)}\` | ${esc(whoMayCall(r.allow))} | ${esc(r.does)} | ${esc(r.notes ?? '')} |`;
   });

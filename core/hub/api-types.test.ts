@@ -7,7 +7,7 @@
 import type { Static } from 'typebox';
 import { describe, expectTypeOf, it } from 'vitest';
 import type * as Wire from './api-types.ts';
-import type { SessionBody, SessionSchema } from './console/routes.ts';
+import type { SessionBody, SessionSchema } from '../console/index.ts';
 import type { ApprovalSchema, CredentialIssuedSchema } from './routes/onboarding.ts';
 import type * as S from './schemas.ts';
 

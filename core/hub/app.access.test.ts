@@ -24,14 +24,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { API_VERSION, SYNC_PROTOCOL, type Kind, type Resource } from '../store/index.ts';
 import { startTunnelEdge, type TunnelEdge } from '../tunnel/index.ts';
-import { ACCESS_RULES, PRINCIPAL_CLASSES, renderAccessTable, renderPrincipalLegend, ruleOf, whoMayCall, type PrincipalClass, type RouteRule } from './access.ts';
-import { buildHubApp, requireAuth } from './app.ts';
+import { accessRules, PRINCIPAL_CLASSES, renderAccessTable, renderPrincipalLegend, ruleOf, whoMayCall, type PrincipalClass, type RouteRule } from './access.ts';
+import { createConsole } from '../console/index.ts';
+import { buildHubApp } from './app.ts';
 import { PLURALS } from './routes/resources.ts';
 import { startHub, type Hub } from './server.ts';
-import { registerSyncRoute } from './sync.ts';
 import { quietLogger } from '../../test/support/hub/harness.ts';
 import { testSshKey } from '../../test/support/hub/ssh-key.ts';
 
+/** The hub as shipped: with the web console, whose routes join the table. */
+const HUB_MODULES = [createConsole()];
+const RULES = accessRules(HUB_MODULES);
 const DOCS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs/security.md');
 const SITE = 'plant-a';
 const OTHER_SITE = 'plant-b';
@@ -296,7 +299,7 @@ function probes(): Record<string, Probe> {
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'edgeadm-access-'));
-  hub = await startHub({ dataDir: dir, port: 0, logger: quietLogger() });
+  hub = await startHub({ dataDir: dir, port: 0, logger: quietLogger(), modules: HUB_MODULES });
   creds.anonymous = {};
   creds.admin = { bearer: readFileSync(hub.adminTokenFile, 'utf8').trim() };
   creds.viewer = { bearer: hub.tokens.create({ role: 'viewer' }).token };
@@ -354,32 +357,27 @@ afterAll(async () => {
 describe('the access table', () => {
   it('names every route the hub registers, and nothing it does not', async () => {
     const registered: { method: string; url: string; websocket: boolean }[] = [];
-    const app = buildHubApp({ store: hub.store, telemetry: hub.telemetry, tokens: hub.tokens, commands: hub.commands, logger: quietLogger(), metrics: new Registry() });
+    const app = buildHubApp({ store: hub.store, telemetry: hub.telemetry, tokens: hub.tokens, commands: hub.commands, logger: quietLogger(), metrics: new Registry(), modules: HUB_MODULES });
     app.addHook('onRoute', (r) => {
       for (const method of [r.method].flat()) registered.push({ method, url: r.url ?? r.path, websocket: r.websocket === true });
     });
-    // As the hub process adds it (core/hub/server.ts).
-    void app.register((instance, _opts, done) => {
-      registerSyncRoute(instance, { store: hub.store, commands: hub.commands, logger: quietLogger(), metrics: new Registry(), preHandler: requireAuth(['admin', 'agent'], { siteParam: 'site' }) });
-      done();
-    });
     await app.ready();
     await app.close();
-    const missing = registered.filter((r) => !ruleOf(r.method, r.url));
+    const missing = registered.filter((r) => !ruleOf(r.method, r.url, RULES));
     expect(missing.map((r) => `${r.method} ${r.url}`), 'routes without a row in core/hub/access.ts').toEqual([]);
-    for (const r of registered.filter((x) => x.method === 'GET')) expect(ruleOf(r.method, r.url)?.websocket === true, `${r.url}: websocket`).toBe(r.websocket);
+    for (const r of registered.filter((x) => x.method === 'GET')) expect(ruleOf(r.method, r.url, RULES)?.websocket === true, `${r.url}: websocket`).toBe(r.websocket);
     // HEAD goes with GET (swagger-ui registers `/docs/` as a HEAD route, its GET served by `/docs`).
-    const served = ACCESS_RULES.filter((r) => !r.upgradeHandler && !registered.some((g) => ruleOf(g.method, g.url) === r));
+    const served = RULES.filter((r) => !r.upgradeHandler && !registered.some((g) => ruleOf(g.method, g.url, RULES) === r));
     expect(served.map((r) => `${r.method} ${r.url}`), 'rows of routes the hub does not serve').toEqual([]);
-    expect(ACCESS_RULES.filter((r) => r.upgradeHandler).map((r) => r.url)).toEqual(['/api/v1/tunnel', '/api/v1/tunnel/peer']);
-    const keys = ACCESS_RULES.map((r) => `${r.method} ${r.url}`);
+    expect(RULES.filter((r) => r.upgradeHandler).map((r) => r.url)).toEqual(['/api/v1/tunnel', '/api/v1/tunnel/peer']);
+    const keys = RULES.map((r) => `${r.method} ${r.url}`);
     expect(keys.length).toBe(new Set(keys).size);
   });
 
   it('is what docs/security.md shows', () => {
     const text = readFileSync(DOCS, 'utf8');
     const blocks: [string, string][] = [
-      ['access-table', renderAccessTable()],
+      ['access-table', renderAccessTable(RULES)],
       ['principal-legend', renderPrincipalLegend()],
     ];
     let updated = text;
@@ -406,10 +404,10 @@ describe('every route, tried by every class of caller', () => {
   const table = probes();
 
   it('has a way to try every row', () => {
-    expect(ACCESS_RULES.map((r) => `${r.method} ${r.url}`).filter((k) => !table[k])).toEqual([]);
+    expect(RULES.map((r) => `${r.method} ${r.url}`).filter((k) => !table[k])).toEqual([]);
   });
 
-  for (const rule of ACCESS_RULES) {
+  for (const rule of RULES) {
     const key = `${rule.method} ${rule.url}`;
     it(`${key}: ${whoMayCall(rule.allow)}`, async () => {
       const probe = table[key];
@@ -428,7 +426,7 @@ describe('every route, tried by every class of caller', () => {
   }
 
   it('never answers secret material to a read: no password hash, password or token secret', () => {
-    expect(reads.length).toBeGreaterThan(ACCESS_RULES.filter((r) => r.method === 'GET').length);
+    expect(reads.length).toBeGreaterThan(RULES.filter((r) => r.method === 'GET').length);
     expect(reads.some((r) => r.what.startsWith('admin /api/v1/brokercredentials'))).toBe(true);
     // A hash by its shape, or a passwordHash field with a value (the API's documents name the field, with no value).
     const leaks = reads.filter((r) => r.body.includes('scrypt$') || /"passwordHash"\s*:\s*"/.test(r.body) || secrets.some((s) => r.body.includes(s)));
@@ -438,7 +436,7 @@ describe('every route, tried by every class of caller', () => {
 
 describe('what the rows rest on', () => {
   const tunnelStatus = (credential: string, node: string): Promise<number> =>
-    send(ruleOf('GET', '/api/v1/tunnel')!, { path: '/api/v1/tunnel', headers: { 'x-edgeadm-node': node } }, { bearer: credential }).then((r) => r.status);
+    send(ruleOf('GET', '/api/v1/tunnel', RULES)!, { path: '/api/v1/tunnel', headers: { 'x-edgeadm-node': node } }, { bearer: credential }).then((r) => r.status);
 
   it('opens no tunnel for a node credential whose Node is gone or at another site', async () => {
     // A credential the hub issued for a node that no longer exists (its Node deleted while nobody watched).
@@ -470,7 +468,7 @@ describe('what the rows rest on', () => {
   });
 
   it('never lets a console cookie open a WebSocket, even with its CSRF value and an admin session', async () => {
-    const websocket = ruleOf('GET', '/api/v1/telemetry/ws')!;
+    const websocket = ruleOf('GET', '/api/v1/telemetry/ws', RULES)!;
     for (const p of ['/api/v1/telemetry/ws', `/api/v1/sites/${SITE}/sync`, `/api/v1/nodes/gw-1/connect?port=${echoPort}`]) {
       const r = await send(websocket, { path: p, protocol: SYNC_PROTOCOL }, creds.consoleCsrf);
       expect(r.status, p).toBe(401);

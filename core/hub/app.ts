@@ -22,8 +22,9 @@ import type { ResourceStore } from '../store/index.ts';
 import type { TelemetryStore } from '../telemetry/index.ts';
 import type { CommandQueue } from './commands.ts';
 import { DeviceCatalog } from './device-catalog.ts';
-import type { HubApp, HubContext } from './context.ts';
-import { ErrExpectationFailed, ErrMalformedHttp, ErrMethodNotAllowed, ErrRouteNotFound, ErrShuttingDown } from './errors.ts';
+import { requireAuth } from './auth.ts';
+import type { HubApp, HubContext, HubModule } from './context.ts';
+import { ErrExpectationFailed, ErrMalformedHttp, ErrMethodNotAllowed, ErrModuleConflict, ErrRouteNotFound, ErrShuttingDown } from './errors.ts';
 import { createHubMetrics } from './metrics.ts';
 import { registerCommandRoutes } from './routes/commands.ts';
 import { registerResourceRoutes } from './routes/resources.ts';
@@ -35,8 +36,7 @@ import { registerOnboardingRoutes } from './routes/onboarding.ts';
 import { registerAddonStatusRoutes } from './routes/addon-status.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
 import { registerWatchRoutes } from './routes/watch.ts';
-import { registerConsoleRoutes } from './console/routes.ts';
-import { createConsoleSessions } from './console/sessions.ts';
+import { SyncSessions, type SyncSessionsOptions } from './sync.ts';
 import type { TokenStore } from './tokens.ts';
 import {
   allowedMethods,
@@ -80,8 +80,10 @@ export interface HubAppOptions {
   https?: { cert: string; key: string };
   /** Device lookups for telemetry ingest, shared with other ingest paths (the MQTT ingest); default a new one over `store`. */
   catalog?: DeviceCatalog;
-  /** The web console at `/` (default on); `sessionTtlMs` bounds a login (default 12 h). */
-  console?: { enabled?: boolean; sessionTtlMs?: number };
+  /** Modules that serve routes of their own (the web console: core/console's `createConsole()`). */
+  modules?: readonly HubModule[];
+  /** The site sync sessions' tuning (ping period, send high-water mark). */
+  sync?: Pick<SyncSessionsOptions, 'heartbeatMs' | 'highWaterBytes'>;
 }
 
 export function buildHubApp(opts: HubAppOptions): HubApp {
@@ -141,11 +143,19 @@ export function buildHubApp(opts: HubAppOptions): HubApp {
 
   app.setValidatorCompiler(validatorCompiler);
   app.decorate('hubTokens', opts.tokens);
-  const consoleOn = opts.console?.enabled !== false;
-  const sessions = consoleOn
-    ? createConsoleSessions({ tokens: opts.tokens, secure: opts.https !== undefined, ...(opts.console?.sessionTtlMs ? { ttlMs: opts.console.sessionTtlMs } : {}) })
-    : undefined;
-  app.decorate('consoleSessions', sessions);
+  const modules = (opts.modules ?? []).map((m) => ({ name: m.name, parts: m.setup({ ctx, registry: opts.metrics, secure: opts.https !== undefined }) }));
+  const offering = modules.filter((m) => m.parts.sessions !== undefined);
+  if (offering.length > 1) throw new ErrModuleConflict({ modules: offering.map((m) => m.name), what: 'browser sessions' });
+  app.decorate('browserSessions', offering[0]?.parts.sessions);
+  const sync = new SyncSessions({
+    store: opts.store,
+    commands: opts.commands,
+    logger,
+    metrics: opts.metrics,
+    // The site's own credentials only: the session replicates its broker logins' hashes and marks it Online.
+    preHandler: requireAuth(['agent'], { siteParam: 'site' }),
+    ...opts.sync,
+  });
   app.decorateRequest('principal', undefined);
 
   void app.register(fastifySwagger, {
@@ -269,7 +279,8 @@ export function buildHubApp(opts: HubAppOptions): HubApp {
     registerJoinRoutes(api, ctx);
     registerOnboardingRoutes(api, ctx);
     registerAddonStatusRoutes(api, ctx);
-    if (sessions) registerConsoleRoutes(api, ctx, sessions);
+    sync.register(api);
+    for (const m of modules) m.parts.register(api);
     done();
   });
   return app;

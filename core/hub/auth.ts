@@ -5,23 +5,41 @@
  * and checks the role and, for agents, the site. Handlers that learn the site
  * only from the stored object call `authorizeSite`.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyRequest } from 'fastify';
-import { CSRF_HEADER, type ConsoleSessions } from './console/sessions.ts';
 import { ErrCsrf, ErrForbidden, ErrNotConfigured, ErrUnauthenticated } from './errors.ts';
 import type { Principal, Role, TokenStore } from './tokens.ts';
+
+/** The header a request by session cookie that changes something carries the session's CSRF value in. */
+export const CSRF_HEADER = 'x-edgeadm-csrf';
+
+/** A browser login held in a cookie: it stands in for the token it was made from. */
+export interface BrowserSession {
+  principal: Principal;
+  /** Sent back in `x-edgeadm-csrf` on every request that changes something. */
+  csrf: string;
+}
+
+/** Cookie logins a hub module offers (the console's sessions), as authentication sees them. */
+export interface BrowserSessions {
+  /** The live session named by the request's cookie, if any. */
+  fromHeaders(headers: IncomingHttpHeaders): BrowserSession | undefined;
+  /** True when `value` is the session's CSRF value (constant time). */
+  csrfMatches(session: BrowserSession, value: string | string[] | undefined): boolean;
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The verified caller, set by `requireAuth`; undefined on routes without it. */
     principal?: Principal;
-    /** True when the principal came from a console session cookie. */
-    viaConsoleSession?: boolean;
+    /** True when the principal came from a browser session cookie. */
+    viaBrowserSession?: boolean;
   }
   interface FastifyInstance {
     /** The token verifier `requireAuth` uses, decorated by `buildHubApp`. */
     hubTokens?: Pick<TokenStore, 'verify' | 'get'>;
-    /** Console sessions (cookie login), when the hub serves the console. */
-    consoleSessions?: ConsoleSessions;
+    /** Cookie logins, when a module of the hub (the console) offers them. */
+    browserSessions?: BrowserSessions;
   }
 }
 
@@ -70,7 +88,7 @@ export function isWebSocketUpgrade(request: FastifyRequest): boolean {
 
 /**
  * Verifies the request's token once and caches the principal on the request.
- * Without a token, a console session cookie stands in for one; a request by
+ * Without a token, a browser session cookie (the console's) stands in for one; a request by
  * cookie that changes something must also carry the session's CSRF value.
  * A cookie never opens a WebSocket: a WebSocket handshake carries no CSRF
  * value, and the console needs none (its live views are Server-Sent Events).
@@ -81,14 +99,14 @@ export function authenticate(request: FastifyRequest, opts: { queryToken?: boole
   if (!tokens) throw new ErrNotConfigured({ what: 'token verification (hubTokens)' });
   const token = bearerOf(request, opts.queryToken === true);
   if (token === undefined) {
-    const sessions = request.server.consoleSessions;
+    const sessions = request.server.browserSessions;
     const session = isWebSocketUpgrade(request) ? undefined : sessions?.fromHeaders(request.headers);
     if (sessions && session) {
       if (!SAFE_METHODS.has(request.method) && !sessions.csrfMatches(session, request.headers[CSRF_HEADER])) {
         throw new ErrCsrf({ header: CSRF_HEADER });
       }
       request.principal = session.principal;
-      request.viaConsoleSession = true;
+      request.viaBrowserSession = true;
       return session.principal;
     }
     throw new ErrUnauthenticated({
@@ -109,7 +127,7 @@ export function authenticate(request: FastifyRequest, opts: { queryToken?: boole
 export function stillAuthorized(request: FastifyRequest): boolean {
   const p = request.principal;
   if (!p) return false;
-  if (request.viaConsoleSession) return request.server.consoleSessions?.fromHeaders(request.headers) !== undefined;
+  if (request.viaBrowserSession) return request.server.browserSessions?.fromHeaders(request.headers) !== undefined;
   const info = request.server.hubTokens?.get(p.tokenId);
   return info !== undefined && (info.expiresAt === undefined || Date.parse(info.expiresAt) > Date.now());
 }

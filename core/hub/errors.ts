@@ -187,6 +187,13 @@ export const ErrPendingState = createError(
   { statusCode: 409 },
 );
 
+/** Hub modules that cannot go together: more than one offers what a hub has once (browser sessions). */
+export const ErrModuleConflict = createError(
+  'EDGE_ERR_HUB_MODULE_CONFLICT',
+  (p: { modules: string[]; what: string }) => `hub modules ${p.modules.map((m) => `'${m}'`).join(' and ')} both offer ${p.what}: a hub takes one`,
+  { statusCode: 500 },
+);
+
 export const ErrNotConfigured = createError(
   'EDGE_ERR_HUB_NOT_CONFIGURED',
   (p: { what: string }) => `${p.what} is not configured on this server (was it built with buildHubApp?)`,

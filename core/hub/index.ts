@@ -39,7 +39,11 @@ export {
   type CommandState,
   type EnqueueOptions,
 } from './commands.ts';
-export type { HubMetrics } from './metrics.ts';
+export { registeredMetric, type HubMetrics } from './metrics.ts';
+export { ACCESS_RULES, accessRules, ANYONE, PRINCIPAL_CLASSES, type PrincipalClass, type RouteRule } from './access.ts';
+export { CSRF_HEADER, type BrowserSession, type BrowserSessions } from './auth.ts';
+export type { HubContext, HubModule, HubModuleHost, HubModuleParts } from './context.ts';
+export { errorResponses } from './schemas.ts';
 export type { Delivery } from './delivery.ts';
 export type { HostKey, HostKeysView } from './node-status.ts';
 // The API's wire types, shared by the CLI and the console.

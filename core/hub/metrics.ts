@@ -12,12 +12,12 @@ export interface HubMetrics {
   streamDropped: Counter<'transport'>;
   readings: Counter<'result'>;
   commands: Counter;
-  consoleLogins: Counter<'result'>;
   /** Node SSH host key changes: `reported` by a join (kept pending), `trusted` or `rejected` by an admin. */
   hostKeyChanges: Counter<'event'>;
 }
 
-function getOrCreate<M>(registry: Registry, name: string, make: () => M): M {
+/** The metric named `name` on `registry`, made by `make` when it is not there yet (modules of the hub use it too). */
+export function registeredMetric<M>(registry: Registry, name: string, make: () => M): M {
   const existing = registry.getSingleMetric(name);
   return existing === undefined ? make() : (existing as M);
 }
@@ -25,7 +25,7 @@ function getOrCreate<M>(registry: Registry, name: string, make: () => M): M {
 export function createHubMetrics(registry: Registry): HubMetrics {
   const registers = [registry];
   return {
-    requests: getOrCreate(
+    requests: registeredMetric(
       registry,
       'edgeadm_hub_http_requests_total',
       () =>
@@ -36,7 +36,7 @@ export function createHubMetrics(registry: Registry): HubMetrics {
           registers,
         }),
     ),
-    requestDuration: getOrCreate(
+    requestDuration: registeredMetric(
       registry,
       'edgeadm_hub_http_request_duration_seconds',
       () =>
@@ -48,7 +48,7 @@ export function createHubMetrics(registry: Registry): HubMetrics {
           registers,
         }),
     ),
-    streamClients: getOrCreate(
+    streamClients: registeredMetric(
       registry,
       'edgeadm_hub_stream_clients',
       () =>
@@ -59,7 +59,7 @@ export function createHubMetrics(registry: Registry): HubMetrics {
           registers,
         }),
     ),
-    streamDropped: getOrCreate(
+    streamDropped: registeredMetric(
       registry,
       'edgeadm_hub_stream_clients_dropped_total',
       () =>
@@ -70,7 +70,7 @@ export function createHubMetrics(registry: Registry): HubMetrics {
           registers,
         }),
     ),
-    readings: getOrCreate(
+    readings: registeredMetric(
       registry,
       'edgeadm_hub_telemetry_readings_total',
       () =>
@@ -81,7 +81,7 @@ export function createHubMetrics(registry: Registry): HubMetrics {
           registers,
         }),
     ),
-    commands: getOrCreate(
+    commands: registeredMetric(
       registry,
       'edgeadm_hub_commands_enqueued_total',
       () =>
@@ -91,18 +91,7 @@ export function createHubMetrics(registry: Registry): HubMetrics {
           registers,
         }),
     ),
-    consoleLogins: getOrCreate(
-      registry,
-      'edgeadm_hub_console_logins_total',
-      () =>
-        new Counter({
-          name: 'edgeadm_hub_console_logins_total',
-          help: 'Console logins, by result (accepted, refused).',
-          labelNames: ['result'] as const,
-          registers,
-        }),
-    ),
-    hostKeyChanges: getOrCreate(
+    hostKeyChanges: registeredMetric(
       registry,
       'edgeadm_hub_node_host_key_changes_total',
       () =>

@@ -20,9 +20,9 @@ import { issueCertificate, loadOrCreateHubPki, type KeyPairPem } from '../pki/in
 import type { Resource } from '../store/index.ts';
 import { openSqliteStore, type ResourceStore } from '../store/index.ts';
 import { openTelemetryStore, startMqttIngest, type TelemetryStore } from '../telemetry/index.ts';
-import { buildHubApp, requireAuth } from './app.ts';
+import { buildHubApp } from './app.ts';
+import type { HubModule } from './context.ts';
 import { openCommandQueue, type CommandQueue } from './commands.ts';
-import { registerSyncRoute } from './sync.ts';
 import { DeviceCatalog } from './device-catalog.ts';
 import { openTokenStore, producerOf, type TokenStore } from './tokens.ts';
 import { createHubTunnel, PEER_PATH, TUNNEL_PATH, type HubTunnel, type UpgradeHandler } from './tunnel.ts';
@@ -62,6 +62,8 @@ export interface StartHubOptions {
    * the hub's CA (`pki/egress-client.crt` is made for kube-apiserver).
    */
   proxy?: { port: number; host?: string };
+  /** Modules that serve routes of their own: the web console (core/console's `createConsole()`). */
+  modules?: readonly HubModule[];
 }
 
 export interface Hub {
@@ -185,19 +187,8 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
         metrics,
         tunnel: { open: (node, target) => tunnel.open(node, target), path: TUNNEL_PATH },
         ...(pki ? { caCert: pki.ca.certPem, https: { cert: pki.server.certPem, key: pki.server.keyPem } } : {}),
-      });
-      // Registered as a plugin so it loads after the WebSocket support buildHubApp registers.
-      void app.register((instance, _opts, done) => {
-        registerSyncRoute(instance, {
-          store,
-          commands,
-          logger,
-          metrics,
-          // The site's own credentials only: the session replicates its broker logins' hashes and marks it Online.
-          preHandler: requireAuth(['agent'], { siteParam: 'site' }),
-          ...(o.syncHeartbeatMs === undefined ? {} : { heartbeatMs: o.syncHeartbeatMs }),
-        });
-        done();
+        ...(o.syncHeartbeatMs === undefined ? {} : { sync: { heartbeatMs: o.syncHeartbeatMs } }),
+        ...(o.modules ? { modules: o.modules } : {}),
       });
       ctx.onStop(() => app.close());
       let proxyUrl: string | undefined;

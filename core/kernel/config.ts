@@ -13,8 +13,7 @@
 import { readFileSync } from 'node:fs';
 import type { Static, TSchema } from 'typebox';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { ErrConfigEnv, ErrConfigField, ErrConfigFile, ErrConfigParse } from './codes.ts';
-import { EdgeAggregateError, type EdgeError } from './errors.ts';
+import { EdgeAggregateError, ErrConfigEnv, ErrConfigField, ErrConfigFile, ErrConfigParse, type EdgeError } from './errors.ts';
 import { checkSchema, deepFreeze, schemaAt, schemaTypes, withDefaults } from './schema.ts';
 
 export const ENV_PREFIX = 'EDGEADM_';

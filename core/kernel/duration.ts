@@ -23,7 +23,7 @@
  * rule, not the parser's: an autoEvent interval must be longer than zero, a
  * timeout may have a ceiling.
  */
-import { ErrDuration } from './codes.ts';
+import { ErrDuration } from './errors.ts';
 
 const UNIT_NS: ReadonlyMap<string, bigint> = new Map([
   ['ns', 1n],

@@ -2,7 +2,12 @@
  * Coded errors. Every capability declares its errors once, through
  * `createError`, so each failure carries a stable `code`, a message that
  * names the offending thing, structured `params`, and the original `cause`.
+ *
+ * Each capability declares all of its errors in one file, `errors.ts` at its
+ * root, which imports only from the kernel. This one also holds the kernel's
+ * own errors (config, services, lifecycle, durations, JSON), after the factory.
  */
+import type { FieldIssue } from './schema.ts';
 
 export interface EdgeErrorOptions {
   cause?: unknown;
@@ -114,3 +119,104 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+// ---------------------------------------------------------------- the kernel's own errors
+
+export const ErrConfigFile = createError(
+  'EDGE_ERR_CONFIG_FILE',
+  (p: { file: string; reason: string }) => `cannot read config file '${p.file}': ${p.reason}`,
+  { statusCode: 400 },
+);
+
+export const ErrConfigParse = createError(
+  'EDGE_ERR_CONFIG_PARSE',
+  (p: { file: string; line?: number; reason: string }) =>
+    `config file '${p.file}'${p.line === undefined ? '' : ` line ${p.line}`} is not valid YAML: ${p.reason}`,
+  { statusCode: 400 },
+);
+
+export const ErrConfigEnv = createError(
+  'EDGE_ERR_CONFIG_ENV',
+  (p: { variable: string; path: string; reason: string }) => `environment variable ${p.variable} (${p.path}): ${p.reason}`,
+  { statusCode: 400 },
+);
+
+export const ErrConfigField = createError(
+  'EDGE_ERR_CONFIG_FIELD',
+  (p: FieldIssue & { source: string }) => `${p.path === '' ? '(root)' : p.path} ${p.message} (from ${p.source})`,
+  { statusCode: 400 },
+);
+
+export const ErrServiceMissing = createError(
+  'EDGE_ERR_SERVICE_MISSING',
+  (p: { service: string; requester: string }) => `service '${p.service}' is not available to ${p.requester}`,
+);
+
+export const ErrServiceConflict = createError(
+  'EDGE_ERR_SERVICE_CONFLICT',
+  (p: { service: string; scope: string }) => `service '${p.service}' is already provided in ${p.scope}`,
+);
+
+export const ErrComponentStart = createError(
+  'EDGE_ERR_KERNEL_COMPONENT_START',
+  (p: { component: string; phase: string; reason: string }) =>
+    `kernel component '${p.component}' (phase ${p.phase}) failed to start: ${p.reason}`,
+);
+
+export const ErrComponentStop = createError(
+  'EDGE_ERR_KERNEL_COMPONENT_STOP',
+  (p: { component: string; reason: string }) => `kernel component '${p.component}' failed to stop: ${p.reason}`,
+);
+
+export const ErrTimeout = createError(
+  'EDGE_ERR_TIMEOUT',
+  (p: { what: string; ms: number }) => `${p.what} did not finish within ${p.ms} ms`,
+  { statusCode: 504 },
+);
+
+export const ErrKernelState = createError(
+  'EDGE_ERR_KERNEL_STATE',
+  (p: { action: string; state: string }) => `cannot ${p.action} a kernel that is ${p.state}`,
+);
+
+/** A data directory everyone may write to: another user could swap or read what edgeadm keeps there. */
+export const ErrSharedDir = createError(
+  'EDGE_ERR_SHARED_DIR',
+  (p: { path: string; mode: string }) =>
+    `'${p.path}' (mode ${p.mode}) is writable by every user: edgeadm keeps credentials and databases in its data directory, so give it a directory of its own`,
+  { statusCode: 400 },
+);
+
+/** A text that is not a Go duration (`500ms`, `1h30m`): see duration.ts. */
+export const ErrDuration = createError(
+  'EDGE_ERR_DURATION',
+  (p: { text: string; reason: string }) => `'${p.text}' is not a Go duration such as '500ms', '1.5s' or '1h30m': it ${p.reason}`,
+  { statusCode: 400 },
+);
+
+// ---------------------------------------------------------------- JSON (json.ts)
+
+export const ErrJsonSyntax = createError(
+  'EDGE_ERR_JSON_SYNTAX',
+  (p: { what: string; reason: string }) => `${p.what} is not valid JSON: ${p.reason}`,
+  { statusCode: 400 },
+);
+
+export const ErrJsonTooDeep = createError(
+  'EDGE_ERR_JSON_TOO_DEEP',
+  (p: { what: string; limit: number; path: string; offset: number }) =>
+    `${p.what} nests arrays and objects deeper than ${p.limit} levels, at ${p.path === '' ? '(root)' : p.path} (character ${p.offset})`,
+  { statusCode: 400 },
+);
+
+export const ErrJsonForbiddenKey = createError(
+  'EDGE_ERR_JSON_FORBIDDEN_KEY',
+  (p: { what: string; path: string; key: string }) => `${p.what} has the key '${p.key}' at ${p.path}, which is refused: it could change object prototypes`,
+  { statusCode: 400 },
+);
+
+export const ErrJsonNumberRange = createError(
+  'EDGE_ERR_JSON_NUMBER_RANGE',
+  (p: { what: string; path: string }) => `${p.what} has a number at ${p.path === '' ? '(root)' : p.path} beyond the range of a 64-bit float`,
+  { statusCode: 400 },
+);

@@ -8,7 +8,7 @@
  */
 import { chmodSync, closeSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { ErrSharedDir } from './codes.ts';
+import { ErrSharedDir } from './errors.ts';
 
 /** Creates `dir` (and its parents) as 0700, or tightens it to 0700 when it is looser. */
 export function ensurePrivateDir(dir: string): void {

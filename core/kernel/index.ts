@@ -7,15 +7,19 @@ export {
   describeError,
   EdgeAggregateError,
   EdgeError,
+  ErrJsonForbiddenKey,
+  ErrJsonNumberRange,
+  ErrJsonSyntax,
+  ErrJsonTooDeep,
   isEdgeError,
   toErrorInfo,
   type EdgeErrorClass,
   type EdgeErrorOptions,
   type ErrorInfo,
 } from './errors.ts';
-export * as KernelErrors from './codes.ts';
+export * as KernelErrors from './errors.ts';
 export { checkSchema, deepFreeze, joinPath, literalUnion, parseWithSchema, type FieldIssue, type ParseResult } from './schema.ts';
-export { DEFAULT_MAX_JSON_DEPTH, ErrJsonForbiddenKey, ErrJsonNumberRange, ErrJsonSyntax, ErrJsonTooDeep, parseJson, type ParseJsonOptions } from './json.ts';
+export { DEFAULT_MAX_JSON_DEPTH, parseJson, type ParseJsonOptions } from './json.ts';
 export { ConfigError, ENV_PREFIX, envNameToPath, loadConfig, type LoadConfigOptions } from './config.ts';
 export { createLogger, LOG_LEVELS, REDACT_PATHS, type CreateLoggerOptions, type Logger, type LogLevel } from './logger.ts';
 export { createServiceRef, ServiceScope, type ServiceRef, type ServiceType } from './services.ts';

@@ -17,7 +17,7 @@
  * iterative (nothing here recurses on the input), and a text within bounds
  * costs one pass over its characters besides `JSON.parse` itself.
  */
-import { createError } from './errors.ts';
+import { ErrJsonForbiddenKey, ErrJsonNumberRange, ErrJsonSyntax, ErrJsonTooDeep } from './errors.ts';
 import { joinPath } from './schema.ts';
 
 /**
@@ -38,31 +38,6 @@ export interface ParseJsonOptions {
   /** What the text is, for messages: `request body`, `payload of topic 'x'`. Default `JSON text`. */
   what?: string;
 }
-
-export const ErrJsonSyntax = createError(
-  'EDGE_ERR_JSON_SYNTAX',
-  (p: { what: string; reason: string }) => `${p.what} is not valid JSON: ${p.reason}`,
-  { statusCode: 400 },
-);
-
-export const ErrJsonTooDeep = createError(
-  'EDGE_ERR_JSON_TOO_DEEP',
-  (p: { what: string; limit: number; path: string; offset: number }) =>
-    `${p.what} nests arrays and objects deeper than ${p.limit} levels, at ${p.path === '' ? '(root)' : p.path} (character ${p.offset})`,
-  { statusCode: 400 },
-);
-
-export const ErrJsonForbiddenKey = createError(
-  'EDGE_ERR_JSON_FORBIDDEN_KEY',
-  (p: { what: string; path: string; key: string }) => `${p.what} has the key '${p.key}' at ${p.path}, which is refused: it could change object prototypes`,
-  { statusCode: 400 },
-);
-
-export const ErrJsonNumberRange = createError(
-  'EDGE_ERR_JSON_NUMBER_RANGE',
-  (p: { what: string; path: string }) => `${p.what} has a number at ${p.path === '' ? '(root)' : p.path} beyond the range of a 64-bit float`,
-  { statusCode: 400 },
-);
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;

@@ -8,8 +8,16 @@
  * already started is stopped again). Plugins are isolated by the plugin
  * registry, which is itself one component of the `plugins` phase.
  */
-import { ErrComponentStart, ErrComponentStop, ErrKernelState } from './codes.ts';
-import { describeError, EdgeAggregateError, toErrorInfo, type EdgeError, type ErrorInfo } from './errors.ts';
+import {
+  describeError,
+  EdgeAggregateError,
+  ErrComponentStart,
+  ErrComponentStop,
+  ErrKernelState,
+  toErrorInfo,
+  type EdgeError,
+  type ErrorInfo,
+} from './errors.ts';
 import { TeardownStack, withTimeout, type Teardown } from './lifecycle.ts';
 import type { Logger } from './logger.ts';
 import { ServiceScope } from './services.ts';

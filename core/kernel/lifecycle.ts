@@ -1,5 +1,5 @@
 /** Small lifecycle helpers shared by the kernel and the plugin registry. */
-import { ErrTimeout } from './codes.ts';
+import { ErrTimeout } from './errors.ts';
 
 export type Teardown = () => void | Promise<void>;
 

@@ -8,7 +8,7 @@
  */
 import 'reflect-metadata';
 import { instanceCachingFactory, container as tsyringeRoot, type DependencyContainer } from 'tsyringe';
-import { ErrServiceConflict, ErrServiceMissing } from './codes.ts';
+import { ErrServiceConflict, ErrServiceMissing } from './errors.ts';
 
 export interface ServiceRef<T> {
   readonly id: string;

@@ -20,7 +20,7 @@ import {
 } from 'node:crypto';
 import { promisify } from 'node:util';
 import * as x509 from '@peculiar/x509';
-import { ErrExpired, ErrInvalid, ErrInvalidName, ErrOption } from './codes.ts';
+import { ErrExpired, ErrInvalid, ErrInvalidName, ErrOption } from './errors.ts';
 import { checkSubjectAttribute, formatIp, ipToBytes, parseHost, uniqueHosts, type HostName } from './names.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);

@@ -24,7 +24,7 @@ import {
   type ParsedCertificate,
   type ParsedKey,
 } from './ca.ts';
-import { ErrFile, ErrInvalid, ErrOption } from './codes.ts';
+import { ErrFile, ErrInvalid, ErrOption } from './errors.ts';
 import { checkSubjectAttribute, hostKey, ipToBytes, parseHosts, type HostName } from './names.ts';
 
 export interface HubPki {

@@ -5,7 +5,7 @@
  * credentials), a readable view of any certificate, and the hub's PKI folder
  * (ca.crt, ca.key, hub.crt, hub.key) created on first start and kept current.
  */
-export * as PkiErrors from './codes.ts';
+export * as PkiErrors from './errors.ts';
 export {
   certificateInfo,
   createCertificateAuthority,

@@ -6,7 +6,7 @@
  */
 import { isIP, SocketAddress } from 'node:net';
 import { dns1123LabelProblem } from '../kernel/index.ts';
-import { ErrInvalidName } from './codes.ts';
+import { ErrInvalidName } from './errors.ts';
 
 export type HostName = { kind: 'dns'; value: string } | { kind: 'ip'; value: string; bytes: Buffer };
 

@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ErrManifest } from './codes.ts';
+import { ErrManifest } from './errors.ts';
 import { EdgeError } from '../kernel/index.ts';
 import { checkManifest, type ManifestBlock, type PluginManifest, type PluginSource } from './manifest.ts';
 

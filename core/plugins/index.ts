@@ -3,7 +3,7 @@ import Type from 'typebox';
 import { DNS1123_LABEL_MAX, DNS1123_LABEL_PATTERN } from '../kernel/index.ts';
 import { PLUGIN_ID_PATTERN } from './manifest.ts';
 
-export * as PluginErrors from './codes.ts';
+export * as PluginErrors from './errors.ts';
 export { definePlugin, isPluginDefinition, type PluginContext, type PluginDefinition, type PluginSpec } from './definition.ts';
 export {
   defaultNodeModules,

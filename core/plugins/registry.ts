@@ -45,7 +45,7 @@ import {
   ErrStart,
   ErrStartTimeout,
   ErrStop,
-} from './codes.ts';
+} from './errors.ts';
 import { isPluginDefinition, type PluginContext, type PluginDefinition } from './definition.ts';
 import { discoverPlugins, type DiscoveryOptions, type DiscoveryResult } from './discovery.ts';
 import { findCycles, startLevels } from './graph.ts';

@@ -28,7 +28,6 @@ export { providesBrokerTopics } from './driver.ts';
 export * from './tools.ts';
 export {
   driversRef,
-  ErrReadingsNotStored,
   onboardingRef,
   readingSinkRef,
   siteBrokerRef,
@@ -41,3 +40,4 @@ export {
   type SiteBroker,
   type SiteStorage,
 } from './site-services.ts';
+export { ErrReadingsNotStored } from './errors.ts';

@@ -4,7 +4,7 @@
  * or reach the site's MQTT broker.
  */
 import type { Registry } from 'prom-client';
-import { createError, createServiceRef } from '../kernel/index.ts';
+import { createServiceRef } from '../kernel/index.ts';
 import type { DeviceDriver } from './driver.ts';
 import type { Reading } from './reading.ts';
 
@@ -25,17 +25,6 @@ export interface ReadingSink {
    */
   append(readings: readonly Omit<Reading, 'seq' | 'site'>[]): void;
 }
-
-/**
- * Readings the site could not store (its disk is full or failing). Nothing of
- * the batch was kept; the site is degraded until its storage works again.
- */
-export const ErrReadingsNotStored = createError(
-  'EDGE_ERR_READINGS_NOT_STORED',
-  (p: { count: number; device?: string; reason: string }) =>
-    `${p.count} reading${p.count === 1 ? '' : 's'}${p.device === undefined ? '' : ` of device '${p.device}'`} not stored: ${p.reason}`,
-  { statusCode: 507 },
-);
 
 export interface SiteBroker {
   /** mqtt:// URL of the site-local broker. */

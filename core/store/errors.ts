@@ -81,3 +81,10 @@ export const ErrAddonConflict = createError(
     `Addon '${p.addon}' puts plugin '${p.plugin}' at site '${p.site}', which Addon '${p.heldBy}' already puts there; a site runs one instance of a plugin: remove the site from one of them, or merge their config (per-site templates)`,
   { statusCode: 409 },
 );
+
+export const ErrSyncMessage = createError(
+  'EDGE_ERR_SYNC_MESSAGE',
+  (p: { side: 'hub' | 'agent'; issues: FieldIssue[] }) =>
+    `bad sync message from the ${p.side}: ${p.issues.map((i) => `${i.path || '(root)'} ${i.message}`).join('; ')}`,
+  { statusCode: 400 },
+);

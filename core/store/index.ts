@@ -12,3 +12,4 @@ export * from './profile-sources.ts';
 export * as StoreErrors from './errors.ts';
 export { openSqliteStore, type SqliteStoreOptions } from './sqlite.ts';
 export * from './replication.ts';
+export { ErrSyncMessage } from './errors.ts';

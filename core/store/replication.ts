@@ -8,7 +8,8 @@
  * `GET /api/v1/sites/<site>/sync`.
  */
 import Type, { type Static } from 'typebox';
-import { checkSchema, createError, DEFAULT_MAX_JSON_DEPTH, parseJson, type FieldIssue } from '../kernel/index.ts';
+import { checkSchema, DEFAULT_MAX_JSON_DEPTH, parseJson } from '../kernel/index.ts';
+import { ErrSyncMessage } from './errors.ts';
 import { addonTargets } from './addons.ts';
 import type { Kind, Resource } from './types.ts';
 
@@ -16,13 +17,6 @@ export const SYNC_PROTOCOL = 'edgeadm.sync.v1';
 export const SYNC_KINDS: readonly Kind[] = ['Site', 'Node', 'DeviceProfile', 'Device', 'Addon', 'BrokerCredential'];
 /** Largest frame either side accepts. */
 export const SYNC_MAX_FRAME_BYTES = 16 * 1024 * 1024;
-
-export const ErrSyncMessage = createError(
-  'EDGE_ERR_SYNC_MESSAGE',
-  (p: { side: 'hub' | 'agent'; issues: FieldIssue[] }) =>
-    `bad sync message from the ${p.side}: ${p.issues.map((i) => `${i.path || '(root)'} ${i.message}`).join('; ')}`,
-  { statusCode: 400 },
-);
 
 /** A write of `value` to `resource` (`kind` absent, as agents before reads expect it). */
 const WriteCommandSchema = Type.Object({

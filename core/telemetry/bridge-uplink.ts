@@ -23,9 +23,9 @@
  * its user info).
  */
 import mqtt, { type ErrorWithReasonCode, type IClientOptions, type MqttClient } from 'mqtt';
-import { createError, createLogger, describeError, type Logger } from '../kernel/index.ts';
+import { createLogger, describeError, type Logger } from '../kernel/index.ts';
 import type { Reading } from '../sdk/index.ts';
-import { ErrUplinkAborted, ErrUplinkClosed, ErrUplinkRejected, ErrUplinkUnreachable } from './codes.ts';
+import { ErrBridgeOption, ErrUplinkAborted, ErrUplinkClosed, ErrUplinkRejected, ErrUplinkUnreachable } from './errors.ts';
 import { backoffDelay } from './forwarder.ts';
 import type { Batch, IngestResult, Uplink } from './types.ts';
 
@@ -57,13 +57,6 @@ export interface BridgeUplinkOptions {
 }
 
 export const DEFAULT_BRIDGE_TOPIC = 'edgeadm/{site}/{device}/{resource}';
-
-/** A bridge uplink option that cannot work; names the option. */
-export const ErrBridgeOption = createError(
-  'EDGE_ERR_UPLINK_BRIDGE_OPTION',
-  (p: { option: string; reason: string }) => `bridge uplink option '${p.option}' ${p.reason}`,
-  { statusCode: 400 },
-);
 
 const NAME = 'bridge';
 const PROTOCOLS = new Set(['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'ws:', 'wss:']);

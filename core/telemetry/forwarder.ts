@@ -18,7 +18,7 @@
  */
 import type { Registry } from 'prom-client';
 import { describeError, toErrorInfo, type Logger } from '../kernel/index.ts';
-import { ErrForwarderStopped, ErrStreamRewound, ErrUplinkRejected, ErrUplinkUnreachable } from './codes.ts';
+import { ErrForwarderStopped, ErrStreamRewound, ErrUplinkRejected, ErrUplinkUnreachable } from './errors.ts';
 import { counter } from './metrics.ts';
 import type { Batch, IngestResult, Outbox, Uplink } from './types.ts';
 

@@ -4,13 +4,14 @@
  * with its MQTT ingest.
  */
 export type * from './types.ts';
-export * as TelemetryErrors from './codes.ts';
+export * as TelemetryErrors from './errors.ts';
 export { openOutbox, type OutboxOptions } from './outbox.ts';
 export { openTelemetryStore, DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT, STREAM_ID_RE, type TelemetryStoreOptions } from './telemetry-store.ts';
 export { startForwarder, backoffDelay, type Forwarder, type ForwarderOptions, type ForwarderStats } from './forwarder.ts';
 export { createRestUplink, type RestUplinkOptions } from './rest-uplink.ts';
 export { createMqttUplink, type MqttUplinkOptions } from './mqtt-uplink.ts';
-export { createBridgeUplink, DEFAULT_BRIDGE_TOPIC, ErrBridgeOption, type BridgeUplinkOptions } from './bridge-uplink.ts';
+export { createBridgeUplink, DEFAULT_BRIDGE_TOPIC, type BridgeUplinkOptions } from './bridge-uplink.ts';
+export { ErrBridgeOption } from './errors.ts';
 export { startMqttIngest, REJECT_LOG_WINDOW_MS, type MqttIngest, type MqttIngestOptions } from './mqtt-ingest.ts';
 export { telemetryTopic } from './topic.ts';
 export { ReadingInputSchema } from './validate.ts';

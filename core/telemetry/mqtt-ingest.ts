@@ -26,7 +26,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { AuthenticateError, AuthErrorCode, Client, PublishPacket, Subscription } from 'aedes';
 import type { Registry } from 'prom-client';
 import { describeError, parseJson, toErrorInfo, type Logger } from '../kernel/index.ts';
-import { ErrInvalid, ErrMqttAuth, ErrMqttPayload, ErrMqttTopic, ErrSeq, ErrStreamHeader } from './codes.ts';
+import { ErrInvalid, ErrMqttAuth, ErrMqttPayload, ErrMqttTopic, ErrSeq, ErrStreamHeader } from './errors.ts';
 import { counter } from './metrics.ts';
 import { telemetryTopic } from './topic.ts';
 import type { QuarantineReason, StreamHeader, TelemetryStore } from './types.ts';

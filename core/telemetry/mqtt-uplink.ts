@@ -12,7 +12,7 @@
  */
 import mqtt, { type ErrorWithReasonCode, type MqttClient } from 'mqtt';
 import { createLogger, describeError, type Logger } from '../kernel/index.ts';
-import { ErrUplinkAborted, ErrUplinkClosed, ErrUplinkRejected, ErrUplinkUnreachable } from './codes.ts';
+import { ErrUplinkAborted, ErrUplinkClosed, ErrUplinkRejected, ErrUplinkUnreachable } from './errors.ts';
 import { telemetryTopic } from './topic.ts';
 import type { Batch, IngestResult, Uplink } from './types.ts';
 

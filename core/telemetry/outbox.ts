@@ -22,7 +22,7 @@ import type { Registry } from 'prom-client';
 import { createLogger, describeError, ensurePrivateFile, type Logger } from '../kernel/index.ts';
 import type { Reading } from '../sdk/index.ts';
 import { Q_CODE, readingFromColumns, VT_CODE, type ReadingColumns } from './rows.ts';
-import { ErrAckRange, ErrClosed, ErrOutboxOption, ErrOutboxSite } from './codes.ts';
+import { ErrAckRange, ErrClosed, ErrOutboxOption, ErrOutboxSite } from './errors.ts';
 import { counter, gauge } from './metrics.ts';
 import type { AppendResult, Outbox, OutboxStats, ReadingInput, StreamHeader } from './types.ts';
 import { validateBatch } from './validate.ts';

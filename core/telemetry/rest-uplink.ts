@@ -7,7 +7,7 @@
  * EDGE_ERR_UPLINK_UNREACHABLE (retry).
  */
 import { gzip } from 'node:zlib';
-import { ErrUplinkAborted, ErrUplinkClosed, ErrUplinkRejected, ErrUplinkResponse, ErrUplinkUnreachable } from './codes.ts';
+import { ErrUplinkAborted, ErrUplinkClosed, ErrUplinkRejected, ErrUplinkResponse, ErrUplinkUnreachable } from './errors.ts';
 import type { Batch, IngestResult, Uplink } from './types.ts';
 
 export interface RestUplinkOptions {

@@ -10,7 +10,7 @@
  * existing outbox and store reads the same. rows.test.ts pins each code.
  */
 import type { Quality, Reading, ReadingValue, ValueType } from '../sdk/index.ts';
-import { ErrStoredCode } from './codes.ts';
+import { ErrStoredCode } from './errors.ts';
 
 /** The stored code of each valueType. Append-only. */
 export const VALUE_TYPE_CODES: Readonly<Record<ValueType, number>> = Object.freeze({

@@ -26,7 +26,7 @@ import type { Registry } from 'prom-client';
 import { createLogger, describeError, ensurePrivateFile, type Logger } from '../kernel/index.ts';
 import type { Reading, StoredReading } from '../sdk/index.ts';
 import { Q_CODE, readingFromColumns, VT_CODE, type ReadingColumns } from './rows.ts';
-import { ErrClosed, ErrCursor, ErrQuery, ErrSeq, ErrStreamHeader, ErrStreamRewound } from './codes.ts';
+import { ErrClosed, ErrCursor, ErrQuery, ErrSeq, ErrStreamHeader, ErrStreamRewound } from './errors.ts';
 import { counter } from './metrics.ts';
 import type {
   IngestOptions,

@@ -7,7 +7,7 @@ import Type from 'typebox';
 import { Compile } from 'typebox/compile';
 import { checkSchema, type FieldIssue } from '../kernel/index.ts';
 import { readingValueProblem, ReadingSchema, type Quality, type ValueType } from '../sdk/index.ts';
-import { ErrInvalid } from './codes.ts';
+import { ErrInvalid } from './errors.ts';
 
 const { seq: _seq, ...inputProperties } = ReadingSchema.properties;
 

@@ -9,35 +9,12 @@ import type { IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { createError, describeError, type Logger } from '../kernel/index.ts';
+import { describeError, type Logger } from '../kernel/index.ts';
+import { ErrEdgeDialRefused, ErrNodeNotConnected, ErrServiceUnavailable, ErrServiceUnknown } from './errors.ts';
 import type { Hello, OpenRequest } from './frame.ts';
 import type { TunnelSession, TunnelStream } from './session.ts';
 import { spliceStreams } from './splice.ts';
 import { sessionOverWebSocket, WS_MAX_PAYLOAD } from './ws-transport.ts';
-
-export const ErrNodeNotConnected = createError(
-  'EDGE_ERR_TUNNEL_NODE_NOT_CONNECTED',
-  (p: { node: string }) => `node '${p.node}' has no tunnel to this tunnel-cloud`,
-  { statusCode: 404 },
-);
-
-export const ErrServiceUnknown = createError(
-  'EDGE_ERR_TUNNEL_SERVICE_UNKNOWN',
-  (p: { service: string; offered: string }) => `tunnel-cloud offers no service '${p.service}' (offered: ${p.offered || 'none'})`,
-  { statusCode: 404 },
-);
-
-export const ErrServiceUnavailable = createError(
-  'EDGE_ERR_TUNNEL_SERVICE_UNAVAILABLE',
-  (p: { service: string; reason: string }) => `tunnel-cloud could not reach its service '${p.service}': ${p.reason}`,
-  { statusCode: 502 },
-);
-
-export const ErrEdgeDialRefused = createError(
-  'EDGE_ERR_TUNNEL_EDGE_DIAL_REFUSED',
-  (p: { node: string; target: string }) => `node '${p.node}' asked tunnel-cloud for ${p.target}: an edge may open only named services, not TCP addresses`,
-  { statusCode: 403 },
-);
 
 /** A service edges may reach: a TCP address next to tunnel-cloud, or a handler that takes the stream. */
 export type CloudService = { host: string; port: number } | ((stream: TunnelStream, node: string) => void | Promise<void>);

@@ -6,23 +6,12 @@
  */
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import WebSocket from 'ws';
-import { createError, describeError, toErrorInfo, type Logger } from '../kernel/index.ts';
+import { describeError, toErrorInfo, type Logger } from '../kernel/index.ts';
+import { ErrDialFailed, ErrNoCloudUrl, ErrNoForward, ErrNotAllowed, ErrTunnelDown } from './errors.ts';
 import type { OpenRequest } from './frame.ts';
 import type { TunnelSession, TunnelStream } from './session.ts';
 import { spliceStreams } from './splice.ts';
 import { sessionOverWebSocket, WS_MAX_PAYLOAD } from './ws-transport.ts';
-
-export const ErrNotAllowed = createError(
-  'EDGE_ERR_TUNNEL_NOT_ALLOWED',
-  (p: { node: string; target: string }) => `node '${p.node}' does not allow tunnel connections to ${p.target}`,
-  { statusCode: 403 },
-);
-
-export const ErrDialFailed = createError(
-  'EDGE_ERR_TUNNEL_DIAL_FAILED',
-  (p: { node: string; target: string; reason: string }) => `node '${p.node}' could not connect to ${p.target}: ${p.reason}`,
-  { statusCode: 502 },
-);
 
 /** `host:port` entries, e.g. `127.0.0.1:22`, `127.0.0.1:10250`. */
 export type AllowList = readonly string[];
@@ -70,24 +59,6 @@ export interface TunnelEdge {
   whenConnected(): Promise<void>;
   stop(): Promise<void>;
 }
-
-export const ErrTunnelDown = createError(
-  'EDGE_ERR_TUNNEL_DOWN',
-  (p: { node: string; service: string }) => `node '${p.node}' has no tunnel session: cannot reach '${p.service}'`,
-  { statusCode: 503 },
-);
-
-export const ErrNoCloudUrl = createError(
-  'EDGE_ERR_TUNNEL_NO_CLOUD_URL',
-  (p: { node: string }) => `tunnel-edge of node '${p.node}' has no tunnel-cloud URL to dial (url is empty)`,
-  { statusCode: 400 },
-);
-
-export const ErrNoForward = createError(
-  'EDGE_ERR_TUNNEL_NO_FORWARD',
-  (p: { service: string }) => `tunnel-edge has no forward for service '${p.service}'`,
-  { statusCode: 404 },
-);
 
 /** Starts tunnel-edge: the first dial, and the forward listeners (their addresses via `forwardAddress`). */
 export function startTunnelEdge(o: TunnelEdgeOptions): TunnelEdge {

@@ -6,7 +6,7 @@
  * opened the stream, even when the edge did. The decoder accepts nothing it
  * does not fully understand: every other input is a coded protocol violation.
  */
-import { ErrProtocol, type ProtocolViolation } from './codes.ts';
+import { ErrProtocol, type ProtocolViolation } from './errors.ts';
 
 export const PROTOCOL_VERSION = 1;
 export const HEADER_BYTES = 6;

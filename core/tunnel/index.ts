@@ -5,8 +5,28 @@
  * authenticated sessions, an allow-list, reconnection. The forwarding front
  * ends (CONNECT, HTTP, SSH), TLS and replicas build on these.
  */
-export * as TunnelErrors from './codes.ts';
-export { PROTOCOL_VIOLATIONS, unwrapRefusal, type ProtocolViolation } from './codes.ts';
+export * as TunnelErrors from './errors.ts';
+export {
+  ErrDialFailed,
+  ErrEdgeDialRefused,
+  ErrNoCloudUrl,
+  ErrNodeNotConnected,
+  ErrNoForward,
+  ErrNotAllowed,
+  ErrPeerAnswer,
+  ErrPeerLost,
+  ErrPeerUnauthorized,
+  ErrPeerUnreachable,
+  ErrReplicaOptions,
+  ErrRouterClosed,
+  ErrRouteRequest,
+  ErrServiceUnavailable,
+  ErrServiceUnknown,
+  ErrTunnelDown,
+  PROTOCOL_VIOLATIONS,
+  unwrapRefusal,
+  type ProtocolViolation,
+} from './errors.ts';
 export {
   decodeFrame,
   DEFAULT_MAX_FRAME_PAYLOAD,
@@ -23,13 +43,9 @@ export {
 } from './frame.ts';
 export { CLOSE_CODES, TunnelSession, TunnelStream, type MessageTransport, type Role, type SessionOptions } from './session.ts';
 export { sessionOverWebSocket, WS_MAX_PAYLOAD } from './ws-transport.ts';
-export { ErrDialFailed, ErrNoCloudUrl, ErrNoForward, ErrNotAllowed, ErrTunnelDown, startTunnelEdge, type AllowList, type TunnelEdge, type TunnelEdgeOptions, type TunnelEdgeStatus } from './edge.ts';
+export { startTunnelEdge, type AllowList, type TunnelEdge, type TunnelEdgeOptions, type TunnelEdgeStatus } from './edge.ts';
 export {
   createTunnelCloud,
-  ErrEdgeDialRefused,
-  ErrNodeNotConnected,
-  ErrServiceUnavailable,
-  ErrServiceUnknown,
   type CloudService,
   type TunnelCloud,
   type TunnelCloudOptions,
@@ -53,13 +69,6 @@ export const loadSsh = (): Promise<typeof SshModule> => import('./ssh.ts');
 export {
   answeredBy,
   createReplicaRouter,
-  ErrPeerAnswer,
-  ErrPeerLost,
-  ErrPeerUnauthorized,
-  ErrPeerUnreachable,
-  ErrReplicaOptions,
-  ErrRouterClosed,
-  ErrRouteRequest,
   PEER_FROM_HEADER,
   PEER_HOP_HEADER,
   TUNNEL_LEASE_PURPOSE,

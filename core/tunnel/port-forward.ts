@@ -8,7 +8,8 @@
 import { createServer, isIPv6, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { toErrorInfo, type Logger } from '../kernel/index.ts';
-import { ErrProxyBadOptions, listenOn, refusalOf, spliceStreams, type OpenTunnel } from './proxy.ts';
+import { listenOn, refusalOf, spliceStreams, type OpenTunnel } from './proxy.ts';
+import { ErrProxyBadOptions } from './errors.ts';
 
 export interface PortForwardOptions {
   /** Default 127.0.0.1. */

@@ -24,80 +24,27 @@ import { createServer as createHttpsServer } from 'node:https';
 import { isIPv6, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { createError, describeError, isEdgeError, toErrorInfo, type Logger } from '../kernel/index.ts';
-import { ErrStreamRefused } from './codes.ts';
+import { describeError, isEdgeError, toErrorInfo, type Logger } from '../kernel/index.ts';
+import {
+  ErrDialFailed,
+  ErrNotAllowed,
+  ErrProxyBadOptions,
+  ErrProxyBadTarget,
+  ErrProxyInternal,
+  ErrProxyListen,
+  ErrProxyMalformedRequest,
+  ErrProxyNoRoute,
+  ErrProxyNotAProxyRequest,
+  ErrProxyOpenTimeout,
+  ErrProxyStopping,
+  ErrProxyTooManyConnections,
+  ErrProxyUnauthenticated,
+  ErrProxyUpstream,
+  ErrStreamRefused,
+} from './errors.ts';
 import { spliceStreams } from './splice.ts';
 
 export { spliceStreams };
-import { ErrDialFailed, ErrNotAllowed } from './edge.ts';
-
-export const ErrProxyBadOptions = createError(
-  'EDGE_ERR_PROXY_BAD_OPTIONS',
-  (p: { field: string; reason: string }) => `proxy option '${p.field}' ${p.reason}`,
-  { statusCode: 400 },
-);
-
-export const ErrProxyListen = createError(
-  'EDGE_ERR_PROXY_LISTEN_FAILED',
-  (p: { address: string; reason: string }) => `cannot listen on ${p.address}: ${p.reason}`,
-  { statusCode: 500 },
-);
-
-export const ErrProxyBadTarget = createError(
-  'EDGE_ERR_PROXY_BAD_TARGET',
-  (p: { target: string; reason: string }) => `bad proxy target '${p.target}': ${p.reason}`,
-  { statusCode: 400 },
-);
-
-export const ErrProxyMalformedRequest = createError(
-  'EDGE_ERR_PROXY_MALFORMED_REQUEST',
-  (p: { reason: string }) => `malformed HTTP request: ${p.reason}`,
-  { statusCode: 400 },
-);
-
-export const ErrProxyNotAProxyRequest = createError(
-  'EDGE_ERR_PROXY_NOT_A_PROXY_REQUEST',
-  (p: { method: string; url: string }) => `'${p.method} ${p.url}' is not a proxy request: send CONNECT host:port, or an absolute http:// URL`,
-  { statusCode: 400 },
-);
-
-export const ErrProxyUnauthenticated = createError(
-  'EDGE_ERR_PROXY_UNAUTHENTICATED',
-  (p: { target: string }) => `proxy authentication required for ${p.target}: a Proxy-Authorization token or a client certificate`,
-  { statusCode: 407 },
-);
-
-export const ErrProxyNoRoute = createError(
-  'EDGE_ERR_PROXY_NO_ROUTE',
-  (p: { host: string; port: number }) => `no edge node is known as '${p.host}' (port ${p.port})`,
-  { statusCode: 404 },
-);
-
-export const ErrProxyTooManyConnections = createError(
-  'EDGE_ERR_PROXY_TOO_MANY_CONNECTIONS',
-  (p: { principal: string; limit: number }) => `'${p.principal}' already has ${p.limit} tunnelled connections open (the limit)`,
-  { statusCode: 429 },
-);
-
-export const ErrProxyOpenTimeout = createError(
-  'EDGE_ERR_PROXY_OPEN_TIMEOUT',
-  (p: { node: string; target: string; timeoutMs: number }) => `node '${p.node}' did not open ${p.target} within ${p.timeoutMs} ms`,
-  { statusCode: 504 },
-);
-
-export const ErrProxyUpstream = createError(
-  'EDGE_ERR_PROXY_UPSTREAM_FAILED',
-  (p: { node: string; target: string; reason: string }) => `the HTTP exchange with ${p.target} on node '${p.node}' failed: ${p.reason}`,
-  { statusCode: 502 },
-);
-
-export const ErrProxyStopping = createError('EDGE_ERR_PROXY_STOPPING', () => 'the proxy is stopping', { statusCode: 503 });
-
-export const ErrProxyInternal = createError(
-  'EDGE_ERR_PROXY_INTERNAL',
-  (p: { stage: string; reason: string }) => `the proxy's ${p.stage} failed: ${p.reason}`,
-  { statusCode: 500 },
-);
 
 export interface ProxyTarget {
   node: string;

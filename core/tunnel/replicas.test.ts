@@ -22,7 +22,7 @@ import { serveTcp } from '../../test/support/tcp-services.ts';
 import { toErrorInfo } from '../kernel/index.ts';
 import { API_VERSION, LEASE_FOR_LABEL, openSqliteStore, type LeaseObject, type ResourceStore } from '../store/index.ts';
 import { createTunnelCloud, type TunnelCloud } from './cloud.ts';
-import { ErrStreamRefused } from './codes.ts';
+import { ErrStreamRefused } from './errors.ts';
 import { startTunnelEdge, type TunnelEdge } from './edge.ts';
 import { answeredBy, createReplicaRouter, PEER_HOP_HEADER, tunnelLeaseName, type ReplicaRouter } from './replicas.ts';
 

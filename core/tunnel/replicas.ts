@@ -29,55 +29,23 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { Duplex } from 'node:stream';
 import { Gauge, type Registry } from 'prom-client';
 import WebSocket, { WebSocketServer } from 'ws';
-import { createError, describeError, EdgeError, toErrorInfo, type ErrorInfo, type FieldIssue, type Logger } from '../kernel/index.ts';
+import { describeError, EdgeError, toErrorInfo, type ErrorInfo, type FieldIssue, type Logger } from '../kernel/index.ts';
 import { API_VERSION, LEASE_FOR_LABEL, StoreErrors, type LeaseObject, type LeaseSpec, type ResourceStore } from '../store/index.ts';
-import { ErrNodeNotConnected, type TunnelCloud } from './cloud.ts';
-import { ErrSessionClosed, ErrStreamRefused, ErrStreamReset } from './codes.ts';
+import type { TunnelCloud } from './cloud.ts';
+import {
+  ErrNodeNotConnected,
+  ErrPeerAnswer,
+  ErrPeerLost,
+  ErrPeerUnauthorized,
+  ErrPeerUnreachable,
+  ErrReplicaOptions,
+  ErrRouterClosed,
+  ErrRouteRequest,
+  ErrSessionClosed,
+  ErrStreamRefused,
+  ErrStreamReset,
+} from './errors.ts';
 import { WS_MAX_PAYLOAD } from './ws-transport.ts';
-
-export const ErrReplicaOptions = createError(
-  'EDGE_ERR_TUNNEL_REPLICA_OPTIONS',
-  (p: { replica: string; issues: FieldIssue[] }) =>
-    `tunnel-cloud replica '${p.replica}' is misconfigured: ${p.issues.map((i) => `${i.path} ${i.message}`).join('; ')}`,
-  { statusCode: 400 },
-);
-
-export const ErrRouteRequest = createError(
-  'EDGE_ERR_TUNNEL_ROUTE_REQUEST',
-  (p: { field: string; reason: string }) => `bad tunnel stream request: ${p.field} ${p.reason}`,
-  { statusCode: 400 },
-);
-
-export const ErrPeerUnauthorized = createError(
-  'EDGE_ERR_TUNNEL_PEER_UNAUTHORIZED',
-  (p: { replica: string; remote: string }) => `replica '${p.replica}' refused a peer request from ${p.remote}: missing or wrong peer credential`,
-  { statusCode: 401 },
-);
-
-export const ErrPeerUnreachable = createError(
-  'EDGE_ERR_TUNNEL_PEER_UNREACHABLE',
-  (p: { node: string; replica: string; address: string; reason: string }) =>
-    `node '${p.node}' is held by replica '${p.replica}' (${p.address}), which could not be reached: ${p.reason}`,
-  { statusCode: 502 },
-);
-
-export const ErrPeerLost = createError(
-  'EDGE_ERR_TUNNEL_PEER_LOST',
-  (p: { node: string; replica: string; reason: string }) => `the stream to node '${p.node}' through replica '${p.replica}' was cut: ${p.reason}`,
-  { statusCode: 502 },
-);
-
-export const ErrPeerAnswer = createError(
-  'EDGE_ERR_TUNNEL_PEER_ANSWER',
-  (p: { replica: string; code: string; message: string }) => `replica '${p.replica}' answered [${p.code}] ${p.message}`,
-  { statusCode: 502 },
-);
-
-export const ErrRouterClosed = createError(
-  'EDGE_ERR_TUNNEL_ROUTER_CLOSED',
-  (p: { replica: string }) => `tunnel-cloud replica '${p.replica}' is stopping`,
-  { statusCode: 503 },
-);
 
 /** Header every peer request carries: it has made its one hop and is served from local sessions only. */
 export const PEER_HOP_HEADER = 'x-edgeadm-tunnel-hop';

@@ -19,7 +19,7 @@
  */
 import { Duplex } from 'node:stream';
 import { toErrorInfo, type Logger } from '../kernel/index.ts';
-import { ErrProtocol, ErrSessionClosed, ErrStreamRefused, ErrStreamReset, type ProtocolViolation } from './codes.ts';
+import { ErrProtocol, ErrSessionClosed, ErrStreamRefused, ErrStreamReset, type ProtocolViolation } from './errors.ts';
 import { decodeFrame, DEFAULT_MAX_FRAME_PAYLOAD, encodeFrame, PROTOCOL_VERSION, type Frame, type Hello, type OpenRequest } from './frame.ts';
 
 export interface MessageTransport {

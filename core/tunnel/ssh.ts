@@ -11,49 +11,8 @@ import { createHash } from 'node:crypto';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { WriteStream } from 'node:tty';
 import ssh2, { type AuthenticationType, type AuthHandlerMiddleware, type Client, type ClientChannel, type PseudoTtyOptions } from 'ssh2';
-import { createError, describeError } from '../kernel/index.ts';
-
-export const ErrSshHostKeyMismatch = createError(
-  'EDGE_ERR_SSH_HOST_KEY_MISMATCH',
-  (p: { node: string; keyType: string; fingerprint: string; known: number }) =>
-    `node '${p.node}' presented host key ${p.keyType} ${p.fingerprint}, which matches none of its ${p.known} known host key(s); refusing to connect ` +
-    `(a changed key can mean a reinstalled node or someone in the middle). Check it on the node with ` +
-    `'ssh-keygen -lf /etc/ssh/ssh_host_${p.keyType.replace(/^ssh-|-sha2-nistp\d+$/g, '')}_key.pub' and update the node's known host key only if they match`,
-  { statusCode: 502 },
-);
-
-export const ErrSshHostKeyUnknown = createError(
-  'EDGE_ERR_SSH_HOST_KEY_UNKNOWN',
-  (p: { node: string }) =>
-    `node '${p.node}' has no known host key, so its identity cannot be checked; refusing to connect. ` +
-    `Register the node's host key (the line in /etc/ssh/ssh_host_ed25519_key.pub on the node) first`,
-  { statusCode: 412 },
-);
-
-export const ErrSshAuthFailed = createError(
-  'EDGE_ERR_SSH_AUTH_FAILED',
-  (p: { user: string; node: string; tried: string[] }) =>
-    `node '${p.node}' refused login as '${p.user}' (tried: ${p.tried.length > 0 ? p.tried.join(', ') : 'nothing the server accepts'})`,
-  { statusCode: 401 },
-);
-
-export const ErrSshNoCredential = createError(
-  'EDGE_ERR_SSH_NO_CREDENTIAL',
-  (p: { node: string }) => `no credential to log in to node '${p.node}': give a private key (privateKey) or an SSH agent (agent, usually $SSH_AUTH_SOCK)`,
-  { statusCode: 400 },
-);
-
-export const ErrSshBadOption = createError(
-  'EDGE_ERR_SSH_BAD_OPTION',
-  (p: { node: string; field: string; reason: string }) => `ssh to node '${p.node}': ${p.field} ${p.reason}`,
-  { statusCode: 400 },
-);
-
-export const ErrSshConnect = createError(
-  'EDGE_ERR_SSH_CONNECT',
-  (p: { node: string; reason: string }) => `ssh to node '${p.node}' failed: ${p.reason}`,
-  { statusCode: 502 },
-);
+import { describeError } from '../kernel/index.ts';
+import { ErrSshAuthFailed, ErrSshBadOption, ErrSshConnect, ErrSshHostKeyMismatch, ErrSshHostKeyUnknown, ErrSshNoCredential } from './errors.ts';
 
 export interface SshOptions {
   /** A byte stream to the node's sshd (tunnel stream or hub WebSocket stream). */

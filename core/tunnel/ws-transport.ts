@@ -9,18 +9,13 @@
  * when ws emits). One tunnel-cloud holds tens of thousands of these.
  */
 import type WebSocket from 'ws';
-import { createError, type Logger } from '../kernel/index.ts';
+import type { Logger } from '../kernel/index.ts';
+import { ErrAlreadyBound } from './errors.ts';
 import { HARD_MAX_FRAME_PAYLOAD, HEADER_BYTES } from './frame.ts';
 import { CLOSE_CODES, TunnelSession, type MessageTransport, type SessionOptions } from './session.ts';
 
 /** ws `maxPayload` for tunnel sockets: one frame per message, never more. */
 export const WS_MAX_PAYLOAD = HEADER_BYTES + HARD_MAX_FRAME_PAYLOAD;
-
-const ErrAlreadyBound = createError(
-  'EDGE_ERR_TUNNEL_WEBSOCKET_BOUND',
-  (p: { name: string }) => `this WebSocket already carries a tunnel session; '${p.name}' needs a socket of its own`,
-  { statusCode: 500 },
-);
 
 const BINDING = Symbol('edgeadm.tunnel.session');
 

@@ -3,7 +3,7 @@ import { deferCleanup } from '../../../test/support/cleanup.ts';
 import { quiet } from '../../../test/support/hub-fixture.ts';
 import { startModbusServer } from '../../../test/support/modbus-server.ts';
 import { freePort } from '../../../test/support/tcp-services.ts';
-import { ErrModbusCircuitOpen, ErrModbusConnect, failureCause } from './bus-errors.ts';
+import { ErrModbusCircuitOpen, ErrModbusConnect, failureCause } from './errors.ts';
 import { openBus } from './bus.ts';
 
 const defer = deferCleanup();

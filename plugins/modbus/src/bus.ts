@@ -40,7 +40,7 @@ import {
   ErrModbusInvalidRequest,
   ErrModbusTimeout,
   failureCause,
-} from './bus-errors.ts';
+} from './errors.ts';
 import { busKey, openLink, validateEndpoint, validateRequest, type Endpoint, type Link, type ModbusFunction } from './transport.ts';
 
 export interface Transaction {

@@ -24,9 +24,8 @@ import {
   type Sample,
   type WriteResult,
 } from '../../../core/sdk/index.ts';
-import { failureCause } from './bus-errors.ts';
+import { ErrDeviceInvalid, ErrDiscovery, ErrReadOnly, failureCause } from './errors.ts';
 import { decode, encode } from './codec.ts';
-import { ErrDeviceInvalid, ErrDiscovery, ErrReadOnly } from './driver-errors.ts';
 import { planReads, slice, type ReadRequest } from './plan.ts';
 import { resolvePoints, type ModbusPoint, type PrimaryTable } from './profile.ts';
 import { MODBUS_PROTOCOLS, readProtocol, type ModbusTarget } from './protocol.ts';

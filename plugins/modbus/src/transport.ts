@@ -21,7 +21,7 @@ import {
   ErrModbusInvalidRequest,
   ErrModbusTimeout,
   exceptionName,
-} from './bus-errors.ts';
+} from './errors.ts';
 
 export type Endpoint =
   | { kind: 'tcp'; host: string; port: number }

@@ -13,7 +13,8 @@ import { runEdgeadm } from '../../../test/support/edgeadm-cli.ts';
 import { quiet, tempDir, waitFor } from '../../../test/support/hub-fixture.ts';
 import { freePort } from '../../../test/support/tcp-services.ts';
 import { openClientPki, type ClientPki } from './security.ts';
-import { EndpointPool, endpointKey, ErrOpcuaSecurity, type EndpointOptions } from './session.ts';
+import { EndpointPool, endpointKey, type EndpointOptions } from './session.ts';
+import { ErrOpcuaSecurity } from './errors.ts';
 
 /** Runs `edgeadm opcua <args>`; resolves to stdout, rejects with the exit code and standard error. */
 async function edgeadm(args: string[]): Promise<string> {

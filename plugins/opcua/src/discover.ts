@@ -49,32 +49,9 @@ import {
   type NodeId,
   type ReferenceDescription,
 } from 'node-opcua';
-import { createError, type DiscoveredDevice, type DiscoveryRequest, type ValueType } from '../../../core/sdk/index.ts';
+import type { DiscoveredDevice, DiscoveryRequest, ValueType } from '../../../core/sdk/index.ts';
+import { ErrOpcuaDiscoveryAborted, ErrOpcuaDiscoveryConnect, ErrOpcuaDiscoveryOption, ErrOpcuaDiscoveryRoot } from './errors.ts';
 import { naturalValueType } from './datatypes.ts';
-
-/** Bad discovery input; names the option (`options.maxDepth`, `target`). */
-export const ErrOpcuaDiscoveryOption = createError(
-  'EDGE_ERR_OPCUA_DISCOVERY_OPTION',
-  (p: { field: string; reason: string }) => `opcua discovery: ${p.field} ${p.reason}`,
-  { statusCode: 400 },
-);
-
-/** The server could not be reached, or refused the secure channel or session. */
-export const ErrOpcuaDiscoveryConnect = createError(
-  'EDGE_ERR_OPCUA_DISCOVERY_CONNECT',
-  (p: { endpoint: string; reason: string }) => `opcua discovery: cannot open a session with ${p.endpoint}: ${p.reason}`,
-  { statusCode: 502 },
-);
-
-/** The root node does not exist or cannot be browsed. */
-export const ErrOpcuaDiscoveryRoot = createError(
-  'EDGE_ERR_OPCUA_DISCOVERY_ROOT',
-  (p: { root: string; reason: string }) => `opcua discovery: root ${p.root}: ${p.reason}`,
-  { statusCode: 400 },
-);
-
-/** The caller aborted the walk. */
-export const ErrOpcuaDiscoveryAborted = createError('EDGE_ERR_OPCUA_DISCOVERY_ABORTED', () => 'opcua discovery aborted', { statusCode: 499 });
 
 export interface BrowseOptions {
   /** Node to start from (`ns=2;s=Machine`, `i=85`, `nsu=<uri>;s=...`); default the Objects folder (i=85). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { failureCause } from './errors.ts';
-import { connectCause, ErrOpcuaConnect } from './session.ts';
+import { ErrOpcuaConnect, failureCause } from './errors.ts';
+import { connectCause } from './session.ts';
 
 describe('opcua failure causes', () => {
   it('take the socket error out of a node-opcua connect failure, without the endpoint again', () => {

@@ -124,3 +124,85 @@ export function failureCause(err: unknown): string {
   if (e && typeof e.code === 'string' && e.code.startsWith('EDGE_ERR_OPCUA_') && typeof e.params?.reason === 'string') return e.params.reason;
   return e && typeof e.message === 'string' ? e.message : String(err);
 }
+
+// ---------------------------------------------------------------- security
+
+/** The password file of a device cannot be read, or is empty. */
+export const ErrOpcuaPasswordFile = createError(
+  'EDGE_ERR_OPCUA_PASSWORD_FILE',
+  (p: { field: string; file: string; reason: string }) => `${p.field}: cannot use password file '${p.file}': ${p.reason}`,
+  { statusCode: 400 },
+);
+
+/** No certificate with this thumbprint in the folder searched. */
+export const ErrOpcuaCertNotFound = createError(
+  'EDGE_ERR_OPCUA_CERT_NOT_FOUND',
+  (p: { thumbprint: string; folder: string; hint: string }) => `no certificate with thumbprint '${p.thumbprint}' in ${p.folder}; ${p.hint}`,
+  { statusCode: 404 },
+);
+
+/** A thumbprint that is not hex, a prefix that is too short or matches several certificates, or a file that holds no certificate. */
+export const ErrOpcuaCertInvalid = createError(
+  'EDGE_ERR_OPCUA_CERT_INVALID',
+  (p: { what: string; reason: string }) => `${p.what}: ${p.reason}`,
+  { statusCode: 400 },
+);
+
+/** The client PKI cannot be opened or its certificate cannot be made. */
+export const ErrOpcuaPki = createError('EDGE_ERR_OPCUA_PKI', (p: { dir: string; reason: string }) => `OPC UA client PKI in ${p.dir}: ${p.reason}`, {
+  statusCode: 500,
+});
+
+// ---------------------------------------------------------------- session
+
+/** The endpoint cannot be reached, or the connection failed for a reason that is neither security nor identity. */
+export const ErrOpcuaConnect = createError(
+  'EDGE_ERR_OPCUA_CONNECT',
+  (p: { endpoint: string; reason: string }) => `cannot connect to OPC UA server ${p.endpoint}: ${p.reason}`,
+  { statusCode: 502 },
+);
+
+/**
+ * The secure channel was refused: the server's certificate is not trusted here
+ * (the message names its thumbprint and the `edgeadm opcua trust` command), or
+ * the server refused this client's certificate, or no endpoint offers the
+ * security asked for.
+ */
+export const ErrOpcuaSecurity = createError(
+  'EDGE_ERR_OPCUA_SECURITY',
+  (p: { endpoint: string; reason: string; thumbprint?: string; command?: string }) => `OPC UA server ${p.endpoint}: ${p.reason}`,
+  { statusCode: 502 },
+);
+
+/** The server refused the session's identity: wrong user name or password, or an identity it does not accept (e.g. anonymous). */
+export const ErrOpcuaAuth = createError(
+  'EDGE_ERR_OPCUA_AUTH',
+  (p: { endpoint: string; user: string; reason: string }) => `OPC UA server ${p.endpoint} refused ${p.user}: ${p.reason}`,
+  { statusCode: 401 },
+);
+
+// ---------------------------------------------------------------- discovery
+
+/** Bad discovery input; names the option (`options.maxDepth`, `target`). */
+export const ErrOpcuaDiscoveryOption = createError(
+  'EDGE_ERR_OPCUA_DISCOVERY_OPTION',
+  (p: { field: string; reason: string }) => `opcua discovery: ${p.field} ${p.reason}`,
+  { statusCode: 400 },
+);
+
+/** The server could not be reached, or refused the secure channel or session. */
+export const ErrOpcuaDiscoveryConnect = createError(
+  'EDGE_ERR_OPCUA_DISCOVERY_CONNECT',
+  (p: { endpoint: string; reason: string }) => `opcua discovery: cannot open a session with ${p.endpoint}: ${p.reason}`,
+  { statusCode: 502 },
+);
+
+/** The root node does not exist or cannot be browsed. */
+export const ErrOpcuaDiscoveryRoot = createError(
+  'EDGE_ERR_OPCUA_DISCOVERY_ROOT',
+  (p: { root: string; reason: string }) => `opcua discovery: root ${p.root}: ${p.reason}`,
+  { statusCode: 400 },
+);
+
+/** The caller aborted the walk. */
+export const ErrOpcuaDiscoveryAborted = createError('EDGE_ERR_OPCUA_DISCOVERY_ABORTED', () => 'opcua discovery aborted', { statusCode: 499 });

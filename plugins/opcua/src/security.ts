@@ -21,7 +21,8 @@ import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { OPCUACertificateManager, OPCUAClientOptions, UserIdentityInfo } from 'node-opcua';
-import { createError, dns1123LabelProblem, privateTree, toErrorInfo, type DriverIssue, type Logger } from '../../../core/sdk/index.ts';
+import { dns1123LabelProblem, privateTree, toErrorInfo, type DriverIssue, type Logger } from '../../../core/sdk/index.ts';
+import { ErrOpcuaCertInvalid, ErrOpcuaCertNotFound, ErrOpcuaPasswordFile, ErrOpcuaPki } from './errors.ts';
 
 // ---------------------------------------------------------------- errors
 
@@ -32,32 +33,6 @@ export const SECURITY_ISSUE = {
   /** username / passwordFile missing one another, not strings, a relative path, or a password in the spec. */
   user: 'EDGE_ERR_OPCUA_PROTOCOL_USER',
 } as const;
-
-/** The password file of a device cannot be read, or is empty. */
-export const ErrOpcuaPasswordFile = createError(
-  'EDGE_ERR_OPCUA_PASSWORD_FILE',
-  (p: { field: string; file: string; reason: string }) => `${p.field}: cannot use password file '${p.file}': ${p.reason}`,
-  { statusCode: 400 },
-);
-
-/** No certificate with this thumbprint in the folder searched. */
-export const ErrOpcuaCertNotFound = createError(
-  'EDGE_ERR_OPCUA_CERT_NOT_FOUND',
-  (p: { thumbprint: string; folder: string; hint: string }) => `no certificate with thumbprint '${p.thumbprint}' in ${p.folder}; ${p.hint}`,
-  { statusCode: 404 },
-);
-
-/** A thumbprint that is not hex, a prefix that is too short or matches several certificates, or a file that holds no certificate. */
-export const ErrOpcuaCertInvalid = createError(
-  'EDGE_ERR_OPCUA_CERT_INVALID',
-  (p: { what: string; reason: string }) => `${p.what}: ${p.reason}`,
-  { statusCode: 400 },
-);
-
-/** The client PKI cannot be opened or its certificate cannot be made. */
-export const ErrOpcuaPki = createError('EDGE_ERR_OPCUA_PKI', (p: { dir: string; reason: string }) => `OPC UA client PKI in ${p.dir}: ${p.reason}`, {
-  statusCode: 500,
-});
 
 // ---------------------------------------------------------------- protocol block
 

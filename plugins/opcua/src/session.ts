@@ -23,37 +23,9 @@ import {
   type ClientSubscription,
   type OPCUAClientOptions,
 } from 'node-opcua';
-import { createError, toErrorInfo, type ErrorInfo, type Logger } from '../../../core/sdk/index.ts';
-import { failureCause } from './errors.ts';
+import { toErrorInfo, type ErrorInfo, type Logger } from '../../../core/sdk/index.ts';
+import { ErrOpcuaAuth, ErrOpcuaConnect, ErrOpcuaSecurity, failureCause } from './errors.ts';
 import { certificateInfo, userIdentity, type CertInfo, type ClientPki, type OpcuaSecurity, type OpcuaUser } from './security.ts';
-
-// ---------------------------------------------------------------- errors
-
-/** The endpoint cannot be reached, or the connection failed for a reason that is neither security nor identity. */
-export const ErrOpcuaConnect = createError(
-  'EDGE_ERR_OPCUA_CONNECT',
-  (p: { endpoint: string; reason: string }) => `cannot connect to OPC UA server ${p.endpoint}: ${p.reason}`,
-  { statusCode: 502 },
-);
-
-/**
- * The secure channel was refused: the server's certificate is not trusted here
- * (the message names its thumbprint and the `edgeadm opcua trust` command), or
- * the server refused this client's certificate, or no endpoint offers the
- * security asked for.
- */
-export const ErrOpcuaSecurity = createError(
-  'EDGE_ERR_OPCUA_SECURITY',
-  (p: { endpoint: string; reason: string; thumbprint?: string; command?: string }) => `OPC UA server ${p.endpoint}: ${p.reason}`,
-  { statusCode: 502 },
-);
-
-/** The server refused the session's identity: wrong user name or password, or an identity it does not accept (e.g. anonymous). */
-export const ErrOpcuaAuth = createError(
-  'EDGE_ERR_OPCUA_AUTH',
-  (p: { endpoint: string; user: string; reason: string }) => `OPC UA server ${p.endpoint} refused ${p.user}: ${p.reason}`,
-  { statusCode: 401 },
-);
 
 // ---------------------------------------------------------------- options and events
 

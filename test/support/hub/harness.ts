@@ -25,6 +25,7 @@ import {
   type RequestIssue,
   type TokenStore,
 } from '../../../core/hub/index.ts';
+import { createConsole } from '../../../core/console/index.ts';
 import { createMemoryStore } from './memory-store.ts';
 
 export interface Backend {
@@ -72,7 +73,8 @@ export interface TestHubOptions {
   streams?: HubAppOptions['streams'];
   logger?: Logger;
   seed?: boolean;
-  console?: HubAppOptions['console'];
+  /** Hub modules; default the web console, as the hub is shipped. */
+  modules?: HubAppOptions['modules'];
 }
 
 export const quietLogger = (): Logger => createLogger({ level: process.env.EDGEADM_TEST_LOG === '1' ? 'debug' : 'silent' });
@@ -158,7 +160,7 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
     metrics: registry,
     ...(opts.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: opts.bodyLimitBytes }),
     ...(opts.streams === undefined ? {} : { streams: opts.streams }),
-    ...(opts.console === undefined ? {} : { console: opts.console }),
+    modules: opts.modules ?? [createConsole()],
   });
   if (opts.seed !== false) {
     await store.apply(site('plant-a', { region: 'north' }));

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
 import { BACKENDS, device, err, startTestHub, type TestHub } from '../../test/support/hub/harness.ts';
+import { createConsole } from './index.ts';
 
 let h: TestHub | undefined;
 afterEach(async () => {
@@ -82,10 +83,17 @@ describe('console page and assets', () => {
     }
   });
 
-  it('can be turned off', async () => {
-    h = await startTestHub({ console: { enabled: false } });
+  it('is a module: a hub without it serves none of its routes', async () => {
+    h = await startTestHub({ modules: [] });
     expect((await h.call('GET', '/', { token: null })).statusCode).toBe(404);
     expect((await h.call('POST', '/api/v1/console/session', { token: null, body: { token: h.admin } })).statusCode).toBe(404);
+  });
+
+  it('is one per hub: a second module offering browser sessions is refused with a coded error naming both', async () => {
+    await expect(startTestHub({ modules: [createConsole(), { ...createConsole(), name: 'console-2' }] })).rejects.toMatchObject({
+      code: 'EDGE_ERR_HUB_MODULE_CONFLICT',
+      message: expect.stringContaining("'console' and 'console-2'"),
+    });
   });
 });
 
@@ -150,7 +158,7 @@ describe('console sessions', () => {
   });
 
   it('ends when the token is revoked, on logout, and after its lifetime', async () => {
-    h = await startTestHub({ console: { sessionTtlMs: 400 } });
+    h = await startTestHub({ modules: [createConsole({ sessionTtlMs: 400 })] });
     const adminId = h.admin.split('_')[1] ?? '';
     const second = h.tokens.create({ role: 'admin' });
     const a = await login(h, second.token);

@@ -13,11 +13,12 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Counter, type Registry } from 'prom-client';
 import { Type } from 'typebox';
-import type { HubApp, HubContext } from '../context.ts';
-import { ErrForbidden, ErrNotConfigured, ErrRouteNotFound, ErrUnauthenticated } from '../errors.ts';
-import { errorResponses } from '../schemas.ts';
+import { ANYONE, errorResponses, HubErrors, registeredMetric, type HubApp, type RouteRule } from '../hub/index.ts';
 import type { ConsoleSession, ConsoleSessions } from './sessions.ts';
+
+const { ErrForbidden, ErrNotConfigured, ErrRouteNotFound, ErrUnauthenticated } = HubErrors;
 
 const WEB_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'web');
 
@@ -124,8 +125,33 @@ const sessionOut = (s: ConsoleSession): { tokenId: string; role: string; csrf: s
   expiresAt: new Date(s.expiresAt).toISOString(),
 });
 
-export function registerConsoleRoutes(app: HubApp, ctx: HubContext, sessions: ConsoleSessions, webDir?: string): void {
-  const assets = loadConsoleAssets(webDir);
+/** Who may call each of the console's routes: they join the hub's access table (docs/security.md). */
+export const CONSOLE_ACCESS: readonly RouteRule[] = [
+  { method: 'GET', url: '/', allow: ANYONE, does: "the console's page", notes: 'static; the data behind it needs a session' },
+  { method: 'GET', url: '/console/', allow: ANYONE, does: "the console's page" },
+  { method: 'GET', url: '/console/:file', allow: ANYONE, does: "the console's own modules and styles" },
+  { method: 'GET', url: '/console/vendor/:file', allow: ANYONE, does: 'Preact, htm and uPlot, as the console loads them' },
+  { method: 'POST', url: '/api/v1/console/session', allow: ANYONE, does: 'logs in: trades an admin or viewer token (in the body) for a session cookie', notes: 'the body is the credential: agent tokens are refused (403)' },
+  { method: 'GET', url: '/api/v1/console/session', allow: ['console', 'consoleCsrf'], does: "reads the caller's own console session (and its CSRF value)", notes: 'a token is no session: 401 without the cookie' },
+  { method: 'DELETE', url: '/api/v1/console/session', allow: ANYONE, does: "ends the caller's own console session", notes: 'needs no CSRF value: it can only end the session that sent it' },
+];
+
+/** Console logins by result, on the hub's registry. */
+export function consoleLoginsMetric(registry: Registry): Counter<'result'> {
+  return registeredMetric(
+    registry,
+    'edgeadm_hub_console_logins_total',
+    () => new Counter({ name: 'edgeadm_hub_console_logins_total', help: 'Console logins, by result (accepted, refused).', labelNames: ['result'], registers: [registry] }),
+  );
+}
+
+/** Registers the console's page, files and session routes; `assets` from `loadConsoleAssets`. */
+export function registerConsoleRoutes(
+  app: HubApp,
+  sessions: ConsoleSessions,
+  logins: Counter<'result'>,
+  assets: ReturnType<typeof loadConsoleAssets>,
+): void {
 
   const serve = (request: FastifyRequest, reply: FastifyReply, a: Asset, extra: Record<string, string> = {}): FastifyReply => {
     void reply.headers({
@@ -173,15 +199,15 @@ export function registerConsoleRoutes(app: HubApp, ctx: HubContext, sessions: Co
       if (!tokens) throw new ErrNotConfigured({ what: 'token verification (hubTokens)' });
       const principal = tokens.verify(request.body.token);
       if (!principal) {
-        ctx.metrics.consoleLogins.inc({ result: 'refused' });
+        logins.inc({ result: 'refused' });
         throw new ErrUnauthenticated({ reason: 'the token is invalid, expired or revoked' });
       }
       if (principal.role !== 'admin' && principal.role !== 'viewer') {
-        ctx.metrics.consoleLogins.inc({ result: 'refused' });
+        logins.inc({ result: 'refused' });
         throw new ErrForbidden({ tokenId: principal.tokenId, role: principal.role, action: 'log in to the console (admin and viewer tokens may)' });
       }
       const { id, session } = sessions.create(principal);
-      ctx.metrics.consoleLogins.inc({ result: 'accepted' });
+      logins.inc({ result: 'accepted' });
       request.log.info({ tokenId: principal.tokenId, role: principal.role }, 'console login');
       void reply.header('set-cookie', sessions.setCookie(id, session.expiresAt - Date.now())).header('cache-control', 'no-store');
       return sessionOut(session);

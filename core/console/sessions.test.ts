@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { TokenInfo } from '../tokens.ts';
+import type { TokenInfo } from '../hub/index.ts';
 import { cookieValue, createConsoleSessions } from './sessions.ts';
 
 function tokens(infos: Record<string, Partial<TokenInfo>>) {

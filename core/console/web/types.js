@@ -111,13 +111,13 @@
 /** @typedef {keyof KindMap} Kind */
 
 // The API's own wire types (core/hub/api-types.ts): type-only, so nothing is loaded in the browser.
-/** @typedef {import('../../api-types.ts').ReadingOut} Reading */
-/** @typedef {import('../../api-types.ts').ConsoleSessionOut} Session */
-/** @typedef {import('../../api-types.ts').ErrorBody} ErrorBody */
-/** @typedef {import('../../api-types.ts').TelemetryPage} TelemetryPage */
-/** @typedef {import('../../api-types.ts').LatestReadings} LatestReadings */
-/** @typedef {import('../../api-types.ts').CommandAccepted} CommandAccepted */
-/** @typedef {import('../../api-types.ts').CommandOut} CommandOut */
-/** @typedef {import('../../api-types.ts').CommandCreateBody} CommandCreateBody */
+/** @typedef {import('../../hub/api-types.ts').ReadingOut} Reading */
+/** @typedef {import('../../hub/api-types.ts').ConsoleSessionOut} Session */
+/** @typedef {import('../../hub/api-types.ts').ErrorBody} ErrorBody */
+/** @typedef {import('../../hub/api-types.ts').TelemetryPage} TelemetryPage */
+/** @typedef {import('../../hub/api-types.ts').LatestReadings} LatestReadings */
+/** @typedef {import('../../hub/api-types.ts').CommandAccepted} CommandAccepted */
+/** @typedef {import('../../hub/api-types.ts').CommandOut} CommandOut */
+/** @typedef {import('../../hub/api-types.ts').CommandCreateBody} CommandCreateBody */
 
 export {};

@@ -147,3 +147,10 @@ export const ErrStoredCode = createError(
   (p: { site: string; seq: number; column: 'vt' | 'q'; code: number }) =>
     `stored reading seq ${p.seq} of site '${p.site}' has ${p.column === 'vt' ? 'valueType' : 'quality'} code ${p.code}, which this version of edgeadm does not know (was the file written by a newer one?)`,
 );
+
+/** A bridge uplink option that cannot work; names the option. */
+export const ErrBridgeOption = createError(
+  'EDGE_ERR_UPLINK_BRIDGE_OPTION',
+  (p: { option: string; reason: string }) => `bridge uplink option '${p.option}' ${p.reason}`,
+  { statusCode: 400 },
+);

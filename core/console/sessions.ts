@@ -10,17 +10,12 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Principal, TokenStore } from '../tokens.ts';
-
-export const CSRF_HEADER = 'x-edgeadm-csrf';
+import type { BrowserSession, BrowserSessions, Principal, TokenStore } from '../hub/index.ts';
 /** Default session lifetime: a working day. */
 export const DEFAULT_SESSION_TTL_MS = 12 * 3600 * 1000;
 const DEFAULT_MAX_SESSIONS = 10_000;
 
-export interface ConsoleSession {
-  principal: Principal;
-  /** Sent back in `x-edgeadm-csrf` on every request that changes something. */
-  csrf: string;
+export interface ConsoleSession extends BrowserSession {
   expiresAt: number;
 }
 
@@ -35,19 +30,16 @@ export interface ConsoleSessionsOptions {
   now?: () => number;
 }
 
-export interface ConsoleSessions {
+export interface ConsoleSessions extends BrowserSessions {
   /** The cookie's name: `__Host-edgeadm_console` over HTTPS, `edgeadm_console` otherwise. */
   readonly cookieName: string;
   /** Starts a session for a verified principal; returns the cookie value (shown nowhere else) and the session. */
   create(principal: Principal): { id: string; session: ConsoleSession };
-  /** The live session named by the request's cookie, if any. */
   fromHeaders(headers: IncomingHttpHeaders): ConsoleSession | undefined;
   /** Ends the session named by the request's cookie; true when there was one. */
   end(headers: IncomingHttpHeaders): boolean;
   /** Ends every session of a token (e.g. when it is revoked through the API). */
   endToken(tokenId: string): number;
-  /** True when `value` is the session's CSRF value (constant time). */
-  csrfMatches(session: ConsoleSession, value: string | string[] | undefined): boolean;
   /** `Set-Cookie` value that stores `id`, or clears the cookie when `id` is undefined. */
   setCookie(id: string | undefined, maxAgeMs?: number): string;
   size(): number;

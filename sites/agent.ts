@@ -16,7 +16,7 @@ import { PLUGIN_ID_PATTERN, type DiscoveryOptions, type InstanceStatus } from '.
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Registry } from 'prom-client';
-import { driversRef, ErrReadingsNotStored, onboardingRef, readingSinkRef, siteBrokerRef, siteMetricsRef, siteStorageRef, type ReadingSink } from '../core/sdk/index.ts';
+import { driversRef, ErrReadingsNotStored, onboardingRef, readingFeedRef, readingSinkRef, siteBrokerRef, siteMetricsRef, siteStorageRef, type ReadingSink } from '../core/sdk/index.ts';
 import { createBridgeUplink, createMqttUplink, createRestUplink, openOutbox, startForwarder, TelemetryErrors, type Outbox, type OutboxStats } from '../core/telemetry/index.ts';
 import { startTunnelEdge, type TunnelEdge, type TunnelEdgeStatus } from '../core/tunnel/index.ts';
 import { ErrAgentDataDir, ErrAgentNoHub } from './errors.ts';
@@ -29,6 +29,7 @@ import { LocalState } from './local-state.ts';
 import { startOnboardingReporter, type OnboardingReporter } from './onboarding.ts';
 import { startAddonStatusReporter, type AddonStatusReporter } from './addon-status.ts';
 import { PluginHost } from './plugin-host.ts';
+import { ReadingFanout } from './reading-feed.ts';
 import { StorageHealth, storageErrorCode } from './storage-health.ts';
 import type { AgentReport } from '../core/store/index.ts';
 import { SyncClient, type SyncStatus } from './sync-client.ts';
@@ -354,10 +355,13 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
     logins?.rebuild();
     broker?.refresh();
   };
+  const feed = new ReadingFanout(logger.child({ component: 'reading-feed' }));
   const sink: ReadingSink = {
     append(readings) {
       try {
-        outbox.append(readings.map((r) => ({ ...r, site: o.site })));
+        const stamped = readings.map((r) => ({ ...r, site: o.site }));
+        const at = outbox.append(stamped);
+        if (feed.listening) feed.publish(stamped.map((r, i) => ({ ...r, seq: at.firstSeq + i })));
       } catch (err) {
         if (TelemetryErrors.ErrInvalid.is(err)) {
           // A driver bug: the readings do not fit the Reading contract. Counted here, reported by the device manager.
@@ -378,6 +382,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   };
   services.provide(driversRef, drivers);
   services.provide(readingSinkRef, sink);
+  services.provide(readingFeedRef, feed);
   services.provide(siteBrokerRef, {
     get url() {
       if (!brokerUrl) throw new Error('this site runs without a broker');

@@ -29,6 +29,7 @@ export * from './tools.ts';
 export {
   driversRef,
   onboardingRef,
+  readingFeedRef,
   readingSinkRef,
   siteBrokerRef,
   siteMetricsRef,
@@ -36,6 +37,7 @@ export {
   type DeviceAnnouncement,
   type DriverRegistry,
   type Onboarding,
+  type ReadingFeed,
   type ReadingSink,
   type SiteBroker,
   type SiteStorage,

@@ -26,6 +26,21 @@ export interface ReadingSink {
   append(readings: readonly Omit<Reading, 'seq' | 'site'>[]): void;
 }
 
+/**
+ * Every reading the site stores, as it is stored: from every driver and every
+ * plugin, with `site` and `seq` filled in, in seq order. For plugins that
+ * republish the site's data in another form (the EdgeX message bus, say).
+ */
+export interface ReadingFeed {
+  /**
+   * Calls `fn` with each batch right after it is durable in the outbox, on a
+   * later turn of the event loop (a slow listener never holds a driver up).
+   * A listener that throws is logged and kept. Returns a function that
+   * removes it. Readings stored before the call are not replayed.
+   */
+  subscribe(fn: (readings: readonly Reading[]) => void): () => void;
+}
+
 export interface SiteBroker {
   /** mqtt:// URL of the site-local broker. */
   readonly url: string;
@@ -70,6 +85,7 @@ export interface Onboarding {
 
 export const driversRef = createServiceRef<DriverRegistry>({ id: 'site.drivers' });
 export const readingSinkRef = createServiceRef<ReadingSink>({ id: 'site.readings' });
+export const readingFeedRef = createServiceRef<ReadingFeed>({ id: 'site.reading-feed' });
 export interface SiteStorage {
   /** A folder of the site agent's data directory for this plugin's own files (created on first use): keys, certificates, caches. */
   dir(pluginId: string): string;

@@ -7,6 +7,7 @@
  *   readings    a sink into a real outbox (SQLite), which checks every reading
  *               as the agent's does and records what it stored, in seq order;
  *               `failWith(reason)` makes it refuse as a full disk does
+ *   feed        the agent's reading feed: what `readings` stored, to subscribers
  *   storage     a folder per plugin id under the site's data directory
  *   onboarding  records the devices a plugin proposes
  *   metrics     a Prometheus registry
@@ -41,6 +42,7 @@ import {
   driversRef,
   ErrReadingsNotStored,
   onboardingRef,
+  readingFeedRef,
   readingSinkRef,
   siteBrokerRef,
   siteMetricsRef,
@@ -51,6 +53,7 @@ import {
   type Onboarding,
   type Quality,
   type Reading,
+  type ReadingFeed,
   type ReadingSink,
   type ReadingValue,
   type SiteBroker,
@@ -139,6 +142,8 @@ export interface MockSite {
   readonly services: readonly ServiceBinding[];
   readonly drivers: MockDriverRegistry;
   readonly readings: RecordingSink;
+  /** The reading feed: what `readings` stored, to subscribers (as `readingFeedRef`). */
+  readonly feed: ReadingFeed;
   readonly storage: SiteStorage;
   readonly onboarding: RecordingOnboarding;
   readonly metrics: Registry;
@@ -195,7 +200,7 @@ function until<T>(waiters: Set<() => void>, check: () => T | undefined, ms: numb
   });
 }
 
-function recordingSink(site: string, outbox: Outbox): RecordingSink {
+function recordingSink(site: string, outbox: Outbox, feed: { publish(readings: readonly Reading[]): void }): RecordingSink {
   const stored: Reading[] = [];
   const waiters = new Set<() => void>();
   let failure: string | undefined;
@@ -215,7 +220,9 @@ function recordingSink(site: string, outbox: Outbox): RecordingSink {
       }
       const withSite = readings.map((r) => ({ ...r, site }));
       const { firstSeq } = outbox.append(withSite);
-      withSite.forEach((r, i) => stored.push({ ...r, seq: firstSeq + i }));
+      const numbered = withSite.map((r, i) => ({ ...r, seq: firstSeq + i }));
+      stored.push(...numbered);
+      feed.publish(numbered);
       for (const w of [...waiters]) w();
     },
     of(device, resource) {
@@ -285,7 +292,9 @@ export async function mockSiteServices(opts: MockSiteOptions = {}): Promise<Mock
         return d;
       },
     };
-    const readings = recordingSink(site, outbox);
+    const { ReadingFanout } = await import('../../../sites/reading-feed.ts');
+    const feed = new ReadingFanout(log.child({ component: 'reading-feed' }));
+    const readings = recordingSink(site, outbox, feed);
     const proposals: DeviceAnnouncement[] = [];
     const onboarding: RecordingOnboarding = {
       proposals,
@@ -386,12 +395,13 @@ export async function mockSiteServices(opts: MockSiteOptions = {}): Promise<Mock
     const services: ServiceBinding[] = [
       bindService(driversRef, drivers),
       bindService(readingSinkRef, readings),
+      bindService(readingFeedRef, feed),
       bindService(siteStorageRef, storage),
       bindService(onboardingRef, onboarding),
       bindService(siteMetricsRef, metrics),
       ...(broker ? [bindService(siteBrokerRef, broker)] : []),
     ];
-    return { site, dataDir, services, drivers, readings, storage, onboarding, metrics, broker, devices, logs, close };
+    return { site, dataDir, services, drivers, readings, feed, storage, onboarding, metrics, broker, devices, logs, close };
   } catch (err) {
     await close();
     throw err;

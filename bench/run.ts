@@ -14,6 +14,7 @@ const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   'tunnel-idle': () => import('./tunnel-idle.ts'),
   modbus: () => import('./modbus.ts'),
   mqtt: () => import('./mqtt.ts'),
+  edgex: () => import('./edgex.ts'),
   opcua: () => import('./opcua.ts'),
   console: () => import('./console.ts'),
 };

@@ -76,6 +76,12 @@ describe('edgeadm addon', () => {
     let a = (await f.api<Addon>('GET', '/api/v1/addons/mqtt')).body;
     expect(a.spec).toEqual({ plugin: 'mqtt', sites: ['plant-a'], config: { onboarding: { enabled: false } } });
 
+    const ex = await edgeadm(['addon', 'edgex', '--site', 'plant-a', '--set', 'qos=1', '--set', 'serviceName.profiles.power-meter=device-modbus']);
+    expect(ex.code, ex.stderr).toBe(0);
+    expect(ex.stdout).toMatch(/addon 'edgex' applied: plugin edgex 0\.2\.0 at sites plant-a/);
+    a = (await f.api<Addon>('GET', '/api/v1/addons/edgex')).body;
+    expect(a.spec).toEqual({ plugin: 'edgex', sites: ['plant-a'], config: { qos: 1, serviceName: { profiles: { 'power-meter': 'device-modbus' } } } });
+
     const values = path.join(dir, 'values.yaml');
     writeFileSync(values, 'devices: 4\nratePerSecond: 100\n');
     const lg = await edgeadm(['addon', 'load-gen', '--selector', 'region=eu', '--site', 'plant-b', '-f', values, '--set', 'ratePerSecond=250', '--site-set', 'plant-b:devices=2', '--plugin-version', '^1.0.0', '--name', 'load']);
@@ -116,7 +122,7 @@ describe('edgeadm addon', () => {
       [['addon', 'load-gen', '--site', 'plant-a', '--plugin-version', 'soon'], /--plugin-version: 'soon' is not a semver range/],
       [['addon', 'simulator', '--site', 'plant-a', '--set', 'speed=1'], /--set: plugin 'simulator' takes no config/],
       [['addon', 'bacnet', '--site', 'plant-a'], /<plugin>: no plugin 'bacnet' is installed here; 'edgeadm plugin list'/],
-      [['addon', 'edgex', '--site', 'plant-a'], /<plugin>: plugin 'edgex' is planned/],
+      [['addon', 'edgex', '--site', 'plant-a', '--set', 'mode=docker', '--set', 'serviceName.profiles.meter=a/b'], /--set: --set mode must be one of 'embedded', 'bridge'; --set serviceName\.profiles\.meter must match pattern/],
       [['addon', 'mqtt'], /--site: give the sites to run at/],
       [['addon', 'mqtt', '--site', 'Plant_A'], /--site: 'Plant_A' is not a site name/],
       [['addon', 'mqtt', '--selector', 'region'], /--selector: 'region' is not key=value/],

@@ -346,6 +346,7 @@ export function registerAddon(program: Command): Command {
   examples(group, [
     'edgeadm addon modbus --site plant-a',
     'edgeadm addon mqtt --selector region=eu --set onboarding.enabled=false',
+    "edgeadm addon edgex --site plant-a   # EdgeX's message bus at the site, events both ways (EdgeX files: 'edgeadm device import', 'device export --format edgex'); no EdgeX containers yet",
     'edgeadm addon load-gen --site plant-a -f values.yaml --set ratePerSecond=500 --site-set plant-a:devices=4 --plugin-version ^1.0.0',
     'edgeadm addon list',
     'edgeadm addon status mqtt',

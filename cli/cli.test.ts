@@ -47,7 +47,7 @@ describe('edgeadm CLI', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^ID\s+VERSION\s+ROLE\s+SOURCE\s+STATUS\s+PACKAGE$/);
-    expect(lines.find((l) => l.startsWith('edgex '))).toMatch(/0\.1\.0\s+device-\S+\s+builtin\s+planned\s+@edgeadm\//);
+    expect(lines.find((l) => l.startsWith('edgex '))).toMatch(/0\.2\.0\s+device-platform\s+builtin\s+ready\s+@edgeadm\/edgex/);
     for (const [id, version] of [
       ['modbus', '0\\.1\\.0'],
       ['mqtt', '0\\.2\\.0'],
@@ -61,7 +61,7 @@ describe('edgeadm CLI', () => {
   it('shows one plugin, and names an unknown one with exit code 1', async () => {
     const info = await edgeadm(['plugin', 'info', 'edgex', '-o', 'json']);
     expect(info.code).toBe(0);
-    expect(JSON.parse(info.stdout)).toMatchObject({ id: 'edgex', source: 'builtin', stage: 'planned', status: 'planned' });
+    expect(JSON.parse(info.stdout)).toMatchObject({ id: 'edgex', source: 'builtin', stage: 'experimental', status: 'ready' });
     const opcua = await edgeadm(['plugin', 'info', 'opcua', '-o', 'json']);
     expect(JSON.parse(opcua.stdout)).toMatchObject({ id: 'opcua', source: 'builtin', stage: 'experimental', status: 'ready' });
     const missing = await edgeadm(['plugin', 'info', 'bacnet']);
@@ -96,14 +96,14 @@ describe('edgeadm CLI', () => {
   });
 
   it('runs the kernel once with configured instances, reports each one, and exits 1 when any is not running', async () => {
-    const file = configFile('log:\n  level: silent\nplugins:\n  instances:\n    - plugin: edgex\n      site: plant-a\n    - plugin: bacnet\n');
+    const file = configFile('log:\n  level: silent\nplugins:\n  instances:\n    - plugin: bacnet\n      site: plant-a\n    - plugin: bacnet\n');
     const r = await edgeadm(['up', '--once', '--config', file, '-o', 'json']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/\[EDGE_ERR_UP_NOT_RUNNING\] 2 of 2 plugin instances are not running/);
     const out = JSON.parse(r.stdout) as { kernel: { id: string; state: string }[]; plugins: { instance: string; state: string; error?: { code: string } }[] };
     expect(out.kernel).toEqual([expect.objectContaining({ id: 'plugins', state: 'running' })]);
     expect(out.plugins).toEqual([
-      expect.objectContaining({ instance: 'edgex@plant-a', state: 'invalid', error: expect.objectContaining({ code: 'EDGE_ERR_PLUGIN_NOT_AVAILABLE' }) }),
+      expect.objectContaining({ instance: 'bacnet@plant-a', state: 'invalid', error: expect.objectContaining({ code: 'EDGE_ERR_PLUGIN_NOT_FOUND' }) }),
       expect.objectContaining({ instance: 'bacnet', state: 'invalid', error: expect.objectContaining({ code: 'EDGE_ERR_PLUGIN_NOT_FOUND' }) }),
     ]);
   });

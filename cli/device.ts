@@ -27,6 +27,7 @@ import {
   type PendingDeviceStatus,
 } from '../core/store/index.ts';
 import { agoMs, checkName, checkSite, collect, query, usage, type HubOpts, type Obj, type Problem } from './resources.ts';
+import { registerDeviceImport } from './device-import.ts';
 
 type PendingDevice = Obj<PendingDeviceSpec, PendingDeviceStatus>;
 type BrokerCredential = Obj<BrokerCredentialSpec>;
@@ -59,6 +60,7 @@ export function registerDevice(program: Command): Command {
   registerPending(group);
   registerDecisions(group);
   registerCredential(group);
+  registerDeviceImport(group);
   return group;
 }
 

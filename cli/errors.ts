@@ -84,14 +84,6 @@ export const ErrPluginTools = createError(
   { statusCode: 500 },
 );
 
-// ---------------------------------------------------------------- plugin list and show
-
-export const ErrNoSuchPlugin = createError(
-  'EDGE_ERR_PLUGIN_NOT_FOUND',
-  (p: { plugin: string }) => `no plugin '${p.plugin}' is installed; 'edgeadm plugin list' shows the installed ones`,
-  { statusCode: 404 },
-);
-
 // ---------------------------------------------------------------- reset
 
 /** The user said no at the confirmation prompt. */

@@ -1,8 +1,7 @@
 /** `edgeadm plugin list|info`: what plugins are installed, where from, and whether they can run. */
 import type { Command } from 'commander';
 import { EDGEADM_VERSION, ServiceScope } from '../core/kernel/index.ts';
-import { PluginRegistry, type PluginInfo } from '../core/plugins/index.ts';
-import { ErrNoSuchPlugin } from './errors.ts';
+import { PluginErrors, PluginRegistry, type PluginInfo } from '../core/plugins/index.ts';
 import { contextOf, examples, type CommandContext } from './context.ts';
 import { emit, renderDetails, renderTable } from './output.ts';
 
@@ -57,7 +56,7 @@ export function registerPlugin(program: Command): void {
       const plugins = (await loadRegistry(ctx)).plugins();
       const p = plugins.find((x) => x.id === id);
       if (!p) {
-        throw new ErrNoSuchPlugin({ plugin: id });
+        throw new PluginErrors.ErrNotFound({ plugin: id });
       }
       emit(ctx.options.output, p, () =>
         renderDetails([

@@ -15,12 +15,12 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 let project: string;
 
 /** A plugin package in the project's `plugins/` folder, plain JavaScript importing only edgeadm/sdk. */
-function plugin(name: string, id: string, body: string): void {
+function plugin(name: string, id: string, body: string, manifest: Record<string, unknown> = {}): void {
   const dir = path.join(project, 'plugins', name);
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     path.join(dir, 'package.json'),
-    JSON.stringify({ name: `@acme/${name}`, version: '1.0.0', type: 'module', edgeadm: { id, role: 'extension', engine: '^0.1.0', entry: './index.js' } }),
+    JSON.stringify({ name: `@acme/${name}`, version: '1.0.0', type: 'module', edgeadm: { id, role: 'extension', engine: '^0.1.0', entry: './index.js', ...manifest } }),
   );
   writeFileSync(path.join(dir, 'index.js'), `import { definePlugin } from 'edgeadm/sdk';\nexport default definePlugin({ id: '${id}', version: '1.0.0', engine: '^0.1.0', ${body} });\n`);
 }
@@ -32,6 +32,7 @@ beforeAll(() => {
   symlinkSync(repo, path.join(project, 'node_modules', 'edgeadm'), 'dir');
   plugin('ticker', 'acme.ticker', 'register(ctx) { const t = setInterval(() => undefined, 1000); ctx.onStop(() => clearInterval(t)); }');
   plugin('broken', 'acme.broken', "register() { throw new Error('no licence file'); }");
+  plugin('someday', 'acme.someday', 'register() {}', { stage: 'planned' });
 });
 
 afterAll(() => {
@@ -88,7 +89,7 @@ describe('edgeadm up', { timeout: 120_000 }, () => {
 
   it('--once exits 1 when an instance is invalid or failed, after printing every status', async () => {
     const r = await up(
-      `log:\n  level: silent\n${searchPaths}  instances:\n    - { plugin: acme.ticker }\n    - { plugin: acme.broken }\n    - { plugin: edgex, site: plant-a }\n    - { plugin: bacnet }\n`,
+      `log:\n  level: silent\n${searchPaths}  instances:\n    - { plugin: acme.ticker }\n    - { plugin: acme.broken }\n    - { plugin: acme.someday, site: plant-a }\n    - { plugin: bacnet }\n`,
       ['--once', '-o', 'json'],
     );
     expect(r.code).toBe(1);
@@ -96,13 +97,13 @@ describe('edgeadm up', { timeout: 120_000 }, () => {
     expect(out.plugins.map((p) => [p.instance, p.state, p.error?.code])).toEqual([
       ['acme.ticker', 'running', undefined],
       ['acme.broken', 'failed', 'EDGE_ERR_PLUGIN_START'],
-      ['edgex@plant-a', 'invalid', 'EDGE_ERR_PLUGIN_NOT_AVAILABLE'],
+      ['acme.someday@plant-a', 'invalid', 'EDGE_ERR_PLUGIN_NOT_AVAILABLE'],
       ['bacnet', 'invalid', 'EDGE_ERR_PLUGIN_NOT_FOUND'],
     ]);
     expect(out.plugins[1]!.error!.message).toMatch(/no licence file/);
     expect(r.stderr.trim()).toBe(
       'error: [EDGE_ERR_UP_NOT_RUNNING] 3 of 4 plugin instances are not running: ' +
-        'acme.broken (failed, EDGE_ERR_PLUGIN_START), edgex@plant-a (invalid, EDGE_ERR_PLUGIN_NOT_AVAILABLE), bacnet (invalid, EDGE_ERR_PLUGIN_NOT_FOUND)',
+        'acme.broken (failed, EDGE_ERR_PLUGIN_START), acme.someday@plant-a (invalid, EDGE_ERR_PLUGIN_NOT_AVAILABLE), bacnet (invalid, EDGE_ERR_PLUGIN_NOT_FOUND)',
     );
   });
 });

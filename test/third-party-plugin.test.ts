@@ -80,7 +80,7 @@ describe('a third-party plugin installed from npm', () => {
     const list = JSON.parse(stdout) as { id: string; source: string; status: string }[];
     expect(list.map((p) => [p.id, p.source, p.status])).toEqual([
       ['acme.counter', 'npm', 'ready'],
-      ['edgex', 'builtin', 'planned'],
+      ['edgex', 'builtin', 'ready'],
       ['modbus', 'builtin', 'ready'],
       ['mqtt', 'builtin', 'ready'],
       ['opcua', 'builtin', 'ready'],

@@ -187,6 +187,14 @@ export const ACCESS_RULES: readonly RouteRule[] = [
   { method: 'DELETE', url: '/api/v1/sites/:site/broker-credentials/:username', allow: ADMINS, does: 'deletes a broker login', notes: 'its hash is never returned' },
   { method: 'POST', url: '/api/v1/pendingdevices/:name/approve', allow: ADMINS, does: 'approves a pending device: creates its DeviceProfile and Device' },
   { method: 'POST', url: '/api/v1/pendingdevices/:name/reject', allow: ADMINS, does: 'rejects a pending device' },
+  {
+    method: 'POST',
+    url: '/api/v1/sites/:site/edgex/import',
+    allow: ADMINS,
+    does: "imports EdgeX device profiles and device lists: creates or replaces the site's Devices and the DeviceProfiles they use",
+    notes: 'any problem in any file: nothing written (400 with every problem); `dryRun` writes nothing',
+  },
+  { method: 'GET', url: '/api/v1/sites/:site/edgex/export', allow: OPERATORS, does: "reads the site's Devices and the DeviceProfiles they use as EdgeX v3 files", notes: 'agents are refused: a site exports through its operators' },
 
   // Commands.
   { method: 'POST', url: '/api/v1/sites/:site/devices/:device/commands', allow: ADMINS, does: "writes a Device's desired value and queues the command" },

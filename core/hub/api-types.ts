@@ -243,3 +243,53 @@ export interface ConsoleSessionOut {
   csrf: string;
   expiresAt: string;
 }
+
+/** A file of EdgeX's formats, as the import takes it and the export gives it (`EdgeXFileSchema`). */
+export interface EdgeXFileBody {
+  /** The name problems are reported under; in an export, the path in its folder (`profiles/<name>.yaml`). */
+  name: string;
+  content: string;
+}
+
+/** `POST /api/v1/sites/{site}/edgex/import` body (`EdgeXImportBody`). */
+export interface EdgeXImportBody {
+  files: EdgeXFileBody[];
+  /** Say what would change, write nothing. */
+  dryRun?: boolean;
+}
+
+/** A resource an import wrote, or would write (`ImportedRefSchema`). */
+export interface EdgeXImportedRef {
+  /** DeviceProfile or Device. */
+  kind: string;
+  name: string;
+  edgexName: string;
+  file: string;
+  /** The object's path in the file ('' for the whole file). */
+  path: string;
+}
+
+/** One problem of an EdgeX file (`EdgeXProblemSchema`); a 400 EDGE_ERR_EDGEX_FILES carries them in `details.problems`. */
+export interface EdgeXProblemOut {
+  file: string;
+  field: string;
+  message: string;
+}
+
+/** The answer to an import (`EdgeXImportResultSchema`). */
+export interface EdgeXImportResult {
+  dryRun: boolean;
+  /** What each file was read as: kind (profile, deviceList, devices, addDeviceRequests, addDeviceProfileRequests) and version (v2, v3). */
+  files: { name: string; kind?: string; version?: string }[];
+  created: EdgeXImportedRef[];
+  updated: EdgeXImportedRef[];
+  unchanged: EdgeXImportedRef[];
+  /** Empty: any problem is a 400 with every problem. */
+  problems: EdgeXProblemOut[];
+}
+
+/** `GET /api/v1/sites/{site}/edgex/export` (`EdgeXExportSchema`): the files, and what EdgeX had no field for. */
+export interface EdgeXExportResult {
+  files: EdgeXFileBody[];
+  notes: string[];
+}

@@ -272,6 +272,11 @@ function probes(): Record<string, Probe> {
     },
     'POST /api/v1/pendingdevices/:name/approve': async () => ({ path: `/api/v1/pendingdevices/${await throwaway('PendingDevice', 'approve')}/approve`, body: {} }),
     'POST /api/v1/pendingdevices/:name/reject': async () => ({ path: `/api/v1/pendingdevices/${await throwaway('PendingDevice', 'reject')}/reject` }),
+    // A sound EdgeX profile, as a dry run: an admitted caller gets 200, a refused one 401/403 first.
+    'POST /api/v1/sites/:site/edgex/import': at(`/api/v1/sites/${SITE}/edgex/import`, {
+      body: { dryRun: true, files: [{ name: 'probe.yaml', content: 'name: Probe-Profile\ndeviceResources:\n  - name: t\n    properties: { valueType: Float64, readWrite: R }\n' }] },
+    }),
+    'GET /api/v1/sites/:site/edgex/export': at(`/api/v1/sites/${SITE}/edgex/export`),
 
     'POST /api/v1/sites/:site/devices/:device/commands': at(`/api/v1/sites/${SITE}/devices/pump-a/commands`, { body: { resource: 'setpoint', value: 5 } }),
     // No agent is connected: an admitted caller gets 409 (site offline), a refused one 401/403 first.

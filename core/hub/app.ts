@@ -34,6 +34,7 @@ import { registerTelemetryRoutes } from './routes/telemetry.ts';
 import { registerJoinRoutes } from './routes/join.ts';
 import { registerOnboardingRoutes } from './routes/onboarding.ts';
 import { registerAddonStatusRoutes } from './routes/addon-status.ts';
+import { registerEdgeXRoutes } from './routes/edgex.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
 import { registerWatchRoutes } from './routes/watch.ts';
 import { SyncSessions, type SyncSessionsOptions } from './sync.ts';
@@ -279,6 +280,7 @@ export function buildHubApp(opts: HubAppOptions): HubApp {
     registerJoinRoutes(api, ctx);
     registerOnboardingRoutes(api, ctx);
     registerAddonStatusRoutes(api, ctx);
+    registerEdgeXRoutes(api, ctx);
     sync.register(api);
     for (const m of modules) m.parts.register(api);
     done();

@@ -32,7 +32,10 @@ export const ErrLoad = createError(
 
 export const ErrNotFound = createError(
   'EDGE_ERR_PLUGIN_NOT_FOUND',
-  (p: { plugin: string; instance: string }) => `plugin '${p.plugin}' (wanted by instance '${p.instance}') is not installed`,
+  (p: { plugin: string; instance?: string }) =>
+    p.instance === undefined
+      ? `no plugin '${p.plugin}' is installed; 'edgeadm plugin list' shows the installed ones`
+      : `plugin '${p.plugin}' (wanted by instance '${p.instance}') is not installed`,
   { statusCode: 404 },
 );
 

@@ -2,7 +2,8 @@
  * The Reading: one value of one device resource at one instant. Field names
  * and valueTypes follow EdgeX's reading DTO (deviceName -> device,
  * resourceName -> resource, profileName -> profile, origin in nanoseconds,
- * valueType names verbatim), so `toEdgeXReading` is a rename, not a mapping.
+ * valueType names verbatim). `readingToEdgeX` (edgex/events.ts) writes one as
+ * an EdgeX v3 reading, its value encoded as EdgeX encodes its valueType.
  */
 import Type from 'typebox';
 
@@ -230,28 +231,4 @@ export function originFromDate(d: Date | number): number {
 
 export function originToDate(origin: number): Date {
   return new Date(Math.floor(origin / NS_PER_MS));
-}
-
-/** EdgeX v3 reading DTO shape (simple readings): values are strings. */
-export interface EdgeXReading {
-  origin: number;
-  deviceName: string;
-  resourceName: string;
-  profileName: string;
-  valueType: ValueType;
-  units?: string;
-  value: string;
-}
-
-export function toEdgeXReading(r: Reading): EdgeXReading {
-  const value = typeof r.value === 'string' ? r.value : JSON.stringify(r.value);
-  return {
-    origin: r.origin,
-    deviceName: r.device,
-    resourceName: r.resource,
-    profileName: r.profile,
-    valueType: r.valueType,
-    ...(r.units === undefined ? {} : { units: r.units }),
-    value,
-  };
 }

@@ -126,7 +126,7 @@ describe('mockSiteServices', () => {
     expect(() => s.storage.dir('../escape')).toThrow(expect.objectContaining({ code: 'EDGE_ERR_SITE_STORAGE_NAME' }));
     s.onboarding.propose({ source: 'announce', identifier: 'pump-7', suggestedName: 'pump-7', protocolName: 'mqtt', protocol: {}, profile: {} });
     expect(s.onboarding.proposals.map((p) => p.identifier)).toEqual(['pump-7']);
-    expect(s.services.map((b) => b.ref.id).sort()).toEqual(['site.drivers', 'site.metrics', 'site.onboarding', 'site.readings', 'site.storage']);
+    expect(s.services.map((b) => b.ref.id).sort()).toEqual(['site.drivers', 'site.metrics', 'site.onboarding', 'site.reading-feed', 'site.readings', 'site.storage']);
     await s.close();
     await s.close();
     expect(existsSync(s.dataDir)).toBe(false);

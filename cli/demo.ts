@@ -61,21 +61,27 @@ export async function applyManifests(target: HubTarget, file: string, vars: Read
 }
 
 /**
- * A login to the site broker for a device, its password kept in `file` (mode
+ * A login to the site broker (a device's, or a reader's with its topic filters), its password kept in `file` (mode
  * 0600) for the next run: issued when the hub has none, reused when the hub
  * has one and the file is there, rotated when the file was lost (the hub
  * keeps only hashes).
  */
-export async function brokerLogin(admin: HubTarget, site: string, device: string, file: string): Promise<{ username: string; password: string }> {
+export async function brokerLogin(
+  admin: HubTarget,
+  site: string,
+  login: { username: string; device?: string; subscribe?: string[]; description: string },
+  file: string,
+): Promise<{ username: string; password: string }> {
+  const { username } = login;
   const saved = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
   const list = await hubFetch<ResourceList<Resource<BrokerCredentialSpec>>>(admin, 'GET', '/api/v1/brokercredentials');
-  const exists = list.items.some((c) => c.spec.site === site && c.spec.username === device);
-  if (exists && saved) return { username: device, password: saved };
+  const exists = list.items.some((c) => c.spec.site === site && c.spec.username === username);
+  if (exists && saved) return { username, password: saved };
   const issued = exists
-    ? await hubFetch<CredentialIssued>(admin, 'POST', `/api/v1/sites/${site}/broker-credentials/${encodeURIComponent(device)}/rotate`)
-    : await hubFetch<CredentialIssued>(admin, 'POST', `/api/v1/sites/${site}/broker-credentials`, { device, description: 'demo device' });
+    ? await hubFetch<CredentialIssued>(admin, 'POST', `/api/v1/sites/${site}/broker-credentials/${encodeURIComponent(username)}/rotate`)
+    : await hubFetch<CredentialIssued>(admin, 'POST', `/api/v1/sites/${site}/broker-credentials`, login);
   writeFileSync(file, `${issued.password}\n`, { mode: 0o600 });
-  return { username: device, password: issued.password };
+  return { username, password: issued.password };
 }
 
 const isPkcs1Notice = (args: readonly unknown[]): boolean => args.some((a) => typeof a === 'string' && /NODE-OPCUA-W27|CVE-2023-46809/.test(a));
@@ -243,7 +249,10 @@ export function registerDemo(program: Command): void {
           writeFileSync(credentialFile, `${credential}\n`, { mode: 0o600 });
         }
         // The MQTT device's own login, bound to its Device: it may use only that device's topics.
-        const login = await brokerLogin(admin, 'demo', 'plug-1', path.join(opts.dataDir, 'plug-1.mqtt-password'));
+        const login = await brokerLogin(admin, 'demo', { username: 'plug-1', device: 'plug-1', description: 'demo device' }, path.join(opts.dataDir, 'plug-1.mqtt-password'));
+        // An EdgeX app service's login: it may only read the EdgeX events the edgex addon publishes.
+        const edgexFile = path.join(opts.dataDir, 'edgex-app.mqtt-password');
+        await brokerLogin(admin, 'demo', { username: 'edgex-app', subscribe: ['edgex/events/#'], description: 'demo: reads EdgeX events' }, edgexFile);
         step();
         const agent = await startSiteAgent({
           site: 'demo',
@@ -263,6 +272,7 @@ export function registerDemo(program: Command): void {
         teardown.add('mqtt device', () => plug.close());
 
         const rel = (p: string): string => path.relative(process.cwd(), p) || p;
+        const { hostname: brokerHost, port: brokerPort } = new URL(brokerUrl);
         const relToken = rel(hub.adminTokenFile);
         const relCa = rel(hub.caFile!);
         ctx.out.write(
@@ -281,6 +291,9 @@ export function registerDemo(program: Command): void {
             '',
             'watch live readings (in another terminal):',
             `  EDGEADM_TOKEN=$(cat ${relToken}) npx edgeadm telemetry watch --hub ${hub.url} --ca-file ${relCa} --site demo`,
+            '',
+            "the same readings as EdgeX v3 events on the site broker (the edgex addon), as EdgeX app services and eKuiper read them:",
+            `  mosquitto_sub -h ${brokerHost} -p ${brokerPort} -u edgex-app -P "$(cat ${rel(edgexFile)})" -t 'edgex/events/#' -v`,
             '',
             'Ctrl-C stops the demo.',
             '',

@@ -8,8 +8,10 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connectAsync } from 'mqtt';
 import { Agent, fetch } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { unwrapEdgeXEnvelope } from '../core/sdk/index.ts';
 import { startEdgeadm, type Background } from './support/edgeadm-cli.ts';
 import { tempDir, waitFor } from './support/hub-fixture.ts';
 import { isLoopback, listeningSockets } from './support/listening.ts';
@@ -85,6 +87,30 @@ describe('edgeadm demo', () => {
     const voltage = first.readings.find((r) => r.device === 'meter-1' && r.resource === 'voltage')!;
     expect(voltage.value).toBeGreaterThan(220);
     expect(voltage.value).toBeLessThan(240);
+
+    // The edgex addon: the same readings as EdgeX v3 events on the site broker, read as the printed command does, with its login.
+    const edgex = /mosquitto_sub -h (\S+) -p (\d+) -u (\S+) -P "\$\(cat (\S+)\)" -t '([^']+)' -v$/m.exec(demo.out());
+    expect(edgex).not.toBeNull();
+    const [, host, port, username, passwordFile, filter] = edgex!;
+    const bus = await connectAsync(`mqtt://${host}:${port}`, { username: username!, password: readFileSync(path.resolve(repo, passwordFile!), 'utf8').trim(), clientId: `${username}/demo-test`, reconnectPeriod: 0 });
+    const fromEdgeX = new Set<string>();
+    const badEvents: string[] = [];
+    bus.on('message', (topic, payload) => {
+      try {
+        const request = unwrapEdgeXEnvelope(payload, topic).payload as { event: { deviceName: string; readings: { deviceName: string }[] } };
+        expect(topic).toMatch(new RegExp(`^edgex/events/device/[^/]+/[^/]+/${request.event.deviceName}/[^/]+$`));
+        fromEdgeX.add(request.event.deviceName);
+      } catch (err) {
+        badEvents.push(`${topic}: ${String(err)}`);
+      }
+    });
+    try {
+      await bus.subscribeAsync(filter!);
+      await waitFor(`EdgeX events from ${DEVICES.join(', ')}`, () => (DEVICES.every((d) => fromEdgeX.has(d)) ? true : undefined), 30_000, 200);
+    } finally {
+      await bus.endAsync();
+    }
+    expect(badEvents).toEqual([]);
 
     // Commands reach the devices: the MQTT plug answers its relay command, the Modbus meter takes a setpoint.
     const dispatcher = new Agent({ connect: { ca: first.ca } });

@@ -15,6 +15,7 @@ const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   modbus: () => import('./modbus.ts'),
   mqtt: () => import('./mqtt.ts'),
   edgex: () => import('./edgex.ts'),
+  'edgex-rest': () => import('./edgex-rest.ts'),
   opcua: () => import('./opcua.ts'),
   console: () => import('./console.ts'),
 };

@@ -16,7 +16,22 @@ import { PLUGIN_ID_PATTERN, type DiscoveryOptions, type InstanceStatus } from '.
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Registry } from 'prom-client';
-import { driversRef, ErrReadingsNotStored, onboardingRef, readingFeedRef, readingSinkRef, siteBrokerRef, siteMetricsRef, siteStorageRef, type ReadingSink } from '../core/sdk/index.ts';
+import {
+  deviceCommandsRef,
+  driversRef,
+  ErrReadingsNotStored,
+  onboardingRef,
+  readingFeedRef,
+  readingSinkRef,
+  siteBrokerRef,
+  siteCatalogRef,
+  siteHubRef,
+  siteLoginsRef,
+  siteMetricsRef,
+  siteStorageRef,
+  type ReadingSink,
+} from '../core/sdk/index.ts';
+import { deviceCommands, siteCatalog, siteLogins } from './site-api.ts';
 import { createBridgeUplink, createMqttUplink, createRestUplink, openOutbox, startForwarder, TelemetryErrors, type Outbox, type OutboxStats } from '../core/telemetry/index.ts';
 import { startTunnelEdge, type TunnelEdge, type TunnelEdgeStatus } from '../core/tunnel/index.ts';
 import { ErrAgentDataDir, ErrAgentNoHub } from './errors.ts';
@@ -395,6 +410,12 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   });
   services.provide(onboardingRef, { propose: (a) => onboarding.propose(a) });
   services.provide(siteMetricsRef, metrics);
+  // Read-only on resources: the catalog and logins read the replica; commands run as the hub's do.
+  services.provide(siteCatalogRef, siteCatalog(o.site, () => state));
+  services.provide(siteLoginsRef, siteLogins(o.site, () => state));
+  services.provide(deviceCommandsRef, deviceCommands(() => (cmd) => devices.execute(cmd)));
+  // For forwarding a caller's request with the caller's token: the agent's own token never goes with it.
+  services.provide(siteHubRef, { url: () => (hubUrl === '' ? undefined : hubUrl) });
   services.provide(siteStorageRef, {
     dir(pluginId) {
       // A plugin id is safe as a folder name: lowercase parts joined by single '.' or '-'.

@@ -399,7 +399,7 @@ describe('the edgex plugin', () => {
     SLOW,
   );
 
-  it('refuses mode bridge with a coded error and a config it does not know, and runs without publishing or subscribing when told', async () => {
+  it('refuses mode bridge without its bridge block, a config it does not know, and runs without publishing or subscribing when told', async () => {
     const site = await mockSiteServices({ site: SITE, broker: true });
     const tk = await startTestKernel({
       plugins: [
@@ -418,7 +418,7 @@ describe('the edgex plugin', () => {
     expect(app.events).toEqual([]);
     expect(tk.status('edgex@plant-a')).toMatchObject({
       state: 'failed',
-      error: { code: 'EDGE_ERR_PLUGIN_START', message: expect.stringMatching(/mode 'bridge' is not available yet/), cause: { code: 'EDGE_ERR_EDGEX_MODE_UNAVAILABLE' } },
+      error: { code: 'EDGE_ERR_PLUGIN_START', message: expect.stringMatching(/bridge is required in mode 'bridge'/), cause: { code: 'EDGE_ERR_EDGEX_BRIDGE_CONFIG' } },
     });
     expect(tk.status('edgex@plant-b')).toMatchObject({ state: 'invalid', error: { code: 'EDGE_ERR_PLUGIN_CONFIG' } });
     expect(site.drivers.protocols()).toEqual([]);

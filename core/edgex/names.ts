@@ -31,41 +31,17 @@
  * `Test-Device-Modbus-Profile`), and the mapping applies to that form, for
  * the profile's own name and for every `profileName` naming it.
  */
-import { createHash } from 'node:crypto';
-import { DNS1123_SUBDOMAIN_MAX } from '../kernel/index.ts';
 import type { Resource } from '../store/index.ts';
+// The mapping itself is the SDK's (plugins map names with it too): one source.
+import { edgexResourceName } from '../sdk/index.ts';
+
+export { edgexResourceName };
 
 /** The annotation that keeps a resource's EdgeX name. */
 export const EDGEX_NAME_ANNOTATION = 'edgex.edgeadm.io/name';
 
-const HASH_DIGITS = 8;
-const NOT_ALNUM_RUN = /[^a-z0-9]+/g;
-const COMBINING_MARK = /\p{M}/gu;
 /** A run of characters EdgeX v3 does not allow in a profile's name (it allows letters, digits and - _ ~ : ; =). */
 const NOT_PROFILE_NAME_RUN = /[^A-Za-z0-9_~:;=-]+/g;
-
-function part(p: string): string {
-  // A run of '-' alone is kept (so valid names map to themselves); any other run becomes one '-'.
-  return p.replace(NOT_ALNUM_RUN, (run) => (/^-+$/.test(run) ? run : '-')).replace(/^-+|-+$/g, '');
-}
-
-/**
- * The resource name an EdgeX name maps to (see the header for the rule), or
- * undefined when it has no letter or digit to map from.
- */
-export function edgexResourceName(edgexName: string): string | undefined {
-  const folded = edgexName.normalize('NFKD').replace(COMBINING_MARK, '').toLowerCase();
-  const name = folded
-    .split('.')
-    .map(part)
-    .filter((p) => p !== '')
-    .join('.');
-  if (name === '') return undefined;
-  if (name.length <= DNS1123_SUBDOMAIN_MAX) return name;
-  const hash = createHash('sha256').update(edgexName).digest('hex').slice(0, HASH_DIGITS);
-  const head = name.slice(0, DNS1123_SUBDOMAIN_MAX - HASH_DIGITS - 1).replace(/[-.]+$/, '');
-  return `${head}-${hash}`;
-}
 
 /** A profile's name in its EdgeX v3 form: each run of characters v3 does not allow in a profile's name becomes one '-'. */
 export function edgexProfileName(name: string): string {

@@ -41,10 +41,21 @@ export {
   type ReadingSink,
   type SiteBroker,
   type SiteStorage,
+  siteCatalogRef,
+  deviceCommandsRef,
+  siteLoginsRef,
+  siteHubRef,
+  type SiteHub,
+  type SiteCatalog,
+  type SiteCatalogEntry,
+  type DeviceCommands,
+  type DeviceCommandResult,
+  type SiteLogins,
 } from './site-services.ts';
 export { ErrReadingsNotStored } from './errors.ts';
 // EdgeX v3 events, values and message bus layout (edgex/); core/edgex offers the same to the hub and the CLI.
 export * from './edgex/events.ts';
 export { formatEdgeXValue, formatGoFloat, parseEdgeXValue } from './edgex/values.ts';
+export { edgexResourceName } from './edgex/names.ts';
 export * from './edgex/bus.ts';
 export { ErrEdgeXContentType, ErrEdgeXEncode, ErrEdgeXEnvelope, ErrEdgeXField, ErrEdgeXPayload, ErrEdgeXTopic, ErrEdgeXValue, ErrEdgeXValueType } from './errors.ts';

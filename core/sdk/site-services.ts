@@ -6,7 +6,7 @@
 import type { Registry } from 'prom-client';
 import { createServiceRef } from '../kernel/index.ts';
 import type { DeviceDriver } from './driver.ts';
-import type { Reading } from './reading.ts';
+import type { Reading, ReadingValue, Sample } from './reading.ts';
 
 export interface DriverRegistry {
   /** Adds a driver for its protocols; a protocol taken by another driver is an error. Returns a function that removes it. */
@@ -56,7 +56,8 @@ export interface SiteBroker {
 
 /** A device that announced itself at the site, as a proposal for the operator (a PendingDevice at the hub). */
 export interface DeviceAnnouncement {
-  source: 'homeassistant' | 'announce';
+  /** Home Assistant MQTT discovery, the native announce topic, or an existing EdgeX's core-metadata (the edgex plugin's bridge). */
+  source: 'homeassistant' | 'announce' | 'edgex';
   /** Its identity within the site as announced. */
   identifier: string;
   /** A DNS-1123 label for the Device name. */
@@ -91,6 +92,57 @@ export interface SiteStorage {
   dir(pluginId: string): string;
 }
 
+/** A Device or DeviceProfile as the site holds it (its replica of the hub's), with its EdgeX v3 form. */
+export interface SiteCatalogEntry {
+  /** The resource's name (`metadata.name`). */
+  readonly name: string;
+  /** Its EdgeX name: the name it was imported with, else its resource name. */
+  readonly edgexName: string;
+  readonly spec: Readonly<Record<string, unknown>>;
+  /** Its EdgeX v3 DTO (core-metadata's DeviceProfile or Device), as `edgeadm device export` writes it. */
+  readonly edgex: Readonly<Record<string, unknown>>;
+}
+
+/** The site's Devices (of this site) and DeviceProfiles, read-only, read from the replica at each call: works offline. */
+export interface SiteCatalog {
+  /** Every resource of the kind, in name order. Throws EDGE_ERR_EDGEX_EXPORT_CLASH when two would have one EdgeX name. */
+  list(kind: 'Device' | 'DeviceProfile'): SiteCatalogEntry[];
+}
+
+/** What a live read or a command at the site came to. */
+export interface DeviceCommandResult {
+  ok: boolean;
+  /** A read: what was read, one sample per resource (also stored as readings). */
+  samples?: Sample[];
+  /** A write: the value read back after it, when it read back good. */
+  reported?: unknown;
+  error?: { code: string; message: string };
+}
+
+/** Reads and writes a running device of the site, as the hub's live reads and commands do; the readings go upstream too. */
+export interface DeviceCommands {
+  /** Reads the sources (resources or deviceCommands of its profile; none: every readable resource) now, through the driver. */
+  read(device: string, sources: readonly string[]): Promise<DeviceCommandResult>;
+  /** Writes one resource, then reads it back (the reported value). */
+  write(device: string, resource: string, value: ReadingValue): Promise<DeviceCommandResult>;
+}
+
+/** The site's own logins (its BrokerCredentials, replicated from the hub), checked locally: works offline. */
+export interface SiteLogins {
+  /** Whether `username` is an enabled login of the site and `password` its password. */
+  verify(username: string, password: string): Promise<boolean>;
+}
+
+/** Where the site reaches its hub: for a plugin that forwards a caller's request there with the caller's own hub token (never the site's). */
+export interface SiteHub {
+  /** The hub's base URL (direct, or the tunnel's local forward); undefined while the site has none yet. */
+  url(): string | undefined;
+}
+
+export const siteCatalogRef = createServiceRef<SiteCatalog>({ id: 'site.catalog' });
+export const siteHubRef = createServiceRef<SiteHub>({ id: 'site.hub' });
+export const deviceCommandsRef = createServiceRef<DeviceCommands>({ id: 'site.device-commands' });
+export const siteLoginsRef = createServiceRef<SiteLogins>({ id: 'site.logins' });
 export const siteBrokerRef = createServiceRef<SiteBroker>({ id: 'site.broker' });
 export const siteStorageRef = createServiceRef<SiteStorage>({ id: 'site.storage' });
 export const onboardingRef = createServiceRef<Onboarding>({ id: 'site.onboarding' });

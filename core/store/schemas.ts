@@ -91,7 +91,7 @@ export const OnboardingRuleSchema = Type.Object(
     /** Every given field must match. */
     match: Type.Object(
       {
-        source: Type.Optional(Type.Union([Type.Literal('homeassistant'), Type.Literal('announce')])),
+        source: Type.Optional(Type.Union([Type.Literal('homeassistant'), Type.Literal('announce'), Type.Literal('edgex')])),
         identifier: Type.Optional(Glob),
         manufacturer: Type.Optional(Glob),
         model: Type.Optional(Glob),
@@ -460,8 +460,8 @@ export const PENDING_PHASES = ['Pending', 'Approved', 'Rejected'] as const;
 export const PendingDeviceSpecSchema = Type.Object(
   {
     site: SiteName,
-    /** How it announced itself: Home Assistant MQTT discovery, or the native announce topic. */
-    source: Type.Union([Type.Literal('homeassistant'), Type.Literal('announce')]),
+    /** How it announced itself: Home Assistant MQTT discovery, the native announce topic, or an existing EdgeX (the edgex plugin's bridge). */
+    source: Type.Union([Type.Literal('homeassistant'), Type.Literal('announce'), Type.Literal('edgex')]),
     /** Its identity within the site as announced (discovery device identifier, announce id). */
     identifier: Type.String({ minLength: 1, maxLength: 256 }),
     /** The Device name it gets when approved unless the approver picks another. */

@@ -6,14 +6,32 @@
  * events EdgeX device services publish there as readings of the site's
  * EdgeX devices, Devices with protocol `edgex` (src/devices.ts,
  * src/subscriber.ts). The formats are the SDK's (EdgeX events, envelopes,
- * topics). Mode `bridge` (to an EdgeX of its own) is not available yet.
+ * topics). Mode `bridge` also links the site to an existing EdgeX
+ * (src/bridge/): its devices proposed to the hub, their reads and writes
+ * through core-command, their events from its message bus.
  * Config, topics, names and limits: README.md.
  */
 import type { MqttClient } from 'mqtt';
-import { definePlugin, driversRef, readingFeedRef, siteBrokerRef, siteMetricsRef, toErrorInfo } from '../../core/sdk/index.ts';
+import {
+  definePlugin,
+  deviceCommandsRef,
+  driversRef,
+  onboardingRef,
+  readingFeedRef,
+  siteBrokerRef,
+  siteCatalogRef,
+  siteHubRef,
+  siteLoginsRef,
+  siteMetricsRef,
+  siteStorageRef,
+  toErrorInfo,
+} from '../../core/sdk/index.ts';
+import { startRest } from './src/rest/index.ts';
+import { connectBridgeBus } from './src/bridge/bus.ts';
+import { resolveBridgeConfig, startBridge } from './src/bridge/index.ts';
 import { EdgeXConfigSchema, serviceNamer } from './src/config.ts';
 import { createEdgeXDriver, EdgeXDeviceTable } from './src/devices.ts';
-import { ErrEdgeXBusBroker, ErrEdgeXModeUnavailable } from './src/errors.ts';
+import { ErrEdgeXBridgeConfig, ErrEdgeXBusBroker } from './src/errors.ts';
 import { CauseLog, registerEdgeXMetrics } from './src/metrics.ts';
 import { startPublisher } from './src/publisher.ts';
 import { startSubscriber } from './src/subscriber.ts';
@@ -30,10 +48,11 @@ export default definePlugin({
   engine: '^0.1.0',
   description: "EdgeX's message bus at the site: every reading as an EdgeX v3 event, and EdgeX device services' events as readings",
   configSchema: EdgeXConfigSchema,
-  consumes: [readingFeedRef, siteBrokerRef, siteMetricsRef, driversRef],
+  consumes: [readingFeedRef, siteBrokerRef, siteMetricsRef, driversRef, onboardingRef, siteStorageRef, siteCatalogRef, deviceCommandsRef, siteLoginsRef, siteHubRef],
   async register(ctx) {
     const config = ctx.config;
-    if (config.mode !== 'embedded') throw new ErrEdgeXModeUnavailable({ mode: config.mode });
+    if (config.mode === 'embedded' && config.bridge !== undefined) throw new ErrEdgeXBridgeConfig({ field: 'bridge', reason: "is set, but mode is 'embedded' (set mode: bridge)" });
+    const bridgeConfig = config.mode === 'bridge' ? resolveBridgeConfig(config.bridge) : undefined;
     const site = ctx.site ?? 'hub';
     const log = ctx.logger;
     const metrics = registerEdgeXMetrics(ctx.get(siteMetricsRef));
@@ -63,8 +82,46 @@ export default definePlugin({
     client.on('error', (err) => log.warn({ error: toErrorInfo(err) }, 'edgex: site broker connection error'));
     client.on('offline', () => log.warn({ broker: broker.url }, 'edgex: site broker offline; reconnecting'));
 
+    if (config.rest.enabled) {
+      // EdgeX's REST API (src/rest/): core-metadata, core-data and core-command from the site's own parts.
+      const rest = await startRest({
+        config: config.rest,
+        site,
+        hub: ctx.get(siteHubRef),
+        dir: ctx.get(siteStorageRef).dir('edgex'),
+        feed: ctx.get(readingFeedRef),
+        catalog: ctx.get(siteCatalogRef),
+        commands: ctx.get(deviceCommandsRef),
+        logins: ctx.get(siteLoginsRef),
+        serviceOf: names.of,
+        services: names.all,
+        logger: log,
+      });
+      ctx.onStop(() => rest.stop());
+    }
+
     const devices = new EdgeXDeviceTable();
-    if (config.subscribe) {
+    if (bridgeConfig) {
+      // Bridge: the driver's reads and writes go to core-command; events come from EdgeX's bus (the site broker unless it names another).
+      const bridge = startBridge({ config: bridgeConfig, devices, onboarding: ctx.get(onboardingRef), metrics: ctx.get(siteMetricsRef), logger: log });
+      ctx.onStop(() => bridge.stop());
+      ctx.onStop(ctx.get(driversRef).register(bridge.driver));
+      if (config.subscribe) {
+        const bus = bridgeConfig.messageBus;
+        if (bus) {
+          // EdgeX's own broker may be down now: start does not wait for it; the subscription is made when it answers.
+          const busClient = await connectBridgeBus(bus, site, bridge.health, log);
+          ctx.onStop(() => busClient.endAsync(true));
+          const busConfig = { ...config, baseTopic: bus.baseTopic ?? config.baseTopic };
+          startSubscriber({ client: busClient, config: busConfig, ownServices: new Set(), devices, metrics, causes, logger: log }).catch((err: unknown) =>
+            log.warn({ broker: bus.url, error: toErrorInfo(err) }, 'edgex bridge: subscribing on the EdgeX message bus failed'),
+          );
+        } else {
+          const subscriber = await startSubscriber({ client, config, ownServices: names.all, devices, metrics, causes, logger: log });
+          ctx.onStop(() => subscriber.stop());
+        }
+      }
+    } else if (config.subscribe) {
       const unregister = ctx.get(driversRef).register(createEdgeXDriver(devices));
       ctx.onStop(unregister);
       const subscriber = await startSubscriber({ client, config, ownServices: names.all, devices, metrics, causes, logger: log });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import simulator from '../../../plugins/simulator/index.ts';
-import { nowOrigin, type DeviceDriver } from '../index.ts';
+import { nowOrigin, type DeviceCommands, type DeviceDriver, type SiteCatalog, type SiteLogins } from '../index.ts';
 import { mockSiteServices, startTestKernel, type MockSite, type TestKernel } from './index.ts';
 
 const profile = {
@@ -126,10 +126,55 @@ describe('mockSiteServices', () => {
     expect(() => s.storage.dir('../escape')).toThrow(expect.objectContaining({ code: 'EDGE_ERR_SITE_STORAGE_NAME' }));
     s.onboarding.propose({ source: 'announce', identifier: 'pump-7', suggestedName: 'pump-7', protocolName: 'mqtt', protocol: {}, profile: {} });
     expect(s.onboarding.proposals.map((p) => p.identifier)).toEqual(['pump-7']);
-    expect(s.services.map((b) => b.ref.id).sort()).toEqual(['site.drivers', 'site.metrics', 'site.onboarding', 'site.reading-feed', 'site.readings', 'site.storage']);
+    expect(s.services.map((b) => b.ref.id).sort()).toEqual([
+      'site.catalog',
+      'site.device-commands',
+      'site.drivers',
+      'site.hub',
+      'site.logins',
+      'site.metrics',
+      'site.onboarding',
+      'site.reading-feed',
+      'site.readings',
+      'site.storage',
+    ]);
     await s.close();
     await s.close();
     expect(existsSync(s.dataDir)).toBe(false);
+  });
+
+  it('offers the catalog, live reads and writes, and the logins as the agent does', async () => {
+    const { site } = await start();
+    const bind = <T>(id: string): T => site.services.find((b) => b.ref.id === id)!.value as T;
+    const catalog = bind<SiteCatalog>('site.catalog');
+    const commands = bind<DeviceCommands>('site.device-commands');
+    const logins = bind<SiteLogins>('site.logins');
+    await site.devices.apply(profile, device, { ...device, metadata: { name: 'elsewhere' }, spec: { ...device.spec, site: 'plant-a' } });
+    await site.devices.waitFor('sim-1', 'up');
+    const [p] = catalog.list('DeviceProfile');
+    expect(p).toMatchObject({ name: 'sim-sensor', edgexName: 'sim-sensor', spec: { deviceResources: expect.any(Array) } });
+    expect(p!.edgex).toMatchObject({ apiVersion: 'v3', name: 'sim-sensor', deviceResources: [{ name: 'count' }, { name: 'setpoint', properties: { minimum: 5, maximum: 35 } }] });
+    expect(catalog.list('Device').map((d) => [d.name, d.edgex.profileName])).toEqual([
+      ['elsewhere', 'sim-sensor'],
+      ['sim-1', 'sim-sensor'],
+    ]);
+
+    const read = await commands.read('sim-1', ['setpoint']);
+    expect(read).toMatchObject({ ok: true, samples: [{ resource: 'setpoint', value: 21.5, quality: 'good' }] });
+    expect(site.readings.of('sim-1', 'setpoint')).toHaveLength(1);
+    expect(await commands.write('sim-1', 'setpoint', 25)).toEqual({ ok: true, reported: 25 });
+    expect(await commands.read('sim-1', [])).toMatchObject({ ok: true, samples: [{ resource: 'count' }, { resource: 'setpoint', value: 25 }] });
+    expect(await commands.read('nothing', ['count'])).toMatchObject({ ok: false, error: { code: 'EDGE_ERR_DEVICE_UNAVAILABLE' } });
+
+    await site.addLogin('viewer', 'pass-1');
+    await site.addLogin('gone', 'pass-2', { disabled: true });
+    expect(await logins.verify('viewer', 'pass-1')).toBe(true);
+    expect(await logins.verify('viewer', 'pass-1')).toBe(true);
+    expect(await logins.verify('viewer', 'wrong')).toBe(false);
+    expect(await logins.verify('gone', 'pass-2')).toBe(false);
+    expect(await logins.verify('nobody', 'pass-1')).toBe(false);
+    await site.devices.remove('BrokerCredential', 'login-viewer');
+    expect(await logins.verify('viewer', 'pass-1')).toBe(false);
   });
 
   it('runs the site broker on demand: its own login, with client ids under edgeadm-', async () => {

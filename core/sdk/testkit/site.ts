@@ -13,6 +13,10 @@
  *   metrics     a Prometheus registry
  *   broker      the agent's site broker (aedes) on 127.0.0.1, with its own
  *               login only, when asked for (`broker: true`)
+ *   catalog     the site's Devices and DeviceProfiles (applied here), with their EdgeX forms
+ *   commands    live reads and writes of the running devices, as the agent's
+ *   logins      the site's BrokerCredentials (applied here), checked as the agent does
+ *   hub         the hub URL given as `hubUrl` (none by default)
  *   devices     the agent's device runtime: Devices and DeviceProfiles applied
  *               here (checked as the hub checks them) become DriverDevices,
  *               are connected, polled on their autoEvents into `readings`, and
@@ -39,12 +43,16 @@ import type { Resource } from '../../store/index.ts';
 import type { DeviceRuntimeStatus, DeviceState, DriverView } from '../../../sites/devices.ts';
 import type { CommandResult } from '../../../sites/local-state.ts';
 import {
+  deviceCommandsRef,
   driversRef,
   ErrReadingsNotStored,
   onboardingRef,
   readingFeedRef,
   readingSinkRef,
   siteBrokerRef,
+  siteCatalogRef,
+  siteHubRef,
+  siteLoginsRef,
   siteMetricsRef,
   siteStorageRef,
   type DeviceAnnouncement,
@@ -71,6 +79,8 @@ export interface MockSiteOptions {
   dataDir?: string;
   /** Level of the captured logs (default `debug`). */
   logLevel?: LogLevel;
+  /** The hub `siteHubRef` names (a test hub's URL); default none. */
+  hubUrl?: string;
 }
 
 /** The driver registry, plus the driver of a protocol for direct calls. */
@@ -113,13 +123,14 @@ export interface RecordingOnboarding extends Onboarding {
 export interface MockSiteDevices {
   /**
    * Applies DeviceProfiles and Devices (`kind`, `metadata`, `spec`, as
-   * `edgeadm device add -f` takes them), each checked as the hub checks it
+   * `edgeadm device add -f` takes them), and BrokerCredentials (the site's
+   * logins, `spec.passwordHash` as the hub stores it), each checked as the hub checks it
    * (EDGE_ERR_STORE_INVALID naming every problem), then brings the devices
    * in line: connects new and changed ones, stops removed ones.
    */
   apply(...resources: readonly object[]): Promise<void>;
-  /** Removes a Device or DeviceProfile, then brings the devices in line. */
-  remove(kind: 'Device' | 'DeviceProfile', name: string): Promise<void>;
+  /** Removes a Device, DeviceProfile or BrokerCredential, then brings the devices in line. */
+  remove(kind: 'Device' | 'DeviceProfile' | 'BrokerCredential', name: string): Promise<void>;
   /** The DriverDevice the site hands to the driver for this Device, or why there is none. */
   view(name: string): DriverView;
   /** Where a device is: waiting-for-driver, connecting, up, down, invalid, locked, and why. */
@@ -150,6 +161,8 @@ export interface MockSite {
   /** The site broker; undefined unless started with `broker: true`. */
   readonly broker: SiteBroker | undefined;
   readonly devices: MockSiteDevices;
+  /** Adds a login of the site (a BrokerCredential, its password hashed as the hub does), as `siteLoginsRef` checks them. */
+  addLogin(username: string, password: string, opts?: { disabled?: boolean }): Promise<void>;
   /** Captured log lines of the site's parts (devices, outbox, broker), parsed. */
   readonly logs: readonly LogLine[];
   /** Stops the devices and the broker, closes the stores and removes a temporary data directory. Idempotent. */
@@ -261,6 +274,7 @@ export async function mockSiteServices(opts: MockSiteOptions = {}): Promise<Mock
     import('../../../sites/devices.ts'),
     import('../../../sites/local-state.ts'),
   ]);
+  const { deviceCommands, siteCatalog, siteLogins } = await import('../../../sites/site-api.ts');
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'edgeadm-mock-site-'));
   ensurePrivateDir(dataDir);
@@ -345,11 +359,11 @@ export async function mockSiteServices(opts: MockSiteOptions = {}): Promise<Mock
           const kind = (obj as { kind?: unknown }).kind;
           if (!prepared.ok) throw new StoreErrors.ErrInvalid({ kind: String(kind), name: String(name), issues: prepared.issues });
           const r = prepared.value;
-          if (r.kind !== 'Device' && r.kind !== 'DeviceProfile') {
-            throw new StoreErrors.ErrInvalid({ kind: r.kind, name: r.metadata.name, issues: [{ path: 'kind', message: "must be 'Device' or 'DeviceProfile' here" }] });
+          if (r.kind !== 'Device' && r.kind !== 'DeviceProfile' && r.kind !== 'BrokerCredential') {
+            throw new StoreErrors.ErrInvalid({ kind: r.kind, name: r.metadata.name, issues: [{ path: 'kind', message: "must be 'Device', 'DeviceProfile' or 'BrokerCredential' here" }] });
           }
           const deviceSite = (r as Resource<{ site?: string }>).spec.site;
-          if (r.kind === 'Device' && deviceSite !== site) {
+          if (r.kind !== 'DeviceProfile' && deviceSite !== site) {
             throw new StoreErrors.ErrInvalid({ kind: r.kind, name: r.metadata.name, issues: [{ path: 'spec.site', message: `must be '${site}', the site these services are for (is '${String(deviceSite)}')` }] });
           }
           version += 1;
@@ -399,9 +413,21 @@ export async function mockSiteServices(opts: MockSiteOptions = {}): Promise<Mock
       bindService(siteStorageRef, storage),
       bindService(onboardingRef, onboarding),
       bindService(siteMetricsRef, metrics),
+      bindService(siteCatalogRef, siteCatalog(site, () => state)),
+      bindService(siteLoginsRef, siteLogins(site, () => state)),
+      bindService(siteHubRef, { url: () => opts.hubUrl }),
+      bindService(deviceCommandsRef, deviceCommands(() => (cmd) => manager.execute(cmd))),
       ...(broker ? [bindService(siteBrokerRef, broker)] : []),
     ];
-    return { site, dataDir, services, drivers, readings, feed, storage, onboarding, metrics, broker, devices, logs, close };
+    const addLogin = async (username: string, password: string, o: { disabled?: boolean } = {}): Promise<void> => {
+      const { hashSecret } = await import('../../kernel/index.ts');
+      await devices.apply({
+        kind: 'BrokerCredential',
+        metadata: { name: `login-${username}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63) },
+        spec: { site, username, passwordHash: await hashSecret(password, { logN: 10, r: 8, p: 1 }), ...(o.disabled ? { disabled: true } : {}) },
+      });
+    };
+    return { site, dataDir, services, drivers, readings, feed, storage, onboarding, metrics, broker, devices, addLogin, logs, close };
   } catch (err) {
     await close();
     throw err;

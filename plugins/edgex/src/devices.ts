@@ -14,8 +14,10 @@
  *       deviceName: Boiler 1        # its name in EdgeX, when it is not the Device's name
  *       serviceName: device-virtual # the only device service whose events it takes
  *
- * Reads and writes are not available (values come as events; commands over
- * EdgeX's bus later): a read answers bad samples saying so, a write refuses.
+ * In mode `embedded`, reads and writes are not available (values come as
+ * events): a read answers bad samples saying so, a write refuses. In mode
+ * `bridge`, src/bridge/driver.ts sends reads and writes to EdgeX's
+ * core-command instead.
  */
 import {
   formatQualityDetail,

@@ -6,11 +6,53 @@
  */
 import { createError, type DriverIssue } from '../../../core/sdk/index.ts';
 
-/** A mode the plugin does not run yet (`bridge`: to an EdgeX of its own, later). */
-export const ErrEdgeXModeUnavailable = createError(
-  'EDGE_ERR_EDGEX_MODE_UNAVAILABLE',
-  (p: { mode: string }) => `edgex mode '${p.mode}' is not available yet: run mode 'embedded' (the site speaks EdgeX's message bus itself)`,
-  { statusCode: 501 },
+/** The bridge's config (mode `bridge`) is wrong or missing: names the field. */
+export const ErrEdgeXBridgeConfig = createError(
+  'EDGE_ERR_EDGEX_BRIDGE_CONFIG',
+  (p: { field: string; reason: string }) => `edgex bridge config: ${p.field} ${p.reason}`,
+  { statusCode: 400 },
+);
+
+/** An EdgeX service of the bridge did not answer: refused, timed out, or answered 5xx. */
+export const ErrEdgeXBridgeUnreachable = createError(
+  'EDGE_ERR_EDGEX_BRIDGE_UNREACHABLE',
+  (p: { service: string; url: string; reason: string }) => `EdgeX ${p.service} at ${p.url} is not reachable: ${p.reason}`,
+  { statusCode: 503 },
+);
+
+/** An EdgeX service answered what its API does not answer (an unexpected status, a body that is no such response). */
+export const ErrEdgeXBridgeAnswer = createError(
+  'EDGE_ERR_EDGEX_BRIDGE_ANSWER',
+  (p: { service: string; url: string; reason: string }) => `EdgeX ${p.service} at ${p.url} answered wrongly: ${p.reason}`,
+  { statusCode: 502 },
+);
+
+/** An EdgeX device core-metadata lists that cannot be proposed to the hub (its profile missing, its name unmappable). */
+export const ErrEdgeXBridgeDevice = createError(
+  'EDGE_ERR_EDGEX_BRIDGE_DEVICE',
+  (p: { device: string; reason: string }) => `EdgeX device '${p.device}' cannot be proposed: ${p.reason}`,
+  { statusCode: 422 },
+);
+
+/** core-command does not know the device or its command (404). */
+export const ErrEdgeXCommandNotFound = createError(
+  'EDGE_ERR_EDGEX_COMMAND_NOT_FOUND',
+  (p: { device: string; command: string; message: string }) => `EdgeX has no command '${p.command}' of device '${p.device}': ${p.message}`,
+  { statusCode: 404 },
+);
+
+/** The EdgeX device is locked (adminState LOCKED: 423). */
+export const ErrEdgeXCommandLocked = createError(
+  'EDGE_ERR_EDGEX_COMMAND_LOCKED',
+  (p: { device: string; command: string; message: string }) => `EdgeX device '${p.device}' is locked: command '${p.command}' refused: ${p.message}`,
+  { statusCode: 423 },
+);
+
+/** core-command (or the device service behind it) refused or failed a command. */
+export const ErrEdgeXCommandFailed = createError(
+  'EDGE_ERR_EDGEX_COMMAND_FAILED',
+  (p: { device: string; command: string; status: number; message: string }) => `EdgeX command '${p.command}' of device '${p.device}' failed (${p.status}): ${p.message}`,
+  { statusCode: 502 },
 );
 
 /** The site broker did not take the plugin's connection. */
@@ -88,4 +130,54 @@ export const ErrEdgeXBusNotReady = createError(
   'EDGE_ERR_EDGEX_BUS_NOT_READY',
   (p: { device: string }) => `device '${p.device}' is still connecting: its readings have nowhere to go yet`,
   { statusCode: 503 },
+);
+
+/** A REST request without a site login, or with one the site does not know (EdgeX's API answers 401). */
+export const ErrEdgeXRestAuth = createError(
+  'EDGE_ERR_EDGEX_REST_AUTH',
+  (p: { reason: string }) => `EdgeX REST API: ${p.reason}: send a site login as HTTP Basic or as 'Authorization: Bearer <username>:<password>'`,
+  { statusCode: 401 },
+);
+
+/** A caller that may not do this (a device command by a login not in rest.commandLogins; a site login changing the hub's resources). */
+export const ErrEdgeXRestForbidden = createError(
+  'EDGE_ERR_EDGEX_REST_FORBIDDEN',
+  (p: { username: string; action: string }) => `EdgeX REST API: login '${p.username}' may not ${p.action}`,
+  { statusCode: 403 },
+);
+
+/** A profile, device, device service or command the site does not have. */
+export const ErrEdgeXRestNotFound = createError(
+  'EDGE_ERR_EDGEX_REST_NOT_FOUND',
+  (p: { kind: string; name: string }) => `EdgeX REST API: ${p.kind} '${p.name}' not found at this site`,
+  { statusCode: 404 },
+);
+
+/** A query parameter, path parameter or body the API cannot take. */
+export const ErrEdgeXRestRequest = createError(
+  'EDGE_ERR_EDGEX_REST_REQUEST',
+  (p: { field: string; problem: string }) => `EdgeX REST API: ${p.field}: ${p.problem}`,
+  { statusCode: 400 },
+);
+
+/** A write of core-metadata (profiles, devices, device services): the hub holds those resources. */
+export const ErrEdgeXRestReadOnly = createError(
+  'EDGE_ERR_EDGEX_REST_READ_ONLY',
+  (p: { method: string; path: string }) =>
+    `EdgeX REST API: ${p.method} ${p.path} is not served: the site's profiles, devices and device services are the hub's; change them there (edgeadm device import -f <EdgeX files> --site <site>)`,
+  { statusCode: 501 },
+);
+
+/** A device command (read or write) the site could not run. */
+export const ErrEdgeXRestCommand = createError(
+  'EDGE_ERR_EDGEX_REST_COMMAND',
+  (p: { device: string; command: string; code: string; reason: string }) => `EdgeX REST API: command '${p.command}' of device '${p.device}' failed (${p.code}): ${p.reason}`,
+  { statusCode: 503 },
+);
+
+/** A write forwarded to the hub that the hub refused or could not take (its status: 401/403 the caller's token, 503 the hub unreachable). */
+export const ErrEdgeXRestHub = createError(
+  'EDGE_ERR_EDGEX_REST_HUB',
+  (p: { status: number; reason: string }) => `EdgeX REST API: the hub answered ${p.status}: ${p.reason}`,
+  { statusCode: 502 },
 );

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { getEventListeners } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   API_VERSION,
   openSqliteStore,
@@ -545,18 +545,25 @@ describe('sqlite store: watch', () => {
 
   it('ends when the signal aborts, leaving no listener or timer behind', async () => {
     const s = store();
-    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const baseline = timers();
-    const ac = new AbortController();
-    const it = s.watch({ signal: ac.signal, bookmarkIntervalMs: 60_000 })[Symbol.asyncIterator]();
-    const pending = it.next();
-    await new Promise((r) => setImmediate(r));
-    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(1);
-    expect(timers()).toBe(baseline + 1);
-    ac.abort();
-    expect(await pending).toEqual({ done: true, value: undefined });
-    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
-    expect(timers()).toBe(baseline);
+    // The watch's own timers (the bookmark wait), not the process's: other timers come and go meanwhile.
+    const made = vi.spyOn(globalThis, 'setTimeout');
+    const cleared = vi.spyOn(globalThis, 'clearTimeout');
+    try {
+      const ac = new AbortController();
+      const it = s.watch({ signal: ac.signal, bookmarkIntervalMs: 60_000 })[Symbol.asyncIterator]();
+      const pending = it.next();
+      await new Promise((r) => setImmediate(r));
+      expect(getEventListeners(ac.signal, 'abort')).toHaveLength(1);
+      const waits = made.mock.results.filter((r, i) => r.type === 'return' && made.mock.calls[i]![1] !== undefined && Number(made.mock.calls[i]![1]) > 1_000).map((r) => r.value as unknown);
+      expect(waits).toHaveLength(1);
+      ac.abort();
+      expect(await pending).toEqual({ done: true, value: undefined });
+      expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+      expect(cleared.mock.calls.map((c) => c[0] as unknown)).toContain(waits[0]);
+    } finally {
+      made.mockRestore();
+      cleared.mockRestore();
+    }
 
     // An already-aborted signal ends at once.
     const done = await take(s.watch({ signal: AbortSignal.abort() }), 1);

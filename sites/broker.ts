@@ -51,7 +51,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { AuthenticateError, AuthErrorCode, Client, PublishPacket, Subscription } from 'aedes';
 import type { Counter, Gauge, Registry } from 'prom-client';
-import { toErrorInfo, verifySecret, type Logger } from '../core/kernel/index.ts';
+import { rememberingVerifier, toErrorInfo, type Logger } from '../core/kernel/index.ts';
 import { SITE_BROKER_INTERNAL_USERNAME } from '../core/store/index.ts';
 import { ErrBrokerAccess, ErrBrokerClientId, ErrBrokerStorage } from './errors.ts';
 import { clientIdProblem } from './broker-logins.ts';
@@ -146,8 +146,7 @@ export async function startSiteBroker(o: SiteBrokerOptions): Promise<SiteBrokerH
   const internalPassword = randomBytes(24).toString('base64url');
   const internalSecret = sha256(internalPassword);
   const sessions = new Map<Client, Session>();
-  /** `${passwordHash}\0${sha256(password) hex}` of checks that passed. */
-  const verified = new Set<string>();
+  const verify = rememberingVerifier(VERIFIED_CACHE_MAX);
   const lastLogged = new Map<string, number>();
   const refusals: Record<RefusalReason, number> = { credentials: 0, unavailable: 0, 'client-id': 0, publish: 0, subscribe: 0, storage: 0, revoked: 0, oversized: 0, malformed: 0 };
   let takeovers = 0;
@@ -220,15 +219,8 @@ export async function startSiteBroker(o: SiteBrokerOptions): Promise<SiteBrokerH
     return packet.qos === 1 && p.storesFor(packet.topic);
   }
 
-  async function check(login: BrokerLogin, password: Buffer): Promise<boolean> {
-    const key = `${login.passwordHash}\u0000${sha256(password).toString('hex')}`;
-    if (verified.has(key)) return true;
-    const ok = await verifySecret(password.toString('utf8'), login.passwordHash);
-    if (ok) {
-      if (verified.size >= VERIFIED_CACHE_MAX) verified.clear();
-      verified.add(key);
-    }
-    return ok;
+  function check(login: BrokerLogin, password: Buffer): Promise<boolean> {
+    return verify(password.toString('utf8'), login.passwordHash);
   }
 
   const persistence = o.persistenceFile

@@ -16,8 +16,8 @@
  * - Logins are the site's BrokerCredentials, checked against their stored
  *   hashes; a disabled credential is refused.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { verifySecret } from '../core/kernel/index.ts';
+import { randomUUID } from 'node:crypto';
+import { rememberingVerifier } from '../core/kernel/index.ts';
 import { exportEdgeX, edgexNameOf } from '../core/edgex/index.ts';
 import type { DeviceCommandResult, DeviceCommands, Sample, SiteCatalog, SiteCatalogEntry, SiteLogins } from '../core/sdk/index.ts';
 import type { BrokerCredentialObject, Resource, SiteCommand } from '../core/store/index.ts';
@@ -28,24 +28,35 @@ const COMMAND_TTL_MS = 60_000;
 
 /** The catalog of the site's Devices and DeviceProfiles, read from the replica `state()` returns. */
 export function siteCatalog(site: string, state: () => LocalState): SiteCatalog {
+  // Built once per replica revision: the EdgeX forms cost an export each, and every REST list asks.
+  const built = new Map<string, { revision: string | null; entries: SiteCatalogEntry[] }>();
   return {
     list(kind) {
-      const profiles = state().list('DeviceProfile');
-      const devices = kind === 'Device' ? state().list<Resource<{ site?: string }>>('Device').filter((d) => d.spec.site === site) : [];
-      const { files } = exportEdgeX([...profiles, ...devices], { encoding: 'json' });
-      const byPath = new Map(files.map((f) => [f.name, JSON.parse(f.content) as unknown]));
-      const entry = (r: Resource, edgex: unknown): SiteCatalogEntry => ({
-        name: r.metadata.name,
-        edgexName: edgexNameOf(r),
-        spec: r.spec as Record<string, unknown>,
-        edgex: edgex as Record<string, unknown>,
-      });
-      if (kind === 'DeviceProfile') return profiles.map((p) => entry(p, byPath.get(`profiles/${p.metadata.name}.json`)));
-      // exportEdgeX writes the devices in name order, as the replica lists them.
-      const dtos = (byPath.get('devices/devices.json') ?? []) as unknown[];
-      return devices.map((d, i) => entry(d, dtos[i]));
+      const revision = state().resourceVersion();
+      const hit = built.get(kind);
+      if (hit && hit.revision === revision) return hit.entries;
+      const entries = build(kind);
+      built.set(kind, { revision, entries });
+      return entries;
     },
   };
+
+  function build(kind: 'Device' | 'DeviceProfile'): SiteCatalogEntry[] {
+    const profiles = state().list('DeviceProfile');
+    const devices = kind === 'Device' ? state().list<Resource<{ site?: string }>>('Device').filter((d) => d.spec.site === site) : [];
+    const { files } = exportEdgeX([...profiles, ...devices], { encoding: 'json' });
+    const byPath = new Map(files.map((f) => [f.name, JSON.parse(f.content) as unknown]));
+    const entry = (r: Resource, edgex: unknown): SiteCatalogEntry => ({
+      name: r.metadata.name,
+      edgexName: edgexNameOf(r),
+      spec: r.spec as Record<string, unknown>,
+      edgex: edgex as Record<string, unknown>,
+    });
+    if (kind === 'DeviceProfile') return profiles.map((p) => entry(p, byPath.get(`profiles/${p.metadata.name}.json`)));
+    // exportEdgeX writes the devices in name order, as the replica lists them.
+    const dtos = (byPath.get('devices/devices.json') ?? []) as unknown[];
+    return devices.map((d, i) => entry(d, dtos[i]));
+  }
 }
 
 function asResult(r: CommandResult, read: boolean): DeviceCommandResult {
@@ -77,21 +88,14 @@ const MAX_REMEMBERED = 1024;
  * removed credential is judged afresh.
  */
 export function siteLogins(site: string, state: () => LocalState): SiteLogins {
-  const passed = new Set<string>();
+  const verify = rememberingVerifier(MAX_REMEMBERED);
   return {
-    async verify(username, password) {
+    verify(username, password) {
       const c = state()
         .list<BrokerCredentialObject>('BrokerCredential')
         .find((x) => x.spec.site === site && x.spec.username === username);
-      if (!c || c.spec.disabled) return false;
-      const key = `${c.spec.passwordHash}\u0000${createHash('sha256').update(password).digest('hex')}`;
-      if (passed.has(key)) return true;
-      const ok = await verifySecret(password, c.spec.passwordHash);
-      if (ok) {
-        if (passed.size >= MAX_REMEMBERED) passed.clear();
-        passed.add(key);
-      }
-      return ok;
+      if (!c || c.spec.disabled) return Promise.resolve(false);
+      return verify(password, c.spec.passwordHash);
     },
   };
 }

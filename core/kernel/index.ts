@@ -38,7 +38,7 @@ export {
   labelValueProblem,
 } from './names.ts';
 export { ensurePrivateDir, ensurePrivateFile, privateTree } from './files.ts';
-export { BOOTSTRAP_TOKEN_ID_RE, BOOTSTRAP_TOKEN_RE, generateSecret, hashSecret, isSecretHash, verifySecret } from './secrets.ts';
+export { BOOTSTRAP_TOKEN_ID_RE, BOOTSTRAP_TOKEN_RE, generateSecret, hashSecret, isSecretHash, rememberingVerifier, verifySecret } from './secrets.ts';
 export { TeardownStack, withTimeout, type Teardown } from './lifecycle.ts';
 export {
   Kernel,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { generateSecret, hashSecret, isSecretHash, verifySecret } from './secrets.ts';
+import { generateSecret, hashSecret, isSecretHash, rememberingVerifier, verifySecret } from './secrets.ts';
 
 describe('secret hashes', () => {
   it('verifies the secret it was made from and nothing else', async () => {
@@ -25,5 +25,19 @@ describe('secret hashes', () => {
       expect(isSecretHash(bad)).toBe(false);
       expect(await verifySecret('x', bad)).toBe(false);
     }
+  });
+
+  it('answers as verifySecret does when it remembers: never a failed check, and a new hash is judged afresh', async () => {
+    const fast = { logN: 10, r: 8, p: 1 };
+    const hash = await hashSecret('right', fast);
+    const verify = rememberingVerifier(2);
+    expect(await verify('right', hash)).toBe(true);
+    expect(await verify('right', hash)).toBe(true);
+    expect(await verify('wrong', hash)).toBe(false);
+    expect(await verify('wrong', hash)).toBe(false);
+    // The same secret under another hash (a rotated credential whose secret was reused) is checked again, and refused by a hash it does not match.
+    const other = await hashSecret('other', fast);
+    expect(await verify('right', other)).toBe(false);
+    expect(await verify('right', 'not-a-hash')).toBe(false);
   });
 });

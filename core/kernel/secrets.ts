@@ -7,7 +7,7 @@
  *
  * Generated secrets are 24 random bytes (base64url, 32 characters).
  */
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
 /** kubeadm's bootstrap token format, `<id>.<secret>`: the hub issues them, `edgeadm join` takes them. */
 export const BOOTSTRAP_TOKEN_RE = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
@@ -51,4 +51,24 @@ export async function verifySecret(secret: string, encoded: string): Promise<boo
   const expected = Buffer.from(m[5]!, 'base64url');
   const key = await derive(secret, Buffer.from(m[4]!, 'base64url'), Number(m[1]), Number(m[2]), Number(m[3]));
   return key.length === expected.length && timingSafeEqual(key, expected);
+}
+
+/**
+ * `verifySecret` that remembers the checks that passed, keyed by the stored
+ * hash and a SHA-256 of the secret (never the secret itself), so a client
+ * that logs in again and again costs one scrypt, and a changed or removed
+ * hash is judged afresh. At most `max` are kept (then it starts over).
+ */
+export function rememberingVerifier(max: number): (secret: string, encoded: string) => Promise<boolean> {
+  const passed = new Set<string>();
+  return async (secret, encoded) => {
+    const key = `${encoded}\u0000${createHash('sha256').update(secret).digest('hex')}`;
+    if (passed.has(key)) return true;
+    const ok = await verifySecret(secret, encoded);
+    if (ok) {
+      if (passed.size >= max) passed.clear();
+      passed.add(key);
+    }
+    return ok;
+  };
 }

@@ -105,8 +105,8 @@ export interface SiteCatalogEntry {
 
 /** The site's Devices (of this site) and DeviceProfiles, read-only, read from the replica at each call: works offline. */
 export interface SiteCatalog {
-  /** Every resource of the kind, in name order. Throws EDGE_ERR_EDGEX_EXPORT_CLASH when two would have one EdgeX name. */
-  list(kind: 'Device' | 'DeviceProfile'): SiteCatalogEntry[];
+  /** Every resource of the kind, in name order (shared: do not change it). Throws EDGE_ERR_EDGEX_EXPORT_CLASH when two would have one EdgeX name. */
+  list(kind: 'Device' | 'DeviceProfile'): readonly SiteCatalogEntry[];
 }
 
 /** What a live read or a command at the site came to. */

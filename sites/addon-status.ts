@@ -13,7 +13,7 @@
  */
 import { toErrorInfo, type Logger } from '../core/kernel/index.ts';
 import type { InstanceStatus } from '../core/plugins/index.ts';
-import type { DeviceRuntimeStatus } from './devices.ts';
+import { OPERATING_STATE, type DeviceRuntimeStatus } from './devices.ts';
 import { StoreErrors, type AddonConflict, type Resource } from '../core/store/index.ts';
 import type { LocalState } from './local-state.ts';
 
@@ -49,15 +49,6 @@ type DeviceEntry = Pick<DeviceRuntimeStatus, 'reported' | 'drift'> & { operating
 const MAX_REPORTED_JSON = 1024;
 /** Device reports go at most this often. */
 const DEVICE_MIN_GAP_MS = 1_000;
-
-const OPERATING: Record<DeviceRuntimeStatus['state'], DeviceEntry['operatingState']> = {
-  up: 'UP',
-  down: 'DOWN',
-  invalid: 'DOWN',
-  'waiting-for-driver': 'DOWN',
-  connecting: 'UNKNOWN',
-  locked: 'UNKNOWN',
-};
 
 export function startAddonStatusReporter(o: AddonStatusReporterOptions): AddonStatusReporter {
   const log = o.logger.child({ component: 'addon-status' });
@@ -99,7 +90,7 @@ export function startAddonStatusReporter(o: AddonStatusReporterOptions): AddonSt
     for (const d of o.devices()) {
       const reported = Object.entries(d.reported ?? {}).filter(([, r]) => JSON.stringify(r.value).length <= MAX_REPORTED_JSON);
       const e: DeviceEntry = {
-        operatingState: OPERATING[d.state],
+        operatingState: OPERATING_STATE[d.state],
         ...(d.message ? { message: d.message.slice(0, 4096) } : {}),
         ...(reported.length > 0 ? { reported: Object.fromEntries(reported) } : {}),
         // Always sent: it is the site's whole current view and replaces the hub's.

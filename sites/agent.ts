@@ -18,6 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Registry } from 'prom-client';
 import {
   deviceCommandsRef,
+  deviceStatesRef,
   driversRef,
   ErrReadingsNotStored,
   onboardingRef,
@@ -31,7 +32,7 @@ import {
   siteStorageRef,
   type ReadingSink,
 } from '../core/sdk/index.ts';
-import { deviceCommands, siteCatalog, siteLogins } from './site-api.ts';
+import { deviceCommands, deviceStates, siteCatalog, siteLogins } from './site-api.ts';
 import { createBridgeUplink, createMqttUplink, createRestUplink, openOutbox, startForwarder, TelemetryErrors, type Outbox, type OutboxStats } from '../core/telemetry/index.ts';
 import { startTunnelEdge, type TunnelEdge, type TunnelEdgeStatus } from '../core/tunnel/index.ts';
 import { ErrAgentDataDir, ErrAgentNoHub } from './errors.ts';
@@ -413,7 +414,8 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   // Read-only on resources: the catalog and logins read the replica; commands run as the hub's do.
   services.provide(siteCatalogRef, siteCatalog(o.site, () => state));
   services.provide(siteLoginsRef, siteLogins(o.site, () => state));
-  services.provide(deviceCommandsRef, deviceCommands(() => (cmd) => devices.execute(cmd)));
+  services.provide(deviceCommandsRef, deviceCommands(() => (cmd, opts) => devices.execute(cmd, opts)));
+  services.provide(deviceStatesRef, deviceStates(() => (name) => devices.status(name)));
   // For forwarding a caller's request with the caller's token: the agent's own token never goes with it.
   services.provide(siteHubRef, { url: () => (hubUrl === '' ? undefined : hubUrl) });
   services.provide(siteStorageRef, {
@@ -449,6 +451,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
         discovery: o.plugins ?? {},
         ...(o.plugins?.startTimeoutMs === undefined ? {} : { startTimeoutMs: o.plugins.startTimeoutMs }),
         ...(o.plugins?.stopTimeoutMs === undefined ? {} : { stopTimeoutMs: o.plugins.stopTimeoutMs }),
+        onStatus: () => addonStatus?.kick(),
       });
       const offDrivers = drivers.onChange(() => {
         void devices.reconcile().then(() => {

@@ -14,6 +14,7 @@ import { describeError, goDurationMs, toErrorInfo, type Logger } from '../core/k
 import type {
   DeviceConnection,
   DeviceDriver,
+  DriverCommand,
   DriverDevice,
   DriverRegistry,
   DriverResource,
@@ -60,6 +61,16 @@ export interface DriverView {
 }
 
 export type DeviceState = 'waiting-for-driver' | 'connecting' | 'up' | 'down' | 'invalid' | 'locked';
+
+/** A device state as EdgeX's operatingState: a device the site cannot run is DOWN; one it has not judged yet (or may not run) UNKNOWN. */
+export const OPERATING_STATE: Readonly<Record<DeviceState, 'UP' | 'DOWN' | 'UNKNOWN'>> = {
+  up: 'UP',
+  down: 'DOWN',
+  invalid: 'DOWN',
+  'waiting-for-driver': 'DOWN',
+  connecting: 'UNKNOWN',
+  locked: 'UNKNOWN',
+};
 
 export interface DeviceRuntimeStatus {
   device: string;
@@ -168,6 +179,11 @@ export class DeviceManager {
     return [...this.#statuses.values()].sort((a, b) => a.device.localeCompare(b.device));
   }
 
+  /** One device's runtime status; undefined when the site has none for it. */
+  status(name: string): DeviceRuntimeStatus | undefined {
+    return this.#statuses.get(name);
+  }
+
   /** Brings running devices in line with the replica and the drivers; serialised. */
   reconcile(): Promise<void> {
     this.#reconciling = this.#reconciling
@@ -193,15 +209,27 @@ export class DeviceManager {
     if (!protocol) return { missing: 'driver', problem: `no driver for protocol ${protocols.map((p) => `'${p}'`).join(', ')} at this site (is its addon installed?)` };
     const profile = this.#o.state.get<Resource<ProfileSpec>>('DeviceProfile', spec.profile);
     if (!profile) return { missing: 'profile', problem: `device profile '${spec.profile}' is not known at this site` };
+    const rwOf = (rw: string): 'R' | 'W' | 'RW' => (rw === 'WR' ? 'RW' : (rw as 'R' | 'W' | 'RW'));
     const resources: DriverResource[] = profile.spec.deviceResources.map((r) => {
-      const rw = r.properties.readWrite === 'WR' ? 'RW' : (r.properties.readWrite as 'R' | 'W' | 'RW');
+      const rw = rwOf(r.properties.readWrite);
       const { valueType, readWrite: _rw, units, ...properties } = r.properties;
       return { name: r.name, valueType, readWrite: rw, ...(units ? { units } : {}), attributes: r.attributes ?? {}, properties };
     });
+    const commands: DriverCommand[] = (profile.spec.deviceCommands ?? []).map((c) => ({ name: c.name, readWrite: rwOf(c.readWrite), resources: c.resourceOperations.map((o) => o.deviceResource) }));
+    const annotations = dev.metadata.annotations;
     return {
       driver: this.#o.drivers.get(protocol),
       protocol,
-      device: { site: this.#o.site, name: dev.metadata.name, profile: spec.profile, protocolName: protocol, protocol: spec.protocols[protocol] ?? {}, resources },
+      device: {
+        site: this.#o.site,
+        name: dev.metadata.name,
+        profile: spec.profile,
+        protocolName: protocol,
+        protocol: spec.protocols[protocol] ?? {},
+        resources,
+        ...(annotations ? { annotations: { ...annotations } } : {}),
+        commands,
+      },
     };
   }
 
@@ -444,10 +472,11 @@ export class DeviceManager {
   /**
    * Write, then read back: the read-back value is the reported value and also
    * goes upstream as a reading. A `read` command reads now instead: its
-   * samples are the result, and go upstream as readings too (a source it
-   * cannot read throws EDGE_ERR_DEVICE_READ_SOURCE).
+   * samples are the result, and go upstream as readings too unless
+   * `opts.store` is false (a source it cannot read throws
+   * EDGE_ERR_DEVICE_READ_SOURCE).
    */
-  async execute(cmd: SiteCommand): Promise<CommandResult> {
+  async execute(cmd: SiteCommand, opts: { store?: boolean } = {}): Promise<CommandResult> {
     if (Date.parse(cmd.expiresAt) < Date.now()) {
       return { ok: false, error: { code: 'EDGE_ERR_COMMAND_EXPIRED', message: `command ${cmd.id} expired at ${cmd.expiresAt}` } };
     }
@@ -456,17 +485,19 @@ export class DeviceManager {
       const s = this.#statuses.get(cmd.device);
       return { ok: false, error: { code: 'EDGE_ERR_DEVICE_UNAVAILABLE', message: `device '${cmd.device}' is ${s ? s.state : 'unknown'} at site '${this.#o.site}'${s?.message ? `: ${s.message}` : ''}` } };
     }
-    if (cmd.kind === 'read') return this.#readNow(run, cmd.resources);
+    if (cmd.kind === 'read') return this.#readNow(run, cmd.resources, opts.store !== false);
     const { result: res, samples } = await this.#write(run, cmd.resource, cmd.value as Sample['value']);
     if (!res.ok) return { ok: false, error: res.error ?? { code: 'EDGE_ERR_DRIVER_WRITE', message: 'the driver returned no result' } };
     const s = samples[0];
     return s?.quality === 'good' ? { ok: true, reported: s.value } : { ok: true };
   }
 
-  async #readNow(run: Running, sources: readonly string[]): Promise<CommandResult> {
+  /** A live read; its samples go upstream as readings unless `store` is false (they still update the twin). */
+  async #readNow(run: Running, sources: readonly string[], store: boolean): Promise<CommandResult> {
     const profile = this.#o.state.get<Resource<ProfileSpec>>('DeviceProfile', run.device.profile)?.spec;
     const samples = await this.#read(run, liveReadResources(this.#o.site, run.device, profile, sources));
-    this.#emit(run, samples, false);
+    if (store) this.#emit(run, samples, false);
+    else this.#observe(run, samples, false);
     return { ok: true, reported: samples };
   }
 

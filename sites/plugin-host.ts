@@ -47,6 +47,8 @@ export interface PluginHostOptions {
   stopTimeoutMs?: number;
   /** Called after the instances were moved to a new set. */
   onStarted?: (result: ApplyResult) => void;
+  /** Called when a running instance said it is degraded or well again. */
+  onStatus?: (instance: string) => void;
 }
 
 export class PluginHost {
@@ -108,6 +110,7 @@ export class PluginHost {
       discovery: this.#o.discovery,
       ...(this.#o.startTimeoutMs === undefined ? {} : { startTimeoutMs: this.#o.startTimeoutMs }),
       ...(this.#o.stopTimeoutMs === undefined ? {} : { stopTimeoutMs: this.#o.stopTimeoutMs }),
+      ...(this.#o.onStatus ? { onStatus: this.#o.onStatus } : {}),
     });
     this.#current = key;
     const result = await this.#registry.apply(specs);

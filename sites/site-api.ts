@@ -1,9 +1,9 @@
 /**
- * The site's catalog, device commands and logins as services for plugins
- * (core/sdk's `siteCatalogRef`, `deviceCommandsRef`, `siteLoginsRef`), from
- * the agent's own parts: its replica (LocalState) and its DeviceManager. The
- * agent and the SDK test kit both build them here, so a plugin's tests see
- * what the agent gives.
+ * The site's catalog, device commands, device states and logins as services
+ * for plugins (core/sdk's `siteCatalogRef`, `deviceCommandsRef`,
+ * `deviceStatesRef`, `siteLoginsRef`), from the agent's own parts: its
+ * replica (LocalState) and its DeviceManager. The agent and the SDK test kit
+ * both build them here, so a plugin's tests see what the agent gives.
  *
  * Rules:
  * - Read-only on resources: the catalog reads the replica at each call (it
@@ -12,15 +12,19 @@
  * - EdgeX forms are core/edgex's export (one conversion for files and the
  *   REST API).
  * - Reads and writes run as the hub's live reads and commands do
- *   (`DeviceManager.execute`): the readings they make go upstream too.
+ *   (`DeviceManager.execute`): the readings they make go upstream too (a
+ *   read asked with `store: false` only answers its caller).
+ * - Device states are the DeviceManager's, as EdgeX's operatingState
+ *   (devices.ts `OPERATING_STATE`).
  * - Logins are the site's BrokerCredentials, checked against their stored
  *   hashes; a disabled credential is refused.
  */
 import { randomUUID } from 'node:crypto';
 import { rememberingVerifier } from '../core/kernel/index.ts';
 import { exportEdgeX, edgexNameOf } from '../core/edgex/index.ts';
-import type { DeviceCommandResult, DeviceCommands, Sample, SiteCatalog, SiteCatalogEntry, SiteLogins } from '../core/sdk/index.ts';
+import type { DeviceCommandResult, DeviceCommands, DeviceStates, Sample, SiteCatalog, SiteCatalogEntry, SiteLogins } from '../core/sdk/index.ts';
 import type { BrokerCredentialObject, Resource, SiteCommand } from '../core/store/index.ts';
+import { OPERATING_STATE, type DeviceRuntimeStatus } from './devices.ts';
 import type { CommandResult, LocalState } from './local-state.ts';
 
 /** How long a command made here may wait for its device. */
@@ -66,14 +70,25 @@ function asResult(r: CommandResult, read: boolean): DeviceCommandResult {
 }
 
 /** Live reads and commands on the running devices of `execute` (the agent's DeviceManager). */
-export function deviceCommands(execute: () => (cmd: SiteCommand) => Promise<CommandResult>): DeviceCommands {
+export function deviceCommands(execute: () => (cmd: SiteCommand, opts?: { store?: boolean }) => Promise<CommandResult>): DeviceCommands {
   const expiresAt = (): string => new Date(Date.now() + COMMAND_TTL_MS).toISOString();
   return {
-    async read(device, sources) {
-      return asResult(await execute()({ id: randomUUID(), kind: 'read', device, resources: [...sources], expiresAt: expiresAt() }), true);
+    async read(device, sources, opts = {}) {
+      return asResult(await execute()({ id: randomUUID(), kind: 'read', device, resources: [...sources], expiresAt: expiresAt() }, opts), true);
     },
     async write(device, resource, value) {
       return asResult(await execute()({ id: randomUUID(), device, resource, value, expiresAt: expiresAt() }), false);
+    },
+  };
+}
+
+/** The devices' operating states from `status` (the agent's DeviceManager): its state as EdgeX's operatingState, its message and last good reading. */
+export function deviceStates(status: () => (device: string) => DeviceRuntimeStatus | undefined): DeviceStates {
+  return {
+    get(device) {
+      const s = status()(device);
+      if (!s) return undefined;
+      return { state: OPERATING_STATE[s.state], ...(s.message === undefined ? {} : { message: s.message }), ...(s.lastReading === undefined ? {} : { lastReading: s.lastReading }) };
     },
   };
 }

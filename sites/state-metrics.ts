@@ -2,7 +2,7 @@
  * The agent's state gauges on its Prometheus registry, read when scraped:
  *
  * - `edgeadm_plugin_instance_state{instance,plugin,state}` 1 for each plugin
- *   instance's current state (`running`, `failed`, `invalid`, ...);
+ *   instance's current state (`running`, `degraded`, `failed`, `invalid`, ...);
  * - `edgeadm_device_state{device,state}` 1 for each device's current state
  *   (`up`, `down`, `connecting`, `waiting-for-driver`, `invalid`, `locked`);
  * - `edgeadm_device_up{device}` 1 when a device is up, else 0;

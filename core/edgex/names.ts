@@ -33,12 +33,10 @@
  */
 import type { Resource } from '../store/index.ts';
 // The mapping itself is the SDK's (plugins map names with it too): one source.
-import { edgexResourceName } from '../sdk/index.ts';
+import { EDGEX_NAME_ANNOTATION, edgexResourceName } from '../sdk/index.ts';
 
-export { edgexResourceName };
-
-/** The annotation that keeps a resource's EdgeX name. */
-export const EDGEX_NAME_ANNOTATION = 'edgex.edgeadm.io/name';
+/** The annotation that keeps a resource's EdgeX name: the SDK's (drivers read it too). */
+export { EDGEX_NAME_ANNOTATION, edgexResourceName };
 
 /** A run of characters EdgeX v3 does not allow in a profile's name (it allows letters, digits and - _ ~ : ; =). */
 const NOT_PROFILE_NAME_RUN = /[^A-Za-z0-9_~:;=-]+/g;

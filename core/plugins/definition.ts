@@ -26,6 +26,17 @@ export interface PluginContext<C = unknown> {
   provide<T>(ref: ServiceRef<T>, value: T): void;
   /** Registers teardown where the resource is created; run LIFO at stop. */
   onStop(fn: Teardown): void;
+  /**
+   * Says this instance runs but does not fully do its job, and why (a peer
+   * it serves does not answer, ...): its status becomes `degraded` with the
+   * cause as its error, wherever instance states show (the Addon's status
+   * at the hub, `edgeadm addon status`, `edgeadm status`, the console, the
+   * agent's metrics); `undefined` says it is well again. Give a coded
+   * error naming what fails; calls that change nothing are free, so a
+   * retry loop may call it on every attempt. Cleared when the instance
+   * stops or starts again.
+   */
+  setDegraded(cause: Error | undefined): void;
 }
 
 export interface PluginSpec<S extends TSchema | undefined = TSchema | undefined> {

@@ -31,6 +31,7 @@ export {
   type FailurePolicy,
   type InstanceSpec,
   type InstanceState,
+  type InstanceStatusState,
   type InstanceStatus,
   type PluginInfo,
   type PluginState,

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, EDGEADM_VERSION, ServiceScope } from '../kernel/index.ts';
+import { createError, createLogger, EDGEADM_VERSION, ServiceScope } from '../kernel/index.ts';
 import { createServiceRef, definePlugin, Type } from '../sdk/index.ts';
-import { PluginRegistry, type InstanceSpec, type PluginDefinition } from './index.ts';
+import { PluginRegistry, type InstanceSpec, type PluginContext, type PluginDefinition } from './index.ts';
 
 const busRef = createServiceRef<{ name: string; generation: number }>({ id: 'test.bus' });
 const hostRef = createServiceRef<{ name: string }>({ id: 'test.host-service' });
@@ -304,5 +304,55 @@ describe('PluginRegistry.apply', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('an instance degraded by its own word', () => {
+  const ErrPeerDown = createError('EDGE_ERR_TEST_PEER_DOWN', (p: { peer: string }) => `peer '${p.peer}' does not answer`, { statusCode: 503 });
+
+  it('shows degraded with the cause while running, back to running when cleared, told to onStatus once per change', async () => {
+    const events: Events = [];
+    const contexts: PluginContext[] = [];
+    const heard: string[] = [];
+    const r = new PluginRegistry({
+      kernelVersion: EDGEADM_VERSION,
+      logger: createLogger({ level: 'silent' }),
+      services: ServiceScope.root(),
+      discovery: false,
+      inline: [counting('probe', events, { register: (ctx) => void contexts.push(ctx) })],
+      onStatus: (instance) => heard.push(instance),
+    });
+    registries.push(r);
+    await r.apply([{ plugin: 'probe', site: 's1', config: { n: 1 } }]);
+    const ctx = contexts[0]!;
+    expect(r.status()[0]).toMatchObject({ state: 'running' });
+
+    ctx.setDegraded(new ErrPeerDown({ peer: 'plc-1' }));
+    expect(r.status()[0]).toMatchObject({ state: 'degraded', error: { code: 'EDGE_ERR_TEST_PEER_DOWN', message: "peer 'plc-1' does not answer" } });
+    // The same cause again (a retry loop) changes nothing and is not told again; another cause is.
+    ctx.setDegraded(new ErrPeerDown({ peer: 'plc-1' }));
+    expect(heard).toEqual(['probe@s1']);
+    ctx.setDegraded(new ErrPeerDown({ peer: 'plc-2' }));
+    expect(r.status()[0]?.error?.message).toBe("peer 'plc-2' does not answer");
+    ctx.setDegraded(undefined);
+    expect(r.status()[0]).toEqual(expect.objectContaining({ state: 'running' }));
+    expect(r.status()[0]).not.toHaveProperty('error');
+    expect(heard).toEqual(['probe@s1', 'probe@s1', 'probe@s1']);
+
+    // A restart (new config) clears it, and the old start's context no longer speaks for the instance.
+    ctx.setDegraded(new ErrPeerDown({ peer: 'plc-1' }));
+    await r.apply([{ plugin: 'probe', site: 's1', config: { n: 2 } }]);
+    expect(r.status()[0]).toMatchObject({ state: 'running' });
+    ctx.setDegraded(new ErrPeerDown({ peer: 'plc-3' }));
+    expect(r.status()[0]).toMatchObject({ state: 'running' });
+    expect(heard).toHaveLength(4);
+    // The new start's context does.
+    contexts[1]!.setDegraded(new ErrPeerDown({ peer: 'plc-4' }));
+    expect(r.status()[0]).toMatchObject({ state: 'degraded', error: { message: "peer 'plc-4' does not answer" } });
+    // A stopped instance says nothing.
+    await r.apply([]);
+    contexts[1]!.setDegraded(undefined);
+    expect(r.status()).toEqual([]);
+    expect(heard).toHaveLength(5);
   });
 });

@@ -63,11 +63,19 @@ export interface InstanceSpec {
 
 export type InstanceState = 'invalid' | 'blocked' | 'pending' | 'starting' | 'running' | 'failed' | 'stopping' | 'stopped';
 
+/**
+ * An instance's state as reported: its InstanceState, or `degraded` for a
+ * running instance that said it does not fully do its job
+ * (`PluginContext.setDegraded`), with the cause as its error.
+ */
+export type InstanceStatusState = InstanceState | 'degraded';
+
 export interface InstanceStatus {
   instance: string;
   plugin: string;
   site: string | undefined;
-  state: InstanceState;
+  state: InstanceStatusState;
+  /** Why it failed, is invalid or blocked, or (degraded) the cause it reported. */
   error?: ErrorInfo;
   /** Instances this one depends on. */
   dependsOn: string[];
@@ -111,6 +119,8 @@ export interface RegistryOptions {
   stopTimeoutMs?: number;
   /** Loads an entry module; defaults to dynamic import. */
   importer?: (entryPath: string) => Promise<unknown>;
+  /** Called when a running instance's reported status changed on its own (degraded or recovered), so reporters need not poll. */
+  onStatus?: (instance: string) => void;
 }
 
 interface PluginRecord {
@@ -136,6 +146,10 @@ interface InstanceRecord {
   provided: ServiceRef<unknown>[];
   startMs?: number;
   startedAt?: string;
+  /** The cause a running instance reported itself degraded with (cleared when it starts or stops). */
+  degraded?: ErrorInfo | undefined;
+  /** Counts starts: a context of an earlier start no longer speaks for the instance. */
+  runs: number;
 }
 
 /** What `apply` did, by instance id. */
@@ -397,7 +411,7 @@ export class PluginRegistry {
 
     for (const spec of specs) {
       const id = instanceId(spec.plugin, spec.site);
-      const inst: InstanceRecord = { id, spec, key: specKey(spec), state: 'pending', deps: [], teardown: new TeardownStack(), provided: [] };
+      const inst: InstanceRecord = { id, spec, key: specKey(spec), state: 'pending', deps: [], teardown: new TeardownStack(), provided: [], runs: 0 };
       const fail = (err: EdgeError): void => {
         inst.state = 'invalid';
         inst.error ??= err;
@@ -660,6 +674,8 @@ export class PluginRegistry {
     const logger = this.#opts.logger.child(site === undefined ? { plugin: def.id } : { plugin: def.id, site });
     const ms = this.#opts.startTimeoutMs ?? 10_000;
     inst.state = 'starting';
+    inst.degraded = undefined;
+    const run = ++inst.runs;
     const t0 = performance.now();
     let pending: Promise<unknown> | undefined;
     try {
@@ -683,6 +699,7 @@ export class PluginRegistry {
               inst.provided.push(ref);
             },
             onStop: (fn) => inst.teardown.add(fn),
+            setDegraded: (cause) => this.#setDegraded(inst, run, cause, logger),
           };
           pending = Promise.resolve(def.register(ctx));
           return pending;
@@ -713,6 +730,18 @@ export class PluginRegistry {
     }
   }
 
+  /** A running instance's own word on its health; ignored from a context of an earlier start or once it stops. */
+  #setDegraded(inst: InstanceRecord, run: number, cause: Error | undefined, logger: Logger): void {
+    if (run !== inst.runs || (inst.state !== 'running' && inst.state !== 'starting')) return;
+    const info = cause === undefined ? undefined : toErrorInfo(cause);
+    const before = inst.degraded;
+    if (JSON.stringify(before) === JSON.stringify(info)) return;
+    inst.degraded = info;
+    if (info) logger.warn({ error: info }, 'plugin degraded');
+    else logger.info({ was: before?.code }, 'plugin no longer degraded');
+    this.#opts.onStatus?.(inst.id);
+  }
+
   /** Takes back what an instance provided and drops its scope, so a later start begins clean. */
   async #release(inst: InstanceRecord, withdraw = true): Promise<void> {
     const siteScope = withdraw ? this.#siteScopes.get(inst.spec.site) : undefined;
@@ -737,6 +766,7 @@ export class PluginRegistry {
         level.map(async (id) => {
           const inst = graph.get(id)!;
           inst.state = 'stopping';
+          inst.degraded = undefined;
           const logger = this.#log.child({ plugin: inst.spec.plugin, site: inst.spec.site });
           try {
             await withTimeout(`stop of plugin '${inst.id}'`, ms, async () => {
@@ -783,9 +813,9 @@ export class PluginRegistry {
       instance: i.id,
       plugin: i.spec.plugin,
       site: i.spec.site,
-      state: i.state,
+      state: i.state === 'running' && i.degraded ? 'degraded' : i.state,
       dependsOn: [...i.deps],
-      ...(i.error ? { error: toErrorInfo(i.error) } : {}),
+      ...(i.error ? { error: toErrorInfo(i.error) } : i.state === 'running' && i.degraded ? { error: i.degraded } : {}),
       ...(i.startMs === undefined ? {} : { startMs: i.startMs }),
       ...(i.startedAt === undefined ? {} : { startedAt: i.startedAt }),
     }));

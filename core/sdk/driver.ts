@@ -22,6 +22,13 @@ export interface DriverResource {
   properties: Readonly<Record<string, unknown>>;
 }
 
+/** A deviceCommand of the device's profile as a driver needs it: its name, readWrite and the resources it reads or writes, in order. */
+export interface DriverCommand {
+  name: string;
+  readWrite: 'R' | 'W' | 'RW';
+  resources: readonly string[];
+}
+
 /** A device as handed to its driver. */
 export interface DriverDevice {
   site: string;
@@ -32,6 +39,10 @@ export interface DriverDevice {
   /** The protocol block of the device, e.g. `{ address: '10.0.0.5', port: 502, unitId: 1 }`. */
   protocol: Readonly<Record<string, unknown>>;
   resources: readonly DriverResource[];
+  /** The Device's metadata.annotations (e.g. `edgex.edgeadm.io/name`, the EdgeX name it was imported with). */
+  annotations?: Readonly<Record<string, string>>;
+  /** The profile's deviceCommands, for drivers whose protocol names them (EdgeX device-mqtt's topics). */
+  commands?: readonly DriverCommand[];
 }
 
 export interface WriteRequest {

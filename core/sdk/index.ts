@@ -51,11 +51,14 @@ export {
   type DeviceCommands,
   type DeviceCommandResult,
   type SiteLogins,
+  deviceStatesRef,
+  type DeviceStates,
+  type DeviceOperatingState,
 } from './site-services.ts';
 export { ErrReadingsNotStored } from './errors.ts';
 // EdgeX v3 events, values and message bus layout (edgex/); core/edgex offers the same to the hub and the CLI.
 export * from './edgex/events.ts';
 export { formatEdgeXValue, formatGoFloat, parseEdgeXValue } from './edgex/values.ts';
-export { edgexResourceName } from './edgex/names.ts';
+export { EDGEX_NAME_ANNOTATION, edgexResourceName } from './edgex/names.ts';
 export * from './edgex/bus.ts';
 export { ErrEdgeXContentType, ErrEdgeXEncode, ErrEdgeXEnvelope, ErrEdgeXField, ErrEdgeXPayload, ErrEdgeXTopic, ErrEdgeXValue, ErrEdgeXValueType } from './errors.ts';

@@ -121,8 +121,13 @@ export interface DeviceCommandResult {
 
 /** Reads and writes a running device of the site, as the hub's live reads and commands do; the readings go upstream too. */
 export interface DeviceCommands {
-  /** Reads the sources (resources or deviceCommands of its profile; none: every readable resource) now, through the driver. */
-  read(device: string, sources: readonly string[]): Promise<DeviceCommandResult>;
+  /**
+   * Reads the sources (resources or deviceCommands of its profile; none: every
+   * readable resource) now, through the driver. Its samples are stored as the
+   * site's readings (outbox, hub, reading feed) unless `store` is false (an
+   * answer for the caller alone, as EdgeX's `ds-pushevent=false`).
+   */
+  read(device: string, sources: readonly string[], opts?: { store?: boolean }): Promise<DeviceCommandResult>;
   /** Writes one resource, then reads it back (the reported value). */
   write(device: string, resource: string, value: ReadingValue): Promise<DeviceCommandResult>;
 }
@@ -139,7 +144,24 @@ export interface SiteHub {
   url(): string | undefined;
 }
 
+/** A device's operating state at the site, in EdgeX's terms. */
+export interface DeviceOperatingState {
+  /** UP: its driver has it connected and its reads answer; DOWN: unreachable, refused by its driver or without one; UNKNOWN: connecting or locked. */
+  state: 'UP' | 'DOWN' | 'UNKNOWN';
+  /** Why, when the site knows (the newest bad read's cause, a missing driver). */
+  message?: string;
+  /** When it last answered: the newest origin (ns) of a reading of it that was not bad. */
+  lastReading?: number;
+}
+
+/** The running state of the site's devices, read-only, as the site's device runtime keeps it. */
+export interface DeviceStates {
+  /** The state of a Device of this site now; undefined when the site has no state for it (not its Device, or not started yet). */
+  get(device: string): DeviceOperatingState | undefined;
+}
+
 export const siteCatalogRef = createServiceRef<SiteCatalog>({ id: 'site.catalog' });
+export const deviceStatesRef = createServiceRef<DeviceStates>({ id: 'site.device-states' });
 export const siteHubRef = createServiceRef<SiteHub>({ id: 'site.hub' });
 export const deviceCommandsRef = createServiceRef<DeviceCommands>({ id: 'site.device-commands' });
 export const siteLoginsRef = createServiceRef<SiteLogins>({ id: 'site.logins' });

@@ -15,6 +15,7 @@ import type { MqttClient } from 'mqtt';
 import {
   definePlugin,
   deviceCommandsRef,
+  deviceStatesRef,
   driversRef,
   onboardingRef,
   readingFeedRef,
@@ -48,7 +49,7 @@ export default definePlugin({
   engine: '^0.1.0',
   description: "EdgeX's message bus at the site: every reading as an EdgeX v3 event, and EdgeX device services' events as readings",
   configSchema: EdgeXConfigSchema,
-  consumes: [readingFeedRef, siteBrokerRef, siteMetricsRef, driversRef, onboardingRef, siteStorageRef, siteCatalogRef, deviceCommandsRef, siteLoginsRef, siteHubRef],
+  consumes: [readingFeedRef, siteBrokerRef, siteMetricsRef, driversRef, onboardingRef, siteStorageRef, siteCatalogRef, deviceCommandsRef, siteLoginsRef, siteHubRef, deviceStatesRef],
   async register(ctx) {
     const config = ctx.config;
     if (config.mode === 'embedded' && config.bridge !== undefined) throw new ErrEdgeXBridgeConfig({ field: 'bridge', reason: "is set, but mode is 'embedded' (set mode: bridge)" });
@@ -92,6 +93,7 @@ export default definePlugin({
         feed: ctx.get(readingFeedRef),
         catalog: ctx.get(siteCatalogRef),
         commands: ctx.get(deviceCommandsRef),
+        states: ctx.get(deviceStatesRef),
         logins: ctx.get(siteLoginsRef),
         serviceOf: names.of,
         services: names.all,
@@ -103,7 +105,14 @@ export default definePlugin({
     const devices = new EdgeXDeviceTable();
     if (bridgeConfig) {
       // Bridge: the driver's reads and writes go to core-command; events come from EdgeX's bus (the site broker unless it names another).
-      const bridge = startBridge({ config: bridgeConfig, devices, onboarding: ctx.get(onboardingRef), metrics: ctx.get(siteMetricsRef), logger: log });
+      const bridge = startBridge({
+        config: bridgeConfig,
+        devices,
+        onboarding: ctx.get(onboardingRef),
+        metrics: ctx.get(siteMetricsRef),
+        logger: log,
+        onHealth: (cause) => ctx.setDegraded(cause),
+      });
       ctx.onStop(() => bridge.stop());
       ctx.onStop(ctx.get(driversRef).register(bridge.driver));
       if (config.subscribe) {

@@ -10,9 +10,12 @@ function Chip({ addon, site }) {
   const st = addon.status?.sites?.[site];
   const name = addon.metadata.name;
   const title = [st?.code, st?.message].filter(Boolean).join(': ') || undefined;
+  // A problem's cause (a coded error: failed, invalid, degraded, conflict) is shown, not only on hover.
+  const cause = st?.code ? `${st.code}${st.message ? `: ${st.message}` : ''}` : undefined;
   return html`<span class="chip" title=${title}>
     <span class="chip-site">${site}</span>
     <${Badge} word=${st?.state} fallback="Pending" testid=${`addon-${name}-${site}`} />
+    ${cause && html`<span class="chip-cause" data-testid=${`addon-${name}-${site}-cause`}>${cause.length > 160 ? `${cause.slice(0, 159)}…` : cause}</span>`}
   </span>`;
 }
 

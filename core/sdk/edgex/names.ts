@@ -8,6 +8,9 @@
 import { createHash } from 'node:crypto';
 import { DNS1123_SUBDOMAIN_MAX } from '../../kernel/index.ts';
 
+/** The annotation that keeps a Device's or DeviceProfile's EdgeX name (the one it was imported with). */
+export const EDGEX_NAME_ANNOTATION = 'edgex.edgeadm.io/name';
+
 const HASH_DIGITS = 8;
 const NOT_ALNUM_RUN = /[^a-z0-9]+/g;
 const COMBINING_MARK = /\p{M}/gu;

@@ -15,6 +15,7 @@
  *               login only, when asked for (`broker: true`)
  *   catalog     the site's Devices and DeviceProfiles (applied here), with their EdgeX forms
  *   commands    live reads and writes of the running devices, as the agent's
+ *   states      the running devices' operating states, as the agent's
  *   logins      the site's BrokerCredentials (applied here), checked as the agent does
  *   hub         the hub URL given as `hubUrl` (none by default)
  *   devices     the agent's device runtime: Devices and DeviceProfiles applied
@@ -44,6 +45,7 @@ import type { DeviceRuntimeStatus, DeviceState, DriverView } from '../../../site
 import type { CommandResult } from '../../../sites/local-state.ts';
 import {
   deviceCommandsRef,
+  deviceStatesRef,
   driversRef,
   ErrReadingsNotStored,
   onboardingRef,
@@ -274,7 +276,7 @@ export async function mockSiteServices(opts: MockSiteOptions = {}): Promise<Mock
     import('../../../sites/devices.ts'),
     import('../../../sites/local-state.ts'),
   ]);
-  const { deviceCommands, siteCatalog, siteLogins } = await import('../../../sites/site-api.ts');
+  const { deviceCommands, deviceStates, siteCatalog, siteLogins } = await import('../../../sites/site-api.ts');
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'edgeadm-mock-site-'));
   ensurePrivateDir(dataDir);
@@ -416,7 +418,8 @@ export async function mockSiteServices(opts: MockSiteOptions = {}): Promise<Mock
       bindService(siteCatalogRef, siteCatalog(site, () => state)),
       bindService(siteLoginsRef, siteLogins(site, () => state)),
       bindService(siteHubRef, { url: () => opts.hubUrl }),
-      bindService(deviceCommandsRef, deviceCommands(() => (cmd) => manager.execute(cmd))),
+      bindService(deviceCommandsRef, deviceCommands(() => (cmd, o) => manager.execute(cmd, o))),
+      bindService(deviceStatesRef, deviceStates(() => (name) => manager.status(name))),
       ...(broker ? [bindService(siteBrokerRef, broker)] : []),
     ];
     const addLogin = async (username: string, password: string, o: { disabled?: boolean } = {}): Promise<void> => {

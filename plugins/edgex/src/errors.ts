@@ -160,12 +160,36 @@ export const ErrEdgeXRestRequest = createError(
   { statusCode: 400 },
 );
 
-/** A write of core-metadata (profiles, devices, device services): the hub holds those resources. */
+/**
+ * A write of device services (405: the method is refused on that resource for good, not a missing feature): a
+ * site's device services are its drivers and the edgex plugin's publishing names, set by Addons.
+ */
 export const ErrEdgeXRestReadOnly = createError(
   'EDGE_ERR_EDGEX_REST_READ_ONLY',
   (p: { method: string; path: string }) =>
-    `EdgeX REST API: ${p.method} ${p.path} is not served: the site's profiles, devices and device services are the hub's; change them there (edgeadm device import -f <EdgeX files> --site <site>)`,
-  { statusCode: 501 },
+    `EdgeX REST API: ${p.method} ${p.path} is refused: a site's device services are its drivers and the edgex plugin's publishing names, set by Addons (edgeadm addon <plugin> --site <site>)`,
+  { statusCode: 405 },
+);
+
+/** A profile, resource or command that is already there (EdgeX's 409), or one a command still uses. */
+export const ErrEdgeXRestConflict = createError(
+  'EDGE_ERR_EDGEX_REST_CONFLICT',
+  (p: { kind: string; name: string; reason: string }) => `EdgeX REST API: ${p.kind} '${p.name}' ${p.reason}`,
+  { statusCode: 409 },
+);
+
+/** A command of a device whose adminState is LOCKED (EdgeX's 423). */
+export const ErrEdgeXRestLocked = createError(
+  'EDGE_ERR_EDGEX_REST_LOCKED',
+  (p: { device: string; command: string }) => `EdgeX REST API: device '${p.device}' is locked (adminState LOCKED): command '${p.command}' refused`,
+  { statusCode: 423 },
+);
+
+/** An upload larger than the API takes. */
+export const ErrEdgeXRestTooLarge = createError(
+  'EDGE_ERR_EDGEX_REST_TOO_LARGE',
+  (p: { field: string; limit: number }) => `EdgeX REST API: ${p.field}: larger than ${p.limit} bytes`,
+  { statusCode: 413 },
 );
 
 /** A device command (read or write) the site could not run. */

@@ -4,7 +4,8 @@
  * core-data.yaml, core-command.yaml) and the DTOs they describe
  * (go-mod-core-contracts v3 dtos, dtos/responses, dtos/common): required
  * fields and enums as those documents state them, no field they do not
- * name. Tests check every answer against them with ajv.
+ * name. Tests check every answer against them with ajv, and the request
+ * bodies they send to core-metadata's writes (REQUEST_SCHEMAS).
  */
 
 type Schema = Record<string, unknown>;
@@ -145,14 +146,56 @@ export const DeviceCoreCommand: Schema = {
   properties: { deviceName: str, profileName: str, coreCommands: { type: 'array', items: CoreCommand } },
 };
 
+const request = (inner: string, item: Schema, profileName = false): Schema => ({
+  type: 'object',
+  required: ['apiVersion', inner, ...(profileName ? ['profileName'] : [])],
+  additionalProperties: false,
+  properties: { apiVersion: { const: 'v3' }, requestId: str, [inner]: item, ...(profileName ? { profileName: { type: 'string', minLength: 1 } } : {}) },
+});
+const requests = (item: Schema): Schema => ({ type: 'array', minItems: 1, items: item });
+const deviceFields = Device.properties as Record<string, unknown>;
+const profileFields = DeviceProfile.properties as Record<string, unknown>;
+
+/** `dtos.UpdateDevice`: every field optional (not given: unchanged), named by name or id. */
+const UpdateDevice: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: Object.fromEntries(['id', 'name', 'description', 'adminState', 'operatingState', 'labels', 'location', 'serviceName', 'profileName', 'autoEvents', 'protocols', 'tags', 'properties', 'parent'].map((k) => [k, deviceFields[k]])),
+  anyOf: [{ required: ['name'] }, { required: ['id'] }],
+};
+/** `dtos.UpdateDeviceProfileBasicInfo`. */
+const UpdateDeviceProfileBasicInfo: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: Object.fromEntries(['id', 'name', 'description', 'manufacturer', 'model', 'labels'].map((k) => [k, profileFields[k]])),
+  anyOf: [{ required: ['name'] }, { required: ['id'] }],
+};
+/** `dtos.UpdateDeviceResource`. */
+const UpdateDeviceResource: Schema = { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string', minLength: 1 }, description: str, isHidden: bool } };
+/** `dtos.UpdateDeviceCommand`. */
+const UpdateDeviceCommand: Schema = { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string', minLength: 1 }, isHidden: bool } };
+
+/** The request bodies of core-metadata's writes (arrays of requests), by the name of their request DTO; tests check what they send. */
+export const REQUEST_SCHEMAS = {
+  UpdateDeviceRequests: requests(request('device', UpdateDevice)),
+  DeviceProfileBasicInfoRequests: requests(request('basicinfo', UpdateDeviceProfileBasicInfo)),
+  DeviceResourceRequests: requests(request('resource', DeviceResource, true)),
+  UpdateDeviceResourceRequests: requests(request('resource', UpdateDeviceResource, true)),
+  DeviceCommandRequests: requests(request('deviceCommand', DeviceCommand, true)),
+  UpdateDeviceCommandRequests: requests(request('deviceCommand', UpdateDeviceCommand, true)),
+} as const;
+export type RequestName = keyof typeof REQUEST_SCHEMAS;
+
 const many = (field: string, item: Schema): Schema => response(['totalCount', field], { totalCount: int, [field]: { type: 'array', items: item } });
 const one = (field: string, item: Schema): Schema => response([field], { [field]: item });
 
 /** Every answer's schema, by the name of its response DTO. */
 export const SCHEMAS = {
   BaseResponse,
-  /** 207 Multi-Status of a POST of requests: one BaseResponse per request. */
+  /** 207 Multi-Status of a POST or PATCH of requests: one BaseResponse per request. */
   BaseResponses: { type: 'array', minItems: 1, items: BaseResponse },
+  /** `common.BaseWithIdResponse` (a profile upload's answer). */
+  BaseWithIdResponse: response([], { id: str }),
   PingResponse,
   VersionResponse,
   CountResponse: response(['Count'], { Count: int }),

@@ -1,8 +1,10 @@
 /**
  * Broker connections shared by the devices of one driver: one mqtt.js client
- * per broker URL, reference-counted, and one MQTT subscription per topic
- * however many devices and resources listen to it. A listener that throws
- * is caught here, so one device's handler never stops another's messages.
+ * per broker URL, reference-counted, and one MQTT subscription per topic (or
+ * topic filter with + and # wildcards: a message goes to the listeners of
+ * every filter that matches it, each called once) however many devices and
+ * resources listen to it. A listener that throws is caught here, so one
+ * device's handler never stops another's messages.
  *
  * A QoS 1 message is acknowledged (PUBACK) only once its listeners have
  * taken it (mqtt.js's `handleMessage` hook: calling back with an error sends
@@ -69,6 +71,19 @@ interface Topic {
   subscribed: Promise<void>;
 }
 
+/** True when the MQTT topic filter `filter` (with + and # wildcards) matches `topic`. */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length || (f[i] !== '+' && f[i] !== t[i])) return false;
+  }
+  return f.length === t.length;
+}
+
+const isFilter = (topic: string): boolean => /[+#]/.test(topic);
+
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -91,6 +106,10 @@ class Shared implements SharedClient {
   refs = 0;
   readonly #client: MqttClient;
   readonly #topics = new Map<string, Topic>();
+  /** The keys of #topics that are filters with wildcards: a message's topic is matched against each. */
+  readonly #filters = new Set<string>();
+  /** Filters with wildcards a persistent session keeps though no device listens any more: dropped when a message of theirs comes. */
+  readonly #left = new Set<string>();
   readonly #log: Logger;
   readonly #ready: Promise<void>;
   readonly #o: SharedOptions;
@@ -157,8 +176,8 @@ class Shared implements SharedClient {
     const topic = packet.topic;
     const redeliverable = this.#o.persistent && packet.qos > 0;
     if (redeliverable && this.#withheld) return this.#withheld;
-    const t = this.#topics.get(topic);
-    if (!t) {
+    const entries = this.#entriesFor(topic);
+    if (entries.length === 0) {
       if (!this.#o.persistent) return undefined;
       // The queue of a persistent session arrives before the devices listen: held for them a while.
       if (performance.now() - this.#connectedAt <= this.#o.holdMs) {
@@ -166,8 +185,14 @@ class Shared implements SharedClient {
         this.#held.add(topic);
         return new ErrMqttNotReady({ topic, reason: 'no device listens to it yet' });
       }
-      // Later, nobody's: a device that is gone. The session stops queuing for it.
+      // Later, nobody's: a device that is gone. The session stops queuing for it (its exact topic, or the filters it had that match).
       this.#dropSubscription(topic);
+      for (const f of this.#left) {
+        if (topicMatches(f, topic)) {
+          this.#left.delete(f);
+          this.#dropSubscription(f);
+        }
+      }
       return undefined;
     }
     // Held messages come again in order: nothing later on the topic is taken before them.
@@ -175,7 +200,9 @@ class Shared implements SharedClient {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     let notStored: Error | undefined;
     let notReady: Error | undefined;
-    for (const l of t.listeners) {
+    // One call per listener, however many of its filters match.
+    const listeners = new Set(entries.flatMap((t) => [...t.listeners]));
+    for (const l of listeners) {
       try {
         l(topic, payload);
       } catch (err) {
@@ -198,6 +225,16 @@ class Shared implements SharedClient {
     return undefined;
   }
 
+  /** The subscriptions a message on `topic` belongs to: the exact one, and the wildcard filters that match it. */
+  #entriesFor(topic: string): Topic[] {
+    const exact = this.#topics.get(topic);
+    const found = exact ? [exact] : [];
+    for (const f of this.#filters) {
+      if (topicMatches(f, topic)) found.push(this.#topics.get(f)!);
+    }
+    return found;
+  }
+
   /** Acknowledges no QoS 1 message until the broker has sent them again after a reconnect, which comes after a backoff. */
   #withhold(topic: string, err: Error & { code?: string }): void {
     const error = { code: err.code ?? 'EDGE_ERR_READINGS_NOT_STORED', message: err.message };
@@ -218,7 +255,7 @@ class Shared implements SharedClient {
 
   redeliver(): void {
     // Only for what someone now listens to: a topic of no device stays held until it is dropped.
-    if (this.#withheld || this.#ended || ![...this.#held].some((t) => this.#topics.has(t))) return;
+    if (this.#withheld || this.#ended || ![...this.#held].some((t) => this.#entriesFor(t).length > 0)) return;
     clearTimeout(this.#redeliverTimer);
     this.#redeliverTimer = setTimeout(() => {
       // Not while a subscription is on its way: a reconnect would fail it.
@@ -250,6 +287,8 @@ class Shared implements SharedClient {
       } else {
         t = { listeners: new Set(), qos, subscribed };
         this.#topics.set(topic, t);
+        if (isFilter(topic)) this.#filters.add(topic);
+        this.#left.delete(topic);
       }
     }
     t.listeners.add(listener);
@@ -291,6 +330,7 @@ class Shared implements SharedClient {
     entry.listeners.delete(listener);
     if (entry.listeners.size > 0 || this.#topics.get(topic) !== entry) return;
     this.#topics.delete(topic);
+    if (this.#filters.delete(topic) && this.#o.persistent) this.#left.add(topic);
     // A persistent session keeps the subscription, so what the device sends while the driver is away (a restart)
     // is queued for it; a topic that stays without a device is dropped when a message comes for it (#deliver).
     if (this.#o.persistent) return;

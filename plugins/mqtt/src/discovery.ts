@@ -648,7 +648,7 @@ function entityResource(e: HaEntity, name: string, rel: (t: string) => string, w
 
 function driverWarnings(protocol: Record<string, string>, site: string, name: string, resources: readonly ProposedResource[]): string[] {
   const p = readProtocol({ site, name, protocol });
-  const r = resolvePoints(asDriverResources(resources), p.target?.baseTopic ?? `edgeadm/${site}/${name}`);
+  const r = resolvePoints(asDriverResources(resources), p.target?.layout === 'edgeadm' ? p.target.baseTopic : `edgeadm/${site}/${name}`);
   return [...p.issues, ...r.issues].map((i) => `driver: ${i.path}: ${i.message}`);
 }
 

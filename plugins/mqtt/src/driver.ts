@@ -32,7 +32,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  ErrReadingsNotStored,
   nowOrigin,
   type BrokerTopicsProvider,
   type DeviceConnection,
@@ -55,13 +54,15 @@ import {
   ErrMqttDeviceInvalid,
   ErrMqttDriverOption,
   ErrMqttNoBroker,
-  ErrMqttNotReady,
   ErrMqttNotWritable,
   ErrMqttUnknownResource,
   ErrMqttValueType,
 } from './errors.ts';
 import { extract, resolvePoints, valueTypeProblem, type MqttPoint } from './profile.ts';
-import { MQTT_PROTOCOLS, readProtocol, type MqttTarget } from './protocol.ts';
+import { MQTT_PROTOCOLS, readProtocol, type EdgeadmTarget, type EdgeXTarget } from './protocol.ts';
+import { AnswerRouter, EdgeXConnection } from './edgex-connection.ts';
+import { edgexDeviceTopics, resolveEdgeXModel, type EdgeXModel } from './edgex-layout.ts';
+import { attachSink, deliverSamples, ProblemLog, publishFailure, type SinkEntry } from './sinks.ts';
 
 export interface MqttDriverOptions {
   logger: Logger;
@@ -112,6 +113,8 @@ export interface MqttDeviceStats {
 export interface MqttDriver extends DeviceDriver, BrokerTopicsProvider {
   /** Counters of a device (by site and name), or undefined if it never connected. */
   stats(site: string, device: string): Readonly<MqttDeviceStats> | undefined;
+  /** Layout edgex: answers that came for no waiting command (an unknown uuid, or one whose command timed out). */
+  unclaimedAnswers(): number;
   /** Counters of every device that connected since the driver was created. */
   allStats(): { site: string; device: string; stats: Readonly<MqttDeviceStats> }[];
 }
@@ -122,10 +125,19 @@ function newStats(): MqttDeviceStats {
   return { messages: 0, samples: 0, oversized: 0, malformed: 0, mismatched: 0, commands: 0, commandTimeouts: 0, commandRefusals: 0, notStored: 0 };
 }
 
-function prepare(device: DriverDevice): { target?: MqttTarget; points: MqttPoint[]; issues: DriverIssue[] } {
+type Prepared = { target: EdgeadmTarget; points: MqttPoint[] } | { target: EdgeXTarget; model: EdgeXModel };
+
+/** The device's target and resources in its layout, or every problem with them. */
+function prepare(device: DriverDevice): { prepared?: Prepared; issues: DriverIssue[] } {
   const p = readProtocol(device);
-  const r = resolvePoints(device.resources, p.target?.baseTopic ?? `edgeadm/${device.site}/${device.name}`);
-  return { ...(p.target ? { target: p.target } : {}), points: r.points, issues: [...p.issues, ...r.issues] };
+  if (p.layout === 'edgex') {
+    const m = resolveEdgeXModel(device.resources, device.commands);
+    const issues = [...p.issues, ...m.issues];
+    return issues.length > 0 || p.target?.layout !== 'edgex' ? { issues } : { prepared: { target: p.target, model: m.model }, issues };
+  }
+  const r = resolvePoints(device.resources, p.target?.layout === 'edgeadm' ? p.target.baseTopic : `edgeadm/${device.site}/${device.name}`);
+  const issues = [...p.issues, ...r.issues];
+  return issues.length > 0 || p.target?.layout !== 'edgeadm' ? { issues } : { prepared: { target: p.target, points: r.points }, issues };
 }
 
 /**
@@ -133,7 +145,7 @@ function prepare(device: DriverDevice): { target?: MqttTarget; points: MqttPoint
  * base topic, its resources' topics and its response topic; subscribe under
  * its base topic, to its command topic and to its resources' raw command topics.
  */
-export function deviceTopics(target: MqttTarget, points: readonly MqttPoint[]): { publish: string[]; subscribe: string[] } {
+export function deviceTopics(target: EdgeadmTarget, points: readonly MqttPoint[]): { publish: string[]; subscribe: string[] } {
   const publish = new Set<string>([target.baseTopic, `${target.baseTopic}/#`, target.responseTopic]);
   for (const p of points) if (p.topic !== undefined) publish.add(p.topic);
   const subscribe = new Set<string>([target.baseTopic, `${target.baseTopic}/#`, target.commandTopic]);
@@ -159,7 +171,7 @@ interface Pending {
 
 interface Ctx {
   device: DriverDevice;
-  target: MqttTarget;
+  target: EdgeadmTarget;
   points: readonly MqttPoint[];
   client: SharedClient;
   /** The client's session is persistent: what is not acknowledged comes again. */
@@ -177,11 +189,10 @@ class MqttConnection implements DeviceConnection {
   readonly #points: Map<string, MqttPoint>;
   readonly #byTopic = new Map<string, MqttPoint[]>();
   readonly #last = new Map<string, Last>();
-  readonly #sinks = new Set<{ resources: Set<string>; sink: SampleSink }>();
+  readonly #sinks = new Set<SinkEntry>();
   readonly #pending = new Map<string, Pending>();
   readonly #unlisten: (() => Promise<void>)[] = [];
-  #lastLog = -Infinity;
-  #suppressed = 0;
+  readonly #problems: ProblemLog;
   #closed = false;
   readonly #onClose: () => void;
 
@@ -189,6 +200,7 @@ class MqttConnection implements DeviceConnection {
     this.#c = c;
     this.#onClose = onClose;
     this.#points = new Map(c.points.map((p) => [p.resource, p]));
+    this.#problems = new ProblemLog({ log: c.log, device: c.device.name, intervalMs: c.logIntervalMs, stats: () => ({ ...c.stats }) });
     for (const p of c.points) {
       if (p.topic === undefined || p.readWrite === 'W') continue;
       const list = this.#byTopic.get(p.topic) ?? [];
@@ -211,14 +223,7 @@ class MqttConnection implements DeviceConnection {
 
   /** Logs a payload problem unless this device logged one within the interval; counts the rest. */
   #problem(kind: string, fields: Record<string, unknown>): void {
-    const now = performance.now();
-    if (now - this.#lastLog < this.#c.logIntervalMs) {
-      this.#suppressed++;
-      return;
-    }
-    this.#c.log.warn({ device: this.#c.device.name, problem: kind, ...fields, suppressedSinceLast: this.#suppressed, stats: { ...this.#c.stats } }, 'mqtt device payload rejected');
-    this.#lastLog = now;
-    this.#suppressed = 0;
+    this.#problems.report(kind, fields);
   }
 
   #onMessage(topic: string, payload: Buffer): void {
@@ -261,25 +266,8 @@ class MqttConnection implements DeviceConnection {
       this.#last.set(p.resource, { sample: s, at });
       samples.push(s);
     }
-    // On a persistent session a message that comes before its device's sink is not acknowledged: it comes again once the sink is there.
-    if (this.#c.persistent && this.#sinks.size === 0) throw new ErrMqttNotReady({ topic, reason: `device '${this.#c.device.name}' has no sink yet` });
-    stats.samples += samples.length;
-    let notStored: Error | undefined;
-    for (const { resources, sink } of this.#sinks) {
-      const mine = samples.filter((s) => resources.has(s.resource));
-      if (mine.length === 0) continue;
-      try {
-        sink(mine);
-      } catch (err) {
-        if (ErrReadingsNotStored.is(err)) notStored ??= err;
-        else this.#c.log.error({ device: this.#c.device.name, error: { code: 'EDGE_ERR_MQTT_SINK', message: err instanceof Error ? err.message : String(err) } }, 'mqtt sample sink failed');
-      }
-    }
-    // The site could not store them: the message is not acknowledged, and the broker sends it again (clients.ts).
-    if (notStored !== undefined) {
-      stats.notStored++;
-      throw notStored;
-    }
+    // Not acknowledged when no sink is there yet on a persistent session, or when the site could not store them: the broker sends it again (clients.ts).
+    deliverSamples({ topic, device: this.#c.device.name, persistent: this.#c.persistent, sinks: this.#sinks, log: this.#c.log, stats }, samples);
   }
 
   #onResponse(payload: Buffer): void {
@@ -329,16 +317,7 @@ class MqttConnection implements DeviceConnection {
       const p = this.#points.get(r);
       if (!p || p.readWrite === 'W') return Promise.reject(new ErrMqttUnknownResource({ resource: r }));
     }
-    const entry = { resources: new Set(resources), sink };
-    this.#sinks.add(entry);
-    // What was held back for want of a sink comes again.
-    this.#c.client.redeliver();
-    return Promise.resolve({
-      close: () => {
-        this.#sinks.delete(entry);
-        return Promise.resolve();
-      },
-    });
+    return Promise.resolve(attachSink(this.#sinks, this.#c.client, resources, sink));
   }
 
   write(requests: readonly WriteRequest[], signal?: AbortSignal): Promise<WriteResult[]> {
@@ -365,8 +344,7 @@ class MqttConnection implements DeviceConnection {
         this.#afterCommand(p, id, {});
         return { resource: r.resource, ok: true };
       } catch (err) {
-        const e = err as { code?: unknown; message?: unknown };
-        return fail({ code: typeof e.code === 'string' ? e.code : 'EDGE_ERR_MQTT_PUBLISH', message: typeof e.message === 'string' ? e.message : String(err) });
+        return fail(publishFailure(err));
       }
     }
     type Outcome = { ok: true; value?: unknown } | { ok: false; reason: string } | { ok: false; timeout: true } | { ok: false; aborted: true };
@@ -391,8 +369,7 @@ class MqttConnection implements DeviceConnection {
       this.#c.stats.commandRefusals++;
       return fail(new ErrMqttCommandRefused({ device: this.#c.device.name, resource: r.resource, id, reason: o.reason }));
     } catch (err) {
-      const e = err as { code?: unknown; message?: unknown };
-      return fail({ code: typeof e.code === 'string' ? e.code : 'EDGE_ERR_MQTT_PUBLISH', message: typeof e.message === 'string' ? e.message : String(err) });
+      return fail(publishFailure(err));
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
@@ -438,21 +415,35 @@ export function createMqttDriver(o: MqttDriverOptions): MqttDriver {
   }
   const pool = new ClientPool({ logger: o.logger, connectTimeoutMs, redeliveryBackoff: backoff, ...(o.holdUnclaimedMs === undefined ? {} : { holdMs: o.holdUnclaimedMs }) });
   const stats = new Map<string, MqttDeviceStats>();
-  const open = new Set<MqttConnection>();
+  const open = new Set<MqttConnection | EdgeXConnection>();
   const log = o.logger.child({ component: 'mqtt-driver' });
+  const counters = { unclaimedAnswers: 0 };
+  // Layout edgex: devices on one client share their response topic, so one router per client and topic takes the answers.
+  const routers = new WeakMap<SharedClient, Map<string, AnswerRouter>>();
+  const answerRouter = (client: SharedClient, responseTopic: string): AnswerRouter => {
+    const mine = routers.get(client) ?? new Map<string, AnswerRouter>();
+    routers.set(client, mine);
+    let r = mine.get(responseTopic);
+    if (!r) {
+      const created: AnswerRouter = new AnswerRouter({ client, filter: `${responseTopic}/+`, log, counters, onIdle: () => mine.get(responseTopic) === created && mine.delete(responseTopic) });
+      r = created;
+      mine.set(responseTopic, r);
+    }
+    return r;
+  };
   return {
     protocols: MQTT_PROTOCOLS,
     validate(device) {
       return prepare(device).issues;
     },
     brokerTopics(device) {
-      const prepared = prepare(device);
-      if (!prepared.target || prepared.issues.length > 0 || prepared.target.brokerUrl) return undefined;
-      return deviceTopics(prepared.target, prepared.points);
+      const { prepared, issues } = prepare(device);
+      if (!prepared || issues.length > 0 || prepared.target.brokerUrl) return undefined;
+      return 'model' in prepared ? edgexDeviceTopics(prepared.target) : deviceTopics(prepared.target, prepared.points);
     },
     async connect(device) {
-      const prepared = prepare(device);
-      if (!prepared.target || prepared.issues.length > 0) throw new ErrMqttDeviceInvalid({ device: device.name, issues: prepared.issues });
+      const { prepared, issues } = prepare(device);
+      if (!prepared || issues.length > 0) throw new ErrMqttDeviceInvalid({ device: device.name, issues });
       let endpoint: BrokerEndpoint | undefined = prepared.target.brokerUrl ? { url: prepared.target.brokerUrl } : undefined;
       if (!endpoint) {
         try {
@@ -467,25 +458,33 @@ export function createMqttDriver(o: MqttDriverOptions): MqttDriver {
       const key = `${device.site}/${device.name}`;
       const s = stats.get(key) ?? newStats();
       stats.set(key, s);
-      const conn: MqttConnection = new MqttConnection(
-        {
-          device,
-          target: prepared.target,
-          points: prepared.points,
-          client,
-          persistent: endpoint.persistentClientId !== undefined,
-          release,
-          stats: s,
-          log,
-          maxPayloadBytes: o.maxPayloadBytes ?? 256 * KiB,
-          logIntervalMs: o.logIntervalMs ?? 60_000,
-          staleAfterMs: prepared.target.staleAfterMs ?? o.staleAfterMs ?? 300_000,
-        },
-        () => open.delete(conn),
-      );
+      const common = {
+        device,
+        client,
+        persistent: endpoint.persistentClientId !== undefined,
+        release,
+        stats: s,
+        log,
+        maxPayloadBytes: o.maxPayloadBytes ?? 256 * KiB,
+        logIntervalMs: o.logIntervalMs ?? 60_000,
+      };
+      let conn: MqttConnection | EdgeXConnection;
+      if ('model' in prepared) {
+        const c: EdgeXConnection = new EdgeXConnection({ ...common, target: prepared.target, model: prepared.model, answers: answerRouter(client, prepared.target.responseTopic) }, () => open.delete(c));
+        conn = c;
+      } else {
+        const c: MqttConnection = new MqttConnection(
+          { ...common, target: prepared.target, points: prepared.points, staleAfterMs: prepared.target.staleAfterMs ?? o.staleAfterMs ?? 300_000 },
+          () => open.delete(c),
+        );
+        conn = c;
+      }
       open.add(conn);
       await conn.open();
       return conn;
+    },
+    unclaimedAnswers() {
+      return counters.unclaimedAnswers;
     },
     stats(site, device) {
       const s = stats.get(`${site}/${device}`);

@@ -19,6 +19,8 @@ export const ISSUE = {
   type: 'EDGE_ERR_MQTT_PROFILE_TYPE',
   /** Two resources with one name. */
   duplicate: 'EDGE_ERR_MQTT_PROFILE_DUPLICATE',
+  /** Layout edgex: a deviceCommand naming a resource the profile does not have, or with a readWrite not R, W or RW. */
+  command: 'EDGE_ERR_MQTT_PROFILE_COMMAND',
 } as const;
 
 export const ErrMqttDeviceInvalid = createError(
@@ -93,3 +95,10 @@ export const ErrMqttDriverOption = createError(
 export const ErrMqttNotReady = createError('EDGE_ERR_MQTT_NOT_READY', (p: { topic: string; reason: string }) => `message on '${p.topic}' held for redelivery: ${p.reason}`, {
   statusCode: 503,
 });
+
+/** Layout edgex: the device's answer to a GET command holds no value of the resource, or one that does not cast to its valueType. */
+export const ErrMqttAnswerInvalid = createError(
+  'EDGE_ERR_MQTT_ANSWER_INVALID',
+  (p: { device: string; resource: string; id: string; reason: string }) => `device '${p.device}' answered command ${p.id} (${p.resource}) without a usable value: ${p.reason}`,
+  { statusCode: 502 },
+);

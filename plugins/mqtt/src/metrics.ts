@@ -7,6 +7,7 @@
  *   edgeadm_mqtt_device_rejected_total{device,reason}     oversized | malformed | mismatched payloads
  *   edgeadm_mqtt_device_commands_total{device,outcome}    sent | timeout | refused
  *   edgeadm_mqtt_device_not_stored_total{device}          messages not acknowledged: the site could not store their readings (sent again)
+ *   edgeadm_mqtt_unclaimed_answers_total                  layout edgex: answers on the response topic for no waiting command (unknown or late uuid)
  */
 import { Counter, type Registry } from 'prom-client';
 import type { MqttDriver } from './driver.ts';
@@ -17,10 +18,11 @@ const NAMES = [
   'edgeadm_mqtt_device_rejected_total',
   'edgeadm_mqtt_device_commands_total',
   'edgeadm_mqtt_device_not_stored_total',
+  'edgeadm_mqtt_unclaimed_answers_total',
 ] as const;
 
 /** Registers the metrics; the returned function removes them (the plugin instance stops). */
-export function registerMqttMetrics(registry: Registry, driver: Pick<MqttDriver, 'allStats'>): () => void {
+export function registerMqttMetrics(registry: Registry, driver: Pick<MqttDriver, 'allStats' | 'unclaimedAnswers'>): () => void {
   new Counter({
     name: NAMES[0],
     help: 'MQTT messages received on a device’s topics.',
@@ -77,6 +79,15 @@ export function registerMqttMetrics(registry: Registry, driver: Pick<MqttDriver,
     collect() {
       this.reset();
       for (const d of driver.allStats()) this.inc({ device: d.device }, d.stats.notStored);
+    },
+  });
+  new Counter({
+    name: NAMES[5],
+    help: 'Answers on an EdgeX layout response topic that came for no waiting command (an unknown uuid, or a command that had timed out).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(driver.unclaimedAnswers());
     },
   });
   return () => {

@@ -112,6 +112,7 @@ describe('protocol block', () => {
 
   it('applies defaults and EdgeX field names', () => {
     expect(readProtocol(dev({})).target).toEqual({
+      layout: 'edgeadm',
       baseTopic: 'edgeadm/plant-a/meter-1',
       qos: 0,
       commandTopic: 'edgeadm/plant-a/meter-1/command',
@@ -119,6 +120,7 @@ describe('protocol block', () => {
       commandTimeoutMs: 5000,
     });
     expect(readProtocol(dev({ Topic: 'devices/m1', CommandTopic: 'cmd/m1', QoS: '1', commandTimeout: '1.5s', brokerUrl: 'mqtt://127.0.0.1:1883' })).target).toEqual({
+      layout: 'edgeadm',
       baseTopic: 'devices/m1',
       qos: 1,
       commandTopic: 'cmd/m1',

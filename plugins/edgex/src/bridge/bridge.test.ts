@@ -261,15 +261,22 @@ describe('edgex bridge', () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ error: { code: 'EDGE_ERR_EDGEX_BRIDGE_UNREACHABLE', message: expect.stringMatching(/core-metadata .* is not reachable: ECONNREFUSED/) } });
     expect(JSON.stringify(env.tk.logs)).not.toContain(TOKEN);
-    expect(env.tk.status(`edgex@${SITE}`).state).toBe('running');
+    // The instance runs on, degraded, with the first service down's cause as its status.
+    expect(env.tk.status(`edgex@${SITE}`)).toMatchObject({ state: 'degraded', error: { code: 'EDGE_ERR_EDGEX_BRIDGE_UNREACHABLE', message: expect.stringMatching(/^EdgeX core-metadata at .* is not reachable: ECONNREFUSED/) } });
+    expect(env.tk.logs.filter((l) => l.msg === 'plugin degraded')).toHaveLength(1);
 
     // EdgeX back on its port: healthy again, and commands go through.
     await api.start(port);
     await waitFor('core-metadata up', async () => ((await metric(site, 'edgeadm_edgex_bridge_up', { service: 'core-metadata' })) === 1 ? true : undefined));
     expect(await metric(site, 'edgeadm_edgex_bridge_retry_seconds')).toBe(0);
     expect(env.tk.logs.some((l) => l.msg === 'edgex bridge: EdgeX answers again' && l.service === 'core-metadata')).toBe(true);
+    // core-command is down until a call to it succeeds: the cause moves to it.
+    expect(env.tk.status(`edgex@${SITE}`)).toMatchObject({ state: 'degraded', error: { code: 'EDGE_ERR_EDGEX_BRIDGE_UNREACHABLE', message: expect.stringMatching(/^EdgeX core-command at /) } });
     expect(await site.devices.write('room-thermostat-12', 'Setpoint', 25)).toMatchObject({ ok: true });
     expect(await metric(site, 'edgeadm_edgex_bridge_up', { service: 'core-command' })).toBe(1);
+    const well = env.tk.status(`edgex@${SITE}`);
+    expect(well.state).toBe('running');
+    expect(well.error).toBeUndefined();
   });
 
   it("takes the EdgeX devices' events from EdgeX's own broker, with its login", { timeout: 60_000 }, async () => {

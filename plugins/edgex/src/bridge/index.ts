@@ -4,8 +4,9 @@
  * hub (importer.ts), again every pollInterval; the `edgex` driver sends the
  * platform's reads and writes of those devices to core-command (driver.ts);
  * the plugin's subscriber takes their events from EdgeX's message bus
- * (index.ts of the plugin). An EdgeX that does not answer is shown in the
- * bridge's health (status.ts) and retried with a doubling, capped wait;
+ * (index.ts of the plugin). An EdgeX that does not answer makes the
+ * instance degraded with the cause (status.ts) and is retried with a
+ * doubling, capped wait;
  * nothing here throws out of the loop, and stop() ends it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,6 +28,8 @@ export interface BridgeOptions {
   onboarding: Onboarding;
   metrics: Registry;
   logger: Logger;
+  /** Hears the bridge's cause of trouble (undefined: EdgeX answers): the plugin's PluginContext.setDegraded. */
+  onHealth?: (cause: Error | undefined) => void;
 }
 
 export interface Bridge {
@@ -39,7 +42,7 @@ export interface Bridge {
 
 export function startBridge(o: BridgeOptions): Bridge {
   const { config } = o;
-  const health = new BridgeHealth(o.metrics, o.logger);
+  const health = new BridgeHealth(o.metrics, o.logger, undefined, o.onHealth);
   const client = createEdgeXRestClient({
     metadataUrl: config.metadataUrl,
     commandUrl: config.commandUrl,

@@ -1,7 +1,11 @@
 /**
  * The bridge's health: whether each EdgeX service it uses answers, and why
- * not. A plugin instance has no status of its own beyond running or failed,
- * so a bridge that cannot reach EdgeX keeps running and shows it here:
+ * not. A bridge that cannot reach EdgeX keeps running, degraded: the first
+ * service down (core-metadata, core-command, message-bus in that order)
+ * gives the instance's status its cause (`onChange`, wired to
+ * PluginContext.setDegraded: the Addon's status at the hub, `edgeadm addon
+ * status`, `edgeadm status`, the console), cleared when all answer again;
+ * and it shows here:
  *
  *   edgeadm_edgex_bridge_up{service}               1 while the service answers, 0 after a failure (core-metadata, core-command, message-bus)
  *   edgeadm_edgex_bridge_failures_total{service}   failed calls and connections
@@ -41,10 +45,13 @@ export class BridgeHealth {
   readonly #up: Gauge<'service'>;
   readonly #failures: Counter<'service'>;
   readonly #retry: Gauge;
-  readonly #state = new Map<BridgeService, ServiceHealth & { causeKey?: string }>();
+  readonly #state = new Map<BridgeService, ServiceHealth & { causeKey?: string; error?: Error }>();
+  readonly #onChange: ((cause: Error | undefined) => void) | undefined;
 
-  constructor(registry: Registry, log: Logger, services: readonly BridgeService[] = SERVICES) {
+  /** `onChange` hears the bridge's cause of trouble after every failure or recovery (undefined: every service answers). */
+  constructor(registry: Registry, log: Logger, services: readonly BridgeService[] = SERVICES, onChange?: (cause: Error | undefined) => void) {
     this.#log = log;
+    this.#onChange = onChange;
     this.#registry = registry;
     const registers = [registry];
     this.#up = new Gauge({ name: NAMES[0], help: 'Whether the EdgeX service the bridge uses answers (1) or not (0).', labelNames: ['service'] as const, registers });
@@ -73,8 +80,20 @@ export class BridgeHealth {
     this.#failures.inc({ service });
     if (h.causeKey !== key) this.#log.warn({ service, ...fields, error: cause }, 'edgex bridge: EdgeX does not answer; retrying');
     h.causeKey = key;
+    h.error = err instanceof Error ? err : new Error(cause.message);
     this.#state.set(service, h);
+    this.#changed();
     return h.failures;
+  }
+
+  /** The cause the bridge is degraded by: the first service down's error; undefined when all answer. */
+  cause(): Error | undefined {
+    for (const h of this.#state.values()) if (!h.up) return h.error;
+    return undefined;
+  }
+
+  #changed(): void {
+    this.#onChange?.(this.cause());
   }
 
   /** `service` answered: up again (logged when it was down). */
@@ -83,6 +102,7 @@ export class BridgeHealth {
     if (h && !h.up) this.#log.info({ service, failures: h.failures }, 'edgex bridge: EdgeX answers again');
     this.#state.set(service, { up: true, failures: 0 });
     this.#up.set({ service }, 1);
+    if (h && !h.up) this.#changed();
   }
 
   /** The wait before the next try, as shown in edgeadm_edgex_bridge_retry_seconds. */

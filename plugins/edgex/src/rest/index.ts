@@ -4,7 +4,7 @@
  * started together and stopped in reverse. Ports, paths and logins:
  * the plugin's README, "REST API".
  */
-import type { DeviceCommands, Logger, ReadingFeed, SiteCatalog, SiteHub, SiteLogins } from '../../../../core/sdk/index.ts';
+import type { DeviceCommands, DeviceStates, Logger, ReadingFeed, SiteCatalog, SiteHub, SiteLogins } from '../../../../core/sdk/index.ts';
 import type { EdgeXConfig } from '../config.ts';
 import { startRestServers, type RestServers } from './server.ts';
 import { ReadingStore } from './store.ts';
@@ -21,6 +21,7 @@ export interface StartRestOptions {
   feed: ReadingFeed;
   catalog: SiteCatalog;
   commands: DeviceCommands;
+  states: DeviceStates;
   logins: SiteLogins;
   serviceOf: (r: { device: string; profile: string }) => string;
   services: ReadonlySet<string>;
@@ -53,6 +54,7 @@ export async function startRest(o: StartRestOptions): Promise<RestPart> {
       ports: o.config.ports,
       catalog: o.catalog,
       commands: o.commands,
+      states: o.states,
       logins: o.logins,
       store,
       commandLogins: o.config.commandLogins,

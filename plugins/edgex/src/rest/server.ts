@@ -14,18 +14,38 @@
  *   `Authorization: Bearer <username>:<password>` (where EdgeX's secure mode
  *   sends its JWT). Device commands that write need a login listed in
  *   `rest.commandLogins`.
- * - Profiles, devices and device services are the hub's: the site never
- *   writes them itself. Adds (POST of AddDeviceRequest /
- *   AddDeviceProfileRequest arrays, PUT of profiles) go to the hub's EdgeX
- *   import and deletes to its resource routes, with the caller's own hub
- *   token (`Authorization: Bearer <token>`): the hub decides, a site login
- *   may not; the hub unreachable answers 503. Other writes (PATCH, device
- *   services, uploads) answer 501 saying how (edgeadm device import).
+ * - Profiles and devices are the hub's: the site never writes them itself.
+ *   Every write goes to the hub with the caller's own hub token
+ *   (`Authorization: Bearer <token>`): the hub decides, a site login may not
+ *   (403); the hub unreachable answers 503, its refusal keeps its status.
+ *   Adds (POST of AddDeviceRequest / AddDeviceProfileRequest arrays, PUT of
+ *   profiles, profile YAML uploads as multipart `file`, at most
+ *   MAX_UPLOAD_BYTES: 413) go to the hub's EdgeX import, the files as they
+ *   came; deletes of devices and profiles to its resource routes.
+ * - Updates (PATCH of devices and profile basic info, resource and
+ *   deviceCommand adds, updates and deletes) are merged into the site's
+ *   current EdgeX form of each (updates.ts: EdgeX's merge rules) and the
+ *   merged forms go through the hub's EdgeX import, in one import per
+ *   request. 207 with one BaseResponse per item (its requestId): what the
+ *   site does not have is that item's 404 (a name already there its 409)
+ *   and is not sent; the hub refusing the import is the whole request's
+ *   error.
+ * - A write forwarded to the hub answers once the site's catalog shows what
+ *   it changed (at most REPLICA_WAIT_MS): a reload, and the next merge, see it.
+ * - Device services are the site's drivers and this plugin's publishing
+ *   names, set by Addons: their writes answer 405 with an Allow header.
+ * - operatingState and lastConnected are live (deviceStatesRef). A LOCKED
+ *   device's commands answer 423. `ds-pushevent=true` stores a GET's
+ *   readings as the site's (once); otherwise they go to the caller only.
  * - Lists: `offset` (default 0), `limit` (default 20; -1: up to
  *   maxResultCount); newest first for events and readings; `start`/`end`
  *   in nanoseconds, inclusive.
  */
+import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isDeepStrictEqual } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 import {
   EDGEX_API_VERSION,
   edgexEventOf,
@@ -34,6 +54,7 @@ import {
   parseEdgeXValue,
   toErrorInfo,
   type DeviceCommands,
+  type DeviceStates,
   type Logger,
   type ReadingValue,
   type SiteCatalog,
@@ -45,13 +66,29 @@ import {
 import {
   ErrEdgeXRestAuth,
   ErrEdgeXRestCommand,
+  ErrEdgeXRestConflict,
   ErrEdgeXRestForbidden,
   ErrEdgeXRestHub,
+  ErrEdgeXRestLocked,
   ErrEdgeXRestNotFound,
   ErrEdgeXRestReadOnly,
   ErrEdgeXRestRequest,
+  ErrEdgeXRestTooLarge,
 } from '../errors.ts';
 import type { ReadingStore, StoreQuery } from './store.ts';
+import {
+  ADD_COMMAND,
+  ADD_RESOURCE,
+  editProfile,
+  mergeFields,
+  parseUpdates,
+  UPDATE_BASIC_INFO,
+  UPDATE_COMMAND,
+  UPDATE_DEVICE,
+  UPDATE_RESOURCE,
+  type RequestShape,
+  type UpdateItem,
+} from './updates.ts';
 
 /** The version `/api/v3/version` reports (the EdgeX release whose API this follows). */
 export const EDGEX_REST_VERSION = '3.1.0';
@@ -62,6 +99,12 @@ const DEFAULT_LIMIT = 20;
 const HUB_TIMEOUT_MS = 30_000;
 /** Longest name in a path (fastify's default of 100 answers 414 beyond it). */
 const MAX_PARAM_LENGTH = 512;
+/** How long a write's answer waits for the site's replica to show it (then it answers anyway: the hub has it). */
+const REPLICA_WAIT_MS = 5_000;
+const REPLICA_POLL_MS = 25;
+/** Largest profile file an upload takes (the hub takes the import body up to its own limit). */
+export const MAX_UPLOAD_BYTES = 512 * 1024;
+const MS_NS = 1_000_000;
 
 export type RestService = 'metadata' | 'data' | 'command';
 
@@ -74,6 +117,8 @@ export interface RestServerOptions {
   ports: Readonly<Record<RestService, number>>;
   catalog: SiteCatalog;
   commands: DeviceCommands;
+  /** The devices' operating states (a device's operatingState and lastConnected). */
+  states: DeviceStates;
   logins: SiteLogins;
   store: ReadingStore;
   /** Usernames that may PUT device commands. */
@@ -177,13 +222,19 @@ export async function startRestServers(o: RestServerOptions): Promise<RestServer
     return e;
   };
   const profileOf = (d: SiteCatalogEntry): SiteCatalogEntry | undefined => o.catalog.list('DeviceProfile').find((p) => p.name === d.spec.profile);
-  const deviceDto = (d: SiteCatalogEntry): Obj => ({
-    adminState: 'UNLOCKED',
-    operatingState: 'UP',
-    serviceName: o.serviceOf({ device: d.name, profile: String(d.spec.profile) }),
-    protocols: {},
-    ...d.edgex,
-  });
+  /** core-metadata's Device: its EdgeX form, its operatingState and lastConnected (ms) live from the site's device runtime. */
+  const deviceDto = (d: SiteCatalogEntry): Obj => {
+    const { operatingState: _imported, lastConnected: _then, ...form } = d.edgex;
+    const live = o.states.get(d.name);
+    return {
+      adminState: 'UNLOCKED',
+      serviceName: o.serviceOf({ device: d.name, profile: String(d.spec.profile) }),
+      protocols: {},
+      ...form,
+      operatingState: live?.state ?? 'UNKNOWN',
+      ...(live?.lastReading === undefined ? {} : { lastConnected: Math.floor(live.lastReading / MS_NS) }),
+    };
+  };
   const serviceNames = (): string[] => [...new Set([...o.services, ...o.catalog.list('Device').map((d) => String(deviceDto(d).serviceName))])].sort();
   /** The platform device a path's name means: the EdgeX name or the resource name; a name the site no longer has is taken as it is. */
   const readingsDevice = (name: string): string => o.catalog.list('Device').find((x) => x.edgexName === name || x.name === name)?.name ?? name;
@@ -236,6 +287,7 @@ export async function startRestServers(o: RestServerOptions): Promise<RestServer
 
   // core-metadata
   const metadata = make('metadata');
+  void metadata.register(multipart, { limits: { fileSize: MAX_UPLOAD_BYTES, files: 1, fields: 10, parts: 11 } });
   metadata.get(`${PREFIX}/deviceprofile/all`, (req: Req) => {
     const q = page(req.query);
     const r = list(o.catalog.list('DeviceProfile').filter((p) => labelled(req.query, p)), q);
@@ -267,11 +319,15 @@ export async function startRestServers(o: RestServerOptions): Promise<RestServer
     if (!serviceNames().includes(name)) throw new ErrEdgeXRestNotFound({ kind: 'device service', name });
     return { ...base(200), service: serviceDto(name) };
   });
-  const readOnly = (req: FastifyRequest): never => {
-    throw new ErrEdgeXRestReadOnly({ method: req.method, path: req.url.split('?')[0] ?? '' });
-  };
+  /** Device service writes: refused for good (405, with the methods the resource has). */
+  const readOnly =
+    (allow: string) =>
+    (req: FastifyRequest, reply: FastifyReply): never => {
+      void reply.header('allow', allow);
+      throw new ErrEdgeXRestReadOnly({ method: req.method, path: req.url.split('?')[0] ?? '' });
+    };
   /** Sends a request to the hub with the caller's Authorization; the hub's error becomes EdgeX's error body with its status. */
-  const toHub = async (req: FastifyRequest, method: string, p: string, body?: unknown): Promise<void> => {
+  const toHub = async (req: FastifyRequest, method: string, p: string, body?: unknown): Promise<unknown> => {
     const hub = o.hub.url();
     if (hub === undefined) throw new ErrEdgeXRestHub({ status: 503, reason: 'the site has no hub address yet' });
     let res: Response;
@@ -285,8 +341,14 @@ export async function startRestServers(o: RestServerOptions): Promise<RestServer
     } catch (err) {
       throw new ErrEdgeXRestHub({ status: 503, reason: `the hub is not reachable (${err instanceof Error ? err.message : String(err)})` }, { cause: err });
     }
-    if (res.ok) return;
     const text = await res.text();
+    if (res.ok) {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        return undefined;
+      }
+    }
     let message = text;
     try {
       const b = JSON.parse(text) as { message?: unknown };
@@ -296,33 +358,176 @@ export async function startRestServers(o: RestServerOptions): Promise<RestServer
     }
     throw new ErrEdgeXRestHub({ status: res.status, reason: message.slice(0, 2000) });
   };
+  type Kind = 'Device' | 'DeviceProfile';
+  /** A resource a write changed at the hub (`gone`: deleted). */
+  interface Changed {
+    kind: Kind;
+    name: string;
+    gone?: boolean;
+  }
+  const catalogNow = (): Record<Kind, readonly SiteCatalogEntry[]> => ({ Device: o.catalog.list('Device'), DeviceProfile: o.catalog.list('DeviceProfile') });
+  /**
+   * Waits (at most REPLICA_WAIT_MS) until the site's catalog shows each
+   * change against `before`, so the answer, the caller's next read and its
+   * next merge see the write.
+   */
+  const replicated = async (before: Record<Kind, readonly SiteCatalogEntry[]>, changed: readonly Changed[]): Promise<void> => {
+    const shows = (c: Changed): boolean => {
+      const now = o.catalog.list(c.kind).find((x) => x.name === c.name);
+      if (c.gone === true) return now === undefined;
+      if (!now) return false;
+      const then = before[c.kind].find((x) => x.name === c.name);
+      return then === undefined || !isDeepStrictEqual(then.edgex, now.edgex) || !isDeepStrictEqual(then.spec, now.spec);
+    };
+    const deadline = Date.now() + REPLICA_WAIT_MS;
+    let pending = changed.filter((c) => !shows(c));
+    while (pending.length > 0 && Date.now() < deadline) {
+      await sleep(REPLICA_POLL_MS);
+      pending = pending.filter((c) => !shows(c));
+    }
+    if (pending.length > 0) log.info({ pending: pending.map((c) => `${c.kind}/${c.name}`), waitedMs: REPLICA_WAIT_MS }, 'edgex rest: the hub took the write; the site has not replicated it yet');
+  };
+  /** The resources the hub's import answer says it created or updated. */
+  const importChanged = (answer: unknown): Changed[] => {
+    const a = (answer ?? {}) as { created?: unknown; updated?: unknown };
+    return [a.created, a.updated]
+      .flatMap((list) => (Array.isArray(list) ? (list as { kind?: unknown; name?: unknown }[]) : []))
+      .filter((r): r is Changed => (r.kind === 'Device' || r.kind === 'DeviceProfile') && typeof r.name === 'string')
+      .map((r) => ({ kind: r.kind, name: r.name }));
+  };
+  /** Files to the hub's EdgeX import for this site (all or nothing), as `edgeadm device import` sends them; answers once the site shows what it changed. */
+  const importFiles = async (req: FastifyRequest, files: { name: string; content: string }[]): Promise<void> => {
+    const before = catalogNow();
+    const answer = await toHub(req, 'POST', `/api/v1/sites/${encodeURIComponent(o.site)}/edgex/import`, { files });
+    await replicated(before, importChanged(answer));
+  };
+  /** EdgeX forms to the hub's import as core-metadata add requests (AddDeviceRequest / AddDeviceProfileRequest). */
+  const importForms = (req: FastifyRequest, inner: 'device' | 'profile', forms: readonly Obj[]): Promise<void> =>
+    importFiles(req, [{ name: 'request.json', content: JSON.stringify(forms.map((f) => ({ apiVersion: EDGEX_API_VERSION, [inner]: f }))) }]);
+  /** One BaseResponse of a 207 answer. */
+  const itemAnswer = (requestId: unknown, statusCode: number, message?: string): Obj => ({
+    apiVersion: EDGEX_API_VERSION,
+    ...(typeof requestId === 'string' ? { requestId } : {}),
+    ...(message === undefined ? {} : { message }),
+    statusCode,
+  });
   /** POST/PUT of AddDeviceRequest / AddDeviceProfileRequest arrays: the hub's EdgeX import, as `edgeadm device import` sends it. */
   const importAdd = async (req: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     const items = Array.isArray(req.body) ? (req.body as unknown[]) : [req.body];
     if (items.length === 0) throw new ErrEdgeXRestRequest({ field: 'body', problem: 'an empty list' });
-    await toHub(req, 'POST', `/api/v1/sites/${encodeURIComponent(o.site)}/edgex/import`, { files: [{ name: 'request.json', content: JSON.stringify(items) }] });
+    await importFiles(req, [{ name: 'request.json', content: JSON.stringify(items) }]);
     const status = req.method === 'POST' ? 201 : 200;
     void reply.code(207);
-    return items.map((it) => {
-      const requestId = (it as { requestId?: unknown } | null)?.requestId;
-      return typeof requestId === 'string' ? { apiVersion: EDGEX_API_VERSION, requestId, statusCode: status } : { apiVersion: EDGEX_API_VERSION, statusCode: status };
+    return items.map((it) => itemAnswer((it as { requestId?: unknown } | null)?.requestId, status));
+  };
+  /**
+   * A batch of update requests: `apply` merges each into the EdgeX forms being
+   * changed (keyed by resource name; a coded error answers that request alone
+   * and changes nothing), then every changed form goes to the hub in one
+   * import. 207, one answer per request; the hub refusing is the whole
+   * request's error (its import wrote nothing).
+   */
+  const batch = async (req: FastifyRequest, reply: FastifyReply, items: readonly UpdateItem[], inner: 'device' | 'profile', ok: number, apply: (item: UpdateItem, forms: Map<string, Obj>) => void): Promise<Obj[]> => {
+    const forms = new Map<string, Obj>();
+    const answers = items.map((item) => {
+      try {
+        apply(item, forms);
+        return itemAnswer(item.requestId, ok);
+      } catch (err) {
+        if (!isEdgeError(err)) throw err;
+        return itemAnswer(item.requestId, err.statusCode, err.message);
+      }
+    });
+    if (forms.size > 0) await importForms(req, inner, [...forms.values()]);
+    void reply.code(207);
+    return answers;
+  };
+  /** The catalog entry an update names: by `id` (its EdgeX id) when given, else by name; a renaming is refused. */
+  const target = (kind: 'Device' | 'DeviceProfile', item: UpdateItem, field: string): SiteCatalogEntry => {
+    const { id, name } = item.value;
+    const e = typeof id === 'string' ? o.catalog.list(kind).find((x) => x.edgex.id === id) : find(kind, String(name));
+    if (!e) throw new ErrEdgeXRestNotFound({ kind: kind === 'Device' ? 'device' : 'device profile', name: `id ${String(id)}` });
+    if (typeof name === 'string' && name !== e.edgexName && name !== e.name) {
+      throw new ErrEdgeXRestRequest({ field: `[${item.index}].${field}.name`, problem: `renaming '${e.edgexName}' to '${name}' is not served: add it under the new name, then delete the old one` });
+    }
+    return e;
+  };
+  /** A profile's form as this batch has it so far. */
+  const profileForm = (forms: Map<string, Obj>, p: SiteCatalogEntry): Obj => forms.get(p.name) ?? p.edgex;
+  metadata.patch(`${PREFIX}/device`, (req: Req, reply) =>
+    batch(req, reply, parseUpdates(req.body, UPDATE_DEVICE), 'device', 200, (item, forms) => {
+      const d = target('Device', item, 'device');
+      forms.set(d.name, mergeFields(forms.get(d.name) ?? d.edgex, item.value));
+    }),
+  );
+  metadata.patch(`${PREFIX}/deviceprofile/basicinfo`, (req: Req, reply) =>
+    batch(req, reply, parseUpdates(req.body, UPDATE_BASIC_INFO), 'profile', 200, (item, forms) => {
+      const p = target('DeviceProfile', item, 'basicinfo');
+      forms.set(p.name, mergeFields(profileForm(forms, p), item.value));
+    }),
+  );
+  const profileEdits = (section: 'deviceResources' | 'deviceCommands', add: RequestShape, update: RequestShape, path: string, param: string): void => {
+    const edit = (shape: RequestShape, ok: number, op: (v: Obj) => { add: Obj } | { update: Obj }) => (req: Req, reply: FastifyReply) =>
+      batch(req, reply, parseUpdates(req.body, shape), 'profile', ok, (item, forms) => {
+        const p = find('DeviceProfile', item.profileName!);
+        forms.set(p.name, editProfile(profileForm(forms, p), section, op(item.value)));
+      });
+    metadata.post(`${PREFIX}/deviceprofile/${path}`, edit(add, 201, (v) => ({ add: v })));
+    metadata.patch(`${PREFIX}/deviceprofile/${path}`, edit(update, 200, (v) => ({ update: v })));
+    metadata.delete(`${PREFIX}/deviceprofile/name/:name/${path}/:${param}`, async (req: Req) => {
+      const p = find('DeviceProfile', req.params.name!);
+      await importForms(req, 'profile', [editProfile(p.edgex, section, { delete: req.params[param]! })]);
+      return base(200);
     });
   };
+  profileEdits('deviceResources', ADD_RESOURCE, UPDATE_RESOURCE, 'resource', 'resourceName');
+  profileEdits('deviceCommands', ADD_COMMAND, UPDATE_COMMAND, 'deviceCommand', 'commandName');
+  /** A profile as an EdgeX YAML file (multipart field `file`): its text goes to the hub's import unchanged. POST adds (409 when it is there), PUT replaces (404 when it is not). */
+  const upload = async (req: FastifyRequest, reply: FastifyReply): Promise<Obj> => {
+    if (!req.isMultipart()) throw new ErrEdgeXRestRequest({ field: 'file', problem: 'send the profile as multipart/form-data, in a part named file' });
+    const part = await req.file();
+    if (!part) throw new ErrEdgeXRestRequest({ field: 'file', problem: 'is required: the device profile YAML file' });
+    if (part.fieldname !== 'file') throw new ErrEdgeXRestRequest({ field: part.fieldname, problem: "is not a field of this request: send the profile in a part named 'file'" });
+    let content: string;
+    try {
+      content = (await part.toBuffer()).toString('utf8');
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'FST_REQ_FILE_TOO_LARGE') throw new ErrEdgeXRestTooLarge({ field: 'file', limit: MAX_UPLOAD_BYTES }, { cause: err });
+      throw err;
+    }
+    if (content.trim() === '') throw new ErrEdgeXRestRequest({ field: 'file', problem: 'is empty' });
+    // The name only, for EdgeX's 409 and 404; the hub's import reads the file and reports its problems.
+    let name: string | undefined;
+    try {
+      const doc = parseYaml(content) as unknown;
+      if (doc !== null && typeof doc === 'object' && typeof (doc as Obj).name === 'string') name = (doc as Obj).name as string;
+    } catch {
+      // not YAML: the hub's import says where
+    }
+    const have = name === undefined ? undefined : o.catalog.list('DeviceProfile').find((x) => x.edgexName === name || x.name === name);
+    if (req.method === 'POST' && have) throw new ErrEdgeXRestConflict({ kind: 'device profile', name: have.edgexName, reason: 'already exists: PUT the file to replace it' });
+    if (req.method === 'PUT' && name !== undefined && !have) throw new ErrEdgeXRestNotFound({ kind: 'device profile', name });
+    await importFiles(req, [{ name: part.filename || 'profile.yaml', content }]);
+    const status = req.method === 'POST' ? 201 : 200;
+    void reply.code(status);
+    return base(status);
+  };
+  metadata.post(`${PREFIX}/deviceprofile/uploadfile`, upload);
+  metadata.put(`${PREFIX}/deviceprofile/uploadfile`, upload);
   metadata.post(`${PREFIX}/device`, importAdd);
   metadata.post(`${PREFIX}/deviceprofile`, importAdd);
   metadata.put(`${PREFIX}/deviceprofile`, importAdd);
   const remove = (kind: 'Device' | 'DeviceProfile', plural: string) => async (req: Req): Promise<Obj> => {
     const e = find(kind, req.params.name!);
+    const before = catalogNow();
     await toHub(req, 'DELETE', `/api/v1/${plural}/${encodeURIComponent(e.name)}`);
+    await replicated(before, [{ kind, name: e.name, gone: true }]);
     return base(200);
   };
   metadata.delete(`${PREFIX}/device/name/:name`, remove('Device', 'devices'));
   metadata.delete(`${PREFIX}/deviceprofile/name/:name`, remove('DeviceProfile', 'deviceprofiles'));
-  for (const what of ['deviceprofile', 'device', 'deviceservice']) {
-    metadata.route({ method: what === 'device' ? ['PUT', 'PATCH'] : what === 'deviceprofile' ? ['PATCH'] : ['POST', 'PUT', 'PATCH'], url: `${PREFIX}/${what}`, handler: readOnly });
-    metadata.route({ method: ['POST', 'PUT', 'PATCH'], url: `${PREFIX}/${what}/*`, handler: readOnly });
-  }
-  metadata.delete(`${PREFIX}/deviceservice/name/:name`, readOnly);
+  metadata.route({ method: ['POST', 'PUT', 'PATCH'], url: `${PREFIX}/deviceservice`, handler: readOnly('') });
+  metadata.delete(`${PREFIX}/deviceservice/name/:name`, readOnly('GET'));
 
   // core-data
   const data = make('data');
@@ -368,6 +573,7 @@ export async function startRestServers(o: RestServerOptions): Promise<RestServer
     const device = find('Device', req.params.name!);
     const profile = profileOf(device);
     const name = req.params.command!;
+    if (device.spec.adminState === 'LOCKED') throw new ErrEdgeXRestLocked({ device: device.edgexName, command: name });
     const c = ((coreCommands(device, profile, '').coreCommands ?? []) as Obj[]).find((x) => x.name === name);
     if (!c) throw new ErrEdgeXRestNotFound({ kind: 'command', name: `${device.edgexName}/${name}` });
     if (c[want] !== true) throw new ErrEdgeXRestRequest({ field: 'command', problem: `'${name}' of device '${device.edgexName}' is not a ${want.toUpperCase()} command` });
@@ -382,9 +588,10 @@ export async function startRestServers(o: RestServerOptions): Promise<RestServer
   };
   command.get(`${PREFIX}/device/name/:name/:command`, async (req: Req, reply: FastifyReply) => {
     const returnEvent = flag(req.query, 'ds-returnevent', true);
-    flag(req.query, 'ds-pushevent', false);
+    // EdgeX's device service sends the event to core-data only when asked: here, the site's readings (outbox, hub, bus, core-data).
+    const pushEvent = flag(req.query, 'ds-pushevent', false);
     const { device, profile, name } = commandOf(req, 'get');
-    const res = await o.commands.read(device.name, [name]);
+    const res = await o.commands.read(device.name, [name], { store: pushEvent });
     if (!res.ok) throw new ErrEdgeXRestCommand({ device: device.edgexName, command: name, code: res.error?.code ?? 'unknown', reason: res.error?.message ?? 'no reason given' });
     if (!returnEvent) return base(200);
     const readingsOf = (res.samples ?? []).map((s) => ({ ...s, device: device.name, profile: String(device.spec.profile) }));

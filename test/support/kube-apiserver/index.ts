@@ -1,0 +1,48 @@
+/**
+ * The Kubernetes API test server: an honest, in-process stand-in for
+ * kube-apiserver, since none can run on this machine. The kube store driver,
+ * the controllers and anything speaking the Kubernetes API are tested
+ * against it with real clients (@kubernetes/client-node, kubectl).
+ *
+ * What it implements, from the Kubernetes API concepts and API conventions:
+ * - HTTPS on 127.0.0.1 with a certificate from a CA made at start (or plain
+ *   HTTP), bearer-token authentication (401 Status otherwise), `kubeconfig()`;
+ * - discovery (/api, /api/v1, /apis, /apis/<group>, /apis/<group>/<version>
+ *   with verbs, scope, kind, shortNames, `x/status`), /version, /healthz,
+ *   /livez, /readyz, an empty /openapi/v2 document;
+ * - built-in types stored generically (namespaces, secrets, configmaps,
+ *   services, endpoints, nodes, pods, events, leases, deployments,
+ *   statefulsets, endpointslices, CRDs) and custom resources served once
+ *   their CRD is Established, no longer once it is deleted;
+ * - create (generateName, uid, creationTimestamp, generation, AlreadyExists,
+ *   namespace must exist and not be terminating), get, update with the
+ *   resourceVersion precondition (409 Conflict), merge patch and JSON patch
+ *   (strategic merge patch: as a merge patch, built-ins only), delete with
+ *   finalizers and preconditions, deletecollection, namespace deletion that
+ *   empties the namespace first, CRD deletion that removes its resources;
+ * - one global resourceVersion; list with resourceVersion,
+ *   resourceVersionMatch (Exact, NotOlderThan), limit and continue tokens
+ *   (410 Expired with a fresh token once compacted); watch from a
+ *   resourceVersion replayed from a bounded history (410 Expired ERROR event
+ *   when older), BOOKMARK events, timeoutSeconds, the legacy /watch/ paths;
+ * - label selectors (=, ==, !=, in, notin, exists, !key: the store's parser)
+ *   and field selectors (metadata.name, metadata.namespace and per-type
+ *   fields such as spec.nodeName of pods and type of secrets), on list and watch;
+ * - the status subresource (status changes only there; generation follows
+ *   spec changes only), CRD structural schemas (non-structural refused),
+ *   pruning, defaulting and validation of custom resources (422 with causes
+ *   naming each field), fieldValidation Strict / Warn / Ignore,
+ *   server-side dry run (dryRun=All).
+ *
+ * What it does not: RBAC and authorization, admission (webhooks or
+ * built-in), protobuf and CBOR, Table output, server-side apply, strategic
+ * merge patch proper, typed validation or defaulting of built-in types,
+ * garbage collection of owner references, graceful deletion of pods, the
+ * scale subresource, CRD conversion other than `None`, CEL validation rules,
+ * aggregated discovery, OpenAPI v3, persistence (a single "etcd" in memory,
+ * gone with the process), more than one apiserver.
+ */
+export { startKubeApiServer, SERVER_VERSION, type KubeApiServer, type KubeApiServerOptions } from './server.ts';
+export { INITIAL_NAMESPACES } from './api.ts';
+export type { KubeObject, ObjectMeta } from './resources.ts';
+export { ErrKubeApiOptions, ErrKubeApiStatus } from './errors.ts';

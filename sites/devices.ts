@@ -228,7 +228,7 @@ export class DeviceManager {
         protocol: spec.protocols[protocol] ?? {},
         resources,
         ...(annotations ? { annotations: { ...annotations } } : {}),
-        commands,
+        ...(commands.length > 0 ? { commands } : {}),
       },
     };
   }

@@ -39,9 +39,9 @@ export interface DriverDevice {
   /** The protocol block of the device, e.g. `{ address: '10.0.0.5', port: 502, unitId: 1 }`. */
   protocol: Readonly<Record<string, unknown>>;
   resources: readonly DriverResource[];
-  /** The Device's metadata.annotations (e.g. `edgex.edgeadm.io/name`, the EdgeX name it was imported with). */
+  /** The Device's metadata.annotations (e.g. `edgex.edgeadm.io/name`, the EdgeX name it was imported with); absent when it has none. */
   annotations?: Readonly<Record<string, string>>;
-  /** The profile's deviceCommands, for drivers whose protocol names them (EdgeX device-mqtt's topics). */
+  /** The profile's deviceCommands, for drivers whose protocol names them (EdgeX device-mqtt's topics); absent when it has none. */
   commands?: readonly DriverCommand[];
 }
 

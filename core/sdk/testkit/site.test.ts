@@ -58,8 +58,6 @@ describe('mockSiteServices', () => {
         { name: 'count', valueType: 'Uint16', readWrite: 'R', attributes: { function: 'ramp', step: 1, max: 1000 }, properties: {} },
         { name: 'setpoint', valueType: 'Float32', readWrite: 'RW', units: 'degC', attributes: { function: 'setpoint', initial: 21.5 }, properties: { minimum: 5, maximum: 35 } },
       ],
-      // The profile has no deviceCommands; the Device no annotations.
-      commands: [],
     });
     const counts = await site.readings.waitFor({ device: 'sim-1', resource: 'count' }, { count: 3 });
     expect(counts.map((r) => r.value)).toEqual([1, 2, 3]);

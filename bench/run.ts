@@ -18,6 +18,7 @@ const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   'edgex-rest': () => import('./edgex-rest.ts'),
   opcua: () => import('./opcua.ts'),
   console: () => import('./console.ts'),
+  store: () => import('./store.ts'),
 };
 
 function table(rows: readonly BenchResult[]): string {

@@ -17,6 +17,7 @@ import { registerDeviceDiscover } from './discover.ts';
 import { registerHub } from './hub.ts';
 import { registerInit } from './init.ts';
 import { registerJoin } from './join.ts';
+import { registerManifests } from './manifests.ts';
 import { registerNode } from './node.ts';
 import { registerPlugin } from './plugin.ts';
 import { addPluginCommands, loadPluginTools, type LoadedTools } from './plugin-tools.ts';
@@ -66,6 +67,7 @@ export function buildProgram(plugins: readonly LoadedTools[] = [], problems: Edg
   registerDeviceCommands(device);
   registerDeviceDiscover(device, plugins, problems);
   registerAddon(program);
+  registerManifests(program);
   registerStatus(program);
   addPluginCommands(program, plugins, problems);
   registerDemo(program);

@@ -1,5 +1,6 @@
 /**
- * The embedded hub: one process with the resource store (SQLite), the
+ * The embedded hub: one process with the resource store (SQLite, or
+ * Kubernetes custom resources with `store: { kind: 'kube' }`), the
  * telemetry store, tokens and commands, the HTTP API, the sync sessions of the
  * site agents and, optionally, the MQTT telemetry ingest. On first start in a
  * data directory it creates an admin token and writes it to `admin.token`
@@ -18,7 +19,7 @@ import { hostname } from 'node:os';
 import { EDGEADM_VERSION, ensurePrivateDir, Kernel, ServiceScope, type Logger } from '../kernel/index.ts';
 import { issueCertificate, loadOrCreateHubPki, type KeyPairPem } from '../pki/index.ts';
 import type { Resource } from '../store/index.ts';
-import { openSqliteStore, type ResourceStore } from '../store/index.ts';
+import { openKubeStore, openSqliteStore, type KubeStoreOptions, type ResourceStore } from '../store/index.ts';
 import { openTelemetryStore, startMqttIngest, type TelemetryStore } from '../telemetry/index.ts';
 import { buildHubApp } from './app.ts';
 import type { HubModule } from './context.ts';
@@ -64,6 +65,13 @@ export interface StartHubOptions {
   proxy?: { port: number; host?: string };
   /** Modules that serve routes of their own: the web console (core/console's `createConsole()`). */
   modules?: readonly HubModule[];
+  /**
+   * Where resources live: `sqlite` (default, `<dataDir>/resources.db`) or
+   * `kube` (custom resources in `namespace`, core/store's kube driver).
+   * Tokens, telemetry and commands stay in the data directory's SQLite files
+   * either way.
+   */
+  store?: { kind: 'sqlite' } | ({ kind: 'kube' } & Omit<KubeStoreOptions, 'logger'>);
 }
 
 export interface Hub {
@@ -105,7 +113,10 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
     id: 'hub-stores',
     phase: 'store',
     async start(ctx) {
-      const store = openSqliteStore({ file: path.join(o.dataDir, 'resources.db') });
+      const store =
+        o.store?.kind === 'kube'
+          ? await openKubeStore({ ...o.store, logger: logger.child({ component: 'kube-store' }) })
+          : openSqliteStore({ file: path.join(o.dataDir, 'resources.db') });
       ctx.onStop(() => store.close());
       const telemetry = openTelemetryStore({ file: path.join(o.dataDir, 'telemetry.db'), metrics, logger });
       ctx.onStop(() => telemetry.close());

@@ -88,3 +88,32 @@ export const ErrSyncMessage = createError(
     `bad sync message from the ${p.side}: ${p.issues.map((i) => `${i.path || '(root)'} ${i.message}`).join('; ')}`,
   { statusCode: 400 },
 );
+
+/** A TypeBox schema holds something a CustomResourceDefinition's structural schema cannot say (crds.ts). */
+export const ErrCrdSchema = createError(
+  'EDGE_ERR_STORE_CRD_SCHEMA',
+  (p: { kind: string; path: string; reason: string }) => `cannot make the CustomResourceDefinition of ${p.kind}: ${p.path}: ${p.reason}`,
+);
+
+/** The kube driver's options are wrong (kube.ts). */
+export const ErrKubeOptions = createError(
+  'EDGE_ERR_STORE_KUBE_OPTIONS',
+  (p: { field: string; reason: string }) => `kube store option ${p.field} is invalid: ${p.reason}`,
+  { statusCode: 400 },
+);
+
+/** kube-apiserver answered something the kube driver cannot map to the store's contract (kube.ts). */
+export const ErrKube = createError(
+  'EDGE_ERR_STORE_KUBE',
+  (p: { operation: string; target: string; status: number | null; reason: string }) =>
+    `kube store: ${p.operation} ${p.target} failed${p.status === null ? '' : ` (HTTP ${p.status})`}: ${p.reason}`,
+  { statusCode: 502 },
+);
+
+/** A write sets the label the kube driver keeps for site selection to another value than the object's site (kube.ts). */
+export const ErrSiteLabel = createError(
+  'EDGE_ERR_STORE_SITE_LABEL',
+  (p: { kind: string; name: string; label: string; value: string; site: string }) =>
+    `${p.kind} '${p.name}': label ${p.label}='${p.value}' disagrees with its site '${p.site}'; the store keeps that label equal to the site: remove it or set it to '${p.site}'`,
+  { statusCode: 400 },
+);

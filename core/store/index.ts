@@ -2,7 +2,9 @@
  * core/store: the ResourceStore contract (Kubernetes-style resources with
  * resourceVersion semantics), the resource kinds' schemas and validation,
  * label selectors, the store's coded errors (`StoreErrors`), the embedded
- * SQLite driver, and the hub-to-site replication protocol.
+ * SQLite driver, the kube driver (custom resources through kube-apiserver),
+ * CustomResourceDefinitions from the schemas (`crdFromSchema`),
+ * and the hub-to-site replication protocol.
  */
 export * from './types.ts';
 export * from './schemas.ts';
@@ -11,5 +13,7 @@ export * from './addons.ts';
 export * from './profile-sources.ts';
 export * as StoreErrors from './errors.ts';
 export { openSqliteStore, type SqliteStoreOptions } from './sqlite.ts';
+export { crdFromSchema, edgeadmCrds, type CrdFromSchemaOptions, type PrinterColumn } from './crds.ts';
+export { openKubeStore, SITE_LABEL, SITE_LABEL_PREFIX, type KubeStoreOptions } from './kube.ts';
 export * from './replication.ts';
 export { ErrSyncMessage } from './errors.ts';

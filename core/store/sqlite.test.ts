@@ -1,20 +1,16 @@
-/** The SQLite ResourceStore against real database files: CRUD, revisions, conflicts, filters, paging, watch, GONE, restart. */
+/**
+ * The SQLite ResourceStore against real database files: the shared store
+ * contract (contract.ts), and what only this driver does: restarts and the
+ * file, history compaction by historyLimit (GONE, expired continue tokens),
+ * watchers falling back to the history table, exact bookmarks and timers.
+ */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { getEventListeners } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  API_VERSION,
-  openSqliteStore,
-  StoreErrors,
-  type DeviceObject,
-  type NodeObject,
-  type Resource,
-  type ResourceStore,
-  type SqliteStoreOptions,
-  type WatchEvent,
-} from './index.ts';
+import { brief, describeStoreContract, node, rejection, site, take } from './contract.ts';
+import { openSqliteStore, StoreErrors, type ResourceStore, type SqliteStoreOptions, type WatchEvent } from './index.ts';
 
 let dir: string;
 const open: ResourceStore[] = [];
@@ -34,247 +30,16 @@ function store(opts: Partial<SqliteStoreOptions> = {}): ResourceStore {
   return s;
 }
 
-function site(name: string, labels?: Record<string, string>): Resource {
-  return { apiVersion: API_VERSION, kind: 'Site', metadata: { name, ...(labels && { labels }) }, spec: { displayName: name.toUpperCase() } };
-}
-
-function node(name: string, siteName: string, labels?: Record<string, string>): NodeObject {
-  return { apiVersion: API_VERSION, kind: 'Node', metadata: { name, ...(labels && { labels }) }, spec: { site: siteName, hostname: `${name}.local` } };
-}
-
-function device(name: string, siteName: string, extra: Record<string, unknown> = {}): DeviceObject {
-  return {
-    apiVersion: API_VERSION,
-    kind: 'Device',
-    metadata: { name },
-    spec: { site: siteName, profile: 'power-meter', protocols: { 'modbus-tcp': { Address: '10.0.0.5', Port: '502', UnitID: '1' } }, ...extra },
-  };
-}
-
-function addon(name: string, sites: string[]): Resource {
-  return { apiVersion: API_VERSION, kind: 'Addon', metadata: { name }, spec: { plugin: 'modbus', sites } };
-}
-
-async function rejection(p: Promise<unknown>): Promise<{ code: string; message: string; statusCode: number; params: Record<string, unknown> }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as { code: string; message: string; statusCode: number; params: Record<string, unknown> };
-  }
-  throw new Error('expected a rejection');
-}
-
-/** The next `n` events of a watch (the iteration is closed afterwards). */
-async function take(events: AsyncIterable<WatchEvent>, n: number, timeoutMs = 2000): Promise<WatchEvent[]> {
-  const it = events[Symbol.asyncIterator]();
-  const out: WatchEvent[] = [];
-  try {
-    while (out.length < n) {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`only ${out.length} of ${n} events within ${timeoutMs} ms`)), timeoutMs);
-      });
-      const r = await Promise.race([it.next(), timeout]).finally(() => clearTimeout(timer));
-      if (r.done) break;
-      out.push(r.value);
-    }
-  } finally {
-    await it.return?.();
-  }
-  return out;
-}
-
 /** The revision an iteration step delivered (NaN when the iteration ended). */
 const revisionOf = (r: IteratorResult<WatchEvent, unknown>): number => (r.done ? Number.NaN : Number(r.value.object.metadata.resourceVersion));
 
-const brief = (e: WatchEvent): string => `${e.type} ${e.object.kind}/${e.object.metadata.name}@${e.object.metadata.resourceVersion}`;
-
-describe('sqlite store: CRUD and metadata', () => {
-  it('creates, reads, lists, replaces and deletes, stamping store-owned metadata', async () => {
-    const s = store();
-    expect(await s.currentResourceVersion()).toBe('0');
-    const created = await s.create(site('plant-a'));
-    expect(created.metadata).toEqual({
-      name: 'plant-a',
-      uid: expect.stringMatching(/^[0-9a-f-]{36}$/),
-      resourceVersion: '1',
-      generation: 1,
-      creationTimestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
-    });
-    expect(await s.get('Site', 'plant-a')).toEqual(created);
-    expect(await s.get('Site', 'nope')).toBeUndefined();
-
-    const dup = await rejection(s.create(site('plant-a')));
-    expect(dup.code).toBe('EDGE_ERR_STORE_EXISTS');
-    expect(dup.statusCode).toBe(409);
-    expect(dup.message).toContain("Site 'plant-a'");
-
-    await s.apply(node('n1', 'plant-a'));
-    const replaced = await s.apply({ ...site('plant-a'), spec: { displayName: 'Plant A', description: 'main plant' } });
-    expect(replaced.metadata.uid).toBe(created.metadata.uid);
-    expect(replaced.metadata.creationTimestamp).toBe(created.metadata.creationTimestamp);
-    expect(replaced.metadata.resourceVersion).toBe('3');
-    expect(await s.currentResourceVersion()).toBe('3');
-
-    const list = await s.list('Site');
-    expect(list.resourceVersion).toBe('3');
-    expect(list.items.map((i) => i.metadata.name)).toEqual(['plant-a']);
-
-    const deleted = await s.delete('Site', 'plant-a');
-    expect(deleted?.metadata.resourceVersion).toBe('4');
-    expect(deleted?.spec).toEqual({ displayName: 'Plant A', description: 'main plant' });
-    expect(await s.get('Site', 'plant-a')).toBeUndefined();
-    expect(await s.delete('Site', 'plant-a')).toBeUndefined();
-    expect(await s.currentResourceVersion()).toBe('4');
-  });
-
-  it('ignores store-owned metadata and status in the input of apply', async () => {
-    const s = store();
-    const input = { ...site('plant-a'), metadata: { name: 'plant-a', uid: 'mine', resourceVersion: '99', generation: 7 }, status: { phase: 'Online' } };
-    const out = await s.apply(input);
-    expect(out.metadata.uid).not.toBe('mine');
-    expect(out.metadata.resourceVersion).toBe('1');
-    expect(out.metadata.generation).toBe(1);
-    expect(out.status).toBeUndefined();
-  });
-
-  it('returns deep copies: mutating inputs or results never changes the store', async () => {
-    const s = store();
-    const input = device('meter-1', 'plant-a', { desired: { SetPoint: 10 } });
-    const out = await s.apply(input);
-    (input.spec.desired as Record<string, unknown>).SetPoint = 99;
-    (out.spec.desired as Record<string, unknown>).SetPoint = 98;
-    out.metadata.name = 'hacked';
-    const got = await s.get<DeviceObject>('Device', 'meter-1');
-    expect(got?.spec.desired).toEqual({ SetPoint: 10 });
-    (got?.spec.protocols['modbus-tcp'] as Record<string, unknown>).Port = '1';
-    expect((await s.list<DeviceObject>('Device')).items[0]?.spec.protocols['modbus-tcp']?.Port).toBe('502');
-  });
-
-  it('rejects invalid objects with every issue and its path', async () => {
-    const s = store();
-    const err = await rejection(
-      s.apply({
-        apiVersion: API_VERSION,
-        kind: 'DeviceProfile',
-        metadata: { name: 'meter' },
-        spec: {
-          deviceResources: [
-            { name: 'V', properties: { valueType: 'Float32', readWrite: 'R', scale: 'x' } },
-            { name: 'V', properties: { valueType: 'Float32', readWrite: 'R' } },
-          ],
-          deviceCommands: [{ name: 'C', readWrite: 'R', resourceOperations: [{ deviceResource: 'V' }, { deviceResource: 'W' }] }],
-        },
-      }),
-    );
-    expect(err.code).toBe('EDGE_ERR_STORE_INVALID');
-    expect(err.statusCode).toBe(400);
-    expect(err.params.issues).toEqual([
-      { path: 'spec.deviceResources[0].properties.scale', message: "must be a number or a numeric string (is 'x')" },
-      { path: 'spec.deviceResources[1].name', message: "duplicates spec.deviceResources[0].name 'V'" },
-      { path: 'spec.deviceCommands[0].resourceOperations[1].deviceResource', message: "names 'W', which is not in spec.deviceResources" },
-    ]);
-    expect(err.message).toContain("DeviceProfile 'meter' is invalid (3 problems)");
-    expect(err.message).toContain('spec.deviceCommands[0].resourceOperations[1].deviceResource');
-    expect(await s.currentResourceVersion()).toBe('0');
-    expect((await rejection(s.get('Gadget' as 'Site', 'x'))).code).toBe('EDGE_ERR_STORE_INVALID');
-  });
-
-  it('applies spec defaults (Device adminState)', async () => {
-    const s = store();
-    const d = await s.apply(device('meter-1', 'plant-a'));
-    expect(d.spec.adminState).toBe('UNLOCKED');
-  });
+let contractFiles = 0;
+describeStoreContract('sqlite', () => {
+  const file = path.join(dir, `contract-${contractFiles++}.db`);
+  return Promise.resolve({ store: openSqliteStore({ file }) });
 });
 
-describe('sqlite store: revisions, generation, status, concurrency', () => {
-  it('bumps generation only when spec changes; no-op applies write nothing', async () => {
-    const s = store();
-    const a = await s.apply(node('n1', 'plant-a'));
-    expect([a.metadata.generation, a.metadata.resourceVersion]).toEqual([1, '1']);
-
-    const same = await s.apply(node('n1', 'plant-a'));
-    expect(same).toEqual(a);
-    expect(await s.currentResourceVersion()).toBe('1');
-
-    const relabelled = await s.apply(node('n1', 'plant-a', { role: 'gateway' }));
-    expect([relabelled.metadata.generation, relabelled.metadata.resourceVersion]).toEqual([1, '2']);
-
-    const changed = await s.apply({ ...node('n1', 'plant-a', { role: 'gateway' }), spec: { site: 'plant-a', hostname: 'other' } });
-    expect([changed.metadata.generation, changed.metadata.resourceVersion]).toEqual([2, '3']);
-
-    // Key order does not count as a change.
-    const reordered = await s.apply({ ...node('n1', 'plant-a', { role: 'gateway' }), spec: { hostname: 'other', site: 'plant-a' } });
-    expect(reordered.metadata.resourceVersion).toBe('3');
-  });
-
-  it('updates status without touching generation; apply keeps status', async () => {
-    const s = store();
-    await s.apply(site('plant-a'));
-    const st = await s.updateStatus('Site', 'plant-a', { phase: 'Online', lastSeen: '2024-05-01T10:00:00Z' });
-    expect(st.status).toEqual({ phase: 'Online', lastSeen: '2024-05-01T10:00:00Z' });
-    expect([st.metadata.generation, st.metadata.resourceVersion]).toEqual([1, '2']);
-
-    const again = await s.updateStatus('Site', 'plant-a', { lastSeen: '2024-05-01T10:00:00Z', phase: 'Online' });
-    expect(again.metadata.resourceVersion).toBe('2');
-
-    const applied = await s.apply({ ...site('plant-a'), spec: { displayName: 'A' } });
-    expect(applied.status).toEqual({ phase: 'Online', lastSeen: '2024-05-01T10:00:00Z' });
-    expect(applied.metadata.generation).toBe(2);
-
-    const bad = await rejection(s.updateStatus('Site', 'plant-a', { phase: 'Asleep' }));
-    expect(bad.code).toBe('EDGE_ERR_STORE_INVALID');
-    expect(bad.params.issues).toEqual([{ path: 'status.phase', message: "must be one of 'Pending', 'Online', 'Offline'" }]);
-
-    const missing = await rejection(s.updateStatus('Site', 'plant-b', { phase: 'Online' }));
-    expect(missing.code).toBe('EDGE_ERR_STORE_NOT_FOUND');
-    expect(missing.statusCode).toBe(404);
-    expect(missing.message).toContain("Site 'plant-b'");
-  });
-
-  it('fails a write on a stale resourceVersion with a conflict naming both versions', async () => {
-    const s = store();
-    const v1 = await s.apply(device('meter-1', 'plant-a'));
-    const v2 = await s.apply(device('meter-1', 'plant-a', { description: 'second' }), { resourceVersion: v1.metadata.resourceVersion });
-    expect(v2.metadata.resourceVersion).toBe('2');
-
-    const stale = await rejection(s.apply(device('meter-1', 'plant-a', { description: 'third' }), { resourceVersion: '1' }));
-    expect(stale.code).toBe('EDGE_ERR_STORE_CONFLICT');
-    expect(stale.statusCode).toBe(409);
-    expect(stale.message).toBe("Device 'meter-1' was expected at resourceVersion 1 but is at 2; read it again and retry");
-
-    expect((await rejection(s.updateStatus('Device', 'meter-1', { operatingState: 'UP' }, { resourceVersion: '1' }))).code).toBe(
-      'EDGE_ERR_STORE_CONFLICT',
-    );
-    expect((await rejection(s.delete('Device', 'meter-1', { resourceVersion: '1' }))).code).toBe('EDGE_ERR_STORE_CONFLICT');
-    expect((await rejection(s.apply(device('meter-2', 'plant-a'), { resourceVersion: '1' }))).message).toContain('does not exist');
-    expect((await rejection(s.apply(device('meter-1', 'plant-a'), { resourceVersion: 'abc' }))).code).toBe('EDGE_ERR_STORE_INVALID');
-    expect(await s.delete('Device', 'meter-1', { resourceVersion: '2' })).toBeDefined();
-  });
-
-  it('keeps spec.site of Nodes and Devices immutable', async () => {
-    const s = store();
-    await s.apply(node('n1', 'plant-a'));
-    await s.apply(device('meter-1', 'plant-a'));
-    const n = await rejection(s.apply(node('n1', 'plant-b')));
-    expect(n.code).toBe('EDGE_ERR_STORE_IMMUTABLE');
-    expect(n.statusCode).toBe(400);
-    expect(n.message).toContain("Node 'n1': spec.site cannot change after creation (is 'plant-a', requested 'plant-b')");
-    expect((await rejection(s.apply(device('meter-1', 'plant-b')))).code).toBe('EDGE_ERR_STORE_IMMUTABLE');
-    // Delete and recreate is the way to move it.
-    await s.delete('Node', 'n1');
-    expect((await s.apply(node('n1', 'plant-b'))).spec.site).toBe('plant-b');
-  });
-
-  it('fails every operation after close with a coded error', async () => {
-    const s = store();
-    await s.close();
-    await s.close();
-    expect((await rejection(s.get('Site', 'a'))).code).toBe('EDGE_ERR_STORE_CLOSED');
-    expect((await rejection(s.apply(site('a')))).code).toBe('EDGE_ERR_STORE_CLOSED');
-    expect(() => s.watch()).toThrow(StoreErrors.ErrClosed);
-  });
-
+describe('sqlite store: file, restart, history', () => {
   it('keeps objects and the revision across a restart', async () => {
     const file = path.join(dir, 'nested', 'dir', 'resources.db');
     const first = openSqliteStore({ file });
@@ -303,89 +68,6 @@ describe('sqlite store: revisions, generation, status, concurrency', () => {
     expect(() => openSqliteStore({ file: dir })).toThrow(StoreErrors.ErrFile);
     expect(() => openSqliteStore({ file: path.join(dir, 'x.db'), historyLimit: 0 })).toThrow(/historyLimit/);
   });
-});
-
-describe('sqlite store: list filters and paging', () => {
-  async function seed(s: ResourceStore): Promise<void> {
-    await s.apply(site('plant-a', { region: 'eu', tier: 'large' }));
-    await s.apply(site('plant-b', { region: 'us', tier: 'small' }));
-    await s.apply(site('plant-c', { region: 'eu' }));
-    await s.apply(node('n1', 'plant-a', { role: 'gateway' }));
-    await s.apply(node('n2', 'plant-b', { role: 'worker' }));
-    await s.apply(node('n3', 'plant-a'));
-    await s.apply(addon('modbus', ['plant-a', 'plant-c']));
-    await s.apply(addon('opcua', ['plant-b']));
-    await s.apply({
-      apiVersion: API_VERSION,
-      kind: 'DeviceProfile',
-      metadata: { name: 'meter' },
-      spec: { deviceResources: [{ name: 'V', properties: { valueType: 'Float32', readWrite: 'R' } }] },
-    });
-  }
-  const names = (r: { items: Resource[] }): string[] => r.items.map((i) => i.metadata.name);
-
-  it('filters by label selector', async () => {
-    const s = store();
-    await seed(s);
-    expect(names(await s.list('Site', { labelSelector: 'region=eu' }))).toEqual(['plant-a', 'plant-c']);
-    expect(names(await s.list('Site', { labelSelector: 'region in (eu,us),tier' }))).toEqual(['plant-a', 'plant-b']);
-    expect(names(await s.list('Site', { labelSelector: '!tier' }))).toEqual(['plant-c']);
-    expect(names(await s.list('Site', { labelSelector: 'tier notin (small)' }))).toEqual(['plant-a', 'plant-c']);
-    expect(names(await s.list('Node', { labelSelector: 'role!=worker' }))).toEqual(['n1', 'n3']);
-    const bad = await rejection(s.list('Site', { labelSelector: 'region in eu' }));
-    expect(bad.code).toBe('EDGE_ERR_STORE_SELECTOR');
-    expect(bad.message).toContain("'region in eu'");
-  });
-
-  it('filters by site', async () => {
-    const s = store();
-    await seed(s);
-    expect(names(await s.list('Node', { site: 'plant-a' }))).toEqual(['n1', 'n3']);
-    expect(names(await s.list('Site', { site: 'plant-b' }))).toEqual(['plant-b']);
-    expect(names(await s.list('Addon', { site: 'plant-c' }))).toEqual(['modbus']);
-    expect(names(await s.list('Addon', { site: 'plant-z' }))).toEqual([]);
-    expect(names(await s.list('DeviceProfile', { site: 'plant-z' }))).toEqual(['meter']);
-    expect(names(await s.list('Node', { site: 'plant-a', labelSelector: 'role' }))).toEqual(['n1']);
-  });
-
-  it('pages in name order with continue tokens over one consistent snapshot', async () => {
-    const s = store();
-    for (let i = 0; i < 25; i++) await s.apply(node(`n${String(i).padStart(2, '0')}`, i % 2 === 0 ? 'plant-a' : 'plant-b'));
-    const p1 = await s.list('Node', { limit: 10 });
-    expect(names(p1)).toEqual(Array.from({ length: 10 }, (_, i) => `n${String(i).padStart(2, '0')}`));
-    expect(p1.resourceVersion).toBe('25');
-    expect(p1.continue).toBeDefined();
-
-    // Writes between pages do not show in later pages of the same list.
-    await s.delete('Node', 'n15');
-    await s.apply(node('n12', 'plant-a', { changed: 'yes' }));
-    await s.apply(node('n10a', 'plant-a'));
-    await s.apply(node('n99', 'plant-b'));
-
-    const p2 = await s.list('Node', { limit: 10, continue: p1.continue });
-    expect(p2.resourceVersion).toBe('25');
-    expect(names(p2)).toEqual(['n10', 'n11', 'n12', 'n13', 'n14', 'n15', 'n16', 'n17', 'n18', 'n19']);
-    expect(p2.items[2]?.metadata.labels).toBeUndefined();
-    const p3 = await s.list('Node', { limit: 10, continue: p2.continue });
-    expect(names(p3)).toEqual(['n20', 'n21', 'n22', 'n23', 'n24']);
-    expect(p3.continue).toBeUndefined();
-
-    // A fresh list sees the changes.
-    const now = await s.list('Node');
-    expect(now.resourceVersion).toBe('29');
-    expect(names(now)).toContain('n10a');
-    expect(names(now)).not.toContain('n15');
-
-    // Filters page too.
-    const f1 = await s.list('Node', { site: 'plant-b', limit: 3 });
-    expect(names(f1)).toEqual(['n01', 'n03', 'n05']);
-    const f2 = await s.list('Node', { site: 'plant-b', limit: 100, continue: f1.continue });
-    expect(names(f2)).toEqual(['n07', 'n09', 'n11', 'n13', 'n17', 'n19', 'n21', 'n23', 'n99']);
-
-    expect((await rejection(s.list('Node', { continue: 'garbage' }))).code).toBe('EDGE_ERR_STORE_INVALID');
-    expect((await rejection(s.list('Site', { continue: p1.continue }))).message).toContain('was issued for a list of Node');
-    expect((await rejection(s.list('Node', { limit: 0 }))).code).toBe('EDGE_ERR_STORE_INVALID');
-  });
 
   it('expires a continue token whose snapshot was compacted away (410)', async () => {
     const s = store({ historyLimit: 3 });
@@ -398,51 +80,7 @@ describe('sqlite store: list filters and paging', () => {
   });
 });
 
-describe('sqlite store: watch', () => {
-  it('replays exactly the missed events from a revision, then continues live', async () => {
-    const s = store();
-    await s.apply(site('plant-a'));
-    await s.apply(node('n1', 'plant-a'));
-    const seen = await s.currentResourceVersion();
-    await s.apply(node('n2', 'plant-a'));
-    await s.apply(node('n1', 'plant-a', { role: 'gateway' }));
-    await s.updateStatus('Site', 'plant-a', { phase: 'Online' });
-    await s.delete('Node', 'n2');
-
-    const ac = new AbortController();
-    const events = s.watch({ resourceVersion: seen, signal: ac.signal });
-    const it = events[Symbol.asyncIterator]();
-    const next = async (): Promise<string> => {
-      const r = await it.next();
-      return r.done ? 'done' : brief(r.value);
-    };
-    expect(await next()).toBe('ADDED Node/n2@3');
-    expect(await next()).toBe('MODIFIED Node/n1@4');
-    expect(await next()).toBe('MODIFIED Site/plant-a@5');
-    expect(await next()).toBe('DELETED Node/n2@6');
-    const pending = next();
-    await s.apply(node('n3', 'plant-a'));
-    await s.apply(node('n4', 'plant-a'));
-    expect(await pending).toBe('ADDED Node/n3@7');
-    expect(await next()).toBe('ADDED Node/n4@8');
-    ac.abort();
-    expect(await next()).toBe('done');
-  });
-
-  it('delivers live events from now, in order, without gaps or duplicates, under interleaved writes', async () => {
-    const s = store();
-    await s.apply(site('plant-a'));
-    const events = s.watch();
-    const collected = take(events, 200);
-    for (let i = 0; i < 100; i++) {
-      await s.apply(node(`n${i}`, 'plant-a'));
-      if (i % 7 === 0) await new Promise((r) => setImmediate(r));
-      await s.updateStatus('Node', `n${i}`, { connected: true });
-    }
-    const revisions = (await collected).map((e) => Number(e.object.metadata.resourceVersion));
-    expect(revisions).toEqual(Array.from({ length: 200 }, (_, i) => i + 2));
-  });
-
+describe('sqlite store: watch history', () => {
   it('a slow watcher falls back to the history table and still sees every event', async () => {
     const s = store();
     const events = s.watch({ resourceVersion: '0' });
@@ -472,38 +110,6 @@ describe('sqlite store: watch', () => {
     await it.return?.();
     expect(extra).toBe(12);
     expect(revisions).toEqual(Array.from({ length: 612 }, (_, i) => i + 1));
-  });
-
-  it('filters by kinds, site and label selector, turning transitions into ADDED / DELETED', async () => {
-    const s = store();
-    const ac = new AbortController();
-    const bySite = s.watch({ resourceVersion: '0', site: 'plant-a', kinds: ['Node', 'Addon'], signal: ac.signal });
-    const byLabel = s.watch({ resourceVersion: '0', kinds: ['Node'], labelSelector: 'role=gateway', signal: ac.signal });
-    await s.apply(site('plant-a'));
-    await s.apply(node('n1', 'plant-a'));
-    await s.apply(node('n2', 'plant-b', { role: 'gateway' }));
-    await s.apply(node('n1', 'plant-a', { role: 'gateway' }));
-    await s.apply(addon('modbus', ['plant-b']));
-    await s.apply(addon('modbus', ['plant-b', 'plant-a']));
-    await s.apply(node('n1', 'plant-a', { role: 'worker' }));
-    await s.apply(addon('modbus', ['plant-b']));
-    await s.delete('Node', 'n2');
-    await s.delete('Node', 'n1');
-    expect((await take(bySite, 6)).map(brief)).toEqual([
-      'ADDED Node/n1@2',
-      'MODIFIED Node/n1@4',
-      'ADDED Addon/modbus@6',
-      'MODIFIED Node/n1@7',
-      'DELETED Addon/modbus@8',
-      'DELETED Node/n1@10',
-    ]);
-    expect((await take(byLabel, 4)).map(brief)).toEqual([
-      'ADDED Node/n2@3',
-      'ADDED Node/n1@4',
-      'DELETED Node/n1@7',
-      'DELETED Node/n2@9',
-    ]);
-    ac.abort();
   });
 
   it('throws GONE (410) for a revision older than the retained history', async () => {
@@ -570,15 +176,4 @@ describe('sqlite store: watch', () => {
     expect(done).toEqual([]);
   });
 
-  it('close() ends every watch', async () => {
-    const s = store();
-    const a = s.watch()[Symbol.asyncIterator]();
-    const b = s.watch({ bookmarkIntervalMs: 10_000 })[Symbol.asyncIterator]();
-    const pa = a.next();
-    const pb = b.next();
-    await new Promise((r) => setImmediate(r));
-    await s.close();
-    expect(await pa).toEqual({ done: true, value: undefined });
-    expect(await pb).toEqual({ done: true, value: undefined });
-  });
 });

@@ -19,13 +19,13 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { EdgeError, ensurePrivateFile, type FieldIssue, type Logger } from '../kernel/index.ts';
-import { ErrClosed, ErrConflict, ErrExists, ErrFile, ErrGone, ErrImmutable, ErrInvalid, ErrIo, ErrNotFound } from './errors.ts';
+import { EdgeError, ensurePrivateFile, type Logger } from '../kernel/index.ts';
+import { ErrClosed, ErrFile, ErrGone, ErrInvalid, ErrIo, ErrNotFound } from './errors.ts';
+import { checkKey, checkListOptions, checkWatchOptions, checkWrite, describeObject, encodeContinue, expectedRevision } from './driver-checks.ts';
 import { prepareResource, prepareStatus, sitesOf } from './schemas.ts';
-import { parseLabelSelector, type LabelSelector } from './selectors.ts';
+import type { LabelSelector } from './selectors.ts';
 import {
   API_VERSION,
-  KINDS,
   type Kind,
   type ListOptions,
   type ListResult,
@@ -72,15 +72,15 @@ interface Watcher {
   wake: () => void;
 }
 
-interface ContinueToken {
-  v: 1;
-  k: Kind;
+/** A continue token's position: the list's revision and the last name it gave. */
+interface ListPosition {
   rv: number;
   a: string;
 }
 
-function isKind(k: unknown): k is Kind {
-  return typeof k === 'string' && (KINDS as readonly string[]).includes(k);
+function isListPosition(p: unknown): p is ListPosition {
+  const t = p as Partial<ListPosition> | null;
+  return t !== null && typeof t === 'object' && Number.isSafeInteger(t.rv) && typeof t.a === 'string';
 }
 
 function deepEqual(a: unknown, b: unknown): boolean {
@@ -99,27 +99,6 @@ function deepEqual(a: unknown, b: unknown): boolean {
 
 function nonEmpty(map: Record<string, string> | undefined): Record<string, string> | undefined {
   return map && Object.keys(map).length > 0 ? map : undefined;
-}
-
-function parseRevision(value: unknown, field: string): number | FieldIssue {
-  if (typeof value !== 'string' || !/^[0-9]+$/.test(value) || !Number.isSafeInteger(Number(value))) {
-    return { path: field, message: `must be a resourceVersion (a decimal number as a string), is ${JSON.stringify(value)}` };
-  }
-  return Number(value);
-}
-
-function encodeContinue(t: ContinueToken): string {
-  return Buffer.from(JSON.stringify(t)).toString('base64url');
-}
-
-function decodeContinue(token: string): ContinueToken | undefined {
-  try {
-    const t = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<ContinueToken> | null;
-    if (t && t.v === 1 && isKind(t.k) && Number.isSafeInteger(t.rv) && typeof t.a === 'string') return t as ContinueToken;
-  } catch {
-    // reported by the caller as an invalid token
-  }
-  return undefined;
 }
 
 function prepareStatements(db: Database.Database) {
@@ -239,7 +218,7 @@ class SqliteStore implements ResourceStore {
 
   get<R extends Resource = Resource>(kind: Kind, name: string): Promise<R | undefined> {
     return this.#run('get', () => {
-      this.#checkKey(kind, name);
+      checkKey(kind, name);
       const row = this.#sql.get.get(kind, name);
       return row ? (JSON.parse(row.body) as R) : undefined;
     });
@@ -247,28 +226,13 @@ class SqliteStore implements ResourceStore {
 
   list<R extends Resource = Resource>(kind: Kind, opts: ListOptions = {}): Promise<ListResult<R>> {
     return this.#run('list', () => {
-      const issues: FieldIssue[] = [];
-      if (!isKind(kind)) issues.push({ path: 'kind', message: `must be one of ${KINDS.join(', ')}` });
-      if (opts.limit !== undefined && (!Number.isSafeInteger(opts.limit) || opts.limit < 1)) {
-        issues.push({ path: 'limit', message: `must be a positive integer (is ${String(opts.limit)})` });
-      }
-      if (opts.site !== undefined && (typeof opts.site !== 'string' || opts.site === '')) {
-        issues.push({ path: 'site', message: 'must be a non-empty string' });
-      }
-      let token: ContinueToken | undefined;
-      if (opts.continue !== undefined) {
-        token = typeof opts.continue === 'string' ? decodeContinue(opts.continue) : undefined;
-        if (!token) issues.push({ path: 'continue', message: 'is not a continue token from this store' });
-        else if (token.k !== kind) issues.push({ path: 'continue', message: `was issued for a list of ${token.k}, not ${kind}` });
-      }
-      if (issues.length > 0) throw new ErrInvalid({ kind: String(kind), name: '(list)', issues });
-      const selector = opts.labelSelector ? parseLabelSelector(opts.labelSelector) : undefined;
+      const { token, selector } = checkListOptions(kind, opts, isListPosition);
       // One read transaction: a snapshot even while other processes write.
-      return this.#tx.deferred(() => this.#listAt(kind, token, selector, opts)) as ListResult<R>;
+      return this.#tx.deferred(() => this.#listAt(kind, token?.p, selector, opts)) as ListResult<R>;
     });
   }
 
-  #listAt<R extends Resource>(kind: Kind, token: ContinueToken | undefined, selector: LabelSelector | undefined, opts: ListOptions): ListResult<R> {
+  #listAt<R extends Resource>(kind: Kind, token: ListPosition | undefined, selector: LabelSelector | undefined, opts: ListOptions): ListResult<R> {
     const limit = opts.limit ?? Infinity;
     const site = opts.site;
     const current = this.#readRevision();
@@ -291,7 +255,7 @@ class SqliteStore implements ResourceStore {
     const result: ListResult<R> = { items: items as R[], resourceVersion: String(at) };
     if (items.length > limit) {
       items.length = limit;
-      result.continue = encodeContinue({ v: 1, k: kind, rv: at, a: (items[items.length - 1] as Resource).metadata.name });
+      result.continue = encodeContinue<ListPosition>(kind, { rv: at, a: (items[items.length - 1] as Resource).metadata.name });
     }
     return result;
   }
@@ -364,22 +328,16 @@ class SqliteStore implements ResourceStore {
 
   #put(obj: Resource, mode: 'apply' | 'create', opts: WriteOptions): Resource {
     const prepared = prepareResource(obj);
-    if (!prepared.ok) throw new ErrInvalid({ kind: describeKind(obj), name: describeName(obj), issues: prepared.issues });
+    if (!prepared.ok) throw new ErrInvalid({ ...describeObject(obj), issues: prepared.issues });
     const input = prepared.value;
     const { kind } = input;
     const { name } = input.metadata;
-    const expected = this.#expectedRevision(kind, name, opts);
+    const expected = expectedRevision(kind, name, opts);
 
     const { result, event } = this.#write(() => {
       const row = this.#sql.get.get(kind, name);
       const existing = row ? (JSON.parse(row.body) as Resource) : undefined;
-      if (mode === 'create' && existing) throw new ErrExists({ kind, name });
-      this.#checkExpected(kind, name, expected, existing);
-      if (existing && (kind === 'Node' || kind === 'Device')) {
-        const before = (existing.spec as { site: string }).site;
-        const after = (input.spec as { site: string }).site;
-        if (before !== after) throw new ErrImmutable({ kind, name, field: 'spec.site', current: before, requested: after });
-      }
+      checkWrite(kind, name, { create: mode === 'create', expected, spec: input.spec }, existing && { resourceVersion: existing.metadata.resourceVersion, spec: existing.spec });
       const labels = nonEmpty(input.metadata.labels);
       const annotations = nonEmpty(input.metadata.annotations);
       const specChanged = !existing || !deepEqual(existing.spec, input.spec);
@@ -405,13 +363,13 @@ class SqliteStore implements ResourceStore {
 
   delete<R extends Resource = Resource>(kind: Kind, name: string, opts: WriteOptions = {}): Promise<R | undefined> {
     return this.#run('delete', () => {
-      this.#checkKey(kind, name);
-      const expected = this.#expectedRevision(kind, name, opts);
+      checkKey(kind, name);
+      const expected = expectedRevision(kind, name, opts);
       const event = this.#write(() => {
         const row = this.#sql.get.get(kind, name);
         if (!row) return undefined;
         const existing = JSON.parse(row.body) as Resource;
-        this.#checkExpected(kind, name, expected, existing);
+        checkWrite(kind, name, { create: false, expected }, { resourceVersion: existing.metadata.resourceVersion, spec: existing.spec });
         const revision = this.#revision + 1;
         const last: Resource = { ...existing, metadata: { ...existing.metadata, resourceVersion: String(revision) } };
         return this.#commit(revision, 'DELETED', last, row.body);
@@ -424,15 +382,15 @@ class SqliteStore implements ResourceStore {
 
   updateStatus<R extends Resource = Resource>(kind: Kind, name: string, status: unknown, opts: WriteOptions = {}): Promise<R> {
     return this.#run('update status', () => {
-      this.#checkKey(kind, name);
+      checkKey(kind, name);
       const prepared = prepareStatus(kind, status);
       if (!prepared.ok) throw new ErrInvalid({ kind, name, issues: prepared.issues });
-      const expected = this.#expectedRevision(kind, name, opts);
+      const expected = expectedRevision(kind, name, opts);
       const { result, event } = this.#write(() => {
         const row = this.#sql.get.get(kind, name);
         if (!row) throw new ErrNotFound({ kind, name });
         const existing = JSON.parse(row.body) as Resource;
-        this.#checkExpected(kind, name, expected, existing);
+        checkWrite(kind, name, { create: false, expected }, { resourceVersion: existing.metadata.resourceVersion, spec: existing.spec });
         if (deepEqual(existing.status, prepared.value)) return { result: existing, event: undefined };
         const revision = this.#revision + 1;
         const stored: Resource = {
@@ -477,43 +435,14 @@ class SqliteStore implements ResourceStore {
     return { revision, type, kind, name: metadata.name, object: body, prev };
   }
 
-  #expectedRevision(kind: Kind, name: string, opts: WriteOptions): string | undefined {
-    if (opts.resourceVersion === undefined) return undefined;
-    const parsed = parseRevision(opts.resourceVersion, 'resourceVersion');
-    if (typeof parsed !== 'number') throw new ErrInvalid({ kind, name, issues: [parsed] });
-    return opts.resourceVersion;
-  }
-
-  #checkExpected(kind: Kind, name: string, expected: string | undefined, existing: Resource | undefined): void {
-    if (expected === undefined) return;
-    const current = existing?.metadata.resourceVersion ?? null;
-    if (current !== expected) throw new ErrConflict({ kind, name, expected, current });
-  }
 
   // -------------------------------------------------------------------------
   // Watch
 
   watch(opts: WatchOptions = {}): AsyncIterable<WatchEvent> {
     this.#ensureOpen('watch');
-    const issues: FieldIssue[] = [];
-    let start = this.#readRevision();
-    if (opts.resourceVersion !== undefined) {
-      const parsed = parseRevision(opts.resourceVersion, 'resourceVersion');
-      if (typeof parsed === 'number') start = parsed;
-      else issues.push(parsed);
-    }
-    const kinds = opts.kinds ? [...opts.kinds] : undefined;
-    kinds?.forEach((k, i) => {
-      if (!isKind(k)) issues.push({ path: `kinds[${i}]`, message: `must be one of ${KINDS.join(', ')}` });
-    });
-    if (opts.bookmarkIntervalMs !== undefined && !(Number.isFinite(opts.bookmarkIntervalMs) && opts.bookmarkIntervalMs > 0)) {
-      issues.push({ path: 'bookmarkIntervalMs', message: `must be a positive number (is ${String(opts.bookmarkIntervalMs)})` });
-    }
-    if (opts.site !== undefined && (typeof opts.site !== 'string' || opts.site === '')) {
-      issues.push({ path: 'site', message: 'must be a non-empty string' });
-    }
-    if (issues.length > 0) throw new ErrInvalid({ kind: kinds?.join(',') ?? '*', name: '(watch)', issues });
-    const selector = opts.labelSelector ? parseLabelSelector(opts.labelSelector) : undefined;
+    const { kinds, selector } = checkWatchOptions(opts);
+    const start = opts.resourceVersion !== undefined ? Number(opts.resourceVersion) : this.#readRevision();
     if (start > this.#readRevision()) {
       throw new ErrGone({
         resourceVersion: String(start),
@@ -643,13 +572,6 @@ class SqliteStore implements ResourceStore {
     return oldest === null ? '-' : String(oldest);
   }
 
-  #checkKey(kind: unknown, name: unknown): void {
-    const issues: FieldIssue[] = [];
-    if (!isKind(kind)) issues.push({ path: 'kind', message: `must be one of ${KINDS.join(', ')} (is ${JSON.stringify(kind)})` });
-    if (typeof name !== 'string' || name === '') issues.push({ path: 'metadata.name', message: 'must be a non-empty string' });
-    if (issues.length > 0) throw new ErrInvalid({ kind: String(kind), name: String(name), issues });
-  }
-
   #ensureOpen(operation: string): void {
     if (this.#closed) throw new ErrClosed({ file: this.#file, operation });
   }
@@ -671,16 +593,6 @@ function bookmark(kind: Kind, revision: number): WatchEvent {
     type: 'BOOKMARK',
     object: { apiVersion: API_VERSION, kind, metadata: { name: '', resourceVersion: String(revision) }, spec: {} },
   };
-}
-
-function describeKind(obj: unknown): string {
-  const k = (obj as { kind?: unknown } | null)?.kind;
-  return typeof k === 'string' ? k : '(no kind)';
-}
-
-function describeName(obj: unknown): string {
-  const n = (obj as { metadata?: { name?: unknown } } | null)?.metadata?.name;
-  return typeof n === 'string' ? n : '(no name)';
 }
 
 /**

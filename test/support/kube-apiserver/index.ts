@@ -11,6 +11,7 @@
  *   with verbs, scope, kind, shortNames, `x/status`), /version, /healthz,
  *   /livez, /readyz, an empty /openapi/v2 document;
  * - built-in types stored generically (namespaces, secrets, configmaps,
+ *   serviceaccounts, RBAC roles and bindings (stored, not enforced),
  *   services, endpoints, nodes, pods, events, leases, deployments,
  *   statefulsets, endpointslices, CRDs) and custom resources served once
  *   their CRD is Established, no longer once it is deleted;

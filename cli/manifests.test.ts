@@ -1,0 +1,313 @@
+/**
+ * `edgeadm manifests crds|install`. In process: every non-CRD object checked
+ * against Kubernetes' own OpenAPI schemas (kubernetes-models), the RBAC's
+ * least privilege, the hub container's flags read by `edgeadm hub run`'s own
+ * parser, the probes and the PKI Secret against a real hub started from that
+ * PKI over HTTPS, --pki-dir keeping the CA and never writing the folder,
+ * --generate-pki making new keys each run, and flag problems reported all
+ * at once. Then once per command through the binary: the install output and
+ * the CRDs applied with kubectl against the Kubernetes API test server,
+ * followed by SuperEdge's manifests (test/fixtures/superedge) unchanged.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmod, lstat, mkdtemp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1';
+import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
+import { ClusterRole, ClusterRoleBinding, Role, RoleBinding, type IClusterRole, type IPolicyRule, type IRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { Namespace, Secret, Service, ServiceAccount, type IContainer, type IPodSpec, type ISecret, type IService } from 'kubernetes-models/v1';
+import { certificateInfo, loadOrCreateHubPki } from '../core/pki/index.ts';
+import { createLogger } from '../core/kernel/index.ts';
+import { ACCESS_RULES, ANYONE, startHub } from '../core/hub/index.ts';
+import { runEdgeadm } from '../test/support/edgeadm-cli.ts';
+import { startKubeApiServer, type KubeApiServer } from '../test/support/kube-apiserver/index.ts';
+import { buildProgram } from './main.ts';
+import { certHosts, checkInstallFlags, hubHosts, installManifests, pkiInitScript, platformCrds, preparePki, toYamlStream, type InstallOptions, type Manifest } from './manifests.ts';
+
+const run = promisify(execFile);
+const KUBECTL = process.env.EDGEADM_KUBECTL ?? '/usr/bin/kubectl';
+const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/fixtures/superedge');
+const quiet = createLogger({ level: 'silent' });
+const BASE: Omit<InstallOptions, 'pki'> = { namespace: 'edge-system', replicas: 1, image: 'registry.example.com/edgeadm:0.1.0', hubUrl: 'https://hub.example.com:7443' };
+
+/** A printed object, as the tests read it. */
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  [field: string]: unknown;
+}
+
+/** Kubernetes' schema for each built-in kind the install prints. */
+const MODELS: Record<string, new (data: never) => { validate(): void }> = {
+  'v1/Namespace': Namespace,
+  'v1/ServiceAccount': ServiceAccount,
+  'v1/Secret': Secret,
+  'v1/Service': Service,
+  'apps/v1/Deployment': Deployment,
+  'rbac.authorization.k8s.io/v1/Role': Role,
+  'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
+  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
+  'apiextensions.k8s.io/v1/CustomResourceDefinition': CustomResourceDefinition,
+};
+
+function validateWithModel(obj: Manifest): void {
+  const Model = MODELS[`${String(obj.apiVersion)}/${String(obj.kind)}`];
+  if (Model === undefined) throw new Error(`no model for ${String(obj.apiVersion)} ${String(obj.kind)}`);
+  new Model(structuredClone(obj) as never).validate();
+}
+
+const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+let scratch: string;
+let generated: Record<string, string>;
+let objects: K8sObject[];
+
+beforeAll(async () => {
+  scratch = await mkdtemp(path.join(tmpdir(), 'manifests-'));
+  generated = await preparePki(BASE, undefined, quiet);
+  objects = installManifests({ ...BASE, pki: generated }).map((m) => m.object as unknown as K8sObject);
+}, 30_000);
+
+afterAll(async () => {
+  await rm(scratch, { recursive: true, force: true });
+});
+
+/** The one object of `kind`, typed as its kubernetes-models interface. */
+function one<T>(kind: string): T {
+  const found = objects.filter((o) => o.kind === kind);
+  expect(found, kind).toHaveLength(1);
+  return found[0] as unknown as T;
+}
+
+const deployment = (): IDeployment => structuredClone(one<IDeployment>('Deployment'));
+const podSpec = (d: IDeployment = deployment()): IPodSpec => d.spec!.template.spec!;
+const hubContainer = (): IContainer => podSpec().containers[0]!;
+
+describe('manifests install, in process', () => {
+  it('passes the Kubernetes OpenAPI schemas, every object (and the check can fail)', () => {
+    expect(objects.map((o) => o.kind).filter((k) => k !== 'CustomResourceDefinition')).toEqual([
+      'Namespace', 'ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding', 'Secret', 'Deployment', 'Service', 'Service',
+    ]);
+    for (const o of objects) expect(() => validateWithModel(o), `${o.kind}/${o.metadata.name}`).not.toThrow();
+    const broken = deployment();
+    (podSpec(broken).containers[0]!.ports![0] as { containerPort: unknown }).containerPort = 'https';
+    expect(() => validateWithModel(broken as unknown as Manifest)).toThrow(/containerPort/);
+    const badRole = structuredClone(one<IRole>('Role'));
+    (badRole.rules![0] as { verbs: unknown }).verbs = 'get';
+    expect(() => validateWithModel(badRole as unknown as Manifest)).toThrow(/verbs/);
+  });
+
+  it('holds the CRDs of the platform kinds and of SuperEdge kinds, namespaced to the given namespace otherwise', () => {
+    const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition').map((o) => o.metadata.name);
+    expect(crds).toEqual(platformCrds().map((c) => (c.metadata as { name: string }).name));
+    expect(crds).toEqual(expect.arrayContaining(['sites.edgeadm.io', 'devices.edgeadm.io', 'nodeunits.site.superedge.io', 'nodegroups.site.superedge.io', 'deploymentgrids.superedge.io', 'statefulsetgrids.superedge.io', 'servicegrids.superedge.io']));
+    for (const o of objects) {
+      const clusterScoped = ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition'].includes(o.kind);
+      expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(clusterScoped ? undefined : 'edge-system');
+    }
+  });
+
+  it('grants least privilege: no wildcards, its one Secret by name, cluster-wide only what is cluster-scoped', () => {
+    const role = one<IRole>('Role').rules!;
+    const cluster = one<IClusterRole>('ClusterRole').rules!;
+    for (const rule of [...role, ...cluster]) {
+      for (const list of [rule.apiGroups, rule.resources, rule.verbs]) expect(list, JSON.stringify(rule)).not.toContain('*');
+      for (const verb of ['escalate', 'bind', 'impersonate']) expect(rule.verbs).not.toContain(verb);
+    }
+    const about = (rules: IPolicyRule[], resource: string): IPolicyRule[] => rules.filter((r) => r.resources?.includes(resource));
+    expect(about(role, 'secrets')).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['edgeadm-hub-pki'], verbs: ['get', 'watch', 'update', 'patch'] }]);
+    expect(about(role, 'events').map((r) => r.verbs)).toEqual([['create', 'patch']]);
+    expect(cluster.flatMap((r) => r.resources ?? []).sort()).toEqual(['customresourcedefinitions', 'nodegroups', 'nodegroups/status', 'nodes', 'nodeunits', 'nodeunits/status'].sort());
+    expect(about(cluster, 'customresourcedefinitions').map((r) => r.verbs)).toEqual([['get', 'list', 'watch']]);
+    expect(about(cluster, 'nodes').map((r) => r.verbs)).toEqual([['get', 'list', 'watch', 'patch']]);
+    // Each rule says why, above it in the YAML.
+    const yaml = toYamlStream(installManifests(BASE));
+    const roleDoc = parseAllDocuments(yaml).find((d) => d.get('kind') === 'Role')!;
+    expect(roleDoc.toString()).toMatch(/# only its own PKI Secret, by name/);
+    expect((yaml.match(/^ {2}# /gm) ?? []).length).toBe(role.length + cluster.length);
+  });
+
+  it('runs the hub non-root on a read-only root, with limits, probes on the public health route, and flags hub run knows', () => {
+    const dep = deployment();
+    const pod = podSpec(dep);
+    expect(dep.spec!.replicas).toBe(1);
+    expect(pod.serviceAccountName).toBe('edgeadm-hub');
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+      expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
+      expect(c.resources?.requests).toBeDefined();
+      expect(c.resources?.limits).toBeDefined();
+      expect(c.image).toBe(BASE.image);
+    }
+    const hub = hubContainer();
+    for (const probe of [hub.startupProbe, hub.livenessProbe, hub.readinessProbe]) expect(probe?.httpGet).toEqual({ path: '/healthz', port: 'https', scheme: 'HTTPS' });
+    expect(ACCESS_RULES.find((r) => r.method === 'GET' && r.url === '/healthz')?.allow).toBe(ANYONE);
+    expect(pod.volumes?.find((v) => v.name === 'pki-secret')?.secret?.secretName).toBe(one<ISecret>('Secret').metadata?.name);
+    expect(pod.volumes?.find((v) => v.name === 'keys')?.emptyDir?.medium).toBe('Memory');
+    // The hub's data directory is a folder in the data emptyDir, not its root (which everyone may write).
+    expect(hub.volumeMounts?.find((m) => m.name === 'data')?.mountPath).toBe('/var/lib/edgeadm');
+    expect(hub.args).toEqual(expect.arrayContaining(['--data-dir', '/var/lib/edgeadm/hub']));
+    // The args are flags of `edgeadm hub run`, read by its own parser.
+    const args = hub.args ?? [];
+    expect(hub.command).toEqual(['edgeadm']);
+    expect(args.slice(0, 2)).toEqual(['hub', 'run']);
+    const runCmd = buildProgram().commands.find((c) => c.name() === 'hub')!.commands.find((c) => c.name() === 'run')!;
+    expect(runCmd.parseOptions(args.slice(2))).toEqual({ operands: [], unknown: [] });
+    expect(args).toEqual(expect.arrayContaining(['--tls-host', 'edgeadm-hub.edge-system.svc', '--tls-host', 'hub.example.com']));
+    const services = objects.filter((o) => o.kind === 'Service') as unknown as IService[];
+    expect(services.map((s) => [s.metadata?.name, s.spec?.type])).toEqual([['edgeadm-hub', 'ClusterIP'], ['edgeadm-hub-tunnel', 'LoadBalancer']]);
+    for (const s of services) expect(s.spec?.selector).toEqual(dep.spec!.selector.matchLabels);
+  });
+
+  it('the pod, played here: the init script lays out the Secret, and a real hub started on it serves the probe over HTTPS, hub.crt unchanged', async () => {
+    // The volumes as the pod has them: emptyDirs (mode 0777, as kubelet makes them) and the Secret's files.
+    const root = path.join(scratch, 'pod');
+    const [secretDir, keysMount, dataMount] = ['secret', 'run', 'data'].map((d) => path.join(root, d)) as [string, string, string];
+    for (const d of [secretDir, keysMount, dataMount]) await mkdir(d, { recursive: true });
+    for (const d of [keysMount, dataMount]) await chmod(d, 0o777);
+    for (const [file, b64] of Object.entries(one<ISecret>('Secret').data ?? {})) await writeFile(path.join(secretDir, file), Buffer.from(b64, 'base64'));
+    const dataDir = path.join(dataMount, 'hub');
+    const init = podSpec().initContainers![0]!;
+    expect(init.command?.slice(0, 2)).toEqual(['node', '-e']);
+    expect(init.command?.[2]).toBe(pkiInitScript({ secret: '/etc/edgeadm/pki', keys: '/run/edgeadm/pki', dataDir: '/var/lib/edgeadm/hub' }));
+    await run(process.execPath, ['-e', pkiInitScript({ secret: secretDir, keys: path.join(keysMount, 'pki'), dataDir })]);
+    expect((await stat(path.join(keysMount, 'pki', 'ca.key'))).mode & 0o777).toBe(0o600);
+    expect((await lstat(path.join(dataDir, 'pki'))).isSymbolicLink()).toBe(true);
+    // The hub refuses the emptyDir's own root as its data directory, which is why the data directory is a folder in it.
+    await expect(startHub({ dataDir: dataMount, host: '127.0.0.1', port: 0, logger: quiet })).rejects.toMatchObject({ code: 'EDGE_ERR_SHARED_DIR' });
+    const hub = await startHub({ dataDir, host: '127.0.0.1', port: 0, logger: quiet, tls: { hosts: certHosts(BASE) } });
+    try {
+      expect(await readFile(path.join(keysMount, 'pki', 'hub.crt'), 'utf8')).toBe(generated['hub.crt']);
+      const probePath = hubContainer().livenessProbe?.httpGet?.path ?? '';
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request(`${hub.url}${probePath}`, { ca: generated['ca.crt'], servername: 'edgeadm-hub.edge-system.svc' }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(status).toBe(200);
+    } finally {
+      await hub.close();
+    }
+  }, 30_000);
+});
+
+describe('manifests install: the PKI', () => {
+  it('--pki-dir keeps the CA and the hub key, re-issues hub.crt for the cluster names, and never writes the folder', async () => {
+    const dir = path.join(scratch, 'existing', 'pki');
+    await loadOrCreateHubPki(dir, { hosts: ['127.0.0.1'], logger: quiet });
+    const before = Object.fromEntries(await Promise.all((await readdir(dir)).map(async (f) => [f, sha(await readFile(path.join(dir, f), 'utf8'))] as const)));
+    const files = await preparePki(BASE, dir, quiet);
+    expect(sha(files['ca.crt']!)).toBe(before['ca.crt']);
+    expect(sha(files['ca.key']!)).toBe(before['ca.key']);
+    expect(sha(files['hub.key']!)).toBe(before['hub.key']);
+    const info = certificateInfo(files['hub.crt']!);
+    expect(info.dnsNames).toEqual(expect.arrayContaining(hubHosts(BASE)));
+    const after = Object.fromEntries(await Promise.all((await readdir(dir)).map(async (f) => [f, sha(await readFile(path.join(dir, f), 'utf8'))] as const)));
+    expect(after).toEqual(before);
+  }, 30_000);
+
+  it('--pki-dir refuses a folder whose key does not match its certificate, with the PKI error', async () => {
+    const a = path.join(scratch, 'a', 'pki');
+    const b = path.join(scratch, 'b', 'pki');
+    await loadOrCreateHubPki(a, { hosts: ['127.0.0.1'], logger: quiet });
+    await loadOrCreateHubPki(b, { hosts: ['127.0.0.1'], logger: quiet });
+    await writeFile(path.join(a, 'ca.key'), await readFile(path.join(b, 'ca.key')));
+    await expect(preparePki(BASE, a, quiet)).rejects.toMatchObject({ code: expect.stringMatching(/^EDGE_ERR_PKI_/) });
+  }, 30_000);
+
+  it('--generate-pki makes new keys on each run; without a PKI flag there is no Secret and the header says how to make it', async () => {
+    const again = await preparePki(BASE, undefined, quiet);
+    expect(again['ca.key']).not.toBe(generated['ca.key']);
+    const plain = installManifests(BASE);
+    expect(plain.map((m) => m.object.kind)).not.toContain('Secret');
+  });
+
+  it('reports every bad flag at once, naming each', () => {
+    let err: unknown;
+    try {
+      checkInstallFlags({ namespace: 'Bad_NS', replicas: '2', image: 'a b', hubUrl: 'http://x', pkiDir: path.join(scratch, 'none'), generatePki: true });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: 'EDGE_ERR_USAGE' });
+    const message = (err as Error).message;
+    for (const flag of ["--namespace 'Bad_NS'", "--replicas 2 replicas", "--image 'a b'", "--hub-url 'http://x'", '--pki-dir and --generate-pki exclude', `--pki-dir ${path.join(scratch, 'none')} does not exist`]) expect(message).toContain(flag);
+    expect(() => checkInstallFlags({ namespace: 'ns', replicas: '0', image: 'i' })).toThrow(/--replicas: '0' is not a whole number of at least 1/);
+    expect(() => checkInstallFlags({ namespace: 'ns', replicas: '1', image: 'i', hubUrl: 'https://h:7443/api' })).toThrow(/no path/);
+    expect(checkInstallFlags({ namespace: 'ns', replicas: '1', image: 'i', hubUrl: 'https://h:7443' })).toEqual({ namespace: 'ns', replicas: 1, image: 'i', hubUrl: 'https://h:7443' });
+  });
+});
+
+describe('through the binary, applied with kubectl to the Kubernetes API test server', () => {
+  let kube: KubeApiServer;
+  let kubeconfig: string;
+  const k = async (...args: string[]): Promise<string> => (await run(KUBECTL, ['--kubeconfig', kubeconfig, ...args], { timeout: 30_000 })).stdout;
+
+  beforeAll(async () => {
+    kube = await startKubeApiServer();
+    kubeconfig = await kube.kubeconfig(scratch);
+  });
+  afterAll(async () => {
+    await kube?.close();
+  });
+
+  it('crds -o json: a List of every CRD', async () => {
+    const r = await runEdgeadm(['manifests', 'crds', '-o', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    const list = JSON.parse(r.stdout) as { apiVersion: string; kind: string; items: unknown[] };
+    expect(list).toMatchObject({ apiVersion: 'v1', kind: 'List' });
+    expect(list.items).toEqual(JSON.parse(JSON.stringify(platformCrds())));
+  }, 30_000);
+
+  it('install applies, then SuperEdge manifests apply unchanged and broken ones are refused naming the field', async () => {
+    const r = await runEdgeadm(['manifests', 'install', '--generate-pki', '--namespace', 'edge-system', '--hub-url', 'https://hub.example.com:7443']);
+    expect(r.code, r.stderr).toBe(0);
+    const docs = parseAllDocuments(r.stdout);
+    for (const d of docs) validateWithModel(d.toJS() as Manifest);
+
+    // Everything applies: the test server stores RBAC objects and ServiceAccounts (it does not enforce them).
+    const apply = docs;
+    const file = path.join(scratch, 'install.yaml');
+    await writeFile(file, apply.map((d) => d.toString()).join('---\n'));
+    const applied = await k('apply', '-f', file);
+    expect(applied.trim().split('\n').filter((l) => l.endsWith(' created'))).toHaveLength(apply.length);
+    expect(applied).toContain('deployment.apps/edgeadm-hub created');
+    expect(applied).toContain('customresourcedefinition.apiextensions.k8s.io/nodeunits.site.superedge.io created');
+    expect(await k('wait', '--for', 'condition=established', '--timeout=10s', 'crd', '--all')).toMatch(/condition met/);
+
+    // SuperEdge's manifests, as its docs write them.
+    const fixtures = await k('apply', '-f', FIXTURES);
+    for (const name of ['nodeunit.site.superedge.io/nodeunit-demo', 'nodeunit.site.superedge.io/unit-node-all', 'nodeunit.site.superedge.io/unit-kins-beijing', 'nodegroup.site.superedge.io/nodegroup-demo', 'deploymentgrid.superedge.io/deploymentgrid-demo', 'deploymentgrid.superedge.io/deploymentgrid-canary', 'statefulsetgrid.superedge.io/statefulsetgrid-demo', 'servicegrid.superedge.io/servicegrid-demo']) {
+      expect(fixtures).toContain(`${name} created`);
+    }
+    // Defaults from the CRD, as SuperEdge's: type edge, autonomy L3; the embedded specs kept whole.
+    const all = JSON.parse(await k('get', 'nu', 'unit-node-all', '-o', 'json')) as { spec: unknown };
+    expect(all.spec).toMatchObject({ type: 'other', unschedulable: false, autonomyLevel: 'L3' });
+    const dg = JSON.parse(await k('get', 'dg', 'deploymentgrid-demo', '-n', 'default', '-o', 'json')) as { spec: { defaultTemplateName: string; template: IDeployment['spec'] } };
+    expect(dg.spec.template!.template.spec!.containers[0]!.env).toHaveLength(4);
+    expect(dg.spec.defaultTemplateName).toBe('default');
+    // SuperEdge's short names (the test server does not serve CRD categories, so `kubectl get superedge` is not tried here).
+    expect(await k('get', 'sg', '-n', 'default', '-o', 'name')).toBe('servicegrid.superedge.io/servicegrid-demo\n');
+
+    const bad = path.join(scratch, 'bad-nodeunit.yaml');
+    await writeFile(bad, 'apiVersion: site.superedge.io/v1alpha2\nkind: NodeUnit\nmetadata: {name: bad}\nspec: {type: bogus, setNode: {taints: [{key: a, effect: Sometimes}]}}\n');
+    const refused = await k('apply', '-f', bad).then(
+      () => '',
+      (err: Error) => err.message,
+    );
+    expect(refused).toMatch(/spec\.type: Unsupported value: "bogus"/);
+    expect(refused).toMatch(/spec\.setNode\.taints\[0\]\.effect: Unsupported value: "Sometimes"/);
+  }, 60_000);
+});

@@ -1,0 +1,489 @@
+/**
+ * `edgeadm manifests crds|install`: the Kubernetes manifests of the
+ * platform, printed for `kubectl apply -f -`.
+ *
+ * `crds`: the CustomResourceDefinitions of the platform's own kinds
+ * (edgeadm.io, from core/store's `edgeadmCrds()`) and of SuperEdge's unit
+ * and grid kinds (site.superedge.io, superedge.io, from core/grid's
+ * GRID_KINDS through the same `crdFromSchema`), with printer columns and the
+ * status subresource.
+ *
+ * `install`: everything to run the hub in a cluster: its Namespace, the
+ * CRDs, a ServiceAccount with least-privilege RBAC (each rule says why in a
+ * comment above it), the hub Deployment (non-root, read-only root file
+ * system, data in an emptyDir, probes on /healthz, requests and limits, the
+ * PKI from a Secret), a Service for the API and one for the tunnel, and the
+ * PKI Secret itself only when asked: `--pki-dir` embeds an existing hub's
+ * pki/ folder, `--generate-pki` makes a fresh CA on each run; otherwise the
+ * output says, as a comment, the `kubectl create secret` to run. No key is
+ * ever built into this file.
+ *
+ * Rules: every flag is checked before anything is made, all problems at
+ * once (EDGE_ERR_USAGE, naming the flag); `-o json` prints a `v1 List`,
+ * `-o yaml` (and the default) a `---` separated stream.
+ */
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { Document, isMap, isSeq } from 'yaml';
+import { EDGEADM_VERSION, dns1123LabelProblem, type Logger } from '../core/kernel/index.ts';
+import { crdFromSchema, edgeadmCrds } from '../core/store/index.ts';
+import { APPS_GROUP, GRID_KINDS, GRID_KIND_NAMES, SITE_GROUP } from '../core/grid/index.ts';
+import { contextOf, examples } from './context.ts';
+import { usage, type Problem } from './resources.ts';
+import type { OutputFormat } from './output.ts';
+
+/** A Kubernetes object as printed. */
+export type Manifest = Record<string, unknown>;
+
+/** A manifest with the comment printed above it (YAML only). */
+export interface CommentedManifest {
+  object: Manifest;
+  /** Lines above the document. */
+  comment?: string;
+  /** Per `rules[i]` of a Role or ClusterRole: why it is there. */
+  ruleComments?: string[];
+}
+
+const API_GROUP = 'edgeadm.io';
+const NAME = 'edgeadm-hub';
+const HUB_PORT = 7443;
+/** The data emptyDir's mount; the hub's data directory is a folder in it (an emptyDir's own root is writable by everyone, which the hub refuses). */
+const DATA_MOUNT = '/var/lib/edgeadm';
+const DATA_DIR = `${DATA_MOUNT}/hub`;
+/** The Secret's files, read-only. */
+const PKI_MOUNT = '/etc/edgeadm/pki';
+/** A memory-backed emptyDir: the keys the hub uses never reach the node's disk. */
+const KEYS_MOUNT = '/run/edgeadm';
+/** The non-root user and group the hub runs as (no name needed: the image need not know it). */
+const HUB_UID = 65532;
+export const PKI_FILES = ['ca.crt', 'ca.key', 'hub.crt', 'hub.key'] as const;
+
+// ---------------------------------------------------------------------------
+// CRDs
+
+/** The CRDs of the platform's kinds (edgeadm.io) and of SuperEdge's (site.superedge.io, superedge.io). */
+export function platformCrds(): Manifest[] {
+  return [...edgeadmCrds(), ...GRID_KIND_NAMES.map((k) => crdFromSchema(GRID_KINDS[k]))];
+}
+
+// ---------------------------------------------------------------------------
+// install
+
+export interface InstallOptions {
+  namespace: string;
+  replicas: number;
+  image: string;
+  /** Where edge nodes reach the hub from outside the cluster (its host goes into the hub certificate). */
+  hubUrl?: string;
+  /** The PKI files to embed as the Secret (from --pki-dir or --generate-pki); none: the Secret is made by hand. */
+  pki?: Readonly<Record<string, string>>;
+}
+
+const labels = (component: string): Record<string, string> => ({
+  'app.kubernetes.io/name': 'edgeadm',
+  'app.kubernetes.io/component': component,
+  'app.kubernetes.io/part-of': 'edgeadm',
+  'app.kubernetes.io/version': EDGEADM_VERSION,
+});
+const SELECTOR = { 'app.kubernetes.io/name': 'edgeadm', 'app.kubernetes.io/component': 'hub' };
+
+/** The DNS names the hub is reached at inside the cluster, and the external host of `hubUrl`. */
+export function hubHosts(o: Pick<InstallOptions, 'namespace' | 'hubUrl'>): string[] {
+  const inCluster = [NAME, `${NAME}-tunnel`].flatMap((svc) => [svc, `${svc}.${o.namespace}`, `${svc}.${o.namespace}.svc`, `${svc}.${o.namespace}.svc.cluster.local`]);
+  const external = o.hubUrl === undefined ? [] : [new URL(o.hubUrl).hostname.replace(/^\[(.*)\]$/, '$1')];
+  return [...new Set([...inCluster, ...external])];
+}
+
+/** The hosts `edgeadm hub run` puts into hub.crt with these flags: the listen address, loopback, then each --tls-host. */
+export function certHosts(o: Pick<InstallOptions, 'namespace' | 'hubUrl'>): string[] {
+  return ['0.0.0.0', '127.0.0.1', 'localhost', ...hubHosts(o)];
+}
+
+/**
+ * The init container's script (run by `node -e` in the hub image, as the
+ * hub's user): makes the data directory (0700), copies the PKI from the
+ * read-only Secret into `keys` (0700; keys 0600, certificates 0644: the
+ * modes the hub requires, which a Secret volume cannot give a non-root
+ * user) and links `<dataDir>/pki` to it, where the hub looks for its PKI and
+ * may re-issue hub.crt. Run again on every pod start: the Secret wins.
+ */
+export function pkiInitScript(p: { secret: string; keys: string; dataDir: string }): string {
+  return [
+    "const fs = require('node:fs');",
+    `const src = ${JSON.stringify(p.secret)}, keys = ${JSON.stringify(p.keys)}, data = ${JSON.stringify(p.dataDir)};`,
+    'fs.mkdirSync(data, { recursive: true, mode: 0o700 });',
+    'fs.mkdirSync(keys, { recursive: true, mode: 0o700 });',
+    `for (const f of ${JSON.stringify(PKI_FILES)}) {`,
+    '  if (!fs.existsSync(`${src}/${f}`)) continue;',
+    '  fs.copyFileSync(`${src}/${f}`, `${keys}/${f}`);',
+    "  fs.chmodSync(`${keys}/${f}`, f.endsWith('.key') ? 0o600 : 0o644);",
+    '}',
+    'fs.rmSync(`${data}/pki`, { recursive: true, force: true });',
+    'fs.symlinkSync(keys, `${data}/pki`);',
+  ].join('\n');
+}
+
+/** The `kubectl create secret` that makes the PKI Secret from an existing hub's pki/ folder. */
+export function pkiSecretCommand(namespace: string): string {
+  return `kubectl -n ${namespace} create secret generic ${NAME}-pki ${PKI_FILES.map((f) => `--from-file=${f}=<hub data dir>/pki/${f}`).join(' ')}`;
+}
+
+interface RoleRule {
+  why: string;
+  rule: Manifest;
+}
+
+/** The Role's rules in the hub's namespace, each with its reason. */
+function namespacedRules(): RoleRule[] {
+  const own = edgeadmCrds().map((crd) => (crd.spec as { names: { plural: string } }).names.plural);
+  const grids = ['deploymentgrids', 'statefulsetgrids', 'servicegrids'];
+  return [
+    {
+      why: 'the platform\'s resources (Sites, Nodes, Devices, Addons, Leases, ...) are custom resources in this namespace: the hub is their store of record and writes them',
+      rule: { apiGroups: [API_GROUP], resources: own, verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
+    },
+    {
+      why: 'the hub reports what sites and devices do (agents, operating state, commands) through the status subresource only',
+      rule: { apiGroups: [API_GROUP], resources: own.map((p) => `${p}/status`), verbs: ['get', 'update', 'patch'] },
+    },
+    {
+      why: 'Addons run per site as grids: the hub creates and updates the DeploymentGrids, StatefulSetGrids and ServiceGrids of its Addons in this namespace',
+      rule: { apiGroups: [APPS_GROUP], resources: grids, verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
+    },
+    {
+      why: 'per-unit workload states of those grids, shown in Addon status',
+      rule: { apiGroups: [APPS_GROUP], resources: grids.map((g) => `${g}/status`), verbs: ['get', 'update', 'patch'] },
+    },
+    {
+      why: `only its own PKI Secret, by name: read at start, and updated when the hub re-issues its TLS certificate (it never lists or reads other Secrets)`,
+      rule: { apiGroups: [''], resources: ['secrets'], resourceNames: [`${NAME}-pki`], verbs: ['get', 'watch', 'update', 'patch'] },
+    },
+    {
+      why: 'events about the resources it manages (a site going offline, a device refused), as kubectl describe shows them; patch lets repeated events be counted',
+      rule: { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+    },
+  ];
+}
+
+/** The ClusterRole's rules: only what is cluster-scoped. */
+function clusterRules(): RoleRule[] {
+  return [
+    {
+      why: 'checks at start that the CRDs of its kinds are installed and Established (installing them is the cluster admin\'s, with this file)',
+      rule: { apiGroups: ['apiextensions.k8s.io'], resources: ['customresourcedefinitions'], verbs: ['get', 'list', 'watch'] },
+    },
+    {
+      why: 'sites are NodeUnits and site groups NodeGroups (cluster-scoped): read to map sites to units',
+      rule: { apiGroups: [SITE_GROUP], resources: ['nodeunits', 'nodegroups'], verbs: ['get', 'list', 'watch'] },
+    },
+    {
+      why: 'their ready nodes and units, as the hub sees its site agents',
+      rule: { apiGroups: [SITE_GROUP], resources: ['nodeunits/status', 'nodegroups/status'], verbs: ['get', 'update', 'patch'] },
+    },
+    {
+      why: 'nodes: read for node health, patched to put a NodeUnit\'s setNode labels, annotations and taints on its nodes (no create or delete)',
+      rule: { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
+    },
+  ];
+}
+
+/** Every manifest of `edgeadm manifests install`, in apply order, with its comments. */
+export function installManifests(o: InstallOptions): CommentedManifest[] {
+  const ns = o.namespace;
+  const meta = (name: string, component: string): Manifest => ({ name, namespace: ns, labels: labels(component) });
+  const out: CommentedManifest[] = [];
+
+  out.push({
+    comment: ' The hub\'s namespace. Its pods meet the "restricted" Pod Security Standard, which the namespace enforces.',
+    object: {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: ns, labels: { ...labels('hub'), 'pod-security.kubernetes.io/enforce': 'restricted' } },
+    },
+  });
+  for (const crd of platformCrds()) out.push({ object: crd });
+
+  out.push({ comment: ' The identity the hub talks to the Kubernetes API as.', object: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(NAME, 'hub') } });
+  const role = namespacedRules();
+  out.push({
+    comment: ` What the hub may do in namespace ${ns}.`,
+    ruleComments: role.map((r) => ` ${r.why}`),
+    object: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(NAME, 'hub'), rules: role.map((r) => r.rule) },
+  });
+  out.push({
+    object: {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: meta(NAME, 'hub'),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: NAME },
+      subjects: [{ kind: 'ServiceAccount', name: NAME, namespace: ns }],
+    },
+  });
+  const cluster = clusterRules();
+  const clusterName = `${NAME}-${ns}`;
+  out.push({
+    comment: ' What the hub may do cluster-wide: only cluster-scoped resources.',
+    ruleComments: cluster.map((r) => ` ${r.why}`),
+    object: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: clusterName, labels: labels('hub') }, rules: cluster.map((r) => r.rule) },
+  });
+  out.push({
+    object: {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: clusterName, labels: labels('hub') },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterName },
+      subjects: [{ kind: 'ServiceAccount', name: NAME, namespace: ns }],
+    },
+  });
+
+  if (o.pki !== undefined) {
+    out.push({
+      comment: ' The hub\'s CA and TLS certificate (ca.crt, ca.key, hub.crt, hub.key). Keep this file as secret as the keys in it.',
+      object: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: meta(`${NAME}-pki`, 'hub'),
+        type: 'Opaque',
+        data: Object.fromEntries(PKI_FILES.filter((f) => o.pki![f] !== undefined).map((f) => [f, Buffer.from(o.pki![f]!).toString('base64')])),
+      },
+    });
+  }
+
+  const tlsHostArgs = hubHosts(o).flatMap((h) => ['--tls-host', h]);
+  const probe = (failureThreshold: number, periodSeconds: number): Manifest => ({
+    httpGet: { path: '/healthz', port: 'https', scheme: 'HTTPS' },
+    periodSeconds,
+    timeoutSeconds: 3,
+    failureThreshold,
+  });
+  const restricted = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } };
+  out.push({
+    comment:
+      ` The hub. One replica until the hub keeps its state in the cluster: its databases live in an emptyDir\n` +
+      ` (gone with the pod) and its admin token is made at each start (kubectl -n ${ns} exec deploy/${NAME} -- cat ${DATA_DIR}/admin.token).`,
+    object: {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: meta(NAME, 'hub'),
+      spec: {
+        replicas: o.replicas,
+        // Never two hubs at once on separate data.
+        strategy: { type: 'Recreate' },
+        selector: { matchLabels: SELECTOR },
+        template: {
+          metadata: { labels: { ...labels('hub'), ...SELECTOR } },
+          spec: {
+            serviceAccountName: NAME,
+            securityContext: { runAsNonRoot: true, runAsUser: HUB_UID, runAsGroup: HUB_UID, fsGroup: HUB_UID, seccompProfile: { type: 'RuntimeDefault' } },
+            initContainers: [
+              {
+                name: 'pki',
+                image: o.image,
+                command: ['node', '-e', pkiInitScript({ secret: PKI_MOUNT, keys: `${KEYS_MOUNT}/pki`, dataDir: DATA_DIR })],
+                securityContext: restricted,
+                resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '200m', memory: '64Mi' } },
+                volumeMounts: [
+                  { name: 'pki-secret', mountPath: PKI_MOUNT, readOnly: true },
+                  { name: 'keys', mountPath: KEYS_MOUNT },
+                  { name: 'data', mountPath: DATA_MOUNT },
+                ],
+              },
+            ],
+            containers: [
+              {
+                name: 'hub',
+                image: o.image,
+                command: ['edgeadm'],
+                args: ['hub', 'run', '--data-dir', DATA_DIR, '--host', '0.0.0.0', '--port', String(HUB_PORT), ...tlsHostArgs],
+                ports: [{ name: 'https', containerPort: HUB_PORT, protocol: 'TCP' }],
+                startupProbe: probe(30, 2),
+                livenessProbe: probe(3, 10),
+                readinessProbe: probe(2, 5),
+                resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+                securityContext: restricted,
+                volumeMounts: [
+                  { name: 'data', mountPath: DATA_MOUNT },
+                  { name: 'keys', mountPath: KEYS_MOUNT },
+                  { name: 'tmp', mountPath: '/tmp' },
+                ],
+              },
+            ],
+            volumes: [
+              { name: 'data', emptyDir: { sizeLimit: '1Gi' } },
+              // The keys stay in memory, never on the node's disk.
+              { name: 'keys', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
+              { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+              { name: 'pki-secret', secret: { secretName: `${NAME}-pki`, defaultMode: 0o440 } },
+            ],
+          },
+        },
+      },
+    },
+  });
+  out.push({
+    comment: ' The hub\'s API inside the cluster (the console, edgeadm, kubectl port-forward).',
+    object: {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(NAME, 'hub'),
+      spec: { type: 'ClusterIP', selector: SELECTOR, ports: [{ name: 'https', port: HUB_PORT, targetPort: 'https', protocol: 'TCP' }] },
+    },
+  });
+  out.push({
+    comment:
+      ' What edge nodes dial from outside: join and the tunnel (wss://.../api/v1/tunnel), on the hub\'s one HTTPS port.' +
+      (o.hubUrl === undefined ? '' : `\n Point ${o.hubUrl} at this Service's external address.`),
+    object: {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(`${NAME}-tunnel`, 'tunnel'),
+      spec: { type: 'LoadBalancer', selector: SELECTOR, ports: [{ name: 'https', port: HUB_PORT, targetPort: 'https', protocol: 'TCP' }] },
+    },
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Printing
+
+/** A `---` separated YAML stream, with each manifest's comments. */
+export function toYamlStream(items: readonly CommentedManifest[], header?: string): string {
+  const docs = items.map((item) => {
+    const doc = new Document(item.object);
+    if (item.comment !== undefined) doc.commentBefore = item.comment;
+    const rules = doc.get('rules', true);
+    if (item.ruleComments !== undefined && isSeq(rules)) {
+      rules.items.forEach((node, i) => {
+        const why = item.ruleComments![i];
+        if (why !== undefined && isMap(node)) node.commentBefore = why;
+      });
+    }
+    return doc.toString({ lineWidth: 0 });
+  });
+  return `${header === undefined ? '' : `${header.replace(/^/gm, '# ')}\n`}${docs.join('---\n')}`;
+}
+
+/** `-o json`: one `v1 List`. */
+export function toJsonList(items: readonly Manifest[]): string {
+  return `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 2)}\n`;
+}
+
+function print(out: NodeJS.WritableStream, format: OutputFormat, items: readonly CommentedManifest[], header?: string): void {
+  if (format === 'json') out.write(toJsonList(items.map((i) => i.object)));
+  else out.write(toYamlStream(items, header));
+}
+
+// ---------------------------------------------------------------------------
+// Options
+
+interface InstallFlags {
+  namespace: string;
+  replicas: string;
+  image: string;
+  hubUrl?: string;
+  pkiDir?: string;
+  generatePki?: boolean;
+}
+
+/** Checks every flag; throws one EDGE_ERR_USAGE listing all problems. */
+export function checkInstallFlags(f: InstallFlags): Omit<InstallOptions, 'pki'> {
+  const problems: Problem[] = [];
+  const nsProblem = dns1123LabelProblem(f.namespace);
+  if (nsProblem !== undefined) problems.push({ argument: '--namespace', reason: `'${f.namespace}' ${nsProblem}` });
+  const replicas = Number(f.replicas);
+  if (!/^\d+$/.test(f.replicas) || replicas < 1) problems.push({ argument: '--replicas', reason: `'${f.replicas}' is not a whole number of at least 1` });
+  else if (replicas > 1) {
+    problems.push({
+      argument: '--replicas',
+      reason: `${replicas} replicas would each keep their own databases: the hub runs one replica until it keeps its state in the cluster (the kube store)`,
+    });
+  }
+  if (f.image.trim() === '' || /\s/.test(f.image)) problems.push({ argument: '--image', reason: `'${f.image}' is not an image reference` });
+  if (f.hubUrl !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(f.hubUrl);
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || url.protocol !== 'https:' || url.hostname === '') problems.push({ argument: '--hub-url', reason: `'${f.hubUrl}' is not an https:// URL` });
+    else if (url.pathname !== '/' || url.search !== '' || url.hash !== '') problems.push({ argument: '--hub-url', reason: `'${f.hubUrl}' must be the hub's root URL (https://host[:port]), with no path` });
+  }
+  if (f.pkiDir !== undefined && f.generatePki === true) problems.push({ argument: '--pki-dir', reason: 'and --generate-pki exclude each other: embed an existing PKI or make a new one' });
+  if (f.pkiDir !== undefined) {
+    const missing = ['ca.crt', 'ca.key'].filter((n) => !existsSync(path.join(f.pkiDir!, n)));
+    if (!existsSync(f.pkiDir)) problems.push({ argument: '--pki-dir', reason: `${f.pkiDir} does not exist` });
+    else if (missing.length > 0) problems.push({ argument: '--pki-dir', reason: `${f.pkiDir} has no ${missing.join(' and ')}: give a hub's pki/ folder (edgeadm init makes one)` });
+  }
+  usage(problems);
+  return { namespace: f.namespace, replicas, image: f.image, ...(f.hubUrl === undefined ? {} : { hubUrl: f.hubUrl }) };
+}
+
+/**
+ * The PKI files for the Secret: an existing hub's pki/ folder (`from`), or a
+ * fresh CA when `from` is undefined. Either way through the hub's own PKI
+ * code in a scratch folder: files that do not form a CA and its hub
+ * certificate are refused with its coded error, and hub.crt is (re-)issued
+ * for the hosts the hub is reached at in the cluster. The scratch folder is
+ * removed; `from` is never written.
+ */
+export async function preparePki(o: Pick<InstallOptions, 'namespace' | 'hubUrl'>, from: string | undefined, logger: Logger): Promise<Record<string, string>> {
+  const scratch = await mkdtemp(path.join(tmpdir(), 'edgeadm-pki-'));
+  const dir = path.join(scratch, 'pki');
+  try {
+    if (from !== undefined) await cp(from, dir, { recursive: true, filter: (src) => src === from || (PKI_FILES as readonly string[]).includes(path.basename(src)) });
+    const { loadOrCreateHubPki } = await import('../core/pki/index.ts');
+    await loadOrCreateHubPki(dir, { hosts: certHosts(o), logger });
+    const files: Record<string, string> = {};
+    for (const f of PKI_FILES) files[f] = await readFile(path.join(dir, f), 'utf8');
+    return files;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Commands
+
+export function registerManifests(program: Command): void {
+  const group = program.command('manifests').description('Print Kubernetes manifests: the CRDs, or everything to run the hub in a cluster (for kubectl apply -f -)');
+  examples(group, ['edgeadm manifests crds | kubectl apply -f -', 'edgeadm manifests install --pki-dir /var/lib/edgeadm/hub/pki | kubectl apply -f -']);
+
+  const crds = group
+    .command('crds')
+    .description('The CRDs of the platform\'s kinds (edgeadm.io) and of SuperEdge\'s NodeUnit, NodeGroup, DeploymentGrid, StatefulSetGrid and ServiceGrid')
+    .action((_opts, cmd: Command) => {
+      const { output } = cmd.optsWithGlobals<{ output: OutputFormat }>();
+      print(process.stdout, output, platformCrds().map((object) => ({ object })));
+    });
+  examples(crds, ['edgeadm manifests crds | kubectl apply -f -', 'edgeadm manifests crds -o json | jq -r \'.items[].metadata.name\'']);
+
+  const install = group
+    .command('install')
+    .description('Everything to run the hub in a cluster: namespace, CRDs, RBAC, Deployment, Services, and the PKI Secret when asked')
+    .option('--namespace <ns>', 'namespace of the hub', 'edgeadm')
+    .option('--replicas <n>', 'hub replicas (1 until the hub keeps its state in the cluster)', '1')
+    .option('--image <image>', 'hub container image (its PATH has edgeadm and node)', `edgeadm:${EDGEADM_VERSION}`)
+    .option('--hub-url <url>', 'https:// URL edge nodes reach the hub at from outside (goes into the hub certificate)')
+    .option('--pki-dir <dir>', "embed an existing hub's pki/ folder (ca.crt, ca.key; hub.crt, hub.key are re-issued for the cluster's names) as the Secret")
+    .option('--generate-pki', 'embed a new CA and hub certificate, made fresh on each run')
+    .action(async (flags: InstallFlags, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const o = checkInstallFlags(flags);
+      const wantPki = flags.pkiDir !== undefined || flags.generatePki === true;
+      const pki = wantPki ? await preparePki(o, flags.pkiDir, ctx.logger) : undefined;
+      const header = wantPki
+        ? undefined
+        : `No PKI Secret in this output. Make it from a hub's pki/ folder (edgeadm init makes one) before the hub can start:\n  ${pkiSecretCommand(o.namespace)}\nor run again with --pki-dir DIR or --generate-pki.`;
+      print(ctx.out, ctx.options.output, installManifests({ ...o, ...(pki === undefined ? {} : { pki }) }), header);
+      if (!wantPki) process.stderr.write(`note: no PKI Secret was printed; create it with:\n  ${pkiSecretCommand(o.namespace)}\n`);
+    });
+  examples(install, [
+    'edgeadm manifests install --pki-dir ~/.local/share/edgeadm/hub/pki --hub-url https://hub.example.com:7443 | kubectl apply -f -',
+    'edgeadm manifests install --generate-pki --namespace edge-system --image registry.example.com/edgeadm:0.1.0 > edgeadm.yaml',
+    'edgeadm manifests install -o json | jq \'.items[] | select(.kind == "Deployment")\'',
+  ]);
+}

@@ -59,11 +59,11 @@ export const ErrNoDiscover = createError('EDGE_ERR_PLUGIN_NO_DISCOVER', (p: { pl
 
 // ---------------------------------------------------------------- init
 
-/** A mode this version cannot set up yet. */
-export const ErrInitModeUnavailable = createError(
-  'EDGE_ERR_INIT_MODE_UNAVAILABLE',
-  (p: { mode: string; flag: string }) => `${p.mode} mode (${p.flag}) is not available yet in this version; run \`edgeadm init\` without ${p.flag} to set up the embedded hub on this machine`,
-  { statusCode: 501 },
+/** Kubernetes mode: the namespace of the hub's resources is not in the cluster (or cannot be read). */
+export const ErrInitNamespace = createError(
+  'EDGE_ERR_INIT_NAMESPACE',
+  (p: { namespace: string; server: string; reason: string }) => `namespace '${p.namespace}' at ${p.server}: ${p.reason}; create it first (kubectl create namespace ${p.namespace}) or pick another with --namespace`,
+  { statusCode: 404 },
 );
 
 // ---------------------------------------------------------------- join

@@ -1,4 +1,6 @@
-/** `edgeadm hub run`: the embedded hub in the foreground. */
+/** `edgeadm hub run`: the embedded hub in the foreground (resources in SQLite, or with --kubeconfig in a cluster). */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { dns1123LabelProblem } from '../core/store/index.ts';
 import { contextOf, examples, listening, parsePort } from './context.ts';
@@ -22,8 +24,12 @@ export function registerHub(program: Command): void {
     .option('--no-tls', 'serve plain HTTP (loopback only: nodes would send their credentials in the clear)')
     .option('--tls-host <name...>', 'extra DNS names or addresses for the hub certificate (nodes dial one of them)')
     .option('--no-console', 'do not serve the web console (the API only)')
-    .action(async (opts: { dataDir: string; host: string; port: string; mqttPort?: string; proxyPort?: string; replica: string; peerUrl?: string; tls: boolean; tlsHost?: string[]; console: boolean }, cmd: Command) => {
+    .option('--kubeconfig <file>', "keep the hub's resources (Sites, Devices, Addons, ...) as custom resources in this cluster instead of the data directory's SQLite file")
+    .option('--namespace <ns>', 'with --kubeconfig: the namespace of those resources (it must exist)', 'edgeadm')
+    .option('--install-crds', 'with --kubeconfig: create or update the CRDs of the edgeadm.io kinds first (needs the right to write CustomResourceDefinitions)')
+    .action(async (opts: { dataDir: string; host: string; port: string; mqttPort?: string; proxyPort?: string; replica: string; peerUrl?: string; tls: boolean; tlsHost?: string[]; console: boolean; kubeconfig?: string; namespace: string; installCrds?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
+      const store = kubeStoreOption(opts);
       const port = parsePort(opts.port, '--port');
       const mqttPort = opts.mqttPort === undefined ? undefined : parsePort(opts.mqttPort, '--mqtt-port');
       if (dns1123LabelProblem(opts.replica) !== undefined) throw new ErrUsage({ argument: '--replica', reason: `'${opts.replica}' is not a name (lowercase letters, digits and '-')` });
@@ -47,10 +53,12 @@ export function registerHub(program: Command): void {
           ...(opts.peerUrl ? { peerUrl: opts.peerUrl } : {}),
           tls: opts.tls ? (opts.tlsHost ? { hosts: [opts.host, '127.0.0.1', 'localhost', ...opts.tlsHost] } : true) : false,
           modules: opts.console ? [createConsole()] : [],
+          ...(store ? { store } : {}),
         }),
       );
       ctx.out.write(
         `hub listening on ${hub.url} (API docs: ${hub.url}/docs)\n` +
+          (store ? `resources: custom resources in namespace ${store.namespace} of the cluster in ${store.kubeConfig}\n` : '') +
           (opts.console ? `console: ${hub.url}/ (log in with a hub token)\n` : '') +
           `admin token: ${hub.adminTokenFile}\n` +
           (hub.caFile ? `CA certificate: ${hub.caFile} (clients: --ca-file ${hub.caFile}; nodes: --ca-cert-hash ${caCertHash(hub.caCert!)})\n` : '') +
@@ -66,6 +74,23 @@ export function registerHub(program: Command): void {
     'edgeadm hub run',
     'edgeadm hub run --data-dir /var/lib/edgeadm/hub --host 0.0.0.0 --tls-host hub.example.com --port 7443 --mqtt-port 8883',
     'edgeadm hub run --no-tls   # loopback only',
+    'edgeadm hub run --kubeconfig ~/.kube/config --namespace edgeadm --install-crds   # resources in the cluster',
     'edgeadm hub run --data-dir /shared/hub --host 0.0.0.0 --port 7444 --replica hub-2 --peer-url wss://10.0.0.6:7444/api/v1/tunnel/peer',
   ]);
+}
+
+/**
+ * The kube store option of `hub run` and `init`: `--kubeconfig` (an existing
+ * file) with `--namespace` (a DNS-1123 label) and `--install-crds`; undefined
+ * without --kubeconfig. A usage error names the bad argument.
+ */
+export function kubeStoreOption(o: { kubeconfig?: string; namespace: string; installCrds?: boolean }): { kind: 'kube'; kubeConfig: string; namespace: string; installCrds: boolean } | undefined {
+  if (o.kubeconfig === undefined) {
+    if (o.installCrds) throw new ErrUsage({ argument: '--install-crds', reason: 'needs --kubeconfig' });
+    return undefined;
+  }
+  if (!existsSync(o.kubeconfig)) throw new ErrUsage({ argument: '--kubeconfig', reason: `no file at ${o.kubeconfig}` });
+  const problem = dns1123LabelProblem(o.namespace);
+  if (problem !== undefined) throw new ErrUsage({ argument: '--namespace', reason: `'${o.namespace}' ${problem}` });
+  return { kind: 'kube', kubeConfig: path.resolve(o.kubeconfig), namespace: o.namespace, installCrds: o.installCrds === true };
 }

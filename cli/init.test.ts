@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { deferCleanup } from '../test/support/cleanup.ts';
 import { runEdgeadm, startEdgeadm, userEnv, type Background, type CliResult } from '../test/support/edgeadm-cli.ts';
 import { tempDir, waitFor } from '../test/support/hub-fixture.ts';
+import { rawClient } from '../test/support/kube-apiserver/client.ts';
+import { startKubeApiServer } from '../test/support/kube-apiserver/index.ts';
 
 const SLOW = 90_000;
 const defer = deferCleanup();
@@ -87,7 +89,7 @@ describe('edgeadm init', () => {
   );
 
   it(
-    'names the bad argument (exit 2), refuses Kubernetes mode for now (exit 1), and makes nothing either way',
+    'names the bad argument (exit 2) and makes nothing',
     async () => {
       const dir = tempDir('init-bad');
       const data = path.join(dir, 'hub');
@@ -97,14 +99,46 @@ describe('edgeadm init', () => {
         [['--tls-host', 'not a host!'], /--tls-host: 'not a host!' is not a DNS name or IP address/],
         [['--context', 'a/b'], /--context: 'a\/b' is not a context name/],
         [['--host', 'example.com'], /--host: 'example.com' is not an IP address/],
+        [['--kubeconfig', path.join(dir, 'no-such-kubeconfig')], /--kubeconfig: no file at .*no-such-kubeconfig/],
       ];
       for (const [args, message] of cases) {
         const r = await edgeadm(dir, ['init', '--data-dir', data, ...args]);
         expect(r, args.join(' ')).toMatchObject({ code: 2, stderr: expect.stringMatching(message) });
       }
-      const kube = await edgeadm(dir, ['init', '--data-dir', data, '--kubeconfig', path.join(dir, 'kubeconfig')]);
-      expect(kube).toMatchObject({ code: 1, stderr: expect.stringMatching(/EDGE_ERR_INIT_MODE_UNAVAILABLE.*not available yet in this version/) });
       expect(existsSync(data)).toBe(false);
+    },
+    SLOW,
+  );
+
+  it(
+    'in Kubernetes mode installs the CRDs in the cluster, runs the hub on them, and names a namespace that does not exist',
+    async () => {
+      const kubeServer = await startKubeApiServer();
+      defer(() => kubeServer.close());
+      const dir = tempDir('init-kube');
+      const home = path.join(dir, 'home');
+      const data = path.join(dir, 'hub');
+      mkdirSync(home);
+      const kubeconfig = await kubeServer.kubeconfig(dir);
+      const api = rawClient(kubeServer);
+
+      const missing = await edgeadm(home, ['init', '--no-run', '--data-dir', data, '--kubeconfig', kubeconfig, '--namespace', 'no-such-ns', '--log-level', 'warn']);
+      expect(missing.code, missing.stderr).toBe(1);
+      expect(missing.stderr).toMatch(/EDGE_ERR_INIT_NAMESPACE\] namespace 'no-such-ns' at https:\/\/127\.0\.0\.1:\d+: no such namespace; create it first/);
+      expect(existsSync(data)).toBe(false);
+
+      // Running: the CRDs are installed, and what the hub's API writes is a custom resource in the namespace.
+      const hub = background(home, ['init', '--data-dir', data, '--port', '0', '--kubeconfig', kubeconfig, '--namespace', 'default', '--log-level', 'warn']);
+      await waitFor('the hub to run', () => hub.output().includes('Ctrl-C stops it'), 60_000);
+      expect(hub.output()).toContain('[ok] Resources in namespace default of the cluster in');
+      expect(hub.output()).toContain('resources: custom resources in namespace default');
+      expect((await api.call('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/sites.edgeadm.io')).status).toBe(200);
+      const created = await edgeadm(home, ['site', 'create', 'plant-k', '--log-level', 'warn']);
+      expect(created.code, created.stderr).toBe(0);
+      const site = await api.call('GET', '/apis/edgeadm.io/v1alpha1/namespaces/default/sites/plant-k');
+      expect(site).toMatchObject({ status: 200, body: { kind: 'Site', metadata: { name: 'plant-k', labels: { 'edgeadm.io/site': 'plant-k' } } } });
+      hub.child.kill('SIGINT');
+      expect(await hub.exited).toBe(0);
     },
     SLOW,
   );

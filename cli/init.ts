@@ -8,8 +8,13 @@
  * foreground until Ctrl-C (`--no-run` only prepares). Running it again on the
  * same data directory keeps the CA and the admin token.
  *
- * Kubernetes mode (`--kubeconfig`) is a mode of its own beside the embedded
- * one; this version answers it with EDGE_ERR_INIT_MODE_UNAVAILABLE.
+ * Kubernetes mode (`--kubeconfig FILE [--namespace NS]`): the same, but the
+ * hub keeps its resources (Sites, Devices, Addons, ...) as custom resources
+ * in that cluster's namespace (core/store's kube driver): init installs or
+ * updates the CRDs of the edgeadm.io kinds there, checks that kube serves
+ * them in the namespace (which must exist), and runs the hub on them.
+ * Tokens, telemetry and commands stay in the data directory. To run the hub
+ * itself in the cluster: `edgeadm manifests install`.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -17,8 +22,10 @@ import { homedir, hostname } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { Hub } from '../core/hub/index.ts';
+import { describeError } from '../core/kernel/index.ts';
 import { contextOf, examples, listening, parseListenHost, parsePort, type CommandContext } from './context.ts';
-import { ErrInitModeUnavailable, ErrUsage } from './errors.ts';
+import { ErrInitNamespace, ErrUsage } from './errors.ts';
+import { kubeStoreOption } from './hub.ts';
 import { caCertHash } from './join.ts';
 import { steps, type Progress } from './progress.ts';
 import { waitForSignal } from './signals.ts';
@@ -43,6 +50,7 @@ interface InitOptions {
   context: string;
   run: boolean;
   kubeconfig?: string;
+  namespace: string;
 }
 
 /** The validated plan every mode works from. */
@@ -55,7 +63,8 @@ export interface InitPlan {
   tlsHosts: string[];
   context: string;
   run: boolean;
-  kubeconfig?: string;
+  /** Kubernetes mode: where the hub's resources live. */
+  store?: { kind: 'kube'; kubeConfig: string; namespace: string; installCrds: boolean };
 }
 
 /** Checks every option; the first bad one is a usage error naming it. */
@@ -70,6 +79,7 @@ export function planInit(o: InitOptions): InitPlan {
   if (o.dataDir === '') throw new ErrUsage({ argument: '--data-dir', reason: 'must not be empty' });
   const wildcard = host === '0.0.0.0' || host === '::';
   const tlsHosts = [...new Set([...(wildcard ? [] : [host]), '127.0.0.1', '::1', 'localhost', hostname(), ...(o.tlsHost ?? [])])];
+  const store = kubeStoreOption({ ...(o.kubeconfig === undefined ? {} : { kubeconfig: o.kubeconfig }), namespace: o.namespace, installCrds: true });
   return {
     mode: o.kubeconfig === undefined ? 'embedded' : 'kubernetes',
     dataDir: path.resolve(o.dataDir ?? defaultHubDataDir()),
@@ -78,7 +88,7 @@ export function planInit(o: InitOptions): InitPlan {
     tlsHosts,
     context: o.context,
     run: o.run,
-    ...(o.kubeconfig === undefined ? {} : { kubeconfig: o.kubeconfig }),
+    ...(store ? { store } : {}),
   };
 }
 
@@ -104,10 +114,23 @@ async function ensureAdminToken(dataDir: string): Promise<{ file: string; create
   }
 }
 
-async function initEmbedded(plan: InitPlan, ctx: CommandContext, progress: Progress): Promise<void> {
+/** Both modes: the same steps; in Kubernetes mode the resources' CRDs are installed in the cluster first and the hub runs on them. */
+async function initHub(plan: InitPlan, ctx: CommandContext, progress: Progress): Promise<void> {
   const configFile = userConfigPath();
   // A broken user config stops init before anything is made, not after.
   const userConfig = readUserConfig(configFile);
+
+  // The cluster first: a wrong kubeconfig or namespace stops init before anything is made.
+  const kube = plan.store;
+  if (kube) {
+    await progress.step(`Resources in namespace ${kube.namespace} of the cluster in ${kube.kubeConfig}`, async (s) => {
+      await checkNamespace(kube.kubeConfig, kube.namespace);
+      const { openKubeStore } = await import('../core/store/index.ts');
+      const store = await openKubeStore({ kubeConfig: kube.kubeConfig, namespace: kube.namespace, installCrds: true, logger: ctx.logger });
+      await store.close();
+      s.note('CRDs of the edgeadm.io kinds installed and served');
+    });
+  }
 
   const reused = await progress.step(`Data directory ${plan.dataDir}`, (s) => {
     const existed = existsSync(path.join(plan.dataDir, 'pki', 'ca.crt')) || existsSync(path.join(plan.dataDir, 'admin.token'));
@@ -138,7 +161,16 @@ async function initEmbedded(plan: InitPlan, ctx: CommandContext, progress: Progr
       const { startHub } = await import('../core/hub/index.ts');
       const { createConsole } = await import('../core/console/index.ts');
       const started = await listening(plan.port, '--port', () =>
-        startHub({ dataDir: plan.dataDir, host: plan.host, port: plan.port, logger: ctx.logger, tls: { hosts: plan.tlsHosts }, modules: [createConsole()] }),
+        startHub({
+          dataDir: plan.dataDir,
+          host: plan.host,
+          port: plan.port,
+          logger: ctx.logger,
+          tls: { hosts: plan.tlsHosts },
+          modules: [createConsole()],
+          // The CRDs were installed above.
+          ...(kube ? { store: { ...kube, installCrds: false } } : {}),
+        }),
       );
       s.note(started.url);
       return started;
@@ -159,7 +191,8 @@ async function initEmbedded(plan: InitPlan, ctx: CommandContext, progress: Progr
 
   ctx.out.write(
     (reused ? `${plan.dataDir} was initialised before: its CA and admin token are kept.\n` : '') +
-      `hub: ${url}${plan.run ? '' : ' (not running: start it with `edgeadm init` again, or `edgeadm hub run --data-dir ' + plan.dataDir + '`)'}\n` +
+      `hub: ${url}${plan.run ? '' : ` (not running: start it with \`edgeadm init\` again, or \`edgeadm hub run --data-dir ${plan.dataDir}${kube ? ` --kubeconfig ${kube.kubeConfig} --namespace ${kube.namespace}` : ''}\`)`}\n` +
+      (kube ? `resources: custom resources in namespace ${kube.namespace} (kubectl get edgeadm -n ${kube.namespace})\n` : '') +
       `CA certificate: ${pki.caFile} (nodes pin it with --ca-cert-hash ${caCertHash(pki.ca.certPem)})\n` +
       `admin token: ${admin.file}\n` +
       `console: ${url}/ (log in with the admin token, or a viewer token: edgeadm token create --role viewer)\n` +
@@ -175,13 +208,24 @@ async function initEmbedded(plan: InitPlan, ctx: CommandContext, progress: Progr
   await hub.close();
 }
 
-function initKubernetes(plan: InitPlan): Promise<void> {
-  return Promise.reject(new ErrInitModeUnavailable({ mode: plan.mode, flag: '--kubeconfig' }));
+/** The namespace exists (kube would list an absent namespace's custom resources as empty, and refuse every write). */
+async function checkNamespace(kubeConfig: string, namespace: string): Promise<void> {
+  const k8s = await import('@kubernetes/client-node');
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeConfig);
+  const server = kc.getCurrentCluster()?.server ?? kubeConfig;
+  try {
+    await kc.makeApiClient(k8s.CoreV1Api).readNamespace({ name: namespace });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const reason = code === 404 ? 'no such namespace' : code === 401 || code === 403 ? `the kubeconfig's user may not read it (HTTP ${String(code)})` : describeError(err);
+    throw new ErrInitNamespace({ namespace, server, reason }, { cause: err });
+  }
 }
 
 const MODES: Record<InitMode, (plan: InitPlan, ctx: CommandContext, progress: Progress) => Promise<void>> = {
-  embedded: initEmbedded,
-  kubernetes: initKubernetes,
+  embedded: initHub,
+  kubernetes: initHub,
 };
 
 export function registerInit(program: Command): void {
@@ -194,7 +238,8 @@ export function registerInit(program: Command): void {
     .option('--tls-host <name...>', 'extra DNS names or addresses for the hub certificate (nodes dial one of them)')
     .option('--context <name>', 'name of the context written to the user config', 'edgeadm')
     .option('--no-run', 'only prepare: do not start the hub')
-    .option('--kubeconfig <file>', 'Kubernetes mode: install into this cluster (not available yet in this version)')
+    .option('--kubeconfig <file>', "Kubernetes mode: keep the hub's resources as custom resources in this cluster (installs their CRDs)")
+    .option('--namespace <ns>', 'with --kubeconfig: the namespace of those resources (it must exist)', 'edgeadm')
     .action(async (o: InitOptions, command: Command) => {
       const ctx = contextOf(command);
       const plan = planInit(o);
@@ -205,5 +250,6 @@ export function registerInit(program: Command): void {
     'edgeadm init --no-run --data-dir /srv/edgeadm/hub',
     'edgeadm init --host 0.0.0.0 --tls-host hub.example.com --tls-host 10.0.0.5',
     'edgeadm init --port 8443 --context lab',
+    'edgeadm init --kubeconfig ~/.kube/config --namespace edgeadm   # resources in the cluster',
   ]);
 }

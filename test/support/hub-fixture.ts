@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createLogger, type Logger } from '../../core/kernel/index.ts';
 import { createConsole } from '../../core/console/index.ts';
-import { startHub, type Hub } from '../../core/hub/index.ts';
+import { startHub, type Hub, type StartHubOptions } from '../../core/hub/index.ts';
 
 export const quiet: Logger = createLogger({ level: process.env.EDGEADM_TEST_LOG === '1' ? 'debug' : 'silent' });
 
@@ -31,10 +31,10 @@ const PLURAL: Record<string, string> = {
   PendingDevice: 'pendingdevices',
 };
 
-export async function startHubFixture(opts: { dataDir?: string; port?: number; syncHeartbeatMs?: number } = {}): Promise<HubFixture> {
+export async function startHubFixture(opts: { dataDir?: string; port?: number; syncHeartbeatMs?: number; store?: StartHubOptions['store'] } = {}): Promise<HubFixture> {
   const dataDir = opts.dataDir ?? tempDir('hub');
   // As `edgeadm hub run` starts it: with the web console.
-  const hub = await startHub({ dataDir, port: opts.port ?? 0, logger: quiet, modules: [createConsole()], ...(opts.syncHeartbeatMs === undefined ? {} : { syncHeartbeatMs: opts.syncHeartbeatMs }) });
+  const hub = await startHub({ dataDir, port: opts.port ?? 0, logger: quiet, modules: [createConsole()], ...(opts.syncHeartbeatMs === undefined ? {} : { syncHeartbeatMs: opts.syncHeartbeatMs }), ...(opts.store === undefined ? {} : { store: opts.store }) });
   const adminToken = readFileSync(hub.adminTokenFile, 'utf8').trim();
   const api = async <T>(method: string, p: string, body?: unknown, token = adminToken): Promise<{ status: number; body: T }> => {
     const res = await fetch(`${hub.url}${p}`, {

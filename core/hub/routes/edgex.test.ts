@@ -154,6 +154,7 @@ describe('a write that fails part way', () => {
   it('is undone: what was written before it goes back to what it was', async () => {
     const failing: Backend = {
       name: 'sqlite, failing on one Device',
+      validates: true,
       open(dir, metrics, logger) {
         const opened = sqliteBackend.open(dir, metrics, logger);
         const store = new Proxy(opened.store, {

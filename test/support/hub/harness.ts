@@ -1,9 +1,11 @@
 /**
  * Test harness for the hub's route tests: builds the app over a chosen
  * backend (the in-memory resource store here with the real telemetry store
- * in memory, or the real SQLite stores from core/store and core/telemetry), with tokens for each role and a small
- * seeded world: sites plant-a and plant-b, a thermostat profile, one device
- * per site.
+ * in memory, the real SQLite stores from core/store and core/telemetry, or
+ * core/store's kube driver on the Kubernetes API test server, one per test
+ * file, a fresh namespace per hub: kube.ts), with tokens for each role and a
+ * small seeded world: sites plant-a and plant-b, a thermostat profile, one
+ * device per site. Suites that iterate BACKENDS run on every one.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +14,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../../../core/kernel/index.ts';
 import type { Reading } from '../../../core/sdk/index.ts';
-import { openSqliteStore, type Resource, type ResourceStore } from '../../../core/store/index.ts';
+import { openKubeStore, openSqliteStore, type Resource, type ResourceStore } from '../../../core/store/index.ts';
 import { openTelemetryStore, type IngestResult, type TelemetryStore } from '../../../core/telemetry/index.ts';
 import {
   buildHubApp,
@@ -23,30 +25,75 @@ import {
   type HubAppOptions,
   type MissingRef,
   type RequestIssue,
+  type StartHubOptions,
   type TokenStore,
 } from '../../../core/hub/index.ts';
 import { createConsole } from '../../../core/console/index.ts';
+import { kubeStoreTarget } from './kube.ts';
 import { createMemoryStore } from './memory-store.ts';
+
+/** The stores one test hub runs on. */
+export interface BackendStores {
+  store: ResourceStore;
+  telemetry: TelemetryStore;
+}
 
 export interface Backend {
   name: string;
-  open(dir: string, metrics: Registry, logger: Logger): { store: ResourceStore; telemetry: TelemetryStore };
+  /** Whether the resource store checks each kind's spec schema (the real drivers do; the in-memory fake checks only the envelope). */
+  validates: boolean;
+  /** Opens one hub's stores, with `dir` its own fresh directory. */
+  open(dir: string, metrics: Registry, logger: Logger): BackendStores | Promise<BackendStores>;
 }
 
-export const memoryBackend: Backend = {
+export const memoryBackend = {
   name: 'in-memory resources (telemetry in SQLite :memory:)',
+  validates: false,
   open: (_dir, metrics, logger) => ({ store: createMemoryStore(), telemetry: openTelemetryStore({ file: ':memory:', metrics, logger }) }),
-};
+} satisfies Backend;
 
-export const sqliteBackend: Backend = {
+export const sqliteBackend = {
   name: 'sqlite (core/store + core/telemetry)',
+  validates: true,
   open: (dir, metrics, logger) => ({
     store: openSqliteStore({ file: path.join(dir, 'resources.db') }),
     telemetry: openTelemetryStore({ file: path.join(dir, 'telemetry.db'), metrics, logger }),
   }),
+} satisfies Backend;
+
+/** Resources as custom resources on this file's Kubernetes API test server, in a namespace of the hub's own; telemetry in SQLite, as `startHub` on the kube store keeps it. */
+export const kubeBackend: Backend = {
+  name: 'kube (core/store kube driver on the Kubernetes API test server)',
+  validates: true,
+  async open(dir, metrics, logger) {
+    const { kubeConfig, namespace } = await kubeStoreTarget();
+    return {
+      store: await openKubeStore({ kubeConfig, namespace, logger: logger.child({ component: 'kube-store' }) }),
+      telemetry: openTelemetryStore({ file: path.join(dir, 'telemetry.db'), metrics, logger }),
+    };
+  },
 };
 
-export const BACKENDS: readonly Backend[] = [memoryBackend, sqliteBackend];
+export const BACKENDS: readonly Backend[] = [memoryBackend, sqliteBackend, kubeBackend];
+
+/** A resource store for a hub started as a process starts it (`startHub`), for tests of the real hub. */
+export interface HubStore {
+  name: string;
+  /** `startHub`'s `store` option for one hub: undefined is its default, a SQLite file in its data directory. */
+  store(): Promise<StartHubOptions['store']>;
+}
+
+/** The stores of BACKENDS that `startHub` can open: SQLite, and the kube driver (a fresh namespace on this file's Kubernetes API test server). */
+export const HUB_STORES: readonly HubStore[] = [
+  { name: 'sqlite', store: () => Promise.resolve(undefined) },
+  {
+    name: 'kube',
+    async store() {
+      const { kubeConfig, namespace } = await kubeStoreTarget();
+      return { kind: 'kube', kubeConfig, namespace };
+    },
+  },
+];
 
 export interface TestHub {
   app: HubApp;
@@ -148,7 +195,7 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
   const dir = mkdtempSync(path.join(tmpdir(), 'edgeadm-hub-test-'));
   const registry = new Registry();
   const logger = opts.logger ?? quietLogger();
-  const { store, telemetry } = (opts.backend ?? memoryBackend).open(dir, registry, logger);
+  const { store, telemetry } = await (opts.backend ?? memoryBackend).open(dir, registry, logger);
   const tokens = openTokenStore({ file: path.join(dir, 'tokens.db') });
   const commands = openCommandQueue({ file: path.join(dir, 'commands.db'), logger });
   const app = buildHubApp({

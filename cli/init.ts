@@ -79,7 +79,8 @@ export function planInit(o: InitOptions): InitPlan {
   if (o.dataDir === '') throw new ErrUsage({ argument: '--data-dir', reason: 'must not be empty' });
   const wildcard = host === '0.0.0.0' || host === '::';
   const tlsHosts = [...new Set([...(wildcard ? [] : [host]), '127.0.0.1', '::1', 'localhost', hostname(), ...(o.tlsHost ?? [])])];
-  const store = kubeStoreOption({ ...(o.kubeconfig === undefined ? {} : { kubeconfig: o.kubeconfig }), namespace: o.namespace, installCrds: true });
+  // init installs the CRDs itself (a step of its own), so the store option never asks for it.
+  const store = kubeStoreOption({ ...(o.kubeconfig === undefined ? {} : { kubeconfig: o.kubeconfig }), namespace: o.namespace });
   return {
     mode: o.kubeconfig === undefined ? 'embedded' : 'kubernetes',
     dataDir: path.resolve(o.dataDir ?? defaultHubDataDir()),

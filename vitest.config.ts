@@ -7,9 +7,6 @@ export default defineConfig({
     include: ['**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/fixtures/**'],
     pool: 'forks',
-    // Most files wait on sockets, timers and child processes rather than the CPU:
-    // two at a time even on a 2-core machine (vitest's default there is one).
-    maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 30_000,
     reporters: ['default'],

@@ -215,6 +215,12 @@ describe('EdgeX REST API updates through a site agent to the hub', () => {
     await site('metadata', 'PATCH', '/device', 'BaseResponse', 403, body, basic(viewer));
     await site('metadata', 'PATCH', '/device', 'BaseResponse', 401, body, 'Bearer not-a-token');
     await site('metadata', 'PATCH', '/device', 'BaseResponse', 403, body, `Bearer ${await f.agentToken(SITE_U)}`);
+    // Hub tokens that may not change devices: a viewer, another site's agent.
+    await f.apply({ kind: 'Site', metadata: { name: 'plant-other' }, spec: {} });
+    const viewerToken = await f.api<{ token: string }>('POST', '/api/v1/tokens', { role: 'viewer', description: 'edgex rest viewer' });
+    await site('metadata', 'PATCH', '/device', 'BaseResponse', 403, body, `Bearer ${viewerToken.body.token}`);
+    await site('metadata', 'PATCH', '/device', 'BaseResponse', 403, body, `Bearer ${await f.agentToken('plant-other')}`);
+    expect((await f.api<{ spec: Json }>('GET', '/api/v1/devices/sim-1')).body.spec).toMatchObject({ description: 'north wall' });
   }, 60_000);
 
   it('edits a profile: basic info, resources and commands, each merged into its EdgeX form and re-imported through the hub', async () => {

@@ -240,7 +240,7 @@ export function registerDemo(program: Command): void {
         // The demo site's node joins like any edge node: a bootstrap token for its credential, kept for the next start.
         const credentialFile = path.join(opts.dataDir, 'node-demo-gw.credential');
         let credential = existsSync(credentialFile) ? readFileSync(credentialFile, 'utf8').trim() : '';
-        if (!credential || !hub.tokens.verify(credential)) {
+        if (!credential || !await hub.tokens.verify(credential)) {
           const request: BootstrapTokenCreateBody = { site: 'demo', ttlSeconds: 600, description: 'demo node' };
           const bootstrap = await hubFetch<BootstrapTokenCreated>(admin, 'POST', '/api/v1/bootstrap-tokens', request);
           const join: JoinBody = { site: 'demo', node: 'demo-gw' };

@@ -65,7 +65,7 @@ beforeAll(async () => {
   dir = tempDir('device-cli');
   hub = await startHub({ dataDir: path.join(dir, 'hub'), port: 0, logger: quiet });
   admin = readFileSync(hub.adminTokenFile, 'utf8').trim();
-  agent = hub.tokens.create({ role: 'agent', site: 'plant-a' }).token;
+  agent = (await hub.tokens.create({ role: 'agent', site: 'plant-a' })).token;
   await hub.store.apply({ apiVersion: API, kind: 'Site', metadata: { name: 'plant-a' }, spec: {} });
   await hub.store.apply({
     apiVersion: API,

@@ -24,8 +24,8 @@ export function registerHub(program: Command): void {
     .option('--no-tls', 'serve plain HTTP (loopback only: nodes would send their credentials in the clear)')
     .option('--tls-host <name...>', 'extra DNS names or addresses for the hub certificate (nodes dial one of them)')
     .option('--no-console', 'do not serve the web console (the API only)')
-    .option('--kubeconfig <file>', "keep the hub's resources (Sites, Devices, Addons, ...) as custom resources in this cluster instead of the data directory's SQLite file")
-    .option('--namespace <ns>', 'with --kubeconfig: the namespace of those resources (it must exist)', 'edgeadm')
+    .option('--kubeconfig <file>', "keep the hub's resources (Sites, Devices, Addons, ...), tokens and commands in this cluster (custom resources and Secrets) instead of the data directory's SQLite files; 'in-cluster' uses the pod's ServiceAccount")
+    .option('--namespace <ns>', "with --kubeconfig: the namespace of those resources (it must exist, and be the hub's alone)", 'edgeadm')
     .option('--install-crds', 'with --kubeconfig: create or update the CRDs of the edgeadm.io kinds first (needs the right to write CustomResourceDefinitions)')
     .action(async (opts: { dataDir: string; host: string; port: string; mqttPort?: string; proxyPort?: string; replica: string; peerUrl?: string; tls: boolean; tlsHost?: string[]; console: boolean; kubeconfig?: string; namespace: string; installCrds?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
@@ -79,9 +79,12 @@ export function registerHub(program: Command): void {
   ]);
 }
 
+/** `--kubeconfig in-cluster`: the pod's ServiceAccount, as the install manifests run the hub. */
+const IN_CLUSTER = 'in-cluster';
+
 /**
  * The kube store option of `hub run` and `init`: `--kubeconfig` (an existing
- * file) with `--namespace` (a DNS-1123 label) and `--install-crds`; undefined
+ * file, or `in-cluster` inside a pod) with `--namespace` (a DNS-1123 label) and `--install-crds`; undefined
  * without --kubeconfig. A usage error names the bad argument.
  */
 export function kubeStoreOption(o: { kubeconfig?: string; namespace: string; installCrds?: boolean }): { kind: 'kube'; kubeConfig: string; namespace: string; installCrds: boolean } | undefined {
@@ -89,8 +92,10 @@ export function kubeStoreOption(o: { kubeconfig?: string; namespace: string; ins
     if (o.installCrds) throw new ErrUsage({ argument: '--install-crds', reason: 'needs --kubeconfig' });
     return undefined;
   }
-  if (!existsSync(o.kubeconfig)) throw new ErrUsage({ argument: '--kubeconfig', reason: `no file at ${o.kubeconfig}` });
+  const inCluster = o.kubeconfig === IN_CLUSTER;
+  if (inCluster && !process.env.KUBERNETES_SERVICE_HOST) throw new ErrUsage({ argument: '--kubeconfig', reason: `'${IN_CLUSTER}' needs a pod (KUBERNETES_SERVICE_HOST is not set): give a kubeconfig file` });
+  if (!inCluster && !existsSync(o.kubeconfig)) throw new ErrUsage({ argument: '--kubeconfig', reason: `no file at ${o.kubeconfig}` });
   const problem = dns1123LabelProblem(o.namespace);
   if (problem !== undefined) throw new ErrUsage({ argument: '--namespace', reason: `'${o.namespace}' ${problem}` });
-  return { kind: 'kube', kubeConfig: path.resolve(o.kubeconfig), namespace: o.namespace, installCrds: o.installCrds === true };
+  return { kind: 'kube', kubeConfig: inCluster ? IN_CLUSTER : path.resolve(o.kubeconfig), namespace: o.namespace, installCrds: o.installCrds === true };
 }

@@ -137,6 +137,12 @@ describe('edgeadm init', () => {
       expect(created.code, created.stderr).toBe(0);
       const site = await api.call('GET', '/apis/edgeadm.io/v1alpha1/namespaces/default/sites/plant-k');
       expect(site).toMatchObject({ status: 200, body: { kind: 'Site', metadata: { name: 'plant-k', labels: { 'edgeadm.io/site': 'plant-k' } } } });
+      // Tokens are Secrets of the namespace: one admin token, the one every replica would hand out.
+      const tokens = await api.call('GET', '/api/v1/namespaces/default/secrets?labelSelector=edgeadm.io%2Fcredential%3Dtoken');
+      const items = (tokens.body as { items: { metadata: { labels: Record<string, string> } }[] }).items;
+      expect(items.map((i) => i.metadata.labels['edgeadm.io/token-role'])).toEqual(['admin']);
+      const shared = (await api.call('GET', '/api/v1/namespaces/default/secrets/edgeadm-initial-admin-token')).body as { data: { token: string } };
+      expect(Buffer.from(shared.data.token, 'base64').toString('utf8')).toBe(readFileSync(path.join(data, 'admin.token'), 'utf8').trim());
       hub.child.kill('SIGINT');
       expect(await hub.exited).toBe(0);
     },

@@ -16,13 +16,13 @@
  * Tokens, telemetry and commands stay in the data directory. To run the hub
  * itself in the cluster: `edgeadm manifests install`.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { homedir, hostname } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { Hub } from '../core/hub/index.ts';
-import { describeError } from '../core/kernel/index.ts';
+import { describeError, type Logger } from '../core/kernel/index.ts';
 import { contextOf, examples, listening, parseListenHost, parsePort, type CommandContext } from './context.ts';
 import { ErrInitNamespace, ErrUsage } from './errors.ts';
 import { kubeStoreOption } from './hub.ts';
@@ -99,19 +99,27 @@ function localUrl(host: string, port: number): string {
   return `https://${isIP(h) === 6 ? `[${h}]` : h}:${port}`;
 }
 
-/** The admin token, as the hub makes it on its first start: kept while it verifies, else a new one. */
-async function ensureAdminToken(dataDir: string): Promise<{ file: string; created: boolean }> {
-  const { openTokenStore } = await import('../core/hub/index.ts');
+/**
+ * The admin token, as the hub makes it on its first start: kept while it
+ * verifies, else a new one. In Kubernetes mode the tokens are Secrets of the
+ * namespace, and the admin token the one every replica shares.
+ */
+async function ensureAdminToken(dataDir: string, kube: InitPlan['store'], logger: Logger): Promise<{ file: string; created: boolean }> {
+  const hub = await import('../core/hub/index.ts');
   const file = path.join(dataDir, 'admin.token');
-  const tokens = openTokenStore({ file: path.join(dataDir, 'tokens.db') });
+  const before = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+  const tokens = kube ? await hub.openKubeTokenStore({ kubeConfig: kube.kubeConfig, namespace: kube.namespace, logger }) : hub.openTokenStore({ file: path.join(dataDir, 'tokens.db') });
   try {
-    if (existsSync(file) && tokens.verify(readFileSync(file, 'utf8').trim())?.role === 'admin') return { file, created: false };
-    const created = tokens.create({ role: 'admin', description: 'created by edgeadm init' });
-    writeFileSync(file, `${created.token}\n`, { mode: 0o600 });
-    chmodSync(file, 0o600);
+    if (kube) {
+      await hub.ensureSharedAdminToken({ kubeConfig: kube.kubeConfig, namespace: kube.namespace, tokens, file, logger });
+      return { file, created: !existsSync(file) || readFileSync(file, 'utf8') !== before };
+    }
+    if (before !== undefined && (await tokens.verify(before.trim()))?.role === 'admin') return { file, created: false };
+    const created = await tokens.create({ role: 'admin', description: 'created by edgeadm init' });
+    hub.writeAdminTokenFile(file, created.token);
     return { file, created: true };
   } finally {
-    tokens.close();
+    await tokens.close();
   }
 }
 
@@ -129,7 +137,9 @@ async function initHub(plan: InitPlan, ctx: CommandContext, progress: Progress):
       const { openKubeStore } = await import('../core/store/index.ts');
       const store = await openKubeStore({ kubeConfig: kube.kubeConfig, namespace: kube.namespace, installCrds: true, logger: ctx.logger });
       await store.close();
-      s.note('CRDs of the edgeadm.io kinds installed and served');
+      const { installHubCrds } = await import('../core/hub/index.ts');
+      await installHubCrds(kube.kubeConfig);
+      s.note('CRDs of the edgeadm.io kinds and of the hub\'s Commands installed and served');
     });
   }
 
@@ -150,7 +160,7 @@ async function initHub(plan: InitPlan, ctx: CommandContext, progress: Progress):
   });
 
   const admin = await progress.step('Admin token', async (s) => {
-    const t = await ensureAdminToken(plan.dataDir);
+    const t = await ensureAdminToken(plan.dataDir, kube, ctx.logger);
     s.note(t.created ? `created: ${t.file}` : `kept: ${t.file}`);
     return t;
   });

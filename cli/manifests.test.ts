@@ -116,7 +116,7 @@ describe('manifests install, in process', () => {
     }
   });
 
-  it('grants least privilege: no wildcards, its one Secret by name, cluster-wide only what is cluster-scoped', () => {
+  it('grants least privilege: no wildcards, Secrets only in its own namespace, cluster-wide only what is cluster-scoped', () => {
     const role = one<IRole>('Role').rules!;
     const cluster = one<IClusterRole>('ClusterRole').rules!;
     for (const rule of [...role, ...cluster]) {
@@ -124,7 +124,11 @@ describe('manifests install, in process', () => {
       for (const verb of ['escalate', 'bind', 'impersonate']) expect(rule.verbs).not.toContain(verb);
     }
     const about = (rules: IPolicyRule[], resource: string): IPolicyRule[] => rules.filter((r) => r.resources?.includes(resource));
-    expect(about(role, 'secrets')).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['edgeadm-hub-pki'], verbs: ['get', 'watch', 'update', 'patch'] }]);
+    // Tokens are Secrets the hub makes and lists: RBAC cannot narrow that by name, so the rule is the namespace's (a Role, never cluster-wide).
+    expect(about(role, 'secrets')).toEqual([{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] }]);
+    expect(about(cluster, 'secrets')).toEqual([]);
+    expect(about(role, 'commands')).toHaveLength(1);
+    expect(about(role, 'commands/status')).toHaveLength(1);
     expect(about(role, 'events').map((r) => r.verbs)).toEqual([['create', 'patch']]);
     expect(cluster.flatMap((r) => r.resources ?? []).sort()).toEqual(['customresourcedefinitions', 'nodegroups', 'nodegroups/status', 'nodes', 'nodeunits', 'nodeunits/status'].sort());
     expect(about(cluster, 'customresourcedefinitions').map((r) => r.verbs)).toEqual([['get', 'list', 'watch']]);
@@ -132,7 +136,7 @@ describe('manifests install, in process', () => {
     // Each rule says why, above it in the YAML.
     const yaml = toYamlStream(installManifests(BASE));
     const roleDoc = parseAllDocuments(yaml).find((d) => d.get('kind') === 'Role')!;
-    expect(roleDoc.toString()).toMatch(/# only its own PKI Secret, by name/);
+    expect(roleDoc.toString()).toMatch(/# .*keep the namespace the hub's alone/);
     expect((yaml.match(/^ {2}# /gm) ?? []).length).toBe(role.length + cluster.length);
   });
 
@@ -163,6 +167,8 @@ describe('manifests install, in process', () => {
     const runCmd = buildProgram().commands.find((c) => c.name() === 'hub')!.commands.find((c) => c.name() === 'run')!;
     expect(runCmd.parseOptions(args.slice(2))).toEqual({ operands: [], unknown: [] });
     expect(args).toEqual(expect.arrayContaining(['--tls-host', 'edgeadm-hub.edge-system.svc', '--tls-host', 'hub.example.com']));
+    // Its resources, tokens and commands in its namespace, reached with the pod's ServiceAccount.
+    expect(args.join(' ')).toContain('--kubeconfig in-cluster --namespace edge-system');
     const services = objects.filter((o) => o.kind === 'Service') as unknown as IService[];
     expect(services.map((s) => [s.metadata?.name, s.spec?.type])).toEqual([['edgeadm-hub', 'ClusterIP'], ['edgeadm-hub-tunnel', 'LoadBalancer']]);
     for (const s of services) expect(s.spec?.selector).toEqual(dep.spec!.selector.matchLabels);

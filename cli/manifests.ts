@@ -29,7 +29,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { Document, isMap, isSeq } from 'yaml';
 import { EDGEADM_VERSION, dns1123LabelProblem, type Logger } from '../core/kernel/index.ts';
-import { crdFromSchema, edgeadmCrds } from '../core/store/index.ts';
+import { commandCrd, crdFromSchema, edgeadmCrds, INITIAL_ADMIN_SECRET } from '../core/store/index.ts';
 import { APPS_GROUP, GRID_KINDS, GRID_KIND_NAMES, SITE_GROUP } from '../core/grid/index.ts';
 import { contextOf, examples } from './context.ts';
 import { usage, type Problem } from './resources.ts';
@@ -64,9 +64,9 @@ export const PKI_FILES = ['ca.crt', 'ca.key', 'hub.crt', 'hub.key'] as const;
 // ---------------------------------------------------------------------------
 // CRDs
 
-/** The CRDs of the platform's kinds (edgeadm.io) and of SuperEdge's (site.superedge.io, superedge.io). */
+/** The CRDs of the platform's kinds and the hub's Commands (edgeadm.io), and of SuperEdge's (site.superedge.io, superedge.io). */
 export function platformCrds(): Manifest[] {
-  return [...edgeadmCrds(), ...GRID_KIND_NAMES.map((k) => crdFromSchema(GRID_KINDS[k]))];
+  return [...edgeadmCrds(), commandCrd(), ...GRID_KIND_NAMES.map((k) => crdFromSchema(GRID_KINDS[k]))];
 }
 
 // ---------------------------------------------------------------------------
@@ -138,11 +138,11 @@ interface RoleRule {
 
 /** The Role's rules in the hub's namespace, each with its reason. */
 function namespacedRules(): RoleRule[] {
-  const own = edgeadmCrds().map((crd) => (crd.spec as { names: { plural: string } }).names.plural);
+  const own = [...edgeadmCrds(), commandCrd()].map((crd) => (crd.spec as { names: { plural: string } }).names.plural);
   const grids = ['deploymentgrids', 'statefulsetgrids', 'servicegrids'];
   return [
     {
-      why: 'the platform\'s resources (Sites, Nodes, Devices, Addons, Leases, ...) are custom resources in this namespace: the hub is their store of record and writes them',
+      why: 'the platform\'s resources (Sites, Nodes, Devices, Addons, Leases, ...) and its queued device Commands are custom resources in this namespace: the hub is their store of record and writes them',
       rule: { apiGroups: [API_GROUP], resources: own, verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
     },
     {
@@ -158,8 +158,10 @@ function namespacedRules(): RoleRule[] {
       rule: { apiGroups: [APPS_GROUP], resources: grids.map((g) => `${g}/status`), verbs: ['get', 'update', 'patch'] },
     },
     {
-      why: `only its own PKI Secret, by name: read at start, and updated when the hub re-issues its TLS certificate (it never lists or reads other Secrets)`,
-      rule: { apiGroups: [''], resources: ['secrets'], resourceNames: [`${NAME}-pki`], verbs: ['get', 'watch', 'update', 'patch'] },
+      why:
+        `its PKI (${NAME}-pki), API tokens, bootstrap tokens, the first admin token and the replicas' peer credential are Secrets of this namespace (tokens as hashes only): the hub makes, lists, watches and deletes them. ` +
+        "RBAC cannot narrow create, list or watch to some names or labels, so this reaches every Secret of the namespace: keep the namespace the hub's alone",
+      rule: { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
     },
     {
       why: 'events about the resources it manages (a site going offline, a device refused), as kubectl describe shows them; patch lets repeated events be counted',
@@ -262,8 +264,9 @@ export function installManifests(o: InstallOptions): CommentedManifest[] {
   const restricted = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } };
   out.push({
     comment:
-      ` The hub. One replica until the hub keeps its state in the cluster: its databases live in an emptyDir\n` +
-      ` (gone with the pod) and its admin token is made at each start (kubectl -n ${ns} exec deploy/${NAME} -- cat ${DATA_DIR}/admin.token).`,
+      ` The hub. Its resources, tokens and commands live in this namespace (custom resources and Secrets);\n` +
+      ` telemetry lives in an emptyDir (gone with the pod), which is why it runs one replica. The first admin token:\n` +
+      ` kubectl -n ${ns} get secret ${INITIAL_ADMIN_SECRET} -o jsonpath='{.data.token}' | base64 -d`,
     object: {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -297,7 +300,7 @@ export function installManifests(o: InstallOptions): CommentedManifest[] {
                 name: 'hub',
                 image: o.image,
                 command: ['edgeadm'],
-                args: ['hub', 'run', '--data-dir', DATA_DIR, '--host', '0.0.0.0', '--port', String(HUB_PORT), ...tlsHostArgs],
+                args: ['hub', 'run', '--data-dir', DATA_DIR, '--host', '0.0.0.0', '--port', String(HUB_PORT), '--kubeconfig', 'in-cluster', '--namespace', ns, ...tlsHostArgs],
                 ports: [{ name: 'https', containerPort: HUB_PORT, protocol: 'TCP' }],
                 startupProbe: probe(30, 2),
                 livenessProbe: probe(3, 10),
@@ -398,7 +401,7 @@ export function checkInstallFlags(f: InstallFlags): Omit<InstallOptions, 'pki'> 
   else if (replicas > 1) {
     problems.push({
       argument: '--replicas',
-      reason: `${replicas} replicas would each keep their own databases: the hub runs one replica until it keeps its state in the cluster (the kube store)`,
+      reason: `${replicas} replicas would each keep their own telemetry: resources, tokens and commands are shared in the cluster, but readings stay in each replica's SQLite file until the telemetry store is shared too`,
     });
   }
   if (f.image.trim() === '' || /\s/.test(f.image)) problems.push({ argument: '--image', reason: `'${f.image}' is not an image reference` });
@@ -465,7 +468,7 @@ export function registerManifests(program: Command): void {
     .command('install')
     .description('Everything to run the hub in a cluster: namespace, CRDs, RBAC, Deployment, Services, and the PKI Secret when asked')
     .option('--namespace <ns>', 'namespace of the hub', 'edgeadm')
-    .option('--replicas <n>', 'hub replicas (1 until the hub keeps its state in the cluster)', '1')
+    .option('--replicas <n>', 'hub replicas (1 until telemetry is shared between replicas)', '1')
     .option('--image <image>', 'hub container image (its PATH has edgeadm and node)', `edgeadm:${EDGEADM_VERSION}`)
     .option('--hub-url <url>', 'https:// URL edge nodes reach the hub at from outside (goes into the hub certificate)')
     .option('--pki-dir <dir>', "embed an existing hub's pki/ folder (ca.crt, ca.key; hub.crt, hub.key are re-issued for the cluster's names) as the Secret")

@@ -79,7 +79,7 @@ describe('live reads through the site', () => {
     expect(offline.status).toBe(409);
     expect(offline.body.code).toBe('EDGE_ERR_HUB_SITE_OFFLINE');
     expect(offline.body.message).toMatch(/cannot read device 'ac-1': site 'plant-r' is Offline/);
-    expect(f.hub.commands.list({ site: SITE })).toEqual([]);
+    expect(await f.hub.commands.list({ site: SITE })).toEqual([]);
 
     const dataDir = tempDir('site-live-read');
     let agent: SiteAgent | undefined = await startAgent(f, path.join(dataDir, 'agent'));
@@ -98,7 +98,7 @@ describe('live reads through the site', () => {
       ['Temperature', 21.5, 'Float32', 'good'],
     ]);
     expect(all.body.readings[1]).toMatchObject({ site: SITE, device: 'ac-1', profile: 'ac', units: 'degC' });
-    expect(f.hub.commands.get(all.body.command)).toMatchObject({ kind: 'read', resources: [], state: 'succeeded' });
+    expect(await f.hub.commands.get(all.body.command)).toMatchObject({ kind: 'read', resources: [], state: 'succeeded' });
 
     // The device changes behind the platform's back: a live read sees it; the readings also reach the store.
     regs[1] = 230;
@@ -168,7 +168,7 @@ describe('live reads through the site', () => {
     expect(slow.body.code).toBe('EDGE_ERR_HUB_READ_TIMEOUT');
     expect(slow.body.message).toMatch(/site 'plant-r' did not answer the read of device 'ac-1' within 300 ms/);
     server.delayMs = 0;
-    await waitFor('the slow read over', () => f.hub.commands.get(slow.body.message.match(/command (\S+)/)![1]!)?.state === 'expired', 10_000);
+    await waitFor('the slow read over', async () => (await f.hub.commands.get(slow.body.message.match(/command (\S+)/)![1]!))?.state === 'expired', 10_000);
 
     // A device that does not answer at all: the read comes back, with bad quality.
     server.silence(1);

@@ -58,10 +58,10 @@ describe('edgeadm token and join', () => {
     expect(readFileSync(path.join(nodeDir, 'hub-ca.crt'), 'utf8')).toBe(hub.caCert);
     expect((await hub.store.get('Node', 'gw-7'))?.spec).toMatchObject({ site: 'plant-a' });
     // Again, without a token: the kept credential is used, nothing new is issued.
-    const tokensBefore = hub.tokens.list().filter((t) => t.node === 'gw-7').length;
+    const tokensBefore = (await hub.tokens.list()).filter((t) => t.node === 'gw-7').length;
     const again = await edgeadm(['join', hub.url, '--node', 'gw-7', '--data-dir', nodeDir, '--no-run']);
     expect(again.code).toBe(0);
-    expect(hub.tokens.list().filter((t) => t.node === 'gw-7').length).toBe(tokensBefore);
+    expect((await hub.tokens.list()).filter((t) => t.node === 'gw-7').length).toBe(tokensBefore);
     // The listed token shows one use, and no secret.
     const listed = await edgeadm(['token', 'list', '-o', 'json', ...hubArgs()]);
     const items = JSON.parse(listed.stdout) as { id: string; uses: number; site: string }[];
@@ -127,7 +127,7 @@ describe('edgeadm join again, on a machine whose hostname changed', () => {
     // First join, no --node: the hostname names the node.
     const first = await runOnHost('host-alpha', [...line.split(' ').slice(1), '--data-dir', nodeDir, '--no-run', '--ssh-host-key-dir', path.join(dir, 'none')]);
     expect(first, first.stderr).toMatchObject({ code: 0, stdout: `node 'host-alpha' joined site 'plant-a' at ${hub.url}\n` });
-    const credentials = hub.tokens.list().filter((t) => t.node === 'host-alpha').map((t) => t.id);
+    const credentials = (await hub.tokens.list()).filter((t) => t.node === 'host-alpha').map((t) => t.id);
     expect(credentials).toHaveLength(1);
 
     // The machine is renamed; the same join runs the node it joined as, on its kept credential.
@@ -139,7 +139,7 @@ describe('edgeadm join again, on a machine whose hostname changed', () => {
       await again.stop('SIGINT');
     }
     expect(await hub.store.get('Node', 'host-beta')).toBeUndefined();
-    expect(hub.tokens.list().filter((t) => t.node === 'host-alpha').map((t) => t.id)).toEqual(credentials);
+    expect((await hub.tokens.list()).filter((t) => t.node === 'host-alpha').map((t) => t.id)).toEqual(credentials);
 
     // Naming the node it is: fine. Naming another: exit 2, both names said, nothing changed.
     expect(await runOnHost('host-beta', ['join', hub.url, '--data-dir', nodeDir, '--node', 'host-alpha', '--no-run'])).toMatchObject({ code: 0 });

@@ -160,7 +160,7 @@ describe('console sessions', () => {
   it('ends when the token is revoked, on logout, and after its lifetime', async () => {
     h = await startTestHub({ modules: [createConsole({ sessionTtlMs: 400 })] });
     const adminId = h.admin.split('_')[1] ?? '';
-    const second = h.tokens.create({ role: 'admin' });
+    const second = await h.tokens.create({ role: 'admin' });
     const a = await login(h, second.token);
     expect((await h.call('GET', '/api/v1/sites', { token: null, headers: { cookie: a.cookie } })).statusCode).toBe(200);
     expect((await h.call('DELETE', `/api/v1/tokens/${second.id}`)).statusCode).toBe(204);
@@ -296,7 +296,7 @@ describe.each(BACKENDS)('resource watch stream ($name)', (backend) => {
         if (Date.now() - t0 > 3000) throw new Error(`${url} still streaming 3 s after revocation`);
       }
     };
-    const t = hub.tokens.create({ role: 'viewer' });
+    const t = await hub.tokens.create({ role: 'viewer' });
     const byToken = await ends('/api/v1/telemetry/stream', { authorization: `Bearer ${t.token}` }, async () => {
       expect((await hub.call('DELETE', `/api/v1/tokens/${t.id}`)).statusCode).toBe(204);
     });

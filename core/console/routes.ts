@@ -194,10 +194,10 @@ export function registerConsoleRoutes(
         response: { 200: SessionSchema, ...errorResponses },
       },
     },
-    (request, reply) => {
+    async (request, reply) => {
       const tokens = request.server.hubTokens;
       if (!tokens) throw new ErrNotConfigured({ what: 'token verification (hubTokens)' });
-      const principal = tokens.verify(request.body.token);
+      const principal = await tokens.verify(request.body.token);
       if (!principal) {
         logins.inc({ result: 'refused' });
         throw new ErrUnauthenticated({ reason: 'the token is invalid, expired or revoked' });

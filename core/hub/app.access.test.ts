@@ -235,7 +235,7 @@ function probes(): Record<string, Probe> {
     'GET /metrics': at('/metrics'),
     'GET /api/v1/ca': at('/api/v1/ca'),
 
-    'POST /api/v1/console/session': () => ({ path: '/api/v1/console/session', body: { token: hub.tokens.create({ role: 'viewer' }).token } }),
+    'POST /api/v1/console/session': async () => ({ path: '/api/v1/console/session', body: { token: (await hub.tokens.create({ role: 'viewer' })).token } }),
     'GET /api/v1/console/session': at('/api/v1/console/session'),
     // A console caller logs out of a session of its own, not the one the other probes use.
     'DELETE /api/v1/console/session': async (cls) => ({
@@ -245,10 +245,10 @@ function probes(): Record<string, Probe> {
 
     'POST /api/v1/tokens': at('/api/v1/tokens', { body: { role: 'viewer' } }),
     'GET /api/v1/tokens': at('/api/v1/tokens'),
-    'DELETE /api/v1/tokens/:id': () => ({ path: `/api/v1/tokens/${hub.tokens.create({ role: 'viewer' }).id}` }),
+    'DELETE /api/v1/tokens/:id': async () => ({ path: `/api/v1/tokens/${(await hub.tokens.create({ role: 'viewer' })).id}` }),
     'POST /api/v1/bootstrap-tokens': at('/api/v1/bootstrap-tokens', { body: { site: SITE } }),
     'GET /api/v1/bootstrap-tokens': at('/api/v1/bootstrap-tokens'),
-    'DELETE /api/v1/bootstrap-tokens/:id': () => ({ path: `/api/v1/bootstrap-tokens/${hub.tokens.createBootstrap({ site: SITE }).id}` }),
+    'DELETE /api/v1/bootstrap-tokens/:id': async () => ({ path: `/api/v1/bootstrap-tokens/${(await hub.tokens.createBootstrap({ site: SITE })).id}` }),
 
     'POST /api/v1/join': () => ({ path: '/api/v1/join', body: { site: SITE, node: next('joined') } }),
     'GET /api/v1/nodes/:name/host-keys': at('/api/v1/nodes/gw-1/host-keys'),
@@ -283,8 +283,8 @@ function probes(): Record<string, Probe> {
     'POST /api/v1/sites/:site/devices/:device/read': at(`/api/v1/sites/${SITE}/devices/pump-a/read`, { body: { resources: ['setpoint'], timeoutMs: 1000 } }),
     'GET /api/v1/sites/:site/commands': at(`/api/v1/sites/${SITE}/commands`),
     'GET /api/v1/commands/:id': () => ({ path: `/api/v1/commands/${commandA}` }),
-    'POST /api/v1/commands/:id/result': () => {
-      const c = hub.commands.enqueue({ site: SITE, device: 'pump-a', resource: 'setpoint', value: 1, ttlSeconds: 600 });
+    'POST /api/v1/commands/:id/result': async () => {
+      const c = await hub.commands.enqueue({ site: SITE, device: 'pump-a', resource: 'setpoint', value: 1, ttlSeconds: 600 });
       return { path: `/api/v1/commands/${c.id}/result`, body: { reported: 1 } };
     },
 
@@ -307,20 +307,20 @@ beforeAll(async () => {
   hub = await startHub({ dataDir: dir, port: 0, logger: quietLogger(), modules: HUB_MODULES });
   creds.anonymous = {};
   creds.admin = { bearer: readFileSync(hub.adminTokenFile, 'utf8').trim() };
-  creds.viewer = { bearer: hub.tokens.create({ role: 'viewer' }).token };
+  creds.viewer = { bearer: (await hub.tokens.create({ role: 'viewer' })).token };
   const session = await login(creds.admin.bearer!);
   creds.console = { cookie: session.cookie };
   creds.consoleCsrf = session;
   for (const name of [SITE, OTHER_SITE]) await hub.store.apply({ apiVersion: API_VERSION, kind: 'Site', metadata: { name }, spec: {} });
-  creds.siteAgent = { bearer: hub.tokens.create({ role: 'agent', site: SITE }).token };
-  creds.otherSiteAgent = { bearer: hub.tokens.create({ role: 'agent', site: OTHER_SITE }).token };
+  creds.siteAgent = { bearer: (await hub.tokens.create({ role: 'agent', site: SITE })).token };
+  creds.otherSiteAgent = { bearer: (await hub.tokens.create({ role: 'agent', site: OTHER_SITE })).token };
   await hub.store.apply({ apiVersion: API_VERSION, kind: 'DeviceProfile', metadata: { name: 'thermo' }, spec: { deviceResources: [{ name: 'setpoint', properties: { valueType: 'Float64', readWrite: 'RW' } }] } });
   await hub.store.apply({ ...fresh('Device', 'pump-a') });
   await hub.store.apply({ ...fresh('Device', 'pump-b'), spec: { site: OTHER_SITE, profile: 'thermo', protocols: { 'modbus-tcp': { Address: '10.0.0.6', Port: '502' } } } });
   await hub.store.apply({ apiVersion: API_VERSION, kind: 'Addon', metadata: { name: 'meters' }, spec: { plugin: 'simulator', sites: [SITE] } });
 
   // Two nodes of the site join as a node does: a bootstrap token for a node credential.
-  const bootstrap = hub.tokens.createBootstrap({ site: SITE });
+  const bootstrap = await hub.tokens.createBootstrap({ site: SITE });
   creds.bootstrap = { bearer: bootstrap.token };
   secrets.push(bootstrap.token.split('.')[1]!);
   for (const [node, cls] of [['gw-1', 'nodeSelf'], ['gw-2', 'nodeSibling']] as const) {
@@ -336,7 +336,7 @@ beforeAll(async () => {
   echo = createServer((s) => s.pipe(s));
   await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
   echoPort = (echo.address() as { port: number }).port;
-  edge = startTunnelEdge({ url: hub.tunnelUrl, node: 'gw-1', credential: hub.tokens.create({ role: 'agent', site: SITE, node: 'gw-1' }).token, allow: [`127.0.0.1:${echoPort}`], logger: quietLogger() });
+  edge = startTunnelEdge({ url: hub.tunnelUrl, node: 'gw-1', credential: (await hub.tokens.create({ role: 'agent', site: SITE, node: 'gw-1' })).token, allow: [`127.0.0.1:${echoPort}`], logger: quietLogger() });
   await edge.whenConnected();
 
   const issued = await admin<{ credential: Resource; password: string }>('POST', `/api/v1/sites/${SITE}/broker-credentials`, { username: 'probe-user' });
@@ -445,10 +445,10 @@ describe('what the rows rest on', () => {
 
   it('opens no tunnel for a node credential whose Node is gone or at another site', async () => {
     // A credential the hub issued for a node that no longer exists (its Node deleted while nobody watched).
-    const ghost = hub.tokens.create({ role: 'agent', site: SITE, node: 'gw-ghost' }).token;
+    const ghost = (await hub.tokens.create({ role: 'agent', site: SITE, node: 'gw-ghost' })).token;
     expect(await tunnelStatus(ghost, 'gw-ghost')).toBe(401);
     await hub.store.apply({ ...fresh('Node', 'gw-moved'), spec: { site: OTHER_SITE } });
-    const moved = hub.tokens.create({ role: 'agent', site: SITE, node: 'gw-moved' }).token;
+    const moved = (await hub.tokens.create({ role: 'agent', site: SITE, node: 'gw-moved' })).token;
     expect(await tunnelStatus(moved, 'gw-moved')).toBe(401);
     // The node's own credential, for its own Node at its site, gets through.
     expect(await tunnelStatus(creds.nodeSibling.bearer!, 'gw-2')).toBe(101);

@@ -29,7 +29,7 @@ describe('hub auth', () => {
     expect(bad.statusCode).toBe(401);
     expect(err(bad).message).toMatch(/invalid, expired or revoked/);
 
-    const t = h.tokens.create({ role: 'admin' });
+    const t = await h.tokens.create({ role: 'admin' });
     expect((await h.call('GET', '/api/v1/sites', { token: t.token })).statusCode).toBe(200);
     const revoke = await h.call('DELETE', `/api/v1/tokens/${t.id}`);
     expect(revoke.statusCode).toBe(204);

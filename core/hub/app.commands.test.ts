@@ -34,7 +34,7 @@ describe.each(BACKENDS)('hub commands API ($name)', (backend) => {
     const got = await h.call('GET', `/api/v1/commands/${accepted.id}`, { token: h.viewer });
     expect(got.statusCode).toBe(200);
     expect(got.json()).toMatchObject({ id: accepted.id, site: 'plant-a', device: 'pump-a', resource: 'setpoint', value: 42.5, state: 'pending' });
-    const def = h.commands.get(second.json<{ id: string }>().id);
+    const def = await h.commands.get(second.json<{ id: string }>().id);
     expect(def && Date.parse(def.expiresAt) - Date.parse(def.createdAt)).toBe(3600_000);
   });
 

@@ -39,7 +39,7 @@ describe('node SSH host keys', () => {
   beforeAll(async () => {
     const logger = createLogger({ level: 'info', destination: { write: (l: string) => void logLines.push(l) } });
     h = await startTestHub({ backend: sqliteBackend, logger });
-    bootstrap = h.tokens.createBootstrap({ site: 'plant-a' }).token;
+    bootstrap = (await h.tokens.createBootstrap({ site: 'plant-a' })).token;
     base = await h.app.listen({ host: '127.0.0.1', port: 0 });
   });
   afterAll(() => h.close());

@@ -341,7 +341,7 @@ describe('hub input at the edges (real HTTP, SQLite store)', () => {
     });
 
     it('token routes take the longest ids (64 characters): routed, then not found', async () => {
-      const t = h.tokens.create({ role: 'viewer' });
+      const t = await h.tokens.create({ role: 'viewer' });
       expect((await send(h, 'DELETE', `/api/v1/tokens/${t.id}`)).status).toBe(204);
       for (const url of [`/api/v1/tokens/${'t'.repeat(64)}`, `/api/v1/bootstrap-tokens/${'t'.repeat(64)}`]) {
         const r = await send(h, 'DELETE', url);

@@ -74,7 +74,7 @@ describe.each(BACKENDS)('hub onboarding API ($name)', (backend) => {
   const validating = backend.validates;
   beforeAll(async () => {
     h = await startTestHub({ backend });
-    adminId = h.tokens.verify(h.admin)!.tokenId;
+    adminId = (await h.tokens.verify(h.admin))!.tokenId;
   });
   afterAll(() => h.close());
 

@@ -37,8 +37,8 @@ describe.each(BACKENDS)('hub telemetry API ($name)', (backend) => {
   it("keeps each credential's readings apart: another token of the site cannot claim the agent's seqs", async () => {
     const hub = await startTestHub({ backend });
     try {
-      const intruder = hub.tokens.create({ role: 'agent', site: 'plant-a', description: 'another agent token of plant-a' }).token;
-      const node = hub.tokens.create({ role: 'agent', site: 'plant-a', node: 'gw-2' }).token;
+      const intruder = (await hub.tokens.create({ role: 'agent', site: 'plant-a', description: 'another agent token of plant-a' })).token;
+      const node = (await hub.tokens.create({ role: 'agent', site: 'plant-a', node: 'gw-2' })).token;
       // The intruder posts the next 50 seqs first, with the agent's own stream id and made-up values.
       const forged = Array.from({ length: 50 }, (_, i) => reading('plant-a', i + 1, { value: -1 }));
       expect((await hub.call('POST', '/api/v1/sites/plant-a/telemetry', { token: intruder, body: batch(forged) })).json()).toMatchObject({ accepted: 50 });
@@ -48,9 +48,9 @@ describe.each(BACKENDS)('hub telemetry API ($name)', (backend) => {
         expect(r.json()).toEqual({ accepted: 50, duplicates: 0, conflicts: 0, quarantined: 0 });
       }
       const streams = (await hub.call('GET', '/api/v1/telemetry/streams?site=plant-a', { token: hub.viewer })).json<{ items: { producer: string; held: number }[] }>().items;
-      const agentId = hub.tokens.list().find((t) => t.role === 'agent' && t.site === 'plant-a' && t.node === undefined && t.description === '')!.id;
+      const agentId = (await hub.tokens.list()).find((t) => t.role === 'agent' && t.site === 'plant-a' && t.node === undefined && t.description === '')!.id;
       expect(streams.map((s) => [s.producer, s.held]).sort()).toEqual(
-        [[`token:${agentId}`, 50], ['node:gw-2', 50], [`token:${hub.tokens.list().find((t) => t.description.startsWith('another'))!.id}`, 50]].sort(),
+        [[`token:${agentId}`, 50], ['node:gw-2', 50], [`token:${(await hub.tokens.list()).find((t) => t.description.startsWith('another'))!.id}`, 50]].sort(),
       );
       const page = (await hub.call('GET', '/api/v1/telemetry?site=plant-a&limit=1000')).json<{ items: (Reading & { stream: string })[] }>();
       expect(page.items.filter((r) => r.stream === 'node:gw-2/stream-one').map((r) => r.value)).toEqual(real.map((r) => r.value));
@@ -222,7 +222,7 @@ describe.each(BACKENDS)('hub telemetry API ($name)', (backend) => {
     } while (cursor && pages < 10);
     expect(pages).toBe(3);
     expect(all.map((r) => r.seq)).toEqual(rs.map((r) => r.seq));
-    expect(all[0]).toEqual({ ...rs[0], stream: `token:${h.tokens.list().find((t) => t.site === 'plant-b')!.id}/stream-one` });
+    expect(all[0]).toEqual({ ...rs[0], stream: `token:${(await h.tokens.list()).find((t) => t.site === 'plant-b')!.id}/stream-one` });
 
     const desc = (await h.call('GET', '/api/v1/telemetry?site=plant-b&order=desc&limit=3')).json<Page>();
     expect(desc.items.map((r) => r.seq)).toEqual([124, 123, 122]);

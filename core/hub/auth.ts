@@ -93,7 +93,7 @@ export function isWebSocketUpgrade(request: FastifyRequest): boolean {
  * A cookie never opens a WebSocket: a WebSocket handshake carries no CSRF
  * value, and the console needs none (its live views are Server-Sent Events).
  */
-export function authenticate(request: FastifyRequest, opts: { queryToken?: boolean } = {}): Principal {
+export async function authenticate(request: FastifyRequest, opts: { queryToken?: boolean } = {}): Promise<Principal> {
   if (request.principal) return request.principal;
   const tokens = request.server.hubTokens;
   if (!tokens) throw new ErrNotConfigured({ what: 'token verification (hubTokens)' });
@@ -113,7 +113,7 @@ export function authenticate(request: FastifyRequest, opts: { queryToken?: boole
       reason: opts.queryToken === true ? 'send Authorization: Bearer <token> or ?access_token=<token>' : 'send Authorization: Bearer <token>',
     });
   }
-  const principal = tokens.verify(token);
+  const principal = await tokens.verify(token);
   if (!principal) throw new ErrUnauthenticated({ reason: 'the token is invalid, expired or revoked' });
   request.principal = principal;
   return principal;
@@ -165,20 +165,15 @@ export function principalOf(request: FastifyRequest): Principal {
 export function requireAuth(roles: readonly Role[], opts: RequireAuthOptions = {}): AuthHook {
   const allowed = new Set<Role>(roles);
   const queryToken = opts.queryToken === true;
-  return (request) => {
-    try {
-      const principal = authenticate(request, { queryToken });
-      if (!allowed.has(principal.role)) {
-        throw new ErrForbidden({ tokenId: principal.tokenId, role: principal.role, action: actionOf(request) });
-      }
-      if (opts.siteParam !== undefined) {
-        const params = request.params as Record<string, unknown> | undefined;
-        const site = params?.[opts.siteParam];
-        authorizeSite(principal, typeof site === 'string' ? site : undefined, actionOf(request));
-      }
-      return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  return async (request) => {
+    const principal = await authenticate(request, { queryToken });
+    if (!allowed.has(principal.role)) {
+      throw new ErrForbidden({ tokenId: principal.tokenId, role: principal.role, action: actionOf(request) });
+    }
+    if (opts.siteParam !== undefined) {
+      const params = request.params as Record<string, unknown> | undefined;
+      const site = params?.[opts.siteParam];
+      authorizeSite(principal, typeof site === 'string' ? site : undefined, actionOf(request));
     }
   };
 }

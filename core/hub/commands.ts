@@ -9,13 +9,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { ensurePrivateFile, type Logger } from '../kernel/index.ts';
+import { ensurePrivateFile, promised, type Logger } from '../kernel/index.ts';
 import type { SiteCommand } from '../store/index.ts';
 import { ErrCommandNotFound, ErrCommandState, ErrStoreClosed } from './errors.ts';
 
-export const COMMAND_STATES = ['pending', 'delivered', 'succeeded', 'failed', 'expired'] as const;
+import { COMMAND_KINDS, COMMAND_STATES } from '../store/index.ts';
+
+export { COMMAND_KINDS, COMMAND_STATES };
 export type CommandState = (typeof COMMAND_STATES)[number];
-export const COMMAND_KINDS = ['write', 'read'] as const;
 export type CommandKind = (typeof COMMAND_KINDS)[number];
 
 export interface CommandResult {
@@ -75,22 +76,28 @@ export interface CommandFilter {
 
 export type CommandListener = (command: Command) => void;
 
+/**
+ * Where commands live: a SQLite file (`openCommandQueue`, one hub) or
+ * Command custom resources in the hub's Kubernetes namespace
+ * (`openKubeCommandQueue`, every replica shares them and hears the others'
+ * enqueues and results).
+ */
 export interface CommandQueue {
-  enqueue(opts: EnqueueOptions): Command;
-  get(id: string): Command | undefined;
+  enqueue(opts: EnqueueOptions): Promise<Command>;
+  get(id: string): Promise<Command | undefined>;
   /** Oldest first. */
-  list(filter?: CommandFilter): Command[];
+  list(filter?: CommandFilter): Promise<Command[]>;
   /** The site's pending commands, oldest first; overdue ones are marked expired first and left out. */
-  pending(site: string): Command[];
+  pending(site: string): Promise<Command[]>;
   /** pending -> delivered; idempotent for a delivered command. */
-  markDelivered(id: string): Command;
+  markDelivered(id: string): Promise<Command>;
   /** pending | delivered -> succeeded (or failed when `result.error` is set). */
-  complete(id: string, result: CommandResult): Command;
-  /** Called after each committed enqueue; returns the unsubscribe function. */
+  complete(id: string, result: CommandResult): Promise<Command>;
+  /** Called after each committed enqueue (on any replica); returns the unsubscribe function. */
   onEnqueue(listener: CommandListener): () => void;
-  /** Called after each command that became succeeded or failed; returns the unsubscribe function. */
+  /** Called after each command that became succeeded or failed (on any replica); returns the unsubscribe function. */
   onFinish(listener: CommandListener): () => void;
-  close(): void;
+  close(): Promise<void>;
 }
 
 export interface CommandQueueOptions {
@@ -100,9 +107,13 @@ export interface CommandQueueOptions {
   logger?: Logger;
   /** Clock (ms since epoch), for tests. */
   now?: () => number;
+  /** Finished commands are kept this long after their deadline. Default DEFAULT_COMMAND_RETENTION_SECONDS. */
+  retentionSeconds?: number;
 }
 
 export const DEFAULT_COMMAND_TTL_SECONDS = 3600;
+/** Finished (succeeded, failed, expired) commands are deleted this long after their deadline: 7 days. */
+export const DEFAULT_COMMAND_RETENTION_SECONDS = 7 * 24 * 3600;
 /** How long a live read waits for its site when the caller says nothing. */
 export const DEFAULT_READ_TIMEOUT_MS = 10_000;
 const MAX_LIST = 10_000;
@@ -137,8 +148,8 @@ function toCommand(r: CommandRow): Command {
     : { ...common, kind: 'write', resource: r.resource, value: JSON.parse(r.value) as unknown };
 }
 
-/** Where a listener's throw is reported. */
-function notify(listeners: ReadonlySet<CommandListener>, command: Command, logger: Logger | undefined): void {
+/** Calls each listener with the command; a listener's throw is logged, not passed on. */
+export function notifyCommand(listeners: ReadonlySet<CommandListener>, command: Command, logger: Logger | undefined): void {
   for (const l of [...listeners]) {
     try {
       l(command);
@@ -149,7 +160,26 @@ function notify(listeners: ReadonlySet<CommandListener>, command: Command, logge
   }
 }
 
+/** The SQLite queue's calls, synchronous (better-sqlite3); `openCommandQueue` hands them out as the async CommandQueue. */
+type SyncCommandQueue = { [K in keyof CommandQueue]: CommandQueue[K] extends (...a: infer A) => Promise<infer R> ? (...a: A) => R : CommandQueue[K] };
+
+/** Commands in a SQLite file (one hub): see the header. */
 export function openCommandQueue(opts: CommandQueueOptions): CommandQueue {
+  const q = openSqliteCommands(opts);
+  return {
+    enqueue: promised(q.enqueue),
+    get: promised(q.get),
+    list: promised(q.list),
+    pending: promised(q.pending),
+    markDelivered: promised(q.markDelivered),
+    complete: promised(q.complete),
+    onEnqueue: q.onEnqueue,
+    onFinish: q.onFinish,
+    close: promised(q.close),
+  };
+}
+
+function openSqliteCommands(opts: CommandQueueOptions): SyncCommandQueue {
   const now = opts.now ?? Date.now;
   ensurePrivateFile(opts.file);
   const db = new Database(opts.file);
@@ -182,6 +212,7 @@ export function openCommandQueue(opts: CommandQueueOptions): CommandQueue {
   const selectOne = db.prepare<[string], CommandRow>('SELECT * FROM commands WHERE id = ?');
   const selectPending = db.prepare<[string], CommandRow>(`SELECT * FROM commands WHERE site = ? AND state = 'pending' ORDER BY seq`);
   const expire = db.prepare<[number]>(`UPDATE commands SET state = 'expired' WHERE state IN ('pending', 'delivered') AND expires_at <= ?`);
+  const purge = db.prepare<[number]>(`DELETE FROM commands WHERE state IN ('succeeded', 'failed', 'expired') AND expires_at <= ?`);
   const setState = db.prepare<[CommandState, string | null, string]>('UPDATE commands SET state = ?, result = ? WHERE id = ?');
   const listeners = new Set<CommandListener>();
   const finishListeners = new Set<CommandListener>();
@@ -190,8 +221,16 @@ export function openCommandQueue(opts: CommandQueueOptions): CommandQueue {
   const open = (): void => {
     if (closed) throw new ErrStoreClosed({ store: 'command' });
   };
+  const retentionMs = (opts.retentionSeconds ?? DEFAULT_COMMAND_RETENTION_SECONDS) * 1000;
+  let swept = 0;
   const expireOverdue = (): void => {
-    expire.run(now());
+    const t = now();
+    expire.run(t);
+    // At most once a minute (or when the clock moved back): old finished commands go.
+    if (t - swept >= 60_000 || t < swept) {
+      swept = t;
+      purge.run(t - retentionMs);
+    }
   };
   const mustGet = (id: string): CommandRow => {
     const row = selectOne.get(id);
@@ -209,7 +248,7 @@ export function openCommandQueue(opts: CommandQueueOptions): CommandQueue {
       if (o.kind === 'read') insert.run(id, o.site, o.device, 'read', '', JSON.stringify(o.resources), createdAt, expiresAt);
       else insert.run(id, o.site, o.device, 'write', o.resource, JSON.stringify(o.value), createdAt, expiresAt);
       const command = toCommand(mustGet(id));
-      notify(listeners, command, opts.logger);
+      notifyCommand(listeners, command, opts.logger);
       return command;
     },
     get(id) {
@@ -263,7 +302,7 @@ export function openCommandQueue(opts: CommandQueueOptions): CommandQueue {
       if (result.error !== undefined) stored.error = { code: result.error.code, message: result.error.message };
       setState.run(result.error === undefined ? 'succeeded' : 'failed', JSON.stringify(stored), id);
       const done = toCommand(mustGet(id));
-      notify(finishListeners, done, opts.logger);
+      notifyCommand(finishListeners, done, opts.logger);
       return done;
     },
     onEnqueue(listener) {

@@ -18,6 +18,7 @@ export {
 export {
   openTokenStore,
   ROLES,
+  writeAdminTokenFile,
   type CreatedToken,
   type CreateTokenOptions,
   type Principal,
@@ -39,6 +40,8 @@ export {
   type CommandState,
   type EnqueueOptions,
 } from './commands.ts';
+export { ensureSharedAdminToken, openKubeTokenStore, type KubeTokenStoreOptions } from './tokens-kube.ts';
+export { installHubCrds, openKubeCommandQueue, type KubeCommandQueueOptions } from './commands-kube.ts';
 export { registeredMetric, type HubMetrics } from './metrics.ts';
 export { ACCESS_RULES, accessRules, ANYONE, PRINCIPAL_CLASSES, type PrincipalClass, type RouteRule } from './access.ts';
 export { CSRF_HEADER, type BrowserSession, type BrowserSessions } from './auth.ts';

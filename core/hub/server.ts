@@ -10,7 +10,7 @@
  * `tls`, serves HTTPS with a certificate from its own CA (`<dataDir>/pki`,
  * created on first start); joining nodes receive that CA.
  */
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
@@ -25,7 +25,9 @@ import { buildHubApp } from './app.ts';
 import type { HubModule } from './context.ts';
 import { openCommandQueue, type CommandQueue } from './commands.ts';
 import { DeviceCatalog } from './device-catalog.ts';
-import { openTokenStore, producerOf, type TokenStore } from './tokens.ts';
+import { openTokenStore, producerOf, writeAdminTokenFile, type TokenStore } from './tokens.ts';
+import { ensureSharedAdminToken, openKubeTokenStore, sharedPeerCredential } from './tokens-kube.ts';
+import { installHubCrds, openKubeCommandQueue } from './commands-kube.ts';
 import { createHubTunnel, PEER_PATH, TUNNEL_PATH, type HubTunnel, type UpgradeHandler } from './tunnel.ts';
 
 export interface StartHubOptions {
@@ -68,8 +70,10 @@ export interface StartHubOptions {
   /**
    * Where resources live: `sqlite` (default, `<dataDir>/resources.db`) or
    * `kube` (custom resources in `namespace`, core/store's kube driver).
-   * Tokens, telemetry and commands stay in the data directory's SQLite files
-   * either way.
+   * With `kube`, tokens, bootstrap tokens and commands live there too (Secrets
+   * and Command custom resources, shared by every replica on the namespace,
+   * as is the replicas' peer credential); telemetry stays in the data
+   * directory's SQLite file either way.
    */
   store?: { kind: 'sqlite' } | ({ kind: 'kube' } & Omit<KubeStoreOptions, 'logger'>);
 }
@@ -113,26 +117,40 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
     id: 'hub-stores',
     phase: 'store',
     async start(ctx) {
-      const store =
-        o.store?.kind === 'kube'
-          ? await openKubeStore({ ...o.store, logger: logger.child({ component: 'kube-store' }) })
-          : openSqliteStore({ file: path.join(o.dataDir, 'resources.db') });
+      const kube = o.store?.kind === 'kube' ? o.store : undefined;
+      const store = kube ? await openKubeStore({ ...kube, logger: logger.child({ component: 'kube-store' }) }) : openSqliteStore({ file: path.join(o.dataDir, 'resources.db') });
       ctx.onStop(() => store.close());
       const telemetry = openTelemetryStore({ file: path.join(o.dataDir, 'telemetry.db'), metrics, logger });
       ctx.onStop(() => telemetry.close());
-      const tokens = openTokenStore({ file: path.join(o.dataDir, 'tokens.db') });
-      ctx.onStop(() => tokens.close());
-      const commands = openCommandQueue({ file: path.join(o.dataDir, 'commands.db') });
-      ctx.onStop(() => commands.close());
+      let tokens: TokenStore;
+      let commands: CommandQueue;
       const adminTokenFile = path.join(o.dataDir, 'admin.token');
-      if (!existsSync(adminTokenFile) || !tokens.verify(readFileSync(adminTokenFile, 'utf8').trim())) {
-        if (tokens.list().some((t) => t.role === 'admin') && existsSync(adminTokenFile)) {
-          logger.warn({ file: adminTokenFile }, 'admin.token no longer verifies; creating a new admin token');
+      if (kube) {
+        // Shared by every replica on the namespace (see tokens-kube.ts and commands-kube.ts).
+        if (kube.installCrds === true) await installHubCrds(kube.kubeConfig);
+        const kubeLog = logger.child({ component: 'kube-state' });
+        const t = await openKubeTokenStore({ kubeConfig: kube.kubeConfig, namespace: kube.namespace, logger: kubeLog });
+        ctx.onStop(() => t.close());
+        const c = await openKubeCommandQueue({ kubeConfig: kube.kubeConfig, namespace: kube.namespace, logger: kubeLog });
+        ctx.onStop(() => c.close());
+        tokens = t;
+        commands = c;
+        await ensureSharedAdminToken({ kubeConfig: kube.kubeConfig, namespace: kube.namespace, tokens, file: adminTokenFile, logger });
+      } else {
+        const t = openTokenStore({ file: path.join(o.dataDir, 'tokens.db') });
+        ctx.onStop(() => t.close());
+        const c = openCommandQueue({ file: path.join(o.dataDir, 'commands.db') });
+        ctx.onStop(() => c.close());
+        tokens = t;
+        commands = c;
+        if (!existsSync(adminTokenFile) || !(await tokens.verify(readFileSync(adminTokenFile, 'utf8').trim()))) {
+          if ((await tokens.list()).some((x) => x.role === 'admin') && existsSync(adminTokenFile)) {
+            logger.warn({ file: adminTokenFile }, 'admin.token no longer verifies; creating a new admin token');
+          }
+          const created = await tokens.create({ role: 'admin', description: 'created at first hub start' });
+          writeAdminTokenFile(adminTokenFile, created.token);
+          logger.info({ file: adminTokenFile }, 'admin token written');
         }
-        const created = tokens.create({ role: 'admin', description: 'created at first hub start' });
-        writeFileSync(adminTokenFile, `${created.token}\n`, { mode: 0o600 });
-        chmodSync(adminTokenFile, 0o600);
-        logger.info({ file: adminTokenFile }, 'admin token written');
       }
       let pki: HubPki | undefined;
       if (o.tls) {
@@ -160,8 +178,8 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
           host,
           store: telemetry,
           logger,
-          authenticate: (username, password) => {
-            const p = tokens.verify(password);
+          authenticate: async (username, password) => {
+            const p = await tokens.verify(password);
             return p && p.role === 'agent' && p.site === username ? { site: p.site, producer: producerOf(p) } : undefined;
           },
           classifier: (site, readings) => c.classifier(site, readings),
@@ -178,12 +196,14 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
     async start(ctx) {
       const { store, telemetry, tokens, commands, pki } = parts!;
       catalog ??= new DeviceCatalog(store);
+      // Replicas on one namespace share no data directory: their peer credential is a Secret there.
+      const peer = o.store?.kind === 'kube' ? await sharedPeerCredential(o.store.kubeConfig, o.store.namespace) : peerCredential(o.dataDir);
       const tunnel = createHubTunnel({
         tokens,
         store,
         logger,
         metrics,
-        peer: { credential: peerCredential(o.dataDir), ...(pki ? { tls: { ca: pki.ca.certPem } } : {}) },
+        peer: { credential: peer, ...(pki ? { tls: { ca: pki.ca.certPem } } : {}) },
         ...(o.leaseDurationSeconds ? { leaseDurationSeconds: o.leaseDurationSeconds } : {}),
         replica: o.replica ?? 'hub',
         ...(ingest ? { mqtt: { host, port: ingest.port } } : {}),
@@ -212,9 +232,9 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
           port: o.proxy.port,
           logger,
           ...(pki ? { tls: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem, requestClientCert: true } } : {}),
-          authorize: ({ proxyAuthorization, clientCertCommonName }) => {
+          authorize: async ({ proxyAuthorization, clientCertCommonName }) => {
             if (clientCertCommonName) return `cert:${clientCertCommonName}`;
-            const p = tokens.verify(proxyCredential(proxyAuthorization) ?? '');
+            const p = await tokens.verify(proxyCredential(proxyAuthorization) ?? '');
             return p?.role === 'admin' ? `token:${p.tokenId}` : undefined;
           },
           route: async (target, port) => {

@@ -24,6 +24,7 @@ import {
   SYNC_KINDS,
   SYNC_MAX_FRAME_BYTES,
   SYNC_PROTOCOL,
+  type AgentMessage,
   type HubMessage,
   type Resource,
   type ResourceStore,
@@ -239,11 +240,11 @@ class SyncSession {
   async #pushCommands(redeliver: boolean): Promise<void> {
     const { commands, store } = this.#hub;
     // On a new session, commands delivered before but never answered go again (the agent dedupes by id).
-    const again = redeliver ? commands.list({ site: this.#site, state: 'delivered' }).filter((c) => Date.parse(c.expiresAt) > Date.now()) : [];
+    const again = redeliver ? (await commands.list({ site: this.#site, state: 'delivered' })).filter((c) => Date.parse(c.expiresAt) > Date.now()) : [];
     const notBefore = await store.currentResourceVersion();
-    for (const c of [...again, ...commands.pending(this.#site)]) {
+    for (const c of [...again, ...(await commands.pending(this.#site))]) {
       await this.#send({ type: 'command', command: siteCommandOf(c), notBefore });
-      if (c.state === 'pending') commands.markDelivered(c.id);
+      if (c.state === 'pending') await commands.markDelivered(c.id);
     }
   }
 
@@ -374,17 +375,22 @@ class SyncSession {
       }
       return;
     }
-    // command-result
+    void this.#commandResult(msg).catch((err: unknown) => this.#log.warn({ command: msg.id, error: toErrorInfo(err) }, 'could not record a command result'));
+  }
+
+  /** A command's result from the site: recorded once; a result for another site's command or one sent again is dropped. */
+  async #commandResult(msg: Extract<AgentMessage, { type: 'command-result' }>): Promise<void> {
+    const site = this.#site;
     const commands = this.#hub.commands;
     const result = msg.ok ? { reported: msg.reported } : { error: msg.error ?? { code: 'EDGE_ERR_COMMAND_FAILED', message: 'the agent reported a failure without details' } };
-    const known = commands.get(msg.id);
+    const known = await commands.get(msg.id);
     if (!known || known.site !== site) {
       this.#hub.rejected.inc();
       this.#log.warn({ command: msg.id }, 'result for a command this site does not have');
       return;
     }
     if (known.state !== 'pending' && known.state !== 'delivered') return; // a result sent again after a reconnect
-    const cmd = commands.complete(msg.id, result);
+    const cmd = await commands.complete(msg.id, result);
     // A write's read-back is the twin's reported value; a live read's samples go only to the request that waits for them.
     if (msg.ok && cmd.kind === 'write') void recordReported(this.#hub.store, cmd.device, cmd.resource, msg.reported, this.#log);
   }

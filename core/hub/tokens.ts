@@ -12,8 +12,9 @@
  * always expire, and may be scoped to one site; they can do nothing but join.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { BOOTSTRAP_TOKEN_RE, ensurePrivateFile } from '../kernel/index.ts';
+import { BOOTSTRAP_TOKEN_RE, ensurePrivateFile, promised } from '../kernel/index.ts';
 import { dns1123LabelProblem } from '../store/index.ts';
 import { ErrStoreClosed, ErrTokenInvalid } from './errors.ts';
 
@@ -89,24 +90,32 @@ export interface CreateBootstrapTokenOptions {
   ttlSeconds?: number;
 }
 
+/**
+ * Where tokens live: a SQLite file (`openTokenStore`, one hub) or Secrets in
+ * the hub's Kubernetes namespace (`openKubeTokenStore`, every replica
+ * shares them). Writes and checks are async (a round trip to kube); `get` is
+ * this replica's view (in kube mode the watch-fed cache: a token made on
+ * another replica shows within the watch's latency), for checks that must
+ * not wait, such as a live stream asking whether its token still holds.
+ */
 export interface TokenStore {
-  create(opts: CreateTokenOptions): CreatedToken;
-  list(): TokenInfo[];
+  create(opts: CreateTokenOptions): Promise<CreatedToken>;
+  list(): Promise<TokenInfo[]>;
   get(id: string): TokenInfo | undefined;
   /** Deletes the token; false when there was none with this id. */
-  revoke(id: string): boolean;
+  revoke(id: string): Promise<boolean>;
   /** Deletes every credential of a node; returns how many. */
-  revokeNode(node: string): number;
-  /** Called after a node credential is revoked (by id or by node), with the node's name. */
+  revokeNode(node: string): Promise<number>;
+  /** Called after a node credential is revoked (by id or by node, on any replica), with the node's name. */
   onNodeRevoked(listener: (node: string) => void): () => void;
   /** The principal of a valid, unexpired, unrevoked token; undefined otherwise. */
-  verify(token: string): Principal | undefined;
-  createBootstrap(opts: CreateBootstrapTokenOptions): CreatedBootstrapToken;
-  listBootstrap(): BootstrapTokenInfo[];
-  revokeBootstrap(id: string): boolean;
+  verify(token: string): Promise<Principal | undefined>;
+  createBootstrap(opts: CreateBootstrapTokenOptions): Promise<CreatedBootstrapToken>;
+  listBootstrap(): Promise<BootstrapTokenInfo[]>;
+  revokeBootstrap(id: string): Promise<boolean>;
   /** Checks a bootstrap token (and counts a use when `consume`); undefined when unknown, expired or revoked. */
-  verifyBootstrap(token: string, consume?: boolean): { id: string; site?: string } | undefined;
-  close(): void;
+  verifyBootstrap(token: string, consume?: boolean): Promise<{ id: string; site?: string } | undefined>;
+  close(): Promise<void>;
 }
 
 export interface TokenStoreOptions {
@@ -118,7 +127,7 @@ export interface TokenStoreOptions {
   lastUsedResolutionMs?: number;
 }
 
-const TOKEN_RE = /^edgeadm_([a-z0-9]{8})_([A-Za-z0-9_-]{32,128})$/;
+export const TOKEN_RE = /^edgeadm_([a-z0-9]{8})_([A-Za-z0-9_-]{32,128})$/;
 const DEFAULT_BOOTSTRAP_TTL_SECONDS = 24 * 3600;
 const MAX_BOOTSTRAP_TTL_SECONDS = 30 * 24 * 3600;
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -148,7 +157,8 @@ interface BootstrapRow {
   uses: number;
 }
 
-function randomId(length = 8): string {
+/** Random lowercase alphanumerics: token ids (8) and bootstrap ids (6) and secrets (16). */
+export function randomId(length = 8): string {
   let out = '';
   while (out.length < length) {
     for (const b of randomBytes(32)) {
@@ -159,7 +169,7 @@ function randomId(length = 8): string {
   return out;
 }
 
-function sha256(s: string): Buffer {
+export function sha256(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
 }
 
@@ -174,7 +184,25 @@ function toInfo(r: TokenRow): TokenInfo {
   return info;
 }
 
-function checkCreate(opts: CreateTokenOptions): void {
+/** Writes an admin token to its file, readable by its owner only. */
+export function writeAdminTokenFile(file: string, token: string): void {
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+/** Checks a bootstrap token's options; returns its lifetime in seconds. */
+export function checkCreateBootstrap(o: CreateBootstrapTokenOptions): number {
+  if (o.site !== undefined && !isLabel(o.site)) throw new ErrTokenInvalid({ field: 'site', reason: `'${o.site}' is not a valid site name` });
+  if (o.description !== undefined && o.description.length > 256) throw new ErrTokenInvalid({ field: 'description', reason: 'is longer than 256 characters' });
+  const ttl = o.ttlSeconds ?? DEFAULT_BOOTSTRAP_TTL_SECONDS;
+  if (!(Number.isInteger(ttl) && ttl > 0 && ttl <= MAX_BOOTSTRAP_TTL_SECONDS)) {
+    throw new ErrTokenInvalid({ field: 'ttlSeconds', reason: `must be an integer from 1 to ${MAX_BOOTSTRAP_TTL_SECONDS} (bootstrap tokens always expire)` });
+  }
+  return ttl;
+}
+
+/** Checks an API token's options (role, site, node, description, ttl). */
+export function checkCreate(opts: CreateTokenOptions): void {
   if (!(ROLES as readonly string[]).includes(opts.role)) {
     throw new ErrTokenInvalid({ field: 'role', reason: `must be one of ${ROLES.join(', ')} (got '${String(opts.role)}')` });
   }
@@ -196,7 +224,29 @@ function checkCreate(opts: CreateTokenOptions): void {
   }
 }
 
+/** The SQLite store's calls, synchronous (better-sqlite3); `openTokenStore` hands them out as the async TokenStore. */
+type SyncTokenStore = { [K in keyof TokenStore]: TokenStore[K] extends (...a: infer A) => Promise<infer R> ? (...a: A) => R : TokenStore[K] };
+
+/** Tokens in a SQLite file (one hub): see the header. */
 export function openTokenStore(opts: TokenStoreOptions): TokenStore {
+  const s = openSqliteTokens(opts);
+  return {
+    create: promised(s.create),
+    list: promised(s.list),
+    get: s.get,
+    revoke: promised(s.revoke),
+    revokeNode: promised(s.revokeNode),
+    onNodeRevoked: s.onNodeRevoked,
+    verify: promised(s.verify),
+    createBootstrap: promised(s.createBootstrap),
+    listBootstrap: promised(s.listBootstrap),
+    revokeBootstrap: promised(s.revokeBootstrap),
+    verifyBootstrap: promised(s.verifyBootstrap),
+    close: promised(s.close),
+  };
+}
+
+function openSqliteTokens(opts: TokenStoreOptions): SyncTokenStore {
   const now = opts.now ?? Date.now;
   const resolution = opts.lastUsedResolutionMs ?? 60_000;
   ensurePrivateFile(opts.file);
@@ -324,12 +374,7 @@ export function openTokenStore(opts: TokenStoreOptions): TokenStore {
     },
     createBootstrap(o) {
       open();
-      if (o.site !== undefined && !isLabel(o.site)) throw new ErrTokenInvalid({ field: 'site', reason: `'${o.site}' is not a valid site name` });
-      if (o.description !== undefined && o.description.length > 256) throw new ErrTokenInvalid({ field: 'description', reason: 'is longer than 256 characters' });
-      const ttl = o.ttlSeconds ?? DEFAULT_BOOTSTRAP_TTL_SECONDS;
-      if (!(Number.isInteger(ttl) && ttl > 0 && ttl <= MAX_BOOTSTRAP_TTL_SECONDS)) {
-        throw new ErrTokenInvalid({ field: 'ttlSeconds', reason: `must be an integer from 1 to ${MAX_BOOTSTRAP_TTL_SECONDS} (bootstrap tokens always expire)` });
-      }
+      const ttl = checkCreateBootstrap(o);
       const secret = randomId(16);
       const createdAt = now();
       for (;;) {

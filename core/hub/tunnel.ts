@@ -82,7 +82,7 @@ export function createHubTunnel(o: HubTunnelOptions): HubTunnel {
     logger: o.logger,
     services,
     authenticate: async (credential, claimed) => {
-      const p = o.tokens.verify(credential);
+      const p = await o.tokens.verify(credential);
       // Only node credentials open tunnels, and only for their own node.
       if (!p || p.role !== 'agent' || !p.node) return undefined;
       if (claimed !== undefined && claimed !== p.node) return undefined;
@@ -117,7 +117,7 @@ export function createHubTunnel(o: HubTunnelOptions): HubTunnel {
       for await (const ev of o.store.watch({ kinds: ['Node'], signal: watchStop.signal })) {
         if (ev.type !== 'DELETED') continue;
         const node = ev.object.metadata.name;
-        const n = o.tokens.revokeNode(node);
+        const n = await o.tokens.revokeNode(node);
         log.info({ node, credentials: n }, 'node deleted: its credentials are revoked');
       }
     } catch (err) {

@@ -39,7 +39,7 @@ export {
 } from './names.ts';
 export { ensurePrivateDir, ensurePrivateFile, privateTree } from './files.ts';
 export { BOOTSTRAP_TOKEN_ID_RE, BOOTSTRAP_TOKEN_RE, generateSecret, hashSecret, isSecretHash, rememberingVerifier, verifySecret } from './secrets.ts';
-export { TeardownStack, withTimeout, type Teardown } from './lifecycle.ts';
+export { promised, TeardownStack, withTimeout, type Teardown } from './lifecycle.ts';
 export {
   Kernel,
   PHASES,

@@ -73,3 +73,14 @@ export class TeardownStack {
     return errors;
   }
 }
+
+/** A synchronous call as a promise-returning one: its throw becomes the rejection. */
+export function promised<A extends unknown[], R>(fn: (...a: A) => R): (...a: A) => Promise<R> {
+  return (...a) => {
+    try {
+      return Promise.resolve(fn(...a));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  };
+}

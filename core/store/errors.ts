@@ -95,6 +95,14 @@ export const ErrCrdSchema = createError(
   (p: { kind: string; path: string; reason: string }) => `cannot make the CustomResourceDefinition of ${p.kind}: ${p.path}: ${p.reason}`,
 );
 
+/** kube answers 404 for a collection the platform needs (kube-client.ts users): no such namespace, or the CRD is not installed. */
+export const ErrKubeNotServed = createError(
+  'EDGE_ERR_STORE_KUBE_NOT_SERVED',
+  (p: { resource: string; namespace: string }) =>
+    `kube does not serve ${p.resource} in namespace ${p.namespace}: create the namespace, and install the CRDs (edgeadm manifests crds | kubectl apply -f -, or start the hub with --install-crds)`,
+  { statusCode: 503 },
+);
+
 /** The kube driver's options are wrong (kube.ts). */
 export const ErrKubeOptions = createError(
   'EDGE_ERR_STORE_KUBE_OPTIONS',

@@ -38,7 +38,7 @@ export interface MqttIngestOptions {
   host?: string;
   store: TelemetryStore;
   /** The site and producer these credentials speak for, or undefined to refuse the connection. */
-  authenticate(username: string, password: string): { site: string; producer: string } | undefined;
+  authenticate(username: string, password: string): { site: string; producer: string } | undefined | Promise<{ site: string; producer: string } | undefined>;
   /** Looks up what a batch's readings refer to; a reading it classifies is quarantined. */
   classifier?: (site: string, readings: readonly Reading[]) => Promise<(r: Reading) => QuarantineReason | undefined>;
   logger: Logger;
@@ -98,8 +98,8 @@ export async function startMqttIngest(opts: MqttIngestOptions): Promise<MqttInge
   const { Aedes } = await import('aedes');
   const broker = await Aedes.createBroker({
     authenticate(client, username, password, done) {
-      try {
-        const who = username === undefined || password === undefined ? undefined : opts.authenticate(username, password.toString('utf8'));
+      void (async () => {
+        const who = username === undefined || password === undefined ? undefined : await opts.authenticate(username, password.toString('utf8'));
         if (who === undefined) {
           authFailures.inc();
           const err = new ErrMqttAuth({ client: client.id, username: username ?? '' });
@@ -109,10 +109,10 @@ export async function startMqttIngest(opts: MqttIngestOptions): Promise<MqttInge
         }
         sites.set(client, who);
         done(null, true);
-      } catch (err) {
+      })().catch((err: unknown) => {
         log.error({ client: client.id, err: describeError(err) }, 'MQTT authenticate hook threw; connection refused');
         done(authError('authentication unavailable', SERVER_UNAVAILABLE), false);
-      }
+      });
     },
 
     authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void) {

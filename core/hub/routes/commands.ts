@@ -181,7 +181,7 @@ export function registerCommandRoutes(app: HubApp, ctx: HubContext): void {
         }
       }
 
-      const command = ctx.commands.enqueue({ site, device, kind: 'write', resource, value, ttlSeconds });
+      const command = await ctx.commands.enqueue({ site, device, kind: 'write', resource, value, ttlSeconds });
       ctx.metrics.commands.inc();
       request.log.info({ command: command.id, site, device, resource }, 'command enqueued');
       return reply.code(202).send({ id: command.id, state: command.state, expiresAt: command.expiresAt });
@@ -216,13 +216,13 @@ export function registerCommandRoutes(app: HubApp, ctx: HubContext): void {
       if (before !== 'Online') throw new ErrSiteOffline({ site, action, phase: before });
 
       // The command lives as long as the caller waits: a site that answers later finds it expired.
-      const command = ctx.commands.enqueue({ site, device, kind: 'read', resources: sources, ttlSeconds: Math.ceil(timeoutMs / 1000) });
+      const command = await ctx.commands.enqueue({ site, device, kind: 'read', resources: sources, ttlSeconds: Math.ceil(timeoutMs / 1000) });
       request.log.info({ command: command.id, site, device, resources: sources }, 'live read sent');
       const done = await finished(ctx.commands, command.id, timeoutMs, (stop) => reply.raw.once('close', stop));
       if (!done) {
         const now = await phase();
         if (now !== 'Online') throw new ErrSiteOffline({ site, action, phase: now });
-        throw new ErrReadTimeout({ site, device, command: command.id, state: ctx.commands.get(command.id)?.state ?? 'expired', timeoutMs });
+        throw new ErrReadTimeout({ site, device, command: command.id, state: (await ctx.commands.get(command.id))?.state ?? 'expired', timeoutMs });
       }
       const fail = (reason: string) => new ErrReadFailed({ site, device, command: command.id, reason });
       if (done.state === 'failed') throw fail(`[${done.result?.error?.code ?? 'EDGE_ERR_COMMAND_FAILED'}] ${done.result?.error?.message ?? 'the site reported a failure without details'}`);
@@ -234,8 +234,8 @@ export function registerCommandRoutes(app: HubApp, ctx: HubContext): void {
     },
   );
 
-  const mustGet = (id: string): Command => {
-    const c = ctx.commands.get(id);
+  const mustGet = async (id: string): Promise<Command> => {
+    const c = await ctx.commands.get(id);
     if (!c) throw new ErrCommandNotFound({ id });
     return c;
   };
@@ -251,8 +251,8 @@ export function registerCommandRoutes(app: HubApp, ctx: HubContext): void {
         response: { 200: CommandSchema, ...errorResponses },
       },
     },
-    (request) => {
-      const c = mustGet(request.params.id);
+    async (request) => {
+      const c = await mustGet(request.params.id);
       authorizeSite(principalOf(request), c.site, 'read commands');
       return c;
     },
@@ -270,10 +270,10 @@ export function registerCommandRoutes(app: HubApp, ctx: HubContext): void {
         response: { 200: CommandListSchema, ...errorResponses },
       },
     },
-    (request) => {
+    async (request) => {
       const q = request.query;
       return {
-        items: ctx.commands.list({
+        items: await ctx.commands.list({
           site: request.params.site,
           ...(q.state === undefined ? {} : { state: q.state }),
           ...(q.device === undefined ? {} : { device: q.device }),
@@ -296,13 +296,13 @@ export function registerCommandRoutes(app: HubApp, ctx: HubContext): void {
         response: { 200: CommandSchema, ...errorResponses },
       },
     },
-    (request) => {
-      const c = mustGet(request.params.id);
+    async (request) => {
+      const c = await mustGet(request.params.id);
       authorizeSite(principalOf(request), c.site, 'complete commands');
       const result: CommandResult = {};
       if (request.body.reported !== undefined) result.reported = request.body.reported;
       if (request.body.error !== undefined) result.error = request.body.error;
-      const done = ctx.commands.complete(c.id, result);
+      const done = await ctx.commands.complete(c.id, result);
       request.log.info({ command: c.id, state: done.state }, 'command completed');
       return done;
     },

@@ -84,22 +84,22 @@ export function registerJoinRoutes(app: HubApp, ctx: HubContext): void {
         response: { 201: BootstrapTokenCreatedSchema, ...errorResponses },
       },
     },
-    (request, reply) => {
+    async (request, reply) => {
       const b = request.body;
-      const created = ctx.tokens.createBootstrap({
+      const created = await ctx.tokens.createBootstrap({
         ...(b.site === undefined ? {} : { site: b.site }),
         ...(b.description === undefined ? {} : { description: b.description }),
         ...(b.ttlSeconds === undefined ? {} : { ttlSeconds: b.ttlSeconds }),
       });
       request.log.info({ bootstrapTokenId: created.id, site: created.site, expiresAt: created.expiresAt }, 'bootstrap token created');
-      void reply.code(201).send(created);
+      return reply.code(201).send(created);
     },
   );
 
   app.get(
     '/api/v1/bootstrap-tokens',
     { onRequest: admins, schema: { tags: ['join'], summary: 'List bootstrap tokens (never their secrets)', response: { 200: BootstrapTokenListSchema, ...errorResponses } } },
-    () => ({ items: ctx.tokens.listBootstrap() }),
+    async () => ({ items: await ctx.tokens.listBootstrap() }),
   );
 
   app.delete(
@@ -108,10 +108,10 @@ export function registerJoinRoutes(app: HubApp, ctx: HubContext): void {
       onRequest: admins,
       schema: { tags: ['join'], summary: 'Delete a bootstrap token', params: TokenIdParams, response: { 204: Type.Null({ description: 'Deleted.' }), ...errorResponses } },
     },
-    (request, reply) => {
-      if (!ctx.tokens.revokeBootstrap(request.params.id)) throw new ErrTokenNotFound({ id: request.params.id });
+    async (request, reply) => {
+      if (!(await ctx.tokens.revokeBootstrap(request.params.id))) throw new ErrTokenNotFound({ id: request.params.id });
       request.log.info({ bootstrapTokenId: request.params.id }, 'bootstrap token deleted');
-      void reply.code(204).send(null);
+      return reply.code(204).send(null);
     },
   );
 
@@ -147,7 +147,7 @@ export function registerJoinRoutes(app: HubApp, ctx: HubContext): void {
     },
     async (request, reply) => {
       const m = BEARER_RE.exec(request.headers.authorization ?? '');
-      const bootstrap = m ? ctx.tokens.verifyBootstrap(m[1]!) : undefined;
+      const bootstrap = m ? await ctx.tokens.verifyBootstrap(m[1]!) : undefined;
       if (!bootstrap) throw new ErrUnauthenticated({ reason: 'join needs a valid, unexpired bootstrap token (Authorization: Bearer <id>.<secret>)' });
       const b = request.body;
       if (bootstrap.site !== undefined && bootstrap.site !== b.site) {
@@ -202,9 +202,9 @@ export function registerJoinRoutes(app: HubApp, ctx: HubContext): void {
       } else if (outcome.kind === 'recorded') {
         request.log.info({ node: b.node, keys: (b.sshHostKeys ?? []).length }, 'node ssh host keys recorded');
       }
-      const revoked = ctx.tokens.revokeNode(b.node);
-      ctx.tokens.verifyBootstrap(m![1]!, true);
-      const credential = ctx.tokens.create({ role: 'agent', site: b.site, node: b.node, description: `node ${b.node} (joined with bootstrap token ${bootstrap.id})` });
+      const revoked = await ctx.tokens.revokeNode(b.node);
+      await ctx.tokens.verifyBootstrap(m![1]!, true);
+      const credential = await ctx.tokens.create({ role: 'agent', site: b.site, node: b.node, description: `node ${b.node} (joined with bootstrap token ${bootstrap.id})` });
       request.log.info({ node: b.node, site: b.site, bootstrapTokenId: bootstrap.id, credentialId: credential.id, revoked }, 'node joined');
       return reply.code(201).send({
         site: b.site,

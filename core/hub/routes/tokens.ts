@@ -29,7 +29,7 @@ export function registerTokenRoutes(app: HubApp, ctx: HubContext): void {
       if (b.role === 'agent' && b.site !== undefined && !(await ctx.store.get('Site', b.site))) {
         throw new ErrTokenInvalid({ field: 'site', reason: `names Site '${b.site}', which does not exist` });
       }
-      const created = ctx.tokens.create({
+      const created = await ctx.tokens.create({
         role: b.role,
         ...(b.site === undefined ? {} : { site: b.site }),
         ...(b.description === undefined ? {} : { description: b.description }),
@@ -50,7 +50,7 @@ export function registerTokenRoutes(app: HubApp, ctx: HubContext): void {
         response: { 200: TokenListSchema, ...errorResponses },
       },
     },
-    () => ({ items: ctx.tokens.list() }),
+    async () => ({ items: await ctx.tokens.list() }),
   );
 
   app.delete(
@@ -65,10 +65,10 @@ export function registerTokenRoutes(app: HubApp, ctx: HubContext): void {
         response: { 204: Type.Null({ description: 'Revoked.' }), ...errorResponses },
       },
     },
-    (request, reply) => {
-      if (!ctx.tokens.revoke(request.params.id)) throw new ErrTokenNotFound({ id: request.params.id });
+    async (request, reply) => {
+      if (!(await ctx.tokens.revoke(request.params.id))) throw new ErrTokenNotFound({ id: request.params.id });
       request.log.info({ tokenId: request.params.id }, 'token revoked');
-      void reply.code(204).send(null);
+      return reply.code(204).send(null);
     },
   );
 }

@@ -19,6 +19,8 @@ import { openTelemetryStore, type IngestResult, type TelemetryStore } from '../.
 import {
   buildHubApp,
   openCommandQueue,
+  openKubeCommandQueue,
+  openKubeTokenStore,
   openTokenStore,
   type CommandQueue,
   type HubApp,
@@ -36,6 +38,9 @@ import { createMemoryStore } from './memory-store.ts';
 export interface BackendStores {
   store: ResourceStore;
   telemetry: TelemetryStore;
+  /** Where the backend keeps tokens and commands itself (kube); otherwise SQLite files in the hub's directory. */
+  tokens?: TokenStore;
+  commands?: CommandQueue;
 }
 
 export interface Backend {
@@ -61,7 +66,12 @@ export const sqliteBackend = {
   }),
 } satisfies Backend;
 
-/** Resources as custom resources on this file's Kubernetes API test server, in a namespace of the hub's own; telemetry in SQLite, as `startHub` on the kube store keeps it. */
+/**
+ * Resources as custom resources on this file's Kubernetes API test server, in
+ * a namespace of the hub's own, with tokens as Secrets and commands as
+ * Command resources there; telemetry in SQLite, as `startHub` on the kube
+ * store keeps it.
+ */
 export const kubeBackend: Backend = {
   name: 'kube (core/store kube driver on the Kubernetes API test server)',
   validates: true,
@@ -70,6 +80,8 @@ export const kubeBackend: Backend = {
     return {
       store: await openKubeStore({ kubeConfig, namespace, logger: logger.child({ component: 'kube-store' }) }),
       telemetry: openTelemetryStore({ file: path.join(dir, 'telemetry.db'), metrics, logger }),
+      tokens: await openKubeTokenStore({ kubeConfig, namespace, logger }),
+      commands: await openKubeCommandQueue({ kubeConfig, namespace, logger }),
     };
   },
 };
@@ -195,9 +207,10 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
   const dir = mkdtempSync(path.join(tmpdir(), 'edgeadm-hub-test-'));
   const registry = new Registry();
   const logger = opts.logger ?? quietLogger();
-  const { store, telemetry } = await (opts.backend ?? memoryBackend).open(dir, registry, logger);
-  const tokens = openTokenStore({ file: path.join(dir, 'tokens.db') });
-  const commands = openCommandQueue({ file: path.join(dir, 'commands.db'), logger });
+  const opened: BackendStores = await (opts.backend ?? memoryBackend).open(dir, registry, logger);
+  const { store, telemetry } = opened;
+  const tokens = opened.tokens ?? openTokenStore({ file: path.join(dir, 'tokens.db') });
+  const commands = opened.commands ?? openCommandQueue({ file: path.join(dir, 'commands.db'), logger });
   const app = buildHubApp({
     store,
     telemetry,
@@ -216,10 +229,10 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
     await store.apply(device('pump-a', 'plant-a'));
     await store.apply(device('pump-b', 'plant-b'));
   }
-  const admin = tokens.create({ role: 'admin', description: 'test admin' }).token;
-  const viewer = tokens.create({ role: 'viewer' }).token;
-  const agentA = tokens.create({ role: 'agent', site: 'plant-a' }).token;
-  const agentB = tokens.create({ role: 'agent', site: 'plant-b' }).token;
+  const admin = (await tokens.create({ role: 'admin', description: 'test admin' })).token;
+  const viewer = (await tokens.create({ role: 'viewer' })).token;
+  const agentA = (await tokens.create({ role: 'agent', site: 'plant-a' })).token;
+  const agentB = (await tokens.create({ role: 'agent', site: 'plant-b' })).token;
   await app.ready();
   return {
     app,
@@ -249,8 +262,8 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
     },
     async close() {
       await app.close();
-      commands.close();
-      tokens.close();
+      await commands.close();
+      await tokens.close();
       telemetry.close();
       await store.close();
       rmSync(dir, { recursive: true, force: true });

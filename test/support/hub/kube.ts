@@ -7,7 +7,7 @@
  *   pays nothing, not even the import), closed after the file by an
  *   `afterAll` this module registers on the file when it is loaded (vitest
  *   isolates modules per file, so each file has its own).
- * - The CRDs are installed once per server, by the first store.
+ * - The CRDs (the store's kinds and the hub's Commands) are installed once per server.
  * - Every call of `kubeStoreTarget` makes a fresh namespace, so the hubs of
  *   one file never see each other's objects. Revisions are the server's
  *   (one counter for every namespace): tests must not expect a store's first
@@ -31,10 +31,11 @@ let shared: Promise<Shared> | undefined;
 let namespaces = 0;
 
 async function start(): Promise<Shared> {
-  const [{ startKubeApiServer }, { rawClient: makeRaw }, { openKubeStore }] = await Promise.all([
+  const [{ startKubeApiServer }, { rawClient: makeRaw }, { openKubeStore }, { installHubCrds }] = await Promise.all([
     import('../kube-apiserver/index.ts'),
     import('../kube-apiserver/client.ts'),
     import('../../../core/store/index.ts'),
+    import('../../../core/hub/index.ts'),
   ]);
   // Bookmarks often enough that a hub's watch-based sessions see progress while idle.
   const server = await startKubeApiServer({ bookmarkIntervalMs: 100 });
@@ -43,6 +44,7 @@ async function start(): Promise<Shared> {
   // Once per server: CRDs are cluster-wide, every later store finds them served.
   const installer = await openKubeStore({ kubeConfig, namespace: 'default', installCrds: true });
   await installer.close();
+  await installHubCrds(kubeConfig);
   return { server, raw: makeRaw(server), dir, kubeConfig };
 }
 

@@ -5,8 +5,10 @@
  * started as `edgeadm hub run` starts it (`startHub`, real HTTP). Measured
  * per hub, one request at a time over a keep-alive connection (Node's
  * fetch), after a warm-up: GET one Device, LIST 100 Devices, PUT (apply)
- * one Device with a changed label (a real write each time); p50 and p99,
- * kube as a ratio of SQLite. The kube figures include the driver's
+ * one Device with a changed label (a real write each time), POST a write
+ * command (queued for the site: a Command resource on kube, a row on
+ * SQLite); p50 and p99, kube as a ratio of SQLite. Every request's token is
+ * checked (on kube: the Secret-backed store's cache). The kube figures include the driver's
  * read-before-write on PUT and the hub's reads for references and the
  * Device status view. Option: BENCH_HUB_API_REQUESTS (default 500 per
  * operation and hub).
@@ -62,7 +64,12 @@ async function seed(t: Target): Promise<void> {
     apiVersion: API_VERSION,
     kind: 'DeviceProfile',
     metadata: { name: 'thermo' },
-    spec: { deviceResources: [{ name: 'temperature', properties: { valueType: 'Float64', readWrite: 'R', units: 'degC' } }] },
+    spec: {
+      deviceResources: [
+        { name: 'temperature', properties: { valueType: 'Float64', readWrite: 'R', units: 'degC' } },
+        { name: 'setpoint', properties: { valueType: 'Float64', readWrite: 'RW', units: 'degC' } },
+      ],
+    },
   });
   for (let i = 0; i < DEVICES; i++) await t.call('PUT', `/api/v1/devices/dev-${i}`, device(i, '0'));
   const list = (await t.call('GET', '/api/v1/devices')) as { items: unknown[] };
@@ -88,16 +95,17 @@ const OPERATIONS: readonly [string, (t: Target, i: number) => Promise<unknown>][
   ['GET one Device', (t, i) => t.call('GET', `/api/v1/devices/dev-${i % DEVICES}`)],
   [`LIST ${DEVICES} Devices`, (t) => t.call('GET', '/api/v1/devices')],
   ['PUT (apply) one Device, changed', (t, i) => t.call('PUT', `/api/v1/devices/dev-${i % DEVICES}`, device(i % DEVICES, String(i + 1)))],
+  ['POST a write command (queued)', (t, i) => t.call('POST', `/api/v1/sites/${SITE}/devices/dev-${i % DEVICES}/commands`, { resource: 'setpoint', value: i })],
 ];
 
 const bench: Benchmark = {
   name: 'hub-api',
-  description: 'the hub HTTP API on the kube store driver (Kubernetes API test server) vs SQLite: GET, LIST 100, PUT latency, one request at a time',
+  description: 'the hub HTTP API on the kube store driver (Kubernetes API test server) vs SQLite: GET, LIST 100, PUT, POST command latency, one request at a time',
   async run(): Promise<BenchResult[]> {
     const requests = envInt('BENCH_HUB_API_REQUESTS', 500);
     const dir = mkdtempSync(path.join(tmpdir(), 'edgeadm-bench-hub-api-'));
     // Room in the watch history for every write of the run, so the hub's own watches never see 410.
-    const server = await startKubeApiServer({ historyLimit: 4 * (DEVICES + WARMUP + requests) });
+    const server = await startKubeApiServer({ historyLimit: 8 * (DEVICES + WARMUP + requests) });
     try {
       const kubeConfig = await server.kubeconfig(dir);
       const sqlite = await startTarget(path.join(dir, 'sqlite'), undefined);

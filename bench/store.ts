@@ -6,8 +6,9 @@
  * driver on the Kubernetes API test server (in this process, over TLS on
  * loopback) against the SQLite driver on a file. The kube figures include
  * the driver's read-before-write (GET, then POST / PUT) and its merge of the
- * kinds' watch streams (an event waits up to its order window for the
- * other kinds' streams). Options: BENCH_STORE_OBJECTS (default 1000
+ * kinds' watch streams (an event waits until every other watched kind's
+ * stream has reached its revision; the watch here is of Nodes alone, so
+ * none waits). Options: BENCH_STORE_OBJECTS (default 1000
  * applies), BENCH_STORE_EVENTS (default 300 watched applies).
  */
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -5,7 +5,9 @@
  * optimistic concurrency between two stores, the site labels as kube
  * stores them, 410 Gone after compaction and recovery by listing again,
  * watches resumed after kube ends them with nothing missed or duplicated,
- * a store restarted mid-watch, and what opening checks.
+ * a store restarted mid-watch, the merge of the kinds' streams in revision
+ * order (a lagging kind waited for, idle kinds moved on, under load), and
+ * what opening checks.
  */
 /* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call -- raw answers are arbitrary Kubernetes JSON (RawResponse.body) */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -169,6 +171,111 @@ describe('kube store: watch across kube\'s own failures', () => {
     const revisions = (await collected).map((e: WatchEvent) => BigInt(e.object.metadata.resourceVersion ?? '0') - BigInt(base));
     expect(revisions).toEqual(Array.from({ length: 90 }, (_, i) => BigInt(i + 1)));
   });
+});
+
+describe('kube store: the merge of the kinds\' streams', () => {
+  /** The revisions of events and bookmarks, relative to `base`, as `K+n` (event of kind K) or `B+n` (bookmark). */
+  const marks = (base: string) => (e: WatchEvent) => `${e.type === 'BOOKMARK' ? 'B' : (e.object.kind[0] as string)}+${String(BigInt(e.object.metadata.resourceVersion ?? '0') - BigInt(base))}`;
+
+  it('holds an event until a lagging kind\'s stream has caught up, and no bookmark overtakes it', async () => {
+    const ns = await namespace();
+    const s = await store(ns);
+    const base = await s.currentResourceVersion();
+    server.delayWatches('nodes', 400);
+    try {
+      const got = take(s.watch({ resourceVersion: base, kinds: ['Site', 'Node', 'Addon'] }), 2, 10_000);
+      await s.apply(node('n1', 'plant-a'));
+      await s.apply(site('s1'));
+      // The Site event reaches the merge 400 ms before the Node event written before it: it waits for it.
+      expect((await got).map(briefFrom(base))).toEqual(['ADDED Node/n1@+1', 'ADDED Site/s1@+2']);
+    } finally {
+      server.delayWatches('nodes', 0);
+    }
+    // With bookmarks asked for: none is sent while an event is held, and none claims a revision before one delivered.
+    server.delayWatches('addons', 300);
+    try {
+      const it = s.watch({ resourceVersion: base, kinds: ['Site', 'Node', 'Addon'], bookmarkIntervalMs: 5 });
+      const collected = (async () => {
+        const out: WatchEvent[] = [];
+        for await (const e of it) {
+          out.push(e);
+          if (e.object.kind === 'Site' && e.object.metadata.name === 's2') break;
+        }
+        return out;
+      })();
+      await s.apply(addon('a1', ['s1']));
+      await s.apply(site('s2'));
+      const seq = (await collected).map(marks(base));
+      const revisions = seq.map((m) => Number(m.slice(2)));
+      expect(seq.filter((m) => !m.startsWith('B'))).toEqual(['N+1', 'S+2', 'A+3', 'S+4']);
+      // Bookmarks never go back, and an event comes strictly after every bookmark before it.
+      seq.forEach((m, i) => expect(i === 0 || (m.startsWith('B') ? (revisions[i] as number) >= (revisions[i - 1] as number) : (revisions[i] as number) > (revisions[i - 1] as number))).toBe(true));
+    } finally {
+      server.delayWatches('addons', 0);
+    }
+  });
+
+  it('moves idle kinds on by itself when kube sends no bookmarks of its own, and trusts only their streams', async () => {
+    // A server whose watches get bookmarks only 2 s before their deadline, as kube-apiserver's about once a minute.
+    const quiet = await startKubeApiServer({ bookmarkIntervalMs: 600_000 });
+    try {
+      const s = await openKubeStore({ kubeConfig: await quiet.kubeconfig(path.join(dir, 'quiet.yaml')), namespace: 'default', installCrds: true });
+      opened.push(s);
+      const base = await s.currentResourceVersion();
+      const w = take(s.watch({ resourceVersion: base }), 3, 15_000);
+      await s.apply(node('n1', 'plant-a'));
+      await s.apply(site('s1'));
+      // The Site event needs every other kind at its revision - 1; the idle ones get there only through the driver's probes.
+      await s.apply(addon('a1', ['s1']));
+      expect((await w).map(briefFrom(base))).toEqual(['ADDED Node/n1@+1', 'ADDED Site/s1@+2', 'ADDED Addon/a1@+3']);
+
+      // A progress read answers at once, but a Node event before it still on its way on the Node stream is waited for.
+      quiet.delayWatches('nodes', 1500);
+      const from = await s.currentResourceVersion();
+      const w2 = take(s.watch({ resourceVersion: from, kinds: ['Node', 'Site'] }), 2, 15_000);
+      await s.apply(node('n2', 'plant-a'));
+      await s.apply(site('s2'));
+      expect((await w2).map(briefFrom(from))).toEqual(['ADDED Node/n2@+1', 'ADDED Site/s2@+2']);
+    } finally {
+      await quiet.close();
+    }
+  });
+
+  it('keeps revision order with concurrent writers of three kinds while the process is busy', async () => {
+    const ns = await namespace();
+    const watcher = await store(ns);
+    const writers = [await store(ns), await store(ns), await store(ns)];
+    const base = await watcher.currentResourceVersion();
+    const perKind = 30;
+    const collected = take(watcher.watch({ resourceVersion: base }), 3 * perKind, 80_000);
+    // Stalls of the event loop, as a loaded CPU makes them: data sits unread in the sockets meanwhile.
+    let busy = true;
+    const hog = (async () => {
+      while (busy) {
+        const until = Date.now() + 30;
+        while (Date.now() < until);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    try {
+      await Promise.all([
+        (async () => {
+          for (let i = 0; i < perKind; i++) await (writers[0] as ResourceStore).apply(node(`n${i}`, 'plant-a'));
+        })(),
+        (async () => {
+          for (let i = 0; i < perKind; i++) await (writers[1] as ResourceStore).apply(site(`s${i}`));
+        })(),
+        (async () => {
+          for (let i = 0; i < perKind; i++) await (writers[2] as ResourceStore).apply(addon(`a${i}`, ['plant-a']));
+        })(),
+      ]);
+    } finally {
+      busy = false;
+      await hog;
+    }
+    const revisions = (await collected).map((e) => Number(BigInt(e.object.metadata.resourceVersion ?? '0') - BigInt(base)));
+    expect(revisions).toEqual(Array.from({ length: 3 * perKind }, (_, i) => i + 1));
+  }, 90_000);
 });
 
 describe('kube store: opening', () => {

@@ -46,32 +46,65 @@
  *   bookmarks), merged in resourceVersion order. resourceVersions are
  *   compared as integers (BigInt): kube documents them as opaque, but etcd's
  *   revisions (and the test server's) are one increasing integer for the
- *   whole cluster; this driver assumes that. Streams of different kinds are
- *   not ordered with each other by kube, so an event is held until every
- *   other kind's stream has reached its resourceVersion (an event or a
- *   bookmark at or past it) or `watchOrderWindowMs` has passed; one arriving
- *   later than an already delivered higher revision is still delivered
- *   (never dropped) and logged. Label and site filtering happen in kube,
+ *   whole cluster, and kube writes each object change in a transaction of
+ *   its own, so no two changes share one; this driver assumes that.
+ *   Streams of different kinds are not ordered with each other by kube;
+ *   within one stream kube delivers in revision order, and a BOOKMARK at R
+ *   says every event of that stream up to R has been sent (KEP-956). So the
+ *   merge keeps, per kind, the revision its stream has provably reached (its
+ *   last event or bookmark), and releases an event at R only when every
+ *   other kind has reached R - 1: no event of theirs can still come before
+ *   it. No clock decides an order.
+ *   An idle kind reaches nothing by itself: kube-apiserver sends a watch a
+ *   bookmark about once a minute, and 2 s before the watch's deadline. So
+ *   when an event has been held PROGRESS_AFTER_MS, each kind it waits for
+ *   is moved on: first a progress read, a quorum LIST of the kind (limit 1,
+ *   the stream's selector) — with ConsistentListFromCache (KEP-2340, on by
+ *   default since Kubernetes 1.31) that makes kube-apiserver's watch cache
+ *   of the kind catch up with etcd's current revision, which is at or past
+ *   the held event; then a probe, a second watch of the kind from the
+ *   revision the merge has of it, with timeoutSeconds
+ *   PROBE_TIMEOUT_SECONDS, so that kube sends it a bookmark (from that
+ *   fresh cache) about a second later. A read alone proves nothing: an
+ *   event written before it may still be on its way on the stream. The
+ *   probe is a complete stream of the kind from that revision, so its events
+ *   and bookmarks count like the stream's own; whatever either brings at or
+ *   below what the kind has reached is a duplicate and skipped. A probe
+ *   ends once the merge no longer waits for its kind. A kind whose own
+ *   stream has been sending bookmarks more often than OWN_BOOKMARKS_MS
+ *   (sooner than a probe's) is probed only when its next one is late; these
+ *   delays only spare requests, they never decide an order. Where kube's watch
+ *   cache does not catch up on a read (ConsistentListFromCache off, or
+ *   before 1.31), an idle kind moves on only with etcd's progress
+ *   notifications to kube-apiserver, and held events wait that long.
+ *   An event arriving below an already delivered revision (which these
+ *   rules leave to a kube that breaks its own order) is still delivered,
+ *   never dropped, and logged. Label and site filtering happen in kube,
  *   which turns objects that start or stop matching into ADDED / DELETED as
  *   the SQLite driver does. A 410 from kube ends the iteration with
  *   EDGE_ERR_STORE_GONE; a dropped connection is resumed from that kind's
  *   last seen resourceVersion with backoff. BOOKMARKs every
- *   `bookmarkIntervalMs` while idle carry the revision every stream has
- *   reached. A watch "from now" reads the current revision when it is made,
- *   and the store's writes wait for that read, so a write made after
- *   `watch()` returns is seen.
+ *   `bookmarkIntervalMs` while nothing is held carry the lowest revision
+ *   the kinds have reached (never below one delivered), and only once every
+ *   kind has been heard from; a kind not heard from is moved on as above.
+ *   Nothing is delivered once the watch's signal aborts or the store
+ *   closes, not even to a next() already waiting. A watch "from now" reads
+ *   the current revision when it is made, and the store's writes wait for
+ *   that read, so a write made after `watch()` returns is seen.
  * - @kubernetes/client-node is imported when a store opens, not with this
  *   module (it takes most of a second to load).
  * - All calls of a store share one connection pool (client-node 2.0.1
  *   would make one per request); each watch stream has its own connection.
- * - Memory: events wait in the merge only for the order window; a consumer
- *   slower than kube's stream makes them queue in memory.
+ * - Memory: an event waits in the merge until the kinds before it have
+ *   caught up; a consumer slower than kube's streams makes events queue in
+ *   memory.
  */
+import { setMaxListeners } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
-import type * as ClientNodeModule from '@kubernetes/client-node';
-import type { CustomObjectsApi, KubeConfig, RequestContext } from '@kubernetes/client-node';
+import type { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { EdgeError, type Logger } from '../kernel/index.ts';
 import { edgeadmCrds, pluralOf } from './crds.ts';
+import { applyCrds, kubeFailure, openKubeClient, sleep, type ClientNode, type KubeClient, type KubeObject as KubeObjectBase, type KubeStatus } from './kube-client.ts';
 import { ErrClosed, ErrConflict, ErrExists, ErrGone, ErrInvalid, ErrKube, ErrKubeOptions, ErrNotFound, ErrSiteLabel } from './errors.ts';
 import { checkKey, checkListOptions, checkWatchOptions, checkWrite, describeObject, encodeContinue, expectedRevision } from './driver-checks.ts';
 import { prepareResource, prepareStatus, sitesOf } from './schemas.ts';
@@ -90,7 +123,7 @@ import {
 } from './types.ts';
 
 export interface KubeStoreOptions {
-  /** A loaded KubeConfig, or the path of a kubeconfig file. */
+  /** A loaded KubeConfig, the path of a kubeconfig file, or 'in-cluster' (the pod's ServiceAccount). */
   kubeConfig: KubeConfig | string;
   /** The namespace every object lives in (the hub's). It must exist. */
   namespace: string;
@@ -99,8 +132,6 @@ export interface KubeStoreOptions {
   installCrds?: boolean;
   /** Further attempts of a write whose read went stale meanwhile (a conflict nobody asked for), after a short random pause. Default 10. */
   maxConflictRetries?: number;
-  /** How long an event waits for the other kinds' streams to reach its revision (see the header). Default 50 ms. */
-  watchOrderWindowMs?: number;
   /** First and longest wait before a dropped watch is resumed. Default 100 ms and 5 s. */
   watchBackoffMs?: { initial: number; max: number };
   /** Asks kube to end each watch after this long (it is resumed). Default 300 s. */
@@ -128,29 +159,10 @@ const SITE_SELECTION: Record<Kind, SiteSelection> = {
   Lease: 'none',
 };
 
-interface KubeObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: {
-    name?: string;
-    namespace?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    uid?: string;
-    resourceVersion?: string;
-    generation?: number;
-    creationTimestamp?: string | Date;
-  };
+/** A custom object of the store's kinds as kube holds it. */
+interface KubeObject extends KubeObjectBase {
   spec?: unknown;
   status?: unknown;
-}
-
-interface KubeStatus {
-  kind?: string;
-  reason?: string;
-  message?: string;
-  code?: number;
-  details?: { name?: string; causes?: { field?: string; message?: string }[] };
 }
 
 function nonEmpty<T extends object>(map: T | undefined): T | undefined {
@@ -211,37 +223,6 @@ function fromKube<R extends Resource>(kind: Kind, obj: KubeObject): R {
   return out;
 }
 
-/** The HTTP status and kube Status of a failed client-node call (ApiException, or a plain error from fetch). */
-function failure(err: unknown): { status: number | null; body: KubeStatus | undefined; message: string } {
-  const e = err as { code?: unknown; body?: unknown; statusCode?: unknown; message?: unknown };
-  const status = typeof e.code === 'number' ? e.code : typeof e.statusCode === 'number' ? e.statusCode : null;
-  let body: KubeStatus | undefined;
-  if (typeof e.body === 'string') {
-    try {
-      body = JSON.parse(e.body) as KubeStatus;
-    } catch {
-      body = undefined;
-    }
-  } else if (e.body !== null && typeof e.body === 'object') body = e.body;
-  const cause = (err as { cause?: { message?: unknown } }).cause?.message;
-  const message = body?.message ?? (typeof e.message === 'string' ? e.message.split('\n')[0] ?? '' : String(err));
-  return { status, body, message: typeof cause === 'string' && status === null ? `${message}: ${cause}` : message };
-}
-
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-
-type ClientNode = typeof ClientNodeModule;
-
 /**
  * Opens the kube ResourceStore: loads the kubeconfig, installs the CRDs when
  * asked, and checks that kube serves them in the namespace.
@@ -250,42 +231,75 @@ export async function openKubeStore(opts: KubeStoreOptions): Promise<ResourceSto
   if (typeof opts.namespace !== 'string' || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(opts.namespace)) {
     throw new ErrKubeOptions({ field: 'namespace', reason: `must be a namespace name (DNS-1123 label), is ${JSON.stringify(opts.namespace)}` });
   }
-  const window = opts.watchOrderWindowMs ?? 50;
-  if (!(Number.isFinite(window) && window >= 0)) throw new ErrKubeOptions({ field: 'watchOrderWindowMs', reason: `must be a number >= 0, is ${String(window)}` });
   const retries = opts.maxConflictRetries ?? 10;
   if (!(Number.isSafeInteger(retries) && retries >= 0)) throw new ErrKubeOptions({ field: 'maxConflictRetries', reason: `must be an integer >= 0, is ${String(retries)}` });
-  const k8s: ClientNode = await import('@kubernetes/client-node');
-  let kc: KubeConfig;
-  if (typeof opts.kubeConfig === 'string') {
-    kc = new k8s.KubeConfig();
-    try {
-      kc.loadFromFile(opts.kubeConfig);
-    } catch (err) {
-      throw new ErrKubeOptions({ field: 'kubeConfig', reason: `cannot load ${opts.kubeConfig}: ${(err as Error).message}` }, { cause: err });
-    }
-  } else kc = opts.kubeConfig;
-  if (kc.getCurrentCluster() === null) throw new ErrKubeOptions({ field: 'kubeConfig', reason: 'has no current cluster' });
-  const store = new KubeStore(k8s, kc, opts, window, retries);
+  const client = await openKubeClient(opts.kubeConfig);
+  const store = new KubeStore(client, opts, retries);
   if (opts.installCrds === true) await store.installCrds();
   await store.checkServed();
-  opts.logger?.debug({ server: kc.getCurrentCluster()?.server, namespace: opts.namespace }, 'kube resource store opened');
+  opts.logger?.debug({ server: client.server, namespace: opts.namespace }, 'kube resource store opened');
   return store;
 }
 
-/** One event handed from a kind's stream to the merge. */
+/** How long an event is held before the merge moves on the streams it waits for (a progress read and a probe watch). */
+const PROGRESS_AFTER_MS = 25;
+/** The timeoutSeconds of a probe watch: kube-apiserver sends a bookmark 2 s before a watch's deadline. */
+const PROBE_TIMEOUT_SECONDS = 3;
+/** A kind whose own stream brings bookmarks more often than this (ms), sooner than a probe would, is left to them. */
+const OWN_BOOKMARKS_MS = 1000;
+
+/** One event handed from a kind's stream to the merge, with when it arrived. */
 interface Arrival {
   rv: bigint;
   event: WatchEvent;
   at: number;
 }
 
+/** Where a kind's connections (its stream, its probes) hand what they get to the merge. */
+interface StreamSink {
+  event(rv: bigint, e: WatchEvent): void;
+  progress(rv: bigint): void;
+  fail(err: EdgeError): void;
+}
+
+/** The merge's view of one kind. */
+interface Lane {
+  kind: Kind;
+  labelSelector: string | undefined;
+  /** Every event of the kind up to this revision has been handed to the merge (an event or a bookmark of its own said so). */
+  reached: bigint;
+  /** Whether any of the kind's connections has delivered something yet. */
+  heard: boolean;
+  /** The running probe (see `#probe`), if any. */
+  probe: AbortController | undefined;
+  /** No new probe before this time (ms). */
+  nextProbe: number;
+  /** Probes failed in a row (each waits longer, as a dropped stream does). */
+  probeFailures: number;
+  /** When the kind's own stream last sent a bookmark (ms), and the time between its last two. */
+  lastMark: number;
+  markEvery: number;
+}
+
+/** How one watch connection ended. */
+interface Connection {
+  /** The last resourceVersion it delivered (its start when none). */
+  rv: string;
+  progressed: boolean;
+  /** The error the connection ended with (null or undefined when kube or the client closed it). */
+  ended: unknown;
+  /** kube's message of a 410 ERROR event. */
+  gone?: string;
+  fatal?: EdgeError;
+}
+
 class KubeStore implements ResourceStore {
+  readonly #client: KubeClient;
   readonly #k8s: ClientNode;
   readonly #kc: KubeConfig;
   readonly #api: CustomObjectsApi;
   readonly #ns: string;
   readonly #logger: Logger | undefined;
-  readonly #window: number;
   readonly #retries: number;
   readonly #backoff: { initial: number; max: number };
   readonly #watchTimeout: number;
@@ -293,31 +307,15 @@ class KubeStore implements ResourceStore {
   readonly #closing = new AbortController();
   /** Reads of "now" for watches made without a resourceVersion; writes wait for them. */
   readonly #pendingStarts = new Set<Promise<unknown>>();
-  /** The connection pool every request shares (see the constructor). */
-  readonly #pool: { dispatcher?: ReturnType<RequestContext['getDispatcher']> } = {};
   #closed = false;
 
-  constructor(k8s: ClientNode, kc: KubeConfig, opts: KubeStoreOptions, window: number, retries: number) {
-    this.#k8s = k8s;
-    this.#kc = kc;
-    // client-node 2.0.1 makes a new connection pool (undici Agent) for every request, so every call would
-    // open a TLS connection of its own: keep the first one and hand it to every later request.
-    const pool = this.#pool;
-    const auth = {
-      getName: (): string => 'kubeconfig, one connection pool',
-      async applySecurityAuthentication(ctx: RequestContext): Promise<void> {
-        await kc.applySecurityAuthentication(ctx);
-        const made = ctx.getDispatcher();
-        if (made === undefined) return;
-        pool.dispatcher ??= made;
-        ctx.setDispatcher(pool.dispatcher);
-      },
-    };
-    const server = kc.getCurrentCluster()?.server ?? '';
-    this.#api = new k8s.CustomObjectsApi(k8s.createConfiguration({ baseServer: new k8s.ServerConfiguration(server, {}), authMethods: { default: auth } }));
+  constructor(client: KubeClient, opts: KubeStoreOptions, retries: number) {
+    this.#client = client;
+    this.#k8s = client.k8s;
+    this.#kc = client.kc;
+    this.#api = client.custom;
     this.#ns = opts.namespace;
     this.#logger = opts.logger;
-    this.#window = window;
     this.#retries = retries;
     this.#backoff = opts.watchBackoffMs ?? { initial: 100, max: 5000 };
     this.#watchTimeout = opts.watchTimeoutSeconds ?? 300;
@@ -334,7 +332,7 @@ class KubeStore implements ResourceStore {
   /** A kube failure as the store's coded error. */
   #mapError(err: unknown, operation: string, kind: Kind, name?: string): EdgeError {
     if (err instanceof EdgeError) return err as EdgeError;
-    const f = failure(err);
+    const f = kubeFailure(err);
     if (f.status === 422) {
       const issues = (f.body?.details?.causes ?? []).map((c) => ({ path: c.field ?? '', message: c.message ?? '' }));
       return new ErrInvalid({ kind, name: name ?? '(list)', issues: issues.length > 0 ? issues : [{ path: '', message: f.message }] }, { cause: err });
@@ -356,34 +354,7 @@ class KubeStore implements ResourceStore {
 
   /** Creates or updates every CRD of edgeadmCrds() and waits until each is Established. */
   async installCrds(): Promise<void> {
-    // Through the untyped custom-objects client: client-node's typed CRD model would drop the
-    // x-kubernetes-* keys of the schema (it serializes its own field names, not the wire ones).
-    const crds = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions' };
-    for (const crd of edgeadmCrds()) {
-      const name = (crd.metadata as { name: string }).name;
-      try {
-        let existing: KubeObject | undefined;
-        try {
-          existing = (await this.#api.getClusterCustomObject({ ...crds, name })) as KubeObject;
-        } catch (err) {
-          if (failure(err).status !== 404) throw err;
-        }
-        if (existing === undefined) await this.#api.createClusterCustomObject({ ...crds, body: crd });
-        else {
-          const body = { ...crd, metadata: { ...(crd.metadata as object), resourceVersion: existing.metadata?.resourceVersion } };
-          await this.#api.replaceClusterCustomObject({ ...crds, name, body });
-        }
-        for (let i = 0; ; i++) {
-          const got = (await this.#api.getClusterCustomObject({ ...crds, name })) as { status?: { conditions?: { type?: string; status?: string }[] } };
-          if (got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
-          if (i >= 300) throw new Error('it was not Established within 30 s');
-          await sleep(100);
-        }
-      } catch (err) {
-        const f = failure(err);
-        throw new ErrKube({ operation: 'install CRD', target: name, status: f.status, reason: f.message }, { cause: err });
-      }
-    }
+    await applyCrds(this.#client, edgeadmCrds());
     this.#logger?.info({ crds: KINDS.length }, 'kube resource store CRDs installed');
   }
 
@@ -415,7 +386,7 @@ class KubeStore implements ResourceStore {
 
   /** A 404 about the object itself (not about its type or namespace). */
   #isMissing(err: unknown, name: string): boolean {
-    const f = failure(err);
+    const f = kubeFailure(err);
     return f.status === 404 && f.body?.reason === 'NotFound' && f.body.details?.name === name;
   }
 
@@ -493,7 +464,7 @@ class KubeStore implements ResourceStore {
         (body.metadata as { resourceVersion?: string }).resourceVersion = existing.metadata?.resourceVersion;
         return fromKube(kind, (await this.#api.replaceNamespacedCustomObject({ ...this.#target(kind), name, body })) as KubeObject);
       } catch (err) {
-        const f = failure(err);
+        const f = kubeFailure(err);
         // Someone wrote between our read and our write: read again, unless the caller pinned a version.
         if (f.status === 409 || (f.status === 404 && existing !== undefined && this.#isMissing(err, name))) {
           if (mode === 'create' && f.body?.reason === 'AlreadyExists') throw new ErrExists({ kind, name }, { cause: err });
@@ -550,7 +521,7 @@ class KubeStore implements ResourceStore {
       return fromKube<R>(kind, gone);
     } catch (err) {
       if (this.#isMissing(err, name)) return undefined;
-      if (failure(err).status === 409 && expected !== undefined) {
+      if (kubeFailure(err).status === 409 && expected !== undefined) {
         throw new ErrConflict({ kind, name, expected, current: await this.#currentOf(kind, name) }, { cause: err });
       }
       throw this.#mapError(err, 'delete', kind, name);
@@ -573,7 +544,7 @@ class KubeStore implements ResourceStore {
       try {
         return fromKube<R>(kind, (await this.#api.replaceNamespacedCustomObjectStatus({ ...this.#target(kind), name, body })) as KubeObject);
       } catch (err) {
-        const f = failure(err);
+        const f = kubeFailure(err);
         if (f.status === 404 && this.#isMissing(err, name)) throw new ErrNotFound({ kind, name }, { cause: err });
         if (f.status === 409) {
           if (expected !== undefined) throw new ErrConflict({ kind, name, expected, current: await this.#currentOf(kind, name) }, { cause: err });
@@ -630,6 +601,7 @@ class KubeStore implements ResourceStore {
     };
   }
 
+  /** The merge of the kinds' streams (see the header): events in revision order, bookmarks while idle. */
   async *#follow(
     startRv: Promise<string>,
     streams: { kind: Kind; labelSelector: string | undefined }[],
@@ -638,63 +610,114 @@ class KubeStore implements ResourceStore {
     signal: AbortSignal | undefined,
   ): AsyncGenerator<WatchEvent> {
     if (this.#closed || signal?.aborted) return;
-    const start = await startRv;
+    let start: bigint;
+    try {
+      start = BigInt(await startRv);
+    } catch (err) {
+      if (this.#closed || signal?.aborted) return;
+      throw err;
+    }
+    // Closed or aborted while the start was read: their abort events are gone.
+    if (this.#closed || signal?.aborted) return;
     const stop = new AbortController();
+    // Each of the kinds' connections listens to it.
+    setMaxListeners(0, stop.signal);
     const onAbort = (): void => stop.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     this.#closing.signal.addEventListener('abort', onAbort, { once: true });
     const pending: Arrival[] = [];
-    const watermarks = new Map<Kind, bigint>(streams.map((s) => [s.kind, BigInt(start)]));
     let failed: EdgeError | undefined;
     let wake: () => void = () => undefined;
     const poke = (): void => wake();
     stop.signal.addEventListener('abort', poke, { once: true });
-    const runs = streams.map((s) =>
-      this.#stream(s.kind, s.labelSelector, start, stop.signal, {
-        event: (rv, event) => {
-          watermarks.set(s.kind, rv);
-          pending.push({ rv, event, at: Date.now() });
-          poke();
-        },
-        progress: (rv) => {
-          if (rv > (watermarks.get(s.kind) ?? 0n)) watermarks.set(s.kind, rv);
-          poke();
-        },
-        fail: (err) => {
-          failed ??= err;
-          poke();
-        },
-      }),
-    );
-    let delivered = BigInt(start);
+    const lanes: Lane[] = streams.map((s) => ({ ...s, reached: start, heard: false, probe: undefined, nextProbe: 0, probeFailures: 0, lastMark: 0, markEvery: Infinity }));
+    const sinkOf = (lane: Lane, own: boolean): StreamSink => ({
+      event: (rv, event) => {
+        lane.heard = true;
+        // Already delivered through another connection of this kind (a probe, or the stream before it resumed).
+        if (rv <= lane.reached) return;
+        lane.reached = rv;
+        pending.push({ rv, event, at: Date.now() });
+        poke();
+      },
+      progress: (rv) => {
+        lane.heard = true;
+        if (rv > lane.reached) lane.reached = rv;
+        if (own) {
+          const now = Date.now();
+          if (lane.lastMark > 0) lane.markEvery = now - lane.lastMark;
+          lane.lastMark = now;
+        }
+        poke();
+      },
+      fail: (err) => {
+        failed ??= err;
+        poke();
+      },
+    });
+    const runs = lanes.map((l) => this.#stream(l.kind, l.labelSelector, String(start), stop.signal, sinkOf(l, true)));
+    const probes = new Set<Promise<void>>();
+    const probe = (lane: Lane): void => {
+      const ctl = new AbortController();
+      const onStop = (): void => ctl.abort();
+      stop.signal.addEventListener('abort', onStop, { once: true });
+      lane.probe = ctl;
+      const run = this.#probe(lane.kind, lane.labelSelector, String(lane.reached), ctl.signal, sinkOf(lane, false)).catch(() => false).then((ok) => {
+        stop.signal.removeEventListener('abort', onStop);
+        if (lane.probe === ctl) lane.probe = undefined;
+        lane.probeFailures = ok ? 0 : lane.probeFailures + 1;
+        lane.nextProbe = Date.now() + Math.min(this.#backoff.max, this.#backoff.initial * 2 ** lane.probeFailures);
+        probes.delete(run);
+        poke();
+      });
+      probes.add(run);
+    };
+    let delivered = start;
     let lastEmit = Date.now();
     let timer: NodeJS.Timeout | undefined;
     try {
       for (;;) {
         if (stop.signal.aborted) return;
         if (failed) throw failed;
-        const low = streams.length === 0 ? delivered : [...watermarks.values()].reduce((a, b) => (b < a ? b : a));
         pending.sort((a, b) => (a.rv < b.rv ? -1 : a.rv > b.rv ? 1 : 0));
         const head = pending[0];
         const now = Date.now();
-        if (head && (head.rv <= low || now - head.at >= this.#window)) {
-          pending.shift();
-          if (head.rv < delivered) this.#logger?.warn({ kind: head.event.object.kind, resourceVersion: String(head.rv), after: String(delivered) }, 'kube watch event arrived out of resourceVersion order');
-          else delivered = head.rv;
-          lastEmit = Date.now();
-          yield head.event;
-          continue;
+        // The lanes the merge waits for: for a held event, those not yet at the revision just before it (kube gives each
+        // write its own revision, so nothing of theirs can come between); for a bookmark, those not yet heard from.
+        let behind: Lane[] = [];
+        if (head) {
+          behind = lanes.filter((l) => l.reached < head.rv - 1n);
+          if (behind.length === 0) {
+            pending.shift();
+            if (head.rv < delivered) this.#logger?.warn({ kind: head.event.object.kind, resourceVersion: String(head.rv), after: String(delivered) }, 'kube watch event arrived out of resourceVersion order');
+            else delivered = head.rv;
+            lastEmit = now;
+            yield head.event;
+            continue;
+          }
+        } else if (bookmarkMs !== undefined && now - lastEmit >= bookmarkMs) {
+          behind = lanes.filter((l) => !l.heard);
+          if (behind.length === 0) {
+            lastEmit = now;
+            // Nothing is held and every stream has delivered everything up to the lowest revision they reached.
+            const low = lanes.reduce((a, l) => (l.reached < a ? l.reached : a), lanes[0]?.reached ?? delivered);
+            yield bookmark(bookmarkKind, low > delivered ? low : delivered);
+            continue;
+          }
         }
-        if (bookmarkMs !== undefined && pending.length === 0 && now - lastEmit >= bookmarkMs) {
-          lastEmit = now;
-          // Every stream has delivered everything up to `low`, and nothing is held: nothing at or before it is still to come.
-          const at = low > delivered ? low : delivered;
-          yield bookmark(bookmarkKind, at);
-          continue;
-        }
+        for (const l of lanes) if (l.probe && !behind.includes(l)) l.probe.abort();
+        // Move on the lanes waited for a while: a progress read and a probe watch (see the header); a lane whose own
+        // bookmarks come sooner than a probe's would is probed only when its next one is late (twice its interval).
+        const since = head ? head.at : lastEmit + (bookmarkMs ?? 0);
         const waits: number[] = [];
-        if (head) waits.push(head.at + this.#window - now);
-        if (bookmarkMs !== undefined && !head) waits.push(lastEmit + bookmarkMs - now);
+        for (const l of behind) {
+          if (l.probe) continue;
+          const own = l.markEvery < OWN_BOOKMARKS_MS ? l.lastMark + 2 * l.markEvery : 0;
+          const at = Math.max(since + PROGRESS_AFTER_MS, l.nextProbe, own);
+          if (at <= now) probe(l);
+          else waits.push(at - now);
+        }
+        if (!head && bookmarkMs !== undefined && behind.length === 0) waits.push(lastEmit + bookmarkMs - now);
         await new Promise<void>((resolve) => {
           wake = resolve;
           if (waits.length > 0) timer = setTimeout(resolve, Math.max(0, Math.min(...waits)));
@@ -709,6 +732,7 @@ class KubeStore implements ResourceStore {
       signal?.removeEventListener('abort', onAbort);
       this.#closing.signal.removeEventListener('abort', onAbort);
       await Promise.allSettled(runs);
+      while (probes.size > 0) await Promise.allSettled([...probes]);
     }
   }
 
@@ -717,81 +741,104 @@ class KubeStore implements ResourceStore {
    * a dropped connection, until `stop`; reports events, progress (bookmarks)
    * and a failure that ends the merged watch (410, a missing type).
    */
-  async #stream(
-    kind: Kind,
-    labelSelector: string | undefined,
-    from: string,
-    stop: AbortSignal,
-    sink: { event(rv: bigint, e: WatchEvent): void; progress(rv: bigint): void; fail(err: EdgeError): void },
-  ): Promise<void> {
-    const path = `/apis/${GROUP}/${VERSION}/namespaces/${this.#ns}/${pluralOf(kind)}`;
+  async #stream(kind: Kind, labelSelector: string | undefined, from: string, stop: AbortSignal, sink: StreamSink): Promise<void> {
     let rv = from;
     let delay = this.#backoff.initial;
-    const watcher = new this.#k8s.Watch(this.#kc);
-    // Bookmarks keep the stream busy; the client's idle timeout only guards against a silent peer.
-    // (requestTimeoutMs is public at run time; client-node 2.0.1's typings mark it private.)
-    (watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = Math.max(60_000, (this.#watchTimeout + 30) * 1000);
     while (!stop.aborted) {
-      let gone: string | undefined;
-      let fatal: EdgeError | undefined;
-      let progressed = false;
-      const ended = await new Promise<unknown>((resolve) => {
-        let ctl: AbortController | undefined;
-        const onStop = (): void => ctl?.abort();
-        stop.addEventListener('abort', onStop, { once: true });
-        const finish = (err: unknown): void => {
-          stop.removeEventListener('abort', onStop);
-          resolve(err);
-        };
-        watcher
-          .watch(
-            path,
-            { resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: this.#watchTimeout, ...(labelSelector !== undefined ? { labelSelector } : {}) },
-            (type: string, obj: unknown) => {
-              if (type === 'ERROR') {
-                const st = obj as KubeStatus;
-                if (st.code === 410) gone = st.message ?? 'Expired';
-                else fatal ??= new ErrKube({ operation: 'watch', target: this.#where(kind), status: st.code ?? null, reason: st.message ?? 'ERROR event' });
-                ctl?.abort();
-                return;
-              }
-              const o = obj as KubeObject;
-              const text = o.metadata?.resourceVersion;
-              if (text === undefined || !/^[0-9]+$/.test(text)) return;
-              rv = text;
-              progressed = true;
-              if (type === 'BOOKMARK') sink.progress(BigInt(text));
-              else if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') sink.event(BigInt(text), { type, object: fromKube(kind, o) });
-            },
-            finish,
-          )
-          .then(
-            (c) => {
-              ctl = c;
-              if (stop.aborted) c.abort();
-            },
-            finish,
-          );
-      });
+      const c = await this.#connect(kind, labelSelector, rv, this.#watchTimeout, stop, sink);
+      rv = c.rv;
       if (stop.aborted) return;
-      if (gone !== undefined) {
-        const oldest = /\((\d+)\)/.exec(gone)?.[1] ?? '-';
+      if (c.gone !== undefined) {
+        const oldest = /\((\d+)\)/.exec(c.gone)?.[1] ?? '-';
         const current = await this.currentResourceVersion().catch(() => '?');
-        return sink.fail(new ErrGone({ resourceVersion: rv, oldest, current, reason: `kube says: ${gone}` }));
+        return sink.fail(new ErrGone({ resourceVersion: rv, oldest, current, reason: `kube says: ${c.gone}` }));
       }
-      if (fatal) return sink.fail(fatal);
-      const f = ended === null || ended === undefined ? undefined : failure(ended);
+      if (c.fatal) return sink.fail(c.fatal);
+      const f = c.ended === null || c.ended === undefined ? undefined : kubeFailure(c.ended);
       if (f?.status === 410) {
         return sink.fail(new ErrGone({ resourceVersion: rv, oldest: '-', current: '?', reason: `kube says: ${f.message}` }));
       }
       if (f?.status === 404 || f?.status === 401 || f?.status === 403 || f?.status === 400) {
         return sink.fail(new ErrKube({ operation: 'watch', target: this.#where(kind), status: f.status, reason: f.message }));
       }
-      if (progressed) delay = this.#backoff.initial;
+      if (c.progressed) delay = this.#backoff.initial;
       this.#logger?.debug({ kind, resourceVersion: rv, delayMs: delay, reason: f?.message ?? 'closed' }, 'kube watch resuming');
       await sleep(delay, stop);
       delay = Math.min(this.#backoff.max, delay * 2);
     }
+  }
+
+  /**
+   * Moves one kind on for the merge (see the header): a progress read (a
+   * quorum LIST of the kind, limit 1, with the stream's selector), then a
+   * second watch of the kind from the revision the merge has of it, whose
+   * events and bookmarks go to the merge like the stream's own, until kube
+   * ends it after PROBE_TIMEOUT_SECONDS or the merge no longer needs it.
+   * Its failures are only logged (false): the kind's stream reports its own.
+   */
+  async #probe(kind: Kind, labelSelector: string | undefined, from: string, stop: AbortSignal, sink: StreamSink): Promise<boolean> {
+    try {
+      await this.#api.listNamespacedCustomObject({ ...this.#target(kind), limit: 1, ...(labelSelector !== undefined ? { labelSelector } : {}) });
+    } catch (err) {
+      this.#logger?.debug({ kind, reason: kubeFailure(err).message }, 'kube watch progress read failed');
+      return false;
+    }
+    if (stop.aborted) return true;
+    const c = await this.#connect(kind, labelSelector, from, PROBE_TIMEOUT_SECONDS, stop, { ...sink, fail: () => undefined });
+    const reason = c.gone ?? c.fatal?.message ?? (c.ended === null || c.ended === undefined ? undefined : kubeFailure(c.ended).message);
+    if (reason === undefined || stop.aborted) return true;
+    this.#logger?.debug({ kind, resourceVersion: from, reason }, 'kube watch probe failed');
+    return false;
+  }
+
+  /** One connection of a kube watch of `kind` from `from`, until kube ends it or `stop`. */
+  async #connect(kind: Kind, labelSelector: string | undefined, from: string, timeoutSeconds: number, stop: AbortSignal, sink: StreamSink): Promise<Connection> {
+    const path = `/apis/${GROUP}/${VERSION}/namespaces/${this.#ns}/${pluralOf(kind)}`;
+    const watcher = new this.#k8s.Watch(this.#kc);
+    // Bookmarks keep the stream busy; the client's idle timeout only guards against a silent peer.
+    // (requestTimeoutMs is public at run time; client-node 2.0.1's typings mark it private.)
+    (watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = Math.max(60_000, (timeoutSeconds + 30) * 1000);
+    const c: Connection = { rv: from, progressed: false, ended: undefined };
+    c.ended = await new Promise<unknown>((resolve) => {
+      let ctl: AbortController | undefined;
+      const onStop = (): void => ctl?.abort();
+      stop.addEventListener('abort', onStop, { once: true });
+      const finish = (err: unknown): void => {
+        stop.removeEventListener('abort', onStop);
+        resolve(err);
+      };
+      watcher
+        .watch(
+          path,
+          { resourceVersion: from, allowWatchBookmarks: true, timeoutSeconds, ...(labelSelector !== undefined ? { labelSelector } : {}) },
+          (type: string, obj: unknown) => {
+            if (stop.aborted) return;
+            if (type === 'ERROR') {
+              const st = obj as KubeStatus;
+              if (st.code === 410) c.gone = st.message ?? 'Expired';
+              else c.fatal ??= new ErrKube({ operation: 'watch', target: this.#where(kind), status: st.code ?? null, reason: st.message ?? 'ERROR event' });
+              ctl?.abort();
+              return;
+            }
+            const o = obj as KubeObject;
+            const text = o.metadata?.resourceVersion;
+            if (text === undefined || !/^[0-9]+$/.test(text)) return;
+            c.rv = text;
+            c.progressed = true;
+            if (type === 'BOOKMARK') sink.progress(BigInt(text));
+            else if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') sink.event(BigInt(text), { type, object: fromKube(kind, o) });
+          },
+          finish,
+        )
+        .then(
+          (controller) => {
+            ctl = controller;
+            if (stop.aborted) controller.abort();
+          },
+          finish,
+        );
+    });
+    return c;
   }
 
   // -------------------------------------------------------------------------
@@ -801,7 +848,7 @@ class KubeStore implements ResourceStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#closing.abort();
-    await this.#pool.dispatcher?.close();
+    await this.#client.close();
     this.#logger?.debug({ namespace: this.#ns }, 'kube resource store closed');
   }
 

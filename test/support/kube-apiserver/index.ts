@@ -25,7 +25,12 @@
  *   resourceVersionMatch (Exact, NotOlderThan), limit and continue tokens
  *   (410 Expired with a fresh token once compacted); watch from a
  *   resourceVersion replayed from a bounded history (410 Expired ERROR event
- *   when older), BOOKMARK events, timeoutSeconds, the legacy /watch/ paths;
+ *   when older), BOOKMARK events (every `bookmarkIntervalMs`, and one 2 s
+ *   before the deadline of a watch with timeoutSeconds > 2, as
+ *   kube-apiserver's watch cache sends them; each at the current revision,
+ *   which the stream has reached), timeoutSeconds, the legacy /watch/ paths;
+ * - for tests, not an API semantic: `delayWatches(resource, ms)` makes the
+ *   watch streams of one resource lag behind the others, in order;
  * - label selectors (=, ==, !=, in, notin, exists, !key: the store's parser)
  *   and field selectors (metadata.name, metadata.namespace and per-type
  *   fields such as spec.nodeName of pods and type of secrets), on list and watch;

@@ -4,7 +4,8 @@
  * node:http on 127.0.0.1, bearer-token authentication, discovery, the
  * resource paths (`/api/v1/...`, `/apis/<group>/<version>/...`, namespaced
  * and cluster-scoped, `/status` subresources, the legacy `/watch/` prefix),
- * watch streams (newline-delimited JSON, bookmarks, timeoutSeconds), errors
+ * watch streams (newline-delimited JSON, bookmarks, timeoutSeconds, a
+ * per-resource delay for tests: `delayWatches`), errors
  * as `Status` objects, and `kubeconfig()` for kubectl and client-node.
  *
  * Rules: every answer is JSON (`Status` on failure) except the health
@@ -59,6 +60,13 @@ export interface KubeApiServer {
   compact(): void;
   /** Ends every open watch stream, as kube-apiserver's own watch timeout or a restart does; clients watch again. */
   endWatches(): void;
+  /**
+   * Makes every watch stream of `resource` (the plural, e.g. `nodes`), open
+   * or opened later, send each event and bookmark `ms` later than it would,
+   * in the same order: a stream lagging behind the others, as a loaded
+   * apiserver or a slow connection makes one. 0 ends the delay.
+   */
+  delayWatches(resource: string, ms: number): void;
   /** Writes a kubeconfig for this server (file `kubeconfig` in `dir`, or the `.yaml`/`.kubeconfig` path given); returns its path. */
   kubeconfig(dirOrFile: string): Promise<string>;
   /** Ends every watch and stops listening. Idempotent. */
@@ -155,6 +163,8 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
   const api = new KubeApi({ historyLimit });
   /** The end functions of the open watch streams. */
   const streams = new Set<() => void>();
+  /** delayWatches(): the delay of each resource's streams (ms). */
+  const delays = new Map<string, number>();
   let address = '127.0.0.1:0';
 
   const apiResourceList = (group: string, version: string): Record<string, unknown> => ({
@@ -266,12 +276,26 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       if (ended) return;
       ended = true;
       for (const t of timers) clearTimeout(t);
+      clearTimeout(flushTimer);
       running.handle?.stop();
       streams.delete(end);
       res.end();
     };
+    // Lines held back by delayWatches(), each with the time it is due; written in order.
+    const held: { due: number; line: string }[] = [];
+    let flushTimer: NodeJS.Timeout | undefined;
+    const flush = (): void => {
+      flushTimer = undefined;
+      while (!ended && held.length > 0 && (held[0] as { due: number }).due <= Date.now()) res.write((held.shift() as { line: string }).line);
+      if (!ended && held.length > 0) flushTimer = setTimeout(flush, (held[0] as { due: number }).due - Date.now());
+    };
     const send = (e: WatchEvent): void => {
-      if (!ended) res.write(`${JSON.stringify(e)}\n`);
+      if (ended) return;
+      const line = `${JSON.stringify(e)}\n`;
+      const delay = delays.get(target.type.resource) ?? 0;
+      if (delay <= 0 && held.length === 0) return void res.write(line);
+      held.push({ due: Math.max(Date.now() + delay, held[held.length - 1]?.due ?? 0), line });
+      flushTimer ??= setTimeout(flush, (held[0] as { due: number }).due - Date.now());
     };
     // Selectors are parsed before the 200 is written, so a bad one is still a plain 400.
     const started = api.watch(
@@ -298,11 +322,16 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     if (timeout !== undefined && timeout > 0) timers.push(setTimeout(end, timeout * 1000));
     if (bookmarks) {
       const t = target.type;
-      const tick = (): void => {
+      // Watchers are called synchronously at each write, so every event up to the current revision is already sent.
+      const mark = (): void =>
         send({ type: 'BOOKMARK', object: { kind: t.kind, apiVersion: groupVersion(t.group, target.version), metadata: { resourceVersion: String(api.etcd.revision) } } });
+      const tick = (): void => {
+        mark();
         timers[1] = setTimeout(tick, bookmarkMs);
       };
       timers[1] = setTimeout(tick, bookmarkMs);
+      // As kube-apiserver's watch cache: one more bookmark 2 s before the watch's deadline, when that is still ahead.
+      if (timeout !== undefined && timeout > 2) timers[2] = setTimeout(mark, (timeout - 2) * 1000);
     }
     req.on('close', end);
     res.on('close', end);
@@ -401,6 +430,11 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     compact: () => api.etcd.compact(),
     endWatches: () => {
       for (const end of [...streams]) end();
+    },
+    delayWatches(resource: string, ms: number): void {
+      if (!(Number.isFinite(ms) && ms >= 0)) throw new ErrKubeApiOptions({ option: 'delayWatches', reason: `must be a number of ms >= 0, got ${ms}` });
+      if (ms === 0) delays.delete(resource);
+      else delays.set(resource, ms);
     },
     async kubeconfig(dirOrFile: string): Promise<string> {
       const file = /\.(ya?ml|kubeconfig|conf)$/.test(dirOrFile) ? dirOrFile : path.join(dirOrFile, 'kubeconfig');

@@ -17,12 +17,16 @@
  *   of its collection; after a relist it sees the differences to what it had
  *   (ADDED, MODIFIED, DELETED), so a cache fed by it converges.
  */
+import { existsSync } from 'node:fs';
 import type * as ClientNodeModule from '@kubernetes/client-node';
 import type { CoreV1Api, CustomObjectsApi, KubeConfig, RequestContext } from '@kubernetes/client-node';
 import type { Logger } from '../kernel/index.ts';
 import { ErrKube, ErrKubeOptions } from './errors.ts';
 
 export type ClientNode = typeof ClientNodeModule;
+
+/** Where a pod's ServiceAccount token is mounted (client-go's rest.InClusterConfig reads the same). */
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 export interface KubeClient {
   readonly k8s: ClientNode;
@@ -67,6 +71,10 @@ export async function openKubeClient(kubeConfig: KubeConfig | string): Promise<K
   let kc: KubeConfig;
   if (typeof kubeConfig === 'string') {
     kc = new k8s.KubeConfig();
+    if (kubeConfig === 'in-cluster' && !(process.env.KUBERNETES_SERVICE_HOST && process.env.KUBERNETES_SERVICE_PORT && existsSync(SERVICE_ACCOUNT_TOKEN))) {
+      // client-node would make a client of https://undefined:undefined.
+      throw new ErrKubeOptions({ field: 'kubeConfig', reason: `'in-cluster' needs a pod: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT set and ${SERVICE_ACCOUNT_TOKEN} present` });
+    }
     try {
       if (kubeConfig === 'in-cluster') kc.loadFromCluster();
       else kc.loadFromFile(kubeConfig);

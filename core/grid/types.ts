@@ -320,6 +320,13 @@ const WorkloadStatusSchema = Type.Object(
   { description: 'apps/v1 DeploymentStatus or StatefulSetStatus of the unit\'s workload.' },
 );
 
+/** SuperEdge's label on what a grid made, naming the grid (its application-grid-controller's GridSelectorName). */
+export const GRID_SELECTOR_LABEL = 'superedge.io/grid-selector';
+/** SuperEdge's label on what a grid made, holding the grid's gridUniqKey (GridSelectorUniqKeyName). */
+export const GRID_UNIQ_KEY_LABEL = 'superedge.io/grid-uniq-key';
+/** The Service annotation listing the node label keys its traffic stays within, as JSON (`["zone"]`): what the topology wrapper filters endpoints by. */
+export const TOPOLOGY_KEYS_ANNOTATION = 'topologyKeys';
+
 /** `default`: the name that picks `spec.template` in defaultTemplateName and templates. */
 export const DEFAULT_TEMPLATE_NAME = 'default';
 

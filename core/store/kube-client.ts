@@ -208,7 +208,9 @@ export function reflect(o: ReflectOptions): { ready: Promise<void>; done: Promis
   });
   ready.catch(() => undefined);
   const backoff = o.backoffMs ?? { initial: 100, max: 5000 };
+  /** By namespace/name: a collection watched across namespaces holds objects of one name in several. */
   const seen = new Map<string, KubeObject>();
+  const keyOf = (obj: KubeObject): string => `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
   const done = (async () => {
     let delay = backoff.initial;
     let first = true;
@@ -226,7 +228,7 @@ export function reflect(o: ReflectOptions): { ready: Promise<void>; done: Promis
           listRv = page.metadata?.resourceVersion ?? listRv;
         } while (cont !== undefined);
         rv = listRv;
-        const now = new Map(items.map((i) => [i.metadata?.name ?? '', i]));
+        const now = new Map(items.map((i) => [keyOf(i), i]));
         for (const [name, old] of seen) if (!now.has(name)) o.onEvent('DELETED', old);
         for (const [name, obj] of now) {
           const old = seen.get(name);
@@ -281,9 +283,8 @@ export function reflect(o: ReflectOptions): { ready: Promise<void>; done: Promis
                 if (text !== undefined) rv = text;
                 progressed = true;
                 if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return;
-                const name = k.metadata?.name ?? '';
-                if (type === 'DELETED') seen.delete(name);
-                else seen.set(name, k);
+                if (type === 'DELETED') seen.delete(keyOf(k));
+                else seen.set(keyOf(k), k);
                 o.onEvent(type, k);
               },
               finish,

@@ -12,6 +12,7 @@ export * from './types.ts';
 export * as GridErrors from './errors.ts';
 export { Controller, DEFAULT_RATE_LIMIT, objectKey, WorkQueue, type Caches, type ControllerOptions, type RateLimitOptions, type ReconcileResult, type WatchSource, type WorkQueueOptions } from './controller.ts';
 export { APPLIED_ANNOTATION, NODE_UNITS_ANNOTATION, startUnitControllers, type UnitControllers, type UnitControllersOptions } from './units.ts';
+export { startGridControllers, type GridControllers, type GridControllersOptions } from './grids.ts';
 export { startTopologyWrapper, type TopologyWrapper, type TopologyWrapperOptions } from './topology-wrapper.ts';
 export { filterEndpoints, filterEndpointSlice, reconcileServiceGrid, serviceForGrid, serviceNameOf, topologyKeysOf, type NodeLabels, type ServiceGridObject, type ServiceObject } from './services.ts';
 export { expandGrid, gridOwnerReference, gridSpecHash, reconcileWorkloadGrid, workloadNameOf, GRID_SPEC_HASH_ANNOTATION, GRID_WORKLOAD_KIND, WORKLOAD_GRID_KINDS, type GridExpansion, type GridWorkload, type GridWorkloadKind, type OwnerReference, type ReconcileWorkloadGridOptions, type UnitWorkload, type WorkloadGridKind, type WorkloadGridResult } from './workloads.ts';

@@ -19,6 +19,7 @@ const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   opcua: () => import('./opcua.ts'),
   console: () => import('./console.ts'),
   store: () => import('./store.ts'),
+  grid: () => import('./grid.ts'),
   'hub-api': () => import('./hub-api.ts'),
 };
 

@@ -8,7 +8,10 @@
  * unit's Deployment carrying it, and the API writes the controller made for
  * the change (from its own log), against the minimum: one write, the
  * affected Deployment. The figures include the test server's CPU (same
- * process, TLS on loopback).
+ * process, TLS on loopback). BENCH_GRID_TIMEOUT_S (default 600) bounds the
+ * expansion: past it the bench fails saying how far it got;
+ * BENCH_GRID_DEBUG=1 prints the controller's warnings and errors and each
+ * reconcile's writes on standard error.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,6 +51,7 @@ const bench: Benchmark = {
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
         for (const line of chunk.toString('utf8').split('\n')) {
+          if (process.env.BENCH_GRID_DEBUG && /"level":(40|50)/.test(line)) process.stderr.write(`${line.slice(0, 600)}\n`);
           if (!line.includes('"grid reconciled"')) continue;
           const rec = JSON.parse(line) as { grid: string; writes: number };
           writesLog.push({ grid: rec.grid, writes: rec.writes, at: performance.now() });
@@ -68,10 +72,12 @@ const bench: Benchmark = {
       const t0 = performance.now();
       controllers = await startGridControllers({ client, logger });
       const want = units * grids;
+      const deadline = Date.now() + envInt('BENCH_GRID_TIMEOUT_S', 600) * 1000;
       for (;;) {
         const made = writesLog.reduce((n, w) => n + w.writes, 0);
         // Each grid writes its Deployments and then its status once.
         if (made >= want + grids) break;
+        if (Date.now() > deadline) throw new Error(`grid bench: expansion not done within BENCH_GRID_TIMEOUT_S: ${made} of ${want + grids} writes after ${round((performance.now() - t0) / 1000)} s`);
         await sleep(100);
       }
       const expandMs = performance.now() - t0;

@@ -20,7 +20,7 @@
 import type { Registry } from 'prom-client';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../kernel/index.ts';
-import { openKubeClient, type KubeClient, type KubeObject } from '../store/index.ts';
+import { openKubeClient, typedPage, type KubeClient, type KubeObject } from '../store/index.ts';
 import { Controller, type Caches, type RateLimitOptions, type WatchSource } from './controller.ts';
 import { ErrGridInvalid, ErrReconcileTerminal } from './errors.ts';
 import { reconcileServiceGrid, type ServiceGridObject } from './services.ts';
@@ -71,7 +71,7 @@ export async function startGridControllers(o: GridControllersOptions): Promise<G
   const nodeSource: WatchSource = {
     name: 'nodes',
     path: '/api/v1/nodes',
-    list: async (cl, p) => (await cl.core.listNode(page(p))) as unknown as Page,
+    list: async (cl, p) => typedPage(await cl.core.listNode(page(p))),
     keys(obj, old, c) {
       const keys: string[] = [];
       for (const kind of ['DeploymentGrid', 'StatefulSetGrid'] as const) {
@@ -101,7 +101,7 @@ export async function startGridControllers(o: GridControllersOptions): Promise<G
       labelSelector: GRID_SELECTOR_LABEL,
       list: async (cl, p) =>
         m.group === ''
-          ? ((await cl.core.listServiceForAllNamespaces({ labelSelector: GRID_SELECTOR_LABEL, ...page(p) })) as unknown as Page)
+          ? typedPage(await cl.core.listServiceForAllNamespaces({ labelSelector: GRID_SELECTOR_LABEL, ...page(p) }))
           : ((await cl.custom.listCustomObjectForAllNamespaces({ group: m.group, version: m.version, resourcePlural: m.plural, labelSelector: GRID_SELECTOR_LABEL, ...page(p) })) as Page),
       keys: (obj, old) => {
         const grids = new Set([obj.metadata?.labels?.[GRID_SELECTOR_LABEL], old?.metadata?.labels?.[GRID_SELECTOR_LABEL]]);

@@ -24,7 +24,7 @@ import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../kernel/index.ts';
-import { openKubeClient, reflect, type KubeObject } from '../store/index.ts';
+import { openKubeClient, reflect, typedPage, type KubeObject } from '../store/index.ts';
 import { filterEndpoints, filterEndpointSlice, topologyKeysOf, type NodeLabels } from './services.ts';
 
 export interface TopologyWrapperOptions {
@@ -60,7 +60,7 @@ export async function startTopologyWrapper(o: TopologyWrapperOptions): Promise<T
   const svcReflector = reflect({
     client,
     path: '/api/v1/services',
-    list: async (page) => listOf(await client.core.listServiceForAllNamespaces({ limit: page.limit, ...(page.continue === undefined ? {} : { _continue: page.continue }) })),
+    list: async (page) => typedPage(await client.core.listServiceForAllNamespaces({ limit: page.limit, ...(page.continue === undefined ? {} : { _continue: page.continue }) })),
     onEvent: (type, obj) => {
       let keys: string[] | undefined;
       try {
@@ -77,7 +77,7 @@ export async function startTopologyWrapper(o: TopologyWrapperOptions): Promise<T
   const nodeReflector = reflect({
     client,
     path: '/api/v1/nodes',
-    list: async (page) => listOf(await client.core.listNode({ limit: page.limit, ...(page.continue === undefined ? {} : { _continue: page.continue }) })),
+    list: async (page) => typedPage(await client.core.listNode({ limit: page.limit, ...(page.continue === undefined ? {} : { _continue: page.continue }) })),
     onEvent: (type, obj) => {
       const name = obj.metadata?.name ?? '';
       if (type === 'DELETED') nodes.delete(name);
@@ -121,13 +121,6 @@ interface Filter {
   services: ReadonlyMap<string, string[]>;
   nodes: NodeLabels;
   nodeName: string;
-}
-
-function listOf(l: { items: unknown[]; metadata?: { resourceVersion?: string; _continue?: string } }): { items: KubeObject[]; metadata: { resourceVersion?: string; continue?: string } } {
-  return {
-    items: l.items as KubeObject[],
-    metadata: { ...(l.metadata?.resourceVersion === undefined ? {} : { resourceVersion: l.metadata.resourceVersion }), ...(l.metadata?._continue ? { continue: l.metadata._continue } : {}) },
-  };
 }
 
 /** An Endpoints or EndpointSlice object filtered when its Service has topology keys; otherwise the object itself. */

@@ -30,7 +30,7 @@
 import type { Registry } from 'prom-client';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../kernel/index.ts';
-import { kubeError, openKubeClient, parseLabelSelector, type KubeClient, type KubeObject, type LabelSelector } from '../store/index.ts';
+import { kubeError, openKubeClient, parseLabelSelector, typedPage, type KubeClient, type KubeObject, type LabelSelector } from '../store/index.ts';
 import { Controller, type Caches, type RateLimitOptions, type WatchSource } from './controller.ts';
 import { ErrControllerOptions, ErrNodeRecord, ErrUnitSelector } from './errors.ts';
 import { GRID_KINDS, type NodeGroupSpec, type NodeGroupStatus, type NodeUnitSpec, type NodeUnitStatus } from './types.ts';
@@ -205,7 +205,7 @@ export async function startUnitControllers(o: UnitControllersOptions): Promise<U
   const nodeSource: WatchSource = {
     name: 'nodes',
     path: '/api/v1/nodes',
-    list: async (cl, page) => (await cl.core.listNode({ limit: page.limit, ...(page.continue === undefined ? {} : { _continue: page.continue }) })) as unknown as { items: KubeObject[]; metadata?: { resourceVersion?: string; continue?: string } },
+    list: async (cl, page) => typedPage(await cl.core.listNode({ limit: page.limit, ...(page.continue === undefined ? {} : { _continue: page.continue }) })),
     keys(obj, old, c) {
       const keys = [NODE_KEY + nameOf(obj)];
       for (const u of units(c)) {

@@ -30,3 +30,36 @@ describe('openKubeClient', () => {
     await expect(openKubeClient(empty)).rejects.toThrow(/kubeConfig is invalid: has no current cluster/);
   });
 });
+
+describe('reflect', () => {
+  it('lists every page of a typed list (client-node names the token _continue) before it is ready', async () => {
+    const { startKubeApiServer } = await import('../../test/support/kube-apiserver/index.ts');
+    const { rawClient } = await import('../../test/support/kube-apiserver/client.ts');
+    const { reflect, typedPage } = await import('./kube-client.ts');
+    const server = await startKubeApiServer();
+    const raw = rawClient(server);
+    const client = await openKubeClient(await server.kubeconfig(mkdtempSync(path.join(tmpdir(), 'edgeadm-kc-'))));
+    const stop = new AbortController();
+    try {
+      // One more than a page.
+      for (let i = 0; i < 501; i++) expect((await raw.call('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: `cm-${i}` }, data: { i: String(i) } })).status).toBe(201);
+      const seen = new Set<string>();
+      const r = reflect({
+        client,
+        path: '/api/v1/namespaces/default/configmaps',
+        list: async (p) => typedPage(await client.core.listNamespacedConfigMap({ namespace: 'default', limit: p.limit, ...(p.continue === undefined ? {} : { _continue: p.continue }) })),
+        onEvent: (type, obj) => {
+          if (type !== 'DELETED') seen.add(obj.metadata?.name ?? '');
+        },
+        signal: stop.signal,
+      });
+      await r.ready;
+      expect(seen.size).toBe(501);
+    } finally {
+      stop.abort();
+      await client.close();
+      await raw.close();
+      await server.close();
+    }
+  });
+});

@@ -176,13 +176,31 @@ export async function applyCrds(client: KubeClient, crds: readonly Record<string
   }
 }
 
+/** One page of a list as `reflect` takes it. */
+export interface ListPage {
+  items: KubeObject[];
+  metadata?: { resourceVersion?: string; continue?: string };
+}
+
+/**
+ * A typed client-node list (V1NodeList, V1SecretList, ...) as a ListPage:
+ * the typed models name the continue token `_continue`, and a page read
+ * without it would end the list after its first page.
+ */
+export function typedPage(l: { items: unknown[]; metadata?: { resourceVersion?: string; _continue?: string } }): ListPage {
+  const metadata: NonNullable<ListPage['metadata']> = {};
+  if (l.metadata?.resourceVersion !== undefined) metadata.resourceVersion = l.metadata.resourceVersion;
+  if (l.metadata?._continue) metadata.continue = l.metadata._continue;
+  return { items: l.items as KubeObject[], metadata };
+}
+
 export interface ReflectOptions {
   client: KubeClient;
   /** The collection's URL path, e.g. `/api/v1/namespaces/hub/secrets`. */
   path: string;
   labelSelector?: string;
   /** One page of the list (client-node's typed or untyped list call). */
-  list(page: { limit: number; continue?: string }): Promise<{ items: KubeObject[]; metadata?: { resourceVersion?: string; continue?: string } }>;
+  list(page: { limit: number; continue?: string }): Promise<ListPage>;
   /** A change, in order; after a relist, the differences to what was seen before. */
   onEvent(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: KubeObject): void;
   signal: AbortSignal;

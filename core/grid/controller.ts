@@ -25,9 +25,10 @@
  *   The reflector tells objects apart by name alone, so a collection
  *   watched across namespaces must not hold two objects of one name.
  */
+import type { KubeConfig } from '@kubernetes/client-node';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../kernel/index.ts';
-import { reflect, type KubeClient, type KubeObject } from '../store/index.ts';
+import { openKubeClient, reflect, type KubeClient, type KubeObject } from '../store/index.ts';
 import { ErrControllerOptions, ErrReconcileTerminal } from './errors.ts';
 
 /** client-go's DefaultControllerRateLimiter figures. */
@@ -411,4 +412,63 @@ export class Controller {
       this.#metrics?.duration.observe({ controller: this.name }, (performance.now() - began) / 1000);
     }
   }
+}
+
+/** How a controller process is started (the unit and grid controllers take these). */
+export interface ControllerRunOptions {
+  /** A kubeconfig file, a loaded KubeConfig, or 'in-cluster'; or an open client (left open by close). */
+  kubeConfig?: KubeConfig | string;
+  client?: KubeClient;
+  logger: Logger;
+  /** Concurrent reconciles. Default 2. */
+  workers?: number;
+  rateLimit?: RateLimitOptions;
+  metrics?: Registry;
+  /** The reflectors' first and longest retry wait. Default 100 ms and 5 s. */
+  backoffMs?: { initial: number; max: number };
+}
+
+/** A started controller and what stops it (and closes the client it opened). */
+export interface RunningController {
+  readonly controller: Controller;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the client (unless one is given), builds the controller's sources
+ * and reconcile on it, starts it, and resolves once its caches are filled.
+ */
+export async function runController(
+  name: string,
+  o: ControllerRunOptions,
+  build: (client: KubeClient) => Pick<ControllerOptions, 'sources' | 'reconcile'>,
+): Promise<RunningController> {
+  const own = o.client === undefined;
+  let client: KubeClient;
+  if (o.client !== undefined) client = o.client;
+  else if (o.kubeConfig !== undefined) client = await openKubeClient(o.kubeConfig);
+  else throw new ErrControllerOptions({ controller: name, field: 'kubeConfig', reason: 'or client is required' });
+  const controller = new Controller({
+    name,
+    client,
+    logger: o.logger,
+    ...build(client),
+    ...(o.workers === undefined ? {} : { workers: o.workers }),
+    ...(o.rateLimit === undefined ? {} : { rateLimit: o.rateLimit }),
+    ...(o.metrics === undefined ? {} : { metrics: o.metrics }),
+    ...(o.backoffMs === undefined ? {} : { backoffMs: o.backoffMs }),
+  });
+  try {
+    await controller.start();
+  } catch (err) {
+    if (own) await client.close();
+    throw err;
+  }
+  return {
+    controller,
+    async close() {
+      await controller.stop();
+      if (own) await client.close();
+    },
+  };
 }

@@ -17,31 +17,16 @@
  *   template, a workload someone else owns) is logged and the other units
  *   go on; kube failures are retried with backoff.
  */
-import type { Registry } from 'prom-client';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../kernel/index.ts';
-import { openKubeClient, typedPage, type KubeClient, type KubeObject } from '../store/index.ts';
-import { Controller, type Caches, type RateLimitOptions, type WatchSource } from './controller.ts';
+import { typedPage, type KubeClient, type KubeObject } from '../store/index.ts';
+import { runController, type Caches, type ControllerOptions, type ControllerRunOptions, type RunningController, type WatchSource } from './controller.ts';
 import { ErrGridInvalid, ErrReconcileTerminal } from './errors.ts';
 import { reconcileServiceGrid, type ServiceGridObject } from './services.ts';
 import { GRID_KINDS, GRID_SELECTOR_LABEL } from './types.ts';
 import { reconcileWorkloadGrid, type WorkloadGridKind } from './workloads.ts';
 
-export interface GridControllersOptions {
-  /** A kubeconfig (file, loaded, or 'in-cluster'), or a client to share. */
-  kubeConfig?: KubeConfig | string;
-  client?: KubeClient;
-  logger: Logger;
-  workers?: number;
-  rateLimit?: RateLimitOptions;
-  metrics?: Registry;
-  backoffMs?: { initial: number; max: number };
-}
-
-export interface GridControllers {
-  readonly controller: Controller;
-  close(): Promise<void>;
-}
+export type GridControllersOptions = ControllerRunOptions;
+export type GridControllers = RunningController;
 
 const CONTROLLER = 'grid-workloads';
 type GridKindName = WorkloadGridKind | 'ServiceGrid';
@@ -60,10 +45,13 @@ const nameOf = (o: KubeObject): string => o.metadata?.name ?? '';
 const uniqKeyOf = (grid: KubeObject): string | undefined => (grid as { spec?: { gridUniqKey?: unknown } }).spec?.gridUniqKey as string | undefined;
 
 /** Starts the grid controller; resolves once its caches are filled. */
-export async function startGridControllers(o: GridControllersOptions): Promise<GridControllers> {
-  const own = o.client === undefined;
-  const client = o.client ?? (await openKubeClient(o.kubeConfig ?? 'in-cluster'));
-  const log = o.logger.child({ controller: CONTROLLER });
+export function startGridControllers(o: GridControllersOptions): Promise<GridControllers> {
+  return runController(CONTROLLER, o, (client) => gridReconcilers(client, o.logger));
+}
+
+/** The sources and reconcile of the grid controller, on `client`. */
+function gridReconcilers(client: KubeClient, logger: Logger): Pick<ControllerOptions, 'sources' | 'reconcile'> {
+  const log = logger.child({ controller: CONTROLLER });
 
   const page = (p: { limit: number; continue?: string }): { limit: number; _continue?: string } => ({ limit: p.limit, ...(p.continue === undefined ? {} : { _continue: p.continue }) });
   const gridsOf = (c: Caches, kind: GridKindName): KubeObject[] => [...(c.get(GRID_KINDS[kind].plural)?.values() ?? [])];
@@ -141,28 +129,5 @@ export async function startGridControllers(o: GridControllersOptions): Promise<G
     }
   }
 
-  const controller = new Controller({
-    name: CONTROLLER,
-    client,
-    logger: o.logger,
-    sources: [nodeSource, ...GRIDS.map(gridSource), ...GRIDS.map(madeSource)],
-    ...(o.workers === undefined ? {} : { workers: o.workers }),
-    ...(o.rateLimit === undefined ? {} : { rateLimit: o.rateLimit }),
-    ...(o.metrics === undefined ? {} : { metrics: o.metrics }),
-    ...(o.backoffMs === undefined ? {} : { backoffMs: o.backoffMs }),
-    reconcile,
-  });
-  try {
-    await controller.start();
-  } catch (err) {
-    if (own) await client.close();
-    throw err;
-  }
-  return {
-    controller,
-    async close() {
-      await controller.stop();
-      if (own) await client.close();
-    },
-  };
+  return { sources: [nodeSource, ...GRIDS.map(gridSource), ...GRIDS.map(madeSource)], reconcile };
 }

@@ -10,7 +10,7 @@
  */
 export * from './types.ts';
 export * as GridErrors from './errors.ts';
-export { Controller, DEFAULT_RATE_LIMIT, objectKey, WorkQueue, type Caches, type ControllerOptions, type RateLimitOptions, type ReconcileResult, type WatchSource, type WorkQueueOptions } from './controller.ts';
+export { Controller, DEFAULT_RATE_LIMIT, objectKey, runController, WorkQueue, type Caches, type ControllerOptions, type ControllerRunOptions, type RunningController, type RateLimitOptions, type ReconcileResult, type WatchSource, type WorkQueueOptions } from './controller.ts';
 export { APPLIED_ANNOTATION, NODE_UNITS_ANNOTATION, startUnitControllers, type UnitControllers, type UnitControllersOptions } from './units.ts';
 export { startGridControllers, type GridControllers, type GridControllersOptions } from './grids.ts';
 export { startTopologyWrapper, type TopologyWrapper, type TopologyWrapperOptions } from './topology-wrapper.ts';

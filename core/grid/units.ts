@@ -27,12 +27,10 @@
  * - Membership follows the node's labels as they change: a node event
  *   queues the node itself and the units it belongs or belonged to.
  */
-import type { Registry } from 'prom-client';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../kernel/index.ts';
-import { kubeError, openKubeClient, parseLabelSelector, typedPage, type KubeClient, type KubeObject, type LabelSelector } from '../store/index.ts';
-import { Controller, type Caches, type RateLimitOptions, type WatchSource } from './controller.ts';
-import { ErrControllerOptions, ErrNodeRecord, ErrUnitSelector } from './errors.ts';
+import { kubeError, parseLabelSelector, typedPage, type KubeClient, type KubeObject, type LabelSelector } from '../store/index.ts';
+import { runController, type Caches, type ControllerOptions, type ControllerRunOptions, type RunningController, type WatchSource } from './controller.ts';
+import { ErrNodeRecord, ErrUnitSelector } from './errors.ts';
 import { GRID_KINDS, type NodeGroupSpec, type NodeGroupStatus, type NodeUnitSpec, type NodeUnitStatus } from './types.ts';
 
 /** SuperEdge's node annotation: a JSON array of the names of the node's units. */
@@ -159,37 +157,23 @@ function cached<T extends KubeObject>(c: Caches, cache: string, name: string): T
 
 const sameStrings = (a: readonly string[] | undefined, b: readonly string[]): boolean => (a ?? []).length === b.length && b.every((x, i) => a?.[i] === x);
 
-export interface UnitControllersOptions {
-  /** A kubeconfig file, a loaded KubeConfig, or 'in-cluster'; or an open client (left open by close). */
-  kubeConfig?: KubeConfig | string;
-  client?: KubeClient;
-  logger: Logger;
-  /** Concurrent reconciles. Default 2. */
-  workers?: number;
-  rateLimit?: RateLimitOptions;
-  metrics?: Registry;
-  /** The reflectors' first and longest retry wait. Default 100 ms and 5 s. */
-  backoffMs?: { initial: number; max: number };
-}
+export type UnitControllersOptions = ControllerRunOptions;
 
 /** The running NodeUnit and NodeGroup reconcilers. */
-export interface UnitControllers {
-  readonly controller: Controller;
-  close(): Promise<void>;
-}
+export type UnitControllers = RunningController;
 
 /**
  * The NodeUnit and NodeGroup reconcilers over the nodes, units and groups
  * of one cluster (the grid CRDs must be installed). Resolves once the
  * caches hold a first list and the workers run.
  */
-export async function startUnitControllers(o: UnitControllersOptions): Promise<UnitControllers> {
-  const own = o.client === undefined;
-  let client: KubeClient;
-  if (o.client !== undefined) client = o.client;
-  else if (o.kubeConfig !== undefined) client = await openKubeClient(o.kubeConfig);
-  else throw new ErrControllerOptions({ controller: CONTROLLER, field: 'kubeConfig', reason: 'or client is required' });
-  const log = o.logger.child({ controller: CONTROLLER });
+export function startUnitControllers(o: UnitControllersOptions): Promise<UnitControllers> {
+  return runController(CONTROLLER, o, (client) => unitReconcilers(client, o.logger));
+}
+
+/** The sources and reconcile of the unit controller, on `client`. */
+function unitReconcilers(client: KubeClient, logger: Logger): Pick<ControllerOptions, 'sources' | 'reconcile'> {
+  const log = logger.child({ controller: CONTROLLER });
   const matcher = new SelectorMatcher((kind, name, err) => log.warn({ err: new ErrUnitSelector({ kind, name, reason: messageOf(err) }, { cause: err }) }, 'selector invalid'));
 
   const units = (c: Caches): UnitObject[] => [...(c.get(UNIT.plural)?.values() ?? [])].filter(live).sort(byName);
@@ -333,32 +317,12 @@ export async function startUnitControllers(o: UnitControllersOptions): Promise<U
     await writeStatus(GROUP, group, { ...s, nodeUnits: names, unitNumber: names.length });
   }
 
-  const controller = new Controller({
-    name: CONTROLLER,
-    client,
-    logger: o.logger,
+  return {
     sources: [nodeSource, unitSource, groupSource],
-    ...(o.workers === undefined ? {} : { workers: o.workers }),
-    ...(o.rateLimit === undefined ? {} : { rateLimit: o.rateLimit }),
-    ...(o.metrics === undefined ? {} : { metrics: o.metrics }),
-    ...(o.backoffMs === undefined ? {} : { backoffMs: o.backoffMs }),
     async reconcile(key, c) {
       if (key.startsWith(NODE_KEY)) return reconcileNode(key.slice(NODE_KEY.length), c);
       if (key.startsWith(UNIT_KEY)) return reconcileUnit(key.slice(UNIT_KEY.length), c);
       if (key.startsWith(GROUP_KEY)) return reconcileGroup(key.slice(GROUP_KEY.length), c);
-    },
-  });
-  try {
-    await controller.start();
-  } catch (err) {
-    if (own) await client.close();
-    throw err;
-  }
-  return {
-    controller,
-    async close() {
-      await controller.stop();
-      if (own) await client.close();
     },
   };
 }

@@ -9,7 +9,7 @@
  *
  * Addresses past the map answer ILLEGAL_DATA_ADDRESS.
  */
-import { createServer } from 'node:net';
+import { freePort } from '../../core/kernel/index.ts';
 import modbusSerial from 'modbus-serial';
 
 type ServerTcpClass = typeof modbusSerial.ServerTCP;
@@ -32,19 +32,6 @@ function float32Words(v: number): [number, number] {
   const b = Buffer.alloc(4);
   b.writeFloatBE(v);
   return [b.readUInt16BE(0), b.readUInt16BE(2)];
-}
-
-/** A free port on `host` (ServerTCP does not tell which port it bound). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(0, host, resolve);
-  });
-  const addr = srv.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
 }
 
 export async function startDemoModbusDevice(opts: { host?: string; port?: number; intervalMs?: number } = {}): Promise<DemoModbusDevice> {

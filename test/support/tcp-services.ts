@@ -1,17 +1,8 @@
 /** Small TCP services on loopback for tests and benchmarks: they stand for sshd, a kubelet, any service on a node. */
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 
-/** A loopback port that was free a moment ago (for programs that take a port number, not a listening socket). */
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
+/** A loopback port nothing listens on, below the ephemeral range (for programs that take a port number, not a listening socket). */
+export { freePort } from '../../core/kernel/index.ts';
 
 export interface TcpService {
   port: number;

@@ -92,10 +92,16 @@ export function kubeStoreOption(o: { kubeconfig?: string; namespace: string; ins
     if (o.installCrds) throw new ErrUsage({ argument: '--install-crds', reason: 'needs --kubeconfig' });
     return undefined;
   }
-  const inCluster = o.kubeconfig === IN_CLUSTER;
-  if (inCluster && !process.env.KUBERNETES_SERVICE_HOST) throw new ErrUsage({ argument: '--kubeconfig', reason: `'${IN_CLUSTER}' needs a pod (KUBERNETES_SERVICE_HOST is not set): give a kubeconfig file` });
-  if (!inCluster && !existsSync(o.kubeconfig)) throw new ErrUsage({ argument: '--kubeconfig', reason: `no file at ${o.kubeconfig}` });
+  const kubeConfig = kubeConfigOption(o.kubeconfig);
   const problem = dns1123LabelProblem(o.namespace);
   if (problem !== undefined) throw new ErrUsage({ argument: '--namespace', reason: `'${o.namespace}' ${problem}` });
-  return { kind: 'kube', kubeConfig: inCluster ? IN_CLUSTER : path.resolve(o.kubeconfig), namespace: o.namespace, installCrds: o.installCrds === true };
+  return { kind: 'kube', kubeConfig, namespace: o.namespace, installCrds: o.installCrds === true };
+}
+
+/** `--kubeconfig`: an existing file (made absolute), or `in-cluster` inside a pod. A usage error names the argument. */
+export function kubeConfigOption(value: string): string {
+  const inCluster = value === IN_CLUSTER;
+  if (inCluster && !process.env.KUBERNETES_SERVICE_HOST) throw new ErrUsage({ argument: '--kubeconfig', reason: `'${IN_CLUSTER}' needs a pod (KUBERNETES_SERVICE_HOST is not set): give a kubeconfig file` });
+  if (!inCluster && !existsSync(value)) throw new ErrUsage({ argument: '--kubeconfig', reason: `no file at ${value}` });
+  return inCluster ? IN_CLUSTER : path.resolve(value);
 }

@@ -14,6 +14,7 @@ import { registerDemo } from './demo.ts';
 import { registerDevice } from './device.ts';
 import { registerDeviceCommands } from './device-cmds.ts';
 import { registerDeviceDiscover } from './discover.ts';
+import { registerGrid } from './grid.ts';
 import { registerHub } from './hub.ts';
 import { registerInit } from './init.ts';
 import { registerJoin } from './join.ts';
@@ -58,6 +59,7 @@ export function buildProgram(plugins: readonly LoadedTools[] = [], problems: Edg
   registerPlugin(program);
   registerUp(program);
   registerHub(program);
+  registerGrid(program);
   registerSiteCommands(registerSite(program));
   registerNode(program);
   registerJoin(program);

@@ -81,14 +81,14 @@ afterAll(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-/** The one object of `kind`, typed as its kubernetes-models interface. */
-function one<T>(kind: string): T {
-  const found = objects.filter((o) => o.kind === kind);
+/** The one object of `kind` (named `name`, where there are several), typed as its kubernetes-models interface. */
+function one<T>(kind: string, name?: string): T {
+  const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
   expect(found, kind).toHaveLength(1);
   return found[0] as unknown as T;
 }
 
-const deployment = (): IDeployment => structuredClone(one<IDeployment>('Deployment'));
+const deployment = (name = 'edgeadm-hub'): IDeployment => structuredClone(one<IDeployment>('Deployment', name));
 const podSpec = (d: IDeployment = deployment()): IPodSpec => d.spec!.template.spec!;
 const hubContainer = (): IContainer => podSpec().containers[0]!;
 
@@ -96,6 +96,7 @@ describe('manifests install, in process', () => {
   it('passes the Kubernetes OpenAPI schemas, every object (and the check can fail)', () => {
     expect(objects.map((o) => o.kind).filter((k) => k !== 'CustomResourceDefinition')).toEqual([
       'Namespace', 'ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding', 'Secret', 'Deployment', 'Service', 'Service',
+      'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Deployment',
     ]);
     for (const o of objects) expect(() => validateWithModel(o), `${o.kind}/${o.metadata.name}`).not.toThrow();
     const broken = deployment();
@@ -118,8 +119,9 @@ describe('manifests install, in process', () => {
 
   it('grants least privilege: no wildcards, Secrets only in its own namespace, cluster-wide only what is cluster-scoped', () => {
     const role = one<IRole>('Role').rules!;
-    const cluster = one<IClusterRole>('ClusterRole').rules!;
-    for (const rule of [...role, ...cluster]) {
+    const cluster = one<IClusterRole>('ClusterRole', 'edgeadm-hub-edge-system').rules!;
+    const grid = one<IClusterRole>('ClusterRole', 'edgeadm-grid-edge-system').rules!;
+    for (const rule of [...role, ...cluster, ...grid]) {
       for (const list of [rule.apiGroups, rule.resources, rule.verbs]) expect(list, JSON.stringify(rule)).not.toContain('*');
       for (const verb of ['escalate', 'bind', 'impersonate']) expect(rule.verbs).not.toContain(verb);
     }
@@ -130,14 +132,25 @@ describe('manifests install, in process', () => {
     expect(about(role, 'commands')).toHaveLength(1);
     expect(about(role, 'commands/status')).toHaveLength(1);
     expect(about(role, 'events').map((r) => r.verbs)).toEqual([['create', 'patch']]);
-    expect(cluster.flatMap((r) => r.resources ?? []).sort()).toEqual(['customresourcedefinitions', 'nodegroups', 'nodegroups/status', 'nodes', 'nodeunits', 'nodeunits/status'].sort());
-    expect(about(cluster, 'customresourcedefinitions').map((r) => r.verbs)).toEqual([['get', 'list', 'watch']]);
-    expect(about(cluster, 'nodes').map((r) => r.verbs)).toEqual([['get', 'list', 'watch', 'patch']]);
+    // The hub reads what is cluster-scoped and writes none of it.
+    expect(cluster.flatMap((r) => r.resources ?? []).sort()).toEqual(['customresourcedefinitions', 'nodegroups', 'nodes', 'nodeunits'].sort());
+    for (const r of cluster) expect(r.verbs).toEqual(['get', 'list', 'watch']);
+    // The grid controller: nodes patched only, no Secrets, ConfigMaps or pods, workloads and Services made and removed, nothing else written.
+    expect(grid.flatMap((r) => r.resources ?? []).sort()).toEqual(
+      ['deployments', 'deploymentgrids', 'deploymentgrids/status', 'nodegroups', 'nodegroups/status', 'nodes', 'nodeunits', 'nodeunits/status', 'services', 'servicegrids', 'servicegrids/status', 'statefulsets', 'statefulsetgrids', 'statefulsetgrids/status'].sort(),
+    );
+    expect(about(grid, 'nodes').map((r) => r.verbs)).toEqual([['get', 'list', 'watch', 'patch']]);
+    expect(about(grid, 'nodeunits').map((r) => r.verbs)).toEqual([['get', 'list', 'watch']]);
+    expect(about(grid, 'deploymentgrids').map((r) => r.verbs)).toEqual([['get', 'list', 'watch', 'update']]);
+    for (const r of [...about(grid, 'deployments'), ...about(grid, 'services')]) expect(r.verbs).toEqual(['get', 'list', 'watch', 'create', 'update', 'delete']);
+    const binding = objects.find((o) => o.kind === 'ClusterRoleBinding' && o.metadata.name === 'edgeadm-grid-edge-system') as unknown as { subjects: unknown[]; roleRef: { name: string } };
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'edgeadm-grid', namespace: 'edge-system' }]);
+    expect(binding.roleRef.name).toBe('edgeadm-grid-edge-system');
     // Each rule says why, above it in the YAML.
     const yaml = toYamlStream(installManifests(BASE));
     const roleDoc = parseAllDocuments(yaml).find((d) => d.get('kind') === 'Role')!;
     expect(roleDoc.toString()).toMatch(/# .*keep the namespace the hub's alone/);
-    expect((yaml.match(/^ {2}# /gm) ?? []).length).toBe(role.length + cluster.length);
+    expect((yaml.match(/^ {2}# /gm) ?? []).length).toBe(role.length + cluster.length + grid.length);
   });
 
   it('runs the hub non-root on a read-only root, with limits, probes on the public health route, and flags hub run knows', () => {
@@ -172,6 +185,27 @@ describe('manifests install, in process', () => {
     const services = objects.filter((o) => o.kind === 'Service') as unknown as IService[];
     expect(services.map((s) => [s.metadata?.name, s.spec?.type])).toEqual([['edgeadm-hub', 'ClusterIP'], ['edgeadm-hub-tunnel', 'LoadBalancer']]);
     for (const s of services) expect(s.spec?.selector).toEqual(dep.spec!.selector.matchLabels);
+  });
+
+  it('runs the grid controller as its own ServiceAccount, non-root on a read-only root, with probes on its metrics listener and flags grid run knows', () => {
+    const dep = deployment('edgeadm-grid');
+    const pod = podSpec(dep);
+    expect(dep.spec!.replicas).toBe(1);
+    expect(pod.serviceAccountName).toBe('edgeadm-grid');
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    const [c] = pod.containers;
+    expect(c!.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
+    expect(c!.resources?.limits).toBeDefined();
+    expect(c!.ports).toEqual([{ name: 'metrics', containerPort: 8081, protocol: 'TCP' }]);
+    expect([c!.startupProbe?.httpGet?.path, c!.livenessProbe?.httpGet?.path, c!.readinessProbe?.httpGet?.path]).toEqual(['/healthz', '/healthz', '/readyz']);
+    for (const p of [c!.startupProbe, c!.livenessProbe, c!.readinessProbe]) expect(p?.httpGet).toMatchObject({ port: 'metrics', scheme: 'HTTP' });
+    const args = c!.args ?? [];
+    expect(args.slice(0, 2)).toEqual(['grid', 'run']);
+    const runCmd = buildProgram().commands.find((x) => x.name() === 'grid')!.commands.find((x) => x.name() === 'run')!;
+    expect(runCmd.parseOptions(args.slice(2))).toEqual({ operands: [], unknown: [] });
+    expect(args.join(' ')).toBe('grid run --kubeconfig in-cluster --metrics-host 0.0.0.0 --metrics-port 8081');
+    // Not selected by the hub's Services.
+    for (const s of objects.filter((o) => o.kind === 'Service') as unknown as IService[]) expect(Object.entries(s.spec!.selector!).every(([k, v]) => dep.spec!.template.metadata!.labels![k] === v)).toBe(false);
   });
 
   it('the pod, played here: the init script lays out the Secret, and a real hub started on it serves the probe over HTTPS, hub.crt unchanged', async () => {

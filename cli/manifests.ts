@@ -12,9 +12,10 @@
  * CRDs, a ServiceAccount with least-privilege RBAC (each rule says why in a
  * comment above it), the hub Deployment (non-root, read-only root file
  * system, data in an emptyDir, probes on /healthz, requests and limits, the
- * PKI from a Secret), a Service for the API and one for the tunnel, and the
- * PKI Secret itself only when asked: `--pki-dir` embeds an existing hub's
- * pki/ folder, `--generate-pki` makes a fresh CA on each run; otherwise the
+ * PKI from a Secret), a Service for the API and one for the tunnel, the grid
+ * controller (`edgeadm grid run`) as its own Deployment with its own
+ * ServiceAccount and ClusterRole, and the PKI Secret itself only when asked:
+ * `--pki-dir` embeds an existing hub's pki/ folder, `--generate-pki` makes a fresh CA on each run; otherwise the
  * output says, as a comment, the `kubectl create secret` to run. No key is
  * ever built into this file.
  *
@@ -30,7 +31,7 @@ import type { Command } from 'commander';
 import { Document, isMap, isSeq } from 'yaml';
 import { EDGEADM_VERSION, dns1123LabelProblem, type Logger } from '../core/kernel/index.ts';
 import { commandCrd, crdFromSchema, edgeadmCrds, INITIAL_ADMIN_SECRET } from '../core/store/index.ts';
-import { APPS_GROUP, GRID_KINDS, GRID_KIND_NAMES, SITE_GROUP } from '../core/grid/index.ts';
+import { APPS_GROUP, GRID_KINDS, GRID_KIND_NAMES, GRID_METRICS_PORT, SITE_GROUP } from '../core/grid/index.ts';
 import { contextOf, examples } from './context.ts';
 import { usage, type Problem } from './resources.ts';
 import type { OutputFormat } from './output.ts';
@@ -89,6 +90,8 @@ const labels = (component: string): Record<string, string> => ({
   'app.kubernetes.io/version': EDGEADM_VERSION,
 });
 const SELECTOR = { 'app.kubernetes.io/name': 'edgeadm', 'app.kubernetes.io/component': 'hub' };
+const GRID_NAME = 'edgeadm-grid';
+const GRID_SELECTOR = { 'app.kubernetes.io/name': 'edgeadm', 'app.kubernetes.io/component': 'grid' };
 
 /** The DNS names the hub is reached at inside the cluster, and the external host of `hubUrl`. */
 export function hubHosts(o: Pick<InstallOptions, 'namespace' | 'hubUrl'>): string[] {
@@ -182,12 +185,49 @@ function clusterRules(): RoleRule[] {
       rule: { apiGroups: [SITE_GROUP], resources: ['nodeunits', 'nodegroups'], verbs: ['get', 'list', 'watch'] },
     },
     {
-      why: 'their ready nodes and units, as the hub sees its site agents',
-      rule: { apiGroups: [SITE_GROUP], resources: ['nodeunits/status', 'nodegroups/status'], verbs: ['get', 'update', 'patch'] },
+      why: 'nodes: read only, for node health (the grid controller, not the hub, writes nodes)',
+      rule: { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+    },
+  ];
+}
+
+/**
+ * The grid controller's ClusterRole. Grids live in any namespace (as with
+ * SuperEdge's application-grid-controller), so the workloads and Services
+ * they make are written cluster-wide: whoever may write a DeploymentGrid
+ * in a namespace may have it run there, which RBAC on DeploymentGrids
+ * decides. No Secrets, no ConfigMaps, no pods, no create or delete of nodes.
+ */
+function gridRules(): RoleRule[] {
+  const grids = ['deploymentgrids', 'statefulsetgrids', 'servicegrids'];
+  return [
+    {
+      why: 'NodeUnits and NodeGroups: read to find each unit\'s nodes and each group\'s units; their status (ready nodes, units) written through the status subresource only',
+      rule: { apiGroups: [SITE_GROUP], resources: ['nodeunits', 'nodegroups'], verbs: ['get', 'list', 'watch'] },
     },
     {
-      why: 'nodes: read for node health, patched to put a NodeUnit\'s setNode labels, annotations and taints on its nodes (no create or delete)',
+      why: 'the status of NodeUnits and NodeGroups',
+      rule: { apiGroups: [SITE_GROUP], resources: ['nodeunits/status', 'nodegroups/status'], verbs: ['get', 'update'] },
+    },
+    {
+      why: 'nodes: a NodeUnit\'s setNode labels, annotations and taints and a NodeGroup\'s <group>: <unit> label are merge patches on member nodes (no create or delete)',
       rule: { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
+    },
+    {
+      why: 'the grids, in every namespace: read to expand them; update only to remove unused templates from templatePool (autoDeleteUnusedTemplate)',
+      rule: { apiGroups: [APPS_GROUP], resources: grids, verbs: ['get', 'list', 'watch', 'update'] },
+    },
+    {
+      why: "each grid's per-unit workload states, through the status subresource",
+      rule: { apiGroups: [APPS_GROUP], resources: grids.map((g) => `${g}/status`), verbs: ['get', 'update'] },
+    },
+    {
+      why: "one Deployment or StatefulSet per unit of a grid, named <grid>-<unit>, in the grid's namespace; deleted when its unit or grid goes",
+      rule: { apiGroups: ['apps'], resources: ['deployments', 'statefulsets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'] },
+    },
+    {
+      why: "the Service of each ServiceGrid, in the grid's namespace",
+      rule: { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'] },
     },
   ];
 }
@@ -346,7 +386,77 @@ export function installManifests(o: InstallOptions): CommentedManifest[] {
       spec: { type: 'LoadBalancer', selector: SELECTOR, ports: [{ name: 'https', port: HUB_PORT, targetPort: 'https', protocol: 'TCP' }] },
     },
   });
+  out.push(...gridManifests(o, restricted));
   return out;
+}
+
+/**
+ * The grid controller (`edgeadm grid run`): its own ServiceAccount and
+ * ClusterRole, so the hub holds no right to write nodes or workloads, and
+ * one replica (see core/grid/run.ts) with probes on its metrics listener.
+ */
+function gridManifests(o: InstallOptions, restricted: Manifest): CommentedManifest[] {
+  const ns = o.namespace;
+  const meta = { name: GRID_NAME, namespace: ns, labels: labels('grid') };
+  const clusterName = `${GRID_NAME}-${ns}`;
+  const rules = gridRules();
+  const probe = (path: string, failureThreshold: number, periodSeconds: number): Manifest => ({ httpGet: { path, port: 'metrics', scheme: 'HTTP' }, periodSeconds, timeoutSeconds: 3, failureThreshold });
+  return [
+    { comment: ' The identity the grid controller talks to the Kubernetes API as.', object: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta } },
+    {
+      comment: ' What the grid controller may do: units, grids, and what grids make, in every namespace.',
+      ruleComments: rules.map((r) => ` ${r.why}`),
+      object: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: clusterName, labels: labels('grid') }, rules: rules.map((r) => r.rule) },
+    },
+    {
+      object: {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        metadata: { name: clusterName, labels: labels('grid') },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterName },
+        subjects: [{ kind: 'ServiceAccount', name: GRID_NAME, namespace: ns }],
+      },
+    },
+    {
+      comment:
+        ' The application grid\'s controllers: NodeUnits and NodeGroups label their nodes, DeploymentGrids, StatefulSetGrids\n' +
+        ' and ServiceGrids are expanded per unit. Stateless (level-triggered): one replica, replaced on failure.\n' +
+        ' /metrics on port 8081 of the pod (Prometheus).',
+      object: {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: meta,
+        spec: {
+          replicas: 1,
+          strategy: { type: 'Recreate' },
+          selector: { matchLabels: GRID_SELECTOR },
+          template: {
+            metadata: { labels: { ...labels('grid'), ...GRID_SELECTOR } },
+            spec: {
+              serviceAccountName: GRID_NAME,
+              securityContext: { runAsNonRoot: true, runAsUser: HUB_UID, runAsGroup: HUB_UID, seccompProfile: { type: 'RuntimeDefault' } },
+              containers: [
+                {
+                  name: 'grid',
+                  image: o.image,
+                  command: ['edgeadm'],
+                  args: ['grid', 'run', '--kubeconfig', 'in-cluster', '--metrics-host', '0.0.0.0', '--metrics-port', String(GRID_METRICS_PORT)],
+                  ports: [{ name: 'metrics', containerPort: GRID_METRICS_PORT, protocol: 'TCP' }],
+                  startupProbe: probe('/healthz', 30, 2),
+                  livenessProbe: probe('/healthz', 3, 10),
+                  readinessProbe: probe('/readyz', 2, 5),
+                  resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { cpu: '1', memory: '384Mi' } },
+                  securityContext: restricted,
+                  volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+                },
+              ],
+              volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }],
+            },
+          },
+        },
+      },
+    },
+  ];
 }
 
 // ---------------------------------------------------------------------------

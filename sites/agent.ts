@@ -11,10 +11,8 @@
  */
 import { accessSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
-import { describeError, EDGEADM_VERSION, ensurePrivateDir, Kernel, ServiceScope, type Logger } from '../core/kernel/index.ts';
+import { describeError, EDGEADM_VERSION, ensurePrivateDir, Kernel, ServiceScope, startMetricsServer, type Logger } from '../core/kernel/index.ts';
 import { PLUGIN_ID_PATTERN, type DiscoveryOptions, type InstanceStatus } from '../core/plugins/index.ts';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Counter, Registry } from 'prom-client';
 import {
   deviceCommandsRef,
@@ -328,27 +326,9 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
       id: 'metrics',
       phase: 'proxies',
       start: async (ctx) => {
-        const server: HttpServer = createHttpServer((req, res) => {
-          if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-            res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-            return;
-          }
-          metrics.metrics().then(
-            (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
-            (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(err)}\n`),
-          );
-        });
-        const host = m.host ?? '127.0.0.1';
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen(m.port, host, () => {
-            server.off('error', reject);
-            resolve();
-          });
-        });
-        const { port } = server.address() as AddressInfo;
-        metricsUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`;
-        ctx.onStop(() => new Promise<void>((resolve) => server.close(() => resolve())));
+        const server = await startMetricsServer({ ...(m.host === undefined ? {} : { host: m.host }), port: m.port, metrics });
+        metricsUrl = `${server.url}/metrics`;
+        ctx.onStop(() => server.close());
         ctx.logger.info({ url: metricsUrl }, 'agent metrics served');
       },
     });

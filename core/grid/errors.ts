@@ -78,3 +78,11 @@ export const ErrGridWorkloadRefused = createError(
     `${p.kind} ${p.grid}: kube refused to ${p.operation} ${p.workload} for unit '${p.unit}' (${p.status}): ${p.reason}`,
   { statusCode: 422 },
 );
+
+/** The cluster does not serve some of the grid's kinds: their CRDs are not installed (run.ts). */
+export const ErrGridKindsNotServed = createError(
+  'EDGE_ERR_GRID_KINDS_NOT_SERVED',
+  (p: { server: string; resources: string[] }) =>
+    `${p.server} does not serve ${p.resources.join(', ')}: install the grid's CRDs (edgeadm manifests crds | kubectl apply -f -)`,
+  { statusCode: 503 },
+);

@@ -41,6 +41,7 @@ export { ensurePrivateDir, ensurePrivateFile, privateTree } from './files.ts';
 export { BOOTSTRAP_TOKEN_ID_RE, BOOTSTRAP_TOKEN_RE, generateSecret, hashSecret, isSecretHash, rememberingVerifier, verifySecret } from './secrets.ts';
 export { promised, TeardownStack, withTimeout, type Teardown } from './lifecycle.ts';
 export { freePort } from './ports.ts';
+export { startMetricsServer, type MetricsServer, type MetricsServerOptions, type MetricsSource } from './metrics-server.ts';
 export {
   Kernel,
   PHASES,

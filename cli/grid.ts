@@ -1,0 +1,47 @@
+/** `edgeadm grid run`: the application grid's controllers (NodeUnit, NodeGroup, DeploymentGrid, StatefulSetGrid, ServiceGrid) in the foreground. */
+import type { Command } from 'commander';
+import { GRID_METRICS_PORT } from '../core/grid/index.ts';
+import { contextOf, examples, listening, parseListenHost, parsePort } from './context.ts';
+import { ErrUsage } from './errors.ts';
+import { kubeConfigOption } from './hub.ts';
+import { waitForSignal } from './signals.ts';
+
+export function registerGrid(program: Command): void {
+  const group = program.command('grid').description('The application grid: the same workloads on many sites (NodeUnits, NodeGroups, DeploymentGrids, ServiceGrids)');
+  examples(group, ['edgeadm grid run --kubeconfig ~/.kube/config']);
+  const run = group
+    .command('run')
+    .description('Run the grid controllers against a cluster in the foreground until Ctrl-C')
+    .requiredOption('--kubeconfig <file>', "the cluster: a kubeconfig file, or 'in-cluster' for the pod's ServiceAccount")
+    .option('--workers <n>', 'concurrent reconciles per controller', '2')
+    .option('--metrics-host <address>', 'listen address of /metrics, /healthz and /readyz', '127.0.0.1')
+    .option('--metrics-port <port>', 'port of /metrics, /healthz and /readyz (0: any free port)', String(GRID_METRICS_PORT))
+    .action(async (opts: { kubeconfig: string; workers: string; metricsHost: string; metricsPort: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const kubeConfig = kubeConfigOption(opts.kubeconfig);
+      const workers = Number(opts.workers);
+      if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new ErrUsage({ argument: '--workers', reason: `'${opts.workers}' is not a number of workers (1-64)` });
+      const host = parseListenHost(opts.metricsHost, '--metrics-host');
+      const port = parsePort(opts.metricsPort, '--metrics-port');
+      // Loaded on use: other commands do not carry the Kubernetes client.
+      const { startGridRuntime } = await import('../core/grid/index.ts');
+      const grid = await listening(port, '--metrics-port', () => startGridRuntime({ kubeConfig, logger: ctx.logger, workers, listen: { host, port } }));
+      const failed = new AbortController();
+      const stop = waitForSignal(failed.signal);
+      const started = await Promise.race([grid.ready.then(() => 'ready' as const), stop]).catch(async (err: unknown) => {
+        failed.abort();
+        await grid.close();
+        throw err;
+      });
+      if (started !== 'ready') {
+        ctx.logger.info({ signal: started }, 'stopping');
+        await grid.close();
+        return;
+      }
+      ctx.out.write(`grid controllers running on ${kubeConfig === 'in-cluster' ? 'the cluster of this pod' : `the cluster in ${kubeConfig}`}\nmetrics: ${grid.url}/metrics (probes: /healthz, /readyz)\n`);
+      const sig = await stop;
+      ctx.logger.info({ signal: sig }, 'stopping');
+      await grid.close();
+    });
+  examples(run, ['edgeadm grid run --kubeconfig ~/.kube/config', 'edgeadm grid run --kubeconfig in-cluster --metrics-host 0.0.0.0   # as the install manifests run it']);
+}

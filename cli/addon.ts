@@ -22,7 +22,7 @@ import semver from 'semver';
 import type { TSchema } from 'typebox';
 import { parseWithSchema } from '../core/kernel/index.ts';
 import { PLUGIN_ID_PATTERN, type PluginInfo } from '../core/plugins/index.ts';
-import { addonTargets, type AddonSpec, type AddonStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
+import { addonSiteConfig, addonTargets, type AddonSpec, type AddonStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
 import { hubTarget, withHubOptions } from './client.ts';
 import { contextOf, examples, type CommandContext } from './context.ts';
 import { emit, renderTable } from './output.ts';
@@ -111,14 +111,6 @@ export function setPath(target: Record<string, unknown>, keys: readonly string[]
   return undefined;
 }
 
-function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    const b = out[k];
-    out[k] = isObject(b) && isObject(v) ? deepMerge(b, v) : v;
-  }
-  return out;
-}
 
 /** Applies one `key.path=value` to `into`; problems name `argument`. */
 function applySet(item: string, argument: string, into: Record<string, unknown>, schema: unknown, problems: Problem[]): void {
@@ -222,7 +214,7 @@ async function applyAddon(plugin: string | undefined, o: ApplyOpts, cmd: Command
       if (!parsed.ok) for (const i of parsed.issues) problems.push({ argument, reason: `${at}${i.path || '(config)'} ${i.message}` });
     };
     check(config, o.file !== undefined && (o.set ?? []).length === 0 ? '-f' : o.file !== undefined ? '-f/--set' : '--set', '');
-    for (const [site, t] of Object.entries(templates)) check(deepMerge(config, t), '--site-set', `(site ${site}) `);
+    for (const site of Object.keys(templates)) check(addonSiteConfig({ config, templates }, site), '--site-set', `(site ${site}) `);
     usage(problems);
   }
 

@@ -6,6 +6,7 @@ import { dns1123LabelProblem } from '../core/store/index.ts';
 import { contextOf, examples, listening, parsePort } from './context.ts';
 import { ErrUsage } from './errors.ts';
 import { caCertHash } from './join.ts';
+import { loadRegistry } from './plugin.ts';
 import { waitForSignal } from './signals.ts';
 
 export function registerHub(program: Command): void {
@@ -40,6 +41,8 @@ export function registerHub(program: Command): void {
       }
       // Loaded on use: other commands (a site agent, above all) do not carry the hub's code.
       const { startHub } = await import('../core/hub/index.ts');
+      // On Kubernetes, Addons of plugins with workloads run as grids: the hub reads the plugins' definitions.
+      const registry = store ? await loadRegistry(ctx) : undefined;
       const { createConsole } = await import('../core/console/index.ts');
       const hub = await listening(port, '--port', () =>
         startHub({
@@ -54,6 +57,7 @@ export function registerHub(program: Command): void {
           tls: opts.tls ? (opts.tlsHost ? { hosts: [opts.host, '127.0.0.1', 'localhost', ...opts.tlsHost] } : true) : false,
           modules: opts.console ? [createConsole()] : [],
           ...(store ? { store } : {}),
+          ...(registry ? { plugins: (id: string) => registry.definition(id) } : {}),
         }),
       );
       ctx.out.write(

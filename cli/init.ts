@@ -26,6 +26,7 @@ import { describeError, type Logger } from '../core/kernel/index.ts';
 import { contextOf, examples, listening, parseListenHost, parsePort, type CommandContext } from './context.ts';
 import { ErrInitNamespace, ErrUsage } from './errors.ts';
 import { kubeStoreOption } from './hub.ts';
+import { loadRegistry } from './plugin.ts';
 import { caCertHash } from './join.ts';
 import { steps, type Progress } from './progress.ts';
 import { waitForSignal } from './signals.ts';
@@ -171,6 +172,8 @@ async function initHub(plan: InitPlan, ctx: CommandContext, progress: Progress):
     hub = await progress.step(`Start the hub on ${plan.host}:${plan.port}`, async (s) => {
       const { startHub } = await import('../core/hub/index.ts');
       const { createConsole } = await import('../core/console/index.ts');
+      // On Kubernetes, Addons of plugins with workloads run as grids: the hub reads the plugins' definitions.
+      const registry = kube ? await loadRegistry(ctx) : undefined;
       const started = await listening(plan.port, '--port', () =>
         startHub({
           dataDir: plan.dataDir,
@@ -181,6 +184,7 @@ async function initHub(plan: InitPlan, ctx: CommandContext, progress: Progress):
           modules: [createConsole()],
           // The CRDs were installed above.
           ...(kube ? { store: { ...kube, installCrds: false } } : {}),
+          ...(registry ? { plugins: (id: string) => registry.definition(id) } : {}),
         }),
       );
       s.note(started.url);

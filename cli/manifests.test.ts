@@ -132,9 +132,9 @@ describe('manifests install, in process', () => {
     expect(about(role, 'commands')).toHaveLength(1);
     expect(about(role, 'commands/status')).toHaveLength(1);
     expect(about(role, 'events').map((r) => r.verbs)).toEqual([['create', 'patch']]);
-    // The hub reads what is cluster-scoped and writes none of it.
+    // The hub writes no node, and of what is cluster-scoped only the units and groups of its sites and Addons.
     expect(cluster.flatMap((r) => r.resources ?? []).sort()).toEqual(['customresourcedefinitions', 'nodegroups', 'nodes', 'nodeunits'].sort());
-    for (const r of cluster) expect(r.verbs).toEqual(['get', 'list', 'watch']);
+    for (const r of cluster) expect(r.verbs).toEqual(r.resources?.includes('nodeunits') ? ['get', 'list', 'watch', 'create', 'update', 'delete'] : ['get', 'list', 'watch']);
     // The grid controller: nodes patched only, no Secrets, ConfigMaps or pods, workloads and Services made and removed, nothing else written.
     expect(grid.flatMap((r) => r.resources ?? []).sort()).toEqual(
       ['deployments', 'deploymentgrids', 'deploymentgrids/status', 'nodegroups', 'nodegroups/status', 'nodes', 'nodeunits', 'nodeunits/status', 'services', 'servicegrids', 'servicegrids/status', 'statefulsets', 'statefulsetgrids', 'statefulsetgrids/status'].sort(),

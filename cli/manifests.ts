@@ -153,12 +153,8 @@ function namespacedRules(): RoleRule[] {
       rule: { apiGroups: [API_GROUP], resources: own.map((p) => `${p}/status`), verbs: ['get', 'update', 'patch'] },
     },
     {
-      why: 'Addons run per site as grids: the hub creates and updates the DeploymentGrids, StatefulSetGrids and ServiceGrids of its Addons in this namespace',
+      why: 'Addons of plugins with workloads run per site as grids: the hub creates, updates and deletes the DeploymentGrids, StatefulSetGrids and ServiceGrids of its Addons in this namespace',
       rule: { apiGroups: [APPS_GROUP], resources: grids, verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
-    },
-    {
-      why: 'per-unit workload states of those grids, shown in Addon status',
-      rule: { apiGroups: [APPS_GROUP], resources: grids.map((g) => `${g}/status`), verbs: ['get', 'update', 'patch'] },
     },
     {
       why:
@@ -181,8 +177,9 @@ function clusterRules(): RoleRule[] {
       rule: { apiGroups: ['apiextensions.k8s.io'], resources: ['customresourcedefinitions'], verbs: ['get', 'list', 'watch'] },
     },
     {
-      why: 'sites are NodeUnits and site groups NodeGroups (cluster-scoped): read to map sites to units',
-      rule: { apiGroups: [SITE_GROUP], resources: ['nodeunits', 'nodegroups'], verbs: ['get', 'list', 'watch'] },
+      why:
+        "a Site is a NodeUnit of its name (its nodes), and each Addon run as grids has a NodeGroup of its sites (both cluster-scoped): the hub writes those it labelled with its namespace, and only reads others'",
+      rule: { apiGroups: [SITE_GROUP], resources: ['nodeunits', 'nodegroups'], verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'] },
     },
     {
       why: 'nodes: read only, for node health (the grid controller, not the hub, writes nodes)',

@@ -1,4 +1,3 @@
 /** sites: the site agent (edge runtime). */
 export { startSiteAgent, type SiteAgent, type SiteAgentOptions, type SiteAgentStatus } from './agent.ts';
 export type { DeviceRuntimeStatus, DeviceState } from './devices.ts';
-export { deepMerge } from './plugin-host.ts';

@@ -10,7 +10,7 @@
  */
 import { toErrorInfo, type Logger, type ServiceScope } from '../core/kernel/index.ts';
 import { PluginRegistry, type ApplyResult, type DiscoveryOptions, type InstanceSpec, type InstanceStatus } from '../core/plugins/index.ts';
-import { selectAddons, type AddonConflict, type Resource } from '../core/store/index.ts';
+import { addonSiteConfig, runsAsGrid, selectAddons, type AddonConflict, type Resource } from '../core/store/index.ts';
 import type { LocalState } from './local-state.ts';
 
 interface AddonSpec {
@@ -22,19 +22,6 @@ interface AddonSpec {
   templates?: Record<string, Record<string, unknown>>;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-/** Objects merge key by key; anything else in `over` replaces. */
-export function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    const b = out[k];
-    out[k] = isObject(b) && isObject(v) ? deepMerge(b, v) : v;
-  }
-  return out;
-}
 
 export interface PluginHostOptions {
   site: string;
@@ -66,14 +53,15 @@ export class PluginHost {
   /** The instances the replica's Addons ask for (one per plugin), and the Addons left out as conflicts. */
   selection(): { specs: InstanceSpec[]; conflicts: AddonConflict[]; generations: Map<string, number> } {
     // The replica holds only Addons that target this site.
-    const addons = this.#o.state.list<Resource<AddonSpec>>('Addon');
+    // An Addon a hub on Kubernetes runs as grids is not started here.
+    const addons = this.#o.state.list<Resource<AddonSpec>>('Addon').filter((a) => !runsAsGrid(a));
     const generations = new Map(addons.flatMap((a) => (a.metadata.generation === undefined ? [] : [[a.metadata.name, a.metadata.generation] as const])));
     const { chosen, conflicts } = selectAddons(addons, this.#o.site);
     const specs = chosen
       .map((a) => ({
         plugin: a.spec.plugin,
         site: this.#o.site,
-        config: deepMerge(a.spec.config ?? {}, a.spec.templates?.[this.#o.site] ?? {}),
+        config: addonSiteConfig(a.spec, this.#o.site),
       }))
       .sort((x, y) => x.plugin.localeCompare(y.plugin));
     return { specs, conflicts, generations };

@@ -86,3 +86,17 @@ export const ErrGridKindsNotServed = createError(
     `${p.server} does not serve ${p.resources.join(', ')}: install the grid's CRDs (edgeadm manifests crds | kubectl apply -f -)`,
   { statusCode: 503 },
 );
+
+/** A Site's NodeUnit name is taken by a NodeUnit another hub or person made (addon-controller.ts). */
+export const ErrUnitTaken = createError(
+  'EDGE_ERR_GRID_UNIT_TAKEN',
+  (p: { unit: string; label: string }) => `NodeUnit '${p.unit}' belongs to someone else (it lacks label ${p.label}): rename it or the site`,
+  { statusCode: 409 },
+);
+
+/** What a plugin's `workloads` made for a site cannot become grids, or it threw (addon-controller.ts). */
+export const ErrAddonWorkloads = createError(
+  'EDGE_ERR_GRID_ADDON_WORKLOADS',
+  (p: { plugin: string; site: string; reason: string }) => `plugin '${p.plugin}' at site ${p.site}: its workloads cannot run as grids: ${p.reason}`,
+  { statusCode: 422 },
+);

@@ -17,3 +17,5 @@ export { startTopologyWrapper, type TopologyWrapper, type TopologyWrapperOptions
 export { GRID_METRICS_PORT, startGridRuntime, type GridRuntime, type GridRuntimeOptions } from './run.ts';
 export { filterEndpoints, filterEndpointSlice, reconcileServiceGrid, serviceForGrid, serviceNameOf, topologyKeysOf, type NodeLabels, type ServiceGridObject, type ServiceObject } from './services.ts';
 export { expandGrid, gridOwnerReference, gridSpecHash, reconcileWorkloadGrid, workloadNameOf, GRID_SPEC_HASH_ANNOTATION, GRID_WORKLOAD_KIND, WORKLOAD_GRID_KINDS, type GridExpansion, type GridWorkload, type GridWorkloadKind, type OwnerReference, type ReconcileWorkloadGridOptions, type UnitWorkload, type WorkloadGridKind, type WorkloadGridResult } from './workloads.ts';
+export { ADDON_LABEL, addonGrids, addonGroupName, addonNodeGroup, HUB_NAMESPACE_LABEL, siteNodeUnit, siteWorkloadState, type AddonGridInput, type AddonGridOutput, type AddonGridProblem, type OwnedObject, type SiteWorkloadState } from './addons.ts';
+export { startAddonGridController, type AddonGridControllerOptions } from './addon-controller.ts';

@@ -15,7 +15,9 @@ import { rawClient } from '../../test/support/kube-apiserver/client.ts';
 import { startKubeApiServer, type KubeApiServer } from '../../test/support/kube-apiserver/index.ts';
 import { quiet, tempDir, waitFor } from '../../test/support/hub-fixture.ts';
 import { device, site, thermoProfile } from '../../test/support/hub/harness.ts';
-import { SYNC_PROTOCOL } from '../store/index.ts';
+import { GRID_KIND_NAMES, GRID_KINDS } from '../grid/index.ts';
+import { definePlugin } from '../plugins/index.ts';
+import { applyCrds, crdFromSchema, openKubeClient, RUNS_AS_GRID_ANNOTATION, SYNC_PROTOCOL } from '../store/index.ts';
 import { startHub, type Hub } from './server.ts';
 
 let kube: KubeApiServer;
@@ -63,6 +65,37 @@ describe('startHub with the kube store', () => {
       expect(node.status).toBe(200);
       expect(await node.json()).toMatchObject({ kind: 'Node', metadata: { name: 'edge-1', resourceVersion: made.body.metadata.resourceVersion }, spec: { site: 'plant-a' } });
       expect(hub.store).toBeDefined();
+    } finally {
+      await hub.close();
+    }
+  });
+
+  it('runs Addons of plugins with workloads as grids when given its plugins, and the others in the site agents', async () => {
+    const dataDir = tempDir('hub-kube-grid');
+    const kubeConfig = await kube.kubeconfig(path.join(dataDir, 'kubeconfig.yaml'));
+    const client = await openKubeClient(kubeConfig);
+    await applyCrds(client, GRID_KIND_NAMES.map((k) => crdFromSchema(GRID_KINDS[k])));
+    await client.close();
+    const withWorkloads = definePlugin({
+      id: 'web',
+      version: '1.0.0',
+      engine: '*',
+      register: () => undefined,
+      workloads: () => ({ deployments: [{ name: 'srv', spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'w', image: 'web:1' }] } } } }] }),
+    });
+    const plugins = new Map([[withWorkloads.id, withWorkloads]]);
+    const hub = await startHub({ dataDir, port: 0, logger: quiet, store: { kind: 'kube', kubeConfig, namespace: 'edgeadm', installCrds: true }, plugins: (id) => plugins.get(id) });
+    try {
+      const admin = readFileSync(hub.adminTokenFile, 'utf8').trim();
+      const post = (url: string, body: unknown): Promise<Response> => fetch(`${hub.url}${url}`, { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect((await post('/api/v1/sites', { metadata: { name: 'plant-g' }, spec: {} })).status).toBe(201);
+      expect((await post('/api/v1/addons', { metadata: { name: 'web' }, spec: { plugin: 'web', sites: ['plant-g'] } })).status).toBe(201);
+      expect((await post('/api/v1/addons', { metadata: { name: 'sim' }, spec: { plugin: 'simulator', sites: ['plant-g'] } })).status).toBe(201);
+      await waitFor('the DeploymentGrid', async () => (await raw.call('GET', '/apis/superedge.io/v1/namespaces/edgeadm/deploymentgrids/web-srv')).status === 200);
+      expect((await raw.call('GET', '/apis/site.superedge.io/v1alpha2/nodeunits/plant-g')).status).toBe(200);
+      const addons = await raw.call('GET', '/apis/edgeadm.io/v1alpha1/namespaces/edgeadm/addons');
+      const runsAsGrid = Object.fromEntries((addons.body.items as { metadata: { name: string; annotations?: Record<string, string> } }[]).map((a) => [a.metadata.name, a.metadata.annotations?.[RUNS_AS_GRID_ANNOTATION] ?? null]));
+      expect(runsAsGrid).toMatchObject({ web: 'true', sim: null });
     } finally {
       await hub.close();
     }

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { EDGEADM_VERSION, ensurePrivateDir, Kernel, ServiceScope, type Logger } from '../kernel/index.ts';
+import { EDGEADM_VERSION, ensurePrivateDir, Kernel, ServiceScope, toErrorInfo, type Logger } from '../kernel/index.ts';
 import { issueCertificate, loadOrCreateHubPki, type KeyPairPem } from '../pki/index.ts';
 import type { Resource } from '../store/index.ts';
 import { openKubeStore, openSqliteStore, type KubeStoreOptions, type ResourceStore } from '../store/index.ts';
@@ -28,6 +28,8 @@ import { DeviceCatalog } from './device-catalog.ts';
 import { openTokenStore, producerOf, writeAdminTokenFile, type TokenStore } from './tokens.ts';
 import { ensureSharedAdminToken, openKubeTokenStore, sharedPeerCredential } from './tokens-kube.ts';
 import { installHubCrds, openKubeCommandQueue } from './commands-kube.ts';
+import { startAddonGridController } from '../grid/index.ts';
+import type { PluginDefinition } from '../plugins/index.ts';
 import { createHubTunnel, PEER_PATH, TUNNEL_PATH, type HubTunnel, type UpgradeHandler } from './tunnel.ts';
 
 export interface StartHubOptions {
@@ -76,6 +78,14 @@ export interface StartHubOptions {
    * directory's SQLite file either way.
    */
   store?: { kind: 'sqlite' } | ({ kind: 'kube' } & Omit<KubeStoreOptions, 'logger'>);
+  /**
+   * The plugins this hub knows, by id. With the kube store, an Addon whose
+   * plugin declares `workloads` runs at its sites as grids (core/grid's
+   * addon controller: a NodeUnit per Site, a NodeGroup and grids per Addon)
+   * instead of in the site agents. Without it, or on SQLite, every Addon
+   * runs in the site agents.
+   */
+  plugins?: (id: string) => PluginDefinition | undefined;
 }
 
 export interface Hub {
@@ -186,6 +196,25 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
         });
         ingest = started;
         ctx.onStop(() => started.close());
+      },
+    });
+  }
+
+  const kubeStore = o.store?.kind === 'kube' ? o.store : undefined;
+  const plugins = o.plugins;
+  if (kubeStore !== undefined && plugins !== undefined) {
+    kernel.add({
+      id: 'addon-grids',
+      phase: 'controllers',
+      async start(ctx) {
+        const log = logger.child({ component: 'addon-grids' });
+        try {
+          const c = await startAddonGridController({ kubeConfig: kubeStore.kubeConfig, namespace: kubeStore.namespace, plugin: plugins, logger: log, metrics });
+          ctx.onStop(() => c.close());
+        } catch (err) {
+          // The hub serves without it: Addons then run in the site agents, as on SQLite.
+          log.error({ error: toErrorInfo(err) }, 'the addon grid controller did not start (are the grid CRDs installed? edgeadm manifests crds): Addons run in the site agents');
+        }
       },
     });
   }

@@ -39,6 +39,38 @@ export interface PluginContext<C = unknown> {
   setDegraded(cause: Error | undefined): void;
 }
 
+/** A Kubernetes object spec as the plugin writes it (a DeploymentSpec, StatefulSetSpec or ServiceSpec): passed to the API server as is, which checks it. */
+export type KubeSpec = Readonly<Record<string, unknown>>;
+
+/**
+ * What one site of an Addon runs as Kubernetes workloads when the hub runs
+ * on Kubernetes: each entry becomes a grid named `<addon>-<name>` with one
+ * workload per site (`<addon>-<name>-<site>`, pinned to the site's nodes),
+ * so sites whose config differs get their own template and roll alone.
+ * Names are DNS-1123 labels, unique per kind.
+ */
+export interface PluginWorkloads {
+  /** Each becomes a DeploymentGrid. `spec` is a DeploymentSpec; its selector and pod labels are the plugin's. */
+  deployments?: readonly { name: string; spec: KubeSpec }[];
+  /** Each becomes a StatefulSetGrid. `spec` is a StatefulSetSpec. */
+  statefulSets?: readonly { name: string; spec: KubeSpec }[];
+  /**
+   * Each becomes a ServiceGrid: one Service `<addon>-<name>-svc` whose
+   * endpoints a site's nodes see only from their own site (topology keys).
+   * `spec` is a ServiceSpec and must be the same at every site.
+   */
+  services?: readonly { name: string; spec: KubeSpec }[];
+}
+
+/** What `workloads` is handed, once per site of an Addon. */
+export interface WorkloadContext<C = unknown> {
+  /** The Addon's name. */
+  readonly addon: string;
+  readonly site: string;
+  /** The site's config (the Addon's config with the site's template over it), validated against configSchema, defaults applied. */
+  readonly config: C;
+}
+
 export interface PluginSpec<S extends TSchema | undefined = TSchema | undefined> {
   id: string;
   version: string;
@@ -54,6 +86,14 @@ export interface PluginSpec<S extends TSchema | undefined = TSchema | undefined>
   dependencies?: readonly string[];
   /** Starts one instance: create resources, register their teardown, provide services. */
   register(ctx: PluginContext<S extends TSchema ? Readonly<Static<S>> : undefined>): void | Promise<void>;
+  /**
+   * What the plugin runs as containers at a site, for a hub on Kubernetes:
+   * there an Addon of a plugin with `workloads` expands to grids per site
+   * (core/grid's addon controller) and its site agents do not start it;
+   * on the embedded hub its Addons run in the site agents (`register`) as
+   * always. Pure: the same context gives the same workloads.
+   */
+  workloads?(ctx: WorkloadContext<S extends TSchema ? Readonly<Static<S>> : undefined>): PluginWorkloads;
 }
 
 const BRAND = Symbol.for('edgeadm.plugin-definition');
@@ -69,6 +109,7 @@ export interface PluginDefinition {
   readonly consumes: readonly ServiceRef<unknown>[];
   readonly dependencies: readonly string[];
   readonly register: (ctx: PluginContext) => void | Promise<void>;
+  readonly workloads: ((ctx: WorkloadContext) => PluginWorkloads) | undefined;
 }
 
 export function definePlugin<S extends TSchema | undefined = undefined>(spec: PluginSpec<S>): PluginDefinition {
@@ -83,6 +124,7 @@ export function definePlugin<S extends TSchema | undefined = undefined>(spec: Pl
     consumes: Object.freeze([...(spec.consumes ?? [])]),
     dependencies: Object.freeze([...(spec.dependencies ?? [])]),
     register: (ctx: PluginContext) => spec.register(ctx as Parameters<PluginSpec<S>['register']>[0]),
+    workloads: spec.workloads === undefined ? undefined : (ctx: WorkloadContext) => spec.workloads!(ctx as Parameters<NonNullable<PluginSpec<S>['workloads']>>[0]),
   });
 }
 

@@ -4,7 +4,7 @@ import { DNS1123_LABEL_MAX, DNS1123_LABEL_PATTERN } from '../kernel/index.ts';
 import { PLUGIN_ID_PATTERN } from './manifest.ts';
 
 export * as PluginErrors from './errors.ts';
-export { definePlugin, isPluginDefinition, type PluginContext, type PluginDefinition, type PluginSpec } from './definition.ts';
+export { definePlugin, isPluginDefinition, type KubeSpec, type PluginContext, type PluginDefinition, type PluginSpec, type PluginWorkloads, type WorkloadContext } from './definition.ts';
 export {
   defaultNodeModules,
   discoverPlugins,

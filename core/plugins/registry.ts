@@ -331,6 +331,12 @@ export class PluginRegistry {
     return [...this.#orphanProblems, ...[...this.#plugins.values()].flatMap((r) => r.problems)];
   }
 
+  /** The loaded definition of a plugin without problems (call `load()` first); undefined otherwise. */
+  definition(id: string): PluginDefinition | undefined {
+    const rec = this.#plugins.get(id);
+    return rec === undefined || rec.problems.length > 0 ? undefined : rec.definition;
+  }
+
   /** Every known plugin with its status. Call `load()` first for entry-level checks. */
   plugins(): PluginInfo[] {
     const out: PluginInfo[] = [];

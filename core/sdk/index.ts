@@ -21,7 +21,7 @@ export {
 } from '../kernel/index.ts';
 export { DEFAULT_MAX_JSON_DEPTH, ErrJsonForbiddenKey, ErrJsonNumberRange, ErrJsonSyntax, ErrJsonTooDeep, parseJson, type ParseJsonOptions } from '../kernel/index.ts';
 export { dns1123LabelProblem, dns1123SubdomainProblem, goDurationMs, goDurationProblem, labelKeyProblem, labelValueProblem } from '../kernel/index.ts';
-export { definePlugin, type PluginContext, type PluginDefinition, type PluginSpec } from '../plugins/index.ts';
+export { definePlugin, type KubeSpec, type PluginContext, type PluginDefinition, type PluginSpec, type PluginWorkloads, type WorkloadContext } from '../plugins/index.ts';
 export * from './reading.ts';
 export type * from './driver.ts';
 export { providesBrokerTopics } from './driver.ts';

@@ -23,6 +23,36 @@ export function addonTargets(spec: Pick<AddonTargetSpec, 'sites' | 'siteSelector
   return sel !== undefined && Object.entries(sel).every(([k, v]) => siteLabels[k] === v);
 }
 
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Objects merge key by key; anything else in `over` replaces. */
+export function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = isObject(b) && isObject(v) ? deepMerge(b, v) : v;
+  }
+  return out;
+}
+
+/** An Addon's config at one site: its `config` with the site's template (`templates[site]`) merged over it, objects key by key. */
+export function addonSiteConfig(spec: { config?: Record<string, unknown> | undefined; templates?: Record<string, Record<string, unknown>> | undefined }, site: string): Record<string, unknown> {
+  return deepMerge(spec.config ?? {}, spec.templates?.[site] ?? {});
+}
+
+/**
+ * Set by a hub on Kubernetes on an Addon it runs as grids (core/grid's
+ * addon controller): the site agents do not start its instances.
+ */
+export const RUNS_AS_GRID_ANNOTATION = 'grid.edgeadm.io/runs-as-grid';
+
+/** Whether a site agent leaves an Addon to the grid. */
+export function runsAsGrid(addon: Pick<Resource, 'metadata'>): boolean {
+  return addon.metadata.annotations?.[RUNS_AS_GRID_ANNOTATION] === 'true';
+}
+
 /** Older first: creationTimestamp, then name. The first of a plugin's Addons at a site is the one that runs. */
 export function compareAddonAge(a: Pick<Resource, 'metadata'>, b: Pick<Resource, 'metadata'>): number {
   const ta = a.metadata.creationTimestamp ?? '';

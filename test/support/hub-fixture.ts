@@ -18,7 +18,7 @@ export interface HubFixture {
   adminToken: string;
   api<T = unknown>(method: string, p: string, body?: unknown, token?: string): Promise<{ status: number; body: T }>;
   agentToken(site: string): Promise<string>;
-  apply(obj: { kind: string; metadata: { name: string; labels?: Record<string, string> } } & Record<string, unknown>): Promise<void>;
+  apply(obj: { kind: string; metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> } } & Record<string, unknown>): Promise<void>;
 }
 
 const PLURAL: Record<string, string> = {

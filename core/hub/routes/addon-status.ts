@@ -28,6 +28,9 @@
  *   exists, `unknown` too;
  * - a report about an older generation of the Addon than the stored one
  *   (the site has not applied the change yet) is `pending`, naming both;
+ * - an Addon a hub on Kubernetes runs as grids (`runsAsGrid`) is served as
+ *   core/grid's addon controller wrote it, and site reports about it are
+ *   `ignored`: its sites' state is that of their workloads;
  * - anything else is the report as stored. A site that has not reported has
  *   no entry (unless it is in a conflict): readers show it as pending.
  * Stored status stays what the sites said, so nothing is written when a
@@ -36,6 +39,7 @@
 import Type from 'typebox';
 import {
   relevantToSite,
+  runsAsGrid,
   selectAddons,
   StoreErrors,
   type AddonConflict,
@@ -133,7 +137,8 @@ export function registerAddonStatusRoutes(app: HubApp, ctx: HubContext): void {
       for (const [name, entry] of Object.entries(request.body.addons)) {
         for (let attempt = 0; ; attempt++) {
           const addon = await ctx.store.get<AddonObject>('Addon', name);
-          if (!addon || !relevantToSite(addon, site, siteObj.metadata.labels ?? {})) {
+          // An Addon run as grids has its status from the grids: a site's report does not replace it.
+          if (!addon || runsAsGrid(addon) || !relevantToSite(addon, site, siteObj.metadata.labels ?? {})) {
             ignored.push(name);
             break;
           }
@@ -191,6 +196,8 @@ export async function addonStatusView(store: ResourceStore): Promise<(obj: Resou
   }
 
   const viewOf = (addon: AddonObject): AddonObject => {
+    // Run as grids on Kubernetes: the addon controller's status is the workloads' own, site connection or not.
+    if (runsAsGrid(addon)) return addon;
     const name = addon.metadata.name;
     const stored = addon.status?.sites ?? {};
     const out: Record<string, SiteEntry> = {};

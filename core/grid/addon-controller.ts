@@ -1,0 +1,275 @@
+/**
+ * The addon grid controller: runs in a hub on Kubernetes and keeps, for the
+ * hub's namespace, a NodeUnit per Site and, per Addon whose plugin declares
+ * `workloads`, its NodeGroup and grids (addons.ts says what they are). The
+ * grid controller then expands the grids per site.
+ *
+ * - Keys: `unit:<site>` (the Site's NodeUnit) and `addon:<name>`.
+ * - Only objects labelled with this hub's namespace are updated or deleted;
+ *   a NodeUnit of the Site's name that someone else made is left alone and
+ *   the Addon's status at that site says so.
+ * - An Addon of a plugin this hub does not have, or one without
+ *   `workloads`, is not this controller's: what it wrote for it before is
+ *   removed, and its site agents run it as on the embedded hub.
+ * - The Addon is annotated `grid.edgeadm.io/runs-as-grid: "true"` while it
+ *   runs as grids (the site agents then do not start it), and its
+ *   `status.sites` holds each site's state from the grids' per-unit states
+ *   (running, starting, pending) or the coded problem (failed, conflict).
+ * - Writes are replaces with the cached resourceVersion, creates and
+ *   deletes; a conflict is retried from the fresher cache with backoff.
+ */
+import type { Logger } from '../kernel/index.ts';
+import { parseWithSchema } from '../kernel/index.ts';
+import { PluginErrors, type PluginDefinition } from '../plugins/index.ts';
+import { addonSiteConfig, addonTargets, API_VERSION, RUNS_AS_GRID_ANNOTATION, runsAsGrid, kubeError, kubeFailure, selectAddons, StoreErrors, type KubeClient, type KubeObject, type Resource } from '../store/index.ts';
+import { ADDON_LABEL, addonGrids, addonGroupName, addonNodeGroup, HUB_NAMESPACE_LABEL, siteNodeUnit, siteWorkloadState, type OwnedObject } from './addons.ts';
+import { ErrAddonWorkloads, ErrUnitTaken } from './errors.ts';
+import { runController, type Caches, type ControllerOptions, type ControllerRunOptions, type RunningController, type WatchSource } from './controller.ts';
+import { APPS_GROUP, APPS_VERSION, SITE_GROUP, SITE_VERSION } from './types.ts';
+import { gridSpecHash } from './workloads.ts';
+
+export interface AddonGridControllerOptions extends ControllerRunOptions {
+  /** The hub's namespace: its Addons, Sites and Nodes, and where the grids go. */
+  namespace: string;
+  /** The plugin of an id, as this hub has it; undefined when it has none. */
+  plugin(id: string): PluginDefinition | undefined;
+}
+
+const CONTROLLER = 'addon-grids';
+const EDGEADM_GROUP = API_VERSION.split('/')[0]!;
+const EDGEADM_VERSION = API_VERSION.split('/')[1]!;
+const GRID_PLURALS = { DeploymentGrid: 'deploymentgrids', StatefulSetGrid: 'statefulsetgrids', ServiceGrid: 'servicegrids' } as const;
+type Page = { items: KubeObject[]; metadata?: { resourceVersion?: string; continue?: string } };
+type Json = Record<string, unknown>;
+type AddonObj = Resource<{ plugin: string; sites?: string[]; siteSelector?: Record<string, string>; config?: Json; templates?: Record<string, Json> }>;
+interface SiteStatus {
+  state: string;
+  message?: string;
+  code?: string;
+  observedGeneration?: number;
+}
+
+export function startAddonGridController(o: AddonGridControllerOptions): Promise<RunningController> {
+  return runController(CONTROLLER, o, (client) => reconcilers(client, o));
+}
+
+function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<ControllerOptions, 'sources' | 'reconcile'> {
+  const log: Logger = o.logger.child({ controller: CONTROLLER });
+  const ns = o.namespace;
+  const mine = `${HUB_NAMESPACE_LABEL}=${ns}`;
+  const page = (p: { limit: number; continue?: string }) => ({ limit: p.limit, ...(p.continue === undefined ? {} : { _continue: p.continue }) });
+  const addonKeys = (c: Caches): string[] => [...(c.get('addons')?.values() ?? [])].map((a) => `addon:${a.metadata?.name ?? ''}`);
+
+  const own = (plural: string, keys: WatchSource['keys']): WatchSource => ({
+    name: plural,
+    path: `/apis/${EDGEADM_GROUP}/${EDGEADM_VERSION}/namespaces/${ns}/${plural}`,
+    list: async (cl, p) => (await cl.custom.listNamespacedCustomObject({ group: EDGEADM_GROUP, version: EDGEADM_VERSION, namespace: ns, plural, ...page(p) })) as Page,
+    ...(keys === undefined ? {} : { keys }),
+  });
+  const siteOf = (n: KubeObject | undefined): string | undefined => ((n as { spec?: { site?: unknown } } | undefined)?.spec?.site as string | undefined) ?? undefined;
+  const sources: WatchSource[] = [
+    own('addons', (obj) => [`addon:${obj.metadata?.name ?? ''}`]),
+    // A Site's labels may change which Addons select it.
+    own('sites', (obj, _old, c) => [`unit:${obj.metadata?.name ?? ''}`, ...addonKeys(c)]),
+    own('nodes', (obj, old) => [...new Set([siteOf(obj), siteOf(old)])].filter((s): s is string => s !== undefined).map((s) => `unit:${s}`)),
+    ...(['DeploymentGrid', 'StatefulSetGrid', 'ServiceGrid'] as const).map(
+      (kind): WatchSource => ({
+        name: GRID_PLURALS[kind],
+        path: `/apis/${APPS_GROUP}/${APPS_VERSION}/namespaces/${ns}/${GRID_PLURALS[kind]}`,
+        labelSelector: ADDON_LABEL,
+        list: async (cl, p) => (await cl.custom.listNamespacedCustomObject({ group: APPS_GROUP, version: APPS_VERSION, namespace: ns, plural: GRID_PLURALS[kind], labelSelector: ADDON_LABEL, ...page(p) })) as Page,
+        keys: (obj) => [`addon:${obj.metadata?.labels?.[ADDON_LABEL] ?? ''}`],
+      }),
+    ),
+    {
+      name: 'nodeunits',
+      path: `/apis/${SITE_GROUP}/${SITE_VERSION}/nodeunits`,
+      list: async (cl, p) => (await cl.custom.listClusterCustomObject({ group: SITE_GROUP, version: SITE_VERSION, plural: 'nodeunits', ...page(p) })) as Page,
+      // Another's unit of a site's name matters too (the site's Addons say so).
+      keys: (obj, _old, c) => [`unit:${obj.metadata?.name ?? ''}`, ...addonKeys(c)],
+    },
+    {
+      name: 'nodegroups',
+      path: `/apis/${SITE_GROUP}/${SITE_VERSION}/nodegroups`,
+      labelSelector: mine,
+      list: async (cl, p) => (await cl.custom.listClusterCustomObject({ group: SITE_GROUP, version: SITE_VERSION, plural: 'nodegroups', labelSelector: mine, ...page(p) })) as Page,
+      keys: (obj) => [`addon:${obj.metadata?.labels?.[ADDON_LABEL] ?? ''}`],
+    },
+  ];
+
+  const isMine = (obj: KubeObject | undefined): boolean => obj?.metadata?.labels?.[HUB_NAMESPACE_LABEL] === ns;
+
+  /** Creates, replaces (with the cached resourceVersion) or leaves `want` as `have` holds it. */
+  async function put(target: { group: string; version: string; plural: string; namespace?: string }, want: OwnedObject, have: KubeObject | undefined): Promise<void> {
+    const where = `${target.plural} ${target.namespace === undefined ? '' : `${target.namespace}/`}${want.metadata.name}`;
+    try {
+      if (have === undefined) {
+        if (target.namespace === undefined) await client.custom.createClusterCustomObject({ ...target, body: want });
+        else await client.custom.createNamespacedCustomObject({ ...target, namespace: target.namespace, body: want });
+        return;
+      }
+      const h = have as KubeObject & { spec?: unknown };
+      const sameLabels = Object.entries(want.metadata.labels).every(([k, v]) => h.metadata?.labels?.[k] === v);
+      if (sameLabels && gridSpecHash((h.spec ?? {}) as Json) === gridSpecHash(want.spec)) return;
+      const body = { ...h, metadata: { ...h.metadata, labels: { ...h.metadata?.labels, ...want.metadata.labels }, ...(want.metadata.ownerReferences ? { ownerReferences: want.metadata.ownerReferences } : {}) }, spec: want.spec };
+      if (target.namespace === undefined) await client.custom.replaceClusterCustomObject({ ...target, name: want.metadata.name, body });
+      else await client.custom.replaceNamespacedCustomObject({ ...target, namespace: target.namespace, name: want.metadata.name, body });
+    } catch (err) {
+      throw kubeError(err, have === undefined ? 'create' : 'update', where);
+    }
+  }
+
+  async function remove(target: { group: string; version: string; plural: string; namespace?: string }, have: KubeObject): Promise<void> {
+    const name = have.metadata?.name ?? '';
+    try {
+      const body = { preconditions: { uid: have.metadata?.uid } };
+      if (target.namespace === undefined) await client.custom.deleteClusterCustomObject({ ...target, name, body });
+      else await client.custom.deleteNamespacedCustomObject({ ...target, namespace: target.namespace, name, body });
+    } catch (err) {
+      if (kubeFailure(err).status !== 404) throw kubeError(err, 'delete', `${target.plural} ${name}`);
+    }
+  }
+
+  const unitTarget = { group: SITE_GROUP, version: SITE_VERSION, plural: 'nodeunits' };
+  const groupTarget = { group: SITE_GROUP, version: SITE_VERSION, plural: 'nodegroups' };
+
+  async function reconcileUnit(site: string, c: Caches): Promise<void> {
+    const have = c.get('nodeunits')?.get(site);
+    const exists = c.get('sites')?.has(`${ns}/${site}`) === true;
+    if (!exists) {
+      if (have !== undefined && isMine(have)) await remove(unitTarget, have);
+      return;
+    }
+    if (have !== undefined && !isMine(have)) {
+      log.warn({ site, unit: site }, 'a NodeUnit of the site\'s name belongs to someone else: left alone');
+      return;
+    }
+    const nodes = [...(c.get('nodes')?.values() ?? [])].filter((n) => siteOf(n) === site).map((n) => n.metadata?.name ?? '');
+    await put(unitTarget, siteNodeUnit(ns, site, nodes), have);
+  }
+
+  /** Removes what was written for an Addon that is gone or not run as grids. */
+  async function release(name: string, c: Caches): Promise<void> {
+    for (const kind of ['DeploymentGrid', 'StatefulSetGrid', 'ServiceGrid'] as const) {
+      for (const g of c.get(GRID_PLURALS[kind])?.values() ?? []) {
+        if (g.metadata?.labels?.[ADDON_LABEL] === name && isMine(g)) await remove({ group: APPS_GROUP, version: APPS_VERSION, plural: GRID_PLURALS[kind], namespace: ns }, g);
+      }
+    }
+    const group = c.get('nodegroups')?.get(addonGroupName(ns, name));
+    if (group !== undefined && isMine(group)) await remove(groupTarget, group);
+  }
+
+  async function reconcileAddon(name: string, c: Caches): Promise<void> {
+    const addon = c.get('addons')?.get(`${ns}/${name}`) as AddonObj | undefined;
+    const def = addon === undefined ? undefined : o.plugin(addon.spec.plugin);
+    if (addon === undefined || def?.workloads === undefined) {
+      await release(name, c);
+      if (addon !== undefined && addon.metadata.annotations?.[RUNS_AS_GRID_ANNOTATION] !== undefined) await annotate(addon, false);
+      return;
+    }
+    if (!runsAsGrid(addon)) {
+      // The status and grids follow once the annotation is in the cache.
+      await annotate(addon, true);
+      return;
+    }
+
+    const sites = [...(c.get('sites')?.values() ?? [])] as unknown as Resource[];
+    const addons = [...(c.get('addons')?.values() ?? [])] as unknown as AddonObj[];
+    const statuses: Record<string, SiteStatus> = {};
+    const generation = addon.metadata.generation;
+    const gen = generation === undefined ? {} : { observedGeneration: generation };
+    const failure = (err: { code: string; message: string }): SiteStatus => ({ state: 'failed', code: err.code, message: err.message, ...gen });
+    const running: { site: string; workloads: ReturnType<NonNullable<PluginDefinition['workloads']>> }[] = [];
+    for (const s of sites) {
+      const site = s.metadata.name;
+      if (!addonTargets(addon.spec, site, s.metadata.labels ?? {})) continue;
+      const conflict = selectAddons(addons, site, s.metadata.labels ?? {}).conflicts.find((x) => x.addon === name);
+      if (conflict !== undefined) {
+        statuses[site] = { state: 'conflict', code: StoreErrors.ErrAddonConflict.code, message: `Addon '${conflict.heldBy}' already puts plugin '${conflict.plugin}' at site ${site}`, ...gen };
+        continue;
+      }
+      const unit = c.get('nodeunits')?.get(site);
+      if (unit !== undefined && !isMine(unit)) {
+        statuses[site] = failure(new ErrUnitTaken({ unit: site, label: `${HUB_NAMESPACE_LABEL}=${ns}` }));
+        continue;
+      }
+      let config: unknown = addonSiteConfig(addon.spec, site);
+      if (def.configSchema !== undefined) {
+        const parsed = parseWithSchema(def.configSchema, config, 'config');
+        if (!parsed.ok) {
+          statuses[site] = failure(new PluginErrors.ErrConfig({ plugin: def.id, instance: `${def.id}@${site}`, issues: parsed.issues }));
+          continue;
+        }
+        config = parsed.value;
+      }
+      try {
+        running.push({ site, workloads: def.workloads({ addon: name, site, config }) });
+      } catch (err) {
+        statuses[site] = failure(new ErrAddonWorkloads({ plugin: def.id, site, reason: `workloads() threw: ${err instanceof Error ? err.message : String(err)}` }));
+      }
+    }
+
+    const out = addonGrids({ namespace: ns, addon: { name, uid: addon.metadata.uid }, sites: running });
+    const failedSites = new Set(out.problems.map((p) => p.site));
+    for (const p of out.problems) statuses[p.site] = failure(new ErrAddonWorkloads({ plugin: def.id, site: p.site, reason: p.message }));
+    const sitesOk = running.map((r) => r.site).filter((s) => !failedSites.has(s));
+
+    await put(groupTarget, addonNodeGroup(ns, name, running.map((r) => r.site)), c.get('nodegroups')?.get(addonGroupName(ns, name)));
+    const wanted = new Set<string>();
+    for (const g of out.grids) {
+      const plural = GRID_PLURALS[g.kind as keyof typeof GRID_PLURALS];
+      wanted.add(`${plural}/${g.metadata.name}`);
+      const have = c.get(plural)?.get(`${ns}/${g.metadata.name}`);
+      if (have !== undefined && !isMine(have)) continue;
+      await put({ group: APPS_GROUP, version: APPS_VERSION, plural, namespace: ns }, g, have);
+    }
+    const ownGrids: KubeObject[] = [];
+    for (const plural of Object.values(GRID_PLURALS)) {
+      for (const g of c.get(plural)?.values() ?? []) {
+        if (g.metadata?.labels?.[ADDON_LABEL] !== name || !isMine(g)) continue;
+        if (wanted.has(`${plural}/${g.metadata?.name ?? ''}`)) {
+          if (plural !== 'servicegrids') ownGrids.push(g);
+        } else await remove({ group: APPS_GROUP, version: APPS_VERSION, plural, namespace: ns }, g);
+      }
+    }
+    for (const site of sitesOk) {
+      // The grids as the cache has them: the grid controller's per-unit states.
+      const s = siteWorkloadState(site, ownGrids);
+      statuses[site] = { ...s, ...gen };
+    }
+    await writeStatus(addon, statuses);
+  }
+
+  async function annotate(addon: AddonObj, on: boolean): Promise<void> {
+    const annotations = { ...addon.metadata.annotations };
+    if (on) annotations[RUNS_AS_GRID_ANNOTATION] = 'true';
+    else delete annotations[RUNS_AS_GRID_ANNOTATION];
+    try {
+      await client.custom.replaceNamespacedCustomObject({ group: EDGEADM_GROUP, version: EDGEADM_VERSION, namespace: ns, plural: 'addons', name: addon.metadata.name, body: { ...addon, metadata: { ...addon.metadata, annotations } } });
+    } catch (err) {
+      throw kubeError(err, 'annotate', `addons ${ns}/${addon.metadata.name}`);
+    }
+  }
+
+  async function writeStatus(addon: AddonObj, sites: Record<string, SiteStatus>): Promise<void> {
+    const status = (addon.status ?? {}) as { sites?: Record<string, SiteStatus> };
+    const sorted = Object.fromEntries(Object.entries(sites).sort(([a], [b]) => (a < b ? -1 : 1)));
+    if (gridSpecHash((status.sites ?? {})) === gridSpecHash(sorted)) return;
+    try {
+      await client.custom.replaceNamespacedCustomObjectStatus({ group: EDGEADM_GROUP, version: EDGEADM_VERSION, namespace: ns, plural: 'addons', name: addon.metadata.name, body: { ...addon, status: { ...status, sites: sorted } } });
+    } catch (err) {
+      throw kubeError(err, 'update status of', `addons ${ns}/${addon.metadata.name}`);
+    }
+  }
+
+  async function reconcile(key: string, c: Caches): Promise<void> {
+    const i = key.indexOf(':');
+    const kind = key.slice(0, i);
+    const name = key.slice(i + 1);
+    if (name === '') return;
+    if (kind === 'unit') await reconcileUnit(name, c);
+    else if (kind === 'addon') await reconcileAddon(name, c);
+  }
+
+  return { sources, reconcile };
+}

@@ -4,6 +4,7 @@
  */
 import { createServer } from 'node:net';
 import { parse as parseYaml } from 'yaml';
+import { RUNS_AS_GRID_ANNOTATION } from '../core/store/index.ts';
 import { runEdgeadm, type CliResult as Result } from '../test/support/edgeadm-cli.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHubFixture, type HubFixture } from '../test/support/hub-fixture.ts';
@@ -67,17 +68,21 @@ describe('edgeadm site, node, status', () => {
     await f.apply({ kind: 'Node', metadata: { name: 'gw-1' }, spec: { site: 'plant-b' } });
     await f.hub.store.updateStatus('Node', 'gw-1', { connected: true, lastSeen: new Date().toISOString(), tunnel: { replica: 'hub', since: new Date().toISOString() } });
     await f.apply({ kind: 'Addon', metadata: { name: 'sim' }, spec: { plugin: 'simulator', sites: ['plant-b'] } });
+    // As a hub on Kubernetes marks an Addon its addon controller runs as grids.
+    await f.apply({ kind: 'Addon', metadata: { name: 'web', annotations: { [RUNS_AS_GRID_ANNOTATION]: 'true' } }, spec: { plugin: 'mqtt', sites: ['plant-b'] } });
+    await f.apply({ kind: 'Node', metadata: { name: 'gw-2' }, spec: { site: 'plant-b' } });
 
-    const [table, json, yaml, show] = await Promise.all([
+    const [table, json, yaml, show, showJson] = await Promise.all([
       edgeadm(['site', 'list']),
       edgeadm(['site', 'list', '-o', 'json']),
       edgeadm(['site', 'ls', '-o', 'yaml']),
       edgeadm(['site', 'show', 'plant-b']),
+      edgeadm(['site', 'show', 'plant-b', '-o', 'json']),
     ]);
     expect(table.code, table.stderr).toBe(0);
     expect(table.stdout).toMatch(/^NAME\s+PHASE\s+LAST SEEN\s+AGENT\s+NODES\s+DEVICES\s+LABELS\n/);
     expect(table.stdout).toMatch(/\nplant-a\s+Pending\s+-\s+-\s+0\s+0\s+region=eu\n/);
-    expect(table.stdout).toMatch(/\nplant-b\s+Online\s+\d+s ago\s+0\.1\.0\s+1\s+1\s+-\n/);
+    expect(table.stdout).toMatch(/\nplant-b\s+Online\s+\d+s ago\s+0\.1\.0\s+2\s+1\s+-\n/);
     expect((JSON.parse(json.stdout) as { metadata: { name: string } }[]).map((s) => s.metadata.name).sort()).toEqual(['plant-a', 'plant-b']);
     expect((parseYaml(yaml.stdout) as { status?: { phase?: string } }[]).some((s) => s.status?.phase === 'Online')).toBe(true);
     expect(show.code, show.stderr).toBe(0);
@@ -86,10 +91,16 @@ describe('edgeadm site, node, status', () => {
     expect(show.stdout).toMatch(/^ {2}- gw-1 \(connected, last seen \d+s ago\)$/m);
     expect(show.stdout).toMatch(/^Devices:\s+1$/m);
     expect(show.stdout).toMatch(/^ {2}- sim \(plugin simulator, pending\)$/m);
+    // The site as a unit of the grid, and where each Addon runs.
+    expect(show.stdout).toMatch(/^Unit:\s+plant-b: 1\/2 nodes connected$/m);
+    expect(show.stdout).toMatch(/^ {2}- web \(plugin mqtt, pending, as grids on Kubernetes\)$/m);
+    const shown = JSON.parse(showJson.stdout) as { unit: unknown; addons: { name: string; runsAs: string }[] };
+    expect(shown.unit).toEqual({ name: 'plant-b', nodes: 2, connected: 1 });
+    expect(shown.addons.map((a) => [a.name, a.runsAs])).toEqual([['sim', 'agent'], ['web', 'grid']]);
 
     const nodes = await edgeadm(['node', 'list', '--site', 'plant-b']);
     expect(nodes.code, nodes.stderr).toBe(0);
-    expect(nodes.stdout).toMatch(/^NAME\s+SITE\s+CONNECTED\s+LAST SEEN\s+TUNNEL REPLICA\s+HOST KEYS\s+HEALTH\ngw-1\s+plant-b\s+yes\s+\d+s ago\s+hub\s+0\s+-\n$/);
+    expect(nodes.stdout).toMatch(/^NAME\s+SITE\s+CONNECTED\s+LAST SEEN\s+TUNNEL REPLICA\s+HOST KEYS\s+HEALTH\ngw-1\s+plant-b\s+yes\s+\d+s ago\s+hub\s+0\s+-\ngw-2\s+plant-b\s+no\s+-\s+-\s+0\s+-\n$/);
     const none = await edgeadm(['node', 'list', '--site', 'plant-a', '-o', 'json']);
     expect(JSON.parse(none.stdout)).toEqual([]);
 
@@ -98,16 +109,16 @@ describe('edgeadm site, node, status', () => {
     expect(JSON.parse(status.stdout)).toMatchObject({
       hub: { url: f.hub.url, status: 'ok' },
       sites: { total: 2, online: 1, offline: 0, pending: 1, offlineNames: [], degraded: [{ site: 'plant-b', problems: [{ component: 'outbox', code: 'SQLITE_FULL' }] }] },
-      nodes: { total: 1, connected: 1 },
+      nodes: { total: 2, connected: 1 },
       devices: { total: 1 },
-      addons: { total: 1, withProblems: [] },
+      addons: { total: 2, withProblems: [] },
       // plant-a never ran an agent.
       telemetry: { ok: 0, unknown: 1, missing: [{ site: 'plant-b', missing: 4, message: '4 reading(s) node:gw-1 had acknowledged are not at the hub' }] },
     });
     await f.hub.store.updateStatus('Addon', 'sim', { sites: { 'plant-b': { state: 'failed', message: 'driver crashed' } } });
     const text = await edgeadm(['status']);
     expect(text.stdout).toMatch(/^Sites:\s+2: 1 online, 0 offline, 1 never connected$/m);
-    expect(text.stdout).toMatch(/^Addons:\s+1: 1 site\(s\) with problems$/m);
+    expect(text.stdout).toMatch(/^Addons:\s+2: 1 site\(s\) with problems$/m);
     expect(text.stdout).toMatch(/^Addon problems:\s+sim at plant-b failed \(driver crashed\)$/m);
     expect(text.stdout).toMatch(/^Degraded sites:\s+plant-b: outbox SQLITE_FULL since \S+ \(database or disk is full\)$/m);
     expect(text.stdout).toMatch(/^Telemetry:\s+plant-b: 4 reading\(s\) node:gw-1 had acknowledged are not at the hub$/m);

@@ -4,7 +4,7 @@
  * `registerSiteCommands(siteGroup)`.
  */
 import type { Command } from 'commander';
-import type { AddonSpec, AddonStatus, DeviceSpec, NodeSpec, NodeStatus, SiteSpec, SiteStatus } from '../core/store/index.ts';
+import { runsAsGrid, type AddonSpec, type AddonStatus, type DeviceSpec, type NodeSpec, type NodeStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
 import { addonSiteRows } from './addon.ts';
 import { hubTarget, withHubOptions } from './client.ts';
 import { contextOf, examples } from './context.ts';
@@ -73,14 +73,26 @@ export function registerSiteCommands(group: Command): Command {
         listAll<Obj<DeviceSpec>>(target, 'devices', { site: name }),
         listAll<Obj<AddonSpec, AddonStatus>>(target, 'addons'),
       ]);
+      const rows = addonSiteRows(addons, [site]);
+      const gridAddons = new Set(addons.filter((a) => runsAsGrid(a)).map((a) => a.metadata.name));
+      const connected = nodes.filter((n) => n.status?.connected === true).length;
       const data = {
         site,
         nodes: nodes.map((n) => ({ name: n.metadata.name, connected: n.status?.connected === true, lastSeen: n.status?.lastSeen })),
+        // A Site is a NodeUnit (on Kubernetes, NodeUnit <site> made by the hub): its nodes are the unit's members.
+        unit: { name, nodes: nodes.length, connected },
         devices: devices.length,
-        // The Addons that target the site, with the state `edgeadm addon status` shows.
-        addons: addonSiteRows(addons, [site])
+        // The Addons that target the site, with the state `edgeadm addon status` shows and where they run.
+        addons: rows
           .filter((r) => r.site === name)
-          .map((r) => ({ name: r.addon, plugin: r.plugin, state: r.state, ...(r.code === undefined ? {} : { code: r.code }), ...(r.message === undefined ? {} : { message: r.message }) })),
+          .map((r) => ({
+            name: r.addon,
+            plugin: r.plugin,
+            state: r.state,
+            runsAs: gridAddons.has(r.addon) ? ('grid' as const) : ('agent' as const),
+            ...(r.code === undefined ? {} : { code: r.code }),
+            ...(r.message === undefined ? {} : { message: r.message }),
+          })),
       };
       const now = Date.now();
       emit(ctx.options.output, data, () =>
@@ -94,9 +106,10 @@ export function registerSiteCommands(group: Command): Command {
           ['Agent version', site.status?.agentVersion ?? '-'],
           ['Synced version', site.status?.syncedResourceVersion ?? '-'],
           ['Message', site.status?.message],
+          ['Unit', `${name}: ${connected}/${nodes.length} nodes connected`],
           ['Nodes', data.nodes.map((n) => `${n.name} (${n.connected ? 'connected' : 'not connected'}, last seen ${ago(n.lastSeen, now)})`)],
           ['Devices', String(devices.length)],
-          ['Addons', data.addons.map((a) => `${a.name} (plugin ${a.plugin}, ${a.state})`)],
+          ['Addons', data.addons.map((a) => `${a.name} (plugin ${a.plugin}, ${a.state}${a.runsAs === 'grid' ? ', as grids on Kubernetes' : ''})`)],
         ]),
       );
     },

@@ -140,9 +140,24 @@ describe('web console (Chromium against edgeadm demo)', () => {
       for (const addon of ['simulator', 'modbus', 'opcua', 'mqtt']) {
         await expect.poll(() => page.getByTestId(`addon-${addon}-demo`).textContent(), { timeout: 20_000 }).toMatch(/^running$/i);
       }
-      await page.screenshot({ path: path.join(shots, '02-addons-laptop.png'), fullPage: true });
+      expect(await page.getByTestId('addon-simulator-runs').textContent()).toBe('site agent');
+      // An Addon a hub on Kubernetes runs as grids: shown so, with how far the site's workloads are.
+      const grid = await api('PUT', '/api/v1/addons/web', { metadata: { name: 'web', annotations: { 'grid.edgeadm.io/runs-as-grid': 'true' } }, spec: { plugin: 'example.web', sites: ['demo'] } });
+      expect(grid.status, JSON.stringify(grid.body)).toBeLessThan(300);
+      const put = await api('PUT', '/api/v1/addons/web/status', { status: { sites: { demo: { state: 'starting', message: 'web-srv: 0/1 ready' } } } });
+      expect(put.status, JSON.stringify(put.body)).toBe(200);
+      try {
+        await expect.poll(() => page.getByTestId('addon-web-runs').textContent(), { timeout: 10_000 }).toBe('grids');
+        await expect.poll(() => page.getByTestId('addon-web-demo-cause').textContent(), { timeout: 10_000 }).toBe('web-srv: 0/1 ready');
+        await page.screenshot({ path: path.join(shots, '02-addons-laptop.png'), fullPage: true });
+      } finally {
+        expect((await api('DELETE', '/api/v1/addons/web')).status).toBeLessThan(300);
+      }
       await page.getByTestId('nav-nodes').click();
       await expect.poll(() => page.getByTestId('node-demo-gw').getByTestId('node-connected').textContent(), { timeout: 20_000 }).toBe('connected');
+      // The site as a unit of the grid.
+      await page.goto(new URL('#/sites/demo', consoleUrl).href);
+      await expect.poll(() => page.getByTestId('site-unit').textContent(), { timeout: 10_000 }).toBe('1/1 nodes connected');
       await page.screenshot({ path: path.join(shots, '02-nodes-laptop.png'), fullPage: true });
     });
   }, 60_000);

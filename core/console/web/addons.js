@@ -1,5 +1,5 @@
 import { html } from 'htm/preact';
-import { addonSites } from './model.js';
+import { addonSites, runsAsGrid } from './model.js';
 import { list, state } from './store.js';
 import { Badge, Empty, Loading } from './ui.js';
 
@@ -10,8 +10,9 @@ function Chip({ addon, site }) {
   const st = addon.status?.sites?.[site];
   const name = addon.metadata.name;
   const title = [st?.code, st?.message].filter(Boolean).join(': ') || undefined;
-  // A problem's cause (a coded error: failed, invalid, degraded, conflict) is shown, not only on hover.
-  const cause = st?.code ? `${st.code}${st.message ? `: ${st.message}` : ''}` : undefined;
+  // A problem's cause (a coded error: failed, invalid, degraded, conflict) is shown, not only on hover;
+  // for grids, so is how far the site's workloads are (`<grid>: 1/2 ready`).
+  const cause = st?.code ? `${st.code}${st.message ? `: ${st.message}` : ''}` : runsAsGrid(addon) && st?.state !== 'running' ? st?.message : undefined;
   return html`<span class="chip" title=${title}>
     <span class="chip-site">${site}</span>
     <${Badge} word=${st?.state} fallback="Pending" testid=${`addon-${name}-${site}`} />
@@ -30,7 +31,7 @@ export function AddonsTable({ site }) {
   return html`<div class="scroll">
     <table class="grid">
       <thead>
-        <tr><th>Addon</th><th>Plugin</th><th>Version</th><th>${site ? 'Status' : 'Status per site'}</th></tr>
+        <tr><th>Addon</th><th>Plugin</th><th>Version</th><th>Runs in</th><th>${site ? 'Status' : 'Status per site'}</th></tr>
       </thead>
       <tbody>
         ${addons.map((a) => {
@@ -39,6 +40,7 @@ export function AddonsTable({ site }) {
             <td class="name">${a.metadata.name}</td>
             <td>${a.spec?.plugin ?? ''}</td>
             <td>${a.spec?.version ?? html`<span class="muted">any</span>`}</td>
+            <td data-testid=${`addon-${a.metadata.name}-runs`} title=${runsAsGrid(a) ? 'a grid per workload, one Deployment per site, on Kubernetes' : "the plugin runs in each site's agent"}>${runsAsGrid(a) ? 'grids' : 'site agent'}</td>
             <td class="chips">${sites.length === 0 ? html`<span class="muted">no sites</span>` : sites.map((s) => html`<${Chip} key=${s} addon=${a} site=${s} />`)}</td>
           </tr>`;
         })}

@@ -157,6 +157,15 @@ export function siteMembers(site) {
 }
 
 /**
+ * Whether a hub on Kubernetes runs the Addon as grids (core/store's runsAsGrid: the annotation
+ * `grid.edgeadm.io/runs-as-grid: "true"`), rather than the site agents.
+ * @param {import('./types.js').Addon} addon
+ */
+export function runsAsGrid(addon) {
+  return addon.metadata.annotations?.['grid.edgeadm.io/runs-as-grid'] === 'true';
+}
+
+/**
  * Sites an addon applies to: those with a status entry or named in spec.sites.
  * @param {import('./types.js').Addon} addon
  */

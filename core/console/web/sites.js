@@ -54,6 +54,13 @@ export function SitesView() {
   </section>`;
 }
 
+/** The site as a unit of the grid: how many of its nodes are connected. @param {string} site */
+function unitText(site) {
+  const nodes = list('Node').filter((n) => n.spec?.site === site);
+  const connected = nodes.filter((n) => n.status?.connected === true).length;
+  return `${connected}/${nodes.length} nodes connected`;
+}
+
 /** @param {{ name: string }} props */
 export function SiteDetail({ name }) {
   const site = getObj('Site', name);
@@ -75,6 +82,7 @@ export function SiteDetail({ name }) {
       <dt>Health</dt><dd><${Badge} word=${health.word} /> ${health.reason}</dd>
       <dt>Last seen</dt><dd title=${absTime(seen)}>${ago(seen, state.now)}</dd>
       <dt>Agent</dt><dd>${site.status?.agentVersion ?? '—'}</dd>
+      <dt>Unit</dt><dd data-testid="site-unit" title="A site is a NodeUnit of the grid: its nodes are the unit's members">${unitText(name)}</dd>
       ${site.status?.message ? html`<dt>Message</dt><dd>${site.status.message}</dd>` : null}
     </dl>
     <h2>Nodes</h2>

@@ -7,6 +7,7 @@
  * @typedef {object} Meta
  * @property {string} name
  * @property {Record<string, string>} [labels]
+ * @property {Record<string, string>} [annotations]
  * @property {string} [resourceVersion]
  * @property {string} [creationTimestamp]
  */

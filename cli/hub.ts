@@ -27,7 +27,7 @@ export function registerHub(program: Command): void {
     .option('--no-console', 'do not serve the web console (the API only)')
     .option('--kubeconfig <file>', "keep the hub's resources (Sites, Devices, Addons, ...), tokens and commands in this cluster (custom resources and Secrets) instead of the data directory's SQLite files; 'in-cluster' uses the pod's ServiceAccount")
     .option('--namespace <ns>', "with --kubeconfig: the namespace of those resources (it must exist, and be the hub's alone)", 'edgeadm')
-    .option('--install-crds', 'with --kubeconfig: create or update the CRDs of the edgeadm.io kinds first (needs the right to write CustomResourceDefinitions)')
+    .option('--install-crds', 'with --kubeconfig: create or update the CRDs of the edgeadm.io kinds and of the grid (NodeUnit, NodeGroup, DeploymentGrid, ...) first (needs the right to write CustomResourceDefinitions)')
     .action(async (opts: { dataDir: string; host: string; port: string; mqttPort?: string; proxyPort?: string; replica: string; peerUrl?: string; tls: boolean; tlsHost?: string[]; console: boolean; kubeconfig?: string; namespace: string; installCrds?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const store = kubeStoreOption(opts);

@@ -140,7 +140,7 @@ async function initHub(plan: InitPlan, ctx: CommandContext, progress: Progress):
       await store.close();
       const { installHubCrds } = await import('../core/hub/index.ts');
       await installHubCrds(kube.kubeConfig);
-      s.note('CRDs of the edgeadm.io kinds and of the hub\'s Commands installed and served');
+      s.note('CRDs of the edgeadm.io kinds, the hub\'s Commands and the grid\'s kinds installed and served');
     });
   }
 

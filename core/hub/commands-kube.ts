@@ -30,7 +30,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../kernel/index.ts';
-import { applyCrds, commandCrd, COMMAND_GROUP as GROUP, COMMAND_PLURAL as PLURAL, COMMAND_VERSION as VERSION, kubeError, kubeFailure, openKubeClient, reflect, SITE_LABEL, StoreErrors, type KubeClient, type KubeObject } from '../store/index.ts';
+import { GRID_KIND_NAMES, GRID_KINDS } from '../grid/index.ts';
+import { applyCrds, commandCrd, crdFromSchema, COMMAND_GROUP as GROUP, COMMAND_PLURAL as PLURAL, COMMAND_VERSION as VERSION, kubeError, kubeFailure, openKubeClient, reflect, SITE_LABEL, StoreErrors, type KubeClient, type KubeObject } from '../store/index.ts';
 import {
   DEFAULT_COMMAND_RETENTION_SECONDS,
   DEFAULT_COMMAND_TTL_SECONDS,
@@ -47,11 +48,15 @@ import { ErrCommandNotFound, ErrCommandState, ErrStoreClosed } from './errors.ts
 
 const MAX_LIST = 10_000;
 
-/** Creates or updates the hub's own CRDs (Command) and waits until kube serves them; the store installs its kinds' CRDs itself. */
+/**
+ * Creates or updates the hub's own CRDs (Command) and SuperEdge's unit and
+ * grid kinds (its addon controller writes NodeUnits, NodeGroups and grids),
+ * and waits until kube serves them; the store installs its kinds' CRDs itself.
+ */
 export async function installHubCrds(kubeConfig: Parameters<typeof openKubeClient>[0]): Promise<void> {
   const client = await openKubeClient(kubeConfig);
   try {
-    await applyCrds(client, [commandCrd()]);
+    await applyCrds(client, [commandCrd(), ...GRID_KIND_NAMES.map((k) => crdFromSchema(GRID_KINDS[k]))]);
   } finally {
     await client.close();
   }

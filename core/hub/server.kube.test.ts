@@ -15,9 +15,8 @@ import { rawClient } from '../../test/support/kube-apiserver/client.ts';
 import { startKubeApiServer, type KubeApiServer } from '../../test/support/kube-apiserver/index.ts';
 import { quiet, tempDir, waitFor } from '../../test/support/hub-fixture.ts';
 import { device, site, thermoProfile } from '../../test/support/hub/harness.ts';
-import { GRID_KIND_NAMES, GRID_KINDS } from '../grid/index.ts';
 import { definePlugin } from '../plugins/index.ts';
-import { applyCrds, crdFromSchema, openKubeClient, RUNS_AS_GRID_ANNOTATION, SYNC_PROTOCOL } from '../store/index.ts';
+import { RUNS_AS_GRID_ANNOTATION, SYNC_PROTOCOL } from '../store/index.ts';
 import { startHub, type Hub } from './server.ts';
 
 let kube: KubeApiServer;
@@ -73,9 +72,7 @@ describe('startHub with the kube store', () => {
   it('runs Addons of plugins with workloads as grids when given its plugins, and the others in the site agents', async () => {
     const dataDir = tempDir('hub-kube-grid');
     const kubeConfig = await kube.kubeconfig(path.join(dataDir, 'kubeconfig.yaml'));
-    const client = await openKubeClient(kubeConfig);
-    await applyCrds(client, GRID_KIND_NAMES.map((k) => crdFromSchema(GRID_KINDS[k])));
-    await client.close();
+    // --install-crds puts the grid's kinds in too: the addon controller needs them.
     const withWorkloads = definePlugin({
       id: 'web',
       version: '1.0.0',

@@ -20,6 +20,7 @@ const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   console: () => import('./console.ts'),
   store: () => import('./store.ts'),
   grid: () => import('./grid.ts'),
+  'grid-addon': () => import('./grid-addon.ts'),
   'hub-api': () => import('./hub-api.ts'),
 };
 

@@ -176,13 +176,53 @@ function unitReconcilers(client: KubeClient, logger: Logger): Pick<ControllerOpt
   const log = logger.child({ controller: CONTROLLER });
   const matcher = new SelectorMatcher((kind, name, err) => log.warn({ err: new ErrUnitSelector({ kind, name, reason: messageOf(err) }, { cause: err }) }, 'selector invalid'));
 
-  const units = (c: Caches): UnitObject[] => [...(c.get(UNIT.plural)?.values() ?? [])].filter(live).sort(byName);
   const groups = (c: Caches): GroupObject[] => [...(c.get(GROUP.plural)?.values() ?? [])].filter(live).sort(byName);
   const nodes = (c: Caches): NodeObject[] => [...(c.get('nodes')?.values() ?? [])] as NodeObject[];
 
+  /**
+   * The units, indexed (rebuilt after a unit event, which bumps
+   * `unitsVersion`): by the node names their `spec.nodes` and status list,
+   * and apart those with a selector, so a node's units are found without
+   * looking at every unit (a site per unit makes thousands).
+   */
+  let unitsVersion = 0;
+  let index: { version: number; all: UnitObject[]; byNode: Map<string, UnitObject[]>; byStatus: Map<string, UnitObject[]>; selecting: UnitObject[] } | undefined;
+  const unitIndex = (c: Caches): NonNullable<typeof index> => {
+    if (index?.version === unitsVersion) return index;
+    const all = [...(c.get(UNIT.plural)?.values() ?? [])].filter(live).sort(byName) as UnitObject[];
+    const byNode = new Map<string, UnitObject[]>();
+    const byStatus = new Map<string, UnitObject[]>();
+    const add = (m: Map<string, UnitObject[]>, k: string, u: UnitObject): void => {
+      const l = m.get(k);
+      if (l === undefined) m.set(k, [u]);
+      else if (l[l.length - 1] !== u) l.push(u);
+    };
+    for (const u of all) {
+      for (const n of u.spec?.nodes ?? []) add(byNode, n, u);
+      for (const n of [...(u.status?.readyNodes ?? []), ...(u.status?.notReadyNodes ?? [])]) add(byStatus, n, u);
+    }
+    index = { version: unitsVersion, all, byNode, byStatus, selecting: all.filter((u) => u.spec?.selector !== undefined) };
+    return index;
+  };
+  const units = (c: Caches): UnitObject[] => unitIndex(c).all;
+
   const inUnit = (unit: UnitObject, node: NodeObject): boolean => (unit.spec?.nodes ?? []).includes(nameOf(node)) || matcher.matches('NodeUnit', unit, unit.spec?.selector, node);
+  /** The units `node` belongs to, by name: those listing it, and those whose selector matches it. */
+  const unitsOfNode = (node: NodeObject, c: Caches): UnitObject[] => {
+    const ix = unitIndex(c);
+    const found = new Set<UnitObject>(ix.byNode.get(nameOf(node)) ?? []);
+    for (const u of ix.selecting) if (!found.has(u) && inUnit(u, node)) found.add(u);
+    return [...found].sort(byName);
+  };
   const unitsOfGroup = (group: GroupObject, all: UnitObject[]): UnitObject[] => all.filter((u) => (group.spec?.nodeUnits ?? []).includes(nameOf(u)) || matcher.matches('NodeGroup', group, group.spec?.selector, u));
-  const membersOf = (unit: UnitObject, c: Caches): NodeObject[] => nodes(c).filter((n) => inUnit(unit, n));
+  /** A unit's member nodes: those it names that exist, and those its selector matches. */
+  const membersOf = (unit: UnitObject, c: Caches): NodeObject[] => {
+    const cache = c.get('nodes');
+    const named = new Set(unit.spec?.nodes ?? []);
+    const members = [...named].map((n) => cache?.get(n)).filter((n): n is NodeObject => n !== undefined);
+    if (unit.spec?.selector !== undefined) for (const n of nodes(c)) if (!named.has(nameOf(n)) && inUnit(unit, n)) members.push(n);
+    return members;
+  };
 
   // -- what changes map to -------------------------------------------------
 
@@ -191,11 +231,9 @@ function unitReconcilers(client: KubeClient, logger: Logger): Pick<ControllerOpt
     path: '/api/v1/nodes',
     list: async (cl, page) => typedPage(await cl.core.listNode({ limit: page.limit, ...(page.continue === undefined ? {} : { _continue: page.continue }) })),
     keys(obj, old, c) {
-      const keys = [NODE_KEY + nameOf(obj)];
-      for (const u of units(c)) {
-        const listed = [...(u.status?.readyNodes ?? []), ...(u.status?.notReadyNodes ?? [])].includes(nameOf(obj));
-        if (listed || inUnit(u, obj) || (old !== undefined && inUnit(u, old))) keys.push(UNIT_KEY + nameOf(u));
-      }
+      const keys = new Set([NODE_KEY + nameOf(obj)]);
+      const ix = unitIndex(c);
+      for (const u of [...(ix.byStatus.get(nameOf(obj)) ?? []), ...unitsOfNode(obj, c), ...(old === undefined ? [] : unitsOfNode(old, c))]) keys.add(UNIT_KEY + nameOf(u));
       return keys;
     },
   };
@@ -208,18 +246,20 @@ function unitReconcilers(client: KubeClient, logger: Logger): Pick<ControllerOpt
     keys,
   });
   const unitSource = customSource(UNIT, (obj, old, c) => {
-    const keys = [UNIT_KEY + nameOf(obj)];
-    for (const g of groups(c)) keys.push(GROUP_KEY + nameOf(g));
-    for (const n of nodes(c)) if (inUnit(obj, n) || (old !== undefined && inUnit(old, n))) keys.push(NODE_KEY + nameOf(n));
+    unitsVersion++;
+    const keys = new Set([UNIT_KEY + nameOf(obj)]);
+    for (const g of groups(c)) keys.add(GROUP_KEY + nameOf(g));
+    // A change of status alone moves no node and sets nothing on one (its own status writes come back here).
+    const stillThere = c.get(UNIT.plural)?.has(nameOf(obj)) === true;
+    const specSame = old !== undefined && stillThere && live(obj) && live(old) && JSON.stringify(obj.spec ?? null) === JSON.stringify(old.spec ?? null);
+    if (!specSame) for (const u of [obj, ...(old === undefined ? [] : [old])] as UnitObject[]) for (const n of membersOf(u, c)) keys.add(NODE_KEY + nameOf(n));
     return keys;
   });
   const groupSource = customSource(GROUP, (obj, old, c) => {
-    const keys = [GROUP_KEY + nameOf(obj)];
+    const keys = new Set([GROUP_KEY + nameOf(obj)]);
     const all = units(c);
-    const touched = new Set([...unitsOfGroup(obj, all), ...(old === undefined ? [] : unitsOfGroup(old, all))]);
-    for (const n of nodes(c)) {
-      if (n.metadata?.labels?.[nameOf(obj)] !== undefined || [...touched].some((u) => inUnit(u, n))) keys.push(NODE_KEY + nameOf(n));
-    }
+    for (const u of new Set([...unitsOfGroup(obj, all), ...(old === undefined ? [] : unitsOfGroup(old, all))])) for (const n of membersOf(u, c)) keys.add(NODE_KEY + nameOf(n));
+    for (const n of nodes(c)) if (n.metadata?.labels?.[nameOf(obj)] !== undefined) keys.add(NODE_KEY + nameOf(n));
     return keys;
   });
 
@@ -228,8 +268,7 @@ function unitReconcilers(client: KubeClient, logger: Logger): Pick<ControllerOpt
   async function reconcileNode(name: string, c: Caches): Promise<void> {
     const node = cached<NodeObject>(c, 'nodes', name);
     if (node === undefined) return;
-    const allUnits = units(c);
-    const mine = allUnits.filter((u) => inUnit(u, node));
+    const mine = unitsOfNode(node, c);
     const wantLabels = new Map<string, string>();
     const wantAnnotations = new Map<string, string>();
     const wantTaints = new Map<string, Taint>();

@@ -80,6 +80,31 @@ describe('edgeadm grid run', () => {
     }
   }, 60_000);
 
+  it('runs the topology wrapper for a node: a ServiceGrid\'s endpoints come back from the node\'s unit only', async () => {
+    const raw = rawClient(server);
+    try {
+      for (const [name, zone] of [['w-a1', 'zone-a'], ['w-a2', 'zone-a'], ['w-b1', 'zone-b']]) expect((await raw.call('POST', '/api/v1/nodes', { metadata: { name, labels: { zone } } })).status).toBe(201);
+      expect((await raw.call('POST', '/api/v1/namespaces/default/services', { metadata: { name: 'web-svc', annotations: { topologyKeys: '["zone"]' } }, spec: { ports: [{ port: 80 }] } })).status).toBe(201);
+      const ep = { metadata: { name: 'web-svc' }, subsets: [{ addresses: [{ ip: '10.0.0.1', nodeName: 'w-a1' }, { ip: '10.0.1.1', nodeName: 'w-b1' }], ports: [{ port: 8080 }] }] };
+      expect((await raw.call('POST', '/api/v1/namespaces/default/endpoints', ep)).status).toBe(201);
+      const port = await freePort();
+      const proc = startEdgeadm(['grid', 'wrapper', '--kubeconfig', kubeconfig, '--node', 'w-a2', '--port', String(port), '--log-level', 'warn']);
+      try {
+        await waitFor('the wrapper listening', () => /topology wrapper for node w-a2 on http:\/\/127\.0\.0\.1:\d+/.test(proc.out()) || proc.child.exitCode !== null, 20_000);
+        expect(proc.out(), proc.output()).toContain(`http://127.0.0.1:${port}`);
+        const res = await fetch(`http://127.0.0.1:${port}/api/v1/namespaces/default/endpoints/web-svc`, { headers: { authorization: `Bearer ${server.token}`, accept: 'application/json' } });
+        const body = (await res.json()) as { subsets: { addresses: { nodeName: string }[] }[] };
+        expect([res.status, body.subsets[0]!.addresses.map((a) => a.nodeName)]).toEqual([200, ['w-a1']]);
+      } finally {
+        expect(await proc.stop('SIGINT')).toBe(0);
+      }
+      const bad = await runEdgeadm(['grid', 'wrapper', '--kubeconfig', kubeconfig, '--node', 'Not_A_Node']);
+      expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/--node: 'Not_A_Node'/)]);
+    } finally {
+      await raw.close();
+    }
+  }, 60_000);
+
   it('refuses bad arguments, and fails naming what a cluster without the grid lacks', async () => {
     const noWorkers = await runEdgeadm(['grid', 'run', '--kubeconfig', kubeconfig, '--workers', '0']);
     expect([noWorkers.code, noWorkers.stderr]).toEqual([2, expect.stringMatching(/--workers: '0' is not a number of workers/)]);

@@ -1,6 +1,7 @@
 /** `edgeadm grid run`: the application grid's controllers (NodeUnit, NodeGroup, DeploymentGrid, StatefulSetGrid, ServiceGrid) in the foreground. */
 import type { Command } from 'commander';
-import { GRID_METRICS_PORT } from '../core/grid/index.ts';
+import { GRID_METRICS_PORT, TOPOLOGY_WRAPPER_PORT } from '../core/grid/index.ts';
+import { dns1123SubdomainProblem } from '../core/kernel/index.ts';
 import { contextOf, examples, listening, parseListenHost, parsePort } from './context.ts';
 import { ErrUsage } from './errors.ts';
 import { kubeConfigOption } from './hub.ts';
@@ -44,4 +45,27 @@ export function registerGrid(program: Command): void {
       await grid.close();
     });
   examples(run, ['edgeadm grid run --kubeconfig ~/.kube/config', 'edgeadm grid run --kubeconfig in-cluster --metrics-host 0.0.0.0   # as the install manifests run it']);
+
+  const wrapper = group
+    .command('wrapper')
+    .description("Run the topology wrapper for one node until Ctrl-C: kube-proxy's API server address, keeping a ServiceGrid's endpoints in the node's unit")
+    .requiredOption('--kubeconfig <file>', "the wrapper's own cluster credential (reads Services and Nodes only): a kubeconfig file, or 'in-cluster'")
+    .requiredOption('--node <name>', 'the node kube-proxy runs on')
+    .option('--host <address>', 'listen address (kube-proxy runs on the same node)', '127.0.0.1')
+    .option('--port <port>', 'listen port (0: any free port)', String(TOPOLOGY_WRAPPER_PORT))
+    .action(async (opts: { kubeconfig: string; node: string; host: string; port: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const kubeConfig = kubeConfigOption(opts.kubeconfig);
+      const problem = dns1123SubdomainProblem(opts.node);
+      if (problem !== undefined) throw new ErrUsage({ argument: '--node', reason: `'${opts.node}' ${problem}` });
+      const host = parseListenHost(opts.host, '--host');
+      const port = parsePort(opts.port, '--port');
+      const { startTopologyWrapper } = await import('../core/grid/index.ts');
+      const w = await listening(port, '--port', () => startTopologyWrapper({ kubeConfig, nodeName: opts.node, host, port, logger: ctx.logger }));
+      ctx.out.write(`topology wrapper for node ${opts.node} on ${w.url}: point kube-proxy's kubeconfig server there\n`);
+      const sig = await waitForSignal();
+      ctx.logger.info({ signal: sig }, 'stopping');
+      await w.close();
+    });
+  examples(wrapper, ['edgeadm grid wrapper --kubeconfig /etc/edgeadm/wrapper.kubeconfig --node gw-1']);
 }

@@ -13,7 +13,7 @@ export * as GridErrors from './errors.ts';
 export { Controller, DEFAULT_RATE_LIMIT, objectKey, runController, WorkQueue, type Caches, type ControllerOptions, type ControllerRunOptions, type RunningController, type RateLimitOptions, type ReconcileResult, type WatchSource, type WorkQueueOptions } from './controller.ts';
 export { APPLIED_ANNOTATION, NODE_UNITS_ANNOTATION, startUnitControllers, type UnitControllers, type UnitControllersOptions } from './units.ts';
 export { startGridControllers, type GridControllers, type GridControllersOptions } from './grids.ts';
-export { startTopologyWrapper, type TopologyWrapper, type TopologyWrapperOptions } from './topology-wrapper.ts';
+export { startTopologyWrapper, TOPOLOGY_WRAPPER_PORT, type TopologyWrapper, type TopologyWrapperOptions } from './topology-wrapper.ts';
 export { GRID_METRICS_PORT, startGridRuntime, type GridRuntime, type GridRuntimeOptions } from './run.ts';
 export { filterEndpoints, filterEndpointSlice, reconcileServiceGrid, serviceForGrid, serviceNameOf, topologyKeysOf, type NodeLabels, type ServiceGridObject, type ServiceObject } from './services.ts';
 export { expandGrid, gridOwnerReference, gridSpecHash, reconcileWorkloadGrid, workloadNameOf, GRID_SPEC_HASH_ANNOTATION, GRID_WORKLOAD_KIND, WORKLOAD_GRID_KINDS, type GridExpansion, type GridWorkload, type GridWorkloadKind, type OwnerReference, type ReconcileWorkloadGridOptions, type UnitWorkload, type WorkloadGridKind, type WorkloadGridResult } from './workloads.ts';

@@ -27,6 +27,9 @@ import type { Logger } from '../kernel/index.ts';
 import { openKubeClient, reflect, typedPage, type KubeObject } from '../store/index.ts';
 import { filterEndpoints, filterEndpointSlice, topologyKeysOf, type NodeLabels } from './services.ts';
 
+/** The port `edgeadm grid wrapper` listens on by default (on loopback). */
+export const TOPOLOGY_WRAPPER_PORT = 51006;
+
 export interface TopologyWrapperOptions {
   /** The wrapper's own kubeconfig (a file, a loaded KubeConfig, or 'in-cluster'): reads Services and Nodes. */
   kubeConfig: Parameters<typeof openKubeClient>[0];

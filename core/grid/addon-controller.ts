@@ -69,8 +69,12 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
   const siteOf = (n: KubeObject | undefined): string | undefined => ((n as { spec?: { site?: unknown } } | undefined)?.spec?.site as string | undefined) ?? undefined;
   const sources: WatchSource[] = [
     own('addons', (obj) => [`addon:${obj.metadata?.name ?? ''}`]),
-    // A Site's labels may change which Addons select it.
-    own('sites', (obj, _old, c) => [`unit:${obj.metadata?.name ?? ''}`, ...addonKeys(c)]),
+    // A Site's labels decide which Addons select it: a site that comes, goes or is relabelled queues them all;
+    // its status, which its agents' reports keep changing, queues nothing of theirs.
+    own('sites', (obj, old, c) => {
+      const same = old !== undefined && c.get('sites')?.has(`${ns}/${obj.metadata?.name ?? ''}`) === true && JSON.stringify(obj.metadata?.labels ?? {}) === JSON.stringify(old.metadata?.labels ?? {});
+      return [`unit:${obj.metadata?.name ?? ''}`, ...(same ? [] : addonKeys(c))];
+    }),
     own('nodes', (obj, old) => [...new Set([siteOf(obj), siteOf(old)])].filter((s): s is string => s !== undefined).map((s) => `unit:${s}`)),
     ...(['DeploymentGrid', 'StatefulSetGrid', 'ServiceGrid'] as const).map(
       (kind): WatchSource => ({
@@ -85,8 +89,12 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
       name: 'nodeunits',
       path: `/apis/${SITE_GROUP}/${SITE_VERSION}/nodeunits`,
       list: async (cl, p) => (await cl.custom.listClusterCustomObject({ group: SITE_GROUP, version: SITE_VERSION, plural: 'nodeunits', ...page(p) })) as Page,
-      // Another's unit of a site's name matters too (the site's Addons say so).
-      keys: (obj, _old, c) => [`unit:${obj.metadata?.name ?? ''}`, ...addonKeys(c)],
+      // Another's unit of a site's name matters too (the site's Addons say so): a unit that comes, goes or changes
+      // hands queues the Addons; its status (the unit controller's readiness) queues nothing of theirs.
+      keys: (obj, old, c) => {
+        const same = old !== undefined && c.get('nodeunits')?.has(obj.metadata?.name ?? '') === true && isMine(obj) === isMine(old);
+        return [`unit:${obj.metadata?.name ?? ''}`, ...(same ? [] : addonKeys(c))];
+      },
     },
     {
       name: 'nodegroups',

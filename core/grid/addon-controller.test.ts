@@ -213,6 +213,18 @@ describe('what is not the controller\'s', () => {
     expect(Object.keys(await deployments()).filter((n) => n.startsWith('agent-') || n.startsWith('unknown-'))).toEqual([]);
   });
 
+  it("reports a grid of the Addon's name that someone else made, and never writes it", async () => {
+    const theirs = await ok(raw.call('POST', DG, { apiVersion: 'superedge.io/v1', kind: 'DeploymentGrid', metadata: { name: 'clash-app', namespace: NS }, spec: { gridUniqKey: 'zone', template: { selector: { matchLabels: { app: 'x' } }, template: { metadata: { labels: { app: 'x' } }, spec: { containers: [{ name: 'x', image: 'theirs:1' }] } } } } }));
+    await ok(raw.call('POST', `${E}/addons`, addon('clash', { plugin: 'collector', sites: ['plant-c'] })));
+    await eventually(async () => {
+      const s = (await getAddon('clash')).status?.sites ?? {};
+      expect(s['plant-c']).toMatchObject({ state: 'failed', code: 'EDGE_ERR_GRID_ADDON_WORKLOADS' });
+      expect(s['plant-c'].message).toMatch(/DeploymentGrid clash-app in namespace default already exists and belongs to someone else/);
+    });
+    const grid = await ok(raw.call('GET', `${DG}/clash-app`));
+    expect([grid.metadata.generation, grid.metadata.labels?.['edgeadm.io/addon'], grid.spec.template.template.spec.containers[0].image]).toEqual([theirs.metadata.generation, undefined, 'theirs:1']);
+  });
+
   it('reports a site whose NodeUnit someone else made, and never writes that unit', async () => {
     await ok(raw.call('POST', `${E}/sites`, { apiVersion: 'edgeadm.io/v1alpha1', kind: 'Site', metadata: { name: 'plant-x', namespace: NS }, spec: {} }));
     // Made before the Site? No matter: a unit without this hub's label is someone else's.

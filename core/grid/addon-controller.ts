@@ -224,12 +224,28 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
 
     await put(groupTarget, addonNodeGroup(ns, name, running.map((r) => r.site)), c.get('nodegroups')?.get(addonGroupName(ns, name)));
     const wanted = new Set<string>();
+    /** Grids of the Addon's names that someone else made (without this hub's labels): never written. */
+    const taken: string[] = [];
     for (const g of out.grids) {
       const plural = GRID_PLURALS[g.kind as keyof typeof GRID_PLURALS];
       wanted.add(`${plural}/${g.metadata.name}`);
       const have = c.get(plural)?.get(`${ns}/${g.metadata.name}`);
-      if (have !== undefined && !isMine(have)) continue;
-      await put({ group: APPS_GROUP, version: APPS_VERSION, plural, namespace: ns }, g, have);
+      if (have !== undefined && !isMine(have)) {
+        taken.push(`${g.kind} ${g.metadata.name}`);
+        continue;
+      }
+      try {
+        await put({ group: APPS_GROUP, version: APPS_VERSION, plural, namespace: ns }, g, have);
+      } catch (err) {
+        // Not in the cache (it lacks the Addon label) yet there: someone else's.
+        if (have !== undefined || kubeFailure((err as { cause?: unknown }).cause ?? err).status !== 409) throw err;
+        taken.push(`${g.kind} ${g.metadata.name}`);
+      }
+    }
+    if (taken.length > 0) {
+      const reason = `${taken.join(', ')} in namespace ${ns} already exist${taken.length === 1 ? 's' : ''} and belong${taken.length === 1 ? 's' : ''} to someone else (no label ${ADDON_LABEL}=${name}): rename the Addon or that grid`;
+      for (const site of sitesOk) statuses[site] = failure(new ErrAddonWorkloads({ plugin: def.id, site, reason }));
+      sitesOk.length = 0;
     }
     const ownGrids: KubeObject[] = [];
     for (const plural of Object.values(GRID_PLURALS)) {

@@ -261,22 +261,7 @@ export function installManifests(o: InstallOptions): CommentedManifest[] {
       subjects: [{ kind: 'ServiceAccount', name: NAME, namespace: ns }],
     },
   });
-  const cluster = clusterRules();
-  const clusterName = `${NAME}-${ns}`;
-  out.push({
-    comment: ' What the hub may do cluster-wide: only cluster-scoped resources.',
-    ruleComments: cluster.map((r) => ` ${r.why}`),
-    object: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: clusterName, labels: labels('hub') }, rules: cluster.map((r) => r.rule) },
-  });
-  out.push({
-    object: {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: { name: clusterName, labels: labels('hub') },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterName },
-      subjects: [{ kind: 'ServiceAccount', name: NAME, namespace: ns }],
-    },
-  });
+  out.push(...clusterRoleFor(NAME, ns, 'hub', ' What the hub may do cluster-wide: only cluster-scoped resources.', clusterRules()));
 
   if (o.pki !== undefined) {
     out.push({
@@ -387,6 +372,24 @@ export function installManifests(o: InstallOptions): CommentedManifest[] {
   return out;
 }
 
+/** ClusterRole `<account>-<namespace>` with each rule's reason above it, and its binding to ServiceAccount `account` of `ns`. */
+function clusterRoleFor(account: string, ns: string, component: string, comment: string, rules: RoleRule[]): CommentedManifest[] {
+  const name = `${account}-${ns}`;
+  const metadata = { name, labels: labels(component) };
+  return [
+    { comment, ruleComments: rules.map((r) => ` ${r.why}`), object: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata, rules: rules.map((r) => r.rule) } },
+    {
+      object: {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        metadata,
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+        subjects: [{ kind: 'ServiceAccount', name: account, namespace: ns }],
+      },
+    },
+  ];
+}
+
 /**
  * The grid controller (`edgeadm grid run`): its own ServiceAccount and
  * ClusterRole, so the hub holds no right to write nodes or workloads, and
@@ -395,25 +398,10 @@ export function installManifests(o: InstallOptions): CommentedManifest[] {
 function gridManifests(o: InstallOptions, restricted: Manifest): CommentedManifest[] {
   const ns = o.namespace;
   const meta = { name: GRID_NAME, namespace: ns, labels: labels('grid') };
-  const clusterName = `${GRID_NAME}-${ns}`;
-  const rules = gridRules();
   const probe = (path: string, failureThreshold: number, periodSeconds: number): Manifest => ({ httpGet: { path, port: 'metrics', scheme: 'HTTP' }, periodSeconds, timeoutSeconds: 3, failureThreshold });
   return [
     { comment: ' The identity the grid controller talks to the Kubernetes API as.', object: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta } },
-    {
-      comment: ' What the grid controller may do: units, grids, and what grids make, in every namespace.',
-      ruleComments: rules.map((r) => ` ${r.why}`),
-      object: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: clusterName, labels: labels('grid') }, rules: rules.map((r) => r.rule) },
-    },
-    {
-      object: {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'ClusterRoleBinding',
-        metadata: { name: clusterName, labels: labels('grid') },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterName },
-        subjects: [{ kind: 'ServiceAccount', name: GRID_NAME, namespace: ns }],
-      },
-    },
+    ...clusterRoleFor(GRID_NAME, ns, 'grid', ' What the grid controller may do: units, grids, and what grids make, in every namespace.', gridRules()),
     {
       comment:
         ' The application grid\'s controllers: NodeUnits and NodeGroups label their nodes, DeploymentGrids, StatefulSetGrids\n' +

@@ -21,11 +21,11 @@
 import type { Logger } from '../kernel/index.ts';
 import { parseWithSchema } from '../kernel/index.ts';
 import { PluginErrors, type PluginDefinition } from '../plugins/index.ts';
-import { addonSiteConfig, addonTargets, API_VERSION, RUNS_AS_GRID_ANNOTATION, runsAsGrid, kubeError, kubeFailure, selectAddons, StoreErrors, type KubeClient, type KubeObject, type Resource } from '../store/index.ts';
+import { addonSiteConfig, addonTargets, API_VERSION, RUNS_AS_GRID_ANNOTATION, runsAsGrid, kubeError, kubeFailure, pageRequest, selectAddons, StoreErrors, type KubeClient, type KubeObject, type Resource } from '../store/index.ts';
 import { ADDON_LABEL, addonGrids, addonGroupName, addonNodeGroup, HUB_NAMESPACE_LABEL, siteNodeUnit, siteWorkloadState, type OwnedObject } from './addons.ts';
 import { ErrAddonWorkloads, ErrUnitTaken } from './errors.ts';
 import { runController, type Caches, type ControllerOptions, type ControllerRunOptions, type RunningController, type WatchSource } from './controller.ts';
-import { APPS_GROUP, APPS_VERSION, SITE_GROUP, SITE_VERSION } from './types.ts';
+import { APPS_GROUP, APPS_VERSION, GRID_KINDS, SITE_GROUP, SITE_VERSION } from './types.ts';
 import { gridSpecHash } from './workloads.ts';
 
 export interface AddonGridControllerOptions extends ControllerRunOptions {
@@ -36,9 +36,11 @@ export interface AddonGridControllerOptions extends ControllerRunOptions {
 }
 
 const CONTROLLER = 'addon-grids';
-const EDGEADM_GROUP = API_VERSION.split('/')[0]!;
-const EDGEADM_VERSION = API_VERSION.split('/')[1]!;
-const GRID_PLURALS = { DeploymentGrid: 'deploymentgrids', StatefulSetGrid: 'statefulsetgrids', ServiceGrid: 'servicegrids' } as const;
+const RESOURCE_GROUP = API_VERSION.split('/')[0]!;
+const RESOURCE_VERSION = API_VERSION.split('/')[1]!;
+/** The grid kinds an Addon's workloads become, and their plurals (GRID_KINDS). */
+const ADDON_GRID_KINDS = ['DeploymentGrid', 'StatefulSetGrid', 'ServiceGrid'] as const;
+const pluralOf = (kind: (typeof ADDON_GRID_KINDS)[number]): string => GRID_KINDS[kind].plural;
 type Page = { items: KubeObject[]; metadata?: { resourceVersion?: string; continue?: string } };
 type Json = Record<string, unknown>;
 type AddonObj = Resource<{ plugin: string; sites?: string[]; siteSelector?: Record<string, string>; config?: Json; templates?: Record<string, Json> }>;
@@ -57,16 +59,15 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
   const log: Logger = o.logger.child({ controller: CONTROLLER });
   const ns = o.namespace;
   const mine = `${HUB_NAMESPACE_LABEL}=${ns}`;
-  const page = (p: { limit: number; continue?: string }) => ({ limit: p.limit, ...(p.continue === undefined ? {} : { _continue: p.continue }) });
   const addonKeys = (c: Caches): string[] => [...(c.get('addons')?.values() ?? [])].map((a) => `addon:${a.metadata?.name ?? ''}`);
 
   const own = (plural: string, keys: WatchSource['keys']): WatchSource => ({
     name: plural,
-    path: `/apis/${EDGEADM_GROUP}/${EDGEADM_VERSION}/namespaces/${ns}/${plural}`,
-    list: async (cl, p) => (await cl.custom.listNamespacedCustomObject({ group: EDGEADM_GROUP, version: EDGEADM_VERSION, namespace: ns, plural, ...page(p) })) as Page,
+    path: `/apis/${RESOURCE_GROUP}/${RESOURCE_VERSION}/namespaces/${ns}/${plural}`,
+    list: async (cl, p) => (await cl.custom.listNamespacedCustomObject({ group: RESOURCE_GROUP, version: RESOURCE_VERSION, namespace: ns, plural, ...pageRequest(p) })) as Page,
     ...(keys === undefined ? {} : { keys }),
   });
-  const siteOf = (n: KubeObject | undefined): string | undefined => ((n as { spec?: { site?: unknown } } | undefined)?.spec?.site as string | undefined) ?? undefined;
+  const siteOf = (n: KubeObject | undefined): string | undefined => (n as { spec?: { site?: string } } | undefined)?.spec?.site;
   const sources: WatchSource[] = [
     own('addons', (obj) => [`addon:${obj.metadata?.name ?? ''}`]),
     // A Site's labels decide which Addons select it: a site that comes, goes or is relabelled queues them all;
@@ -76,19 +77,19 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
       return [`unit:${obj.metadata?.name ?? ''}`, ...(same ? [] : addonKeys(c))];
     }),
     own('nodes', (obj, old) => [...new Set([siteOf(obj), siteOf(old)])].filter((s): s is string => s !== undefined).map((s) => `unit:${s}`)),
-    ...(['DeploymentGrid', 'StatefulSetGrid', 'ServiceGrid'] as const).map(
+    ...ADDON_GRID_KINDS.map(
       (kind): WatchSource => ({
-        name: GRID_PLURALS[kind],
-        path: `/apis/${APPS_GROUP}/${APPS_VERSION}/namespaces/${ns}/${GRID_PLURALS[kind]}`,
+        name: pluralOf(kind),
+        path: `/apis/${APPS_GROUP}/${APPS_VERSION}/namespaces/${ns}/${pluralOf(kind)}`,
         labelSelector: ADDON_LABEL,
-        list: async (cl, p) => (await cl.custom.listNamespacedCustomObject({ group: APPS_GROUP, version: APPS_VERSION, namespace: ns, plural: GRID_PLURALS[kind], labelSelector: ADDON_LABEL, ...page(p) })) as Page,
+        list: async (cl, p) => (await cl.custom.listNamespacedCustomObject({ group: APPS_GROUP, version: APPS_VERSION, namespace: ns, plural: pluralOf(kind), labelSelector: ADDON_LABEL, ...pageRequest(p) })) as Page,
         keys: (obj) => [`addon:${obj.metadata?.labels?.[ADDON_LABEL] ?? ''}`],
       }),
     ),
     {
       name: 'nodeunits',
       path: `/apis/${SITE_GROUP}/${SITE_VERSION}/nodeunits`,
-      list: async (cl, p) => (await cl.custom.listClusterCustomObject({ group: SITE_GROUP, version: SITE_VERSION, plural: 'nodeunits', ...page(p) })) as Page,
+      list: async (cl, p) => (await cl.custom.listClusterCustomObject({ group: SITE_GROUP, version: SITE_VERSION, plural: 'nodeunits', ...pageRequest(p) })) as Page,
       // Another's unit of a site's name matters too (the site's Addons say so): a unit that comes, goes or changes
       // hands queues the Addons; its status (the unit controller's readiness) queues nothing of theirs.
       keys: (obj, old, c) => {
@@ -100,7 +101,7 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
       name: 'nodegroups',
       path: `/apis/${SITE_GROUP}/${SITE_VERSION}/nodegroups`,
       labelSelector: mine,
-      list: async (cl, p) => (await cl.custom.listClusterCustomObject({ group: SITE_GROUP, version: SITE_VERSION, plural: 'nodegroups', labelSelector: mine, ...page(p) })) as Page,
+      list: async (cl, p) => (await cl.custom.listClusterCustomObject({ group: SITE_GROUP, version: SITE_VERSION, plural: 'nodegroups', labelSelector: mine, ...pageRequest(p) })) as Page,
       keys: (obj) => [`addon:${obj.metadata?.labels?.[ADDON_LABEL] ?? ''}`],
     },
   ];
@@ -158,9 +159,9 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
 
   /** Removes what was written for an Addon that is gone or not run as grids. */
   async function release(name: string, c: Caches): Promise<void> {
-    for (const kind of ['DeploymentGrid', 'StatefulSetGrid', 'ServiceGrid'] as const) {
-      for (const g of c.get(GRID_PLURALS[kind])?.values() ?? []) {
-        if (g.metadata?.labels?.[ADDON_LABEL] === name && isMine(g)) await remove({ group: APPS_GROUP, version: APPS_VERSION, plural: GRID_PLURALS[kind], namespace: ns }, g);
+    for (const kind of ADDON_GRID_KINDS) {
+      for (const g of c.get(pluralOf(kind))?.values() ?? []) {
+        if (g.metadata?.labels?.[ADDON_LABEL] === name && isMine(g)) await remove({ group: APPS_GROUP, version: APPS_VERSION, plural: pluralOf(kind), namespace: ns }, g);
       }
     }
     const group = c.get('nodegroups')?.get(addonGroupName(ns, name));
@@ -227,7 +228,7 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
     /** Grids of the Addon's names that someone else made (without this hub's labels): never written. */
     const taken: string[] = [];
     for (const g of out.grids) {
-      const plural = GRID_PLURALS[g.kind as keyof typeof GRID_PLURALS];
+      const plural = pluralOf(g.kind as (typeof ADDON_GRID_KINDS)[number]);
       wanted.add(`${plural}/${g.metadata.name}`);
       const have = c.get(plural)?.get(`${ns}/${g.metadata.name}`);
       if (have !== undefined && !isMine(have)) {
@@ -248,7 +249,7 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
       sitesOk.length = 0;
     }
     const ownGrids: KubeObject[] = [];
-    for (const plural of Object.values(GRID_PLURALS)) {
+    for (const plural of ADDON_GRID_KINDS.map(pluralOf)) {
       for (const g of c.get(plural)?.values() ?? []) {
         if (g.metadata?.labels?.[ADDON_LABEL] !== name || !isMine(g)) continue;
         if (wanted.has(`${plural}/${g.metadata?.name ?? ''}`)) {
@@ -269,7 +270,7 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
     if (on) annotations[RUNS_AS_GRID_ANNOTATION] = 'true';
     else delete annotations[RUNS_AS_GRID_ANNOTATION];
     try {
-      await client.custom.replaceNamespacedCustomObject({ group: EDGEADM_GROUP, version: EDGEADM_VERSION, namespace: ns, plural: 'addons', name: addon.metadata.name, body: { ...addon, metadata: { ...addon.metadata, annotations } } });
+      await client.custom.replaceNamespacedCustomObject({ group: RESOURCE_GROUP, version: RESOURCE_VERSION, namespace: ns, plural: 'addons', name: addon.metadata.name, body: { ...addon, metadata: { ...addon.metadata, annotations } } });
     } catch (err) {
       throw kubeError(err, 'annotate', `addons ${ns}/${addon.metadata.name}`);
     }
@@ -280,7 +281,7 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
     const sorted = Object.fromEntries(Object.entries(sites).sort(([a], [b]) => (a < b ? -1 : 1)));
     if (gridSpecHash((status.sites ?? {})) === gridSpecHash(sorted)) return;
     try {
-      await client.custom.replaceNamespacedCustomObjectStatus({ group: EDGEADM_GROUP, version: EDGEADM_VERSION, namespace: ns, plural: 'addons', name: addon.metadata.name, body: { ...addon, status: { ...status, sites: sorted } } });
+      await client.custom.replaceNamespacedCustomObjectStatus({ group: RESOURCE_GROUP, version: RESOURCE_VERSION, namespace: ns, plural: 'addons', name: addon.metadata.name, body: { ...addon, status: { ...status, sites: sorted } } });
     } catch (err) {
       throw kubeError(err, 'update status of', `addons ${ns}/${addon.metadata.name}`);
     }

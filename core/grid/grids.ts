@@ -18,7 +18,7 @@
  *   go on; kube failures are retried with backoff.
  */
 import type { Logger } from '../kernel/index.ts';
-import { typedPage, type KubeClient, type KubeObject } from '../store/index.ts';
+import { pageRequest, typedPage, type KubeClient, type KubeObject } from '../store/index.ts';
 import { runController, type Caches, type ControllerOptions, type ControllerRunOptions, type RunningController, type WatchSource } from './controller.ts';
 import { ErrGridInvalid, ErrReconcileTerminal } from './errors.ts';
 import { reconcileServiceGrid, type ServiceGridObject } from './services.ts';
@@ -53,13 +53,12 @@ export function startGridControllers(o: GridControllersOptions): Promise<GridCon
 function gridReconcilers(client: KubeClient, logger: Logger): Pick<ControllerOptions, 'sources' | 'reconcile'> {
   const log = logger.child({ controller: CONTROLLER });
 
-  const page = (p: { limit: number; continue?: string }): { limit: number; _continue?: string } => ({ limit: p.limit, ...(p.continue === undefined ? {} : { _continue: p.continue }) });
   const gridsOf = (c: Caches, kind: GridKindName): KubeObject[] => [...(c.get(GRID_KINDS[kind].plural)?.values() ?? [])];
 
   const nodeSource: WatchSource = {
     name: 'nodes',
     path: '/api/v1/nodes',
-    list: async (cl, p) => typedPage(await cl.core.listNode(page(p))),
+    list: async (cl, p) => typedPage(await cl.core.listNode(pageRequest(p))),
     keys(obj, old, c) {
       const keys: string[] = [];
       for (const kind of ['DeploymentGrid', 'StatefulSetGrid'] as const) {
@@ -76,7 +75,7 @@ function gridReconcilers(client: KubeClient, logger: Logger): Pick<ControllerOpt
     return {
       name: k.plural,
       path: `/apis/${k.group}/${k.version}/${k.plural}`,
-      list: async (cl, p) => (await cl.custom.listCustomObjectForAllNamespaces({ group: k.group, version: k.version, resourcePlural: k.plural, ...page(p) })) as Page,
+      list: async (cl, p) => (await cl.custom.listCustomObjectForAllNamespaces({ group: k.group, version: k.version, resourcePlural: k.plural, ...pageRequest(p) })) as Page,
       keys: (obj) => [keyOf(kind, nsOf(obj), nameOf(obj))],
     };
   };
@@ -89,8 +88,8 @@ function gridReconcilers(client: KubeClient, logger: Logger): Pick<ControllerOpt
       labelSelector: GRID_SELECTOR_LABEL,
       list: async (cl, p) =>
         m.group === ''
-          ? typedPage(await cl.core.listServiceForAllNamespaces({ labelSelector: GRID_SELECTOR_LABEL, ...page(p) }))
-          : ((await cl.custom.listCustomObjectForAllNamespaces({ group: m.group, version: m.version, resourcePlural: m.plural, labelSelector: GRID_SELECTOR_LABEL, ...page(p) })) as Page),
+          ? typedPage(await cl.core.listServiceForAllNamespaces({ labelSelector: GRID_SELECTOR_LABEL, ...pageRequest(p) }))
+          : ((await cl.custom.listCustomObjectForAllNamespaces({ group: m.group, version: m.version, resourcePlural: m.plural, labelSelector: GRID_SELECTOR_LABEL, ...pageRequest(p) })) as Page),
       keys: (obj, old) => {
         const grids = new Set([obj.metadata?.labels?.[GRID_SELECTOR_LABEL], old?.metadata?.labels?.[GRID_SELECTOR_LABEL]]);
         return [...grids].filter((g): g is string => g !== undefined).map((g) => keyOf(kind, nsOf(obj), g));

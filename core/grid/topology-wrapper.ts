@@ -24,7 +24,7 @@ import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../kernel/index.ts';
-import { openKubeClient, reflect, typedPage, type KubeObject } from '../store/index.ts';
+import { openKubeClient, pageRequest, reflect, typedPage, type KubeObject } from '../store/index.ts';
 import { filterEndpoints, filterEndpointSlice, topologyKeysOf, type NodeLabels } from './services.ts';
 
 /** The port `edgeadm grid wrapper` listens on by default (on loopback). */
@@ -63,7 +63,7 @@ export async function startTopologyWrapper(o: TopologyWrapperOptions): Promise<T
   const svcReflector = reflect({
     client,
     path: '/api/v1/services',
-    list: async (page) => typedPage(await client.core.listServiceForAllNamespaces({ limit: page.limit, ...(page.continue === undefined ? {} : { _continue: page.continue }) })),
+    list: async (page) => typedPage(await client.core.listServiceForAllNamespaces(pageRequest(page))),
     onEvent: (type, obj) => {
       let keys: string[] | undefined;
       try {
@@ -80,7 +80,7 @@ export async function startTopologyWrapper(o: TopologyWrapperOptions): Promise<T
   const nodeReflector = reflect({
     client,
     path: '/api/v1/nodes',
-    list: async (page) => typedPage(await client.core.listNode({ limit: page.limit, ...(page.continue === undefined ? {} : { _continue: page.continue }) })),
+    list: async (page) => typedPage(await client.core.listNode(pageRequest(page))),
     onEvent: (type, obj) => {
       const name = obj.metadata?.name ?? '';
       if (type === 'DELETED') nodes.delete(name);

@@ -28,7 +28,7 @@
  *   queues the node itself and the units it belongs or belonged to.
  */
 import type { Logger } from '../kernel/index.ts';
-import { kubeError, parseLabelSelector, typedPage, type KubeClient, type KubeObject, type LabelSelector } from '../store/index.ts';
+import { kubeError, pageRequest, parseLabelSelector, typedPage, type KubeClient, type KubeObject, type LabelSelector } from '../store/index.ts';
 import { runController, type Caches, type ControllerOptions, type ControllerRunOptions, type RunningController, type WatchSource } from './controller.ts';
 import { ErrNodeRecord, ErrUnitSelector } from './errors.ts';
 import { GRID_KINDS, type NodeGroupSpec, type NodeGroupStatus, type NodeUnitSpec, type NodeUnitStatus } from './types.ts';
@@ -229,7 +229,7 @@ function unitReconcilers(client: KubeClient, logger: Logger): Pick<ControllerOpt
   const nodeSource: WatchSource = {
     name: 'nodes',
     path: '/api/v1/nodes',
-    list: async (cl, page) => typedPage(await cl.core.listNode({ limit: page.limit, ...(page.continue === undefined ? {} : { _continue: page.continue }) })),
+    list: async (cl, page) => typedPage(await cl.core.listNode(pageRequest(page))),
     keys(obj, old, c) {
       const keys = new Set([NODE_KEY + nameOf(obj)]);
       const ix = unitIndex(c);
@@ -242,7 +242,7 @@ function unitReconcilers(client: KubeClient, logger: Logger): Pick<ControllerOpt
     name: kind.plural,
     path: `/apis/${kind.group}/${kind.version}/${kind.plural}`,
     list: async (cl, page) =>
-      (await cl.custom.listClusterCustomObject({ group: kind.group, version: kind.version, plural: kind.plural, limit: page.limit, ...(page.continue === undefined ? {} : { _continue: page.continue }) })) as { items: KubeObject[]; metadata?: { resourceVersion?: string; continue?: string } },
+      (await cl.custom.listClusterCustomObject({ group: kind.group, version: kind.version, plural: kind.plural, ...pageRequest(page) })) as { items: KubeObject[]; metadata?: { resourceVersion?: string; continue?: string } },
     keys,
   });
   const unitSource = customSource(UNIT, (obj, old, c) => {

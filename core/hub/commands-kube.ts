@@ -31,7 +31,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../kernel/index.ts';
 import { GRID_KIND_NAMES, GRID_KINDS } from '../grid/index.ts';
-import { applyCrds, commandCrd, crdFromSchema, COMMAND_GROUP as GROUP, COMMAND_PLURAL as PLURAL, COMMAND_VERSION as VERSION, kubeError, kubeFailure, openKubeClient, reflect, SITE_LABEL, StoreErrors, type KubeClient, type KubeObject } from '../store/index.ts';
+import { applyCrds, commandCrd, crdFromSchema, COMMAND_GROUP as GROUP, COMMAND_PLURAL as PLURAL, COMMAND_VERSION as VERSION, kubeError, kubeFailure, openKubeClient, pageRequest, reflect, SITE_LABEL, StoreErrors, type KubeClient, type KubeObject } from '../store/index.ts';
 import {
   DEFAULT_COMMAND_RETENTION_SECONDS,
   DEFAULT_COMMAND_TTL_SECONDS,
@@ -153,7 +153,7 @@ class KubeCommands implements CommandQueue {
     const r = reflect({
       client,
       path: `/apis/${GROUP}/${VERSION}/namespaces/${this.#ns}/${PLURAL}`,
-      list: async (page) => (await this.#api().listNamespacedCustomObject({ ...this.#where(), limit: page.limit, ...(page.continue === undefined ? {} : { _continue: page.continue }) })) as { items: KubeObject[]; metadata?: { resourceVersion?: string; continue?: string } },
+      list: async (page) => (await this.#api().listNamespacedCustomObject({ ...this.#where(), ...pageRequest(page) })) as { items: KubeObject[]; metadata?: { resourceVersion?: string; continue?: string } },
       onEvent: (type, obj) => this.#observed(type, obj),
       signal: this.#stop.signal,
       ...(opts.logger === undefined ? {} : { logger: opts.logger }),

@@ -37,7 +37,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import type { V1Secret } from '@kubernetes/client-node';
 import { BOOTSTRAP_TOKEN_RE, type Logger } from '../kernel/index.ts';
-import { INITIAL_ADMIN_SECRET, kubeError, kubeFailure, openKubeClient, PEER_SECRET, typedPage, reflect, type KubeClient, type KubeObject } from '../store/index.ts';
+import { INITIAL_ADMIN_SECRET, kubeError, kubeFailure, openKubeClient, pageRequest, PEER_SECRET, typedPage, reflect, type KubeClient, type KubeObject } from '../store/index.ts';
 import { ErrStoreClosed } from './errors.ts';
 import {
   checkCreate,
@@ -171,7 +171,7 @@ class KubeTokens implements TokenStore {
       path: `/api/v1/namespaces/${this.#ns}/secrets`,
       labelSelector: `${CREDENTIAL_LABEL}=token`,
       list: async (page) => {
-        const l = await client.core.listNamespacedSecret({ namespace: this.#ns, labelSelector: `${CREDENTIAL_LABEL}=token`, limit: page.limit, ...(page.continue === undefined ? {} : { _continue: page.continue }) });
+        const l = await client.core.listNamespacedSecret({ namespace: this.#ns, labelSelector: `${CREDENTIAL_LABEL}=token`, ...pageRequest(page) });
         return typedPage(l);
       },
       onEvent: (type, obj) => this.#observed(type, obj),

@@ -16,6 +16,6 @@ export { openSqliteStore, type SqliteStoreOptions } from './sqlite.ts';
 export { crdFromSchema, edgeadmCrds, type CrdFromSchemaOptions, type PrinterColumn } from './crds.ts';
 export { openKubeStore, SITE_LABEL, SITE_LABEL_PREFIX, type KubeStoreOptions } from './kube.ts';
 export { commandCrd, COMMAND_GROUP, COMMAND_KINDS, COMMAND_STATES, COMMAND_PLURAL, COMMAND_VERSION, INITIAL_ADMIN_SECRET, PEER_SECRET } from './hub-state.ts';
-export { applyCrds, kubeError, kubeFailure, openKubeClient, reflect, sleep as kubeSleep, typedPage, type KubeClient, type KubeObject, type KubeStatus, type ListPage, type ReflectOptions } from './kube-client.ts';
+export { applyCrds, kubeError, kubeFailure, openKubeClient, pageRequest, reflect, sleep as kubeSleep, typedPage, type KubeClient, type KubeObject, type KubeStatus, type ListPage, type ReflectOptions } from './kube-client.ts';
 export * from './replication.ts';
 export { ErrSyncMessage } from './errors.ts';

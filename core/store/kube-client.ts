@@ -194,6 +194,11 @@ export function typedPage(l: { items: unknown[]; metadata?: { resourceVersion?: 
   return { items: l.items as KubeObject[], metadata };
 }
 
+/** A reflector's page request as client-node's list calls take it (their continue token is `_continue`). */
+export function pageRequest(page: { limit: number; continue?: string }): { limit: number; _continue?: string } {
+  return { limit: page.limit, ...(page.continue === undefined ? {} : { _continue: page.continue }) };
+}
+
 export interface ReflectOptions {
   client: KubeClient;
   /** The collection's URL path, e.g. `/api/v1/namespaces/hub/secrets`. */

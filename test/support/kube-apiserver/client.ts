@@ -23,9 +23,22 @@ export interface RawWatchEvent {
   object: any;
 }
 
-/** A client bound to one server; `token: null` sends no Authorization header. */
-export function rawClient(server: KubeApiServer, token: string | null = server.token) {
-  const dispatcher = new Agent({ connect: server.caPem !== undefined ? { ca: server.caPem } : {} });
+/** Where `rawClient` connects: this test server or anything serving its API (a proxy in front of it). */
+export interface RawClientTarget {
+  url: string;
+  /** The CA to verify the server's certificate with; undefined for plain HTTP. */
+  caPem: string | undefined;
+  /** The default bearer token (a KubeApiServer's admin token). */
+  token?: string;
+}
+
+/**
+ * A client bound to one server; `token: null` (the default when the target
+ * has no token) sends no Authorization header; `tls` is a client
+ * certificate and key (PEM) to present.
+ */
+export function rawClient(server: RawClientTarget, token: string | null = server.token ?? null, tls: { cert?: string; key?: string } = {}) {
+  const dispatcher = new Agent({ connect: { ...(server.caPem !== undefined ? { ca: server.caPem } : {}), ...tls } });
   const headers = (extra: Record<string, string> = {}): Record<string, string> => ({
     ...(token !== null ? { authorization: `Bearer ${token}` } : {}),
     ...extra,

@@ -6,7 +6,14 @@
  *
  * What it implements, from the Kubernetes API concepts and API conventions:
  * - HTTPS on 127.0.0.1 with a certificate from a CA made at start (or plain
- *   HTTP), bearer-token authentication (401 Status otherwise), `kubeconfig()`;
+ *   HTTP), `kubeconfig()`;
+ * - bearer-token authentication (401 Status otherwise) of several users: the
+ *   admin (`token`: user `admin` in system:masters) and the `users` given at
+ *   start or by `addUser()`, each also in system:authenticated; the
+ *   `authentication.k8s.io/v1` SelfSubjectReview (`kubectl auth whoami`),
+ *   answered and not stored, its request in JSON or protobuf;
+ * - for tests, not an API semantic: `requestLog()`, the user, method and
+ *   path of each of the latest 10,000 requests;
  * - discovery (/api, /api/v1, /apis, /apis/<group>, /apis/<group>/<version>
  *   with verbs, scope, kind, shortNames, `x/status`), /version, /healthz,
  *   /livez, /readyz, an empty /openapi/v2 document;
@@ -28,7 +35,9 @@
  *   when older), BOOKMARK events (every `bookmarkIntervalMs`, and one 2 s
  *   before the deadline of a watch with timeoutSeconds > 2, as
  *   kube-apiserver's watch cache sends them; each at the current revision,
- *   which the stream has reached), timeoutSeconds, the legacy /watch/ paths;
+ *   which the stream has reached), timeoutSeconds, the legacy /watch/ paths,
+ *   boolean parameters (watch, allowWatchBookmarks) false only for absent,
+ *   `0` and `false` in any case, as kube-apiserver reads them;
  * - for tests, not an API semantic: `delayWatches(resource, ms)` makes the
  *   watch streams of one resource lag behind the others, in order;
  * - label selectors (=, ==, !=, in, notin, exists, !key: the store's parser)
@@ -40,9 +49,10 @@
  *   naming each field), fieldValidation Strict / Warn / Ignore,
  *   server-side dry run (dryRun=All).
  *
- * What it does not: RBAC and authorization, admission (webhooks or
- * built-in), protobuf and CBOR, Table output, server-side apply, strategic
- * merge patch proper, typed validation or defaulting of built-in types,
+ * What it does not: RBAC and authorization (every user may do everything),
+ * other authentication (client certificates, service account tokens,
+ * TokenReview, impersonation), admission (webhooks or built-in), protobuf
+ * (but for the SelfSubjectReview's request) and CBOR, Table output, server-side apply, strategic merge patch proper, typed validation or defaulting of built-in types,
  * garbage collection of owner references, graceful deletion of pods, the
  * scale subresource, CRD conversion other than `None`, CEL validation rules,
  * aggregated discovery, OpenAPI v3, persistence (a single "etcd" in memory,
@@ -52,3 +62,4 @@ export { startKubeApiServer, SERVER_VERSION, type KubeApiServer, type KubeApiSer
 export { INITIAL_NAMESPACES } from './api.ts';
 export type { KubeObject, ObjectMeta } from './resources.ts';
 export { ErrKubeApiOptions, ErrKubeApiStatus } from './errors.ts';
+export { ADMIN_USER, type KubeUser, type RequestLogEntry, type UserInfo } from './auth.ts';

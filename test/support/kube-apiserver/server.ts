@@ -1,7 +1,8 @@
 /**
  * The HTTP face of the Kubernetes API test server: node:https (a
  * certificate from a throwaway CA made at start with core/pki) or plain
- * node:http on 127.0.0.1, bearer-token authentication, discovery, the
+ * node:http on 127.0.0.1, bearer-token authentication of several users
+ * (auth.ts) and the request log, discovery, the SelfSubjectReview, the
  * resource paths (`/api/v1/...`, `/apis/<group>/<version>/...`, namespaced
  * and cluster-scoped, `/status` subresources, the legacy `/watch/` prefix),
  * watch streams (newline-delimited JSON, bookmarks, timeoutSeconds, a
@@ -10,8 +11,10 @@
  *
  * Rules: every answer is JSON (`Status` on failure) except the health
  * endpoints' `ok`; anonymous requests reach only /healthz, /livez, /readyz
- * and /version; a watch stream ends when the client leaves, at
- * timeoutSeconds, when its type stops being served, or when the server closes.
+ * and /version, and a bearer token that is sent must be known even there;
+ * any known user may do anything (no authorization); a watch stream ends
+ * when the client leaves, at timeoutSeconds, when its type stops being
+ * served, or when the server closes.
  */
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -23,7 +26,21 @@ import type { Logger } from '../../../core/kernel/index.ts';
 import { isEdgeError, parseJson } from '../../../core/kernel/index.ts';
 import { createCertificateAuthority, issueCertificate } from '../../../core/pki/index.ts';
 import { KubeApi, type ListOptions, type Target, type WatchEvent, type WriteOptions } from './api.ts';
+import {
+  ANONYMOUS_USER,
+  AUTHENTICATION_GROUP,
+  AUTHENTICATION_VERSION,
+  Authenticator,
+  bearerToken,
+  RequestLog,
+  SELF_SUBJECT_REVIEW_DISCOVERY,
+  SELF_SUBJECT_REVIEWS,
+  selfSubjectReview,
+  type KubeUser,
+  type RequestLogEntry,
+} from './auth.ts';
 import { ErrKubeApiOptions, ErrKubeApiStatus, type StatusParams } from './errors.ts';
+import { PROTOBUF_CONTENT_TYPE, protobufTypeMeta } from './protobuf.ts';
 import { discoveryEntries, groupVersion } from './resources.ts';
 
 /** The Kubernetes version the server reports at /version. */
@@ -35,8 +52,10 @@ const MAX_BODY = 3 * 1024 * 1024;
 export interface KubeApiServerOptions {
   /** Serve HTTPS with a fresh self-signed CA (default true); false serves plain HTTP. */
   tls?: boolean;
-  /** The bearer token clients must send (default: a random one). */
+  /** The admin's bearer token (user `admin`, groups system:masters and system:authenticated; default: a random one). */
   token?: string;
+  /** More users, each by its own bearer token; each is also in the group system:authenticated. */
+  users?: KubeUser[];
   /** How many change events the watch history keeps (default 1000). */
   historyLimit?: number;
   /** How often a watch with allowWatchBookmarks=true gets a BOOKMARK (default 1000 ms). */
@@ -51,6 +70,7 @@ export interface KubeApiServerOptions {
 export interface KubeApiServer {
   /** `https://127.0.0.1:<port>` (or http://). */
   readonly url: string;
+  /** The admin's bearer token (user `admin`, in system:masters). */
   readonly token: string;
   /** The CA certificate (PEM) that signed the server's certificate; undefined for plain HTTP. */
   readonly caPem: string | undefined;
@@ -67,8 +87,18 @@ export interface KubeApiServer {
    * apiserver or a slow connection makes one. 0 ends the delay.
    */
   delayWatches(resource: string, ms: number): void;
-  /** Writes a kubeconfig for this server (file `kubeconfig` in `dir`, or the `.yaml`/`.kubeconfig` path given); returns its path. */
-  kubeconfig(dirOrFile: string): Promise<string>;
+  /** Adds a user, known from the next request on; refuses a token already in use (ErrKubeApiOptions). */
+  addUser(user: KubeUser): void;
+  /** The latest requests (up to 10,000), oldest first, each with its user (see RequestLogEntry). */
+  requestLog(): RequestLogEntry[];
+  /** Empties the request log. */
+  clearRequestLog(): void;
+  /**
+   * Writes a kubeconfig for this server (file `kubeconfig` in `dir`, or the
+   * `.yaml`/`.kubeconfig`/`.conf` path given) with the admin's token, or
+   * `opts.token` (another user's); returns its path.
+   */
+  kubeconfig(dirOrFile: string, opts?: { token?: string }): Promise<string>;
   /** Ends every watch and stops listening. Idempotent. */
   close(): Promise<void>;
 }
@@ -97,7 +127,7 @@ function fail(p: StatusParams): never {
   throw new ErrKubeApiStatus(p);
 }
 
-async function readBody(req: http.IncomingMessage): Promise<unknown> {
+async function readRawBody(req: http.IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -105,7 +135,12 @@ async function readBody(req: http.IncomingMessage): Promise<unknown> {
     if (size > MAX_BODY) fail({ reason: 'BadRequest', code: 413, message: 'the request body is larger than 3 MiB' });
     chunks.push(chunk);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+/** The request body as JSON; undefined when empty. */
+async function readBody(req: http.IncomingMessage): Promise<unknown> {
+  const text = (await readRawBody(req)).toString('utf8');
   if (text.trim() === '') return undefined;
   try {
     return parseJson(text, { what: 'request body' });
@@ -115,9 +150,25 @@ async function readBody(req: http.IncomingMessage): Promise<unknown> {
   }
 }
 
+/** The request's media type: its Content-Type without parameters. */
+function mediaType(req: http.IncomingMessage): string {
+  return (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+}
+
 function queryString(q: URLSearchParams, name: string): string | undefined {
   const v = q.get(name);
   return v === null ? undefined : v;
+}
+
+/**
+ * A boolean query parameter as kube-apiserver reads one
+ * (runtime.Convert_Slice_string_To_bool): absent, `0` and `false` in any
+ * case are false; any other value, the empty one and Python's `True`
+ * included, is true.
+ */
+function queryBool(q: URLSearchParams, name: string): boolean {
+  const v = q.get(name);
+  return v !== null && v !== '0' && v.toLowerCase() !== 'false';
 }
 
 function queryInt(q: URLSearchParams, name: string): number | undefined {
@@ -158,7 +209,9 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
   const bookmarkMs = opts.bookmarkIntervalMs ?? 1000;
   if (!(bookmarkMs > 0)) throw new ErrKubeApiOptions({ option: 'bookmarkIntervalMs', reason: `must be > 0, got ${bookmarkMs}` });
   const token = opts.token ?? randomBytes(24).toString('base64url');
-  if (token === '') throw new ErrKubeApiOptions({ option: 'token', reason: 'must not be empty' });
+  if (token === '' || /\s/.test(token)) throw new ErrKubeApiOptions({ option: 'token', reason: 'must be a non-empty string without spaces' });
+  const users = new Authenticator(token, opts.users ?? []);
+  const requests = new RequestLog();
   const log = opts.logger;
   const api = new KubeApi({ historyLimit });
   /** The end functions of the open watch streams. */
@@ -167,18 +220,25 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
   const delays = new Map<string, number>();
   let address = '127.0.0.1:0';
 
+  /** Whether group/version serves the SelfSubjectReview (answered here, not stored). */
+  const isAuthentication = (group: string, version: string): boolean => group === AUTHENTICATION_GROUP && version === AUTHENTICATION_VERSION;
+
   const apiResourceList = (group: string, version: string): Record<string, unknown> => ({
     kind: 'APIResourceList',
     apiVersion: 'v1',
     groupVersion: groupVersion(group, version),
-    resources: api
-      .servedTypes()
-      .filter((t) => t.group === group && t.versions.includes(version))
-      .flatMap(discoveryEntries),
+    resources: [
+      ...api
+        .servedTypes()
+        .filter((t) => t.group === group && t.versions.includes(version))
+        .flatMap(discoveryEntries),
+      ...(isAuthentication(group, version) ? [{ ...SELF_SUBJECT_REVIEW_DISCOVERY, verbs: [...SELF_SUBJECT_REVIEW_DISCOVERY.verbs] }] : []),
+    ],
   });
 
   const apiGroup = (group: string): Record<string, unknown> | undefined => {
-    const versions = [...new Set(api.servedTypes().filter((t) => t.group === group).flatMap((t) => t.versions))];
+    const stored = api.servedTypes().filter((t) => t.group === group).flatMap((t) => t.versions);
+    const versions = [...new Set(group === AUTHENTICATION_GROUP ? [AUTHENTICATION_VERSION, ...stored] : stored)];
     if (versions.length === 0) return undefined;
     const entries = versions.map((v) => ({ groupVersion: `${group}/${v}`, version: v }));
     return { name: group, versions: entries, preferredVersion: entries[0] };
@@ -197,7 +257,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     if (p === '/api') return (sendJson(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: address }] }), true);
     if (p === '/api/v1') return (sendJson(res, 200, apiResourceList('', 'v1')), true);
     if (p === '/apis') {
-      const groups = [...new Set(api.servedTypes().map((t) => t.group))].filter((g) => g !== '').map((g) => apiGroup(g));
+      const groups = [...new Set([...api.servedTypes().map((t) => t.group), AUTHENTICATION_GROUP])].filter((g) => g !== '').map((g) => apiGroup(g));
       return (sendJson(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups }), true);
     }
     if (segs[0] === 'apis' && segs.length === 2) {
@@ -267,7 +327,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
 
   const startWatch = (req: http.IncomingMessage, res: http.ServerResponse, target: Target, q: URLSearchParams): void => {
     const timeout = queryInt(q, 'timeoutSeconds');
-    const bookmarks = q.get('allowWatchBookmarks') === 'true';
+    const bookmarks = queryBool(q, 'allowWatchBookmarks');
     const o: ListOptions = listOptions(q);
     let ended = false;
     const timers: NodeJS.Timeout[] = [];
@@ -339,23 +399,39 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = req.method ?? 'GET';
+    const q = url.searchParams;
+    // Authentication first, as kube-apiserver's filter chain: every request is logged, even one that names nothing.
+    const open = ['/healthz', '/livez', '/readyz', '/version'].includes(url.pathname);
+    const user = users.authenticate(req.headers.authorization);
+    const entry = { method, path: url.pathname, query: url.search.slice(1) };
+    // As kube-apiserver's bearer token authenticator: a token that is sent must be known, even where none is needed.
+    if (user === undefined && (bearerToken(req.headers.authorization) !== undefined || !open)) {
+      requests.record({ user: '', ...entry });
+      fail({ reason: 'Unauthorized', code: 401, message: 'Unauthorized' });
+    }
+    // Only the open paths are reached without a user; there, as kube-apiserver's anonymous authenticator names it.
+    const who = user ?? { username: ANONYMOUS_USER, groups: ['system:unauthenticated'] };
+    requests.record({ user: who.username, ...entry });
     let segs: string[];
     try {
       segs = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
     } catch {
       return fail({ reason: 'BadRequest', code: 400, message: `the path ${JSON.stringify(url.pathname)} is not validly percent-encoded` });
     }
-    const method = req.method ?? 'GET';
-    const q = url.searchParams;
-    const anonymous = ['/healthz', '/livez', '/readyz', '/version'].includes(url.pathname);
-    if (!anonymous && req.headers.authorization !== `Bearer ${token}`) fail({ reason: 'Unauthorized', code: 401, message: 'Unauthorized' });
     if (nonResource(res, method, segs, req.headers.accept ?? '')) return;
+    if (segs.length === 4 && segs[0] === 'apis' && isAuthentication(segs[1] as string, segs[2] as string) && segs[3] === SELF_SUBJECT_REVIEWS) {
+      if (method !== 'POST') fail({ reason: 'MethodNotAllowed', code: 405, message: `the server does not allow this method on the requested resource` });
+      // client-go's typed clients (kubectl auth whoami) send it as protobuf; only its apiVersion and kind are read.
+      const body = mediaType(req) === PROTOBUF_CONTENT_TYPE ? protobufTypeMeta(await readRawBody(req)) : await readBody(req);
+      return sendJson(res, 201, selfSubjectReview(who, body));
+    }
     const found = resolve(segs);
     if (found === undefined) fail({ reason: 'NotFound', code: 404, message: 'the server could not find the requested resource', details: {} });
     const { target, watchPath } = found;
     const collection = target.name === undefined;
     if (method === 'GET') {
-      if (watchPath || q.get('watch') === 'true' || q.get('watch') === '1') return startWatch(req, res, target, q);
+      if (watchPath || queryBool(q, 'watch')) return startWatch(req, res, target, q);
       if (collection) return sendJson(res, 200, api.list(target, listOptions(q)));
       return sendJson(res, 200, api.get(target));
     }
@@ -371,8 +447,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       return sendJson(res, 200, r.object, r.warnings);
     }
     if (method === 'PATCH' && !collection) {
-      const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
-      const r = api.patch(target, contentType, body, w);
+      const r = api.patch(target, mediaType(req), body, w);
       return sendJson(res, 200, r.object, r.warnings);
     }
     if (method === 'DELETE' && target.subresource === undefined) {
@@ -436,7 +511,10 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       if (ms === 0) delays.delete(resource);
       else delays.set(resource, ms);
     },
-    async kubeconfig(dirOrFile: string): Promise<string> {
+    addUser: (u: KubeUser) => users.add(u),
+    requestLog: () => requests.list(),
+    clearRequestLog: () => requests.clear(),
+    async kubeconfig(dirOrFile: string, kubeconfigOpts: { token?: string } = {}): Promise<string> {
       const file = /\.(ya?ml|kubeconfig|conf)$/.test(dirOrFile) ? dirOrFile : path.join(dirOrFile, 'kubeconfig');
       const cluster: Record<string, unknown> = { server: url };
       if (caPem !== undefined) cluster['certificate-authority-data'] = Buffer.from(caPem).toString('base64');
@@ -444,7 +522,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
         apiVersion: 'v1',
         kind: 'Config',
         clusters: [{ name: 'test', cluster }],
-        users: [{ name: 'test', user: { token } }],
+        users: [{ name: 'test', user: { token: kubeconfigOpts.token ?? token } }],
         contexts: [{ name: 'test', context: { cluster: 'test', user: 'test', namespace: 'default' } }],
         'current-context': 'test',
         preferences: {},

@@ -67,6 +67,18 @@ describe('resourceVersion and watch', () => {
     legacy.close();
   });
 
+  it('reads watch=... as kube-apiserver reads a boolean parameter: only 0 and false (any case) are false', async () => {
+    await ns('wb');
+    await t.c.call('POST', '/api/v1/namespaces/wb/configmaps', { metadata: { name: 'a' } });
+    // The Python client sends watch=True; runtime.Convert_Slice_string_To_bool takes any value but 0 and false as true.
+    for (const v of ['True', 'TRUE', 'yes', '']) {
+      const w = await t.c.watch(`/api/v1/namespaces/wb/configmaps?watch=${v}`);
+      expect(await w.next()).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'a' } } });
+      w.close();
+    }
+    for (const v of ['0', 'false', 'False']) expect((await t.c.call('GET', `/api/v1/namespaces/wb/configmaps?watch=${v}`)).body.kind).toBe('ConfigMapList');
+  });
+
   it('sends BOOKMARK events with only kind, apiVersion and metadata.resourceVersion when asked, and ends at timeoutSeconds', async () => {
     await ns('bm');
     const rv = (await t.c.call('GET', '/api/v1/namespaces/bm/pods')).body.metadata.resourceVersion as string;

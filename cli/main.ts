@@ -18,6 +18,7 @@ import { registerGrid } from './grid.ts';
 import { registerHub } from './hub.ts';
 import { registerInit } from './init.ts';
 import { registerJoin } from './join.ts';
+import { registerLiteApiserver } from './lite-apiserver.ts';
 import { registerManifests } from './manifests.ts';
 import { registerNode } from './node.ts';
 import { registerPlugin } from './plugin.ts';
@@ -60,6 +61,7 @@ export function buildProgram(plugins: readonly LoadedTools[] = [], problems: Edg
   registerUp(program);
   registerHub(program);
   registerGrid(program);
+  registerLiteApiserver(program);
   registerSiteCommands(registerSite(program));
   registerNode(program);
   registerJoin(program);

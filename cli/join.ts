@@ -22,6 +22,7 @@ import type { Command } from 'commander';
 import { Agent, fetch } from 'undici';
 import type { ErrorBody, JoinBody, JoinResult } from '../core/hub/index.ts';
 import { BOOTSTRAP_TOKEN_RE, EdgeError } from '../core/kernel/index.ts';
+import type { SiteAgentOptions } from '../sites/index.ts';
 import { readCaFile } from './client.ts';
 import { contextOf, examples, parseListenHost, parsePort } from './context.ts';
 import { ErrNodeIdentity, ErrUsage } from './errors.ts';
@@ -71,6 +72,54 @@ interface JoinOptions {
   pluginPath?: string[];
   install?: boolean;
   unitDir: string;
+  kubeconfig?: string;
+  kubeServer?: string;
+  liteApiserverStorage?: string;
+  liteApiserverCertFile?: string;
+  liteApiserverKeyFile?: string;
+  clientCaFile?: string;
+  liteApiserverPort: string;
+}
+
+/** The lite-apiserver flags other than --kubeconfig, and the option each fills. */
+const LITE_FLAGS = [
+  ['--kube-server', 'kubeServer'],
+  ['--lite-apiserver-storage', 'liteApiserverStorage'],
+  ['--lite-apiserver-cert-file', 'liteApiserverCertFile'],
+  ['--lite-apiserver-key-file', 'liteApiserverKeyFile'],
+  ['--client-ca-file', 'clientCaFile'],
+] as const;
+const LITE_FILE_FLAGS = ['liteApiserverCertFile', 'liteApiserverKeyFile', 'clientCaFile'] as const;
+const DEFAULT_LITE_APISERVER_PORT = '51003';
+
+/** A Kubernetes-mode node's lite-apiserver, from the join flags; undefined without --kubeconfig. */
+function liteApiserverOptions(o: JoinOptions, node: string, dataDir: string): NonNullable<SiteAgentOptions['liteApiserver']> | undefined {
+  if (o.kubeconfig === undefined) return undefined;
+  const storage = o.liteApiserverStorage as 'file' | 'sqlite';
+  return {
+    nodeName: node,
+    kubeconfig: path.resolve(o.kubeconfig),
+    ...(o.kubeServer === undefined ? {} : { server: o.kubeServer }),
+    listen: { host: '127.0.0.1', port: Number(o.liteApiserverPort) },
+    tls: { certFile: path.resolve(o.liteApiserverCertFile as string), keyFile: path.resolve(o.liteApiserverKeyFile as string), clientCaFile: path.resolve(o.clientCaFile as string) },
+    storage: { driver: storage, path: path.join(dataDir, storage === 'sqlite' ? 'lite-apiserver.db' : 'lite-apiserver') },
+  };
+}
+
+/** Checks the lite-apiserver flags: all of them with --kubeconfig, none without. */
+function checkLiteFlags(o: JoinOptions): void {
+  if (o.kubeconfig === undefined) {
+    const stray = LITE_FLAGS.find(([, k]) => o[k] !== undefined) ?? (o.liteApiserverPort !== DEFAULT_LITE_APISERVER_PORT ? (['--lite-apiserver-port', 'liteApiserverPort'] as const) : undefined);
+    if (stray !== undefined) throw new ErrUsage({ argument: stray[0], reason: 'only means something with --kubeconfig (a Kubernetes-mode node)' });
+    return;
+  }
+  if (o.liteApiserverStorage !== 'file' && o.liteApiserverStorage !== 'sqlite') {
+    throw new ErrUsage({ argument: '--lite-apiserver-storage', reason: `${o.liteApiserverStorage === undefined ? 'is required with --kubeconfig' : `'${o.liteApiserverStorage}' is not a storage driver`}: choose 'file' (a light node) or 'sqlite' (a heavy one)` });
+  }
+  for (const k of LITE_FILE_FLAGS) {
+    if (o[k] === undefined) throw new ErrUsage({ argument: (LITE_FLAGS.find(([, key]) => key === k) as readonly [string, string])[0], reason: 'is required with --kubeconfig' });
+  }
+  parsePort(o.liteApiserverPort, '--lite-apiserver-port');
 }
 
 /** One ExecStart word, quoted for systemd where needed (`%` and `$` are systemd's own specifiers). */
@@ -123,6 +172,13 @@ function serviceArgs(identity: NodeIdentity, o: JoinOptions, dataDir: string): s
   else args.push('--no-broker');
   if (o.metricsPort !== undefined) args.push('--metrics-port', o.metricsPort);
   for (const p of o.pluginPath ?? []) args.push('--plugin-path', path.resolve(p));
+  if (o.kubeconfig !== undefined) {
+    args.push('--kubeconfig', path.resolve(o.kubeconfig), '--lite-apiserver-port', o.liteApiserverPort);
+    for (const [flag, k] of LITE_FLAGS) {
+      const v = o[k];
+      if (v !== undefined) args.push(flag, (LITE_FILE_FLAGS as readonly string[]).includes(k) ? path.resolve(v) : v);
+    }
+  }
   return args;
 }
 
@@ -194,6 +250,13 @@ export function registerJoin(program: Command): void {
     .option('--no-broker', 'run without a site MQTT broker')
     .option('--metrics-port <port>', "serve the agent's Prometheus metrics on 127.0.0.1:<port>/metrics")
     .option('--plugin-path <dir...>', 'extra folders of plugin packages')
+    .option('--kubeconfig <file>', "a Kubernetes-mode node: the node's own kubeconfig (the kubelet's credential, never an admin one); the agent runs lite-apiserver for the node's components")
+    .option('--kube-server <url>', "with --kubeconfig: the cloud's API server, when the kubeconfig's server is lite-apiserver itself")
+    .option('--lite-apiserver-storage <driver>', "with --kubeconfig: lite-apiserver's cache storage, 'file' (a light node) or 'sqlite' (a heavy one)")
+    .option('--lite-apiserver-cert-file <file>', 'with --kubeconfig: serving certificate (PEM) of lite-apiserver, for 127.0.0.1')
+    .option('--lite-apiserver-key-file <file>', 'with --kubeconfig: its private key (PEM)')
+    .option('--client-ca-file <file>', "with --kubeconfig: the CA the components' client certificates are signed by (the cluster CA)")
+    .option('--lite-apiserver-port <port>', 'with --kubeconfig: the port lite-apiserver listens on, on 127.0.0.1', DEFAULT_LITE_APISERVER_PORT)
     .option('--install', `after joining, write a systemd unit (${NODE_UNIT_NAME}) that runs this node, instead of running it in the foreground`)
     .option('--unit-dir <dir>', `where --install writes the unit; systemctl enables it only in ${DEFAULT_UNIT_DIR}`, DEFAULT_UNIT_DIR)
     .action(async (hubArg: string, o: JoinOptions, command: Command) => {
@@ -217,6 +280,7 @@ export function registerJoin(program: Command): void {
       const metricsPort = o.metricsPort === undefined ? undefined : parsePort(o.metricsPort, '--metrics-port');
       if (o.unitDir === '') throw new ErrUsage({ argument: '--unit-dir', reason: 'must not be empty' });
       if (o.unitDir !== DEFAULT_UNIT_DIR && !o.install) throw new ErrUsage({ argument: '--unit-dir', reason: 'only means something with --install' });
+      checkLiteFlags(o);
 
       // Absolute, so that node.json's file names hold for a service manager too.
       o.dataDir = path.resolve(o.dataDir);
@@ -303,6 +367,7 @@ export function registerJoin(program: Command): void {
       }
       if (!o.run) return;
       const { startSiteAgent } = await import('../sites/index.ts');
+      const lite = liteApiserverOptions(o, identity.node, o.dataDir);
       const agent = await startSiteAgent({
         site: identity.site,
         token: readFileSync(identity.credentialFile, 'utf8').trim(),
@@ -313,8 +378,17 @@ export function registerJoin(program: Command): void {
         ...(metricsPort === undefined ? {} : { metrics: { port: metricsPort } }),
         plugins: { searchPaths: o.pluginPath ?? [] },
         devices: ctx.config.devices,
+        ...(lite === undefined ? {} : { liteApiserver: lite }),
       });
       ctx.out.write(`site agent '${identity.site}' running on node '${identity.node}' (tunnel ${identity.tunnelUrl})\n`);
+      const liteStatus = agent.status().liteApiserver;
+      if (liteStatus !== undefined) {
+        ctx.out.write(
+          liteStatus.state === 'failed'
+            ? `lite-apiserver did not start: ${liteStatus.error}\n`
+            : `lite-apiserver on https://127.0.0.1:${o.liteApiserverPort} (${liteStatus.state}, upstream ${liteStatus.upstream}): point the kubelet's and kube-proxy's kubeconfig there\n`,
+        );
+      }
       const sig = await waitForSignal();
       ctx.logger.info({ signal: sig }, 'stopping');
       await agent.stop();

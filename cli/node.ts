@@ -8,13 +8,45 @@
  */
 import type { Command } from 'commander';
 import type { HostKey, HostKeysView } from '../core/hub/index.ts';
-import { dns1123LabelProblem, type NodeSpec, type NodeStatus } from '../core/store/index.ts';
+import { dns1123LabelProblem, type AgentReport, type NodeSpec, type NodeStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
 import { hubFetch, hubTarget, withHubOptions } from './client.ts';
 import { contextOf, examples, type CommandContext } from './context.ts';
 import { emit, renderDetails, renderTable } from './output.ts';
-import { ago, checkSite, collect, getResource, listAll, usage, type HubOpts, type Obj, type Problem } from './resources.ts';
+import { ago, agoMs, checkSite, collect, getResource, listAll, usage, type HubOpts, type Obj, type Problem } from './resources.ts';
 
 type Node = Obj<NodeSpec, NodeStatus & { health?: unknown }>;
+type Site = Obj<SiteSpec, SiteStatus>;
+type LiteReport = NonNullable<AgentReport['liteApiserver']>;
+
+/** Each node's lite-apiserver, from its agent's report in its Site's status (key `node:<name>`). */
+function liteReports(sites: readonly Site[]): Map<string, LiteReport> {
+  const out = new Map<string, LiteReport>();
+  for (const site of sites) {
+    for (const [producer, report] of Object.entries(site.status?.agents ?? {})) {
+      if (producer.startsWith('node:') && report.liteApiserver !== undefined) out.set(producer.slice('node:'.length), report.liteApiserver);
+    }
+  }
+  return out;
+}
+
+const size = (bytes: number): string => (bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`);
+
+/** A node's lite-apiserver in a word or two: `online`, `offline 5m`, `failed`; `-` on a node without one. */
+export function liteSummary(l: LiteReport | undefined, now = Date.now()): string {
+  if (l === undefined) return '-';
+  return l.state === 'online' || l.state === 'failed' ? l.state : `${l.state} ${agoMs(now - Date.parse(l.since))}`;
+}
+
+/** The lines of `node show` for its lite-apiserver. */
+function liteDetails(l: LiteReport | undefined, now: number): [string, unknown][] {
+  if (l === undefined) return [['lite-apiserver', '- (not a Kubernetes-mode node, or no report yet)']];
+  if (l.state === 'failed') return [['lite-apiserver', `failed since ${l.since} (${ago(l.since, now)}): ${l.lastError ?? 'see the node agent log'}`]];
+  return [
+    ['lite-apiserver', `${l.state} since ${l.since} (${ago(l.since, now)})${l.state === 'online' ? '' : ': the node answers its components from its cache'}`],
+    ['lite-apiserver cache', `${size(l.cacheBytes)} in ${l.cacheEntries} entries; ${l.hits} answered offline, ${l.misses} not cached`],
+    ['lite-apiserver outages', `${l.outages} (${Math.round(l.offlineSeconds)} s offline in all)${l.lastError === undefined ? '' : `; last error: ${l.lastError}`}`],
+  ];
+}
 
 /** Whether `name` is a node (or site) name: a DNS-1123 label (the store's rule), as the hub's join takes it. */
 export const isNodeName = (name: string): boolean => dns1123LabelProblem(name) === undefined;
@@ -65,13 +97,15 @@ function emitHostKeys(ctx: CommandContext, view: HostKeysView, said: string): vo
 export function registerNode(program: Command): Command {
   const group = program.command('node').description('Edge nodes: the machines that joined a site, and the SSH host keys trusted for them');
   examples(group, ['edgeadm node list', 'edgeadm node show gw-1', 'edgeadm node trust-host-keys gw-1 --fingerprint SHA256:<base64>']);
-  const list = withHubOptions(group.command('list').alias('ls').description('List nodes: site, tunnel connection, last seen, tunnel replica, health').option('--site <site>', 'only this site')).action(
+  const list = withHubOptions(group.command('list').alias('ls').description('List nodes: site, tunnel connection, last seen, tunnel replica, health, lite-apiserver').option('--site <site>', 'only this site')).action(
     async (o: HubOpts & { site?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const problems: Problem[] = [];
       checkSite(o.site, '--site', problems);
       usage(problems);
-      const nodes = await listAll<Node>(hubTarget(o), 'nodes', { ...(o.site === undefined ? {} : { site: o.site }) });
+      const target = hubTarget(o);
+      const [nodes, sites] = await Promise.all([listAll<Node>(target, 'nodes', { ...(o.site === undefined ? {} : { site: o.site }) }), listAll<Site>(target, 'sites')]);
+      const lite = liteReports(sites);
       const now = Date.now();
       emit(ctx.options.output, nodes, () =>
         renderTable(nodes, [
@@ -82,6 +116,7 @@ export function registerNode(program: Command): Command {
           { header: 'tunnel replica', value: (n) => n.status?.tunnel?.replica ?? '-' },
           { header: 'host keys', value: (n) => (n.status?.sshHostKeysPending ? 'CHANGE PENDING' : String(n.status?.sshHostKeys?.length ?? 0)) },
           { header: 'health', value: health },
+          { header: 'lite-apiserver', value: (n) => liteSummary(lite.get(n.metadata.name), now) },
         ]),
       );
     },
@@ -96,8 +131,10 @@ export function registerNode(program: Command): Command {
       usage(problems);
       const target = hubTarget(o);
       const [node, hostKeys] = await Promise.all([getResource<Node>(target, 'nodes', name), hubFetch<HostKeysView>(target, 'GET', hostKeysPath(name))]);
+      const site = await getResource<Site>(target, 'sites', node.spec.site);
+      const liteApiserver = liteReports([site]).get(name);
       const now = Date.now();
-      emit(ctx.options.output, { node, hostKeys }, () =>
+      emit(ctx.options.output, { node, hostKeys, ...(liteApiserver === undefined ? {} : { liteApiserver }) }, () =>
         renderDetails([
           ['Name', name],
           ['Site', node.spec.site],
@@ -108,6 +145,7 @@ export function registerNode(program: Command): Command {
           ['Joined', node.status?.joinedAt === undefined ? '-' : `${node.status.joinedAt} (${ago(node.status.joinedAt, now)})`],
           ['Health', health(node)],
           ['Message', node.status?.message],
+          ...liteDetails(liteApiserver, now),
           ...hostKeyDetails(hostKeys, now),
         ]),
       );

@@ -100,7 +100,7 @@ describe('edgeadm site, node, status', () => {
 
     const nodes = await edgeadm(['node', 'list', '--site', 'plant-b']);
     expect(nodes.code, nodes.stderr).toBe(0);
-    expect(nodes.stdout).toMatch(/^NAME\s+SITE\s+CONNECTED\s+LAST SEEN\s+TUNNEL REPLICA\s+HOST KEYS\s+HEALTH\ngw-1\s+plant-b\s+yes\s+\d+s ago\s+hub\s+0\s+-\ngw-2\s+plant-b\s+no\s+-\s+-\s+0\s+-\n$/);
+    expect(nodes.stdout).toMatch(/^NAME\s+SITE\s+CONNECTED\s+LAST SEEN\s+TUNNEL REPLICA\s+HOST KEYS\s+HEALTH\s+LITE-APISERVER\ngw-1\s+plant-b\s+yes\s+\d+s ago\s+hub\s+0\s+-\s+-\ngw-2\s+plant-b\s+no\s+-\s+-\s+0\s+-\s+-\n$/);
     const none = await edgeadm(['node', 'list', '--site', 'plant-a', '-o', 'json']);
     expect(JSON.parse(none.stdout)).toEqual([]);
 

@@ -11,7 +11,7 @@
  */
 import { accessSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
-import { describeError, EDGEADM_VERSION, ensurePrivateDir, Kernel, ServiceScope, startMetricsServer, type Logger } from '../core/kernel/index.ts';
+import { describeError, EDGEADM_VERSION, ensurePrivateDir, Kernel, ServiceScope, startMetricsServer, toErrorInfo, type Logger } from '../core/kernel/index.ts';
 import { PLUGIN_ID_PATTERN, type DiscoveryOptions, type InstanceStatus } from '../core/plugins/index.ts';
 import { Counter, Registry } from 'prom-client';
 import {
@@ -33,6 +33,7 @@ import {
 import { deviceCommands, deviceStates, siteCatalog, siteLogins } from './site-api.ts';
 import { createBridgeUplink, createMqttUplink, createRestUplink, openOutbox, startForwarder, TelemetryErrors, type Outbox, type OutboxStats } from '../core/telemetry/index.ts';
 import { startTunnelEdge, type TunnelEdge, type TunnelEdgeStatus } from '../core/tunnel/index.ts';
+import type { LiteApiserver, LiteApiserverOptions, LiteApiserverStatus } from '../core/lite-apiserver/index.ts';
 import { ErrAgentDataDir, ErrAgentNoHub } from './errors.ts';
 import { startSiteBroker, type SiteBrokerHandle } from './broker.ts';
 import { BrokerLogins } from './broker-logins.ts';
@@ -98,6 +99,12 @@ export interface SiteAgentOptions {
   syncBackoff?: { initialMs: number; maxMs: number };
   /** How devices are judged: `downAfterBadPolls` (default 3), the config's `devices` section. */
   devices?: Partial<DevicesConfig>;
+  /**
+   * A Kubernetes-mode node: run lite-apiserver (core/lite-apiserver) for the
+   * node's kubelet, kube-proxy and pods, so they keep working while the cloud
+   * is unreachable. Its state goes into the agent's report (`edgeadm node`).
+   */
+  liteApiserver?: Omit<LiteApiserverOptions, 'logger' | 'registry' | 'onStateChange'>;
 }
 
 export interface SiteAgentStatus {
@@ -114,6 +121,8 @@ export interface SiteAgentStatus {
   onboarding?: ReturnType<OnboardingReporter['stats']>;
   metricsUrl?: string;
   tunnel?: TunnelEdgeStatus;
+  /** The node's lite-apiserver, when it runs one; `failed` with the reason when it could not start. */
+  liteApiserver?: LiteApiserverStatus | { state: 'failed'; error: string };
 }
 
 export interface SiteAgent {
@@ -174,6 +183,10 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   const metrics = new Registry();
   const storage = new StorageHealth();
   let notStoredCount = 0;
+  let lite: LiteApiserver | undefined;
+  /** Sends the report now; set once the sync session exists (the lite-apiserver starts before it). */
+  let reportNow: (() => void) | undefined;
+  let liteFailure: { code: string; message: string; since: string } | undefined;
   /** The agent's problems: stores that cannot write, and a stream the hub found already used (the last hour). */
   const health = (): SiteAgentStatus['health'] => {
     const problems: AgentProblem[] = storage.problems().map((p) => ({ component: p.component, code: p.code, message: p.message, since: p.since }));
@@ -181,12 +194,31 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
     if (sp && Date.now() - Date.parse(sp.at) < STREAM_PROBLEM_MS) {
       problems.push({ component: 'telemetry', code: 'EDGE_ERR_TELEMETRY_STREAM_ROTATED', message: `${sp.reason}; a new stream was started`, since: sp.at });
     }
+    if (liteFailure) problems.push({ component: 'lite-apiserver', ...liteFailure });
     return { state: problems.length > 0 ? 'degraded' : 'ok', problems };
+  };
+  const liteReport = (): AgentReport['liteApiserver'] => {
+    if (liteFailure) return { state: 'failed', since: liteFailure.since, offlineSeconds: 0, outages: 0, cacheBytes: 0, cacheEntries: 0, hits: 0, misses: 0, lastError: liteFailure.message.slice(0, 1024) };
+    if (!lite) return undefined;
+    const l = lite.status();
+    return {
+      state: l.state,
+      since: l.since,
+      offlineSeconds: l.offlineSeconds,
+      outages: l.outages,
+      cacheBytes: l.cache.bytes,
+      cacheEntries: l.cache.entries,
+      hits: l.requests.cache + l.requests.local,
+      misses: l.requests.miss,
+      ...(l.lastError === undefined ? {} : { lastError: l.lastError.slice(0, 1024) }),
+    };
   };
   const report = (): AgentReport => {
     const st = outbox.stats();
     const streams = outbox.streams();
+    const liteApiserver = liteReport();
     return {
+      ...(liteApiserver === undefined ? {} : { liteApiserver }),
       health: health(),
       telemetry: {
         stream: st.stream,
@@ -259,6 +291,28 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
     });
   }
   const whenTunnelUp = (e: TunnelEdge) => (): Promise<void> => e.whenConnected();
+  const liteOptions = o.liteApiserver;
+  if (liteOptions) {
+    kernel.add({
+      id: 'lite-apiserver',
+      phase: 'proxies',
+      start: async (ctx) => {
+        // Loaded only on a Kubernetes-mode node. A proxy that cannot start (a bad kubeconfig, an admin credential)
+        // is the agent's reported problem, not the end of its telemetry.
+        try {
+          const { startLiteApiserver } = await import('../core/lite-apiserver/index.ts');
+          // The hub hears of the node losing (or regaining) the cloud's API server at once, not at the next report.
+          lite = await startLiteApiserver({ ...liteOptions, logger: ctx.logger, registry: metrics, onStateChange: () => reportNow?.() });
+          const started = lite;
+          ctx.onStop(() => started.close());
+        } catch (err) {
+          const info = toErrorInfo(err);
+          liteFailure = { code: info.code, message: info.message, since: new Date().toISOString() };
+          ctx.logger.error({ error: info }, 'lite-apiserver did not start');
+        }
+      },
+    });
+  }
   kernel.add({
     id: 'uplink',
     phase: 'proxies',
@@ -494,6 +548,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
       });
       // The hub hears of a store starting or stopping to fail at once, not at the next report.
       const offStorage = storage.onChange(() => sync.reportNow());
+      reportNow = () => sync.reportNow();
       ctx.onStop(async () => {
         offStorage();
         await sync.stop();
@@ -520,6 +575,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
       onboarding: onboarding.stats(),
       ...(metricsUrl ? { metricsUrl } : {}),
       ...(edge ? { tunnel: edge.status() } : {}),
+      ...(lite ? { liteApiserver: lite.status() } : liteFailure ? { liteApiserver: { state: 'failed' as const, error: liteFailure.message } } : {}),
     }),
     async drain(timeoutMs) {
       const until = Date.now() + timeoutMs;

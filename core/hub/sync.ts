@@ -364,8 +364,8 @@ class SyncSession {
       // Each agent writes only its own entry: the producer comes from its credential.
       const producer = this.#req.principal ? producerOf(this.#req.principal) : 'unknown';
       const entry = { ...report, reportedAt: new Date().toISOString() };
-      // Written when the health changes, and otherwise at most every STATUS_EVERY_MS: each write is a revision.
-      const shape = JSON.stringify([report.health.state, report.health.problems.map((p) => [p.component, p.code])]);
+      // Written when the health (or the node's lite-apiserver state) changes, and otherwise at most every STATUS_EVERY_MS: each write is a revision.
+      const shape = JSON.stringify([report.health.state, report.health.problems.map((p) => [p.component, p.code]), report.liteApiserver?.state]);
       if (shape !== this.#lastReportShape || Date.now() - this.#lastReportAt >= STATUS_EVERY_MS) {
         if (shape !== this.#lastReportShape && report.health.state === 'degraded') this.#log.warn({ problems: report.health.problems }, 'site agent reports problems');
         else if (shape !== this.#lastReportShape && this.#lastReportShape !== undefined) this.#log.info('site agent reports no more problems');

@@ -73,6 +73,8 @@ export interface LiteApiserverOptions {
   maxEntryBytes?: number;
   /** Registry for the proxy's metrics (default: its own). */
   registry?: Registry;
+  /** Called after each change of the upstream's state (the site agent reports it to the hub at once). */
+  onStateChange?: (state: UpstreamState) => void;
   logger?: Logger;
 }
 
@@ -371,6 +373,7 @@ export async function startLiteApiserver(o: LiteApiserverOptions): Promise<LiteA
         for (const w of offlineWatches) w.end();
         offlineWatches.clear();
       }
+      o.onStateChange?.(state);
     },
   });
 

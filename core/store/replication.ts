@@ -86,6 +86,25 @@ export const AgentReportSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /** A Kubernetes-mode node's lite-apiserver (core/lite-apiserver): whether the node's components reach the cloud through it, or its cache. */
+    liteApiserver: Type.Optional(
+      Type.Object(
+        {
+          /** online: requests go to the cloud; offline or resyncing: answered from the cache; failed: it could not start (see health). */
+          state: Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('resyncing'), Type.Literal('failed')]),
+          since: Type.String({ maxLength: 64 }),
+          offlineSeconds: Type.Number({ minimum: 0 }),
+          outages: Count,
+          cacheBytes: Count,
+          cacheEntries: Count,
+          /** Requests answered from the cache, and those nothing cached could answer, since the agent started. */
+          hits: Count,
+          misses: Count,
+          lastError: Type.Optional(Type.String({ maxLength: 1024 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

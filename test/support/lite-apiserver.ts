@@ -33,9 +33,9 @@ export interface LiteBed {
   options(over?: Partial<LiteApiserverOptions>): LiteApiserverOptions;
   start(over?: Partial<LiteApiserverOptions>): Promise<LiteApiserver>;
   /** A raw client of the proxy as `who` (a certificate, or a bearer token). */
-  client(lite: LiteApiserver, who: 'node' | 'otherNode' | 'user' | { token: string }): RawClient;
+  client(lite: { url: string }, who: 'node' | 'otherNode' | 'user' | { token: string }): RawClient;
   /** A kubeconfig for kubectl or the Python client, reaching the proxy as `who`. */
-  kubeconfig(lite: LiteApiserver, who: 'node' | { token: string }, name?: string): Promise<string>;
+  kubeconfig(lite: { url: string }, who: 'node' | { token: string }, name?: string): Promise<string>;
   close(): Promise<void>;
 }
 

@@ -32,6 +32,8 @@ export interface CachedAnswer {
   source: 'response' | 'object' | 'collection';
   /** A write the node made offline: newer than anything the cloud sent, whatever its version says. */
   local?: boolean;
+  /** When it was stored (ms since the epoch). */
+  storedAt?: number;
 }
 
 /** Offline: a definite answer, or nothing known. */
@@ -146,7 +148,9 @@ export class ProxyCache {
     const exact = this.#response(identity, req);
     if (req.query.get('continue') !== null) return exact === undefined ? { kind: 'absent' } : { kind: 'hit', answer: exact };
     const c = acceptsJson(req.accept) ? this.collectionFor(identity, req) : undefined;
-    if (c !== undefined && (exact === undefined || newer(c.rv, exact.rv))) {
+    // The fresher of the two: by version, or, for an answer whose version is unknown (protobuf), by when each last changed.
+    const collectionFresher = (col: Collection, e: CachedAnswer): boolean => (e.rv === undefined ? col.updatedAt >= (e.storedAt ?? 0) : newer(col.rv, e.rv));
+    if (c !== undefined && (exact === undefined || collectionFresher(c, exact))) {
       return { kind: 'hit', answer: { status: 200, contentType: JSON_TYPE, body: this.collections.render(c), rv: c.rv, source: 'collection' } };
     }
     return exact === undefined ? { kind: 'miss' } : { kind: 'hit', answer: exact };
@@ -164,7 +168,14 @@ export class ProxyCache {
   #response(identity: string, req: ApiRequest): CachedAnswer | undefined {
     const e = this.storage.get(responseKey(identity, req));
     if (e === undefined) return undefined;
-    return { status: Number(e.meta.status ?? 200), contentType: typeof e.meta.contentType === 'string' ? e.meta.contentType : JSON_TYPE, body: e.body, rv: e.meta.rv as string | undefined, source: 'response' };
+    return {
+      status: Number(e.meta.status ?? 200),
+      contentType: typeof e.meta.contentType === 'string' ? e.meta.contentType : JSON_TYPE,
+      body: e.body,
+      rv: e.meta.rv as string | undefined,
+      source: 'response',
+      ...(typeof e.meta.storedAt === 'number' ? { storedAt: e.meta.storedAt } : {}),
+    };
   }
 
   #objectAnswer(identity: string, objectPath: string): CachedAnswer | undefined {

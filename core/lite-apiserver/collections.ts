@@ -53,6 +53,8 @@ export interface Collection {
   history: HistoryEvent[];
   /** The history holds every event after this version. */
   floor: string;
+  /** When a list or an event last changed it (ms since the epoch): against an answer whose version is unknown (protobuf). */
+  updatedAt: number;
 }
 
 /** What an offline watch from `rv` starts with. */
@@ -63,6 +65,7 @@ interface StoredCollection {
   kind: string;
   rv: string;
   floor: string;
+  updatedAt?: number;
   items: KubeObject[];
   history: HistoryEvent[];
 }
@@ -110,7 +113,7 @@ export class Collections {
     if (entry !== undefined) {
       try {
         const s = JSON.parse(entry.body.toString('utf8')) as StoredCollection;
-        c = { key, apiVersion: s.apiVersion, kind: s.kind, rv: s.rv, floor: s.floor, history: s.history, items: new Map(s.items.map((o) => [objectId(o), o])) };
+        c = { key, apiVersion: s.apiVersion, kind: s.kind, rv: s.rv, floor: s.floor, updatedAt: s.updatedAt ?? 0, history: s.history, items: new Map(s.items.map((o) => [objectId(o), o])) };
       } catch (err) {
         this.#log?.warn({ key: printable(key), error: String(err) }, 'unreadable collection dropped');
         this.#storage.delete(key);
@@ -139,7 +142,7 @@ export class Collections {
     const rv = list.metadata?.resourceVersion ?? '';
     const cur = this.get(key);
     if (cur !== undefined && (compareRv(rv, cur.rv) ?? 1) < 0) return; // an older list than what the collection already holds
-    const c: Collection = { key, apiVersion: list.apiVersion ?? 'v1', kind: list.kind, rv, floor: rv, history: [], items: new Map(list.items.map((o) => [objectId(o), o])) };
+    const c: Collection = { key, apiVersion: list.apiVersion ?? 'v1', kind: list.kind, rv, floor: rv, updatedAt: Date.now(), history: [], items: new Map(list.items.map((o) => [objectId(o), o])) };
     this.#loaded.set(key, c);
     this.#markDirty(key);
   }
@@ -154,6 +157,7 @@ export class Collections {
     if (order !== undefined && order <= 0) return false; // already folded (a replay after a re-watch)
     c.rv = rv;
     if (ev.type !== 'BOOKMARK') {
+      c.updatedAt = Date.now();
       const id = objectId(ev.object);
       if (ev.type === 'DELETED') c.items.delete(id);
       else c.items.set(id, ev.object);
@@ -173,6 +177,7 @@ export class Collections {
     const id = objectId(object);
     if (c === undefined || !c.items.has(id)) return;
     c.items.set(id, object);
+    c.updatedAt = Date.now();
     this.#markDirty(key);
   }
 
@@ -209,7 +214,7 @@ export class Collections {
     for (const key of this.#dirty) {
       const c = this.#loaded.get(key);
       if (c === undefined || c === null) continue;
-      const stored: StoredCollection = { apiVersion: c.apiVersion, kind: c.kind, rv: c.rv, floor: c.floor, items: [...c.items.values()], history: c.history };
+      const stored: StoredCollection = { apiVersion: c.apiVersion, kind: c.kind, rv: c.rv, floor: c.floor, updatedAt: c.updatedAt, items: [...c.items.values()], history: c.history };
       try {
         this.#storage.put(key, { meta: { type: 'collection', rv: c.rv }, body: Buffer.from(JSON.stringify(stored)) });
       } catch (err) {

@@ -201,6 +201,8 @@ export async function startLiteApiserver(o: LiteApiserverOptions): Promise<LiteA
   const requestTimeoutMs = o.requestTimeoutMs ?? 30_000;
   const bookmarkIntervalMs = o.watch?.bookmarkIntervalMs ?? 60_000;
   const maxEntryBytes = o.maxEntryBytes ?? 16 * 1024 * 1024;
+  /** The probe asks /readyz, which answers at once: a connection that says nothing for long is as good as none. */
+  const probeAnswerMs = Math.min(requestTimeoutMs, 2 * dialTimeoutMs);
   const storage = await openCacheStorage({ driver: o.storage.driver, path: o.storage.path, maxBytes: o.storage.maxBytes ?? 256 * 1024 * 1024 }, log);
   const cache = new ProxyCache({ storage, ...(o.watch?.historyLimit === undefined ? {} : { historyLimit: o.watch.historyLimit }), ...(log === undefined ? {} : { logger: log }) });
   const nodeIdentity = `node:${o.nodeName}`;
@@ -272,15 +274,16 @@ export async function startLiteApiserver(o: LiteApiserverOptions): Promise<LiteA
   // ---- upstream calls
   type Sent = { res: http.IncomingMessage; req: http.ClientRequest };
   /** Sends one request upstream; rejects only when no answer's headers arrive (unreachable, timeout). */
-  const send = (method: string, pathAndQuery: string, headers: http.OutgoingHttpHeaders, agent: https.Agent, body: Buffer | undefined): Promise<Sent> =>
+  const send = (method: string, pathAndQuery: string, headers: http.OutgoingHttpHeaders, agent: https.Agent, body: Buffer | undefined, answerMs = requestTimeoutMs): Promise<Sent> =>
     new Promise((resolve, reject) => {
       const req = https.request(new URL(pathAndQuery, cred.server), { method, agent, headers: { ...headers, ...(body === undefined ? {} : { 'content-length': body.length }) } });
       let dial: NodeJS.Timeout | undefined;
-      const answerTimer = setTimeout(() => req.destroy(new Error(`no answer from ${cred.server.host} in ${requestTimeoutMs} ms`)), requestTimeoutMs);
+      const answerTimer = setTimeout(() => req.destroy(new Error(`no answer from ${cred.server.host} in ${answerMs} ms`)), answerMs);
       req.on('socket', (socket) => {
+        // A new connection: TCP and the TLS handshake within the dial timeout (a cut link behind a NAT accepts TCP and then says nothing).
         if (!socket.connecting) return;
         dial = setTimeout(() => req.destroy(new Error(`no connection to ${cred.server.host} in ${dialTimeoutMs} ms`)), dialTimeoutMs);
-        socket.once('connect', () => clearTimeout(dial));
+        socket.once('secureConnect', () => clearTimeout(dial));
       });
       req.on('response', (res) => {
         clearTimeout(answerTimer);
@@ -296,9 +299,9 @@ export async function startLiteApiserver(o: LiteApiserverOptions): Promise<LiteA
     });
 
   /** One whole upstream call with the node's credential (JSON in and out), for the probe and the resync. */
-  const nodeCall = async (method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: unknown }> => {
+  const nodeCall = async (method: string, path: string, body?: unknown, contentType = 'application/json', answerMs = requestTimeoutMs): Promise<{ status: number; body: unknown }> => {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const { res } = await send(method, path, { ...nodeAuthHeaders(cred), accept: 'application/json', ...(payload === undefined ? {} : { 'content-type': contentType }) }, pools.node, payload);
+    const { res } = await send(method, path, { ...nodeAuthHeaders(cred), accept: 'application/json', ...(payload === undefined ? {} : { 'content-type': contentType }) }, pools.node, payload, answerMs);
     const chunks: Buffer[] = [];
     for await (const c of res as AsyncIterable<Buffer>) chunks.push(c);
     const text = Buffer.concat(chunks).toString('utf8');
@@ -359,7 +362,7 @@ export async function startLiteApiserver(o: LiteApiserverOptions): Promise<LiteA
 
   const breaker = new Breaker({
     probe: async () => {
-      const r = await nodeCall('GET', '/readyz');
+      const r = await nodeCall('GET', '/readyz', undefined, undefined, probeAnswerMs);
       if (r.status >= 500) throw new Error(`upstream /readyz answered ${r.status}`);
     },
     resync,
@@ -617,7 +620,7 @@ export async function startLiteApiserver(o: LiteApiserverOptions): Promise<LiteA
 
   // The first probe decides where the node starts: a reboot without the cloud starts offline, so no request pays the dial.
   try {
-    const r = await nodeCall('GET', '/readyz');
+    const r = await nodeCall('GET', '/readyz', undefined, undefined, probeAnswerMs);
     if (r.status >= 500) throw new Error(`upstream /readyz answered ${r.status}`);
     await checkCredential();
     if (adminProblem !== undefined) throw adminProblem;

@@ -14,7 +14,7 @@ export const ErrCacheStorage = createError(
 /** The node's kubeconfig cannot serve as the upstream credential: names the file, the field and why (upstream.ts). */
 export const ErrUpstreamConfig = createError(
   'EDGE_ERR_LITE_APISERVER_UPSTREAM_CONFIG',
-  (p: { file: string; field: string; reason: string }) => `lite-apiserver kubeconfig ${p.file}: ${p.field} ${p.reason}`,
+  (p: { file: string; field: string; reason: string }) => `lite-apiserver kubeconfig ${p.file}: ${p.field === '' ? '' : `${p.field} `}${p.reason}`,
   { statusCode: 400 },
 );
 

@@ -108,6 +108,8 @@ type Client =
   | { kind: 'anonymous'; key: 'anonymous' };
 
 const MAX_BODY = 3 * 1024 * 1024;
+/** Bearer tokens remembered (in memory) to re-list their clients' lists after an outage. */
+const MAX_TOKENS = 1024;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
 const HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']);
 
@@ -395,7 +397,10 @@ export async function startLiteApiserver(o: LiteApiserverOptions): Promise<LiteA
     const auth = req.headers.authorization;
     if (typeof auth === 'string' && /^bearer\s+\S+/i.test(auth)) {
       const key = `token:${createHash('sha256').update(auth.replace(/^bearer\s+/i, '')).digest('hex').slice(0, 32)}`;
+      // The most recently seen first out last: bound tokens rotate, and a rotated one is not asked for again.
+      tokens.delete(key);
       tokens.set(key, auth);
+      if (tokens.size > MAX_TOKENS) tokens.delete(tokens.keys().next().value as string);
       return { kind: 'bearer', key, authorization: auth };
     }
     return { kind: 'anonymous', key: 'anonymous' };

@@ -73,7 +73,7 @@ export function loadUpstreamCredential(kubeconfig: string, server?: string): Ups
   try {
     doc = parseYaml(readFileSync(kubeconfig, 'utf8'));
   } catch (err) {
-    throw new ErrUpstreamConfig({ file: kubeconfig, field: '(file)', reason: (err as Error).message }, { cause: err });
+    throw new ErrUpstreamConfig({ file: kubeconfig, field: '', reason: `cannot be read as YAML (${(err as Error).message})` }, { cause: err });
   }
   const dir = path.dirname(kubeconfig);
   const contextName = field(doc, 'current-context');

@@ -22,6 +22,7 @@ const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   grid: () => import('./grid.ts'),
   'grid-addon': () => import('./grid-addon.ts'),
   'hub-api': () => import('./hub-api.ts'),
+  'lite-apiserver': () => import('./lite-apiserver.ts'),
 };
 
 function table(rows: readonly BenchResult[]): string {

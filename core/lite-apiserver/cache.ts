@@ -84,7 +84,12 @@ export class ProxyCache {
   recordResponse(identity: string, req: ApiRequest, contentType: string, body: Buffer): void {
     const parsed = parseJsonBody(contentType, body);
     const rv = rvOf(parsed);
-    this.#put(responseKey(identity, req), { status: 200, contentType, ...(rv === undefined ? {} : { rv }), storedAt: Date.now() }, body);
+    const key = responseKey(identity, req);
+    // The same bytes again (a kubelet polling an unchanged object): no write, which on the file driver is two fsyncs.
+    const held = this.storage.get(key);
+    if (held === undefined || held.meta.contentType !== contentType || !held.body.equals(body)) {
+      this.#put(key, { status: 200, contentType, ...(rv === undefined ? {} : { rv }), storedAt: Date.now() }, body);
+    }
     const r = req.resource;
     if (r === undefined || parsed === undefined) return;
     // A list without a continue token in the answer is whole, a limit or not (a limit the list did not reach).
@@ -101,7 +106,8 @@ export class ProxyCache {
     const key = objectKey(identity, objectPath);
     const cur = this.storage.get(key);
     const rv = rvOf(object);
-    if (cur !== undefined && newer(cur.meta.rv as string | undefined, rv)) return;
+    // Held already at this version or a newer one (or written offline at the version it came from): nothing to write.
+    if (cur !== undefined && (newer(cur.meta.rv as string | undefined, rv) || (rv !== undefined && cur.meta.rv === rv))) return;
     this.#put(key, { status: 200, contentType: JSON_TYPE, ...(rv === undefined ? {} : { rv }), storedAt: Date.now() }, Buffer.from(JSON.stringify(object)));
   }
 

@@ -383,17 +383,17 @@ export async function startLiteApiserver(o: LiteApiserverOptions): Promise<LiteA
   });
 
   // ---- who is asking
+  /** Who a connection's certificate says it is, decoded once per connection (it cannot change on one). */
+  const byCertificate = new WeakMap<TLSSocket, Client | HttpProblem | null>();
   const identify = (req: http.IncomingMessage): Client => {
     const socket = req.socket as TLSSocket;
-    const peer = socket.getPeerCertificate();
-    if (peer !== null && typeof peer === 'object' && Object.keys(peer).length > 0) {
-      if (!socket.authorized) throw new HttpProblem(401, 'Unauthorized', `client certificate rejected: ${String(socket.authorizationError)}`);
-      const cn = Array.isArray(peer.subject?.CN) ? (peer.subject.CN[0] ?? '') : (peer.subject?.CN ?? '');
-      if (cn === `system:node:${o.nodeName}`) return { kind: 'node', key: nodeIdentity, user: cn };
-      const reason = cn.startsWith('system:node:') ? `this proxy serves node ${o.nodeName} only` : 'the proxy holds no upstream credential for it; use a bearer token';
-      const e = new ErrClientIdentity({ user: cn, reason });
-      throw new HttpProblem(403, 'Forbidden', e.message, e.code);
+    let known = byCertificate.get(socket);
+    if (known === undefined) {
+      known = certificateClient(socket);
+      byCertificate.set(socket, known);
     }
+    if (known instanceof HttpProblem) throw known;
+    if (known !== null) return known;
     const auth = req.headers.authorization;
     if (typeof auth === 'string' && /^bearer\s+\S+/i.test(auth)) {
       const key = `token:${createHash('sha256').update(auth.replace(/^bearer\s+/i, '')).digest('hex').slice(0, 32)}`;
@@ -404,6 +404,20 @@ export async function startLiteApiserver(o: LiteApiserverOptions): Promise<LiteA
       return { kind: 'bearer', key, authorization: auth };
     }
     return { kind: 'anonymous', key: 'anonymous' };
+  };
+
+  /** The client a connection's certificate makes, a refusal, or null when it presented none. */
+  const certificateClient = (socket: TLSSocket): Client | HttpProblem | null => {
+    const peer = socket.getPeerCertificate();
+    if (peer !== null && typeof peer === 'object' && Object.keys(peer).length > 0) {
+      if (!socket.authorized) return new HttpProblem(401, 'Unauthorized', `client certificate rejected: ${String(socket.authorizationError)}`);
+      const cn = Array.isArray(peer.subject?.CN) ? (peer.subject.CN[0] ?? '') : (peer.subject?.CN ?? '');
+      if (cn === `system:node:${o.nodeName}`) return { kind: 'node', key: nodeIdentity, user: cn };
+      const reason = cn.startsWith('system:node:') ? `this proxy serves node ${o.nodeName} only` : 'the proxy holds no upstream credential for it; use a bearer token';
+      const e = new ErrClientIdentity({ user: cn, reason });
+      return new HttpProblem(403, 'Forbidden', e.message, e.code);
+    }
+    return null;
   };
 
   const upstreamHeaders = (client: Client, req: http.IncomingMessage): http.OutgoingHttpHeaders => {

@@ -22,6 +22,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       return;
     }
     const upstream = createConnection(target);
+    // As a router would: no Nagle delay added on top of what the endpoints chose.
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
     sockets.add(client);
     sockets.add(upstream);
     const drop = (): void => {

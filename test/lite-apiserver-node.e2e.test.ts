@@ -6,14 +6,15 @@
  * the hub at once, and `edgeadm node list` and `node show` say so. The join
  * flags are checked as usage errors first.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHub, type Hub } from '../core/hub/index.ts';
 import { freePort } from '../core/kernel/index.ts';
 import { rawClient } from './support/kube-apiserver/client.ts';
 import { runEdgeadm, startEdgeadm, type Background } from './support/edgeadm-cli.ts';
-import { quiet, tempDir, waitFor } from './support/hub-fixture.ts';
+import { startHubFixture, quiet, tempDir, waitFor } from './support/hub-fixture.ts';
+import { startSiteAgent } from '../sites/index.ts';
 import { NODE, startLiteBed, type LiteBed } from './support/lite-apiserver.ts';
 
 let hub: Hub;
@@ -99,5 +100,39 @@ describe('edgeadm join --kubeconfig', () => {
 
     bed.link.up();
     await waitFor('the online report again', async () => (await report())?.state === 'online', 15_000);
+  });
+});
+
+describe('a lite-apiserver that cannot start', () => {
+  it("is the agent's reported problem, not the end of the agent", async () => {
+    const f = await startHubFixture();
+    try {
+      await f.apply({ kind: 'Site', metadata: { name: 'k8s-b' }, spec: {} });
+      // The node given the cluster admin's credential: refused, as it must never present one.
+      const file = path.join(dir, 'admin.kubeconfig');
+      const cfg = JSON.parse(readFileSync(bed.nodeKubeconfig, 'utf8')) as { users: { user: { token: string } }[] };
+      (cfg.users[0] as { user: { token: string } }).user.token = bed.kube.token;
+      writeFileSync(file, JSON.stringify(cfg));
+      const agent = await startSiteAgent({
+        site: 'k8s-b',
+        hubUrl: f.hub.url,
+        token: await f.agentToken('k8s-b'),
+        dataDir: tempDir('lite-failed'),
+        logger: quiet,
+        broker: false,
+        syncBackoff: { initialMs: 50, maxMs: 500 },
+        liteApiserver: bed.options({ kubeconfig: file, storage: { driver: 'file', path: path.join(dir, 'failed-cache') } }),
+      });
+      try {
+        expect(agent.status().liteApiserver).toMatchObject({ state: 'failed', error: expect.stringContaining('cluster-admin credential') });
+        expect(agent.status().health.problems).toEqual([expect.objectContaining({ component: 'lite-apiserver', code: 'EDGE_ERR_LITE_APISERVER_ADMIN_CREDENTIAL' })]);
+        const reported = async () => Object.values(((await f.hub.store.get('Site', 'k8s-b'))?.status as { agents?: Record<string, { liteApiserver?: { state: string } }> } | undefined)?.agents ?? {})[0]?.liteApiserver;
+        await waitFor('the failure reported to the hub', async () => (await reported())?.state === 'failed');
+      } finally {
+        await agent.stop();
+      }
+    } finally {
+      await f.hub.close();
+    }
   });
 });

@@ -19,7 +19,7 @@
  */
 import type { Logger } from '../kernel/index.ts';
 import { Collections, completeList, objectId, type Collection, type KubeObject, type WatchEvent } from './collections.ts';
-import { acceptsJson, collectionKey, compareRv, identityPrefix, objectKey, responseKey, selectorQuery, type ApiRequest } from './request.ts';
+import { acceptsJson, collectionKey, compareRv, collectionPrefix, objectKey, responseKey, selectorQuery, type ApiRequest } from './request.ts';
 import type { CacheStorage } from './storage.ts';
 
 /** An answer read from the cache. */
@@ -164,7 +164,7 @@ export class ProxyCache {
 
   /** Every collection key of one identity (for the resync after an outage). */
   collectionKeys(identity: string): string[] {
-    return this.collections.keys(identityPrefix('coll', identity));
+    return this.collections.keys(collectionPrefix(identity));
   }
 
   close(): void {
@@ -210,7 +210,7 @@ export class ProxyCache {
     const clusterWide = parentPath.replace(/\/namespaces\/[^/]+\/([^/]+)$/, '/$1');
     const id = object === undefined ? this.#idOfPath(objectPath) : objectId(object);
     const out: Collection[] = [];
-    for (const key of this.collections.keys(identityPrefix('coll', identity))) {
+    for (const key of this.collections.keys(collectionPrefix(identity))) {
       const path = key.split('\u0000')[2];
       if (path !== parentPath && path !== clusterWide) continue;
       const c = this.collections.get(key);

@@ -141,7 +141,8 @@ export class Collections {
   setFromList(key: string, list: { apiVersion?: string; kind: string; metadata?: { resourceVersion?: string }; items: KubeObject[] }): void {
     const rv = list.metadata?.resourceVersion ?? '';
     const cur = this.get(key);
-    if (cur !== undefined && (compareRv(rv, cur.rv) ?? 1) < 0) return; // an older list than what the collection already holds
+    // An older list than what the collection holds, or the same version again (a relist that changed nothing): no rewrite.
+    if (cur !== undefined && (rv === cur.rv || (compareRv(rv, cur.rv) ?? 1) < 0)) return;
     const c: Collection = { key, apiVersion: list.apiVersion ?? 'v1', kind: list.kind, rv, floor: rv, updatedAt: Date.now(), history: [], items: new Map(list.items.map((o) => [objectId(o), o])) };
     this.#loaded.set(key, c);
     this.#markDirty(key);

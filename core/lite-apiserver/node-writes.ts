@@ -22,7 +22,7 @@
 import type { CacheStorage } from './storage.ts';
 import type { KubeObject } from './collections.ts';
 import type { ProxyCache } from './cache.ts';
-import { applyPatch, type Json, type JsonObject } from './patch.ts';
+import { applyPatch, kubeStatus, type Json, type JsonObject } from './patch.ts';
 import type { ApiRequest } from './request.ts';
 
 const PENDING_KEY = 'pending\u0000node-writes';
@@ -45,17 +45,6 @@ export interface LocalAnswer {
 export interface UpstreamCalls {
   request(method: string, path: string, body?: unknown, contentType?: string): Promise<{ status: number; body: unknown }>;
 }
-
-const statusOf = (code: number, reason: string, message: string, details?: JsonObject): JsonObject => ({
-  kind: 'Status',
-  apiVersion: 'v1',
-  metadata: {},
-  status: 'Failure',
-  message,
-  reason,
-  ...(details === undefined ? {} : { details }),
-  code,
-});
 
 /** kube's MicroTime: RFC 3339 with microseconds. */
 export const microTime = (d = new Date()): string => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
@@ -108,7 +97,7 @@ export class NodeWrites {
       if (name !== this.#node) return undefined;
       const kind = isLease ? 'leases' : 'nodes';
       if (this.#cache.objectState(this.#identity, path) !== undefined) {
-        return { status: 409, body: statusOf(409, 'AlreadyExists', `${kind} "${name}" already exists`, { name, kind, ...(isLease ? { group: 'coordination.k8s.io' } : {}) }) };
+        return { status: 409, body: kubeStatus(409, 'AlreadyExists', `${kind} "${name}" already exists`, { name, kind, ...(isLease ? { group: 'coordination.k8s.io' } : {}) }) };
       }
       const created = this.#withDefaults(body as JsonObject);
       this.#cache.recordLocalWrite(this.#identity, path, created);

@@ -7,6 +7,9 @@
  * `$deleteFromPrimitiveList/<list>` and `$retainKeys`. Other lists are
  * replaced, as their strategy is. JSON patch (RFC 6902) is not applied
  * offline: the request answers 503 and the client retries online.
+ *
+ * Also the one builder of the `Status` objects the proxy answers with
+ * (`kubeStatus`), since they are JSON it makes as the patches are.
  */
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -106,6 +109,11 @@ export function applyPatch(target: JsonObject, contentType: string, patch: Json)
   else if (type === 'application/strategic-merge-patch+json') out = strategicMerge(target, patch);
   else return undefined;
   return isObject(out) ? out : undefined;
+}
+
+/** A failure `Status`, as kube-apiserver answers one (for a 4xx/5xx answer or a watch's ERROR event). */
+export function kubeStatus(code: number, reason: string, message: string, details?: JsonObject): JsonObject {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details === undefined ? {} : { details }), code };
 }
 
 export type { Json, JsonObject };

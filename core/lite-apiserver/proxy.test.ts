@@ -5,9 +5,12 @@
  * breaker, the resync, a restart while offline; with both storage drivers.
  */
 /* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call -- answers are arbitrary Kubernetes JSON, read loosely by the assertions (RawResponse.body) */
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createCertificateAuthority, issueCertificate } from '../pki/index.ts';
 import { APP_TOKEN, NODE, startLiteBed, type LiteBed } from '../../test/support/lite-apiserver.ts';
-import type { RawClient } from '../../test/support/kube-apiserver/client.ts';
+import { rawClient, type RawClient } from '../../test/support/kube-apiserver/client.ts';
 import type { LiteApiserver } from './index.ts';
 
 let bed: LiteBed;
@@ -64,13 +67,19 @@ describe('who is who', () => {
     const user = await bed.client(lite, 'user').call('GET', '/api/v1/namespaces');
     expect(user.status).toBe(403);
     expect(user.body.message).toContain("client 'jane'");
+    // The node's own name, from a CA the proxy does not trust: not the node.
+    const rogueCa = await createCertificateAuthority({ commonName: 'rogue-ca' });
+    const rogue = await issueCertificate(rogueCa, { commonName: `system:node:${NODE}`, organization: 'system:nodes', usage: 'client' });
+    const forged = rawClient({ url: lite.url, caPem: bed.ca.certPem }, null, { cert: rogue.certPem, key: rogue.keyPem });
+    const r = await forged.call('GET', '/api/v1/namespaces');
+    await forged.close();
+    expect(r.status).toBe(401);
+    expect(r.body.message).toContain('client certificate rejected');
   });
 
   it('refuses to start with a cluster-admin credential', async () => {
-    const { writeFile } = await import('node:fs/promises');
-    const path = await import('node:path');
     const file = path.join(bed.dir, 'admin.conf');
-    const cfg = JSON.parse(await (await import('node:fs/promises')).readFile(bed.nodeKubeconfig, 'utf8')) as { users: { user: { token: string } }[] };
+    const cfg = JSON.parse(await readFile(bed.nodeKubeconfig, 'utf8')) as { users: { user: { token: string } }[] };
     (cfg.users[0] as { user: { token: string } }).user.token = bed.kube.token;
     await writeFile(file, JSON.stringify(cfg));
     await expect(bed.start({ kubeconfig: file })).rejects.toMatchObject({ code: 'EDGE_ERR_LITE_APISERVER_ADMIN_CREDENTIAL' });
@@ -84,7 +93,6 @@ describe.each(['file', 'sqlite'] as const)('offline with the %s driver', (driver
 
   beforeAll(async () => {
     const admin = bed.kube;
-    const { rawClient } = await import('../../test/support/kube-apiserver/client.ts');
     const c = rawClient(admin);
     expect((await c.call('POST', '/api/v1/namespaces', ns(namespace))).status).toBe(201);
     await c.call('POST', base, cm('a', { tier: 'web' }));
@@ -142,7 +150,6 @@ describe.each(['file', 'sqlite'] as const)('offline with the %s driver', (driver
     expect(cached.status).toBe(200);
     expect(cached.body.items).toHaveLength(2);
     // Meanwhile, in the cloud:
-    const { rawClient } = await import('../../test/support/kube-apiserver/client.ts');
     const admin = rawClient(bed.kube);
     await admin.call('POST', base, cm('d', { tier: 'web' }));
     await admin.call('DELETE', `${base}/a`);
@@ -163,7 +170,6 @@ describe('watches', () => {
   let admin: RawClient;
 
   beforeAll(async () => {
-    const { rawClient } = await import('../../test/support/kube-apiserver/client.ts');
     admin = rawClient(bed.kube);
     await admin.call('POST', '/api/v1/namespaces', ns(namespace));
     await admin.call('POST', base, cm('w1'));
@@ -229,7 +235,6 @@ describe('watches', () => {
 
 describe("the node's own writes offline", () => {
   it('keeps the kubelet registered, its status and Lease answered, and reconciles them when the cloud returns', async () => {
-    const { rawClient } = await import('../../test/support/kube-apiserver/client.ts');
     const admin = rawClient(bed.kube);
     const lite = await start({ storage: { driver: 'sqlite', path: `${bed.dir}/node.db` } });
     const c = bed.client(lite, 'node');
@@ -266,6 +271,10 @@ describe("the node's own writes offline", () => {
     expect((await k.call('GET', leasePath)).body.spec.renewTime).toBe('2026-12-05T01:00:00.000000Z');
     // Another object's write offline is not answered: 503, the client retries online.
     expect((await k.call('POST', '/api/v1/namespaces/default/events', { metadata: { name: 'e' } })).status).toBe(503);
+    // Another credential on the same node (a pod's token) may not write the node's status offline, and changes nothing.
+    const pod = bed.client(again, { token: APP_TOKEN });
+    expect((await pod.call('PATCH', `/api/v1/nodes/${NODE}/status`, { status: { conditions: [{ type: 'Ready', status: 'False' }] } }, 'application/merge-patch+json')).status).toBe(503);
+    expect((await k.call('GET', `/api/v1/nodes/${NODE}`)).body.status.conditions[0].status).toBe('True');
     expect(again.status().pending).toEqual({ create: false, status: true, lease: true });
     // The cloud returns: the conditions are written and the Lease renewed now, before requests go upstream.
     const before = Date.now();

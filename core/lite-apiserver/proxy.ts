@@ -41,6 +41,7 @@ import { ProxyCache, type CachedAnswer } from './cache.ts';
 import type { KubeObject, WatchEvent } from './collections.ts';
 import { ErrAdminCredential, ErrClientIdentity, ErrLiteApiserverOptions, ErrNotCached } from './errors.ts';
 import { NodeWrites } from './node-writes.ts';
+import { kubeStatus } from './patch.ts';
 import { parseApiRequest, type ApiRequest } from './request.ts';
 import { openCacheStorage, type StorageDriver, type StorageStats } from './storage.ts';
 import { checkNotAdmin, loadUpstreamCredential, nodeAuthHeaders, upstreamPools, type UpstreamCredential, type UpstreamPools } from './upstream.ts';
@@ -125,18 +126,7 @@ class HttpProblem extends Error {
 }
 
 function statusBody(status: number, reason: string, message: string, code?: string): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      kind: 'Status',
-      apiVersion: 'v1',
-      metadata: {},
-      status: 'Failure',
-      message,
-      reason,
-      ...(code === undefined ? {} : { details: { causes: [{ reason: code, message }] } }),
-      code: status,
-    }),
-  );
+  return Buffer.from(JSON.stringify(kubeStatus(status, reason, message, code === undefined ? undefined : { causes: [{ reason: code, message }] })));
 }
 
 function sendStatus(res: http.ServerResponse, status: number, reason: string, message: string, code?: string): void {
@@ -448,7 +438,7 @@ export async function startLiteApiserver(o: LiteApiserverOptions): Promise<LiteA
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked', 'x-edgeadm-lite-apiserver': 'cache; source=collection' });
     if (start.kind === 'gone') {
       const rv = api.query.get('resourceVersion') ?? '';
-      const status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${rv} (${start.current})`, reason: 'Expired', code: 410 };
+      const status = kubeStatus(410, 'Expired', `too old resource version: ${rv} (${start.current})`);
       res.end(`${JSON.stringify({ type: 'ERROR', object: status })}\n`);
       return;
     }

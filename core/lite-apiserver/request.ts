@@ -174,9 +174,9 @@ export function objectKey(identity: string, objectPath: string): string {
   return `obj\u0000${identity}\u0000${objectPath}`;
 }
 
-/** The key prefix of everything one identity cached. */
-export function identityPrefix(kind: 'resp' | 'coll' | 'obj', identity: string): string {
-  return `${kind}\u0000${identity}\u0000`;
+/** The key prefix of every collection one identity cached. */
+export function collectionPrefix(identity: string): string {
+  return `coll\u0000${identity}\u0000`;
 }
 
 /** Whether an Accept header takes a JSON answer (absent, `*\/*`, or naming application/json in any form). */

@@ -41,9 +41,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { createLogger, describeError, ensurePrivateDir, type Logger } from '../kernel/index.ts';
+import { createLogger, ensurePrivateDir, type Logger } from '../kernel/index.ts';
 import { ErrCacheStorage } from './errors.ts';
-import type { CacheEntry, CacheStorage, StorageStats } from './storage.ts';
+import { checkMaxBytes, measureEntry, storageError, type CacheEntry, type CacheStorage, type StorageStats } from './storage.ts';
 
 export interface FileStorageOptions {
   /** The directory; created (and kept) with mode 0700. */
@@ -52,7 +52,7 @@ export interface FileStorageOptions {
   maxBytes: number;
 }
 
-const DRIVER = 'file';
+const DRIVER = 'file' as const;
 const MAGIC = Buffer.from('LAC1', 'latin1');
 /** Magic and the header length. */
 const PREFIX_BYTES = 8;
@@ -117,7 +117,7 @@ class FileStorage implements CacheStorage {
       scan = scanDirectory(dir);
       dirFd = openSync(dir, 'r');
     } catch (err) {
-      throw storageError(dir, 'cannot open the directory', err);
+      throw storageError(DRIVER, dir, 'cannot open the directory', err);
     }
     return new FileStorage(dir, o.maxBytes, log, dirFd, scan);
   }
@@ -154,8 +154,7 @@ class FileStorage implements CacheStorage {
 
   put(key: string, entry: CacheEntry): boolean {
     this.#assertOpen();
-    const metaJson = metaToJson(entry.meta, this.#dir);
-    const size = Buffer.byteLength(key) + Buffer.byteLength(metaJson) + entry.body.length;
+    const { metaJson, size } = measureEntry(DRIVER, this.#dir, key, entry);
     if (size > this.#maxBytes) {
       this.#refused += 1;
       // The caller meant to replace what the key held: never serve the older entry.
@@ -219,7 +218,7 @@ class FileStorage implements CacheStorage {
     try {
       buf = readFileSync(path.join(this.#dir, rec.name));
     } catch (err) {
-      if (errorCode(err) !== 'ENOENT') throw storageError(this.#dir, `cannot read entry file ${rec.name}`, err);
+      if (errorCode(err) !== 'ENOENT') throw storageError(DRIVER, this.#dir, `cannot read entry file ${rec.name}`, err);
       this.#log.warn({ file: rec.name }, 'cache entry file vanished');
       this.#forget(key, rec);
       return undefined;
@@ -249,7 +248,7 @@ class FileStorage implements CacheStorage {
     } catch (err) {
       if (fd !== -1) closeSync(fd);
       unlinkQuietly(tmp);
-      throw storageError(this.#dir, `cannot write entry file ${name}`, err);
+      throw storageError(DRIVER, this.#dir, `cannot write entry file ${name}`, err);
     }
   }
 
@@ -257,7 +256,7 @@ class FileStorage implements CacheStorage {
     try {
       fsyncSync(this.#dirFd);
     } catch (err) {
-      throw storageError(this.#dir, 'cannot fsync the directory', err);
+      throw storageError(DRIVER, this.#dir, 'cannot fsync the directory', err);
     }
   }
 
@@ -265,7 +264,7 @@ class FileStorage implements CacheStorage {
     try {
       unlinkSync(path.join(this.#dir, name));
     } catch (err) {
-      if (errorCode(err) !== 'ENOENT') throw storageError(this.#dir, `cannot delete entry file ${name}`, err);
+      if (errorCode(err) !== 'ENOENT') throw storageError(DRIVER, this.#dir, `cannot delete entry file ${name}`, err);
     }
   }
 
@@ -285,34 +284,18 @@ class FileStorage implements CacheStorage {
   }
 }
 
-function storageError(dir: string, what: string, err: unknown): Error {
-  return new ErrCacheStorage({ driver: DRIVER, path: dir, reason: `${what}: ${describeError(err)}` }, { cause: err });
-}
 
 function checkOptions(o: FileStorageOptions): void {
   if (typeof o.path !== 'string' || o.path === '') {
     throw new ErrCacheStorage({ driver: DRIVER, path: String(o.path), reason: 'path must be a non-empty directory path' });
   }
-  if (!Number.isSafeInteger(o.maxBytes) || o.maxBytes <= 0) {
-    throw new ErrCacheStorage({ driver: DRIVER, path: o.path, reason: `maxBytes must be a positive integer, got ${String(o.maxBytes)}` });
-  }
+  checkMaxBytes(DRIVER, o.path, o.maxBytes);
 }
 
 function fileName(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 
-/** The caller's metadata as JSON; a coded error when it is not a JSON object. */
-function metaToJson(meta: Record<string, unknown>, dir: string): string {
-  let json: string | undefined;
-  try {
-    json = typeof meta === 'object' && meta !== null && !Array.isArray(meta) ? JSON.stringify(meta) : undefined;
-  } catch (err) {
-    throw new ErrCacheStorage({ driver: DRIVER, path: dir, reason: `entry metadata is not JSON: ${describeError(err)}` }, { cause: err });
-  }
-  if (json === undefined) throw new ErrCacheStorage({ driver: DRIVER, path: dir, reason: 'entry metadata must be a JSON object' });
-  return json;
-}
 
 /** Magic, header length and header JSON of an entry file. */
 function encodeHead(key: string, seq: number, metaJson: string, body: Buffer): Buffer {

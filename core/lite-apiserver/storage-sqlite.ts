@@ -38,7 +38,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { createLogger, describeError, ensurePrivateFile, type Logger } from '../kernel/index.ts';
 import { ErrCacheStorage } from './errors.ts';
-import type { CacheEntry, CacheStorage, StorageStats } from './storage.ts';
+import { checkMaxBytes, measureEntry, storageError, type CacheEntry, type CacheStorage, type StorageStats } from './storage.ts';
 
 export interface SqliteStorageOptions {
   /** The database file; created with mode 0600, its folder with mode 0700. */
@@ -47,7 +47,7 @@ export interface SqliteStorageOptions {
   maxBytes: number;
 }
 
-const DRIVER = 'sqlite';
+const DRIVER = 'sqlite' as const;
 /** The schema this code reads and writes (PRAGMA user_version). */
 export const SQLITE_STORAGE_SCHEMA_VERSION = 1;
 
@@ -131,7 +131,7 @@ class SqliteStorage implements CacheStorage {
       return new SqliteStorage(o.path, o.maxBytes, log, db);
     } catch (err) {
       db.close();
-      throw ErrCacheStorage.is(err) ? err : storageError(o.path, 'cannot open the database', err);
+      throw ErrCacheStorage.is(err) ? err : storageError(DRIVER, o.path, 'cannot open the database', err);
     }
   }
 
@@ -166,14 +166,13 @@ class SqliteStorage implements CacheStorage {
       this.#touch(key, row.atime);
       return { meta, body: row.body };
     } catch (err) {
-      throw storageError(this.#file, 'get failed', err);
+      throw storageError(DRIVER, this.#file, 'get failed', err);
     }
   }
 
   put(key: string, entry: CacheEntry): boolean {
     this.#assertOpen();
-    const metaJson = metaToJson(entry.meta, this.#file);
-    const size = Buffer.byteLength(key) + Buffer.byteLength(metaJson) + entry.body.length;
+    const { metaJson, size } = measureEntry(DRIVER, this.#file, key, entry);
     if (size > this.#maxBytes) {
       this.#refused += 1;
       // The caller meant to replace what the key held: never serve the older entry.
@@ -185,7 +184,7 @@ class SqliteStorage implements CacheStorage {
     try {
       r = this.#putTx.immediate(key, metaJson, entry.body, size, this.#clock + 1);
     } catch (err) {
-      throw storageError(this.#file, 'put failed', err);
+      throw storageError(DRIVER, this.#file, 'put failed', err);
     }
     this.#touched.clear();
     this.#clock += 1;
@@ -200,7 +199,7 @@ class SqliteStorage implements CacheStorage {
     try {
       this.#deleteRow(key);
     } catch (err) {
-      throw storageError(this.#file, 'delete failed', err);
+      throw storageError(DRIVER, this.#file, 'delete failed', err);
     }
   }
 
@@ -215,7 +214,7 @@ class SqliteStorage implements CacheStorage {
       }
       return out;
     } catch (err) {
-      throw storageError(this.#file, 'keys failed', err);
+      throw storageError(DRIVER, this.#file, 'keys failed', err);
     }
   }
 
@@ -311,17 +310,12 @@ class SqliteStorage implements CacheStorage {
   }
 }
 
-function storageError(file: string, what: string, err: unknown): Error {
-  return new ErrCacheStorage({ driver: DRIVER, path: file, reason: `${what}: ${describeError(err)}` }, { cause: err });
-}
 
 function checkOptions(o: SqliteStorageOptions): void {
   if (typeof o.path !== 'string' || o.path === '' || o.path === ':memory:' || o.path.startsWith('file:')) {
     throw new ErrCacheStorage({ driver: DRIVER, path: String(o.path), reason: 'path must be the path of a database file' });
   }
-  if (!Number.isSafeInteger(o.maxBytes) || o.maxBytes <= 0) {
-    throw new ErrCacheStorage({ driver: DRIVER, path: o.path, reason: `maxBytes must be a positive integer, got ${String(o.maxBytes)}` });
-  }
+  checkMaxBytes(DRIVER, o.path, o.maxBytes);
 }
 
 /** Opens (creating it 0600, and its missing folders 0700) the database file. */
@@ -332,7 +326,7 @@ function openDatabase(file: string): Database.Database {
     ensurePrivateFile(file);
     return new Database(file);
   } catch (err) {
-    throw storageError(file, 'cannot open the database', err);
+    throw storageError(DRIVER, file, 'cannot open the database', err);
   }
 }
 
@@ -358,17 +352,6 @@ function migrate(db: Database.Database, file: string): void {
   db.transaction(() => db.exec(SCHEMA)).immediate();
 }
 
-/** The caller's metadata as JSON; a coded error when it is not a JSON object. */
-function metaToJson(meta: Record<string, unknown>, file: string): string {
-  let json: string | undefined;
-  try {
-    json = typeof meta === 'object' && meta !== null && !Array.isArray(meta) ? JSON.stringify(meta) : undefined;
-  } catch (err) {
-    throw new ErrCacheStorage({ driver: DRIVER, path: file, reason: `entry metadata is not JSON: ${describeError(err)}` }, { cause: err });
-  }
-  if (json === undefined) throw new ErrCacheStorage({ driver: DRIVER, path: file, reason: 'entry metadata must be a JSON object' });
-  return json;
-}
 
 /** Stored metadata back as an object, or undefined when the row was edited into something else. */
 function parseMeta(json: string): Record<string, unknown> | undefined {

@@ -12,7 +12,7 @@
  *   whole bound is refused (put answers false) and counted;
  * - are synchronous: the proxy answers a cache hit from one read.
  */
-import type { Logger } from '../kernel/index.ts';
+import { describeError, type Logger } from '../kernel/index.ts';
 import { ErrCacheStorage } from './errors.ts';
 
 export { ErrCacheStorage };
@@ -78,4 +78,30 @@ export async function openCacheStorage(o: StorageOptions, logger?: Logger): Prom
       throw new ErrCacheStorage({ driver: String(driver), path: o.path, reason: `unknown driver: expected one of ${STORAGE_DRIVERS.join(', ')}` });
     }
   }
+}
+
+// ---------------------------------------------------------------------------
+// What every driver shares
+
+/** A storage failure of `driver` at `where`, saying what failed and why. */
+export function storageError(driver: StorageDriver, where: string, what: string, err: unknown): Error {
+  return new ErrCacheStorage({ driver, path: where, reason: `${what}: ${describeError(err)}` }, { cause: err });
+}
+
+/** Refuses a size bound that is not a positive integer. */
+export function checkMaxBytes(driver: StorageDriver, where: string, maxBytes: number): void {
+  if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) throw new ErrCacheStorage({ driver, path: where, reason: `maxBytes must be a positive integer, got ${String(maxBytes)}` });
+}
+
+/** An entry as a put stores it: its metadata as JSON (a coded error when that is not a JSON object) and its size as the bound counts it. */
+export function measureEntry(driver: StorageDriver, where: string, key: string, entry: CacheEntry): { metaJson: string; size: number } {
+  let json: string | undefined;
+  const meta: unknown = entry.meta;
+  try {
+    json = typeof meta === 'object' && meta !== null && !Array.isArray(meta) ? JSON.stringify(meta) : undefined;
+  } catch (err) {
+    throw new ErrCacheStorage({ driver, path: where, reason: `entry metadata is not JSON: ${describeError(err)}` }, { cause: err });
+  }
+  if (json === undefined) throw new ErrCacheStorage({ driver, path: where, reason: 'entry metadata must be a JSON object' });
+  return { metaJson: json, size: Buffer.byteLength(key) + Buffer.byteLength(json) + entry.body.length };
 }

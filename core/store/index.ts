@@ -18,4 +18,5 @@ export { openKubeStore, SITE_LABEL, SITE_LABEL_PREFIX, type KubeStoreOptions } f
 export { commandCrd, COMMAND_GROUP, COMMAND_KINDS, COMMAND_STATES, COMMAND_PLURAL, COMMAND_VERSION, INITIAL_ADMIN_SECRET, PEER_SECRET } from './hub-state.ts';
 export { applyCrds, kubeError, kubeFailure, openKubeClient, pageRequest, reflect, sleep as kubeSleep, typedPage, type KubeClient, type KubeObject, type KubeStatus, type ListPage, type ReflectOptions } from './kube-client.ts';
 export * from './replication.ts';
+export { nodeStanding, siteStanding, type NodeStanding } from './node-standing.ts';
 export { ErrSyncMessage } from './errors.ts';

@@ -59,6 +59,24 @@ export const AgentProblemSchema = Type.Object(
  * hub's own counts of the producer's streams, they tell whether every
  * reading the agent sent is held (`GET /api/v1/telemetry/delivery`).
  */
+export const HEALTH_VERDICTS = ['healthy', 'unhealthy', 'unknown'] as const;
+/** One node's verdict, as a site's vote found it (core/health/agent.ts). */
+export const HealthVerdictSchema = Type.Object(
+  {
+    node: Type.String({ minLength: 1, maxLength: 253 }),
+    verdict: Type.Union([Type.Literal('healthy'), Type.Literal('unhealthy'), Type.Literal('unknown')]),
+    /** Fresh votes that it passes, and that it fails; how many peers are to vote on it. */
+    pros: Count,
+    cons: Count,
+    expected: Count,
+    /** When the verdict last changed, and the newest vote counted (RFC 3339). */
+    since: Type.String({ maxLength: 64 }),
+    votedAt: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+export type HealthVerdict = Static<typeof HealthVerdictSchema>;
+
 export const AgentReportSchema = Type.Object(
   {
     health: Type.Object(
@@ -85,6 +103,18 @@ export const AgentReportSchema = Type.Object(
         notStored: Count,
       },
       { additionalProperties: false },
+    ),
+    /**
+     * Distributed health (core/health): the verdicts of the site's vote on the nodes this agent's node checks.
+     * The hub records them on those Nodes (nodes of the agent's own site only).
+     */
+    nodeHealth: Type.Optional(
+      Type.Object(
+        {
+          verdicts: Type.Array(HealthVerdictSchema, { maxItems: 64 }),
+        },
+        { additionalProperties: false },
+      ),
     ),
     /** A Kubernetes-mode node's lite-apiserver (core/lite-apiserver): whether the node's components reach the cloud through it, or its cache. */
     liteApiserver: Type.Optional(

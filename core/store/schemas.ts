@@ -26,7 +26,7 @@ import { PLUGIN_ID_PATTERN } from '../plugins/index.ts';
 import { VALUE_TYPES, type ValueType } from '../sdk/index.ts';
 import { dns1123LabelProblem, dns1123SubdomainProblem, labelKeyProblem, labelValueProblem } from './selectors.ts';
 import { API_VERSION, KINDS, type Kind, type ObjectMeta, type Resource } from './types.ts';
-import { AgentReportSchema } from './replication.ts';
+import { AgentReportSchema, HealthVerdictSchema } from './replication.ts';
 
 // ---------------------------------------------------------------------------
 // Shared pieces
@@ -107,6 +107,54 @@ export const OnboardingRuleSchema = Type.Object(
 );
 export type OnboardingRule = Static<typeof OnboardingRuleSchema>;
 
+/** One check a node runs against each peer it watches (core/health). */
+export const HealthCheckSchema = Type.Object(
+  {
+    /** Names the check in results and messages. */
+    name: Type.String({ maxLength: 63, pattern: DNS1123_LABEL_PATTERN }),
+    /** tcp: a connection opens; http/https: a GET answers with an expected status; icmp: `ping` answers (where the node permits it). */
+    type: literalUnion(['tcp', 'http', 'https', 'icmp'] as const),
+    /** The peer's port (tcp, http, https): default the health agent's own port. */
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    /** The path of an http(s) check (default `/healthz`). */
+    path: Type.Optional(Type.String({ maxLength: 1024, pattern: '^/' })),
+    /** Statuses that pass an http(s) check (default 200). A kubelet's 10250 answers 401 without credentials: list it to take any answer as alive. */
+    expectStatus: Type.Optional(Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { minItems: 1, maxItems: 16 })),
+    /** https: accept any certificate (a kubelet's self-signed one). Nothing secret is sent. */
+    insecureSkipVerify: Type.Optional(Type.Boolean()),
+    /** Go duration: how long one try may take (default 2s, or less so that every try fits in half a period). */
+    timeout: Type.Optional(Type.String({ maxLength: 32 })),
+    /** Tries after a failed one within the period (default 1). */
+    retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 5 })),
+    /** The check's share of the score (default 1). */
+    weight: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1000 })),
+  },
+  { additionalProperties: false },
+);
+export type HealthCheck = Static<typeof HealthCheckSchema>;
+
+/** Distributed health at a site: its nodes check each other and vote (core/health, docs/health.md). */
+export const SiteHealthSchema = Type.Object(
+  {
+    /** The port every node's health agent listens on for peers' gossip (default 51005). */
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    /** Go duration: how often each node checks its peers (default 10s). */
+    period: Type.Optional(Type.String({ maxLength: 32 })),
+    /** What a node runs against each peer it watches (default: a tcp connect to the peer's health agent). */
+    checks: Type.Optional(Type.Array(HealthCheckSchema, { minItems: 1, maxItems: 8 })),
+    /** The score (sum of the passing checks' weights) at which a peer passes (default: every check passes). */
+    passScore: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    /** How many peers check each node and vote on it (default 5, at most the site's other nodes). */
+    voters: Type.Optional(Type.Integer({ minimum: 1, maximum: 15 })),
+    /** How many random peers each node gossips with per period (default 3). */
+    fanout: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
+    /** Go duration: how long a vote counts (default 18 periods); a node re-signs its votes every third of it. */
+    voteTimeout: Type.Optional(Type.String({ maxLength: 32 })),
+  },
+  { additionalProperties: false },
+);
+export type SiteHealth = Static<typeof SiteHealthSchema>;
+
 export const SiteSpecSchema = Type.Object(
   {
     displayName: Type.Optional(Type.String({ maxLength: 256 })),
@@ -114,6 +162,8 @@ export const SiteSpecSchema = Type.Object(
     /** An address, or a structured location such as `{ latitude, longitude }`. */
     location: Type.Optional(Type.Union([Type.String(), AnyMap])),
     /** What happens to devices that announce themselves at the site. */
+    /** Distributed health: the site's nodes check each other and vote on each node (off unless set). */
+    health: Type.Optional(SiteHealthSchema),
     onboarding: Type.Optional(
       Type.Object(
         {
@@ -189,6 +239,22 @@ export const NodeStatusSchema = Type.Object(
           reportedAt: Timestamp,
           /** The bootstrap token that join used. */
           bootstrapTokenId: Type.Optional(Type.String({ maxLength: 64 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /**
+     * Distributed health: what the node's peers at its site last voted (written by the hub from
+     * their agents' reports; core/health). Kept while the site is cut off: the last vote stands.
+     */
+    health: Type.Optional(
+      Type.Object(
+        {
+          ...HealthVerdictSchema.properties,
+          node: Type.Optional(Type.String({ maxLength: 253 })),
+          /** The agent whose report this is (`node:<name>`), and when the hub recorded it. */
+          reportedBy: Type.String({ maxLength: 128 }),
+          reportedAt: Timestamp,
         },
         { additionalProperties: false },
       ),
@@ -911,6 +977,51 @@ function leaseIssues(spec: Record<string, unknown>, issues: FieldIssue[]): void 
   }
 }
 
+function durationIssue(value: unknown, path: string, issues: FieldIssue[]): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const ms = goDurationMs(value);
+  if (ms === undefined) issues.push({ path, message: `must be a Go duration such as '500ms', '1s' or '1h30m': it ${goDurationProblem(value)}` });
+  else if (ms <= 0) issues.push({ path, message: 'must be longer than zero' });
+  else return ms;
+  return undefined;
+}
+
+/** The rules of a site's health settings the schema cannot say (core/health applies the defaults). */
+function siteIssues(spec: Record<string, unknown>, issues: FieldIssue[]): void {
+  const h = asObject(spec.health);
+  if (!h) return;
+  const period = durationIssue(h.period, 'spec.health.period', issues) ?? (h.period === undefined ? 10_000 : undefined);
+  const voteTimeout = durationIssue(h.voteTimeout, 'spec.health.voteTimeout', issues);
+  if (period !== undefined && voteTimeout !== undefined && voteTimeout < 3 * period) {
+    issues.push({ path: 'spec.health.voteTimeout', message: `must be at least 3 periods (${3 * period} ms): a vote is re-signed every third of it` });
+  }
+  const checks = Array.isArray(h.checks) ? (h.checks as unknown[]) : [];
+  let total = 0;
+  const names = new Map<unknown, number>();
+  checks.forEach((raw, i) => {
+    const c = asObject(raw);
+    if (!c) return;
+    const first = names.get(c.name);
+    if (first !== undefined) issues.push({ path: `spec.health.checks[${i}].name`, message: `duplicates spec.health.checks[${first}].name '${String(c.name)}'` });
+    else names.set(c.name, i);
+    total += typeof c.weight === 'number' ? c.weight : 1;
+    // Without a timeout, the default fits the period (core/health/config.ts).
+    const timeout = durationIssue(c.timeout, `spec.health.checks[${i}].timeout`, issues);
+    const tries = 1 + (typeof c.retries === 'number' ? c.retries : 1);
+    if (period !== undefined && timeout !== undefined && timeout * tries > period) {
+      issues.push({ path: `spec.health.checks[${i}].timeout`, message: `times ${tries} tries (${timeout * tries} ms) must fit in one period (${period} ms)` });
+    }
+    if (c.type === 'icmp' && c.port !== undefined) issues.push({ path: `spec.health.checks[${i}].port`, message: 'has no meaning for an icmp check' });
+    if ((c.type === 'tcp' || c.type === 'icmp') && (c.path !== undefined || c.expectStatus !== undefined || c.insecureSkipVerify !== undefined)) {
+      issues.push({ path: `spec.health.checks[${i}]`, message: `path, expectStatus and insecureSkipVerify are for http and https checks, not ${String(c.type)}` });
+    }
+  });
+  if (checks.length === 0) total = 1;
+  if (typeof h.passScore === 'number' && h.passScore > total) {
+    issues.push({ path: 'spec.health.passScore', message: `is ${h.passScore}, more than the checks' weights add up to (${total}): no peer could pass` });
+  }
+}
+
 function specIssues(kind: Kind, spec: unknown, issues: FieldIssue[]): void {
   issues.push(...friendlyIssues(checkSchema(SPEC_SCHEMAS[kind], spec, 'spec')));
   const s = asObject(spec);
@@ -919,6 +1030,7 @@ function specIssues(kind: Kind, spec: unknown, issues: FieldIssue[]): void {
   else if (kind === 'Device') deviceIssues(s, issues);
   else if (kind === 'Addon') addonIssues(s, issues);
   else if (kind === 'Lease') leaseIssues(s, issues);
+  else if (kind === 'Site') siteIssues(s, issues);
   else if (kind === 'BrokerCredential') brokerCredentialIssues(s, issues);
   else if (kind === 'PendingDevice') profileIssues(asObject(s.profile) ?? {}, issues, 'spec.profile');
 }

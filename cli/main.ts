@@ -15,6 +15,7 @@ import { registerDevice } from './device.ts';
 import { registerDeviceCommands } from './device-cmds.ts';
 import { registerDeviceDiscover } from './discover.ts';
 import { registerGrid } from './grid.ts';
+import { registerHealth } from './health.ts';
 import { registerHub } from './hub.ts';
 import { registerInit } from './init.ts';
 import { registerJoin } from './join.ts';
@@ -61,6 +62,7 @@ export function buildProgram(plugins: readonly LoadedTools[] = [], problems: Edg
   registerUp(program);
   registerHub(program);
   registerGrid(program);
+  registerHealth(program);
   registerLiteApiserver(program);
   registerSiteCommands(registerSite(program));
   registerNode(program);

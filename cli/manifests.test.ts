@@ -5,7 +5,11 @@
  * parser, the probes and the PKI Secret against a real hub started from that
  * PKI over HTTPS, --pki-dir keeping the CA and never writing the folder,
  * --generate-pki making new keys each run, and flag problems reported all
- * at once. Then once per command through the binary: the install output and
+ * at once. The health webhook: its Deployment's flags read by `edgeadm
+ * health webhook`'s parser, its MutatingWebhookConfiguration, and its
+ * serving certificate (from the hub CA, or from the printed openssl
+ * commands) served by a real webhook that a client trusting the caBundle
+ * reaches at the Service's name. Then once per command through the binary: the install output and
  * the CRDs applied with kubectl against the Kubernetes API test server,
  * followed by SuperEdge's manifests (test/fixtures/superedge) unchanged.
  */
@@ -23,13 +27,15 @@ import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1';
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding, type IClusterRole, type IPolicyRule, type IRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { Namespace, Secret, Service, ServiceAccount, type IContainer, type IPodSpec, type ISecret, type IService } from 'kubernetes-models/v1';
+import { MutatingWebhookConfiguration, type IMutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { certificateInfo, loadOrCreateHubPki } from '../core/pki/index.ts';
+import { startHealthWebhook } from '../core/health/index.ts';
 import { createLogger } from '../core/kernel/index.ts';
 import { ACCESS_RULES, ANYONE, startHub } from '../core/hub/index.ts';
 import { runEdgeadm } from '../test/support/edgeadm-cli.ts';
 import { startKubeApiServer, type KubeApiServer } from '../test/support/kube-apiserver/index.ts';
 import { buildProgram } from './main.ts';
-import { certHosts, checkInstallFlags, hubHosts, installManifests, pkiInitScript, platformCrds, preparePki, toYamlStream, type InstallOptions, type Manifest } from './manifests.ts';
+import { certHosts, checkInstallFlags, hubHosts, installManifests, pkiInitScript, platformCrds, preparePki, prepareWebhookTls, toYamlStream, webhookHosts, webhookTlsCommands, type InstallOptions, type Manifest } from './manifests.ts';
 
 const run = promisify(execFile);
 const KUBECTL = process.env.EDGEADM_KUBECTL ?? '/usr/bin/kubectl';
@@ -57,6 +63,7 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
   'apiextensions.k8s.io/v1/CustomResourceDefinition': CustomResourceDefinition,
+  'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': MutatingWebhookConfiguration,
 };
 
 function validateWithModel(obj: Manifest): void {
@@ -69,12 +76,14 @@ const sha = (text: string): string => createHash('sha256').update(text).digest('
 
 let scratch: string;
 let generated: Record<string, string>;
+let webhookTls: { cert: string; key: string };
 let objects: K8sObject[];
 
 beforeAll(async () => {
   scratch = await mkdtemp(path.join(tmpdir(), 'manifests-'));
   generated = await preparePki(BASE, undefined, quiet);
-  objects = installManifests({ ...BASE, pki: generated }).map((m) => m.object as unknown as K8sObject);
+  webhookTls = await prepareWebhookTls(BASE.namespace, generated);
+  objects = installManifests({ ...BASE, pki: generated, webhookTls }).map((m) => m.object as unknown as K8sObject);
 }, 30_000);
 
 afterAll(async () => {
@@ -97,6 +106,7 @@ describe('manifests install, in process', () => {
     expect(objects.map((o) => o.kind).filter((k) => k !== 'CustomResourceDefinition')).toEqual([
       'Namespace', 'ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding', 'Secret', 'Deployment', 'Service', 'Service',
       'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Deployment',
+      'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Secret', 'Deployment', 'Service', 'MutatingWebhookConfiguration',
     ]);
     for (const o of objects) expect(() => validateWithModel(o), `${o.kind}/${o.metadata.name}`).not.toThrow();
     const broken = deployment();
@@ -112,7 +122,7 @@ describe('manifests install, in process', () => {
     expect(crds).toEqual(platformCrds().map((c) => (c.metadata as { name: string }).name));
     expect(crds).toEqual(expect.arrayContaining(['sites.edgeadm.io', 'devices.edgeadm.io', 'nodeunits.site.superedge.io', 'nodegroups.site.superedge.io', 'deploymentgrids.superedge.io', 'statefulsetgrids.superedge.io', 'servicegrids.superedge.io']));
     for (const o of objects) {
-      const clusterScoped = ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition'].includes(o.kind);
+      const clusterScoped = ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'MutatingWebhookConfiguration'].includes(o.kind);
       expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(clusterScoped ? undefined : 'edge-system');
     }
   });
@@ -121,7 +131,8 @@ describe('manifests install, in process', () => {
     const role = one<IRole>('Role').rules!;
     const cluster = one<IClusterRole>('ClusterRole', 'edgeadm-hub-edge-system').rules!;
     const grid = one<IClusterRole>('ClusterRole', 'edgeadm-grid-edge-system').rules!;
-    for (const rule of [...role, ...cluster, ...grid]) {
+    const webhook = one<IClusterRole>('ClusterRole', 'edgeadm-health-webhook-edge-system').rules!;
+    for (const rule of [...role, ...cluster, ...grid, ...webhook]) {
       for (const list of [rule.apiGroups, rule.resources, rule.verbs]) expect(list, JSON.stringify(rule)).not.toContain('*');
       for (const verb of ['escalate', 'bind', 'impersonate']) expect(rule.verbs).not.toContain(verb);
     }
@@ -132,9 +143,12 @@ describe('manifests install, in process', () => {
     expect(about(role, 'commands')).toHaveLength(1);
     expect(about(role, 'commands/status')).toHaveLength(1);
     expect(about(role, 'events').map((r) => r.verbs)).toEqual([['create', 'patch']]);
-    // The hub writes no node, and of what is cluster-scoped only the units and groups of its sites and Addons.
-    expect(cluster.flatMap((r) => r.resources ?? []).sort()).toEqual(['customresourcedefinitions', 'nodegroups', 'nodes', 'nodeunits'].sort());
-    for (const r of cluster) expect(r.verbs).toEqual(r.resources?.includes('nodeunits') ? ['get', 'list', 'watch', 'create', 'update', 'delete'] : ['get', 'list', 'watch']);
+    // Of what is cluster-scoped the hub writes the units and groups of its sites and Addons, and patches nodes (the peers' verdicts); it creates and deletes no node.
+    expect(cluster.flatMap((r) => r.resources ?? []).sort()).toEqual(['customresourcedefinitions', 'nodegroups', 'nodes', 'nodes', 'nodeunits'].sort());
+    expect(about(cluster, 'nodes').map((r) => r.verbs)).toEqual([['get', 'list', 'watch'], ['get', 'patch']]);
+    for (const r of cluster.filter((x) => !x.resources?.includes('nodes'))) expect(r.verbs).toEqual(r.resources?.includes('nodeunits') ? ['get', 'list', 'watch', 'create', 'update', 'delete'] : ['get', 'list', 'watch']);
+    // The health webhook reads nodes and nothing else; what it changes, kube-apiserver applies from its answers.
+    expect(webhook).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }]);
     // The grid controller: nodes patched only, no Secrets, ConfigMaps or pods, workloads and Services made and removed, nothing else written.
     expect(grid.flatMap((r) => r.resources ?? []).sort()).toEqual(
       ['deployments', 'deploymentgrids', 'deploymentgrids/status', 'nodegroups', 'nodegroups/status', 'nodes', 'nodeunits', 'nodeunits/status', 'services', 'servicegrids', 'servicegrids/status', 'statefulsets', 'statefulsetgrids', 'statefulsetgrids/status'].sort(),
@@ -150,7 +164,8 @@ describe('manifests install, in process', () => {
     const yaml = toYamlStream(installManifests(BASE));
     const roleDoc = parseAllDocuments(yaml).find((d) => d.get('kind') === 'Role')!;
     expect(roleDoc.toString()).toMatch(/# .*keep the namespace the hub's alone/);
-    expect((yaml.match(/^ {2}# /gm) ?? []).length).toBe(role.length + cluster.length + grid.length);
+    expect(yaml).toMatch(/^ {2}# writes the peers' health verdict annotations \(nodeunhealth, health\.edgeadm\.io\/verdict\) on Nodes/m);
+    expect((yaml.match(/^ {2}# /gm) ?? []).length).toBe(role.length + cluster.length + grid.length + webhook.length);
   });
 
   it('runs the hub non-root on a read-only root, with limits, probes on the public health route, and flags hub run knows', () => {
@@ -168,7 +183,7 @@ describe('manifests install, in process', () => {
     const hub = hubContainer();
     for (const probe of [hub.startupProbe, hub.livenessProbe, hub.readinessProbe]) expect(probe?.httpGet).toEqual({ path: '/healthz', port: 'https', scheme: 'HTTPS' });
     expect(ACCESS_RULES.find((r) => r.method === 'GET' && r.url === '/healthz')?.allow).toBe(ANYONE);
-    expect(pod.volumes?.find((v) => v.name === 'pki-secret')?.secret?.secretName).toBe(one<ISecret>('Secret').metadata?.name);
+    expect(pod.volumes?.find((v) => v.name === 'pki-secret')?.secret?.secretName).toBe(one<ISecret>('Secret', 'edgeadm-hub-pki').metadata?.name);
     expect(pod.volumes?.find((v) => v.name === 'keys')?.emptyDir?.medium).toBe('Memory');
     // The hub's data directory is a folder in the data emptyDir, not its root (which everyone may write).
     expect(hub.volumeMounts?.find((m) => m.name === 'data')?.mountPath).toBe('/var/lib/edgeadm');
@@ -182,7 +197,7 @@ describe('manifests install, in process', () => {
     expect(args).toEqual(expect.arrayContaining(['--tls-host', 'edgeadm-hub.edge-system.svc', '--tls-host', 'hub.example.com']));
     // Its resources, tokens and commands in its namespace, reached with the pod's ServiceAccount.
     expect(args.join(' ')).toContain('--kubeconfig in-cluster --namespace edge-system');
-    const services = objects.filter((o) => o.kind === 'Service') as unknown as IService[];
+    const services = objects.filter((o) => o.kind === 'Service' && o.metadata.name.startsWith('edgeadm-hub')) as unknown as IService[];
     expect(services.map((s) => [s.metadata?.name, s.spec?.type])).toEqual([['edgeadm-hub', 'ClusterIP'], ['edgeadm-hub-tunnel', 'LoadBalancer']]);
     for (const s of services) expect(s.spec?.selector).toEqual(dep.spec!.selector.matchLabels);
   });
@@ -208,13 +223,96 @@ describe('manifests install, in process', () => {
     for (const s of objects.filter((o) => o.kind === 'Service') as unknown as IService[]) expect(Object.entries(s.spec!.selector!).every(([k, v]) => dep.spec!.template.metadata!.labels![k] === v)).toBe(false);
   });
 
+  it('runs the health webhook as its own ServiceAccount, two replicas non-root on a read-only root, probes over HTTPS, flags health webhook knows', () => {
+    const dep = deployment('edgeadm-health-webhook');
+    const pod = podSpec(dep);
+    expect(dep.spec!.replicas).toBe(2);
+    expect(pod.serviceAccountName).toBe('edgeadm-health-webhook');
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+    const [c] = pod.containers;
+    expect(pod.containers).toHaveLength(1);
+    expect(c!.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
+    expect(c!.resources?.requests).toBeDefined();
+    expect(c!.resources?.limits).toBeDefined();
+    expect(c!.image).toBe(BASE.image);
+    expect(c!.ports).toEqual([{ name: 'https', containerPort: 8443, protocol: 'TCP' }]);
+    expect([c!.startupProbe?.httpGet?.path, c!.livenessProbe?.httpGet?.path, c!.readinessProbe?.httpGet?.path]).toEqual(['/healthz', '/healthz', '/readyz']);
+    for (const p of [c!.startupProbe, c!.livenessProbe, c!.readinessProbe]) expect(p?.httpGet).toMatchObject({ port: 'https', scheme: 'HTTPS' });
+    // The args are flags of `edgeadm health webhook`, read by its own parser.
+    const args = c!.args ?? [];
+    expect(c!.command).toEqual(['edgeadm']);
+    expect(args.slice(0, 2)).toEqual(['health', 'webhook']);
+    const webhookCmd = buildProgram().commands.find((x) => x.name() === 'health')!.commands.find((x) => x.name() === 'webhook')!;
+    expect(webhookCmd.parseOptions(args.slice(2))).toEqual({ operands: [], unknown: [] });
+    expect(args.join(' ')).toBe('health webhook --kubeconfig in-cluster --tls-cert-file /etc/edgeadm/webhook-tls/tls.crt --tls-key-file /etc/edgeadm/webhook-tls/tls.key --host 0.0.0.0 --port 8443');
+    // Its certificate from the Secret, read-only.
+    expect(pod.volumes?.find((v) => v.name === 'tls')?.secret?.secretName).toBe('edgeadm-health-webhook-tls');
+    expect(c!.volumeMounts?.find((m) => m.name === 'tls')).toEqual({ name: 'tls', mountPath: '/etc/edgeadm/webhook-tls', readOnly: true });
+    // Its Service: 443 to the pod's https port, selecting the webhook's pods only.
+    const svc = one<IService>('Service', 'edgeadm-health-webhook');
+    expect(svc.spec?.ports).toEqual([{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }]);
+    const selects = (s: IService, d: IDeployment): boolean => Object.entries(s.spec!.selector!).every(([k, v]) => d.spec!.template.metadata!.labels![k] === v);
+    expect(selects(svc, dep)).toBe(true);
+    for (const other of ['edgeadm-hub', 'edgeadm-grid']) expect(selects(svc, deployment(other))).toBe(false);
+    for (const s of objects.filter((o) => o.kind === 'Service' && o.metadata.name !== 'edgeadm-health-webhook') as unknown as IService[]) expect(selects(s, dep)).toBe(false);
+  });
+
+  it('registers the webhook for Node updates, Endpoints and EndpointSlices, never blocking the cluster, trusting the hub CA', () => {
+    const config = one<IMutatingWebhookConfiguration>('MutatingWebhookConfiguration', 'edgeadm-health');
+    const hooks = config.webhooks ?? [];
+    expect(hooks.map((h) => [h.name, h.clientConfig.service?.path, h.rules])).toEqual([
+      ['nodes.health.edgeadm.io', '/admission/nodes', [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['nodes'], scope: 'Cluster' }]],
+      ['endpoints.health.edgeadm.io', '/admission/endpoints', [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['endpoints'], scope: 'Namespaced' }]],
+      ['endpointslices.health.edgeadm.io', '/admission/endpointslices', [{ apiGroups: ['discovery.k8s.io'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['endpointslices'], scope: 'Namespaced' }]],
+    ]);
+    for (const h of hooks) {
+      expect(h).toMatchObject({ admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Ignore', timeoutSeconds: 5 });
+      expect(h.clientConfig.service).toEqual({ namespace: 'edge-system', name: 'edgeadm-health-webhook', path: h.clientConfig.service?.path, port: 443 });
+      expect(Buffer.from(h.clientConfig.caBundle ?? '', 'base64').toString('utf8')).toBe(generated['ca.crt']);
+    }
+    const yaml = toYamlStream(installManifests({ ...BASE, pki: generated, webhookTls }));
+    const doc = parseAllDocuments(yaml).find((d) => d.get('kind') === 'MutatingWebhookConfiguration')!;
+    expect(doc.toString()).toMatch(/# failurePolicy Ignore: a webhook that is down or slow \(5 s at most\) must never block the cluster/);
+    // The serving certificate: issued by the hub CA for the Service's names, as a kubernetes.io/tls Secret.
+    const secret = one<ISecret>('Secret', 'edgeadm-health-webhook-tls');
+    expect(secret.type).toBe('kubernetes.io/tls');
+    expect(Object.keys(secret.data ?? {}).sort()).toEqual(['tls.crt', 'tls.key']);
+    const info = certificateInfo(Buffer.from(secret.data!['tls.crt']!, 'base64').toString('utf8'));
+    expect(info.dnsNames.sort()).toEqual(['edgeadm-health-webhook.edge-system.svc', 'edgeadm-health-webhook.edge-system.svc.cluster.local']);
+    expect(info.dnsNames.sort()).toEqual(webhookHosts('edge-system').sort());
+    expect(info.issuer).toBe(`CN=${certificateInfo(generated['ca.crt']!).commonName}`);
+  });
+
+  it('the webhook pod, played here: a real webhook on the Secret\'s certificate answers at the Service\'s name to a client trusting the caBundle', async () => {
+    const secret = one<ISecret>('Secret', 'edgeadm-health-webhook-tls');
+    const tls = { cert: Buffer.from(secret.data!['tls.crt']!, 'base64').toString('utf8'), key: Buffer.from(secret.data!['tls.key']!, 'base64').toString('utf8') };
+    const caBundle = Buffer.from(one<IMutatingWebhookConfiguration>('MutatingWebhookConfiguration').webhooks![0]!.clientConfig.caBundle!, 'base64').toString('utf8');
+    const hook = await startHealthWebhook({ host: '127.0.0.1', port: 0, tls, nodes: new Map(), logger: quiet });
+    try {
+      const c = deployment('edgeadm-health-webhook').spec!.template.spec!.containers[0]!;
+      for (const probe of [c.livenessProbe, c.readinessProbe]) {
+        const status = await new Promise<number>((resolve, reject) => {
+          const req = request(`${hook.url}${probe?.httpGet?.path ?? ''}`, { ca: caBundle, servername: 'edgeadm-health-webhook.edge-system.svc' }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          req.on('error', reject);
+          req.end();
+        });
+        expect(status).toBe(200);
+      }
+    } finally {
+      await hook.close();
+    }
+  }, 30_000);
+
   it('the pod, played here: the init script lays out the Secret, and a real hub started on it serves the probe over HTTPS, hub.crt unchanged', async () => {
     // The volumes as the pod has them: emptyDirs (mode 0777, as kubelet makes them) and the Secret's files.
     const root = path.join(scratch, 'pod');
     const [secretDir, keysMount, dataMount] = ['secret', 'run', 'data'].map((d) => path.join(root, d)) as [string, string, string];
     for (const d of [secretDir, keysMount, dataMount]) await mkdir(d, { recursive: true });
     for (const d of [keysMount, dataMount]) await chmod(d, 0o777);
-    for (const [file, b64] of Object.entries(one<ISecret>('Secret').data ?? {})) await writeFile(path.join(secretDir, file), Buffer.from(b64, 'base64'));
+    for (const [file, b64] of Object.entries(one<ISecret>('Secret', 'edgeadm-hub-pki').data ?? {})) await writeFile(path.join(secretDir, file), Buffer.from(b64, 'base64'));
     const dataDir = path.join(dataMount, 'hub');
     const init = podSpec().initContainers![0]!;
     expect(init.command?.slice(0, 2)).toEqual(['node', '-e']);
@@ -272,7 +370,45 @@ describe('manifests install: the PKI', () => {
     expect(again['ca.key']).not.toBe(generated['ca.key']);
     const plain = installManifests(BASE);
     expect(plain.map((m) => m.object.kind)).not.toContain('Secret');
+    // Without the PKI, the webhook has no caBundle, and says so above it.
+    const config = plain.find((m) => m.object.kind === 'MutatingWebhookConfiguration')!;
+    for (const h of (config.object as unknown as IMutatingWebhookConfiguration).webhooks!) expect(h.clientConfig.caBundle).toBeUndefined();
+    expect(config.comment).toMatch(/No caBundle: no PKI was given/);
+    expect(() => validateWithModel(config.object)).not.toThrow();
   });
+
+  it('without a PKI flag, the printed commands make a webhook certificate from a hub CA that the webhook serves at the Service\'s name', async () => {
+    const hubPki = path.join(scratch, 'webhook-cmds', 'pki');
+    await loadOrCreateHubPki(hubPki, { hosts: ['127.0.0.1'], logger: quiet });
+    const before = await readdir(hubPki);
+    const work = path.join(scratch, 'webhook-cmds', 'work');
+    await mkdir(work, { recursive: true });
+    const commands = webhookTlsCommands('edge-system', hubPki);
+    expect(commands.slice(3).join('\n')).toMatch(/kubectl -n edge-system create secret tls edgeadm-health-webhook-tls --cert=tls.crt --key=tls.key\n.*mutatingwebhookconfiguration edgeadm-health/);
+    // The openssl steps, as a shell runs them; the kubectl steps need a cluster.
+    await run('/bin/sh', ['-ec', commands.slice(0, 3).join('\n')], { cwd: work });
+    const cert = await readFile(path.join(work, 'tls.crt'), 'utf8');
+    const info = certificateInfo(cert);
+    expect(info.dnsNames.sort()).toEqual(webhookHosts('edge-system').sort());
+    const ca = await readFile(path.join(hubPki, 'ca.crt'), 'utf8');
+    expect(info.issuer).toBe(`CN=${certificateInfo(ca).commonName}`);
+    // The hub's pki/ folder is only read (no serial file).
+    expect(await readdir(hubPki)).toEqual(before);
+    const hook = await startHealthWebhook({ host: '127.0.0.1', port: 0, tls: { cert, key: await readFile(path.join(work, 'tls.key'), 'utf8') }, nodes: new Map(), logger: quiet });
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request(`${hook.url}/healthz`, { ca, servername: 'edgeadm-health-webhook.edge-system.svc' }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(status).toBe(200);
+    } finally {
+      await hook.close();
+    }
+  }, 30_000);
 
   it('reports every bad flag at once, naming each', () => {
     let err: unknown;
@@ -318,7 +454,10 @@ describe('through the binary, applied with kubectl to the Kubernetes API test se
     for (const d of docs) validateWithModel(d.toJS() as Manifest);
 
     // Everything applies: the test server stores RBAC objects and ServiceAccounts (it does not enforce them).
-    const apply = docs;
+    // A MutatingWebhookConfiguration only where the test server serves admissionregistration.k8s.io (its schema is checked above either way).
+    const servesWebhooks = (await k('api-resources', '--api-group=admissionregistration.k8s.io', '-o', 'name')).includes('mutatingwebhookconfigurations');
+    const apply = servesWebhooks ? docs : docs.filter((d) => d.get('kind') !== 'MutatingWebhookConfiguration');
+    expect(docs.length - apply.length).toBe(servesWebhooks ? 0 : 1);
     const file = path.join(scratch, 'install.yaml');
     await writeFile(file, apply.map((d) => d.toString()).join('---\n'));
     const applied = await k('apply', '-f', file);

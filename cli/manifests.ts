@@ -14,7 +14,10 @@
  * system, data in an emptyDir, probes on /healthz, requests and limits, the
  * PKI from a Secret), a Service for the API and one for the tunnel, the grid
  * controller (`edgeadm grid run`) as its own Deployment with its own
- * ServiceAccount and ClusterRole, and the PKI Secret itself only when asked:
+ * ServiceAccount and ClusterRole, the health admission webhook (`edgeadm
+ * health webhook`: its ServiceAccount, ClusterRole, Deployment, Service and
+ * MutatingWebhookConfiguration; its serving certificate Secret issued from
+ * the hub CA when the PKI is known), and the PKI Secret itself only when asked:
  * `--pki-dir` embeds an existing hub's pki/ folder, `--generate-pki` makes a fresh CA on each run; otherwise the
  * output says, as a comment, the `kubectl create secret` to run. No key is
  * ever built into this file.
@@ -32,6 +35,7 @@ import { Document, isMap, isSeq } from 'yaml';
 import { EDGEADM_VERSION, dns1123LabelProblem, type Logger } from '../core/kernel/index.ts';
 import { commandCrd, crdFromSchema, edgeadmCrds, INITIAL_ADMIN_SECRET } from '../core/store/index.ts';
 import { APPS_GROUP, GRID_KINDS, GRID_KIND_NAMES, GRID_METRICS_PORT, SITE_GROUP } from '../core/grid/index.ts';
+import { HEALTH_WEBHOOK_PATHS, HEALTH_WEBHOOK_PORT, NODE_UNHEALTH_ANNOTATION, VERDICT_ANNOTATION } from '../core/health/index.ts';
 import { contextOf, examples } from './context.ts';
 import { usage, type Problem } from './resources.ts';
 import type { OutputFormat } from './output.ts';
@@ -81,6 +85,8 @@ export interface InstallOptions {
   hubUrl?: string;
   /** The PKI files to embed as the Secret (from --pki-dir or --generate-pki); none: the Secret is made by hand. */
   pki?: Readonly<Record<string, string>>;
+  /** The health webhook's serving certificate and key (PEM), issued from the PKI's CA (`prepareWebhookTls`); none: the Secret is made by hand. */
+  webhookTls?: { cert: string; key: string };
 }
 
 const labels = (component: string): Record<string, string> => ({
@@ -92,6 +98,13 @@ const labels = (component: string): Record<string, string> => ({
 const SELECTOR = { 'app.kubernetes.io/name': 'edgeadm', 'app.kubernetes.io/component': 'hub' };
 const GRID_NAME = 'edgeadm-grid';
 const GRID_SELECTOR = { 'app.kubernetes.io/name': 'edgeadm', 'app.kubernetes.io/component': 'grid' };
+export const WEBHOOK_NAME = 'edgeadm-health-webhook';
+/** The MutatingWebhookConfiguration: cluster-scoped and one per cluster (two webhooks would undo the same eviction twice). */
+export const WEBHOOK_CONFIG_NAME = 'edgeadm-health';
+export const WEBHOOK_TLS_SECRET = `${WEBHOOK_NAME}-tls`;
+const WEBHOOK_SELECTOR = { 'app.kubernetes.io/name': 'edgeadm', 'app.kubernetes.io/component': 'health-webhook' };
+/** Where the webhook's serving certificate Secret is mounted (tls.crt, tls.key). */
+const WEBHOOK_TLS_MOUNT = '/etc/edgeadm/webhook-tls';
 
 /** The DNS names the hub is reached at inside the cluster, and the external host of `hubUrl`. */
 export function hubHosts(o: Pick<InstallOptions, 'namespace' | 'hubUrl'>): string[] {
@@ -182,10 +195,55 @@ function clusterRules(): RoleRule[] {
       rule: { apiGroups: [SITE_GROUP], resources: ['nodeunits', 'nodegroups'], verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'] },
     },
     {
-      why: 'nodes: read only, for node health (the grid controller, not the hub, writes nodes)',
+      why: 'nodes: read, for node health',
+      rule: { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+    },
+    {
+      why:
+        `writes the peers' health verdict annotations (${NODE_UNHEALTH_ANNOTATION}, ${VERDICT_ANNOTATION}) on Nodes, as patches. ` +
+        'RBAC cannot narrow a patch to some annotations, so this reaches every field of every node; no create or delete (labels, taints and setNode are the grid controller\'s)',
+      rule: { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
+    },
+  ];
+}
+
+/** The health webhook's ClusterRole: it reads Nodes only (their verdict annotations and Ready condition), and writes nothing. */
+function webhookRules(): RoleRule[] {
+  return [
+    {
+      why: 'nodes: read only, into a cache (list and watch): the webhook decides on each Endpoints and EndpointSlice by their nodes\' Ready condition and verdict annotations; it writes nothing itself (its changes are the patches kube-apiserver applies)',
       rule: { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
     },
   ];
+}
+
+/** The DNS names kube-apiserver calls the webhook's Service at (and checks its certificate for). */
+export function webhookHosts(namespace: string): string[] {
+  return [`${WEBHOOK_NAME}.${namespace}.svc`, `${WEBHOOK_NAME}.${namespace}.svc.cluster.local`];
+}
+
+/**
+ * The commands that make the webhook's serving certificate from a hub's
+ * pki/ folder without edgeadm (openssl, kubectl), and set the webhook's
+ * caBundle. Nothing is written into the pki/ folder (no serial file).
+ */
+export function webhookTlsCommands(namespace: string, pkiDir = '<hub data dir>/pki'): string[] {
+  const [svc, full] = webhookHosts(namespace);
+  return [
+    `printf 'subjectAltName=DNS:${svc},DNS:${full}\\nextendedKeyUsage=serverAuth\\n' > webhook.ext`,
+    `openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout tls.key -subj /CN=${svc} -out tls.csr`,
+    `openssl x509 -req -in tls.csr -CA ${pkiDir}/ca.crt -CAkey ${pkiDir}/ca.key -set_serial 0x$(openssl rand -hex 16) -days 365 -extfile webhook.ext -out tls.crt`,
+    `kubectl -n ${namespace} create secret tls ${WEBHOOK_TLS_SECRET} --cert=tls.crt --key=tls.key`,
+    `CA=$(base64 -w0 ${pkiDir}/ca.crt); for i in 0 1 2; do kubectl patch mutatingwebhookconfiguration ${WEBHOOK_CONFIG_NAME} --type=json -p "[{\\"op\\":\\"add\\",\\"path\\":\\"/webhooks/$i/clientConfig/caBundle\\",\\"value\\":\\"$CA\\"}]"; done`,
+  ];
+}
+
+/** The webhook's serving certificate, issued from the hub CA in `pki` for the Service's names. */
+export async function prepareWebhookTls(namespace: string, pki: Readonly<Record<string, string>>): Promise<{ cert: string; key: string }> {
+  const { issueCertificate } = await import('../core/pki/index.ts');
+  const hosts = webhookHosts(namespace);
+  const issued = await issueCertificate({ certPem: pki['ca.crt'] ?? '', keyPem: pki['ca.key'] ?? '' }, { commonName: hosts[0]!, dnsNames: hosts, usage: 'server' });
+  return { cert: issued.certPem, key: issued.keyPem };
 }
 
 /**
@@ -369,6 +427,7 @@ export function installManifests(o: InstallOptions): CommentedManifest[] {
     },
   });
   out.push(...gridManifests(o, restricted));
+  out.push(...webhookManifests(o, restricted));
   return out;
 }
 
@@ -392,7 +451,8 @@ function clusterRoleFor(account: string, ns: string, component: string, comment:
 
 /**
  * The grid controller (`edgeadm grid run`): its own ServiceAccount and
- * ClusterRole, so the hub holds no right to write nodes or workloads, and
+ * ClusterRole, so the hub holds no right to write workloads (of nodes it
+ * only patches the health verdict annotations), and
  * one replica (see core/grid/run.ts) with probes on its metrics listener.
  */
 function gridManifests(o: InstallOptions, restricted: Manifest): CommentedManifest[] {
@@ -442,6 +502,120 @@ function gridManifests(o: InstallOptions, restricted: Manifest): CommentedManife
       },
     },
   ];
+}
+
+/**
+ * The health admission webhook (`edgeadm health webhook`, core/health): its
+ * own ServiceAccount and read-only ClusterRole, the serving certificate
+ * Secret (only when the PKI is known), two replicas behind a Service, and
+ * the MutatingWebhookConfiguration that sends Node updates, Endpoints and
+ * EndpointSlices to it.
+ */
+function webhookManifests(o: InstallOptions, restricted: Manifest): CommentedManifest[] {
+  const ns = o.namespace;
+  const meta = { name: WEBHOOK_NAME, namespace: ns, labels: labels('health-webhook') };
+  const probe = (path: string, failureThreshold: number, periodSeconds: number): Manifest => ({ httpGet: { path, port: 'https', scheme: 'HTTPS' }, periodSeconds, timeoutSeconds: 3, failureThreshold });
+  const out: CommentedManifest[] = [
+    { comment: ' The identity the health webhook talks to the Kubernetes API as.', object: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta } },
+    ...clusterRoleFor(WEBHOOK_NAME, ns, 'health-webhook', ' What the health webhook may do: read nodes.', webhookRules()),
+  ];
+  if (o.webhookTls !== undefined) {
+    out.push({
+      comment: ` The health webhook's serving certificate, issued by the hub CA for ${webhookHosts(ns).join(' and ')}.`,
+      object: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: WEBHOOK_TLS_SECRET, namespace: ns, labels: labels('health-webhook') },
+        type: 'kubernetes.io/tls',
+        data: { 'tls.crt': Buffer.from(o.webhookTls.cert).toString('base64'), 'tls.key': Buffer.from(o.webhookTls.key).toString('base64') },
+      },
+    });
+  }
+  out.push({
+    comment:
+      ' The health admission webhook: keeps the unreachable taint off nodes their site\'s peers vote healthy, and their\n' +
+      ' pods\' addresses ready in Endpoints and EndpointSlices. Stateless: two replicas, so one serves while the other rolls.',
+    object: {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: meta,
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: WEBHOOK_SELECTOR },
+        template: {
+          metadata: { labels: { ...labels('health-webhook'), ...WEBHOOK_SELECTOR } },
+          spec: {
+            serviceAccountName: WEBHOOK_NAME,
+            // fsGroup: the Secret's files are group-readable (0440) by the non-root user.
+            securityContext: { runAsNonRoot: true, runAsUser: HUB_UID, runAsGroup: HUB_UID, fsGroup: HUB_UID, seccompProfile: { type: 'RuntimeDefault' } },
+            containers: [
+              {
+                name: 'webhook',
+                image: o.image,
+                command: ['edgeadm'],
+                args: ['health', 'webhook', '--kubeconfig', 'in-cluster', '--tls-cert-file', `${WEBHOOK_TLS_MOUNT}/tls.crt`, '--tls-key-file', `${WEBHOOK_TLS_MOUNT}/tls.key`, '--host', '0.0.0.0', '--port', String(HEALTH_WEBHOOK_PORT)],
+                ports: [{ name: 'https', containerPort: HEALTH_WEBHOOK_PORT, protocol: 'TCP' }],
+                startupProbe: probe('/healthz', 30, 2),
+                livenessProbe: probe('/healthz', 3, 10),
+                readinessProbe: probe('/readyz', 2, 5),
+                resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { cpu: '500m', memory: '384Mi' } },
+                securityContext: restricted,
+                volumeMounts: [
+                  { name: 'tls', mountPath: WEBHOOK_TLS_MOUNT, readOnly: true },
+                  { name: 'tmp', mountPath: '/tmp' },
+                ],
+              },
+            ],
+            volumes: [
+              { name: 'tls', secret: { secretName: WEBHOOK_TLS_SECRET, defaultMode: 0o440 } },
+              { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+            ],
+          },
+        },
+      },
+    },
+  });
+  out.push({
+    comment: ' What kube-apiserver calls the health webhook at (port 443, as webhooks are called by default).',
+    object: {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta,
+      spec: { type: 'ClusterIP', selector: WEBHOOK_SELECTOR, ports: [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }] },
+    },
+  });
+  const caBundle = o.pki?.['ca.crt'] === undefined ? undefined : Buffer.from(o.pki['ca.crt']).toString('base64');
+  const webhook = (name: string, path: string, rule: Manifest): Manifest => ({
+    name,
+    clientConfig: { service: { namespace: ns, name: WEBHOOK_NAME, path, port: 443 }, ...(caBundle === undefined ? {} : { caBundle }) },
+    rules: [rule],
+    admissionReviewVersions: ['v1'],
+    sideEffects: 'None',
+    failurePolicy: 'Ignore',
+    matchPolicy: 'Equivalent',
+    timeoutSeconds: 5,
+  });
+  out.push({
+    comment:
+      ' Sends to the health webhook: Node updates (kube-controller-manager adds the unreachable taint with an update or\n' +
+      ' patch of the Node itself, not of nodes/status), and Endpoints and EndpointSlices as they are written.\n' +
+      ' failurePolicy Ignore: a webhook that is down or slow (5 s at most) must never block the cluster; the write then\n' +
+      ' goes through unchanged, as without the webhook. It never denies, and has no side effects.' +
+      (caBundle === undefined
+        ? `\n No caBundle: no PKI was given, so kube-apiserver cannot trust the webhook until its caBundle is set to the CA\n that signed ${WEBHOOK_TLS_SECRET} (see the commands at the top of this output); until then the webhook is ignored.`
+        : '\n caBundle: the hub CA, which issued the webhook\'s serving certificate.'),
+    object: {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: { name: WEBHOOK_CONFIG_NAME, labels: labels('health-webhook') },
+      webhooks: [
+        webhook('nodes.health.edgeadm.io', HEALTH_WEBHOOK_PATHS.nodes, { apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['nodes'], scope: 'Cluster' }),
+        webhook('endpoints.health.edgeadm.io', HEALTH_WEBHOOK_PATHS.endpoints, { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['endpoints'], scope: 'Namespaced' }),
+        webhook('endpointslices.health.edgeadm.io', HEALTH_WEBHOOK_PATHS.endpointslices, { apiGroups: ['discovery.k8s.io'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['endpointslices'], scope: 'Namespaced' }),
+      ],
+    },
+  });
+  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -573,11 +747,18 @@ export function registerManifests(program: Command): void {
       const o = checkInstallFlags(flags);
       const wantPki = flags.pkiDir !== undefined || flags.generatePki === true;
       const pki = wantPki ? await preparePki(o, flags.pkiDir, ctx.logger) : undefined;
+      const webhookTls = pki === undefined ? undefined : await prepareWebhookTls(o.namespace, pki);
+      const webhookSteps = webhookTlsCommands(o.namespace).map((c) => `  ${c}`).join('\n');
       const header = wantPki
         ? undefined
-        : `No PKI Secret in this output. Make it from a hub's pki/ folder (edgeadm init makes one) before the hub can start:\n  ${pkiSecretCommand(o.namespace)}\nor run again with --pki-dir DIR or --generate-pki.`;
-      print(ctx.out, ctx.options.output, installManifests({ ...o, ...(pki === undefined ? {} : { pki }) }), header);
-      if (!wantPki) process.stderr.write(`note: no PKI Secret was printed; create it with:\n  ${pkiSecretCommand(o.namespace)}\n`);
+        : `No PKI Secret in this output. Make it from a hub's pki/ folder (edgeadm init makes one) before the hub can start:\n  ${pkiSecretCommand(o.namespace)}\n` +
+          `No health webhook certificate either. Make it from the same CA (the webhook pods wait for ${WEBHOOK_TLS_SECRET}), then give the webhook its caBundle:\n${webhookSteps}\n` +
+          'or run again with --pki-dir DIR or --generate-pki.';
+      print(ctx.out, ctx.options.output, installManifests({ ...o, ...(pki === undefined ? {} : { pki }), ...(webhookTls === undefined ? {} : { webhookTls }) }), header);
+      if (!wantPki) {
+        process.stderr.write(`note: no PKI Secret was printed; create it with:\n  ${pkiSecretCommand(o.namespace)}\n`);
+        process.stderr.write(`note: no health webhook certificate was printed; create it and set the webhook's caBundle with:\n${webhookSteps}\n`);
+      }
     });
   examples(install, [
     'edgeadm manifests install --pki-dir ~/.local/share/edgeadm/hub/pki --hub-url https://hub.example.com:7443 | kubectl apply -f -',

@@ -8,13 +8,13 @@
  */
 import type { Command } from 'commander';
 import type { HostKey, HostKeysView } from '../core/hub/index.ts';
-import { dns1123LabelProblem, type AgentReport, type NodeSpec, type NodeStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
+import { dns1123LabelProblem, nodeStanding, type AgentReport, type NodeSpec, type NodeStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
 import { hubFetch, hubTarget, withHubOptions } from './client.ts';
 import { contextOf, examples, type CommandContext } from './context.ts';
 import { emit, renderDetails, renderTable } from './output.ts';
 import { ago, agoMs, checkSite, collect, getResource, listAll, usage, type HubOpts, type Obj, type Problem } from './resources.ts';
 
-type Node = Obj<NodeSpec, NodeStatus & { health?: unknown }>;
+type Node = Obj<NodeSpec, NodeStatus>;
 type Site = Obj<SiteSpec, SiteStatus>;
 type LiteReport = NonNullable<AgentReport['liteApiserver']>;
 
@@ -52,12 +52,11 @@ function liteDetails(l: LiteReport | undefined, now: number): [string, unknown][
 export const isNodeName = (name: string): boolean => dns1123LabelProblem(name) === undefined;
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 
-/** A node's health verdict when its status carries one; `-` when unknown. */
+/** The peers' vote on the node (core/health), e.g. `healthy 3/3`; `-` before any. */
 function health(n: Node): string {
   const h = n.status?.health;
-  if (typeof h === 'string' && h !== '') return h;
-  if (h !== null && typeof h === 'object' && typeof (h as { state?: unknown }).state === 'string') return (h as { state: string }).state;
-  return '-';
+  if (!h) return '-';
+  return `${h.verdict} ${h.verdict === 'unhealthy' ? h.cons : h.pros}/${h.expected}`;
 }
 
 /** Adds a problem naming `argument` when `name` is not a node name. */
@@ -97,7 +96,7 @@ function emitHostKeys(ctx: CommandContext, view: HostKeysView, said: string): vo
 export function registerNode(program: Command): Command {
   const group = program.command('node').description('Edge nodes: the machines that joined a site, and the SSH host keys trusted for them');
   examples(group, ['edgeadm node list', 'edgeadm node show gw-1', 'edgeadm node trust-host-keys gw-1 --fingerprint SHA256:<base64>']);
-  const list = withHubOptions(group.command('list').alias('ls').description('List nodes: site, tunnel connection, last seen, tunnel replica, health, lite-apiserver').option('--site <site>', 'only this site')).action(
+  const list = withHubOptions(group.command('list').alias('ls').description('List nodes: site, tunnel connection, last seen, tunnel replica, standing (connection and the peers\' vote), lite-apiserver').option('--site <site>', 'only this site')).action(
     async (o: HubOpts & { site?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const problems: Problem[] = [];
@@ -115,7 +114,8 @@ export function registerNode(program: Command): Command {
           { header: 'last seen', value: (n) => ago(n.status?.lastSeen, now) },
           { header: 'tunnel replica', value: (n) => n.status?.tunnel?.replica ?? '-' },
           { header: 'host keys', value: (n) => (n.status?.sshHostKeysPending ? 'CHANGE PENDING' : String(n.status?.sshHostKeys?.length ?? 0)) },
-          { header: 'health', value: health },
+          { header: 'standing', value: (n) => nodeStanding(n) },
+          { header: 'peers vote', value: health },
           { header: 'lite-apiserver', value: (n) => liteSummary(lite.get(n.metadata.name), now) },
         ]),
       );
@@ -143,7 +143,13 @@ export function registerNode(program: Command): Command {
           ['Connected', node.status?.connected === true ? `yes (replica ${node.status.tunnel?.replica ?? '-'})` : 'no'],
           ['Last seen', ago(node.status?.lastSeen, now)],
           ['Joined', node.status?.joinedAt === undefined ? '-' : `${node.status.joinedAt} (${ago(node.status.joinedAt, now)})`],
-          ['Health', health(node)],
+          ['Standing', nodeStanding(node)],
+          [
+            "Peers' vote",
+            node.status?.health === undefined
+              ? '-'
+              : `${health(node)} (${node.status.health.pros} pass, ${node.status.health.cons} fail; since ${node.status.health.since}; last vote ${node.status.health.votedAt ?? '-'}; reported by ${node.status.health.reportedBy} ${ago(node.status.health.reportedAt, now)})`,
+          ],
           ['Message', node.status?.message],
           ...liteDetails(liteApiserver, now),
           ...hostKeyDetails(hostKeys, now),

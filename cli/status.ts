@@ -7,7 +7,7 @@
  * site is offline, pending too long) with its site and message.
  */
 import type { Command } from 'commander';
-import type { AddonSpec, AddonStatus, DeviceSpec, DeviceStatus, NodeSpec, NodeStatus, SiteSpec, SiteStatus } from '../core/store/index.ts';
+import { nodeStanding, siteStanding, type AddonSpec, type AddonStatus, type DeviceSpec, type DeviceStatus, type NodeSpec, type NodeStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
 import type { Delivery } from '../core/hub/index.ts';
 import { ErrHubDown } from './errors.ts';
 import { fetchHub, hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
@@ -30,7 +30,10 @@ export interface StatusReport {
   };
   /** Per site: acknowledged readings the hub holds against what the agent sent. */
   telemetry: { ok: number; unknown: number; missing: { site: string; missing: number; message: string }[]; sites: Delivery[] };
-  nodes: { total: number; connected: number };
+  /** Nodes: connected; voted down by their peers (with how they stand); disconnected while their peers vote them healthy. */
+  nodes: { total: number; connected: number; down: { node: string; site: string; standing: string }[]; disconnectedHealthy: number };
+  /** Sites that are not simply online: cut off with their nodes healthy, or with nodes down (siteStanding). */
+  standing: { site: string; standing: string }[];
   /** Devices by state; those DOWN with their cause, those drifting from their desired values. */
   devices: DeviceSummary;
   /** Addon instances not running (failed, conflict, offline site, pending too long...), each with its site and message. */
@@ -82,7 +85,13 @@ export function registerStatus(program: Command): Command {
           missing: delivery.items.filter((d) => d.state === 'missing').map((d) => ({ site: d.site, missing: d.missing, message: d.message })),
           sites: delivery.items,
         },
-        nodes: { total: nodes.length, connected: nodes.filter((n) => n.status?.connected === true).length },
+        nodes: {
+          total: nodes.length,
+          connected: nodes.filter((n) => n.status?.connected === true).length,
+          down: nodes.filter((n) => nodeStanding(n) === 'down' || nodeStanding(n) === 'connected, peers vote unhealthy').map((n) => ({ node: n.metadata.name, site: n.spec.site, standing: nodeStanding(n) })),
+          disconnectedHealthy: nodes.filter((n) => nodeStanding(n) === 'disconnected, peers vote healthy').length,
+        },
+        standing: sites.map((s) => ({ site: s.metadata.name, standing: siteStanding(s, nodes) })).filter((x) => x.standing !== 'online' && x.standing !== 'never connected'),
         devices: summarizeDevices(devices),
         addons: {
           total: addons.length,
@@ -107,7 +116,9 @@ export function registerStatus(program: Command): Command {
               ? `${r.telemetry.missing.map((m) => `${m.site}: ${m.message}`).join('; ')}`
               : `every acknowledged reading held (${r.telemetry.ok} site(s) checked${r.telemetry.unknown > 0 ? `, ${r.telemetry.unknown} not reported yet` : ''})`,
           ],
-          ['Nodes', `${r.nodes.total}: ${r.nodes.connected} connected`],
+          ['Nodes', `${r.nodes.total}: ${r.nodes.connected} connected${r.nodes.disconnectedHealthy > 0 ? `, ${r.nodes.disconnectedHealthy} disconnected but voted healthy by their peers` : ''}`],
+          ['Nodes down', r.nodes.down.length === 0 ? undefined : r.nodes.down.map((d) => `${d.node} at ${d.site} (${d.standing})`).join('; ')],
+          ['Site standing', r.standing.length === 0 ? undefined : r.standing.map((x) => `${x.site}: ${x.standing}`).join('; ')],
           ['Devices', `${r.devices.total}: ${r.devices.up} up, ${r.devices.down} down, ${r.devices.unknown} unknown`],
           ['Devices down', r.devices.downList.length === 0 ? undefined : r.devices.downList.map((d) => `${d.device} at ${d.site}${d.message ? ` (${d.message})` : ''}`).join('; ')],
           ['Devices drifting', r.devices.drifting.length === 0 ? undefined : r.devices.drifting.map((d) => `${d.device} at ${d.site}: ${d.resources.join(', ')}`).join('; ')],

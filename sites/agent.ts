@@ -48,6 +48,7 @@ import { ReadingFanout } from './reading-feed.ts';
 import { StorageHealth, storageErrorCode } from './storage-health.ts';
 import type { AgentReport } from '../core/store/index.ts';
 import { SyncClient, type SyncStatus } from './sync-client.ts';
+import { SiteHealth, type SiteHealthStatus } from './health.ts';
 
 type AgentProblem = AgentReport['health']['problems'][number];
 
@@ -97,6 +98,8 @@ export interface SiteAgentOptions {
   outbox?: { maxBytes?: number; maxAgeMs?: number; sync?: 'normal' | 'full' };
   forwarder?: { batchSize?: number; maxDelayMs?: number; backoff?: { initialMs: number; maxMs: number } };
   syncBackoff?: { initialMs: number; maxMs: number };
+  /** How often the agent's report goes to the hub besides when something changes (default 30 s). */
+  reportEveryMs?: number;
   /** How devices are judged: `downAfterBadPolls` (default 3), the config's `devices` section. */
   devices?: Partial<DevicesConfig>;
   /**
@@ -105,6 +108,13 @@ export interface SiteAgentOptions {
    * is unreachable. Its state goes into the agent's report (`edgeadm node`).
    */
   liteApiserver?: Omit<LiteApiserverOptions, 'logger' | 'registry' | 'onStateChange'>;
+  /**
+   * This node's name when the agent runs without the tunnel (with it, the tunnel's `node`).
+   * Distributed health needs it: without a node, the agent does not take part.
+   */
+  node?: string;
+  /** Distributed health (sites/health.ts): where the gossip listener binds (default every address), key retry. */
+  health?: { listenHost?: string; keyRetryMs?: number; keyRefreshMs?: number };
 }
 
 export interface SiteAgentStatus {
@@ -123,6 +133,8 @@ export interface SiteAgentStatus {
   tunnel?: TunnelEdgeStatus;
   /** The node's lite-apiserver, when it runs one; `failed` with the reason when it could not start. */
   liteApiserver?: LiteApiserverStatus | { state: 'failed'; error: string };
+  /** Distributed health at this node, when the agent has a node. */
+  nodeHealth?: SiteHealthStatus;
 }
 
 export interface SiteAgent {
@@ -187,6 +199,8 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   /** Sends the report now; set once the sync session exists (the lite-apiserver starts before it). */
   let reportNow: (() => void) | undefined;
   let liteFailure: { code: string; message: string; since: string } | undefined;
+  const nodeName = o.node ?? o.tunnel?.node;
+  let nodeHealth: SiteHealth | undefined;
   /** The agent's problems: stores that cannot write, and a stream the hub found already used (the last hour). */
   const health = (): SiteAgentStatus['health'] => {
     const problems: AgentProblem[] = storage.problems().map((p) => ({ component: p.component, code: p.code, message: p.message, since: p.since }));
@@ -195,6 +209,8 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
       problems.push({ component: 'telemetry', code: 'EDGE_ERR_TELEMETRY_STREAM_ROTATED', message: `${sp.reason}; a new stream was started`, since: sp.at });
     }
     if (liteFailure) problems.push({ component: 'lite-apiserver', ...liteFailure });
+    const hp = nodeHealth?.problem();
+    if (hp) problems.push(hp);
     return { state: problems.length > 0 ? 'degraded' : 'ok', problems };
   };
   const liteReport = (): AgentReport['liteApiserver'] => {
@@ -217,8 +233,10 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
     const st = outbox.stats();
     const streams = outbox.streams();
     const liteApiserver = liteReport();
+    const verdicts = nodeHealth?.report();
     return {
       ...(liteApiserver === undefined ? {} : { liteApiserver }),
+      ...(verdicts === undefined ? {} : { nodeHealth: verdicts }),
       health: health(),
       telemetry: {
         stream: st.stream,
@@ -397,6 +415,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   });
   /** After the replica or the drivers changed: devices first, then the broker re-judges open logins. */
   const reconcileAll = async (): Promise<void> => {
+    void nodeHealth?.reconcile();
     // Logins first: a credential that arrives with an Addon is usable once the plugin runs.
     logins?.rebuild();
     await host.reconcile();
@@ -523,6 +542,32 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
       broker?.refresh();
     },
   });
+  if (nodeName !== undefined) {
+    const node = nodeName;
+    kernel.add({
+      id: 'health',
+      phase: 'controllers',
+      start: (ctx) => {
+        const h = new SiteHealth({
+          site: o.site,
+          node,
+          dataDir: o.dataDir,
+          state: () => state,
+          hubUrl: () => hubUrl,
+          token: o.token,
+          logger: ctx.logger,
+          onChange: () => reportNow?.(),
+          ...(o.health?.listenHost === undefined ? {} : { listenHost: o.health.listenHost }),
+          ...(o.health?.keyRetryMs === undefined ? {} : { keyRetryMs: o.health.keyRetryMs }),
+          ...(o.health?.keyRefreshMs === undefined ? {} : { keyRefreshMs: o.health.keyRefreshMs }),
+        });
+        nodeHealth = h;
+        ctx.onStop(() => h.stop());
+        // From local state: the node votes with its peers whether or not the hub answers.
+        void h.reconcile();
+      },
+    });
+  }
   kernel.add({
     id: 'sync',
     phase: 'controllers',
@@ -537,6 +582,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
         storage,
         report,
         ...(o.syncBackoff ? { backoff: o.syncBackoff } : {}),
+        ...(o.reportEveryMs === undefined ? {} : { reportEveryMs: o.reportEveryMs }),
         onChange: () => {
           void reconcileAll();
         },
@@ -576,6 +622,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
       ...(metricsUrl ? { metricsUrl } : {}),
       ...(edge ? { tunnel: edge.status() } : {}),
       ...(lite ? { liteApiserver: lite.status() } : liteFailure ? { liteApiserver: { state: 'failed' as const, error: liteFailure.message } } : {}),
+      ...(nodeHealth ? { nodeHealth: nodeHealth.status() } : {}),
     }),
     async drain(timeoutMs) {
       const until = Date.now() + timeoutMs;

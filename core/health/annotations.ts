@@ -18,6 +18,8 @@ export const NODE_UNHEALTH_ANNOTATION = 'nodeunhealth';
 export const NODE_UNHEALTH_VALUE = 'yes';
 /** The last verdict of the node's peers: `healthy` or `unhealthy`. */
 export const VERDICT_ANNOTATION = 'health.edgeadm.io/verdict';
+/** The verdict value the webhook acts on. */
+export const VERDICT_HEALTHY = 'healthy';
 /** When that verdict was voted (RFC 3339). */
 export const VOTED_AT_ANNOTATION = 'health.edgeadm.io/voted-at';
 

@@ -7,3 +7,4 @@ export { HttpGossipTransport, MemoryGossipNetwork, startGossipServer, type Gossi
 export { GOSSIP_PATH, SIGNATURE_HEADER, signReport, sealEnvelope, type Envelope, type Report, type SignedBody } from './wire.ts';
 export * from './annotations.ts';
 export * as HealthErrors from './errors.ts';
+export { admitEndpoints, admitEndpointSlice, admitNode, HEALTH_WEBHOOK_BODY_LIMIT, HEALTH_WEBHOOK_PATHS, HEALTH_WEBHOOK_PORT, keepsItsPods, parseAdmissionReview, readyUnknown, startHealthWebhook, startNodeCache, votedHealthy, type AdmissionRequest, type AdmissionResponse, type AdmissionResponseReview, type AdmissionReview, type HealthWebhook, type HealthWebhookOptions, type JsonPatchOp, type NodeCache, type NodeCacheOptions, type NodeLike, type NodeLookup } from './webhook.ts';

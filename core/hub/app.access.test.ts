@@ -248,6 +248,11 @@ function probes(): Record<string, Probe> {
     'DELETE /api/v1/tokens/:id': async () => ({ path: `/api/v1/tokens/${(await hub.tokens.create({ role: 'viewer' })).id}` }),
     'POST /api/v1/bootstrap-tokens': at('/api/v1/bootstrap-tokens', { body: { site: SITE } }),
     'GET /api/v1/bootstrap-tokens': at('/api/v1/bootstrap-tokens'),
+    // Before the key exists an admitted caller gets 404, after it 200; a refused one 401/403 first.
+    'GET /api/v1/health/key': at('/api/v1/health/key'),
+    'POST /api/v1/health/key': at('/api/v1/health/key', { body: {} }),
+    'POST /api/v1/health/key/rotate': at('/api/v1/health/key/rotate', { body: {} }),
+    'GET /api/v1/sites/:site/health/key': at(`/api/v1/sites/${SITE}/health/key`),
     'DELETE /api/v1/bootstrap-tokens/:id': async () => ({ path: `/api/v1/bootstrap-tokens/${(await hub.tokens.createBootstrap({ site: SITE })).id}` }),
 
     'POST /api/v1/join': () => ({ path: '/api/v1/join', body: { site: SITE, node: next('joined') } }),
@@ -362,7 +367,7 @@ afterAll(async () => {
 describe('the access table', () => {
   it('names every route the hub registers, and nothing it does not', async () => {
     const registered: { method: string; url: string; websocket: boolean }[] = [];
-    const app = buildHubApp({ store: hub.store, telemetry: hub.telemetry, tokens: hub.tokens, commands: hub.commands, logger: quietLogger(), metrics: new Registry(), modules: HUB_MODULES });
+    const app = buildHubApp({ store: hub.store, telemetry: hub.telemetry, tokens: hub.tokens, commands: hub.commands, healthKeys: hub.healthKeys, logger: quietLogger(), metrics: new Registry(), modules: HUB_MODULES });
     app.addHook('onRoute', (r) => {
       for (const method of [r.method].flat()) registered.push({ method, url: r.url ?? r.path, websocket: r.websocket === true });
     });

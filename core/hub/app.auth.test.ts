@@ -124,6 +124,7 @@ describe('hub auth', () => {
       telemetry: h.telemetry,
       tokens: h.tokens,
       commands: h.commands,
+      healthKeys: h.healthKeys,
       logger: createLogger({ level: 'silent' }),
       metrics: new Registry(),
     });

@@ -18,6 +18,7 @@ import { DEFAULT_MAX_JSON_DEPTH, hashSecret } from '../kernel/index.ts';
 import type { Kind } from '../store/index.ts';
 import { buildHubApp, type HubApp } from './app.ts';
 import { openCommandQueue } from './commands.ts';
+import { openFileHealthKeyStore } from './health-keys.ts';
 import { memoryBackend, quietLogger, sqliteBackend, startTestHub, thermoProfile, type ApiError, type TestHub } from '../../test/support/hub/harness.ts';
 import { openTokenStore } from './tokens.ts';
 import { MAPPED_FRAMEWORK_CODES, MAX_PARAM_LENGTH } from './transport.ts';
@@ -514,7 +515,7 @@ describe('every fastify error a request can meet', () => {
     const tokens = openTokenStore({ file: path.join(dir, 'tokens.db') });
     const commands = openCommandQueue({ file: path.join(dir, 'commands.db'), logger });
     closers.push(() => commands.close(), () => tokens.close(), () => telemetry.close(), () => store.close());
-    app = buildHubApp({ store, telemetry, tokens, commands, logger, metrics });
+    app = buildHubApp({ store, telemetry, tokens, commands, healthKeys: openFileHealthKeyStore(dir), logger, metrics });
     // A route of the caller's (buildHubApp leaves it room for them) that throws what fastify would.
     // By index, so that no framework code appears in the URL (and so in the answer).
     const codes = Object.keys(errorCodes) as (keyof typeof errorCodes)[];

@@ -34,6 +34,9 @@ import { registerTelemetryRoutes } from './routes/telemetry.ts';
 import { registerJoinRoutes } from './routes/join.ts';
 import { registerOnboardingRoutes } from './routes/onboarding.ts';
 import { registerAddonStatusRoutes } from './routes/addon-status.ts';
+import { registerHealthRoutes } from './routes/health.ts';
+import type { HealthKeyStore } from './health-keys.ts';
+import { NodeHealthRecorder, type NodeAnnotator } from './node-health.ts';
 import { registerEdgeXRoutes } from './routes/edgex.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
 import { registerWatchRoutes } from './routes/watch.ts';
@@ -63,6 +66,10 @@ export interface HubAppOptions {
   telemetry: TelemetryStore;
   tokens: TokenStore;
   commands: CommandQueue;
+  /** The cluster's health key (core/hub/health-keys.ts): file or kube Secret. */
+  healthKeys: HealthKeyStore;
+  /** Kubernetes mode: writes the peers' verdicts onto Kubernetes Nodes (core/hub/node-health.ts). */
+  annotateNode?: NodeAnnotator;
   /** The hub's logger; a child bound with `component: 'hub'` is used. */
   logger: Logger;
   /** Where the hub's metrics are registered and what /metrics exposes. */
@@ -155,6 +162,7 @@ export function buildHubApp(opts: HubAppOptions): HubApp {
     metrics: opts.metrics,
     // The site's own credentials only: the session replicates its broker logins' hashes and marks it Online.
     preHandler: requireAuth(['agent'], { siteParam: 'site' }),
+    nodeHealth: new NodeHealthRecorder({ store: opts.store, logger, ...(opts.annotateNode ? { annotate: opts.annotateNode } : {}) }),
     ...opts.sync,
   });
   app.decorateRequest('principal', undefined);
@@ -281,6 +289,7 @@ export function buildHubApp(opts: HubAppOptions): HubApp {
     registerOnboardingRoutes(api, ctx);
     registerAddonStatusRoutes(api, ctx);
     registerEdgeXRoutes(api, ctx);
+    registerHealthRoutes(api, { ...ctx, healthKeys: opts.healthKeys });
     sync.register(api);
     for (const m of modules) m.parts.register(api);
     done();

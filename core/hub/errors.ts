@@ -359,3 +359,10 @@ export const ErrRangeNotSatisfiable = createError(
   (p: { path: string; range: string }) => `range '${p.range}' lies outside '${p.path}'`,
   { statusCode: 416 },
 );
+
+/** The cluster already has a health key: `create` is refused, `rotate` replaces it (core/hub/health-keys.ts). */
+export const ErrHealthKeyExists = createError(
+  'EDGE_ERR_HEALTH_KEY_EXISTS',
+  (p: { kid: string }) => `the cluster already has a health key (${p.kid}); replace it with 'edgeadm health key rotate'`,
+  { statusCode: 409 },
+);

@@ -40,6 +40,8 @@ export {
   type CommandState,
   type EnqueueOptions,
 } from './commands.ts';
+export { kubeNodeAnnotator, NodeHealthRecorder, type NodeAnnotator } from './node-health.ts';
+export { describeKey, HEALTH_KEY_SECRET, openFileHealthKeyStore, openKubeHealthKeyStore, siteKeyring, type ClusterHealthKey, type HealthKeyStore } from './health-keys.ts';
 export { ensureSharedAdminToken, openKubeTokenStore, type KubeTokenStoreOptions } from './tokens-kube.ts';
 export { installHubCrds, openKubeCommandQueue, type KubeCommandQueueOptions } from './commands-kube.ts';
 export { registeredMetric, type HubMetrics } from './metrics.ts';

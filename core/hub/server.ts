@@ -28,6 +28,8 @@ import { DeviceCatalog } from './device-catalog.ts';
 import { openTokenStore, producerOf, writeAdminTokenFile, type TokenStore } from './tokens.ts';
 import { ensureSharedAdminToken, openKubeTokenStore, sharedPeerCredential } from './tokens-kube.ts';
 import { installHubCrds, openKubeCommandQueue } from './commands-kube.ts';
+import { openFileHealthKeyStore, openKubeHealthKeyStore, type HealthKeyStore } from './health-keys.ts';
+import { kubeNodeAnnotator, type NodeAnnotator } from './node-health.ts';
 import { startAddonGridController } from '../grid/index.ts';
 import type { PluginDefinition } from '../plugins/index.ts';
 import { createHubTunnel, PEER_PATH, TUNNEL_PATH, type HubTunnel, type UpgradeHandler } from './tunnel.ts';
@@ -104,6 +106,8 @@ export interface Hub {
   readonly telemetry: TelemetryStore;
   readonly tokens: TokenStore;
   readonly commands: CommandQueue;
+  /** The cluster's health key (core/hub/health-keys.ts). */
+  readonly healthKeys: HealthKeyStore;
   readonly metrics: Registry;
   /** Stops everything in reverse start order; a second call waits for the first. */
   close(): Promise<void>;
@@ -118,7 +122,9 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
   collectDefaultMetrics({ register: metrics });
   // The hub's parts start in the kernel's phases and stop in reverse, once, within its shutdown budget.
   const kernel = new Kernel({ logger, version: EDGEADM_VERSION, services: ServiceScope.root('hub') });
-  let parts: { store: ResourceStore; telemetry: TelemetryStore; tokens: TokenStore; commands: CommandQueue; adminTokenFile: string; pki: HubPki | undefined } | undefined;
+  let parts:
+    | { store: ResourceStore; telemetry: TelemetryStore; tokens: TokenStore; commands: CommandQueue; healthKeys: HealthKeyStore; annotateNode: NodeAnnotator | undefined; adminTokenFile: string; pki: HubPki | undefined }
+    | undefined;
   let ingest: Awaited<ReturnType<typeof startMqttIngest>> | undefined;
   let served: { url: string; tunnelUrl: string; proxyUrl: string | undefined; tunnel: HubTunnel } | undefined;
   const host = o.host ?? '127.0.0.1';
@@ -134,6 +140,8 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
       ctx.onStop(() => telemetry.close());
       let tokens: TokenStore;
       let commands: CommandQueue;
+      let healthKeys: HealthKeyStore = openFileHealthKeyStore(o.dataDir);
+      let annotateNode: NodeAnnotator | undefined;
       const adminTokenFile = path.join(o.dataDir, 'admin.token');
       if (kube) {
         // Shared by every replica on the namespace (see tokens-kube.ts and commands-kube.ts).
@@ -145,6 +153,12 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
         ctx.onStop(() => c.close());
         tokens = t;
         commands = c;
+        const k = await openKubeHealthKeyStore({ kubeConfig: kube.kubeConfig, namespace: kube.namespace });
+        ctx.onStop(() => k.close());
+        healthKeys = k;
+        const a = await kubeNodeAnnotator(kube.kubeConfig, kubeLog);
+        ctx.onStop(() => a.close());
+        annotateNode = a.annotate;
         await ensureSharedAdminToken({ kubeConfig: kube.kubeConfig, namespace: kube.namespace, tokens, file: adminTokenFile, logger });
       } else {
         const t = openTokenStore({ file: path.join(o.dataDir, 'tokens.db') });
@@ -168,7 +182,7 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
         const hosts = t.hosts ?? [...new Set([host, '127.0.0.1', '::1', 'localhost', hostname()].filter((h) => h !== '0.0.0.0' && h !== '::'))];
         pki = await loadOrCreateHubPki(t.dir ?? path.join(o.dataDir, 'pki'), { hosts, logger });
       }
-      parts = { store, telemetry, tokens, commands, adminTokenFile, pki };
+      parts = { store, telemetry, tokens, commands, healthKeys, annotateNode, adminTokenFile, pki };
     },
   });
 
@@ -223,7 +237,7 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
     id: 'hub-api',
     phase: 'controllers',
     async start(ctx) {
-      const { store, telemetry, tokens, commands, pki } = parts!;
+      const { store, telemetry, tokens, commands, healthKeys, annotateNode, pki } = parts!;
       catalog ??= new DeviceCatalog(store);
       // Replicas on one namespace share no data directory: their peer credential is a Secret there.
       const peer = o.store?.kind === 'kube' ? await sharedPeerCredential(o.store.kubeConfig, o.store.namespace) : peerCredential(o.dataDir);
@@ -242,6 +256,8 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
         telemetry,
         tokens,
         commands,
+        healthKeys,
+        ...(annotateNode ? { annotateNode } : {}),
         catalog,
         logger,
         metrics,
@@ -294,7 +310,7 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
 
   // A failed start has already stopped what had started (the kernel does it) and throws the coded reason.
   await kernel.start();
-  const { store, telemetry, tokens, commands, adminTokenFile, pki } = parts!;
+  const { store, telemetry, tokens, commands, healthKeys, adminTokenFile, pki } = parts!;
   const { url, tunnelUrl, proxyUrl, tunnel } = served!;
   const mqttUrl = ingest ? `mqtt://${host}:${ingest.port}` : undefined;
   logger.info({ url, tunnelUrl, mqttUrl, tls: Boolean(pki) }, 'hub listening');
@@ -311,6 +327,7 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
     telemetry,
     tokens,
     commands,
+    healthKeys,
     metrics,
     close: () => kernel.stop(),
   };

@@ -25,6 +25,7 @@ import {
   SYNC_MAX_FRAME_BYTES,
   SYNC_PROTOCOL,
   type AgentMessage,
+  type HealthVerdict,
   type HubMessage,
   type Resource,
   type ResourceStore,
@@ -32,6 +33,7 @@ import {
 } from '../store/index.ts';
 import { siteCommandOf, type CommandQueue } from './commands.ts';
 import { registeredMetric } from './metrics.ts';
+import type { NodeHealthRecorder } from './node-health.ts';
 import { producerOf } from './tokens.ts';
 
 /** How often an open session refreshes the Site's lastSeen and syncedResourceVersion. */
@@ -44,6 +46,8 @@ export interface SyncSessionsOptions {
   commands: CommandQueue;
   logger: Logger;
   metrics: Registry;
+  /** Records the health verdicts agents report (core/hub/node-health.ts); without it they are dropped. */
+  nodeHealth?: NodeHealthRecorder;
   /** preHandler that authenticates and authorises the agent of `:site`. */
   preHandler: (req: FastifyRequest, reply: unknown) => Promise<void> | void;
   /** Send at most this many bytes before waiting for the socket to drain. */
@@ -140,6 +144,14 @@ export class SyncSessions {
     } catch (err) {
       this.#o.logger.warn({ site, error: toErrorInfo(err) }, 'site status update failed');
     }
+  }
+
+  /** Records the health verdicts an agent of `site` reported (nodes of that site only). */
+  async recordVerdicts(site: string, producer: string, verdicts: readonly HealthVerdict[]): Promise<void> {
+    const r = this.#o.nodeHealth;
+    if (!r) return;
+    const { ignored } = await r.record(site, producer, verdicts);
+    if (ignored.length > 0) this.#o.logger.debug({ site, producer, ignored }, 'health verdicts ignored');
   }
 
   /** Records one agent's report in its Site's status, and forgets reports no agent renewed for AGENT_REPORT_TTL_MS. */
@@ -373,6 +385,10 @@ class SyncSession {
         this.#lastReportAt = Date.now();
         void this.#hub.setAgentReport(site, producer, entry);
       }
+      const verdicts = report.nodeHealth?.verdicts;
+      // Every report's verdicts are checked against what is recorded (the recorder writes only a change):
+      // a record that another report got wrong is set right by the next honest one.
+      if (verdicts && verdicts.length > 0) void this.#hub.recordVerdicts(site, producer, verdicts);
       return;
     }
     void this.#commandResult(msg).catch((err: unknown) => this.#log.warn({ command: msg.id, error: toErrorInfo(err) }, 'could not record a command result'));

@@ -19,11 +19,13 @@ import { openTelemetryStore, type IngestResult, type TelemetryStore } from '../.
 import {
   buildHubApp,
   openCommandQueue,
+  openFileHealthKeyStore,
   openKubeCommandQueue,
   openKubeTokenStore,
   openTokenStore,
   type CommandQueue,
   type HubApp,
+  type HealthKeyStore,
   type HubAppOptions,
   type MissingRef,
   type RequestIssue,
@@ -113,6 +115,7 @@ export interface TestHub {
   telemetry: TelemetryStore;
   tokens: TokenStore;
   commands: CommandQueue;
+  healthKeys: HealthKeyStore;
   registry: Registry;
   dir: string;
   admin: string;
@@ -211,11 +214,13 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
   const { store, telemetry } = opened;
   const tokens = opened.tokens ?? openTokenStore({ file: path.join(dir, 'tokens.db') });
   const commands = opened.commands ?? openCommandQueue({ file: path.join(dir, 'commands.db'), logger });
+  const healthKeys = openFileHealthKeyStore(dir);
   const app = buildHubApp({
     store,
     telemetry,
     tokens,
     commands,
+    healthKeys,
     logger,
     metrics: registry,
     ...(opts.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: opts.bodyLimitBytes }),
@@ -240,6 +245,7 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
     telemetry,
     tokens,
     commands,
+    healthKeys,
     registry,
     dir,
     admin,

@@ -3,18 +3,26 @@
  * the registry of served types (built-ins and custom resources registered
  * from established CRDs), create / get / list / update / patch / delete with
  * kube-apiserver's rules, list paging and continue tokens, watches with
- * replay, selectors and bookmarks, the CRD lifecycle, namespaces' lifecycle.
+ * replay, selectors and bookmarks, the CRD lifecycle, namespaces' lifecycle,
+ * and where in each write mutating admission runs (admission.ts calls the
+ * webhooks).
  *
  * Rules: every failure is an `ErrKubeApiStatus` carrying the Status
  * kube-apiserver would answer; a dry run (`dryRun=All`) goes through the
- * same checks and writes nothing; objects handed out are copies.
+ * same checks and writes nothing; objects handed out are copies. A write
+ * given `admit` is admitted after decoding and before validation and the
+ * write; an update, patch or delete whose object changed while its webhooks
+ * were called starts again from the object as it is then (as
+ * GuaranteedUpdate retries); writes the server makes itself (initial
+ * namespaces, CRD status, the namespace and CRD cleanups) are not admitted.
  */
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { dns1123LabelProblem, dns1123SubdomainProblem } from '../../../core/kernel/index.ts';
 import { parseLabelSelector, StoreErrors, type LabelSelector } from '../../../core/store/index.ts';
+import { ADMISSION_REGISTRATION_GROUP, defaultWebhookConfiguration, MUTATING_WEBHOOK_CONFIGURATIONS, webhookConfigurationProblems, type Admit } from './admission.ts';
 import { ErrKubeApiStatus, type StatusCause, type StatusParams } from './errors.ts';
-import { clone, jsonPatch, mergePatch } from './patch.ts';
+import { clone, jsonPatch, mergePatch, strategicMergePatch } from './patch.ts';
 import {
   builtinTypes,
   fieldValue,
@@ -36,6 +44,9 @@ export const INITIAL_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kub
 const CRD_CLEANUP_FINALIZER = 'customresourcecleanup.apiextensions.k8s.io';
 const CRD_TYPE_KEY = 'apiextensions.k8s.io/customresourcedefinitions';
 const NAMESPACE_TYPE_KEY = '/namespaces';
+const MWC_TYPE_KEY = `${ADMISSION_REGISTRATION_GROUP}/${MUTATING_WEBHOOK_CONFIGURATIONS}`;
+/** How often an update, patch or delete starts again when its object changed during admission, before a 409. */
+const MAX_UPDATE_ATTEMPTS = 5;
 
 /** Where a request points: a type, the version asked for, and optionally a namespace, a name and a subresource. */
 export interface Target {
@@ -51,7 +62,12 @@ export interface WriteOptions {
   dryRun: boolean;
   /** `fieldValidation`: Strict, Warn (the default) or Ignore. */
   fieldValidation: 'Strict' | 'Warn' | 'Ignore';
+  /** Mutating admission of this request (bound to its user); undefined: not admitted. */
+  admit?: Admit;
 }
+
+/** Options of a delete. */
+export type DeleteOptions = Pick<WriteOptions, 'dryRun' | 'admit'>;
 
 /** The answer to a write: the object, and warnings for the `Warning` header. */
 export interface WriteResult {
@@ -117,6 +133,18 @@ function conflict(t: ResourceType, name: string, why: string): never {
     message: `Operation cannot be fulfilled on ${qualifiedResource(t)} "${name}": ${why}`,
     details: { name, group: t.group, kind: t.resource },
   });
+}
+
+/** The options object of an admission request (CreateOptions, ...), as kube-apiserver sends it. */
+function operationOptions(kind: string, dryRun: boolean): Record<string, unknown> {
+  return { kind, apiVersion: 'meta.k8s.io/v1', ...(dryRun ? { dryRun: ['All'] } : {}) };
+}
+
+/** The namespace of an admission request: the target's; a Namespace's own name (kube's RequestInfo); '' for none. */
+function admissionNamespace(target: Target): string {
+  const t = target.type;
+  if (t.group === '' && t.resource === 'namespaces') return target.name ?? '';
+  return t.namespaced ? (target.namespace ?? '') : '';
 }
 
 function expired(message: string, continueToken?: string): never {
@@ -237,7 +265,7 @@ export class KubeApi {
     for (const t of builtinTypes()) this.types.set(typeKey(t), t);
     const ns = this.types.get(NAMESPACE_TYPE_KEY) as ResourceType;
     for (const name of INITIAL_NAMESPACES) {
-      this.create({ type: ns, version: 'v1' }, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }, { dryRun: false, fieldValidation: 'Warn' });
+      this.createNow({ type: ns, version: 'v1' }, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }, { dryRun: false, fieldValidation: 'Warn' });
     }
   }
 
@@ -269,6 +297,12 @@ export class KubeApi {
 
   private namespaceObject(name: string): KubeObject | undefined {
     return this.etcd.get(objectKey(NAMESPACE_TYPE_KEY, '', name));
+  }
+
+  /** A namespace's labels (a copy), or undefined when it does not exist: for admission's namespaceSelector. */
+  namespaceLabels(name: string): Record<string, string> | undefined {
+    const ns = this.namespaceObject(name);
+    return ns === undefined ? undefined : { ...(ns.metadata?.labels ?? {}) };
   }
 
   // ---------------------------------------------------------------- read
@@ -395,7 +429,38 @@ export class KubeApi {
 
   // ---------------------------------------------------------------- write
 
-  create(target: Target, body: unknown, w: WriteOptions): WriteResult {
+  /**
+   * POST, in kube-apiserver's order: the body decoded (kind, namespace, a
+   * custom resource pruned and defaulted), the namespace's lifecycle
+   * checked, mutating admission (`w.admit`), then the name, system fields,
+   * validation and the write.
+   */
+  async create(target: Target, body: unknown, w: WriteOptions): Promise<WriteResult> {
+    const t = target.type;
+    const { obj, warnings } = this.decodeCreate(target, body, w);
+    if (w.admit === undefined) return this.commitCreate(target, obj, false, warnings, w);
+    const r = await w.admit({
+      operation: 'CREATE',
+      type: t,
+      version: target.version,
+      namespace: t.namespaced ? (target.namespace as string) : '',
+      name: obj.metadata?.name ?? '',
+      object: this.served(t, target.version, obj),
+      oldObject: null,
+      dryRun: w.dryRun,
+      options: operationOptions('CreateOptions', w.dryRun),
+    });
+    return this.commitCreate(target, r.object as KubeObject, r.patched, [...warnings, ...r.warnings], w);
+  }
+
+  /** A create without admission, for the server's own objects. */
+  private createNow(target: Target, body: unknown, w: WriteOptions): WriteResult {
+    const { obj, warnings } = this.decodeCreate(target, body, w);
+    return this.commitCreate(target, obj, false, warnings, w);
+  }
+
+  /** What kube-apiserver does before admission on a create: decoding, the request's namespace, the NamespaceLifecycle check. */
+  private decodeCreate(target: Target, body: unknown, w: WriteOptions): { obj: KubeObject; warnings: string[] } {
     const t = target.type;
     if (!isObject(body)) badRequest(`the body of a create of ${qualifiedResource(t)} must be a JSON object`);
     const obj = clone(body) as KubeObject;
@@ -407,6 +472,12 @@ export class KubeApi {
         badRequest('the namespace of the provided object does not match the namespace sent on the request');
       }
       meta.namespace = ns;
+    } else {
+      delete meta.namespace;
+    }
+    const warnings = this.pruneCustom(t, target.version, obj, w.fieldValidation);
+    if (t.namespaced) {
+      const ns = target.namespace as string;
       const nsObj = this.namespaceObject(ns);
       if (nsObj === undefined) fail({ reason: 'NotFound', code: 404, message: `namespaces "${ns}" not found`, details: { name: ns, kind: 'namespaces' } });
       if (nsObj.metadata?.deletionTimestamp !== undefined) {
@@ -416,6 +487,21 @@ export class KubeApi {
           message: `${qualifiedResource(t)} "${meta.name ?? meta.generateName ?? ''}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`,
         });
       }
+    }
+    return { obj, warnings };
+  }
+
+  /** The rest of a create, after admission: name, uniqueness, system fields, validation, the write. */
+  private commitCreate(target: Target, obj: KubeObject, patched: boolean, warnings: string[], w: WriteOptions): WriteResult {
+    const t = target.type;
+    // A patched object is pruned and defaulted again, silently, as kube-apiserver does after mutating admission.
+    if (patched) this.pruneCustom(t, target.version, obj, 'Ignore');
+    const meta = metaOf(obj);
+    if (t.namespaced) {
+      if (meta.namespace !== undefined && meta.namespace !== '' && meta.namespace !== target.namespace) {
+        badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      }
+      meta.namespace = target.namespace;
     } else {
       delete meta.namespace;
     }
@@ -437,7 +523,8 @@ export class KubeApi {
     if (t.statusSubresource) delete obj.status;
     if (t.resource === 'namespaces' && t.group === '') obj.status = { phase: 'Active' };
     if (typeKey(t) === CRD_TYPE_KEY) this.checkCrd(obj, name);
-    const warnings = this.checkCustom(t, target.version, obj, w.fieldValidation);
+    if (typeKey(t) === MWC_TYPE_KEY) this.checkWebhookConfiguration(obj, name);
+    this.validateCustom(t, target.version, obj);
     const stored = { ...obj, apiVersion: groupVersion(t.group, t.versions[0] as string), kind: t.kind };
     if (w.dryRun) return { object: this.served(t, target.version, stored), warnings };
     metaOf(stored).resourceVersion = String(this.etcd.nextRevision);
@@ -447,53 +534,94 @@ export class KubeApi {
   }
 
   /** PUT: a full replacement of the object (or of its status, on the status subresource). */
-  update(target: Target, body: unknown, w: WriteOptions): WriteResult {
+  async update(target: Target, body: unknown, w: WriteOptions): Promise<WriteResult> {
     const t = target.type;
     const name = target.name as string;
     if (!isObject(body)) badRequest(`the body of an update of ${qualifiedResource(t)} must be a JSON object`);
-    const existing = this.etcd.get(this.key(t, target.namespace, name));
-    if (existing === undefined) return notFound(t, name);
-    const incoming = clone(body) as KubeObject;
-    this.checkKind(t, target.version, incoming);
-    const meta = metaOf(incoming);
-    if (meta.name !== undefined && meta.name !== name) badRequest(`the name of the object (${meta.name}) does not match the name on the URL (${name})`);
-    if (t.namespaced && meta.namespace !== undefined && meta.namespace !== '' && meta.namespace !== target.namespace) {
-      badRequest('the namespace of the provided object does not match the namespace sent on the request');
-    }
-    return this.replace(target, existing, incoming, w);
+    return await this.guaranteedUpdate(target, w, 'UpdateOptions', () => {
+      const incoming = clone(body) as KubeObject;
+      this.checkKind(t, target.version, incoming);
+      const meta = metaOf(incoming);
+      if (meta.name !== undefined && meta.name !== name) badRequest(`the name of the object (${meta.name}) does not match the name on the URL (${name})`);
+      if (t.namespaced && meta.namespace !== undefined && meta.namespace !== '' && meta.namespace !== target.namespace) {
+        badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      }
+      return incoming;
+    });
   }
 
   /** PATCH: merge patch or JSON patch on the object as served in the request's version. */
-  patch(target: Target, contentType: string, body: unknown, w: WriteOptions): WriteResult {
+  patch(target: Target, contentType: string, body: unknown, w: WriteOptions): Promise<WriteResult> {
     const t = target.type;
     const name = target.name as string;
-    const existing = this.etcd.get(this.key(t, target.namespace, name));
-    if (existing === undefined) return notFound(t, name);
-    const base = this.served(t, target.version, existing);
-    let patched: unknown;
-    if (contentType === 'application/json-patch+json') patched = jsonPatch(base, body);
-    else if (contentType === 'application/merge-patch+json') patched = mergePatch(base, body);
-    else if (contentType === 'application/strategic-merge-patch+json' && t.crd === undefined) patched = mergePatch(base, body);
-    else {
-      fail({
-        reason: 'UnsupportedMediaType',
-        code: 415,
-        message: `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json${t.crd === undefined ? ', application/strategic-merge-patch+json' : ''}`,
-      });
-    }
-    if (!isObject(patched)) badRequest('the patched object is not a JSON object');
-    const incoming = patched as KubeObject;
-    const meta = metaOf(incoming);
-    if (meta.name !== name) badRequest(`metadata.name: Invalid value: "${String(meta.name)}": field is immutable`);
-    return this.replace(target, existing, incoming, w);
+    return this.guaranteedUpdate(target, w, 'PatchOptions', (existing) => {
+      const base = this.served(t, target.version, existing);
+      let patched: unknown;
+      if (contentType === 'application/json-patch+json') patched = jsonPatch(base, body);
+      else if (contentType === 'application/merge-patch+json') patched = mergePatch(base, body);
+      else if (contentType === 'application/strategic-merge-patch+json' && t.crd === undefined) patched = strategicMergePatch(base, body, t.mergeKeys);
+      else {
+        fail({
+          reason: 'UnsupportedMediaType',
+          code: 415,
+          message: `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json${t.crd === undefined ? ', application/strategic-merge-patch+json' : ''}`,
+        });
+      }
+      if (!isObject(patched)) badRequest('the patched object is not a JSON object');
+      const incoming = patched as KubeObject;
+      const meta = metaOf(incoming);
+      if (meta.name !== name) badRequest(`metadata.name: Invalid value: "${String(meta.name)}": field is immutable`);
+      return incoming;
+    });
   }
 
-  /** The shared end of update and patch: preconditions, status rules, generation, finalizers, the write. */
-  private replace(target: Target, existing: KubeObject, incoming: KubeObject, w: WriteOptions): WriteResult {
+  /**
+   * The shared path of update and patch, as kube-apiserver's
+   * GuaranteedUpdate: the new object built from the stored one, decoded,
+   * admitted (UPDATE, with the stored object as oldObject), then checked
+   * and written; when the object was written meanwhile (during the webhook
+   * calls), all of it again from the object as it is then.
+   */
+  private async guaranteedUpdate(target: Target, w: WriteOptions, optionsKind: 'UpdateOptions' | 'PatchOptions', build: (existing: KubeObject) => KubeObject): Promise<WriteResult> {
+    const t = target.type;
+    const name = target.name as string;
+    const key = this.key(t, target.namespace, name);
+    for (let attempt = 1; ; attempt++) {
+      const existing = this.etcd.get(key);
+      if (existing === undefined) return notFound(t, name);
+      const incoming = build(existing);
+      const meta = metaOf(incoming);
+      if (t.namespaced) meta.namespace = target.namespace;
+      else delete meta.namespace;
+      const warnings = this.pruneCustom(t, target.version, incoming, w.fieldValidation);
+      if (w.admit === undefined) return this.commitReplace(target, existing, incoming, false, warnings, w);
+      const r = await w.admit({
+        operation: 'UPDATE',
+        type: t,
+        version: target.version,
+        ...(target.subresource !== undefined ? { subresource: target.subresource } : {}),
+        namespace: admissionNamespace(target),
+        name,
+        object: this.served(t, target.version, incoming),
+        oldObject: this.served(t, target.version, existing),
+        dryRun: w.dryRun,
+        options: operationOptions(optionsKind, w.dryRun),
+      });
+      if (this.etcd.get(key) !== existing) {
+        if (attempt < MAX_UPDATE_ATTEMPTS) continue;
+        conflict(t, name, 'the object has been modified; please apply your changes to the latest version and try again');
+      }
+      return this.commitReplace(target, existing, r.object as KubeObject, r.patched, [...warnings, ...r.warnings], w);
+    }
+  }
+
+  /** The end of update and patch, after admission: preconditions, status rules, generation, finalizers, the write. */
+  private commitReplace(target: Target, existing: KubeObject, incoming: KubeObject, patched: boolean, warnings: string[], w: WriteOptions): WriteResult {
     const t = target.type;
     const name = target.name as string;
     const key = this.key(t, target.namespace, name);
     const old = existing.metadata as ObjectMeta;
+    if (patched) this.pruneCustom(t, target.version, incoming, 'Ignore');
     const rv = incoming.metadata?.resourceVersion;
     if (rv !== undefined && rv !== '' && rv !== old.resourceVersion) {
       conflict(t, name, 'the object has been modified; please apply your changes to the latest version and try again');
@@ -526,7 +654,8 @@ export class KubeApi {
     next.apiVersion = groupVersion(t.group, t.versions[0] as string);
     next.kind = t.kind;
     if (typeKey(t) === CRD_TYPE_KEY && target.subresource !== 'status') this.checkCrd(next, name);
-    const warnings = this.checkCustom(t, target.version, next, w.fieldValidation);
+    if (typeKey(t) === MWC_TYPE_KEY) this.checkWebhookConfiguration(next, name);
+    this.validateCustom(t, target.version, next);
     if (t.generation && !isDeepStrictEqual(specPart(t, existing), specPart(t, next))) metaOf(next).generation = (old.generation ?? 0) + 1;
     metaOf(next).resourceVersion = old.resourceVersion;
     if (isDeepStrictEqual(withoutRv(existing), withoutRv(next))) return { object: this.served(t, target.version, existing), warnings };
@@ -544,16 +673,40 @@ export class KubeApi {
   }
 
   /**
-   * DELETE: an object with finalizers gets deletionTimestamp and stays
-   * until an update empties them; one without is removed at once. Answers
-   * the object as it is after the call.
+   * DELETE: preconditions, then mutating admission (DELETE: no object, the
+   * stored one as oldObject), then: an object with finalizers gets
+   * deletionTimestamp and stays until an update empties them; one without
+   * is removed at once. Answers the object as it is after the call.
+   * `inCollection`: an item of a deletecollection (admitted without a name,
+   * as kube-apiserver does).
    */
-  delete(target: Target, options: unknown, dryRun: boolean): KubeObject {
+  async delete(target: Target, options: unknown, w: DeleteOptions, inCollection = false): Promise<KubeObject> {
     const t = target.type;
     const name = target.name as string;
     const key = this.key(t, target.namespace, name);
-    const existing = this.etcd.get(key);
-    if (existing === undefined) return notFound(t, name);
+    for (let attempt = 1; ; attempt++) {
+      const existing = this.etcd.get(key);
+      if (existing === undefined) return notFound(t, name);
+      this.checkDelete(t, name, existing, options);
+      if (w.admit === undefined) return this.deleteExisting(target, existing, w.dryRun);
+      await w.admit({
+        operation: 'DELETE',
+        type: t,
+        version: target.version,
+        namespace: admissionNamespace(target),
+        name: inCollection ? '' : name,
+        object: null,
+        oldObject: this.served(t, target.version, existing),
+        dryRun: w.dryRun,
+        options: { ...(isObject(options) ? clone(options) : {}), ...operationOptions('DeleteOptions', w.dryRun) },
+      });
+      if (this.etcd.get(key) === existing) return this.deleteExisting(target, existing, w.dryRun);
+      if (attempt >= MAX_UPDATE_ATTEMPTS) conflict(t, name, 'the object has been modified; please apply your changes to the latest version and try again');
+    }
+  }
+
+  /** A delete's preconditions (uid, resourceVersion) and the namespaces that may not be deleted. */
+  private checkDelete(t: ResourceType, name: string, existing: KubeObject, options: unknown): void {
     const meta = existing.metadata as ObjectMeta;
     if (isObject(options) && isObject(options.preconditions)) {
       const pre = options.preconditions;
@@ -567,6 +720,14 @@ export class KubeApi {
     if (t.resource === 'namespaces' && t.group === '' && INITIAL_NAMESPACES.includes(name)) {
       fail({ reason: 'Forbidden', code: 403, message: `namespaces "${name}" is forbidden: this namespace may not be deleted` });
     }
+  }
+
+  /** The end of a delete, after admission (and the namespace controller's deletes, which are not admitted). */
+  private deleteExisting(target: Target, existing: KubeObject, dryRun: boolean): KubeObject {
+    const t = target.type;
+    const name = target.name as string;
+    const key = this.key(t, target.namespace, name);
+    const meta = existing.metadata as ObjectMeta;
     const isCrd = typeKey(t) === CRD_TYPE_KEY;
     const isNamespace = key === objectKey(NAMESPACE_TYPE_KEY, '', name);
     const finalizers = meta.finalizers ?? [];
@@ -595,11 +756,24 @@ export class KubeApi {
     return this.served(t, target.version, gone);
   }
 
-  /** DELETE on a collection: deletes each matching object as `delete` would; answers the list of them. */
-  deleteCollection(target: Target, o: ListOptions, options: unknown, dryRun: boolean): KubeObject {
+  /**
+   * DELETE on a collection: deletes each matching object as `delete` would
+   * (each admitted), in order, stopping at the first failure; an object
+   * gone meanwhile is skipped. Answers the list of them.
+   */
+  async deleteCollection(target: Target, o: ListOptions, options: unknown, w: DeleteOptions): Promise<KubeObject> {
     const t = target.type;
     const listed = this.list(target, { ...(o.labelSelector !== undefined ? { labelSelector: o.labelSelector } : {}), ...(o.fieldSelector !== undefined ? { fieldSelector: o.fieldSelector } : {}) });
-    const items = (listed.items as KubeObject[]).map((obj) => this.delete({ ...target, namespace: obj.metadata?.namespace, name: obj.metadata?.name }, options, dryRun));
+    const items: KubeObject[] = [];
+    for (const obj of listed.items as KubeObject[]) {
+      const name = obj.metadata?.name as string;
+      try {
+        items.push(await this.delete({ ...target, namespace: obj.metadata?.namespace, name }, options, w, true));
+      } catch (err) {
+        if (ErrKubeApiStatus.is(err) && err.params.reason === 'NotFound' && err.params.details?.name === name && err.params.details.kind === t.resource) continue;
+        throw err;
+      }
+    }
     return { apiVersion: groupVersion(t.group, target.version), kind: `${t.kind}List`, metadata: { resourceVersion: String(this.etcd.revision) }, items };
   }
 
@@ -616,20 +790,33 @@ export class KubeApi {
   }
 
   /**
-   * For a custom resource: prunes, defaults and validates it against its
-   * CRD version's schema. Unknown fields: a 400 under Strict, a warning
-   * under Warn, silently dropped under Ignore.
+   * For a custom resource, as kube-apiserver decodes one: prunes and
+   * defaults it against its CRD version's schema. Unknown fields: a 400
+   * under Strict, a warning under Warn, silently dropped under Ignore.
    */
-  private checkCustom(t: ResourceType, version: string, obj: KubeObject, mode: WriteOptions['fieldValidation']): string[] {
+  private pruneCustom(t: ResourceType, version: string, obj: KubeObject, mode: WriteOptions['fieldValidation']): string[] {
     const schema = t.schemas?.[version];
     if (t.crd === undefined || schema === undefined) return [];
     const unknown = pruneAndDefault(obj, schema);
     if (unknown.length > 0 && mode === 'Strict') {
       badRequest(`${t.kind} in version "${version}" cannot be handled as a ${t.kind}: strict decoding error: ${unknown.map((u) => `unknown field "${u}"`).join(', ')}`);
     }
+    return mode === 'Warn' ? unknown.map((u) => `unknown field "${u}"`) : [];
+  }
+
+  /** For a custom resource: validates it against its CRD version's schema (422 naming each field). */
+  private validateCustom(t: ResourceType, version: string, obj: KubeObject): void {
+    const schema = t.schemas?.[version];
+    if (t.crd === undefined || schema === undefined) return;
     const causes = validate(obj, schema);
     if (causes.length > 0) invalid(t, obj.metadata?.name ?? '', causes);
-    return mode === 'Warn' ? unknown.map((u) => `unknown field "${u}"`) : [];
+  }
+
+  /** A MutatingWebhookConfiguration: kube's v1 defaults set, then its validation (422 naming each field). */
+  private checkWebhookConfiguration(obj: KubeObject, name: string): void {
+    defaultWebhookConfiguration(obj);
+    const causes = webhookConfigurationProblems(obj);
+    if (causes.length > 0) invalid(this.types.get(MWC_TYPE_KEY) as ResourceType, name, causes);
   }
 
   /** A CRD's own validation: names, scope, versions (exactly one storage), structural schemas. */
@@ -749,7 +936,7 @@ export class KubeApi {
       if (!t.namespaced) continue;
       for (const [, obj] of this.etcd.snapshot(typeKey(t), this.etcd.revision)) {
         if (obj.metadata?.namespace === ns && obj.metadata.deletionTimestamp === undefined) {
-          this.delete({ type: t, version: t.versions[0] as string, namespace: ns, name: obj.metadata.name }, undefined, false);
+          this.deleteExisting({ type: t, version: t.versions[0] as string, namespace: ns, name: obj.metadata.name }, obj, false);
         }
       }
     }

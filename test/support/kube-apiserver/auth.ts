@@ -117,19 +117,19 @@ export class Authenticator {
   }
 }
 
-/** The latest `limit` requests, oldest first. */
-export class RequestLog {
-  private entries: RequestLogEntry[] = [];
+/** The latest `limit` requests (or other entries: the admission log's), oldest first. */
+export class RequestLog<E extends object = RequestLogEntry> {
+  private entries: E[] = [];
 
   constructor(private readonly limit = REQUEST_LOG_LIMIT) {}
 
-  record(e: RequestLogEntry): void {
+  record(e: E): void {
     this.entries.push(e);
     // Trimmed in batches, so a busy server does not move the whole array on every request.
     if (this.entries.length >= this.limit * 2) this.entries = this.entries.slice(-this.limit);
   }
 
-  list(): RequestLogEntry[] {
+  list(): E[] {
     return this.entries.slice(-this.limit).map((e) => ({ ...e }));
   }
 

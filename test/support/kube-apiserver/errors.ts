@@ -1,8 +1,11 @@
 /**
  * The Kubernetes API test server's coded errors. `ErrKubeApiStatus` carries
  * one Kubernetes `Status` answer (reason, code, details) from where a request
- * fails to where the server writes it; `ErrKubeApiOptions` refuses bad server
- * options at start. Nothing else here throws.
+ * fails to where the server writes it (an admission webhook's denial
+ * included, its reason passed through as given); `ErrKubeApiOptions`
+ * refuses bad server options at start; `ErrKubeApiWebhookCall` is a failure
+ * to call an admission webhook, which never leaves admission.ts (its
+ * failurePolicy makes it a 500 Status or nothing). Nothing else here throws.
  */
 import { createError } from '../../../core/kernel/index.ts';
 
@@ -23,9 +26,17 @@ export type StatusReason =
   | 'Timeout'
   | 'InternalError';
 
+/**
+ * A reason passed through as given: the one of a Status an admission
+ * webhook denied a request with (any string; '' for none, left out of the
+ * answer, as kube-apiserver's omitempty does).
+ */
+export type PassedReason = string & Record<never, never>;
+
 /** One `details.causes[]` entry of a Status (`metav1.StatusCause`). */
 export interface StatusCause {
-  reason: string;
+  /** Left out when undefined (an internal error's single cause has none). */
+  reason?: string;
   message: string;
   field?: string;
 }
@@ -41,7 +52,7 @@ export interface StatusDetails {
 }
 
 export interface StatusParams {
-  reason: StatusReason;
+  reason: StatusReason | PassedReason;
   code: number;
   message: string;
   details?: StatusDetails;
@@ -57,3 +68,6 @@ export const ErrKubeApiOptions = createError(
   'EDGE_ERR_KUBEAPI_OPTIONS',
   (p: { option: string; reason: string }) => `kube-apiserver test server option '${p.option}' ${p.reason}`,
 );
+
+/** A failure to call an admission webhook (kube's ErrCallingWebhook), its reason as kube-apiserver words it; admission.ts only. */
+export const ErrKubeApiWebhookCall = createError('EDGE_ERR_KUBEAPI_WEBHOOK_CALL', (p: { reason: string }) => p.reason);

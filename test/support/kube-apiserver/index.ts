@@ -20,14 +20,33 @@
  * - built-in types stored generically (namespaces, secrets, configmaps,
  *   serviceaccounts, RBAC roles and bindings (stored, not enforced),
  *   services, endpoints, nodes, pods, events, leases, deployments,
- *   statefulsets, endpointslices, CRDs) and custom resources served once
- *   their CRD is Established, no longer once it is deleted;
+ *   statefulsets, endpointslices, CRDs, mutatingwebhookconfigurations) and
+ *   custom resources served once their CRD is Established, no longer once
+ *   it is deleted;
  * - create (generateName, uid, creationTimestamp, generation, AlreadyExists,
  *   namespace must exist and not be terminating), get, update with the
- *   resourceVersion precondition (409 Conflict), merge patch and JSON patch
- *   (strategic merge patch: as a merge patch, built-ins only), delete with
- *   finalizers and preconditions, deletecollection, namespace deletion that
- *   empties the namespace first, CRD deletion that removes its resources;
+ *   resourceVersion precondition (409 Conflict), merge patch and JSON patch,
+ *   strategic merge patch for built-ins in part (its directives, and lists
+ *   merged by key only for a MutatingWebhookConfiguration's webhooks, by
+ *   name: other lists are replaced), delete with finalizers and
+ *   preconditions, deletecollection, namespace deletion that empties the
+ *   namespace first, CRD deletion that removes its resources;
+ * - mutating admission webhooks ("Dynamic Admission Control"):
+ *   MutatingWebhookConfigurations (admissionregistration.k8s.io/v1) stored
+ *   with kube's v1 defaults and validation; on every CREATE, UPDATE (PUT
+ *   and PATCH, the status subresource as `x/status`) and DELETE
+ *   (deletecollection: each item) of any type but the configurations
+ *   themselves, after decoding and before validation and the write, the
+ *   matching webhooks (rules, namespaceSelector, objectSelector) of the
+ *   configurations in name order are called over HTTPS (`clientConfig.url`,
+ *   verified against caBundle or else the system roots) with an
+ *   AdmissionReview v1 carrying the request's user; denials answer the
+ *   webhook's Status, JSONPatch answers are applied in turn, warnings
+ *   become Warning headers, call failures (timeoutSeconds included) follow
+ *   failurePolicy, a dry run matching a webhook with side effects is
+ *   refused; an update whose object changed during the calls starts over;
+ * - for tests, not an API semantic: `admissionLog()`, each webhook call
+ *   with its outcome;
  * - one global resourceVersion; list with resourceVersion,
  *   resourceVersionMatch (Exact, NotOlderThan), limit and continue tokens
  *   (410 Expired with a fresh token once compacted); watch from a
@@ -51,8 +70,18 @@
  *
  * What it does not: RBAC and authorization (every user may do everything),
  * other authentication (client certificates, service account tokens,
- * TokenReview, impersonation), admission (webhooks or built-in), protobuf
- * (but for the SelfSubjectReview's request) and CBOR, Table output, server-side apply, strategic merge patch proper, typed validation or defaulting of built-in types,
+ * TokenReview, impersonation), validating admission (webhooks and
+ * ValidatingAdmissionPolicy), built-in admission plugins (but
+ * NamespaceLifecycle's checks), webhook `service` references (a call
+ * failure: nothing resolves services), reinvocationPolicy IfNeeded (each
+ * webhook runs once), matchConditions (CEL: refused), matchPolicy
+ * Equivalent's conversion (read as Exact), AdmissionReview v1beta1,
+ * admission of the server's own writes (CRD status; the deletions that
+ * empty a terminating namespace, which kube's namespace controller makes
+ * through the API, admitted there; CRD cleanup), protobuf (but for the SelfSubjectReview's request) and CBOR,
+ * Table output, server-side apply, strategic merge patch by key for other
+ * lists (a pod's containers), typed validation or defaulting of built-in
+ * types but MutatingWebhookConfiguration,
  * garbage collection of owner references, graceful deletion of pods, the
  * scale subresource, CRD conversion other than `None`, CEL validation rules,
  * aggregated discovery, OpenAPI v3, persistence (a single "etcd" in memory,
@@ -63,3 +92,4 @@ export { INITIAL_NAMESPACES } from './api.ts';
 export type { KubeObject, ObjectMeta } from './resources.ts';
 export { ErrKubeApiOptions, ErrKubeApiStatus } from './errors.ts';
 export { ADMIN_USER, type KubeUser, type RequestLogEntry, type UserInfo } from './auth.ts';
+export type { AdmissionLogEntry, AdmissionOperation } from './admission.ts';

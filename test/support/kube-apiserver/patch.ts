@@ -1,10 +1,16 @@
 /**
  * The patch formats of the Kubernetes API test server: JSON merge patch
- * (RFC 7386, `application/merge-patch+json`) and JSON patch (RFC 6902,
- * `application/json-patch+json`: add, remove, replace, move, copy, test).
- * Strategic merge patch is not implemented: the server applies it to
- * built-in types as a merge patch (lists are replaced, not merged by key)
- * and refuses it for custom resources with 415, as kube-apiserver does.
+ * (RFC 7386, `application/merge-patch+json`), JSON patch (RFC 6902,
+ * `application/json-patch+json`: add, remove, replace, move, copy, test;
+ * also what admission webhooks answer), and a subset of strategic merge
+ * patch for built-in types: maps merge as in a merge patch, its directives
+ * (`$patch` replace / delete / merge, `$retainKeys`, `$setElementOrder/x`,
+ * `$deleteFromPrimitiveList/x`) are applied and never stored, and the
+ * lists a type declares merge by their key (`mergeKeys` in resources.ts:
+ * MutatingWebhookConfiguration's webhooks by name, what `kubectl apply`
+ * sends); every other list is replaced, where kube-apiserver would merge
+ * some by key (a pod's containers). Custom resources refuse it with 415,
+ * as kube-apiserver does.
  *
  * Rules: inputs are never changed (the result is a fresh value); a patch
  * that cannot apply is an `ErrKubeApiStatus` (400 for a malformed patch,
@@ -143,4 +149,103 @@ export function jsonPatch(target: Json, patch: Json): Json {
     }
   });
   return doc;
+}
+
+/** A strategic merge patch directive key: never stored. */
+function isDirective(k: string): boolean {
+  return k === '$patch' || k === '$retainKeys' || k.startsWith('$setElementOrder/') || k.startsWith('$deleteFromPrimitiveList/');
+}
+
+/** A patch value as stored when nothing is there to merge into: directives dropped, deleted list elements left out. */
+function withoutDirectives(v: Json): Json {
+  if (Array.isArray(v)) return v.filter((e) => !(isObject(e) && e.$patch === 'delete')).map(withoutDirectives);
+  if (!isObject(v)) return clone(v);
+  const out: Record<string, Json> = {};
+  for (const [k, x] of Object.entries(v)) if (!isDirective(k) && x !== null) out[k] = withoutDirectives(x);
+  return out;
+}
+
+/**
+ * The lists a strategic merge patch merges by key: the path of the list
+ * (field names from the root joined by dots, list elements not counted,
+ * e.g. `webhooks`) and the name of its key field.
+ */
+export type MergeKeys = Readonly<Record<string, string>>;
+
+/** Orders `list` as `order` says (elements named there first, in its order), the rest after, as they were. */
+function ordered(list: Json[], order: Json[], mergeKey: string | undefined): Json[] {
+  const keyOf = (e: Json): Json => (mergeKey !== undefined && isObject(e) ? e[mergeKey] : e);
+  const wanted = order.map(keyOf);
+  const first = wanted.flatMap((k) => list.filter((e) => isDeepStrictEqual(keyOf(e), k)));
+  return [...first, ...list.filter((e) => !wanted.some((k) => isDeepStrictEqual(keyOf(e), k)))];
+}
+
+function smpList(cur: Json[], patch: Json[], path: string, keys: MergeKeys, mergeKey: string, order: Json): Json[] {
+  let out: Json[];
+  if (patch.some((e) => isObject(e) && e.$patch === 'replace')) {
+    out = withoutDirectives(patch.filter((e) => !(isObject(e) && e.$patch === 'replace'))) as Json[];
+  } else {
+    out = [...cur];
+    for (const e of patch) {
+      if (!isObject(e)) {
+        if (!out.some((o) => isDeepStrictEqual(o, e))) out.push(clone(e));
+        continue;
+      }
+      if (!(mergeKey in e)) bad(`strategic merge patch: an element of ${path} does not contain its merge key ${JSON.stringify(mergeKey)}`);
+      const i = out.findIndex((o) => isObject(o) && isDeepStrictEqual(o[mergeKey], e[mergeKey]));
+      if (e.$patch === 'delete') {
+        if (i >= 0) out.splice(i, 1);
+      } else if (i >= 0) {
+        out[i] = smpMap(out[i] as Record<string, Json>, e, path, keys);
+      } else {
+        out.push(withoutDirectives(e));
+      }
+    }
+  }
+  return Array.isArray(order) ? ordered(out, order, mergeKey) : out;
+}
+
+function smpMap(cur: Record<string, Json>, patch: Record<string, Json>, path: string, keys: MergeKeys): Record<string, Json> {
+  const directive = patch.$patch;
+  if (directive === 'replace') return withoutDirectives(patch) as Record<string, Json>;
+  if (directive === 'delete') return {};
+  if (directive !== undefined && directive !== 'merge') bad(`strategic merge patch: unknown $patch ${JSON.stringify(directive)} at ${path === '' ? 'the root' : path}`);
+  if (Array.isArray(patch.$retainKeys)) {
+    const retain = patch.$retainKeys;
+    for (const k of Object.keys(cur)) if (!retain.includes(k)) delete cur[k];
+  }
+  for (const [k, v] of Object.entries(patch)) {
+    if (k.startsWith('$deleteFromPrimitiveList/')) {
+      const field = k.slice('$deleteFromPrimitiveList/'.length);
+      const list = cur[field];
+      if (Array.isArray(list) && Array.isArray(v)) cur[field] = list.filter((x) => !v.some((d) => isDeepStrictEqual(d, x)));
+      continue;
+    }
+    if (isDirective(k)) continue;
+    const at = path === '' ? k : `${path}.${k}`;
+    const old = cur[k];
+    const mergeKey = keys[at];
+    if (v === null) delete cur[k];
+    else if (isObject(v) && isObject(old)) cur[k] = smpMap(old, v, at, keys);
+    else if (Array.isArray(v) && Array.isArray(old) && mergeKey !== undefined) cur[k] = smpList(old, v, at, keys, mergeKey, patch[`$setElementOrder/${k}`]);
+    else cur[k] = withoutDirectives(v);
+  }
+  // An order for a keyed list the patch leaves alone.
+  for (const [k, order] of Object.entries(patch)) {
+    if (!k.startsWith('$setElementOrder/')) continue;
+    const field = k.slice('$setElementOrder/'.length);
+    const list = cur[field];
+    const at = path === '' ? field : `${path}.${field}`;
+    if (!(field in patch) && Array.isArray(list) && Array.isArray(order)) cur[field] = ordered(list, order, keys[at]);
+  }
+  return cur;
+}
+
+/**
+ * Strategic merge patch (the subset described at the top) applied to a
+ * copy of `target`; `mergeKeys` names the lists merged by key.
+ */
+export function strategicMergePatch(target: Json, patch: Json, mergeKeys: MergeKeys = {}): Json {
+  if (!isObject(patch)) bad('a strategic merge patch must be a JSON object');
+  return smpMap(isObject(target) ? clone(target) : {}, patch, '', mergeKeys);
 }

@@ -1,7 +1,8 @@
 /**
  * The resource types the Kubernetes API test server serves: a table of
  * built-in types (all stored generically as JSON, none has a typed schema
- * here) and the record a served custom resource type gets from its CRD.
+ * here but MutatingWebhookConfiguration, defaulted and validated by
+ * admission.ts) and the record a served custom resource type gets from its CRD.
  * Also the per-type field selector fields (`metadata.name` and
  * `metadata.namespace` for all; the documented extra ones for pods, secrets,
  * events, nodes, namespaces) and the discovery entry of a type.
@@ -92,6 +93,8 @@ export interface ResourceType {
   schemas?: Record<string, JsonSchemaProps | undefined>;
   /** For a custom resource: the name of its CRD. */
   crd?: string;
+  /** For a built-in: the lists a strategic merge patch merges by key (patch.ts), by path; others are replaced. */
+  mergeKeys?: Readonly<Record<string, string>>;
 }
 
 /** The storage key of a type: `group/resource` (`/pods` for the core group). */
@@ -128,6 +131,7 @@ interface BuiltinSpec {
   status?: boolean;
   generation?: boolean;
   fields?: Record<string, FieldGetter>;
+  mergeKeys?: Record<string, string>;
 }
 
 const BUILTINS: BuiltinSpec[] = [
@@ -182,6 +186,8 @@ const BUILTINS: BuiltinSpec[] = [
   { group: 'apps', version: 'v1', resource: 'deployments', kind: 'Deployment', namespaced: true, shortNames: ['deploy'], status: true, generation: true },
   { group: 'apps', version: 'v1', resource: 'statefulsets', kind: 'StatefulSet', namespaced: true, shortNames: ['sts'], status: true, generation: true },
   { group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', kind: 'EndpointSlice', namespaced: true },
+  // Its webhooks are called by admission.ts; stored with kube's v1 defaults and validation (api.ts).
+  { group: 'admissionregistration.k8s.io', version: 'v1', resource: 'mutatingwebhookconfigurations', kind: 'MutatingWebhookConfiguration', namespaced: false, generation: true, mergeKeys: { webhooks: 'name' } },
   {
     group: 'apiextensions.k8s.io',
     version: 'v1',
@@ -207,6 +213,7 @@ export function builtinTypes(): ResourceType[] {
     statusSubresource: b.status ?? false,
     generation: b.generation ?? false,
     fields: b.fields ?? {},
+    ...(b.mergeKeys !== undefined ? { mergeKeys: { ...b.mergeKeys } } : {}),
   }));
 }
 

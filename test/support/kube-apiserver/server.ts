@@ -8,6 +8,9 @@
  * watch streams (newline-delimited JSON, bookmarks, timeoutSeconds, a
  * per-resource delay for tests: `delayWatches`), errors
  * as `Status` objects, and `kubeconfig()` for kubectl and client-node.
+ * Each write (create, update, patch, delete, deletecollection) is admitted
+ * by the stored MutatingWebhookConfigurations' webhooks (admission.ts) as
+ * the request's user; `admissionLog()` lists the calls.
  *
  * Rules: every answer is JSON (`Status` on failure) except the health
  * endpoints' `ok`; anonymous requests reach only /healthz, /livez, /readyz
@@ -25,6 +28,7 @@ import path from 'node:path';
 import type { Logger } from '../../../core/kernel/index.ts';
 import { isEdgeError, parseJson } from '../../../core/kernel/index.ts';
 import { createCertificateAuthority, issueCertificate } from '../../../core/pki/index.ts';
+import { ADMISSION_REGISTRATION_GROUP, MUTATING_WEBHOOK_CONFIGURATIONS, MutatingWebhooks, type AdmissionLogEntry, type Admit } from './admission.ts';
 import { KubeApi, type ListOptions, type Target, type WatchEvent, type WriteOptions } from './api.ts';
 import {
   ANONYMOUS_USER,
@@ -41,7 +45,7 @@ import {
 } from './auth.ts';
 import { ErrKubeApiOptions, ErrKubeApiStatus, type StatusParams } from './errors.ts';
 import { PROTOBUF_CONTENT_TYPE, protobufTypeMeta } from './protobuf.ts';
-import { discoveryEntries, groupVersion } from './resources.ts';
+import { discoveryEntries, groupVersion, typeKey, type KubeObject } from './resources.ts';
 
 /** The Kubernetes version the server reports at /version. */
 export const SERVER_VERSION = { major: '1', minor: '32', gitVersion: 'v1.32.0+edgeadm-test', platform: 'linux/amd64' };
@@ -94,6 +98,15 @@ export interface KubeApiServer {
   /** Empties the request log. */
   clearRequestLog(): void;
   /**
+   * The latest mutating admission webhook calls (up to 10,000), oldest
+   * first: configuration, webhook, request uid, operation, resource, name,
+   * whether the request went on past it, whether its patch changed the
+   * object, and the failure when there was one (see AdmissionLogEntry).
+   */
+  admissionLog(): AdmissionLogEntry[];
+  /** Empties the admission log. */
+  clearAdmissionLog(): void;
+  /**
    * Writes a kubeconfig for this server (file `kubeconfig` in `dir`, or the
    * `.yaml`/`.kubeconfig`/`.conf` path given) with the admin's token, or
    * `opts.token` (another user's); returns its path.
@@ -110,7 +123,8 @@ function statusBody(p: StatusParams): Record<string, unknown> {
     metadata: p.continueToken !== undefined ? { continue: p.continueToken } : {},
     status: 'Failure',
     message: p.message,
-    reason: p.reason,
+    // A reason passed through empty from an admission webhook is left out, as kube-apiserver's omitempty does.
+    ...(p.reason !== '' ? { reason: p.reason } : {}),
     ...(p.details !== undefined ? { details: p.details } : {}),
     code: p.code,
   };
@@ -214,6 +228,15 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
   const requests = new RequestLog();
   const log = opts.logger;
   const api = new KubeApi({ historyLimit });
+  // The MutatingWebhookConfigurations, kept current from the store's changes (none exist at start).
+  const configurations = new Map<string, KubeObject>();
+  const configurationsKey = typeKey({ group: ADMISSION_REGISTRATION_GROUP, resource: MUTATING_WEBHOOK_CONFIGURATIONS });
+  api.etcd.listen((e) => {
+    if (e.typeKey !== configurationsKey) return;
+    if (e.type === 'DELETED') configurations.delete(e.key);
+    else configurations.set(e.key, e.object);
+  });
+  const admission = new MutatingWebhooks({ configurations: () => [...configurations.values()], namespaceLabels: (ns) => api.namespaceLabels(ns) });
   /** The end functions of the open watch streams. */
   const streams = new Set<() => void>();
   /** delayWatches(): the delay of each resource's streams (ms). */
@@ -436,23 +459,24 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       return sendJson(res, 200, api.get(target));
     }
     if (watchPath) fail({ reason: 'MethodNotAllowed', code: 405, message: `the server does not allow this method on the requested resource` });
-    const w = writeOptions(q);
+    const admit: Admit = (a) => admission.admit(a, who);
+    const w: WriteOptions = { ...writeOptions(q), admit };
     const body = await readBody(req);
     if (method === 'POST' && collection && target.subresource === undefined) {
-      const r = api.create(target, body, w);
+      const r = await api.create(target, body, w);
       return sendJson(res, 201, r.object, r.warnings);
     }
     if (method === 'PUT' && !collection) {
-      const r = api.update(target, body, w);
+      const r = await api.update(target, body, w);
       return sendJson(res, 200, r.object, r.warnings);
     }
     if (method === 'PATCH' && !collection) {
-      const r = api.patch(target, mediaType(req), body, w);
+      const r = await api.patch(target, mediaType(req), body, w);
       return sendJson(res, 200, r.object, r.warnings);
     }
     if (method === 'DELETE' && target.subresource === undefined) {
-      if (collection) return sendJson(res, 200, api.deleteCollection(target, listOptions(q), body, w.dryRun));
-      return sendJson(res, 200, api.delete(target, body, w.dryRun));
+      if (collection) return sendJson(res, 200, await api.deleteCollection(target, listOptions(q), body, w));
+      return sendJson(res, 200, await api.delete(target, body, w));
     }
     fail({ reason: 'MethodNotAllowed', code: 405, message: `the server does not allow this method on the requested resource` });
   };
@@ -514,6 +538,8 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     addUser: (u: KubeUser) => users.add(u),
     requestLog: () => requests.list(),
     clearRequestLog: () => requests.clear(),
+    admissionLog: () => admission.entries(),
+    clearAdmissionLog: () => admission.clearLog(),
     async kubeconfig(dirOrFile: string, kubeconfigOpts: { token?: string } = {}): Promise<string> {
       const file = /\.(ya?ml|kubeconfig|conf)$/.test(dirOrFile) ? dirOrFile : path.join(dirOrFile, 'kubeconfig');
       const cluster: Record<string, unknown> = { server: url };
@@ -534,6 +560,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     close(): Promise<void> {
       closed ??= new Promise<void>((resolveClose) => {
         for (const end of [...streams]) end();
+        admission.close();
         server.close(() => resolveClose());
         server.closeAllConnections();
         log?.info({ url }, 'kube-apiserver test server stopped');

@@ -17,6 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { accessSync, chmodSync, constants as fsConstants, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { Agent, fetch } from 'undici';
@@ -79,6 +80,8 @@ interface JoinOptions {
   liteApiserverKeyFile?: string;
   clientCaFile?: string;
   liteApiserverPort: string;
+  address?: string[];
+  healthHost: string;
 }
 
 /** The lite-apiserver flags other than --kubeconfig, and the option each fills. */
@@ -172,6 +175,7 @@ function serviceArgs(identity: NodeIdentity, o: JoinOptions, dataDir: string): s
   else args.push('--no-broker');
   if (o.metricsPort !== undefined) args.push('--metrics-port', o.metricsPort);
   for (const p of o.pluginPath ?? []) args.push('--plugin-path', path.resolve(p));
+  args.push('--health-host', o.healthHost);
   if (o.kubeconfig !== undefined) {
     args.push('--kubeconfig', path.resolve(o.kubeconfig), '--lite-apiserver-port', o.liteApiserverPort);
     for (const [flag, k] of LITE_FLAGS) {
@@ -257,6 +261,8 @@ export function registerJoin(program: Command): void {
     .option('--lite-apiserver-key-file <file>', 'with --kubeconfig: its private key (PEM)')
     .option('--client-ca-file <file>', "with --kubeconfig: the CA the components' client certificates are signed by (the cluster CA)")
     .option('--lite-apiserver-port <port>', 'with --kubeconfig: the port lite-apiserver listens on, on 127.0.0.1', DEFAULT_LITE_APISERVER_PORT)
+    .option('--address <ip...>', "addresses this node is known by on the site's network, reported when it joins: its peers check it at the first (distributed health), and the tunnel's CONNECT proxy routes them to it")
+    .option('--health-host <address>', "address the distributed health listener binds (the Site's spec.health.port) when the site has health settings", '0.0.0.0')
     .option('--install', `after joining, write a systemd unit (${NODE_UNIT_NAME}) that runs this node, instead of running it in the foreground`)
     .option('--unit-dir <dir>', `where --install writes the unit; systemctl enables it only in ${DEFAULT_UNIT_DIR}`, DEFAULT_UNIT_DIR)
     .action(async (hubArg: string, o: JoinOptions, command: Command) => {
@@ -281,6 +287,8 @@ export function registerJoin(program: Command): void {
       if (o.unitDir === '') throw new ErrUsage({ argument: '--unit-dir', reason: 'must not be empty' });
       if (o.unitDir !== DEFAULT_UNIT_DIR && !o.install) throw new ErrUsage({ argument: '--unit-dir', reason: 'only means something with --install' });
       checkLiteFlags(o);
+      for (const a of o.address ?? []) if (net.isIP(a) === 0) throw new ErrUsage({ argument: '--address', reason: `'${a}' is not an IP address` });
+      const healthHost = parseListenHost(o.healthHost, '--health-host');
 
       // Absolute, so that node.json's file names hold for a service manager too.
       o.dataDir = path.resolve(o.dataDir);
@@ -315,7 +323,7 @@ export function registerJoin(program: Command): void {
           res = await fetch(new URL('/api/v1/join', hub), {
             method: 'POST',
             headers: { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ site: o.site, node, hostname: hostname(), ...(sshHostKeys.length ? { sshHostKeys } : {}) } satisfies JoinBody),
+            body: JSON.stringify({ site: o.site, node, hostname: hostname(), ...(o.address?.length ? { addresses: o.address } : {}), ...(sshHostKeys.length ? { sshHostKeys } : {}) } satisfies JoinBody),
             ...(dispatcher ? { dispatcher } : {}),
           });
         } catch (err) {
@@ -379,6 +387,7 @@ export function registerJoin(program: Command): void {
         plugins: { searchPaths: o.pluginPath ?? [] },
         devices: ctx.config.devices,
         ...(lite === undefined ? {} : { liteApiserver: lite }),
+        health: { listenHost: healthHost },
       });
       ctx.out.write(`site agent '${identity.site}' running on node '${identity.node}' (tunnel ${identity.tunnelUrl})\n`);
       const liteStatus = agent.status().liteApiserver;

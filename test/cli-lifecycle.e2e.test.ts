@@ -96,6 +96,7 @@ describe('edgeadm init → site create → token create → join --install → a
         '--broker-port', '0',
         '--ssh-host-key-dir', hostKeys,
         '--allow', `127.0.0.1:${sshd.port}`,
+        '--address', '127.0.3.1',
         '--install',
         '--unit-dir', unitDir,
       ]);
@@ -109,7 +110,9 @@ describe('edgeadm init → site create → token create → join --install → a
       expect(unit).toMatch(/^WantedBy=multi-user\.target$/m);
       const words = execStart(unit);
       expect(words.slice(0, 4)).toEqual([process.execPath, bin, 'join', hubUrl]);
-      expect(words).toEqual(expect.arrayContaining(['--data-dir', nodeData, '--node', 'gw-1', '--broker-port', '0']));
+      expect(words).toEqual(expect.arrayContaining(['--data-dir', nodeData, '--node', 'gw-1', '--broker-port', '0', '--health-host', '0.0.0.0']));
+      // The address went with the join: the node's peers check it there (distributed health).
+      expect(((await api('GET', '/api/v1/nodes/gw-1')).body.spec as { addresses?: string[] }).addresses).toEqual(['127.0.3.1']);
       expect(words.join(' ')).not.toContain('--token');
       expect(JSON.parse(readFileSync(path.join(nodeData, 'node.json'), 'utf8'))).toMatchObject({ node: 'gw-1', site: 'plant-a', hub: hubUrl, unitFile });
       // Installing again changes nothing.

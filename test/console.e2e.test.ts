@@ -317,7 +317,7 @@ describe('web console (Chromium against edgeadm demo)', () => {
     });
   }, 90_000);
 
-  it('shows a site as Offline when its agent is killed, and Online again when it comes back', async () => {
+  it('shows a site as Offline when its agent is killed, how it and its node stand by the peers\' vote, and Online again when it comes back', async () => {
     await withConsole('laptop', async (page) => {
       await logIn(page);
       expect((await api('POST', '/api/v1/sites', { metadata: { name: 'branch' }, spec: { displayName: 'Branch office' } })).status).toBe(201);
@@ -355,6 +355,24 @@ describe('web console (Chromium against edgeadm demo)', () => {
       await page.screenshot({ path: path.join(shots, '11-branch-offline.png'), fullPage: true });
       await page.getByTestId('nav-nodes').click();
       await expect.poll(() => node.getByTestId('node-connected').textContent(), { timeout: 30_000 }).toBe('disconnected');
+      expect(await node.getByTestId('node-standing').textContent()).toBe('disconnected');
+      // What the hub records from the site's peers' votes (core/health): first healthy, then down.
+      const vote = async (verdict: 'healthy' | 'unhealthy'): Promise<void> => {
+        const at = new Date().toISOString();
+        const health = { verdict, pros: verdict === 'healthy' ? 2 : 0, cons: verdict === 'unhealthy' ? 2 : 0, expected: 2, since: at, votedAt: at, reportedBy: 'node:branch-gw2', reportedAt: at };
+        const cur = await api<{ status?: Record<string, unknown> }>('GET', '/api/v1/nodes/branch-gw');
+        expect((await api('PUT', '/api/v1/nodes/branch-gw/status', { status: { ...(cur.body.status ?? {}), health } })).status).toBe(200);
+      };
+      await vote('healthy');
+      await expect.poll(() => node.getByTestId('node-standing').textContent(), { timeout: 10_000 }).toBe('disconnected, peers vote healthy');
+      expect(await node.getByTestId('node-vote').textContent()).toMatch(/healthy\s*2\/2/);
+      await page.getByTestId('nav-sites').click();
+      await expect.poll(() => site.getByTestId('site-standing').textContent(), { timeout: 10_000 }).toBe('site disconnected, nodes healthy');
+      await vote('unhealthy');
+      await expect.poll(() => site.getByTestId('site-standing').textContent(), { timeout: 10_000 }).toBe('site disconnected, node down: branch-gw');
+      await page.getByTestId('nav-nodes').click();
+      await expect.poll(() => node.getByTestId('node-standing').textContent(), { timeout: 10_000 }).toBe('down');
+      await page.screenshot({ path: path.join(shots, '12-branch-node-down.png'), fullPage: true });
       await page.getByTestId('nav-sites').click();
 
       agent = run();

@@ -157,6 +157,35 @@ export function siteMembers(site) {
 }
 
 /**
+ * How a node stands: its tunnel, and its peers' vote. The rule is core/store/node-standing.ts's
+ * (nodeStanding), written again here because browser code cannot import core/store.
+ * @param {import('./types.js').EdgeNode} n
+ * @returns {'connected' | 'connected, peers vote unhealthy' | 'disconnected, peers vote healthy' | 'down' | 'disconnected'}
+ */
+export function nodeStanding(n) {
+  const verdict = n.status?.health?.verdict;
+  if (n.status?.connected === true) return verdict === 'unhealthy' ? 'connected, peers vote unhealthy' : 'connected';
+  return verdict === 'healthy' ? 'disconnected, peers vote healthy' : verdict === 'unhealthy' ? 'down' : 'disconnected';
+}
+
+/**
+ * The site in a phrase (core/store/node-standing.ts's siteStanding): cut off with its nodes healthy, or with nodes down.
+ * @param {import('./types.js').Site} site
+ * @param {import('./types.js').EdgeNode[]} nodes
+ */
+export function siteStanding(site, nodes) {
+  const mine = nodes.filter((n) => n.spec?.site === site.metadata.name);
+  const down = mine.filter((n) => n.status?.health?.verdict === 'unhealthy').map((n) => n.metadata.name);
+  const voted = mine.filter((n) => n.status?.health !== undefined);
+  const phase = site.status?.phase ?? 'Pending';
+  if (phase === 'Online') return down.length > 0 ? `online, node down: ${down.join(', ')}` : 'online';
+  if (phase !== 'Offline') return 'never connected';
+  if (down.length > 0) return `site disconnected, node down: ${down.join(', ')}`;
+  if (voted.length > 0 && voted.length === mine.length && voted.every((n) => n.status?.health?.verdict === 'healthy')) return 'site disconnected, nodes healthy';
+  return 'site disconnected';
+}
+
+/**
  * Whether a hub on Kubernetes runs the Addon as grids (core/store's runsAsGrid: the annotation
  * `grid.edgeadm.io/runs-as-grid: "true"`), rather than the site agents.
  * @param {import('./types.js').Addon} addon

@@ -2,7 +2,7 @@ import { html } from 'htm/preact';
 import { AddonsTable } from './addons.js';
 import { DevicesTable } from './devices.js';
 import { ago, absTime, isoMs } from './format.js';
-import { siteHealth, siteMembers } from './model.js';
+import { siteHealth, siteMembers, siteStanding } from './model.js';
 import { NodesTable } from './nodes.js';
 import { getObj, list, state } from './store.js';
 import { Badge, Empty, Loading } from './ui.js';
@@ -20,6 +20,7 @@ function SiteRow({ site, now }) {
   return html`<tr data-testid=${`site-${name}`} class="clickable" onClick=${() => (location.hash = href)}>
     <td class="name"><a href=${href}>${name}</a>${site.spec?.displayName ? html`<div class="muted small">${site.spec.displayName}</div>` : null}</td>
     <td><${Badge} word=${site.status?.phase ?? 'Pending'} testid="site-phase" title=${site.status?.message} /></td>
+    <td data-testid="site-standing">${siteStanding(site, list('Node'))}</td>
     <td class="time" data-testid="site-last-seen" title=${absTime(seen)}>${ago(seen, now)}</td>
     <td>
       <span data-testid="site-health" class=${`health h-${health.word}`}>
@@ -44,7 +45,7 @@ export function SitesView() {
         : html`<div class="scroll">
             <table class="grid">
               <thead>
-                <tr><th>Site</th><th>Connection</th><th>Last seen</th><th>Health</th><th>Devices up</th><th>Nodes</th><th>Addons</th><th>Agent</th></tr>
+                <tr><th>Site</th><th>Connection</th><th>Standing</th><th>Last seen</th><th>Health</th><th>Devices up</th><th>Nodes</th><th>Addons</th><th>Agent</th></tr>
               </thead>
               <tbody>
                 ${sites.map((s) => html`<${SiteRow} key=${s.metadata.name} site=${s} now=${state.now} />`)}

@@ -38,7 +38,8 @@
 
 /**
  * @typedef {Obj<{ site?: string, hostname?: string, addresses?: string[] },
- *   { connected?: boolean, lastSeen?: string, joinedAt?: string, message?: string }>} EdgeNode
+ *   { connected?: boolean, lastSeen?: string, joinedAt?: string, message?: string,
+ *     health?: { verdict: 'healthy' | 'unhealthy' | 'unknown', pros: number, cons: number, expected: number, since: string, votedAt?: string, reportedBy: string } }>} EdgeNode
  */
 
 /**

@@ -20,7 +20,9 @@ import {
   HealthAgent,
   HealthErrors,
   HttpGossipTransport,
+  pingProblem,
   resolveHealthConfig,
+  withoutChecks,
   startGossipServer,
   type GossipServer,
   type HealthConfig,
@@ -89,6 +91,8 @@ export class SiteHealth {
   #keyTimer: NodeJS.Timeout | undefined;
   #chain: Promise<void> = Promise.resolve();
   #refreshKey = true;
+  /** Whether `ping` runs here, asked once. */
+  #ping: { problem: string | undefined } | undefined;
   #stopped = false;
 
   constructor(o: SiteHealthOptions) {
@@ -119,6 +123,22 @@ export class SiteHealth {
       await this.#halt({ component: 'health', code: info.code, message: info.message, since: new Date().toISOString() }, info.message);
       return;
     }
+    // ICMP where the node permits it: without `ping`, the icmp checks are left out (and said so), the others decide.
+    let unavailable: string | undefined;
+    const icmp = config.checks.filter((c) => c.type === 'icmp').map((c) => c.name);
+    if (icmp.length > 0) {
+      this.#ping ??= { problem: await pingProblem() };
+      const problem = this.#ping.problem;
+      if (problem !== undefined) {
+        const kept = withoutChecks(config, new Set(icmp));
+        unavailable = `the icmp check${icmp.length > 1 ? 's' : ''} ${icmp.join(', ')} cannot run on this node (${problem})${kept ? ': peers are judged by the other checks' : ''}`;
+        if (!kept) {
+          await this.#halt({ component: 'health', code: 'EDGE_ERR_HEALTH_CHECK_UNAVAILABLE', message: unavailable, since: new Date().toISOString() }, unavailable);
+          return;
+        }
+        config = kept;
+      }
+    }
     const nodes = state.list<NodeObject>('Node').filter((n) => n.spec.site === this.#o.site);
     const members: Member[] = [];
     for (const n of nodes) {
@@ -144,7 +164,7 @@ export class SiteHealth {
       this.#agent.setConfig(config);
       this.#agent.setMembers(members);
       this.#agent.setKeys(toRing(keys));
-      this.#setProblem(undefined);
+      this.#setProblem(this.#checkProblem(unavailable));
       return;
     }
     const transport = new HttpGossipTransport();
@@ -171,7 +191,7 @@ export class SiteHealth {
     this.#transport = transport;
     this.#port = config.port;
     agent.start();
-    this.#setProblem(undefined);
+    this.#setProblem(this.#checkProblem(unavailable));
     this.#reason = undefined;
     this.#log.info({ port: config.port, peers: members.length - 1 }, 'health agent started');
   }
@@ -248,6 +268,10 @@ export class SiteHealth {
       void this.reconcile();
     }, ms);
     this.#keyTimer.unref?.();
+  }
+
+  #checkProblem(message: string | undefined): AgentProblem | undefined {
+    return message === undefined ? undefined : { component: 'health', code: 'EDGE_ERR_HEALTH_CHECK_UNAVAILABLE', message, since: new Date().toISOString() };
   }
 
   /** The component's problem for the agent's report, when it has one. */

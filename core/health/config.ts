@@ -95,3 +95,18 @@ export function resolveHealthConfig(h: SiteHealth): HealthConfig {
     refreshMs: Math.floor(voteTimeoutMs / 3),
   };
 }
+
+/**
+ * The settings without checks this node cannot run (icmp where `ping` is
+ * missing or not permitted): the pass score shrinks in proportion to the
+ * weight left, so peers are judged by what can be checked. Undefined when
+ * no check is left.
+ */
+export function withoutChecks(c: HealthConfig, names: ReadonlySet<string>): HealthConfig | undefined {
+  const checks = c.checks.filter((x) => !names.has(x.name));
+  if (checks.length === c.checks.length) return c;
+  if (checks.length === 0) return undefined;
+  const total = c.checks.reduce((a, x) => a + x.weight, 0);
+  const left = checks.reduce((a, x) => a + x.weight, 0);
+  return { ...c, checks, passScore: (c.passScore * left) / total };
+}

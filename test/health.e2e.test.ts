@@ -26,13 +26,19 @@ let f: HubFixture;
 let relay: TcpProxy;
 let port: number;
 const dirs: string[] = [];
+const dataDirs = new Map<string, string>();
 const agents = new Map<string, SiteAgent>();
 const tokens = new Map<string, string>();
 
 async function startAgent(node: string): Promise<SiteAgent> {
   const i = NODES.indexOf(node as (typeof NODES)[number]);
-  const dataDir = tempDir(`edgeadm-health-${node}-`);
-  dirs.push(dataDir);
+  // One data directory per node, kept across its restarts (its replica, outbox and health key live there).
+  let dataDir = dataDirs.get(node);
+  if (!dataDir) {
+    dataDir = tempDir(`edgeadm-health-${node}-`);
+    dirs.push(dataDir);
+    dataDirs.set(node, dataDir);
+  }
   const agent = await startSiteAgent({
     site: SITE,
     node,
@@ -136,8 +142,15 @@ describe('distributed health across real site agents', () => {
     expect(list.stdout).toMatch(/gw-1 .*healthy 1\/1/);
     const status = await runEdgeadm(['status', '--hub', f.hub.url, '--token', f.adminToken, '-o', 'json']);
     expect(JSON.parse(status.stdout)).toMatchObject({ nodes: { down: [{ node: 'gw-3', site: SITE, standing: 'down' }] }, standing: [{ site: SITE, standing: 'online, node down: gw-3' }] });
-    // Back: voted healthy again.
-    await startAgent('gw-3');
+    // Back, restarted while the hub is out of reach: it votes with the key it kept, and is voted healthy again.
+    relay.down();
+    try {
+      const back = await startAgent('gw-3');
+      await waitFor('gw-3 running health from its kept key', () => back.status().nodeHealth?.state === 'running' || undefined);
+      await waitFor('gw-3 healthy in its peers\' view', () => agents.get('gw-1')!.status().nodeHealth?.verdicts?.find((v) => v.node === 'gw-3')?.verdict === 'healthy' || undefined);
+    } finally {
+      relay.up();
+    }
     await waitFor('gw-3 healthy again', async () => (await nodeObj('gw-3')).status?.health?.verdict === 'healthy' || undefined, 20_000);
   });
 

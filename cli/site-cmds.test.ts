@@ -100,7 +100,9 @@ describe('edgeadm site, node, status', () => {
 
     const nodes = await edgeadm(['node', 'list', '--site', 'plant-b']);
     expect(nodes.code, nodes.stderr).toBe(0);
-    expect(nodes.stdout).toMatch(/^NAME\s+SITE\s+CONNECTED\s+LAST SEEN\s+TUNNEL REPLICA\s+HOST KEYS\s+HEALTH\s+LITE-APISERVER\ngw-1\s+plant-b\s+yes\s+\d+s ago\s+hub\s+0\s+-\s+-\ngw-2\s+plant-b\s+no\s+-\s+-\s+0\s+-\s+-\n$/);
+    expect(nodes.stdout).toMatch(
+      /^NAME\s+SITE\s+CONNECTED\s+LAST SEEN\s+TUNNEL REPLICA\s+HOST KEYS\s+STANDING\s+PEERS VOTE\s+LITE-APISERVER\ngw-1\s+plant-b\s+yes\s+\d+s ago\s+hub\s+0\s+connected\s+-\s+-\ngw-2\s+plant-b\s+no\s+-\s+-\s+0\s+disconnected\s+-\s+-\n$/,
+    );
     const none = await edgeadm(['node', 'list', '--site', 'plant-a', '-o', 'json']);
     expect(JSON.parse(none.stdout)).toEqual([]);
 
@@ -109,7 +111,7 @@ describe('edgeadm site, node, status', () => {
     expect(JSON.parse(status.stdout)).toMatchObject({
       hub: { url: f.hub.url, status: 'ok' },
       sites: { total: 2, online: 1, offline: 0, pending: 1, offlineNames: [], degraded: [{ site: 'plant-b', problems: [{ component: 'outbox', code: 'SQLITE_FULL' }] }] },
-      nodes: { total: 2, connected: 1 },
+      nodes: { total: 2, connected: 1, down: [], disconnectedHealthy: 0 },
       devices: { total: 1 },
       addons: { total: 2, withProblems: [] },
       // plant-a never ran an agent.

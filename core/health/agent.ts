@@ -22,9 +22,10 @@
  * of each report it holds) and the reports the peer lacked when last heard
  * of; the answer carries the reports this node lacks. A report that changes
  * a result is also pushed at once to `fanout` random peers by every node that
- * learns it (once per node), so a verdict spreads in milliseconds, not
- * periods. The site exchanges n x fanout messages per period, plus that per
- * change; all-to-all would be n x (n - 1).
+ * learns it (once per node, to ln(n) + 1 peers), so a verdict spreads in
+ * milliseconds, not periods. The site exchanges n x fanout messages per
+ * period, plus about n x ln(n) per change; all-to-all would be n x (n - 1).
+ * A node remembers of each peer only when it last talked to it.
  *
  * **Votes.** A node's verdict is the majority of the fresh votes on it from
  * checkers not themselves voted unhealthy: unhealthy when the failing votes
@@ -32,6 +33,7 @@
  * otherwise it keeps its last verdict (unknown before any).
  */
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Logger } from '../kernel/index.ts';
 import { toErrorInfo } from '../kernel/index.ts';
 import { networkProbe, type Member, type Probe } from './checks.ts';
@@ -119,8 +121,11 @@ export class HealthAgent {
   #checkers: Map<string, string[]> | undefined;
   #checkersKey = '';
   readonly #reports = new Map<string, Report>();
-  /** Per peer, the digest it last sent or answered. */
-  readonly #peerDigest = new Map<string, Record<string, Version>>();
+  /** Per report's checker, when this node took it in (its own clock): what a peer it last talked to before then lacks. */
+  readonly #receivedAt = new Map<string, number>();
+  /** Per peer, when this node last exchanged with it (O(1) per peer, not a copy of its digest). */
+  readonly #lastTalk = new Map<string, number>();
+  #tallyQueued = false;
   readonly #verdicts = new Map<string, Verdict>();
   readonly #forwarded = new Map<string, Version>();
   readonly #rumor = new Set<string>();
@@ -140,6 +145,8 @@ export class HealthAgent {
     this.#probe = o.probe ?? networkProbe;
     this.#config = o.config;
     this.#keys = o.keys;
+    // Every probe in flight listens on the agent's one signal: voters x checks at once, more while peers are down.
+    setMaxListeners(0, this.#ac.signal);
     this.setMembers(o.members);
   }
 
@@ -159,10 +166,12 @@ export class HealthAgent {
   setMembers(members: readonly Member[]): void {
     this.#members = new Map(members.map((m) => [m.name, m]));
     if (!this.#members.has(this.#o.node)) throw new Error(`health: node '${this.#o.node}' is not among the site's nodes`);
-    this.#ring = [...this.#members.keys()].sort((a, b) => (ringKey(a) < ringKey(b) ? -1 : 1));
+    const keys = new Map([...this.#members.keys()].map((name) => [name, ringKey(name)]));
+    this.#ring = [...keys.keys()].sort((a, b) => (keys.get(a)! < keys.get(b)! ? -1 : 1));
     this.#checkers = undefined;
     for (const name of [...this.#verdicts.keys()]) if (!this.#members.has(name)) this.#verdicts.delete(name);
     for (const name of [...this.#reports.keys()]) if (!this.#members.has(name)) this.#reports.delete(name);
+    for (const name of [...this.#lastTalk.keys()]) if (!this.#members.has(name)) this.#lastTalk.delete(name);
   }
 
   setConfig(config: HealthConfig): void {
@@ -280,6 +289,7 @@ export class HealthAgent {
       const report = signReport(this.#keys, this.#o.site, { checker: this.#o.node, at, seq, results });
       const before = this.#reports.get(this.#o.node);
       this.#reports.set(this.#o.node, report);
+      this.#receivedAt.set(this.#o.node, now);
       if (this.#isChange(before, report)) this.#queueRumor(this.#o.node);
     }
     this.#purge(now);
@@ -289,7 +299,12 @@ export class HealthAgent {
   }
 
   #purge(now: number): void {
-    for (const [checker, r] of this.#reports) if (now - r.at > this.#config.voteTimeoutMs) this.#reports.delete(checker);
+    for (const [checker, r] of this.#reports) {
+      if (now - r.at > this.#config.voteTimeoutMs) {
+        this.#reports.delete(checker);
+        this.#receivedAt.delete(checker);
+      }
+    }
   }
 
   #pickPeers(k: number, exclude?: string): Member[] {
@@ -306,11 +321,13 @@ export class HealthAgent {
     return d;
   }
 
-  /** Reports the peer lacked when last heard of (none before it was). */
+  /** Reports taken in since this node last exchanged with the peer (none before it ever did: the peer pulls them). */
   #pushFor(peer: string): Report[] {
-    const known = this.#peerDigest.get(peer);
-    if (!known) return [];
-    return [...this.#reports.values()].filter((r) => newer([r.at, r.seq], known[r.checker]));
+    const since = this.#lastTalk.get(peer);
+    if (since === undefined) return [];
+    const out: Report[] = [];
+    for (const [checker, at] of this.#receivedAt) if (at > since) out.push(this.#reports.get(checker)!);
+    return out;
   }
 
   async #exchange(peer: Member, push: readonly Report[], rumor: boolean): Promise<void> {
@@ -328,9 +345,6 @@ export class HealthAgent {
       return;
     }
     this.#stats.bytesReceived += reply.body.length;
-    // What was pushed is the peer's now.
-    const known = { ...(this.#peerDigest.get(peer.name) ?? {}) };
-    for (const r of push) if (newer([r.at, r.seq], known[r.checker])) known[r.checker] = [r.at, r.seq];
     let answer: Envelope;
     try {
       answer = this.#openChecked(reply, peer.name);
@@ -338,8 +352,9 @@ export class HealthAgent {
       this.#log.warn({ peer: peer.name, error: toErrorInfo(err) }, 'health gossip answer refused');
       return;
     }
-    this.#peerDigest.set(peer.name, { ...known, ...answer.digest });
     this.#merge(answer.reports);
+    // After the merge: what the answer brought is the peer's already.
+    this.#lastTalk.set(peer.name, this.#now());
   }
 
   #reject(reason: RejectReason): void {
@@ -383,9 +398,7 @@ export class HealthAgent {
     this.#merge(env.reports);
     const theirs = env.digest as Record<string, Version>;
     const reply = [...this.#reports.values()].filter((r) => newer([r.at, r.seq], theirs[r.checker]));
-    const known = { ...theirs };
-    for (const r of reply) known[r.checker] = [r.at, r.seq];
-    this.#peerDigest.set(env.from, known);
+    this.#lastTalk.set(env.from, this.#now());
     const answer: Envelope = { v: 1, site: this.#o.site, from: this.#o.node, to: env.from, at: this.#now(), digest: this.#digest() as Envelope['digest'], reports: reply };
     const sealed = sealEnvelope(this.#keys, answer);
     this.#stats.bytesSent += sealed.body.length;
@@ -432,11 +445,19 @@ export class HealthAgent {
         continue;
       }
       this.#reports.set(r.checker, r);
+      this.#receivedAt.set(r.checker, now);
       this.#stats.reportsAccepted++;
       any = true;
       if (this.#isChange(held, r)) this.#queueRumor(r.checker);
     }
-    if (any) this.#tally();
+    // Counted once per turn of the event loop, however many messages arrived in it.
+    if (any && !this.#tallyQueued) {
+      this.#tallyQueued = true;
+      setImmediate(() => {
+        this.#tallyQueued = false;
+        this.#tally();
+      });
+    }
   }
 
   #queueRumor(checker: string): void {
@@ -455,7 +476,9 @@ export class HealthAgent {
       }
       this.#rumor.clear();
       if (push.length === 0 || !this.#running) return;
-      for (const p of this.#pickPeers(this.#config.fanout)) void this.#exchange(p, push, true);
+      // Wider than the periodic fanout, ln(n) + 1 peers: a change then reaches nearly every node in a few hops.
+      const wide = Math.max(this.#config.fanout, Math.ceil(Math.log(this.#members.size)) + 1);
+      for (const p of this.#pickPeers(wide)) void this.#exchange(p, push, true);
     }, 5);
     this.#rumorTimer.unref?.();
   }

@@ -23,6 +23,7 @@ const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   'grid-addon': () => import('./grid-addon.ts'),
   'hub-api': () => import('./hub-api.ts'),
   'lite-apiserver': () => import('./lite-apiserver.ts'),
+  health: () => import('./health.ts'),
 };
 
 function table(rows: readonly BenchResult[]): string {

@@ -80,7 +80,8 @@ export async function startSimSite(o: SimSiteOptions): Promise<SimSite> {
   const members = names.map((name, i): Member => ({ name, address: `127.0.${1 + Math.floor(i / 250)}.${1 + (i % 250)}` }));
   const byName = new Map(members.map((m) => [m.name, m]));
   const network = o.mode === 'memory' ? new MemoryGossipNetwork() : undefined;
-  const http = o.mode === 'http' ? new HttpGossipTransport() : undefined;
+  // In HTTP mode each node has its own transport (its own connection pool), as on a real site.
+  const transports = new Map<string, HttpGossipTransport>();
   const agents = new Map<string, HealthAgent>();
   const servers = new Map<string, GossipServer>();
   const totals = { sent: 0, rumors: 0, rounds: 0, bytesSent: 0, checks: 0 };
@@ -94,11 +95,12 @@ export async function startSimSite(o: SimSiteOptions): Promise<SimSite> {
       members,
       logger: logger.child({ node: name }),
       random,
-      transport: network ? network.transport(name) : http!,
+      transport: network ? network.transport(name) : transports.get(name)!,
       ...(network ? { probe: (target) => Promise.resolve(network.reachable(name, target.name)) } : {}),
     });
 
   const up = async (name: string): Promise<void> => {
+    if (!network) transports.set(name, new HttpGossipTransport());
     const agent = make(name);
     agents.set(name, agent);
     if (network) network.join(agent);
@@ -119,6 +121,8 @@ export async function startSimSite(o: SimSiteOptions): Promise<SimSite> {
     await agent.stop();
     await servers.get(name)?.close();
     servers.delete(name);
+    transports.get(name)?.close();
+    transports.delete(name);
   };
   for (const name of names) await up(name);
 
@@ -169,7 +173,6 @@ export async function startSimSite(o: SimSiteOptions): Promise<SimSite> {
     },
     async stop() {
       for (const name of [...agents.keys()]) await down(name);
-      http?.close();
     },
   };
 }

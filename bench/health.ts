@@ -32,9 +32,8 @@
  *    (default 300; 'none' for none). The counts per period do not
  *    depend on the period. A 1,000-node site does not fit the usual few
  *    minutes: this one process does every node's work, which grows with n
- *    (about 50 ms of CPU per node per round at 1,000 on a 2-core machine),
- *    and every agent keeps the last digest of each peer it has exchanged
- *    with (n entries each), so the heap grows by hundreds of MiB per round:
+ *    (about 50 ms of CPU per node per round at 1,000 on a 2-core machine:
+ *    each message carries a digest of n entries):
  *    `NODE_OPTIONS=--max-old-space-size=8192 BENCH_HEALTH_LARGE=1000
  *    BENCH_HEALTH_LARGE_PERIOD_MS=20000 BENCH_HEALTH_ROUNDS=2 npm run bench --
  *    health`, some 6 to 8 minutes. Rounds then run late (the process is busy),

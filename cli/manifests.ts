@@ -171,7 +171,7 @@ function namespacedRules(): RoleRule[] {
     },
     {
       why:
-        `its PKI (${NAME}-pki), API tokens, bootstrap tokens, the first admin token and the replicas' peer credential are Secrets of this namespace (tokens as hashes only): the hub makes, lists, watches and deletes them. ` +
+        `its PKI (${NAME}-pki), API tokens, bootstrap tokens, the first admin token, the replicas' peer credential and the cluster's health key (edgeadm-health-key, rotated in place) are Secrets of this namespace (tokens as hashes only): the hub makes, lists, watches, updates and deletes them. ` +
         "RBAC cannot narrow create, list or watch to some names or labels, so this reaches every Secret of the namespace: keep the namespace the hub's alone",
       rule: { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
     },

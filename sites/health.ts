@@ -131,9 +131,9 @@ export class SiteHealth {
       const problem = this.#ping.problem;
       if (problem !== undefined) {
         const kept = withoutChecks(config, new Set(icmp));
-        unavailable = `the icmp check${icmp.length > 1 ? 's' : ''} ${icmp.join(', ')} cannot run on this node (${problem})${kept ? ': peers are judged by the other checks' : ''}`;
+        unavailable = new HealthErrors.ErrCheckUnavailable({ checks: icmp.join(', '), reason: problem, rest: kept !== undefined }).message;
         if (!kept) {
-          await this.#halt({ component: 'health', code: 'EDGE_ERR_HEALTH_CHECK_UNAVAILABLE', message: unavailable, since: new Date().toISOString() }, unavailable);
+          await this.#halt(this.#checkProblem(unavailable), unavailable);
           return;
         }
         config = kept;
@@ -146,8 +146,8 @@ export class SiteHealth {
       if (address) members.push({ name: n.metadata.name, address });
     }
     if (!members.some((m) => m.name === this.#o.node)) {
-      const message = `node '${this.#o.node}' has no address in its Node (spec.addresses): its peers could not reach it`;
-      await this.#halt({ component: 'health', code: 'EDGE_ERR_HEALTH_CONFIG', message, since: new Date().toISOString() }, message);
+      const err = new HealthErrors.ErrHealthConfig({ field: `Node ${this.#o.node} spec.addresses`, reason: 'is empty: its peers could not reach it (edgeadm join --address, or set it on the Node)' });
+      await this.#halt({ component: 'health', code: err.code, message: err.message, since: new Date().toISOString() }, err.message);
       return;
     }
     const keys = await this.#loadKeys(this.#refreshKey || !this.#keys);
@@ -182,9 +182,8 @@ export class SiteHealth {
       this.#server = await startGossipServer({ agent: () => this.#agent, host: this.#o.listenHost ?? '0.0.0.0', port: config.port, logger: this.#log });
     } catch (err) {
       transport.close();
-      const info = toErrorInfo(err);
-      const message = `cannot listen on port ${config.port}: ${info.message}`;
-      await this.#halt({ component: 'health', code: 'EDGE_ERR_HEALTH_LISTEN', message, since: new Date().toISOString() }, message, 'failed');
+      const e = new HealthErrors.ErrListen({ address: `${this.#o.listenHost ?? '0.0.0.0'}:${config.port}`, reason: toErrorInfo(err).message }, { cause: err });
+      await this.#halt({ component: 'health', code: e.code, message: e.message, since: new Date().toISOString() }, e.message, 'failed');
       return;
     }
     this.#agent = agent;
@@ -271,7 +270,7 @@ export class SiteHealth {
   }
 
   #checkProblem(message: string | undefined): AgentProblem | undefined {
-    return message === undefined ? undefined : { component: 'health', code: 'EDGE_ERR_HEALTH_CHECK_UNAVAILABLE', message, since: new Date().toISOString() };
+    return message === undefined ? undefined : { component: 'health', code: HealthErrors.ErrCheckUnavailable.code, message, since: new Date().toISOString() };
   }
 
   /** The component's problem for the agent's report, when it has one. */

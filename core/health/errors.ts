@@ -46,3 +46,16 @@ export const ErrAdmissionTooLarge = createError(
   (p: { limit: number }) => `admission review refused: body is larger than ${p.limit} bytes`,
   { statusCode: 413 },
 );
+
+/** A check of the site's settings cannot run on this node (icmp without `ping`): names the checks and the cause. */
+export const ErrCheckUnavailable = createError(
+  'EDGE_ERR_HEALTH_CHECK_UNAVAILABLE',
+  (p: { checks: string; reason: string; rest: boolean }) =>
+    `the health check(s) ${p.checks} cannot run on this node (${p.reason})${p.rest ? ': peers are judged by the other checks' : ': no check is left to judge peers by'}`,
+  { statusCode: 503 },
+);
+
+/** The health agent cannot listen for its peers: names the address and the cause. */
+export const ErrListen = createError('EDGE_ERR_HEALTH_LISTEN', (p: { address: string; reason: string }) => `the health agent cannot listen on ${p.address}: ${p.reason}`, {
+  statusCode: 503,
+});

@@ -40,7 +40,8 @@
  *    which is why the figures are per round each node ran.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { seeded, startSimSite, type SimSite } from '../test/support/health-sim.ts';
+import { startSimSite, type SimSite } from '../test/support/health-sim.ts';
+import { seeded } from '../test/support/random.ts';
 import { envInt, round, versus, type Benchmark, type BenchResult } from './harness.ts';
 
 const PERIOD_MS = 1000;

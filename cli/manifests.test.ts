@@ -101,6 +101,18 @@ const deployment = (name = 'edgeadm-hub'): IDeployment => structuredClone(one<ID
 const podSpec = (d: IDeployment = deployment()): IPodSpec => d.spec!.template.spec!;
 const hubContainer = (): IContainer => podSpec().containers[0]!;
 
+
+/** The status of a GET over HTTPS, trusting `ca` and naming the server as kubelet's probe or kube-apiserver would. */
+function httpsStatus(url: string, ca: string | undefined, servername: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const req = request(url, { ca, servername }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 describe('manifests install, in process', () => {
   it('passes the Kubernetes OpenAPI schemas, every object (and the check can fail)', () => {
     expect(objects.map((o) => o.kind).filter((k) => k !== 'CustomResourceDefinition')).toEqual([
@@ -291,15 +303,7 @@ describe('manifests install, in process', () => {
     try {
       const c = deployment('edgeadm-health-webhook').spec!.template.spec!.containers[0]!;
       for (const probe of [c.livenessProbe, c.readinessProbe]) {
-        const status = await new Promise<number>((resolve, reject) => {
-          const req = request(`${hook.url}${probe?.httpGet?.path ?? ''}`, { ca: caBundle, servername: 'edgeadm-health-webhook.edge-system.svc' }, (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-          });
-          req.on('error', reject);
-          req.end();
-        });
-        expect(status).toBe(200);
+        expect(await httpsStatus(`${hook.url}${probe?.httpGet?.path ?? ''}`, caBundle, 'edgeadm-health-webhook.edge-system.svc')).toBe(200);
       }
     } finally {
       await hook.close();
@@ -326,15 +330,7 @@ describe('manifests install, in process', () => {
     try {
       expect(await readFile(path.join(keysMount, 'pki', 'hub.crt'), 'utf8')).toBe(generated['hub.crt']);
       const probePath = hubContainer().livenessProbe?.httpGet?.path ?? '';
-      const status = await new Promise<number>((resolve, reject) => {
-        const req = request(`${hub.url}${probePath}`, { ca: generated['ca.crt'], servername: 'edgeadm-hub.edge-system.svc' }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
-        req.on('error', reject);
-        req.end();
-      });
-      expect(status).toBe(200);
+      expect(await httpsStatus(`${hub.url}${probePath}`, generated['ca.crt'], 'edgeadm-hub.edge-system.svc')).toBe(200);
     } finally {
       await hub.close();
     }

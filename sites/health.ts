@@ -83,7 +83,6 @@ export class SiteHealth {
   #agent: HealthAgent | undefined;
   #server: GossipServer | undefined;
   #transport: HttpGossipTransport | undefined;
-  #config: HealthConfig | undefined;
   #port: number | undefined;
   #keys: KeyFile | undefined;
   #problem: AgentProblem | undefined;
@@ -94,6 +93,7 @@ export class SiteHealth {
   /** Whether `ping` runs here, asked once. */
   #ping: { problem: string | undefined } | undefined;
   #stopped = false;
+  #state: SiteHealthStatus['state'] = 'off';
 
   constructor(o: SiteHealthOptions) {
     this.#o = o;
@@ -159,7 +159,6 @@ export class SiteHealth {
     }
     this.#askAgain(this.#o.keyRefreshMs ?? 300_000);
     if (this.#agent && this.#port !== config.port) await this.#halt(undefined, 'port changed');
-    this.#config = config;
     if (this.#agent) {
       this.#agent.setConfig(config);
       this.#agent.setMembers(members);
@@ -194,8 +193,6 @@ export class SiteHealth {
     this.#reason = undefined;
     this.#log.info({ port: config.port, peers: members.length - 1 }, 'health agent started');
   }
-
-  #state: SiteHealthStatus['state'] = 'off';
 
   async #halt(problem: AgentProblem | undefined, reason: string, state: SiteHealthStatus['state'] = problem ? 'failed' : 'off'): Promise<void> {
     const agent = this.#agent;
@@ -294,7 +291,8 @@ export class SiteHealth {
   status(): SiteHealthStatus {
     const agent = this.#agent;
     if (!agent) return { state: this.#state, ...(this.#reason ? { reason: this.#reason } : {}) };
-    return { state: 'running', port: this.#port!, peers: this.#config ? agent.verdicts().length - 1 : 0, targets: agent.targets(), verdicts: agent.verdicts(), stats: agent.stats() };
+    const verdicts = agent.verdicts();
+    return { state: 'running', port: this.#port!, peers: verdicts.length - 1, targets: agent.targets(), verdicts, stats: agent.stats() };
   }
 
   async stop(): Promise<void> {

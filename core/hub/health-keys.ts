@@ -123,16 +123,16 @@ export async function openKubeHealthKeyStore(o: { kubeConfig: Parameters<typeof 
   const client: KubeClient = await openKubeClient(o.kubeConfig);
   const target = `secret ${HEALTH_KEY_SECRET} in namespace ${o.namespace}`;
   const get = async (): Promise<{ key: ClusterHealthKey; resourceVersion: string } | undefined> => {
+    let secret: Awaited<ReturnType<typeof client.core.readNamespacedSecret>>;
     try {
-      const s = await client.core.readNamespacedSecret({ namespace: o.namespace, name: HEALTH_KEY_SECRET });
-      const raw = s.data?.['key.json'];
-      if (!raw) throw new Error(`${target} has no key.json`);
-      return { key: fromJson(JSON.parse(Buffer.from(raw, 'base64').toString('utf8')), target), resourceVersion: s.metadata?.resourceVersion ?? '' };
+      secret = await client.core.readNamespacedSecret({ namespace: o.namespace, name: HEALTH_KEY_SECRET });
     } catch (err) {
       if (kubeFailure(err).status === 404) return undefined;
-      if (err instanceof Error && !('code' in err) && err.message.startsWith(target)) throw err;
       throw kubeError(err, 'get', target);
     }
+    const raw = secret.data?.['key.json'];
+    if (!raw) throw new Error(`${target} has no key.json`);
+    return { key: fromJson(JSON.parse(Buffer.from(raw, 'base64').toString('utf8')), target), resourceVersion: secret.metadata?.resourceVersion ?? '' };
   };
   const body = (k: ClusterHealthKey, resourceVersion?: string) => ({
     metadata: { name: HEALTH_KEY_SECRET, labels: { 'app.kubernetes.io/managed-by': 'edgeadm' }, ...(resourceVersion ? { resourceVersion } : {}) },

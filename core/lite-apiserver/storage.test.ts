@@ -16,6 +16,7 @@ import { openFileStorage } from './storage-file.ts';
 import { openSqliteStorage } from './storage-sqlite.ts';
 import { ErrCacheStorage, openCacheStorage, type CacheEntry, type CacheStorage, type StorageDriver, type StorageOptions } from './storage.ts';
 import { SQLITE_STORAGE_SCHEMA_VERSION } from './storage-sqlite.ts';
+import { seeded } from '../../test/support/random.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const MIB = 1024 * 1024;
@@ -59,18 +60,6 @@ function thrown(fn: () => unknown): Error {
     return err as Error;
   }
   throw new Error('did not throw');
-}
-
-/** A seeded PRNG (mulberry32): the random tests replay the same way every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const DRIVERS: { driver: StorageDriver; location: (dir: string) => string }[] = [
@@ -175,7 +164,8 @@ describe.each(DRIVERS)('$driver cache storage', ({ driver, location }) => {
   it('never holds more than maxBytes and evicts as an LRU model does (random puts, gets and deletes)', () => {
     const maxBytes = 6000;
     const s = open(maxBytes);
-    const rnd = prng(driver === 'file' ? 1 : 2);
+    // Seeded: the random tests replay the same way every run.
+    const rnd = seeded(driver === 'file' ? 1 : 2);
     /** The model: key -> size, in recency order (first = least recently used). */
     const model = new Map<string, number>();
     let modelBytes = 0;

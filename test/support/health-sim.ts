@@ -15,12 +15,14 @@ import {
   resolveHealthConfig,
   startGossipServer,
   type GossipServer,
+  type HealthAgentStats,
   type HealthConfig,
   type HealthKeyring,
   type Member,
   type Verdict,
 } from '../../core/health/index.ts';
 import type { SiteHealth } from '../../core/store/index.ts';
+import { seeded } from './random.ts';
 import { freePort } from './tcp-services.ts';
 
 export interface SimSiteOptions {
@@ -56,16 +58,15 @@ export interface SimSite {
   stop(): Promise<void>;
 }
 
-/** A small seeded generator (mulberry32). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+type Totals = ReturnType<SimSite['totals']>;
+
+/** Adds one agent's counts to the site's (a stopped agent's counts are kept this way). */
+function addStats(t: Totals, s: HealthAgentStats): void {
+  t.sent += s.sent;
+  t.rumors += s.rumors;
+  t.rounds += s.rounds;
+  t.bytesSent += s.bytesSent;
+  t.checks += s.checks;
 }
 
 export async function startSimSite(o: SimSiteOptions): Promise<SimSite> {
@@ -110,12 +111,7 @@ export async function startSimSite(o: SimSiteOptions): Promise<SimSite> {
   const down = async (name: string): Promise<void> => {
     const agent = agents.get(name);
     if (!agent) return;
-    const s = agent.stats();
-    totals.sent += s.sent;
-    totals.rumors += s.rumors;
-    totals.rounds += s.rounds;
-    totals.bytesSent += s.bytesSent;
-    totals.checks += s.checks;
+    addStats(totals, agent.stats());
     agents.delete(name);
     network?.leave(name);
     await agent.stop();
@@ -161,14 +157,7 @@ export async function startSimSite(o: SimSiteOptions): Promise<SimSite> {
     },
     totals() {
       const t = { ...totals };
-      for (const a of agents.values()) {
-        const s = a.stats();
-        t.sent += s.sent;
-        t.rumors += s.rumors;
-        t.rounds += s.rounds;
-        t.bytesSent += s.bytesSent;
-        t.checks += s.checks;
-      }
+      for (const a of agents.values()) addStats(t, a.stats());
       return t;
     },
     async stop() {

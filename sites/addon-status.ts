@@ -14,7 +14,7 @@
 import { toErrorInfo, type Logger } from '../core/kernel/index.ts';
 import type { InstanceStatus } from '../core/plugins/index.ts';
 import { OPERATING_STATE, type DeviceRuntimeStatus } from './devices.ts';
-import { runsAsGrid, StoreErrors, type AddonConflict, type Resource } from '../core/store/index.ts';
+import { siteRunsAddon, StoreErrors, type AddonConflict, type Resource } from '../core/store/index.ts';
 import type { LocalState } from './local-state.ts';
 
 export interface AddonStatusReporterOptions {
@@ -62,8 +62,8 @@ export function startAddonStatusReporter(o: AddonStatusReporterOptions): AddonSt
     const conflicts = new Map((o.conflicts?.() ?? []).map((c) => [c.addon, c]));
     const out: Record<string, Entry> = {};
     for (const a of o.state.list<Resource<{ plugin: string }>>('Addon')) {
-      // Its status is the hub's (from the grids), not this agent's.
-      if (runsAsGrid(a)) continue;
+      // Run whole as grids: its status is the hub's (from the grids), not this agent's.
+      if (!siteRunsAddon(a)) continue;
       const observed = o.appliedGeneration?.(a.metadata.name);
       const generation = observed === undefined ? {} : { observedGeneration: observed };
       const conflict = conflicts.get(a.metadata.name);

@@ -10,7 +10,7 @@
  */
 import { toErrorInfo, type Logger, type ServiceScope } from '../core/kernel/index.ts';
 import { PluginRegistry, type ApplyResult, type DiscoveryOptions, type InstanceSpec, type InstanceStatus } from '../core/plugins/index.ts';
-import { addonSiteConfig, runsAsGrid, selectAddons, type AddonConflict, type Resource } from '../core/store/index.ts';
+import { addonSiteConfig, runsAsGrid, selectAddons, siteRunsAddon, type AddonConflict, type Resource } from '../core/store/index.ts';
 import type { LocalState } from './local-state.ts';
 
 interface AddonSpec {
@@ -53,8 +53,8 @@ export class PluginHost {
   /** The instances the replica's Addons ask for (one per plugin), and the Addons left out as conflicts. */
   selection(): { specs: InstanceSpec[]; conflicts: AddonConflict[]; generations: Map<string, number> } {
     // The replica holds only Addons that target this site.
-    // An Addon a hub on Kubernetes runs as grids is not started here.
-    const addons = this.#o.state.list<Resource<AddonSpec>>('Addon').filter((a) => !runsAsGrid(a));
+    // An Addon a hub on Kubernetes runs whole as grids is not started here; one with a site half starts that half.
+    const addons = this.#o.state.list<Resource<AddonSpec>>('Addon').filter((a) => siteRunsAddon(a));
     const generations = new Map(addons.flatMap((a) => (a.metadata.generation === undefined ? [] : [[a.metadata.name, a.metadata.generation] as const])));
     const { chosen, conflicts } = selectAddons(addons, this.#o.site);
     const specs = chosen
@@ -62,6 +62,7 @@ export class PluginHost {
         plugin: a.spec.plugin,
         site: this.#o.site,
         config: addonSiteConfig(a.spec, this.#o.site),
+        ...(runsAsGrid(a) ? { workloadsAsGrid: true } : {}),
       }))
       .sort((x, y) => x.plugin.localeCompare(y.plugin));
     return { specs, conflicts, generations };

@@ -5,9 +5,13 @@
  * status stays the grids'. Taking the annotation off hands the Addon back
  * to the agent. The hub here is the embedded one: the annotation, not the
  * store, is what the agent and the hub's report route go by.
+ *
+ * One run as grids with a site half (`with-site`) is started by the agent,
+ * whose reports the hub takes; a site whose workloads are not running yet
+ * is served in their state.
  */
 import { describe, expect, it } from 'vitest';
-import { RUNS_AS_GRID_ANNOTATION, type AddonObject } from '../core/store/index.ts';
+import { RUNS_AS_GRID_ANNOTATION, RUNS_AS_GRID_WITH_SITE, type AddonObject } from '../core/store/index.ts';
 import { startSiteAgent } from '../sites/index.ts';
 import { deferCleanup } from './support/cleanup.ts';
 import { quiet, startHubFixture, tempDir, waitFor } from './support/hub-fixture.ts';
@@ -53,5 +57,35 @@ describe('an Addon run as grids', () => {
     // Handed back: the agent runs it.
     await f.apply({ kind: 'Addon', metadata: { name: 'sim' }, spec: { plugin: 'simulator', sites: [site] } });
     await waitFor('the agent runs the simulator', () => a.status().plugins.some((p) => p.plugin === 'simulator' && p.state === 'running'));
+  });
+
+  it('with a site half: the agent runs that half and reports it, and the hub serves the workloads\' state until they run', async () => {
+    const f = await startHubFixture();
+    defer(() => f.hub.close());
+    const site = 'plant-h';
+    await f.apply({ kind: 'Site', metadata: { name: site }, spec: {} });
+    await f.apply({ kind: 'Addon', metadata: { name: 'sim', annotations: { [RUNS_AS_GRID_ANNOTATION]: RUNS_AS_GRID_WITH_SITE } }, spec: { plugin: 'simulator', sites: [site] } });
+    const setWorkloads = async (state: string, message: string): Promise<void> => {
+      const stored = (await f.hub.store.get<AddonObject>('Addon', 'sim'))!;
+      await f.hub.store.updateStatus('Addon', 'sim', { ...stored.status, workloads: { [site]: { state, message } } }, { resourceVersion: stored.metadata.resourceVersion! });
+    };
+    await setWorkloads('starting', 'sim-db: 0/1 ready');
+    const a = await startSiteAgent({
+      site,
+      hubUrl: f.hub.url,
+      token: await f.agentToken(site),
+      dataDir: tempDir('site-grid-half'),
+      logger: quiet,
+      broker: false,
+      syncBackoff: { initialMs: 50, maxMs: 500 },
+      forwarder: { backoff: { initialMs: 50, maxMs: 500 }, maxDelayMs: 20 },
+    });
+    defer(() => a.stop());
+    await waitFor('the agent runs the site half', () => a.status().plugins.some((p) => p.plugin === 'simulator' && p.state === 'running'));
+    await waitFor('the site reported it', async () => (await f.hub.store.get<AddonObject>('Addon', 'sim'))?.status?.sites?.[site]?.state === 'running');
+    const served = async () => (await f.api<AddonObject>('GET', '/api/v1/addons/sim')).body.status?.sites?.[site];
+    expect(await served()).toEqual({ state: 'starting', message: 'workloads: sim-db: 0/1 ready; site: running' });
+    await setWorkloads('running', '1 workload(s) ready');
+    expect((await served())?.state).toBe('running');
   });
 });

@@ -50,7 +50,16 @@ const collector = definePlugin({
   }),
 });
 const agentOnly = definePlugin({ id: 'agent-only', version: '1.0.0', engine: '*', register: () => undefined });
-const PLUGINS = new Map<string, PluginDefinition>([collector, agentOnly].map((p) => [p.id, p]));
+/** Containers as grids and a site half the site agents run beside them. */
+const halves = definePlugin({
+  id: 'halves',
+  version: '1.0.0',
+  engine: '*',
+  siteHalf: true,
+  register: () => undefined,
+  workloads: () => ({ deployments: [{ name: 'db', spec: { selector: { matchLabels: { app: 'db' } }, template: { metadata: { labels: { app: 'db' } }, spec: { containers: [{ name: 'db', image: 'db:1' }] } } } }] }),
+});
+const PLUGINS = new Map<string, PluginDefinition>([collector, agentOnly, halves].map((p) => [p.id, p]));
 
 let server: KubeApiServer;
 let client: KubeClient;
@@ -195,6 +204,26 @@ describe('an Addon of a plugin with workloads', () => {
       expect((await ok(raw.call('GET', DG))).items).toEqual([]);
       expect((await raw.call('GET', `/apis/site.superedge.io/v1alpha2/nodegroups/${addonGroupName(NS, 'col')}`)).status).toBe(404);
     });
+  });
+});
+
+describe('an Addon of a plugin with a site half', () => {
+  it("is marked with-site, keeps the workloads' states in status.workloads and leaves status.sites to the site agents", async () => {
+    await ok(raw.call('POST', `${E}/addons`, addon('half', { plugin: 'halves', sites: ['plant-a'] })));
+    await eventually(async () => expect(Object.keys(await deployments())).toContain('half-db-plant-a'));
+    await eventually(async () => {
+      const a = await getAddon('half');
+      expect(a.metadata.annotations[RUNS_AS_GRID_ANNOTATION]).toBe('with-site');
+      expect(a.status?.workloads?.['plant-a']?.state).toMatch(/pending|starting/);
+    });
+    // The site agent's report, as the hub writes it: the controller never replaces it.
+    const a = await getAddon('half');
+    await ok(raw.call('PUT', `${E}/addons/half/status`, { ...a, status: { ...a.status, sites: { 'plant-a': { state: 'running', observedGeneration: a.metadata.generation } } } }));
+    await setReady('half-db-plant-a', 1);
+    await eventually(async () => expect((await getAddon('half')).status.workloads['plant-a'].state).toBe('running'));
+    expect((await getAddon('half')).status.sites).toEqual({ 'plant-a': { state: 'running', observedGeneration: a.metadata.generation } });
+    await ok(raw.call('DELETE', `${E}/addons/half`));
+    await eventually(async () => expect(Object.keys(await deployments()).filter((n) => n.startsWith('half-'))).toEqual([]));
   });
 });
 

@@ -15,13 +15,16 @@
  *   runs as grids (the site agents then do not start it), and its
  *   `status.sites` holds each site's state from the grids' per-unit states
  *   (running, starting, pending) or the coded problem (failed, conflict).
+ *   A plugin with a site half (`siteHalf`) is annotated `with-site`
+ *   instead: the site agents start that half and report it in
+ *   `status.sites`, and the workloads' states go to `status.workloads`.
  * - Writes are replaces with the cached resourceVersion, creates and
  *   deletes; a conflict is retried from the fresher cache with backoff.
  */
 import type { Logger } from '../kernel/index.ts';
 import { parseWithSchema } from '../kernel/index.ts';
 import { PluginErrors, type PluginDefinition } from '../plugins/index.ts';
-import { addonSiteConfig, addonTargets, API_VERSION, RUNS_AS_GRID_ANNOTATION, runsAsGrid, kubeError, kubeFailure, pageRequest, selectAddons, StoreErrors, type KubeClient, type KubeObject, type Resource } from '../store/index.ts';
+import { addonSiteConfig, addonTargets, API_VERSION, RUNS_AS_GRID, RUNS_AS_GRID_ANNOTATION, RUNS_AS_GRID_WITH_SITE, kubeError, kubeFailure, pageRequest, selectAddons, StoreErrors, type KubeClient, type KubeObject, type Resource } from '../store/index.ts';
 import { ADDON_LABEL, addonGrids, addonGroupName, addonNodeGroup, HUB_NAMESPACE_LABEL, siteNodeUnit, siteWorkloadState, type OwnedObject } from './addons.ts';
 import { ErrAddonWorkloads, ErrUnitTaken } from './errors.ts';
 import { runController, type Caches, type ControllerOptions, type ControllerRunOptions, type RunningController, type WatchSource } from './controller.ts';
@@ -173,12 +176,13 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
     const def = addon === undefined ? undefined : o.plugin(addon.spec.plugin);
     if (addon === undefined || def?.workloads === undefined) {
       await release(name, c);
-      if (addon !== undefined && addon.metadata.annotations?.[RUNS_AS_GRID_ANNOTATION] !== undefined) await annotate(addon, false);
+      if (addon !== undefined && addon.metadata.annotations?.[RUNS_AS_GRID_ANNOTATION] !== undefined) await annotate(addon, undefined);
       return;
     }
-    if (!runsAsGrid(addon)) {
+    const mark = def.siteHalf ? RUNS_AS_GRID_WITH_SITE : RUNS_AS_GRID;
+    if (addon.metadata.annotations?.[RUNS_AS_GRID_ANNOTATION] !== mark) {
       // The status and grids follow once the annotation is in the cache.
-      await annotate(addon, true);
+      await annotate(addon, mark);
       return;
     }
 
@@ -262,12 +266,12 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
       const s = siteWorkloadState(site, ownGrids);
       statuses[site] = { ...s, ...gen };
     }
-    await writeStatus(addon, statuses);
+    await writeStatus(addon, statuses, def.siteHalf ? 'workloads' : 'sites');
   }
 
-  async function annotate(addon: AddonObj, on: boolean): Promise<void> {
+  async function annotate(addon: AddonObj, mark: string | undefined): Promise<void> {
     const annotations = { ...addon.metadata.annotations };
-    if (on) annotations[RUNS_AS_GRID_ANNOTATION] = 'true';
+    if (mark !== undefined) annotations[RUNS_AS_GRID_ANNOTATION] = mark;
     else delete annotations[RUNS_AS_GRID_ANNOTATION];
     try {
       await client.custom.replaceNamespacedCustomObject({ group: RESOURCE_GROUP, version: RESOURCE_VERSION, namespace: ns, plural: 'addons', name: addon.metadata.name, body: { ...addon, metadata: { ...addon.metadata, annotations } } });
@@ -276,12 +280,16 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
     }
   }
 
-  async function writeStatus(addon: AddonObj, sites: Record<string, SiteStatus>): Promise<void> {
-    const status = (addon.status ?? {}) as { sites?: Record<string, SiteStatus> };
+  /** Writes the sites' states to `status.sites` (the grids are the whole Addon) or `status.workloads` (the site agents report `sites`). */
+  async function writeStatus(addon: AddonObj, sites: Record<string, SiteStatus>, field: 'sites' | 'workloads'): Promise<void> {
+    const status = (addon.status ?? {}) as { sites?: Record<string, SiteStatus>; workloads?: Record<string, SiteStatus> };
     const sorted = Object.fromEntries(Object.entries(sites).sort(([a], [b]) => (a < b ? -1 : 1)));
-    if (gridSpecHash((status.sites ?? {})) === gridSpecHash(sorted)) return;
+    const stale = field === 'sites' && status.workloads !== undefined;
+    if (!stale && gridSpecHash(status[field] ?? {}) === gridSpecHash(sorted)) return;
+    const { workloads: _old, ...rest } = status;
+    const next = field === 'sites' ? { ...rest, sites: sorted } : { ...status, workloads: sorted };
     try {
-      await client.custom.replaceNamespacedCustomObjectStatus({ group: RESOURCE_GROUP, version: RESOURCE_VERSION, namespace: ns, plural: 'addons', name: addon.metadata.name, body: { ...addon, status: { ...status, sites: sorted } } });
+      await client.custom.replaceNamespacedCustomObjectStatus({ group: RESOURCE_GROUP, version: RESOURCE_VERSION, namespace: ns, plural: 'addons', name: addon.metadata.name, body: { ...addon, status: next } });
     } catch (err) {
       throw kubeError(err, 'update status of', `addons ${ns}/${addon.metadata.name}`);
     }

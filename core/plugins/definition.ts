@@ -16,6 +16,12 @@ export interface PluginContext<C = unknown> {
   readonly site: string | undefined;
   /** This instance's config slice, validated against configSchema, defaults applied, frozen. */
   readonly config: C;
+  /**
+   * True when a hub on Kubernetes runs this plugin's `workloads` as grids and
+   * this instance is its site half (`siteHalf`): the containers are the
+   * grid's, so `register` starts only what runs beside them.
+   */
+  readonly workloadsAsGrid: boolean;
   /** A child logger bound with plugin (and site). */
   readonly logger: Logger;
   /** Aborted when the start times out or the host stops while starting. */
@@ -26,6 +32,14 @@ export interface PluginContext<C = unknown> {
   provide<T>(ref: ServiceRef<T>, value: T): void;
   /** Registers teardown where the resource is created; run LIFO at stop. */
   onStop(fn: Teardown): void;
+  /**
+   * Registers what undoes this instance's lasting work outside the process
+   * (containers it runs, files it wrote for others), run LIFO after its
+   * teardown when the instance is removed for good: its Addon deleted or no
+   * longer targeting the site. Not run when it restarts with a new config,
+   * or when the host stops (a restarted agent finds its work in place).
+   */
+  onRemove(fn: Teardown): void;
   /**
    * Says this instance runs but does not fully do its job, and why (a peer
    * it serves does not answer, ...): its status becomes `degraded` with the
@@ -94,6 +108,13 @@ export interface PluginSpec<S extends TSchema | undefined = TSchema | undefined>
    * always. Pure: the same context gives the same workloads.
    */
   workloads?(ctx: WorkloadContext<S extends TSchema ? Readonly<Static<S>> : undefined>): PluginWorkloads;
+  /**
+   * With `workloads`: the site agents still start `register` where the
+   * Addon runs as grids, with `ctx.workloadsAsGrid` true (the plugin's site
+   * half, such as a bridge from the site to its containers). The site's
+   * state is then the site agent's report and the workloads' together.
+   */
+  siteHalf?: boolean;
 }
 
 const BRAND = Symbol.for('edgeadm.plugin-definition');
@@ -110,6 +131,7 @@ export interface PluginDefinition {
   readonly dependencies: readonly string[];
   readonly register: (ctx: PluginContext) => void | Promise<void>;
   readonly workloads: ((ctx: WorkloadContext) => PluginWorkloads) | undefined;
+  readonly siteHalf: boolean;
 }
 
 export function definePlugin<S extends TSchema | undefined = undefined>(spec: PluginSpec<S>): PluginDefinition {
@@ -125,6 +147,7 @@ export function definePlugin<S extends TSchema | undefined = undefined>(spec: Pl
     dependencies: Object.freeze([...(spec.dependencies ?? [])]),
     register: (ctx: PluginContext) => spec.register(ctx as Parameters<PluginSpec<S>['register']>[0]),
     workloads: spec.workloads === undefined ? undefined : (ctx: WorkloadContext) => spec.workloads!(ctx as Parameters<NonNullable<PluginSpec<S>['workloads']>>[0]),
+    siteHalf: spec.workloads !== undefined && spec.siteHalf === true,
   });
 }
 

@@ -118,6 +118,30 @@ describe('PluginRegistry.apply', () => {
     expect(events).toEqual([]);
   });
 
+  it("runs an instance's onRemove after its teardown when it is removed for good, never on a config change or a stop", async () => {
+    const events: Events = [];
+    const lasting = counting('lasting', events, {
+      register(ctx) {
+        ctx.onRemove(() => {
+          events.push(`remove:${ctx.instanceId}:${(ctx.config as { n?: number }).n ?? 0}`);
+        });
+      },
+    });
+    const r = registry([lasting]);
+    await r.apply([{ plugin: 'lasting', site: 's1' }, { plugin: 'lasting', site: 's2' }]);
+    events.length = 0;
+    // A new config restarts it: what it made outside stays for the new instance.
+    await r.apply([{ plugin: 'lasting', site: 's1', config: { n: 1 } }, { plugin: 'lasting', site: 's2' }]);
+    expect(events).toEqual(['stop:lasting@s1', 'start:lasting@s1:1']);
+    events.length = 0;
+    const removed = await r.apply([{ plugin: 'lasting', site: 's2' }]);
+    expect(removed.removed).toEqual(['lasting@s1']);
+    expect(events).toEqual(['stop:lasting@s1', 'remove:lasting@s1:1']);
+    events.length = 0;
+    await r.stop();
+    expect(events).toEqual(['stop:lasting@s2']);
+  });
+
   it('restarts the dependants of a changed provider, dependants first on the way down, and nothing else', async () => {
     const events: Events = [];
     let generation = 0;

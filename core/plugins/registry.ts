@@ -59,6 +59,8 @@ export interface InstanceSpec {
   site?: string | undefined;
   config?: unknown;
   failurePolicy?: FailurePolicy;
+  /** A hub on Kubernetes runs this plugin's workloads as grids: the instance is its site half (PluginContext.workloadsAsGrid). */
+  workloadsAsGrid?: boolean;
 }
 
 export type InstanceState = 'invalid' | 'blocked' | 'pending' | 'starting' | 'running' | 'failed' | 'stopping' | 'stopped';
@@ -140,6 +142,8 @@ interface InstanceRecord {
   error?: EdgeError;
   deps: string[];
   teardown: TeardownStack;
+  /** Run once it is removed for good (PluginContext.onRemove), after its teardown. */
+  removal: TeardownStack;
   /** Its own service scope while it runs. */
   scope?: ServiceScope | undefined;
   /** What it provided into its site's scope, withdrawn when it stops. */
@@ -178,7 +182,7 @@ function stableJson(v: unknown): string {
 }
 
 function specKey(spec: InstanceSpec): string {
-  return stableJson({ config: spec.config ?? {}, failurePolicy: spec.failurePolicy ?? 'isolate' });
+  return stableJson({ config: spec.config ?? {}, failurePolicy: spec.failurePolicy ?? 'isolate', workloadsAsGrid: spec.workloadsAsGrid === true });
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -417,7 +421,7 @@ export class PluginRegistry {
 
     for (const spec of specs) {
       const id = instanceId(spec.plugin, spec.site);
-      const inst: InstanceRecord = { id, spec, key: specKey(spec), state: 'pending', deps: [], teardown: new TeardownStack(), provided: [], runs: 0 };
+      const inst: InstanceRecord = { id, spec, key: specKey(spec), state: 'pending', deps: [], teardown: new TeardownStack(), removal: new TeardownStack(), provided: [], runs: 0 };
       const fail = (err: EdgeError): void => {
         inst.state = 'invalid';
         inst.error ??= err;
@@ -594,6 +598,7 @@ export class PluginRegistry {
     }
     const errors = await this.#stopSet([...stopping].map((id) => old.get(id)!), old);
     problems.push(...errors);
+    for (const id of removed) problems.push(...(await this.#runRemoval(old.get(id)!)));
     // The new set: kept records carry on; every other wanted instance is the fresh record.
     this.#instances = new Map([...next.values()].map((n) => [n.id, kept.has(n.id) ? old.get(n.id)! : n] as const));
     for (const id of kept) this.#instances.get(id)!.spec = next.get(id)!.spec;
@@ -694,6 +699,7 @@ export class PluginRegistry {
             instanceId: inst.id,
             site,
             config: inst.config,
+            workloadsAsGrid: inst.spec.workloadsAsGrid === true,
             logger,
             signal,
             get: (ref) => scope.get(ref, `plugin '${inst.id}'`),
@@ -705,6 +711,7 @@ export class PluginRegistry {
               inst.provided.push(ref);
             },
             onStop: (fn) => inst.teardown.add(fn),
+            onRemove: (fn) => inst.removal.add(fn),
             setDegraded: (cause) => this.#setDegraded(inst, run, cause, logger),
           };
           pending = Promise.resolve(def.register(ctx));
@@ -755,6 +762,23 @@ export class PluginRegistry {
     const scope = inst.scope;
     inst.scope = undefined;
     await scope?.dispose();
+  }
+
+  /** Runs a removed instance's onRemove hooks (LIFO, within the stop timeout). Returns their errors. */
+  async #runRemoval(inst: InstanceRecord): Promise<EdgeError[]> {
+    const ms = this.#opts.stopTimeoutMs ?? 5_000;
+    try {
+      await withTimeout(`removal of plugin '${inst.id}'`, ms, async () => {
+        const problems = await inst.removal.run();
+        if (problems.length > 0) throw problems[0];
+      });
+      return [];
+    } catch (err) {
+      const e = new ErrStop({ plugin: inst.spec.plugin, instance: inst.id, reason: `removing: ${describeError(err)}` }, { cause: err });
+      this.#log.error({ plugin: inst.spec.plugin, site: inst.spec.site, error: toErrorInfo(e) }, 'plugin failed to remove what it made');
+      this.#problems.push(e);
+      return [e];
+    }
   }
 
   /** Stops the given running instances, dependants before what they depend on. Returns stop errors. */

@@ -44,13 +44,25 @@ export function addonSiteConfig(spec: { config?: Record<string, unknown> | undef
 
 /**
  * Set by a hub on Kubernetes on an Addon it runs as grids (core/grid's
- * addon controller): the site agents do not start its instances.
+ * addon controller). `true`: the grids are the whole Addon and the site
+ * agents do not start its instances. `with-site`: the plugin also has a
+ * site half (`PluginSpec.siteHalf`, such as a bridge to its containers),
+ * which the site agents start and report as for any Addon, while the
+ * controller keeps the workloads' state in `status.workloads`.
  */
 export const RUNS_AS_GRID_ANNOTATION = 'grid.edgeadm.io/runs-as-grid';
+export const RUNS_AS_GRID = 'true';
+export const RUNS_AS_GRID_WITH_SITE = 'with-site';
 
-/** Whether a site agent leaves an Addon to the grid. */
+/** Whether a hub on Kubernetes runs the Addon's workloads as grids (with a site half or not). */
 export function runsAsGrid(addon: Pick<Resource, 'metadata'>): boolean {
-  return addon.metadata.annotations?.[RUNS_AS_GRID_ANNOTATION] === 'true';
+  const v = addon.metadata.annotations?.[RUNS_AS_GRID_ANNOTATION];
+  return v === RUNS_AS_GRID || v === RUNS_AS_GRID_WITH_SITE;
+}
+
+/** Whether the site agents start the Addon's instances and report them: every Addon but one the grid runs whole. */
+export function siteRunsAddon(addon: Pick<Resource, 'metadata'>): boolean {
+  return addon.metadata.annotations?.[RUNS_AS_GRID_ANNOTATION] !== RUNS_AS_GRID;
 }
 
 /** Older first: creationTimestamp, then name. The first of a plugin's Addons at a site is the one that runs. */

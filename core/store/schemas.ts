@@ -461,7 +461,11 @@ export const AddonSiteStatusSchema = Type.Object(
 );
 
 export const AddonStatusSchema = Type.Object(
-  { sites: Type.Optional(Type.Record(Type.String(), AddonSiteStatusSchema)) },
+  {
+    sites: Type.Optional(Type.Record(Type.String(), AddonSiteStatusSchema)),
+    /** An Addon run as grids with a site half: each site's workloads as the grids have them (`sites` is the site agents' reports). */
+    workloads: Type.Optional(Type.Record(Type.String(), AddonSiteStatusSchema)),
+  },
   { additionalProperties: false },
 );
 

@@ -1,9 +1,15 @@
 import { html } from 'htm/preact';
-import { addonSites, runsAsGrid } from './model.js';
+import { addonRunsIn, addonSites } from './model.js';
 import { list, state } from './store.js';
 import { Badge, Empty, Loading } from './ui.js';
 
 /** @typedef {import('./types.js').Addon} Addon */
+
+const RUNS_IN_TITLE = {
+  grids: 'a grid per workload, one Deployment per site, on Kubernetes',
+  'grids and site agent': "a grid per workload, one Deployment per site, on Kubernetes; the plugin's site half in each site's agent",
+  'site agent': "the plugin runs in each site's agent",
+};
 
 /** @param {{ addon: Addon, site: string }} props */
 function Chip({ addon, site }) {
@@ -12,7 +18,7 @@ function Chip({ addon, site }) {
   const title = [st?.code, st?.message].filter(Boolean).join(': ') || undefined;
   // A problem's cause (a coded error: failed, invalid, degraded, conflict) is shown, not only on hover;
   // for grids, so is how far the site's workloads are (`<grid>: 1/2 ready`).
-  const cause = st?.code ? `${st.code}${st.message ? `: ${st.message}` : ''}` : runsAsGrid(addon) && st?.state !== 'running' ? st?.message : undefined;
+  const cause = st?.code ? `${st.code}${st.message ? `: ${st.message}` : ''}` : addonRunsIn(addon) !== 'site agent' && st?.state !== 'running' ? st?.message : undefined;
   return html`<span class="chip" title=${title}>
     <span class="chip-site">${site}</span>
     <${Badge} word=${st?.state} fallback="Pending" testid=${`addon-${name}-${site}`} />
@@ -40,7 +46,7 @@ export function AddonsTable({ site }) {
             <td class="name">${a.metadata.name}</td>
             <td>${a.spec?.plugin ?? ''}</td>
             <td>${a.spec?.version ?? html`<span class="muted">any</span>`}</td>
-            <td data-testid=${`addon-${a.metadata.name}-runs`} title=${runsAsGrid(a) ? 'a grid per workload, one Deployment per site, on Kubernetes' : "the plugin runs in each site's agent"}>${runsAsGrid(a) ? 'grids' : 'site agent'}</td>
+            <td data-testid=${`addon-${a.metadata.name}-runs`} title=${RUNS_IN_TITLE[addonRunsIn(a)]}>${addonRunsIn(a)}</td>
             <td class="chips">${sites.length === 0 ? html`<span class="muted">no sites</span>` : sites.map((s) => html`<${Chip} key=${s} addon=${a} site=${s} />`)}</td>
           </tr>`;
         })}

@@ -186,12 +186,16 @@ export function siteStanding(site, nodes) {
 }
 
 /**
- * Whether a hub on Kubernetes runs the Addon as grids (core/store's runsAsGrid: the annotation
- * `grid.edgeadm.io/runs-as-grid: "true"`), rather than the site agents.
+ * Where an Addon runs (core/store's runsAsGrid and siteRunsAddon: the annotation
+ * `grid.edgeadm.io/runs-as-grid`): `grids` when a hub on Kubernetes runs it whole as grids
+ * (`"true"`), `grids and site agent` when the site agents also run its site half
+ * (`"with-site"`), otherwise `site agent`.
  * @param {import('./types.js').Addon} addon
+ * @returns {'grids' | 'grids and site agent' | 'site agent'}
  */
-export function runsAsGrid(addon) {
-  return addon.metadata.annotations?.['grid.edgeadm.io/runs-as-grid'] === 'true';
+export function addonRunsIn(addon) {
+  const mark = addon.metadata.annotations?.['grid.edgeadm.io/runs-as-grid'];
+  return mark === 'true' ? 'grids' : mark === 'with-site' ? 'grids and site agent' : 'site agent';
 }
 
 /**

@@ -28,9 +28,14 @@
  *   exists, `unknown` too;
  * - a report about an older generation of the Addon than the stored one
  *   (the site has not applied the change yet) is `pending`, naming both;
- * - an Addon a hub on Kubernetes runs as grids (`runsAsGrid`) is served as
- *   core/grid's addon controller wrote it, and site reports about it are
- *   `ignored`: its sites' state is that of their workloads;
+ * - an Addon a hub on Kubernetes runs whole as grids (`siteRunsAddon`
+ *   false) is served as core/grid's addon controller wrote it, and site
+ *   reports about it are `ignored`: its sites' state is that of their
+ *   workloads;
+ * - an Addon run as grids with a site half takes the sites' reports as any
+ *   other, and a site whose workloads (`status.workloads`, the
+ *   controller's) are not running is served in their state, the site's
+ *   report after it in the message;
  * - anything else is the report as stored. A site that has not reported has
  *   no entry (unless it is in a conflict): readers show it as pending.
  * Stored status stays what the sites said, so nothing is written when a
@@ -41,6 +46,7 @@ import {
   relevantToSite,
   runsAsGrid,
   selectAddons,
+  siteRunsAddon,
   StoreErrors,
   type AddonConflict,
   type AddonObject,
@@ -137,8 +143,8 @@ export function registerAddonStatusRoutes(app: HubApp, ctx: HubContext): void {
       for (const [name, entry] of Object.entries(request.body.addons)) {
         for (let attempt = 0; ; attempt++) {
           const addon = await ctx.store.get<AddonObject>('Addon', name);
-          // An Addon run as grids has its status from the grids: a site's report does not replace it.
-          if (!addon || runsAsGrid(addon) || !relevantToSite(addon, site, siteObj.metadata.labels ?? {})) {
+          // An Addon run whole as grids has its status from the grids: a site's report does not replace it.
+          if (!addon || !siteRunsAddon(addon) || !relevantToSite(addon, site, siteObj.metadata.labels ?? {})) {
             ignored.push(name);
             break;
           }
@@ -196,8 +202,8 @@ export async function addonStatusView(store: ResourceStore): Promise<(obj: Resou
   }
 
   const viewOf = (addon: AddonObject): AddonObject => {
-    // Run as grids on Kubernetes: the addon controller's status is the workloads' own, site connection or not.
-    if (runsAsGrid(addon)) return addon;
+    // Run whole as grids on Kubernetes: the addon controller's status is the workloads' own, site connection or not.
+    if (!siteRunsAddon(addon)) return addon;
     const name = addon.metadata.name;
     const stored = addon.status?.sites ?? {};
     const out: Record<string, SiteEntry> = {};
@@ -219,6 +225,19 @@ export async function addonStatusView(store: ResourceStore): Promise<(obj: Resou
     for (const [site, c] of loses.get(name) ?? []) {
       out[site] = { state: 'conflict', code: StoreErrors.ErrAddonConflict.code, message: conflictMessage(c) };
       changed = true;
+    }
+    if (runsAsGrid(addon)) {
+      // A site half: where the site's workloads are not running, the site is in their state.
+      for (const [site, w] of Object.entries(addon.status?.workloads ?? {})) {
+        if (w.state === 'running' || out[site]?.state === 'conflict') continue;
+        const e = out[site];
+        out[site] = {
+          state: w.state,
+          ...(w.code === undefined ? (e?.code === undefined ? {} : { code: e.code }) : { code: w.code }),
+          message: [`workloads: ${w.message ?? w.state}`, e === undefined ? 'the site has not reported' : `site: ${reportText(e)}`].join('; '),
+        };
+        changed = true;
+      }
     }
     for (const [site, cs] of wins.get(name) ?? []) {
       const e = out[site] ?? { state: 'pending', message: 'not reported by the site yet' };

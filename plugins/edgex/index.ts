@@ -9,6 +9,11 @@
  * topics). Mode `bridge` also links the site to an existing EdgeX
  * (src/bridge/): its devices proposed to the hub, their reads and writes
  * through core-command, their events from its message bus.
+ *
+ * With `services`, the site also runs EdgeX's own services (src/deploy/):
+ * on an embedded hub as a Compose project on the node's container runtime,
+ * bridged to the site as in mode `bridge`; on a hub on Kubernetes as grids
+ * (`workloads`), this instance then being their site half.
  * Config, topics, names and limits: README.md.
  */
 import type { MqttClient } from 'mqtt';
@@ -31,8 +36,12 @@ import { startRest } from './src/rest/index.ts';
 import { connectBridgeBus } from './src/bridge/bus.ts';
 import { resolveBridgeConfig, startBridge } from './src/bridge/index.ts';
 import { EdgeXConfigSchema, serviceNamer } from './src/config.ts';
+import { renderWorkloads } from './src/deploy/kube.ts';
+import { EDGEX_SERVICES } from './src/deploy/release.ts';
+import { planServices } from './src/deploy/services.ts';
+import { startSiteServices } from './src/deploy/site.ts';
 import { createEdgeXDriver, EdgeXDeviceTable } from './src/devices.ts';
-import { ErrEdgeXBridgeConfig, ErrEdgeXBusBroker } from './src/errors.ts';
+import { ErrEdgeXBridgeConfig, ErrEdgeXBusBroker, ErrEdgeXServicesConfig } from './src/errors.ts';
 import { CauseLog, registerEdgeXMetrics } from './src/metrics.ts';
 import { startPublisher } from './src/publisher.ts';
 import { startSubscriber } from './src/subscriber.ts';
@@ -50,11 +59,49 @@ export default definePlugin({
   description: "EdgeX's message bus at the site: every reading as an EdgeX v3 event, and EdgeX device services' events as readings",
   configSchema: EdgeXConfigSchema,
   consumes: [readingFeedRef, siteBrokerRef, siteMetricsRef, driversRef, onboardingRef, siteStorageRef, siteCatalogRef, deviceCommandsRef, siteLoginsRef, siteHubRef, deviceStatesRef],
+  // EdgeX's containers as grids on Kubernetes; this instance, at the site, is the bus and bridge beside them.
+  siteHalf: true,
+  workloads: ({ addon, config }) => (config.services === undefined ? {} : renderWorkloads(planServices(config.services), addon)),
   async register(ctx) {
     const config = ctx.config;
     if (config.mode === 'embedded' && config.bridge !== undefined) throw new ErrEdgeXBridgeConfig({ field: 'bridge', reason: "is set, but mode is 'embedded' (set mode: bridge)" });
-    const bridgeConfig = config.mode === 'bridge' ? resolveBridgeConfig(config.bridge) : undefined;
+    const plan = config.services === undefined ? [] : planServices(config.services);
+    if (plan.length > 0 && config.rest.enabled) {
+      throw new ErrEdgeXServicesConfig({ field: 'rest.enabled', reason: "is true, but services runs EdgeX's own core-data, core-metadata and core-command on those ports: turn one off" });
+    }
+    let bridgeConfig = config.mode === 'bridge' ? resolveBridgeConfig(config.bridge) : undefined;
     const site = ctx.site ?? 'hub';
+    // The instance is degraded while its services or its bridge are: the services' cause first.
+    const degradedBy: Record<'services' | 'bridge', Error | undefined> = { services: undefined, bridge: undefined };
+    const degrade = (part: keyof typeof degradedBy) => (cause: Error | undefined) => {
+      degradedBy[part] = cause;
+      ctx.setDegraded(degradedBy.services ?? degradedBy.bridge);
+    };
+    if (config.services !== undefined && !ctx.workloadsAsGrid && ctx.site !== undefined) {
+      // EdgeX's services on the node's container runtime (on Kubernetes the grid runs them).
+      const services = startSiteServices({
+        site,
+        pluginId: ctx.pluginId,
+        config: config.services,
+        plan,
+        dir: ctx.get(siteStorageRef).dir(`${ctx.pluginId}-services`),
+        logger: ctx.logger,
+        onState: degrade('services'),
+      });
+      ctx.onStop(() => services.stop());
+      ctx.onRemove(() => services.remove());
+      if (plan.length > 0 && bridgeConfig === undefined) {
+        // The site's own EdgeX: bridged as an existing one would be, on the ports the project publishes.
+        bridgeConfig = resolveBridgeConfig({
+          metadataUrl: `http://127.0.0.1:${EDGEX_SERVICES['core-metadata'].port}`,
+          commandUrl: `http://127.0.0.1:${EDGEX_SERVICES['core-command'].port}`,
+          messageBus: { url: `mqtt://127.0.0.1:${config.services.busPort}` },
+          pollInterval: '30s',
+          timeout: '10s',
+          maxRetryInterval: '5m',
+        });
+      }
+    }
     const log = ctx.logger;
     const metrics = registerEdgeXMetrics(ctx.get(siteMetricsRef));
     ctx.onStop(() => metrics.unregister());
@@ -111,7 +158,7 @@ export default definePlugin({
         onboarding: ctx.get(onboardingRef),
         metrics: ctx.get(siteMetricsRef),
         logger: log,
-        onHealth: (cause) => ctx.setDegraded(cause),
+        onHealth: degrade('bridge'),
       });
       ctx.onStop(() => bridge.stop());
       ctx.onStop(ctx.get(driversRef).register(bridge.driver));

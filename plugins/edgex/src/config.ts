@@ -5,6 +5,7 @@
  */
 import { EDGEX_DEFAULT_BASE_TOPIC, Type, type Reading, type Static } from '../../../core/sdk/index.ts';
 import { BridgeConfigSchema } from './bridge/config.ts';
+import { EdgeXServicesSchema } from './deploy/services.ts';
 
 /** A topic level: not empty, no `/`, no wildcard. */
 const LEVEL = '[^/+#\\u0000]+';
@@ -17,6 +18,7 @@ export const EdgeXConfigSchema = Type.Object(
       description: "embedded: the site speaks EdgeX's message bus on its own broker. bridge: also to an existing EdgeX at the site (see bridge).",
     }),
     bridge: Type.Optional(BridgeConfigSchema),
+    services: Type.Optional(EdgeXServicesSchema),
     baseTopic: Type.String({
       default: EDGEX_DEFAULT_BASE_TOPIC,
       maxLength: 256,

@@ -205,3 +205,32 @@ export const ErrEdgeXRestHub = createError(
   (p: { status: number; reason: string }) => `EdgeX REST API: the hub answered ${p.status}: ${p.reason}`,
   { statusCode: 502 },
 );
+
+/** The `services` block cannot run as given (a port another part of the plugin holds, ...): names the field. */
+export const ErrEdgeXServicesConfig = createError(
+  'EDGE_ERR_EDGEX_SERVICES_CONFIG',
+  (p: { field: string; reason: string }) => `edgex services config: ${p.field} ${p.reason}`,
+  { statusCode: 400 },
+);
+
+/** The node has no container runtime to run EdgeX's services with. */
+export const ErrEdgeXNoRuntime = createError(
+  'EDGE_ERR_EDGEX_NO_RUNTIME',
+  (p: { wanted: string; reason: string }) =>
+    `EdgeX's services cannot run at this node: ${p.reason} (services.runtime: ${p.wanted}). Install Docker with its compose plugin, or Podman 4.7+ with a compose provider, or run the hub on Kubernetes; EdgeX's message bus at the site works without them`,
+  { statusCode: 503 },
+);
+
+/** The container runtime refused or failed a Compose command. */
+export const ErrEdgeXCompose = createError(
+  'EDGE_ERR_EDGEX_COMPOSE',
+  (p: { project: string; command: string; reason: string }) => `EdgeX's Compose project ${p.project}: '${p.command}' failed: ${p.reason}`,
+  { statusCode: 502 },
+);
+
+/** Some of the site's EdgeX services are not running (yet, or any more). */
+export const ErrEdgeXServicesDown = createError(
+  'EDGE_ERR_EDGEX_SERVICES_DOWN',
+  (p: { project: string; states: string }) => `EdgeX's services of project ${p.project} are not all running: ${p.states}`,
+  { statusCode: 503 },
+);

@@ -1,0 +1,91 @@
+/**
+ * A site's EdgeX services as a Compose project (the Compose specification,
+ * for `docker compose` and `podman compose`), as EdgeX's own non-secure
+ * Compose file defines them: the same service names, host names (network
+ * aliases, so several sites' projects never clash on container names),
+ * commands, environment, dependencies, read-only roots, EdgeX's user and
+ * `no-new-privileges`. What differs, and why:
+ *
+ * - ports are published on loopback only, the UI's too (EdgeX publishes it
+ *   on every address); the database is not published at all;
+ * - EdgeX's message bus is published on `busPort` (1884 by default), since
+ *   the site's own broker holds 1883 on the node;
+ * - every object carries the project's labels, so what the site agent runs
+ *   is found, and removed, by project.
+ */
+import { resolveHosts, type ServicePlan } from './services.ts';
+
+/** Labels on every service of the project. */
+export const COMPOSE_LABELS = { site: 'io.edgeadm.site', addon: 'io.edgeadm.addon' } as const;
+/** EdgeX's Compose network. */
+export const COMPOSE_NETWORK = 'edgex-network';
+
+export interface ComposeOptions {
+  /** The Compose project name. */
+  project: string;
+  site: string;
+  addon: string;
+  /** The node's port for EdgeX's message bus. */
+  busPort: number;
+}
+
+type Json = Record<string, unknown>;
+
+/** The project name of a site's EdgeX: a valid Compose project name (lowercase letters, digits, dashes). */
+export function composeProjectName(addon: string, site: string): string {
+  return `edgeadm-${addon}-${site}`.toLowerCase().replace(/[^a-z0-9_-]/g, '-');
+}
+
+/** The Compose document of a site's services (an empty plan has no services and is not run). */
+export function renderCompose(plan: readonly ServicePlan[], o: ComposeOptions): Json {
+  const hostOf = new Map(plan.map((s) => [s.name, s.host]));
+  const name = (service: string): string => {
+    const h = hostOf.get(service);
+    if (h === undefined) throw new TypeError(`EdgeX service '${service}' is referenced but not planned`);
+    return h;
+  };
+  const labels = { [COMPOSE_LABELS.site]: o.site, [COMPOSE_LABELS.addon]: o.addon };
+  const services: Record<string, Json> = {};
+  const volumes: Record<string, Json> = {};
+  for (const s of plan) {
+    const svc: Json = {
+      image: s.image,
+      hostname: s.host,
+      networks: { [COMPOSE_NETWORK]: { aliases: [s.host] } },
+      labels,
+    };
+    if (s.command) svc.command = s.command.map((a) => resolveHosts(a, name));
+    if (Object.keys(s.env).length > 0) svc.environment = Object.fromEntries(Object.entries(s.env).map(([k, v]) => [k, resolveHosts(v, name)]));
+    if (s.port !== undefined && s.publish) {
+      const hostPort = s.name === 'mqtt-broker' ? o.busPort : s.port;
+      svc.ports = [`127.0.0.1:${hostPort}:${s.port}/tcp`];
+    }
+    if (s.dependsOn.length > 0) svc.depends_on = Object.fromEntries(s.dependsOn.map((d) => [d, { condition: 'service_started', required: true }]));
+    svc.read_only = true;
+    svc.security_opt = ['no-new-privileges:true'];
+    if (s.edgexUser) svc.user = '2002:2001';
+    if (!s.oneShot) svc.restart = 'always';
+    if (s.tmpfs) svc.tmpfs = [...s.tmpfs];
+    const mounts: Json[] = [{ type: 'bind', source: '/etc/localtime', target: '/etc/localtime', read_only: true, bind: { create_host_path: true } }];
+    if (s.data) {
+      mounts.push({ type: 'volume', source: s.data.volume, target: s.data.path });
+      volumes[s.data.volume] = { labels };
+    }
+    svc.volumes = mounts;
+    svc.mem_limit = bytesOf(s.resources.memoryLimit);
+    services[s.name] = svc;
+  }
+  return {
+    name: o.project,
+    services,
+    networks: { [COMPOSE_NETWORK]: { driver: 'bridge', labels } },
+    ...(Object.keys(volumes).length > 0 ? { volumes } : {}),
+  };
+}
+
+/** A Kubernetes memory quantity (Mi, Gi) as Compose's byte value. */
+function bytesOf(q: string): string {
+  const m = /^(\d+)(Mi|Gi)$/.exec(q);
+  if (!m) throw new TypeError(`memory quantity '${q}' is not <n>Mi or <n>Gi`);
+  return `${m[1]}${m[2] === 'Mi' ? 'm' : 'g'}`;
+}

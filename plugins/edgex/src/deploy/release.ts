@@ -1,0 +1,75 @@
+/**
+ * The EdgeX release `edgeadm addon edgex` deploys: the one place that pins
+ * it. Every image, tag, port and host name the site's EdgeX services get
+ * comes from here; upgrading EdgeX is changing this file (and the plugin's
+ * version), after which each site rolls as its Addon's grid or Compose
+ * project is rendered again.
+ *
+ * EdgeX 4.0 "Odessa", patch 4.0.2: core-keeper is the registry and
+ * configuration provider (Consul is gone), PostgreSQL the database (Redis is
+ * gone), Mosquitto the message bus; the REST API is still v3. The services,
+ * their names, ports, commands and environment follow EdgeX's own
+ * non-secure Compose file for this release line (edgexfoundry/edgex-compose,
+ * docker-compose-no-secty.yml, and compose-builder's add-device-modbus.yml
+ * and add-device-mqtt.yml for the two device services it leaves out).
+ */
+
+export const EDGEX_RELEASE = {
+  /** The EdgeX version of every EdgeX image. */
+  version: '4.0.2',
+  codename: 'odessa',
+  /** The v3 REST API's ping, every EdgeX Go service's health check. */
+  pingPath: '/api/v3/ping',
+  /** EdgeX's images are edgexfoundry/<name>:<version>. */
+  registry: 'edgexfoundry',
+  /** Third-party images as EdgeX's Compose file for the release pins them. */
+  thirdParty: {
+    postgres: 'postgres:16.3-alpine3.20',
+    mosquitto: 'eclipse-mosquitto:2.0.21',
+  },
+  /** The user and group EdgeX's containers run as. */
+  user: { uid: 2002, gid: 2001 },
+  /** MessageBus.BaseTopicPrefix. */
+  baseTopic: 'edgex',
+} as const;
+
+/** An EdgeX image of the pinned release. */
+export function edgexImage(name: string): string {
+  return `${EDGEX_RELEASE.registry}/${name}:${EDGEX_RELEASE.version}`;
+}
+
+/**
+ * Each service EdgeX's Compose file defines (and the two device services
+ * compose-builder adds), by its Compose service name: its host name (EdgeX's
+ * container_name and hostname, the name the others reach it by), its image
+ * and its port. The app service's Compose name and host follow its profile
+ * (`app-<profile>`, `edgex-app-<profile>`).
+ */
+export const EDGEX_SERVICES = {
+  'core-keeper': { host: 'edgex-core-keeper', image: edgexImage('core-keeper'), port: 59890 },
+  'core-common-config-bootstrapper': { host: 'edgex-core-common-config-bootstrapper', image: edgexImage('core-common-config-bootstrapper'), port: undefined },
+  'core-data': { host: 'edgex-core-data', image: edgexImage('core-data'), port: 59880 },
+  'core-metadata': { host: 'edgex-core-metadata', image: edgexImage('core-metadata'), port: 59881 },
+  'core-command': { host: 'edgex-core-command', image: edgexImage('core-command'), port: 59882 },
+  database: { host: 'edgex-postgres', image: EDGEX_RELEASE.thirdParty.postgres, port: 5432 },
+  'mqtt-broker': { host: 'edgex-mqtt-broker', image: EDGEX_RELEASE.thirdParty.mosquitto, port: 1883 },
+  app: { host: 'edgex-app', image: edgexImage('app-service-configurable'), port: 59701 },
+  'device-virtual': { host: 'edgex-device-virtual', image: edgexImage('device-virtual'), port: 59900 },
+  'device-rest': { host: 'edgex-device-rest', image: edgexImage('device-rest'), port: 59986 },
+  'device-modbus': { host: 'edgex-device-modbus', image: edgexImage('device-modbus'), port: 59901 },
+  'device-mqtt': { host: 'edgex-device-mqtt', image: edgexImage('device-mqtt'), port: 59982 },
+  ui: { host: 'edgex-ui-go', image: edgexImage('edgex-ui'), port: 4000 },
+  'support-notifications': { host: 'edgex-support-notifications', image: edgexImage('support-notifications'), port: 59860 },
+  'support-scheduler': { host: 'edgex-support-scheduler', image: edgexImage('support-scheduler'), port: 59863 },
+} as const;
+
+/** The device services `--device` may name. */
+export const EDGEX_DEVICE_SERVICES = ['device-virtual', 'device-rest', 'device-modbus', 'device-mqtt'] as const;
+export type EdgeXDeviceService = (typeof EDGEX_DEVICE_SERVICES)[number];
+
+/**
+ * How many top-level objects EdgeX's own non-secure Compose file for the
+ * release defines (14 services, 5 named volumes, 1 network): the peer of
+ * the deployment benchmark.
+ */
+export const EDGEX_COMPOSE_OBJECTS = 20;

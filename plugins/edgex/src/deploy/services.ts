@@ -1,0 +1,231 @@
+/**
+ * Which EdgeX services a site runs (the config's `services` block: one
+ * TypeBox schema for `--set`, the type and the defaults) and the plan of
+ * them: each service with its image, command, environment, dependencies,
+ * port, probe, data and resources, in terms both renderers share
+ * (compose.ts for a node's container runtime, kube.ts for grids).
+ *
+ * Host names in commands and environment are written `{{host:<service>}}`:
+ * each renderer puts in the name the service is reached by there (EdgeX's
+ * own host name on the Compose network; the ServiceGrid's Service on
+ * Kubernetes), so both are wired the way EdgeX's own Compose file is.
+ */
+import { Type, type Static } from '../../../../core/sdk/index.ts';
+import { EDGEX_DEVICE_SERVICES, EDGEX_RELEASE, EDGEX_SERVICES, type EdgeXDeviceService } from './release.ts';
+
+/** An app-service-configurable profile name (EDGEX_PROFILE): a DNS label, as it names the service. */
+const PROFILE_RE = '^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$';
+
+export const EdgeXServicesSchema = Type.Object(
+  {
+    core: Type.Boolean({
+      default: true,
+      description: 'core-keeper, core-common-config-bootstrapper, core-data, core-metadata, core-command, the database and the message bus. Every other service needs them: they run whenever any does.',
+    }),
+    app: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'app-service-configurable.' }),
+        profile: Type.String({ default: 'rules-engine', pattern: PROFILE_RE, description: "Its EDGEX_PROFILE (rules-engine, mqtt-export, http-export, ...); it runs as app-<profile>." }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    devices: Type.Array(Type.Union(EDGEX_DEVICE_SERVICES.map((d) => Type.Literal(d))), {
+      default: ['device-virtual'],
+      uniqueItems: true,
+      description: 'Device services: device-virtual, device-rest, device-modbus, device-mqtt.',
+    }),
+    ui: Type.Boolean({ default: true, description: 'edgex-ui, on port 4000 of the node (loopback in Compose).' }),
+    support: Type.Boolean({ default: false, description: 'support-notifications and support-scheduler.' }),
+    busPort: Type.Integer({
+      minimum: 1,
+      maximum: 65535,
+      default: 1884,
+      description: "The node's loopback port of EdgeX's message bus in Compose (the site broker holds 1883).",
+    }),
+    runtime: Type.Union([Type.Literal('auto'), Type.Literal('docker'), Type.Literal('podman')], {
+      default: 'auto',
+      description: "The node's container runtime (embedded hub): auto takes docker, then podman. On Kubernetes the grid runs them.",
+    }),
+  },
+  { additionalProperties: false, description: "EdgeX's own services at the site, as containers (read the plugin's README)." },
+);
+
+export type EdgeXServicesConfig = Static<typeof EdgeXServicesSchema>;
+
+/** A resource request and memory limit, Kubernetes quantities. */
+export interface ServiceResources {
+  cpu: string;
+  memory: string;
+  memoryLimit: string;
+}
+
+/** One EdgeX service of a site's plan. */
+export interface ServicePlan {
+  /** Its Compose service name (EdgeX's). */
+  name: string;
+  /** Its host name on EdgeX's Compose network. */
+  host: string;
+  image: string;
+  /** The port it serves on; none for a one-shot job. */
+  port?: number;
+  /** Published on the node: on loopback (EdgeX's Compose file publishes every service so, but the UI on all addresses). */
+  publish: boolean;
+  /** Arguments to the image's entrypoint; `{{host:x}}` is service x's name. */
+  command?: string[];
+  /** Environment; `{{host:x}}` is service x's name. */
+  env: Record<string, string>;
+  /** Services it waits for (started). */
+  dependsOn: string[];
+  /** Runs once and exits (the config bootstrapper). */
+  oneShot?: boolean;
+  /** How it is checked: its HTTP ping, an HTTP path, or a TCP connect. */
+  probe?: { http: string } | { tcp: true };
+  /** Persistent data: a volume at this path. */
+  data?: { volume: string; path: string };
+  /** Paths that must be writable in a read-only root (tmpfs). */
+  tmpfs?: string[];
+  /** Runs as EdgeX's user (2002:2001); false for the database's own image. */
+  edgexUser: boolean;
+  resources: ServiceResources;
+}
+
+export const host = (service: string): string => `{{host:${service}}}`;
+const CONFIG_PROVIDER = `-cp=keeper.http://${host('core-keeper')}:${EDGEX_SERVICES['core-keeper'].port}`;
+const SECRET_STORE_OFF = { EDGEX_SECURITY_SECRET_STORE: 'false' };
+const SMALL: ServiceResources = { cpu: '20m', memory: '32Mi', memoryLimit: '128Mi' };
+const MEDIUM: ServiceResources = { cpu: '50m', memory: '64Mi', memoryLimit: '256Mi' };
+
+/** A Go EdgeX service registered with core-keeper: EdgeX's command, its own host, its ping. */
+function goService(name: keyof typeof EDGEX_SERVICES, dependsOn: string[], extra: Partial<ServicePlan> = {}): ServicePlan {
+  const s = EDGEX_SERVICES[name];
+  return {
+    name,
+    host: s.host,
+    image: s.image,
+    ...(s.port === undefined ? {} : { port: s.port }),
+    publish: true,
+    command: ['--registry', CONFIG_PROVIDER],
+    env: { ...SECRET_STORE_OFF, SERVICE_HOST: host(name) },
+    dependsOn,
+    probe: { http: EDGEX_RELEASE.pingPath },
+    edgexUser: true,
+    resources: SMALL,
+    ...extra,
+  };
+}
+
+/** Whether any EdgeX service runs at a site with this config. */
+export function deploysAny(c: EdgeXServicesConfig): boolean {
+  return c.core || c.app.enabled || c.devices.length > 0 || c.ui || c.support;
+}
+
+/** The services of a site, in start order (a service after those it depends on). */
+export function planServices(c: EdgeXServicesConfig): ServicePlan[] {
+  if (!deploysAny(c)) return [];
+  const core: ServicePlan[] = [
+    {
+      name: 'database',
+      host: EDGEX_SERVICES.database.host,
+      image: EDGEX_SERVICES.database.image,
+      port: EDGEX_SERVICES.database.port,
+      // EdgeX publishes it on loopback; nothing outside the site's EdgeX needs it.
+      publish: false,
+      env: { POSTGRES_DB: 'edgex_db', POSTGRES_PASSWORD: 'postgres' },
+      dependsOn: [],
+      probe: { tcp: true },
+      data: { volume: 'db-data', path: '/var/lib/postgresql/data' },
+      tmpfs: ['/run'],
+      edgexUser: false,
+      resources: { cpu: '100m', memory: '128Mi', memoryLimit: '512Mi' },
+    },
+    {
+      name: 'mqtt-broker',
+      host: EDGEX_SERVICES['mqtt-broker'].host,
+      image: EDGEX_SERVICES['mqtt-broker'].image,
+      port: EDGEX_SERVICES['mqtt-broker'].port,
+      publish: true,
+      command: ['/usr/sbin/mosquitto', '-c', '/mosquitto-no-auth.conf'],
+      env: {},
+      dependsOn: [],
+      probe: { tcp: true },
+      edgexUser: true,
+      resources: SMALL,
+    },
+    goService('core-keeper', ['database'], {
+      command: undefined,
+      env: {
+        DATABASE_HOST: host('database'),
+        ...SECRET_STORE_OFF,
+        MESSAGEBUS_AUTHMODE: 'none',
+        MESSAGEBUS_HOST: host('mqtt-broker'),
+        MESSAGEBUS_PORT: String(EDGEX_SERVICES['mqtt-broker'].port),
+        MESSAGEBUS_PROTOCOL: 'tcp',
+        MESSAGEBUS_SECRETNAME: '',
+        MESSAGEBUS_TYPE: 'mqtt',
+        SERVICE_HOST: host('core-keeper'),
+      },
+    }),
+    {
+      name: 'core-common-config-bootstrapper',
+      host: EDGEX_SERVICES['core-common-config-bootstrapper'].host,
+      image: EDGEX_SERVICES['core-common-config-bootstrapper'].image,
+      publish: false,
+      command: ['/core-common-config-bootstrapper', '--registry', CONFIG_PROVIDER],
+      env: {
+        ALL_SERVICES_DATABASE_HOST: host('database'),
+        ALL_SERVICES_MESSAGEBUS_HOST: host('mqtt-broker'),
+        ALL_SERVICES_REGISTRY_HOST: host('core-keeper'),
+        APP_SERVICES_CLIENTS_CORE_METADATA_HOST: host('core-metadata'),
+        DEVICE_SERVICES_CLIENTS_CORE_METADATA_HOST: host('core-metadata'),
+        ...SECRET_STORE_OFF,
+      },
+      dependsOn: ['core-keeper'],
+      oneShot: true,
+      edgexUser: true,
+      resources: SMALL,
+    },
+    goService('core-metadata', ['core-keeper', 'database'], { resources: MEDIUM }),
+    goService('core-data', ['core-common-config-bootstrapper', 'core-keeper', 'database'], { resources: MEDIUM }),
+    goService('core-command', ['core-common-config-bootstrapper', 'core-keeper', 'core-metadata', 'database'], {
+      env: { ...SECRET_STORE_OFF, EXTERNALMQTT_URL: `tcp://${host('mqtt-broker')}:${EDGEX_SERVICES['mqtt-broker'].port}`, SERVICE_HOST: host('core-command') },
+    }),
+  ];
+  const out = [...core];
+  if (c.support) {
+    out.push(goService('support-notifications', ['core-common-config-bootstrapper', 'core-keeper', 'database']));
+    out.push(goService('support-scheduler', ['core-common-config-bootstrapper', 'core-keeper', 'database']));
+  }
+  if (c.app.enabled) {
+    const name = `app-${c.app.profile}`;
+    out.push({
+      ...goService('app', ['core-common-config-bootstrapper', 'core-keeper', 'core-metadata']),
+      name,
+      host: `edgex-${name}`,
+      env: { EDGEX_PROFILE: c.app.profile, ...SECRET_STORE_OFF, SERVICE_HOST: host(name) },
+    });
+  }
+  for (const d of [...c.devices].sort()) out.push(deviceService(d));
+  if (c.ui) {
+    // No v3 ping in edgex-ui: its page is its health.
+    out.push({ ...goService('ui', []), command: undefined, probe: { http: '/' } });
+  }
+  return out;
+}
+
+function deviceService(d: EdgeXDeviceService): ServicePlan {
+  const deps = ['core-common-config-bootstrapper', 'core-data', 'core-keeper', 'core-metadata'];
+  // Device services take the provider first, as EdgeX's Compose file writes them.
+  const command = [CONFIG_PROVIDER, '--registry'];
+  if (d === 'device-mqtt') {
+    return goService(d, [...deps, 'mqtt-broker'], {
+      command,
+      env: { ...SECRET_STORE_OFF, MQTTBROKERINFO_HOST: host('mqtt-broker'), SERVICE_HOST: host(d) },
+    });
+  }
+  return goService(d, deps, { command });
+}
+
+/** `{{host:x}}` in a text with `name(x)`; an unknown service is a programming error. */
+export function resolveHosts(text: string, name: (service: string) => string): string {
+  return text.replace(/\{\{host:([a-z0-9-]+)\}\}/g, (_m, s: string) => name(s));
+}

@@ -1,0 +1,105 @@
+/**
+ * `edgeadm addon edgex` on the embedded hub: the site agent runs EdgeX's
+ * services as a Compose project on its node's container runtime, reports
+ * how they stand in the Addon's status, brings the project along when the
+ * Addon changes, removes exactly its project when the Addon goes, and says
+ * what is missing on a node without a runtime while the bus runs on.
+ *
+ * No container engine runs here and no image registry is reachable: the
+ * runtime is the Compose stand-in of plugins/edgex/testkit, which keeps
+ * what an engine would (projects, services, states) and logs each call.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { installFakeCompose } from '../plugins/edgex/testkit/fake-compose.ts';
+import type { AddonObject } from '../core/store/index.ts';
+import { startSiteAgent } from '../sites/index.ts';
+import { deferCleanup } from './support/cleanup.ts';
+import { quiet, startHubFixture, tempDir, waitFor, type HubFixture } from './support/hub-fixture.ts';
+
+const defer = deferCleanup();
+const PATH = process.env.PATH;
+afterEach(() => {
+  process.env.PATH = PATH;
+  delete process.env.FAKE_COMPOSE_DIR;
+  delete process.env.FAKE_COMPOSE_CRASH;
+});
+
+async function siteWith(f: HubFixture, site: string, config: Record<string, unknown>): Promise<void> {
+  await f.apply({ kind: 'Site', metadata: { name: site }, spec: {} });
+  await f.apply({ kind: 'Addon', metadata: { name: 'edgex' }, spec: { plugin: 'edgex', sites: [site], config } });
+  const a = await startSiteAgent({
+    site,
+    hubUrl: f.hub.url,
+    token: await f.agentToken(site),
+    dataDir: tempDir(`agent-${site}`),
+    logger: quiet,
+    broker: { host: '127.0.0.1', port: 0 },
+    syncBackoff: { initialMs: 50, maxMs: 500 },
+    forwarder: { backoff: { initialMs: 50, maxMs: 500 } },
+  });
+  defer(() => a.stop());
+}
+
+const statusAt = async (f: HubFixture, site: string) => (await f.api<AddonObject>('GET', '/api/v1/addons/edgex')).body.status?.sites?.[site];
+
+describe("EdgeX's services on the node's container runtime", () => {
+  it('runs the project, reports the services, follows a change and removes exactly its project', { timeout: 60_000 }, async () => {
+    const fake = installFakeCompose('docker');
+    process.env.PATH = `${fake.bin}:${PATH}`;
+    process.env.FAKE_COMPOSE_DIR = fake.dir;
+    process.env.FAKE_COMPOSE_CRASH = 'ui';
+    const f = await startHubFixture();
+    defer(() => f.hub.close());
+    const site = 'plant-ex';
+    const project = `edgeadm-edgex-${site}`;
+    await siteWith(f, site, { publish: false, services: {} });
+
+    // The default services, the UI crashing: degraded, each service's state in the message.
+    const down = await waitFor('the services reported', async () => {
+      const st = await statusAt(f, site);
+      return st?.code === 'EDGE_ERR_EDGEX_SERVICES_DOWN' && st.message?.includes('ui restarting') ? st : undefined;
+    });
+    expect(down.state).toBe('degraded');
+    expect(down.message).toMatch(/core-data running/);
+    expect(down.message).toMatch(/core-common-config-bootstrapper exited \(0\)/);
+    expect(Object.keys(fake.projects())).toEqual([project]);
+    expect(Object.keys(fake.projects()[project]!.services).sort()).toEqual(
+      ['app-rules-engine', 'core-command', 'core-common-config-bootstrapper', 'core-data', 'core-keeper', 'core-metadata', 'database', 'device-virtual', 'mqtt-broker', 'ui'].sort(),
+    );
+    expect(fake.calls()).toContainEqual(expect.stringMatching(new RegExp(`^docker compose -p ${project} -f .*compose.yaml up --detach --remove-orphans$`)));
+
+    // Running: the site's own EdgeX is bridged on the ports the project publishes (here nothing answers on them).
+    delete process.env.FAKE_COMPOSE_CRASH;
+    const addon = (await f.api<AddonObject>('GET', '/api/v1/addons/edgex')).body;
+    await f.apply({ kind: 'Addon', metadata: { name: 'edgex' }, spec: { ...addon.spec, config: { publish: false, services: { support: true } } } });
+    const bridged = await waitFor('the services running and the bridge reported', async () => {
+      const st = await statusAt(f, site);
+      return st?.code === 'EDGE_ERR_EDGEX_BRIDGE_UNREACHABLE' ? st : undefined;
+    });
+    expect(bridged.message).toContain('http://127.0.0.1:59881');
+    const services = fake.projects()[project]!.services;
+    expect(services['support-scheduler']?.state).toBe('running');
+    expect(fake.calls().filter((c) => c.includes(' down '))).toEqual([]);
+
+    // Removed: the project goes, containers, network and volumes; nothing else is touched.
+    await f.api('DELETE', '/api/v1/addons/edgex');
+    await waitFor('the project removed', () => Object.keys(fake.projects()).length === 0);
+    expect(fake.calls().filter((c) => c.includes(' down '))).toEqual([`docker compose -p ${project} down --volumes --remove-orphans`]);
+  });
+
+  it('says what is missing on a node without a container runtime, and the bus runs on', { timeout: 60_000 }, async () => {
+    // A PATH with neither docker nor podman.
+    process.env.PATH = tempDir('empty-path');
+    const f = await startHubFixture();
+    defer(() => f.hub.close());
+    const site = 'plant-nr';
+    await siteWith(f, site, { publish: false, services: { runtime: 'auto' } });
+    const st = await waitFor('the missing runtime reported', async () => {
+      const s = await statusAt(f, site);
+      return s?.code === 'EDGE_ERR_EDGEX_NO_RUNTIME' ? s : undefined;
+    });
+    expect(st.state).toBe('degraded');
+    expect(st.message).toMatch(/no docker on PATH; no podman on PATH/);
+    expect(st.message).toMatch(/EdgeX's message bus at the site works without them/);
+  });
+});

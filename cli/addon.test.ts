@@ -4,7 +4,8 @@
  * config schema before anything is sent; a second Addon with a plugin at a
  * site refused by the hub; `addon status` never showing `running` for an
  * instance that is not (a conflict, an offline or deleted site, nothing
- * reported).
+ * reported). `addon edgex`: its service flags, and --dry-run printing
+ * exactly the Addon and what it makes per site (Compose projects or grids).
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +14,8 @@ import { parse as parseYaml } from 'yaml';
 import { runEdgeadm, type CliResult as Result } from '../test/support/edgeadm-cli.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHubFixture, tempDir, type HubFixture } from '../test/support/hub-fixture.ts';
-import { parseSetValue, setPath, type AddonSiteRow } from './addon.ts';
+import { composeProblems } from '../plugins/edgex/testkit/compose-schema.ts';
+import { edgexPreset, parseSetValue, setPath, type AddonSiteRow } from './addon.ts';
 
 // Each case runs the CLI as child processes, several at once: generous on a busy 2-core machine.
 const SLOW = 300_000;
@@ -250,5 +252,46 @@ describe('edgeadm addon: conflicts and honest status', () => {
     const list = await edgeadm(['addon', 'list']);
     expect(list.stdout).toMatch(/\nopc-tier\s+opcua\s+\*\s+sites with tier=x\s+1\s+1\n/);
     expect(list.stdout).toMatch(/\nopc-line\s+opcua\s+\*\s+sites with line=1\s+1\s+1\n/);
+  }, SLOW);
+});
+
+describe('edgeadm addon edgex', () => {
+  it("turns its service flags into the plugin's services block: none is core, device-virtual, app and ui; any brings core; --bus-only none", () => {
+    expect(edgexPreset({})).toEqual({ preset: { services: {} }, problems: [] });
+    expect(edgexPreset({ device: ['device-modbus'], support: true }).preset).toEqual({
+      services: { core: true, app: { enabled: false }, devices: ['device-modbus'], ui: false, support: true },
+    });
+    expect(edgexPreset({ app: 'mqtt-export', runtime: 'podman' }).preset).toEqual({
+      services: { core: true, app: { enabled: true, profile: 'mqtt-export' }, devices: [], ui: false, support: false, runtime: 'podman' },
+    });
+    expect(edgexPreset({ app: true }).preset).toMatchObject({ services: { app: { enabled: true } } });
+    expect(edgexPreset({ busOnly: true })).toEqual({ preset: {}, problems: [] });
+    expect(edgexPreset({ busOnly: true, ui: true }).problems).toEqual([{ argument: '--bus-only', reason: expect.stringContaining('not with --core') }]);
+    expect(edgexPreset({ device: ['device-rest', 'device-rest'] }).problems).toEqual([{ argument: '--device', reason: "'device-rest' is given twice" }]);
+  });
+
+  it('--dry-run prints the Addon and each site\'s Compose project or grids, applies nothing, and names a bad flag', async () => {
+    const compose = await edgeadm(['addon', 'edgex', '--selector', 'region=eu', '--site', 'plant-b', '--support', '--device', 'device-mqtt', '--name', 'edgex-dry', '--dry-run', '-o', 'yaml']);
+    expect(compose.code, compose.stderr).toBe(0);
+    const docs = compose.stdout.split(/^---$/m).map((d) => parseYaml(d) as { name?: string; services: Record<string, unknown> });
+    expect(docs[0]).toMatchObject({ kind: 'Addon', metadata: { name: 'edgex-dry' }, spec: { plugin: 'edgex', sites: ['plant-b'], siteSelector: { region: 'eu' }, config: { services: { support: true, devices: ['device-mqtt'] } } } });
+    expect(docs.slice(1).map((d) => d.name)).toEqual(['edgeadm-edgex-plant-a', 'edgeadm-edgex-plant-b']);
+    for (const d of docs.slice(1)) expect(composeProblems(d)).toEqual([]);
+    expect(Object.keys(docs[1]!.services)).toEqual(expect.arrayContaining(['core-data', 'support-scheduler', 'device-mqtt']));
+    expect((await f.api('GET', '/api/v1/addons/edgex-dry')).status).toBe(404);
+
+    const kube = await edgeadm(['addon', 'edgex', '--site', 'plant-a', '--site-set', 'plant-a:services.ui=false', '--dry-run', '--platform', 'kubernetes', '--namespace', 'edge', '-o', 'json']);
+    expect(kube.code, kube.stderr).toBe(0);
+    const objs = JSON.parse(kube.stdout) as { kind: string; metadata: { name: string; namespace?: string } }[];
+    expect(objs.map((o) => o.kind)).toEqual(expect.arrayContaining(['Addon', 'NodeGroup', 'DeploymentGrid', 'ServiceGrid']));
+    const grids = objs.filter((o) => o.kind === 'DeploymentGrid');
+    expect(grids.map((g) => g.metadata.name)).toContain('edgex-core-keeper');
+    expect(grids.every((g) => g.metadata.namespace === 'edge')).toBe(true);
+    // The site's template: no UI there, so no UI grid at all.
+    expect(grids.map((g) => g.metadata.name)).not.toContain('edgex-ui');
+
+    const bad = await edgeadm(['addon', 'edgex', '--site', 'plant-a', '--device', 'device-opcua', '--dry-run']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--device: services\.devices\[0\] must be one of 'device-virtual', 'device-rest', 'device-modbus', 'device-mqtt'/);
   }, SLOW);
 });

@@ -17,12 +17,14 @@
  * site's report, or `pending` with the reason when nothing is reported
  * (never `running` unless a connected site said so).
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import semver from 'semver';
 import type { TSchema } from 'typebox';
+import { stringify as toYaml } from 'yaml';
+import { addonGrids, addonNodeGroup } from '../core/grid/index.ts';
 import { parseWithSchema } from '../core/kernel/index.ts';
-import { PLUGIN_ID_PATTERN, type PluginInfo } from '../core/plugins/index.ts';
-import { addonSiteConfig, addonTargets, type AddonSpec, type AddonStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
+import { PLUGIN_ID_PATTERN, type PluginDefinition, type PluginInfo, type PluginWorkloads } from '../core/plugins/index.ts';
+import { addonSiteConfig, addonTargets, API_VERSION, deepMerge, type AddonSpec, type AddonStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
 import { hubTarget, withHubOptions } from './client.ts';
 import { contextOf, examples, type CommandContext } from './context.ts';
 import { emit, renderTable } from './output.ts';
@@ -128,9 +130,10 @@ function applySet(item: string, argument: string, into: Record<string, unknown>,
 // ---------------------------------------------------------------------------
 // Plugins known here
 
-async function findPlugin(ctx: CommandContext, id: string): Promise<PluginInfo | undefined> {
+async function findPlugin(ctx: CommandContext, id: string): Promise<{ info: PluginInfo; definition: PluginDefinition | undefined } | undefined> {
   const registry = await loadRegistry(ctx, [id]);
-  return registry.plugins().find((p) => p.id === id);
+  const info = registry.plugins().find((p) => p.id === id);
+  return info === undefined ? undefined : { info, definition: registry.definition(id) };
 }
 
 interface ApplyOpts extends HubOpts {
@@ -142,9 +145,17 @@ interface ApplyOpts extends HubOpts {
   file?: string;
   pluginVersion?: string;
   name?: string;
+  dryRun?: boolean;
+  platform?: 'compose' | 'kubernetes';
+  namespace?: string;
 }
 
-async function applyAddon(plugin: string | undefined, o: ApplyOpts, cmd: Command): Promise<void> {
+/**
+ * Applies the Addon of `plugin` as the options say; `preset` (a command's
+ * own flags, such as `addon edgex --device`) goes over `-f` and under `--set`,
+ * and a problem at a path of `presetFlags` names that flag.
+ */
+async function applyAddon(plugin: string | undefined, o: ApplyOpts, cmd: Command, preset: Record<string, unknown> = {}, presetFlags: Record<string, string> = {}): Promise<void> {
   const ctx = contextOf(cmd);
   const problems: Problem[] = [];
   if (plugin === undefined) {
@@ -176,9 +187,9 @@ async function applyAddon(plugin: string | undefined, o: ApplyOpts, cmd: Command
   if (o.pluginVersion !== undefined && semver.validRange(o.pluginVersion) === null) problems.push({ argument: '--plugin-version', reason: `'${o.pluginVersion}' is not a semver range such as ^1.2.0` });
   usage(problems);
 
-  const info = await findPlugin(ctx, plugin);
-  if (!info) usage([{ argument: '<plugin>', reason: `no plugin '${plugin}' is installed here; 'edgeadm plugin list' shows the installed ones (npm packages and --plugin-path folders count)` }]);
-  const p = info!;
+  const found = await findPlugin(ctx, plugin);
+  if (!found) usage([{ argument: '<plugin>', reason: `no plugin '${plugin}' is installed here; 'edgeadm plugin list' shows the installed ones (npm packages and --plugin-path folders count)` }]);
+  const p = found!.info;
   if (p.problems.length > 0) usage([{ argument: '<plugin>', reason: `plugin '${plugin}' cannot run: ${p.problems.map((e) => `[${e.code}] ${e.message}`).join('; ')}` }]);
   if (p.stage === 'planned') usage([{ argument: '<plugin>', reason: `plugin '${plugin}' is planned, not available yet` }]);
   if (o.pluginVersion !== undefined && !semver.satisfies(p.version, o.pluginVersion, { includePrerelease: true })) {
@@ -193,6 +204,7 @@ async function applyAddon(plugin: string | undefined, o: ApplyOpts, cmd: Command
     if (docs.length !== 1 || !isObject(docs[0])) usage([{ argument: '-f', reason: `'${o.file}' must hold one mapping of config values` }]);
     config = docs[0] as Record<string, unknown>;
   }
+  config = deepMerge(config, preset);
   for (const item of o.set ?? []) applySet(item, '--set', config, schema, problems);
   const templates: Record<string, Record<string, unknown>> = {};
   for (const item of o.siteSet ?? []) {
@@ -211,7 +223,13 @@ async function applyAddon(plugin: string | undefined, o: ApplyOpts, cmd: Command
   if (schema !== undefined) {
     const check = (value: Record<string, unknown>, argument: string, at: string): void => {
       const parsed = parseWithSchema(schema as TSchema, value, '');
-      if (!parsed.ok) for (const i of parsed.issues) problems.push({ argument, reason: `${at}${i.path || '(config)'} ${i.message}` });
+      if (!parsed.ok) {
+        for (const i of parsed.issues) {
+          // A value a command's own flag set is that flag's problem.
+          const flag = Object.entries(presetFlags).find(([prefix]) => i.path === prefix || i.path.startsWith(`${prefix}.`) || i.path.startsWith(`${prefix}[`))?.[1];
+          problems.push({ argument: flag ?? argument, reason: `${at}${i.path || '(config)'} ${i.message}` });
+        }
+      }
     };
     check(config, o.file !== undefined && (o.set ?? []).length === 0 ? '-f' : o.file !== undefined ? '-f/--set' : '--set', '');
     for (const site of Object.keys(templates)) check(addonSiteConfig({ config, templates }, site), '--site-set', `(site ${site}) `);
@@ -226,12 +244,58 @@ async function applyAddon(plugin: string | undefined, o: ApplyOpts, cmd: Command
     ...(selector === undefined ? {} : { siteSelector: selector }),
     ...(Object.keys(templates).length > 0 ? { templates } : {}),
   };
+  if (o.dryRun) {
+    await dryRun(ctx, { name, spec, definition: found!.definition, opts: o });
+    return;
+  }
   const target = hubTarget(o);
   const applied = await applyResource<Addon>(target, 'addons', { kind: 'Addon', metadata: { name }, spec });
   const known = new Set((await listAll<Site>(target, 'sites')).map((s) => s.metadata.name));
   const missing = [...sites, ...Object.keys(templates)].filter((s) => !known.has(s));
   if (missing.length > 0) process.stderr.write(`warning: no site named ${[...new Set(missing)].map((s) => `'${s}'`).join(', ')} at the hub yet: create it with 'edgeadm site create <name>'\n`);
   emit(ctx.options.output, applied, () => `addon '${name}' applied: plugin ${plugin} ${p.version} at ${targetText(applied.spec)}; follow it with 'edgeadm addon status ${name}'\n`);
+}
+
+/**
+ * `--dry-run`: the Addon, then what it makes at each site it targets: on
+ * Kubernetes (`--platform kubernetes`) the NodeGroup and grids the hub's
+ * addon controller writes; on an embedded hub (`--platform compose`) each
+ * site's Compose project. Sites come from --site, and from the hub for a
+ * selector. YAML documents, or one JSON array with -o json.
+ */
+async function dryRun(ctx: CommandContext, d: { name: string; spec: AddonSpec; definition: PluginDefinition | undefined; opts: ApplyOpts }): Promise<void> {
+  const { name, spec, definition: def, opts: o } = d;
+  if (def === undefined) usage([{ argument: '<plugin>', reason: `plugin '${spec.plugin}' could not be loaded to render it` }]);
+  const platform = o.platform ?? 'compose';
+  let sites = [...(spec.sites ?? [])];
+  if (spec.siteSelector !== undefined) {
+    const all = await listAll<Site>(hubTarget(o), 'sites');
+    sites = [...new Set([...sites, ...all.filter((s) => addonTargets(spec, s.metadata.name, s.metadata.labels ?? {})).map((s) => s.metadata.name)])];
+  }
+  sites.sort();
+  const siteConfig = (site: string): unknown => {
+    if (def!.configSchema === undefined) return undefined;
+    const parsed = parseWithSchema(def!.configSchema, addonSiteConfig(spec, site), '');
+    if (!parsed.ok) usage(parsed.issues.map((i) => ({ argument: '--set', reason: `(site ${site}) ${i.path || '(config)'} ${i.message}` })));
+    return parsed.ok ? parsed.value : undefined;
+  };
+  const docs: unknown[] = [{ apiVersion: API_VERSION, kind: 'Addon', metadata: { name }, spec }];
+  if (platform === 'kubernetes') {
+    if (def!.workloads === undefined) usage([{ argument: '--platform', reason: `plugin '${spec.plugin}' runs in the site agents, not as workloads: nothing more is applied on Kubernetes` }]);
+    const namespace = o.namespace ?? 'edgeadm';
+    const running: { site: string; workloads: PluginWorkloads }[] = sites.map((site) => ({ site, workloads: def!.workloads!({ addon: name, site, config: siteConfig(site) }) }));
+    const out = addonGrids({ namespace, addon: { name }, sites: running });
+    if (out.problems.length > 0) usage(out.problems.map((p) => ({ argument: '--set', reason: `(site ${p.site}) ${p.message}` })));
+    if (out.grids.length > 0) docs.push(addonNodeGroup(namespace, name, sites), ...out.grids);
+  } else {
+    if (def!.composeProject === undefined) usage([{ argument: '--platform', reason: `plugin '${spec.plugin}' runs no Compose project: it runs in the site agents` }]);
+    for (const site of sites) {
+      const project = def!.composeProject!({ addon: name, site, config: siteConfig(site) });
+      if (project !== undefined) docs.push(project);
+    }
+  }
+  if (ctx.options.output === 'json') process.stdout.write(`${JSON.stringify(docs, null, 2)}\n`);
+  else process.stdout.write(docs.map((doc) => toYaml(doc)).join('---\n'));
 }
 
 function targetText(spec: AddonSpec): string {
@@ -315,12 +379,10 @@ export function rowMessage(r: Pick<AddonSiteRow, 'code' | 'message'>): string {
   return `${r.code ? `[${r.code}] ` : ''}${r.message ?? ''}`.trim() || '-';
 }
 
-export function registerAddon(program: Command): Command {
-  const group = withHubOptions(
-    program
-      .command('addon')
-      .description('Run a plugin at sites (an Addon), and list, follow or remove addons')
-      .argument('[plugin]', "the plugin to run (see 'edgeadm plugin list'), or a subcommand: list, status, remove")
+/** The options every way of applying an Addon takes. */
+function withApplyOptions(cmd: Command): Command {
+  return withHubOptions(
+    cmd
       .option('--site <site>', 'a site to run at (repeatable)', collect)
       .option('--selector <key=value>', 'run at every site with these labels (repeatable, or a=b,c=d)', collect)
       .option('--all-sites', 'run at every site')
@@ -328,7 +390,19 @@ export function registerAddon(program: Command): Command {
       .option('--site-set <site:key=value>', "a config value for one site only, over the others (repeatable)", collect)
       .option('-f, --file <values.yaml>', 'config values from a YAML or JSON file (--set goes on top)')
       .option('--plugin-version <range>', 'the plugin versions the sites may run (semver range)')
-      .option('--name <name>', 'the Addon name (default: the plugin id)'),
+      .option('--name <name>', 'the Addon name (default: the plugin id)')
+      .option('--dry-run', 'print what would be applied (the Addon, then per site what it makes on --platform), apply nothing')
+      .addOption(new Option('--platform <platform>', "with --dry-run: the hub's platform, an embedded hub's Compose projects or a hub on Kubernetes' grids").choices(['compose', 'kubernetes']).default('compose'))
+      .option('--namespace <ns>', 'with --dry-run --platform kubernetes: the namespace of the hub', 'edgeadm'),
+  );
+}
+
+export function registerAddon(program: Command): Command {
+  const group = withApplyOptions(
+    program
+      .command('addon')
+      .description('Run a plugin at sites (an Addon), and list, follow or remove addons')
+      .argument('[plugin]', "the plugin to run (see 'edgeadm plugin list'), or a subcommand: edgex, list, status, remove"),
   )
     // Options after a subcommand name belong to the subcommand.
     .enablePositionalOptions()
@@ -338,12 +412,14 @@ export function registerAddon(program: Command): Command {
   examples(group, [
     'edgeadm addon modbus --site plant-a',
     'edgeadm addon mqtt --selector region=eu --set onboarding.enabled=false',
-    "edgeadm addon edgex --site plant-a   # EdgeX's message bus at the site, events both ways (EdgeX files: 'edgeadm device import', 'device export --format edgex'); no EdgeX containers yet",
+    "edgeadm addon edgex --site plant-a   # EdgeX's own services at the site, bridged to it (see 'edgeadm addon edgex --help')",
     'edgeadm addon load-gen --site plant-a -f values.yaml --set ratePerSecond=500 --site-set plant-a:devices=4 --plugin-version ^1.0.0',
     'edgeadm addon list',
     'edgeadm addon status mqtt',
     'edgeadm addon remove mqtt',
   ]);
+
+  registerAddonEdgeX(group);
 
   const list = withHubOptions(group.command('list').alias('ls').description('List addons: plugin, version range, targets, sites where it reports problems')).action(async (o: HubOpts, cmd: Command) => {
     const ctx = contextOf(cmd);
@@ -400,4 +476,67 @@ export function registerAddon(program: Command): Command {
   );
   examples(remove, ['edgeadm addon remove mqtt']);
   return group;
+}
+
+interface EdgeXOpts extends ApplyOpts {
+  core?: boolean;
+  app?: boolean | string;
+  device?: string[];
+  ui?: boolean;
+  support?: boolean;
+  busOnly?: boolean;
+  runtime?: string;
+}
+
+/**
+ * `edgeadm addon edgex`: EdgeX's own services at each chosen site, as the
+ * edgex plugin's `services` block. No service flag: core, device-virtual,
+ * the rules-engine app and the UI. Any service brings core (EdgeX's
+ * services cannot run without it). `--bus-only` runs no EdgeX container:
+ * the site speaks EdgeX's message bus itself.
+ */
+export function edgexPreset(o: EdgeXOpts): { preset: Record<string, unknown>; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const chosen = o.core === true || o.app !== undefined || (o.device ?? []).length > 0 || o.ui === true || o.support === true;
+  if (o.busOnly) {
+    if (chosen || o.runtime !== undefined) problems.push({ argument: '--bus-only', reason: 'runs no EdgeX service: not with --core, --app, --device, --ui, --support or --runtime' });
+    return { preset: {}, problems };
+  }
+  const dup = (o.device ?? []).find((d, i, all) => all.indexOf(d) !== i);
+  if (dup !== undefined) problems.push({ argument: '--device', reason: `'${dup}' is given twice` });
+  const services: Record<string, unknown> = chosen
+    ? { core: true, app: { enabled: o.app !== undefined, ...(typeof o.app === 'string' ? { profile: o.app } : {}) }, devices: [...new Set(o.device ?? [])], ui: o.ui === true, support: o.support === true }
+    : {};
+  if (o.runtime !== undefined) services.runtime = o.runtime;
+  return { preset: { services }, problems };
+}
+
+function registerAddonEdgeX(group: Command): void {
+  const cmd = withApplyOptions(
+    group
+      .command('edgex')
+      .description("EdgeX Foundry's own services at sites (core, app, device, ui, support), bridged to the platform; with no service flag: core, device-virtual, app and ui")
+      .option('--core', 'core-keeper, config bootstrapper, core-data, core-metadata, core-command, database, message bus (any other service brings them)')
+      .option('--app [profile]', 'app-service-configurable, with this EDGEX_PROFILE (default rules-engine)')
+      .option('--device <name>', 'a device service: device-virtual, device-rest, device-modbus, device-mqtt (repeatable)', collect)
+      .option('--ui', 'edgex-ui')
+      .option('--support', 'support-notifications and support-scheduler')
+      .option('--bus-only', "no EdgeX container: the site speaks EdgeX's message bus itself")
+      .addOption(new Option('--runtime <runtime>', "an embedded hub's node: the container runtime").choices(['auto', 'docker', 'podman'])),
+  ).action(async (_o: EdgeXOpts, c: Command) => {
+    // The shared options are the addon command's too: they count wherever they are given.
+    const o = c.optsWithGlobals<EdgeXOpts>();
+    const { preset, problems } = edgexPreset(o);
+    usage(problems);
+    await applyAddon('edgex', o, c, preset, { 'services.devices': '--device', 'services.app.profile': '--app', 'services.runtime': '--runtime' });
+  });
+  examples(cmd, [
+    'edgeadm addon edgex --site plant-a',
+    'edgeadm addon edgex --all-sites --core --device device-modbus --device device-virtual --support',
+    `edgeadm addon edgex --selector line=one --app mqtt-export --site-set 'plant-b:services.devices=["device-modbus"]'`,
+    'edgeadm addon edgex --site plant-a --dry-run -o yaml',
+    'edgeadm addon edgex --site plant-a --site plant-b --dry-run --platform kubernetes',
+    'edgeadm addon edgex --site plant-a --bus-only',
+    'edgeadm addon remove edgex',
+  ]);
 }

@@ -115,6 +115,14 @@ export interface PluginSpec<S extends TSchema | undefined = TSchema | undefined>
    * state is then the site agent's report and the workloads' together.
    */
   siteHalf?: boolean;
+  /**
+   * What the plugin runs at a site on an embedded hub with the node's
+   * container runtime, as a Compose project (the Compose specification);
+   * undefined when it runs none there. The plugin's `register` runs it;
+   * this is its one rendering, which `edgeadm addon <plugin> --dry-run`
+   * prints. Pure, as `workloads`.
+   */
+  composeProject?(ctx: WorkloadContext<S extends TSchema ? Readonly<Static<S>> : undefined>): Record<string, unknown> | undefined;
 }
 
 const BRAND = Symbol.for('edgeadm.plugin-definition');
@@ -132,6 +140,7 @@ export interface PluginDefinition {
   readonly register: (ctx: PluginContext) => void | Promise<void>;
   readonly workloads: ((ctx: WorkloadContext) => PluginWorkloads) | undefined;
   readonly siteHalf: boolean;
+  readonly composeProject: ((ctx: WorkloadContext) => Record<string, unknown> | undefined) | undefined;
 }
 
 export function definePlugin<S extends TSchema | undefined = undefined>(spec: PluginSpec<S>): PluginDefinition {
@@ -148,6 +157,7 @@ export function definePlugin<S extends TSchema | undefined = undefined>(spec: Pl
     register: (ctx: PluginContext) => spec.register(ctx as Parameters<PluginSpec<S>['register']>[0]),
     workloads: spec.workloads === undefined ? undefined : (ctx: WorkloadContext) => spec.workloads!(ctx as Parameters<NonNullable<PluginSpec<S>['workloads']>>[0]),
     siteHalf: spec.workloads !== undefined && spec.siteHalf === true,
+    composeProject: spec.composeProject === undefined ? undefined : (ctx: WorkloadContext) => spec.composeProject!(ctx as Parameters<NonNullable<PluginSpec<S>['composeProject']>>[0]),
   });
 }
 

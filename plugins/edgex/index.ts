@@ -39,7 +39,7 @@ import { EdgeXConfigSchema, serviceNamer } from './src/config.ts';
 import { renderWorkloads } from './src/deploy/kube.ts';
 import { EDGEX_SERVICES } from './src/deploy/release.ts';
 import { planServices } from './src/deploy/services.ts';
-import { startSiteServices } from './src/deploy/site.ts';
+import { siteCompose, startSiteServices } from './src/deploy/site.ts';
 import { createEdgeXDriver, EdgeXDeviceTable } from './src/devices.ts';
 import { ErrEdgeXBridgeConfig, ErrEdgeXBusBroker, ErrEdgeXServicesConfig } from './src/errors.ts';
 import { CauseLog, registerEdgeXMetrics } from './src/metrics.ts';
@@ -52,8 +52,10 @@ export { EDGEX_PROTOCOL } from './src/devices.ts';
 /** How long the first connection to the site broker may take. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
+const PLUGIN_ID = 'edgex';
+
 export default definePlugin({
-  id: 'edgex',
+  id: PLUGIN_ID,
   version: '0.2.0',
   engine: '^0.1.0',
   description: "EdgeX's message bus at the site: every reading as an EdgeX v3 event, and EdgeX device services' events as readings",
@@ -62,6 +64,7 @@ export default definePlugin({
   // EdgeX's containers as grids on Kubernetes; this instance, at the site, is the bus and bridge beside them.
   siteHalf: true,
   workloads: ({ addon, config }) => (config.services === undefined ? {} : renderWorkloads(planServices(config.services), addon)),
+  composeProject: ({ site, config }) => (config.services === undefined ? undefined : siteCompose(PLUGIN_ID, site, config.services)),
   async register(ctx) {
     const config = ctx.config;
     if (config.mode === 'embedded' && config.bridge !== undefined) throw new ErrEdgeXBridgeConfig({ field: 'bridge', reason: "is set, but mode is 'embedded' (set mode: bridge)" });
@@ -84,6 +87,7 @@ export default definePlugin({
         pluginId: ctx.pluginId,
         config: config.services,
         plan,
+        doc: siteCompose(ctx.pluginId, site, config.services),
         dir: ctx.get(siteStorageRef).dir(`${ctx.pluginId}-services`),
         logger: ctx.logger,
         onState: degrade('services'),

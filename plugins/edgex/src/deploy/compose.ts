@@ -52,7 +52,7 @@ export function renderCompose(plan: readonly ServicePlan[], o: ComposeOptions): 
       image: s.image,
       hostname: s.host,
       networks: { [COMPOSE_NETWORK]: { aliases: [s.host] } },
-      labels,
+      labels: { ...labels },
     };
     if (s.command) svc.command = s.command.map((a) => resolveHosts(a, name));
     if (Object.keys(s.env).length > 0) svc.environment = Object.fromEntries(Object.entries(s.env).map(([k, v]) => [k, resolveHosts(v, name)]));
@@ -69,7 +69,7 @@ export function renderCompose(plan: readonly ServicePlan[], o: ComposeOptions): 
     const mounts: Json[] = [{ type: 'bind', source: '/etc/localtime', target: '/etc/localtime', read_only: true, bind: { create_host_path: true } }];
     if (s.data) {
       mounts.push({ type: 'volume', source: s.data.volume, target: s.data.path });
-      volumes[s.data.volume] = { labels };
+      volumes[s.data.volume] = { labels: { ...labels } };
     }
     svc.volumes = mounts;
     svc.mem_limit = bytesOf(s.resources.memoryLimit);
@@ -78,7 +78,7 @@ export function renderCompose(plan: readonly ServicePlan[], o: ComposeOptions): 
   return {
     name: o.project,
     services,
-    networks: { [COMPOSE_NETWORK]: { driver: 'bridge', labels } },
+    networks: { [COMPOSE_NETWORK]: { driver: 'bridge', labels: { ...labels } } },
     ...(Object.keys(volumes).length > 0 ? { volumes } : {}),
   };
 }

@@ -11,7 +11,7 @@ import { toErrorInfo, type Logger } from '../../../../core/sdk/index.ts';
 import { ErrEdgeXNoRuntime, ErrEdgeXServicesDown } from '../errors.ts';
 import { composeProjectName, renderCompose } from './compose.ts';
 import { ComposeProject, findRuntime, summarize } from './runtime.ts';
-import type { EdgeXServicesConfig, ServicePlan } from './services.ts';
+import { planServices, type EdgeXServicesConfig, type ServicePlan } from './services.ts';
 
 export interface SiteServicesOptions {
   site: string;
@@ -19,6 +19,8 @@ export interface SiteServicesOptions {
   pluginId: string;
   config: EdgeXServicesConfig;
   plan: readonly ServicePlan[];
+  /** The plan as its Compose project (siteCompose). */
+  doc: Record<string, unknown> | undefined;
   /** The plugin's storage folder: the Compose file lives here. */
   dir: string;
   logger: Logger;
@@ -42,6 +44,13 @@ export interface SiteServices {
   remove(): void;
   /** Settles when the removal asked for is done (or failed, logged). */
   readonly removed: Promise<void>;
+}
+
+/** A site's services as its Compose project; undefined when it runs none. */
+export function siteCompose(pluginId: string, site: string, config: EdgeXServicesConfig): Record<string, unknown> | undefined {
+  const plan = planServices(config);
+  if (plan.length === 0) return undefined;
+  return renderCompose(plan, { project: composeProjectName(pluginId, site), site, addon: pluginId, busPort: config.busPort });
 }
 
 /** Runs a site's services; with an empty plan, removes a project an earlier config left. */
@@ -69,12 +78,12 @@ export function startSiteServices(o: SiteServicesOptions): SiteServices {
       return;
     }
     const p = (await compose)!;
-    if (o.plan.length === 0) {
+    if (o.plan.length === 0 || o.doc === undefined) {
       // Services turned off: what an earlier config started goes.
       if (p.exists()) await p.down();
       return;
     }
-    const doc = renderCompose(o.plan, { project, site: o.site, addon: o.pluginId, busPort: o.config.busPort });
+    const doc = o.doc;
     let upToDate = false;
     while (!stopped) {
       try {

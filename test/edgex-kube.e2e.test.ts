@@ -1,0 +1,125 @@
+/**
+ * `edgeadm addon edgex` on a hub on Kubernetes, on the Kubernetes API test
+ * server with the addon, unit and grid controllers: the edgex plugin's
+ * workloads expand to one EdgeX per site (a Deployment per service and
+ * site, a Service per service), a site's template gives it its own device
+ * services, the Addon runs with its site half, and removing it leaves the
+ * cluster as it was before (diffed object by object).
+ */
+/* eslint-disable @typescript-eslint/no-unsafe-member-access -- raw answers are arbitrary Kubernetes JSON */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { addonGroupName, GRID_KIND_NAMES, GRID_KINDS, startAddonGridController, startGridControllers, startUnitControllers, type RunningController } from '../core/grid/index.ts';
+import type { PluginDefinition } from '../core/plugins/index.ts';
+import { applyCrds, crdFromSchema, edgeadmCrds, openKubeClient, RUNS_AS_GRID_ANNOTATION, type KubeClient } from '../core/store/index.ts';
+import edgex from '../plugins/edgex/index.ts';
+import { rawClient, type RawResponse } from './support/kube-apiserver/client.ts';
+import { startKubeApiServer, type KubeApiServer } from './support/kube-apiserver/index.ts';
+import { quiet, tempDir } from './support/hub-fixture.ts';
+
+const NS = 'default';
+const E = `/apis/edgeadm.io/v1alpha1/namespaces/${NS}`;
+const SITES = { 'plant-a': ['gw-a1'], 'plant-b': ['gw-b1', 'gw-b2'], 'plant-c': ['gw-c1'] } as const;
+/** Everything the cluster holds that the Addon could touch. */
+const PATHS = [
+  `/apis/apps/v1/namespaces/${NS}/deployments`,
+  `/api/v1/namespaces/${NS}/services`,
+  `/api/v1/namespaces/${NS}/configmaps`,
+  `/api/v1/namespaces/${NS}/secrets`,
+  `/apis/superedge.io/v1/namespaces/${NS}/deploymentgrids`,
+  `/apis/superedge.io/v1/namespaces/${NS}/statefulsetgrids`,
+  `/apis/superedge.io/v1/namespaces/${NS}/servicegrids`,
+  '/apis/site.superedge.io/v1alpha2/nodegroups',
+  '/apis/site.superedge.io/v1alpha2/nodeunits',
+  '/api/v1/nodes',
+];
+
+let server: KubeApiServer;
+let client: KubeClient;
+let raw: ReturnType<typeof rawClient>;
+const running: RunningController[] = [];
+type Body = RawResponse['body'];
+
+const ok = async (p: Promise<RawResponse>): Promise<Body> => {
+  const r = await p;
+  expect(r.status, JSON.stringify(r.body)).toBeLessThan(300);
+  return r.body;
+};
+const eventually = (check: () => Promise<void>): Promise<void> => vi.waitFor(check, { timeout: 15_000, interval: 50 });
+const names = async (path: string): Promise<string[]> => ((await ok(raw.call('GET', path))).items as Body[]).map((o) => o.metadata.name as string).sort();
+/** Each object by path and name, with its labels and spec (not its status or bookkeeping). */
+async function snapshot(): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const p of PATHS) {
+    for (const o of (await ok(raw.call('GET', p))).items as Body[]) out[`${p}/${o.metadata.name}`] = { labels: o.metadata.labels ?? {}, spec: o.spec ?? o.data ?? null };
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  server = await startKubeApiServer();
+  client = await openKubeClient(await server.kubeconfig(tempDir('edgex-kube')));
+  raw = rawClient(server);
+  await applyCrds(client, [...edgeadmCrds(), ...GRID_KIND_NAMES.map((k) => crdFromSchema(GRID_KINDS[k]))]);
+  for (const [site, nodes] of Object.entries(SITES)) {
+    await ok(raw.call('POST', `${E}/sites`, { apiVersion: 'edgeadm.io/v1alpha1', kind: 'Site', metadata: { name: site, namespace: NS, labels: { edgex: 'yes' } }, spec: {} }));
+    for (const n of nodes) {
+      await ok(raw.call('POST', '/api/v1/nodes', { metadata: { name: n } }));
+      await ok(raw.call('POST', `${E}/nodes`, { apiVersion: 'edgeadm.io/v1alpha1', kind: 'Node', metadata: { name: n, namespace: NS }, spec: { site } }));
+    }
+  }
+  const plugins = new Map<string, PluginDefinition>([[edgex.id, edgex]]);
+  const common = { client, logger: quiet, backoffMs: { initial: 20, max: 200 }, rateLimit: { baseDelayMs: 5, maxDelayMs: 200 } };
+  running.push(await startAddonGridController({ ...common, namespace: NS, plugin: (id) => plugins.get(id) }));
+  running.push(await startUnitControllers(common));
+  running.push(await startGridControllers(common));
+}, 30_000);
+
+afterAll(async () => {
+  for (const r of running) await r.close();
+  await raw.close();
+  await client.close();
+  await server.close();
+});
+
+describe('edgex on a hub on Kubernetes', () => {
+  it("runs an EdgeX at each site, one site with its own device services, and removing it leaves the cluster as it was", { timeout: 60_000 }, async () => {
+    // The NodeUnits exist first: they are the sites, not the Addon's.
+    await eventually(async () => expect(await names('/apis/site.superedge.io/v1alpha2/nodeunits')).toEqual(Object.keys(SITES)));
+    const before = await snapshot();
+
+    await ok(
+      raw.call('POST', `${E}/addons`, {
+        apiVersion: 'edgeadm.io/v1alpha1',
+        kind: 'Addon',
+        metadata: { name: 'edgex', namespace: NS },
+        spec: { plugin: 'edgex', siteSelector: { edgex: 'yes' }, config: { services: {} }, templates: { 'plant-b': { services: { devices: ['device-modbus', 'device-virtual'] } } } },
+      }),
+    );
+    const core = ['core-command', 'core-data', 'core-keeper', 'core-metadata', 'database', 'mqtt-broker', 'app-rules-engine', 'device-virtual', 'ui'];
+    await eventually(async () => {
+      const deployments = await names(`/apis/apps/v1/namespaces/${NS}/deployments`);
+      for (const site of Object.keys(SITES)) for (const s of core) expect(deployments).toContain(`edgex-${s}-${site}`);
+      expect(deployments).toContain('edgex-device-modbus-plant-b');
+    });
+    const modbus = async (site: string): Promise<Body> => ok(raw.call('GET', `/apis/apps/v1/namespaces/${NS}/deployments/edgex-device-modbus-${site}`));
+    expect((await modbus('plant-b')).spec.replicas).toBe(1);
+    // A grid has a workload at every unit: where a site runs none, it is scaled to zero.
+    expect((await modbus('plant-a')).spec.replicas).toBe(0);
+    // Each site's pods are pinned to the site's nodes.
+    const group = addonGroupName(NS, 'edgex');
+    const dataB = await ok(raw.call('GET', `/apis/apps/v1/namespaces/${NS}/deployments/edgex-core-data-plant-b`));
+    expect(dataB.spec.template.spec.nodeSelector).toEqual({ [group]: 'plant-b' });
+    expect(dataB.spec.template.spec.containers[0].args).toEqual(['--registry', '-cp=keeper.http://edgex-core-keeper-svc:59890']);
+    // One Service per EdgeX service, which each site's nodes see from their own site.
+    await eventually(async () => expect(await names(`/api/v1/namespaces/${NS}/services`)).toEqual(expect.arrayContaining(['edgex-core-keeper-svc', 'edgex-core-data-svc', 'edgex-database-svc', 'edgex-mqtt-broker-svc'])));
+    // The Addon runs with its site half: the site agents run the bus and bridge; the workloads' states are the controller's.
+    await eventually(async () => {
+      const a = await ok(raw.call('GET', `${E}/addons/edgex`));
+      expect(a.metadata.annotations[RUNS_AS_GRID_ANNOTATION]).toBe('with-site');
+      expect(Object.keys(a.status?.workloads ?? {}).sort()).toEqual(Object.keys(SITES));
+    });
+
+    await ok(raw.call('DELETE', `${E}/addons/edgex`));
+    await eventually(async () => expect(await snapshot()).toEqual(before));
+  });
+});

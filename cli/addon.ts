@@ -21,7 +21,7 @@ import { Option, type Command } from 'commander';
 import semver from 'semver';
 import type { TSchema } from 'typebox';
 import { stringify as toYaml } from 'yaml';
-import { addonGrids, addonNodeGroup } from '../core/grid/index.ts';
+import { addonConfigMaps, addonGrids, addonNodeGroup } from '../core/grid/index.ts';
 import { parseWithSchema } from '../core/kernel/index.ts';
 import { PLUGIN_ID_PATTERN, type PluginDefinition, type PluginInfo, type PluginWorkloads } from '../core/plugins/index.ts';
 import { addonSiteConfig, addonTargets, API_VERSION, deepMerge, type AddonSpec, type AddonStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
@@ -258,8 +258,8 @@ async function applyAddon(plugin: string | undefined, o: ApplyOpts, cmd: Command
 
 /**
  * `--dry-run`: the Addon, then what it makes at each site it targets: on
- * Kubernetes (`--platform kubernetes`) the NodeGroup and grids the hub's
- * addon controller writes; on an embedded hub (`--platform compose`) each
+ * Kubernetes (`--platform kubernetes`) the NodeGroup, ConfigMaps and grids
+ * the hub's addon controller writes; on an embedded hub (`--platform compose`) each
  * site's Compose project. Sites come from --site, and from the hub for a
  * selector. YAML documents, or one JSON array with -o json.
  */
@@ -285,8 +285,10 @@ async function dryRun(ctx: CommandContext, d: { name: string; spec: AddonSpec; d
     const namespace = o.namespace ?? 'edgeadm';
     const running: { site: string; workloads: PluginWorkloads }[] = sites.map((site) => ({ site, workloads: def!.workloads!({ addon: name, site, config: siteConfig(site) }) }));
     const out = addonGrids({ namespace, addon: { name }, sites: running });
-    if (out.problems.length > 0) usage(out.problems.map((p) => ({ argument: '--set', reason: `(site ${p.site}) ${p.message}` })));
-    if (out.grids.length > 0) docs.push(addonNodeGroup(namespace, name, sites), ...out.grids);
+    const files = addonConfigMaps({ namespace, addon: { name }, sites: running });
+    const problems = [...files.problems, ...out.problems];
+    if (problems.length > 0) usage(problems.map((p) => ({ argument: '--set', reason: `(site ${p.site}) ${p.message}` })));
+    if (out.grids.length > 0) docs.push(addonNodeGroup(namespace, name, sites), ...files.configMaps, ...out.grids);
   } else {
     if (def!.composeProject === undefined) usage([{ argument: '--platform', reason: `plugin '${spec.plugin}' runs no Compose project: it runs in the site agents` }]);
     for (const site of sites) {

@@ -3,8 +3,9 @@
  * server with the addon, unit and grid controllers: the edgex plugin's
  * workloads expand to one EdgeX per site (a Deployment per service and
  * site, a Service per service), a site's template gives it its own device
- * services, the Addon runs with its site half, and removing it leaves the
- * cluster as it was before (diffed object by object).
+ * services and device profiles (a ConfigMap named by its content: a change
+ * is a new one and the old goes), the Addon runs with its site half, and
+ * removing it leaves the cluster as it was before (diffed object by object).
  */
 /* eslint-disable @typescript-eslint/no-unsafe-member-access -- raw answers are arbitrary Kubernetes JSON */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -92,7 +93,12 @@ describe('edgex on a hub on Kubernetes', () => {
         apiVersion: 'edgeadm.io/v1alpha1',
         kind: 'Addon',
         metadata: { name: 'edgex', namespace: NS },
-        spec: { plugin: 'edgex', siteSelector: { edgex: 'yes' }, config: { services: {} }, templates: { 'plant-b': { services: { devices: ['device-modbus', 'device-virtual'] } } } },
+        spec: {
+          plugin: 'edgex',
+          siteSelector: { edgex: 'yes' },
+          config: { services: {} },
+          templates: { 'plant-b': { services: { devices: ['device-modbus', 'device-virtual'], deviceFiles: { 'device-modbus': { profiles: { 'pumps.yaml': 'name: pumps\n' } } } } } },
+        },
       }),
     );
     const core = ['core-command', 'core-data', 'core-keeper', 'core-metadata', 'database', 'mqtt-broker', 'app-rules-engine', 'device-virtual', 'ui'];
@@ -112,6 +118,25 @@ describe('edgex on a hub on Kubernetes', () => {
     expect(dataB.spec.template.spec.containers[0].args).toEqual(['--registry', '-cp=keeper.http://edgex-core-keeper-svc:59890']);
     // One Service per EdgeX service, which each site's nodes see from their own site.
     await eventually(async () => expect(await names(`/api/v1/namespaces/${NS}/services`)).toEqual(expect.arrayContaining(['edgex-core-keeper-svc', 'edgex-core-data-svc', 'edgex-database-svc', 'edgex-mqtt-broker-svc'])));
+    // plant-b's profiles: a ConfigMap, mounted where device-modbus reads them.
+    const cms = async (): Promise<string[]> => (await names(`/api/v1/namespaces/${NS}/configmaps`)).filter((n) => n.startsWith('edgex-device-modbus-profiles-'));
+    await eventually(async () => expect(await cms()).toHaveLength(1));
+    const [cm] = await cms();
+    expect((await ok(raw.call('GET', `/api/v1/namespaces/${NS}/configmaps/${cm}`))).data).toEqual({ 'pumps.yaml': 'name: pumps\n' });
+    const modbusB = await modbus('plant-b');
+    expect(modbusB.spec.template.spec.volumes).toContainEqual({ name: 'files-profiles', configMap: { name: cm } });
+    expect(modbusB.spec.template.spec.containers[0].env).toContainEqual({ name: 'DEVICE_PROFILESDIR', value: '/edgeadm/profiles' });
+    // Other profiles: another ConfigMap, plant-b's workload moves to it, and the first goes.
+    const a0 = await ok(raw.call('GET', `${E}/addons/edgex`));
+    const templates = { 'plant-b': { services: { devices: ['device-modbus', 'device-virtual'], deviceFiles: { 'device-modbus': { profiles: { 'pumps.yaml': 'name: pumps-v2\n' } } } } } };
+    await ok(raw.call('PUT', `${E}/addons/edgex`, { ...a0, spec: { ...a0.spec, templates } }));
+    await eventually(async () => {
+      const now = await cms();
+      expect(now).toHaveLength(1);
+      expect(now[0]).not.toBe(cm);
+      expect((await modbus('plant-b')).spec.template.spec.volumes).toContainEqual({ name: 'files-profiles', configMap: { name: now[0] } });
+    });
+
     // The Addon runs with its site half: the site agents run the bus and bridge; the workloads' states are the controller's.
     await eventually(async () => {
       const a = await ok(raw.call('GET', `${E}/addons/edgex`));

@@ -15,6 +15,8 @@
  *   runs as grids (the site agents then do not start it), and its
  *   `status.sites` holds each site's state from the grids' per-unit states
  *   (running, starting, pending) or the coded problem (failed, conflict).
+ *   The workloads' ConfigMaps are created (never changed: they are named
+ *   by their content) and deleted once no site of the Addon mounts them.
  *   A plugin with a site half (`siteHalf`) is annotated `with-site`
  *   instead: the site agents start that half and report it in
  *   `status.sites`, and the workloads' states go to `status.workloads`.
@@ -25,7 +27,7 @@ import type { Logger } from '../kernel/index.ts';
 import { parseWithSchema } from '../kernel/index.ts';
 import { PluginErrors, type PluginDefinition } from '../plugins/index.ts';
 import { addonSiteConfig, addonTargets, API_VERSION, RUNS_AS_GRID, RUNS_AS_GRID_ANNOTATION, RUNS_AS_GRID_WITH_SITE, kubeError, kubeFailure, pageRequest, selectAddons, StoreErrors, type KubeClient, type KubeObject, type Resource } from '../store/index.ts';
-import { ADDON_LABEL, addonGrids, addonGroupName, addonNodeGroup, HUB_NAMESPACE_LABEL, siteNodeUnit, siteWorkloadState, type OwnedObject } from './addons.ts';
+import { ADDON_LABEL, addonConfigMaps, addonGrids, addonGroupName, addonNodeGroup, HUB_NAMESPACE_LABEL, siteNodeUnit, siteWorkloadState, type OwnedConfigMap, type OwnedObject } from './addons.ts';
 import { ErrAddonWorkloads, ErrUnitTaken } from './errors.ts';
 import { runController, type Caches, type ControllerOptions, type ControllerRunOptions, type RunningController, type WatchSource } from './controller.ts';
 import { APPS_GROUP, APPS_VERSION, GRID_KINDS, SITE_GROUP, SITE_VERSION } from './types.ts';
@@ -90,6 +92,13 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
       }),
     ),
     {
+      name: 'configmaps',
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      labelSelector: ADDON_LABEL,
+      list: async (cl, p) => (await cl.core.listNamespacedConfigMap({ namespace: ns, labelSelector: ADDON_LABEL, ...pageRequest(p) })) as Page,
+      keys: (obj) => [`addon:${obj.metadata?.labels?.[ADDON_LABEL] ?? ''}`],
+    },
+    {
       name: 'nodeunits',
       path: `/apis/${SITE_GROUP}/${SITE_VERSION}/nodeunits`,
       list: async (cl, p) => (await cl.custom.listClusterCustomObject({ group: SITE_GROUP, version: SITE_VERSION, plural: 'nodeunits', ...pageRequest(p) })) as Page,
@@ -142,6 +151,29 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
     }
   }
 
+  /** Creates a ConfigMap the cache lacks; one of the name with other data (it is immutable) is deleted and made again. */
+  async function putConfigMap(want: OwnedConfigMap, have: KubeObject | undefined): Promise<void> {
+    const name = want.metadata.name;
+    try {
+      if (have !== undefined) {
+        if (gridSpecHash(((have as { data?: Json }).data ?? {})) === gridSpecHash(want.data)) return;
+        await removeConfigMap(have);
+      }
+      await client.core.createNamespacedConfigMap({ namespace: ns, body: want });
+    } catch (err) {
+      throw kubeError(err, 'create', `configmaps ${ns}/${name}`);
+    }
+  }
+
+  async function removeConfigMap(have: KubeObject): Promise<void> {
+    const name = have.metadata?.name ?? '';
+    try {
+      await client.core.deleteNamespacedConfigMap({ namespace: ns, name, body: { preconditions: { uid: have.metadata?.uid } } });
+    } catch (err) {
+      if (kubeFailure(err).status !== 404) throw kubeError(err, 'delete', `configmaps ${ns}/${name}`);
+    }
+  }
+
   const unitTarget = { group: SITE_GROUP, version: SITE_VERSION, plural: 'nodeunits' };
   const groupTarget = { group: SITE_GROUP, version: SITE_VERSION, plural: 'nodegroups' };
 
@@ -167,6 +199,7 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
         if (g.metadata?.labels?.[ADDON_LABEL] === name && isMine(g)) await remove({ group: APPS_GROUP, version: APPS_VERSION, plural: pluralOf(kind), namespace: ns }, g);
       }
     }
+    for (const m of c.get('configmaps')?.values() ?? []) if (m.metadata?.labels?.[ADDON_LABEL] === name && isMine(m)) await removeConfigMap(m);
     const group = c.get('nodegroups')?.get(addonGroupName(ns, name));
     if (group !== undefined && isMine(group)) await remove(groupTarget, group);
   }
@@ -222,19 +255,46 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
       }
     }
 
-    const out = addonGrids({ namespace: ns, addon: { name, uid: addon.metadata.uid }, sites: running });
+    const input = { namespace: ns, addon: { name, uid: addon.metadata.uid }, sites: running };
+    const files = addonConfigMaps(input);
+    // A site whose files clash with another's runs nothing until it is fixed.
+    const clashing = new Set(files.problems.map((p) => p.site));
+    const out = addonGrids({ ...input, sites: running.filter((r) => !clashing.has(r.site)) });
+    out.problems.push(...files.problems);
     const failedSites = new Set(out.problems.map((p) => p.site));
     for (const p of out.problems) statuses[p.site] = failure(new ErrAddonWorkloads({ plugin: def.id, site: p.site, reason: p.message }));
     const sitesOk = running.map((r) => r.site).filter((s) => !failedSites.has(s));
 
+    // Files first: a workload that mounts them finds them.
+    const wantedMaps = new Set<string>();
+    /** ConfigMaps of the Addon's names that someone else made: never written, and never mounted. */
+    const takenMaps: string[] = [];
+    for (const m of files.configMaps) {
+      wantedMaps.add(m.metadata.name);
+      const have = c.get('configmaps')?.get(`${ns}/${m.metadata.name}`);
+      if (have !== undefined && !isMine(have)) {
+        takenMaps.push(`ConfigMap ${m.metadata.name}`);
+        continue;
+      }
+      try {
+        await putConfigMap(m, have);
+      } catch (err) {
+        // Not in the cache (it lacks the Addon label) yet there: someone else's.
+        if (have !== undefined || kubeFailure((err as { cause?: unknown }).cause ?? err).status !== 409) throw err;
+        takenMaps.push(`ConfigMap ${m.metadata.name}`);
+      }
+    }
+
     await put(groupTarget, addonNodeGroup(ns, name, running.map((r) => r.site)), c.get('nodegroups')?.get(addonGroupName(ns, name)));
     const wanted = new Set<string>();
     /** Grids of the Addon's names that someone else made (without this hub's labels): never written. */
-    const taken: string[] = [];
+    const taken: string[] = [...takenMaps];
     for (const g of out.grids) {
       const plural = pluralOf(g.kind as (typeof ADDON_GRID_KINDS)[number]);
       wanted.add(`${plural}/${g.metadata.name}`);
       const have = c.get(plural)?.get(`${ns}/${g.metadata.name}`);
+      // Workloads that would mount someone else's ConfigMap are not written.
+      if (takenMaps.length > 0) continue;
       if (have !== undefined && !isMine(have)) {
         taken.push(`${g.kind} ${g.metadata.name}`);
         continue;
@@ -260,6 +320,9 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
           if (plural !== 'servicegrids') ownGrids.push(g);
         } else await remove({ group: APPS_GROUP, version: APPS_VERSION, plural, namespace: ns }, g);
       }
+    }
+    for (const m of c.get('configmaps')?.values() ?? []) {
+      if (m.metadata?.labels?.[ADDON_LABEL] === name && isMine(m) && !wantedMaps.has(m.metadata?.name ?? '')) await removeConfigMap(m);
     }
     for (const site of sitesOk) {
       // The grids as the cache has them: the grid controller's per-unit states.

@@ -19,8 +19,11 @@
  *   `replicas: 0` (a grid has a workload at every unit).
  * - **Each service is a ServiceGrid** `<addon>-<name>` with the same key:
  *   one Service whose endpoints each site's nodes see from their own site.
+ * - **Files the workloads mount are ConfigMaps** `<addon>-<name>`
+ *   (immutable, named by the plugin after their content), one for every
+ *   site that mounts the same files.
  * - Everything written carries `edgeadm.io/addon: <addon>` and the hub's
- *   namespace label, and the grids are owned by the Addon.
+ *   namespace label, and the grids and ConfigMaps are owned by the Addon.
  */
 import { createHash } from 'node:crypto';
 import type { PluginWorkloads } from '../plugins/index.ts';
@@ -165,6 +168,41 @@ export function addonGrids(input: AddonGridInput): AddonGridOutput {
     }
   }
   return { grids, problems };
+}
+
+/** A ConfigMap of an Addon's workloads. */
+export interface OwnedConfigMap {
+  apiVersion: 'v1';
+  kind: 'ConfigMap';
+  metadata: { name: string; namespace: string; labels: Record<string, string>; ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller: boolean; blockOwnerDeletion: boolean }[] };
+  data: Record<string, string>;
+  immutable: true;
+}
+
+/** The ConfigMaps of an Addon's sites' workloads, by name; a name with other data at another site is a problem of that site. */
+export function addonConfigMaps(input: AddonGridInput): { configMaps: OwnedConfigMap[]; problems: AddonGridProblem[] } {
+  const { namespace, addon } = input;
+  const labels = { [ADDON_LABEL]: addon.name, [HUB_NAMESPACE_LABEL]: namespace };
+  const uid = addon.uid;
+  const owner = uid === undefined ? undefined : [{ apiVersion: API_VERSION, kind: 'Addon', name: addon.name, uid, controller: true, blockOwnerDeletion: true }];
+  const byName = new Map<string, { site: string; data: Record<string, string> }>();
+  const problems: AddonGridProblem[] = [];
+  for (const { site, workloads } of [...input.sites].sort((a, b) => (a.site < b.site ? -1 : 1))) {
+    for (const c of workloads.configMaps ?? []) {
+      const name = `${addon.name}-${c.name}`;
+      if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name) || name.length > 253) {
+        problems.push({ site, message: `workloads.configMaps: name ${JSON.stringify(c.name)} does not make a DNS-1123 subdomain` });
+        continue;
+      }
+      const seen = byName.get(name);
+      if (seen === undefined) byName.set(name, { site, data: { ...c.data } });
+      else if (gridSpecHash(seen.data) !== gridSpecHash({ ...c.data })) problems.push({ site, message: `configMap '${c.name}' has other data than at site ${seen.site}: name a ConfigMap by its content` });
+    }
+  }
+  const configMaps = [...byName]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([name, { data }]): OwnedConfigMap => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace, labels: { ...labels }, ...(owner === undefined ? {} : { ownerReferences: owner }) }, data, immutable: true }));
+  return { configMaps, problems };
 }
 
 export type SiteWorkloadState = { state: 'running' | 'starting' | 'pending'; message: string };

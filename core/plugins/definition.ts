@@ -74,6 +74,15 @@ export interface PluginWorkloads {
    * `spec` is a ServiceSpec and must be the same at every site.
    */
   services?: readonly { name: string; spec: KubeSpec }[];
+  /**
+   * Files the workloads mount: each becomes ConfigMap `<addon>-<name>` in
+   * the hub's namespace, immutable. Name each by its content (a hash in
+   * `name`), so sites with the same files share one and a changed file is
+   * a new ConfigMap, whose template rolls only the sites that use it. A
+   * name must have the same data at every site; ConfigMaps no site uses
+   * any more are deleted.
+   */
+  configMaps?: readonly { name: string; data: Readonly<Record<string, string>> }[];
 }
 
 /** What `workloads` is handed, once per site of an Addon. */

@@ -11,9 +11,13 @@
  * - EdgeX's message bus is published on `busPort` (1884 by default), since
  *   the site's own broker holds 1883 on the node;
  * - every object carries the project's labels, so what the site agent runs
- *   is found, and removed, by project.
+ *   is found, and removed, by project;
+ * - a device service's own profiles and devices are Compose configs with
+ *   their text inline (`$` written `$$`, so Compose does not interpolate
+ *   it), mounted read-only where its DEVICE_PROFILESDIR and
+ *   DEVICE_DEVICESDIR point.
  */
-import { resolveHosts, type ServicePlan } from './services.ts';
+import { DEVICE_FILES_ROOT, resolveHosts, type ServicePlan } from './services.ts';
 
 /** Labels on every service of the project. */
 export const COMPOSE_LABELS = { site: 'io.edgeadm.site', addon: 'io.edgeadm.addon' } as const;
@@ -47,6 +51,7 @@ export function renderCompose(plan: readonly ServicePlan[], o: ComposeOptions): 
   const labels = { [COMPOSE_LABELS.site]: o.site, [COMPOSE_LABELS.addon]: o.addon };
   const services: Record<string, Json> = {};
   const volumes: Record<string, Json> = {};
+  const configs: Record<string, Json> = {};
   for (const s of plan) {
     const svc: Json = {
       image: s.image,
@@ -72,6 +77,15 @@ export function renderCompose(plan: readonly ServicePlan[], o: ComposeOptions): 
       volumes[s.data.volume] = { labels: { ...labels } };
     }
     svc.volumes = mounts;
+    const mine: Json[] = [];
+    for (const [folder, files] of Object.entries(s.files ?? {})) {
+      for (const [file, text] of Object.entries(files).sort(([a], [b]) => (a < b ? -1 : 1))) {
+        const source = `${s.name}-${folder}-${file}`;
+        configs[source] = { content: text.replaceAll('$', '$$$$'), labels: { ...labels } };
+        mine.push({ source, target: `${DEVICE_FILES_ROOT}/${folder}/${file}`, mode: 0o444 });
+      }
+    }
+    if (mine.length > 0) svc.configs = mine;
     svc.mem_limit = bytesOf(s.resources.memoryLimit);
     services[s.name] = svc;
   }
@@ -80,6 +94,7 @@ export function renderCompose(plan: readonly ServicePlan[], o: ComposeOptions): 
     services,
     networks: { [COMPOSE_NETWORK]: { driver: 'bridge', labels: { ...labels } } },
     ...(Object.keys(volumes).length > 0 ? { volumes } : {}),
+    ...(Object.keys(configs).length > 0 ? { configs } : {}),
   };
 }
 

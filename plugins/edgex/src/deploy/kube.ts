@@ -19,10 +19,14 @@
  *   its Deployment is recreated, never rolled, so two never share it.
  * - `EDGEX_OVERWRITE_CONFIG=true`: a changed environment reaches core-keeper
  *   on restart (EdgeX otherwise takes it only the first time).
+ * - A device service's own profiles and devices are a ConfigMap per folder,
+ *   named by a hash of their files, mounted read-only where its
+ *   DEVICE_PROFILESDIR and DEVICE_DEVICESDIR point.
  */
+import { createHash } from 'node:crypto';
 import type { PluginWorkloads } from '../../../../core/sdk/index.ts';
 import { EDGEX_RELEASE } from './release.ts';
-import { resolveHosts, type ServicePlan } from './services.ts';
+import { DEVICE_FILES_ROOT, resolveHosts, type ServicePlan } from './services.ts';
 
 type Json = Record<string, unknown>;
 
@@ -47,6 +51,7 @@ export function renderWorkloads(plan: readonly ServicePlan[], addon: string): Pl
   const bootstrapper = plan.find((s) => s.oneShot);
   const deployments: { name: string; spec: Json }[] = [];
   const services: { name: string; spec: Json }[] = [];
+  const configMaps: { name: string; data: Record<string, string> }[] = [];
   for (const s of plan) {
     if (s.oneShot) continue;
     const labels = podLabels(addon, s);
@@ -55,6 +60,13 @@ export function renderWorkloads(plan: readonly ServicePlan[], addon: string): Pl
     if (s.data) {
       volumes.push({ name: s.data.volume, hostPath: { path: `${HOST_DATA_DIR}/${addon}/${s.data.volume}`, type: 'DirectoryOrCreate' } });
       mounts.push({ name: s.data.volume, mountPath: s.data.path });
+    }
+    for (const [folder, files] of Object.entries(s.files ?? {})) {
+      const data = Object.fromEntries(Object.entries(files).sort(([a], [b]) => (a < b ? -1 : 1)));
+      const name = `${s.name}-${folder}-${createHash('sha256').update(JSON.stringify(data)).digest('hex').slice(0, 10)}`;
+      configMaps.push({ name, data });
+      volumes.push({ name: `files-${folder}`, configMap: { name: `${addon}-${name}` } });
+      mounts.push({ name: `files-${folder}`, mountPath: `${DEVICE_FILES_ROOT}/${folder}`, readOnly: true });
     }
     for (const [i, path] of (s.tmpfs ?? []).entries()) {
       volumes.push({ name: `tmp-${i}`, emptyDir: { medium: 'Memory' } });
@@ -83,7 +95,7 @@ export function renderWorkloads(plan: readonly ServicePlan[], addon: string): Pl
       services.push({ name: s.name, spec: { selector: labels, ports: [{ name: portName(s), port: s.port, targetPort: s.port, protocol: 'TCP' }] } });
     }
   }
-  return { deployments, services };
+  return { deployments, services, ...(configMaps.length > 0 ? { configMaps } : {}) };
 }
 
 function portName(s: ServicePlan): string {

@@ -15,8 +15,15 @@
  */
 
 export const EDGEX_RELEASE = {
-  /** The EdgeX version of every EdgeX image. */
+  /** The EdgeX version of every EdgeX image: the default of `services.release`. */
   version: '4.0.2',
+  /**
+   * The patch releases of the line a site may be held at or moved to
+   * (`services.release`, per site through the Addon's templates: the grid
+   * rolls one site at a time). They share the services, ports and
+   * environment above; only the EdgeX images' tags differ.
+   */
+  versions: ['4.0.0', '4.0.1', '4.0.2'],
   codename: 'odessa',
   /** The v3 REST API's ping, every EdgeX Go service's health check. */
   pingPath: '/api/v3/ping',
@@ -33,35 +40,44 @@ export const EDGEX_RELEASE = {
   baseTopic: 'edgex',
 } as const;
 
-/** An EdgeX image of the pinned release. */
-export function edgexImage(name: string): string {
-  return `${EDGEX_RELEASE.registry}/${name}:${EDGEX_RELEASE.version}`;
+export type EdgeXVersion = (typeof EDGEX_RELEASE.versions)[number];
+
+/** An EdgeX image of a release of the line. */
+export function edgexImage(name: string, version: EdgeXVersion = EDGEX_RELEASE.version): string {
+  return `${EDGEX_RELEASE.registry}/${name}:${version}`;
 }
 
 /**
  * Each service EdgeX's Compose file defines (and the two device services
  * compose-builder adds), by its Compose service name: its host name (EdgeX's
  * container_name and hostname, the name the others reach it by), its image
- * and its port. The app service's Compose name and host follow its profile
+ * (an EdgeX image's name, whose tag is the site's release, or a third-party
+ * image as pinned) and its port. The app service's Compose name and host follow its profile
  * (`app-<profile>`, `edgex-app-<profile>`).
  */
 export const EDGEX_SERVICES = {
-  'core-keeper': { host: 'edgex-core-keeper', image: edgexImage('core-keeper'), port: 59890 },
-  'core-common-config-bootstrapper': { host: 'edgex-core-common-config-bootstrapper', image: edgexImage('core-common-config-bootstrapper'), port: undefined },
-  'core-data': { host: 'edgex-core-data', image: edgexImage('core-data'), port: 59880 },
-  'core-metadata': { host: 'edgex-core-metadata', image: edgexImage('core-metadata'), port: 59881 },
-  'core-command': { host: 'edgex-core-command', image: edgexImage('core-command'), port: 59882 },
+  'core-keeper': { host: 'edgex-core-keeper', edgex: 'core-keeper', port: 59890 },
+  'core-common-config-bootstrapper': { host: 'edgex-core-common-config-bootstrapper', edgex: 'core-common-config-bootstrapper', port: undefined },
+  'core-data': { host: 'edgex-core-data', edgex: 'core-data', port: 59880 },
+  'core-metadata': { host: 'edgex-core-metadata', edgex: 'core-metadata', port: 59881 },
+  'core-command': { host: 'edgex-core-command', edgex: 'core-command', port: 59882 },
   database: { host: 'edgex-postgres', image: EDGEX_RELEASE.thirdParty.postgres, port: 5432 },
   'mqtt-broker': { host: 'edgex-mqtt-broker', image: EDGEX_RELEASE.thirdParty.mosquitto, port: 1883 },
-  app: { host: 'edgex-app', image: edgexImage('app-service-configurable'), port: 59701 },
-  'device-virtual': { host: 'edgex-device-virtual', image: edgexImage('device-virtual'), port: 59900 },
-  'device-rest': { host: 'edgex-device-rest', image: edgexImage('device-rest'), port: 59986 },
-  'device-modbus': { host: 'edgex-device-modbus', image: edgexImage('device-modbus'), port: 59901 },
-  'device-mqtt': { host: 'edgex-device-mqtt', image: edgexImage('device-mqtt'), port: 59982 },
-  ui: { host: 'edgex-ui-go', image: edgexImage('edgex-ui'), port: 4000 },
-  'support-notifications': { host: 'edgex-support-notifications', image: edgexImage('support-notifications'), port: 59860 },
-  'support-scheduler': { host: 'edgex-support-scheduler', image: edgexImage('support-scheduler'), port: 59863 },
+  app: { host: 'edgex-app', edgex: 'app-service-configurable', port: 59701 },
+  'device-virtual': { host: 'edgex-device-virtual', edgex: 'device-virtual', port: 59900 },
+  'device-rest': { host: 'edgex-device-rest', edgex: 'device-rest', port: 59986 },
+  'device-modbus': { host: 'edgex-device-modbus', edgex: 'device-modbus', port: 59901 },
+  'device-mqtt': { host: 'edgex-device-mqtt', edgex: 'device-mqtt', port: 59982 },
+  ui: { host: 'edgex-ui-go', edgex: 'edgex-ui', port: 4000 },
+  'support-notifications': { host: 'edgex-support-notifications', edgex: 'support-notifications', port: 59860 },
+  'support-scheduler': { host: 'edgex-support-scheduler', edgex: 'support-scheduler', port: 59863 },
 } as const;
+
+/** A service's image at a release of the line. */
+export function imageOf(service: keyof typeof EDGEX_SERVICES, version: EdgeXVersion): string {
+  const s: { edgex?: string; image?: string } = EDGEX_SERVICES[service];
+  return s.edgex !== undefined ? edgexImage(s.edgex, version) : s.image!;
+}
 
 /** The device services `--device` may name. */
 export const EDGEX_DEVICE_SERVICES = ['device-virtual', 'device-rest', 'device-modbus', 'device-mqtt'] as const;

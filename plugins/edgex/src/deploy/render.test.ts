@@ -137,6 +137,56 @@ describe('as a Compose project', () => {
   });
 });
 
+describe("a device service's own files", () => {
+  const files = { profiles: { 'pumps.yaml': 'name: pumps\nlabels: [cost$]\n' }, devices: { 'line-1.yaml': 'deviceList: []\n' } };
+
+  it('are Compose configs mounted where DEVICE_PROFILESDIR and DEVICE_DEVICESDIR point, $ kept from interpolation', () => {
+    const doc = compose({ devices: ['device-modbus'], deviceFiles: { 'device-modbus': files } });
+    expect(composeProblems(doc)).toEqual([]);
+    const modbus = doc.services['device-modbus'];
+    expect(modbus.environment).toMatchObject({ DEVICE_PROFILESDIR: '/edgeadm/profiles', DEVICE_DEVICESDIR: '/edgeadm/devices' });
+    expect(modbus.configs).toEqual([
+      { source: 'device-modbus-profiles-pumps.yaml', target: '/edgeadm/profiles/pumps.yaml', mode: 0o444 },
+      { source: 'device-modbus-devices-line-1.yaml', target: '/edgeadm/devices/line-1.yaml', mode: 0o444 },
+    ]);
+    expect(doc.configs['device-modbus-profiles-pumps.yaml'].content).toBe('name: pumps\nlabels: [cost$$]\n');
+    // Without files, EdgeX's own folders.
+    expect(compose({ devices: ['device-modbus'] }).services['device-modbus'].environment.DEVICE_PROFILESDIR).toBeUndefined();
+  });
+
+  it('are a ConfigMap per folder named by its content, mounted read-only', () => {
+    const w = renderWorkloads(planServices(config({ devices: ['device-modbus'], deviceFiles: { 'device-modbus': files } })), 'edgex');
+    const maps = w.configMaps ?? [];
+    expect(maps.map((m) => m.name)).toEqual([expect.stringMatching(/^device-modbus-profiles-[0-9a-f]{10}$/), expect.stringMatching(/^device-modbus-devices-[0-9a-f]{10}$/)]);
+    expect(maps[0]!.data).toEqual(files.profiles);
+    const pod = (w.deployments ?? []).find((d) => d.name === 'device-modbus')!.spec as Json;
+    expect(pod.template.spec.volumes).toContainEqual({ name: 'files-profiles', configMap: { name: `edgex-${maps[0]!.name}` } });
+    expect(pod.template.spec.containers[0].volumeMounts).toContainEqual({ name: 'files-profiles', mountPath: '/edgeadm/profiles', readOnly: true });
+    new Deployment({ metadata: { name: 'x' }, spec: structuredClone(pod) as never }).validate();
+    // The same files make the same name; other files another.
+    const again = renderWorkloads(planServices(config({ devices: ['device-modbus'], deviceFiles: { 'device-modbus': files } })), 'edgex');
+    expect(again.configMaps?.[0]?.name).toBe(maps[0]!.name);
+    const other = renderWorkloads(planServices(config({ devices: ['device-modbus'], deviceFiles: { 'device-modbus': { profiles: { 'pumps.yaml': 'name: pumps2\n' } } } })), 'edgex');
+    expect(other.configMaps?.[0]?.name).not.toBe(maps[0]!.name);
+  });
+
+  it('hold only file names EdgeX reads', () => {
+    const bad = parseWithSchema(EdgeXServicesSchema, { deviceFiles: { 'device-modbus': { profiles: { '../etc/passwd': 'x' } }, 'device-opcua': {} } }, 'services');
+    expect(bad.ok).toBe(false);
+    expect(bad.ok ? [] : bad.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['services.deviceFiles.device-opcua', 'services.deviceFiles.device-modbus.profiles.../etc/passwd']));
+  });
+});
+
+describe('a release of the line', () => {
+  it("tags the EdgeX images, and nothing else, with the site's release", () => {
+    const s = compose({ release: '4.0.1' }).services as Json;
+    expect(s['core-data'].image).toBe('edgexfoundry/core-data:4.0.1');
+    expect(s.database.image).toBe('postgres:16.3-alpine3.20');
+    expect(compose().services['core-data'].image).toBe(`edgexfoundry/core-data:${EDGEX_RELEASE.version}`);
+    expect(parseWithSchema(EdgeXServicesSchema, { release: '3.1.1' }, 'services').ok).toBe(false);
+  });
+});
+
 describe('as Kubernetes workloads', () => {
   const workloads = (over: Record<string, unknown> = {}) => renderWorkloads(planServices(config(over)), 'edgex');
 

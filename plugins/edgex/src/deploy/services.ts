@@ -11,10 +11,26 @@
  * Kubernetes), so both are wired the way EdgeX's own Compose file is.
  */
 import { Type, type Static } from '../../../../core/sdk/index.ts';
-import { EDGEX_DEVICE_SERVICES, EDGEX_RELEASE, EDGEX_SERVICES, type EdgeXDeviceService } from './release.ts';
+import { EDGEX_DEVICE_SERVICES, EDGEX_RELEASE, EDGEX_SERVICES, imageOf, type EdgeXDeviceService, type EdgeXVersion } from './release.ts';
 
 /** An app-service-configurable profile name (EDGEX_PROFILE): a DNS label, as it names the service. */
 const PROFILE_RE = '^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$';
+/** A device file's name: a file in one folder, as EdgeX reads YAML, JSON or TOML. */
+const FILE_NAME_RE = '^[A-Za-z0-9][A-Za-z0-9._-]{0,120}\\.(yaml|yml|json|toml)$';
+/** Where a device service finds the files it is given (DEVICE_PROFILESDIR, DEVICE_DEVICESDIR). */
+export const DEVICE_FILES_ROOT = '/edgeadm';
+
+const Files = (what: string) =>
+  Type.Record(Type.String({ pattern: FILE_NAME_RE }), Type.String({ maxLength: 256 * 1024 }), {
+    maxProperties: 64,
+    // A name that is no file name (a path, say) is refused, not ignored.
+    additionalProperties: Type.Never({ description: 'not a file name EdgeX reads' }),
+    description: `${what} by file name (.yaml, .yml, .json or .toml), each file's text.`,
+  });
+const DeviceFiles = Type.Object(
+  { profiles: Type.Optional(Files('Device profiles')), devices: Type.Optional(Files('Device definitions')) },
+  { additionalProperties: false },
+);
 
 export const EdgeXServicesSchema = Type.Object(
   {
@@ -36,6 +52,15 @@ export const EdgeXServicesSchema = Type.Object(
     }),
     ui: Type.Boolean({ default: true, description: 'edgex-ui, on port 4000 of the node (loopback in Compose).' }),
     support: Type.Boolean({ default: false, description: 'support-notifications and support-scheduler.' }),
+    release: Type.Union(EDGEX_RELEASE.versions.map((v) => Type.Literal(v)), {
+      default: EDGEX_RELEASE.version,
+      description: "The EdgeX patch release of the site's EdgeX images; set per site (--site-set) to move sites one at a time.",
+    }),
+    deviceFiles: Type.Object(Object.fromEntries(EDGEX_DEVICE_SERVICES.map((d) => [d, Type.Optional(DeviceFiles)])), {
+      default: {},
+      additionalProperties: false,
+      description: "A device service's own profiles and devices (the files EdgeX reads from DEVICE_PROFILESDIR and DEVICE_DEVICESDIR), e.g. per site through --site-set or a site's template.",
+    }),
     busPort: Type.Integer({
       minimum: 1,
       maximum: 65535,
@@ -80,6 +105,8 @@ export interface ServicePlan {
   oneShot?: boolean;
   /** How it is checked: its HTTP ping, an HTTP path, or a TCP connect. */
   probe?: { http: string } | { tcp: true };
+  /** Files it reads, by folder under DEVICE_FILES_ROOT (profiles, devices): file name to text. */
+  files?: Record<string, Record<string, string>>;
   /** Persistent data: a volume at this path. */
   data?: { volume: string; path: string };
   /** Paths that must be writable in a read-only root (tmpfs). */
@@ -96,12 +123,12 @@ const SMALL: ServiceResources = { cpu: '20m', memory: '32Mi', memoryLimit: '128M
 const MEDIUM: ServiceResources = { cpu: '50m', memory: '64Mi', memoryLimit: '256Mi' };
 
 /** A Go EdgeX service registered with core-keeper: EdgeX's command, its own host, its ping. */
-function goService(name: keyof typeof EDGEX_SERVICES, dependsOn: string[], extra: Partial<ServicePlan> = {}): ServicePlan {
+function goService(name: keyof typeof EDGEX_SERVICES, version: EdgeXVersion, dependsOn: string[], extra: Partial<ServicePlan> = {}): ServicePlan {
   const s = EDGEX_SERVICES[name];
   return {
     name,
     host: s.host,
-    image: s.image,
+    image: imageOf(name, version),
     ...(s.port === undefined ? {} : { port: s.port }),
     publish: true,
     command: ['--registry', CONFIG_PROVIDER],
@@ -122,11 +149,12 @@ export function deploysAny(c: EdgeXServicesConfig): boolean {
 /** The services of a site, in start order (a service after those it depends on). */
 export function planServices(c: EdgeXServicesConfig): ServicePlan[] {
   if (!deploysAny(c)) return [];
+  const v = c.release;
   const core: ServicePlan[] = [
     {
       name: 'database',
       host: EDGEX_SERVICES.database.host,
-      image: EDGEX_SERVICES.database.image,
+      image: imageOf('database', v),
       port: EDGEX_SERVICES.database.port,
       // EdgeX publishes it on loopback; nothing outside the site's EdgeX needs it.
       publish: false,
@@ -141,7 +169,7 @@ export function planServices(c: EdgeXServicesConfig): ServicePlan[] {
     {
       name: 'mqtt-broker',
       host: EDGEX_SERVICES['mqtt-broker'].host,
-      image: EDGEX_SERVICES['mqtt-broker'].image,
+      image: imageOf('mqtt-broker', v),
       port: EDGEX_SERVICES['mqtt-broker'].port,
       publish: true,
       command: ['/usr/sbin/mosquitto', '-c', '/mosquitto-no-auth.conf'],
@@ -151,7 +179,7 @@ export function planServices(c: EdgeXServicesConfig): ServicePlan[] {
       edgexUser: true,
       resources: SMALL,
     },
-    goService('core-keeper', ['database'], {
+    goService('core-keeper', v, ['database'], {
       command: undefined,
       env: {
         DATABASE_HOST: host('database'),
@@ -168,7 +196,7 @@ export function planServices(c: EdgeXServicesConfig): ServicePlan[] {
     {
       name: 'core-common-config-bootstrapper',
       host: EDGEX_SERVICES['core-common-config-bootstrapper'].host,
-      image: EDGEX_SERVICES['core-common-config-bootstrapper'].image,
+      image: imageOf('core-common-config-bootstrapper', v),
       publish: false,
       command: ['/core-common-config-bootstrapper', '--registry', CONFIG_PROVIDER],
       env: {
@@ -184,45 +212,51 @@ export function planServices(c: EdgeXServicesConfig): ServicePlan[] {
       edgexUser: true,
       resources: SMALL,
     },
-    goService('core-metadata', ['core-keeper', 'database'], { resources: MEDIUM }),
-    goService('core-data', ['core-common-config-bootstrapper', 'core-keeper', 'database'], { resources: MEDIUM }),
-    goService('core-command', ['core-common-config-bootstrapper', 'core-keeper', 'core-metadata', 'database'], {
+    goService('core-metadata', v, ['core-keeper', 'database'], { resources: MEDIUM }),
+    goService('core-data', v, ['core-common-config-bootstrapper', 'core-keeper', 'database'], { resources: MEDIUM }),
+    goService('core-command', v, ['core-common-config-bootstrapper', 'core-keeper', 'core-metadata', 'database'], {
       env: { ...SECRET_STORE_OFF, EXTERNALMQTT_URL: `tcp://${host('mqtt-broker')}:${EDGEX_SERVICES['mqtt-broker'].port}`, SERVICE_HOST: host('core-command') },
     }),
   ];
   const out = [...core];
   if (c.support) {
-    out.push(goService('support-notifications', ['core-common-config-bootstrapper', 'core-keeper', 'database']));
-    out.push(goService('support-scheduler', ['core-common-config-bootstrapper', 'core-keeper', 'database']));
+    out.push(goService('support-notifications', v, ['core-common-config-bootstrapper', 'core-keeper', 'database']));
+    out.push(goService('support-scheduler', v, ['core-common-config-bootstrapper', 'core-keeper', 'database']));
   }
   if (c.app.enabled) {
     const name = `app-${c.app.profile}`;
     out.push({
-      ...goService('app', ['core-common-config-bootstrapper', 'core-keeper', 'core-metadata']),
+      ...goService('app', v, ['core-common-config-bootstrapper', 'core-keeper', 'core-metadata']),
       name,
       host: `edgex-${name}`,
       env: { EDGEX_PROFILE: c.app.profile, ...SECRET_STORE_OFF, SERVICE_HOST: host(name) },
     });
   }
-  for (const d of [...c.devices].sort()) out.push(deviceService(d));
+  for (const d of [...c.devices].sort()) out.push(deviceService(d, v, c.deviceFiles[d]));
   if (c.ui) {
     // No v3 ping in edgex-ui: its page is its health.
-    out.push({ ...goService('ui', []), command: undefined, probe: { http: '/' } });
+    out.push({ ...goService('ui', v, []), command: undefined, probe: { http: '/' } });
   }
   return out;
 }
 
-function deviceService(d: EdgeXDeviceService): ServicePlan {
+function deviceService(d: EdgeXDeviceService, v: EdgeXVersion, given: { profiles?: Record<string, string>; devices?: Record<string, string> } | undefined): ServicePlan {
   const deps = ['core-common-config-bootstrapper', 'core-data', 'core-keeper', 'core-metadata'];
   // Device services take the provider first, as EdgeX's Compose file writes them.
   const command = [CONFIG_PROVIDER, '--registry'];
-  if (d === 'device-mqtt') {
-    return goService(d, [...deps, 'mqtt-broker'], {
-      command,
-      env: { ...SECRET_STORE_OFF, MQTTBROKERINFO_HOST: host('mqtt-broker'), SERVICE_HOST: host(d) },
-    });
+  const env: Record<string, string> = { ...SECRET_STORE_OFF, SERVICE_HOST: host(d) };
+  if (d === 'device-mqtt') env.MQTTBROKERINFO_HOST = host('mqtt-broker');
+  // Its own files, where given: EdgeX reads them from these folders instead of the image's.
+  const files: Record<string, Record<string, string>> = {};
+  if (given?.profiles !== undefined && Object.keys(given.profiles).length > 0) {
+    files.profiles = given.profiles;
+    env.DEVICE_PROFILESDIR = `${DEVICE_FILES_ROOT}/profiles`;
   }
-  return goService(d, deps, { command });
+  if (given?.devices !== undefined && Object.keys(given.devices).length > 0) {
+    files.devices = given.devices;
+    env.DEVICE_DEVICESDIR = `${DEVICE_FILES_ROOT}/devices`;
+  }
+  return goService(d, v, d === 'device-mqtt' ? [...deps, 'mqtt-broker'] : deps, { command, env, ...(Object.keys(files).length > 0 ? { files } : {}) });
 }
 
 /** `{{host:x}}` in a text with `name(x)`; an unknown service is a programming error. */

@@ -155,6 +155,8 @@ describe('manifests install, in process', () => {
     expect(about(role, 'commands')).toHaveLength(1);
     expect(about(role, 'commands/status')).toHaveLength(1);
     expect(about(role, 'events').map((r) => r.verbs)).toEqual([['create', 'patch']]);
+    // ConfigMaps are named by their content: created and deleted, never changed.
+    expect(about(role, 'configmaps').map((r) => r.verbs)).toEqual([['get', 'list', 'watch', 'create', 'delete']]);
     // Of what is cluster-scoped the hub writes the units and groups of its sites and Addons, and patches nodes (the peers' verdicts); it creates and deletes no node.
     expect(cluster.flatMap((r) => r.resources ?? []).sort()).toEqual(['customresourcedefinitions', 'nodegroups', 'nodes', 'nodes', 'nodeunits'].sort());
     expect(about(cluster, 'nodes').map((r) => r.verbs)).toEqual([['get', 'list', 'watch'], ['get', 'patch']]);

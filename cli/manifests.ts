@@ -176,6 +176,10 @@ function namespacedRules(): RoleRule[] {
       rule: { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
     },
     {
+      why: "the files Addons' workloads mount (an EdgeX device service's own profiles, say) are ConfigMaps of this namespace, named by their content and never changed: the hub creates them, and deletes those no site uses",
+      rule: { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
+    },
+    {
       why: 'events about the resources it manages (a site going offline, a device refused), as kubectl describe shows them; patch lets repeated events be counted',
       rule: { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
     },

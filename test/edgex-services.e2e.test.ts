@@ -2,7 +2,8 @@
  * `edgeadm addon edgex` on the embedded hub: the site agent runs EdgeX's
  * services as a Compose project on its node's container runtime, reports
  * how they stand in the Addon's status, brings the project along when the
- * Addon changes, removes exactly its project when the Addon goes, and says
+ * Addon changes, removes exactly its project when the services are turned
+ * off or the Addon goes, and says
  * what is missing on a node without a runtime while the bus runs on.
  *
  * No container engine runs here and no image registry is reachable: the
@@ -81,10 +82,19 @@ describe("EdgeX's services on the node's container runtime", () => {
     expect(services['support-scheduler']?.state).toBe('running');
     expect(fake.calls().filter((c) => c.includes(' down '))).toEqual([]);
 
-    // Removed: the project goes, containers, network and volumes; nothing else is touched.
+    // Services turned off (--bus-only): the project goes; the bus runs on.
+    const downCall = `docker compose -p ${project} down --volumes --remove-orphans`;
+    await f.apply({ kind: 'Addon', metadata: { name: 'edgex' }, spec: { ...addon.spec, config: { publish: false } } });
+    await waitFor('the project removed with the services turned off', () => Object.keys(fake.projects()).length === 0);
+    const t0 = Date.now();
+    await waitFor('the bus alone running', async () => (await statusAt(f, site))?.state === 'running');
+    console.log('bus-alone ms', Date.now() - t0);
+    // On again, then the Addon removed: the project goes, containers, network and volumes; nothing else is touched.
+    await f.apply({ kind: 'Addon', metadata: { name: 'edgex' }, spec: { ...addon.spec, config: { publish: false, services: {} } } });
+    await waitFor('the project back', () => Object.keys(fake.projects()).length === 1);
     await f.api('DELETE', '/api/v1/addons/edgex');
     await waitFor('the project removed', () => Object.keys(fake.projects()).length === 0);
-    expect(fake.calls().filter((c) => c.includes(' down '))).toEqual([`docker compose -p ${project} down --volumes --remove-orphans`]);
+    expect(fake.calls().filter((c) => c.includes(' down '))).toEqual([downCall, downCall]);
   });
 
   it('says what is missing on a node without a container runtime, and the bus runs on', { timeout: 60_000 }, async () => {

@@ -39,7 +39,7 @@ import { EdgeXConfigSchema, serviceNamer } from './src/config.ts';
 import { renderWorkloads } from './src/deploy/kube.ts';
 import { EDGEX_SERVICES } from './src/deploy/release.ts';
 import { planServices } from './src/deploy/services.ts';
-import { siteCompose, startSiteServices } from './src/deploy/site.ts';
+import { composeFileIn, siteCompose, startSiteServices } from './src/deploy/site.ts';
 import { createEdgeXDriver, EdgeXDeviceTable } from './src/devices.ts';
 import { ErrEdgeXBridgeConfig, ErrEdgeXBusBroker, ErrEdgeXServicesConfig } from './src/errors.ts';
 import { CauseLog, registerEdgeXMetrics } from './src/metrics.ts';
@@ -80,20 +80,24 @@ export default definePlugin({
       degradedBy[part] = cause;
       ctx.setDegraded(degradedBy.services ?? degradedBy.bridge);
     };
-    if (config.services !== undefined && !ctx.workloadsAsGrid && ctx.site !== undefined) {
-      // EdgeX's services on the node's container runtime (on Kubernetes the grid runs them).
+    const servicesDir = ctx.site === undefined ? undefined : ctx.get(siteStorageRef).dir(`${ctx.pluginId}-services`);
+    // EdgeX's services on the node's container runtime (on Kubernetes the grid runs them); with services
+    // turned off, the project an earlier config left is removed.
+    if (servicesDir !== undefined && !ctx.workloadsAsGrid && (config.services !== undefined || composeFileIn(servicesDir))) {
       const services = startSiteServices({
         site,
         pluginId: ctx.pluginId,
-        config: config.services,
+        runtime: config.services?.runtime ?? 'auto',
         plan,
-        doc: siteCompose(ctx.pluginId, site, config.services),
-        dir: ctx.get(siteStorageRef).dir(`${ctx.pluginId}-services`),
+        doc: config.services === undefined ? undefined : siteCompose(ctx.pluginId, site, config.services),
+        dir: servicesDir,
         logger: ctx.logger,
         onState: degrade('services'),
       });
       ctx.onStop(() => services.stop());
       ctx.onRemove(() => services.remove());
+    }
+    if (config.services !== undefined && !ctx.workloadsAsGrid && ctx.site !== undefined) {
       if (plan.length > 0 && bridgeConfig === undefined) {
         // The site's own EdgeX: bridged as an existing one would be, on the ports the project publishes.
         bridgeConfig = resolveBridgeConfig({

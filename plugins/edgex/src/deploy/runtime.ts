@@ -122,6 +122,9 @@ function serialized<T>(project: string, fn: () => Promise<T>): Promise<T> {
   return next;
 }
 
+/** The project's file in its folder. */
+export const COMPOSE_FILE = 'compose.yaml';
+
 /** A site's Compose project on one runtime, its file kept in `dir`. */
 export class ComposeProject {
   readonly file: string;
@@ -132,7 +135,7 @@ export class ComposeProject {
     readonly dir: string,
     readonly timeoutMs = 15 * 60_000,
   ) {
-    this.file = path.join(dir, 'compose.yaml');
+    this.file = path.join(dir, COMPOSE_FILE);
   }
 
   /** Whether a file of an earlier `up` is still here (the project may still run). */

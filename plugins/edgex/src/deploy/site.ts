@@ -7,17 +7,20 @@
  * are), and removes the project when asked (the Addon gone, or its services
  * turned off).
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { toErrorInfo, type Logger } from '../../../../core/sdk/index.ts';
 import { ErrEdgeXNoRuntime, ErrEdgeXServicesDown } from '../errors.ts';
 import { composeProjectName, renderCompose } from './compose.ts';
-import { ComposeProject, findRuntime, summarize } from './runtime.ts';
+import { COMPOSE_FILE, ComposeProject, findRuntime, summarize } from './runtime.ts';
 import { planServices, type EdgeXServicesConfig, type ServicePlan } from './services.ts';
 
 export interface SiteServicesOptions {
   site: string;
   /** Names the project (one per plugin and site). */
   pluginId: string;
-  config: EdgeXServicesConfig;
+  /** services.runtime: which container runtime to look for. */
+  runtime: EdgeXServicesConfig['runtime'];
   plan: readonly ServicePlan[];
   /** The plan as its Compose project (siteCompose). */
   doc: Record<string, unknown> | undefined;
@@ -46,6 +49,11 @@ export interface SiteServices {
   readonly removed: Promise<void>;
 }
 
+/** Whether an earlier config left a Compose project's file in `dir` (its project may still run). */
+export function composeFileIn(dir: string): boolean {
+  return existsSync(path.join(dir, COMPOSE_FILE));
+}
+
 /** A site's services as its Compose project; undefined when it runs none. */
 export function siteCompose(pluginId: string, site: string, config: EdgeXServicesConfig): Record<string, unknown> | undefined {
   const plan = planServices(config);
@@ -60,21 +68,24 @@ export function startSiteServices(o: SiteServicesOptions): SiteServices {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let wake: (() => void) | undefined;
+  // Stopped between two reads: no more sleeping.
   const sleep = (ms: number): Promise<void> =>
-    new Promise((resolve) => {
-      wake = resolve;
-      timer = setTimeout(resolve, ms);
-    });
+    stopped
+      ? Promise.resolve()
+      : new Promise((resolve) => {
+          wake = resolve;
+          timer = setTimeout(resolve, ms);
+        });
 
   // Not running until the runtime says so.
   if (o.plan.length > 0) o.onState(new ErrEdgeXServicesDown({ project, states: 'looking for the container runtime' }));
-  const found = findRuntime(o.config.runtime, o.env);
+  const found = findRuntime(o.runtime, o.env);
   const compose = found.then((f) => ('runtime' in f ? new ComposeProject(f.runtime, project, o.dir) : undefined));
 
   const loop = (async (): Promise<void> => {
     const f = await found;
     if ('problem' in f) {
-      if (o.plan.length > 0) o.onState(new ErrEdgeXNoRuntime({ wanted: o.config.runtime, reason: f.problem }));
+      if (o.plan.length > 0) o.onState(new ErrEdgeXNoRuntime({ wanted: o.runtime, reason: f.problem }));
       return;
     }
     const p = (await compose)!;

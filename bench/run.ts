@@ -16,6 +16,7 @@ const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   mqtt: () => import('./mqtt.ts'),
   edgex: () => import('./edgex.ts'),
   'edgex-rest': () => import('./edgex-rest.ts'),
+  'edgex-sites': () => import('./edgex-sites.ts'),
   opcua: () => import('./opcua.ts'),
   console: () => import('./console.ts'),
   store: () => import('./store.ts'),

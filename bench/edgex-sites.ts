@@ -22,8 +22,7 @@ import path from 'node:path';
 import { GRID_KIND_NAMES, GRID_KINDS, startAddonGridController, startGridControllers, startUnitControllers } from '../core/grid/index.ts';
 import { createLogger, parseWithSchema } from '../core/kernel/index.ts';
 import { applyCrds, crdFromSchema, edgeadmCrds, openKubeClient } from '../core/store/index.ts';
-import edgex from '../plugins/edgex/index.ts';
-import { EDGEX_COMPOSE_OBJECTS } from '../plugins/edgex/src/deploy/release.ts';
+import edgex, { EDGEX_COMPOSE_OBJECTS } from '../plugins/edgex/index.ts';
 import { rawClient, type RawClient } from '../test/support/kube-apiserver/client.ts';
 import { startKubeApiServer } from '../test/support/kube-apiserver/index.ts';
 import { envInt, round, versus, type Benchmark, type BenchResult } from './harness.ts';
@@ -60,7 +59,7 @@ const bench: Benchmark = {
     const t0 = performance.now();
     for (let i = 0; i < sites; i++) {
       const doc = edgex.composeProject!({ addon: 'edgex', site: `s-${i}`, config: parsed.value })!;
-      for (const k of ['services', 'volumes', 'networks', 'configs']) composeObjects += Object.keys((doc[k] ?? {}) as object).length;
+      for (const k of ['services', 'volumes', 'networks', 'configs']) composeObjects += Object.keys((doc[k] ?? {})).length;
     }
     const renderMs = performance.now() - t0;
     results.push({ bench: 'edgex-sites', metric: `render ${sites} sites' Compose projects (embedded hub)`, value: round(renderMs, 1), unit: 'ms' });

@@ -16,15 +16,10 @@
  *   the same peer. No container engine runs here: `compose up` is not timed.
  * BENCH_GRID_TIMEOUT_S (default 600) bounds the expansion.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { GRID_KIND_NAMES, GRID_KINDS, startAddonGridController, startGridControllers, startUnitControllers } from '../core/grid/index.ts';
 import { createLogger, parseWithSchema } from '../core/kernel/index.ts';
-import { applyCrds, crdFromSchema, edgeadmCrds, openKubeClient } from '../core/store/index.ts';
 import edgex, { EDGEX_COMPOSE_OBJECTS } from '../plugins/edgex/index.ts';
-import { rawClient, type RawClient } from '../test/support/kube-apiserver/client.ts';
-import { startKubeApiServer } from '../test/support/kube-apiserver/index.ts';
+import { startGridCluster } from '../test/support/grid-cluster.ts';
+import type { RawClient } from '../test/support/kube-apiserver/client.ts';
 import { envInt, round, versus, type Benchmark, type BenchResult } from './harness.ts';
 
 const NS = 'default';
@@ -66,24 +61,11 @@ const bench: Benchmark = {
     results.push(versus({ bench: 'edgex-sites', metric: `objects in ${sites} sites' Compose projects`, value: composeObjects, unit: 'objects' }, peer, EDGEX_COMPOSE_OBJECTS * sites));
 
     // Kubernetes: the Addon through the grid.
-    const dir = mkdtempSync(path.join(tmpdir(), 'edgeadm-bench-edgex-sites-'));
-    const server = await startKubeApiServer({ historyLimit: 60 * sites + 10_000 });
-    const raw = rawClient(server);
-    const client = await openKubeClient(await server.kubeconfig(dir));
-    const logger = createLogger({ level: 'error' });
-    const running: { close(): Promise<void> }[] = [];
+    const cluster = await startGridCluster({ plugin: (id) => (id === edgex.id ? edgex : undefined), logger: createLogger({ level: 'error' }), namespace: NS, historyLimit: 60 * sites + 10_000 });
+    const raw = cluster.raw;
     try {
-      await applyCrds(client, [...edgeadmCrds(), ...GRID_KIND_NAMES.map((k) => crdFromSchema(GRID_KINDS[k]))]);
-      for (let i = 0; i < sites; i++) {
-        const site = `s-${i}`;
-        await raw.call('POST', '/api/v1/nodes', { metadata: { name: `node-${i}` } });
-        await raw.call('POST', `${E}/sites`, { apiVersion: 'edgeadm.io/v1alpha1', kind: 'Site', metadata: { name: site, namespace: NS }, spec: {} });
-        await raw.call('POST', `${E}/nodes`, { apiVersion: 'edgeadm.io/v1alpha1', kind: 'Node', metadata: { name: `node-${i}`, namespace: NS }, spec: { site } });
-      }
-      const common = { client, logger };
-      running.push(await startUnitControllers(common));
-      running.push(await startGridControllers(common));
-      running.push(await startAddonGridController({ ...common, namespace: NS, plugin: (id) => (id === edgex.id ? edgex : undefined) }));
+      for (let i = 0; i < sites; i++) await cluster.addSite(`s-${i}`, [`node-${i}`]);
+      await cluster.startControllers();
       // The units first: they are the sites, not the Addon's.
       const deadline = Date.now() + envInt('BENCH_GRID_TIMEOUT_S', 600) * 1000;
       while ((await count(raw, '/apis/site.superedge.io/v1alpha2/nodeunits', 's-')) < sites) {
@@ -114,11 +96,7 @@ const bench: Benchmark = {
       results.push(versus({ bench: 'edgex-sites', metric: `Kubernetes objects in the end for ${sites} sites (those, Deployments, Services)`, value: hubWrote + deployments + services, unit: 'objects' }, peer, EDGEX_COMPOSE_OBJECTS * sites));
       return results;
     } finally {
-      for (const r of running.reverse()) await r.close();
-      await client.close();
-      await raw.close();
-      await server.close();
-      rmSync(dir, { recursive: true, force: true });
+      await cluster.close();
     }
   },
 };

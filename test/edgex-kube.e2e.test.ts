@@ -9,13 +9,12 @@
  */
 /* eslint-disable @typescript-eslint/no-unsafe-member-access -- raw answers are arbitrary Kubernetes JSON */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { addonGroupName, GRID_KIND_NAMES, GRID_KINDS, startAddonGridController, startGridControllers, startUnitControllers, type RunningController } from '../core/grid/index.ts';
-import type { PluginDefinition } from '../core/plugins/index.ts';
-import { applyCrds, crdFromSchema, edgeadmCrds, openKubeClient, RUNS_AS_GRID_ANNOTATION, type KubeClient } from '../core/store/index.ts';
+import { addonGroupName } from '../core/grid/index.ts';
+import { RUNS_AS_GRID_ANNOTATION } from '../core/store/index.ts';
 import edgex from '../plugins/edgex/index.ts';
-import { rawClient, type RawResponse } from './support/kube-apiserver/client.ts';
-import { startKubeApiServer, type KubeApiServer } from './support/kube-apiserver/index.ts';
-import { quiet, tempDir } from './support/hub-fixture.ts';
+import { startGridCluster, type GridCluster } from './support/grid-cluster.ts';
+import type { RawClient, RawResponse } from './support/kube-apiserver/client.ts';
+import { quiet } from './support/hub-fixture.ts';
 
 const NS = 'default';
 const E = `/apis/edgeadm.io/v1alpha1/namespaces/${NS}`;
@@ -34,10 +33,8 @@ const PATHS = [
   '/api/v1/nodes',
 ];
 
-let server: KubeApiServer;
-let client: KubeClient;
-let raw: ReturnType<typeof rawClient>;
-const running: RunningController[] = [];
+let cluster: GridCluster;
+let raw: RawClient;
 type Body = RawResponse['body'];
 
 const ok = async (p: Promise<RawResponse>): Promise<Body> => {
@@ -57,29 +54,14 @@ async function snapshot(): Promise<Record<string, unknown>> {
 }
 
 beforeAll(async () => {
-  server = await startKubeApiServer();
-  client = await openKubeClient(await server.kubeconfig(tempDir('edgex-kube')));
-  raw = rawClient(server);
-  await applyCrds(client, [...edgeadmCrds(), ...GRID_KIND_NAMES.map((k) => crdFromSchema(GRID_KINDS[k]))]);
-  for (const [site, nodes] of Object.entries(SITES)) {
-    await ok(raw.call('POST', `${E}/sites`, { apiVersion: 'edgeadm.io/v1alpha1', kind: 'Site', metadata: { name: site, namespace: NS, labels: { edgex: 'yes' } }, spec: {} }));
-    for (const n of nodes) {
-      await ok(raw.call('POST', '/api/v1/nodes', { metadata: { name: n } }));
-      await ok(raw.call('POST', `${E}/nodes`, { apiVersion: 'edgeadm.io/v1alpha1', kind: 'Node', metadata: { name: n, namespace: NS }, spec: { site } }));
-    }
-  }
-  const plugins = new Map<string, PluginDefinition>([[edgex.id, edgex]]);
-  const common = { client, logger: quiet, backoffMs: { initial: 20, max: 200 }, rateLimit: { baseDelayMs: 5, maxDelayMs: 200 } };
-  running.push(await startAddonGridController({ ...common, namespace: NS, plugin: (id) => plugins.get(id) }));
-  running.push(await startUnitControllers(common));
-  running.push(await startGridControllers(common));
+  cluster = await startGridCluster({ plugin: (id) => (id === edgex.id ? edgex : undefined), logger: quiet, namespace: NS, fast: true });
+  raw = cluster.raw;
+  for (const [site, nodes] of Object.entries(SITES)) await cluster.addSite(site, nodes, { edgex: 'yes' });
+  await cluster.startControllers();
 }, 30_000);
 
 afterAll(async () => {
-  for (const r of running) await r.close();
-  await raw.close();
-  await client.close();
-  await server.close();
+  await cluster?.close();
 });
 
 describe('edgex on a hub on Kubernetes', () => {

@@ -11,17 +11,12 @@
 /* eslint-disable @typescript-eslint/no-unsafe-member-access -- raw answers are arbitrary Kubernetes JSON (RawResponse.body) */
 import Type from 'typebox';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { rawClient, type RawResponse } from '../../test/support/kube-apiserver/client.ts';
-import { startKubeApiServer, type KubeApiServer } from '../../test/support/kube-apiserver/index.ts';
-import { quiet, tempDir } from '../../test/support/hub-fixture.ts';
+import { startGridCluster, type GridCluster } from '../../test/support/grid-cluster.ts';
+import type { RawClient, RawResponse } from '../../test/support/kube-apiserver/client.ts';
+import { quiet } from '../../test/support/hub-fixture.ts';
 import { definePlugin, type PluginDefinition } from '../plugins/index.ts';
-import { applyCrds, crdFromSchema, edgeadmCrds, openKubeClient, RUNS_AS_GRID_ANNOTATION, type KubeClient } from '../store/index.ts';
-import { startAddonGridController } from './addon-controller.ts';
+import { RUNS_AS_GRID_ANNOTATION } from '../store/index.ts';
 import { addonGroupName, HUB_NAMESPACE_LABEL } from './addons.ts';
-import type { RunningController } from './controller.ts';
-import { startGridControllers } from './grids.ts';
-import { GRID_KIND_NAMES, GRID_KINDS } from './types.ts';
-import { startUnitControllers } from './units.ts';
 
 const NS = 'default';
 const E = `/apis/edgeadm.io/v1alpha1/namespaces/${NS}`;
@@ -61,10 +56,8 @@ const halves = definePlugin({
 });
 const PLUGINS = new Map<string, PluginDefinition>([collector, agentOnly, halves].map((p) => [p.id, p]));
 
-let server: KubeApiServer;
-let client: KubeClient;
-let raw: ReturnType<typeof rawClient>;
-const running: RunningController[] = [];
+let cluster: GridCluster;
+let raw: RawClient;
 
 /** Arbitrary Kubernetes JSON, as the test server answers it. */
 type Body = RawResponse['body'];
@@ -86,28 +79,16 @@ const setReady = async (name: string, ready: number): Promise<void> => {
 };
 
 beforeAll(async () => {
-  server = await startKubeApiServer();
-  client = await openKubeClient(await server.kubeconfig(tempDir('addon-grids')));
-  raw = rawClient(server);
-  await applyCrds(client, [...edgeadmCrds(), ...GRID_KIND_NAMES.map((k) => crdFromSchema(GRID_KINDS[k]))]);
+  cluster = await startGridCluster({ plugin: (id) => PLUGINS.get(id), logger: quiet, namespace: NS, fast: true });
+  raw = cluster.raw;
   for (const [site, nodes] of [['plant-a', ['gw-a1', 'gw-a2']], ['plant-b', ['gw-b1']], ['plant-c', ['gw-c1']]] as const) {
-    await ok(raw.call('POST', `${E}/sites`, { apiVersion: 'edgeadm.io/v1alpha1', kind: 'Site', metadata: { name: site, namespace: NS, labels: { line: site === 'plant-c' ? 'two' : 'one' } }, spec: {} }));
-    for (const n of nodes) {
-      await ok(raw.call('POST', '/api/v1/nodes', { metadata: { name: n } }));
-      await ok(raw.call('POST', `${E}/nodes`, { apiVersion: 'edgeadm.io/v1alpha1', kind: 'Node', metadata: { name: n, namespace: NS }, spec: { site } }));
-    }
+    await cluster.addSite(site, nodes, { line: site === 'plant-c' ? 'two' : 'one' });
   }
-  const common = { client, logger: quiet, backoffMs: { initial: 20, max: 200 }, rateLimit: { baseDelayMs: 5, maxDelayMs: 200 } };
-  running.push(await startAddonGridController({ ...common, namespace: NS, plugin: (id) => PLUGINS.get(id) }));
-  running.push(await startUnitControllers(common));
-  running.push(await startGridControllers(common));
+  await cluster.startControllers();
 }, 30_000);
 
 afterAll(async () => {
-  for (const r of running) await r.close();
-  await raw.close();
-  await client.close();
-  await server.close();
+  await cluster?.close();
 });
 
 describe('sites as NodeUnits', () => {

@@ -8,13 +8,14 @@
  * removing it leaves the cluster as it was before (diffed object by object).
  */
 /* eslint-disable @typescript-eslint/no-unsafe-member-access -- raw answers are arbitrary Kubernetes JSON */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addonGroupName } from '../core/grid/index.ts';
 import { RUNS_AS_GRID_ANNOTATION } from '../core/store/index.ts';
 import edgex from '../plugins/edgex/index.ts';
 import { startGridCluster, type GridCluster } from './support/grid-cluster.ts';
 import type { RawClient, RawResponse } from './support/kube-apiserver/client.ts';
 import { quiet } from './support/hub-fixture.ts';
+import { eventually as waitUntil, okBody } from './support/kube-expect.ts';
 
 const NS = 'default';
 const E = `/apis/edgeadm.io/v1alpha1/namespaces/${NS}`;
@@ -37,12 +38,8 @@ let cluster: GridCluster;
 let raw: RawClient;
 type Body = RawResponse['body'];
 
-const ok = async (p: Promise<RawResponse>): Promise<Body> => {
-  const r = await p;
-  expect(r.status, JSON.stringify(r.body)).toBeLessThan(300);
-  return r.body;
-};
-const eventually = (check: () => Promise<void>): Promise<void> => vi.waitFor(check, { timeout: 15_000, interval: 50 });
+const ok = okBody;
+const eventually = (check: () => Promise<void>): Promise<void> => waitUntil(check, 15_000);
 const names = async (path: string): Promise<string[]> => ((await ok(raw.call('GET', path))).items as Body[]).map((o) => o.metadata.name as string).sort();
 /** Each object by path and name, with its labels and spec (not its status or bookkeeping). */
 async function snapshot(): Promise<Record<string, unknown>> {
@@ -109,9 +106,12 @@ describe('edgex on a hub on Kubernetes', () => {
     expect(modbusB.spec.template.spec.volumes).toContainEqual({ name: 'files-profiles', configMap: { name: cm } });
     expect(modbusB.spec.template.spec.containers[0].env).toContainEqual({ name: 'DEVICE_PROFILESDIR', value: '/edgeadm/profiles' });
     // Other profiles: another ConfigMap, plant-b's workload moves to it, and the first goes.
-    const a0 = await ok(raw.call('GET', `${E}/addons/edgex`));
     const templates = { 'plant-b': { services: { devices: ['device-modbus', 'device-virtual'], deviceFiles: { 'device-modbus': { profiles: { 'pumps.yaml': 'name: pumps-v2\n' } } } } } };
-    await ok(raw.call('PUT', `${E}/addons/edgex`, { ...a0, spec: { ...a0.spec, templates } }));
+    // Again on a conflict with the controller's own writes of the Addon.
+    await eventually(async () => {
+      const a0 = await ok(raw.call('GET', `${E}/addons/edgex`));
+      await ok(raw.call('PUT', `${E}/addons/edgex`, { ...a0, spec: { ...a0.spec, templates } }));
+    });
     await eventually(async () => {
       const now = await cms();
       expect(now).toHaveLength(1);

@@ -10,10 +10,11 @@
  */
 /* eslint-disable @typescript-eslint/no-unsafe-member-access -- raw answers are arbitrary Kubernetes JSON (RawResponse.body) */
 import Type from 'typebox';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGridCluster, type GridCluster } from '../../test/support/grid-cluster.ts';
 import type { RawClient, RawResponse } from '../../test/support/kube-apiserver/client.ts';
 import { quiet } from '../../test/support/hub-fixture.ts';
+import { eventually, okBody } from '../../test/support/kube-expect.ts';
 import { definePlugin, type PluginDefinition } from '../plugins/index.ts';
 import { RUNS_AS_GRID_ANNOTATION } from '../store/index.ts';
 import { addonGroupName, HUB_NAMESPACE_LABEL } from './addons.ts';
@@ -61,12 +62,7 @@ let raw: RawClient;
 
 /** Arbitrary Kubernetes JSON, as the test server answers it. */
 type Body = RawResponse['body'];
-const ok = async (p: Promise<RawResponse>): Promise<Body> => {
-  const r = await p;
-  expect(r.status, JSON.stringify(r.body)).toBeLessThan(300);
-  return r.body;
-};
-const eventually = (check: () => Promise<void>): Promise<void> => vi.waitFor(check, { timeout: 8000, interval: 50 });
+const ok = okBody;
 const deployments = async (): Promise<Record<string, Body>> => {
   const r = await ok(raw.call('GET', DEPLOY));
   return Object.fromEntries((r.items as Body[]).map((d): [string, Body] => [d.metadata.name as string, d])) as Record<string, Body>;
@@ -163,7 +159,7 @@ describe('an Addon of a plugin with workloads', () => {
     const again = await ok(raw.call('GET', `${E}/sites/plant-c`));
     await ok(raw.call('PUT', `${E}/sites/plant-c`, { ...again, metadata: { ...again.metadata, labels: { line: 'two' } } }));
     await eventually(async () => expect(Object.keys(await deployments())).not.toContain('col-app-plant-c'));
-    expect(Object.keys((await getAddon('col')).status.sites).sort()).toEqual(['plant-a', 'plant-b']);
+    await eventually(async () => expect(Object.keys((await getAddon('col')).status.sites).sort()).toEqual(['plant-a', 'plant-b']));
   });
 
   it("reports a site's bad config with the plugin's config error, and the other sites run on", async () => {
@@ -197,9 +193,12 @@ describe('an Addon of a plugin with a site half', () => {
       expect(a.metadata.annotations[RUNS_AS_GRID_ANNOTATION]).toBe('with-site');
       expect(a.status?.workloads?.['plant-a']?.state).toMatch(/pending|starting/);
     });
-    // The site agent's report, as the hub writes it: the controller never replaces it.
+    // The site agent's report, as the hub writes it (again on a conflict with the controller's writes): the controller never replaces it.
     const a = await getAddon('half');
-    await ok(raw.call('PUT', `${E}/addons/half/status`, { ...a, status: { ...a.status, sites: { 'plant-a': { state: 'running', observedGeneration: a.metadata.generation } } } }));
+    await eventually(async () => {
+      const now = await getAddon('half');
+      await ok(raw.call('PUT', `${E}/addons/half/status`, { ...now, status: { ...now.status, sites: { 'plant-a': { state: 'running', observedGeneration: a.metadata.generation } } } }));
+    });
     await setReady('half-db-plant-a', 1);
     await eventually(async () => expect((await getAddon('half')).status.workloads['plant-a'].state).toBe('running'));
     expect((await getAddon('half')).status.sites).toEqual({ 'plant-a': { state: 'running', observedGeneration: a.metadata.generation } });

@@ -57,9 +57,9 @@ const PLUGIN_ID = 'edgex';
 
 export default definePlugin({
   id: PLUGIN_ID,
-  version: '0.2.0',
+  version: '0.3.0',
   engine: '^0.1.0',
-  description: "EdgeX's message bus at the site: every reading as an EdgeX v3 event, and EdgeX device services' events as readings",
+  description: "EdgeX Foundry at the site: EdgeX's own services per site, bridged to the platform, and EdgeX's message bus (every reading as an EdgeX v3 event, EdgeX device services' events as readings)",
   configSchema: EdgeXConfigSchema,
   consumes: [readingFeedRef, siteBrokerRef, siteMetricsRef, driversRef, onboardingRef, siteStorageRef, siteCatalogRef, deviceCommandsRef, siteLoginsRef, siteHubRef, deviceStatesRef],
   // EdgeX's containers as grids on Kubernetes; this instance, at the site, is the bus and bridge beside them.
@@ -98,18 +98,16 @@ export default definePlugin({
       ctx.onStop(() => services.stop());
       ctx.onRemove(() => services.remove());
     }
-    if (config.services !== undefined && !ctx.workloadsAsGrid && ctx.site !== undefined) {
-      if (plan.length > 0 && bridgeConfig === undefined) {
-        // The site's own EdgeX: bridged as an existing one would be, on the ports the project publishes.
-        bridgeConfig = resolveBridgeConfig({
-          metadataUrl: `http://127.0.0.1:${EDGEX_SERVICES['core-metadata'].port}`,
-          commandUrl: `http://127.0.0.1:${EDGEX_SERVICES['core-command'].port}`,
-          messageBus: { url: `mqtt://127.0.0.1:${config.services.busPort}` },
-          pollInterval: '30s',
-          timeout: '10s',
-          maxRetryInterval: '5m',
-        });
-      }
+    if (config.services !== undefined && plan.length > 0 && servicesDir !== undefined && !ctx.workloadsAsGrid && bridgeConfig === undefined) {
+      // The site's own EdgeX: bridged as an existing one would be, on the ports the project publishes.
+      bridgeConfig = resolveBridgeConfig({
+        metadataUrl: `http://127.0.0.1:${EDGEX_SERVICES['core-metadata'].port}`,
+        commandUrl: `http://127.0.0.1:${EDGEX_SERVICES['core-command'].port}`,
+        messageBus: { url: `mqtt://127.0.0.1:${config.services.busPort}` },
+        pollInterval: '30s',
+        timeout: '10s',
+        maxRetryInterval: '5m',
+      });
     }
     const log = ctx.logger;
     const metrics = registerEdgeXMetrics(ctx.get(siteMetricsRef));

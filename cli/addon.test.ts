@@ -78,9 +78,9 @@ describe('edgeadm addon', () => {
     let a = (await f.api<Addon>('GET', '/api/v1/addons/mqtt')).body;
     expect(a.spec).toEqual({ plugin: 'mqtt', sites: ['plant-a'], config: { onboarding: { enabled: false } } });
 
-    const ex = await edgeadm(['addon', 'edgex', '--site', 'plant-a', '--set', 'qos=1', '--set', 'serviceName.profiles.power-meter=device-modbus']);
+    const ex = await edgeadm(['addon', 'edgex', '--site', 'plant-a', '--bus-only', '--set', 'qos=1', '--set', 'serviceName.profiles.power-meter=device-modbus']);
     expect(ex.code, ex.stderr).toBe(0);
-    expect(ex.stdout).toMatch(/addon 'edgex' applied: plugin edgex 0\.2\.0 at sites plant-a/);
+    expect(ex.stdout).toMatch(/addon 'edgex' applied: plugin edgex 0\.3\.0 at sites plant-a/);
     a = (await f.api<Addon>('GET', '/api/v1/addons/edgex')).body;
     expect(a.spec).toEqual({ plugin: 'edgex', sites: ['plant-a'], config: { qos: 1, serviceName: { profiles: { 'power-meter': 'device-modbus' } } } });
 

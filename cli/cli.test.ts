@@ -47,7 +47,7 @@ describe('edgeadm CLI', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^ID\s+VERSION\s+ROLE\s+SOURCE\s+STATUS\s+PACKAGE$/);
-    expect(lines.find((l) => l.startsWith('edgex '))).toMatch(/0\.2\.0\s+device-platform\s+builtin\s+ready\s+@edgeadm\/edgex/);
+    expect(lines.find((l) => l.startsWith('edgex '))).toMatch(/0\.3\.0\s+device-platform\s+builtin\s+ready\s+@edgeadm\/edgex/);
     for (const [id, version] of [
       ['modbus', '0\\.1\\.0'],
       ['mqtt', '0\\.2\\.0'],

@@ -224,11 +224,12 @@ describe('what is not the controller\'s', () => {
 
   it("reports a grid of the Addon's name that someone else made, and never writes it", async () => {
     const theirs = await ok(raw.call('POST', DG, { apiVersion: 'superedge.io/v1', kind: 'DeploymentGrid', metadata: { name: 'clash-app', namespace: NS }, spec: { gridUniqKey: 'zone', template: { selector: { matchLabels: { app: 'x' } }, template: { metadata: { labels: { app: 'x' } }, spec: { containers: [{ name: 'x', image: 'theirs:1' }] } } } } }));
-    await ok(raw.call('POST', `${E}/addons`, addon('clash', { plugin: 'collector', sites: ['plant-c'] })));
+    // At a site no other Addon of the collector holds (at plant-c 'probe' does: which of two wins goes by age, then name).
+    await ok(raw.call('POST', `${E}/addons`, addon('clash', { plugin: 'collector', sites: ['plant-b'] })));
     await eventually(async () => {
       const s = (await getAddon('clash')).status?.sites ?? {};
-      expect(s['plant-c']).toMatchObject({ state: 'failed', code: 'EDGE_ERR_GRID_ADDON_WORKLOADS' });
-      expect(s['plant-c'].message).toMatch(/DeploymentGrid clash-app in namespace default already exists and belongs to someone else/);
+      expect(s['plant-b']).toMatchObject({ state: 'failed', code: 'EDGE_ERR_GRID_ADDON_WORKLOADS' });
+      expect(s['plant-b'].message).toMatch(/DeploymentGrid clash-app in namespace default already exists and belongs to someone else/);
     });
     const grid = await ok(raw.call('GET', `${DG}/clash-app`));
     expect([grid.metadata.generation, grid.metadata.labels?.['edgeadm.io/addon'], grid.spec.template.template.spec.containers[0].image]).toEqual([theirs.metadata.generation, undefined, 'theirs:1']);

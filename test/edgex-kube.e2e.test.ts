@@ -129,4 +129,16 @@ describe('edgex on a hub on Kubernetes', () => {
     await ok(raw.call('DELETE', `${E}/addons/edgex`));
     await eventually(async () => expect(await snapshot()).toEqual(before));
   });
+
+  it('writes nothing for a bus-only Addon: no group, no grid; its site agents run it', { timeout: 60_000 }, async () => {
+    const before = await snapshot();
+    await ok(raw.call('POST', `${E}/addons`, { apiVersion: 'edgeadm.io/v1alpha1', kind: 'Addon', metadata: { name: 'bus', namespace: NS }, spec: { plugin: 'edgex', sites: ['plant-a'] } }));
+    await eventually(async () => {
+      const a = await ok(raw.call('GET', `${E}/addons/bus`));
+      expect(a.metadata.annotations[RUNS_AS_GRID_ANNOTATION]).toBe('with-site');
+      expect(a.status?.workloads?.['plant-a']).toMatchObject({ state: 'running', message: 'no workload runs at this site' });
+    });
+    expect(await snapshot()).toEqual(before);
+    await ok(raw.call('DELETE', `${E}/addons/bus`));
+  });
 });

@@ -285,7 +285,10 @@ function reconcilers(client: KubeClient, o: AddonGridControllerOptions): Pick<Co
       }
     }
 
-    await put(groupTarget, addonNodeGroup(ns, name, running.map((r) => r.site)), c.get('nodegroups')?.get(addonGroupName(ns, name)));
+    // The group pins the grids' workloads to the sites' nodes: an Addon that runs none (its site half alone) needs none.
+    const haveGroup = c.get('nodegroups')?.get(addonGroupName(ns, name));
+    if (out.grids.length > 0) await put(groupTarget, addonNodeGroup(ns, name, running.map((r) => r.site)), haveGroup);
+    else if (haveGroup !== undefined && isMine(haveGroup)) await remove(groupTarget, haveGroup);
     const wanted = new Set<string>();
     /** Grids of the Addon's names that someone else made (without this hub's labels): never written. */
     const taken: string[] = [...takenMaps];

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -7,8 +8,13 @@ export default defineConfig({
     include: ['**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/fixtures/**'],
     pool: 'forks',
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    // Two files at a time even on two cores (the default would be one): most of a file's time is spent
+    // waiting on the processes, sockets and timers it starts, so the machine sits half idle otherwise.
+    maxWorkers: Math.max(2, availableParallelism()),
+    // A safety net against hangs, not a speed claim (those are benchmarks): CLI-heavy cases run many
+    // child processes in a row and take longer while another file runs beside them.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
     reporters: ['default'],
     server: {
       deps: {

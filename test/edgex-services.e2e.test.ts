@@ -112,4 +112,19 @@ describe("EdgeX's services on the node's container runtime", () => {
     expect(st.message).toMatch(/no docker on PATH; no podman on PATH/);
     expect(st.message).toMatch(/EdgeX's message bus at the site works without them/);
   });
+
+  it("refuses services beside the plugin's own EdgeX REST API, naming the field: both would hold EdgeX's ports", { timeout: 60_000 }, async () => {
+    process.env.PATH = tempDir('empty-path-rest');
+    const f = await startHubFixture();
+    defer(() => f.hub.close());
+    const site = 'plant-rs';
+    await siteWith(f, site, { publish: false, services: {}, rest: { enabled: true } });
+    const st = await waitFor('the refusal reported', async () => {
+      const s = await statusAt(f, site);
+      return s?.state === 'failed' ? s : undefined;
+    });
+    // The instance's start failed with the plugin's coded config error as its cause.
+    expect(st.code).toBe('EDGE_ERR_PLUGIN_START');
+    expect(st.message).toMatch(/edgex services config: rest\.enabled is true, but services runs EdgeX's own core-data, core-metadata and core-command/);
+  });
 });

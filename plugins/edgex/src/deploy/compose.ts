@@ -10,6 +10,9 @@
  *   on every address); the database is not published at all;
  * - EdgeX's message bus is published on `busPort` (1884 by default), since
  *   the site's own broker holds 1883 on the node;
+ * - services that take their config from core-keeper have
+ *   `EDGEX_OVERWRITE_CONFIG=true` (the plan's), so a changed environment
+ *   reaches core-keeper on their next start, not only the first;
  * - every object carries the project's labels, so what the site agent runs
  *   is found, and removed, by project;
  * - a device service's own profiles and devices are Compose configs with

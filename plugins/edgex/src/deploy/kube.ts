@@ -17,8 +17,6 @@
  * - The database keeps its data on the node (`hostPath`
  *   `/var/lib/edgeadm/<addon>/<volume>`), as a site's gateway keeps it;
  *   its Deployment is recreated, never rolled, so two never share it.
- * - `EDGEX_OVERWRITE_CONFIG=true`: a changed environment reaches core-keeper
- *   on restart (EdgeX otherwise takes it only the first time).
  * - A device service's own profiles and devices are a ConfigMap per folder,
  *   named by a hash of their files, mounted read-only where its
  *   DEVICE_PROFILESDIR and DEVICE_DEVICESDIR point.
@@ -103,7 +101,7 @@ function portName(s: ServicePlan): string {
 }
 
 function container(s: ServicePlan, name: (service: string) => string, longRunning: boolean): Json {
-  const env = Object.entries({ ...s.env, ...(s.image.startsWith(`${EDGEX_RELEASE.registry}/`) ? { EDGEX_OVERWRITE_CONFIG: 'true' } : {}) })
+  const env = Object.entries(s.env)
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([k, v]) => ({ name: k, value: resolveHosts(v, name) }));
   const out: Json = {

@@ -103,7 +103,10 @@ describe('as a Compose project', () => {
       MESSAGEBUS_TYPE: 'mqtt',
       SERVICE_HOST: 'edgex-core-keeper',
     });
+    // EdgeX's environment, and one variable of ours on every service that reads core-keeper: a changed value reaches it on restart.
+    const ours = { EDGEX_OVERWRITE_CONFIG: 'true' };
     expect(s['core-common-config-bootstrapper'].environment).toEqual({
+      ...ours,
       ALL_SERVICES_DATABASE_HOST: 'edgex-postgres',
       ALL_SERVICES_MESSAGEBUS_HOST: 'edgex-mqtt-broker',
       ALL_SERVICES_REGISTRY_HOST: 'edgex-core-keeper',
@@ -111,7 +114,9 @@ describe('as a Compose project', () => {
       DEVICE_SERVICES_CLIENTS_CORE_METADATA_HOST: 'edgex-core-metadata',
       EDGEX_SECURITY_SECRET_STORE: 'false',
     });
-    expect(s['core-command'].environment).toEqual({ EDGEX_SECURITY_SECRET_STORE: 'false', EXTERNALMQTT_URL: 'tcp://edgex-mqtt-broker:1883', SERVICE_HOST: 'edgex-core-command' });
+    expect(s['core-command'].environment).toEqual({ ...ours, EDGEX_SECURITY_SECRET_STORE: 'false', EXTERNALMQTT_URL: 'tcp://edgex-mqtt-broker:1883', SERVICE_HOST: 'edgex-core-command' });
+    // Not on core-keeper (the provider itself), the broker or the database.
+    for (const name of ['core-keeper', 'mqtt-broker', 'database']) expect(s[name].environment?.EDGEX_OVERWRITE_CONFIG, name).toBeUndefined();
     expect(s['device-mqtt'].environment).toMatchObject({ MQTTBROKERINFO_HOST: 'edgex-mqtt-broker', SERVICE_HOST: 'edgex-device-mqtt' });
     expect(s.database.environment).toEqual({ POSTGRES_DB: 'edgex_db', POSTGRES_PASSWORD: 'postgres' });
     // Commands: the config provider is core-keeper; device services name it first.

@@ -237,6 +237,9 @@ export function planServices(c: EdgeXServicesConfig): ServicePlan[] {
     // No v3 ping in edgex-ui: its page is its health.
     out.push({ ...goService('ui', v, []), command: undefined, probe: { http: '/' } });
   }
+  // A service that takes its config from core-keeper takes a changed environment on its next start too
+  // (EdgeX otherwise keeps what it pushed the first time): edgeadm's config is the source.
+  for (const s of out) if (s.command?.includes(CONFIG_PROVIDER)) s.env.EDGEX_OVERWRITE_CONFIG = 'true';
   return out;
 }
 

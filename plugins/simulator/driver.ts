@@ -21,7 +21,7 @@ import type {
   WriteRequest,
   WriteResult,
 } from '../../core/sdk/index.ts';
-import { INTEGER_RANGES, NUMERIC_VALUE_TYPES, nowOrigin } from '../../core/sdk/index.ts';
+import { INTEGER_RANGES, NUMERIC_VALUE_TYPES, nowOrigin, seededRandom } from '../../core/sdk/index.ts';
 
 export const FUNCTIONS = ['sine', 'ramp', 'random', 'constant', 'setpoint'] as const;
 type Fn = (typeof FUNCTIONS)[number];
@@ -46,18 +46,6 @@ function coerce(value: ReadingValue, type: ValueType): ReadingValue | undefined 
   return i < range[0] || i > range[1] ? undefined : i;
 }
 
-/** mulberry32: a small deterministic generator. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 class SimulatedDevice implements DeviceConnection {
   readonly #device: DriverDevice;
   readonly #resources: Map<string, DriverResource>;
@@ -69,7 +57,7 @@ class SimulatedDevice implements DeviceConnection {
   constructor(device: DriverDevice) {
     this.#device = device;
     this.#resources = new Map(device.resources.map((r) => [r.name, r]));
-    this.#random = rng(num(device.protocol.seed, 1));
+    this.#random = seededRandom(num(device.protocol.seed, 1));
     for (const r of device.resources) {
       if (r.attributes.function === 'setpoint') this.#held.set(r.name, coerce(num(r.attributes.initial, 0), r.valueType) ?? 0);
     }

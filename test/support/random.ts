@@ -1,14 +1,5 @@
 /**
- * A small seeded generator (mulberry32) for tests and benchmarks: the same
- * seed gives the same run. (Plugins keep their own: they import only core/sdk.)
+ * The seeded generator tests and benchmarks share: the SDK's (core/sdk's
+ * seededRandom, mulberry32), so a test replays what the simulator plugin draws.
  */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom as seeded } from '../../core/sdk/index.ts';

@@ -85,6 +85,8 @@ describe('an Addon run as grids', () => {
     await waitFor('the site reported it', async () => (await f.hub.store.get<AddonObject>('Addon', 'sim'))?.status?.sites?.[site]?.state === 'running');
     const served = async () => (await f.api<AddonObject>('GET', '/api/v1/addons/sim')).body.status?.sites?.[site];
     expect(await served()).toEqual({ state: 'starting', message: 'workloads: sim-db: 0/1 ready; site: running' });
+    // The site's report wrote its own entry only: the workloads' states are the controller's.
+    expect((await f.hub.store.get<AddonObject>('Addon', 'sim'))?.status?.workloads).toEqual({ [site]: { state: 'starting', message: 'sim-db: 0/1 ready' } });
     await setWorkloads('running', '1 workload(s) ready');
     expect((await served())?.state).toBe('running');
   });

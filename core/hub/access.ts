@@ -190,7 +190,7 @@ export const ACCESS_RULES: readonly RouteRule[] = [
     notes: 'readings must name the site of the path; the producer (dedup identity) is the credential itself, never a field of the batch',
   },
   { method: 'PUT', url: '/api/v1/sites/:site/device-status', allow: SITE_REPORTERS, does: "writes operatingState, message and lastSeen of the site's Devices", notes: 'devices of other sites are ignored' },
-  { method: 'PUT', url: '/api/v1/sites/:site/addon-status', allow: SITE_REPORTERS, does: "writes the site's entry of each Addon's status", notes: "Addons that do not target the site are ignored; other sites' entries are kept" },
+  { method: 'PUT', url: '/api/v1/sites/:site/addon-status', allow: SITE_REPORTERS, does: "writes the site's entry of each Addon's status", notes: "Addons that do not target the site, or that a hub on Kubernetes runs whole as grids, are ignored; other sites' entries and the grids' status.workloads are kept" },
   { method: 'POST', url: '/api/v1/sites/:site/pending-devices', allow: SITE_REPORTERS, does: 'reports a device that announced itself at the site (PendingDevice), applies the provisioning rules' },
   { method: 'POST', url: '/api/v1/sites/:site/broker-credentials', allow: ADMINS, does: "issues a login to the site's MQTT broker", notes: 'the password is in this answer only; its hash is never returned' },
   { method: 'POST', url: '/api/v1/sites/:site/broker-credentials/:username/rotate', allow: ADMINS, does: 'replaces the password of a broker login', notes: 'the password is in this answer only; its hash is never returned' },

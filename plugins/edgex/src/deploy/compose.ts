@@ -15,12 +15,16 @@
  *   reaches core-keeper on their next start, not only the first;
  * - every object carries the project's labels, so what the site agent runs
  *   is found, and removed, by project;
+ * - secure mode's folder of service tokens (EdgeX binds the host's
+ *   /tmp/edgex/secrets, one per host) is the project's own `secrets`
+ *   folder beside its file, so two projects never share tokens;
  * - a device service's own profiles and devices are Compose configs with
  *   their text inline (`$` written `$$`, so Compose does not interpolate
  *   it), mounted read-only where its DEVICE_PROFILESDIR and
  *   DEVICE_DEVICESDIR point.
  */
-import { DEVICE_FILES_ROOT, resolveHosts, type ServicePlan } from './services.ts';
+import { EDGEX_RELEASE } from './release.ts';
+import { DEVICE_FILES_ROOT, resolveHosts, SECRETS_VOLUME, type ServicePlan } from './services.ts';
 
 /** Labels on every service of the project. */
 export const COMPOSE_LABELS = { site: 'io.edgeadm.site', addon: 'io.edgeadm.addon' } as const;
@@ -62,6 +66,7 @@ export function renderCompose(plan: readonly ServicePlan[], o: ComposeOptions): 
       networks: { [COMPOSE_NETWORK]: { aliases: [s.host] } },
       labels: { ...labels },
     };
+    if (s.entrypoint) svc.entrypoint = s.entrypoint.map((a) => resolveHosts(a, name));
     if (s.command) svc.command = s.command.map((a) => resolveHosts(a, name));
     if (Object.keys(s.env).length > 0) svc.environment = Object.fromEntries(Object.entries(s.env).map(([k, v]) => [k, resolveHosts(v, name)]));
     if (s.port !== undefined && s.publish) {
@@ -69,15 +74,25 @@ export function renderCompose(plan: readonly ServicePlan[], o: ComposeOptions): 
       svc.ports = [`127.0.0.1:${hostPort}:${s.port}/tcp`];
     }
     if (s.dependsOn.length > 0) svc.depends_on = Object.fromEntries(s.dependsOn.map((d) => [d, { condition: 'service_started', required: true }]));
-    svc.read_only = true;
-    svc.security_opt = ['no-new-privileges:true'];
-    if (s.edgexUser) svc.user = '2002:2001';
+    if (!s.looseRoot) {
+      svc.read_only = true;
+      svc.security_opt = ['no-new-privileges:true'];
+    }
+    if (s.user === 'edgex') svc.user = `${EDGEX_RELEASE.user.uid}:${EDGEX_RELEASE.user.gid}`;
+    else if (s.user === 'root') svc.user = 'root:root';
     if (!s.oneShot) svc.restart = 'always';
     if (s.tmpfs) svc.tmpfs = [...s.tmpfs];
     const mounts: Json[] = [{ type: 'bind', source: '/etc/localtime', target: '/etc/localtime', read_only: true, bind: { create_host_path: true } }];
-    if (s.data) {
-      mounts.push({ type: 'volume', source: s.data.volume, target: s.data.path });
-      volumes[s.data.volume] = { labels: { ...labels } };
+    for (const m of s.mounts ?? []) {
+      const ro = m.readOnly === true ? { read_only: true } : {};
+      if (m.volume === SECRETS_VOLUME) {
+        // The project's own folder of tokens, beside its file (EdgeX binds /tmp/edgex/secrets: one per host).
+        const source = `./${SECRETS_VOLUME}${m.sub === undefined ? '' : `/${m.sub}`}`;
+        mounts.push({ type: 'bind', source, target: m.path, ...ro, bind: { create_host_path: true, selinux: 'z' } });
+      } else {
+        mounts.push({ type: 'volume', source: m.volume, target: m.path, ...ro });
+        volumes[m.volume] = { labels: { ...labels } };
+      }
     }
     svc.volumes = mounts;
     const mine: Json[] = [];

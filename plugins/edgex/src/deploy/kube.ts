@@ -14,9 +14,16 @@
  *   connect for the database and broker; requests and memory limits are
  *   set; containers run as EdgeX's user with a read-only root and no
  *   privilege escalation, as in EdgeX's Compose file.
- * - The database keeps its data on the node (`hostPath`
- *   `/var/lib/edgeadm/<addon>/<volume>`), as a site's gateway keeps it;
- *   its Deployment is recreated, never rolled, so two never share it.
+ * - Volumes are the node's folders (`hostPath`
+ *   `/var/lib/edgeadm/<addon>/<volume>`), as a site's gateway keeps them;
+ *   Deployments are recreated, never rolled, so two never share one.
+ * - Each pod's host name is its own Service's name, which resolves to the
+ *   pod inside it (EdgeX's services listen on the names they are given).
+ * - Secure mode: the stage gates' extra ports are on the Services; every
+ *   pod runs on the security-bootstrapper's node (podAffinity), since the
+ *   wrappers' folder and the tokens' folder they share are that node's;
+ *   EdgeX's API gateway is not run (its routes resolve through Docker's
+ *   DNS), so the UI, which calls EdgeX through it, is refused there.
  * - A device service's own profiles and devices are a ConfigMap per folder,
  *   named by a hash of their files, mounted read-only where its
  *   DEVICE_PROFILESDIR and DEVICE_DEVICESDIR point.
@@ -24,7 +31,8 @@
 import { createHash } from 'node:crypto';
 import type { PluginWorkloads } from '../../../../core/sdk/index.ts';
 import { EDGEX_RELEASE } from './release.ts';
-import { DEVICE_FILES_ROOT, resolveHosts, type ServicePlan } from './services.ts';
+import { ErrEdgeXServicesConfig } from '../errors.ts';
+import { DEVICE_FILES_ROOT, resolveHosts, type ServiceMount, type ServicePlan } from './services.ts';
 
 type Json = Record<string, unknown>;
 
@@ -41,36 +49,47 @@ function podLabels(addon: string, s: ServicePlan): Record<string, string> {
 }
 
 export function renderWorkloads(plan: readonly ServicePlan[], addon: string): PluginWorkloads {
-  const planned = new Set(plan.map((s) => s.name));
+  const planned = new Map(plan.map((s) => [s.name, s]));
   const name = (service: string): string => {
     if (!planned.has(service)) throw new TypeError(`EdgeX service '${service}' is referenced but not planned`);
     return kubeServiceName(addon, service);
   };
+  for (const s of plan) {
+    const gateway = s.dependsOn.find((d) => planned.get(d)?.composeOnly === true);
+    if (gateway !== undefined && !s.composeOnly) {
+      throw new ErrEdgeXServicesConfig({
+        field: s.name === 'ui' ? 'services.ui' : 'services.secure',
+        reason: `is on, but ${s.name} needs ${gateway}, EdgeX's API gateway, which runs only in Compose (its routes use Docker's DNS): on Kubernetes turn ui off, or secure`,
+      });
+    }
+  }
   const bootstrapper = plan.find((s) => s.oneShot);
   const deployments: { name: string; spec: Json }[] = [];
   const services: { name: string; spec: Json }[] = [];
   const configMaps: { name: string; data: Record<string, string> }[] = [];
   for (const s of plan) {
-    if (s.oneShot) continue;
+    if (s.oneShot || s.composeOnly) continue;
     const labels = podLabels(addon, s);
-    const volumes: Json[] = [];
-    const mounts: Json[] = [];
-    if (s.data) {
-      volumes.push({ name: s.data.volume, hostPath: { path: `${HOST_DATA_DIR}/${addon}/${s.data.volume}`, type: 'DirectoryOrCreate' } });
-      mounts.push({ name: s.data.volume, mountPath: s.data.path });
-    }
+    const volumes = new Map<string, Json>();
+    const own = (m: ServiceMount): Json => mountOf(addon, m, volumes);
+    const mounts: Json[] = (s.mounts ?? []).map(own);
     for (const [folder, files] of Object.entries(s.files ?? {})) {
       const data = Object.fromEntries(Object.entries(files).sort(([a], [b]) => (a < b ? -1 : 1)));
       const name = `${s.name}-${folder}-${createHash('sha256').update(JSON.stringify(data)).digest('hex').slice(0, 10)}`;
       configMaps.push({ name, data });
-      volumes.push({ name: `files-${folder}`, configMap: { name: `${addon}-${name}` } });
+      volumes.set(`files-${folder}`, { name: `files-${folder}`, configMap: { name: `${addon}-${name}` } });
       mounts.push({ name: `files-${folder}`, mountPath: `${DEVICE_FILES_ROOT}/${folder}`, readOnly: true });
     }
     for (const [i, path] of (s.tmpfs ?? []).entries()) {
-      volumes.push({ name: `tmp-${i}`, emptyDir: { medium: 'Memory' } });
+      volumes.set(`tmp-${i}`, { name: `tmp-${i}`, emptyDir: { medium: 'Memory' } });
       mounts.push({ name: `tmp-${i}`, mountPath: path });
     }
-    const init = bootstrapper !== undefined && s.dependsOn.includes(bootstrapper.name) ? [container(bootstrapper, name, false)] : [];
+    const init: Json[] = [];
+    if (bootstrapper !== undefined && s.dependsOn.includes(bootstrapper.name)) {
+      const m = (bootstrapper.mounts ?? []).map(own);
+      init.push({ ...container(bootstrapper, name, false), ...(m.length > 0 ? { volumeMounts: m } : {}) });
+    }
+    const affinity = s.sameNodeAs === undefined ? undefined : sameNode(addon, planned.get(s.sameNodeAs)!);
     deployments.push({
       name: s.name,
       spec: {
@@ -81,19 +100,41 @@ export function renderWorkloads(plan: readonly ServicePlan[], addon: string): Pl
         template: {
           metadata: { labels },
           spec: {
+            // Its own Service's name resolves to the pod itself (the kubelet's /etc/hosts), as its host name does in Compose:
+            // EdgeX's services listen on the host names they are given.
+            hostname: kubeServiceName(addon, s.name),
             ...(init.length > 0 ? { initContainers: init } : {}),
             containers: [{ ...container(s, name, true), ...(mounts.length > 0 ? { volumeMounts: mounts } : {}) }],
-            ...(volumes.length > 0 ? { volumes } : {}),
+            ...(volumes.size > 0 ? { volumes: [...volumes.values()] } : {}),
+            ...(affinity ? { affinity } : {}),
             enableServiceLinks: false,
           },
         },
       },
     });
     if (s.port !== undefined) {
-      services.push({ name: s.name, spec: { selector: labels, ports: [{ name: portName(s), port: s.port, targetPort: s.port, protocol: 'TCP' }] } });
+      const ports = [{ name: portName(s), port: s.port, targetPort: s.port, protocol: 'TCP' }];
+      for (const p of s.extraPorts ?? []) ports.push({ name: `tcp-${p}`, port: p, targetPort: p, protocol: 'TCP' });
+      services.push({ name: s.name, spec: { selector: labels, ports } });
     }
   }
   return { deployments, services, ...(configMaps.length > 0 ? { configMaps } : {}) };
+}
+
+/** A mount of a pod, its volume (the node's folder) added once. */
+function mountOf(addon: string, m: ServiceMount, volumes: Map<string, Json>): Json {
+  const vname = m.sub === undefined ? m.volume : `${m.volume}-${m.sub}`;
+  volumes.set(vname, { name: vname, hostPath: { path: `${HOST_DATA_DIR}/${addon}/${m.volume}${m.sub === undefined ? '' : `/${m.sub}`}`, type: 'DirectoryOrCreate' } });
+  return { name: vname, mountPath: m.path, ...(m.readOnly === true ? { readOnly: true } : {}) };
+}
+
+/** On the node of `anchor`'s pod (of this Addon: a site's nodes run only their own site's pods). */
+function sameNode(addon: string, anchor: ServicePlan): Json {
+  return {
+    podAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: podLabels(addon, anchor) }, topologyKey: 'kubernetes.io/hostname' }],
+    },
+  };
 }
 
 function portName(s: ServicePlan): string {
@@ -104,17 +145,16 @@ function container(s: ServicePlan, name: (service: string) => string, longRunnin
   const env = Object.entries(s.env)
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([k, v]) => ({ name: k, value: resolveHosts(v, name) }));
+  const user = s.user === 'edgex' ? { runAsUser: EDGEX_RELEASE.user.uid, runAsGroup: EDGEX_RELEASE.user.gid } : s.user === 'root' ? { runAsUser: 0, runAsGroup: 0 } : {};
   const out: Json = {
     name: s.name,
     image: s.image,
+    // Compose's entrypoint is Kubernetes' command, its command Kubernetes' args.
+    ...(s.entrypoint ? { command: s.entrypoint.map((a) => resolveHosts(a, name)) } : {}),
     ...(s.command ? { args: s.command.map((a) => resolveHosts(a, name)) } : {}),
     ...(env.length > 0 ? { env } : {}),
     resources: { requests: { cpu: s.resources.cpu, memory: s.resources.memory }, limits: { memory: s.resources.memoryLimit } },
-    securityContext: {
-      readOnlyRootFilesystem: true,
-      allowPrivilegeEscalation: false,
-      ...(s.edgexUser ? { runAsUser: EDGEX_RELEASE.user.uid, runAsGroup: EDGEX_RELEASE.user.gid } : {}),
-    },
+    securityContext: s.looseRoot ? { ...user } : { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, ...user },
   };
   if (longRunning && s.port !== undefined) {
     out.ports = [{ name: portName(s), containerPort: s.port, protocol: 'TCP' }];

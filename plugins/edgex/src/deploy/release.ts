@@ -11,7 +11,9 @@
  * their names, ports, commands and environment follow EdgeX's own
  * non-secure Compose file for this release line (edgexfoundry/edgex-compose,
  * docker-compose-no-secty.yml, and compose-builder's add-device-modbus.yml
- * and add-device-mqtt.yml for the two device services it leaves out).
+ * and add-device-mqtt.yml for the two device services it leaves out), and
+ * for secure mode (`services.secure`) its secure Compose file of the same
+ * line (docker-compose.yml: OpenBao, the security services, nginx).
  */
 
 export const EDGEX_RELEASE = {
@@ -33,6 +35,9 @@ export const EDGEX_RELEASE = {
   thirdParty: {
     postgres: 'postgres:16.3-alpine3.20',
     mosquitto: 'eclipse-mosquitto:2.0.21',
+    /** Secure mode: the secret store and the API gateway. */
+    openbao: 'openbao/openbao:2.1.1',
+    nginx: 'nginx:1.25.5-alpine-slim',
   },
   /** The user and group EdgeX's containers run as. */
   user: { uid: 2002, gid: 2001 },
@@ -71,6 +76,13 @@ export const EDGEX_SERVICES = {
   ui: { host: 'edgex-ui-go', edgex: 'edgex-ui', port: 4000 },
   'support-notifications': { host: 'edgex-support-notifications', edgex: 'support-notifications', port: 59860 },
   'support-scheduler': { host: 'edgex-support-scheduler', edgex: 'support-scheduler', port: 59863 },
+  // Secure mode's own services.
+  'secret-store': { host: 'edgex-secret-store', image: EDGEX_RELEASE.thirdParty.openbao, port: 8200 },
+  'security-bootstrapper': { host: 'edgex-security-bootstrapper', edgex: 'security-bootstrapper', port: 54321 },
+  'security-secretstore-setup': { host: 'edgex-security-secretstore-setup', edgex: 'security-secretstore-setup', port: 54322 },
+  'security-proxy-setup': { host: 'edgex-security-proxy-setup', edgex: 'security-proxy-setup', port: 54325 },
+  'security-proxy-auth': { host: 'edgex-proxy-auth', edgex: 'security-proxy-auth', port: 59842 },
+  nginx: { host: 'edgex-nginx', image: EDGEX_RELEASE.thirdParty.nginx, port: 8443 },
 } as const;
 
 /** A service's image at a release of the line. */
@@ -89,3 +101,5 @@ export type EdgeXDeviceService = (typeof EDGEX_DEVICE_SERVICES)[number];
  * the deployment benchmark.
  */
 export const EDGEX_COMPOSE_OBJECTS = 20;
+/** The same of its secure Compose file: 20 services, 14 named volumes, 1 network. */
+export const EDGEX_SECURE_COMPOSE_OBJECTS = 35;

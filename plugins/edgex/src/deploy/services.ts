@@ -11,6 +11,7 @@
  * Kubernetes), so both are wired the way EdgeX's own Compose file is.
  */
 import { Type, type Static } from '../../../../core/sdk/index.ts';
+import { securePlan } from './secure.ts';
 import { EDGEX_DEVICE_SERVICES, EDGEX_RELEASE, EDGEX_SERVICES, imageOf, type EdgeXDeviceService, type EdgeXVersion } from './release.ts';
 
 /** An app-service-configurable profile name (EDGEX_PROFILE): a DNS label, as it names the service. */
@@ -71,6 +72,11 @@ export const EdgeXServicesSchema = Type.Object(
       default: 'auto',
       description: "The node's container runtime (embedded hub): auto takes docker, then podman. On Kubernetes the grid runs them.",
     }),
+    secure: Type.Boolean({
+      default: false,
+      description:
+        "EdgeX's secure mode: its secret store (OpenBao) with a token per service, per-service database users, a password on the message bus, JWTs on every REST call and its API gateway (nginx, loopback port 8443; Compose only). The bridge gets its own token (service key edgeadm-bridge).",
+    }),
   },
   { additionalProperties: false, description: "EdgeX's own services at the site, as containers (read the plugin's README)." },
 );
@@ -84,6 +90,28 @@ export interface ServiceResources {
   memoryLimit: string;
 }
 
+/**
+ * Something a service mounts: a named volume of the site's EdgeX (one per
+ * name, shared by every service that names it), or, for `secrets`, the
+ * folder of service tokens EdgeX's secret-store setup writes (`sub` its
+ * service key's folder). Compose: named volumes, and a folder beside the
+ * project's file for `secrets`; Kubernetes: the node's folders
+ * (`/var/lib/edgeadm/<addon>/<volume>[/<sub>]`).
+ */
+export interface ServiceMount {
+  /** A volume's name, or SECRETS_VOLUME. */
+  volume: string;
+  sub?: string;
+  path: string;
+  readOnly?: boolean;
+}
+
+/** The mount name of the folder of service tokens. */
+export const SECRETS_VOLUME = 'secrets';
+
+/** Who a container runs as: EdgeX's user (2002:2001), root, or as its image says. */
+export type ServiceUser = 'edgex' | 'root' | 'image';
+
 /** One EdgeX service of a site's plan. */
 export interface ServicePlan {
   /** Its Compose service name (EdgeX's). */
@@ -93,9 +121,15 @@ export interface ServicePlan {
   image: string;
   /** The port it serves on; none for a one-shot job. */
   port?: number;
+  /** More ports it serves on the site's network, never published (secure mode's stage gates). */
+  extraPorts?: number[];
   /** Published on the node: on loopback (EdgeX's Compose file publishes every service so, but the UI on all addresses). */
   publish: boolean;
-  /** Arguments to the image's entrypoint; `{{host:x}}` is service x's name. */
+  /** Its executable in EdgeX's image (secure mode names it first in the command). */
+  binary?: string;
+  /** Replaces the image's entrypoint (secure mode's stage-gate wrappers). */
+  entrypoint?: string[];
+  /** Arguments to the entrypoint; `{{host:x}}` is service x's name. */
   command?: string[];
   /** Environment; `{{host:x}}` is service x's name. */
   env: Record<string, string>;
@@ -107,20 +141,25 @@ export interface ServicePlan {
   probe?: { http: string } | { tcp: true };
   /** Files it reads, by folder under DEVICE_FILES_ROOT (profiles, devices): file name to text. */
   files?: Record<string, Record<string, string>>;
-  /** Persistent data: a volume at this path. */
-  data?: { volume: string; path: string };
+  /** Volumes and folders it mounts. */
+  mounts?: ServiceMount[];
   /** Paths that must be writable in a read-only root (tmpfs). */
   tmpfs?: string[];
-  /** Runs as EdgeX's user (2002:2001); false for the database's own image. */
-  edgexUser: boolean;
+  user: ServiceUser;
+  /** EdgeX runs it with a writable root and without no-new-privileges (the secret store, OpenBao's own entrypoint). */
+  looseRoot?: boolean;
+  /** Runs only in Compose (EdgeX's API gateway, whose routes use Docker's DNS). */
+  composeOnly?: boolean;
+  /** On Kubernetes, runs on the node of this service's pod (secure mode: the folders they share are the node's). */
+  sameNodeAs?: string;
   resources: ServiceResources;
 }
 
 export const host = (service: string): string => `{{host:${service}}}`;
-const CONFIG_PROVIDER = `-cp=keeper.http://${host('core-keeper')}:${EDGEX_SERVICES['core-keeper'].port}`;
+export const CONFIG_PROVIDER = `-cp=keeper.http://${host('core-keeper')}:${EDGEX_SERVICES['core-keeper'].port}`;
 const SECRET_STORE_OFF = { EDGEX_SECURITY_SECRET_STORE: 'false' };
-const SMALL: ServiceResources = { cpu: '20m', memory: '32Mi', memoryLimit: '128Mi' };
-const MEDIUM: ServiceResources = { cpu: '50m', memory: '64Mi', memoryLimit: '256Mi' };
+export const SMALL: ServiceResources = { cpu: '20m', memory: '32Mi', memoryLimit: '128Mi' };
+export const MEDIUM: ServiceResources = { cpu: '50m', memory: '64Mi', memoryLimit: '256Mi' };
 
 /** A Go EdgeX service registered with core-keeper: EdgeX's command, its own host, its ping. */
 function goService(name: keyof typeof EDGEX_SERVICES, version: EdgeXVersion, dependsOn: string[], extra: Partial<ServicePlan> = {}): ServicePlan {
@@ -131,11 +170,12 @@ function goService(name: keyof typeof EDGEX_SERVICES, version: EdgeXVersion, dep
     image: imageOf(name, version),
     ...(s.port === undefined ? {} : { port: s.port }),
     publish: true,
+    ...('edgex' in s ? { binary: `/${s.edgex}` } : {}),
     command: ['--registry', CONFIG_PROVIDER],
     env: { ...SECRET_STORE_OFF, SERVICE_HOST: host(name) },
     dependsOn,
     probe: { http: EDGEX_RELEASE.pingPath },
-    edgexUser: true,
+    user: 'edgex',
     resources: SMALL,
     ...extra,
   };
@@ -161,9 +201,9 @@ export function planServices(c: EdgeXServicesConfig): ServicePlan[] {
       env: { POSTGRES_DB: 'edgex_db', POSTGRES_PASSWORD: 'postgres' },
       dependsOn: [],
       probe: { tcp: true },
-      data: { volume: 'db-data', path: '/var/lib/postgresql/data' },
+      mounts: [{ volume: 'db-data', path: '/var/lib/postgresql/data' }],
       tmpfs: ['/run'],
-      edgexUser: false,
+      user: 'image',
       resources: { cpu: '100m', memory: '128Mi', memoryLimit: '512Mi' },
     },
     {
@@ -176,7 +216,7 @@ export function planServices(c: EdgeXServicesConfig): ServicePlan[] {
       env: {},
       dependsOn: [],
       probe: { tcp: true },
-      edgexUser: true,
+      user: 'edgex',
       resources: SMALL,
     },
     goService('core-keeper', v, ['database'], {
@@ -209,7 +249,8 @@ export function planServices(c: EdgeXServicesConfig): ServicePlan[] {
       },
       dependsOn: ['core-keeper'],
       oneShot: true,
-      edgexUser: true,
+      binary: '/core-common-config-bootstrapper',
+      user: 'edgex',
       resources: SMALL,
     },
     goService('core-metadata', v, ['core-keeper', 'database'], { resources: MEDIUM }),
@@ -237,10 +278,11 @@ export function planServices(c: EdgeXServicesConfig): ServicePlan[] {
     // No v3 ping in edgex-ui: its page is its health.
     out.push({ ...goService('ui', v, []), command: undefined, probe: { http: '/' } });
   }
+  const planned = c.secure ? securePlan(out, v) : out;
   // A service that takes its config from core-keeper takes a changed environment on its next start too
   // (EdgeX otherwise keeps what it pushed the first time): edgeadm's config is the source.
-  for (const s of out) if (s.command?.includes(CONFIG_PROVIDER)) s.env.EDGEX_OVERWRITE_CONFIG = 'true';
-  return out;
+  for (const s of planned) if (s.command?.includes(CONFIG_PROVIDER)) s.env.EDGEX_OVERWRITE_CONFIG = 'true';
+  return planned;
 }
 
 function deviceService(d: EdgeXDeviceService, v: EdgeXVersion, given: { profiles?: Record<string, string>; devices?: Record<string, string> } | undefined): ServicePlan {

@@ -5,7 +5,7 @@
  * expected values below are its, read with the search tool), the Compose
  * specification's JSON schema and Kubernetes' OpenAPI schemas.
  */
-/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument -- rendered documents are arbitrary JSON */
+/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return -- rendered documents are arbitrary JSON */
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Service } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
@@ -82,7 +82,7 @@ describe("EdgeX's secure mode in Compose", () => {
 
   it("puts EdgeX's stage gates on every service and its secret store on every EdgeX service", () => {
     const s = compose({ support: true, devices: ['device-modbus', 'device-virtual'] }).services as Json;
-    for (const [name, svc] of Object.entries(s as Record<string, Json>)) {
+    for (const [name, svc] of Object.entries(s)) {
       expect(svc.environment, name).toMatchObject(STAGEGATE);
       if (['nginx', 'secret-store', 'security-bootstrapper'].includes(name)) expect(svc.environment.SECRETSTORE_HOST, name).toBeUndefined();
       else expect(svc.environment, name).toMatchObject(SEC);

@@ -86,15 +86,35 @@ describe("EdgeX's services on the node's container runtime", () => {
     const downCall = `docker compose -p ${project} down --volumes --remove-orphans`;
     await f.apply({ kind: 'Addon', metadata: { name: 'edgex' }, spec: { ...addon.spec, config: { publish: false } } });
     await waitFor('the project removed with the services turned off', () => Object.keys(fake.projects()).length === 0);
-    const t0 = Date.now();
     await waitFor('the bus alone running', async () => (await statusAt(f, site))?.state === 'running');
-    console.log('bus-alone ms', Date.now() - t0);
     // On again, then the Addon removed: the project goes, containers, network and volumes; nothing else is touched.
     await f.apply({ kind: 'Addon', metadata: { name: 'edgex' }, spec: { ...addon.spec, config: { publish: false, services: {} } } });
     await waitFor('the project back', () => Object.keys(fake.projects()).length === 1);
     await f.api('DELETE', '/api/v1/addons/edgex');
     await waitFor('the project removed', () => Object.keys(fake.projects()).length === 0);
     expect(fake.calls().filter((c) => c.includes(' down '))).toEqual([downCall, downCall]);
+  });
+
+  it("in secure mode, bridges with its own token from the secret-store setup's container, and says when the secret store does not answer", { timeout: 60_000 }, async () => {
+    const fake = installFakeCompose('docker');
+    process.env.PATH = `${fake.bin}:${PATH}`;
+    process.env.FAKE_COMPOSE_DIR = fake.dir;
+    const f = await startHubFixture();
+    defer(() => f.hub.close());
+    const site = 'plant-sec';
+    const project = `edgeadm-edgex-${site}`;
+    fake.putFile(project, 'security-secretstore-setup', '/tmp/edgex/secrets/edgeadm-bridge/secrets-token.json', JSON.stringify({ auth: { client_token: 's.bridge-token' } }));
+    await siteWith(f, site, { publish: false, services: { secure: true, ui: false } });
+
+    // Every service runs; the bridge's token is read in the container and taken to the secret store, which does not answer here.
+    const st = await waitFor('the secret store reported', async () => {
+      const s = await statusAt(f, site);
+      return s?.code === 'EDGE_ERR_EDGEX_SECRET_STORE' ? s : undefined;
+    });
+    expect(st.message).toContain('http://127.0.0.1:8200');
+    expect(st.message).not.toContain('s.bridge-token');
+    expect(Object.keys(fake.projects()[project]!.services)).toEqual(expect.arrayContaining(['secret-store', 'security-secretstore-setup', 'security-bootstrapper', 'nginx']));
+    expect(fake.calls()).toContainEqual(`docker compose -p ${project} exec -T security-secretstore-setup cat /tmp/edgex/secrets/edgeadm-bridge/secrets-token.json`);
   });
 
   it('says what is missing on a node without a container runtime, and the bus runs on', { timeout: 60_000 }, async () => {

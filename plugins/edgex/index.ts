@@ -12,8 +12,9 @@
  *
  * With `services`, the site also runs EdgeX's own services (src/deploy/):
  * on an embedded hub as a Compose project on the node's container runtime,
- * bridged to the site as in mode `bridge`; on a hub on Kubernetes as grids
- * (`workloads`), this instance then being their site half.
+ * bridged to the site as in mode `bridge` (in EdgeX's secure mode with the
+ * bridge's own token, src/bridge/secret-store.ts); on a hub on Kubernetes
+ * as grids (`workloads`), this instance then being their site half.
  * Config, topics, names and limits: README.md.
  */
 import type { MqttClient } from 'mqtt';
@@ -35,11 +36,13 @@ import {
 import { startRest } from './src/rest/index.ts';
 import { connectBridgeBus } from './src/bridge/bus.ts';
 import { resolveBridgeConfig, startBridge } from './src/bridge/index.ts';
+import { createSecretStoreIdentity, messageBusLogin, type SecretStoreIdentity } from './src/bridge/secret-store.ts';
 import { EdgeXConfigSchema, serviceNamer } from './src/config.ts';
 import { renderWorkloads } from './src/deploy/kube.ts';
 import { EDGEX_SERVICES } from './src/deploy/release.ts';
+import { BRIDGE_SERVICE_KEY, SECRETS_PATH, TOKEN_FILE } from './src/deploy/secure.ts';
 import { planServices } from './src/deploy/services.ts';
-import { composeFileIn, siteCompose, startSiteServices } from './src/deploy/site.ts';
+import { composeFileIn, siteCompose, startSiteServices, type SiteServices } from './src/deploy/site.ts';
 import { createEdgeXDriver, EdgeXDeviceTable } from './src/devices.ts';
 import { ErrEdgeXBridgeConfig, ErrEdgeXBusBroker, ErrEdgeXServicesConfig } from './src/errors.ts';
 import { CauseLog, registerEdgeXMetrics } from './src/metrics.ts';
@@ -84,8 +87,9 @@ export default definePlugin({
     const servicesDir = ctx.site === undefined ? undefined : ctx.get(siteStorageRef).dir(`${ctx.pluginId}-services`);
     // EdgeX's services on the node's container runtime (on Kubernetes the grid runs them); with services
     // turned off, the project an earlier config left is removed.
+    let services: SiteServices | undefined;
     if (servicesDir !== undefined && !ctx.workloadsAsGrid && (config.services !== undefined || composeFileIn(servicesDir))) {
-      const services = startSiteServices({
+      const started = startSiteServices({
         site,
         pluginId: ctx.pluginId,
         runtime: config.services?.runtime ?? 'auto',
@@ -95,10 +99,13 @@ export default definePlugin({
         logger: ctx.logger,
         onState: degrade('services'),
       });
-      ctx.onStop(() => services.stop());
-      ctx.onRemove(() => services.remove());
+      ctx.onStop(() => started.stop());
+      ctx.onRemove(() => started.remove());
+      services = started;
     }
-    if (config.services !== undefined && plan.length > 0 && servicesDir !== undefined && !ctx.workloadsAsGrid && bridgeConfig === undefined) {
+    /** Secure mode: the bridge's own identity in the site's EdgeX (its token read from the secret-store setup's container). */
+    let identity: SecretStoreIdentity | undefined;
+    if (config.services !== undefined && plan.length > 0 && services !== undefined && bridgeConfig === undefined) {
       // The site's own EdgeX: bridged as an existing one would be, on the ports the project publishes.
       bridgeConfig = resolveBridgeConfig({
         metadataUrl: `http://127.0.0.1:${EDGEX_SERVICES['core-metadata'].port}`,
@@ -108,6 +115,15 @@ export default definePlugin({
         timeout: '10s',
         maxRetryInterval: '5m',
       });
+      if (config.services.secure) {
+        const project = services;
+        identity = createSecretStoreIdentity({
+          url: `http://127.0.0.1:${EDGEX_SERVICES['secret-store'].port}`,
+          serviceKey: BRIDGE_SERVICE_KEY,
+          readTokenFile: () => project.readFile('security-secretstore-setup', `${SECRETS_PATH}/${BRIDGE_SERVICE_KEY}/${TOKEN_FILE}`),
+          timeoutMs: 10_000,
+        });
+      }
     }
     const log = ctx.logger;
     const metrics = registerEdgeXMetrics(ctx.get(siteMetricsRef));
@@ -166,6 +182,7 @@ export default definePlugin({
         metrics: ctx.get(siteMetricsRef),
         logger: log,
         onHealth: degrade('bridge'),
+        ...(identity === undefined ? {} : { token: () => identity.jwt() }),
       });
       ctx.onStop(() => bridge.stop());
       ctx.onStop(ctx.get(driversRef).register(bridge.driver));
@@ -173,7 +190,7 @@ export default definePlugin({
         const bus = bridgeConfig.messageBus;
         if (bus) {
           // EdgeX's own broker may be down now: start does not wait for it; the subscription is made when it answers.
-          const busClient = await connectBridgeBus(bus, site, bridge.health, log);
+          const busClient = await connectBridgeBus(bus, site, bridge.health, log, identity === undefined ? undefined : messageBusLogin(identity, `http://127.0.0.1:${EDGEX_SERVICES['secret-store'].port}`));
           ctx.onStop(() => busClient.endAsync(true));
           const busConfig = { ...config, baseTopic: bus.baseTopic ?? config.baseTopic };
           startSubscriber({ client: busClient, config: busConfig, ownServices: new Set(), devices, metrics, causes, logger: log }).catch((err: unknown) =>

@@ -234,3 +234,10 @@ export const ErrEdgeXServicesDown = createError(
   (p: { project: string; states: string }) => `EdgeX's services of project ${p.project} are not all running: ${p.states}`,
   { statusCode: 503 },
 );
+
+/** EdgeX's secret store (secure mode) did not give the bridge its token, its JWT or its secret. */
+export const ErrEdgeXSecretStore = createError(
+  'EDGE_ERR_EDGEX_SECRET_STORE',
+  (p: { url: string; reason: string }) => `EdgeX's secret store at ${p.url}: ${p.reason}`,
+  { statusCode: 503 },
+);

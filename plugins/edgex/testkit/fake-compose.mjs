@@ -4,8 +4,10 @@
 // $FAKE_COMPOSE_DIR/projects/<project>.json, logs every call to
 // $FAKE_COMPOSE_DIR/calls.log, and answers the commands the edgex plugin
 // runs as Compose v2 does: `compose version`, `up --detach
-// --remove-orphans`, `ps --all --format json` (one JSON object per line)
-// and `down --volumes --remove-orphans`. A service without `restart`
+// --remove-orphans`, `ps --all --format json` (one JSON object per line),
+// `exec -T <service> cat <path>` (a running service's file, as
+// $FAKE_COMPOSE_DIR/files/<project>/<service><path> holds it) and
+// `down --volumes --remove-orphans`. A service without `restart`
 // exits 0 (a one-shot job); FAKE_COMPOSE_CRASH names services that keep
 // restarting; FAKE_COMPOSE_BROKEN=1 makes every command fail.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -64,6 +66,18 @@ switch (positional[0]) {
     for (const [name, s] of Object.entries(services)) {
       process.stdout.write(`${JSON.stringify({ Name: `${project}-${name}-1`, Project: project, Service: name, Image: s.image, State: s.state, ExitCode: s.exitCode })}\n`);
     }
+    break;
+  }
+  case 'exec': {
+    // exec -T <service> cat <path>: the file as $FAKE_COMPOSE_DIR/files/<project>/<service><path> holds it.
+    if (!stateFile) fail('exec needs -p');
+    const [, tty, service, cmd, file] = positional;
+    if (tty !== '-T' || cmd !== 'cat' || !file) fail(`the stand-in runs only exec -T <service> cat <path>, not: ${positional.join(' ')}`);
+    const state = existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, 'utf8')) : { services: {} };
+    if (state.services[service]?.state !== 'running') fail(`service "${service}" is not running`);
+    const src = path.join(dir, 'files', project, service, file);
+    if (!existsSync(src)) fail(`cat: can't open '${file}': No such file or directory`);
+    process.stdout.write(readFileSync(src));
     break;
   }
   case 'down':

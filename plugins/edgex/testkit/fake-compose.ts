@@ -25,6 +25,8 @@ export interface FakeCompose {
   projects(): Record<string, FakeProject>;
   /** Every call, `<runtime> <args>`. */
   calls(): string[];
+  /** Puts a file into a service's container (what `exec -T <service> cat <path>` reads). */
+  putFile(project: string, service: string, file: string, text: string): void;
 }
 
 export function installFakeCompose(runtime: 'docker' | 'podman' = 'docker'): FakeCompose {
@@ -42,6 +44,11 @@ export function installFakeCompose(runtime: 'docker' | 'podman' = 'docker'): Fak
       const folder = path.join(dir, 'projects');
       if (!existsSync(folder)) return {};
       return Object.fromEntries(readdirSync(folder).map((f) => [f.replace(/\.json$/, ''), JSON.parse(readFileSync(path.join(folder, f), 'utf8')) as FakeProject]));
+    },
+    putFile(project, service, file, text) {
+      const to = path.join(dir, 'files', project, service, file);
+      mkdirSync(path.dirname(to), { recursive: true });
+      writeFileSync(to, text);
     },
     calls: () => readFileSync(path.join(dir, 'calls.log'), 'utf8').split('\n').filter((l) => l !== '').map((l) => l.replace(/^fake-compose\.mjs/, runtime)),
   };

@@ -5,6 +5,7 @@
  * with the cause; mqtt.js reconnects every RECONNECT_MS and resubscribes.
  * The password is never logged.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from '../../../../core/sdk/index.ts';
 import { ErrEdgeXBridgeUnreachable } from '../errors.ts';
@@ -14,8 +15,22 @@ import type { BridgeHealth } from './status.ts';
 const RECONNECT_MS = 2000;
 const CONNECT_TIMEOUT_MS = 10_000;
 
-/** A client of EdgeX's broker, connecting (and reconnecting) in the background. */
-export async function connectBridgeBus(bus: NonNullable<ResolvedBridgeConfig['messageBus']>, site: string, health: BridgeHealth, log: Logger): Promise<MqttClient> {
+/** The bus's login from the bridge's secret-store identity (secure mode: its message-bus secret). */
+export type BusCredentials = () => Promise<{ username: string; password: string }>;
+
+/**
+ * A client of EdgeX's broker, connecting (and reconnecting) in the
+ * background. With `credentials` (secure mode), it connects once they are
+ * had (asked again with backoff while the secret store does not give
+ * them), and asks again when the broker refuses the login.
+ */
+export async function connectBridgeBus(
+  bus: NonNullable<ResolvedBridgeConfig['messageBus']>,
+  site: string,
+  health: BridgeHealth,
+  log: Logger,
+  credentials?: BusCredentials,
+): Promise<MqttClient> {
   const { connect } = await import('mqtt');
   const client = connect(bus.url, {
     clientId: `edgeadm-edgex-bridge-${site}`.slice(0, 64),
@@ -25,7 +40,31 @@ export async function connectBridgeBus(bus: NonNullable<ResolvedBridgeConfig['me
     reconnectPeriod: RECONNECT_MS,
     connectTimeout: CONNECT_TIMEOUT_MS,
     protocolVersion: 4,
+    manualConnect: credentials !== undefined,
   });
+  if (credentials !== undefined) {
+    const login = async (): Promise<void> => {
+      for (let failures = 1; !client.disconnecting && !client.disconnected; failures++) {
+        try {
+          const c = await credentials();
+          client.options.username = c.username;
+          client.options.password = c.password;
+          return;
+        } catch (err) {
+          health.fail('message-bus', err, { broker: bus.url });
+          await sleep(Math.min(RECONNECT_MS * 2 ** Math.min(failures, 5), 60_000));
+        }
+      }
+    };
+    void login().then(() => {
+      if (!client.disconnecting) client.connect();
+    });
+    client.on('error', (err) => {
+      // CONNACK 4 (bad user name or password) or 5 (not authorized): the store's secret may have changed.
+      const code = (err as { code?: unknown }).code;
+      if (code === 4 || code === 5) void login();
+    });
+  }
   let lastError = 'no connection (refused, reset or closed)';
   client.on('connect', () => {
     health.ok('message-bus');

@@ -11,7 +11,9 @@
  * - Lists are read page by page (offset, limit) until totalCount is reached
  *   or a page comes back short.
  * - Secure mode: the token goes in `Authorization: Bearer`; it is never logged
- *   nor put in an error.
+ *   nor put in an error. A token from the bridge's secret-store identity is
+ *   asked for at each call (the identity keeps it until it nears expiry);
+ *   the identity's failure is the call's (EDGE_ERR_EDGEX_SECRET_STORE).
  * - No answer (refused, reset, timed out), and core-metadata's 5xx, are
  *   EDGE_ERR_EDGEX_BRIDGE_UNREACHABLE (the caller retries with backoff); a
  *   command's 404, 423 and other refusals (500 and 503 included: the device
@@ -35,7 +37,8 @@ const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !
 export interface EdgeXRestOptions {
   metadataUrl: string;
   commandUrl: string;
-  token?: string;
+  /** Secure mode's JWT: as given, or from the bridge's secret-store identity at each call (it renews them). */
+  token?: string | (() => Promise<string>);
   timeoutMs: number;
 }
 
@@ -57,7 +60,7 @@ interface Answer {
 }
 
 /** A reason for an error that names no secret: the error's message, its cause's code. */
-function reasonOf(err: unknown): string {
+export function reasonOf(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   if (err.name === 'TimeoutError') return 'timed out';
   const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
@@ -66,12 +69,16 @@ function reasonOf(err: unknown): string {
 }
 
 export function createEdgeXRestClient(o: EdgeXRestOptions): EdgeXRestClient {
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
+  const token = o.token;
+  const headersOf = async (): Promise<Record<string, string>> => {
+    const jwt = typeof token === 'function' ? await token() : token;
+    return jwt === undefined ? { accept: 'application/json' } : { accept: 'application/json', authorization: `Bearer ${jwt}` };
+  };
 
   async function call(service: EdgeXService, base: string, method: 'GET' | 'PUT', path: string, body: unknown, signal?: AbortSignal): Promise<Answer> {
     const url = `${base}${path}`;
     const timeout = AbortSignal.timeout(o.timeoutMs);
+    const headers = await headersOf();
     let res: Response;
     let text: string;
     try {

@@ -30,6 +30,8 @@ export interface BridgeOptions {
   logger: Logger;
   /** Hears the bridge's cause of trouble (undefined: EdgeX answers): the plugin's PluginContext.setDegraded. */
   onHealth?: (cause: Error | undefined) => void;
+  /** Secure mode's JWTs from the bridge's secret-store identity, instead of config.token. */
+  token?: () => Promise<string>;
 }
 
 export interface Bridge {
@@ -47,7 +49,7 @@ export function startBridge(o: BridgeOptions): Bridge {
     metadataUrl: config.metadataUrl,
     commandUrl: config.commandUrl,
     timeoutMs: config.timeoutMs,
-    ...(config.token === undefined ? {} : { token: config.token }),
+    ...(o.token !== undefined ? { token: o.token } : config.token === undefined ? {} : { token: config.token }),
   });
   const importer = createImporter({ client, onboarding: o.onboarding, logger: o.logger });
   const ac = new AbortController();
@@ -73,7 +75,7 @@ export function startBridge(o: BridgeOptions): Bridge {
     }
   }
 
-  o.logger.info({ metadataUrl: config.metadataUrl, commandUrl: config.commandUrl, secure: config.token !== undefined }, 'edgex bridge: bridging to an existing EdgeX');
+  o.logger.info({ metadataUrl: config.metadataUrl, commandUrl: config.commandUrl, secure: config.token !== undefined || o.token !== undefined }, 'edgex bridge: bridging to an existing EdgeX');
   const done = loop();
   let stopped: Promise<void> | undefined;
   return {

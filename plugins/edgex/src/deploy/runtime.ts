@@ -161,6 +161,11 @@ export class ComposeProject {
     return parsePs(await serialized(this.project, () => this.#compose(['ps', '--all', '--format', 'json'], 'ps', 30_000)));
   }
 
+  /** A file in a service's running container (`exec -T <service> cat <path>`): read as the container's own user. */
+  readFile(service: string, file: string): Promise<string> {
+    return this.#compose(['exec', '-T', service, 'cat', file], `exec ${service} cat ${file}`, 30_000);
+  }
+
   /** Removes the project: its containers, network and volumes; then its file. */
   down(): Promise<void> {
     return serialized(this.project, async () => {

@@ -47,6 +47,8 @@ export interface SiteServices {
   remove(): void;
   /** Settles when the removal asked for is done (or failed, logged). */
   readonly removed: Promise<void>;
+  /** A file in one of the project's running containers (secure mode: the bridge's token, which only root reads). */
+  readFile(service: string, file: string): Promise<string>;
 }
 
 /** Whether an earlier config left a Compose project's file in `dir` (its project may still run). */
@@ -139,6 +141,11 @@ export function startSiteServices(o: SiteServicesOptions): SiteServices {
     },
     get removed() {
       return removed;
+    },
+    async readFile(service, file) {
+      const f = await found;
+      if ('problem' in f) throw new ErrEdgeXNoRuntime({ wanted: o.runtime, reason: f.problem });
+      return (await compose)!.readFile(service, file);
     },
   };
 }

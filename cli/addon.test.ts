@@ -266,6 +266,9 @@ describe('edgeadm addon edgex', () => {
     });
     expect(edgexPreset({ app: true }).preset).toMatchObject({ services: { app: { enabled: true } } });
     expect(edgexPreset({ busOnly: true })).toEqual({ preset: {}, problems: [] });
+    expect(edgexPreset({ secure: true }).preset).toEqual({ services: { secure: true } });
+    expect(edgexPreset({ secure: true, ui: true }).preset).toMatchObject({ services: { secure: true, ui: true, core: true } });
+    expect(edgexPreset({ busOnly: true, secure: true }).problems).toEqual([{ argument: '--bus-only', reason: expect.stringContaining('--secure') }]);
     expect(edgexPreset({ busOnly: true, ui: true }).problems).toEqual([{ argument: '--bus-only', reason: expect.stringContaining('not with --core') }]);
     expect(edgexPreset({ device: ['device-rest', 'device-rest'] }).problems).toEqual([{ argument: '--device', reason: "'device-rest' is given twice" }]);
   });
@@ -289,6 +292,15 @@ describe('edgeadm addon edgex', () => {
     expect(grids.every((g) => g.metadata.namespace === 'edge')).toBe(true);
     // The site's template: no UI there, so no UI grid at all.
     expect(grids.map((g) => g.metadata.name)).not.toContain('edgex-ui');
+
+    // Secure mode: the security services in Compose; on Kubernetes the UI is refused, naming the field.
+    const secure = await edgeadm(['addon', 'edgex', '--site', 'plant-a', '--secure', '--dry-run', '-o', 'json']);
+    expect(secure.code, secure.stderr).toBe(0);
+    const project = (JSON.parse(secure.stdout) as { services?: Record<string, unknown> }[])[1]!;
+    expect(Object.keys(project.services!)).toEqual(expect.arrayContaining(['secret-store', 'security-bootstrapper', 'nginx']));
+    const secureKube = await edgeadm(['addon', 'edgex', '--site', 'plant-a', '--secure', '--dry-run', '--platform', 'kubernetes']);
+    expect(secureKube.code).toBe(2);
+    expect(secureKube.stderr).toMatch(/--platform: \(site plant-a\) edgex services config: services\.ui .*gateway/);
 
     const bad = await edgeadm(['addon', 'edgex', '--site', 'plant-a', '--device', 'device-opcua', '--dry-run']);
     expect(bad.code).toBe(2);

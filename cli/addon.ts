@@ -27,6 +27,7 @@ import { PLUGIN_ID_PATTERN, type PluginDefinition, type PluginInfo, type PluginW
 import { addonSiteConfig, addonTargets, API_VERSION, deepMerge, type AddonSpec, type AddonStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
 import { hubTarget, withHubOptions } from './client.ts';
 import { contextOf, examples, type CommandContext } from './context.ts';
+import { ErrUsage } from './errors.ts';
 import { emit, renderTable } from './output.ts';
 import { loadRegistry } from './plugin.ts';
 import {
@@ -256,6 +257,15 @@ async function applyAddon(plugin: string | undefined, o: ApplyOpts, cmd: Command
   emit(ctx.options.output, applied, () => `addon '${name}' applied: plugin ${plugin} ${p.version} at ${targetText(applied.spec)}; follow it with 'edgeadm addon status ${name}'\n`);
 }
 
+/** What a plugin renders for a site; a config that does not fit the site is that site's usage problem. */
+function forSite<T>(site: string, render: () => T): T {
+  try {
+    return render();
+  } catch (err) {
+    throw new ErrUsage({ argument: '--platform', reason: `(site ${site}) ${err instanceof Error ? err.message : String(err)}` });
+  }
+}
+
 /**
  * `--dry-run`: the Addon, then what it makes at each site it targets: on
  * Kubernetes (`--platform kubernetes`) the NodeGroup, ConfigMaps and grids
@@ -283,7 +293,7 @@ async function dryRun(ctx: CommandContext, d: { name: string; spec: AddonSpec; d
   if (platform === 'kubernetes') {
     if (def!.workloads === undefined) usage([{ argument: '--platform', reason: `plugin '${spec.plugin}' runs in the site agents, not as workloads: nothing more is applied on Kubernetes` }]);
     const namespace = o.namespace ?? 'edgeadm';
-    const running: { site: string; workloads: PluginWorkloads }[] = sites.map((site) => ({ site, workloads: def!.workloads!({ addon: name, site, config: siteConfig(site) }) }));
+    const running: { site: string; workloads: PluginWorkloads }[] = sites.map((site) => ({ site, workloads: forSite(site, () => def!.workloads!({ addon: name, site, config: siteConfig(site) })) }));
     const out = addonGrids({ namespace, addon: { name }, sites: running });
     const files = addonConfigMaps({ namespace, addon: { name }, sites: running });
     const problems = [...files.problems, ...out.problems];
@@ -292,7 +302,7 @@ async function dryRun(ctx: CommandContext, d: { name: string; spec: AddonSpec; d
   } else {
     if (def!.composeProject === undefined) usage([{ argument: '--platform', reason: `plugin '${spec.plugin}' runs no Compose project: it runs in the site agents` }]);
     for (const site of sites) {
-      const project = def!.composeProject!({ addon: name, site, config: siteConfig(site) });
+      const project = forSite(site, () => def!.composeProject!({ addon: name, site, config: siteConfig(site) }));
       if (project !== undefined) docs.push(project);
     }
   }
@@ -488,20 +498,24 @@ interface EdgeXOpts extends ApplyOpts {
   support?: boolean;
   busOnly?: boolean;
   runtime?: string;
+  secure?: boolean;
 }
 
 /**
  * `edgeadm addon edgex`: EdgeX's own services at each chosen site, as the
  * edgex plugin's `services` block. No service flag: core, device-virtual,
  * the rules-engine app and the UI. Any service brings core (EdgeX's
- * services cannot run without it). `--bus-only` runs no EdgeX container:
- * the site speaks EdgeX's message bus itself.
+ * services cannot run without it). `--secure` runs them in EdgeX's secure
+ * mode. `--bus-only` runs no EdgeX container: the site speaks EdgeX's
+ * message bus itself.
  */
 export function edgexPreset(o: EdgeXOpts): { preset: Record<string, unknown>; problems: Problem[] } {
   const problems: Problem[] = [];
   const chosen = o.core === true || o.app !== undefined || (o.device ?? []).length > 0 || o.ui === true || o.support === true;
   if (o.busOnly) {
-    if (chosen || o.runtime !== undefined) problems.push({ argument: '--bus-only', reason: 'runs no EdgeX service: not with --core, --app, --device, --ui, --support or --runtime' });
+    if (chosen || o.runtime !== undefined || o.secure === true) {
+      problems.push({ argument: '--bus-only', reason: 'runs no EdgeX service: not with --core, --app, --device, --ui, --support, --secure or --runtime' });
+    }
     return { preset: {}, problems };
   }
   const dup = (o.device ?? []).find((d, i, all) => all.indexOf(d) !== i);
@@ -510,6 +524,7 @@ export function edgexPreset(o: EdgeXOpts): { preset: Record<string, unknown>; pr
     ? { core: true, app: { enabled: o.app !== undefined, ...(typeof o.app === 'string' ? { profile: o.app } : {}) }, devices: [...new Set(o.device ?? [])], ui: o.ui === true, support: o.support === true }
     : {};
   if (o.runtime !== undefined) services.runtime = o.runtime;
+  if (o.secure === true) services.secure = true;
   return { preset: { services }, problems };
 }
 
@@ -523,6 +538,7 @@ function registerAddonEdgeX(group: Command): void {
       .option('--device <name>', 'a device service: device-virtual, device-rest, device-modbus, device-mqtt (repeatable)', collect)
       .option('--ui', 'edgex-ui')
       .option('--support', 'support-notifications and support-scheduler')
+      .option('--secure', "EdgeX's secure mode: its secret store, a token per service, JWTs on its APIs, its API gateway (Compose only; on Kubernetes without --ui)")
       .option('--bus-only', "no EdgeX container: the site speaks EdgeX's message bus itself")
       .addOption(new Option('--runtime <runtime>', "an embedded hub's node: the container runtime").choices(['auto', 'docker', 'podman'])),
   ).action(async (_o: EdgeXOpts, c: Command) => {
@@ -536,6 +552,7 @@ function registerAddonEdgeX(group: Command): void {
     'edgeadm addon edgex --site plant-a',
     'edgeadm addon edgex --all-sites --core --device device-modbus --device device-virtual --support',
     `edgeadm addon edgex --selector line=one --app mqtt-export --site-set 'plant-b:services.devices=["device-modbus"]'`,
+    'edgeadm addon edgex --site plant-a --secure',
     'edgeadm addon edgex --site plant-a --dry-run -o yaml',
     'edgeadm addon edgex --site plant-a --site plant-b --dry-run --platform kubernetes',
     'edgeadm addon edgex --site plant-a --bus-only',

@@ -21,6 +21,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { dns1123LabelProblem, dns1123SubdomainProblem } from '../../../core/kernel/index.ts';
 import { parseLabelSelector, StoreErrors, type LabelSelector } from '../../../core/store/index.ts';
 import { ADMISSION_REGISTRATION_GROUP, defaultWebhookConfiguration, MUTATING_WEBHOOK_CONFIGURATIONS, webhookConfigurationProblems, type Admit } from './admission.ts';
+import { clusterIPsInUse, createService, updateService } from './services.ts';
 import { ErrKubeApiStatus, type StatusCause, type StatusParams } from './errors.ts';
 import { clone, jsonPatch, mergePatch, strategicMergePatch } from './patch.ts';
 import {
@@ -45,6 +46,7 @@ const CRD_CLEANUP_FINALIZER = 'customresourcecleanup.apiextensions.k8s.io';
 const CRD_TYPE_KEY = 'apiextensions.k8s.io/customresourcedefinitions';
 const NAMESPACE_TYPE_KEY = '/namespaces';
 const MWC_TYPE_KEY = `${ADMISSION_REGISTRATION_GROUP}/${MUTATING_WEBHOOK_CONFIGURATIONS}`;
+const SERVICE_TYPE_KEY = '/services';
 /** How often an update, patch or delete starts again when its object changed during admission, before a 409. */
 const MAX_UPDATE_ATTEMPTS = 5;
 
@@ -524,6 +526,10 @@ export class KubeApi {
     if (t.resource === 'namespaces' && t.group === '') obj.status = { phase: 'Active' };
     if (typeKey(t) === CRD_TYPE_KEY) this.checkCrd(obj, name);
     if (typeKey(t) === MWC_TYPE_KEY) this.checkWebhookConfiguration(obj, name);
+    if (typeKey(t) === SERVICE_TYPE_KEY) {
+      const causes = createService(obj, clusterIPsInUse(this.etcd.snapshot(SERVICE_TYPE_KEY, this.etcd.revision).map(([, o]) => o)));
+      if (causes.length > 0) invalid(t, name, causes);
+    }
     this.validateCustom(t, target.version, obj);
     const stored = { ...obj, apiVersion: groupVersion(t.group, t.versions[0] as string), kind: t.kind };
     if (w.dryRun) return { object: this.served(t, target.version, stored), warnings };
@@ -655,6 +661,10 @@ export class KubeApi {
     next.kind = t.kind;
     if (typeKey(t) === CRD_TYPE_KEY && target.subresource !== 'status') this.checkCrd(next, name);
     if (typeKey(t) === MWC_TYPE_KEY) this.checkWebhookConfiguration(next, name);
+    if (typeKey(t) === SERVICE_TYPE_KEY && target.subresource !== 'status') {
+      const causes = updateService(existing, next);
+      if (causes.length > 0) invalid(t, name, causes);
+    }
     this.validateCustom(t, target.version, next);
     if (t.generation && !isDeepStrictEqual(specPart(t, existing), specPart(t, next))) metaOf(next).generation = (old.generation ?? 0) + 1;
     metaOf(next).resourceVersion = old.resourceVersion;

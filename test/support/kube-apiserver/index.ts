@@ -66,7 +66,12 @@
  *   spec changes only), CRD structural schemas (non-structural refused),
  *   pruning, defaulting and validation of custom resources (422 with causes
  *   naming each field), fieldValidation Strict / Warn / Ignore,
- *   server-side dry run (dryRun=All).
+ *   server-side dry run (dryRun=All);
+ * - a Service's cluster IP as kube's allocator keeps it (services.ts):
+ *   allocated from 10.96.0.0/12 when none is given, a given one in range
+ *   and free (422), kept by an update that leaves it out, immutable (422),
+ *   free again once deleted; headless and ExternalName; kube's Service
+ *   defaults (type, sessionAffinity, a port's protocol and targetPort).
  *
  * What it does not: RBAC and authorization (every user may do everything),
  * other authentication (client certificates, service account tokens,
@@ -81,7 +86,8 @@
  * through the API, admitted there; CRD cleanup), protobuf (but for the SelfSubjectReview's request) and CBOR,
  * Table output, server-side apply, strategic merge patch by key for other
  * lists (a pod's containers), typed validation or defaulting of built-in
- * types but MutatingWebhookConfiguration,
+ * types but MutatingWebhookConfiguration and a Service's cluster IP,
+ * NodePorts (not allocated), Endpoints made from Services (no controllers run),
  * garbage collection of owner references, graceful deletion of pods, the
  * scale subresource, CRD conversion other than `None`, CEL validation rules,
  * aggregated discovery, OpenAPI v3, persistence (a single "etcd" in memory,

@@ -109,7 +109,7 @@ export function updateService(old: KubeObject, next: KubeObject): StatusCause[] 
     spec.clusterIPs = [had];
     return [];
   }
-  if (spec.clusterIP !== had) return [{ reason: 'FieldValueInvalid', field: 'spec.clusterIPs[0]', message: `Invalid value: ["${String(spec.clusterIP)}"]: may not change once set` }];
+  if (spec.clusterIP !== had) return [{ reason: 'FieldValueInvalid', field: 'spec.clusterIPs[0]', message: `Invalid value: ${JSON.stringify([spec.clusterIP])}: may not change once set` }];
   spec.clusterIPs = [had];
   return [];
 }

@@ -25,6 +25,7 @@ import {
   siteBrokerRef,
   siteCatalogRef,
   siteHubRef,
+  clusterServicesRef,
   siteLoginsRef,
   siteMetricsRef,
   siteStorageRef,
@@ -34,6 +35,7 @@ import { deviceCommands, deviceStates, siteCatalog, siteLogins } from './site-ap
 import { createBridgeUplink, createMqttUplink, createRestUplink, openOutbox, startForwarder, TelemetryErrors, type Outbox, type OutboxStats } from '../core/telemetry/index.ts';
 import { startTunnelEdge, type TunnelEdge, type TunnelEdgeStatus } from '../core/tunnel/index.ts';
 import type { LiteApiserver, LiteApiserverOptions, LiteApiserverStatus } from '../core/lite-apiserver/index.ts';
+import { clusterServices } from './cluster-services.ts';
 import { ErrAgentDataDir, ErrAgentNoHub } from './errors.ts';
 import { startSiteBroker, type SiteBrokerHandle } from './broker.ts';
 import { BrokerLogins } from './broker-logins.ts';
@@ -471,6 +473,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   services.provide(deviceStatesRef, deviceStates(() => (name) => devices.status(name)));
   // For forwarding a caller's request with the caller's token: the agent's own token never goes with it.
   services.provide(siteHubRef, { url: () => (hubUrl === '' ? undefined : hubUrl) });
+  services.provide(clusterServicesRef, clusterServices(() => (lite === undefined ? undefined : (path) => lite!.nodeGet(path))));
   services.provide(siteStorageRef, {
     dir(pluginId) {
       // A plugin id is safe as a folder name: lowercase parts joined by single '.' or '-'.

@@ -7,6 +7,13 @@ import { createError } from '../core/kernel/index.ts';
 
 // ---------------------------------------------------------------- agent
 
+/** A Service of the cluster does not resolve at this node (clusterServicesRef). */
+export const ErrClusterService = createError(
+  'EDGE_ERR_CLUSTER_SERVICE',
+  (p: { service: string; reason: string }) => `the cluster's Service '${p.service}' does not resolve at this node: ${p.reason}`,
+  { statusCode: 503 },
+);
+
 /** The agent's data directory or one of its files cannot be created or opened. */
 export const ErrAgentDataDir = createError(
   'EDGE_ERR_AGENT_DATA_DIR',

@@ -62,6 +62,7 @@ export class PluginHost {
         plugin: a.spec.plugin,
         site: this.#o.site,
         config: addonSiteConfig(a.spec, this.#o.site),
+        addon: a.metadata.name,
         ...(runsAsGrid(a) ? { workloadsAsGrid: true } : {}),
       }))
       .sort((x, y) => x.plugin.localeCompare(y.plugin));

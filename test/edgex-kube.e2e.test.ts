@@ -8,9 +8,10 @@
  * removing it leaves the cluster as it was before (diffed object by object).
  */
 /* eslint-disable @typescript-eslint/no-unsafe-member-access -- raw answers are arbitrary Kubernetes JSON */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { addonGroupName } from '../core/grid/index.ts';
 import { RUNS_AS_GRID_ANNOTATION } from '../core/store/index.ts';
+import { mockSiteServices, startTestKernel } from '../core/sdk/testkit/index.ts';
 import edgex from '../plugins/edgex/index.ts';
 import { startGridCluster, type GridCluster } from './support/grid-cluster.ts';
 import type { RawClient, RawResponse } from './support/kube-apiserver/client.ts';
@@ -128,6 +129,37 @@ describe('edgex on a hub on Kubernetes', () => {
 
     await ok(raw.call('DELETE', `${E}/addons/edgex`));
     await eventually(async () => expect(await snapshot()).toEqual(before));
+  });
+
+  it("its site half bridges to its site's EdgeX at the Services' cluster IPs, read as the node", { timeout: 90_000 }, async () => {
+    // The node's reads of the cluster (a site agent's go through its lite-apiserver: sites/cluster-services.test.ts).
+    const site = await mockSiteServices({ site: 'plant-a', broker: true, kubeGet: (path) => raw.call('GET', path) });
+    const tk = await startTestKernel({
+      plugins: [{ plugin: edgex, site: 'plant-a', config: { publish: false, services: {} }, addon: 'half', workloadsAsGrid: true }],
+      services: site.services,
+    });
+    try {
+      // No Addon yet, so no Service: the bridge waits, saying which.
+      const cause = (): string => {
+        const st = tk.status('edgex@plant-a');
+        return st.state === 'degraded' ? `${st.error?.code}: ${st.error?.message}` : st.state;
+      };
+      await vi.waitFor(() => expect(cause()).toMatch(/^EDGE_ERR_CLUSTER_SERVICE: .*'half-core-(metadata|command)-svc'.*no such Service/), { timeout: 15_000, interval: 50 });
+      await ok(raw.call('POST', `${E}/addons`, { apiVersion: 'edgeadm.io/v1alpha1', kind: 'Addon', metadata: { name: 'half', namespace: NS }, spec: { plugin: 'edgex', sites: ['plant-a'], config: { services: {} } } }));
+      const ip = async (svc: string): Promise<string> => (await ok(raw.call('GET', `/api/v1/namespaces/${NS}/services/half-${svc}-svc`))).spec.clusterIP as string;
+      await eventually(async () => expect(await ip('core-metadata')).toMatch(/^10\./));
+      // Bridged at core-metadata's cluster IP (nothing runs behind it here: unreachable, with the address).
+      const metadata = `http://${await ip('core-metadata')}:59881`;
+      await vi.waitFor(() => expect(cause()).toContain(metadata), { timeout: 60_000, interval: 50 });
+      expect(cause()).toMatch(/^EDGE_ERR_EDGEX_BRIDGE_UNREACHABLE/);
+    } finally {
+      await tk.stop();
+      await site.close();
+      await ok(raw.call('DELETE', `${E}/addons/half`)).catch(() => undefined);
+      const left = async (): Promise<string[]> =>
+        [...(await names(`/api/v1/namespaces/${NS}/services`)), ...(await names(`/apis/apps/v1/namespaces/${NS}/deployments`))].filter((n) => n.startsWith('half-'));
+      await eventually(async () => expect(await left()).toEqual([]));
+    }
   });
 
   it('writes nothing for a bus-only Addon: no group, no grid; its site agents run it', { timeout: 60_000 }, async () => {

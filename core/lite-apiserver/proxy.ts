@@ -100,6 +100,14 @@ export interface LiteApiserver {
   readonly url: string;
   readonly registry: Registry;
   status(): LiteApiserverStatus;
+  /**
+   * A GET (or LIST) as the node itself, for the site agent's own use: from
+   * the upstream while it answers (the answer then cached as any of the
+   * node's), from the cache while it does not. Rejects with
+   * EDGE_ERR_LITE_APISERVER_NOT_CACHED when offline and nothing cached
+   * answers it.
+   */
+  nodeGet(pathAndQuery: string): Promise<{ status: number; body: unknown; from: 'upstream' | 'cache' }>;
   close(): Promise<void>;
 }
 
@@ -113,6 +121,16 @@ const MAX_BODY = 3 * 1024 * 1024;
 const MAX_TOKENS = 1024;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
 const HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']);
+
+/** A body as JSON, or its text when it is none. */
+function parseJson(body: Buffer): unknown {
+  const text = body.toString('utf8');
+  try {
+    return text === '' ? undefined : JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
 
 class HttpProblem extends Error {
   constructor(
@@ -296,14 +314,7 @@ export async function startLiteApiserver(o: LiteApiserverOptions): Promise<LiteA
     const { res } = await send(method, path, { ...nodeAuthHeaders(cred), accept: 'application/json', ...(payload === undefined ? {} : { 'content-type': contentType }) }, pools.node, payload, answerMs);
     const chunks: Buffer[] = [];
     for await (const c of res as AsyncIterable<Buffer>) chunks.push(c);
-    const text = Buffer.concat(chunks).toString('utf8');
-    let parsed: unknown;
-    try {
-      parsed = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      parsed = text;
-    }
-    return { status: res.statusCode ?? 0, body: parsed };
+    return { status: res.statusCode ?? 0, body: parseJson(Buffer.concat(chunks)) };
   };
 
   const checkCredential = async (): Promise<void> => {
@@ -682,6 +693,35 @@ export async function startLiteApiserver(o: LiteApiserverOptions): Promise<LiteA
         watches: { proxied: proxiedWatches, offline: offlineWatches.size },
         pending: nodeWrites.pending(),
       };
+    },
+    async nodeGet(pathAndQuery) {
+      const api = parseApiRequest('GET', pathAndQuery, 'application/json');
+      if (adminProblem !== undefined) throw adminProblem;
+      if (breaker.state === 'online') {
+        try {
+          const { res } = await send('GET', pathAndQuery, { ...nodeAuthHeaders(cred), accept: 'application/json' }, pools.node, undefined);
+          const chunks: Buffer[] = [];
+          for await (const c of res as AsyncIterable<Buffer>) chunks.push(c);
+          const body = Buffer.concat(chunks);
+          const status = res.statusCode ?? 0;
+          count('upstream');
+          if (status === 200) cache.recordResponse(nodeIdentity, api, String(res.headers['content-type'] ?? 'application/json'), body);
+          return { status, body: parseJson(body), from: 'upstream' as const };
+        } catch (err) {
+          breaker.failed((err as Error).message);
+        }
+      }
+      const found = api.verb === 'list' ? cache.lookupList(nodeIdentity, api) : cache.lookupGet(nodeIdentity, api);
+      if (found.kind === 'hit') {
+        count('cache');
+        return { status: found.answer.status, body: parseJson(found.answer.body), from: 'cache' as const };
+      }
+      if (found.kind === 'absent') {
+        count('cache');
+        return { status: 404, body: undefined, from: 'cache' as const };
+      }
+      count('miss');
+      throw new ErrNotCached({ verb: api.verb, path: api.path });
     },
     close(): Promise<void> {
       closing ??= (async () => {

@@ -22,6 +22,12 @@ export interface PluginContext<C = unknown> {
    * grid's, so `register` starts only what runs beside them.
    */
   readonly workloadsAsGrid: boolean;
+  /**
+   * The Addon this instance runs for (its name, as `workloads` is given it:
+   * what the grids' objects are named by); undefined for an instance
+   * started otherwise (a hub-wide plugin, a test kernel).
+   */
+  readonly addon: string | undefined;
   /** A child logger bound with plugin (and site). */
   readonly logger: Logger;
   /** Aborted when the start times out or the host stops while starting. */

@@ -61,6 +61,8 @@ export interface InstanceSpec {
   failurePolicy?: FailurePolicy;
   /** A hub on Kubernetes runs this plugin's workloads as grids: the instance is its site half (PluginContext.workloadsAsGrid). */
   workloadsAsGrid?: boolean;
+  /** The Addon the instance runs for (PluginContext.addon). */
+  addon?: string;
 }
 
 export type InstanceState = 'invalid' | 'blocked' | 'pending' | 'starting' | 'running' | 'failed' | 'stopping' | 'stopped';
@@ -182,7 +184,7 @@ function stableJson(v: unknown): string {
 }
 
 function specKey(spec: InstanceSpec): string {
-  return stableJson({ config: spec.config ?? {}, failurePolicy: spec.failurePolicy ?? 'isolate', workloadsAsGrid: spec.workloadsAsGrid === true });
+  return stableJson({ config: spec.config ?? {}, failurePolicy: spec.failurePolicy ?? 'isolate', workloadsAsGrid: spec.workloadsAsGrid === true, addon: spec.addon });
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -700,6 +702,7 @@ export class PluginRegistry {
             site,
             config: inst.config,
             workloadsAsGrid: inst.spec.workloadsAsGrid === true,
+            addon: inst.spec.addon,
             logger,
             signal,
             get: (ref) => scope.get(ref, `plugin '${inst.id}'`),

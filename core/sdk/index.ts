@@ -56,6 +56,9 @@ export {
   deviceStatesRef,
   type DeviceStates,
   type DeviceOperatingState,
+  clusterServicesRef,
+  type ClusterServices,
+  type ClusterServiceAddress,
 } from './site-services.ts';
 export { ErrReadingsNotStored } from './errors.ts';
 // EdgeX v3 events, values and message bus layout (edgex/); core/edgex offers the same to the hub and the CLI.

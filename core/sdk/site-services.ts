@@ -160,6 +160,31 @@ export interface DeviceStates {
   get(device: string): DeviceOperatingState | undefined;
 }
 
+/** A Service of the cluster as this node reaches it: its cluster IP (kube-proxy routes it on every node) and port. */
+export interface ClusterServiceAddress {
+  host: string;
+  port: number;
+}
+
+/**
+ * The cluster's Services as a Kubernetes-mode node sees them: read as the
+ * node through the site agent's lite-apiserver, so a Service that resolved
+ * once resolves again while the cloud is away. On a node that runs no
+ * lite-apiserver (not a Kubernetes-mode node) nothing resolves.
+ */
+export interface ClusterServices {
+  /** Whether this node runs lite-apiserver. */
+  readonly available: boolean;
+  /**
+   * The address of a Service's port: by name in `namespace`, or, without
+   * one, the only Service of that name in any namespace. Throws
+   * EDGE_ERR_CLUSTER_SERVICE naming the Service and why (none, several,
+   * headless, no such port, not a Kubernetes-mode node, not cached offline).
+   */
+  address(name: string, port: number, namespace?: string): Promise<ClusterServiceAddress>;
+}
+
+export const clusterServicesRef = createServiceRef<ClusterServices>({ id: 'site.cluster-services' });
 export const siteCatalogRef = createServiceRef<SiteCatalog>({ id: 'site.catalog' });
 export const deviceStatesRef = createServiceRef<DeviceStates>({ id: 'site.device-states' });
 export const siteHubRef = createServiceRef<SiteHub>({ id: 'site.hub' });

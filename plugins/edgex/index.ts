@@ -17,8 +17,10 @@
  * as grids (`workloads`), this instance then being their site half.
  * Config, topics, names and limits: README.md.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { MqttClient } from 'mqtt';
 import {
+  clusterServicesRef,
   definePlugin,
   deviceCommandsRef,
   deviceStatesRef,
@@ -35,12 +37,11 @@ import {
 } from '../../core/sdk/index.ts';
 import { startRest } from './src/rest/index.ts';
 import { connectBridgeBus } from './src/bridge/bus.ts';
-import { resolveBridgeConfig, startBridge } from './src/bridge/index.ts';
-import { createSecretStoreIdentity, messageBusLogin, type SecretStoreIdentity } from './src/bridge/secret-store.ts';
+import { resolveBridgeConfig, startBridge, type ResolvedBridgeConfig } from './src/bridge/index.ts';
+import { messageBusLogin, type SecretStoreIdentity } from './src/bridge/secret-store.ts';
+import { composeEdgeX, gridEdgeX, type OwnEdgeX } from './src/deploy/own-edgex.ts';
 import { EdgeXConfigSchema, serviceNamer } from './src/config.ts';
 import { renderWorkloads } from './src/deploy/kube.ts';
-import { EDGEX_SERVICES } from './src/deploy/release.ts';
-import { BRIDGE_SERVICE_KEY, SECRETS_PATH, TOKEN_FILE } from './src/deploy/secure.ts';
 import { planServices } from './src/deploy/services.ts';
 import { composeFileIn, siteCompose, startSiteServices, type SiteServices } from './src/deploy/site.ts';
 import { createEdgeXDriver, EdgeXDeviceTable } from './src/devices.ts';
@@ -64,7 +65,20 @@ export default definePlugin({
   engine: '^0.1.0',
   description: "EdgeX Foundry at the site: EdgeX's own services per site, bridged to the platform, and EdgeX's message bus (every reading as an EdgeX v3 event, EdgeX device services' events as readings)",
   configSchema: EdgeXConfigSchema,
-  consumes: [readingFeedRef, siteBrokerRef, siteMetricsRef, driversRef, onboardingRef, siteStorageRef, siteCatalogRef, deviceCommandsRef, siteLoginsRef, siteHubRef, deviceStatesRef],
+  consumes: [
+    readingFeedRef,
+    siteBrokerRef,
+    siteMetricsRef,
+    driversRef,
+    onboardingRef,
+    siteStorageRef,
+    siteCatalogRef,
+    deviceCommandsRef,
+    siteLoginsRef,
+    siteHubRef,
+    deviceStatesRef,
+    clusterServicesRef,
+  ],
   // EdgeX's containers as grids on Kubernetes; this instance, at the site, is the bus and bridge beside them.
   siteHalf: true,
   workloads: ({ addon, config }) => (config.services === undefined ? {} : renderWorkloads(planServices(config.services), addon)),
@@ -103,27 +117,12 @@ export default definePlugin({
       ctx.onRemove(() => started.remove());
       services = started;
     }
-    /** Secure mode: the bridge's own identity in the site's EdgeX (its token read from the secret-store setup's container). */
-    let identity: SecretStoreIdentity | undefined;
-    if (config.services !== undefined && plan.length > 0 && services !== undefined && bridgeConfig === undefined) {
-      // The site's own EdgeX: bridged as an existing one would be, on the ports the project publishes.
-      bridgeConfig = resolveBridgeConfig({
-        metadataUrl: `http://127.0.0.1:${EDGEX_SERVICES['core-metadata'].port}`,
-        commandUrl: `http://127.0.0.1:${EDGEX_SERVICES['core-command'].port}`,
-        messageBus: { url: `mqtt://127.0.0.1:${config.services.busPort}` },
-        pollInterval: '30s',
-        timeout: '10s',
-        maxRetryInterval: '5m',
-      });
-      if (config.services.secure) {
-        const project = services;
-        identity = createSecretStoreIdentity({
-          url: `http://127.0.0.1:${EDGEX_SERVICES['secret-store'].port}`,
-          serviceKey: BRIDGE_SERVICE_KEY,
-          readTokenFile: () => project.readFile('security-secretstore-setup', `${SECRETS_PATH}/${BRIDGE_SERVICE_KEY}/${TOKEN_FILE}`),
-          timeoutMs: 10_000,
-        });
-      }
+    // The site's own EdgeX, unless a bridge block of the user's names another: bridged as an existing one would be.
+    const ownEdgeX = config.services !== undefined && plan.length > 0 && bridgeConfig === undefined ? config.services : undefined;
+    let own: OwnEdgeX | undefined;
+    if (ownEdgeX !== undefined && services !== undefined) {
+      own = composeEdgeX(ownEdgeX, services);
+      bridgeConfig = own.config;
     }
     const log = ctx.logger;
     const metrics = registerEdgeXMetrics(ctx.get(siteMetricsRef));
@@ -173,10 +172,10 @@ export default definePlugin({
     }
 
     const devices = new EdgeXDeviceTable();
-    if (bridgeConfig) {
+    const bridgeTo = async (cfg: ResolvedBridgeConfig, identity: SecretStoreIdentity | undefined): Promise<void> => {
       // Bridge: the driver's reads and writes go to core-command; events come from EdgeX's bus (the site broker unless it names another).
       const bridge = startBridge({
-        config: bridgeConfig,
+        config: cfg,
         devices,
         onboarding: ctx.get(onboardingRef),
         metrics: ctx.get(siteMetricsRef),
@@ -186,21 +185,44 @@ export default definePlugin({
       });
       ctx.onStop(() => bridge.stop());
       ctx.onStop(ctx.get(driversRef).register(bridge.driver));
-      if (config.subscribe) {
-        const bus = bridgeConfig.messageBus;
-        if (bus) {
-          // EdgeX's own broker may be down now: start does not wait for it; the subscription is made when it answers.
-          const busClient = await connectBridgeBus(bus, site, bridge.health, log, identity === undefined ? undefined : messageBusLogin(identity, `http://127.0.0.1:${EDGEX_SERVICES['secret-store'].port}`));
-          ctx.onStop(() => busClient.endAsync(true));
-          const busConfig = { ...config, baseTopic: bus.baseTopic ?? config.baseTopic };
-          startSubscriber({ client: busClient, config: busConfig, ownServices: new Set(), devices, metrics, causes, logger: log }).catch((err: unknown) =>
-            log.warn({ broker: bus.url, error: toErrorInfo(err) }, 'edgex bridge: subscribing on the EdgeX message bus failed'),
-          );
-        } else {
-          const subscriber = await startSubscriber({ client, config, ownServices: names.all, devices, metrics, causes, logger: log });
-          ctx.onStop(() => subscriber.stop());
-        }
+      if (!config.subscribe) return;
+      const bus = cfg.messageBus;
+      if (bus) {
+        // EdgeX's own broker may be down now: start does not wait for it; the subscription is made when it answers.
+        const login = identity === undefined ? undefined : messageBusLogin(identity, bus.url);
+        const busClient = await connectBridgeBus(bus, site, bridge.health, log, login);
+        ctx.onStop(() => busClient.endAsync(true));
+        const busConfig = { ...config, baseTopic: bus.baseTopic ?? config.baseTopic };
+        startSubscriber({ client: busClient, config: busConfig, ownServices: new Set(), devices, metrics, causes, logger: log }).catch((err: unknown) =>
+          log.warn({ broker: bus.url, error: toErrorInfo(err) }, 'edgex bridge: subscribing on the EdgeX message bus failed'),
+        );
+      } else {
+        const subscriber = await startSubscriber({ client, config, ownServices: names.all, devices, metrics, causes, logger: log });
+        ctx.onStop(() => subscriber.stop());
       }
+    };
+    if (bridgeConfig) {
+      await bridgeTo(bridgeConfig, own?.identity);
+    } else if (ownEdgeX !== undefined && ctx.workloadsAsGrid) {
+      // The grid runs the site's EdgeX: bridged once its Services resolve at this node (retried until then, the cause shown).
+      const cluster = ctx.get(clusterServicesRef);
+      const addon = ctx.addon ?? ctx.pluginId;
+      const ac = new AbortController();
+      ctx.onStop(() => ac.abort());
+      void (async () => {
+        for (let failures = 0; !ac.signal.aborted; failures++) {
+          try {
+            const found = await gridEdgeX(ownEdgeX, addon, cluster);
+            if (ac.signal.aborted) return;
+            degrade('bridge')(undefined);
+            await bridgeTo(found.config, found.identity);
+            return;
+          } catch (err) {
+            degrade('bridge')(err instanceof Error ? err : new Error(String(err)));
+            await sleep(Math.min(1000 * 2 ** Math.min(failures, 6), 60_000), undefined, { signal: ac.signal }).catch(() => undefined);
+          }
+        }
+      })();
     } else if (config.subscribe) {
       const unregister = ctx.get(driversRef).register(createEdgeXDriver(devices));
       ctx.onStop(unregister);

@@ -43,6 +43,10 @@ export interface TestPluginInstance {
   site?: string;
   config?: unknown;
   failurePolicy?: FailurePolicy;
+  /** The Addon it runs for (PluginContext.addon). */
+  addon?: string;
+  /** Its site half, the hub on Kubernetes running its workloads as grids (PluginContext.workloadsAsGrid). */
+  workloadsAsGrid?: boolean;
 }
 
 export interface StartTestKernelOptions {
@@ -97,7 +101,14 @@ export async function startTestKernel(opts: StartTestKernelOptions = {}): Promis
     ...(opts.stopTimeoutMs === undefined ? {} : { stopTimeoutMs: opts.stopTimeoutMs }),
   });
   const specs: InstanceSpec[] = [
-    ...entries.map((e) => ({ plugin: e.plugin.id, site: e.site, config: e.config, failurePolicy: e.failurePolicy })),
+    ...entries.map((e) => ({
+      plugin: e.plugin.id,
+      site: e.site,
+      config: e.config,
+      failurePolicy: e.failurePolicy,
+      ...(e.addon === undefined ? {} : { addon: e.addon }),
+      ...(e.workloadsAsGrid === undefined ? {} : { workloadsAsGrid: e.workloadsAsGrid }),
+    })),
     ...(opts.instances ?? []),
   ];
   kernel.add(registry.component(specs));

@@ -128,6 +128,7 @@ describe('mockSiteServices', () => {
     expect(s.onboarding.proposals.map((p) => p.identifier)).toEqual(['pump-7']);
     expect(s.services.map((b) => b.ref.id).sort()).toEqual([
       'site.catalog',
+      'site.cluster-services',
       'site.device-commands',
       'site.device-states',
       'site.drivers',

@@ -54,6 +54,7 @@ import {
   siteBrokerRef,
   siteCatalogRef,
   siteHubRef,
+  clusterServicesRef,
   siteLoginsRef,
   siteMetricsRef,
   siteStorageRef,
@@ -83,6 +84,8 @@ export interface MockSiteOptions {
   logLevel?: LogLevel;
   /** The hub `siteHubRef` names (a test hub's URL); default none. */
   hubUrl?: string;
+  /** A Kubernetes-mode node's GETs of the cluster's API (`clusterServicesRef`, e.g. a test API server's); default none: nothing resolves. */
+  kubeGet?: (pathAndQuery: string) => Promise<{ status: number; body: unknown }>;
 }
 
 /** The driver registry, plus the driver of a protocol for direct calls. */
@@ -277,6 +280,7 @@ export async function mockSiteServices(opts: MockSiteOptions = {}): Promise<Mock
     import('../../../sites/local-state.ts'),
   ]);
   const { deviceCommands, deviceStates, siteCatalog, siteLogins } = await import('../../../sites/site-api.ts');
+  const { clusterServices } = await import('../../../sites/cluster-services.ts');
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'edgeadm-mock-site-'));
   ensurePrivateDir(dataDir);
@@ -418,6 +422,7 @@ export async function mockSiteServices(opts: MockSiteOptions = {}): Promise<Mock
       bindService(siteCatalogRef, siteCatalog(site, () => state)),
       bindService(siteLoginsRef, siteLogins(site, () => state)),
       bindService(siteHubRef, { url: () => opts.hubUrl }),
+      bindService(clusterServicesRef, clusterServices(() => opts.kubeGet)),
       bindService(deviceCommandsRef, deviceCommands(() => (cmd, o) => manager.execute(cmd, o))),
       bindService(deviceStatesRef, deviceStates(() => (name) => manager.status(name))),
       ...(broker ? [bindService(siteBrokerRef, broker)] : []),

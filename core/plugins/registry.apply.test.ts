@@ -142,6 +142,24 @@ describe('PluginRegistry.apply', () => {
     expect(events).toEqual(['stop:lasting@s2']);
   });
 
+  it('tells an instance the Addon it runs for and whether it is a site half, and restarts it when either changes', async () => {
+    const events: Events = [];
+    const seen: string[] = [];
+    const half = counting('half', events, {
+      register(ctx) {
+        seen.push(`${ctx.addon ?? '-'}:${ctx.workloadsAsGrid}`);
+      },
+    });
+    const r = registry([half]);
+    await r.apply([{ plugin: 'half', site: 's1', addon: 'edgex' }]);
+    expect(seen).toEqual(['edgex:false']);
+    expect((await r.apply([{ plugin: 'half', site: 's1', addon: 'edgex' }])).unchanged).toEqual(['half@s1']);
+    await r.apply([{ plugin: 'half', site: 's1', addon: 'edgex-2', workloadsAsGrid: true }]);
+    await r.apply([{ plugin: 'half', site: 's1' }]);
+    expect(seen).toEqual(['edgex:false', 'edgex-2:true', '-:false']);
+    await r.stop();
+  });
+
   it('restarts the dependants of a changed provider, dependants first on the way down, and nothing else', async () => {
     const events: Events = [];
     let generation = 0;

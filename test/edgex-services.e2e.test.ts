@@ -10,6 +10,8 @@
  * runtime is the Compose stand-in of plugins/edgex/testkit, which keeps
  * what an engine would (projects, services, states) and logs each call.
  */
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { installFakeCompose } from '../plugins/edgex/testkit/fake-compose.ts';
 import type { AddonObject } from '../core/store/index.ts';
@@ -115,6 +117,20 @@ describe("EdgeX's services on the node's container runtime", () => {
     expect(st.message).not.toContain('s.bridge-token');
     expect(Object.keys(fake.projects()[project]!.services)).toEqual(expect.arrayContaining(['secret-store', 'security-secretstore-setup', 'security-bootstrapper', 'nginx']));
     expect(fake.calls()).toContainEqual(`docker compose -p ${project} exec -T security-secretstore-setup cat /tmp/edgex/secrets/edgeadm-bridge/secrets-token.json`);
+
+    // The tokens' folder is the project's own, private; removal empties it through its writer's container, then removes it.
+    const folder = fake.projects()[project]!.services['security-secretstore-setup']!.binds.find((b) => b.target === '/tmp/edgex/secrets')!.source;
+    expect(statSync(folder).mode & 0o777).toBe(0o700);
+    expect(fake.projects()[project]!.services['core-data']!.binds).toEqual([{ source: path.join(folder, 'core-data'), target: '/tmp/edgex/secrets/core-data' }]);
+    writeFileSync(path.join(folder, 'core-data', 'secrets-token.json'), '{"auth":{"client_token":"s.x"}}');
+    await f.api('DELETE', '/api/v1/addons/edgex');
+    await waitFor('the project removed', () => Object.keys(fake.projects()).length === 0);
+    const removal = fake.calls().filter((c) => / (run|down) /.test(c));
+    expect(removal).toEqual([
+      expect.stringMatching(new RegExp(`^docker compose -p ${project} -f .*compose.yaml run --rm --no-deps -T --entrypoint /bin/sh security-secretstore-setup -c rm -rf /tmp/edgex/secrets/\\*$`)),
+      `docker compose -p ${project} down --volumes --remove-orphans`,
+    ]);
+    await waitFor('the tokens folder removed', () => !existsSync(folder));
   });
 
   it('says what is missing on a node without a container runtime, and the bus runs on', { timeout: 60_000 }, async () => {

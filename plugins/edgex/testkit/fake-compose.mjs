@@ -6,11 +6,13 @@
 // runs as Compose v2 does: `compose version`, `up --detach
 // --remove-orphans`, `ps --all --format json` (one JSON object per line),
 // `exec -T <service> cat <path>` (a running service's file, as
-// $FAKE_COMPOSE_DIR/files/<project>/<service><path> holds it) and
+// $FAKE_COMPOSE_DIR/files/<project>/<service><path> holds it),
+// `run ... --entrypoint /bin/sh <service> -c 'rm -rf <path>/*'` (empties
+// the project folder bound there; `up` creates those folders) and
 // `down --volumes --remove-orphans`. A service without `restart`
 // exits 0 (a one-shot job); FAKE_COMPOSE_CRASH names services that keep
 // restarting; FAKE_COMPOSE_BROKEN=1 makes every command fail.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 
@@ -54,7 +56,15 @@ switch (positional[0]) {
     const services = {};
     for (const [name, svc] of Object.entries(doc.services ?? {})) {
       if (typeof svc.image !== 'string') fail(`service "${name}" has neither an image nor a build context specified`);
-      services[name] = { image: svc.image, state: crash.has(name) ? 'restarting' : svc.restart === undefined ? 'exited' : 'running', exitCode: crash.has(name) ? 1 : 0 };
+      // Binds of the project's own folders: created when missing (bind.create_host_path), as the engine does.
+      const binds = [];
+      for (const v of svc.volumes ?? []) {
+        if (v.type !== 'bind' || !String(v.source).startsWith('./')) continue;
+        const source = path.resolve(path.dirname(file), v.source);
+        mkdirSync(source, { recursive: true });
+        binds.push({ source, target: v.target });
+      }
+      services[name] = { image: svc.image, state: crash.has(name) ? 'restarting' : svc.restart === undefined ? 'exited' : 'running', exitCode: crash.has(name) ? 1 : 0, binds };
     }
     writeFileSync(stateFile, JSON.stringify({ services, volumes: Object.keys(doc.volumes ?? {}), networks: Object.keys(doc.networks ?? {}) }));
     break;
@@ -78,6 +88,20 @@ switch (positional[0]) {
     const src = path.join(dir, 'files', project, service, file);
     if (!existsSync(src)) fail(`cat: can't open '${file}': No such file or directory`);
     process.stdout.write(readFileSync(src));
+    break;
+  }
+  case 'run': {
+    // run --rm --no-deps -T --entrypoint /bin/sh <service> -c 'rm -rf <path>/*': empties the host folder bound at <path>.
+    if (!stateFile || !file) fail('run needs -p and -f');
+    const i = positional.indexOf('--entrypoint');
+    const service = positional[i + 2];
+    const script = positional[i + 4] ?? '';
+    const m = /^rm -rf (\S+)\/\*$/.exec(script);
+    if (i < 0 || positional[i + 1] !== '/bin/sh' || positional[i + 3] !== '-c' || !m) fail(`the stand-in runs only run ... --entrypoint /bin/sh <service> -c 'rm -rf <path>/*', not: ${positional.join(' ')}`);
+    const state = existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, 'utf8')) : { services: {} };
+    const bind = state.services[service]?.binds?.find((b) => b.target === m[1]);
+    if (!bind) fail(`no such service: ${service}`);
+    for (const f of existsSync(bind.source) ? readdirSync(bind.source) : []) rmSync(path.join(bind.source, f), { recursive: true, force: true });
     break;
   }
   case 'down':

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const SCRIPT = fileURLToPath(new URL('./fake-compose.mjs', import.meta.url));
 
 export interface FakeProject {
-  services: Record<string, { image: string; state: string; exitCode: number }>;
+  services: Record<string, { image: string; state: string; exitCode: number; binds: { source: string; target: string }[] }>;
   volumes: string[];
   networks: string[];
 }

@@ -87,7 +87,7 @@ export function renderCompose(plan: readonly ServicePlan[], o: ComposeOptions): 
       const ro = m.readOnly === true ? { read_only: true } : {};
       if (m.volume === SECRETS_VOLUME) {
         // The project's own folder of tokens, beside its file (EdgeX binds /tmp/edgex/secrets: one per host).
-        const source = `./${SECRETS_VOLUME}${m.sub === undefined ? '' : `/${m.sub}`}`;
+        const source = `${SECRETS_FOLDER}${m.sub === undefined ? '' : `/${m.sub}`}`;
         mounts.push({ type: 'bind', source, target: m.path, ...ro, bind: { create_host_path: true, selinux: 'z' } });
       } else {
         mounts.push({ type: 'volume', source: m.volume, target: m.path, ...ro });
@@ -114,6 +114,21 @@ export function renderCompose(plan: readonly ServicePlan[], o: ComposeOptions): 
     ...(Object.keys(volumes).length > 0 ? { volumes } : {}),
     ...(Object.keys(configs).length > 0 ? { configs } : {}),
   };
+}
+
+/** Where a project's folder of service tokens is beside its file (secure mode). */
+export const SECRETS_FOLDER = `./${SECRETS_VOLUME}`;
+
+/** The service that binds the whole folder of tokens (secure mode's secretstore-setup, its one writer) and where; undefined without one. */
+export function tokenWriterOf(doc: unknown): { service: string; target: string } | undefined {
+  const services = (doc as { services?: Record<string, { volumes?: unknown[] }> } | undefined)?.services ?? {};
+  for (const [service, svc] of Object.entries(services)) {
+    for (const v of svc.volumes ?? []) {
+      const m = v as { type?: unknown; source?: unknown; target?: unknown; read_only?: unknown };
+      if (m.type === 'bind' && m.source === SECRETS_FOLDER && typeof m.target === 'string' && m.read_only !== true) return { service, target: m.target };
+    }
+  }
+  return undefined;
 }
 
 /** A Kubernetes memory quantity (Mi, Gi) as Compose's byte value. */

@@ -10,11 +10,12 @@
  * plugin's start, and the states say how far the services are.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { ErrEdgeXCompose } from '../errors.ts';
+import { SECRETS_FOLDER, tokenWriterOf } from './compose.ts';
 
 export type RuntimeName = 'docker' | 'podman';
 
@@ -153,6 +154,8 @@ export class ComposeProject {
   up(doc: Record<string, unknown>): Promise<void> {
     return serialized(this.project, async () => {
       await writeFile(this.file, stringify(doc), { mode: 0o600 });
+      // Secure mode's tokens: a private folder of the agent's, which the containers fill.
+      if (tokenWriterOf(doc) !== undefined) mkdirSync(path.join(this.dir, SECRETS_FOLDER), { recursive: true, mode: 0o700 });
       await this.#compose(['-f', this.file, 'up', '--detach', '--remove-orphans'], 'up');
     });
   }
@@ -166,11 +169,29 @@ export class ComposeProject {
     return this.#compose(['exec', '-T', service, 'cat', file], `exec ${service} cat ${file}`, 30_000);
   }
 
-  /** Removes the project: its containers, network and volumes; then its file. */
+  /**
+   * Removes the project: its containers, network and volumes; then its file
+   * and, in secure mode, its folder of tokens. The tokens are the
+   * containers' files (EdgeX's user or root): they are removed by a
+   * one-off container of their writer first, then the emptied folder.
+   */
   down(): Promise<void> {
     return serialized(this.project, async () => {
+      const writer = existsSync(this.file) ? tokenWriterOf(parse(readFileSync(this.file, 'utf8'))) : undefined;
+      if (writer !== undefined) {
+        await this.#compose(
+          ['-f', this.file, 'run', '--rm', '--no-deps', '-T', '--entrypoint', '/bin/sh', writer.service, '-c', `rm -rf ${writer.target}/*`],
+          `run ${writer.service} (removing the tokens)`,
+        );
+      }
       await this.#compose(['down', '--volumes', '--remove-orphans'], 'down');
       rmSync(this.file, { force: true });
+      const folder = path.join(this.dir, SECRETS_FOLDER);
+      try {
+        rmSync(folder, { recursive: true, force: true });
+      } catch (err) {
+        throw new ErrEdgeXCompose({ project: this.project, command: `rm -r ${folder}`, reason: (err as Error).message }, { cause: err });
+      }
     });
   }
 }

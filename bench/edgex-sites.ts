@@ -13,11 +13,12 @@
  *   volumes, networks) times the sites. Includes the test server's CPU.
  * - Compose: rendering every site's Compose project as an embedded hub's
  *   sites do (the plugin's composeProject), and the objects in them, against
- *   the same peer. No container engine runs here: `compose up` is not timed.
+ *   the same peer; and in secure mode, against EdgeX's secure Compose file's
+ *   objects. No container engine runs here: `compose up` is not timed.
  * BENCH_GRID_TIMEOUT_S (default 600) bounds the expansion.
  */
 import { createLogger, parseWithSchema } from '../core/kernel/index.ts';
-import edgex, { EDGEX_COMPOSE_OBJECTS } from '../plugins/edgex/index.ts';
+import edgex, { EDGEX_COMPOSE_OBJECTS, EDGEX_SECURE_COMPOSE_OBJECTS } from '../plugins/edgex/index.ts';
 import { startGridCluster } from '../test/support/grid-cluster.ts';
 import type { RawClient } from '../test/support/kube-apiserver/client.ts';
 import { envInt, round, versus, type Benchmark, type BenchResult } from './harness.ts';
@@ -59,6 +60,24 @@ const bench: Benchmark = {
     const renderMs = performance.now() - t0;
     results.push({ bench: 'edgex-sites', metric: `render ${sites} sites' Compose projects (embedded hub)`, value: round(renderMs, 1), unit: 'ms' });
     results.push(versus({ bench: 'edgex-sites', metric: `objects in ${sites} sites' Compose projects`, value: composeObjects, unit: 'objects' }, peer, EDGEX_COMPOSE_OBJECTS * sites));
+
+    // The same in EdgeX's secure mode, against EdgeX's secure Compose file.
+    const secure = parseWithSchema(edgex.configSchema!, { services: { secure: true } }, '');
+    if (!secure.ok) throw new Error(`edgex-sites bench: secure config: ${JSON.stringify(secure.issues)}`);
+    let secureObjects = 0;
+    const t1 = performance.now();
+    for (let i = 0; i < sites; i++) {
+      const doc = edgex.composeProject!({ addon: 'edgex', site: `s-${i}`, config: secure.value })!;
+      for (const k of ['services', 'volumes', 'networks', 'configs']) secureObjects += Object.keys((doc[k] ?? {})).length;
+    }
+    results.push({ bench: 'edgex-sites', metric: `render ${sites} sites' Compose projects, secure mode`, value: round(performance.now() - t1, 1), unit: 'ms' });
+    results.push(
+      versus(
+        { bench: 'edgex-sites', metric: `objects in ${sites} sites' Compose projects, secure mode`, value: secureObjects, unit: 'objects' },
+        `EdgeX's secure Compose file's objects (${EDGEX_SECURE_COMPOSE_OBJECTS}) x ${sites} sites`,
+        EDGEX_SECURE_COMPOSE_OBJECTS * sites,
+      ),
+    );
 
     // Kubernetes: the Addon through the grid.
     const cluster = await startGridCluster({ plugin: (id) => (id === edgex.id ? edgex : undefined), logger: createLogger({ level: 'error' }), namespace: NS, historyLimit: 60 * sites + 10_000 });

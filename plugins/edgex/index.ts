@@ -52,7 +52,7 @@ import { startSubscriber } from './src/subscriber.ts';
 
 export { EdgeXConfigSchema, defaultServiceName, type EdgeXConfig } from './src/config.ts';
 export { EDGEX_PROTOCOL } from './src/devices.ts';
-export { EDGEX_COMPOSE_OBJECTS, EDGEX_RELEASE } from './src/deploy/release.ts';
+export { EDGEX_COMPOSE_OBJECTS, EDGEX_RELEASE, EDGEX_SECURE_COMPOSE_OBJECTS } from './src/deploy/release.ts';
 
 /** How long the first connection to the site broker may take. */
 const CONNECT_TIMEOUT_MS = 10_000;

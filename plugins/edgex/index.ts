@@ -211,18 +211,24 @@ export default definePlugin({
       ctx.onStop(() => ac.abort());
       void (async () => {
         for (let failures = 0; !ac.signal.aborted; failures++) {
+          let found: OwnEdgeX;
           try {
-            const found = await gridEdgeX(ownEdgeX, addon, cluster);
-            if (ac.signal.aborted) return;
-            degrade('bridge')(undefined);
-            await bridgeTo(found.config, found.identity);
-            return;
+            found = await gridEdgeX(ownEdgeX, addon, cluster);
           } catch (err) {
             degrade('bridge')(err instanceof Error ? err : new Error(String(err)));
             await sleep(Math.min(1000 * 2 ** Math.min(failures, 6), 60_000), undefined, { signal: ac.signal }).catch(() => undefined);
+            continue;
           }
+          if (ac.signal.aborted) return;
+          degrade('bridge')(undefined);
+          // Once: the bridge retries EdgeX itself from here on (a teardown registered after a stop runs at once).
+          await bridgeTo(found.config, found.identity);
+          return;
         }
-      })();
+      })().catch((err: unknown) => {
+        log.error({ error: toErrorInfo(err) }, "edgex: bridging to the site's EdgeX failed");
+        degrade('bridge')(err instanceof Error ? err : new Error(String(err)));
+      });
     } else if (config.subscribe) {
       const unregister = ctx.get(driversRef).register(createEdgeXDriver(devices));
       ctx.onStop(unregister);

@@ -43,7 +43,9 @@ export async function connectBridgeBus(
     manualConnect: credentials !== undefined,
   });
   if (credentials !== undefined) {
-    const login = async (): Promise<void> => {
+    let asking: Promise<void> | undefined;
+    const login = (): Promise<void> => (asking ??= ask().finally(() => (asking = undefined)));
+    const ask = async (): Promise<void> => {
       for (let failures = 1; !client.disconnecting && !client.disconnected; failures++) {
         try {
           const c = await credentials();

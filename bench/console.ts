@@ -113,11 +113,15 @@ function startFeeder(hub: Hub): Feeder {
   let stopped = false;
   let failure: unknown;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  /** Whether a step is ingesting now: stop then leaves ending the loop to it. */
+  let inFlight = false;
   let done: () => void = () => {};
   const finished = new Promise<void>((r) => (done = r));
 
-  const step = (): void => {
+  // Never rejects: every failure is kept in `failure`.
+  const step = async (): Promise<void> => {
     if (stopped) return done();
+    inFlight = true;
     try {
       const slot = tick % BATCHES_PER_SECOND;
       const origin = nowOrigin();
@@ -135,16 +139,19 @@ function startFeeder(hub: Hub): Feeder {
           batch.push({ site, device: deviceName(i), profile: PROFILE, resource: r.name, value: round(value, 3), valueType: 'Float64', units: r.units, origin, quality: 'good', seq: n });
         }
       }
-      for (const [site, batch] of bySite) accepted += hub.telemetry.ingest({ site, producer: 'token:bench', stream: { id: 'bench-console-feed', lastSeq: seq.get(site)! } }, batch).accepted;
+      for (const [site, batch] of bySite) accepted += (await hub.telemetry.ingest({ site, producer: 'token:bench', stream: { id: 'bench-console-feed', lastSeq: seq.get(site)! } }, batch)).accepted;
     } catch (err) {
       failure = err;
       stopped = true;
       return done();
+    } finally {
+      inFlight = false;
     }
+    if (stopped) return done();
     tick++;
-    timer = setTimeout(step, Math.max(0, t0 + tick * (1000 / BATCHES_PER_SECOND) - performance.now()));
+    timer = setTimeout(() => void step(), Math.max(0, t0 + tick * (1000 / BATCHES_PER_SECOND) - performance.now()));
   };
-  step();
+  void step();
   return {
     get accepted() {
       if (failure) throw new Error('bench: the feeder failed to ingest readings', { cause: failure });
@@ -153,7 +160,7 @@ function startFeeder(hub: Hub): Feeder {
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
-      done();
+      if (!inFlight) done();
       await finished;
       if (failure) throw new Error('bench: the feeder failed to ingest readings', { cause: failure });
     },

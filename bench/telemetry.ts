@@ -41,13 +41,13 @@ async function loadDevices(hub: Hub, token: string, site: string, devices: numbe
 }
 
 /** Readings the hub holds for a site (every producer stream). */
-function held(hub: Hub, site: string): number {
-  return hub.telemetry.streams(site).reduce((n, s) => n + s.held, 0);
+async function held(hub: Hub, site: string): Promise<number> {
+  return (await hub.telemetry.streams(site)).reduce((n, s) => n + s.held, 0);
 }
 
-async function until(what: string, fn: () => boolean, timeoutMs: number): Promise<void> {
+async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!fn()) {
+  while (!(await fn())) {
     if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -106,12 +106,12 @@ const bench: Benchmark = {
       await until('the first reading', () => first > 0, 30_000);
       const agentCpu0 = cpuSeconds(agent.pid!);
       const hubCpu0 = process.cpuUsage();
-      await until('every reading at the hub', () => held(hub, 'bench') >= TOTAL, 300_000);
+      await until('every reading at the hub', async () => (await held(hub, 'bench')) >= TOTAL, 300_000);
       const seconds = (performance.now() - first) / 1000;
       const agentCpu = cpuSeconds(agent.pid!) - agentCpu0;
       const hubCpuUsage = process.cpuUsage(hubCpu0);
       const hubCpu = (hubCpuUsage.user + hubCpuUsage.system) / 1e6;
-      if (hub.telemetry.count({ site: 'bench' }) !== TOTAL) throw new Error('bench: the hub does not hold every reading exactly once');
+      if ((await hub.telemetry.count({ site: 'bench' })) !== TOTAL) throw new Error('bench: the hub does not hold every reading exactly once');
       off();
       const rss = round(rssMiB(agent.pid!), 1);
 
@@ -123,10 +123,10 @@ const bench: Benchmark = {
       for (let seq = 1; seq <= peerN; seq += 1000) {
         const batch: Reading[] = [];
         for (let i = 0; i < 1000; i++) batch.push({ site: 'peer', device: `load-${i % 100}`, profile: 'load', resource: 'counter', value: seq + i, valueType: 'Uint32', origin: origin + seq + i, quality: 'good', seq: seq + i });
-        peerStore.ingest({ site: 'peer', producer: 'token:bench', stream: { id: 'bench-peer-stream', lastSeq: seq + 999 } }, batch);
+        await peerStore.ingest({ site: 'peer', producer: 'token:bench', stream: { id: 'bench-peer-stream', lastSeq: seq + 999 } }, batch);
       }
       const peerRate = peerN / ((performance.now() - t0) / 1000);
-      peerStore.close();
+      await peerStore.close();
       const direct = Math.round(TOTAL / seconds);
       out.push({ ...versus({ bench: 'telemetry', metric: 'end to end, one site agent -> hub store (direct HTTP)', value: direct, unit: 'readings/s' }, 'hub store ingest alone', Math.round(peerRate)), target: '>= 100000' });
 
@@ -151,11 +151,11 @@ const bench: Benchmark = {
         children.push(tunAgent);
         await until('the first reading through the tunnel', () => tFirst > 0, 30_000);
         const tunCpu0 = cpuSeconds(tunAgent.pid!);
-        await until('every reading through the tunnel', () => held(tlsHub, 'tun') >= TOTAL, 300_000);
+        await until('every reading through the tunnel', async () => (await held(tlsHub, 'tun')) >= TOTAL, 300_000);
         const tSeconds = (performance.now() - tFirst) / 1000;
         const tunCpu = cpuSeconds(tunAgent.pid!) - tunCpu0;
         offTun();
-        if (tlsHub.telemetry.count({ site: 'tun' }) !== TOTAL) throw new Error('bench: the hub does not hold every tunnelled reading exactly once');
+        if ((await tlsHub.telemetry.count({ site: 'tun' })) !== TOTAL) throw new Error('bench: the hub does not hold every tunnelled reading exactly once');
         out.push({ ...versus({ bench: 'telemetry', metric: 'end to end through the node tunnel (wss, TLS)', value: Math.round(TOTAL / tSeconds), unit: 'readings/s' }, 'the same, direct HTTP', direct), target: '>= 100000' });
         out.push({ bench: 'telemetry', metric: 'site agent + tunnel-edge CPU through the tunnel', value: round((tunCpu / tSeconds) * 100, 1), unit: '% of a core' });
         out.push({ bench: 'telemetry', metric: 'site agent + tunnel-edge RSS after the tunnel run', value: round(rssMiB(tunAgent.pid!), 1), unit: 'MiB' });
@@ -180,7 +180,7 @@ const bench: Benchmark = {
       });
       const latAgent = startAgent(hub, dir, 'lat', await token('lat'));
       children.push(latAgent);
-      await until('the latency run', () => held(hub, 'lat') >= LAT_RATE * LAT_SECONDS, 120_000);
+      await until('the latency run', async () => (await held(hub, 'lat')) >= LAT_RATE * LAT_SECONDS, 120_000);
       offLat();
       // Leave out the first second: process start and the first sync.
       const steady = latencies.slice(LAT_RATE).sort((a, b) => a - b);

@@ -82,7 +82,7 @@ describe('edgeadm device', () => {
       syncBackoff: { initialMs: 50, maxMs: 300 },
       forwarder: { backoff: { initialMs: 50, maxMs: 300 } },
     });
-    await waitFor('temperature readings at the hub', () => f.hub.telemetry.count({ site: SITE, device: 'valve-1' }) > 0);
+    await waitFor('temperature readings at the hub', async () => (await f.hub.telemetry.count({ site: SITE, device: 'valve-1' })) > 0);
 
     const read = await edgeadm(['device', 'read', 'valve-1']);
     expect(read.code, read.stderr).toBe(0);
@@ -113,7 +113,7 @@ describe('edgeadm device', () => {
     const wrote = await edgeadm(['device', 'write', 'valve-1', 'opening', '42']);
     expect(wrote.code, wrote.stderr).toBe(0);
     expect(wrote.stdout).toBe('valve-1/opening = 42\n');
-    await waitFor('the read-back reading at the hub', () => f.hub.telemetry.query({ site: SITE, device: 'valve-1', resource: 'opening' }).items.some((r) => r.value === 42));
+    await waitFor('the read-back reading at the hub', async () => (await f.hub.telemetry.query({ site: SITE, device: 'valve-1', resource: 'opening' })).items.some((r) => r.value === 42));
     const after = await edgeadm(['device', 'read', 'valve-1', 'opening']);
     expect(after.stdout).toMatch(/\nopening\s+42\s+%\s+good\s+\d+s\n/);
 
@@ -137,7 +137,7 @@ describe('edgeadm device', () => {
     const up = await edgeadm(['device', 'add', 'valve-2', '--site', SITE, '--profile', 'valve', '--protocol', 'simulator', '--auto-event', 'Values=200ms', '--wait', '30s']);
     expect(up.code, up.stderr).toBe(0);
     expect(up.stdout).toMatch(/^device 'valve-2' added at site 'plant-d' \(profile 'valve', protocol simulator\): the site runs it \(UP\); see it with/);
-    await waitFor('readings of the deviceCommand autoEvent', () => f.hub.telemetry.count({ site: SITE, device: 'valve-2', resource: 'opening' }) > 0 && f.hub.telemetry.count({ site: SITE, device: 'valve-2', resource: 'temperature' }) > 0);
+    await waitFor('readings of the deviceCommand autoEvent', async () => (await f.hub.telemetry.count({ site: SITE, device: 'valve-2', resource: 'opening' })) > 0 && (await f.hub.telemetry.count({ site: SITE, device: 'valve-2', resource: 'temperature' })) > 0);
     // ... or refuses it for a problem only its driver sees: exit 1, naming it.
     const refusedDevice = await edgeadm(['device', 'add', 'wobbly-1', '--site', SITE, '--profile', 'wobbly', '--protocol', 'simulator', '--wait', '30s']);
     expect(refusedDevice.code).toBe(1);

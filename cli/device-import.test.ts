@@ -97,13 +97,13 @@ describe('edgeadm device import / export', () => {
       syncBackoff: { initialMs: 50, maxMs: 500 },
       forwarder: { backoff: { initialMs: 50, maxMs: 500 } },
     });
-    const latest = (resource: string): Reading | undefined => f.hub.telemetry.query({ site: SITE, device: 'coolbridge-tcp-01', resource, descending: true, limit: 1 }).items[0];
+    const latest = async (resource: string): Promise<Reading | undefined> => (await f.hub.telemetry.query({ site: SITE, device: 'coolbridge-tcp-01', resource, descending: true, limit: 1 })).items[0];
     // The device's autoEvent reads the profile's HVACValues command every second.
-    await waitFor('readings of HVACValues at the hub', () => latest('OperationMode') && latest('FanSpeed') && latest('Temperature'), 30_000);
+    await waitFor('readings of HVACValues at the hub', async () => (await latest('OperationMode')) && (await latest('FanSpeed')) && (await latest('Temperature')), 30_000);
     // pymodbus holds unit*1000+address in its holding registers: values no mapping of the profile names stay numbers.
-    expect(latest('OperationMode')).toMatchObject({ value: 1001, valueType: 'Int16', quality: 'good', profile: 'coolbridge-modbus-profile' });
-    expect(latest('FanSpeed')).toMatchObject({ value: 1002 * 65536 + 1003, valueType: 'Int32', quality: 'good' });
-    expect(latest('Temperature')!.value).toBeCloseTo(100.5, 4);
+    expect(await latest('OperationMode')).toMatchObject({ value: 1001, valueType: 'Int16', quality: 'good', profile: 'coolbridge-modbus-profile' });
+    expect(await latest('FanSpeed')).toMatchObject({ value: 1002 * 65536 + 1003, valueType: 'Int32', quality: 'good' });
+    expect((await latest('Temperature'))!.value).toBeCloseTo(100.5, 4);
   }, 90_000);
 
   it("exports the site as EdgeX files that read back as what the hub holds", async () => {

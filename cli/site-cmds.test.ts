@@ -62,7 +62,7 @@ describe('edgeadm site, node, status', () => {
       },
     });
     const r = { site: 'plant-b', device: 'd-1', profile: 'p', resource: 'r', value: 1, valueType: 'Float64' as const, origin: Date.now() * 1e6, quality: 'good' as const };
-    f.hub.telemetry.ingest({ site: 'plant-b', producer: 'node:gw-1', stream: { id: 'stream-gw-1', lastSeq: 12 } }, [1, 2, 3, 5, 6, 8].map((seq) => ({ ...r, seq })));
+    await f.hub.telemetry.ingest({ site: 'plant-b', producer: 'node:gw-1', stream: { id: 'stream-gw-1', lastSeq: 12 } }, [1, 2, 3, 5, 6, 8].map((seq) => ({ ...r, seq })));
     await f.apply({ kind: 'DeviceProfile', metadata: { name: 'p' }, spec: { deviceResources: [{ name: 'r', properties: { valueType: 'Float64', readWrite: 'R' } }] } });
     await f.apply({ kind: 'Device', metadata: { name: 'd-1' }, spec: { site: 'plant-b', profile: 'p', protocols: { simulator: {} } } });
     await f.apply({ kind: 'Node', metadata: { name: 'gw-1' }, spec: { site: 'plant-b' } });

@@ -109,7 +109,7 @@ describe('live reads through the site', () => {
       ['Temperature', 23, 'Float32'],
       ['Mode', 7, 'Uint16'],
     ]);
-    await waitFor('the live readings in the telemetry store', () => f.hub.telemetry.query({ site: SITE, device: 'ac-1', resource: 'Temperature', descending: true, limit: 1 }).items[0]?.value === 23);
+    await waitFor('the live readings in the telemetry store', async () => (await f.hub.telemetry.query({ site: SITE, device: 'ac-1', resource: 'Temperature', descending: true, limit: 1 })).items[0]?.value === 23);
     // A deviceCommand stands for its resources.
     const byCommand = await read({ resources: ['Values'] });
     expect(byCommand.body.readings.map((r) => r.resource)).toEqual(['Mode', 'Temperature']);

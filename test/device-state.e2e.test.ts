@@ -121,9 +121,9 @@ describe('device state follows reality', () => {
     expect(down.lastSeen).toBeUndefined();
     expect(down.message).toMatch(/^EDGE_ERR_MODBUS_CONNECT connect ECONNREFUSED .*\(every read bad for 3 polls\)$/);
     // The readings say why as well, not only the code.
-    const latest = (resource: string): Reading | undefined => f.hub.telemetry.query({ site, device: 'boiler-1', resource, descending: true, limit: 1 }).items[0];
-    await waitFor('bad readings at the hub', () => latest('flow')?.quality === 'bad');
-    expect(latest('flow')!.qualityDetail).toBe(`EDGE_ERR_MODBUS_CONNECT ${refused}`);
+    const latest = async (resource: string): Promise<Reading | undefined> => (await f.hub.telemetry.query({ site, device: 'boiler-1', resource, descending: true, limit: 1 })).items[0];
+    await waitFor('bad readings at the hub', async () => (await latest('flow'))?.quality === 'bad');
+    expect((await latest('flow'))!.qualityDetail).toBe(`EDGE_ERR_MODBUS_CONNECT ${refused}`);
 
     // The agent's metrics: the plugin instance runs, the device is down.
     const metricsUrl = agent.status().metricsUrl!;
@@ -171,7 +171,7 @@ describe('device state follows reality', () => {
     await new Promise((r) => setTimeout(r, 6_000));
     const seen = await waitFor('a last-seen time within seconds of the newest reading', async () => {
       const s = await deviceStatus(f, 'boiler-1');
-      const newest = latest('flow');
+      const newest = await latest('flow');
       if (!s.lastSeen || !newest || newest.quality !== 'good') return undefined;
       return Date.now() - Date.parse(s.lastSeen) < 8_000 ? { lastSeen: Date.parse(s.lastSeen), newest: newest.origin / 1e6 } : undefined;
     }, 20_000);

@@ -91,7 +91,7 @@ describe('a full disk at the site', () => {
       startEdgeadm(['site', 'run', '--site', SITE, '--hub', f.hub.url, '--token-file', tokenFile, '--data-dir', dataDir, '--broker-port', String(brokerPort), '--log-level', 'warn']);
     agent = run();
     defer(() => agent.stop());
-    await waitFor('readings at the hub', () => f.hub.telemetry.count({ site: SITE }) > 50, 30_000);
+    await waitFor('readings at the hub', async () => (await f.hub.telemetry.count({ site: SITE })) > 50, 30_000);
     const device = await waitFor(
       'the MQTT device logged in',
       () => connectAsync(`mqtt://127.0.0.1:${brokerPort}`, { clientId: 'm-1/pub', username: 'm-1', password: 'm-1-secret', clean: false, reconnectPeriod: 200, connectTimeout: 2000 }).catch(() => undefined),
@@ -102,7 +102,7 @@ describe('a full disk at the site', () => {
     device.on('error', () => undefined);
     const meter = numberedPublisher(device, 'devices/m-1/power', 20);
     defer(() => meter.stop());
-    await waitFor('MQTT readings at the hub', () => f.hub.telemetry.count({ site: SITE, device: 'm-1' }) > 20, 20_000);
+    await waitFor('MQTT readings at the hub', async () => (await f.hub.telemetry.count({ site: SITE, device: 'm-1' })) > 20, 20_000);
     expect((await health())?.state).toBe('ok');
 
     // The disk fills up while the device keeps producing.
@@ -150,9 +150,9 @@ describe('a full disk at the site', () => {
     // Space returns: the agent recovers on its own.
     rmSync(filler);
     await waitFor('the agent healthy again', async () => (await health())?.state === 'ok', 30_000, 200);
-    await waitFor('the change made while the disk was full to arrive and run', () => f.hub.telemetry.count({ site: SITE, device: 'gauge-2' }) > 5, 30_000, 200);
-    const before = f.hub.telemetry.count({ site: SITE, device: 'gauge-1' });
-    await waitFor('readings flowing again', () => f.hub.telemetry.count({ site: SITE, device: 'gauge-1' }) > before + 20, 20_000, 200);
+    await waitFor('the change made while the disk was full to arrive and run', async () => (await f.hub.telemetry.count({ site: SITE, device: 'gauge-2' })) > 5, 30_000, 200);
+    const before = await f.hub.telemetry.count({ site: SITE, device: 'gauge-1' });
+    await waitFor('readings flowing again', async () => (await f.hub.telemetry.count({ site: SITE, device: 'gauge-1' })) > before + 20, 20_000, 200);
     expect(agent.child.exitCode).toBeNull();
 
     // Every reading the agent acknowledged is at the hub; what it could not store was counted, not lost silently.
@@ -172,8 +172,11 @@ describe('a full disk at the site', () => {
     meter.stop();
     const acked = [...meter.acked];
     expect(meter.sent() - acked.length).toBeGreaterThan(0); // the broker refused some while the disk was full
-    const held = (): number[] => f.hub.telemetry.query({ site: SITE, device: 'm-1', resource: 'power', limit: 10_000 }).items.map((r) => r.value as number);
-    await waitFor('every acknowledged MQTT reading at the hub', () => acked.every((v) => held().includes(v)), 30_000, 500);
+    const held = async (): Promise<number[]> => (await f.hub.telemetry.query({ site: SITE, device: 'm-1', resource: 'power', limit: 10_000 })).items.map((r) => r.value as number);
+    await waitFor('every acknowledged MQTT reading at the hub', async () => {
+      const atHub = await held();
+      return acked.every((v) => atHub.includes(v));
+    }, 30_000, 500);
     expect(agent.err()).not.toMatch(/Uncaught|FATAL|Maximum call stack/);
   }, 180_000);
 });

@@ -35,8 +35,8 @@ const SITE = 'plant-edgex-mqtt';
 const EDGEX_NAME = 'MQTT-test-device';
 const DEVICE = 'mqtt-test-device';
 
-function readings(f: HubFixture, resource: string): Reading[] {
-  return f.hub.telemetry.query({ site: SITE, device: DEVICE, resource, limit: 1000 }).items;
+async function readings(f: HubFixture, resource: string): Promise<Reading[]> {
+  return (await f.hub.telemetry.query({ site: SITE, device: DEVICE, resource, limit: 1000 })).items;
 }
 
 /**
@@ -110,16 +110,16 @@ describe('an EdgeX device-mqtt device imported unchanged', () => {
     await device.publishAsync('incoming/data/MQTT-test-device/randfloat32', JSON.stringify({ randfloat32: 27.5 }), { qos: 1 });
     await device.publishAsync('incoming/data/MQTT-test-device/randfloat32andfloat64', JSON.stringify({ randfloat32: '4.20e+01', randfloat64: 12.64 }), { qos: 1 });
     await device.publishAsync('incoming/data/MQTT-test-device/testping', JSON.stringify({ ping: 'pong' }), { qos: 1 });
-    const f64 = await waitFor('randfloat64 at the hub', () => readings(f, 'randfloat64').find((r) => r.value === 12.64), 10_000);
+    const f64 = await waitFor('randfloat64 at the hub', async () => (await readings(f, 'randfloat64')).find((r) => r.value === 12.64), 10_000);
     expect(f64).toMatchObject({ valueType: 'Float64', profile: 'sensor-mqtt-profile', quality: 'good' });
-    const f32 = await waitFor('both randfloat32 at the hub', () => (readings(f, 'randfloat32').length >= 2 ? readings(f, 'randfloat32') : undefined), 10_000);
+    const f32 = await waitFor('both randfloat32 at the hub', async () => ((await readings(f, 'randfloat32')).length >= 2 ? await readings(f, 'randfloat32') : undefined), 10_000);
     expect(f32.map((r) => [r.value, r.valueType])).toEqual([
       [27.5, 'Float32'],
       [42, 'Float32'],
     ]);
     // One message, one origin: the two readings of randfloat32andfloat64.
     expect(f32[1]!.origin).toBe(f64.origin);
-    await waitFor('ping at the hub', () => readings(f, 'ping').find((r) => r.value === 'pong' && r.valueType === 'String'), 10_000);
+    await waitFor('ping at the hub', async () => (await readings(f, 'ping')).find((r) => r.value === 'pong' && r.valueType === 'String'), 10_000);
 
     // Malformed: not JSON, a command source missing one of its resources, a value that does not cast, an unknown source.
     const rejected = (reason: string): Promise<number> => sampleValue(metricsUrl, `edgeadm_mqtt_device_rejected_total{device="${DEVICE}",reason="${reason}"}`);
@@ -129,11 +129,11 @@ describe('an EdgeX device-mqtt device imported unchanged', () => {
     await device.publishAsync('incoming/data/MQTT-test-device/randfloat64', JSON.stringify({ randfloat64: 'lots' }), { qos: 1 });
     await device.publishAsync('incoming/data/MQTT-test-device/nosuchsource', JSON.stringify({ nosuchsource: 1 }), { qos: 1 });
     await device.publishAsync('incoming/data/MQTT-test-device/randfloat32', JSON.stringify({ randfloat32: 7.25 }), { qos: 1 });
-    await waitFor('the message after the malformed ones', () => readings(f, 'randfloat32').find((r) => r.value === 7.25), 10_000);
+    await waitFor('the message after the malformed ones', async () => (await readings(f, 'randfloat32')).find((r) => r.value === 7.25), 10_000);
     expect(await rejected('malformed')).toBe(malformed0 + 1);
     expect(await rejected('mismatched')).toBe(mismatched0 + 3);
-    expect(readings(f, 'randfloat32').map((r) => r.value)).toEqual([27.5, 42, 7.25]);
-    expect(readings(f, 'randfloat64').map((r) => r.value)).toEqual([12.64]);
+    expect((await readings(f, 'randfloat32')).map((r) => r.value)).toEqual([27.5, 42, 7.25]);
+    expect((await readings(f, 'randfloat64')).map((r) => r.value)).toEqual([12.64]);
 
     // A read through the hub: a GET command per resource, answered on command/response/<uuid>.
     const read = await f.api<{ readings: Reading[] }>('POST', `/api/v1/sites/${SITE}/devices/${DEVICE}/read`, { resources: ['testrandfloat32'], timeoutMs: 5000 });

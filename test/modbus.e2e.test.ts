@@ -64,10 +64,10 @@ describe('modbus plugin in a site', () => {
       forwarder: { backoff: { initialMs: 50, maxMs: 500 } },
     });
     defer(() => a.stop());
-    const latest = (resource: string): Reading | undefined => f.hub.telemetry.query({ site, device: 'fm-1', resource, descending: true, limit: 1 }).items[0];
-    await waitFor('polled readings at the hub', () => latest('flow') && latest('energy'), 20_000);
-    expect(latest('flow')).toMatchObject({ value: 123.4, valueType: 'Float32', units: 'l/min', quality: 'good', profile: 'flow-meter' });
-    expect(latest('energy')).toMatchObject({ value: 0x0002_0001, quality: 'good' });
+    const latest = async (resource: string): Promise<Reading | undefined> => (await f.hub.telemetry.query({ site, device: 'fm-1', resource, descending: true, limit: 1 })).items[0];
+    await waitFor('polled readings at the hub', async () => (await latest('flow')) && (await latest('energy')), 20_000);
+    expect(await latest('flow')).toMatchObject({ value: 123.4, valueType: 'Float32', units: 'l/min', quality: 'good', profile: 'flow-meter' });
+    expect(await latest('energy')).toMatchObject({ value: 0x0002_0001, quality: 'good' });
 
     const cmd = await f.api<{ id: string }>('POST', `/api/v1/sites/${site}/devices/fm-1/commands`, { resource: 'setpoint', value: 42.5, ttlSeconds: 60 });
     expect(cmd.status).toBe(202);
@@ -77,7 +77,7 @@ describe('modbus plugin in a site', () => {
     });
     expect(done).toMatchObject({ state: 'succeeded', result: { reported: 42.5 } });
     expect(regs.slice(0, 2)).toEqual([0x422a, 0x0000]);
-    await waitFor('the new setpoint polled upstream', () => latest('setpoint')?.value === 42.5);
+    await waitFor('the new setpoint polled upstream', async () => (await latest('setpoint'))?.value === 42.5);
 
     // Out of the profile's range: refused by the hub before it reaches the site, the device untouched.
     const bad = await f.api<{ code: string; message: string }>('POST', `/api/v1/sites/${site}/devices/fm-1/commands`, { resource: 'setpoint', value: 250, ttlSeconds: 60 });
@@ -104,15 +104,15 @@ describe('modbus plugin in a site', () => {
     await f.apply({ kind: 'Addon', metadata: { name: 'modbus' }, spec: { plugin: 'modbus', sites: [site] } });
     const a = await startSiteAgent({ site, hubUrl: f.hub.url, token: await f.agentToken(site), dataDir: tempDir('site-modbus-x'), logger: quiet, broker: false, syncBackoff: { initialMs: 50, maxMs: 500 }, forwarder: { backoff: { initialMs: 50, maxMs: 500 } } });
     defer(() => a.stop());
-    const latest = (resource: string): Reading | undefined => f.hub.telemetry.query({ site, device: 'hvac-1', resource, descending: true, limit: 1 }).items[0];
+    const latest = async (resource: string): Promise<Reading | undefined> => (await f.hub.telemetry.query({ site, device: 'hvac-1', resource, descending: true, limit: 1 })).items[0];
     // The profile's `Values` command: SwitchA (coil), OperationMode (Int16), FanSpeed (Int32), Temperature (Int16 x 0.1).
-    await waitFor('readings of the EdgeX profile', () => latest('FanSpeed') && latest('Temperature') && latest('SwitchA') && latest('OperationMode'), 20_000);
+    await waitFor('readings of the EdgeX profile', async () => (await latest('FanSpeed')) && (await latest('Temperature')) && (await latest('SwitchA')) && (await latest('OperationMode')), 20_000);
     // pymodbus holds unit*1000+address in holding registers, unit*1000+500+address in input registers.
-    expect(latest('FanSpeed')).toMatchObject({ value: 1002 * 65536 + 1003, valueType: 'Int32', quality: 'good', profile: 'coolmaster' });
-    expect(latest('Temperature')!.value).toBeCloseTo(100.5, 4);
-    expect(latest('OperationMode')).toMatchObject({ value: 1001, valueType: 'Int16', quality: 'good' });
+    expect(await latest('FanSpeed')).toMatchObject({ value: 1002 * 65536 + 1003, valueType: 'Int32', quality: 'good', profile: 'coolmaster' });
+    expect((await latest('Temperature'))!.value).toBeCloseTo(100.5, 4);
+    expect(await latest('OperationMode')).toMatchObject({ value: 1001, valueType: 'Int16', quality: 'good' });
     // The profile maps the coil's false to "OFF" (its commands' mappings), as EdgeX reports it; values it does not map stay as read.
-    expect(latest('SwitchA')).toMatchObject({ value: 'OFF', valueType: 'String', quality: 'good' });
+    expect(await latest('SwitchA')).toMatchObject({ value: 'OFF', valueType: 'String', quality: 'good' });
     expect(a.status().devices.find((d) => d.device === 'hvac-1')?.state).not.toBe('invalid');
   }, 60_000);
 });

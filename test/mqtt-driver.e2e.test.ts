@@ -71,13 +71,13 @@ describe('mqtt plugin in a site', () => {
     }
 
     // Every published value is a reading (pushed, not polled), the temperature with the device's own timestamp.
-    const readings = (resource: string): Reading[] => f.hub.telemetry.query({ site, device: 'th-1', resource, limit: 1000 }).items;
-    const good = (resource: string): Reading | undefined => readings(resource).find((r) => r.quality === 'good');
-    await waitFor('readings at the hub', () => good('temperature') && good('mode'), 20_000);
-    expect(good('temperature')).toMatchObject({ value: 19.5, valueType: 'Float64', units: 'degC', origin: ts * 1e6, profile: 'thermostat' });
-    expect(good('mode')).toMatchObject({ value: 'heating', valueType: 'String' });
-    await waitFor('all four temperatures', () => readings('temperature').length >= 4);
-    expect(readings('temperature').map((r) => [r.value, r.quality])).toEqual([
+    const readings = async (resource: string): Promise<Reading[]> => (await f.hub.telemetry.query({ site, device: 'th-1', resource, limit: 1000 })).items;
+    const good = async (resource: string): Promise<Reading | undefined> => (await readings(resource)).find((r) => r.quality === 'good');
+    await waitFor('readings at the hub', async () => (await good('temperature')) && (await good('mode')), 20_000);
+    expect(await good('temperature')).toMatchObject({ value: 19.5, valueType: 'Float64', units: 'degC', origin: ts * 1e6, profile: 'thermostat' });
+    expect(await good('mode')).toMatchObject({ value: 'heating', valueType: 'String' });
+    await waitFor('all four temperatures', async () => (await readings('temperature')).length >= 4);
+    expect((await readings('temperature')).map((r) => [r.value, r.quality])).toEqual([
       [19.5, 'good'],
       [20, 'good'],
       [20.5, 'good'],

@@ -65,8 +65,8 @@ async function agentFor(f: HubFixture, site: string, dataDir: string, port = 0, 
   return a;
 }
 
-function readings(f: HubFixture, site: string, device: string, resource: string): Reading[] {
-  return f.hub.telemetry.query({ site, device, resource, limit: 1000 }).items;
+async function readings(f: HubFixture, site: string, device: string, resource: string): Promise<Reading[]> {
+  return (await f.hub.telemetry.query({ site, device, resource, limit: 1000 })).items;
 }
 
 /** The connection's end: resolves when the broker closes it. */
@@ -114,7 +114,7 @@ describe('the site broker', () => {
 
     // Its own topics: readings at the hub.
     await pub(['-u', 'm-1', '-P', pw, '-t', 'devices/m-1/power', '-m', '230.5']);
-    await waitFor('the reading of m-1', () => readings(f, site, 'm-1', 'power').find((r) => r.value === 230.5), 20_000);
+    await waitFor('the reading of m-1', async () => (await readings(f, site, 'm-1', 'power')).find((r) => r.value === 230.5), 20_000);
 
     // Another device's topics: the subscription is refused, the publish closes the connection and is not delivered.
     const dev = await connectAsync(url, { clientId: 'm-1', username: 'm-1', password: pw, reconnectPeriod: 0 });
@@ -126,8 +126,8 @@ describe('the site broker', () => {
     dev.publish('devices/m-2/power', '999', { qos: 1 });
     await gone;
     await pub(['-u', 'm-1', '-P', pw, '-t', 'devices/m-1/power', '-m', '231']);
-    await waitFor('a later reading of m-1', () => readings(f, site, 'm-1', 'power').find((r) => r.value === 231), 20_000);
-    expect(readings(f, site, 'm-2', 'power')).toEqual([]);
+    await waitFor('a later reading of m-1', async () => (await readings(f, site, 'm-1', 'power')).find((r) => r.value === 231), 20_000);
+    expect(await readings(f, site, 'm-2', 'power')).toEqual([]);
 
     // mosquitto_sub as another device's eavesdropper: the broker grants nothing (SUBACK 0x80, shown by -d).
     const sub = await run('mosquitto_sub', ['-h', '127.0.0.1', '-p', port, '-i', 'm-1/sub', '-u', 'm-1', '-P', pw, '-t', 'devices/m-2/command', '-q', '1', '-d', '-W', '1']).then(
@@ -152,8 +152,8 @@ describe('the site broker', () => {
     // A payload that does not fit the profile: a bad reading, counted, the device keeps working.
     await pub(['-u', 'm-1', '-P', pw, '-t', 'devices/m-1/power', '-m', 'lots']);
     await pub(['-u', 'm-1', '-P', pw, '-t', 'devices/m-1/power', '-m', '232']);
-    await waitFor('the reading after the bad one', () => readings(f, site, 'm-1', 'power').find((r) => r.value === 232), 20_000);
-    expect(readings(f, site, 'm-1', 'power').filter((r) => r.quality === 'bad')).toHaveLength(1);
+    await waitFor('the reading after the bad one', async () => (await readings(f, site, 'm-1', 'power')).find((r) => r.value === 232), 20_000);
+    expect((await readings(f, site, 'm-1', 'power')).filter((r) => r.quality === 'bad')).toHaveLength(1);
 
     // Disabling the login closes its open connection.
     const again = await connectAsync(url, { clientId: 'm-1/b', username: 'm-1', password: pw, reconnectPeriod: 0 });
@@ -225,9 +225,9 @@ describe('the site broker', () => {
     await gw.publishAsync('zigbee2mqtt/kitchen', JSON.stringify({ temperature: 21.5, humidity: 40 }), { qos: 1 });
     await gw.publishAsync('zigbee2mqtt/hall', JSON.stringify({ temperature: 18.25 }), { qos: 1 });
     const resource = (p: PendingDeviceObject): string => (p.spec.profile.deviceResources[0] as { name: string }).name;
-    await waitFor('kitchen reading', () => readings(f, site, 'kitchen-temp', resource(kitchen)).find((r) => r.value === 21.5), 20_000);
-    await waitFor('hall reading', () => readings(f, site, hall.status!.device!, resource(hall)).find((r) => r.value === 18.25), 20_000);
-    expect(readings(f, site, 'kitchen-temp', resource(kitchen))[0]).toMatchObject({ units: '°C', valueType: 'Float64', quality: 'good' });
+    await waitFor('kitchen reading', async () => (await readings(f, site, 'kitchen-temp', resource(kitchen))).find((r) => r.value === 21.5), 20_000);
+    await waitFor('hall reading', async () => (await readings(f, site, hall.status!.device!, resource(hall))).find((r) => r.value === 18.25), 20_000);
+    expect((await readings(f, site, 'kitchen-temp', resource(kitchen)))[0]).toMatchObject({ units: '°C', valueType: 'Float64', quality: 'good' });
   }, 90_000);
 
   it('loses no QoS 1 telemetry across a site-agent restart', async () => {
@@ -255,7 +255,7 @@ describe('the site broker', () => {
     const gw = await connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: 'gw/restart', username: 'gw', password: pw, clean: false, reconnectPeriod: 100 });
     defer(() => gw.endAsync(true));
     for (let i = 1; i <= 10; i++) await gw.publishAsync('devices/m-1/power', String(i), { qos: 1 });
-    await waitFor('the first ten readings', () => readings(f, site, 'm-1', 'power').length >= 10, 20_000);
+    await waitFor('the first ten readings', async () => (await readings(f, site, 'm-1', 'power')).length >= 10, 20_000);
 
     await a.stop();
     stopped = true;
@@ -264,8 +264,8 @@ describe('the site broker', () => {
     a = await agentFor(f, site, dataDir, port, token);
     stopped = false;
     await Promise.all(later);
-    await waitFor('all twenty readings', () => new Set(readings(f, site, 'm-1', 'power').map((r) => r.value)).size === 20, 30_000);
-    const values = [...new Set(readings(f, site, 'm-1', 'power').map((r) => r.value as number))].sort((x, y) => x - y);
+    await waitFor('all twenty readings', async () => new Set((await readings(f, site, 'm-1', 'power')).map((r) => r.value)).size === 20, 30_000);
+    const values = [...new Set((await readings(f, site, 'm-1', 'power')).map((r) => r.value as number))].sort((x, y) => x - y);
     expect(values).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
 
     // The device's session outlived the restart: a command published while it is away waits for it.

@@ -78,11 +78,11 @@ describe('opcua plugin in a site', () => {
 
     // The agent retries on its own and is now let in.
     await waitFor('device up', () => a.status().devices.find((d) => d.device === 'press-1' && d.state === 'up'), 30_000);
-    const readings = (resource: string): Reading[] => f.hub.telemetry.query({ site, device: 'press-1', resource, limit: 1000 }).items;
-    await waitFor('speed readings', () => readings('speed').filter((r) => r.quality === 'good').length >= 2, 30_000);
-    expect(readings('speed').find((r) => r.quality === 'good')).toMatchObject({ valueType: 'Float64', units: 'r/min', profile: 'press' });
-    await waitFor('the failing node as a bad reading', () => readings('failing').find((r) => r.quality === 'bad'), 30_000);
-    expect(readings('failing').find((r) => r.quality === 'bad')!.qualityDetail).toMatch(/^EDGE_ERR_OPCUA_STATUS BadDeviceFailure/);
+    const readings = async (resource: string): Promise<Reading[]> => (await f.hub.telemetry.query({ site, device: 'press-1', resource, limit: 1000 })).items;
+    await waitFor('speed readings', async () => (await readings('speed')).filter((r) => r.quality === 'good').length >= 2, 30_000);
+    expect((await readings('speed')).find((r) => r.quality === 'good')).toMatchObject({ valueType: 'Float64', units: 'r/min', profile: 'press' });
+    await waitFor('the failing node as a bad reading', async () => (await readings('failing')).find((r) => r.quality === 'bad'), 30_000);
+    expect((await readings('failing')).find((r) => r.quality === 'bad')!.qualityDetail).toMatch(/^EDGE_ERR_OPCUA_STATUS BadDeviceFailure/);
 
     const command2 = async (resource: string, value: unknown): Promise<{ state: string; result?: { reported?: unknown }; error?: unknown }> => {
       const cmd = await f.api<{ id: string }>('POST', `/api/v1/sites/${site}/devices/press-1/commands`, { resource, value, ttlSeconds: 60 });

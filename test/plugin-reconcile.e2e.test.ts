@@ -64,9 +64,9 @@ describe('plugin instances reconciled one at a time', () => {
     });
     defer(() => a.stop());
 
-    const readings = (device: string): Reading[] => f.hub.telemetry.query({ site, device, limit: 10_000 }).items.filter((r) => r.quality === 'good');
+    const readings = async (device: string): Promise<Reading[]> => (await f.hub.telemetry.query({ site, device, limit: 10_000 })).items.filter((r) => r.quality === 'good');
     const instanceStates = (): Record<string, string> => Object.fromEntries(a.status().plugins.map((p) => [p.plugin, p.state]));
-    await waitFor('both devices delivering', () => readings('meter-1').length >= 2 && readings('press-1').length >= 2, 60_000);
+    await waitFor('both devices delivering', async () => (await readings('meter-1')).length >= 2 && (await readings('press-1')).length >= 2, 60_000);
     expect(instanceStates()).toMatchObject({ modbus: 'running', opcua: 'running', mqtt: 'running' });
     const diagnostics = (): { sessions: number; subscriptions: number } => {
       const s = sim.server.engine.serverDiagnosticsSummary;
@@ -83,8 +83,8 @@ describe('plugin instances reconciled one at a time', () => {
         const s = instanceStates();
         return Object.entries(plugins).every(([p, st]) => s[p] === st) && absent.every((p) => s[p] === undefined);
       }, 60_000);
-      const counts = { meter: readings('meter-1').length, press: readings('press-1').length };
-      await waitFor(`fresh readings after ${what}`, () => readings('meter-1').length > counts.meter + 2 && readings('press-1').length > counts.press + 2, 60_000);
+      const counts = { meter: (await readings('meter-1')).length, press: (await readings('press-1')).length };
+      await waitFor(`fresh readings after ${what}`, async () => (await readings('meter-1')).length > counts.meter + 2 && (await readings('press-1')).length > counts.press + 2, 60_000);
     };
 
     // Changed: the mqtt Addon's config.

@@ -42,8 +42,8 @@ describe('site agent and a hub on the kube store, restarted', () => {
     const a = await startAgent(defer, f, site, f.hub.url);
     await waitFor('the sync session', () => a.status().sync.connected);
     const connects = a.status().sync.connects;
-    await waitFor('readings at the hub', () => f.hub.telemetry.count({ site }) > 500, 10_000);
-    const atClose = f.hub.telemetry.count({ site });
+    await waitFor('readings at the hub', async () => (await f.hub.telemetry.count({ site })) > 500, 10_000);
+    const atClose = await f.hub.telemetry.count({ site });
     await f.hub.close();
     await waitFor('the agent to see the hub gone', () => !a.status().sync.connected);
     // The load still runs: readings made while the hub is down wait in the outbox.
@@ -65,11 +65,11 @@ describe('site agent and a hub on the kube store, restarted', () => {
     await waitFor('the simulator at the site', () => a.status().plugins.find((p) => p.instance === `simulator@${site}`)?.state === 'running');
     await waitFor('the device written meanwhile up at the site', () => a.status().devices.find((d) => d.device === 'valve-1')?.state === 'up');
     // Every reading, from before, during and after the restart, exactly once and in order.
-    await waitFor('every reading at the hub', () => again.hub.telemetry.count({ site }) >= total, 20_000, 100);
+    await waitFor('every reading at the hub', async () => (await again.hub.telemetry.count({ site })) >= total, 20_000, 100);
     expect(await a.drain(10_000)).toBe(true);
-    expect(again.hub.telemetry.count({ site })).toBe(total);
-    expect(highSeq(again, site)).toBe(a.status().outbox.lastSeq);
-    expect(again.hub.telemetry.streams(site)).toMatchObject([{ held: total, conflicts: 0, quarantined: 0 }]);
-    for (let d = 0; d < devices; d++) expectCounters(readingsOf(again, site, `load-${d}`));
+    expect(await again.hub.telemetry.count({ site })).toBe(total);
+    expect(await highSeq(again, site)).toBe(a.status().outbox.lastSeq);
+    expect(await again.hub.telemetry.streams(site)).toMatchObject([{ held: total, conflicts: 0, quarantined: 0 }]);
+    for (let d = 0; d < devices; d++) expectCounters(await readingsOf(again, site, `load-${d}`));
   }, 60_000);
 });

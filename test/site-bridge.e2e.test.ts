@@ -62,7 +62,7 @@ describe('site agent bridging telemetry to an external broker', () => {
     expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
     expect(received.every((r) => r.reading.site === site && r.reading.device === 'sim-9')).toBe(true);
     // The hub is not the destination of this agent's telemetry; the password never reaches the logs.
-    expect(f.hub.telemetry.count({ site })).toBe(0);
+    expect(await f.hub.telemetry.count({ site })).toBe(0);
     expect(stderr).not.toContain('site-secret');
   }, 60_000);
 });

@@ -70,11 +70,11 @@ async function tunnelAgent(site: string, node: string, url: string, joined: { cr
   return a;
 }
 
-function readingsOf(hub: Hub, site: string, device: string): Reading[] {
+async function readingsOf(hub: Hub, site: string, device: string): Promise<Reading[]> {
   const out: Reading[] = [];
   let cursor: string | undefined;
   do {
-    const page = hub.telemetry.query({ site, device, limit: 10_000, ...(cursor ? { cursor } : {}) });
+    const page = await hub.telemetry.query({ site, device, limit: 10_000, ...(cursor ? { cursor } : {}) });
     out.push(...page.items);
     cursor = page.next;
   } while (cursor);
@@ -100,16 +100,16 @@ describe('site agent through the tunnel', () => {
       // The Addon reaches the site through the sync session inside the tunnel.
       const put = await s.api('PUT', '/api/v1/addons/load', { apiVersion: 'edgeadm.io/v1alpha1', kind: 'Addon', metadata: { name: 'load' }, spec: { plugin: 'load-gen', sites: [site], config: { devices: 4, ratePerSecond: 2_000, total } } });
       expect(put.status).toBeLessThan(300);
-      await waitFor('readings at the hub', () => s.hub.telemetry.count({ site }) > 2_000, 20_000);
+      await waitFor('readings at the hub', async () => (await s.hub.telemetry.count({ site })) > 2_000, 20_000);
       relay.down();
       await waitFor('the tunnel down', () => !a.status().tunnel?.connected);
       await new Promise((r) => setTimeout(r, 2_000));
       expect(a.status().outbox.pending).toBeGreaterThan(0);
       relay.up();
-      await waitFor('every reading at the hub', () => s.hub.telemetry.count({ site }) === total, 40_000, 200);
+      await waitFor('every reading at the hub', async () => (await s.hub.telemetry.count({ site })) === total, 40_000, 200);
       expect(await a.drain(10_000)).toBe(true);
       for (let d = 0; d < 4; d++) {
-        const rs = readingsOf(s.hub, site, `load-${d}`);
+        const rs = await readingsOf(s.hub, site, `load-${d}`);
         rs.forEach((r, i) => {
           if (r.value !== i + 1) throw new Error(`load-${d}: reading #${i + 1} has value ${JSON.stringify(r.value)}`);
         });

@@ -85,9 +85,9 @@ describe.each(BACKENDS)('hub live telemetry streams ($name)', (backend) => {
     const sse = sseReader(res.body);
     await until('the subscription', async () => (await metricValue(hub, 'edgeadm_hub_stream_clients', { transport: 'sse' })) === 1);
 
-    ingestDirect(hub.telemetry, 'plant-a', [reading('plant-a', 1), reading('plant-a', 2, { device: 'fan-a' })]);
-    ingestDirect(hub.telemetry, 'plant-b', [reading('plant-b', 1)]);
-    ingestDirect(hub.telemetry, 'plant-a', [reading('plant-a', 3)]);
+    await ingestDirect(hub.telemetry, 'plant-a', [reading('plant-a', 1), reading('plant-a', 2, { device: 'fan-a' })]);
+    await ingestDirect(hub.telemetry, 'plant-b', [reading('plant-b', 1)]);
+    await ingestDirect(hub.telemetry, 'plant-a', [reading('plant-a', 3)]);
     await until('two events', () => sse.events.length >= 2);
     expect(sse.events.map((e) => e.map((r) => `${r.site}/${r.device}/${r.seq}`))).toEqual([['plant-a/pump-a/1'], ['plant-a/pump-a/3']]);
     expect(sse.events[0]?.[0]).toEqual({ ...reading('plant-a', 1), stream: 'token:test/test-stream' });
@@ -96,7 +96,7 @@ describe.each(BACKENDS)('hub live telemetry streams ($name)', (backend) => {
     ac.abort();
     await sse.done;
     await until('the unsubscribe', async () => (await metricValue(hub, 'edgeadm_hub_stream_clients', { transport: 'sse' })) === 0);
-    ingestDirect(hub.telemetry, 'plant-a', [reading('plant-a', 4)]);
+    await ingestDirect(hub.telemetry, 'plant-a', [reading('plant-a', 4)]);
   });
 
   it('refuses the stream without a valid token', async () => {
@@ -117,8 +117,8 @@ describe.each(BACKENDS)('hub live telemetry streams ($name)', (backend) => {
       ws.once('error', reject);
     });
     await until('the subscription', async () => (await metricValue(hub, 'edgeadm_hub_stream_clients', { transport: 'ws' })) === 1);
-    ingestDirect(hub.telemetry, 'plant-b', [reading('plant-b', 1, { device: 'pump-b' }), reading('plant-b', 2, { device: 'pump-b', resource: 'rpm' })]);
-    ingestDirect(hub.telemetry, 'plant-a', [reading('plant-a', 1)]);
+    await ingestDirect(hub.telemetry, 'plant-b', [reading('plant-b', 1, { device: 'pump-b' }), reading('plant-b', 2, { device: 'pump-b', resource: 'rpm' })]);
+    await ingestDirect(hub.telemetry, 'plant-a', [reading('plant-a', 1)]);
     await until('a message', () => messages.length >= 1);
     await sleep(50);
     expect(messages).toEqual([{ type: 'readings', readings: [{ ...reading('plant-b', 1, { device: 'pump-b' }), stream: 'token:test/test-stream' }] }]);
@@ -170,7 +170,7 @@ describe.each(BACKENDS)('hub live telemetry streams ($name)', (backend) => {
     let seq = 1;
     for (let batch = 0; batch < 2000; batch++) {
       const rs = Array.from({ length: 100 }, () => reading('plant-a', seq++, { value: big, valueType: 'String' }));
-      ingestDirect(hub.telemetry, 'plant-a', rs);
+      await ingestDirect(hub.telemetry, 'plant-a', rs);
       if (batch % 10 === 0) await sleep(1);
       const sse = await metricValue(hub, 'edgeadm_hub_stream_clients_dropped_total', { transport: 'sse' });
       const wsd = await metricValue(hub, 'edgeadm_hub_stream_clients_dropped_total', { transport: 'ws' });

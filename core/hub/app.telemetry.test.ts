@@ -27,7 +27,7 @@ describe.each(BACKENDS)('hub telemetry API ($name)', (backend) => {
     expect(mixed.json()).toEqual({ accepted: 1, duplicates: 1, conflicts: 0, quarantined: 0 });
     const br = await ingest('plant-a', brotliCompressSync(JSON.stringify(batch([reading('plant-a', 202)]))), { 'content-encoding': 'br' }, h.agentA);
     expect(br.json()).toEqual({ accepted: 1, duplicates: 0, conflicts: 0, quarantined: 0 });
-    expect(h.telemetry.count({ site: 'plant-a' })).toBe(202);
+    expect(await h.telemetry.count({ site: 'plant-a' })).toBe(202);
 
     const metrics = await h.call('GET', '/metrics');
     expect(metrics.body).toMatch(/edgeadm_hub_telemetry_readings_total\{result="accepted"\} 202/);
@@ -104,7 +104,7 @@ describe.each(BACKENDS)('hub telemetry API ($name)', (backend) => {
     const noStream = await h.call('POST', '/api/v1/sites/plant-a/telemetry', { token: h.agentA, body: { readings: [reading('plant-a', 1)] } });
     expect(noStream.statusCode).toBe(400);
     expect(err(noStream).details?.issues?.map((i) => i.path)).toContain('stream');
-    expect(h.telemetry.streams('plant-a').some((s) => s.id === 'checks-stream')).toBe(false);
+    expect((await h.telemetry.streams('plant-a')).some((s) => s.id === 'checks-stream')).toBe(false);
   });
 
   it('refuses readings of another site than the path, and bad readings, with field paths', async () => {
@@ -125,7 +125,7 @@ describe.each(BACKENDS)('hub telemetry API ($name)', (backend) => {
     // A string is not coerced into an integer in a body.
     const coerced = await ingest('plant-a', JSON.stringify({ stream: { id: 'stream-one', lastSeq: 904 }, readings: [{ ...reading('plant-a', 904), seq: '904' }] }));
     expect(coerced.statusCode).toBe(400);
-    expect(h.telemetry.count({ site: 'plant-a', resource: 'temp' })).toBeLessThan(900);
+    expect(await h.telemetry.count({ site: 'plant-a', resource: 'temp' })).toBeLessThan(900);
   });
 
   it('answers bad bodies with coded errors and keeps serving', async () => {
@@ -183,8 +183,8 @@ describe.each(BACKENDS)('hub telemetry API ($name)', (backend) => {
         reading('plant-b', 1, { device: 'pump-b', resource: 'temp', value: 7 }),
       ];
       const key = (site: string) => ({ site, producer: 'token:t', stream: { id: 'stream-one', lastSeq: 4 } });
-      expect(hub.telemetry.ingest(key('plant-a'), rs.slice(0, 4)).accepted).toBe(4);
-      expect(hub.telemetry.ingest(key('plant-b'), rs.slice(4)).accepted).toBe(1);
+      expect((await hub.telemetry.ingest(key('plant-a'), rs.slice(0, 4))).accepted).toBe(4);
+      expect((await hub.telemetry.ingest(key('plant-b'), rs.slice(4))).accepted).toBe(1);
       const latest = async (q: string, token?: string) => hub.call('GET', `/api/v1/telemetry/latest${q}`, token === undefined ? {} : { token });
       const all = await latest('');
       expect(all.statusCode).toBe(200);

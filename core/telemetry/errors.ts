@@ -154,3 +154,10 @@ export const ErrBridgeOption = createError(
   (p: { option: string; reason: string }) => `bridge uplink option '${p.option}' ${p.reason}`,
   { statusCode: 400 },
 );
+
+/** The telemetry store's engine (PostgreSQL) failed or did not answer: what the store was doing, and the engine's own words (never its URL). */
+export const ErrTelemetryBackend = createError(
+  'EDGE_ERR_TELEMETRY_BACKEND',
+  (p: { driver: string; what: string; reason: string }) => `telemetry store (${p.driver}): ${p.what} failed: ${p.reason}`,
+  { statusCode: 503 },
+);

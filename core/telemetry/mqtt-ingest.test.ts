@@ -30,7 +30,7 @@ beforeEach(() => {
 });
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
-  store.close();
+  await store.close();
   tmp.remove();
 });
 
@@ -78,9 +78,9 @@ describe('MQTT uplink and ingest', () => {
     const server = await ingest();
     const up = uplink(server.port);
     expect(await up.send(batchOf(numbered(SITE, 1, 50)))).toEqual({ accepted: 50, duplicates: 0, conflicts: 0, quarantined: 0 });
-    expect(store.count({ site: SITE })).toBe(50);
+    expect(await store.count({ site: SITE })).toBe(50);
     await up.send(batchOf(numbered(SITE, 25, 50)));
-    expect(store.count({ site: SITE })).toBe(74);
+    expect(await store.count({ site: SITE })).toBe(74);
     expect(await metricValue(metrics, 'edgeadm_mqtt_ingest_batches_total', { site: SITE })).toBe(2);
   });
 
@@ -106,8 +106,8 @@ describe('MQTT uplink and ingest', () => {
       f.notify();
     }
     await f.flush();
-    expect(store.count({ site: SITE })).toBe(3200);
-    expect(store.streams(SITE).reduce((n, x) => Math.max(n, x.highSeq), 0)).toBe(3200);
+    expect(await store.count({ site: SITE })).toBe(3200);
+    expect((await store.streams(SITE)).reduce((n, x) => Math.max(n, x.highSeq), 0)).toBe(3200);
     expect(arrivals).toHaveLength(3200);
     expectStrictlyIncreasing(arrivals);
     expect(f.stats()).toMatchObject({ connected: true, sent: 3200 });
@@ -119,7 +119,7 @@ describe('MQTT uplink and ingest', () => {
     const up = uplink(server.port, { token: 'also-wrong', timeoutMs: 2000 });
     await expect(up.send(batchOf(numbered(SITE, 1, 1)))).rejects.toMatchObject({ code: 'EDGE_ERR_UPLINK_REJECTED', params: { status: 4 } });
     expect(await metricValue(metrics, 'edgeadm_mqtt_ingest_auth_failures_total')).toBeGreaterThanOrEqual(2);
-    expect(store.count()).toBe(0);
+    expect(await store.count()).toBe(0);
   });
 
   it('stores each batch under the producer its credentials speak for, and stores a rewound stream rather than refusing it', async () => {
@@ -129,8 +129,8 @@ describe('MQTT uplink and ingest', () => {
     // The same stream declaring a lower lastSeq (a restored outbox): MQTT cannot say why a publish is refused, so it is stored.
     const restored = numbered(SITE, 3, 3).map((r) => ({ ...r, value: -r.seq }));
     expect(await publishOutcome(c, telemetryTopic(SITE), JSON.stringify({ stream: { id: 'stream-one', lastSeq: 5 }, readings: restored }))).toBe('puback');
-    expect(store.streams(SITE)).toMatchObject([{ producer: `token:${SITE}`, id: 'stream-one', held: 5, conflicts: 2, declaredLastSeq: 5 }]);
-    expect(store.quarantined({ site: SITE }).map((q) => q.reading.value as number).sort((x, y) => x - y)).toEqual([-4, -3]);
+    expect(await store.streams(SITE)).toMatchObject([{ producer: `token:${SITE}`, id: 'stream-one', held: 5, conflicts: 2, declaredLastSeq: 5 }]);
+    expect((await store.quarantined({ site: SITE })).map((q) => q.reading.value as number).sort((x, y) => x - y)).toEqual([-4, -3]);
   });
 
   it("refuses publishes to another site's topic and subscriptions beyond its own", async () => {
@@ -139,7 +139,7 @@ describe('MQTT uplink and ingest', () => {
     await expect(c.subscribeAsync('edgeadm/telemetry/#', { qos: 1 })).rejects.toMatchObject({ packet: { granted: [128] } });
     expect((await c.subscribeAsync(telemetryTopic(SITE), { qos: 1 }))[0]!.qos).toBe(1);
     expect(await publishOutcome(c, telemetryTopic('plant-b'), JSON.stringify(batchOf(numbered('plant-b', 1, 1))))).toBe('closed');
-    expect(store.count()).toBe(0);
+    expect(await store.count()).toBe(0);
     expect(await metricValue(metrics, 'edgeadm_mqtt_ingest_rejected_total', { reason: 'topic' })).toBe(1);
   });
 
@@ -163,10 +163,10 @@ describe('MQTT uplink and ingest', () => {
     expect(await metricValue(metrics, 'edgeadm_mqtt_ingest_rejected_total', { reason: 'invalid' })).toBe(4);
     const warned = logs.lines.filter((l) => l.level === 40 && l.client === 'same-client');
     expect(warned).toHaveLength(1);
-    expect(store.count()).toBe(0);
+    expect(await store.count()).toBe(0);
     // The broker still serves.
     const ok = await rawClient(server.port, SITE, TOKENS[SITE]!, 'good-client');
     expect(await publishOutcome(ok, telemetryTopic(SITE), JSON.stringify(batchOf(numbered(SITE, 1, 3))))).toBe('puback');
-    expect(store.count({ site: SITE })).toBe(3);
+    expect(await store.count({ site: SITE })).toBe(3);
   });
 });

@@ -145,19 +145,19 @@ export async function startMqttIngest(opts: MqttIngestOptions): Promise<MqttInge
       const key = { site: who.site, producer: who.producer, stream: o.stream as StreamHeader };
       const classified = opts.classifier ? opts.classifier(who.site, readings) : Promise.resolve(undefined);
       classified.then(
-        (classify) => {
-          try {
-            store.ingest(key, readings, { acceptRewound: true, ...(classify ? { classify } : {}) });
-          } catch (err) {
-            // Never let a surprise escape into aedes (it would crash the broker).
-            reject(client, ErrInvalid.is(err) || ErrSeq.is(err) || ErrStreamHeader.is(err) ? 'invalid' : 'store', err instanceof Error ? err : new Error(String(err)), done);
-            return;
-          }
-          batchesTotal.inc({ site: who.site });
-          // The batch is stored: never keep it as a retained message too.
-          packet.retain = false;
-          done(null);
-        },
+        (classify) =>
+          store.ingest(key, readings, { acceptRewound: true, ...(classify ? { classify } : {}) }).then(
+            () => {
+              batchesTotal.inc({ site: who.site });
+              // The batch is stored: never keep it as a retained message too.
+              packet.retain = false;
+              done(null);
+            },
+            (err: unknown) => {
+              // Never let a surprise escape into aedes (it would crash the broker).
+              reject(client, ErrInvalid.is(err) || ErrSeq.is(err) || ErrStreamHeader.is(err) ? 'invalid' : 'store', err instanceof Error ? err : new Error(String(err)), done);
+            },
+          ),
         (err: unknown) => reject(client, 'store', err instanceof Error ? err : new Error(String(err)), done),
       );
     },

@@ -18,7 +18,7 @@ beforeEach(() => {
 });
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
-  store.close();
+  await store.close();
   tmp.remove();
 });
 
@@ -47,7 +47,7 @@ async function startHub(port = 0, extra?: (app: FastifyInstance) => void): Promi
   app.post<{ Params: { site: string }; Body: Batch }>('/api/v1/sites/:site/telemetry', async (req, reply) => {
     if (req.headers.authorization !== `Bearer ${TOKEN}`) return reply.code(401).send({ code: 'EDGE_ERR_HUB_AUTH', message: 'bad token' });
     try {
-      return store.ingest({ site: req.params.site, producer: 'token:site', stream: req.body.stream }, req.body.readings);
+      return await store.ingest({ site: req.params.site, producer: 'token:site', stream: req.body.stream }, req.body.readings);
     } catch (err) {
       if (isEdgeError(err)) return reply.code(err.statusCode).send({ code: err.code, message: err.message });
       throw err;
@@ -77,7 +77,7 @@ describe('REST uplink', () => {
     const up = createRestUplink({ url: `${hub.url}/`, token: TOKEN, site: SITE });
     expect(await up.send(batchOf(numbered(SITE, 1, 3)))).toEqual({ accepted: 3, duplicates: 0, conflicts: 0, quarantined: 0 });
     expect(await up.send(batchOf(numbered(SITE, 2, 3)))).toEqual({ accepted: 1, duplicates: 2, conflicts: 0, quarantined: 0 });
-    expect(store.count({ site: SITE })).toBe(4);
+    expect(await store.count({ site: SITE })).toBe(4);
     await up.close();
   });
 
@@ -172,7 +172,7 @@ describe('REST uplink', () => {
     }
     await waitFor('failures while the hub is down', () => f.stats().failures >= 2);
     expect(f.stats()).toMatchObject({ connected: false, sent: 0, lastErrorCode: 'EDGE_ERR_UPLINK_UNREACHABLE' });
-    expect(store.count()).toBe(0);
+    expect(await store.count()).toBe(0);
 
     const hub = await startHub(port);
     // more readings while it drains
@@ -182,12 +182,12 @@ describe('REST uplink', () => {
     }
     await f.flush();
     expect(f.stats()).toMatchObject({ connected: true, sent: 5000 });
-    expect(store.count({ site: SITE })).toBe(5000);
-    expect(store.streams(SITE).reduce((n, x) => Math.max(n, x.highSeq), 0)).toBe(5000);
+    expect(await store.count({ site: SITE })).toBe(5000);
+    expect((await store.streams(SITE)).reduce((n, x) => Math.max(n, x.highSeq), 0)).toBe(5000);
     expect(hub.arrivals).toHaveLength(5000);
     expectStrictlyIncreasing(hub.arrivals);
     // per device, arrival order is origin order
-    const page = store.query({ site: SITE, device: 'd1', limit: 10_000 }).items;
+    const page = (await store.query({ site: SITE, device: 'd1', limit: 10_000 })).items;
     expectStrictlyIncreasing(page.map((r) => r.seq));
     expect(outbox.stats()).toMatchObject({ pending: 0, ackedSeq: 5000 });
     await f.stop();

@@ -143,7 +143,7 @@ describe('stored valueType and quality codes', () => {
     }
   });
 
-  it("read back a hub store file written with them (the first version's, migrated on open)", () => {
+  it("read back a hub store file written with them (the first version's, migrated on open)", async () => {
     const file = tmp.file('telemetry.db');
     const db = createV1StoreFile(file);
     const ins = db.prepare('INSERT INTO telemetry VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)');
@@ -154,12 +154,12 @@ describe('stored valueType and quality codes', () => {
 
     const store = openTelemetryStore({ file });
     try {
-      const items = store.query({ site: SITE, limit: 100 }).items;
+      const items = (await store.query({ site: SITE, limit: 100 })).items;
       expect(items.map((r) => [r.seq, r.valueType, r.value, r.quality])).toEqual(
         PINNED_VALUE_TYPE_CODES.map(([valueType], i) => [i + 1, valueType, SAMPLE[valueType], PINNED_QUALITY_CODES[i % 3]![0]]),
       );
     } finally {
-      store.close();
+      await store.close();
     }
   });
 

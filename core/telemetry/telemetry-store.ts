@@ -23,11 +23,10 @@
  */
 import Database from 'better-sqlite3';
 import type { Registry } from 'prom-client';
-import { createLogger, describeError, ensurePrivateFile, type Logger } from '../kernel/index.ts';
+import { createLogger, ensurePrivateFile, type Logger } from '../kernel/index.ts';
 import type { Reading, StoredReading } from '../sdk/index.ts';
 import { Q_CODE, readingFromColumns, VT_CODE, type ReadingColumns } from './rows.ts';
-import { ErrClosed, ErrCursor, ErrQuery, ErrSeq, ErrStreamHeader, ErrStreamRewound } from './errors.ts';
-import { counter } from './metrics.ts';
+import { ErrClosed, ErrStreamRewound } from './errors.ts';
 import type {
   IngestOptions,
   IngestResult,
@@ -41,6 +40,21 @@ import type {
   TelemetryStore,
 } from './types.ts';
 import { validateBatch } from './validate.ts';
+import {
+  checkBatch,
+  checkLimit,
+  checkQuery,
+  encodeCursor,
+  ingestMetrics,
+  iso,
+  pagePlan,
+  reportOutcome,
+  streamInfo,
+  Subscribers,
+  whereOf,
+  type Outcome,
+  type StreamRow,
+} from './store-common.ts';
 
 export interface TelemetryStoreOptions {
   file: string;
@@ -48,10 +62,7 @@ export interface TelemetryStoreOptions {
   logger?: Logger;
 }
 
-export const DEFAULT_QUERY_LIMIT = 1000;
-export const MAX_QUERY_LIMIT = 10_000;
-/** A producer's stream id: what an outbox makes (22 base64url characters), with room for other producers. */
-export const STREAM_ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
+export { DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT, STREAM_ID_RE } from './store-common.ts';
 
 const SCHEMA_VERSION = 2;
 /** The producer and stream every reading of a first-version file is migrated into. */
@@ -60,94 +71,6 @@ const LEGACY_STREAM = 'v1';
 
 type Row = [sid: number, site: string, ...ReadingColumns];
 const COLUMNS = 'sid, site, seq, origin, device, profile, resource, vt, q, value, units, detail';
-
-/** The row key a cursor points at: the page order is (origin, site, stream, seq). */
-type CursorKey = [origin: number, site: string, sid: number, seq: number];
-
-function encodeCursor(key: CursorKey): string {
-  return Buffer.from(JSON.stringify(key)).toString('base64url');
-}
-
-function decodeCursor(cursor: string): CursorKey {
-  let key: unknown;
-  try {
-    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch (err) {
-    throw new ErrCursor({ cursor }, { cause: err });
-  }
-  if (!Array.isArray(key) || key.length !== 4 || !Number.isInteger(key[0]) || typeof key[1] !== 'string' || !Number.isInteger(key[2]) || !Number.isInteger(key[3])) {
-    throw new ErrCursor({ cursor });
-  }
-  return key as CursorKey;
-}
-
-function checkString(field: string, v: unknown): void {
-  if (v !== undefined && (typeof v !== 'string' || v.length === 0)) throw new ErrQuery({ field, reason: 'must be a non-empty string' });
-}
-
-function checkOrigin(field: string, v: unknown): void {
-  if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 0)) {
-    throw new ErrQuery({ field, reason: 'must be a non-negative integer (ns since the epoch)' });
-  }
-}
-
-function matches(filter: LiveFilter, r: Reading): boolean {
-  return (
-    (filter.site === undefined || filter.site === r.site) &&
-    (filter.device === undefined || filter.device === r.device) &&
-    (filter.resource === undefined || filter.resource === r.resource)
-  );
-}
-
-/** Checks the stream header and the batch's seqs; nothing is written when they fail. */
-function checkBatch(key: StreamKey, readings: readonly Reading[]): void {
-  const h = key.stream as Partial<StreamKey['stream']> | undefined;
-  if (typeof key.producer !== 'string' || key.producer.length === 0) throw new ErrStreamHeader({ field: 'producer', reason: 'must be a non-empty string' });
-  if (h === undefined || h === null || typeof h !== 'object') throw new ErrStreamHeader({ field: 'stream', reason: 'must be an object { id, lastSeq }' });
-  if (typeof h.id !== 'string' || !STREAM_ID_RE.test(h.id)) throw new ErrStreamHeader({ field: 'stream.id', reason: `must match ${STREAM_ID_RE.source}` });
-  if (typeof h.lastSeq !== 'number' || !Number.isSafeInteger(h.lastSeq) || h.lastSeq < 0) throw new ErrStreamHeader({ field: 'stream.lastSeq', reason: 'must be a non-negative safe integer' });
-  let prev = 0;
-  for (let i = 0; i < readings.length; i++) {
-    const seq = readings[i]!.seq;
-    if (seq <= prev) throw new ErrSeq({ index: i, seq, reason: `does not follow seq ${prev} of reading [${i - 1}]: seqs of a batch strictly increase` });
-    if (seq > h.lastSeq) throw new ErrSeq({ index: i, seq, reason: `is beyond the last seq stream '${h.id}' has issued (${h.lastSeq})` });
-    prev = seq;
-  }
-}
-
-interface StreamRow {
-  sid: number;
-  site: string;
-  producer: string;
-  stream: string;
-  held: number;
-  quarantined: number;
-  conflicts: number;
-  duplicates: number;
-  high_seq: number;
-  declared_last: number;
-  first_at: number;
-  last_at: number;
-}
-
-const iso = (ms: number): string => new Date(ms).toISOString();
-
-function streamInfo(r: StreamRow): StreamInfo {
-  return {
-    site: r.site,
-    producer: r.producer,
-    id: r.stream,
-    name: `${r.producer}/${r.stream}`,
-    held: r.held,
-    quarantined: r.quarantined,
-    conflicts: r.conflicts,
-    duplicates: r.duplicates,
-    highSeq: r.high_seq,
-    declaredLastSeq: r.declared_last,
-    firstIngestAt: iso(r.first_at),
-    lastIngestAt: iso(r.last_at),
-  };
-}
 
 /** Creates the tables of the current version, migrating a first-version file in place. */
 function migrate(db: Database.Database, log: Logger): void {
@@ -225,15 +148,7 @@ function migrate(db: Database.Database, log: Logger): void {
 
 export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore {
   const log = (opts.logger ?? createLogger({ level: 'silent' })).child({ component: 'telemetry-store' });
-  const ingested = counter(opts.metrics, 'edgeadm_telemetry_ingested_total', 'Readings stored in the hub telemetry store, by site.', ['site']);
-  const duplicates = counter(opts.metrics, 'edgeadm_telemetry_duplicates_total', 'Readings delivered again with the same content and ignored, by site.', ['site']);
-  const conflicts = counter(
-    opts.metrics,
-    'edgeadm_telemetry_conflicts_total',
-    'Readings whose (producer, stream, seq) the hub already held with other content: quarantined, by site.',
-    ['site'],
-  );
-  const quarantinedTotal = counter(opts.metrics, 'edgeadm_telemetry_quarantined_total', 'Readings kept in quarantine instead of stored, by site and reason.', ['site', 'reason']);
+  const m = ingestMetrics(opts.metrics);
 
   ensurePrivateFile(opts.file);
   const db = new Database(opts.file);
@@ -276,7 +191,7 @@ export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore 
     return st;
   }
 
-  const subscribers = new Set<{ filter: LiveFilter; cb: (readings: readonly StoredReading[]) => void }>();
+  const subscribers = new Subscribers(log);
   let closed = false;
 
   function ensureOpen(): void {
@@ -287,13 +202,6 @@ export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore 
     const r = readingFromColumns(site, rest) as StoredReading;
     r.stream = names.get(sid) ?? String(sid);
     return r;
-  }
-
-  interface Outcome {
-    accepted: Reading[];
-    duplicates: number;
-    conflicts: number;
-    quarantined: Map<QuarantineReason, number>;
   }
 
   const ingestTx = db.transaction((key: StreamKey, readings: readonly Reading[], opts: IngestOptions): Outcome => {
@@ -340,118 +248,26 @@ export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore 
     return out;
   });
 
-  function where(f: LiveFilter & { from?: number; to?: number }): { clauses: string[]; params: (string | number)[] } {
-    const clauses: string[] = [];
-    const params: (string | number)[] = [];
-    if (f.site !== undefined) {
-      clauses.push('site = ?');
-      params.push(f.site);
-    }
-    if (f.device !== undefined) {
-      clauses.push('device = ?');
-      params.push(f.device);
-    }
-    if (f.resource !== undefined) {
-      clauses.push('resource = ?');
-      params.push(f.resource);
-    }
-    if (f.from !== undefined) {
-      clauses.push('origin >= ?');
-      params.push(f.from);
-    }
-    if (f.to !== undefined) {
-      clauses.push('origin <= ?');
-      params.push(f.to);
-    }
-    return { clauses, params };
-  }
-
-  function notify(accepted: readonly StoredReading[]): void {
-    for (const sub of subscribers) {
-      const f = sub.filter;
-      const mine = f.site === undefined && f.device === undefined && f.resource === undefined ? accepted : accepted.filter((r) => matches(f, r));
-      if (mine.length === 0) continue;
-      try {
-        sub.cb(mine);
-      } catch (err) {
-        log.error({ err: describeError(err) }, 'telemetry subscriber threw; the ingest itself is committed');
-      }
-    }
-  }
-
   return {
-    ingest(key: StreamKey, readings: readonly Reading[], opts: IngestOptions = {}): IngestResult {
+    driver: 'sqlite',
+    // Async as the contract is; SQLite itself answers at once (a synchronous throw becomes the rejection).
+    async ingest(key: StreamKey, readings: readonly Reading[], opts: IngestOptions = {}): Promise<IngestResult> {
+      await Promise.resolve();
       ensureOpen();
       validateBatch(readings, key.site, 'reading', 'the site this batch was sent for');
       checkBatch(key, readings);
-      const site = key.site;
-      const o = ingestTx(key, readings, opts);
-      const fields = { site, producer: key.producer, stream: key.stream.id, firstSeq: readings[0]?.seq, lastSeq: readings.at(-1)?.seq };
-      let quarantined = 0;
-      if (o.accepted.length > 0) ingested.inc({ site }, o.accepted.length);
-      if (o.duplicates > 0) {
-        duplicates.inc({ site }, o.duplicates);
-        log.info({ ...fields, duplicates: o.duplicates }, 'telemetry batch held readings already stored (a resend): ignored');
-      }
-      if (o.conflicts > 0) {
-        conflicts.inc({ site }, o.conflicts);
-        quarantinedTotal.inc({ site, reason: 'conflict' }, o.conflicts);
-        log.warn({ ...fields, conflicts: o.conflicts }, 'telemetry seqs already held with other content: quarantined; the producer must start a new stream');
-      }
-      for (const [reason, n] of o.quarantined) {
-        quarantined += n;
-        quarantinedTotal.inc({ site, reason }, n);
-        log.warn({ ...fields, reason, count: n }, 'telemetry readings quarantined');
-      }
-      if (o.accepted.length > 0 && subscribers.size > 0) {
-        // Not copied (a batch is thousands of readings): the stored ones get their stream and go to the subscribers.
-        const stream = `${key.producer}/${key.stream.id}`;
-        for (const r of o.accepted) (r as StoredReading).stream = stream;
-        notify(o.accepted as StoredReading[]);
-      }
-      return { accepted: o.accepted.length, duplicates: o.duplicates, conflicts: o.conflicts, quarantined };
+      return reportOutcome(ingestTx(key, readings, opts), key, readings, m, log, subscribers);
     },
 
-    query(q: TelemetryQuery): TelemetryPage {
+    async query(q: TelemetryQuery): Promise<TelemetryPage> {
+      await Promise.resolve();
       ensureOpen();
-      checkString('site', q.site);
-      checkString('device', q.device);
-      checkString('resource', q.resource);
-      checkOrigin('from', q.from);
-      checkOrigin('to', q.to);
-      const limit = q.limit ?? DEFAULT_QUERY_LIMIT;
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_QUERY_LIMIT) {
-        throw new ErrQuery({ field: 'limit', reason: `must be an integer from 1 to ${MAX_QUERY_LIMIT}, got ${String(limit)}` });
-      }
-      const desc = q.descending === true;
-      const cmp = desc ? '<' : '>';
-      // Past the first page the cursor already bounds the near end of the range;
-      // keeping that bound too would make SQLite seek by it and filter by the cursor.
-      const afterCursor = q.cursor !== undefined;
-      const { clauses, params } = where({
-        ...q,
-        from: afterCursor && !desc ? undefined : q.from,
-        to: afterCursor && desc ? undefined : q.to,
-      });
-      if (q.cursor !== undefined) {
-        if (typeof q.cursor !== 'string') throw new ErrCursor({ cursor: String(q.cursor) });
-        const [origin, site, sid, seq] = decodeCursor(q.cursor);
-        // With a fixed site the order within it is (origin, sid, seq); the row-value
-        // comparison lets SQLite seek the index instead of filtering.
-        if (q.site !== undefined) {
-          clauses.push(`(origin, sid, seq) ${cmp} (?, ?, ?)`);
-          params.push(origin, sid, seq);
-        } else {
-          clauses.push(`(origin, site, sid, seq) ${cmp} (?, ?, ?, ?)`);
-          params.push(origin, site, sid, seq);
-        }
-      }
-      const dir = desc ? 'DESC' : 'ASC';
-      const order = q.site !== undefined ? `origin ${dir}, sid ${dir}, seq ${dir}` : `origin ${dir}, site ${dir}, sid ${dir}, seq ${dir}`;
-      const sql = `SELECT ${COLUMNS} FROM telemetry${clauses.length > 0 ? ` WHERE ${clauses.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ?`;
+      const limit = checkQuery(q);
+      const plan = pagePlan(q, () => '?');
+      const sql = `SELECT ${COLUMNS} FROM telemetry${plan.where} ORDER BY ${plan.order} LIMIT ?`;
       const rows = prepared(sql)
         .raw(true)
-        .all(...params, limit + 1) as Row[];
+        .all(...plan.params, limit + 1) as Row[];
       const more = rows.length > limit;
       if (more) rows.pop();
       const items = rows.map(toReading);
@@ -461,17 +277,17 @@ export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore 
 
     subscribe(filter: LiveFilter, onReadings: (readings: readonly StoredReading[]) => void): () => void {
       ensureOpen();
-      const sub = { filter: { ...filter }, cb: onReadings };
-      subscribers.add(sub);
-      return () => void subscribers.delete(sub);
+      return subscribers.add(filter, onReadings);
     },
 
-    streams(site?: string): StreamInfo[] {
+    async streams(site?: string): Promise<StreamInfo[]> {
+      await Promise.resolve();
       ensureOpen();
       return (site === undefined ? stmt.allStreams.all() : stmt.siteStreams.all(site)).map(streamInfo);
     },
 
-    quarantined(filter: { site?: string; reason?: QuarantineReason; limit?: number }): QuarantinedReading[] {
+    async quarantined(filter: { site?: string; reason?: QuarantineReason; limit?: number }): Promise<QuarantinedReading[]> {
+      await Promise.resolve();
       ensureOpen();
       const clauses: string[] = [];
       const params: (string | number)[] = [];
@@ -483,23 +299,22 @@ export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore 
         clauses.push('reason = ?');
         params.push(filter.reason);
       }
-      const limit = filter.limit ?? DEFAULT_QUERY_LIMIT;
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_QUERY_LIMIT) {
-        throw new ErrQuery({ field: 'limit', reason: `must be an integer from 1 to ${MAX_QUERY_LIMIT}, got ${String(limit)}` });
-      }
+      const limit = checkLimit(filter.limit);
       const sql = `SELECT sid, reason, received_at, reading FROM telemetry_quarantine${clauses.length > 0 ? ` WHERE ${clauses.join(' AND ')}` : ''} ORDER BY received_at DESC, sid DESC, seq DESC LIMIT ?`;
       const rows = prepared(sql).all(...params, limit) as { sid: number; reason: QuarantineReason; received_at: number; reading: string }[];
       return rows.map((r) => ({ reason: r.reason, receivedAt: iso(r.received_at), stream: names.get(r.sid) ?? String(r.sid), reading: JSON.parse(r.reading) as Reading }));
     },
 
-    count(filter: LiveFilter = {}): number {
+    async count(filter: LiveFilter = {}): Promise<number> {
+      await Promise.resolve();
       ensureOpen();
-      const { clauses, params } = where(filter);
+      const { clauses, params } = whereOf(filter, () => '?');
       const sql = `SELECT COUNT(*) FROM telemetry${clauses.length > 0 ? ` WHERE ${clauses.join(' AND ')}` : ''}`;
       return prepared(sql).pluck(true).get(...params) as number;
     },
 
-    close(): void {
+    async close(): Promise<void> {
+      await Promise.resolve();
       if (closed) return;
       closed = true;
       subscribers.clear();

@@ -160,8 +160,15 @@ export interface LiveFilter {
   resource?: string;
 }
 
-/** The hub's telemetry store: exactly one copy of each (site, producer, stream, seq). */
+/**
+ * The hub's telemetry store: exactly one copy of each (site, producer,
+ * stream, seq). Drivers: SQLite (one hub, the embedded default) and
+ * PostgreSQL (hub replicas sharing it). Every call but `subscribe` is
+ * asynchronous; a refusal is the promise's rejection.
+ */
 export interface TelemetryStore {
+  /** Which engine holds the readings. */
+  readonly driver: 'sqlite' | 'postgres';
   /**
    * Validates the batch whole and stores it in one transaction. The
    * readings are not copied: those stored go to live subscribers as they
@@ -172,14 +179,14 @@ export interface TelemetryStore {
    * declared lastSeq, or whose stream declares a lastSeq below one it
    * declared before (EDGE_ERR_TELEMETRY_STREAM_REWOUND: start a new stream).
    */
-  ingest(key: StreamKey, readings: readonly Reading[], opts?: IngestOptions): IngestResult;
-  query(q: TelemetryQuery): TelemetryPage;
+  ingest(key: StreamKey, readings: readonly Reading[], opts?: IngestOptions): Promise<IngestResult>;
+  query(q: TelemetryQuery): Promise<TelemetryPage>;
   /** Called after each committed ingest with the newly stored readings. */
   subscribe(filter: LiveFilter, onReadings: (readings: readonly StoredReading[]) => void): () => void;
   /** The producer streams of a site (or of every site). */
-  streams(site?: string): StreamInfo[];
+  streams(site?: string): Promise<StreamInfo[]>;
   /** Quarantined readings, newest first. */
-  quarantined(filter: { site?: string; reason?: QuarantineReason; limit?: number }): QuarantinedReading[];
-  count(filter?: LiveFilter): number;
-  close(): void;
+  quarantined(filter: { site?: string; reason?: QuarantineReason; limit?: number }): Promise<QuarantinedReading[]>;
+  count(filter?: LiveFilter): Promise<number>;
+  close(): Promise<void>;
 }

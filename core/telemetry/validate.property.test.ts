@@ -73,6 +73,17 @@ function codedOrNothing(fn: () => unknown): { code: string; params: Record<strin
   }
 }
 
+/** As codedOrNothing, for a call that refuses by rejecting its promise. */
+async function codedOrNothingAsync(fn: () => Promise<unknown>): Promise<{ code: string; params: Record<string, unknown> } | undefined> {
+  try {
+    await fn();
+    return undefined;
+  } catch (err) {
+    if (!isEdgeError(err) || !err.code.startsWith('EDGE_ERR_TELEMETRY_')) throw err;
+    return { code: err.code, params: err.params as Record<string, unknown> };
+  }
+}
+
 describe('telemetry input checks (properties)', () => {
   let tmp: ReturnType<typeof tempDir>;
   let store: TelemetryStore;
@@ -80,17 +91,17 @@ describe('telemetry input checks (properties)', () => {
     tmp = tempDir();
     store = openTelemetryStore({ file: tmp.file('hub.db') });
   });
-  afterAll(() => {
-    store.close();
+  afterAll(async () => {
+    await store.close();
     tmp.remove();
   });
 
-  it('accepts every valid reading, of every valueType, in the outbox check and in the hub store', () => {
+  it('accepts every valid reading, of every valueType, in the outbox check and in the hub store', async () => {
     let seq = 0;
-    fc.assert(
-      fc.property(fc.array(fc.nat(), { minLength: 1, maxLength: 8 }).chain((xs) => fc.tuple(...xs.map(() => validReading(++seq)))), (batch) => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.nat(), { minLength: 1, maxLength: 8 }).chain((xs) => fc.tuple(...xs.map(() => validReading(++seq)))), async (batch) => {
         expect(() => validateBatch(batch, SITE, 'reading', 'test')).not.toThrow();
-        const r = store.ingest(streamKey(SITE, batch), batch);
+        const r = await store.ingest(streamKey(SITE, batch), batch);
         expect(r.accepted + r.duplicates).toBe(batch.length);
       }),
       RUNS,
@@ -126,16 +137,16 @@ describe('telemetry input checks (properties)', () => {
     );
   });
 
-  it('answers any JSON at all with acceptance or a coded telemetry error, and writes nothing it refuses', () => {
+  it('answers any JSON at all with acceptance or a coded telemetry error, and writes nothing it refuses', async () => {
     const anyBatch = fc.oneof(
       fc.jsonValue({ maxDepth: 4 }),
       fc.array(fc.oneof(fc.jsonValue({ maxDepth: 3 }), validReading(1).chain((r) => fc.record({ key: fc.constantFrom(...Object.keys(r)), v: fc.jsonValue({ maxDepth: 2 }) }).map(({ key, v }) => ({ ...r, [key]: v })))), { maxLength: 5 }),
     );
-    fc.assert(
-      fc.property(anyBatch, (batch) => {
-        const before = store.count();
-        const err = codedOrNothing(() => store.ingest(streamKey(SITE, [], { id: 'fuzz-stream', lastSeq: Number.MAX_SAFE_INTEGER }), batch as Reading[]));
-        if (err) expect(store.count()).toBe(before);
+    await fc.assert(
+      fc.asyncProperty(anyBatch, async (batch) => {
+        const before = await store.count();
+        const err = await codedOrNothingAsync(() => store.ingest(streamKey(SITE, [], { id: 'fuzz-stream', lastSeq: Number.MAX_SAFE_INTEGER }), batch as Reading[]));
+        if (err) expect(await store.count()).toBe(before);
       }),
       RUNS,
     );

@@ -82,8 +82,8 @@ export async function startAgent(defer: Defer, f: HubFixture, site: string, hubU
 }
 
 /** The highest seq the hub holds for a site (its agent sends under one stream here). */
-export function highSeq(f: HubFixture, site: string): number {
-  return f.hub.telemetry.streams(site).reduce((m, s) => Math.max(m, s.highSeq), 0);
+export async function highSeq(f: HubFixture, site: string): Promise<number> {
+  return (await f.hub.telemetry.streams(site)).reduce((m, s) => Math.max(m, s.highSeq), 0);
 }
 
 /** The load generator's profile and devices at `site`, so the hub stores their readings. */
@@ -92,11 +92,11 @@ export async function loadDevices(f: HubFixture, site: string, count: number): P
 }
 
 /** Every reading of one device, ascending by seq. */
-export function readingsOf(f: HubFixture, site: string, device: string): Reading[] {
+export async function readingsOf(f: HubFixture, site: string, device: string): Promise<Reading[]> {
   const out: Reading[] = [];
   let cursor: string | undefined;
   do {
-    const page = f.hub.telemetry.query({ site, device, limit: 10_000, ...(cursor ? { cursor } : {}) });
+    const page = await f.hub.telemetry.query({ site, device, limit: 10_000, ...(cursor ? { cursor } : {}) });
     out.push(...page.items);
     cursor = page.next;
   } while (cursor);
@@ -164,23 +164,23 @@ export function describeSiteAgentScenarios(name: string, store: () => HubStoreOp
         await f.apply({ kind: 'Addon', metadata: { name: 'load' }, spec: { plugin: 'load-gen', sites: [site], config: { devices: LOAD_DEVICES, ratePerSecond, total } } });
         const a = await agent(f, site, proxy.url);
         await waitFor('the load generator to run', () => a.status().plugins.find((p) => p.instance === `load-gen@${site}`)?.state === 'running');
-        await waitFor('readings at the hub', () => f.hub.telemetry.count({ site }) > 0, 10_000);
+        await waitFor('readings at the hub', async () => (await f.hub.telemetry.count({ site })) > 0, 10_000);
         await new Promise((r) => setTimeout(r, seconds * 200));
         proxy.down();
         // A batch the hub had fully received just before the cut may still commit (its answer is what got lost).
         await new Promise((r) => setTimeout(r, 500));
-        const before = f.hub.telemetry.count({ site });
+        const before = await f.hub.telemetry.count({ site });
         await new Promise((r) => setTimeout(r, outageSeconds * 1000 - 500));
         // Nothing crossed while the link was down, and the agent kept committing.
-        expect(f.hub.telemetry.count({ site })).toBe(before);
+        expect(await f.hub.telemetry.count({ site })).toBe(before);
         expect(a.status().outbox.pending).toBeGreaterThan((ratePerSecond * outageSeconds) / 5);
         expect(a.status().sync.connected).toBe(false);
         proxy.up();
-        await waitFor('every reading at the hub', () => f.hub.telemetry.count({ site }) === total, Math.max(20_000, seconds * 2_000), 200);
-        expect(highSeq(f, site)).toBe(total);
-        expect(f.hub.telemetry.streams(site)).toMatchObject([{ held: total, conflicts: 0, quarantined: 0 }]);
+        await waitFor('every reading at the hub', async () => (await f.hub.telemetry.count({ site })) === total, Math.max(20_000, seconds * 2_000), 200);
+        expect(await highSeq(f, site)).toBe(total);
+        expect(await f.hub.telemetry.streams(site)).toMatchObject([{ held: total, conflicts: 0, quarantined: 0 }]);
         expect(await a.drain(10_000)).toBe(true);
-        for (let d = 0; d < LOAD_DEVICES; d++) expectCounters(readingsOf(f, site, `load-${d}`));
+        for (let d = 0; d < LOAD_DEVICES; d++) expectCounters(await readingsOf(f, site, `load-${d}`));
         await waitFor('the sync session back', () => a.status().sync.connected);
       }, 30_000 + seconds * 3_000);
     }
@@ -206,8 +206,8 @@ export function describeSiteAgentScenarios(name: string, store: () => HubStoreOp
         };
         for (let round = 0; round < 2; round++) {
           const child = run();
-          const base = f.hub.telemetry.count({ site });
-          await waitFor('readings from the agent process', () => f.hub.telemetry.count({ site }) > base + 2_000, 30_000);
+          const base = await f.hub.telemetry.count({ site });
+          await waitFor('readings from the agent process', async () => (await f.hub.telemetry.count({ site })) > base + 2_000, 30_000);
           child.kill('SIGKILL');
           await new Promise((r) => child.once('exit', r));
         }
@@ -219,11 +219,11 @@ export function describeSiteAgentScenarios(name: string, store: () => HubStoreOp
         expect(await a.drain(30_000)).toBe(true);
         const lastSeq = a.status().outbox.lastSeq;
         expect(lastSeq).toBeGreaterThan(4_000);
-        expect(highSeq(f, site)).toBe(lastSeq);
-        expect(f.hub.telemetry.count({ site })).toBe(lastSeq);
+        expect(await highSeq(f, site)).toBe(lastSeq);
+        expect(await f.hub.telemetry.count({ site })).toBe(lastSeq);
         // Per device: counters restart with each agent process, but stay in order within each run.
         for (let d = 0; d < 5; d++) {
-          const rs = readingsOf(f, site, `load-${d}`);
+          const rs = await readingsOf(f, site, `load-${d}`);
           for (let i = 1; i < rs.length; i++) {
             const prev = rs[i - 1]!.value as number;
             const cur = rs[i]!.value as number;
@@ -249,7 +249,7 @@ export function describeSiteAgentScenarios(name: string, store: () => HubStoreOp
         const token = await f.agentToken(site);
         const first = await startSiteAgent({ site, hubUrl: f.hub.url, token, dataDir, logger: quiet, broker: false, plugins: { nodeModules: [] }, syncBackoff: { initialMs: 50, maxMs: 300 }, forwarder: { backoff: { initialMs: 50, maxMs: 300 } } });
         await waitFor('the device up', () => first.status().devices.find((d) => d.device === 'thermo-1')?.state === 'up');
-        await waitFor('readings at the hub', () => f.hub.telemetry.count({ site, device: 'thermo-1' }) > 0);
+        await waitFor('readings at the hub', async () => (await f.hub.telemetry.count({ site, device: 'thermo-1' })) > 0);
         await first.stop();
         await f.hub.close();
 
@@ -264,8 +264,8 @@ export function describeSiteAgentScenarios(name: string, store: () => HubStoreOp
         // The hub comes back on the same address and data: the backlog and a command queued there reach their targets.
         const again = await restart();
         await waitFor('the sync session', () => second.status().sync.connected, 20_000);
-        await waitFor('the backlog drained', async () => (await second.drain(100)) && highSeq(again, site) === second.status().outbox.lastSeq, 20_000);
-        expect(again.hub.telemetry.count({ site })).toBe(second.status().outbox.lastSeq);
+        await waitFor('the backlog drained', async () => (await second.drain(100)) && (await highSeq(again, site)) === second.status().outbox.lastSeq, 20_000);
+        expect(await again.hub.telemetry.count({ site })).toBe(second.status().outbox.lastSeq);
       }, 90_000);
     }
 
@@ -294,7 +294,7 @@ export function describeSiteAgentScenarios(name: string, store: () => HubStoreOp
         expect(dev.spec.desired?.opening).toBe(42);
         expect(dev.status?.reported?.opening?.value).toBe(42);
         expect(dev.status?.observedDesired?.opening).toBe(42);
-        await waitFor('the read-back reading upstream', () => f.hub.telemetry.query({ site, device: 'valve-1', resource: 'opening' }).items.some((r) => r.value === 42));
+        await waitFor('the read-back reading upstream', async () => (await f.hub.telemetry.query({ site, device: 'valve-1', resource: 'opening' })).items.some((r) => r.value === 42));
         const site1 = await f.api<{ status?: { phase?: string } }>('GET', `/api/v1/sites/${site}`);
         expect(site1.body.status?.phase).toBe('Online');
         await a.stop();

@@ -81,7 +81,7 @@ export function registerTelemetryRoutes(app: HubApp, ctx: HubContext): void {
       const items: StoredReading[] = [];
       for (const d of devices) {
         const seen = new Set<string>();
-        for (const r of ctx.telemetry.query({ site: d.spec.site, device: d.metadata.name, descending: true, limit: LATEST_LOOKBACK }).items) {
+        for (const r of (await ctx.telemetry.query({ site: d.spec.site, device: d.metadata.name, descending: true, limit: LATEST_LOOKBACK })).items) {
           if (seen.has(r.resource)) continue;
           seen.add(r.resource);
           items.push(r);
@@ -122,7 +122,7 @@ export function registerTelemetryRoutes(app: HubApp, ctx: HubContext): void {
       const key = { site, producer: producerOf(principal), stream: request.body.stream };
       let result;
       try {
-        result = ctx.telemetry.ingest(key, readings, { classify: await ctx.catalog.classifier(site, readings) });
+        result = await ctx.telemetry.ingest(key, readings, { classify: await ctx.catalog.classifier(site, readings) });
       } catch (err) {
         ctx.metrics.readings.inc({ result: 'refused' }, readings.length);
         request.log.warn({ site, producer: key.producer, stream: key.stream.id, readings: readings.length, err: toErrorInfo(err) }, 'telemetry batch refused');
@@ -148,7 +148,7 @@ export function registerTelemetryRoutes(app: HubApp, ctx: HubContext): void {
         response: { 200: StreamListSchema, ...errorResponses },
       },
     },
-    (request) => ({ items: ctx.telemetry.streams(request.query.site) }),
+    async (request) => ({ items: await ctx.telemetry.streams(request.query.site) }),
   );
 
   app.get(
@@ -167,7 +167,9 @@ export function registerTelemetryRoutes(app: HubApp, ctx: HubContext): void {
     async (request) => {
       const site = request.query.site;
       const sites = site === undefined ? (await ctx.store.list<SiteObject>('Site')).items : [await ctx.store.get<SiteObject>('Site', site)].filter((s) => s !== undefined);
-      return { items: sites.map((s) => deliveryOf(s, ctx.telemetry.streams(s.metadata.name))) };
+      const items = [];
+      for (const s of sites) items.push(deliveryOf(s, await ctx.telemetry.streams(s.metadata.name)));
+      return { items };
     },
   );
 
@@ -183,10 +185,10 @@ export function registerTelemetryRoutes(app: HubApp, ctx: HubContext): void {
         response: { 200: QuarantineListSchema, ...errorResponses },
       },
     },
-    (request) => {
+    async (request) => {
       const q = request.query;
       return {
-        items: ctx.telemetry.quarantined({ ...(q.site === undefined ? {} : { site: q.site }), ...(q.reason === undefined ? {} : { reason: q.reason }), ...(q.limit === undefined ? {} : { limit: q.limit }) }),
+        items: await ctx.telemetry.quarantined({ ...(q.site === undefined ? {} : { site: q.site }), ...(q.reason === undefined ? {} : { reason: q.reason }), ...(q.limit === undefined ? {} : { limit: q.limit }) }),
       };
     },
   );
@@ -203,7 +205,7 @@ export function registerTelemetryRoutes(app: HubApp, ctx: HubContext): void {
         response: { 200: TelemetryPageSchema, ...errorResponses },
       },
     },
-    (request) => {
+    async (request) => {
       const q = request.query;
       const query: TelemetryQuery = liveFilterOf(q);
       const issues: RequestIssue[] = [];
@@ -218,7 +220,7 @@ export function registerTelemetryRoutes(app: HubApp, ctx: HubContext): void {
       if (q.limit !== undefined) query.limit = q.limit;
       if (q.cursor !== undefined) query.cursor = q.cursor;
       if (q.order === 'desc') query.descending = true;
-      return ctx.telemetry.query(query);
+      return await ctx.telemetry.query(query);
     },
   );
 }

@@ -193,7 +193,7 @@ export function batch(readings: readonly Reading[], stream: { id?: string; lastS
 }
 
 /** Stores readings straight into a hub's telemetry store, as producer `token:test` (no device lookup). */
-export function ingestDirect(telemetry: TelemetryStore, siteName: string, readings: readonly Reading[]): IngestResult {
+export function ingestDirect(telemetry: TelemetryStore, siteName: string, readings: readonly Reading[]): Promise<IngestResult> {
   return telemetry.ingest({ site: siteName, producer: 'token:test', stream: { id: 'test-stream', lastSeq: Number.MAX_SAFE_INTEGER } }, readings);
 }
 
@@ -270,7 +270,7 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
       await app.close();
       await commands.close();
       await tokens.close();
-      telemetry.close();
+      await telemetry.close();
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -1,0 +1,436 @@
+/**
+ * The hub's telemetry store on PostgreSQL (driver `postgres`), for hub
+ * replicas sharing one store. The same contract as the SQLite driver
+ * (store-common.ts holds the rules both keep), on PostgreSQL's terms:
+ *
+ * - **Schema versions** are kept in `edgeadm_telemetry_schema` and applied
+ *   at open under an advisory lock, so replicas starting together migrate
+ *   once.
+ * - **Readings are partitioned by time:** `telemetry` is partitioned by
+ *   range of origin (ns), a partition per UTC day (`telemetry_dYYYYMMDD`),
+ *   made when a batch first needs it (under an advisory lock).
+ * - **Retention** (`retentionDays`) drops whole partitions older than that,
+ *   and quarantined readings received before it; checked at open and every
+ *   hour.
+ * - **Ingest is idempotent on (stream, seq):** one transaction per batch
+ *   that locks its stream's row (`FOR UPDATE`), so two replicas given the
+ *   same batch (an outbox retrying to another one) store it once; seqs at
+ *   or below the stream's highest are looked up first (a resend, or a
+ *   conflict), those above are new.
+ * - Live subscribers hear the ingests of this process (a replica's own);
+ *   origins and seqs are BIGINT, read back as numbers.
+ */
+import pg from 'pg';
+import type { Registry } from 'prom-client';
+import { createLogger, type Logger } from '../kernel/index.ts';
+import type { Reading, StoredReading } from '../sdk/index.ts';
+import { ErrClosed, ErrStreamRewound, ErrTelemetryBackend } from './errors.ts';
+import { Q_CODE, readingFromColumns, VT_CODE, type ReadingColumns } from './rows.ts';
+import {
+  checkBatch,
+  checkLimit,
+  checkQuery,
+  encodeCursor,
+  ingestMetrics,
+  iso,
+  pagePlan,
+  reportOutcome,
+  streamInfo,
+  Subscribers,
+  whereOf,
+  type Outcome,
+  type StreamRow,
+} from './store-common.ts';
+import type { IngestOptions, IngestResult, LiveFilter, QuarantinedReading, QuarantineReason, StreamInfo, StreamKey, TelemetryPage, TelemetryQuery, TelemetryStore } from './types.ts';
+import { validateBatch } from './validate.ts';
+
+export interface PostgresTelemetryOptions {
+  /** postgres://user:password@host:port/database (a secret: never logged). */
+  url: string;
+  /** Keep readings this many days (whole days: a partition goes once all of it is older); undefined keeps them all. */
+  retentionDays?: number;
+  /** Connections of this replica (default 10). */
+  poolSize?: number;
+  metrics?: Registry;
+  logger?: Logger;
+}
+
+const SCHEMA_VERSION = 1;
+const DAY_NS = 86_400_000_000_000n;
+/** Advisory lock keys: the schema, the partitions. */
+const LOCK = { schema: 727_001, partitions: 727_002 } as const;
+const COLUMNS = 'sid, site, seq, origin, device, profile, resource, vt, q, value, units, detail';
+const READ_COLUMNS = 'sid, site, seq, origin::float8, device, profile, resource, vt, q, value, units, detail';
+
+const MIGRATIONS: Record<number, string> = {
+  1: `
+    CREATE TABLE telemetry_streams (
+      sid BIGSERIAL PRIMARY KEY,
+      site TEXT NOT NULL,
+      producer TEXT NOT NULL,
+      stream TEXT NOT NULL,
+      held BIGINT NOT NULL DEFAULT 0,
+      quarantined BIGINT NOT NULL DEFAULT 0,
+      conflicts BIGINT NOT NULL DEFAULT 0,
+      duplicates BIGINT NOT NULL DEFAULT 0,
+      high_seq BIGINT NOT NULL DEFAULT 0,
+      declared_last BIGINT NOT NULL DEFAULT 0,
+      first_at BIGINT NOT NULL,
+      last_at BIGINT NOT NULL,
+      UNIQUE (site, producer, stream)
+    );
+    CREATE TABLE telemetry (
+      sid BIGINT NOT NULL,
+      seq BIGINT NOT NULL,
+      site TEXT NOT NULL,
+      origin BIGINT NOT NULL,
+      device TEXT NOT NULL,
+      profile TEXT NOT NULL,
+      resource TEXT NOT NULL,
+      vt SMALLINT NOT NULL,
+      q SMALLINT NOT NULL,
+      value TEXT NOT NULL,
+      units TEXT,
+      detail TEXT
+    ) PARTITION BY RANGE (origin);
+    CREATE INDEX telemetry_key ON telemetry (sid, seq);
+    CREATE INDEX telemetry_device_time ON telemetry (site, device, origin, sid, seq);
+    CREATE INDEX telemetry_site_time ON telemetry (site, origin, sid, seq);
+    CREATE TABLE telemetry_quarantine (
+      sid BIGINT NOT NULL,
+      seq BIGINT NOT NULL,
+      reason TEXT NOT NULL,
+      site TEXT NOT NULL,
+      received_at BIGINT NOT NULL,
+      reading TEXT NOT NULL,
+      PRIMARY KEY (sid, seq, reason)
+    );
+    CREATE INDEX telemetry_quarantine_time ON telemetry_quarantine (site, received_at);
+  `,
+};
+
+/**
+ * A number parameter as PostgreSQL must compare it: an origin (ns) beyond
+ * 2^53 as the exact integer the double is (its shortest decimal form, what
+ * pg would send, is another integer).
+ */
+const exact = (v: string | number): string | number | bigint => (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v) ? BigInt(v) : v);
+
+/** pg's own text parser of a type. */
+const textParser = (oid: number): ((v: string) => unknown) => pg.types.getTypeParser(oid, 'text') as (v: string) => unknown;
+
+/** The UTC day (ns at its start) of an origin. */
+const dayOf = (origin: number): bigint => (BigInt(Math.trunc(origin)) / DAY_NS) * DAY_NS;
+function partitionName(day: bigint): string {
+  const d = new Date(Number(day / 1_000_000n));
+  return `telemetry_d${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}${String(d.getUTCDate()).padStart(2, '0')}`;
+}
+
+/** An error of the engine, with PostgreSQL's own words and no URL. */
+function backendError(what: string, err: unknown): Error {
+  const e = err as { code?: unknown; message?: unknown };
+  return new ErrTelemetryBackend({ driver: 'postgres', what, reason: `${typeof e.code === 'string' ? `${e.code} ` : ''}${typeof e.message === 'string' ? e.message : String(err)}` }, { cause: err });
+}
+
+/** Opens the store: connects, applies the schema's migrations, makes today's partition, starts retention. */
+export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions): Promise<TelemetryStore> {
+  const log = (opts.logger ?? createLogger({ level: 'silent' })).child({ component: 'telemetry-store', driver: 'postgres' });
+  const m = ingestMetrics(opts.metrics);
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.poolSize ?? 10,
+    // BIGINT columns as numbers: counts and seqs are safe integers; origins are read as float8 (what a Reading holds).
+    types: { getTypeParser: ((oid: number) => (oid === 20 ? (v: string): number => Number(v) : (v: string): unknown => textParser(oid)(v))) as pg.CustomTypesConfig['getTypeParser'] },
+  });
+  // A connection the server drops while idle is replaced; never an unhandled error.
+  pool.on('error', (err) => log.warn({ error: err.message }, 'telemetry store: an idle PostgreSQL connection failed'));
+
+  const tx = async <T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => {
+    let c: pg.PoolClient;
+    try {
+      c = await pool.connect();
+    } catch (err) {
+      throw backendError(`${what}: connecting`, err);
+    }
+    try {
+      await c.query('BEGIN');
+      const out = await fn(c);
+      await c.query('COMMIT');
+      return out;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      c.release();
+    }
+  };
+  const sql = async <R extends pg.QueryResultRow>(what: string, text: string, params: unknown[] = []): Promise<pg.QueryResult<R>> => {
+    try {
+      return await pool.query<R>(text, params);
+    } catch (err) {
+      throw backendError(what, err);
+    }
+  };
+
+  try {
+    await tx('migrating the schema', async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK.schema]);
+      await c.query('CREATE TABLE IF NOT EXISTS edgeadm_telemetry_schema (version INTEGER NOT NULL)');
+      const r = await c.query<{ version: number }>('SELECT version FROM edgeadm_telemetry_schema');
+      let version = r.rows[0]?.version ?? 0;
+      if (version > SCHEMA_VERSION) throw new Error(`the database has telemetry schema version ${version}; this edgeadm knows up to ${SCHEMA_VERSION}`);
+      if (r.rows.length === 0) await c.query('INSERT INTO edgeadm_telemetry_schema (version) VALUES (0)');
+      while (version < SCHEMA_VERSION) {
+        version++;
+        await c.query(MIGRATIONS[version]!);
+        await c.query('UPDATE edgeadm_telemetry_schema SET version = $1', [version]);
+        log.info({ version }, 'telemetry schema migrated');
+      }
+    });
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw ErrTelemetryBackend.is(err) ? err : backendError('migrating the schema', err);
+  }
+
+  /** Days whose partition is known to exist. */
+  const partitions = new Set<bigint>();
+  const ensurePartitions = async (days: Iterable<bigint>): Promise<void> => {
+    const missing = [...new Set(days)].filter((d) => !partitions.has(d));
+    if (missing.length === 0) return;
+    await tx('making partitions', async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK.partitions]);
+      for (const day of missing) {
+        await c.query(`CREATE TABLE IF NOT EXISTS ${partitionName(day)} PARTITION OF telemetry FOR VALUES FROM (${day}) TO (${day + DAY_NS})`);
+      }
+    }).catch((err: unknown) => {
+      throw ErrTelemetryBackend.is(err) ? err : backendError('making partitions', err);
+    });
+    for (const d of missing) partitions.add(d);
+  };
+
+  const retention = async (): Promise<void> => {
+    if (opts.retentionDays === undefined) return;
+    const cutoff = dayOf(Date.now() * 1e6) - BigInt(opts.retentionDays) * DAY_NS;
+    const r = await sql<{ name: string; bound: string }>(
+      'retention',
+      `SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'telemetry'::regclass`,
+    );
+    for (const p of r.rows) {
+      const to = /TO \('?(-?\d+)'?\)/.exec(p.bound)?.[1];
+      if (to === undefined || BigInt(to) > cutoff) continue;
+      await sql('retention', `DROP TABLE IF EXISTS ${pg.escapeIdentifier(p.name)}`);
+      log.info({ partition: p.name }, 'telemetry partition older than the retention dropped');
+    }
+    partitions.clear();
+    await sql('retention', 'DELETE FROM telemetry_quarantine WHERE received_at < $1', [Date.now() - opts.retentionDays * 86_400_000]);
+  };
+  await retention();
+  const retentionTimer = opts.retentionDays === undefined ? undefined : setInterval(() => void retention().catch((err: unknown) => log.warn({ error: (err as Error).message }, 'telemetry retention failed')), 3_600_000);
+  retentionTimer?.unref();
+
+  /** sid -> `<producer>/<stream>`: streams are never renamed; another replica's are read when first seen. */
+  const names = new Map<number, string>();
+  const nameOf = async (sid: number): Promise<string> => {
+    const known = names.get(sid);
+    if (known !== undefined) return known;
+    const r = await sql<{ producer: string; stream: string }>('reading a stream', 'SELECT producer, stream FROM telemetry_streams WHERE sid = $1', [sid]);
+    const name = r.rows[0] === undefined ? String(sid) : `${r.rows[0].producer}/${r.rows[0].stream}`;
+    names.set(sid, name);
+    return name;
+  };
+
+  const subscribers = new Subscribers(log);
+  let closed = false;
+  const ensureOpen = (): void => {
+    if (closed) throw new ErrClosed({ what: 'telemetry store' });
+  };
+
+  const ingestTx = (key: StreamKey, readings: readonly Reading[], opts: IngestOptions): Promise<Outcome> =>
+    tx('ingest', async (c) => {
+      const now = Date.now();
+      await c.query('INSERT INTO telemetry_streams (site, producer, stream, first_at, last_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (site, producer, stream) DO NOTHING', [
+        key.site,
+        key.producer,
+        key.stream.id,
+        now,
+      ]);
+      const row = (await c.query<StreamRow>('SELECT * FROM telemetry_streams WHERE site = $1 AND producer = $2 AND stream = $3 FOR UPDATE', [key.site, key.producer, key.stream.id])).rows[0]!;
+      if (key.stream.lastSeq < row.declared_last && opts.acceptRewound !== true) {
+        throw new ErrStreamRewound({ site: key.site, producer: key.producer, stream: key.stream.id, declared: key.stream.lastSeq, known: row.declared_last });
+      }
+      const sid = row.sid;
+      names.set(sid, `${key.producer}/${key.stream.id}`);
+      const out: Outcome = { accepted: [], duplicates: 0, conflicts: 0, quarantined: new Map() };
+      const keep = async (rs: readonly Reading[], reason: QuarantineReason): Promise<Set<number>> => {
+        if (rs.length === 0) return new Set();
+        const r = await c.query<{ seq: number }>(
+          `INSERT INTO telemetry_quarantine (sid, seq, reason, site, received_at, reading)
+           SELECT $1, s, $2, $3, $4, j FROM unnest($5::bigint[], $6::text[]) AS t(s, j)
+           ON CONFLICT DO NOTHING RETURNING seq`,
+          [sid, reason, key.site, now, rs.map((x) => x.seq), rs.map((x) => JSON.stringify(x))],
+        );
+        return new Set(r.rows.map((x) => x.seq));
+      };
+      // Classified readings go to quarantine; a second delivery of one is a duplicate.
+      const byReason = new Map<QuarantineReason, Reading[]>();
+      const candidates: Reading[] = [];
+      for (const r of readings) {
+        const reason = opts.classify?.(r);
+        if (reason === undefined) candidates.push(r);
+        else byReason.set(reason, [...(byReason.get(reason) ?? []), r]);
+      }
+      for (const [reason, rs] of byReason) {
+        const kept = (await keep(rs, reason)).size;
+        if (kept > 0) out.quarantined.set(reason, kept);
+        out.duplicates += rs.length - kept;
+      }
+      // Seqs the stream may already hold: looked up; those above its highest are new.
+      const held = new Map<number, unknown[]>();
+      const maybe = candidates.filter((r) => r.seq <= row.high_seq).map((r) => r.seq);
+      if (maybe.length > 0) {
+        const r = await c.query({
+          text: 'SELECT seq, origin::float8, device, profile, resource, vt, q, value, units, detail FROM telemetry WHERE sid = $1 AND seq = ANY($2::bigint[])',
+          values: [sid, maybe],
+          rowMode: 'array',
+        });
+        for (const row of r.rows as unknown[][]) held.set(row[0] as number, row.slice(1));
+      }
+      const fresh: Reading[] = [];
+      const conflicting: Reading[] = [];
+      for (const r of candidates) {
+        const stored = held.get(r.seq);
+        if (stored === undefined) {
+          fresh.push(r);
+          continue;
+        }
+        const same = [r.origin, r.device, r.profile, r.resource, VT_CODE.get(r.valueType)!, Q_CODE.get(r.quality)!, JSON.stringify(r.value), r.units ?? null, r.qualityDetail ?? null];
+        if (stored.every((v, i) => v === same[i])) out.duplicates++;
+        else conflicting.push(r);
+      }
+      if (fresh.length > 0) {
+        await c.query(
+          `INSERT INTO telemetry (${COLUMNS})
+           SELECT $1, $2, * FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::smallint[], $9::smallint[], $10::text[], $11::text[], $12::text[])`,
+          [
+            sid,
+            key.site,
+            fresh.map((r) => r.seq),
+            fresh.map((r) => BigInt(Math.trunc(r.origin)).toString()),
+            fresh.map((r) => r.device),
+            fresh.map((r) => r.profile),
+            fresh.map((r) => r.resource),
+            fresh.map((r) => VT_CODE.get(r.valueType)!),
+            fresh.map((r) => Q_CODE.get(r.quality)!),
+            fresh.map((r) => JSON.stringify(r.value)),
+            fresh.map((r) => r.units ?? null),
+            fresh.map((r) => r.qualityDetail ?? null),
+          ],
+        );
+        out.accepted.push(...fresh);
+      }
+      const kept = (await keep(conflicting, 'conflict')).size;
+      out.conflicts += kept;
+      out.duplicates += conflicting.length - kept;
+      let q = out.conflicts;
+      for (const n of out.quarantined.values()) q += n;
+      await c.query(
+        `UPDATE telemetry_streams SET held = held + $1, quarantined = quarantined + $2, conflicts = conflicts + $3, duplicates = duplicates + $4,
+           high_seq = GREATEST(high_seq, $5), declared_last = GREATEST(declared_last, $6), last_at = $7 WHERE sid = $8`,
+        [out.accepted.length, q, out.conflicts, out.duplicates, readings.at(-1)?.seq ?? 0, key.stream.lastSeq, now, sid],
+      );
+      return out;
+    });
+
+  type Row = [sid: number, site: string, ...ReadingColumns];
+  const toReadings = async (rows: Row[]): Promise<StoredReading[]> => {
+    const out: StoredReading[] = [];
+    for (const [sid, site, ...rest] of rows) {
+      const r = readingFromColumns(site, rest) as StoredReading;
+      r.stream = await nameOf(sid);
+      out.push(r);
+    }
+    return out;
+  };
+
+  return {
+    driver: 'postgres',
+    async ingest(key: StreamKey, readings: readonly Reading[], opts: IngestOptions = {}): Promise<IngestResult> {
+      ensureOpen();
+      validateBatch(readings, key.site, 'reading', 'the site this batch was sent for');
+      checkBatch(key, readings);
+      let o: Outcome;
+      try {
+        // Before the batch's transaction, which must hold no lock a partition's creation waits for.
+        await ensurePartitions(readings.map((r) => dayOf(r.origin)));
+        o = await ingestTx(key, readings, opts);
+      } catch (err) {
+        if (ErrStreamRewound.is(err) || ErrTelemetryBackend.is(err)) throw err;
+        throw backendError('ingest', err);
+      }
+      return reportOutcome(o, key, readings, m, log, subscribers);
+    },
+
+    async query(q: TelemetryQuery): Promise<TelemetryPage> {
+      ensureOpen();
+      const limit = checkQuery(q);
+      const plan = pagePlan(q, (n) => `$${n}`);
+      const res = await pool
+        .query({ text: `SELECT ${READ_COLUMNS} FROM telemetry${plan.where} ORDER BY ${plan.order} LIMIT $${plan.params.length + 1}`, values: [...plan.params.map(exact), limit + 1], rowMode: 'array' })
+        .catch((err: unknown) => {
+          throw backendError('query', err);
+        });
+      const rows = res.rows as Row[];
+      const more = rows.length > limit;
+      if (more) rows.pop();
+      const items = await toReadings(rows);
+      const last = rows.at(-1);
+      return more && last ? { items, next: encodeCursor([last[3], last[1], last[0], last[2]]) } : { items };
+    },
+
+    subscribe(filter: LiveFilter, onReadings: (readings: readonly StoredReading[]) => void): () => void {
+      ensureOpen();
+      return subscribers.add(filter, onReadings);
+    },
+
+    async streams(site?: string): Promise<StreamInfo[]> {
+      ensureOpen();
+      const r =
+        site === undefined
+          ? await sql<StreamRow>('streams', 'SELECT * FROM telemetry_streams ORDER BY site, producer, first_at, sid')
+          : await sql<StreamRow>('streams', 'SELECT * FROM telemetry_streams WHERE site = $1 ORDER BY producer, first_at, sid', [site]);
+      return r.rows.map(streamInfo);
+    },
+
+    async quarantined(filter: { site?: string; reason?: QuarantineReason; limit?: number }): Promise<QuarantinedReading[]> {
+      ensureOpen();
+      const limit = checkLimit(filter.limit);
+      const params: (string | number)[] = [];
+      const clauses: string[] = [];
+      if (filter.site !== undefined) clauses.push(`site = $${params.push(filter.site)}`);
+      if (filter.reason !== undefined) clauses.push(`reason = $${params.push(filter.reason)}`);
+      const r = await sql<{ sid: number; reason: QuarantineReason; received_at: number; reading: string }>(
+        'quarantined',
+        `SELECT sid, reason, received_at, reading FROM telemetry_quarantine${clauses.length > 0 ? ` WHERE ${clauses.join(' AND ')}` : ''} ORDER BY received_at DESC, sid DESC, seq DESC LIMIT $${params.length + 1}`,
+        [...params, limit],
+      );
+      const out: QuarantinedReading[] = [];
+      for (const x of r.rows) out.push({ reason: x.reason, receivedAt: iso(x.received_at), stream: await nameOf(x.sid), reading: JSON.parse(x.reading) as Reading });
+      return out;
+    },
+
+    async count(filter: LiveFilter = {}): Promise<number> {
+      ensureOpen();
+      const { clauses, params } = whereOf(filter, (n) => `$${n}`);
+      const r = await sql<{ n: number }>('count', `SELECT COUNT(*) AS n FROM telemetry${clauses.length > 0 ? ` WHERE ${clauses.join(' AND ')}` : ''}`, params.map(exact));
+      return r.rows[0]!.n;
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      if (retentionTimer) clearInterval(retentionTimer);
+      subscribers.clear();
+      await pool.end();
+    },
+  };
+}

@@ -1,9 +1,9 @@
-/** `hub run`'s kube store option, as `init` shares it: a file, or the pod's ServiceAccount. */
+/** `hub run`'s kube store option, as `init` shares it: a file, or the pod's ServiceAccount; and its telemetry store option. */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { kubeStoreOption } from './hub.ts';
+import { kubeStoreOption, redactedUrl, telemetryOption } from './hub.ts';
 
 const saved = process.env.KUBERNETES_SERVICE_HOST;
 afterEach(() => {
@@ -28,5 +28,24 @@ describe('the kube store option', () => {
     expect(() => kubeStoreOption({ kubeconfig: 'in-cluster', namespace: 'edgeadm' })).toThrow(/--kubeconfig: 'in-cluster' needs a pod \(KUBERNETES_SERVICE_HOST is not set\)/);
     process.env.KUBERNETES_SERVICE_HOST = '10.96.0.1';
     expect(kubeStoreOption({ kubeconfig: 'in-cluster', namespace: 'edgeadm' })).toEqual({ kind: 'kube', kubeConfig: 'in-cluster', namespace: 'edgeadm', installCrds: false });
+  });
+});
+
+describe('the telemetry store option', () => {
+  it('is sqlite by default, or a postgres:// URL with a database and a retention in days', () => {
+    expect(telemetryOption(undefined, undefined)).toEqual({ kind: 'sqlite' });
+    expect(telemetryOption('sqlite', undefined)).toEqual({ kind: 'sqlite' });
+    expect(telemetryOption('postgres://hub:s3cret@db:5432/edgeadm', '90')).toEqual({ kind: 'postgres', url: 'postgres://hub:s3cret@db:5432/edgeadm', retentionDays: 90 });
+    expect(telemetryOption('postgresql://db/edgeadm', undefined)).toEqual({ kind: 'postgres', url: 'postgresql://db/edgeadm' });
+  });
+
+  it('names the argument of a bad value, and never echoes a password', () => {
+    expect(() => telemetryOption('mysql://db/x', undefined)).toThrow(/--telemetry: must be 'sqlite' or a postgres:\/\/ URL, not mysql:/);
+    expect(() => telemetryOption('not a url', undefined)).toThrow(/--telemetry: is neither 'sqlite' nor a postgres:\/\/ URL/);
+    expect(() => telemetryOption('postgres://hub:s3cret@db:5432', undefined)).toThrow(/--telemetry: names no database/);
+    expect(() => telemetryOption('postgres://hub:s3cret@db:5432', undefined)).not.toThrow(/s3cret/);
+    expect(() => telemetryOption('postgres://db/x', '0')).toThrow(/--telemetry-retention: '0' is not a whole number of days/);
+    expect(() => telemetryOption(undefined, '30')).toThrow(/--telemetry-retention: needs a postgres telemetry store/);
+    expect(redactedUrl('postgres://hub:s3cret@db:5432/edgeadm')).toBe('postgres://hub:***@db:5432/edgeadm');
   });
 });

@@ -28,9 +28,12 @@ export function registerHub(program: Command): void {
     .option('--kubeconfig <file>', "keep the hub's resources (Sites, Devices, Addons, ...), tokens and commands in this cluster (custom resources and Secrets) instead of the data directory's SQLite files; 'in-cluster' uses the pod's ServiceAccount")
     .option('--namespace <ns>', "with --kubeconfig: the namespace of those resources (it must exist, and be the hub's alone)", 'edgeadm')
     .option('--install-crds', 'with --kubeconfig: create or update the CRDs of the edgeadm.io kinds and of the grid (NodeUnit, NodeGroup, DeploymentGrid, ...) first (needs the right to write CustomResourceDefinitions)')
-    .action(async (opts: { dataDir: string; host: string; port: string; mqttPort?: string; proxyPort?: string; replica: string; peerUrl?: string; tls: boolean; tlsHost?: string[]; console: boolean; kubeconfig?: string; namespace: string; installCrds?: boolean }, cmd: Command) => {
+    .option('--telemetry <store>', `where readings live: sqlite (the data directory's file, one hub) or a postgres:// URL several hub replicas share (default: $${TELEMETRY_ENV}, else sqlite; prefer the variable: arguments show in the process list)`)
+    .option('--telemetry-retention <days>', 'with a postgres telemetry store: keep readings this many days (whole days are dropped)')
+    .action(async (opts: { dataDir: string; host: string; port: string; mqttPort?: string; proxyPort?: string; replica: string; peerUrl?: string; tls: boolean; tlsHost?: string[]; console: boolean; kubeconfig?: string; namespace: string; installCrds?: boolean; telemetry?: string; telemetryRetention?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const store = kubeStoreOption(opts);
+      const telemetry = telemetryOption(opts.telemetry ?? process.env[TELEMETRY_ENV], opts.telemetryRetention);
       const port = parsePort(opts.port, '--port');
       const mqttPort = opts.mqttPort === undefined ? undefined : parsePort(opts.mqttPort, '--mqtt-port');
       if (dns1123LabelProblem(opts.replica) !== undefined) throw new ErrUsage({ argument: '--replica', reason: `'${opts.replica}' is not a name (lowercase letters, digits and '-')` });
@@ -57,12 +60,14 @@ export function registerHub(program: Command): void {
           tls: opts.tls ? (opts.tlsHost ? { hosts: [opts.host, '127.0.0.1', 'localhost', ...opts.tlsHost] } : true) : false,
           modules: opts.console ? [createConsole()] : [],
           ...(store ? { store } : {}),
+          telemetry,
           ...(registry ? { plugins: (id: string) => registry.definition(id) } : {}),
         }),
       );
       ctx.out.write(
         `hub listening on ${hub.url} (API docs: ${hub.url}/docs)\n` +
           (store ? `resources: custom resources in namespace ${store.namespace} of the cluster in ${store.kubeConfig}\n` : '') +
+          (telemetry.kind === 'postgres' ? `telemetry: PostgreSQL at ${redactedUrl(telemetry.url)}${telemetry.retentionDays === undefined ? '' : `, ${telemetry.retentionDays} days kept`}\n` : '') +
           (opts.console ? `console: ${hub.url}/ (log in with a hub token)\n` : '') +
           `admin token: ${hub.adminTokenFile}\n` +
           (hub.caFile ? `CA certificate: ${hub.caFile} (clients: --ca-file ${hub.caFile}; nodes: --ca-cert-hash ${caCertHash(hub.caCert!)})\n` : '') +
@@ -79,8 +84,38 @@ export function registerHub(program: Command): void {
     'edgeadm hub run --data-dir /var/lib/edgeadm/hub --host 0.0.0.0 --tls-host hub.example.com --port 7443 --mqtt-port 8883',
     'edgeadm hub run --no-tls   # loopback only',
     'edgeadm hub run --kubeconfig ~/.kube/config --namespace edgeadm --install-crds   # resources in the cluster',
+    `${TELEMETRY_ENV}=postgres://hub:secret@db:5432/edgeadm edgeadm hub run --telemetry-retention 90   # readings in PostgreSQL`,
     'edgeadm hub run --data-dir /shared/hub --host 0.0.0.0 --port 7444 --replica hub-2 --peer-url wss://10.0.0.6:7444/api/v1/tunnel/peer',
   ]);
+}
+
+/** The environment variable `hub run --telemetry` defaults to (a URL with a password is better there than in the arguments). */
+export const TELEMETRY_ENV = 'EDGEADM_TELEMETRY';
+
+/** A URL with its password replaced, for output. */
+export function redactedUrl(url: string): string {
+  const u = new URL(url);
+  if (u.password !== '') u.password = '***';
+  return u.href;
+}
+
+/** `--telemetry` and `--telemetry-retention` of `hub run`, checked. */
+export function telemetryOption(value: string | undefined, retention: string | undefined): { kind: 'sqlite' } | { kind: 'postgres'; url: string; retentionDays?: number } {
+  const days = retention === undefined ? undefined : Number(retention);
+  if (days !== undefined && (!Number.isInteger(days) || days < 1)) throw new ErrUsage({ argument: '--telemetry-retention', reason: `'${retention}' is not a whole number of days (1 or more)` });
+  if (value === undefined || value === 'sqlite') {
+    if (days !== undefined) throw new ErrUsage({ argument: '--telemetry-retention', reason: 'needs a postgres telemetry store (--telemetry postgres://...)' });
+    return { kind: 'sqlite' };
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ErrUsage({ argument: '--telemetry', reason: "is neither 'sqlite' nor a postgres:// URL" });
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new ErrUsage({ argument: '--telemetry', reason: `must be 'sqlite' or a postgres:// URL, not ${url.protocol}//` });
+  if (url.pathname.length <= 1) throw new ErrUsage({ argument: '--telemetry', reason: 'names no database (postgres://user@host:5432/<database>)' });
+  return { kind: 'postgres', url: value, ...(days === undefined ? {} : { retentionDays: days }) };
 }
 
 /** `--kubeconfig in-cluster`: the pod's ServiceAccount, as the install manifests run the hub. */

@@ -20,7 +20,7 @@ import { EDGEADM_VERSION, ensurePrivateDir, Kernel, ServiceScope, toErrorInfo, t
 import { issueCertificate, loadOrCreateHubPki, type KeyPairPem } from '../pki/index.ts';
 import type { Resource } from '../store/index.ts';
 import { openKubeStore, openSqliteStore, type KubeStoreOptions, type ResourceStore } from '../store/index.ts';
-import { openTelemetryStore, startMqttIngest, type TelemetryStore } from '../telemetry/index.ts';
+import { openPostgresTelemetryStore, openTelemetryStore, startMqttIngest, type TelemetryStore } from '../telemetry/index.ts';
 import { buildHubApp } from './app.ts';
 import type { HubModule } from './context.ts';
 import { openCommandQueue, type CommandQueue } from './commands.ts';
@@ -76,10 +76,15 @@ export interface StartHubOptions {
    * `kube` (custom resources in `namespace`, core/store's kube driver).
    * With `kube`, tokens, bootstrap tokens and commands live there too (Secrets
    * and Command custom resources, shared by every replica on the namespace,
-   * as is the replicas' peer credential); telemetry stays in the data
-   * directory's SQLite file either way.
+   * as is the replicas' peer credential); telemetry is `telemetry`'s.
    */
   store?: { kind: 'sqlite' } | ({ kind: 'kube' } & Omit<KubeStoreOptions, 'logger'>);
+  /**
+   * Where readings live: `sqlite` (default, `<dataDir>/telemetry.db`, one
+   * hub) or `postgres` (a PostgreSQL database several hub replicas share;
+   * core/telemetry's postgres driver), with its retention in days.
+   */
+  telemetry?: { kind: 'sqlite' } | { kind: 'postgres'; url: string; retentionDays?: number };
   /**
    * The plugins this hub knows, by id. With the kube store, an Addon whose
    * plugin declares `workloads` runs at its sites as grids (core/grid's
@@ -136,7 +141,15 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
       const kube = o.store?.kind === 'kube' ? o.store : undefined;
       const store = kube ? await openKubeStore({ ...kube, logger: logger.child({ component: 'kube-store' }) }) : openSqliteStore({ file: path.join(o.dataDir, 'resources.db') });
       ctx.onStop(() => store.close());
-      const telemetry = openTelemetryStore({ file: path.join(o.dataDir, 'telemetry.db'), metrics, logger });
+      const pgTelemetry = o.telemetry?.kind === 'postgres' ? o.telemetry : undefined;
+      const telemetry = pgTelemetry
+        ? await openPostgresTelemetryStore({
+            url: pgTelemetry.url,
+            ...(pgTelemetry.retentionDays === undefined ? {} : { retentionDays: pgTelemetry.retentionDays }),
+            metrics,
+            logger,
+          })
+        : openTelemetryStore({ file: path.join(o.dataDir, 'telemetry.db'), metrics, logger });
       ctx.onStop(() => telemetry.close());
       let tokens: TokenStore;
       let commands: CommandQueue;

@@ -3,10 +3,18 @@
  * through an uplink (REST or MQTT), and the hub's idempotent telemetry store
  * with its MQTT ingest.
  */
+import type { PostgresTelemetryOptions } from './postgres-store.ts';
+import type { TelemetryStore } from './types.ts';
+
 export type * from './types.ts';
 export * as TelemetryErrors from './errors.ts';
 export { openOutbox, type OutboxOptions } from './outbox.ts';
 export { openTelemetryStore, DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT, STREAM_ID_RE, type TelemetryStoreOptions } from './telemetry-store.ts';
+export type { PostgresTelemetryOptions } from './postgres-store.ts';
+/** The PostgreSQL driver, loaded on use: a site agent (which imports this folder for its outbox) never loads `pg`. */
+export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions): Promise<TelemetryStore> {
+  return (await import('./postgres-store.ts')).openPostgresTelemetryStore(opts);
+}
 export { startForwarder, backoffDelay, type Forwarder, type ForwarderOptions, type ForwarderStats } from './forwarder.ts';
 export { createRestUplink, type RestUplinkOptions } from './rest-uplink.ts';
 export { createMqttUplink, type MqttUplinkOptions } from './mqtt-uplink.ts';

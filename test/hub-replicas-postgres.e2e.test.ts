@@ -1,0 +1,104 @@
+/**
+ * Two hub replicas behind a round-robin balancer, sharing one data
+ * directory's resources and one PostgreSQL telemetry store (a real
+ * PostgreSQL, started here): a site agent's readings go through either; one
+ * replica stops mid-ingest and the agent's outbox carries on through the
+ * other; PostgreSQL holds every reading exactly once, and both replicas
+ * answer queries of what either stored.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHub, type Hub } from '../core/hub/index.ts';
+import { startSiteAgent } from '../sites/index.ts';
+import { deferCleanup } from './support/cleanup.ts';
+import { quiet, tempDir, waitFor } from './support/hub-fixture.ts';
+import { startPostgres, type Postgres } from './support/postgres.ts';
+import { startRoundRobinProxy } from './support/tcp-proxy.ts';
+
+const defer = deferCleanup();
+let pg: Postgres;
+beforeAll(async () => {
+  pg = await startPostgres();
+}, 120_000);
+afterAll(async () => {
+  await pg?.close();
+});
+
+const portOf = (h: Hub): number => Number(new URL(h.url).port);
+
+describe('hub replicas on PostgreSQL', () => {
+  it("take a site's readings through a balancer, one stopping mid-ingest: every reading once, both answering", { timeout: 120_000 }, async () => {
+    const dataDir = tempDir('hub-replicas');
+    const telemetry = { kind: 'postgres' as const, url: pg.url };
+    const a = await startHub({ dataDir, port: 0, logger: quiet, replica: 'hub-a', telemetry });
+    let aOpen = true;
+    defer(async () => {
+      if (aOpen) await a.close();
+    });
+    const b = await startHub({ dataDir, port: 0, logger: quiet, replica: 'hub-b', telemetry });
+    defer(() => b.close());
+    expect(a.telemetry.driver).toBe('postgres');
+    const lb = await startRoundRobinProxy([
+      { host: '127.0.0.1', port: portOf(a) },
+      { host: '127.0.0.1', port: portOf(b) },
+    ]);
+    defer(() => lb.close());
+    const admin = readFileSync(a.adminTokenFile, 'utf8').trim();
+    const api = async <T>(hub: string, method: string, p: string, body?: unknown): Promise<T> => {
+      const r = await fetch(`${hub}${p}`, { method, headers: { authorization: `Bearer ${admin}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      if (r.status >= 300) throw new Error(`${method} ${p}: ${r.status} ${await r.text()}`);
+      return (await r.json()) as T;
+    };
+    const apply = (kind: string, plural: string, name: string, spec: unknown) => api(lb.url, 'PUT', `/api/v1/${plural}/${name}`, { apiVersion: 'edgeadm.io/v1alpha1', kind, metadata: { name }, spec });
+    const site = 'plant-r';
+    await apply('Site', 'sites', site, {});
+    await apply('DeviceProfile', 'deviceprofiles', 'thermo', {
+      deviceResources: [{ name: 'temperature', attributes: { function: 'sine', amplitude: 2, periodS: 30, offset: 20 }, properties: { valueType: 'Float64', readWrite: 'R', units: 'degC' } }],
+    });
+    await apply('Device', 'devices', 'thermo-1', { site, profile: 'thermo', protocols: { simulator: { seed: '1' } }, autoEvents: [{ sourceName: 'temperature', interval: '20ms' }] });
+    await apply('Addon', 'addons', 'sim', { plugin: 'simulator', sites: [site] });
+    const { token } = await api<{ token: string }>(lb.url, 'POST', '/api/v1/tokens', { role: 'agent', site });
+
+    const agent = await startSiteAgent({
+      site,
+      hubUrl: lb.url,
+      token,
+      dataDir: tempDir('agent-replicas'),
+      logger: quiet,
+      broker: false,
+      plugins: { nodeModules: [] },
+      syncBackoff: { initialMs: 50, maxMs: 300 },
+      forwarder: { backoff: { initialMs: 50, maxMs: 300 } },
+    });
+    let agentUp = true;
+    defer(async () => {
+      if (agentUp) await agent.stop();
+    });
+    await waitFor('readings in PostgreSQL', async () => (await b.telemetry.count({ site })) > 100, 30_000);
+
+    // Replica a stops while the agent sends: its outbox goes on through b.
+    await a.close();
+    aOpen = false;
+    const before = await b.telemetry.count({ site });
+    await waitFor('readings through the other replica', async () => (await b.telemetry.count({ site })) > before + 100, 30_000);
+
+    // The simulator stops; everything the outbox issued is acknowledged, and held once.
+    await api(lb.url, 'DELETE', '/api/v1/addons/sim');
+    await waitFor('the simulator stopped', () => !agent.status().plugins.some((p) => p.plugin === 'simulator'), 30_000);
+    expect(await agent.drain(30_000)).toBe(true);
+    const out = agent.status().outbox;
+    expect(out.pending).toBe(0);
+    await agent.stop();
+    agentUp = false;
+    const streams = await b.telemetry.streams(site);
+    const held = streams.reduce((n, s) => n + s.held, 0);
+    expect(await b.telemetry.count({ site })).toBe(held);
+    expect(held).toBe(out.lastSeq);
+    expect(streams.every((s) => s.conflicts === 0)).toBe(true);
+    // Both replicas took connections.
+    expect(lb.connections().every((n) => n > 0)).toBe(true);
+    // What a stored, b answers (the same database).
+    const page = await api<{ items: { seq: number; stream: string }[] }>(b.url, 'GET', `/api/v1/telemetry?site=${site}&limit=5`);
+    expect(page.items.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+  });
+});

@@ -10,6 +10,7 @@ const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   kernel: () => import('./kernel.ts'),
   telemetry: () => import('./telemetry.ts'),
   'telemetry-outbox': () => import('./telemetry-outbox.ts'),
+  'telemetry-store': () => import('./telemetry-store.ts'),
   tunnel: () => import('./tunnel.ts'),
   'tunnel-idle': () => import('./tunnel-idle.ts'),
   modbus: () => import('./modbus.ts'),

@@ -1,0 +1,120 @@
+/**
+ * telemetry-store: the hub's telemetry store alone, SQLite against
+ * PostgreSQL (Debian's, started here on a private port), in one run.
+ *
+ * - Ingest: BENCH_TS_READINGS readings (default 200,000) from 20 sites, in
+ *   batches of 500 as outboxes send them, 8 batches in flight: into SQLite
+ *   (one hub), then into PostgreSQL through 1, 2 and 3 replicas (store
+ *   instances with their own connection pools, the batches spread over
+ *   them round-robin, as a balancer does). Readings/s; the peer is SQLite.
+ * - Query: the latest 100 readings of one device (the console's and the
+ *   API's most common read), p50 and p99 over 200 queries, on what the
+ *   ingest left (stated in the metric).
+ *
+ * PostgreSQL runs with fsync off (a test cluster), SQLite with WAL and
+ * synchronous=NORMAL (the hub's own settings): both commit each batch.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Reading } from '../core/sdk/index.ts';
+import { openPostgresTelemetryStore, openTelemetryStore, type TelemetryStore } from '../core/telemetry/index.ts';
+import { startPostgres } from '../test/support/postgres.ts';
+import { envInt, round, versus, type Benchmark, type BenchResult } from './harness.ts';
+
+const SITES = 20;
+const DEVICES = 10;
+const BATCH = 500;
+const IN_FLIGHT = 8;
+const BASE = 1_780_000_000_000_000_000;
+
+/** Every batch of the run, per site in seq order. */
+function batches(total: number): { site: string; readings: Reading[] }[] {
+  const perSite = Math.ceil(total / SITES);
+  const out: { site: string; readings: Reading[] }[] = [];
+  for (let s = 0; s < SITES; s++) {
+    const site = `s-${s}`;
+    for (let from = 1; from <= perSite; from += BATCH) {
+      const readings: Reading[] = [];
+      for (let seq = from; seq < Math.min(from + BATCH, perSite + 1); seq++) {
+        readings.push({ site, device: `d-${seq % DEVICES}`, profile: 'meter', resource: 'power', value: seq % 1000, valueType: 'Float64', units: 'kW', origin: BASE + seq * 1_000_000, quality: 'good', seq });
+      }
+      out.push({ site, readings });
+    }
+  }
+  // Sites interleaved, as many outboxes send at once; a site's batches stay in order.
+  return out.sort((x, y) => x.readings[0]!.seq - y.readings[0]!.seq || (x.site < y.site ? -1 : 1));
+}
+
+/** Readings/s of ingesting every batch through `stores` (round-robin), IN_FLIGHT at a time, a site's batches in order. */
+async function ingestRate(stores: readonly TelemetryStore[], all: readonly { site: string; readings: Reading[] }[]): Promise<number> {
+  const bySite = new Map<string, { site: string; readings: Reading[] }[]>();
+  for (const b of all) bySite.set(b.site, [...(bySite.get(b.site) ?? []), b]);
+  let turn = 0;
+  let total = 0;
+  const t0 = performance.now();
+  // Each worker drains whole sites one batch at a time, so a stream's batches arrive in order.
+  const queues = [...bySite.values()];
+  const worker = async (): Promise<void> => {
+    for (let q = queues.shift(); q !== undefined; q = queues.shift()) {
+      for (const b of q) {
+        const store = stores[turn++ % stores.length]!;
+        const r = await store.ingest({ site: b.site, producer: 'token:bench', stream: { id: 'bench-ingest', lastSeq: b.readings.at(-1)!.seq } }, b.readings);
+        total += r.accepted;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  const s = (performance.now() - t0) / 1000;
+  if (total !== all.reduce((n, b) => n + b.readings.length, 0)) throw new Error(`bench: ${total} readings accepted, not every one`);
+  return total / s;
+}
+
+async function latestP(store: TelemetryStore): Promise<{ p50: number; p99: number }> {
+  const times: number[] = [];
+  for (let i = 0; i < 220; i++) {
+    const t0 = performance.now();
+    const page = await store.query({ site: `s-${i % SITES}`, device: `d-${i % DEVICES}`, descending: true, limit: 100 });
+    if (i >= 20) times.push(performance.now() - t0);
+    if (page.items.length !== 100) throw new Error('bench: a latest page is short');
+  }
+  times.sort((a, b) => a - b);
+  return { p50: times[Math.floor(times.length / 2)]!, p99: times[Math.floor(times.length * 0.99)]! };
+}
+
+const bench: Benchmark = {
+  name: 'telemetry-store',
+  description: 'the hub telemetry store: ingest readings/s into PostgreSQL through 1, 2 and 3 hub replicas vs SQLite, and latest-100 query latency, in one run',
+  async run(): Promise<BenchResult[]> {
+    const total = envInt('BENCH_TS_READINGS', 200_000);
+    const all = batches(total);
+    const results: BenchResult[] = [];
+    const dir = mkdtempSync(path.join(tmpdir(), 'edgeadm-bench-ts-'));
+    const pg = await startPostgres();
+    try {
+      const sqlite = openTelemetryStore({ file: path.join(dir, 'telemetry.db') });
+      const sqliteRate = await ingestRate([sqlite], all);
+      const sq = await latestP(sqlite);
+      await sqlite.close();
+      results.push({ bench: 'telemetry-store', metric: `ingest into SQLite (one hub), ${total} readings`, value: round(sqliteRate, 0), unit: 'readings/s' });
+      const peer = 'SQLite, one hub';
+      let pgQuery: { p50: number; p99: number } | undefined;
+      for (const replicas of [1, 2, 3]) {
+        const url = await pg.database(`bench_${replicas}`);
+        const stores = await Promise.all(Array.from({ length: replicas }, () => openPostgresTelemetryStore({ url, poolSize: 8 })));
+        const rate = await ingestRate(stores, all);
+        if (replicas === 1) pgQuery = await latestP(stores[0]!);
+        await Promise.all(stores.map((s) => s.close()));
+        results.push(versus({ bench: 'telemetry-store', metric: `ingest into PostgreSQL, ${replicas} replica(s)`, value: round(rate, 0), unit: 'readings/s' }, peer, sqliteRate));
+      }
+      results.push(versus({ bench: 'telemetry-store', metric: `latest 100 of a device, p50, ${total} readings stored (PostgreSQL)`, value: round(pgQuery!.p50, 2), unit: 'ms' }, 'SQLite', sq.p50));
+      results.push(versus({ bench: 'telemetry-store', metric: `latest 100 of a device, p99, ${total} readings stored (PostgreSQL)`, value: round(pgQuery!.p99, 2), unit: 'ms' }, 'SQLite', sq.p99));
+    } finally {
+      await pg.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return results;
+  },
+};
+
+export default bench;

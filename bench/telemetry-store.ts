@@ -7,6 +7,10 @@
  *   (one hub), then into PostgreSQL through 1, 2 and 3 replicas (store
  *   instances with their own connection pools, the batches spread over
  *   them round-robin, as a balancer does). Readings/s; the peer is SQLite.
+ * - Live streams across replicas: 200 batches of 50 stored through one
+ *   replica, the time until another replica's live subscriber has them
+ *   (LISTEN/NOTIFY), p50 and p99; the peer is the storing replica's own
+ *   subscriber.
  * - Query: the latest 100 readings of one device (the console's and the
  *   API's most common read), p50 and p99 over 200 queries, on what the
  *   ingest left (stated in the metric).
@@ -106,6 +110,31 @@ const bench: Benchmark = {
         if (replicas === 1) pgQuery = await latestP(stores[0]!);
         await Promise.all(stores.map((s) => s.close()));
         results.push(versus({ bench: 'telemetry-store', metric: `ingest into PostgreSQL, ${replicas} replica(s)`, value: round(rate, 0), unit: 'readings/s' }, peer, sqliteRate));
+      }
+      // Live streams across replicas: a batch stored through one, heard by another's subscriber (LISTEN/NOTIFY).
+      {
+        const url = await pg.database('bench_live');
+        const [a, b] = await Promise.all([openPostgresTelemetryStore({ url }), openPostgresTelemetryStore({ url })]);
+        const own: number[] = [];
+        const other: number[] = [];
+        const sent = new Map<number, number>();
+        a.subscribe({}, (rs) => own.push(performance.now() - sent.get(rs[0]!.seq)!));
+        b.subscribe({}, (rs) => other.push(performance.now() - sent.get(rs[0]!.seq)!));
+        for (let i = 0; i < 200; i++) {
+          const rs = batches(BATCH * SITES)
+            .filter((x) => x.site === 's-0')[0]!
+            .readings.slice(0, 50)
+            .map((r) => ({ ...r, seq: i * 50 + r.seq }));
+          sent.set(rs[0]!.seq, performance.now());
+          await a.ingest({ site: 's-0', producer: 'token:bench', stream: { id: 'bench-live', lastSeq: rs.at(-1)!.seq } }, rs);
+          const until = performance.now() + 5000;
+          while (other.length < i + 1 && performance.now() < until) await new Promise((r) => setTimeout(r, 1));
+        }
+        await Promise.all([a.close(), b.close()]);
+        if (other.length < 200) throw new Error(`bench: another replica heard ${other.length} of 200 batches`);
+        const p = (xs: number[], q: number): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length * q)]!;
+        results.push(versus({ bench: 'telemetry-store', metric: "a batch to another replica's live subscriber, p50 (LISTEN/NOTIFY)", value: round(p(other, 0.5), 2), unit: 'ms' }, "the storing replica's own subscriber", p(own, 0.5)));
+        results.push(versus({ bench: 'telemetry-store', metric: "a batch to another replica's live subscriber, p99 (LISTEN/NOTIFY)", value: round(p(other, 0.99), 2), unit: 'ms' }, "the storing replica's own subscriber", p(own, 0.99)));
       }
       results.push(versus({ bench: 'telemetry-store', metric: `latest 100 of a device, p50, ${total} readings stored (PostgreSQL)`, value: round(pgQuery!.p50, 2), unit: 'ms' }, 'SQLite', sq.p50));
       results.push(versus({ bench: 'telemetry-store', metric: `latest 100 of a device, p99, ${total} readings stored (PostgreSQL)`, value: round(pgQuery!.p99, 2), unit: 'ms' }, 'SQLite', sq.p99));

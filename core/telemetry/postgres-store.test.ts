@@ -8,10 +8,10 @@
  */
 import pg from 'pg';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startPostgres, type Postgres } from '../../test/support/postgres.ts';
 import { numbered, streamKey } from './fixtures/helpers.ts';
-import { openPostgresTelemetryStore } from './postgres-store.ts';
+import { openPostgresTelemetryStore, seqRanges } from './postgres-store.ts';
 import { describeTelemetryStoreContract, rejected } from './store-contract.ts';
 
 let server: Postgres;
@@ -62,6 +62,38 @@ describe('the PostgreSQL telemetry store', () => {
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
+  });
+
+  it("hands every replica's live subscribers what any replica stores, once", async () => {
+    const url = await fresh();
+    const [a, b] = await Promise.all([openPostgresTelemetryStore({ url }), openPostgresTelemetryStore({ url })]);
+    try {
+      const atA: number[] = [];
+      const atB: string[] = [];
+      a.subscribe({ site: 'plant-a' }, (rs) => atA.push(...rs.map((r) => r.seq)));
+      b.subscribe({ site: 'plant-a', device: 'd1' }, (rs) => atB.push(...rs.map((r) => `${r.seq}/${r.stream}/${JSON.stringify(r.value)}`)));
+      const rs = numbered('plant-a', 1, 9);
+      await a.ingest(streamKey('plant-a', rs), rs);
+      // A resend (new objects: a stored batch's readings get their stream) stores nothing: nobody hears of it again.
+      const again = numbered('plant-a', 1, 9);
+      await b.ingest(streamKey('plant-a', again), again);
+      const more = numbered('plant-a', 10, 3);
+      await b.ingest(streamKey('plant-a', more, { lastSeq: 12 }), more);
+      // Another replica's readings come when its commit is heard: in any order with this one's own.
+      await vi.waitFor(() => expect([...atA].sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]), { timeout: 10_000 });
+      const d1 = [...rs, ...more].filter((r) => r.device === 'd1');
+      await vi.waitFor(() => expect([...atB].sort()).toEqual(d1.map((r) => `${r.seq}/token:t1/stream-one/${JSON.stringify(r.value)}`).sort()), { timeout: 10_000 });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(atA).toHaveLength(12);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('sends stored seqs as ranges, and one span past the limit', () => {
+    expect(seqRanges([1, 2, 3, 5, 7, 8])).toBe('1-3,5-5,7-8');
+    expect(seqRanges([4])).toBe('4-4');
+    expect(seqRanges(Array.from({ length: 500 }, (_, i) => i * 2 + 1))).toBe('1-999');
   });
 
   it('keeps readings in a partition per day, and drops whole days past the retention', async () => {

@@ -17,9 +17,12 @@
  *   same batch (an outbox retrying to another one) store it once; seqs at
  *   or below the stream's highest are looked up first (a resend, or a
  *   conflict), those above are new.
- * - Live subscribers hear the ingests of this process (a replica's own);
- *   origins and seqs are BIGINT, read back as numbers.
+ * - **Live subscribers hear every replica's ingests:** a batch's commit
+ *   notifies the others (`NOTIFY edgeadm_telemetry`, the stream and its
+ *   stored seqs as ranges), which read those readings and hand them to
+ *   their own subscribers. Origins and seqs are BIGINT, read back as numbers.
  */
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../kernel/index.ts';
@@ -56,6 +59,41 @@ export interface PostgresTelemetryOptions {
 }
 
 const SCHEMA_VERSION = 1;
+/** The channel replicas tell each other of stored readings on: `<instance> <sid> <from>-<to>,...`. */
+const CHANNEL = 'edgeadm_telemetry';
+/** A notification's payload stays well under PostgreSQL's 8000 bytes: more ranges than this and the listeners read the whole span. */
+const MAX_RANGES = 200;
+
+/** Increasing seqs as ranges, `1-5,7-9`; beyond MAX_RANGES, the one span from the first to the last. */
+export function seqRanges(seqs: readonly number[]): string {
+  const out: string[] = [];
+  let from = seqs[0]!;
+  let prev = from;
+  for (const s of seqs.slice(1)) {
+    if (s === prev + 1) {
+      prev = s;
+      continue;
+    }
+    out.push(`${from}-${prev}`);
+    from = prev = s;
+  }
+  out.push(`${from}-${prev}`);
+  return out.length > MAX_RANGES ? `${seqs[0]!}-${seqs.at(-1)!}` : out.join(',');
+}
+
+/** The ranges of a notification, checked: undefined for one this driver did not write. */
+function parseRanges(text: string): [number, number][] | undefined {
+  const out: [number, number][] = [];
+  for (const part of text.split(',')) {
+    const m = /^(\d{1,16})-(\d{1,16})$/.exec(part);
+    if (!m) return undefined;
+    const a = Number(m[1]);
+    const b = Number(m[2]);
+    if (b < a) return undefined;
+    out.push([a, b]);
+  }
+  return out;
+}
 const DAY_NS = 86_400_000_000_000n;
 /** Advisory lock keys: the schema, the partitions. */
 const LOCK = { schema: 727_001, partitions: 727_002 } as const;
@@ -245,6 +283,47 @@ export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions)
     if (closed) throw new ErrClosed({ what: 'telemetry store' });
   };
 
+  // ---- what the other replicas store, for this one's live subscribers (LISTEN/NOTIFY)
+  const instance = randomUUID();
+  let listener: pg.Client | undefined;
+  let relisten: NodeJS.Timeout | undefined;
+  const heard = async (payload: string): Promise<void> => {
+    const [from, sidText, ranges] = payload.split(' ');
+    if (from === instance || subscribers.size === 0) return;
+    const sid = Number(sidText);
+    const spans = ranges === undefined ? undefined : parseRanges(ranges);
+    if (!Number.isSafeInteger(sid) || spans === undefined) return;
+    const cond = spans.map((_, i) => `seq BETWEEN $${2 * i + 2} AND $${2 * i + 3}`).join(' OR ');
+    const r = await pool.query({ text: `SELECT ${READ_COLUMNS} FROM telemetry WHERE sid = $1 AND (${cond}) ORDER BY seq`, values: [sid, ...spans.flat()], rowMode: 'array' });
+    const readings = await toReadings(r.rows as Row[]);
+    if (readings.length > 0 && !closed) subscribers.notify(readings);
+  };
+  const listen = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString: opts.url });
+    c.on('notification', (n) => {
+      if (n.channel === CHANNEL && n.payload !== undefined) {
+        heard(n.payload).catch((err: unknown) => log.warn({ error: (err as Error).message }, "telemetry store: reading another replica's readings failed"));
+      }
+    });
+    // A lost listener comes back; readings stored meanwhile are not replayed to live subscribers (the query API has them).
+    c.on('error', (err) => {
+      log.warn({ error: err.message }, 'telemetry store: the listener to other replicas failed; listening again');
+      void c.end().catch(() => undefined);
+      if (listener === c) listener = undefined;
+      if (!closed) relisten = setTimeout(() => void listen().catch(() => undefined), 1000);
+    });
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${CHANNEL}`);
+      listener = c;
+    } catch (err) {
+      await c.end().catch(() => undefined);
+      if (!closed) relisten = setTimeout(() => void listen().catch(() => undefined), 1000);
+      throw err;
+    }
+  };
+  await listen().catch((err: unknown) => log.warn({ error: (err as Error).message }, 'telemetry store: not listening to other replicas yet'));
+
   const ingestTx = (key: StreamKey, readings: readonly Reading[], opts: IngestOptions): Promise<Outcome> =>
     tx('ingest', async (c) => {
       const now = Date.now();
@@ -338,6 +417,8 @@ export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions)
            high_seq = GREATEST(high_seq, $5), declared_last = GREATEST(declared_last, $6), last_at = $7 WHERE sid = $8`,
         [out.accepted.length, q, out.conflicts, out.duplicates, readings.at(-1)?.seq ?? 0, key.stream.lastSeq, now, sid],
       );
+      // The other replicas' live subscribers: told on commit which seqs of the stream were stored.
+      if (out.accepted.length > 0) await c.query('SELECT pg_notify($1, $2)', [CHANNEL, `${instance} ${sid} ${seqRanges(out.accepted.map((r) => r.seq))}`]);
       return out;
     });
 
@@ -429,6 +510,8 @@ export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions)
       if (closed) return;
       closed = true;
       if (retentionTimer) clearInterval(retentionTimer);
+      if (relisten) clearTimeout(relisten);
+      await listener?.end().catch(() => undefined);
       subscribers.clear();
       await pool.end();
     },

@@ -103,7 +103,6 @@ describe('the PostgreSQL telemetry store', () => {
     const recent = numbered('plant-a', 4, 2).map((r) => ({ ...r, origin: now - DAY_NS }));
     const s1 = await openPostgresTelemetryStore({ url });
     await s1.ingest(streamKey('plant-a', [...old, ...recent]), [...old, ...recent]);
-    await s1.close();
     const parts = await tables(url);
     expect(parts).toHaveLength(4);
     for (const p of parts) expect(p).toMatch(/^telemetry_d\d{8}$/);
@@ -114,8 +113,11 @@ describe('the PostgreSQL telemetry store', () => {
       expect((await s2.query({ site: 'plant-a' })).items.map((r) => r.seq)).toEqual([4, 5]);
       // Readings of a dropped day can come again (a late resend): a new partition takes them.
       expect((await s2.ingest(streamKey('plant-a', [old[0]!], { lastSeq: 5 }), [old[0]!])).accepted).toBe(1);
+      // A replica that knew a dropped day makes it anew.
+      const late = { ...numbered('plant-a', 6, 1)[0]!, origin: now - 41 * DAY_NS };
+      expect((await s1.ingest(streamKey('plant-a', [late], { lastSeq: 6 }), [late])).accepted).toBe(1);
     } finally {
-      await s2.close();
+      await Promise.all([s1.close(), s2.close()]);
     }
   });
 

@@ -170,7 +170,7 @@ function backendError(what: string, err: unknown): Error {
   return new ErrTelemetryBackend({ driver: 'postgres', what, reason: `${typeof e.code === 'string' ? `${e.code} ` : ''}${typeof e.message === 'string' ? e.message : String(err)}` }, { cause: err });
 }
 
-/** Opens the store: connects, applies the schema's migrations, makes today's partition, starts retention. */
+/** Opens the store: connects, applies the schema's migrations, applies the retention (then hourly), listens to the other replicas. */
 export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions): Promise<TelemetryStore> {
   const log = (opts.logger ?? createLogger({ level: 'silent' })).child({ component: 'telemetry-store', driver: 'postgres' });
   const m = ingestMetrics(opts.metrics);
@@ -440,10 +440,19 @@ export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions)
       validateBatch(readings, key.site, 'reading', 'the site this batch was sent for');
       checkBatch(key, readings);
       let o: Outcome;
+      const days = readings.map((r) => dayOf(r.origin));
       try {
         // Before the batch's transaction, which must hold no lock a partition's creation waits for.
-        await ensurePartitions(readings.map((r) => dayOf(r.origin)));
-        o = await ingestTx(key, readings, opts);
+        await ensurePartitions(days);
+        try {
+          o = await ingestTx(key, readings, opts);
+        } catch (err) {
+          // No partition for a row (23514): another replica's retention dropped a day this one knew. Once more, made anew.
+          if ((err as { code?: unknown }).code !== '23514') throw err;
+          partitions.clear();
+          await ensurePartitions(days);
+          o = await ingestTx(key, readings, opts);
+        }
       } catch (err) {
         if (ErrStreamRewound.is(err) || ErrTelemetryBackend.is(err)) throw err;
         throw backendError('ingest', err);

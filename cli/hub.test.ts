@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { kubeStoreOption, redactedUrl, telemetryOption } from './hub.ts';
+import { exportTopic } from '../core/telemetry/index.ts';
+import { exportOption, kubeStoreOption, redactedUrl, telemetryOption } from './hub.ts';
 
 const saved = process.env.KUBERNETES_SERVICE_HOST;
 afterEach(() => {
@@ -47,5 +48,29 @@ describe('the telemetry store option', () => {
     expect(() => telemetryOption('postgres://db/x', '0')).toThrow(/--telemetry-retention: '0' is not a whole number of days/);
     expect(() => telemetryOption(undefined, '30')).toThrow(/--telemetry-retention: needs a postgres telemetry store/);
     expect(redactedUrl('postgres://hub:s3cret@db:5432/edgeadm')).toBe('postgres://hub:***@db:5432/edgeadm');
+  });
+});
+
+describe('the export option', () => {
+  const base = { exportTopic: 'edgeadm/{site}/{device}/{resource}', exportFormat: 'json' as const };
+  it('takes the login out of the URL, and reads the CA', () => {
+    expect(exportOption(undefined, base, exportTopic)).toBeUndefined();
+    expect(exportOption('mqtts://exp:p%40ss@broker.example.com:8883', base, exportTopic)).toEqual({
+      url: 'mqtts://broker.example.com:8883',
+      username: 'exp',
+      password: 'p@ss',
+      topic: base.exportTopic,
+      format: 'json',
+    });
+    const dir = mkdtempSync(path.join(tmpdir(), 'export-ca-'));
+    writeFileSync(path.join(dir, 'ca.pem'), 'PEM');
+    expect(exportOption('mqtt://b:1883', { ...base, exportCa: path.join(dir, 'ca.pem') }, exportTopic)?.ca).toBe('PEM');
+  });
+
+  it('names the flag of a bad value', () => {
+    expect(() => exportOption('http://b', base, exportTopic)).toThrow(/--export: must be mqtt:\/\/, mqtts:\/\/, ws:\/\/ or wss:\/\//);
+    expect(() => exportOption('mqtt://b', { ...base, exportTopic: 'a/#' }, exportTopic)).toThrow(/--export-topic: .*without wildcards/);
+    expect(() => exportOption('mqtt://b', { ...base, exportCa: '/no/such/ca.pem' }, exportTopic)).toThrow(/--export-ca: \/no\/such\/ca.pem cannot be read \(ENOENT\)/);
+    expect(() => exportOption(undefined, { ...base, exportCa: '/x' }, exportTopic)).toThrow(/--export-ca: needs --export/);
   });
 });

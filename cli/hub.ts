@@ -1,7 +1,7 @@
 /** `edgeadm hub run`: the embedded hub in the foreground (resources in SQLite, or with --kubeconfig in a cluster). */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { dns1123LabelProblem } from '../core/store/index.ts';
 import { contextOf, examples, listening, parsePort } from './context.ts';
 import { ErrUsage } from './errors.ts';
@@ -30,10 +30,16 @@ export function registerHub(program: Command): void {
     .option('--install-crds', 'with --kubeconfig: create or update the CRDs of the edgeadm.io kinds and of the grid (NodeUnit, NodeGroup, DeploymentGrid, ...) first (needs the right to write CustomResourceDefinitions)')
     .option('--telemetry <store>', `where readings live: sqlite (the data directory's file, one hub) or a postgres:// URL several hub replicas share (default: $${TELEMETRY_ENV}, else sqlite; prefer the variable: arguments show in the process list)`)
     .option('--telemetry-retention <days>', 'with a postgres telemetry store: keep readings this many days (whole days are dropped)')
-    .action(async (opts: { dataDir: string; host: string; port: string; mqttPort?: string; proxyPort?: string; replica: string; peerUrl?: string; tls: boolean; tlsHost?: string[]; console: boolean; kubeconfig?: string; namespace: string; installCrds?: boolean; telemetry?: string; telemetryRetention?: string }, cmd: Command) => {
+    .option('--export <url>', `publish every stored reading to this MQTT broker, mqtt:// or mqtts:// with its login in the URL (default: $${EXPORT_ENV}; prefer the variable); with replicas, on one`)
+    .option('--export-topic <template>', 'the export topic: {site}, {device}, {profile}, {resource}', 'edgeadm/{site}/{device}/{resource}')
+    .addOption(new Option('--export-format <format>', "the export payload: the platform's reading as JSON, or an EdgeX v3 event").choices(['json', 'edgex']).default('json'))
+    .option('--export-ca <file>', "with mqtts://: the CA certificate (PEM) of the broker's")
+    .action(async (opts: { dataDir: string; host: string; port: string; mqttPort?: string; proxyPort?: string; replica: string; peerUrl?: string; tls: boolean; tlsHost?: string[]; console: boolean; kubeconfig?: string; namespace: string; installCrds?: boolean; telemetry?: string; telemetryRetention?: string; export?: string; exportTopic: string; exportFormat: 'json' | 'edgex'; exportCa?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const store = kubeStoreOption(opts);
       const telemetry = telemetryOption(opts.telemetry ?? process.env[TELEMETRY_ENV], opts.telemetryRetention);
+      const { exportTopic } = await import('../core/telemetry/index.ts');
+      const exportTo = exportOption(opts.export ?? process.env[EXPORT_ENV], opts, exportTopic);
       const port = parsePort(opts.port, '--port');
       const mqttPort = opts.mqttPort === undefined ? undefined : parsePort(opts.mqttPort, '--mqtt-port');
       if (dns1123LabelProblem(opts.replica) !== undefined) throw new ErrUsage({ argument: '--replica', reason: `'${opts.replica}' is not a name (lowercase letters, digits and '-')` });
@@ -61,12 +67,14 @@ export function registerHub(program: Command): void {
           modules: opts.console ? [createConsole()] : [],
           ...(store ? { store } : {}),
           telemetry,
+          ...(exportTo ? { export: exportTo } : {}),
           ...(registry ? { plugins: (id: string) => registry.definition(id) } : {}),
         }),
       );
       ctx.out.write(
         `hub listening on ${hub.url} (API docs: ${hub.url}/docs)\n` +
           (store ? `resources: custom resources in namespace ${store.namespace} of the cluster in ${store.kubeConfig}\n` : '') +
+          (exportTo ? `export: every reading to ${redactedUrl(exportTo.url)} (${exportTo.format}, ${exportTo.topic})\n` : '') +
           (telemetry.kind === 'postgres' ? `telemetry: PostgreSQL at ${redactedUrl(telemetry.url)}${telemetry.retentionDays === undefined ? '' : `, ${telemetry.retentionDays} days kept`}\n` : '') +
           (opts.console ? `console: ${hub.url}/ (log in with a hub token)\n` : '') +
           `admin token: ${hub.adminTokenFile}\n` +
@@ -91,6 +99,47 @@ export function registerHub(program: Command): void {
 
 /** The environment variable `hub run --telemetry` defaults to (a URL with a password is better there than in the arguments). */
 export const TELEMETRY_ENV = 'EDGEADM_TELEMETRY';
+
+/** The environment variable `hub run --export` defaults to. */
+export const EXPORT_ENV = 'EDGEADM_EXPORT';
+
+/** `--export` and its companions, checked (the URL's login taken apart: mqtt.js is given it as options). */
+export function exportOption(
+  value: string | undefined,
+  o: { exportTopic: string; exportFormat: 'json' | 'edgex'; exportCa?: string },
+  /** core/telemetry's topic check (loaded with the hub). */
+  checkTopic: (template: string) => unknown,
+): { url: string; username?: string; password?: string; ca?: string; topic: string; format: 'json' | 'edgex' } | undefined {
+  if (value === undefined || value === '') {
+    if (o.exportCa !== undefined) throw new ErrUsage({ argument: '--export-ca', reason: 'needs --export' });
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ErrUsage({ argument: '--export', reason: 'is not a URL (mqtt://user:password@broker:1883)' });
+  }
+  if (!['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(url.protocol)) throw new ErrUsage({ argument: '--export', reason: `must be mqtt://, mqtts://, ws:// or wss://, not ${url.protocol}//` });
+  try {
+    checkTopic(o.exportTopic);
+  } catch (err) {
+    throw new ErrUsage({ argument: '--export-topic', reason: (err as Error).message });
+  }
+  let ca: string | undefined;
+  if (o.exportCa !== undefined) {
+    try {
+      ca = readFileSync(o.exportCa, 'utf8');
+    } catch (err) {
+      throw new ErrUsage({ argument: '--export-ca', reason: `${o.exportCa} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})` });
+    }
+  }
+  const username = url.username === '' ? undefined : decodeURIComponent(url.username);
+  const password = url.password === '' ? undefined : decodeURIComponent(url.password);
+  url.username = '';
+  url.password = '';
+  return { url: url.href, ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }), ...(ca === undefined ? {} : { ca }), topic: o.exportTopic, format: o.exportFormat };
+}
 
 /** A URL with its password replaced, for output. */
 export function redactedUrl(url: string): string {

@@ -20,7 +20,7 @@ import { EDGEADM_VERSION, ensurePrivateDir, Kernel, ServiceScope, toErrorInfo, t
 import { issueCertificate, loadOrCreateHubPki, type KeyPairPem } from '../pki/index.ts';
 import type { Resource } from '../store/index.ts';
 import { openKubeStore, openSqliteStore, type KubeStoreOptions, type ResourceStore } from '../store/index.ts';
-import { openPostgresTelemetryStore, openTelemetryStore, startMqttIngest, type TelemetryStore } from '../telemetry/index.ts';
+import { openPostgresTelemetryStore, openTelemetryStore, startMqttIngest, startTelemetryExport, type TelemetryExportOptions, type TelemetryStore } from '../telemetry/index.ts';
 import { buildHubApp } from './app.ts';
 import type { HubModule } from './context.ts';
 import { openCommandQueue, type CommandQueue } from './commands.ts';
@@ -85,6 +85,8 @@ export interface StartHubOptions {
    * core/telemetry's postgres driver), with its retention in days.
    */
   telemetry?: { kind: 'sqlite' } | { kind: 'postgres'; url: string; retentionDays?: number };
+  /** Publish every stored reading to this MQTT broker (core/telemetry's export: QoS 1, a durable cursor). With replicas, give it to one. */
+  export?: Omit<TelemetryExportOptions, 'store' | 'metrics' | 'logger'>;
   /**
    * The plugins this hub knows, by id. With the kube store, an Addon whose
    * plugin declares `workloads` runs at its sites as grids (core/grid's
@@ -198,6 +200,18 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
       parts = { store, telemetry, tokens, commands, healthKeys, annotateNode, adminTokenFile, pki };
     },
   });
+
+  if (o.export !== undefined) {
+    const ex = o.export;
+    kernel.add({
+      id: 'telemetry-export',
+      phase: 'proxies',
+      async start(ctx) {
+        const started = await startTelemetryExport({ ...ex, store: parts!.telemetry, metrics, logger });
+        ctx.onStop(() => started.stop());
+      },
+    });
+  }
 
   // One cache of devices and resources for both ingest paths (REST and MQTT).
   let catalog: DeviceCatalog | undefined;

@@ -161,3 +161,10 @@ export const ErrTelemetryBackend = createError(
   (p: { driver: string; what: string; reason: string }) => `telemetry store (${p.driver}): ${p.what} failed: ${p.reason}`,
   { statusCode: 503 },
 );
+
+/** An export option that cannot work; names the option. */
+export const ErrExportOption = createError(
+  'EDGE_ERR_EXPORT_OPTION',
+  (p: { option: string; reason: string }) => `telemetry export option '${p.option}' ${p.reason}`,
+  { statusCode: 400 },
+);

@@ -127,7 +127,7 @@ describe('the PostgreSQL telemetry store', () => {
     await Promise.all(stores.map((s) => s.close()));
     const c = new pg.Client({ connectionString: url });
     await c.connect();
-    expect((await c.query('SELECT version FROM edgeadm_telemetry_schema')).rows).toEqual([{ version: 1 }]);
+    expect((await c.query('SELECT version FROM edgeadm_telemetry_schema')).rows).toEqual([{ version: 2 }]);
     await c.query('UPDATE edgeadm_telemetry_schema SET version = 99');
     await c.end();
     expect(await rejected(openPostgresTelemetryStore({ url }))).toMatchObject({ code: 'EDGE_ERR_TELEMETRY_BACKEND', message: expect.stringContaining('schema version 99') });

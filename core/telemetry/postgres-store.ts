@@ -44,7 +44,20 @@ import {
   type Outcome,
   type StreamRow,
 } from './store-common.ts';
-import type { IngestOptions, IngestResult, LiveFilter, QuarantinedReading, QuarantineReason, StreamInfo, StreamKey, TelemetryPage, TelemetryQuery, TelemetryStore } from './types.ts';
+import type {
+  ExportCursor,
+  IngestOptions,
+  IngestResult,
+  LiveFilter,
+  QuarantinedReading,
+  QuarantineReason,
+  StreamInfo,
+  StreamKey,
+  StreamRef,
+  TelemetryPage,
+  TelemetryQuery,
+  TelemetryStore,
+} from './types.ts';
 import { validateBatch } from './validate.ts';
 
 export interface PostgresTelemetryOptions {
@@ -58,7 +71,7 @@ export interface PostgresTelemetryOptions {
   logger?: Logger;
 }
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 /** The channel replicas tell each other of stored readings on: `<instance> <sid> <from>-<to>,...`. */
 const CHANNEL = 'edgeadm_telemetry';
 /** A notification's payload stays well under PostgreSQL's 8000 bytes: more ranges than this and the listeners read the whole span. */
@@ -144,6 +157,15 @@ const MIGRATIONS: Record<number, string> = {
       PRIMARY KEY (sid, seq, reason)
     );
     CREATE INDEX telemetry_quarantine_time ON telemetry_quarantine (site, received_at);
+  `,
+  // Exporters' cursors (export.ts).
+  2: `
+    CREATE TABLE telemetry_export (
+      exporter TEXT NOT NULL,
+      sid BIGINT NOT NULL,
+      seq BIGINT NOT NULL,
+      PRIMARY KEY (exporter, sid)
+    );
   `,
 };
 
@@ -513,6 +535,41 @@ export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions)
       const { clauses, params } = whereOf(filter, (n) => `$${n}`);
       const r = await sql<{ n: number }>('count', `SELECT COUNT(*) AS n FROM telemetry${clauses.length > 0 ? ` WHERE ${clauses.join(' AND ')}` : ''}`, params.map(exact));
       return r.rows[0]!.n;
+    },
+
+    async streamReadings(stream: StreamRef, afterSeq: number, limit: number): Promise<StoredReading[]> {
+      ensureOpen();
+      const r = await pool
+        .query({
+          text: `SELECT ${READ_COLUMNS.split(', ').map((c) => `t.${c}`).join(', ')} FROM telemetry t JOIN telemetry_streams s ON s.sid = t.sid
+                 WHERE s.site = $1 AND s.producer = $2 AND s.stream = $3 AND t.seq > $4 ORDER BY t.seq LIMIT $5`,
+          values: [stream.site, stream.producer, stream.id, afterSeq, checkLimit(limit)],
+          rowMode: 'array',
+        })
+        .catch((err: unknown) => {
+          throw backendError('reading a stream', err);
+        });
+      return toReadings(r.rows as Row[]);
+    },
+
+    async exportCursors(exporter: string): Promise<ExportCursor[]> {
+      ensureOpen();
+      const r = await sql<{ site: string; producer: string; stream: string; seq: number }>(
+        'reading export cursors',
+        'SELECT s.site, s.producer, s.stream, e.seq FROM telemetry_export e JOIN telemetry_streams s ON s.sid = e.sid WHERE e.exporter = $1',
+        [exporter],
+      );
+      return r.rows.map((x) => ({ site: x.site, producer: x.producer, id: x.stream, seq: x.seq }));
+    },
+
+    async setExportCursor(exporter: string, stream: StreamRef, seq: number): Promise<void> {
+      ensureOpen();
+      await sql(
+        'moving an export cursor',
+        `INSERT INTO telemetry_export (exporter, sid, seq) SELECT $1, sid, $5 FROM telemetry_streams WHERE site = $2 AND producer = $3 AND stream = $4
+         ON CONFLICT (exporter, sid) DO UPDATE SET seq = GREATEST(telemetry_export.seq, excluded.seq)`,
+        [exporter, stream.site, stream.producer, stream.id, seq],
+      );
     },
 
     async close(): Promise<void> {

@@ -278,5 +278,26 @@ export function describeTelemetryStoreContract(name: string, open: OpenStore): v
       expect(d1.flat().map((r) => r.seq)).toEqual([1, 4, 7, 10]);
       expect(await Promise.all(committed)).toEqual([true, true, true]);
     });
+
+    it("walks a stream's stored readings in seq order, and keeps an exporter's cursor, never moving it back", async () => {
+      await ingest('a', numbered('a', 1, 5));
+      await ingest('a', numbered('a', 1, 3), { producer: 'node:gw-2' });
+      const one = { site: 'a', producer: 'token:t1', id: 'stream-one' };
+      expect((await store.streamReadings(one, 0, 2)).map((r) => [r.seq, r.stream])).toEqual([
+        [1, 'token:t1/stream-one'],
+        [2, 'token:t1/stream-one'],
+      ]);
+      expect((await store.streamReadings(one, 3, 100)).map((r) => r.seq)).toEqual([4, 5]);
+      expect(await store.streamReadings({ ...one, id: 'no-such-stream' }, 0, 10)).toEqual([]);
+      expect(await store.exportCursors('mqtt')).toEqual([]);
+      await store.setExportCursor('mqtt', one, 3);
+      await store.setExportCursor('mqtt', one, 2);
+      await store.setExportCursor('mqtt', { site: 'a', producer: 'node:gw-2', id: 'stream-one' }, 1);
+      await store.setExportCursor('other', one, 5);
+      expect((await store.exportCursors('mqtt')).sort((x, y) => (x.producer < y.producer ? -1 : 1))).toEqual([
+        { site: 'a', producer: 'node:gw-2', id: 'stream-one', seq: 1 },
+        { ...one, seq: 3 },
+      ]);
+    });
   });
 }

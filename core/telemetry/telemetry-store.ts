@@ -35,6 +35,8 @@ import type {
   QuarantineReason,
   StreamInfo,
   StreamKey,
+  StreamRef,
+  ExportCursor,
   TelemetryPage,
   TelemetryQuery,
   TelemetryStore,
@@ -64,7 +66,7 @@ export interface TelemetryStoreOptions {
 
 export { DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT, STREAM_ID_RE } from './store-common.ts';
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 /** The producer and stream every reading of a first-version file is migrated into. */
 const LEGACY_PRODUCER = 'legacy';
 const LEGACY_STREAM = 'v1';
@@ -77,6 +79,16 @@ function migrate(db: Database.Database, log: Logger): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version === SCHEMA_VERSION) return;
   if (version > SCHEMA_VERSION) throw new Error(`telemetry file has schema version ${version}; this edgeadm knows up to ${SCHEMA_VERSION}`);
+  if (version < 2) migrateToStreams(db, log);
+  // 3: exporters' cursors (export.ts).
+  db.transaction(() => {
+    db.exec('CREATE TABLE IF NOT EXISTS telemetry_export (exporter TEXT NOT NULL, sid INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (exporter, sid)) STRICT');
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  })();
+}
+
+/** Version 2: producer streams; a first-version file's readings moved into one legacy stream per site. */
+function migrateToStreams(db: Database.Database, log: Logger): void {
   db.transaction(() => {
     const legacy = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'telemetry'").get() !== undefined;
     if (legacy) {
@@ -142,7 +154,7 @@ function migrate(db: Database.Database, log: Logger): void {
       db.exec('DROP TABLE telemetry_v1');
       log.info({ readings: moved, producer: LEGACY_PRODUCER, stream: LEGACY_STREAM }, 'telemetry file migrated to producer streams');
     }
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    db.pragma('user_version = 2');
   })();
 }
 
@@ -311,6 +323,37 @@ export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore 
       const { clauses, params } = whereOf(filter, () => '?');
       const sql = `SELECT COUNT(*) FROM telemetry${clauses.length > 0 ? ` WHERE ${clauses.join(' AND ')}` : ''}`;
       return prepared(sql).pluck(true).get(...params) as number;
+    },
+
+    async streamReadings(stream: StreamRef, afterSeq: number, limit: number): Promise<StoredReading[]> {
+      await Promise.resolve();
+      ensureOpen();
+      const row = stmt.streamOf.get(stream.site, stream.producer, stream.id);
+      if (!row) return [];
+      const rows = prepared(`SELECT ${COLUMNS} FROM telemetry WHERE sid = ? AND seq > ? ORDER BY seq LIMIT ?`)
+        .raw(true)
+        .all(row.sid, afterSeq, checkLimit(limit)) as Row[];
+      return rows.map(toReading);
+    },
+
+    async exportCursors(exporter: string): Promise<ExportCursor[]> {
+      await Promise.resolve();
+      ensureOpen();
+      const rows = prepared('SELECT s.site, s.producer, s.stream, e.seq FROM telemetry_export e JOIN telemetry_streams s ON s.sid = e.sid WHERE e.exporter = ?').all(exporter) as {
+        site: string;
+        producer: string;
+        stream: string;
+        seq: number;
+      }[];
+      return rows.map((r) => ({ site: r.site, producer: r.producer, id: r.stream, seq: r.seq }));
+    },
+
+    async setExportCursor(exporter: string, stream: StreamRef, seq: number): Promise<void> {
+      await Promise.resolve();
+      ensureOpen();
+      const row = stmt.streamOf.get(stream.site, stream.producer, stream.id);
+      if (!row) return;
+      prepared('INSERT INTO telemetry_export (exporter, sid, seq) VALUES (?, ?, ?) ON CONFLICT (exporter, sid) DO UPDATE SET seq = MAX(seq, excluded.seq)').run(exporter, row.sid, seq);
     },
 
     async close(): Promise<void> {

@@ -188,5 +188,23 @@ export interface TelemetryStore {
   /** Quarantined readings, newest first. */
   quarantined(filter: { site?: string; reason?: QuarantineReason; limit?: number }): Promise<QuarantinedReading[]>;
   count(filter?: LiveFilter): Promise<number>;
+  /** The stored readings of one producer stream with seq above `afterSeq`, in seq order, at most `limit` (what an export walks). */
+  streamReadings(stream: StreamRef, afterSeq: number, limit: number): Promise<StoredReading[]>;
+  /** An exporter's durable cursor: per stream, the last seq it has sent. */
+  exportCursors(exporter: string): Promise<ExportCursor[]>;
+  /** Moves an exporter's cursor of a stream (never back). */
+  setExportCursor(exporter: string, stream: StreamRef, seq: number): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A producer stream by its identity. */
+export interface StreamRef {
+  site: string;
+  producer: string;
+  id: string;
+}
+
+/** Where an exporter is in a stream. */
+export interface ExportCursor extends StreamRef {
+  seq: number;
 }

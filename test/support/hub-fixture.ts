@@ -31,10 +31,10 @@ const PLURAL: Record<string, string> = {
   PendingDevice: 'pendingdevices',
 };
 
-export async function startHubFixture(opts: { dataDir?: string; port?: number; syncHeartbeatMs?: number; store?: StartHubOptions['store'] } = {}): Promise<HubFixture> {
+export async function startHubFixture(opts: { dataDir?: string; port?: number; syncHeartbeatMs?: number; store?: StartHubOptions['store']; export?: StartHubOptions['export'] } = {}): Promise<HubFixture> {
   const dataDir = opts.dataDir ?? tempDir('hub');
   // As `edgeadm hub run` starts it: with the web console.
-  const hub = await startHub({ dataDir, port: opts.port ?? 0, logger: quiet, modules: [createConsole()], ...(opts.syncHeartbeatMs === undefined ? {} : { syncHeartbeatMs: opts.syncHeartbeatMs }), ...(opts.store === undefined ? {} : { store: opts.store }) });
+  const hub = await startHub({ dataDir, port: opts.port ?? 0, logger: quiet, modules: [createConsole()], ...(opts.syncHeartbeatMs === undefined ? {} : { syncHeartbeatMs: opts.syncHeartbeatMs }), ...(opts.store === undefined ? {} : { store: opts.store }), ...(opts.export === undefined ? {} : { export: opts.export }) });
   const adminToken = readFileSync(hub.adminTokenFile, 'utf8').trim();
   const api = async <T>(method: string, p: string, body?: unknown, token = adminToken): Promise<{ status: number; body: T }> => {
     const res = await fetch(`${hub.url}${p}`, {

@@ -1,0 +1,194 @@
+/**
+ * Export: the hub publishes every reading it stores to an external MQTT
+ * broker or cluster (Mosquitto, EMQX, HiveMQ, ...) for consumers outside
+ * the platform, with a durable cursor, so nothing is lost or skipped across
+ * restarts:
+ *
+ * - it walks each producer stream in seq order (`streamReadings`) from the
+ *   exporter's cursor, publishes at QoS 1, and moves the cursor once the
+ *   broker has acknowledged every reading of the step (PUBACK); a restart
+ *   goes on from there. A stop mid-step may publish that step again (QoS 1
+ *   is at least once); consumers dedupe on (site, stream, seq), which every
+ *   message carries;
+ * - it wakes on each ingest (the store's live subscription) and otherwise
+ *   looks again every `idleMs`; while the broker is away it waits and
+ *   retries, readings staying in the store;
+ * - the topic is a template of `{site}`, `{device}`, `{profile}`,
+ *   `{resource}` (each made topic-safe: `/`, `+`, `#` become `_`);
+ * - the payload is the platform's reading as JSON (`json`, with `stream`),
+ *   or an EdgeX v3 AddEventRequest in EdgeX's message envelope (`edgex`,
+ *   what EdgeX app services and eKuiper read).
+ *
+ * With several hub replicas on one PostgreSQL store, run the export on one.
+ */
+import type { MqttClient } from 'mqtt';
+import type { Registry } from 'prom-client';
+import { createLogger, toErrorInfo, type Logger } from '../kernel/index.ts';
+import { edgexAddEventRequest, edgexEventOf, wrapEdgeXEnvelope, type StoredReading } from '../sdk/index.ts';
+import { ErrExportOption } from './errors.ts';
+import { counter } from './metrics.ts';
+import type { StreamRef, TelemetryStore } from './types.ts';
+
+export type ExportFormat = 'json' | 'edgex';
+
+export interface TelemetryExportOptions {
+  store: TelemetryStore;
+  /** The exporter's name: its cursor's key (default `mqtt`). */
+  name?: string;
+  /** mqtt://, mqtts://, ws:// or wss:// URL of the broker. */
+  url: string;
+  username?: string;
+  /** A secret: never logged. */
+  password?: string;
+  /** PEM of the CA that signed the broker's certificate (mqtts, wss). */
+  ca?: string;
+  /** Default `edgeadm/{site}/{device}/{resource}`. */
+  topic?: string;
+  format?: ExportFormat;
+  /** Readings per step (default 500). */
+  batch?: number;
+  /** Look again this often when nothing woke it (default 1000 ms). */
+  idleMs?: number;
+  clientId?: string;
+  metrics?: Registry;
+  logger?: Logger;
+}
+
+export interface TelemetryExport {
+  /** Readings published and acknowledged since start. */
+  readonly exported: number;
+  /** Ends the export after the step under way; the cursor stays where the broker acknowledged. */
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_EXPORT_TOPIC = 'edgeadm/{site}/{device}/{resource}';
+const FIELDS = ['site', 'device', 'profile', 'resource'] as const;
+const topicSafe = (s: string): string => s.replace(/[/+#]/g, '_');
+
+/** The topic template, checked: only its fields, no wildcard; throws EDGE_ERR_EXPORT_OPTION naming `topic`. */
+export function exportTopic(template: string): (r: StoredReading) => string {
+  if (template === '' || /[+#]/.test(template.replace(/\{[a-z]+\}/g, ''))) throw new ErrExportOption({ option: 'topic', reason: `'${template}' must be a topic without wildcards (+, #)` });
+  for (const m of template.matchAll(/\{([^}]*)\}/g)) {
+    if (!(FIELDS as readonly string[]).includes(m[1]!)) throw new ErrExportOption({ option: 'topic', reason: `{${m[1]}} is not a field: ${FIELDS.map((f) => `{${f}}`).join(', ')}` });
+  }
+  return (r) => template.replace(/\{(site|device|profile|resource)\}/g, (_m, f: (typeof FIELDS)[number]) => topicSafe(r[f]));
+}
+
+function payloadOf(format: ExportFormat, r: StoredReading): string {
+  if (format === 'json') return JSON.stringify(r);
+  return wrapEdgeXEnvelope(edgexAddEventRequest(edgexEventOf([r])));
+}
+
+export async function startTelemetryExport(o: TelemetryExportOptions): Promise<TelemetryExport> {
+  const name = o.name ?? 'mqtt';
+  const format = o.format ?? 'json';
+  if (format !== 'json' && format !== 'edgex') throw new ErrExportOption({ option: 'format', reason: `'${String(format)}' is not json or edgex` });
+  const topicOf = exportTopic(o.topic ?? DEFAULT_EXPORT_TOPIC);
+  const batch = o.batch ?? 500;
+  const idleMs = o.idleMs ?? 1000;
+  let url: URL;
+  try {
+    url = new URL(o.url);
+  } catch {
+    throw new ErrExportOption({ option: 'url', reason: 'is not a URL' });
+  }
+  if (!['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(url.protocol)) throw new ErrExportOption({ option: 'url', reason: `must be mqtt://, mqtts://, ws:// or wss://, not ${url.protocol}//` });
+  const log = (o.logger ?? createLogger({ level: 'silent' })).child({ component: 'telemetry-export', exporter: name, broker: `${url.protocol}//${url.host}` });
+  const exportedTotal = counter(o.metrics, 'edgeadm_telemetry_exported_total', 'Readings the hub published to its export broker and the broker acknowledged, by exporter.', ['exporter']);
+
+  const { connect } = await import('mqtt');
+  const client: MqttClient = connect(o.url, {
+    clientId: (o.clientId ?? `edgeadm-export-${name}`).slice(0, 64),
+    ...(o.username === undefined ? {} : { username: o.username }),
+    ...(o.password === undefined ? {} : { password: o.password }),
+    ...(o.ca === undefined ? {} : { ca: o.ca }),
+    clean: true,
+    reconnectPeriod: 2000,
+    connectTimeout: 10_000,
+    protocolVersion: 4,
+  });
+  let lastError: string | undefined;
+  client.on('error', (err) => {
+    if (err.message !== lastError) log.warn({ error: err.message }, 'export broker: connection error');
+    lastError = err.message;
+  });
+  client.on('connect', () => {
+    lastError = undefined;
+    log.info('export broker connected');
+  });
+
+  const cursor = new Map<string, number>();
+  const key = (s: StreamRef): string => `${s.site}\u0000${s.producer}\u0000${s.id}`;
+  for (const c of await o.store.exportCursors(name)) cursor.set(key(c), c.seq);
+
+  let stopped = false;
+  let exported = 0;
+  let wake: (() => void) | undefined;
+  const unsubscribe = o.store.subscribe({}, () => wake?.());
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(t);
+        wake = undefined;
+        resolve();
+      }
+      wake = done;
+    });
+
+  /** One stream's next step; the number of readings sent. */
+  const step = async (s: StreamRef & { highSeq: number }): Promise<number> => {
+    const from = cursor.get(key(s)) ?? 0;
+    if (s.highSeq <= from) return 0;
+    const rs = await o.store.streamReadings(s, from, batch);
+    if (rs.length === 0) {
+      // Only quarantined seqs above the cursor: nothing to send up to the stream's highest.
+      cursor.set(key(s), s.highSeq);
+      await o.store.setExportCursor(name, s, s.highSeq);
+      return 0;
+    }
+    if (!client.connected) throw new Error('the export broker is not connected');
+    await Promise.all(rs.map((r) => client.publishAsync(topicOf(r), payloadOf(format, r), { qos: 1 })));
+    const last = rs.at(-1)!.seq;
+    cursor.set(key(s), last);
+    await o.store.setExportCursor(name, s, last);
+    exported += rs.length;
+    exportedTotal.inc({ exporter: name }, rs.length);
+    return rs.length;
+  };
+
+  const loop = (async (): Promise<void> => {
+    while (!stopped) {
+      let sent = 0;
+      try {
+        for (const s of await o.store.streams()) {
+          if (stopped) break;
+          sent += await step(s);
+        }
+      } catch (err) {
+        if (!stopped) log.warn({ error: toErrorInfo(err) }, 'export: a step failed; trying again');
+        await sleep(idleMs);
+        continue;
+      }
+      if (sent === 0 && !stopped) await sleep(idleMs);
+    }
+  })();
+  log.info({ format, topic: o.topic ?? DEFAULT_EXPORT_TOPIC }, 'exporting readings');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    get exported() {
+      return exported;
+    },
+    stop() {
+      stopping ??= (async () => {
+        stopped = true;
+        unsubscribe();
+        wake?.();
+        await loop;
+        await client.endAsync();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -11,6 +11,9 @@
  *   replica, the time until another replica's live subscriber has them
  *   (LISTEN/NOTIFY), p50 and p99; the peer is the storing replica's own
  *   subscriber.
+ * - Export: 50,000 stored readings (or fewer) to Mosquitto at QoS 1 with
+ *   the durable cursor; the peer is mqtt.js publishing the same JSON bare,
+ *   1,000 in flight.
  * - Query: the latest 100 readings of one device (the console's and the
  *   API's most common read), p50 and p99 over 200 queries, on what the
  *   ingest left (stated in the metric).
@@ -22,7 +25,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Reading } from '../core/sdk/index.ts';
-import { openPostgresTelemetryStore, openTelemetryStore, type TelemetryStore } from '../core/telemetry/index.ts';
+import { openPostgresTelemetryStore, openTelemetryStore, startTelemetryExport, type TelemetryStore } from '../core/telemetry/index.ts';
+import { startMosquitto } from '../test/support/mosquitto.ts';
 import { startPostgres } from '../test/support/postgres.ts';
 import { envInt, round, versus, type Benchmark, type BenchResult } from './harness.ts';
 
@@ -88,7 +92,7 @@ async function latestP(store: TelemetryStore): Promise<{ p50: number; p99: numbe
 
 const bench: Benchmark = {
   name: 'telemetry-store',
-  description: 'the hub telemetry store: ingest readings/s into PostgreSQL through 1, 2 and 3 hub replicas vs SQLite, and latest-100 query latency, in one run',
+  description: 'the hub telemetry store: ingest readings/s into PostgreSQL through 1, 2 and 3 hub replicas vs SQLite, live streams across replicas, export to Mosquitto, and latest-100 query latency, in one run',
   async run(): Promise<BenchResult[]> {
     const total = envInt('BENCH_TS_READINGS', 200_000);
     const all = batches(total);
@@ -96,9 +100,35 @@ const bench: Benchmark = {
     const dir = mkdtempSync(path.join(tmpdir(), 'edgeadm-bench-ts-'));
     const pg = await startPostgres();
     try {
+      let exportRow: BenchResult | undefined;
       const sqlite = openTelemetryStore({ file: path.join(dir, 'telemetry.db') });
       const sqliteRate = await ingestRate([sqlite], all);
       const sq = await latestP(sqlite);
+      // Export: every stored reading to Mosquitto at QoS 1, against publishing the same payloads bare.
+      {
+        const broker = await startMosquitto();
+        try {
+          const n = Math.min(total, 50_000);
+          const exportStore = openTelemetryStore({ file: path.join(dir, 'export.db') });
+          await ingestRate([exportStore], batches(n));
+          const t0 = performance.now();
+          const exp = await startTelemetryExport({ store: exportStore, url: broker.url, batch: 1000 });
+          while (exp.exported < n) await new Promise((r) => setTimeout(r, 5));
+          const exportRate = n / ((performance.now() - t0) / 1000);
+          await exp.stop();
+          const page = (await exportStore.streamReadings({ site: 's-0', producer: 'token:bench', id: 'bench-ingest' }, 0, 1000)).map((r) => JSON.stringify(r));
+          await exportStore.close();
+          const { connectAsync } = await import('mqtt');
+          const bare = await connectAsync(broker.url, { clientId: 'bench-bare', clean: true });
+          const t1 = performance.now();
+          for (let sent = 0; sent < n; sent += page.length) await Promise.all(page.map((p) => bare.publishAsync('bench/bare', p, { qos: 1 })));
+          const bareRate = n / ((performance.now() - t1) / 1000);
+          await bare.endAsync();
+          exportRow = versus({ bench: 'telemetry-store', metric: `export to Mosquitto, QoS 1, ${n} readings (SQLite store, durable cursor)`, value: round(exportRate, 0), unit: 'readings/s' }, 'bare mqtt.js QoS 1 publishes of the same JSON', bareRate);
+        } finally {
+          await broker.close();
+        }
+      }
       await sqlite.close();
       results.push({ bench: 'telemetry-store', metric: `ingest into SQLite (one hub), ${total} readings`, value: round(sqliteRate, 0), unit: 'readings/s' });
       const peer = 'SQLite, one hub';
@@ -138,6 +168,7 @@ const bench: Benchmark = {
       }
       results.push(versus({ bench: 'telemetry-store', metric: `latest 100 of a device, p50, ${total} readings stored (PostgreSQL)`, value: round(pgQuery!.p50, 2), unit: 'ms' }, 'SQLite', sq.p50));
       results.push(versus({ bench: 'telemetry-store', metric: `latest 100 of a device, p99, ${total} readings stored (PostgreSQL)`, value: round(pgQuery!.p99, 2), unit: 'ms' }, 'SQLite', sq.p99));
+      if (exportRow) results.push(exportRow);
     } finally {
       await pg.close();
       rmSync(dir, { recursive: true, force: true });

@@ -1,10 +1,11 @@
 /**
- * Two hub replicas behind a round-robin balancer, sharing one data
+ * Three hub replicas behind a round-robin balancer, sharing one data
  * directory's resources and one PostgreSQL telemetry store (a real
- * PostgreSQL, started here): a site agent's readings go through either; one
+ * PostgreSQL, started here): a site agent's readings go through any; one
  * replica stops mid-ingest and the agent's outbox carries on through the
- * other; PostgreSQL holds every reading exactly once, and both replicas
- * answer queries of what either stored.
+ * others, then it starts again and takes its share; PostgreSQL holds every
+ * reading exactly once, and every replica answers queries of what any
+ * stored.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,7 +28,7 @@ afterAll(async () => {
 const portOf = (h: Hub): number => Number(new URL(h.url).port);
 
 describe('hub replicas on PostgreSQL', () => {
-  it("take a site's readings through a balancer, one stopping mid-ingest: every reading once, both answering", { timeout: 120_000 }, async () => {
+  it("take a site's readings through a balancer, one stopping mid-ingest and starting again: every reading once, each answering", { timeout: 120_000 }, async () => {
     const dataDir = tempDir('hub-replicas');
     const telemetry = { kind: 'postgres' as const, url: pg.url };
     const a = await startHub({ dataDir, port: 0, logger: quiet, replica: 'hub-a', telemetry });
@@ -37,10 +38,14 @@ describe('hub replicas on PostgreSQL', () => {
     });
     const b = await startHub({ dataDir, port: 0, logger: quiet, replica: 'hub-b', telemetry });
     defer(() => b.close());
+    const c = await startHub({ dataDir, port: 0, logger: quiet, replica: 'hub-c', telemetry });
+    defer(() => c.close());
     expect(a.telemetry.driver).toBe('postgres');
+    const aPort = portOf(a);
     const lb = await startRoundRobinProxy([
-      { host: '127.0.0.1', port: portOf(a) },
+      { host: '127.0.0.1', port: aPort },
       { host: '127.0.0.1', port: portOf(b) },
+      { host: '127.0.0.1', port: portOf(c) },
     ]);
     defer(() => lb.close());
     const admin = readFileSync(a.adminTokenFile, 'utf8').trim();
@@ -76,11 +81,17 @@ describe('hub replicas on PostgreSQL', () => {
     });
     await waitFor('readings in PostgreSQL', async () => (await b.telemetry.count({ site })) > 100, 30_000);
 
-    // Replica a stops while the agent sends: its outbox goes on through b.
+    // Replica a stops while the agent sends: its outbox goes on through the others.
     await a.close();
     aOpen = false;
     const before = await b.telemetry.count({ site });
-    await waitFor('readings through the other replica', async () => (await b.telemetry.count({ site })) > before + 100, 30_000);
+    await waitFor('readings through the other replicas', async () => (await b.telemetry.count({ site })) > before + 100, 30_000);
+    // It starts again on its port, and the balancer sends it its share again.
+    const took = lb.connections()[0]!;
+    const a2 = await startHub({ dataDir, port: aPort, logger: quiet, replica: 'hub-a', telemetry });
+    defer(() => a2.close());
+    const mid = await b.telemetry.count({ site });
+    await waitFor('readings after the restart', async () => (await a2.telemetry.count({ site })) > mid + 100, 30_000);
 
     // The simulator stops; everything the outbox issued is acknowledged, and held once.
     await api(lb.url, 'DELETE', '/api/v1/addons/sim');
@@ -95,10 +106,13 @@ describe('hub replicas on PostgreSQL', () => {
     expect(await b.telemetry.count({ site })).toBe(held);
     expect(held).toBe(out.lastSeq);
     expect(streams.every((s) => s.conflicts === 0)).toBe(true);
-    // Both replicas took connections.
+    // Every replica took connections, a again after its restart (the sync session's reconnects and the uplink's).
     expect(lb.connections().every((n) => n > 0)).toBe(true);
-    // What a stored, b answers (the same database).
-    const page = await api<{ items: { seq: number; stream: string }[] }>(b.url, 'GET', `/api/v1/telemetry?site=${site}&limit=5`);
-    expect(page.items.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(lb.connections()[0]!).toBeGreaterThanOrEqual(took);
+    // What any stored, each answers (the same database).
+    for (const h of [a2, b, c]) {
+      const page = await api<{ items: { seq: number; stream: string }[] }>(h.url, 'GET', `/api/v1/telemetry?site=${site}&limit=5`);
+      expect(page.items.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+    }
   });
 });

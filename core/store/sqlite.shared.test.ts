@@ -73,6 +73,30 @@ describe('SQLite stores sharing one file', () => {
     expect(seen).toEqual(['ADDED 1', 'MODIFIED 2']);
   });
 
+  it("wakes a watcher on another store's write within a poll (no bookmarks asked for)", async () => {
+    const a = store();
+    const b = store();
+    await a.apply(site('before'));
+    const ac = new AbortController();
+    const seen: { name: string; at: number }[] = [];
+    const watching = (async () => {
+      for await (const ev of a.watch({ resourceVersion: '1', signal: ac.signal })) {
+        seen.push({ name: ev.object.metadata.name, at: Date.now() });
+        if (seen.length === 2) ac.abort();
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 400));
+    const t0 = Date.now();
+    await b.apply(site('from-b'));
+    await new Promise((r) => setTimeout(r, 400));
+    await b.apply(site('again-b'));
+    const timeout = setTimeout(() => ac.abort(), 5000);
+    await watching;
+    clearTimeout(timeout);
+    expect(seen.map((e) => e.name)).toEqual(['from-b', 'again-b']);
+    expect(seen[0]!.at - t0).toBeLessThan(1500);
+  });
+
   it('writers in two processes at once never reuse a revision', async () => {
     const perProcess = 300;
     const entry = pathToFileURL(path.resolve(import.meta.dirname, 'index.ts')).href;

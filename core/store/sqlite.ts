@@ -11,9 +11,10 @@
  * Several processes may share one file (tunnel-cloud replicas keeping their
  * leases): each write reads the revision counter inside its `BEGIN IMMEDIATE`
  * transaction, so revisions stay unique and resourceVersion preconditions
- * hold across processes, and reads see every process's commits. Watches are
- * in-process: a watcher is woken by its own process's writes only, and picks
- * up other processes' events from the history table when it next wakes.
+ * hold across processes, and reads see every process's commits. A watcher
+ * is woken at once by its own process's writes, and by another process's
+ * within OTHER_WRITERS_POLL_MS (the file's data_version, looked at while
+ * anyone watches); it reads their events from the history table.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -46,6 +47,8 @@ export interface SqliteStoreOptions {
   logger?: Logger;
 }
 
+/** How often a watched file is looked at for other processes' commits. */
+const OTHER_WRITERS_POLL_MS = 250;
 const SCHEMA_VERSION = '1';
 /** Rows read per query while replaying history or paging through objects. */
 const BATCH = 256;
@@ -145,6 +148,9 @@ class SqliteStore implements ResourceStore {
   readonly #logger: Logger | undefined;
   readonly #db: Database.Database;
   readonly #watchers = new Set<Watcher>();
+  /** While anyone watches: looks for other processes' commits (PRAGMA data_version), so their watchers wake within OTHER_WRITERS_POLL_MS. */
+  #poll: NodeJS.Timeout | undefined;
+  #dataVersion = -1;
   #revision = 0;
   #closed = false;
   readonly #sql: ReturnType<typeof prepareStatements>;
@@ -472,6 +478,7 @@ class SqliteStore implements ResourceStore {
     const stopped = (): boolean => this.#closed || signal?.aborted === true;
     if (stopped()) return;
     this.#watchers.add(w);
+    this.#pollOthers();
     signal?.addEventListener('abort', onAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
     let lastEmit = Date.now();
@@ -532,6 +539,34 @@ class SqliteStore implements ResourceStore {
     }
   }
 
+  /**
+   * Another process's commit to the file wakes this one's watchers: the
+   * file's data_version changes when any other connection commits. Runs
+   * only while someone watches.
+   */
+  #pollOthers(): void {
+    if (this.#poll !== undefined) return;
+    this.#poll = setInterval(() => {
+      if (this.#closed || this.#watchers.size === 0) {
+        clearInterval(this.#poll);
+        this.#poll = undefined;
+        return;
+      }
+      try {
+        const v = this.#db.pragma('data_version', { simple: true }) as number;
+        if (v === this.#dataVersion) return;
+        const first = this.#dataVersion === -1;
+        this.#dataVersion = v;
+        if (first) return;
+        const before = this.#revision;
+        if (this.#readRevision() > before) for (const w of this.#watchers) w.wake();
+      } catch {
+        // The file is closing or busy: the next tick looks again.
+      }
+    }, OTHER_WRITERS_POLL_MS);
+    this.#poll.unref();
+  }
+
   /** After a commit: advances the revision and hands the event to live watchers. */
   #notify(ev: StoredEvent): void {
     this.#revision = ev.revision;
@@ -547,6 +582,7 @@ class SqliteStore implements ResourceStore {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
+    if (this.#poll !== undefined) clearInterval(this.#poll);
     for (const w of this.#watchers) w.wake();
     this.#watchers.clear();
     try {

@@ -57,7 +57,7 @@ export interface TelemetryExportOptions {
 export interface TelemetryExport {
   /** Readings published and acknowledged since start. */
   readonly exported: number;
-  /** Ends the export after the step under way; the cursor stays where the broker acknowledged. */
+  /** Ends the export after the step under way (its publishes cut after 5 s without the broker); the cursor stays where the broker acknowledged. */
   stop(): Promise<void>;
 }
 
@@ -185,8 +185,12 @@ export async function startTelemetryExport(o: TelemetryExportOptions): Promise<T
         stopped = true;
         unsubscribe();
         wake?.();
+        // A step waiting on an absent broker's acknowledgements does not hold the hub's stop: the connection is ended under it.
+        let timer: NodeJS.Timeout | undefined;
+        const done = await Promise.race([loop.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 5000)))]);
+        clearTimeout(timer);
+        await client.endAsync(!done);
         await loop;
-        await client.endAsync();
       })();
       return stopping;
     },

@@ -231,6 +231,14 @@ export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions)
       throw backendError(what, err);
     }
   };
+  /** Readings' rows (READ_COLUMNS), as arrays. */
+  const rowsOf = async (what: string, text: string, values: unknown[]): Promise<Row[]> => {
+    try {
+      return (await pool.query({ text, values, rowMode: 'array' })).rows as Row[];
+    } catch (err) {
+      throw backendError(what, err);
+    }
+  };
 
   try {
     await tx('migrating the schema', async (c) => {
@@ -316,8 +324,7 @@ export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions)
     const spans = ranges === undefined ? undefined : parseRanges(ranges);
     if (!Number.isSafeInteger(sid) || spans === undefined) return;
     const cond = spans.map((_, i) => `seq BETWEEN $${2 * i + 2} AND $${2 * i + 3}`).join(' OR ');
-    const r = await pool.query({ text: `SELECT ${READ_COLUMNS} FROM telemetry WHERE sid = $1 AND (${cond}) ORDER BY seq`, values: [sid, ...spans.flat()], rowMode: 'array' });
-    const readings = await toReadings(r.rows as Row[]);
+    const readings = await toReadings(await rowsOf('reading another replica\'s readings', `SELECT ${READ_COLUMNS} FROM telemetry WHERE sid = $1 AND (${cond}) ORDER BY seq`, [sid, ...spans.flat()]));
     if (readings.length > 0 && !closed) subscribers.notify(readings);
   };
   const listen = async (): Promise<void> => {
@@ -486,12 +493,7 @@ export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions)
       ensureOpen();
       const limit = checkQuery(q);
       const plan = pagePlan(q, (n) => `$${n}`);
-      const res = await pool
-        .query({ text: `SELECT ${READ_COLUMNS} FROM telemetry${plan.where} ORDER BY ${plan.order} LIMIT $${plan.params.length + 1}`, values: [...plan.params.map(exact), limit + 1], rowMode: 'array' })
-        .catch((err: unknown) => {
-          throw backendError('query', err);
-        });
-      const rows = res.rows as Row[];
+      const rows = await rowsOf('query', `SELECT ${READ_COLUMNS} FROM telemetry${plan.where} ORDER BY ${plan.order} LIMIT $${plan.params.length + 1}`, [...plan.params.map(exact), limit + 1]);
       const more = rows.length > limit;
       if (more) rows.pop();
       const items = await toReadings(rows);
@@ -539,17 +541,13 @@ export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions)
 
     async streamReadings(stream: StreamRef, afterSeq: number, limit: number): Promise<StoredReading[]> {
       ensureOpen();
-      const r = await pool
-        .query({
-          text: `SELECT ${READ_COLUMNS.split(', ').map((c) => `t.${c}`).join(', ')} FROM telemetry t JOIN telemetry_streams s ON s.sid = t.sid
-                 WHERE s.site = $1 AND s.producer = $2 AND s.stream = $3 AND t.seq > $4 ORDER BY t.seq LIMIT $5`,
-          values: [stream.site, stream.producer, stream.id, afterSeq, checkLimit(limit)],
-          rowMode: 'array',
-        })
-        .catch((err: unknown) => {
-          throw backendError('reading a stream', err);
-        });
-      return toReadings(r.rows as Row[]);
+      const rows = await rowsOf(
+        'reading a stream',
+        `SELECT ${READ_COLUMNS.split(', ').map((c) => `t.${c}`).join(', ')} FROM telemetry t JOIN telemetry_streams s ON s.sid = t.sid
+         WHERE s.site = $1 AND s.producer = $2 AND s.stream = $3 AND t.seq > $4 ORDER BY t.seq LIMIT $5`,
+        [stream.site, stream.producer, stream.id, afterSeq, checkLimit(limit)],
+      );
+      return toReadings(rows);
     },
 
     async exportCursors(exporter: string): Promise<ExportCursor[]> {

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { exportTopic } from '../core/telemetry/index.ts';
+import { exportTopic, exportUrl } from '../core/telemetry/index.ts';
 import { exportOption, kubeStoreOption, redactedUrl, telemetryOption } from './hub.ts';
 
 const saved = process.env.KUBERNETES_SERVICE_HOST;
@@ -53,9 +53,10 @@ describe('the telemetry store option', () => {
 
 describe('the export option', () => {
   const base = { exportTopic: 'edgeadm/{site}/{device}/{resource}', exportFormat: 'json' as const };
+  const checks = { exportUrl, exportTopic };
   it('takes the login out of the URL, and reads the CA', () => {
-    expect(exportOption(undefined, base, exportTopic)).toBeUndefined();
-    expect(exportOption('mqtts://exp:p%40ss@broker.example.com:8883', base, exportTopic)).toEqual({
+    expect(exportOption(undefined, base, checks)).toBeUndefined();
+    expect(exportOption('mqtts://exp:p%40ss@broker.example.com:8883', base, checks)).toEqual({
       url: 'mqtts://broker.example.com:8883',
       username: 'exp',
       password: 'p@ss',
@@ -64,13 +65,14 @@ describe('the export option', () => {
     });
     const dir = mkdtempSync(path.join(tmpdir(), 'export-ca-'));
     writeFileSync(path.join(dir, 'ca.pem'), 'PEM');
-    expect(exportOption('mqtt://b:1883', { ...base, exportCa: path.join(dir, 'ca.pem') }, exportTopic)?.ca).toBe('PEM');
+    expect(exportOption('mqtt://b:1883', { ...base, exportCa: path.join(dir, 'ca.pem') }, checks)?.ca).toBe('PEM');
   });
 
   it('names the flag of a bad value', () => {
-    expect(() => exportOption('http://b', base, exportTopic)).toThrow(/--export: must be mqtt:\/\/, mqtts:\/\/, ws:\/\/ or wss:\/\//);
-    expect(() => exportOption('mqtt://b', { ...base, exportTopic: 'a/#' }, exportTopic)).toThrow(/--export-topic: .*without wildcards/);
-    expect(() => exportOption('mqtt://b', { ...base, exportCa: '/no/such/ca.pem' }, exportTopic)).toThrow(/--export-ca: \/no\/such\/ca.pem cannot be read \(ENOENT\)/);
-    expect(() => exportOption(undefined, { ...base, exportCa: '/x' }, exportTopic)).toThrow(/--export-ca: needs --export/);
+    expect(() => exportOption('not a url', base, checks)).toThrow(/--export: is not a URL/);
+    expect(() => exportOption('http://b', base, checks)).toThrow(/--export: must be mqtt:\/\/, mqtts:\/\/, ws:\/\/ or wss:\/\//);
+    expect(() => exportOption('mqtt://b', { ...base, exportTopic: 'a/#' }, checks)).toThrow(/--export-topic: 'a\/#' must be a topic without wildcards/);
+    expect(() => exportOption('mqtt://b', { ...base, exportCa: '/no/such/ca.pem' }, checks)).toThrow(/--export-ca: \/no\/such\/ca.pem cannot be read \(ENOENT\)/);
+    expect(() => exportOption(undefined, { ...base, exportCa: '/x' }, checks)).toThrow(/--export-ca: needs --export/);
   });
 });

@@ -38,8 +38,8 @@ export function registerHub(program: Command): void {
       const ctx = contextOf(cmd);
       const store = kubeStoreOption(opts);
       const telemetry = telemetryOption(opts.telemetry ?? process.env[TELEMETRY_ENV], opts.telemetryRetention);
-      const { exportTopic } = await import('../core/telemetry/index.ts');
-      const exportTo = exportOption(opts.export ?? process.env[EXPORT_ENV], opts, exportTopic);
+      const exportChecks = await import('../core/telemetry/index.ts');
+      const exportTo = exportOption(opts.export ?? process.env[EXPORT_ENV], opts, exportChecks);
       const port = parsePort(opts.port, '--port');
       const mqttPort = opts.mqttPort === undefined ? undefined : parsePort(opts.mqttPort, '--mqtt-port');
       if (dns1123LabelProblem(opts.replica) !== undefined) throw new ErrUsage({ argument: '--replica', reason: `'${opts.replica}' is not a name (lowercase letters, digits and '-')` });
@@ -107,25 +107,24 @@ export const EXPORT_ENV = 'EDGEADM_EXPORT';
 export function exportOption(
   value: string | undefined,
   o: { exportTopic: string; exportFormat: 'json' | 'edgex'; exportCa?: string },
-  /** core/telemetry's topic check (loaded with the hub). */
-  checkTopic: (template: string) => unknown,
+  /** core/telemetry's checks of the URL and the topic (loaded with the hub); they throw EDGE_ERR_EXPORT_OPTION. */
+  check: { exportUrl: (url: string) => URL; exportTopic: (template: string) => unknown },
 ): { url: string; username?: string; password?: string; ca?: string; topic: string; format: 'json' | 'edgex' } | undefined {
   if (value === undefined || value === '') {
     if (o.exportCa !== undefined) throw new ErrUsage({ argument: '--export-ca', reason: 'needs --export' });
     return undefined;
   }
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ErrUsage({ argument: '--export', reason: 'is not a URL (mqtt://user:password@broker:1883)' });
-  }
-  if (!['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(url.protocol)) throw new ErrUsage({ argument: '--export', reason: `must be mqtt://, mqtts://, ws:// or wss://, not ${url.protocol}//` });
-  try {
-    checkTopic(o.exportTopic);
-  } catch (err) {
-    throw new ErrUsage({ argument: '--export-topic', reason: (err as Error).message });
-  }
+  /** A check's refusal as the flag's usage error (its reason alone). */
+  const as = <T>(argument: string, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      const reason = (err as { params?: { reason?: unknown } }).params?.reason;
+      throw new ErrUsage({ argument, reason: typeof reason === 'string' ? reason : (err as Error).message });
+    }
+  };
+  const url = as('--export', () => check.exportUrl(value));
+  as('--export-topic', () => check.exportTopic(o.exportTopic));
   let ca: string | undefined;
   if (o.exportCa !== undefined) {
     try {

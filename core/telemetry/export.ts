@@ -74,6 +74,18 @@ export function exportTopic(template: string): (r: StoredReading) => string {
   return (r) => template.replace(/\{(site|device|profile|resource)\}/g, (_m, f: (typeof FIELDS)[number]) => topicSafe(r[f]));
 }
 
+/** The broker's URL, checked: mqtt://, mqtts://, ws:// or wss://; throws EDGE_ERR_EXPORT_OPTION naming `url`. */
+export function exportUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ErrExportOption({ option: 'url', reason: 'is not a URL (mqtt://user:password@broker:1883)' });
+  }
+  if (!['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(url.protocol)) throw new ErrExportOption({ option: 'url', reason: `must be mqtt://, mqtts://, ws:// or wss://, not ${url.protocol}//` });
+  return url;
+}
+
 function payloadOf(format: ExportFormat, r: StoredReading): string {
   if (format === 'json') return JSON.stringify(r);
   return wrapEdgeXEnvelope(edgexAddEventRequest(edgexEventOf([r])));
@@ -86,13 +98,7 @@ export async function startTelemetryExport(o: TelemetryExportOptions): Promise<T
   const topicOf = exportTopic(o.topic ?? DEFAULT_EXPORT_TOPIC);
   const batch = o.batch ?? 500;
   const idleMs = o.idleMs ?? 1000;
-  let url: URL;
-  try {
-    url = new URL(o.url);
-  } catch {
-    throw new ErrExportOption({ option: 'url', reason: 'is not a URL' });
-  }
-  if (!['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(url.protocol)) throw new ErrExportOption({ option: 'url', reason: `must be mqtt://, mqtts://, ws:// or wss://, not ${url.protocol}//` });
+  const url = exportUrl(o.url);
   const log = (o.logger ?? createLogger({ level: 'silent' })).child({ component: 'telemetry-export', exporter: name, broker: `${url.protocol}//${url.host}` });
   const exportedTotal = counter(o.metrics, 'edgeadm_telemetry_exported_total', 'Readings the hub published to its export broker and the broker acknowledged, by exporter.', ['exporter']);
 

@@ -150,11 +150,9 @@ const bench: Benchmark = {
         const sent = new Map<number, number>();
         a.subscribe({}, (rs) => own.push(performance.now() - sent.get(rs[0]!.seq)!));
         b.subscribe({}, (rs) => other.push(performance.now() - sent.get(rs[0]!.seq)!));
+        const first50 = all.find((x) => x.site === 's-0')!.readings.slice(0, 50);
         for (let i = 0; i < 200; i++) {
-          const rs = batches(BATCH * SITES)
-            .filter((x) => x.site === 's-0')[0]!
-            .readings.slice(0, 50)
-            .map((r) => ({ ...r, seq: i * 50 + r.seq }));
+          const rs = first50.map((r) => ({ ...r, seq: i * 50 + r.seq }));
           sent.set(rs[0]!.seq, performance.now());
           await a.ingest({ site: 's-0', producer: 'token:bench', stream: { id: 'bench-live', lastSeq: rs.at(-1)!.seq } }, rs);
           const until = performance.now() + 5000;

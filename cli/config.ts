@@ -16,8 +16,11 @@ export const EdgeadmConfigSchema = Type.Object(
 );
 export type EdgeadmConfig = Static<typeof EdgeadmConfigSchema>;
 
+/** The variables `hub run` takes database and broker URLs from, after EDGEADM_ (a password in arguments shows in the process list). */
+export const HUB_RUN_ENV = { telemetry: 'TELEMETRY', state: 'STATE', export: 'EXPORT' } as const;
+
 /** Variables under EDGEADM_ that are not config fields. */
-export const RESERVED_ENV = ['CONFIG', 'OUTPUT', 'TOKEN', 'HUB', 'CA_FILE', 'USER_CONFIG'] as const;
+export const RESERVED_ENV = ['CONFIG', 'OUTPUT', 'TOKEN', 'HUB', 'CA_FILE', 'USER_CONFIG', ...Object.values(HUB_RUN_ENV)] as const;
 
 export function readConfig(file: string | undefined, overrides: Record<string, unknown> = {}): Readonly<EdgeadmConfig> {
   return loadConfig({

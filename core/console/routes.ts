@@ -206,7 +206,7 @@ export function registerConsoleRoutes(
         logins.inc({ result: 'refused' });
         throw new ErrForbidden({ tokenId: principal.tokenId, role: principal.role, action: 'log in to the console (admin and viewer tokens may)' });
       }
-      const { id, session } = sessions.create(principal);
+      const { id, session } = await sessions.create(principal);
       logins.inc({ result: 'accepted' });
       request.log.info({ tokenId: principal.tokenId, role: principal.role }, 'console login');
       void reply.header('set-cookie', sessions.setCookie(id, session.expiresAt - Date.now())).header('cache-control', 'no-store');
@@ -219,8 +219,8 @@ export function registerConsoleRoutes(
     {
       schema: { tags: ['console'], summary: 'The console session of this browser', security: [], response: { 200: SessionSchema, ...errorResponses } },
     },
-    (request, reply) => {
-      const session = sessions.fromHeaders(request.headers);
+    async (request, reply) => {
+      const session = await sessions.fromHeaders(request.headers);
       if (!session) throw new ErrUnauthenticated({ reason: 'no console session: log in with a hub token' });
       void reply.header('cache-control', 'no-store');
       return sessionOut(session);
@@ -230,9 +230,9 @@ export function registerConsoleRoutes(
   app.delete(
     '/api/v1/console/session',
     { schema: { tags: ['console'], summary: 'Log out of the console', security: [], response: { 204: Type.Null(), ...errorResponses } } },
-    (request, reply) => {
-      sessions.end(request.headers);
-      void reply.header('set-cookie', sessions.setCookie(undefined)).code(204).send(null);
+    async (request, reply) => {
+      await sessions.end(request.headers);
+      return reply.header('set-cookie', sessions.setCookie(undefined)).code(204).send(null);
     },
   );
 }

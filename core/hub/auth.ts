@@ -23,7 +23,7 @@ export interface BrowserSession {
 /** Cookie logins a hub module offers (the console's sessions), as authentication sees them. */
 export interface BrowserSessions {
   /** The live session named by the request's cookie, if any. */
-  fromHeaders(headers: IncomingHttpHeaders): BrowserSession | undefined;
+  fromHeaders(headers: IncomingHttpHeaders): Promise<BrowserSession | undefined>;
   /** True when `value` is the session's CSRF value (constant time). */
   csrfMatches(session: BrowserSession, value: string | string[] | undefined): boolean;
 }
@@ -100,7 +100,7 @@ export async function authenticate(request: FastifyRequest, opts: { queryToken?:
   const token = bearerOf(request, opts.queryToken === true);
   if (token === undefined) {
     const sessions = request.server.browserSessions;
-    const session = isWebSocketUpgrade(request) ? undefined : sessions?.fromHeaders(request.headers);
+    const session = isWebSocketUpgrade(request) ? undefined : await sessions?.fromHeaders(request.headers);
     if (sessions && session) {
       if (!SAFE_METHODS.has(request.method) && !sessions.csrfMatches(session, request.headers[CSRF_HEADER])) {
         throw new ErrCsrf({ header: CSRF_HEADER });
@@ -124,12 +124,18 @@ export async function authenticate(request: FastifyRequest, opts: { queryToken?:
  * request still hold? False once its token is revoked or expired, or its
  * console session ended (logout, lifetime).
  */
-export function stillAuthorized(request: FastifyRequest): boolean {
+export async function stillAuthorized(request: FastifyRequest): Promise<boolean> {
   const p = request.principal;
   if (!p) return false;
-  if (request.viaBrowserSession) return request.server.browserSessions?.fromHeaders(request.headers) !== undefined;
-  const info = request.server.hubTokens?.get(p.tokenId);
-  return info !== undefined && (info.expiresAt === undefined || Date.parse(info.expiresAt) > Date.now());
+  try {
+    if (request.viaBrowserSession) return (await request.server.browserSessions?.fromHeaders(request.headers)) !== undefined;
+    const info = await request.server.hubTokens?.get(p.tokenId);
+    return info !== undefined && (info.expiresAt === undefined || Date.parse(info.expiresAt) > Date.now());
+  } catch (err) {
+    // The store is away for a moment: the stream goes on until it answers again.
+    request.log.warn({ error: (err as Error).message }, 'could not check whether a live client is still authorised');
+    return true;
+  }
 }
 
 function actionOf(request: FastifyRequest): string {

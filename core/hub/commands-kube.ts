@@ -35,6 +35,7 @@ import { applyCrds, commandCrd, crdFromSchema, COMMAND_GROUP as GROUP, COMMAND_P
 import {
   DEFAULT_COMMAND_RETENTION_SECONDS,
   DEFAULT_COMMAND_TTL_SECONDS,
+  MAX_LIST,
   notifyCommand,
   type Command,
   type CommandFilter,
@@ -46,7 +47,6 @@ import {
 } from './commands.ts';
 import { ErrCommandNotFound, ErrCommandState, ErrStoreClosed } from './errors.ts';
 
-const MAX_LIST = 10_000;
 
 /**
  * Creates or updates the hub's own CRDs (Command) and SuperEdge's unit and

@@ -7,15 +7,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type Logger } from '../kernel/index.ts';
 import { siteCommandOf } from './commands.ts';
 import { kubeStoreTarget } from '../../test/support/hub/kube.ts';
 import { waitFor } from '../../test/support/hub-fixture.ts';
+import { startPostgres, type Postgres } from '../../test/support/postgres.ts';
 import { openKubeCommandQueue } from './commands-kube.ts';
+import { openPostgresCommandQueue } from './commands-postgres.ts';
 import { HubErrors, openCommandQueue, type Command, type CommandQueue } from './index.ts';
 
-const DRIVERS = ['sqlite', 'kube'] as const;
+const DRIVERS = ['sqlite', 'kube', 'postgres'] as const;
 type Driver = (typeof DRIVERS)[number];
 
 const dirs: string[] = [];
@@ -27,7 +29,28 @@ interface Opened {
   another: () => Promise<CommandQueue>;
 }
 
+let pgServer: Promise<Postgres> | undefined;
+let databases = 0;
+/** A new, empty database on the file's one PostgreSQL server (started at first use). */
+async function pgDatabase(): Promise<string> {
+  pgServer ??= startPostgres();
+  return (await pgServer).database(`commands${process.pid}_${++databases}`);
+}
+afterAll(async () => {
+  await (await pgServer)?.close();
+});
+
+async function openPostgres(url: string, o: { now?: () => number; logger?: Logger; retentionSeconds?: number } = {}): Promise<CommandQueue> {
+  const q = await openPostgresCommandQueue({ url, ...o });
+  queues.push(q);
+  return q;
+}
+
 async function open(driver: Driver, o: { now?: () => number; logger?: Logger } = {}): Promise<Opened> {
+  if (driver === 'postgres') {
+    const url = await pgDatabase();
+    return { q: await openPostgres(url, o), another: () => openPostgres(url, o) };
+  }
   if (driver === 'sqlite') {
     const dir = mkdtempSync(path.join(tmpdir(), 'edgeadm-commands-'));
     dirs.push(dir);
@@ -208,12 +231,10 @@ describe('command queue on a SQLite file', () => {
   });
 });
 
-describe('command queue on Kubernetes custom resources', () => {
+describe.each(['kube', 'postgres'] as const)('command queue replicas on %s', (driver) => {
   it('shares commands between replicas: an enqueue on one reaches the other\'s listeners, a result on the other reaches the first\'s, each once', async () => {
-    const target = await kubeStoreTarget();
-    const a = await openKubeCommandQueue({ kubeConfig: target.kubeConfig, namespace: target.namespace });
-    const b = await openKubeCommandQueue({ kubeConfig: target.kubeConfig, namespace: target.namespace });
-    queues.push(a, b);
+    const { q: a, another } = await open(driver);
+    const b = await another();
     const enqueuedA: string[] = [];
     const enqueuedB: string[] = [];
     const finishedA: string[] = [];
@@ -244,10 +265,8 @@ describe('command queue on Kubernetes custom resources', () => {
   });
 
   it('lets one of two replicas complete a command; the other is told it is finished', async () => {
-    const target = await kubeStoreTarget();
-    const a = await openKubeCommandQueue({ kubeConfig: target.kubeConfig, namespace: target.namespace });
-    const b = await openKubeCommandQueue({ kubeConfig: target.kubeConfig, namespace: target.namespace });
-    queues.push(a, b);
+    const { q: a, another } = await open(driver);
+    const b = await another();
     const c = await a.enqueue(cmd('s'));
     const results = await Promise.allSettled([a.complete(c.id, { reported: 'a' }), b.complete(c.id, { reported: 'b' })]);
     const won = results.filter((x) => x.status === 'fulfilled');
@@ -260,6 +279,9 @@ describe('command queue on Kubernetes custom resources', () => {
     expect([{ reported: 'a' }, { reported: 'b' }]).toContainEqual(stored?.result);
   });
 
+});
+
+describe('command queue on Kubernetes custom resources', () => {
   it('sweeps finished commands a retention after their deadline', async () => {
     let now = 1_700_000_000_000;
     const target = await kubeStoreTarget();
@@ -270,6 +292,19 @@ describe('command queue on Kubernetes custom resources', () => {
     const kept = await q.enqueue(cmd('s', 'p', 2, 7200));
     now += 60_000 + 3600_000;
     await waitFor('the sweep', async () => (await q.list()).length === 1, 10_000);
+    expect((await q.list()).map((c) => c.id)).toEqual([kept.id]);
+  });
+});
+
+describe('command queue on PostgreSQL', () => {
+  it('sweeps finished commands a retention after their deadline', async () => {
+    let now = 1_700_000_000_000;
+    const q = await openPostgres(await pgDatabase(), { now: () => now, retentionSeconds: 3600 });
+    const done = await q.enqueue(cmd('s', 'p', 1, 60));
+    await q.complete(done.id, { reported: 1 });
+    const kept = await q.enqueue(cmd('s', 'p', 2, 7200));
+    expect(await q.list()).toHaveLength(2);
+    now += 60_000 + 3600_000;
     expect((await q.list()).map((c) => c.id)).toEqual([kept.id]);
   });
 });

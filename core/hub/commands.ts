@@ -116,9 +116,11 @@ export const DEFAULT_COMMAND_TTL_SECONDS = 3600;
 export const DEFAULT_COMMAND_RETENTION_SECONDS = 7 * 24 * 3600;
 /** How long a live read waits for its site when the caller says nothing. */
 export const DEFAULT_READ_TIMEOUT_MS = 10_000;
-const MAX_LIST = 10_000;
+/** The most commands a list returns. */
+export const MAX_LIST = 10_000;
 
-interface CommandRow {
+/** A command's row, as the SQLite and PostgreSQL queues keep it. */
+export interface CommandRow {
   id: string;
   site: string;
   device: string;
@@ -133,7 +135,7 @@ interface CommandRow {
   result: string | null;
 }
 
-function toCommand(r: CommandRow): Command {
+export function toCommand(r: CommandRow): Command {
   const common: CommandCommon = {
     id: r.id,
     site: r.site,

@@ -366,3 +366,10 @@ export const ErrHealthKeyExists = createError(
   (p: { kid: string }) => `the cluster already has a health key (${p.kid}); replace it with 'edgeadm health key rotate'`,
   { statusCode: 409 },
 );
+
+/** The engine behind the hub's shared state (PostgreSQL) failed or cannot be reached: its words, never its URL. */
+export const ErrStateBackend = createError(
+  'EDGE_ERR_HUB_STATE_BACKEND',
+  (p: { store: string; what: string; reason: string }) => `the hub's ${p.store} store on PostgreSQL failed ${p.what}: ${p.reason}`,
+  { statusCode: 503 },
+);

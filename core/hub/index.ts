@@ -23,6 +23,7 @@ export {
   type CreateTokenOptions,
   type Principal,
   type Role,
+  type SessionRecord,
   type TokenInfo,
   type TokenStore,
   type TokenStoreOptions,

@@ -85,6 +85,14 @@ export interface StartHubOptions {
    * core/telemetry's postgres driver), with its retention in days.
    */
   telemetry?: { kind: 'sqlite' } | { kind: 'postgres'; url: string; retentionDays?: number };
+  /**
+   * Where tokens, bootstrap tokens, commands and console sessions live:
+   * `postgres` (a database every replica shares: any replica answers any
+   * request, a command reaches the replica holding its site's session, a
+   * console login works on all) or, by default, the store's (the data
+   * directory's files; Secrets and Command resources with `kube`).
+   */
+  state?: { kind: 'postgres'; url: string };
   /** Publish every stored reading to this MQTT broker (core/telemetry's export: QoS 1, a durable cursor). With replicas, give it to one. */
   export?: Omit<TelemetryExportOptions, 'store' | 'metrics' | 'logger'>;
   /**
@@ -158,9 +166,18 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
       let healthKeys: HealthKeyStore = openFileHealthKeyStore(o.dataDir);
       let annotateNode: NodeAnnotator | undefined;
       const adminTokenFile = path.join(o.dataDir, 'admin.token');
-      if (kube) {
+      if (kube?.installCrds === true) await installHubCrds(kube.kubeConfig);
+      if (o.state?.kind === 'postgres') {
+        // Shared by every replica on the database (see tokens-postgres.ts and commands-postgres.ts).
+        const [{ openPostgresTokenStore }, { openPostgresCommandQueue }] = await Promise.all([import('./tokens-postgres.ts'), import('./commands-postgres.ts')]);
+        const t = await openPostgresTokenStore({ url: o.state.url, logger });
+        ctx.onStop(() => t.close());
+        const c = await openPostgresCommandQueue({ url: o.state.url, logger });
+        ctx.onStop(() => c.close());
+        tokens = t;
+        commands = c;
+      } else if (kube) {
         // Shared by every replica on the namespace (see tokens-kube.ts and commands-kube.ts).
-        if (kube.installCrds === true) await installHubCrds(kube.kubeConfig);
         const kubeLog = logger.child({ component: 'kube-state' });
         const t = await openKubeTokenStore({ kubeConfig: kube.kubeConfig, namespace: kube.namespace, logger: kubeLog });
         ctx.onStop(() => t.close());
@@ -168,6 +185,16 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
         ctx.onStop(() => c.close());
         tokens = t;
         commands = c;
+      } else {
+        const t = openTokenStore({ file: path.join(o.dataDir, 'tokens.db') });
+        ctx.onStop(() => t.close());
+        const c = openCommandQueue({ file: path.join(o.dataDir, 'commands.db') });
+        ctx.onStop(() => c.close());
+        tokens = t;
+        commands = c;
+      }
+      if (kube) {
+        const kubeLog = logger.child({ component: 'kube-state' });
         const k = await openKubeHealthKeyStore({ kubeConfig: kube.kubeConfig, namespace: kube.namespace });
         ctx.onStop(() => k.close());
         healthKeys = k;
@@ -176,12 +203,7 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
         annotateNode = a.annotate;
         await ensureSharedAdminToken({ kubeConfig: kube.kubeConfig, namespace: kube.namespace, tokens, file: adminTokenFile, logger });
       } else {
-        const t = openTokenStore({ file: path.join(o.dataDir, 'tokens.db') });
-        ctx.onStop(() => t.close());
-        const c = openCommandQueue({ file: path.join(o.dataDir, 'commands.db') });
-        ctx.onStop(() => c.close());
-        tokens = t;
-        commands = c;
+        // Each replica's own file: a replica with none (or a stale one) makes its own admin token (several replicas on one database each have theirs, each revocable).
         if (!existsSync(adminTokenFile) || !(await tokens.verify(readFileSync(adminTokenFile, 'utf8').trim()))) {
           if ((await tokens.list()).some((x) => x.role === 'admin') && existsSync(adminTokenFile)) {
             logger.warn({ file: adminTokenFile }, 'admin.token no longer verifies; creating a new admin token');

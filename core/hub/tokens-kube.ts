@@ -17,6 +17,13 @@
  *   `bootstrap.kubernetes.io/token` type: those would let their holder
  *   bootstrap a kubelet, and they keep the secret in clear.)
  *
+ * - Console sessions: `edgeadm-session-<sha256 of the cookie>`, type
+ *   `edgeadm.io/console-session`; data `token-id`, `role`, `csrf`,
+ *   `created-at`, `expires-at` (ms); labels
+ *   `edgeadm.io/credential=console-session`, `edgeadm.io/token-id`. Read
+ *   from kube on each use (read-your-writes across replicas; a logout on one
+ *   replica holds on all at once); a token's revocation deletes its sessions.
+ *
  * Rules:
  * - Every replica keeps a cache of the API tokens, fed by a reflector (list
  *   and watch of the Secrets labelled `edgeadm.io/credential=token`): `verify`
@@ -49,8 +56,11 @@ import {
   type BootstrapTokenInfo,
   type Principal,
   type Role,
+  type SessionRecord,
   type TokenInfo,
   type TokenStore,
+  checkSession,
+  SESSION_KEY_RE,
   writeAdminTokenFile,
 } from './tokens.ts';
 
@@ -71,6 +81,8 @@ export interface KubeTokenStoreOptions {
 export const CREDENTIAL_LABEL = 'edgeadm.io/credential';
 const TOKEN_TYPE = 'edgeadm.io/token';
 const BOOTSTRAP_TYPE = 'edgeadm.io/bootstrap-token';
+const SESSION_TYPE = 'edgeadm.io/console-session';
+const sessionSecret = (key: string): string => `edgeadm-session-${key}`;
 const LAST_USED = 'edgeadm.io/last-used-at';
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'edgeadm' };
 const tokenSecret = (id: string): string => `edgeadm-token-${id}`;
@@ -277,9 +289,9 @@ class KubeTokens implements TokenStore {
     return out.sort(byCreation);
   }
 
-  get(id: string): TokenInfo | undefined {
+  get(id: string): Promise<TokenInfo | undefined> {
     this.#open();
-    return this.#cache.get(id)?.info;
+    return Promise.resolve(this.#cache.get(id)?.info);
   }
 
   async revoke(id: string): Promise<boolean> {
@@ -295,6 +307,9 @@ class KubeTokens implements TokenStore {
       throw kubeError(err, 'delete', this.#target(tokenSecret(id)));
     }
     this.#forget(id);
+    await this.#client.core.deleteCollectionNamespacedSecret({ namespace: this.#ns, labelSelector: `${CREDENTIAL_LABEL}=console-session,edgeadm.io/token-id=${id}` }).catch((err: unknown) => {
+      throw kubeError(err, 'delete', this.#target('(sessions of the token)'));
+    });
     return true;
   }
 
@@ -460,6 +475,59 @@ class KubeTokens implements TokenStore {
         if (kubeFailure(err).status === 404) return undefined;
         throw kubeError(err, 'update', this.#target(bootstrapSecret(id)));
       }
+    }
+  }
+
+  async createSession(r: SessionRecord, maxSessions: number): Promise<void> {
+    this.#open();
+    checkSession(r);
+    const data = { 'token-id': b64(r.tokenId), role: b64(r.role), csrf: b64(r.csrf), 'created-at': b64(String(this.#now())), 'expires-at': b64(String(r.expiresAt)) };
+    const labels = { ...MANAGED_BY, [CREDENTIAL_LABEL]: 'console-session', 'edgeadm.io/token-id': r.tokenId };
+    await this.#client.core.createNamespacedSecret({ namespace: this.#ns, body: { metadata: { name: sessionSecret(r.key), labels }, type: SESSION_TYPE, data } }).catch((err: unknown) => {
+      throw kubeError(err, 'create', this.#target(sessionSecret(r.key)));
+    });
+    // Expired sessions go, then the oldest beyond the limit (a login is rare: one list per login).
+    const l = await this.#client.core.listNamespacedSecret({ namespace: this.#ns, labelSelector: `${CREDENTIAL_LABEL}=console-session` }).catch((err: unknown) => {
+      throw kubeError(err, 'list', this.#target());
+    });
+    const t = this.#now();
+    const all = l.items.map((x) => ({ name: x.metadata?.name ?? '', created: Number(field(x, 'created-at')), expires: Number(field(x, 'expires-at')) })).sort((a, b) => b.created - a.created || (a.name < b.name ? -1 : 1));
+    const gone = all.filter((x, i) => !(x.expires > t) || i >= maxSessions);
+    for (const x of gone) {
+      await this.#client.core.deleteNamespacedSecret({ namespace: this.#ns, name: x.name }).catch((err: unknown) => {
+        if (kubeFailure(err).status !== 404) throw kubeError(err, 'delete', this.#target(x.name));
+      });
+    }
+  }
+
+  async session(key: string): Promise<SessionRecord | undefined> {
+    this.#open();
+    if (!SESSION_KEY_RE.test(key)) return undefined;
+    let s: V1Secret;
+    try {
+      s = await this.#client.core.readNamespacedSecret({ namespace: this.#ns, name: sessionSecret(key) });
+    } catch (err) {
+      if (kubeFailure(err).status === 404) return undefined;
+      throw kubeError(err, 'get', this.#target(sessionSecret(key)));
+    }
+    const tokenId = field(s, 'token-id');
+    const role = field(s, 'role');
+    const csrf = field(s, 'csrf');
+    const expiresAt = Number(field(s, 'expires-at'));
+    if (s.type !== SESSION_TYPE || tokenId === undefined || !(ROLES as readonly string[]).includes(role ?? '') || csrf === undefined || !Number.isSafeInteger(expiresAt)) return undefined;
+    if (expiresAt <= this.#now()) return undefined;
+    return { key, tokenId, role: role as Role, csrf, expiresAt };
+  }
+
+  async endSession(key: string): Promise<boolean> {
+    this.#open();
+    if (!SESSION_KEY_RE.test(key)) return false;
+    try {
+      await this.#client.core.deleteNamespacedSecret({ namespace: this.#ns, name: sessionSecret(key) });
+      return true;
+    } catch (err) {
+      if (kubeFailure(err).status === 404) return false;
+      throw kubeError(err, 'delete', this.#target(sessionSecret(key)));
     }
   }
 

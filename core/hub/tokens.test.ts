@@ -1,20 +1,23 @@
 /**
- * The TokenStore contract on both drivers (a SQLite file; Secrets on the
- * Kubernetes API test server), then what only one driver has: the file's
- * layout and migration, the Secrets' content, and replicas sharing them.
+ * The TokenStore contract on every driver (a SQLite file; Secrets on the
+ * Kubernetes API test server; a real PostgreSQL), then what only one driver
+ * has: the file's layout and migration, the Secrets' content, and replicas
+ * sharing them.
  */
 /* eslint-disable @typescript-eslint/no-unsafe-member-access -- raw answers are arbitrary Kubernetes JSON (RawResponse.body) */
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { kubeStoreTarget } from '../../test/support/hub/kube.ts';
 import { rawClient } from '../../test/support/kube-apiserver/client.ts';
 import { waitFor } from '../../test/support/hub-fixture.ts';
+import { startPostgres, type Postgres } from '../../test/support/postgres.ts';
 import { HubErrors, openTokenStore, type TokenStore } from './index.ts';
 import { openKubeTokenStore } from './tokens-kube.ts';
+import { openPostgresTokenStore } from './tokens-postgres.ts';
 
-const DRIVERS = ['sqlite', 'kube'] as const;
+const DRIVERS = ['sqlite', 'kube', 'postgres'] as const;
 type Driver = (typeof DRIVERS)[number];
 
 const dirs: string[] = [];
@@ -26,7 +29,28 @@ interface Opened {
   another: () => Promise<TokenStore>;
 }
 
+let pgServer: Promise<Postgres> | undefined;
+let databases = 0;
+/** A new, empty database on the file's one PostgreSQL server (started at first use). */
+async function pgDatabase(): Promise<string> {
+  pgServer ??= startPostgres();
+  return (await pgServer).database(`tokens${process.pid}_${++databases}`);
+}
+afterAll(async () => {
+  await (await pgServer)?.close();
+});
+
+async function openPostgres(url: string, now?: () => number): Promise<TokenStore> {
+  const s = await openPostgresTokenStore({ url, ...(now ? { now } : {}) });
+  stores.push(s);
+  return s;
+}
+
 async function open(driver: Driver, now?: () => number): Promise<Opened> {
+  if (driver === 'postgres') {
+    const url = await pgDatabase();
+    return { store: await openPostgres(url, now), another: () => openPostgres(url, now) };
+  }
   if (driver === 'sqlite') {
     const { store, file } = openFile(now);
     return {
@@ -102,19 +126,19 @@ describe.each(DRIVERS)('token store on %s', (driver) => {
     expect(await store.revoke(u.id)).toBe(true);
     expect(await store.revoke(u.id)).toBe(false);
     expect(await store.verify(u.token)).toBeUndefined();
-    expect(store.get(u.id)).toBeUndefined();
+    expect(await store.get(u.id)).toBeUndefined();
   });
 
   it('records lastUsedAt', async () => {
     let now = 1_700_000_000_000;
     const { store } = await open(driver, () => now);
     const t = await store.create({ role: 'viewer' });
-    expect(store.get(t.id)?.lastUsedAt).toBeUndefined();
+    expect((await store.get(t.id))?.lastUsedAt).toBeUndefined();
     await store.verify(t.token);
-    expect(store.get(t.id)?.lastUsedAt).toBe(new Date(now).toISOString());
+    expect((await store.get(t.id))?.lastUsedAt).toBe(new Date(now).toISOString());
     now += 120_000;
     await store.verify(t.token);
-    expect(store.get(t.id)?.lastUsedAt).toBe(new Date(now).toISOString());
+    expect((await store.get(t.id))?.lastUsedAt).toBe(new Date(now).toISOString());
   });
 
   it('requires a site for agents only, and checks the rest of the request', async () => {
@@ -143,7 +167,7 @@ describe.each(DRIVERS)('token store on %s', (driver) => {
     const b = await store.create({ role: 'agent', site: 'plant-a', node: 'gw-1' });
     const other = await store.create({ role: 'agent', site: 'plant-a', node: 'gw-2' });
     expect(await store.verify(a.token)).toEqual({ tokenId: a.id, role: 'agent', site: 'plant-a', node: 'gw-1' });
-    expect(store.get(b.id)).toMatchObject({ node: 'gw-1', site: 'plant-a' });
+    expect(await store.get(b.id)).toMatchObject({ node: 'gw-1', site: 'plant-a' });
     expect(await store.revokeNode('gw-1')).toBe(2);
     expect(await store.verify(a.token)).toBeUndefined();
     expect(await store.verify(b.token)).toBeUndefined();
@@ -179,6 +203,104 @@ describe.each(DRIVERS)('token store on %s', (driver) => {
     await expect(store.createBootstrap({ site: 'No Site' })).rejects.toThrow(/not a valid site name/);
   });
 
+  it('keeps console sessions by the hash of their cookie, for every store on the same data, until they expire, end or lose their token', async () => {
+    let now = 1_700_000_000_000;
+    const { store, another } = await open(driver, () => now);
+    const admin = await store.create({ role: 'admin' });
+    const viewer = await store.create({ role: 'viewer' });
+    const key = (c: string): string => c.repeat(64);
+    const a = { key: key('a'), tokenId: admin.id, role: 'admin' as const, csrf: 'csrf-a', expiresAt: now + 3_600_000 };
+    await store.createSession(a, 100);
+    await store.createSession({ key: key('b'), tokenId: viewer.id, role: 'viewer', csrf: 'csrf-b', expiresAt: now + 60_000 }, 100);
+    expect(await store.session(a.key)).toEqual(a);
+    const other = await another();
+    expect(await other.session(a.key)).toEqual(a);
+    expect(await other.session(key('c'))).toBeUndefined();
+    expect(await other.session('not a key')).toBeUndefined();
+    // Ended on the other store: gone here too.
+    expect(await other.endSession(a.key)).toBe(true);
+    expect(await store.session(a.key)).toBeUndefined();
+    expect(await store.endSession(a.key)).toBe(false);
+    // Expired.
+    now += 60_000;
+    expect(await store.session(key('b'))).toBeUndefined();
+    // A revoked token's sessions go with it.
+    await store.createSession({ ...a, key: key('d'), expiresAt: now + 60_000 }, 100);
+    expect(await store.revoke(admin.id)).toBe(true);
+    expect(await other.session(key('d'))).toBeUndefined();
+    await expect(store.createSession({ ...a, key: 'short' }, 100)).rejects.toThrow(/session.key/);
+  });
+
+  it('keeps at most the given number of console sessions, the newest', async () => {
+    let now = 1_700_000_000_000;
+    const { store } = await open(driver, () => now);
+    const admin = await store.create({ role: 'admin' });
+    const keys = ['1', '2', '3', '4'].map((c) => c.repeat(64));
+    for (const k of keys) {
+      now += 1000;
+      await store.createSession({ key: k, tokenId: admin.id, role: 'admin', csrf: 'x', expiresAt: now + 3_600_000 }, 2);
+    }
+    const kept = [];
+    for (const k of keys) kept.push((await store.session(k)) !== undefined);
+    expect(kept).toEqual([false, false, true, true]);
+  });
+});
+
+describe('token store on PostgreSQL', () => {
+  it('shares tokens between replicas: revocations and node revocations hold and are announced on the other at once, bootstrap uses all count', async () => {
+    const url = await pgDatabase();
+    const a = await openPostgres(url);
+    const b = await openPostgres(url);
+    const revokedOnA: string[] = [];
+    const revokedOnB: string[] = [];
+    a.onNodeRevoked((node) => revokedOnA.push(node));
+    b.onNodeRevoked((node) => revokedOnB.push(node));
+    const viewer = await a.create({ role: 'viewer' });
+    expect(await b.verify(viewer.token)).toEqual({ tokenId: viewer.id, role: 'viewer' });
+    expect(await a.revoke(viewer.id)).toBe(true);
+    expect(await b.verify(viewer.token)).toBeUndefined();
+
+    const n1 = await a.create({ role: 'agent', site: 'plant-a', node: 'gw-7' });
+    const n2 = await a.create({ role: 'agent', site: 'plant-a', node: 'gw-8' });
+    expect(await b.revokeNode('gw-7')).toBe(1);
+    expect(await a.revoke(n2.id)).toBe(true);
+    await waitFor('both replicas to announce both revocations', () => revokedOnA.length === 2 && revokedOnB.length === 2, 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(revokedOnA.sort()).toEqual(['gw-7', 'gw-8']);
+    expect(revokedOnB.sort()).toEqual(['gw-7', 'gw-8']);
+    expect(await a.verify(n1.token)).toBeUndefined();
+
+    const t = await a.createBootstrap({ site: 'plant-a' });
+    const joins = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).verifyBootstrap(t.token, true)));
+    expect(joins.every((j) => j?.id === t.id)).toBe(true);
+    expect(await b.listBootstrap()).toEqual([expect.objectContaining({ id: t.id, uses: 10 })]);
+  });
+
+  it('keeps only hashes of secrets and cookies, and says which engine failed without its URL', async () => {
+    const url = await pgDatabase();
+    const store = await openPostgres(url);
+    const t = await store.create({ role: 'admin' });
+    await store.createSession({ key: 'e'.repeat(64), tokenId: t.id, role: 'admin', csrf: 'c', expiresAt: Date.now() + 60_000 }, 10);
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      const rows = await c.query<{ secret_hash: Buffer }>('SELECT secret_hash FROM edgeadm_tokens');
+      expect(rows.rows[0]?.secret_hash).toHaveLength(32);
+      const text = JSON.stringify((await c.query('SELECT * FROM edgeadm_tokens')).rows);
+      expect(text).not.toContain(t.token.slice(17));
+    } finally {
+      await c.end();
+    }
+    const wrong = url.replace(/:[^:@/]+@/, ':wrong-password@');
+    const err = await openPostgresTokenStore({ url: wrong }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(HubErrors.ErrStateBackend.is(err)).toBe(true);
+    expect(String((err as Error).message)).not.toContain('wrong-password');
+    expect(String((err as Error).message)).toMatch(/28P01|password authentication failed/);
+  });
 });
 
 describe('token store on a SQLite file', () => {
@@ -262,7 +384,7 @@ describe('token store on Kubernetes Secrets', () => {
 
     expect(await a.revoke(viewer.id)).toBe(true);
     await waitFor('the revocation to reach replica b', async () => (await b.verify(viewer.token)) === undefined, 10_000);
-    expect(b.get(viewer.id)).toBeUndefined();
+    expect(await b.get(viewer.id)).toBeUndefined();
 
     expect(await a.revokeNode('gw-7')).toBe(1);
     await waitFor('replica b to announce the node revocation', () => revokedOnB.includes('gw-7'), 10_000);
@@ -278,7 +400,7 @@ describe('token store on Kubernetes Secrets', () => {
     stores.push(a, b);
     const t = await a.create({ role: 'admin' });
     await waitFor('replica b to learn the token from its watch', async () => (await b.verify(t.token))?.tokenId === t.id, 10_000);
-    expect(b.get(t.id)).toMatchObject({ role: 'admin' });
+    expect(await b.get(t.id)).toMatchObject({ role: 'admin' });
   });
 
   it('counts every use of a bootstrap token when two replicas consume it at once', async () => {

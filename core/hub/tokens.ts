@@ -91,18 +91,36 @@ export interface CreateBootstrapTokenOptions {
 }
 
 /**
- * Where tokens live: a SQLite file (`openTokenStore`, one hub) or Secrets in
- * the hub's Kubernetes namespace (`openKubeTokenStore`, every replica
- * shares them). Writes and checks are async (a round trip to kube); `get` is
- * this replica's view (in kube mode the watch-fed cache: a token made on
- * another replica shows within the watch's latency), for checks that must
- * not wait, such as a live stream asking whether its token still holds.
+ * A console login (a browser's session cookie standing in for a token), as
+ * the token store keeps it: the cookie itself is never stored, only its
+ * SHA-256 (`key`, hex). Kept with the tokens so that every replica knows
+ * it, a hub restart keeps it, and revoking the token ends it.
+ */
+export interface SessionRecord {
+  /** SHA-256 of the cookie's value, 64 hex digits. */
+  key: string;
+  tokenId: string;
+  role: Role;
+  /** The value requests that change something carry in `x-edgeadm-csrf`. */
+  csrf: string;
+  /** ms since epoch. */
+  expiresAt: number;
+}
+
+export const SESSION_KEY_RE = /^[0-9a-f]{64}$/;
+
+/**
+ * Where tokens live: a SQLite file (`openTokenStore`, one hub), a
+ * PostgreSQL database (`openPostgresTokenStore`) or Secrets in the hub's
+ * Kubernetes namespace (`openKubeTokenStore`); with either of the last two
+ * every replica shares them. `get` answers in kube mode from the watch-fed
+ * cache (a token made on another replica shows within the watch's latency).
  */
 export interface TokenStore {
   create(opts: CreateTokenOptions): Promise<CreatedToken>;
   list(): Promise<TokenInfo[]>;
-  get(id: string): TokenInfo | undefined;
-  /** Deletes the token; false when there was none with this id. */
+  get(id: string): Promise<TokenInfo | undefined>;
+  /** Deletes the token and its console sessions; false when there was none with this id. */
   revoke(id: string): Promise<boolean>;
   /** Deletes every credential of a node; returns how many. */
   revokeNode(node: string): Promise<number>;
@@ -115,6 +133,12 @@ export interface TokenStore {
   revokeBootstrap(id: string): Promise<boolean>;
   /** Checks a bootstrap token (and counts a use when `consume`); undefined when unknown, expired or revoked. */
   verifyBootstrap(token: string, consume?: boolean): Promise<{ id: string; site?: string } | undefined>;
+  /** Keeps a console session; beyond `maxSessions` the oldest go (expired ones first). */
+  createSession(session: SessionRecord, maxSessions: number): Promise<void>;
+  /** The unexpired session with this key. */
+  session(key: string): Promise<SessionRecord | undefined>;
+  /** Ends a session (logout); false when there was none. */
+  endSession(key: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -233,7 +257,7 @@ export function openTokenStore(opts: TokenStoreOptions): TokenStore {
   return {
     create: promised(s.create),
     list: promised(s.list),
-    get: s.get,
+    get: promised(s.get),
     revoke: promised(s.revoke),
     revokeNode: promised(s.revokeNode),
     onNodeRevoked: s.onNodeRevoked,
@@ -242,6 +266,9 @@ export function openTokenStore(opts: TokenStoreOptions): TokenStore {
     listBootstrap: promised(s.listBootstrap),
     revokeBootstrap: promised(s.revokeBootstrap),
     verifyBootstrap: promised(s.verifyBootstrap),
+    createSession: promised(s.createSession),
+    session: promised(s.session),
+    endSession: promised(s.endSession),
     close: promised(s.close),
   };
 }
@@ -275,6 +302,18 @@ function openSqliteTokens(opts: TokenStoreOptions): SyncTokenStore {
       uses INTEGER NOT NULL DEFAULT 0
     ) STRICT;
   `);
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS console_sessions (
+      key TEXT PRIMARY KEY,
+      token_id TEXT NOT NULL,
+      role TEXT NOT NULL,
+      csrf TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      expires_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX IF NOT EXISTS console_sessions_by_token ON console_sessions (token_id);
+    CREATE INDEX IF NOT EXISTS console_sessions_by_age ON console_sessions (created_at);
+  `);
   // Files from before node credentials: add the column in place.
   const columns = db.prepare<[], { name: string }>('PRAGMA table_info(tokens)').all();
   if (!columns.some((c) => c.name === 'node')) db.exec('ALTER TABLE tokens ADD COLUMN node TEXT');
@@ -302,6 +341,16 @@ function openSqliteTokens(opts: TokenStoreOptions): SyncTokenStore {
   const selectAll = db.prepare<[], TokenRow>('SELECT * FROM tokens ORDER BY created_at, id');
   const remove = db.prepare<[string]>('DELETE FROM tokens WHERE id = ?');
   const touch = db.prepare<[number, string]>('UPDATE tokens SET last_used_at = ? WHERE id = ?');
+  const sessionInsert = db.prepare<[string, string, string, string, number, number]>(
+    'INSERT OR REPLACE INTO console_sessions (key, token_id, role, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+  );
+  const sessionsExpired = db.prepare<[number]>('DELETE FROM console_sessions WHERE expires_at <= ?');
+  const sessionsBeyond = db.prepare<[number]>('DELETE FROM console_sessions WHERE key IN (SELECT key FROM console_sessions ORDER BY created_at DESC, key LIMIT -1 OFFSET ?)');
+  const sessionOne = db.prepare<[string, number], { key: string; token_id: string; role: Role; csrf: string; expires_at: number }>(
+    'SELECT key, token_id, role, csrf, expires_at FROM console_sessions WHERE key = ? AND expires_at > ?',
+  );
+  const sessionEnd = db.prepare<[string]>('DELETE FROM console_sessions WHERE key = ?');
+  const sessionsOfToken = db.prepare<[string]>('DELETE FROM console_sessions WHERE token_id = ?');
   // Compared against when the id is unknown, so a miss costs what a hit costs.
   const dummyHash = sha256(randomBytes(32).toString('base64url'));
   const lastTouched = new Map<string, number>();
@@ -358,7 +407,10 @@ function openSqliteTokens(opts: TokenStoreOptions): SyncTokenStore {
       open();
       lastTouched.delete(id);
       const node = nodeOf.get(id)?.node;
-      const gone = remove.run(id).changes > 0;
+      const gone = db.transaction(() => {
+        sessionsOfToken.run(id);
+        return remove.run(id).changes > 0;
+      })();
       if (gone) revoked(node);
       return gone;
     },
@@ -427,10 +479,37 @@ function openSqliteTokens(opts: TokenStoreOptions): SyncTokenStore {
       if (row.node !== null) p.node = row.node;
       return p;
     },
+    createSession(r, maxSessions) {
+      open();
+      checkSession(r);
+      const t = now();
+      db.transaction(() => {
+        sessionInsert.run(r.key, r.tokenId, r.role, r.csrf, t, r.expiresAt);
+        sessionsExpired.run(t);
+        sessionsBeyond.run(maxSessions);
+      })();
+    },
+    session(key) {
+      open();
+      if (!SESSION_KEY_RE.test(key)) return undefined;
+      const row = sessionOne.get(key, now());
+      return row && { key: row.key, tokenId: row.token_id, role: row.role, csrf: row.csrf, expiresAt: row.expires_at };
+    },
+    endSession(key) {
+      open();
+      return sessionEnd.run(key).changes > 0;
+    },
     close() {
       if (closed) return;
       closed = true;
       db.close();
     },
   };
+}
+
+/** A session as a store takes it: a key that is a SHA-256, a known role, a time. */
+export function checkSession(r: SessionRecord): void {
+  if (!SESSION_KEY_RE.test(r.key)) throw new ErrTokenInvalid({ field: 'session.key', reason: 'must be a SHA-256 in hex' });
+  if (!(ROLES as readonly string[]).includes(r.role)) throw new ErrTokenInvalid({ field: 'session.role', reason: `must be one of ${ROLES.join(', ')}` });
+  if (!Number.isSafeInteger(r.expiresAt)) throw new ErrTokenInvalid({ field: 'session.expiresAt', reason: 'must be a time in ms' });
 }

@@ -26,6 +26,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../kernel/index.ts';
+import { engineReason, openPostgres, sqlState } from '../postgres/index.ts';
 import type { Reading, StoredReading } from '../sdk/index.ts';
 import { ErrClosed, ErrStreamRewound, ErrTelemetryBackend } from './errors.ts';
 import { Q_CODE, readingFromColumns, VT_CODE, type ReadingColumns } from './rows.ts';
@@ -71,7 +72,6 @@ export interface PostgresTelemetryOptions {
   logger?: Logger;
 }
 
-const SCHEMA_VERSION = 2;
 /** The channel replicas tell each other of stored readings on: `<instance> <sid> <from>-<to>,...`. */
 const CHANNEL = 'edgeadm_telemetry';
 /** A notification's payload stays well under PostgreSQL's 8000 bytes: more ranges than this and the listeners read the whole span. */
@@ -113,8 +113,9 @@ const LOCK = { schema: 727_001, partitions: 727_002 } as const;
 const COLUMNS = 'sid, site, seq, origin, device, profile, resource, vt, q, value, units, detail';
 const READ_COLUMNS = 'sid, site, seq, origin::float8, device, profile, resource, vt, q, value, units, detail';
 
-const MIGRATIONS: Record<number, string> = {
-  1: `
+/** Migration N at index N - 1. */
+const MIGRATIONS: readonly string[] = [
+  `
     CREATE TABLE telemetry_streams (
       sid BIGSERIAL PRIMARY KEY,
       site TEXT NOT NULL,
@@ -158,8 +159,8 @@ const MIGRATIONS: Record<number, string> = {
     );
     CREATE INDEX telemetry_quarantine_time ON telemetry_quarantine (site, received_at);
   `,
-  // Exporters' cursors (export.ts).
-  2: `
+  // 2: exporters' cursors (export.ts).
+  `
     CREATE TABLE telemetry_export (
       exporter TEXT NOT NULL,
       sid BIGINT NOT NULL,
@@ -167,7 +168,7 @@ const MIGRATIONS: Record<number, string> = {
       PRIMARY KEY (exporter, sid)
     );
   `,
-};
+];
 
 /**
  * A number parameter as PostgreSQL must compare it: an origin (ns) beyond
@@ -176,8 +177,6 @@ const MIGRATIONS: Record<number, string> = {
  */
 const exact = (v: string | number): string | number | bigint => (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v) ? BigInt(v) : v);
 
-/** pg's own text parser of a type. */
-const textParser = (oid: number): ((v: string) => unknown) => pg.types.getTypeParser(oid, 'text') as (v: string) => unknown;
 
 /** The UTC day (ns at its start) of an origin. */
 const dayOf = (origin: number): bigint => (BigInt(Math.trunc(origin)) / DAY_NS) * DAY_NS;
@@ -188,49 +187,15 @@ function partitionName(day: bigint): string {
 
 /** An error of the engine, with PostgreSQL's own words and no URL. */
 function backendError(what: string, err: unknown): Error {
-  const e = err as { code?: unknown; message?: unknown };
-  return new ErrTelemetryBackend({ driver: 'postgres', what, reason: `${typeof e.code === 'string' ? `${e.code} ` : ''}${typeof e.message === 'string' ? e.message : String(err)}` }, { cause: err });
+  return new ErrTelemetryBackend({ driver: 'postgres', what, reason: engineReason(err) }, { cause: err });
 }
 
 /** Opens the store: connects, applies the schema's migrations, applies the retention (then hourly), listens to the other replicas. */
 export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions): Promise<TelemetryStore> {
   const log = (opts.logger ?? createLogger({ level: 'silent' })).child({ component: 'telemetry-store', driver: 'postgres' });
   const m = ingestMetrics(opts.metrics);
-  const pool = new pg.Pool({
-    connectionString: opts.url,
-    max: opts.poolSize ?? 10,
-    // BIGINT columns as numbers: counts and seqs are safe integers; origins are read as float8 (what a Reading holds).
-    types: { getTypeParser: ((oid: number) => (oid === 20 ? (v: string): number => Number(v) : (v: string): unknown => textParser(oid)(v))) as pg.CustomTypesConfig['getTypeParser'] },
-  });
-  // A connection the server drops while idle is replaced; never an unhandled error.
-  pool.on('error', (err) => log.warn({ error: err.message }, 'telemetry store: an idle PostgreSQL connection failed'));
-
-  const tx = async <T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => {
-    let c: pg.PoolClient;
-    try {
-      c = await pool.connect();
-    } catch (err) {
-      throw backendError(`${what}: connecting`, err);
-    }
-    try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
-  };
-  const sql = async <R extends pg.QueryResultRow>(what: string, text: string, params: unknown[] = []): Promise<pg.QueryResult<R>> => {
-    try {
-      return await pool.query<R>(text, params);
-    } catch (err) {
-      throw backendError(what, err);
-    }
-  };
+  const db = openPostgres({ url: opts.url, poolSize: opts.poolSize ?? 10, logger: log, fail: backendError });
+  const { pool, tx, sql } = db;
   /** Readings' rows (READ_COLUMNS), as arrays. */
   const rowsOf = async (what: string, text: string, values: unknown[]): Promise<Row[]> => {
     try {
@@ -241,23 +206,10 @@ export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions)
   };
 
   try {
-    await tx('migrating the schema', async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK.schema]);
-      await c.query('CREATE TABLE IF NOT EXISTS edgeadm_telemetry_schema (version INTEGER NOT NULL)');
-      const r = await c.query<{ version: number }>('SELECT version FROM edgeadm_telemetry_schema');
-      let version = r.rows[0]?.version ?? 0;
-      if (version > SCHEMA_VERSION) throw new Error(`the database has telemetry schema version ${version}; this edgeadm knows up to ${SCHEMA_VERSION}`);
-      if (r.rows.length === 0) await c.query('INSERT INTO edgeadm_telemetry_schema (version) VALUES (0)');
-      while (version < SCHEMA_VERSION) {
-        version++;
-        await c.query(MIGRATIONS[version]!);
-        await c.query('UPDATE edgeadm_telemetry_schema SET version = $1', [version]);
-        log.info({ version }, 'telemetry schema migrated');
-      }
-    });
+    await db.migrate({ table: 'edgeadm_telemetry_schema', lock: LOCK.schema, migrations: MIGRATIONS }, 'migrating the schema');
   } catch (err) {
-    await pool.end().catch(() => undefined);
-    throw ErrTelemetryBackend.is(err) ? err : backendError('migrating the schema', err);
+    await db.close().catch(() => undefined);
+    throw err;
   }
 
   /** Days whose partition is known to exist. */
@@ -315,8 +267,6 @@ export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions)
 
   // ---- what the other replicas store, for this one's live subscribers (LISTEN/NOTIFY)
   const instance = randomUUID();
-  let listener: pg.Client | undefined;
-  let relisten: NodeJS.Timeout | undefined;
   const heard = async (payload: string): Promise<void> => {
     const [from, sidText, ranges] = payload.split(' ');
     if (from === instance || subscribers.size === 0) return;
@@ -327,31 +277,11 @@ export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions)
     const readings = await toReadings(await rowsOf('reading another replica\'s readings', `SELECT ${READ_COLUMNS} FROM telemetry WHERE sid = $1 AND (${cond}) ORDER BY seq`, [sid, ...spans.flat()]));
     if (readings.length > 0 && !closed) subscribers.notify(readings);
   };
-  const listen = async (): Promise<void> => {
-    const c = new pg.Client({ connectionString: opts.url });
-    c.on('notification', (n) => {
-      if (n.channel === CHANNEL && n.payload !== undefined) {
-        heard(n.payload).catch((err: unknown) => log.warn({ error: (err as Error).message }, "telemetry store: reading another replica's readings failed"));
-      }
-    });
-    // A lost listener comes back; readings stored meanwhile are not replayed to live subscribers (the query API has them).
-    c.on('error', (err) => {
-      log.warn({ error: err.message }, 'telemetry store: the listener to other replicas failed; listening again');
-      void c.end().catch(() => undefined);
-      if (listener === c) listener = undefined;
-      if (!closed) relisten = setTimeout(() => void listen().catch(() => undefined), 1000);
-    });
-    try {
-      await c.connect();
-      await c.query(`LISTEN ${CHANNEL}`);
-      listener = c;
-    } catch (err) {
-      await c.end().catch(() => undefined);
-      if (!closed) relisten = setTimeout(() => void listen().catch(() => undefined), 1000);
-      throw err;
-    }
+  // A lost listener comes back; readings stored meanwhile are not replayed to live subscribers (the query API has them).
+  const heardOrWarn = (payload: string): void => {
+    heard(payload).catch((err: unknown) => log.warn({ error: (err as Error).message }, "telemetry store: reading another replica's readings failed"));
   };
-  await listen().catch((err: unknown) => log.warn({ error: (err as Error).message }, 'telemetry store: not listening to other replicas yet'));
+  await db.listen(CHANNEL, heardOrWarn).catch((err: unknown) => log.warn({ error: (err as Error).message }, 'telemetry store: not listening to other replicas yet'));
 
   const ingestTx = (key: StreamKey, readings: readonly Reading[], opts: IngestOptions): Promise<Outcome> =>
     tx('ingest', async (c) => {
@@ -477,7 +407,7 @@ export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions)
           o = await ingestTx(key, readings, opts);
         } catch (err) {
           // No partition for a row (23514): another replica's retention dropped a day this one knew. Once more, made anew.
-          if ((err as { code?: unknown }).code !== '23514') throw err;
+          if (sqlState(err) !== '23514') throw err;
           partitions.clear();
           await ensurePartitions(days);
           o = await ingestTx(key, readings, opts);
@@ -574,10 +504,8 @@ export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions)
       if (closed) return;
       closed = true;
       if (retentionTimer) clearInterval(retentionTimer);
-      if (relisten) clearTimeout(relisten);
-      await listener?.end().catch(() => undefined);
       subscribers.clear();
-      await pool.end();
+      await db.close();
     },
   };
 }

@@ -61,12 +61,15 @@ export function sseStreams(app: HubApp, ctx: HubContext): (request: FastifyReque
     };
     const heartbeat = setInterval(() => {
       // A revoked token or ended console session ends the stream too, within one heartbeat.
-      if (!stillAuthorized(request)) {
-        request.log.info({ transport }, 'live client no longer authorised: disconnected');
-        end();
-        return;
-      }
-      send(': heartbeat\n\n');
+      void stillAuthorized(request).then((ok) => {
+        if (done) return;
+        if (!ok) {
+          request.log.info({ transport }, 'live client no longer authorised: disconnected');
+          end();
+          return;
+        }
+        send(': heartbeat\n\n');
+      });
     }, heartbeatMs);
     open.add(end);
     ctx.metrics.streamClients.inc({ transport });

@@ -114,13 +114,16 @@ export function registerStreamRoutes(app: HubApp, ctx: HubContext): void {
         socket.send(JSON.stringify({ type: 'readings', readings }));
       });
       const ping = setInterval(() => {
-        if (!stillAuthorized(request)) {
-          request.log.info({ transport }, 'live client no longer authorised: disconnected');
-          cleanup();
-          socket.close(4401, 'no longer authorised');
-          return;
-        }
-        if (socket.readyState === WebSocket.OPEN) socket.ping();
+        void stillAuthorized(request).then((ok) => {
+          if (socket.readyState !== WebSocket.OPEN) return;
+          if (!ok) {
+            request.log.info({ transport }, 'live client no longer authorised: disconnected');
+            cleanup();
+            socket.close(4401, 'no longer authorised');
+            return;
+          }
+          socket.ping();
+        });
       }, heartbeatMs);
     },
   );

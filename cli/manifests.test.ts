@@ -28,6 +28,7 @@ import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding, type IClusterRole, type IPolicyRule, type IRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { Namespace, Secret, Service, ServiceAccount, type IContainer, type IPodSpec, type ISecret, type IService } from 'kubernetes-models/v1';
 import { MutatingWebhookConfiguration, type IMutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { certificateInfo, loadOrCreateHubPki } from '../core/pki/index.ts';
 import { startHealthWebhook } from '../core/health/index.ts';
 import { createLogger } from '../core/kernel/index.ts';
@@ -64,6 +65,7 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
   'apiextensions.k8s.io/v1/CustomResourceDefinition': CustomResourceDefinition,
   'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': MutatingWebhookConfiguration,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
 };
 
 function validateWithModel(obj: Manifest): void {
@@ -337,6 +339,46 @@ describe('manifests install, in process', () => {
       await hub.close();
     }
   }, 30_000);
+});
+
+describe('manifests install: replicas sharing readings in PostgreSQL', () => {
+  const shared = (): K8sObject[] => installManifests({ ...BASE, replicas: 3, telemetrySecret: 'edgeadm-telemetry', telemetryRetentionDays: 90, pki: generated, webhookTls }).map((m) => m.object as unknown as K8sObject);
+
+  it('runs N replicas rolling one at a time, each named after its pod and reached at its address, the URL from the Secret, a disruption budget; all valid', () => {
+    const all = shared();
+    for (const o of all) expect(() => validateWithModel(o), `${o.kind}/${o.metadata.name}`).not.toThrow();
+    const dep = all.find((o) => o.kind === 'Deployment' && o.metadata.name === 'edgeadm-hub') as unknown as IDeployment;
+    expect(dep.spec!.replicas).toBe(3);
+    expect(dep.spec!.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+    const hub = dep.spec!.template.spec!.containers[0]!;
+    expect(hub.env).toEqual([
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+      { name: 'EDGEADM_TELEMETRY', valueFrom: { secretKeyRef: { name: 'edgeadm-telemetry', key: 'url' } } },
+    ]);
+    // No URL in the manifests: only the Secret's name.
+    expect(JSON.stringify(all)).not.toContain('postgres://');
+    // The args as kubelet expands $(VAR) from the pod's env: flags `hub run` knows, a replica name and peer URL it accepts.
+    const expanded = (hub.args ?? []).map((a) => a.replace('$(POD_NAME)', 'edgeadm-hub-5d8f9c7b6d-x2x9q').replace('$(POD_IP)', '10.244.1.17'));
+    expect(expanded.join(' ')).toContain('--replica edgeadm-hub-5d8f9c7b6d-x2x9q --peer-url wss://10.244.1.17:7443/api/v1/tunnel/peer --tls-host 10.244.1.17');
+    expect(expanded.join(' ')).toContain('--telemetry-retention 90');
+    const runCmd = buildProgram().commands.find((c) => c.name() === 'hub')!.commands.find((c) => c.name() === 'run')!;
+    expect(runCmd.parseOptions(expanded.slice(2))).toEqual({ operands: [], unknown: [] });
+    const pdb = all.find((o) => o.kind === 'PodDisruptionBudget');
+    expect(pdb).toMatchObject({ metadata: { name: 'edgeadm-hub', namespace: 'edge-system' }, spec: { minAvailable: 1, selector: { matchLabels: dep.spec!.selector.matchLabels } } });
+    // One replica keeps the old shape: readings in its emptyDir, recreated, no budget.
+    expect(objects.some((o) => o.kind === 'PodDisruptionBudget')).toBe(false);
+    expect(deployment().spec!.strategy).toEqual({ type: 'Recreate' });
+    expect(hubContainer().env).toBeUndefined();
+  });
+
+  it('refuses replicas without a shared telemetry store, and names a bad Secret or retention', () => {
+    expect(() => checkInstallFlags({ namespace: 'ns', replicas: '3', image: 'i' })).toThrow(/--replicas: 3 replicas would each keep their own readings.*--telemetry-secret/);
+    expect(checkInstallFlags({ namespace: 'ns', replicas: '3', image: 'i', telemetrySecret: 'pg-url', telemetryRetention: '30' })).toEqual({ namespace: 'ns', replicas: 3, image: 'i', telemetrySecret: 'pg-url', telemetryRetentionDays: 30 });
+    expect(() => checkInstallFlags({ namespace: 'ns', replicas: '1', image: 'i', telemetrySecret: 'Bad Name' })).toThrow(/--telemetry-secret: 'Bad Name'/);
+    expect(() => checkInstallFlags({ namespace: 'ns', replicas: '1', image: 'i', telemetryRetention: '30' })).toThrow(/--telemetry-retention: needs --telemetry-secret/);
+    expect(() => checkInstallFlags({ namespace: 'ns', replicas: '1', image: 'i', telemetrySecret: 's', telemetryRetention: '0' })).toThrow(/--telemetry-retention: '0' is not a whole number of days/);
+  });
 });
 
 describe('manifests install: the PKI', () => {

@@ -32,10 +32,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { Document, isMap, isSeq } from 'yaml';
-import { EDGEADM_VERSION, dns1123LabelProblem, type Logger } from '../core/kernel/index.ts';
+import { EDGEADM_VERSION, dns1123LabelProblem, dns1123SubdomainProblem, type Logger } from '../core/kernel/index.ts';
 import { commandCrd, crdFromSchema, edgeadmCrds, INITIAL_ADMIN_SECRET } from '../core/store/index.ts';
 import { APPS_GROUP, GRID_KINDS, GRID_KIND_NAMES, GRID_METRICS_PORT, SITE_GROUP } from '../core/grid/index.ts';
 import { HEALTH_WEBHOOK_PATHS, HEALTH_WEBHOOK_PORT, NODE_UNHEALTH_ANNOTATION, VERDICT_ANNOTATION } from '../core/health/index.ts';
+import { HUB_RUN_ENV } from './config.ts';
 import { contextOf, examples } from './context.ts';
 import { usage, type Problem } from './resources.ts';
 import type { OutputFormat } from './output.ts';
@@ -79,7 +80,16 @@ export function platformCrds(): Manifest[] {
 
 export interface InstallOptions {
   namespace: string;
+  /** More than one needs `telemetrySecret` (each replica would keep its own readings otherwise). */
   replicas: number;
+  /**
+   * A Secret of the namespace whose key `url` is a postgres:// URL: the hub
+   * keeps readings there (EDGEADM_TELEMETRY from the Secret, never in the
+   * manifests), so they outlive the pod and replicas share them.
+   */
+  telemetrySecret?: string;
+  /** With `telemetrySecret`: keep readings this many days. */
+  telemetryRetentionDays?: number;
   image: string;
   /** Where edge nodes reach the hub from outside the cluster (its host goes into the hub certificate). */
   hubUrl?: string;
@@ -346,10 +356,27 @@ export function installManifests(o: InstallOptions): CommentedManifest[] {
     failureThreshold,
   });
   const restricted = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } };
+  const shared = o.telemetrySecret !== undefined;
+  const several = o.replicas > 1;
+  // Each replica names itself after its pod and is reached by the others at its pod's address (its certificate covers it: the hub re-issues hub.crt for its hosts).
+  const replicaArgs = several ? ['--replica', '$(POD_NAME)', '--peer-url', `wss://$(POD_IP):${HUB_PORT}/api/v1/tunnel/peer`, '--tls-host', '$(POD_IP)'] : [];
+  const retentionArgs = shared && o.telemetryRetentionDays !== undefined ? ['--telemetry-retention', String(o.telemetryRetentionDays)] : [];
+  const env: Manifest[] = [
+    ...(several
+      ? [
+          { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+          { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+        ]
+      : []),
+    ...(shared ? [{ name: `EDGEADM_${HUB_RUN_ENV.telemetry}`, valueFrom: { secretKeyRef: { name: o.telemetrySecret, key: 'url' } } }] : []),
+  ];
   out.push({
     comment:
-      ` The hub. Its resources, tokens and commands live in this namespace (custom resources and Secrets);\n` +
-      ` telemetry lives in an emptyDir (gone with the pod), which is why it runs one replica. The first admin token:\n` +
+      ` The hub. Its resources, tokens, commands and console sessions live in this namespace (custom resources and Secrets);\n` +
+      (shared
+        ? ` readings in PostgreSQL, at the URL in Secret ${o.telemetrySecret} (key url), which ${several ? `its ${o.replicas} replicas share` : 'outlives the pod'}.\n`
+        : ` readings in an emptyDir (gone with the pod), which is why it runs one replica (--telemetry-secret shares them).\n`) +
+      ` The first admin token:\n` +
       ` kubectl -n ${ns} get secret ${INITIAL_ADMIN_SECRET} -o jsonpath='{.data.token}' | base64 -d`,
     object: {
       apiVersion: 'apps/v1',
@@ -357,8 +384,8 @@ export function installManifests(o: InstallOptions): CommentedManifest[] {
       metadata: meta(NAME, 'hub'),
       spec: {
         replicas: o.replicas,
-        // Never two hubs at once on separate data.
-        strategy: { type: 'Recreate' },
+        // Readings in an emptyDir: never two hubs at once on separate data. Shared: one new pod at a time, none taken away first.
+        strategy: shared ? { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } : { type: 'Recreate' },
         selector: { matchLabels: SELECTOR },
         template: {
           metadata: { labels: { ...labels('hub'), ...SELECTOR } },
@@ -384,7 +411,8 @@ export function installManifests(o: InstallOptions): CommentedManifest[] {
                 name: 'hub',
                 image: o.image,
                 command: ['edgeadm'],
-                args: ['hub', 'run', '--data-dir', DATA_DIR, '--host', '0.0.0.0', '--port', String(HUB_PORT), '--kubeconfig', 'in-cluster', '--namespace', ns, ...tlsHostArgs],
+                args: ['hub', 'run', '--data-dir', DATA_DIR, '--host', '0.0.0.0', '--port', String(HUB_PORT), '--kubeconfig', 'in-cluster', '--namespace', ns, ...tlsHostArgs, ...replicaArgs, ...retentionArgs],
+                ...(env.length === 0 ? {} : { env }),
                 ports: [{ name: 'https', containerPort: HUB_PORT, protocol: 'TCP' }],
                 startupProbe: probe(30, 2),
                 livenessProbe: probe(3, 10),
@@ -410,6 +438,12 @@ export function installManifests(o: InstallOptions): CommentedManifest[] {
       },
     },
   });
+  if (several) {
+    out.push({
+      comment: ' Voluntary disruptions (node drains) leave at least one hub replica serving.',
+      object: { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: meta(NAME, 'hub'), spec: { minAvailable: 1, selector: { matchLabels: SELECTOR } } },
+    });
+  }
   out.push({
     comment: ' The hub\'s API inside the cluster (the console, edgeadm, kubectl port-forward).',
     object: {
@@ -658,6 +692,8 @@ function print(out: NodeJS.WritableStream, format: OutputFormat, items: readonly
 interface InstallFlags {
   namespace: string;
   replicas: string;
+  telemetrySecret?: string;
+  telemetryRetention?: string;
   image: string;
   hubUrl?: string;
   pkiDir?: string;
@@ -671,11 +707,20 @@ export function checkInstallFlags(f: InstallFlags): Omit<InstallOptions, 'pki'> 
   if (nsProblem !== undefined) problems.push({ argument: '--namespace', reason: `'${f.namespace}' ${nsProblem}` });
   const replicas = Number(f.replicas);
   if (!/^\d+$/.test(f.replicas) || replicas < 1) problems.push({ argument: '--replicas', reason: `'${f.replicas}' is not a whole number of at least 1` });
-  else if (replicas > 1) {
+  else if (replicas > 1 && f.telemetrySecret === undefined) {
     problems.push({
       argument: '--replicas',
-      reason: `${replicas} replicas would each keep their own telemetry: resources, tokens and commands are shared in the cluster, but readings stay in each replica's SQLite file until the telemetry store is shared too`,
+      reason: `${replicas} replicas would each keep their own readings: resources, tokens, commands and sessions are shared in the cluster, readings only with --telemetry-secret (a PostgreSQL URL)`,
     });
+  }
+  if (f.telemetrySecret !== undefined) {
+    const p = dns1123SubdomainProblem(f.telemetrySecret);
+    if (p !== undefined) problems.push({ argument: '--telemetry-secret', reason: `'${f.telemetrySecret}' ${p}` });
+  }
+  const days = f.telemetryRetention === undefined ? undefined : Number(f.telemetryRetention);
+  if (f.telemetryRetention !== undefined) {
+    if (f.telemetrySecret === undefined) problems.push({ argument: '--telemetry-retention', reason: 'needs --telemetry-secret (readings in PostgreSQL)' });
+    else if (!/^\d+$/.test(f.telemetryRetention) || days! < 1) problems.push({ argument: '--telemetry-retention', reason: `'${f.telemetryRetention}' is not a whole number of days (1 or more)` });
   }
   if (f.image.trim() === '' || /\s/.test(f.image)) problems.push({ argument: '--image', reason: `'${f.image}' is not an image reference` });
   if (f.hubUrl !== undefined) {
@@ -695,7 +740,14 @@ export function checkInstallFlags(f: InstallFlags): Omit<InstallOptions, 'pki'> 
     else if (missing.length > 0) problems.push({ argument: '--pki-dir', reason: `${f.pkiDir} has no ${missing.join(' and ')}: give a hub's pki/ folder (edgeadm init makes one)` });
   }
   usage(problems);
-  return { namespace: f.namespace, replicas, image: f.image, ...(f.hubUrl === undefined ? {} : { hubUrl: f.hubUrl }) };
+  return {
+    namespace: f.namespace,
+    replicas,
+    image: f.image,
+    ...(f.hubUrl === undefined ? {} : { hubUrl: f.hubUrl }),
+    ...(f.telemetrySecret === undefined ? {} : { telemetrySecret: f.telemetrySecret }),
+    ...(days === undefined ? {} : { telemetryRetentionDays: days }),
+  };
 }
 
 /**
@@ -741,7 +793,9 @@ export function registerManifests(program: Command): void {
     .command('install')
     .description('Everything to run the hub in a cluster: namespace, CRDs, RBAC, Deployment, Services, and the PKI Secret when asked')
     .option('--namespace <ns>', 'namespace of the hub', 'edgeadm')
-    .option('--replicas <n>', 'hub replicas (1 until telemetry is shared between replicas)', '1')
+    .option('--replicas <n>', 'hub replicas (more than 1 needs --telemetry-secret)', '1')
+    .option('--telemetry-secret <name>', "keep readings in PostgreSQL: a Secret of the namespace whose key 'url' is the postgres:// URL (made by you: kubectl create secret generic NAME --from-literal=url=postgres://...)")
+    .option('--telemetry-retention <days>', 'with --telemetry-secret: keep readings this many days')
     .option('--image <image>', 'hub container image (its PATH has edgeadm and node)', `edgeadm:${EDGEADM_VERSION}`)
     .option('--hub-url <url>', 'https:// URL edge nodes reach the hub at from outside (goes into the hub certificate)')
     .option('--pki-dir <dir>', "embed an existing hub's pki/ folder (ca.crt, ca.key; hub.crt, hub.key are re-issued for the cluster's names) as the Secret")

@@ -168,3 +168,23 @@ export const ErrExportOption = createError(
   (p: { option: string; reason: string }) => `telemetry export option '${p.option}' ${p.reason}`,
   { statusCode: 400 },
 );
+
+/** A Sparkplug edge node (one site of the export) has no MQTT session to publish on: the step is tried again. */
+export const ErrSparkplugSession = createError(
+  'EDGE_ERR_EXPORT_SPARKPLUG_SESSION',
+  (p: { site: string; reason: string }) => `Sparkplug edge node '${p.site}' of the telemetry export has no session with the broker: ${p.reason}`,
+  { statusCode: 503 },
+);
+
+/** An NCMD the exporter cannot read (not a Sparkplug B payload, or a Rebirth metric that is not a Boolean): logged and ignored. */
+export const ErrSparkplugCommand = createError(
+  'EDGE_ERR_EXPORT_SPARKPLUG_NCMD',
+  (p: { site: string; reason: string }) => `NCMD to Sparkplug edge node '${p.site}' ignored: ${p.reason}`,
+  { statusCode: 400 },
+);
+
+/** The vendored sparkplug_b.proto (or protobufjs) could not be loaded: the sparkplug export cannot start. */
+export const ErrSparkplugSchema = createError(
+  'EDGE_ERR_EXPORT_SPARKPLUG_SCHEMA',
+  (p: { file: string; reason: string }) => `the Sparkplug B schema ${p.file} cannot be loaded: ${p.reason}`,
+);

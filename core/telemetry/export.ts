@@ -17,7 +17,10 @@
  *   `{resource}` (each made topic-safe: `/`, `+`, `#` become `_`);
  * - the payload is the platform's reading as JSON (`json`, with `stream`),
  *   or an EdgeX v3 AddEventRequest in EdgeX's message envelope (`edgex`,
- *   what EdgeX app services and eKuiper read).
+ *   what EdgeX app services and eKuiper read);
+ * - or, with `sparkplug`, each site is a Sparkplug B edge node with its own
+ *   session, on `spBv1.0/{group}/...` topics (sparkplug.ts: births, deaths,
+ *   bdSeq and seq, rebirth on NCMD); the topic template does not apply.
  *
  * With several hub replicas on one PostgreSQL store, run the export on one.
  */
@@ -29,7 +32,8 @@ import { ErrExportOption } from './errors.ts';
 import { counter } from './metrics.ts';
 import type { StreamRef, TelemetryStore } from './types.ts';
 
-export type ExportFormat = 'json' | 'edgex';
+export type ExportFormat = 'json' | 'edgex' | 'sparkplug';
+const FORMATS: readonly string[] = ['json', 'edgex', 'sparkplug'];
 
 export interface TelemetryExportOptions {
   store: TelemetryStore;
@@ -42,13 +46,16 @@ export interface TelemetryExportOptions {
   password?: string;
   /** PEM of the CA that signed the broker's certificate (mqtts, wss). */
   ca?: string;
-  /** Default `edgeadm/{site}/{device}/{resource}`. */
+  /** Default `edgeadm/{site}/{device}/{resource}`; not with `sparkplug` (its topics are Sparkplug's). */
   topic?: string;
   format?: ExportFormat;
+  /** Sparkplug's group_id (format `sparkplug` only; default `edgeadm`). */
+  group?: string;
   /** Readings per step (default 500). */
   batch?: number;
   /** Look again this often when nothing woke it (default 1000 ms). */
   idleMs?: number;
+  /** With `sparkplug`, each site's session adds `-<site>` to it. */
   clientId?: string;
   metrics?: Registry;
   logger?: Logger;
@@ -86,7 +93,22 @@ export function exportUrl(text: string): URL {
   return url;
 }
 
-function payloadOf(format: ExportFormat, r: StoredReading): string {
+export const DEFAULT_SPARKPLUG_GROUP = 'edgeadm';
+
+/** The Sparkplug group_id, checked: not empty, no `/`, `+` or `#` (Sparkplug 3.0); throws EDGE_ERR_EXPORT_OPTION naming `group`. */
+export function exportGroup(group: string): string {
+  if (group === '' || /[/+#]/.test(group)) throw new ErrExportOption({ option: 'group', reason: `'${group}' must be a Sparkplug group_id: not empty, without /, + or #` });
+  return group;
+}
+
+/** Where a step's readings go: one broker client (json, edgex), or one Sparkplug edge node per site. */
+interface ExportSink {
+  /** Resolves once the broker has acknowledged every message of the step. */
+  publish(stream: StreamRef, readings: readonly StoredReading[]): Promise<void>;
+  close(force: boolean): Promise<void>;
+}
+
+function payloadOf(format: 'json' | 'edgex', r: StoredReading): string {
   if (format === 'json') return JSON.stringify(r);
   return wrapEdgeXEnvelope(edgexAddEventRequest(edgexEventOf([r])));
 }
@@ -94,34 +116,66 @@ function payloadOf(format: ExportFormat, r: StoredReading): string {
 export async function startTelemetryExport(o: TelemetryExportOptions): Promise<TelemetryExport> {
   const name = o.name ?? 'mqtt';
   const format = o.format ?? 'json';
-  if (format !== 'json' && format !== 'edgex') throw new ErrExportOption({ option: 'format', reason: `'${String(format)}' is not json or edgex` });
+  if (!FORMATS.includes(format)) throw new ErrExportOption({ option: 'format', reason: `'${String(format)}' is not json or edgex, nor sparkplug` });
+  const sparkplug = format === 'sparkplug';
+  if (sparkplug && o.topic !== undefined) throw new ErrExportOption({ option: 'topic', reason: 'does not apply to format sparkplug (its topics are spBv1.0/{group}/...)' });
+  if (!sparkplug && o.group !== undefined) throw new ErrExportOption({ option: 'group', reason: `applies to format sparkplug only, not ${format}` });
+  const group = sparkplug ? exportGroup(o.group ?? DEFAULT_SPARKPLUG_GROUP) : undefined;
   const topicOf = exportTopic(o.topic ?? DEFAULT_EXPORT_TOPIC);
   const batch = o.batch ?? 500;
   const idleMs = o.idleMs ?? 1000;
   const url = exportUrl(o.url);
   const log = (o.logger ?? createLogger({ level: 'silent' })).child({ component: 'telemetry-export', exporter: name, broker: `${url.protocol}//${url.host}` });
   const exportedTotal = counter(o.metrics, 'edgeadm_telemetry_exported_total', 'Readings the hub published to its export broker and the broker acknowledged, by exporter.', ['exporter']);
+  const clientId = o.clientId ?? `edgeadm-export-${name}`;
 
-  const { connect } = await import('mqtt');
-  const client: MqttClient = connect(o.url, {
-    clientId: (o.clientId ?? `edgeadm-export-${name}`).slice(0, 64),
-    ...(o.username === undefined ? {} : { username: o.username }),
-    ...(o.password === undefined ? {} : { password: o.password }),
-    ...(o.ca === undefined ? {} : { ca: o.ca }),
-    clean: true,
-    reconnectPeriod: 2000,
-    connectTimeout: 10_000,
-    protocolVersion: 4,
-  });
-  let lastError: string | undefined;
-  client.on('error', (err) => {
-    if (err.message !== lastError) log.warn({ error: err.message }, 'export broker: connection error');
-    lastError = err.message;
-  });
-  client.on('connect', () => {
-    lastError = undefined;
-    log.info('export broker connected');
-  });
+  let sink: ExportSink;
+  if (group !== undefined) {
+    // Loaded on use, with protobufjs: only this format needs them.
+    const { startSparkplugSink } = await import('./sparkplug.ts');
+    sink = await startSparkplugSink({
+      store: o.store,
+      name,
+      group,
+      url: o.url,
+      clientId,
+      logger: log,
+      ...(o.username === undefined ? {} : { username: o.username }),
+      ...(o.password === undefined ? {} : { password: o.password }),
+      ...(o.ca === undefined ? {} : { ca: o.ca }),
+    });
+  } else {
+    const textFormat = format as 'json' | 'edgex';
+    const { connect } = await import('mqtt');
+    const client: MqttClient = connect(o.url, {
+      clientId: clientId.slice(0, 64),
+      ...(o.username === undefined ? {} : { username: o.username }),
+      ...(o.password === undefined ? {} : { password: o.password }),
+      ...(o.ca === undefined ? {} : { ca: o.ca }),
+      clean: true,
+      reconnectPeriod: 2000,
+      connectTimeout: 10_000,
+      protocolVersion: 4,
+    });
+    let lastError: string | undefined;
+    client.on('error', (err) => {
+      if (err.message !== lastError) log.warn({ error: err.message }, 'export broker: connection error');
+      lastError = err.message;
+    });
+    client.on('connect', () => {
+      lastError = undefined;
+      log.info('export broker connected');
+    });
+    sink = {
+      async publish(_stream, rs) {
+        if (!client.connected) throw new Error('the export broker is not connected');
+        await Promise.all(rs.map((r) => client.publishAsync(topicOf(r), payloadOf(textFormat, r), { qos: 1 })));
+      },
+      async close(force) {
+        await client.endAsync(force);
+      },
+    };
+  }
 
   const cursor = new Map<string, number>();
   const key = (s: StreamRef): string => `${s.site}\u0000${s.producer}\u0000${s.id}`;
@@ -153,8 +207,7 @@ export async function startTelemetryExport(o: TelemetryExportOptions): Promise<T
       await o.store.setExportCursor(name, s, s.highSeq);
       return 0;
     }
-    if (!client.connected) throw new Error('the export broker is not connected');
-    await Promise.all(rs.map((r) => client.publishAsync(topicOf(r), payloadOf(format, r), { qos: 1 })));
+    await sink.publish(s, rs);
     const last = rs.at(-1)!.seq;
     cursor.set(key(s), last);
     await o.store.setExportCursor(name, s, last);
@@ -166,20 +219,29 @@ export async function startTelemetryExport(o: TelemetryExportOptions): Promise<T
   const loop = (async (): Promise<void> => {
     while (!stopped) {
       let sent = 0;
+      let failed: unknown;
       try {
         for (const s of await o.store.streams()) {
           if (stopped) break;
-          sent += await step(s);
+          // A stream whose step fails waits for the next round; the others go on (with sparkplug, each site has its own session).
+          try {
+            sent += await step(s);
+          } catch (err) {
+            failed ??= err;
+          }
         }
       } catch (err) {
-        if (!stopped) log.warn({ error: toErrorInfo(err) }, 'export: a step failed; trying again');
+        failed ??= err;
+      }
+      if (failed !== undefined) {
+        if (!stopped) log.warn({ error: toErrorInfo(failed) }, 'export: a step failed; trying again');
         await sleep(idleMs);
         continue;
       }
       if (sent === 0 && !stopped) await sleep(idleMs);
     }
   })();
-  log.info({ format, topic: o.topic ?? DEFAULT_EXPORT_TOPIC }, 'exporting readings');
+  log.info(group === undefined ? { format, topic: o.topic ?? DEFAULT_EXPORT_TOPIC } : { format, topic: `spBv1.0/${group}/#` }, 'exporting readings');
 
   let stopping: Promise<void> | undefined;
   return {
@@ -195,7 +257,7 @@ export async function startTelemetryExport(o: TelemetryExportOptions): Promise<T
         let timer: NodeJS.Timeout | undefined;
         const done = await Promise.race([loop.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 5000)))]);
         clearTimeout(timer);
-        await client.endAsync(!done);
+        await sink.close(!done);
         await loop;
       })();
       return stopping;

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { dns1123LabelProblem } from '../core/store/index.ts';
+import { HUB_RUN_ENV } from './config.ts';
 import { contextOf, examples, listening, parsePort } from './context.ts';
 import { ErrUsage } from './errors.ts';
 import { caCertHash } from './join.ts';
@@ -29,15 +30,22 @@ export function registerHub(program: Command): void {
     .option('--namespace <ns>', "with --kubeconfig: the namespace of those resources (it must exist, and be the hub's alone)", 'edgeadm')
     .option('--install-crds', 'with --kubeconfig: create or update the CRDs of the edgeadm.io kinds and of the grid (NodeUnit, NodeGroup, DeploymentGrid, ...) first (needs the right to write CustomResourceDefinitions)')
     .option('--telemetry <store>', `where readings live: sqlite (the data directory's file, one hub) or a postgres:// URL several hub replicas share (default: $${TELEMETRY_ENV}, else sqlite; prefer the variable: arguments show in the process list)`)
+    .option('--state <url>', `keep tokens, bootstrap tokens, commands and console sessions in this PostgreSQL database (postgres://...) every replica shares (default: $${STATE_ENV}, else the data directory's files, or the cluster with --kubeconfig)`)
     .option('--telemetry-retention <days>', 'with a postgres telemetry store: keep readings this many days (whole days are dropped)')
     .option('--export <url>', `publish every stored reading to this MQTT broker, mqtt:// or mqtts:// with its login in the URL (default: $${EXPORT_ENV}; prefer the variable); with replicas, on one`)
-    .option('--export-topic <template>', 'the export topic: {site}, {device}, {profile}, {resource}', 'edgeadm/{site}/{device}/{resource}')
-    .addOption(new Option('--export-format <format>', "the export payload: the platform's reading as JSON, or an EdgeX v3 event").choices(['json', 'edgex']).default('json'))
+    .option('--export-topic <template>', `the export topic: {site}, {device}, {profile}, {resource} (default: ${DEFAULT_EXPORT_TOPIC}; not with sparkplug, whose topics are Sparkplug's)`)
+    .addOption(
+      new Option('--export-format <format>', "the export payload: the platform's reading as JSON, an EdgeX v3 event, or Sparkplug B (each site an edge node, for Ignition and other Sparkplug hosts)")
+        .choices(EXPORT_FORMATS)
+        .default('json'),
+    )
+    .option('--export-group <group>', `with --export-format sparkplug: the Sparkplug group_id (default: ${DEFAULT_EXPORT_GROUP})`)
     .option('--export-ca <file>', "with mqtts://: the CA certificate (PEM) of the broker's")
-    .action(async (opts: { dataDir: string; host: string; port: string; mqttPort?: string; proxyPort?: string; replica: string; peerUrl?: string; tls: boolean; tlsHost?: string[]; console: boolean; kubeconfig?: string; namespace: string; installCrds?: boolean; telemetry?: string; telemetryRetention?: string; export?: string; exportTopic: string; exportFormat: 'json' | 'edgex'; exportCa?: string }, cmd: Command) => {
+    .action(async (opts: { dataDir: string; host: string; port: string; mqttPort?: string; proxyPort?: string; replica: string; peerUrl?: string; tls: boolean; tlsHost?: string[]; console: boolean; kubeconfig?: string; namespace: string; installCrds?: boolean; telemetry?: string; state?: string; telemetryRetention?: string; export?: string; exportTopic?: string; exportFormat: ExportFormatName; exportGroup?: string; exportCa?: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const store = kubeStoreOption(opts);
       const telemetry = telemetryOption(opts.telemetry ?? process.env[TELEMETRY_ENV], opts.telemetryRetention);
+      const state = stateOption(opts.state ?? process.env[STATE_ENV]);
       const exportChecks = await import('../core/telemetry/index.ts');
       const exportTo = exportOption(opts.export ?? process.env[EXPORT_ENV], opts, exportChecks);
       const port = parsePort(opts.port, '--port');
@@ -67,6 +75,7 @@ export function registerHub(program: Command): void {
           modules: opts.console ? [createConsole()] : [],
           ...(store ? { store } : {}),
           telemetry,
+          ...(state ? { state } : {}),
           ...(exportTo ? { export: exportTo } : {}),
           ...(registry ? { plugins: (id: string) => registry.definition(id) } : {}),
         }),
@@ -74,8 +83,9 @@ export function registerHub(program: Command): void {
       ctx.out.write(
         `hub listening on ${hub.url} (API docs: ${hub.url}/docs)\n` +
           (store ? `resources: custom resources in namespace ${store.namespace} of the cluster in ${store.kubeConfig}\n` : '') +
-          (exportTo ? `export: every reading to ${redactedUrl(exportTo.url)} (${exportTo.format}, ${exportTo.topic})\n` : '') +
+          (exportTo ? `export: every reading to ${redactedUrl(exportTo.url)} (${exportTo.group === undefined ? `${exportTo.format}, ${exportTo.topic}` : `sparkplug, spBv1.0/${exportTo.group}/..., one edge node per site`})\n` : '') +
           (telemetry.kind === 'postgres' ? `telemetry: PostgreSQL at ${redactedUrl(telemetry.url)}${telemetry.retentionDays === undefined ? '' : `, ${telemetry.retentionDays} days kept`}\n` : '') +
+          (state ? `tokens, commands and console sessions: PostgreSQL at ${redactedUrl(state.url)}\n` : '') +
           (opts.console ? `console: ${hub.url}/ (log in with a hub token)\n` : '') +
           `admin token: ${hub.adminTokenFile}\n` +
           (hub.caFile ? `CA certificate: ${hub.caFile} (clients: --ca-file ${hub.caFile}; nodes: --ca-cert-hash ${caCertHash(hub.caCert!)})\n` : '') +
@@ -93,25 +103,41 @@ export function registerHub(program: Command): void {
     'edgeadm hub run --no-tls   # loopback only',
     'edgeadm hub run --kubeconfig ~/.kube/config --namespace edgeadm --install-crds   # resources in the cluster',
     `${TELEMETRY_ENV}=postgres://hub:secret@db:5432/edgeadm edgeadm hub run --telemetry-retention 90   # readings in PostgreSQL`,
+    `${TELEMETRY_ENV}=postgres://hub:secret@db:5432/edgeadm ${STATE_ENV}=postgres://hub:secret@db:5432/edgeadm edgeadm hub run --replica hub-2   # a replica: readings and state in PostgreSQL`,
     'edgeadm hub run --data-dir /shared/hub --host 0.0.0.0 --port 7444 --replica hub-2 --peer-url wss://10.0.0.6:7444/api/v1/tunnel/peer',
+    `${EXPORT_ENV}=mqtts://hub:secret@mqtt.example.com:8883 edgeadm hub run --export-format sparkplug --export-group fleet   # readings to Ignition's MQTT Engine`,
   ]);
 }
 
+/** The environment variable `hub run --state` defaults to. */
+export const STATE_ENV = `EDGEADM_${HUB_RUN_ENV.state}`;
+
 /** The environment variable `hub run --telemetry` defaults to (a URL with a password is better there than in the arguments). */
-export const TELEMETRY_ENV = 'EDGEADM_TELEMETRY';
+export const TELEMETRY_ENV = `EDGEADM_${HUB_RUN_ENV.telemetry}`;
 
 /** The environment variable `hub run --export` defaults to. */
-export const EXPORT_ENV = 'EDGEADM_EXPORT';
+export const EXPORT_ENV = `EDGEADM_${HUB_RUN_ENV.export}`;
+
+/** The payloads `--export-format` takes (core/telemetry's ExportFormat). */
+const EXPORT_FORMATS = ['json', 'edgex', 'sparkplug'] as const;
+type ExportFormatName = (typeof EXPORT_FORMATS)[number];
+/** core/telemetry's defaults, shown in the help. */
+const DEFAULT_EXPORT_TOPIC = 'edgeadm/{site}/{device}/{resource}';
+const DEFAULT_EXPORT_GROUP = 'edgeadm';
 
 /** `--export` and its companions, checked (the URL's login taken apart: mqtt.js is given it as options). */
 export function exportOption(
   value: string | undefined,
-  o: { exportTopic: string; exportFormat: 'json' | 'edgex'; exportCa?: string },
-  /** core/telemetry's checks of the URL and the topic (loaded with the hub); they throw EDGE_ERR_EXPORT_OPTION. */
-  check: { exportUrl: (url: string) => URL; exportTopic: (template: string) => unknown },
-): { url: string; username?: string; password?: string; ca?: string; topic: string; format: 'json' | 'edgex' } | undefined {
+  o: { exportTopic?: string; exportFormat: ExportFormatName; exportGroup?: string; exportCa?: string },
+  /**
+   * core/telemetry's checks of the URL, the topic and the Sparkplug group (loaded with the hub); they throw
+   * EDGE_ERR_EXPORT_OPTION.
+   */
+  check: { exportUrl: (url: string) => URL; exportTopic: (template: string) => unknown; exportGroup: (group: string) => unknown },
+): { url: string; username?: string; password?: string; ca?: string; format: ExportFormatName; topic?: string; group?: string } | undefined {
   if (value === undefined || value === '') {
     if (o.exportCa !== undefined) throw new ErrUsage({ argument: '--export-ca', reason: 'needs --export' });
+    if (o.exportGroup !== undefined) throw new ErrUsage({ argument: '--export-group', reason: 'needs --export' });
     return undefined;
   }
   /** A check's refusal as the flag's usage error (its reason alone). */
@@ -124,7 +150,18 @@ export function exportOption(
     }
   };
   const url = as('--export', () => check.exportUrl(value));
-  as('--export-topic', () => check.exportTopic(o.exportTopic));
+  let target: { topic: string } | { group: string };
+  if (o.exportFormat === 'sparkplug') {
+    if (o.exportTopic !== undefined) throw new ErrUsage({ argument: '--export-topic', reason: 'does not apply to --export-format sparkplug (its topics are spBv1.0/<group>/...)' });
+    const group = o.exportGroup ?? DEFAULT_EXPORT_GROUP;
+    as('--export-group', () => check.exportGroup(group));
+    target = { group };
+  } else {
+    if (o.exportGroup !== undefined) throw new ErrUsage({ argument: '--export-group', reason: 'needs --export-format sparkplug' });
+    const topic = o.exportTopic ?? DEFAULT_EXPORT_TOPIC;
+    as('--export-topic', () => check.exportTopic(topic));
+    target = { topic };
+  }
   let ca: string | undefined;
   if (o.exportCa !== undefined) {
     try {
@@ -137,7 +174,7 @@ export function exportOption(
   const password = url.password === '' ? undefined : decodeURIComponent(url.password);
   url.username = '';
   url.password = '';
-  return { url: url.href, ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }), ...(ca === undefined ? {} : { ca }), topic: o.exportTopic, format: o.exportFormat };
+  return { url: url.href, ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }), ...(ca === undefined ? {} : { ca }), ...target, format: o.exportFormat };
 }
 
 /** A URL with its password replaced, for output. */
@@ -155,15 +192,25 @@ export function telemetryOption(value: string | undefined, retention: string | u
     if (days !== undefined) throw new ErrUsage({ argument: '--telemetry-retention', reason: 'needs a postgres telemetry store (--telemetry postgres://...)' });
     return { kind: 'sqlite' };
   }
+  return { kind: 'postgres', url: postgresUrl(value, '--telemetry', "'sqlite' or "), ...(days === undefined ? {} : { retentionDays: days }) };
+}
+
+/** `--state` of `hub run`, checked: a postgres:// URL, or undefined (the store's own). */
+export function stateOption(value: string | undefined): { kind: 'postgres'; url: string } | undefined {
+  return value === undefined ? undefined : { kind: 'postgres', url: postgresUrl(value, '--state', '') };
+}
+
+/** A PostgreSQL URL an argument gives, checked: postgres:// or postgresql://, naming a database. */
+function postgresUrl(value: string, argument: string, alternatives: string): string {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new ErrUsage({ argument: '--telemetry', reason: "is neither 'sqlite' nor a postgres:// URL" });
+    throw new ErrUsage({ argument, reason: `is not ${alternatives}a postgres:// URL` });
   }
-  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new ErrUsage({ argument: '--telemetry', reason: `must be 'sqlite' or a postgres:// URL, not ${url.protocol}//` });
-  if (url.pathname.length <= 1) throw new ErrUsage({ argument: '--telemetry', reason: 'names no database (postgres://user@host:5432/<database>)' });
-  return { kind: 'postgres', url: value, ...(days === undefined ? {} : { retentionDays: days }) };
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new ErrUsage({ argument, reason: `must be ${alternatives}a postgres:// URL, not ${url.protocol}//` });
+  if (url.pathname.length <= 1) throw new ErrUsage({ argument, reason: 'names no database (postgres://user@host:5432/<database>)' });
+  return value;
 }
 
 /** `--kubeconfig in-cluster`: the pod's ServiceAccount, as the install manifests run the hub. */

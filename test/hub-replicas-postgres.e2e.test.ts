@@ -5,13 +5,20 @@
  * replica stops mid-ingest and the agent's outbox carries on through the
  * others, then it starts again and takes its share; PostgreSQL holds every
  * reading exactly once, and every replica answers queries of what any
- * stored.
+ * stored. Then with the hub's state on PostgreSQL too (`--state`): one
+ * replica is its own `edgeadm hub run` process, killed (SIGKILL) mid-ingest
+ * and started again; a console login made on it works on the others and
+ * on it after its restart, a logout on one holds on all, and a live read of
+ * the device through any replica reaches the site's session wherever it is.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createConsole } from '../core/console/index.ts';
 import { startHub, type Hub } from '../core/hub/index.ts';
 import { startSiteAgent } from '../sites/index.ts';
 import { deferCleanup } from './support/cleanup.ts';
+import { startEdgeadm, type Background } from './support/edgeadm-cli.ts';
+import { freePort } from './support/tcp-services.ts';
 import { quiet, tempDir, waitFor } from './support/hub-fixture.ts';
 import { startPostgres, type Postgres } from './support/postgres.ts';
 import { startRoundRobinProxy } from './support/tcp-proxy.ts';
@@ -114,5 +121,121 @@ describe('hub replicas on PostgreSQL', () => {
       const page = await api<{ items: { seq: number; stream: string }[] }>(h.url, 'GET', `/api/v1/telemetry?site=${site}&limit=5`);
       expect(page.items.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
     }
+  });
+
+  it('share tokens, commands and console sessions on PostgreSQL: a replica killed mid-ingest loses nothing, a login works on every replica and across its restart', { timeout: 180_000 }, async () => {
+    const dataDir = tempDir('hub-state');
+    const url = await pg.database('state');
+    const telemetry = { kind: 'postgres' as const, url };
+    const state = { kind: 'postgres' as const, url };
+    const b = await startHub({ dataDir, port: 0, logger: quiet, replica: 'hub-b', telemetry, state, modules: [createConsole()] });
+    defer(() => b.close());
+    const c = await startHub({ dataDir, port: 0, logger: quiet, replica: 'hub-c', telemetry, state, modules: [createConsole()] });
+    defer(() => c.close());
+    // Replica a: `edgeadm hub run` as its own process, the database URLs in its environment.
+    const aPort = await freePort();
+    const runA = async (): Promise<Background> => {
+      const p = startEdgeadm(['hub', 'run', '--data-dir', dataDir, '--port', String(aPort), '--no-tls', '--replica', 'hub-a', '--log-level', 'silent'], { EDGEADM_TELEMETRY: url, EDGEADM_STATE: url });
+      defer(() => p.stop('SIGKILL'));
+      await waitFor('replica a listening', () => p.out().includes('hub listening on') || p.child.exitCode !== null, 60_000);
+      expect(p.out()).toContain('tokens, commands and console sessions: PostgreSQL at');
+      expect(p.output()).not.toContain(new URL(url).password);
+      return p;
+    };
+    let a = await runA();
+    const aUrl = `http://127.0.0.1:${aPort}`;
+    const lb = await startRoundRobinProxy([
+      { host: '127.0.0.1', port: aPort },
+      { host: '127.0.0.1', port: portOf(b) },
+      { host: '127.0.0.1', port: portOf(c) },
+    ]);
+    defer(() => lb.close());
+    const admin = readFileSync(b.adminTokenFile, 'utf8').trim();
+    const call = (hub: string, method: string, p: string, o: { body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> =>
+      fetch(`${hub}${p}`, {
+        method,
+        headers: { ...(o.headers ?? { authorization: `Bearer ${admin}` }), ...(o.body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(o.body === undefined ? {} : { body: JSON.stringify(o.body) }),
+      });
+    const api = async <T>(hub: string, method: string, p: string, body?: unknown): Promise<T> => {
+      const r = await call(hub, method, p, { body });
+      if (r.status >= 300) throw new Error(`${method} ${p}: ${r.status} ${await r.text()}`);
+      return (await r.json()) as T;
+    };
+    const apply = (kind: string, plural: string, name: string, spec: unknown) => api(lb.url, 'PUT', `/api/v1/${plural}/${name}`, { apiVersion: 'edgeadm.io/v1alpha1', kind, metadata: { name }, spec });
+    const site = 'plant-s';
+    await apply('Site', 'sites', site, {});
+    await apply('DeviceProfile', 'deviceprofiles', 'thermo', {
+      deviceResources: [{ name: 'temperature', attributes: { function: 'sine', amplitude: 2, periodS: 30, offset: 20 }, properties: { valueType: 'Float64', readWrite: 'R', units: 'degC' } }],
+    });
+    await apply('Device', 'devices', 'thermo-1', { site, profile: 'thermo', protocols: { simulator: { seed: '1' } }, autoEvents: [{ sourceName: 'temperature', interval: '20ms' }] });
+    await apply('Addon', 'addons', 'sim', { plugin: 'simulator', sites: [site] });
+    // A token made through one replica is every replica's.
+    const { token } = await api<{ token: string }>(aUrl, 'POST', '/api/v1/tokens', { role: 'agent', site });
+    for (const h of [b.url, c.url]) expect((await call(h, 'GET', `/api/v1/sites/${site}`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+
+    // A console login on replica a.
+    const login = await call(aUrl, 'POST', '/api/v1/console/session', { body: { token: admin }, headers: {} });
+    expect(login.status).toBe(200);
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const session = async (hub: string): Promise<number> => (await call(hub, 'GET', '/api/v1/console/session', { headers: { cookie } })).status;
+    expect([await session(b.url), await session(c.url)]).toEqual([200, 200]);
+
+    const agent = await startSiteAgent({
+      site,
+      hubUrl: lb.url,
+      token,
+      dataDir: tempDir('agent-state'),
+      logger: quiet,
+      broker: false,
+      plugins: { nodeModules: [] },
+      syncBackoff: { initialMs: 50, maxMs: 300 },
+      forwarder: { backoff: { initialMs: 50, maxMs: 300 } },
+    });
+    let agentUp = true;
+    defer(async () => {
+      if (agentUp) await agent.stop();
+    });
+    await waitFor('readings in PostgreSQL', async () => (await b.telemetry.count({ site })) > 100, 30_000);
+
+    // Replica a is killed mid-ingest: no stop, no goodbye. The outbox goes on through the others.
+    await a.stop('SIGKILL');
+    const before = await b.telemetry.count({ site });
+    await waitFor('readings through the other replicas', async () => (await b.telemetry.count({ site })) > before + 100, 30_000);
+    a = await runA();
+    // The login made on a holds on a after its restart.
+    expect(await session(aUrl)).toBe(200);
+    const mid = await b.telemetry.count({ site });
+    await waitFor('readings after the restart', async () => (await c.telemetry.count({ site })) > mid + 100, 30_000);
+
+    // A live read through each replica reaches the site's sync session, on whichever replica holds it, and comes back.
+    await waitFor('the site online', async () => (await api<{ status?: { phase?: string } }>(b.url, 'GET', `/api/v1/sites/${site}`)).status?.phase === 'Online', 30_000);
+    for (const h of [aUrl, b.url, c.url]) {
+      const read = await api<{ readings: { resource: string; value: unknown }[] }>(h, 'POST', `/api/v1/sites/${site}/devices/thermo-1/read`, { resources: ['temperature'], timeoutMs: 5000 });
+      expect(read.readings.map((r) => r.resource)).toEqual(['temperature']);
+    }
+
+    // A logout through c holds on every replica.
+    expect((await call(c.url, 'DELETE', '/api/v1/console/session', { headers: { cookie } })).status).toBe(204);
+    expect([await session(aUrl), await session(b.url), await session(c.url)]).toEqual([401, 401, 401]);
+
+    // Everything the outbox issued is held once, across the kill.
+    await api(lb.url, 'DELETE', '/api/v1/addons/sim');
+    await waitFor('the simulator stopped', () => !agent.status().plugins.some((p) => p.plugin === 'simulator'), 30_000);
+    expect(await agent.drain(30_000)).toBe(true);
+    const out = agent.status().outbox;
+    expect(out.pending).toBe(0);
+    await agent.stop();
+    agentUp = false;
+    const streams = await b.telemetry.streams(site);
+    const held = streams.reduce((n, s) => n + s.held, 0);
+    expect(await c.telemetry.count({ site })).toBe(held);
+    expect(held).toBe(out.lastSeq);
+    expect(streams.every((s) => s.conflicts === 0)).toBe(true);
+    // The agent's token revoked through one replica is refused by all.
+    const tokenId = /^edgeadm_([a-z0-9]{8})_/.exec(token)![1]!;
+    expect((await call(b.url, 'DELETE', `/api/v1/tokens/${tokenId}`)).status).toBe(204);
+    for (const h of [aUrl, b.url, c.url]) expect((await call(h, 'GET', `/api/v1/sites/${site}`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+    await a.stop('SIGINT');
   });
 });

@@ -46,6 +46,7 @@ export function registerHub(program: Command): void {
       const store = kubeStoreOption(opts);
       const telemetry = telemetryOption(opts.telemetry ?? process.env[TELEMETRY_ENV], opts.telemetryRetention);
       const state = stateOption(opts.state ?? process.env[STATE_ENV]);
+      if (state && store) throw new ErrUsage({ argument: '--state', reason: 'does not go with --kubeconfig, which keeps the hub state in the cluster' });
       const exportChecks = await import('../core/telemetry/index.ts');
       const exportTo = exportOption(opts.export ?? process.env[EXPORT_ENV], opts, exportChecks);
       const port = parsePort(opts.port, '--port');

@@ -373,3 +373,6 @@ export const ErrStateBackend = createError(
   (p: { store: string; what: string; reason: string }) => `the hub's ${p.store} store on PostgreSQL failed ${p.what}: ${p.reason}`,
   { statusCode: 503 },
 );
+
+/** Options of startHub that do not go together. */
+export const ErrHubOptions = createError('EDGE_ERR_HUB_OPTIONS', (p: { option: string; reason: string }) => `hub option '${p.option}' ${p.reason}`, { statusCode: 400 });

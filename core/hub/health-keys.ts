@@ -7,7 +7,8 @@
  * Embedded mode keeps it in `<dataDir>/health-key.json` (mode 0600, written
  * whole and renamed into place), shared by hub processes on one data
  * directory. Kube mode keeps it in the Secret `edgeadm-health-key` of the
- * hub's namespace, shared by every replica. A rotation keeps the previous
+ * hub's namespace, shared by every replica; with the hub's state on
+ * PostgreSQL, a row there (hub-secrets-postgres.ts). A rotation keeps the previous
  * key, so sites verify both until they have all fetched the new one; the
  * rotation after that drops it.
  */
@@ -53,17 +54,17 @@ export function describeKey(k: ClusterHealthKey): { kid: string; createdAt: stri
   };
 }
 
-interface KeyJson {
+export interface KeyJson {
   current: { key: string; createdAt: string };
   previous?: { key: string; createdAt: string };
 }
 
-const toJson = (k: ClusterHealthKey): KeyJson => ({
+export const toJson = (k: ClusterHealthKey): KeyJson => ({
   current: { key: k.current.key.toString('base64url'), createdAt: k.current.createdAt },
   ...(k.previous ? { previous: { key: k.previous.key.toString('base64url'), createdAt: k.previous.createdAt } } : {}),
 });
 
-function fromJson(v: unknown, source: string): ClusterHealthKey {
+export function fromJson(v: unknown, source: string): ClusterHealthKey {
   const j = v as Partial<KeyJson> | null;
   const one = (x: { key?: unknown; createdAt?: unknown } | undefined, field: string): StoredKey => {
     if (!x || typeof x.key !== 'string' || typeof x.createdAt !== 'string') throw new Error(`${source}: ${field} is not a key`);
@@ -74,7 +75,7 @@ function fromJson(v: unknown, source: string): ClusterHealthKey {
   return { current: one(j?.current, 'current'), ...(j?.previous ? { previous: one(j.previous, 'previous') } : {}) };
 }
 
-const fresh = (previous?: StoredKey): ClusterHealthKey => ({ current: { key: newClusterKey(), createdAt: new Date().toISOString() }, ...(previous ? { previous } : {}) });
+export const fresh = (previous?: StoredKey): ClusterHealthKey => ({ current: { key: newClusterKey(), createdAt: new Date().toISOString() }, ...(previous ? { previous } : {}) });
 
 /** Embedded mode: the key in the data directory. */
 export function openFileHealthKeyStore(dataDir: string): HealthKeyStore {

@@ -3,14 +3,16 @@
  * the site keys handed to the site's agents only, and the peers' verdicts
  * recorded on Nodes (and on Kubernetes Nodes as annotations).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { deriveSiteKey, NODE_UNHEALTH_ANNOTATION, VERDICT_ANNOTATION, VOTED_AT_ANNOTATION } from '../health/index.ts';
 import type { HealthVerdict, NodeObject, Resource } from '../store/index.ts';
 import { rawClient } from '../../test/support/kube-apiserver/client.ts';
 import { kubeStoreTarget } from '../../test/support/hub/kube.ts';
 import { err, quietLogger, startTestHub, type TestHub } from '../../test/support/hub/harness.ts';
 import { ErrHealthKeyExists } from './errors.ts';
-import { openKubeHealthKeyStore, type ClusterHealthKey } from './health-keys.ts';
+import { openKubeHealthKeyStore, type ClusterHealthKey, type HealthKeyStore } from './health-keys.ts';
+import { openPostgresHealthKeyStore, postgresPeerCredential } from './hub-secrets-postgres.ts';
+import { startPostgres, type Postgres } from '../../test/support/postgres.ts';
 import { kubeNodeAnnotator, NodeHealthRecorder } from './node-health.ts';
 
 let hub: TestHub | undefined;
@@ -73,10 +75,25 @@ describe('the health key routes', () => {
   });
 });
 
-describe('the cluster key in a Secret (kube mode)', () => {
-  it('made once across replicas; rotated by two at once, each rotation kept', async () => {
+let pgServer: Promise<Postgres> | undefined;
+afterAll(async () => {
+  await (await pgServer)?.close();
+});
+
+/** Two replicas' stores on one namespace (kube mode) or one database (state on PostgreSQL). */
+async function twoStores(driver: 'kube' | 'postgres'): Promise<[HealthKeyStore, HealthKeyStore]> {
+  if (driver === 'kube') {
     const { kubeConfig, namespace } = await kubeStoreTarget();
-    const [one, two] = await Promise.all([openKubeHealthKeyStore({ kubeConfig, namespace }), openKubeHealthKeyStore({ kubeConfig, namespace })]);
+    return Promise.all([openKubeHealthKeyStore({ kubeConfig, namespace }), openKubeHealthKeyStore({ kubeConfig, namespace })]);
+  }
+  pgServer ??= startPostgres();
+  const url = await (await pgServer).database(`health${process.pid}`);
+  return Promise.all([openPostgresHealthKeyStore({ url }), openPostgresHealthKeyStore({ url })]);
+}
+
+describe.each(['kube', 'postgres'] as const)('the cluster key shared by replicas (%s)', (driver) => {
+  it('made once across replicas; rotated by two at once, each rotation kept', async () => {
+    const [one, two] = await twoStores(driver);
     try {
       expect(await one.read()).toBeUndefined();
       const results = await Promise.allSettled([one.create(), two.create()]);
@@ -145,5 +162,16 @@ describe('verdicts recorded at the hub', () => {
     } finally {
       await a.close();
     }
+  });
+});
+
+describe('the peer credential on PostgreSQL', () => {
+  it('is made by the first replica that asks, and the same for every one after, even asking at once', async () => {
+    pgServer ??= startPostgres();
+    const url = await (await pgServer).database(`peer${process.pid}`);
+    const creds = await Promise.all([postgresPeerCredential({ url }), postgresPeerCredential({ url }), postgresPeerCredential({ url })]);
+    expect(new Set(creds).size).toBe(1);
+    expect(creds[0]).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(await postgresPeerCredential({ url })).toBe(creds[0]);
   });
 });

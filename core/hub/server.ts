@@ -25,6 +25,7 @@ import { buildHubApp } from './app.ts';
 import type { HubModule } from './context.ts';
 import { openCommandQueue, type CommandQueue } from './commands.ts';
 import { DeviceCatalog } from './device-catalog.ts';
+import { ErrHubOptions } from './errors.ts';
 import { openTokenStore, producerOf, writeAdminTokenFile, type TokenStore } from './tokens.ts';
 import { ensureSharedAdminToken, openKubeTokenStore, sharedPeerCredential } from './tokens-kube.ts';
 import { installHubCrds, openKubeCommandQueue } from './commands-kube.ts';
@@ -86,11 +87,13 @@ export interface StartHubOptions {
    */
   telemetry?: { kind: 'sqlite' } | { kind: 'postgres'; url: string; retentionDays?: number };
   /**
-   * Where tokens, bootstrap tokens, commands and console sessions live:
-   * `postgres` (a database every replica shares: any replica answers any
-   * request, a command reaches the replica holding its site's session, a
-   * console login works on all) or, by default, the store's (the data
-   * directory's files; Secrets and Command resources with `kube`).
+   * Where tokens, bootstrap tokens, commands, console sessions, the health
+   * key and the replicas' peer credential live: `postgres` (a database every
+   * replica shares: any replica answers any request, a command reaches the
+   * replica holding its site's session, a console login works on all) or,
+   * by default, the store's (the data directory's files; Secrets and
+   * Command resources with `kube`). Not with a `kube` store, which keeps
+   * them in its namespace.
    */
   state?: { kind: 'postgres'; url: string };
   /** Publish every stored reading to this MQTT broker (core/telemetry's export: QoS 1, a durable cursor). With replicas, give it to one. */
@@ -144,6 +147,10 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
   let served: { url: string; tunnelUrl: string; proxyUrl: string | undefined; tunnel: HubTunnel } | undefined;
   const host = o.host ?? '127.0.0.1';
 
+  if (o.state?.kind === 'postgres' && o.store?.kind === 'kube') {
+    throw new ErrHubOptions({ option: 'state', reason: "is the cluster's with a kube store: give PostgreSQL state or a kube store, not both" });
+  }
+
   kernel.add({
     id: 'hub-stores',
     phase: 'store',
@@ -176,6 +183,10 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
         ctx.onStop(() => c.close());
         tokens = t;
         commands = c;
+        const { openPostgresHealthKeyStore } = await import('./hub-secrets-postgres.ts');
+        const k = await openPostgresHealthKeyStore({ url: o.state.url, logger });
+        ctx.onStop(() => k.close());
+        healthKeys = k;
       } else if (kube) {
         // Shared by every replica on the namespace (see tokens-kube.ts and commands-kube.ts).
         const kubeLog = logger.child({ component: 'kube-state' });
@@ -288,8 +299,13 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
     async start(ctx) {
       const { store, telemetry, tokens, commands, healthKeys, annotateNode, pki } = parts!;
       catalog ??= new DeviceCatalog(store);
-      // Replicas on one namespace share no data directory: their peer credential is a Secret there.
-      const peer = o.store?.kind === 'kube' ? await sharedPeerCredential(o.store.kubeConfig, o.store.namespace) : peerCredential(o.dataDir);
+      // Replicas on one namespace or database share no data directory: their peer credential is kept there.
+      const peer =
+        o.store?.kind === 'kube'
+          ? await sharedPeerCredential(o.store.kubeConfig, o.store.namespace)
+          : o.state?.kind === 'postgres'
+            ? await (await import('./hub-secrets-postgres.ts')).postgresPeerCredential({ url: o.state.url, logger })
+            : peerCredential(o.dataDir);
       const tunnel = createHubTunnel({
         tokens,
         store,

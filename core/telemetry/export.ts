@@ -22,14 +22,19 @@
  *   session, on `spBv1.0/{group}/...` topics (sparkplug.ts: births, deaths,
  *   bdSeq and seq, rebirth on NCMD); the topic template does not apply.
  *
- * With several hub replicas on one PostgreSQL store, run the export on one.
+ * Of several hub replicas on one store, given the same export, one runs it
+ * at a time: the one holding the store's export lease (TelemetryStore.
+ * exportLease: on PostgreSQL a session lock, freed when its holder's
+ * connection ends). The others stand by, ask for the lease every `leaseMs`,
+ * and the one that takes it over goes on from the durable cursor: a
+ * replica stopped or killed mid-step hands over at most that step again.
  */
 import type { MqttClient } from 'mqtt';
 import type { Registry } from 'prom-client';
 import { createLogger, toErrorInfo, type Logger } from '../kernel/index.ts';
 import { edgexAddEventRequest, edgexEventOf, wrapEdgeXEnvelope, type StoredReading } from '../sdk/index.ts';
 import { ErrExportOption } from './errors.ts';
-import { counter } from './metrics.ts';
+import { counter, gauge } from './metrics.ts';
 import type { StreamRef, TelemetryStore } from './types.ts';
 
 export type ExportFormat = 'json' | 'edgex' | 'sparkplug';
@@ -55,6 +60,8 @@ export interface TelemetryExportOptions {
   batch?: number;
   /** Look again this often when nothing woke it (default 1000 ms). */
   idleMs?: number;
+  /** A replica standing by asks for the lease this often (default 2000 ms). */
+  leaseMs?: number;
   /** With `sparkplug`, each site's session adds `-<site>` to it. */
   clientId?: string;
   metrics?: Registry;
@@ -129,61 +136,68 @@ export async function startTelemetryExport(o: TelemetryExportOptions): Promise<T
   const exportedTotal = counter(o.metrics, 'edgeadm_telemetry_exported_total', 'Readings the hub published to its export broker and the broker acknowledged, by exporter.', ['exporter']);
   const clientId = o.clientId ?? `edgeadm-export-${name}`;
 
-  let sink: ExportSink;
-  if (group !== undefined) {
-    // Loaded on use, with protobufjs: only this format needs them.
-    const { startSparkplugSink } = await import('./sparkplug.ts');
-    sink = await startSparkplugSink({
-      store: o.store,
-      name,
-      group,
-      url: o.url,
-      clientId,
-      logger: log,
-      ...(o.username === undefined ? {} : { username: o.username }),
-      ...(o.password === undefined ? {} : { password: o.password }),
-      ...(o.ca === undefined ? {} : { ca: o.ca }),
-    });
-  } else {
-    const textFormat = format as 'json' | 'edgex';
-    const { connect } = await import('mqtt');
-    const client: MqttClient = connect(o.url, {
-      clientId: clientId.slice(0, 64),
-      ...(o.username === undefined ? {} : { username: o.username }),
-      ...(o.password === undefined ? {} : { password: o.password }),
-      ...(o.ca === undefined ? {} : { ca: o.ca }),
-      clean: true,
-      reconnectPeriod: 2000,
-      connectTimeout: 10_000,
-      protocolVersion: 4,
-    });
-    let lastError: string | undefined;
-    client.on('error', (err) => {
-      if (err.message !== lastError) log.warn({ error: err.message }, 'export broker: connection error');
-      lastError = err.message;
-    });
-    client.on('connect', () => {
-      lastError = undefined;
-      log.info('export broker connected');
-    });
-    sink = {
-      async publish(_stream, rs) {
-        if (!client.connected) throw new Error('the export broker is not connected');
-        await Promise.all(rs.map((r) => client.publishAsync(topicOf(r), payloadOf(textFormat, r), { qos: 1 })));
-      },
-      async close(force) {
-        await client.endAsync(force);
-      },
-    };
-  }
+  // Loaded now, so a missing piece fails the start rather than the first lease: sparkplug with protobufjs (only this format needs them), else mqtt.js.
+  const { startSparkplugSink } = group !== undefined ? await import('./sparkplug.ts') : { startSparkplugSink: undefined };
+  const { connect } = await import('mqtt');
+
+  /** The broker side, opened while this replica holds the lease. */
+  const openSink = async (): Promise<ExportSink> => {
+    if (group !== undefined && startSparkplugSink) {
+      return startSparkplugSink({
+        store: o.store,
+        name,
+        group,
+        url: o.url,
+        clientId,
+        logger: log,
+        ...(o.username === undefined ? {} : { username: o.username }),
+        ...(o.password === undefined ? {} : { password: o.password }),
+        ...(o.ca === undefined ? {} : { ca: o.ca }),
+      });
+    } else {
+      const textFormat = format as 'json' | 'edgex';
+      const client: MqttClient = connect(o.url, {
+        clientId: clientId.slice(0, 64),
+        ...(o.username === undefined ? {} : { username: o.username }),
+        ...(o.password === undefined ? {} : { password: o.password }),
+        ...(o.ca === undefined ? {} : { ca: o.ca }),
+        clean: true,
+        reconnectPeriod: 2000,
+        connectTimeout: 10_000,
+        protocolVersion: 4,
+      });
+      let lastError: string | undefined;
+      client.on('error', (err) => {
+        if (err.message !== lastError) log.warn({ error: err.message }, 'export broker: connection error');
+        lastError = err.message;
+      });
+      client.on('connect', () => {
+        lastError = undefined;
+        log.info('export broker connected');
+      });
+      return {
+        async publish(_stream, rs) {
+          if (!client.connected) throw new Error('the export broker is not connected');
+          await Promise.all(rs.map((r) => client.publishAsync(topicOf(r), payloadOf(textFormat, r), { qos: 1 })));
+        },
+        async close(force) {
+          await client.endAsync(force);
+        },
+      };
+    }
+  };
 
   const cursor = new Map<string, number>();
   const key = (s: StreamRef): string => `${s.site}\u0000${s.producer}\u0000${s.id}`;
-  for (const c of await o.store.exportCursors(name)) cursor.set(key(c), c.seq);
+  const leader = gauge(o.metrics, 'edgeadm_telemetry_export_leader', 'Whether this hub runs the exporter (1) or stands by while another replica holds its lease (0).', ['exporter']);
+  const lease = o.store.exportLease(name);
+  const leaseMs = o.leaseMs ?? 2000;
 
   let stopped = false;
   let exported = 0;
   let wake: (() => void) | undefined;
+  /** Set while standing by: ends the wait at stop (an ingest does not: standby asks for the lease at its own pace). */
+  let stopWait: (() => void) | undefined;
   const unsubscribe = o.store.subscribe({}, () => wake?.());
   const sleep = (ms: number): Promise<void> =>
     new Promise((resolve) => {
@@ -195,6 +209,23 @@ export async function startTelemetryExport(o: TelemetryExportOptions): Promise<T
       }
       wake = done;
     });
+  const standBy = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(t);
+        stopWait = undefined;
+        resolve();
+      }
+      stopWait = done;
+    });
+  let sink: ExportSink | undefined;
+  let leading = false;
+  const closeSink = async (force: boolean): Promise<void> => {
+    const s = sink;
+    sink = undefined;
+    await s?.close(force);
+  };
 
   /** One stream's next step; the number of readings sent. */
   const step = async (s: StreamRef & { highSeq: number }): Promise<number> => {
@@ -207,7 +238,7 @@ export async function startTelemetryExport(o: TelemetryExportOptions): Promise<T
       await o.store.setExportCursor(name, s, s.highSeq);
       return 0;
     }
-    await sink.publish(s, rs);
+    await sink!.publish(s, rs);
     const last = rs.at(-1)!.seq;
     cursor.set(key(s), last);
     await o.store.setExportCursor(name, s, last);
@@ -218,6 +249,40 @@ export async function startTelemetryExport(o: TelemetryExportOptions): Promise<T
 
   const loop = (async (): Promise<void> => {
     while (!stopped) {
+      let held = false;
+      try {
+        held = await lease.acquire();
+      } catch (err) {
+        if (!stopped) log.warn({ error: toErrorInfo(err) }, 'export: the lease could not be asked for; asking again');
+      }
+      if (stopped) break;
+      if (!held) {
+        if (leading) {
+          leading = false;
+          leader.set({ exporter: name }, 0);
+          log.info('export: another replica holds the lease now; this one stands by');
+          await closeSink(false).catch(() => undefined);
+        }
+        await standBy(leaseMs);
+        continue;
+      }
+      if (!leading) {
+        // Taken (first, or over from another replica): go on from where the store says the exporter is.
+        try {
+          const cursors = await o.store.exportCursors(name);
+          cursor.clear();
+          for (const c of cursors) cursor.set(key(c), c.seq);
+          sink = await openSink();
+        } catch (err) {
+          log.warn({ error: toErrorInfo(err) }, 'export: could not start; trying again');
+          await closeSink(true).catch(() => undefined);
+          await sleep(idleMs);
+          continue;
+        }
+        leading = true;
+        leader.set({ exporter: name }, 1);
+        log.info('export: this replica holds the lease and exports');
+      }
       let sent = 0;
       let failed: unknown;
       try {
@@ -253,12 +318,16 @@ export async function startTelemetryExport(o: TelemetryExportOptions): Promise<T
         stopped = true;
         unsubscribe();
         wake?.();
+        stopWait?.();
         // A step waiting on an absent broker's acknowledgements does not hold the hub's stop: the connection is ended under it.
         let timer: NodeJS.Timeout | undefined;
         const done = await Promise.race([loop.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 5000)))]);
         clearTimeout(timer);
-        await sink.close(!done);
+        await closeSink(!done);
         await loop;
+        // Given up: another replica takes the export over at once.
+        await lease.release().catch(() => undefined);
+        if (leading) leader.set({ exporter: name }, 0);
       })();
       return stopping;
     },

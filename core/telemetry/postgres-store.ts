@@ -47,6 +47,7 @@ import {
 } from './store-common.ts';
 import type {
   ExportCursor,
+  ExportLease,
   IngestOptions,
   IngestResult,
   LiveFilter,
@@ -108,8 +109,8 @@ function parseRanges(text: string): [number, number][] | undefined {
   return out;
 }
 const DAY_NS = 86_400_000_000_000n;
-/** Advisory lock keys: the schema, the partitions. */
-const LOCK = { schema: 727_001, partitions: 727_002 } as const;
+/** Advisory lock keys: the schema, the partitions, the exporters (with each exporter's name hashed as the second key). */
+const LOCK = { schema: 727_001, partitions: 727_002, export: 727_003 } as const;
 const COLUMNS = 'sid, site, seq, origin, device, profile, resource, vt, q, value, units, detail';
 const READ_COLUMNS = 'sid, site, seq, origin::float8, device, profile, resource, vt, q, value, units, detail';
 
@@ -260,6 +261,8 @@ export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions)
   };
 
   const subscribers = new Subscribers(log);
+  /** Connections holding (or asking for) export leases. */
+  const leaseClients = new Set<pg.Client>();
   let closed = false;
   const ensureOpen = (): void => {
     if (closed) throw new ErrClosed({ what: 'telemetry store' });
@@ -500,9 +503,50 @@ export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions)
       );
     },
 
+    exportLease(exporter: string): ExportLease {
+      // A session lock on a connection of its own: PostgreSQL frees it when that connection ends, however its holder ended.
+      let client: pg.Client | undefined;
+      let held = false;
+      const drop = (): Promise<void> => {
+        const c = client;
+        client = undefined;
+        held = false;
+        if (c) leaseClients.delete(c);
+        return c ? c.end().catch(() => undefined) : Promise.resolve();
+      };
+      return {
+        async acquire() {
+          ensureOpen();
+          try {
+            if (!client) {
+              const c = new pg.Client({ connectionString: opts.url });
+              c.on('error', () => {
+                if (client === c) void drop();
+              });
+              leaseClients.add(c);
+              client = c;
+              await c.connect();
+            }
+            if (held) {
+              await client.query('SELECT 1');
+              return true;
+            }
+            const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [LOCK.export, exporter]);
+            held = r.rows[0]?.ok === true;
+            return held;
+          } catch (err) {
+            await drop();
+            throw backendError('taking the export lease', err);
+          }
+        },
+        release: drop,
+      };
+    },
+
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      await Promise.all([...leaseClients].map((c) => c.end().catch(() => undefined)));
       if (retentionTimer) clearInterval(retentionTimer);
       subscribers.clear();
       await db.close();

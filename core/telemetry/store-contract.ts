@@ -299,5 +299,21 @@ export function describeTelemetryStoreContract(name: string, open: OpenStore): v
         { ...one, seq: 3 },
       ]);
     });
+
+    it("gives an exporter's lease to one holder at a time, and to another once released", async () => {
+      const first = store.exportLease('mqtt');
+      const second = store.exportLease('mqtt');
+      const other = store.exportLease('sparkplug');
+      expect(await first.acquire()).toBe(true);
+      // Taken again by its holder: still its own.
+      expect(await first.acquire()).toBe(true);
+      expect(await second.acquire()).toBe(false);
+      expect(await other.acquire()).toBe(true);
+      await first.release();
+      expect(await second.acquire()).toBe(true);
+      expect(await first.acquire()).toBe(false);
+      await second.release();
+      await other.release();
+    });
   });
 }

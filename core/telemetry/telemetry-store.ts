@@ -21,6 +21,7 @@
  * `PRAGMA user_version`; a file of the first version (keyed by site and seq)
  * is migrated at open into one `legacy/v1` stream per site.
  */
+import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Registry } from 'prom-client';
 import { createLogger, ensurePrivateFile, type Logger } from '../kernel/index.ts';
@@ -37,6 +38,7 @@ import type {
   StreamKey,
   StreamRef,
   ExportCursor,
+  ExportLease,
   TelemetryPage,
   TelemetryQuery,
   TelemetryStore,
@@ -66,7 +68,9 @@ export interface TelemetryStoreOptions {
 
 export { DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT, STREAM_ID_RE } from './store-common.ts';
 
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
+/** How long an export lease holds without being taken again (acquire renews it). */
+const EXPORT_LEASE_MS = 10_000;
 /** The producer and stream every reading of a first-version file is migrated into. */
 const LEGACY_PRODUCER = 'legacy';
 const LEGACY_STREAM = 'v1';
@@ -80,9 +84,11 @@ function migrate(db: Database.Database, log: Logger): void {
   if (version === SCHEMA_VERSION) return;
   if (version > SCHEMA_VERSION) throw new Error(`telemetry file has schema version ${version}; this edgeadm knows up to ${SCHEMA_VERSION}`);
   if (version < 2) migrateToStreams(db, log);
-  // 3: exporters' cursors (export.ts).
   db.transaction(() => {
+    // 3: exporters' cursors (export.ts).
     db.exec('CREATE TABLE IF NOT EXISTS telemetry_export (exporter TEXT NOT NULL, sid INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (exporter, sid)) STRICT');
+    // 4: who runs each exporter, among hub processes on the file.
+    db.exec('CREATE TABLE IF NOT EXISTS telemetry_export_lease (exporter TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL) STRICT');
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();
 }
@@ -354,6 +360,28 @@ export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore 
       const row = stmt.streamOf.get(stream.site, stream.producer, stream.id);
       if (!row) return;
       prepared('INSERT INTO telemetry_export (exporter, sid, seq) VALUES (?, ?, ?) ON CONFLICT (exporter, sid) DO UPDATE SET seq = MAX(seq, excluded.seq)').run(exporter, row.sid, seq);
+    },
+
+    exportLease(exporter: string): ExportLease {
+      // Hub processes on one file: a row naming the holder, taken over once it has not been renewed for EXPORT_LEASE_MS (its holder stopped or died).
+      const holder = randomUUID();
+      return {
+        async acquire() {
+          await Promise.resolve();
+          ensureOpen();
+          const now = Date.now();
+          prepared(
+            `INSERT INTO telemetry_export_lease (exporter, holder, expires_at) VALUES (?, ?, ?)
+             ON CONFLICT (exporter) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at WHERE holder = excluded.holder OR expires_at <= ?`,
+          ).run(exporter, holder, now + EXPORT_LEASE_MS, now);
+          return (prepared('SELECT holder FROM telemetry_export_lease WHERE exporter = ?').get(exporter) as { holder: string } | undefined)?.holder === holder;
+        },
+        async release() {
+          await Promise.resolve();
+          if (closed) return;
+          prepared('DELETE FROM telemetry_export_lease WHERE exporter = ? AND holder = ?').run(exporter, holder);
+        },
+      };
     },
 
     async close(): Promise<void> {

@@ -194,6 +194,13 @@ export interface TelemetryStore {
   exportCursors(exporter: string): Promise<ExportCursor[]>;
   /** Moves an exporter's cursor of a stream (never back). */
   setExportCursor(exporter: string, stream: StreamRef, seq: number): Promise<void>;
+  /**
+   * Who runs an exporter: of the replicas on one store, one at a time.
+   * PostgreSQL: a session advisory lock, freed when its holder's connection
+   * ends (a replica stopped or killed), so another takes the export over.
+   * SQLite: one hub, so always this one.
+   */
+  exportLease(exporter: string): ExportLease;
   close(): Promise<void>;
 }
 
@@ -202,6 +209,14 @@ export interface StreamRef {
   site: string;
   producer: string;
   id: string;
+}
+
+/** The right to run one exporter among the replicas on a store (see TelemetryStore.exportLease). */
+export interface ExportLease {
+  /** Takes the lease, or checks that it is still held; false while another replica holds it. */
+  acquire(): Promise<boolean>;
+  /** Gives it up (another replica may take it at once). */
+  release(): Promise<void>;
 }
 
 /** Where an exporter is in a stream. */

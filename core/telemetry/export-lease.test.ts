@@ -102,7 +102,7 @@ describe('the export among replicas', () => {
     const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify({ store: url, broker: broker.url })], { stdio: ['ignore', 'pipe', 'inherit'] });
     cleanups.push(() => void child.kill('SIGKILL'));
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await ingest(b, 1, 100);
     await until('the child exporting', () => out.includes('exporting 100'));
     // The replica in this process stands by, then the child is killed mid-export.

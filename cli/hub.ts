@@ -32,7 +32,7 @@ export function registerHub(program: Command): void {
     .option('--telemetry <store>', `where readings live: sqlite (the data directory's file, one hub) or a postgres:// URL several hub replicas share (default: $${TELEMETRY_ENV}, else sqlite; prefer the variable: arguments show in the process list)`)
     .option('--state <url>', `keep tokens, bootstrap tokens, commands and console sessions in this PostgreSQL database (postgres://...) every replica shares (default: $${STATE_ENV}, else the data directory's files, or the cluster with --kubeconfig)`)
     .option('--telemetry-retention <days>', 'with a postgres telemetry store: keep readings this many days (whole days are dropped)')
-    .option('--export <url>', `publish every stored reading to this MQTT broker, mqtt:// or mqtts:// with its login in the URL (default: $${EXPORT_ENV}; prefer the variable); with replicas, on one`)
+    .option('--export <url>', `publish every stored reading to this MQTT broker, mqtt:// or mqtts:// with its login in the URL (default: $${EXPORT_ENV}; prefer the variable); replicas given the same one export one at a time)`)
     .option('--export-topic <template>', `the export topic: {site}, {device}, {profile}, {resource} (default: ${DEFAULT_EXPORT_TOPIC}; not with sparkplug, whose topics are Sparkplug's)`)
     .addOption(
       new Option('--export-format <format>', "the export payload: the platform's reading as JSON, an EdgeX v3 event, or Sparkplug B (each site an edge node, for Ignition and other Sparkplug hosts)")

@@ -96,7 +96,7 @@ export interface StartHubOptions {
    * them in its namespace.
    */
   state?: { kind: 'postgres'; url: string };
-  /** Publish every stored reading to this MQTT broker (core/telemetry's export: QoS 1, a durable cursor). With replicas, give it to one. */
+  /** Publish every stored reading to this MQTT broker (core/telemetry's export: QoS 1, a durable cursor). Replicas given the same export run it one at a time (the telemetry store's export lease). */
   export?: Omit<TelemetryExportOptions, 'store' | 'metrics' | 'logger'>;
   /**
    * The plugins this hub knows, by id. With the kube store, an Addon whose

@@ -30,7 +30,7 @@ export function registerHub(program: Command): void {
     .option('--namespace <ns>', "with --kubeconfig: the namespace of those resources (it must exist, and be the hub's alone)", 'edgeadm')
     .option('--install-crds', 'with --kubeconfig: create or update the CRDs of the edgeadm.io kinds and of the grid (NodeUnit, NodeGroup, DeploymentGrid, ...) first (needs the right to write CustomResourceDefinitions)')
     .option('--telemetry <store>', `where readings live: sqlite (the data directory's file, one hub) or a postgres:// URL several hub replicas share (default: $${TELEMETRY_ENV}, else sqlite; prefer the variable: arguments show in the process list)`)
-    .option('--state <url>', `keep tokens, bootstrap tokens, commands and console sessions in this PostgreSQL database (postgres://...) every replica shares (default: $${STATE_ENV}, else the data directory's files, or the cluster with --kubeconfig)`)
+    .option('--state <url>', `keep resources, tokens, commands and console sessions in this PostgreSQL database (postgres://...), which every replica shares wherever it runs (default: $${STATE_ENV}, else the data directory's files)`)
     .option('--telemetry-retention <days>', 'with a postgres telemetry store: keep readings this many days (whole days are dropped)')
     .option('--export <url>', `publish every stored reading to this MQTT broker, mqtt:// or mqtts:// with its login in the URL (default: $${EXPORT_ENV}; prefer the variable); replicas given the same one export one at a time)`)
     .option('--export-topic <template>', `the export topic: {site}, {device}, {profile}, {resource} (default: ${DEFAULT_EXPORT_TOPIC}; not with sparkplug, whose topics are Sparkplug's)`)
@@ -86,7 +86,7 @@ export function registerHub(program: Command): void {
           (store ? `resources: custom resources in namespace ${store.namespace} of the cluster in ${store.kubeConfig}\n` : '') +
           (exportTo ? `export: every reading to ${redactedUrl(exportTo.url)} (${exportTo.group === undefined ? `${exportTo.format}, ${exportTo.topic}` : `sparkplug, spBv1.0/${exportTo.group}/..., one edge node per site`})\n` : '') +
           (telemetry.kind === 'postgres' ? `telemetry: PostgreSQL at ${redactedUrl(telemetry.url)}${telemetry.retentionDays === undefined ? '' : `, ${telemetry.retentionDays} days kept`}\n` : '') +
-          (state ? `tokens, commands and console sessions: PostgreSQL at ${redactedUrl(state.url)}\n` : '') +
+          (state ? `resources, tokens, commands and console sessions: PostgreSQL at ${redactedUrl(state.url)}\n` : '') +
           (opts.console ? `console: ${hub.url}/ (log in with a hub token)\n` : '') +
           `admin token: ${hub.adminTokenFile}\n` +
           (hub.caFile ? `CA certificate: ${hub.caFile} (clients: --ca-file ${hub.caFile}; nodes: --ca-cert-hash ${caCertHash(hub.caCert!)})\n` : '') +

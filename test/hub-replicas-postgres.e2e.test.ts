@@ -5,8 +5,9 @@
  * replica stops mid-ingest and the agent's outbox carries on through the
  * others, then it starts again and takes its share; PostgreSQL holds every
  * reading exactly once, and every replica answers queries of what any
- * stored. Then with the hub's state on PostgreSQL too (`--state`): one
- * replica is its own `edgeadm hub run` process, killed (SIGKILL) mid-ingest
+ * stored. Then with the hub's state on PostgreSQL too (`--state`), each
+ * replica on its own data directory as on separate machines: one replica
+ * is its own `edgeadm hub run` process, killed (SIGKILL) mid-ingest
  * and started again; a console login made on it works on the others and
  * on it after its restart, a logout on one holds on all, and a live read of
  * the device through any replica reaches the site's session wherever it is.
@@ -123,22 +124,23 @@ describe('hub replicas on PostgreSQL', () => {
     }
   });
 
-  it('share tokens, commands and console sessions on PostgreSQL: a replica killed mid-ingest loses nothing, a login works on every replica and across its restart', { timeout: 180_000 }, async () => {
-    const dataDir = tempDir('hub-state');
+  it('share resources, tokens, commands and console sessions on PostgreSQL, each on its own data directory: a replica killed mid-ingest loses nothing, a login works on every replica and across its restart', { timeout: 180_000 }, async () => {
+    // Each replica its own data directory, as on separate machines: everything they share is in the database.
     const url = await pg.database('state');
     const telemetry = { kind: 'postgres' as const, url };
     const state = { kind: 'postgres' as const, url };
-    const b = await startHub({ dataDir, port: 0, logger: quiet, replica: 'hub-b', telemetry, state, modules: [createConsole()] });
+    const b = await startHub({ dataDir: tempDir('hub-state-b'), port: 0, logger: quiet, replica: 'hub-b', telemetry, state, modules: [createConsole()] });
     defer(() => b.close());
-    const c = await startHub({ dataDir, port: 0, logger: quiet, replica: 'hub-c', telemetry, state, modules: [createConsole()] });
+    const c = await startHub({ dataDir: tempDir('hub-state-c'), port: 0, logger: quiet, replica: 'hub-c', telemetry, state, modules: [createConsole()] });
     defer(() => c.close());
     // Replica a: `edgeadm hub run` as its own process, the database URLs in its environment.
     const aPort = await freePort();
+    const dataDir = tempDir('hub-state-a');
     const runA = async (): Promise<Background> => {
       const p = startEdgeadm(['hub', 'run', '--data-dir', dataDir, '--port', String(aPort), '--no-tls', '--replica', 'hub-a', '--log-level', 'silent'], { EDGEADM_TELEMETRY: url, EDGEADM_STATE: url });
       defer(() => p.stop('SIGKILL'));
       await waitFor('replica a listening', () => p.out().includes('hub listening on') || p.child.exitCode !== null, 60_000);
-      expect(p.out()).toContain('tokens, commands and console sessions: PostgreSQL at');
+      expect(p.out()).toContain('resources, tokens, commands and console sessions: PostgreSQL at');
       expect(p.output()).not.toContain(new URL(url).password);
       return p;
     };

@@ -19,7 +19,7 @@ import { hostname } from 'node:os';
 import { EDGEADM_VERSION, ensurePrivateDir, Kernel, ServiceScope, toErrorInfo, type Logger } from '../kernel/index.ts';
 import { issueCertificate, loadOrCreateHubPki, type KeyPairPem } from '../pki/index.ts';
 import type { Resource } from '../store/index.ts';
-import { openKubeStore, openSqliteStore, type KubeStoreOptions, type ResourceStore } from '../store/index.ts';
+import { openKubeStore, openPostgresStore, openSqliteStore, type KubeStoreOptions, type ResourceStore } from '../store/index.ts';
 import { openPostgresTelemetryStore, openTelemetryStore, startMqttIngest, startTelemetryExport, type TelemetryExportOptions, type TelemetryStore } from '../telemetry/index.ts';
 import { buildHubApp } from './app.ts';
 import type { HubModule } from './context.ts';
@@ -87,13 +87,13 @@ export interface StartHubOptions {
    */
   telemetry?: { kind: 'sqlite' } | { kind: 'postgres'; url: string; retentionDays?: number };
   /**
-   * Where tokens, bootstrap tokens, commands, console sessions, the health
-   * key and the replicas' peer credential live: `postgres` (a database every
-   * replica shares: any replica answers any request, a command reaches the
-   * replica holding its site's session, a console login works on all) or,
-   * by default, the store's (the data directory's files; Secrets and
-   * Command resources with `kube`). Not with a `kube` store, which keeps
-   * them in its namespace.
+   * Where resources, tokens, bootstrap tokens, commands, console sessions,
+   * the health key and the replicas' peer credential live: `postgres` (a
+   * database every replica shares, wherever it runs: any replica answers
+   * any request, a command reaches the replica holding its site's session,
+   * a console login works on all) or, by default, the store's (the data
+   * directory's files; the cluster with `kube`). Not with a `kube` store,
+   * which keeps them in its namespace.
    */
   state?: { kind: 'postgres'; url: string };
   /** Publish every stored reading to this MQTT broker (core/telemetry's export: QoS 1, a durable cursor). Replicas given the same export run it one at a time (the telemetry store's export lease). */
@@ -156,7 +156,11 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
     phase: 'store',
     async start(ctx) {
       const kube = o.store?.kind === 'kube' ? o.store : undefined;
-      const store = kube ? await openKubeStore({ ...kube, logger: logger.child({ component: 'kube-store' }) }) : openSqliteStore({ file: path.join(o.dataDir, 'resources.db') });
+      const store = kube
+        ? await openKubeStore({ ...kube, logger: logger.child({ component: 'kube-store' }) })
+        : o.state?.kind === 'postgres'
+          ? await openPostgresStore({ url: o.state.url, logger: logger.child({ component: 'resource-store' }) })
+          : openSqliteStore({ file: path.join(o.dataDir, 'resources.db') });
       ctx.onStop(() => store.close());
       const pgTelemetry = o.telemetry?.kind === 'postgres' ? o.telemetry : undefined;
       const telemetry = pgTelemetry

@@ -1,6 +1,6 @@
 /**
  * The ResourceStore contract as tests, run on every driver (sqlite.test.ts,
- * kube.test.ts): CRUD and store-owned metadata, validation, generation,
+ * kube.test.ts, postgres.test.ts): CRUD and store-owned metadata, validation, generation,
  * status, optimistic concurrency, immutable fields, close, label / site
  * filters, paging over one snapshot, and watch (replay, live order,
  * filtered transitions, bookmarks, abort, close).

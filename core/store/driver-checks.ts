@@ -2,7 +2,7 @@
  * The checks every ResourceStore driver makes of its callers' arguments,
  * one source for the sqlite and kube drivers so both refuse the same input
  * with the same EDGE_ERR_STORE_INVALID issues: kind and name of a key,
- * resourceVersions, list options (limit, site, continue tokens: base64url
+ * resourceVersions, history limits, list options (limit, site, continue tokens: base64url
  * JSON naming the kind they were issued for) and watch options; and the
  * rules a write checks against the stored object (exists, precondition,
  * immutable fields).
@@ -20,6 +20,12 @@ export function isKind(k: unknown): k is Kind {
 export function revisionIssue(value: unknown, field: string): FieldIssue | undefined {
   if (typeof value === 'string' && /^[0-9]+$/.test(value) && Number.isSafeInteger(Number(value))) return undefined;
   return { path: field, message: `must be a resourceVersion (a decimal number as a string), is ${JSON.stringify(value)}` };
+}
+
+/** The issue of a driver's history limit (events kept for watch and paged lists) that is not an integer of at least 1, or undefined. */
+export function historyLimitIssue(value: unknown): FieldIssue | undefined {
+  if (Number.isSafeInteger(value) && (value as number) >= 1) return undefined;
+  return { path: 'historyLimit', message: `must be an integer of at least 1 (is ${String(value)})` };
 }
 
 /** `opts.resourceVersion` of a write, checked; undefined when the write is not pinned to one. */

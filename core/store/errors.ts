@@ -74,6 +74,13 @@ export const ErrIo = createError(
   (p: { file: string; operation: string; reason: string }) => `store ${p.file}: ${p.operation} failed: ${p.reason}`,
 );
 
+/** The database behind the store (PostgreSQL: postgres.ts) failed or cannot be reached: its words, never its URL. */
+export const ErrBackend = createError(
+  'EDGE_ERR_STORE_BACKEND',
+  (p: { driver: string; what: string; reason: string }) => `resource store (${p.driver}): ${p.what} failed: ${p.reason}`,
+  { statusCode: 503 },
+);
+
 /** Two Addons put the same plugin at the same site; the older one keeps it (see addons.ts). */
 export const ErrAddonConflict = createError(
   'EDGE_ERR_ADDON_CONFLICT',

@@ -15,28 +15,33 @@
  * is woken at once by its own process's writes, and by another process's
  * within OTHER_WRITERS_POLL_MS (the file's data_version, looked at while
  * anyone watches); it reads their events from the history table.
+ *
+ * What a write stores, list snapshots and the watch filter are
+ * revision-log.ts's, shared with the PostgreSQL driver (postgres.ts).
  */
-import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { EdgeError, ensurePrivateFile, type Logger } from '../kernel/index.ts';
 import { ErrClosed, ErrFile, ErrGone, ErrInvalid, ErrIo, ErrNotFound } from './errors.ts';
-import { checkKey, checkListOptions, checkWatchOptions, checkWrite, describeObject, encodeContinue, expectedRevision } from './driver-checks.ts';
+import { checkKey, checkListOptions, checkWatchOptions, checkWrite, describeObject, expectedRevision, historyLimitIssue } from './driver-checks.ts';
+import {
+  appliedObject,
+  bookmark,
+  checkRetained,
+  DEFAULT_HISTORY_LIMIT,
+  deletedObject,
+  EventFilter,
+  isListPosition,
+  SnapshotList,
+  statusUpdated,
+  type ChangeType,
+  type ListPosition,
+  type StoredEvent,
+} from './revision-log.ts';
 import { prepareResource, prepareStatus, sitesOf } from './schemas.ts';
 import type { LabelSelector } from './selectors.ts';
-import {
-  API_VERSION,
-  type Kind,
-  type ListOptions,
-  type ListResult,
-  type ObjectMeta,
-  type Resource,
-  type ResourceStore,
-  type WatchEvent,
-  type WatchOptions,
-  type WriteOptions,
-} from './types.ts';
+import type { Kind, ListOptions, ListResult, Resource, ResourceStore, WatchEvent, WatchOptions, WriteOptions } from './types.ts';
 
 export interface SqliteStoreOptions {
   /** Database file; its directory is created when missing. `:memory:` works for throwaway stores. */
@@ -55,53 +60,10 @@ const BATCH = 256;
 /** Live events a watcher buffers in memory before it falls back to reading the history table. */
 const MAX_BUFFER = 1024;
 
-type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
-
-/** One committed write, as stored in the events table and handed to live watchers. */
-interface StoredEvent {
-  revision: number;
-  type: ChangeType;
-  kind: Kind;
-  name: string;
-  /** JSON of the object after the write (for DELETED: its last state, stamped with the deletion revision). */
-  object: string;
-  /** JSON of the object before the write; null for ADDED. */
-  prev: string | null;
-}
-
 interface Watcher {
   cursor: number;
   buffer: StoredEvent[];
   wake: () => void;
-}
-
-/** A continue token's position: the list's revision and the last name it gave. */
-interface ListPosition {
-  rv: number;
-  a: string;
-}
-
-function isListPosition(p: unknown): p is ListPosition {
-  const t = p as Partial<ListPosition> | null;
-  return t !== null && typeof t === 'object' && Number.isSafeInteger(t.rv) && typeof t.a === 'string';
-}
-
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
-  if (Array.isArray(a) || Array.isArray(b)) {
-    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
-    return a.every((v, i) => deepEqual(v, b[i]));
-  }
-  const ao = a as Record<string, unknown>;
-  const bo = b as Record<string, unknown>;
-  const ak = Object.keys(ao);
-  if (ak.length !== Object.keys(bo).length) return false;
-  return ak.every((k) => Object.prototype.hasOwnProperty.call(bo, k) && deepEqual(ao[k], bo[k]));
-}
-
-function nonEmpty(map: Record<string, string> | undefined): Record<string, string> | undefined {
-  return map && Object.keys(map).length > 0 ? map : undefined;
 }
 
 function prepareStatements(db: Database.Database) {
@@ -160,14 +122,9 @@ class SqliteStore implements ResourceStore {
   constructor(opts: SqliteStoreOptions) {
     this.#file = opts.file;
     this.#logger = opts.logger;
-    const limit = opts.historyLimit ?? 10_000;
-    if (!Number.isSafeInteger(limit) || limit < 1) {
-      throw new ErrInvalid({
-        kind: 'store options',
-        name: opts.file,
-        issues: [{ path: 'historyLimit', message: `must be an integer of at least 1 (is ${String(limit)})` }],
-      });
-    }
+    const limit = opts.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+    const limitIssue = historyLimitIssue(limit);
+    if (limitIssue) throw new ErrInvalid({ kind: 'store options', name: opts.file, issues: [limitIssue] });
     this.#historyLimit = limit;
     try {
       if (opts.file !== ':memory:' && !opts.file.startsWith('file:')) {
@@ -239,7 +196,6 @@ class SqliteStore implements ResourceStore {
   }
 
   #listAt<R extends Resource>(kind: Kind, token: ListPosition | undefined, selector: LabelSelector | undefined, opts: ListOptions): ListResult<R> {
-    const limit = opts.limit ?? Infinity;
     const site = opts.site;
     const current = this.#readRevision();
     const at = token ? token.rv : current;
@@ -247,74 +203,15 @@ class SqliteStore implements ResourceStore {
     if (at > current) {
       throw new ErrGone({ resourceVersion: String(at), oldest: this.#oldestText(), current: String(current), reason: 'the continue token is from a newer store' });
     }
-    const items: Resource[] = [];
-    const accept = (obj: Resource): boolean => {
-      if (selector && !selector.matches(obj.metadata.labels)) return false;
-      items.push(obj);
-      return items.length > limit;
-    };
-    if (at === current) this.#scanCurrent(kind, after, site, accept);
-    else {
-      this.#checkHistory(at, 'the continue token has expired');
-      this.#scanAt(kind, at, after, site, accept);
-    }
-    const result: ListResult<R> = { items: items as R[], resourceVersion: String(at) };
-    if (items.length > limit) {
-      items.length = limit;
-      result.continue = encodeContinue<ListPosition>(kind, { rv: at, a: (items[items.length - 1] as Resource).metadata.name });
-    }
-    return result;
-  }
-
-  /** Current objects of `kind` named after `after`, in name order, until `accept` says stop. */
-  #scanCurrent(kind: Kind, after: string, site: string | undefined, accept: (obj: Resource) => boolean): void {
+    if (at < current) this.#checkHistory(at, 'the continue token has expired');
+    const list = new SnapshotList(kind, at, after, { site, selector, limit: opts.limit }, at < current ? this.#sql.kindEventsAfter.all(at, kind) : []);
     let cursor = after;
     for (;;) {
       const rows = site === undefined ? this.#sql.page.all(kind, cursor, BATCH) : this.#sql.pageSite.all(kind, cursor, site, BATCH);
-      for (const row of rows) if (accept(JSON.parse(row.body) as Resource)) return;
-      if (rows.length < BATCH) return;
+      if (list.rows(rows) || rows.length < BATCH) break;
       cursor = (rows[rows.length - 1] as { name: string }).name;
     }
-  }
-
-  /**
-   * Objects of `kind` as they were at revision `at`: objects unchanged since
-   * come from the objects table; the others are rewound to the state before
-   * their first later event (absent when that event created them).
-   */
-  #scanAt(kind: Kind, at: number, after: string, site: string | undefined, accept: (obj: Resource) => boolean): void {
-    const rewound = new Map<string, string | null>();
-    for (const e of this.#sql.kindEventsAfter.all(at, kind)) if (!rewound.has(e.name)) rewound.set(e.name, e.prev);
-    const changed = [...rewound.keys()].filter((n) => n > after).sort();
-    let ci = 0;
-    const inSite = (obj: Resource): boolean => {
-      if (site === undefined) return true;
-      const sites = sitesOf(obj);
-      return sites === null || sites.includes(site);
-    };
-    /** Emits rewound objects named before `limit` (all when undefined); true when accept said stop. */
-    const drainChanged = (limit: string | undefined): boolean => {
-      while (ci < changed.length && (limit === undefined || (changed[ci] as string) < limit)) {
-        const body = rewound.get(changed[ci++] as string);
-        if (body) {
-          const obj = JSON.parse(body) as Resource;
-          if (inSite(obj) && accept(obj)) return true;
-        }
-      }
-      return false;
-    };
-    let cursor = after;
-    for (;;) {
-      const rows = site === undefined ? this.#sql.page.all(kind, cursor, BATCH) : this.#sql.pageSite.all(kind, cursor, site, BATCH);
-      for (const row of rows) {
-        if (drainChanged(row.name)) return;
-        if (rewound.has(row.name)) continue;
-        if (accept(JSON.parse(row.body) as Resource)) return;
-      }
-      if (rows.length < BATCH) break;
-      cursor = (rows[rows.length - 1] as { name: string }).name;
-    }
-    drainChanged(undefined);
+    return list.result<R>();
   }
 
   currentResourceVersion(): Promise<string> {
@@ -344,22 +241,9 @@ class SqliteStore implements ResourceStore {
       const row = this.#sql.get.get(kind, name);
       const existing = row ? (JSON.parse(row.body) as Resource) : undefined;
       checkWrite(kind, name, { create: mode === 'create', expected, spec: input.spec }, existing && { resourceVersion: existing.metadata.resourceVersion, spec: existing.spec });
-      const labels = nonEmpty(input.metadata.labels);
-      const annotations = nonEmpty(input.metadata.annotations);
-      const specChanged = !existing || !deepEqual(existing.spec, input.spec);
-      if (existing && !specChanged && deepEqual(existing.metadata.labels, labels) && deepEqual(existing.metadata.annotations, annotations)) {
-        return { result: existing, event: undefined };
-      }
       const revision = this.#revision + 1;
-      const metadata: ObjectMeta = { name };
-      if (labels) metadata.labels = labels;
-      if (annotations) metadata.annotations = annotations;
-      metadata.uid = existing?.metadata.uid ?? randomUUID();
-      metadata.resourceVersion = String(revision);
-      metadata.generation = existing ? (existing.metadata.generation ?? 1) + (specChanged ? 1 : 0) : 1;
-      metadata.creationTimestamp = existing?.metadata.creationTimestamp ?? new Date().toISOString();
-      const stored: Resource = { apiVersion: API_VERSION, kind, metadata, spec: input.spec };
-      if (existing?.status !== undefined) stored.status = existing.status;
+      const stored = appliedObject(input, existing, revision);
+      if (!stored) return { result: existing as Resource, event: undefined };
       const ev = this.#commit(revision, existing ? 'MODIFIED' : 'ADDED', stored, row?.body ?? null);
       return { result: stored, event: ev };
     });
@@ -377,8 +261,7 @@ class SqliteStore implements ResourceStore {
         const existing = JSON.parse(row.body) as Resource;
         checkWrite(kind, name, { create: false, expected }, { resourceVersion: existing.metadata.resourceVersion, spec: existing.spec });
         const revision = this.#revision + 1;
-        const last: Resource = { ...existing, metadata: { ...existing.metadata, resourceVersion: String(revision) } };
-        return this.#commit(revision, 'DELETED', last, row.body);
+        return this.#commit(revision, 'DELETED', deletedObject(existing, revision), row.body);
       });
       if (!event) return undefined;
       this.#notify(event);
@@ -397,13 +280,9 @@ class SqliteStore implements ResourceStore {
         if (!row) throw new ErrNotFound({ kind, name });
         const existing = JSON.parse(row.body) as Resource;
         checkWrite(kind, name, { create: false, expected }, { resourceVersion: existing.metadata.resourceVersion, spec: existing.spec });
-        if (deepEqual(existing.status, prepared.value)) return { result: existing, event: undefined };
         const revision = this.#revision + 1;
-        const stored: Resource = {
-          ...existing,
-          metadata: { ...existing.metadata, resourceVersion: String(revision) },
-          status: prepared.value,
-        };
+        const stored = statusUpdated(existing, prepared.value, revision);
+        if (!stored) return { result: existing, event: undefined };
         return { result: stored, event: this.#commit(revision, 'MODIFIED', stored, row.body) };
       });
       if (event) this.#notify(event);
@@ -596,11 +475,7 @@ class SqliteStore implements ResourceStore {
 
   /** EDGE_ERR_STORE_GONE unless every event after `rv` is still retained. */
   #checkHistory(rv: number, reason: string): void {
-    if (rv >= this.#revision) return;
-    const oldest = this.#sql.oldest.get()?.oldest ?? null;
-    if (oldest === null || rv < oldest - 1) {
-      throw new ErrGone({ resourceVersion: String(rv), oldest: oldest === null ? '-' : String(oldest), current: String(this.#revision), reason });
-    }
+    checkRetained(rv, this.#revision, () => this.#sql.oldest.get()?.oldest ?? null, reason);
   }
 
   #oldestText(): string {
@@ -621,51 +496,5 @@ class SqliteStore implements ResourceStore {
       if (err instanceof EdgeError) return Promise.reject(err);
       return Promise.reject(new ErrIo({ file: this.#file, operation, reason: (err as Error).message }, { cause: err }));
     }
-  }
-}
-
-function bookmark(kind: Kind, revision: number): WatchEvent {
-  return {
-    type: 'BOOKMARK',
-    object: { apiVersion: API_VERSION, kind, metadata: { name: '', resourceVersion: String(revision) }, spec: {} },
-  };
-}
-
-/**
- * A watch's kinds / site / label selector filter. As Kubernetes does, an
- * object that starts matching arrives as ADDED and one that stops matching
- * as DELETED (with its new state), so a filtered stream replays into exactly
- * the filtered list.
- */
-class EventFilter {
-  readonly #kinds: ReadonlySet<Kind> | undefined;
-  readonly #site: string | undefined;
-  readonly #selector: LabelSelector | undefined;
-
-  constructor(kinds: Kind[] | undefined, site: string | undefined, selector: LabelSelector | undefined) {
-    this.#kinds = kinds ? new Set(kinds) : undefined;
-    this.#site = site;
-    this.#selector = selector;
-  }
-
-  #matches(obj: Resource): boolean {
-    if (this.#site !== undefined) {
-      const sites = sitesOf(obj);
-      if (sites !== null && !sites.includes(this.#site)) return false;
-    }
-    return !this.#selector || this.#selector.matches(obj.metadata.labels);
-  }
-
-  translate(ev: StoredEvent): WatchEvent | undefined {
-    if (this.#kinds && !this.#kinds.has(ev.kind)) return undefined;
-    const object = JSON.parse(ev.object) as Resource;
-    if (this.#site === undefined && !this.#selector) return { type: ev.type, object };
-    const now = this.#matches(object);
-    if (ev.type === 'ADDED' || ev.type === 'DELETED') return now ? { type: ev.type, object } : undefined;
-    const before = ev.prev !== null && this.#matches(JSON.parse(ev.prev) as Resource);
-    if (before && now) return { type: 'MODIFIED', object };
-    if (now) return { type: 'ADDED', object };
-    if (before) return { type: 'DELETED', object };
-    return undefined;
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The ResourceStore contract: Kubernetes-style resources with
  * resourceVersion semantics, implemented by the `sqlite` driver (embedded
- * mode) and later by the `kube` driver. Controllers, the hub and the site
+ * mode), the `postgres` driver (hub replicas sharing a database) and the
+ * `kube` driver. Controllers, the hub and the site
  * agent talk only to this interface.
  */
 

@@ -112,7 +112,8 @@ const DAY_NS = 86_400_000_000_000n;
 /** Advisory lock keys: the schema, the partitions, the exporters (with each exporter's name hashed as the second key). */
 const LOCK = { schema: 727_001, partitions: 727_002, export: 727_003 } as const;
 const COLUMNS = 'sid, site, seq, origin, device, profile, resource, vt, q, value, units, detail';
-const READ_COLUMNS = 'sid, site, seq, origin::float8, device, profile, resource, vt, q, value, units, detail';
+/** What a Reading is read from; origin as float8 (a Reading's number) under another name, so `ORDER BY origin` is the column and its indexes serve it. */
+const READ_COLUMNS = 'sid, site, seq, origin::float8 AS origin_f, device, profile, resource, vt, q, value, units, detail';
 
 /** Migration N at index N - 1. */
 const MIGRATIONS: readonly string[] = [
@@ -184,6 +185,12 @@ const dayOf = (origin: number): bigint => (BigInt(Math.trunc(origin)) / DAY_NS) 
 function partitionName(day: bigint): string {
   const d = new Date(Number(day / 1_000_000n));
   return `telemetry_d${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}${String(d.getUTCDate()).padStart(2, '0')}`;
+}
+
+/** A page's statement: `limit` + 1 rows (the one more says whether there is a next page). */
+export function pageQuery(q: TelemetryQuery, limit: number): { text: string; values: unknown[] } {
+  const plan = pagePlan(q, (n) => `$${n}`);
+  return { text: `SELECT ${READ_COLUMNS} FROM telemetry${plan.where} ORDER BY ${plan.order} LIMIT $${plan.params.length + 1}`, values: [...plan.params.map(exact), limit + 1] };
 }
 
 /** An error of the engine, with PostgreSQL's own words and no URL. */
@@ -330,7 +337,7 @@ export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions)
       const maybe = candidates.filter((r) => r.seq <= row.high_seq).map((r) => r.seq);
       if (maybe.length > 0) {
         const r = await c.query({
-          text: 'SELECT seq, origin::float8, device, profile, resource, vt, q, value, units, detail FROM telemetry WHERE sid = $1 AND seq = ANY($2::bigint[])',
+          text: 'SELECT seq, origin::float8 AS origin_f, device, profile, resource, vt, q, value, units, detail FROM telemetry WHERE sid = $1 AND seq = ANY($2::bigint[])',
           values: [sid, maybe],
           rowMode: 'array',
         });
@@ -425,8 +432,8 @@ export async function openPostgresTelemetryStore(opts: PostgresTelemetryOptions)
     async query(q: TelemetryQuery): Promise<TelemetryPage> {
       ensureOpen();
       const limit = checkQuery(q);
-      const plan = pagePlan(q, (n) => `$${n}`);
-      const rows = await rowsOf('query', `SELECT ${READ_COLUMNS} FROM telemetry${plan.where} ORDER BY ${plan.order} LIMIT $${plan.params.length + 1}`, [...plan.params.map(exact), limit + 1]);
+      const page = pageQuery(q, limit);
+      const rows = await rowsOf('query', page.text, page.values);
       const more = rows.length > limit;
       if (more) rows.pop();
       const items = await toReadings(rows);

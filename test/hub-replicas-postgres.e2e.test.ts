@@ -35,6 +35,25 @@ afterAll(async () => {
 
 const portOf = (h: Hub): number => Number(new URL(h.url).port);
 
+/** A site with a simulated thermometer reading every 20 ms, its addon on. */
+async function simulatedSite(apply: (kind: string, plural: string, name: string, spec: unknown) => Promise<unknown>, site: string): Promise<void> {
+  await apply('Site', 'sites', site, {});
+  await apply('DeviceProfile', 'deviceprofiles', 'thermo', {
+    deviceResources: [{ name: 'temperature', attributes: { function: 'sine', amplitude: 2, periodS: 30, offset: 20 }, properties: { valueType: 'Float64', readWrite: 'R', units: 'degC' } }],
+  });
+  await apply('Device', 'devices', 'thermo-1', { site, profile: 'thermo', protocols: { simulator: { seed: '1' } }, autoEvents: [{ sourceName: 'temperature', interval: '20ms' }] });
+  await apply('Addon', 'addons', 'sim', { plugin: 'simulator', sites: [site] });
+}
+
+/** A site agent that retries fast (replicas come and go in these tests), without a broker or installed plugins. */
+const AGENT = {
+  logger: quiet,
+  broker: false,
+  plugins: { nodeModules: [] },
+  syncBackoff: { initialMs: 50, maxMs: 300 },
+  forwarder: { backoff: { initialMs: 50, maxMs: 300 } },
+} as const;
+
 describe('hub replicas on PostgreSQL', () => {
   it("take a site's readings through a balancer, one stopping mid-ingest and starting again: every reading once, each answering", { timeout: 120_000 }, async () => {
     const dataDir = tempDir('hub-replicas');
@@ -64,12 +83,7 @@ describe('hub replicas on PostgreSQL', () => {
     };
     const apply = (kind: string, plural: string, name: string, spec: unknown) => api(lb.url, 'PUT', `/api/v1/${plural}/${name}`, { apiVersion: 'edgeadm.io/v1alpha1', kind, metadata: { name }, spec });
     const site = 'plant-r';
-    await apply('Site', 'sites', site, {});
-    await apply('DeviceProfile', 'deviceprofiles', 'thermo', {
-      deviceResources: [{ name: 'temperature', attributes: { function: 'sine', amplitude: 2, periodS: 30, offset: 20 }, properties: { valueType: 'Float64', readWrite: 'R', units: 'degC' } }],
-    });
-    await apply('Device', 'devices', 'thermo-1', { site, profile: 'thermo', protocols: { simulator: { seed: '1' } }, autoEvents: [{ sourceName: 'temperature', interval: '20ms' }] });
-    await apply('Addon', 'addons', 'sim', { plugin: 'simulator', sites: [site] });
+    await simulatedSite(apply, site);
     const { token } = await api<{ token: string }>(lb.url, 'POST', '/api/v1/tokens', { role: 'agent', site });
 
     const agent = await startSiteAgent({
@@ -77,11 +91,7 @@ describe('hub replicas on PostgreSQL', () => {
       hubUrl: lb.url,
       token,
       dataDir: tempDir('agent-replicas'),
-      logger: quiet,
-      broker: false,
-      plugins: { nodeModules: [] },
-      syncBackoff: { initialMs: 50, maxMs: 300 },
-      forwarder: { backoff: { initialMs: 50, maxMs: 300 } },
+      ...AGENT,
     });
     let agentUp = true;
     defer(async () => {
@@ -166,12 +176,7 @@ describe('hub replicas on PostgreSQL', () => {
     };
     const apply = (kind: string, plural: string, name: string, spec: unknown) => api(lb.url, 'PUT', `/api/v1/${plural}/${name}`, { apiVersion: 'edgeadm.io/v1alpha1', kind, metadata: { name }, spec });
     const site = 'plant-s';
-    await apply('Site', 'sites', site, {});
-    await apply('DeviceProfile', 'deviceprofiles', 'thermo', {
-      deviceResources: [{ name: 'temperature', attributes: { function: 'sine', amplitude: 2, periodS: 30, offset: 20 }, properties: { valueType: 'Float64', readWrite: 'R', units: 'degC' } }],
-    });
-    await apply('Device', 'devices', 'thermo-1', { site, profile: 'thermo', protocols: { simulator: { seed: '1' } }, autoEvents: [{ sourceName: 'temperature', interval: '20ms' }] });
-    await apply('Addon', 'addons', 'sim', { plugin: 'simulator', sites: [site] });
+    await simulatedSite(apply, site);
     // A token made through one replica is every replica's.
     const { token } = await api<{ token: string }>(aUrl, 'POST', '/api/v1/tokens', { role: 'agent', site });
     for (const h of [b.url, c.url]) expect((await call(h, 'GET', `/api/v1/sites/${site}`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
@@ -188,11 +193,7 @@ describe('hub replicas on PostgreSQL', () => {
       hubUrl: lb.url,
       token,
       dataDir: tempDir('agent-state'),
-      logger: quiet,
-      broker: false,
-      plugins: { nodeModules: [] },
-      syncBackoff: { initialMs: 50, maxMs: 300 },
-      forwarder: { backoff: { initialMs: 50, maxMs: 300 } },
+      ...AGENT,
     });
     let agentUp = true;
     defer(async () => {

@@ -32,10 +32,12 @@ import {
   SESSION_KEY_RE,
   sha256,
   TOKEN_RE,
-  type BootstrapTokenInfo,
+  bootstrapInfo,
+  toInfo,
+  type BootstrapRow,
   type Principal,
   type Role,
-  type TokenInfo,
+  type TokenRow,
   type TokenStore,
 } from './tokens.ts';
 
@@ -92,48 +94,6 @@ const SCHEMA = {
     `,
   ],
 } as const;
-
-interface TokenRow {
-  id: string;
-  secret_hash: Buffer;
-  role: Role;
-  site: string | null;
-  node: string | null;
-  description: string;
-  created_at: number;
-  expires_at: number | null;
-  last_used_at: number | null;
-}
-
-interface BootstrapRow {
-  id: string;
-  secret_hash: Buffer;
-  site: string | null;
-  description: string;
-  created_at: number;
-  expires_at: number;
-  uses: number;
-}
-
-const iso = (ms: number): string => new Date(ms).toISOString();
-
-function toInfo(r: TokenRow): TokenInfo {
-  const info: TokenInfo = { id: r.id, role: r.role, description: r.description, createdAt: iso(r.created_at) };
-  if (r.site !== null) info.site = r.site;
-  if (r.node !== null) info.node = r.node;
-  if (r.expires_at !== null) info.expiresAt = iso(r.expires_at);
-  if (r.last_used_at !== null) info.lastUsedAt = iso(r.last_used_at);
-  return info;
-}
-
-const bootstrapInfo = (r: BootstrapRow): BootstrapTokenInfo => ({
-  id: r.id,
-  ...(r.site === null ? {} : { site: r.site }),
-  description: r.description,
-  createdAt: iso(r.created_at),
-  expiresAt: iso(r.expires_at),
-  uses: r.uses,
-});
 
 const fail = (what: string, err: unknown): Error => new ErrStateBackend({ store: 'token', what, reason: engineReason(err) }, { cause: err });
 

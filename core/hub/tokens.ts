@@ -159,7 +159,8 @@ const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const isLabel = (name: string): boolean => dns1123LabelProblem(name) === undefined;
 const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
 
-interface TokenRow {
+/** A token's row, as the SQLite and PostgreSQL stores keep it. */
+export interface TokenRow {
   id: string;
   secret_hash: Buffer;
   role: Role;
@@ -171,7 +172,8 @@ interface TokenRow {
   last_used_at: number | null;
 }
 
-interface BootstrapRow {
+/** A bootstrap token's row, as the SQLite and PostgreSQL stores keep it. */
+export interface BootstrapRow {
   id: string;
   secret_hash: Buffer;
   site: string | null;
@@ -199,7 +201,7 @@ export function sha256(s: string): Buffer {
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-function toInfo(r: TokenRow): TokenInfo {
+export function toInfo(r: TokenRow): TokenInfo {
   const info: TokenInfo = { id: r.id, role: r.role, description: r.description, createdAt: iso(r.created_at) };
   if (r.site !== null) info.site = r.site;
   if (r.node !== null) info.node = r.node;
@@ -207,6 +209,15 @@ function toInfo(r: TokenRow): TokenInfo {
   if (r.last_used_at !== null) info.lastUsedAt = iso(r.last_used_at);
   return info;
 }
+
+export const bootstrapInfo = (r: BootstrapRow): BootstrapTokenInfo => ({
+  id: r.id,
+  ...(r.site === null ? {} : { site: r.site }),
+  description: r.description,
+  createdAt: iso(r.created_at),
+  expiresAt: iso(r.expires_at),
+  uses: r.uses,
+});
 
 /** Writes an admin token to its file, readable by its owner only. */
 export function writeAdminTokenFile(file: string, token: string): void {
@@ -329,14 +340,6 @@ function openSqliteTokens(opts: TokenStoreOptions): SyncTokenStore {
   const bsAll = db.prepare<[], BootstrapRow>('SELECT * FROM bootstrap_tokens ORDER BY created_at, id');
   const bsRemove = db.prepare<[string]>('DELETE FROM bootstrap_tokens WHERE id = ?');
   const bsUse = db.prepare<[string]>('UPDATE bootstrap_tokens SET uses = uses + 1 WHERE id = ?');
-  const bsInfo = (r: BootstrapRow): BootstrapTokenInfo => ({
-    id: r.id,
-    ...(r.site === null ? {} : { site: r.site }),
-    description: r.description,
-    createdAt: iso(r.created_at),
-    expiresAt: iso(r.expires_at),
-    uses: r.uses,
-  });
   const selectOne = db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE id = ?');
   const selectAll = db.prepare<[], TokenRow>('SELECT * FROM tokens ORDER BY created_at, id');
   const remove = db.prepare<[string]>('DELETE FROM tokens WHERE id = ?');
@@ -437,12 +440,12 @@ function openSqliteTokens(opts: TokenStoreOptions): SyncTokenStore {
           if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') continue;
           throw err;
         }
-        return { ...bsInfo(bsOne.get(id)!), token: `${id}.${secret}` };
+        return { ...bootstrapInfo(bsOne.get(id)!), token: `${id}.${secret}` };
       }
     },
     listBootstrap() {
       open();
-      return bsAll.all().map(bsInfo);
+      return bsAll.all().map(bootstrapInfo);
     },
     revokeBootstrap(id) {
       open();

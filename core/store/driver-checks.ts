@@ -10,7 +10,8 @@
 import type { FieldIssue } from '../kernel/index.ts';
 import { ErrConflict, ErrExists, ErrImmutable, ErrInvalid } from './errors.ts';
 import { parseLabelSelector, type LabelSelector } from './selectors.ts';
-import { KINDS, type Kind, type ListOptions, type WatchOptions, type WriteOptions } from './types.ts';
+import { prepareResource } from './schemas.ts';
+import { KINDS, type Kind, type ListOptions, type Resource, type WatchOptions, type WriteOptions } from './types.ts';
 
 export function isKind(k: unknown): k is Kind {
   return typeof k === 'string' && (KINDS as readonly string[]).includes(k);
@@ -34,6 +35,16 @@ export function expectedRevision(kind: Kind, name: string, opts: WriteOptions): 
   const issue = revisionIssue(opts.resourceVersion, 'resourceVersion');
   if (issue) throw new ErrInvalid({ kind, name, issues: [issue] });
   return opts.resourceVersion;
+}
+
+/** A write's object as every driver takes it: checked against its kind's schema (EDGE_ERR_STORE_INVALID), with its key and the resourceVersion it is pinned to. */
+export function preparedWrite(obj: Resource, opts: WriteOptions): { input: Resource; kind: Kind; name: string; expected: string | undefined } {
+  const prepared = prepareResource(obj);
+  if (!prepared.ok) throw new ErrInvalid({ ...describeObject(obj), issues: prepared.issues });
+  const input = prepared.value;
+  const { kind } = input;
+  const { name } = input.metadata;
+  return { input, kind, name, expected: expectedRevision(kind, name, opts) };
 }
 
 /** EDGE_ERR_STORE_INVALID unless `kind` is a kind and `name` a non-empty string. */

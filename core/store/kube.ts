@@ -106,8 +106,8 @@ import { EdgeError, type Logger } from '../kernel/index.ts';
 import { edgeadmCrds, pluralOf } from './crds.ts';
 import { applyCrds, kubeFailure, openKubeClient, sleep, type ClientNode, type KubeClient, type KubeObject as KubeObjectBase, type KubeStatus } from './kube-client.ts';
 import { ErrClosed, ErrConflict, ErrExists, ErrGone, ErrInvalid, ErrKube, ErrKubeOptions, ErrNotFound, ErrSiteLabel } from './errors.ts';
-import { checkKey, checkListOptions, checkWatchOptions, checkWrite, describeObject, encodeContinue, expectedRevision } from './driver-checks.ts';
-import { prepareResource, prepareStatus, sitesOf } from './schemas.ts';
+import { checkKey, checkListOptions, checkWatchOptions, checkWrite, preparedWrite, encodeContinue, expectedRevision } from './driver-checks.ts';
+import { prepareStatus, sitesOf } from './schemas.ts';
 import {
   API_VERSION,
   KINDS,
@@ -432,12 +432,7 @@ class KubeStore implements ResourceStore {
 
   async #put(obj: Resource, mode: 'apply' | 'create', opts: WriteOptions): Promise<Resource> {
     this.#ensureOpen(mode);
-    const prepared = prepareResource(obj);
-    if (!prepared.ok) throw new ErrInvalid({ ...describeObject(obj), issues: prepared.issues });
-    const input = prepared.value;
-    const { kind } = input;
-    const { name } = input.metadata;
-    const expected = expectedRevision(kind, name, opts);
+    const { input, kind, name, expected } = preparedWrite(obj, opts);
     const { labels, annotations } = this.#metadataFor(input);
     await this.#startsRead();
     for (let attempt = 0; ; attempt++) {

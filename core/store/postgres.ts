@@ -57,7 +57,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { isEdgeError, type FieldIssue, type Logger } from '../kernel/index.ts';
 import { engineReason, openPostgres, type Postgres, type Schema } from '../postgres/index.ts';
-import { checkKey, checkListOptions, checkWatchOptions, checkWrite, describeObject, expectedRevision, historyLimitIssue } from './driver-checks.ts';
+import { checkKey, checkListOptions, checkWatchOptions, checkWrite, preparedWrite, expectedRevision, historyLimitIssue } from './driver-checks.ts';
 import { ErrBackend, ErrClosed, ErrGone, ErrInvalid, ErrNotFound } from './errors.ts';
 import {
   appliedObject,
@@ -73,7 +73,7 @@ import {
   type ObjectRow,
   type StoredEvent,
 } from './revision-log.ts';
-import { prepareResource, prepareStatus, sitesOf } from './schemas.ts';
+import { prepareStatus, sitesOf } from './schemas.ts';
 import type { Kind, ListOptions, ListResult, Resource, ResourceStore, WatchEvent, WatchOptions, WriteOptions } from './types.ts';
 
 export interface PostgresStoreOptions {
@@ -338,12 +338,7 @@ class PostgresStore implements ResourceStore {
   }
 
   async #put(obj: Resource, mode: 'apply' | 'create', opts: WriteOptions): Promise<Resource> {
-    const prepared = prepareResource(obj);
-    if (!prepared.ok) throw new ErrInvalid({ ...describeObject(obj), issues: prepared.issues });
-    const input = prepared.value;
-    const { kind } = input;
-    const { name } = input.metadata;
-    const expected = expectedRevision(kind, name, opts);
+    const { input, kind, name, expected } = preparedWrite(obj, opts);
     const { existing, event } = await this.#write(mode, kind, name, (existing, revision) => {
       checkWrite(kind, name, { create: mode === 'create', expected, spec: input.spec }, existing && { resourceVersion: existing.metadata.resourceVersion, spec: existing.spec });
       const stored = appliedObject(input, existing, revision);

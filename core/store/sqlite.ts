@@ -24,7 +24,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { EdgeError, ensurePrivateFile, type Logger } from '../kernel/index.ts';
 import { ErrClosed, ErrFile, ErrGone, ErrInvalid, ErrIo, ErrNotFound } from './errors.ts';
-import { checkKey, checkListOptions, checkWatchOptions, checkWrite, describeObject, expectedRevision, historyLimitIssue } from './driver-checks.ts';
+import { checkKey, checkListOptions, checkWatchOptions, checkWrite, preparedWrite, expectedRevision, historyLimitIssue } from './driver-checks.ts';
 import {
   appliedObject,
   bookmark,
@@ -39,7 +39,7 @@ import {
   type ListPosition,
   type StoredEvent,
 } from './revision-log.ts';
-import { prepareResource, prepareStatus, sitesOf } from './schemas.ts';
+import { prepareStatus, sitesOf } from './schemas.ts';
 import type { LabelSelector } from './selectors.ts';
 import type { Kind, ListOptions, ListResult, Resource, ResourceStore, WatchEvent, WatchOptions, WriteOptions } from './types.ts';
 
@@ -230,12 +230,7 @@ class SqliteStore implements ResourceStore {
   }
 
   #put(obj: Resource, mode: 'apply' | 'create', opts: WriteOptions): Resource {
-    const prepared = prepareResource(obj);
-    if (!prepared.ok) throw new ErrInvalid({ ...describeObject(obj), issues: prepared.issues });
-    const input = prepared.value;
-    const { kind } = input;
-    const { name } = input.metadata;
-    const expected = expectedRevision(kind, name, opts);
+    const { input, kind, name, expected } = preparedWrite(obj, opts);
 
     const { result, event } = this.#write(() => {
       const row = this.#sql.get.get(kind, name);

@@ -15,13 +15,13 @@ export function registerHub(program: Command): void {
   examples(group, ['edgeadm hub run --data-dir /var/lib/edgeadm/hub']);
   const run = group
     .command('run')
-    .description('Run the embedded hub (SQLite) in the foreground until Ctrl-C')
+    .description('Run the hub in the foreground until Ctrl-C: embedded on SQLite, or a replica sharing PostgreSQL (--telemetry, --state) or a cluster (--kubeconfig)')
     .option('--data-dir <dir>', 'where the hub keeps its databases and admin.token', '.data/hub')
     .option('--host <address>', 'listen address', '127.0.0.1')
     .option('--port <port>', 'HTTP port', '7443')
     .option('--mqtt-port <port>', 'also accept telemetry over MQTT on this port')
     .option('--proxy-port <port>', "run the tunnel's HTTP proxy here: CONNECT for kube-apiserver's egress selector, and absolute-URI requests to nodes")
-    .option('--replica <name>', 'this process is tunnel-cloud replica <name> (several hub processes may share one --data-dir)', 'hub')
+    .option('--replica <name>', 'this process is hub replica <name> (replicas share one --data-dir, --state database or --kubeconfig namespace)', 'hub')
     .option('--peer-url <url>', 'where other replicas reach this one (default: wss://<listen address>/api/v1/tunnel/peer)')
     .option('--no-tls', 'serve plain HTTP (loopback only: nodes would send their credentials in the clear)')
     .option('--tls-host <name...>', 'extra DNS names or addresses for the hub certificate (nodes dial one of them)')
@@ -32,7 +32,7 @@ export function registerHub(program: Command): void {
     .option('--telemetry <store>', `where readings live: sqlite (the data directory's file, one hub) or a postgres:// URL several hub replicas share (default: $${TELEMETRY_ENV}, else sqlite; prefer the variable: arguments show in the process list)`)
     .option('--state <url>', `keep resources, tokens, commands and console sessions in this PostgreSQL database (postgres://...), which every replica shares wherever it runs (default: $${STATE_ENV}, else the data directory's files)`)
     .option('--telemetry-retention <days>', 'with a postgres telemetry store: keep readings this many days (whole days are dropped)')
-    .option('--export <url>', `publish every stored reading to this MQTT broker, mqtt:// or mqtts:// with its login in the URL (default: $${EXPORT_ENV}; prefer the variable); replicas given the same one export one at a time)`)
+    .option('--export <url>', `publish every stored reading to this MQTT broker, mqtt:// or mqtts:// with its login in the URL (default: $${EXPORT_ENV}; prefer the variable); replicas given the same one export one at a time`)
     .option('--export-topic <template>', `the export topic: {site}, {device}, {profile}, {resource} (default: ${DEFAULT_EXPORT_TOPIC}; not with sparkplug, whose topics are Sparkplug's)`)
     .addOption(
       new Option('--export-format <format>', "the export payload: the platform's reading as JSON, an EdgeX v3 event, or Sparkplug B (each site an edge node, for Ignition and other Sparkplug hosts)")

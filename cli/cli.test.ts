@@ -125,6 +125,19 @@ describe('edgeadm CLI', () => {
     expect(stderr).toMatch(/"signal":"SIGTERM","msg":"stopping"/);
   });
 
+  it('refuses hub state in PostgreSQL together with a cluster, and a state URL that is not PostgreSQL, naming --state (exit 2)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'edgeadm-hub-'));
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\n');
+    const both = await edgeadm(['hub', 'run', '--data-dir', dir, '--state', 'postgres://hub@db/edgeadm', '--kubeconfig', kubeconfig, '--log-level', 'silent']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--state: does not go with --kubeconfig/);
+    const notPg = await edgeadm(['hub', 'run', '--data-dir', dir, '--log-level', 'silent'], { EDGEADM_STATE: 'mysql://hub:s3cret@db/edgeadm' });
+    expect(notPg.code).toBe(2);
+    expect(notPg.stderr).toMatch(/--state: must be a postgres:\/\/ URL, not mysql:/);
+    expect(notPg.stderr).not.toContain('s3cret');
+  });
+
   it('says which flag to change when the hub port is taken, with exit code 1', async () => {
     const { createServer } = await import('node:net');
     const blocker = createServer();

@@ -123,7 +123,8 @@ describe('edgeadm ssh through the tunnel', () => {
     expect(r.code).toBe(0);
   });
 
-  it('says why when the caller, the node or the port is wrong', async () => {
+  // Five `edgeadm` processes, one after another: on two busy cores each may take ten seconds to start.
+  it('says why when the caller, the node or the port is wrong', { timeout: 150_000 }, async () => {
     const viewer = await api('POST', '/api/v1/tokens', { role: 'viewer' });
     const viewerFile = path.join(tempDir('ssh-viewer'), 'viewer.token');
     writeFileSync(viewerFile, viewer.body.token as string);

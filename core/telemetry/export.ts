@@ -115,6 +115,19 @@ interface ExportSink {
   close(force: boolean): Promise<void>;
 }
 
+/** Resolves when the client connects, or after `ms`. */
+function connectedWithin(client: MqttClient, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      client.off('connect', done);
+      resolve();
+    }
+    client.once('connect', done);
+  });
+}
+
 function payloadOf(format: 'json' | 'edgex', r: StoredReading): string {
   if (format === 'json') return JSON.stringify(r);
   return wrapEdgeXEnvelope(edgexAddEventRequest(edgexEventOf([r])));
@@ -177,6 +190,8 @@ export async function startTelemetryExport(o: TelemetryExportOptions): Promise<T
       });
       return {
         async publish(_stream, rs) {
+          // Just started or reconnecting: give the broker a moment before the step counts as failed (and waits idleMs).
+          if (!client.connected) await connectedWithin(client, 2000);
           if (!client.connected) throw new Error('the export broker is not connected');
           await Promise.all(rs.map((r) => client.publishAsync(topicOf(r), payloadOf(textFormat, r), { qos: 1 })));
         },

@@ -16,7 +16,8 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConsole } from '../core/console/index.ts';
 import { startHub, type Hub } from '../core/hub/index.ts';
-import { startSiteAgent } from '../sites/index.ts';
+import { startSiteAgent, type SiteAgent } from '../sites/index.ts';
+import type { TelemetryStore } from '../core/telemetry/index.ts';
 import { deferCleanup } from './support/cleanup.ts';
 import { startEdgeadm, type Background } from './support/edgeadm-cli.ts';
 import { freePort } from './support/tcp-services.ts';
@@ -43,6 +44,19 @@ async function simulatedSite(apply: (kind: string, plural: string, name: string,
   });
   await apply('Device', 'devices', 'thermo-1', { site, profile: 'thermo', protocols: { simulator: { seed: '1' } }, autoEvents: [{ sourceName: 'temperature', interval: '20ms' }] });
   await apply('Addon', 'addons', 'sim', { plugin: 'simulator', sites: [site] });
+}
+
+/** Once the simulator stopped: the outbox drains, and the store holds every reading it issued exactly once. */
+async function expectEveryReadingOnce(agent: SiteAgent, site: string, store: TelemetryStore): Promise<void> {
+  await waitFor('the simulator stopped', () => !agent.status().plugins.some((p) => p.plugin === 'simulator'), 30_000);
+  expect(await agent.drain(30_000)).toBe(true);
+  const out = agent.status().outbox;
+  expect(out.pending).toBe(0);
+  const streams = await store.streams(site);
+  const held = streams.reduce((n, s) => n + s.held, 0);
+  expect(await store.count({ site })).toBe(held);
+  expect(held).toBe(out.lastSeq);
+  expect(streams.every((s) => s.conflicts === 0)).toBe(true);
 }
 
 /** A site agent that retries fast (replicas come and go in these tests), without a broker or installed plugins. */
@@ -113,17 +127,9 @@ describe('hub replicas on PostgreSQL', () => {
 
     // The simulator stops; everything the outbox issued is acknowledged, and held once.
     await api(lb.url, 'DELETE', '/api/v1/addons/sim');
-    await waitFor('the simulator stopped', () => !agent.status().plugins.some((p) => p.plugin === 'simulator'), 30_000);
-    expect(await agent.drain(30_000)).toBe(true);
-    const out = agent.status().outbox;
-    expect(out.pending).toBe(0);
+    await expectEveryReadingOnce(agent, site, b.telemetry);
     await agent.stop();
     agentUp = false;
-    const streams = await b.telemetry.streams(site);
-    const held = streams.reduce((n, s) => n + s.held, 0);
-    expect(await b.telemetry.count({ site })).toBe(held);
-    expect(held).toBe(out.lastSeq);
-    expect(streams.every((s) => s.conflicts === 0)).toBe(true);
     // Every replica took connections, a again after its restart (the sync session's reconnects and the uplink's).
     expect(lb.connections().every((n) => n > 0)).toBe(true);
     expect(lb.connections()[0]!).toBeGreaterThanOrEqual(took);
@@ -224,17 +230,9 @@ describe('hub replicas on PostgreSQL', () => {
 
     // Everything the outbox issued is held once, across the kill.
     await api(lb.url, 'DELETE', '/api/v1/addons/sim');
-    await waitFor('the simulator stopped', () => !agent.status().plugins.some((p) => p.plugin === 'simulator'), 30_000);
-    expect(await agent.drain(30_000)).toBe(true);
-    const out = agent.status().outbox;
-    expect(out.pending).toBe(0);
+    await expectEveryReadingOnce(agent, site, c.telemetry);
     await agent.stop();
     agentUp = false;
-    const streams = await b.telemetry.streams(site);
-    const held = streams.reduce((n, s) => n + s.held, 0);
-    expect(await c.telemetry.count({ site })).toBe(held);
-    expect(held).toBe(out.lastSeq);
-    expect(streams.every((s) => s.conflicts === 0)).toBe(true);
     // The agent's token revoked through one replica is refused by all.
     const tokenId = /^edgeadm_([a-z0-9]{8})_/.exec(token)![1]!;
     expect((await call(b.url, 'DELETE', `/api/v1/tokens/${tokenId}`)).status).toBe(204);

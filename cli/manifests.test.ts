@@ -372,6 +372,22 @@ describe('manifests install: replicas sharing readings in PostgreSQL', () => {
     expect(hubContainer().env).toBeUndefined();
   });
 
+  it('exports every reading to the broker in a Secret, in the format asked for, with the URL never in the manifests', () => {
+    const all = installManifests({ ...BASE, replicas: 2, telemetrySecret: 'edgeadm-telemetry', exportSecret: 'edgeadm-export', exportFormat: 'sparkplug', pki: generated, webhookTls }).map((m) => m.object as unknown as K8sObject);
+    for (const o of all) expect(() => validateWithModel(o), `${o.kind}/${o.metadata.name}`).not.toThrow();
+    const dep = all.find((o) => o.kind === 'Deployment' && o.metadata.name === 'edgeadm-hub') as unknown as IDeployment;
+    const hub = dep.spec!.template.spec!.containers[0]!;
+    expect(hub.env).toContainEqual({ name: 'EDGEADM_EXPORT', valueFrom: { secretKeyRef: { name: 'edgeadm-export', key: 'url' } } });
+    expect(hub.args?.join(' ')).toContain('--export-format sparkplug');
+    const runCmd = buildProgram().commands.find((c) => c.name() === 'hub')!.commands.find((c) => c.name() === 'run')!;
+    expect(runCmd.parseOptions((hub.args ?? []).slice(2)).unknown).toEqual([]);
+    expect(JSON.stringify(all)).not.toMatch(/mqtts?:\/\//);
+    expect(checkInstallFlags({ namespace: 'ns', replicas: '1', image: 'i', exportSecret: 'mqtt-url', exportFormat: 'edgex' })).toMatchObject({ exportSecret: 'mqtt-url', exportFormat: 'edgex' });
+    expect(() => checkInstallFlags({ namespace: 'ns', replicas: '1', image: 'i', exportFormat: 'json' })).toThrow(/--export-format: needs --export-secret/);
+    expect(() => checkInstallFlags({ namespace: 'ns', replicas: '1', image: 'i', exportSecret: 's', exportFormat: 'csv' })).toThrow(/--export-format: 'csv' is not json, edgex, sparkplug/);
+    expect(() => checkInstallFlags({ namespace: 'ns', replicas: '1', image: 'i', exportSecret: 'Bad Name' })).toThrow(/--export-secret: 'Bad Name'/);
+  });
+
   it('refuses replicas without a shared telemetry store, and names a bad Secret or retention', () => {
     expect(() => checkInstallFlags({ namespace: 'ns', replicas: '3', image: 'i' })).toThrow(/--replicas: 3 replicas would each keep their own readings.*--telemetry-secret/);
     expect(checkInstallFlags({ namespace: 'ns', replicas: '3', image: 'i', telemetrySecret: 'pg-url', telemetryRetention: '30' })).toEqual({ namespace: 'ns', replicas: 3, image: 'i', telemetrySecret: 'pg-url', telemetryRetentionDays: 30 });

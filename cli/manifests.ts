@@ -90,6 +90,14 @@ export interface InstallOptions {
   telemetrySecret?: string;
   /** With `telemetrySecret`: keep readings this many days. */
   telemetryRetentionDays?: number;
+  /**
+   * A Secret of the namespace whose key `url` is the MQTT broker to export
+   * every reading to (EDGEADM_EXPORT from the Secret); the replicas run the
+   * export one at a time.
+   */
+  exportSecret?: string;
+  /** With `exportSecret`: json (default), edgex or sparkplug. */
+  exportFormat?: 'json' | 'edgex' | 'sparkplug';
   image: string;
   /** Where edge nodes reach the hub from outside the cluster (its host goes into the hub certificate). */
   hubUrl?: string;
@@ -369,13 +377,16 @@ export function installManifests(o: InstallOptions): CommentedManifest[] {
         ]
       : []),
     ...(shared ? [{ name: `EDGEADM_${HUB_RUN_ENV.telemetry}`, valueFrom: { secretKeyRef: { name: o.telemetrySecret, key: 'url' } } }] : []),
+    ...(o.exportSecret === undefined ? [] : [{ name: `EDGEADM_${HUB_RUN_ENV.export}`, valueFrom: { secretKeyRef: { name: o.exportSecret, key: 'url' } } }]),
   ];
+  const exportArgs = o.exportSecret !== undefined && o.exportFormat !== undefined ? ['--export-format', o.exportFormat] : [];
   out.push({
     comment:
       ` The hub. Its resources, tokens, commands and console sessions live in this namespace (custom resources and Secrets);\n` +
       (shared
         ? ` readings in PostgreSQL, at the URL in Secret ${o.telemetrySecret} (key url), which ${several ? `its ${o.replicas} replicas share` : 'outlives the pod'}.\n`
         : ` readings in an emptyDir (gone with the pod), which is why it runs one replica (--telemetry-secret shares them).\n`) +
+      (o.exportSecret === undefined ? '' : ` Every reading is exported to the MQTT broker in Secret ${o.exportSecret} (key url), by one replica at a time.\n`) +
       ` The first admin token:\n` +
       ` kubectl -n ${ns} get secret ${INITIAL_ADMIN_SECRET} -o jsonpath='{.data.token}' | base64 -d`,
     object: {
@@ -411,7 +422,7 @@ export function installManifests(o: InstallOptions): CommentedManifest[] {
                 name: 'hub',
                 image: o.image,
                 command: ['edgeadm'],
-                args: ['hub', 'run', '--data-dir', DATA_DIR, '--host', '0.0.0.0', '--port', String(HUB_PORT), '--kubeconfig', 'in-cluster', '--namespace', ns, ...tlsHostArgs, ...replicaArgs, ...retentionArgs],
+                args: ['hub', 'run', '--data-dir', DATA_DIR, '--host', '0.0.0.0', '--port', String(HUB_PORT), '--kubeconfig', 'in-cluster', '--namespace', ns, ...tlsHostArgs, ...replicaArgs, ...retentionArgs, ...exportArgs],
                 ...(env.length === 0 ? {} : { env }),
                 ports: [{ name: 'https', containerPort: HUB_PORT, protocol: 'TCP' }],
                 startupProbe: probe(30, 2),
@@ -694,6 +705,8 @@ interface InstallFlags {
   replicas: string;
   telemetrySecret?: string;
   telemetryRetention?: string;
+  exportSecret?: string;
+  exportFormat?: string;
   image: string;
   hubUrl?: string;
   pkiDir?: string;
@@ -716,6 +729,16 @@ export function checkInstallFlags(f: InstallFlags): Omit<InstallOptions, 'pki'> 
   if (f.telemetrySecret !== undefined) {
     const p = dns1123SubdomainProblem(f.telemetrySecret);
     if (p !== undefined) problems.push({ argument: '--telemetry-secret', reason: `'${f.telemetrySecret}' ${p}` });
+  }
+  if (f.exportSecret !== undefined) {
+    const p = dns1123SubdomainProblem(f.exportSecret);
+    if (p !== undefined) problems.push({ argument: '--export-secret', reason: `'${f.exportSecret}' ${p}` });
+  }
+  const formats = ['json', 'edgex', 'sparkplug'] as const;
+  const exportFormat = formats.find((x) => x === f.exportFormat);
+  if (f.exportFormat !== undefined) {
+    if (f.exportSecret === undefined) problems.push({ argument: '--export-format', reason: 'needs --export-secret (the broker to export to)' });
+    else if (exportFormat === undefined) problems.push({ argument: '--export-format', reason: `'${f.exportFormat}' is not ${formats.join(', ')}` });
   }
   const days = f.telemetryRetention === undefined ? undefined : Number(f.telemetryRetention);
   if (f.telemetryRetention !== undefined) {
@@ -747,6 +770,8 @@ export function checkInstallFlags(f: InstallFlags): Omit<InstallOptions, 'pki'> 
     ...(f.hubUrl === undefined ? {} : { hubUrl: f.hubUrl }),
     ...(f.telemetrySecret === undefined ? {} : { telemetrySecret: f.telemetrySecret }),
     ...(days === undefined ? {} : { telemetryRetentionDays: days }),
+    ...(f.exportSecret === undefined ? {} : { exportSecret: f.exportSecret }),
+    ...(exportFormat === undefined ? {} : { exportFormat }),
   };
 }
 
@@ -796,6 +821,8 @@ export function registerManifests(program: Command): void {
     .option('--replicas <n>', 'hub replicas (more than 1 needs --telemetry-secret)', '1')
     .option('--telemetry-secret <name>', "keep readings in PostgreSQL: a Secret of the namespace whose key 'url' is the postgres:// URL (made by you: kubectl create secret generic NAME --from-literal=url=postgres://...)")
     .option('--telemetry-retention <days>', 'with --telemetry-secret: keep readings this many days')
+    .option('--export-secret <name>', "export every reading to an MQTT broker: a Secret of the namespace whose key 'url' is the mqtt:// or mqtts:// URL with its login (made by you); the replicas export one at a time")
+    .option('--export-format <format>', 'with --export-secret: json, edgex or sparkplug (default json)')
     .option('--image <image>', 'hub container image (its PATH has edgeadm and node)', `edgeadm:${EDGEADM_VERSION}`)
     .option('--hub-url <url>', 'https:// URL edge nodes reach the hub at from outside (goes into the hub certificate)')
     .option('--pki-dir <dir>', "embed an existing hub's pki/ folder (ca.crt, ca.key; hub.crt, hub.key are re-issued for the cluster's names) as the Secret")

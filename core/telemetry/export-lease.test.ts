@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startMosquitto, type Mosquitto } from '../../test/support/mosquitto.ts';
 import { startPostgres, type Postgres } from '../../test/support/postgres.ts';
-import { numbered, streamKey, tempDir } from './fixtures/helpers.ts';
+import { numbered, streamKey, tempDir, waitFor } from './fixtures/helpers.ts';
 import { openPostgresTelemetryStore, openTelemetryStore, startTelemetryExport, type TelemetryStore } from './index.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -49,13 +49,6 @@ async function consume(broker: Mosquitto): Promise<string[]> {
   return keys;
 }
 
-async function until(what: string, check: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const ingest = (store: TelemetryStore, from: number, n: number) => store.ingest(streamKey('plant-a', numbered('plant-a', from, n), { lastSeq: from + n - 1 }), numbered('plant-a', from, n));
 const distinct = (keys: string[]): number => new Set(keys).size;
@@ -79,7 +72,7 @@ describe('the export among replicas', () => {
     const onB = await startTelemetryExport({ ...opts, store: b, clientId: 'export-b' });
     cleanups.push(() => onA.stop(), () => onB.stop());
     await ingest(a, 1, 300);
-    await until('300 readings', () => distinct(keys) >= 300);
+    await waitFor('300 readings', () => distinct(keys) >= 300, 30_000);
     await new Promise((r) => setTimeout(r, 500));
     // One published everything, the other nothing.
     expect([onA.exported, onB.exported].sort((x, y) => x - y)).toEqual([0, 300]);
@@ -87,9 +80,9 @@ describe('the export among replicas', () => {
     const [holder, standby] = onA.exported > 0 ? [onA, onB] : [onB, onA];
     await holder.stop();
     await ingest(b, 301, 200);
-    await until('500 readings', () => distinct(keys) >= 500);
+    await waitFor('500 readings', () => distinct(keys) >= 500, 30_000);
     // Counted once its cursor is stored, a moment after the broker's acknowledgement.
-    await until('the standby counting 200', () => standby.exported === 200);
+    await waitFor('the standby counting 200', () => standby.exported === 200, 30_000);
     expect(keys).toHaveLength(500);
   });
 
@@ -104,16 +97,16 @@ describe('the export among replicas', () => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await ingest(b, 1, 100);
-    await until('the child exporting', () => out.includes('exporting 100'));
+    await waitFor('the child exporting', () => out.includes('exporting 100'), 30_000);
     // The replica in this process stands by, then the child is killed mid-export.
     const standby = await startTelemetryExport({ url: broker.url, store: b, leaseMs: 100, idleMs: 100, batch: 50, clientId: 'export-standby' });
     cleanups.push(() => standby.stop());
     const more = ingest(b, 101, 2000);
-    await until('the child exporting more', () => /exporting (1[5-9]\d|[2-9]\d\d)/.test(out));
+    await waitFor('the child exporting more', () => /exporting (1[5-9]\d|[2-9]\d\d)/.test(out), 30_000);
     child.kill('SIGKILL');
     await more;
-    await until('2100 readings', () => distinct(keys) >= 2100);
-    await until('the standby exporting', () => standby.exported > 0);
+    await waitFor('2100 readings', () => distinct(keys) >= 2100, 30_000);
+    await waitFor('the standby exporting', () => standby.exported > 0, 30_000);
     // At least once: what the child had published but not yet recorded is sent again, at most one step (50).
     expect(keys.length - 2100).toBeLessThanOrEqual(50);
   });
@@ -130,18 +123,18 @@ describe('the export among replicas', () => {
     const onA = await startTelemetryExport({ ...opts, store: a, clientId: 'export-a' });
     cleanups.push(() => onA.stop());
     await ingest(a, 1, 200);
-    await until('200 readings', () => distinct(keys) >= 200);
+    await waitFor('200 readings', () => distinct(keys) >= 200, 30_000);
     const onB = await startTelemetryExport({ ...opts, store: b, clientId: 'export-b' });
     cleanups.push(() => onB.stop());
     await ingest(a, 201, 100);
-    await until('300 readings', () => distinct(keys) >= 300);
+    await waitFor('300 readings', () => distinct(keys) >= 300, 30_000);
     await new Promise((r) => setTimeout(r, 500));
     expect([onA.exported, onB.exported]).toEqual([300, 0]);
     expect(keys).toHaveLength(300);
     await onA.stop();
     await ingest(b, 301, 100);
-    await until('400 readings', () => distinct(keys) >= 400);
-    await until('b counting 100', () => onB.exported === 100);
+    await waitFor('400 readings', () => distinct(keys) >= 400, 30_000);
+    await waitFor('b counting 100', () => onB.exported === 100, 30_000);
     expect(keys).toHaveLength(400);
   });
 });

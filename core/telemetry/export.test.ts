@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startMosquitto, type Mosquitto } from '../../test/support/mosquitto.ts';
 import { edgexToReadings, isEdgeError, unwrapEdgeXEnvelope } from '../sdk/index.ts';
-import { numbered, streamKey, tempDir } from './fixtures/helpers.ts';
+import { numbered, streamKey, tempDir, waitFor } from './fixtures/helpers.ts';
 import { openTelemetryStore, startTelemetryExport, type TelemetryStore } from './index.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -38,13 +38,6 @@ function consume(broker: Mosquitto, topic: string): { messages: [string, string]
   return { messages, stop: () => void p.kill() };
 }
 
-async function until(what: string, check: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function setup(): Promise<{ store: TelemetryStore; broker: Mosquitto }> {
   const tmp = tempDir();
@@ -68,7 +61,7 @@ describe('the telemetry export', () => {
     await store.ingest(streamKey('plant-a', numbered('plant-a', 1, 700)), numbered('plant-a', 1, 700));
     await store.ingest(streamKey('plant-b', numbered('plant-b', 1, 50), { producer: 'node:gw-b' }), numbered('plant-b', 1, 50));
     let exp = await startTelemetryExport({ store, url: broker.url, batch: 200 });
-    await until('750 readings', () => sub.messages.length >= 750);
+    await waitFor('750 readings', () => sub.messages.length >= 750, 15_000);
     expect(sub.messages[0]![0]).toBe('edgeadm/plant-a/d1/flow');
     expect(JSON.parse(sub.messages[0]![1])).toMatchObject({ site: 'plant-a', device: 'd1', seq: 1, stream: 'token:t1/stream-one' });
     await exp.stop();
@@ -80,7 +73,7 @@ describe('the telemetry export', () => {
     cleanups.push(() => exp.stop());
     // Live: a batch stored while it runs goes at once.
     await store.ingest(streamKey('plant-b', numbered('plant-b', 51, 10), { producer: 'node:gw-b', lastSeq: 60 }), numbered('plant-b', 51, 10));
-    await until('860 readings', () => sub.messages.length >= 860);
+    await waitFor('860 readings', () => sub.messages.length >= 860, 15_000);
     await new Promise((r) => setTimeout(r, 300));
     const keys = sub.messages.map(([, p]) => seqKey(p));
     expect(keys).toHaveLength(860);
@@ -93,7 +86,7 @@ describe('the telemetry export', () => {
     const exp = await startTelemetryExport({ store, url: broker.url, idleMs: 100 });
     cleanups.push(() => exp.stop());
     await store.ingest(streamKey('plant-a', numbered('plant-a', 1, 10)), numbered('plant-a', 1, 10));
-    await until('the first 10', () => exp.exported === 10);
+    await waitFor('the first 10', () => exp.exported === 10, 15_000);
     await broker.stop();
     await store.ingest(streamKey('plant-a', numbered('plant-a', 11, 20), { lastSeq: 30 }), numbered('plant-a', 11, 20));
     await new Promise((r) => setTimeout(r, 500));
@@ -101,7 +94,7 @@ describe('the telemetry export', () => {
     await broker.restart();
     const sub = consume(broker, 'edgeadm/#');
     cleanups.push(() => sub.stop());
-    await until('the rest', () => exp.exported === 30, 30_000);
+    await waitFor('the rest', () => exp.exported === 30, 30_000);
   });
 
   it('speaks EdgeX events on a topic of its template', { timeout: 30_000 }, async () => {
@@ -113,7 +106,7 @@ describe('the telemetry export', () => {
     cleanups.push(() => exp.stop());
     const rs = numbered('plant-a', 1, 3);
     await store.ingest(streamKey('plant-a', rs), rs);
-    await until('3 events', () => sub.messages.length === 3);
+    await waitFor('3 events', () => sub.messages.length === 3, 15_000);
     const [topic, payload] = sub.messages[0]!;
     expect(topic).toBe(`fleet/plant-a/${rs[0]!.profile}/${rs[0]!.device}`);
     const decoded = edgexToReadings(unwrapEdgeXEnvelope(payload).payload);

@@ -19,7 +19,7 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startMosquitto, type Mosquitto } from '../../test/support/mosquitto.ts';
 import { isEdgeError, VALUE_TYPES, type Reading, type StoredReading, type ValueType } from '../sdk/index.ts';
-import { BASE_ORIGIN, captureLogs, streamKey, tempDir } from './fixtures/helpers.ts';
+import { BASE_ORIGIN, captureLogs, streamKey, tempDir, waitFor } from './fixtures/helpers.ts';
 import { openTelemetryStore, startTelemetryExport, type TelemetryExport, type TelemetryStore } from './index.ts';
 import { encodeSparkplugArray, SPARKPLUG_DATATYPES, sparkplugClientId } from './sparkplug.ts';
 
@@ -164,13 +164,6 @@ async function decodeAll(messages: readonly Message[]): Promise<Message[]> {
   return messages as Message[];
 }
 
-async function until(what: string | (() => string), check: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function setup(): Promise<{ store: TelemetryStore; broker: Mosquitto; file: string }> {
   const tmp = tempDir();
@@ -379,7 +372,7 @@ describe('the telemetry export as Sparkplug B', () => {
     await store.ingest(streamKey('plant-a', rs), rs);
     await exporter({ store, url: broker.url, format: 'sparkplug', group: 'fleet' });
     // NBIRTH, DBIRTH pump-1, DDATA pump-1, DBIRTH pump-2, DDATA pump-2.
-    await until('the births and data', () => host.messages.length >= 5);
+    await waitFor('the births and data', () => host.messages.length >= 5, 20_000);
     const stored = await store.streamReadings({ site: 'plant-a', producer: 'token:t1', id: 'stream-one' }, 0, 100);
     expect(stored).toHaveLength(16);
     let ms = await decodeAll(host.messages);
@@ -414,7 +407,7 @@ describe('the telemetry export as Sparkplug B', () => {
     // A resource the device's DBIRTH did not have: a new DBIRTH with it, then the DDATA.
     const more = [reading(17, { resource: 'vibration', valueType: 'Float32', value: 0.5 }), reading(18, { resource: 'temp', valueType: 'Float32', value: 22.5 })];
     await store.ingest(streamKey('plant-a', more), more);
-    await until('the re-birth', () => host.messages.length >= 7);
+    await waitFor('the re-birth', () => host.messages.length >= 7, 20_000);
     ms = await decodeAll(host.messages);
     expect(ms.slice(5).map((m) => m.topic)).toEqual(['spBv1.0/fleet/DBIRTH/plant-a/pump-1', 'spBv1.0/fleet/DDATA/plant-a/pump-1']);
     const rebirthMetrics = children(ms[5]!.decoded!, 'metrics');
@@ -434,7 +427,7 @@ describe('the telemetry export as Sparkplug B', () => {
     await store.ingest(streamKey('plant-a', rs), rs);
     await exporter({ store, url: broker.url, format: 'sparkplug', batch: 1 });
     // NBIRTH, DBIRTH, then one DDATA per reading.
-    await until('302 messages', () => host.messages.length >= 302, 60_000);
+    await waitFor('302 messages', () => host.messages.length >= 302, 60_000);
     const ms = await decodeAll(host.messages);
     expect(ms[0]!.topic).toBe('spBv1.0/edgeadm/NBIRTH/plant-a');
     expect(ms.map((m) => Number(scalar(m.decoded!, 'seq')))).toEqual(Array.from({ length: 302 }, (_, i) => i % 256));
@@ -449,12 +442,12 @@ describe('the telemetry export as Sparkplug B', () => {
     const first = [reading(1, { resource: 'count', valueType: 'Int32', value: 1 }), reading(2, { device: 'pump-2', resource: 'count', valueType: 'Int32', value: 2 })];
     await store.ingest(streamKey('plant-a', first), first);
     await exporter({ store, url: broker.url, format: 'sparkplug', logger: logs.logger });
-    await until('the first data', () => host.messages.length >= 5);
+    await waitFor('the first data', () => host.messages.length >= 5, 20_000);
 
     const now = Date.now();
     const ncmd = await protoc([`--encode=${PAYLOAD}`], `timestamp: ${now} metrics { name: "Node Control/Rebirth" timestamp: ${now} datatype: 11 boolean_value: true }`);
     await host.client.publishAsync('spBv1.0/edgeadm/NCMD/plant-a', ncmd, { qos: 0 });
-    await until('NBIRTH and two DBIRTHs again', () => host.messages.filter((m) => m.type !== 'NCMD').length >= 8);
+    await waitFor('NBIRTH and two DBIRTHs again', () => host.messages.filter((m) => m.type !== 'NCMD').length >= 8, 20_000);
     let ms = await decodeAll(host.messages.filter((m) => m.type !== 'NCMD'));
     expect(ms.slice(5, 8).map((m) => m.topic)).toEqual(['spBv1.0/edgeadm/NBIRTH/plant-a', 'spBv1.0/edgeadm/DBIRTH/plant-a/pump-1', 'spBv1.0/edgeadm/DBIRTH/plant-a/pump-2']);
     expect(ms.slice(5, 8).map((m) => scalar(m.decoded!, 'seq'))).toEqual(['0', '1', '2']);
@@ -465,7 +458,7 @@ describe('the telemetry export as Sparkplug B', () => {
     await host.client.publishAsync('spBv1.0/edgeadm/NCMD/plant-a', Buffer.from('not protobuf'), { qos: 0 });
     const badRebirth = await protoc([`--encode=${PAYLOAD}`], `metrics { name: "Node Control/Rebirth" datatype: 11 int_value: 1 }`);
     await host.client.publishAsync('spBv1.0/edgeadm/NCMD/plant-a', badRebirth, { qos: 0 });
-    await until('two warnings', () => logs.lines.filter((l) => (l.error as { code?: string } | undefined)?.code === 'EDGE_ERR_EXPORT_SPARKPLUG_NCMD').length >= 2);
+    await waitFor('two warnings', () => logs.lines.filter((l) => (l.error as { code?: string } | undefined)?.code === 'EDGE_ERR_EXPORT_SPARKPLUG_NCMD').length >= 2, 20_000);
     const warned = logs.lines.filter((l) => (l.error as { code?: string } | undefined)?.code === 'EDGE_ERR_EXPORT_SPARKPLUG_NCMD');
     expect(warned.every((l) => l.level === 40)).toBe(true);
     expect(JSON.stringify(warned)).toMatch(/not a Sparkplug B payload/);
@@ -473,7 +466,7 @@ describe('the telemetry export as Sparkplug B', () => {
 
     const later = [reading(3, { resource: 'count', valueType: 'Int32', value: 3 })];
     await store.ingest(streamKey('plant-a', later), later);
-    await until('the next DDATA', () => host.messages.filter((m) => m.type !== 'NCMD').length >= 9);
+    await waitFor('the next DDATA', () => host.messages.filter((m) => m.type !== 'NCMD').length >= 9, 20_000);
     ms = await decodeAll(host.messages.filter((m) => m.type !== 'NCMD'));
     expect(ms[8]!.topic).toBe('spBv1.0/edgeadm/DDATA/plant-a/pump-1');
     expect(scalar(ms[8]!.decoded!, 'seq')).toBe('3');
@@ -491,12 +484,12 @@ describe('the telemetry export as Sparkplug B', () => {
       host.messages
         .filter((m) => m.type === 'DDATA' && m.device === device)
         .flatMap((m) => children(m.decoded!, 'metrics').map((x) => Number(scalar(x, 'long_value'))));
-    const decodedUntil = (what: string, check: () => boolean): Promise<void> => until(what, () => host.messages.every((m) => m.decoded !== undefined) && check());
+    const decodedUntil = (what: string, check: () => boolean): Promise<void> => waitFor(what, () => host.messages.every((m) => m.decoded !== undefined) && check(), 20_000).then(() => undefined);
 
     let exp = await startTelemetryExport({ store: first, url: broker.url, format: 'sparkplug', batch: 20 });
     await decodedUntil('every reading of the first run', () => valuesOf('line-a').length >= 50 && valuesOf('line-b').length >= 30);
     await exp.stop();
-    await until('NDEATH', () => host.messages.some((m) => m.type === 'NDEATH'));
+    await waitFor('NDEATH', () => host.messages.some((m) => m.type === 'NDEATH'), 20_000);
     let ms = await decodeAll(host.messages);
     const births = ms.filter((m) => m.type === 'NBIRTH');
     const death = ms.find((m) => m.type === 'NDEATH')!;
@@ -545,15 +538,15 @@ describe('the telemetry export as Sparkplug B', () => {
     const batch = (from: number, n: number): Reading[] => Array.from({ length: n }, (_, k) => reading(from + k, { resource: 'count', valueType: 'Int32', value: from + k }));
     await store.ingest(streamKey('plant-a', batch(1, 5)), batch(1, 5));
     const exp = await exporter({ store, url: broker.url, format: 'sparkplug', idleMs: 100 });
-    await until('the first 5', () => exp.exported === 5);
+    await waitFor('the first 5', () => exp.exported === 5, 20_000);
     await broker.stop();
     await store.ingest(streamKey('plant-a', batch(6, 5), { lastSeq: 10 }), batch(6, 5));
     // Several steps fail meanwhile, their connections refused.
     await new Promise((r) => setTimeout(r, 800));
     expect(exp.exported).toBe(5);
     await broker.restart();
-    await until('the rest', () => exp.exported === 10, 30_000);
-    await until('every message decoded', () => host.messages.filter((m) => m.type === 'DDATA').length >= 2 && host.messages.every((m) => m.decoded !== undefined), 30_000);
+    await waitFor('the rest', () => exp.exported === 10, 30_000);
+    await waitFor('every message decoded', () => host.messages.filter((m) => m.type === 'DDATA').length >= 2 && host.messages.every((m) => m.decoded !== undefined), 30_000);
     const ms = host.messages;
     const nbirths = ms.filter((m) => m.type === 'NBIRTH');
     expect(nbirths.map(bdSeqOf)).toEqual(['0', '1']);
@@ -585,11 +578,11 @@ describe('the telemetry export as Sparkplug B', () => {
     child.stderr!.on('data', (d: Buffer) => (errOut += d.toString()));
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, signal) => resolve(signal)));
     cleanups.push(() => void child.kill('SIGKILL'));
-    await until(() => `the child's DDATA (its stderr: ${errOut})`, () => host.messages.some((m) => m.type === 'DDATA'), 30_000);
+    await waitFor(() => `the child's DDATA (its stderr: ${errOut})`, () => host.messages.some((m) => m.type === 'DDATA'), 30_000);
     const [nbirth] = await decodeAll(host.messages.filter((m) => m.type === 'NBIRTH'));
     child.kill('SIGKILL');
     expect(await exited).toBe('SIGKILL');
-    await until('the will', () => host.messages.some((m) => m.type === 'NDEATH'), 15_000);
+    await waitFor('the will', () => host.messages.some((m) => m.type === 'NDEATH'), 15_000);
     const [death] = await decodeAll(host.messages.filter((m) => m.type === 'NDEATH'));
     expect(death!.topic).toBe('spBv1.0/edgeadm/NDEATH/plant-a');
     expect(bdSeqOf(death!)).toBe(bdSeqOf(nbirth!));

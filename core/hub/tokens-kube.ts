@@ -49,6 +49,8 @@ import { ErrStoreClosed } from './errors.ts';
 import {
   checkCreate,
   checkCreateBootstrap,
+  newBootstrapSecret,
+  newTokenSecret,
   randomId,
   ROLES,
   sha256,
@@ -165,7 +167,7 @@ class KubeTokens implements TokenStore {
   readonly #listeners = new Set<(node: string) => void>();
   readonly #lastTouched = new Map<string, number>();
   readonly #stop = new AbortController();
-  readonly #dummyHash = sha256(randomBytes(32).toString('base64url'));
+  readonly #dummyHash = sha256(newTokenSecret());
   readonly #missBudget: { perSecond: number; left: number; at: number };
   #reflecting: Promise<void> = Promise.resolve();
   #closed = false;
@@ -243,7 +245,7 @@ class KubeTokens implements TokenStore {
   async create(o: Parameters<TokenStore['create']>[0]): ReturnType<TokenStore['create']> {
     this.#open();
     checkCreate(o);
-    const secret = randomBytes(32).toString('base64url');
+    const secret = newTokenSecret();
     const createdAt = this.#now();
     const info: Omit<TokenInfo, 'id'> = { role: o.role, description: o.description ?? '', createdAt: iso(createdAt) };
     if (o.site !== undefined) info.site = o.site;
@@ -405,7 +407,7 @@ class KubeTokens implements TokenStore {
   async createBootstrap(o: Parameters<TokenStore['createBootstrap']>[0]): ReturnType<TokenStore['createBootstrap']> {
     this.#open();
     const ttl = checkCreateBootstrap(o);
-    const secret = randomId(16);
+    const secret = newBootstrapSecret();
     const createdAt = this.#now();
     for (;;) {
       const id = randomId(6);

@@ -28,6 +28,8 @@ import {
   checkCreate,
   checkCreateBootstrap,
   checkSession,
+  newBootstrapSecret,
+  newTokenSecret,
   randomId,
   SESSION_KEY_RE,
   sha256,
@@ -129,7 +131,7 @@ export async function openPostgresTokenStore(opts: PostgresTokenStoreOptions): P
     .catch((err: unknown) => log?.warn({ error: (err as Error).message }, 'token store: not listening to the other replicas yet'));
 
   // Compared against when the id is unknown, so a miss costs what a hit costs.
-  const dummyHash = sha256(randomBytes(32).toString('base64url'));
+  const dummyHash = sha256(newTokenSecret());
   const lastTouched = new Map<string, number>();
   let closed = false;
   const open = (): void => {
@@ -141,7 +143,7 @@ export async function openPostgresTokenStore(opts: PostgresTokenStoreOptions): P
     async create(o) {
       open();
       checkCreate(o);
-      const secret = randomBytes(32).toString('base64url');
+      const secret = newTokenSecret();
       const createdAt = now();
       const expiresAt = o.ttlSeconds === undefined ? null : createdAt + o.ttlSeconds * 1000;
       for (;;) {
@@ -220,7 +222,7 @@ export async function openPostgresTokenStore(opts: PostgresTokenStoreOptions): P
     async createBootstrap(o) {
       open();
       const ttl = checkCreateBootstrap(o);
-      const secret = randomId(16);
+      const secret = newBootstrapSecret();
       const createdAt = now();
       for (;;) {
         const id = randomId(6);

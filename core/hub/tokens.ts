@@ -195,6 +195,11 @@ export function randomId(length = 8): string {
   return out;
 }
 
+/** A new API token's secret: 32 random bytes, base64url (the part after `edgeadm_<id>_`). */
+export const newTokenSecret = (): string => randomBytes(32).toString('base64url');
+/** A new bootstrap token's secret: 16 lowercase alphanumerics (kubeadm's form). */
+export const newBootstrapSecret = (): string => randomId(16);
+
 export function sha256(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
 }
@@ -355,7 +360,7 @@ function openSqliteTokens(opts: TokenStoreOptions): SyncTokenStore {
   const sessionEnd = db.prepare<[string]>('DELETE FROM console_sessions WHERE key = ?');
   const sessionsOfToken = db.prepare<[string]>('DELETE FROM console_sessions WHERE token_id = ?');
   // Compared against when the id is unknown, so a miss costs what a hit costs.
-  const dummyHash = sha256(randomBytes(32).toString('base64url'));
+  const dummyHash = sha256(newTokenSecret());
   const lastTouched = new Map<string, number>();
   const revokeListeners = new Set<(node: string) => void>();
   const nodeOf = db.prepare<[string], { node: string | null }>('SELECT node FROM tokens WHERE id = ?');
@@ -372,7 +377,7 @@ function openSqliteTokens(opts: TokenStoreOptions): SyncTokenStore {
     create(o) {
       open();
       checkCreate(o);
-      const secret = randomBytes(32).toString('base64url');
+      const secret = newTokenSecret();
       const createdAt = now();
       const expiresAt = o.ttlSeconds === undefined ? null : createdAt + o.ttlSeconds * 1000;
       for (;;) {
@@ -430,7 +435,7 @@ function openSqliteTokens(opts: TokenStoreOptions): SyncTokenStore {
     createBootstrap(o) {
       open();
       const ttl = checkCreateBootstrap(o);
-      const secret = randomId(16);
+      const secret = newBootstrapSecret();
       const createdAt = now();
       for (;;) {
         const id = randomId(6);

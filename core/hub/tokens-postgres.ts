@@ -20,7 +20,7 @@
  *   and replica.
  * - Migrations are versioned (`edgeadm_tokens_schema`) and applied at open.
  */
-import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { BOOTSTRAP_TOKEN_RE, type Logger } from '../kernel/index.ts';
 import { engineReason, openPostgres, sqlState } from '../postgres/index.ts';
 import { ErrStateBackend, ErrStoreClosed } from './errors.ts';

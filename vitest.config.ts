@@ -7,6 +7,8 @@ export default defineConfig({
   test: {
     include: ['**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/fixtures/**'],
+    // The CLI the tests start runs from dist/: built first when a source changed.
+    globalSetup: ['test/support/dist-setup.ts'],
     pool: 'forks',
     // Two files at a time even on two cores (the default would be one): most of a file's time is spent
     // waiting on the processes, sockets and timers it starts, so the machine sits half idle otherwise.
@@ -18,9 +20,8 @@ export default defineConfig({
     reporters: ['default'],
     server: {
       deps: {
-        // Plugin packages installed into test projects import edgeadm's TypeScript
-        // sources through `edgeadm/sdk`; let vitest transform them as edgeadm's own
-        // process does (its tsx loader) instead of handing them to plain Node.
+        // Plugin packages installed into test projects import edgeadm through `edgeadm/sdk`
+        // (dist/sdk.js): let vitest load them with that build, as one module graph.
         inline: [/[\\/]node_modules[\\/]@acme[\\/]/],
       },
     },

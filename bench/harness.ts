@@ -1,6 +1,12 @@
 /** What every benchmark returns, and small helpers: timing, options, child processes. */
-import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent, fetch as undiciFetch } from 'undici';
+import type { Hub } from '../core/hub/index.ts';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface BenchResult {
   bench: string;
@@ -72,4 +78,47 @@ export async function stopChild(proc: ChildProcess, graceMs: number): Promise<vo
   const t = setTimeout(() => proc.kill('SIGKILL'), graceMs);
   await gone;
   clearTimeout(t);
+}
+
+/** A call to a hub's API as `token`; throws with the status and body unless it succeeded. */
+export async function api(hub: Hub, token: string, method: string, p: string, body?: unknown): Promise<unknown> {
+  const res = await undiciFetch(`${hub.url}${p}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    ...(hub.caCert ? { dispatcher: new Agent({ connect: { ca: hub.caCert } }) } : {}),
+  });
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+/** Polls `fn` every 5 ms until it holds; throws naming `what` after `timeoutMs`. */
+export async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** CPU seconds (user + system) a process has used, from /proc. */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * `edgeadm site run` for `site` as its own process, as deployed, with its
+ * data under `dir`. With `node`, it reaches the hub only through that node's
+ * tunnel (wss, the hub's CA). `args` adds flags (e.g. `--no-broker`).
+ */
+export function startAgentProcess(hub: Hub, dir: string, site: string, token: string, o: { node?: string; args?: readonly string[] } = {}): ChildProcess {
+  const tokenFile = path.join(dir, `${site}.token`);
+  writeFileSync(tokenFile, token, { mode: 0o600 });
+  const viaTunnel = o.node ? ['--node', o.node, '--ca-file', hub.caFile!] : [];
+  return spawn(
+    process.execPath,
+    [path.join(repo, 'cli/bin/edgeadm.js'), 'site', 'run', '--site', site, '--hub', hub.url, ...viaTunnel, '--token-file', tokenFile, '--data-dir', path.join(dir, site), '--log-level', 'warn', ...(o.args ?? [])],
+    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, EDGEADM_CONFIG: '' } },
+  );
 }

@@ -12,6 +12,7 @@ const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   'telemetry-outbox': () => import('./telemetry-outbox.ts'),
   'telemetry-store': () => import('./telemetry-store.ts'),
   'telemetry-volume': () => import('./telemetry-volume.ts'),
+  footprint: () => import('./footprint.ts'),
   tunnel: () => import('./tunnel.ts'),
   'tunnel-idle': () => import('./tunnel-idle.ts'),
   modbus: () => import('./modbus.ts'),

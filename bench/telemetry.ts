@@ -4,9 +4,8 @@
  * hub ingest (idempotent) -> hub store. Peer: the hub store ingesting the
  * same batches directly, in one process, measured in the same run.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { Agent, fetch as undiciFetch } from 'undici';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,23 +14,14 @@ import { createLogger } from '../core/kernel/index.ts';
 import { nowOrigin, type Reading } from '../core/sdk/index.ts';
 import { openTelemetryStore } from '../core/telemetry/index.ts';
 import { LOAD_PROFILE, loadGenDevices } from '../test/support/load-gen-devices.ts';
-import { round, rssMiB, versus, type Benchmark, type BenchResult } from './harness.ts';
+import { api, cpuSeconds, round, rssMiB, startAgentProcess, until, versus, type Benchmark, type BenchResult } from './harness.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TOTAL = 1_000_000;
+/** The load generator is a test plugin (test/support/plugins). */
+const TEST_PLUGINS = ['--no-broker', '--plugin-path', path.join(repo, 'test/support/plugins')];
 const LAT_RATE = 10_000;
 const LAT_SECONDS = 5;
-
-async function api(hub: Hub, token: string, method: string, p: string, body?: unknown): Promise<unknown> {
-  const res = await undiciFetch(`${hub.url}${p}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    ...(hub.caCert ? { dispatcher: new Agent({ connect: { ca: hub.caCert } }) } : {}),
-  });
-  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
-  return res.json();
-}
 
 /** The load generator's profile and `devices` Devices at `site`, so the hub stores their readings. */
 async function loadDevices(hub: Hub, token: string, site: string, devices: number, prefix: string): Promise<void> {
@@ -43,32 +33,6 @@ async function loadDevices(hub: Hub, token: string, site: string, devices: numbe
 /** Readings the hub holds for a site (every producer stream). */
 async function held(hub: Hub, site: string): Promise<number> {
   return (await hub.telemetry.streams(site)).reduce((n, s) => n + s.held, 0);
-}
-
-async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-function startAgent(hub: Hub, dir: string, site: string, token: string, node?: string): ChildProcess {
-  const tokenFile = path.join(dir, `${site}.token`);
-  writeFileSync(tokenFile, token, { mode: 0o600 });
-  // With a node, the agent reaches the hub only through that node's tunnel (wss, the hub's CA).
-  const viaTunnel = node ? ['--node', node, '--ca-file', hub.caFile!] : [];
-  return spawn(
-    process.execPath,
-    [path.join(repo, 'cli/bin/edgeadm.js'), 'site', 'run', '--site', site, '--hub', hub.url, ...viaTunnel, '--token-file', tokenFile, '--data-dir', path.join(dir, site), '--no-broker', '--plugin-path', path.join(repo, 'test/support/plugins'), '--log-level', 'warn'],
-    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, EDGEADM_CONFIG: '' } },
-  );
-}
-
-/** CPU seconds (user + system) a process has used, from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -101,7 +65,7 @@ const bench: Benchmark = {
         first ||= performance.now();
         batches++;
       });
-      const agent = startAgent(hub, dir, 'bench', await token('bench'));
+      const agent = startAgentProcess(hub, dir, 'bench', await token('bench'), { args: TEST_PLUGINS });
       children.push(agent);
       await until('the first reading', () => first > 0, 30_000);
       const agentCpu0 = cpuSeconds(agent.pid!);
@@ -147,7 +111,7 @@ const bench: Benchmark = {
         const offTun = tlsHub.telemetry.subscribe({ site: 'tun' }, () => {
           tFirst ||= performance.now();
         });
-        const tunAgent = startAgent(tlsHub, dir, 'tun', joined.credential, 'bench-gw');
+        const tunAgent = startAgentProcess(tlsHub, dir, 'tun', joined.credential, { node: 'bench-gw', args: TEST_PLUGINS });
         children.push(tunAgent);
         await until('the first reading through the tunnel', () => tFirst > 0, 30_000);
         const tunCpu0 = cpuSeconds(tunAgent.pid!);
@@ -178,7 +142,7 @@ const bench: Benchmark = {
         const now = nowOrigin();
         for (const r of rs) latencies.push((now - r.origin) / 1e6);
       });
-      const latAgent = startAgent(hub, dir, 'lat', await token('lat'));
+      const latAgent = startAgentProcess(hub, dir, 'lat', await token('lat'), { args: TEST_PLUGINS });
       children.push(latAgent);
       await until('the latency run', async () => (await held(hub, 'lat')) >= LAT_RATE * LAT_SECONDS, 120_000);
       offLat();

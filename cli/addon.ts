@@ -26,7 +26,7 @@ import { parseWithSchema } from '../core/kernel/index.ts';
 import { PLUGIN_ID_PATTERN, type PluginDefinition, type PluginInfo, type PluginWorkloads } from '../core/plugins/index.ts';
 import { addonSiteConfig, addonTargets, API_VERSION, deepMerge, type AddonSpec, type AddonStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
 import { hubTarget, withHubOptions } from './client.ts';
-import { contextOf, examples, type CommandContext } from './context.ts';
+import { contextOf, type CommandContext } from './context.ts';
 import { ErrUsage } from './errors.ts';
 import { emit, renderTable } from './output.ts';
 import { loadRegistry } from './plugin.ts';
@@ -46,6 +46,7 @@ import {
   type Obj,
   type Problem,
 } from './resources.ts';
+import { examples, summary } from './commands.ts';
 
 type Addon = Obj<AddonSpec, AddonStatus>;
 type Site = Obj<SiteSpec, SiteStatus>;
@@ -413,7 +414,7 @@ export function registerAddon(program: Command): Command {
   const group = withApplyOptions(
     program
       .command('addon')
-      .description('Run a plugin at sites (an Addon), and list, follow or remove addons')
+      .description(summary('addon'))
       .argument('[plugin]', "the plugin to run (see 'edgeadm plugin list'), or a subcommand: edgex, list, status, remove"),
   )
     // Options after a subcommand name belong to the subcommand.

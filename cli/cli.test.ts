@@ -24,8 +24,8 @@ function allCommands(cmd: Command): Command[] {
 }
 
 describe('edgeadm CLI', () => {
-  it('has --help with examples on every command', () => {
-    for (const cmd of allCommands(buildProgram())) {
+  it('has --help with examples on every command', async () => {
+    for (const cmd of allCommands(await buildProgram())) {
       if (cmd.name() === 'help') continue;
       let text = '';
       cmd.configureOutput({ writeOut: (s) => (text += s), writeErr: (s) => (text += s) });

@@ -12,7 +12,7 @@ import { tempDir } from '../test/support/hub-fixture.ts';
 import { completionScript, completionTree } from './completion.ts';
 import { buildProgram } from './main.ts';
 
-function program(): Command {
+function program(): Promise<Command> {
   return buildProgram();
 }
 
@@ -25,8 +25,9 @@ function bashComplete(script: string, words: string[]): string[] {
   return out.split('\n').filter((l) => l !== '').sort();
 }
 
+const p = await program();
+
 describe('edgeadm completion', () => {
-  const p = program();
   const bash = completionScript('bash', p);
   const topLevel = p.commands.map((c) => c.name());
 
@@ -131,7 +132,7 @@ describe('edgeadm completion', () => {
   });
 
   it('refuses a shell it does not know, naming the argument', async () => {
-    const q = buildProgram();
+    const q = await buildProgram();
     let err = '';
     q.commands.find((c) => c.name() === 'completion')!.configureOutput({ writeErr: (s) => (err += s), writeOut: () => undefined });
     const e = await q.parseAsync(['node', 'edgeadm', 'completion', 'tcsh']).catch((x: unknown) => x);

@@ -11,7 +11,8 @@
  * `-`, `_`, `:`), so nothing in a description or name can break the script.
  */
 import { Argument, type Command, type Option } from 'commander';
-import { contextOf, examples } from './context.ts';
+import { contextOf } from './context.ts';
+import { examples, summary } from './commands.ts';
 
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
 export type Shell = (typeof SHELLS)[number];
@@ -355,7 +356,7 @@ export function completionScript(shell: Shell, from: Command): string {
 export function registerCompletion(program: Command): void {
   const cmd = program
     .command('completion')
-    .description('Print a shell completion script (bash, zsh or fish) for every edgeadm command and option')
+    .description(summary('completion'))
     .addArgument(new Argument('<shell>', 'the shell to complete in').choices(SHELLS))
     .action((shell: Shell, _opts: unknown, c: Command) => {
       contextOf(c).out.write(completionScript(shell, c));

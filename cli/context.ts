@@ -50,19 +50,3 @@ export function parseListenHost(value: string, flag: string): string {
   return value;
 }
 
-/** Adds the `Examples:` section every command shows in --help. */
-export function examples(cmd: Command, lines: readonly string[]): Command {
-  return cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n`);
-}
-
-let exitCodeOverride: number | undefined;
-/** A command whose outcome is another program's exit status (`edgeadm ssh node -- cmd`) sets it here. */
-export function setExitCode(code: number): void {
-  exitCodeOverride = code;
-}
-/** Read once by `run` after a command finished. */
-export function takeExitCode(): number | undefined {
-  const c = exitCodeOverride;
-  exitCodeOverride = undefined;
-  return c;
-}

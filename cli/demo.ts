@@ -24,7 +24,8 @@ import { EDGEADM_ROOT } from '../core/plugins/index.ts';
 import type { BrokerCredentialSpec, Resource } from '../core/store/index.ts';
 import { ErrDemoInterrupted, ErrDemoManifest } from './errors.ts';
 import { hubFetch, type HubTarget } from './client.ts';
-import { contextOf, examples, listening, parsePort } from './context.ts';
+import { contextOf, listening, parsePort } from './context.ts';
+import { examples, summary } from './commands.ts';
 
 const PLURAL: Record<string, string> = { Site: 'sites', Node: 'nodes', DeviceProfile: 'deviceprofiles', Device: 'devices', Addon: 'addons' };
 
@@ -168,7 +169,7 @@ class Teardown {
 export function registerDemo(program: Command): void {
   const cmd = program
     .command('demo')
-    .description('Run a hub and a demo site with simulated Modbus, OPC UA, MQTT and simulator devices on this machine, until Ctrl-C')
+    .description(summary('demo'))
     .option('--data-dir <dir>', 'where the demo keeps its state', '.data/demo')
     .option('--port <port>', 'hub HTTP port', '7443')
     .action(async (opts: { dataDir: string; port: string }, c: Command) => {

@@ -21,7 +21,8 @@ import type { Reading } from '../core/sdk/index.ts';
 import { readSourceProblem, resourcesToRead, type DeviceProfileSpec, type DeviceSpec, type DeviceStatus, type SiteStatus } from '../core/store/index.ts';
 import { ErrCommandExpired, ErrCommandTimeout, ErrDeviceNotRunning } from './errors.ts';
 import { hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
-import { contextOf, examples } from './context.ts';
+import { contextOf } from './context.ts';
+import { examples } from './commands.ts';
 import { emit, renderDetails, renderTable } from './output.ts';
 import { describeDrift, deviceCause, deviceStateWord } from './device-state.ts';
 import {

@@ -14,7 +14,7 @@
 import { closeSync, existsSync, fchmodSync, ftruncateSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import type { Command } from 'commander';
 import { hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
-import { contextOf, examples, type CommandContext } from './context.ts';
+import { contextOf, type CommandContext } from './context.ts';
 import { ErrUsage } from './errors.ts';
 import { emit, renderTable } from './output.ts';
 import type { Approval as ApprovalOf, CredentialIssued, ResourceList } from '../core/hub/index.ts';
@@ -28,6 +28,7 @@ import {
 } from '../core/store/index.ts';
 import { agoMs, checkName, checkSite, collect, query, usage, type HubOpts, type Obj, type Problem } from './resources.ts';
 import { registerDeviceImport } from './device-import.ts';
+import { examples, summary } from './commands.ts';
 
 type PendingDevice = Obj<PendingDeviceSpec, PendingDeviceStatus>;
 type BrokerCredential = Obj<BrokerCredentialSpec>;
@@ -51,7 +52,7 @@ export function age(time: string | undefined, now = Date.now()): string {
 }
 
 export function registerDevice(program: Command): Command {
-  const group = program.command('device').description('Devices at sites: add, list, show, read, write and remove them; approve devices that announced themselves; their logins to the site broker; discovery');
+  const group = program.command('device').description(summary('device'));
   examples(group, [
     'edgeadm device pending --site plant-a',
     'edgeadm device approve plant-a.announce.0123456789abcdef --name boiler-1',

@@ -43,7 +43,7 @@ interface Outcome {
 
 async function edgeadm(args: string[]): Promise<Outcome> {
   const problems: EdgeError[] = [];
-  const program = buildProgram(plugins.tools, problems);
+  const program = await buildProgram(plugins.tools, problems);
   expect(problems).toEqual([]);
   for (const c of program.commands) for (const s of [c, ...c.commands]) s.exitOverride().configureOutput({ writeErr: () => undefined });
   let stdout = '';
@@ -220,8 +220,8 @@ describe('edgeadm device discover --plugin modbus', () => {
     expect((oneName.error as Error).message).toBe('--name: names one Device, but discovery found 2');
   }, 30_000);
 
-  it('shows each plugin\'s options under its own heading in --help', () => {
-    const device = buildProgram(plugins.tools).commands.find((c) => c.name() === 'device');
+  it('shows each plugin\'s options under its own heading in --help', async () => {
+    const device = (await buildProgram(plugins.tools)).commands.find((c) => c.name() === 'device');
     const discover = device?.commands.find((c) => c.name() === 'discover');
     const help = discover?.helpInformation() ?? '';
     expect(help).toMatch(/Options of modbus discovery \(--plugin modbus\):\n\s+--unit-ids <list>/);

@@ -3,7 +3,7 @@
  * argument, file, plugin, node or device it is about, and says what to do.
  * `ErrUsage` (bad arguments) exits with code 2.
  */
-import { createError, type FieldIssue } from '../core/kernel/index.ts';
+import { createError, type FieldIssue } from '../core/kernel/base.ts';
 
 // ---------------------------------------------------------------- arguments and ports
 

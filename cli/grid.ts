@@ -2,13 +2,14 @@
 import type { Command } from 'commander';
 import { GRID_METRICS_PORT, TOPOLOGY_WRAPPER_PORT } from '../core/grid/index.ts';
 import { dns1123SubdomainProblem } from '../core/kernel/index.ts';
-import { contextOf, examples, listening, parseListenHost, parsePort } from './context.ts';
+import { contextOf, listening, parseListenHost, parsePort } from './context.ts';
 import { ErrUsage } from './errors.ts';
 import { kubeConfigOption } from './hub.ts';
 import { waitForSignal } from './signals.ts';
+import { examples, summary } from './commands.ts';
 
 export function registerGrid(program: Command): void {
-  const group = program.command('grid').description('The application grid: the same workloads on many sites (NodeUnits, NodeGroups, DeploymentGrids, ServiceGrids)');
+  const group = program.command('grid').description(summary('grid'));
   examples(group, ['edgeadm grid run --kubeconfig ~/.kube/config']);
   const run = group
     .command('run')

@@ -6,7 +6,8 @@
  */
 import type { Command } from 'commander';
 import { hubFetch, hubTarget, withHubOptions } from './client.ts';
-import { contextOf, examples } from './context.ts';
+import { contextOf } from './context.ts';
+import { examples } from './commands.ts';
 import { emit, renderDetails } from './output.ts';
 import type { HubOpts } from './resources.ts';
 

@@ -8,12 +8,13 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import type { Command } from 'commander';
 import { HEALTH_WEBHOOK_PORT } from '../core/health/index.ts';
-import { contextOf, examples, listening, parseListenHost, parsePort } from './context.ts';
+import { contextOf, listening, parseListenHost, parsePort } from './context.ts';
 import { ErrUsage } from './errors.ts';
 import { registerHealthKey } from './health-key.ts';
 import { kubeConfigOption } from './hub.ts';
 import { usage, type Problem } from './resources.ts';
 import { waitForSignal } from './signals.ts';
+import { examples, summary } from './commands.ts';
 
 interface WebhookFlags {
   kubeconfig: string;
@@ -78,7 +79,7 @@ export function checkWebhookFlags(f: WebhookFlags): WebhookOptions {
 
 /** Adds `edgeadm health` and returns the group, for its other subcommands. */
 export function registerHealth(program: Command): Command {
-  const group = program.command('health').description('Distributed health: the peers of a site vote on its nodes; their verdict keeps the pods of nodes the cloud cannot reach');
+  const group = program.command('health').description(summary('health'));
   examples(group, ['edgeadm health key create', 'edgeadm health webhook --kubeconfig ~/.kube/config --tls-cert-file tls.crt --tls-key-file tls.key']);
   registerHealthKey(group);
 

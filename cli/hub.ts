@@ -4,14 +4,15 @@ import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { dns1123LabelProblem } from '../core/store/index.ts';
 import { HUB_RUN_ENV } from './config.ts';
-import { contextOf, examples, listening, parsePort } from './context.ts';
+import { contextOf, listening, parsePort } from './context.ts';
 import { ErrUsage } from './errors.ts';
 import { caCertHash } from './join.ts';
 import { loadRegistry } from './plugin.ts';
 import { waitForSignal } from './signals.ts';
+import { examples, summary } from './commands.ts';
 
 export function registerHub(program: Command): void {
-  const group = program.command('hub').description('The cloud side: API, telemetry store, site sync sessions');
+  const group = program.command('hub').description(summary('hub'));
   examples(group, ['edgeadm hub run --data-dir /var/lib/edgeadm/hub']);
   const run = group
     .command('run')

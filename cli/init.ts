@@ -23,7 +23,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { Hub } from '../core/hub/index.ts';
 import { describeError, type Logger } from '../core/kernel/index.ts';
-import { contextOf, examples, listening, parseListenHost, parsePort, type CommandContext } from './context.ts';
+import { contextOf, listening, parseListenHost, parsePort, type CommandContext } from './context.ts';
 import { ErrInitNamespace, ErrUsage } from './errors.ts';
 import { kubeStoreOption } from './hub.ts';
 import { loadRegistry } from './plugin.ts';
@@ -31,6 +31,7 @@ import { caCertHash } from './join.ts';
 import { steps, type Progress } from './progress.ts';
 import { waitForSignal } from './signals.ts';
 import { CONTEXT_NAME, readUserConfig, upsertContext, userConfigPath, writeUserConfig } from './user-config.ts';
+import { examples, summary } from './commands.ts';
 
 export const INIT_MODES = ['embedded', 'kubernetes'] as const;
 export type InitMode = (typeof INIT_MODES)[number];
@@ -246,7 +247,7 @@ const MODES: Record<InitMode, (plan: InitPlan, ctx: CommandContext, progress: Pr
 export function registerInit(program: Command): void {
   const cmd = program
     .command('init')
-    .description('Set up a hub (CA, TLS certificate, admin token) and a context in your user config, then run the hub in the foreground')
+    .description(summary('init'))
     .option('--data-dir <dir>', `where the hub keeps its data (default ${path.join('~', '.local', 'share', 'edgeadm', 'hub')}; /var/lib/edgeadm/hub for root)`)
     .option('--host <address>', 'listen address (0.0.0.0 for nodes on the network)', '127.0.0.1')
     .option('--port <port>', 'HTTPS port (0 = any free port)', '7443')

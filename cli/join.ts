@@ -25,10 +25,11 @@ import type { ErrorBody, JoinBody, JoinResult } from '../core/hub/index.ts';
 import { BOOTSTRAP_TOKEN_RE, EdgeError } from '../core/kernel/index.ts';
 import type { SiteAgentOptions } from '../sites/index.ts';
 import { readCaFile } from './client.ts';
-import { contextOf, examples, parseListenHost, parsePort } from './context.ts';
+import { contextOf, parseListenHost, parsePort } from './context.ts';
 import { ErrNodeIdentity, ErrUsage } from './errors.ts';
 import { isNodeName } from './node.ts';
 import { waitForSignal } from './signals.ts';
+import { examples, summary } from './commands.ts';
 
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
@@ -238,7 +239,7 @@ async function trustedCa(hub: URL, o: JoinOptions): Promise<string | undefined> 
 export function registerJoin(program: Command): void {
   const cmd = program
     .command('join')
-    .description('Join this machine to a hub as an edge node of a site, then run its site agent and tunnel in the foreground')
+    .description(summary('join'))
     .argument('<hub-url>', 'the hub, e.g. https://hub.example.com:7443')
     .option('--token <token>', 'bootstrap token from `edgeadm token create` (<id>.<secret>); not needed once joined')
     .option('--site <site>', 'the site this node belongs to')

@@ -7,9 +7,10 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { dns1123SubdomainProblem, goDurationMs } from '../core/kernel/index.ts';
-import { contextOf, examples, listening, parseListenHost, parsePort } from './context.ts';
+import { contextOf, listening, parseListenHost, parsePort } from './context.ts';
 import { ErrUsage } from './errors.ts';
 import { waitForSignal } from './signals.ts';
+import { examples, summary } from './commands.ts';
 
 /** Default port of the proxy's /metrics, /healthz and /readyz. */
 export const LITE_APISERVER_METRICS_PORT = 51004;
@@ -47,7 +48,7 @@ interface RunOpts {
 }
 
 export function registerLiteApiserver(program: Command): void {
-  const group = program.command('lite-apiserver').description("The caching Kubernetes API proxy that keeps an edge node's kubelet, kube-proxy and pods working while the cloud is unreachable");
+  const group = program.command('lite-apiserver').description(summary('lite-apiserver'));
   const run = group
     .command('run')
     .description('Run the proxy for this node in the foreground until Ctrl-C')

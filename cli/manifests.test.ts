@@ -184,7 +184,7 @@ describe('manifests install, in process', () => {
     expect((yaml.match(/^ {2}# /gm) ?? []).length).toBe(role.length + cluster.length + grid.length + webhook.length);
   });
 
-  it('runs the hub non-root on a read-only root, with limits, probes on the public health route, and flags hub run knows', () => {
+  it('runs the hub non-root on a read-only root, with limits, probes on the public health route, and flags hub run knows', async () => {
     const dep = deployment();
     const pod = podSpec(dep);
     expect(dep.spec!.replicas).toBe(1);
@@ -208,7 +208,7 @@ describe('manifests install, in process', () => {
     const args = hub.args ?? [];
     expect(hub.command).toEqual(['edgeadm']);
     expect(args.slice(0, 2)).toEqual(['hub', 'run']);
-    const runCmd = buildProgram().commands.find((c) => c.name() === 'hub')!.commands.find((c) => c.name() === 'run')!;
+    const runCmd = (await buildProgram()).commands.find((c) => c.name() === 'hub')!.commands.find((c) => c.name() === 'run')!;
     expect(runCmd.parseOptions(args.slice(2))).toEqual({ operands: [], unknown: [] });
     expect(args).toEqual(expect.arrayContaining(['--tls-host', 'edgeadm-hub.edge-system.svc', '--tls-host', 'hub.example.com']));
     // Its resources, tokens and commands in its namespace, reached with the pod's ServiceAccount.
@@ -218,7 +218,7 @@ describe('manifests install, in process', () => {
     for (const s of services) expect(s.spec?.selector).toEqual(dep.spec!.selector.matchLabels);
   });
 
-  it('runs the grid controller as its own ServiceAccount, non-root on a read-only root, with probes on its metrics listener and flags grid run knows', () => {
+  it('runs the grid controller as its own ServiceAccount, non-root on a read-only root, with probes on its metrics listener and flags grid run knows', async () => {
     const dep = deployment('edgeadm-grid');
     const pod = podSpec(dep);
     expect(dep.spec!.replicas).toBe(1);
@@ -232,14 +232,14 @@ describe('manifests install, in process', () => {
     for (const p of [c!.startupProbe, c!.livenessProbe, c!.readinessProbe]) expect(p?.httpGet).toMatchObject({ port: 'metrics', scheme: 'HTTP' });
     const args = c!.args ?? [];
     expect(args.slice(0, 2)).toEqual(['grid', 'run']);
-    const runCmd = buildProgram().commands.find((x) => x.name() === 'grid')!.commands.find((x) => x.name() === 'run')!;
+    const runCmd = (await buildProgram()).commands.find((x) => x.name() === 'grid')!.commands.find((x) => x.name() === 'run')!;
     expect(runCmd.parseOptions(args.slice(2))).toEqual({ operands: [], unknown: [] });
     expect(args.join(' ')).toBe('grid run --kubeconfig in-cluster --metrics-host 0.0.0.0 --metrics-port 8081');
     // Not selected by the hub's Services.
     for (const s of objects.filter((o) => o.kind === 'Service') as unknown as IService[]) expect(Object.entries(s.spec!.selector!).every(([k, v]) => dep.spec!.template.metadata!.labels![k] === v)).toBe(false);
   });
 
-  it('runs the health webhook as its own ServiceAccount, two replicas non-root on a read-only root, probes over HTTPS, flags health webhook knows', () => {
+  it('runs the health webhook as its own ServiceAccount, two replicas non-root on a read-only root, probes over HTTPS, flags health webhook knows', async () => {
     const dep = deployment('edgeadm-health-webhook');
     const pod = podSpec(dep);
     expect(dep.spec!.replicas).toBe(2);
@@ -258,7 +258,7 @@ describe('manifests install, in process', () => {
     const args = c!.args ?? [];
     expect(c!.command).toEqual(['edgeadm']);
     expect(args.slice(0, 2)).toEqual(['health', 'webhook']);
-    const webhookCmd = buildProgram().commands.find((x) => x.name() === 'health')!.commands.find((x) => x.name() === 'webhook')!;
+    const webhookCmd = (await buildProgram()).commands.find((x) => x.name() === 'health')!.commands.find((x) => x.name() === 'webhook')!;
     expect(webhookCmd.parseOptions(args.slice(2))).toEqual({ operands: [], unknown: [] });
     expect(args.join(' ')).toBe('health webhook --kubeconfig in-cluster --tls-cert-file /etc/edgeadm/webhook-tls/tls.crt --tls-key-file /etc/edgeadm/webhook-tls/tls.key --host 0.0.0.0 --port 8443');
     // Its certificate from the Secret, read-only.
@@ -344,7 +344,7 @@ describe('manifests install, in process', () => {
 describe('manifests install: replicas sharing readings in PostgreSQL', () => {
   const shared = (): K8sObject[] => installManifests({ ...BASE, replicas: 3, telemetrySecret: 'edgeadm-telemetry', telemetryRetentionDays: 90, pki: generated, webhookTls }).map((m) => m.object as unknown as K8sObject);
 
-  it('runs N replicas rolling one at a time, each named after its pod and reached at its address, the URL from the Secret, a disruption budget; all valid', () => {
+  it('runs N replicas rolling one at a time, each named after its pod and reached at its address, the URL from the Secret, a disruption budget; all valid', async () => {
     const all = shared();
     for (const o of all) expect(() => validateWithModel(o), `${o.kind}/${o.metadata.name}`).not.toThrow();
     const dep = all.find((o) => o.kind === 'Deployment' && o.metadata.name === 'edgeadm-hub') as unknown as IDeployment;
@@ -362,7 +362,7 @@ describe('manifests install: replicas sharing readings in PostgreSQL', () => {
     const expanded = (hub.args ?? []).map((a) => a.replace('$(POD_NAME)', 'edgeadm-hub-5d8f9c7b6d-x2x9q').replace('$(POD_IP)', '10.244.1.17'));
     expect(expanded.join(' ')).toContain('--replica edgeadm-hub-5d8f9c7b6d-x2x9q --peer-url wss://10.244.1.17:7443/api/v1/tunnel/peer --tls-host 10.244.1.17');
     expect(expanded.join(' ')).toContain('--telemetry-retention 90');
-    const runCmd = buildProgram().commands.find((c) => c.name() === 'hub')!.commands.find((c) => c.name() === 'run')!;
+    const runCmd = (await buildProgram()).commands.find((c) => c.name() === 'hub')!.commands.find((c) => c.name() === 'run')!;
     expect(runCmd.parseOptions(expanded.slice(2))).toEqual({ operands: [], unknown: [] });
     const pdb = all.find((o) => o.kind === 'PodDisruptionBudget');
     expect(pdb).toMatchObject({ metadata: { name: 'edgeadm-hub', namespace: 'edge-system' }, spec: { minAvailable: 1, selector: { matchLabels: dep.spec!.selector.matchLabels } } });
@@ -372,14 +372,14 @@ describe('manifests install: replicas sharing readings in PostgreSQL', () => {
     expect(hubContainer().env).toBeUndefined();
   });
 
-  it('exports every reading to the broker in a Secret, in the format asked for, with the URL never in the manifests', () => {
+  it('exports every reading to the broker in a Secret, in the format asked for, with the URL never in the manifests', async () => {
     const all = installManifests({ ...BASE, replicas: 2, telemetrySecret: 'edgeadm-telemetry', exportSecret: 'edgeadm-export', exportFormat: 'sparkplug', pki: generated, webhookTls }).map((m) => m.object as unknown as K8sObject);
     for (const o of all) expect(() => validateWithModel(o), `${o.kind}/${o.metadata.name}`).not.toThrow();
     const dep = all.find((o) => o.kind === 'Deployment' && o.metadata.name === 'edgeadm-hub') as unknown as IDeployment;
     const hub = dep.spec!.template.spec!.containers[0]!;
     expect(hub.env).toContainEqual({ name: 'EDGEADM_EXPORT', valueFrom: { secretKeyRef: { name: 'edgeadm-export', key: 'url' } } });
     expect(hub.args?.join(' ')).toContain('--export-format sparkplug');
-    const runCmd = buildProgram().commands.find((c) => c.name() === 'hub')!.commands.find((c) => c.name() === 'run')!;
+    const runCmd = (await buildProgram()).commands.find((c) => c.name() === 'hub')!.commands.find((c) => c.name() === 'run')!;
     expect(runCmd.parseOptions((hub.args ?? []).slice(2)).unknown).toEqual([]);
     expect(JSON.stringify(all)).not.toMatch(/mqtts?:\/\//);
     expect(checkInstallFlags({ namespace: 'ns', replicas: '1', image: 'i', exportSecret: 'mqtt-url', exportFormat: 'edgex' })).toMatchObject({ exportSecret: 'mqtt-url', exportFormat: 'edgex' });

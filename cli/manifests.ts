@@ -37,9 +37,10 @@ import { commandCrd, crdFromSchema, edgeadmCrds, INITIAL_ADMIN_SECRET } from '..
 import { APPS_GROUP, GRID_KINDS, GRID_KIND_NAMES, GRID_METRICS_PORT, SITE_GROUP } from '../core/grid/index.ts';
 import { HEALTH_WEBHOOK_PATHS, HEALTH_WEBHOOK_PORT, NODE_UNHEALTH_ANNOTATION, VERDICT_ANNOTATION } from '../core/health/index.ts';
 import { HUB_RUN_ENV } from './config.ts';
-import { contextOf, examples } from './context.ts';
+import { contextOf } from './context.ts';
 import { usage, type Problem } from './resources.ts';
 import type { OutputFormat } from './output.ts';
+import { examples, summary } from './commands.ts';
 
 /** A Kubernetes object as printed. */
 export type Manifest = Record<string, unknown>;
@@ -802,7 +803,7 @@ export async function preparePki(o: Pick<InstallOptions, 'namespace' | 'hubUrl'>
 // Commands
 
 export function registerManifests(program: Command): void {
-  const group = program.command('manifests').description('Print Kubernetes manifests: the CRDs, or everything to run the hub in a cluster (for kubectl apply -f -)');
+  const group = program.command('manifests').description(summary('manifests'));
   examples(group, ['edgeadm manifests crds | kubectl apply -f -', 'edgeadm manifests install --pki-dir /var/lib/edgeadm/hub/pki | kubectl apply -f -']);
 
   const crds = group

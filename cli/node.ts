@@ -10,9 +10,10 @@ import type { Command } from 'commander';
 import type { HostKey, HostKeysView } from '../core/hub/index.ts';
 import { dns1123LabelProblem, nodeStanding, type AgentReport, type NodeSpec, type NodeStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
 import { hubFetch, hubTarget, withHubOptions } from './client.ts';
-import { contextOf, examples, type CommandContext } from './context.ts';
+import { contextOf, type CommandContext } from './context.ts';
 import { emit, renderDetails, renderTable } from './output.ts';
 import { ago, agoMs, checkSite, collect, getResource, listAll, usage, type HubOpts, type Obj, type Problem } from './resources.ts';
+import { examples, summary } from './commands.ts';
 
 type Node = Obj<NodeSpec, NodeStatus>;
 type Site = Obj<SiteSpec, SiteStatus>;
@@ -94,7 +95,7 @@ function emitHostKeys(ctx: CommandContext, view: HostKeysView, said: string): vo
 }
 
 export function registerNode(program: Command): Command {
-  const group = program.command('node').description('Edge nodes: the machines that joined a site, and the SSH host keys trusted for them');
+  const group = program.command('node').description(summary('node'));
   examples(group, ['edgeadm node list', 'edgeadm node show gw-1', 'edgeadm node trust-host-keys gw-1 --fingerprint SHA256:<base64>']);
   const list = withHubOptions(group.command('list').alias('ls').description('List nodes: site, tunnel connection, last seen, tunnel replica, standing (connection and the peers\' vote), lite-apiserver').option('--site <site>', 'only this site')).action(
     async (o: HubOpts & { site?: string }, cmd: Command) => {

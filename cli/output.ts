@@ -1,8 +1,8 @@
 /** Command output: tables for people (kubectl style), JSON and YAML for scripts. */
 import { stringify as toYaml } from 'yaml';
+import type { OutputFormat } from './commands.ts';
 
-export const OUTPUT_FORMATS = ['table', 'json', 'yaml'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+export { OUTPUT_FORMATS, type OutputFormat } from './commands.ts';
 
 export interface Column<T> {
   header: string;

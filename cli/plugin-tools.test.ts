@@ -35,7 +35,7 @@ describe('plugin command-line contributions', () => {
       const { loadPluginTools } = await import(${JSON.stringify(path.join(ROOT, 'cli', 'plugin-tools.ts'))});
       const { buildProgram } = await import(${JSON.stringify(path.join(ROOT, 'cli', 'main.ts'))});
       const { tools, problems } = await loadPluginTools([]);
-      const program = buildProgram(tools, problems);
+      const program = await buildProgram(tools, problems);
       const loaded = Object.keys(createRequire(import.meta.url).cache);
       console.log(JSON.stringify({
         tools: tools.map((t) => t.id),

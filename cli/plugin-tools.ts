@@ -13,13 +13,13 @@
  * plugin list` looks: the built-in ones, installed npm packages, and the
  * config's `plugins.searchPaths` (from `--config` or EDGEADM_CONFIG).
  */
-import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { createLogger, describeError, EDGEADM_VERSION, ServiceScope, type EdgeError } from '../core/kernel/index.ts';
-import { discoverPlugins, PluginRegistry, type DiscoveryOptions } from '../core/plugins/index.ts';
+import { discoverPlugins, PluginRegistry, importPluginModule, type DiscoveryOptions } from '../core/plugins/index.ts';
 import { isPluginTools, type CliKit, type PluginTools } from '../core/sdk/index.ts';
 import { readConfig } from './config.ts';
-import { contextOf, examples } from './context.ts';
+import { contextOf } from './context.ts';
+import { examples } from './commands.ts';
 import { ErrPluginTools, ErrUsage } from './errors.ts';
 import { emit, renderTable } from './output.ts';
 
@@ -89,7 +89,7 @@ export async function loadPluginTools(argv: readonly string[] = []): Promise<Plu
       .map(async (m): Promise<LoadedTools | undefined> => {
         let mod: { default?: unknown };
         try {
-          mod = (await import(pathToFileURL(m.toolsPath as string).href)) as { default?: unknown };
+          mod = (await importPluginModule(m.toolsPath as string)) as { default?: unknown };
         } catch (err) {
           problems.push(new ErrPluginTools({ plugin: m.id, reason: `its tools module ${m.toolsPath} does not load: ${describeError(err)}` }, { cause: err }));
           return undefined;

@@ -2,8 +2,9 @@
 import type { Command } from 'commander';
 import { EDGEADM_VERSION, ServiceScope } from '../core/kernel/index.ts';
 import { PluginErrors, PluginRegistry, type PluginInfo } from '../core/plugins/index.ts';
-import { contextOf, examples, type CommandContext } from './context.ts';
+import { contextOf, type CommandContext } from './context.ts';
 import { emit, renderDetails, renderTable } from './output.ts';
+import { examples, summary } from './commands.ts';
 
 /** The plugins this machine has (built-in and from npm packages), loaded: all of them, or only `ids`. */
 export async function loadRegistry(ctx: CommandContext, ids?: readonly string[]): Promise<PluginRegistry> {
@@ -24,7 +25,7 @@ function statusText(p: PluginInfo): string {
 }
 
 export function registerPlugin(program: Command): void {
-  const group = program.command('plugin').description('Inspect installed plugins (built-in and from npm packages)');
+  const group = program.command('plugin').description(summary('plugin'));
   examples(group, ['edgeadm plugin list', 'edgeadm plugin info modbus -o yaml']);
 
   const list = group

@@ -15,10 +15,11 @@ import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { EdgeError } from '../core/kernel/index.ts';
 import { hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
-import { contextOf, examples } from './context.ts';
+import { contextOf } from './context.ts';
 import { ErrResetAborted, ErrUsage } from './errors.ts';
 import { DEFAULT_NODE_DATA_DIR, DEFAULT_UNIT_DIR, NODE_UNIT_NAME, type NodeIdentity } from './join.ts';
 import { steps } from './progress.ts';
+import { examples, summary } from './commands.ts';
 
 /** The files `join` writes into a node's data directory. */
 export const JOIN_FILES = ['node.json', 'node.credential', 'hub-ca.crt'] as const;
@@ -80,7 +81,7 @@ export function registerReset(program: Command): void {
   const cmd = withHubOptions(
     program
       .command('reset')
-      .description('Undo `edgeadm join` on this node: remove its credential, identity, hub CA and systemd unit (and with --purge its data directory)')
+      .description(summary('reset'))
       .option('--data-dir <dir>', "the node's data directory (as given to join)", DEFAULT_NODE_DATA_DIR)
       .option('--purge', "also remove the data directory: the site's replica and the outbox with any telemetry not yet sent")
       .option('-y, --yes', 'do not ask for confirmation'),

@@ -7,7 +7,8 @@ import type { Command } from 'commander';
 import { runsAsGrid, type AddonSpec, type AddonStatus, type DeviceSpec, type NodeSpec, type NodeStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
 import { addonSiteRows } from './addon.ts';
 import { hubTarget, withHubOptions } from './client.ts';
-import { contextOf, examples } from './context.ts';
+import { contextOf } from './context.ts';
+import { examples } from './commands.ts';
 import { emit, renderDetails, renderTable } from './output.ts';
 import { ago, checkSite, collect, createResource, deleteResource, getResource, listAll, parseLabels, usage, type HubOpts, type Obj, type Problem } from './resources.ts';
 

@@ -4,15 +4,16 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { dns1123LabelProblem } from '../core/store/index.ts';
 import { hubTarget } from './client.ts';
-import { contextOf, examples, parseListenHost, parsePort } from './context.ts';
+import { contextOf, parseListenHost, parsePort } from './context.ts';
 import { ErrUsage } from './errors.ts';
 import { waitForSignal } from './signals.ts';
+import { examples, summary } from './commands.ts';
 
 /** Site and node names: DNS-1123 labels, the store's rule. */
 const isLabel = (name: string): boolean => dns1123LabelProblem(name) === undefined;
 
 export function registerSite(program: Command): Command {
-  const group = program.command('site').description('The edge side: run a site agent');
+  const group = program.command('site').description(summary('site'));
   examples(group, ['edgeadm site run --site plant-a --hub https://hub.example:7443 --token-file /etc/edgeadm/site.token']);
   const run = group
     .command('run')

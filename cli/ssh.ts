@@ -20,10 +20,11 @@ import WebSocket, { createWebSocketStream } from 'ws';
 import type { HostKeysView } from '../core/hub/index.ts';
 import { EdgeError } from '../core/kernel/index.ts';
 import { hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
-import { contextOf, examples, listening, parsePort, setExitCode } from './context.ts';
+import { contextOf, listening, parsePort } from './context.ts';
 import { ErrSshHostKeysPending, ErrUsage } from './errors.ts';
 import { isNodeName, trustCommand } from './node.ts';
 import { waitForSignal } from './signals.ts';
+import { examples, setExitCode, summary } from './commands.ts';
 
 const KEY_IN_LINE = /((?:ssh|ecdsa|sk)-[a-z0-9@.-]+)\s+([A-Za-z0-9+/]+={0,3})/;
 
@@ -137,7 +138,7 @@ export function registerSsh(program: Command): void {
   const ssh = withHubOptions(
     program
       .command('ssh')
-      .description("SSH to a node's sshd through its tunnel (host key checked against the keys the hub trusts for the node)")
+      .description(summary('ssh'))
       .argument('<[user@]node>', 'the node, optionally with the remote user')
       .argument('[command...]', 'run this instead of a shell (after --)')
       .option('-l, --login <user>', 'remote user (default: your user name)')
@@ -157,7 +158,7 @@ export function registerSsh(program: Command): void {
   const pf = withHubOptions(
     program
       .command('port-forward')
-      .description('Forward a local TCP port to a port on a node, through its tunnel, until Ctrl-C')
+      .description(summary('port-forward'))
       .argument('<node>', 'the node')
       .argument('<ports>', '[local-port:]remote-port, or [local-port:]host:remote-port for another address on the node')
       .option('--address <address>', 'local listen address', '127.0.0.1'),
@@ -184,7 +185,7 @@ export function registerSsh(program: Command): void {
   const logs = withHubOptions(
     program
       .command('logs')
-      .description(`A node's site agent and tunnel logs: journalctl of the ${NODE_UNIT} unit (from \`edgeadm join --install\`), read over SSH through the node's tunnel`)
+      .description(summary('logs'))
       .argument('<[user@]node>', 'the node, optionally with the remote user')
       .option('-n, --lines <n>', 'how many of the newest lines', '200')
       .option('-f, --follow', 'keep printing new lines until Ctrl-C')

@@ -11,11 +11,12 @@ import { nodeStanding, siteStanding, type AddonSpec, type AddonStatus, type Devi
 import type { Delivery } from '../core/hub/index.ts';
 import { ErrHubDown } from './errors.ts';
 import { fetchHub, hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
-import { contextOf, examples } from './context.ts';
+import { contextOf } from './context.ts';
 import { emit, renderDetails } from './output.ts';
 import { addonSiteRows, rowMessage } from './addon.ts';
 import { listAll, type HubOpts, type Obj } from './resources.ts';
 import { summarizeDevices, type DeviceSummary } from './device-state.ts';
+import { examples, summary } from './commands.ts';
 
 export interface StatusReport {
   hub: { url: string; status: string };
@@ -54,7 +55,7 @@ async function health(target: HubTarget): Promise<string> {
 }
 
 export function registerStatus(program: Command): Command {
-  const cmd = withHubOptions(program.command('status').description('The hub: health, sites online and offline, nodes connected, devices, addons with problems')).action(
+  const cmd = withHubOptions(program.command('status').description(summary('status'))).action(
     async (o: HubOpts, c: Command) => {
       const ctx = contextOf(c);
       const target = hubTarget(o);

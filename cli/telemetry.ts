@@ -2,9 +2,10 @@
 import type { Command } from 'commander';
 import type { ReadingOut, TelemetryPage } from '../core/hub/index.ts';
 import { originToDate } from '../core/sdk/index.ts';
-import { contextOf, examples } from './context.ts';
+import { contextOf } from './context.ts';
 import { fetchHub, hubFetch, hubTarget, withHubOptions } from './client.ts';
 import { emit, renderTable } from './output.ts';
+import { examples, summary } from './commands.ts';
 
 interface Filters {
   site?: string;
@@ -27,7 +28,7 @@ function query(f: Filters): URLSearchParams {
 }
 
 export function registerTelemetry(program: Command): void {
-  const group = program.command('telemetry').description('Readings that reached the hub: live or stored');
+  const group = program.command('telemetry').description(summary('telemetry'));
   examples(group, ['edgeadm telemetry watch --site demo', 'edgeadm telemetry query --site demo --device sim-1 --limit 20']);
 
   const watch = withHubOptions(

@@ -12,9 +12,10 @@ import type { ApiTokenCreateBody, ApiTokenCreated, ApiTokenList, BootstrapTokenC
 import { dns1123LabelProblem } from '../core/store/index.ts';
 import { caCertHash } from './join.ts';
 import { hubFetch, hubTarget, withHubOptions } from './client.ts';
-import { contextOf, examples } from './context.ts';
+import { contextOf } from './context.ts';
 import { ErrUsage } from './errors.ts';
 import { emit, renderTable } from './output.ts';
+import { examples, summary } from './commands.ts';
 
 /** The API token roles, exactly those the hub's TokenCreateBody takes (the `satisfies` refuses a missing or an extra one). */
 const ROLE_SET = { admin: true, viewer: true, agent: true } satisfies Record<ApiTokenCreateBody['role'], true>;
@@ -62,7 +63,7 @@ async function createApiToken(o: HubOpts & { role: string; site?: string; ttl?: 
 }
 
 export function registerToken(program: Command): void {
-  const group = program.command('token').description('Bootstrap tokens for joining edge nodes; with --role, API tokens');
+  const group = program.command('token').description(summary('token'));
   examples(group, [
     'edgeadm token create --site plant-a --ttl 2h --print-join-command',
     'edgeadm token create --role viewer --description "wall display"',

@@ -17,9 +17,10 @@ import { EDGEADM_VERSION, Kernel, ServiceScope } from '../core/kernel/index.ts';
 import { PluginRegistry, type InstanceSpec, type InstanceStatus, type PluginInfo } from '../core/plugins/index.ts';
 import { driversRef, onboardingRef, readingSinkRef, siteBrokerRef, siteMetricsRef, siteStorageRef } from '../core/sdk/index.ts';
 import { ErrUpNotRunning, ErrUpSitePlugin, type SitePlugin } from './errors.ts';
-import { contextOf, examples } from './context.ts';
+import { contextOf } from './context.ts';
 import { emit, renderTable } from './output.ts';
 import { waitForSignal } from './signals.ts';
+import { examples, summary } from './commands.ts';
 
 /** The services only a site agent provides. */
 const SITE_SERVICES: ReadonlySet<string> = new Set([driversRef, readingSinkRef, siteStorageRef, siteBrokerRef, onboardingRef, siteMetricsRef].map((r) => r.id));
@@ -37,7 +38,7 @@ function sitePlugins(specs: readonly InstanceSpec[], plugins: readonly PluginInf
 export function registerUp(program: Command): void {
   const cmd = program
     .command('up')
-    .description('Run the embedded kernel with the plugin instances listed in the config (plugins.instances); device plugins run in a site agent instead (edgeadm site run)')
+    .description(summary('up'))
     .option('--once', 'start, print the status, then stop (a smoke test of a config); exit code 1 when an instance is not running')
     .action(async (opts: { once?: boolean }, c: Command) => {
       const ctx = contextOf(c);

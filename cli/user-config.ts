@@ -22,9 +22,10 @@ import type { Command } from 'commander';
 import Type, { type Static } from 'typebox';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { checkSchema, type FieldIssue } from '../core/kernel/index.ts';
-import { contextOf, examples } from './context.ts';
+import { contextOf } from './context.ts';
 import { ErrUsage, ErrUserConfig } from './errors.ts';
 import { emit, renderTable } from './output.ts';
+import { examples, summary } from './commands.ts';
 
 export const USER_CONFIG_API_VERSION = 'edgeadm.io/v1alpha1';
 /** A context name: letters, digits, '.', '_' and '-', starting and ending with a letter or digit, at most 63. */
@@ -200,7 +201,7 @@ export function redacted(cfg: UserConfig): UserConfig {
 }
 
 export function registerConfig(program: Command): void {
-  const group = program.command('config').description(`The user config file: hubs and credentials (contexts), ${path.join('~', '.config', 'edgeadm', 'config.yaml')} or $EDGEADM_USER_CONFIG`);
+  const group = program.command('config').description(summary('config'));
   examples(group, ['edgeadm config view', 'edgeadm config get-contexts', 'edgeadm config use-context plant-hub']);
 
   const view = group

@@ -10,7 +10,10 @@
  * 1. A relative import that resolves into `core/<cap>/` from outside that
  *    capability must target the capability's public entry
  *    (`core/<cap>/index.ts`, `index.js`, `index` or the directory itself).
- *    `core/sdk/testkit/index.ts` (same forms) is an additional public entry.
+ *    `core/sdk/testkit/index.ts` (same forms) is an additional public entry,
+ *    and so is `core/kernel/base.ts`: the kernel's part that imports no
+ *    package, for what every CLI start loads (a bundle chunk reached through
+ *    index.ts holds all the kernel's modules).
  * 2. A file under `plugins/<name>/` may import relatively only its own files
  *    or the public sdk (`core/sdk/index.ts`, `core/sdk/testkit/index.ts`), and
  *    from the package itself only `edgeadm/sdk` and `edgeadm/sdk/testkit`.
@@ -34,6 +37,7 @@ import path from 'node:path';
 const PACKAGE_NAME = 'edgeadm';
 const ENTRY_FORMS = new Set(['', 'index', 'index.ts', 'index.js']);
 const SDK_EXTRA_ENTRIES = new Set(['testkit', 'testkit/index', 'testkit/index.ts', 'testkit/index.js']);
+const KERNEL_EXTRA_ENTRIES = new Set(['base', 'base.ts', 'base.js']);
 const ALLOWED_PACKAGE_IMPORTS = new Set([`${PACKAGE_NAME}/sdk`, `${PACKAGE_NAME}/sdk/testkit`]);
 const SOURCE_EXT = /\.[cm]?[jt]sx?$/;
 const TEST_FILE = /\.test\.[cm]?[jt]s$/;
@@ -87,7 +91,7 @@ function isPluginPublic(targetSegs, fromTestOrBench) {
 /** @param {{ cap: string, rest: string } | null} loc */
 function isPublicEntry(loc) {
   if (!loc) return false;
-  return ENTRY_FORMS.has(loc.rest) || (loc.cap === 'sdk' && SDK_EXTRA_ENTRIES.has(loc.rest));
+  return ENTRY_FORMS.has(loc.rest) || (loc.cap === 'sdk' && SDK_EXTRA_ENTRIES.has(loc.rest)) || (loc.cap === 'kernel' && KERNEL_EXTRA_ENTRIES.has(loc.rest));
 }
 
 /** @type {import('eslint').Rule.RuleModule} */

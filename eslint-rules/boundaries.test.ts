@@ -41,6 +41,8 @@ ruleTester.run('import-boundaries', rule, {
     { filename: at('core/kernel/kernel.ts'), code: "import { Registry } from './internal/registry.ts';", options },
     { filename: at('core/kernel/internal/registry.ts'), code: "import { k } from '../kernel.ts';", options },
     { filename: at('core/sdk/testkit/index.ts'), code: "import { defineDevice } from '../device.ts';", options },
+    // the kernel's base entry
+    { filename: at('cli/main.ts'), code: "import { EDGEADM_VERSION } from '../core/kernel/base.ts';", options },
     // testkit entry
     { filename: at('test/kernel.test.ts'), code: "import { harness } from '../core/sdk/testkit/index.ts';", options },
     { filename: at('test/kernel.test.ts'), code: "import { harness } from '../core/sdk/testkit';", options },
@@ -249,6 +251,13 @@ tsRuleTester.run('import-boundaries (TypeScript syntax)', rule, {
       code: "import type { Row } from '../store/schema.ts';",
       options,
       errors: [corePrivate('../store/schema.ts', 'store')],
+    },
+    // base.ts is an entry of the kernel only
+    {
+      filename: at('cli/main.ts'),
+      code: "import { x } from '../core/store/base.ts';",
+      options,
+      errors: [corePrivate('../core/store/base.ts', 'store')],
     },
     {
       filename: at('core/kernel/kernel.ts'),

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// edgeadm runs its TypeScript sources directly: register the loader, then hand over.
-import { register } from 'tsx/esm/api';
+// edgeadm runs from its build (dist/, see dist.js), rebuilt first when a source changed.
+import { pathToFileURL } from 'node:url';
+import { ensureDist } from './dist.js';
 
-register();
-const { run } = await import('../main.ts');
+const { run } = await import(pathToFileURL(await ensureDist()).href);
 process.exitCode = await run(process.argv);

@@ -1,6 +1,4 @@
 /** core/kernel: lifecycle phases, DI scopes, config, coded errors, logging, and the rules for Go durations and Kubernetes names. */
-import Type from 'typebox';
-import { LOG_LEVELS } from './logger.ts';
 
 export {
   createError,
@@ -53,22 +51,4 @@ export {
   type KernelState,
   type Phase,
 } from './kernel.ts';
-
-/** The kernel's own config section (`log`, `kernel`). */
-export const LogConfigSchema = Type.Object(
-  {
-    level: Type.Union(
-      LOG_LEVELS.map((l) => Type.Literal(l)),
-      { default: 'info', description: 'Minimum level written to standard error.' },
-    ),
-  },
-  { additionalProperties: false, default: {} },
-);
-
-export const KernelConfigSchema = Type.Object(
-  {
-    startTimeoutMs: Type.Integer({ minimum: 1, default: 30_000, description: 'Start timeout of each core component.' }),
-    shutdownBudgetMs: Type.Integer({ minimum: 1, default: 15_000, description: 'Time allowed for the whole stop.' }),
-  },
-  { additionalProperties: false, default: {} },
-);
+export { KernelConfigSchema, LogConfigSchema } from './config-schemas.ts';

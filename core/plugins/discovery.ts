@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ErrManifest } from './errors.ts';
 import { EdgeError } from '../kernel/index.ts';
 import { checkManifest, type ManifestBlock, type PluginManifest, type PluginSource } from './manifest.ts';
@@ -27,10 +27,6 @@ export interface DiscoveryResult {
   manifests: PluginManifest[];
   /** Packages that declare themselves plugins but whose manifest is broken. */
   problems: EdgeError[];
-}
-
-function readJson(file: string): unknown {
-  return JSON.parse(readFileSync(file, 'utf8')) as unknown;
 }
 
 function isDir(p: string): boolean {
@@ -55,11 +51,18 @@ function listDirs(dir: string): string[] {
  */
 export function readPluginPackage(dir: string, source: PluginSource): PluginManifest | EdgeError | undefined {
   const pkgFile = path.join(dir, 'package.json');
-  if (!existsSync(pkgFile)) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(pkgFile, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Most installed packages are not plugins: one without the word is passed over unparsed (a CLI start reads hundreds).
+  if (source === 'npm' && !text.includes('"edgeadm"')) return undefined;
   const label = path.basename(dir);
   let pkg: Record<string, unknown>;
   try {
-    const parsed = readJson(pkgFile);
+    const parsed = JSON.parse(text) as unknown;
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
       return new ErrManifest({ plugin: label, location: pkgFile, problems: ['package.json is not an object'] });
     }
@@ -138,4 +141,44 @@ export function discoverPlugins(opts: DiscoveryOptions = {}): DiscoveryResult {
     }
   }
   return { manifests, problems };
+}
+
+declare global {
+  interface ImportMeta {
+    /** `true` in edgeadm's build (cli/bin/dist.js defines it), undefined when running from sources. */
+    edgeadmBundle?: true;
+  }
+}
+
+let bundleEntries: Record<string, string> | undefined;
+
+/**
+ * The URL to import a plugin module (entry or tools) from. A built-in
+ * plugin's TypeScript entry is, in edgeadm's build, a bundle entry of its own
+ * (dist/manifest.json maps it) sharing the running kernel's modules; any other
+ * module is imported from where it is.
+ */
+function pluginModuleUrl(file: string): string {
+  if (import.meta.edgeadmBundle === true) {
+    bundleEntries ??= (JSON.parse(readFileSync(path.join(EDGEADM_ROOT, 'dist', 'manifest.json'), 'utf8')) as { entries: Record<string, string> }).entries;
+    const out = bundleEntries[path.relative(EDGEADM_ROOT, file).split(path.sep).join('/')];
+    if (out !== undefined) return pathToFileURL(path.join(EDGEADM_ROOT, 'dist', out)).href;
+  }
+  return pathToFileURL(file).href;
+}
+
+let typescriptLoader: Promise<void> | undefined;
+
+/**
+ * Imports a plugin module (entry or tools). One written in TypeScript (a
+ * third party's, from a search path) is loaded through tsx, registered the
+ * first time one is needed: only processes that load such a plugin pay for it.
+ */
+export async function importPluginModule(file: string): Promise<unknown> {
+  const url = pluginModuleUrl(file);
+  if (import.meta.edgeadmBundle === true && /\.[cm]?tsx?$/.test(url)) {
+    typescriptLoader ??= import('tsx/esm/api').then((tsx) => void tsx.register());
+    await typescriptLoader;
+  }
+  return (await import(url)) as unknown;
 }

@@ -10,7 +10,6 @@
  */
 import { setMaxListeners } from 'node:events';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import semver from 'semver';
 import {
   describeError,
@@ -47,7 +46,7 @@ import {
   ErrStop,
 } from './errors.ts';
 import { isPluginDefinition, type PluginContext, type PluginDefinition } from './definition.ts';
-import { discoverPlugins, type DiscoveryOptions, type DiscoveryResult } from './discovery.ts';
+import { discoverPlugins, importPluginModule, type DiscoveryOptions, type DiscoveryResult } from './discovery.ts';
 import { findCycles, startLevels } from './graph.ts';
 import type { PluginManifest, PluginRole, PluginSource, PluginStage } from './manifest.ts';
 
@@ -224,7 +223,7 @@ function manifestOfDefinition(def: PluginDefinition): PluginManifest {
   };
 }
 
-const defaultImporter = (entryPath: string): Promise<unknown> => import(pathToFileURL(entryPath).href);
+const defaultImporter = importPluginModule;
 
 export class PluginRegistry {
   readonly #opts: RegistryOptions;

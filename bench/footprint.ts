@@ -1,0 +1,170 @@
+/**
+ * footprint: what edgeadm costs a small gateway. The command line's start
+ * time; the site agent's resident memory (its own process, as deployed, from
+ * the build `edgeadm` runs) idle with the Modbus addon and 10 devices, and
+ * with its MQTT broker, the MQTT addon and the Modbus addon reading 100
+ * devices at 10,000 readings/s; and what each heavy package adds when
+ * imported. Peers measured in the same run: a bare Node process, Mosquitto.
+ * Devices are served by pymodbus (Debian's python3-pymodbus).
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { startHub, type Hub } from '../core/hub/index.ts';
+import { createLogger } from '../core/kernel/index.ts';
+import { startMosquitto } from '../test/support/mosquitto.ts';
+import { startPymodbus } from '../test/support/pymodbus.ts';
+import { api, cpuSeconds, envInt, round, rssMiB, startAgentProcess, stopChild, until, versus, type Benchmark, type BenchResult } from './harness.ts';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const run = promisify(execFile);
+const EDGEADM = path.join(repo, 'cli/bin/edgeadm.js');
+/** Registers per device, each a resource read on every poll. */
+const RESOURCES = 10;
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** Median wall time of a command over `runs` runs, after one unmeasured. */
+async function startMs(args: readonly string[], runs: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i <= runs; i++) {
+    const t0 = performance.now();
+    await run(process.execPath, [...args], { env: { ...process.env, EDGEADM_CONFIG: '', EDGEADM_OUTPUT: '' } });
+    if (i > 0) times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+/** RSS of `pid` sampled every 500 ms for `seconds`: median and maximum, MiB. */
+async function rssOver(pid: number, seconds: number): Promise<{ median: number; max: number }> {
+  const xs: number[] = [];
+  for (let i = 0; i < seconds * 2; i++) {
+    xs.push(rssMiB(pid));
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  if (xs.some((x) => Number.isNaN(x))) throw new Error('footprint bench: the process ended while measured');
+  return { median: round(median(xs), 1), max: round(Math.max(...xs), 1) };
+}
+
+/** The profile every device uses: `RESOURCES` holding registers, read together by the command `all`. */
+function profile(name: string): unknown {
+  const resources = Array.from({ length: RESOURCES }, (_, i) => ({
+    name: `r${i}`,
+    attributes: { primaryTable: 'HOLDING_REGISTERS', startingAddress: i, rawType: 'Uint16' },
+    properties: { valueType: 'Uint16', readWrite: 'R' },
+  }));
+  return {
+    kind: 'DeviceProfile',
+    metadata: { name },
+    spec: { deviceResources: resources, deviceCommands: [{ name: 'all', readWrite: 'R', resourceOperations: resources.map((r) => ({ deviceResource: r.name })) }] },
+  };
+}
+
+/** A site with the Modbus addon and `devices` Modbus TCP devices on pymodbus (unit ids 1..n), each read every `interval`. */
+async function modbusSite(hub: Hub, admin: string, site: string, port: number, devices: number, interval: string): Promise<void> {
+  await api(hub, admin, 'PUT', `/api/v1/sites/${site}`, { kind: 'Site', metadata: { name: site }, spec: {} });
+  await api(hub, admin, 'PUT', `/api/v1/deviceprofiles/${site}-meter`, profile(`${site}-meter`));
+  for (let i = 1; i <= devices; i++) {
+    await api(hub, admin, 'PUT', `/api/v1/devices/${site}-m${i}`, {
+      kind: 'Device',
+      metadata: { name: `${site}-m${i}` },
+      spec: { site, profile: `${site}-meter`, protocols: { 'modbus-tcp': { Address: '127.0.0.1', Port: String(port), UnitID: String(i), Timeout: '2' } }, autoEvents: [{ sourceName: 'all', interval }] },
+    });
+  }
+  await api(hub, admin, 'PUT', `/api/v1/addons/${site}-modbus`, { kind: 'Addon', metadata: { name: `${site}-modbus` }, spec: { plugin: 'modbus', sites: [site] } });
+}
+
+/** RSS and V8 heap a fresh Node process gains by importing `spec` (from node_modules, as edgeadm leaves it unbundled). */
+async function importCost(spec: string): Promise<{ rss: number; heap: number }> {
+  const code = `const m0 = process.memoryUsage(); await import(${JSON.stringify(spec)}); globalThis.gc?.(); const m1 = process.memoryUsage(); console.log(JSON.stringify({ rss: m1.rss - m0.rss, heap: m1.heapUsed - m0.heapUsed }));`;
+  const { stdout } = await run(process.execPath, ['--expose-gc', '--input-type=module', '-e', code], { cwd: repo });
+  const r = JSON.parse(stdout.trim().split('\n').pop()!) as { rss: number; heap: number };
+  return { rss: round(r.rss / 1048576, 1), heap: round(r.heap / 1048576, 1) };
+}
+
+const bench: Benchmark = {
+  name: 'footprint',
+  description: 'CLI start; site agent RSS idle (Modbus, 10 devices) and under 10k readings/s (broker, MQTT and Modbus addons, 100 devices); import cost of each heavy package',
+  async run(): Promise<BenchResult[]> {
+    const out: BenchResult[] = [];
+    const runs = envInt('BENCH_FOOTPRINT_RUNS', 9);
+
+    // The command line's start, against a bare Node process's.
+    const bare = await startMs(['-e', ''], runs);
+    for (const args of [['version'], ['--help']]) {
+      out.push({ ...versus({ bench: 'footprint', metric: `edgeadm ${args.join(' ')}, wall time (median of ${runs})`, value: round(await startMs([EDGEADM, ...args], runs), 1), unit: 'ms' }, 'node -e ""', bare), target: '<= 300' });
+    }
+
+    // Peers' resident memory.
+    const idleNode = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 1000));
+    const bareRss = rssMiB(idleNode.pid!);
+    await stopChild(idleNode, 1000);
+    const mosquitto = await startMosquitto();
+    const mosquittoRss = rssMiB(mosquitto.pid!);
+    await mosquitto.stop();
+
+    const dir = mkdtempSync(path.join(tmpdir(), 'edgeadm-bench-footprint-'));
+    const hub = await startHub({ dataDir: path.join(dir, 'hub'), port: 0, logger: createLogger({ level: 'warn' }) });
+    const modbus = await startPymodbus({ framer: 'socket', units: Array.from({ length: 100 }, (_, i) => i + 1) });
+    const children: ChildProcess[] = [];
+    try {
+      const admin = readFileSync(hub.adminTokenFile, 'utf8').trim();
+      const token = async (site: string): Promise<string> => ((await api(hub, admin, 'POST', '/api/v1/tokens', { role: 'agent', site })) as { token: string }).token;
+      const count = (site: string): Promise<number> => hub.telemetry.count({ site });
+
+      // Idle: the Modbus addon reading 10 devices once a second, no broker.
+      await modbusSite(hub, admin, 'idle', modbus.port, 10, '1s');
+      const idle = startAgentProcess(hub, dir, 'idle', await token('idle'), { args: ['--no-broker'] });
+      children.push(idle);
+      await until('readings of every idle device', async () => (await count('idle')) >= 10 * RESOURCES * 3, 60_000);
+      await new Promise((r) => setTimeout(r, 10_000));
+      const idleRss = await rssOver(idle.pid!, 10);
+      out.push({ ...versus({ bench: 'footprint', metric: 'site agent RSS idle, Modbus addon, 10 devices at 1/s (median over 10 s)', value: idleRss.median, unit: 'MiB' }, 'bare node process', bareRss), target: '<= 80' });
+      out.push({ bench: 'footprint', metric: 'site agent RSS idle, Modbus addon, 10 devices (max over 10 s)', value: idleRss.max, unit: 'MiB', target: '<= 80' });
+      await stopChild(idle, 5000);
+
+      // Under load: the site broker and the MQTT addon on, the Modbus addon reading 100 devices x 10 registers every 100 ms.
+      await modbusSite(hub, admin, 'busy', modbus.port, 100, '100ms');
+      await api(hub, admin, 'PUT', '/api/v1/addons/busy-mqtt', { kind: 'Addon', metadata: { name: 'busy-mqtt' }, spec: { plugin: 'mqtt', sites: ['busy'] } });
+      const busy = startAgentProcess(hub, dir, 'busy', await token('busy'), { args: ['--broker-port', '0'] });
+      children.push(busy);
+      await until('readings of the busy site', async () => (await count('busy')) >= 100 * RESOURCES * 5, 60_000);
+      await new Promise((r) => setTimeout(r, 10_000));
+      const n0 = await count('busy');
+      const cpu0 = cpuSeconds(busy.pid!);
+      const t0 = performance.now();
+      const busyRss = await rssOver(busy.pid!, 15);
+      const seconds = (performance.now() - t0) / 1000;
+      const rate = Math.round(((await count('busy')) - n0) / seconds);
+      const cpu = round(((cpuSeconds(busy.pid!) - cpu0) / seconds) * 100, 1);
+      out.push({ ...versus({ bench: 'footprint', metric: 'site agent RSS, broker + MQTT + Modbus addons, 100 devices (median over 15 s)', value: busyRss.median, unit: 'MiB' }, 'Mosquitto alone', mosquittoRss), target: '<= 120' });
+      out.push({ bench: 'footprint', metric: 'site agent RSS, broker + MQTT + Modbus, 100 devices (max over 15 s)', value: busyRss.max, unit: 'MiB', target: '<= 120' });
+      out.push({ bench: 'footprint', metric: 'readings/s stored at the hub from those 100 devices', value: rate, unit: 'readings/s', target: '10000' });
+      out.push({ bench: 'footprint', metric: 'site agent CPU at that rate', value: cpu, unit: '% of a core' });
+      await stopChild(busy, 5000);
+    } finally {
+      for (const c of children) await stopChild(c, 5000);
+      await modbus.stop();
+      await hub.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+
+    // Each heavy package's share: what importing it alone adds to a fresh process.
+    for (const spec of ['typebox', 'yaml', 'pino', 'prom-client', 'undici', 'ws', 'fastify', 'mqtt', 'aedes', 'modbus-serial', 'better-sqlite3', '@kubernetes/client-node', 'node-opcua']) {
+      const c = await importCost(spec);
+      out.push({ bench: 'footprint', metric: `import ${spec} alone: RSS added (V8 heap ${c.heap} MiB)`, value: c.rss, unit: 'MiB' });
+    }
+    const bundled = await importCost(path.join(repo, 'dist/sdk.js'));
+    out.push({ bench: 'footprint', metric: `import edgeadm's SDK from the build (kernel, typebox, yaml, pino bundled; V8 heap ${bundled.heap} MiB)`, value: bundled.rss, unit: 'MiB' });
+    return out;
+  },
+};
+
+export default bench;

@@ -37,7 +37,7 @@ import { startTunnelEdge, type TunnelEdge, type TunnelEdgeStatus } from '../core
 import type { LiteApiserver, LiteApiserverOptions, LiteApiserverStatus } from '../core/lite-apiserver/index.ts';
 import { clusterServices } from './cluster-services.ts';
 import { ErrAgentDataDir, ErrAgentNoHub } from './errors.ts';
-import { startSiteBroker, type SiteBrokerHandle } from './broker.ts';
+import type { SiteBrokerHandle } from './broker.ts';
 import { BrokerLogins } from './broker-logins.ts';
 import { DeviceManager, DriverTable, type DeviceRuntimeStatus } from './devices.ts';
 import type { DevicesConfig } from './device-health.ts';
@@ -378,6 +378,8 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
           devicesReady: () => devicesReady,
         });
         logins = found;
+        // The broker (aedes and its persistence) is loaded only by agents that run one.
+        const { startSiteBroker } = await import('./broker.ts');
         const handle = await startSiteBroker({
           host: b.host,
           port: b.port,

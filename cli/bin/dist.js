@@ -17,7 +17,8 @@
  *   keeps it so (assets such as the console's files are read from the sources).
  * - `import.meta.edgeadmBundle` is `true` in the build, undefined in sources.
  *
- * `dist/manifest.json` lists every source the build read with its size, mtime
+ * `dist/contents.json` lists what each output file holds (sources and
+ * packages). `dist/manifest.json` lists every source the build read with its size, mtime
  * and SHA-256. `edgeadm` checks it at each start (a stat per source; a hash
  * only when a stat differs) and rebuilds when a source changed, under a lock,
  * so the CLI never runs stale code. `npm ci` builds it (the `prepare` script);
@@ -219,8 +220,14 @@ export async function buildDist({ clean = false } = {}) {
   const dayAgo = Date.now() - 86_400_000;
   for (const name of readdirSync(DIST)) {
     const file = path.join(DIST, name);
-    if (!written.has(name) && name !== 'manifest.json' && statSync(file).mtimeMs < dayAgo) rmSync(file, { force: true });
+    if (!written.has(name) && !['manifest.json', 'contents.json'].includes(name) && statSync(file).mtimeMs < dayAgo) rmSync(file, { force: true });
   }
+  // What each output file holds (sources and packages), for footprint reports and the lazy-loading tests.
+  const contents = {};
+  for (const [out, o] of Object.entries(result.metafile.outputs)) {
+    if (out.endsWith('.js')) contents[path.basename(out)] = Object.keys(o.inputs).sort();
+  }
+  writeAtomic(path.join(DIST, 'contents.json'), `${JSON.stringify(contents)}\n`);
   const manifest = {
     format: FORMAT,
     node: process.versions.modules,

@@ -22,7 +22,7 @@
  * its slowest pace. Credentials are never logged (a URL is logged without
  * its user info).
  */
-import mqtt, { type ErrorWithReasonCode, type IClientOptions, type MqttClient } from 'mqtt';
+import type { connect as mqttConnect, ErrorWithReasonCode, IClientOptions, MqttClient } from 'mqtt';
 import { createLogger, describeError, type Logger } from '../kernel/index.ts';
 import type { Reading } from '../sdk/index.ts';
 import { ErrBridgeOption, ErrUplinkAborted, ErrUplinkClosed, ErrUplinkRejected, ErrUplinkUnreachable } from './errors.ts';
@@ -156,6 +156,8 @@ export function createBridgeUplink(opts: BridgeUplinkOptions): Uplink {
   const dialUrl = parsed.toString();
 
   let closed = false;
+  /** mqtt.js's connect, imported when the uplink is made (a site agent on another uplink never loads mqtt.js). */
+  let connect: typeof mqttConnect | undefined;
   let client: MqttClient | undefined;
   let attempt = 0;
   let redial: NodeJS.Timeout | undefined;
@@ -174,8 +176,8 @@ export function createBridgeUplink(opts: BridgeUplinkOptions): Uplink {
 
   function dial(): void {
     redial = undefined;
-    if (closed) return;
-    const c = mqtt.connect(dialUrl, {
+    if (closed || !connect) return;
+    const c = connect(dialUrl, {
       clientId,
       // A fresh session per connection: the forwarder resends what was not acknowledged, in order.
       clean: true,
@@ -264,7 +266,16 @@ export function createBridgeUplink(opts: BridgeUplinkOptions): Uplink {
     });
   }
 
-  dial();
+  import('mqtt').then(
+    (m) => {
+      connect = m.connect;
+      dial();
+    },
+    (err: unknown) => {
+      lastError = err instanceof Error ? err : new Error(String(err));
+      log.error({ err: describeError(err) }, 'mqtt.js does not load');
+    },
+  );
 
   return {
     name: NAME,

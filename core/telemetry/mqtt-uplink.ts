@@ -9,8 +9,11 @@
  * connection drops before the PUBACK, `send` fails at once (the forwarder
  * retries) while mqtt.js may also resend the packet on reconnect: the hub
  * ignores the second copy.
+ *
+ * mqtt.js is imported when the uplink is made, not with this module: a site
+ * agent on the REST uplink never loads it.
  */
-import mqtt, { type ErrorWithReasonCode, type MqttClient } from 'mqtt';
+import type { ErrorWithReasonCode, MqttClient } from 'mqtt';
 import { createLogger, describeError, type Logger } from '../kernel/index.ts';
 import { ErrUplinkAborted, ErrUplinkClosed, ErrUplinkRejected, ErrUplinkUnreachable } from './errors.ts';
 import { telemetryTopic } from './topic.ts';
@@ -44,47 +47,52 @@ export function createMqttUplink(opts: MqttUplinkOptions): Uplink {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const target = opts.url;
   const log = (opts.logger ?? createLogger({ level: 'silent' })).child({ component: 'mqtt-uplink', site: opts.site });
-  const client: MqttClient = mqtt.connect(opts.url, {
-    username: opts.site,
-    password: opts.token,
-    clientId: opts.clientId ?? `edgeadm-${opts.site}`,
-    clean: false,
-    reconnectPeriod: opts.reconnectPeriodMs ?? 1000,
-    reconnectOnConnackError: true,
-    connectTimeout: timeoutMs,
-  });
   let closed = false;
   /** The broker's last CONNACK refusal; cleared by a successful connect. */
   let refused: ErrorWithReasonCode | undefined;
   let lastError: Error | undefined;
   const closers = new Set<(err: Error) => void>();
-
-  client.on('connect', () => {
-    if (refused || lastError) log.info({ url: target }, 'connected to the hub broker');
-    refused = undefined;
-    lastError = undefined;
+  const clientReady: Promise<MqttClient> = import('mqtt').then(({ connect }) => {
+    const client = connect(opts.url, {
+      username: opts.site,
+      password: opts.token,
+      clientId: opts.clientId ?? `edgeadm-${opts.site}`,
+      clean: false,
+      reconnectPeriod: opts.reconnectPeriodMs ?? 1000,
+      reconnectOnConnackError: true,
+      connectTimeout: timeoutMs,
+    });
+    client.on('connect', () => {
+      if (refused || lastError) log.info({ url: target }, 'connected to the hub broker');
+      refused = undefined;
+      lastError = undefined;
+    });
+    client.on('error', (err) => {
+      if (isConnackRefusal(err)) {
+        if (!refused) log.error({ url: target, code: err.code }, 'hub broker refused the connection');
+        refused = err;
+      } else {
+        if (!lastError) log.warn({ url: target, err: describeError(err) }, 'hub broker connection error');
+        lastError = err;
+      }
+    });
+    client.on('close', () => {
+      for (const fail of [...closers]) fail(new ErrUplinkUnreachable({ uplink: NAME, target, reason: 'connection closed before the PUBACK' }));
+    });
+    return client;
   });
-  client.on('error', (err) => {
-    if (isConnackRefusal(err)) {
-      if (!refused) log.error({ url: target, code: err.code }, 'hub broker refused the connection');
-      refused = err;
-    } else {
-      if (!lastError) log.warn({ url: target, err: describeError(err) }, 'hub broker connection error');
-      lastError = err;
-    }
-  });
-  client.on('close', () => {
-    for (const fail of [...closers]) fail(new ErrUplinkUnreachable({ uplink: NAME, target, reason: 'connection closed before the PUBACK' }));
-  });
+  // A failed import is reported by the first send (and close), not as an unhandled rejection.
+  clientReady.catch(() => undefined);
 
   function rejected(err: ErrorWithReasonCode): Error {
     return new ErrUplinkRejected({ uplink: NAME, status: err.code, reason: err.message }, { cause: err });
   }
 
   /** Waits (up to timeoutMs) for the connection; fails fast after a CONNACK refusal. */
-  function connected(signal: AbortSignal | undefined): Promise<void> {
-    if (client.connected) return Promise.resolve();
-    if (refused) return Promise.reject(rejected(refused));
+  async function connected(signal: AbortSignal | undefined): Promise<MqttClient> {
+    const client = await clientReady;
+    if (client.connected) return client;
+    if (refused) throw rejected(refused);
     return new Promise((resolve, reject) => {
       const cleanup = (): void => {
         clearTimeout(timer);
@@ -95,7 +103,7 @@ export function createMqttUplink(opts: MqttUplinkOptions): Uplink {
       };
       const onConnect = (): void => {
         cleanup();
-        resolve();
+        resolve(client);
       };
       const onError = (err: Error): void => {
         if (!isConnackRefusal(err)) return;
@@ -129,7 +137,7 @@ export function createMqttUplink(opts: MqttUplinkOptions): Uplink {
     async send(batch: Batch, signal?: AbortSignal): Promise<IngestResult> {
       if (closed) throw new ErrUplinkClosed({ uplink: NAME });
       if (signal?.aborted) throw new ErrUplinkAborted({ uplink: NAME }, { cause: signal.reason });
-      await connected(signal);
+      const client = await connected(signal);
       const payload = JSON.stringify({ stream: batch.stream, readings: batch.readings });
       return new Promise<IngestResult>((resolve, reject) => {
         let settled = false;
@@ -157,7 +165,8 @@ export function createMqttUplink(opts: MqttUplinkOptions): Uplink {
       if (closed) return;
       closed = true;
       for (const fail of [...closers]) fail(new ErrUplinkClosed({ uplink: NAME }));
-      await client.endAsync(true);
+      const client = await clientReady.catch(() => undefined);
+      await client?.endAsync(true);
     },
   };
 }

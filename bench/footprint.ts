@@ -84,7 +84,10 @@ async function modbusSite(hub: Hub, admin: string, site: string, port: number, d
 async function importCost(spec: string): Promise<{ rss: number; heap: number }> {
   const code = `const m0 = process.memoryUsage(); await import(${JSON.stringify(spec)}); globalThis.gc?.(); const m1 = process.memoryUsage(); console.log(JSON.stringify({ rss: m1.rss - m0.rss, heap: m1.heapUsed - m0.heapUsed }));`;
   const { stdout } = await run(process.execPath, ['--expose-gc', '--input-type=module', '-e', code], { cwd: repo });
-  const r = JSON.parse(stdout.trim().split('\n').pop()!) as { rss: number; heap: number };
+  // Some packages print warnings of their own on standard output (node-opcua): the last JSON line is ours.
+  const line = stdout.split('\n').filter((l) => l.startsWith('{"rss"')).pop();
+  if (!line) throw new Error(`footprint bench: no measure from importing ${spec}: ${stdout}`);
+  const r = JSON.parse(line) as { rss: number; heap: number };
   return { rss: round(r.rss / 1048576, 1), heap: round(r.heap / 1048576, 1) };
 }
 

@@ -138,6 +138,8 @@ describe('distributed health across real site agents', () => {
     expect(gw3.status?.health).toMatchObject({ cons: 2, expected: 2 });
     expect(nodeStanding(gw3)).toBe('down');
     expect(siteStanding(await siteObj(), await allNodes())).toBe('online, node down: gw-3');
+    // The others' verdicts follow on their next rounds: each then has one voter left, the other.
+    for (const n of ['gw-1', 'gw-2']) await waitFor(`${n} voted on by one peer`, async () => ((await nodeObj(n)).status?.health?.expected === 1 ? true : undefined));
     const list = await runEdgeadm(['node', 'list', '--site', SITE, '--hub', f.hub.url, '--token', f.adminToken]);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/gw-3 .*down .*unhealthy 2\/2/);

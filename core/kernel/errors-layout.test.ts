@@ -90,7 +90,7 @@ function importProblems(rel: string, text: string): string[] {
     const target = spec.startsWith('.') ? path.posix.normalize(path.posix.join(path.posix.dirname(rel), spec)) : spec;
     const ok = pluginSide
       ? target === 'core/sdk/index.ts' || target === 'edgeadm/sdk'
-      : target === 'core/kernel/index.ts' || (rel.startsWith('core/kernel/') && target.startsWith('core/kernel/'));
+      : target === 'core/kernel/index.ts' || target === 'core/kernel/base.ts' || (rel.startsWith('core/kernel/') && target.startsWith('core/kernel/'));
     if (!ok) problems.push(`${rel} imports '${spec}': an errors file imports only from the kernel${pluginSide ? ' (through the SDK)' : ''}`);
   }
   return problems;

@@ -4,11 +4,13 @@
  * the build `edgeadm` runs) idle with the Modbus addon and 10 devices, and
  * with its MQTT broker, the MQTT addon and the Modbus addon reading 100
  * devices at 10,000 readings/s; and what each heavy package adds when
- * imported. Peers measured in the same run: a bare Node process, Mosquitto.
+ * imported; where an idle agent's memory is (its mappings, and its V8 heap
+ * by package from a heap snapshot, bench/heap-share.ts). Peers measured in
+ * the same run: a bare Node process, Mosquitto.
  * Devices are served by pymodbus (Debian's python3-pymodbus).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +19,8 @@ import { startHub, type Hub } from '../core/hub/index.ts';
 import { createLogger } from '../core/kernel/index.ts';
 import { startMosquitto } from '../test/support/mosquitto.ts';
 import { startPymodbus } from '../test/support/pymodbus.ts';
+import { AGENT_NODE_FLAGS } from '../cli/join.ts';
+import { heapShare } from './heap-share.ts';
 import { api, cpuSeconds, envInt, round, rssMiB, startAgentProcess, stopChild, until, versus, type Benchmark, type BenchResult } from './harness.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -39,6 +43,23 @@ async function startMs(args: readonly string[], runs: number): Promise<number> {
     if (i > 0) times.push(performance.now() - t0);
   }
   return median(times);
+}
+
+/** A process's resident memory by kind of mapping (from /proc/PID/smaps): Node's own binary, other files (libraries, native addons), and anonymous memory (V8's heap, malloc). */
+function mappings(pid: number): [string, number][] {
+  const sums = new Map<string, number>();
+  let kind = '';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (m) {
+      const file = m[1] ?? '';
+      kind = file === process.execPath || file === realpathSync(process.execPath) ? "Node's binary (pages of it in use)" : file.startsWith('/') ? 'other files (libraries, native addons)' : 'anonymous (V8 heap, malloc, stacks)';
+      continue;
+    }
+    const r = /^Rss:\s+(\d+) kB/.exec(line);
+    if (r) sums.set(kind, (sums.get(kind) ?? 0) + Number(r[1]) / 1024);
+  }
+  return [...sums];
 }
 
 /** RSS of `pid` sampled every 500 ms for `seconds`: median and maximum, MiB. */
@@ -66,15 +87,17 @@ function profile(name: string): unknown {
   };
 }
 
-/** A site with the Modbus addon and `devices` Modbus TCP devices on pymodbus (unit ids 1..n), each read every `interval`. */
-async function modbusSite(hub: Hub, admin: string, site: string, port: number, devices: number, interval: string): Promise<void> {
+/** A site with the Modbus addon and `devices` Modbus TCP devices spread over the pymodbus `ports` (a link each, unit ids 1..), each read every `interval`. */
+async function modbusSite(hub: Hub, admin: string, site: string, ports: readonly number[], devices: number, interval: string): Promise<void> {
   await api(hub, admin, 'PUT', `/api/v1/sites/${site}`, { kind: 'Site', metadata: { name: site }, spec: {} });
   await api(hub, admin, 'PUT', `/api/v1/deviceprofiles/${site}-meter`, profile(`${site}-meter`));
-  for (let i = 1; i <= devices; i++) {
-    await api(hub, admin, 'PUT', `/api/v1/devices/${site}-m${i}`, {
+  for (let i = 0; i < devices; i++) {
+    const port = ports[i % ports.length]!;
+    const unit = Math.floor(i / ports.length) + 1;
+    await api(hub, admin, 'PUT', `/api/v1/devices/${site}-m${i + 1}`, {
       kind: 'Device',
-      metadata: { name: `${site}-m${i}` },
-      spec: { site, profile: `${site}-meter`, protocols: { 'modbus-tcp': { Address: '127.0.0.1', Port: String(port), UnitID: String(i), Timeout: '2' } }, autoEvents: [{ sourceName: 'all', interval }] },
+      metadata: { name: `${site}-m${i + 1}` },
+      spec: { site, profile: `${site}-meter`, protocols: { 'modbus-tcp': { Address: '127.0.0.1', Port: String(port), UnitID: String(unit), Timeout: '2' } }, autoEvents: [{ sourceName: 'all', interval }] },
     });
   }
   await api(hub, admin, 'PUT', `/api/v1/addons/${site}-modbus`, { kind: 'Addon', metadata: { name: `${site}-modbus` }, spec: { plugin: 'modbus', sites: [site] } });
@@ -115,26 +138,58 @@ const bench: Benchmark = {
 
     const dir = mkdtempSync(path.join(tmpdir(), 'edgeadm-bench-footprint-'));
     const hub = await startHub({ dataDir: path.join(dir, 'hub'), port: 0, logger: createLogger({ level: 'warn' }) });
-    const modbus = await startPymodbus({ framer: 'socket', units: Array.from({ length: 100 }, (_, i) => i + 1) });
+    // Ten links of ten units, as a plant's gateways would serve them (one link runs its requests one at a time).
+    const modbus = await Promise.all(Array.from({ length: 10 }, () => startPymodbus({ framer: 'socket', units: Array.from({ length: 10 }, (_, i) => i + 1) })));
+    const ports = modbus.map((m) => m.port);
     const children: ChildProcess[] = [];
     try {
       const admin = readFileSync(hub.adminTokenFile, 'utf8').trim();
       const token = async (site: string): Promise<string> => ((await api(hub, admin, 'POST', '/api/v1/tokens', { role: 'agent', site })) as { token: string }).token;
       const count = (site: string): Promise<number> => hub.telemetry.count({ site });
 
-      // Idle: the Modbus addon reading 10 devices once a second, no broker.
-      await modbusSite(hub, admin, 'idle', modbus.port, 10, '1s');
-      const idle = startAgentProcess(hub, dir, 'idle', await token('idle'), { args: ['--no-broker'] });
-      children.push(idle);
-      await until('readings of every idle device', async () => (await count('idle')) >= 10 * RESOURCES * 3, 60_000);
+      // Idle: the Modbus addon reading 10 devices once a second, no broker; Node as the installed unit runs it
+      // (AGENT_NODE_FLAGS), and with Node's defaults. Three agents each: RSS moves by a few MiB from run to run.
+      await modbusSite(hub, admin, 'idle', [ports[0]!], 10, '1s');
+      const idleToken = await token('idle');
+      const idleRss = async (nodeFlags?: readonly string[]): Promise<{ median: number; max: number }> => {
+        const runs: { median: number; max: number }[] = [];
+        for (let i = 0; i < 3; i++) {
+          const idle = startAgentProcess(hub, dir, 'idle', idleToken, { args: ['--no-broker'], ...(nodeFlags ? { nodeFlags } : {}) });
+          children.push(idle);
+          const n0 = await count('idle');
+          await until('readings of every idle device', async () => (await count('idle')) >= n0 + 10 * RESOURCES * 3, 60_000);
+          await new Promise((r) => setTimeout(r, 10_000));
+          runs.push(await rssOver(idle.pid!, 10));
+          await stopChild(idle, 5000);
+        }
+        return { median: median(runs.map((r) => r.median)), max: Math.max(...runs.map((r) => r.max)) };
+      };
+      const asInstalled = await idleRss();
+      const nodeDefaults = await idleRss([]);
+
+      out.push({ ...versus({ bench: 'footprint', metric: `site agent RSS idle, Modbus addon, 10 devices at 1/s, Node flags ${AGENT_NODE_FLAGS.join(' ')} (median of 3 agents' medians over 10 s)`, value: asInstalled.median, unit: 'MiB' }, 'bare node process', bareRss), target: '<= 80' });
+      out.push({ bench: 'footprint', metric: 'the same, highest sample of the three agents', value: asInstalled.max, unit: 'MiB', target: '<= 80' });
+      out.push({ ...versus({ bench: 'footprint', metric: "the same agent with Node's default young generation (median)", value: nodeDefaults.median, unit: 'MiB' }, 'with the flags', asInstalled.median) });
+
+      // Where an idle agent's memory is: its mappings (smaps), and its V8 heap by package (a heap snapshot).
+      const snapDir = path.join(dir, 'snapshots');
+      mkdirSync(snapDir);
+      const probe = startAgentProcess(hub, dir, 'idle', idleToken, { args: ['--no-broker'], nodeFlags: [...AGENT_NODE_FLAGS, '--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapDir}`] });
+      children.push(probe);
+      const p0 = await count('idle');
+      await until('readings of every idle device', async () => (await count('idle')) >= p0 + 10 * RESOURCES * 3, 60_000);
       await new Promise((r) => setTimeout(r, 10_000));
-      const idleRss = await rssOver(idle.pid!, 10);
-      out.push({ ...versus({ bench: 'footprint', metric: 'site agent RSS idle, Modbus addon, 10 devices at 1/s (median over 10 s)', value: idleRss.median, unit: 'MiB' }, 'bare node process', bareRss), target: '<= 80' });
-      out.push({ bench: 'footprint', metric: 'site agent RSS idle, Modbus addon, 10 devices (max over 10 s)', value: idleRss.max, unit: 'MiB', target: '<= 80' });
-      await stopChild(idle, 5000);
+      for (const [what, mib] of mappings(probe.pid!)) out.push({ bench: 'footprint', metric: `idle agent RSS: ${what}`, value: round(mib, 1), unit: 'MiB' });
+      probe.kill('SIGUSR2');
+      await until('the heap snapshot', () => readdirSync(snapDir).some((f) => f.endsWith('.heapsnapshot')), 60_000);
+      const snapFile = path.join(snapDir, readdirSync(snapDir).find((f) => f.endsWith('.heapsnapshot'))!);
+      await until('the heap snapshot written', () => statSync(snapFile).size > 0 && Date.now() - statSync(snapFile).mtimeMs > 1000, 60_000);
+      await stopChild(probe, 5000);
+      const share = [...heapShare(snapFile, repo)];
+      for (const [owner, mib] of [...share.slice(0, 8), ...share.slice(-2)]) out.push({ bench: 'footprint', metric: `idle agent V8 heap (snapshot): ${owner}`, value: round(mib, 2), unit: 'MiB' });
 
       // Under load: the site broker and the MQTT addon on, the Modbus addon reading 100 devices x 10 registers every 100 ms.
-      await modbusSite(hub, admin, 'busy', modbus.port, 100, '100ms');
+      await modbusSite(hub, admin, 'busy', ports, 100, '100ms');
       await api(hub, admin, 'PUT', '/api/v1/addons/busy-mqtt', { kind: 'Addon', metadata: { name: 'busy-mqtt' }, spec: { plugin: 'mqtt', sites: ['busy'] } });
       const busy = startAgentProcess(hub, dir, 'busy', await token('busy'), { args: ['--broker-port', '0'] });
       children.push(busy);
@@ -154,7 +209,7 @@ const bench: Benchmark = {
       await stopChild(busy, 5000);
     } finally {
       for (const c of children) await stopChild(c, 5000);
-      await modbus.stop();
+      await Promise.all(modbus.map((m) => m.stop()));
       await hub.close();
       rmSync(dir, { recursive: true, force: true });
     }

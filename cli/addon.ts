@@ -21,7 +21,6 @@ import { Option, type Command } from 'commander';
 import semver from 'semver';
 import type { TSchema } from 'typebox';
 import { stringify as toYaml } from 'yaml';
-import { addonConfigMaps, addonGrids, addonNodeGroup } from '../core/grid/index.ts';
 import { parseWithSchema } from '../core/kernel/index.ts';
 import { PLUGIN_ID_PATTERN, type PluginDefinition, type PluginInfo, type PluginWorkloads } from '../core/plugins/index.ts';
 import { addonSiteConfig, addonTargets, API_VERSION, deepMerge, type AddonSpec, type AddonStatus, type SiteSpec, type SiteStatus } from '../core/store/index.ts';
@@ -294,6 +293,8 @@ async function dryRun(ctx: CommandContext, d: { name: string; spec: AddonSpec; d
   if (platform === 'kubernetes') {
     if (def!.workloads === undefined) usage([{ argument: '--platform', reason: `plugin '${spec.plugin}' runs in the site agents, not as workloads: nothing more is applied on Kubernetes` }]);
     const namespace = o.namespace ?? 'edgeadm';
+    // The grid's manifests only here: `site list` and `site run` share this module and never need them.
+    const { addonConfigMaps, addonGrids, addonNodeGroup } = await import('../core/grid/index.ts');
     const running: { site: string; workloads: PluginWorkloads }[] = sites.map((site) => ({ site, workloads: forSite(site, () => def!.workloads!({ addon: name, site, config: siteConfig(site) })) }));
     const out = addonGrids({ namespace, addon: { name }, sites: running });
     const files = addonConfigMaps({ namespace, addon: { name }, sites: running });

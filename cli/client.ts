@@ -6,7 +6,7 @@
  * context's CA, or the system's CAs.
  */
 import { readFileSync } from 'node:fs';
-import { Agent, fetch as undiciFetch, type Response as UndiciResponse } from 'undici';
+import type { Agent, Response as UndiciResponse } from 'undici';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { ErrorBody } from '../core/hub/index.ts';
@@ -44,19 +44,20 @@ export function readCaFile(file: string | undefined, argument = '--ca-file'): st
 }
 
 const agents = new Map<string, Agent>();
-/** One connection pool per CA. */
-function dispatcherFor(ca: string): Agent {
-  let a = agents.get(ca);
-  if (!a) {
-    a = new Agent({ connect: { ca } });
-    agents.set(ca, a);
-  }
-  return a;
-}
 
-/** fetch against the hub, trusting its CA when one is given. */
-export function fetchHub(target: HubTarget, path: string, init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal } = {}): Promise<UndiciResponse> {
-  return undiciFetch(`${target.url}${path}`, { ...init, ...(target.ca ? { dispatcher: dispatcherFor(target.ca) } : {}) });
+/**
+ * fetch against the hub, trusting its CA when one is given (one connection
+ * pool per CA). undici is imported on the first call: commands that never
+ * call the hub, and `site run` (whose uplink uses Node's own fetch), skip it.
+ */
+export async function fetchHub(target: HubTarget, path: string, init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal } = {}): Promise<UndiciResponse> {
+  const undici = await import('undici');
+  let dispatcher: Agent | undefined;
+  if (target.ca) {
+    dispatcher = agents.get(target.ca);
+    if (!dispatcher) agents.set(target.ca, (dispatcher = new undici.Agent({ connect: { ca: target.ca } })));
+  }
+  return undici.fetch(`${target.url}${path}`, { ...init, ...(dispatcher ? { dispatcher } : {}) });
 }
 
 /**

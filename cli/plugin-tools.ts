@@ -14,7 +14,7 @@
  * config's `plugins.searchPaths` (from `--config` or EDGEADM_CONFIG).
  */
 import type { Command } from 'commander';
-import { createLogger, describeError, EDGEADM_VERSION, ServiceScope, type EdgeError } from '../core/kernel/index.ts';
+import { createLogger, describeError, EDGEADM_VERSION, ServiceScope, type EdgeError, compareNames } from '../core/kernel/index.ts';
 import { discoverPlugins, PluginRegistry, importPluginModule, type DiscoveryOptions } from '../core/plugins/index.ts';
 import { isPluginTools, type CliKit, type PluginTools } from '../core/sdk/index.ts';
 import { readConfig } from './config.ts';
@@ -105,7 +105,7 @@ export async function loadPluginTools(argv: readonly string[] = []): Promise<Plu
         return { id: m.id, tools: mod.default };
       }),
   );
-  return { tools: loaded.filter((t): t is LoadedTools => t !== undefined).sort((a, b) => a.id.localeCompare(b.id)), problems };
+  return { tools: loaded.filter((t): t is LoadedTools => t !== undefined).sort((a, b) => compareNames(a.id, b.id)), problems };
 }
 
 /** Lets each plugin add its command groups; one that throws is reported in `problems`, and the others still get theirs. */

@@ -76,7 +76,8 @@ export function registerSite(program: Command): Command {
           }
         }
         if (opts.uplink === 'mqtt' && !opts.uplinkMqttUrl && !opts.node) throw new ErrUsage({ argument: '--uplink-mqtt-url', reason: 'required with --uplink mqtt (unless --node: then the hub ingest is reached through the tunnel)' });
-        const { startSiteAgent } = await import('../sites/index.ts');
+        const { startSiteAgent, tuneAgentProcess } = await import('../sites/index.ts');
+        tuneAgentProcess();
         const tunnelUrl = `${target.url.replace(/^http/, 'ws')}/api/v1/tunnel`;
         const agent = await startSiteAgent({
           site: opts.site,

@@ -1,7 +1,7 @@
 /**
  * `edgeadm status`: is the hub up, and how are the sites, nodes, devices
  * and addons it knows: which site agents report problems (a full disk, a
- * stream the hub found already used), whether every reading each agent
+ * stream the hub found already used), each site agent's memory and CPU, whether every reading each agent
  * sent is at the hub, and every Addon instance that is not running (failed,
  * invalid, blocked, in conflict with another Addon, unknown because its
  * site is offline, pending too long) with its site and message.
@@ -28,6 +28,8 @@ export interface StatusReport {
     offlineNames: string[];
     /** Sites whose agent reports problems, with them. */
     degraded: { site: string; problems: { component: string; code: string; message: string; since: string }[] }[];
+    /** Each site agent's process as it last reported: resident memory and CPU (% of one core since its previous report). */
+    agents: { site: string; agent: string; rssMiB: number; cpuPercent: number; reportedAt: string }[];
   };
   /** Per site: acknowledged readings the hub holds against what the agent sent. */
   telemetry: { ok: number; unknown: number; missing: { site: string; missing: number; message: string }[]; sites: Delivery[] };
@@ -79,6 +81,11 @@ export function registerStatus(program: Command): Command {
           degraded: sites
             .map((s) => ({ site: s.metadata.name, problems: Object.values(s.status?.agents ?? {}).flatMap((a) => a.health.problems) }))
             .filter((d) => d.problems.length > 0),
+          agents: sites.flatMap((s) =>
+            Object.entries(s.status?.agents ?? {}).flatMap(([agent, a]) =>
+              a.process ? [{ site: s.metadata.name, agent, rssMiB: Math.round((a.process.rssBytes / 1048576) * 10) / 10, cpuPercent: a.process.cpuPercent, reportedAt: a.reportedAt }] : [],
+            ),
+          ),
         },
         telemetry: {
           ok: delivery.items.filter((d) => d.state === 'ok').length,
@@ -107,6 +114,14 @@ export function registerStatus(program: Command): Command {
           ['Hub', `${r.hub.url} (${r.hub.status})`],
           ['Sites', `${r.sites.total}: ${r.sites.online} online, ${r.sites.offline} offline, ${r.sites.pending} never connected`],
           ['Offline sites', r.sites.offlineNames.length === 0 ? undefined : r.sites.offlineNames.join(', ')],
+          [
+            'Site agents',
+            r.sites.agents.length === 0
+              ? undefined
+              : r.sites.agents
+                  .map((a) => `${a.site}${r.sites.agents.filter((b) => b.site === a.site).length > 1 ? ` (${a.agent})` : ''} ${a.rssMiB} MiB, ${a.cpuPercent}% CPU`)
+                  .join('; '),
+          ],
           [
             'Degraded sites',
             r.sites.degraded.length === 0 ? undefined : r.sites.degraded.map((d) => `${d.site}: ${d.problems.map((p) => `${p.component} ${p.code} since ${p.since} (${p.message})`).join('; ')}`).join('; '),

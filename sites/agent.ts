@@ -231,6 +231,16 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
       ...(l.lastError === undefined ? {} : { lastError: l.lastError.slice(0, 1024) }),
     };
   };
+  // CPU is reported as the share of a core since the previous report.
+  let cpuMark = { usage: process.cpuUsage(), at: performance.now() };
+  const processReport = (): NonNullable<AgentReport['process']> => {
+    const now = performance.now();
+    const used = process.cpuUsage(cpuMark.usage);
+    const wallMs = now - cpuMark.at;
+    cpuMark = { usage: process.cpuUsage(), at: now };
+    const cpuPercent = wallMs > 0 ? Math.round(((used.user + used.system) / 1000 / wallMs) * 1000) / 10 : 0;
+    return { rssBytes: process.memoryUsage.rss(), cpuPercent: Math.min(cpuPercent, 100_000) };
+  };
   const report = (): AgentReport => {
     const st = outbox.stats();
     const streams = outbox.streams();
@@ -240,6 +250,7 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
       ...(liteApiserver === undefined ? {} : { liteApiserver }),
       ...(verdicts === undefined ? {} : { nodeHealth: verdicts }),
       health: health(),
+      process: processReport(),
       telemetry: {
         stream: st.stream,
         streams: streams.map((x) => x.id).slice(-1000),

@@ -10,7 +10,7 @@
  * values are held against the desired ones (twin.ts), which are written again
  * when a device comes back with other values.
  */
-import { describeError, goDurationMs, toErrorInfo, type Logger } from '../core/kernel/index.ts';
+import { describeError, goDurationMs, toErrorInfo, type Logger, compareNames } from '../core/kernel/index.ts';
 import type {
   DeviceConnection,
   DeviceDriver,
@@ -176,7 +176,7 @@ export class DeviceManager {
   }
 
   statuses(): DeviceRuntimeStatus[] {
-    return [...this.#statuses.values()].sort((a, b) => a.device.localeCompare(b.device));
+    return [...this.#statuses.values()].sort((a, b) => compareNames(a.device, b.device));
   }
 
   /** One device's runtime status; undefined when the site has none for it. */

@@ -8,7 +8,7 @@
  * the instances that depend on it, and nothing else — the other plugins'
  * device links and subscriptions stay open.
  */
-import { toErrorInfo, type Logger, type ServiceScope } from '../core/kernel/index.ts';
+import { toErrorInfo, type Logger, type ServiceScope, compareNames } from '../core/kernel/index.ts';
 import { PluginRegistry, type ApplyResult, type DiscoveryOptions, type InstanceSpec, type InstanceStatus } from '../core/plugins/index.ts';
 import { addonSiteConfig, runsAsGrid, selectAddons, siteRunsAddon, type AddonConflict, type Resource } from '../core/store/index.ts';
 import type { LocalState } from './local-state.ts';
@@ -65,7 +65,7 @@ export class PluginHost {
         addon: a.metadata.name,
         ...(runsAsGrid(a) ? { workloadsAsGrid: true } : {}),
       }))
-      .sort((x, y) => x.plugin.localeCompare(y.plugin));
+      .sort((x, y) => compareNames(x.plugin, y.plugin));
     return { specs, conflicts, generations };
   }
 

@@ -7,6 +7,7 @@
  * problems in its status and reports them to the hub (`edgeadm status`, the
  * console).
  */
+import { compareNames } from '../core/kernel/index.ts';
 
 /** A store that failed to write, with the cause. */
 export interface StorageProblem {
@@ -74,7 +75,7 @@ export class StorageHealth {
   }
 
   problems(): StorageProblem[] {
-    return [...this.#problems.values()].map((p) => ({ ...p })).sort((a, b) => a.component.localeCompare(b.component));
+    return [...this.#problems.values()].map((p) => ({ ...p })).sort((a, b) => compareNames(a.component, b.component));
   }
 
   degraded(): boolean {

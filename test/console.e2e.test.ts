@@ -137,6 +137,8 @@ describe('web console (Chromium against edgeadm demo)', () => {
       // The demo site shows up connected.
       const site = page.getByTestId('site-demo');
       await expect.poll(() => site.getByTestId('site-phase').textContent(), { timeout: 20_000 }).toBe('Online');
+      // Its agent's process, as it reported it (the demo's process also runs the hub).
+      await expect.poll(() => site.getByTestId('site-agent-process').textContent(), { timeout: 20_000 }).toMatch(/^[1-9]\d* MiB, \d+(\.\d)?% CPU$/);
       await page.screenshot({ path: path.join(shots, '02-sites-laptop.png'), fullPage: true });
       // Every demo addon runs at the demo site; the demo node is connected through its tunnel.
       await page.getByTestId('nav-addons').click();

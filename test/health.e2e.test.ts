@@ -122,6 +122,7 @@ describe('distributed health across real site agents', () => {
       expect(status.code).toBe(0);
       expect(status.stdout).toMatch(new RegExp(`Site standing:\\s+${SITE}: site disconnected, nodes healthy`));
       expect(status.stdout).toMatch(/Nodes:\s+3: 0 connected, 3 disconnected but voted healthy by their peers/);
+      expect(status.stdout).toMatch(new RegExp(`Site agents:\\s+${SITE} \\(\\S+\\) [\\d.]+ MiB, [\\d.]+% CPU`));
     } finally {
       relay.up();
     }
@@ -147,6 +148,11 @@ describe('distributed health across real site agents', () => {
     expect(list.stdout).toMatch(/gw-1 .*healthy 1\/1/);
     const status = await runEdgeadm(['status', '--hub', f.hub.url, '--token', f.adminToken, '-o', 'json']);
     expect(JSON.parse(status.stdout)).toMatchObject({ nodes: { down: [{ node: 'gw-3', site: SITE, standing: 'down' }] }, standing: [{ site: SITE, standing: 'online, node down: gw-3' }] });
+    // Each agent's process as it reported it: its memory and CPU (here the test's own process, which runs them all).
+    const agentsSeen = (JSON.parse(status.stdout) as { sites: { agents: { site: string; rssMiB: number; cpuPercent: number }[] } }).sites.agents;
+    expect(agentsSeen.length).toBeGreaterThanOrEqual(2);
+    for (const a of agentsSeen) expect(a).toMatchObject({ site: SITE, rssMiB: expect.any(Number), cpuPercent: expect.any(Number) });
+    expect(Math.min(...agentsSeen.map((a) => a.rssMiB))).toBeGreaterThan(10);
     // Back, restarted while the hub is out of reach: it votes with the key it kept, and is voted healthy again.
     relay.down();
     try {

@@ -29,7 +29,7 @@ function packageOf(file: string): string | undefined {
 }
 
 function loadedFrom(log: string): Loaded {
-  const contents = JSON.parse(readFileSync(path.join(repo, 'dist/contents.json'), 'utf8')) as Record<string, string[]>;
+  const contents = JSON.parse(readFileSync(path.join(repo, 'dist/contents.json'), 'utf8')) as Record<string, Record<string, number>>;
   const packages = new Set<string>();
   const sources = new Set<string>();
   const add = (file: string): void => {
@@ -42,7 +42,7 @@ function loadedFrom(log: string): Loaded {
     const file = line.startsWith('file:') ? fileURLToPath(line) : line;
     const inDist = path.relative(path.join(repo, 'dist'), file);
     const bundled = !inDist.startsWith('..') ? contents[inDist] : undefined;
-    if (bundled) for (const input of bundled) add(path.resolve(repo, input));
+    if (bundled) for (const input of Object.keys(bundled)) add(path.resolve(repo, input));
     else add(file);
   }
   return { packages, sources };

@@ -32,6 +32,7 @@ import { kubeError, pageRequest, parseLabelSelector, typedPage, type KubeClient,
 import { runController, type Caches, type ControllerOptions, type ControllerRunOptions, type RunningController, type WatchSource } from './controller.ts';
 import { ErrNodeRecord, ErrUnitSelector } from './errors.ts';
 import { GRID_KINDS, type NodeGroupSpec, type NodeGroupStatus, type NodeUnitSpec, type NodeUnitStatus } from './types.ts';
+import { compareNames } from '../kernel/index.ts';
 
 /** SuperEdge's node annotation: a JSON array of the names of the node's units. */
 export const NODE_UNITS_ANNOTATION = 'nodeunits.superedge.io';
@@ -80,7 +81,7 @@ type Selector = NonNullable<NodeUnitSpec['selector']>;
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 const taintId = (t: { key: string; effect: string }): string => `${t.key}:${t.effect}`;
-const byName = (a: KubeObject, b: KubeObject): number => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '');
+const byName = (a: KubeObject, b: KubeObject): number => compareNames(a.metadata?.name ?? '', b.metadata?.name ?? '');
 const nameOf = (o: KubeObject): string => o.metadata?.name ?? '';
 const live = (o: KubeObject): boolean => (o.metadata as { deletionTimestamp?: unknown } | undefined)?.deletionTimestamp === undefined;
 

@@ -9,6 +9,7 @@
  */
 import type { SiteObject, SiteStatus } from '../store/index.ts';
 import type { StreamInfo } from '../telemetry/index.ts';
+import { compareNames } from '../kernel/index.ts';
 
 type AgentEntry = NonNullable<SiteStatus['agents']>[string];
 
@@ -53,7 +54,7 @@ function agentDelivery(producer: string, a: AgentEntry, streams: readonly Stream
 export function deliveryOf(site: SiteObject, streams: readonly StreamInfo[]): Delivery {
   const agents = Object.entries(site.status?.agents ?? {})
     .map(([producer, a]) => agentDelivery(producer, a, streams))
-    .sort((x, y) => x.producer.localeCompare(y.producer));
+    .sort((x, y) => compareNames(x.producer, y.producer));
   const sum = (k: keyof DeliveryCounts): number => agents.reduce((n, a) => n + a[k], 0);
   const totals = { expected: sum('expected'), held: sum('held'), missing: sum('missing'), pending: sum('pending'), dropped: sum('dropped'), notStored: sum('notStored') };
   const state = agents.length === 0 ? 'unknown' : totals.missing > 0 ? 'missing' : 'ok';

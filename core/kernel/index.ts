@@ -24,6 +24,7 @@ export { createServiceRef, ServiceScope, type ServiceRef, type ServiceType } fro
 export { EDGEADM_VERSION } from './version.ts';
 export { goDurationMs, goDurationProblem, nsToMs, parseGoDuration } from './duration.ts';
 export {
+  compareNames,
   dns1123LabelProblem,
   dns1123SubdomainProblem,
   DNS1123_LABEL_MAX,

@@ -11,21 +11,7 @@
 import { setMaxListeners } from 'node:events';
 import path from 'node:path';
 import semver from 'semver';
-import {
-  describeError,
-  EdgeAggregateError,
-  EdgeError,
-  KernelErrors,
-  parseWithSchema,
-  type ServiceScope,
-  TeardownStack,
-  toErrorInfo,
-  withTimeout,
-  type Component,
-  type ErrorInfo,
-  type Logger,
-  type ServiceRef,
-} from '../kernel/index.ts';
+import { describeError, EdgeAggregateError, EdgeError, KernelErrors, parseWithSchema, type ServiceScope, TeardownStack, toErrorInfo, withTimeout, type Component, type ErrorInfo, type Logger, type ServiceRef, compareNames } from '../kernel/index.ts';
 import {
   ErrAbort,
   ErrConfig,
@@ -395,7 +381,7 @@ export class PluginRegistry {
         configSchema: undefined,
       });
     }
-    return out.sort((a, b) => a.id.localeCompare(b.id));
+    return out.sort((a, b) => compareNames(a.id, b.id));
   }
 
   /**

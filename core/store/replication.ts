@@ -116,6 +116,19 @@ export const AgentReportSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /**
+     * The agent's process: resident memory (bytes), and CPU as a share of one core (percent) since the
+     * agent's previous report. With `edgeadm demo` the process also runs the hub.
+     */
+    process: Type.Optional(
+      Type.Object(
+        {
+          rssBytes: Count,
+          cpuPercent: Type.Number({ minimum: 0, maximum: 100_000 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** A Kubernetes-mode node's lite-apiserver (core/lite-apiserver): whether the node's components reach the cloud through it, or its cache. */
     liteApiserver: Type.Optional(
       Type.Object(

@@ -209,6 +209,25 @@ export function addonSites(addon) {
 }
 
 /**
+ * The site's agent processes as they last reported: resident memory and CPU (% of a core since each's
+ * previous report), summed over the site's agents, with one line per agent for a title.
+ * @param {Site} site
+ * @returns {{ text: string, detail: string } | undefined}
+ */
+export function agentProcesses(site) {
+  const agents = Object.entries(site.status?.agents ?? {}).filter(([, a]) => a.process !== undefined);
+  if (agents.length === 0) return undefined;
+  const mib = (/** @type {number} */ b) => `${Math.round(b / 1048576)} MiB`;
+  const one = (/** @type {{ rssBytes: number, cpuPercent: number }} */ p) => `${mib(p.rssBytes)}, ${p.cpuPercent}% CPU`;
+  const rss = agents.reduce((n, [, a]) => n + (a.process?.rssBytes ?? 0), 0);
+  const cpu = Math.round(agents.reduce((n, [, a]) => n + (a.process?.cpuPercent ?? 0), 0) * 10) / 10;
+  return {
+    text: `${mib(rss)}, ${cpu}% CPU`,
+    detail: agents.map(([key, a]) => `${key}: ${one(/** @type {{ rssBytes: number, cpuPercent: number }} */ (a.process))}`).join('\n'),
+  };
+}
+
+/**
  * @param {Site} site
  * @returns {{ word: 'healthy' | 'degraded' | 'offline', reason: string }}
  */

@@ -2,7 +2,7 @@ import { html } from 'htm/preact';
 import { AddonsTable } from './addons.js';
 import { DevicesTable } from './devices.js';
 import { ago, absTime, isoMs } from './format.js';
-import { siteHealth, siteMembers, siteStanding } from './model.js';
+import { agentProcesses, siteHealth, siteMembers, siteStanding } from './model.js';
 import { NodesTable } from './nodes.js';
 import { getObj, list, state } from './store.js';
 import { Badge, Empty, Loading } from './ui.js';
@@ -31,6 +31,7 @@ function SiteRow({ site, now }) {
     <td class="num">${members.nodes}</td>
     <td class="num">${members.addons}</td>
     <td class="muted">${site.status?.agentVersion ?? ''}</td>
+    <td class="num" data-testid="site-agent-process" title=${agentProcesses(site)?.detail ?? ''}>${agentProcesses(site)?.text ?? ''}</td>
   </tr>`;
 }
 
@@ -45,7 +46,7 @@ export function SitesView() {
         : html`<div class="scroll">
             <table class="grid">
               <thead>
-                <tr><th>Site</th><th>Connection</th><th>Standing</th><th>Last seen</th><th>Health</th><th>Devices up</th><th>Nodes</th><th>Addons</th><th>Agent</th></tr>
+                <tr><th>Site</th><th>Connection</th><th>Standing</th><th>Last seen</th><th>Health</th><th>Devices up</th><th>Nodes</th><th>Addons</th><th>Agent</th><th>Agent memory, CPU</th></tr>
               </thead>
               <tbody>
                 ${sites.map((s) => html`<${SiteRow} key=${s.metadata.name} site=${s} now=${state.now} />`)}
@@ -83,6 +84,7 @@ export function SiteDetail({ name }) {
       <dt>Health</dt><dd><${Badge} word=${health.word} /> ${health.reason}</dd>
       <dt>Last seen</dt><dd title=${absTime(seen)}>${ago(seen, state.now)}</dd>
       <dt>Agent</dt><dd>${site.status?.agentVersion ?? '—'}</dd>
+      <dt>Agent process</dt><dd data-testid="site-detail-agent-process" title=${agentProcesses(site)?.detail ?? ''}>${agentProcesses(site)?.text ?? '—'}</dd>
       <dt>Unit</dt><dd data-testid="site-unit" title="A site is a NodeUnit of the grid: its nodes are the unit's members">${unitText(name)}</dd>
       ${site.status?.message ? html`<dt>Message</dt><dd>${site.status.message}</dd>` : null}
     </dl>

@@ -33,7 +33,7 @@
 /**
  * @typedef {Obj<{ displayName?: string, description?: string },
  *   { phase?: 'Pending' | 'Online' | 'Offline', lastSeen?: string, agentVersion?: string, message?: string,
- *     agents?: Record<string, { health?: { state?: 'ok' | 'degraded', problems?: AgentProblem[] }, reportedAt?: string }> }>} Site
+ *     agents?: Record<string, { health?: { state?: 'ok' | 'degraded', problems?: AgentProblem[] }, process?: { rssBytes: number, cpuPercent: number }, reportedAt?: string }> }>} Site
  */
 
 /**

@@ -19,7 +19,7 @@ import { startHub, type Hub } from '../core/hub/index.ts';
 import { createLogger } from '../core/kernel/index.ts';
 import { startMosquitto } from '../test/support/mosquitto.ts';
 import { startPymodbus } from '../test/support/pymodbus.ts';
-import { AGENT_NODE_FLAGS } from '../cli/join.ts';
+import { LEAN_NODE_FLAGS } from '../cli/join.ts';
 import { heapShare } from './heap-share.ts';
 import { api, cpuSeconds, envInt, round, rssMiB, startAgentProcess, stopChild, until, versus, type Benchmark, type BenchResult } from './harness.ts';
 
@@ -147,14 +147,17 @@ const bench: Benchmark = {
       const token = async (site: string): Promise<string> => ((await api(hub, admin, 'POST', '/api/v1/tokens', { role: 'agent', site })) as { token: string }).token;
       const count = (site: string): Promise<number> => hub.telemetry.count({ site });
 
-      // Idle: the Modbus addon reading 10 devices once a second, no broker; Node as the installed unit runs it
-      // (AGENT_NODE_FLAGS), and with Node's defaults. Three agents each: RSS moves by a few MiB from run to run.
+      // Idle: the Modbus addon reading 10 devices once a second, no broker; lean (`--lean`, and Node's flags as the
+      // unit `join --install --lean` runs it) and as `site run` runs by default. Three agents each: RSS moves by a
+      // few MiB from run to run.
       await modbusSite(hub, admin, 'idle', [ports[0]!], 10, '1s');
       const idleToken = await token('idle');
-      const idleRss = async (nodeFlags?: readonly string[]): Promise<{ median: number; max: number }> => {
+      const lean = { args: ['--lean'], nodeFlags: LEAN_NODE_FLAGS };
+      const plain = { args: [] as string[], nodeFlags: [] as string[] };
+      const idleRss = async (mode: typeof lean): Promise<{ median: number; max: number }> => {
         const runs: { median: number; max: number }[] = [];
         for (let i = 0; i < 3; i++) {
-          const idle = startAgentProcess(hub, dir, 'idle', idleToken, { args: ['--no-broker'], ...(nodeFlags ? { nodeFlags } : {}) });
+          const idle = startAgentProcess(hub, dir, 'idle', idleToken, { args: ['--no-broker', ...mode.args], nodeFlags: mode.nodeFlags });
           children.push(idle);
           const n0 = await count('idle');
           await until('readings of every idle device', async () => (await count('idle')) >= n0 + 10 * RESOURCES * 3, 60_000);
@@ -164,17 +167,17 @@ const bench: Benchmark = {
         }
         return { median: median(runs.map((r) => r.median)), max: Math.max(...runs.map((r) => r.max)) };
       };
-      const asInstalled = await idleRss();
-      const nodeDefaults = await idleRss([]);
+      const asInstalled = await idleRss(lean);
+      const nodeDefaults = await idleRss(plain);
 
-      out.push({ ...versus({ bench: 'footprint', metric: `site agent RSS idle, Modbus addon, 10 devices at 1/s, Node flags ${AGENT_NODE_FLAGS.join(' ')} (median of 3 agents' medians over 10 s)`, value: asInstalled.median, unit: 'MiB' }, 'bare node process', bareRss), target: '<= 80' });
+      out.push({ ...versus({ bench: 'footprint', metric: `site agent --lean RSS idle (Node ${LEAN_NODE_FLAGS.join(' ')}), Modbus addon, 10 devices at 1/s (median of 3 agents' medians over 10 s)`, value: asInstalled.median, unit: 'MiB' }, 'bare node process', bareRss), target: '<= 80' });
       out.push({ bench: 'footprint', metric: 'the same, highest sample of the three agents', value: asInstalled.max, unit: 'MiB', target: '<= 80' });
-      out.push({ ...versus({ bench: 'footprint', metric: "the same agent with Node's default young generation (median)", value: nodeDefaults.median, unit: 'MiB' }, 'with the flags', asInstalled.median) });
+      out.push({ ...versus({ bench: 'footprint', metric: 'the same agent without --lean, Node as it comes (median)', value: nodeDefaults.median, unit: 'MiB' }, 'lean', asInstalled.median) });
 
       // Where an idle agent's memory is: its mappings (smaps), and its V8 heap by package (a heap snapshot).
       const snapDir = path.join(dir, 'snapshots');
       mkdirSync(snapDir);
-      const probe = startAgentProcess(hub, dir, 'idle', idleToken, { args: ['--no-broker'], nodeFlags: [...AGENT_NODE_FLAGS, '--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapDir}`] });
+      const probe = startAgentProcess(hub, dir, 'idle', idleToken, { args: ['--no-broker', ...lean.args], nodeFlags: [...lean.nodeFlags, '--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapDir}`] });
       children.push(probe);
       const p0 = await count('idle');
       await until('readings of every idle device', async () => (await count('idle')) >= p0 + 10 * RESOURCES * 3, 60_000);
@@ -191,22 +194,30 @@ const bench: Benchmark = {
       // Under load: the site broker and the MQTT addon on, the Modbus addon reading 100 devices x 10 registers every 100 ms.
       await modbusSite(hub, admin, 'busy', ports, 100, '100ms');
       await api(hub, admin, 'PUT', '/api/v1/addons/busy-mqtt', { kind: 'Addon', metadata: { name: 'busy-mqtt' }, spec: { plugin: 'mqtt', sites: ['busy'] } });
-      const busy = startAgentProcess(hub, dir, 'busy', await token('busy'), { args: ['--broker-port', '0'] });
-      children.push(busy);
-      await until('readings of the busy site', async () => (await count('busy')) >= 100 * RESOURCES * 5, 60_000);
-      await new Promise((r) => setTimeout(r, 10_000));
-      const n0 = await count('busy');
-      const cpu0 = cpuSeconds(busy.pid!);
-      const t0 = performance.now();
-      const busyRss = await rssOver(busy.pid!, 15);
-      const seconds = (performance.now() - t0) / 1000;
-      const rate = Math.round(((await count('busy')) - n0) / seconds);
-      const cpu = round(((cpuSeconds(busy.pid!) - cpu0) / seconds) * 100, 1);
-      out.push({ ...versus({ bench: 'footprint', metric: 'site agent RSS, broker + MQTT + Modbus addons, 100 devices (median over 15 s)', value: busyRss.median, unit: 'MiB' }, 'Mosquitto alone', mosquittoRss), target: '<= 120' });
-      out.push({ bench: 'footprint', metric: 'site agent RSS, broker + MQTT + Modbus, 100 devices (max over 15 s)', value: busyRss.max, unit: 'MiB', target: '<= 120' });
-      out.push({ bench: 'footprint', metric: 'readings/s stored at the hub from those 100 devices', value: rate, unit: 'readings/s', target: '10000' });
-      out.push({ bench: 'footprint', metric: 'site agent CPU at that rate', value: cpu, unit: '% of a core' });
-      await stopChild(busy, 5000);
+      const busyToken = await token('busy');
+      const busyRun = async (mode: typeof lean, label: string): Promise<number> => {
+        const busy = startAgentProcess(hub, dir, 'busy', busyToken, { args: ['--broker-port', '0', ...mode.args], nodeFlags: mode.nodeFlags });
+        children.push(busy);
+        const start = await count('busy');
+        await until('readings of the busy site', async () => (await count('busy')) >= start + 100 * RESOURCES * 5, 60_000);
+        await new Promise((r) => setTimeout(r, 10_000));
+        const n0 = await count('busy');
+        const cpu0 = cpuSeconds(busy.pid!);
+        const t0 = performance.now();
+        const busyRss = await rssOver(busy.pid!, 15);
+        const seconds = (performance.now() - t0) / 1000;
+        const rate = Math.round(((await count('busy')) - n0) / seconds);
+        const cpu = round(((cpuSeconds(busy.pid!) - cpu0) / seconds) * 100, 1);
+        await stopChild(busy, 5000);
+        out.push({ bench: 'footprint', metric: `${label}: RSS, broker + MQTT + Modbus addons, 100 devices (median over 15 s)`, value: busyRss.median, unit: 'MiB', target: '<= 120' });
+        out.push({ bench: 'footprint', metric: `${label}: RSS, highest sample`, value: busyRss.max, unit: 'MiB' });
+        out.push({ bench: 'footprint', metric: `${label}: readings/s stored at the hub from those 100 devices`, value: rate, unit: 'readings/s', target: '10000' });
+        out.push({ bench: 'footprint', metric: `${label}: CPU at that rate`, value: cpu, unit: '% of a core' });
+        return busyRss.median;
+      };
+      const leanBusy = await busyRun(lean, 'site agent --lean');
+      await busyRun(plain, 'site agent without --lean');
+      out.push({ ...versus({ bench: 'footprint', metric: 'site agent --lean at 10k readings/s, RSS (median)', value: leanBusy, unit: 'MiB' }, 'Mosquitto alone', mosquittoRss) });
     } finally {
       for (const c of children) await stopChild(c, 5000);
       await Promise.all(modbus.map((m) => m.stop()));

@@ -5,7 +5,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { Hub } from '../core/hub/index.ts';
-import { AGENT_NODE_FLAGS } from '../cli/join.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -111,9 +110,8 @@ export function cpuSeconds(pid: number): number {
 /**
  * `edgeadm site run` for `site` as its own process, as deployed, with its
  * data under `dir`. With `node`, it reaches the hub only through that node's
- * tunnel (wss, the hub's CA). `args` adds flags (e.g. `--no-broker`);
- * Node runs with `nodeFlags`, by default those of the unit `edgeadm join
- * --install` writes (AGENT_NODE_FLAGS).
+ * tunnel (wss, the hub's CA). `args` adds flags (e.g. `--no-broker`),
+ * `nodeFlags` Node's own (e.g. LEAN_NODE_FLAGS).
  */
 export function startAgentProcess(hub: Hub, dir: string, site: string, token: string, o: { node?: string; args?: readonly string[]; nodeFlags?: readonly string[] } = {}): ChildProcess {
   const tokenFile = path.join(dir, `${site}.token`);
@@ -121,7 +119,7 @@ export function startAgentProcess(hub: Hub, dir: string, site: string, token: st
   const viaTunnel = o.node ? ['--node', o.node, '--ca-file', hub.caFile!] : [];
   return spawn(
     process.execPath,
-    [...(o.nodeFlags ?? AGENT_NODE_FLAGS), path.join(repo, 'cli/bin/edgeadm.js'), 'site', 'run', '--site', site, '--hub', hub.url, ...viaTunnel, '--token-file', tokenFile, '--data-dir', path.join(dir, site), '--log-level', 'warn', ...(o.args ?? [])],
+    [...(o.nodeFlags ?? []), path.join(repo, 'cli/bin/edgeadm.js'), 'site', 'run', '--site', site, '--hub', hub.url, ...viaTunnel, '--token-file', tokenFile, '--data-dir', path.join(dir, site), '--log-level', 'warn', ...(o.args ?? [])],
     { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, EDGEADM_CONFIG: '' } },
   );
 }

@@ -71,6 +71,7 @@ interface JoinOptions {
   brokerHost: string;
   broker: boolean;
   metricsPort?: string;
+  lean?: boolean;
   pluginPath?: string[];
   install?: boolean;
   unitDir: string;
@@ -168,17 +169,18 @@ function onPath(command: string): boolean {
 }
 
 /**
- * Node's flags for a long-running site agent, in the unit `join --install`
- * writes: semi-spaces of 1 MiB for V8's young generation instead of up to
- * 16. What an agent allocates per reading dies young, and the idle agent
- * holds about 15 MiB less (`npm run bench -- footprint`). To run `edgeadm
- * join` or `site run` by hand the same way: NODE_OPTIONS=--max-semi-space-size=1.
+ * Node's flags for a lean site agent (`--lean`), in the unit `join --install
+ * --lean` writes: semi-spaces of 1 MiB for V8's young generation instead of
+ * up to 16. What an agent allocates per reading dies young; the agent holds
+ * less, and moves less through its tunnel at full speed (`npm run bench --
+ * footprint`, docs/footprint.md). By hand: NODE_OPTIONS=--max-semi-space-size=1.
  */
-export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+export const LEAN_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 
 /** The `edgeadm join` a service manager runs: no token (the credential is kept), every run option kept. */
 function serviceArgs(identity: NodeIdentity, o: JoinOptions, dataDir: string): string[] {
-  const args = [process.execPath, ...AGENT_NODE_FLAGS, path.resolve(process.argv[1] ?? 'edgeadm'), 'join', identity.hub, '--data-dir', dataDir, '--node', identity.node];
+  const args = [process.execPath, ...(o.lean ? LEAN_NODE_FLAGS : []), path.resolve(process.argv[1] ?? 'edgeadm'), 'join', identity.hub, '--data-dir', dataDir, '--node', identity.node];
+  if (o.lean) args.push('--lean');
   for (const a of o.allow ?? []) args.push('--allow', a);
   args.push('--ssh-host-key-dir', path.resolve(o.sshHostKeyDir));
   if (o.broker) args.push('--broker-port', o.brokerPort, '--broker-host', o.brokerHost);
@@ -263,6 +265,7 @@ export function registerJoin(program: Command): void {
     .option('--broker-host <address>', 'address the site MQTT broker listens on: 0.0.0.0 for devices on the network (every client must log in)', '127.0.0.1')
     .option('--no-broker', 'run without a site MQTT broker')
     .option('--metrics-port <port>', "serve the agent's Prometheus metrics on 127.0.0.1:<port>/metrics")
+    .option('--lean', 'favor memory over speed: V8 grows the heap less eagerly (about half the memory at 10,000 readings/s, and about half the top throughput; docs/footprint.md); with --install the unit also runs Node with --max-semi-space-size=1')
     .option('--plugin-path <dir...>', 'extra folders of plugin packages')
     .option('--kubeconfig <file>', "a Kubernetes-mode node: the node's own kubeconfig (the kubelet's credential, never an admin one); the agent runs lite-apiserver for the node's components")
     .option('--kube-server <url>', "with --kubeconfig: the cloud's API server, when the kubeconfig's server is lite-apiserver itself")
@@ -385,7 +388,7 @@ export function registerJoin(program: Command): void {
       }
       if (!o.run) return;
       const { startSiteAgent, tuneAgentProcess } = await import('../sites/index.ts');
-      tuneAgentProcess();
+      if (o.lean) tuneAgentProcess();
       const lite = liteApiserverOptions(o, identity.node, o.dataDir);
       const agent = await startSiteAgent({
         site: identity.site,

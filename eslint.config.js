@@ -16,7 +16,7 @@ const unusedVarsOptions = {
 };
 
 export default defineConfig(
-  globalIgnores(['**/node_modules/', 'coverage/', '**/fixtures/**/node_modules/', '.data/'], 'edgeadm/ignores'),
+  globalIgnores(['**/node_modules/', 'coverage/', '**/fixtures/**/node_modules/', '.data/', 'dist/'], 'edgeadm/ignores'),
 
   {
     name: 'edgeadm/js-recommended',

@@ -62,6 +62,16 @@ describe('the npm scan', () => {
     rmSync(path.join(nm, 'acme-gauge'), { recursive: true });
     rmSync(path.join(nm, '@plant', 'meter'), { recursive: true });
     expect(ids()).toEqual(['acme.counter2', 'plant.valve']);
+    // A project deleted is forgotten at the next write.
+    const other = path.join(dir, 'other', 'node_modules');
+    mkdirSync(path.join(other, 'x'), { recursive: true });
+    writeFileSync(path.join(other, 'x', 'package.json'), '{"name":"x"}');
+    discoverPlugins({ builtinDir: null, nodeModules: [other] });
+    expect(Object.keys(JSON.parse(readFileSync(cacheFile, 'utf8')) as object).sort()).toEqual([nm, other].sort());
+    rmSync(path.join(dir, 'other'), { recursive: true });
+    install('acme-later', 'acme.later');
+    expect(ids()).toEqual(['acme.counter2', 'acme.later', 'plant.valve']);
+    expect(Object.keys(JSON.parse(readFileSync(cacheFile, 'utf8')) as object)).toEqual([nm]);
   });
 
   it('works without a cache it can write, and with a broken one', () => {

@@ -140,6 +140,8 @@ function readScanCache(): ScanCache {
 
 function writeScanCache(cache: ScanCache): void {
   const file = scanCacheFile();
+  // Folders that are gone (a project deleted) are forgotten.
+  for (const nm of Object.keys(cache)) if (!existsSync(nm)) delete cache[nm];
   try {
     mkdirSync(path.dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;

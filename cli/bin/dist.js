@@ -244,16 +244,33 @@ export async function buildDist({ clean = false } = {}) {
   return manifest;
 }
 
-/** Takes the build lock (a directory), waiting for another process's build; a lock older than two minutes is taken over. */
+/** Whether the process that took a lock is gone (killed mid-build). */
+function holderGone() {
+  try {
+    const pid = Number(readFileSync(path.join(LOCK, 'pid'), 'utf8'));
+    if (!Number.isInteger(pid) || pid <= 0) return Date.now() - statSync(LOCK).mtimeMs > 5_000;
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return err.code === 'ESRCH';
+  }
+}
+
+/**
+ * Takes the build lock (a directory holding its taker's pid), waiting for
+ * another process's build; a lock whose taker is gone, or older than two
+ * minutes, is taken over.
+ */
 async function withLock(fn) {
   for (;;) {
     try {
       mkdirSync(LOCK);
+      writeFileSync(path.join(LOCK, 'pid'), String(process.pid));
       break;
     } catch (err) {
       if (err.code !== 'EEXIST') throw err;
       try {
-        if (Date.now() - statSync(LOCK).mtimeMs > 120_000) rmSync(LOCK, { recursive: true, force: true });
+        if (holderGone() || Date.now() - statSync(LOCK).mtimeMs > 120_000) rmSync(LOCK, { recursive: true, force: true });
       } catch {
         // released meanwhile
       }
@@ -270,12 +287,16 @@ async function withLock(fn) {
 /** Makes dist/ the build of the sources as they are (building when a source changed); resolves to `dist/main.js`. */
 export async function ensureDist() {
   if (!distStatus().fresh) {
-    await withLock(async () => {
-      const status = distStatus();
-      if (status.fresh) return;
-      process.stderr.write(`edgeadm: building dist/ (${status.reason})\n`);
-      await buildDist();
-    });
+    try {
+      await withLock(async () => {
+        const status = distStatus();
+        if (status.fresh) return;
+        process.stderr.write(`edgeadm: building dist/ (${status.reason})\n`);
+        await buildDist();
+      });
+    } catch (err) {
+      throw new Error(`dist/ is out of date and cannot be built here (${err.message}): run \`npm run build\` in ${ROOT} as a user who may write it`, { cause: err });
+    }
   }
   return path.join(DIST, 'main.js');
 }

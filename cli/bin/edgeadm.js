@@ -3,5 +3,12 @@
 import { pathToFileURL } from 'node:url';
 import { ensureDist } from './dist.js';
 
-const { run } = await import(pathToFileURL(await ensureDist()).href);
+let main;
+try {
+  main = await ensureDist();
+} catch (err) {
+  process.stderr.write(`error: ${err.message}\n`);
+  process.exit(1);
+}
+const { run } = await import(pathToFileURL(main).href);
 process.exitCode = await run(process.argv);

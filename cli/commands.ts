@@ -41,6 +41,9 @@ export interface CommandModule {
   load(): Promise<Registrar>;
 }
 
+/** `--lean` of `site run` and `join` (sites/process-tuning.ts). */
+export const LEAN_HELP = 'favor memory over speed: V8 grows the heap less eagerly (about half the memory at 10,000 readings/s, and about half the top throughput; docs/footprint.md)';
+
 /** Where plugins' own top-level commands go in `--help` (after this module's). */
 export const PLUGIN_COMMANDS_AFTER = 'status';
 
@@ -74,7 +77,7 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
     commands: {
       ssh: "SSH to a node's sshd through its tunnel (host key checked against the keys the hub trusts for the node)",
       'port-forward': 'Forward a local TCP port to a port on a node, through its tunnel, until Ctrl-C',
-      logs: "A node's site agent and tunnel logs: journalctl of the edgeadm-node.service unit (from `edgeadm join --install`), read over SSH through the node's tunnel",
+      logs: "A node's site agent and tunnel logs: journalctl of the unit `edgeadm join --install` wrote, read over SSH through the node's tunnel",
     },
     load: async () => (await import('./ssh.ts')).registerSsh,
   },

@@ -29,7 +29,7 @@ import { contextOf, parseListenHost, parsePort } from './context.ts';
 import { ErrNodeIdentity, ErrUsage } from './errors.ts';
 import { isNodeName } from './node.ts';
 import { waitForSignal } from './signals.ts';
-import { examples, summary } from './commands.ts';
+import { examples, LEAN_HELP, summary } from './commands.ts';
 
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
@@ -265,7 +265,7 @@ export function registerJoin(program: Command): void {
     .option('--broker-host <address>', 'address the site MQTT broker listens on: 0.0.0.0 for devices on the network (every client must log in)', '127.0.0.1')
     .option('--no-broker', 'run without a site MQTT broker')
     .option('--metrics-port <port>', "serve the agent's Prometheus metrics on 127.0.0.1:<port>/metrics")
-    .option('--lean', 'favor memory over speed: V8 grows the heap less eagerly (about half the memory at 10,000 readings/s, and about half the top throughput; docs/footprint.md); with --install the unit also runs Node with --max-semi-space-size=1')
+    .option('--lean', `${LEAN_HELP}; with --install the unit also runs Node with ${LEAN_NODE_FLAGS.join(' ')}`)
     .option('--plugin-path <dir...>', 'extra folders of plugin packages')
     .option('--kubeconfig <file>', "a Kubernetes-mode node: the node's own kubeconfig (the kubelet's credential, never an admin one); the agent runs lite-apiserver for the node's components")
     .option('--kube-server <url>', "with --kubeconfig: the cloud's API server, when the kubeconfig's server is lite-apiserver itself")

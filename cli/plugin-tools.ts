@@ -14,7 +14,7 @@
  * config's `plugins.searchPaths` (from `--config` or EDGEADM_CONFIG).
  */
 import type { Command } from 'commander';
-import { createLogger, describeError, EDGEADM_VERSION, ServiceScope, type EdgeError, compareNames } from '../core/kernel/index.ts';
+import { compareNames, createLogger, describeError, EDGEADM_VERSION, ServiceScope, type EdgeError } from '../core/kernel/index.ts';
 import { discoverPlugins, PluginRegistry, importPluginModule, type DiscoveryOptions } from '../core/plugins/index.ts';
 import { isPluginTools, type CliKit, type PluginTools } from '../core/sdk/index.ts';
 import { readConfig } from './config.ts';

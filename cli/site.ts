@@ -7,7 +7,7 @@ import { hubTarget } from './client.ts';
 import { contextOf, parseListenHost, parsePort } from './context.ts';
 import { ErrUsage } from './errors.ts';
 import { waitForSignal } from './signals.ts';
-import { examples, summary } from './commands.ts';
+import { examples, LEAN_HELP, summary } from './commands.ts';
 
 /** Site and node names: DNS-1123 labels, the store's rule. */
 const isLabel = (name: string): boolean => dns1123LabelProblem(name) === undefined;
@@ -27,7 +27,7 @@ export function registerSite(program: Command): Command {
     .option('--broker-host <address>', 'address the site MQTT broker listens on: 0.0.0.0 for devices on the network (every client must log in)', '127.0.0.1')
     .option('--no-broker', 'run without a site MQTT broker')
     .option('--metrics-port <port>', "serve the agent's Prometheus metrics on 127.0.0.1:<port>/metrics")
-    .option('--lean', 'favor memory over speed: V8 grows the heap less eagerly (about half the memory at 10,000 readings/s, and about half the top throughput; docs/footprint.md)')
+    .option('--lean', LEAN_HELP)
     .addOption(new Option('--uplink <kind>', 'how readings go upstream: to the hub (rest, mqtt) or to an external broker (bridge)').choices(['rest', 'mqtt', 'bridge']).default('rest'))
     .option('--uplink-mqtt-url <url>', 'the hub MQTT ingest URL, for --uplink mqtt; the external broker, for --uplink bridge')
     .option('--bridge-username <name>', 'user name at the external broker, for --uplink bridge')

@@ -21,6 +21,7 @@ import type { HostKeysView } from '../core/hub/index.ts';
 import { EdgeError } from '../core/kernel/index.ts';
 import { hubFetch, hubTarget, withHubOptions, type HubTarget } from './client.ts';
 import { contextOf, listening, parsePort } from './context.ts';
+import { NODE_UNIT_NAME } from './join.ts';
 import { ErrSshHostKeysPending, ErrUsage } from './errors.ts';
 import { isNodeName, trustCommand } from './node.ts';
 import { waitForSignal } from './signals.ts';
@@ -132,7 +133,6 @@ async function runSsh(who: string, o: SshOpts, command: string[]): Promise<numbe
 }
 
 /** The systemd unit `edgeadm join --install` writes. */
-const NODE_UNIT = 'edgeadm-node.service';
 
 export function registerSsh(program: Command): void {
   const ssh = withHubOptions(
@@ -198,7 +198,7 @@ export function registerSsh(program: Command): void {
     contextOf(cmd);
     if (!/^\d{1,6}$/.test(o.lines)) throw new ErrUsage({ argument: '--lines', reason: `'${o.lines}' is not a number of lines` });
     if (o.since !== undefined && !/^[\w :+.-]{1,64}$/.test(o.since)) throw new ErrUsage({ argument: '--since', reason: `'${o.since}' is not a time journalctl takes (letters, digits, spaces, ':', '-', '+', '.')` });
-    const command = ['journalctl', '-u', NODE_UNIT, '--no-pager', '-o', 'cat', '-n', o.lines, ...(o.since ? ['--since', `'${o.since}'`] : []), ...(o.follow ? ['-f'] : [])];
+    const command = ['journalctl', '-u', NODE_UNIT_NAME, '--no-pager', '-o', 'cat', '-n', o.lines, ...(o.since ? ['--since', `'${o.since}'`] : []), ...(o.follow ? ['-f'] : [])];
     setExitCode(await runSsh(who, o, command));
   });
   examples(logs, ['edgeadm logs gw-1', 'edgeadm logs admin@gw-1 -f', "edgeadm logs gw-1 --since '1 hour ago' -n 1000"]);

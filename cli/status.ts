@@ -1,8 +1,8 @@
 /**
  * `edgeadm status`: is the hub up, and how are the sites, nodes, devices
  * and addons it knows: which site agents report problems (a full disk, a
- * stream the hub found already used), each site agent's memory and CPU, whether every reading each agent
- * sent is at the hub, and every Addon instance that is not running (failed,
+ * stream the hub found already used), each site agent's memory and CPU,
+ * whether every reading each agent sent is at the hub, and every Addon instance that is not running (failed,
  * invalid, blocked, in conflict with another Addon, unknown because its
  * site is offline, pending too long) with its site and message.
  */

@@ -234,11 +234,11 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   // CPU is reported as the share of a core since the previous report.
   let cpuMark = { usage: process.cpuUsage(), at: performance.now() };
   const processReport = (): NonNullable<AgentReport['process']> => {
-    const now = performance.now();
-    const used = process.cpuUsage(cpuMark.usage);
-    const wallMs = now - cpuMark.at;
-    cpuMark = { usage: process.cpuUsage(), at: now };
-    const cpuPercent = wallMs > 0 ? Math.round(((used.user + used.system) / 1000 / wallMs) * 1000) / 10 : 0;
+    const mark = { usage: process.cpuUsage(), at: performance.now() };
+    const usedMs = (mark.usage.user - cpuMark.usage.user + mark.usage.system - cpuMark.usage.system) / 1000;
+    const wallMs = mark.at - cpuMark.at;
+    cpuMark = mark;
+    const cpuPercent = wallMs > 0 ? Math.round((usedMs / wallMs) * 1000) / 10 : 0;
     return { rssBytes: process.memoryUsage.rss(), cpuPercent: Math.min(cpuPercent, 100_000) };
   };
   const report = (): AgentReport => {

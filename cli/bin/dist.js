@@ -148,12 +148,8 @@ function writeAtomic(file, data) {
  */
 export async function buildDist({ clean = false } = {}) {
   const esbuild = await import('esbuild');
-  const entries = [
-    ['cli/main.ts', 'main'],
-    ['core/sdk/index.ts', 'sdk'],
-    ['core/sdk/testkit/index.ts', 'sdk-testkit'],
-    ...pluginEntries(),
-  ];
+  const plugins = pluginEntries();
+  const entries = [['cli/main.ts', 'main'], ['core/sdk/index.ts', 'sdk'], ['core/sdk/testkit/index.ts', 'sdk-testkit'], ...plugins];
   const sourceOf = (file) => {
     const rel = path.relative(ROOT, file);
     return rel.startsWith('..') || rel.split(path.sep).includes('node_modules') ? undefined : rel;
@@ -236,7 +232,7 @@ export async function buildDist({ clean = false } = {}) {
   const manifest = {
     format: FORMAT,
     node: process.versions.modules,
-    plugins: pluginEntries().map(([src]) => src),
+    plugins: plugins.map(([src]) => src),
     entries: Object.fromEntries(entries.map(([src, out]) => [src, `${out}.js`])),
     inputs,
   };

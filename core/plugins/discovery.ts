@@ -52,15 +52,12 @@ function listDirs(dir: string): string[] {
  */
 export function readPluginPackage(dir: string, source: PluginSource): PluginManifest | EdgeError | undefined {
   const pkgFile = path.join(dir, 'package.json');
-  let raw: Buffer;
+  let text: string;
   try {
-    raw = readFileSync(pkgFile);
+    text = readFileSync(pkgFile, 'utf8');
   } catch {
     return undefined;
   }
-  // Most installed packages are not plugins: one without the word is passed over undecoded (a CLI start reads hundreds).
-  if (source === 'npm' && !raw.includes('"edgeadm"')) return undefined;
-  const text = raw.toString('utf8');
   const label = path.basename(dir);
   let pkg: Record<string, unknown>;
   try {

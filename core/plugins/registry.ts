@@ -11,7 +11,22 @@
 import { setMaxListeners } from 'node:events';
 import path from 'node:path';
 import semver from 'semver';
-import { describeError, EdgeAggregateError, EdgeError, KernelErrors, parseWithSchema, type ServiceScope, TeardownStack, toErrorInfo, withTimeout, type Component, type ErrorInfo, type Logger, type ServiceRef, compareNames } from '../kernel/index.ts';
+import {
+  compareNames,
+  describeError,
+  EdgeAggregateError,
+  EdgeError,
+  KernelErrors,
+  parseWithSchema,
+  type ServiceScope,
+  TeardownStack,
+  toErrorInfo,
+  withTimeout,
+  type Component,
+  type ErrorInfo,
+  type Logger,
+  type ServiceRef,
+} from '../kernel/index.ts';
 import {
   ErrAbort,
   ErrConfig,

@@ -16,6 +16,7 @@ function SiteRow({ site, now }) {
   const up = members.devices.filter((d) => d.status?.operatingState === 'UP').length;
   const health = siteHealth(site);
   const seen = isoMs(site.status?.lastSeen);
+  const proc = agentProcesses(site);
   const href = `#/sites/${encodeURIComponent(name)}`;
   return html`<tr data-testid=${`site-${name}`} class="clickable" onClick=${() => (location.hash = href)}>
     <td class="name"><a href=${href}>${name}</a>${site.spec?.displayName ? html`<div class="muted small">${site.spec.displayName}</div>` : null}</td>
@@ -31,7 +32,7 @@ function SiteRow({ site, now }) {
     <td class="num">${members.nodes}</td>
     <td class="num">${members.addons}</td>
     <td class="muted">${site.status?.agentVersion ?? ''}</td>
-    <td class="num" data-testid="site-agent-process" title=${agentProcesses(site)?.detail ?? ''}>${agentProcesses(site)?.text ?? ''}</td>
+    <td class="num" data-testid="site-agent-process" title=${proc?.detail ?? ''}>${proc?.text ?? ''}</td>
   </tr>`;
 }
 
@@ -75,6 +76,7 @@ export function SiteDetail({ name }) {
   }
   const health = siteHealth(site);
   const seen = isoMs(site.status?.lastSeen);
+  const proc = agentProcesses(site);
   return html`<section class="site-detail" data-testid=${`site-detail-${name}`}>
     <p class="crumbs"><a href="#/sites">Sites</a> /</p>
     <h1>${site.spec?.displayName || name} <${Badge} word=${site.status?.phase ?? 'Pending'} /></h1>
@@ -84,7 +86,7 @@ export function SiteDetail({ name }) {
       <dt>Health</dt><dd><${Badge} word=${health.word} /> ${health.reason}</dd>
       <dt>Last seen</dt><dd title=${absTime(seen)}>${ago(seen, state.now)}</dd>
       <dt>Agent</dt><dd>${site.status?.agentVersion ?? '—'}</dd>
-      <dt>Agent process</dt><dd data-testid="site-detail-agent-process" title=${agentProcesses(site)?.detail ?? ''}>${agentProcesses(site)?.text ?? '—'}</dd>
+      <dt>Agent process</dt><dd data-testid="site-detail-agent-process" title=${proc?.detail ?? ''}>${proc?.text ?? '—'}</dd>
       <dt>Unit</dt><dd data-testid="site-unit" title="A site is a NodeUnit of the grid: its nodes are the unit's members">${unitText(name)}</dd>
       ${site.status?.message ? html`<dt>Message</dt><dd>${site.status.message}</dd>` : null}
     </dl>

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { Hub } from '../core/hub/index.ts';
+import { childProfileFlags } from './cpu-profile.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -119,7 +120,7 @@ export function startAgentProcess(hub: Hub, dir: string, site: string, token: st
   const viaTunnel = o.node ? ['--node', o.node, '--ca-file', hub.caFile!] : [];
   return spawn(
     process.execPath,
-    [...(o.nodeFlags ?? []), path.join(repo, 'cli/bin/edgeadm.js'), 'site', 'run', '--site', site, '--hub', hub.url, ...viaTunnel, '--token-file', tokenFile, '--data-dir', path.join(dir, site), '--log-level', 'warn', ...(o.args ?? [])],
+    [...(o.nodeFlags ?? []), ...childProfileFlags(`agent-${site}`), path.join(repo, 'cli/bin/edgeadm.js'), 'site', 'run', '--site', site, '--hub', hub.url, ...viaTunnel, '--token-file', tokenFile, '--data-dir', path.join(dir, site), '--log-level', 'warn', ...(o.args ?? [])],
     { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, EDGEADM_CONFIG: '' } },
   );
 }

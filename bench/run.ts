@@ -3,6 +3,10 @@
  * default) and prints one table, or with --json one JSON array of
  * { bench, metric, value, unit, peer?, peerValue?, ratio?, target? }.
  */
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PROFILE_DIR_ENV, profileDir, summariseDir } from './cpu-profile.ts';
 import type { Benchmark, BenchResult } from './harness.ts';
 
 /** Every benchmark, by short name, loaded only when asked for. */
@@ -50,8 +54,17 @@ function table(rows: readonly BenchResult[]): string {
 async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(`usage: npm run bench -- [name ...] [--json]\nbenchmarks: ${Object.keys(BENCHMARKS).join(', ')}\n`);
+    process.stdout.write(
+      `usage: npm run bench -- [name ...] [--json] [--cpu-prof[=dir]]\n  --cpu-prof  profile the bench process and the agents it starts; summaries follow the table\nbenchmarks: ${Object.keys(BENCHMARKS).join(', ')}\n`,
+    );
     return 0;
+  }
+  const prof = argv.find((a) => a === '--cpu-prof' || a.startsWith('--cpu-prof='));
+  if (prof) process.env[PROFILE_DIR_ENV] = path.resolve(prof.includes('=') ? prof.slice(prof.indexOf('=') + 1) : mkdtempSync(path.join(tmpdir(), 'edgeadm-cpu-prof-')));
+  const unknownFlags = argv.filter((a) => a.startsWith('-') && a !== '--json' && a !== prof);
+  if (unknownFlags.length > 0) {
+    process.stderr.write(`error: unknown option ${unknownFlags.map((u) => `'${u}'`).join(', ')}; see --help\n`);
+    return 2;
   }
   const names = argv.filter((a) => !a.startsWith('-'));
   const unknown = names.filter((n) => !(n in BENCHMARKS));
@@ -66,6 +79,8 @@ async function main(argv: string[]): Promise<number> {
     results.push(...(await bench.run()));
   }
   process.stdout.write(json ? `${JSON.stringify(results)}\n` : `${table(results)}\n`);
+  const dir = profileDir();
+  if (dir && existsSync(dir)) process.stderr.write(`\nCPU profiles in ${dir}\n\n${summariseDir(dir)}\n`);
   return 0;
 }
 

@@ -14,6 +14,7 @@ import { createLogger } from '../core/kernel/index.ts';
 import { nowOrigin, type Reading } from '../core/sdk/index.ts';
 import { openTelemetryStore } from '../core/telemetry/index.ts';
 import { LOAD_PROFILE, loadGenDevices } from '../test/support/load-gen-devices.ts';
+import { profileSelf } from './cpu-profile.ts';
 import { api, cpuSeconds, round, rssMiB, startAgentProcess, until, versus, type Benchmark, type BenchResult } from './harness.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -70,8 +71,10 @@ const bench: Benchmark = {
       await until('the first reading', () => first > 0, 30_000);
       const agentCpu0 = cpuSeconds(agent.pid!);
       const hubCpu0 = process.cpuUsage();
+      const stopHubProfile = await profileSelf('hub-direct');
       await until('every reading at the hub', async () => (await held(hub, 'bench')) >= TOTAL, 300_000);
       const seconds = (performance.now() - first) / 1000;
+      await stopHubProfile();
       const agentCpu = cpuSeconds(agent.pid!) - agentCpu0;
       const hubCpuUsage = process.cpuUsage(hubCpu0);
       const hubCpu = (hubCpuUsage.user + hubCpuUsage.system) / 1e6;
@@ -115,8 +118,10 @@ const bench: Benchmark = {
         children.push(tunAgent);
         await until('the first reading through the tunnel', () => tFirst > 0, 30_000);
         const tunCpu0 = cpuSeconds(tunAgent.pid!);
+        const stopTunProfile = await profileSelf('hub-tunnel');
         await until('every reading through the tunnel', async () => (await held(tlsHub, 'tun')) >= TOTAL, 300_000);
         const tSeconds = (performance.now() - tFirst) / 1000;
+        await stopTunProfile();
         const tunCpu = cpuSeconds(tunAgent.pid!) - tunCpu0;
         offTun();
         if ((await tlsHub.telemetry.count({ site: 'tun' })) !== TOTAL) throw new Error('bench: the hub does not hold every tunnelled reading exactly once');

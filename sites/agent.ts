@@ -32,7 +32,7 @@ import {
   type ReadingSink,
 } from '../core/sdk/index.ts';
 import { deviceCommands, deviceStates, siteCatalog, siteLogins } from './site-api.ts';
-import { createBridgeUplink, createMqttUplink, createRestUplink, openOutbox, startForwarder, TelemetryErrors, type Outbox, type OutboxStats } from '../core/telemetry/index.ts';
+import { createBridgeUplink, createMqttUplink, createRestUplink, openOutbox, startForwarder, TelemetryErrors, withSite, type Outbox, type OutboxStats } from '../core/telemetry/index.ts';
 import { startTunnelEdge, type TunnelEdge, type TunnelEdgeStatus } from '../core/tunnel/index.ts';
 import type { LiteApiserver, LiteApiserverOptions, LiteApiserverStatus } from '../core/lite-apiserver/index.ts';
 import { clusterServices } from './cluster-services.ts';
@@ -443,9 +443,9 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   const sink: ReadingSink = {
     append(readings) {
       try {
-        const stamped = readings.map((r) => ({ ...r, site: o.site }));
-        const at = outbox.append(stamped);
-        if (feed.listening) feed.publish(stamped.map((r, i) => ({ ...r, seq: at.firstSeq + i })));
+        const at = outbox.append(withSite(readings, o.site));
+        // The outbox's own (frozen) copies, as stored.
+        if (feed.listening) feed.publish(outbox.peek(at.firstSeq - 1, at.lastSeq - at.firstSeq + 1));
       } catch (err) {
         if (TelemetryErrors.ErrInvalid.is(err)) {
           // A driver bug: the readings do not fit the Reading contract. Counted here, reported by the device manager.

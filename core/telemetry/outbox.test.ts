@@ -222,3 +222,89 @@ describe('outbox', () => {
     expect(o.append([input(SITE, 0)]).firstSeq).toBe(s.lastSeq + 1);
   });
 });
+
+describe('outbox memory tail', () => {
+  /** Deterministic pseudo-random numbers (mulberry32), so a failure replays. */
+  function rng(seed: number): () => number {
+    let a = seed;
+    return () => {
+      a = (a + 0x6d2b79f5) | 0;
+      let t = Math.imul(a ^ (a >>> 15), 1 | a);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  const VALUES: Partial<ReadingInput>[] = [
+    {},
+    { value: -0 },
+    { value: { a: [1, { b: 'x' }], c: null }, valueType: 'Object', units: undefined },
+    { value: [1, 2, 3], valueType: 'Uint16Array', units: undefined },
+    { value: null, quality: 'bad', qualityDetail: 'EDGE_ERR_MODBUS_TIMEOUT' },
+    { value: 'MTIz', valueType: 'Binary', units: undefined },
+  ];
+
+  // A tiny tail, and byte bounds both wider and narrower than it, so trimming, compaction and drops of tail rows all happen.
+  it.each([3000, 250])('gives what the file gives, through appends, acks, peeks, drops for bytes and reopens (maxBytes %i)', (maxBytes) => {
+    const random = rng(maxBytes);
+    const pick = (n: number): number => Math.floor(random() * n);
+    const opts = { site: SITE, maxBytes, memoryTail: 7 };
+    let withTail = outbox({ ...opts, file: tmp.file('tail.db') });
+    let fileOnly = outbox({ ...opts, file: tmp.file('file.db'), memoryTail: 0 });
+    let i = 0;
+    let peeks = 0;
+    let fromTail = 0;
+    for (let step = 0; step < 2000; step++) {
+      const op = pick(10);
+      if (op < 4) {
+        const batch = Array.from({ length: 1 + pick(op === 0 ? 20 : 4) }, () => {
+          const extra = VALUES[pick(VALUES.length)]!;
+          const r = input(SITE, i++, extra);
+          if ('units' in extra && extra.units === undefined) delete r.units;
+          return r;
+        });
+        expect(withTail.append(batch)).toEqual(fileOnly.append(batch));
+      } else if (op < 6) {
+        const { lastSeq, ackedSeq } = fileOnly.stats();
+        const upto = ackedSeq + pick(lastSeq - ackedSeq + 1);
+        withTail.ack(upto);
+        fileOnly.ack(upto);
+      } else if (op < 9) {
+        const { lastSeq, ackedSeq } = fileOnly.stats();
+        // Anywhere, where a forwarder reads (after its ack), or among the newest.
+        const after = [pick(lastSeq + 2), ackedSeq, Math.max(0, lastSeq - pick(10))][pick(3)]!;
+        const max = 1 + pick(12);
+        const got = withTail.peek(after, max);
+        peeks++;
+        if (got.length > 0 && Object.isFrozen(got[0])) fromTail++;
+        expect(got).toEqual(fileOnly.peek(after, max));
+      } else {
+        withTail.close();
+        fileOnly.close();
+        withTail = outbox({ ...opts, file: tmp.file('tail.db') });
+        fileOnly = outbox({ ...opts, file: tmp.file('file.db'), memoryTail: 0 });
+      }
+      expect(withTail.stats()).toEqual({ ...fileOnly.stats(), stream: withTail.stats().stream });
+    }
+    // The run went through both paths, and dropped for bytes.
+    expect(fromTail).toBeGreaterThan(0);
+    expect(fromTail).toBeLessThan(peeks);
+    expect(withTail.stats().droppedEver).toBeGreaterThan(0);
+  });
+
+  it('hands out frozen readings, values included, and -0 as the file gives it back', () => {
+    const o = outbox();
+    const value = { a: [1, { b: 'x' }] };
+    o.append([input(SITE, 0, { value, valueType: 'Object' }), input(SITE, 1, { value: -0 })]);
+    value.a.push(2);
+    const [obj, zero] = o.peek(0, 10);
+    expect(obj!.value).toEqual({ a: [1, { b: 'x' }] });
+    expect(() => {
+      (obj as { device: string }).device = 'other';
+    }).toThrow(TypeError);
+    expect(() => {
+      ((obj!.value as { a: unknown[] }).a[1] as { b: string }).b = 'y';
+    }).toThrow(TypeError);
+    expect(Object.is(zero!.value, 0)).toBe(true);
+    expect(() => openOutbox({ file: tmp.file('x.db'), site: SITE, memoryTail: -1 })).toThrow(/memoryTail/);
+  });
+});

@@ -15,6 +15,15 @@
  * Durability: `sync: 'normal'` (synchronous=NORMAL in WAL) survives a process
  * crash or kill -9 once append has returned; `sync: 'full'` also survives
  * power loss, at the cost of an fsync per append.
+ *
+ * The newest committed readings are also kept in memory (up to
+ * `memoryTail`), as the frozen Reading objects `peek` returns: the forwarder
+ * then sends what was just committed without reading it back from the file.
+ * The file stays the source: the tail only ever holds rows the file holds,
+ * contiguous by seq, and `peek` reads the file for anything before it (after
+ * a restart, or a backlog longer than the tail). While the backlog is longer
+ * than the tail, appends do not fill it: the forwarder would read those rows
+ * from the file anyway.
  */
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -37,6 +46,8 @@ export interface OutboxOptions {
   maxAgeMs?: number;
   /** 'normal': durable across process crash; 'full': also across power loss. Default 'normal'. */
   sync?: 'normal' | 'full';
+  /** Newest committed readings kept in memory for `peek`. Default 30,000 (three forwarder batches); 0 turns it off. */
+  memoryTail?: number;
   metrics?: Registry;
   logger?: Logger;
 }
@@ -61,6 +72,19 @@ function newStreamId(): string {
   return randomBytes(16).toString('base64url');
 }
 
+/** A value held in the memory tail: primitives as they are; arrays and objects as the stored JSON gives them back, frozen all through. */
+function tailValue(value: Reading['value'], json: string): Reading['value'] {
+  if (value === null || typeof value !== 'object') return Object.is(value, -0) ? 0 : value;
+  const copy = JSON.parse(json) as Reading['value'];
+  const stack: unknown[] = [copy];
+  for (let v = stack.pop(); v !== undefined; v = stack.pop()) {
+    if (v === null || typeof v !== 'object') continue;
+    Object.freeze(v);
+    for (const inner of Object.values(v)) stack.push(inner);
+  }
+  return copy;
+}
+
 function positive(option: string, v: number): number {
   if (!Number.isFinite(v) || v <= 0) throw new ErrOutboxOption({ option, reason: `must be a positive number, got ${v}` });
   return v;
@@ -71,6 +95,8 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   if (typeof site !== 'string' || site.length === 0) throw new ErrOutboxOption({ option: 'site', reason: 'must be a non-empty string' });
   const maxBytes = positive('maxBytes', opts.maxBytes ?? 256 * MIB);
   const maxAgeMs = positive('maxAgeMs', opts.maxAgeMs ?? 7 * DAY_MS);
+  const tailCap = opts.memoryTail ?? 30_000;
+  if (!Number.isSafeInteger(tailCap) || tailCap < 0) throw new ErrOutboxOption({ option: 'memoryTail', reason: `must be a non-negative integer, got ${tailCap}` });
   const sync = opts.sync ?? 'normal';
   if (sync !== 'normal' && sync !== 'full') throw new ErrOutboxOption({ option: 'sync', reason: `must be 'normal' or 'full', got '${String(sync)}'` });
   const log = (opts.logger ?? createLogger({ level: 'silent' })).child({ component: 'outbox', site });
@@ -139,6 +165,14 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   const droppedCount = { bytes: 0, age: 0 };
   let lastAgeCheck = 0;
   let closed = false;
+  /** The memory tail: tail[head..] are the readings of seqs tailFirst.., all committed and still in the file. */
+  let tail: Reading[] = [];
+  let head = 0;
+  let tailFirst = 0;
+  function clearTail(): void {
+    tail = [];
+    head = 0;
+  }
 
   const stmt = {
     insert: db.prepare(`${INSERT} ${ROW_PARAMS}`),
@@ -217,10 +251,15 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   /** Flat parameters of up to INSERT_CHUNK rows, reused across calls. */
   const params: (string | number | null)[] = [];
 
+  /** The readings appendTx stored, as the tail keeps them; filled only while the tail is on. */
+  let made: Reading[] = [];
+
   const appendTx = db.transaction((readings: readonly ReadingInput[], nowMs: number): { bytes: number; age: number } => {
     let seq = lastSeq;
     let bytes = 0;
     const n = readings.length;
+    // A backlog longer than the tail: the forwarder reads these from the file, so the tail is not filled (remember() empties it).
+    const keep = tailCap > 0 && pending + n <= tailCap;
     for (let i = 0; i < n; ) {
       // Whole chunks go through the multi-row statement; the tail row by row.
       const chunk = n - i >= INSERT_CHUNK ? INSERT_CHUNK : 1;
@@ -235,6 +274,13 @@ export function openOutbox(opts: OutboxOptions): Outbox {
           ROW_OVERHEAD + r.device.length + r.profile.length + r.resource.length + value.length + (units === null ? 0 : units.length) + (detail === null ? 0 : detail.length);
         bytes += size;
         params.push(seq, r.origin, size, r.device, r.profile, r.resource, VT_CODE.get(r.valueType)!, Q_CODE.get(r.quality)!, value, units, detail);
+        if (keep) {
+          // The same object readingFromColumns makes of the row, key for key.
+          const stored: Reading = { site, device: r.device, profile: r.profile, resource: r.resource, value: tailValue(r.value, value), valueType: r.valueType, origin: r.origin, quality: r.quality, seq };
+          if (units !== null) stored.units = units;
+          if (detail !== null) stored.qualityDetail = detail;
+          made.push(Object.freeze(stored));
+        }
       }
       (chunk === 1 ? stmt.insert : stmt.insertChunk).run(params);
     }
@@ -257,6 +303,45 @@ export function openOutbox(opts: OutboxOptions): Outbox {
 
   const ageTx = db.transaction((nowMs: number): number => dropForAge(nowMs));
 
+  /** After a commit: the readings of seqs firstSeq.. join the tail. A commit that also dropped rows (which may be anywhere) starts the tail anew. */
+  function remember(firstSeq: number, readings: Reading[], dropped: boolean): void {
+    if (tailCap === 0) return;
+    if (readings.length === 0) {
+      // Not kept (a backlog): what the tail holds is no longer the newest, and the forwarder is behind it.
+      clearTail();
+      return;
+    }
+    if (dropped || tail.length === head) {
+      clearTail();
+      if (dropped) return;
+      tailFirst = firstSeq;
+    }
+    for (const r of readings) tail.push(r);
+    const excess = tail.length - head - tailCap;
+    if (excess > 0) {
+      head += excess;
+      tailFirst += excess;
+    }
+    // Drop the forgotten front once it outweighs what is kept.
+    if (head > tailCap) {
+      tail = tail.slice(head);
+      head = 0;
+    }
+  }
+
+  /** After an ack: the tail lets go of seqs up to `upto`. */
+  function forget(upto: number): void {
+    const n = Math.min(upto - tailFirst + 1, tail.length - head);
+    if (n <= 0) return;
+    head += n;
+    tailFirst += n;
+    if (head === tail.length) clearTail();
+    else if (head > tailCap) {
+      tail = tail.slice(head);
+      head = 0;
+    }
+  }
+
   return {
     append(readings: readonly ReadingInput[]): AppendResult {
       ensureOpen();
@@ -265,13 +350,17 @@ export function openOutbox(opts: OutboxOptions): Outbox {
       const firstSeq = lastSeq + 1;
       const before = { lastSeq, pending, pendingBytes };
       let drops: { bytes: number; age: number };
+      made = [];
       try {
         drops = appendTx(readings, Date.now());
       } catch (err) {
         // The transaction rolled back: so do the in-memory totals.
         ({ lastSeq, pending, pendingBytes } = before);
+        made = [];
         throw err;
       }
+      remember(firstSeq, made, drops.bytes + drops.age > 0);
+      made = [];
       appended.inc(readings.length);
       countDrops(drops.bytes, drops.age);
       updateGauges();
@@ -281,6 +370,12 @@ export function openOutbox(opts: OutboxOptions): Outbox {
     peek(afterSeq: number, maxCount: number): Reading[] {
       ensureOpen();
       if (maxCount <= 0) return [];
+      // Rows up to ackedSeq are gone from the file: the first row after afterSeq is after both.
+      const from = Math.max(afterSeq, ackedSeq) + 1;
+      if (tail.length > head && from >= tailFirst) {
+        const at = head + (from - tailFirst);
+        return tail.slice(at, at + Math.floor(maxCount));
+      }
       return stmt.peek.all(afterSeq, Math.floor(maxCount)).map((row) => readingFromColumns(site, row));
     },
 
@@ -295,6 +390,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
         ({ pending, pendingBytes } = before);
         throw err;
       }
+      forget(uptoSeq);
       updateGauges();
     },
 
@@ -328,6 +424,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
         log.warn({ err: describeError(err) }, 'outbox: cannot drop readings past the age bound now');
       }
       if (age > 0) {
+        clearTail();
         countDrops(0, age);
         updateGauges();
       }
@@ -347,6 +444,7 @@ export function openOutbox(opts: OutboxOptions): Outbox {
     close(): void {
       if (closed) return;
       closed = true;
+      clearTail();
       db.close();
     },
   };

@@ -3,7 +3,7 @@ import { gunzipSync } from 'node:zlib';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isEdgeError } from '../kernel/index.ts';
-import { batchOf, inputs, numbered, quiet, tempDir, waitFor } from './fixtures/helpers.ts';
+import { batchOf, captureLogs, inputs, numbered, quiet, tempDir, waitFor } from './fixtures/helpers.ts';
 import { createRestUplink, openOutbox, openTelemetryStore, startForwarder, type Batch, type TelemetryStore } from './index.ts';
 
 const SITE = 'plant-a';
@@ -31,8 +31,8 @@ interface Hub {
 }
 
 /** A small stand-in for the hub's telemetry route, ingesting into `store`. */
-async function startHub(port = 0, extra?: (app: FastifyInstance) => void): Promise<Hub> {
-  const app = Fastify({ forceCloseConnections: true });
+async function startHub(port = 0, extra?: (app: FastifyInstance) => void, bodyLimit?: number): Promise<Hub> {
+  const app = Fastify({ forceCloseConnections: true, ...(bodyLimit === undefined ? {} : { bodyLimit }) });
   const arrivals: number[] = [];
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
@@ -190,6 +190,27 @@ describe('REST uplink', () => {
     const page = (await store.query({ site: SITE, device: 'd1', limit: 10_000 })).items;
     expectStrictlyIncreasing(page.map((r) => r.seq));
     expect(outbox.stats()).toMatchObject({ pending: 0, ackedSeq: 5000 });
+    await f.stop();
+    await up.close();
+  });
+
+  it('with the forwarder: batches the hub refuses as too large (413) are halved until they fit, and every reading arrives once, in order', async () => {
+    // About 35 KiB of gzip for 2,000 readings: the hub takes at most 8 KiB per request.
+    const hub = await startHub(0, undefined, 8 * 1024);
+    const outbox = openOutbox({ file: tmp.file('outbox.db'), site: SITE });
+    cleanups.push(() => outbox.close());
+    const log = captureLogs();
+    const up = createRestUplink({ url: hub.url, token: TOKEN, site: SITE });
+    const f = startForwarder({ outbox, uplink: up, batchSize: 2000, logger: log.logger });
+    cleanups.push(() => f.stop());
+    outbox.append(inputs(SITE, 0, 2000));
+    f.notify();
+    await f.flush();
+    expect(hub.arrivals).toEqual(Array.from({ length: 2000 }, (_, i) => i + 1));
+    expect(await store.count({ site: SITE })).toBe(2000);
+    const shrunk = log.lines.filter((l) => l.msg === 'the hub refused a batch as too large: sending smaller batches');
+    expect(shrunk.map((l) => l.limit)).toEqual(expect.arrayContaining([1000]));
+    expect(f.stats()).toMatchObject({ sent: 2000, failures: 0, connected: true });
     await f.stop();
     await up.close();
   });

@@ -26,6 +26,7 @@ import Database from 'better-sqlite3';
 import type { Registry } from 'prom-client';
 import { createLogger, ensurePrivateFile, type Logger } from '../kernel/index.ts';
 import type { Reading, StoredReading } from '../sdk/index.ts';
+import { startCheckpointer } from './checkpointer.ts';
 import { Q_CODE, readingFromColumns, VT_CODE, type ReadingColumns } from './rows.ts';
 import { ErrClosed, ErrStreamRewound } from './errors.ts';
 import type {
@@ -179,6 +180,9 @@ export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore 
     throw err;
   }
 
+  // A file in WAL mode (not ':memory:') is checkpointed by a worker thread (checkpointer.ts).
+  const checkpoints = db.pragma('journal_mode', { simple: true }) === 'wal' ? startCheckpointer({ db, file: opts.file, logger: log }) : undefined;
+
   const stmt = {
     insert: db.prepare(`INSERT OR IGNORE INTO telemetry (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     stored: db.prepare<[number, number], (string | number | null)[]>('SELECT origin, device, profile, resource, vt, q, value, units, detail FROM telemetry WHERE sid = ? AND seq = ?').raw(true),
@@ -274,7 +278,9 @@ export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore 
       ensureOpen();
       validateBatch(readings, key.site, 'reading', 'the site this batch was sent for');
       checkBatch(key, readings);
-      return reportOutcome(ingestTx(key, readings, opts), key, readings, m, log, subscribers);
+      const outcome = ingestTx(key, readings, opts);
+      checkpoints?.afterCommit();
+      return reportOutcome(outcome, key, readings, m, log, subscribers);
     },
 
     async query(q: TelemetryQuery): Promise<TelemetryPage> {
@@ -389,6 +395,7 @@ export function openTelemetryStore(opts: TelemetryStoreOptions): TelemetryStore 
       if (closed) return;
       closed = true;
       subscribers.clear();
+      await checkpoints?.close();
       db.close();
     },
   };

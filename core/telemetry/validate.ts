@@ -8,6 +8,7 @@ import { Compile } from 'typebox/compile';
 import { checkSchema, type FieldIssue } from '../kernel/index.ts';
 import { readingValueProblem, ReadingSchema, type Quality, type ValueType } from '../sdk/index.ts';
 import { ErrInvalid } from './errors.ts';
+import type { ReadingInput } from './types.ts';
 
 const { seq: _seq, ...inputProperties } = ReadingSchema.properties;
 
@@ -15,6 +16,39 @@ const { seq: _seq, ...inputProperties } = ReadingSchema.properties;
 export const ReadingInputSchema = Type.Object(inputProperties, { additionalProperties: false });
 
 const checkInput = Compile(ReadingInputSchema);
+/** The keys a reading from a driver may have (ReadingInputSchema's, less site, which the agent sets). */
+const INPUT_KEYS: ReadonlySet<string> = new Set(Object.keys(inputProperties));
+
+/**
+ * The readings a driver handed the site, each with `site` set, ready for the
+ * outbox. Each is a new object built field by field in one key order: V8
+ * gives such objects one fast shape, where `{ ...r, site }` made slow ones
+ * (about 1.4 µs per reading, and three times slower to check after). A
+ * reading with a key the schema does not know is copied whole, so the
+ * outbox's check refuses it by name rather than this dropping it.
+ */
+export function withSite(readings: readonly Omit<ReadingInput, 'site'>[], site: string): ReadingInput[] {
+  const out = new Array<ReadingInput>(readings.length);
+  for (let i = 0; i < readings.length; i++) {
+    const r = readings[i]!;
+    let known = true;
+    for (const k in r) {
+      if (!INPUT_KEYS.has(k)) {
+        known = false;
+        break;
+      }
+    }
+    if (!known) {
+      out[i] = { ...r, site };
+      continue;
+    }
+    const s: ReadingInput = { site, device: r.device, profile: r.profile, resource: r.resource, value: r.value, valueType: r.valueType, origin: r.origin, quality: r.quality };
+    if (r.units !== undefined) s.units = r.units;
+    if (r.qualityDetail !== undefined) s.qualityDetail = r.qualityDetail;
+    out[i] = s;
+  }
+  return out;
+}
 const checkReading = Compile(ReadingSchema);
 
 /** At most this many issues are carried in the error's params. */

@@ -7,8 +7,9 @@
  * driver: the site side as the site agent runs it: the opcua plugin's driver
  *   (createOpcuaDriver) connects EDGEADM_BENCH_OPCUA_DEVICES devices sharing
  *   the items and subscribes to all of them; samples go to a counting sink.
- * bare: the peer: one bare node-opcua client, one subscription, one
- *   CreateMonitoredItems for all items, counting `changed` events.
+ * bare: the peer: one bare node-opcua client (node-opcua-client, as the
+ *   plugin loads it), one subscription, one CreateMonitoredItems for all
+ *   items, counting `changed` events.
  *
  * Both site sides request the same monitoring: publishingInterval 1000 ms,
  * samplingInterval EDGEADM_BENCH_OPCUA_SAMPLING_MS (default 0: the server
@@ -73,8 +74,10 @@ function counter(items: number): { count(i: number): void; total(): number; firs
 }
 
 async function bare(endpointUrl: string, ns: number, dir: string, c: ReturnType<typeof counter>, items: number, sampling: number): Promise<() => Promise<void>> {
-  const ua = await import('node-opcua');
-  const cm = new ua.OPCUACertificateManager({ rootFolder: path.join(dir, 'pki'), automaticallyAcceptUnknownCertificate: true });
+  // The client package alone, as the opcua plugin loads it (node-opcua itself also loads the server side).
+  const ua = await import('node-opcua-client');
+  const { OPCUACertificateManager } = await import('node-opcua-certificate-manager');
+  const cm = new OPCUACertificateManager({ rootFolder: path.join(dir, 'pki'), automaticallyAcceptUnknownCertificate: true });
   await cm.initialize();
   const client = ua.OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0 }, clientCertificateManager: cm, requestedSessionTimeout: 60_000 });
   await client.connect(endpointUrl);

@@ -31,16 +31,22 @@ const CHILD = fileURLToPath(new URL('./opcua-child.ts', import.meta.url));
 
 const ErrBench = createError('EDGE_ERR_BENCH_OPCUA', (p: { step: string; reason: string }) => `opcua bench: ${p.step}: ${p.reason}`);
 
-interface Child {
+export interface Child {
   proc: ChildProcess;
   first: Promise<Record<string, unknown>>;
   measure(ms: number): Promise<MeasureResult>;
   stop(): Promise<void>;
 }
 
-function startChild(role: 'server' | 'bare' | 'driver' | 'agent', env: Record<string, string>, readyTimeoutMs: number): Child {
+/**
+ * One opcua-child.ts process in `role`, through tsx; with `script`, that
+ * file instead (opcua-child.ts built into JavaScript, run by Node alone as a
+ * deployed process is: bench/footprint.ts).
+ */
+export function startChild(role: 'server' | 'bare' | 'driver' | 'agent', env: Record<string, string>, readyTimeoutMs: number, script?: string): Child {
   // node-opcua writes notices to stdout: the children's stdout goes to stderr, keeping ours for the table.
-  const proc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CHILD, role], { stdio: ['ignore', 2, 'inherit', 'ipc'], env: { ...process.env, ...env } });
+  const argv = script ? [script, role] : ['--import', import.meta.resolve('tsx'), CHILD, role];
+  const proc = spawn(process.execPath, argv, { stdio: ['ignore', 2, 'inherit', 'ipc'], env: { ...process.env, ...env } });
   const first = new Promise<Record<string, unknown>>((resolve, reject) => {
     const t = setTimeout(() => reject(new ErrBench({ step: `${role} process`, reason: `not ready within ${readyTimeoutMs / 1000} s` })), readyTimeoutMs);
     proc.once('message', (m) => {

@@ -248,6 +248,9 @@ export function startForwarder(opts: ForwarderOptions): Forwarder {
         sending.catch(() => undefined);
         // One batch in flight, in seq order; the next one is made ready meanwhile. The request goes out
         // first: reading 10,000 readings and releasing the last batch take milliseconds of this thread.
+        // Two turns of the event loop: one for the request to be written, one for a hop in this process
+        // (the tunnel's local forward) to pass it on.
+        await new Promise<void>((r) => setImmediate(r));
         await new Promise<void>((r) => setImmediate(r));
         try {
           prepareAhead(last);

@@ -32,8 +32,7 @@ import {
   MessageSecurityMode,
   NodeClass,
   NodeClassMask,
-  NodeIdType,
-  OPCUACertificateManager,
+  NodeId,
   OPCUAClient,
   SecurityPolicy,
   StatusCodes,
@@ -46,9 +45,9 @@ import {
   type ClientSession,
   type BrowsePathResult,
   type DataValue,
-  type NodeId,
   type ReferenceDescription,
-} from 'node-opcua';
+} from 'node-opcua-client';
+import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
 import type { DiscoveredDevice, DiscoveryRequest, ValueType } from '../../../core/sdk/index.ts';
 import { ErrOpcuaDiscoveryAborted, ErrOpcuaDiscoveryConnect, ErrOpcuaDiscoveryOption, ErrOpcuaDiscoveryRoot } from './errors.ts';
 import { naturalValueType } from './datatypes.ts';
@@ -510,7 +509,7 @@ function argumentsOf(dv: DataValue | undefined): MethodArgument[] {
   if (!dv || dv.statusCode !== StatusCodes.Good || !Array.isArray(dv.value.value)) return [];
   return (dv.value.value as { name?: string; dataType?: NodeId; valueRank?: number }[]).map((a, i) => {
     const dataType = a.dataType ?? coerceNodeId('i=24');
-    const typeName = dataType.namespace === 0 && dataType.identifierType === NodeIdType.NUMERIC ? (DataType[dataType.value as number] ?? dataType.toString()) : dataType.toString();
+    const typeName = dataType.namespace === 0 && dataType.identifierType === NodeId.NodeIdType.NUMERIC ? (DataType[dataType.value as number] ?? dataType.toString()) : dataType.toString();
     return { name: a.name ?? `arg${i}`, dataType, typeName, valueRank: a.valueRank ?? -1 };
   });
 }
@@ -538,7 +537,7 @@ async function basicDataType(
       return hit;
     }
     chain.push(key);
-    if (current.namespace === 0 && current.identifierType === NodeIdType.NUMERIC) {
+    if (current.namespace === 0 && current.identifierType === NodeId.NodeIdType.NUMERIC) {
       const v = current.value as number;
       const abstract = ABSTRACT_TYPE[v];
       if (abstract) return { valueType: abstract };

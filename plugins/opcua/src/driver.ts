@@ -31,8 +31,8 @@
  *   as a bad sample; when no item can be monitored, subscribe throws.
  */
 import path from 'node:path';
-import type * as OpcuaModule from 'node-opcua';
-import type { ClientMonitoredItemGroup, ClientSession, DataValue, NodeId, StatusCode, Variant } from 'node-opcua';
+import type * as OpcuaModule from 'node-opcua-client';
+import type { ClientMonitoredItemGroup, ClientSession, DataValue, NodeId, StatusCode, Variant } from 'node-opcua-client';
 import {
   formatQualityDetail,
   nowOrigin,
@@ -72,9 +72,13 @@ import type { EndpointHandle, EndpointOptions, EndpointPool } from './session.ts
 
 type Opcua = typeof OpcuaModule;
 let opcuaModule: Promise<Opcua> | undefined;
-/** node-opcua takes about a second to import: only processes with OPC UA devices pay for it. */
+/**
+ * node-opcua's client takes most of a second and about 70 MiB to import: only
+ * processes with OPC UA devices pay for it. The client package, not
+ * `node-opcua`, which also loads the server side (address space, nodesets).
+ */
 function loadOpcua(): Promise<Opcua> {
-  opcuaModule ??= import('node-opcua');
+  opcuaModule ??= import('node-opcua-client');
   return opcuaModule;
 }
 

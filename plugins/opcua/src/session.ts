@@ -22,7 +22,7 @@ import {
   type ClientSession,
   type ClientSubscription,
   type OPCUAClientOptions,
-} from 'node-opcua';
+} from 'node-opcua-client';
 import { toErrorInfo, type ErrorInfo, type Logger } from '../../../core/sdk/index.ts';
 import { ErrOpcuaAuth, ErrOpcuaConnect, ErrOpcuaSecurity, failureCause } from './errors.ts';
 import { certificateInfo, userIdentity, type CertInfo, type ClientPki, type OpcuaSecurity, type OpcuaUser } from './security.ts';

@@ -19,7 +19,9 @@
  * holds up better than MiB/s when other work shares the machine.
  *
  * Each bulk figure is the median of EDGEADM_BENCH_TUNNEL_ROUNDS (default 5)
- * interleaved rounds. EDGEADM_BENCH_TUNNEL_CPU_PROF=<dir> runs the edge and
+ * interleaved rounds; EDGEADM_BENCH_TUNNEL_PATHS=tunnel,ssh runs only those
+ * paths' bulk rounds and prints them (a diagnostic run, no table).
+ * EDGEADM_BENCH_TUNNEL_CPU_PROF=<dir> runs the edge and
  * sink processes with `--cpu-prof` into that folder (run the bench itself
  * with `node --cpu-prof` for the cloud side); EDGEADM_BENCH_TUNNEL_VERBOSE=1
  * prints every round.
@@ -442,7 +444,11 @@ const bench: Benchmark = {
         n === 'stream' ? bulk(await streamTo('sink'), bytes) : (await client.request({ op: 'bulk', port: portOf[n]('sink'), bytes }))[0]!;
       const runPing = async (n: PathName, trips: number): Promise<number[]> =>
         n === 'stream' ? pingPong(await streamTo('echo'), trips) : client.request({ op: 'ping', port: portOf[n]('echo'), trips });
-      const names = Object.keys(PATHS) as PathName[];
+      const only = process.env.EDGEADM_BENCH_TUNNEL_PATHS?.split(',');
+      const unknown = only?.filter((n) => !(n in PATHS)) ?? [];
+      if (unknown.length > 0) throw new ErrBench({ step: 'EDGEADM_BENCH_TUNNEL_PATHS', reason: `unknown path '${unknown.join("', '")}' (known: ${Object.keys(PATHS).join(', ')})` });
+      // Every path unless EDGEADM_BENCH_TUNNEL_PATHS names some (the rows need ssh and direct as peers).
+      const names = (Object.keys(PATHS) as PathName[]).filter((n) => !only || only.includes(n));
 
       for (const n of names) await runBulk(n, WARMUP_BYTES);
       const mibs = { direct: [], ssh: [], tunnel: [], stream: [] } as Record<PathName, number[]>;
@@ -455,6 +461,11 @@ const bench: Benchmark = {
           const c1 = treeCpuMs();
           if (c0 !== undefined && c1 !== undefined) cpuPerGiB[n].push(((c1 - c0) * (1024 * 1024 * 1024)) / BULK_BYTES);
         }
+      }
+      if (only) {
+        // A diagnostic run of some paths: the rounds as they came, no table.
+        process.stderr.write(`bulk MiB/s per round: ${JSON.stringify(mibs)}\nCPU ms per GiB per round: ${JSON.stringify(cpuPerGiB)}\n`);
+        return [];
       }
       const bw = (n: PathName): number => median(mibs[n]);
 

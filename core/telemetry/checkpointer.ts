@@ -60,13 +60,16 @@ const db = new Database(workerData.file, { fileMustExist: true });
 db.pragma('busy_timeout = 0');
 let timer;
 let closed = false;
+let copied = -1;
 function round() {
   if (closed) return;
   let pause = workerData.idleMs;
   try {
     const [r] = db.pragma('wal_checkpoint(PASSIVE)');
-    if (r.log > 0 && r.checkpointed < r.log) pause = workerData.busyMs;
-    else if (r.log > 0) pause = workerData.busyMs * 4;
+    // Soon again while pages are being written; at the idle pace once a round finds nothing new.
+    if (r.checkpointed < r.log) pause = workerData.busyMs;
+    else if (r.log !== copied) pause = workerData.busyMs * 4;
+    copied = r.log;
     Atomics.store(workerData.shared, 0, r.log);
     Atomics.store(workerData.shared, 1, r.checkpointed);
     Atomics.add(workerData.shared, 2, 1);

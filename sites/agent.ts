@@ -11,7 +11,6 @@
  */
 import { accessSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
-import type { Duplex } from 'node:stream';
 import { describeError, EDGEADM_VERSION, ensurePrivateDir, Kernel, ServiceScope, startMetricsServer, toErrorInfo, type Logger } from '../core/kernel/index.ts';
 import { PLUGIN_ID_PATTERN, type DiscoveryOptions, type InstanceStatus } from '../core/plugins/index.ts';
 import { Counter, Registry } from 'prom-client';
@@ -323,7 +322,6 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
     });
   }
   const whenTunnelUp = (e: TunnelEdge) => (): Promise<void> => e.whenConnected();
-  const viaTunnel = (e: TunnelEdge): { whenReachable: () => Promise<void>; connect: () => Promise<Duplex> } => ({ whenReachable: whenTunnelUp(e), connect: () => e.open('hub') });
   const liteOptions = o.liteApiserver;
   if (liteOptions) {
     kernel.add({
@@ -368,9 +366,8 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
                 url: hubUrl,
                 token: o.token,
                 site: o.site,
-                // Through the tunnel, a batch waits for its session rather than failing against a forward that is down,
-                // and goes on a stream of its own (no hop through the local forward).
-                ...(edge ? viaTunnel(edge) : {}),
+                // Through the tunnel, a batch waits for its session rather than failing against a forward that is down.
+                ...(edge ? { whenReachable: whenTunnelUp(edge) } : {}),
               });
       forwarder = startForwarder({ outbox, uplink, logger: ctx.logger, metrics, ...(o.forwarder ?? {}) });
       ctx.onStop(async () => {

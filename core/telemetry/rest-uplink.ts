@@ -1,14 +1,11 @@
 /**
  * The REST uplink: one gzip'd JSON POST per batch to the hub's
  * `/api/v1/sites/<site>/telemetry`, over fetch (undici's keep-alive pool in
- * Node), or, given `connect`, over node:http on a stream it opens per batch
- * (the tunnel's stream to the hub, with no local TCP hop). 2xx with
- * `{ accepted, duplicates }` means the hub committed the batch. 4xx other
- * than 408/429 is EDGE_ERR_UPLINK_REJECTED (retrying will not help); network
- * errors, timeouts, 408, 429 and 5xx are EDGE_ERR_UPLINK_UNREACHABLE (retry).
+ * Node). 2xx with `{ accepted, duplicates }` means the hub committed the
+ * batch. 4xx other than 408/429 is EDGE_ERR_UPLINK_REJECTED (retrying will
+ * not help); network errors, timeouts, 408, 429 and 5xx are
+ * EDGE_ERR_UPLINK_UNREACHABLE (retry).
  */
-import { request as httpRequest } from 'node:http';
-import type { Duplex } from 'node:stream';
 import { gzip } from 'node:zlib';
 import { ErrUplinkAborted, ErrUplinkClosed, ErrUplinkRejected, ErrUplinkResponse, ErrUplinkUnreachable } from './errors.ts';
 import type { Batch, IngestResult, Uplink } from './types.ts';
@@ -25,12 +22,6 @@ export interface RestUplinkOptions {
   timeoutMs?: number;
   /** undici dispatcher (connection pool, TLS options) passed to fetch. */
   dispatcher?: RequestInit['dispatcher'];
-  /**
-   * Opens a byte stream to the hub's HTTP API (the tunnel's stream to service
-   * `hub`): each batch is then one HTTP/1.1 request on a stream of its own,
-   * and `url` only names the host for the request line.
-   */
-  connect?: () => Promise<Duplex>;
   /**
    * Resolves when the path to the hub is up, e.g. the tunnel's session. Each
    * send waits for it first, so a link known to be down is not tried (and
@@ -85,55 +76,6 @@ function networkReason(err: unknown): string {
   return parts.length > 0 ? parts.join(' <- ') : String(err);
 }
 
-/** What a POST got back. */
-interface Answer {
-  status: number;
-  statusText: string;
-  retryAfter: string | null;
-  text: string;
-}
-
-/** A stream from `connect`, or the abort's reason as soon as `signal` aborts (a stream that comes later is closed). */
-function connectUnlessAborted(connect: () => Promise<Duplex>, signal: AbortSignal): Promise<Duplex> {
-  return new Promise<Duplex>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    connect().then(
-      (stream) => {
-        signal.removeEventListener('abort', onAbort);
-        if (signal.aborted) stream.destroy();
-        else resolve(stream);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
-}
-
-/** POST `body` as one HTTP/1.1 request on `stream` (closed after the answer), aborted with `signal`. */
-function postOverStream(stream: Duplex, target: string, headers: Record<string, string>, body: Uint8Array, signal: AbortSignal): Promise<Answer> {
-  return new Promise<Answer>((resolve, reject) => {
-    const req = httpRequest(target, { method: 'POST', headers: { ...headers, 'content-length': String(body.byteLength) }, createConnection: () => stream, signal }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const retry = res.headers['retry-after'];
-        resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', retryAfter: typeof retry === 'string' ? retry : null, text: Buffer.concat(chunks).toString('utf8') });
-      });
-    });
-    req.on('error', (err) => {
-      stream.destroy();
-      reject(err);
-    });
-    req.on('close', () => stream.destroy());
-    req.end(body);
-  });
-}
-
 export function createRestUplink(opts: RestUplinkOptions): Uplink {
   const doFetch = opts.fetch ?? fetch;
   const timeoutMs = opts.timeoutMs ?? 10_000;
@@ -141,16 +83,6 @@ export function createRestUplink(opts: RestUplinkOptions): Uplink {
   const authorization = `Bearer ${opts.token}`;
   let closed = false;
   const inflight = new Set<AbortController>();
-
-  const headers = { authorization, 'content-type': 'application/json', 'content-encoding': 'gzip' };
-
-  /** One POST of `body`, over fetch or over a stream from `connect`. */
-  const exchange = opts.connect
-    ? async (body: Uint8Array, signal: AbortSignal): Promise<Answer> => postOverStream(await connectUnlessAborted(opts.connect!, signal), target, headers, body, signal)
-    : async (body: Uint8Array, signal: AbortSignal): Promise<Answer> => {
-        const res = await doFetch(target, { method: 'POST', headers, body, signal, ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}) });
-        return { status: res.status, statusText: res.statusText, retryAfter: res.headers.get('retry-after'), text: await res.text() };
-      };
 
   // JSON here, compression on libuv's thread pool.
   const encode = (batch: Batch): Promise<Uint8Array> =>
@@ -178,15 +110,23 @@ export function createRestUplink(opts: RestUplinkOptions): Uplink {
       if (signal?.aborted) ac.abort();
       inflight.add(ac);
       try {
-        let res: Answer;
+        let res: Response;
+        let text: string;
         try {
-          res = await exchange(body, ac.signal);
+          res = await doFetch(target, {
+            method: 'POST',
+            headers: { authorization, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+            body,
+            signal: ac.signal,
+            ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
+          });
+          text = await res.text();
         } catch (err) {
           if (timedOut) throw new ErrUplinkUnreachable({ uplink: NAME, target, reason: `no answer within ${timeoutMs} ms` }, { cause: err });
           if (ac.signal.aborted) throw new ErrUplinkAborted({ uplink: NAME }, { cause: err });
           throw new ErrUplinkUnreachable({ uplink: NAME, target, reason: networkReason(err) }, { cause: err });
         }
-        const { status, text } = res;
+        const status = res.status;
         if (status >= 200 && status < 300) {
           let parsed: unknown;
           try {
@@ -207,7 +147,7 @@ export function createRestUplink(opts: RestUplinkOptions): Uplink {
         if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
           throw new ErrUplinkRejected({ uplink: NAME, status, ...code, reason });
         }
-        const retryAfterMs = parseRetryAfter(res.retryAfter);
+        const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
         throw new ErrUplinkUnreachable({ uplink: NAME, target, status, ...code, reason, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
       } finally {
         clearTimeout(timer);

@@ -5,7 +5,6 @@
  * to the addresses and ports on its allow-list.
  */
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { describeError, toErrorInfo, type Logger } from '../kernel/index.ts';
 import { ErrDialFailed, ErrNoCloudUrl, ErrNoForward, ErrNotAllowed, ErrTunnelDown } from './errors.ts';
@@ -58,12 +57,6 @@ export interface TunnelEdge {
   forwardAddress(service: string): Promise<{ host: string; port: number }>;
   /** Resolves when a session is up (the handshake done). */
   whenConnected(): Promise<void>;
-  /**
-   * A stream to the cloud's service `service` on the session up now, for a
-   * client in this process (no local TCP hop, as a forward has);
-   * EDGE_ERR_TUNNEL_DOWN when there is no session.
-   */
-  open(service: string): Promise<Duplex>;
   stop(): Promise<void>;
 }
 
@@ -226,11 +219,6 @@ function createTunnelEdge(
   dial();
   return {
     relay,
-    open(service: string): Promise<Duplex> {
-      const s = session;
-      if (!s || !status.connected) return Promise.reject(new ErrTunnelDown({ node: o.node, service }));
-      return s.open({ kind: 'service', name: service });
-    },
     forwardAddress,
     status: () => ({ ...status, streams: session?.streamCount() ?? 0 }),
     whenConnected: () => (status.connected ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),

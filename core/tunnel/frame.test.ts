@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeFrame, encodeFrame, FrameType, gatherDataFrame, HEADER_BYTES, type Frame } from './frame.ts';
+import { decodeFrame, encodeFrame, FrameType, HEADER_BYTES, type Frame } from './frame.ts';
 
 const streamId = fc.integer({ min: 1, max: 0xffff_ffff });
 const hello = fc.record({
@@ -47,23 +47,6 @@ function raw(type: number, stream: number, payload: Buffer | string = Buffer.all
 }
 
 describe('tunnel frames', () => {
-  it('gathers a DATA frame from many buffers: the same bytes, and where it stopped', () => {
-    fc.assert(
-      fc.property(streamId, fc.array(fc.uint8Array({ minLength: 1, maxLength: 300 }), { minLength: 1, maxLength: 20 }), fc.nat(), fc.nat(), (stream, arrays, a, b) => {
-        const parts = arrays.map((x) => Buffer.from(x));
-        const all = Buffer.concat(parts);
-        const from = a % parts[0]!.length;
-        const size = 1 + (b % (all.length - from));
-        const g = gatherDataFrame(stream, parts, from, size);
-        const f = decodeFrame(g.frame);
-        expect(f).toEqual({ type: 'DATA', stream, data: all.subarray(from, from + size) });
-        // The next byte to send is at (part, offset).
-        const consumed = parts.slice(0, g.part).reduce((n, p) => n + p.length, 0) + g.offset;
-        expect(consumed).toBe(from + size);
-      }),
-    );
-  });
-
   it('round-trip every frame type', () => {
     fc.assert(
       fc.property(frame, (f) => {

@@ -90,30 +90,6 @@ function withPayload(type: FrameTypeCode, stream: number, payload: Buffer): Buff
   return b;
 }
 
-/**
- * A DATA frame of `size` payload bytes gathered from `parts` (from offset
- * `from` of the first): one copy, however many writes the bytes came in.
- * Returns the frame and where the gathering stopped.
- */
-export function gatherDataFrame(stream: number, parts: readonly Buffer[], from: number, size: number): { frame: Buffer; part: number; offset: number } {
-  const frame = header(FrameType.DATA, stream, size);
-  let at = HEADER_BYTES;
-  let part = 0;
-  let offset = from;
-  while (at < frame.length) {
-    const p = parts[part]!;
-    const n = Math.min(p.length - offset, frame.length - at);
-    p.copy(frame, at, offset, offset + n);
-    at += n;
-    offset += n;
-    if (offset === p.length) {
-      part++;
-      offset = 0;
-    }
-  }
-  return { frame, part, offset };
-}
-
 export function encodeFrame(f: Frame): Buffer {
   switch (f.type) {
     case 'HELLO':

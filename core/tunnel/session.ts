@@ -20,7 +20,7 @@
 import { Duplex } from 'node:stream';
 import { toErrorInfo, type Logger } from '../kernel/index.ts';
 import { ErrProtocol, ErrSessionClosed, ErrStreamRefused, ErrStreamReset, type ProtocolViolation } from './errors.ts';
-import { decodeFrame, DEFAULT_MAX_FRAME_PAYLOAD, encodeFrame, gatherDataFrame, PROTOCOL_VERSION, type Frame, type Hello, type OpenRequest } from './frame.ts';
+import { decodeFrame, DEFAULT_MAX_FRAME_PAYLOAD, encodeFrame, PROTOCOL_VERSION, type Frame, type Hello, type OpenRequest } from './frame.ts';
 
 export interface MessageTransport {
   send(message: Buffer): void;
@@ -68,8 +68,7 @@ export class TunnelStream extends Duplex {
   recvWindow: number;
   /** Bytes received and handed to our reader since the last WINDOW we sent. */
   #unacked = 0;
-  /** Writes not yet sent: their buffers, how far the first one is sent, the bytes left, and the callback to run once all are sent. */
-  #pending: { parts: Buffer[]; offset: number; left: number; cb: (err?: Error | null) => void } | undefined;
+  #pending: { chunk: Buffer; cb: (err?: Error | null) => void } | undefined;
   #finPending: ((err?: Error | null) => void) | undefined;
   #resetByPeer = false;
 
@@ -83,33 +82,22 @@ export class TunnelStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.#pending = { parts: [chunk], offset: 0, left: chunk.length, cb };
+    this.#pending = { chunk, cb };
     this.flush();
   }
 
-  /** Writes that queued up while the window was closed go out together, in frames as large as the far end takes. */
-  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
-    const parts = chunks.map((c) => c.chunk);
-    this.#pending = { parts, offset: 0, left: parts.reduce((n, b) => n + b.length, 0), cb };
-    this.flush();
-  }
-
-  /** Sends what the window allows of the pending writes; completes them when all is sent. */
+  /** Sends what the window allows of the pending write; completes it when all is sent. */
   flush(): void {
     const p = this.#pending;
     if (!p || this.state !== 'open') return;
     const max = this.#session.peerMaxFrame;
-    while (p.left > 0 && this.sendWindow > 0) {
-      const n = Math.min(p.left, this.sendWindow, max);
-      const g = gatherDataFrame(this.id, p.parts, p.offset, n);
-      // Parts fully sent are let go of at once.
-      if (g.part > 0) p.parts = p.parts.slice(g.part);
-      p.offset = g.offset;
-      this.#session.sendEncoded(g.frame);
+    while (p.chunk.length > 0 && this.sendWindow > 0) {
+      const n = Math.min(p.chunk.length, this.sendWindow, max);
+      this.#session.sendFrame({ type: 'DATA', stream: this.id, data: p.chunk.subarray(0, n) });
       this.sendWindow -= n;
-      p.left -= n;
+      p.chunk = p.chunk.subarray(n);
     }
-    if (p.left === 0) {
+    if (p.chunk.length === 0) {
       this.#pending = undefined;
       p.cb();
       if (this.#finPending) this._final(this.#finPending);
@@ -249,12 +237,6 @@ export class TunnelSession {
   sendFrame(f: Frame): void {
     if (this.#closed) return;
     this.#transport.send(encodeFrame(f));
-  }
-
-  /** Sends a frame already encoded (DATA gathered by a stream). */
-  sendEncoded(frame: Buffer): void {
-    if (this.#closed) return;
-    this.#transport.send(frame);
   }
 
   /** Feeds one message from the transport. Never throws: a violation closes the session. */

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEdgeadm, startEdgeadm, type Background } from './support/edgeadm-cli.ts';
 import { startHubFixture, tempDir, waitFor, type HubFixture } from './support/hub-fixture.ts';
 import { startPymodbus, type PymodbusServer } from './support/pymodbus.ts';
+import { startOpcuaSimulator, type OpcuaSimulator } from '../plugins/opcua/testkit/server.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RECORDER = path.join(repo, 'test/support/module-recorder.js');
@@ -79,6 +80,7 @@ describe('the command line', () => {
 describe('a site agent', () => {
   let fx: HubFixture;
   let modbus: PymodbusServer;
+  let opcua: OpcuaSimulator | undefined;
   let agent: Background | undefined;
   const dir = tempDir('lazy-site');
   const log = path.join(dir, 'modules.log');
@@ -92,6 +94,7 @@ describe('a site agent', () => {
   afterAll(async () => {
     await agent?.stop('SIGTERM');
     await modbus?.stop();
+    await opcua?.stop();
     await fx?.hub.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -104,7 +107,7 @@ describe('a site agent', () => {
     return loadedFrom(log);
   }
 
-  it('loads no plugin and no protocol library at start; the Modbus plugin and modbus-serial when the modbus addon starts there; never node-opcua', async () => {
+  it('loads no plugin and no protocol library at start; the Modbus plugin and modbus-serial when the modbus addon starts there; the client side of node-opcua alone when the opcua addon does', async () => {
     const tokenFile = path.join(dir, 'lean.token');
     writeFileSync(tokenFile, await fx.agentToken('lean'), { mode: 0o600 });
     agent = startEdgeadm(['site', 'run', '--site', 'lean', '--hub', fx.hub.url, '--token-file', tokenFile, '--data-dir', path.join(dir, 'data'), '--no-broker', '--log-level', 'warn'], recorded(log));
@@ -129,6 +132,19 @@ describe('a site agent', () => {
     expect(withModbus.sources).toContain('plugins/modbus/index.ts');
     expect(withModbus.packages).toContain('modbus-serial');
     expect([...withModbus.sources].filter((s) => s.startsWith('plugins/') && !s.startsWith('plugins/modbus/'))).toEqual([]);
-    for (const lib of ['node-opcua', 'aedes', '@kubernetes/client-node', 'pg', 'protobufjs', 'ssh2']) expect(withModbus.packages, lib).not.toContain(lib);
+    for (const lib of ['aedes', '@kubernetes/client-node', 'pg', 'protobufjs', 'ssh2']) expect(withModbus.packages, lib).not.toContain(lib);
+    expect([...withModbus.packages].filter((p) => p.startsWith('node-opcua'))).toEqual([]);
+
+    // The opcua addon, with a device on the simulator: node-opcua's client package, not `node-opcua`, which also loads its server side.
+    opcua = await startOpcuaSimulator({ dir: path.join(dir, 'opcua-sim'), securityModes: ['None'] });
+    await fx.apply({ kind: 'DeviceProfile', metadata: { name: 'lean-press' }, spec: { deviceResources: [{ name: 'speed', attributes: { nodeId: opcua.nodeId('Machine.Speed') }, properties: { valueType: 'Float64', readWrite: 'R' } }] } });
+    await fx.apply({ kind: 'Device', metadata: { name: 'lean-p1' }, spec: { site: 'lean', profile: 'lean-press', protocols: { opcua: { Endpoint: opcua.endpointUrl } } } });
+    await fx.apply({ kind: 'Addon', metadata: { name: 'lean-opcua' }, spec: { plugin: 'opcua', sites: ['lean'] } });
+    await waitFor('readings of the OPC UA device', async () => ((await fx.hub.telemetry.count({ site: 'lean', device: 'lean-p1' })) > 0 ? true : undefined), 60_000);
+
+    const withOpcua = await loadedNow();
+    expect(withOpcua.sources).toContain('plugins/opcua/index.ts');
+    expect(withOpcua.packages).toContain('node-opcua-client');
+    for (const lib of ['node-opcua', 'node-opcua-server', 'node-opcua-address-space', 'node-opcua-nodesets']) expect(withOpcua.packages, lib).not.toContain(lib);
   });
 });

@@ -20,9 +20,11 @@
  *   resource of valueType Object, an object of the inputs by their declared
  *   names, whose outputs then read as an object by name too) after the
  *   variable writes of the same request.
- * - `subscribe`: one Subscription per call, monitored items grouped by their
- *   settings (samplingInterval, queueSize, deadband; device defaults, then the
- *   caller's options, then the resource's attributes), discardOldest, both
+ * - `subscribe`: the session's Subscription for the publishing interval
+ *   (shared with the other devices on the session, session.ts), monitored
+ *   items grouped by their settings (samplingInterval, queueSize, deadband;
+ *   device defaults, then the caller's options, then the resource's
+ *   attributes), one CreateMonitoredItems per group, discardOldest, both
  *   timestamps. Each notification is one sample. The Overflow info bit (the
  *   server's queue dropped values) makes the sample uncertain, as does the
  *   first sample of each resource after the session recovered from a break.
@@ -43,12 +45,14 @@ import {
   type DriverDevice,
   type DriverIssue,
   type Logger,
+  type Quality,
   type ReadingValue,
   type Sample,
   type SampleSink,
   type SubscribeOptions,
   type Subscription,
   type WriteRequest,
+  type ValueType,
   type WriteResult,
 } from '../../../core/sdk/index.ts';
 import { BUILTIN, builtinName, conform, fromVariant, naturalValueType, toVariant, type NodeMeta } from './datatypes.ts';
@@ -99,10 +103,23 @@ function severity(s: StatusCode): 0 | 1 | 2 {
 }
 
 function originOf(dv: DataValue): number {
-  for (const d of [dv.sourceTimestamp, dv.serverTimestamp]) {
-    if (d && d.getTime() > 0) return originFromDate(d);
-  }
+  const source = dv.sourceTimestamp;
+  if (source && source.getTime() > 0) return originFromDate(source);
+  const server = dv.serverTimestamp;
+  if (server && server.getTime() > 0) return originFromDate(server);
   return nowOrigin();
+}
+
+/**
+ * A sample, built field by field with its optional fields last: every sample
+ * of a resource has one of a few hidden classes (a spread of optional parts
+ * would allocate a temporary object per sample).
+ */
+function sampleOf(resource: string, value: ReadingValue, valueType: ValueType, units: string | undefined, origin: number, quality: Quality, qualityDetail?: string): Sample {
+  const s: Sample = { resource, value, valueType, origin, quality };
+  if (units) s.units = units;
+  if (qualityDetail !== undefined) s.qualityDetail = qualityDetail;
+  return s;
 }
 
 function clip(detail: string): string {
@@ -200,19 +217,18 @@ class OpcuaConnection implements DeviceConnection {
   #sample(r: Resolved, dv: DataValue, extraDetail?: string): Sample {
     const p = r.point;
     const origin = originOf(dv);
-    const units = r.units ? { units: r.units } : {};
     const sev = severity(dv.statusCode);
-    if (sev === 2) return { resource: p.resource, value: null, valueType: p.valueType, ...units, origin, quality: 'bad', qualityDetail: `EDGE_ERR_OPCUA_STATUS ${statusName(dv.statusCode)}` };
+    if (sev === 2) return sampleOf(p.resource, null, p.valueType, r.units, origin, 'bad', `EDGE_ERR_OPCUA_STATUS ${statusName(dv.statusCode)}`);
     const c = conform(fromVariant(dv.value), p.valueType);
-    if ('problem' in c) return { resource: p.resource, value: null, valueType: p.valueType, ...units, origin, quality: 'bad', qualityDetail: clip(`EDGE_ERR_OPCUA_TYPE_MISMATCH ${c.problem}`) };
-    if (sev === 1) return { resource: p.resource, value: c.value, valueType: p.valueType, ...units, origin, quality: 'uncertain', qualityDetail: `EDGE_ERR_OPCUA_STATUS ${statusName(dv.statusCode)}` };
-    if (extraDetail) return { resource: p.resource, value: c.value, valueType: p.valueType, ...units, origin, quality: 'uncertain', qualityDetail: extraDetail };
-    return { resource: p.resource, value: c.value, valueType: p.valueType, ...units, origin, quality: 'good' };
+    if ('problem' in c) return sampleOf(p.resource, null, p.valueType, r.units, origin, 'bad', clip(`EDGE_ERR_OPCUA_TYPE_MISMATCH ${c.problem}`));
+    if (sev === 1) return sampleOf(p.resource, c.value, p.valueType, r.units, origin, 'uncertain', `EDGE_ERR_OPCUA_STATUS ${statusName(dv.statusCode)}`);
+    if (extraDetail) return sampleOf(p.resource, c.value, p.valueType, r.units, origin, 'uncertain', extraDetail);
+    return sampleOf(p.resource, c.value, p.valueType, r.units, origin, 'good');
   }
 
   #bad(name: string, detail: string, origin = nowOrigin()): Sample {
     const r = this.#points.get(name);
-    return { resource: name, value: null, valueType: r?.point.valueType ?? 'String', ...(r?.units ? { units: r.units } : {}), origin, quality: 'bad', qualityDetail: clip(detail) };
+    return sampleOf(name, null, r?.point.valueType ?? 'String', r?.units, origin, 'bad', clip(detail));
   }
 
   async read(resources: readonly string[]): Promise<Sample[]> {
@@ -226,7 +242,7 @@ class OpcuaConnection implements DeviceConnection {
         if (!r.last) out.set(name, this.#bad(name, 'EDGE_ERR_OPCUA_METHOD_NOT_CALLED the method has not been called on this connection'));
         else {
           const c = conform(r.last.value, r.point.valueType);
-          out.set(name, 'problem' in c ? this.#bad(name, `EDGE_ERR_OPCUA_TYPE_MISMATCH ${c.problem}`, r.last.origin) : { resource: name, value: c.value, valueType: r.point.valueType, ...(r.units ? { units: r.units } : {}), origin: r.last.origin, quality: 'good' });
+          out.set(name, 'problem' in c ? this.#bad(name, `EDGE_ERR_OPCUA_TYPE_MISMATCH ${c.problem}`, r.last.origin) : sampleOf(name, c.value, r.point.valueType, r.units, r.last.origin, 'good'));
         }
       } else if (r.point.readWrite === 'W') out.set(name, this.#bad(name, 'EDGE_ERR_OPCUA_WRITE_ONLY'));
       else if (!wanted.includes(r)) wanted.push(r);
@@ -514,6 +530,15 @@ async function builtinOf(ua: Opcua, session: ClientSession, dataType: NodeId): P
   return await ua.findBasicDataType(session, dataType);
 }
 
+/** One NodeMeta object per (DataType, ValueRank): a device's thousands of variables share a few. */
+const META = new Map<string, NodeMeta>();
+function nodeMeta(builtin: number, valueRank: number): NodeMeta {
+  const key = `${builtin}/${valueRank}`;
+  let m = META.get(key);
+  if (!m) META.set(key, (m = Object.freeze({ builtin, valueRank })));
+  return m;
+}
+
 /** DataType and ValueRank of each variable (one Read); a string is why it could not be read. */
 async function readMetas(ua: Opcua, session: ClientSession, rs: readonly Resolved[]): Promise<(NodeMeta | string)[]> {
   const dvs = await session.read(rs.flatMap((r) => [{ nodeId: r.nodeId!, attributeId: ua.AttributeIds.DataType }, { nodeId: r.nodeId!, attributeId: ua.AttributeIds.ValueRank }]));
@@ -527,7 +552,7 @@ async function readMetas(ua: Opcua, session: ClientSession, rs: readonly Resolve
     }
     try {
       const builtin = await builtinOf(ua, session, dt.value.value as NodeId);
-      out.push({ builtin, valueRank: severity(rank.statusCode) === 0 && typeof rank.value.value === 'number' ? rank.value.value : -1 });
+      out.push(nodeMeta(builtin, severity(rank.statusCode) === 0 && typeof rank.value.value === 'number' ? rank.value.value : -1));
     } catch (err) {
       out.push(toErrorInfo(err).message);
     }
@@ -612,7 +637,8 @@ async function prepareNodes(ua: Opcua, session: ClientSession, points: readonly 
   };
   const out = new Map<string, Resolved>();
   for (const p of points) {
-    const r: Resolved = { point: p, ...(p.units ? { units: p.units } : {}) };
+    // A variable's fields in the literal: each one added later would grow the object (a device may have thousands).
+    const r: Resolved = { point: p, problem: undefined, nodeId: undefined, meta: undefined, units: p.units };
     const set = (key: 'nodeId' | 'objectId' | 'methodId', v: NodeId | string): void => {
       if (typeof v === 'string') r.problem = v;
       else r[key] = v;

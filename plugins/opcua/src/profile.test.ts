@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DriverResource } from '../../../core/sdk/index.ts';
-import { nodeIdText, parseNodeId, resolvePoints } from './profile.ts';
+import { nodeIdText, parseNodeId, resolvePoints, type VariablePoint } from './profile.ts';
 
 function res(name: string, attributes: Record<string, unknown>, extra: Partial<DriverResource> = {}): DriverResource {
   return { name, valueType: 'Float64', readWrite: 'RW', attributes, properties: {}, ...extra };
@@ -54,6 +54,15 @@ describe('opcua profile', () => {
       },
       expect.objectContaining({ kind: 'method', resource: 'add', objectId: expect.objectContaining({ id: 'Machine' }), methodId: expect.objectContaining({ id: 'Machine.Add' }) }),
     ]);
+  });
+
+  it('gives a resource without monitoring overrides none: one frozen object, shared by every such point (a device may have thousands)', () => {
+    const r = resolvePoints([res('a', { nodeId: 'ns=2;s=A' }), res('b', { nodeId: 'ns=2;s=B' }), res('c', { nodeId: 'ns=2;s=C', queueSize: 5 })]);
+    const [a, b, c] = r.points as VariablePoint[];
+    expect(a!.monitoring).toEqual({});
+    expect(b!.monitoring).toBe(a!.monitoring);
+    expect(Object.isFrozen(a!.monitoring)).toBe(true);
+    expect(c!.monitoring).toEqual({ queueSize: 5 });
   });
 
   it('names each problem by resource and field', () => {

@@ -63,15 +63,15 @@ export function parseNodeId(raw: unknown): NodeIdRef | string {
   const m = /^(?:ns=([^;]*);|nsu=([^;]*);)?([a-z])=([\s\S]*)$/.exec(text);
   if (!m) return `'${text}' is not a node id: expected [ns=<index>;|nsu=<uri>;]i=|s=|g=|b=<identifier>, e.g. ns=2;s=Machine.Speed`;
   const [, ns, nsu, kind, id] = m as unknown as [string, string | undefined, string | undefined, string, string];
-  const ref: NodeIdRef = { text, kind: kind as IdentifierKind, id };
+  let ref: NodeIdRef;
   if (ns !== undefined) {
     if (!/^\d{1,5}$/.test(ns) || Number(ns) > 65535) return `'${text}': namespace index '${ns}' is not an integer from 0 to 65535`;
-    ref.namespace = Number(ns);
+    ref = { text, namespace: Number(ns), kind: kind as IdentifierKind, id };
   } else if (nsu !== undefined) {
     if (nsu === '') return `'${text}': nsu= needs a namespace URI`;
-    ref.namespaceUri = nsu;
+    ref = { text, namespaceUri: nsu, kind: kind as IdentifierKind, id };
   } else {
-    ref.namespace = 0;
+    ref = { text, namespace: 0, kind: kind as IdentifierKind, id };
   }
   switch (kind) {
     case 'i':
@@ -104,6 +104,21 @@ function numberOf(raw: unknown): number | undefined {
   return undefined;
 }
 
+/** No monitoring override: one object shared by every point that sets none (a device may have thousands). */
+const NO_OVERRIDES: Partial<MonitoringSettings> = Object.freeze({});
+
+/**
+ * `p` with the optional fields of `base` set on it. Points are built field by
+ * field, not spread from `base`: V8 gives each object copied by a spread a
+ * hidden class of its own (about 250 bytes each, held as long as the point).
+ */
+function withBase<P extends OpcuaPoint>(base: PointBase, p: P): P {
+  if (base.units !== undefined) p.units = base.units;
+  if (base.minimum !== undefined) p.minimum = base.minimum;
+  if (base.maximum !== undefined) p.maximum = base.maximum;
+  return p;
+}
+
 /** Resolves every resource into a point; every problem is an issue naming its field. */
 export function resolvePoints(resources: readonly DriverResource[]): { points: OpcuaPoint[]; issues: DriverIssue[] } {
   const points: OpcuaPoint[] = [];
@@ -119,7 +134,8 @@ export function resolvePoints(resources: readonly DriverResource[]): { points: O
     seen.add(r.name);
     const get = fieldsOf(r.attributes);
     const before = issues.length;
-    const common: PointBase = { resource: r.name, index, valueType: r.valueType, readWrite: r.readWrite, ...(r.units ? { units: r.units } : {}) };
+    const common: PointBase = { resource: r.name, index, valueType: r.valueType, readWrite: r.readWrite };
+    if (r.units) common.units = r.units;
     for (const key of ['minimum', 'maximum'] as const) {
       const raw = r.properties[key];
       if (raw === undefined || raw === '') continue;
@@ -140,13 +156,16 @@ export function resolvePoints(resources: readonly DriverResource[]): { points: O
       if (typeof objectId === 'string') issues.push({ path: at('objectId'), code: ISSUE.nodeId, message: rawObject === undefined ? 'a method resource needs objectId, the object the method is called on' : `objectId ${objectId}` });
       if (typeof methodId === 'string') issues.push({ path: at('methodId'), code: ISSUE.nodeId, message: rawMethod === undefined ? 'a method resource needs methodId' : `methodId ${methodId}` });
       if (r.readWrite === 'R') issues.push({ path: `${base}.properties.readWrite`, code: ISSUE.method, message: 'a method resource is called by writing it: readWrite must be W or RW' });
-      if (issues.length === before && typeof objectId !== 'string' && typeof methodId !== 'string') points.push({ ...common, kind: 'method', objectId, methodId });
+      if (issues.length === before && typeof objectId !== 'string' && typeof methodId !== 'string') {
+        points.push(withBase(common, { kind: 'method', resource: r.name, index, valueType: r.valueType, readWrite: r.readWrite, objectId, methodId }));
+      }
       return;
     }
     const nodeId = parseNodeId(rawNode);
     if (typeof nodeId === 'string') issues.push({ path: at('nodeId'), code: ISSUE.nodeId, message: rawNode === undefined ? 'nodeId is required (or objectId + methodId for a method)' : `nodeId ${nodeId}` });
-    const monitoring = readMonitoring(get, at, issues, ISSUE.monitoring);
-    if (issues.length === before && typeof nodeId !== 'string') points.push({ ...common, kind: 'variable', nodeId, monitoring });
+    const overrides = readMonitoring(get, at, issues, ISSUE.monitoring);
+    const monitoring = Object.keys(overrides).length === 0 ? NO_OVERRIDES : overrides;
+    if (issues.length === before && typeof nodeId !== 'string') points.push(withBase(common, { kind: 'variable', resource: r.name, index, valueType: r.valueType, readWrite: r.readWrite, nodeId, monitoring }));
   });
   return { points, issues };
 }

@@ -61,7 +61,8 @@ describe('onboarding reporter', () => {
     defer(() => state.close());
     const up = startOnboardingReporter({ site: 'plant-a', state, hubUrl: () => hub.url, token: 'agent-token', logger: quiet });
     defer(() => up.stop());
-    await waitFor('both reported', () => hub.bodies.length === 2);
+    // Reported, and the hub's answers taken in (the hub has a body before the reporter has its answer).
+    await waitFor('both reported', () => hub.bodies.length === 2 && up.stats().sent === 2);
     expect(hub.bodies.map((b) => b.identifier).sort()).toEqual(['pump-1', 'pump-2']);
     expect(hub.auth).toEqual(['Bearer agent-token', 'Bearer agent-token']);
     expect(up.stats()).toMatchObject({ sent: 2, unsent: 0 });

@@ -16,7 +16,8 @@ const { seq: _seq, ...inputProperties } = ReadingSchema.properties;
 export const ReadingInputSchema = Type.Object(inputProperties, { additionalProperties: false });
 
 const checkInput = Compile(ReadingInputSchema);
-/** The keys a reading from a driver may have (ReadingInputSchema's, less site, which the agent sets). */
+const checkReading = Compile(ReadingSchema);
+/** The keys a reading may have (ReadingInputSchema's; a site a driver sets is replaced by the agent's). */
 const INPUT_KEYS: ReadonlySet<string> = new Set(Object.keys(inputProperties));
 
 /**
@@ -49,7 +50,6 @@ export function withSite(readings: readonly Omit<ReadingInput, 'site'>[], site: 
   }
   return out;
 }
-const checkReading = Compile(ReadingSchema);
 
 /** At most this many issues are carried in the error's params. */
 const MAX_ISSUES = 50;

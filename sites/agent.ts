@@ -443,9 +443,10 @@ export async function startSiteAgent(o: SiteAgentOptions): Promise<SiteAgent> {
   const sink: ReadingSink = {
     append(readings) {
       try {
-        const at = outbox.append(withSite(readings, o.site));
-        // The outbox's own (frozen) copies, as stored.
-        if (feed.listening) feed.publish(outbox.peek(at.firstSeq - 1, at.lastSeq - at.firstSeq + 1));
+        const stamped = withSite(readings, o.site);
+        const at = outbox.append(stamped);
+        // Everything the append took, numbered, also what the outbox's bounds dropped at once (an origin past the age bound).
+        if (feed.listening) feed.publish(stamped.map((r, i) => ({ ...r, seq: at.firstSeq + i })));
       } catch (err) {
         if (TelemetryErrors.ErrInvalid.is(err)) {
           // A driver bug: the readings do not fit the Reading contract. Counted here, reported by the device manager.

@@ -43,7 +43,7 @@ export interface Batch {
 export interface Outbox {
   /** Commits the readings (one transaction) and numbers them; returns only once they are durable. */
   append(readings: readonly ReadingInput[]): AppendResult;
-  /** Pending readings with seq > afterSeq, in seq order. The objects may be shared between calls and with the site's reading feed: frozen, not to be changed. */
+  /** Pending readings with seq > afterSeq, in seq order. The objects may be shared between calls: frozen, not to be changed. */
   peek(afterSeq: number, maxCount: number): Reading[];
   /** The hub holds every reading up to and including seq: release them. */
   ack(uptoSeq: number): void;

@@ -24,7 +24,8 @@ import type {
   ValueType,
   WriteResult,
 } from '../core/sdk/index.ts';
-import { ErrReadingsNotStored, formatQualityDetail, nowOrigin, SampleSchema, type Reading } from '../core/sdk/index.ts';
+import { ErrReadingsNotStored, formatQualityDetail, nowOrigin } from '../core/sdk/index.ts';
+import { sampleReading } from '../core/telemetry/index.ts';
 import { sourceResources, type ProfileSources, type Resource, type SiteCommand } from '../core/store/index.ts';
 import { liveReadResources } from './live-read.ts';
 import { LinkHealth } from './device-health.ts';
@@ -83,24 +84,6 @@ export interface DeviceRuntimeStatus {
   reported?: Record<string, ReportedValue>;
   /** Writable resources whose value departed from the desired one (see twin.ts). */
   drift?: Record<string, Drift>;
-}
-
-const SAMPLE_KEYS: ReadonlySet<string> = new Set(Object.keys(SampleSchema.properties));
-
-/**
- * A sample as a reading of `device`, built field by field. Not an object
- * spread: once the caller is optimized, V8 gives each object a spread makes a
- * hidden class of its own, allocated in the old generation (about 250 bytes
- * per reading, which at 10,000 readings/s fills it with garbage). A sample
- * with fields a Sample does not have is spread as it is, so that the outbox
- * still refuses it.
- */
-function stamped(s: Sample, device: string, profile: string): Omit<Reading, 'seq' | 'site'> {
-  for (const k in s) if (!SAMPLE_KEYS.has(k)) return { ...s, device, profile };
-  const r: Omit<Reading, 'seq' | 'site'> = { device, profile, resource: s.resource, value: s.value, valueType: s.valueType, origin: s.origin, quality: s.quality };
-  if (s.units !== undefined) r.units = s.units;
-  if (s.qualityDetail !== undefined) r.qualityDetail = s.qualityDetail;
-  return r;
 }
 
 /** The longest delay a Node timer keeps: setInterval runs a longer one every millisecond instead. */
@@ -472,7 +455,7 @@ export class DeviceManager {
     if (out.length === 0) return;
     try {
       const { name: device, profile } = run.device;
-      this.#o.sink.append(out.map((s) => stamped(s, device, profile)));
+      this.#o.sink.append(out.map((s) => sampleReading(s, device, profile)));
       for (const s of out) if (s.quality !== 'bad' && s.origin > (run.status.lastReading ?? 0)) run.status.lastReading = s.origin;
     } catch (err) {
       if (ErrReadingsNotStored.is(err)) {

@@ -23,4 +23,4 @@ export { ErrBridgeOption } from './errors.ts';
 export { startMqttIngest, REJECT_LOG_WINDOW_MS, type MqttIngest, type MqttIngestOptions } from './mqtt-ingest.ts';
 export { telemetryTopic } from './topic.ts';
 export { startTelemetryExport, exportGroup, exportTopic, exportUrl, DEFAULT_EXPORT_TOPIC, type TelemetryExport, type TelemetryExportOptions, type ExportFormat } from './export.ts';
-export { ReadingInputSchema, withSite } from './validate.ts';
+export { ReadingInputSchema, sampleReading, withSite } from './validate.ts';

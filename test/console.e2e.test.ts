@@ -7,116 +7,34 @@
  * turns Offline. Screenshots of each step, on a laptop-sized and a
  * tablet-sized window, land in test-artifacts/console/.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { connectAsync } from 'mqtt';
-import type { Browser, Page } from 'playwright-core';
-import { Agent, fetch } from 'undici';
+import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactsDir, launchChromium, spkiPin } from './support/browser.ts';
-import { startEdgeadm, type Background } from './support/edgeadm-cli.ts';
+import { expectAccessible, startDemoConsole, type DemoConsole } from './support/console-page.ts';
 import { tempDir, waitFor } from './support/hub-fixture.ts';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const shots = artifactsDir('console');
-
-const children: Background[] = [];
-function start(args: string[], env: Record<string, string> = {}): Background {
-  const p = startEdgeadm(args, env, { cwd: repo });
-  children.push(p);
-  return p;
-}
-
-let demo: Background;
-let browser: Browser;
+let c: DemoConsole;
 let consoleUrl: string;
 let brokerUrl: string;
 let token: string;
 let dataDir: string;
-let dispatcher: Agent;
-
-async function api<T>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(new URL(p, consoleUrl), {
-    method,
-    dispatcher,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text === '' ? undefined : JSON.parse(text)) as T };
-}
+let shots: string;
 
 beforeAll(async () => {
-  dataDir = tempDir('console-demo');
-  demo = start(['demo', '--port', '0', '--data-dir', dataDir]);
-  await waitFor('the demo to come up', () => demo.out().includes('Ctrl-C stops the demo.') || demo.child.exitCode !== null, 60_000, 100);
-  expect(demo.child.exitCode, demo.err()).toBeNull();
-  consoleUrl = /^console: +(\S+)/m.exec(demo.out())?.[1] ?? '';
-  brokerUrl = /site MQTT broker (mqtt:\/\/\S+)/.exec(demo.out())?.[1] ?? '';
-  expect(consoleUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
-  expect(brokerUrl).toMatch(/^mqtt:\/\/127\.0\.0\.1:\d+$/);
-  token = readFileSync(path.join(dataDir, 'hub', 'admin.token'), 'utf8').trim();
-  const ca = readFileSync(path.join(dataDir, 'hub', 'pki', 'ca.crt'), 'utf8');
-  dispatcher = new Agent({ connect: { ca } });
-  browser = await launchChromium({ pins: [await spkiPin(consoleUrl, ca)] });
+  c = await startDemoConsole('console');
+  ({ url: consoleUrl, brokerUrl, token, dataDir, shots } = c);
 }, 90_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await dispatcher?.close();
-  for (const c of children.splice(0).reverse()) await c.stop();
+  await c?.close();
 }, 30_000);
 
-const VIEWPORTS = { laptop: { width: 1366, height: 800 }, tablet: { width: 820, height: 1180 } } as const;
-
-async function openConsole(viewport: keyof typeof VIEWPORTS): Promise<Page> {
-  const context = await browser.newContext({ viewport: VIEWPORTS[viewport] });
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() !== 'error') return;
-    // Chromium logs every refused API call ("Failed to load resource: 401"): answers the page expects and handles.
-    if (m.text().startsWith('Failed to load resource') && new URL(m.location().url).pathname.startsWith('/api/')) return;
-    problems.push(`console error: ${m.text()} (${m.location().url})`);
-  });
-  (page as Page & { problems: string[] }).problems = problems;
-  await page.goto(consoleUrl);
-  return page;
-}
-
-const problemsOf = (page: Page): string[] => (page as Page & { problems?: string[] }).problems ?? [];
-
-/**
- * Runs `fn` on a fresh logged-out console page; fails on any page or console
- * error, and on failure saves a screenshot and says where the page was and
- * what it showed.
- */
-async function withConsole(viewport: keyof typeof VIEWPORTS, fn: (page: Page) => Promise<void>): Promise<void> {
-  const page = await openConsole(viewport);
-  try {
-    await fn(page);
-    expect(problemsOf(page)).toEqual([]);
-  } catch (err) {
-    const name = (expect.getState().currentTestName ?? 'test').replace(/[^A-Za-z0-9]+/g, '-').slice(-80);
-    await page.screenshot({ path: path.join(shots, `FAILED-${name}.png`), fullPage: true }).catch(() => undefined);
-    const text = await page
-      .locator('body')
-      .innerText({ timeout: 2000 })
-      .catch(() => '(no text)');
-    const message = err instanceof Error ? err.message : String(err);
-    throw new Error(`${message}\n  page: ${page.url()}\n  showing: ${text.replace(/\s+/g, ' ').slice(0, 1500)}\n  page problems: ${problemsOf(page).join('; ') || 'none'}`, { cause: err });
-  } finally {
-    await page.context().close();
-  }
-}
-
-async function logIn(page: Page, as = token): Promise<void> {
-  await page.getByTestId('login-token').fill(as);
-  await page.getByTestId('login-submit').click();
-  await page.getByTestId('nav-sites').waitFor();
-}
+const api = <T>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> => c.api<T>(method, p, body);
+const withConsole: DemoConsole['withConsole'] = (viewport, fn) => c.withConsole(viewport, fn);
+const logIn: DemoConsole['logIn'] = (page, as) => c.logIn(page, as);
+const start: DemoConsole['start'] = (args, env) => c.start(args, env);
 
 describe('web console (Chromium against edgeadm demo)', () => {
   it('refuses a wrong token with the coded error, then logs in with the admin token; the cookie carries no token', async () => {
@@ -125,7 +43,9 @@ describe('web console (Chromium against edgeadm demo)', () => {
       await page.getByTestId('login-submit').click();
       await expect.poll(() => page.getByTestId('login-error').textContent(), { timeout: 10_000 }).toContain('EDGE_ERR_HUB_UNAUTHENTICATED');
       await page.screenshot({ path: path.join(shots, '01-login-refused.png') });
+      await expectAccessible(page, 'login');
       await logIn(page);
+      await page.getByTestId('nav-sites').click();
       const cookies = await page.context().cookies();
       expect(cookies).toHaveLength(1);
       expect(cookies[0]).toMatchObject({ name: '__Host-edgeadm_console', httpOnly: true, secure: true, sameSite: 'Strict' });
@@ -140,6 +60,7 @@ describe('web console (Chromium against edgeadm demo)', () => {
       // Its agent's process, as it reported it (the demo's process also runs the hub).
       await expect.poll(() => site.getByTestId('site-agent-process').textContent(), { timeout: 20_000 }).toMatch(/^[1-9]\d* MiB, \d+(\.\d)?% CPU$/);
       await page.screenshot({ path: path.join(shots, '02-sites-laptop.png'), fullPage: true });
+      await expectAccessible(page, 'sites');
       // Every demo addon runs at the demo site; the demo node is connected through its tunnel.
       await page.getByTestId('nav-addons').click();
       for (const addon of ['simulator', 'modbus', 'opcua', 'mqtt']) {
@@ -155,6 +76,7 @@ describe('web console (Chromium against edgeadm demo)', () => {
         await expect.poll(() => page.getByTestId('addon-web-runs').textContent(), { timeout: 10_000 }).toBe('grids');
         await expect.poll(() => page.getByTestId('addon-web-demo-cause').textContent(), { timeout: 10_000 }).toBe('web-srv: 0/1 ready');
         await page.screenshot({ path: path.join(shots, '02-addons-laptop.png'), fullPage: true });
+        await expectAccessible(page, 'addons');
       } finally {
         expect((await api('DELETE', '/api/v1/addons/web')).status).toBeLessThan(300);
       }
@@ -164,6 +86,7 @@ describe('web console (Chromium against edgeadm demo)', () => {
       await page.goto(new URL('#/sites/demo', consoleUrl).href);
       await expect.poll(() => page.getByTestId('site-unit').textContent(), { timeout: 10_000 }).toBe('1/1 nodes connected');
       await page.screenshot({ path: path.join(shots, '02-nodes-laptop.png'), fullPage: true });
+      await expectAccessible(page, 'site detail');
     });
   }, 60_000);
 
@@ -186,6 +109,7 @@ describe('web console (Chromium against edgeadm demo)', () => {
           await expect.poll(() => page.getByTestId(`device-${device}`).getAttribute('data-updated'), { timeout: 20_000 }).toMatch(/^\d+$/);
         }
         await page.screenshot({ path: path.join(shots, `03-devices-${viewport}.png`), fullPage: true });
+        await expectAccessible(page, 'devices');
         // The device page draws charts from history plus live readings.
         await row.getByText('meter-1', { exact: true }).first().click();
         await page.getByTestId('device-detail').waitFor();
@@ -194,6 +118,7 @@ describe('web console (Chromium against edgeadm demo)', () => {
         await expect.poll(async () => (await voltage.locator('canvas').count()) > 0, { timeout: 10_000 }).toBe(true);
         await expect.poll(() => voltage.getByTestId('resource-value').textContent(), { timeout: 20_000 }).not.toBe(before);
         await page.screenshot({ path: path.join(shots, `04-device-meter-1-${viewport}.png`), fullPage: true });
+        await expectAccessible(page, 'device detail');
       });
     }, 90_000);
   }
@@ -210,6 +135,7 @@ describe('web console (Chromium against edgeadm demo)', () => {
       await dialog.getByTestId('write-submit').click();
       await expect.poll(() => dialog.getByTestId('write-error').textContent(), { timeout: 10_000 }).toMatch(/value/);
       await page.screenshot({ path: path.join(shots, '05-write-refused.png') });
+      await expectAccessible(page, 'write dialog');
       await dialog.getByTestId('write-value').fill('231.5');
       await dialog.getByTestId('write-submit').click();
       await expect.poll(() => dialog.getByTestId('write-state').textContent(), { timeout: 30_000 }).toContain('succeeded');
@@ -250,6 +176,7 @@ describe('web console (Chromium against edgeadm demo)', () => {
         const row = page.getByTestId(`pending-${pendingName}`);
         await row.waitFor({ timeout: 20_000 });
         await page.screenshot({ path: path.join(shots, '07-pending.png'), fullPage: true });
+        await expectAccessible(page, 'pending');
         await page.getByTestId(`approve-${pendingName}`).click();
         await page.getByTestId('approve-name').fill('flow-7');
         await page.getByTestId('approve-confirm').click();
@@ -314,7 +241,7 @@ describe('web console (Chromium against edgeadm demo)', () => {
       const cookie = (await page.context().cookies())[0]?.value ?? '';
       await page.getByTestId('logout').click();
       await page.getByTestId('login-token').waitFor();
-      const after = await fetch(new URL('/api/v1/console/session', consoleUrl), { dispatcher, headers: { cookie: `__Host-edgeadm_console=${cookie}` } });
+      const after = await fetch(new URL('/api/v1/console/session', consoleUrl), { dispatcher: c.dispatcher, headers: { cookie: `__Host-edgeadm_console=${cookie}` } });
       expect(after.status).toBe(401);
     });
   }, 90_000);
@@ -322,13 +249,14 @@ describe('web console (Chromium against edgeadm demo)', () => {
   it('shows a site as Offline when its agent is killed, how it and its node stand by the peers\' vote, and Online again when it comes back', async () => {
     await withConsole('laptop', async (page) => {
       await logIn(page);
+      await page.getByTestId('nav-sites').click();
       expect((await api('POST', '/api/v1/sites', { metadata: { name: 'branch' }, spec: { displayName: 'Branch office' } })).status).toBe(201);
       // Its node joins as any edge node does, and reaches the hub only through its tunnel.
       const bootstrap = await api<{ token: string }>('POST', '/api/v1/bootstrap-tokens', { site: 'branch', ttlSeconds: 600 });
       expect(bootstrap.status).toBe(201);
       const joined = await fetch(new URL('/api/v1/join', consoleUrl), {
         method: 'POST',
-        dispatcher,
+        dispatcher: c.dispatcher,
         headers: { authorization: `Bearer ${bootstrap.body.token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ site: 'branch', node: 'branch-gw' }),
       });

@@ -55,9 +55,22 @@ export function AddonsTable({ site }) {
   </div>`;
 }
 
-export function AddonsView() {
+/** @param {{ admin?: boolean }} props */
+export function AddonsView({ admin = false }) {
+  void admin;
   return html`<section>
     <h1>Addons</h1>
     <${AddonsTable} />
+  </section>`;
+}
+
+/**
+ * One addon.
+ * @param {{ name: string, admin: boolean }} props
+ */
+export function AddonDetail({ name, admin }) {
+  void admin;
+  return html`<section>
+    <h1>Addon ${name}</h1>
   </section>`;
 }

@@ -78,6 +78,32 @@ export async function request(method, path, body, opts = {}) {
 export const get = (path, opts) => request('GET', path, undefined, opts);
 /** @param {string} path @param {unknown} body @param {{ signal?: AbortSignal }} [opts] */
 export const post = (path, body, opts) => request('POST', path, body, opts);
+/** @param {string} path @param {unknown} body @param {{ signal?: AbortSignal }} [opts] */
+export const put = (path, body, opts) => request('PUT', path, body, opts);
+/** @param {string} path @param {{ signal?: AbortSignal }} [opts] */
+export const del = (path, opts) => request('DELETE', path, undefined, opts);
+
+/**
+ * The field problems of a refused request (the hub's `details.issues`, each
+ * with its dotted `path`), by path; empty for any other error. Forms show each
+ * next to its field and the rest above the form.
+ * @param {unknown} err
+ * @returns {Map<string, string>}
+ */
+export function issuesByPath(err) {
+  /** @type {Map<string, string>} */
+  const out = new Map();
+  if (!(err instanceof ApiError)) return out;
+  const issues = /** @type {{ issues?: unknown } | undefined} */ (err.details)?.issues;
+  if (!Array.isArray(issues)) return out;
+  for (const i of issues) {
+    const issue = /** @type {{ path?: unknown, message?: unknown }} */ (i);
+    const path = typeof issue?.path === 'string' ? issue.path.replace(/^\//, '').replace(/\//g, '.') : '';
+    const message = typeof issue?.message === 'string' ? issue.message : 'is not valid';
+    out.set(path, out.has(path) ? `${out.get(path)}; ${message}` : message);
+  }
+  return out;
+}
 
 /**
  * The current session, or null when not logged in.

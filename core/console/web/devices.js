@@ -121,7 +121,9 @@ export function DevicesTable({ site }) {
   </div>`;
 }
 
-export function DevicesView() {
+/** @param {{ admin?: boolean }} props */
+export function DevicesView({ admin = false }) {
+  void admin;
   return html`<section>
     <h1>Devices</h1>
     <${DevicesTable} />

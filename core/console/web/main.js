@@ -2,41 +2,51 @@ import { render } from 'preact';
 import { html } from 'htm/preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { describeError, loadSession, logout, onUnauthorized } from './api.js';
-import { AddonsView } from './addons.js';
+import { AddonDetail, AddonsView } from './addons.js';
 import { DeviceDetail } from './device.js';
 import { DevicesView } from './devices.js';
+import { EdgeXView } from './edgex.js';
+import { TelemetryView } from './explorer.js';
+import { HomeView } from './home.js';
 import { startLive, stopLive } from './live.js';
 import { LoginView } from './login.js';
 import { pendingPhase } from './model.js';
+import { NodeDetail } from './node.js';
 import { NodesView } from './nodes.js';
 import { PendingView } from './pending.js';
 import { SiteDetail, SitesView } from './sites.js';
+import { TokensView } from './tokens.js';
 import { list, state, subscribe } from './store.js';
 
 /** @typedef {import('./types.js').Session} Session */
 
 /**
- * @typedef {{ view: 'sites' | 'devices' | 'pending' | 'addons' | 'nodes', name?: string }} Route
+ * Where the console is: `#/<view>[/<name>][?<query>]`, the name URI-decoded
+ * (it may hold '/'), the query as URLSearchParams. `#/` is the home page.
+ * @typedef {{ view: View, name?: string, query: URLSearchParams }} Route
  */
+
+/** @typedef {'home' | 'sites' | 'nodes' | 'devices' | 'pending' | 'addons' | 'telemetry' | 'edgex' | 'tokens'} View */
+
+/** @type {ReadonlySet<string>} */
+const VIEWS = new Set(['home', 'sites', 'nodes', 'devices', 'pending', 'addons', 'telemetry', 'edgex', 'tokens']);
 
 /** @returns {Route} */
 function parseHash() {
-  const parts = location.hash.replace(/^#\/?/, '').split('/');
-  const name = parts[1] ? decodeURIComponent(parts.slice(1).join('/')) : undefined;
-  switch (parts[0]) {
-    case 'devices':
-      return { view: 'devices', name };
-    case 'pending':
-      return { view: 'pending' };
-    case 'addons':
-      return { view: 'addons' };
-    case 'nodes':
-      return { view: 'nodes' };
-    case 'sites':
-      return { view: 'sites', name };
-    default:
-      return { view: 'sites' };
+  const raw = location.hash.replace(/^#\/?/, '');
+  const q = raw.indexOf('?');
+  const path = q === -1 ? raw : raw.slice(0, q);
+  const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
+  const parts = path.split('/');
+  const first = parts[0] ?? '';
+  const view = /** @type {View} */ (VIEWS.has(first) ? first : 'home');
+  let name;
+  try {
+    name = view !== 'home' && parts[1] ? decodeURIComponent(parts.slice(1).join('/')) : undefined;
+  } catch {
+    name = undefined; // a malformed %-escape: the list instead
   }
+  return { view, name, query };
 }
 
 function useRoute() {
@@ -62,12 +72,17 @@ function useStoreVersion() {
   return version;
 }
 
+/** Navigation: [view, label, admins only]. */
 const NAV = /** @type {const} */ ([
-  ['sites', 'Sites'],
-  ['devices', 'Devices'],
-  ['pending', 'Pending'],
-  ['addons', 'Addons'],
-  ['nodes', 'Nodes'],
+  ['home', 'Home', false],
+  ['sites', 'Sites', false],
+  ['nodes', 'Nodes', false],
+  ['devices', 'Devices', false],
+  ['pending', 'Pending', false],
+  ['addons', 'Addons', false],
+  ['telemetry', 'Telemetry', false],
+  ['edgex', 'EdgeX files', false],
+  ['tokens', 'Tokens', true],
 ]);
 
 /** @param {{ route: Route, session: Session, onLogout: () => void }} props */
@@ -75,9 +90,9 @@ function TopBar({ route, session, onLogout }) {
   const pending = list('PendingDevice').filter((p) => pendingPhase(p) === 'Pending').length;
   const isLive = state.watchOpen && state.telemetryOpen;
   return html`<header class="topbar">
-    <a class="brand" href="#/sites">edgeadm</a>
-    <nav>
-      ${NAV.map(
+    <a class="brand" href="#/">edgeadm</a>
+    <nav aria-label="Main">
+      ${NAV.filter(([, , adminOnly]) => !adminOnly || session.role === 'admin').map(
         ([key, label]) => html`<a key=${key} href=${`#/${key}`} data-testid=${`nav-${key}`} class=${route.view === key ? 'active' : ''}
           aria-current=${route.view === key ? 'page' : undefined}>${label}${key === 'pending' && pending > 0
             ? html` <span class="count-badge" aria-label=${`${pending} pending`}>${pending}</span>`
@@ -94,16 +109,24 @@ function TopBar({ route, session, onLogout }) {
 /** @param {{ route: Route, admin: boolean }} props */
 function Page({ route, admin }) {
   switch (route.view) {
+    case 'sites':
+      return route.name ? html`<${SiteDetail} key=${route.name} name=${route.name} admin=${admin} />` : html`<${SitesView} admin=${admin} />`;
+    case 'nodes':
+      return route.name ? html`<${NodeDetail} key=${route.name} name=${route.name} admin=${admin} />` : html`<${NodesView} />`;
     case 'devices':
-      return route.name ? html`<${DeviceDetail} key=${route.name} name=${route.name} admin=${admin} />` : html`<${DevicesView} />`;
+      return route.name ? html`<${DeviceDetail} key=${route.name} name=${route.name} admin=${admin} />` : html`<${DevicesView} admin=${admin} />`;
     case 'pending':
       return html`<${PendingView} admin=${admin} />`;
     case 'addons':
-      return html`<${AddonsView} />`;
-    case 'nodes':
-      return html`<${NodesView} />`;
+      return route.name ? html`<${AddonDetail} key=${route.name} name=${route.name} admin=${admin} />` : html`<${AddonsView} admin=${admin} />`;
+    case 'telemetry':
+      return html`<${TelemetryView} query=${route.query} />`;
+    case 'edgex':
+      return html`<${EdgeXView} admin=${admin} />`;
+    case 'tokens':
+      return html`<${TokensView} admin=${admin} />`;
     default:
-      return route.name ? html`<${SiteDetail} key=${route.name} name=${route.name} />` : html`<${SitesView} />`;
+      return html`<${HomeView} />`;
   }
 }
 

@@ -36,7 +36,9 @@ function SiteRow({ site, now }) {
   </tr>`;
 }
 
-export function SitesView() {
+/** @param {{ admin?: boolean }} props */
+export function SitesView({ admin = false }) {
+  void admin;
   const sites = list('Site');
   return html`<section>
     <h1>Sites</h1>
@@ -64,8 +66,9 @@ function unitText(site) {
   return `${connected}/${nodes.length} nodes connected`;
 }
 
-/** @param {{ name: string }} props */
-export function SiteDetail({ name }) {
+/** @param {{ name: string, admin?: boolean }} props */
+export function SiteDetail({ name, admin = false }) {
+  void admin;
   const site = getObj('Site', name);
   if (!state.synced) return html`<section><h1>Site ${name}</h1><${Loading} /></section>`;
   if (!site) {

@@ -1,4 +1,5 @@
 import { html } from 'htm/preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { tone } from './format.js';
 
 /**
@@ -24,3 +25,52 @@ export function Empty({ children }) {
  * @param {Event} e
  */
 export const inputValue = (e) => /** @type {HTMLInputElement} */ (e.currentTarget).value;
+
+/**
+ * A command or value to copy: shown whole in a read-only code block, with a
+ * Copy button that says when it worked (the clipboard needs a secure page,
+ * which the hub's HTTPS is).
+ * @param {{ text: string, label: string, testid?: string }} props
+ */
+export function CopyText({ text, label, testid }) {
+  const [copied, setCopied] = useState('');
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      setCopied('Copied');
+    } catch {
+      setCopied('Select the text and copy it');
+    }
+  };
+  return html`<div class="copy">
+    <pre class="copy-text" data-testid=${testid} aria-label=${label} tabindex="0"><code>${text}</code></pre>
+    <button type="button" class="small" onClick=${copy} aria-label=${`Copy ${label}`}>Copy</button>
+    <span class="muted small" role="status">${copied}</span>
+  </div>`;
+}
+
+/**
+ * A modal dialog (the native <dialog>: focus stays inside, Escape closes it),
+ * labelled by its title; `onClose` runs however it closes.
+ * @param {{ title: string, onClose: () => void, testid?: string, children: unknown }} props
+ */
+export function Modal({ title, onClose, testid, children }) {
+  const ref = useRef(/** @type {HTMLDialogElement | null} */ (null));
+  const [id] = useState(() => `modal-${Math.random().toString(36).slice(2, 10)}`);
+  useEffect(() => {
+    const d = ref.current;
+    if (d && !d.open) d.showModal();
+  }, []);
+  return html`<dialog ref=${ref} class="modal" data-testid=${testid} aria-labelledby=${id} onClose=${onClose}>
+    <h2 id=${id}>${title}</h2>
+    ${children}
+  </dialog>`;
+}
+
+/**
+ * A field's problem under it, referenced by the field's aria-describedby (`${id}-error`).
+ * @param {{ id: string, message: string | undefined }} props
+ */
+export function FieldError({ id, message }) {
+  return message ? html`<p class="field-error" id=${`${id}-error`} data-testid=${`${id}-error`}>${message}</p>` : null;
+}

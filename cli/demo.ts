@@ -25,6 +25,7 @@ import type { BrokerCredentialSpec, Resource } from '../core/store/index.ts';
 import { ErrDemoInterrupted, ErrDemoManifest } from './errors.ts';
 import { hubFetch, type HubTarget } from './client.ts';
 import { contextOf, listening, parsePort } from './context.ts';
+import { pluginCatalogSource } from './plugin.ts';
 import { examples, summary } from './commands.ts';
 
 const PLURAL: Record<string, string> = { Site: 'sites', Node: 'nodes', DeviceProfile: 'deviceprofiles', Device: 'devices', Addon: 'addons' };
@@ -207,7 +208,7 @@ export function registerDemo(program: Command): void {
           import('./demo/mqtt-sim.ts'),
         ]);
         step();
-        const hub = await listening(port, '--port', () => startHub({ dataDir: path.join(opts.dataDir, 'hub'), port, logger, tls: true, modules: [createConsole()] }));
+        const hub = await listening(port, '--port', () => startHub({ dataDir: path.join(opts.dataDir, 'hub'), port, logger, tls: true, modules: [createConsole()], pluginCatalog: pluginCatalogSource(ctx) }));
         teardown.add('hub', () => hub.close());
         step();
         const admin: HubTarget = { url: hub.url, token: readFileSync(hub.adminTokenFile, 'utf8').trim(), ca: hub.caCert! };

@@ -6,8 +6,8 @@ import { dns1123LabelProblem } from '../core/store/index.ts';
 import { HUB_RUN_ENV } from './config.ts';
 import { contextOf, listening, parsePort } from './context.ts';
 import { ErrUsage } from './errors.ts';
-import { caCertHash } from './join.ts';
-import { loadRegistry } from './plugin.ts';
+import { caCertHash } from '../core/pki/pin.ts';
+import { loadRegistry, pluginCatalogSource } from './plugin.ts';
 import { waitForSignal } from './signals.ts';
 import { examples, summary } from './commands.ts';
 
@@ -80,6 +80,8 @@ export function registerHub(program: Command): void {
           ...(state ? { state } : {}),
           ...(exportTo ? { export: exportTo } : {}),
           ...(registry ? { plugins: (id: string) => registry.definition(id) } : {}),
+          // The console's forms and the check of Device protocol blocks: loaded on the first request that needs them.
+          pluginCatalog: pluginCatalogSource(ctx, registry),
         }),
       );
       ctx.out.write(

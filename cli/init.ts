@@ -27,7 +27,7 @@ import { contextOf, listening, parseListenHost, parsePort, type CommandContext }
 import { ErrInitNamespace, ErrUsage } from './errors.ts';
 import { kubeStoreOption } from './hub.ts';
 import { loadRegistry } from './plugin.ts';
-import { caCertHash } from './join.ts';
+import { caCertHash } from '../core/pki/pin.ts';
 import { steps, type Progress } from './progress.ts';
 import { waitForSignal } from './signals.ts';
 import { CONTEXT_NAME, readUserConfig, upsertContext, userConfigPath, writeUserConfig } from './user-config.ts';

@@ -14,7 +14,6 @@
  * like kubeadm), before the bootstrap token is sent anywhere.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash, X509Certificate } from 'node:crypto';
 import { accessSync, chmodSync, constants as fsConstants, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import net from 'node:net';
@@ -22,6 +21,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { Agent, fetch } from 'undici';
 import type { ErrorBody, JoinBody, JoinResult } from '../core/hub/index.ts';
+import { caCertHash } from '../core/pki/pin.ts';
 import { BOOTSTRAP_TOKEN_RE, EdgeError } from '../core/kernel/index.ts';
 import type { SiteAgentOptions } from '../sites/index.ts';
 import { readCaFile } from './client.ts';
@@ -32,12 +32,6 @@ import { waitForSignal } from './signals.ts';
 import { examples, LEAN_HELP, summary } from './commands.ts';
 
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
-
-/** kubeadm's CA pin: SHA-256 over the CA certificate's DER SubjectPublicKeyInfo. */
-export function caCertHash(pem: string): string {
-  const spki = new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
-  return `sha256:${createHash('sha256').update(spki).digest('hex')}`;
-}
 
 /** What a joined node keeps in its data directory (`node.json`; the credential and CA beside it). */
 export interface NodeIdentity {

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { EDGEADM_VERSION, ServiceScope } from '../core/kernel/index.ts';
 import { PluginErrors, PluginRegistry, type PluginInfo } from '../core/plugins/index.ts';
+import type { PluginCatalogEntry } from '../core/hub/index.ts';
 import { contextOf, type CommandContext } from './context.ts';
 import { emit, renderDetails, renderTable } from './output.ts';
 import { examples, summary } from './commands.ts';
@@ -17,6 +18,31 @@ export async function loadRegistry(ctx: CommandContext, ids?: readonly string[])
   });
   await registry.load(ids);
   return registry;
+}
+
+/** A plugin as the hub's catalog lists it (`GET /api/v1/plugins`): what `edgeadm plugin list` shows, with its schemas. */
+export function catalogEntry(p: PluginInfo): PluginCatalogEntry {
+  const protocols = Object.entries(p.protocols);
+  return {
+    id: p.id,
+    version: p.version,
+    ...(p.description === undefined ? {} : { description: p.description }),
+    ...(p.role === undefined ? {} : { role: p.role }),
+    ...(isSchema(p.configSchema) ? { configSchema: p.configSchema } : {}),
+    ...(protocols.length === 0 ? {} : { protocols: Object.fromEntries(protocols.filter((e): e is [string, Record<string, unknown>] => isSchema(e[1]))) }),
+  };
+}
+
+const isSchema = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * The hub's plugin source (`startHub({ pluginCatalog })`): the plugins
+ * `edgeadm plugin list` finds, loaded when the hub first asks (or those of
+ * `registry`, already loaded). Entries discovery could not read (no
+ * manifest) are left out.
+ */
+export function pluginCatalogSource(ctx: CommandContext, registry?: PluginRegistry): () => Promise<PluginCatalogEntry[]> {
+  return async () => ((registry ?? (await loadRegistry(ctx))).plugins().filter((p) => p.version !== '').map(catalogEntry));
 }
 
 function statusText(p: PluginInfo): string {
@@ -76,6 +102,7 @@ export function registerPlugin(program: Command): void {
           ['Consumes', p.consumes],
           ['Depends on', p.dependencies],
           ['Config schema', p.configSchema ?? '<none>'],
+          ['Protocols', Object.keys(p.protocols).length === 0 ? '<none>' : Object.keys(p.protocols).join(', ')],
         ]),
       );
     });

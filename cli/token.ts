@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { BOOTSTRAP_TOKEN_ID_RE, goDurationMs } from '../core/kernel/index.ts';
 import type { ApiTokenCreateBody, ApiTokenCreated, ApiTokenList, BootstrapTokenCreateBody, BootstrapTokenCreated, BootstrapTokenList } from '../core/hub/index.ts';
 import { dns1123LabelProblem } from '../core/store/index.ts';
-import { caCertHash } from './join.ts';
+import { caCertHash } from '../core/pki/pin.ts';
 import { hubFetch, hubTarget, withHubOptions } from './client.ts';
 import { contextOf } from './context.ts';
 import { ErrUsage } from './errors.ts';

@@ -13,7 +13,9 @@
  *    `core/sdk/testkit/index.ts` (same forms) is an additional public entry,
  *    and so is `core/kernel/base.ts`: the kernel's part that imports no
  *    package, for what every CLI start loads (a bundle chunk reached through
- *    index.ts holds all the kernel's modules).
+ *    index.ts holds all the kernel's modules), and `core/pki/pin.ts`: the CA
+ *    pin, which the commands that print or check it need without the rest of
+ *    the PKI (its certificate library).
  * 2. A file under `plugins/<name>/` may import relatively only its own files
  *    or the public sdk (`core/sdk/index.ts`, `core/sdk/testkit/index.ts`), and
  *    from the package itself only `edgeadm/sdk` and `edgeadm/sdk/testkit`.
@@ -38,6 +40,7 @@ const PACKAGE_NAME = 'edgeadm';
 const ENTRY_FORMS = new Set(['', 'index', 'index.ts', 'index.js']);
 const SDK_EXTRA_ENTRIES = new Set(['testkit', 'testkit/index', 'testkit/index.ts', 'testkit/index.js']);
 const KERNEL_EXTRA_ENTRIES = new Set(['base', 'base.ts', 'base.js']);
+const PKI_EXTRA_ENTRIES = new Set(['pin', 'pin.ts', 'pin.js']);
 const ALLOWED_PACKAGE_IMPORTS = new Set([`${PACKAGE_NAME}/sdk`, `${PACKAGE_NAME}/sdk/testkit`]);
 const SOURCE_EXT = /\.[cm]?[jt]sx?$/;
 const TEST_FILE = /\.test\.[cm]?[jt]s$/;
@@ -91,7 +94,7 @@ function isPluginPublic(targetSegs, fromTestOrBench) {
 /** @param {{ cap: string, rest: string } | null} loc */
 function isPublicEntry(loc) {
   if (!loc) return false;
-  return ENTRY_FORMS.has(loc.rest) || (loc.cap === 'sdk' && SDK_EXTRA_ENTRIES.has(loc.rest)) || (loc.cap === 'kernel' && KERNEL_EXTRA_ENTRIES.has(loc.rest));
+  return ENTRY_FORMS.has(loc.rest) || (loc.cap === 'sdk' && SDK_EXTRA_ENTRIES.has(loc.rest)) || (loc.cap === 'kernel' && KERNEL_EXTRA_ENTRIES.has(loc.rest)) || (loc.cap === 'pki' && PKI_EXTRA_ENTRIES.has(loc.rest));
 }
 
 /** @type {import('eslint').Rule.RuleModule} */

@@ -43,6 +43,8 @@ ruleTester.run('import-boundaries', rule, {
     { filename: at('core/sdk/testkit/index.ts'), code: "import { defineDevice } from '../device.ts';", options },
     // the kernel's base entry
     { filename: at('cli/main.ts'), code: "import { EDGEADM_VERSION } from '../core/kernel/base.ts';", options },
+    // the PKI's pin entry
+    { filename: at('cli/join.ts'), code: "import { caCertHash } from '../core/pki/pin.ts';", options },
     // testkit entry
     { filename: at('test/kernel.test.ts'), code: "import { harness } from '../core/sdk/testkit/index.ts';", options },
     { filename: at('test/kernel.test.ts'), code: "import { harness } from '../core/sdk/testkit';", options },
@@ -251,6 +253,13 @@ tsRuleTester.run('import-boundaries (TypeScript syntax)', rule, {
       code: "import type { Row } from '../store/schema.ts';",
       options,
       errors: [corePrivate('../store/schema.ts', 'store')],
+    },
+    // pin.ts is an entry of the PKI only
+    {
+      filename: at('cli/join.ts'),
+      code: "import { x } from '../core/store/pin.ts';",
+      options,
+      errors: [corePrivate('../core/store/pin.ts', 'store')],
     },
     // base.ts is an entry of the kernel only
     {

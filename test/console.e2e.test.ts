@@ -13,6 +13,7 @@ import { connectAsync } from 'mqtt';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectAccessible, startDemoConsole, type DemoConsole } from './support/console-page.ts';
+import type { Background } from './support/edgeadm-cli.ts';
 import { tempDir, waitFor } from './support/hub-fixture.ts';
 
 let c: DemoConsole;

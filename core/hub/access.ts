@@ -131,7 +131,7 @@ export const ACCESS_RULES: readonly RouteRule[] = [
     does: "reads the site's health gossip keys (derived from the cluster's for this site alone)",
     notes: "secret: operators are refused (none needs it), and another site's agent too",
   },
-  { method: 'POST', url: '/api/v1/bootstrap-tokens', allow: ADMINS, does: 'creates a bootstrap token', notes: 'the secret is in this answer only' },
+  { method: 'POST', url: '/api/v1/bootstrap-tokens', allow: ADMINS, does: 'creates a bootstrap token', notes: "the secret is in this answer only (beside the CA's public pin, for the join command)" },
   { method: 'GET', url: '/api/v1/bootstrap-tokens', allow: ['admin', 'console', 'consoleCsrf'], does: 'reads the bootstrap tokens', notes: SECRET_NOTE },
   { method: 'DELETE', url: '/api/v1/bootstrap-tokens/:id', allow: ADMINS, does: 'deletes a bootstrap token' },
 
@@ -229,10 +229,24 @@ export const ACCESS_RULES: readonly RouteRule[] = [
   { method: 'GET', url: '/api/v1/telemetry/ws', websocket: true, allow: ['admin', 'viewer'], does: 'live readings (WebSocket)', notes: 'bearer tokens only (header or `?access_token=`): a console session never opens a WebSocket' },
   {
     method: 'GET',
+    url: '/api/v1/overview',
+    allow: OPERATORS,
+    does: 'reads what needs attention: counts of sites, nodes, devices, addon instances and pending devices, then the first items of each problem list',
+    notes: 'agents are refused: it spans every site',
+  },
+  {
+    method: 'GET',
     url: '/api/v1/watch',
     allow: OPERATORS,
     does: 'Sites, Nodes, DeviceProfiles, Devices, Addons and PendingDevices, then every change (Server-Sent Events)',
     notes: `BrokerCredentials and Leases are not served; ${SECRET_NOTE}`,
+  },
+  {
+    method: 'GET',
+    url: '/api/v1/plugins',
+    allow: OPERATORS,
+    does: 'reads the plugins installed where the hub runs, with their config schemas and the JSON schemas of the Device protocol blocks their drivers read',
+    notes: 'no items when the hub was started without a plugin source; agents are refused: a site knows its own plugins',
   },
   ...resourceRules(),
 ];

@@ -8,7 +8,9 @@ import type { Static } from 'typebox';
 import { describe, expectTypeOf, it } from 'vitest';
 import type * as Wire from './api-types.ts';
 import type { SessionBody, SessionSchema } from '../console/index.ts';
+import type { HostKeySchema, HostKeysViewSchema } from './node-status.ts';
 import type { ApprovalSchema, CredentialIssuedSchema } from './routes/onboarding.ts';
+import type { PluginCatalogEntrySchema, PluginCatalogSchema } from './routes/plugins.ts';
 import type * as S from './schemas.ts';
 
 describe('hub API wire types', () => {
@@ -40,6 +42,8 @@ describe('hub API wire types', () => {
     expectTypeOf<Wire.BootstrapTokenList>().toEqualTypeOf<Static<typeof S.BootstrapTokenListSchema>>();
     expectTypeOf<Wire.JoinBody>().toEqualTypeOf<Static<typeof S.JoinBody>>();
     expectTypeOf<Wire.JoinResult>().toEqualTypeOf<Static<typeof S.JoinResultSchema>>();
+    expectTypeOf<Wire.HostKeyOut>().toEqualTypeOf<Static<typeof HostKeySchema>>();
+    expectTypeOf<Wire.HostKeysOut>().toEqualTypeOf<Static<typeof HostKeysViewSchema>>();
   });
 
   it('are the Static of their schemas: onboarding and the console session', () => {
@@ -47,5 +51,10 @@ describe('hub API wire types', () => {
     expectTypeOf<Wire.Approval>().toEqualTypeOf<Static<typeof ApprovalSchema>>();
     expectTypeOf<Wire.ConsoleLogin>().toEqualTypeOf<Static<typeof SessionBody>>();
     expectTypeOf<Wire.ConsoleSessionOut>().toEqualTypeOf<Static<typeof SessionSchema>>();
+  });
+
+  it('are the Static of their schemas: the plugin catalog', () => {
+    expectTypeOf<Wire.PluginCatalogEntry>().toEqualTypeOf<Static<typeof PluginCatalogEntrySchema>>();
+    expectTypeOf<Wire.PluginCatalog>().toEqualTypeOf<Static<typeof PluginCatalogSchema>>();
   });
 });

@@ -187,6 +187,8 @@ export interface BootstrapTokenInfo {
 /** A new bootstrap token (`BootstrapTokenCreatedSchema`): `<id>.<secret>`, in this answer only. */
 export interface BootstrapTokenCreated extends BootstrapTokenInfo {
   token: string;
+  /** Pin of the hub's CA for `edgeadm join --ca-cert-hash` (`sha256:<hex>`), when the hub serves TLS. */
+  caCertHash?: string;
 }
 
 /** `GET /api/v1/bootstrap-tokens` (`BootstrapTokenListSchema`). */
@@ -214,6 +216,23 @@ export interface JoinResult {
   tunnelPath: string;
   /** PEM of the hub's CA, when the hub serves TLS. */
   caCert?: string;
+}
+
+/** One SSH host key of a node with its fingerprint (`HostKeySchema`). */
+export interface HostKeyOut {
+  type: string;
+  /** SHA256:<base64>, as `ssh-keygen -lf` prints it. */
+  fingerprint: string;
+  /** The OpenSSH public key line. */
+  key: string;
+}
+
+/** `GET /api/v1/nodes/{name}/host-keys` and the trust/reject answers (`HostKeysViewSchema`): trusted keys and any pending change. */
+export interface HostKeysOut {
+  node: string;
+  trusted: HostKeyOut[];
+  trustedAt?: string;
+  pending?: { keys: HostKeyOut[]; reportedAt: string; bootstrapTokenId?: string };
 }
 
 /** A new or rotated site-broker login (`CredentialIssuedSchema`): the password is in this answer only. */
@@ -292,4 +311,51 @@ export interface EdgeXImportResult {
 export interface EdgeXExportResult {
   files: EdgeXFileBody[];
   notes: string[];
+}
+
+/** One plugin installed where the hub runs (`PluginCatalogEntrySchema`). */
+export interface PluginCatalogEntry {
+  id: string;
+  version: string;
+  description?: string;
+  /** device-driver, integration, ... (the package.json `edgeadm.role`). */
+  role?: string;
+  /** The JSON schema of an Addon's config for it. */
+  configSchema?: Record<string, unknown>;
+  /**
+   * The Device protocol blocks (`spec.protocols.<name>`) its driver reads, each with the JSON schema of its fields
+   * (names as EdgeX writes them). The hub checks Device writes against them: EdgeX's numeric strings and
+   * keys in any case pass where the driver takes them.
+   */
+  protocols?: Record<string, Record<string, unknown>>;
+}
+
+/** `GET /api/v1/plugins` (`PluginCatalogSchema`): sorted by id; no items when the hub was started without a plugin source. */
+export interface PluginCatalog {
+  items: PluginCatalogEntry[];
+}
+
+/** One problem list of the overview: its first items and how many there are. */
+export interface OverviewPage<T> {
+  total: number;
+  items: T[];
+}
+
+/** `GET /api/v1/overview` (`OverviewSchema`): what needs attention, counts first. */
+export interface Overview {
+  generatedAt: string;
+  limit: number;
+  counts: {
+    sites: { total: number; online: number; offline: number; neverConnected: number };
+    nodes: { total: number; connected: number; unhealthy: number };
+    devices: { total: number; up: number; down: number; unknown: number };
+    addonInstances: { total: number; running: number; failed: number; notReady: number };
+    pendingDevices: number;
+  };
+  sitesOffline: OverviewPage<{ name: string; since?: string; message?: string }>;
+  nodesUnhealthy: OverviewPage<{ name: string; site: string; standing: string; since: string; cons: number; expected: number }>;
+  agentProblems: OverviewPage<{ site: string; agent: string; component: string; code: string; message: string; since: string }>;
+  devicesDown: OverviewPage<{ name: string; site: string; reason: string; lastSeen?: string }>;
+  addonsFailed: OverviewPage<{ addon: string; site: string; state: string; code?: string; message?: string }>;
+  pendingDevices: OverviewPage<{ name: string; site: string; firstSeen: string; suggestedName?: string }>;
 }

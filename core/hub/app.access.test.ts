@@ -301,6 +301,8 @@ function probes(): Record<string, Probe> {
     'GET /api/v1/telemetry/stream': at(`/api/v1/telemetry/stream?site=${SITE}`, { stream: true }),
     'GET /api/v1/telemetry/ws': at(`/api/v1/telemetry/ws?site=${SITE}`),
     'GET /api/v1/watch': at('/api/v1/watch', { stream: true }),
+    'GET /api/v1/overview': at('/api/v1/overview'),
+    'GET /api/v1/plugins': at('/api/v1/plugins'),
     ...resourceProbes(),
   };
 }

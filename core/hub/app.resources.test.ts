@@ -120,6 +120,20 @@ describe.each(BACKENDS)('hub resources API ($name)', (backend) => {
     expect(ok.statusCode).toBe(201);
   });
 
+  it('refuses to delete a DeviceProfile that Devices use, naming them; deletes it once none does', async () => {
+    const profile = { metadata: { name: 'in-use' }, spec: { deviceResources: [{ name: 't', properties: { valueType: 'Float64', readWrite: 'R' } }] } };
+    expect((await h.call('POST', '/api/v1/deviceprofiles', { body: profile })).statusCode).toBe(201);
+    for (const name of ['u-1', 'u-2']) expect((await h.call('POST', '/api/v1/devices', { body: device(name, 'plant-a', 'in-use') })).statusCode).toBe(201);
+    const refused = await h.call('DELETE', '/api/v1/deviceprofiles/in-use');
+    expect(refused.statusCode).toBe(409);
+    expect(err(refused)).toMatchObject({ code: 'EDGE_ERR_HUB_PROFILE_IN_USE', details: { profile: 'in-use', devices: ['u-1', 'u-2'], count: 2 } });
+    expect(err(refused).message).toContain('used by 2 Devices (u-1, u-2)');
+    expect((await h.call('GET', '/api/v1/deviceprofiles/in-use')).statusCode).toBe(200);
+    for (const name of ['u-1', 'u-2']) expect((await h.call('DELETE', `/api/v1/devices/${name}`)).statusCode).toBe(200);
+    expect((await h.call('DELETE', '/api/v1/deviceprofiles/in-use')).statusCode).toBe(200);
+    expect((await h.call('GET', '/api/v1/deviceprofiles/in-use')).statusCode).toBe(404);
+  });
+
   it('lists with label selectors, the site filter and paging', async () => {
     for (const n of ['n-1', 'n-2', 'n-3', 'n-4', 'n-5']) {
       const r = await h.call('PUT', `/api/v1/nodes/${n}`, { body: { metadata: { labels: { pool: n === 'n-5' ? 'b' : 'a' } }, spec: { site: n === 'n-4' ? 'plant-b' : 'plant-a' } } });

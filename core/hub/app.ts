@@ -35,9 +35,12 @@ import { registerJoinRoutes } from './routes/join.ts';
 import { registerOnboardingRoutes } from './routes/onboarding.ts';
 import { registerAddonStatusRoutes } from './routes/addon-status.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerOverviewRoutes } from './routes/overview.ts';
 import type { HealthKeyStore } from './health-keys.ts';
 import { NodeHealthRecorder, type NodeAnnotator } from './node-health.ts';
 import { registerEdgeXRoutes } from './routes/edgex.ts';
+import { registerPluginRoutes } from './routes/plugins.ts';
+import { createPluginCatalog, type PluginCatalogSource } from './plugin-catalog.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
 import { registerWatchRoutes } from './routes/watch.ts';
 import { SyncSessions, type SyncSessionsOptions } from './sync.ts';
@@ -90,6 +93,13 @@ export interface HubAppOptions {
   catalog?: DeviceCatalog;
   /** Modules that serve routes of their own (the web console: core/console's `createConsole()`). */
   modules?: readonly HubModule[];
+  /**
+   * The plugins installed where the hub runs (`GET /api/v1/plugins`; Device
+   * writes are checked against their protocol schemas), loaded on first
+   * use; without it the catalog is empty and nothing is checked
+   * (core/hub/plugin-catalog.ts).
+   */
+  pluginCatalog?: PluginCatalogSource;
   /** The site sync sessions' tuning (ping period, send high-water mark). */
   sync?: Pick<SyncSessionsOptions, 'heartbeatMs' | 'highWaterBytes'>;
 }
@@ -105,6 +115,7 @@ export function buildHubApp(opts: HubAppOptions): HubApp {
     metrics: createHubMetrics(opts.metrics),
     logger,
     catalog: opts.catalog ?? new DeviceCatalog(opts.store),
+    plugins: createPluginCatalog(opts.pluginCatalog),
     streams: {
       heartbeatMs: opts.streams?.heartbeatMs ?? 15_000,
       maxBufferedBytes: opts.streams?.maxBufferedBytes ?? 8 * 1024 * 1024,
@@ -289,7 +300,9 @@ export function buildHubApp(opts: HubAppOptions): HubApp {
     registerOnboardingRoutes(api, ctx);
     registerAddonStatusRoutes(api, ctx);
     registerEdgeXRoutes(api, ctx);
+    registerPluginRoutes(api, ctx);
     registerHealthRoutes(api, { ...ctx, healthKeys: opts.healthKeys });
+    registerOverviewRoutes(api, ctx);
     sync.register(api);
     for (const m of modules) m.parts.register(api);
     done();

@@ -12,6 +12,7 @@ import type { BrowserSessions } from './auth.ts';
 import type { CommandQueue } from './commands.ts';
 import type { DeviceCatalog } from './device-catalog.ts';
 import type { HubMetrics } from './metrics.ts';
+import type { InstalledPlugins } from './plugin-catalog.ts';
 import type { TokenStore } from './tokens.ts';
 
 /** The hub's fastify instance: TypeBox schemas type the routes. */
@@ -40,6 +41,8 @@ export interface HubContext {
   streams: StreamLimits;
   /** Which devices and resources exist, for telemetry ingest (one cache for every transport). */
   catalog: DeviceCatalog;
+  /** The plugins installed where the hub runs (empty without a source): served to the console, and what Device writes are checked against. */
+  plugins: InstalledPlugins;
   /** Present when the hub runs tunnel-cloud. */
   tunnel?: HubTunnelAccess;
   /** PEM of the hub's CA, handed to joining nodes, when the hub serves TLS. */

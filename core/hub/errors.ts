@@ -87,6 +87,14 @@ export const ErrNotFound = createError(
   { statusCode: 404 },
 );
 
+/** A DeviceProfile that Devices still use is not deleted (as EdgeX's core-metadata refuses it). */
+export const ErrProfileInUse = createError(
+  'EDGE_ERR_HUB_PROFILE_IN_USE',
+  (p: { profile: string; devices: string[]; count: number }) =>
+    `DeviceProfile '${p.profile}' is used by ${p.count} Device${p.count === 1 ? '' : 's'} (${p.devices.join(', ')}${p.count > p.devices.length ? ', …' : ''}): delete them or move them to another profile first`,
+  { statusCode: 409 },
+);
+
 export const ErrPathMismatch = createError(
   'EDGE_ERR_HUB_PATH_MISMATCH',
   (p: { field: string; body: string; path: string }) => `body ${p.field} '${p.body}' contradicts the path, which says '${p.path}'`,
@@ -376,3 +384,6 @@ export const ErrStateBackend = createError(
 
 /** Options of startHub that do not go together. */
 export const ErrHubOptions = createError('EDGE_ERR_HUB_OPTIONS', (p: { option: string; reason: string }) => `hub option '${p.option}' ${p.reason}`, { statusCode: 400 });
+
+/** The installed plugins could not be listed (core/hub/plugin-catalog.ts): the next request tries again. */
+export const ErrPluginCatalog = createError('EDGE_ERR_HUB_PLUGIN_CATALOG', (p: { reason: string }) => `the hub cannot list its installed plugins: ${p.reason}`, { statusCode: 503 });

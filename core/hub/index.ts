@@ -50,6 +50,7 @@ export { ACCESS_RULES, accessRules, ANYONE, PRINCIPAL_CLASSES, type PrincipalCla
 export { CSRF_HEADER, type BrowserSession, type BrowserSessions } from './auth.ts';
 export type { HubContext, HubModule, HubModuleHost, HubModuleParts } from './context.ts';
 export { errorResponses } from './schemas.ts';
+export { createPluginCatalog, type PluginCatalogSource } from './plugin-catalog.ts';
 export type { Delivery } from './delivery.ts';
 export type { HostKey, HostKeysView } from './node-status.ts';
 // The API's wire types, shared by the CLI and the console.

@@ -357,6 +357,7 @@ export const BootstrapTokenInfoSchema = Type.Object(bootstrapInfoFields);
 export const BootstrapTokenCreatedSchema = Type.Object({
   ...bootstrapInfoFields,
   token: Type.String({ description: '`<id>.<secret>`; shown only in this response.' }),
+  caCertHash: Type.Optional(Type.String({ description: "Pin of the hub's CA for `edgeadm join --ca-cert-hash` (sha256:<hex>), when the hub serves TLS." })),
 });
 export const BootstrapTokenListSchema = Type.Object({ items: Type.Array(BootstrapTokenInfoSchema) });
 

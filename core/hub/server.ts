@@ -33,6 +33,7 @@ import { openFileHealthKeyStore, openKubeHealthKeyStore, type HealthKeyStore } f
 import { kubeNodeAnnotator, type NodeAnnotator } from './node-health.ts';
 import { startAddonGridController } from '../grid/index.ts';
 import type { PluginDefinition } from '../plugins/index.ts';
+import type { PluginCatalogSource } from './plugin-catalog.ts';
 import { createHubTunnel, PEER_PATH, TUNNEL_PATH, type HubTunnel, type UpgradeHandler } from './tunnel.ts';
 
 export interface StartHubOptions {
@@ -106,6 +107,12 @@ export interface StartHubOptions {
    * runs in the site agents.
    */
   plugins?: (id: string) => PluginDefinition | undefined;
+  /**
+   * The plugins installed where the hub runs, for `GET /api/v1/plugins` and
+   * the check of Device protocol blocks (core/hub/plugin-catalog.ts); loaded
+   * on first use. Without it the list is empty and nothing is checked.
+   */
+  pluginCatalog?: PluginCatalogSource;
 }
 
 export interface Hub {
@@ -334,6 +341,7 @@ export async function startHub(o: StartHubOptions): Promise<Hub> {
         ...(pki ? { caCert: pki.ca.certPem, https: { cert: pki.server.certPem, key: pki.server.keyPem } } : {}),
         ...(o.syncHeartbeatMs === undefined ? {} : { sync: { heartbeatMs: o.syncHeartbeatMs } }),
         ...(o.modules ? { modules: o.modules } : {}),
+        ...(o.pluginCatalog ? { pluginCatalog: o.pluginCatalog } : {}),
       });
       ctx.onStop(() => app.close());
       let proxyUrl: string | undefined;

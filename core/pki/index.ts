@@ -15,4 +15,5 @@ export {
   type IssueOptions,
   type KeyPairPem,
 } from './ca.ts';
+export { caCertHash } from './pin.ts';
 export { HUB_CERT_DAYS, loadOrCreateHubPki, RENEW_BEFORE_DAYS, type HubPki, type HubPkiOptions } from './hub.ts';

@@ -113,6 +113,19 @@ export interface PluginSpec<S extends TSchema | undefined = TSchema | undefined>
   consumes?: readonly ServiceRef<unknown>[];
   /** Other plugins that must run at the same site first (by id). */
   dependencies?: readonly string[];
+  /**
+   * The Device protocol blocks this plugin's driver reads, by protocol name
+   * (`spec.protocols.<name>`), each a JSON schema (TypeBox) of the block's
+   * fields: names as EdgeX writes them, types, defaults, enums,
+   * descriptions, which are required. The hub serves them to the console
+   * (`GET /api/v1/plugins`), which builds its forms from them, and checks
+   * Device writes against them. As the drivers read blocks, keys match
+   * case-insensitively, a blank string is an absent field and a numeric
+   * string is a number where the schema wants one (core/sdk
+   * `protocolBlockIssues`): declare what the driver accepts, no more, no
+   * less. Keep these in a module that imports no protocol library.
+   */
+  protocols?: Readonly<Record<string, TSchema>>;
   /** Starts one instance: create resources, register their teardown, provide services. */
   register(ctx: PluginContext<S extends TSchema ? Readonly<Static<S>> : undefined>): void | Promise<void>;
   /**
@@ -152,6 +165,8 @@ export interface PluginDefinition {
   readonly provides: readonly ServiceRef<unknown>[];
   readonly consumes: readonly ServiceRef<unknown>[];
   readonly dependencies: readonly string[];
+  /** The Device protocol blocks the driver reads, each with its JSON schema; empty when it declares none. */
+  readonly protocols: Readonly<Record<string, TSchema>>;
   readonly register: (ctx: PluginContext) => void | Promise<void>;
   readonly workloads: ((ctx: WorkloadContext) => PluginWorkloads) | undefined;
   readonly siteHalf: boolean;
@@ -169,6 +184,7 @@ export function definePlugin<S extends TSchema | undefined = undefined>(spec: Pl
     provides: Object.freeze([...(spec.provides ?? [])]),
     consumes: Object.freeze([...(spec.consumes ?? [])]),
     dependencies: Object.freeze([...(spec.dependencies ?? [])]),
+    protocols: Object.freeze({ ...(spec.protocols ?? {}) }),
     register: (ctx: PluginContext) => spec.register(ctx as Parameters<PluginSpec<S>['register']>[0]),
     workloads: spec.workloads === undefined ? undefined : (ctx: WorkloadContext) => spec.workloads!(ctx as Parameters<NonNullable<PluginSpec<S>['workloads']>>[0]),
     siteHalf: spec.workloads !== undefined && spec.siteHalf === true,

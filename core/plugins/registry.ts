@@ -107,6 +107,8 @@ export interface PluginInfo {
   consumes: string[];
   dependencies: string[];
   configSchema: unknown;
+  /** The Device protocol blocks its driver reads, each with its JSON schema (`protocols` of its definition); empty when it declares none. */
+  protocols: Readonly<Record<string, unknown>>;
 }
 
 export interface RegistryOptions {
@@ -372,6 +374,8 @@ export class PluginRegistry {
         consumes: rec.definition?.consumes.map((r) => r.id) ?? [],
         dependencies: [...new Set([...m.dependencies, ...(rec.definition?.dependencies ?? [])])],
         configSchema: rec.definition?.configSchema,
+        // A definition made by an older copy of the SDK has none.
+        protocols: rec.definition?.protocols ?? {},
       });
     }
     for (const p of this.#orphanProblems) {
@@ -394,6 +398,7 @@ export class PluginRegistry {
         consumes: [],
         dependencies: [],
         configSchema: undefined,
+        protocols: {},
       });
     }
     return out.sort((a, b) => compareNames(a.id, b.id));

@@ -22,6 +22,7 @@ export {
 export { DEFAULT_MAX_JSON_DEPTH, ErrJsonForbiddenKey, ErrJsonNumberRange, ErrJsonSyntax, ErrJsonTooDeep, parseJson, type ParseJsonOptions } from '../kernel/index.ts';
 export { parseWithSchema, type FieldIssue, type ParseResult } from '../kernel/index.ts';
 export { seededRandom } from './random.ts';
+export { DURATION_KEYWORD, normalizeProtocolBlock, protocolBlockIssues } from './protocol-block.ts';
 export { dns1123LabelProblem, dns1123SubdomainProblem, goDurationMs, goDurationProblem, labelKeyProblem, labelValueProblem } from '../kernel/index.ts';
 export { definePlugin, type KubeSpec, type PluginContext, type PluginDefinition, type PluginSpec, type PluginWorkloads, type WorkloadContext } from '../plugins/index.ts';
 export * from './reading.ts';

@@ -28,4 +28,5 @@ export { commandCrd, COMMAND_GROUP, COMMAND_KINDS, COMMAND_STATES, COMMAND_PLURA
 export { applyCrds, kubeError, kubeFailure, openKubeClient, pageRequest, reflect, sleep as kubeSleep, typedPage, type KubeClient, type KubeObject, type KubeStatus, type ListPage, type ReflectOptions } from './kube-client.ts';
 export * from './replication.ts';
 export { nodeStanding, siteStanding, type NodeStanding } from './node-standing.ts';
+export { addonInstanceStanding, deviceStanding, type AddonInstanceStanding, type DeviceWord } from './standing.ts';
 export { ErrSyncMessage } from './errors.ts';

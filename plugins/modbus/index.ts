@@ -6,6 +6,7 @@
  */
 import { definePlugin, driversRef } from '../../core/sdk/index.ts';
 import { createModbusDriver } from './src/driver.ts';
+import { MODBUS_PROTOCOL_SCHEMAS } from './src/protocol-schema.ts';
 
 export { createModbusDriver } from './src/driver.ts';
 
@@ -15,6 +16,7 @@ export default definePlugin({
   engine: '^0.1.0',
   description: 'Modbus TCP, RTU and RTU-over-TCP devices with EdgeX-compatible device profiles',
   consumes: [driversRef],
+  protocols: MODBUS_PROTOCOL_SCHEMAS,
   register(ctx) {
     const driver = createModbusDriver({ logger: ctx.logger });
     const unregister = ctx.get(driversRef).register(driver);

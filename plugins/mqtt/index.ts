@@ -9,6 +9,7 @@ import { definePlugin, driversRef, onboardingRef, siteBrokerRef, siteMetricsRef,
 import { registerMqttMetrics } from './src/metrics.ts';
 import { createMqttDriver } from './src/driver.ts';
 import { startOnboardingListener } from './src/onboarding.ts';
+import { MQTT_PROTOCOL_SCHEMA } from './src/protocol-schema.ts';
 
 export { createMqttDriver, deviceTopics, type MqttDeviceStats, type MqttDriver, type MqttDriverOptions } from './src/driver.ts';
 
@@ -32,6 +33,7 @@ export default definePlugin({
   description: 'MQTT devices on the site broker: logins and topic lists, topic and payload mapping, commands, onboarding',
   configSchema: ConfigSchema,
   consumes: [driversRef, siteBrokerRef, onboardingRef, siteMetricsRef],
+  protocols: { mqtt: MQTT_PROTOCOL_SCHEMA },
   async register(ctx) {
     const broker = ctx.get(siteBrokerRef);
     const site = ctx.site ?? 'hub';

@@ -6,6 +6,7 @@
  */
 import { definePlugin, driversRef, siteStorageRef } from '../../core/sdk/index.ts';
 import { createOpcuaDriver } from './src/driver.ts';
+import { OPCUA_PROTOCOL_SCHEMA } from './src/protocol-schema.ts';
 
 export { createOpcuaDriver, type OpcuaDriverOptions, type OpcuaSubscription } from './src/driver.ts';
 
@@ -15,6 +16,7 @@ export default definePlugin({
   engine: '^0.1.0',
   description: 'OPC UA devices: subscriptions, reads, writes, method calls, security and address-space discovery',
   consumes: [driversRef, siteStorageRef],
+  protocols: { opcua: OPCUA_PROTOCOL_SCHEMA },
   register(ctx) {
     const driver = createOpcuaDriver({ logger: ctx.logger, dir: ctx.get(siteStorageRef).dir('opcua'), ...(ctx.site ? { site: ctx.site } : {}) });
     const unregister = ctx.get(driversRef).register(driver);

@@ -7,7 +7,8 @@
  *   attributes: { function: setpoint, initial: 21.5 }
  *
  * Device protocol block: `protocols: { simulator: { seed: "7" } }`; the seed
- * makes `random` repeatable.
+ * makes `random` repeatable. The block is read through its schema
+ * (protocol-schema.ts), as the hub checks it.
  */
 import type {
   DeviceConnection,
@@ -21,7 +22,8 @@ import type {
   WriteRequest,
   WriteResult,
 } from '../../core/sdk/index.ts';
-import { INTEGER_RANGES, NUMERIC_VALUE_TYPES, nowOrigin, seededRandom } from '../../core/sdk/index.ts';
+import { INTEGER_RANGES, normalizeProtocolBlock, NUMERIC_VALUE_TYPES, nowOrigin, protocolBlockIssues, seededRandom } from '../../core/sdk/index.ts';
+import { SIMULATOR_PROTOCOL, SIMULATOR_PROTOCOL_SCHEMA } from './protocol-schema.ts';
 
 export const FUNCTIONS = ['sine', 'ramp', 'random', 'constant', 'setpoint'] as const;
 type Fn = (typeof FUNCTIONS)[number];
@@ -57,7 +59,7 @@ class SimulatedDevice implements DeviceConnection {
   constructor(device: DriverDevice) {
     this.#device = device;
     this.#resources = new Map(device.resources.map((r) => [r.name, r]));
-    this.#random = seededRandom(num(device.protocol.seed, 1));
+    this.#random = seededRandom(num((normalizeProtocolBlock(SIMULATOR_PROTOCOL_SCHEMA, device.protocol) as { seed?: unknown }).seed, 1));
     for (const r of device.resources) {
       if (r.attributes.function === 'setpoint') this.#held.set(r.name, coerce(num(r.attributes.initial, 0), r.valueType) ?? 0);
     }
@@ -133,9 +135,10 @@ class SimulatedDevice implements DeviceConnection {
 export function createSimulatorDriver(): DeviceDriver {
   const open = new Set<SimulatedDevice>();
   return {
-    protocols: ['simulator'],
+    protocols: [SIMULATOR_PROTOCOL],
     validate(device) {
-      const issues: DriverIssue[] = [];
+      const at = `protocols.${device.protocolName ?? SIMULATOR_PROTOCOL}`;
+      const issues: DriverIssue[] = protocolBlockIssues(SIMULATOR_PROTOCOL_SCHEMA, device.protocol, at).map((i) => ({ ...i, code: 'EDGE_ERR_SIM_PROTOCOL' }));
       device.resources.forEach((r, i) => {
         const fn = r.attributes.function ?? 'sine';
         if (typeof fn !== 'string' || !(FUNCTIONS as readonly string[]).includes(fn)) {

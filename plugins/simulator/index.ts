@@ -1,6 +1,7 @@
 /** The simulator plugin: registers the `simulator` device driver (driver.ts) at its site. Functions, attributes and limits: README.md. */
 import { definePlugin, driversRef } from '../../core/sdk/index.ts';
 import { createSimulatorDriver } from './driver.ts';
+import { SIMULATOR_PROTOCOL, SIMULATOR_PROTOCOL_SCHEMA } from './protocol-schema.ts';
 
 export { createSimulatorDriver } from './driver.ts';
 
@@ -10,6 +11,7 @@ export default definePlugin({
   engine: '^0.1.0',
   description: 'Simulated devices for demos and tests',
   consumes: [driversRef],
+  protocols: { [SIMULATOR_PROTOCOL]: SIMULATOR_PROTOCOL_SCHEMA },
   register(ctx) {
     const driver = createSimulatorDriver();
     const unregister = ctx.get(driversRef).register(driver);

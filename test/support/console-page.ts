@@ -157,10 +157,10 @@ export async function expectAccessible(page: Page, label: string): Promise<void>
   axeSource ??= readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
   const loaded = await page.evaluate('typeof globalThis.axe === "object"');
   if (!loaded) await page.evaluate(axeSource);
-  const findings = (await page.evaluate(`(async () => {
+  const findings = await page.evaluate<AxeFinding[]>(`(async () => {
     const r = await globalThis.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }, resultTypes: ['violations'] });
     return r.violations.map((v) => ({ id: v.id, impact: v.impact ?? 'unknown', help: v.help, targets: v.nodes.slice(0, 5).map((n) => n.target.join(' ')) }));
-  })()`)) as AxeFinding[];
+  })()`);
   const serious = findings.filter((f) => f.impact === 'serious' || f.impact === 'critical');
   expect(serious.map((f) => `${label}: ${f.id} (${f.impact}) ${f.help}: ${f.targets.join(', ')}`)).toEqual([]);
 }

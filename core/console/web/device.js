@@ -2,10 +2,11 @@ import { html } from 'htm/preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import { ApiError, describeError, enc, get, post } from './api.js';
+import { DeviceForm } from './device-form.js';
 import { ago, absTime, formatNumber, formatValue, isoMs, msToNs } from './format.js';
 import { describeDrift, deviceLastSeen, deviceState, resourceViews } from './model.js';
 import { backfill, getObj, recent, state } from './store.js';
-import { Badge, Empty, inputValue, Loading } from './ui.js';
+import { Badge, ConfirmDelete, Empty, inputValue, Loading } from './ui.js';
 
 /** @typedef {import('./types.js').Device} Device */
 /** @typedef {import('./types.js').Reading} Reading */
@@ -86,7 +87,7 @@ function Chart({ series, name, units }) {
     u.setData(series ? recent(series, CHART_WINDOW_MS, state.now) : [[], []]);
   });
 
-  return html`<div class="chart" ref=${box} aria-label=${`${name} over the last 10 minutes`}></div>`;
+  return html`<div class="chart" ref=${box} role="img" aria-label=${`${name} over the last 10 minutes`}></div>`;
 }
 
 /**
@@ -276,6 +277,7 @@ export function DeviceDetail({ name, admin }) {
   const device = getObj('Device', name);
   const [writing, setWriting] = useState(/** @type {string | null} */ (null));
   const [historyError, setHistoryError] = useState('');
+  const [dialog, setDialog] = useState(/** @type {'edit' | 'delete' | null} */ (null));
   const site = device?.spec?.site;
 
   useEffect(() => {
@@ -306,14 +308,22 @@ export function DeviceDetail({ name, admin }) {
   const st = deviceState(device);
   const seen = deviceLastSeen(device);
   const writeView = writing ? views.find((v) => v.name === writing) : undefined;
+  const protocolNames = Object.keys(device.spec?.protocols ?? {});
   return html`<section class="device-detail" data-testid="device-detail">
     <p class="crumbs"><a href="#/devices">Devices</a> /</p>
     <h1>${name} <${Badge} word=${st.word} testid="device-state" /></h1>
     ${st.reason && html`<p class=${st.word === 'DOWN' ? 'error' : 'muted'} data-testid="device-message">${st.reason}</p>`}
     ${Object.entries(device.status?.drift ?? {}).map(([r, x]) => html`<p class=${x.resolvedAt === undefined ? 'warning' : 'muted'} data-testid=${`drift-${r}`} key=${r}>${describeDrift(r, x)}</p>`)}
+    ${admin &&
+    html`<div class="page-actions">
+      <button type="button" data-testid="edit-device" onClick=${() => setDialog('edit')}>Edit</button>
+      <button type="button" class="danger" data-testid="delete-device" onClick=${() => setDialog('delete')}>Delete…</button>
+    </div>`}
     <dl class="facts">
       <dt>Site</dt><dd><a href=${`#/sites/${encodeURIComponent(site ?? '')}`}>${site ?? '—'}</a></dd>
-      <dt>Profile</dt><dd>${device.spec?.profile ?? '—'}</dd>
+      <dt>Profile</dt><dd>${device.spec?.profile ? html`<a href="#/edgex" data-testid="device-profile">${device.spec.profile}</a>` : '—'}</dd>
+      ${protocolNames.length > 0 ? html`<dt>Protocol</dt><dd data-testid="device-protocol">${protocolNames.join(', ')}</dd>` : null}
+      ${device.spec?.description ? html`<dt>Description</dt><dd>${device.spec.description}</dd>` : null}
       ${device.spec?.plugin ? html`<dt>Plugin</dt><dd>${device.spec.plugin}</dd>` : null}
       <dt>Admin state</dt><dd>${device.spec?.adminState ?? 'UNLOCKED'}</dd>
       <dt>Last seen</dt><dd title=${absTime(seen)}>${ago(seen, state.now)}</dd>
@@ -326,5 +336,14 @@ export function DeviceDetail({ name, admin }) {
           ${views.map((v) => html`<${ResourceCard} key=${v.name} view=${v} device=${device} admin=${admin} onWrite=${(/** @type {ResourceView} */ w) => setWriting(w.name)} />`)}
         </div>`}
     ${writeView && html`<${WriteDialog} key=${writeView.name} device=${device} view=${writeView} onClose=${() => setWriting(null)} />`}
+    ${dialog === 'edit' && html`<${DeviceForm} device=${device} onClose=${() => setDialog(null)} onDone=${() => setDialog(null)} />`}
+    ${dialog === 'delete' &&
+    html`<${ConfirmDelete} title=${`Delete device ${name}?`} testid="delete-device-dialog" confirmLabel="Delete device"
+      path=${`/api/v1/devices/${enc(name)}`} onClose=${() => setDialog(null)}
+      onDone=${() => {
+        setDialog(null);
+        location.hash = '#/devices';
+      }}
+      what=${html`<p>The site ${site ?? ''} stops reading and writing ${name}; its recorded readings stay in the telemetry history. Its profile ${device.spec?.profile ?? ''} stays.</p>`} />`}
   </section>`;
 }

@@ -1,5 +1,6 @@
 import { html } from 'htm/preact';
 import { useMemo, useRef, useState } from 'preact/hooks';
+import { DeviceForm } from './device-form.js';
 import { ago, absTime, formatValue } from './format.js';
 import { deviceLastSeen, deviceState, resourceViews, withoutCode } from './model.js';
 import { Sparkline } from './spark.js';
@@ -123,9 +124,20 @@ export function DevicesTable({ site }) {
 
 /** @param {{ admin?: boolean }} props */
 export function DevicesView({ admin = false }) {
-  void admin;
+  const [adding, setAdding] = useState(false);
   return html`<section>
     <h1>Devices</h1>
+    ${admin &&
+    html`<div class="page-actions">
+      <button type="button" class="primary" data-testid="add-device" onClick=${() => setAdding(true)}>Add device</button>
+      <a href="#/edgex" class="button-link">Import EdgeX files</a>
+    </div>`}
     <${DevicesTable} />
+    ${adding &&
+    html`<${DeviceForm} onClose=${() => setAdding(false)}
+      onDone=${(/** @type {string} */ name) => {
+        setAdding(false);
+        location.hash = `#/devices/${encodeURIComponent(name)}`;
+      }} />`}
   </section>`;
 }

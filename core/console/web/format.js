@@ -83,3 +83,32 @@ export function tone(word) {
 
 /** @param {number} n @param {string} one @param {string} [many] */
 export const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * "in 3 h", "in 2 d": how long until a time in the future.
+ * @param {number} ms
+ * @param {number} now
+ */
+export function untilText(ms, now) {
+  if (!Number.isFinite(ms)) return 'never';
+  const s = Math.round((ms - now) / 1000);
+  if (s <= 0) return 'expired';
+  if (s < 90) return `in ${s} s`;
+  const m = Math.round(s / 60);
+  if (m < 90) return `in ${m} min`;
+  const h = Math.round(m / 60);
+  if (h < 48) return `in ${h} h`;
+  return `in ${Math.round(h / 24)} d`;
+}
+
+/**
+ * A time as "<local time> (<relative>)", past or future, or what its absence means.
+ * @param {string | undefined} iso
+ * @param {number} now
+ * @param {string} [none]
+ */
+export function at(iso, now, none = '—') {
+  const ms = isoMs(iso);
+  if (Number.isNaN(ms)) return none;
+  return `${absTime(ms)} (${ms > now ? untilText(ms, now) : ago(ms, now)})`;
+}

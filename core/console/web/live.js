@@ -23,6 +23,15 @@ const streams = {
 let running = false;
 /** @type {() => void} */
 let ended = () => {};
+/**
+ * What the streams wait for before they open (holdLive), so a page's own
+ * first call is not queued behind the watch snapshot at the hub nor its
+ * parsing in the browser.
+ * @type {Promise<unknown> | null}
+ */
+let held = null;
+/** The longest a hold keeps the streams closed (ms). */
+const MAX_HOLD_MS = 3000;
 
 /** @param {MessageEvent} ev */
 function parse(ev) {
@@ -112,21 +121,45 @@ async function seedLatest() {
 }
 
 /**
- * Opens both streams.
+ * Keeps the streams of the next startLive closed until `until` settles (at
+ * most MAX_HOLD_MS): the home page paints from one small call first, and
+ * with tens of thousands of devices the watch snapshot would otherwise
+ * compete with it. No effect once the streams run.
+ * @param {Promise<unknown>} until
+ */
+export function holdLive(until) {
+  if (!running) held = until;
+}
+
+/**
+ * Opens both streams (after a hold, when one was asked for).
  * @param {() => void} onEnded called when the session is gone
  */
 export function startLive(onEnded) {
   ended = onEnded;
   if (running) return;
   running = true;
-  open('watch');
-  open('telemetry');
-  void seedLatest();
+  const go = () => {
+    if (!running || streams.watch.es) return;
+    open('watch');
+    open('telemetry');
+    void seedLatest();
+  };
+  const hold = held;
+  held = null;
+  if (!hold) return go();
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  void Promise.race([hold.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, MAX_HOLD_MS)))]).then(() => {
+    clearTimeout(timer);
+    go();
+  });
 }
 
 /** Closes both streams and forgets all live data. */
 export function stopLive() {
   running = false;
+  held = null;
   for (const s of Object.values(streams)) {
     s.es?.close();
     s.es = null;

@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { html } from 'htm/preact';
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { describeError, loadSession, logout, onUnauthorized } from './api.js';
 import { AddonDetail, AddonsView } from './addons.js';
 import { DeviceDetail } from './device.js';
@@ -134,9 +134,24 @@ function Page({ route, admin }) {
 function Console({ session, onLogout }) {
   const route = useRoute();
   useStoreVersion();
+  const main = useRef(/** @type {HTMLElement | null} */ (null));
+  const first = useRef(true);
+  const where = `${route.view}/${route.name ?? ''}`;
+  // A new page moves the keyboard focus to its content (as a page load would), except on the first.
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    main.current?.focus({ preventScroll: false });
+  }, [where]);
   return html`<div class="shell">
+    <a class="skip" href="#content" onClick=${(/** @type {Event} */ e) => {
+      e.preventDefault();
+      main.current?.focus();
+    }}>Skip to content</a>
     <${TopBar} route=${route} session=${session} onLogout=${onLogout} />
-    <main class="content"><${Page} route=${route} admin=${session.role === 'admin'} /></main>
+    <main class="content" id="content" tabindex="-1" ref=${main}><${Page} route=${route} admin=${session.role === 'admin'} /></main>
   </div>`;
 }
 

@@ -1,4 +1,4 @@
-import { isoMs, plural, tone } from './format.js';
+import { isoMs, plural } from './format.js';
 import { deviceData, getObj, isNumericType, list, state } from './store.js';
 
 /** @typedef {import('./types.js').Device} Device */
@@ -84,14 +84,41 @@ export function resourceViews(device) {
  * @returns {{ word: 'UP' | 'DOWN' | 'UNKNOWN', reason: string }}
  */
 export function deviceState(device) {
-  const reported = device.status?.operatingState ?? 'UNKNOWN';
+  return deviceStateAt(device, device.spec?.site ? getObj('Site', device.spec.site) : undefined);
+}
+
+/**
+ * deviceState with its Site given. The rule is core/store/standing.ts's (deviceStanding), written again
+ * here because browser code cannot import core/store; core/store/standing.test.ts checks they agree.
+ * @param {{ status?: { operatingState?: string, message?: string } }} device
+ * @param {{ status?: { phase?: string, lastSeen?: string } } | undefined} site
+ * @returns {{ word: 'UP' | 'DOWN' | 'UNKNOWN', reason: string }}
+ */
+export function deviceStateAt(device, site) {
+  const state = device.status?.operatingState;
+  /** @type {'UP' | 'DOWN' | 'UNKNOWN'} */
+  const reported = state === 'UP' || state === 'DOWN' ? state : 'UNKNOWN';
   const message = device.status?.message ?? '';
-  const site = device.spec?.site ? getObj('Site', device.spec.site) : undefined;
   if (site?.status?.phase === 'Offline') {
-    const last = device.status?.operatingState ? `; last report: ${device.status.operatingState}${message ? ` (${message})` : ''}` : '';
+    const last = state ? `; last report: ${state}${message ? ` (${message})` : ''}` : '';
     return { word: 'UNKNOWN', reason: `site offline since ${site.status.lastSeen ?? 'an unknown time'}${last}` };
   }
   return { word: reported, reason: message };
+}
+
+/**
+ * An addon instance's state in one word: `running`, `failed` (someone must act) or `not ready` (not
+ * reported yet among them). The rule is core/store/standing.ts's (addonInstanceStanding), written again
+ * here because browser code cannot import core/store; core/store/standing.test.ts checks they agree.
+ * @param {string | undefined} state
+ * @returns {'running' | 'failed' | 'not ready'}
+ */
+export function addonInstanceStanding(state) {
+  const w = state?.toLowerCase();
+  if (w === undefined) return 'not ready';
+  if (w === 'running' || w === 'ready') return 'running';
+  if (w === 'failed' || w === 'error') return 'failed';
+  return 'not ready';
 }
 
 /**
@@ -209,6 +236,21 @@ export function addonSites(addon) {
 }
 
 /**
+ * Whether an Addon's spec targets a site: listed by name, or its labels match the selector (`{}` matches
+ * every site). The rule is core/store/addons.ts's (addonTargets), written again here because browser code
+ * cannot import core/store.
+ * @param {{ sites?: string[], siteSelector?: unknown }} spec
+ * @param {Site} site
+ */
+export function addonTargetsSite(spec, site) {
+  if (spec.sites?.includes(site.metadata.name)) return true;
+  const sel = spec.siteSelector;
+  if (sel === null || typeof sel !== 'object') return false;
+  const labels = site.metadata.labels ?? {};
+  return Object.entries(sel).every(([k, v]) => labels[k] === v);
+}
+
+/**
  * The site's agent processes as they last reported: resident memory and CPU (% of a core since each's
  * previous report), summed over the site's agents, with one line per agent for a title.
  * @param {Site} site
@@ -251,9 +293,9 @@ export function siteHealth(site) {
   let notReady = 0;
   for (const a of list('Addon')) {
     if (!addonSites(a).includes(name)) continue;
-    const t = tone(a.status?.sites?.[name]?.state);
-    if (t === 'ok') continue;
-    if (t === 'bad') failed++;
+    const t = addonInstanceStanding(a.status?.sites?.[name]?.state);
+    if (t === 'running') continue;
+    if (t === 'failed') failed++;
     else notReady++;
   }
   if (down) reasons.push(`${plural(down, 'device')} down`);

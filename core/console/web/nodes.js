@@ -24,7 +24,7 @@ export function NodesTable({ site }) {
           const joined = isoMs(n.status?.joinedAt);
           const h = n.status?.health;
           return html`<tr key=${n.metadata.name} data-testid=${`node-${n.metadata.name}`}>
-            <td class="name">${n.metadata.name}</td>
+            <td class="name"><a href=${`#/nodes/${encodeURIComponent(n.metadata.name)}`}>${n.metadata.name}</a></td>
             <td><a href=${`#/sites/${encodeURIComponent(n.spec?.site ?? '')}`}>${n.spec?.site ?? ''}</a></td>
             <td>${n.spec?.hostname ?? ''}</td>
             <td class="muted">${(n.spec?.addresses ?? []).join(', ')}</td>

@@ -31,15 +31,30 @@
  */
 
 /**
+ * A Kubernetes-mode node's lite-apiserver as its agent reports it (core/store AgentReport's liteApiserver).
+ * @typedef {object} LiteApiserverReport
+ * @property {'online' | 'offline' | 'resyncing' | 'failed'} state
+ * @property {string} since
+ * @property {number} offlineSeconds
+ * @property {number} outages
+ * @property {number} cacheBytes
+ * @property {number} cacheEntries
+ * @property {number} hits
+ * @property {number} misses
+ * @property {string} [lastError]
+ */
+
+/**
  * @typedef {Obj<{ displayName?: string, description?: string },
  *   { phase?: 'Pending' | 'Online' | 'Offline', lastSeen?: string, agentVersion?: string, message?: string,
- *     agents?: Record<string, { health?: { state?: 'ok' | 'degraded', problems?: AgentProblem[] }, process?: { rssBytes: number, cpuPercent: number }, reportedAt?: string }> }>} Site
+ *     agents?: Record<string, { health?: { state?: 'ok' | 'degraded', problems?: AgentProblem[] }, process?: { rssBytes: number, cpuPercent: number }, liteApiserver?: LiteApiserverReport, reportedAt?: string }> }>} Site
  */
 
 /**
  * @typedef {Obj<{ site?: string, hostname?: string, addresses?: string[] },
  *   { connected?: boolean, lastSeen?: string, joinedAt?: string, message?: string,
- *     health?: { verdict: 'healthy' | 'unhealthy' | 'unknown', pros: number, cons: number, expected: number, since: string, votedAt?: string, reportedBy: string } }>} EdgeNode
+ *     health?: { verdict: 'healthy' | 'unhealthy' | 'unknown', pros: number, cons: number, expected: number, since: string, votedAt?: string, reportedBy: string, reportedAt?: string },
+     tunnel?: { replica: string, since: string } }>} EdgeNode
  */
 
 /**
@@ -51,7 +66,8 @@
 
 /**
  * @typedef {Obj<{ site?: string, profile?: string, plugin?: string, adminState?: 'LOCKED' | 'UNLOCKED',
- *   desired?: Record<string, unknown> },
+ *   desired?: Record<string, unknown>, description?: string, protocols?: Record<string, Record<string, unknown>>,
+ *   autoEvents?: DeviceAutoEvent[], driftPolicy?: Record<string, 'reassert' | 'report'> },
  *   { operatingState?: 'UP' | 'DOWN' | 'UNKNOWN', lastSeen?: string, message?: string,
  *   reported?: Record<string, ReportedValue>, drift?: Record<string, DeviceDrift> }>} Device
  */
@@ -84,7 +100,16 @@
  * @property {ResourceProperties} properties
  */
 
-/** @typedef {Obj<{ deviceResources?: DeviceResource[] }, unknown>} DeviceProfile */
+/**
+ * @typedef {object} DeviceAutoEvent
+ * @property {string} sourceName
+ * @property {string} interval
+ * @property {boolean} [onChange]
+ * @property {number} [onChangeThreshold]
+ */
+
+/** @typedef {Obj<{ name?: string, manufacturer?: string, model?: string, description?: string, deviceResources?: DeviceResource[],
+ *   deviceCommands?: { name: string, readWrite?: string }[] }, unknown>} DeviceProfile */
 
 /**
  * @typedef {object} AddonSiteStatus
@@ -121,5 +146,13 @@
 /** @typedef {import('../../hub/api-types.ts').CommandAccepted} CommandAccepted */
 /** @typedef {import('../../hub/api-types.ts').CommandOut} CommandOut */
 /** @typedef {import('../../hub/api-types.ts').CommandCreateBody} CommandCreateBody */
+/** @typedef {import('../../hub/api-types.ts').ApiTokenInfo} ApiTokenInfo */
+/** @typedef {import('../../hub/api-types.ts').ApiTokenCreated} ApiTokenCreated */
+/** @typedef {import('../../hub/api-types.ts').ApiTokenList} ApiTokenList */
+/** @typedef {import('../../hub/api-types.ts').ApiTokenCreateBody} ApiTokenCreateBody */
+/** @typedef {import('../../hub/api-types.ts').BootstrapTokenInfo} BootstrapTokenInfo */
+/** @typedef {import('../../hub/api-types.ts').BootstrapTokenCreated} BootstrapTokenCreated */
+/** @typedef {import('../../hub/api-types.ts').BootstrapTokenList} BootstrapTokenList */
+/** @typedef {import('../../hub/api-types.ts').HostKeysOut} HostKeysOut */
 
 export {};

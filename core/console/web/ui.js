@@ -1,5 +1,6 @@
 import { html } from 'htm/preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { del, describeError } from './api.js';
 import { tone } from './format.js';
 
 /**
@@ -73,4 +74,66 @@ export function Modal({ title, onClose, testid, children }) {
  */
 export function FieldError({ id, message }) {
   return message ? html`<p class="field-error" id=${`${id}-error`} data-testid=${`${id}-error`}>${message}</p>` : null;
+}
+
+/**
+ * `key=value` lines as a map; a line without '=' is an error naming it.
+ * @param {string} text
+ * @returns {{ value: Record<string, string> } | { error: string }}
+ */
+export function fromLines(text) {
+  /** @type {Record<string, string>} */
+  const value = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = (lines[i] ?? '').trim();
+    if (line === '') continue;
+    const at = line.indexOf('=');
+    if (at <= 0) return { error: `line ${i + 1} (“${line}”) is not key=value` };
+    value[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+  }
+  return { value };
+}
+
+/**
+ * A labelled input with its problem under it.
+ * @param {{ id: string, label: string, error?: string, hint?: string, children: (aria: Record<string, unknown>) => unknown }} props
+ */
+export function Field({ id, label, error, hint, children }) {
+  const describedBy = [error ? `${id}-error` : '', hint ? `${id}-hint` : ''].filter(Boolean).join(' ') || undefined;
+  return html`<label for=${id}>${label}</label>
+    <div class="field">
+      ${children({ id, 'aria-invalid': error ? 'true' : undefined, 'aria-describedby': describedBy })}
+      ${hint && html`<span class="hint" id=${`${id}-hint`}>${hint}</span>`}
+      <${FieldError} id=${id} message=${error} />
+    </div>`;
+}
+
+/**
+ * Asks before deleting: names what goes, then sends the DELETE; the hub's
+ * refusal is shown in the dialog.
+ * @param {{ title: string, what: unknown, confirmLabel: string, path: string, testid: string, onClose: () => void, onDone: () => void }} props
+ */
+export function ConfirmDelete({ title, what, confirmLabel, path, testid, onClose, onDone }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  const go = async () => {
+    setBusy(true);
+    setError('');
+    try {
+      await del(path);
+      onDone();
+    } catch (x) {
+      setError(describeError(x));
+      setBusy(false);
+    }
+  };
+  return html`<${Modal} title=${title} onClose=${onClose} testid=${testid}>
+    <div class="confirm-what">${what}</div>
+    ${error && html`<p class="error" role="alert" data-testid="delete-error">${error}</p>`}
+    <div class="buttons">
+      <button type="button" data-testid="delete-cancel" onClick=${onClose} disabled=${busy} autofocus>Cancel</button>
+      <button type="button" class="danger" data-testid="delete-confirm" onClick=${() => void go()} disabled=${busy}>${busy ? 'Deleting…' : confirmLabel}</button>
+    </div>
+  </${Modal}>`;
 }

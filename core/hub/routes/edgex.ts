@@ -11,7 +11,10 @@
  *   so and writes nothing. A write that fails part way undoes the writes
  *   before it. What the platform alone holds on a resource that exists
  *   (labels, other annotations, a Device's plugin, desired values, drift
- *   policy) is kept (core/edgex `mergeImported`).
+ *   policy) is kept (core/edgex `mergeImported`). A Device's protocol block
+ *   is checked against the schema an installed plugin declares for its
+ *   protocol (../plugin-catalog.ts): each problem is one of the file's, at
+ *   the block's field (`deviceList[0].protocols.modbus-tcp.Port`).
  * - `GET /api/v1/sites/:site/edgex/export` (operators): the site's Devices
  *   and the DeviceProfiles they use, as EdgeX v3 files (`?encoding=yaml|json`),
  *   with notes naming what EdgeX has no field for.
@@ -125,6 +128,11 @@ export function registerEdgeXRoutes(app: HubApp, ctx: HubContext): void {
           continue;
         }
         const next = merged.value;
+        // Protocol blocks against the schemas of the plugins installed here (../plugin-catalog.ts), at their place in the file.
+        for (const issue of next.kind === 'Device' ? await ctx.plugins.deviceIssues(next.spec) : []) {
+          const field = issue.path.replace(/^spec\./, '');
+          problems.push({ file: origin.file, field: origin.path === '' ? field : `${origin.path}.${field}`, message: issue.message });
+        }
         const action: Action = !current ? 'created' : sameObject(current, next) ? 'unchanged' : 'updated';
         plan.push({ action, next, current, ref: { kind: next.kind, name: next.metadata.name, edgexName: edgexNameOf(next), file: origin.file, path: origin.path } });
       }

@@ -25,6 +25,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Duplex } from 'node:stream';
 import Type from 'typebox';
 import { createWebSocketStream } from 'ws';
+import { caCertHash } from '../../pki/pin.ts';
 import { spliceStreams } from '../../tunnel/index.ts';
 import { API_VERSION, type NodeObject, type Resource } from '../../store/index.ts';
 import { isWebSocketUpgrade, principalOf, requireAuth } from '../auth.ts';
@@ -79,7 +80,7 @@ export function registerJoinRoutes(app: HubApp, ctx: HubContext): void {
       schema: {
         tags: ['join'],
         summary: 'Create a bootstrap token for joining nodes',
-        description: 'The response is the only place the token is shown. It expires (default 24 h) and may be scoped to one site.',
+        description: "The response is the only place the token is shown. It expires (default 24 h) and may be scoped to one site. On a hub that serves TLS it carries the CA's pin (`caCertHash`) for `edgeadm join --ca-cert-hash`.",
         body: BootstrapTokenCreateBody,
         response: { 201: BootstrapTokenCreatedSchema, ...errorResponses },
       },
@@ -92,7 +93,8 @@ export function registerJoinRoutes(app: HubApp, ctx: HubContext): void {
         ...(b.ttlSeconds === undefined ? {} : { ttlSeconds: b.ttlSeconds }),
       });
       request.log.info({ bootstrapTokenId: created.id, site: created.site, expiresAt: created.expiresAt }, 'bootstrap token created');
-      return reply.code(201).send(created);
+      // The pin a joining node checks the CA by: what the console puts in the `edgeadm join` it shows.
+      return reply.code(201).send({ ...created, ...(ctx.caCert ? { caCertHash: caCertHash(ctx.caCert) } : {}) });
     },
   );
 

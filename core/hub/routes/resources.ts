@@ -10,7 +10,9 @@
  * Secret fields (a BrokerCredential's passwordHash) are never answered; on
  * apply, leaving one out keeps the stored value. The store's coded errors
  * pass through with their status. An Addon write that would put its plugin
- * at a site where another Addon puts it is refused (../addon-admission.ts);
+ * at a site where another Addon puts it is refused (../addon-admission.ts),
+ * and a Device whose protocol block fails the schema an installed plugin
+ * declares for it, every field named (../plugin-catalog.ts);
  * Addons are read with the hub's view of `status.sites` (./addon-status.ts),
  * Devices with its view of their state (UNKNOWN at an offline site,
  * ../device-status.ts).
@@ -24,7 +26,7 @@ import { addonStatusView } from './addon-status.ts';
 import { deviceStatusView } from '../device-status.ts';
 import { authorizeSite, principalOf, requireAuth } from '../auth.ts';
 import type { HubApp, HubContext } from '../context.ts';
-import { ErrForbidden, ErrNotFound, ErrPathMismatch, ErrReference, type MissingRef } from '../errors.ts';
+import { ErrForbidden, ErrNotFound, ErrPathMismatch, ErrProfileInUse, ErrReference, type MissingRef } from '../errors.ts';
 import { keepHostKeys } from '../node-status.ts';
 import {
   DeleteQuery,
@@ -118,6 +120,17 @@ export function registerResourceRoutes(app: HubApp, ctx: HubContext): void {
   const admins = requireAuth(['admin']);
   // Addons: a write that would put a plugin where another Addon puts it is refused; reads show conflicts and offline sites.
   const addonAdmission = createAddonAdmission(ctx.store);
+  // A profile in use stays: its Devices would lose their resources at their sites. Checked against the Devices as they are now.
+  const refuseProfileInUse = async (profile: string): Promise<void> => {
+    const users: string[] = [];
+    let next: string | undefined;
+    do {
+      const page = await ctx.store.list('Device', { limit: 1000, ...(next === undefined ? {} : { continue: next }) });
+      for (const d of page.items) if ((d.spec as { profile?: unknown }).profile === profile) users.push(d.metadata.name);
+      next = page.continue;
+    } while (next);
+    if (users.length > 0) throw new ErrProfileInUse({ profile, devices: users.slice(0, 10), count: users.length });
+  };
   const served = async (kind: Kind): Promise<(obj: Resource) => Resource> =>
     kind === 'Addon' ? addonStatusView(ctx.store) : kind === 'Device' ? deviceStatusView(ctx.store) : (obj) => obj;
 
@@ -171,6 +184,7 @@ export function registerResourceRoutes(app: HubApp, ctx: HubContext): void {
       async (request, reply) => {
         const { obj } = toObject(kind, request.body);
         await checkReferences(ctx, obj);
+        await ctx.plugins.checkDevice(obj);
         const created = await addonAdmission.admit(obj, () => ctx.store.create(obj));
         return reply.code(201).send(withoutSecrets(created));
       },
@@ -213,6 +227,7 @@ export function registerResourceRoutes(app: HubApp, ctx: HubContext): void {
       async (request) => {
         const { obj, write } = toObject(kind, request.body, request.params.name);
         await checkReferences(ctx, obj);
+        await ctx.plugins.checkDevice(obj);
         // Write-only secret fields left out keep their stored values.
         const stored = SECRET_SPEC_FIELDS[kind] ? await ctx.store.get(kind, obj.metadata.name) : undefined;
         const applied = await addonAdmission.admit(obj, () => ctx.store.apply({ ...obj, spec: keepSecrets(kind, obj.spec, stored?.spec) }, write));
@@ -235,6 +250,7 @@ export function registerResourceRoutes(app: HubApp, ctx: HubContext): void {
       async (request) => {
         const write: WriteOptions = {};
         if (request.query.resourceVersion !== undefined) write.resourceVersion = request.query.resourceVersion;
+        if (kind === 'DeviceProfile') await refuseProfileInUse(request.params.name);
         const deleted = await ctx.store.delete(kind, request.params.name, write);
         if (!deleted) throw new ErrNotFound({ kind, name: request.params.name });
         return withoutSecrets(deleted);

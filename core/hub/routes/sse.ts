@@ -12,6 +12,12 @@ import type { HubApp, HubContext } from '../context.ts';
 export interface SseStream {
   /** Writes one chunk; false once the stream has ended (the client left, was dropped or closed). */
   send(chunk: string): boolean;
+  /**
+   * Resolves at once while the unsent data is under half the limit, else once the client has read it
+   * (or the stream ended): a sender of a snapshot larger than the limit waits here between chunks
+   * instead of being dropped as a slow reader.
+   */
+  drained(): Promise<void>;
   /** Ends the stream (idempotent); the `onEnd` callbacks run once. */
   end(): void;
   onEnd(fn: () => void): void;
@@ -59,6 +65,18 @@ export function sseStreams(app: HubApp, ctx: HubContext): (request: FastifyReque
       res.write(chunk);
       return true;
     };
+    const drained = (): Promise<void> => {
+      if (done || res.destroyed || res.writableLength <= maxBufferedBytes / 2) return Promise.resolve();
+      return new Promise((resolve) => {
+        const go = (): void => {
+          res.off('drain', go);
+          res.off('close', go);
+          resolve();
+        };
+        res.on('drain', go);
+        res.on('close', go);
+      });
+    };
     const heartbeat = setInterval(() => {
       // A revoked token or ended console session ends the stream too, within one heartbeat.
       void stillAuthorized(request).then((ok) => {
@@ -78,6 +96,7 @@ export function sseStreams(app: HubApp, ctx: HubContext): (request: FastifyReque
     res.write('retry: 3000\n: connected\n\n');
     return {
       send,
+      drained,
       end,
       onEnd: (fn) => {
         if (done) fn();

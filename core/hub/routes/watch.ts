@@ -86,7 +86,11 @@ export function registerWatchRoutes(app: HubApp, ctx: HubContext): void {
           const rv = BigInt(list.resourceVersion);
           listed.set(kind, rv);
           if (rv > synced) synced = rv;
-          for (const object of list.items) if (!sse.send(`event: resource\ndata: ${JSON.stringify({ type: 'ADDED', object })}\n\n`)) return;
+          for (const object of list.items) {
+            if (!sse.send(`event: resource\ndata: ${JSON.stringify({ type: 'ADDED', object })}\n\n`)) return;
+            // A snapshot larger than the slow-reader limit (tens of thousands of devices) goes out as the client reads it.
+            await sse.drained();
+          }
         }
         if (!sse.send(`event: synced\ndata: ${JSON.stringify({ resourceVersion: String(synced) })}\n\n`)) return;
         const events = ctx.store.watch({ resourceVersion: from, kinds, signal: ac.signal, ...(site === undefined ? {} : { site }) });

@@ -3,13 +3,16 @@
  * `modbus-rtu-over-tcp`), as EdgeX device-modbus writes it, read into an
  * endpoint and a unit id; values may be EdgeX's strings or numbers, keys
  * match case-insensitively, every problem an issue naming its field. The
- * fields and their defaults: README.md, "Devices".
+ * fields, their bounds and defaults are protocol-schema.ts's (the schemas
+ * the hub checks Device writes with); README.md, "Devices".
  */
 import type { DriverIssue } from '../../../core/sdk/index.ts';
+import { DEFAULT_PARITY, MODBUS_INTEGER_FIELDS, MODBUS_PARITIES, MODBUS_PROTOCOLS, type ModbusIntegerField, type ModbusParityName } from './protocol-schema.ts';
 import type { Endpoint } from './transport.ts';
 
-export const MODBUS_PROTOCOLS = ['modbus-tcp', 'modbus-rtu', 'modbus-rtu-over-tcp'] as const;
-export type ModbusProtocol = (typeof MODBUS_PROTOCOLS)[number];
+export { MODBUS_PROTOCOLS, type ModbusProtocol } from './protocol-schema.ts';
+
+const PARITY_OF: Readonly<Record<ModbusParityName, 'none' | 'even' | 'odd'>> = { N: 'none', NONE: 'none', E: 'even', EVEN: 'even', O: 'odd', ODD: 'odd' };
 
 export interface ModbusTarget {
   endpoint: Endpoint;
@@ -26,7 +29,8 @@ function field(block: Readonly<Record<string, unknown>>, name: string): unknown 
 export function readProtocol(protocol: string, block: Readonly<Record<string, unknown>>): { target?: ModbusTarget; issues: DriverIssue[] } {
   const issues: DriverIssue[] = [];
   const at = (f: string): string => `protocols.${protocol}.${f}`;
-  const int = (name: string, dflt: number, min: number, max: number): number => {
+  const int = (name: ModbusIntegerField): number => {
+    const { default: dflt, minimum: min, maximum: max } = MODBUS_INTEGER_FIELDS[name];
     const raw = field(block, name);
     if (raw === undefined || raw === '') return dflt;
     const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
@@ -43,21 +47,22 @@ export function readProtocol(protocol: string, block: Readonly<Record<string, un
   if (typeof address !== 'string' || address.trim() === '') {
     issues.push({ path: at('Address'), code: 'EDGE_ERR_MODBUS_PROTOCOL_INVALID', message: protocol === 'modbus-rtu' ? 'Address must name the serial port, e.g. /dev/ttyUSB0' : 'Address must be a host name or IP address' });
   }
-  const unitId = int('UnitID', 1, 0, 255);
+  const unitId = int('UnitID');
   // EdgeX gives Timeout in seconds; fractions are not allowed there either.
-  const timeoutMs = int('Timeout', 5, 1, 600) * 1000;
+  const timeoutMs = int('Timeout') * 1000;
   let endpoint: Endpoint | undefined;
   if (protocol === 'modbus-rtu') {
-    const baudRate = int('BaudRate', 19200, 300, 4_000_000);
-    const dataBits = int('DataBits', 8, 7, 8) as 7 | 8;
-    const stopBits = int('StopBits', 1, 1, 2) as 1 | 2;
-    const parityField = field(block, 'Parity') ?? 'N';
+    const baudRate = int('BaudRate');
+    const dataBits = int('DataBits') as 7 | 8;
+    const stopBits = int('StopBits') as 1 | 2;
+    const given = field(block, 'Parity');
+    const parityField = given === undefined || given === '' ? DEFAULT_PARITY : given;
     const parityRaw = typeof parityField === 'string' ? parityField.trim().toUpperCase() : JSON.stringify(parityField);
-    const parity = ({ N: 'none', NONE: 'none', E: 'even', EVEN: 'even', O: 'odd', ODD: 'odd' } as const)[parityRaw as 'N'];
+    const parity = (MODBUS_PARITIES as readonly string[]).includes(parityRaw) ? PARITY_OF[parityRaw as ModbusParityName] : undefined;
     if (!parity) issues.push({ path: at('Parity'), code: 'EDGE_ERR_MODBUS_PROTOCOL_INVALID', message: `Parity must be N, E or O, got ${JSON.stringify(parityRaw)}` });
     if (typeof address === 'string') endpoint = { kind: 'rtu', path: address.trim(), baudRate, dataBits, stopBits, parity: parity ?? 'none' };
   } else {
-    const port = int('Port', 502, 1, 65535);
+    const port = int('Port');
     if (typeof address === 'string') endpoint = { kind: protocol === 'modbus-tcp' ? 'tcp' : 'rtu-over-tcp', host: address.trim(), port };
   }
   return issues.length === 0 && endpoint ? { target: { endpoint, unitId, timeoutMs }, issues } : { issues };

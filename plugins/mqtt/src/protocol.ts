@@ -11,17 +11,17 @@
  *            edgex-layout.ts); the default for a Device imported from EdgeX
  *            files (it carries the `edgex.edgeadm.io/name` annotation)
  * Both take `qos`, `commandTimeout`, `staleAfter` and `brokerUrl`. The
- * fields, their defaults and the command and answer payloads: README.md,
- * "Devices" and "EdgeX device-mqtt layout".
+ * fields' bounds, defaults and forms are protocol-schema.ts's (the schema
+ * the hub checks Device writes with); the fields and the command and answer
+ * payloads: README.md, "Devices" and "EdgeX device-mqtt layout".
  */
 import { EDGEX_NAME_ANNOTATION, goDurationMs, type DriverIssue } from '../../../core/sdk/index.ts';
 import { ISSUE } from './errors.ts';
+import { BROKER_URL_FORM, MQTT_DURATIONS, MQTT_LAYOUTS, type MqttLayout } from './protocol-schema.ts';
 
-export const MQTT_PROTOCOLS = ['mqtt'] as const;
+export { MQTT_LAYOUTS, MQTT_PROTOCOLS, type MqttLayout } from './protocol-schema.ts';
 
-/** The topic layouts a device may speak. */
-export const MQTT_LAYOUTS = ['edgeadm', 'edgex'] as const;
-export type MqttLayout = (typeof MQTT_LAYOUTS)[number];
+const BROKER_URL_RE = new RegExp(BROKER_URL_FORM);
 
 /** EdgeX device-mqtt's IncomingTopic and ResponseTopic (multi-level), without their trailing `/#`. */
 export const EDGEX_INCOMING_TOPIC = 'incoming/data';
@@ -118,7 +118,8 @@ export function readProtocol(device: {
   let layout: MqttLayout = imported ? 'edgex' : 'edgeadm';
   const rawLayout = given('layout');
   if (rawLayout !== undefined) {
-    if (typeof rawLayout === 'string' && (MQTT_LAYOUTS as readonly string[]).includes(rawLayout)) layout = rawLayout as MqttLayout;
+    const named = typeof rawLayout === 'string' ? MQTT_LAYOUTS.find((l) => l === rawLayout.trim().toLowerCase()) : undefined;
+    if (named) layout = named;
     else issues.push({ path: at('layout'), code: ISSUE.protocol, message: `layout must be ${MQTT_LAYOUTS.join(' or ')}, got ${JSON.stringify(rawLayout)}` });
   }
 
@@ -129,7 +130,8 @@ export function readProtocol(device: {
     if (n === 0 || n === 1) qos = n;
     else issues.push({ path: at('qos'), code: ISSUE.protocol, message: `qos must be 0 or 1, got ${JSON.stringify(rawQos)}` });
   }
-  const duration = (name: string, dflt: number | undefined, min: number, max: number): number | undefined => {
+  const duration = (name: keyof typeof MQTT_DURATIONS, dflt: number | undefined): number | undefined => {
+    const { minimum: min, maximum: max } = MQTT_DURATIONS[name];
     const raw = given(name);
     if (raw === undefined) return dflt;
     const ms = parseDuration(raw);
@@ -139,12 +141,12 @@ export function readProtocol(device: {
     }
     return ms;
   };
-  const commandTimeoutMs = duration('commandTimeout', 5000, 10, 600_000)!;
-  const staleAfterMs = duration('staleAfter', undefined, 1, 30 * 86_400_000);
+  const commandTimeoutMs = duration('commandTimeout', MQTT_DURATIONS.commandTimeout.default)!;
+  const staleAfterMs = duration('staleAfter', undefined);
   let brokerUrl: string | undefined;
   const rawUrl = given('brokerUrl');
   if (rawUrl !== undefined) {
-    if (typeof rawUrl !== 'string' || !/^(mqtts?|wss?|tcp|ssl):\/\/[^/\s]+/.test(rawUrl)) {
+    if (typeof rawUrl !== 'string' || !BROKER_URL_RE.test(rawUrl)) {
       issues.push({ path: at('brokerUrl'), code: ISSUE.protocol, message: `brokerUrl must be an mqtt:// or mqtts:// URL, got ${JSON.stringify(rawUrl)}` });
     } else brokerUrl = rawUrl;
   }
@@ -155,10 +157,10 @@ export function readProtocol(device: {
     for (const name of ['topic']) {
       if (given(name) !== undefined) issues.push({ path: at(name), code: ISSUE.protocol, message: `${name} applies only to layout edgeadm (layout edgex names topics by CommandTopic, incomingTopic and deviceName)` });
     }
-    if (given('commandTopic') === undefined) {
+    if (given('CommandTopic') === undefined) {
       issues.push({ path: at('CommandTopic'), code: ISSUE.protocol, message: 'CommandTopic is required with layout edgex (EdgeX device-mqtt has no default), e.g. command/<device>' });
     }
-    const commandTopic = topicField('commandTopic', '', { filter: true });
+    const commandTopic = topicField('CommandTopic', '', { filter: true });
     const incomingTopic = topicField('incomingTopic', EDGEX_INCOMING_TOPIC, { filter: true });
     const responseTopic = topicField('responseTopic', EDGEX_RESPONSE_TOPIC, { filter: true });
     const deviceName = topicField('deviceName', imported ? edgexName : device.name, { level: true });
@@ -173,7 +175,7 @@ export function readProtocol(device: {
       if (given(name) !== undefined) issues.push({ path: at(name), code: ISSUE.protocol, message: `${name} applies only to layout edgex` });
     }
     const baseTopic = topicField('topic', `edgeadm/${device.site}/${device.name}`);
-    const commandTopic = topicField('commandTopic', `${baseTopic}/command`);
+    const commandTopic = topicField('CommandTopic', `${baseTopic}/command`);
     const responseTopic = topicField('responseTopic', `${baseTopic}/response`);
     target = { layout, ...common, baseTopic, commandTopic, responseTopic };
   }

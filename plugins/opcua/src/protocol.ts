@@ -4,17 +4,16 @@
  * subscription and monitoring defaults, which a resource's attributes may
  * override (`readMonitoring`, used by profile.ts too). Keys match
  * case-insensitively (EdgeX device-opcua writes `Endpoint`); durations are
- * milliseconds or Go durations. The fields and their defaults: README.md,
- * "Devices".
+ * milliseconds or Go durations. The fields, their bounds, defaults and
+ * choices are protocol-schema.ts's (the schema the hub checks Device writes
+ * with); README.md, "Devices".
  */
 import { goDurationMs, type DriverIssue } from '../../../core/sdk/index.ts';
 import { ISSUE } from './errors.ts';
+import { DEADBAND_TYPES, ENDPOINT_FORM, OPCUA_DURATIONS, QUEUE_SIZE, type DeadbandTypeName } from './protocol-schema.ts';
 import { parseSecurity, type OpcuaSecurity, type OpcuaUser } from './security.ts';
 
-export const OPCUA_PROTOCOLS = ['opcua'] as const;
-
-export const DEADBAND_TYPES = ['None', 'Absolute', 'Percent'] as const;
-export type DeadbandTypeName = (typeof DEADBAND_TYPES)[number];
+export { DEADBAND_TYPES, OPCUA_PROTOCOLS, type DeadbandTypeName } from './protocol-schema.ts';
 
 /** How a monitored item samples and filters. */
 export interface MonitoringSettings {
@@ -77,13 +76,14 @@ export function readMonitoring(get: FieldReader, at: (f: string) => string, issu
   const rawSampling = get('samplingInterval');
   if (!isBlank(rawSampling)) {
     const ms = parseDuration(rawSampling);
-    if (ms === undefined || ms > 3_600_000) issues.push({ path: at('samplingInterval'), code, message: `samplingInterval must be a duration from 0 to 1h (ms, or 500ms / 2s), got ${JSON.stringify(rawSampling)}` });
+    const { minimum, maximum } = OPCUA_DURATIONS.samplingInterval;
+    if (ms === undefined || ms < minimum || ms > maximum) issues.push({ path: at('samplingInterval'), code, message: `samplingInterval must be a duration from 0 to 1h (ms, or 500ms / 2s), got ${JSON.stringify(rawSampling)}` });
     else out.samplingInterval = ms;
   }
   const rawQueue = get('queueSize');
   if (!isBlank(rawQueue)) {
     const n = typeof rawQueue === 'number' ? rawQueue : typeof rawQueue === 'string' && /^\s*\d+\s*$/.test(rawQueue) ? Number(rawQueue) : NaN;
-    if (!Number.isInteger(n) || n < 1 || n > 100_000) issues.push({ path: at('queueSize'), code, message: `queueSize must be an integer from 1 to 100000, got ${JSON.stringify(rawQueue)}` });
+    if (!Number.isInteger(n) || n < QUEUE_SIZE.minimum || n > QUEUE_SIZE.maximum) issues.push({ path: at('queueSize'), code, message: `queueSize must be an integer from ${QUEUE_SIZE.minimum} to ${QUEUE_SIZE.maximum}, got ${JSON.stringify(rawQueue)}` });
     else out.queueSize = n;
   }
   const rawType = get('deadbandType');
@@ -102,9 +102,11 @@ export function readMonitoring(get: FieldReader, at: (f: string) => string, issu
   return out;
 }
 
+const ENDPOINT_RE = new RegExp(`^${ENDPOINT_FORM}$`);
+
 /** Why `text` is not an opc.tcp endpoint URL, or undefined when it is one. */
 export function endpointProblem(text: string): string | undefined {
-  const m = /^opc\.tcp:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?(\/[^\s]*)?$/i.exec(text);
+  const m = ENDPOINT_RE.exec(text);
   if (!m) return `'${text}' is not an opc.tcp://host:port/path URL`;
   if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535)) return `port ${m[2]} of '${text}' is not from 1 to 65535`;
   return undefined;
@@ -126,7 +128,8 @@ export function readProtocol(device: { protocolName?: string; protocol: Readonly
   }
   const sec = parseSecurity(device.protocol, device.protocolName ?? 'opcua');
   issues.push(...sec.issues);
-  const duration = (name: string, min: number, max: number): number | undefined => {
+  const duration = (name: keyof typeof OPCUA_DURATIONS): number | undefined => {
+    const { minimum: min, maximum: max } = OPCUA_DURATIONS[name];
     const raw = get(name);
     if (isBlank(raw)) return undefined;
     const ms = parseDuration(raw);
@@ -136,13 +139,13 @@ export function readProtocol(device: { protocolName?: string; protocol: Readonly
     }
     return ms;
   };
-  const publishingInterval = duration('publishingInterval', 10, 3_600_000) ?? 1000;
-  const requestTimeoutMs = duration('requestTimeout', 100, 600_000);
-  const sessionTimeoutMs = duration('sessionTimeout', 1000, 86_400_000);
+  const publishingInterval = duration('publishingInterval') ?? OPCUA_DURATIONS.publishingInterval.default;
+  const requestTimeoutMs = duration('requestTimeout');
+  const sessionTimeoutMs = duration('sessionTimeout');
   const m = readMonitoring(get, at, issues, ISSUE.protocol);
   const monitoring: MonitoringSettings = {
     samplingInterval: m.samplingInterval ?? publishingInterval,
-    queueSize: m.queueSize ?? 10,
+    queueSize: m.queueSize ?? QUEUE_SIZE.default,
     deadbandType: m.deadbandType ?? 'None',
     deadbandValue: m.deadbandValue ?? 0,
   };

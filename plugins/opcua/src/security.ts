@@ -24,6 +24,7 @@ import type { OPCUACertificateManager } from 'node-opcua-certificate-manager';
 import type { OPCUAClientOptions, UserIdentityInfo } from 'node-opcua-client';
 import { dns1123LabelProblem, privateTree, toErrorInfo, type DriverIssue, type Logger } from '../../../core/sdk/index.ts';
 import { ErrOpcuaCertInvalid, ErrOpcuaCertNotFound, ErrOpcuaPasswordFile, ErrOpcuaPki } from './errors.ts';
+import { SECURITY_MODES, SECURITY_POLICIES, type SecurityModeName, type SecurityPolicyName } from './protocol-schema.ts';
 
 // ---------------------------------------------------------------- errors
 
@@ -37,10 +38,7 @@ export const SECURITY_ISSUE = {
 
 // ---------------------------------------------------------------- protocol block
 
-export const SECURITY_MODES = ['None', 'Sign', 'SignAndEncrypt'] as const;
-export type SecurityModeName = (typeof SECURITY_MODES)[number];
-export const SECURITY_POLICIES = ['None', 'Basic256Sha256', 'Aes128_Sha256_RsaOaep'] as const;
-export type SecurityPolicyName = (typeof SECURITY_POLICIES)[number];
+export { SECURITY_MODES, SECURITY_POLICIES, type SecurityModeName, type SecurityPolicyName } from './protocol-schema.ts';
 
 export interface OpcuaSecurity {
   mode: SecurityModeName;
@@ -143,6 +141,9 @@ export function parseSecurity(protocol: Readonly<Record<string, unknown>>, proto
   }
   // Under mode None the password is encrypted to whatever certificate the endpoint presents, checked by nobody.
   const allow = field(protocol, 'allowPasswordWithoutSecurity')?.value;
+  if (allow !== undefined && allow !== '' && allow !== true && allow !== false && allow !== 'true' && allow !== 'false') {
+    issues.push({ path: at('allowPasswordWithoutSecurity'), code: SECURITY_ISSUE.security, message: `allowPasswordWithoutSecurity must be true or false, got ${JSON.stringify(allow)}` });
+  }
   if (user && mode === 'None' && allow !== true && allow !== 'true') {
     issues.push({
       path: at('securityMode'),

@@ -137,6 +137,10 @@ export interface TestHubOptions {
   seed?: boolean;
   /** Hub modules; default the web console, as the hub is shipped. */
   modules?: HubAppOptions['modules'];
+  /** The hub's CA (PEM), as a hub that serves TLS has it. */
+  caCert?: string;
+  /** The installed plugins the hub lists and checks Devices against (none by default). */
+  pluginCatalog?: HubAppOptions['pluginCatalog'];
 }
 
 export const quietLogger = (): Logger => createLogger({ level: process.env.EDGEADM_TEST_LOG === '1' ? 'debug' : 'silent' });
@@ -225,6 +229,8 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
     metrics: registry,
     ...(opts.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: opts.bodyLimitBytes }),
     ...(opts.streams === undefined ? {} : { streams: opts.streams }),
+    ...(opts.caCert === undefined ? {} : { caCert: opts.caCert }),
+    ...(opts.pluginCatalog === undefined ? {} : { pluginCatalog: opts.pluginCatalog }),
     modules: opts.modules ?? [createConsole()],
   });
   if (opts.seed !== false) {

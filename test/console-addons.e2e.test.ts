@@ -9,12 +9,9 @@
  * and its config (JSON) are typed; a viewer sees no write buttons.
  * Screenshots land in test-artifacts/console-addons/.
  */
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectAccessible, startDemoConsole, type DemoConsole } from './support/console-page.ts';
-import { tempDir } from './support/hub-fixture.ts';
 
 let c: DemoConsole;
 
@@ -35,20 +32,8 @@ interface AddonBody {
 /** A second site, `branch`, whose agent joins as any edge node does and runs its own broker. */
 async function startBranch(): Promise<void> {
   expect((await c.api('POST', '/api/v1/sites', { metadata: { name: 'branch', labels: { tier: 'branch' } }, spec: { displayName: 'Branch office' } })).status).toBe(201);
-  const bootstrap = await c.api<{ token: string }>('POST', '/api/v1/bootstrap-tokens', { site: 'branch', ttlSeconds: 600 });
-  expect(bootstrap.status).toBe(201);
-  const joined = await fetch(new URL('/api/v1/join', c.url), {
-    method: 'POST',
-    dispatcher: c.dispatcher,
-    headers: { authorization: `Bearer ${bootstrap.body.token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ site: 'branch', node: 'branch-gw' }),
-  });
-  expect(joined.status).toBe(201);
-  const siteDir = tempDir('console-addons-branch');
-  const credentialFile = path.join(siteDir, 'node.credential');
-  writeFileSync(credentialFile, ((await joined.json()) as { credential: string }).credential, { mode: 0o600 });
-  const caFile = path.join(c.dataDir, 'hub', 'pki', 'ca.crt');
-  c.start(['site', 'run', '--site', 'branch', '--node', 'branch-gw', '--hub', c.url.replace(/\/$/, ''), '--ca-file', caFile, '--token-file', credentialFile, '--data-dir', path.join(siteDir, 'agent'), '--broker-port', '0']);
+  const { run } = await c.joinNode('branch', 'branch-gw');
+  run(['--broker-port', '0']);
   await expect.poll(async () => (await c.api<{ status?: { phase?: string } }>('GET', '/api/v1/sites/branch')).body.status?.phase, { timeout: 30_000 }).toBe('Online');
 }
 

@@ -7,25 +7,23 @@
  * turns Offline. Screenshots of each step, on a laptop-sized and a
  * tablet-sized window, land in test-artifacts/console/.
  */
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { connectAsync } from 'mqtt';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectAccessible, startDemoConsole, type DemoConsole } from './support/console-page.ts';
 import type { Background } from './support/edgeadm-cli.ts';
-import { tempDir, waitFor } from './support/hub-fixture.ts';
+import { waitFor } from './support/hub-fixture.ts';
 
 let c: DemoConsole;
 let consoleUrl: string;
 let brokerUrl: string;
 let token: string;
-let dataDir: string;
 let shots: string;
 
 beforeAll(async () => {
   c = await startDemoConsole('console');
-  ({ url: consoleUrl, brokerUrl, token, dataDir, shots } = c);
+  ({ url: consoleUrl, brokerUrl, token, shots } = c);
 }, 90_000);
 
 afterAll(async () => {
@@ -35,7 +33,6 @@ afterAll(async () => {
 const api = <T>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> => c.api<T>(method, p, body);
 const withConsole: DemoConsole['withConsole'] = (viewport, fn) => c.withConsole(viewport, fn);
 const logIn: DemoConsole['logIn'] = (page, as) => c.logIn(page, as);
-const start: DemoConsole['start'] = (args, env) => c.start(args, env);
 
 describe('web console (Chromium against edgeadm demo)', () => {
   it('refuses a wrong token with the coded error, then logs in with the admin token; the cookie carries no token', async () => {
@@ -253,22 +250,8 @@ describe('web console (Chromium against edgeadm demo)', () => {
       await page.getByTestId('nav-sites').click();
       expect((await api('POST', '/api/v1/sites', { metadata: { name: 'branch' }, spec: { displayName: 'Branch office' } })).status).toBe(201);
       // Its node joins as any edge node does, and reaches the hub only through its tunnel.
-      const bootstrap = await api<{ token: string }>('POST', '/api/v1/bootstrap-tokens', { site: 'branch', ttlSeconds: 600 });
-      expect(bootstrap.status).toBe(201);
-      const joined = await fetch(new URL('/api/v1/join', consoleUrl), {
-        method: 'POST',
-        dispatcher: c.dispatcher,
-        headers: { authorization: `Bearer ${bootstrap.body.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ site: 'branch', node: 'branch-gw' }),
-      });
-      expect(joined.status).toBe(201);
-      const siteDir = tempDir('console-branch');
-      const credentialFile = path.join(siteDir, 'node.credential');
-      writeFileSync(credentialFile, ((await joined.json()) as { credential: string }).credential, { mode: 0o600 });
-      const caFile = path.join(dataDir, 'hub', 'pki', 'ca.crt');
-      const hub = consoleUrl.replace(/\/$/, '');
-      const run = (): Background =>
-        start(['site', 'run', '--site', 'branch', '--node', 'branch-gw', '--hub', hub, '--ca-file', caFile, '--token-file', credentialFile, '--data-dir', path.join(siteDir, 'agent'), '--no-broker']);
+      const { run: runAgent } = await c.joinNode('branch', 'branch-gw');
+      const run = (): Background => runAgent(['--no-broker']);
       let agent = run();
       const site = page.getByTestId('site-branch');
       await site.waitFor({ timeout: 20_000 });

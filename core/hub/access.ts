@@ -65,6 +65,11 @@ const OPERATORS: readonly PrincipalClass[] = ['admin', 'viewer', 'console', 'con
 const SITE_AGENTS: readonly PrincipalClass[] = ['siteAgent', 'nodeSelf', 'nodeSibling'];
 const SITE_READERS: readonly PrincipalClass[] = [...OPERATORS, ...SITE_AGENTS];
 const ADMINS: readonly PrincipalClass[] = ['admin', 'consoleCsrf'];
+/** What a DELETE of a kind does beyond deleting it, for the table. */
+const DELETE_NOTES: Partial<Record<string, string>> = {
+  Node: "revokes the node's credentials and drops its tunnel",
+  DeviceProfile: 'refused (409) while Devices use it, naming them',
+};
 const SITE_REPORTERS: readonly PrincipalClass[] = [...ADMINS, ...SITE_AGENTS];
 
 const SECRET_NOTE = 'secret material never returned';
@@ -95,7 +100,7 @@ function resourceRules(): RouteRule[] {
       { method: 'POST', url: base, allow: ADMINS, does: `creates a ${kind}`, ...writeNotes },
       { method: 'GET', url: `${base}/:name`, allow: readers, does: `reads one ${kind}`, notes: readNotes },
       { method: 'PUT', url: `${base}/:name`, allow: ADMINS, does: `creates or replaces a ${kind}'s labels, annotations and spec (apply)`, ...writeNotes },
-      { method: 'DELETE', url: `${base}/:name`, allow: ADMINS, does: `deletes a ${kind}`, ...(kind === 'Node' ? { notes: "revokes the node's credentials and drops its tunnel" } : {}) },
+      { method: 'DELETE', url: `${base}/:name`, allow: ADMINS, does: `deletes a ${kind}`, ...(DELETE_NOTES[kind] === undefined ? {} : { notes: DELETE_NOTES[kind] }) },
       { method: 'PUT', url: `${base}/:name/status`, allow: ADMINS, does: `replaces a ${kind}'s status`, notes: `agents are refused: ${statusNote}` },
     );
   }

@@ -74,10 +74,10 @@ describe('addon instance standing', () => {
       'not ready',
       'not ready',
       'not ready',
+      'failed',
       'not ready',
-      'not ready',
-      'not ready',
-      'not ready',
+      'failed',
+      'failed',
     ]);
   });
 });

@@ -37,8 +37,12 @@ export function deviceStanding(device: DeviceLike, site: SiteLike | undefined): 
 /** An addon instance: runs as it should, has failed (someone must act), or is not there yet. */
 export type AddonInstanceStanding = 'running' | 'failed' | 'not ready';
 
-/** States an instance is in when it cannot run until someone acts (core/plugins' `failed`, an agent's `error`). */
-const ADDON_FAILED = new Set(['failed', 'error']);
+/**
+ * States an instance is in when it cannot run until someone acts: core/plugins' `failed`, `invalid`
+ * (its config) and `blocked` (a plugin it needs), an agent's `error`, and the hub's `conflict` (another
+ * Addon puts the same plugin at the site).
+ */
+const ADDON_FAILED = new Set(['failed', 'error', 'invalid', 'blocked', 'conflict']);
 /** States of an instance that does its job. */
 const ADDON_RUNNING = new Set(['running', 'ready']);
 

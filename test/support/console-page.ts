@@ -5,7 +5,7 @@
  * page or console error (`withConsole`), screenshot themselves when they do,
  * and are checked by axe-core (`expectAccessible`).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +40,12 @@ export interface DemoConsole {
   api<T>(method: string, p: string, body?: unknown, as?: string): Promise<{ status: number; body: T }>;
   /** Starts another edgeadm process (stopped by `close`, newest first). */
   start(args: string[], env?: Record<string, string>): Background;
+  /**
+   * Joins node `node` to the existing site `site` as any edge node does (a
+   * bootstrap token, then /api/v1/join) and gives what its agent runs with;
+   * `run(extra)` starts `edgeadm site run` for it (again after a kill).
+   */
+  joinNode(site: string, node: string): Promise<{ siteDir: string; credentialFile: string; run: (extra?: string[]) => Background }>;
   /** Runs `fn` on a fresh, logged-out page of the console (see withConsole). */
   withConsole(viewport: Viewport, fn: (page: Page) => Promise<void>): Promise<void>;
   /** Logs `page` in with `as` (default: the admin token) and waits for the console. */
@@ -127,13 +133,28 @@ export async function startDemoConsole(name: string): Promise<DemoConsole> {
     await page.getByTestId('nav-sites').waitFor();
   }
 
+  async function joinNode(site: string, node: string): Promise<{ siteDir: string; credentialFile: string; run: (extra?: string[]) => Background }> {
+    const bootstrap = await api<{ token: string }>('POST', '/api/v1/bootstrap-tokens', { site, ttlSeconds: 600 });
+    expect(bootstrap.status, JSON.stringify(bootstrap.body)).toBe(201);
+    const joined = await api<{ credential: string }>('POST', '/api/v1/join', { site, node }, bootstrap.body.token);
+    expect(joined.status, JSON.stringify(joined.body)).toBe(201);
+    const siteDir = tempDir(`${name}-${site}`);
+    const credentialFile = path.join(siteDir, 'node.credential');
+    writeFileSync(credentialFile, joined.body.credential, { mode: 0o600 });
+    const caFile = path.join(dataDir, 'hub', 'pki', 'ca.crt');
+    const hub = url.replace(/\/$/, '');
+    const run = (extra: string[] = []): Background =>
+      start(['site', 'run', '--site', site, '--node', node, '--hub', hub, '--ca-file', caFile, '--token-file', credentialFile, '--data-dir', path.join(siteDir, 'agent'), ...extra]);
+    return { siteDir, credentialFile, run };
+  }
+
   async function close(): Promise<void> {
     await browser.close().catch(() => undefined);
     await dispatcher.close();
     for (const c of children.splice(0).reverse()) await c.stop();
   }
 
-  return { url, brokerUrl, token, dataDir, dispatcher, browser, demo, shots, api, start, withConsole, logIn, close };
+  return { url, brokerUrl, token, dataDir, dispatcher, browser, demo, shots, api, start, joinNode, withConsole, logIn, close };
 }
 
 /** One axe-core finding, as a test failure shows it. */

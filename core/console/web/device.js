@@ -6,7 +6,7 @@ import { DeviceForm } from './device-form.js';
 import { ago, absTime, formatNumber, formatValue, isoMs, msToNs } from './format.js';
 import { describeDrift, deviceLastSeen, deviceState, resourceViews } from './model.js';
 import { backfill, getObj, recent, state } from './store.js';
-import { Badge, ConfirmDelete, Empty, inputValue, Loading } from './ui.js';
+import { Badge, ConfirmDelete, Empty, followWidth, inputValue, Loading } from './ui.js';
 
 /** @typedef {import('./types.js').Device} Device */
 /** @typedef {import('./types.js').Reading} Reading */
@@ -65,13 +65,9 @@ function Chart({ series, name, units }) {
     const u = new uPlot(opts, [[], []], el);
     plot.current = u;
     shown.current = { series: undefined, rev: -1, now: 0 };
-    const ro = new ResizeObserver(() => {
-      const w = Math.max(200, el.clientWidth);
-      if (w !== u.width) u.setSize({ width: w, height: CHART_HEIGHT });
-    });
-    ro.observe(el);
+    const unfollow = followWidth(u, el, 200, CHART_HEIGHT);
     return () => {
-      ro.disconnect();
+      unfollow();
       u.destroy();
       plot.current = null;
     };

@@ -6,7 +6,7 @@ import { formatNumber, formatValue, msToNs, plural } from './format.js';
 import { resourceViews } from './model.js';
 import { csvHeader, csvRows, isoNs, rangeFileName } from './readings-csv.js';
 import { getObj, isNumericType, list, numericValue, state } from './store.js';
-import { Badge, Empty, FieldError, inputValue, Loading } from './ui.js';
+import { Badge, Empty, FieldError, followWidth, inputValue, Loading } from './ui.js';
 
 /** @typedef {import('./types.js').Device} Device */
 /** @typedef {import('./types.js').Reading} Reading */
@@ -439,13 +439,9 @@ function Chart({ series, data, rev, win, onZoom, label }) {
     };
     const u = new uPlot(opts, [[], ...series.map(() => [])], el);
     plot.current = u;
-    const ro = new ResizeObserver(() => {
-      const w = Math.max(280, el.clientWidth);
-      if (w !== u.width) u.setSize({ width: w, height: CHART_HEIGHT });
-    });
-    ro.observe(el);
+    const unfollow = followWidth(u, el, 280, CHART_HEIGHT);
     return () => {
-      ro.disconnect();
+      unfollow();
       u.destroy();
       plot.current = null;
     };

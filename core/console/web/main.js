@@ -100,7 +100,7 @@ function TopBar({ route, session, onLogout }) {
       )}
     </nav>
     <span class="spacer"></span>
-    <span class=${`live ${isLive ? 'on' : 'off'}`} data-testid="live-status" title=${isLive ? 'streams connected' : 'reconnecting to the hub'}>${isLive ? 'live' : 'reconnecting'}</span>
+    <span class=${`live ${isLive ? 'on' : 'off'}`} data-testid="live-status" title=${isLive ? 'streams connected' : state.synced ? 'reconnecting to the hub' : 'connecting to the hub'}>${isLive ? 'live' : state.synced ? 'reconnecting' : 'connecting'}</span>
     <span class="role" title=${`token ${session.tokenId}`}>${session.role}</span>
     <button type="button" class="small" data-testid="logout" onClick=${onLogout}>Log out</button>
   </header>`;

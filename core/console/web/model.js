@@ -117,7 +117,7 @@ export function addonInstanceStanding(state) {
   const w = state?.toLowerCase();
   if (w === undefined) return 'not ready';
   if (w === 'running' || w === 'ready') return 'running';
-  if (w === 'failed' || w === 'error') return 'failed';
+  if (w === 'failed' || w === 'error' || w === 'invalid' || w === 'blocked' || w === 'conflict') return 'failed';
   return 'not ready';
 }
 

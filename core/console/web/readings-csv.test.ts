@@ -1,7 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import type { ReadingOut } from '../../hub/index.ts';
 import { parseCsv } from '../../../test/support/rfc4180.ts';
-import { CSV_COLUMNS, csvField, csvHeader, csvRows, csvValue, isoNs, rangeFileName } from './readings-csv.js';
+
+/** readings-csv.js as this test uses it (a browser module with JSDoc types, which this project's TypeScript does not read). */
+interface CsvModule {
+  CSV_COLUMNS: readonly string[];
+  isoNs: (origin: number) => string;
+  csvField: (text: string) => string;
+  csvValue: (value: unknown) => string;
+  csvHeader: () => string;
+  csvRows: (readings: readonly ReadingOut[]) => string;
+  rangeFileName: (fromMs: number, toMs: number, ext: 'csv' | 'json') => string;
+}
+const MODULE: string = './readings-csv.js';
+const { CSV_COLUMNS, csvField, csvHeader, csvRows, csvValue, isoNs, rangeFileName } = (await import(MODULE)) as CsvModule;
 
 const base: ReadingOut = {
   site: 'demo',

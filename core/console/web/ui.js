@@ -137,3 +137,20 @@ export function ConfirmDelete({ title, what, confirmLabel, path, testid, onClose
     </div>
   </${Modal}>`;
 }
+
+/**
+ * Keeps a chart (uPlot) as wide as its box, at least `minWidth`; returns what stops it.
+ * @param {{ width: number, setSize: (size: { width: number, height: number }) => void }} chart
+ * @param {HTMLElement} box
+ * @param {number} minWidth
+ * @param {number} height
+ * @returns {() => void}
+ */
+export function followWidth(chart, box, minWidth, height) {
+  const ro = new ResizeObserver(() => {
+    const w = Math.max(minWidth, box.clientWidth);
+    if (w !== chart.width) chart.setSize({ width: w, height });
+  });
+  ro.observe(box);
+  return () => ro.disconnect();
+}

@@ -80,6 +80,7 @@ describe('web console (Chromium against edgeadm demo)', () => {
       }
       await page.getByTestId('nav-nodes').click();
       await expect.poll(() => page.getByTestId('node-demo-gw').getByTestId('node-connected').textContent(), { timeout: 20_000 }).toBe('connected');
+      await expectAccessible(page, 'nodes');
       // The site as a unit of the grid.
       await page.goto(new URL('#/sites/demo', consoleUrl).href);
       await expect.poll(() => page.getByTestId('site-unit').textContent(), { timeout: 10_000 }).toBe('1/1 nodes connected');

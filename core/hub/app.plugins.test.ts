@@ -140,6 +140,35 @@ describe('GET /api/v1/plugins and Device checks, with the built-in plugins', () 
     expect(e.details?.problems).toEqual([{ file: 'modbus.devices.yaml', field: 'deviceList[0].protocols.modbus-tcp.Port', message: 'must be <= 65535' }]);
     expect((await h.store.list('Device', { site: 'plant-x' })).items).toEqual([]);
   });
+
+  it('approves an announced device only when its protocol block passes, as any Device write; a refused approval leaves nothing', async () => {
+    const announce = (identifier: string, protocol: Record<string, unknown>) => ({
+      source: 'announce',
+      identifier,
+      suggestedName: identifier,
+      protocolName: 'simulator',
+      protocol,
+      profile: { deviceResources: [{ name: 'temperature', properties: { valueType: 'Float64', readWrite: 'R' } }] },
+    });
+    const pendingOf = async (identifier: string, protocol: Record<string, unknown>): Promise<string> => {
+      const r = await h.call('POST', '/api/v1/sites/plant-a/pending-devices', { body: announce(identifier, protocol), token: h.agentA });
+      expect(r.statusCode, r.body).toBeLessThan(300);
+      return r.json<{ metadata: { name: string } }>().metadata.name;
+    };
+    const bad = await pendingOf('sim-bad', { seed: 'abc' });
+    const refused = await h.call('POST', `/api/v1/pendingdevices/${bad}/approve`, { body: {} });
+    expect(refused.statusCode).toBe(400);
+    expect(err(refused).code).toBe('EDGE_ERR_STORE_INVALID');
+    expect(err(refused).details?.issues?.map((i) => i.path)).toEqual(['spec.protocols.simulator.seed']);
+    expect((await h.call('GET', '/api/v1/devices/sim-bad')).statusCode).toBe(404);
+    expect((await h.call('GET', '/api/v1/deviceprofiles/plant-a.sim-bad')).statusCode).toBe(404);
+    expect((await h.call('GET', `/api/v1/pendingdevices/${bad}`)).json<{ status?: { phase?: string } }>().status?.phase ?? 'Pending').toBe('Pending');
+
+    const good = await pendingOf('sim-good', { Seed: '7' });
+    const approved = await h.call('POST', `/api/v1/pendingdevices/${good}/approve`, { body: {} });
+    expect(approved.statusCode, approved.body).toBe(200);
+    expect((await h.call('GET', '/api/v1/devices/sim-good')).json<{ spec: { protocols: unknown } }>().spec.protocols).toEqual({ simulator: { Seed: '7' } });
+  });
 });
 
 describe('the shipped examples', () => {

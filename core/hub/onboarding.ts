@@ -155,6 +155,20 @@ export async function approvePending(
   const deviceExists = (): Error =>
     new ErrFieldConflict({ field: 'name', reason: `Device '${deviceName}' already exists; approve with another name` });
   if (await ctx.store.get('Device', deviceName)) throw deviceExists();
+  // The Device as it will be written, checked first (its protocol block against the schema of a plugin
+  // here that declares it, as any Device write is), so a refused approval leaves nothing behind.
+  const deviceOf = (profileName: string): DeviceObject => ({
+    apiVersion: API_VERSION,
+    kind: 'Device',
+    metadata: { name: deviceName, labels: { ...(opts.labels ?? {}), [ONBOARDED_FROM_LABEL]: spec.source } },
+    spec: {
+      site: spec.site,
+      profile: profileName,
+      protocols: { [spec.protocolName]: spec.protocol },
+      ...(spec.displayName === undefined ? {} : { description: spec.displayName }),
+    },
+  });
+  await ctx.plugins.checkDevice(deviceOf(opts.profile ?? `${spec.site}.${deviceName}`));
 
   let profile: DeviceProfileObject;
   let createdProfile = false;
@@ -196,17 +210,7 @@ export async function approvePending(
 
   let device: DeviceObject;
   try {
-    device = await ctx.store.create<DeviceObject>({
-      apiVersion: API_VERSION,
-      kind: 'Device',
-      metadata: { name: deviceName, labels: { ...(opts.labels ?? {}), [ONBOARDED_FROM_LABEL]: spec.source } },
-      spec: {
-        site: spec.site,
-        profile: profile.metadata.name,
-        protocols: { [spec.protocolName]: spec.protocol },
-        ...(spec.displayName === undefined ? {} : { description: spec.displayName }),
-      },
-    });
+    device = await ctx.store.create<DeviceObject>(deviceOf(profile.metadata.name));
   } catch (err) {
     await undoProfile();
     if (StoreErrors.ErrExists.is(err)) throw deviceExists();

@@ -11,7 +11,7 @@
  *   tries again) and answers 503 EDGE_ERR_HUB_PLUGIN_CATALOG.
  * - Without a source the catalog is empty: the route answers 200 with no
  *   items, and Device writes are not checked.
- * - A Device write (create, apply, EdgeX import) whose protocol block names a
+ * - A Device write (create, apply, EdgeX import, approving a pending device) whose protocol block names a
  *   protocol some plugin declares is checked against that schema the way
  *   the drivers read blocks (core/sdk `protocolBlockIssues`: keys match
  *   case-insensitively, EdgeX's numeric strings are numbers). Every problem

@@ -67,16 +67,27 @@ export async function startDemoConsole(name: string): Promise<DemoConsole> {
   };
   const dataDir = tempDir(`${name}-demo`);
   const demo = start(['demo', '--port', '0', '--data-dir', dataDir]);
-  await waitFor('the demo to come up', () => demo.out().includes('Ctrl-C stops the demo.') || demo.child.exitCode !== null, 60_000, 100);
-  expect(demo.child.exitCode, demo.err()).toBeNull();
-  const url = /^console: +(\S+)/m.exec(demo.out())?.[1] ?? '';
-  const brokerUrl = /site MQTT broker (mqtt:\/\/\S+)/.exec(demo.out())?.[1] ?? '';
-  expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
-  expect(brokerUrl).toMatch(/^mqtt:\/\/127\.0\.0\.1:\d+$/);
-  const token = readFileSync(path.join(dataDir, 'hub', 'admin.token'), 'utf8').trim();
-  const ca = readFileSync(path.join(dataDir, 'hub', 'pki', 'ca.crt'), 'utf8');
-  const dispatcher = new Agent({ connect: { ca } });
-  const browser = await launchChromium({ pins: [await spkiPin(url, ca)] });
+  let url: string;
+  let brokerUrl: string;
+  let token: string;
+  let dispatcher: Agent;
+  let browser: Browser;
+  try {
+    await waitFor('the demo to come up', () => demo.out().includes('Ctrl-C stops the demo.') || demo.child.exitCode !== null, 60_000, 100);
+    expect(demo.child.exitCode, demo.err()).toBeNull();
+    url = /^console: +(\S+)/m.exec(demo.out())?.[1] ?? '';
+    brokerUrl = /site MQTT broker (mqtt:\/\/\S+)/.exec(demo.out())?.[1] ?? '';
+    expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(brokerUrl).toMatch(/^mqtt:\/\/127\.0\.0\.1:\d+$/);
+    token = readFileSync(path.join(dataDir, 'hub', 'admin.token'), 'utf8').trim();
+    const ca = readFileSync(path.join(dataDir, 'hub', 'pki', 'ca.crt'), 'utf8');
+    dispatcher = new Agent({ connect: { ca } });
+    browser = await launchChromium({ pins: [await spkiPin(url, ca)] });
+  } catch (err) {
+    // Nothing is handed back to close: the demo must not outlive the failed start.
+    await demo.stop();
+    throw err;
+  }
 
   async function api<T>(method: string, p: string, body?: unknown, as = token): Promise<{ status: number; body: T }> {
     const res = await fetch(new URL(p, url), {

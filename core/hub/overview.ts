@@ -12,7 +12,7 @@
  * Sites, Nodes, Addons and PendingDevices are few and read per call.
  *
  * The rules are the store's own (core/store/standing.ts, node-standing.ts),
- * and Addons are read as the hub serves them (`addonStatusView`: conflicts,
+ * and Addons are read as the hub serves them (`addonStatusViewOf`: conflicts,
  * offline sites, older generations), so the overview says what every other
  * view of the API says.
  */
@@ -29,7 +29,7 @@ import {
 } from '../store/index.ts';
 import type { Logger } from '../kernel/index.ts';
 import type { Overview } from './api-types.ts';
-import { addonStatusView } from './routes/addon-status.ts';
+import { addonStatusViewOf } from './routes/addon-status.ts';
 
 /** What the overview keeps of one Device. */
 interface DeviceEntry {
@@ -118,14 +118,14 @@ const opt = <K extends string, V>(key: K, v: V | undefined): { [P in K]?: V } =>
 
 /** The overview as of now: counts, then each problem list's first `limit` items, most telling first. */
 export async function computeOverview(store: ResourceStore, index: DeviceIndex, limit: number, now: () => Date = () => new Date()): Promise<Overview> {
-  const [sites, nodes, addons, pending, view, devices] = await Promise.all([
+  const [sites, nodes, addons, pending, devices] = await Promise.all([
     store.list<SiteObject>('Site'),
     store.list<NodeObject>('Node'),
     store.list<AddonObject>('Addon'),
     store.list<PendingDeviceObject>('PendingDevice'),
-    addonStatusView(store),
     index.devices(),
   ]);
+  const view = addonStatusViewOf(sites, addons);
   const siteByName = new Map(sites.items.map((s) => [s.metadata.name, s]));
 
   const counts: Overview['counts'] = {

@@ -78,7 +78,6 @@ const toLines = (map) =>
     .map(([k, v]) => `${k}=${v}`)
     .join('\n');
 
-
 /**
  * The draft of `device` (editing) or of a new device.
  * @param {Device | undefined} device
@@ -234,7 +233,6 @@ export function bodyOf(draft, device) {
   if (meta?.resourceVersion) metadata.resourceVersion = meta.resourceVersion;
   return { protocol, body: { metadata, spec } };
 }
-
 
 /**
  * Create (no `device`) or edit a Device. Editing keeps what the form does not

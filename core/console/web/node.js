@@ -64,16 +64,16 @@ function KeyTable({ title, keys, testid }) {
 /**
  * The node's SSH host keys: those `edgeadm ssh` trusts, and any change a later join reported;
  * admins trust or reject the change.
- * @param {{ name: string, rev: string | undefined, admin: boolean }} props
+ * @param {{ name: string, keysAt: string, admin: boolean }} props
  */
-function HostKeys({ name, rev, admin }) {
+function HostKeys({ name, keysAt, admin }) {
   const [view, setView] = useState(/** @type {HostKeysOut | null} */ (null));
   const [error, setError] = useState('');
   const [confirm, setConfirm] = useState(/** @type {'' | 'trust' | 'reject'} */ (''));
   const [busy, setBusy] = useState(false);
   const [actionError, setActionError] = useState('');
 
-  // Read again whenever the Node changes: a join records its keys in the Node's status.
+  // Read again when the Node's keys change (a join records them in its status), not at each of its other updates.
   useEffect(() => {
     const ac = new AbortController();
     get(`/api/v1/nodes/${enc(name)}/host-keys`, { signal: ac.signal })
@@ -85,7 +85,7 @@ function HostKeys({ name, rev, admin }) {
         if (!ac.signal.aborted) setError(describeError(x));
       });
     return () => ac.abort();
-  }, [name, rev]);
+  }, [name, keysAt]);
 
   const act = async (/** @type {'trust' | 'reject'} */ what) => {
     setBusy(true);
@@ -235,7 +235,7 @@ export function NodeDetail({ name, admin }) {
     <h2>lite-apiserver</h2>
     <${LiteApiserver} lite=${liteReport(node)} now=${now} />
     <h2>SSH host keys</h2>
-    <${HostKeys} name=${name} rev=${node.metadata.resourceVersion} admin=${admin} />
+    <${HostKeys} name=${name} keysAt=${`${node.status?.sshHostKeysTrustedAt ?? ''} ${node.status?.sshHostKeysPending?.reportedAt ?? ''}`} admin=${admin} />
     <h2>Reach it</h2>
     <${Commands} name=${name} />
   </section>`;

@@ -244,8 +244,6 @@ function AddNode({ site, onClose }) {
   </${Modal}>`;
 }
 
-
-
 /**
  * What deleting a site leaves behind, truthfully: the hub deletes the Site alone.
  * @param {{ name: string }} props

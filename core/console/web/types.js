@@ -54,7 +54,8 @@
  * @typedef {Obj<{ site?: string, hostname?: string, addresses?: string[] },
  *   { connected?: boolean, lastSeen?: string, joinedAt?: string, message?: string,
  *     health?: { verdict: 'healthy' | 'unhealthy' | 'unknown', pros: number, cons: number, expected: number, since: string, votedAt?: string, reportedBy: string, reportedAt?: string },
-     tunnel?: { replica: string, since: string } }>} EdgeNode
+ *     tunnel?: { replica: string, since: string },
+ *     sshHostKeysTrustedAt?: string, sshHostKeysPending?: { reportedAt: string } }>} EdgeNode
  */
 
 /**

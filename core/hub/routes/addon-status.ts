@@ -186,6 +186,11 @@ function conflictMessage(c: AddonConflict): string {
  */
 export async function addonStatusView(store: ResourceStore): Promise<(obj: Resource) => Resource> {
   const [sites, addons] = await Promise.all([store.list<SiteObject>('Site'), store.list<AddonObject>('Addon')]);
+  return addonStatusViewOf(sites, addons);
+}
+
+/** addonStatusView over Sites and Addons the caller has listed already. */
+export function addonStatusViewOf(sites: { items: readonly SiteObject[] }, addons: { items: readonly AddonObject[] }): (obj: Resource) => Resource {
   const siteByName = new Map(sites.items.map((s) => [s.metadata.name, s]));
   /** addon -> site -> the conflict it loses there. */
   const loses = new Map<string, Map<string, AddonConflict>>();
